@@ -1,0 +1,26 @@
+// ts-jest in ESM mode, as in actions/typescript-action. Two projects so CI can show
+// unit and end-to-end counts separately; both always run in `npm test`.
+const tsJest = {
+  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } }]
+}
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: tsJest,
+  testEnvironment: 'node'
+}
+export default {
+  verbose: true,
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'],
+      // e2e tests share one dockerd and one sshd; run them one file at a time.
+      maxWorkers: 1,
+      testTimeout: 240000
+    }
+  ]
+}

@@ -1,0 +1,37 @@
+/** Names and labels cutover gives to what it creates on the host. */
+
+export type Color = 'blue' | 'green'
+export const COLORS: readonly Color[] = ['blue', 'green']
+
+export function otherColor(color: Color): Color {
+  return color === 'blue' ? 'green' : 'blue'
+}
+
+export function containerName(app: string, color: Color): string {
+  return `${app}-${color}`
+}
+
+/** The private network an app's containers share with the proxy. */
+export function networkName(app: string): string {
+  return `cutover-${app}`
+}
+
+export const LABEL = {
+  managed: 'cutover.managed',
+  app: 'cutover.app',
+  color: 'cutover.color',
+  image: 'cutover.image',
+  version: 'cutover.version',
+  deployedAt: 'cutover.deployed-at',
+  run: 'cutover.run',
+  proxy: 'cutover.proxy'
+} as const
+
+/** The tag (or digest) part of an image reference, shown as the version. */
+export function versionOf(image: string): string {
+  const at = image.indexOf('@')
+  if (at >= 0) return image.slice(at + 1, at + 20)
+  const lastSlash = image.lastIndexOf('/')
+  const colon = image.indexOf(':', lastSlash + 1)
+  return colon >= 0 ? image.slice(colon + 1) : 'latest'
+}

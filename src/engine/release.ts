@@ -1,0 +1,349 @@
+import type Docker from 'dockerode'
+import type { Config } from '../inputs/config.js'
+import type { ProxyRouter } from '../proxy/router.js'
+import type { Log } from '../reporting/log.js'
+import { isConflict, isNotFound, pullImage, tailLogs } from '../transport/docker-ops.js'
+import type { OpenStream } from '../transport/http-probe.js'
+import { describeProbe } from '../transport/http-probe.js'
+import { containerSpec } from './container-spec.js'
+import { waitHealthy } from './health.js'
+import { COLORS, containerName, LABEL, networkName, type Color } from './names.js'
+import { ReleaseError, type Outcome, type Standby } from './outcome.js'
+import { planRelease, type ColorContainer, type ReleaseRequest } from './plan.js'
+import type { RouteState } from './state.js'
+import type { Timeline } from './timeline.js'
+
+export interface EngineDeps {
+  config: Config
+  docker: Docker
+  router: ProxyRouter
+  openTcp: OpenStream
+  log: Log
+  timeline: Timeline
+  /** Who is deploying, recorded in labels. */
+  run: string
+  /** Waits between the switch and stopping the previous color (drain); injectable for tests. */
+  sleep?: (ms: number) => Promise<void>
+  /** Told what the release will do once it is planned (the GitHub deployment is created then). */
+  onPlanned?: (planned: PlannedRelease) => Promise<void>
+}
+
+export interface PlannedRelease {
+  color: Color
+  image: string
+  /** What serves now, if anything. */
+  from?: { color: Color; image: string }
+}
+
+type Partial = Omit<Outcome, 'steps' | 'durationMs' | 'mode' | 'app'>
+
+const VERIFY_TIMEOUT_MS = 10_000
+
+async function inspectColor(docker: Docker, app: string, color: Color): Promise<ColorContainer & { id?: string; imageId?: string }> {
+  try {
+    const info = await docker.getContainer(containerName(app, color)).inspect()
+    return {
+      color,
+      exists: true,
+      running: info.State.Running && !info.State.Restarting,
+      image: info.Config.Labels?.[LABEL.image] ?? info.Config.Image,
+      id: info.Id,
+      imageId: info.Image
+    }
+  } catch (e) {
+    if (isNotFound(e)) return { color, exists: false, running: false }
+    throw e
+  }
+}
+
+export class ReleaseEngine {
+  private readonly sleep: (ms: number) => Promise<void>
+  /** The route found on the host at the start, so a failed run can still report what is live. */
+  observed?: RouteState
+
+  constructor(private readonly deps: EngineDeps) {
+    this.sleep = deps.sleep ?? (ms => new Promise(r => setTimeout(r, ms)))
+  }
+
+  private get app(): string {
+    return this.deps.config.app
+  }
+
+  /** Reads what is live and on standby without changing anything. */
+  async status(): Promise<Partial> {
+    const { router, docker, timeline } = this.deps
+    return timeline.step('inspect', 'Reading the state of the host', async () => {
+      const state = await router.readState()
+      this.observed = state
+      const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL.app}=${this.app}`] } })
+      for (const c of containers) {
+        this.deps.log.info(`container ${c.Names[0]?.replace(/^\//, '')}: ${c.State} (${c.Status}), image ${c.Labels[LABEL.image] ?? c.Image}`)
+      }
+      if (!state) {
+        this.deps.log.info(`No deploy of ${this.app} is recorded on this host.`)
+        return { result: 'unchanged' }
+      }
+      const live = await inspectColor(docker, this.app, state.color)
+      const standby = state.previous ? await this.standbyOf(state.previous) : undefined
+      this.deps.log.info(`Live: ${state.color} ${state.image} (since ${state.deployedAt})${live.running ? '' : ' — its container is NOT running'}`)
+      if (standby) this.deps.log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
+      return {
+        result: 'unchanged',
+        color: state.color,
+        image: state.image,
+        containerId: live.id,
+        deployedAt: state.deployedAt,
+        previousColor: state.previous?.color,
+        previousImage: state.previous?.image,
+        standby
+      }
+    })
+  }
+
+  private async standbyOf(previous: { color: Color; image: string }): Promise<Standby> {
+    const c = await inspectColor(this.deps.docker, this.app, previous.color)
+    const state = !c.exists || c.image !== previous.image ? 'removed' : c.running ? 'running' : 'stopped'
+    return { color: previous.color, image: previous.image, state }
+  }
+
+  /** A deploy or a rollback: start or reuse the idle color, gate on health, switch, verify, clean up. */
+  async release(request: ReleaseRequest): Promise<Partial> {
+    const { config, docker, router, timeline, log } = this.deps
+    const network = networkName(this.app)
+
+    const { state, containers } = await timeline.step('inspect', 'Reading the state of the host', async note => {
+      const state = await router.readState()
+      const containers = await Promise.all(COLORS.map(c => inspectColor(docker, this.app, c)))
+      this.observed = state
+      note(state ? `${state.color} live (${state.image})` : 'nothing deployed yet')
+      log.info(state ? `Live: ${state.color} ${state.image}` : `No deploy of ${this.app} is recorded on this host yet.`)
+      return { state, containers }
+    })
+
+    const plan = planRelease(state, containers, request)
+    if (plan.kind === 'impossible') throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` })
+    log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`)
+    const resultKind = request.kind === 'deploy' ? 'deployed' : 'rolled-back'
+    await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: state ? { color: state.color, image: state.image } : undefined })
+
+    if (plan.kind === 'start-new') {
+      await timeline.step('pull', `Pulling ${plan.image}`, async note => {
+        try {
+          await pullImage(docker, plan.image, config.registry, line => log.info(line))
+        } catch (e) {
+          // A rollback may still use an image that is on the host but gone from the registry.
+          if (request.kind === 'rollback' && (await imageExists(docker, plan.image))) {
+            log.warning(`${(e as Error).message}; using the copy already on the host`)
+            note('used the local copy')
+            return
+          }
+          throw new ReleaseError({ reason: (e as Error).message })
+        }
+      })
+
+      const live = state ? containers.find(c => c.color === state.color) : undefined
+      const pulledId = (await docker.getImage(plan.image).inspect()).Id
+      if (request.kind === 'deploy' && state && live?.running && live.imageId === pulledId) {
+        return this.alreadyLive(state, live.id)
+      }
+    }
+
+    await router.ensure(await this.ensureNetwork(network))
+
+    const target = docker.getContainer(containerName(this.app, plan.color))
+    let replacedImageId: string | undefined
+    const deployedAt = new Date().toISOString()
+    await timeline.step('boot', `Starting ${containerName(this.app, plan.color)}`, async () => {
+      if (plan.kind === 'start-new') {
+        replacedImageId = await this.removeIfPresent(plan.color)
+        const spec = containerSpec({ app: this.app, color: plan.color, image: plan.image, network, settings: config.container, deployedAt, run: this.deps.run })
+        const created = await docker.createContainer(spec)
+        for (const extra of config.container.networks) await docker.getNetwork(extra).connect({ Container: created.id })
+        await created.start()
+        log.info(`Started ${spec.name} (${created.id.slice(0, 12)}) from ${plan.image}`)
+      } else if (plan.mustStart) {
+        await target.start()
+        log.info(`Started the stopped standby ${containerName(this.app, plan.color)}`)
+      }
+    })
+
+    const health = await timeline.step('healthy', `Waiting for ${containerName(this.app, plan.color)} to be healthy`, async note => {
+      const outcome = await waitHealthy({ container: target, network, settings: config.health, openTcp: this.deps.openTcp, log })
+      note(outcome.healthy ? `${outcome.probes} probe(s)` : outcome.reason)
+      return outcome
+    })
+    if (!health.healthy) {
+      const logs = await tailLogs(target, 30)
+      await this.discardFailed(plan.color, plan.kind === 'reuse-standby')
+      throw new ReleaseError({
+        reason: `${containerName(this.app, plan.color)} (${plan.image}) did not become healthy: ${health.reason}. ${state ? `${state.color} (${state.image}) is still live.` : 'Nothing was switched.'}`,
+        logs,
+        container: containerName(this.app, plan.color),
+        exitCode: health.exitCode,
+        oomKilled: health.oomKilled
+      })
+    }
+
+    const newState: RouteState = {
+      app: this.app,
+      color: plan.color,
+      image: plan.image,
+      deployedAt,
+      previous: state ? { color: state.color, image: state.image } : undefined
+    }
+    await timeline.step('switch', `Switching the proxy to ${plan.color}`, () => router.switchTo(newState))
+
+    const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
+      const v = await router.verify(plan.color, config.health.path, VERIFY_TIMEOUT_MS)
+      note(`${describeProbe(v.last)} after ${v.ms} ms`)
+      return v
+    })
+    if (!verified.ok) {
+      if (state) await router.switchTo(state)
+      await this.discardFailed(plan.color, plan.kind === 'reuse-standby')
+      throw new ReleaseError({
+        reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeProbe(verified.last)}), so it was switched back${state ? ` to ${state.color}` : ''}.`
+      })
+    }
+    log.info(`${plan.image} is live on ${plan.color}.`)
+
+    const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(state, replacedImageId))
+    const info = await target.inspect()
+    return {
+      result: resultKind,
+      color: plan.color,
+      image: plan.image,
+      containerId: info.Id,
+      deployedAt,
+      previousColor: state?.color,
+      previousImage: state?.image,
+      standby
+    }
+  }
+
+  /** The image asked for is already live: make sure the proxy serves it, change nothing else. */
+  private async alreadyLive(state: RouteState, containerId: string | undefined): Promise<Partial> {
+    const { router, log, timeline, config } = this.deps
+    await timeline.step('verify', 'Verifying through the proxy', async note => {
+      let v = await router.verify(state.color, config.health.path, 2000)
+      if (!v.ok) {
+        // A run that died between writing the route and reloading nginx: finish its switch.
+        log.info(`The proxy does not serve ${state.color} yet (${describeProbe(v.last)}); applying the recorded route again`)
+        await router.ensure(networkName(this.app))
+        await router.switchTo(state)
+        v = await router.verify(state.color, config.health.path, VERIFY_TIMEOUT_MS)
+        if (!v.ok) throw new ReleaseError({ reason: `The proxy does not serve ${state.color}: ${describeProbe(v.last)}` })
+      }
+      note(describeProbe(v.last))
+    })
+    log.info(`${state.image} is already live on ${state.color}; nothing to do.`)
+    return {
+      result: 'unchanged',
+      color: state.color,
+      image: state.image,
+      containerId,
+      deployedAt: state.deployedAt,
+      previousColor: state.previous?.color,
+      previousImage: state.previous?.image,
+      standby: state.previous ? await this.standbyOf(state.previous) : undefined
+    }
+  }
+
+  private async ensureNetwork(name: string): Promise<string> {
+    const docker = this.deps.docker
+    try {
+      await docker.getNetwork(name).inspect()
+    } catch (e) {
+      if (!isNotFound(e)) throw e
+      try {
+        await docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.app]: this.app } })
+      } catch (err) {
+        if (!isConflict(err)) throw err
+      }
+    }
+    return name
+  }
+
+  /** Removes the idle color's old container; returns its image id for pruning. */
+  private async removeIfPresent(color: Color): Promise<string | undefined> {
+    const c = this.deps.docker.getContainer(containerName(this.app, color))
+    try {
+      const info = await c.inspect()
+      await c.remove({ force: true })
+      this.deps.log.info(`Removed the old ${color} container (${info.Config.Labels?.[LABEL.image] ?? info.Config.Image})`)
+      return info.Image
+    } catch (e) {
+      if (isNotFound(e)) return undefined
+      throw e
+    }
+  }
+
+  /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
+  private async discardFailed(color: Color, wasStandby: boolean): Promise<void> {
+    const c = this.deps.docker.getContainer(containerName(this.app, color))
+    try {
+      if (this.deps.config.keepFailed || wasStandby) {
+        await c.stop({ t: 5 }).catch(e => {
+          if ((e as { statusCode?: number }).statusCode !== 304) throw e
+        })
+        this.deps.log.info(`Stopped ${containerName(this.app, color)}; it is kept for inspection${wasStandby ? '' : ' (keep-failed)'}`)
+      } else {
+        await c.remove({ force: true })
+        this.deps.log.info(`Removed the failed container ${containerName(this.app, color)} (set keep-failed: true to keep it)`)
+      }
+    } catch (e) {
+      if (!isNotFound(e)) this.deps.log.warning(`Could not clean up ${containerName(this.app, color)}: ${(e as Error).message}`)
+    }
+  }
+
+  /** Applies keep-previous to the color that served before, after the drain time. */
+  private async cleanup(before: RouteState | undefined, replacedImageId: string | undefined): Promise<Standby | undefined> {
+    const { config, docker, log } = this.deps
+    if (replacedImageId) await this.pruneImage(replacedImageId)
+    if (!before) return undefined
+    const previous = docker.getContainer(containerName(this.app, before.color))
+    const standby: Standby = { color: before.color, image: before.image, state: 'running' }
+    if (config.keepPrevious === 'running') {
+      log.info(`${containerName(this.app, before.color)} keeps running as the standby for an instant rollback.`)
+      return standby
+    }
+    log.info(`Draining ${containerName(this.app, before.color)} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before it is ${config.keepPrevious}`)
+    await this.sleep(config.proxy.drainTimeoutMs)
+    try {
+      if (config.keepPrevious === 'stopped') {
+        await previous.stop({ t: 10 }).catch(e => {
+          if ((e as { statusCode?: number }).statusCode !== 304) throw e
+        })
+        standby.state = 'stopped'
+      } else {
+        const info = await previous.inspect()
+        await previous.remove({ force: true })
+        standby.state = 'removed'
+        void info
+      }
+    } catch (e) {
+      if (!isNotFound(e)) throw e
+      standby.state = 'removed'
+    }
+    return standby
+  }
+
+  private async pruneImage(imageId: string): Promise<void> {
+    try {
+      await this.deps.docker.getImage(imageId).remove({ noprune: false })
+      this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`)
+    } catch (e) {
+      // 409: still used by a container (ours or someone else's); keep it.
+      if (!isConflict(e) && !isNotFound(e)) this.deps.log.warning(`Could not prune image ${imageId}: ${(e as Error).message}`)
+    }
+  }
+}
+
+async function imageExists(docker: Docker, image: string): Promise<boolean> {
+  try {
+    await docker.getImage(image).inspect()
+    return true
+  } catch {
+    return false
+  }
+}

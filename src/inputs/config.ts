@@ -1,0 +1,91 @@
+/** The action's whole configuration, parsed and validated once from the step's inputs. */
+
+export type Mode = 'deploy' | 'rollback' | 'status'
+export type KeepPrevious = 'running' | 'stopped' | 'removed'
+
+/** How the identity of an SSH server is checked. */
+export type HostKeyPin =
+  | { kind: 'known-hosts'; keys: PinnedKey[] }
+  | { kind: 'fingerprint'; fingerprint: string }
+  | { kind: 'insecure' }
+
+export interface PinnedKey {
+  /** e.g. ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa */
+  type: string
+  /** The raw public key blob, as the server sends it during key exchange. */
+  blob: Buffer
+}
+
+export interface SshEndpoint {
+  host: string
+  port: number
+  user: string
+  privateKey: string
+  passphrase?: string
+  hostKey: HostKeyPin
+}
+
+export interface SshConfig extends SshEndpoint {
+  /** A bastion the connection to the target is tunnelled through. */
+  jump?: SshEndpoint
+  connectTimeoutMs: number
+}
+
+export interface RegistryAuth {
+  serveraddress: string
+  username: string
+  password: string
+}
+
+export interface ContainerSettings {
+  env: Record<string, string>
+  volumes: string[]
+  networks: string[]
+  labels: Record<string, string>
+  restart: { Name: string; MaximumRetryCount?: number }
+  memoryBytes?: number
+  nanoCpus?: number
+  command?: string[]
+}
+
+export interface HealthSettings {
+  port: number
+  path: string
+  timeoutMs: number
+  intervalMs: number
+  passes: number
+  /** An exact status to expect; any 2xx when absent. */
+  expectedStatus?: number
+}
+
+export interface ProxySettings {
+  name: string
+  image: string
+  port: number
+  domains: string[]
+  drainTimeoutMs: number
+}
+
+export interface GithubSettings {
+  deployments: boolean
+  token: string
+  environment: string
+  environmentUrl?: string
+}
+
+export interface Config {
+  mode: Mode
+  app: string
+  ssh: SshConfig
+  dockerSocket: string
+  image?: string
+  toImage?: string
+  registry?: RegistryAuth
+  container: ContainerSettings
+  health: HealthSettings
+  proxy: ProxySettings
+  keepPrevious: KeepPrevious
+  keepFailed: boolean
+  lockTimeoutMs: number
+  github: GithubSettings
+}

@@ -1,0 +1,170 @@
+import { getOctokit } from '@actions/github'
+import type { Log } from './log.js'
+
+type Octokit = ReturnType<typeof getOctokit>
+export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error' | 'inactive'
+
+export interface RunContext {
+  /** owner/repo */
+  repository?: string
+  sha?: string
+  serverUrl: string
+  runId?: string
+  runAttempt?: string
+}
+
+export function runContextFromEnv(env: NodeJS.ProcessEnv = process.env): RunContext {
+  return {
+    repository: env.GITHUB_REPOSITORY,
+    sha: env.GITHUB_SHA,
+    serverUrl: env.GITHUB_SERVER_URL ?? 'https://github.com',
+    runId: env.GITHUB_RUN_ID,
+    runAttempt: env.GITHUB_RUN_ATTEMPT
+  }
+}
+
+export function logUrlOf(ctx: RunContext): string | undefined {
+  if (!ctx.repository || !ctx.runId) return undefined
+  const attempt = ctx.runAttempt && ctx.runAttempt !== '1' ? `/attempts/${ctx.runAttempt}` : ''
+  return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}${attempt}`
+}
+
+function clip(text: string, max = 140): string {
+  return text.length <= max ? text : text.slice(0, max - 1) + '…'
+}
+
+function statusOf(e: unknown): number | undefined {
+  return (e as { status?: number }).status
+}
+
+export interface DeploymentRequest {
+  app: string
+  image: string
+  environment: string
+  description: string
+  environmentUrl?: string
+}
+
+/**
+ * A GitHub deployment for this run and its statuses. Problems with the API never stop the
+ * deploy itself: they become warnings that say what to change (usually a permission).
+ */
+export class GithubDeployment {
+  id?: number
+  private disabled = false
+
+  private constructor(
+    private readonly octokit: Octokit,
+    private readonly owner: string,
+    private readonly repo: string,
+    private readonly ctx: RunContext,
+    private readonly request: DeploymentRequest,
+    private readonly log: Log
+  ) {}
+
+  static forRun(token: string, ctx: RunContext, request: DeploymentRequest, log: Log): GithubDeployment | undefined {
+    if (!token) {
+      log.warning('No github-token was given, so no GitHub deployment is recorded (set deployments: false to silence this).')
+      return undefined
+    }
+    if (!ctx.repository || !ctx.sha) {
+      log.info('GITHUB_REPOSITORY or GITHUB_SHA is not set (not running in GitHub Actions?): no GitHub deployment is recorded.')
+      return undefined
+    }
+    const [owner, repo] = ctx.repository.split('/')
+    // getOctokit reads GITHUB_API_URL, so GitHub Enterprise Server works as it is.
+    return new GithubDeployment(getOctokit(token), owner, repo, ctx, request, log)
+  }
+
+  private warn(what: string, e: unknown): void {
+    const status = statusOf(e)
+    const hint =
+      status === 403 || status === 404
+        ? " The token cannot write deployments: add 'permissions: deployments: write' to the job (or set deployments: false)."
+        : ''
+    this.log.warning(`Could not ${what} on GitHub (${status ?? 'no answer'}: ${(e as Error).message}).${hint} The deploy goes on.`)
+  }
+
+  async create(): Promise<void> {
+    try {
+      const res = await this.octokit.rest.repos.createDeployment({
+        owner: this.owner,
+        repo: this.repo,
+        ref: this.ctx.sha!,
+        environment: this.request.environment,
+        auto_merge: false,
+        required_contexts: [],
+        payload: { app: this.request.app, image: this.request.image },
+        description: clip(this.request.description),
+        production_environment: /^prod(uction)?$/i.test(this.request.environment),
+        transient_environment: false
+      })
+      if (res.status === 201 && 'id' in res.data) {
+        this.id = res.data.id
+        this.log.info(`GitHub deployment ${this.id} created for ${this.request.environment}`)
+      } else {
+        this.disabled = true
+        this.log.warning(`GitHub did not create a deployment (${res.status}: ${'message' in res.data ? res.data.message : ''}).`)
+      }
+    } catch (e) {
+      this.disabled = true
+      this.warn('create a deployment', e)
+    }
+  }
+
+  async setStatus(state: DeploymentState, description: string, environmentUrl?: string): Promise<void> {
+    if (this.disabled || this.id === undefined) return
+    try {
+      await this.octokit.rest.repos.createDeploymentStatus({
+        owner: this.owner,
+        repo: this.repo,
+        deployment_id: this.id,
+        state,
+        description: clip(description),
+        log_url: logUrlOf(this.ctx),
+        environment_url: state === 'success' ? environmentUrl : undefined,
+        // cutover marks superseded deployments itself, for this app only.
+        auto_inactive: false
+      })
+    } catch (e) {
+      this.warn(`set the deployment status to ${state}`, e)
+    }
+  }
+
+  /** Marks earlier successful deployments of this app in the environment as inactive. */
+  async retireSuperseded(): Promise<number> {
+    if (this.disabled || this.id === undefined) return 0
+    let retired = 0
+    try {
+      const { data: deployments } = await this.octokit.rest.repos.listDeployments({
+        owner: this.owner,
+        repo: this.repo,
+        environment: this.request.environment,
+        per_page: 30
+      })
+      for (const d of deployments) {
+        if (d.id === this.id) continue
+        const payload = (typeof d.payload === 'string' ? {} : d.payload) as { app?: string }
+        if (payload.app !== undefined && payload.app !== this.request.app) continue
+        const { data: statuses } = await this.octokit.rest.repos.listDeploymentStatuses({
+          owner: this.owner,
+          repo: this.repo,
+          deployment_id: d.id,
+          per_page: 1
+        })
+        if (statuses[0]?.state !== 'success') continue
+        await this.octokit.rest.repos.createDeploymentStatus({
+          owner: this.owner,
+          repo: this.repo,
+          deployment_id: d.id,
+          state: 'inactive',
+          description: clip(`Superseded by deployment ${this.id}`)
+        })
+        retired++
+      }
+    } catch (e) {
+      this.warn('mark superseded deployments inactive', e)
+    }
+    return retired
+  }
+}

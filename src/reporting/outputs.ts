@@ -1,0 +1,16 @@
+import type { Outcome } from '../engine/outcome.js'
+
+/** The step's outputs, the same set in every mode ('' when not applicable). */
+export function outputsOf(outcome: Outcome, deploymentId: number | undefined): Record<string, string> {
+  return {
+    result: outcome.result,
+    color: outcome.color ?? '',
+    'previous-color': outcome.previousColor ?? '',
+    image: outcome.image ?? '',
+    'previous-image': outcome.previousImage ?? '',
+    'container-id': outcome.containerId ?? '',
+    'standby-state': outcome.standby?.state ?? '',
+    'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
+    'duration-seconds': (outcome.durationMs / 1000).toFixed(1)
+  }
+}

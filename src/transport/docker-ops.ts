@@ -1,0 +1,159 @@
+import type Docker from 'dockerode'
+import { Readable } from 'node:stream'
+import tar from 'tar-stream'
+import type { RegistryAuth } from '../inputs/config.js'
+
+/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
+export function demux(buf: Buffer): { stdout: string; stderr: string } {
+  let stdout = ''
+  let stderr = ''
+  let i = 0
+  while (i + 8 <= buf.length) {
+    const kind = buf[i]
+    const size = buf.readUInt32BE(i + 4)
+    const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8')
+    if (kind === 2) stderr += chunk
+    else stdout += chunk
+    i += 8 + size
+  }
+  // Not framed after all (TTY container): return it whole.
+  if (i === 0 && buf.length > 0) stdout = buf.toString('utf8')
+  return { stdout, stderr }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer))
+  return Buffer.concat(chunks)
+}
+
+export interface ExecOutput {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs a command inside a running container and waits for it to end. */
+export async function execIn(container: Docker.Container, cmd: string[]): Promise<ExecOutput> {
+  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true })
+  const stream = await exec.start({ hijack: true, stdin: false })
+  const raw = await readAll(stream)
+  const info = await exec.inspect()
+  return { exitCode: info.ExitCode ?? -1, ...demux(raw) }
+}
+
+/** Writes one file into a container (running or not) through the archive API: no shell needed. */
+export async function putFile(container: Docker.Container, dir: string, name: string, content: string): Promise<void> {
+  const pack = tar.pack()
+  pack.entry({ name, mode: 0o644, mtime: new Date() }, content)
+  pack.finalize()
+  const archive = await readAll(pack as unknown as NodeJS.ReadableStream)
+  await container.putArchive(Readable.from([archive]), { path: dir })
+}
+
+/** Reads one file out of a container; undefined when it does not exist. */
+export async function getFile(container: Docker.Container, path: string): Promise<string | undefined> {
+  let archive: NodeJS.ReadableStream
+  try {
+    archive = await container.getArchive({ path })
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode === 404) return undefined
+    throw e
+  }
+  const extract = tar.extract()
+  let content: string | undefined
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = []
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer))
+      stream.on('end', () => {
+        if (header.type === 'file' && content === undefined) content = Buffer.concat(chunks).toString('utf8')
+        next()
+      })
+      stream.resume()
+    })
+    extract.on('finish', resolve)
+    extract.on('error', reject)
+  })
+  archive.pipe(extract)
+  await done
+  return content
+}
+
+/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
+export async function tailLogs(container: Docker.Container, lines = 30): Promise<string> {
+  try {
+    const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer
+    const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)))
+    return [stdout, stderr].filter(Boolean).join('').trimEnd()
+  } catch (e) {
+    return `(logs unavailable: ${(e as Error).message})`
+  }
+}
+
+export function isNotFound(e: unknown): boolean {
+  return (e as { statusCode?: number }).statusCode === 404
+}
+
+export function isConflict(e: unknown): boolean {
+  return (e as { statusCode?: number }).statusCode === 409
+}
+
+/** The registry host an image reference pulls from. */
+export function registryHostOf(image: string): string {
+  const first = image.split('/')[0]
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
+}
+
+function authFor(image: string, auth?: RegistryAuth): RegistryAuth | undefined {
+  if (!auth) return undefined
+  const same = (a: string, b: string) => a.replace(/^https?:\/\//, '').replace(/\/.*$/, '') === b
+  const host = registryHostOf(image)
+  if (same(auth.serveraddress, host) || (host === 'docker.io' && /docker\.io|index\.docker/.test(auth.serveraddress))) {
+    return auth
+  }
+  return undefined
+}
+
+export interface PullProgress {
+  (line: string): void
+}
+
+/**
+ * Pulls an image with credentials sent in the X-Registry-Auth header only:
+ * nothing is written to the host's disk. Reports progress per layer, throttled.
+ */
+export async function pullImage(docker: Docker, image: string, auth: RegistryAuth | undefined, log: PullProgress): Promise<void> {
+  const authconfig = authFor(image, auth)
+  const ref = /[:@]/.test(image.slice(image.lastIndexOf('/') + 1)) ? image : `${image}:latest`
+  const stream = await docker.pull(ref, authconfig ? { authconfig } : {})
+  const lastStatus = new Map<string, string>()
+  let lastLog = 0
+  // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
+  let streamError: string | undefined
+  await new Promise<void>((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null) => {
+        const why = err?.message ?? streamError
+        if (why) reject(new Error(`Pull of ${image} failed: ${why}`))
+        else resolve()
+      },
+      (event: { id?: string; status?: string; progress?: string; error?: string }) => {
+        if (event.error) {
+          streamError = event.error
+          return
+        }
+        const key = event.id ?? ''
+        const status = event.status ?? ''
+        const now = Date.now()
+        const changed = lastStatus.get(key) !== status
+        if (changed || now - lastLog > 2000) {
+          lastStatus.set(key, status)
+          lastLog = now
+          log(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`)
+        }
+      }
+    )
+  })
+}

@@ -1,0 +1,49 @@
+import http from 'node:http'
+import type { Duplex } from 'node:stream'
+import Docker from 'dockerode'
+import type { SshSession } from './ssh.js'
+
+/**
+ * An HTTP agent whose connections are SSH channels to the host's Docker socket,
+ * so all Docker API calls share the run's one SSH connection.
+ */
+export class DockerSocketAgent extends http.Agent {
+  opened = 0
+
+  constructor(
+    private readonly ssh: SshSession,
+    private readonly socketPath: string
+  ) {
+    super({ keepAlive: true, maxSockets: 8 })
+  }
+
+  override createConnection(_options: unknown, callback?: (err: Error | null, socket: Duplex) => void): undefined {
+    this.opened++
+    this.ssh.openUnixSocket(this.socketPath).then(
+      channel => callback?.(null, asSocket(channel)),
+      err => callback?.(err, undefined as never)
+    )
+    return undefined
+  }
+}
+
+/** SSH channels are Duplex streams without net.Socket's tuning methods, which http calls. */
+function asSocket(channel: Duplex): Duplex {
+  const shim = channel as Duplex & Record<string, unknown>
+  for (const name of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
+    if (typeof shim[name] !== 'function') shim[name] = () => shim
+  }
+  return shim
+}
+
+export interface DockerConnection {
+  docker: Docker
+  agent: DockerSocketAgent
+}
+
+export function dockerOverSsh(ssh: SshSession, socketPath: string): DockerConnection {
+  const agent = new DockerSocketAgent(ssh, socketPath)
+  // docker-modem's own 'ssh' protocol would open a new SSH connection per request.
+  const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions)
+  return { docker, agent }
+}
