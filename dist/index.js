@@ -104840,6 +104840,9 @@ class NginxRouter {
         const info = await this.inspect();
         if (!info)
             throw new ProxyError(`The proxy container ${this.settings.name} vanished right after it was created`);
+        // The stock server block of nginx images answers "localhost" with a welcome page; this
+        // proxy serves only cutover's routes.
+        await putFile(this.container, CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n');
         return info;
     }
     async readState() {

@@ -10,7 +10,7 @@ const { utils } = ssh2
 
 // Real keys, generated per run: the parser must accept what ssh-keygen writes.
 const plainKey = utils.generateKeyPairSync('ed25519').private
-const encryptedKey = utils.generateKeyPairSync('ed25519', { passphrase: 'correct horse', cipher: 'aes256-ctr' }).private
+const encryptedKey = utils.generateKeyPairSync('ed25519', { passphrase: 'correct horse', cipher: 'aes256-ctr' } as never).private
 const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
 const hostPublic = utils.generateKeyPairSync('ed25519').public
 const hostBlob = Buffer.from(hostPublic.split(' ')[1], 'base64')

@@ -104,6 +104,9 @@ export class NginxRouter implements ProxyRouter {
     }
     const info = await this.inspect()
     if (!info) throw new ProxyError(`The proxy container ${this.settings.name} vanished right after it was created`)
+    // The stock server block of nginx images answers "localhost" with a welcome page; this
+    // proxy serves only cutover's routes.
+    await putFile(this.container, CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n')
     return info
   }
 
