@@ -110141,14 +110141,22 @@ var docker_default = /*#__PURE__*/__nccwpck_require__.n(lib_docker);
 class DockerSocketAgent extends (external_node_http_default()).Agent {
     ssh;
     socketPath;
-    opened = 0;
+    /** SSH channels opened to the socket (HTTP connections). */
+    channelsOpened = 0;
+    /** Docker API requests sent over them. */
+    apiRequests = 0;
     constructor(ssh, socketPath) {
         super({ keepAlive: true, maxSockets: 8 });
         this.ssh = ssh;
         this.socketPath = socketPath;
     }
+    // addRequest exists at runtime on every http.Agent but is missing from @types/node.
+    addRequest(req, options) {
+        this.apiRequests++;
+        external_node_http_default().Agent.prototype.addRequest.call(this, req, options);
+    }
     createConnection(_options, callback) {
-        this.opened++;
+        this.channelsOpened++;
         this.ssh.openUnixSocket(this.socketPath).then(channel => callback?.(null, asSocket(channel)), err => callback?.(err, undefined));
         return undefined;
     }
@@ -110330,7 +110338,10 @@ class Resources {
     ssh;
     docker;
     lock;
-    close() {
+    close(log) {
+        if (this.docker && log) {
+            log.info(`Docker API: ${this.docker.agent.apiRequests} requests over ${this.docker.agent.channelsOpened} channels of 1 SSH connection`);
+        }
         this.lock?.release();
         this.lock = undefined;
         this.docker?.agent.destroy();
@@ -110406,7 +110417,7 @@ async function release(config, log) {
         partial = { result: 'failed', failure, color: live?.color, image: live?.image, previousColor: live?.previous?.color, previousImage: live?.previous?.image };
     }
     finally {
-        resources.close();
+        resources.close(log);
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
     }

@@ -40,7 +40,10 @@ class Resources {
   docker?: DockerConnection
   lock?: DeployLock
 
-  close(): void {
+  close(log?: Log): void {
+    if (this.docker && log) {
+      log.info(`Docker API: ${this.docker.agent.apiRequests} requests over ${this.docker.agent.channelsOpened} channels of 1 SSH connection`)
+    }
     this.lock?.release()
     this.lock = undefined
     this.docker?.agent.destroy()
@@ -127,7 +130,7 @@ async function release(config: Config, log: Log): Promise<void> {
     const live = engine?.observed
     partial = { result: 'failed', failure, color: live?.color, image: live?.image, previousColor: live?.previous?.color, previousImage: live?.previous?.image }
   } finally {
-    resources.close()
+    resources.close(log)
     process.removeListener('SIGINT', onSignal)
     process.removeListener('SIGTERM', onSignal)
   }

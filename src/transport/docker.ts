@@ -8,7 +8,10 @@ import type { SshSession } from './ssh.js'
  * so all Docker API calls share the run's one SSH connection.
  */
 export class DockerSocketAgent extends http.Agent {
-  opened = 0
+  /** SSH channels opened to the socket (HTTP connections). */
+  channelsOpened = 0
+  /** Docker API requests sent over them. */
+  apiRequests = 0
 
   constructor(
     private readonly ssh: SshSession,
@@ -17,8 +20,14 @@ export class DockerSocketAgent extends http.Agent {
     super({ keepAlive: true, maxSockets: 8 })
   }
 
+  // addRequest exists at runtime on every http.Agent but is missing from @types/node.
+  addRequest(req: http.ClientRequest, options: http.RequestOptions): void {
+    this.apiRequests++
+    ;(http.Agent.prototype as unknown as { addRequest: (r: unknown, o: unknown) => void }).addRequest.call(this, req, options)
+  }
+
   override createConnection(_options: unknown, callback?: (err: Error | null, socket: Duplex) => void): undefined {
-    this.opened++
+    this.channelsOpened++
     this.ssh.openUnixSocket(this.socketPath).then(
       channel => callback?.(null, asSocket(channel)),
       err => callback?.(err, undefined as never)

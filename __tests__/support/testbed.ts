@@ -1,0 +1,85 @@
+import { readFileSync, existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { randomBytes } from 'node:crypto'
+import Docker from 'dockerode'
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+export interface Testbed {
+  CUTOVER_TEST_SSH_HOST: string
+  CUTOVER_TEST_SSH_PORT: string
+  CUTOVER_TEST_BASTION_PORT: string
+  CUTOVER_TEST_SSH_USER: string
+  CUTOVER_TEST_KEY: string
+  CUTOVER_TEST_KEY_PASS: string
+  CUTOVER_TEST_KEY_PASSPHRASE: string
+  CUTOVER_TEST_RSA_KEY: string
+  CUTOVER_TEST_KNOWN_HOSTS: string
+  CUTOVER_TEST_BASTION_KNOWN_HOSTS: string
+  CUTOVER_TEST_HOST_FINGERPRINT: string
+  CUTOVER_TEST_BASTION_FINGERPRINT: string
+  CUTOVER_TEST_SSHD_LOG: string
+  CUTOVER_TEST_BASTION_SSHD_LOG: string
+  CUTOVER_TEST_REGISTRY: string
+  CUTOVER_TEST_REGISTRY_USER: string
+  CUTOVER_TEST_REGISTRY_PASSWORD: string
+  CUTOVER_TEST_IMAGE_PREFIX: string
+  CUTOVER_TEST_PROXY_IMAGE: string
+}
+
+/** The bed started by scripts/testbed/up.sh. A missing bed is an error, never a skip. */
+export function testbed(): Testbed {
+  const file = join(REPO, '.testbed', 'env.json')
+  if (!existsSync(file)) {
+    throw new Error(`The test bed is not up (${file} is missing): run "bash scripts/testbed/up.sh" first`)
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as Testbed
+}
+
+export function image(tag: string): string {
+  return `${testbed().CUTOVER_TEST_IMAGE_PREFIX}:${tag}`
+}
+
+/** A name no other test (or earlier run) uses: lower case, valid as an app name. */
+export function uniqueName(prefix: string): string {
+  return `cot-${prefix}-${randomBytes(3).toString('hex')}`
+}
+
+/** A free TCP port on loopback, for a test's own proxy. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+    srv.on('error', reject)
+  })
+}
+
+/** The host's Docker, directly (tests inspect what the action did). */
+export function localDocker(): Docker {
+  return new Docker({ socketPath: '/var/run/docker.sock' })
+}
+
+/** Removes everything a test's app and proxy left on the host. */
+export async function cleanupApp(app: string, proxyName?: string): Promise<void> {
+  const docker = localDocker()
+  const containers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
+  await Promise.all(containers.map(c => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)))
+  if (proxyName) {
+    await docker.getContainer(proxyName).remove({ force: true }).catch(() => undefined)
+    await docker.getVolume(`${proxyName}-conf`).remove().catch(() => undefined)
+  }
+  await docker.getNetwork(`cutover-${app}`).remove().catch(() => undefined)
+}
+
+/** Counts the connections sshd accepted so far (its log has one line per accepted key). */
+export function acceptedConnections(logFile: string): number {
+  if (!existsSync(logFile)) return 0
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter(l => l.includes('Accepted publickey')).length
+}
