@@ -104166,7 +104166,9 @@ function containerSpec(input) {
         },
         HostConfig: {
             NetworkMode: network,
-            RestartPolicy: settings.restart,
+            // No restarts until the health gate passes, so a crash at boot shows its real exit
+            // code instead of a restart loop; the user's policy is applied once healthy.
+            RestartPolicy: { Name: 'no' },
             Binds: settings.volumes.length ? settings.volumes : undefined,
             Memory: settings.memoryBytes,
             NanoCpus: settings.nanoCpus,
@@ -104251,7 +104253,7 @@ async function waitHealthy(deps) {
         if (elapsed() >= settings.timeoutMs) {
             const what = !dockerOk
                 ? `Docker's HEALTHCHECK still reports "${dockerHealth}"`
-                : `${settings.path} on port ${settings.port} did not give ${expect} ${settings.passes > 1 ? `${settings.passes} times in a row ` : ''}`;
+                : `${settings.path} on port ${settings.port} did not give ${expect}${settings.passes > 1 ? ` ${settings.passes} times in a row` : ''}`;
             return {
                 healthy: false,
                 reason: `${what} within ${Math.round(settings.timeoutMs / 1000)} s (health-timeout); last answer: ${last ? describeProbe(last) : 'none (no address on the network)'}`,
@@ -104451,6 +104453,9 @@ class ReleaseEngine {
                 exitCode: health.exitCode,
                 oomKilled: health.oomKilled
             });
+        }
+        if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
+            await target.update({ RestartPolicy: config.container.restart });
         }
         const newState = {
             app: this.app,
@@ -110290,6 +110295,9 @@ function openClient(endpoint, timeoutMs, sock) {
         };
         const onReady = () => {
             client.removeListener('error', onError);
+            // Docker API calls are small request/response pairs: without TCP_NODELAY, Nagle's
+            // algorithm and delayed ACKs add ~40 ms to each one.
+            client.setNoDelay(true);
             // Later errors (e.g. keep-alive timeouts) surface as failed channel opens; keep the process alive-safe.
             client.on('error', () => undefined);
             resolve(client);
@@ -110414,7 +110422,15 @@ async function release(config, log) {
         infrastructureError = !(e instanceof ReleaseError);
         const failure = e instanceof ReleaseError ? e.failure : { reason: e.message };
         const live = engine?.observed;
-        partial = { result: 'failed', failure, color: live?.color, image: live?.image, previousColor: live?.previous?.color, previousImage: live?.previous?.image };
+        partial = {
+            result: 'failed',
+            failure,
+            color: live?.color,
+            image: live?.image,
+            deployedAt: live?.deployedAt,
+            previousColor: live?.previous?.color,
+            previousImage: live?.previous?.image
+        };
     }
     finally {
         resources.close(log);

@@ -128,7 +128,15 @@ async function release(config: Config, log: Log): Promise<void> {
     infrastructureError = !(e instanceof ReleaseError)
     const failure: Failure = e instanceof ReleaseError ? e.failure : { reason: (e as Error).message }
     const live = engine?.observed
-    partial = { result: 'failed', failure, color: live?.color, image: live?.image, previousColor: live?.previous?.color, previousImage: live?.previous?.image }
+    partial = {
+      result: 'failed',
+      failure,
+      color: live?.color,
+      image: live?.image,
+      deployedAt: live?.deployedAt,
+      previousColor: live?.previous?.color,
+      previousImage: live?.previous?.image
+    }
   } finally {
     resources.close(log)
     process.removeListener('SIGINT', onSignal)

@@ -32,7 +32,9 @@ export function containerSpec(input: SpecInput): Docker.ContainerCreateOptions {
     },
     HostConfig: {
       NetworkMode: network,
-      RestartPolicy: settings.restart,
+      // No restarts until the health gate passes, so a crash at boot shows its real exit
+      // code instead of a restart loop; the user's policy is applied once healthy.
+      RestartPolicy: { Name: 'no' },
       Binds: settings.volumes.length ? settings.volumes : undefined,
       Memory: settings.memoryBytes,
       NanoCpus: settings.nanoCpus,

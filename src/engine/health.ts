@@ -98,7 +98,7 @@ export async function waitHealthy(deps: HealthGateDeps): Promise<HealthOutcome> 
     if (elapsed() >= settings.timeoutMs) {
       const what = !dockerOk
         ? `Docker's HEALTHCHECK still reports "${dockerHealth}"`
-        : `${settings.path} on port ${settings.port} did not give ${expect} ${settings.passes > 1 ? `${settings.passes} times in a row ` : ''}`
+        : `${settings.path} on port ${settings.port} did not give ${expect}${settings.passes > 1 ? ` ${settings.passes} times in a row` : ''}`
       return {
         healthy: false,
         reason: `${what} within ${Math.round(settings.timeoutMs / 1000)} s (health-timeout); last answer: ${last ? describeProbe(last) : 'none (no address on the network)'}`,

@@ -184,6 +184,10 @@ export class ReleaseEngine {
       })
     }
 
+    if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
+      await target.update({ RestartPolicy: config.container.restart })
+    }
+
     const newState: RouteState = {
       app: this.app,
       color: plan.color,
