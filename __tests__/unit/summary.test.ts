@@ -1,0 +1,189 @@
+import type { Outcome, ResultKind } from '../../src/engine/outcome.js'
+import type { StepRecord } from '../../src/engine/timeline.js'
+import { outputsOf } from '../../src/reporting/outputs.js'
+import { renderSummary } from '../../src/reporting/summary.js'
+
+const V1 = 'ghcr.io/acme/web:1'
+const V2 = 'ghcr.io/acme/web:2'
+
+const steps: StepRecord[] = [
+  { name: 'connect', ms: 412, ok: true, detail: 'Docker 20.10.24 (API 1.41)' },
+  { name: 'lock', ms: 35, ok: true },
+  { name: 'inspect', ms: 60, ok: true },
+  { name: 'pull', ms: 2345, ok: true, detail: 'pulled' },
+  { name: 'boot', ms: 700, ok: true },
+  { name: 'healthy', ms: 1500, ok: true, detail: '2 probe(s)' },
+  { name: 'switch', ms: 120, ok: true },
+  { name: 'verify', ms: 40, ok: true },
+  { name: 'cleanup', ms: 15, ok: true }
+]
+
+const deployed: Outcome = {
+  mode: 'deploy',
+  app: 'web',
+  result: 'deployed',
+  color: 'green',
+  image: V2,
+  containerId: 'abc123',
+  deployedAt: '2026-11-02T10:00:00.000Z',
+  previousColor: 'blue',
+  previousImage: V1,
+  standby: { color: 'blue', image: V1, state: 'running' },
+  steps,
+  durationMs: 5327
+}
+
+const failed: Outcome = {
+  mode: 'deploy',
+  app: 'web',
+  result: 'failed',
+  color: 'blue',
+  image: V1,
+  previousColor: undefined,
+  failure: {
+    reason: 'web-green (ghcr.io/acme/web:2) did not become healthy: exited with code 3. blue (ghcr.io/acme/web:1) is still live.',
+    logs: 'booting\nError: DATABASE_URL is not set\n    at main (/app/server.js:3:9)',
+    container: 'web-green',
+    exitCode: 3
+  },
+  steps: [...steps.slice(0, 5), { name: 'healthy', ms: 4200, ok: false, detail: 'exited with code 3' }],
+  durationMs: 8100
+}
+
+/** The rows of the Markdown table whose header starts with `| step |`. */
+function timelineRows(md: string): string[] {
+  const lines = md.split('\n')
+  const start = lines.findIndex(l => l.startsWith('| step |'))
+  expect(start).toBeGreaterThanOrEqual(0)
+  const rows: string[] = []
+  for (let i = start + 2; i < lines.length && lines[i].startsWith('|'); i++) rows.push(lines[i])
+  return rows
+}
+
+describe('renderSummary', () => {
+  it('shows what is live and what is on standby', () => {
+    const md = renderSummary(deployed, 'deploy.example.com')
+    expect(md).toMatch(/^## ✅ Deployed `web` on deploy\.example\.com\n/)
+    expect(md).toContain(`| **Live** | green | \`${V2}\` | since 2026-11-02T10:00:00.000Z |`)
+    expect(md).toContain(`| Standby | blue | \`${V1}\` | running: instant rollback |`)
+    expect(md).not.toContain('CAUTION')
+  })
+
+  it.each([
+    ['stopped', 'stopped: rollback starts it'],
+    ['removed', 'removed: rollback starts its image again']
+  ] as const)('says what a rollback would do with a %s standby', (state, how) => {
+    const md = renderSummary({ ...deployed, standby: { color: 'blue', image: V1, state } }, 'h')
+    expect(md).toContain(`| Standby | blue | \`${V1}\` | ${how} |`)
+  })
+
+  it('says when nothing is deployed, and titles a status run', () => {
+    const md = renderSummary({ mode: 'status', app: 'web', result: 'unchanged', steps: [steps[0]], durationMs: 500 }, 'h')
+    expect(md).toMatch(/^## 🔎 Status of `web` on h\n/)
+    expect(md).toContain('| **Live** | — | nothing deployed | |')
+    expect(md).not.toContain('Standby')
+  })
+
+  it('has one timeline row per step, with its duration, and a total', () => {
+    const rows = timelineRows(renderSummary(deployed, 'h'))
+    expect(rows).toHaveLength(steps.length + 1)
+    expect(rows[0]).toBe('| Connect (SSH) | 412 ms | Docker 20.10.24 (API 1.41) |')
+    expect(rows[3]).toBe('| Pull image | 2.3 s | pulled |')
+    expect(rows[5]).toBe('| Health gate | 1.5 s | 2 probe(s) |')
+    expect(rows[8]).toMatch(/^\| Clean up \| 15 ms \| +\|$/)
+    expect(rows[9]).toBe('| **Total** | **5.3 s** | |')
+  })
+
+  it('shows the failure reason, the failed step and the container’s last log lines', () => {
+    const md = renderSummary(failed, 'h')
+    expect(md).toMatch(/^## ❌ Failed `web`/)
+    expect(md).toContain('> [!CAUTION]')
+    expect(md).toContain(`> ${failed.failure!.reason}`)
+    expect(md).toContain('**web-green** (exit code 3), last log lines:')
+    expect(md).toContain('```text\nbooting\nError: DATABASE_URL is not set\n    at main (/app/server.js:3:9)\n```')
+    const rows = timelineRows(md)
+    expect(rows).toHaveLength(7)
+    expect(rows[5]).toBe('| ❌ Health gate | 4.2 s | exited with code 3 |')
+    // still says what stays live
+    expect(md).toContain(`| **Live** | blue | \`${V1}\``)
+  })
+
+  it('mentions an out-of-memory kill and keeps log text from breaking the fence or the tables', () => {
+    const md = renderSummary(
+      {
+        ...failed,
+        failure: { reason: 'a | b', container: 'web-green', oomKilled: true, exitCode: 137, logs: 'x\n```\ny' },
+        steps: [{ name: 'healthy', ms: 10, ok: false, detail: 'bad | <worse>' }]
+      },
+      'h'
+    )
+    expect(md).toContain('**web-green** (exit code 137, killed for lack of memory)')
+    expect(md).toContain("x\n'''\ny\n```")
+    expect(md).toContain('> a \\| b')
+    expect(md).toContain('| ❌ Health gate | 10 ms | bad \\| &lt;worse&gt; |')
+  })
+})
+
+describe('outputsOf', () => {
+  const NAMES = ['result', 'color', 'previous-color', 'image', 'previous-image', 'container-id', 'standby-state', 'deployment-id', 'duration-seconds']
+
+  const byKind: Record<ResultKind, Outcome> = {
+    deployed,
+    'rolled-back': {
+      ...deployed,
+      mode: 'rollback',
+      result: 'rolled-back',
+      color: 'blue',
+      image: V1,
+      containerId: 'def456',
+      previousColor: 'green',
+      previousImage: V2,
+      standby: { color: 'green', image: V2, state: 'stopped' }
+    },
+    unchanged: { mode: 'status', app: 'web', result: 'unchanged', color: 'green', image: V2, previousColor: 'blue', previousImage: V1, standby: { color: 'blue', image: V1, state: 'removed' }, steps: [], durationMs: 800 },
+    failed
+  }
+
+  it.each(Object.keys(byKind) as ResultKind[])('gives every output for a %s run', kind => {
+    const out = outputsOf(byKind[kind], 42)
+    expect(Object.keys(out).sort()).toEqual([...NAMES].sort())
+    for (const v of Object.values(out)) expect(typeof v).toBe('string')
+    expect(out.result).toBe(kind)
+    expect(out['deployment-id']).toBe('42')
+    expect(out['duration-seconds']).toMatch(/^\d+\.\d$/)
+  })
+
+  it('fills the values of a deploy', () => {
+    expect(outputsOf(deployed, undefined)).toEqual({
+      result: 'deployed',
+      color: 'green',
+      'previous-color': 'blue',
+      image: V2,
+      'previous-image': V1,
+      'container-id': 'abc123',
+      'standby-state': 'running',
+      'deployment-id': '',
+      'duration-seconds': '5.3'
+    })
+  })
+
+  it('fills the values of a rollback and of a status run', () => {
+    expect(outputsOf(byKind['rolled-back'], undefined)).toMatchObject({ result: 'rolled-back', color: 'blue', image: V1, 'previous-color': 'green', 'previous-image': V2, 'standby-state': 'stopped' })
+    expect(outputsOf(byKind.unchanged, undefined)).toMatchObject({ result: 'unchanged', color: 'green', 'container-id': '', 'standby-state': 'removed', 'duration-seconds': '0.8' })
+  })
+
+  it('leaves what does not apply empty on a failure', () => {
+    const out = outputsOf({ mode: 'deploy', app: 'web', result: 'failed', failure: { reason: 'x' }, steps: [], durationMs: 0 }, undefined)
+    expect(out).toEqual({
+      result: 'failed',
+      color: '',
+      'previous-color': '',
+      image: '',
+      'previous-image': '',
+      'container-id': '',
+      'standby-state': '',
+      'deployment-id': '',
+      'duration-seconds': '0.0'
+    })
+  })
+})
