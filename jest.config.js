@@ -1,7 +1,7 @@
 // ts-jest in ESM mode, as in actions/typescript-action. Two projects so CI can show
 // unit and end-to-end counts separately; both always run in `npm test`.
 const tsJest = {
-  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } }]
+  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json', diagnostics: { ignoreCodes: [151002] } }]
 }
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
@@ -12,6 +12,8 @@ const common = {
 }
 export default {
   verbose: true,
+  // e2e files share one dockerd and one sshd: run test files one at a time.
+  maxWorkers: 1,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },
     {
@@ -20,7 +22,7 @@ export default {
       testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'],
       // e2e tests share one dockerd and one sshd; run them one file at a time.
       maxWorkers: 1,
-      testTimeout: 240000
+      setupFilesAfterEnv: ['<rootDir>/__tests__/support/e2e-setup.ts']
     }
   ]
 }

@@ -70,8 +70,12 @@ export async function cleanupApp(app: string, proxyName?: string): Promise<void>
   const containers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
   await Promise.all(containers.map(c => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)))
   if (proxyName) {
-    await docker.getContainer(proxyName).remove({ force: true }).catch(() => undefined)
-    await docker.getVolume(`${proxyName}-conf`).remove().catch(() => undefined)
+    // The edge and switch proxies, their config volumes and the network between them.
+    for (const name of [proxyName, `${proxyName}-switch`]) {
+      await docker.getContainer(name).remove({ force: true }).catch(() => undefined)
+      await docker.getVolume(`${name}-conf`).remove().catch(() => undefined)
+    }
+    await docker.getNetwork(`${proxyName}-net`).remove().catch(() => undefined)
   }
   await docker.getNetwork(`cutover-${app}`).remove().catch(() => undefined)
 }

@@ -2,60 +2,108 @@ import type { Color } from '../engine/names.js'
 import { containerName } from '../engine/names.js'
 import { stateComment, type RouteState } from '../engine/state.js'
 
-/** The port nginx listens on inside the proxy container; `proxy-port` maps onto it. */
-export const PROXY_CONTAINER_PORT = 80
+/**
+ * Two nginx tiers, both from the proxy image:
+ * - the edge publishes proxy-port and holds the clients' keep-alive connections. Its config
+ *   changes only when an app is added or its domains change, so a deploy never reloads it:
+ *   a reload closes idle keep-alive connections, racing requests already on the wire.
+ * - the switch holds the blue/green upstreams and is reloaded at every switch. The edge opens a
+ *   fresh connection to it per request, so nothing idle is there for a reload to cut, while
+ *   old switch workers finish in-flight requests and keep upgraded (WebSocket) connections.
+ */
+export const EDGE_PORT = 80
+export const SWITCH_PORT = 8080
 
-/** Header the proxy adds so a probe can tell which color answered. */
+/** Header the switch adds so a probe can tell which color answered. */
 export const COLOR_HEADER = 'x-cutover-color'
 
 export function appConfigFile(app: string): string {
   return `cutover-app-${app}.conf`
 }
 
-/** http-level settings shared by every app's server block. */
 export const COMMON_CONFIG_FILE = 'cutover-00-common.conf'
-export const COMMON_CONFIG = `# Managed by cutover. Shared settings for the apps behind this proxy.
+
+/** The switch tier's virtual host for an app: the edge sends the app's requests with this Host. */
+export function switchHost(app: string): string {
+  return `${app}.cutover.internal`
+}
+
+export function edgeCommonConfig(switchContainer: string): string {
+  return `# Managed by cutover: settings shared by every app on the edge.
+map $http_upgrade $cutover_edge_connection {
+  default upgrade;
+  '' close;
+}
+upstream cutover_switch {
+  server ${switchContainer}:${SWITCH_PORT} max_fails=0;
+}
+`
+}
+
+export const SWITCH_COMMON_CONFIG = `# Managed by cutover: settings shared by every app on the switch.
 map $http_upgrade $cutover_connection {
   default upgrade;
   '' '';
 }
 `
 
+/** The edge's server block for an app: routes by domain to the app's virtual host on the switch. */
+export function renderEdgeConfig(app: string, domains: string[]): string {
+  const listen = domains.length ? `listen ${EDGE_PORT};` : `listen ${EDGE_PORT} default_server;`
+  return `# Managed by cutover: do not edit, deploys rewrite it.
+server {
+  ${listen}
+  server_name ${domains.length ? domains.join(' ') : '_'};
+  client_max_body_size 100m;
+  location / {
+    proxy_pass http://cutover_switch;
+    proxy_http_version 1.1;
+    proxy_set_header Host ${switchHost(app)};
+    proxy_set_header X-Cutover-Host $http_host;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection $cutover_edge_connection;
+    proxy_read_timeout 1h;
+    proxy_send_timeout 1h;
+  }
+}
+`
+}
+
 export interface AppRoute {
   state: RouteState
   appPort: number
-  domains: string[]
 }
 
-/**
- * One app's server block. The upstream is named after the color so a switch is a
- * config change plus a graceful reload: old workers finish what they hold.
- */
-export function renderAppConfig(route: AppRoute): string {
-  const { state, appPort, domains } = route
+/** The switch's server block for an app: the one place the live color is written. */
+export function renderSwitchConfig(route: AppRoute): string {
+  const { state, appPort } = route
   const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`
-  const listen = domains.length ? `listen ${PROXY_CONTAINER_PORT};` : `listen ${PROXY_CONTAINER_PORT} default_server;`
-  const serverName = domains.length ? domains.join(' ') : '_'
-  return `# Managed by cutover: do not edit, the next deploy rewrites it.
+  return `# Managed by cutover: do not edit, deploys rewrite it.
 ${stateComment(state)}
 upstream ${upstream} {
   # max_fails=0: a single upstream must never be marked down by a transient error
   server ${containerName(state.app, state.color)}:${appPort} max_fails=0;
   keepalive 32;
+  # below the usual app-side idle timeouts (Node: 5 s), so nginx never reuses a connection the app is closing
+  keepalive_timeout 4s;
 }
 server {
-  ${listen}
-  server_name ${serverName};
+  listen ${SWITCH_PORT};
+  server_name ${switchHost(state.app)};
   client_max_body_size 100m;
   location / {
     proxy_pass http://${upstream};
     proxy_http_version 1.1;
-    proxy_set_header Host $http_host;
-    proxy_set_header X-Real-IP $remote_addr;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header Host $http_x_cutover_host;
+    proxy_set_header X-Cutover-Host "";
     proxy_set_header Upgrade $http_upgrade;
     proxy_set_header Connection $cutover_connection;
+    # let the edge see the app's choice about buffering (Server-Sent Events)
+    proxy_pass_header X-Accel-Buffering;
+    proxy_buffering off;
     proxy_read_timeout 1h;
     proxy_send_timeout 1h;
     add_header X-Cutover-Color ${state.color} always;

@@ -9,21 +9,34 @@ import type { ProxyRouter } from './router.js'
 import {
   appConfigFile,
   colorOfResponse,
-  COMMON_CONFIG,
   COMMON_CONFIG_FILE,
-  PROXY_CONTAINER_PORT,
-  renderAppConfig
+  EDGE_PORT,
+  edgeCommonConfig,
+  renderEdgeConfig,
+  renderSwitchConfig,
+  SWITCH_COMMON_CONFIG
 } from './nginx-config.js'
 
 const CONF_DIR = '/etc/nginx/conf.d'
-const PORT_KEY = `${PROXY_CONTAINER_PORT}/tcp`
+const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`
 
 export class ProxyError extends Error {
   override name = 'ProxyError'
 }
 
-/** An nginx container managed by cutover; each app has its own server block in a named volume. */
+interface Tier {
+  name: string
+  /** Role, for messages and labels. */
+  role: 'edge' | 'switch'
+}
+
+/** The edge and switch nginx containers managed by cutover (see nginx-config.ts for why two). */
 export class NginxRouter implements ProxyRouter {
+  private readonly edge: Tier
+  private readonly switch: Tier
+  /** The network the edge reaches the switch on. */
+  private readonly proxyNetwork: string
+
   constructor(
     private readonly docker: Docker,
     private readonly openTcp: OpenStream,
@@ -32,49 +45,78 @@ export class NginxRouter implements ProxyRouter {
     private readonly appPort: number,
     private readonly registry: RegistryAuth | undefined,
     private readonly log: Log
-  ) {}
-
-  private get container(): Docker.Container {
-    return this.docker.getContainer(this.settings.name)
+  ) {
+    this.edge = { name: settings.name, role: 'edge' }
+    this.switch = { name: `${settings.name}-switch`, role: 'switch' }
+    this.proxyNetwork = `${settings.name}-net`
   }
 
-  async ensure(network: string): Promise<void> {
-    let info = await this.inspect()
-    if (!info) info = await this.create(network)
-    this.checkPorts(info)
-    if (!info.NetworkSettings.Networks[network]) {
-      await this.docker.getNetwork(network).connect({ Container: info.Id })
-    }
-    if (!info.State.Running) {
-      this.log.info(`Starting the proxy ${this.settings.name}`)
-      await this.container.start()
-    }
-    // Shared http-level settings; harmless to rewrite, nginx reads them only on reload.
-    await putFile(this.container, CONF_DIR, COMMON_CONFIG_FILE, COMMON_CONFIG)
+  private container(tier: Tier): Docker.Container {
+    return this.docker.getContainer(tier.name)
   }
 
-  private async inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
+  async ensure(appNetwork: string): Promise<void> {
+    await this.ensureNetwork(this.proxyNetwork)
+    // The switch first: the edge's config names it, and nginx resolves names when it loads.
+    await this.ensureTier(this.switch, appNetwork)
+    await putFileIfChanged(this.container(this.switch), COMMON_CONFIG_FILE, SWITCH_COMMON_CONFIG)
+    await this.ensureTier(this.edge, undefined)
+    const commonChanged = await putFileIfChanged(this.container(this.edge), COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name))
+    const routeChanged = await putFileIfChanged(this.container(this.edge), appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains))
+    if (commonChanged || routeChanged) {
+      this.log.info(`Adding the route of ${this.app} to the edge proxy ${this.edge.name}`)
+      await this.testAndReload(this.edge)
+    }
+  }
+
+  private async ensureNetwork(name: string): Promise<void> {
     try {
-      return await this.container.inspect()
+      await this.docker.getNetwork(name).inspect()
+    } catch (e) {
+      if (!isNotFound(e)) throw e
+      await this.docker
+        .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
+        .catch(err => {
+          if (!isConflict(err)) throw err
+        })
+    }
+  }
+
+  private async inspect(tier: Tier): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await this.container(tier).inspect()
     } catch (e) {
       if (isNotFound(e)) return undefined
       throw e
     }
   }
 
+  private async ensureTier(tier: Tier, appNetwork: string | undefined): Promise<void> {
+    let info = await this.inspect(tier)
+    if (!info) info = await this.create(tier)
+    if (tier.role === 'edge') this.checkPorts(info)
+    for (const network of [this.proxyNetwork, appNetwork]) {
+      if (network && !info.NetworkSettings.Networks[network]) await this.docker.getNetwork(network).connect({ Container: info.Id })
+    }
+    if (!info.State.Running) {
+      this.log.info(`Starting the ${tier.role} proxy ${tier.name}`)
+      await this.container(tier).start()
+    }
+  }
+
   private checkPorts(info: Docker.ContainerInspectInfo): void {
     const bindings = info.HostConfig.PortBindings as Record<string, { HostPort?: string }[] | null> | undefined
-    const published = (bindings?.[PORT_KEY] ?? []).map(b => Number(b.HostPort))
+    const published = (bindings?.[EDGE_PORT_KEY] ?? []).map(b => Number(b.HostPort))
     if (!published.includes(this.settings.port)) {
       const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port'
       throw new ProxyError(
-        `The proxy container ${this.settings.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
+        `The proxy container ${this.edge.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
           `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`
       )
     }
   }
 
-  private async create(network: string): Promise<Docker.ContainerInspectInfo> {
+  private async ensureImage(): Promise<void> {
     const image = this.settings.image
     try {
       await this.docker.getImage(image).inspect()
@@ -83,52 +125,60 @@ export class NginxRouter implements ProxyRouter {
       this.log.info(`Pulling the proxy image ${image}`)
       await pullImage(this.docker, image, this.registry, line => this.log.info(`  ${line}`))
     }
-    this.log.info(`Creating the proxy ${this.settings.name} on port ${this.settings.port} (${image})`)
+  }
+
+  private async create(tier: Tier): Promise<Docker.ContainerInspectInfo> {
+    await this.ensureImage()
+    const edge = tier.role === 'edge'
+    this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`)
     try {
       await this.docker.createContainer({
-        name: this.settings.name,
-        Image: image,
-        Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' },
-        ExposedPorts: { [PORT_KEY]: {} },
+        name: tier.name,
+        Image: this.settings.image,
+        Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
+        ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
         HostConfig: {
-          PortBindings: { [PORT_KEY]: [{ HostPort: String(this.settings.port) }] },
-          // The app routes live in a named volume so they survive a re-created proxy container.
-          Binds: [`${this.settings.name}-conf:${CONF_DIR}`],
+          PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
+          // Routes live in a named volume so they survive a re-created proxy container.
+          Binds: [`${tier.name}-conf:${CONF_DIR}`],
           RestartPolicy: { Name: 'unless-stopped' },
-          NetworkMode: network
+          NetworkMode: this.proxyNetwork
         }
       })
     } catch (e) {
       // Another app's deploy created it at the same moment: use theirs.
       if (!isConflict(e)) throw e
     }
-    const info = await this.inspect()
-    if (!info) throw new ProxyError(`The proxy container ${this.settings.name} vanished right after it was created`)
-    // The stock server block of nginx images answers "localhost" with a welcome page; this
-    // proxy serves only cutover's routes.
-    await putFile(this.container, CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n')
+    const info = await this.inspect(tier)
+    if (!info) throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`)
+    // The stock server block of nginx images answers "localhost" with a welcome page;
+    // these proxies serve only cutover's routes.
+    await putFile(this.container(tier), CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n')
     return info
   }
 
+  /** nginx -t, then SIGHUP: nginx's graceful reload (old workers finish what they hold). */
+  private async testAndReload(tier: Tier, restore?: { file: string; content: string }): Promise<void> {
+    const test = await execIn(this.container(tier), ['nginx', '-t'])
+    if (test.exitCode !== 0) {
+      // Put back what was there so no later reload (of any app) picks up the bad file.
+      if (restore) await putFile(this.container(tier), CONF_DIR, restore.file, restore.content)
+      throw new ProxyError(`nginx (${tier.name}) refused the new configuration, so nothing was switched: ${(test.stderr || test.stdout).trim()}`)
+    }
+    await this.container(tier).kill({ signal: 'HUP' })
+  }
+
   async readState(): Promise<RouteState | undefined> {
-    if (!(await this.inspect())) return undefined
-    const text = await getFile(this.container, `${CONF_DIR}/${appConfigFile(this.app)}`)
+    if (!(await this.inspect(this.switch))) return undefined
+    const text = await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)
     return text ? parseStateComment(text) : undefined
   }
 
   async switchTo(state: RouteState): Promise<void> {
     const file = appConfigFile(this.app)
-    const before = (await getFile(this.container, `${CONF_DIR}/${file}`)) ?? ''
-    await putFile(this.container, CONF_DIR, file, renderAppConfig({ state, appPort: this.appPort, domains: this.settings.domains }))
-    const test = await execIn(this.container, ['nginx', '-t'])
-    if (test.exitCode !== 0) {
-      // Put back what was there so no later reload (of any app) picks up the bad file.
-      await putFile(this.container, CONF_DIR, file, before)
-      throw new ProxyError(`nginx refused the new configuration, so nothing was switched: ${(test.stderr || test.stdout).trim()}`)
-    }
-    // SIGHUP to the master is nginx's graceful reload: new workers take new connections,
-    // old workers finish their requests (and keep upgraded connections) before exiting.
-    await this.container.kill({ signal: 'HUP' })
+    const before = (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? ''
+    await putFile(this.container(this.switch), CONF_DIR, file, renderSwitchConfig({ state, appPort: this.appPort }))
+    await this.testAndReload(this.switch, { file, content: before })
   }
 
   async verify(color: Color, path: string, timeoutMs: number): Promise<{ ok: boolean; last: ProbeResult; ms: number }> {
@@ -142,4 +192,11 @@ export class NginxRouter implements ProxyRouter {
       await new Promise(r => setTimeout(r, 50))
     }
   }
+}
+
+/** Writes a config file unless it already holds exactly this; true when it changed. */
+async function putFileIfChanged(container: Docker.Container, name: string, content: string): Promise<boolean> {
+  if ((await getFile(container, `${CONF_DIR}/${name}`)) === content) return false
+  await putFile(container, CONF_DIR, name, content)
+  return true
 }

@@ -1,0 +1,83 @@
+import http from 'node:http'
+
+export interface LoadStats {
+  sent: number
+  ok: number
+  /** Answers that were not 2xx, by status. */
+  non2xx: Record<string, number>
+  socketErrors: number
+  /** Body of each 2xx answer (the app's version), counted. */
+  bodies: Record<string, number>
+  firstErrors: string[]
+}
+
+export interface Load {
+  stats: LoadStats
+  /** Stops sending, waits for requests in flight, returns the counts. */
+  stop(): Promise<LoadStats>
+  failures(): number
+}
+
+/**
+ * Steady GET traffic to a loopback URL from `connections` concurrent loops. Bounded: it stops
+ * by itself after maxRequests or maxMs, whichever comes first.
+ */
+export function startLoad(url: string, opts: { connections?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number } = {}): Load {
+  const target = new URL(url)
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) throw new Error('load tests only target loopback')
+  const connections = opts.connections ?? 8
+  const keepAlive = opts.keepAlive ?? true
+  const maxRequests = opts.maxRequests ?? 100_000
+  const deadline = Date.now() + (opts.maxMs ?? 120_000)
+  const agent = new http.Agent({ keepAlive, maxSockets: connections })
+  const stats: LoadStats = { sent: 0, ok: 0, non2xx: {}, socketErrors: 0, bodies: {}, firstErrors: [] }
+  let stopped = false
+
+  const once = () =>
+    new Promise<void>(resolve => {
+      stats.sent++
+      const req = http.get(url, { agent, headers: keepAlive ? {} : { connection: 'close' }, timeout: 15000 }, res => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => (body += c))
+        res.on('end', () => {
+          const status = res.statusCode ?? 0
+          if (status >= 200 && status < 300) {
+            stats.ok++
+            const key = body.trim().slice(0, 40)
+            stats.bodies[key] = (stats.bodies[key] ?? 0) + 1
+          } else {
+            stats.non2xx[status] = (stats.non2xx[status] ?? 0) + 1
+            if (stats.firstErrors.length < 5) stats.firstErrors.push(`HTTP ${status}: ${body.slice(0, 80)}`)
+          }
+          resolve()
+        })
+        res.on('error', err => {
+          stats.socketErrors++
+          if (stats.firstErrors.length < 5) stats.firstErrors.push(err.message)
+          resolve()
+        })
+      })
+      req.on('timeout', () => req.destroy(new Error('request timed out')))
+      req.on('error', err => {
+        stats.socketErrors++
+        if (stats.firstErrors.length < 5) stats.firstErrors.push(err.message)
+        resolve()
+      })
+    })
+
+  const loop = async () => {
+    while (!stopped && stats.sent < maxRequests && Date.now() < deadline) await once()
+  }
+  const loops = Array.from({ length: connections }, loop)
+  return {
+    stats,
+    failures: () => stats.socketErrors + Object.values(stats.non2xx).reduce((a, b) => a + b, 0),
+    async stop() {
+      stopped = true
+      await Promise.all(loops)
+      agent.destroy()
+      return stats
+    }
+  }
+}
