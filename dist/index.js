@@ -104688,50 +104688,95 @@ function parseStateComment(text) {
 ;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts
 
 
-/** The port nginx listens on inside the proxy container; `proxy-port` maps onto it. */
-const PROXY_CONTAINER_PORT = 80;
-/** Header the proxy adds so a probe can tell which color answered. */
+/**
+ * Two nginx tiers, both from the proxy image:
+ * - the edge publishes proxy-port and holds the clients' keep-alive connections. Its config
+ *   changes only when an app is added or its domains change, so a deploy never reloads it:
+ *   a reload closes idle keep-alive connections, racing requests already on the wire.
+ * - the switch holds the blue/green upstreams and is reloaded at every switch. The edge opens a
+ *   fresh connection to it per request, so nothing idle is there for a reload to cut, while
+ *   old switch workers finish in-flight requests and keep upgraded (WebSocket) connections.
+ */
+const EDGE_PORT = 80;
+const SWITCH_PORT = 8080;
+/** Header the switch adds so a probe can tell which color answered. */
 const COLOR_HEADER = 'x-cutover-color';
 function appConfigFile(app) {
     return `cutover-app-${app}.conf`;
 }
-/** http-level settings shared by every app's server block. */
 const COMMON_CONFIG_FILE = 'cutover-00-common.conf';
-const COMMON_CONFIG = `# Managed by cutover. Shared settings for the apps behind this proxy.
+/** The switch tier's virtual host for an app: the edge sends the app's requests with this Host. */
+function switchHost(app) {
+    return `${app}.cutover.internal`;
+}
+function edgeCommonConfig(switchContainer) {
+    return `# Managed by cutover: settings shared by every app on the edge.
+map $http_upgrade $cutover_edge_connection {
+  default upgrade;
+  '' close;
+}
+upstream cutover_switch {
+  server ${switchContainer}:${SWITCH_PORT} max_fails=0;
+}
+`;
+}
+const SWITCH_COMMON_CONFIG = `# Managed by cutover: settings shared by every app on the switch.
 map $http_upgrade $cutover_connection {
   default upgrade;
   '' '';
 }
 `;
-/**
- * One app's server block. The upstream is named after the color so a switch is a
- * config change plus a graceful reload: old workers finish what they hold.
- */
-function renderAppConfig(route) {
-    const { state, appPort, domains } = route;
+/** The edge's server block for an app: routes by domain to the app's virtual host on the switch. */
+function renderEdgeConfig(app, domains) {
+    const listen = domains.length ? `listen ${EDGE_PORT};` : `listen ${EDGE_PORT} default_server;`;
+    return `# Managed by cutover: do not edit, deploys rewrite it.
+server {
+  ${listen}
+  server_name ${domains.length ? domains.join(' ') : '_'};
+  client_max_body_size 100m;
+  location / {
+    proxy_pass http://cutover_switch;
+    proxy_http_version 1.1;
+    proxy_set_header Host ${switchHost(app)};
+    proxy_set_header X-Cutover-Host $http_host;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection $cutover_edge_connection;
+    proxy_read_timeout 1h;
+    proxy_send_timeout 1h;
+  }
+}
+`;
+}
+/** The switch's server block for an app: the one place the live color is written. */
+function renderSwitchConfig(route) {
+    const { state, appPort } = route;
     const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`;
-    const listen = domains.length ? `listen ${PROXY_CONTAINER_PORT};` : `listen ${PROXY_CONTAINER_PORT} default_server;`;
-    const serverName = domains.length ? domains.join(' ') : '_';
-    return `# Managed by cutover: do not edit, the next deploy rewrites it.
+    return `# Managed by cutover: do not edit, deploys rewrite it.
 ${stateComment(state)}
 upstream ${upstream} {
   # max_fails=0: a single upstream must never be marked down by a transient error
   server ${containerName(state.app, state.color)}:${appPort} max_fails=0;
   keepalive 32;
+  # below the usual app-side idle timeouts (Node: 5 s), so nginx never reuses a connection the app is closing
+  keepalive_timeout 4s;
 }
 server {
-  ${listen}
-  server_name ${serverName};
+  listen ${SWITCH_PORT};
+  server_name ${switchHost(state.app)};
   client_max_body_size 100m;
   location / {
     proxy_pass http://${upstream};
     proxy_http_version 1.1;
-    proxy_set_header Host $http_host;
-    proxy_set_header X-Real-IP $remote_addr;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header Host $http_x_cutover_host;
+    proxy_set_header X-Cutover-Host "";
     proxy_set_header Upgrade $http_upgrade;
     proxy_set_header Connection $cutover_connection;
+    # let the edge see the app's choice about buffering (Server-Sent Events)
+    proxy_pass_header X-Accel-Buffering;
+    proxy_buffering off;
     proxy_read_timeout 1h;
     proxy_send_timeout 1h;
     add_header X-Cutover-Color ${state.color} always;
@@ -104751,11 +104796,11 @@ function colorOfResponse(headers) {
 
 
 const CONF_DIR = '/etc/nginx/conf.d';
-const PORT_KEY = `${PROXY_CONTAINER_PORT}/tcp`;
+const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`;
 class ProxyError extends Error {
     name = 'ProxyError';
 }
-/** An nginx container managed by cutover; each app has its own server block in a named volume. */
+/** The edge and switch nginx containers managed by cutover (see nginx-config.ts for why two). */
 class NginxRouter {
     docker;
     openTcp;
@@ -104764,6 +104809,10 @@ class NginxRouter {
     appPort;
     registry;
     log;
+    edge;
+    switch;
+    /** The network the edge reaches the switch on. */
+    proxyNetwork;
     constructor(docker, openTcp, settings, app, appPort, registry, log) {
         this.docker = docker;
         this.openTcp = openTcp;
@@ -104772,28 +104821,44 @@ class NginxRouter {
         this.appPort = appPort;
         this.registry = registry;
         this.log = log;
+        this.edge = { name: settings.name, role: 'edge' };
+        this.switch = { name: `${settings.name}-switch`, role: 'switch' };
+        this.proxyNetwork = `${settings.name}-net`;
     }
-    get container() {
-        return this.docker.getContainer(this.settings.name);
+    container(tier) {
+        return this.docker.getContainer(tier.name);
     }
-    async ensure(network) {
-        let info = await this.inspect();
-        if (!info)
-            info = await this.create(network);
-        this.checkPorts(info);
-        if (!info.NetworkSettings.Networks[network]) {
-            await this.docker.getNetwork(network).connect({ Container: info.Id });
+    async ensure(appNetwork) {
+        await this.ensureNetwork(this.proxyNetwork);
+        // The switch first: the edge's config names it, and nginx resolves names when it loads.
+        await this.ensureTier(this.switch, appNetwork);
+        await putFileIfChanged(this.container(this.switch), COMMON_CONFIG_FILE, SWITCH_COMMON_CONFIG);
+        await this.ensureTier(this.edge, undefined);
+        const commonChanged = await putFileIfChanged(this.container(this.edge), COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name));
+        const routeChanged = await putFileIfChanged(this.container(this.edge), appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains));
+        if (commonChanged || routeChanged) {
+            this.log.info(`Adding the route of ${this.app} to the edge proxy ${this.edge.name}`);
+            await this.testAndReload(this.edge);
         }
-        if (!info.State.Running) {
-            this.log.info(`Starting the proxy ${this.settings.name}`);
-            await this.container.start();
-        }
-        // Shared http-level settings; harmless to rewrite, nginx reads them only on reload.
-        await putFile(this.container, CONF_DIR, COMMON_CONFIG_FILE, COMMON_CONFIG);
     }
-    async inspect() {
+    async ensureNetwork(name) {
         try {
-            return await this.container.inspect();
+            await this.docker.getNetwork(name).inspect();
+        }
+        catch (e) {
+            if (!isNotFound(e))
+                throw e;
+            await this.docker
+                .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
+                .catch(err => {
+                if (!isConflict(err))
+                    throw err;
+            });
+        }
+    }
+    async inspect(tier) {
+        try {
+            return await this.container(tier).inspect();
         }
         catch (e) {
             if (isNotFound(e))
@@ -104801,16 +104866,31 @@ class NginxRouter {
             throw e;
         }
     }
+    async ensureTier(tier, appNetwork) {
+        let info = await this.inspect(tier);
+        if (!info)
+            info = await this.create(tier);
+        if (tier.role === 'edge')
+            this.checkPorts(info);
+        for (const network of [this.proxyNetwork, appNetwork]) {
+            if (network && !info.NetworkSettings.Networks[network])
+                await this.docker.getNetwork(network).connect({ Container: info.Id });
+        }
+        if (!info.State.Running) {
+            this.log.info(`Starting the ${tier.role} proxy ${tier.name}`);
+            await this.container(tier).start();
+        }
+    }
     checkPorts(info) {
         const bindings = info.HostConfig.PortBindings;
-        const published = (bindings?.[PORT_KEY] ?? []).map(b => Number(b.HostPort));
+        const published = (bindings?.[EDGE_PORT_KEY] ?? []).map(b => Number(b.HostPort));
         if (!published.includes(this.settings.port)) {
             const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
-            throw new ProxyError(`The proxy container ${this.settings.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
+            throw new ProxyError(`The proxy container ${this.edge.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
                 `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
         }
     }
-    async create(network) {
+    async ensureImage() {
         const image = this.settings.image;
         try {
             await this.docker.getImage(image).inspect();
@@ -104821,19 +104901,23 @@ class NginxRouter {
             this.log.info(`Pulling the proxy image ${image}`);
             await pullImage(this.docker, image, this.registry, line => this.log.info(`  ${line}`));
         }
-        this.log.info(`Creating the proxy ${this.settings.name} on port ${this.settings.port} (${image})`);
+    }
+    async create(tier) {
+        await this.ensureImage();
+        const edge = tier.role === 'edge';
+        this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`);
         try {
             await this.docker.createContainer({
-                name: this.settings.name,
-                Image: image,
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' },
-                ExposedPorts: { [PORT_KEY]: {} },
+                name: tier.name,
+                Image: this.settings.image,
+                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
+                ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
                 HostConfig: {
-                    PortBindings: { [PORT_KEY]: [{ HostPort: String(this.settings.port) }] },
-                    // The app routes live in a named volume so they survive a re-created proxy container.
-                    Binds: [`${this.settings.name}-conf:${CONF_DIR}`],
+                    PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
+                    // Routes live in a named volume so they survive a re-created proxy container.
+                    Binds: [`${tier.name}-conf:${CONF_DIR}`],
                     RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: network
+                    NetworkMode: this.proxyNetwork
                 }
             });
         }
@@ -104842,33 +104926,36 @@ class NginxRouter {
             if (!isConflict(e))
                 throw e;
         }
-        const info = await this.inspect();
+        const info = await this.inspect(tier);
         if (!info)
-            throw new ProxyError(`The proxy container ${this.settings.name} vanished right after it was created`);
-        // The stock server block of nginx images answers "localhost" with a welcome page; this
-        // proxy serves only cutover's routes.
-        await putFile(this.container, CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n');
+            throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`);
+        // The stock server block of nginx images answers "localhost" with a welcome page;
+        // these proxies serve only cutover's routes.
+        await putFile(this.container(tier), CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n');
         return info;
     }
+    /** nginx -t, then SIGHUP: nginx's graceful reload (old workers finish what they hold). */
+    async testAndReload(tier, restore) {
+        const test = await execIn(this.container(tier), ['nginx', '-t']);
+        if (test.exitCode !== 0) {
+            // Put back what was there so no later reload (of any app) picks up the bad file.
+            if (restore)
+                await putFile(this.container(tier), CONF_DIR, restore.file, restore.content);
+            throw new ProxyError(`nginx (${tier.name}) refused the new configuration, so nothing was switched: ${(test.stderr || test.stdout).trim()}`);
+        }
+        await this.container(tier).kill({ signal: 'HUP' });
+    }
     async readState() {
-        if (!(await this.inspect()))
+        if (!(await this.inspect(this.switch)))
             return undefined;
-        const text = await getFile(this.container, `${CONF_DIR}/${appConfigFile(this.app)}`);
+        const text = await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`);
         return text ? parseStateComment(text) : undefined;
     }
     async switchTo(state) {
         const file = appConfigFile(this.app);
-        const before = (await getFile(this.container, `${CONF_DIR}/${file}`)) ?? '';
-        await putFile(this.container, CONF_DIR, file, renderAppConfig({ state, appPort: this.appPort, domains: this.settings.domains }));
-        const test = await execIn(this.container, ['nginx', '-t']);
-        if (test.exitCode !== 0) {
-            // Put back what was there so no later reload (of any app) picks up the bad file.
-            await putFile(this.container, CONF_DIR, file, before);
-            throw new ProxyError(`nginx refused the new configuration, so nothing was switched: ${(test.stderr || test.stdout).trim()}`);
-        }
-        // SIGHUP to the master is nginx's graceful reload: new workers take new connections,
-        // old workers finish their requests (and keep upgraded connections) before exiting.
-        await this.container.kill({ signal: 'HUP' });
+        const before = (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? '';
+        await putFile(this.container(this.switch), CONF_DIR, file, renderSwitchConfig({ state, appPort: this.appPort }));
+        await this.testAndReload(this.switch, { file, content: before });
     }
     async verify(color, path, timeoutMs) {
         const started = Date.now();
@@ -104882,6 +104969,13 @@ class NginxRouter {
             await new Promise(r => setTimeout(r, 50));
         }
     }
+}
+/** Writes a config file unless it already holds exactly this; true when it changed. */
+async function putFileIfChanged(container, name, content) {
+    if ((await getFile(container, `${CONF_DIR}/${name}`)) === content)
+        return false;
+    await putFile(container, CONF_DIR, name, content);
+    return true;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -109902,6 +109996,20 @@ function logUrlOf(ctx) {
 function clip(text, max = 140) {
     return text.length <= max ? text : text.slice(0, max - 1) + '…';
 }
+/** The app a deployment was made for, from its payload (an object, or the same as a JSON string). */
+function appOf(payload) {
+    let p = payload;
+    if (typeof p === 'string') {
+        try {
+            p = JSON.parse(p);
+        }
+        catch {
+            return undefined;
+        }
+    }
+    const app = p && typeof p === 'object' ? p.app : undefined;
+    return typeof app === 'string' ? app : undefined;
+}
 function statusOf(e) {
     return e.status;
 }
@@ -110007,10 +110115,11 @@ class GithubDeployment {
                 per_page: 30
             });
             for (const d of deployments) {
-                if (d.id === this.id)
+                // Only earlier deployments, and only ones cutover made for this app: another app sharing
+                // the environment, or another tool's deployment (no app in its payload), is left alone.
+                if (d.id >= this.id)
                     continue;
-                const payload = (typeof d.payload === 'string' ? {} : d.payload);
-                if (payload.app !== undefined && payload.app !== this.request.app)
+                if (appOf(d.payload) !== this.request.app)
                     continue;
                 const { data: statuses } = await this.octokit.rest.repos.listDeploymentStatuses({
                     owner: this.owner,
@@ -110449,8 +110558,10 @@ async function report(config, outcome, log, infrastructureError, startDeployment
             await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed');
         }
         else {
-            const what = outcome.result === 'unchanged' ? 'already live' : outcome.result === 'rolled-back' ? 'rolled back to' : 'live';
-            await deployment.setStatus('success', `${outcome.image} ${what} on ${outcome.color}`, config.github.environmentUrl);
+            const done = outcome.result === 'rolled-back'
+                ? `Rolled back to ${outcome.image} on ${outcome.color}`
+                : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
+            await deployment.setStatus('success', done, config.github.environmentUrl);
             await deployment.retireSuperseded();
         }
     }

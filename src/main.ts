@@ -161,8 +161,11 @@ async function report(
     if (outcome.result === 'failed') {
       await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed')
     } else {
-      const what = outcome.result === 'unchanged' ? 'already live' : outcome.result === 'rolled-back' ? 'rolled back to' : 'live'
-      await deployment.setStatus('success', `${outcome.image} ${what} on ${outcome.color}`, config.github.environmentUrl)
+      const done =
+        outcome.result === 'rolled-back'
+          ? `Rolled back to ${outcome.image} on ${outcome.color}`
+          : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`
+      await deployment.setStatus('success', done, config.github.environmentUrl)
       await deployment.retireSuperseded()
     }
   }

@@ -33,6 +33,20 @@ function clip(text: string, max = 140): string {
   return text.length <= max ? text : text.slice(0, max - 1) + '…'
 }
 
+/** The app a deployment was made for, from its payload (an object, or the same as a JSON string). */
+function appOf(payload: unknown): string | undefined {
+  let p = payload
+  if (typeof p === 'string') {
+    try {
+      p = JSON.parse(p)
+    } catch {
+      return undefined
+    }
+  }
+  const app = p && typeof p === 'object' ? (p as { app?: unknown }).app : undefined
+  return typeof app === 'string' ? app : undefined
+}
+
 function statusOf(e: unknown): number | undefined {
   return (e as { status?: number }).status
 }
@@ -143,9 +157,10 @@ export class GithubDeployment {
         per_page: 30
       })
       for (const d of deployments) {
-        if (d.id === this.id) continue
-        const payload = (typeof d.payload === 'string' ? {} : d.payload) as { app?: string }
-        if (payload.app !== undefined && payload.app !== this.request.app) continue
+        // Only earlier deployments, and only ones cutover made for this app: another app sharing
+        // the environment, or another tool's deployment (no app in its payload), is left alone.
+        if (d.id >= this.id) continue
+        if (appOf(d.payload) !== this.request.app) continue
         const { data: statuses } = await this.octokit.rest.repos.listDeploymentStatuses({
           owner: this.owner,
           repo: this.repo,
