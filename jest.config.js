@@ -20,8 +20,6 @@ export default {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'],
-      // e2e tests share one dockerd and one sshd; run them one file at a time.
-      maxWorkers: 1,
       setupFilesAfterEnv: ['<rootDir>/__tests__/support/e2e-setup.ts']
     }
   ]

@@ -100326,6 +100326,16 @@ function wrappy (fn, cb) {
 // define. Imported first by index.ts so it exists before ssh2 initialises.
 const g = globalThis;
 g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__WEBPACK_IMPORTED_MODULE_1__.fileURLToPath)(import.meta.url));
+// docker-modem calls url.parse(), which Node 24 flags with DEP0169 on every run; the warning
+// says nothing to the user of the action, so only that one is dropped.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning, ...rest) => {
+    const options = rest[0];
+    const code = typeof options === 'object' && options !== null ? options.code : rest[1];
+    if (code === 'DEP0169')
+        return;
+    emitWarning(warning, ...rest);
+});
 
 
 /***/ }),
@@ -103722,7 +103732,10 @@ function parseInputs(source) {
             throw new InputError('registry-username', "is required when 'registry-password' is set");
         if (!registryPassword)
             throw new InputError('registry-password', "is required when 'registry-username' is set");
-        const serveraddress = r.str('registry', image ? registryOf(image) : 'docker.io');
+        // Without 'registry', the credentials are for the registry of the image deployed; a
+        // rollback without an image uses them for the app image it pulls ('' = that one).
+        const imageForAuth = image ?? toImage;
+        const serveraddress = r.str('registry', imageForAuth ? registryOf(imageForAuth) : '');
         registry = { serveraddress, username: registryUser, password: registryPassword };
     }
     const env = { ...parseEnvFile(source, r.str('env-file')), ...parseKeyValues('env', r.lines('env')) };
@@ -104008,6 +104021,8 @@ function authFor(image, auth) {
         return undefined;
     const same = (a, b) => a.replace(/^https?:\/\//, '').replace(/\/.*$/, '') === b;
     const host = registryHostOf(image);
+    if (auth.serveraddress === '')
+        return { ...auth, serveraddress: host };
     if (same(auth.serveraddress, host) || (host === 'docker.io' && /docker\.io|index\.docker/.test(auth.serveraddress))) {
         return auth;
     }
@@ -104119,6 +104134,17 @@ function otherColor(color) {
 }
 function containerName(app, color) {
     return `${app}-${color}`;
+}
+/**
+ * Where the idle color's old container waits while its replacement boots, so that a failed
+ * deploy can put the standby back instead of losing the instant rollback.
+ */
+function asideName(app, color) {
+    return `${app}-${color}-replaced`;
+}
+/** Where a container that failed its gate is kept with keep-failed. */
+function failedName(app, color) {
+    return `${app}-${color}-failed`;
 }
 /** The private network an app's containers share with the proxy. */
 function networkName(app) {
@@ -104386,6 +104412,8 @@ class ReleaseEngine {
         const network = networkName(this.app);
         const { state, containers } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
             const state = await router.readState();
+            for (const color of COLORS)
+                await this.recoverAside(color, state);
             const containers = await Promise.all(COLORS.map(c => inspectColor(docker, this.app, c)));
             this.observed = state;
             note(state ? `${state.color} live (${state.image})` : 'nothing deployed yet');
@@ -104421,11 +104449,10 @@ class ReleaseEngine {
         }
         await router.ensure(await this.ensureNetwork(network));
         const target = docker.getContainer(containerName(this.app, plan.color));
-        let replacedImageId;
         const deployedAt = new Date().toISOString();
         await timeline.step('boot', `Starting ${containerName(this.app, plan.color)}`, async () => {
             if (plan.kind === 'start-new') {
-                replacedImageId = await this.removeIfPresent(plan.color);
+                await this.setAside(plan.color);
                 const spec = containerSpec({ app: this.app, color: plan.color, image: plan.image, network, settings: config.container, deployedAt, run: this.deps.run });
                 const created = await docker.createContainer(spec);
                 for (const extra of config.container.networks)
@@ -104446,6 +104473,8 @@ class ReleaseEngine {
         if (!health.healthy) {
             const logs = await tailLogs(target, 30);
             await this.discardFailed(plan.color, plan.kind === 'reuse-standby');
+            if (plan.kind === 'start-new')
+                await this.restoreAside(plan.color);
             throw new ReleaseError({
                 reason: `${containerName(this.app, plan.color)} (${plan.image}) did not become healthy: ${health.reason}. ${state ? `${state.color} (${state.image}) is still live.` : 'Nothing was switched.'}`,
                 logs,
@@ -104474,12 +104503,14 @@ class ReleaseEngine {
             if (state)
                 await router.switchTo(state);
             await this.discardFailed(plan.color, plan.kind === 'reuse-standby');
+            if (plan.kind === 'start-new')
+                await this.restoreAside(plan.color);
             throw new ReleaseError({
                 reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeProbe(verified.last)}), so it was switched back${state ? ` to ${state.color}` : ''}.`
             });
         }
         log.info(`${plan.image} is live on ${plan.color}.`);
-        const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(state, replacedImageId));
+        const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(state, plan.color));
         const info = await target.inspect();
         return {
             result: resultKind,
@@ -104538,19 +104569,60 @@ class ReleaseEngine {
         }
         return name;
     }
-    /** Removes the idle color's old container; returns its image id for pruning. */
-    async removeIfPresent(color) {
-        const c = this.deps.docker.getContainer(containerName(this.app, color));
+    async inspectByName(name) {
         try {
-            const info = await c.inspect();
-            await c.remove({ force: true });
-            this.deps.log.info(`Removed the old ${color} container (${info.Config.Labels?.[LABEL.image] ?? info.Config.Image})`);
-            return info.Image;
+            return await this.deps.docker.getContainer(name).inspect();
         }
         catch (e) {
             if (isNotFound(e))
                 return undefined;
             throw e;
+        }
+    }
+    async removeByName(name) {
+        await this.deps.docker
+            .getContainer(name)
+            .remove({ force: true })
+            .catch(e => {
+            if (!isNotFound(e))
+                throw e;
+        });
+    }
+    /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
+    async setAside(color) {
+        const old = await this.inspectByName(containerName(this.app, color));
+        if (!old)
+            return;
+        await this.removeByName(asideName(this.app, color));
+        await this.deps.docker.getContainer(old.Id).rename({ name: asideName(this.app, color) });
+        this.deps.log.info(`Set the old ${color} container (${old.Config.Labels?.[LABEL.image] ?? old.Config.Image}) aside until ${color} is healthy and live`);
+    }
+    /** Puts the set-aside container back under its name after a failed release. */
+    async restoreAside(color) {
+        const aside = await this.inspectByName(asideName(this.app, color));
+        if (!aside)
+            return;
+        await this.removeByName(containerName(this.app, color));
+        await this.deps.docker.getContainer(aside.Id).rename({ name: containerName(this.app, color) });
+        this.deps.log.info(`Put the previous ${color} container back, so the standby is kept`);
+    }
+    /**
+     * A run that died between setting a container aside and finishing leaves it behind.
+     * If its color went live the switch completed and the aside container is obsolete;
+     * otherwise the replacement never went live: put the old container back.
+     */
+    async recoverAside(color, state) {
+        const aside = await this.inspectByName(asideName(this.app, color));
+        if (!aside)
+            return;
+        if (state?.color === color) {
+            this.deps.log.info(`Removing ${asideName(this.app, color)}, left behind by an interrupted run after its switch`);
+            await this.removeByName(aside.Id);
+            await this.pruneImage(aside.Image);
+        }
+        else {
+            this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color)} back as ${containerName(this.app, color)}`);
+            await this.restoreAside(color);
         }
     }
     /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
@@ -104562,7 +104634,15 @@ class ReleaseEngine {
                     if (e.statusCode !== 304)
                         throw e;
                 });
-                this.deps.log.info(`Stopped ${containerName(this.app, color)}; it is kept for inspection${wasStandby ? '' : ' (keep-failed)'}`);
+                if (wasStandby) {
+                    this.deps.log.info(`Stopped ${containerName(this.app, color)} again`);
+                }
+                else {
+                    // Out of the way of the standby being put back, under a name that says what it is.
+                    await this.removeByName(failedName(this.app, color));
+                    await c.rename({ name: failedName(this.app, color) });
+                    this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color)} for inspection (keep-failed)`);
+                }
             }
             else {
                 await c.remove({ force: true });
@@ -104575,10 +104655,14 @@ class ReleaseEngine {
         }
     }
     /** Applies keep-previous to the color that served before, after the drain time. */
-    async cleanup(before, replacedImageId) {
+    async cleanup(before, liveColor) {
         const { config, docker, log } = this.deps;
-        if (replacedImageId)
-            await this.pruneImage(replacedImageId);
+        const replaced = await this.inspectByName(asideName(this.app, liveColor));
+        if (replaced) {
+            await this.removeByName(replaced.Id);
+            log.info(`Removed the replaced ${liveColor} container (${replaced.Config.Labels?.[LABEL.image] ?? replaced.Config.Image})`);
+            await this.pruneImage(replaced.Image);
+        }
         if (!before)
             return undefined;
         const previous = docker.getContainer(containerName(this.app, before.color));
@@ -110518,7 +110602,9 @@ async function release(config, log) {
             resources.lock = await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, { run: runLabel, actor: process.env.GITHUB_ACTOR ?? 'unknown', repository: process.env.GITHUB_REPOSITORY ?? 'local', since: new Date().toISOString() }, config.lockTimeoutMs, log));
         }
         const openTcp = (host, port) => ssh.openTcp(host, port);
-        const router = new NginxRouter(docker, openTcp, config.proxy, config.app, config.health.port, config.registry, log);
+        // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
+        const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
+        const router = new NginxRouter(docker, openTcp, config.proxy, config.app, config.health.port, proxyAuth, log);
         engine = new ReleaseEngine({ config, docker, router, openTcp, log, timeline, run: runLabel, onPlanned: startDeployment });
         if (config.mode === 'status')
             partial = await engine.status();

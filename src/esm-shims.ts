@@ -5,3 +5,13 @@ import { fileURLToPath } from 'node:url'
 // define. Imported first by index.ts so it exists before ssh2 initialises.
 const g = globalThis as { __dirname?: string }
 g.__dirname ??= dirname(fileURLToPath(import.meta.url))
+
+// docker-modem calls url.parse(), which Node 24 flags with DEP0169 on every run; the warning
+// says nothing to the user of the action, so only that one is dropped.
+const emitWarning = process.emitWarning.bind(process)
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const options = rest[0]
+  const code = typeof options === 'object' && options !== null ? (options as { code?: string }).code : rest[1]
+  if (code === 'DEP0169') return
+  ;(emitWarning as (...args: unknown[]) => void)(warning, ...rest)
+}) as typeof process.emitWarning

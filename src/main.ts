@@ -119,7 +119,9 @@ async function release(config: Config, log: Log): Promise<void> {
       )
     }
     const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
-    const router = new NginxRouter(docker, openTcp, config.proxy, config.app, config.health.port, config.registry, log)
+    // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
+    const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
+    const router = new NginxRouter(docker, openTcp, config.proxy, config.app, config.health.port, proxyAuth, log)
     engine = new ReleaseEngine({ config, docker, router, openTcp, log, timeline, run: runLabel, onPlanned: startDeployment })
     if (config.mode === 'status') partial = await engine.status()
     else if (config.mode === 'deploy') partial = await engine.release({ kind: 'deploy', image: config.image! })

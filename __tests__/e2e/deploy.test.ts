@@ -83,17 +83,32 @@ describe('blue-green deploy through the managed proxy', () => {
     // The failing container's last log lines are shown, in a group and in the summary.
     expect(run.stdout).toContain(`::group::Last log lines of ${app}-blue`)
     expect(run.summary).toContain(`cutover-test app ${tag}`)
-    // It is removed (keep-failed defaults to false); v2 served everything throughout.
-    expect(await colorState('blue')).toBeUndefined()
+    // The failed container is removed (keep-failed defaults to false) and the standby v1,
+    // set aside while it booted, is back: an instant rollback is still possible.
+    expect(await colorState('blue')).toEqual({ running: true, image: image('v1') })
+    expect(run.stdout).toContain('Put the previous blue container back')
     expect(stats.sent).toBeGreaterThan(50)
     expect({ failures: load.failures(), errors: stats.firstErrors }).toEqual({ failures: 0, errors: [] })
     expect(Object.keys(stats.bodies)).toEqual(['v2'])
   })
 
-  it('keep-failed keeps the failed container, stopped, for inspection', async () => {
+  it('keep-failed keeps the failed container, stopped, for inspection, and the standby too', async () => {
     const run = await runAction(inputs({ image: image('crash'), 'keep-failed': 'true' }))
     expect(run.code).toBe(1)
-    expect(await colorState('blue')).toEqual({ running: false, image: image('crash') })
+    const failed = await docker.getContainer(`${app}-blue-failed`).inspect()
+    expect({ running: failed.State.Running, exitCode: failed.State.ExitCode, image: failed.Config.Labels['cutover.image'] }).toEqual({
+      running: false,
+      exitCode: 3,
+      image: image('crash')
+    })
+    expect(await colorState('blue')).toEqual({ running: true, image: image('v1') })
+    expect(await served()).toBe('200 v2')
+    // The next deploy still works and the standby it replaces is v1.
+    const rollback = await runAction(inputs({ mode: 'rollback' }))
+    expectSuccess(rollback)
+    expect(rollback.stdout).toContain('the previous version is still running')
+    expect(await served()).toBe('200 v1')
+    expectSuccess(await runAction(inputs({ mode: 'rollback' })))
     expect(await served()).toBe('200 v2')
   })
 
@@ -161,6 +176,10 @@ describe('blue-green deploy through the managed proxy', () => {
     expect(await served()).toBe('200 v3')
     const live = rerun.outputs.color
     expect(await colorState(live)).toEqual({ running: true, image: image('v3') })
+    // The standby the killed run had set aside was put back, then replaced by the re-run.
+    expect(rerun.stdout).toContain('Recovering from an interrupted run')
+    const leftovers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
+    expect(leftovers.map(c => c.Names[0].slice(1)).filter(n => n.endsWith('-replaced'))).toEqual([])
     expect({ failures: load.failures(), errors: stats.firstErrors }).toEqual({ failures: 0, errors: [] })
   })
 })

@@ -180,6 +180,14 @@ describe('parseInputs', () => {
   it('takes registry credentials for the image registry by default', () => {
     const c = parse({ 'registry-username': 'bot', 'registry-password': 'pw' })
     expect(c.registry).toEqual({ serveraddress: 'ghcr.io', username: 'bot', password: 'pw' })
+    expect(parse({ 'registry-username': 'bot', 'registry-password': 'pw', registry: 'registry.example.com:5000' }).registry?.serveraddress).toBe(
+      'registry.example.com:5000'
+    )
+  })
+
+  it('leaves the registry open in a rollback without an image: the credentials go to the image it pulls', () => {
+    const c = parse({ mode: 'rollback', image: '', 'registry-username': 'bot', 'registry-password': 'pw' })
+    expect(c.registry).toEqual({ serveraddress: '', username: 'bot', password: 'pw' })
   })
 
   it('does not need an image for status and rollback', () => {

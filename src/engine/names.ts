@@ -11,6 +11,19 @@ export function containerName(app: string, color: Color): string {
   return `${app}-${color}`
 }
 
+/**
+ * Where the idle color's old container waits while its replacement boots, so that a failed
+ * deploy can put the standby back instead of losing the instant rollback.
+ */
+export function asideName(app: string, color: Color): string {
+  return `${app}-${color}-replaced`
+}
+
+/** Where a container that failed its gate is kept with keep-failed. */
+export function failedName(app: string, color: Color): string {
+  return `${app}-${color}-failed`
+}
+
 /** The private network an app's containers share with the proxy. */
 export function networkName(app: string): string {
   return `cutover-${app}`

@@ -7,7 +7,7 @@ import type { OpenStream } from '../transport/http-probe.js'
 import { describeProbe } from '../transport/http-probe.js'
 import { containerSpec } from './container-spec.js'
 import { waitHealthy } from './health.js'
-import { COLORS, containerName, LABEL, networkName, type Color } from './names.js'
+import { asideName, COLORS, containerName, failedName, LABEL, networkName, type Color } from './names.js'
 import { ReleaseError, type Outcome, type Standby } from './outcome.js'
 import { planRelease, type ColorContainer, type ReleaseRequest } from './plan.js'
 import type { RouteState } from './state.js'
@@ -113,6 +113,7 @@ export class ReleaseEngine {
 
     const { state, containers } = await timeline.step('inspect', 'Reading the state of the host', async note => {
       const state = await router.readState()
+      for (const color of COLORS) await this.recoverAside(color, state)
       const containers = await Promise.all(COLORS.map(c => inspectColor(docker, this.app, c)))
       this.observed = state
       note(state ? `${state.color} live (${state.image})` : 'nothing deployed yet')
@@ -151,11 +152,10 @@ export class ReleaseEngine {
     await router.ensure(await this.ensureNetwork(network))
 
     const target = docker.getContainer(containerName(this.app, plan.color))
-    let replacedImageId: string | undefined
     const deployedAt = new Date().toISOString()
     await timeline.step('boot', `Starting ${containerName(this.app, plan.color)}`, async () => {
       if (plan.kind === 'start-new') {
-        replacedImageId = await this.removeIfPresent(plan.color)
+        await this.setAside(plan.color)
         const spec = containerSpec({ app: this.app, color: plan.color, image: plan.image, network, settings: config.container, deployedAt, run: this.deps.run })
         const created = await docker.createContainer(spec)
         for (const extra of config.container.networks) await docker.getNetwork(extra).connect({ Container: created.id })
@@ -175,6 +175,7 @@ export class ReleaseEngine {
     if (!health.healthy) {
       const logs = await tailLogs(target, 30)
       await this.discardFailed(plan.color, plan.kind === 'reuse-standby')
+      if (plan.kind === 'start-new') await this.restoreAside(plan.color)
       throw new ReleaseError({
         reason: `${containerName(this.app, plan.color)} (${plan.image}) did not become healthy: ${health.reason}. ${state ? `${state.color} (${state.image}) is still live.` : 'Nothing was switched.'}`,
         logs,
@@ -205,13 +206,14 @@ export class ReleaseEngine {
     if (!verified.ok) {
       if (state) await router.switchTo(state)
       await this.discardFailed(plan.color, plan.kind === 'reuse-standby')
+      if (plan.kind === 'start-new') await this.restoreAside(plan.color)
       throw new ReleaseError({
         reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeProbe(verified.last)}), so it was switched back${state ? ` to ${state.color}` : ''}.`
       })
     }
     log.info(`${plan.image} is live on ${plan.color}.`)
 
-    const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(state, replacedImageId))
+    const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(state, plan.color))
     const info = await target.inspect()
     return {
       result: resultKind,
@@ -268,17 +270,57 @@ export class ReleaseEngine {
     return name
   }
 
-  /** Removes the idle color's old container; returns its image id for pruning. */
-  private async removeIfPresent(color: Color): Promise<string | undefined> {
-    const c = this.deps.docker.getContainer(containerName(this.app, color))
+  private async inspectByName(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
     try {
-      const info = await c.inspect()
-      await c.remove({ force: true })
-      this.deps.log.info(`Removed the old ${color} container (${info.Config.Labels?.[LABEL.image] ?? info.Config.Image})`)
-      return info.Image
+      return await this.deps.docker.getContainer(name).inspect()
     } catch (e) {
       if (isNotFound(e)) return undefined
       throw e
+    }
+  }
+
+  private async removeByName(name: string): Promise<void> {
+    await this.deps.docker
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(e => {
+        if (!isNotFound(e)) throw e
+      })
+  }
+
+  /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
+  private async setAside(color: Color): Promise<void> {
+    const old = await this.inspectByName(containerName(this.app, color))
+    if (!old) return
+    await this.removeByName(asideName(this.app, color))
+    await this.deps.docker.getContainer(old.Id).rename({ name: asideName(this.app, color) })
+    this.deps.log.info(`Set the old ${color} container (${old.Config.Labels?.[LABEL.image] ?? old.Config.Image}) aside until ${color} is healthy and live`)
+  }
+
+  /** Puts the set-aside container back under its name after a failed release. */
+  private async restoreAside(color: Color): Promise<void> {
+    const aside = await this.inspectByName(asideName(this.app, color))
+    if (!aside) return
+    await this.removeByName(containerName(this.app, color))
+    await this.deps.docker.getContainer(aside.Id).rename({ name: containerName(this.app, color) })
+    this.deps.log.info(`Put the previous ${color} container back, so the standby is kept`)
+  }
+
+  /**
+   * A run that died between setting a container aside and finishing leaves it behind.
+   * If its color went live the switch completed and the aside container is obsolete;
+   * otherwise the replacement never went live: put the old container back.
+   */
+  private async recoverAside(color: Color, state: RouteState | undefined): Promise<void> {
+    const aside = await this.inspectByName(asideName(this.app, color))
+    if (!aside) return
+    if (state?.color === color) {
+      this.deps.log.info(`Removing ${asideName(this.app, color)}, left behind by an interrupted run after its switch`)
+      await this.removeByName(aside.Id)
+      await this.pruneImage(aside.Image)
+    } else {
+      this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color)} back as ${containerName(this.app, color)}`)
+      await this.restoreAside(color)
     }
   }
 
@@ -290,7 +332,14 @@ export class ReleaseEngine {
         await c.stop({ t: 5 }).catch(e => {
           if ((e as { statusCode?: number }).statusCode !== 304) throw e
         })
-        this.deps.log.info(`Stopped ${containerName(this.app, color)}; it is kept for inspection${wasStandby ? '' : ' (keep-failed)'}`)
+        if (wasStandby) {
+          this.deps.log.info(`Stopped ${containerName(this.app, color)} again`)
+        } else {
+          // Out of the way of the standby being put back, under a name that says what it is.
+          await this.removeByName(failedName(this.app, color))
+          await c.rename({ name: failedName(this.app, color) })
+          this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color)} for inspection (keep-failed)`)
+        }
       } else {
         await c.remove({ force: true })
         this.deps.log.info(`Removed the failed container ${containerName(this.app, color)} (set keep-failed: true to keep it)`)
@@ -301,9 +350,14 @@ export class ReleaseEngine {
   }
 
   /** Applies keep-previous to the color that served before, after the drain time. */
-  private async cleanup(before: RouteState | undefined, replacedImageId: string | undefined): Promise<Standby | undefined> {
+  private async cleanup(before: RouteState | undefined, liveColor: Color): Promise<Standby | undefined> {
     const { config, docker, log } = this.deps
-    if (replacedImageId) await this.pruneImage(replacedImageId)
+    const replaced = await this.inspectByName(asideName(this.app, liveColor))
+    if (replaced) {
+      await this.removeByName(replaced.Id)
+      log.info(`Removed the replaced ${liveColor} container (${replaced.Config.Labels?.[LABEL.image] ?? replaced.Config.Image})`)
+      await this.pruneImage(replaced.Image)
+    }
     if (!before) return undefined
     const previous = docker.getContainer(containerName(this.app, before.color))
     const standby: Standby = { color: before.color, image: before.image, state: 'running' }

@@ -32,6 +32,7 @@ export interface SshConfig extends SshEndpoint {
 }
 
 export interface RegistryAuth {
+  /** The registry host the credentials are for; '' means the registry of the app image pulled. */
   serveraddress: string
   username: string
   password: string

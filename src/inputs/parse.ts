@@ -331,7 +331,10 @@ export function parseInputs(source: InputSource): Config {
   if (registryUser || registryPassword) {
     if (!registryUser) throw new InputError('registry-username', "is required when 'registry-password' is set")
     if (!registryPassword) throw new InputError('registry-password', "is required when 'registry-username' is set")
-    const serveraddress = r.str('registry', image ? registryOf(image) : 'docker.io')
+    // Without 'registry', the credentials are for the registry of the image deployed; a
+    // rollback without an image uses them for the app image it pulls ('' = that one).
+    const imageForAuth = image ?? toImage
+    const serveraddress = r.str('registry', imageForAuth ? registryOf(imageForAuth) : '')
     registry = { serveraddress, username: registryUser, password: registryPassword }
   }
 

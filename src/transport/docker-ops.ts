@@ -109,6 +109,7 @@ function authFor(image: string, auth?: RegistryAuth): RegistryAuth | undefined {
   if (!auth) return undefined
   const same = (a: string, b: string) => a.replace(/^https?:\/\//, '').replace(/\/.*$/, '') === b
   const host = registryHostOf(image)
+  if (auth.serveraddress === '') return { ...auth, serveraddress: host }
   if (same(auth.serveraddress, host) || (host === 'docker.io' && /docker\.io|index\.docker/.test(auth.serveraddress))) {
     return auth
   }
