@@ -1,0 +1,120 @@
+import WebSocket from 'ws'
+import { bedInputs, get, runAction, startAction, type ActionRun } from '../support/action.js'
+import { cleanupApp, freePort, image, uniqueName } from '../support/testbed.js'
+
+function expectSuccess(run: ActionRun): void {
+  if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
+}
+
+interface HeldSocket {
+  messages: string[]
+  openedAt: number
+  closedAt?: number
+  closed: Promise<void>
+  socket: WebSocket
+}
+
+function holdWebSocket(url: string): Promise<HeldSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url)
+    const held: HeldSocket = { messages: [], openedAt: 0, socket, closed: Promise.resolve() }
+    held.closed = new Promise(done => socket.on('close', () => ((held.closedAt = Date.now()), done())))
+    socket.on('message', data => held.messages.push(data.toString()))
+    socket.on('open', () => ((held.openedAt = Date.now()), resolve(held)))
+    socket.on('error', reject)
+  })
+}
+
+describe('draining the previous color', () => {
+  const app = uniqueName('drain')
+  let port: number
+  const DRAIN_S = 4
+
+  beforeAll(async () => {
+    port = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, `${app}-proxy`)
+  })
+
+  it('keeps long requests and WebSockets on the old color until drain-timeout, then stops it', async () => {
+    const inputs = (more: Record<string, string>) => bedInputs(app, port, { 'keep-previous': 'stopped', 'drain-timeout': `${DRAIN_S}s`, ...more })
+    expectSuccess(await runAction(inputs({ image: image('v1') })))
+
+    const ws = await holdWebSocket(`ws://127.0.0.1:${port}/ws`)
+    const longRequest = get(`http://127.0.0.1:${port}/slow?ms=3500`)
+    const deploy = startAction(inputs({ image: image('v2') }))
+
+    // The moment the proxy serves v2: the switch.
+    let switchedAt = 0
+    for (const deadline = Date.now() + 30000; Date.now() < deadline; await new Promise(r => setTimeout(r, 50))) {
+      if ((await get(`http://127.0.0.1:${port}/`)).body.trim() === 'v2') {
+        switchedAt = Date.now()
+        break
+      }
+    }
+    expect(switchedAt).toBeGreaterThan(0)
+    // A WebSocket opened after the switch reaches the new version.
+    const fresh = await holdWebSocket(`ws://127.0.0.1:${port}/ws`)
+
+    const slow = await longRequest
+    const run = await deploy.done
+    expectSuccess(run)
+    expect(run.outputs['standby-state']).toBe('stopped')
+
+    // The request in flight across the switch finished on v1.
+    expect({ status: slow.status, body: slow.body.trim() }).toEqual({ status: 200, body: 'v1' })
+    // The old WebSocket lived through the switch and the drain time, and was closed when v1 stopped.
+    await ws.closed
+    const keptFor = (ws.closedAt! - switchedAt) / 1000
+    console.log(`old WebSocket closed ${keptFor.toFixed(1)} s after the switch (drain-timeout ${DRAIN_S} s)`)
+    expect(keptFor).toBeGreaterThanOrEqual(DRAIN_S - 0.5)
+    expect(new Set(ws.messages)).toEqual(new Set(['v1']))
+    expect(ws.messages.length).toBeGreaterThanOrEqual(2 * DRAIN_S - 1)
+
+    await new Promise(r => setTimeout(r, 1200))
+    expect(fresh.closedAt).toBeUndefined()
+    expect(new Set(fresh.messages)).toEqual(new Set(['v2']))
+    fresh.socket.close()
+    await fresh.closed
+  })
+})
+
+describe('the deploy lock', () => {
+  const app = uniqueName('lock')
+  let port: number
+
+  beforeAll(async () => {
+    port = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, `${app}-proxy`)
+  })
+
+  it('makes a second run wait, then fail after lock-timeout naming the holder', async () => {
+    expectSuccess(await runAction(bedInputs(app, port, { image: image('v1') })))
+    // The holder: a deploy whose image never gets healthy keeps the lock for its health-timeout.
+    const holder = startAction(bedInputs(app, port, { image: image('unhealthy'), 'health-timeout': '8s' }), {
+      GITHUB_REPOSITORY: 'acme/web',
+      GITHUB_RUN_ID: '4242',
+      GITHUB_ACTOR: 'alice'
+    })
+    await new Promise<void>(resolve =>
+      holder.child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('::group::Pulling')) resolve()
+      })
+    )
+    const waiter = await runAction(bedInputs(app, port, { image: image('v2'), 'lock-timeout': '2s' }))
+    expect(waiter.code).toBe(1)
+    expect(waiter.stdout).toContain('Another deploy of')
+    expect(waiter.errors.join('\n')).toMatch(new RegExp(`The deploy lock of ${app} is still held by run acme/web#4242 by alice \\(acme/web\\) since \\S+ after waiting 2 s`))
+    expect(waiter.outputs.result).toBe('failed')
+    // The waiter touched nothing; the holder fails on its own and v1 serves throughout.
+    expect((await holder.done).code).toBe(1)
+    expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v1')
+    // Once released, the next run goes straight through.
+    const next = await runAction(bedInputs(app, port, { image: image('v2') }))
+    expectSuccess(next)
+    expect(next.stdout).not.toContain('Another deploy of')
+  })
+})
