@@ -104087,7 +104087,7 @@ async function httpGet(open, target, timeoutMs) {
         const req = external_node_http_default().request({
             method: 'GET',
             path: target.path,
-            headers: { host: target.hostHeader ?? `${target.host}:${target.port}`, connection: 'close', 'user-agent': 'cutover-probe' },
+            headers: { ...target.headers, host: target.hostHeader ?? `${target.host}:${target.port}`, connection: 'close', 'user-agent': 'cutover-probe' },
             createConnection: () => stream,
             timeout: timeoutMs
         });
@@ -104495,7 +104495,7 @@ class ReleaseEngine {
         };
         await timeline.step('switch', `Switching the proxy to ${plan.color}`, () => router.switchTo(newState));
         const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-            const v = await router.verify(plan.color, config.health.path, VERIFY_TIMEOUT_MS);
+            const v = await router.verify(newState, config.health.path, VERIFY_TIMEOUT_MS);
             note(`${describeProbe(v.last)} after ${v.ms} ms`);
             return v;
         });
@@ -104527,13 +104527,13 @@ class ReleaseEngine {
     async alreadyLive(state, containerId) {
         const { router, log, timeline, config } = this.deps;
         await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-            let v = await router.verify(state.color, config.health.path, 2000);
+            let v = await router.verify(state, config.health.path, 2000);
             if (!v.ok) {
                 // A run that died between writing the route and reloading nginx: finish its switch.
                 log.info(`The proxy does not serve ${state.color} yet (${describeProbe(v.last)}); applying the recorded route again`);
                 await router.ensure(networkName(this.app));
                 await router.switchTo(state);
-                v = await router.verify(state.color, config.health.path, VERIFY_TIMEOUT_MS);
+                v = await router.verify(state, config.health.path, VERIFY_TIMEOUT_MS);
                 if (!v.ok)
                     throw new ReleaseError({ reason: `The proxy does not serve ${state.color}: ${describeProbe(v.last)}` });
             }
@@ -104802,6 +104802,12 @@ map $http_upgrade $cutover_edge_connection {
 upstream cutover_switch {
   server ${switchContainer}:${SWITCH_PORT} max_fails=0;
 }
+# First in load order, so nginx's implicit default: a host name no app claims gets a 404, never
+# another app. An app deployed without domains overrides it with an explicit default_server.
+server {
+  listen ${EDGE_PORT};
+  return 404;
+}
 `;
 }
 const SWITCH_COMMON_CONFIG = `# Managed by cutover: settings shared by every app on the switch.
@@ -104809,7 +104815,19 @@ map $http_upgrade $cutover_connection {
   default upgrade;
   '' '';
 }
+# A request for an app the switch has no route for never reaches another app.
+server {
+  listen ${SWITCH_PORT} default_server;
+  return 503;
+}
 `;
+/** Request header that asks the switch which release answered (see renderSwitchConfig). */
+const VERIFY_HEADER = 'x-cutover-verify';
+const RELEASE_HEADER = 'x-cutover-release';
+/** Names one release of an app unambiguously: the app, its color and when it went live. */
+function releaseId(state) {
+    return `${state.app} ${state.color} ${state.deployedAt}`;
+}
 /** The edge's server block for an app: routes by domain to the app's virtual host on the switch. */
 function renderEdgeConfig(app, domains) {
     const listen = domains.length ? `listen ${EDGE_PORT};` : `listen ${EDGE_PORT} default_server;`;
@@ -104838,8 +104856,14 @@ server {
 function renderSwitchConfig(route) {
     const { state, appPort } = route;
     const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`;
+    const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`;
     return `# Managed by cutover: do not edit, deploys rewrite it.
 ${stateComment(state)}
+# Only cutover's own verification asks which release answered (an empty header is not sent).
+map $http_x_cutover_verify $${releaseVar} {
+  default '';
+  '~.' '${releaseId(state)}';
+}
 upstream ${upstream} {
   # max_fails=0: a single upstream must never be marked down by a transient error
   server ${containerName(state.app, state.color)}:${appPort} max_fails=0;
@@ -104864,6 +104888,7 @@ server {
     proxy_read_timeout 1h;
     proxy_send_timeout 1h;
     add_header X-Cutover-Color ${state.color} always;
+    add_header X-Cutover-Release $${releaseVar} always;
   }
 }
 `;
@@ -104918,10 +104943,16 @@ class NginxRouter {
         await this.ensureTier(this.switch, appNetwork);
         await putFileIfChanged(this.container(this.switch), COMMON_CONFIG_FILE, SWITCH_COMMON_CONFIG);
         await this.ensureTier(this.edge, undefined);
+    }
+    /**
+     * The edge learns an app's domains only once the switch can route them: before that, its
+     * requests would find no route (or, worse, another app's).
+     */
+    async ensureEdgeRoute() {
         const commonChanged = await putFileIfChanged(this.container(this.edge), COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name));
         const routeChanged = await putFileIfChanged(this.container(this.edge), appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains));
         if (commonChanged || routeChanged) {
-            this.log.info(`Adding the route of ${this.app} to the edge proxy ${this.edge.name}`);
+            this.log.info(`Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`);
             await this.testAndReload(this.edge);
         }
     }
@@ -105040,17 +105071,21 @@ class NginxRouter {
         const before = (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? '';
         await putFile(this.container(this.switch), CONF_DIR, file, renderSwitchConfig({ state, appPort: this.appPort }));
         await this.testAndReload(this.switch, { file, content: before });
+        await this.ensureEdgeRoute();
     }
-    async verify(color, path, timeoutMs) {
+    async verify(state, path, timeoutMs) {
         const started = Date.now();
         const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? 'localhost';
+        const expected = releaseId(state);
         let last;
         for (;;) {
-            last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader }, 5000);
-            const ok = colorOfResponse(last.headers) === color && last.status !== undefined && last.status < 500;
+            last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: { [VERIFY_HEADER]: '1' } }, 5000);
+            // The release header names app, color and deploy time: an answer from another app
+            // with the same color, or from a reload not yet finished, does not count.
+            const ok = last.headers[RELEASE_HEADER] === expected && last.status !== undefined && last.status < 500;
             if (ok || Date.now() - started > timeoutMs)
                 return { ok, last, ms: Date.now() - started };
-            await new Promise(r => setTimeout(r, 50));
+            await new Promise(r => setTimeout(r, 20));
         }
     }
 }

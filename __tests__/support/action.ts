@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import http from 'node:http'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -106,12 +107,20 @@ export function runAction(inputs: Record<string, string>, extraEnv: Record<strin
   return startAction(inputs, extraEnv).done
 }
 
-/** Plain GET on loopback without keep-alive; never throws (status 0 on socket errors). */
-export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Headers }> {
-  try {
-    const res = await fetch(url, { headers: { connection: 'close', ...headers }, signal: AbortSignal.timeout(10000) })
-    return { status: res.status, body: await res.text(), headers: res.headers }
-  } catch {
-    return { status: 0, body: '', headers: new Headers() }
-  }
+/**
+ * Plain GET on loopback without keep-alive; never throws (status 0 on socket errors).
+ * node:http, not fetch: fetch drops a Host header, and tests route by host name.
+ */
+export function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise(resolve => {
+    const req = http.get(url, { headers: { connection: 'close', ...headers }, timeout: 10000 }, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
+      res.on('error', () => resolve({ status: 0, body, headers: res.headers }))
+    })
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', () => resolve({ status: 0, body: '', headers: {} }))
+  })
 }

@@ -7,9 +7,12 @@ import {
   edgeCommonConfig,
   renderEdgeConfig,
   renderSwitchConfig,
+  RELEASE_HEADER,
+  releaseId,
   SWITCH_COMMON_CONFIG,
   SWITCH_PORT,
-  switchHost
+  switchHost,
+  VERIFY_HEADER
 } from '../../src/proxy/nginx-config.js'
 
 const blue: RouteState = { app: 'my-web', color: 'blue', image: 'ghcr.io/acme/web:1.2.3', deployedAt: '2026-11-01T10:00:00.000Z' }
@@ -94,6 +97,29 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
     const text = renderSwitchConfig({ state: green, appPort: 3000 })
     expect(text.split('{').length).toBe(text.split('}').length)
     expect(appConfigFile('my-web')).toBe('cutover-app-my-web.conf')
+  })
+})
+
+describe('telling releases and apps apart', () => {
+  it('names the answering release only to a request that asks (the verify header)', () => {
+    const text = renderSwitchConfig({ state: green, appPort: 3000 })
+    const map = block(text, 'map $http_x_cutover_verify $cutover_release_my_web')
+    expect(map).toContain("default '';")
+    expect(map).toContain(`'~.' '${releaseId(green)}';`)
+    expect(block(text, 'location /')).toContain(`add_header ${RELEASE_HEADER.replace(/^x/, 'X').replace('-cutover-release', '-Cutover-Release')} $cutover_release_my_web always;`)
+    expect(VERIFY_HEADER).toBe('x-cutover-verify')
+    // Two releases of the same color differ: a re-deploy after a failure is not mistaken for the old one.
+    expect(releaseId({ ...green, deployedAt: '2026-11-03T00:00:00.000Z' })).not.toBe(releaseId(green))
+    expect(releaseId({ ...green, app: 'other' })).not.toBe(releaseId(green))
+  })
+
+  it('never sends a request to another app: the switch answers 503, the edge 404, for unknown hosts', () => {
+    const switchDefault = block(SWITCH_COMMON_CONFIG, 'server')
+    expect(switchDefault).toContain(`listen ${SWITCH_PORT} default_server;`)
+    expect(switchDefault).toContain('return 503;')
+    const edgeDefault = block(edgeCommonConfig('p-switch'), 'server')
+    expect(edgeDefault).toContain(`listen ${EDGE_PORT};`)
+    expect(edgeDefault).toContain('return 404;')
   })
 })
 

@@ -199,7 +199,7 @@ export class ReleaseEngine {
     await timeline.step('switch', `Switching the proxy to ${plan.color}`, () => router.switchTo(newState))
 
     const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
-      const v = await router.verify(plan.color, config.health.path, VERIFY_TIMEOUT_MS)
+      const v = await router.verify(newState, config.health.path, VERIFY_TIMEOUT_MS)
       note(`${describeProbe(v.last)} after ${v.ms} ms`)
       return v
     })
@@ -231,13 +231,13 @@ export class ReleaseEngine {
   private async alreadyLive(state: RouteState, containerId: string | undefined): Promise<Partial> {
     const { router, log, timeline, config } = this.deps
     await timeline.step('verify', 'Verifying through the proxy', async note => {
-      let v = await router.verify(state.color, config.health.path, 2000)
+      let v = await router.verify(state, config.health.path, 2000)
       if (!v.ok) {
         // A run that died between writing the route and reloading nginx: finish its switch.
         log.info(`The proxy does not serve ${state.color} yet (${describeProbe(v.last)}); applying the recorded route again`)
         await router.ensure(networkName(this.app))
         await router.switchTo(state)
-        v = await router.verify(state.color, config.health.path, VERIFY_TIMEOUT_MS)
+        v = await router.verify(state, config.health.path, VERIFY_TIMEOUT_MS)
         if (!v.ok) throw new ReleaseError({ reason: `The proxy does not serve ${state.color}: ${describeProbe(v.last)}` })
       }
       note(describeProbe(v.last))

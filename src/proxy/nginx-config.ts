@@ -37,6 +37,12 @@ map $http_upgrade $cutover_edge_connection {
 upstream cutover_switch {
   server ${switchContainer}:${SWITCH_PORT} max_fails=0;
 }
+# First in load order, so nginx's implicit default: a host name no app claims gets a 404, never
+# another app. An app deployed without domains overrides it with an explicit default_server.
+server {
+  listen ${EDGE_PORT};
+  return 404;
+}
 `
 }
 
@@ -45,7 +51,21 @@ map $http_upgrade $cutover_connection {
   default upgrade;
   '' '';
 }
+# A request for an app the switch has no route for never reaches another app.
+server {
+  listen ${SWITCH_PORT} default_server;
+  return 503;
+}
 `
+
+/** Request header that asks the switch which release answered (see renderSwitchConfig). */
+export const VERIFY_HEADER = 'x-cutover-verify'
+export const RELEASE_HEADER = 'x-cutover-release'
+
+/** Names one release of an app unambiguously: the app, its color and when it went live. */
+export function releaseId(state: RouteState): string {
+  return `${state.app} ${state.color} ${state.deployedAt}`
+}
 
 /** The edge's server block for an app: routes by domain to the app's virtual host on the switch. */
 export function renderEdgeConfig(app: string, domains: string[]): string {
@@ -81,8 +101,14 @@ export interface AppRoute {
 export function renderSwitchConfig(route: AppRoute): string {
   const { state, appPort } = route
   const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`
+  const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
 ${stateComment(state)}
+# Only cutover's own verification asks which release answered (an empty header is not sent).
+map $http_x_cutover_verify $${releaseVar} {
+  default '';
+  '~.' '${releaseId(state)}';
+}
 upstream ${upstream} {
   # max_fails=0: a single upstream must never be marked down by a transient error
   server ${containerName(state.app, state.color)}:${appPort} max_fails=0;
@@ -107,6 +133,7 @@ server {
     proxy_read_timeout 1h;
     proxy_send_timeout 1h;
     add_header X-Cutover-Color ${state.color} always;
+    add_header X-Cutover-Release $${releaseVar} always;
   }
 }
 `

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../inputs/config.js'
-import { LABEL, type Color } from '../engine/names.js'
+import { LABEL } from '../engine/names.js'
 import { parseStateComment, type RouteState } from '../engine/state.js'
 import type { Log } from '../reporting/log.js'
 import { execIn, getFile, isConflict, isNotFound, pullImage, putFile } from '../transport/docker-ops.js'
@@ -8,8 +8,10 @@ import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-pr
 import type { ProxyRouter } from './router.js'
 import {
   appConfigFile,
-  colorOfResponse,
   COMMON_CONFIG_FILE,
+  RELEASE_HEADER,
+  releaseId,
+  VERIFY_HEADER,
   EDGE_PORT,
   edgeCommonConfig,
   renderEdgeConfig,
@@ -61,10 +63,17 @@ export class NginxRouter implements ProxyRouter {
     await this.ensureTier(this.switch, appNetwork)
     await putFileIfChanged(this.container(this.switch), COMMON_CONFIG_FILE, SWITCH_COMMON_CONFIG)
     await this.ensureTier(this.edge, undefined)
+  }
+
+  /**
+   * The edge learns an app's domains only once the switch can route them: before that, its
+   * requests would find no route (or, worse, another app's).
+   */
+  private async ensureEdgeRoute(): Promise<void> {
     const commonChanged = await putFileIfChanged(this.container(this.edge), COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name))
     const routeChanged = await putFileIfChanged(this.container(this.edge), appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains))
     if (commonChanged || routeChanged) {
-      this.log.info(`Adding the route of ${this.app} to the edge proxy ${this.edge.name}`)
+      this.log.info(`Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`)
       await this.testAndReload(this.edge)
     }
   }
@@ -179,17 +188,21 @@ export class NginxRouter implements ProxyRouter {
     const before = (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? ''
     await putFile(this.container(this.switch), CONF_DIR, file, renderSwitchConfig({ state, appPort: this.appPort }))
     await this.testAndReload(this.switch, { file, content: before })
+    await this.ensureEdgeRoute()
   }
 
-  async verify(color: Color, path: string, timeoutMs: number): Promise<{ ok: boolean; last: ProbeResult; ms: number }> {
+  async verify(state: RouteState, path: string, timeoutMs: number): Promise<{ ok: boolean; last: ProbeResult; ms: number }> {
     const started = Date.now()
     const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? 'localhost'
+    const expected = releaseId(state)
     let last: ProbeResult
     for (;;) {
-      last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader }, 5000)
-      const ok = colorOfResponse(last.headers) === color && last.status !== undefined && last.status < 500
+      last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: { [VERIFY_HEADER]: '1' } }, 5000)
+      // The release header names app, color and deploy time: an answer from another app
+      // with the same color, or from a reload not yet finished, does not count.
+      const ok = last.headers[RELEASE_HEADER] === expected && last.status !== undefined && last.status < 500
       if (ok || Date.now() - started > timeoutMs) return { ok, last, ms: Date.now() - started }
-      await new Promise(r => setTimeout(r, 50))
+      await new Promise(r => setTimeout(r, 20))
     }
   }
 }

@@ -1,4 +1,3 @@
-import type { Color } from '../engine/names.js'
 import type { RouteState } from '../engine/state.js'
 import type { ProbeResult } from '../transport/http-probe.js'
 
@@ -10,6 +9,6 @@ export interface ProxyRouter {
   readState(): Promise<RouteState | undefined>
   /** Validates and applies a route, gracefully: in-flight requests finish on the old color. */
   switchTo(state: RouteState): Promise<void>
-  /** Asks the proxy for `path` until the answer comes from `color` or the time is up. */
-  verify(color: Color, path: string, timeoutMs: number): Promise<{ ok: boolean; last: ProbeResult; ms: number }>
+  /** Asks the proxy for `path` until the answer comes from this release or the time is up. */
+  verify(state: RouteState, path: string, timeoutMs: number): Promise<{ ok: boolean; last: ProbeResult; ms: number }>
 }

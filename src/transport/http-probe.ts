@@ -18,7 +18,7 @@ export type OpenStream = (host: string, port: number) => Promise<Duplex>
  */
 export async function httpGet(
   open: OpenStream,
-  target: { host: string; port: number; path: string; hostHeader?: string },
+  target: { host: string; port: number; path: string; hostHeader?: string; headers?: Record<string, string> },
   timeoutMs: number
 ): Promise<ProbeResult> {
   const started = Date.now()
@@ -32,7 +32,7 @@ export async function httpGet(
     const req = http.request({
       method: 'GET',
       path: target.path,
-      headers: { host: target.hostHeader ?? `${target.host}:${target.port}`, connection: 'close', 'user-agent': 'cutover-probe' },
+      headers: { ...target.headers, host: target.hostHeader ?? `${target.host}:${target.port}`, connection: 'close', 'user-agent': 'cutover-probe' },
       createConnection: () => stream as never,
       timeout: timeoutMs
     })
