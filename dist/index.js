@@ -104287,7 +104287,7 @@ async function waitHealthy(deps) {
             };
         }
         // While the app is not listening yet, look again soon: boot time is what users wait for.
-        await sleep(refused && consecutive === 0 ? Math.min(200, settings.intervalMs) : settings.intervalMs);
+        await sleep(refused && consecutive === 0 ? Math.min(100, settings.intervalMs) : settings.intervalMs);
     }
 }
 
@@ -104412,8 +104412,7 @@ class ReleaseEngine {
         const network = networkName(this.app);
         const { state, containers } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
             const state = await router.readState();
-            for (const color of COLORS)
-                await this.recoverAside(color, state);
+            await Promise.all(COLORS.map(color => this.recoverAside(color, state)));
             const containers = await Promise.all(COLORS.map(c => inspectColor(docker, this.app, c)));
             this.observed = state;
             note(state ? `${state.color} live (${state.image})` : 'nothing deployed yet');
@@ -105060,17 +105059,22 @@ class NginxRouter {
         }
         await this.container(tier).kill({ signal: 'HUP' });
     }
+    /** The app's route file as last read or written, to put back if nginx refuses a new one. */
+    routeText;
     async readState() {
         if (!(await this.inspect(this.switch)))
             return undefined;
-        const text = await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`);
-        return text ? parseStateComment(text) : undefined;
+        this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? '';
+        return this.routeText ? parseStateComment(this.routeText) : undefined;
     }
     async switchTo(state) {
         const file = appConfigFile(this.app);
-        const before = (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? '';
-        await putFile(this.container(this.switch), CONF_DIR, file, renderSwitchConfig({ state, appPort: this.appPort }));
+        // Under the deploy lock nobody else writes this file, so what readState saw is still there.
+        const before = this.routeText ?? (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? '';
+        const text = renderSwitchConfig({ state, appPort: this.appPort });
+        await putFile(this.container(this.switch), CONF_DIR, file, text);
         await this.testAndReload(this.switch, { file, content: before });
+        this.routeText = text;
         await this.ensureEdgeRoute();
     }
     async verify(state, path, timeoutMs) {

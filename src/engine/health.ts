@@ -106,6 +106,6 @@ export async function waitHealthy(deps: HealthGateDeps): Promise<HealthOutcome> 
       }
     }
     // While the app is not listening yet, look again soon: boot time is what users wait for.
-    await sleep(refused && consecutive === 0 ? Math.min(200, settings.intervalMs) : settings.intervalMs)
+    await sleep(refused && consecutive === 0 ? Math.min(100, settings.intervalMs) : settings.intervalMs)
   }
 }

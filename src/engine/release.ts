@@ -113,7 +113,7 @@ export class ReleaseEngine {
 
     const { state, containers } = await timeline.step('inspect', 'Reading the state of the host', async note => {
       const state = await router.readState()
-      for (const color of COLORS) await this.recoverAside(color, state)
+      await Promise.all(COLORS.map(color => this.recoverAside(color, state)))
       const containers = await Promise.all(COLORS.map(c => inspectColor(docker, this.app, c)))
       this.observed = state
       note(state ? `${state.color} live (${state.image})` : 'nothing deployed yet')

@@ -177,17 +177,23 @@ export class NginxRouter implements ProxyRouter {
     await this.container(tier).kill({ signal: 'HUP' })
   }
 
+  /** The app's route file as last read or written, to put back if nginx refuses a new one. */
+  private routeText?: string
+
   async readState(): Promise<RouteState | undefined> {
     if (!(await this.inspect(this.switch))) return undefined
-    const text = await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)
-    return text ? parseStateComment(text) : undefined
+    this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? ''
+    return this.routeText ? parseStateComment(this.routeText) : undefined
   }
 
   async switchTo(state: RouteState): Promise<void> {
     const file = appConfigFile(this.app)
-    const before = (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? ''
-    await putFile(this.container(this.switch), CONF_DIR, file, renderSwitchConfig({ state, appPort: this.appPort }))
+    // Under the deploy lock nobody else writes this file, so what readState saw is still there.
+    const before = this.routeText ?? (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? ''
+    const text = renderSwitchConfig({ state, appPort: this.appPort })
+    await putFile(this.container(this.switch), CONF_DIR, file, text)
     await this.testAndReload(this.switch, { file, content: before })
+    this.routeText = text
     await this.ensureEdgeRoute()
   }
 
