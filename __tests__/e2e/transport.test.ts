@@ -157,6 +157,15 @@ async function cleanupAll(): Promise<void> {
 afterEach(cleanupAll)
 afterAll(cleanupAll)
 
+/** A status run of a new app through a new relay to the target's sshd, pinned to its known_hosts line. */
+async function statusViaRelay(prefix: string, overrides: Record<string, string>): Promise<{ run: ActionRun; relay: Relay; sshd: LogWindow }> {
+  const { app, port } = await newApp(prefix)
+  const relay = await relayTo(SSH_PORT)
+  const sshd = new LogWindow(bed.CUTOVER_TEST_SSHD_LOG)
+  const inputs = { mode: 'status', port: String(relay.port), 'known-hosts': knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, relay), ...overrides }
+  return { run: await runAction(bedInputs(app, port, inputs)), relay, sshd }
+}
+
 describe('host key pinning', () => {
   it('connects with the pinned known_hosts line and reports the status', async () => {
     const { app, port } = await newApp('tr-status')
@@ -214,18 +223,10 @@ describe('host key pinning', () => {
 
 describe('private keys', () => {
   it('uses an encrypted key with its passphrase', async () => {
-    const { app, port } = await newApp('tr-pass')
-    const relay = await relayTo(SSH_PORT)
-    const sshd = new LogWindow(bed.CUTOVER_TEST_SSHD_LOG)
-    const run = await runAction(
-      bedInputs(app, port, {
-        mode: 'status',
-        port: String(relay.port),
-        'known-hosts': knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, relay),
-        'ssh-private-key': key(ED25519_PASS),
-        'ssh-passphrase': bed.CUTOVER_TEST_KEY_PASSPHRASE
-      })
-    )
+    const { run, relay, sshd } = await statusViaRelay('tr-pass', {
+      'ssh-private-key': key(ED25519_PASS),
+      'ssh-passphrase': bed.CUTOVER_TEST_KEY_PASSPHRASE
+    })
     expectSuccess(run)
     expect(run.stdout).toMatch(connectedLine(relay.port))
     expect(sshd.acceptedVia(relay)).toBe(1)
@@ -234,17 +235,7 @@ describe('private keys', () => {
   })
 
   it('names ssh-passphrase when the passphrase is wrong', async () => {
-    const { app, port } = await newApp('tr-badpass')
-    const relay = await relayTo(SSH_PORT)
-    const run = await runAction(
-      bedInputs(app, port, {
-        mode: 'status',
-        port: String(relay.port),
-        'known-hosts': knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, relay),
-        'ssh-private-key': key(ED25519_PASS),
-        'ssh-passphrase': 'not-the-passphrase'
-      })
-    )
+    const { run, relay } = await statusViaRelay('tr-badpass', { 'ssh-private-key': key(ED25519_PASS), 'ssh-passphrase': 'not-the-passphrase' })
     const error = expectFailure(run)
     expect(error).toContain("Input 'ssh-passphrase' does not decrypt 'ssh-private-key' (wrong passphrase)")
     expectNoDockerCall(run)
@@ -252,17 +243,7 @@ describe('private keys', () => {
   })
 
   it('uses an RSA key', async () => {
-    const { app, port } = await newApp('tr-rsa')
-    const relay = await relayTo(SSH_PORT)
-    const sshd = new LogWindow(bed.CUTOVER_TEST_SSHD_LOG)
-    const run = await runAction(
-      bedInputs(app, port, {
-        mode: 'status',
-        port: String(relay.port),
-        'known-hosts': knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, relay),
-        'ssh-private-key': key(RSA)
-      })
-    )
+    const { run, relay, sshd } = await statusViaRelay('tr-rsa', { 'ssh-private-key': key(RSA) })
     expectSuccess(run)
     expect(run.stdout).toMatch(connectedLine(relay.port))
     expect(sshd.acceptedVia(relay)).toBe(1)
