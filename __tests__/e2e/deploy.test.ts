@@ -148,6 +148,33 @@ describe('blue-green deploy through the managed proxy', () => {
     expect(status.outputs).toMatchObject({ color: later.outputs.color, image: later.outputs.image, 'previous-color': earlier.outputs.color })
   })
 
+  it('a run cancelled with SIGINT (as the runner cancels) stops at once, releases the lock, and live keeps serving', async () => {
+    const before = await served()
+    const cancelled = startAction(inputs({ image: image('v1') }))
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('the run never reached the health gate')), 30000)
+      cancelled.child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('::group::Waiting for')) {
+          clearTimeout(t)
+          resolve()
+        }
+      })
+    })
+    const signalledAt = Date.now()
+    cancelled.child.kill('SIGINT')
+    const run = await cancelled.done
+    expect(Date.now() - signalledAt).toBeLessThan(5000)
+    expect(run.code).toBe(1)
+    expect(run.stdout).toContain('Received SIGINT')
+    expect(await served()).toBe(before)
+    // The lock went with it: the next run does not wait.
+    const next = await runAction(inputs({ mode: 'rollback', 'lock-timeout': '1s' }))
+    expect(next.stdout).not.toContain('holds the lock')
+    expectSuccess(next)
+    expectSuccess(await runAction(inputs({ mode: 'rollback' })))
+    expect(await served()).toBe(before)
+  })
+
   it('a run killed with SIGKILL mid-deploy, then re-run, converges to one live color', async () => {
     const load = startLoad(`http://127.0.0.1:${port}/`, { connections: 4, maxRequests: 30000, maxMs: 90000 })
     const before = (await served()).split(' ')[1]
