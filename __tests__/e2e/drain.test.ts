@@ -80,6 +80,39 @@ describe('draining the previous color', () => {
   })
 })
 
+describe('draining the standby a deploy replaces', () => {
+  const app = uniqueName('drain2')
+  let port: number
+  const DRAIN_S = 5
+
+  beforeAll(async () => {
+    port = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, `${app}-proxy`)
+  })
+
+  it('lets a standby that was live moments ago (deploy right after a rollback) finish its drain before removing it', async () => {
+    const inputs = (more: Record<string, string>) => bedInputs(app, port, { 'drain-timeout': `${DRAIN_S}s`, ...more })
+    expectSuccess(await runAction(inputs({ image: image('v1') })))
+    expectSuccess(await runAction(inputs({ image: image('v2') })))
+    // A WebSocket to v2 while it is live; then v2 becomes the standby through a rollback.
+    const ws = await holdWebSocket(`ws://127.0.0.1:${port}/ws`)
+    expectSuccess(await runAction(inputs({ mode: 'rollback' })))
+    const rolledBackAt = Date.now()
+    // The next deploy goes to v2's color and replaces it while its WebSocket is still open.
+    const deploy = await runAction(inputs({ image: image('v3') }))
+    expectSuccess(deploy)
+    expect(deploy.stdout).toMatch(/letting its connections drain \d+ s more \(drain-timeout\) before removing it/)
+    await ws.closed
+    const keptFor = (ws.closedAt! - rolledBackAt) / 1000
+    console.log(`WebSocket on the replaced standby closed ${keptFor.toFixed(1)} s after it stopped being live (drain-timeout ${DRAIN_S} s)`)
+    expect(keptFor).toBeGreaterThanOrEqual(DRAIN_S - 0.5)
+    expect(new Set(ws.messages)).toEqual(new Set(['v2']))
+    expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v3')
+  })
+})
+
 describe('the deploy lock', () => {
   const app = uniqueName('lock')
   let port: number

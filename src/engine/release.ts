@@ -193,7 +193,8 @@ export class ReleaseEngine {
       app: this.app,
       color: plan.color,
       image: plan.image,
-      deployedAt,
+      // When it went live, not when it booted: drain times of the color it replaces count from here.
+      deployedAt: new Date().toISOString(),
       previous: state ? { color: state.color, image: state.image } : undefined
     }
     await timeline.step('switch', `Switching the proxy to ${plan.color}`, () => router.switchTo(newState))
@@ -220,7 +221,7 @@ export class ReleaseEngine {
       color: plan.color,
       image: plan.image,
       containerId: info.Id,
-      deployedAt,
+      deployedAt: newState.deployedAt,
       previousColor: state?.color,
       previousImage: state?.image,
       standby
@@ -349,15 +350,37 @@ export class ReleaseEngine {
     }
   }
 
-  /** Applies keep-previous to the color that served before, after the drain time. */
   private async cleanup(before: RouteState | undefined, liveColor: Color): Promise<Standby | undefined> {
-    const { config, docker, log } = this.deps
+    // Both wait out drain times; they overlap rather than add up.
+    const [, standby] = await Promise.all([this.retireReplaced(before, liveColor), this.applyKeepPrevious(before)])
+    return standby
+  }
+
+  /**
+   * Removes the container the new color replaced (the old standby) and its image. That standby
+   * may have been live until recently (a deploy right after a rollback) and still hold drained
+   * connections, WebSockets above all: it gets what is left of its drain-timeout first.
+   */
+  private async retireReplaced(before: RouteState | undefined, liveColor: Color): Promise<void> {
+    const { config, log } = this.deps
     const replaced = await this.inspectByName(asideName(this.app, liveColor))
-    if (replaced) {
-      await this.removeByName(replaced.Id)
-      log.info(`Removed the replaced ${liveColor} container (${replaced.Config.Labels?.[LABEL.image] ?? replaced.Config.Image})`)
-      await this.pruneImage(replaced.Image)
+    if (!replaced) return
+    const name = `${liveColor} container (${replaced.Config.Labels?.[LABEL.image] ?? replaced.Config.Image})`
+    // It stopped being live when the route recorded before this run went live.
+    const liveUntil = before ? Date.parse(before.deployedAt) : NaN
+    const drainLeft = liveUntil + config.proxy.drainTimeoutMs - Date.now()
+    if (replaced.State.Running && drainLeft > 0) {
+      log.info(`The replaced ${name} was live ${Math.round((Date.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`)
+      await this.sleep(drainLeft)
     }
+    await this.removeByName(replaced.Id)
+    log.info(`Removed the replaced ${name}`)
+    await this.pruneImage(replaced.Image)
+  }
+
+  /** Applies keep-previous to the color that served before, after the drain time. */
+  private async applyKeepPrevious(before: RouteState | undefined): Promise<Standby | undefined> {
+    const { config, docker, log } = this.deps
     if (!before) return undefined
     const previous = docker.getContainer(containerName(this.app, before.color))
     const standby: Standby = { color: before.color, image: before.image, state: 'running' }
