@@ -158,16 +158,16 @@ function cutsText(name, s) {
 
 function transportTables(t) {
   const out = []
-  out.push(`Relay: a Node TCP relay in front of sshd adding ${t.relayDelayMs} ms each way (${2 * t.relayDelayMs} ms round trip). No load during these runs.`)
+  out.push(`Relay: a Node TCP relay in front of sshd adding ${t.relayDelayMs} ms each way (${2 * t.relayDelayMs} ms round trip). No load during these runs; each deploy follows a rollback, so its run time includes any wait for the replaced standby to drain.`)
   out.push('')
-  out.push('| whole cutover run | route | runs | run time median | connect | healthy | switch | Docker API requests / channels | SSH connections per run |')
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|')
+  out.push('| whole cutover run | route | runs | start to switched (median) | run time (median) | connect | healthy | switch | Docker API requests / channels | SSH connections per run |')
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
   const groups = {}
   for (const r of t.runs) (groups[`${r.kind}|${r.route}`] ??= []).push(r)
   for (const [k, rs] of Object.entries(groups)) {
     const [kind, route] = k.split('|')
     out.push(
-      `| ${kind === 'rollback' ? 'rollback (warm)' : 'deploy (image present)'} | ${route} | ${rs.length} | ${sec(med(rs.map(r => r.runMs)))} | ${ms(med(rs.map(r => r.steps.connect)))} | ${ms(med(rs.map(r => r.steps.healthy)))} | ${ms(med(rs.map(r => r.steps.switch)))} | ${med(rs.map(r => r.dockerApi?.requests))} / ${med(rs.map(r => r.dockerApi?.channels))} | ${rs.map(r => r.ssh.ofThisProcess).join(', ')} |`
+      `| ${kind === 'rollback' ? 'rollback (warm)' : 'deploy (image present)'} | ${route} | ${rs.length} | ${sec(med(rs.map(r => r.breakdown?.toSwitched)))} | ${sec(med(rs.map(r => r.runMs)))} | ${ms(med(rs.map(r => r.steps.connect)))} | ${ms(med(rs.map(r => r.steps.healthy)))} | ${ms(med(rs.map(r => r.steps.switch)))} | ${med(rs.map(r => r.dockerApi?.requests))} / ${med(rs.map(r => r.dockerApi?.channels))} | ${rs.map(r => r.ssh.ofThisProcess).join(', ')} |`
     )
   }
   out.push('')
