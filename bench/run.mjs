@@ -35,6 +35,7 @@ import { startRelay } from './lib/relay.mjs'
 import { renderMarkdown, renderSvg } from './lib/report.mjs'
 import { sshdAcceptedSince, sshdOffset } from './lib/sshd.mjs'
 import { callSequence, clientConnections, measureCalls, sshModeDocker, tunnelDocker } from './lib/transport.mjs'
+import { testbedInputs } from '../__tests__/support/runner.mjs'
 
 // docker-modem's ssh mode builds a URL Node deprecates; the warning is noise here.
 process.noDeprecation = true
@@ -223,21 +224,7 @@ async function underLoad(name, port, opts, body) {
 
 // ---------------------------------------------------------------- cutover
 function cutoverInputs(bed, app, port, extra = {}) {
-  return {
-    app,
-    host: bed.CUTOVER_TEST_SSH_HOST,
-    port: bed.CUTOVER_TEST_SSH_PORT,
-    user: bed.CUTOVER_TEST_SSH_USER,
-    'ssh-private-key': readFileSync(bed.CUTOVER_TEST_KEY, 'utf8'),
-    'known-hosts': bed.CUTOVER_TEST_KNOWN_HOSTS,
-    'registry-username': bed.CUTOVER_TEST_REGISTRY_USER,
-    'registry-password': bed.CUTOVER_TEST_REGISTRY_PASSWORD,
-    'proxy-image': bed.CUTOVER_TEST_PROXY_IMAGE,
-    'proxy-name': `${app}-proxy`,
-    'proxy-port': String(port),
-    deployments: 'false',
-    ...extra
-  }
+  return { ...testbedInputs(bed, app, port), ...extra }
 }
 
 async function cutoverRun(ctx, { kind, version, fromVersion, via }) {

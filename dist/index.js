@@ -104927,6 +104927,8 @@ function colorOfResponse(headers) {
 
 const CONF_DIR = '/etc/nginx/conf.d';
 const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`;
+/** nginx's master sleeps 100 ms between starting new workers and stopping old ones on reload. */
+const RELOAD_OVERLAP_MS = 150;
 class ProxyError extends Error {
     name = 'ProxyError';
 }
@@ -105103,14 +105105,24 @@ class NginxRouter {
         const started = Date.now();
         const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? 'localhost';
         const expected = releaseId(state);
+        let confirmed = false;
         let last;
         for (;;) {
             last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: { [VERIFY_HEADER]: '1' } }, 5000);
             // The release header names app, color and deploy time: an answer from another app
             // with the same color, or from a reload not yet finished, does not count.
             const ok = last.headers[RELEASE_HEADER] === expected && last.status !== undefined && last.status < 500;
+            if (ok && !confirmed) {
+                // A reloading nginx master lets the old workers accept for another 100 ms after the new
+                // ones start; one answer from a new worker does not prove the old ones stopped. Ask
+                // again once that window has passed.
+                confirmed = true;
+                await new Promise(r => setTimeout(r, RELOAD_OVERLAP_MS));
+                continue;
+            }
             if (ok || Date.now() - started > timeoutMs)
                 return { ok, last, ms: Date.now() - started };
+            confirmed = false;
             await new Promise(r => setTimeout(r, 20));
         }
     }

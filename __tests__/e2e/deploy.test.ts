@@ -1,4 +1,4 @@
-import { bedInputs, get, runAction, startAction, type ActionRun } from '../support/action.js'
+import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { startLoad } from '../support/load.js'
 import { cleanupApp, freePort, image, localDocker, uniqueName } from '../support/testbed.js'
 
@@ -151,15 +151,7 @@ describe('blue-green deploy through the managed proxy', () => {
   it('a run cancelled with SIGINT (as the runner cancels) stops at once, releases the lock, and live keeps serving', async () => {
     const before = await served()
     const cancelled = startAction(inputs({ image: image('v1') }))
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('the run never reached the health gate')), 30000)
-      cancelled.child.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('::group::Waiting for')) {
-          clearTimeout(t)
-          resolve()
-        }
-      })
-    })
+    await untilOutput(cancelled, '::group::Waiting for')
     const signalledAt = Date.now()
     cancelled.child.kill('SIGINT')
     const run = await cancelled.done
@@ -180,15 +172,7 @@ describe('blue-green deploy through the managed proxy', () => {
     const before = (await served()).split(' ')[1]
     const victim = startAction(inputs({ image: image('v3') }))
     // Kill it while the new container boots: the lock is held and a container is half-way.
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('the run never reached the health gate')), 30000)
-      victim.child.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('::group::Waiting for')) {
-          clearTimeout(t)
-          resolve()
-        }
-      })
-    })
+    await untilOutput(victim, '::group::Waiting for')
     victim.child.kill('SIGKILL')
     const killed = await victim.done
     expect(killed.signal).toBe('SIGKILL')

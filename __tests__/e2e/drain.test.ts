@@ -1,5 +1,5 @@
 import WebSocket from 'ws'
-import { bedInputs, get, runAction, startAction, type ActionRun } from '../support/action.js'
+import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { cleanupApp, freePort, image, uniqueName } from '../support/testbed.js'
 
 function expectSuccess(run: ActionRun): void {
@@ -132,11 +132,7 @@ describe('the deploy lock', () => {
       GITHUB_RUN_ID: '4242',
       GITHUB_ACTOR: 'alice'
     })
-    await new Promise<void>(resolve =>
-      holder.child.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('::group::Pulling')) resolve()
-      })
-    )
+    await untilOutput(holder, '::group::Pulling')
     const waiter = await runAction(bedInputs(app, port, { image: image('v2'), 'lock-timeout': '2s' }))
     expect(waiter.code).toBe(1)
     expect(waiter.stdout).toContain('Another deploy of')

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO, testbed } from './testbed.js'
+import { parseOutputFile, testbedInputs } from './runner.mjs'
 
 /** Node 24 from the node@24 npm package: the bundle runs as it would on the runner. */
 export const NODE24 = join(REPO, 'node_modules', '.bin', 'node')
@@ -23,42 +24,10 @@ export interface ActionRun {
 
 /** Inputs for an app on the test bed, with its own proxy name and port. */
 export function bedInputs(app: string, proxyPort: number, overrides: Record<string, string> = {}): Record<string, string> {
-  const bed = testbed()
-  return {
-    app,
-    host: bed.CUTOVER_TEST_SSH_HOST,
-    port: bed.CUTOVER_TEST_SSH_PORT,
-    user: bed.CUTOVER_TEST_SSH_USER,
-    'ssh-private-key': readFileSync(bed.CUTOVER_TEST_KEY, 'utf8'),
-    'known-hosts': bed.CUTOVER_TEST_KNOWN_HOSTS,
-    'registry-username': bed.CUTOVER_TEST_REGISTRY_USER,
-    'registry-password': bed.CUTOVER_TEST_REGISTRY_PASSWORD,
-    'proxy-image': bed.CUTOVER_TEST_PROXY_IMAGE,
-    'proxy-name': `${app}-proxy`,
-    'proxy-port': String(proxyPort),
-    'health-timeout': '20s',
-    deployments: 'false',
-    ...overrides
-  }
+  return { ...testbedInputs(testbed() as unknown as Record<string, string>, app, proxyPort), 'health-timeout': '20s', ...overrides }
 }
 
-/** Parses GITHUB_OUTPUT's `name<<delimiter` blocks (and plain name=value lines). */
-export function parseOutputFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const heredoc = /^([^=<]+)<<(.+)$/.exec(lines[i])
-    if (heredoc) {
-      const value: string[] = []
-      while (++i < lines.length && lines[i] !== heredoc[2]) value.push(lines[i])
-      out[heredoc[1]] = value.join('\n')
-    } else if (lines[i].includes('=')) {
-      const eq = lines[i].indexOf('=')
-      out[lines[i].slice(0, eq)] = lines[i].slice(eq + 1)
-    }
-  }
-  return out
-}
+export { parseOutputFile }
 
 export interface StartedAction {
   child: ChildProcess
@@ -101,6 +70,21 @@ export function startAction(inputs: Record<string, string>, extraEnv: Record<str
     )
   )
   return { child, done }
+}
+
+/** Resolves once the action has printed `text` (a step starting, say); fails after timeoutMs. */
+export function untilOutput(started: StartedAction, text: string, timeoutMs = 30000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = ''
+    const timer = setTimeout(() => reject(new Error(`the action never printed "${text}"`)), timeoutMs)
+    started.child.stdout!.on('data', (d: Buffer) => {
+      seen = (seen + d.toString()).slice(-4096)
+      if (seen.includes(text)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
 }
 
 export function runAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<ActionRun> {

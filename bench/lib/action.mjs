@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFile
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { parseOutputFile } from '../../__tests__/support/runner.mjs'
 
 export const now = () => performance.timeOrigin + performance.now()
 
@@ -55,23 +56,6 @@ export function parseSummarySteps(summary) {
     else if (SUMMARY_STEPS[name]) steps[SUMMARY_STEPS[name]] = ms
   }
   return steps
-}
-
-function parseOutputs(text) {
-  const out = {}
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const heredoc = /^([^=<]+)<<(.+)$/.exec(lines[i])
-    if (heredoc) {
-      const value = []
-      while (++i < lines.length && lines[i] !== heredoc[2]) value.push(lines[i])
-      out[heredoc[1]] = value.join('\n')
-    } else if (lines[i].includes('=')) {
-      const eq = lines[i].indexOf('=')
-      out[lines[i].slice(0, eq)] = lines[i].slice(eq + 1)
-    }
-  }
-  return out
 }
 
 /** Socket inodes process `pid` holds (cheap: one readdir and a readlink per descriptor). */
@@ -194,7 +178,7 @@ export function runAction({ node, bundle, cwd, inputs, sshPort, onLine = () => {
       liveChildren.delete(child)
       const exitedAt = now()
       const summary = readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
-      const outputs = parseOutputs(readFileSync(files.GITHUB_OUTPUT, 'utf8'))
+      const outputs = parseOutputFile(readFileSync(files.GITHUB_OUTPUT, 'utf8'))
       rmSync(dir, { recursive: true, force: true })
       const stdout = log.map(l => l.line).join('\n')
       const api = /Docker API: (\d+) requests over (\d+) channels of (\d+) SSH connection/.exec(stdout)
