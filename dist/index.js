@@ -104425,28 +104425,25 @@ class ReleaseEngine {
         log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`);
         const resultKind = request.kind === 'deploy' ? 'deployed' : 'rolled-back';
         await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: state ? { color: state.color, image: state.image } : undefined });
+        // The proxy check does not depend on the image: it runs while the image is pulled.
+        const proxyReady = this.ensureNetwork(network).then(n => router.ensure(n));
+        proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
         if (plan.kind === 'start-new') {
-            await timeline.step('pull', `Pulling ${plan.image}`, async (note) => {
-                try {
-                    await pullImage(docker, plan.image, config.registry, line => log.info(line));
-                }
-                catch (e) {
-                    // A rollback may still use an image that is on the host but gone from the registry.
-                    if (request.kind === 'rollback' && (await imageExists(docker, plan.image))) {
-                        log.warning(`${e.message}; using the copy already on the host`);
-                        note('used the local copy');
-                        return;
-                    }
-                    throw new ReleaseError({ reason: e.message });
-                }
-            });
+            try {
+                await this.pullFor(plan.image, request.kind);
+            }
+            catch (e) {
+                await proxyReady.catch(() => undefined);
+                throw e;
+            }
             const live = state ? containers.find(c => c.color === state.color) : undefined;
             const pulledId = (await docker.getImage(plan.image).inspect()).Id;
             if (request.kind === 'deploy' && state && live?.running && live.imageId === pulledId) {
+                await proxyReady;
                 return this.alreadyLive(state, live.id);
             }
         }
-        await router.ensure(await this.ensureNetwork(network));
+        await proxyReady;
         const target = docker.getContainer(containerName(this.app, plan.color));
         const deployedAt = new Date().toISOString();
         await timeline.step('boot', `Starting ${containerName(this.app, plan.color)}`, async () => {
@@ -104522,6 +104519,23 @@ class ReleaseEngine {
             previousImage: state?.image,
             standby
         };
+    }
+    async pullFor(image, kind) {
+        const { docker, config, log, timeline } = this.deps;
+        await timeline.step('pull', `Pulling ${image}`, async (note) => {
+            try {
+                await pullImage(docker, image, config.registry, line => log.info(line));
+            }
+            catch (e) {
+                // A rollback may still use an image that is on the host but gone from the registry.
+                if (kind === 'rollback' && (await imageExists(docker, image))) {
+                    log.warning(`${e.message}; using the copy already on the host`);
+                    note('used the local copy');
+                    return;
+                }
+                throw new ReleaseError({ reason: e.message });
+            }
+        });
     }
     /** The image asked for is already live: make sure the proxy serves it, change nothing else. */
     async alreadyLive(state, containerId) {

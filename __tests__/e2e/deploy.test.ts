@@ -150,7 +150,8 @@ describe('blue-green deploy through the managed proxy', () => {
 
   it('a run cancelled with SIGINT (as the runner cancels) stops at once, releases the lock, and live keeps serving', async () => {
     const before = await served()
-    const cancelled = startAction(inputs({ image: image('v1') }))
+    // Any image but the live one (the run before may leave either v1 or v2 live).
+    const cancelled = startAction(inputs({ image: image(before === '200 v1' ? 'v2' : 'v1') }))
     await untilOutput(cancelled, '::group::Waiting for')
     const signalledAt = Date.now()
     cancelled.child.kill('SIGINT')
