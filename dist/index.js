@@ -104644,10 +104644,7 @@ class ReleaseEngine {
         const c = this.deps.docker.getContainer(containerName(this.app, color));
         try {
             if (this.deps.config.keepFailed || wasStandby) {
-                await c.stop({ t: 5 }).catch(e => {
-                    if (e.statusCode !== 304)
-                        throw e;
-                });
+                await stopIfRunning(c, 5);
                 if (wasStandby) {
                     this.deps.log.info(`Stopped ${containerName(this.app, color)} again`);
                 }
@@ -104710,17 +104707,12 @@ class ReleaseEngine {
         await this.sleep(config.proxy.drainTimeoutMs);
         try {
             if (config.keepPrevious === 'stopped') {
-                await previous.stop({ t: 10 }).catch(e => {
-                    if (e.statusCode !== 304)
-                        throw e;
-                });
+                await stopIfRunning(previous, 10);
                 standby.state = 'stopped';
             }
             else {
-                const info = await previous.inspect();
                 await previous.remove({ force: true });
                 standby.state = 'removed';
-                void info;
             }
         }
         catch (e) {
@@ -104741,6 +104733,13 @@ class ReleaseEngine {
                 this.deps.log.warning(`Could not prune image ${imageId}: ${e.message}`);
         }
     }
+}
+/** docker stop, where "already stopped" (304) is not an error. */
+async function stopIfRunning(container, graceSeconds) {
+    await container.stop({ t: graceSeconds }).catch(e => {
+        if (e.statusCode !== 304)
+            throw e;
+    });
 }
 async function imageExists(docker, image) {
     try {
@@ -104927,10 +104926,6 @@ server {
   }
 }
 `;
-}
-function colorOfResponse(headers) {
-    const v = headers[COLOR_HEADER];
-    return v === 'blue' || v === 'green' ? v : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/nginx.ts

@@ -2,7 +2,6 @@ import { parseStateComment, stateComment, type RouteState } from '../../src/engi
 import {
   appConfigFile,
   COLOR_HEADER,
-  colorOfResponse,
   EDGE_PORT,
   edgeCommonConfig,
   renderEdgeConfig,
@@ -88,9 +87,6 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
   it('tags every answer with the color that served it', () => {
     const location = block(renderSwitchConfig({ state: green, appPort: 3000 }), 'location /')
     expect(location.toLowerCase()).toContain(`add_header ${COLOR_HEADER} green always;`)
-    expect(colorOfResponse({ [COLOR_HEADER]: 'green' })).toBe('green')
-    expect(colorOfResponse({ [COLOR_HEADER]: 'purple' })).toBeUndefined()
-    expect(colorOfResponse({})).toBeUndefined()
   })
 
   it('has balanced braces and one file per app', () => {

@@ -342,9 +342,7 @@ export class ReleaseEngine {
     const c = this.deps.docker.getContainer(containerName(this.app, color))
     try {
       if (this.deps.config.keepFailed || wasStandby) {
-        await c.stop({ t: 5 }).catch(e => {
-          if ((e as { statusCode?: number }).statusCode !== 304) throw e
-        })
+        await stopIfRunning(c, 5)
         if (wasStandby) {
           this.deps.log.info(`Stopped ${containerName(this.app, color)} again`)
         } else {
@@ -404,15 +402,11 @@ export class ReleaseEngine {
     await this.sleep(config.proxy.drainTimeoutMs)
     try {
       if (config.keepPrevious === 'stopped') {
-        await previous.stop({ t: 10 }).catch(e => {
-          if ((e as { statusCode?: number }).statusCode !== 304) throw e
-        })
+        await stopIfRunning(previous, 10)
         standby.state = 'stopped'
       } else {
-        const info = await previous.inspect()
         await previous.remove({ force: true })
         standby.state = 'removed'
-        void info
       }
     } catch (e) {
       if (!isNotFound(e)) throw e
@@ -430,6 +424,13 @@ export class ReleaseEngine {
       if (!isConflict(e) && !isNotFound(e)) this.deps.log.warning(`Could not prune image ${imageId}: ${(e as Error).message}`)
     }
   }
+}
+
+/** docker stop, where "already stopped" (304) is not an error. */
+async function stopIfRunning(container: Docker.Container, graceSeconds: number): Promise<void> {
+  await container.stop({ t: graceSeconds }).catch(e => {
+    if ((e as { statusCode?: number }).statusCode !== 304) throw e
+  })
 }
 
 async function imageExists(docker: Docker, image: string): Promise<boolean> {

@@ -1,4 +1,3 @@
-import type { Color } from '../engine/names.js'
 import { containerName } from '../engine/names.js'
 import { stateComment, type RouteState } from '../engine/state.js'
 
@@ -137,9 +136,4 @@ server {
   }
 }
 `
-}
-
-export function colorOfResponse(headers: Record<string, string | string[] | undefined>): Color | undefined {
-  const v = headers[COLOR_HEADER]
-  return v === 'blue' || v === 'green' ? v : undefined
 }
