@@ -103320,6 +103320,157 @@ var shell_quote = __nccwpck_require__(6591);
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(6118);
+;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
+
+
+/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
+function demux(buf) {
+    let stdout = '';
+    let stderr = '';
+    let i = 0;
+    while (i + 8 <= buf.length) {
+        const kind = buf[i];
+        const size = buf.readUInt32BE(i + 4);
+        const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8');
+        if (kind === 2)
+            stderr += chunk;
+        else
+            stdout += chunk;
+        i += 8 + size;
+    }
+    // Not framed after all (TTY container): return it whole.
+    if (i === 0 && buf.length > 0)
+        stdout = buf.toString('utf8');
+    return { stdout, stderr };
+}
+async function readAll(stream) {
+    const chunks = [];
+    for await (const c of stream)
+        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+    return Buffer.concat(chunks);
+}
+/** Runs a command inside a running container and waits for it to end. */
+async function execIn(container, cmd) {
+    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const raw = await readAll(stream);
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
+}
+/** Writes one file into a container (running or not) through the archive API: no shell needed. */
+async function putFile(container, dir, name, content) {
+    const pack = tar_stream.pack();
+    pack.entry({ name, mode: 0o644, mtime: new Date() }, content);
+    pack.finalize();
+    const archive = await readAll(pack);
+    await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
+}
+/** Reads one file out of a container; undefined when it does not exist. */
+async function getFile(container, path) {
+    let archive;
+    try {
+        archive = await container.getArchive({ path });
+    }
+    catch (e) {
+        if (e.statusCode === 404)
+            return undefined;
+        throw e;
+    }
+    const extract = tar_stream.extract();
+    let content;
+    const done = new Promise((resolve, reject) => {
+        extract.on('entry', (header, stream, next) => {
+            const chunks = [];
+            stream.on('data', (c) => chunks.push(c));
+            stream.on('end', () => {
+                if (header.type === 'file' && content === undefined)
+                    content = Buffer.concat(chunks).toString('utf8');
+                next();
+            });
+            stream.resume();
+        });
+        extract.on('finish', resolve);
+        extract.on('error', reject);
+    });
+    archive.pipe(extract);
+    await done;
+    return content;
+}
+/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
+async function tailLogs(container, lines = 30) {
+    try {
+        const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false }));
+        const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+        return [stdout, stderr].filter(Boolean).join('').trimEnd();
+    }
+    catch (e) {
+        return `(logs unavailable: ${e.message})`;
+    }
+}
+function isNotFound(e) {
+    return e.statusCode === 404;
+}
+function isConflict(e) {
+    return e.statusCode === 409;
+}
+/** The registry host an image reference pulls from. */
+function registryHostOf(image) {
+    const first = image.split('/')[0];
+    return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}
+function authFor(image, auth) {
+    if (!auth)
+        return undefined;
+    const same = (a, b) => a.replace(/^https?:\/\//, '').replace(/\/.*$/, '') === b;
+    const host = registryHostOf(image);
+    if (auth.serveraddress === '')
+        return { ...auth, serveraddress: host };
+    if (same(auth.serveraddress, host) || (host === 'docker.io' && /docker\.io|index\.docker/.test(auth.serveraddress))) {
+        return auth;
+    }
+    return undefined;
+}
+/**
+ * Pulls an image with credentials sent in the X-Registry-Auth header only:
+ * nothing is written to the host's disk. Reports progress per layer, throttled.
+ */
+async function pullImage(docker, image, auth, log) {
+    const authconfig = authFor(image, auth);
+    const ref = /[:@]/.test(image.slice(image.lastIndexOf('/') + 1)) ? image : `${image}:latest`;
+    const stream = await docker.pull(ref, authconfig ? { authconfig } : {});
+    const lastStatus = new Map();
+    let lastLog = 0;
+    // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
+    let streamError;
+    await new Promise((resolve, reject) => {
+        docker.modem.followProgress(stream, (err) => {
+            const why = err?.message ?? streamError;
+            if (why)
+                reject(new Error(`Pull of ${image} failed: ${why}`));
+            else
+                resolve();
+        }, (event) => {
+            if (event.error) {
+                streamError = event.error;
+                return;
+            }
+            const key = event.id ?? '';
+            const status = event.status ?? '';
+            const now = Date.now();
+            const changed = lastStatus.get(key) !== status;
+            if (changed || now - lastLog > 2000) {
+                lastStatus.set(key, status);
+                lastLog = now;
+                log(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`);
+            }
+        });
+    });
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/transport/host-key.ts
@@ -103430,6 +103581,7 @@ function parseDuration(value) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/parse.ts
+
 
 
 
@@ -103660,12 +103812,6 @@ function parseImage(input, value) {
     }
     return value;
 }
-function registryOf(image) {
-    const first = image.split('/')[0];
-    return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
-        ? first
-        : 'docker.io';
-}
 function parseEnvFile(source, path) {
     if (!path)
         return {};
@@ -103735,7 +103881,7 @@ function parseInputs(source) {
         // Without 'registry', the credentials are for the registry of the image deployed; a
         // rollback without an image uses them for the app image it pulls ('' = that one).
         const imageForAuth = image ?? toImage;
-        const serveraddress = r.str('registry', imageForAuth ? registryOf(imageForAuth) : '');
+        const serveraddress = r.str('registry', imageForAuth ? registryHostOf(imageForAuth) : '');
         registry = { serveraddress, username: registryUser, password: registryPassword };
     }
     const env = { ...parseEnvFile(source, r.str('env-file')), ...parseKeyValues('env', r.lines('env')) };
@@ -103912,157 +104058,6 @@ class ReleaseError extends Error {
         super(failure.reason);
         this.failure = failure;
     }
-}
-
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(6118);
-;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
-
-
-/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
-function demux(buf) {
-    let stdout = '';
-    let stderr = '';
-    let i = 0;
-    while (i + 8 <= buf.length) {
-        const kind = buf[i];
-        const size = buf.readUInt32BE(i + 4);
-        const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8');
-        if (kind === 2)
-            stderr += chunk;
-        else
-            stdout += chunk;
-        i += 8 + size;
-    }
-    // Not framed after all (TTY container): return it whole.
-    if (i === 0 && buf.length > 0)
-        stdout = buf.toString('utf8');
-    return { stdout, stderr };
-}
-async function readAll(stream) {
-    const chunks = [];
-    for await (const c of stream)
-        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-    return Buffer.concat(chunks);
-}
-/** Runs a command inside a running container and waits for it to end. */
-async function execIn(container, cmd) {
-    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const raw = await readAll(stream);
-    const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
-}
-/** Writes one file into a container (running or not) through the archive API: no shell needed. */
-async function putFile(container, dir, name, content) {
-    const pack = tar_stream.pack();
-    pack.entry({ name, mode: 0o644, mtime: new Date() }, content);
-    pack.finalize();
-    const archive = await readAll(pack);
-    await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
-}
-/** Reads one file out of a container; undefined when it does not exist. */
-async function getFile(container, path) {
-    let archive;
-    try {
-        archive = await container.getArchive({ path });
-    }
-    catch (e) {
-        if (e.statusCode === 404)
-            return undefined;
-        throw e;
-    }
-    const extract = tar_stream.extract();
-    let content;
-    const done = new Promise((resolve, reject) => {
-        extract.on('entry', (header, stream, next) => {
-            const chunks = [];
-            stream.on('data', (c) => chunks.push(c));
-            stream.on('end', () => {
-                if (header.type === 'file' && content === undefined)
-                    content = Buffer.concat(chunks).toString('utf8');
-                next();
-            });
-            stream.resume();
-        });
-        extract.on('finish', resolve);
-        extract.on('error', reject);
-    });
-    archive.pipe(extract);
-    await done;
-    return content;
-}
-/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
-async function tailLogs(container, lines = 30) {
-    try {
-        const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false }));
-        const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
-        return [stdout, stderr].filter(Boolean).join('').trimEnd();
-    }
-    catch (e) {
-        return `(logs unavailable: ${e.message})`;
-    }
-}
-function isNotFound(e) {
-    return e.statusCode === 404;
-}
-function isConflict(e) {
-    return e.statusCode === 409;
-}
-/** The registry host an image reference pulls from. */
-function registryHostOf(image) {
-    const first = image.split('/')[0];
-    return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
-}
-function authFor(image, auth) {
-    if (!auth)
-        return undefined;
-    const same = (a, b) => a.replace(/^https?:\/\//, '').replace(/\/.*$/, '') === b;
-    const host = registryHostOf(image);
-    if (auth.serveraddress === '')
-        return { ...auth, serveraddress: host };
-    if (same(auth.serveraddress, host) || (host === 'docker.io' && /docker\.io|index\.docker/.test(auth.serveraddress))) {
-        return auth;
-    }
-    return undefined;
-}
-/**
- * Pulls an image with credentials sent in the X-Registry-Auth header only:
- * nothing is written to the host's disk. Reports progress per layer, throttled.
- */
-async function pullImage(docker, image, auth, log) {
-    const authconfig = authFor(image, auth);
-    const ref = /[:@]/.test(image.slice(image.lastIndexOf('/') + 1)) ? image : `${image}:latest`;
-    const stream = await docker.pull(ref, authconfig ? { authconfig } : {});
-    const lastStatus = new Map();
-    let lastLog = 0;
-    // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
-    let streamError;
-    await new Promise((resolve, reject) => {
-        docker.modem.followProgress(stream, (err) => {
-            const why = err?.message ?? streamError;
-            if (why)
-                reject(new Error(`Pull of ${image} failed: ${why}`));
-            else
-                resolve();
-        }, (event) => {
-            if (event.error) {
-                streamError = event.error;
-                return;
-            }
-            const key = event.id ?? '';
-            const status = event.status ?? '';
-            const now = Date.now();
-            const changed = lastStatus.get(key) !== status;
-            if (changed || now - lastLog > 2000) {
-                lastStatus.set(key, status);
-                lastLog = now;
-                log(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`);
-            }
-        });
-    });
 }
 
 // EXTERNAL MODULE: external "node:http"

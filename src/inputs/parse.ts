@@ -12,6 +12,7 @@ import type {
   RegistryAuth,
   SshEndpoint
 } from './config.js'
+import { registryHostOf } from '../transport/docker-ops.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../transport/host-key.js'
 import { parseDuration } from './duration.js'
 
@@ -257,13 +258,6 @@ function parseImage(input: string, value: string): string {
   return value
 }
 
-function registryOf(image: string): string {
-  const first = image.split('/')[0]
-  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
-    ? first
-    : 'docker.io'
-}
-
 function parseEnvFile(source: InputSource, path: string): Record<string, string> {
   if (!path) return {}
   const full = isAbsolute(path) ? path : resolve(source.workspace, path)
@@ -334,7 +328,7 @@ export function parseInputs(source: InputSource): Config {
     // Without 'registry', the credentials are for the registry of the image deployed; a
     // rollback without an image uses them for the app image it pulls ('' = that one).
     const imageForAuth = image ?? toImage
-    const serveraddress = r.str('registry', imageForAuth ? registryOf(imageForAuth) : '')
+    const serveraddress = r.str('registry', imageForAuth ? registryHostOf(imageForAuth) : '')
     registry = { serveraddress, username: registryUser, password: registryPassword }
   }
 
