@@ -100345,7 +100345,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2339);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3418);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -100355,7 +100355,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2339:
+/***/ 3418:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -103320,155 +103320,60 @@ var shell_quote = __nccwpck_require__(6591);
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(6118);
-;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
-
-
-/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
-function demux(buf) {
-    let stdout = '';
-    let stderr = '';
-    let i = 0;
-    while (i + 8 <= buf.length) {
-        const kind = buf[i];
-        const size = buf.readUInt32BE(i + 4);
-        const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8');
-        if (kind === 2)
-            stderr += chunk;
-        else
-            stdout += chunk;
-        i += 8 + size;
+;// CONCATENATED MODULE: ./src/core/image-ref.ts
+function parseImageRef(image) {
+    let rest = image;
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
     }
-    // Not framed after all (TTY container): return it whole.
-    if (i === 0 && buf.length > 0)
-        stdout = buf.toString('utf8');
-    return { stdout, stderr };
-}
-async function readAll(stream) {
-    const chunks = [];
-    for await (const c of stream)
-        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-    return Buffer.concat(chunks);
-}
-/** Runs a command inside a running container and waits for it to end. */
-async function execIn(container, cmd) {
-    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const raw = await readAll(stream);
-    const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
-}
-/** Writes one file into a container (running or not) through the archive API: no shell needed. */
-async function putFile(container, dir, name, content) {
-    const pack = tar_stream.pack();
-    pack.entry({ name, mode: 0o644, mtime: new Date() }, content);
-    pack.finalize();
-    const archive = await readAll(pack);
-    await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
-}
-/** Reads one file out of a container; undefined when it does not exist. */
-async function getFile(container, path) {
-    let archive;
-    try {
-        archive = await container.getArchive({ path });
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.indexOf(':', lastSlash + 1);
+    if (colon >= 0) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
     }
-    catch (e) {
-        if (e.statusCode === 404)
-            return undefined;
-        throw e;
-    }
-    const extract = tar_stream.extract();
-    let content;
-    const done = new Promise((resolve, reject) => {
-        extract.on('entry', (header, stream, next) => {
-            const chunks = [];
-            stream.on('data', (c) => chunks.push(c));
-            stream.on('end', () => {
-                if (header.type === 'file' && content === undefined)
-                    content = Buffer.concat(chunks).toString('utf8');
-                next();
-            });
-            stream.resume();
-        });
-        extract.on('finish', resolve);
-        extract.on('error', reject);
-    });
-    archive.pipe(extract);
-    await done;
-    return content;
-}
-/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
-async function tailLogs(container, lines = 30) {
-    try {
-        const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false }));
-        const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
-        return [stdout, stderr].filter(Boolean).join('').trimEnd();
-    }
-    catch (e) {
-        return `(logs unavailable: ${e.message})`;
-    }
-}
-function isNotFound(e) {
-    return e.statusCode === 404;
-}
-function isConflict(e) {
-    return e.statusCode === 409;
+    const first = rest.split('/')[0];
+    const hasRegistry = rest.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+    return {
+        registry: hasRegistry ? first : 'docker.io',
+        repository: hasRegistry ? rest.slice(first.length + 1) : rest,
+        tag,
+        digest
+    };
 }
 /** The registry host an image reference pulls from. */
 function registryHostOf(image) {
-    const first = image.split('/')[0];
-    return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+    return parseImageRef(image).registry;
 }
-function authFor(image, auth) {
+/** The reference to pull: Docker pulls every tag of a repository when none is given. */
+function pullableRef(image) {
+    const ref = parseImageRef(image);
+    return ref.tag || ref.digest ? image : `${image}:latest`;
+}
+/** The tag (or the start of the digest) of an image, shown as its version. */
+function versionOf(image) {
+    const ref = parseImageRef(image);
+    if (ref.digest)
+        return ref.digest.slice(0, 19);
+    return ref.tag ?? 'latest';
+}
+/** Whether registry credentials given for `serveraddress` apply to `image`'s registry. */
+function sameRegistry(serveraddress, image) {
+    const host = registryHostOf(image);
+    const given = serveraddress.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    return given === host || (host === 'docker.io' && /docker\.io|index\.docker/.test(serveraddress));
+}
+/** The credentials to send when pulling `image`: only those given for its registry. */
+function credentialsFor(image, auth) {
     if (!auth)
         return undefined;
-    const same = (a, b) => a.replace(/^https?:\/\//, '').replace(/\/.*$/, '') === b;
-    const host = registryHostOf(image);
     if (auth.serveraddress === '')
-        return { ...auth, serveraddress: host };
-    if (same(auth.serveraddress, host) || (host === 'docker.io' && /docker\.io|index\.docker/.test(auth.serveraddress))) {
-        return auth;
-    }
-    return undefined;
-}
-/**
- * Pulls an image with credentials sent in the X-Registry-Auth header only:
- * nothing is written to the host's disk. Reports progress per layer, throttled.
- */
-async function pullImage(docker, image, auth, log) {
-    const authconfig = authFor(image, auth);
-    const ref = /[:@]/.test(image.slice(image.lastIndexOf('/') + 1)) ? image : `${image}:latest`;
-    const stream = await docker.pull(ref, authconfig ? { authconfig } : {});
-    const lastStatus = new Map();
-    let lastLog = 0;
-    // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
-    let streamError;
-    await new Promise((resolve, reject) => {
-        docker.modem.followProgress(stream, (err) => {
-            const why = err?.message ?? streamError;
-            if (why)
-                reject(new Error(`Pull of ${image} failed: ${why}`));
-            else
-                resolve();
-        }, (event) => {
-            if (event.error) {
-                streamError = event.error;
-                return;
-            }
-            const key = event.id ?? '';
-            const status = event.status ?? '';
-            const now = Date.now();
-            const changed = lastStatus.get(key) !== status;
-            if (changed || now - lastLog > 2000) {
-                lastStatus.set(key, status);
-                lastLog = now;
-                log(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`);
-            }
-        });
-    });
+        return { ...auth, serveraddress: registryHostOf(image) };
+    return sameRegistry(auth.serveraddress, image) ? auth : undefined;
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -103870,6 +103775,12 @@ function parseInputs(source) {
         throw new InputError('image', 'is required when mode is deploy');
     const toImageValue = r.str('to-image');
     const toImage = toImageValue ? parseImage('to-image', toImageValue) : undefined;
+    const toRelease = r.str('to-release') ? r.int('to-release', 1, 1, 9) : undefined;
+    if (toRelease !== undefined && toImage)
+        throw new InputError('to-release', "cannot be combined with 'to-image': give one rollback target");
+    if ((toRelease !== undefined || toImage) && mode !== 'rollback') {
+        throw new InputError(toImage ? 'to-image' : 'to-release', `only applies to mode rollback, not ${mode}`);
+    }
     let registry;
     const registryUser = r.str('registry-username');
     const registryPassword = r.secret('registry-password');
@@ -103922,6 +103833,7 @@ function parseInputs(source) {
         dockerSocket,
         image,
         toImage,
+        toRelease,
         registry,
         container: {
             env,
@@ -103958,6 +103870,17 @@ function parseInputs(source) {
             environmentUrl: r.str('environment-url') || undefined
         }
     };
+}
+
+;// CONCATENATED MODULE: ./src/core/outcome.ts
+/** A failure with what the summary should show about it. */
+class ReleaseError extends Error {
+    failure;
+    name = 'ReleaseError';
+    constructor(failure) {
+        super(failure.reason);
+        this.failure = failure;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/lock.ts
@@ -104049,15 +103972,932 @@ class DeployLock {
     }
 }
 
-;// CONCATENATED MODULE: ./src/engine/outcome.ts
-/** A failure with what the summary should show about it. */
-class ReleaseError extends Error {
-    failure;
-    name = 'ReleaseError';
-    constructor(failure) {
-        super(failure.reason);
-        this.failure = failure;
+;// CONCATENATED MODULE: ./src/core/names.ts
+/** Names and labels cutover gives to what it creates on the host. */
+const COLORS = ['blue', 'green'];
+function otherColor(color) {
+    return color === 'blue' ? 'green' : 'blue';
+}
+function containerName(app, color) {
+    return `${app}-${color}`;
+}
+/**
+ * Where the idle color's old container waits while its replacement boots, so that a failed
+ * deploy can put the standby back instead of losing the instant rollback.
+ */
+function asideName(app, color) {
+    return `${app}-${color}-replaced`;
+}
+/** Where a container that failed its gate is kept with keep-failed. */
+function failedName(app, color) {
+    return `${app}-${color}-failed`;
+}
+/** The private network an app's containers share with the proxy. */
+function networkName(app) {
+    return `cutover-${app}`;
+}
+const LABEL = {
+    managed: 'cutover.managed',
+    app: 'cutover.app',
+    color: 'cutover.color',
+    image: 'cutover.image',
+    version: 'cutover.version',
+    deployedAt: 'cutover.deployed-at',
+    run: 'cutover.run',
+    proxy: 'cutover.proxy',
+    /** Hash of the container settings a color was started with: a changed setting is a new release. */
+    configHash: 'cutover.config-hash',
+    /** The ledger id of the release a container serves. */
+    release: 'cutover.release'
+};
+
+;// CONCATENATED MODULE: ./src/core/release.ts
+const LEDGER_SIZE = 10;
+function emptyLedger(app) {
+    return { version: 1, app, releases: [] };
+}
+/** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
+function withLive(record, release) {
+    return { version: 1, app: record.app, releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE) };
+}
+/** Checks a parsed ledger; returns a reason when it is not one. */
+function ledgerProblem(value, app) {
+    const r = value;
+    if (!r || typeof r !== 'object')
+        return 'it is not a JSON object';
+    if (r.version !== 1)
+        return `its version is ${JSON.stringify(r.version)}, not 1`;
+    if (r.app !== app)
+        return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`;
+    if (!Array.isArray(r.releases))
+        return 'it has no list of releases';
+    for (const rel of [...r.releases, ...(r.pending ? [r.pending] : [])]) {
+        if (!rel || typeof rel !== 'object')
+            return 'a release is not an object';
+        if (rel.color !== 'blue' && rel.color !== 'green')
+            return `a release has color ${JSON.stringify(rel.color)}`;
+        if (typeof rel.image !== 'string' || !rel.image)
+            return 'a release has no image';
+        if (typeof rel.id !== 'string' || !rel.id)
+            return 'a release has no id';
+        if (typeof rel.liveSince !== 'string')
+            return 'a release has no time';
     }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/engine/container-spec.ts
+
+
+
+/**
+ * A hash of everything in the settings that changes the container, so redeploying the same image
+ * with a rotated secret or a new volume is a new release, not "unchanged". Secret values only
+ * enter it hashed.
+ */
+function configHash(settings, appPort) {
+    const canonical = JSON.stringify({
+        env: Object.entries(settings.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        command: settings.command ?? null,
+        volumes: settings.volumes,
+        networks: settings.networks,
+        labels: Object.entries(settings.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        restart: settings.restart,
+        memory: settings.memoryBytes ?? null,
+        cpus: settings.nanoCpus ?? null,
+        appPort
+    });
+    return (0,external_node_crypto_.createHash)('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+/** One color of the app as the host should start it: what `docker run` users expect, plus cutover's labels. */
+function containerSpec(input) {
+    const { app, color, image, network, settings } = input;
+    return {
+        name: containerName(app, color),
+        image,
+        env: settings.env,
+        command: settings.command,
+        labels: {
+            ...settings.labels,
+            [LABEL.managed]: 'true',
+            [LABEL.app]: app,
+            [LABEL.color]: color,
+            [LABEL.image]: image,
+            [LABEL.version]: versionOf(image),
+            [LABEL.deployedAt]: input.startedAt,
+            [LABEL.run]: input.run,
+            [LABEL.release]: input.releaseId,
+            [LABEL.configHash]: configHash(settings, input.appPort)
+        },
+        network,
+        extraNetworks: settings.networks,
+        volumes: settings.volumes,
+        memoryBytes: settings.memoryBytes,
+        nanoCpus: settings.nanoCpus
+    };
+}
+
+;// CONCATENATED MODULE: ./src/engine/describe.ts
+/** One line for an HTTP answer (or the lack of one), for logs and failure messages. */
+function describeAnswer(r) {
+    if (r.status === undefined)
+        return `no HTTP answer (${r.error ?? 'unknown error'})`;
+    const body = r.body.trim().replace(/\s+/g, ' ').slice(0, 120);
+    return `HTTP ${r.status}${body ? `: "${body}"` : ''}`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/health.ts
+
+/** A probe never waits longer than this, whatever health-timeout is. */
+const PROBE_TIMEOUT_MS = 5000;
+function statusOk(settings, status) {
+    if (status === undefined)
+        return false;
+    return settings.expectedStatus !== undefined ? status === settings.expectedStatus : status >= 200 && status < 300;
+}
+/**
+ * Healthy = still running and never restarted, Docker's HEALTHCHECK says healthy when the
+ * image has one, and `passes` consecutive HTTP probes of the health path answer as expected.
+ * Probes go from the host to the container's address. The whole gate, probes included, ends
+ * by health-timeout.
+ */
+async function waitHealthy(deps) {
+    const { host, name, network, settings, log, clock } = deps;
+    const started = clock.now();
+    const elapsed = () => clock.now() - started;
+    const left = () => settings.timeoutMs - elapsed();
+    const expect = settings.expectedStatus ? `HTTP ${settings.expectedStatus}` : 'a 2xx answer';
+    let consecutive = 0;
+    let probes = 0;
+    let last;
+    let lastDockerHealth = '';
+    for (;;) {
+        const abort = deps.aborted?.();
+        if (abort)
+            return { healthy: false, reason: abort, ms: elapsed() };
+        const info = await host.inspect(name);
+        if (!info)
+            return { healthy: false, reason: 'the container disappeared before it became healthy', ms: elapsed() };
+        if (info.status === 'exited' || info.status === 'dead') {
+            return {
+                healthy: false,
+                reason: `the container exited with code ${info.exitCode}${info.oomKilled ? ' (killed for running out of memory)' : ''} before it became healthy`,
+                exitCode: info.exitCode,
+                oomKilled: info.oomKilled,
+                ms: elapsed()
+            };
+        }
+        if (info.restarting || info.restartCount > 0) {
+            return {
+                healthy: false,
+                reason: `the container restarted (last exit code ${info.exitCode}${info.oomKilled ? ', out of memory' : ''}) before it became healthy`,
+                exitCode: info.exitCode,
+                oomKilled: info.oomKilled,
+                ms: elapsed()
+            };
+        }
+        const dockerHealth = info.health?.status;
+        if (dockerHealth === 'unhealthy') {
+            return {
+                healthy: false,
+                reason: `Docker's HEALTHCHECK reports unhealthy (last check exited ${info.health?.lastExitCode}: ${(info.health?.lastOutput ?? '').trim().slice(0, 200)})`,
+                ms: elapsed()
+            };
+        }
+        if (dockerHealth && dockerHealth !== lastDockerHealth) {
+            log.info(`Docker HEALTHCHECK: ${dockerHealth}`);
+            lastDockerHealth = dockerHealth;
+        }
+        const address = info.addresses[network];
+        let refused = false;
+        if (address && left() > 0) {
+            last = await host.probe(address, settings.port, settings.path, Math.max(1, Math.min(PROBE_TIMEOUT_MS, left())));
+            probes++;
+            refused = last.status === undefined;
+            if (statusOk(settings, last.status))
+                consecutive++;
+            else
+                consecutive = 0;
+            if (probes === 1 || !refused)
+                log.info(`probe ${probes} of ${settings.path}: ${describeAnswer(last)} (${consecutive}/${settings.passes})`);
+        }
+        const dockerOk = dockerHealth === undefined || dockerHealth === 'healthy';
+        if (consecutive >= settings.passes && dockerOk)
+            return { healthy: true, ms: elapsed(), probes };
+        if (left() <= 0) {
+            const what = !dockerOk
+                ? `Docker's HEALTHCHECK still reports "${dockerHealth}"`
+                : `${settings.path} on port ${settings.port} did not give ${expect}${settings.passes > 1 ? ` ${settings.passes} times in a row` : ''}`;
+            return {
+                healthy: false,
+                reason: `${what} within ${Math.round(settings.timeoutMs / 1000)} s (health-timeout); last answer: ${last ? describeAnswer(last) : 'none (no address on the network)'}`,
+                ms: elapsed()
+            };
+        }
+        // While the app is not listening yet, look again soon: boot time is what users wait for.
+        const pause = refused && consecutive === 0 ? Math.min(100, settings.intervalMs) : settings.intervalMs;
+        await clock.sleep(Math.max(0, Math.min(pause, left())));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/plan.ts
+
+/** Whether a container is the one started for this release. */
+function isContainerOf(container, release) {
+    if (!container.exists || container.color !== release.color)
+        return false;
+    // Containers started before the ledger existed carry no release id: match them by image.
+    return container.releaseId ? container.releaseId === release.instance : container.image === release.image;
+}
+/**
+ * Decides what a release does from what is found on the host alone (the ledger's releases, newest
+ * first, and the two colors' containers), so any runner, or a re-run after a crash, reaches the
+ * same decision. Pure: no I/O.
+ */
+function planRelease(releases, containers, request) {
+    const live = releases[0];
+    const byColor = (c) => containers.find(x => x.color === c) ?? { color: c, exists: false, running: false };
+    const idle = live ? otherColor(live.color) : 'blue';
+    if (request.kind === 'deploy') {
+        return { kind: 'start-new', color: idle, image: request.image, why: live ? `${live.color} is live` : 'first deploy' };
+    }
+    if (request.toImage) {
+        if (!live)
+            return { kind: 'start-new', color: idle, image: request.toImage, why: 'rollback to a given image on an empty host' };
+        return { kind: 'start-new', color: idle, image: request.toImage, why: `rollback of ${live.color} to the image given in to-image` };
+    }
+    if (!live)
+        return { kind: 'impossible', why: 'nothing has been deployed on this host yet, so there is nothing to roll back to' };
+    const back = request.toRelease ?? 1;
+    const target = releases[back];
+    if (!target) {
+        if (releases.length === 1) {
+            return { kind: 'impossible', why: `only one version (${live.image}) has been deployed, so there is no previous version to roll back to` };
+        }
+        return {
+            kind: 'impossible',
+            why: `to-release ${back} asks for the release ${back} back, but the host records only ${releases.length - 1} earlier release(s)`
+        };
+    }
+    const candidate = byColor(idle);
+    if (isContainerOf(candidate, target)) {
+        return {
+            kind: 'reuse-standby',
+            color: idle,
+            image: target.image,
+            mustStart: !candidate.running,
+            why: candidate.running ? 'the previous version is still running' : 'the previous version is stopped',
+            restores: target
+        };
+    }
+    return {
+        kind: 'start-new',
+        color: idle,
+        image: target.image,
+        why: back === 1 ? 'the previous container is gone, so its image is started again' : `its container is gone, so its image is started again on ${idle}`,
+        restores: target
+    };
+}
+
+;// CONCATENATED MODULE: ./src/engine/ports.ts
+class LedgerError extends Error {
+    name = 'LedgerError';
+}
+const systemClock = {
+    now: () => Date.now(),
+    sleep: ms => new Promise(resolve => setTimeout(resolve, ms))
+};
+
+;// CONCATENATED MODULE: ./src/engine/release.ts
+
+
+
+
+
+
+
+
+
+const VERIFY_TIMEOUT_MS = 10_000;
+function newReleaseId() {
+    return `${Date.now().toString(36)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
+}
+class ReleaseEngine {
+    deps;
+    clock;
+    newId;
+    /** The release found live at the start, so a failed run can still report what is live. */
+    observed;
+    /** The ledger's releases as last known, for reports. */
+    releases = [];
+    constructor(deps) {
+        this.deps = deps;
+        this.clock = deps.clock ?? systemClock;
+        this.newId = deps.newId ?? newReleaseId;
+    }
+    get app() {
+        return this.deps.config.app;
+    }
+    get host() {
+        return this.deps.host;
+    }
+    /**
+     * The ledger, with an interrupted switch settled: a pending release the proxy already routes to
+     * went live; any other pending release never did. A host deployed before the ledger existed is
+     * read from what the router recorded then.
+     */
+    async readLedger() {
+        const { ledger, router, log } = this.deps;
+        let record = await ledger.read();
+        if (!record) {
+            record = (await router.legacyRecord?.()) ?? emptyLedger(this.app);
+            if (record.releases.length)
+                log.info(`Imported the live release of ${this.app} from the proxy's route (recorded before the ledger existed)`);
+        }
+        if (record.pending) {
+            const routed = await router.current();
+            if (routed?.releaseId === record.pending.id) {
+                log.info(`An interrupted run had switched to ${record.pending.color} (${record.pending.image}): recording it as live`);
+                record = withLive(record, record.pending);
+            }
+            else {
+                log.info(`An interrupted run never switched to ${record.pending.color} (${record.pending.image}): forgetting it`);
+                record = { ...record, pending: undefined };
+            }
+        }
+        this.releases = record.releases;
+        return record;
+    }
+    async inspectColors() {
+        return Promise.all(COLORS.map(async (color) => {
+            const info = await this.host.inspect(containerName(this.app, color));
+            if (!info)
+                return { color, exists: false, running: false };
+            return {
+                color,
+                exists: true,
+                running: info.running && !info.restarting,
+                image: info.labels[LABEL.image],
+                releaseId: info.labels[LABEL.release],
+                id: info.id,
+                imageId: info.imageId,
+                configHash: info.labels[LABEL.configHash]
+            };
+        }));
+    }
+    /** Reads what is live and on standby without changing anything. */
+    async status() {
+        const { host, router, timeline, log } = this.deps;
+        return timeline.step('inspect', 'Reading the state of the host', async () => {
+            const [record, containers, routed] = await Promise.all([this.readLedger(), host.listApp(this.app), router.current()]);
+            for (const c of containers)
+                log.info(`container ${c.name}: ${c.state} (${c.status}), image ${c.image}`);
+            const live = record.releases[0];
+            this.observed = live;
+            if (!live) {
+                log.info(`No deploy of ${this.app} is recorded on this host.`);
+                return { result: 'unchanged', releases: [] };
+            }
+            const colors = await this.inspectColors();
+            const liveContainer = colors.find(c => c.color === live.color);
+            log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`);
+            if (routed && routed.releaseId !== live.id) {
+                log.warning(`The proxy routes ${this.app} to ${routed.color} (release ${routed.releaseId}), not to the recorded live release ${live.id}: the next deploy or rollback re-applies the route.`);
+            }
+            const standby = this.standbyOf(record.releases, colors);
+            if (standby)
+                log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`);
+            return this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby);
+        });
+    }
+    standbyOf(releases, colors) {
+        const previous = releases[1];
+        if (!previous)
+            return undefined;
+        const c = colors.find(x => x.color === previous.color);
+        const state = !c || !isContainerOf(c, previous) ? 'removed' : c.running ? 'running' : 'stopped';
+        return { color: previous.color, image: previous.image, state };
+    }
+    resultOf(result, live, releases, containerId, standby) {
+        const previous = releases[1];
+        return {
+            result,
+            color: live.color,
+            image: live.image,
+            containerId,
+            deployedAt: live.liveSince,
+            previousColor: previous?.color,
+            previousImage: previous?.image,
+            standby,
+            release: live,
+            releases
+        };
+    }
+    /** A deploy or a rollback: start or reuse the idle color, gate on health, switch, verify, clean up. */
+    async release(request) {
+        const { config, host, router, timeline, log } = this.deps;
+        const network = networkName(this.app);
+        const state = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
+            const [record, missing] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks)]);
+            if (missing.length) {
+                throw new ReleaseError({ reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.` });
+            }
+            const live = record.releases[0];
+            this.observed = live;
+            await Promise.all(COLORS.map(color => this.recoverAside(color, live)));
+            const containers = await this.inspectColors();
+            note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
+            log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${this.app} is recorded on this host yet.`);
+            return { record, live, containers };
+        });
+        const { record, live, containers } = state;
+        const plan = planRelease(record.releases, containers, request);
+        if (plan.kind === 'impossible')
+            throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` });
+        log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`);
+        await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: live ? { color: live.color, image: live.image } : undefined, restores: plan.restores });
+        // The proxy check does not depend on the image: it runs while the image is pulled.
+        const proxyReady = host
+            .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+            .then(() => router.ensure(network));
+        proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+        const hash = configHash(config.container, config.health.port);
+        let image;
+        if (plan.kind === 'start-new') {
+            try {
+                image = await this.pullFor(plan.image, request.kind);
+            }
+            catch (e) {
+                await proxyReady.catch(() => undefined);
+                throw e;
+            }
+            const liveContainer = live ? containers.find(c => c.color === live.color) : undefined;
+            if (request.kind === 'deploy' && live && liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash) {
+                await proxyReady;
+                return this.alreadyLive(record, live, liveContainer.id, containers);
+            }
+        }
+        await proxyReady;
+        this.checkAborted();
+        return this.switchTo(plan, record, live, containers, { request, image, hash, network });
+    }
+    async switchTo(plan, record, live, containers, the) {
+        const { config, router, ledger, timeline, log } = this.deps;
+        const name = containerName(this.app, plan.color);
+        const id = this.newId();
+        const release = {
+            id,
+            instance: plan.kind === 'reuse-standby' ? plan.restores.instance : id,
+            app: this.app,
+            color: plan.color,
+            image: plan.image,
+            digest: the.image?.digest ?? (plan.kind === 'reuse-standby' ? plan.restores.digest : undefined),
+            configHash: plan.kind === 'reuse-standby' ? plan.restores.configHash : the.hash,
+            kind: the.request.kind,
+            liveSince: '',
+            by: this.deps.author
+        };
+        // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
+        let verifiedLive = false;
+        try {
+            await this.bootAndGate(plan, name, the.network, live, release);
+            this.checkAborted();
+            const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port };
+            // Written before the switch: a run that dies between the switch and the final write is
+            // finished by the next one, which finds the proxy already routing to this pending release.
+            await ledger.write({ ...record, pending: release });
+            this.checkAborted();
+            await timeline.step('switch', `Switching the proxy to ${plan.color}`, () => router.apply(route).catch((e) => {
+                throw new ReleaseError({
+                    reason: `The proxy could not be switched to ${plan.color}: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+                });
+            }));
+            const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
+                const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
+                note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+                return v;
+            });
+            if (!verified.ok) {
+                let back = '';
+                if (live) {
+                    const previousRoute = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port };
+                    back = await router.apply(previousRoute).then(() => ` to ${live.color}`, (e) => `; switching back to ${live.color} failed too (${e.message})`);
+                }
+                throw new ReleaseError({
+                    reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}), so it was switched back${back}.`
+                });
+            }
+            verifiedLive = true;
+        }
+        catch (e) {
+            if (!verifiedLive) {
+                await this.undoBoot(plan);
+                await this.forgetPending(record);
+            }
+            throw e;
+        }
+        // Live from now: drains of the color it replaced count from this moment.
+        release.liveSince = new Date(this.clock.now()).toISOString();
+        const updated = withLive(record, release);
+        await ledger.write(updated);
+        this.releases = updated.releases;
+        log.info(`${plan.image} is live on ${plan.color}.`);
+        const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color));
+        const info = await this.host.inspect(name);
+        return this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby);
+    }
+    /** Starts the color (or the stopped standby) and waits for its health gate; throws ReleaseError when it fails. */
+    async bootAndGate(plan, name, network, live, release) {
+        const { config, host, timeline, log } = this.deps;
+        await timeline.step('boot', `Starting ${name}`, async () => {
+            if (plan.kind === 'start-new') {
+                await this.setAside(plan.color);
+                const spec = containerSpec({
+                    app: this.app,
+                    color: plan.color,
+                    image: plan.image,
+                    network,
+                    settings: config.container,
+                    appPort: config.health.port,
+                    releaseId: release.instance,
+                    startedAt: new Date(this.clock.now()).toISOString(),
+                    run: this.deps.run
+                });
+                const containerId = await host.create(spec);
+                await host.start(name);
+                log.info(`Started ${name} (${containerId.slice(0, 12)}) from ${plan.image}`);
+            }
+            else if (plan.mustStart) {
+                await host.start(name);
+                log.info(`Started the stopped standby ${name}`);
+            }
+        });
+        this.checkAborted();
+        const health = await timeline.step('healthy', `Waiting for ${name} to be healthy`, async (note) => {
+            const outcome = await waitHealthy({ host, name, network, settings: config.health, log, clock: this.clock, aborted: () => this.abortReason });
+            note(outcome.healthy ? `${outcome.probes} probe(s)` : outcome.reason);
+            return outcome;
+        });
+        this.checkAborted();
+        if (!health.healthy) {
+            const logs = await host.logs(name, 30).catch(e => `(logs unavailable: ${e.message})`);
+            throw new ReleaseError({
+                reason: `${name} (${plan.image}) did not become healthy: ${health.reason}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`,
+                logs,
+                container: name,
+                exitCode: health.exitCode,
+                oomKilled: health.oomKilled
+            });
+        }
+        if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
+            await host.setRestartPolicy(name, config.container.restart);
+        }
+    }
+    /** Why the run was told to stop (a signal), if it was. */
+    abortReason;
+    /**
+     * Asks the release to stop at the next safe point: before the switch it undoes what it started and
+     * fails; once the switch is verified it finishes (the new color is live either way).
+     */
+    abort(reason) {
+        this.abortReason ??= reason;
+    }
+    checkAborted() {
+        if (this.abortReason)
+            throw new ReleaseError({ reason: `${this.abortReason}: stopped before the switch; ${this.observed ? `${this.observed.color} (${this.observed.image}) is still live` : 'nothing was switched'}.` });
+    }
+    /** A failed release leaves the host as it found it: the new container gone, the standby back. */
+    async undoBoot(plan) {
+        await this.discardFailed(plan.color, plan.kind === 'reuse-standby');
+        if (plan.kind === 'start-new')
+            await this.restoreAside(plan.color);
+    }
+    async forgetPending(record) {
+        await this.deps.ledger.write({ ...record, pending: undefined }).catch(e => this.deps.log.warning(`Could not update the release ledger: ${e.message} (the next run settles it)`));
+    }
+    async pullFor(image, kind) {
+        const { host, log, timeline } = this.deps;
+        return timeline.step('pull', `Pulling ${image}`, async (note) => {
+            try {
+                return await host.pull(image, line => log.info(line));
+            }
+            catch (e) {
+                // A rollback may still use an image that is on the host but gone from the registry.
+                const local = kind === 'rollback' ? await host.image(image) : undefined;
+                if (local) {
+                    log.warning(`${e.message}; using the copy already on the host`);
+                    note('used the local copy');
+                    return local;
+                }
+                throw new ReleaseError({ reason: e.message });
+            }
+        });
+    }
+    /** The image and settings asked for are already live: make sure the proxy serves them, change nothing else. */
+    async alreadyLive(record, live, containerId, containers) {
+        const { router, log, timeline, config, ledger } = this.deps;
+        const route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port };
+        await timeline.step('verify', 'Verifying through the proxy', async (note) => {
+            let v = await router.verify(route, config.health.path, 2000);
+            if (!v.ok) {
+                // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
+                log.info(`The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`);
+                await router.apply(route);
+                v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
+                if (!v.ok)
+                    throw new ReleaseError({ reason: `The proxy does not serve ${live.color}: ${describeAnswer(v.last)}` });
+            }
+            note(describeAnswer(v.last));
+        });
+        // Keep what the inspect step settled (an imported or finished release) on record.
+        await ledger.write(record);
+        log.info(`${live.image} is already live on ${live.color} with the same settings; nothing to do.`);
+        return this.resultOf('unchanged', live, record.releases, containerId, this.standbyOf(record.releases, containers));
+    }
+    /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
+    async setAside(color) {
+        const old = await this.host.inspect(containerName(this.app, color));
+        if (!old)
+            return;
+        await this.host.remove(asideName(this.app, color));
+        await this.host.rename(old.id, asideName(this.app, color));
+        this.deps.log.info(`Set the old ${color} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`);
+    }
+    /** Puts the set-aside container back under its name after a failed release. */
+    async restoreAside(color) {
+        const aside = await this.host.inspect(asideName(this.app, color));
+        if (!aside)
+            return;
+        await this.host.remove(containerName(this.app, color));
+        await this.host.rename(aside.id, containerName(this.app, color));
+        this.deps.log.info(`Put the previous ${color} container back, so the standby is kept`);
+    }
+    /**
+     * A run that died between setting a container aside and finishing leaves it behind.
+     * If its color is live the switch completed and the aside container is obsolete;
+     * otherwise the replacement never went live: put the old container back.
+     */
+    async recoverAside(color, live) {
+        const aside = await this.host.inspect(asideName(this.app, color));
+        if (!aside)
+            return;
+        if (live?.color === color) {
+            this.deps.log.info(`Removing ${asideName(this.app, color)}, left behind by an interrupted run after its switch`);
+            await this.host.remove(aside.id);
+            await this.pruneImage(aside.imageId);
+        }
+        else {
+            this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color)} back as ${containerName(this.app, color)}`);
+            await this.restoreAside(color);
+        }
+    }
+    /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
+    async discardFailed(color, wasStandby) {
+        const name = containerName(this.app, color);
+        try {
+            if (this.deps.config.keepFailed || wasStandby) {
+                await this.host.stop(name, 5);
+                if (wasStandby) {
+                    this.deps.log.info(`Stopped ${name} again`);
+                }
+                else {
+                    // Out of the way of the standby being put back, under a name that says what it is.
+                    await this.host.remove(failedName(this.app, color));
+                    await this.host.rename(name, failedName(this.app, color));
+                    this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color)} for inspection (keep-failed)`);
+                }
+            }
+            else {
+                await this.host.remove(name);
+                this.deps.log.info(`Removed the failed container ${name} (set keep-failed: true to keep it)`);
+            }
+        }
+        catch (e) {
+            this.deps.log.warning(`Could not clean up ${name}: ${e.message}`);
+        }
+    }
+    async cleanup(before, liveColor) {
+        // Both wait out drain times; they overlap rather than add up.
+        const [, standby] = await Promise.all([this.retireReplaced(before, liveColor), this.applyKeepPrevious(before, otherColor(liveColor))]);
+        return standby;
+    }
+    /**
+     * Removes the container the new color replaced (the old standby) and its image. That standby
+     * may have been live until recently (a deploy right after a rollback) and still hold drained
+     * connections, WebSockets above all: it gets what is left of its drain-timeout first.
+     */
+    async retireReplaced(before, liveColor) {
+        const { config, log } = this.deps;
+        const replaced = await this.host.inspect(asideName(this.app, liveColor));
+        if (!replaced)
+            return;
+        const what = `${liveColor} container (${replaced.labels[LABEL.image] ?? '?'})`;
+        // It stopped being live when the release live before this run went live.
+        const liveUntil = before ? Date.parse(before.liveSince) : NaN;
+        const drainLeft = liveUntil + config.proxy.drainTimeoutMs - this.clock.now();
+        if (replaced.running && drainLeft > 0) {
+            log.info(`The replaced ${what} was live ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
+            await this.clock.sleep(drainLeft);
+        }
+        await this.host.remove(replaced.id);
+        log.info(`Removed the replaced ${what}`);
+        await this.pruneImage(replaced.imageId);
+    }
+    /** Applies keep-previous to the color that served before, after the drain time. */
+    async applyKeepPrevious(before, previousColor) {
+        const { config, log } = this.deps;
+        if (!before)
+            return undefined;
+        const name = containerName(this.app, previousColor);
+        const standby = { color: before.color, image: before.image, state: 'running' };
+        if (config.keepPrevious === 'running') {
+            log.info(`${name} keeps running as the standby for an instant rollback.`);
+            return standby;
+        }
+        log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before it is ${config.keepPrevious}`);
+        await this.clock.sleep(config.proxy.drainTimeoutMs);
+        if (config.keepPrevious === 'stopped' && (await this.host.inspect(name))) {
+            await this.host.stop(name, 10);
+            standby.state = 'stopped';
+        }
+        else {
+            await this.host.remove(name);
+            standby.state = 'removed';
+        }
+        return standby;
+    }
+    async pruneImage(imageId) {
+        const result = await this.host.removeImage(imageId).catch(e => {
+            this.deps.log.warning(`Could not prune image ${imageId}: ${e.message}`);
+            return 'in-use';
+        });
+        if (result === 'removed')
+            this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/timeline.ts
+/** Times each step of a run and wraps it in a collapsible log group. */
+class Timeline {
+    log;
+    now;
+    steps = [];
+    startedAt;
+    constructor(log, now = Date.now) {
+        this.log = log;
+        this.now = now;
+        this.startedAt = now();
+    }
+    async step(name, title, fn) {
+        const started = this.now();
+        let detail;
+        try {
+            const value = await this.log.group(title, () => fn(d => (detail = d)));
+            this.steps.push({ name, ms: this.now() - started, ok: true, detail });
+            return value;
+        }
+        catch (e) {
+            this.steps.push({ name, ms: this.now() - started, ok: false, detail: detail ?? e.message });
+            throw e;
+        }
+    }
+    elapsedMs() {
+        return this.now() - this.startedAt;
+    }
+}
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(6118);
+;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
+
+
+
+/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
+function demux(buf) {
+    let stdout = '';
+    let stderr = '';
+    let i = 0;
+    while (i + 8 <= buf.length) {
+        const kind = buf[i];
+        const size = buf.readUInt32BE(i + 4);
+        const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8');
+        if (kind === 2)
+            stderr += chunk;
+        else
+            stdout += chunk;
+        i += 8 + size;
+    }
+    // Not framed after all (TTY container): return it whole.
+    if (i === 0 && buf.length > 0)
+        stdout = buf.toString('utf8');
+    return { stdout, stderr };
+}
+async function readAll(stream) {
+    const chunks = [];
+    for await (const c of stream)
+        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+    return Buffer.concat(chunks);
+}
+/** Runs a command inside a running container and waits for it to end. */
+async function execIn(container, cmd) {
+    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const raw = await readAll(stream);
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
+}
+/** Writes one file into a container (running or not) through the archive API: no shell needed. */
+async function putFile(container, dir, name, content) {
+    const pack = tar_stream.pack();
+    pack.entry({ name, mode: 0o644, mtime: new Date() }, content);
+    pack.finalize();
+    const archive = await readAll(pack);
+    await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
+}
+/** Reads one file out of a container; undefined when it does not exist. */
+async function getFile(container, path) {
+    let archive;
+    try {
+        archive = await container.getArchive({ path });
+    }
+    catch (e) {
+        if (e.statusCode === 404)
+            return undefined;
+        throw e;
+    }
+    const extract = tar_stream.extract();
+    let content;
+    const done = new Promise((resolve, reject) => {
+        extract.on('entry', (header, stream, next) => {
+            const chunks = [];
+            stream.on('data', (c) => chunks.push(c));
+            stream.on('end', () => {
+                if (header.type === 'file' && content === undefined)
+                    content = Buffer.concat(chunks).toString('utf8');
+                next();
+            });
+            stream.resume();
+        });
+        extract.on('finish', resolve);
+        extract.on('error', reject);
+    });
+    archive.pipe(extract);
+    await done;
+    return content;
+}
+/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
+async function tailLogs(container, lines = 30) {
+    try {
+        const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false }));
+        const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+        return [stdout, stderr].filter(Boolean).join('').trimEnd();
+    }
+    catch (e) {
+        return `(logs unavailable: ${e.message})`;
+    }
+}
+function isNotFound(e) {
+    return e.statusCode === 404;
+}
+function isConflict(e) {
+    return e.statusCode === 409;
+}
+/**
+ * Pulls an image with the credentials (already matched to its registry) sent in the X-Registry-Auth header only:
+ * nothing is written to the host's disk. Reports progress per layer, throttled.
+ */
+async function pullImage(docker, image, authconfig, log) {
+    const ref = pullableRef(image);
+    const stream = await docker.pull(ref, authconfig ? { authconfig } : {});
+    const lastStatus = new Map();
+    let lastLog = 0;
+    // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
+    let streamError;
+    await new Promise((resolve, reject) => {
+        docker.modem.followProgress(stream, (err) => {
+            const why = err?.message ?? streamError;
+            if (why)
+                reject(new Error(`Pull of ${image} failed: ${why}`));
+            else
+                resolve();
+        }, (event) => {
+            if (event.error) {
+                streamError = event.error;
+                return;
+            }
+            const key = event.id ?? '';
+            const status = event.status ?? '';
+            const now = Date.now();
+            const changed = lastStatus.get(key) !== status;
+            if (changed || now - lastLog > 2000) {
+                lastStatus.set(key, status);
+                lastLog = now;
+                log(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`);
+            }
+        });
+    });
 }
 
 // EXTERNAL MODULE: external "node:http"
@@ -104121,466 +104961,47 @@ function describeProbe(r) {
     return `HTTP ${r.status}${body ? `: "${body}"` : ''}`;
 }
 
-;// CONCATENATED MODULE: ./src/engine/names.ts
-/** Names and labels cutover gives to what it creates on the host. */
-const COLORS = ['blue', 'green'];
-function otherColor(color) {
-    return color === 'blue' ? 'green' : 'blue';
-}
-function containerName(app, color) {
-    return `${app}-${color}`;
-}
-/**
- * Where the idle color's old container waits while its replacement boots, so that a failed
- * deploy can put the standby back instead of losing the instant rollback.
- */
-function asideName(app, color) {
-    return `${app}-${color}-replaced`;
-}
-/** Where a container that failed its gate is kept with keep-failed. */
-function failedName(app, color) {
-    return `${app}-${color}-failed`;
-}
-/** The private network an app's containers share with the proxy. */
-function networkName(app) {
-    return `cutover-${app}`;
-}
-const LABEL = {
-    managed: 'cutover.managed',
-    app: 'cutover.app',
-    color: 'cutover.color',
-    image: 'cutover.image',
-    version: 'cutover.version',
-    deployedAt: 'cutover.deployed-at',
-    run: 'cutover.run',
-    proxy: 'cutover.proxy'
-};
-/** The tag (or digest) part of an image reference, shown as the version. */
-function versionOf(image) {
-    const at = image.indexOf('@');
-    if (at >= 0)
-        return image.slice(at + 1, at + 20);
-    const lastSlash = image.lastIndexOf('/');
-    const colon = image.indexOf(':', lastSlash + 1);
-    return colon >= 0 ? image.slice(colon + 1) : 'latest';
-}
+;// CONCATENATED MODULE: ./src/host/docker-host.ts
 
-;// CONCATENATED MODULE: ./src/engine/container-spec.ts
 
-/** The Docker create request for one color: what `docker run` users expect, plus cutover's labels. */
-function containerSpec(input) {
-    const { app, color, image, network, settings } = input;
+
+
+function toInfo(info) {
+    const state = info.State;
+    const health = state.Health;
+    const last = health?.Log?.at(-1);
+    const addresses = {};
+    for (const [net, settings] of Object.entries(info.NetworkSettings.Networks ?? {}))
+        if (settings.IPAddress)
+            addresses[net] = settings.IPAddress;
     return {
-        name: containerName(app, color),
-        Image: image,
-        Env: Object.entries(settings.env).map(([k, v]) => `${k}=${v}`),
-        Cmd: settings.command,
-        Labels: {
-            ...settings.labels,
-            [LABEL.managed]: 'true',
-            [LABEL.app]: app,
-            [LABEL.color]: color,
-            [LABEL.image]: image,
-            [LABEL.version]: versionOf(image),
-            [LABEL.deployedAt]: input.deployedAt,
-            [LABEL.run]: input.run
-        },
-        HostConfig: {
-            NetworkMode: network,
-            // No restarts until the health gate passes, so a crash at boot shows its real exit
-            // code instead of a restart loop; the user's policy is applied once healthy.
-            RestartPolicy: { Name: 'no' },
-            Binds: settings.volumes.length ? settings.volumes : undefined,
-            Memory: settings.memoryBytes,
-            NanoCpus: settings.nanoCpus,
-            Init: false
-        }
+        id: info.Id,
+        name: info.Name.replace(/^\//, ''),
+        running: state.Running,
+        restarting: state.Restarting,
+        status: state.Status,
+        exitCode: state.ExitCode,
+        oomKilled: state.OOMKilled,
+        restartCount: info.RestartCount,
+        health: health ? { status: health.Status, lastExitCode: last?.ExitCode, lastOutput: last?.Output } : undefined,
+        imageId: info.Image,
+        labels: info.Config.Labels ?? {},
+        addresses
     };
 }
-
-;// CONCATENATED MODULE: ./src/engine/health.ts
-
-const sleepReal = (ms) => new Promise(r => setTimeout(r, ms));
-function statusOk(settings, status) {
-    if (status === undefined)
-        return false;
-    return settings.expectedStatus !== undefined ? status === settings.expectedStatus : status >= 200 && status < 300;
-}
-/**
- * Healthy = still running and never restarted, Docker's HEALTHCHECK says healthy when the
- * image has one, and `passes` consecutive HTTP probes of the health path answer as expected.
- * Probes go from the host to the container's address over the SSH tunnel.
- */
-async function waitHealthy(deps) {
-    const { container, network, settings, openTcp, log } = deps;
-    const sleep = deps.sleep ?? sleepReal;
-    const started = Date.now();
-    const elapsed = () => Date.now() - started;
-    const expect = settings.expectedStatus ? `HTTP ${settings.expectedStatus}` : 'a 2xx answer';
-    let consecutive = 0;
-    let probes = 0;
-    let last;
-    let lastDockerHealth = '';
-    for (;;) {
-        const info = await container.inspect();
-        const state = info.State;
-        if (state.Status === 'exited' || state.Status === 'dead') {
-            return {
-                healthy: false,
-                reason: `the container exited with code ${state.ExitCode}${state.OOMKilled ? ' (killed for running out of memory)' : ''} before it became healthy`,
-                exitCode: state.ExitCode,
-                oomKilled: state.OOMKilled,
-                ms: elapsed()
-            };
-        }
-        if (state.Restarting || info.RestartCount > 0) {
-            return {
-                healthy: false,
-                reason: `the container restarted (last exit code ${state.ExitCode}${state.OOMKilled ? ', out of memory' : ''}) before it became healthy`,
-                exitCode: state.ExitCode,
-                oomKilled: state.OOMKilled,
-                ms: elapsed()
-            };
-        }
-        const dockerHealth = state.Health?.Status;
-        if (dockerHealth === 'unhealthy') {
-            const lastLog = state.Health?.Log?.at(-1);
-            return {
-                healthy: false,
-                reason: `Docker's HEALTHCHECK reports unhealthy (last check exited ${lastLog?.ExitCode}: ${(lastLog?.Output ?? '').trim().slice(0, 200)})`,
-                ms: elapsed()
-            };
-        }
-        if (dockerHealth && dockerHealth !== lastDockerHealth) {
-            log.info(`Docker HEALTHCHECK: ${dockerHealth}`);
-            lastDockerHealth = dockerHealth;
-        }
-        const ip = info.NetworkSettings.Networks[network]?.IPAddress;
-        let refused = false;
-        if (ip) {
-            last = await httpGet(openTcp, { host: ip, port: settings.port, path: settings.path }, Math.min(5000, settings.timeoutMs));
-            probes++;
-            refused = last.status === undefined;
-            if (statusOk(settings, last.status))
-                consecutive++;
-            else
-                consecutive = 0;
-            if (probes === 1 || !refused)
-                log.info(`probe ${probes} of ${settings.path}: ${describeProbe(last)} (${consecutive}/${settings.passes})`);
-        }
-        const dockerOk = dockerHealth === undefined || dockerHealth === 'healthy';
-        if (consecutive >= settings.passes && dockerOk)
-            return { healthy: true, ms: elapsed(), probes };
-        if (elapsed() >= settings.timeoutMs) {
-            const what = !dockerOk
-                ? `Docker's HEALTHCHECK still reports "${dockerHealth}"`
-                : `${settings.path} on port ${settings.port} did not give ${expect}${settings.passes > 1 ? ` ${settings.passes} times in a row` : ''}`;
-            return {
-                healthy: false,
-                reason: `${what} within ${Math.round(settings.timeoutMs / 1000)} s (health-timeout); last answer: ${last ? describeProbe(last) : 'none (no address on the network)'}`,
-                ms: elapsed()
-            };
-        }
-        // While the app is not listening yet, look again soon: boot time is what users wait for.
-        await sleep(refused && consecutive === 0 ? Math.min(100, settings.intervalMs) : settings.intervalMs);
+/** The engine's ContainerHost over the Docker Engine API (dockerode, through the SSH tunnel). */
+class DockerHost {
+    docker;
+    openTcp;
+    registry;
+    constructor(docker, openTcp, registry) {
+        this.docker = docker;
+        this.openTcp = openTcp;
+        this.registry = registry;
     }
-}
-
-;// CONCATENATED MODULE: ./src/engine/plan.ts
-
-/**
- * Decides what a release does from the state found on the host alone, so any runner
- * (or a re-run after a crash) reaches the same decision. Pure: no I/O.
- */
-function planRelease(state, containers, request) {
-    const byColor = (c) => containers.find(x => x.color === c) ?? { color: c, exists: false, running: false };
-    const idle = state ? otherColor(state.color) : 'blue';
-    if (request.kind === 'deploy') {
-        return { kind: 'start-new', color: idle, image: request.image, why: state ? `${state.color} is live` : 'first deploy' };
-    }
-    if (request.toImage) {
-        if (!state)
-            return { kind: 'start-new', color: idle, image: request.toImage, why: 'rollback to a given image on an empty host' };
-        return { kind: 'start-new', color: idle, image: request.toImage, why: `rollback of ${state.color} to the image given in to-image` };
-    }
-    if (!state)
-        return { kind: 'impossible', why: 'nothing has been deployed on this host yet, so there is nothing to roll back to' };
-    if (!state.previous) {
-        return { kind: 'impossible', why: `only one version (${state.image}) has been deployed, so there is no previous version to roll back to` };
-    }
-    const previous = byColor(state.previous.color);
-    if (previous.exists && previous.image === state.previous.image) {
-        return {
-            kind: 'reuse-standby',
-            color: previous.color,
-            image: state.previous.image,
-            mustStart: !previous.running,
-            why: previous.running ? 'the previous version is still running' : 'the previous version is stopped'
-        };
-    }
-    return {
-        kind: 'start-new',
-        color: state.previous.color,
-        image: state.previous.image,
-        why: 'the previous container is gone, so its image is started again'
-    };
-}
-
-;// CONCATENATED MODULE: ./src/engine/release.ts
-
-
-
-
-
-
-
-const VERIFY_TIMEOUT_MS = 10_000;
-async function inspectColor(docker, app, color) {
-    try {
-        const info = await docker.getContainer(containerName(app, color)).inspect();
-        return {
-            color,
-            exists: true,
-            running: info.State.Running && !info.State.Restarting,
-            image: info.Config.Labels?.[LABEL.image] ?? info.Config.Image,
-            id: info.Id,
-            imageId: info.Image
-        };
-    }
-    catch (e) {
-        if (isNotFound(e))
-            return { color, exists: false, running: false };
-        throw e;
-    }
-}
-class ReleaseEngine {
-    deps;
-    sleep;
-    /** The route found on the host at the start, so a failed run can still report what is live. */
-    observed;
-    constructor(deps) {
-        this.deps = deps;
-        this.sleep = deps.sleep ?? (ms => new Promise(r => setTimeout(r, ms)));
-    }
-    get app() {
-        return this.deps.config.app;
-    }
-    /** Reads what is live and on standby without changing anything. */
-    async status() {
-        const { router, docker, timeline } = this.deps;
-        return timeline.step('inspect', 'Reading the state of the host', async () => {
-            const state = await router.readState();
-            this.observed = state;
-            const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL.app}=${this.app}`] } });
-            for (const c of containers) {
-                this.deps.log.info(`container ${c.Names[0]?.replace(/^\//, '')}: ${c.State} (${c.Status}), image ${c.Labels[LABEL.image] ?? c.Image}`);
-            }
-            if (!state) {
-                this.deps.log.info(`No deploy of ${this.app} is recorded on this host.`);
-                return { result: 'unchanged' };
-            }
-            const live = await inspectColor(docker, this.app, state.color);
-            const standby = state.previous ? await this.standbyOf(state.previous) : undefined;
-            this.deps.log.info(`Live: ${state.color} ${state.image} (since ${state.deployedAt})${live.running ? '' : ' — its container is NOT running'}`);
-            if (standby)
-                this.deps.log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`);
-            return {
-                result: 'unchanged',
-                color: state.color,
-                image: state.image,
-                containerId: live.id,
-                deployedAt: state.deployedAt,
-                previousColor: state.previous?.color,
-                previousImage: state.previous?.image,
-                standby
-            };
-        });
-    }
-    async standbyOf(previous) {
-        const c = await inspectColor(this.deps.docker, this.app, previous.color);
-        const state = !c.exists || c.image !== previous.image ? 'removed' : c.running ? 'running' : 'stopped';
-        return { color: previous.color, image: previous.image, state };
-    }
-    /** A deploy or a rollback: start or reuse the idle color, gate on health, switch, verify, clean up. */
-    async release(request) {
-        const { config, docker, router, timeline, log } = this.deps;
-        const network = networkName(this.app);
-        const { state, containers } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
-            const state = await router.readState();
-            await Promise.all(COLORS.map(color => this.recoverAside(color, state)));
-            const containers = await Promise.all(COLORS.map(c => inspectColor(docker, this.app, c)));
-            this.observed = state;
-            note(state ? `${state.color} live (${state.image})` : 'nothing deployed yet');
-            log.info(state ? `Live: ${state.color} ${state.image}` : `No deploy of ${this.app} is recorded on this host yet.`);
-            return { state, containers };
-        });
-        const plan = planRelease(state, containers, request);
-        if (plan.kind === 'impossible')
-            throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` });
-        log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`);
-        const resultKind = request.kind === 'deploy' ? 'deployed' : 'rolled-back';
-        await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: state ? { color: state.color, image: state.image } : undefined });
-        // The proxy check does not depend on the image: it runs while the image is pulled.
-        const proxyReady = this.ensureNetwork(network).then(n => router.ensure(n));
-        proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
-        if (plan.kind === 'start-new') {
-            try {
-                await this.pullFor(plan.image, request.kind);
-            }
-            catch (e) {
-                await proxyReady.catch(() => undefined);
-                throw e;
-            }
-            const live = state ? containers.find(c => c.color === state.color) : undefined;
-            const pulledId = (await docker.getImage(plan.image).inspect()).Id;
-            if (request.kind === 'deploy' && state && live?.running && live.imageId === pulledId) {
-                await proxyReady;
-                return this.alreadyLive(state, live.id);
-            }
-        }
-        await proxyReady;
-        const target = docker.getContainer(containerName(this.app, plan.color));
-        const deployedAt = new Date().toISOString();
-        await timeline.step('boot', `Starting ${containerName(this.app, plan.color)}`, async () => {
-            if (plan.kind === 'start-new') {
-                await this.setAside(plan.color);
-                const spec = containerSpec({ app: this.app, color: plan.color, image: plan.image, network, settings: config.container, deployedAt, run: this.deps.run });
-                const created = await docker.createContainer(spec);
-                for (const extra of config.container.networks)
-                    await docker.getNetwork(extra).connect({ Container: created.id });
-                await created.start();
-                log.info(`Started ${spec.name} (${created.id.slice(0, 12)}) from ${plan.image}`);
-            }
-            else if (plan.mustStart) {
-                await target.start();
-                log.info(`Started the stopped standby ${containerName(this.app, plan.color)}`);
-            }
-        });
-        const health = await timeline.step('healthy', `Waiting for ${containerName(this.app, plan.color)} to be healthy`, async (note) => {
-            const outcome = await waitHealthy({ container: target, network, settings: config.health, openTcp: this.deps.openTcp, log });
-            note(outcome.healthy ? `${outcome.probes} probe(s)` : outcome.reason);
-            return outcome;
-        });
-        if (!health.healthy) {
-            const logs = await tailLogs(target, 30);
-            await this.discardFailed(plan.color, plan.kind === 'reuse-standby');
-            if (plan.kind === 'start-new')
-                await this.restoreAside(plan.color);
-            throw new ReleaseError({
-                reason: `${containerName(this.app, plan.color)} (${plan.image}) did not become healthy: ${health.reason}. ${state ? `${state.color} (${state.image}) is still live.` : 'Nothing was switched.'}`,
-                logs,
-                container: containerName(this.app, plan.color),
-                exitCode: health.exitCode,
-                oomKilled: health.oomKilled
-            });
-        }
-        if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-            await target.update({ RestartPolicy: config.container.restart });
-        }
-        const newState = {
-            app: this.app,
-            color: plan.color,
-            image: plan.image,
-            // When it went live, not when it booted: drain times of the color it replaces count from here.
-            deployedAt: new Date().toISOString(),
-            previous: state ? { color: state.color, image: state.image } : undefined
-        };
-        await timeline.step('switch', `Switching the proxy to ${plan.color}`, () => router.switchTo(newState));
-        const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-            const v = await router.verify(newState, config.health.path, VERIFY_TIMEOUT_MS);
-            note(`${describeProbe(v.last)} after ${v.ms} ms`);
-            return v;
-        });
-        if (!verified.ok) {
-            if (state)
-                await router.switchTo(state);
-            await this.discardFailed(plan.color, plan.kind === 'reuse-standby');
-            if (plan.kind === 'start-new')
-                await this.restoreAside(plan.color);
-            throw new ReleaseError({
-                reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeProbe(verified.last)}), so it was switched back${state ? ` to ${state.color}` : ''}.`
-            });
-        }
-        log.info(`${plan.image} is live on ${plan.color}.`);
-        const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(state, plan.color));
-        const info = await target.inspect();
-        return {
-            result: resultKind,
-            color: plan.color,
-            image: plan.image,
-            containerId: info.Id,
-            deployedAt: newState.deployedAt,
-            previousColor: state?.color,
-            previousImage: state?.image,
-            standby
-        };
-    }
-    async pullFor(image, kind) {
-        const { docker, config, log, timeline } = this.deps;
-        await timeline.step('pull', `Pulling ${image}`, async (note) => {
-            try {
-                await pullImage(docker, image, config.registry, line => log.info(line));
-            }
-            catch (e) {
-                // A rollback may still use an image that is on the host but gone from the registry.
-                if (kind === 'rollback' && (await imageExists(docker, image))) {
-                    log.warning(`${e.message}; using the copy already on the host`);
-                    note('used the local copy');
-                    return;
-                }
-                throw new ReleaseError({ reason: e.message });
-            }
-        });
-    }
-    /** The image asked for is already live: make sure the proxy serves it, change nothing else. */
-    async alreadyLive(state, containerId) {
-        const { router, log, timeline, config } = this.deps;
-        await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-            let v = await router.verify(state, config.health.path, 2000);
-            if (!v.ok) {
-                // A run that died between writing the route and reloading nginx: finish its switch.
-                log.info(`The proxy does not serve ${state.color} yet (${describeProbe(v.last)}); applying the recorded route again`);
-                await router.ensure(networkName(this.app));
-                await router.switchTo(state);
-                v = await router.verify(state, config.health.path, VERIFY_TIMEOUT_MS);
-                if (!v.ok)
-                    throw new ReleaseError({ reason: `The proxy does not serve ${state.color}: ${describeProbe(v.last)}` });
-            }
-            note(describeProbe(v.last));
-        });
-        log.info(`${state.image} is already live on ${state.color}; nothing to do.`);
-        return {
-            result: 'unchanged',
-            color: state.color,
-            image: state.image,
-            containerId,
-            deployedAt: state.deployedAt,
-            previousColor: state.previous?.color,
-            previousImage: state.previous?.image,
-            standby: state.previous ? await this.standbyOf(state.previous) : undefined
-        };
-    }
-    async ensureNetwork(name) {
-        const docker = this.deps.docker;
+    async inspect(name) {
         try {
-            await docker.getNetwork(name).inspect();
-        }
-        catch (e) {
-            if (!isNotFound(e))
-                throw e;
-            try {
-                await docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.app]: this.app } });
-            }
-            catch (err) {
-                if (!isConflict(err))
-                    throw err;
-            }
-        }
-        return name;
-    }
-    async inspectByName(name) {
-        try {
-            return await this.deps.docker.getContainer(name).inspect();
+            return toInfo(await this.docker.getContainer(name).inspect());
         }
         catch (e) {
             if (isNotFound(e))
@@ -104588,8 +105009,99 @@ class ReleaseEngine {
             throw e;
         }
     }
-    async removeByName(name) {
-        await this.deps.docker
+    async listApp(app) {
+        const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.app}=${app}`] } });
+        return list.map(c => ({ name: c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12), state: c.State, status: c.Status, image: c.Labels[LABEL.image] ?? c.Image }));
+    }
+    async ensureNetwork(name, labels) {
+        try {
+            await this.docker.getNetwork(name).inspect();
+        }
+        catch (e) {
+            if (!isNotFound(e))
+                throw e;
+            try {
+                await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels });
+            }
+            catch (err) {
+                if (!isConflict(err))
+                    throw err;
+            }
+        }
+    }
+    async missingNetworks(names) {
+        const found = await Promise.all(names.map(n => this.docker
+            .getNetwork(n)
+            .inspect()
+            .then(() => true, e => {
+            if (isNotFound(e))
+                return false;
+            throw e;
+        })));
+        return names.filter((_, i) => !found[i]);
+    }
+    async pull(image, progress) {
+        await pullImage(this.docker, image, credentialsFor(image, this.registry), progress);
+        const info = await this.image(image);
+        if (!info)
+            throw new Error(`Pull of ${image} reported success, but the image is not on the host`);
+        return info;
+    }
+    async image(image) {
+        try {
+            const info = await this.docker.getImage(image).inspect();
+            return { id: info.Id, digest: info.RepoDigests?.[0] };
+        }
+        catch (e) {
+            if (isNotFound(e))
+                return undefined;
+            throw e;
+        }
+    }
+    async create(spec) {
+        const created = await this.docker.createContainer({
+            name: spec.name,
+            Image: spec.image,
+            Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+            Cmd: spec.command,
+            Labels: spec.labels,
+            HostConfig: {
+                NetworkMode: spec.network,
+                // No restarts until the health gate passes, so a crash at boot shows its real exit
+                // code instead of a restart loop; the user's policy is applied once healthy.
+                RestartPolicy: { Name: 'no' },
+                Binds: spec.volumes.length ? spec.volumes : undefined,
+                Memory: spec.memoryBytes,
+                NanoCpus: spec.nanoCpus,
+                Init: false
+            }
+        });
+        for (const extra of spec.extraNetworks)
+            await this.docker.getNetwork(extra).connect({ Container: created.id });
+        return created.id;
+    }
+    async start(name) {
+        await this.docker
+            .getContainer(name)
+            .start()
+            .catch(e => {
+            // 304: already started
+            if (e.statusCode !== 304)
+                throw e;
+        });
+    }
+    async stop(name, graceSeconds) {
+        await this.docker
+            .getContainer(name)
+            .stop({ t: graceSeconds })
+            .catch(e => {
+            const code = e.statusCode;
+            if (code !== 304 && code !== 404)
+                throw e;
+        });
+    }
+    async remove(name) {
+        await this.docker
             .getContainer(name)
             .remove({ force: true })
             .catch(e => {
@@ -104597,209 +105109,123 @@ class ReleaseEngine {
                 throw e;
         });
     }
-    /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
-    async setAside(color) {
-        const old = await this.inspectByName(containerName(this.app, color));
-        if (!old)
-            return;
-        await this.removeByName(asideName(this.app, color));
-        await this.deps.docker.getContainer(old.Id).rename({ name: asideName(this.app, color) });
-        this.deps.log.info(`Set the old ${color} container (${old.Config.Labels?.[LABEL.image] ?? old.Config.Image}) aside until ${color} is healthy and live`);
+    async rename(name, newName) {
+        await this.docker.getContainer(name).rename({ name: newName });
     }
-    /** Puts the set-aside container back under its name after a failed release. */
-    async restoreAside(color) {
-        const aside = await this.inspectByName(asideName(this.app, color));
-        if (!aside)
-            return;
-        await this.removeByName(containerName(this.app, color));
-        await this.deps.docker.getContainer(aside.Id).rename({ name: containerName(this.app, color) });
-        this.deps.log.info(`Put the previous ${color} container back, so the standby is kept`);
+    async setRestartPolicy(name, policy) {
+        await this.docker.getContainer(name).update({ RestartPolicy: policy });
     }
-    /**
-     * A run that died between setting a container aside and finishing leaves it behind.
-     * If its color went live the switch completed and the aside container is obsolete;
-     * otherwise the replacement never went live: put the old container back.
-     */
-    async recoverAside(color, state) {
-        const aside = await this.inspectByName(asideName(this.app, color));
-        if (!aside)
-            return;
-        if (state?.color === color) {
-            this.deps.log.info(`Removing ${asideName(this.app, color)}, left behind by an interrupted run after its switch`);
-            await this.removeByName(aside.Id);
-            await this.pruneImage(aside.Image);
-        }
-        else {
-            this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color)} back as ${containerName(this.app, color)}`);
-            await this.restoreAside(color);
-        }
+    logs(name, lines) {
+        return tailLogs(this.docker.getContainer(name), lines);
     }
-    /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
-    async discardFailed(color, wasStandby) {
-        const c = this.deps.docker.getContainer(containerName(this.app, color));
+    probe(address, port, path, timeoutMs) {
+        return httpGet(this.openTcp, { host: address, port, path }, timeoutMs);
+    }
+    async removeImage(imageId) {
         try {
-            if (this.deps.config.keepFailed || wasStandby) {
-                await stopIfRunning(c, 5);
-                if (wasStandby) {
-                    this.deps.log.info(`Stopped ${containerName(this.app, color)} again`);
-                }
-                else {
-                    // Out of the way of the standby being put back, under a name that says what it is.
-                    await this.removeByName(failedName(this.app, color));
-                    await c.rename({ name: failedName(this.app, color) });
-                    this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color)} for inspection (keep-failed)`);
-                }
-            }
-            else {
-                await c.remove({ force: true });
-                this.deps.log.info(`Removed the failed container ${containerName(this.app, color)} (set keep-failed: true to keep it)`);
-            }
+            await this.docker.getImage(imageId).remove({ noprune: false });
+            return 'removed';
         }
         catch (e) {
-            if (!isNotFound(e))
-                this.deps.log.warning(`Could not clean up ${containerName(this.app, color)}: ${e.message}`);
-        }
-    }
-    async cleanup(before, liveColor) {
-        // Both wait out drain times; they overlap rather than add up.
-        const [, standby] = await Promise.all([this.retireReplaced(before, liveColor), this.applyKeepPrevious(before)]);
-        return standby;
-    }
-    /**
-     * Removes the container the new color replaced (the old standby) and its image. That standby
-     * may have been live until recently (a deploy right after a rollback) and still hold drained
-     * connections, WebSockets above all: it gets what is left of its drain-timeout first.
-     */
-    async retireReplaced(before, liveColor) {
-        const { config, log } = this.deps;
-        const replaced = await this.inspectByName(asideName(this.app, liveColor));
-        if (!replaced)
-            return;
-        const name = `${liveColor} container (${replaced.Config.Labels?.[LABEL.image] ?? replaced.Config.Image})`;
-        // It stopped being live when the route recorded before this run went live.
-        const liveUntil = before ? Date.parse(before.deployedAt) : NaN;
-        const drainLeft = liveUntil + config.proxy.drainTimeoutMs - Date.now();
-        if (replaced.State.Running && drainLeft > 0) {
-            log.info(`The replaced ${name} was live ${Math.round((Date.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
-            await this.sleep(drainLeft);
-        }
-        await this.removeByName(replaced.Id);
-        log.info(`Removed the replaced ${name}`);
-        await this.pruneImage(replaced.Image);
-    }
-    /** Applies keep-previous to the color that served before, after the drain time. */
-    async applyKeepPrevious(before) {
-        const { config, docker, log } = this.deps;
-        if (!before)
-            return undefined;
-        const previous = docker.getContainer(containerName(this.app, before.color));
-        const standby = { color: before.color, image: before.image, state: 'running' };
-        if (config.keepPrevious === 'running') {
-            log.info(`${containerName(this.app, before.color)} keeps running as the standby for an instant rollback.`);
-            return standby;
-        }
-        log.info(`Draining ${containerName(this.app, before.color)} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before it is ${config.keepPrevious}`);
-        await this.sleep(config.proxy.drainTimeoutMs);
-        try {
-            if (config.keepPrevious === 'stopped') {
-                await stopIfRunning(previous, 10);
-                standby.state = 'stopped';
-            }
-            else {
-                await previous.remove({ force: true });
-                standby.state = 'removed';
-            }
-        }
-        catch (e) {
-            if (!isNotFound(e))
-                throw e;
-            standby.state = 'removed';
-        }
-        return standby;
-    }
-    async pruneImage(imageId) {
-        try {
-            await this.deps.docker.getImage(imageId).remove({ noprune: false });
-            this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`);
-        }
-        catch (e) {
-            // 409: still used by a container (ours or someone else's); keep it.
-            if (!isConflict(e) && !isNotFound(e))
-                this.deps.log.warning(`Could not prune image ${imageId}: ${e.message}`);
+            if (isConflict(e))
+                return 'in-use';
+            if (isNotFound(e))
+                return 'gone';
+            throw e;
         }
     }
 }
-/** docker stop, where "already stopped" (304) is not an error. */
-async function stopIfRunning(container, graceSeconds) {
-    await container.stop({ t: graceSeconds }).catch(e => {
-        if (e.statusCode !== 304)
-            throw e;
+
+;// CONCATENATED MODULE: ./src/host/remote-shell.ts
+/** Single-quotes a value for sh. */
+function remote_shell_shq(value) {
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+/**
+ * Runs a short sh script on the host with `input` on its standard input, bounded in time:
+ * the channel is closed and the promise rejected when it takes longer than timeoutMs.
+ */
+async function runScript(ssh, script, input, timeoutMs) {
+    const channel = await ssh.execStream(`sh -c ${remote_shell_shq(script)}`);
+    return new Promise((resolve, reject) => {
+        const out = [];
+        const err = [];
+        const timer = setTimeout(() => {
+            channel.close();
+            reject(new Error(`a command on the host did not finish within ${timeoutMs} ms`));
+        }, timeoutMs);
+        channel.on('data', (d) => out.push(d));
+        channel.stderr.on('data', (d) => err.push(d));
+        channel.on('close', (code) => {
+            clearTimeout(timer);
+            resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+        });
+        channel.end(input);
     });
 }
-async function imageExists(docker, image) {
-    try {
-        await docker.getImage(image).inspect();
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
 
-;// CONCATENATED MODULE: ./src/engine/timeline.ts
-/** Times each step of a run and wraps it in a collapsible log group. */
-class Timeline {
-    log;
-    steps = [];
-    startedAt = Date.now();
-    constructor(log) {
-        this.log = log;
+;// CONCATENATED MODULE: ./src/host/ledger-file.ts
+
+
+
+const TIMEOUT_MS = 10_000;
+/** Where an app's ledger lives on the host, relative to the SSH user's home. */
+function ledgerPath(app) {
+    return `.cutover/apps/${app}/releases.json`;
+}
+/**
+ * The release ledger as a JSON file in the SSH user's home on the host (mode 0600 in 0700
+ * directories). Writes go to a temporary file renamed over the old one, so a run killed mid-write
+ * leaves the previous record whole. Independent of the proxy: it survives the proxy's removal.
+ */
+class LedgerFile {
+    ssh;
+    app;
+    constructor(ssh, app) {
+        this.ssh = ssh;
+        this.app = app;
     }
-    async step(name, title, fn) {
-        const started = Date.now();
-        let detail;
+    get where() {
+        return `~/${ledgerPath(this.app)}`;
+    }
+    async read() {
+        const script = [`f="$HOME"/${remote_shell_shq(ledgerPath(this.app))}`, '[ -e "$f" ] || exit 3', 'exec cat -- "$f"'].join('\n');
+        const r = await runScript(this.ssh, script, '', TIMEOUT_MS);
+        if (r.code === 3)
+            return undefined;
+        if (r.code !== 0)
+            throw new LedgerError(`The release ledger ${this.where} on the host cannot be read: ${r.stderr.trim() || `exit ${r.code}`}`);
+        let parsed;
+        let problem;
         try {
-            const value = await this.log.group(title, () => fn(d => (detail = d)));
-            this.steps.push({ name, ms: Date.now() - started, ok: true, detail });
-            return value;
+            parsed = JSON.parse(r.stdout);
+            problem = ledgerProblem(parsed, this.app);
         }
         catch (e) {
-            this.steps.push({ name, ms: Date.now() - started, ok: false, detail: detail ?? e.message });
-            throw e;
+            problem = `it is not valid JSON (${e.message})`;
         }
+        if (problem) {
+            throw new LedgerError(`The release ledger ${this.where} on the host is damaged: ${problem}. cutover stops rather than treat the host as empty and deploy over the live color; ` +
+                `repair the file, or move it away to start a new ledger (the next deploy then replaces the idle color without a rollback record).`);
+        }
+        return parsed;
     }
-    /** Records a step timed elsewhere (the connection is made before the timeline exists). */
-    record(step) {
-        this.steps.push(step);
+    async write(record) {
+        const script = [
+            'umask 077',
+            `f="$HOME"/${remote_shell_shq(ledgerPath(this.app))}`,
+            'd=$(dirname -- "$f")',
+            'mkdir -p -- "$d" || exit 4',
+            't="$d/.releases.json.$$"',
+            'cat > "$t" && mv -f -- "$t" "$f" || { rm -f -- "$t"; exit 5; }'
+        ].join('\n');
+        const r = await runScript(this.ssh, script, JSON.stringify(record, null, 1) + '\n', TIMEOUT_MS);
+        if (r.code !== 0)
+            throw new LedgerError(`Could not write the release ledger ${this.where} on the host: ${r.stderr.trim() || `exit ${r.code}`}`);
     }
-    elapsedMs() {
-        return Date.now() - this.startedAt;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/state.ts
-const MARKER = '# cutover-state: ';
-function stateComment(state) {
-    return MARKER + JSON.stringify(state);
-}
-/** Reads the state comment back from a proxy config file; undefined when there is none. */
-function parseStateComment(text) {
-    const line = text.split('\n').find(l => l.startsWith(MARKER));
-    if (!line)
-        return undefined;
-    try {
-        const s = JSON.parse(line.slice(MARKER.length));
-        if ((s.color === 'blue' || s.color === 'green') && typeof s.image === 'string')
-            return s;
-    }
-    catch {
-        // a damaged file is treated as no state; the next switch rewrites it
-    }
-    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts
-
 
 /**
  * Two nginx tiers, both from the proxy image:
@@ -104853,9 +105279,60 @@ server {
 /** Request header that asks the switch which release answered (see renderSwitchConfig). */
 const VERIFY_HEADER = 'x-cutover-verify';
 const RELEASE_HEADER = 'x-cutover-release';
-/** Names one release of an app unambiguously: the app, its color and when it went live. */
-function releaseId(state) {
-    return `${state.app} ${state.color} ${state.deployedAt}`;
+const ROUTE_MARKER = '# cutover-route: ';
+/** Before the ledger existed, the switch file carried the whole release state. */
+const LEGACY_MARKER = '# cutover-state: ';
+/** The line that records, in the route file, which release it routes to. */
+function routeComment(route) {
+    return ROUTE_MARKER + JSON.stringify({ color: route.color, releaseId: route.releaseId });
+}
+/** Which release a route file routes to; undefined when it has no (readable) marker. */
+function parseRouteComment(app, text) {
+    for (const line of text.split('\n')) {
+        try {
+            if (line.startsWith(ROUTE_MARKER)) {
+                const r = JSON.parse(line.slice(ROUTE_MARKER.length));
+                if ((r.color === 'blue' || r.color === 'green') && typeof r.releaseId === 'string')
+                    return { color: r.color, releaseId: r.releaseId };
+            }
+            if (line.startsWith(LEGACY_MARKER)) {
+                const legacy = parseLegacy(app, line);
+                if (legacy)
+                    return { color: legacy.color, releaseId: legacy.id };
+            }
+        }
+        catch {
+            // not ours, or damaged: no route
+        }
+    }
+    return undefined;
+}
+function parseLegacy(app, line) {
+    const s = JSON.parse(line.slice(LEGACY_MARKER.length));
+    if ((s.color !== 'blue' && s.color !== 'green') || typeof s.image !== 'string' || s.app !== app)
+        return undefined;
+    // The release header value that versions before the ledger sent: app, color and time.
+    return { ...s, id: `${s.app} ${s.color} ${s.deployedAt}` };
+}
+/** The ledger a route file written before the ledger existed implies: the live release and the previous one. */
+function legacyLedger(app, text) {
+    const line = text.split('\n').find(l => l.startsWith(LEGACY_MARKER));
+    if (!line)
+        return undefined;
+    let s;
+    try {
+        s = parseLegacy(app, line);
+    }
+    catch {
+        return undefined;
+    }
+    if (!s)
+        return undefined;
+    const imported = { app, configHash: '', kind: 'deploy', by: {} };
+    const live = { ...imported, id: s.id, instance: s.id, color: s.color, image: s.image, liveSince: s.deployedAt };
+    const previousId = `${app} ${s.previous?.color} imported`;
+    const previous = s.previous && { ...imported, id: previousId, instance: previousId, color: s.previous.color, image: s.previous.image, liveSince: '' };
+    return { version: 1, app, releases: previous ? [live, previous] : [live] };
 }
 /** The edge's server block for an app: routes by domain to the app's virtual host on the switch. */
 function renderEdgeConfig(app, domains) {
@@ -104883,15 +105360,16 @@ server {
 }
 /** The switch's server block for an app: the one place the live color is written. */
 function renderSwitchConfig(route) {
-    const { state, appPort } = route;
+    const state = route;
+    const appPort = route.appPort;
     const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`;
     const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`;
     return `# Managed by cutover: do not edit, deploys rewrite it.
-${stateComment(state)}
+${routeComment(route)}
 # Only cutover's own verification asks which release answered (an empty header is not sent).
 map $http_x_cutover_verify $${releaseVar} {
   default '';
-  '~.' '${releaseId(state)}';
+  '~.' '${route.releaseId}';
 }
 upstream ${upstream} {
   # max_fails=0: a single upstream must never be marked down by a transient error
@@ -104942,19 +105420,17 @@ class NginxRouter {
     openTcp;
     settings;
     app;
-    appPort;
     registry;
     log;
     edge;
     switch;
     /** The network the edge reaches the switch on. */
     proxyNetwork;
-    constructor(docker, openTcp, settings, app, appPort, registry, log) {
+    constructor(docker, openTcp, settings, app, registry, log) {
         this.docker = docker;
         this.openTcp = openTcp;
         this.settings = settings;
         this.app = app;
-        this.appPort = appPort;
         this.registry = registry;
         this.log = log;
         this.edge = { name: settings.name, role: 'edge' };
@@ -105041,7 +105517,7 @@ class NginxRouter {
             if (!isNotFound(e))
                 throw e;
             this.log.info(`Pulling the proxy image ${image}`);
-            await pullImage(this.docker, image, this.registry, line => this.log.info(`  ${line}`));
+            await pullImage(this.docker, image, credentialsFor(image, this.registry), line => this.log.info(`  ${line}`));
         }
     }
     async create(tier) {
@@ -105089,26 +105565,34 @@ class NginxRouter {
     }
     /** The app's route file as last read or written, to put back if nginx refuses a new one. */
     routeText;
-    async readState() {
-        if (!(await this.inspect(this.switch)))
-            return undefined;
-        this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? '';
-        return this.routeText ? parseStateComment(this.routeText) : undefined;
+    async readRouteFile() {
+        if (this.routeText === undefined) {
+            if (!(await this.inspect(this.switch)))
+                return '';
+            this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? '';
+        }
+        return this.routeText;
     }
-    async switchTo(state) {
+    async current() {
+        return parseRouteComment(this.app, await this.readRouteFile());
+    }
+    async legacyRecord() {
+        return legacyLedger(this.app, await this.readRouteFile());
+    }
+    async apply(route) {
         const file = appConfigFile(this.app);
-        // Under the deploy lock nobody else writes this file, so what readState saw is still there.
-        const before = this.routeText ?? (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? '';
-        const text = renderSwitchConfig({ state, appPort: this.appPort });
+        // Under the deploy lock nobody else writes this file, so what was read is still there.
+        const before = await this.readRouteFile();
+        const text = renderSwitchConfig(route);
         await putFile(this.container(this.switch), CONF_DIR, file, text);
         await this.testAndReload(this.switch, { file, content: before });
         this.routeText = text;
         await this.ensureEdgeRoute();
     }
-    async verify(state, path, timeoutMs) {
+    async verify(route, path, timeoutMs) {
         const started = Date.now();
         const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? 'localhost';
-        const expected = releaseId(state);
+        const expected = route.releaseId;
         let confirmed = false;
         let last;
         for (;;) {
@@ -110217,17 +110701,13 @@ class GithubDeployment {
     }
     async create() {
         try {
-            const res = await this.octokit.rest.repos.createDeployment({
-                owner: this.owner,
-                repo: this.repo,
-                ref: this.ctx.sha,
-                environment: this.request.environment,
-                auto_merge: false,
-                required_contexts: [],
-                payload: { app: this.request.app, image: this.request.image },
-                description: clip(this.request.description),
-                production_environment: /^prod(uction)?$/i.test(this.request.environment),
-                transient_environment: false
+            const res = await this.createAt(this.request.ref ?? this.ctx.sha).catch(e => {
+                // The restored release's commit may be unknown here (another repository, a rewritten history).
+                if (this.request.ref && this.request.ref !== this.ctx.sha && statusOf(e) === 422) {
+                    this.log.info(`GitHub does not know commit ${this.request.ref}; recording the deployment at this run's commit instead`);
+                    return this.createAt(this.ctx.sha);
+                }
+                throw e;
             });
             if (res.status === 201 && 'id' in res.data) {
                 this.id = res.data.id;
@@ -110242,6 +110722,20 @@ class GithubDeployment {
             this.disabled = true;
             this.warn('create a deployment', e);
         }
+    }
+    createAt(ref) {
+        return this.octokit.rest.repos.createDeployment({
+            owner: this.owner,
+            repo: this.repo,
+            ref,
+            environment: this.request.environment,
+            auto_merge: false,
+            required_contexts: [],
+            payload: { app: this.request.app, image: this.request.image },
+            description: clip(this.request.description),
+            production_environment: /^prod(uction)?$/i.test(this.request.environment),
+            transient_environment: false
+        });
     }
     async setStatus(state, description, environmentUrl) {
         if (this.disabled || this.id === undefined)
@@ -110391,6 +110885,8 @@ function renderSummary(outcome, host) {
             lines.push('');
         }
     }
+    if (outcome.releases?.length)
+        lines.push(...releasesTable(outcome), '');
     if (outcome.steps.length) {
         lines.push('| step | time | |');
         lines.push('|---|---:|---|');
@@ -110401,6 +110897,22 @@ function renderSummary(outcome, host) {
         lines.push('');
     }
     return lines.join('\n') + '\n';
+}
+/** The host's release ledger, newest first: what `to-release: N` counts back through. */
+function releasesTable(outcome) {
+    const rows = ['<details' + (outcome.mode === 'status' ? ' open' : '') + '><summary>Releases recorded on the host (newest first)</summary>', ''];
+    rows.push('| to-release | color | image | digest | live since | by |');
+    rows.push('|---:|---|---|---|---|---|');
+    outcome.releases.forEach((r, i) => {
+        const digest = r.digest ? `\`${esc(r.digest.slice(r.digest.indexOf('@') + 1, r.digest.indexOf('@') + 20))}\`` : '';
+        const who = [r.by.actor ? esc(r.by.actor) : '', r.by.commit ? `\`${esc(r.by.commit.slice(0, 7))}\`` : '', r.by.runUrl ? `[run](${r.by.runUrl})` : '']
+            .filter(Boolean)
+            .join(' ');
+        const what = i === 0 ? 'live' : String(i);
+        rows.push(`| ${what} | ${r.color} | \`${esc(r.image)}\`${r.kind === 'rollback' ? ' (rollback)' : ''} | ${digest} | ${esc(r.liveSince || '?')} | ${who} |`);
+    });
+    rows.push('', '</details>');
+    return rows;
 }
 
 // EXTERNAL MODULE: external "node:util"
@@ -110603,6 +111115,10 @@ function openClient(endpoint, timeoutMs, sock) {
 
 
 
+
+
+/** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
+const CANCEL_GRACE_MS = 6000;
 function readConfig() {
     return parseInputs({
         get: name => getInput(name),
@@ -110647,34 +111163,82 @@ async function run() {
         setFailed(e instanceof InputError ? e.message : `Invalid input: ${e.message}`);
         return;
     }
-    await release(config, actionsLog);
+    await execute(config, actionsLog);
 }
-async function release(config, log) {
+async function execute(config, log) {
     const timeline = new Timeline(log);
     const resources = new Resources();
     const runInfo = runContextFromEnv();
     const runLabel = `${process.env.GITHUB_REPOSITORY ?? 'local'}#${process.env.GITHUB_RUN_ID ?? process.pid}`;
+    const author = {
+        repository: runInfo.repository,
+        runUrl: logUrlOf(runInfo),
+        actor: process.env.GITHUB_ACTOR,
+        commit: runInfo.sha
+    };
     let deployment;
     const wantsDeployment = config.mode !== 'status' && config.github.deployments;
     const startDeployment = async (planned) => {
         if (!wantsDeployment || deployment)
             return;
-        deployment = GithubDeployment.forRun(config.github.token, runInfo, { app: config.app, image: planned?.image ?? config.image ?? config.toImage ?? '', environment: config.github.environment, description: describeRelease(config, planned) }, log);
+        deployment = GithubDeployment.forRun(config.github.token, runInfo, {
+            app: config.app,
+            image: planned?.image ?? config.image ?? config.toImage ?? '',
+            environment: config.github.environment,
+            description: describeRelease(config, planned),
+            // A rollback deploys the commit of the release it brings back, as the ledger recorded it.
+            ref: planned?.restores?.by.commit
+        }, log);
         await deployment?.create();
         await deployment?.setStatus('in_progress', describeRelease(config, planned));
     };
-    // The runner sends SIGINT on cancel, then SIGTERM: release the lock and close the tunnel.
-    // Nothing half-done is left live: the proxy only ever switches to a healthy color.
-    const onSignal = (signal) => {
-        log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`);
+    let engine;
+    let reported = false;
+    const finish = async (result, infrastructureError) => {
+        if (reported)
+            return;
+        reported = true;
+        const outcome = { ...result, mode: config.mode, app: config.app, steps: timeline.steps, durationMs: timeline.elapsedMs() };
+        await report(config, outcome, log, infrastructureError, startDeployment, () => deployment);
+    };
+    const failedResult = (failure) => {
+        const live = engine?.observed;
+        const previous = engine?.releases[1];
+        return {
+            result: 'failed',
+            failure,
+            color: live?.color,
+            image: live?.image,
+            deployedAt: live?.liveSince,
+            previousColor: previous?.color,
+            previousImage: previous?.image,
+            release: live,
+            releases: engine?.releases
+        };
+    };
+    // The runner sends SIGINT on cancel, then SIGTERM 7.5 s later. The first signal asks the engine to
+    // stop at its next safe point, undoing what it started (nothing half-done is ever live: the proxy
+    // switches only to a healthy color); a second signal, or the grace running out, ends the run now.
+    let signals = 0;
+    const hardStop = (why) => {
         resources.close();
-        void (deployment?.setStatus('error', `Cancelled (${signal})`) ?? Promise.resolve()).finally(() => process.exit(1));
+        void finish(failedResult({ reason: why }), true).finally(() => process.exit(1));
         setTimeout(() => process.exit(1), 3000).unref();
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    let engine;
-    let partial;
+    const onSignal = (signal) => {
+        signals++;
+        if (signals > 1)
+            return hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`);
+        log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`);
+        if (engine)
+            engine.abort(`Cancelled (${signal})`);
+        else
+            resources.close(); // connecting or waiting for the lock: nothing to undo
+        setTimeout(() => hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`), CANCEL_GRACE_MS).unref();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let result;
     let infrastructureError = false;
     try {
         await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
@@ -110692,38 +111256,43 @@ async function release(config, log) {
         const openTcp = (host, port) => ssh.openTcp(host, port);
         // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
         const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
-        const router = new NginxRouter(docker, openTcp, config.proxy, config.app, config.health.port, proxyAuth, log);
-        engine = new ReleaseEngine({ config, docker, router, openTcp, log, timeline, run: runLabel, onPlanned: startDeployment });
+        engine = new ReleaseEngine({
+            config,
+            host: new DockerHost(docker, openTcp, config.registry),
+            router: new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log),
+            ledger: new LedgerFile(ssh, config.app),
+            log,
+            timeline,
+            run: runLabel,
+            author,
+            onPlanned: startDeployment
+        });
+        if (signals > 0)
+            engine.abort('Cancelled');
         if (config.mode === 'status')
-            partial = await engine.status();
+            result = await engine.status();
         else if (config.mode === 'deploy')
-            partial = await engine.release({ kind: 'deploy', image: config.image });
+            result = await engine.release({ kind: 'deploy', image: config.image });
         else
-            partial = await engine.release({ kind: 'rollback', toImage: config.toImage });
+            result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease });
     }
     catch (e) {
         infrastructureError = !(e instanceof ReleaseError);
-        const failure = e instanceof ReleaseError ? e.failure : { reason: e.message };
-        const live = engine?.observed;
-        partial = {
-            result: 'failed',
-            failure,
-            color: live?.color,
-            image: live?.image,
-            deployedAt: live?.deployedAt,
-            previousColor: live?.previous?.color,
-            previousImage: live?.previous?.image
-        };
+        result = failedResult(e instanceof ReleaseError ? e.failure : { reason: e.message });
     }
     finally {
         resources.close(log);
-        process.removeListener('SIGINT', onSignal);
-        process.removeListener('SIGTERM', onSignal);
     }
-    const outcome = { ...partial, mode: config.mode, app: config.app, steps: timeline.steps, durationMs: timeline.elapsedMs() };
-    await report(config, outcome, log, infrastructureError, startDeployment, () => deployment);
+    await finish(result, infrastructureError);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (signals > 0)
+        process.exit(1);
 }
 async function report(config, outcome, log, infrastructureError, startDeployment, currentDeployment) {
+    // Outputs first: they must be set whatever happens to the API calls below.
+    for (const [name, value] of Object.entries(outputsOf(outcome, undefined)))
+        setOutput(name, value);
     if (outcome.result === 'failed')
         await startDeployment();
     const deployment = currentDeployment();
@@ -110738,9 +111307,9 @@ async function report(config, outcome, log, infrastructureError, startDeployment
             await deployment.setStatus('success', done, config.github.environmentUrl);
             await deployment.retireSuperseded();
         }
+        if (deployment.id !== undefined)
+            setOutput('deployment-id', String(deployment.id));
     }
-    for (const [name, value] of Object.entries(outputsOf(outcome, deployment?.id)))
-        setOutput(name, value);
     try {
         await summary.addRaw(renderSummary(outcome, `${config.ssh.host}`)).write();
     }

@@ -1,17 +1,24 @@
 import * as core from '@actions/core'
 import type { Config } from './inputs/config.js'
 import { InputError, parseInputs } from './inputs/parse.js'
+import type { Log } from './core/log.js'
+import { ReleaseError, type Failure, type Outcome, type ReleaseResult } from './core/outcome.js'
+import type { ReleaseAuthor } from './core/release.js'
 import { DeployLock } from './engine/lock.js'
-import { ReleaseError, type Failure, type Outcome } from './engine/outcome.js'
 import { ReleaseEngine, type PlannedRelease } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
+import { DockerHost } from './host/docker-host.js'
+import { LedgerFile } from './host/ledger-file.js'
 import { NginxRouter } from './proxy/nginx.js'
-import { GithubDeployment, runContextFromEnv } from './reporting/deployments.js'
-import { actionsLog, type Log } from './reporting/log.js'
+import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
+import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
 import { renderSummary } from './reporting/summary.js'
 import { dockerOverSsh, type DockerConnection } from './transport/docker.js'
 import { SshSession } from './transport/ssh.js'
+
+/** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
+const CANCEL_GRACE_MS = 6000
 
 function readConfig(): Config {
   return parseInputs({
@@ -60,14 +67,20 @@ export async function run(): Promise<void> {
     core.setFailed(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`)
     return
   }
-  await release(config, actionsLog)
+  await execute(config, actionsLog)
 }
 
-async function release(config: Config, log: Log): Promise<void> {
+async function execute(config: Config, log: Log): Promise<void> {
   const timeline = new Timeline(log)
   const resources = new Resources()
   const runInfo = runContextFromEnv()
   const runLabel = `${process.env.GITHUB_REPOSITORY ?? 'local'}#${process.env.GITHUB_RUN_ID ?? process.pid}`
+  const author: ReleaseAuthor = {
+    repository: runInfo.repository,
+    runUrl: logUrlOf(runInfo),
+    actor: process.env.GITHUB_ACTOR,
+    commit: runInfo.sha
+  }
 
   let deployment: GithubDeployment | undefined
   const wantsDeployment = config.mode !== 'status' && config.github.deployments
@@ -76,26 +89,68 @@ async function release(config: Config, log: Log): Promise<void> {
     deployment = GithubDeployment.forRun(
       config.github.token,
       runInfo,
-      { app: config.app, image: planned?.image ?? config.image ?? config.toImage ?? '', environment: config.github.environment, description: describeRelease(config, planned) },
+      {
+        app: config.app,
+        image: planned?.image ?? config.image ?? config.toImage ?? '',
+        environment: config.github.environment,
+        description: describeRelease(config, planned),
+        // A rollback deploys the commit of the release it brings back, as the ledger recorded it.
+        ref: planned?.restores?.by.commit
+      },
       log
     )
     await deployment?.create()
     await deployment?.setStatus('in_progress', describeRelease(config, planned))
   }
 
-  // The runner sends SIGINT on cancel, then SIGTERM: release the lock and close the tunnel.
-  // Nothing half-done is left live: the proxy only ever switches to a healthy color.
-  const onSignal = (signal: NodeJS.Signals) => {
-    log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`)
+  let engine: ReleaseEngine | undefined
+  let reported = false
+  const finish = async (result: ReleaseResult, infrastructureError: boolean) => {
+    if (reported) return
+    reported = true
+    const outcome: Outcome = { ...result, mode: config.mode, app: config.app, steps: timeline.steps, durationMs: timeline.elapsedMs() }
+    await report(config, outcome, log, infrastructureError, startDeployment, () => deployment)
+  }
+  const failedResult = (failure: Failure): ReleaseResult => {
+    const live = engine?.observed
+    const previous = engine?.releases[1]
+    return {
+      result: 'failed',
+      failure,
+      color: live?.color,
+      image: live?.image,
+      deployedAt: live?.liveSince,
+      previousColor: previous?.color,
+      previousImage: previous?.image,
+      release: live,
+      releases: engine?.releases
+    }
+  }
+
+  // The runner sends SIGINT on cancel, then SIGTERM 7.5 s later. The first signal asks the engine to
+  // stop at its next safe point, undoing what it started (nothing half-done is ever live: the proxy
+  // switches only to a healthy color); a second signal, or the grace running out, ends the run now.
+  let signals = 0
+  const hardStop = (why: string) => {
     resources.close()
-    void (deployment?.setStatus('error', `Cancelled (${signal})`) ?? Promise.resolve()).finally(() => process.exit(1))
+    void finish(failedResult({ reason: why }), true).finally(() => process.exit(1))
     setTimeout(() => process.exit(1), 3000).unref()
   }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++
+    if (signals > 1) return hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`)
+    log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`)
+    if (engine) engine.abort(`Cancelled (${signal})`)
+    else resources.close() // connecting or waiting for the lock: nothing to undo
+    setTimeout(
+      () => hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`),
+      CANCEL_GRACE_MS
+    ).unref()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
 
-  let engine: ReleaseEngine | undefined
-  let partial: Omit<Outcome, 'steps' | 'durationMs' | 'mode' | 'app'>
+  let result: ReleaseResult
   let infrastructureError = false
   try {
     await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
@@ -121,32 +176,31 @@ async function release(config: Config, log: Log): Promise<void> {
     const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
     // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
     const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
-    const router = new NginxRouter(docker, openTcp, config.proxy, config.app, config.health.port, proxyAuth, log)
-    engine = new ReleaseEngine({ config, docker, router, openTcp, log, timeline, run: runLabel, onPlanned: startDeployment })
-    if (config.mode === 'status') partial = await engine.status()
-    else if (config.mode === 'deploy') partial = await engine.release({ kind: 'deploy', image: config.image! })
-    else partial = await engine.release({ kind: 'rollback', toImage: config.toImage })
+    engine = new ReleaseEngine({
+      config,
+      host: new DockerHost(docker, openTcp, config.registry),
+      router: new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log),
+      ledger: new LedgerFile(ssh, config.app),
+      log,
+      timeline,
+      run: runLabel,
+      author,
+      onPlanned: startDeployment
+    })
+    if (signals > 0) engine.abort('Cancelled')
+    if (config.mode === 'status') result = await engine.status()
+    else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
+    else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError)
-    const failure: Failure = e instanceof ReleaseError ? e.failure : { reason: (e as Error).message }
-    const live = engine?.observed
-    partial = {
-      result: 'failed',
-      failure,
-      color: live?.color,
-      image: live?.image,
-      deployedAt: live?.deployedAt,
-      previousColor: live?.previous?.color,
-      previousImage: live?.previous?.image
-    }
+    result = failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
   } finally {
     resources.close(log)
-    process.removeListener('SIGINT', onSignal)
-    process.removeListener('SIGTERM', onSignal)
   }
-
-  const outcome: Outcome = { ...partial, mode: config.mode, app: config.app, steps: timeline.steps, durationMs: timeline.elapsedMs() }
-  await report(config, outcome, log, infrastructureError, startDeployment, () => deployment)
+  await finish(result, infrastructureError)
+  process.removeListener('SIGINT', onSignal)
+  process.removeListener('SIGTERM', onSignal)
+  if (signals > 0) process.exit(1)
 }
 
 async function report(
@@ -157,6 +211,8 @@ async function report(
   startDeployment: () => Promise<void>,
   currentDeployment: () => GithubDeployment | undefined
 ): Promise<void> {
+  // Outputs first: they must be set whatever happens to the API calls below.
+  for (const [name, value] of Object.entries(outputsOf(outcome, undefined))) core.setOutput(name, value)
   if (outcome.result === 'failed') await startDeployment()
   const deployment = currentDeployment()
   if (deployment) {
@@ -170,9 +226,9 @@ async function report(
       await deployment.setStatus('success', done, config.github.environmentUrl)
       await deployment.retireSuperseded()
     }
+    if (deployment.id !== undefined) core.setOutput('deployment-id', String(deployment.id))
   }
 
-  for (const [name, value] of Object.entries(outputsOf(outcome, deployment?.id))) core.setOutput(name, value)
   try {
     await core.summary.addRaw(renderSummary(outcome, `${config.ssh.host}`)).write()
   } catch (e) {

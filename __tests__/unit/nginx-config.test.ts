@@ -1,4 +1,4 @@
-import { parseStateComment, stateComment, type RouteState } from '../../src/engine/state.js'
+import type { Route } from '../../src/engine/ports.js'
 import {
   appConfigFile,
   COLOR_HEADER,
@@ -7,21 +7,17 @@ import {
   renderEdgeConfig,
   renderSwitchConfig,
   RELEASE_HEADER,
-  releaseId,
+  legacyLedger,
+  parseRouteComment,
+  routeComment,
   SWITCH_COMMON_CONFIG,
   SWITCH_PORT,
   switchHost,
   VERIFY_HEADER
 } from '../../src/proxy/nginx-config.js'
 
-const blue: RouteState = { app: 'my-web', color: 'blue', image: 'ghcr.io/acme/web:1.2.3', deployedAt: '2026-11-01T10:00:00.000Z' }
-const green: RouteState = {
-  app: 'my-web',
-  color: 'green',
-  image: 'ghcr.io/acme/web:1.2.4',
-  deployedAt: '2026-11-02T10:00:00.000Z',
-  previous: { color: 'blue', image: 'ghcr.io/acme/web:1.2.3' }
-}
+const blue: Route = { app: 'my-web', color: 'blue', releaseId: 'r1-blue', appPort: 3000 }
+const green: Route = { app: 'my-web', color: 'green', releaseId: 'r2-green', appPort: 3000 }
 
 /** The text of the block that starts with `head {` up to its matching brace. */
 function block(text: string, head: string): string {
@@ -37,7 +33,7 @@ function block(text: string, head: string): string {
 
 describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
   it('points an upstream named after the color at that color’s container', () => {
-    const b = renderSwitchConfig({ state: blue, appPort: 3000 })
+    const b = renderSwitchConfig({ ...blue, appPort: 3000 })
     const upstream = block(b, 'upstream cutover_my_web_blue')
     expect(upstream).toContain('server my-web-blue:3000 max_fails=0;')
     expect(upstream).toContain('keepalive 32;')
@@ -46,7 +42,7 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
     expect(block(b, 'location /')).toContain('proxy_pass http://cutover_my_web_blue;')
     expect(b).not.toContain('green')
 
-    const g = renderSwitchConfig({ state: green, appPort: 8080 })
+    const g = renderSwitchConfig({ ...green, appPort: 8080 })
     expect(block(g, 'upstream cutover_my_web_green')).toContain('server my-web-green:8080 max_fails=0;')
     expect(block(g, 'location /')).toContain('proxy_pass http://cutover_my_web_green;')
     expect(g).not.toContain('upstream cutover_my_web_blue')
@@ -54,7 +50,7 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
   })
 
   it('answers the app’s internal virtual host and gives the app back the client’s Host', () => {
-    const text = renderSwitchConfig({ state: blue, appPort: 3000 })
+    const text = renderSwitchConfig({ ...blue, appPort: 3000 })
     const server = block(text, 'server')
     expect(server).toContain(`listen ${SWITCH_PORT};`)
     expect(server).toContain(`server_name ${switchHost('my-web')};`)
@@ -63,16 +59,16 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
     expect(location).toContain('proxy_set_header X-Cutover-Host "";')
   })
 
-  it('carries the route state in a comment that parses back to the same state', () => {
-    for (const state of [blue, green]) {
-      const text = renderSwitchConfig({ state, appPort: 3000 })
-      expect(text).toContain(stateComment(state))
-      expect(parseStateComment(text)).toEqual(state)
+  it('records which release it routes to in a comment that parses back', () => {
+    for (const route of [blue, green]) {
+      const text = renderSwitchConfig(route)
+      expect(text).toContain(routeComment(route))
+      expect(parseRouteComment('my-web', text)).toEqual({ color: route.color, releaseId: route.releaseId })
     }
   })
 
   it('forwards WebSocket upgrades and streams (SSE) with long timeouts', () => {
-    const location = block(renderSwitchConfig({ state: blue, appPort: 3000 }), 'location /')
+    const location = block(renderSwitchConfig({ ...blue, appPort: 3000 }), 'location /')
     expect(location).toContain('proxy_http_version 1.1;')
     expect(location).toContain('proxy_set_header Upgrade $http_upgrade;')
     expect(location).toContain('proxy_set_header Connection $cutover_connection;')
@@ -85,12 +81,12 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
   })
 
   it('tags every answer with the color that served it', () => {
-    const location = block(renderSwitchConfig({ state: green, appPort: 3000 }), 'location /')
+    const location = block(renderSwitchConfig({ ...green, appPort: 3000 }), 'location /')
     expect(location.toLowerCase()).toContain(`add_header ${COLOR_HEADER} green always;`)
   })
 
   it('has balanced braces and one file per app', () => {
-    const text = renderSwitchConfig({ state: green, appPort: 3000 })
+    const text = renderSwitchConfig({ ...green, appPort: 3000 })
     expect(text.split('{').length).toBe(text.split('}').length)
     expect(appConfigFile('my-web')).toBe('cutover-app-my-web.conf')
   })
@@ -98,15 +94,12 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
 
 describe('telling releases and apps apart', () => {
   it('names the answering release only to a request that asks (the verify header)', () => {
-    const text = renderSwitchConfig({ state: green, appPort: 3000 })
+    const text = renderSwitchConfig({ ...green, appPort: 3000 })
     const map = block(text, 'map $http_x_cutover_verify $cutover_release_my_web')
     expect(map).toContain("default '';")
-    expect(map).toContain(`'~.' '${releaseId(green)}';`)
+    expect(map).toContain(`'~.' '${green.releaseId}';`)
     expect(block(text, 'location /')).toContain(`add_header ${RELEASE_HEADER.replace(/^x/, 'X').replace('-cutover-release', '-Cutover-Release')} $cutover_release_my_web always;`)
     expect(VERIFY_HEADER).toBe('x-cutover-verify')
-    // Two releases of the same color differ: a re-deploy after a failure is not mistaken for the old one.
-    expect(releaseId({ ...green, deployedAt: '2026-11-03T00:00:00.000Z' })).not.toBe(releaseId(green))
-    expect(releaseId({ ...green, app: 'other' })).not.toBe(releaseId(green))
   })
 
   it('never sends a request to another app: the switch answers 503, the edge 404, for unknown hosts', () => {
@@ -159,10 +152,24 @@ describe('renderEdgeConfig (the client-facing tier, never reloaded by a switch)'
   })
 })
 
-describe('parseStateComment', () => {
-  it('finds no state in a file without the comment, or with a damaged one', () => {
-    expect(parseStateComment('server { listen 80; }\n')).toBeUndefined()
-    expect(parseStateComment('# cutover-state: {not json\n')).toBeUndefined()
-    expect(parseStateComment('# cutover-state: {"color":"purple","image":"x"}\n')).toBeUndefined()
+describe('route comments and the state of versions before the ledger', () => {
+  it('finds no route in a file without the comment, or with a damaged one', () => {
+    expect(parseRouteComment('my-web', 'server { listen 80; }\n')).toBeUndefined()
+    expect(parseRouteComment('my-web', '# cutover-route: {not json\n')).toBeUndefined()
+    expect(parseRouteComment('my-web', '# cutover-route: {"color":"purple","releaseId":"x"}\n')).toBeUndefined()
+  })
+
+  it('reads the state comment older versions wrote: the route, and a ledger to import with live and previous', () => {
+    const legacy = '# cutover-state: {"app":"my-web","color":"green","image":"web:2","deployedAt":"2026-11-02T10:00:00.000Z","previous":{"color":"blue","image":"web:1"}}\n'
+    // the id is the release header value older versions sent, so verification of the live release still matches
+    expect(parseRouteComment('my-web', legacy)).toEqual({ color: 'green', releaseId: 'my-web green 2026-11-02T10:00:00.000Z' })
+    const record = legacyLedger('my-web', legacy)!
+    expect(record.releases.map(r => [r.color, r.image, r.liveSince])).toEqual([
+      ['green', 'web:2', '2026-11-02T10:00:00.000Z'],
+      ['blue', 'web:1', '']
+    ])
+    expect(record.releases[0].id).toBe('my-web green 2026-11-02T10:00:00.000Z')
+    expect(legacyLedger('other-app', legacy)).toBeUndefined()
+    expect(legacyLedger('my-web', '# cutover-state: {broken\n')).toBeUndefined()
   })
 })

@@ -1,5 +1,4 @@
-import type { Outcome, ResultKind } from '../../src/engine/outcome.js'
-import type { StepRecord } from '../../src/engine/timeline.js'
+import type { Outcome, ResultKind, StepRecord } from '../../src/core/outcome.js'
 import { outputsOf } from '../../src/reporting/outputs.js'
 import { renderSummary } from '../../src/reporting/summary.js'
 

@@ -1,6 +1,8 @@
-import type Docker from 'dockerode'
+import { createHash } from 'node:crypto'
 import type { ContainerSettings } from '../inputs/config.js'
-import { containerName, LABEL, versionOf, type Color } from './names.js'
+import { containerName, LABEL, type Color } from '../core/names.js'
+import { versionOf } from '../core/image-ref.js'
+import type { ContainerSpec } from './ports.js'
 
 export interface SpecInput {
   app: string
@@ -8,37 +10,57 @@ export interface SpecInput {
   image: string
   network: string
   settings: ContainerSettings
-  deployedAt: string
+  appPort: number
+  /** The release this container is started for (its instance id). */
+  releaseId: string
+  startedAt: string
   run: string
 }
 
-/** The Docker create request for one color: what `docker run` users expect, plus cutover's labels. */
-export function containerSpec(input: SpecInput): Docker.ContainerCreateOptions {
+/**
+ * A hash of everything in the settings that changes the container, so redeploying the same image
+ * with a rotated secret or a new volume is a new release, not "unchanged". Secret values only
+ * enter it hashed.
+ */
+export function configHash(settings: ContainerSettings, appPort: number): string {
+  const canonical = JSON.stringify({
+    env: Object.entries(settings.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    command: settings.command ?? null,
+    volumes: settings.volumes,
+    networks: settings.networks,
+    labels: Object.entries(settings.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    restart: settings.restart,
+    memory: settings.memoryBytes ?? null,
+    cpus: settings.nanoCpus ?? null,
+    appPort
+  })
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16)
+}
+
+/** One color of the app as the host should start it: what `docker run` users expect, plus cutover's labels. */
+export function containerSpec(input: SpecInput): ContainerSpec {
   const { app, color, image, network, settings } = input
   return {
     name: containerName(app, color),
-    Image: image,
-    Env: Object.entries(settings.env).map(([k, v]) => `${k}=${v}`),
-    Cmd: settings.command,
-    Labels: {
+    image,
+    env: settings.env,
+    command: settings.command,
+    labels: {
       ...settings.labels,
       [LABEL.managed]: 'true',
       [LABEL.app]: app,
       [LABEL.color]: color,
       [LABEL.image]: image,
       [LABEL.version]: versionOf(image),
-      [LABEL.deployedAt]: input.deployedAt,
-      [LABEL.run]: input.run
+      [LABEL.deployedAt]: input.startedAt,
+      [LABEL.run]: input.run,
+      [LABEL.release]: input.releaseId,
+      [LABEL.configHash]: configHash(settings, input.appPort)
     },
-    HostConfig: {
-      NetworkMode: network,
-      // No restarts until the health gate passes, so a crash at boot shows its real exit
-      // code instead of a restart loop; the user's policy is applied once healthy.
-      RestartPolicy: { Name: 'no' },
-      Binds: settings.volumes.length ? settings.volumes : undefined,
-      Memory: settings.memoryBytes,
-      NanoCpus: settings.nanoCpus,
-      Init: false
-    }
+    network,
+    extraNetworks: settings.networks,
+    volumes: settings.volumes,
+    memoryBytes: settings.memoryBytes,
+    nanoCpus: settings.nanoCpus
   }
 }

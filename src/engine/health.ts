@@ -1,7 +1,7 @@
-import type Docker from 'dockerode'
 import type { HealthSettings } from '../inputs/config.js'
-import { describeProbe, httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
-import type { Log } from '../reporting/log.js'
+import type { Log } from '../core/log.js'
+import type { Clock, ContainerHost, ProbeAnswer } from './ports.js'
+import { describeAnswer } from './describe.js'
 
 export type HealthOutcome =
   | { healthy: true; ms: number; probes: number }
@@ -15,15 +15,20 @@ export type HealthOutcome =
     }
 
 export interface HealthGateDeps {
-  container: Docker.Container
+  host: ContainerHost
+  /** The container to gate. */
+  name: string
+  /** The network its address is read from. */
   network: string
   settings: HealthSettings
-  openTcp: OpenStream
   log: Log
-  sleep?: (ms: number) => Promise<void>
+  clock: Clock
+  /** Set when the run was told to stop: the gate ends at once. */
+  aborted?: () => string | undefined
 }
 
-const sleepReal = (ms: number) => new Promise<void>(r => setTimeout(r, ms))
+/** A probe never waits longer than this, whatever health-timeout is. */
+const PROBE_TIMEOUT_MS = 5000
 
 function statusOk(settings: HealthSettings, status: number | undefined): boolean {
   if (status === undefined) return false
@@ -33,47 +38,49 @@ function statusOk(settings: HealthSettings, status: number | undefined): boolean
 /**
  * Healthy = still running and never restarted, Docker's HEALTHCHECK says healthy when the
  * image has one, and `passes` consecutive HTTP probes of the health path answer as expected.
- * Probes go from the host to the container's address over the SSH tunnel.
+ * Probes go from the host to the container's address. The whole gate, probes included, ends
+ * by health-timeout.
  */
 export async function waitHealthy(deps: HealthGateDeps): Promise<HealthOutcome> {
-  const { container, network, settings, openTcp, log } = deps
-  const sleep = deps.sleep ?? sleepReal
-  const started = Date.now()
-  const elapsed = () => Date.now() - started
+  const { host, name, network, settings, log, clock } = deps
+  const started = clock.now()
+  const elapsed = () => clock.now() - started
+  const left = () => settings.timeoutMs - elapsed()
   const expect = settings.expectedStatus ? `HTTP ${settings.expectedStatus}` : 'a 2xx answer'
   let consecutive = 0
   let probes = 0
-  let last: ProbeResult | undefined
+  let last: ProbeAnswer | undefined
   let lastDockerHealth = ''
 
   for (;;) {
-    const info = await container.inspect()
-    const state = info.State
-    if (state.Status === 'exited' || state.Status === 'dead') {
+    const abort = deps.aborted?.()
+    if (abort) return { healthy: false, reason: abort, ms: elapsed() }
+    const info = await host.inspect(name)
+    if (!info) return { healthy: false, reason: 'the container disappeared before it became healthy', ms: elapsed() }
+    if (info.status === 'exited' || info.status === 'dead') {
       return {
         healthy: false,
-        reason: `the container exited with code ${state.ExitCode}${state.OOMKilled ? ' (killed for running out of memory)' : ''} before it became healthy`,
-        exitCode: state.ExitCode,
-        oomKilled: state.OOMKilled,
+        reason: `the container exited with code ${info.exitCode}${info.oomKilled ? ' (killed for running out of memory)' : ''} before it became healthy`,
+        exitCode: info.exitCode,
+        oomKilled: info.oomKilled,
         ms: elapsed()
       }
     }
-    if (state.Restarting || info.RestartCount > 0) {
+    if (info.restarting || info.restartCount > 0) {
       return {
         healthy: false,
-        reason: `the container restarted (last exit code ${state.ExitCode}${state.OOMKilled ? ', out of memory' : ''}) before it became healthy`,
-        exitCode: state.ExitCode,
-        oomKilled: state.OOMKilled,
+        reason: `the container restarted (last exit code ${info.exitCode}${info.oomKilled ? ', out of memory' : ''}) before it became healthy`,
+        exitCode: info.exitCode,
+        oomKilled: info.oomKilled,
         ms: elapsed()
       }
     }
 
-    const dockerHealth = state.Health?.Status
+    const dockerHealth = info.health?.status
     if (dockerHealth === 'unhealthy') {
-      const lastLog = state.Health?.Log?.at(-1)
       return {
         healthy: false,
-        reason: `Docker's HEALTHCHECK reports unhealthy (last check exited ${lastLog?.ExitCode}: ${(lastLog?.Output ?? '').trim().slice(0, 200)})`,
+        reason: `Docker's HEALTHCHECK reports unhealthy (last check exited ${info.health?.lastExitCode}: ${(info.health?.lastOutput ?? '').trim().slice(0, 200)})`,
         ms: elapsed()
       }
     }
@@ -82,30 +89,31 @@ export async function waitHealthy(deps: HealthGateDeps): Promise<HealthOutcome> 
       lastDockerHealth = dockerHealth
     }
 
-    const ip = info.NetworkSettings.Networks[network]?.IPAddress
+    const address = info.addresses[network]
     let refused = false
-    if (ip) {
-      last = await httpGet(openTcp, { host: ip, port: settings.port, path: settings.path }, Math.min(5000, settings.timeoutMs))
+    if (address && left() > 0) {
+      last = await host.probe(address, settings.port, settings.path, Math.max(1, Math.min(PROBE_TIMEOUT_MS, left())))
       probes++
       refused = last.status === undefined
       if (statusOk(settings, last.status)) consecutive++
       else consecutive = 0
-      if (probes === 1 || !refused) log.info(`probe ${probes} of ${settings.path}: ${describeProbe(last)} (${consecutive}/${settings.passes})`)
+      if (probes === 1 || !refused) log.info(`probe ${probes} of ${settings.path}: ${describeAnswer(last)} (${consecutive}/${settings.passes})`)
     }
     const dockerOk = dockerHealth === undefined || dockerHealth === 'healthy'
     if (consecutive >= settings.passes && dockerOk) return { healthy: true, ms: elapsed(), probes }
 
-    if (elapsed() >= settings.timeoutMs) {
+    if (left() <= 0) {
       const what = !dockerOk
         ? `Docker's HEALTHCHECK still reports "${dockerHealth}"`
         : `${settings.path} on port ${settings.port} did not give ${expect}${settings.passes > 1 ? ` ${settings.passes} times in a row` : ''}`
       return {
         healthy: false,
-        reason: `${what} within ${Math.round(settings.timeoutMs / 1000)} s (health-timeout); last answer: ${last ? describeProbe(last) : 'none (no address on the network)'}`,
+        reason: `${what} within ${Math.round(settings.timeoutMs / 1000)} s (health-timeout); last answer: ${last ? describeAnswer(last) : 'none (no address on the network)'}`,
         ms: elapsed()
       }
     }
     // While the app is not listening yet, look again soon: boot time is what users wait for.
-    await sleep(refused && consecutive === 0 ? Math.min(100, settings.intervalMs) : settings.intervalMs)
+    const pause = refused && consecutive === 0 ? Math.min(100, settings.intervalMs) : settings.intervalMs
+    await clock.sleep(Math.max(0, Math.min(pause, left())))
   }
 }

@@ -1,29 +1,30 @@
-import type Docker from 'dockerode'
+import { randomBytes } from 'node:crypto'
 import type { Config } from '../inputs/config.js'
-import type { ProxyRouter } from '../proxy/router.js'
-import type { Log } from '../reporting/log.js'
-import { isConflict, isNotFound, pullImage, tailLogs } from '../transport/docker-ops.js'
-import type { OpenStream } from '../transport/http-probe.js'
-import { describeProbe } from '../transport/http-probe.js'
-import { containerSpec } from './container-spec.js'
+import type { Log } from '../core/log.js'
+import { asideName, COLORS, containerName, failedName, LABEL, networkName, otherColor, type Color } from '../core/names.js'
+import { ReleaseError, type ReleaseResult, type Standby } from '../core/outcome.js'
+import { emptyLedger, withLive, type LedgerRecord, type Release, type ReleaseAuthor } from '../core/release.js'
+import { configHash, containerSpec } from './container-spec.js'
+import { describeAnswer } from './describe.js'
 import { waitHealthy } from './health.js'
-import { asideName, COLORS, containerName, failedName, LABEL, networkName, type Color } from './names.js'
-import { ReleaseError, type Outcome, type Standby } from './outcome.js'
-import { planRelease, type ColorContainer, type ReleaseRequest } from './plan.js'
-import type { RouteState } from './state.js'
+import { isContainerOf, planRelease, type ColorContainer, type Plan, type ReleaseRequest } from './plan.js'
+import { systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledger, type Route, type Router } from './ports.js'
 import type { Timeline } from './timeline.js'
 
 export interface EngineDeps {
   config: Config
-  docker: Docker
-  router: ProxyRouter
-  openTcp: OpenStream
+  host: ContainerHost
+  router: Router
+  ledger: Ledger
   log: Log
   timeline: Timeline
-  /** Who is deploying, recorded in labels. */
+  /** Who is deploying, recorded in container labels. */
   run: string
-  /** Waits between the switch and stopping the previous color (drain); injectable for tests. */
-  sleep?: (ms: number) => Promise<void>
+  /** Who is deploying, recorded in the ledger. */
+  author: ReleaseAuthor
+  clock?: Clock
+  /** Release ids; injectable for tests. */
+  newId?: () => string
   /** Told what the release will do once it is planned (the GitHub deployment is created then). */
   onPlanned?: (planned: PlannedRelease) => Promise<void>
 }
@@ -33,304 +34,411 @@ export interface PlannedRelease {
   image: string
   /** What serves now, if anything. */
   from?: { color: Color; image: string }
+  /** The recorded release a rollback brings back (its commit is what the deployment should point at). */
+  restores?: Release
 }
-
-type Partial = Omit<Outcome, 'steps' | 'durationMs' | 'mode' | 'app'>
 
 const VERIFY_TIMEOUT_MS = 10_000
 
-async function inspectColor(docker: Docker, app: string, color: Color): Promise<ColorContainer & { id?: string; imageId?: string }> {
-  try {
-    const info = await docker.getContainer(containerName(app, color)).inspect()
-    return {
-      color,
-      exists: true,
-      running: info.State.Running && !info.State.Restarting,
-      image: info.Config.Labels?.[LABEL.image] ?? info.Config.Image,
-      id: info.Id,
-      imageId: info.Image
-    }
-  } catch (e) {
-    if (isNotFound(e)) return { color, exists: false, running: false }
-    throw e
-  }
+/** What the inspect step found. */
+interface HostState {
+  record: LedgerRecord
+  /** The live release, if any. */
+  live?: Release
+  containers: (ColorContainer & { id?: string; imageId?: string; configHash?: string })[]
+}
+
+function newReleaseId(): string {
+  return `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
 }
 
 export class ReleaseEngine {
-  private readonly sleep: (ms: number) => Promise<void>
-  /** The route found on the host at the start, so a failed run can still report what is live. */
-  observed?: RouteState
+  private readonly clock: Clock
+  private readonly newId: () => string
+  /** The release found live at the start, so a failed run can still report what is live. */
+  observed?: Release
+  /** The ledger's releases as last known, for reports. */
+  releases: Release[] = []
 
   constructor(private readonly deps: EngineDeps) {
-    this.sleep = deps.sleep ?? (ms => new Promise(r => setTimeout(r, ms)))
+    this.clock = deps.clock ?? systemClock
+    this.newId = deps.newId ?? newReleaseId
   }
 
   private get app(): string {
     return this.deps.config.app
   }
 
+  private get host(): ContainerHost {
+    return this.deps.host
+  }
+
+  /**
+   * The ledger, with an interrupted switch settled: a pending release the proxy already routes to
+   * went live; any other pending release never did. A host deployed before the ledger existed is
+   * read from what the router recorded then.
+   */
+  private async readLedger(): Promise<LedgerRecord> {
+    const { ledger, router, log } = this.deps
+    let record = await ledger.read()
+    if (!record) {
+      record = (await router.legacyRecord?.()) ?? emptyLedger(this.app)
+      if (record.releases.length) log.info(`Imported the live release of ${this.app} from the proxy's route (recorded before the ledger existed)`)
+    }
+    if (record.pending) {
+      const routed = await router.current()
+      if (routed?.releaseId === record.pending.id) {
+        log.info(`An interrupted run had switched to ${record.pending.color} (${record.pending.image}): recording it as live`)
+        record = withLive(record, record.pending)
+      } else {
+        log.info(`An interrupted run never switched to ${record.pending.color} (${record.pending.image}): forgetting it`)
+        record = { ...record, pending: undefined }
+      }
+    }
+    this.releases = record.releases
+    return record
+  }
+
+  private async inspectColors(): Promise<HostState['containers']> {
+    return Promise.all(
+      COLORS.map(async color => {
+        const info = await this.host.inspect(containerName(this.app, color))
+        if (!info) return { color, exists: false, running: false }
+        return {
+          color,
+          exists: true,
+          running: info.running && !info.restarting,
+          image: info.labels[LABEL.image],
+          releaseId: info.labels[LABEL.release],
+          id: info.id,
+          imageId: info.imageId,
+          configHash: info.labels[LABEL.configHash]
+        }
+      })
+    )
+  }
+
   /** Reads what is live and on standby without changing anything. */
-  async status(): Promise<Partial> {
-    const { router, docker, timeline } = this.deps
+  async status(): Promise<ReleaseResult> {
+    const { host, router, timeline, log } = this.deps
     return timeline.step('inspect', 'Reading the state of the host', async () => {
-      const state = await router.readState()
-      this.observed = state
-      const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL.app}=${this.app}`] } })
-      for (const c of containers) {
-        this.deps.log.info(`container ${c.Names[0]?.replace(/^\//, '')}: ${c.State} (${c.Status}), image ${c.Labels[LABEL.image] ?? c.Image}`)
+      const [record, containers, routed] = await Promise.all([this.readLedger(), host.listApp(this.app), router.current()])
+      for (const c of containers) log.info(`container ${c.name}: ${c.state} (${c.status}), image ${c.image}`)
+      const live = record.releases[0]
+      this.observed = live
+      if (!live) {
+        log.info(`No deploy of ${this.app} is recorded on this host.`)
+        return { result: 'unchanged', releases: [] }
       }
-      if (!state) {
-        this.deps.log.info(`No deploy of ${this.app} is recorded on this host.`)
-        return { result: 'unchanged' }
+      const colors = await this.inspectColors()
+      const liveContainer = colors.find(c => c.color === live.color)
+      log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`)
+      if (routed && routed.releaseId !== live.id) {
+        log.warning(`The proxy routes ${this.app} to ${routed.color} (release ${routed.releaseId}), not to the recorded live release ${live.id}: the next deploy or rollback re-applies the route.`)
       }
-      const live = await inspectColor(docker, this.app, state.color)
-      const standby = state.previous ? await this.standbyOf(state.previous) : undefined
-      this.deps.log.info(`Live: ${state.color} ${state.image} (since ${state.deployedAt})${live.running ? '' : ' — its container is NOT running'}`)
-      if (standby) this.deps.log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
-      return {
-        result: 'unchanged',
-        color: state.color,
-        image: state.image,
-        containerId: live.id,
-        deployedAt: state.deployedAt,
-        previousColor: state.previous?.color,
-        previousImage: state.previous?.image,
-        standby
-      }
+      const standby = this.standbyOf(record.releases, colors)
+      if (standby) log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
+      return this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby)
     })
   }
 
-  private async standbyOf(previous: { color: Color; image: string }): Promise<Standby> {
-    const c = await inspectColor(this.deps.docker, this.app, previous.color)
-    const state = !c.exists || c.image !== previous.image ? 'removed' : c.running ? 'running' : 'stopped'
+  private standbyOf(releases: Release[], colors: ColorContainer[]): Standby | undefined {
+    const previous = releases[1]
+    if (!previous) return undefined
+    const c = colors.find(x => x.color === previous.color)
+    const state = !c || !isContainerOf(c, previous) ? 'removed' : c.running ? 'running' : 'stopped'
     return { color: previous.color, image: previous.image, state }
   }
 
+  private resultOf(result: ReleaseResult['result'], live: Release, releases: Release[], containerId?: string, standby?: Standby): ReleaseResult {
+    const previous = releases[1]
+    return {
+      result,
+      color: live.color,
+      image: live.image,
+      containerId,
+      deployedAt: live.liveSince,
+      previousColor: previous?.color,
+      previousImage: previous?.image,
+      standby,
+      release: live,
+      releases
+    }
+  }
+
   /** A deploy or a rollback: start or reuse the idle color, gate on health, switch, verify, clean up. */
-  async release(request: ReleaseRequest): Promise<Partial> {
-    const { config, docker, router, timeline, log } = this.deps
+  async release(request: ReleaseRequest): Promise<ReleaseResult> {
+    const { config, host, router, timeline, log } = this.deps
     const network = networkName(this.app)
 
-    const { state, containers } = await timeline.step('inspect', 'Reading the state of the host', async note => {
-      const state = await router.readState()
-      await Promise.all(COLORS.map(color => this.recoverAside(color, state)))
-      const containers = await Promise.all(COLORS.map(c => inspectColor(docker, this.app, c)))
-      this.observed = state
-      note(state ? `${state.color} live (${state.image})` : 'nothing deployed yet')
-      log.info(state ? `Live: ${state.color} ${state.image}` : `No deploy of ${this.app} is recorded on this host yet.`)
-      return { state, containers }
+    const state = await timeline.step('inspect', 'Reading the state of the host', async note => {
+      const [record, missing] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks)])
+      if (missing.length) {
+        throw new ReleaseError({ reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.` })
+      }
+      const live = record.releases[0]
+      this.observed = live
+      await Promise.all(COLORS.map(color => this.recoverAside(color, live)))
+      const containers = await this.inspectColors()
+      note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet')
+      log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${this.app} is recorded on this host yet.`)
+      return { record, live, containers } satisfies HostState
     })
+    const { record, live, containers } = state
 
-    const plan = planRelease(state, containers, request)
+    const plan = planRelease(record.releases, containers, request)
     if (plan.kind === 'impossible') throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` })
     log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`)
-    const resultKind = request.kind === 'deploy' ? 'deployed' : 'rolled-back'
-    await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: state ? { color: state.color, image: state.image } : undefined })
+    await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: live ? { color: live.color, image: live.image } : undefined, restores: plan.restores })
 
     // The proxy check does not depend on the image: it runs while the image is pulled.
-    const proxyReady = this.ensureNetwork(network).then(n => router.ensure(n))
+    const proxyReady = host
+      .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+      .then(() => router.ensure(network))
     proxyReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
+    const hash = configHash(config.container, config.health.port)
+    let image: ImageInfo | undefined
     if (plan.kind === 'start-new') {
       try {
-        await this.pullFor(plan.image, request.kind)
+        image = await this.pullFor(plan.image, request.kind)
       } catch (e) {
         await proxyReady.catch(() => undefined)
         throw e
       }
-      const live = state ? containers.find(c => c.color === state.color) : undefined
-      const pulledId = (await docker.getImage(plan.image).inspect()).Id
-      if (request.kind === 'deploy' && state && live?.running && live.imageId === pulledId) {
+      const liveContainer = live ? containers.find(c => c.color === live.color) : undefined
+      if (request.kind === 'deploy' && live && liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash) {
         await proxyReady
-        return this.alreadyLive(state, live.id)
+        return this.alreadyLive(record, live, liveContainer.id, containers)
       }
     }
     await proxyReady
+    this.checkAborted()
+    return this.switchTo(plan, record, live, containers, { request, image, hash, network })
+  }
 
-    const target = docker.getContainer(containerName(this.app, plan.color))
-    const deployedAt = new Date().toISOString()
-    await timeline.step('boot', `Starting ${containerName(this.app, plan.color)}`, async () => {
+  private async switchTo(
+    plan: Exclude<Plan, { kind: 'impossible' }>,
+    record: LedgerRecord,
+    live: Release | undefined,
+    containers: ColorContainer[],
+    the: { request: ReleaseRequest; image?: ImageInfo; hash: string; network: string }
+  ): Promise<ReleaseResult> {
+    const { config, router, ledger, timeline, log } = this.deps
+    const name = containerName(this.app, plan.color)
+    const id = this.newId()
+    const release: Release = {
+      id,
+      instance: plan.kind === 'reuse-standby' ? plan.restores.instance : id,
+      app: this.app,
+      color: plan.color,
+      image: plan.image,
+      digest: the.image?.digest ?? (plan.kind === 'reuse-standby' ? plan.restores.digest : undefined),
+      configHash: plan.kind === 'reuse-standby' ? plan.restores.configHash : the.hash,
+      kind: the.request.kind,
+      liveSince: '',
+      by: this.deps.author
+    }
+
+    // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
+    let verifiedLive = false
+    try {
+      await this.bootAndGate(plan, name, the.network, live, release)
+      this.checkAborted()
+
+      const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port }
+      // Written before the switch: a run that dies between the switch and the final write is
+      // finished by the next one, which finds the proxy already routing to this pending release.
+      await ledger.write({ ...record, pending: release })
+      this.checkAborted()
+      await timeline.step('switch', `Switching the proxy to ${plan.color}`, () =>
+        router.apply(route).catch((e: Error) => {
+          throw new ReleaseError({
+            reason: `The proxy could not be switched to ${plan.color}: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+          })
+        })
+      )
+
+      const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
+        const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
+        note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+        return v
+      })
+      if (!verified.ok) {
+        let back = ''
+        if (live) {
+          const previousRoute: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port }
+          back = await router.apply(previousRoute).then(
+            () => ` to ${live.color}`,
+            (e: Error) => `; switching back to ${live.color} failed too (${e.message})`
+          )
+        }
+        throw new ReleaseError({
+          reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}), so it was switched back${back}.`
+        })
+      }
+      verifiedLive = true
+    } catch (e) {
+      if (!verifiedLive) {
+        await this.undoBoot(plan)
+        await this.forgetPending(record)
+      }
+      throw e
+    }
+
+    // Live from now: drains of the color it replaced count from this moment.
+    release.liveSince = new Date(this.clock.now()).toISOString()
+    const updated = withLive(record, release)
+    await ledger.write(updated)
+    this.releases = updated.releases
+    log.info(`${plan.image} is live on ${plan.color}.`)
+
+    const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color))
+    const info = await this.host.inspect(name)
+    return this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby)
+  }
+
+  /** Starts the color (or the stopped standby) and waits for its health gate; throws ReleaseError when it fails. */
+  private async bootAndGate(plan: Exclude<Plan, { kind: 'impossible' }>, name: string, network: string, live: Release | undefined, release: Release): Promise<void> {
+    const { config, host, timeline, log } = this.deps
+    await timeline.step('boot', `Starting ${name}`, async () => {
       if (plan.kind === 'start-new') {
         await this.setAside(plan.color)
-        const spec = containerSpec({ app: this.app, color: plan.color, image: plan.image, network, settings: config.container, deployedAt, run: this.deps.run })
-        const created = await docker.createContainer(spec)
-        for (const extra of config.container.networks) await docker.getNetwork(extra).connect({ Container: created.id })
-        await created.start()
-        log.info(`Started ${spec.name} (${created.id.slice(0, 12)}) from ${plan.image}`)
+        const spec = containerSpec({
+          app: this.app,
+          color: plan.color,
+          image: plan.image,
+          network,
+          settings: config.container,
+          appPort: config.health.port,
+          releaseId: release.instance,
+          startedAt: new Date(this.clock.now()).toISOString(),
+          run: this.deps.run
+        })
+        const containerId = await host.create(spec)
+        await host.start(name)
+        log.info(`Started ${name} (${containerId.slice(0, 12)}) from ${plan.image}`)
       } else if (plan.mustStart) {
-        await target.start()
-        log.info(`Started the stopped standby ${containerName(this.app, plan.color)}`)
+        await host.start(name)
+        log.info(`Started the stopped standby ${name}`)
       }
     })
+    this.checkAborted()
 
-    const health = await timeline.step('healthy', `Waiting for ${containerName(this.app, plan.color)} to be healthy`, async note => {
-      const outcome = await waitHealthy({ container: target, network, settings: config.health, openTcp: this.deps.openTcp, log })
+    const health = await timeline.step('healthy', `Waiting for ${name} to be healthy`, async note => {
+      const outcome = await waitHealthy({ host, name, network, settings: config.health, log, clock: this.clock, aborted: () => this.abortReason })
       note(outcome.healthy ? `${outcome.probes} probe(s)` : outcome.reason)
       return outcome
     })
+    this.checkAborted()
     if (!health.healthy) {
-      const logs = await tailLogs(target, 30)
-      await this.discardFailed(plan.color, plan.kind === 'reuse-standby')
-      if (plan.kind === 'start-new') await this.restoreAside(plan.color)
+      const logs = await host.logs(name, 30).catch(e => `(logs unavailable: ${(e as Error).message})`)
       throw new ReleaseError({
-        reason: `${containerName(this.app, plan.color)} (${plan.image}) did not become healthy: ${health.reason}. ${state ? `${state.color} (${state.image}) is still live.` : 'Nothing was switched.'}`,
+        reason: `${name} (${plan.image}) did not become healthy: ${health.reason}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`,
         logs,
-        container: containerName(this.app, plan.color),
+        container: name,
         exitCode: health.exitCode,
         oomKilled: health.oomKilled
       })
     }
-
     if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-      await target.update({ RestartPolicy: config.container.restart })
-    }
-
-    const newState: RouteState = {
-      app: this.app,
-      color: plan.color,
-      image: plan.image,
-      // When it went live, not when it booted: drain times of the color it replaces count from here.
-      deployedAt: new Date().toISOString(),
-      previous: state ? { color: state.color, image: state.image } : undefined
-    }
-    await timeline.step('switch', `Switching the proxy to ${plan.color}`, () => router.switchTo(newState))
-
-    const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
-      const v = await router.verify(newState, config.health.path, VERIFY_TIMEOUT_MS)
-      note(`${describeProbe(v.last)} after ${v.ms} ms`)
-      return v
-    })
-    if (!verified.ok) {
-      if (state) await router.switchTo(state)
-      await this.discardFailed(plan.color, plan.kind === 'reuse-standby')
-      if (plan.kind === 'start-new') await this.restoreAside(plan.color)
-      throw new ReleaseError({
-        reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeProbe(verified.last)}), so it was switched back${state ? ` to ${state.color}` : ''}.`
-      })
-    }
-    log.info(`${plan.image} is live on ${plan.color}.`)
-
-    const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(state, plan.color))
-    const info = await target.inspect()
-    return {
-      result: resultKind,
-      color: plan.color,
-      image: plan.image,
-      containerId: info.Id,
-      deployedAt: newState.deployedAt,
-      previousColor: state?.color,
-      previousImage: state?.image,
-      standby
+      await host.setRestartPolicy(name, config.container.restart)
     }
   }
 
-  private async pullFor(image: string, kind: ReleaseRequest['kind']): Promise<void> {
-    const { docker, config, log, timeline } = this.deps
-    await timeline.step('pull', `Pulling ${image}`, async note => {
+  /** Why the run was told to stop (a signal), if it was. */
+  private abortReason?: string
+
+  /**
+   * Asks the release to stop at the next safe point: before the switch it undoes what it started and
+   * fails; once the switch is verified it finishes (the new color is live either way).
+   */
+  abort(reason: string): void {
+    this.abortReason ??= reason
+  }
+
+  private checkAborted(): void {
+    if (this.abortReason) throw new ReleaseError({ reason: `${this.abortReason}: stopped before the switch; ${this.observed ? `${this.observed.color} (${this.observed.image}) is still live` : 'nothing was switched'}.` })
+  }
+
+  /** A failed release leaves the host as it found it: the new container gone, the standby back. */
+  private async undoBoot(plan: Exclude<Plan, { kind: 'impossible' }>): Promise<void> {
+    await this.discardFailed(plan.color, plan.kind === 'reuse-standby')
+    if (plan.kind === 'start-new') await this.restoreAside(plan.color)
+  }
+
+  private async forgetPending(record: LedgerRecord): Promise<void> {
+    await this.deps.ledger.write({ ...record, pending: undefined }).catch(e => this.deps.log.warning(`Could not update the release ledger: ${(e as Error).message} (the next run settles it)`))
+  }
+
+  private async pullFor(image: string, kind: ReleaseRequest['kind']): Promise<ImageInfo> {
+    const { host, log, timeline } = this.deps
+    return timeline.step('pull', `Pulling ${image}`, async note => {
       try {
-        await pullImage(docker, image, config.registry, line => log.info(line))
+        return await host.pull(image, line => log.info(line))
       } catch (e) {
         // A rollback may still use an image that is on the host but gone from the registry.
-        if (kind === 'rollback' && (await imageExists(docker, image))) {
+        const local = kind === 'rollback' ? await host.image(image) : undefined
+        if (local) {
           log.warning(`${(e as Error).message}; using the copy already on the host`)
           note('used the local copy')
-          return
+          return local
         }
         throw new ReleaseError({ reason: (e as Error).message })
       }
     })
   }
 
-  /** The image asked for is already live: make sure the proxy serves it, change nothing else. */
-  private async alreadyLive(state: RouteState, containerId: string | undefined): Promise<Partial> {
-    const { router, log, timeline, config } = this.deps
+  /** The image and settings asked for are already live: make sure the proxy serves them, change nothing else. */
+  private async alreadyLive(record: LedgerRecord, live: Release, containerId: string | undefined, containers: ColorContainer[]): Promise<ReleaseResult> {
+    const { router, log, timeline, config, ledger } = this.deps
+    const route: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port }
     await timeline.step('verify', 'Verifying through the proxy', async note => {
-      let v = await router.verify(state, config.health.path, 2000)
+      let v = await router.verify(route, config.health.path, 2000)
       if (!v.ok) {
-        // A run that died between writing the route and reloading nginx: finish its switch.
-        log.info(`The proxy does not serve ${state.color} yet (${describeProbe(v.last)}); applying the recorded route again`)
-        await router.ensure(networkName(this.app))
-        await router.switchTo(state)
-        v = await router.verify(state, config.health.path, VERIFY_TIMEOUT_MS)
-        if (!v.ok) throw new ReleaseError({ reason: `The proxy does not serve ${state.color}: ${describeProbe(v.last)}` })
+        // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
+        log.info(`The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`)
+        await router.apply(route)
+        v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
+        if (!v.ok) throw new ReleaseError({ reason: `The proxy does not serve ${live.color}: ${describeAnswer(v.last)}` })
       }
-      note(describeProbe(v.last))
+      note(describeAnswer(v.last))
     })
-    log.info(`${state.image} is already live on ${state.color}; nothing to do.`)
-    return {
-      result: 'unchanged',
-      color: state.color,
-      image: state.image,
-      containerId,
-      deployedAt: state.deployedAt,
-      previousColor: state.previous?.color,
-      previousImage: state.previous?.image,
-      standby: state.previous ? await this.standbyOf(state.previous) : undefined
-    }
-  }
-
-  private async ensureNetwork(name: string): Promise<string> {
-    const docker = this.deps.docker
-    try {
-      await docker.getNetwork(name).inspect()
-    } catch (e) {
-      if (!isNotFound(e)) throw e
-      try {
-        await docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.app]: this.app } })
-      } catch (err) {
-        if (!isConflict(err)) throw err
-      }
-    }
-    return name
-  }
-
-  private async inspectByName(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
-    try {
-      return await this.deps.docker.getContainer(name).inspect()
-    } catch (e) {
-      if (isNotFound(e)) return undefined
-      throw e
-    }
-  }
-
-  private async removeByName(name: string): Promise<void> {
-    await this.deps.docker
-      .getContainer(name)
-      .remove({ force: true })
-      .catch(e => {
-        if (!isNotFound(e)) throw e
-      })
+    // Keep what the inspect step settled (an imported or finished release) on record.
+    await ledger.write(record)
+    log.info(`${live.image} is already live on ${live.color} with the same settings; nothing to do.`)
+    return this.resultOf('unchanged', live, record.releases, containerId, this.standbyOf(record.releases, containers))
   }
 
   /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
   private async setAside(color: Color): Promise<void> {
-    const old = await this.inspectByName(containerName(this.app, color))
+    const old = await this.host.inspect(containerName(this.app, color))
     if (!old) return
-    await this.removeByName(asideName(this.app, color))
-    await this.deps.docker.getContainer(old.Id).rename({ name: asideName(this.app, color) })
-    this.deps.log.info(`Set the old ${color} container (${old.Config.Labels?.[LABEL.image] ?? old.Config.Image}) aside until ${color} is healthy and live`)
+    await this.host.remove(asideName(this.app, color))
+    await this.host.rename(old.id, asideName(this.app, color))
+    this.deps.log.info(`Set the old ${color} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`)
   }
 
   /** Puts the set-aside container back under its name after a failed release. */
   private async restoreAside(color: Color): Promise<void> {
-    const aside = await this.inspectByName(asideName(this.app, color))
+    const aside = await this.host.inspect(asideName(this.app, color))
     if (!aside) return
-    await this.removeByName(containerName(this.app, color))
-    await this.deps.docker.getContainer(aside.Id).rename({ name: containerName(this.app, color) })
+    await this.host.remove(containerName(this.app, color))
+    await this.host.rename(aside.id, containerName(this.app, color))
     this.deps.log.info(`Put the previous ${color} container back, so the standby is kept`)
   }
 
   /**
    * A run that died between setting a container aside and finishing leaves it behind.
-   * If its color went live the switch completed and the aside container is obsolete;
+   * If its color is live the switch completed and the aside container is obsolete;
    * otherwise the replacement never went live: put the old container back.
    */
-  private async recoverAside(color: Color, state: RouteState | undefined): Promise<void> {
-    const aside = await this.inspectByName(asideName(this.app, color))
+  private async recoverAside(color: Color, live: Release | undefined): Promise<void> {
+    const aside = await this.host.inspect(asideName(this.app, color))
     if (!aside) return
-    if (state?.color === color) {
+    if (live?.color === color) {
       this.deps.log.info(`Removing ${asideName(this.app, color)}, left behind by an interrupted run after its switch`)
-      await this.removeByName(aside.Id)
-      await this.pruneImage(aside.Image)
+      await this.host.remove(aside.id)
+      await this.pruneImage(aside.imageId)
     } else {
       this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color)} back as ${containerName(this.app, color)}`)
       await this.restoreAside(color)
@@ -339,30 +447,30 @@ export class ReleaseEngine {
 
   /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
   private async discardFailed(color: Color, wasStandby: boolean): Promise<void> {
-    const c = this.deps.docker.getContainer(containerName(this.app, color))
+    const name = containerName(this.app, color)
     try {
       if (this.deps.config.keepFailed || wasStandby) {
-        await stopIfRunning(c, 5)
+        await this.host.stop(name, 5)
         if (wasStandby) {
-          this.deps.log.info(`Stopped ${containerName(this.app, color)} again`)
+          this.deps.log.info(`Stopped ${name} again`)
         } else {
           // Out of the way of the standby being put back, under a name that says what it is.
-          await this.removeByName(failedName(this.app, color))
-          await c.rename({ name: failedName(this.app, color) })
+          await this.host.remove(failedName(this.app, color))
+          await this.host.rename(name, failedName(this.app, color))
           this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color)} for inspection (keep-failed)`)
         }
       } else {
-        await c.remove({ force: true })
-        this.deps.log.info(`Removed the failed container ${containerName(this.app, color)} (set keep-failed: true to keep it)`)
+        await this.host.remove(name)
+        this.deps.log.info(`Removed the failed container ${name} (set keep-failed: true to keep it)`)
       }
     } catch (e) {
-      if (!isNotFound(e)) this.deps.log.warning(`Could not clean up ${containerName(this.app, color)}: ${(e as Error).message}`)
+      this.deps.log.warning(`Could not clean up ${name}: ${(e as Error).message}`)
     }
   }
 
-  private async cleanup(before: RouteState | undefined, liveColor: Color): Promise<Standby | undefined> {
+  private async cleanup(before: Release | undefined, liveColor: Color): Promise<Standby | undefined> {
     // Both wait out drain times; they overlap rather than add up.
-    const [, standby] = await Promise.all([this.retireReplaced(before, liveColor), this.applyKeepPrevious(before)])
+    const [, standby] = await Promise.all([this.retireReplaced(before, liveColor), this.applyKeepPrevious(before, otherColor(liveColor))])
     return standby
   }
 
@@ -371,73 +479,50 @@ export class ReleaseEngine {
    * may have been live until recently (a deploy right after a rollback) and still hold drained
    * connections, WebSockets above all: it gets what is left of its drain-timeout first.
    */
-  private async retireReplaced(before: RouteState | undefined, liveColor: Color): Promise<void> {
+  private async retireReplaced(before: Release | undefined, liveColor: Color): Promise<void> {
     const { config, log } = this.deps
-    const replaced = await this.inspectByName(asideName(this.app, liveColor))
+    const replaced = await this.host.inspect(asideName(this.app, liveColor))
     if (!replaced) return
-    const name = `${liveColor} container (${replaced.Config.Labels?.[LABEL.image] ?? replaced.Config.Image})`
-    // It stopped being live when the route recorded before this run went live.
-    const liveUntil = before ? Date.parse(before.deployedAt) : NaN
-    const drainLeft = liveUntil + config.proxy.drainTimeoutMs - Date.now()
-    if (replaced.State.Running && drainLeft > 0) {
-      log.info(`The replaced ${name} was live ${Math.round((Date.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`)
-      await this.sleep(drainLeft)
+    const what = `${liveColor} container (${replaced.labels[LABEL.image] ?? '?'})`
+    // It stopped being live when the release live before this run went live.
+    const liveUntil = before ? Date.parse(before.liveSince) : NaN
+    const drainLeft = liveUntil + config.proxy.drainTimeoutMs - this.clock.now()
+    if (replaced.running && drainLeft > 0) {
+      log.info(`The replaced ${what} was live ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`)
+      await this.clock.sleep(drainLeft)
     }
-    await this.removeByName(replaced.Id)
-    log.info(`Removed the replaced ${name}`)
-    await this.pruneImage(replaced.Image)
+    await this.host.remove(replaced.id)
+    log.info(`Removed the replaced ${what}`)
+    await this.pruneImage(replaced.imageId)
   }
 
   /** Applies keep-previous to the color that served before, after the drain time. */
-  private async applyKeepPrevious(before: RouteState | undefined): Promise<Standby | undefined> {
-    const { config, docker, log } = this.deps
+  private async applyKeepPrevious(before: Release | undefined, previousColor: Color): Promise<Standby | undefined> {
+    const { config, log } = this.deps
     if (!before) return undefined
-    const previous = docker.getContainer(containerName(this.app, before.color))
+    const name = containerName(this.app, previousColor)
     const standby: Standby = { color: before.color, image: before.image, state: 'running' }
     if (config.keepPrevious === 'running') {
-      log.info(`${containerName(this.app, before.color)} keeps running as the standby for an instant rollback.`)
+      log.info(`${name} keeps running as the standby for an instant rollback.`)
       return standby
     }
-    log.info(`Draining ${containerName(this.app, before.color)} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before it is ${config.keepPrevious}`)
-    await this.sleep(config.proxy.drainTimeoutMs)
-    try {
-      if (config.keepPrevious === 'stopped') {
-        await stopIfRunning(previous, 10)
-        standby.state = 'stopped'
-      } else {
-        await previous.remove({ force: true })
-        standby.state = 'removed'
-      }
-    } catch (e) {
-      if (!isNotFound(e)) throw e
+    log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before it is ${config.keepPrevious}`)
+    await this.clock.sleep(config.proxy.drainTimeoutMs)
+    if (config.keepPrevious === 'stopped' && (await this.host.inspect(name))) {
+      await this.host.stop(name, 10)
+      standby.state = 'stopped'
+    } else {
+      await this.host.remove(name)
       standby.state = 'removed'
     }
     return standby
   }
 
   private async pruneImage(imageId: string): Promise<void> {
-    try {
-      await this.deps.docker.getImage(imageId).remove({ noprune: false })
-      this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`)
-    } catch (e) {
-      // 409: still used by a container (ours or someone else's); keep it.
-      if (!isConflict(e) && !isNotFound(e)) this.deps.log.warning(`Could not prune image ${imageId}: ${(e as Error).message}`)
-    }
-  }
-}
-
-/** docker stop, where "already stopped" (304) is not an error. */
-async function stopIfRunning(container: Docker.Container, graceSeconds: number): Promise<void> {
-  await container.stop({ t: graceSeconds }).catch(e => {
-    if ((e as { statusCode?: number }).statusCode !== 304) throw e
-  })
-}
-
-async function imageExists(docker: Docker, image: string): Promise<boolean> {
-  try {
-    await docker.getImage(image).inspect()
-    return true
-  } catch {
-    return false
+    const result = await this.host.removeImage(imageId).catch(e => {
+      this.deps.log.warning(`Could not prune image ${imageId}: ${(e as Error).message}`)
+      return 'in-use' as const
+    })
+    if (result === 'removed') this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`)
   }
 }

@@ -1,40 +1,32 @@
-import type { Log } from '../reporting/log.js'
-
-export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'boot' | 'healthy' | 'switch' | 'verify' | 'cleanup'
-
-export interface StepRecord {
-  name: StepName
-  ms: number
-  ok: boolean
-  detail?: string
-}
+import type { Log } from '../core/log.js'
+import type { StepName, StepRecord } from '../core/outcome.js'
 
 /** Times each step of a run and wraps it in a collapsible log group. */
 export class Timeline {
   readonly steps: StepRecord[] = []
-  readonly startedAt = Date.now()
+  readonly startedAt: number
 
-  constructor(private readonly log: Log) {}
+  constructor(
+    private readonly log: Log,
+    private readonly now: () => number = Date.now
+  ) {
+    this.startedAt = now()
+  }
 
   async step<T>(name: StepName, title: string, fn: (note: (detail: string) => void) => Promise<T>): Promise<T> {
-    const started = Date.now()
+    const started = this.now()
     let detail: string | undefined
     try {
       const value = await this.log.group(title, () => fn(d => (detail = d)))
-      this.steps.push({ name, ms: Date.now() - started, ok: true, detail })
+      this.steps.push({ name, ms: this.now() - started, ok: true, detail })
       return value
     } catch (e) {
-      this.steps.push({ name, ms: Date.now() - started, ok: false, detail: detail ?? (e as Error).message })
+      this.steps.push({ name, ms: this.now() - started, ok: false, detail: detail ?? (e as Error).message })
       throw e
     }
   }
 
-  /** Records a step timed elsewhere (the connection is made before the timeline exists). */
-  record(step: StepRecord): void {
-    this.steps.push(step)
-  }
-
   elapsedMs(): number {
-    return Date.now() - this.startedAt
+    return this.now() - this.startedAt
   }
 }

@@ -1,6 +1,7 @@
 /** The action's whole configuration, parsed and validated once from the step's inputs. */
+import type { Mode } from '../core/outcome.js'
 
-export type Mode = 'deploy' | 'rollback' | 'status'
+export type { Mode }
 export type KeepPrevious = 'running' | 'stopped' | 'removed'
 
 /** How the identity of an SSH server is checked. */
@@ -81,6 +82,8 @@ export interface Config {
   dockerSocket: string
   image?: string
   toImage?: string
+  /** With mode rollback: roll back to the release this many releases back in the ledger (1 = previous). */
+  toRelease?: number
   registry?: RegistryAuth
   container: ContainerSettings
   health: HealthSettings

@@ -12,7 +12,7 @@ import type {
   RegistryAuth,
   SshEndpoint
 } from './config.js'
-import { registryHostOf } from '../transport/docker-ops.js'
+import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../transport/host-key.js'
 import { parseDuration } from './duration.js'
 
@@ -318,6 +318,11 @@ export function parseInputs(source: InputSource): Config {
   if (mode === 'deploy' && !image) throw new InputError('image', 'is required when mode is deploy')
   const toImageValue = r.str('to-image')
   const toImage = toImageValue ? parseImage('to-image', toImageValue) : undefined
+  const toRelease = r.str('to-release') ? r.int('to-release', 1, 1, 9) : undefined
+  if (toRelease !== undefined && toImage) throw new InputError('to-release', "cannot be combined with 'to-image': give one rollback target")
+  if ((toRelease !== undefined || toImage) && mode !== 'rollback') {
+    throw new InputError(toImage ? 'to-image' : 'to-release', `only applies to mode rollback, not ${mode}`)
+  }
 
   let registry: RegistryAuth | undefined
   const registryUser = r.str('registry-username')
@@ -369,6 +374,7 @@ export function parseInputs(source: InputSource): Config {
     dockerSocket,
     image,
     toImage,
+    toRelease,
     registry,
     container: {
       env,

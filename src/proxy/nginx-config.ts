@@ -1,5 +1,6 @@
-import { containerName } from '../engine/names.js'
-import { stateComment, type RouteState } from '../engine/state.js'
+import { containerName, type Color } from '../core/names.js'
+import type { LedgerRecord } from '../core/release.js'
+import type { Route } from '../engine/ports.js'
 
 /**
  * Two nginx tiers, both from the proxy image:
@@ -61,9 +62,65 @@ server {
 export const VERIFY_HEADER = 'x-cutover-verify'
 export const RELEASE_HEADER = 'x-cutover-release'
 
-/** Names one release of an app unambiguously: the app, its color and when it went live. */
-export function releaseId(state: RouteState): string {
-  return `${state.app} ${state.color} ${state.deployedAt}`
+const ROUTE_MARKER = '# cutover-route: '
+/** Before the ledger existed, the switch file carried the whole release state. */
+const LEGACY_MARKER = '# cutover-state: '
+
+/** The line that records, in the route file, which release it routes to. */
+export function routeComment(route: Route): string {
+  return ROUTE_MARKER + JSON.stringify({ color: route.color, releaseId: route.releaseId })
+}
+
+/** Which release a route file routes to; undefined when it has no (readable) marker. */
+export function parseRouteComment(app: string, text: string): { color: Color; releaseId: string } | undefined {
+  for (const line of text.split('\n')) {
+    try {
+      if (line.startsWith(ROUTE_MARKER)) {
+        const r = JSON.parse(line.slice(ROUTE_MARKER.length)) as { color?: unknown; releaseId?: unknown }
+        if ((r.color === 'blue' || r.color === 'green') && typeof r.releaseId === 'string') return { color: r.color, releaseId: r.releaseId }
+      }
+      if (line.startsWith(LEGACY_MARKER)) {
+        const legacy = parseLegacy(app, line)
+        if (legacy) return { color: legacy.color, releaseId: legacy.id }
+      }
+    } catch {
+      // not ours, or damaged: no route
+    }
+  }
+  return undefined
+}
+
+interface LegacyState {
+  app: string
+  color: Color
+  image: string
+  deployedAt: string
+  previous?: { color: Color; image: string }
+}
+
+function parseLegacy(app: string, line: string): (LegacyState & { id: string }) | undefined {
+  const s = JSON.parse(line.slice(LEGACY_MARKER.length)) as LegacyState
+  if ((s.color !== 'blue' && s.color !== 'green') || typeof s.image !== 'string' || s.app !== app) return undefined
+  // The release header value that versions before the ledger sent: app, color and time.
+  return { ...s, id: `${s.app} ${s.color} ${s.deployedAt}` }
+}
+
+/** The ledger a route file written before the ledger existed implies: the live release and the previous one. */
+export function legacyLedger(app: string, text: string): LedgerRecord | undefined {
+  const line = text.split('\n').find(l => l.startsWith(LEGACY_MARKER))
+  if (!line) return undefined
+  let s: ReturnType<typeof parseLegacy>
+  try {
+    s = parseLegacy(app, line)
+  } catch {
+    return undefined
+  }
+  if (!s) return undefined
+  const imported = { app, configHash: '', kind: 'deploy' as const, by: {} }
+  const live = { ...imported, id: s.id, instance: s.id, color: s.color, image: s.image, liveSince: s.deployedAt }
+  const previousId = `${app} ${s.previous?.color} imported`
+  const previous = s.previous && { ...imported, id: previousId, instance: previousId, color: s.previous.color, image: s.previous.image, liveSince: '' }
+  return { version: 1, app, releases: previous ? [live, previous] : [live] }
 }
 
 /** The edge's server block for an app: routes by domain to the app's virtual host on the switch. */
@@ -91,22 +148,18 @@ server {
 `
 }
 
-export interface AppRoute {
-  state: RouteState
-  appPort: number
-}
-
 /** The switch's server block for an app: the one place the live color is written. */
-export function renderSwitchConfig(route: AppRoute): string {
-  const { state, appPort } = route
+export function renderSwitchConfig(route: Route): string {
+  const state = route
+  const appPort = route.appPort
   const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`
   const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
-${stateComment(state)}
+${routeComment(route)}
 # Only cutover's own verification asks which release answered (an empty header is not sent).
 map $http_x_cutover_verify $${releaseVar} {
   default '';
-  '~.' '${releaseId(state)}';
+  '~.' '${route.releaseId}';
 }
 upstream ${upstream} {
   # max_fails=0: a single upstream must never be marked down by a transient error

@@ -1,16 +1,18 @@
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../inputs/config.js'
-import { LABEL } from '../engine/names.js'
-import { parseStateComment, type RouteState } from '../engine/state.js'
-import type { Log } from '../reporting/log.js'
+import { LABEL, type Color } from '../core/names.js'
+import type { Log } from '../core/log.js'
+import type { LedgerRecord } from '../core/release.js'
+import { credentialsFor } from '../core/image-ref.js'
+import type { Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getFile, isConflict, isNotFound, pullImage, putFile } from '../transport/docker-ops.js'
 import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
-import type { ProxyRouter } from './router.js'
 import {
   appConfigFile,
   COMMON_CONFIG_FILE,
+  legacyLedger,
+  parseRouteComment,
   RELEASE_HEADER,
-  releaseId,
   VERIFY_HEADER,
   EDGE_PORT,
   edgeCommonConfig,
@@ -35,7 +37,7 @@ interface Tier {
 }
 
 /** The edge and switch nginx containers managed by cutover (see nginx-config.ts for why two). */
-export class NginxRouter implements ProxyRouter {
+export class NginxRouter implements Router {
   private readonly edge: Tier
   private readonly switch: Tier
   /** The network the edge reaches the switch on. */
@@ -46,7 +48,6 @@ export class NginxRouter implements ProxyRouter {
     private readonly openTcp: OpenStream,
     private readonly settings: ProxySettings,
     private readonly app: string,
-    private readonly appPort: number,
     private readonly registry: RegistryAuth | undefined,
     private readonly log: Log
   ) {
@@ -134,7 +135,7 @@ export class NginxRouter implements ProxyRouter {
     } catch (e) {
       if (!isNotFound(e)) throw e
       this.log.info(`Pulling the proxy image ${image}`)
-      await pullImage(this.docker, image, this.registry, line => this.log.info(`  ${line}`))
+      await pullImage(this.docker, image, credentialsFor(image, this.registry), line => this.log.info(`  ${line}`))
     }
   }
 
@@ -182,27 +183,37 @@ export class NginxRouter implements ProxyRouter {
   /** The app's route file as last read or written, to put back if nginx refuses a new one. */
   private routeText?: string
 
-  async readState(): Promise<RouteState | undefined> {
-    if (!(await this.inspect(this.switch))) return undefined
-    this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? ''
-    return this.routeText ? parseStateComment(this.routeText) : undefined
+  private async readRouteFile(): Promise<string> {
+    if (this.routeText === undefined) {
+      if (!(await this.inspect(this.switch))) return ''
+      this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? ''
+    }
+    return this.routeText
   }
 
-  async switchTo(state: RouteState): Promise<void> {
+  async current(): Promise<{ color: Color; releaseId: string } | undefined> {
+    return parseRouteComment(this.app, await this.readRouteFile())
+  }
+
+  async legacyRecord(): Promise<LedgerRecord | undefined> {
+    return legacyLedger(this.app, await this.readRouteFile())
+  }
+
+  async apply(route: Route): Promise<void> {
     const file = appConfigFile(this.app)
-    // Under the deploy lock nobody else writes this file, so what readState saw is still there.
-    const before = this.routeText ?? (await getFile(this.container(this.switch), `${CONF_DIR}/${file}`)) ?? ''
-    const text = renderSwitchConfig({ state, appPort: this.appPort })
+    // Under the deploy lock nobody else writes this file, so what was read is still there.
+    const before = await this.readRouteFile()
+    const text = renderSwitchConfig(route)
     await putFile(this.container(this.switch), CONF_DIR, file, text)
     await this.testAndReload(this.switch, { file, content: before })
     this.routeText = text
     await this.ensureEdgeRoute()
   }
 
-  async verify(state: RouteState, path: string, timeoutMs: number): Promise<{ ok: boolean; last: ProbeResult; ms: number }> {
+  async verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult> {
     const started = Date.now()
     const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? 'localhost'
-    const expected = releaseId(state)
+    const expected = route.releaseId
     let confirmed = false
     let last: ProbeResult
     for (;;) {

@@ -1,5 +1,5 @@
 import { getOctokit } from '@actions/github'
-import type { Log } from './log.js'
+import type { Log } from '../core/log.js'
 
 type Octokit = ReturnType<typeof getOctokit>
 export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error' | 'inactive'
@@ -57,6 +57,8 @@ export interface DeploymentRequest {
   environment: string
   description: string
   environmentUrl?: string
+  /** The commit deployed, when it is not the run's own (a rollback restores an earlier release's commit). */
+  ref?: string
 }
 
 /**
@@ -101,17 +103,13 @@ export class GithubDeployment {
 
   async create(): Promise<void> {
     try {
-      const res = await this.octokit.rest.repos.createDeployment({
-        owner: this.owner,
-        repo: this.repo,
-        ref: this.ctx.sha!,
-        environment: this.request.environment,
-        auto_merge: false,
-        required_contexts: [],
-        payload: { app: this.request.app, image: this.request.image },
-        description: clip(this.request.description),
-        production_environment: /^prod(uction)?$/i.test(this.request.environment),
-        transient_environment: false
+      const res = await this.createAt(this.request.ref ?? this.ctx.sha!).catch(e => {
+        // The restored release's commit may be unknown here (another repository, a rewritten history).
+        if (this.request.ref && this.request.ref !== this.ctx.sha && statusOf(e) === 422) {
+          this.log.info(`GitHub does not know commit ${this.request.ref}; recording the deployment at this run's commit instead`)
+          return this.createAt(this.ctx.sha!)
+        }
+        throw e
       })
       if (res.status === 201 && 'id' in res.data) {
         this.id = res.data.id
@@ -124,6 +122,21 @@ export class GithubDeployment {
       this.disabled = true
       this.warn('create a deployment', e)
     }
+  }
+
+  private createAt(ref: string) {
+    return this.octokit.rest.repos.createDeployment({
+        owner: this.owner,
+        repo: this.repo,
+        ref,
+        environment: this.request.environment,
+        auto_merge: false,
+        required_contexts: [],
+        payload: { app: this.request.app, image: this.request.image },
+        description: clip(this.request.description),
+        production_environment: /^prod(uction)?$/i.test(this.request.environment),
+        transient_environment: false
+      })
   }
 
   async setStatus(state: DeploymentState, description: string, environmentUrl?: string): Promise<void> {

@@ -1,12 +1,7 @@
 import * as core from '@actions/core'
+import type { Log } from '../core/log.js'
 
-/** What the engine needs of the job log; @actions/core in the action, a recorder in tests. */
-export interface Log {
-  info(message: string): void
-  warning(message: string): void
-  error(message: string, title?: string): void
-  group<T>(name: string, fn: () => Promise<T>): Promise<T>
-}
+export type { Log }
 
 export const actionsLog: Log = {
   info: m => core.info(m),

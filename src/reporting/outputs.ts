@@ -1,4 +1,4 @@
-import type { Outcome } from '../engine/outcome.js'
+import type { Outcome } from '../core/outcome.js'
 
 /** The step's outputs, the same set in every mode ('' when not applicable). */
 export function outputsOf(outcome: Outcome, deploymentId: number | undefined): Record<string, string> {

@@ -1,5 +1,4 @@
-import type { Outcome } from '../engine/outcome.js'
-import type { StepRecord } from '../engine/timeline.js'
+import type { Outcome, StepRecord } from '../core/outcome.js'
 
 const STEP_TITLES: Record<StepRecord['name'], string> = {
   connect: 'Connect (SSH)',
@@ -62,6 +61,7 @@ export function renderSummary(outcome: Outcome, host: string): string {
       lines.push('')
     }
   }
+  if (outcome.releases?.length) lines.push(...releasesTable(outcome), '')
   if (outcome.steps.length) {
     lines.push('| step | time | |')
     lines.push('|---|---:|---|')
@@ -72,4 +72,21 @@ export function renderSummary(outcome: Outcome, host: string): string {
     lines.push('')
   }
   return lines.join('\n') + '\n'
+}
+
+/** The host's release ledger, newest first: what `to-release: N` counts back through. */
+function releasesTable(outcome: Outcome): string[] {
+  const rows = ['<details' + (outcome.mode === 'status' ? ' open' : '') + '><summary>Releases recorded on the host (newest first)</summary>', '']
+  rows.push('| to-release | color | image | digest | live since | by |')
+  rows.push('|---:|---|---|---|---|---|')
+  outcome.releases!.forEach((r, i) => {
+    const digest = r.digest ? `\`${esc(r.digest.slice(r.digest.indexOf('@') + 1, r.digest.indexOf('@') + 20))}\`` : ''
+    const who = [r.by.actor ? esc(r.by.actor) : '', r.by.commit ? `\`${esc(r.by.commit.slice(0, 7))}\`` : '', r.by.runUrl ? `[run](${r.by.runUrl})` : '']
+      .filter(Boolean)
+      .join(' ')
+    const what = i === 0 ? 'live' : String(i)
+    rows.push(`| ${what} | ${r.color} | \`${esc(r.image)}\`${r.kind === 'rollback' ? ' (rollback)' : ''} | ${digest} | ${esc(r.liveSince || '?')} | ${who} |`)
+  })
+  rows.push('', '</details>')
+  return rows
 }

@@ -2,6 +2,7 @@ import type Docker from 'dockerode'
 import { Readable } from 'node:stream'
 import tar from 'tar-stream'
 import type { RegistryAuth } from '../inputs/config.js'
+import { pullableRef } from '../core/image-ref.js'
 
 /** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
 export function demux(buf: Buffer): { stdout: string; stderr: string } {
@@ -99,34 +100,16 @@ export function isConflict(e: unknown): boolean {
   return (e as { statusCode?: number }).statusCode === 409
 }
 
-/** The registry host an image reference pulls from. */
-export function registryHostOf(image: string): string {
-  const first = image.split('/')[0]
-  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
-}
-
-function authFor(image: string, auth?: RegistryAuth): RegistryAuth | undefined {
-  if (!auth) return undefined
-  const same = (a: string, b: string) => a.replace(/^https?:\/\//, '').replace(/\/.*$/, '') === b
-  const host = registryHostOf(image)
-  if (auth.serveraddress === '') return { ...auth, serveraddress: host }
-  if (same(auth.serveraddress, host) || (host === 'docker.io' && /docker\.io|index\.docker/.test(auth.serveraddress))) {
-    return auth
-  }
-  return undefined
-}
-
 export interface PullProgress {
   (line: string): void
 }
 
 /**
- * Pulls an image with credentials sent in the X-Registry-Auth header only:
+ * Pulls an image with the credentials (already matched to its registry) sent in the X-Registry-Auth header only:
  * nothing is written to the host's disk. Reports progress per layer, throttled.
  */
-export async function pullImage(docker: Docker, image: string, auth: RegistryAuth | undefined, log: PullProgress): Promise<void> {
-  const authconfig = authFor(image, auth)
-  const ref = /[:@]/.test(image.slice(image.lastIndexOf('/') + 1)) ? image : `${image}:latest`
+export async function pullImage(docker: Docker, image: string, authconfig: RegistryAuth | undefined, log: PullProgress): Promise<void> {
+  const ref = pullableRef(image)
   const stream = await docker.pull(ref, authconfig ? { authconfig } : {})
   const lastStatus = new Map<string, string>()
   let lastLog = 0

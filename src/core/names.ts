@@ -37,14 +37,9 @@ export const LABEL = {
   version: 'cutover.version',
   deployedAt: 'cutover.deployed-at',
   run: 'cutover.run',
-  proxy: 'cutover.proxy'
+  proxy: 'cutover.proxy',
+  /** Hash of the container settings a color was started with: a changed setting is a new release. */
+  configHash: 'cutover.config-hash',
+  /** The ledger id of the release a container serves. */
+  release: 'cutover.release'
 } as const
-
-/** The tag (or digest) part of an image reference, shown as the version. */
-export function versionOf(image: string): string {
-  const at = image.indexOf('@')
-  if (at >= 0) return image.slice(at + 1, at + 20)
-  const lastSlash = image.lastIndexOf('/')
-  const colon = image.indexOf(':', lastSlash + 1)
-  return colon >= 0 ? image.slice(colon + 1) : 'latest'
-}

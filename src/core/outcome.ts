@@ -1,8 +1,17 @@
-import type { Mode } from '../inputs/config.js'
 import type { Color } from './names.js'
-import type { StepRecord } from './timeline.js'
+import type { Release } from './release.js'
 
+export type Mode = 'deploy' | 'rollback' | 'status'
 export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed'
+
+export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'boot' | 'healthy' | 'switch' | 'verify' | 'cleanup'
+
+export interface StepRecord {
+  name: StepName
+  ms: number
+  ok: boolean
+  detail?: string
+}
 
 export interface Failure {
   /** One sentence for the annotation and the summary. */
@@ -20,19 +29,28 @@ export interface Standby {
   state: 'running' | 'stopped' | 'removed'
 }
 
-/** Everything reporting needs to know about one run. */
-export interface Outcome {
-  mode: Mode
-  app: string
+/** What the engine found or did: everything of an Outcome that is not about the run itself. */
+export interface ReleaseResult {
   result: ResultKind
   color?: Color
   image?: string
   containerId?: string
+  /** When the live release went live. */
   deployedAt?: string
   previousColor?: Color
   previousImage?: string
   standby?: Standby
   failure?: Failure
+  /** The release live after the run, as the ledger records it. */
+  release?: Release
+  /** The ledger's releases after the run, newest (live) first. */
+  releases?: Release[]
+}
+
+/** Everything reporting needs to know about one run. */
+export interface Outcome extends ReleaseResult {
+  mode: Mode
+  app: string
   steps: StepRecord[]
   durationMs: number
 }

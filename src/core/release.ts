@@ -1,0 +1,74 @@
+import type { Color } from './names.js'
+
+/** Who made a release: enough to find the run and the commit again. */
+export interface ReleaseAuthor {
+  /** owner/repo */
+  repository?: string
+  /** URL of the workflow run. */
+  runUrl?: string
+  actor?: string
+  commit?: string
+}
+
+/** One release of an app on a host, as the ledger records it. */
+export interface Release {
+  /** Unique per release; the proxy reports it so verification knows which release answered. */
+  id: string
+  /**
+   * The id of the release whose container serves this one: its own id when it started a container,
+   * the restored release's instance when a rollback switched back to a standby that still ran.
+   * Containers carry it as a label, so a later rollback finds the container that belongs to a release.
+   */
+  instance: string
+  app: string
+  color: Color
+  image: string
+  /** `repo@sha256:...` of the image as pulled, when the registry gave one. */
+  digest?: string
+  /** Hash of the container settings (env, volumes, limits...): a change makes a new release. */
+  configHash: string
+  kind: 'deploy' | 'rollback'
+  /** When it went live (after the switch was verified); drain times of the color it replaced count from here. */
+  liveSince: string
+  by: ReleaseAuthor
+}
+
+/**
+ * What the ledger holds per app: the releases that went live, newest first (the first one is live),
+ * at most LEDGER_SIZE of them, and a release being switched to, written before the switch so that
+ * a run that dies between the switch and the ledger update can be finished by the next one.
+ */
+export interface LedgerRecord {
+  version: 1
+  app: string
+  releases: Release[]
+  pending?: Release
+}
+
+export const LEDGER_SIZE = 10
+
+export function emptyLedger(app: string): LedgerRecord {
+  return { version: 1, app, releases: [] }
+}
+
+/** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
+export function withLive(record: LedgerRecord, release: Release): LedgerRecord {
+  return { version: 1, app: record.app, releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE) }
+}
+
+/** Checks a parsed ledger; returns a reason when it is not one. */
+export function ledgerProblem(value: unknown, app: string): string | undefined {
+  const r = value as Partial<LedgerRecord> | null
+  if (!r || typeof r !== 'object') return 'it is not a JSON object'
+  if (r.version !== 1) return `its version is ${JSON.stringify(r.version)}, not 1`
+  if (r.app !== app) return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`
+  if (!Array.isArray(r.releases)) return 'it has no list of releases'
+  for (const rel of [...r.releases, ...(r.pending ? [r.pending] : [])]) {
+    if (!rel || typeof rel !== 'object') return 'a release is not an object'
+    if (rel.color !== 'blue' && rel.color !== 'green') return `a release has color ${JSON.stringify(rel.color)}`
+    if (typeof rel.image !== 'string' || !rel.image) return 'a release has no image'
+    if (typeof rel.id !== 'string' || !rel.id) return 'a release has no id'
+    if (typeof rel.liveSince !== 'string') return 'a release has no time'
+  }
+  return undefined
+}

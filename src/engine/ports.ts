@@ -1,0 +1,157 @@
+/**
+ * What the release engine needs from the outside world, in its own words. Docker, nginx and the
+ * host's files are adapters that implement these (src/host, src/proxy); unit tests use fakes.
+ * Nothing here names dockerode, nginx or SSH.
+ */
+import type { LedgerRecord } from '../core/release.js'
+import type { Color } from '../core/names.js'
+
+/** A container as the engine sees it. */
+export interface ContainerInfo {
+  id: string
+  name: string
+  running: boolean
+  restarting: boolean
+  /** created, running, paused, restarting, removing, exited or dead */
+  status: string
+  exitCode: number
+  oomKilled: boolean
+  restartCount: number
+  /** The image's own HEALTHCHECK verdict, when it has one. */
+  health?: { status: string; lastExitCode?: number; lastOutput?: string }
+  /** ID of the image it runs. */
+  imageId: string
+  labels: Record<string, string>
+  /** Address per network it is attached to. */
+  addresses: Record<string, string>
+}
+
+export interface ContainerSummary {
+  name: string
+  state: string
+  status: string
+  image: string
+}
+
+/** What `create` starts: one color of the app, in engine terms. */
+export interface ContainerSpec {
+  name: string
+  image: string
+  env: Record<string, string>
+  command?: string[]
+  labels: Record<string, string>
+  /** The app's private network, shared with the proxy. */
+  network: string
+  /** Further networks to join. */
+  extraNetworks: string[]
+  volumes: string[]
+  memoryBytes?: number
+  nanoCpus?: number
+}
+
+export interface RestartPolicy {
+  Name: string
+  MaximumRetryCount?: number
+}
+
+export interface ImageInfo {
+  id: string
+  /** `repo@sha256:...` when the image came from a registry. */
+  digest?: string
+}
+
+export interface ProbeAnswer {
+  /** HTTP status, or undefined when no answer came (error says why). */
+  status?: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+  error?: string
+  ms: number
+}
+
+/** The Docker Engine of the target host, reached by name. Every call is bounded in time by the adapter. */
+export interface ContainerHost {
+  /** undefined when there is no container of that name. */
+  inspect(name: string): Promise<ContainerInfo | undefined>
+  /** The containers labelled as belonging to the app. */
+  listApp(app: string): Promise<ContainerSummary[]>
+  /** Creates the network if it does not exist (tolerating a concurrent creation). */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>
+  /** Names of those networks that do not exist on the host. */
+  missingNetworks(names: string[]): Promise<string[]>
+  /** Pulls an image; progress lines go to `progress`. Throws with the registry's reason. */
+  pull(image: string, progress: (line: string) => void): Promise<ImageInfo>
+  /** The local copy of an image, if the host has one. */
+  image(image: string): Promise<ImageInfo | undefined>
+  /** Creates the container (not started) and joins its extra networks; returns its id. */
+  create(spec: ContainerSpec): Promise<string>
+  start(name: string): Promise<void>
+  /** Stops it (SIGTERM, then SIGKILL after graceSeconds); a stopped container is fine. */
+  stop(name: string, graceSeconds: number): Promise<void>
+  /** Removes it, running or not; a missing container is fine. */
+  remove(name: string): Promise<void>
+  rename(name: string, newName: string): Promise<void>
+  setRestartPolicy(name: string, policy: RestartPolicy): Promise<void>
+  /** Its last log lines, stdout and stderr interleaved. */
+  logs(name: string, lines: number): Promise<string>
+  /** An HTTP GET from the host to address:port (a container's address on its network). */
+  probe(address: string, port: number, path: string, timeoutMs: number): Promise<ProbeAnswer>
+  /** Removes an image unless a container still uses it. */
+  removeImage(imageId: string): Promise<'removed' | 'in-use' | 'gone'>
+}
+
+/** Where the proxy should send an app's traffic. */
+export interface Route {
+  app: string
+  color: Color
+  /** The release id the proxy reports to cutover's own verification. */
+  releaseId: string
+  appPort: number
+}
+
+export interface VerifyResult {
+  ok: boolean
+  /** The last answer, for the failure message. */
+  last: ProbeAnswer
+  ms: number
+}
+
+/**
+ * The reverse proxy in front of an app's colors. To add a router, implement this: see the README's
+ * "Adding a router or a target".
+ */
+export interface Router {
+  /** Creates or starts the proxy as needed and makes the app's network reachable from it. */
+  ensure(appNetwork: string): Promise<void>
+  /** The release the proxy is configured to route the app to; undefined when it has no route. */
+  current(): Promise<{ color: Color; releaseId: string } | undefined>
+  /** Routes the app gracefully (in-flight requests finish on the old color). On failure the previous routing is left in place. */
+  apply(route: Route): Promise<void>
+  /** Asks the proxy for `path` until the answer comes from this release or the time is up. */
+  verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult>
+  /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
+  legacyRecord?(): Promise<LedgerRecord | undefined>
+}
+
+/** The per-app record of releases kept on the host, independent of the router. */
+export interface Ledger {
+  /** undefined when nothing was ever recorded; throws LedgerError when the record cannot be read. */
+  read(): Promise<LedgerRecord | undefined>
+  /** Replaces the record atomically: a crash mid-write leaves the old record. */
+  write(record: LedgerRecord): Promise<void>
+}
+
+export class LedgerError extends Error {
+  override name = 'LedgerError'
+}
+
+/** Time, injectable so drain and health timing are testable without waiting. */
+export interface Clock {
+  now(): number
+  sleep(ms: number): Promise<void>
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: ms => new Promise(resolve => setTimeout(resolve, ms))
+}

@@ -1,0 +1,178 @@
+import type Docker from 'dockerode'
+import type { RegistryAuth } from '../inputs/config.js'
+import { credentialsFor } from '../core/image-ref.js'
+import type { ContainerHost, ContainerInfo, ContainerSpec, ContainerSummary, ImageInfo, ProbeAnswer, RestartPolicy } from '../engine/ports.js'
+import { LABEL } from '../core/names.js'
+import { isConflict, isNotFound, pullImage, tailLogs } from '../transport/docker-ops.js'
+import { httpGet, type OpenStream } from '../transport/http-probe.js'
+
+function toInfo(info: Docker.ContainerInspectInfo): ContainerInfo {
+  const state = info.State
+  const health = state.Health
+  const last = health?.Log?.at(-1)
+  const addresses: Record<string, string> = {}
+  for (const [net, settings] of Object.entries(info.NetworkSettings.Networks ?? {})) if (settings.IPAddress) addresses[net] = settings.IPAddress
+  return {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    running: state.Running,
+    restarting: state.Restarting,
+    status: state.Status,
+    exitCode: state.ExitCode,
+    oomKilled: state.OOMKilled,
+    restartCount: info.RestartCount,
+    health: health ? { status: health.Status, lastExitCode: last?.ExitCode, lastOutput: last?.Output } : undefined,
+    imageId: info.Image,
+    labels: info.Config.Labels ?? {},
+    addresses
+  }
+}
+
+/** The engine's ContainerHost over the Docker Engine API (dockerode, through the SSH tunnel). */
+export class DockerHost implements ContainerHost {
+  constructor(
+    private readonly docker: Docker,
+    private readonly openTcp: OpenStream,
+    private readonly registry: RegistryAuth | undefined
+  ) {}
+
+  async inspect(name: string): Promise<ContainerInfo | undefined> {
+    try {
+      return toInfo(await this.docker.getContainer(name).inspect())
+    } catch (e) {
+      if (isNotFound(e)) return undefined
+      throw e
+    }
+  }
+
+  async listApp(app: string): Promise<ContainerSummary[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.app}=${app}`] } })
+    return list.map(c => ({ name: c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12), state: c.State, status: c.Status, image: c.Labels[LABEL.image] ?? c.Image }))
+  }
+
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).inspect()
+    } catch (e) {
+      if (!isNotFound(e)) throw e
+      try {
+        await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels })
+      } catch (err) {
+        if (!isConflict(err)) throw err
+      }
+    }
+  }
+
+  async missingNetworks(names: string[]): Promise<string[]> {
+    const found = await Promise.all(
+      names.map(n =>
+        this.docker
+          .getNetwork(n)
+          .inspect()
+          .then(
+            () => true,
+            e => {
+              if (isNotFound(e)) return false
+              throw e
+            }
+          )
+      )
+    )
+    return names.filter((_, i) => !found[i])
+  }
+
+  async pull(image: string, progress: (line: string) => void): Promise<ImageInfo> {
+    await pullImage(this.docker, image, credentialsFor(image, this.registry), progress)
+    const info = await this.image(image)
+    if (!info) throw new Error(`Pull of ${image} reported success, but the image is not on the host`)
+    return info
+  }
+
+  async image(image: string): Promise<ImageInfo | undefined> {
+    try {
+      const info = await this.docker.getImage(image).inspect()
+      return { id: info.Id, digest: info.RepoDigests?.[0] }
+    } catch (e) {
+      if (isNotFound(e)) return undefined
+      throw e
+    }
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
+    const created = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Cmd: spec.command,
+      Labels: spec.labels,
+      HostConfig: {
+        NetworkMode: spec.network,
+        // No restarts until the health gate passes, so a crash at boot shows its real exit
+        // code instead of a restart loop; the user's policy is applied once healthy.
+        RestartPolicy: { Name: 'no' },
+        Binds: spec.volumes.length ? spec.volumes : undefined,
+        Memory: spec.memoryBytes,
+        NanoCpus: spec.nanoCpus,
+        Init: false
+      }
+    })
+    for (const extra of spec.extraNetworks) await this.docker.getNetwork(extra).connect({ Container: created.id })
+    return created.id
+  }
+
+  async start(name: string): Promise<void> {
+    await this.docker
+      .getContainer(name)
+      .start()
+      .catch(e => {
+        // 304: already started
+        if ((e as { statusCode?: number }).statusCode !== 304) throw e
+      })
+  }
+
+  async stop(name: string, graceSeconds: number): Promise<void> {
+    await this.docker
+      .getContainer(name)
+      .stop({ t: graceSeconds })
+      .catch(e => {
+        const code = (e as { statusCode?: number }).statusCode
+        if (code !== 304 && code !== 404) throw e
+      })
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.docker
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(e => {
+        if (!isNotFound(e)) throw e
+      })
+  }
+
+  async rename(name: string, newName: string): Promise<void> {
+    await this.docker.getContainer(name).rename({ name: newName })
+  }
+
+  async setRestartPolicy(name: string, policy: RestartPolicy): Promise<void> {
+    await this.docker.getContainer(name).update({ RestartPolicy: policy })
+  }
+
+  logs(name: string, lines: number): Promise<string> {
+    return tailLogs(this.docker.getContainer(name), lines)
+  }
+
+  probe(address: string, port: number, path: string, timeoutMs: number): Promise<ProbeAnswer> {
+    return httpGet(this.openTcp, { host: address, port, path }, timeoutMs)
+  }
+
+  async removeImage(imageId: string): Promise<'removed' | 'in-use' | 'gone'> {
+    try {
+      await this.docker.getImage(imageId).remove({ noprune: false })
+      return 'removed'
+    } catch (e) {
+      if (isConflict(e)) return 'in-use'
+      if (isNotFound(e)) return 'gone'
+      throw e
+    }
+  }
+}
