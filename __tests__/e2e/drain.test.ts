@@ -98,8 +98,15 @@ describe('draining the standby a deploy replaces', () => {
     expectSuccess(await runAction(inputs({ image: image('v2') })))
     // A WebSocket to v2 while it is live; then v2 becomes the standby through a rollback.
     const ws = await holdWebSocket(`ws://127.0.0.1:${port}/ws`)
-    expectSuccess(await runAction(inputs({ mode: 'rollback' })))
-    const rolledBackAt = Date.now()
+    // The drain counts from the switch (the engine records the moment the switch was verified), so
+    // the test measures from the moment the proxy first answers from v1, not from when the run ends.
+    const rollback = startAction(inputs({ mode: 'rollback' }))
+    let rolledBackAt = 0
+    for (const deadline = Date.now() + 30000; !rolledBackAt && Date.now() < deadline; await new Promise(r => setTimeout(r, 25))) {
+      if ((await get(`http://127.0.0.1:${port}/`)).body.trim() === 'v1') rolledBackAt = Date.now()
+    }
+    expect(rolledBackAt).toBeGreaterThan(0)
+    expectSuccess(await rollback.done)
     // The next deploy goes to v2's color and replaces it while its WebSocket is still open.
     const deploy = await runAction(inputs({ image: image('v3') }))
     expectSuccess(deploy)

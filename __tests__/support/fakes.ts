@@ -1,0 +1,283 @@
+/** In-memory stand-ins for the engine's ports: a Docker host, a router, a ledger and a clock. */
+import type { Log } from '../../src/core/log.js'
+import type { LedgerRecord } from '../../src/core/release.js'
+import type { Color } from '../../src/core/names.js'
+import type {
+  Clock,
+  ContainerHost,
+  ContainerInfo,
+  ContainerSpec,
+  ContainerSummary,
+  ImageInfo,
+  Ledger,
+  ProbeAnswer,
+  RestartPolicy,
+  Route,
+  Router,
+  VerifyResult
+} from '../../src/engine/ports.js'
+import { LedgerError } from '../../src/engine/ports.js'
+
+/** Time that passes only when someone sleeps: drain and health timing without waiting. */
+export class FakeClock implements Clock {
+  constructor(public t = Date.parse('2026-11-22T10:00:00.000Z')) {}
+  readonly sleeps: number[] = []
+  now(): number {
+    return this.t
+  }
+  async sleep(ms: number): Promise<void> {
+    this.sleeps.push(ms)
+    this.t += ms
+  }
+}
+
+/** How an image behaves when it runs. */
+export interface ImageBehaviour {
+  /** ms after start before it answers probes */
+  bootMs?: number
+  /** exits with this code right after start */
+  crashWith?: number
+  /** answers the health path with this status */
+  healthStatus?: number
+}
+
+interface FakeContainer extends ContainerInfo {
+  image: string
+  startedAt?: number
+  spec?: ContainerSpec
+}
+
+export class FakeHost implements ContainerHost {
+  readonly containers = new Map<string, FakeContainer>()
+  readonly images = new Map<string, ImageInfo & { behaviour: ImageBehaviour }>()
+  readonly networks = new Set<string>(['bridge'])
+  readonly calls: string[] = []
+  /** Throw from the named method once (e.g. 'create', 'start', 'pull'). */
+  readonly failures = new Map<string, Error>()
+  private nextId = 1
+
+  constructor(private readonly clock: FakeClock) {}
+
+  addImage(ref: string, behaviour: ImageBehaviour = {}): void {
+    const id = `sha256:${String(this.nextId++).padStart(64, '0')}`
+    this.images.set(ref, { id, digest: `${ref.split(':')[0]}@sha256:${'d'.repeat(63)}${this.nextId}`, behaviour })
+  }
+
+  private fail(method: string): void {
+    this.calls.push(method)
+    const e = this.failures.get(method)
+    if (e) {
+      this.failures.delete(method)
+      throw e
+    }
+  }
+
+  private byName(name: string): FakeContainer | undefined {
+    return this.containers.get(name) ?? [...this.containers.values()].find(c => c.id === name)
+  }
+
+  /** The container's state as time has moved on (a crashing image has exited by now). */
+  private settle(c: FakeContainer): FakeContainer {
+    const behaviour = [...this.images.values()].find(i => i.id === c.imageId)?.behaviour ?? {}
+    if (c.running && behaviour.crashWith !== undefined) {
+      Object.assign(c, { running: false, status: 'exited', exitCode: behaviour.crashWith })
+    }
+    return c
+  }
+
+  async inspect(name: string): Promise<ContainerInfo | undefined> {
+    this.fail('inspect')
+    const c = this.byName(name)
+    return c ? structuredClone(this.settle(c)) : undefined
+  }
+
+  async listApp(app: string): Promise<ContainerSummary[]> {
+    return [...this.containers.values()].filter(c => c.labels['cutover.app'] === app).map(c => ({ name: c.name, state: c.status, status: c.status, image: c.image }))
+  }
+
+  async ensureNetwork(name: string): Promise<void> {
+    this.fail('ensureNetwork')
+    this.networks.add(name)
+  }
+
+  async missingNetworks(names: string[]): Promise<string[]> {
+    return names.filter(n => !this.networks.has(n))
+  }
+
+  async pull(image: string, progress: (line: string) => void): Promise<ImageInfo> {
+    this.fail('pull')
+    const found = this.images.get(image)
+    if (!found) throw new Error(`Pull of ${image} failed: manifest unknown`)
+    progress(`pulled ${image}`)
+    return { id: found.id, digest: found.digest }
+  }
+
+  async image(image: string): Promise<ImageInfo | undefined> {
+    const found = this.images.get(image)
+    return found && { id: found.id, digest: found.digest }
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
+    this.fail('create')
+    if (this.containers.has(spec.name)) throw new Error(`Conflict: the name ${spec.name} is in use`)
+    const image = this.images.get(spec.image)
+    if (!image) throw new Error(`No such image: ${spec.image}`)
+    const id = `c${this.nextId++}`
+    this.containers.set(spec.name, {
+      id,
+      name: spec.name,
+      running: false,
+      restarting: false,
+      status: 'created',
+      exitCode: 0,
+      oomKilled: false,
+      restartCount: 0,
+      imageId: image.id,
+      labels: spec.labels,
+      addresses: {},
+      image: spec.image,
+      spec
+    })
+    return id
+  }
+
+  async start(name: string): Promise<void> {
+    this.fail('start')
+    const c = this.byName(name)
+    if (!c) throw new Error(`No such container: ${name}`)
+    Object.assign(c, { running: true, status: 'running', startedAt: this.clock.now(), addresses: { [c.spec?.network ?? `cutover-${c.labels['cutover.app']}`]: `10.0.0.${c.id.slice(1)}` } })
+  }
+
+  async stop(name: string): Promise<void> {
+    this.fail('stop')
+    const c = this.byName(name)
+    if (c) Object.assign(c, { running: false, status: 'exited', exitCode: 0 })
+  }
+
+  async remove(name: string): Promise<void> {
+    this.fail('remove')
+    const c = this.byName(name)
+    if (c) this.containers.delete(c.name)
+  }
+
+  async rename(name: string, newName: string): Promise<void> {
+    this.fail('rename')
+    const c = this.byName(name)
+    if (!c) throw new Error(`No such container: ${name}`)
+    if (this.containers.has(newName)) throw new Error(`Conflict: the name ${newName} is in use`)
+    this.containers.delete(c.name)
+    c.name = newName
+    this.containers.set(newName, c)
+  }
+
+  readonly restartPolicies = new Map<string, RestartPolicy>()
+  async setRestartPolicy(name: string, policy: RestartPolicy): Promise<void> {
+    this.restartPolicies.set(name, policy)
+  }
+
+  async logs(name: string): Promise<string> {
+    return `last lines of ${name}`
+  }
+
+  async probe(address: string, _port: number, path: string): Promise<ProbeAnswer> {
+    this.fail('probe')
+    const c = [...this.containers.values()].find(x => Object.values(x.addresses).includes(address))
+    if (!c || !this.settle(c).running) return { headers: {}, body: '', error: 'connection refused', ms: 1 }
+    const behaviour = [...this.images.values()].find(i => i.id === c.imageId)?.behaviour ?? {}
+    if (this.clock.now() - (c.startedAt ?? 0) < (behaviour.bootMs ?? 0)) return { headers: {}, body: '', error: 'connection refused', ms: 1 }
+    const status = behaviour.healthStatus ?? 200
+    return { status, headers: {}, body: status === 200 ? 'ok' : 'broken', ms: 1 }
+  }
+
+  readonly removedImages: string[] = []
+  async removeImage(imageId: string): Promise<'removed' | 'in-use' | 'gone'> {
+    if ([...this.containers.values()].some(c => c.imageId === imageId)) return 'in-use'
+    this.removedImages.push(imageId)
+    return 'removed'
+  }
+
+  /** name -> image, for the containers of an app. */
+  state(): Record<string, string> {
+    return Object.fromEntries([...this.containers.values()].map(c => [c.name, `${c.image} ${c.running ? 'running' : 'stopped'}`]))
+  }
+}
+
+/** A router that routes to whatever it was last told, verifying against the fake host's containers. */
+export class FakeRouter implements Router {
+  route?: Route
+  readonly applied: Route[] = []
+  failApply?: Error
+  /** Make verification fail while the route points at this color. */
+  brokenColor?: Color
+  legacy?: LedgerRecord
+
+  constructor(private readonly host: FakeHost) {}
+
+  async ensure(): Promise<void> {}
+
+  async current(): Promise<{ color: Color; releaseId: string } | undefined> {
+    return this.route && { color: this.route.color, releaseId: this.route.releaseId }
+  }
+
+  async apply(route: Route): Promise<void> {
+    if (this.failApply) {
+      const e = this.failApply
+      this.failApply = undefined
+      throw e
+    }
+    this.route = route
+    this.applied.push(route)
+  }
+
+  async verify(route: Route): Promise<VerifyResult> {
+    const c = this.host.containers.get(`${route.app}-${route.color}`)
+    const ok = this.route?.releaseId === route.releaseId && !!c?.running && this.brokenColor !== route.color
+    return { ok, last: ok ? { status: 200, headers: {}, body: 'ok', ms: 1 } : { status: 502, headers: {}, body: 'Bad Gateway', ms: 1 }, ms: 1 }
+  }
+
+  async legacyRecord(): Promise<LedgerRecord | undefined> {
+    return this.legacy
+  }
+}
+
+export class FakeLedger implements Ledger {
+  record?: LedgerRecord
+  readonly writes: LedgerRecord[] = []
+  damaged = false
+  /** Fail the n-th write from now (1 = the next one). */
+  failWriteAt?: number
+
+  async read(): Promise<LedgerRecord | undefined> {
+    if (this.damaged) throw new LedgerError('The release ledger ~/.cutover/apps/web/releases.json on the host is damaged: it is not valid JSON')
+    return this.record && structuredClone(this.record)
+  }
+
+  async write(record: LedgerRecord): Promise<void> {
+    if (this.failWriteAt !== undefined && --this.failWriteAt === 0) {
+      this.failWriteAt = undefined
+      throw new Error('Could not write the release ledger: disk full')
+    }
+    this.record = structuredClone(record)
+    this.writes.push(this.record)
+  }
+}
+
+export class RecordingLog implements Log {
+  readonly lines: string[] = []
+  info(m: string): void {
+    this.lines.push(m)
+  }
+  warning(m: string): void {
+    this.lines.push(`warning: ${m}`)
+  }
+  error(m: string): void {
+    this.lines.push(`error: ${m}`)
+  }
+  async group<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.lines.push(`## ${name}`)
+    return fn()
+  }
+  text(): string {
+    return this.lines.join('\n')
+  }
+}
