@@ -1,4 +1,5 @@
-import { readFileSync, existsSync } from 'node:fs'
+import { readFileSync, existsSync, rmSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -78,6 +79,12 @@ export async function cleanupApp(app: string, proxyName?: string): Promise<void>
     await docker.getNetwork(`${proxyName}-net`).remove().catch(() => undefined)
   }
   await docker.getNetwork(`cutover-${app}`).remove().catch(() => undefined)
+  rmSync(ledgerDir(app), { recursive: true, force: true })
+}
+
+/** Where the action keeps an app's release ledger on the test host (the SSH user is this machine's root). */
+export function ledgerDir(app: string): string {
+  return join(homedir(), '.cutover', 'apps', app)
 }
 
 /** Counts the connections sshd accepted so far (its log has one line per accepted key). */
