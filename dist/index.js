@@ -100345,7 +100345,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3418);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9352);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -100355,7 +100355,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3418:
+/***/ 9352:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -103485,7 +103485,72 @@ function parseDuration(value) {
     return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 's']);
 }
 
+;// CONCATENATED MODULE: ./src/inputs/image-archive.ts
+
+function readAt(fd, position, length) {
+    const buf = Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+        const n = (0,external_node_fs_namespaceObject.readSync)(fd, buf, done, length - done, position + done);
+        if (n === 0)
+            break;
+        done += n;
+    }
+    return buf.subarray(0, done);
+}
+function cString(buf) {
+    const end = buf.indexOf(0);
+    return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
+}
+/**
+ * The `manifest.json` of a `docker save` archive, found by walking the tar headers only (a
+ * gigabyte archive is read in a few milliseconds). Throws a sentence saying what is wrong.
+ */
+function readImageArchive(path) {
+    const fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+    try {
+        const bytes = (0,external_node_fs_namespaceObject.fstatSync)(fd).size;
+        let position = 0;
+        let longName;
+        while (position + 512 <= bytes) {
+            const header = readAt(fd, position, 512);
+            if (header.every(b => b === 0))
+                break;
+            const size = parseInt(cString(header.subarray(124, 136)).trim() || '0', 8);
+            const type = String.fromCharCode(header[156] || 48);
+            const prefix = cString(header.subarray(345, 500));
+            let name = longName ?? (prefix ? `${prefix}/` : '') + cString(header.subarray(0, 100));
+            longName = undefined;
+            const body = position + 512;
+            if (Number.isNaN(size) || !header.subarray(257, 262).toString().startsWith('ustar')) {
+                throw new Error('is not a tar archive (write it with docker save, or build-push-action with outputs: type=docker,dest=...)');
+            }
+            if (type === 'L')
+                longName = cString(readAt(fd, body, size));
+            else if (type === 'x') {
+                const pathRecord = /\d+ path=([^\n]*)\n/.exec(readAt(fd, body, size).toString('utf8'));
+                if (pathRecord)
+                    longName = pathRecord[1];
+            }
+            else if (name.replace(/^\.\//, '') === 'manifest.json') {
+                if (size > 1024 * 1024)
+                    throw new Error('has a manifest.json larger than 1 MiB');
+                const manifest = JSON.parse(readAt(fd, body, size).toString('utf8'));
+                const tags = manifest.flatMap(m => m.RepoTags ?? []);
+                return { path, bytes, tags };
+            }
+            name = '';
+            position = body + Math.ceil(size / 512) * 512;
+        }
+        throw new Error('has no manifest.json: it is not an image archive from docker save (an OCI layout archive needs Docker 25 or newer on the host; use outputs: type=docker)');
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/parse.ts
+
 
 
 
@@ -103730,6 +103795,33 @@ function parseEnvFile(source, path) {
     }
     return (0,main.parse)(text);
 }
+/** A `docker save` archive on the runner to deploy without a registry; its tags say which image it holds. */
+function parseImageArchive(source, path, mode, image) {
+    if (!path)
+        return undefined;
+    if (mode !== 'deploy')
+        throw new InputError('image-archive', `only applies to mode deploy, not ${mode} (a rollback uses the copy already on the host)`);
+    const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
+    let archive;
+    try {
+        archive = readImageArchive(full);
+    }
+    catch (e) {
+        const why = e.code === 'ENOENT' ? 'does not exist' : e.message;
+        throw new InputError('image-archive', `names ${path}, which ${why}`);
+    }
+    if (image) {
+        if (!archive.tags.includes(image)) {
+            throw new InputError('image-archive', `holds ${archive.tags.join(', ') || 'no tagged image'}, not '${image}' as 'image' says`);
+        }
+        return archive;
+    }
+    if (archive.tags.length !== 1) {
+        throw new InputError('image-archive', archive.tags.length ? `holds several images (${archive.tags.join(', ')}): set 'image' to the one to deploy` : "holds no tagged image: save it by name (docker save NAME:TAG), or set 'image'");
+    }
+    parseImage('image-archive', archive.tags[0]);
+    return archive;
+}
 function endpoint(r, keyInput, passInput) {
     const privateKey = r.secret(keyInput);
     if (!privateKey.trim())
@@ -103770,9 +103862,11 @@ function parseInputs(source) {
     if (!dockerSocket.startsWith('/'))
         throw new InputError('docker-socket', `must be an absolute path, not "${dockerSocket}"`);
     const imageValue = r.str('image');
-    const image = imageValue ? parseImage('image', imageValue) : undefined;
+    let image = imageValue ? parseImage('image', imageValue) : undefined;
+    const imageArchive = parseImageArchive(source, r.str('image-archive'), mode, image);
+    image ??= imageArchive?.tags[0];
     if (mode === 'deploy' && !image)
-        throw new InputError('image', 'is required when mode is deploy');
+        throw new InputError('image', 'is required when mode is deploy (or give image-archive)');
     const toImageValue = r.str('to-image');
     const toImage = toImageValue ? parseImage('to-image', toImageValue) : undefined;
     const toRelease = r.str('to-release') ? r.int('to-release', 1, 1, 9) : undefined;
@@ -103834,6 +103928,7 @@ function parseInputs(source) {
         image,
         toImage,
         toRelease,
+        imageArchive,
         registry,
         container: {
             env,
@@ -104425,7 +104520,8 @@ class ReleaseEngine {
         let image;
         if (plan.kind === 'start-new') {
             try {
-                image = await this.pullFor(plan.image, request.kind);
+                const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
+                image = archive ? await this.loadArchive(plan.image, archive.path, archive.bytes) : await this.pullFor(plan.image, request.kind);
             }
             catch (e) {
                 await proxyReady.catch(() => undefined);
@@ -104574,6 +104670,22 @@ class ReleaseEngine {
     }
     async forgetPending(record) {
         await this.deps.ledger.write({ ...record, pending: undefined }).catch(e => this.deps.log.warning(`Could not update the release ledger: ${e.message} (the next run settles it)`));
+    }
+    async loadArchive(image, path, bytes) {
+        const { host, log, timeline } = this.deps;
+        return timeline.step('pull', `Loading ${image} from the image archive (${(bytes / 1e6).toFixed(1)} MB)`, async (note) => {
+            try {
+                await host.load(path, bytes, line => log.info(line));
+            }
+            catch (e) {
+                throw new ReleaseError({ reason: `Loading the image archive ${path} into the host's Docker failed: ${e.message}` });
+            }
+            const loaded = await host.image(image);
+            if (!loaded)
+                throw new ReleaseError({ reason: `The image archive ${path} was loaded, but the host has no image ${image} afterwards` });
+            note(`loaded ${(bytes / 1e6).toFixed(1)} MB over SSH`);
+            return loaded;
+        });
     }
     async pullFor(image, kind) {
         const { host, log, timeline } = this.deps;
@@ -104966,6 +105078,8 @@ function describeProbe(r) {
 
 
 
+
+
 function toInfo(info) {
     const state = info.State;
     const health = state.Health;
@@ -105046,6 +105160,35 @@ class DockerHost {
         if (!info)
             throw new Error(`Pull of ${image} reported success, but the image is not on the host`);
         return info;
+    }
+    async load(archivePath, bytes, progress) {
+        let sent = 0;
+        let lastReport = Date.now();
+        // Counts what goes up the tunnel, for a progress line every 2 s.
+        const counter = new external_node_stream_.Transform({
+            transform(chunk, _enc, done) {
+                sent += chunk.length;
+                if (Date.now() - lastReport > 2000) {
+                    lastReport = Date.now();
+                    progress(`sent ${(sent / 1e6).toFixed(1)} of ${(bytes / 1e6).toFixed(1)} MB`);
+                }
+                done(null, chunk);
+            }
+        });
+        const upload = (0,external_node_fs_namespaceObject.createReadStream)(archivePath).pipe(counter);
+        const response = (await this.docker.loadImage(upload, { quiet: false }));
+        // Like a pull, the daemon reports a failed load as an event in the answer, not as an HTTP error.
+        let failure;
+        await new Promise((resolve, reject) => {
+            this.docker.modem.followProgress(response, (err) => (err || failure ? reject(new Error(err?.message ?? failure)) : resolve()), (event) => {
+                if (event.error)
+                    failure = event.errorDetail?.message ?? event.error;
+                const line = (event.stream ?? event.status ?? '').trim();
+                if (line && !line.startsWith('Loading layer'))
+                    progress(line);
+            });
+        });
+        progress(`sent ${(sent / 1e6).toFixed(1)} MB; loaded`);
     }
     async image(image) {
         try {

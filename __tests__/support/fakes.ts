@@ -112,6 +112,13 @@ export class FakeHost implements ContainerHost {
     return { id: found.id, digest: found.digest }
   }
 
+  async load(archivePath: string): Promise<void> {
+    this.fail('load')
+    // a fake archive path names the image it holds: /archives/<ref>
+    const ref = archivePath.replace(/^\/archives\//, '')
+    if (!this.images.has(ref)) this.addImage(ref, { bootMs: 1500 })
+  }
+
   async image(image: string): Promise<ImageInfo | undefined> {
     const found = this.images.get(image)
     return found && { id: found.id, digest: found.digest }

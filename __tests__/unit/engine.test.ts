@@ -147,6 +147,16 @@ describe('deploy', () => {
     expect(releases.map(r => r.id)).toEqual(['r12', 'r11', 'r10', 'r9', 'r8', 'r7', 'r6', 'r5', 'r4', 'r3'])
   })
 
+  it('loads an image archive instead of pulling, then deploys as usual', async () => {
+    const bed = new Bed()
+    const archived = 'registry.test/web:from-archive'
+    const r = await bed.deploy(archived, configFor({ imageArchive: { path: `/archives/${archived}`, bytes: 1_000_000, tags: [archived] } }))
+    expect(r).toMatchObject({ result: 'deployed', image: archived })
+    expect(bed.host.calls).toContain('load')
+    expect(bed.host.calls).not.toContain('pull')
+    expect(bed.serving()).toBe(archived)
+  })
+
   it('refuses before touching anything when a network in networks does not exist', async () => {
     const bed = new Bed()
     const e = await failure(bed.deploy(V1, configFor({}, { networks: ['backend'] })))

@@ -81,6 +81,8 @@ export interface ContainerHost {
   missingNetworks(names: string[]): Promise<string[]>
   /** Pulls an image; progress lines go to `progress`. Throws with the registry's reason. */
   pull(image: string, progress: (line: string) => void): Promise<ImageInfo>
+  /** Loads a `docker save` archive from the runner into the host's Docker (no registry involved). */
+  load(archivePath: string, bytes: number, progress: (line: string) => void): Promise<void>
   /** The local copy of an image, if the host has one. */
   image(image: string): Promise<ImageInfo | undefined>
   /** Creates the container (not started) and joins its extra networks; returns its id. */

@@ -200,7 +200,8 @@ export class ReleaseEngine {
     let image: ImageInfo | undefined
     if (plan.kind === 'start-new') {
       try {
-        image = await this.pullFor(plan.image, request.kind)
+        const archive = request.kind === 'deploy' ? config.imageArchive : undefined
+        image = archive ? await this.loadArchive(plan.image, archive.path, archive.bytes) : await this.pullFor(plan.image, request.kind)
       } catch (e) {
         await proxyReady.catch(() => undefined)
         throw e
@@ -368,6 +369,21 @@ export class ReleaseEngine {
 
   private async forgetPending(record: LedgerRecord): Promise<void> {
     await this.deps.ledger.write({ ...record, pending: undefined }).catch(e => this.deps.log.warning(`Could not update the release ledger: ${(e as Error).message} (the next run settles it)`))
+  }
+
+  private async loadArchive(image: string, path: string, bytes: number): Promise<ImageInfo> {
+    const { host, log, timeline } = this.deps
+    return timeline.step('pull', `Loading ${image} from the image archive (${(bytes / 1e6).toFixed(1)} MB)`, async note => {
+      try {
+        await host.load(path, bytes, line => log.info(line))
+      } catch (e) {
+        throw new ReleaseError({ reason: `Loading the image archive ${path} into the host's Docker failed: ${(e as Error).message}` })
+      }
+      const loaded = await host.image(image)
+      if (!loaded) throw new ReleaseError({ reason: `The image archive ${path} was loaded, but the host has no image ${image} afterwards` })
+      note(`loaded ${(bytes / 1e6).toFixed(1)} MB over SSH`)
+      return loaded
+    })
   }
 
   private async pullFor(image: string, kind: ReleaseRequest['kind']): Promise<ImageInfo> {

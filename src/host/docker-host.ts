@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs'
+import { Transform } from 'node:stream'
 import type Docker from 'dockerode'
 import type { RegistryAuth } from '../inputs/config.js'
 import { credentialsFor } from '../core/image-ref.js'
@@ -86,6 +88,38 @@ export class DockerHost implements ContainerHost {
     const info = await this.image(image)
     if (!info) throw new Error(`Pull of ${image} reported success, but the image is not on the host`)
     return info
+  }
+
+  async load(archivePath: string, bytes: number, progress: (line: string) => void): Promise<void> {
+    let sent = 0
+    let lastReport = Date.now()
+    // Counts what goes up the tunnel, for a progress line every 2 s.
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        sent += chunk.length
+        if (Date.now() - lastReport > 2000) {
+          lastReport = Date.now()
+          progress(`sent ${(sent / 1e6).toFixed(1)} of ${(bytes / 1e6).toFixed(1)} MB`)
+        }
+        done(null, chunk)
+      }
+    })
+    const upload = createReadStream(archivePath).pipe(counter)
+    const response = (await this.docker.loadImage(upload, { quiet: false })) as NodeJS.ReadableStream
+    // Like a pull, the daemon reports a failed load as an event in the answer, not as an HTTP error.
+    let failure: string | undefined
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        response,
+        (err: Error | null) => (err || failure ? reject(new Error(err?.message ?? failure)) : resolve()),
+        (event: { stream?: string; status?: string; error?: string; errorDetail?: { message?: string } }) => {
+          if (event.error) failure = event.errorDetail?.message ?? event.error
+          const line = (event.stream ?? event.status ?? '').trim()
+          if (line && !line.startsWith('Loading layer')) progress(line)
+        }
+      )
+    })
+    progress(`sent ${(sent / 1e6).toFixed(1)} MB; loaded`)
   }
 
   async image(image: string): Promise<ImageInfo | undefined> {

@@ -1,5 +1,6 @@
 /** The action's whole configuration, parsed and validated once from the step's inputs. */
 import type { Mode } from '../core/outcome.js'
+import type { ImageArchive } from './image-archive.js'
 
 export type { Mode }
 export type KeepPrevious = 'running' | 'stopped' | 'removed'
@@ -84,6 +85,8 @@ export interface Config {
   toImage?: string
   /** With mode rollback: roll back to the release this many releases back in the ledger (1 = previous). */
   toRelease?: number
+  /** A `docker save` archive on the runner, loaded into the host's Docker instead of pulling `image`. */
+  imageArchive?: ImageArchive
   registry?: RegistryAuth
   container: ContainerSettings
   health: HealthSettings

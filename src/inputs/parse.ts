@@ -15,6 +15,7 @@ import type {
 import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../transport/host-key.js'
 import { parseDuration } from './duration.js'
+import { readImageArchive, type ImageArchive } from './image-archive.js'
 
 /** A bad input: its message is one sentence that names the input. */
 export class InputError extends Error {
@@ -270,6 +271,34 @@ function parseEnvFile(source: InputSource, path: string): Record<string, string>
   return parseDotenv(text)
 }
 
+/** A `docker save` archive on the runner to deploy without a registry; its tags say which image it holds. */
+function parseImageArchive(source: InputSource, path: string, mode: Mode, image: string | undefined): ImageArchive | undefined {
+  if (!path) return undefined
+  if (mode !== 'deploy') throw new InputError('image-archive', `only applies to mode deploy, not ${mode} (a rollback uses the copy already on the host)`)
+  const full = isAbsolute(path) ? path : resolve(source.workspace, path)
+  let archive: ImageArchive
+  try {
+    archive = readImageArchive(full)
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message
+    throw new InputError('image-archive', `names ${path}, which ${why}`)
+  }
+  if (image) {
+    if (!archive.tags.includes(image)) {
+      throw new InputError('image-archive', `holds ${archive.tags.join(', ') || 'no tagged image'}, not '${image}' as 'image' says`)
+    }
+    return archive
+  }
+  if (archive.tags.length !== 1) {
+    throw new InputError(
+      'image-archive',
+      archive.tags.length ? `holds several images (${archive.tags.join(', ')}): set 'image' to the one to deploy` : "holds no tagged image: save it by name (docker save NAME:TAG), or set 'image'"
+    )
+  }
+  parseImage('image-archive', archive.tags[0])
+  return archive
+}
+
 function endpoint(r: Reader, keyInput: string, passInput: string): Pick<SshEndpoint, 'privateKey' | 'passphrase'> {
   const privateKey = r.secret(keyInput)
   if (!privateKey.trim()) throw new InputError(keyInput, 'is required but was empty')
@@ -314,8 +343,10 @@ export function parseInputs(source: InputSource): Config {
   if (!dockerSocket.startsWith('/')) throw new InputError('docker-socket', `must be an absolute path, not "${dockerSocket}"`)
 
   const imageValue = r.str('image')
-  const image = imageValue ? parseImage('image', imageValue) : undefined
-  if (mode === 'deploy' && !image) throw new InputError('image', 'is required when mode is deploy')
+  let image = imageValue ? parseImage('image', imageValue) : undefined
+  const imageArchive = parseImageArchive(source, r.str('image-archive'), mode, image)
+  image ??= imageArchive?.tags[0]
+  if (mode === 'deploy' && !image) throw new InputError('image', 'is required when mode is deploy (or give image-archive)')
   const toImageValue = r.str('to-image')
   const toImage = toImageValue ? parseImage('to-image', toImageValue) : undefined
   const toRelease = r.str('to-release') ? r.int('to-release', 1, 1, 9) : undefined
@@ -375,6 +406,7 @@ export function parseInputs(source: InputSource): Config {
     image,
     toImage,
     toRelease,
+    imageArchive,
     registry,
     container: {
       env,
