@@ -36,7 +36,7 @@ describe('deploying without a registry (image-archive)', () => {
     port = await freePort()
     await buildUnique(tag, version)
     const docker = localDocker()
-    await pipeline(await docker.getImage(tag).get(), createWriteStream(archive))
+    await pipeline((await docker.getImage(tag).get()) as unknown as NodeJS.ReadableStream, createWriteStream(archive))
     // From now on the image exists nowhere but in the archive.
     await docker.getImage(tag).remove()
   })

@@ -1,0 +1,59 @@
+import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
+import { cleanupApp, freePort, image, localDocker, uniqueName } from '../support/testbed.js'
+
+// Faults on the way out: every exit path ends with outputs, a summary and an annotation, and
+// leaves the host as it was (the live color serving, the standby in place, no new container).
+
+function expectSuccess(run: ActionRun): void {
+  if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
+}
+
+describe('faults during a deploy', () => {
+  const app = uniqueName('faults')
+  let port: number
+  const inputs = (more: Record<string, string>) => bedInputs(app, port, more)
+  const served = async () => (await get(`http://127.0.0.1:${port}/`)).body.trim()
+  const containers = async () =>
+    (await localDocker().listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } }))
+      .map(c => `${c.Names[0].slice(1)} ${c.Labels['cutover.image'].split(':').pop()} ${c.State}`)
+      .sort()
+
+  beforeAll(async () => {
+    port = await freePort()
+    expectSuccess(await runAction(inputs({ image: image('v1') })))
+    expectSuccess(await runAction(inputs({ image: image('v2') })))
+  })
+  afterAll(async () => {
+    await cleanupApp(app, `${app}-proxy`)
+  })
+
+  it('SIGTERM during the health gate: the new container is removed, the standby put back, outputs and summary written', async () => {
+    const before = await containers()
+    expect(before).toEqual([`${app}-blue v1 running`, `${app}-green v2 running`])
+    const run = startAction(inputs({ image: image('unhealthy'), 'health-timeout': '60s' }))
+    await untilOutput(run, '::group::Waiting for')
+    run.child.kill('SIGTERM')
+    const done = await run.done
+    expect(done.code).toBe(1)
+    expect(done.outputs).toMatchObject({ result: 'failed', color: 'green', image: image('v2') })
+    expect(done.errors.join('\n')).toMatch(/Cancelled \(SIGTERM\): stopped before the switch; green \(\S+:v2\) is still live/)
+    expect(done.summary).toContain('Failed')
+    expect(done.summary).toContain('Cancelled (SIGTERM)')
+    expect(await containers()).toEqual(before)
+    expect(await served()).toBe('v2')
+  })
+
+  it('a health endpoint that accepts and never answers ends the gate at health-timeout, not later', async () => {
+    const run = await runAction(inputs({ image: image('v3'), 'health-path': '/slow?ms=60000', 'health-timeout': '4s' }))
+    expect(run.code).toBe(1)
+    expect(run.outputs.result).toBe('failed')
+    expect(run.errors.join('\n')).toMatch(/did not become healthy: \/slow\?ms=60000 on port 3000 did not give a 2xx answer within 4 s \(health-timeout\)/)
+    // The gate's own duration, as the run counted it (job summary), stays near health-timeout.
+    const gate = /\| ❌ Health gate \| (\d+(?:\.\d)?) (s|ms) \|/.exec(run.summary)
+    expect(gate).not.toBeNull()
+    const gateSeconds = gate![2] === 's' ? Number(gate![1]) : Number(gate![1]) / 1000
+    expect(gateSeconds).toBeLessThan(4 + 2)
+    expect(await containers()).toEqual([`${app}-blue v1 running`, `${app}-green v2 running`])
+    expect(await served()).toBe('v2')
+  })
+})
