@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { bedInputs, runAction, type ActionRun } from '../support/action.js'
 import { acceptedConnections, cleanupApp, freePort, image, testbed, uniqueName } from '../support/testbed.js'
 
@@ -149,8 +151,8 @@ async function cleanupAll(): Promise<void> {
   for (const relay of relays.splice(0)) await relay.close()
   for (const app of apps.splice(0)) {
     await cleanupApp(app, `${app}-proxy`)
-    // the deploy lock's flock file, on the host (this machine)
-    for (const f of [`/tmp/cutover-${app}.lock`, `/tmp/cutover-${app}.lock.holder`]) rmSync(f, { force: true })
+    // the deploy lock's flock and holder files, on the host (this machine; the bed's SSH user is this user)
+    for (const f of [`${app}.lock`, `${app}.holder`]) rmSync(join(homedir(), '.cutover', 'locks', f), { force: true })
   }
 }
 
