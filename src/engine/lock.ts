@@ -154,7 +154,8 @@ export class DeployLock {
       channel.stderr.on('data', () => undefined)
       channel.on('error', (err: Error) => settle(() => reject(err)))
       channel.on('close', (code: number | null) =>
-        settle(() => reject(new Error(`The deploy lock command ended unexpectedly (exit ${code})`)))
+        // A lost connection closes the channel too: say so rather than "ended unexpectedly".
+        setImmediate(() => settle(() => reject(ssh.lost ?? new Error(`The deploy lock command ended unexpectedly (exit ${code})`))))
       )
     })
   }
