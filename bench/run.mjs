@@ -127,7 +127,8 @@ async function removeCutoverApp(app) {
     await local.getVolume(`${name}-conf`).remove().catch(() => undefined)
   }
   for (const net of [`${proxy}-net`, `cutover-${app}`]) await local.getNetwork(net).remove().catch(() => undefined)
-  for (const f of [`/tmp/cutover-${app}.lock`, `/tmp/cutover-${app}.lock.holder`]) rmSync(f, { force: true })
+  // The deploy lock and the release ledger live in the SSH user's home on the host (root here).
+  for (const f of [join(os.homedir(), '.cutover', 'locks', `${app}.lock`), join(os.homedir(), '.cutover', 'locks', `${app}.holder`), join(os.homedir(), '.cutover', 'apps', app)]) rmSync(f, { force: true, recursive: true })
   return removed
 }
 

@@ -100345,7 +100345,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9352);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1886);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -100355,7 +100355,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9352:
+/***/ 1886:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -100364,6 +100364,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   e: () => (/* binding */ run)
 });
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -103376,8 +103378,6 @@ function credentialsFor(image, auth) {
     return sameRegistry(auth.serveraddress, image) ? auth : undefined;
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/transport/host-key.ts
 
 /** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
@@ -103549,7 +103549,47 @@ function readImageArchive(path) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/names.ts
+/** Names and labels cutover gives to what it creates on the host. */
+const COLORS = ['blue', 'green'];
+function otherColor(color) {
+    return color === 'blue' ? 'green' : 'blue';
+}
+function containerName(app, color) {
+    return `${app}-${color}`;
+}
+/**
+ * Where the idle color's old container waits while its replacement boots, so that a failed
+ * deploy can put the standby back instead of losing the instant rollback.
+ */
+function asideName(app, color) {
+    return `${app}-${color}-replaced`;
+}
+/** Where a container that failed its gate is kept with keep-failed. */
+function failedName(app, color) {
+    return `${app}-${color}-failed`;
+}
+/** The private network an app's containers share with the proxy. */
+function networkName(app) {
+    return `cutover-${app}`;
+}
+const LABEL = {
+    managed: 'cutover.managed',
+    app: 'cutover.app',
+    color: 'cutover.color',
+    image: 'cutover.image',
+    version: 'cutover.version',
+    deployedAt: 'cutover.deployed-at',
+    run: 'cutover.run',
+    proxy: 'cutover.proxy',
+    /** Hash of the container settings a color was started with: a changed setting is a new release. */
+    configHash: 'cutover.config-hash',
+    /** The ledger id of the release a container serves. */
+    release: 'cutover.release'
+};
+
 ;// CONCATENATED MODULE: ./src/inputs/parse.ts
+
 
 
 
@@ -103570,9 +103610,29 @@ class InputError extends Error {
 }
 const MODES = ['deploy', 'rollback', 'status'];
 const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
-const APP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+/** A DNS label: containers find each other by name on Docker networks. */
+const DNS_LABEL_MAX = 63;
+/**
+ * The longest suffix cutover appends to an app name for a container (`-green-replaced`):
+ * every such name must still be one DNS label.
+ */
+const LONGEST_APP_SUFFIX = Math.max(...COLORS.flatMap(c => [containerName('', c), asideName('', c), failedName('', c)]).map(n => n.length));
+const APP_NAME_MAX = DNS_LABEL_MAX - LONGEST_APP_SUFFIX;
+/** Suffixes of the proxy's containers (see src/proxy/nginx.ts): `<proxy-name>-switch`. */
+const PROXY_SUFFIX = '-switch';
+const PROXY_NAME_MAX = DNS_LABEL_MAX - PROXY_SUFFIX.length;
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** Docker's rule for named volumes: at least two characters. */
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+/** Label keys as Docker and the OCI conventions use them (com.example.some-key). */
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+/** Visible ASCII (what an HTTP request line carries without escaping), at least one character. */
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
+const CONTROL = /[\x00-\x1f\x7f]/;
+/** setTimeout's limit is 2^31-1 ms (24.8 days); longer timers fire at once. */
+const MAX_DURATION_MS = 24 * 3_600_000;
 const HOSTNAME = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -103625,6 +103685,8 @@ class Reader {
         }
         if (ms < minMs)
             throw new InputError(name, `must be at least ${minMs} ms, not "${v}"`);
+        if (ms > MAX_DURATION_MS)
+            throw new InputError(name, `must be at most 24h, not "${v}"`);
         return ms;
     }
     oneOf(name, allowed, fallback) {
@@ -103715,16 +103777,37 @@ function parseJumpHost(value) {
     checkHost('jump-host', host);
     return { user: m[1], host, port };
 }
-function parseKeyValues(input, lines) {
+function parseKeyValues(input, lines, keyPattern = ENV_KEY) {
     const out = {};
     for (const line of lines) {
         const eq = line.indexOf('=');
         const key = eq > 0 ? line.slice(0, eq).trim() : '';
-        if (!ENV_KEY.test(key))
-            throw new InputError(input, `has a line that is not KEY=VALUE: "${line.slice(0, 40)}"`);
+        // Only the key is quoted back: the value may be a secret (env values are masked only later).
+        if (!keyPattern.test(key)) {
+            throw new InputError(input, `has a line that is not KEY=VALUE with a valid key: "${eq > 0 ? `${key}=...` : line.slice(0, 40)}"`);
+        }
         out[key] = line.slice(eq + 1);
     }
     return out;
+}
+/** Environment variables: a NUL byte cannot be passed to a process. */
+function checkEnv(input, env) {
+    for (const [key, value] of Object.entries(env)) {
+        if (!ENV_KEY.test(key))
+            throw new InputError(input, `has an invalid variable name "${key.slice(0, 60)}" (letters, digits, _ and ., not starting with a digit)`);
+        if (value.includes('\0'))
+            throw new InputError(input, `has a NUL character in the value of ${key}, which no process can receive`);
+    }
+    return env;
+}
+function parseLabels(lines) {
+    const labels = parseKeyValues('labels', lines, LABEL_KEY);
+    for (const key of Object.keys(labels)) {
+        if (key.toLowerCase().startsWith('cutover.')) {
+            throw new InputError('labels', `has the key "${key}", but the cutover. prefix is reserved for the labels cutover itself sets (such as ${LABEL.app})`);
+        }
+    }
+    return labels;
 }
 const SIZE_UNITS = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 function parseMemory(value) {
@@ -103745,6 +103828,9 @@ function parseCpus(value) {
     if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
         throw new InputError('cpus', `must be a positive number such as 0.5 or 2, not "${value}"`);
     }
+    // dockerd refuses less than 0.01 CPU
+    if (Number(value) < 0.01)
+        throw new InputError('cpus', `must be at least 0.01, not "${value}"`);
     return Math.round(Number(value) * 1e9);
 }
 function parseRestart(value) {
@@ -103754,25 +103840,70 @@ function parseRestart(value) {
     }
     return m[2] === undefined ? { Name: m[1] } : { Name: m[1], MaximumRetryCount: Number(m[2]) };
 }
+/** Stands in for `$` while shell-quote parses: no shell runs the command, so `$HOME` stays literal. */
+const DOLLAR = '\u0000';
+/**
+ * Shell-style quoting only: no shell runs the command, so there are no variables (`$HOME` is
+ * passed as the four characters it is, where shell-quote would silently make it empty), no
+ * pipes, redirections, globs, comments or command substitution.
+ */
 function parseCommand(value) {
     if (!value)
         return undefined;
-    const parts = shell_quote.parse(value);
+    if (value.includes(DOLLAR))
+        throw new InputError('command', 'has a NUL character, which no process can receive');
+    const parts = shell_quote.parse(value.split('$').join(DOLLAR));
     if (parts.some(p => typeof p !== 'string')) {
-        throw new InputError('command', 'must be a plain command with arguments (no pipes, redirections or globs)');
+        throw new InputError('command', 'must be a plain command with arguments (no pipes, redirections, globs, comments or $(...): no shell runs it; wrap it in sh -c "..." if you need one)');
     }
-    return parts;
+    return parts.map(p => p.split(DOLLAR).join('$'));
 }
+const BIND_ONLY_OPTIONS = new Set(['shared', 'slave', 'private', 'rshared', 'rslave', 'rprivate']);
+const VOLUME_ONLY_OPTIONS = new Set(['nocopy']);
+const OPTION_GROUPS = [['ro', 'rw'], ['z', 'Z'], [...BIND_ONLY_OPTIONS], [...VOLUME_ONLY_OPTIONS], ['consistent', 'cached', 'delegated']];
+/**
+ * `source:/container/path[:options]`, checked as dockerd will: the source is an absolute host
+ * path or a named volume (dockerd would take `./data` as neither and fail at container creation).
+ */
 function parseVolumes(lines) {
     for (const v of lines) {
+        if (CONTROL.test(v))
+            throw new InputError('volumes', `has a line with a control character: ${JSON.stringify(v.slice(0, 80))}`);
         const parts = v.split(':');
-        if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1].startsWith('/')) {
+        if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
             throw new InputError('volumes', `has "${v}", which is not source:/container/path[:ro]`);
         }
-        if (parts[2] !== undefined && !/^(ro|rw|z|Z|ro,z|ro,Z)$/.test(parts[2])) {
-            throw new InputError('volumes', `has "${v}" with unknown options "${parts[2]}"`);
+        const [source, target, options] = parts;
+        const bind = source.startsWith('/');
+        if (!bind && !VOLUME_NAME.test(source)) {
+            throw new InputError('volumes', `has "${v}", whose source "${source}" is neither an absolute host path nor a volume name (letters, digits, _ . -; at least 2 characters): ` +
+                'relative paths would not be the repository on the host; use an absolute path');
+        }
+        if (!target.startsWith('/'))
+            throw new InputError('volumes', `has "${v}", whose container path "${target}" is not absolute`);
+        if (target.replace(/\/+$/, '') === '')
+            throw new InputError('volumes', `has "${v}", which would mount over the container's root /`);
+        if (options !== undefined) {
+            const opts = options.split(',');
+            for (const o of opts) {
+                if (!OPTION_GROUPS.some(g => g.includes(o))) {
+                    throw new InputError('volumes', `has "${v}" with unknown option "${o}" (ro, rw, z, Z, nocopy, or a bind propagation such as rshared)`);
+                }
+                if (!bind && BIND_ONLY_OPTIONS.has(o))
+                    throw new InputError('volumes', `has "${v}": "${o}" applies to host paths only, not to the named volume "${source}"`);
+                if (bind && VOLUME_ONLY_OPTIONS.has(o))
+                    throw new InputError('volumes', `has "${v}": "${o}" applies to named volumes only, not to the host path "${source}"`);
+            }
+            for (const g of OPTION_GROUPS) {
+                if (opts.filter(o => g.includes(o)).length > 1)
+                    throw new InputError('volumes', `has "${v}" with conflicting options "${options}"`);
+            }
         }
     }
+    const targets = lines.map(v => v.split(':')[1].replace(/\/+$/, ''));
+    const dup = targets.find((t, i) => targets.indexOf(t) !== i);
+    if (dup !== undefined)
+        throw new InputError('volumes', `mounts two sources on the same container path ${dup}`);
     return lines;
 }
 function parseImage(input, value) {
@@ -103782,18 +103913,125 @@ function parseImage(input, value) {
     }
     return value;
 }
+/**
+ * A dotenv file of the repository. Symbolic links are resolved and the file must be inside the
+ * workspace: anything else (/proc/self/environ, ~/.ssh/...) would copy the runner's own secrets
+ * into the container's configuration on the host.
+ */
 function parseEnvFile(source, path) {
     if (!path)
         return {};
     const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
-    let text;
+    let real;
+    let workspace;
     try {
-        text = (0,external_node_fs_namespaceObject.readFileSync)(full, 'utf8');
+        real = (0,external_node_fs_namespaceObject.realpathSync)(full);
     }
     catch (e) {
         throw new InputError('env-file', `names ${path}, which cannot be read: ${e.message}`);
     }
-    return (0,main.parse)(text);
+    try {
+        workspace = (0,external_node_fs_namespaceObject.realpathSync)(source.workspace);
+    }
+    catch (e) {
+        throw new InputError('env-file', `cannot be checked: the workspace ${source.workspace} cannot be read (${e.message})`);
+    }
+    const rel = (0,external_node_path_.relative)(workspace, real);
+    if (rel === '' || rel === '..' || rel.startsWith(`..${external_node_path_.sep}`) || (0,external_node_path_.isAbsolute)(rel)) {
+        throw new InputError('env-file', `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
+            'cutover reads only files of the repository');
+    }
+    let text;
+    try {
+        text = (0,external_node_fs_namespaceObject.readFileSync)(real, 'utf8');
+    }
+    catch (e) {
+        throw new InputError('env-file', `names ${path}, which cannot be read: ${e.message}`);
+    }
+    return checkEnv('env-file', (0,main.parse)(text));
+}
+/** The path and query probed: sent as is in an HTTP request line, so visible ASCII only. */
+function parseHealthPath(value) {
+    if (!value.startsWith('/'))
+        throw new InputError('health-path', `must start with /, not ${JSON.stringify(value)}`);
+    if (!VISIBLE_ASCII.test(value)) {
+        throw new InputError('health-path', `must be a URL path without spaces, control or non-ASCII characters (percent-encode them, e.g. %20), not ${JSON.stringify(value)}`);
+    }
+    if (value.includes('#'))
+        throw new InputError('health-path', `must not have a #fragment (it is never sent to the server), not ${JSON.stringify(value)}`);
+    return value;
+}
+/** Host names nginx routes to the app: valid names, each label at most 63, at most 253 in all. */
+function parseDomains(value) {
+    const domains = value.split(/[\s,]+/).filter(Boolean);
+    const seen = new Set();
+    for (const d of domains) {
+        const bare = d.replace(/^\*\./, '');
+        if (!HOSTNAME.test(bare) || IPV4.test(bare))
+            throw new InputError('domains', `has an invalid domain "${d}" (a host name such as app.example.com or *.example.com)`);
+        if (d.length > 253)
+            throw new InputError('domains', `has a domain of ${d.length} characters; at most 253 are allowed: "${d.slice(0, 40)}..."`);
+        if (d.startsWith('*.') && !bare.includes('.')) {
+            throw new InputError('domains', `has "${d}", a wildcard over a whole top-level domain; name at least two labels after *. (e.g. *.example.com)`);
+        }
+        const key = d.toLowerCase();
+        if (seen.has(key))
+            throw new InputError('domains', `has "${d}" twice (host names are not case-sensitive)`);
+        seen.add(key);
+    }
+    return domains;
+}
+/** Extra networks the app joins besides its own: names Docker accepts, each once. */
+function parseNetworks(lines, app) {
+    const seen = new Set();
+    for (const n of lines) {
+        if (!DOCKER_NAME.test(n) || n.length > 128) {
+            throw new InputError('networks', `has an invalid network name "${n.slice(0, 80)}" (letters, digits, _ . -, starting with a letter or digit)`);
+        }
+        if (n === 'host' || n === 'none') {
+            throw new InputError('networks', `has "${n}", which Docker cannot combine with the app's own network; use a bridge or overlay network`);
+        }
+        if (n === networkName(app))
+            throw new InputError('networks', `has "${n}", the app's own network, which it always joins`);
+        if (seen.has(n))
+            throw new InputError('networks', `has "${n}" twice`);
+        seen.add(n);
+    }
+    return lines;
+}
+/** A registry host name as the credentials are given for: host[:port], optionally a URL. */
+function parseRegistry(value) {
+    const m = /^(?:https?:\/\/)?(\[[0-9a-fA-F:]+\]|[^/:\s]+)(?::(\d{1,5}))?(?:\/\S*)?$/.exec(value);
+    const host = m?.[1];
+    const bad = () => new InputError('registry', `must be a registry host such as ghcr.io or registry.example.com:5000, not ${JSON.stringify(value)}`);
+    if (!m || !host)
+        throw bad();
+    if (!host.startsWith('[')) {
+        try {
+            checkHost('registry', host);
+        }
+        catch {
+            throw bad();
+        }
+    }
+    if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))
+        throw bad();
+    return value;
+}
+function parseUrl(input, value) {
+    if (!value)
+        return undefined;
+    let url;
+    try {
+        url = new URL(value);
+    }
+    catch {
+        throw new InputError(input, `must be an http(s) URL such as https://app.example.com, not ${JSON.stringify(value)}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new InputError(input, `must be an http(s) URL such as https://app.example.com, not ${JSON.stringify(value)}`);
+    }
+    return value;
 }
 /** A `docker save` archive on the runner to deploy without a registry; its tags say which image it holds. */
 function parseImageArchive(source, path, mode, image) {
@@ -103835,13 +104073,22 @@ function parseInputs(source) {
     const r = new Reader(source);
     const mode = r.oneOf('mode', MODES, 'deploy');
     const app = r.required('app');
+    if (/[A-Z]/.test(app) && APP_NAME.test(app.toLowerCase())) {
+        throw new InputError('app', `must be lower case, not "${app}": its containers are found by DNS name, where names differing only by case are the same name`);
+    }
     if (!APP_NAME.test(app)) {
-        throw new InputError('app', `must be letters, digits and dashes (at most 63, not starting or ending with a dash), not "${app}"`);
+        throw new InputError('app', `must be lower-case letters, digits and dashes, not starting or ending with a dash, not "${app}"`);
+    }
+    if (app.length > APP_NAME_MAX) {
+        throw new InputError('app', `is ${app.length} characters long; at most ${APP_NAME_MAX} are allowed, because its container names ` +
+            `(up to ${asideName(app, 'green').replace(app, '<app>')}) must fit a ${DNS_LABEL_MAX}-character DNS label`);
     }
     const host = r.required('host');
     checkHost('host', host);
     const port = r.int('port', 22, 1, 65535);
     const user = r.str('user', 'root');
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user))
+        throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`);
     const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase');
     const hostKey = parseHostKeyPin(r, host, port, 'host-fingerprint');
     let jump;
@@ -103861,6 +104108,8 @@ function parseInputs(source) {
     const dockerSocket = r.str('docker-socket', '/var/run/docker.sock');
     if (!dockerSocket.startsWith('/'))
         throw new InputError('docker-socket', `must be an absolute path, not "${dockerSocket}"`);
+    if (CONTROL.test(dockerSocket))
+        throw new InputError('docker-socket', `has a control character: ${JSON.stringify(dockerSocket)}`);
     const imageValue = r.str('image');
     let image = imageValue ? parseImage('image', imageValue) : undefined;
     const imageArchive = parseImageArchive(source, r.str('image-archive'), mode, image);
@@ -103886,31 +104135,30 @@ function parseInputs(source) {
         // Without 'registry', the credentials are for the registry of the image deployed; a
         // rollback without an image uses them for the app image it pulls ('' = that one).
         const imageForAuth = image ?? toImage;
-        const serveraddress = r.str('registry', imageForAuth ? registryHostOf(imageForAuth) : '');
+        const registryValue = r.str('registry');
+        const serveraddress = registryValue ? parseRegistry(registryValue) : imageForAuth ? registryHostOf(imageForAuth) : '';
         registry = { serveraddress, username: registryUser, password: registryPassword };
     }
-    const env = { ...parseEnvFile(source, r.str('env-file')), ...parseKeyValues('env', r.lines('env')) };
-    for (const value of Object.values(env))
+    const fromInput = parseKeyValues('env', r.lines('env'));
+    // Masked before anything else can fail and quote them.
+    for (const value of Object.values(fromInput))
         maskSecret(source, value);
-    const networks = r.lines('networks');
-    for (const n of networks)
-        if (!DOCKER_NAME.test(n))
-            throw new InputError('networks', `has an invalid network name "${n}"`);
-    const healthPath = r.str('health-path', '/health');
-    if (!healthPath.startsWith('/'))
-        throw new InputError('health-path', `must start with /, not "${healthPath}"`);
+    const fromFile = parseEnvFile(source, r.str('env-file'));
+    for (const value of Object.values(fromFile))
+        maskSecret(source, value);
+    const env = checkEnv('env', { ...fromFile, ...fromInput });
+    const networks = parseNetworks(r.lines('networks'), app);
+    const healthPath = parseHealthPath(r.str('health-path', '/health'));
     const expectedStatusValue = r.str('health-status');
     const expectedStatus = expectedStatusValue ? r.int('health-status', 200, 100, 599) : undefined;
-    const domains = r
-        .str('domains')
-        .split(/[\s,]+/)
-        .filter(Boolean);
-    for (const d of domains)
-        if (!HOSTNAME.test(d.replace(/^\*\./, '')))
-            throw new InputError('domains', `has an invalid domain "${d}"`);
+    const domains = parseDomains(r.str('domains'));
     const proxyName = r.str('proxy-name', 'cutover-proxy');
-    if (!DOCKER_NAME.test(proxyName))
-        throw new InputError('proxy-name', `is not a valid container name: "${proxyName}"`);
+    if (!APP_NAME.test(proxyName)) {
+        throw new InputError('proxy-name', `must be lower-case letters, digits and dashes, not starting or ending with a dash (the edge finds ${proxyName}${PROXY_SUFFIX} by DNS name), not "${proxyName}"`);
+    }
+    if (proxyName.length > PROXY_NAME_MAX) {
+        throw new InputError('proxy-name', `is ${proxyName.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${DNS_LABEL_MAX}-character DNS label`);
+    }
     const token = r.secret('github-token');
     return {
         mode,
@@ -103934,7 +104182,7 @@ function parseInputs(source) {
             env,
             volumes: parseVolumes(r.lines('volumes')),
             networks,
-            labels: parseKeyValues('labels', r.lines('labels')),
+            labels: parseLabels(r.lines('labels')),
             restart: parseRestart(r.str('restart', 'unless-stopped')),
             memoryBytes: parseMemory(r.str('memory')),
             nanoCpus: parseCpus(r.str('cpus')),
@@ -103962,7 +104210,7 @@ function parseInputs(source) {
             deployments: r.bool('deployments', true),
             token,
             environment: r.str('environment', 'production'),
-            environmentUrl: r.str('environment-url') || undefined
+            environmentUrl: parseUrl('environment-url', r.str('environment-url'))
         }
     };
 }
@@ -103978,14 +104226,50 @@ class ReleaseError extends Error {
     }
 }
 
+;// CONCATENATED MODULE: ./src/transport/host-text.ts
+/**
+ * Text that came from the host (a lock holder, a Docker message, a health answer) made safe for
+ * the runner's log: one line (no control characters, no line or paragraph separators, no bidi
+ * overrides), never starting with `::` (a workflow command such as ::error:: or ::add-mask::
+ * is only recognized at the start of a line), and at most `max` characters.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+function host_text_sanitizeHostText(text, max = 300) {
+    let s = String(text).replace(UNSAFE, ' ').replace(/\s+/g, ' ').trim();
+    s = s.replace(/^[\s:]+/, '');
+    const chars = Array.from(s);
+    if (chars.length > max)
+        s = chars.slice(0, Math.max(0, max - 1)).join('') + '…';
+    return s;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/lock.ts
+
 class LockTimeoutError extends Error {
     name = 'LockTimeoutError';
 }
+/** The host's lock directory is not safe to use (a symlink, someone else's, writable by others). */
+class UnsafeLockDirectoryError extends Error {
+    name = 'UnsafeLockDirectoryError';
+}
+/**
+ * Where cutover keeps its state on the host, relative to the SSH user's home: a directory only
+ * that user can write (mode 0700). Locks live in `locks/`; releases in `apps/<app>/`.
+ */
+const STATE_DIR = '.cutover';
+const LOCK_DIR = `${STATE_DIR}/locks`;
+function lockFile(app) {
+    return `${LOCK_DIR}/${app}.lock`;
+}
+/** The lock holder as the host reported it: decoded, each field sanitized, bounded. */
 function describeHolder(raw) {
     try {
         const h = JSON.parse(Buffer.from(raw.trim(), 'base64').toString('utf8'));
-        return `run ${h.run} by ${h.actor} (${h.repository}) since ${h.since}`;
+        if (typeof h !== 'object' || h === null)
+            return 'an unknown holder';
+        const field = (v, max) => host_text_sanitizeHostText(typeof v === 'string' ? v : String(v ?? '?'), max) || '?';
+        return host_text_sanitizeHostText(`run ${field(h.run, 120)} by ${field(h.actor, 60)} (${field(h.repository, 120)}) since ${field(h.since, 40)}`, 400);
     }
     catch {
         return 'an unknown holder';
@@ -103999,18 +104283,47 @@ function shq(value) {
  * The shell script run on the host. flock(1) is held by `cat`, which lives until our
  * channel closes: on normal release, on error, and also when this process is killed
  * (the TCP connection drops, sshd closes the pipe). A crashed run never leaves a lock behind.
+ *
+ * The lock is in $HOME/.cutover/locks, created with umask 077 and checked before use: not a
+ * symbolic link, owned by the SSH user, not writable by group or others (nor is $HOME). In a
+ * shared directory such as /tmp, any local user could plant a symlink (and make us overwrite
+ * another file with the holder line) or hold a shared flock on the file and block every deploy.
+ * Only base64 characters of the holder file are ever echoed back.
  */
 function lockScript(app, holderB64, timeoutSeconds) {
-    const file = `/tmp/cutover-${app}.lock`;
     const script = [
         'command -v flock >/dev/null 2>&1 || { echo NOFLOCK; exit 127; }',
-        `f=${shq(file)}`,
+        'umask 077',
+        'me=$(id -u)',
+        'unsafe() { echo "UNSAFE $1"; exit 73; }',
+        // ls -ldn: mode, links, numeric owner; portable to busybox, unlike stat -c.
+        'owned_private() {',
+        '  set -- "$1" $(ls -ldn "$1" 2>/dev/null)',
+        '  [ "$4" = "$me" ] || unsafe "$1 is owned by uid ${4:-?}, not by the SSH user (uid $me)"',
+        '  case "$2" in ?????w*|????????w*) unsafe "$1 is writable by group or others ($2)";; esac',
+        '}',
+        'case "$HOME" in /*) ;; *) unsafe "the SSH user has no home directory (HOME=$HOME)";; esac',
+        'owned_private "$HOME/"',
+        `for d in "$HOME"/${shq(STATE_DIR)} "$HOME"/${shq(LOCK_DIR)}; do`,
+        '  [ -e "$d" ] || [ -L "$d" ] || mkdir "$d" 2>/dev/null',
+        '  [ -L "$d" ] && unsafe "$d is a symbolic link"',
+        '  [ -d "$d" ] || unsafe "$d is not a directory"',
+        '  owned_private "$d"',
+        'done',
+        `f="$HOME"/${shq(lockFile(app))}`,
+        `h="$HOME"/${shq(`${LOCK_DIR}/${app}.holder`)}`,
+        // Never follow a link, never open a FIFO or device (the open would block or write elsewhere).
+        'for x in "$f" "$h"; do',
+        '  [ -L "$x" ] && unsafe "$x is a symbolic link"',
+        '  [ -e "$x" ] && [ ! -f "$x" ] && unsafe "$x is not a regular file"',
+        'done',
         'exec 9>>"$f" || { echo NOFILE; exit 73; }',
+        'holder() { head -c 4096 "$h" 2>/dev/null | tr -cd "A-Za-z0-9+/="; }',
         'if ! flock -n 9; then',
-        '  echo "BUSY $(cat "$f.holder" 2>/dev/null)"',
-        `  flock -w ${Math.max(0, Math.ceil(timeoutSeconds))} 9 || { echo "TIMEOUT $(cat "$f.holder" 2>/dev/null)"; exit 75; }`,
+        '  echo "BUSY $(holder)"',
+        `  flock -w ${Math.max(0, Math.ceil(timeoutSeconds))} 9 || { echo "TIMEOUT $(holder)"; exit 75; }`,
         'fi',
-        `printf '%s\\n' ${shq(holderB64)} > "$f.holder"`,
+        `printf '%s\\n' ${shq(holderB64)} > "$h"`,
         'echo LOCKED',
         'cat >/dev/null'
     ].join('\n');
@@ -104025,6 +104338,7 @@ class DeployLock {
     static async acquire(ssh, app, holder, timeoutMs, log) {
         const holderB64 = Buffer.from(JSON.stringify(holder)).toString('base64');
         const channel = await ssh.execStream(lockScript(app, holderB64, timeoutMs / 1000));
+        const where = `~/${lockFile(app)}`;
         return new Promise((resolve, reject) => {
             let buffered = '';
             let settled = false;
@@ -104036,6 +104350,9 @@ class DeployLock {
             };
             channel.on('data', (d) => {
                 buffered += d.toString();
+                // The script prints short lines; anything longer is not ours (and is not logged).
+                if (buffered.length > 65536)
+                    buffered = buffered.slice(-8192);
                 let nl;
                 while ((nl = buffered.indexOf('\n')) >= 0) {
                     const line = buffered.slice(0, nl);
@@ -104048,63 +104365,37 @@ class DeployLock {
                     else if (line.startsWith('TIMEOUT')) {
                         settle(() => reject(new LockTimeoutError(`The deploy lock of ${app} is still held by ${describeHolder(line.slice(8))} after waiting ${Math.round(timeoutMs / 1000)} s (lock-timeout)`)));
                     }
+                    else if (line.startsWith('UNSAFE')) {
+                        const why = host_text_sanitizeHostText(line.slice(7), 300);
+                        settle(() => reject(new UnsafeLockDirectoryError(`The deploy lock of ${app} was not taken because its place on the host is unsafe: ${why}. ` +
+                            `cutover keeps its locks in ~/${LOCK_DIR}, which must be a real directory owned by the SSH user and writable by no one else (chmod 700)`)));
+                    }
                     else if (line === 'NOFLOCK') {
                         settle(() => reject(new Error('The host has no flock command (util-linux); cutover needs it for its deploy lock')));
                     }
                     else if (line === 'NOFILE') {
-                        settle(() => reject(new Error(`Could not open /tmp/cutover-${app}.lock on the host`)));
+                        settle(() => reject(new Error(`Could not open ${where} on the host`)));
                     }
                 }
             });
             channel.stderr.on('data', () => undefined);
-            channel.on('close', (code) => settle(() => reject(new Error(`The deploy lock command ended unexpectedly (exit ${code})`))));
+            channel.on('error', (err) => settle(() => reject(err)));
+            channel.on('close', (code) => 
+            // A lost connection closes the channel too: say so rather than "ended unexpectedly".
+            setImmediate(() => settle(() => reject(ssh.lost ?? new Error(`The deploy lock command ended unexpectedly (exit ${code})`)))));
         });
     }
-    /** Ends `cat` on the host, which releases the flock. */
+    /** Ends `cat` on the host, which releases the flock. Safe on a connection already lost. */
     release() {
-        this.channel.end();
-        this.channel.close();
+        try {
+            this.channel.end();
+            this.channel.close();
+        }
+        catch {
+            // The connection is gone: so is the lock, with it.
+        }
     }
 }
-
-;// CONCATENATED MODULE: ./src/core/names.ts
-/** Names and labels cutover gives to what it creates on the host. */
-const COLORS = ['blue', 'green'];
-function otherColor(color) {
-    return color === 'blue' ? 'green' : 'blue';
-}
-function containerName(app, color) {
-    return `${app}-${color}`;
-}
-/**
- * Where the idle color's old container waits while its replacement boots, so that a failed
- * deploy can put the standby back instead of losing the instant rollback.
- */
-function asideName(app, color) {
-    return `${app}-${color}-replaced`;
-}
-/** Where a container that failed its gate is kept with keep-failed. */
-function failedName(app, color) {
-    return `${app}-${color}-failed`;
-}
-/** The private network an app's containers share with the proxy. */
-function networkName(app) {
-    return `cutover-${app}`;
-}
-const LABEL = {
-    managed: 'cutover.managed',
-    app: 'cutover.app',
-    color: 'cutover.color',
-    image: 'cutover.image',
-    version: 'cutover.version',
-    deployedAt: 'cutover.deployed-at',
-    run: 'cutover.run',
-    proxy: 'cutover.proxy',
-    /** Hash of the container settings a color was started with: a changed setting is a new release. */
-    configHash: 'cutover.config-hash',
-    /** The ledger id of the release a container serves. */
-    release: 'cutover.release'
-};
 
 ;// CONCATENATED MODULE: ./src/core/release.ts
 const LEDGER_SIZE = 10;
@@ -104587,7 +104878,9 @@ class ReleaseEngine {
         }
         catch (e) {
             if (!verifiedLive) {
-                await this.undoBoot(plan);
+                // Best effort: the error that stopped the release is what the run reports, even if undoing fails too
+                // (a lost connection fails both; the next run recovers what is left).
+                await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${name}: ${u.message}`));
                 await this.forgetPending(record);
             }
             throw e;
@@ -104886,6 +105179,7 @@ var tar_stream = __nccwpck_require__(6118);
 
 
 
+
 /** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
 function demux(buf) {
     let stdout = '';
@@ -104976,100 +105270,383 @@ function isNotFound(e) {
 function isConflict(e) {
     return e.statusCode === 409;
 }
+/** How long a pull may go without any progress event before it is given up. */
+const PULL_IDLE_TIMEOUT_MS = 120_000;
 /**
  * Pulls an image with the credentials (already matched to its registry) sent in the X-Registry-Auth header only:
  * nothing is written to the host's disk. Reports progress per layer, throttled.
+ * A pull may take as long as the image needs, but not `idleTimeoutMs` without any progress
+ * (the Docker API request itself has no deadline: see requestBound in docker.ts).
  */
-async function pullImage(docker, image, authconfig, log) {
+async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_IDLE_TIMEOUT_MS) {
     const ref = pullableRef(image);
-    const stream = await docker.pull(ref, authconfig ? { authconfig } : {});
+    const stream = (await docker.pull(ref, authconfig ? { authconfig } : {}));
     const lastStatus = new Map();
     let lastLog = 0;
     // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
     let streamError;
-    await new Promise((resolve, reject) => {
-        docker.modem.followProgress(stream, (err) => {
-            const why = err?.message ?? streamError;
-            if (why)
-                reject(new Error(`Pull of ${image} failed: ${why}`));
-            else
-                resolve();
-        }, (event) => {
-            if (event.error) {
-                streamError = event.error;
-                return;
-            }
-            const key = event.id ?? '';
-            const status = event.status ?? '';
-            const now = Date.now();
-            const changed = lastStatus.get(key) !== status;
-            if (changed || now - lastLog > 2000) {
-                lastStatus.set(key, status);
-                lastLog = now;
-                log(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`);
-            }
+    let idle;
+    const arm = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)), idleTimeoutMs);
+    };
+    arm();
+    try {
+        await new Promise((resolve, reject) => {
+            docker.modem.followProgress(stream, (err) => {
+                const why = err?.message ?? streamError;
+                if (why)
+                    reject(new Error(`Pull of ${image} failed: ${host_text_sanitizeHostText(why, 500)}`));
+                // followProgress takes a stream that closed early for one that ended: it is not.
+                else if (stream.complete === false)
+                    reject(new Error(`Pull of ${image} failed: the Docker daemon's answer was cut off`));
+                else
+                    resolve();
+            }, (event) => {
+                arm();
+                if (event.error) {
+                    streamError = event.error;
+                    return;
+                }
+                const key = event.id ?? '';
+                const status = event.status ?? '';
+                const now = Date.now();
+                const changed = lastStatus.get(key) !== status;
+                if (changed || now - lastLog > 2000) {
+                    lastStatus.set(key, status);
+                    lastLog = now;
+                    log(host_text_sanitizeHostText(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`, 200));
+                }
+            });
         });
-    });
+    }
+    finally {
+        clearTimeout(idle);
+    }
 }
 
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
+;// CONCATENATED MODULE: ./src/transport/ssh.ts
+
+
+class HostKeyMismatchError extends Error {
+    name = 'HostKeyMismatchError';
+}
+/**
+ * The SSH connection closed or failed while the run was using it. Every pending and later channel
+ * open, Docker API call and probe fails with this error, so the run ends through its normal error
+ * path instead of waiting on streams that will never answer.
+ */
+class SshConnectionLostError extends Error {
+    name = 'SshConnectionLostError';
+}
+/**
+ * One SSH connection to the target host (tunnelled through a bastion when configured).
+ * Every Docker API call, health probe and lock travels over channels of this one connection.
+ */
+class SshSession {
+    client;
+    bastion;
+    description;
+    closed = false;
+    lostError;
+    lostListeners = new Set();
+    /** Rejects of channel opens not answered yet. */
+    pendingOpens = new Set();
+    /** Channels open now: told of a lost connection by an 'error' event, as a socket would be. */
+    channels = new Set();
+    constructor(client, bastion, description) {
+        this.client = client;
+        this.bastion = bastion;
+        this.description = description;
+        this.watch(client, '');
+        if (bastion)
+            this.watch(bastion, 'the jump host: ');
+    }
+    /** Wraps an ssh2 Client already connected, e.g. a fake in tests. */
+    static fromClient(client, description, bastion) {
+        return new SshSession(client, bastion, description);
+    }
+    /** Set once the connection was lost (not when closed by close()). */
+    get lost() {
+        return this.lostError;
+    }
+    /** Calls `listener` once if the connection is lost (at once if it already was). Returns an unsubscribe. */
+    onLost(listener) {
+        if (this.lostError) {
+            listener(this.lostError);
+            return () => undefined;
+        }
+        this.lostListeners.add(listener);
+        return () => this.lostListeners.delete(listener);
+    }
+    watch(client, prefix) {
+        // 'error' (keep-alive timeout, reset) comes before 'close': it gives the reason.
+        client.on('error', (err) => this.markLost(`${prefix}${err.message}`));
+        client.on('end', () => this.markLost(`${prefix}closed by the server`));
+        client.on('close', () => this.markLost(`${prefix}connection closed`));
+    }
+    markLost(reason) {
+        if (this.closed || this.lostError)
+            return;
+        const error = new SshConnectionLostError(`The SSH connection to ${this.description} was lost (${reason})`);
+        this.lostError = error;
+        for (const reject of this.pendingOpens)
+            reject(error);
+        this.pendingOpens.clear();
+        // ssh2 ends these channels too, which an HTTP client reads as "socket hang up": the error first.
+        for (const channel of this.channels)
+            channel.emit('error', error);
+        this.channels.clear();
+        for (const listener of this.lostListeners) {
+            try {
+                listener(error);
+            }
+            catch {
+                // a listener's failure must not stop the others
+            }
+        }
+        this.lostListeners.clear();
+    }
+    /** Opens a channel with `start`, failing fast once the connection is lost. */
+    open(start, describe) {
+        if (this.lostError)
+            return Promise.reject(this.lostError);
+        if (this.closed)
+            return Promise.reject(new Error(`The SSH connection to ${this.description} is closed`));
+        return new Promise((resolve, reject) => {
+            let settled = false;
+            const fail = (error) => {
+                if (settled)
+                    return;
+                settled = true;
+                this.pendingOpens.delete(fail);
+                reject(error);
+            };
+            this.pendingOpens.add(fail);
+            try {
+                start((err, stream) => {
+                    if (err)
+                        return fail(this.lostError ?? describe(err));
+                    if (settled) {
+                        // answered after the connection was declared lost
+                        stream.on('error', () => undefined);
+                        stream.close();
+                        return;
+                    }
+                    settled = true;
+                    this.pendingOpens.delete(fail);
+                    stream.on('error', () => undefined); // never an unhandled 'error' (see markLost)
+                    this.channels.add(stream);
+                    stream.once('close', () => this.channels.delete(stream));
+                    resolve(stream);
+                });
+            }
+            catch (e) {
+                // ssh2 throws "Not connected" once the socket is gone
+                fail(this.lostError ?? describe(e));
+            }
+        });
+    }
+    static async connect(config) {
+        let bastion;
+        let sock;
+        if (config.jump) {
+            bastion = await openClient(config.jump, config.connectTimeoutMs);
+            const jumpClient = bastion;
+            sock = await new Promise((resolve, reject) => jumpClient.forwardOut('127.0.0.1', 0, config.host, config.port, (err, stream) => err ? reject(new Error(`The jump host could not reach ${config.host}:${config.port}: ${err.message}`)) : resolve(stream)));
+        }
+        try {
+            const client = await openClient(config, config.connectTimeoutMs, sock);
+            const via = config.jump ? ` via ${config.jump.user}@${config.jump.host}:${config.jump.port}` : '';
+            return new SshSession(client, bastion, `${config.user}@${config.host}:${config.port}${via}`);
+        }
+        catch (e) {
+            bastion?.end();
+            throw e;
+        }
+    }
+    /** A stream to a Unix socket on the host (direct-streamlocal@openssh.com). */
+    openUnixSocket(path) {
+        return this.open(cb => this.client.openssh_forwardOutStreamLocal(path, cb), err => new Error(`Could not open ${path} on the host over SSH: ${err.message}`));
+    }
+    /** A TCP stream to an address as seen from the host (direct-tcpip). */
+    openTcp(host, port) {
+        return this.open(cb => this.client.forwardOut('127.0.0.1', 0, host, port, cb), err => new Error(`Could not connect to ${host}:${port} from the host: ${err.message}`));
+    }
+    /** Runs a command on the host and returns the channel, for long-lived commands (the deploy lock). */
+    execStream(command) {
+        return this.open(cb => this.client.exec(command, cb), err => err);
+    }
+    async exec(command) {
+        const stream = await this.execStream(command);
+        return new Promise((resolve, reject) => {
+            let stdout = '';
+            let stderr = '';
+            stream.on('data', (d) => (stdout += d.toString()));
+            stream.stderr.on('data', (d) => (stderr += d.toString()));
+            stream.on('error', reject);
+            stream.on('close', (code) => (this.lostError ? reject(this.lostError) : resolve({ code, stdout, stderr })));
+        });
+    }
+    close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        this.lostListeners.clear();
+        for (const reject of this.pendingOpens)
+            reject(new Error(`The SSH connection to ${this.description} was closed`));
+        this.pendingOpens.clear();
+        this.client.end();
+        this.bastion?.end();
+    }
+}
+function openClient(endpoint, timeoutMs, sock) {
+    return new Promise((resolve, reject) => {
+        const client = new lib.Client();
+        let mismatch;
+        const where = `${endpoint.host}:${endpoint.port}`;
+        const pin = endpoint.hostKey;
+        const config = {
+            host: endpoint.host,
+            port: endpoint.port,
+            username: endpoint.user,
+            privateKey: endpoint.privateKey,
+            passphrase: endpoint.passphrase,
+            readyTimeout: timeoutMs,
+            keepaliveInterval: 10_000,
+            keepaliveCountMax: 3,
+            sock,
+            hostVerifier: (key) => {
+                const check = checkHostKey(pin, key);
+                if (!check.ok) {
+                    mismatch = new HostKeyMismatchError(`The host key of ${where} does not match the pin: the server presented ${check.presented}, ` +
+                        `but ${check.expected} was expected. If the server was re-installed, update the pin ` +
+                        `(ssh-keyscan -p ${endpoint.port} ${endpoint.host}); otherwise someone may be intercepting the connection.`);
+                }
+                return check.ok;
+            }
+        };
+        if (pin.kind === 'known-hosts') {
+            // Ask for the pinned key types so the server presents a key we can compare.
+            config.algorithms = {
+                serverHostKey: [...new Set(pin.keys.flatMap(k => algorithmsForKeyType(k.type)))]
+            };
+        }
+        const onError = (err) => {
+            client.removeListener('ready', onReady);
+            if (mismatch)
+                return reject(mismatch);
+            const hint = err.level === 'client-authentication'
+                ? ` (user "${endpoint.user}" was refused with this key: is its public key in ~/.ssh/authorized_keys on the host?)`
+                : err.level === 'client-timeout'
+                    ? ` (no SSH handshake within ${timeoutMs} ms)`
+                    : '';
+            reject(new Error(`SSH connection to ${endpoint.user}@${where} failed: ${err.message}${hint}`));
+        };
+        const onReady = () => {
+            client.removeListener('error', onError);
+            // Docker API calls are small request/response pairs: without TCP_NODELAY, Nagle's
+            // algorithm and delayed ACKs add ~40 ms to each one.
+            client.setNoDelay(true);
+            // Later errors (keep-alive timeouts, resets) are the session's to report (SshConnectionLostError).
+            client.on('error', () => undefined);
+            resolve(client);
+        };
+        client.once('ready', onReady);
+        client.once('error', onError);
+        client.connect(config);
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/transport/http-probe.ts
 
+
+
+const MAX_BODY = 2048;
 /**
  * One HTTP GET over a stream opened by `open` (an SSH direct-tcpip channel), so probes
  * reach addresses as the host sees them and need no tool inside the app image.
+ *
+ * The whole probe (opening the channel, sending, the headers and the body) is bounded by one
+ * hard timer that destroys the channel: http's own `timeout` relies on socket.setTimeout, which
+ * SSH channels lack, so a server that accepts and never answers would hang the run.
+ * Never throws, except SshConnectionLostError: a lost connection is not a probe result.
  */
-async function httpGet(open, target, timeoutMs) {
+function httpGet(open, target, timeoutMs) {
     const started = Date.now();
-    let stream;
-    try {
-        stream = await withTimeout(open(target.host, target.port), timeoutMs, 'connect');
-    }
-    catch (e) {
-        return { headers: {}, body: '', error: e.message, ms: Date.now() - started };
-    }
-    return new Promise(resolve => {
-        const req = external_node_http_default().request({
-            method: 'GET',
-            path: target.path,
-            headers: { ...target.headers, host: target.hostHeader ?? `${target.host}:${target.port}`, connection: 'close', 'user-agent': 'cutover-probe' },
-            createConnection: () => stream,
-            timeout: timeoutMs
-        });
-        const finish = (r) => {
-            resolve({ ...r, ms: Date.now() - started });
-            stream.destroy();
-        };
-        req.on('timeout', () => {
-            req.destroy();
-            finish({ headers: {}, body: '', error: `no answer within ${timeoutMs} ms` });
-        });
-        req.on('error', err => finish({ headers: {}, body: '', error: err.message }));
-        req.on('response', res => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk) => {
-                if (body.length < 2048)
-                    body += chunk;
-            });
-            res.on('end', () => finish({ status: res.statusCode, headers: res.headers, body: body.slice(0, 2048) }));
-            res.on('error', err => finish({ status: res.statusCode, headers: res.headers, body, error: err.message }));
-        });
-        req.end();
-    });
-}
-function withTimeout(p, ms, what) {
     return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-        p.then(v => (clearTimeout(t), resolve(v)), e => (clearTimeout(t), reject(e)));
+        let stream;
+        let req;
+        let done = false;
+        let partial;
+        const cleanup = () => {
+            clearTimeout(timer);
+            req?.destroy();
+            stream?.destroy();
+        };
+        const finish = (r) => {
+            if (done)
+                return;
+            done = true;
+            cleanup();
+            resolve({ ...r, ms: Date.now() - started });
+        };
+        const fail = (error) => {
+            if (done)
+                return;
+            if (!(error instanceof SshConnectionLostError))
+                return finish({ headers: partial?.headers ?? {}, body: '', error: error.message });
+            done = true;
+            cleanup();
+            reject(error);
+        };
+        const timer = setTimeout(() => {
+            const what = !stream
+                ? `could not open a connection within ${timeoutMs} ms`
+                : partial
+                    ? `answered HTTP ${partial.status} but the answer did not end within ${timeoutMs} ms`
+                    : `no answer within ${timeoutMs} ms`;
+            finish({ headers: partial?.headers ?? {}, body: '', error: what });
+        }, timeoutMs);
+        open(target.host, target.port).then(s => {
+            if (done) {
+                // the timer fired first: do not leak the channel
+                s.on('error', () => undefined);
+                s.destroy();
+                return;
+            }
+            stream = s;
+            s.on('error', (e) => fail(e));
+            req = external_node_http_default().request({
+                method: 'GET',
+                path: target.path,
+                headers: { ...target.headers, host: target.hostHeader ?? `${target.host}:${target.port}`, connection: 'close', 'user-agent': 'cutover-probe' },
+                createConnection: () => s
+            });
+            req.on('error', fail);
+            req.on('response', res => {
+                partial = { status: res.statusCode, headers: res.headers, body: '' };
+                let body = '';
+                res.setEncoding('utf8');
+                res.on('data', (chunk) => {
+                    if (body.length < MAX_BODY)
+                        body += chunk;
+                });
+                res.on('end', () => finish({ status: res.statusCode, headers: res.headers, body: body.slice(0, MAX_BODY) }));
+                res.on('error', err => fail(err));
+                res.on('aborted', () => fail(new Error(`the answer (HTTP ${res.statusCode}) was cut off`)));
+            });
+            req.end();
+        }, (e) => fail(e));
     });
 }
 function describeProbe(r) {
     if (r.status === undefined)
-        return `no HTTP answer (${r.error ?? 'unknown error'})`;
-    const body = r.body.trim().replace(/\s+/g, ' ').slice(0, 120);
+        return `no HTTP answer (${sanitizeHostText(r.error ?? 'unknown error', 300)})`;
+    const body = sanitizeHostText(r.body, 120);
     return `HTTP ${r.status}${body ? `: "${body}"` : ''}`;
 }
 
@@ -106250,7 +106827,7 @@ function getValues(context, operator, key, modifier) {
   }
   return result;
 }
-function parseUrl(template) {
+function dist_bundle_parseUrl(template) {
   return {
     expand: expand.bind(null, template)
   };
@@ -106309,7 +106886,7 @@ function parse(options) {
     "mediaType"
   ]);
   const urlVariableNames = extractUrlVariableNames(url);
-  url = parseUrl(url).expand(parameters);
+  url = dist_bundle_parseUrl(url).expand(parameters);
   if (!/^http/.test(url)) {
     url = options.baseUrl + url;
   }
@@ -110987,14 +111564,40 @@ const HEADLINES = {
     unchanged: '✔️ Unchanged',
     failed: '❌ Failed'
 };
-function esc(text) {
+function escapeMarkdown(text) {
     return text.replace(/[|<>]/g, c => ({ '|': '\\|', '<': '&lt;', '>': '&gt;' })[c] ?? c);
 }
 function seconds(ms) {
     return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
-/** The job summary as Markdown: what is live, what is on standby, the timeline, and any failure. */
-function renderSummary(outcome, host) {
+/**
+ * Replaces every secret value (and each line of a multi-line one) with ***, longest first, as the
+ * runner does for the log. The runner never masks the job summary file, so this must.
+ */
+function maskSecrets(text, secrets) {
+    const values = new Set();
+    for (const s of secrets) {
+        if (!s.trim())
+            continue;
+        values.add(s);
+        // The same rule as parseInputs' registration: lines of 4 characters or more.
+        for (const line of s.split(/\r?\n/))
+            if (line.trim().length >= 4)
+                values.add(line.trim());
+    }
+    let out = text;
+    for (const v of [...values].sort((a, b) => b.length - a.length))
+        out = out.split(v).join('***');
+    return out;
+}
+/**
+ * The job summary as Markdown: what is live, what is on standby, the timeline, and any failure.
+ * `secrets` are the values registered with the runner as secrets (what parseInputs masked): a
+ * crashed container's last log lines may print them, and the summary is not masked by the runner.
+ */
+function renderSummary(outcome, host, secrets = []) {
+    // Masked before escaping, so a secret with | or < in it is still found.
+    const esc = (text) => escapeMarkdown(maskSecrets(text, secrets));
     const lines = [];
     const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result];
     lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '));
@@ -111020,16 +111623,16 @@ function renderSummary(outcome, host) {
         lines.push('');
         if (f.container) {
             const facts = [f.exitCode !== undefined ? `exit code ${f.exitCode}` : '', f.oomKilled ? 'killed for lack of memory' : ''].filter(Boolean);
-            lines.push(`**${f.container}**${facts.length ? ` (${facts.join(', ')})` : ''}, last log lines:`);
+            lines.push(`**${esc(f.container)}**${facts.length ? ` (${facts.join(', ')})` : ''}, last log lines:`);
             lines.push('');
             lines.push('```text');
-            lines.push((f.logs ?? '(no output)').replace(/```/g, "'''"));
+            lines.push(maskSecrets(f.logs ?? '(no output)', secrets).replace(/```/g, "'''"));
             lines.push('```');
             lines.push('');
         }
     }
     if (outcome.releases?.length)
-        lines.push(...releasesTable(outcome), '');
+        lines.push(...releasesTable(outcome, esc), '');
     if (outcome.steps.length) {
         lines.push('| step | time | |');
         lines.push('|---|---:|---|');
@@ -111039,10 +111642,11 @@ function renderSummary(outcome, host) {
         lines.push(`| **Total** | **${seconds(outcome.durationMs)}** | |`);
         lines.push('');
     }
-    return lines.join('\n') + '\n';
+    // And once more over everything (app, colors, numbers): nothing registered leaves unmasked.
+    return maskSecrets(lines.join('\n') + '\n', secrets);
 }
 /** The host's release ledger, newest first: what `to-release: N` counts back through. */
-function releasesTable(outcome) {
+function releasesTable(outcome, esc) {
     const rows = ['<details' + (outcome.mode === 'status' ? ' open' : '') + '><summary>Releases recorded on the host (newest first)</summary>', ''];
     rows.push('| to-release | color | image | digest | live since | by |');
     rows.push('|---:|---|---|---|---|---|');
@@ -111067,6 +111671,40 @@ var docker_default = /*#__PURE__*/__nccwpck_require__.n(lib_docker);
 
 
 
+/** A Docker API call that got no complete answer in its time (see requestBound). */
+class DockerTimeoutError extends Error {
+    name = 'DockerTimeoutError';
+}
+const DEFAULT_TIMEOUTS = { defaultMs: 60_000, heavyMs: 180_000, stopExtraMs: 60_000 };
+/**
+ * How long one Docker API request may take, from the moment it is queued to the end of its
+ * answer; undefined for calls that legitimately last as long as something else does: an image
+ * pull or build (bounded by pullImage's own no-progress timeout instead), waiting for a
+ * container, following logs or events, attaching.
+ */
+function requestBound(method, fullPath, t = DEFAULT_TIMEOUTS) {
+    const [rawPath, query = ''] = fullPath.split('?', 2);
+    const path = rawPath.replace(/^\/v\d+(\.\d+)?(?=\/)/, '');
+    const params = new URLSearchParams(query);
+    const m = method.toUpperCase();
+    if (m === 'POST' && /^\/(images\/create|build|images\/load|session)$/.test(path))
+        return undefined;
+    if (/^\/containers\/[^/]+\/(wait|attach(\/ws)?)$/.test(path) || path === '/events')
+        return undefined;
+    if (/^\/containers\/[^/]+\/logs$/.test(path) && ['1', 'true'].includes(params.get('follow') ?? ''))
+        return undefined;
+    if (m === 'POST' && /^\/containers\/[^/]+\/(stop|restart)$/.test(path)) {
+        const grace = Number(params.get('t') ?? '10');
+        return (Number.isFinite(grace) && grace >= 0 ? grace * 1000 : 10_000) + t.stopExtraMs;
+    }
+    if (m === 'POST' && /^\/containers\/(create|[^/]+\/start)$/.test(path))
+        return t.heavyMs;
+    if (m === 'DELETE' && /^\/(containers|images)\/[^/]+$/.test(path))
+        return t.heavyMs;
+    if (m === 'POST' && /^\/(containers|images|networks|volumes)\/prune$/.test(path))
+        return t.heavyMs;
+    return t.defaultMs;
+}
 /**
  * An HTTP agent whose connections are SSH channels to the host's Docker socket,
  * so all Docker API calls share the run's one SSH connection.
@@ -111074,14 +111712,16 @@ var docker_default = /*#__PURE__*/__nccwpck_require__.n(lib_docker);
 class DockerSocketAgent extends (external_node_http_default()).Agent {
     ssh;
     socketPath;
+    timeouts;
     /** SSH channels opened to the socket (HTTP connections). */
     channelsOpened = 0;
     /** Docker API requests sent over them. */
     apiRequests = 0;
-    constructor(ssh, socketPath) {
+    constructor(ssh, socketPath, timeouts = DEFAULT_TIMEOUTS) {
         super({ keepAlive: true, maxSockets: 8 });
         this.ssh = ssh;
         this.socketPath = socketPath;
+        this.timeouts = timeouts;
     }
     /**
      * docker-modem formats every request's options with util.inspect, agent included, even with
@@ -111094,7 +111734,41 @@ class DockerSocketAgent extends (external_node_http_default()).Agent {
     // addRequest exists at runtime on every http.Agent but is missing from @types/node.
     addRequest(req, options) {
         this.apiRequests++;
+        this.bound(req, String(options.method ?? 'GET'), String(options.path ?? '/'));
         external_node_http_default().Agent.prototype.addRequest.call(this, req, options);
+    }
+    /**
+     * A hard deadline per request, from queueing to the end of the answer (or of the hijacked
+     * stream, for exec). docker-modem's own `timeout` is an idle timer set with setTimeout on the
+     * socket, which SSH channels do not have: it would never fire.
+     */
+    bound(req, method, path) {
+        const ms = requestBound(method, path, this.timeouts);
+        if (ms === undefined)
+            return;
+        let upgraded;
+        const timer = setTimeout(() => {
+            const what = `${method} ${path.split('?')[0]}`;
+            const error = new DockerTimeoutError(`The Docker API call ${what} got no complete answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}: the Docker daemon on the host may be stuck`);
+            if (upgraded)
+                upgraded.destroy(error);
+            else
+                req.destroy(error);
+        }, ms);
+        const clear = () => clearTimeout(timer);
+        req.on('upgrade', (_res, socket) => {
+            upgraded = socket;
+            socket.once('close', clear);
+        });
+        req.once('close', () => {
+            if (!upgraded)
+                clear();
+        });
+        // The error reaches docker-modem's own listener: this one only keeps the timer from leaking.
+        req.on('error', () => {
+            if (!upgraded)
+                clear();
+        });
     }
     createConnection(_options, callback) {
         this.channelsOpened++;
@@ -111102,146 +111776,42 @@ class DockerSocketAgent extends (external_node_http_default()).Agent {
         return undefined;
     }
 }
-/** SSH channels are Duplex streams without net.Socket's tuning methods, which http calls. */
+/**
+ * SSH channels are Duplex streams without net.Socket's tuning methods, which http calls. And
+ * ssh2's Channel.destroy() ignores its error argument (it only ends and closes the channel):
+ * give it net.Socket's behaviour, an 'error' event, so an HTTP request destroyed with a reason
+ * (a timeout) fails at once with that reason instead of waiting for the channel to close.
+ */
 function asSocket(channel) {
     const shim = channel;
     for (const name of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
         if (typeof shim[name] !== 'function')
             shim[name] = () => shim;
     }
+    const destroy = channel.destroy.bind(channel);
+    let errored = false;
+    shim.destroy = (error) => {
+        if (error && !errored) {
+            errored = true;
+            process.nextTick(() => shim.emit('error', error));
+        }
+        try {
+            destroy();
+        }
+        catch {
+            // the connection is already gone
+        }
+        return shim;
+    };
+    // An 'error' with nobody listening would end the process; http adds its own while in use.
+    shim.on('error', () => undefined);
     return shim;
 }
-function dockerOverSsh(ssh, socketPath) {
-    const agent = new DockerSocketAgent(ssh, socketPath);
+function dockerOverSsh(ssh, socketPath, timeouts = DEFAULT_TIMEOUTS) {
+    const agent = new DockerSocketAgent(ssh, socketPath, timeouts);
     // docker-modem's own 'ssh' protocol would open a new SSH connection per request.
     const docker = new (docker_default())({ protocol: 'http', host: 'docker', port: 80, agent });
     return { docker, agent };
-}
-
-;// CONCATENATED MODULE: ./src/transport/ssh.ts
-
-
-class HostKeyMismatchError extends Error {
-    name = 'HostKeyMismatchError';
-}
-/**
- * One SSH connection to the target host (tunnelled through a bastion when configured).
- * Every Docker API call, health probe and lock travels over channels of this one connection.
- */
-class SshSession {
-    client;
-    bastion;
-    description;
-    closed = false;
-    constructor(client, bastion, description) {
-        this.client = client;
-        this.bastion = bastion;
-        this.description = description;
-    }
-    static async connect(config) {
-        let bastion;
-        let sock;
-        if (config.jump) {
-            bastion = await openClient(config.jump, config.connectTimeoutMs);
-            const jumpClient = bastion;
-            sock = await new Promise((resolve, reject) => jumpClient.forwardOut('127.0.0.1', 0, config.host, config.port, (err, stream) => err ? reject(new Error(`The jump host could not reach ${config.host}:${config.port}: ${err.message}`)) : resolve(stream)));
-        }
-        try {
-            const client = await openClient(config, config.connectTimeoutMs, sock);
-            const via = config.jump ? ` via ${config.jump.user}@${config.jump.host}:${config.jump.port}` : '';
-            return new SshSession(client, bastion, `${config.user}@${config.host}:${config.port}${via}`);
-        }
-        catch (e) {
-            bastion?.end();
-            throw e;
-        }
-    }
-    /** A stream to a Unix socket on the host (direct-streamlocal@openssh.com). */
-    openUnixSocket(path) {
-        return new Promise((resolve, reject) => this.client.openssh_forwardOutStreamLocal(path, (err, stream) => err ? reject(new Error(`Could not open ${path} on the host over SSH: ${err.message}`)) : resolve(stream)));
-    }
-    /** A TCP stream to an address as seen from the host (direct-tcpip). */
-    openTcp(host, port) {
-        return new Promise((resolve, reject) => this.client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => err ? reject(new Error(`Could not connect to ${host}:${port} from the host: ${err.message}`)) : resolve(stream)));
-    }
-    /** Runs a command on the host and returns the channel, for long-lived commands (the deploy lock). */
-    execStream(command) {
-        return new Promise((resolve, reject) => this.client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream))));
-    }
-    async exec(command) {
-        const stream = await this.execStream(command);
-        return new Promise(resolve => {
-            let stdout = '';
-            let stderr = '';
-            stream.on('data', (d) => (stdout += d.toString()));
-            stream.stderr.on('data', (d) => (stderr += d.toString()));
-            stream.on('close', (code) => resolve({ code, stdout, stderr }));
-        });
-    }
-    close() {
-        if (this.closed)
-            return;
-        this.closed = true;
-        this.client.end();
-        this.bastion?.end();
-    }
-}
-function openClient(endpoint, timeoutMs, sock) {
-    return new Promise((resolve, reject) => {
-        const client = new lib.Client();
-        let mismatch;
-        const where = `${endpoint.host}:${endpoint.port}`;
-        const pin = endpoint.hostKey;
-        const config = {
-            host: endpoint.host,
-            port: endpoint.port,
-            username: endpoint.user,
-            privateKey: endpoint.privateKey,
-            passphrase: endpoint.passphrase,
-            readyTimeout: timeoutMs,
-            keepaliveInterval: 10_000,
-            keepaliveCountMax: 3,
-            sock,
-            hostVerifier: (key) => {
-                const check = checkHostKey(pin, key);
-                if (!check.ok) {
-                    mismatch = new HostKeyMismatchError(`The host key of ${where} does not match the pin: the server presented ${check.presented}, ` +
-                        `but ${check.expected} was expected. If the server was re-installed, update the pin ` +
-                        `(ssh-keyscan -p ${endpoint.port} ${endpoint.host}); otherwise someone may be intercepting the connection.`);
-                }
-                return check.ok;
-            }
-        };
-        if (pin.kind === 'known-hosts') {
-            // Ask for the pinned key types so the server presents a key we can compare.
-            config.algorithms = {
-                serverHostKey: [...new Set(pin.keys.flatMap(k => algorithmsForKeyType(k.type)))]
-            };
-        }
-        const onError = (err) => {
-            client.removeListener('ready', onReady);
-            if (mismatch)
-                return reject(mismatch);
-            const hint = err.level === 'client-authentication'
-                ? ` (user "${endpoint.user}" was refused with this key: is its public key in ~/.ssh/authorized_keys on the host?)`
-                : err.level === 'client-timeout'
-                    ? ` (no SSH handshake within ${timeoutMs} ms)`
-                    : '';
-            reject(new Error(`SSH connection to ${endpoint.user}@${where} failed: ${err.message}${hint}`));
-        };
-        const onReady = () => {
-            client.removeListener('error', onError);
-            // Docker API calls are small request/response pairs: without TCP_NODELAY, Nagle's
-            // algorithm and delayed ACKs add ~40 ms to each one.
-            client.setNoDelay(true);
-            // Later errors (e.g. keep-alive timeouts) surface as failed channel opens; keep the process alive-safe.
-            client.on('error', () => undefined);
-            resolve(client);
-        };
-        client.once('ready', onReady);
-        client.once('error', onError);
-        client.connect(config);
-    });
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
@@ -111260,14 +111830,30 @@ function openClient(endpoint, timeoutMs, sock) {
 
 
 
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
+/** Every value registered as a secret: the runner masks the log, but not the job summary. */
+const secrets = [];
 function readConfig() {
     return parseInputs({
         get: name => getInput(name),
-        mask: secret => core_setSecret(secret),
+        mask: secret => {
+            core_setSecret(secret);
+            secrets.push(secret);
+        },
         workspace: process.env.GITHUB_WORKSPACE ?? process.cwd()
     });
+}
+/**
+ * Prints text a container wrote: workflow commands in it (::error::, ::add-mask::, ...) must not be
+ * obeyed, so the runner is told to stop processing them until a token nobody can guess.
+ */
+function printUntrusted(text) {
+    const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+    info(`::stop-commands::${token}`);
+    info(text);
+    info(`::${token}::`);
 }
 function hostLabel(config) {
     return `${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`;
@@ -111386,6 +111972,7 @@ async function execute(config, log) {
     try {
         await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
             resources.ssh = await SshSession.connect(config.ssh);
+            resources.ssh.onLost(e => log.warning(e.message));
             resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket);
             const version = await resources.docker.docker.version();
             note(`Docker ${version.Version} (API ${version.ApiVersion})`);
@@ -111422,6 +112009,12 @@ async function execute(config, log) {
     catch (e) {
         infrastructureError = !(e instanceof ReleaseError);
         result = failedResult(e instanceof ReleaseError ? e.failure : { reason: e.message });
+        const lost = resources.ssh?.lost;
+        if (lost) {
+            // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
+            infrastructureError = true;
+            result = failedResult({ reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` });
+        }
     }
     finally {
         resources.close(log);
@@ -111454,7 +112047,7 @@ async function report(config, outcome, log, infrastructureError, startDeployment
             setOutput('deployment-id', String(deployment.id));
     }
     try {
-        await summary.addRaw(renderSummary(outcome, `${config.ssh.host}`)).write();
+        await summary.addRaw(renderSummary(outcome, `${config.ssh.host}`, secrets)).write();
     }
     catch (e) {
         log.warning(`Could not write the job summary: ${e.message}`);
@@ -111462,7 +112055,7 @@ async function report(config, outcome, log, infrastructureError, startDeployment
     if (outcome.failure) {
         const f = outcome.failure;
         if (f.logs !== undefined) {
-            await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => log.info(f.logs ?? ''));
+            await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''));
         }
         setFailed(f.reason);
     }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import * as core from '@actions/core'
 import type { Config } from './inputs/config.js'
 import { InputError, parseInputs } from './inputs/parse.js'
@@ -20,12 +21,29 @@ import { SshSession } from './transport/ssh.js'
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
 
+/** Every value registered as a secret: the runner masks the log, but not the job summary. */
+const secrets: string[] = []
+
 function readConfig(): Config {
   return parseInputs({
     get: name => core.getInput(name),
-    mask: secret => core.setSecret(secret),
+    mask: secret => {
+      core.setSecret(secret)
+      secrets.push(secret)
+    },
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd()
   })
+}
+
+/**
+ * Prints text a container wrote: workflow commands in it (::error::, ::add-mask::, ...) must not be
+ * obeyed, so the runner is told to stop processing them until a token nobody can guess.
+ */
+function printUntrusted(text: string): void {
+  const token = randomBytes(16).toString('hex')
+  core.info(`::stop-commands::${token}`)
+  core.info(text)
+  core.info(`::${token}::`)
 }
 
 function hostLabel(config: Config): string {
@@ -155,6 +173,7 @@ async function execute(config: Config, log: Log): Promise<void> {
   try {
     await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
       resources.ssh = await SshSession.connect(config.ssh)
+      resources.ssh.onLost(e => log.warning(e.message))
       resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket)
       const version = await resources.docker.docker.version()
       note(`Docker ${version.Version} (API ${version.ApiVersion})`)
@@ -194,6 +213,12 @@ async function execute(config: Config, log: Log): Promise<void> {
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError)
     result = failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
+    const lost = resources.ssh?.lost
+    if (lost) {
+      // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
+      infrastructureError = true
+      result = failedResult({ reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` })
+    }
   } finally {
     resources.close(log)
   }
@@ -230,7 +255,7 @@ async function report(
   }
 
   try {
-    await core.summary.addRaw(renderSummary(outcome, `${config.ssh.host}`)).write()
+    await core.summary.addRaw(renderSummary(outcome, `${config.ssh.host}`, secrets)).write()
   } catch (e) {
     log.warning(`Could not write the job summary: ${(e as Error).message}`)
   }
@@ -238,7 +263,7 @@ async function report(
   if (outcome.failure) {
     const f = outcome.failure
     if (f.logs !== undefined) {
-      await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => log.info(f.logs ?? ''))
+      await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''))
     }
     core.setFailed(f.reason)
   }

@@ -1,6 +1,9 @@
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { bedInputs, runAction, type ActionRun } from '../support/action.js'
+import { homedir, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { bedInputs, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { acceptedConnections, cleanupApp, freePort, image, testbed, uniqueName } from '../support/testbed.js'
 
 // The SSH transport against the real bed: host key pinning (known_hosts, fingerprint, jump host),
@@ -53,6 +56,11 @@ class Relay {
         resolve(relay)
       })
     })
+  }
+
+  /** Cuts every connection through the relay now, as a network failure would. */
+  cut(): void {
+    for (const s of this.sockets) s.destroy()
   }
 
   close(): Promise<void> {
@@ -149,8 +157,8 @@ async function cleanupAll(): Promise<void> {
   for (const relay of relays.splice(0)) await relay.close()
   for (const app of apps.splice(0)) {
     await cleanupApp(app, `${app}-proxy`)
-    // the deploy lock's flock file, on the host (this machine)
-    for (const f of [`/tmp/cutover-${app}.lock`, `/tmp/cutover-${app}.lock.holder`]) rmSync(f, { force: true })
+    // the deploy lock's flock and holder files, on the host (this machine; the bed's SSH user is this user)
+    for (const f of [`${app}.lock`, `${app}.holder`]) rmSync(join(homedir(), '.cutover', 'locks', f), { force: true })
   }
 }
 
@@ -381,3 +389,74 @@ describe('secrets', () => {
     expectNoSecrets(run)
   })
 })
+
+// The bed's SSH user is this machine's user: its ~/.cutover/locks is the host's lock directory.
+const LOCKS = join(homedir(), '.cutover', 'locks')
+
+describe('the deploy lock on the host', () => {
+  it('refuses a lock file planted as a symbolic link, and writes nothing through it', async () => {
+    const { app, port } = await newApp('tr-lock-link')
+    mkdirSync(LOCKS, { recursive: true, mode: 0o700 })
+    const victim = join(mkdtempSync(join(tmpdir(), 'cutover-victim-')), 'important')
+    writeFileSync(victim, 'keep me\n')
+    symlinkSync(victim, join(LOCKS, `${app}.lock`))
+    const run = await runAction(bedInputs(app, port, { image: image('v1') }))
+    const error = expectFailure(run)
+    expect(error).toContain(`The deploy lock of ${app} was not taken because its place on the host is unsafe: ${LOCKS}/${app}.lock is a symbolic link.`)
+    expect(readFileSync(victim, 'utf8')).toBe('keep me\n')
+    // nothing was started
+    expect(run.stdout).not.toContain('Pulling')
+  })
+
+  it('logs the holder a host reports as text, never as a workflow command', async () => {
+    const { app, port } = await newApp('tr-lock-inject')
+    mkdirSync(LOCKS, { recursive: true, mode: 0o700 })
+    const lock = join(LOCKS, `${app}.lock`)
+    writeFileSync(lock, '')
+    // Someone on the host holds the lock and wrote a hostile holder.
+    const evil = { run: '1\n::error::Deploy failed: call 555-0100', actor: '\n::add-mask::x', repository: 'r', since: 's' }
+    writeFileSync(join(LOCKS, `${app}.holder`), Buffer.from(JSON.stringify(evil)).toString('base64') + '\n')
+    const holder = spawn('flock', [lock, 'sleep', '60'], { stdio: 'ignore' })
+    try {
+      await new Promise(r => setTimeout(r, 300))
+      const run = await runAction(bedInputs(app, port, { image: image('v1'), 'lock-timeout': '1s' }))
+      const error = expectFailure(run)
+      expect(error).toContain(`The deploy lock of ${app} is still held by run 1 ::error::Deploy failed: call 555-0100 by add-mask::x (r) since s after waiting 1 s`)
+      const lines = run.stdout.split('\n')
+      expect(lines.filter(l => l.startsWith('::error::Deploy failed'))).toEqual([])
+      expect(lines.filter(l => l.startsWith('::add-mask::x'))).toEqual([])
+      expect(run.errors).toHaveLength(1)
+      expect(lines).toContain(`Another deploy of ${app} holds the lock: run 1 ::error::Deploy failed: call 555-0100 by add-mask::x (r) since s; waiting up to 1 s`)
+    } finally {
+      holder.kill()
+    }
+  })
+})
+
+describe('a connection lost mid-run', () => {
+  it('ends the run at once through its error path, naming the lost connection', async () => {
+    const { app, port } = await newApp('tr-cut')
+    const relay = await relayTo(SSH_PORT)
+    // An image that never gets healthy keeps the run in its health gate for a minute: the cut
+    // comes well inside it however slow the machine is.
+    const started = startAction(
+      bedInputs(app, port, {
+        image: image('unhealthy'),
+        'health-timeout': '60s',
+        port: String(relay.port),
+        'known-hosts': knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, relay)
+      })
+    )
+    await untilOutput(started, 'probe 1 of', 60_000)
+    const cutAt = Date.now()
+    relay.cut()
+    const run = await started.done
+    const after = Date.now() - cutAt
+    const error = expectFailure(run)
+    expect(error).toContain(`The SSH connection to root@127.0.0.1:${relay.port} was lost`)
+    expect(run.outputs.result).toBe('failed')
+    // not the 60 s health gate, not keep-alive's 30 s
+    expect(after).toBeLessThan(20_000)
+  })
+})
+

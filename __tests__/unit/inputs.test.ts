@@ -1,9 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import ssh2 from 'ssh2'
-import { InputError, parseInputs } from '../../src/inputs/parse.js'
+import { APP_NAME_MAX, InputError, parseInputs } from '../../src/inputs/parse.js'
 import { fingerprintOf } from '../../src/transport/host-key.js'
 
 const { utils } = ssh2
@@ -61,8 +61,8 @@ describe('parseInputs', () => {
     [{ port: '70000' }, "Input 'port' must be from 1 to 65535, not 70000"],
     [{ port: '22x' }, "Input 'port' must be a whole number"],
     [{ app: '' }, "Input 'app' is required"],
-    [{ app: 'my_app' }, "Input 'app' must be letters, digits and dashes"],
-    [{ app: '-web' }, "Input 'app' must be letters, digits and dashes"],
+    [{ app: 'my_app' }, "Input 'app' must be lower-case letters, digits and dashes"],
+    [{ app: '-web' }, "Input 'app' must be lower-case letters, digits and dashes"],
     [{ 'ssh-private-key': '' }, "Input 'ssh-private-key' is required"],
     [{ 'ssh-private-key': 'hunter2' }, "Input 'ssh-private-key' does not look like a private key"],
     [{ 'ssh-private-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----' }, "Input 'ssh-private-key' could not be parsed"],
@@ -94,7 +94,60 @@ describe('parseInputs', () => {
     [{ 'health-passes': '0' }, "Input 'health-passes' must be from 1 to 100"],
     [{ 'keep-previous': 'paused' }, "Input 'keep-previous' must be one of running, stopped, removed"],
     [{ 'proxy-port': '0' }, "Input 'proxy-port' must be from 1 to 65535"],
-    [{ domains: 'exa mple!.com' }, "Input 'domains' has an invalid domain"]
+    [{ domains: 'exa mple!.com' }, "Input 'domains' has an invalid domain"],
+    // Late failures on the host (issue #9), caught before connecting:
+    [{ app: 'rzN' }, "Input 'app' must be lower case, not \"rzN\": its containers are found by DNS name, where names differing only by case are the same name"],
+    [{ app: 'a'.repeat(49) }, "Input 'app' is 49 characters long; at most 48 are allowed, because its container names (up to <app>-green-replaced) must fit a 63-character DNS label"],
+    [{ app: 'a'.repeat(58) }, "Input 'app' is 58 characters long; at most 48 are allowed"],
+    [{ 'health-path': '/he alth' }, "Input 'health-path' must be a URL path without spaces, control or non-ASCII characters"],
+    [{ 'health-path': '/health\tx' }, "Input 'health-path' must be a URL path without spaces"],
+    [{ 'health-path': '/h\u00e9' }, "Input 'health-path' must be a URL path without spaces"],
+    [{ 'health-path': '/up#top' }, "Input 'health-path' must not have a #fragment"],
+    [{ volumes: './data:/data' }, "Input 'volumes' has \"./data:/data\", whose source \"./data\" is neither an absolute host path nor a volume name"],
+    [{ volumes: 'data/x:/y' }, "Input 'volumes' has \"data/x:/y\", whose source \"data/x\" is neither an absolute host path nor a volume name"],
+    [{ volumes: '~/data:/data' }, "whose source \"~/data\" is neither an absolute host path nor a volume name"],
+    [{ volumes: 'x:/data' }, "whose source \"x\" is neither"],
+    [{ volumes: '/srv/data:data' }, "Input 'volumes' has \"/srv/data:data\", whose container path \"data\" is not absolute"],
+    [{ volumes: '/srv/data:/' }, "Input 'volumes' has \"/srv/data:/\", which would mount over the container's root /"],
+    [{ volumes: '/srv/data:/data:rx' }, "Input 'volumes' has \"/srv/data:/data:rx\" with unknown option \"rx\""],
+    [{ volumes: '/srv/data:/data:ro,rw' }, "Input 'volumes' has \"/srv/data:/data:ro,rw\" with conflicting options"],
+    [{ volumes: 'data:/data:rshared' }, "Input 'volumes' has \"data:/data:rshared\": \"rshared\" applies to host paths only"],
+    [{ volumes: '/srv:/data:nocopy' }, "Input 'volumes' has \"/srv:/data:nocopy\": \"nocopy\" applies to named volumes only"],
+    [{ volumes: '/a:/data\n/b:/data/' }, "Input 'volumes' mounts two sources on the same container path /data"],
+    [{ networks: 'my net' }, "Input 'networks' has an invalid network name \"my net\""],
+    [{ networks: 'host' }, "Input 'networks' has \"host\", which Docker cannot combine with the app's own network"],
+    [{ networks: 'none' }, "Input 'networks' has \"none\""],
+    [{ networks: 'cutover-web' }, "Input 'networks' has \"cutover-web\", the app's own network"],
+    [{ networks: 'backend\nbackend' }, "Input 'networks' has \"backend\" twice"],
+    [{ domains: '*' }, "Input 'domains' has an invalid domain \"*\""],
+    [{ domains: '*.com' }, "Input 'domains' has \"*.com\", a wildcard over a whole top-level domain"],
+    [{ domains: `${'a'.repeat(64)}.example.com` }, "Input 'domains' has an invalid domain"],
+    [{ domains: `${Array(40).fill('abcdef').join('.')}.com` }, "Input 'domains' has a domain of 283 characters; at most 253 are allowed"],
+    [{ domains: 'app.example.com, App.Example.com' }, "Input 'domains' has \"App.Example.com\" twice"],
+    [{ domains: '10.0.0.1' }, "Input 'domains' has an invalid domain \"10.0.0.1\""],
+    [{ labels: 'cutover.app=other' }, "Input 'labels' has the key \"cutover.app\", but the cutover. prefix is reserved"],
+    [{ labels: 'Cutover.Color=blue' }, "Input 'labels' has the key \"Cutover.Color\", but the cutover. prefix is reserved"],
+    [{ labels: 'bad key=1' }, "Input 'labels' has a line that is not KEY=VALUE with a valid key: \"bad key=...\""],
+    [{ env: '1ST=x' }, "Input 'env' has a line that is not KEY=VALUE with a valid key: \"1ST=...\""],
+    [{ env: 'A=x\u0000y' }, "Input 'env' has a NUL character in the value of A"],
+    [{ 'health-timeout': '0' }, "Input 'health-timeout' must be at least 1000 ms"],
+    [{ 'health-interval': '0s' }, "Input 'health-interval' must be at least 100 ms"],
+    [{ 'connect-timeout': '0' }, "Input 'connect-timeout' must be at least 1000 ms"],
+    [{ 'lock-timeout': '600h' }, "Input 'lock-timeout' must be at most 24h, not \"600h\""],
+    [{ 'health-timeout': '30d' }, "Input 'health-timeout' must be a duration"],
+    [{ cpus: '0.001' }, "Input 'cpus' must be at least 0.01"],
+    [{ 'app-port': '0' }, "Input 'app-port' must be from 1 to 65535"],
+    [{ 'health-status': '99' }, "Input 'health-status' must be from 100 to 599"],
+    [{ command: 'node server.js # comment' }, "Input 'command' must be a plain command with arguments"],
+    [{ command: 'echo $(id)' }, "Input 'command' must be a plain command with arguments"],
+    [{ 'registry-username': 'bot', 'registry-password': 'pw', registry: 'not a host' }, "Input 'registry' must be a registry host such as ghcr.io"],
+    [{ 'registry-username': 'bot', 'registry-password': 'pw', registry: 'reg.example.com:99999' }, "Input 'registry' must be a registry host"],
+    [{ 'proxy-name': 'My_Proxy' }, "Input 'proxy-name' must be lower-case letters, digits and dashes"],
+    [{ 'proxy-name': 'p'.repeat(57) }, "Input 'proxy-name' is 57 characters long; at most 56 are allowed, so that <proxy-name>-switch fits a 63-character DNS label"],
+    [{ user: 'deploy user' }, "Input 'user' is not a valid user name"],
+    [{ 'docker-socket': '/var/run/do\tcker.sock' }, "Input 'docker-socket' has a control character"],
+    [{ 'environment-url': 'app.example.com' }, "Input 'environment-url' must be an http(s) URL"],
+    [{ 'environment-url': 'javascript:alert(1)' }, "Input 'environment-url' must be an http(s) URL"]
   ])('rejects %j with a sentence naming the input', (overrides, message) => {
     const err = errorOf(overrides)
     expect(err.message).toContain(message)
@@ -193,5 +246,97 @@ describe('parseInputs', () => {
   it('does not need an image for status and rollback', () => {
     expect(parse({ mode: 'status', image: '' }).mode).toBe('status')
     expect(parse({ mode: 'rollback', image: '', 'to-image': 'ghcr.io/acme/web:1.2.2' }).toImage).toBe('ghcr.io/acme/web:1.2.2')
+  })
+
+  it('computes the app name limit from the longest container name cutover makes', () => {
+    expect(APP_NAME_MAX).toBe(63 - '-green-replaced'.length)
+    expect(parse({ app: 'a'.repeat(APP_NAME_MAX) }).app).toBe('a'.repeat(48))
+    expect(parse({ app: 'web-2' }).app).toBe('web-2')
+  })
+
+  it('accepts valid health paths, with a query string or percent-encoding', () => {
+    expect(parse({ 'health-path': '/up?full=1&x=%20' }).health.path).toBe('/up?full=1&x=%20')
+    expect(parse({ 'health-path': '/' }).health.path).toBe('/')
+  })
+
+  it('accepts absolute host paths and named volumes with valid options', () => {
+    const volumes = ['/srv/data:/data', 'app-data:/var/lib/app:ro', '/srv/static:/static:ro,Z', '/srv/m:/mnt:rshared', 'cache_1:/cache:nocopy', 'db.v2:/db:rw']
+    expect(parse({ volumes: volumes.join('\n') }).container.volumes).toEqual(volumes)
+  })
+
+  it('accepts valid networks, domains and labels', () => {
+    const c = parse({
+      networks: 'backend\nmy_net.2\nbridge',
+      domains: 'app.example.com, *.app.example.com www.example.com',
+      labels: 'traefik.enable=false\norg.opencontainers.image.ref-name=web\ncom.example/team=web'
+    })
+    expect(c.container.networks).toEqual(['backend', 'my_net.2', 'bridge'])
+    expect(c.proxy.domains).toEqual(['app.example.com', '*.app.example.com', 'www.example.com'])
+    expect(c.container.labels).toEqual({ 'traefik.enable': 'false', 'org.opencontainers.image.ref-name': 'web', 'com.example/team': 'web' })
+  })
+
+  it('keeps $VARIABLES in command literal: no shell runs it', () => {
+    expect(parse({ command: 'echo $HOME "${HOME}/x" \'$PATH\' $1' }).container.command).toEqual(['echo', '$HOME', '${HOME}/x', '$PATH', '$1'])
+    expect(parse({ command: 'sh -c "echo $HOME && ls"' }).container.command).toEqual(['sh', '-c', 'echo $HOME && ls'])
+  })
+
+  it('takes durations up to 24h and a drain or lock timeout of 0', () => {
+    const c = parse({ 'lock-timeout': '24h', 'drain-timeout': '0', 'health-timeout': '1s' })
+    expect(c.lockTimeoutMs).toBe(86_400_000)
+    expect(c.proxy.drainTimeoutMs).toBe(0)
+    expect(parse({ 'lock-timeout': '0' }).lockTimeoutMs).toBe(0)
+  })
+
+  it('accepts registry hosts with a port or as a URL, and an https environment URL', () => {
+    const creds = { 'registry-username': 'bot', 'registry-password': 'pw' }
+    for (const registry of ['ghcr.io', 'localhost:5000', '127.0.0.1:5000', 'https://index.docker.io/v1/']) {
+      expect(parse({ ...creds, registry }).registry?.serveraddress).toBe(registry)
+    }
+    expect(parse({ 'environment-url': 'https://app.example.com/x' }).github.environmentUrl).toBe('https://app.example.com/x')
+  })
+
+  describe('env-file', () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'cutover-ws-'))
+    mkdirSync(join(workspace, 'config'))
+    writeFileSync(join(workspace, 'config', 'app.env'), 'A=1\n')
+    const outside = mkdtempSync(join(tmpdir(), 'cutover-outside-'))
+    writeFileSync(join(outside, 'secret.env'), 'LEAK=1\n')
+    symlinkSync('/proc/self/environ', join(workspace, 'environ.env'))
+    symlinkSync(join(outside, 'secret.env'), join(workspace, 'config', 'linked.env'))
+    symlinkSync(join(workspace, 'config', 'app.env'), join(workspace, 'inside-link.env'))
+
+    const withFile = (file: string) => () =>
+      parseInputs({ get: n => ({ ...base, 'env-file': file })[n] ?? '', mask: () => undefined, workspace })
+
+    it('reads files of the workspace, by relative or absolute path or through a link that stays inside', () => {
+      expect(withFile('config/app.env')().container.env).toEqual({ A: '1' })
+      expect(withFile(join(workspace, 'config/app.env'))().container.env).toEqual({ A: '1' })
+      expect(withFile('inside-link.env')().container.env).toEqual({ A: '1' })
+    })
+
+    it.each([
+      ['/proc/self/environ', 'but /proc/self/environ is a link to /proc/'],
+      ['environ.env', 'is a link to /proc/'],
+      ['config/linked.env', 'is a link to '],
+      ['../' + 'x'.repeat(3), 'cannot be read'],
+      ['/etc/hostname', 'is /etc/hostname'],
+      ['.', 'must name a file inside the workspace']
+    ])('refuses %s, outside the workspace', (file, detail) => {
+      let err: Error | undefined
+      try {
+        withFile(file)()
+      } catch (e) {
+        err = e as Error
+      }
+      expect(err).toBeInstanceOf(InputError)
+      expect(err!.message).toContain("Input 'env-file' ")
+      expect(err!.message).toContain(detail)
+      if (!detail.includes('cannot be read')) expect(err!.message).toContain(`must name a file inside the workspace`)
+    })
+
+    it('names the variable, not the value, of an env-file with a bad key', () => {
+      writeFileSync(join(workspace, 'bad.env'), 'OK=1\nNOT-VALID=2\n')
+      expect(withFile('bad.env')).toThrow("Input 'env-file' has an invalid variable name \"NOT-VALID\"")
+    })
   })
 })

@@ -1,6 +1,6 @@
 import type { Outcome, ResultKind, StepRecord } from '../../src/core/outcome.js'
 import { outputsOf } from '../../src/reporting/outputs.js'
-import { renderSummary } from '../../src/reporting/summary.js'
+import { maskSecrets, renderSummary } from '../../src/reporting/summary.js'
 
 const V1 = 'ghcr.io/acme/web:1'
 const V2 = 'ghcr.io/acme/web:2'
@@ -60,6 +60,38 @@ function timelineRows(md: string): string[] {
 }
 
 describe('renderSummary', () => {
+  it('masks every secret the inputs registered: in the crashed container log lines, the reason and anywhere else', () => {
+    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACB\n-----END OPENSSH PRIVATE KEY-----'
+    const secrets = ['postgres://u:s3cr3t@db/app', 'pa|ss<word>', key, 'QyNTUxOQAAACB', '']
+    const leaky: Outcome = {
+      ...failed,
+      failure: {
+        ...failed.failure!,
+        reason: 'web-green did not become healthy: could not reach postgres://u:s3cr3t@db/app',
+        logs: 'booting with DATABASE_URL=postgres://u:s3cr3t@db/app\npassword is pa|ss<word>\nkey line: QyNTUxOQAAACB\n```\nend'
+      }
+    }
+    const md = renderSummary(leaky, 'deploy.example.com', secrets)
+    expect(md).not.toContain('s3cr3t')
+    expect(md).not.toContain('ss<word>')
+    expect(md).not.toContain('ss&lt;word&gt;')
+    expect(md).not.toContain('QyNTUxOQAAACB')
+    expect(md).toContain('booting with DATABASE_URL=***')
+    expect(md).toContain('password is ***')
+    expect(md).toContain('> web-green did not become healthy: could not reach ***')
+    // the rest is intact
+    expect(md).toContain("'''\nend")
+    expect(md).toContain('**web-green** (exit code 3)')
+    // without secrets, nothing changes
+    expect(renderSummary(leaky, 'h', [])).toContain('s3cr3t')
+  })
+
+  it('masks the longest secret first, and multi-line secrets line by line', () => {
+    expect(maskSecrets('token abcd-efgh and abcd', ['abcd', 'abcd-efgh'])).toBe('token *** and ***')
+    expect(maskSecrets('line two: second-line', ['first-line\nsecond-line'])).toBe('line two: ***')
+    expect(maskSecrets('a b c', [' ', ''])).toBe('a b c')
+  })
+
   it('shows what is live and what is on standby', () => {
     const md = renderSummary(deployed, 'deploy.example.com')
     expect(md).toMatch(/^## ✅ Deployed `web` on deploy\.example\.com\n/)

@@ -280,7 +280,9 @@ export class ReleaseEngine {
       verifiedLive = true
     } catch (e) {
       if (!verifiedLive) {
-        await this.undoBoot(plan)
+        // Best effort: the error that stopped the release is what the run reports, even if undoing fails too
+        // (a lost connection fails both; the next run recovers what is left).
+        await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${name}: ${(u as Error).message}`))
         await this.forgetPending(record)
       }
       throw e

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs'
-import { isAbsolute, resolve } from 'node:path'
+import { readFileSync, realpathSync } from 'node:fs'
+import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import shellQuote from 'shell-quote'
 import ssh2 from 'ssh2'
@@ -16,6 +16,7 @@ import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../transport/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
+import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
 /** A bad input: its message is one sentence that names the input. */
 export class InputError extends Error {
@@ -39,9 +40,31 @@ export interface InputSource {
 
 const MODES: Mode[] = ['deploy', 'rollback', 'status']
 const KEEP_PREVIOUS: KeepPrevious[] = ['running', 'stopped', 'removed']
-const APP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i
+const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
+/** A DNS label: containers find each other by name on Docker networks. */
+const DNS_LABEL_MAX = 63
+/**
+ * The longest suffix cutover appends to an app name for a container (`-green-replaced`):
+ * every such name must still be one DNS label.
+ */
+const LONGEST_APP_SUFFIX = Math.max(
+  ...COLORS.flatMap(c => [containerName('', c), asideName('', c), failedName('', c)]).map(n => n.length)
+)
+export const APP_NAME_MAX = DNS_LABEL_MAX - LONGEST_APP_SUFFIX
+/** Suffixes of the proxy's containers (see src/proxy/nginx.ts): `<proxy-name>-switch`. */
+const PROXY_SUFFIX = '-switch'
+export const PROXY_NAME_MAX = DNS_LABEL_MAX - PROXY_SUFFIX.length
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+/** Docker's rule for named volumes: at least two characters. */
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.]*$/
+/** Label keys as Docker and the OCI conventions use them (com.example.some-key). */
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/
+/** Visible ASCII (what an HTTP request line carries without escaping), at least one character. */
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/
+const CONTROL = /[\x00-\x1f\x7f]/
+/** setTimeout's limit is 2^31-1 ms (24.8 days); longer timers fire at once. */
+const MAX_DURATION_MS = 24 * 3_600_000
 const HOSTNAME = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/
@@ -90,6 +113,7 @@ class Reader {
       throw new InputError(name, `must be a duration such as 30s, 1500ms, 2m or a number of seconds, not "${v}"`)
     }
     if (ms < minMs) throw new InputError(name, `must be at least ${minMs} ms, not "${v}"`)
+    if (ms > MAX_DURATION_MS) throw new InputError(name, `must be at most 24h, not "${v}"`)
     return ms
   }
 
@@ -190,15 +214,37 @@ function parseJumpHost(value: string): { user?: string; host: string; port?: num
   return { user: m[1], host, port }
 }
 
-function parseKeyValues(input: string, lines: string[]): Record<string, string> {
+function parseKeyValues(input: string, lines: string[], keyPattern = ENV_KEY): Record<string, string> {
   const out: Record<string, string> = {}
   for (const line of lines) {
     const eq = line.indexOf('=')
     const key = eq > 0 ? line.slice(0, eq).trim() : ''
-    if (!ENV_KEY.test(key)) throw new InputError(input, `has a line that is not KEY=VALUE: "${line.slice(0, 40)}"`)
+    // Only the key is quoted back: the value may be a secret (env values are masked only later).
+    if (!keyPattern.test(key)) {
+      throw new InputError(input, `has a line that is not KEY=VALUE with a valid key: "${eq > 0 ? `${key}=...` : line.slice(0, 40)}"`)
+    }
     out[key] = line.slice(eq + 1)
   }
   return out
+}
+
+/** Environment variables: a NUL byte cannot be passed to a process. */
+function checkEnv(input: string, env: Record<string, string>): Record<string, string> {
+  for (const [key, value] of Object.entries(env)) {
+    if (!ENV_KEY.test(key)) throw new InputError(input, `has an invalid variable name "${key.slice(0, 60)}" (letters, digits, _ and ., not starting with a digit)`)
+    if (value.includes('\0')) throw new InputError(input, `has a NUL character in the value of ${key}, which no process can receive`)
+  }
+  return env
+}
+
+function parseLabels(lines: string[]): Record<string, string> {
+  const labels = parseKeyValues('labels', lines, LABEL_KEY)
+  for (const key of Object.keys(labels)) {
+    if (key.toLowerCase().startsWith('cutover.')) {
+      throw new InputError('labels', `has the key "${key}", but the cutover. prefix is reserved for the labels cutover itself sets (such as ${LABEL.app})`)
+    }
+  }
+  return labels
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
@@ -218,6 +264,8 @@ function parseCpus(value: string): number | undefined {
   if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
     throw new InputError('cpus', `must be a positive number such as 0.5 or 2, not "${value}"`)
   }
+  // dockerd refuses less than 0.01 CPU
+  if (Number(value) < 0.01) throw new InputError('cpus', `must be at least 0.01, not "${value}"`)
   return Math.round(Number(value) * 1e9)
 }
 
@@ -229,25 +277,70 @@ function parseRestart(value: string): ContainerSettings['restart'] {
   return m[2] === undefined ? { Name: m[1] } : { Name: m[1], MaximumRetryCount: Number(m[2]) }
 }
 
-function parseCommand(value: string): string[] | undefined {
+/** Stands in for `$` while shell-quote parses: no shell runs the command, so `$HOME` stays literal. */
+const DOLLAR = '\u0000'
+
+/**
+ * Shell-style quoting only: no shell runs the command, so there are no variables (`$HOME` is
+ * passed as the four characters it is, where shell-quote would silently make it empty), no
+ * pipes, redirections, globs, comments or command substitution.
+ */
+export function parseCommand(value: string): string[] | undefined {
   if (!value) return undefined
-  const parts = shellQuote.parse(value)
+  if (value.includes(DOLLAR)) throw new InputError('command', 'has a NUL character, which no process can receive')
+  const parts = shellQuote.parse(value.split('$').join(DOLLAR))
   if (parts.some(p => typeof p !== 'string')) {
-    throw new InputError('command', 'must be a plain command with arguments (no pipes, redirections or globs)')
+    throw new InputError(
+      'command',
+      'must be a plain command with arguments (no pipes, redirections, globs, comments or $(...): no shell runs it; wrap it in sh -c "..." if you need one)'
+    )
   }
-  return parts as string[]
+  return (parts as string[]).map(p => p.split(DOLLAR).join('$'))
 }
 
-function parseVolumes(lines: string[]): string[] {
+const BIND_ONLY_OPTIONS = new Set(['shared', 'slave', 'private', 'rshared', 'rslave', 'rprivate'])
+const VOLUME_ONLY_OPTIONS = new Set(['nocopy'])
+const OPTION_GROUPS: string[][] = [['ro', 'rw'], ['z', 'Z'], [...BIND_ONLY_OPTIONS], [...VOLUME_ONLY_OPTIONS], ['consistent', 'cached', 'delegated']]
+
+/**
+ * `source:/container/path[:options]`, checked as dockerd will: the source is an absolute host
+ * path or a named volume (dockerd would take `./data` as neither and fail at container creation).
+ */
+export function parseVolumes(lines: string[]): string[] {
   for (const v of lines) {
+    if (CONTROL.test(v)) throw new InputError('volumes', `has a line with a control character: ${JSON.stringify(v.slice(0, 80))}`)
     const parts = v.split(':')
-    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1].startsWith('/')) {
+    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
       throw new InputError('volumes', `has "${v}", which is not source:/container/path[:ro]`)
     }
-    if (parts[2] !== undefined && !/^(ro|rw|z|Z|ro,z|ro,Z)$/.test(parts[2])) {
-      throw new InputError('volumes', `has "${v}" with unknown options "${parts[2]}"`)
+    const [source, target, options] = parts
+    const bind = source.startsWith('/')
+    if (!bind && !VOLUME_NAME.test(source)) {
+      throw new InputError(
+        'volumes',
+        `has "${v}", whose source "${source}" is neither an absolute host path nor a volume name (letters, digits, _ . -; at least 2 characters): ` +
+          'relative paths would not be the repository on the host; use an absolute path'
+      )
+    }
+    if (!target.startsWith('/')) throw new InputError('volumes', `has "${v}", whose container path "${target}" is not absolute`)
+    if (target.replace(/\/+$/, '') === '') throw new InputError('volumes', `has "${v}", which would mount over the container's root /`)
+    if (options !== undefined) {
+      const opts = options.split(',')
+      for (const o of opts) {
+        if (!OPTION_GROUPS.some(g => g.includes(o))) {
+          throw new InputError('volumes', `has "${v}" with unknown option "${o}" (ro, rw, z, Z, nocopy, or a bind propagation such as rshared)`)
+        }
+        if (!bind && BIND_ONLY_OPTIONS.has(o)) throw new InputError('volumes', `has "${v}": "${o}" applies to host paths only, not to the named volume "${source}"`)
+        if (bind && VOLUME_ONLY_OPTIONS.has(o)) throw new InputError('volumes', `has "${v}": "${o}" applies to named volumes only, not to the host path "${source}"`)
+      }
+      for (const g of OPTION_GROUPS) {
+        if (opts.filter(o => g.includes(o)).length > 1) throw new InputError('volumes', `has "${v}" with conflicting options "${options}"`)
+      }
     }
   }
+  const targets = lines.map(v => v.split(':')[1].replace(/\/+$/, ''))
+  const dup = targets.find((t, i) => targets.indexOf(t) !== i)
+  if (dup !== undefined) throw new InputError('volumes', `mounts two sources on the same container path ${dup}`)
   return lines
 }
 
@@ -259,16 +352,120 @@ function parseImage(input: string, value: string): string {
   return value
 }
 
+/**
+ * A dotenv file of the repository. Symbolic links are resolved and the file must be inside the
+ * workspace: anything else (/proc/self/environ, ~/.ssh/...) would copy the runner's own secrets
+ * into the container's configuration on the host.
+ */
 function parseEnvFile(source: InputSource, path: string): Record<string, string> {
   if (!path) return {}
   const full = isAbsolute(path) ? path : resolve(source.workspace, path)
-  let text: string
+  let real: string
+  let workspace: string
   try {
-    text = readFileSync(full, 'utf8')
+    real = realpathSync(full)
   } catch (e) {
     throw new InputError('env-file', `names ${path}, which cannot be read: ${(e as Error).message}`)
   }
-  return parseDotenv(text)
+  try {
+    workspace = realpathSync(source.workspace)
+  } catch (e) {
+    throw new InputError('env-file', `cannot be checked: the workspace ${source.workspace} cannot be read (${(e as Error).message})`)
+  }
+  const rel = relative(workspace, real)
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new InputError(
+      'env-file',
+      `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
+        'cutover reads only files of the repository'
+    )
+  }
+  let text: string
+  try {
+    text = readFileSync(real, 'utf8')
+  } catch (e) {
+    throw new InputError('env-file', `names ${path}, which cannot be read: ${(e as Error).message}`)
+  }
+  return checkEnv('env-file', parseDotenv(text))
+}
+
+/** The path and query probed: sent as is in an HTTP request line, so visible ASCII only. */
+function parseHealthPath(value: string): string {
+  if (!value.startsWith('/')) throw new InputError('health-path', `must start with /, not ${JSON.stringify(value)}`)
+  if (!VISIBLE_ASCII.test(value)) {
+    throw new InputError(
+      'health-path',
+      `must be a URL path without spaces, control or non-ASCII characters (percent-encode them, e.g. %20), not ${JSON.stringify(value)}`
+    )
+  }
+  if (value.includes('#')) throw new InputError('health-path', `must not have a #fragment (it is never sent to the server), not ${JSON.stringify(value)}`)
+  return value
+}
+
+/** Host names nginx routes to the app: valid names, each label at most 63, at most 253 in all. */
+function parseDomains(value: string): string[] {
+  const domains = value.split(/[\s,]+/).filter(Boolean)
+  const seen = new Set<string>()
+  for (const d of domains) {
+    const bare = d.replace(/^\*\./, '')
+    if (!HOSTNAME.test(bare) || IPV4.test(bare)) throw new InputError('domains', `has an invalid domain "${d}" (a host name such as app.example.com or *.example.com)`)
+    if (d.length > 253) throw new InputError('domains', `has a domain of ${d.length} characters; at most 253 are allowed: "${d.slice(0, 40)}..."`)
+    if (d.startsWith('*.') && !bare.includes('.')) {
+      throw new InputError('domains', `has "${d}", a wildcard over a whole top-level domain; name at least two labels after *. (e.g. *.example.com)`)
+    }
+    const key = d.toLowerCase()
+    if (seen.has(key)) throw new InputError('domains', `has "${d}" twice (host names are not case-sensitive)`)
+    seen.add(key)
+  }
+  return domains
+}
+
+/** Extra networks the app joins besides its own: names Docker accepts, each once. */
+function parseNetworks(lines: string[], app: string): string[] {
+  const seen = new Set<string>()
+  for (const n of lines) {
+    if (!DOCKER_NAME.test(n) || n.length > 128) {
+      throw new InputError('networks', `has an invalid network name "${n.slice(0, 80)}" (letters, digits, _ . -, starting with a letter or digit)`)
+    }
+    if (n === 'host' || n === 'none') {
+      throw new InputError('networks', `has "${n}", which Docker cannot combine with the app's own network; use a bridge or overlay network`)
+    }
+    if (n === networkName(app)) throw new InputError('networks', `has "${n}", the app's own network, which it always joins`)
+    if (seen.has(n)) throw new InputError('networks', `has "${n}" twice`)
+    seen.add(n)
+  }
+  return lines
+}
+
+/** A registry host name as the credentials are given for: host[:port], optionally a URL. */
+function parseRegistry(value: string): string {
+  const m = /^(?:https?:\/\/)?(\[[0-9a-fA-F:]+\]|[^/:\s]+)(?::(\d{1,5}))?(?:\/\S*)?$/.exec(value)
+  const host = m?.[1]
+  const bad = () => new InputError('registry', `must be a registry host such as ghcr.io or registry.example.com:5000, not ${JSON.stringify(value)}`)
+  if (!m || !host) throw bad()
+  if (!host.startsWith('[')) {
+    try {
+      checkHost('registry', host)
+    } catch {
+      throw bad()
+    }
+  }
+  if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) throw bad()
+  return value
+}
+
+function parseUrl(input: string, value: string): string | undefined {
+  if (!value) return undefined
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new InputError(input, `must be an http(s) URL such as https://app.example.com, not ${JSON.stringify(value)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InputError(input, `must be an http(s) URL such as https://app.example.com, not ${JSON.stringify(value)}`)
+  }
+  return value
 }
 
 /** A `docker save` archive on the runner to deploy without a registry; its tags say which image it holds. */
@@ -313,14 +510,28 @@ export function parseInputs(source: InputSource): Config {
   const mode = r.oneOf('mode', MODES, 'deploy')
 
   const app = r.required('app')
+  if (/[A-Z]/.test(app) && APP_NAME.test(app.toLowerCase())) {
+    throw new InputError(
+      'app',
+      `must be lower case, not "${app}": its containers are found by DNS name, where names differing only by case are the same name`
+    )
+  }
   if (!APP_NAME.test(app)) {
-    throw new InputError('app', `must be letters, digits and dashes (at most 63, not starting or ending with a dash), not "${app}"`)
+    throw new InputError('app', `must be lower-case letters, digits and dashes, not starting or ending with a dash, not "${app}"`)
+  }
+  if (app.length > APP_NAME_MAX) {
+    throw new InputError(
+      'app',
+      `is ${app.length} characters long; at most ${APP_NAME_MAX} are allowed, because its container names ` +
+        `(up to ${asideName(app, 'green').replace(app, '<app>')}) must fit a ${DNS_LABEL_MAX}-character DNS label`
+    )
   }
 
   const host = r.required('host')
   checkHost('host', host)
   const port = r.int('port', 22, 1, 65535)
   const user = r.str('user', 'root')
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user)) throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`)
   const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase')
   const hostKey = parseHostKeyPin(r, host, port, 'host-fingerprint')
 
@@ -341,6 +552,7 @@ export function parseInputs(source: InputSource): Config {
 
   const dockerSocket = r.str('docker-socket', '/var/run/docker.sock')
   if (!dockerSocket.startsWith('/')) throw new InputError('docker-socket', `must be an absolute path, not "${dockerSocket}"`)
+  if (CONTROL.test(dockerSocket)) throw new InputError('docker-socket', `has a control character: ${JSON.stringify(dockerSocket)}`)
 
   const imageValue = r.str('image')
   let image = imageValue ? parseImage('image', imageValue) : undefined
@@ -364,29 +576,36 @@ export function parseInputs(source: InputSource): Config {
     // Without 'registry', the credentials are for the registry of the image deployed; a
     // rollback without an image uses them for the app image it pulls ('' = that one).
     const imageForAuth = image ?? toImage
-    const serveraddress = r.str('registry', imageForAuth ? registryHostOf(imageForAuth) : '')
+    const registryValue = r.str('registry')
+    const serveraddress = registryValue ? parseRegistry(registryValue) : imageForAuth ? registryHostOf(imageForAuth) : ''
     registry = { serveraddress, username: registryUser, password: registryPassword }
   }
 
-  const env = { ...parseEnvFile(source, r.str('env-file')), ...parseKeyValues('env', r.lines('env')) }
-  for (const value of Object.values(env)) maskSecret(source, value)
+  const fromInput = parseKeyValues('env', r.lines('env'))
+  // Masked before anything else can fail and quote them.
+  for (const value of Object.values(fromInput)) maskSecret(source, value)
+  const fromFile = parseEnvFile(source, r.str('env-file'))
+  for (const value of Object.values(fromFile)) maskSecret(source, value)
+  const env = checkEnv('env', { ...fromFile, ...fromInput })
 
-  const networks = r.lines('networks')
-  for (const n of networks) if (!DOCKER_NAME.test(n)) throw new InputError('networks', `has an invalid network name "${n}"`)
+  const networks = parseNetworks(r.lines('networks'), app)
 
-  const healthPath = r.str('health-path', '/health')
-  if (!healthPath.startsWith('/')) throw new InputError('health-path', `must start with /, not "${healthPath}"`)
+  const healthPath = parseHealthPath(r.str('health-path', '/health'))
   const expectedStatusValue = r.str('health-status')
   const expectedStatus = expectedStatusValue ? r.int('health-status', 200, 100, 599) : undefined
 
-  const domains = r
-    .str('domains')
-    .split(/[\s,]+/)
-    .filter(Boolean)
-  for (const d of domains) if (!HOSTNAME.test(d.replace(/^\*\./, ''))) throw new InputError('domains', `has an invalid domain "${d}"`)
+  const domains = parseDomains(r.str('domains'))
 
   const proxyName = r.str('proxy-name', 'cutover-proxy')
-  if (!DOCKER_NAME.test(proxyName)) throw new InputError('proxy-name', `is not a valid container name: "${proxyName}"`)
+  if (!APP_NAME.test(proxyName)) {
+    throw new InputError(
+      'proxy-name',
+      `must be lower-case letters, digits and dashes, not starting or ending with a dash (the edge finds ${proxyName}${PROXY_SUFFIX} by DNS name), not "${proxyName}"`
+    )
+  }
+  if (proxyName.length > PROXY_NAME_MAX) {
+    throw new InputError('proxy-name', `is ${proxyName.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${DNS_LABEL_MAX}-character DNS label`)
+  }
 
   const token = r.secret('github-token')
 
@@ -412,7 +631,7 @@ export function parseInputs(source: InputSource): Config {
       env,
       volumes: parseVolumes(r.lines('volumes')),
       networks,
-      labels: parseKeyValues('labels', r.lines('labels')),
+      labels: parseLabels(r.lines('labels')),
       restart: parseRestart(r.str('restart', 'unless-stopped')),
       memoryBytes: parseMemory(r.str('memory')),
       nanoCpus: parseCpus(r.str('cpus')),
@@ -440,7 +659,7 @@ export function parseInputs(source: InputSource): Config {
       deployments: r.bool('deployments', true),
       token,
       environment: r.str('environment', 'production'),
-      environmentUrl: r.str('environment-url') || undefined
+      environmentUrl: parseUrl('environment-url', r.str('environment-url'))
     }
   }
 }

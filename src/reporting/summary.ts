@@ -19,7 +19,7 @@ const HEADLINES: Record<Outcome['result'], string> = {
   failed: '❌ Failed'
 }
 
-function esc(text: string): string {
+function escapeMarkdown(text: string): string {
   return text.replace(/[|<>]/g, c => ({ '|': '\\|', '<': '&lt;', '>': '&gt;' })[c] ?? c)
 }
 
@@ -27,8 +27,31 @@ function seconds(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`
 }
 
-/** The job summary as Markdown: what is live, what is on standby, the timeline, and any failure. */
-export function renderSummary(outcome: Outcome, host: string): string {
+/**
+ * Replaces every secret value (and each line of a multi-line one) with ***, longest first, as the
+ * runner does for the log. The runner never masks the job summary file, so this must.
+ */
+export function maskSecrets(text: string, secrets: readonly string[]): string {
+  const values = new Set<string>()
+  for (const s of secrets) {
+    if (!s.trim()) continue
+    values.add(s)
+    // The same rule as parseInputs' registration: lines of 4 characters or more.
+    for (const line of s.split(/\r?\n/)) if (line.trim().length >= 4) values.add(line.trim())
+  }
+  let out = text
+  for (const v of [...values].sort((a, b) => b.length - a.length)) out = out.split(v).join('***')
+  return out
+}
+
+/**
+ * The job summary as Markdown: what is live, what is on standby, the timeline, and any failure.
+ * `secrets` are the values registered with the runner as secrets (what parseInputs masked): a
+ * crashed container's last log lines may print them, and the summary is not masked by the runner.
+ */
+export function renderSummary(outcome: Outcome, host: string, secrets: readonly string[] = []): string {
+  // Masked before escaping, so a secret with | or < in it is still found.
+  const esc = (text: string) => escapeMarkdown(maskSecrets(text, secrets))
   const lines: string[] = []
   const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result]
   lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '))
@@ -53,15 +76,15 @@ export function renderSummary(outcome: Outcome, host: string): string {
     lines.push('')
     if (f.container) {
       const facts = [f.exitCode !== undefined ? `exit code ${f.exitCode}` : '', f.oomKilled ? 'killed for lack of memory' : ''].filter(Boolean)
-      lines.push(`**${f.container}**${facts.length ? ` (${facts.join(', ')})` : ''}, last log lines:`)
+      lines.push(`**${esc(f.container)}**${facts.length ? ` (${facts.join(', ')})` : ''}, last log lines:`)
       lines.push('')
       lines.push('```text')
-      lines.push((f.logs ?? '(no output)').replace(/```/g, "'''"))
+      lines.push(maskSecrets(f.logs ?? '(no output)', secrets).replace(/```/g, "'''"))
       lines.push('```')
       lines.push('')
     }
   }
-  if (outcome.releases?.length) lines.push(...releasesTable(outcome), '')
+  if (outcome.releases?.length) lines.push(...releasesTable(outcome, esc), '')
   if (outcome.steps.length) {
     lines.push('| step | time | |')
     lines.push('|---|---:|---|')
@@ -71,11 +94,12 @@ export function renderSummary(outcome: Outcome, host: string): string {
     lines.push(`| **Total** | **${seconds(outcome.durationMs)}** | |`)
     lines.push('')
   }
-  return lines.join('\n') + '\n'
+  // And once more over everything (app, colors, numbers): nothing registered leaves unmasked.
+  return maskSecrets(lines.join('\n') + '\n', secrets)
 }
 
 /** The host's release ledger, newest first: what `to-release: N` counts back through. */
-function releasesTable(outcome: Outcome): string[] {
+function releasesTable(outcome: Outcome, esc: (text: string) => string): string[] {
   const rows = ['<details' + (outcome.mode === 'status' ? ' open' : '') + '><summary>Releases recorded on the host (newest first)</summary>', '']
   rows.push('| to-release | color | image | digest | live since | by |')
   rows.push('|---:|---|---|---|---|---|')

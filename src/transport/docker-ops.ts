@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import tar from 'tar-stream'
 import type { RegistryAuth } from '../inputs/config.js'
 import { pullableRef } from '../core/image-ref.js'
+import { sanitizeHostText } from './host-text.js'
 
 /** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
 export function demux(buf: Buffer): { stdout: string; stderr: string } {
@@ -104,40 +105,67 @@ export interface PullProgress {
   (line: string): void
 }
 
+/** How long a pull may go without any progress event before it is given up. */
+export const PULL_IDLE_TIMEOUT_MS = 120_000
+
 /**
  * Pulls an image with the credentials (already matched to its registry) sent in the X-Registry-Auth header only:
  * nothing is written to the host's disk. Reports progress per layer, throttled.
+ * A pull may take as long as the image needs, but not `idleTimeoutMs` without any progress
+ * (the Docker API request itself has no deadline: see requestBound in docker.ts).
  */
-export async function pullImage(docker: Docker, image: string, authconfig: RegistryAuth | undefined, log: PullProgress): Promise<void> {
+export async function pullImage(
+  docker: Docker,
+  image: string,
+  authconfig: RegistryAuth | undefined,
+  log: PullProgress,
+  idleTimeoutMs = PULL_IDLE_TIMEOUT_MS
+): Promise<void> {
   const ref = pullableRef(image)
-  const stream = await docker.pull(ref, authconfig ? { authconfig } : {})
+  const stream = (await docker.pull(ref, authconfig ? { authconfig } : {})) as NodeJS.ReadableStream & { destroy(error?: Error): void; complete?: boolean }
   const lastStatus = new Map<string, string>()
   let lastLog = 0
   // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
   let streamError: string | undefined
-  await new Promise<void>((resolve, reject) => {
-    docker.modem.followProgress(
-      stream,
-      (err: Error | null) => {
-        const why = err?.message ?? streamError
-        if (why) reject(new Error(`Pull of ${image} failed: ${why}`))
-        else resolve()
-      },
-      (event: { id?: string; status?: string; progress?: string; error?: string }) => {
-        if (event.error) {
-          streamError = event.error
-          return
-        }
-        const key = event.id ?? ''
-        const status = event.status ?? ''
-        const now = Date.now()
-        const changed = lastStatus.get(key) !== status
-        if (changed || now - lastLog > 2000) {
-          lastStatus.set(key, status)
-          lastLog = now
-          log(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`)
-        }
-      }
+  let idle: NodeJS.Timeout | undefined
+  const arm = () => {
+    clearTimeout(idle)
+    idle = setTimeout(
+      () => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)),
+      idleTimeoutMs
     )
-  })
+  }
+  arm()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      docker.modem.followProgress(
+        stream,
+        (err: Error | null) => {
+          const why = err?.message ?? streamError
+          if (why) reject(new Error(`Pull of ${image} failed: ${sanitizeHostText(why, 500)}`))
+          // followProgress takes a stream that closed early for one that ended: it is not.
+          else if (stream.complete === false) reject(new Error(`Pull of ${image} failed: the Docker daemon's answer was cut off`))
+          else resolve()
+        },
+        (event: { id?: string; status?: string; progress?: string; error?: string }) => {
+          arm()
+          if (event.error) {
+            streamError = event.error
+            return
+          }
+          const key = event.id ?? ''
+          const status = event.status ?? ''
+          const now = Date.now()
+          const changed = lastStatus.get(key) !== status
+          if (changed || now - lastLog > 2000) {
+            lastStatus.set(key, status)
+            lastLog = now
+            log(sanitizeHostText(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`, 200))
+          }
+        }
+      )
+    })
+  } finally {
+    clearTimeout(idle)
+  }
 }

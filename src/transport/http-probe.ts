@@ -1,8 +1,10 @@
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
+import { sanitizeHostText } from './host-text.js'
+import { SshConnectionLostError } from './ssh.js'
 
 export interface ProbeResult {
-  /** HTTP status, or undefined when no answer came (the error says why). */
+  /** HTTP status, or undefined when no complete answer came (the error says why). */
   status?: number
   headers: http.IncomingHttpHeaders
   body: string
@@ -12,64 +14,92 @@ export interface ProbeResult {
 
 export type OpenStream = (host: string, port: number) => Promise<Duplex>
 
+const MAX_BODY = 2048
+
 /**
  * One HTTP GET over a stream opened by `open` (an SSH direct-tcpip channel), so probes
  * reach addresses as the host sees them and need no tool inside the app image.
+ *
+ * The whole probe (opening the channel, sending, the headers and the body) is bounded by one
+ * hard timer that destroys the channel: http's own `timeout` relies on socket.setTimeout, which
+ * SSH channels lack, so a server that accepts and never answers would hang the run.
+ * Never throws, except SshConnectionLostError: a lost connection is not a probe result.
  */
-export async function httpGet(
+export function httpGet(
   open: OpenStream,
   target: { host: string; port: number; path: string; hostHeader?: string; headers?: Record<string, string> },
   timeoutMs: number
 ): Promise<ProbeResult> {
   const started = Date.now()
-  let stream: Duplex
-  try {
-    stream = await withTimeout(open(target.host, target.port), timeoutMs, 'connect')
-  } catch (e) {
-    return { headers: {}, body: '', error: (e as Error).message, ms: Date.now() - started }
-  }
-  return new Promise(resolve => {
-    const req = http.request({
-      method: 'GET',
-      path: target.path,
-      headers: { ...target.headers, host: target.hostHeader ?? `${target.host}:${target.port}`, connection: 'close', 'user-agent': 'cutover-probe' },
-      createConnection: () => stream as never,
-      timeout: timeoutMs
-    })
-    const finish = (r: Omit<ProbeResult, 'ms'>) => {
-      resolve({ ...r, ms: Date.now() - started })
-      stream.destroy()
-    }
-    req.on('timeout', () => {
-      req.destroy()
-      finish({ headers: {}, body: '', error: `no answer within ${timeoutMs} ms` })
-    })
-    req.on('error', err => finish({ headers: {}, body: '', error: err.message }))
-    req.on('response', res => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        if (body.length < 2048) body += chunk
-      })
-      res.on('end', () => finish({ status: res.statusCode, headers: res.headers, body: body.slice(0, 2048) }))
-      res.on('error', err => finish({ status: res.statusCode, headers: res.headers, body, error: err.message }))
-    })
-    req.end()
-  })
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
-    p.then(
-      v => (clearTimeout(t), resolve(v)),
-      e => (clearTimeout(t), reject(e))
+    let stream: Duplex | undefined
+    let req: http.ClientRequest | undefined
+    let done = false
+    let partial: { status?: number; headers: http.IncomingHttpHeaders; body: string } | undefined
+    const cleanup = () => {
+      clearTimeout(timer)
+      req?.destroy()
+      stream?.destroy()
+    }
+    const finish = (r: Omit<ProbeResult, 'ms'>) => {
+      if (done) return
+      done = true
+      cleanup()
+      resolve({ ...r, ms: Date.now() - started })
+    }
+    const fail = (error: Error) => {
+      if (done) return
+      if (!(error instanceof SshConnectionLostError)) return finish({ headers: partial?.headers ?? {}, body: '', error: error.message })
+      done = true
+      cleanup()
+      reject(error)
+    }
+    const timer = setTimeout(() => {
+      const what = !stream
+        ? `could not open a connection within ${timeoutMs} ms`
+        : partial
+          ? `answered HTTP ${partial.status} but the answer did not end within ${timeoutMs} ms`
+          : `no answer within ${timeoutMs} ms`
+      finish({ headers: partial?.headers ?? {}, body: '', error: what })
+    }, timeoutMs)
+
+    open(target.host, target.port).then(
+      s => {
+        if (done) {
+          // the timer fired first: do not leak the channel
+          s.on('error', () => undefined)
+          s.destroy()
+          return
+        }
+        stream = s
+        s.on('error', (e: Error) => fail(e))
+        req = http.request({
+          method: 'GET',
+          path: target.path,
+          headers: { ...target.headers, host: target.hostHeader ?? `${target.host}:${target.port}`, connection: 'close', 'user-agent': 'cutover-probe' },
+          createConnection: () => s as never
+        })
+        req.on('error', fail)
+        req.on('response', res => {
+          partial = { status: res.statusCode, headers: res.headers, body: '' }
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk: string) => {
+            if (body.length < MAX_BODY) body += chunk
+          })
+          res.on('end', () => finish({ status: res.statusCode, headers: res.headers, body: body.slice(0, MAX_BODY) }))
+          res.on('error', err => fail(err))
+          res.on('aborted', () => fail(new Error(`the answer (HTTP ${res.statusCode}) was cut off`)))
+        })
+        req.end()
+      },
+      (e: Error) => fail(e)
     )
   })
 }
 
 export function describeProbe(r: ProbeResult): string {
-  if (r.status === undefined) return `no HTTP answer (${r.error ?? 'unknown error'})`
-  const body = r.body.trim().replace(/\s+/g, ' ').slice(0, 120)
+  if (r.status === undefined) return `no HTTP answer (${sanitizeHostText(r.error ?? 'unknown error', 300)})`
+  const body = sanitizeHostText(r.body, 120)
   return `HTTP ${r.status}${body ? `: "${body}"` : ''}`
 }

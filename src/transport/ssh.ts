@@ -6,6 +6,15 @@ export class HostKeyMismatchError extends Error {
   override name = 'HostKeyMismatchError'
 }
 
+/**
+ * The SSH connection closed or failed while the run was using it. Every pending and later channel
+ * open, Docker API call and probe fails with this error, so the run ends through its normal error
+ * path instead of waiting on streams that will never answer.
+ */
+export class SshConnectionLostError extends Error {
+  override name = 'SshConnectionLostError'
+}
+
 export interface ExecResult {
   code: number | null
   stdout: string
@@ -18,12 +27,103 @@ export interface ExecResult {
  */
 export class SshSession {
   private closed = false
+  private lostError?: SshConnectionLostError
+  private readonly lostListeners = new Set<(error: SshConnectionLostError) => void>()
+  /** Rejects of channel opens not answered yet. */
+  private readonly pendingOpens = new Set<(error: Error) => void>()
+  /** Channels open now: told of a lost connection by an 'error' event, as a socket would be. */
+  private readonly channels = new Set<ClientChannel>()
 
   private constructor(
     private readonly client: Client,
     private readonly bastion: Client | undefined,
     readonly description: string
-  ) {}
+  ) {
+    this.watch(client, '')
+    if (bastion) this.watch(bastion, 'the jump host: ')
+  }
+
+  /** Wraps an ssh2 Client already connected, e.g. a fake in tests. */
+  static fromClient(client: Client, description: string, bastion?: Client): SshSession {
+    return new SshSession(client, bastion, description)
+  }
+
+  /** Set once the connection was lost (not when closed by close()). */
+  get lost(): SshConnectionLostError | undefined {
+    return this.lostError
+  }
+
+  /** Calls `listener` once if the connection is lost (at once if it already was). Returns an unsubscribe. */
+  onLost(listener: (error: SshConnectionLostError) => void): () => void {
+    if (this.lostError) {
+      listener(this.lostError)
+      return () => undefined
+    }
+    this.lostListeners.add(listener)
+    return () => this.lostListeners.delete(listener)
+  }
+
+  private watch(client: Client, prefix: string): void {
+    // 'error' (keep-alive timeout, reset) comes before 'close': it gives the reason.
+    client.on('error', (err: Error) => this.markLost(`${prefix}${err.message}`))
+    client.on('end', () => this.markLost(`${prefix}closed by the server`))
+    client.on('close', () => this.markLost(`${prefix}connection closed`))
+  }
+
+  private markLost(reason: string): void {
+    if (this.closed || this.lostError) return
+    const error = new SshConnectionLostError(`The SSH connection to ${this.description} was lost (${reason})`)
+    this.lostError = error
+    for (const reject of this.pendingOpens) reject(error)
+    this.pendingOpens.clear()
+    // ssh2 ends these channels too, which an HTTP client reads as "socket hang up": the error first.
+    for (const channel of this.channels) channel.emit('error', error)
+    this.channels.clear()
+    for (const listener of this.lostListeners) {
+      try {
+        listener(error)
+      } catch {
+        // a listener's failure must not stop the others
+      }
+    }
+    this.lostListeners.clear()
+  }
+
+  /** Opens a channel with `start`, failing fast once the connection is lost. */
+  private open(start: (cb: (err: Error | undefined, stream: ClientChannel) => void) => void, describe: (err: Error) => Error): Promise<ClientChannel> {
+    if (this.lostError) return Promise.reject(this.lostError)
+    if (this.closed) return Promise.reject(new Error(`The SSH connection to ${this.description} is closed`))
+    return new Promise((resolve, reject) => {
+      let settled = false
+      const fail = (error: Error) => {
+        if (settled) return
+        settled = true
+        this.pendingOpens.delete(fail)
+        reject(error)
+      }
+      this.pendingOpens.add(fail)
+      try {
+        start((err, stream) => {
+          if (err) return fail(this.lostError ?? describe(err))
+          if (settled) {
+            // answered after the connection was declared lost
+            stream.on('error', () => undefined)
+            stream.close()
+            return
+          }
+          settled = true
+          this.pendingOpens.delete(fail)
+          stream.on('error', () => undefined) // never an unhandled 'error' (see markLost)
+          this.channels.add(stream)
+          stream.once('close', () => this.channels.delete(stream))
+          resolve(stream)
+        })
+      } catch (e) {
+        // ssh2 throws "Not connected" once the socket is gone
+        fail(this.lostError ?? describe(e as Error))
+      }
+    })
+  }
 
   static async connect(config: SshConfig): Promise<SshSession> {
     let bastion: Client | undefined
@@ -49,43 +149,46 @@ export class SshSession {
 
   /** A stream to a Unix socket on the host (direct-streamlocal@openssh.com). */
   openUnixSocket(path: string): Promise<ClientChannel> {
-    return new Promise((resolve, reject) =>
-      this.client.openssh_forwardOutStreamLocal(path, (err, stream) =>
-        err ? reject(new Error(`Could not open ${path} on the host over SSH: ${err.message}`)) : resolve(stream)
-      )
+    return this.open(
+      cb => this.client.openssh_forwardOutStreamLocal(path, cb as never),
+      err => new Error(`Could not open ${path} on the host over SSH: ${err.message}`)
     )
   }
 
   /** A TCP stream to an address as seen from the host (direct-tcpip). */
   openTcp(host: string, port: number): Promise<ClientChannel> {
-    return new Promise((resolve, reject) =>
-      this.client.forwardOut('127.0.0.1', 0, host, port, (err, stream) =>
-        err ? reject(new Error(`Could not connect to ${host}:${port} from the host: ${err.message}`)) : resolve(stream)
-      )
+    return this.open(
+      cb => this.client.forwardOut('127.0.0.1', 0, host, port, cb as never),
+      err => new Error(`Could not connect to ${host}:${port} from the host: ${err.message}`)
     )
   }
 
   /** Runs a command on the host and returns the channel, for long-lived commands (the deploy lock). */
   execStream(command: string): Promise<ClientChannel> {
-    return new Promise((resolve, reject) =>
-      this.client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream)))
+    return this.open(
+      cb => this.client.exec(command, cb as never),
+      err => err
     )
   }
 
   async exec(command: string): Promise<ExecResult> {
     const stream = await this.execStream(command)
-    return new Promise(resolve => {
+    return new Promise((resolve, reject) => {
       let stdout = ''
       let stderr = ''
       stream.on('data', (d: Buffer) => (stdout += d.toString()))
       stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-      stream.on('close', (code: number | null) => resolve({ code, stdout, stderr }))
+      stream.on('error', reject)
+      stream.on('close', (code: number | null) => (this.lostError ? reject(this.lostError) : resolve({ code, stdout, stderr })))
     })
   }
 
   close(): void {
     if (this.closed) return
     this.closed = true
+    this.lostListeners.clear()
+    for (const reject of this.pendingOpens) reject(new Error(`The SSH connection to ${this.description} was closed`))
+    this.pendingOpens.clear()
     this.client.end()
     this.bastion?.end()
   }
@@ -141,7 +244,7 @@ function openClient(endpoint: SshEndpoint, timeoutMs: number, sock?: ClientChann
       // Docker API calls are small request/response pairs: without TCP_NODELAY, Nagle's
       // algorithm and delayed ACKs add ~40 ms to each one.
       client.setNoDelay(true)
-      // Later errors (e.g. keep-alive timeouts) surface as failed channel opens; keep the process alive-safe.
+      // Later errors (keep-alive timeouts, resets) are the session's to report (SshConnectionLostError).
       client.on('error', () => undefined)
       resolve(client)
     }

@@ -1,0 +1,236 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DeployLock, describeHolder, LockTimeoutError, lockScript, UnsafeLockDirectoryError } from '../../src/engine/lock.js'
+import type { Log } from '../../src/reporting/log.js'
+import type { SshSession } from '../../src/transport/ssh.js'
+import { sanitizeHostText } from '../../src/transport/host-text.js'
+
+const holder = { run: 'acme/web#1', actor: 'alice', repository: 'acme/web', since: '2026-11-02T10:00:00.000Z' }
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64')
+
+/** The lock script run by sh here, as sshd runs it on the host, with its own HOME. */
+class ScriptRun {
+  output = ''
+  readonly exited: Promise<number | null>
+  private readonly child: ChildProcess
+
+  constructor(home: string, app: string, timeoutSeconds = 0, who = holder) {
+    // lockScript returns `sh -c '<script>'`, as given to sshd's exec: run it through a shell too.
+    this.child = spawn('sh', ['-c', lockScript(app, b64(who), timeoutSeconds)], { env: { PATH: process.env.PATH, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] })
+    this.child.stdout!.on('data', d => (this.output += d))
+    this.child.stderr!.on('data', d => (this.output += `[stderr] ${d}`))
+    this.exited = new Promise(resolve => this.child.on('close', code => resolve(code)))
+  }
+
+  async until(text: string): Promise<void> {
+    const deadline = Date.now() + 5000
+    while (!this.output.includes(text)) {
+      if (Date.now() > deadline) throw new Error(`no "${text}" in: ${this.output}`)
+      await new Promise(r => setTimeout(r, 10))
+    }
+  }
+
+  release(): Promise<number | null> {
+    this.child.stdin!.end()
+    return this.exited
+  }
+}
+
+function newHome(): string {
+  const home = mkdtempSync(join(tmpdir(), 'cutover-home-'))
+  chmodSync(home, 0o700)
+  return home
+}
+
+const mode = (p: string) => statSync(p).mode & 0o777
+const canChown = process.getuid?.() === 0
+
+describe('the lock script, run by sh', () => {
+  it('creates ~/.cutover/locks private (0700) and takes the lock', async () => {
+    const home = newHome()
+    const run = new ScriptRun(home, 'web')
+    await run.until('LOCKED')
+    expect(mode(join(home, '.cutover'))).toBe(0o700)
+    expect(mode(join(home, '.cutover', 'locks'))).toBe(0o700)
+    expect(mode(join(home, '.cutover', 'locks', 'web.lock'))).toBe(0o600)
+    expect(readFileSync(join(home, '.cutover', 'locks', 'web.holder'), 'utf8').trim()).toBe(b64(holder))
+    expect(await run.release()).toBe(0)
+  })
+
+  it('makes the second run wait, naming the holder with base64 characters only', async () => {
+    const home = newHome()
+    const first = new ScriptRun(home, 'web')
+    await first.until('LOCKED')
+    // The holder file says something hostile: only its base64 characters come back, on one line.
+    writeFileSync(join(home, '.cutover', 'locks', 'web.holder'), '::error::pwned\nLOCKED\n')
+    const second = new ScriptRun(home, 'web', 0)
+    expect(await second.exited).toBe(75)
+    expect(second.output.split('\n').filter(Boolean)).toEqual(['BUSY errorpwnedLOCKED', 'TIMEOUT errorpwnedLOCKED'])
+    await first.release()
+    const third = new ScriptRun(home, 'web', 0)
+    await third.until('LOCKED')
+    await third.release()
+  })
+
+  it('keeps the ledger layout: other directories under ~/.cutover are left alone', async () => {
+    const home = newHome()
+    mkdirSync(join(home, '.cutover', 'apps', 'web'), { recursive: true, mode: 0o700 })
+    chmodSync(join(home, '.cutover'), 0o755)
+    const run = new ScriptRun(home, 'web')
+    await run.until('LOCKED')
+    expect(existsSync(join(home, '.cutover', 'apps', 'web'))).toBe(true)
+    await run.release()
+  })
+
+  it('refuses a ~/.cutover that is a symbolic link, and writes nothing through it', async () => {
+    const home = newHome()
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cutover-elsewhere-'))
+    symlinkSync(elsewhere, join(home, '.cutover'))
+    const run = new ScriptRun(home, 'web')
+    expect(await run.exited).toBe(73)
+    expect(run.output).toBe(`UNSAFE ${home}/.cutover is a symbolic link\n`)
+    expect(existsSync(join(elsewhere, 'locks'))).toBe(false)
+  })
+
+  it('refuses a lock file that is a symbolic link: the file it points to is untouched', async () => {
+    const home = newHome()
+    mkdirSync(join(home, '.cutover', 'locks'), { recursive: true, mode: 0o700 })
+    const victim = join(mkdtempSync(join(tmpdir(), 'cutover-victim-')), 'passwd')
+    writeFileSync(victim, 'root:x:0:0\n')
+    symlinkSync(victim, join(home, '.cutover', 'locks', 'web.lock'))
+    const run = new ScriptRun(home, 'web')
+    expect(await run.exited).toBe(73)
+    expect(run.output).toContain('web.lock is a symbolic link')
+    expect(readFileSync(victim, 'utf8')).toBe('root:x:0:0\n')
+  })
+
+  it('refuses a holder file that is a symbolic link, or a lock that is not a regular file', async () => {
+    const home = newHome()
+    mkdirSync(join(home, '.cutover', 'locks'), { recursive: true, mode: 0o700 })
+    symlinkSync('/etc/passwd', join(home, '.cutover', 'locks', 'web.holder'))
+    mkdirSync(join(home, '.cutover', 'locks', 'api.lock'))
+    const web = new ScriptRun(home, 'web')
+    const api = new ScriptRun(home, 'api')
+    expect(await web.exited).toBe(73)
+    expect(web.output).toContain('web.holder is a symbolic link')
+    expect(await api.exited).toBe(73)
+    expect(api.output).toContain('api.lock is not a regular file')
+    expect(lstatSync(join(home, '.cutover', 'locks', 'web.holder')).isSymbolicLink()).toBe(true)
+  })
+
+  it.each([
+    ['~/.cutover', '.cutover', 0o777],
+    ['~/.cutover/locks', '.cutover/locks', 0o770],
+    ['$HOME', '', 0o757]
+  ])('refuses a %s writable by group or others', async (_, dir, perm) => {
+    const home = newHome()
+    mkdirSync(join(home, '.cutover', 'locks'), { recursive: true, mode: 0o700 })
+    chmodSync(join(home, dir), perm)
+    const run = new ScriptRun(home, 'web')
+    expect(await run.exited).toBe(73)
+    expect(run.output).toMatch(/^UNSAFE .* is writable by group or others \(d[rwx-]{9}\S*\)\n$/)
+  })
+
+  ;(canChown ? it : it.skip)('refuses a ~/.cutover owned by another user', async () => {
+    const home = newHome()
+    mkdirSync(join(home, '.cutover'), { mode: 0o700 })
+    chownSync(join(home, '.cutover'), 65534, 65534)
+    const run = new ScriptRun(home, 'web')
+    expect(await run.exited).toBe(73)
+    expect(run.output).toBe(`UNSAFE ${home}/.cutover is owned by uid 65534, not by the SSH user (uid ${process.getuid!()})\n`)
+  })
+})
+
+describe('host text in the log', () => {
+  it('sanitizeHostText: one line, no control characters, no leading ::, bounded', () => {
+    expect(sanitizeHostText('a\nb\r\n::error::c\u0007\u2028d')).toBe('a b ::error::c d')
+    expect(sanitizeHostText('\n::error::injected')).toBe('error::injected')
+    expect(sanitizeHostText('  ::add-mask::x')).toBe('add-mask::x')
+    expect(sanitizeHostText('\u001b[31mred\u001b[0m')).toBe('[31mred [0m')
+    expect(sanitizeHostText('x'.repeat(500), 10)).toBe('xxxxxxxxx…')
+    expect(Array.from(sanitizeHostText('😀'.repeat(20), 5))).toHaveLength(5)
+  })
+
+  it('describeHolder sanitizes every field of the holder the host reports', () => {
+    const evil = { run: 'x\n::error::Deploy succeeded', actor: '\r\n::add-mask::', repository: 'a'.repeat(1000), since: 'now' }
+    const text = describeHolder(b64(evil))
+    expect(text).not.toMatch(/[\r\n]/)
+    expect(text.startsWith('run x ::error::Deploy succeeded by add-mask:: (')).toBe(true)
+    expect(text.length).toBeLessThanOrEqual(400)
+    expect(describeHolder(b64(holder))).toBe('run acme/web#1 by alice (acme/web) since 2026-11-02T10:00:00.000Z')
+    expect(describeHolder('not base64 json')).toBe('an unknown holder')
+    expect(describeHolder(b64(null))).toBe('an unknown holder')
+  })
+})
+
+/** A channel as ssh2 gives it: data on stdout, a stderr stream, close with the exit code. */
+class FakeChannel extends EventEmitter {
+  stderr = new EventEmitter()
+  ended = false
+  end() {
+    this.ended = true
+  }
+  close() {
+    this.emit('close', 0)
+  }
+}
+
+function fakeSsh(channel: FakeChannel): SshSession {
+  return { execStream: async () => channel } as unknown as SshSession
+}
+
+function recorder(): Log & { lines: string[] } {
+  const lines: string[] = []
+  return { lines, info: m => lines.push(m), warning: m => lines.push(m), error: m => lines.push(m), group: (_, fn) => fn() }
+}
+
+describe('DeployLock.acquire', () => {
+  it('logs a hostile holder as one sanitized line, and fails naming it', async () => {
+    const channel = new FakeChannel()
+    const log = recorder()
+    const acquiring = DeployLock.acquire(fakeSsh(channel), 'web', holder, 2000, log)
+    await new Promise(r => setImmediate(r))
+    const evil = b64({ run: '1\n::error::fake failure', actor: 'mallory', repository: 'r', since: 's' })
+    channel.emit('data', Buffer.from(`BUSY ${evil}\nTIMEOUT ${evil}\n`))
+    await expect(acquiring).rejects.toThrow(LockTimeoutError)
+    await expect(acquiring).rejects.toThrow('The deploy lock of web is still held by run 1 ::error::fake failure by mallory (r) since s after waiting 2 s (lock-timeout)')
+    expect(log.lines).toEqual(['Another deploy of web holds the lock: run 1 ::error::fake failure by mallory (r) since s; waiting up to 2 s'])
+  })
+
+  it('refuses an unsafe lock directory with one clear sentence', async () => {
+    const channel = new FakeChannel()
+    const acquiring = DeployLock.acquire(fakeSsh(channel), 'web', holder, 2000, recorder())
+    await new Promise(r => setImmediate(r))
+    channel.emit('data', Buffer.from('UNSAFE /root/.cutover is a symbolic link\n::error::x\n'))
+    await expect(acquiring).rejects.toThrow(UnsafeLockDirectoryError)
+    await expect(acquiring).rejects.toThrow(
+      'The deploy lock of web was not taken because its place on the host is unsafe: /root/.cutover is a symbolic link. cutover keeps its locks in ~/.cutover/locks'
+    )
+  })
+
+  it('resolves on LOCKED and releases by ending the channel, even when the connection is gone', async () => {
+    const channel = new FakeChannel()
+    const acquiring = DeployLock.acquire(fakeSsh(channel), 'web', holder, 2000, recorder())
+    await new Promise(r => setImmediate(r))
+    channel.emit('data', Buffer.from('LOC'))
+    channel.emit('data', Buffer.from('KED\n'))
+    const lock = await acquiring
+    lock.release()
+    expect(channel.ended).toBe(true)
+    channel.close = () => {
+      throw new Error('Not connected')
+    }
+    expect(() => lock.release()).not.toThrow()
+  })
+
+  it('fails when the channel errors or closes before the lock is taken', async () => {
+    const channel = new FakeChannel()
+    const acquiring = DeployLock.acquire(fakeSsh(channel), 'web', holder, 2000, recorder())
+    await new Promise(r => setImmediate(r))
+    channel.emit('error', new Error('the SSH connection to root@h:22 was lost'))
+    await expect(acquiring).rejects.toThrow('the SSH connection to root@h:22 was lost')
+  })
+})

@@ -1,0 +1,254 @@
+import { EventEmitter } from 'node:events'
+import { mkdtempSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
+import Docker from 'dockerode'
+import type { Client } from 'ssh2'
+import { DockerSocketAgent, DockerTimeoutError, requestBound } from '../../src/transport/docker.js'
+import { pullImage } from '../../src/transport/docker-ops.js'
+import { describeProbe, httpGet } from '../../src/transport/http-probe.js'
+import { SshConnectionLostError, SshSession } from '../../src/transport/ssh.js'
+
+/** An HTTP-ish server on a Unix socket whose handler decides how (or whether) to answer. */
+async function server(onConnection: (socket: Socket) => void): Promise<{ path: string; srv: Server; sockets: Set<Socket> }> {
+  const path = join(mkdtempSync(join(tmpdir(), 'cutover-sock-')), 's.sock')
+  const sockets = new Set<Socket>()
+  const srv = createServer(s => {
+    sockets.add(s)
+    s.on('error', () => undefined)
+    onConnection(s)
+  })
+  await new Promise<void>(r => srv.listen(path, r))
+  servers.push({ srv, sockets })
+  return { path, srv, sockets }
+}
+const servers: { srv: Server; sockets: Set<Socket> }[] = []
+afterEach(async () => {
+  for (const { srv, sockets } of servers.splice(0)) {
+    for (const s of sockets) s.destroy()
+    await new Promise(r => srv.close(r))
+  }
+})
+
+const silent = (s: Socket) => s.resume()
+const answer = (body: string) => (s: Socket) =>
+  s.once('data', () => s.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`))
+
+/** A fake ssh2 Client: channel opens connect to a Unix socket here, or never answer. */
+class FakeClient extends EventEmitter {
+  hang = false
+  connected = true
+  constructor(private readonly path?: string) {
+    super()
+  }
+  private channel(cb: (err: Error | undefined, s: Duplex) => void) {
+    if (!this.connected) throw new Error('Not connected')
+    if (this.hang || !this.path) return
+    const s = connect(this.path, () => cb(undefined, s))
+  }
+  openssh_forwardOutStreamLocal(_p: string, cb: (err: Error | undefined, s: Duplex) => void) {
+    this.channel(cb)
+  }
+  forwardOut(_a: string, _b: number, _h: string, _p: number, cb: (err: Error | undefined, s: Duplex) => void) {
+    this.channel(cb)
+  }
+  exec(_c: string, cb: (err: Error | undefined, s: Duplex) => void) {
+    this.channel(cb)
+  }
+  end() {
+    this.connected = false
+  }
+  /** The TCP connection drops, as ssh2 reports it. */
+  drop(reason?: string) {
+    this.connected = false
+    if (reason) this.emit('error', new Error(reason))
+    this.emit('close')
+  }
+}
+
+const session = (client: FakeClient) => SshSession.fromClient(client as unknown as Client, 'root@deploy.example.com:22')
+
+describe('httpGet: the whole probe is bounded', () => {
+  const open = (path: string) => async () => connect(path) as Duplex
+
+  it('gives up on a server that accepts and never answers, within its timeout', async () => {
+    const { path } = await server(silent)
+    const r = await httpGet(open(path), { host: '10.0.0.2', port: 3000, path: '/up' }, 300)
+    expect(r.status).toBeUndefined()
+    expect(r.error).toBe('no answer within 300 ms')
+    expect(r.ms).toBeLessThan(2000)
+  })
+
+  it('gives up on an answer whose body never ends, and does not count it as a status', async () => {
+    const { path } = await server(s => s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial')))
+    const r = await httpGet(open(path), { host: '10.0.0.2', port: 3000, path: '/up' }, 300)
+    expect(r.status).toBeUndefined()
+    expect(r.error).toBe('answered HTTP 200 but the answer did not end within 300 ms')
+  })
+
+  it('gives up when the channel never opens, and closes a channel that opens too late', async () => {
+    let late: Duplex | undefined
+    const { path } = await server(silent)
+    const slowOpen = () => new Promise<Duplex>(r => setTimeout(() => r((late = connect(path))), 400))
+    const r = await httpGet(slowOpen, { host: '10.0.0.2', port: 3000, path: '/up' }, 200)
+    expect(r.error).toBe('could not open a connection within 200 ms')
+    await new Promise(r2 => setTimeout(r2, 400))
+    expect(late?.destroyed).toBe(true)
+  })
+
+  it('reads a normal answer, and describes it as one sanitized line', async () => {
+    const { path } = await server(answer('ok\n::error::x'))
+    const r = await httpGet(open(path), { host: '10.0.0.2', port: 3000, path: '/up' }, 2000)
+    expect(r.status).toBe(200)
+    expect(describeProbe(r)).toBe('HTTP 200: "ok ::error::x"')
+  })
+
+  it('throws a lost SSH connection instead of reporting it as a probe result', async () => {
+    const lost = new SshConnectionLostError('The SSH connection to h was lost')
+    await expect(httpGet(() => Promise.reject(lost), { host: 'h', port: 1, path: '/' }, 1000)).rejects.toBe(lost)
+    const { path } = await server(silent)
+    const client = new FakeClient(path)
+    const ssh = session(client)
+    const probing = httpGet((h, p) => ssh.openTcp(h, p), { host: '10.0.0.2', port: 3000, path: '/up' }, 5000)
+    await new Promise(r => setTimeout(r, 100))
+    client.drop()
+    await expect(probing).rejects.toThrow('The SSH connection to root@deploy.example.com:22 was lost (connection closed)')
+  })
+})
+
+describe('requestBound: which Docker API calls get which deadline', () => {
+  const t = { defaultMs: 60_000, heavyMs: 180_000, stopExtraMs: 60_000 }
+  it.each([
+    ['GET', '/version', 60_000],
+    ['GET', '/v1.41/containers/web-blue/json', 60_000],
+    ['GET', '/containers/web-blue/logs?stdout=1&tail=30&follow=false', 60_000],
+    ['PUT', '/containers/p/archive?path=%2Fetc', 60_000],
+    ['POST', '/exec/abc/start', 60_000],
+    ['POST', '/containers/create?name=web-blue', 180_000],
+    ['POST', '/containers/web-blue/start', 180_000],
+    ['DELETE', '/containers/web-blue?force=true', 180_000],
+    ['DELETE', '/images/sha256:abc?noprune=false', 180_000],
+    ['POST', '/containers/web-blue/stop?t=10', 70_000],
+    ['POST', '/containers/web-blue/stop?t=30', 90_000],
+    ['POST', '/containers/web-blue/stop', 70_000],
+    ['POST', '/images/create?fromImage=ghcr.io%2Facme%2Fweb&tag=1', undefined],
+    ['POST', '/containers/web-blue/wait', undefined],
+    ['GET', '/containers/web-blue/logs?follow=1', undefined],
+    ['GET', '/events', undefined],
+    ['POST', '/containers/web-blue/attach?stream=1', undefined]
+  ])('%s %s: %p ms', (method, path, ms) => {
+    expect(requestBound(method, path, t)).toBe(ms)
+  })
+})
+
+describe('Docker API calls over the agent', () => {
+  it('fail with a clear error when the daemon never answers, after their deadline', async () => {
+    const { path } = await server(silent)
+    const agent = new DockerSocketAgent({ openUnixSocket: async () => connect(path) as never }, '/var/run/docker.sock', {
+      defaultMs: 300,
+      heavyMs: 300,
+      stopExtraMs: 300
+    })
+    const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions)
+    const started = Date.now()
+    const err = await docker.version().catch((e: Error) => e)
+    expect(err).toBeInstanceOf(DockerTimeoutError)
+    expect((err as Error).message).toBe('The Docker API call GET /version got no complete answer within 300 ms: the Docker daemon on the host may be stuck')
+    expect(Date.now() - started).toBeLessThan(2000)
+    agent.destroy()
+  })
+
+  it('answer normally otherwise, reusing the channel', async () => {
+    const { path } = await server(s => {
+      s.on('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"Version":"20.10.1"}'.replace('20\r\n\r\n', '21\r\n\r\n')))
+    })
+    const agent = new DockerSocketAgent({ openUnixSocket: async () => connect(path) as never }, '/var/run/docker.sock')
+    const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions)
+    expect((await docker.version()).Version).toBe('20.10.1')
+    expect((await docker.version()).Version).toBe('20.10.1')
+    expect(agent.channelsOpened).toBe(1)
+    agent.destroy()
+  })
+
+  it('fail at once with "the SSH connection was lost" when it drops mid-request, and so do later ones', async () => {
+    const { path } = await server(silent)
+    const client = new FakeClient(path)
+    const ssh = session(client)
+    const lostSeen: string[] = []
+    ssh.onLost(e => lostSeen.push(e.message))
+    const agent = new DockerSocketAgent(ssh, '/var/run/docker.sock')
+    const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions)
+    const inFlight = docker.listContainers().catch((e: Error) => e)
+    await new Promise(r => setTimeout(r, 100))
+    client.drop('read ECONNRESET')
+    const err = (await inFlight) as Error
+    expect(err.message).toBe('The SSH connection to root@deploy.example.com:22 was lost (read ECONNRESET)')
+    expect(lostSeen).toEqual([err.message])
+    expect(ssh.lost).toBeInstanceOf(SshConnectionLostError)
+    await expect(docker.version()).rejects.toThrow('The SSH connection to root@deploy.example.com:22 was lost (read ECONNRESET)')
+    await expect(ssh.exec('true')).rejects.toThrow(SshConnectionLostError)
+    agent.destroy()
+  })
+})
+
+describe('SshSession when the connection is lost', () => {
+  it('fails channel opens still waiting for an answer, and every later one', async () => {
+    const client = new FakeClient()
+    client.hang = true
+    const ssh = session(client)
+    const pending = [ssh.openUnixSocket('/var/run/docker.sock'), ssh.openTcp('10.0.0.2', 3000), ssh.execStream('true')]
+    client.drop()
+    for (const p of pending) await expect(p).rejects.toThrow('The SSH connection to root@deploy.example.com:22 was lost (connection closed)')
+    await expect(ssh.openTcp('10.0.0.2', 3000)).rejects.toBeInstanceOf(SshConnectionLostError)
+    let told = ''
+    ssh.onLost(e => (told = e.message))
+    expect(told).toContain('was lost')
+  })
+
+  it('says nothing when the run closes it itself', async () => {
+    const client = new FakeClient()
+    const ssh = session(client)
+    const seen: string[] = []
+    ssh.onLost(e => seen.push(e.message))
+    ssh.close()
+    client.drop()
+    expect(seen).toEqual([])
+    expect(ssh.lost).toBeUndefined()
+    await expect(ssh.openTcp('h', 1)).rejects.toThrow('The SSH connection to root@deploy.example.com:22 is closed')
+  })
+})
+
+describe('pullImage', () => {
+  it('gives up on a pull that makes no progress for its idle timeout', async () => {
+    const { path } = await server(s =>
+      s.once('data', () =>
+        s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' + chunk('{"status":"Pulling from acme/web","id":"1"}\n'))
+      )
+    )
+    const docker = new Docker({ socketPath: path })
+    const lines: string[] = []
+    const started = Date.now()
+    await expect(pullImage(docker, 'acme/web:1', undefined, l => lines.push(l), 300)).rejects.toThrow(
+      'Pull of acme/web:1 failed: no progress from the Docker daemon for 300 ms'
+    )
+    expect(Date.now() - started).toBeLessThan(3000)
+    expect(lines).toEqual(['1: Pulling from acme/web'])
+  })
+
+  it('fails a pull whose answer is cut off, instead of taking it for done', async () => {
+    const { path } = await server(s =>
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' + chunk('{"status":"Downloading","id":"1"}\n'))
+        setTimeout(() => s.destroy(), 50)
+      })
+    )
+    await expect(pullImage(new Docker({ socketPath: path }), 'acme/web:1', undefined, () => undefined, 5000)).rejects.toThrow(/Pull of acme\/web:1 failed: /)
+  })
+})
+
+function chunk(text: string): string {
+  return `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`
+}
+
