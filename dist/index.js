@@ -100345,7 +100345,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1886);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2304);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -100355,7 +100355,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1886:
+/***/ 2304:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -103378,7 +103378,7 @@ function credentialsFor(image, auth) {
     return sameRegistry(auth.serveraddress, image) ? auth : undefined;
 }
 
-;// CONCATENATED MODULE: ./src/transport/host-key.ts
+;// CONCATENATED MODULE: ./src/core/host-key.ts
 
 /** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
 function fingerprintOf(blob) {
@@ -104244,7 +104244,7 @@ function host_text_sanitizeHostText(text, max = 300) {
     return s;
 }
 
-;// CONCATENATED MODULE: ./src/engine/lock.ts
+;// CONCATENATED MODULE: ./src/host/lock.ts
 
 class LockTimeoutError extends Error {
     name = 'LockTimeoutError';

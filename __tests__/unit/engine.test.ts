@@ -1,4 +1,4 @@
-import type { Config } from '../../src/inputs/config.js'
+import type { Config } from '../../src/core/config.js'
 import { ReleaseError, type ReleaseResult } from '../../src/core/outcome.js'
 import type { LedgerRecord } from '../../src/core/release.js'
 import { ReleaseEngine } from '../../src/engine/release.js'

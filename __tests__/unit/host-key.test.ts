@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { HostKeyPin } from '../../src/inputs/config.js'
+import type { HostKeyPin } from '../../src/core/config.js'
 import {
   algorithmsForKeyType,
   checkHostKey,
@@ -12,7 +12,7 @@ import {
   knownHostsName,
   parseKnownHosts,
   type KnownHostsLine
-} from '../../src/transport/host-key.js'
+} from '../../src/core/host-key.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'cutover-hostkey-'))
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import ssh2 from 'ssh2'
 import { APP_NAME_MAX, InputError, parseInputs } from '../../src/inputs/parse.js'
-import { fingerprintOf } from '../../src/transport/host-key.js'
+import { fingerprintOf } from '../../src/core/host-key.js'
 
 const { utils } = ssh2
 

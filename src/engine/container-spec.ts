@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ContainerSettings } from '../inputs/config.js'
+import type { ContainerSettings } from '../core/config.js'
 import { containerName, LABEL, type Color } from '../core/names.js'
 import { versionOf } from '../core/image-ref.js'
 import type { ContainerSpec } from './ports.js'

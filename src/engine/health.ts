@@ -1,4 +1,4 @@
-import type { HealthSettings } from '../inputs/config.js'
+import type { HealthSettings } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import type { Clock, ContainerHost, ProbeAnswer } from './ports.js'
 import { describeAnswer } from './describe.js'

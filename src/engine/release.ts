@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Config } from '../inputs/config.js'
+import type { Config } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName, otherColor, type Color } from '../core/names.js'
 import { ReleaseError, type ReleaseResult, type Standby } from '../core/outcome.js'

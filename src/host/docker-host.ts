@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { Transform } from 'node:stream'
 import type Docker from 'dockerode'
-import type { RegistryAuth } from '../inputs/config.js'
+import type { RegistryAuth } from '../core/config.js'
 import { credentialsFor } from '../core/image-ref.js'
 import type { ContainerHost, ContainerInfo, ContainerSpec, ContainerSummary, ImageInfo, ProbeAnswer, RestartPolicy } from '../engine/ports.js'
 import { LABEL } from '../core/names.js'

@@ -1,12 +1,8 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 
-export interface ImageArchive {
-  /** Absolute path on the runner. */
-  path: string
-  bytes: number
-  /** The image references the archive names (its manifest's RepoTags). */
-  tags: string[]
-}
+import type { ImageArchive } from '../core/config.js'
+
+export type { ImageArchive }
 
 function readAt(fd: number, position: number, length: number): Buffer {
   const buf = Buffer.alloc(length)

@@ -11,9 +11,9 @@ import type {
   Mode,
   RegistryAuth,
   SshEndpoint
-} from './config.js'
+} from '../core/config.js'
 import { registryHostOf } from '../core/image-ref.js'
-import { keysForHost, knownHostsName, parseKnownHosts } from '../transport/host-key.js'
+import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'

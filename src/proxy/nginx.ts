@@ -1,5 +1,5 @@
 import type Docker from 'dockerode'
-import type { ProxySettings, RegistryAuth } from '../inputs/config.js'
+import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { LedgerRecord } from '../core/release.js'

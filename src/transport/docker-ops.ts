@@ -1,7 +1,7 @@
 import type Docker from 'dockerode'
 import { Readable } from 'node:stream'
 import tar from 'tar-stream'
-import type { RegistryAuth } from '../inputs/config.js'
+import type { RegistryAuth } from '../core/config.js'
 import { pullableRef } from '../core/image-ref.js'
 import { sanitizeHostText } from './host-text.js'
 

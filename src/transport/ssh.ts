@@ -1,6 +1,6 @@
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2'
-import type { SshConfig, SshEndpoint } from '../inputs/config.js'
-import { algorithmsForKeyType, checkHostKey } from './host-key.js'
+import type { SshConfig, SshEndpoint } from '../core/config.js'
+import { algorithmsForKeyType, checkHostKey } from '../core/host-key.js'
 
 export class HostKeyMismatchError extends Error {
   override name = 'HostKeyMismatchError'

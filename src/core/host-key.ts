@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto'
-import type { HostKeyPin, PinnedKey } from '../inputs/config.js'
+import type { HostKeyPin, PinnedKey } from './config.js'
 
 /** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
 export function fingerprintOf(blob: Buffer): string {

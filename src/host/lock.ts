@@ -1,7 +1,7 @@
 import type { ClientChannel } from 'ssh2'
 import type { SshSession } from '../transport/ssh.js'
 import { sanitizeHostText } from '../transport/host-text.js'
-import type { Log } from '../reporting/log.js'
+import type { Log } from '../core/log.js'
 
 export interface LockHolder {
   run: string

@@ -1,8 +1,16 @@
 /** The action's whole configuration, parsed and validated once from the step's inputs. */
-import type { Mode } from '../core/outcome.js'
-import type { ImageArchive } from './image-archive.js'
+import type { Mode } from './outcome.js'
 
 export type { Mode }
+
+/** A `docker save` archive on the runner, deployed without a registry. */
+export interface ImageArchive {
+  /** Absolute path on the runner. */
+  path: string
+  bytes: number
+  /** The image references the archive names (its manifest's RepoTags). */
+  tags: string[]
+}
 export type KeepPrevious = 'running' | 'stopped' | 'removed'
 
 /** How the identity of an SSH server is checked. */
