@@ -106142,17 +106142,21 @@ class NginxRouter {
     app;
     registry;
     log;
+    lockProxy;
     edge;
     switch;
     /** The network the edge reaches the switch on. */
     proxyNetwork;
-    constructor(docker, openTcp, settings, app, registry, log) {
+    constructor(docker, openTcp, settings, app, registry, log, 
+    /** Takes the host-wide lock of this proxy (held while containers, networks or the edge change). */
+    lockProxy) {
         this.docker = docker;
         this.openTcp = openTcp;
         this.settings = settings;
         this.app = app;
         this.registry = registry;
         this.log = log;
+        this.lockProxy = lockProxy;
         this.edge = { name: settings.name, role: 'edge' };
         this.switch = { name: `${settings.name}-switch`, role: 'switch' };
         this.proxyNetwork = `${settings.name}-net`;
@@ -106161,23 +106165,57 @@ class NginxRouter {
         return this.docker.getContainer(tier.name);
     }
     async ensure(appNetwork) {
-        await this.ensureNetwork(this.proxyNetwork);
-        // The switch first: the edge's config names it, and nginx resolves names when it loads.
-        await this.ensureTier(this.switch, appNetwork);
+        // Nearly every run finds the proxy as it should be: check without the proxy lock first.
+        if (!(await this.ready(appNetwork))) {
+            // Runs of other apps may create or change the same proxy at the same moment: one at a time.
+            await this.underProxyLock(async () => {
+                await this.ensureNetwork(this.proxyNetwork);
+                // The switch first: the edge's config names it, and nginx resolves names when it loads.
+                await this.ensureTier(this.switch, appNetwork);
+                await this.ensureTier(this.edge, undefined);
+            });
+        }
         await putFileIfChanged(this.container(this.switch), COMMON_CONFIG_FILE, SWITCH_COMMON_CONFIG);
-        await this.ensureTier(this.edge, undefined);
+    }
+    /** Both tiers exist, run, and are on the networks this app needs (the edge's port is checked too). */
+    async ready(appNetwork) {
+        const [sw, edge] = await Promise.all([this.inspect(this.switch), this.inspect(this.edge)]);
+        if (edge)
+            this.checkPorts(edge);
+        const on = (info, networks) => !!info && info.State.Running && networks.every(n => !!info.NetworkSettings.Networks[n]);
+        return on(sw, [this.proxyNetwork, appNetwork]) && on(edge, [this.proxyNetwork]);
+    }
+    async underProxyLock(fn) {
+        const lock = await this.lockProxy();
+        try {
+            return await fn();
+        }
+        finally {
+            lock.release();
+        }
     }
     /**
      * The edge learns an app's domains only once the switch can route them: before that, its
      * requests would find no route (or, worse, another app's).
      */
     async ensureEdgeRoute() {
-        const commonChanged = await putFileIfChanged(this.container(this.edge), COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name));
-        const routeChanged = await putFileIfChanged(this.container(this.edge), appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains));
-        if (commonChanged || routeChanged) {
-            this.log.info(`Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`);
-            await this.testAndReload(this.edge);
-        }
+        const edge = this.container(this.edge);
+        const wanted = [
+            [COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name)],
+            [appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains)]
+        ];
+        const current = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
+        if (wanted.every(([, text], i) => current[i] === text))
+            return;
+        await this.underProxyLock(async () => {
+            let changed = false;
+            for (const [name, text] of wanted)
+                changed = (await putFileIfChanged(edge, name, text)) || changed;
+            if (changed) {
+                this.log.info(`Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`);
+                await this.testAndReload(this.edge);
+            }
+        });
     }
     async ensureNetwork(name) {
         try {
@@ -106216,7 +106254,13 @@ class NginxRouter {
         }
         if (!info.State.Running) {
             this.log.info(`Starting the ${tier.role} proxy ${tier.name}`);
-            await this.container(tier).start();
+            await this.container(tier)
+                .start()
+                .catch(e => {
+                // 304: it was started in the meantime (by Docker's restart policy, say)
+                if (e.statusCode !== 304)
+                    throw e;
+            });
         }
     }
     checkPorts(info) {
@@ -111833,6 +111877,8 @@ function dockerOverSsh(ssh, socketPath, timeouts = DEFAULT_TIMEOUTS) {
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
+/** How long a run waits for another app's run to finish creating or changing the shared proxy. */
+const PROXY_LOCK_TIMEOUT_MS = 60_000;
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
 const secrets = [];
 function readConfig() {
@@ -111980,8 +112026,9 @@ async function execute(config, log) {
         });
         const ssh = resources.ssh;
         const docker = resources.docker.docker;
+        const holder = { run: runLabel, actor: process.env.GITHUB_ACTOR ?? 'unknown', repository: process.env.GITHUB_REPOSITORY ?? 'local', since: new Date().toISOString() };
         if (config.mode !== 'status') {
-            resources.lock = await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, { run: runLabel, actor: process.env.GITHUB_ACTOR ?? 'unknown', repository: process.env.GITHUB_REPOSITORY ?? 'local', since: new Date().toISOString() }, config.lockTimeoutMs, log));
+            resources.lock = await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log));
         }
         const openTcp = (host, port) => ssh.openTcp(host, port);
         // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
@@ -111989,7 +112036,9 @@ async function execute(config, log) {
         engine = new ReleaseEngine({
             config,
             host: new DockerHost(docker, openTcp, config.registry),
-            router: new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log),
+            router: new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, () => 
+            // App names have no dots, so this lock never shares a file with an app's deploy lock.
+            DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)),
             ledger: new LedgerFile(ssh, config.app),
             log,
             timeline,

@@ -20,6 +20,8 @@ import { SshSession } from './transport/ssh.js'
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
+/** How long a run waits for another app's run to finish creating or changing the shared proxy. */
+const PROXY_LOCK_TIMEOUT_MS = 60_000
 
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
 const secrets: string[] = []
@@ -181,16 +183,9 @@ async function execute(config: Config, log: Log): Promise<void> {
     })
     const ssh = resources.ssh!
     const docker = resources.docker!.docker
+    const holder = { run: runLabel, actor: process.env.GITHUB_ACTOR ?? 'unknown', repository: process.env.GITHUB_REPOSITORY ?? 'local', since: new Date().toISOString() }
     if (config.mode !== 'status') {
-      resources.lock = await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () =>
-        DeployLock.acquire(
-          ssh,
-          config.app,
-          { run: runLabel, actor: process.env.GITHUB_ACTOR ?? 'unknown', repository: process.env.GITHUB_REPOSITORY ?? 'local', since: new Date().toISOString() },
-          config.lockTimeoutMs,
-          log
-        )
-      )
+      resources.lock = await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
     }
     const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
     // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
@@ -198,7 +193,10 @@ async function execute(config: Config, log: Log): Promise<void> {
     engine = new ReleaseEngine({
       config,
       host: new DockerHost(docker, openTcp, config.registry),
-      router: new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log),
+      router: new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, () =>
+        // App names have no dots, so this lock never shares a file with an app's deploy lock.
+        DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
+      ),
       ledger: new LedgerFile(ssh, config.app),
       log,
       timeline,

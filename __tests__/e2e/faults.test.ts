@@ -57,3 +57,29 @@ describe('faults during a deploy', () => {
     expect(await served()).toBe('v2')
   })
 })
+
+describe('first deploys of two apps on a new proxy at the same moment', () => {
+  const apps: string[] = []
+  const proxies: string[] = []
+  afterAll(async () => {
+    for (const app of apps) await cleanupApp(app)
+    for (const proxy of proxies) await cleanupApp(`${proxy}-none`, proxy)
+  })
+
+  it('both succeed, sharing one proxy and one proxy network (3 tries)', async () => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = await freePort()
+      const proxy = uniqueName('shared')
+      proxies.push(proxy)
+      const pair = [uniqueName('a'), uniqueName('b')]
+      apps.push(...pair)
+      const runs = await Promise.all(
+        pair.map(app => runAction({ ...bedInputs(app, port, { image: image('v1'), domains: `${app}.test` }), 'proxy-name': proxy }))
+      )
+      for (const run of runs) expectSuccess(run)
+      const networks = await localDocker().listNetworks({ filters: { name: [`${proxy}-net`] } })
+      expect(networks.map(n => n.Name)).toEqual([`${proxy}-net`])
+      for (const app of pair) expect((await get(`http://127.0.0.1:${port}/`, { host: `${app}.test` })).body.trim()).toBe('v1')
+    }
+  })
+})

@@ -26,6 +26,8 @@ const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`
 /** nginx's master sleeps 100 ms between starting new workers and stopping old ones on reload. */
 const RELOAD_OVERLAP_MS = 150
 
+export type ProxyLocker = () => Promise<{ release(): void }>
+
 export class ProxyError extends Error {
   override name = 'ProxyError'
 }
@@ -49,7 +51,9 @@ export class NginxRouter implements Router {
     private readonly settings: ProxySettings,
     private readonly app: string,
     private readonly registry: RegistryAuth | undefined,
-    private readonly log: Log
+    private readonly log: Log,
+    /** Takes the host-wide lock of this proxy (held while containers, networks or the edge change). */
+    private readonly lockProxy: ProxyLocker
   ) {
     this.edge = { name: settings.name, role: 'edge' }
     this.switch = { name: `${settings.name}-switch`, role: 'switch' }
@@ -61,11 +65,35 @@ export class NginxRouter implements Router {
   }
 
   async ensure(appNetwork: string): Promise<void> {
-    await this.ensureNetwork(this.proxyNetwork)
-    // The switch first: the edge's config names it, and nginx resolves names when it loads.
-    await this.ensureTier(this.switch, appNetwork)
+    // Nearly every run finds the proxy as it should be: check without the proxy lock first.
+    if (!(await this.ready(appNetwork))) {
+      // Runs of other apps may create or change the same proxy at the same moment: one at a time.
+      await this.underProxyLock(async () => {
+        await this.ensureNetwork(this.proxyNetwork)
+        // The switch first: the edge's config names it, and nginx resolves names when it loads.
+        await this.ensureTier(this.switch, appNetwork)
+        await this.ensureTier(this.edge, undefined)
+      })
+    }
     await putFileIfChanged(this.container(this.switch), COMMON_CONFIG_FILE, SWITCH_COMMON_CONFIG)
-    await this.ensureTier(this.edge, undefined)
+  }
+
+  /** Both tiers exist, run, and are on the networks this app needs (the edge's port is checked too). */
+  private async ready(appNetwork: string): Promise<boolean> {
+    const [sw, edge] = await Promise.all([this.inspect(this.switch), this.inspect(this.edge)])
+    if (edge) this.checkPorts(edge)
+    const on = (info: Docker.ContainerInspectInfo | undefined, networks: string[]) =>
+      !!info && info.State.Running && networks.every(n => !!info.NetworkSettings.Networks[n])
+    return on(sw, [this.proxyNetwork, appNetwork]) && on(edge, [this.proxyNetwork])
+  }
+
+  private async underProxyLock<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = await this.lockProxy()
+    try {
+      return await fn()
+    } finally {
+      lock.release()
+    }
   }
 
   /**
@@ -73,12 +101,21 @@ export class NginxRouter implements Router {
    * requests would find no route (or, worse, another app's).
    */
   private async ensureEdgeRoute(): Promise<void> {
-    const commonChanged = await putFileIfChanged(this.container(this.edge), COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name))
-    const routeChanged = await putFileIfChanged(this.container(this.edge), appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains))
-    if (commonChanged || routeChanged) {
-      this.log.info(`Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`)
-      await this.testAndReload(this.edge)
-    }
+    const edge = this.container(this.edge)
+    const wanted: [string, string][] = [
+      [COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name)],
+      [appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains)]
+    ]
+    const current = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)))
+    if (wanted.every(([, text], i) => current[i] === text)) return
+    await this.underProxyLock(async () => {
+      let changed = false
+      for (const [name, text] of wanted) changed = (await putFileIfChanged(edge, name, text)) || changed
+      if (changed) {
+        this.log.info(`Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`)
+        await this.testAndReload(this.edge)
+      }
+    })
   }
 
   private async ensureNetwork(name: string): Promise<void> {
@@ -112,7 +149,12 @@ export class NginxRouter implements Router {
     }
     if (!info.State.Running) {
       this.log.info(`Starting the ${tier.role} proxy ${tier.name}`)
-      await this.container(tier).start()
+      await this.container(tier)
+        .start()
+        .catch(e => {
+          // 304: it was started in the meantime (by Docker's restart policy, say)
+          if ((e as { statusCode?: number }).statusCode !== 304) throw e
+        })
     }
   }
 
