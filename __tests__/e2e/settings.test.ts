@@ -103,6 +103,20 @@ describe('one proxy for several apps', () => {
     expect(Object.keys(edge.NetworkSettings.Networks)).toEqual([`${proxy}-net`])
   })
 
+  it('refuses a domain another app on the proxy serves, naming it, before anything changes', async () => {
+    const thief = uniqueName('thief')
+    try {
+      const run = await runAction(bedInputs(thief, port, { 'proxy-name': proxy, domains: 'shop.example.test API.example.test', image: image('v1') }))
+      expect(run.code).toBe(1)
+      expect(run.outputs.result).toBe('failed')
+      expect(run.errors.join('\n')).toContain(`Input 'domains' claims API.example.test, which app ${api} already serves on the proxy ${proxy}`)
+      expect(await docker.listContainers({ all: true, filters: { label: [`cutover.app=${thief}`] } })).toEqual([])
+      expect((await get(`http://127.0.0.1:${port}/`, { host: 'api.example.test' })).body.trim()).toBe('v3')
+    } finally {
+      await cleanupApp(thief)
+    }
+  })
+
   it('says so plainly when the proxy exists with another port than proxy-port, and changes nothing', async () => {
     const other = await freePort()
     const run = await runAction(bedInputs(web, other, { 'proxy-name': proxy, domains: 'www.example.test', image: image('v2') }))

@@ -259,6 +259,12 @@ export class FakeLedger implements Ledger {
     return this.record && structuredClone(this.record)
   }
 
+  /** Other apps' claims on the host. */
+  others: { app: string; routing?: { proxy: string; domains: string[] } }[] = []
+  async claims(): Promise<{ app: string; routing?: { proxy: string; domains: string[] } }[]> {
+    return this.others
+  }
+
   async write(record: LedgerRecord): Promise<void> {
     if (this.failWriteAt !== undefined && --this.failWriteAt === 0) {
       this.failWriteAt = undefined

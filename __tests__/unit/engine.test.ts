@@ -475,3 +475,24 @@ describe('status', () => {
     expect(bed.log.text()).toMatch(/warning: The proxy routes web to blue \(release someone-else\), not to the recorded live release/)
   })
 })
+
+describe('routing claims on a shared proxy', () => {
+  it('refuses a domain another app already serves on the same proxy, before touching anything', async () => {
+    const bed = new Bed()
+    bed.ledger.others = [{ app: 'shop', routing: { proxy: 'cutover-proxy', domains: ['shop.example.com', 'www.example.com'] } }]
+    const config = configFor({ proxy: { ...configFor().proxy, domains: ['app.example.com', 'WWW.example.com'] } })
+    const e = await failure(bed.deploy(V1, config))
+    expect(e.message).toBe("Input 'domains' claims WWW.example.com, which app shop already serves on the proxy cutover-proxy: remove it from one of the two apps. Nothing was changed.")
+    expect(bed.host.calls).not.toContain('create')
+    expect(bed.router.applied).toHaveLength(0)
+  })
+
+  it('refuses a second default server (no domains), allows other proxies and distinct domains, and records the claim', async () => {
+    const bed = new Bed()
+    bed.ledger.others = [{ app: 'shop', routing: { proxy: 'cutover-proxy', domains: [] } }]
+    await expect(bed.deploy(V1)).rejects.toThrow('App shop is already the default server of the proxy cutover-proxy (it has no domains), and so would web be')
+    bed.ledger.others = [{ app: 'shop', routing: { proxy: 'other-proxy', domains: [] } }, { app: 'blog', routing: { proxy: 'cutover-proxy', domains: ['blog.example.com'] } }, { app: 'old' }]
+    await bed.deploy(V1)
+    expect(bed.ledger.record!.routing).toEqual({ proxy: 'cutover-proxy', domains: [] })
+  })
+})

@@ -43,6 +43,30 @@ export interface LedgerRecord {
   app: string
   releases: Release[]
   pending?: Release
+  /** What the app claims on its proxy, so other apps' runs can refuse conflicting claims before touching anything. */
+  routing?: RoutingClaim
+}
+
+/** The host names an app is routed by on a shared proxy; no domains = the proxy's default server. */
+export interface RoutingClaim {
+  proxy: string
+  domains: string[]
+}
+
+/** A conflict between this app's claim and other apps' claims on the same proxy: one sentence, or undefined. */
+export function routingConflict(app: string, claim: RoutingClaim, others: { app: string; routing?: RoutingClaim }[]): string | undefined {
+  for (const other of others) {
+    if (other.app === app || !other.routing || other.routing.proxy !== claim.proxy) continue
+    if (!claim.domains.length && !other.routing.domains.length) {
+      return `App ${other.app} is already the default server of the proxy ${claim.proxy} (it has no domains), and so would ${app} be: give one of them 'domains'.`
+    }
+    const theirs = new Set(other.routing.domains.map(d => d.toLowerCase()))
+    const taken = claim.domains.filter(d => theirs.has(d.toLowerCase()))
+    if (taken.length) {
+      return `Input 'domains' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`
+    }
+  }
+  return undefined
 }
 
 export const LEDGER_SIZE = 10
@@ -53,7 +77,7 @@ export function emptyLedger(app: string): LedgerRecord {
 
 /** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
 export function withLive(record: LedgerRecord, release: Release): LedgerRecord {
-  return { version: 1, app: record.app, releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE) }
+  return { version: 1, app: record.app, releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE), routing: record.routing }
 }
 
 /** Checks a parsed ledger; returns a reason when it is not one. */

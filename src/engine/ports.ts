@@ -3,7 +3,7 @@
  * host's files are adapters that implement these (src/host, src/proxy); unit tests use fakes.
  * Nothing here names dockerode, nginx or SSH.
  */
-import type { LedgerRecord } from '../core/release.js'
+import type { LedgerRecord, RoutingClaim } from '../core/release.js'
 import type { Color } from '../core/names.js'
 
 /** A container as the engine sees it. */
@@ -141,6 +141,8 @@ export interface Ledger {
   read(): Promise<LedgerRecord | undefined>
   /** Replaces the record atomically: a crash mid-write leaves the old record. */
   write(record: LedgerRecord): Promise<void>
+  /** What every other app on the host claims on its proxy (from their records; unreadable ones are skipped). */
+  claims(): Promise<{ app: string; routing?: RoutingClaim }[]>
 }
 
 export class LedgerError extends Error {

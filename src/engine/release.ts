@@ -3,7 +3,7 @@ import type { Config } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName, otherColor, type Color } from '../core/names.js'
 import { ReleaseError, type ReleaseResult, type Standby } from '../core/outcome.js'
-import { emptyLedger, withLive, type LedgerRecord, type Release, type ReleaseAuthor } from '../core/release.js'
+import { emptyLedger, routingConflict, withLive, type LedgerRecord, type Release, type ReleaseAuthor, type RoutingClaim } from '../core/release.js'
 import { configHash, containerSpec } from './container-spec.js'
 import { describeAnswer } from './describe.js'
 import { waitHealthy } from './health.js'
@@ -67,6 +67,11 @@ export class ReleaseEngine {
 
   private get app(): string {
     return this.deps.config.app
+  }
+
+  /** What this app claims on its proxy with this run's inputs. */
+  private get claim(): RoutingClaim {
+    return { proxy: this.deps.config.proxy.name, domains: this.deps.config.proxy.domains }
   }
 
   private get host(): ContainerHost {
@@ -172,10 +177,12 @@ export class ReleaseEngine {
     const network = networkName(this.app)
 
     const state = await timeline.step('inspect', 'Reading the state of the host', async note => {
-      const [record, missing] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks)])
+      const [record, missing, claims] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks), this.deps.ledger.claims()])
       if (missing.length) {
         throw new ReleaseError({ reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.` })
       }
+      const conflict = routingConflict(this.app, this.claim, claims)
+      if (conflict) throw new ReleaseError({ reason: `${conflict} Nothing was changed.` })
       const live = record.releases[0]
       this.observed = live
       await Promise.all(COLORS.map(color => this.recoverAside(color, live)))
@@ -290,7 +297,7 @@ export class ReleaseEngine {
 
     // Live from now: drains of the color it replaced count from this moment.
     release.liveSince = new Date(this.clock.now()).toISOString()
-    const updated = withLive(record, release)
+    const updated = { ...withLive(record, release), routing: this.claim }
     await ledger.write(updated)
     this.releases = updated.releases
     log.info(`${plan.image} is live on ${plan.color}.`)
@@ -422,7 +429,7 @@ export class ReleaseEngine {
       note(describeAnswer(v.last))
     })
     // Keep what the inspect step settled (an imported or finished release) on record.
-    await ledger.write(record)
+    await ledger.write({ ...record, routing: this.claim })
     log.info(`${live.image} is already live on ${live.color} with the same settings; nothing to do.`)
     return this.resultOf('unchanged', live, record.releases, containerId, this.standbyOf(record.releases, containers))
   }

@@ -1,5 +1,5 @@
 import { LedgerError, type Ledger } from '../engine/ports.js'
-import { ledgerProblem, type LedgerRecord } from '../core/release.js'
+import { ledgerProblem, type LedgerRecord, type RoutingClaim } from '../core/release.js'
 import { runScript, shq, type CommandChannel } from './remote-shell.js'
 
 const TIMEOUT_MS = 10_000
@@ -44,6 +44,28 @@ export class LedgerFile implements Ledger {
       )
     }
     return parsed as LedgerRecord
+  }
+
+  async claims(): Promise<{ app: string; routing?: RoutingClaim }[]> {
+    // One record per line: each file squeezed onto one line after a marker with its app name.
+    const script = ['cd "$HOME/.cutover/apps" 2>/dev/null || exit 0', 'for d in */; do a=${d%/}; [ -f "$a/releases.json" ] || continue; printf "\\n@@ %s\\n" "$a"; tr -d "\\n" < "$a/releases.json"; done'].join('\n')
+    const r = await runScript(this.ssh, script, '', TIMEOUT_MS)
+    if (r.code !== 0) return []
+    const out: { app: string; routing?: RoutingClaim }[] = []
+    const lines = r.stdout.split('\n')
+    for (let i = 0; i < lines.length; i++) {
+      const m = /^@@ (.+)$/.exec(lines[i])
+      if (!m) continue
+      try {
+        const rec = JSON.parse(lines[i + 1] ?? '') as Partial<LedgerRecord>
+        const routing = rec.routing
+        if (routing && typeof routing.proxy === 'string' && Array.isArray(routing.domains)) out.push({ app: m[1], routing })
+        else out.push({ app: m[1] })
+      } catch {
+        // another app's damaged record is that app's problem: its own run reports it
+      }
+    }
+    return out
   }
 
   async write(record: LedgerRecord): Promise<void> {
