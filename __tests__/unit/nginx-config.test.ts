@@ -1,7 +1,6 @@
 import type { Route } from '../../src/engine/ports.js'
 import {
   appConfigFile,
-  COLOR_HEADER,
   EDGE_PORT,
   edgeCommonConfig,
   renderEdgeConfig,
@@ -33,7 +32,7 @@ function block(text: string, head: string): string {
 
 describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
   it('points an upstream named after the color at that color’s container', () => {
-    const b = renderSwitchConfig({ ...blue, appPort: 3000 })
+    const b = renderSwitchConfig({ ...blue, appPort: 3000 }, 'tok123')
     const upstream = block(b, 'upstream cutover_my_web_blue')
     expect(upstream).toContain('server my-web-blue:3000 max_fails=0;')
     expect(upstream).toContain('keepalive 32;')
@@ -42,7 +41,7 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
     expect(block(b, 'location /')).toContain('proxy_pass http://cutover_my_web_blue;')
     expect(b).not.toContain('green')
 
-    const g = renderSwitchConfig({ ...green, appPort: 8080 })
+    const g = renderSwitchConfig({ ...green, appPort: 8080 }, 'tok123')
     expect(block(g, 'upstream cutover_my_web_green')).toContain('server my-web-green:8080 max_fails=0;')
     expect(block(g, 'location /')).toContain('proxy_pass http://cutover_my_web_green;')
     expect(g).not.toContain('upstream cutover_my_web_blue')
@@ -50,7 +49,7 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
   })
 
   it('answers the app’s internal virtual host and gives the app back the client’s Host', () => {
-    const text = renderSwitchConfig({ ...blue, appPort: 3000 })
+    const text = renderSwitchConfig({ ...blue, appPort: 3000 }, 'tok123')
     const server = block(text, 'server')
     expect(server).toContain(`listen ${SWITCH_PORT};`)
     expect(server).toContain(`server_name ${switchHost('my-web')};`)
@@ -61,14 +60,14 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
 
   it('records which release it routes to in a comment that parses back', () => {
     for (const route of [blue, green]) {
-      const text = renderSwitchConfig(route)
-      expect(text).toContain(routeComment(route))
-      expect(parseRouteComment('my-web', text)).toEqual({ color: route.color, releaseId: route.releaseId })
+      const text = renderSwitchConfig(route, 'tok123')
+      expect(text).toContain(routeComment(route, 'tok123'))
+      expect(parseRouteComment('my-web', text)).toEqual({ color: route.color, releaseId: route.releaseId, token: 'tok123' })
     }
   })
 
   it('forwards WebSocket upgrades and streams (SSE) with long timeouts', () => {
-    const location = block(renderSwitchConfig({ ...blue, appPort: 3000 }), 'location /')
+    const location = block(renderSwitchConfig({ ...blue, appPort: 3000 }, 'tok123'), 'location /')
     expect(location).toContain('proxy_http_version 1.1;')
     expect(location).toContain('proxy_set_header Upgrade $http_upgrade;')
     expect(location).toContain('proxy_set_header Connection $cutover_connection;')
@@ -80,13 +79,13 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
     expect(map).toContain("'' '';")
   })
 
-  it('tags every answer with the color that served it', () => {
-    const location = block(renderSwitchConfig({ ...green, appPort: 3000 }), 'location /')
-    expect(location.toLowerCase()).toContain(`add_header ${COLOR_HEADER} green always;`)
+  it('adds no header of its own to public answers', () => {
+    const location = block(renderSwitchConfig({ ...green, appPort: 3000 }, 'tok123'), 'location /')
+    expect(location.toLowerCase()).not.toContain('x-cutover-color')
   })
 
   it('has balanced braces and one file per app', () => {
-    const text = renderSwitchConfig({ ...green, appPort: 3000 })
+    const text = renderSwitchConfig({ ...green, appPort: 3000 }, 'tok123')
     expect(text.split('{').length).toBe(text.split('}').length)
     expect(appConfigFile('my-web')).toBe('cutover-app-my-web.conf')
   })
@@ -94,10 +93,12 @@ describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
 
 describe('telling releases and apps apart', () => {
   it('names the answering release only to a request that asks (the verify header)', () => {
-    const text = renderSwitchConfig({ ...green, appPort: 3000 })
+    const text = renderSwitchConfig({ ...green, appPort: 3000 }, 'tok123')
     const map = block(text, 'map $http_x_cutover_verify $cutover_release_my_web')
     expect(map).toContain("default '';")
-    expect(map).toContain(`'~.' '${green.releaseId}';`)
+    // only the token written on the host, not any value of the header, names the release
+    expect(map).toContain(`'tok123' '${green.releaseId}';`)
+    expect(map).not.toContain("'~.'")
     expect(block(text, 'location /')).toContain(`add_header ${RELEASE_HEADER.replace(/^x/, 'X').replace('-cutover-release', '-Cutover-Release')} $cutover_release_my_web always;`)
     expect(VERIFY_HEADER).toBe('x-cutover-verify')
   })

@@ -14,8 +14,6 @@ import type { Route } from '../engine/ports.js'
 export const EDGE_PORT = 80
 export const SWITCH_PORT = 8080
 
-/** Header the switch adds so a probe can tell which color answered. */
-export const COLOR_HEADER = 'x-cutover-color'
 
 export function appConfigFile(app: string): string {
   return `cutover-app-${app}.conf`
@@ -66,18 +64,20 @@ const ROUTE_MARKER = '# cutover-route: '
 /** Before the ledger existed, the switch file carried the whole release state. */
 const LEGACY_MARKER = '# cutover-state: '
 
-/** The line that records, in the route file, which release it routes to. */
-export function routeComment(route: Route): string {
-  return ROUTE_MARKER + JSON.stringify({ color: route.color, releaseId: route.releaseId })
+/** The line that records, in the route file, which release it routes to and the verify token. */
+export function routeComment(route: Route, token: string): string {
+  return ROUTE_MARKER + JSON.stringify({ color: route.color, releaseId: route.releaseId, token })
 }
 
-/** Which release a route file routes to; undefined when it has no (readable) marker. */
-export function parseRouteComment(app: string, text: string): { color: Color; releaseId: string } | undefined {
+/** Which release a route file routes to (and its verify token); undefined when it has no (readable) marker. */
+export function parseRouteComment(app: string, text: string): { color: Color; releaseId: string; token?: string } | undefined {
   for (const line of text.split('\n')) {
     try {
       if (line.startsWith(ROUTE_MARKER)) {
-        const r = JSON.parse(line.slice(ROUTE_MARKER.length)) as { color?: unknown; releaseId?: unknown }
-        if ((r.color === 'blue' || r.color === 'green') && typeof r.releaseId === 'string') return { color: r.color, releaseId: r.releaseId }
+        const r = JSON.parse(line.slice(ROUTE_MARKER.length)) as { color?: unknown; releaseId?: unknown; token?: unknown }
+        if ((r.color === 'blue' || r.color === 'green') && typeof r.releaseId === 'string') {
+          return { color: r.color, releaseId: r.releaseId, token: typeof r.token === 'string' ? r.token : undefined }
+        }
       }
       if (line.startsWith(LEGACY_MARKER)) {
         const legacy = parseLegacy(app, line)
@@ -149,17 +149,18 @@ server {
 }
 
 /** The switch's server block for an app: the one place the live color is written. */
-export function renderSwitchConfig(route: Route): string {
+export function renderSwitchConfig(route: Route, token: string): string {
   const state = route
   const appPort = route.appPort
   const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`
   const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
-${routeComment(route)}
-# Only cutover's own verification asks which release answered (an empty header is not sent).
+${routeComment(route, token)}
+# Only cutover's own verification learns which release answered: it sends the token written here,
+# which only the host knows (any other value, or none, gets no header).
 map $http_x_cutover_verify $${releaseVar} {
   default '';
-  '~.' '${route.releaseId}';
+  '${token}' '${route.releaseId}';
 }
 upstream ${upstream} {
   # max_fails=0: a single upstream must never be marked down by a transient error
@@ -184,7 +185,6 @@ server {
     proxy_buffering off;
     proxy_read_timeout 1h;
     proxy_send_timeout 1h;
-    add_header X-Cutover-Color ${state.color} always;
     add_header X-Cutover-Release $${releaseVar} always;
   }
 }

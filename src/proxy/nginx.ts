@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, type Color } from '../core/names.js'
@@ -7,6 +8,7 @@ import { credentialsFor } from '../core/image-ref.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getFile, isConflict, isNotFound, pullImage, putFile } from '../transport/docker-ops.js'
 import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
+import { sanitizeHostText } from '../transport/host-text.js'
 import {
   appConfigFile,
   COMMON_CONFIG_FILE,
@@ -100,20 +102,31 @@ export class NginxRouter implements Router {
    * The edge learns an app's domains only once the switch can route them: before that, its
    * requests would find no route (or, worse, another app's).
    */
-  private async ensureEdgeRoute(): Promise<void> {
+  private async ensureEdgeRoute(restoreTo?: [string, string | undefined][]): Promise<void> {
     const edge = this.container(this.edge)
-    const wanted: [string, string][] = [
-      [COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name)],
-      [appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains)]
-    ]
+    const wanted: [string, string][] = restoreTo
+      ? restoreTo.map(([name, text]) => [name, text ?? '# Removed by cutover.\n'])
+      : [
+          [COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name)],
+          [appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains)]
+        ]
     const current = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)))
     if (wanted.every(([, text], i) => current[i] === text)) return
     await this.underProxyLock(async () => {
+      const before = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)))
+      this.edgeAtStart ??= wanted.map(([name], i) => [name, before[i]])
       let changed = false
       for (const [name, text] of wanted) changed = (await putFileIfChanged(edge, name, text)) || changed
       if (changed) {
-        this.log.info(`Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`)
-        await this.testAndReload(this.edge)
+        this.log.info(
+          restoreTo
+            ? `Putting the edge proxy ${this.edge.name}'s routes for ${this.app} back as they were`
+            : `Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`
+        )
+        await this.testAndReload(
+          this.edge,
+          wanted.map(([name], i) => ({ file: name, content: before[i] ?? '# Removed by cutover.\n' }))
+        )
       }
     })
   }
@@ -212,12 +225,12 @@ export class NginxRouter implements Router {
   }
 
   /** nginx -t, then SIGHUP: nginx's graceful reload (old workers finish what they hold). */
-  private async testAndReload(tier: Tier, restore?: { file: string; content: string }): Promise<void> {
+  private async testAndReload(tier: Tier, restore: { file: string; content: string }[] = []): Promise<void> {
     const test = await execIn(this.container(tier), ['nginx', '-t'])
     if (test.exitCode !== 0) {
-      // Put back what was there so no later reload (of any app) picks up the bad file.
-      if (restore) await putFile(this.container(tier), CONF_DIR, restore.file, restore.content)
-      throw new ProxyError(`nginx (${tier.name}) refused the new configuration, so nothing was switched: ${(test.stderr || test.stdout).trim()}`)
+      // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
+      for (const r of restore) await putFile(this.container(tier), CONF_DIR, r.file, r.content)
+      throw new ProxyError(`nginx (${tier.name}) refused the new configuration: ${sanitizeHostText((test.stderr || test.stdout).trim(), 600)}`)
     }
     await this.container(tier).kill({ signal: 'HUP' })
   }
@@ -245,21 +258,42 @@ export class NginxRouter implements Router {
     const file = appConfigFile(this.app)
     // Under the deploy lock nobody else writes this file, so what was read is still there.
     const before = await this.readRouteFile()
-    const text = renderSwitchConfig(route)
+    this.routedAtStart ??= parseRouteComment(this.app, before)?.releaseId ?? ''
+    const text = renderSwitchConfig(route, randomBytes(12).toString('hex'))
     await putFile(this.container(this.switch), CONF_DIR, file, text)
-    await this.testAndReload(this.switch, { file, content: before })
+    await this.testAndReload(this.switch, [{ file, content: before }])
     this.routeText = text
-    await this.ensureEdgeRoute()
+    // Going back to the release routed when this run started puts the edge back as it was too
+    // (a verify that failed after a change of domains).
+    const reverting = route.releaseId === this.routedAtStart && this.edgeAtStart !== undefined
+    try {
+      await this.ensureEdgeRoute(reverting ? this.edgeAtStart : undefined)
+    } catch (e) {
+      // The edge refused: the switch goes back too, so the routing is exactly what it was.
+      await putFile(this.container(this.switch), CONF_DIR, file, before)
+      await this.container(this.switch).kill({ signal: 'HUP' })
+      this.routeText = before
+      throw e
+    }
   }
+
+  /** The release the switch routed to before this run applied anything ('' for none). */
+  private routedAtStart?: string
+  /** The edge's files as they were before this run first changed them. */
+  private edgeAtStart?: [string, string | undefined][]
 
   async verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult> {
     const started = Date.now()
-    const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? 'localhost'
+    // A wildcard-only app is asked for a name its wildcard matches.
+    const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? this.settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
     const expected = route.releaseId
+    const routed = parseRouteComment(this.app, await this.readRouteFile())
+    // Without the token of the route being verified, the switch names no release: verification fails.
+    const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : ''
     let confirmed = false
     let last: ProbeResult
     for (;;) {
-      last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: { [VERIFY_HEADER]: '1' } }, 5000)
+      last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} }, 5000)
       // The release header names app, color and deploy time: an answer from another app
       // with the same color, or from a reload not yet finished, does not count.
       const ok = last.headers[RELEASE_HEADER] === expected && last.status !== undefined && last.status < 500
