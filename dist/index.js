@@ -104398,13 +104398,29 @@ class DeployLock {
 }
 
 ;// CONCATENATED MODULE: ./src/core/release.ts
+/** A conflict between this app's claim and other apps' claims on the same proxy: one sentence, or undefined. */
+function routingConflict(app, claim, others) {
+    for (const other of others) {
+        if (other.app === app || !other.routing || other.routing.proxy !== claim.proxy)
+            continue;
+        if (!claim.domains.length && !other.routing.domains.length) {
+            return `App ${other.app} is already the default server of the proxy ${claim.proxy} (it has no domains), and so would ${app} be: give one of them 'domains'.`;
+        }
+        const theirs = new Set(other.routing.domains.map(d => d.toLowerCase()));
+        const taken = claim.domains.filter(d => theirs.has(d.toLowerCase()));
+        if (taken.length) {
+            return `Input 'domains' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`;
+        }
+    }
+    return undefined;
+}
 const LEDGER_SIZE = 10;
 function emptyLedger(app) {
     return { version: 1, app, releases: [] };
 }
 /** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
 function withLive(record, release) {
-    return { version: 1, app: record.app, releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE) };
+    return { version: 1, app: record.app, releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE), routing: record.routing };
 }
 /** Checks a parsed ledger; returns a reason when it is not one. */
 function ledgerProblem(value, app) {
@@ -104684,6 +104700,10 @@ class ReleaseEngine {
     get app() {
         return this.deps.config.app;
     }
+    /** What this app claims on its proxy with this run's inputs. */
+    get claim() {
+        return { proxy: this.deps.config.proxy.name, domains: this.deps.config.proxy.domains };
+    }
     get host() {
         return this.deps.host;
     }
@@ -104784,10 +104804,13 @@ class ReleaseEngine {
         const { config, host, router, timeline, log } = this.deps;
         const network = networkName(this.app);
         const state = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
-            const [record, missing] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks)]);
+            const [record, missing, claims] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks), this.deps.ledger.claims()]);
             if (missing.length) {
                 throw new ReleaseError({ reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.` });
             }
+            const conflict = routingConflict(this.app, this.claim, claims);
+            if (conflict)
+                throw new ReleaseError({ reason: `${conflict} Nothing was changed.` });
             const live = record.releases[0];
             this.observed = live;
             await Promise.all(COLORS.map(color => this.recoverAside(color, live)));
@@ -104887,7 +104910,7 @@ class ReleaseEngine {
         }
         // Live from now: drains of the color it replaced count from this moment.
         release.liveSince = new Date(this.clock.now()).toISOString();
-        const updated = withLive(record, release);
+        const updated = { ...withLive(record, release), routing: this.claim };
         await ledger.write(updated);
         this.releases = updated.releases;
         log.info(`${plan.image} is live on ${plan.color}.`);
@@ -105015,7 +105038,7 @@ class ReleaseEngine {
             note(describeAnswer(v.last));
         });
         // Keep what the inspect step settled (an imported or finished release) on record.
-        await ledger.write(record);
+        await ledger.write({ ...record, routing: this.claim });
         log.info(`${live.image} is already live on ${live.color} with the same settings; nothing to do.`);
         return this.resultOf('unchanged', live, record.releases, containerId, this.standbyOf(record.releases, containers));
     }
@@ -105930,6 +105953,32 @@ class LedgerFile {
         }
         return parsed;
     }
+    async claims() {
+        // One record per line: each file squeezed onto one line after a marker with its app name.
+        const script = ['cd "$HOME/.cutover/apps" 2>/dev/null || exit 0', 'for d in */; do a=${d%/}; [ -f "$a/releases.json" ] || continue; printf "\\n@@ %s\\n" "$a"; tr -d "\\n" < "$a/releases.json"; done'].join('\n');
+        const r = await runScript(this.ssh, script, '', TIMEOUT_MS);
+        if (r.code !== 0)
+            return [];
+        const out = [];
+        const lines = r.stdout.split('\n');
+        for (let i = 0; i < lines.length; i++) {
+            const m = /^@@ (.+)$/.exec(lines[i]);
+            if (!m)
+                continue;
+            try {
+                const rec = JSON.parse(lines[i + 1] ?? '');
+                const routing = rec.routing;
+                if (routing && typeof routing.proxy === 'string' && Array.isArray(routing.domains))
+                    out.push({ app: m[1], routing });
+                else
+                    out.push({ app: m[1] });
+            }
+            catch {
+                // another app's damaged record is that app's problem: its own run reports it
+            }
+        }
+        return out;
+    }
     async write(record) {
         const script = [
             'umask 077',
@@ -105958,8 +106007,6 @@ class LedgerFile {
  */
 const EDGE_PORT = 80;
 const SWITCH_PORT = 8080;
-/** Header the switch adds so a probe can tell which color answered. */
-const COLOR_HEADER = 'x-cutover-color';
 function appConfigFile(app) {
     return `cutover-app-${app}.conf`;
 }
@@ -106002,18 +106049,19 @@ const RELEASE_HEADER = 'x-cutover-release';
 const ROUTE_MARKER = '# cutover-route: ';
 /** Before the ledger existed, the switch file carried the whole release state. */
 const LEGACY_MARKER = '# cutover-state: ';
-/** The line that records, in the route file, which release it routes to. */
-function routeComment(route) {
-    return ROUTE_MARKER + JSON.stringify({ color: route.color, releaseId: route.releaseId });
+/** The line that records, in the route file, which release it routes to and the verify token. */
+function routeComment(route, token) {
+    return ROUTE_MARKER + JSON.stringify({ color: route.color, releaseId: route.releaseId, token });
 }
-/** Which release a route file routes to; undefined when it has no (readable) marker. */
+/** Which release a route file routes to (and its verify token); undefined when it has no (readable) marker. */
 function parseRouteComment(app, text) {
     for (const line of text.split('\n')) {
         try {
             if (line.startsWith(ROUTE_MARKER)) {
                 const r = JSON.parse(line.slice(ROUTE_MARKER.length));
-                if ((r.color === 'blue' || r.color === 'green') && typeof r.releaseId === 'string')
-                    return { color: r.color, releaseId: r.releaseId };
+                if ((r.color === 'blue' || r.color === 'green') && typeof r.releaseId === 'string') {
+                    return { color: r.color, releaseId: r.releaseId, token: typeof r.token === 'string' ? r.token : undefined };
+                }
             }
             if (line.startsWith(LEGACY_MARKER)) {
                 const legacy = parseLegacy(app, line);
@@ -106079,17 +106127,18 @@ server {
 `;
 }
 /** The switch's server block for an app: the one place the live color is written. */
-function renderSwitchConfig(route) {
+function renderSwitchConfig(route, token) {
     const state = route;
     const appPort = route.appPort;
     const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`;
     const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`;
     return `# Managed by cutover: do not edit, deploys rewrite it.
-${routeComment(route)}
-# Only cutover's own verification asks which release answered (an empty header is not sent).
+${routeComment(route, token)}
+# Only cutover's own verification learns which release answered: it sends the token written here,
+# which only the host knows (any other value, or none, gets no header).
 map $http_x_cutover_verify $${releaseVar} {
   default '';
-  '~.' '${route.releaseId}';
+  '${token}' '${route.releaseId}';
 }
 upstream ${upstream} {
   # max_fails=0: a single upstream must never be marked down by a transient error
@@ -106114,7 +106163,6 @@ server {
     proxy_buffering off;
     proxy_read_timeout 1h;
     proxy_send_timeout 1h;
-    add_header X-Cutover-Color ${state.color} always;
     add_header X-Cutover-Release $${releaseVar} always;
   }
 }
@@ -106122,6 +106170,8 @@ server {
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/nginx.ts
+
+
 
 
 
@@ -106198,22 +106248,28 @@ class NginxRouter {
      * The edge learns an app's domains only once the switch can route them: before that, its
      * requests would find no route (or, worse, another app's).
      */
-    async ensureEdgeRoute() {
+    async ensureEdgeRoute(restoreTo) {
         const edge = this.container(this.edge);
-        const wanted = [
-            [COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name)],
-            [appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains)]
-        ];
+        const wanted = restoreTo
+            ? restoreTo.map(([name, text]) => [name, text ?? '# Removed by cutover.\n'])
+            : [
+                [COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name)],
+                [appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains)]
+            ];
         const current = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
         if (wanted.every(([, text], i) => current[i] === text))
             return;
         await this.underProxyLock(async () => {
+            const before = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
+            this.edgeAtStart ??= wanted.map(([name], i) => [name, before[i]]);
             let changed = false;
             for (const [name, text] of wanted)
                 changed = (await putFileIfChanged(edge, name, text)) || changed;
             if (changed) {
-                this.log.info(`Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`);
-                await this.testAndReload(this.edge);
+                this.log.info(restoreTo
+                    ? `Putting the edge proxy ${this.edge.name}'s routes for ${this.app} back as they were`
+                    : `Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`);
+                await this.testAndReload(this.edge, wanted.map(([name], i) => ({ file: name, content: before[i] ?? '# Removed by cutover.\n' })));
             }
         });
     }
@@ -106317,13 +106373,13 @@ class NginxRouter {
         return info;
     }
     /** nginx -t, then SIGHUP: nginx's graceful reload (old workers finish what they hold). */
-    async testAndReload(tier, restore) {
+    async testAndReload(tier, restore = []) {
         const test = await execIn(this.container(tier), ['nginx', '-t']);
         if (test.exitCode !== 0) {
-            // Put back what was there so no later reload (of any app) picks up the bad file.
-            if (restore)
-                await putFile(this.container(tier), CONF_DIR, restore.file, restore.content);
-            throw new ProxyError(`nginx (${tier.name}) refused the new configuration, so nothing was switched: ${(test.stderr || test.stdout).trim()}`);
+            // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
+            for (const r of restore)
+                await putFile(this.container(tier), CONF_DIR, r.file, r.content);
+            throw new ProxyError(`nginx (${tier.name}) refused the new configuration: ${host_text_sanitizeHostText((test.stderr || test.stdout).trim(), 600)}`);
         }
         await this.container(tier).kill({ signal: 'HUP' });
     }
@@ -106347,20 +106403,41 @@ class NginxRouter {
         const file = appConfigFile(this.app);
         // Under the deploy lock nobody else writes this file, so what was read is still there.
         const before = await this.readRouteFile();
-        const text = renderSwitchConfig(route);
+        this.routedAtStart ??= parseRouteComment(this.app, before)?.releaseId ?? '';
+        const text = renderSwitchConfig(route, (0,external_node_crypto_.randomBytes)(12).toString('hex'));
         await putFile(this.container(this.switch), CONF_DIR, file, text);
-        await this.testAndReload(this.switch, { file, content: before });
+        await this.testAndReload(this.switch, [{ file, content: before }]);
         this.routeText = text;
-        await this.ensureEdgeRoute();
+        // Going back to the release routed when this run started puts the edge back as it was too
+        // (a verify that failed after a change of domains).
+        const reverting = route.releaseId === this.routedAtStart && this.edgeAtStart !== undefined;
+        try {
+            await this.ensureEdgeRoute(reverting ? this.edgeAtStart : undefined);
+        }
+        catch (e) {
+            // The edge refused: the switch goes back too, so the routing is exactly what it was.
+            await putFile(this.container(this.switch), CONF_DIR, file, before);
+            await this.container(this.switch).kill({ signal: 'HUP' });
+            this.routeText = before;
+            throw e;
+        }
     }
+    /** The release the switch routed to before this run applied anything ('' for none). */
+    routedAtStart;
+    /** The edge's files as they were before this run first changed them. */
+    edgeAtStart;
     async verify(route, path, timeoutMs) {
         const started = Date.now();
-        const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? 'localhost';
+        // A wildcard-only app is asked for a name its wildcard matches.
+        const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? this.settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
         const expected = route.releaseId;
+        const routed = parseRouteComment(this.app, await this.readRouteFile());
+        // Without the token of the route being verified, the switch names no release: verification fails.
+        const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : '';
         let confirmed = false;
         let last;
         for (;;) {
-            last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: { [VERIFY_HEADER]: '1' } }, 5000);
+            last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} }, 5000);
             // The release header names app, color and deploy time: an answer from another app
             // with the same color, or from a reload not yet finished, does not count.
             const ok = last.headers[RELEASE_HEADER] === expected && last.status !== undefined && last.status < 500;
