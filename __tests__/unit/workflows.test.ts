@@ -117,7 +117,8 @@ describe('workflow files', () => {
         'examples/deploy-on-release.yml',
         'examples/manual.yml',
         '.github/workflows/ci.yml',
-        '.github/workflows/check-dist.yml'
+        '.github/workflows/check-dist.yml',
+        '.github/workflows/release.yml'
       ])
     )
   })
@@ -391,5 +392,46 @@ describe('the README’s Quick start', () => {
       const [, name, major] = /^([\w.-]+\/[\w.-]+)@v(\d+)$/.exec(step.uses)!
       expect({ name, ok: Number(major) >= NODE24_MAJOR[name] }).toEqual({ name, ok: true })
     }
+  })
+})
+
+describe('our own workflows', () => {
+  const runs = (file: string) =>
+    Object.values((parse(read(file)) as Workflow).jobs)
+      .flatMap(job => job.steps ?? [])
+      .map(s => s.run ?? '')
+      .join('\n')
+
+  it.each(['.github/workflows/ci.yml', '.github/workflows/check-dist.yml', '.github/workflows/release.yml'])(
+    '%s installs with npm ci',
+    file => {
+      expect(runs(file)).toMatch(/^npm ci$/m)
+      expect(runs(file)).not.toMatch(/npm install/)
+    }
+  )
+
+  it.each(['.github/workflows/check-dist.yml', '.github/workflows/release.yml'])('%s deletes dist/ before building it', file => {
+    const all = runs(file)
+    expect(all).toMatch(/rm -rf dist\s*\n\s*npm run build/)
+  })
+
+  it('release runs on version tags, checks the tag against package.json, and moves the major tag', () => {
+    const wf = parse(read('.github/workflows/release.yml')) as Workflow & { permissions?: unknown }
+    expect(wf.on).toEqual({ push: { tags: ['v*.*.*'] } })
+    expect(wf.permissions).toEqual({ contents: 'read' })
+    expect(wf.jobs.release.permissions).toEqual({ contents: 'write' })
+    const all = runs('.github/workflows/release.yml')
+    expect(all).toContain('require("./package.json").version')
+    expect(all).toContain('git status --porcelain dist/')
+    expect(all).toContain('CHANGELOG.md')
+    expect(all).toContain('gh release create')
+    expect(all).toMatch(/git push --force origin "refs\/tags\/\$\{major\}"/)
+  })
+
+  it('CHANGELOG.md has an Unreleased section and one for package.json’s version', () => {
+    const changelog = read('CHANGELOG.md')
+    const version = (JSON.parse(read('package.json')) as { version: string }).version
+    expect(changelog).toMatch(/^## \[Unreleased\]$/m)
+    expect(changelog).toMatch(new RegExp(`^## \\[${version.replace(/\./g, '\\.')}\\] - \\d{4}-\\d{2}-\\d{2}$`, 'm'))
   })
 })
