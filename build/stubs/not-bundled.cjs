@@ -9,9 +9,7 @@ module.exports = new Proxy(
     get(_target, key) {
       // Answer the probes of module interop helpers instead of throwing at require time.
       if (typeof key === 'symbol' || key === '__esModule' || key === 'default' || key === 'then') return undefined
-      throw new Error(
-        `cutover is bundled without gRPC and protobuf (used by dockerode for BuildKit builds only): ${String(key)} is not available`
-      )
+      throw new Error(`cutover is bundled without gRPC and protobuf (used by dockerode for BuildKit builds only): ${String(key)} is not available`)
     }
   }
 )
