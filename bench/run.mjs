@@ -314,7 +314,7 @@ function breakdown(ev) {
 }
 
 async function benchCutover(ctx, opts) {
-  const { bed, app } = ctx
+  const { app } = ctx
   log(`cutover: first deploy of ${app} (v1) without load: creates its two proxy tiers on port ${ctx.port}`)
   const setup = await cutoverRun(ctx, { kind: 'deploy', version: 'v1' })
   if (!setup.ok) throw new Error(`the first deploy failed: ${setup.errors.join(' ')} ${JSON.stringify(setup.log)}`)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite on a fresh Debian machine (as root): installs and starts the real
 # test bed (dockerd, two sshd, an authenticated registry, locally built images), installs
-# the npm packages, checks that dist/ matches the sources, then runs every unit and
+# the npm packages (npm ci), checks that dist/ matches the sources, then runs every unit and
 # end-to-end test. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +13,15 @@ fi
 
 bash scripts/testbed/up.sh
 
-echo "[test] npm install"
-# npm install, not npm ci: this machine's npm leaves other platforms' optional packages out
-# of the lockfile, which npm ci then refuses; the lockfile still pins every version.
-npm install --no-fund --no-audit --loglevel=error
+echo "[test] npm ci"
+# A clean install of exactly what package-lock.json pins. The lockfile lists every platform's
+# optional packages (package.json pins unrs-resolver, which jest pulls in, to a release whose
+# bindings are all published), so npm ci accepts it on any OS and CPU.
+npm ci --no-fund --no-audit --loglevel=error
 
-echo "[test] rebuilding dist/ and checking it matches the sources"
+echo "[test] rebuilding dist/ from scratch and checking it matches the sources"
+# Delete first: ncc only writes files, so an asset a change stopped emitting would survive.
+rm -rf dist
 npm run build --silent >/dev/null
 if [ -n "$(git status --porcelain -- dist 2>/dev/null)" ]; then
   git status --short -- dist

@@ -443,7 +443,7 @@ export class FakeGithub {
       violations: []
     }
     this.requests.push(record)
-    let status = 500
+    let status: number
     let body: unknown
     const headers: Record<string, string> = {}
     let matched: SpecOperation | undefined

@@ -77,7 +77,7 @@ function tcpPortsOf(inodes, remotePort) {
   const wanted = new Set(inodes)
   const found = new Map()
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = ''
+    let text
     try {
       text = readFileSync(file, 'utf8')
     } catch {
