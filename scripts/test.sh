@@ -30,6 +30,9 @@ if [ -n "$(git status --porcelain -- dist 2>/dev/null)" ]; then
 fi
 
 npm run typecheck --silent
+echo "[test] lint and format"
+npm run lint --silent
+npm run format:check --silent >/dev/null || { npx prettier --list-different . >&2; echo "[test] files not formatted: run 'npm run format'" >&2; exit 1; }
 
 results=$(mktemp)
 status=0

@@ -183,9 +183,16 @@ async function execute(config: Config, log: Log): Promise<void> {
     })
     const ssh = resources.ssh!
     const docker = resources.docker!.docker
-    const holder = { run: runLabel, actor: process.env.GITHUB_ACTOR ?? 'unknown', repository: process.env.GITHUB_REPOSITORY ?? 'local', since: new Date().toISOString() }
+    const holder = {
+      run: runLabel,
+      actor: process.env.GITHUB_ACTOR ?? 'unknown',
+      repository: process.env.GITHUB_REPOSITORY ?? 'local',
+      since: new Date().toISOString()
+    }
     if (config.mode !== 'status') {
-      resources.lock = await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
+      resources.lock = await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () =>
+        DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log)
+      )
     }
     const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
     // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.

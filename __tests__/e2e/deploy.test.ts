@@ -56,7 +56,14 @@ describe('blue-green deploy through the managed proxy', () => {
   it('v1 -> v2: the proxy serves v2, v1 keeps running, colors alternate', async () => {
     const run = await runAction(inputs({ image: image('v2') }))
     expectSuccess(run)
-    expect(run.outputs).toMatchObject({ result: 'deployed', color: 'green', 'previous-color': 'blue', image: image('v2'), 'previous-image': image('v1'), 'standby-state': 'running' })
+    expect(run.outputs).toMatchObject({
+      result: 'deployed',
+      color: 'green',
+      'previous-color': 'blue',
+      image: image('v2'),
+      'previous-image': image('v1'),
+      'standby-state': 'running'
+    })
     expect(await served()).toBe('200 v2')
     expect(await colorState('blue')).toEqual({ running: true, image: image('v1') })
     expect(await colorState('green')).toEqual({ running: true, image: image('v2') })
@@ -125,7 +132,11 @@ describe('blue-green deploy through the managed proxy', () => {
     expect(run.outputs).toMatchObject({ result: 'deployed', 'previous-color': liveBefore, image: image('v3') })
     expect(run.outputs.color).not.toBe(liveBefore)
     expect(a.sent + b.sent).toBeGreaterThan(300)
-    expect({ keepAlive: keepAlive.failures(), fresh: fresh.failures(), errors: [...a.firstErrors, ...b.firstErrors] }).toEqual({ keepAlive: 0, fresh: 0, errors: [] })
+    expect({ keepAlive: keepAlive.failures(), fresh: fresh.failures(), errors: [...a.firstErrors, ...b.firstErrors] }).toEqual({
+      keepAlive: 0,
+      fresh: 0,
+      errors: []
+    })
     // Both versions answered: the switch happened while the load ran.
     expect(Object.keys(a.bodies).sort()).toEqual(['v2', 'v3'])
   })

@@ -52,7 +52,9 @@ function createdBy(requests: RecordedRequest[]): DeploymentRecord {
 
 const states = (d: DeploymentRecord) => d.statuses.map(s => s.state)
 const statusPosts = (requests: RecordedRequest[], id: number) =>
-  requests.filter(r => r.operationId === 'repos/create-deployment-status' && r.path.endsWith(`/deployments/${id}/statuses`)).map(r => r.body as Record<string, unknown>)
+  requests
+    .filter(r => r.operationId === 'repos/create-deployment-status' && r.path.endsWith(`/deployments/${id}/statuses`))
+    .map(r => r.body as Record<string, unknown>)
 
 const ids: Record<string, number> = {}
 
@@ -61,7 +63,9 @@ beforeAll(async () => {
   fake = await startFakeGithub({ repository: 'acme/web', token: 'ghs_fake' })
   // Another app already deployed to the same environment: cutover must never retire it (and must
   // not let GitHub's auto_inactive do so either, which the fake simulates).
-  otherApp = fake.seed({ ref: SHA, environment: 'staging', payload: { app: 'billing', image: 'billing:7' }, auto_merge: false, required_contexts: [] }, ['success'])
+  otherApp = fake.seed({ ref: SHA, environment: 'staging', payload: { app: 'billing', image: 'billing:7' }, auto_merge: false, required_contexts: [] }, [
+    'success'
+  ])
 })
 
 afterAll(async () => {
@@ -93,7 +97,13 @@ describe('GitHub deployments, recorded through the real REST shapes', () => {
 
     expect(states(d)).toEqual(['success', 'in_progress'])
     const [success, inProgress] = d.statuses
-    expect(success).toMatchObject({ environment_url: ENV_URL, log_url: LOG_URL, target_url: LOG_URL, environment: 'staging', description: `${image('v1')} live on blue` })
+    expect(success).toMatchObject({
+      environment_url: ENV_URL,
+      log_url: LOG_URL,
+      target_url: LOG_URL,
+      environment: 'staging',
+      description: `${image('v1')} live on blue`
+    })
     expect(inProgress).toMatchObject({ log_url: LOG_URL, environment_url: '' })
     // cutover retires superseded deployments itself (per app), so it turns GitHub's auto_inactive off.
     for (const body of statusPosts(requests, ids.v1)) expect(body.auto_inactive).toBe(false)

@@ -143,7 +143,9 @@ describe('the deploy lock', () => {
     const waiter = await runAction(bedInputs(app, port, { image: image('v2'), 'lock-timeout': '2s' }))
     expect(waiter.code).toBe(1)
     expect(waiter.stdout).toContain('Another deploy of')
-    expect(waiter.errors.join('\n')).toMatch(new RegExp(`The deploy lock of ${app} is still held by run acme/web#4242 by alice \\(acme/web\\) since \\S+ after waiting 2 s`))
+    expect(waiter.errors.join('\n')).toMatch(
+      new RegExp(`The deploy lock of ${app} is still held by run acme/web#4242 by alice \\(acme/web\\) since \\S+ after waiting 2 s`)
+    )
     expect(waiter.outputs.result).toBe('failed')
     // The waiter touched nothing; the holder fails on its own and v1 serves throughout.
     expect((await holder.done).code).toBe(1)

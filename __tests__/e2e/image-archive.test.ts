@@ -14,7 +14,10 @@ async function buildUnique(tag: string, version: string): Promise<void> {
   context.finalize()
   const bed = testbed()
   const registryconfig = { [bed.CUTOVER_TEST_REGISTRY]: { username: bed.CUTOVER_TEST_REGISTRY_USER, password: bed.CUTOVER_TEST_REGISTRY_PASSWORD } }
-  const stream = (await docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag, version: "1", registryconfig } as never)) as unknown as NodeJS.ReadableStream
+  const stream = (await docker.buildImage(
+    context as unknown as NodeJS.ReadableStream,
+    { t: tag, version: '1', registryconfig } as never
+  )) as unknown as NodeJS.ReadableStream
   await new Promise<void>((resolve, reject) =>
     docker.modem.followProgress(stream, (err: Error | null, events: { error?: string }[]) => {
       const failed = err?.message ?? events.find(e => e.error)?.error

@@ -19,8 +19,14 @@ describe('what users of docker run expect', () => {
   })
   afterAll(async () => {
     await cleanupApp(app, `${app}-proxy`)
-    await docker.getNetwork(extraNetwork).remove().catch(() => undefined)
-    await docker.getVolume(volume).remove().catch(() => undefined)
+    await docker
+      .getNetwork(extraNetwork)
+      .remove()
+      .catch(() => undefined)
+    await docker
+      .getVolume(volume)
+      .remove()
+      .catch(() => undefined)
   })
 
   it('applies env, env-file, volumes, networks, labels, limits, command and restart policy', async () => {
@@ -84,8 +90,7 @@ describe('one proxy for several apps', () => {
   })
 
   it('routes by domain, and a deploy of one app leaves the other serving', async () => {
-    const inputs = (app: string, domains: string, more: Record<string, string>) =>
-      bedInputs(app, port, { 'proxy-name': proxy, domains, ...more })
+    const inputs = (app: string, domains: string, more: Record<string, string>) => bedInputs(app, port, { 'proxy-name': proxy, domains, ...more })
     expectSuccess(await runAction(inputs(web, 'www.example.test example.test', { image: image('v1') })))
     expectSuccess(await runAction(inputs(api, 'api.example.test', { image: image('v2') })))
     const at = async (host: string) => (await get(`http://127.0.0.1:${port}/`, { host })).body.trim()
@@ -123,7 +128,10 @@ describe('one proxy for several apps', () => {
     expect(run.code).toBe(1)
     expect(run.errors.join('\n')).toContain(`The proxy container ${proxy} already exists and publishes port ${port}, not ${other} as 'proxy-port' asks`)
     expect((await get(`http://127.0.0.1:${port}/`, { host: 'www.example.test' })).body.trim()).toBe('v1')
-    const state = await docker.getContainer(`${web}-green`).inspect().catch(() => undefined)
+    const state = await docker
+      .getContainer(`${web}-green`)
+      .inspect()
+      .catch(() => undefined)
     expect(state).toBeUndefined()
   })
 })

@@ -265,7 +265,10 @@ describe('jump host', () => {
     const jump = await relayTo(BASTION_PORT)
     const targetLog = new LogWindow(bed.CUTOVER_TEST_SSHD_LOG)
     const bastionLog = new LogWindow(bed.CUTOVER_TEST_BASTION_SSHD_LOG)
-    const knownHosts = [knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, target), knownHostsVia(bed.CUTOVER_TEST_BASTION_KNOWN_HOSTS, BASTION_PORT, jump)].join('\n')
+    const knownHosts = [
+      knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, target),
+      knownHostsVia(bed.CUTOVER_TEST_BASTION_KNOWN_HOSTS, BASTION_PORT, jump)
+    ].join('\n')
     const run = await runAction(
       bedInputs(app, port, { mode: 'status', port: String(target.port), 'jump-host': `root@127.0.0.1:${jump.port}`, 'known-hosts': knownHosts })
     )
@@ -286,7 +289,10 @@ describe('jump host', () => {
     const target = await relayTo(SSH_PORT)
     const jump = await relayTo(BASTION_PORT)
     const bastionLog = new LogWindow(bed.CUTOVER_TEST_BASTION_SSHD_LOG)
-    const knownHosts = [knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, target), knownHostsVia(bed.CUTOVER_TEST_BASTION_KNOWN_HOSTS, BASTION_PORT, jump)].join('\n')
+    const knownHosts = [
+      knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, target),
+      knownHostsVia(bed.CUTOVER_TEST_BASTION_KNOWN_HOSTS, BASTION_PORT, jump)
+    ].join('\n')
     // The target's (valid) fingerprint is the wrong one for the bastion.
     const run = await runAction(
       bedInputs(app, port, {
@@ -331,7 +337,12 @@ describe('one SSH connection per run', () => {
     const relay = await relayTo(SSH_PORT)
     const sshd = new LogWindow(bed.CUTOVER_TEST_SSHD_LOG)
     const run = await runAction(
-      bedInputs(app, port, { mode: 'deploy', image: image('v1'), port: String(relay.port), 'known-hosts': knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, relay) })
+      bedInputs(app, port, {
+        mode: 'deploy',
+        image: image('v1'),
+        port: String(relay.port),
+        'known-hosts': knownHostsVia(bed.CUTOVER_TEST_KNOWN_HOSTS, SSH_PORT, relay)
+      })
     )
     expectSuccess(run)
     expect(run.outputs.result).toBe('deployed')
@@ -421,12 +432,16 @@ describe('the deploy lock on the host', () => {
       await new Promise(r => setTimeout(r, 300))
       const run = await runAction(bedInputs(app, port, { image: image('v1'), 'lock-timeout': '1s' }))
       const error = expectFailure(run)
-      expect(error).toContain(`The deploy lock of ${app} is still held by run 1 ::error::Deploy failed: call 555-0100 by add-mask::x (r) since s after waiting 1 s`)
+      expect(error).toContain(
+        `The deploy lock of ${app} is still held by run 1 ::error::Deploy failed: call 555-0100 by add-mask::x (r) since s after waiting 1 s`
+      )
       const lines = run.stdout.split('\n')
       expect(lines.filter(l => l.startsWith('::error::Deploy failed'))).toEqual([])
       expect(lines.filter(l => l.startsWith('::add-mask::x'))).toEqual([])
       expect(run.errors).toHaveLength(1)
-      expect(lines).toContain(`Another deploy of ${app} holds the lock: run 1 ::error::Deploy failed: call 555-0100 by add-mask::x (r) since s; waiting up to 1 s`)
+      expect(lines).toContain(
+        `Another deploy of ${app} holds the lock: run 1 ::error::Deploy failed: call 555-0100 by add-mask::x (r) since s; waiting up to 1 s`
+      )
     } finally {
       holder.kill()
     }
@@ -459,4 +474,3 @@ describe('a connection lost mid-run', () => {
     expect(after).toBeLessThan(20_000)
   })
 })
-

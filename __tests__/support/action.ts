@@ -37,7 +37,12 @@ export interface StartedAction {
 /** Starts dist/index.js as the runner does: INPUT_* variables and the GITHUB_* files. */
 export function startAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): StartedAction {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-run-'))
-  const files = { GITHUB_OUTPUT: join(dir, 'output'), GITHUB_STEP_SUMMARY: join(dir, 'summary'), GITHUB_STATE: join(dir, 'state'), GITHUB_ENV: join(dir, 'env') }
+  const files = {
+    GITHUB_OUTPUT: join(dir, 'output'),
+    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+    GITHUB_STATE: join(dir, 'state'),
+    GITHUB_ENV: join(dir, 'env')
+  }
   for (const f of Object.values(files)) writeFileSync(f, '')
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -681,7 +681,8 @@ export class FakeGithub {
     const at = now()
     // "Setting log_url will automatically set target_url to the same value."
     const logUrl = (input.log_url as string | undefined) ?? (input.target_url as string | undefined) ?? ''
-    const environment = (input.environment as string | undefined) ?? ((d.statuses.at(-1)?.environment as string | undefined) || (d.deployment.environment as string))
+    const environment =
+      (input.environment as string | undefined) ?? ((d.statuses.at(-1)?.environment as string | undefined) || (d.deployment.environment as string))
     const status: Record<string, Json> = {
       url: `${this.apiBase(owner, repo)}/deployments/${deploymentId}/statuses/${id}`,
       id,

@@ -92,7 +92,9 @@ export class FakeHost implements ContainerHost {
   }
 
   async listApp(app: string): Promise<ContainerSummary[]> {
-    return [...this.containers.values()].filter(c => c.labels['cutover.app'] === app).map(c => ({ name: c.name, state: c.status, status: c.status, image: c.image }))
+    return [...this.containers.values()]
+      .filter(c => c.labels['cutover.app'] === app)
+      .map(c => ({ name: c.name, state: c.status, status: c.status, image: c.image }))
   }
 
   async ensureNetwork(name: string): Promise<void> {
@@ -152,7 +154,12 @@ export class FakeHost implements ContainerHost {
     this.fail('start')
     const c = this.byName(name)
     if (!c) throw new Error(`No such container: ${name}`)
-    Object.assign(c, { running: true, status: 'running', startedAt: this.clock.now(), addresses: { [c.spec?.network ?? `cutover-${c.labels['cutover.app']}`]: `10.0.0.${c.id.slice(1)}` } })
+    Object.assign(c, {
+      running: true,
+      status: 'running',
+      startedAt: this.clock.now(),
+      addresses: { [c.spec?.network ?? `cutover-${c.labels['cutover.app']}`]: `10.0.0.${c.id.slice(1)}` }
+    })
   }
 
   async stop(name: string): Promise<void> {
@@ -186,7 +193,7 @@ export class FakeHost implements ContainerHost {
     return `last lines of ${name}`
   }
 
-  async probe(address: string, _port: number, path: string): Promise<ProbeAnswer> {
+  async probe(address: string): Promise<ProbeAnswer> {
     this.fail('probe')
     const c = [...this.containers.values()].find(x => Object.values(x.addresses).includes(address))
     if (!c || !this.settle(c).running) return { headers: {}, body: '', error: 'connection refused', ms: 1 }

@@ -69,16 +69,35 @@ export function localDocker(): Docker {
 export async function cleanupApp(app: string, proxyName?: string): Promise<void> {
   const docker = localDocker()
   const containers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
-  await Promise.all(containers.map(c => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)))
+  await Promise.all(
+    containers.map(c =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined)
+    )
+  )
   if (proxyName) {
     // The edge and switch proxies, their config volumes and the network between them.
     for (const name of [proxyName, `${proxyName}-switch`]) {
-      await docker.getContainer(name).remove({ force: true }).catch(() => undefined)
-      await docker.getVolume(`${name}-conf`).remove().catch(() => undefined)
+      await docker
+        .getContainer(name)
+        .remove({ force: true })
+        .catch(() => undefined)
+      await docker
+        .getVolume(`${name}-conf`)
+        .remove()
+        .catch(() => undefined)
     }
-    await docker.getNetwork(`${proxyName}-net`).remove().catch(() => undefined)
+    await docker
+      .getNetwork(`${proxyName}-net`)
+      .remove()
+      .catch(() => undefined)
   }
-  await docker.getNetwork(`cutover-${app}`).remove().catch(() => undefined)
+  await docker
+    .getNetwork(`cutover-${app}`)
+    .remove()
+    .catch(() => undefined)
   rmSync(ledgerDir(app), { recursive: true, force: true })
 }
 

@@ -19,13 +19,13 @@ describe('the build without gRPC and protobuf', () => {
 
   it('stubs everything dockerode requires them for, and only BuildKit code requires them', () => {
     const lib = join(REPO, 'node_modules', 'dockerode', 'lib')
-    const requires = (file: string) =>
-      [...readFileSync(join(lib, file), 'utf8').matchAll(/require\(\s*["']([^"'.][^"']*)["']\s*\)/g)].map(m => m[1])
+    const requires = (file: string) => [...readFileSync(join(lib, file), 'utf8').matchAll(/require\(\s*["']([^"'.][^"']*)["']\s*\)/g)].map(m => m[1])
     // session.js (BuildKit build sessions) is loaded by docker.js at start-up; buildkit.js lazily.
-    expect(requires('session.js').filter(name => name.startsWith('@grpc/') || name === 'protobufjs').sort()).toEqual([
-      '@grpc/grpc-js',
-      '@grpc/proto-loader'
-    ])
+    expect(
+      requires('session.js')
+        .filter(name => name.startsWith('@grpc/') || name === 'protobufjs')
+        .sort()
+    ).toEqual(['@grpc/grpc-js', '@grpc/proto-loader'])
     expect(requires('buildkit.js')).toContain('protobufjs')
     for (const file of ['docker.js', 'container.js', 'image.js', 'network.js', 'volume.js', 'exec.js']) {
       expect({ file, grpc: requires(file).filter(name => STUBBED.includes(name)) }).toEqual({ file, grpc: [] })

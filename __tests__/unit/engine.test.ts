@@ -100,7 +100,14 @@ describe('deploy', () => {
     const record = bed.ledger.record!
     expect(record.pending).toBeUndefined()
     expect(record.releases).toHaveLength(1)
-    expect(record.releases[0]).toMatchObject({ id: 'r1', instance: 'r1', color: 'blue', image: V1, kind: 'deploy', by: { actor: 'alice', commit: 'abc1234def' } })
+    expect(record.releases[0]).toMatchObject({
+      id: 'r1',
+      instance: 'r1',
+      color: 'blue',
+      image: V1,
+      kind: 'deploy',
+      by: { actor: 'alice', commit: 'abc1234def' }
+    })
     expect(record.releases[0].digest).toMatch(/@sha256:/)
     // live since the verified switch, not since the container started (it booted for 1.5 s)
     expect(Date.parse(record.releases[0].liveSince)).toBeGreaterThanOrEqual(Date.parse('2026-11-22T10:00:01.500Z'))
@@ -122,7 +129,14 @@ describe('deploy', () => {
     const bed = new Bed()
     await bed.deploy(V1)
     const r = await bed.deploy(V2)
-    expect(r).toMatchObject({ result: 'deployed', color: 'green', image: V2, previousColor: 'blue', previousImage: V1, standby: { color: 'blue', state: 'running' } })
+    expect(r).toMatchObject({
+      result: 'deployed',
+      color: 'green',
+      image: V2,
+      previousColor: 'blue',
+      previousImage: V1,
+      standby: { color: 'blue', state: 'running' }
+    })
     expect(bed.host.state()).toEqual({ 'web-blue': `${V1} running`, 'web-green': `${V2} running` })
   })
 
@@ -194,7 +208,9 @@ describe('a failure at each step leaves the live color serving and the host as i
   it('health: an unhealthy image fails with the reason and its logs; nothing switched', async () => {
     const bed = await liveOnGreen()
     const e = await failure(bed.deploy(BROKEN))
-    expect(e.failure.reason).toMatch(/web-blue \(registry.test\/web:broken\) did not become healthy: \/health on port 3000 did not give a 2xx answer within 10 s \(health-timeout\); last answer: HTTP 500: "broken"\. green \(registry.test\/web:2\) is still live\./)
+    expect(e.failure.reason).toMatch(
+      /web-blue \(registry.test\/web:broken\) did not become healthy: \/health on port 3000 did not give a 2xx answer within 10 s \(health-timeout\); last answer: HTTP 500: "broken"\. green \(registry.test\/web:2\) is still live\./
+    )
     expect(e.failure.logs).toBe('last lines of web-blue')
     expect(bed.serving()).toBe(V2)
     expect(bed.host.state()).toEqual(untouched)
@@ -238,7 +254,9 @@ describe('a failure at each step leaves the live color serving and the host as i
     const bed = await liveOnGreen()
     bed.router.brokenColor = 'blue'
     const e = await failure(bed.deploy(V3))
-    expect(e.message).toMatch(/After the switch the proxy did not answer from blue within 10 s \(last answer: HTTP 502: "Bad Gateway"\), so it was switched back to green\./)
+    expect(e.message).toMatch(
+      /After the switch the proxy did not answer from blue within 10 s \(last answer: HTTP 502: "Bad Gateway"\), so it was switched back to green\./
+    )
     expect(bed.router.route).toMatchObject({ color: 'green', releaseId: bed.ledger.record!.releases[0].id })
     expect(bed.serving()).toBe(V2)
     expect(bed.host.state()).toEqual(untouched)
@@ -482,7 +500,9 @@ describe('routing claims on a shared proxy', () => {
     bed.ledger.others = [{ app: 'shop', routing: { proxy: 'cutover-proxy', domains: ['shop.example.com', 'www.example.com'] } }]
     const config = configFor({ proxy: { ...configFor().proxy, domains: ['app.example.com', 'WWW.example.com'] } })
     const e = await failure(bed.deploy(V1, config))
-    expect(e.message).toBe("Input 'domains' claims WWW.example.com, which app shop already serves on the proxy cutover-proxy: remove it from one of the two apps. Nothing was changed.")
+    expect(e.message).toBe(
+      "Input 'domains' claims WWW.example.com, which app shop already serves on the proxy cutover-proxy: remove it from one of the two apps. Nothing was changed."
+    )
     expect(bed.host.calls).not.toContain('create')
     expect(bed.router.applied).toHaveLength(0)
   })
@@ -491,7 +511,11 @@ describe('routing claims on a shared proxy', () => {
     const bed = new Bed()
     bed.ledger.others = [{ app: 'shop', routing: { proxy: 'cutover-proxy', domains: [] } }]
     await expect(bed.deploy(V1)).rejects.toThrow('App shop is already the default server of the proxy cutover-proxy (it has no domains), and so would web be')
-    bed.ledger.others = [{ app: 'shop', routing: { proxy: 'other-proxy', domains: [] } }, { app: 'blog', routing: { proxy: 'cutover-proxy', domains: ['blog.example.com'] } }, { app: 'old' }]
+    bed.ledger.others = [
+      { app: 'shop', routing: { proxy: 'other-proxy', domains: [] } },
+      { app: 'blog', routing: { proxy: 'cutover-proxy', domains: ['blog.example.com'] } },
+      { app: 'old' }
+    ]
     await bed.deploy(V1)
     expect(bed.ledger.record!.routing).toEqual({ proxy: 'cutover-proxy', domains: [] })
   })

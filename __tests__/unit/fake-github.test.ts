@@ -48,18 +48,60 @@ describe('the fake GitHub rejects requests that break the OpenAPI description', 
   })
 
   const cases: [string, string, (id: number) => string, unknown, RegExp][] = [
-    ['a state outside the enum', 'POST', id => `/repos/acme/web/deployments/${id}/statuses`, { state: 'done' }, /state: must be equal to one of the allowed values/],
-    ['a description that is a number', 'POST', id => `/repos/acme/web/deployments/${id}/statuses`, { state: 'success', description: 42 }, /body\/description: must be string/],
+    [
+      'a state outside the enum',
+      'POST',
+      id => `/repos/acme/web/deployments/${id}/statuses`,
+      { state: 'done' },
+      /state: must be equal to one of the allowed values/
+    ],
+    [
+      'a description that is a number',
+      'POST',
+      id => `/repos/acme/web/deployments/${id}/statuses`,
+      { state: 'success', description: 42 },
+      /body\/description: must be string/
+    ],
     ['a status without state', 'POST', id => `/repos/acme/web/deployments/${id}/statuses`, { description: 'x' }, /must have required property 'state'/],
-    ['a description over 140 characters', 'POST', id => `/repos/acme/web/deployments/${id}/statuses`, { state: 'success', description: 'x'.repeat(141) }, /maximum is 140/],
-    ['auto_inactive as a string', 'POST', id => `/repos/acme/web/deployments/${id}/statuses`, { state: 'success', auto_inactive: 'false' }, /auto_inactive: must be boolean/],
-    ['an unknown (mistyped) field', 'POST', id => `/repos/acme/web/deployments/${id}/statuses`, { state: 'success', enviroment_url: 'https://x' }, /unknown field "enviroment_url"/],
+    [
+      'a description over 140 characters',
+      'POST',
+      id => `/repos/acme/web/deployments/${id}/statuses`,
+      { state: 'success', description: 'x'.repeat(141) },
+      /maximum is 140/
+    ],
+    [
+      'auto_inactive as a string',
+      'POST',
+      id => `/repos/acme/web/deployments/${id}/statuses`,
+      { state: 'success', auto_inactive: 'false' },
+      /auto_inactive: must be boolean/
+    ],
+    [
+      'an unknown (mistyped) field',
+      'POST',
+      id => `/repos/acme/web/deployments/${id}/statuses`,
+      { state: 'success', enviroment_url: 'https://x' },
+      /unknown field "enviroment_url"/
+    ],
     ['a deployment without ref', 'POST', () => '/repos/acme/web/deployments', { environment: 'staging' }, /must have required property 'ref'/],
-    ['required_contexts that is not an array', 'POST', () => '/repos/acme/web/deployments', { ref: SHA, required_contexts: 'ci' }, /required_contexts: must be array/],
+    [
+      'required_contexts that is not an array',
+      'POST',
+      () => '/repos/acme/web/deployments',
+      { ref: SHA, required_contexts: 'ci' },
+      /required_contexts: must be array/
+    ],
     ['a payload that is a number', 'POST', () => '/repos/acme/web/deployments', { ref: SHA, payload: 7 }, /payload: must match exactly one schema in oneOf/],
     ['per_page that is not an integer', 'GET', () => '/repos/acme/web/deployments?per_page=many', undefined, /query parameter per_page: must be integer/],
     ['an undeclared query parameter', 'GET', () => '/repos/acme/web/deployments?env=staging', undefined, /query parameter env is not declared/],
-    ['a deployment_id that is not an integer', 'GET', () => '/repos/acme/web/deployments/abc/statuses', undefined, /path parameter deployment_id: must be integer/]
+    [
+      'a deployment_id that is not an integer',
+      'GET',
+      () => '/repos/acme/web/deployments/abc/statuses',
+      undefined,
+      /path parameter deployment_id: must be integer/
+    ]
   ]
 
   test.each(cases)('%s: 422, recorded as a violation', async (_what, method, path, body, message) => {
@@ -133,12 +175,27 @@ describe('the fake GitHub accepts valid requests and answers as GitHub does', ()
     })
     expect(created.body.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
 
-    const started = await on('POST', `/repos/acme/web/deployments/${id}/statuses`, { state: 'in_progress', description: 'Deploying', log_url: 'https://github.com/acme/web/actions/runs/1', auto_inactive: false })
+    const started = await on('POST', `/repos/acme/web/deployments/${id}/statuses`, {
+      state: 'in_progress',
+      description: 'Deploying',
+      log_url: 'https://github.com/acme/web/actions/runs/1',
+      auto_inactive: false
+    })
     expect(started.status).toBe(201)
     expect(schemaErrors('repos/create-deployment-status', 201, started.body)).toEqual([])
-    expect(started.body).toMatchObject({ state: 'in_progress', log_url: 'https://github.com/acme/web/actions/runs/1', target_url: 'https://github.com/acme/web/actions/runs/1', environment: 'staging', environment_url: '' })
+    expect(started.body).toMatchObject({
+      state: 'in_progress',
+      log_url: 'https://github.com/acme/web/actions/runs/1',
+      target_url: 'https://github.com/acme/web/actions/runs/1',
+      environment: 'staging',
+      environment_url: ''
+    })
 
-    const done = await on('POST', `/repos/acme/web/deployments/${id}/statuses`, { state: 'success', environment_url: 'https://staging.example.com', auto_inactive: false })
+    const done = await on('POST', `/repos/acme/web/deployments/${id}/statuses`, {
+      state: 'success',
+      environment_url: 'https://staging.example.com',
+      auto_inactive: false
+    })
     expect(done.status).toBe(201)
     expect(schemaErrors('repos/create-deployment-status', 201, done.body)).toEqual([])
 
@@ -192,7 +249,11 @@ describe('403 mode', () => {
   test('writes answer 403 "Resource not accessible by integration"; reads still work', async () => {
     const f = await startFakeGithub({ forbid: 'writes' })
     try {
-      const res = await fetch(`${f.url}/repos/acme/web/deployments`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(validDeployment) })
+      const res = await fetch(`${f.url}/repos/acme/web/deployments`, {
+        method: 'POST',
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        body: JSON.stringify(validDeployment)
+      })
       expect(res.status).toBe(403)
       expect(((await res.json()) as { message: string }).message).toBe('Resource not accessible by integration')
       expect(f.deployments()).toEqual([])
@@ -241,7 +302,11 @@ describe('src/reporting/deployments.ts (through @actions/github) against the fak
     expect(await second.retireSuperseded()).toBe(1)
 
     expect(local.deployment(first.id!)!.statuses.map(s => s.state)).toEqual(['inactive', 'success', 'in_progress'])
-    expect(local.deployment(second.id!)!.statuses[0]).toMatchObject({ state: 'success', environment_url: 'https://staging.example.com', log_url: 'https://github.com/acme/web/actions/runs/42' })
+    expect(local.deployment(second.id!)!.statuses[0]).toMatchObject({
+      state: 'success',
+      environment_url: 'https://staging.example.com',
+      log_url: 'https://github.com/acme/web/actions/runs/42'
+    })
     expect(local.deployment(other)!.statuses[0].state).toBe('success')
     expect(local.deployment(foreign)!.statuses[0].state).toBe('success')
     expect(warnings).toEqual([])

@@ -25,7 +25,9 @@ function sshKeygen(type: 'ed25519' | 'rsa' | 'ecdsa', name: string) {
   const pub = readFileSync(`${file}.pub`, 'utf8').trim()
   const [keyType, data] = pub.split(' ')
   // e.g. "256 SHA256:abc... test-name (ED25519)"
-  const listed = execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).trim().split(' ')
+  const listed = execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' })
+    .trim()
+    .split(' ')
   return { file, pub, keyType, data, blob: Buffer.from(data, 'base64'), keygenFingerprint: listed[1] }
 }
 

@@ -72,7 +72,10 @@ describe('parseInputs', () => {
     [{ 'host-fingerprint': 'MD5:aa:bb' }, "Input 'host-fingerprint' must look like SHA256:"],
     [{ 'host-fingerprint': '' }, "Input 'host-fingerprint' or 'known-hosts' must pin the key of deploy.example.com"],
     [{ 'host-fingerprint': '', 'known-hosts': 'garbage' }, "Input 'known-hosts' is not valid known_hosts text"],
-    [{ 'host-fingerprint': '', 'known-hosts': `other.example.com ${hostPublic}` }, "Input 'known-hosts' has no line for deploy.example.com; get one with: ssh-keyscan -p 22 deploy.example.com"],
+    [
+      { 'host-fingerprint': '', 'known-hosts': `other.example.com ${hostPublic}` },
+      "Input 'known-hosts' has no line for deploy.example.com; get one with: ssh-keyscan -p 22 deploy.example.com"
+    ],
     [{ 'insecure-skip-host-key-check': 'maybe' }, "Input 'insecure-skip-host-key-check' must be true or false"],
     [{ mode: 'redeploy' }, "Input 'mode' must be one of deploy, rollback, status"],
     [{ image: '' }, "Input 'image' is required when mode is deploy"],
@@ -83,7 +86,7 @@ describe('parseInputs', () => {
     [{ 'registry-password': 'pw' }, "Input 'registry-username' is required when 'registry-password' is set"],
     [{ env: 'NOT A PAIR' }, "Input 'env' has a line that is not KEY=VALUE"],
     [{ 'env-file': 'does/not/exist.env' }, "Input 'env-file' names does/not/exist.env, which cannot be read"],
-    [{ volumes: 'data' }, "Input 'volumes' has \"data\", which is not source:/container/path[:ro]"],
+    [{ volumes: 'data' }, 'Input \'volumes\' has "data", which is not source:/container/path[:ro]'],
     [{ restart: 'sometimes' }, "Input 'restart' must be no, always, unless-stopped or on-failure[:N]"],
     [{ memory: 'lots' }, "Input 'memory' must be a size such as 512m or 1g"],
     [{ memory: '1k' }, "Input 'memory' must be at least 6m"],
@@ -96,44 +99,47 @@ describe('parseInputs', () => {
     [{ 'proxy-port': '0' }, "Input 'proxy-port' must be from 1 to 65535"],
     [{ domains: 'exa mple!.com' }, "Input 'domains' has an invalid domain"],
     // Late failures on the host (issue #9), caught before connecting:
-    [{ app: 'rzN' }, "Input 'app' must be lower case, not \"rzN\": its containers are found by DNS name, where names differing only by case are the same name"],
-    [{ app: 'a'.repeat(49) }, "Input 'app' is 49 characters long; at most 48 are allowed, because its container names (up to <app>-green-replaced) must fit a 63-character DNS label"],
+    [{ app: 'rzN' }, 'Input \'app\' must be lower case, not "rzN": its containers are found by DNS name, where names differing only by case are the same name'],
+    [
+      { app: 'a'.repeat(49) },
+      "Input 'app' is 49 characters long; at most 48 are allowed, because its container names (up to <app>-green-replaced) must fit a 63-character DNS label"
+    ],
     [{ app: 'a'.repeat(58) }, "Input 'app' is 58 characters long; at most 48 are allowed"],
     [{ 'health-path': '/he alth' }, "Input 'health-path' must be a URL path without spaces, control or non-ASCII characters"],
     [{ 'health-path': '/health\tx' }, "Input 'health-path' must be a URL path without spaces"],
     [{ 'health-path': '/h\u00e9' }, "Input 'health-path' must be a URL path without spaces"],
     [{ 'health-path': '/up#top' }, "Input 'health-path' must not have a #fragment"],
-    [{ volumes: './data:/data' }, "Input 'volumes' has \"./data:/data\", whose source \"./data\" is neither an absolute host path nor a volume name"],
-    [{ volumes: 'data/x:/y' }, "Input 'volumes' has \"data/x:/y\", whose source \"data/x\" is neither an absolute host path nor a volume name"],
-    [{ volumes: '~/data:/data' }, "whose source \"~/data\" is neither an absolute host path nor a volume name"],
-    [{ volumes: 'x:/data' }, "whose source \"x\" is neither"],
-    [{ volumes: '/srv/data:data' }, "Input 'volumes' has \"/srv/data:data\", whose container path \"data\" is not absolute"],
+    [{ volumes: './data:/data' }, 'Input \'volumes\' has "./data:/data", whose source "./data" is neither an absolute host path nor a volume name'],
+    [{ volumes: 'data/x:/y' }, 'Input \'volumes\' has "data/x:/y", whose source "data/x" is neither an absolute host path nor a volume name'],
+    [{ volumes: '~/data:/data' }, 'whose source "~/data" is neither an absolute host path nor a volume name'],
+    [{ volumes: 'x:/data' }, 'whose source "x" is neither'],
+    [{ volumes: '/srv/data:data' }, 'Input \'volumes\' has "/srv/data:data", whose container path "data" is not absolute'],
     [{ volumes: '/srv/data:/' }, "Input 'volumes' has \"/srv/data:/\", which would mount over the container's root /"],
-    [{ volumes: '/srv/data:/data:rx' }, "Input 'volumes' has \"/srv/data:/data:rx\" with unknown option \"rx\""],
-    [{ volumes: '/srv/data:/data:ro,rw' }, "Input 'volumes' has \"/srv/data:/data:ro,rw\" with conflicting options"],
-    [{ volumes: 'data:/data:rshared' }, "Input 'volumes' has \"data:/data:rshared\": \"rshared\" applies to host paths only"],
-    [{ volumes: '/srv:/data:nocopy' }, "Input 'volumes' has \"/srv:/data:nocopy\": \"nocopy\" applies to named volumes only"],
+    [{ volumes: '/srv/data:/data:rx' }, 'Input \'volumes\' has "/srv/data:/data:rx" with unknown option "rx"'],
+    [{ volumes: '/srv/data:/data:ro,rw' }, 'Input \'volumes\' has "/srv/data:/data:ro,rw" with conflicting options'],
+    [{ volumes: 'data:/data:rshared' }, 'Input \'volumes\' has "data:/data:rshared": "rshared" applies to host paths only'],
+    [{ volumes: '/srv:/data:nocopy' }, 'Input \'volumes\' has "/srv:/data:nocopy": "nocopy" applies to named volumes only'],
     [{ volumes: '/a:/data\n/b:/data/' }, "Input 'volumes' mounts two sources on the same container path /data"],
-    [{ networks: 'my net' }, "Input 'networks' has an invalid network name \"my net\""],
+    [{ networks: 'my net' }, 'Input \'networks\' has an invalid network name "my net"'],
     [{ networks: 'host' }, "Input 'networks' has \"host\", which Docker cannot combine with the app's own network"],
-    [{ networks: 'none' }, "Input 'networks' has \"none\""],
+    [{ networks: 'none' }, 'Input \'networks\' has "none"'],
     [{ networks: 'cutover-web' }, "Input 'networks' has \"cutover-web\", the app's own network"],
-    [{ networks: 'backend\nbackend' }, "Input 'networks' has \"backend\" twice"],
-    [{ domains: '*' }, "Input 'domains' has an invalid domain \"*\""],
-    [{ domains: '*.com' }, "Input 'domains' has \"*.com\", a wildcard over a whole top-level domain"],
+    [{ networks: 'backend\nbackend' }, 'Input \'networks\' has "backend" twice'],
+    [{ domains: '*' }, 'Input \'domains\' has an invalid domain "*"'],
+    [{ domains: '*.com' }, 'Input \'domains\' has "*.com", a wildcard over a whole top-level domain'],
     [{ domains: `${'a'.repeat(64)}.example.com` }, "Input 'domains' has an invalid domain"],
     [{ domains: `${Array(40).fill('abcdef').join('.')}.com` }, "Input 'domains' has a domain of 283 characters; at most 253 are allowed"],
-    [{ domains: 'app.example.com, App.Example.com' }, "Input 'domains' has \"App.Example.com\" twice"],
-    [{ domains: '10.0.0.1' }, "Input 'domains' has an invalid domain \"10.0.0.1\""],
-    [{ labels: 'cutover.app=other' }, "Input 'labels' has the key \"cutover.app\", but the cutover. prefix is reserved"],
-    [{ labels: 'Cutover.Color=blue' }, "Input 'labels' has the key \"Cutover.Color\", but the cutover. prefix is reserved"],
-    [{ labels: 'bad key=1' }, "Input 'labels' has a line that is not KEY=VALUE with a valid key: \"bad key=...\""],
-    [{ env: '1ST=x' }, "Input 'env' has a line that is not KEY=VALUE with a valid key: \"1ST=...\""],
+    [{ domains: 'app.example.com, App.Example.com' }, 'Input \'domains\' has "App.Example.com" twice'],
+    [{ domains: '10.0.0.1' }, 'Input \'domains\' has an invalid domain "10.0.0.1"'],
+    [{ labels: 'cutover.app=other' }, 'Input \'labels\' has the key "cutover.app", but the cutover. prefix is reserved'],
+    [{ labels: 'Cutover.Color=blue' }, 'Input \'labels\' has the key "Cutover.Color", but the cutover. prefix is reserved'],
+    [{ labels: 'bad key=1' }, 'Input \'labels\' has a line that is not KEY=VALUE with a valid key: "bad key=..."'],
+    [{ env: '1ST=x' }, 'Input \'env\' has a line that is not KEY=VALUE with a valid key: "1ST=..."'],
     [{ env: 'A=x\u0000y' }, "Input 'env' has a NUL character in the value of A"],
     [{ 'health-timeout': '0' }, "Input 'health-timeout' must be at least 1000 ms"],
     [{ 'health-interval': '0s' }, "Input 'health-interval' must be at least 100 ms"],
     [{ 'connect-timeout': '0' }, "Input 'connect-timeout' must be at least 1000 ms"],
-    [{ 'lock-timeout': '600h' }, "Input 'lock-timeout' must be at most 24h, not \"600h\""],
+    [{ 'lock-timeout': '600h' }, 'Input \'lock-timeout\' must be at most 24h, not "600h"'],
     [{ 'health-timeout': '30d' }, "Input 'health-timeout' must be a duration"],
     [{ cpus: '0.001' }, "Input 'cpus' must be at least 0.01"],
     [{ 'app-port': '0' }, "Input 'app-port' must be from 1 to 65535"],
@@ -143,7 +149,10 @@ describe('parseInputs', () => {
     [{ 'registry-username': 'bot', 'registry-password': 'pw', registry: 'not a host' }, "Input 'registry' must be a registry host such as ghcr.io"],
     [{ 'registry-username': 'bot', 'registry-password': 'pw', registry: 'reg.example.com:99999' }, "Input 'registry' must be a registry host"],
     [{ 'proxy-name': 'My_Proxy' }, "Input 'proxy-name' must be lower-case letters, digits and dashes"],
-    [{ 'proxy-name': 'p'.repeat(57) }, "Input 'proxy-name' is 57 characters long; at most 56 are allowed, so that <proxy-name>-switch fits a 63-character DNS label"],
+    [
+      { 'proxy-name': 'p'.repeat(57) },
+      "Input 'proxy-name' is 57 characters long; at most 56 are allowed, so that <proxy-name>-switch fits a 63-character DNS label"
+    ],
     [{ user: 'deploy user' }, "Input 'user' is not a valid user name"],
     [{ 'docker-socket': '/var/run/do\tcker.sock' }, "Input 'docker-socket' has a control character"],
     [{ 'environment-url': 'app.example.com' }, "Input 'environment-url' must be an http(s) URL"],
@@ -172,7 +181,9 @@ describe('parseInputs', () => {
     const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('[deploy.example.com]:2222').digest('base64')}`
     const c = parse({ 'host-fingerprint': '', port: '2222', 'known-hosts': `${hashed} ${hostPublic}` })
     expect(c.ssh.hostKey.kind).toBe('known-hosts')
-    expect(errorOf({ 'host-fingerprint': '', port: '2223', 'known-hosts': `${hashed} ${hostPublic}` }).message).toContain('has no line for [deploy.example.com]:2223')
+    expect(errorOf({ 'host-fingerprint': '', port: '2223', 'known-hosts': `${hashed} ${hostPublic}` }).message).toContain(
+      'has no line for [deploy.example.com]:2223'
+    )
   })
 
   it('allows an explicit opt-out of host key checking', () => {
@@ -182,7 +193,9 @@ describe('parseInputs', () => {
   it('parses a jump host, defaulting its user and key to the target', () => {
     const c = parse({ 'jump-host': 'bastion.example.com:2200', 'jump-host-fingerprint': hostFingerprint })
     expect(c.ssh.jump).toMatchObject({ host: 'bastion.example.com', port: 2200, user: 'root', privateKey: plainKey })
-    expect(errorOf({ 'jump-host': 'ops@bastion.example.com' }).message).toContain("Input 'jump-host-fingerprint' or 'known-hosts' must pin the key of bastion.example.com")
+    expect(errorOf({ 'jump-host': 'ops@bastion.example.com' }).message).toContain(
+      "Input 'jump-host-fingerprint' or 'known-hosts' must pin the key of bastion.example.com"
+    )
   })
 
   it('masks every secret: key, passphrase, registry password, env values, token', () => {
@@ -305,8 +318,7 @@ describe('parseInputs', () => {
     symlinkSync(join(outside, 'secret.env'), join(workspace, 'config', 'linked.env'))
     symlinkSync(join(workspace, 'config', 'app.env'), join(workspace, 'inside-link.env'))
 
-    const withFile = (file: string) => () =>
-      parseInputs({ get: n => ({ ...base, 'env-file': file })[n] ?? '', mask: () => undefined, workspace })
+    const withFile = (file: string) => () => parseInputs({ get: n => ({ ...base, 'env-file': file })[n] ?? '', mask: () => undefined, workspace })
 
     it('reads files of the workspace, by relative or absolute path or through a link that stays inside', () => {
       expect(withFile('config/app.env')().container.env).toEqual({ A: '1' })
@@ -336,7 +348,7 @@ describe('parseInputs', () => {
 
     it('names the variable, not the value, of an env-file with a bad key', () => {
       writeFileSync(join(workspace, 'bad.env'), 'OK=1\nNOT-VALID=2\n')
-      expect(withFile('bad.env')).toThrow("Input 'env-file' has an invalid variable name \"NOT-VALID\"")
+      expect(withFile('bad.env')).toThrow('Input \'env-file\' has an invalid variable name "NOT-VALID"')
     })
   })
 })

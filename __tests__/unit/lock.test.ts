@@ -19,7 +19,10 @@ class ScriptRun {
 
   constructor(home: string, app: string, timeoutSeconds = 0, who = holder) {
     // lockScript returns `sh -c '<script>'`, as given to sshd's exec: run it through a shell too.
-    this.child = spawn('sh', ['-c', lockScript(app, b64(who), timeoutSeconds)], { env: { PATH: process.env.PATH, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] })
+    this.child = spawn('sh', ['-c', lockScript(app, b64(who), timeoutSeconds)], {
+      env: { PATH: process.env.PATH, HOME: home },
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
     this.child.stdout!.on('data', d => (this.output += d))
     this.child.stderr!.on('data', d => (this.output += `[stderr] ${d}`))
     this.exited = new Promise(resolve => this.child.on('close', code => resolve(code)))
@@ -196,7 +199,9 @@ describe('DeployLock.acquire', () => {
     const evil = b64({ run: '1\n::error::fake failure', actor: 'mallory', repository: 'r', since: 's' })
     channel.emit('data', Buffer.from(`BUSY ${evil}\nTIMEOUT ${evil}\n`))
     await expect(acquiring).rejects.toThrow(LockTimeoutError)
-    await expect(acquiring).rejects.toThrow('The deploy lock of web is still held by run 1 ::error::fake failure by mallory (r) since s after waiting 2 s (lock-timeout)')
+    await expect(acquiring).rejects.toThrow(
+      'The deploy lock of web is still held by run 1 ::error::fake failure by mallory (r) since s after waiting 2 s (lock-timeout)'
+    )
     expect(log.lines).toEqual(['Another deploy of web holds the lock: run 1 ::error::fake failure by mallory (r) since s; waiting up to 2 s'])
   })
 

@@ -99,7 +99,9 @@ describe('telling releases and apps apart', () => {
     // only the token written on the host, not any value of the header, names the release
     expect(map).toContain(`'tok123' '${green.releaseId}';`)
     expect(map).not.toContain("'~.'")
-    expect(block(text, 'location /')).toContain(`add_header ${RELEASE_HEADER.replace(/^x/, 'X').replace('-cutover-release', '-Cutover-Release')} $cutover_release_my_web always;`)
+    expect(block(text, 'location /')).toContain(
+      `add_header ${RELEASE_HEADER.replace(/^x/, 'X').replace('-cutover-release', '-Cutover-Release')} $cutover_release_my_web always;`
+    )
     expect(VERIFY_HEADER).toBe('x-cutover-verify')
   })
 
@@ -161,7 +163,8 @@ describe('route comments and the state of versions before the ledger', () => {
   })
 
   it('reads the state comment older versions wrote: the route, and a ledger to import with live and previous', () => {
-    const legacy = '# cutover-state: {"app":"my-web","color":"green","image":"web:2","deployedAt":"2026-11-02T10:00:00.000Z","previous":{"color":"blue","image":"web:1"}}\n'
+    const legacy =
+      '# cutover-state: {"app":"my-web","color":"green","image":"web:2","deployedAt":"2026-11-02T10:00:00.000Z","previous":{"color":"blue","image":"web:1"}}\n'
     // the id is the release header value older versions sent, so verification of the live release still matches
     expect(parseRouteComment('my-web', legacy)).toEqual({ color: 'green', releaseId: 'my-web green 2026-11-02T10:00:00.000Z' })
     const record = legacyLedger('my-web', legacy)!

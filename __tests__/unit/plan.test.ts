@@ -41,7 +41,14 @@ describe('planRelease: rollback', () => {
 
   it('reuses the previous container when it still runs: no start', () => {
     const plan = planRelease(releases, [container('blue', V1, true, 'a'), container('green', V2, true, 'b')], { kind: 'rollback' })
-    expect(plan).toEqual({ kind: 'reuse-standby', color: 'blue', image: V1, mustStart: false, why: 'the previous version is still running', restores: releases[1] })
+    expect(plan).toEqual({
+      kind: 'reuse-standby',
+      color: 'blue',
+      image: V1,
+      mustStart: false,
+      why: 'the previous version is still running',
+      restores: releases[1]
+    })
   })
 
   it('starts the previous container first when it is stopped', () => {
@@ -50,7 +57,10 @@ describe('planRelease: rollback', () => {
   })
 
   it('starts the previous image again when its container is gone', () => {
-    for (const containers of [[container('green', V2, true, 'b')], [{ color: 'blue', exists: false, running: false } as ColorContainer, container('green', V2, true, 'b')]]) {
+    for (const containers of [
+      [container('green', V2, true, 'b')],
+      [{ color: 'blue', exists: false, running: false } as ColorContainer, container('green', V2, true, 'b')]
+    ]) {
       const plan = planRelease(releases, containers, { kind: 'rollback' })
       expect(plan).toMatchObject({ kind: 'start-new', color: 'blue', image: V1, restores: releases[1] })
       expect(plan.why).toMatch(/gone/)

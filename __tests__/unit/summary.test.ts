@@ -171,7 +171,18 @@ describe('outputsOf', () => {
       previousImage: V2,
       standby: { color: 'green', image: V2, state: 'stopped' }
     },
-    unchanged: { mode: 'status', app: 'web', result: 'unchanged', color: 'green', image: V2, previousColor: 'blue', previousImage: V1, standby: { color: 'blue', image: V1, state: 'removed' }, steps: [], durationMs: 800 },
+    unchanged: {
+      mode: 'status',
+      app: 'web',
+      result: 'unchanged',
+      color: 'green',
+      image: V2,
+      previousColor: 'blue',
+      previousImage: V1,
+      standby: { color: 'blue', image: V1, state: 'removed' },
+      steps: [],
+      durationMs: 800
+    },
     failed
   }
 
@@ -199,8 +210,21 @@ describe('outputsOf', () => {
   })
 
   it('fills the values of a rollback and of a status run', () => {
-    expect(outputsOf(byKind['rolled-back'], undefined)).toMatchObject({ result: 'rolled-back', color: 'blue', image: V1, 'previous-color': 'green', 'previous-image': V2, 'standby-state': 'stopped' })
-    expect(outputsOf(byKind.unchanged, undefined)).toMatchObject({ result: 'unchanged', color: 'green', 'container-id': '', 'standby-state': 'removed', 'duration-seconds': '0.8' })
+    expect(outputsOf(byKind['rolled-back'], undefined)).toMatchObject({
+      result: 'rolled-back',
+      color: 'blue',
+      image: V1,
+      'previous-color': 'green',
+      'previous-image': V2,
+      'standby-state': 'stopped'
+    })
+    expect(outputsOf(byKind.unchanged, undefined)).toMatchObject({
+      result: 'unchanged',
+      color: 'green',
+      'container-id': '',
+      'standby-state': 'removed',
+      'duration-seconds': '0.8'
+    })
   })
 
   it('leaves what does not apply empty on a failure', () => {

@@ -162,7 +162,9 @@ describe('Docker API calls over the agent', () => {
 
   it('answer normally otherwise, reusing the channel', async () => {
     const { path } = await server(s => {
-      s.on('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"Version":"20.10.1"}'.replace('20\r\n\r\n', '21\r\n\r\n')))
+      s.on('data', () =>
+        s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"Version":"20.10.1"}'.replace('20\r\n\r\n', '21\r\n\r\n'))
+      )
     })
     const agent = new DockerSocketAgent({ openUnixSocket: async () => connect(path) as never }, '/var/run/docker.sock')
     const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions)
@@ -224,7 +226,9 @@ describe('pullImage', () => {
   it('gives up on a pull that makes no progress for its idle timeout', async () => {
     const { path } = await server(s =>
       s.once('data', () =>
-        s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' + chunk('{"status":"Pulling from acme/web","id":"1"}\n'))
+        s.write(
+          'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' + chunk('{"status":"Pulling from acme/web","id":"1"}\n')
+        )
       )
     )
     const docker = new Docker({ socketPath: path })
@@ -251,4 +255,3 @@ describe('pullImage', () => {
 function chunk(text: string): string {
   return `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`
 }
-

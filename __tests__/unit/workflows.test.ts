@@ -259,7 +259,9 @@ describe('examples use the action as declared', () => {
 
   it.each(examples)('%s reads only declared outputs of the cutover step', file => {
     const src = read(file)
-    const ids = cutoverSteps(file).map(s => s.id).filter((id): id is string => !!id)
+    const ids = cutoverSteps(file)
+      .map(s => s.id)
+      .filter((id): id is string => !!id)
     for (const id of ids) {
       const used = [...src.matchAll(new RegExp(`steps\\.${id}\\.outputs\\.([A-Za-z0-9_-]+)`, 'g'))].map(m => m[1])
       expect(used.filter(o => !outputs.includes(o))).toEqual([])
@@ -402,13 +404,10 @@ describe('our own workflows', () => {
       .map(s => s.run ?? '')
       .join('\n')
 
-  it.each(['.github/workflows/ci.yml', '.github/workflows/check-dist.yml', '.github/workflows/release.yml'])(
-    '%s installs with npm ci',
-    file => {
-      expect(runs(file)).toMatch(/^npm ci$/m)
-      expect(runs(file)).not.toMatch(/npm install/)
-    }
-  )
+  it.each(['.github/workflows/ci.yml', '.github/workflows/check-dist.yml', '.github/workflows/release.yml'])('%s installs with npm ci', file => {
+    expect(runs(file)).toMatch(/^npm ci$/m)
+    expect(runs(file)).not.toMatch(/npm install/)
+  })
 
   it.each(['.github/workflows/check-dist.yml', '.github/workflows/release.yml'])('%s deletes dist/ before building it', file => {
     const all = runs(file)

@@ -14,10 +14,7 @@ export interface ImageArchive {
 export type KeepPrevious = 'running' | 'stopped' | 'removed'
 
 /** How the identity of an SSH server is checked. */
-export type HostKeyPin =
-  | { kind: 'known-hosts'; keys: PinnedKey[] }
-  | { kind: 'fingerprint'; fingerprint: string }
-  | { kind: 'insecure' }
+export type HostKeyPin = { kind: 'known-hosts'; keys: PinnedKey[] } | { kind: 'fingerprint'; fingerprint: string } | { kind: 'insecure' }
 
 export interface PinnedKey {
   /** e.g. ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa */

@@ -20,7 +20,12 @@ export function knownHostsName(host: string, port: number): string {
 
 function globMatches(pattern: string, name: string): boolean {
   const re = new RegExp(
-    '^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$',
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
     'i'
   )
   return re.test(name)

@@ -77,7 +77,12 @@ export function emptyLedger(app: string): LedgerRecord {
 
 /** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
 export function withLive(record: LedgerRecord, release: Release): LedgerRecord {
-  return { version: 1, app: record.app, releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE), routing: record.routing }
+  return {
+    version: 1,
+    app: record.app,
+    releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE),
+    routing: record.routing
+  }
 }
 
 /** Checks a parsed ledger; returns a reason when it is not one. */

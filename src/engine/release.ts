@@ -139,7 +139,9 @@ export class ReleaseEngine {
       const liveContainer = colors.find(c => c.color === live.color)
       log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`)
       if (routed && routed.releaseId !== live.id) {
-        log.warning(`The proxy routes ${this.app} to ${routed.color} (release ${routed.releaseId}), not to the recorded live release ${live.id}: the next deploy or rollback re-applies the route.`)
+        log.warning(
+          `The proxy routes ${this.app} to ${routed.color} (release ${routed.releaseId}), not to the recorded live release ${live.id}: the next deploy or rollback re-applies the route.`
+        )
       }
       const standby = this.standbyOf(record.releases, colors)
       if (standby) log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
@@ -179,7 +181,9 @@ export class ReleaseEngine {
     const state = await timeline.step('inspect', 'Reading the state of the host', async note => {
       const [record, missing, claims] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks), this.deps.ledger.claims()])
       if (missing.length) {
-        throw new ReleaseError({ reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.` })
+        throw new ReleaseError({
+          reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
+        })
       }
       const conflict = routingConflict(this.app, this.claim, claims)
       if (conflict) throw new ReleaseError({ reason: `${conflict} Nothing was changed.` })
@@ -195,13 +199,18 @@ export class ReleaseEngine {
 
     const plan = planRelease(record.releases, containers, request)
     if (plan.kind === 'impossible') throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` })
-    log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`)
-    await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: live ? { color: live.color, image: live.image } : undefined, restores: plan.restores })
+    log.info(
+      `Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`
+    )
+    await this.deps.onPlanned?.({
+      color: plan.color,
+      image: plan.image,
+      from: live ? { color: live.color, image: live.image } : undefined,
+      restores: plan.restores
+    })
 
     // The proxy check does not depend on the image: it runs while the image is pulled.
-    const proxyReady = host
-      .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
-      .then(() => router.ensure(network))
+    const proxyReady = host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app }).then(() => router.ensure(network))
     proxyReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
     const hash = configHash(config.container, config.health.port)
     let image: ImageInfo | undefined
@@ -308,7 +317,13 @@ export class ReleaseEngine {
   }
 
   /** Starts the color (or the stopped standby) and waits for its health gate; throws ReleaseError when it fails. */
-  private async bootAndGate(plan: Exclude<Plan, { kind: 'impossible' }>, name: string, network: string, live: Release | undefined, release: Release): Promise<void> {
+  private async bootAndGate(
+    plan: Exclude<Plan, { kind: 'impossible' }>,
+    name: string,
+    network: string,
+    live: Release | undefined,
+    release: Release
+  ): Promise<void> {
     const { config, host, timeline, log } = this.deps
     await timeline.step('boot', `Starting ${name}`, async () => {
       if (plan.kind === 'start-new') {
@@ -367,7 +382,10 @@ export class ReleaseEngine {
   }
 
   private checkAborted(): void {
-    if (this.abortReason) throw new ReleaseError({ reason: `${this.abortReason}: stopped before the switch; ${this.observed ? `${this.observed.color} (${this.observed.image}) is still live` : 'nothing was switched'}.` })
+    if (this.abortReason)
+      throw new ReleaseError({
+        reason: `${this.abortReason}: stopped before the switch; ${this.observed ? `${this.observed.color} (${this.observed.image}) is still live` : 'nothing was switched'}.`
+      })
   }
 
   /** A failed release leaves the host as it found it: the new container gone, the standby back. */
@@ -377,7 +395,9 @@ export class ReleaseEngine {
   }
 
   private async forgetPending(record: LedgerRecord): Promise<void> {
-    await this.deps.ledger.write({ ...record, pending: undefined }).catch(e => this.deps.log.warning(`Could not update the release ledger: ${(e as Error).message} (the next run settles it)`))
+    await this.deps.ledger
+      .write({ ...record, pending: undefined })
+      .catch(e => this.deps.log.warning(`Could not update the release ledger: ${(e as Error).message} (the next run settles it)`))
   }
 
   private async loadArchive(image: string, path: string, bytes: number): Promise<ImageInfo> {
@@ -513,7 +533,9 @@ export class ReleaseEngine {
     const liveUntil = before ? Date.parse(before.liveSince) : NaN
     const drainLeft = liveUntil + config.proxy.drainTimeoutMs - this.clock.now()
     if (replaced.running && drainLeft > 0) {
-      log.info(`The replaced ${what} was live ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`)
+      log.info(
+        `The replaced ${what} was live ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`
+      )
       await this.clock.sleep(drainLeft)
     }
     await this.host.remove(replaced.id)

@@ -49,7 +49,12 @@ export class DockerHost implements ContainerHost {
 
   async listApp(app: string): Promise<ContainerSummary[]> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.app}=${app}`] } })
-    return list.map(c => ({ name: c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12), state: c.State, status: c.Status, image: c.Labels[LABEL.image] ?? c.Image }))
+    return list.map(c => ({
+      name: c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12),
+      state: c.State,
+      status: c.Status,
+      image: c.Labels[LABEL.image] ?? c.Image
+    }))
   }
 
   async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {

@@ -48,7 +48,10 @@ export class LedgerFile implements Ledger {
 
   async claims(): Promise<{ app: string; routing?: RoutingClaim }[]> {
     // One record per line: each file squeezed onto one line after a marker with its app name.
-    const script = ['cd "$HOME/.cutover/apps" 2>/dev/null || exit 0', 'for d in */; do a=${d%/}; [ -f "$a/releases.json" ] || continue; printf "\\n@@ %s\\n" "$a"; tr -d "\\n" < "$a/releases.json"; done'].join('\n')
+    const script = [
+      'cd "$HOME/.cutover/apps" 2>/dev/null || exit 0',
+      'for d in */; do a=${d%/}; [ -f "$a/releases.json" ] || continue; printf "\\n@@ %s\\n" "$a"; tr -d "\\n" < "$a/releases.json"; done'
+    ].join('\n')
     const r = await runScript(this.ssh, script, '', TIMEOUT_MS)
     if (r.code !== 0) return []
     const out: { app: string; routing?: RoutingClaim }[] = []

@@ -55,7 +55,9 @@ export function readImageArchive(path: string): ImageArchive {
       name = ''
       position = body + Math.ceil(size / 512) * 512
     }
-    throw new Error('has no manifest.json: it is not an image archive from docker save (an OCI layout archive needs Docker 25 or newer on the host; use outputs: type=docker)')
+    throw new Error(
+      'has no manifest.json: it is not an image archive from docker save (an OCI layout archive needs Docker 25 or newer on the host; use outputs: type=docker)'
+    )
   } finally {
     closeSync(fd)
   }

@@ -3,15 +3,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import shellQuote from 'shell-quote'
 import ssh2 from 'ssh2'
-import type {
-  Config,
-  ContainerSettings,
-  HostKeyPin,
-  KeepPrevious,
-  Mode,
-  RegistryAuth,
-  SshEndpoint
-} from '../core/config.js'
+import type { Config, ContainerSettings, HostKeyPin, KeepPrevious, Mode, RegistryAuth, SshEndpoint } from '../core/config.js'
 import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
@@ -47,9 +39,7 @@ const DNS_LABEL_MAX = 63
  * The longest suffix cutover appends to an app name for a container (`-green-replaced`):
  * every such name must still be one DNS label.
  */
-const LONGEST_APP_SUFFIX = Math.max(
-  ...COLORS.flatMap(c => [containerName('', c), asideName('', c), failedName('', c)]).map(n => n.length)
-)
+const LONGEST_APP_SUFFIX = Math.max(...COLORS.flatMap(c => [containerName('', c), asideName('', c), failedName('', c)]).map(n => n.length))
 export const APP_NAME_MAX = DNS_LABEL_MAX - LONGEST_APP_SUFFIX
 /** Suffixes of the proxy's containers (see src/proxy/nginx.ts): `<proxy-name>-switch`. */
 const PROXY_SUFFIX = '-switch'
@@ -62,6 +52,7 @@ const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.]*$/
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/
 /** Visible ASCII (what an HTTP request line carries without escaping), at least one character. */
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\x00-\x1f\x7f]/
 /** setTimeout's limit is 2^31-1 ms (24.8 days); longer timers fire at once. */
 const MAX_DURATION_MS = 24 * 3_600_000
@@ -148,10 +139,7 @@ function checkHost(input: string, host: string): void {
 
 function checkPrivateKey(input: string, key: string, passphraseInput: string, passphrase?: string): void {
   if (!key.includes('PRIVATE KEY')) {
-    throw new InputError(
-      input,
-      'does not look like a private key (expected the text of a file such as ~/.ssh/id_ed25519, starting with -----BEGIN)'
-    )
+    throw new InputError(input, 'does not look like a private key (expected the text of a file such as ~/.ssh/id_ed25519, starting with -----BEGIN)')
   }
   const parsed = ssh2.utils.parseKey(key, passphrase)
   if (parsed instanceof Error) {
@@ -174,10 +162,7 @@ function parseHostKeyPin(r: Reader, host: string, port: number, fingerprintInput
   const insecure = r.bool('insecure-skip-host-key-check', false)
   if (fingerprint) {
     if (!FINGERPRINT.test(fingerprint)) {
-      throw new InputError(
-        fingerprintInput,
-        `must look like SHA256: followed by 43 base64 characters (as "ssh-keygen -lf" prints), not "${fingerprint}"`
-      )
+      throw new InputError(fingerprintInput, `must look like SHA256: followed by 43 base64 characters (as "ssh-keygen -lf" prints), not "${fingerprint}"`)
     }
     return { kind: 'fingerprint', fingerprint }
   }
@@ -187,10 +172,7 @@ function parseHostKeyPin(r: Reader, host: string, port: number, fingerprintInput
     const keys = keysForHost(lines, host, port)
     if (keys.length > 0) return { kind: 'known-hosts', keys }
     if (!insecure) {
-      throw new InputError(
-        'known-hosts',
-        `has no line for ${knownHostsName(host, port)}; get one with: ssh-keyscan -p ${port} ${host}`
-      )
+      throw new InputError('known-hosts', `has no line for ${knownHostsName(host, port)}; get one with: ssh-keyscan -p ${port} ${host}`)
     }
   }
   if (insecure) return { kind: 'insecure' }
@@ -231,7 +213,8 @@ function parseKeyValues(input: string, lines: string[], keyPattern = ENV_KEY): R
 /** Environment variables: a NUL byte cannot be passed to a process. */
 function checkEnv(input: string, env: Record<string, string>): Record<string, string> {
   for (const [key, value] of Object.entries(env)) {
-    if (!ENV_KEY.test(key)) throw new InputError(input, `has an invalid variable name "${key.slice(0, 60)}" (letters, digits, _ and ., not starting with a digit)`)
+    if (!ENV_KEY.test(key))
+      throw new InputError(input, `has an invalid variable name "${key.slice(0, 60)}" (letters, digits, _ and ., not starting with a digit)`)
     if (value.includes('\0')) throw new InputError(input, `has a NUL character in the value of ${key}, which no process can receive`)
   }
   return env
@@ -330,8 +313,10 @@ export function parseVolumes(lines: string[]): string[] {
         if (!OPTION_GROUPS.some(g => g.includes(o))) {
           throw new InputError('volumes', `has "${v}" with unknown option "${o}" (ro, rw, z, Z, nocopy, or a bind propagation such as rshared)`)
         }
-        if (!bind && BIND_ONLY_OPTIONS.has(o)) throw new InputError('volumes', `has "${v}": "${o}" applies to host paths only, not to the named volume "${source}"`)
-        if (bind && VOLUME_ONLY_OPTIONS.has(o)) throw new InputError('volumes', `has "${v}": "${o}" applies to named volumes only, not to the host path "${source}"`)
+        if (!bind && BIND_ONLY_OPTIONS.has(o))
+          throw new InputError('volumes', `has "${v}": "${o}" applies to host paths only, not to the named volume "${source}"`)
+        if (bind && VOLUME_ONLY_OPTIONS.has(o))
+          throw new InputError('volumes', `has "${v}": "${o}" applies to named volumes only, not to the host path "${source}"`)
       }
       for (const g of OPTION_GROUPS) {
         if (opts.filter(o => g.includes(o)).length > 1) throw new InputError('volumes', `has "${v}" with conflicting options "${options}"`)
@@ -408,7 +393,8 @@ function parseDomains(value: string): string[] {
   const seen = new Set<string>()
   for (const d of domains) {
     const bare = d.replace(/^\*\./, '')
-    if (!HOSTNAME.test(bare) || IPV4.test(bare)) throw new InputError('domains', `has an invalid domain "${d}" (a host name such as app.example.com or *.example.com)`)
+    if (!HOSTNAME.test(bare) || IPV4.test(bare))
+      throw new InputError('domains', `has an invalid domain "${d}" (a host name such as app.example.com or *.example.com)`)
     if (d.length > 253) throw new InputError('domains', `has a domain of ${d.length} characters; at most 253 are allowed: "${d.slice(0, 40)}..."`)
     if (d.startsWith('*.') && !bare.includes('.')) {
       throw new InputError('domains', `has "${d}", a wildcard over a whole top-level domain; name at least two labels after *. (e.g. *.example.com)`)
@@ -489,7 +475,9 @@ function parseImageArchive(source: InputSource, path: string, mode: Mode, image:
   if (archive.tags.length !== 1) {
     throw new InputError(
       'image-archive',
-      archive.tags.length ? `holds several images (${archive.tags.join(', ')}): set 'image' to the one to deploy` : "holds no tagged image: save it by name (docker save NAME:TAG), or set 'image'"
+      archive.tags.length
+        ? `holds several images (${archive.tags.join(', ')}): set 'image' to the one to deploy`
+        : "holds no tagged image: save it by name (docker save NAME:TAG), or set 'image'"
     )
   }
   parseImage('image-archive', archive.tags[0])
@@ -511,10 +499,7 @@ export function parseInputs(source: InputSource): Config {
 
   const app = r.required('app')
   if (/[A-Z]/.test(app) && APP_NAME.test(app.toLowerCase())) {
-    throw new InputError(
-      'app',
-      `must be lower case, not "${app}": its containers are found by DNS name, where names differing only by case are the same name`
-    )
+    throw new InputError('app', `must be lower case, not "${app}": its containers are found by DNS name, where names differing only by case are the same name`)
   }
   if (!APP_NAME.test(app)) {
     throw new InputError('app', `must be lower-case letters, digits and dashes, not starting or ending with a dash, not "${app}"`)
@@ -604,7 +589,10 @@ export function parseInputs(source: InputSource): Config {
     )
   }
   if (proxyName.length > PROXY_NAME_MAX) {
-    throw new InputError('proxy-name', `is ${proxyName.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${DNS_LABEL_MAX}-character DNS label`)
+    throw new InputError(
+      'proxy-name',
+      `is ${proxyName.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${DNS_LABEL_MAX}-character DNS label`
+    )
   }
 
   const token = r.secret('github-token')

@@ -14,7 +14,6 @@ import type { Route } from '../engine/ports.js'
 export const EDGE_PORT = 80
 export const SWITCH_PORT = 8080
 
-
 export function appConfigFile(app: string): string {
   return `cutover-app-${app}.conf`
 }

@@ -293,7 +293,11 @@ export class NginxRouter implements Router {
     let confirmed = false
     let last: ProbeResult
     for (;;) {
-      last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} }, 5000)
+      last = await httpGet(
+        this.openTcp,
+        { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} },
+        5000
+      )
       // The release header names app, color and deploy time: an answer from another app
       // with the same color, or from a reload not yet finished, does not count.
       const ok = last.headers[RELEASE_HEADER] === expected && last.status !== undefined && last.status < 500

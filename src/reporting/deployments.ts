@@ -126,17 +126,17 @@ export class GithubDeployment {
 
   private createAt(ref: string) {
     return this.octokit.rest.repos.createDeployment({
-        owner: this.owner,
-        repo: this.repo,
-        ref,
-        environment: this.request.environment,
-        auto_merge: false,
-        required_contexts: [],
-        payload: { app: this.request.app, image: this.request.image },
-        description: clip(this.request.description),
-        production_environment: /^prod(uction)?$/i.test(this.request.environment),
-        transient_environment: false
-      })
+      owner: this.owner,
+      repo: this.repo,
+      ref,
+      environment: this.request.environment,
+      auto_merge: false,
+      required_contexts: [],
+      payload: { app: this.request.app, image: this.request.image },
+      description: clip(this.request.description),
+      production_environment: /^prod(uction)?$/i.test(this.request.environment),
+      transient_environment: false
+    })
   }
 
   async setStatus(state: DeploymentState, description: string, environmentUrl?: string): Promise<void> {

@@ -65,7 +65,8 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
   }
   if (outcome.standby) {
     const s = outcome.standby
-    const how = s.state === 'running' ? 'running: instant rollback' : s.state === 'stopped' ? 'stopped: rollback starts it' : 'removed: rollback starts its image again'
+    const how =
+      s.state === 'running' ? 'running: instant rollback' : s.state === 'stopped' ? 'stopped: rollback starts it' : 'removed: rollback starts its image again'
     lines.push(`| Standby | ${s.color} | \`${esc(s.image)}\` | ${how} |`)
   }
   lines.push('')

@@ -131,7 +131,10 @@ export async function pullImage(
   const arm = () => {
     clearTimeout(idle)
     idle = setTimeout(
-      () => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)),
+      () =>
+        stream.destroy(
+          new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)
+        ),
       idleTimeoutMs
     )
   }
