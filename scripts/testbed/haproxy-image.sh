@@ -23,7 +23,7 @@ if ! command -v haproxy >/dev/null 2>&1; then
   [ "${rc:-0}" = 0 ] || { echo "apt-get install haproxy failed" >&2; exit 1; }
 fi
 BIN=$(readlink -f "$(command -v haproxy)")
-HASH=$({ stat -L -c '%n %s %Y' "$BIN"; sha256sum "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-64)
+HASH=$({ stat -L -c '%n %s %Y' "$BIN"; sha256sum <"${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-64)
 if [ "$(cat "$CTX/hash" 2>/dev/null)" = "$HASH" ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "$IMAGE"
   exit 0
