@@ -18,7 +18,8 @@ import WebSocket from 'ws'
 const now = () => performance.timeOrigin + performance.now()
 const cfg = workerData
 const base = new URL(cfg.url)
-if (!['127.0.0.1', 'localhost', '[::1]'].includes(base.hostname)) throw new Error('the load only targets loopback')
+// (allowHosts: container addresses on this machine's bridge networks, named one by one by the caller)
+if (!['127.0.0.1', 'localhost', '[::1]', ...(cfg.allowHosts ?? [])].includes(base.hostname)) throw new Error('the load only targets loopback (or the container addresses it is given)')
 
 const startedAt = now()
 const deadline = startedAt + cfg.maxMs
