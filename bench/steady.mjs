@@ -276,9 +276,11 @@ export function renderMarkdown(r, file) {
   return lines.join('\n')
 }
 
+// a pending promise with nothing left to wait for must not end the run silently (exit 0)
+const hold = setInterval(() => {}, 1 << 30)
 main()
   .catch(e => {
     console.error(e.stack ?? e)
     process.exitCode = 1
   })
-  .finally(cleanup)
+  .finally(() => cleanup().then(() => clearInterval(hold)))

@@ -215,9 +215,11 @@ function renderMarkdown({ date, commit, results }, file) {
   return l.join('\n')
 }
 
+// a pending promise with nothing left to wait for must not end the run silently (exit 0)
+const hold = setInterval(() => {}, 1 << 30)
 main()
   .catch(e => {
     console.error(e.stack ?? e)
     process.exitCode = 1
   })
-  .finally(cleanup)
+  .finally(() => cleanup().then(() => clearInterval(hold)))

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import ts from 'typescript'
 import tar from 'tar-stream'
-import { docker, local } from './docker.mjs'
+import { docker, ensureImage } from './docker.mjs'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const NGINX_IMAGE = process.env.CUTOVER_TEST_PROXY_IMAGE ?? '127.0.0.1:5000/cutover-test/nginx:1.22'
@@ -88,20 +88,26 @@ export async function putFile(container, dir, name, content) {
   pack.finalize()
   const chunks = []
   for await (const c of pack) chunks.push(c)
-  await local.getContainer(container).putArchive(Buffer.concat(chunks), { path: dir })
+  await docker(['cp', '-', `${container}:${dir}`], { input: Buffer.concat(chunks) })
+}
+
+// (the docker CLI rather than dockerode: a dockerode call here once left a promise that never
+// settled, and the process exited silently with nothing left to wait for)
+async function inspect(name) {
+  return JSON.parse((await docker(['inspect', '--type', 'container', name])).stdout)[0]
 }
 
 export async function containerId(name) {
-  return (await local.getContainer(name).inspect()).Id
+  return (await inspect(name)).Id
 }
 
 export async function publishedPort(name, port) {
-  const info = await local.getContainer(name).inspect()
+  const info = await inspect(name)
   return Number(info.NetworkSettings.Ports[`${port}/tcp`][0].HostPort)
 }
 
 export async function ipOf(name) {
-  const info = await local.getContainer(name).inspect()
+  const info = await inspect(name)
   return info.NetworkSettings.Networks[NET].IPAddress
 }
 
@@ -154,7 +160,7 @@ export async function waitHttp(port, { path = '/', expect, timeoutMs = 15000 } =
 
 // ---------------------------------------------------------------- HAProxy
 /** The HAProxy single tier: one backend per app, blue and green servers, the idle one disabled. */
-export function haproxyConfig({ apps = [APP], live = { [APP]: 'blue' }, idleCloseOnResponse = true } = {}) {
+export function haproxyConfig({ apps = [APP], live = { [APP]: 'blue' }, idleCloseOnResponse = true, httpReuse = 'always', poolPurge = true } = {}) {
   const be = app => `app_${app.replace(/-/g, '_')}`
   const backends = apps
     .map(app => {
@@ -191,6 +197,12 @@ defaults
   timeout server 1h
   timeout tunnel 1h
   timeout client-fin 5s
+  # a client's first request may take an idle connection to the app that already served one
+  # ("safe", the default, opens a new one for it: every Connection: close client cost a connect)
+  http-reuse ${httpReuse}
+  # idle connections to the apps are closed within ~1 s of no use, well before a Node app's 5 s
+  # keepAliveTimeout, so reuse does not race the app closing them
+  ${poolPurge ? 'default-server pool-purge-delay 1s' : ''}
 
 resolvers docker
   nameserver dns 127.0.0.11:53
@@ -231,6 +243,9 @@ export function haproxyCommand(line, socketPath = haproxySocketPath()) {
  * switchTo(color)?, addApp()? }. `apps` starts the app containers once for all variants.
  */
 export async function setupApps({ green = true, app2 = false } = {}) {
+  // other tests remove local copies to make pulls real: pull what is missing, with the test bed's credentials
+  const auth = { username: process.env.CUTOVER_TEST_REGISTRY_USER, password: process.env.CUTOVER_TEST_REGISTRY_PASSWORD, serveraddress: APP_REPO.split('/')[0] }
+  for (const image of [`${APP_REPO}:v1`, `${APP_REPO}:v2`, `${APP_REPO}:v3`, NGINX_IMAGE]) await ensureImage(image, auth)
   await docker(['network', 'create', NET, '--label', 'cutover-pd=1'], { allowFail: true })
   const env = ['BOOT_DELAY_MS=0']
   await run(`${APP}-blue`, `${APP_REPO}:v1`, { publish: APP_PORT, env })
