@@ -146,6 +146,19 @@ async function runCandidate(v) {
   const postFailed = count()
   for (const f of p.failed) postFailed[phaseOf(f.t)]++
   const versions = r.versions
+  // nginx logs every failed try to an upstream (error level) before it tries again: on the edge
+  // these are the requests that hit a connection a switch reload closed, and were retried
+  const proxyLog = count()
+  const logSamples = []
+  const { execFileSync: ex } = await import('node:child_process')
+  const text = ex('docker', ['logs', '-t', v.containers[0]], { stdio: ['ignore', 'pipe', 'pipe'] }).toString()
+  const text2 = (() => { try { return ex('sh', ['-c', `docker logs -t ${v.containers[0]} 2>&1 >/dev/null`]).toString() } catch { return '' } })()
+  for (const line of (text + '\n' + text2).split('\n')) {
+    if (!/upstream prematurely closed|recv\(\) failed|send\(\) failed|writev\(\) failed|connect\(\) failed|upstream sent/.test(line)) continue
+    const t = Date.parse(line.split(' ')[0])
+    if (Number.isFinite(t)) proxyLog[phaseOf(t)]++
+    if (logSamples.length < 4) logSamples.push(line.slice(0, 300))
+  }
   const samples = r.errorSamples.slice(0, 10).map(e => ({ ...e, phase: phaseOf(e.t) }))
   const out = {
     candidate: v.name,
@@ -156,11 +169,47 @@ async function runCandidate(v) {
     slow: { count: r.slow.length, failed: slowCut, spanningASwitch: r.slow.filter(s => switches.some(w => w.t > s.t0 && w.t < s.t1)).length },
     websockets: { count: r.sockets.length, cutOrFailed: wsCut, spanningASwitch: r.sockets.filter(s => s.opened && switches.some(w => w.t > s.opened && w.t < s.closed)).length },
     posts: { sent: p.sent, reachedApp: p.app, failed: postFailed, samples: p.failed.slice(0, 5) },
+    proxyErrorLog: { lines: proxyLog, samples: logSamples },
     versionsSeen: versions,
     errorSamples: samples
   }
   const sum = o => o.before + o.switch + o.addApp
   log(`${v.name}: ${short.requests} GETs, failed ka ${JSON.stringify(short.keepAlive)} nc ${JSON.stringify(short.newConnection)}; slow ${r.slow.length} failed ${sum(slowCut)}; ws ${r.sockets.length} cut ${JSON.stringify(wsCut)}; POST ${p.sent} failed ${JSON.stringify(postFailed)}; switches applied ${out.switches.allApplied}`)
+  return out
+}
+/** A route to containers that do not exist: does the proxy accept it, and what do both apps get? */
+async function missingContainerCheck(cfg) {
+  const out = {}
+  const { docker } = await import('./lib/docker.mjs')
+  const d = await import('./lib/designs.mjs')
+  // nginx (cutover's switch config as src/ renders it): nginx -t, then what a restart would do
+  const sw = await setupTwoTier(cfg, 'current', 'pd-ghost')
+  await d.putFile('pd-ghost-switch', '/etc/nginx/conf.d', cfg.appConfigFile('pd-ghost'), cfg.renderSwitchConfig({ state: { app: 'pd-ghost', color: 'blue', image: 'x', deployedAt: 'now' }, appPort: 3000 }))
+  const t = await d.nginxExec('pd-ghost-switch', ['-t'])
+  await docker(['restart', '-t', '2', 'pd-ghost-switch'], { allowFail: true })
+  await sleep(2000)
+  const st = (await docker(['inspect', '-f', '{{.State.Status}} restarts={{.RestartCount}} exit={{.State.ExitCode}}', 'pd-ghost-switch'])).stdout.trim()
+  const first = await versionNow(`http://${await ipOf('pd-ghost-edge')}:80/`)
+  out.nginx = `nginx -t exit ${t.code} (${(t.stderr.match(/host not found[^\n]*/) ?? [''])[0]}); switch container after a restart: ${st}; first app through the edge: ${JSON.stringify(first || 'no answer')}`
+  for (const c of sw.containers) await docker(['rm', '-f', c], { allowFail: true })
+  // HAProxy: the ghost app's servers resolve to nothing; the proxy still starts and reloads
+  const h = await setupHaproxy({ name: 'pd-ghost-hap' })
+  await h.addApp('pd-ghost')
+  await sleep(1500)
+  const ip = await ipOf('pd-ghost-hap')
+  const a = await fetch(`http://${ip}:80/`).then(async r => `${r.status} ${(await r.text()).trim()}`).catch(e => e.message)
+  const b = await new Promise(res => {
+    http.get({ host: ip, port: 80, path: '/', headers: { host: 'pd-ghost.example' }, timeout: 5000 }, r => {
+      r.resume()
+      res(String(r.statusCode))
+    }).on('error', e => res(e.message))
+  })
+  await docker(['restart', '-t', '2', 'pd-ghost-hap'], { allowFail: true })
+  await sleep(1500)
+  const a2 = await fetch(`http://${ip}:80/`).then(async r => `${r.status} ${(await r.text()).trim()}`).catch(e => e.message)
+  out.haproxy = `reload with the ghost app accepted; first app ${a}, ghost app ${b}; after a container restart first app ${a2}`
+  await docker(['rm', '-f', 'pd-ghost-hap'], { allowFail: true })
+  await docker(['volume', 'rm', '-f', 'pd-hap-run', 'pd-hap-conf'], { allowFail: true })
   return out
 }
 const med = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -191,27 +240,35 @@ async function main() {
     for (const c of v.containers) execFileSync('docker', ['rm', '-f', c], { stdio: 'ignore' })
     if (name.startsWith('haproxy')) execFileSync('docker', ['volume', 'rm', '-f', 'pd-hap-run', 'pd-hap-conf'], { stdio: 'ignore' })
   }
+  const missing = await missingContainerCheck(cfg)
+  log(`missing container: ${JSON.stringify(missing)}`)
   mkdirSync(OUT, { recursive: true })
   const date = new Date().toISOString()
   const file = join(OUT, `switch-safety-${date.slice(0, 10)}-${commit}.json`)
-  writeFileSync(file, JSON.stringify({ kind: 'switch-safety', date, commit, options: { switches: SWITCHES, adds: ADDS, gapMs: GAP }, results }, null, 1) + '\n')
-  writeFileSync(join(OUT, 'switch-safety-latest.md'), renderMarkdown({ date, commit, results }, file.split('/').pop()))
-  console.log(renderMarkdown({ date, commit, results }, file.split('/').pop()))
+  writeFileSync(file, JSON.stringify({ kind: 'switch-safety', date, commit, options: { switches: SWITCHES, adds: ADDS, gapMs: GAP }, results, missing }, null, 1) + '\n')
+  writeFileSync(join(OUT, 'switch-safety-latest.md'), renderMarkdown({ date, commit, results, missing }, file.split('/').pop()))
+  console.log(renderMarkdown({ date, commit, results, missing }, file.split('/').pop()))
 }
 
-function renderMarkdown({ date, commit, results }, file) {
+function renderMarkdown({ date, commit, results, missing }, file) {
   const sum = o => o.before + o.switch + o.addApp
   const l = [`# Switch safety of proxy designs (issue #15)`, '', `Run ${date} on commit ${commit}; raw: [${file}](${file}). Load: 8 keep-alive GET clients × 70 req/s, 4 new-connection loops × 35 req/s, a 3 s request every 250 ms, 8 WebSockets (4–20 s), 4 keep-alive POST clients × ~50 req/s. Both colors keep running. Failures as "during the switches / during add-remove of a second app".`, '']
-  l.push('| candidate | switches (all applied) | GET requests | keep-alive GET failed | new-connection GET failed | 3 s requests failed (of; spanning a switch) | WebSockets cut (of; spanning a switch) | POST failed (of) | add/remove app reloads |')
-  l.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+  l.push('| candidate | switches (all applied) | GET requests | keep-alive GET failed | new-connection GET failed | 3 s requests failed (of; spanning a switch) | WebSockets cut (of; spanning a switch) | POST failed (of) | add/remove app reloads | edge error-log lines (failed tries nginx retried or returned) |')
+  l.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of results) {
-    l.push(`| ${r.candidate} | ${r.switches.count} (${r.switches.allApplied ? 'yes' : 'NO'}) | ${r.short.requests} | ${r.short.keepAlive.switch} / ${r.short.keepAlive.addApp} | ${r.short.newConnection.switch} / ${r.short.newConnection.addApp} | ${r.slow.failed.switch} / ${r.slow.failed.addApp} (of ${r.slow.count}; ${r.slow.spanningASwitch}) | ${r.websockets.cutOrFailed.switch} / ${r.websockets.cutOrFailed.addApp} (of ${r.websockets.count}; ${r.websockets.spanningASwitch}) | ${r.posts.failed.switch} / ${r.posts.failed.addApp} (of ${r.posts.sent}) | ${r.addApp.length} |`)
+    l.push(`| ${r.candidate} | ${r.switches.count} (${r.switches.allApplied ? 'yes' : 'NO'}) | ${r.short.requests} | ${r.short.keepAlive.switch} / ${r.short.keepAlive.addApp} | ${r.short.newConnection.switch} / ${r.short.newConnection.addApp} | ${r.slow.failed.switch} / ${r.slow.failed.addApp} (of ${r.slow.count}; ${r.slow.spanningASwitch}) | ${r.websockets.cutOrFailed.switch} / ${r.websockets.cutOrFailed.addApp} (of ${r.websockets.count}; ${r.websockets.spanningASwitch}) | ${r.posts.failed.switch} / ${r.posts.failed.addApp} (of ${r.posts.sent}) | ${r.addApp.length} | ${r.proxyErrorLog.lines.switch} / ${r.proxyErrorLog.lines.addApp} |`)
   }
   l.push('')
   for (const r of results) {
-    l.push(`- ${r.candidate}: median switch apply ${r.switches.medianApplyMs} ms, new version answering at most ${r.switches.maxNewVersionAfterMs} ms after; versions seen ${r.versionsSeen.join(', ')}; failures before the first switch: ${sum({ ...r.short.keepAlive, switch: 0, addApp: 0 })}. ${r.errorSamples.length ? 'Error samples: ' + r.errorSamples.slice(0, 3).map(e => `${e.phase} ${e.error}`).join('; ') : ''}${r.posts.samples.length ? ' POST samples: ' + r.posts.samples.slice(0, 3).map(s => s.error ?? `HTTP ${s.status}`).join('; ') : ''}`)
+    l.push(`- ${r.candidate}: median switch apply ${r.switches.medianApplyMs} ms, new version answering at most ${r.switches.maxNewVersionAfterMs} ms after; versions seen ${r.versionsSeen.join(', ')}; failures before the first switch: ${sum({ ...r.short.keepAlive, switch: 0, addApp: 0 })}. ${r.errorSamples.length ? 'Error samples: ' + r.errorSamples.slice(0, 3).map(e => `${e.phase} ${e.error}`).join('; ') : ''}${r.posts.samples.length ? ' POST samples: ' + r.posts.samples.slice(0, 3).map(s => s.error ?? `HTTP ${s.status}`).join('; ') : ''}${r.proxyErrorLog.samples.length ? ' Edge log: `' + r.proxyErrorLog.samples[0].replace(/`/g, "'") + '`' : ''}`)
   }
   l.push('')
+  if (missing) {
+    l.push('A second app whose containers do not exist (pd-ghost-blue/green), added to a running proxy:')
+    l.push('')
+    for (const [k, m] of Object.entries(missing)) l.push(`- ${k}: ${m}`)
+    l.push('')
+  }
   return l.join('\n')
 }
 

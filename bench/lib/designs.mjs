@@ -67,13 +67,13 @@ export const CANDIDATE_DELTAS = {
     )
     return t
   },
-  keepaliveEdgeRoute: t =>
+  keepaliveEdgeRoute: (t, nonIdempotent = true) =>
     replaceOnce(
       t,
       '    proxy_read_timeout 1h;',
       '    # default "error timeout": a request that fails on a cached connection gets one more try;\n' +
-        '    # POST/PATCH/LOCK only with non_idempotent (they were never read by the switch: see bench/README)\n' +
-        '    proxy_next_upstream error timeout non_idempotent;\n    proxy_read_timeout 1h;',
+        '    # POST/PATCH/LOCK only with non_idempotent (a switch reload never read them: see bench/PROXY-DESIGN.md)\n' +
+        `    proxy_next_upstream error timeout${nonIdempotent ? ' non_idempotent' : ''};\n    proxy_read_timeout 1h;`,
       'keep-alive: retry'
     ),
   keepaliveSwitchCommon: t => `keepalive_requests 100000;\n${t}`,
@@ -287,7 +287,8 @@ export async function setupTwoTier(cfg, kind, prefix) {
   const edge = `${prefix}-edge`
   const sw = `${prefix}-switch`
   const unix = kind.startsWith('unix')
-  const ka = kind.endsWith('keepalive')
+  const ka = kind.includes('keepalive')
+  const nonIdempotent = kind !== 'keepalive-idempotent-only'
   const vol = `${prefix}-sock`
   const sock = '/run/cutover/switch.sock'
   const volumes = unix ? [`${vol}:/run/cutover`] : []
@@ -301,7 +302,7 @@ export async function setupTwoTier(cfg, kind, prefix) {
     },
     edgeRoute: app => {
       let t = cfg.renderEdgeConfig(app, app === APP ? [] : [`${app}.example`])
-      if (ka) t = CANDIDATE_DELTAS.keepaliveEdgeRoute(t)
+      if (ka) t = CANDIDATE_DELTAS.keepaliveEdgeRoute(t, nonIdempotent)
       return t
     },
     switchCommon: () => {
@@ -326,7 +327,8 @@ export async function setupTwoTier(cfg, kind, prefix) {
     current: "(c) cutover today: edge -> switch, new TCP connection per request",
     keepalive: '(d1) two tiers, keep-alive edge -> switch, retry on a cached connection',
     unix: '(d2) two tiers over a Unix socket, new connection per request',
-    'unix-keepalive': '(d3) two tiers over a Unix socket with keep-alive + retry'
+    'unix-keepalive': '(d3) two tiers over a Unix socket with keep-alive + retry',
+    'keepalive-idempotent-only': '(d1 without non_idempotent) keep-alive edge -> switch, POST not retried'
   }
   return {
     name: kind,
