@@ -123,19 +123,41 @@ async function removeCutoverApp(app) {
   const removed = await removeContainers(`cutover.app=${app}`)
   const proxy = `${app}-proxy`
   for (const name of [proxy, `${proxy}-switch`]) {
-    await local.getContainer(name).remove({ force: true }).then(() => removed.push(name), () => undefined)
-    await local.getVolume(`${name}-conf`).remove().catch(() => undefined)
+    await local
+      .getContainer(name)
+      .remove({ force: true })
+      .then(
+        () => removed.push(name),
+        () => undefined
+      )
+    await local
+      .getVolume(`${name}-conf`)
+      .remove()
+      .catch(() => undefined)
   }
-  for (const net of [`${proxy}-net`, `cutover-${app}`]) await local.getNetwork(net).remove().catch(() => undefined)
+  for (const net of [`${proxy}-net`, `cutover-${app}`])
+    await local
+      .getNetwork(net)
+      .remove()
+      .catch(() => undefined)
   // The deploy lock and the release ledger live in the SSH user's home on the host (root here).
-  for (const f of [join(os.homedir(), '.cutover', 'locks', `${app}.lock`), join(os.homedir(), '.cutover', 'locks', `${app}.holder`), join(os.homedir(), '.cutover', 'apps', app)]) rmSync(f, { force: true, recursive: true })
+  for (const f of [
+    join(os.homedir(), '.cutover', 'locks', `${app}.lock`),
+    join(os.homedir(), '.cutover', 'locks', `${app}.holder`),
+    join(os.homedir(), '.cutover', 'apps', app)
+  ])
+    rmSync(f, { force: true, recursive: true })
   return removed
 }
 
 async function removeLabelled(label) {
   const removed = await removeContainers(label)
   const nets = await local.listNetworks({ filters: { label: [label] } })
-  for (const n of nets) await local.getNetwork(n.Id).remove().catch(() => undefined)
+  for (const n of nets)
+    await local
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => undefined)
   return removed
 }
 
@@ -206,7 +228,9 @@ async function underLoad(name, port, opts, body) {
   const load = startLoad(`http://127.0.0.1:${port}`, profile, tick => {
     if (tick.t - lastPrint >= 15000) {
       lastPrint = tick.t
-      log(`  ${name} load: ${tick.done} requests so far, ${tick.rps} req/s, ${tick.errs} failed in the last second, ${tick.wsOpen} WebSockets open, ${tick.slowInFlight} long requests in flight`)
+      log(
+        `  ${name} load: ${tick.done} requests so far, ${tick.rps} req/s, ${tick.errs} failed in the last second, ${tick.wsOpen} WebSockets open, ${tick.slowInFlight} long requests in flight`
+      )
     }
   })
   cleanupTasks.push(() => load.kill())
@@ -377,7 +401,9 @@ async function benchTransport(ctx, opts) {
       await sleep(500)
       for (const ev of [rb, dp]) {
         runs.push(ev)
-        log(`  ${ev.kind.padEnd(8)} ${ev.route.padEnd(22)} exit ${ev.ok ? 0 : 'FAILED'} run ${s1(ev.runMs)}, ${ev.dockerApi?.requests} API requests, SSH connections ${ev.ssh.ofThisProcess}`)
+        log(
+          `  ${ev.kind.padEnd(8)} ${ev.route.padEnd(22)} exit ${ev.ok ? 0 : 'FAILED'} run ${s1(ev.runMs)}, ${ev.dockerApi?.requests} API requests, SSH connections ${ev.ssh.ofThisProcess}`
+        )
       }
     }
   }
@@ -431,7 +457,9 @@ async function benchTransport(ctx, opts) {
           errors: samples.flatMap(s => s.errors).slice(0, 10)
         }
         api.push(row)
-        log(`  ${calls.length} API calls x${concurrency} ${mode.padEnd(50)} ${row.route.padEnd(22)} ${row.wallMsMedian} ms, SSH connections ${row.sshConnections.join('/')} (sshd log ${row.sshdLogDelta.join('/')})${row.errors.length ? `, errors: ${row.errors[0]}` : ''}`)
+        log(
+          `  ${calls.length} API calls x${concurrency} ${mode.padEnd(50)} ${row.route.padEnd(22)} ${row.wallMsMedian} ms, SSH connections ${row.sshConnections.join('/')} (sshd log ${row.sshdLogDelta.join('/')})${row.errors.length ? `, errors: ${row.errors[0]}` : ''}`
+        )
       }
     }
   }
@@ -458,7 +486,16 @@ async function benchBaseline(kind, ctx, opts) {
       if (await ensureImage(image(version), auth)) pulledBefore.push(version)
       const r = await strat.deploy(image(version))
       const b = await bootTimes(strat.container())
-      const ev = { strategy: kind, kind: evKind, version, fromVersion: live, ok: true, ...r, runMs: Math.round(r.tEnd - r.t0), appBootMs: b.started && b.listening ? b.listening - b.started : null }
+      const ev = {
+        strategy: kind,
+        kind: evKind,
+        version,
+        fromVersion: live,
+        ok: true,
+        ...r,
+        runMs: Math.round(r.tEnd - r.t0),
+        appBootMs: b.started && b.listening ? b.listening - b.started : null
+      }
       events.push(ev)
       log(`  ${kind} ${evKind.padEnd(8)} ${live} -> ${version}: script ${s1(ev.runMs)}`)
       live = version
@@ -633,7 +670,9 @@ async function main() {
   const startedAt = new Date()
   const machine = await machineInfo(id)
   const cpu = cpuSampler()
-  log(`run ${id}: ${opts.quick ? 'QUICK, ' : ''}${opts.cycles} cycles (baselines ${opts.baselineCycles}), ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' ')}, ${machine.otherRunningContainersAtStart} other containers running`)
+  log(
+    `run ${id}: ${opts.quick ? 'QUICK, ' : ''}${opts.cycles} cycles (baselines ${opts.baselineCycles}), ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' ')}, ${machine.otherRunningContainersAtStart} other containers running`
+  )
   if (machine.git.distUncommittedChanges) log('note: dist/index.js has uncommitted changes in this checkout; the bench runs it as it is')
 
   const results = { id, startedAt: startedAt.toISOString(), options: opts, machine, strategies: {} }

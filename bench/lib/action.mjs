@@ -112,7 +112,8 @@ function connectionWatcher(pid, remotePort) {
         if (port) {
           ports.add(port)
           done.add(inode)
-        } else if (port === 0) done.add(inode) // a TCP socket to somewhere else
+        } else if (port === 0)
+          done.add(inode) // a TCP socket to somewhere else
         else tries.set(inode, (tries.get(inode) ?? 0) + 1)
       }
     }
@@ -125,7 +126,12 @@ function connectionWatcher(pid, remotePort) {
  */
 export function runAction({ node, bundle, cwd, inputs, sshPort, onLine = () => {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-bench-run-'))
-  const files = { GITHUB_OUTPUT: join(dir, 'output'), GITHUB_STEP_SUMMARY: join(dir, 'summary'), GITHUB_STATE: join(dir, 'state'), GITHUB_ENV: join(dir, 'env') }
+  const files = {
+    GITHUB_OUTPUT: join(dir, 'output'),
+    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+    GITHUB_STATE: join(dir, 'state'),
+    GITHUB_ENV: join(dir, 'env')
+  }
   for (const f of Object.values(files)) writeFileSync(f, '')
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -200,7 +206,10 @@ export function runAction({ node, bundle, cwd, inputs, sshPort, onLine = () => {
         sshClientPorts: [...watcher.ports],
         errors,
         log,
-        stderr: stderr.split('\n').filter(l => l && !/DeprecationWarning|trace-deprecation/.test(l)).join('\n')
+        stderr: stderr
+          .split('\n')
+          .filter(l => l && !/DeprecationWarning|trace-deprecation/.test(l))
+          .join('\n')
       })
     })
   )

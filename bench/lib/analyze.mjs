@@ -209,7 +209,9 @@ export function analyze({ load, events, steady, drainTimeoutMs, bucketMs = 1000 
     opened: ws.filter(s => s.opened).length,
     openFailed: ws.filter(s => s.how === 'open-failed').length,
     heldAcrossASwitch: wsSpanning.length,
-    survivedASwitchAwayFromTheirVersion: ws.filter(s => s.how !== 'cut' && s.opened && switches.some(w => w.from === s.version && s.opened < w.t && s.closed > w.t)).length,
+    survivedASwitchAwayFromTheirVersion: ws.filter(
+      s => s.how !== 'cut' && s.opened && switches.some(w => w.from === s.version && s.opened < w.t && s.closed > w.t)
+    ).length,
     closedByClient: ws.filter(s => s.how === 'client').length,
     cut: wsCut.length,
     cutBeforeDrainTimeout: cuts.filter(c => c.beforeDrainTimeout).length,

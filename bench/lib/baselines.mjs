@@ -142,7 +142,14 @@ export async function setupScript({ prefix, label, port, proxyImage, image, slee
       await docker(['rm', old])
       // The switch moment: nginx's SIGHUP log line (as for cutover), else when the command returned.
       const hup = (await reloadTimes(n.proxy, t0)).find(t => t >= t0)
-      return { t0, tSwitch: hup ?? tReloadReturned, tReloadReturned, switchMomentFrom: hup ? 'nginx SIGHUP log line' : 'reload command returned', tStopped, tEnd: now() }
+      return {
+        t0,
+        tSwitch: hup ?? tReloadReturned,
+        tReloadReturned,
+        switchMomentFrom: hup ? 'nginx SIGHUP log line' : 'reload command returned',
+        tStopped,
+        tEnd: now()
+      }
     }
   }
 }

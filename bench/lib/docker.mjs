@@ -43,7 +43,14 @@ export async function bootTimes(container) {
 
 export async function removeContainers(filterLabel) {
   const list = await local.listContainers({ all: true, filters: { label: [filterLabel] } })
-  await Promise.all(list.map(c => local.getContainer(c.Id).remove({ force: true }).catch(() => undefined)))
+  await Promise.all(
+    list.map(c =>
+      local
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined)
+    )
+  )
   return list.map(c => c.Names[0]?.replace(/^\//, ''))
 }
 

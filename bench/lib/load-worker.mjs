@@ -18,7 +18,9 @@ import WebSocket from 'ws'
 const now = () => performance.timeOrigin + performance.now()
 const cfg = workerData
 const base = new URL(cfg.url)
-if (!['127.0.0.1', 'localhost', '[::1]'].includes(base.hostname)) throw new Error('the load only targets loopback')
+// (allowHosts: container addresses on this machine's bridge networks, named one by one by the caller)
+if (!['127.0.0.1', 'localhost', '[::1]', ...(cfg.allowHosts ?? [])].includes(base.hostname))
+  throw new Error('the load only targets loopback (or the container addresses it is given)')
 
 const startedAt = now()
 const deadline = startedAt + cfg.maxMs
@@ -29,7 +31,9 @@ const sleep = ms => new Promise(r => setTimeout(r, ms))
 const versions = []
 const versionIndex = new Map()
 function vid(text) {
-  const key = String(text ?? '').trim().slice(0, 20)
+  const key = String(text ?? '')
+    .trim()
+    .slice(0, 20)
   if (!key) return -1
   let i = versionIndex.get(key)
   if (i === undefined) {
@@ -62,24 +66,21 @@ function shortRequest(agent, cls) {
   const t0 = now()
   sent++
   return new Promise(resolve => {
-    const req = http.get(
-      { host: base.hostname, port: base.port, path: '/', agent, headers: cls === 0 ? {} : { connection: 'close' }, timeout: 15000 },
-      res => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', c => (body += c))
-        res.on('end', () => {
-          const status = res.statusCode ?? 0
-          if (status >= 200 && status < 300) record(t0, cls, 0, status, vid(body))
-          else record(t0, cls, 1, status, vid(res.headers['x-app-version']), `HTTP ${status}: ${body.trim().slice(0, 60)}`)
-          resolve()
-        })
-        res.on('error', err => {
-          record(t0, cls, 2, 0, -1, `${err.code ?? ''} ${err.message}`.trim())
-          resolve()
-        })
-      }
-    )
+    const req = http.get({ host: base.hostname, port: base.port, path: '/', agent, headers: cls === 0 ? {} : { connection: 'close' }, timeout: 15000 }, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', c => (body += c))
+      res.on('end', () => {
+        const status = res.statusCode ?? 0
+        if (status >= 200 && status < 300) record(t0, cls, 0, status, vid(body))
+        else record(t0, cls, 1, status, vid(res.headers['x-app-version']), `HTTP ${status}: ${body.trim().slice(0, 60)}`)
+        resolve()
+      })
+      res.on('error', err => {
+        record(t0, cls, 2, 0, -1, `${err.code ?? ''} ${err.message}`.trim())
+        resolve()
+      })
+    })
     req.on('timeout', () => req.destroy(Object.assign(new Error('no answer within 15 s'), { code: 'TIMEOUT' })))
     req.on('error', err => {
       record(t0, cls, 2, 0, -1, `${err.code ?? ''} ${err.message}`.trim())
@@ -156,7 +157,19 @@ function openWs() {
   return new Promise(resolve => {
     const t0 = now()
     const lifeMs = cfg.ws.minLifeMs + Math.random() * (cfg.ws.maxLifeMs - cfg.ws.minLifeMs)
-    const rec = { requested: Math.round(t0), opened: 0, version: '', closed: 0, how: 'open', code: 0, reason: '', frames: 0, lastFrame: 0, error: '', lifeMs: Math.round(lifeMs) }
+    const rec = {
+      requested: Math.round(t0),
+      opened: 0,
+      version: '',
+      closed: 0,
+      how: 'open',
+      code: 0,
+      reason: '',
+      frames: 0,
+      lastFrame: 0,
+      error: '',
+      lifeMs: Math.round(lifeMs)
+    }
     sockets.push(rec)
     const ws = new WebSocket(`ws://${base.host}/ws`, { handshakeTimeout: 10000, perMessageDeflate: false })
     let byClient = false

@@ -41,10 +41,14 @@ function headline(results) {
     row('latency p50 / p99, steady state', s => pair(s.latency.steady.all.p50, s.latency.steady.all.p99, ms)),
     row('latency p50 / p99, within ±1 s of a switch', s => pair(s.latency.aroundSwitches.all.p50, s.latency.aroundSwitches.all.p99, ms)),
     row('switch gap, median / max', s => pair(s.summary.switchGapMs.median, s.summary.switchGapMs.max, ms)),
-    row('longest time without a successful answer around a switch, median / max', s => pair(s.summary.longestSilenceMs.median, s.summary.longestSilenceMs.max, ms)),
+    row('longest time without a successful answer around a switch, median / max', s =>
+      pair(s.summary.longestSilenceMs.median, s.summary.longestSilenceMs.max, ms)
+    ),
     row('deploy: start to new version serving, median / max', s => pair(s.summary.deployWallMs.median, s.summary.deployWallMs.max, sec)),
     row('rollback: start to old version serving, median / max', s => pair(s.summary.rollbackWallMs.median, s.summary.rollbackWallMs.max, sec)),
-    row('SSH connections per run', s => (s.runs[0]?.ssh ? `${(s.runs.reduce((a, r) => a + r.ssh.ofThisProcess, 0) / s.runs.length).toFixed(2)}` : 'n/a (local docker CLI)')),
+    row('SSH connections per run', s =>
+      s.runs[0]?.ssh ? `${(s.runs.reduce((a, r) => a + r.ssh.ofThisProcess, 0) / s.runs.length).toFixed(2)}` : 'n/a (local docker CLI)'
+    ),
     row('machine CPU busy during the load (2 cores)', s => (s.cpuBusyPercent === null ? '—' : `${s.cpuBusyPercent} %`))
   ]
   return lines.join('\n')
@@ -60,7 +64,8 @@ function cutoverRuns(s) {
       `| ${i + 1} | ${r.kind} | ${r.fromVersion} → ${r.version} | ${r.ok ? 0 : 'fail'} | ${sec(r.runMs)} | ${sec(r.wallToServingMs)} | ${ms(r.switchGapMs)} | ${r.failed} | ${ms(r.steps.pull)} | ${ms(r.steps.boot)} | ${ms(r.steps.healthy)} | ${ms(r.steps.switch)} | ${r.kind === 'deploy' ? ms(r.appBootMs) : '—'} | ${ms(r.overheadMs)} | ${r.dockerApi ? `${r.dockerApi.requests} / ${r.dockerApi.channels}` : '—'} | ${r.ssh.ofThisProcess} |`
     )
   })
-  for (const f of s.failedRuns) lines.push(`| ✗ | ${f.kind} | ${f.fromVersion} → ${f.version} | fail | ${sec(f.runMs)} | | | | | | | | | | | ${f.ssh.ofThisProcess} |`)
+  for (const f of s.failedRuns)
+    lines.push(`| ✗ | ${f.kind} | ${f.fromVersion} → ${f.version} | fail | ${sec(f.runMs)} | | | | | | | | | | | ${f.ssh.ofThisProcess} |`)
   return lines.join('\n')
 }
 
@@ -75,7 +80,12 @@ function stepTable(s) {
   }
   const outside = rs => rs.map(r => r.runMs - (r.steps.total ?? 0))
   lines.push(`| process start/exit outside the timeline | ${ms(med(outside(d)))} | ${ms(mx(outside(d)))} | ${ms(med(outside(rb)))} | ${ms(mx(outside(rb)))} |`)
-  const ensure = rs => rs.map(r => (r.markOffsetsMs?.['boot:start'] ?? null) !== null && r.markOffsetsMs?.['pull:end'] !== undefined ? r.markOffsetsMs['boot:start'] - r.markOffsetsMs['pull:end'] : null)
+  const ensure = rs =>
+    rs.map(r =>
+      (r.markOffsetsMs?.['boot:start'] ?? null) !== null && r.markOffsetsMs?.['pull:end'] !== undefined
+        ? r.markOffsetsMs['boot:start'] - r.markOffsetsMs['pull:end']
+        : null
+    )
   lines.push(`| (inside pull→boot: proxy check, not a step) | ${ms(med(ensure(d)))} | ${ms(mx(ensure(d)))} | | |`)
   return lines.join('\n')
 }
@@ -85,10 +95,10 @@ const PARTS = [
   ['connect', 'connect (SSH handshake + docker version)'],
   ['lock', 'deploy lock (exec over SSH)'],
   ['inspect', 'read host state'],
-  ['pull', 'pull (not the action\'s)'],
+  ['pull', "pull (not the action's)"],
   ['proxyCheck', 'proxy check between pull and boot'],
   ['containerCreateStart', 'create + start the container (Docker)'],
-  ['appBoot', 'app boot, container start to listening (not the action\'s)'],
+  ['appBoot', "app boot, container start to listening (not the action's)"],
   ['healthSlack', 'health gate after the app listens'],
   ['beforeSwitch', 'health gate to switch'],
   ['switch', 'switch (write config, nginx -t, reload)'],
@@ -110,7 +120,10 @@ export function breakdownTable(groups) {
 }
 
 function baselineRuns(s) {
-  const lines = ['| # | run | versions | script time | to serving | switch gap | longest silence | failed keep-alive (non-2xx / socket) | failed new conn. (non-2xx / socket) |', '|---:|---|---|---:|---:|---:|---:|---:|---:|']
+  const lines = [
+    '| # | run | versions | script time | to serving | switch gap | longest silence | failed keep-alive (non-2xx / socket) | failed new conn. (non-2xx / socket) |',
+    '|---:|---|---|---:|---:|---:|---:|---:|---:|'
+  ]
   s.runs.forEach((r, i) => {
     lines.push(
       `| ${i + 1} | ${r.kind} | ${r.fromVersion} → ${r.version} | ${sec(r.runMs)} | ${sec(r.wallToServingMs)} | ${ms(r.switchGapMs)} | ${ms(r.longestSilenceMs)} | ${r.fails.keepAlive.non2xx} / ${r.fails.keepAlive.socketErrors} | ${r.fails.newConnection.non2xx} / ${r.fails.newConnection.socketErrors} |`
@@ -128,7 +141,11 @@ function cutsText(name, s) {
     for (const c of w.cuts) steps[where(c)] = (steps[where(c)] ?? 0) + 1
     const since = w.cuts.map(c => c.msSinceItsVersionStoppedBeingLive).filter(x => x !== null)
     out.push(
-      `- **${STRATEGY_TITLES[name]}**: ${w.cut} WebSockets cut (close codes ${Object.entries(w.cutCodes).map(([k, v]) => `${k}×${v}`).join(', ')}), during ${Object.entries(steps).map(([k, v]) => `${k}: ${v}`).join('; ')}` +
+      `- **${STRATEGY_TITLES[name]}**: ${w.cut} WebSockets cut (close codes ${Object.entries(w.cutCodes)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(', ')}), during ${Object.entries(steps)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; ')}` +
         (since.length ? `; ${sec(Math.min(...since))}–${sec(Math.max(...since))} after their version stopped being live` : '') +
         (name === 'cutover' ? ` (${w.cutBeforeDrainTimeout} before the 30 s drain-timeout).` : '.')
     )
@@ -145,12 +162,17 @@ function cutsText(name, s) {
       const i = s.runs.findLastIndex(r => r.t0 <= t)
       const run = i >= 0 && t <= (s.runs[i + 1]?.t0 ?? Infinity) ? s.runs[i] : undefined
       let step
-      if (run?.markOffsetsMs) for (const [key, off] of Object.entries(run.markOffsetsMs)) if (key.endsWith(':start') && off <= t - run.t0) step = key.split(':')[0]
+      if (run?.markOffsetsMs)
+        for (const [key, off] of Object.entries(run.markOffsetsMs)) if (key.endsWith(':start') && off <= t - run.t0) step = key.split(':')[0]
       const w = `${run ? run.kind : 'outside a run'}${step ? ` (step ${step})` : ''}`
       steps[w] = (steps[w] ?? 0) + 1
     }
     out.push(
-      `- **${STRATEGY_TITLES[name]}**: ${s.long.cut} long requests failed, ${s.long.cutInFlight} of them cut in flight (${Object.entries(kinds).map(([k, v]) => `${k}: ${v}`).join(', ')}), during ${Object.entries(steps).map(([k, v]) => `${k}: ${v}`).join('; ')}.`
+      `- **${STRATEGY_TITLES[name]}**: ${s.long.cut} long requests failed, ${s.long.cutInFlight} of them cut in flight (${Object.entries(kinds)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')}), during ${Object.entries(steps)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; ')}.`
     )
   }
   return out
@@ -158,9 +180,13 @@ function cutsText(name, s) {
 
 function transportTables(t) {
   const out = []
-  out.push(`Relay: a Node TCP relay in front of sshd adding ${t.relayDelayMs} ms each way (${2 * t.relayDelayMs} ms round trip). No load during these runs; each deploy follows a rollback, so its run time includes any wait for the replaced standby to drain.`)
+  out.push(
+    `Relay: a Node TCP relay in front of sshd adding ${t.relayDelayMs} ms each way (${2 * t.relayDelayMs} ms round trip). No load during these runs; each deploy follows a rollback, so its run time includes any wait for the replaced standby to drain.`
+  )
   out.push('')
-  out.push('| whole cutover run | route | runs | start to switched (median) | run time (median) | connect | healthy | switch | Docker API requests / channels | SSH connections per run |')
+  out.push(
+    '| whole cutover run | route | runs | start to switched (median) | run time (median) | connect | healthy | switch | Docker API requests / channels | SSH connections per run |'
+  )
   out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
   const groups = {}
   for (const r of t.runs) (groups[`${r.kind}|${r.route}`] ??= []).push(r)
@@ -233,13 +259,17 @@ export function renderMarkdown(results, files) {
     out.push('')
     out.push(stepTable(S.cutover))
     out.push('')
-    const groups = [{ label: `under load (${S.cutover.runs.filter(r => r.kind === 'deploy').length} deploys)`, runs: S.cutover.runs.filter(r => r.kind === 'deploy') }]
+    const groups = [
+      { label: `under load (${S.cutover.runs.filter(r => r.kind === 'deploy').length} deploys)`, runs: S.cutover.runs.filter(r => r.kind === 'deploy') }
+    ]
     const tr = results.transport?.runs.filter(r => r.kind === 'deploy' && r.ok) ?? []
     const direct = tr.filter(r => r.route === 'direct').map(r => ({ ...r, overheadMs: r.breakdown.overheadToSwitched }))
     const relayed = tr.filter(r => r.route !== 'direct').map(r => ({ ...r, overheadMs: r.breakdown.overheadToSwitched }))
     if (direct.length) groups.push({ label: `no load, direct (${direct.length})`, runs: direct })
     if (relayed.length) groups.push({ label: `no load, ${relayed[0].route} (${relayed.length})`, runs: relayed })
-    out.push('Where a deploy\'s time goes (from the stdout marks of each run; without load there is no load to see the first answer, so overhead there ends at the switch):')
+    out.push(
+      "Where a deploy's time goes (from the stdout marks of each run; without load there is no load to see the first answer, so overhead there ends at the switch):"
+    )
     out.push('')
     out.push(breakdownTable(groups))
     out.push('')
@@ -250,8 +280,8 @@ export function renderMarkdown(results, files) {
     out.push('')
     out.push(
       k === 'recreate'
-        ? '`docker stop` (SIGTERM, the app drains) + `docker rm` + `docker run` under the same name, as `docker compose up -d` does. One plain nginx proxies to the name through Docker\'s DNS (`resolver 127.0.0.11 valid=1s` and a variable in `proxy_pass`, or it would keep the old address). Switch moment: the `docker stop`.'
-        : '`docker run` the new color, `sleep 5`, rewrite the upstream in the one plain nginx, `nginx -s reload`, then `docker stop` + `docker rm` the old one at once. Switch moment: nginx\'s SIGHUP log line.'
+        ? "`docker stop` (SIGTERM, the app drains) + `docker rm` + `docker run` under the same name, as `docker compose up -d` does. One plain nginx proxies to the name through Docker's DNS (`resolver 127.0.0.11 valid=1s` and a variable in `proxy_pass`, or it would keep the old address). Switch moment: the `docker stop`."
+        : "`docker run` the new color, `sleep 5`, rewrite the upstream in the one plain nginx, `nginx -s reload`, then `docker stop` + `docker rm` the old one at once. Switch moment: nginx's SIGHUP log line."
     )
     out.push('')
     out.push(baselineRuns(S[k]))
@@ -265,11 +295,21 @@ export function renderMarkdown(results, files) {
   }
   out.push('## How it is measured')
   out.push('')
-  out.push('- Every request is timed in the load worker (epoch ms); a run\'s start is the spawn of its process (cutover) or of the script\'s first command (baselines). A run\'s steps are timed from the `::group::`/`::endgroup::` lines it prints (stdout is a synchronous pipe). The switch moment is nginx\'s "signal 1 (SIGHUP) received" log line (Docker\'s timestamp) — for cutover the one inside the run\'s switch step, for the script baseline the one its `nginx -s reload` causes; for recreate it is the `docker stop`.')
-  out.push('- Steady state: a window before the first run and one after the last, with no deploy running. Around a switch: requests started within ±1 s of a switch moment. Latency counts successful answers only.')
-  out.push('- A WebSocket is cut when it closes without the client asking (close code 1001/1006 or an error); a long request is cut when it gets a non-2xx answer or its connection fails.')
-  out.push('- SSH connections per run: sshd\'s "Accepted publickey" lines during the run whose client port the action\'s process held (read from /proc), so other users of the test bed do not count; through the relay, the relay\'s own count.')
-  out.push('- Baselines drive the local docker CLI, as users\' scripts do; images they need are made present before the timed part (cutover\'s own pulls are inside its runs).')
+  out.push(
+    "- Every request is timed in the load worker (epoch ms); a run's start is the spawn of its process (cutover) or of the script's first command (baselines). A run's steps are timed from the `::group::`/`::endgroup::` lines it prints (stdout is a synchronous pipe). The switch moment is nginx's \"signal 1 (SIGHUP) received\" log line (Docker's timestamp) — for cutover the one inside the run's switch step, for the script baseline the one its `nginx -s reload` causes; for recreate it is the `docker stop`."
+  )
+  out.push(
+    '- Steady state: a window before the first run and one after the last, with no deploy running. Around a switch: requests started within ±1 s of a switch moment. Latency counts successful answers only.'
+  )
+  out.push(
+    '- A WebSocket is cut when it closes without the client asking (close code 1001/1006 or an error); a long request is cut when it gets a non-2xx answer or its connection fails.'
+  )
+  out.push(
+    "- SSH connections per run: sshd's \"Accepted publickey\" lines during the run whose client port the action's process held (read from /proc), so other users of the test bed do not count; through the relay, the relay's own count."
+  )
+  out.push(
+    "- Baselines drive the local docker CLI, as users' scripts do; images they need are made present before the timed part (cutover's own pulls are inside its runs)."
+  )
   out.push('')
   out.push('Reproduce: `bash scripts/testbed/up.sh && npm run bench` (smoke run: `npm run bench -- --quick`).')
   out.push('')
@@ -299,9 +339,13 @@ export function renderSvg(results) {
   const maxSeconds = Math.max(...names.map(k => (results.strategies[k].series.okKeepAlive.length - 1) * (results.strategies[k].series.bucketMs / 1000)))
   const xs = s => left + (s / maxSeconds) * plotW
   const out = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif" font-size="12">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif" font-size="12">`
+  )
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
-  out.push(`<text x="${left}" y="26" font-size="18" font-weight="bold">Successful answers and failures per second under the same load, switch moments marked</text>`)
+  out.push(
+    `<text x="${left}" y="26" font-size="18" font-weight="bold">Successful answers and failures per second under the same load, switch moments marked</text>`
+  )
   // legend
   const lg = [
     ['#2b6cb0', 'ok, keep-alive', 'line'],
@@ -330,7 +374,7 @@ export function renderSvg(results) {
     const bs = ser.bucketMs / 1000
     const ok = ser.okKeepAlive.map((v, i) => v + ser.okNewConnection[i])
     const fail = ser.failedKeepAlive.map((v, i) => v + ser.failedNewConnection[i])
-    const yMax = niceMax(Math.max(...ok, ...ser.okKeepAlive) * 1.05 / bs)
+    const yMax = niceMax((Math.max(...ok, ...ser.okKeepAlive) * 1.05) / bs)
     const fMax = niceMax(Math.max(1, ...fail) / bs)
     const ys = v => y0 + panelH - (v / yMax) * panelH
     const yf = v => y0 + panelH - (v / fMax) * panelH
@@ -347,7 +391,8 @@ export function renderSvg(results) {
       if (fail.some(v => v > 0)) out.push(`<text x="${left + plotW + 6}" y="${yf(fv) + 4}" fill="#c53030">${Math.round(fv * 100) / 100}</text>`)
     }
     out.push(`<text transform="translate(${left - 48},${y0 + panelH / 2}) rotate(-90)" text-anchor="middle" fill="#2d3748">answers/s</text>`)
-    if (fail.some(v => v > 0)) out.push(`<text transform="translate(${left + plotW + 50},${y0 + panelH / 2}) rotate(90)" text-anchor="middle" fill="#c53030">failed/s</text>`)
+    if (fail.some(v => v > 0))
+      out.push(`<text transform="translate(${left + plotW + 50},${y0 + panelH / 2}) rotate(90)" text-anchor="middle" fill="#c53030">failed/s</text>`)
     else out.push(`<text x="${left + plotW - 8}" y="${y0 + panelH - 10}" text-anchor="end" fill="#2f855a" font-weight="bold">no failed request</text>`)
     // x ticks
     const span = ok.length * bs
@@ -359,14 +404,18 @@ export function renderSvg(results) {
     // switch lines
     for (const sw of ser.switches) {
       const color = sw.kind === 'rollback' ? '#dd6b20' : '#3182ce'
-      out.push(`<line x1="${xs(sw.s).toFixed(1)}" y1="${y0}" x2="${xs(sw.s).toFixed(1)}" y2="${y0 + panelH}" stroke="${color}" stroke-width="1.2" stroke-dasharray="4,3" opacity="0.9"/>`)
+      out.push(
+        `<line x1="${xs(sw.s).toFixed(1)}" y1="${y0}" x2="${xs(sw.s).toFixed(1)}" y2="${y0 + panelH}" stroke="${color}" stroke-width="1.2" stroke-dasharray="4,3" opacity="0.9"/>`
+      )
     }
     // failure bars
     const bw = Math.max(1.5, (bs / maxSeconds) * plotW)
     fail.forEach((v, i) => {
       if (!v) return
       const h = Math.max(2, y0 + panelH - yf(v / bs))
-      out.push(`<rect x="${xs(i * bs).toFixed(1)}" y="${(y0 + panelH - h).toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="#e53e3e" opacity="0.75"/>`)
+      out.push(
+        `<rect x="${xs(i * bs).toFixed(1)}" y="${(y0 + panelH - h).toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="#e53e3e" opacity="0.75"/>`
+      )
     })
     // throughput lines
     const poly = arr => arr.map((v, i) => `${xs((i + 0.5) * bs).toFixed(1)},${ys(v / bs).toFixed(1)}`).join(' ')

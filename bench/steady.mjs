@@ -1,0 +1,291 @@
+#!/usr/bin/env node
+// Steady-state cost of the proxy (issue #15): throughput and latency of the app directly, one
+// nginx hop with upstream keepalive (what users know), cutover's two tiers as src/ renders them,
+// and candidate designs, side by side in ONE run, with CPU and memory of the proxy containers.
+//
+//   npm run bench:steady                   # full run, ~5 min on 2 cores
+//   npm run bench:steady -- --quick        # smoke run (1 round, 2 s; results go to *-quick files)
+//   node bench/steady.mjs --duration 5 --rounds 3 --only single,current,haproxy
+//
+// Options: --duration S (4) per wrk run, --rounds N (3) (variants alternate A/B/A/B, order
+// rotated per round), --conns N (50), --sat N (200: saturation), --only LIST, --out DIR.
+// Load: wrk (-t2, --latency) from the host straight to the container addresses on the bridge
+// network (no docker-proxy in the path), keep-alive and `Connection: close` clients.
+// Everything it creates is named pd-* and removed at the end (also on failure or Ctrl-C).
+import { execFileSync, execFile } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cgroupSample, containerId, ipOf, loadNginxConfig, setupApps, setupHaproxy, setupSingle, setupTwoTier, teardown } from './lib/designs.mjs'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const REPO = join(HERE, '..')
+const argv = process.argv.slice(2)
+const flag = (name, def) => {
+  const i = argv.indexOf(`--${name}`)
+  if (i < 0) return def
+  const v = argv[i + 1]
+  return v === undefined || v.startsWith('--') ? true : v
+}
+const quick = flag('quick', false) === true
+const DURATION = Number(flag('duration', quick ? 2 : 4))
+const ROUNDS = Number(flag('rounds', quick ? 1 : 3))
+const CONNS = Number(flag('conns', 50))
+const SAT = Number(flag('sat', 200))
+const ONLY = flag('only', '') ? String(flag('only', '')).split(',') : undefined
+const OUT = flag('out', join(HERE, 'results'))
+const ALL = ['direct', 'single', 'current', 'keepalive', 'unix', 'unix-keepalive', 'haproxy']
+const WANT = ONLY ?? ALL
+const MODES = [
+  { name: `keep-alive c${CONNS}`, conns: CONNS, close: false },
+  { name: `new connection c${CONNS}`, conns: CONNS, close: true },
+  { name: `keep-alive c${SAT} (saturation)`, conns: SAT, close: false }
+]
+const log = (...a) => console.log(`[steady ${new Date().toISOString().slice(11, 19)}]`, ...a)
+const sleep = ms => new Promise(r => setTimeout(r, ms))
+
+// ---------------------------------------------------------------- wrk
+function toMs(v) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v)
+  if (!m) return NaN
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60000 }[m[2]]
+}
+function parseWrk(out) {
+  const num = re => {
+    const m = re.exec(out)
+    return m ? m[1] : undefined
+  }
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  return {
+    rps: Number(num(/Requests\/sec:\s+([\d.]+)/)),
+    requests: Number(num(/(\d+) requests in/)),
+    p50: toMs(num(/^\s+50%\s+(\S+)/m)),
+    p75: toMs(num(/^\s+75%\s+(\S+)/m)),
+    p90: toMs(num(/^\s+90%\s+(\S+)/m)),
+    p99: toMs(num(/^\s+99%\s+(\S+)/m)),
+    non2xx: Number(num(/Non-2xx or 3xx responses: (\d+)/) ?? 0),
+    socketErrors: sock ? { connect: +sock[1], read: +sock[2], write: +sock[3], timeout: +sock[4] } : { connect: 0, read: 0, write: 0, timeout: 0 }
+  }
+}
+function wrk(url, { conns, close, seconds }) {
+  const args = ['-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s']
+  if (close) args.push('-H', 'Connection: close')
+  args.push(url)
+  return new Promise((resolve, reject) => {
+    execFile('wrk', args, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`wrk ${args.join(' ')}: ${stderr || err.message}`))
+      else resolve({ ...parseWrk(stdout), raw: stdout })
+    })
+  })
+}
+
+// ---------------------------------------------------------------- measurement
+async function measure(v, mode, seconds) {
+  const ids = v.ids
+  const before = ids.map(cgroupSample)
+  const appBefore = cgroupSample(v.appId)
+  const memSamples = []
+  const p = wrk(v.url, { conns: mode.conns, close: mode.close, seconds })
+  // memory in the middle and near the end of the run
+  for (const at of [seconds * 500, seconds * 400]) {
+    await sleep(at)
+    memSamples.push(ids.reduce((s, id) => s + (cgroupSample(id).mem ?? 0), 0))
+  }
+  const r = await p
+  const after = ids.map(cgroupSample)
+  const appAfter = cgroupSample(v.appId)
+  const secs = (after[0]?.t ?? appAfter.t) / 1000 - (before[0]?.t ?? appBefore.t) / 1000
+  const proxyCpu = ids.length ? ids.reduce((s, _, i) => s + (after[i].cpuNs - before[i].cpuNs), 0) / 1e9 / secs : 0
+  const appCpu = (appAfter.cpuNs - appBefore.cpuNs) / 1e9 / ((appAfter.t - appBefore.t) / 1000)
+  const { raw, ...fig } = r
+  // CPU per request: much less sensitive to the shared machine's noise than req/s
+  const proxyUsPerReq = fig.requests ? (proxyCpu * secs * 1e6) / fig.requests : null
+  return {
+    ...fig,
+    proxyUsPerReq: round(proxyUsPerReq, 1),
+    proxyCpuCores: round(proxyCpu, 3),
+    appCpuCores: round(appCpu, 3),
+    proxyMemMiB: round(Math.max(...memSamples) / 2 ** 20, 1),
+    perContainerCpu: ids.map((_, i) => round((after[i].cpuNs - before[i].cpuNs) / 1e9 / secs, 3))
+  }
+}
+
+async function idleFigures(v) {
+  const before = v.ids.map(cgroupSample)
+  await sleep(2000)
+  const after = v.ids.map(cgroupSample)
+  const cpu = v.ids.reduce((s, _, i) => s + (after[i].cpuNs - before[i].cpuNs) / 1e9 / ((after[i].t - before[i].t) / 1000), 0)
+  const mem = after.reduce((s, a) => s + (a.mem ?? 0), 0)
+  return { cpuCores: round(cpu, 4), memMiB: round(mem / 2 ** 20, 1) }
+}
+
+const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null)
+const median = xs => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN
+}
+
+// ---------------------------------------------------------------- main
+let cleaning = false
+async function cleanup() {
+  if (cleaning) return
+  cleaning = true
+  await teardown().catch(e => console.error('teardown:', e.message))
+}
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => cleanup().then(() => process.exit(130)))
+
+async function main() {
+  const started = Date.now()
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO }).toString().trim()
+  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'scripts'], { cwd: REPO }).toString().trim() !== ''
+  await teardown()
+  if (WANT.includes('haproxy')) execFileSync('bash', [join(REPO, 'scripts/testbed/haproxy-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const cfg = await loadNginxConfig()
+  log('setting up the app and the proxies')
+  const variants = []
+  const direct = await setupApps({ green: false })
+  const appId = await containerId(direct.app[0])
+  const appIp = await ipOf(direct.app[0])
+  if (WANT.includes('direct')) variants.push({ ...direct, url: `http://${appIp}:3000/` })
+  const add = async (name, fn) => {
+    if (!WANT.includes(name)) return
+    const v = await fn()
+    variants.push({ ...v, url: `http://${await ipOf(v.containers[0])}:80/` })
+  }
+  await add('single', setupSingle)
+  await add('current', () => setupTwoTier(cfg, 'current', 'pd-cur'))
+  await add('keepalive', () => setupTwoTier(cfg, 'keepalive', 'pd-ka'))
+  await add('unix', () => setupTwoTier(cfg, 'unix', 'pd-ux'))
+  await add('unix-keepalive', () => setupTwoTier(cfg, 'unix-keepalive', 'pd-uxka'))
+  await add('haproxy', () => setupHaproxy())
+  for (const v of variants) {
+    v.ids = await Promise.all(v.containers.map(containerId))
+    v.appId = appId
+    const res = await fetch(v.url)
+    const body = (await res.text()).trim()
+    if (res.status !== 200 || body !== 'v1') throw new Error(`${v.name} answers ${res.status} ${body}`)
+  }
+  log(`variants: ${variants.map(v => v.name).join(', ')}; ${ROUNDS} round(s) x ${MODES.length} modes x ${DURATION} s`)
+
+  // idle
+  await sleep(1500)
+  const idle = {}
+  await Promise.all(variants.filter(v => v.ids.length).map(async v => (idle[v.name] = await idleFigures(v))))
+  // warm-up (JIT of the app, nginx worker caches, connection pools)
+  for (const v of variants) await wrk(v.url, { conns: CONNS, close: false, seconds: 1 })
+
+  const runs = []
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const mode of MODES) {
+      // A/B/A/B: rotate the order each round, and reverse it every other round
+      let order = variants.map((_, i) => variants[(i + r) % variants.length])
+      if (r % 2) order = order.reverse()
+      for (const v of order) {
+        const fig = await measure(v, mode, DURATION)
+        runs.push({ round: r + 1, mode: mode.name, variant: v.name, ...fig })
+        log(
+          `${mode.name.padEnd(28)} ${v.name.padEnd(15)} ${String(Math.round(fig.rps)).padStart(6)} req/s  p50 ${fig.p50} ms  p99 ${fig.p99} ms  proxy cpu ${fig.proxyCpuCores}  errors ${fig.non2xx + Object.values(fig.socketErrors).reduce((a, b) => a + b, 0)}`
+        )
+        await sleep(300)
+      }
+    }
+  }
+
+  // summary: median over rounds, ratio to (b)
+  const summary = []
+  for (const mode of MODES) {
+    const base = runs.filter(x => x.mode === mode.name && x.variant === 'single')
+    const baseRps = median(base.map(x => x.rps))
+    const baseP99 = median(base.map(x => x.p99))
+    for (const v of variants) {
+      const xs = runs.filter(x => x.mode === mode.name && x.variant === v.name)
+      const rps = median(xs.map(x => x.rps))
+      const p99 = median(xs.map(x => x.p99))
+      summary.push({
+        mode: mode.name,
+        variant: v.name,
+        label: v.label,
+        rps: round(rps, 0),
+        rpsMin: round(Math.min(...xs.map(x => x.rps)), 0),
+        rpsMax: round(Math.max(...xs.map(x => x.rps)), 0),
+        p50: round(median(xs.map(x => x.p50)), 2),
+        p99: round(p99, 2),
+        ratioToSingle: baseRps ? round(rps / baseRps, 2) : null,
+        p99MinusSingle: Number.isFinite(baseP99) ? round(p99 - baseP99, 2) : null,
+        proxyCpuCores: round(median(xs.map(x => x.proxyCpuCores)), 2),
+        proxyUsPerReq: round(median(xs.map(x => x.proxyUsPerReq)), 1),
+        appCpuCores: round(median(xs.map(x => x.appCpuCores)), 2),
+        proxyMemMiB: round(Math.max(...xs.map(x => x.proxyMemMiB)), 1),
+        errors: xs.reduce((s, x) => s + x.non2xx + Object.values(x.socketErrors).reduce((a, b) => a + b, 0), 0),
+        goal: v.name === 'single' || v.name === 'direct' ? null : rps >= 0.9 * baseRps && p99 <= baseP99 + 2
+      })
+    }
+  }
+  const result = {
+    kind: 'steady',
+    date: new Date().toISOString(),
+    commit,
+    dirty,
+    quick,
+    options: { duration: DURATION, rounds: ROUNDS, conns: CONNS, sat: SAT },
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg(), kernel: os.release() },
+    wallSeconds: Math.round((Date.now() - started) / 1000),
+    variants: variants.map(v => ({ name: v.name, label: v.label, containers: v.containers, configs: v.configs })),
+    idle,
+    summary,
+    runs
+  }
+  mkdirSync(OUT, { recursive: true })
+  const stamp = `${result.date.slice(0, 10)}-${commit}${quick ? '-quick' : ''}`
+  writeFileSync(join(OUT, `steady-${stamp}.json`), JSON.stringify(result, null, 1) + '\n')
+  writeFileSync(join(OUT, quick ? 'steady-latest-quick.md' : 'steady-latest.md'), renderMarkdown(result, `steady-${stamp}.json`))
+  log(`wrote ${join(OUT, `steady-${stamp}.json`)} (${result.wallSeconds} s)`)
+  console.log(renderMarkdown(result, `steady-${stamp}.json`))
+}
+
+export function renderMarkdown(r, file) {
+  const lines = []
+  lines.push(`# Steady-state cost of the proxy (issue #15)`)
+  lines.push('')
+  lines.push(
+    `Run ${r.date} on commit ${r.commit}${r.dirty ? ' (uncommitted changes)' : ''}, ${r.machine.cpus} cores (${r.machine.model}), load average at the end ${r.machine.loadavg.map(x => x.toFixed(2)).join(' ')}; ` +
+      `wrk -t2 --latency from the host to the container addresses, ${r.options.duration} s per run, ${r.options.rounds} round(s) alternating the variants (figures: median of the rounds; req/s min–max shown). ` +
+      `Proxy CPU is the sum over the proxy containers (cores), memory as docker stats counts it (usage without inactive file cache), highest sample. Raw: [${file}](${file}).`
+  )
+  lines.push('')
+  lines.push('| variant | |')
+  lines.push('|---|---|')
+  for (const v of r.variants) lines.push(`| ${v.name} | ${v.label} |`)
+  for (const mode of [...new Set(r.summary.map(s => s.mode))]) {
+    lines.push('')
+    lines.push(`## ${mode}`)
+    lines.push('')
+    lines.push(
+      '| variant | req/s (min–max) | p50 ms | p99 ms | ratio to single hop | p99 − single ms | proxy CPU cores | proxy CPU µs/request | app CPU cores | proxy memory MiB | errors | goal (≥ 0.9×, p99 ≤ +2 ms) |'
+    )
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    for (const s of r.summary.filter(x => x.mode === mode)) {
+      lines.push(
+        `| ${s.variant} | ${s.rps} (${s.rpsMin}–${s.rpsMax}) | ${s.p50} | ${s.p99} | ${s.ratioToSingle ?? ''} | ${s.p99MinusSingle ?? ''} | ${s.proxyCpuCores} | ${s.proxyUsPerReq ?? ''} | ${s.appCpuCores} | ${s.proxyMemMiB} | ${s.errors} | ${s.goal === null ? '' : s.goal ? 'met' : 'missed'} |`
+      )
+    }
+  }
+  lines.push('')
+  lines.push('## Idle (no load, 2 s)')
+  lines.push('')
+  lines.push('| variant | proxy CPU cores | proxy memory MiB |')
+  lines.push('|---|---:|---:|')
+  for (const [k, v] of Object.entries(r.idle)) lines.push(`| ${k} | ${v.cpuCores} | ${v.memMiB} |`)
+  lines.push('')
+  return lines.join('\n')
+}
+
+// a pending promise with nothing left to wait for must not end the run silently (exit 0)
+const hold = setInterval(() => {}, 1 << 30)
+main()
+  .catch(e => {
+    console.error(e.stack ?? e)
+    process.exitCode = 1
+  })
+  .finally(() => cleanup().then(() => clearInterval(hold)))
