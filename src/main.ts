@@ -189,11 +189,12 @@ async function execute(config: Config, log: Log): Promise<void> {
       repository: process.env.GITHUB_REPOSITORY ?? 'local',
       since: new Date().toISOString()
     }
-    if (config.mode !== 'status') {
-      resources.lock = await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () =>
-        DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log)
-      )
-    }
+    // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
+    const shell =
+      config.mode === 'status'
+        ? await DeployLock.unlocked(ssh, log)
+        : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
+    resources.lock = shell
     const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
     // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
     const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
@@ -204,7 +205,7 @@ async function execute(config: Config, log: Log): Promise<void> {
         // App names have no dots, so this lock never shares a file with an app's deploy lock.
         DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
       ),
-      ledger: new LedgerFile(ssh, config.app),
+      ledger: new LedgerFile(shell, config.app),
       log,
       timeline,
       run: runLabel,

@@ -239,3 +239,55 @@ describe('DeployLock.acquire', () => {
     await expect(acquiring).rejects.toThrow('the SSH connection to root@h:22 was lost')
   })
 })
+
+/** An SshSession whose exec runs the command with sh here, with its own HOME: the real script, the real protocol. */
+function localShell(home: string): SshSession {
+  return {
+    execStream: async (command: string) => {
+      const child = spawn('sh', ['-c', command], { env: { PATH: process.env.PATH, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] })
+      const channel = Object.assign(new EventEmitter(), {
+        stderr: child.stderr!,
+        write: (d: string) => child.stdin!.write(d),
+        end: () => child.stdin!.end(),
+        close: () => child.kill()
+      })
+      child.stdout!.on('data', d => channel.emit('data', d))
+      child.on('close', code => channel.emit('close', code))
+      return channel
+    }
+  } as unknown as SshSession
+}
+
+describe('the shell that holds the lock serves the state files', () => {
+  it('writes atomically (0600 in 0700 directories), reads back byte for byte, lists every ledger, says when a file is missing', async () => {
+    const home = newHome()
+    const lock = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    const text = '{"version":1,"app":"web","releases":[],"note":"ünïcode\\n\\nand trailing newlines"}\n\n'
+    await lock.writeFile('.cutover/apps/web/releases.json', text)
+    expect(readFileSync(join(home, '.cutover/apps/web/releases.json'), 'utf8')).toBe(text)
+    expect(mode(join(home, '.cutover/apps/web/releases.json'))).toBe(0o600)
+    expect(mode(join(home, '.cutover/apps/web'))).toBe(0o700)
+    expect(await lock.readFile('.cutover/apps/web/releases.json')).toBe(text)
+    expect(await lock.readFile('.cutover/apps/none/releases.json')).toBeUndefined()
+    await lock.writeFile('.cutover/apps/shop/releases.json', '{\n "app": "shop"\n}\n')
+    const all = await lock.allLedgers()
+    expect(all).toContain('\n@@ shop\n{ "app": "shop"}')
+    expect(all).toContain('\n@@ web\n{"version":1')
+    // several requests in flight come back in order
+    const many = await Promise.all([1, 2, 3].map(() => lock.readFile('.cutover/apps/shop/releases.json')))
+    expect(many).toEqual(['{\n "app": "shop"\n}\n', '{\n "app": "shop"\n}\n', '{\n "app": "shop"\n}\n'])
+    lock.release()
+  })
+
+  it('keeps the lock while it serves, and frees it when released', async () => {
+    const home = newHome()
+    const first = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    await first.writeFile('.cutover/apps/web/releases.json', '{}')
+    const second = DeployLock.acquire(localShell(home), 'web', holder, 1000, recorder())
+    await expect(second).rejects.toThrow(LockTimeoutError)
+    first.release()
+    const third = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    expect(await third.readFile('.cutover/apps/web/releases.json')).toBe('{}')
+    third.release()
+  })
+})

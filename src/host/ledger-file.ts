@@ -1,8 +1,15 @@
 import { LedgerError, type Ledger } from '../engine/ports.js'
 import { ledgerProblem, type LedgerRecord, type RoutingClaim } from '../core/release.js'
-import { runScript, shq, type CommandChannel } from './remote-shell.js'
 
-const TIMEOUT_MS = 10_000
+/** The file operations the ledger needs on the host: the run's shell (see DeployLock) serves them. */
+export interface StateFiles {
+  /** Reads a file under $HOME; undefined when it does not exist. */
+  readFile(path: string): Promise<string | undefined>
+  /** Replaces a file under $HOME atomically, creating its directories (0700). */
+  writeFile(path: string, content: string): Promise<void>
+  /** Every app's ledger on the host, each on one line after an `@@ <app>` line. */
+  allLedgers(): Promise<string>
+}
 
 /** Where an app's ledger lives on the host, relative to the SSH user's home. */
 export function ledgerPath(app: string): string {
@@ -16,7 +23,7 @@ export function ledgerPath(app: string): string {
  */
 export class LedgerFile implements Ledger {
   constructor(
-    private readonly ssh: CommandChannel,
+    private readonly files: StateFiles,
     private readonly app: string
   ) {}
 
@@ -25,14 +32,17 @@ export class LedgerFile implements Ledger {
   }
 
   async read(): Promise<LedgerRecord | undefined> {
-    const script = [`f="$HOME"/${shq(ledgerPath(this.app))}`, '[ -e "$f" ] || exit 3', 'exec cat -- "$f"'].join('\n')
-    const r = await runScript(this.ssh, script, '', TIMEOUT_MS)
-    if (r.code === 3) return undefined
-    if (r.code !== 0) throw new LedgerError(`The release ledger ${this.where} on the host cannot be read: ${r.stderr.trim() || `exit ${r.code}`}`)
+    let text: string | undefined
+    try {
+      text = await this.files.readFile(ledgerPath(this.app))
+    } catch (e) {
+      throw new LedgerError(`The release ledger ${this.where} on the host cannot be read: ${(e as Error).message}`)
+    }
+    if (text === undefined) return undefined
     let parsed: unknown
     let problem: string | undefined
     try {
-      parsed = JSON.parse(r.stdout)
+      parsed = JSON.parse(text)
       problem = ledgerProblem(parsed, this.app)
     } catch (e) {
       problem = `it is not valid JSON (${(e as Error).message})`
@@ -47,15 +57,9 @@ export class LedgerFile implements Ledger {
   }
 
   async claims(): Promise<{ app: string; routing?: RoutingClaim }[]> {
-    // One record per line: each file squeezed onto one line after a marker with its app name.
-    const script = [
-      'cd "$HOME/.cutover/apps" 2>/dev/null || exit 0',
-      'for d in */; do a=${d%/}; [ -f "$a/releases.json" ] || continue; printf "\\n@@ %s\\n" "$a"; tr -d "\\n" < "$a/releases.json"; done'
-    ].join('\n')
-    const r = await runScript(this.ssh, script, '', TIMEOUT_MS)
-    if (r.code !== 0) return []
+    const text = await this.files.allLedgers().catch(() => '')
     const out: { app: string; routing?: RoutingClaim }[] = []
-    const lines = r.stdout.split('\n')
+    const lines = text.split('\n')
     for (let i = 0; i < lines.length; i++) {
       const m = /^@@ (.+)$/.exec(lines[i])
       if (!m) continue
@@ -72,15 +76,10 @@ export class LedgerFile implements Ledger {
   }
 
   async write(record: LedgerRecord): Promise<void> {
-    const script = [
-      'umask 077',
-      `f="$HOME"/${shq(ledgerPath(this.app))}`,
-      'd=$(dirname -- "$f")',
-      'mkdir -p -- "$d" || exit 4',
-      't="$d/.releases.json.$$"',
-      'cat > "$t" && mv -f -- "$t" "$f" || { rm -f -- "$t"; exit 5; }'
-    ].join('\n')
-    const r = await runScript(this.ssh, script, JSON.stringify(record, null, 1) + '\n', TIMEOUT_MS)
-    if (r.code !== 0) throw new LedgerError(`Could not write the release ledger ${this.where} on the host: ${r.stderr.trim() || `exit ${r.code}`}`)
+    try {
+      await this.files.writeFile(ledgerPath(this.app), JSON.stringify(record, null, 1) + '\n')
+    } catch (e) {
+      throw new LedgerError(`Could not write the release ledger ${this.where} on the host: ${(e as Error).message}`)
+    }
   }
 }

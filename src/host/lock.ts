@@ -59,7 +59,42 @@ function shq(value: string): string {
  * Only base64 characters of the holder file are ever echoed back.
  */
 export function lockScript(app: string, holderB64: string, timeoutSeconds: number): string {
-  const script = [
+  return `sh -c ${shq([...safeStateDir(), ...takeLock(app, holderB64, timeoutSeconds), 'echo LOCKED', ...COMMAND_LOOP].join('\n'))}`
+}
+
+/** A session without the lock (mode status): the state directory's checks, then the command loop. */
+export function sessionScript(): string {
+  return `sh -c ${shq([...safeStateDir(), 'echo LOCKED', ...COMMAND_LOOP].join('\n'))}`
+}
+
+/**
+ * Once the lock is held, the same shell serves the run's few file operations on its state (the
+ * release ledger), one line each, over this one channel: a new exec for each would cost an sshd
+ * session (~100 ms on a loaded host). Answers are framed: `OK <bytes>` then the bytes, `NONE`,
+ * or `ERR <text>`. Paths are relative to $HOME and made by cutover from validated app names.
+ * The loop ends when the channel closes, and with it the flock.
+ */
+const COMMAND_LOOP = [
+  'export LC_ALL=C',
+  'while IFS= read -r line; do',
+  '  set -- $line',
+  '  case "$1" in',
+  '    get)',
+  '      f="$HOME/$2"',
+  '      if [ -f "$f" ] && [ ! -L "$f" ]; then v=$(cat -- "$f"; echo x); v=${v%x}; printf \'OK %s\\n%s\' "${#v}" "$v"; else echo NONE; fi ;;',
+  '    put)',
+  '      f="$HOME/$2"; d=${f%/*}; t="$d/.put.$$"',
+  '      if mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
+  '    claims)',
+  '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
+  '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
+  '    *) echo "ERR unknown command" ;;',
+  '  esac',
+  'done'
+]
+
+function safeStateDir(): string[] {
+  return [
     'command -v flock >/dev/null 2>&1 || { echo NOFLOCK; exit 127; }',
     'umask 077',
     'me=$(id -u)',
@@ -77,7 +112,12 @@ export function lockScript(app: string, holderB64: string, timeoutSeconds: numbe
     '  [ -L "$d" ] && unsafe "$d is a symbolic link"',
     '  [ -d "$d" ] || unsafe "$d is not a directory"',
     '  owned_private "$d"',
-    'done',
+    'done'
+  ]
+}
+
+function takeLock(app: string, holderB64: string, timeoutSeconds: number): string[] {
+  return [
     `f="$HOME"/${shq(lockFile(app))}`,
     `h="$HOME"/${shq(`${LOCK_DIR}/${app}.holder`)}`,
     // Never follow a link, never open a FIFO or device (the open would block or write elsewhere).
@@ -91,20 +131,43 @@ export function lockScript(app: string, holderB64: string, timeoutSeconds: numbe
     '  echo "BUSY $(holder)"',
     `  flock -w ${Math.max(0, Math.ceil(timeoutSeconds))} 9 || { echo "TIMEOUT $(holder)"; exit 75; }`,
     'fi',
-    `printf '%s\\n' ${shq(holderB64)} > "$h"`,
-    'echo LOCKED',
-    'cat >/dev/null'
-  ].join('\n')
-  return `sh -c ${shq(script)}`
+    `printf '%s\\n' ${shq(holderB64)} > "$h"`
+  ]
 }
 
+/** One answer of the host's command loop. */
+type Answer = { kind: 'ok'; body: string } | { kind: 'none' }
+
+/**
+ * The run's shell on the host: holds the app's deploy lock (flock) for as long as its channel is
+ * open, and serves the few file operations on cutover's state over that same channel. A crashed
+ * run never leaves the lock behind: its connection drops, sshd closes the pipe, the shell exits.
+ */
 export class DeployLock {
-  private constructor(private readonly channel: ClientChannel) {}
+  private buffer: Buffer = Buffer.alloc(0)
+  private readonly waiting: { resolve: (a: Answer) => void; reject: (e: Error) => void }[] = []
+  private closedWith?: Error
+  /** Requests go one at a time: answers come back in order on one stream. */
+  private queue: Promise<unknown> = Promise.resolve()
+
+  private constructor(
+    private readonly channel: ClientChannel,
+    private readonly ssh: SshSession
+  ) {}
 
   /** Waits up to timeoutMs for the app's lock; fails naming the holder. */
-  static async acquire(ssh: SshSession, app: string, holder: LockHolder, timeoutMs: number, log: Log): Promise<DeployLock> {
+  static acquire(ssh: SshSession, app: string, holder: LockHolder, timeoutMs: number, log: Log): Promise<DeployLock> {
     const holderB64 = Buffer.from(JSON.stringify(holder)).toString('base64')
-    const channel = await ssh.execStream(lockScript(app, holderB64, timeoutMs / 1000))
+    return DeployLock.start(ssh, lockScript(app, holderB64, timeoutMs / 1000), app, timeoutMs, log)
+  }
+
+  /** A shell for reading cutover's state without taking any lock (mode status). */
+  static unlocked(ssh: SshSession, log: Log): Promise<DeployLock> {
+    return DeployLock.start(ssh, sessionScript(), '(status)', 0, log)
+  }
+
+  private static async start(ssh: SshSession, script: string, app: string, timeoutMs: number, log: Log): Promise<DeployLock> {
+    const channel = await ssh.execStream(script)
     const where = `~/${lockFile(app)}`
     return new Promise((resolve, reject) => {
       let buffered = ''
@@ -115,16 +178,22 @@ export class DeployLock {
           fn()
         }
       }
-      channel.on('data', (d: Buffer) => {
-        buffered += d.toString()
+      const onData = (d: Buffer) => {
+        buffered += d.toString('latin1')
         // The script prints short lines; anything longer is not ours (and is not logged).
         if (buffered.length > 65536) buffered = buffered.slice(-8192)
         let nl: number
-        while ((nl = buffered.indexOf('\n')) >= 0) {
+        while (!settled && (nl = buffered.indexOf('\n')) >= 0) {
           const line = buffered.slice(0, nl)
           buffered = buffered.slice(nl + 1)
-          if (line === 'LOCKED') settle(() => resolve(new DeployLock(channel)))
-          else if (line.startsWith('BUSY')) {
+          if (line === 'LOCKED') {
+            settle(() => {
+              channel.removeListener('data', onData)
+              const lock = new DeployLock(channel, ssh)
+              lock.listen(Buffer.from(buffered, 'latin1'))
+              resolve(lock)
+            })
+          } else if (line.startsWith('BUSY')) {
             log.info(`Another deploy of ${app} holds the lock: ${describeHolder(line.slice(5))}; waiting up to ${Math.round(timeoutMs / 1000)} s`)
           } else if (line.startsWith('TIMEOUT')) {
             settle(() =>
@@ -150,7 +219,8 @@ export class DeployLock {
             settle(() => reject(new Error(`Could not open ${where} on the host`)))
           }
         }
-      })
+      }
+      channel.on('data', onData)
       channel.stderr.on('data', () => undefined)
       channel.on('error', (err: Error) => settle(() => reject(err)))
       channel.on('close', (code: number | null) =>
@@ -160,7 +230,82 @@ export class DeployLock {
     })
   }
 
-  /** Ends `cat` on the host, which releases the flock. Safe on a connection already lost. */
+  private listen(rest: Buffer): void {
+    this.channel.on('data', (d: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, d])
+      this.parse()
+    })
+    const fail = (e: Error) => {
+      this.closedWith ??= e
+      for (const w of this.waiting.splice(0)) w.reject(this.closedWith)
+    }
+    this.channel.on('close', () => fail(this.ssh.lost ?? new Error('The shell on the host that holds the deploy lock ended')))
+    this.channel.on('error', (e: Error) => fail(e))
+    this.buffer = rest
+    this.parse()
+  }
+
+  /** Takes complete answers off the buffer, in order. */
+  private parse(): void {
+    for (;;) {
+      const nl = this.buffer.indexOf(0x0a)
+      if (nl < 0 || !this.waiting.length) return
+      const head = this.buffer.subarray(0, nl).toString('utf8')
+      if (head === 'NONE') {
+        this.buffer = this.buffer.subarray(nl + 1)
+        this.waiting.shift()!.resolve({ kind: 'none' })
+      } else if (head.startsWith('ERR ')) {
+        this.buffer = this.buffer.subarray(nl + 1)
+        this.waiting.shift()!.reject(new Error(`the host refused: ${sanitizeHostText(head.slice(4), 200)}`))
+      } else if (/^OK \d+$/.test(head)) {
+        const size = Number(head.slice(3))
+        if (this.buffer.length < nl + 1 + size) return
+        const body = this.buffer.subarray(nl + 1, nl + 1 + size).toString('utf8')
+        this.buffer = this.buffer.subarray(nl + 1 + size)
+        this.waiting.shift()!.resolve({ kind: 'ok', body })
+      } else {
+        this.buffer = this.buffer.subarray(nl + 1)
+        this.waiting.shift()!.reject(new Error(`unexpected answer from the host: ${sanitizeHostText(head, 120)}`))
+      }
+    }
+  }
+
+  /** Sends one command line to the host's command loop and waits (bounded) for its answer. */
+  request(line: string, timeoutMs = 10_000): Promise<Answer> {
+    const next = this.queue.then(
+      () =>
+        new Promise<Answer>((resolve, reject) => {
+          if (this.closedWith) return reject(this.closedWith)
+          const timer = setTimeout(() => reject(new Error(`the host did not answer "${line.split(' ')[0]}" within ${timeoutMs} ms`)), timeoutMs)
+          this.waiting.push({
+            resolve: a => (clearTimeout(timer), resolve(a)),
+            reject: e => (clearTimeout(timer), reject(e))
+          })
+          this.channel.write(line + '\n')
+        })
+    )
+    this.queue = next.catch(() => undefined)
+    return next
+  }
+
+  /** Reads a file under $HOME; undefined when it does not exist. */
+  async readFile(path: string): Promise<string | undefined> {
+    const a = await this.request(`get ${path}`)
+    return a.kind === 'ok' ? a.body : undefined
+  }
+
+  /** Replaces a file under $HOME atomically (temporary file, then rename), creating its directories 0700. */
+  async writeFile(path: string, content: string): Promise<void> {
+    await this.request(`put ${path} ${Buffer.from(content).toString('base64')}`)
+  }
+
+  /** Every app's ledger on the host, each squeezed onto one line after an `@@ <app>` line. */
+  async allLedgers(): Promise<string> {
+    const a = await this.request('claims')
+    return a.kind === 'ok' ? a.body : ''
+  }
+
+  /** Ends the shell on the host, which releases the flock. Safe on a connection already lost. */
   release(): void {
     try {
       this.channel.end()
