@@ -99,6 +99,10 @@ export async function cleanupApp(app: string, proxyName?: string): Promise<void>
     .remove()
     .catch(() => undefined)
   rmSync(ledgerDir(app), { recursive: true, force: true })
+  const locks = join(homedir(), '.cutover', 'locks')
+  for (const name of [app, ...(proxyName ? [`proxy.${proxyName}`] : [])]) {
+    for (const ext of ['lock', 'holder']) rmSync(join(locks, `${name}.${ext}`), { force: true })
+  }
 }
 
 /** Where the action keeps an app's release ledger on the test host (the SSH user is this machine's root). */
