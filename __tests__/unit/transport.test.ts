@@ -190,7 +190,7 @@ describe('Docker API calls over the agent', () => {
     expect(lostSeen).toEqual([err.message])
     expect(ssh.lost).toBeInstanceOf(SshConnectionLostError)
     await expect(docker.version()).rejects.toThrow('The SSH connection to root@deploy.example.com:22 was lost (read ECONNRESET)')
-    await expect(ssh.exec('true')).rejects.toThrow(SshConnectionLostError)
+    await expect(ssh.execStream('true')).rejects.toThrow(SshConnectionLostError)
     agent.destroy()
   })
 })

@@ -15,12 +15,6 @@ export class SshConnectionLostError extends Error {
   override name = 'SshConnectionLostError'
 }
 
-export interface ExecResult {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
 /**
  * One SSH connection to the target host (tunnelled through a bastion when configured).
  * Every Docker API call, health probe and lock travels over channels of this one connection.
@@ -169,18 +163,6 @@ export class SshSession {
       cb => this.client.exec(command, cb as never),
       err => err
     )
-  }
-
-  async exec(command: string): Promise<ExecResult> {
-    const stream = await this.execStream(command)
-    return new Promise((resolve, reject) => {
-      let stdout = ''
-      let stderr = ''
-      stream.on('data', (d: Buffer) => (stdout += d.toString()))
-      stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-      stream.on('error', reject)
-      stream.on('close', (code: number | null) => (this.lostError ? reject(this.lostError) : resolve({ code, stdout, stderr })))
-    })
   }
 
   close(): void {
