@@ -75416,17 +75416,6 @@ class SshSession {
     execStream(command) {
         return this.open(cb => this.client.exec(command, cb), err => err);
     }
-    async exec(command) {
-        const stream = await this.execStream(command);
-        return new Promise((resolve, reject) => {
-            let stdout = '';
-            let stderr = '';
-            stream.on('data', (d) => (stdout += d.toString()));
-            stream.stderr.on('data', (d) => (stderr += d.toString()));
-            stream.on('error', reject);
-            stream.on('close', (code) => (this.lostError ? reject(this.lostError) : resolve({ code, stdout, stderr })));
-        });
-    }
     close() {
         if (this.closed)
             return;
