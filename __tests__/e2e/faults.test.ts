@@ -62,8 +62,9 @@ describe('first deploys of two apps on a new proxy at the same moment', () => {
   const apps: string[] = []
   const proxies: string[] = []
   afterAll(async () => {
-    for (const app of apps) await cleanupApp(app)
+    // The shared proxies first: an app's network cannot be removed while a proxy is attached to it.
     for (const proxy of proxies) await cleanupApp(`${proxy}-none`, proxy)
+    for (const app of apps) await cleanupApp(app)
   })
 
   it('both succeed, sharing one proxy and one proxy network (3 tries)', async () => {
