@@ -85,8 +85,9 @@ describe('one proxy for several apps', () => {
     port = await freePort()
   })
   afterAll(async () => {
-    await cleanupApp(api)
+    // The proxy goes with the first: api's network can be removed only once no proxy is attached.
     await cleanupApp(web, proxy)
+    await cleanupApp(api)
   })
 
   it('routes by domain, and a deploy of one app leaves the other serving', async () => {
