@@ -78,7 +78,7 @@ export async function cleanupApp(app: string, proxyName?: string): Promise<void>
     )
   )
   if (proxyName) {
-    // The edge and switch proxies, their config volumes and the network between them.
+    // The edge and switch proxies (or the one HAProxy container), their config volumes and the network between them.
     for (const name of [proxyName, `${proxyName}-switch`]) {
       await docker
         .getContainer(name)
@@ -93,6 +93,8 @@ export async function cleanupApp(app: string, proxyName?: string): Promise<void>
       .getNetwork(`${proxyName}-net`)
       .remove()
       .catch(() => undefined)
+    // proxy-type haproxy: the host directory of its admin socket.
+    rmSync(`/run/cutover/${proxyName}`, { recursive: true, force: true })
   }
   await docker
     .getNetwork(`cutover-${app}`)
