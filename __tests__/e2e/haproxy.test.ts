@@ -13,7 +13,7 @@ let port: number
 const docker = localDocker()
 
 function haproxyImage(): string {
-  const bed = testbed() as unknown as Record<string, string | undefined>
+  const bed = testbed()
   return bed.CUTOVER_TEST_HAPROXY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/haproxy:2.6`
 }
 

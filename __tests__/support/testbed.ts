@@ -28,6 +28,8 @@ export interface Testbed {
   CUTOVER_TEST_REGISTRY_PASSWORD: string
   CUTOVER_TEST_IMAGE_PREFIX: string
   CUTOVER_TEST_PROXY_IMAGE: string
+  /** Absent from beds brought up before proxy-type haproxy: tests fall back to the same name. */
+  CUTOVER_TEST_HAPROXY_IMAGE?: string
 }
 
 /** The bed started by scripts/testbed/up.sh. A missing bed is an error, never a skip. */
