@@ -76493,6 +76493,8 @@ const PORT_KEY = `${HAPROXY_PORT}/tcp`;
 const RELOAD_TIMEOUT_MS = 15_000;
 /** How long a started proxy may take to open its admin socket. */
 const START_TIMEOUT_MS = 15_000;
+/** How long opening the admin socket is retried (a reload re-creates it). */
+const SOCKET_RETRY_MS = 3000;
 /** A process left behind by a reload keeps WebSockets at least this long. */
 const MIN_HARD_STOP_S = 30;
 /**
@@ -76528,8 +76530,22 @@ class HaproxyRouter {
     get container() {
         return this.docker.getContainer(this.name);
     }
+    /**
+     * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
+     * opening it is retried for a few seconds (every command cutover sends is idempotent).
+     */
     async cli(line) {
-        return runtimeCommand(this.adminSocket, line);
+        const started = Date.now();
+        for (;;) {
+            try {
+                return await runtimeCommand(this.adminSocket, line);
+            }
+            catch (e) {
+                if (e instanceof RuntimeApiError || Date.now() - started > SOCKET_RETRY_MS)
+                    throw e;
+                await new Promise(r => setTimeout(r, 100));
+            }
+        }
     }
     async ensure(appNetwork) {
         const info = await this.inspect();
@@ -76702,7 +76718,8 @@ class HaproxyRouter {
                     .logs({ stdout: true, stderr: true, tail: 10, follow: false })
                     .then(b => host_text_sanitizeHostText(String(b), 800))
                     .catch(() => '');
-                throw new ProxyError(`The proxy ${this.name} did not answer on its admin socket within ${timeoutMs / 1000} s (${last}). Its last log lines: ${logs}`);
+                throw new ProxyError(`The proxy ${this.name} did not answer on its admin socket ${hostRunDir(this.name)}/${HAPROXY_SOCKET} within ${timeoutMs / 1000} s (${last}); ` +
+                    `the SSH user must be allowed to open it (root, in practice). Its last log lines: ${logs}`);
             }
             await new Promise(r => setTimeout(r, 100));
         }
