@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8708);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3114);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8708:
+/***/ 3114:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73374,6 +73374,7 @@ class InputError extends Error {
 }
 const MODES = ['deploy', 'rollback', 'status'];
 const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
+const PROXY_TYPES = ['nginx', 'haproxy'];
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 /** A DNS label: containers find each other by name on Docker networks. */
 const DNS_LABEL_MAX = 63;
@@ -73926,6 +73927,7 @@ function parseInputs(source) {
     if (proxyName.length > PROXY_NAME_MAX) {
         throw new InputError('proxy-name', `is ${proxyName.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${DNS_LABEL_MAX}-character DNS label`);
     }
+    const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'nginx');
     const token = r.secret('github-token');
     return {
         mode,
@@ -73964,8 +73966,9 @@ function parseInputs(source) {
             expectedStatus
         },
         proxy: {
+            type: proxyType,
             name: proxyName,
-            image: parseImage('proxy-image', r.str('proxy-image', 'nginx:1.28-alpine')),
+            image: parseImage('proxy-image', r.str('proxy-image', proxyType === 'haproxy' ? 'haproxy:3.0-alpine' : 'nginx:1.28-alpine')),
             port: r.int('proxy-port', 80, 1, 65535),
             domains,
             drainTimeoutMs: r.duration('drain-timeout', '30s')
@@ -76333,6 +76336,617 @@ async function putFileIfChanged(container, name, content) {
         return false;
     await putFile(container, CONF_DIR, name, content);
     return true;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-config.ts
+
+
+/**
+ * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
+ * a switch is two `set server` lines on its admin socket (no reload: every connection stays where
+ * it is); a reload (an app or a domain added) is HAProxy's master-worker reload with
+ * `option idle-close-on-response`, which drops nothing either.
+ *
+ * Files, in a config directory HAProxy loads in name order (only `*.cfg`):
+ * - 00-base.cfg: global settings, defaults, the resolver and the one frontend (shared);
+ * - domains.map, wildcards.map: host name -> backend (shared);
+ * - app-<app>.cfg: the app's backend, its live color enabled, the other `disabled`;
+ * - verify-<app>.map: cutover's verify token -> release id.
+ */
+const HAPROXY_PORT = 80;
+/** Where the config volume is mounted in the proxy container. */
+const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover';
+/** Where the host directory holding the admin socket is mounted in the proxy container. */
+const HAPROXY_RUN_DIR = '/run/cutover';
+const HAPROXY_SOCKET = 'admin.sock';
+const BASE_FILE = '00-base.cfg';
+const DOMAINS_MAP = 'domains.map';
+const WILDCARDS_MAP = 'wildcards.map';
+/** The key of domains.map that names the app deployed without domains (not a valid host name of another app). */
+const DEFAULT_KEY = 'cutover.default';
+const NOT_FOUND_BACKEND = 'cutover_not_found';
+/** The host directory (bind-mounted at HAPROXY_RUN_DIR) that holds the proxy's admin socket. */
+function hostRunDir(proxyName) {
+    return `/run/cutover/${proxyName}`;
+}
+function backendName(app) {
+    return `app_${app}`;
+}
+function appFile(app) {
+    return `app-${app}.cfg`;
+}
+function verifyMapFile(app) {
+    return `verify-${app}.map`;
+}
+/** A release id as the verify map carries it: one word (map values and CLI arguments split on spaces). */
+function encodeRelease(releaseId) {
+    return encodeURIComponent(releaseId);
+}
+function decodeRelease(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    try {
+        return decodeURIComponent(value);
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
+ * process left behind by a reload keeps WebSockets: at least drain-timeout.
+ */
+function renderBaseConfig(hardStopAfterS) {
+    const dir = HAPROXY_CONF_DIR;
+    return `# Managed by cutover: settings shared by every app on this proxy.
+global
+  maxconn 8000
+  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
+  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} mode 600 level admin expose-fd listeners
+  stats timeout 1m
+  # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
+  hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
+
+defaults
+  mode http
+  # A reload does not close idle client keep-alive connections: the old process answers their next
+  # request with Connection: close (bench/PROXY-DESIGN.md: 15 requests cut in 6 reloads without it).
+  option idle-close-on-response
+  option forwardfor
+  timeout connect 5s
+  timeout client 65s
+  timeout http-keep-alive 65s
+  timeout http-request 30s
+  timeout server 1h
+  timeout tunnel 1h
+  timeout client-fin 5s
+  http-reuse always
+  # closes idle app connections well before the usual app-side idle timeouts (Node: 5 s)
+  default-server pool-purge-delay 1s
+
+# Containers by name through Docker's DNS: a missing container is a server in maintenance (503 for
+# its app), never a proxy that cannot start or reload.
+resolvers docker
+  nameserver dns 127.0.0.11:53
+  hold valid 10s
+  hold nx 2s
+  hold obsolete 2s
+  timeout resolve 1s
+  timeout retry 1s
+
+frontend cutover
+  bind :${HAPROXY_PORT}
+  # exact host names, then wildcards (*.example.com), then the app deployed without domains
+  http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
+  http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }
+  http-request set-var(txn.cutover_backend) str(${DEFAULT_KEY}),map(${dir}/${DOMAINS_MAP}) unless { var(txn.cutover_backend) -m found }
+  use_backend %[var(txn.cutover_backend)] if { var(txn.cutover_backend) -m found }
+  # a host name no app claims gets a 404, never another app
+  default_backend ${NOT_FOUND_BACKEND}
+
+backend ${NOT_FOUND_BACKEND}
+  http-request return status 404 content-type text/plain string "no route"
+`;
+}
+const ROUTE_LINE = /^# cutover-route: /;
+/** An app's backend: the one place its live color is written (the other color is `disabled`). */
+function renderAppConfig(route, token) {
+    const be = backendName(route.app);
+    const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`;
+    const server = (color) => `  server ${color} ${containerName(route.app, color)}:${route.appPort} resolvers docker init-addr last,libc,none${color === route.color ? '' : ' disabled'}`;
+    return `# Managed by cutover: do not edit, deploys rewrite it.
+${routeComment(route, token)}
+backend ${be}
+  # Only cutover's own verification learns which release answered: it sends the token that only
+  # the host knows (verify map); any other value, or none, gets no header.
+  http-request set-var(txn.cutover_verify) req.hdr(x-cutover-verify)
+  http-request del-header x-cutover-verify
+  http-response del-header x-cutover-release
+  http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
+${server('blue')}
+${server('green')}
+`;
+}
+function renderVerifyMap(token, releaseId) {
+    return `${token} ${encodeRelease(releaseId)}\n`;
+}
+/** Whether an app's backend file routes to a color (the marker line is the record). */
+function hasRouteLine(text) {
+    return text.split('\n').some(l => ROUTE_LINE.test(l));
+}
+/**
+ * The shared maps with the app's entries replaced by `domains` (none: the app is the default).
+ * Entries of other apps are kept as they are; a host name another app holds is taken over by this
+ * one, as the last deploy wins with nginx too.
+ */
+function updateDomainMaps(current, app, domains) {
+    const be = backendName(app);
+    const parse = (text) => text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#'))
+        .map(l => l.split(/\s+/));
+    const exact = parse(current.domains).filter(([, b]) => b !== be);
+    const wild = parse(current.wildcards).filter(([, b]) => b !== be);
+    const mine = domains.map(d => d.toLowerCase());
+    const exactKeys = mine.filter(d => !d.startsWith('*.'));
+    const wildKeys = mine.filter(d => d.startsWith('*.')).map(d => d.slice(1));
+    if (!mine.length)
+        exactKeys.push(DEFAULT_KEY);
+    const keepExact = exact.filter(([k]) => !exactKeys.includes(k));
+    const keepWild = wild.filter(([k]) => !wildKeys.includes(k));
+    const render = (entries) => entries.map(([k, b]) => `${k} ${b}\n`).join('');
+    // map_end takes the first match: the longest suffix first, as nginx picks the longest wildcard.
+    const wildAll = [...keepWild, ...wildKeys.map(k => [k, be])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
+    const exactAll = [...keepExact, ...exactKeys.map(k => [k, be])].sort((a, b) => a[0].localeCompare(b[0]));
+    return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) };
+}
+const MAP_HEADER = '# Managed by cutover: host name -> backend.\n';
+const EMPTY_MAP = MAP_HEADER;
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
+class RuntimeApiError extends Error {
+    name = 'RuntimeApiError';
+}
+/**
+ * Sends one line to HAProxy's runtime API (commands separated by `;`) and returns its answer.
+ * Non-interactive mode: HAProxy answers and closes the connection; bounded by `timeoutMs`.
+ */
+async function runtimeCommand(open, line, timeoutMs = 5000) {
+    if (/[\r\n]/.test(line))
+        throw new RuntimeApiError('A runtime API command must be one line');
+    const stream = await open();
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        let settled = false;
+        const finish = (e) => {
+            if (settled)
+                return;
+            settled = true;
+            clearTimeout(timer);
+            if (e) {
+                stream.destroy();
+                reject(e);
+            }
+            else
+                resolve(Buffer.concat(chunks).toString('utf8'));
+        };
+        const timer = setTimeout(() => finish(new RuntimeApiError(`The proxy's runtime API did not answer "${line.slice(0, 80)}" within ${timeoutMs} ms`)), timeoutMs);
+        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+        stream.on('end', () => finish());
+        stream.on('close', () => finish());
+        stream.on('error', (e) => finish(new RuntimeApiError(`The proxy's runtime API failed: ${e.message}`)));
+        stream.write(line + '\n');
+    });
+}
+/** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */
+function runtimeErrors(answer) {
+    return answer
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !/^IP changed from|no need to change/i.test(l) && !/^Done\.?$/i.test(l));
+}
+/** The backends the running process knows (`show backend`). */
+function parseBackends(answer) {
+    return answer
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#'));
+}
+/** The worker's pid from `show info` (it changes with every reload). */
+function parsePid(answer) {
+    const m = /^Pid:\s*(\d+)/m.exec(answer);
+    return m ? Number(m[1]) : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy.ts
+
+
+
+
+
+
+
+
+
+
+const PORT_KEY = `${HAPROXY_PORT}/tcp`;
+/** How long a reload may take before the new worker answers on the admin socket. */
+const RELOAD_TIMEOUT_MS = 15_000;
+/** How long a started proxy may take to open its admin socket. */
+const START_TIMEOUT_MS = 15_000;
+/** How long opening the admin socket is retried (a reload re-creates it). */
+const SOCKET_RETRY_MS = 3000;
+/** A process left behind by a reload keeps WebSockets at least this long. */
+const MIN_HARD_STOP_S = 30;
+/**
+ * One HAProxy container for every app on the host, switched through its runtime API
+ * (see haproxy-config.ts). The admin socket is a Unix socket in a host directory, reached over
+ * the SSH connection (direct-streamlocal), never over a network.
+ */
+class HaproxyRouter {
+    docker;
+    openTcp;
+    settings;
+    app;
+    registry;
+    log;
+    lockProxy;
+    name;
+    network;
+    adminSocket;
+    constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, 
+    /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
+    lockProxy) {
+        this.docker = docker;
+        this.openTcp = openTcp;
+        this.settings = settings;
+        this.app = app;
+        this.registry = registry;
+        this.log = log;
+        this.lockProxy = lockProxy;
+        this.name = settings.name;
+        this.network = `${settings.name}-net`;
+        this.adminSocket = () => openUnixSocket(`${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`);
+    }
+    get container() {
+        return this.docker.getContainer(this.name);
+    }
+    /**
+     * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
+     * opening it is retried for a few seconds (every command cutover sends is idempotent).
+     */
+    async cli(line) {
+        const started = Date.now();
+        for (;;) {
+            try {
+                return await runtimeCommand(this.adminSocket, line);
+            }
+            catch (e) {
+                if (e instanceof RuntimeApiError || Date.now() - started > SOCKET_RETRY_MS)
+                    throw e;
+                await new Promise(r => setTimeout(r, 100));
+            }
+        }
+    }
+    async ensure(appNetwork) {
+        const info = await this.inspect();
+        if (info)
+            this.checkContainer(info);
+        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network];
+        if (ready && (await this.baseWanted()) === undefined)
+            return;
+        await this.underProxyLock(async () => {
+            await this.ensureNetwork(this.network);
+            let current = await this.inspect();
+            if (!current)
+                current = await this.create();
+            this.checkContainer(current);
+            for (const network of [this.network, appNetwork]) {
+                if (!current.NetworkSettings.Networks[network])
+                    await this.docker.getNetwork(network).connect({ Container: current.Id });
+            }
+            const base = await this.baseWanted();
+            if (!current.State.Running) {
+                await this.writeSharedDefaults(base);
+                this.log.info(`Starting the proxy ${this.name}`);
+                await this.container.start().catch(e => {
+                    // 304: it was started in the meantime (by Docker's restart policy, say)
+                    if (e.statusCode !== 304)
+                        throw e;
+                });
+                await this.waitForAdmin(START_TIMEOUT_MS);
+            }
+            else if (base !== undefined) {
+                await this.waitForAdmin(START_TIMEOUT_MS);
+                const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
+                await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base);
+                this.log.info(`Updating the shared settings of the proxy ${this.name}`);
+                await this.testAndReload([{ file: BASE_FILE, content: before }]);
+            }
+        });
+    }
+    /** The base file as this run wants it, or undefined when the proxy already has it. */
+    async baseWanted() {
+        const current = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
+        // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
+        const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)));
+        return current === wanted ? undefined : wanted;
+    }
+    /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
+    async writeSharedDefaults(base) {
+        if (base !== undefined)
+            await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base);
+        for (const file of [DOMAINS_MAP, WILDCARDS_MAP]) {
+            if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${file}`)) === undefined)
+                await putFile(this.container, HAPROXY_CONF_DIR, file, EMPTY_MAP);
+        }
+    }
+    checkContainer(info) {
+        const kind = info.Config.Labels?.[LABEL.proxy];
+        if (kind !== 'haproxy') {
+            throw new ProxyError(`The container ${this.name} exists and is not a cutover HAProxy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
+                `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`);
+        }
+        const bindings = info.HostConfig.PortBindings;
+        const published = (bindings?.[PORT_KEY] ?? []).map(b => Number(b.HostPort));
+        if (!published.includes(this.settings.port)) {
+            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
+            throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
+                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
+        }
+    }
+    async underProxyLock(fn) {
+        const lock = await this.lockProxy();
+        try {
+            return await fn();
+        }
+        finally {
+            lock.release();
+        }
+    }
+    async ensureNetwork(name) {
+        try {
+            await this.docker.getNetwork(name).inspect();
+        }
+        catch (e) {
+            if (!isNotFound(e))
+                throw e;
+            await this.docker
+                .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
+                .catch(err => {
+                if (!isConflict(err))
+                    throw err;
+            });
+        }
+    }
+    async inspect() {
+        try {
+            return await this.container.inspect();
+        }
+        catch (e) {
+            if (isNotFound(e))
+                return undefined;
+            throw e;
+        }
+    }
+    async ensureImage() {
+        const image = this.settings.image;
+        try {
+            await this.docker.getImage(image).inspect();
+        }
+        catch (e) {
+            if (!isNotFound(e))
+                throw e;
+            this.log.info(`Pulling the proxy image ${image}`);
+            await pullImage(this.docker, image, credentialsFor(image, this.registry), line => this.log.info(`  ${line}`));
+        }
+    }
+    async create() {
+        await this.ensureImage();
+        this.log.info(`Creating the proxy ${this.name} on port ${this.settings.port} (${this.settings.image}, HAProxy)`);
+        try {
+            await this.docker.createContainer({
+                name: this.name,
+                Image: this.settings.image,
+                // Binding :80 needs root (the official images run as the haproxy user).
+                User: 'root',
+                Entrypoint: ['haproxy'],
+                // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
+                Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+                // Soft stop: what is in flight finishes.
+                StopSignal: 'SIGUSR1',
+                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
+                ExposedPorts: { [PORT_KEY]: {} },
+                HostConfig: {
+                    PortBindings: { [PORT_KEY]: [{ HostPort: String(this.settings.port) }] },
+                    Binds: [
+                        // The config (and so the live colors) survives a re-created container.
+                        `${this.name}-conf:${HAPROXY_CONF_DIR}`,
+                        // The admin socket, in a host directory only reached over SSH.
+                        `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
+                    ],
+                    RestartPolicy: { Name: 'unless-stopped' },
+                    NetworkMode: this.network
+                }
+            });
+        }
+        catch (e) {
+            // Another app's deploy created it at the same moment: use theirs.
+            if (!isConflict(e))
+                throw e;
+        }
+        const info = await this.inspect();
+        if (!info)
+            throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
+        return info;
+    }
+    async waitForAdmin(timeoutMs, notPid) {
+        const started = Date.now();
+        let last;
+        for (;;) {
+            try {
+                const pid = parsePid(await this.cli('show info'));
+                if (pid !== undefined && pid !== notPid)
+                    return;
+                last = `still worker ${pid}`;
+            }
+            catch (e) {
+                last = e.message;
+            }
+            if (Date.now() - started > timeoutMs) {
+                const logs = await this.container
+                    .logs({ stdout: true, stderr: true, tail: 10, follow: false })
+                    .then(b => host_text_sanitizeHostText(String(b), 800))
+                    .catch(() => '');
+                throw new ProxyError(`The proxy ${this.name} did not answer on its admin socket ${hostRunDir(this.name)}/${HAPROXY_SOCKET} within ${timeoutMs / 1000} s (${last}); ` +
+                    `the SSH user must be allowed to open it (root, in practice). Its last log lines: ${logs}`);
+            }
+            await new Promise(r => setTimeout(r, 100));
+        }
+    }
+    /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
+    async testAndReload(restore) {
+        const test = await execIn(this.container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR]);
+        if (test.exitCode !== 0) {
+            // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
+            for (const r of restore)
+                await putFile(this.container, HAPROXY_CONF_DIR, r.file, r.content ?? '# Removed by cutover.\n');
+            const alerts = (test.stderr + test.stdout)
+                .split('\n')
+                .filter(l => /ALERT/.test(l))
+                .join('\n');
+            throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${host_text_sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`);
+        }
+        const pid = parsePid(await this.cli('show info'));
+        await this.container.kill({ signal: 'SIGUSR2' });
+        await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
+        this.reloaded = true;
+    }
+    /** The app's backend file as last read or written. */
+    appText;
+    /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
+    reloaded = false;
+    async readAppFile() {
+        if (this.appText === undefined) {
+            if (!(await this.inspect()))
+                return '';
+            this.appText = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${appFile(this.app)}`)) ?? '';
+        }
+        return this.appText;
+    }
+    async current() {
+        const r = parseRouteComment(this.app, await this.readAppFile());
+        return r && { color: r.color, releaseId: r.releaseId };
+    }
+    async readMaps() {
+        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)) ?? EMPTY_MAP));
+        return { domains, wildcards };
+    }
+    async apply(route) {
+        const be = backendName(this.app);
+        const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
+        // Under the deploy lock nobody else writes the app's files, so what was read is still there.
+        const before = await this.readAppFile();
+        const beforeMap = await getFile(this.container, verifyMap);
+        const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
+        const text = renderAppConfig(route, token);
+        const target = await this.docker
+            .getContainer(containerName(this.app, route.color))
+            .inspect()
+            .catch(() => undefined);
+        const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress;
+        // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
+        await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId));
+        await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text);
+        this.appText = text;
+        let switched = false;
+        try {
+            const known = parseBackends(await this.cli('show backend')).includes(be);
+            const maps = await this.readMaps();
+            const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
+            if (known && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+                await this.switchAtRuntime(route, token, address);
+                switched = true;
+            }
+            else {
+                await this.underProxyLock(async () => {
+                    // Read again under the lock: another app may have changed them since.
+                    const now = await this.readMaps();
+                    const maps = updateDomainMaps(now, this.app, this.settings.domains);
+                    this.log.info(`${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}): reloading it`);
+                    await putFile(this.container, HAPROXY_CONF_DIR, DOMAINS_MAP, maps.domains);
+                    await putFile(this.container, HAPROXY_CONF_DIR, WILDCARDS_MAP, maps.wildcards);
+                    await this.testAndReload([
+                        { file: DOMAINS_MAP, content: now.domains },
+                        { file: WILDCARDS_MAP, content: now.wildcards },
+                        { file: appFile(this.app), content: before || undefined },
+                        { file: verifyMapFile(this.app), content: beforeMap }
+                    ]);
+                });
+            }
+        }
+        catch (e) {
+            // The previous routing stays: files back as they were, and the runtime state too.
+            await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined);
+            if (beforeMap !== undefined)
+                await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined);
+            this.appText = before;
+            const previous = parseRouteComment(this.app, before);
+            if (switched && previous)
+                await this.switchAtRuntime({ ...route, color: previous.color }, previous.token ?? '', undefined).catch(() => undefined);
+            throw e;
+        }
+    }
+    /** One line on the admin socket: the new color takes new requests, the old one drains. */
+    async switchAtRuntime(route, token, address) {
+        const be = backendName(this.app);
+        const other = route.color === 'blue' ? 'green' : 'blue';
+        const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
+        const commands = [
+            // A container just created: its address now rather than at the next DNS resolution.
+            ...(address ? [`set server ${be}/${route.color} addr ${address} port ${route.appPort}`] : []),
+            `set server ${be}/${route.color} state ready`,
+            // drain: established connections (WebSockets) stay; the engine stops the color after drain-timeout.
+            `set server ${be}/${other} state drain`,
+            `clear map ${map}`,
+            ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
+        ];
+        const answer = await this.cli(commands.join('; '));
+        const errors = runtimeErrors(answer);
+        if (errors.length)
+            throw new ProxyError(`HAProxy (${this.name}) refused the switch of ${this.app} to ${route.color}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+        this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
+    }
+    async verify(route, path, timeoutMs) {
+        const started = Date.now();
+        // A wildcard-only app is asked for a name its wildcard matches.
+        const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? this.settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
+        const routed = parseRouteComment(this.app, await this.readAppFile());
+        // Without the token of the route being verified, the proxy names no release: verification fails.
+        const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : '';
+        let confirmed = !this.reloaded;
+        let last;
+        for (;;) {
+            last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} }, 5000);
+            const ok = decodeRelease(last.headers[RELEASE_HEADER]) === route.releaseId && last.status !== undefined && last.status < 500;
+            if (ok && !confirmed) {
+                // After a reload the old process may accept a moment longer: ask once more.
+                confirmed = true;
+                await new Promise(r => setTimeout(r, 150));
+                continue;
+            }
+            if (ok || Date.now() - started > timeoutMs) {
+                // Never show the encoded value: the failure message quotes the release id.
+                const header = decodeRelease(last.headers[RELEASE_HEADER]);
+                if (header !== undefined)
+                    last.headers[RELEASE_HEADER] = header;
+                return { ok, last, ms: Date.now() - started };
+            }
+            await new Promise(r => setTimeout(r, 20));
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -81823,6 +82437,7 @@ function dockerOverSsh(ssh, socketPath, timeouts = DEFAULT_TIMEOUTS) {
 
 
 
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
 /** How long a run waits for another app's run to finish creating or changing the shared proxy. */
@@ -81988,12 +82603,14 @@ async function execute(config, log) {
         const openTcp = (host, port) => ssh.openTcp(host, port);
         // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
         const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
+        // App names have no dots, so this lock never shares a file with an app's deploy lock.
+        const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log);
         engine = new ReleaseEngine({
             config,
             host: new DockerHost(docker, openTcp, config.registry),
-            router: new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, () => 
-            // App names have no dots, so this lock never shares a file with an app's deploy lock.
-            DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)),
+            router: config.proxy.type === 'haproxy'
+                ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
+                : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy),
             ledger: new LedgerFile(shell, config.app),
             log,
             timeline,

@@ -11,6 +11,7 @@ import { Timeline } from './engine/timeline.js'
 import { DockerHost } from './host/docker-host.js'
 import { LedgerFile } from './host/ledger-file.js'
 import { NginxRouter } from './proxy/nginx.js'
+import { HaproxyRouter } from './proxy/haproxy.js'
 import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
@@ -198,13 +199,15 @@ async function execute(config: Config, log: Log): Promise<void> {
     const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
     // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
     const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
+    // App names have no dots, so this lock never shares a file with an app's deploy lock.
+    const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
     engine = new ReleaseEngine({
       config,
       host: new DockerHost(docker, openTcp, config.registry),
-      router: new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, () =>
-        // App names have no dots, so this lock never shares a file with an app's deploy lock.
-        DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
-      ),
+      router:
+        config.proxy.type === 'haproxy'
+          ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
+          : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy),
       ledger: new LedgerFile(shell, config.app),
       log,
       timeline,

@@ -28,6 +28,8 @@ export interface Testbed {
   CUTOVER_TEST_REGISTRY_PASSWORD: string
   CUTOVER_TEST_IMAGE_PREFIX: string
   CUTOVER_TEST_PROXY_IMAGE: string
+  /** Absent from beds brought up before proxy-type haproxy: tests fall back to the same name. */
+  CUTOVER_TEST_HAPROXY_IMAGE?: string
 }
 
 /** The bed started by scripts/testbed/up.sh. A missing bed is an error, never a skip. */
@@ -78,7 +80,7 @@ export async function cleanupApp(app: string, proxyName?: string): Promise<void>
     )
   )
   if (proxyName) {
-    // The edge and switch proxies, their config volumes and the network between them.
+    // The edge and switch proxies (or the one HAProxy container), their config volumes and the network between them.
     for (const name of [proxyName, `${proxyName}-switch`]) {
       await docker
         .getContainer(name)
@@ -93,6 +95,8 @@ export async function cleanupApp(app: string, proxyName?: string): Promise<void>
       .getNetwork(`${proxyName}-net`)
       .remove()
       .catch(() => undefined)
+    // proxy-type haproxy: the host directory of its admin socket.
+    rmSync(`/run/cutover/${proxyName}`, { recursive: true, force: true })
   }
   await docker
     .getNetwork(`cutover-${app}`)

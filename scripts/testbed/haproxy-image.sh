@@ -2,8 +2,9 @@
 # Builds the local test image cutover-test/haproxy:2.6 (issue #15, proxy design study): Debian's
 # haproxy 2.6 + its ldd libraries, FROM scratch (no shell), like up.sh builds the nginx one.
 # Installs the haproxy package if missing (with a policy-rc.d so no service starts).
-# Idempotent: rebuilds only when the binary or this script changed. The image stays local (it is
-# not pushed: only bench/steady.mjs uses it). Prints the image name.
+# Idempotent: rebuilds only when the binary or this script changed. Prints the image name.
+# up.sh runs it and pushes the image to the bed's registry as 127.0.0.1:5000/cutover-test/haproxy:2.6
+# (CUTOVER_TEST_HAPROXY_IMAGE), for the proxy-type haproxy e2e tests; the bench uses it locally.
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)

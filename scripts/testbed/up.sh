@@ -7,6 +7,7 @@
 #   - test images built FROM scratch and pushed to that registry:
 #       127.0.0.1:5000/cutover-test/app:{v1,v2,v3,unhealthy,crash,v1-hc}
 #       127.0.0.1:5000/cutover-test/nginx:1.22
+#       127.0.0.1:5000/cutover-test/haproxy:2.6 (proxy-type haproxy; built by haproxy-image.sh)
 #   - .testbed/env (sourceable) and .testbed/env.json describing all of it
 # Safe to run again; never stops or removes anything it did not create.
 # Every name it creates starts with cutover-test. See scripts/testbed/README.md.
@@ -32,6 +33,7 @@ REGISTRY=127.0.0.1:5000
 REGISTRY_USER=cutover
 APP_REPO=$REGISTRY/cutover-test/app
 PROXY_IMAGE=$REGISTRY/cutover-test/nginx:1.22
+HAPROXY_IMAGE=$REGISTRY/cutover-test/haproxy:2.6
 APP_TAGS=(v1 v2 v3 unhealthy crash v1-hc)
 
 # ---------------------------------------------------------------- packages
@@ -40,6 +42,7 @@ declare -A PKG_OF=(
   [dockerd]=docker.io [docker]=docker.io [sshd]=openssh-server [ssh]=openssh-client
   [ssh-keygen]=openssh-client [docker-registry]=docker-registry [htpasswd]=apache2-utils
   [ip]=iproute2 [ss]=iproute2 [wrk]=wrk [nginx]=nginx-light [curl]=curl [node]=nodejs
+  [haproxy]=haproxy
 )
 missing=()
 for bin in "${!PKG_OF[@]}"; do
@@ -47,12 +50,12 @@ for bin in "${!PKG_OF[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   log "missing binaries: ${missing[*]} -> apt-get install"
-  pkgs=(docker.io openssh-server openssh-client docker-registry apache2-utils iproute2 wrk nginx-light curl)
+  pkgs=(docker.io openssh-server openssh-client docker-registry apache2-utils iproute2 wrk nginx-light curl haproxy)
   for bin in "${missing[@]}"; do
     case " ${pkgs[*]} " in *" ${PKG_OF[$bin]} "*) ;; *) pkgs+=("${PKG_OF[$bin]}") ;; esac
   done
   # Keep the packages' init scripts from starting system services (a stock
-  # docker-registry would grab :5000, nginx :80, sshd :22).
+  # docker-registry would grab :5000, nginx and haproxy :80, sshd :22).
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\n# temporary, from cutover scripts/testbed/up.sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
@@ -422,7 +425,7 @@ fi
 # What the images are made of: sources + the identity of the copied binaries.
 images_hash() {
   {
-    (cd "$TB/build" && find . -path '*/rootfs' -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum)
+    (cd "$TB/build" && find . -path '*/rootfs' -prune -o -path ./haproxy -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum)
     stat -L -c '%n %s %Y' "$NODE_BIN" "$NGINX_BIN"
     sha256sum "$SCRIPT_DIR/up.sh"
   } | sha256sum | cut -c1-64
@@ -550,6 +553,26 @@ if [ "$need_build" = 1 ]; then
   log "images pushed to $REGISTRY"
 fi
 
+# ---------------------------------------------------------------- HAProxy test image
+# proxy-type haproxy: Debian's haproxy 2.6 FROM scratch (haproxy-image.sh builds it only when the
+# binary or that script changed), pushed like the others, again only when it changed.
+HAPROXY_LOCAL=$(bash "$SCRIPT_DIR/haproxy-image.sh") || die "building the HAProxy test image failed"
+HAPROXY_HASH=$(cat "$TB/build/haproxy/hash")
+if [ "$(cat "$TB/haproxy-image.sha256" 2>/dev/null)" != "$HAPROXY_HASH" ] || ! reg_has cutover-test/haproxy 2.6; then
+  docker tag "$HAPROXY_LOCAL" "$HAPROXY_IMAGE"
+  docker run --rm --entrypoint haproxy "$HAPROXY_IMAGE" -v >/dev/null 2>&1 || die "haproxy -v fails inside $HAPROXY_IMAGE"
+  rm -rf "$DOCKER_CFG_TMP"
+  mkdir -p "$DOCKER_CFG_TMP"
+  chmod 700 "$DOCKER_CFG_TMP"
+  echo '{}' >"$DOCKER_CFG_TMP/config.json"
+  printf '%s' "$REGISTRY_PASSWORD" | DOCKER_CONFIG=$DOCKER_CFG_TMP docker login "$REGISTRY" -u "$REGISTRY_USER" --password-stdin >/dev/null 2>&1 ||
+    die "docker login $REGISTRY failed"
+  out=$(DOCKER_CONFIG=$DOCKER_CFG_TMP docker push -q "$HAPROXY_IMAGE" 2>&1) || die "push $HAPROXY_IMAGE failed: $out"
+  login_cleanup
+  echo "$HAPROXY_HASH" >"$TB/haproxy-image.sha256"
+  log "HAProxy image pushed to $REGISTRY"
+fi
+
 # ---------------------------------------------------------------- env files
 host_fp() { ssh-keygen -lf "$1.pub" | awk '{print $2}'; }
 known_host() { echo "[$SSH_HOST]:$1 $(cut -d' ' -f1,2 "$2.pub")"; }
@@ -603,6 +626,7 @@ ENV_VARS=(
   CUTOVER_TEST_REGISTRY_PASSWORD="$REGISTRY_PASSWORD"
   CUTOVER_TEST_IMAGE_PREFIX="$APP_REPO"
   CUTOVER_TEST_PROXY_IMAGE="$PROXY_IMAGE"
+  CUTOVER_TEST_HAPROXY_IMAGE="$HAPROXY_IMAGE"
   CUTOVER_TEST_APP_PORT=3000
 )
 [ -n "${DOCKER_API_VERSION:-}" ] && ENV_VARS+=(DOCKER_API_VERSION="$DOCKER_API_VERSION")
@@ -626,6 +650,7 @@ cutover test bed is up ($(elapsed)):
   registry     http://$REGISTRY  user $REGISTRY_USER  (pid $(cat "$REG_PID"), data $TB/registry)
   app images   $APP_REPO:{$(IFS=,; echo "${APP_TAGS[*]}")}
   proxy image  $PROXY_IMAGE
+  haproxy      $HAPROXY_IMAGE
   keys         $TB/id_ed25519, id_ed25519_pass (passphrase in env), id_rsa (PEM)
   env          source $TB/env   (JSON: $TB/env.json)
 EOF

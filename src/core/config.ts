@@ -66,7 +66,11 @@ export interface HealthSettings {
   expectedStatus?: number
 }
 
+export type ProxyType = 'nginx' | 'haproxy'
+
 export interface ProxySettings {
+  /** nginx: the edge and switch tiers; haproxy: one tier switched through its runtime API. */
+  type: ProxyType
   name: string
   image: string
   port: number

@@ -1,0 +1,184 @@
+import { containerName, type Color } from '../core/names.js'
+import type { Route } from '../engine/ports.js'
+import { routeComment } from './nginx-config.js'
+
+/**
+ * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
+ * a switch is two `set server` lines on its admin socket (no reload: every connection stays where
+ * it is); a reload (an app or a domain added) is HAProxy's master-worker reload with
+ * `option idle-close-on-response`, which drops nothing either.
+ *
+ * Files, in a config directory HAProxy loads in name order (only `*.cfg`):
+ * - 00-base.cfg: global settings, defaults, the resolver and the one frontend (shared);
+ * - domains.map, wildcards.map: host name -> backend (shared);
+ * - app-<app>.cfg: the app's backend, its live color enabled, the other `disabled`;
+ * - verify-<app>.map: cutover's verify token -> release id.
+ */
+export const HAPROXY_PORT = 80
+/** Where the config volume is mounted in the proxy container. */
+export const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover'
+/** Where the host directory holding the admin socket is mounted in the proxy container. */
+export const HAPROXY_RUN_DIR = '/run/cutover'
+export const HAPROXY_SOCKET = 'admin.sock'
+export const BASE_FILE = '00-base.cfg'
+export const DOMAINS_MAP = 'domains.map'
+export const WILDCARDS_MAP = 'wildcards.map'
+/** The key of domains.map that names the app deployed without domains (not a valid host name of another app). */
+export const DEFAULT_KEY = 'cutover.default'
+export const NOT_FOUND_BACKEND = 'cutover_not_found'
+
+/** The host directory (bind-mounted at HAPROXY_RUN_DIR) that holds the proxy's admin socket. */
+export function hostRunDir(proxyName: string): string {
+  return `/run/cutover/${proxyName}`
+}
+
+export function backendName(app: string): string {
+  return `app_${app}`
+}
+
+export function appFile(app: string): string {
+  return `app-${app}.cfg`
+}
+
+export function verifyMapFile(app: string): string {
+  return `verify-${app}.map`
+}
+
+/** A release id as the verify map carries it: one word (map values and CLI arguments split on spaces). */
+export function encodeRelease(releaseId: string): string {
+  return encodeURIComponent(releaseId)
+}
+
+export function decodeRelease(value: string | string[] | undefined): string | undefined {
+  if (typeof value !== 'string') return undefined
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
+ * process left behind by a reload keeps WebSockets: at least drain-timeout.
+ */
+export function renderBaseConfig(hardStopAfterS: number): string {
+  const dir = HAPROXY_CONF_DIR
+  return `# Managed by cutover: settings shared by every app on this proxy.
+global
+  maxconn 8000
+  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
+  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} mode 600 level admin expose-fd listeners
+  stats timeout 1m
+  # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
+  hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
+
+defaults
+  mode http
+  # A reload does not close idle client keep-alive connections: the old process answers their next
+  # request with Connection: close (bench/PROXY-DESIGN.md: 15 requests cut in 6 reloads without it).
+  option idle-close-on-response
+  option forwardfor
+  timeout connect 5s
+  timeout client 65s
+  timeout http-keep-alive 65s
+  timeout http-request 30s
+  timeout server 1h
+  timeout tunnel 1h
+  timeout client-fin 5s
+  http-reuse always
+  # closes idle app connections well before the usual app-side idle timeouts (Node: 5 s)
+  default-server pool-purge-delay 1s
+
+# Containers by name through Docker's DNS: a missing container is a server in maintenance (503 for
+# its app), never a proxy that cannot start or reload.
+resolvers docker
+  nameserver dns 127.0.0.11:53
+  hold valid 10s
+  hold nx 2s
+  hold obsolete 2s
+  timeout resolve 1s
+  timeout retry 1s
+
+frontend cutover
+  bind :${HAPROXY_PORT}
+  # exact host names, then wildcards (*.example.com), then the app deployed without domains
+  http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
+  http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }
+  http-request set-var(txn.cutover_backend) str(${DEFAULT_KEY}),map(${dir}/${DOMAINS_MAP}) unless { var(txn.cutover_backend) -m found }
+  use_backend %[var(txn.cutover_backend)] if { var(txn.cutover_backend) -m found }
+  # a host name no app claims gets a 404, never another app
+  default_backend ${NOT_FOUND_BACKEND}
+
+backend ${NOT_FOUND_BACKEND}
+  http-request return status 404 content-type text/plain string "no route"
+`
+}
+
+const ROUTE_LINE = /^# cutover-route: /
+
+/** An app's backend: the one place its live color is written (the other color is `disabled`). */
+export function renderAppConfig(route: Route, token: string): string {
+  const be = backendName(route.app)
+  const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`
+  const server = (color: Color) =>
+    `  server ${color} ${containerName(route.app, color)}:${route.appPort} resolvers docker init-addr last,libc,none${color === route.color ? '' : ' disabled'}`
+  return `# Managed by cutover: do not edit, deploys rewrite it.
+${routeComment(route, token)}
+backend ${be}
+  # Only cutover's own verification learns which release answered: it sends the token that only
+  # the host knows (verify map); any other value, or none, gets no header.
+  http-request set-var(txn.cutover_verify) req.hdr(x-cutover-verify)
+  http-request del-header x-cutover-verify
+  http-response del-header x-cutover-release
+  http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
+${server('blue')}
+${server('green')}
+`
+}
+
+export function renderVerifyMap(token: string, releaseId: string): string {
+  return `${token} ${encodeRelease(releaseId)}\n`
+}
+
+/** Whether an app's backend file routes to a color (the marker line is the record). */
+export function hasRouteLine(text: string): boolean {
+  return text.split('\n').some(l => ROUTE_LINE.test(l))
+}
+
+export interface DomainMaps {
+  domains: string
+  wildcards: string
+}
+
+/**
+ * The shared maps with the app's entries replaced by `domains` (none: the app is the default).
+ * Entries of other apps are kept as they are; a host name another app holds is taken over by this
+ * one, as the last deploy wins with nginx too.
+ */
+export function updateDomainMaps(current: DomainMaps, app: string, domains: string[]): DomainMaps {
+  const be = backendName(app)
+  const parse = (text: string) =>
+    text
+      .split('\n')
+      .map(l => l.trim())
+      .filter(l => l && !l.startsWith('#'))
+      .map(l => l.split(/\s+/) as [string, string])
+  const exact = parse(current.domains).filter(([, b]) => b !== be)
+  const wild = parse(current.wildcards).filter(([, b]) => b !== be)
+  const mine = domains.map(d => d.toLowerCase())
+  const exactKeys = mine.filter(d => !d.startsWith('*.'))
+  const wildKeys = mine.filter(d => d.startsWith('*.')).map(d => d.slice(1))
+  if (!mine.length) exactKeys.push(DEFAULT_KEY)
+  const keepExact = exact.filter(([k]) => !exactKeys.includes(k))
+  const keepWild = wild.filter(([k]) => !wildKeys.includes(k))
+  const render = (entries: [string, string][]) => entries.map(([k, b]) => `${k} ${b}\n`).join('')
+  // map_end takes the first match: the longest suffix first, as nginx picks the longest wildcard.
+  const wildAll = [...keepWild, ...wildKeys.map(k => [k, be] as [string, string])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]))
+  const exactAll = [...keepExact, ...exactKeys.map(k => [k, be] as [string, string])].sort((a, b) => a[0].localeCompare(b[0]))
+  return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) }
+}
+
+const MAP_HEADER = '# Managed by cutover: host name -> backend.\n'
+
+export const EMPTY_MAP = MAP_HEADER

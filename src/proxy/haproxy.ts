@@ -1,0 +1,414 @@
+import { randomBytes } from 'node:crypto'
+import type Docker from 'dockerode'
+import type { ProxySettings, RegistryAuth } from '../core/config.js'
+import { LABEL, containerName, type Color } from '../core/names.js'
+import type { Log } from '../core/log.js'
+import { credentialsFor } from '../core/image-ref.js'
+import type { Route, Router, VerifyResult } from '../engine/ports.js'
+import { execIn, getFile, isConflict, isNotFound, pullImage, putFile } from '../transport/docker-ops.js'
+import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
+import { sanitizeHostText } from '../transport/host-text.js'
+import {
+  appFile,
+  backendName,
+  BASE_FILE,
+  decodeRelease,
+  DOMAINS_MAP,
+  EMPTY_MAP,
+  HAPROXY_CONF_DIR,
+  HAPROXY_PORT,
+  HAPROXY_RUN_DIR,
+  HAPROXY_SOCKET,
+  hostRunDir,
+  renderAppConfig,
+  renderBaseConfig,
+  renderVerifyMap,
+  updateDomainMaps,
+  verifyMapFile,
+  WILDCARDS_MAP,
+  encodeRelease,
+  type DomainMaps
+} from './haproxy-config.js'
+import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
+import { ProxyError, type ProxyLocker } from './nginx.js'
+import { parseBackends, parsePid, runtimeCommand, runtimeErrors, RuntimeApiError, type OpenAdminSocket } from './haproxy-runtime.js'
+import type { Duplex } from 'node:stream'
+
+const PORT_KEY = `${HAPROXY_PORT}/tcp`
+/** How long a reload may take before the new worker answers on the admin socket. */
+const RELOAD_TIMEOUT_MS = 15_000
+/** How long a started proxy may take to open its admin socket. */
+const START_TIMEOUT_MS = 15_000
+/** How long opening the admin socket is retried (a reload re-creates it). */
+const SOCKET_RETRY_MS = 3000
+/** A process left behind by a reload keeps WebSockets at least this long. */
+const MIN_HARD_STOP_S = 30
+
+/**
+ * One HAProxy container for every app on the host, switched through its runtime API
+ * (see haproxy-config.ts). The admin socket is a Unix socket in a host directory, reached over
+ * the SSH connection (direct-streamlocal), never over a network.
+ */
+export class HaproxyRouter implements Router {
+  private readonly name: string
+  private readonly network: string
+  private readonly adminSocket: OpenAdminSocket
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly openTcp: OpenStream,
+    openUnixSocket: (path: string) => Promise<Duplex>,
+    private readonly settings: ProxySettings,
+    private readonly app: string,
+    private readonly registry: RegistryAuth | undefined,
+    private readonly log: Log,
+    /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
+    private readonly lockProxy: ProxyLocker
+  ) {
+    this.name = settings.name
+    this.network = `${settings.name}-net`
+    this.adminSocket = () => openUnixSocket(`${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`)
+  }
+
+  private get container(): Docker.Container {
+    return this.docker.getContainer(this.name)
+  }
+
+  /**
+   * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
+   * opening it is retried for a few seconds (every command cutover sends is idempotent).
+   */
+  private async cli(line: string): Promise<string> {
+    const started = Date.now()
+    for (;;) {
+      try {
+        return await runtimeCommand(this.adminSocket, line)
+      } catch (e) {
+        if (e instanceof RuntimeApiError || Date.now() - started > SOCKET_RETRY_MS) throw e
+        await new Promise(r => setTimeout(r, 100))
+      }
+    }
+  }
+
+  async ensure(appNetwork: string): Promise<void> {
+    const info = await this.inspect()
+    if (info) this.checkContainer(info)
+    const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network]
+    if (ready && (await this.baseWanted()) === undefined) return
+    await this.underProxyLock(async () => {
+      await this.ensureNetwork(this.network)
+      let current = await this.inspect()
+      if (!current) current = await this.create()
+      this.checkContainer(current)
+      for (const network of [this.network, appNetwork]) {
+        if (!current.NetworkSettings.Networks[network]) await this.docker.getNetwork(network).connect({ Container: current.Id })
+      }
+      const base = await this.baseWanted()
+      if (!current.State.Running) {
+        await this.writeSharedDefaults(base)
+        this.log.info(`Starting the proxy ${this.name}`)
+        await this.container.start().catch(e => {
+          // 304: it was started in the meantime (by Docker's restart policy, say)
+          if ((e as { statusCode?: number }).statusCode !== 304) throw e
+        })
+        await this.waitForAdmin(START_TIMEOUT_MS)
+      } else if (base !== undefined) {
+        await this.waitForAdmin(START_TIMEOUT_MS)
+        const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
+        await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base)
+        this.log.info(`Updating the shared settings of the proxy ${this.name}`)
+        await this.testAndReload([{ file: BASE_FILE, content: before }])
+      }
+    })
+  }
+
+  /** The base file as this run wants it, or undefined when the proxy already has it. */
+  private async baseWanted(): Promise<string | undefined> {
+    const current = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
+    // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
+    const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
+    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)))
+    return current === wanted ? undefined : wanted
+  }
+
+  /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
+  private async writeSharedDefaults(base: string | undefined): Promise<void> {
+    if (base !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base)
+    for (const file of [DOMAINS_MAP, WILDCARDS_MAP]) {
+      if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${file}`)) === undefined) await putFile(this.container, HAPROXY_CONF_DIR, file, EMPTY_MAP)
+    }
+  }
+
+  private checkContainer(info: Docker.ContainerInspectInfo): void {
+    const kind = info.Config.Labels?.[LABEL.proxy]
+    if (kind !== 'haproxy') {
+      throw new ProxyError(
+        `The container ${this.name} exists and is not a cutover HAProxy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
+          `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`
+      )
+    }
+    const bindings = info.HostConfig.PortBindings as Record<string, { HostPort?: string }[] | null> | undefined
+    const published = (bindings?.[PORT_KEY] ?? []).map(b => Number(b.HostPort))
+    if (!published.includes(this.settings.port)) {
+      const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port'
+      throw new ProxyError(
+        `The proxy container ${this.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
+          `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`
+      )
+    }
+  }
+
+  private async underProxyLock<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = await this.lockProxy()
+    try {
+      return await fn()
+    } finally {
+      lock.release()
+    }
+  }
+
+  private async ensureNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).inspect()
+    } catch (e) {
+      if (!isNotFound(e)) throw e
+      await this.docker
+        .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
+        .catch(err => {
+          if (!isConflict(err)) throw err
+        })
+    }
+  }
+
+  private async inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await this.container.inspect()
+    } catch (e) {
+      if (isNotFound(e)) return undefined
+      throw e
+    }
+  }
+
+  private async ensureImage(): Promise<void> {
+    const image = this.settings.image
+    try {
+      await this.docker.getImage(image).inspect()
+    } catch (e) {
+      if (!isNotFound(e)) throw e
+      this.log.info(`Pulling the proxy image ${image}`)
+      await pullImage(this.docker, image, credentialsFor(image, this.registry), line => this.log.info(`  ${line}`))
+    }
+  }
+
+  private async create(): Promise<Docker.ContainerInspectInfo> {
+    await this.ensureImage()
+    this.log.info(`Creating the proxy ${this.name} on port ${this.settings.port} (${this.settings.image}, HAProxy)`)
+    try {
+      await this.docker.createContainer({
+        name: this.name,
+        Image: this.settings.image,
+        // Binding :80 needs root (the official images run as the haproxy user).
+        User: 'root',
+        Entrypoint: ['haproxy'],
+        // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
+        Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+        // Soft stop: what is in flight finishes.
+        StopSignal: 'SIGUSR1',
+        Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
+        ExposedPorts: { [PORT_KEY]: {} },
+        HostConfig: {
+          PortBindings: { [PORT_KEY]: [{ HostPort: String(this.settings.port) }] },
+          Binds: [
+            // The config (and so the live colors) survives a re-created container.
+            `${this.name}-conf:${HAPROXY_CONF_DIR}`,
+            // The admin socket, in a host directory only reached over SSH.
+            `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
+          ],
+          RestartPolicy: { Name: 'unless-stopped' },
+          NetworkMode: this.network
+        }
+      })
+    } catch (e) {
+      // Another app's deploy created it at the same moment: use theirs.
+      if (!isConflict(e)) throw e
+    }
+    const info = await this.inspect()
+    if (!info) throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`)
+    return info
+  }
+
+  private async waitForAdmin(timeoutMs: number, notPid?: number): Promise<void> {
+    const started = Date.now()
+    let last: string
+    for (;;) {
+      try {
+        const pid = parsePid(await this.cli('show info'))
+        if (pid !== undefined && pid !== notPid) return
+        last = `still worker ${pid}`
+      } catch (e) {
+        last = (e as Error).message
+      }
+      if (Date.now() - started > timeoutMs) {
+        const logs = await this.container
+          .logs({ stdout: true, stderr: true, tail: 10, follow: false })
+          .then(b => sanitizeHostText(String(b), 800))
+          .catch(() => '')
+        throw new ProxyError(
+          `The proxy ${this.name} did not answer on its admin socket ${hostRunDir(this.name)}/${HAPROXY_SOCKET} within ${timeoutMs / 1000} s (${last}); ` +
+            `the SSH user must be allowed to open it (root, in practice). Its last log lines: ${logs}`
+        )
+      }
+      await new Promise(r => setTimeout(r, 100))
+    }
+  }
+
+  /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
+  private async testAndReload(restore: { file: string; content: string | undefined }[]): Promise<void> {
+    const test = await execIn(this.container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR])
+    if (test.exitCode !== 0) {
+      // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
+      for (const r of restore) await putFile(this.container, HAPROXY_CONF_DIR, r.file, r.content ?? '# Removed by cutover.\n')
+      const alerts = (test.stderr + test.stdout)
+        .split('\n')
+        .filter(l => /ALERT/.test(l))
+        .join('\n')
+      throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`)
+    }
+    const pid = parsePid(await this.cli('show info'))
+    await this.container.kill({ signal: 'SIGUSR2' })
+    await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
+    this.reloaded = true
+  }
+
+  /** The app's backend file as last read or written. */
+  private appText?: string
+  /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
+  private reloaded = false
+
+  private async readAppFile(): Promise<string> {
+    if (this.appText === undefined) {
+      if (!(await this.inspect())) return ''
+      this.appText = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${appFile(this.app)}`)) ?? ''
+    }
+    return this.appText
+  }
+
+  async current(): Promise<{ color: Color; releaseId: string } | undefined> {
+    const r = parseRouteComment(this.app, await this.readAppFile())
+    return r && { color: r.color, releaseId: r.releaseId }
+  }
+
+  private async readMaps(): Promise<DomainMaps> {
+    const [domains, wildcards] = await Promise.all(
+      [DOMAINS_MAP, WILDCARDS_MAP].map(async f => (await getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)) ?? EMPTY_MAP)
+    )
+    return { domains, wildcards }
+  }
+
+  async apply(route: Route): Promise<void> {
+    const be = backendName(this.app)
+    const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
+    // Under the deploy lock nobody else writes the app's files, so what was read is still there.
+    const before = await this.readAppFile()
+    const beforeMap = await getFile(this.container, verifyMap)
+    const token = randomBytes(12).toString('hex')
+    const text = renderAppConfig(route, token)
+    const target = await this.docker
+      .getContainer(containerName(this.app, route.color))
+      .inspect()
+      .catch(() => undefined)
+    const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress
+    // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
+    await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId))
+    await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text)
+    this.appText = text
+    let switched = false
+    try {
+      const known = parseBackends(await this.cli('show backend')).includes(be)
+      const maps = await this.readMaps()
+      const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
+      if (known && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+        await this.switchAtRuntime(route, token, address)
+        switched = true
+      } else {
+        await this.underProxyLock(async () => {
+          // Read again under the lock: another app may have changed them since.
+          const now = await this.readMaps()
+          const maps = updateDomainMaps(now, this.app, this.settings.domains)
+          this.log.info(
+            `${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}): reloading it`
+          )
+          await putFile(this.container, HAPROXY_CONF_DIR, DOMAINS_MAP, maps.domains)
+          await putFile(this.container, HAPROXY_CONF_DIR, WILDCARDS_MAP, maps.wildcards)
+          await this.testAndReload([
+            { file: DOMAINS_MAP, content: now.domains },
+            { file: WILDCARDS_MAP, content: now.wildcards },
+            { file: appFile(this.app), content: before || undefined },
+            { file: verifyMapFile(this.app), content: beforeMap }
+          ])
+        })
+      }
+    } catch (e) {
+      // The previous routing stays: files back as they were, and the runtime state too.
+      await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined)
+      if (beforeMap !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined)
+      this.appText = before
+      const previous = parseRouteComment(this.app, before)
+      if (switched && previous) await this.switchAtRuntime({ ...route, color: previous.color }, previous.token ?? '', undefined).catch(() => undefined)
+      throw e
+    }
+  }
+
+  /** One line on the admin socket: the new color takes new requests, the old one drains. */
+  private async switchAtRuntime(route: Route, token: string, address: string | undefined): Promise<void> {
+    const be = backendName(this.app)
+    const other: Color = route.color === 'blue' ? 'green' : 'blue'
+    const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
+    const commands = [
+      // A container just created: its address now rather than at the next DNS resolution.
+      ...(address ? [`set server ${be}/${route.color} addr ${address} port ${route.appPort}`] : []),
+      `set server ${be}/${route.color} state ready`,
+      // drain: established connections (WebSockets) stay; the engine stops the color after drain-timeout.
+      `set server ${be}/${other} state drain`,
+      `clear map ${map}`,
+      ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
+    ]
+    const answer = await this.cli(commands.join('; '))
+    const errors = runtimeErrors(answer)
+    if (errors.length)
+      throw new ProxyError(`HAProxy (${this.name}) refused the switch of ${this.app} to ${route.color}: ${sanitizeHostText(errors.join(' / '), 400)}`)
+    this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`)
+  }
+
+  async verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult> {
+    const started = Date.now()
+    // A wildcard-only app is asked for a name its wildcard matches.
+    const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? this.settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
+    const routed = parseRouteComment(this.app, await this.readAppFile())
+    // Without the token of the route being verified, the proxy names no release: verification fails.
+    const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : ''
+    let confirmed = !this.reloaded
+    let last: ProbeResult
+    for (;;) {
+      last = await httpGet(
+        this.openTcp,
+        { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} },
+        5000
+      )
+      const ok = decodeRelease(last.headers[RELEASE_HEADER]) === route.releaseId && last.status !== undefined && last.status < 500
+      if (ok && !confirmed) {
+        // After a reload the old process may accept a moment longer: ask once more.
+        confirmed = true
+        await new Promise(r => setTimeout(r, 150))
+        continue
+      }
+      if (ok || Date.now() - started > timeoutMs) {
+        // Never show the encoded value: the failure message quotes the release id.
+        const header = decodeRelease(last.headers[RELEASE_HEADER])
+        if (header !== undefined) last.headers[RELEASE_HEADER] = header
+        return { ok, last, ms: Date.now() - started }
+      }
+      await new Promise(r => setTimeout(r, 20))
+    }
+  }
+}
