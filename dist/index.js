@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3114);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7572);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3114:
+/***/ 7572:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -75868,6 +75868,63 @@ class LedgerFile {
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/proxy-container.ts
+
+
+
+/** What every router needs to manage its own containers on the host, whatever proxy it runs. */
+class ProxyError extends Error {
+    name = 'ProxyError';
+}
+async function underLock(lockProxy, fn) {
+    const lock = await lockProxy();
+    try {
+        return await fn();
+    }
+    finally {
+        lock.release();
+    }
+}
+/** Creates the proxy's own network unless it exists (another app's run may create it at the same moment). */
+async function ensureProxyNetwork(docker, name) {
+    try {
+        await docker.getNetwork(name).inspect();
+    }
+    catch (e) {
+        if (!isNotFound(e))
+            throw e;
+        await docker
+            .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
+            .catch(err => {
+            if (!isConflict(err))
+                throw err;
+        });
+    }
+}
+/** A container's details, or undefined when there is none of that name. */
+async function inspectIfExists(container) {
+    try {
+        return await container.inspect();
+    }
+    catch (e) {
+        if (isNotFound(e))
+            return undefined;
+        throw e;
+    }
+}
+/** Pulls the proxy image unless the host has it (credentials only if given for its registry). */
+async function ensureProxyImage(docker, image, registry, log) {
+    try {
+        await docker.getImage(image).inspect();
+    }
+    catch (e) {
+        if (!isNotFound(e))
+            throw e;
+        log.info(`Pulling the proxy image ${image}`);
+        await pullImage(docker, image, credentialsFor(image, registry), line => log.info(`  ${line}`));
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts
 
 /**
@@ -76055,9 +76112,6 @@ const CONF_DIR = '/etc/nginx/conf.d';
 const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`;
 /** nginx's master sleeps 100 ms between starting new workers and stopping old ones on reload. */
 const RELOAD_OVERLAP_MS = 150;
-class ProxyError extends Error {
-    name = 'ProxyError';
-}
 /** The edge and switch nginx containers managed by cutover (see nginx-config.ts for why two). */
 class NginxRouter {
     docker;
@@ -76092,8 +76146,8 @@ class NginxRouter {
         // Nearly every run finds the proxy as it should be: check without the proxy lock first.
         if (!(await this.ready(appNetwork))) {
             // Runs of other apps may create or change the same proxy at the same moment: one at a time.
-            await this.underProxyLock(async () => {
-                await this.ensureNetwork(this.proxyNetwork);
+            await underLock(this.lockProxy, async () => {
+                await ensureProxyNetwork(this.docker, this.proxyNetwork);
                 // The switch first: the edge's config names it, and nginx resolves names when it loads.
                 await this.ensureTier(this.switch, appNetwork);
                 await this.ensureTier(this.edge, undefined);
@@ -76103,20 +76157,11 @@ class NginxRouter {
     }
     /** Both tiers exist, run, and are on the networks this app needs (the edge's port is checked too). */
     async ready(appNetwork) {
-        const [sw, edge] = await Promise.all([this.inspect(this.switch), this.inspect(this.edge)]);
+        const [sw, edge] = await Promise.all([inspectIfExists(this.container(this.switch)), inspectIfExists(this.container(this.edge))]);
         if (edge)
             this.checkPorts(edge);
         const on = (info, networks) => !!info && info.State.Running && networks.every(n => !!info.NetworkSettings.Networks[n]);
         return on(sw, [this.proxyNetwork, appNetwork]) && on(edge, [this.proxyNetwork]);
-    }
-    async underProxyLock(fn) {
-        const lock = await this.lockProxy();
-        try {
-            return await fn();
-        }
-        finally {
-            lock.release();
-        }
     }
     /**
      * The edge learns an app's domains only once the switch can route them: before that, its
@@ -76133,7 +76178,7 @@ class NginxRouter {
         const current = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
         if (wanted.every(([, text], i) => current[i] === text))
             return;
-        await this.underProxyLock(async () => {
+        await underLock(this.lockProxy, async () => {
             const before = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
             this.edgeAtStart ??= wanted.map(([name], i) => [name, before[i]]);
             let changed = false;
@@ -76147,33 +76192,8 @@ class NginxRouter {
             }
         });
     }
-    async ensureNetwork(name) {
-        try {
-            await this.docker.getNetwork(name).inspect();
-        }
-        catch (e) {
-            if (!isNotFound(e))
-                throw e;
-            await this.docker
-                .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
-                .catch(err => {
-                if (!isConflict(err))
-                    throw err;
-            });
-        }
-    }
-    async inspect(tier) {
-        try {
-            return await this.container(tier).inspect();
-        }
-        catch (e) {
-            if (isNotFound(e))
-                return undefined;
-            throw e;
-        }
-    }
     async ensureTier(tier, appNetwork) {
-        let info = await this.inspect(tier);
+        let info = await inspectIfExists(this.container(tier));
         if (!info)
             info = await this.create(tier);
         if (tier.role === 'edge')
@@ -76202,20 +76222,8 @@ class NginxRouter {
                 `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
         }
     }
-    async ensureImage() {
-        const image = this.settings.image;
-        try {
-            await this.docker.getImage(image).inspect();
-        }
-        catch (e) {
-            if (!isNotFound(e))
-                throw e;
-            this.log.info(`Pulling the proxy image ${image}`);
-            await pullImage(this.docker, image, credentialsFor(image, this.registry), line => this.log.info(`  ${line}`));
-        }
-    }
     async create(tier) {
-        await this.ensureImage();
+        await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log);
         const edge = tier.role === 'edge';
         this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`);
         try {
@@ -76238,7 +76246,7 @@ class NginxRouter {
             if (!isConflict(e))
                 throw e;
         }
-        const info = await this.inspect(tier);
+        const info = await inspectIfExists(this.container(tier));
         if (!info)
             throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`);
         // The stock server block of nginx images answers "localhost" with a welcome page;
@@ -76261,7 +76269,7 @@ class NginxRouter {
     routeText;
     async readRouteFile() {
         if (this.routeText === undefined) {
-            if (!(await this.inspect(this.switch)))
+            if (!(await inspectIfExists(this.container(this.switch))))
                 return '';
             this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? '';
         }
@@ -76569,7 +76577,6 @@ function parsePid(answer) {
 
 
 
-
 const PORT_KEY = `${HAPROXY_PORT}/tcp`;
 /** How long a reload may take before the new worker answers on the admin socket. */
 const RELOAD_TIMEOUT_MS = 15_000;
@@ -76630,15 +76637,15 @@ class HaproxyRouter {
         }
     }
     async ensure(appNetwork) {
-        const info = await this.inspect();
+        const info = await inspectIfExists(this.container);
         if (info)
             this.checkContainer(info);
         const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network];
         if (ready && (await this.baseWanted()) === undefined)
             return;
-        await this.underProxyLock(async () => {
-            await this.ensureNetwork(this.network);
-            let current = await this.inspect();
+        await underLock(this.lockProxy, async () => {
+            await ensureProxyNetwork(this.docker, this.network);
+            let current = await inspectIfExists(this.container);
             if (!current)
                 current = await this.create();
             this.checkContainer(current);
@@ -76697,54 +76704,8 @@ class HaproxyRouter {
                 `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
         }
     }
-    async underProxyLock(fn) {
-        const lock = await this.lockProxy();
-        try {
-            return await fn();
-        }
-        finally {
-            lock.release();
-        }
-    }
-    async ensureNetwork(name) {
-        try {
-            await this.docker.getNetwork(name).inspect();
-        }
-        catch (e) {
-            if (!isNotFound(e))
-                throw e;
-            await this.docker
-                .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
-                .catch(err => {
-                if (!isConflict(err))
-                    throw err;
-            });
-        }
-    }
-    async inspect() {
-        try {
-            return await this.container.inspect();
-        }
-        catch (e) {
-            if (isNotFound(e))
-                return undefined;
-            throw e;
-        }
-    }
-    async ensureImage() {
-        const image = this.settings.image;
-        try {
-            await this.docker.getImage(image).inspect();
-        }
-        catch (e) {
-            if (!isNotFound(e))
-                throw e;
-            this.log.info(`Pulling the proxy image ${image}`);
-            await pullImage(this.docker, image, credentialsFor(image, this.registry), line => this.log.info(`  ${line}`));
-        }
-    }
     async create() {
-        await this.ensureImage();
+        await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log);
         this.log.info(`Creating the proxy ${this.name} on port ${this.settings.port} (${this.settings.image}, HAProxy)`);
         try {
             await this.docker.createContainer({
@@ -76777,7 +76738,7 @@ class HaproxyRouter {
             if (!isConflict(e))
                 throw e;
         }
-        const info = await this.inspect();
+        const info = await inspectIfExists(this.container);
         if (!info)
             throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
         return info;
@@ -76830,7 +76791,7 @@ class HaproxyRouter {
     reloaded = false;
     async readAppFile() {
         if (this.appText === undefined) {
-            if (!(await this.inspect()))
+            if (!(await inspectIfExists(this.container)))
                 return '';
             this.appText = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${appFile(this.app)}`)) ?? '';
         }
@@ -76871,7 +76832,7 @@ class HaproxyRouter {
                 switched = true;
             }
             else {
-                await this.underProxyLock(async () => {
+                await underLock(this.lockProxy, async () => {
                     // Read again under the lock: another app may have changed them since.
                     const now = await this.readMaps();
                     const maps = updateDomainMaps(now, this.app, this.settings.domains);

@@ -3,9 +3,8 @@ import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, containerName, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
-import { credentialsFor } from '../core/image-ref.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
-import { execIn, getFile, isConflict, isNotFound, pullImage, putFile } from '../transport/docker-ops.js'
+import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
 import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import {
@@ -30,7 +29,7 @@ import {
   type DomainMaps
 } from './haproxy-config.js'
 import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
-import { ProxyError, type ProxyLocker } from './nginx.js'
+import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 import { parseBackends, parsePid, runtimeCommand, runtimeErrors, RuntimeApiError, type OpenAdminSocket } from './haproxy-runtime.js'
 import type { Duplex } from 'node:stream'
 
@@ -91,13 +90,13 @@ export class HaproxyRouter implements Router {
   }
 
   async ensure(appNetwork: string): Promise<void> {
-    const info = await this.inspect()
+    const info = await inspectIfExists(this.container)
     if (info) this.checkContainer(info)
     const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network]
     if (ready && (await this.baseWanted()) === undefined) return
-    await this.underProxyLock(async () => {
-      await this.ensureNetwork(this.network)
-      let current = await this.inspect()
+    await underLock(this.lockProxy, async () => {
+      await ensureProxyNetwork(this.docker, this.network)
+      let current = await inspectIfExists(this.container)
       if (!current) current = await this.create()
       this.checkContainer(current)
       for (const network of [this.network, appNetwork]) {
@@ -158,50 +157,8 @@ export class HaproxyRouter implements Router {
     }
   }
 
-  private async underProxyLock<T>(fn: () => Promise<T>): Promise<T> {
-    const lock = await this.lockProxy()
-    try {
-      return await fn()
-    } finally {
-      lock.release()
-    }
-  }
-
-  private async ensureNetwork(name: string): Promise<void> {
-    try {
-      await this.docker.getNetwork(name).inspect()
-    } catch (e) {
-      if (!isNotFound(e)) throw e
-      await this.docker
-        .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
-        .catch(err => {
-          if (!isConflict(err)) throw err
-        })
-    }
-  }
-
-  private async inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
-    try {
-      return await this.container.inspect()
-    } catch (e) {
-      if (isNotFound(e)) return undefined
-      throw e
-    }
-  }
-
-  private async ensureImage(): Promise<void> {
-    const image = this.settings.image
-    try {
-      await this.docker.getImage(image).inspect()
-    } catch (e) {
-      if (!isNotFound(e)) throw e
-      this.log.info(`Pulling the proxy image ${image}`)
-      await pullImage(this.docker, image, credentialsFor(image, this.registry), line => this.log.info(`  ${line}`))
-    }
-  }
-
   private async create(): Promise<Docker.ContainerInspectInfo> {
-    await this.ensureImage()
+    await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log)
     this.log.info(`Creating the proxy ${this.name} on port ${this.settings.port} (${this.settings.image}, HAProxy)`)
     try {
       await this.docker.createContainer({
@@ -232,7 +189,7 @@ export class HaproxyRouter implements Router {
       // Another app's deploy created it at the same moment: use theirs.
       if (!isConflict(e)) throw e
     }
-    const info = await this.inspect()
+    const info = await inspectIfExists(this.container)
     if (!info) throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`)
     return info
   }
@@ -287,7 +244,7 @@ export class HaproxyRouter implements Router {
 
   private async readAppFile(): Promise<string> {
     if (this.appText === undefined) {
-      if (!(await this.inspect())) return ''
+      if (!(await inspectIfExists(this.container))) return ''
       this.appText = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${appFile(this.app)}`)) ?? ''
     }
     return this.appText
@@ -331,7 +288,7 @@ export class HaproxyRouter implements Router {
         await this.switchAtRuntime(route, token, address)
         switched = true
       } else {
-        await this.underProxyLock(async () => {
+        await underLock(this.lockProxy, async () => {
           // Read again under the lock: another app may have changed them since.
           const now = await this.readMaps()
           const maps = updateDomainMaps(now, this.app, this.settings.domains)

@@ -4,11 +4,11 @@ import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { LedgerRecord } from '../core/release.js'
-import { credentialsFor } from '../core/image-ref.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
-import { execIn, getFile, isConflict, isNotFound, pullImage, putFile } from '../transport/docker-ops.js'
+import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
 import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
+import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 import {
   appConfigFile,
   COMMON_CONFIG_FILE,
@@ -27,12 +27,6 @@ const CONF_DIR = '/etc/nginx/conf.d'
 const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`
 /** nginx's master sleeps 100 ms between starting new workers and stopping old ones on reload. */
 const RELOAD_OVERLAP_MS = 150
-
-export type ProxyLocker = () => Promise<{ release(): void }>
-
-export class ProxyError extends Error {
-  override name = 'ProxyError'
-}
 
 interface Tier {
   name: string
@@ -70,8 +64,8 @@ export class NginxRouter implements Router {
     // Nearly every run finds the proxy as it should be: check without the proxy lock first.
     if (!(await this.ready(appNetwork))) {
       // Runs of other apps may create or change the same proxy at the same moment: one at a time.
-      await this.underProxyLock(async () => {
-        await this.ensureNetwork(this.proxyNetwork)
+      await underLock(this.lockProxy, async () => {
+        await ensureProxyNetwork(this.docker, this.proxyNetwork)
         // The switch first: the edge's config names it, and nginx resolves names when it loads.
         await this.ensureTier(this.switch, appNetwork)
         await this.ensureTier(this.edge, undefined)
@@ -82,20 +76,11 @@ export class NginxRouter implements Router {
 
   /** Both tiers exist, run, and are on the networks this app needs (the edge's port is checked too). */
   private async ready(appNetwork: string): Promise<boolean> {
-    const [sw, edge] = await Promise.all([this.inspect(this.switch), this.inspect(this.edge)])
+    const [sw, edge] = await Promise.all([inspectIfExists(this.container(this.switch)), inspectIfExists(this.container(this.edge))])
     if (edge) this.checkPorts(edge)
     const on = (info: Docker.ContainerInspectInfo | undefined, networks: string[]) =>
       !!info && info.State.Running && networks.every(n => !!info.NetworkSettings.Networks[n])
     return on(sw, [this.proxyNetwork, appNetwork]) && on(edge, [this.proxyNetwork])
-  }
-
-  private async underProxyLock<T>(fn: () => Promise<T>): Promise<T> {
-    const lock = await this.lockProxy()
-    try {
-      return await fn()
-    } finally {
-      lock.release()
-    }
   }
 
   /**
@@ -112,7 +97,7 @@ export class NginxRouter implements Router {
         ]
     const current = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)))
     if (wanted.every(([, text], i) => current[i] === text)) return
-    await this.underProxyLock(async () => {
+    await underLock(this.lockProxy, async () => {
       const before = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)))
       this.edgeAtStart ??= wanted.map(([name], i) => [name, before[i]])
       let changed = false
@@ -131,30 +116,8 @@ export class NginxRouter implements Router {
     })
   }
 
-  private async ensureNetwork(name: string): Promise<void> {
-    try {
-      await this.docker.getNetwork(name).inspect()
-    } catch (e) {
-      if (!isNotFound(e)) throw e
-      await this.docker
-        .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
-        .catch(err => {
-          if (!isConflict(err)) throw err
-        })
-    }
-  }
-
-  private async inspect(tier: Tier): Promise<Docker.ContainerInspectInfo | undefined> {
-    try {
-      return await this.container(tier).inspect()
-    } catch (e) {
-      if (isNotFound(e)) return undefined
-      throw e
-    }
-  }
-
   private async ensureTier(tier: Tier, appNetwork: string | undefined): Promise<void> {
-    let info = await this.inspect(tier)
+    let info = await inspectIfExists(this.container(tier))
     if (!info) info = await this.create(tier)
     if (tier.role === 'edge') this.checkPorts(info)
     for (const network of [this.proxyNetwork, appNetwork]) {
@@ -183,19 +146,8 @@ export class NginxRouter implements Router {
     }
   }
 
-  private async ensureImage(): Promise<void> {
-    const image = this.settings.image
-    try {
-      await this.docker.getImage(image).inspect()
-    } catch (e) {
-      if (!isNotFound(e)) throw e
-      this.log.info(`Pulling the proxy image ${image}`)
-      await pullImage(this.docker, image, credentialsFor(image, this.registry), line => this.log.info(`  ${line}`))
-    }
-  }
-
   private async create(tier: Tier): Promise<Docker.ContainerInspectInfo> {
-    await this.ensureImage()
+    await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log)
     const edge = tier.role === 'edge'
     this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`)
     try {
@@ -216,7 +168,7 @@ export class NginxRouter implements Router {
       // Another app's deploy created it at the same moment: use theirs.
       if (!isConflict(e)) throw e
     }
-    const info = await this.inspect(tier)
+    const info = await inspectIfExists(this.container(tier))
     if (!info) throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`)
     // The stock server block of nginx images answers "localhost" with a welcome page;
     // these proxies serve only cutover's routes.
@@ -240,7 +192,7 @@ export class NginxRouter implements Router {
 
   private async readRouteFile(): Promise<string> {
     if (this.routeText === undefined) {
-      if (!(await this.inspect(this.switch))) return ''
+      if (!(await inspectIfExists(this.container(this.switch)))) return ''
       this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? ''
     }
     return this.routeText
