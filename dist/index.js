@@ -75872,6 +75872,7 @@ class LedgerFile {
 
 
 
+
 /** What every router needs to manage its own containers on the host, whatever proxy it runs. */
 class ProxyError extends Error {
     name = 'ProxyError';
@@ -75922,6 +75923,38 @@ async function ensureProxyImage(docker, image, registry, log) {
             throw e;
         log.info(`Pulling the proxy image ${image}`);
         await pullImage(docker, image, credentialsFor(image, registry), line => log.info(`  ${line}`));
+    }
+}
+/**
+ * Asks the proxy's public port (from the host, over the tunnel) for `path` with the app's Host
+ * until the answer provably comes from the release, or the time is up.
+ */
+async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
+    const started = Date.now();
+    // A wildcard-only app is asked for a name its wildcard matches.
+    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
+    const decode = ask.decode ?? (v => (typeof v === 'string' ? v : undefined));
+    let confirmed = ask.confirmAfterMs === 0;
+    let last;
+    for (;;) {
+        last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} }, 5000);
+        // The release header names the release exactly: an answer from another app, or from a reload
+        // not yet finished, does not count.
+        const ok = decode(last.headers[ask.releaseHeader]) === ask.releaseId && last.status !== undefined && last.status < 500;
+        if (ok && !confirmed) {
+            confirmed = true;
+            await new Promise(r => setTimeout(r, ask.confirmAfterMs));
+            continue;
+        }
+        if (ok || Date.now() - started > timeoutMs) {
+            // The failure message quotes the header: show it decoded.
+            const shown = decode(last.headers[ask.releaseHeader]);
+            if (shown !== undefined)
+                last.headers[ask.releaseHeader] = shown;
+            return { ok, last, ms: Date.now() - started };
+        }
+        confirmed = ask.confirmAfterMs === 0;
+        await new Promise(r => setTimeout(r, 20));
     }
 }
 
@@ -76101,7 +76134,6 @@ server {
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/nginx.ts
-
 
 
 
@@ -76309,33 +76341,13 @@ class NginxRouter {
     /** The edge's files as they were before this run first changed them. */
     edgeAtStart;
     async verify(route, path, timeoutMs) {
-        const started = Date.now();
-        // A wildcard-only app is asked for a name its wildcard matches.
-        const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? this.settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
-        const expected = route.releaseId;
         const routed = parseRouteComment(this.app, await this.readRouteFile());
         // Without the token of the route being verified, the switch names no release: verification fails.
         const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : '';
-        let confirmed = false;
-        let last;
-        for (;;) {
-            last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} }, 5000);
-            // The release header names app, color and deploy time: an answer from another app
-            // with the same color, or from a reload not yet finished, does not count.
-            const ok = last.headers[RELEASE_HEADER] === expected && last.status !== undefined && last.status < 500;
-            if (ok && !confirmed) {
-                // A reloading nginx master lets the old workers accept for another 100 ms after the new
-                // ones start; one answer from a new worker does not prove the old ones stopped. Ask
-                // again once that window has passed.
-                confirmed = true;
-                await new Promise(r => setTimeout(r, RELOAD_OVERLAP_MS));
-                continue;
-            }
-            if (ok || Date.now() - started > timeoutMs)
-                return { ok, last, ms: Date.now() - started };
-            confirmed = false;
-            await new Promise(r => setTimeout(r, 20));
-        }
+        // A reloading nginx master lets the old workers accept for another 100 ms after the new ones
+        // start: every switch is a reload here.
+        const ask = { releaseId: route.releaseId, token, tokenHeader: VERIFY_HEADER, releaseHeader: RELEASE_HEADER, confirmAfterMs: RELOAD_OVERLAP_MS };
+        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
     }
 }
 /** Writes a config file unless it already holds exactly this; true when it changed. */
@@ -76568,7 +76580,6 @@ function parsePid(answer) {
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy.ts
-
 
 
 
@@ -76881,32 +76892,19 @@ class HaproxyRouter {
         this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
     }
     async verify(route, path, timeoutMs) {
-        const started = Date.now();
-        // A wildcard-only app is asked for a name its wildcard matches.
-        const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? this.settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
         const routed = parseRouteComment(this.app, await this.readAppFile());
         // Without the token of the route being verified, the proxy names no release: verification fails.
         const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : '';
-        let confirmed = !this.reloaded;
-        let last;
-        for (;;) {
-            last = await httpGet(this.openTcp, { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} }, 5000);
-            const ok = decodeRelease(last.headers[RELEASE_HEADER]) === route.releaseId && last.status !== undefined && last.status < 500;
-            if (ok && !confirmed) {
-                // After a reload the old process may accept a moment longer: ask once more.
-                confirmed = true;
-                await new Promise(r => setTimeout(r, 150));
-                continue;
-            }
-            if (ok || Date.now() - started > timeoutMs) {
-                // Never show the encoded value: the failure message quotes the release id.
-                const header = decodeRelease(last.headers[RELEASE_HEADER]);
-                if (header !== undefined)
-                    last.headers[RELEASE_HEADER] = header;
-                return { ok, last, ms: Date.now() - started };
-            }
-            await new Promise(r => setTimeout(r, 20));
-        }
+        // A runtime-API switch has no old process; after a reload, ask once more 150 ms later.
+        const ask = {
+            releaseId: route.releaseId,
+            token,
+            tokenHeader: VERIFY_HEADER,
+            releaseHeader: RELEASE_HEADER,
+            decode: decodeRelease,
+            confirmAfterMs: this.reloaded ? 150 : 0
+        };
+        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
     }
 }
 

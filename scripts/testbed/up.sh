@@ -466,6 +466,22 @@ login_cleanup() {
 }
 trap 'smoke_cleanup; login_cleanup' EXIT
 
+# Pushes images with credentials held only in a throw-away DOCKER_CONFIG, then logs out: the CLI
+# and daemon keep no credentials, so the action must send its own.
+push_images() {
+  rm -rf "$DOCKER_CFG_TMP"
+  mkdir -p "$DOCKER_CFG_TMP"
+  chmod 700 "$DOCKER_CFG_TMP"
+  echo '{}' >"$DOCKER_CFG_TMP/config.json"
+  printf '%s' "$REGISTRY_PASSWORD" | DOCKER_CONFIG=$DOCKER_CFG_TMP docker login "$REGISTRY" -u "$REGISTRY_USER" --password-stdin >/dev/null 2>&1 ||
+    die "docker login $REGISTRY failed"
+  local ref out
+  for ref in "$@"; do
+    out=$(DOCKER_CONFIG=$DOCKER_CFG_TMP docker push -q "$ref" 2>&1) || die "push $ref failed: $out"
+  done
+  login_cleanup
+}
+
 if [ "$need_build" = 1 ]; then
   log "building test images (FROM scratch)"
   export DOCKER_BUILDKIT=0 # the classic builder: no buildx, no base image to pull
@@ -534,19 +550,7 @@ if [ "$need_build" = 1 ]; then
   smoke_cleanup
   log "smoke test passed"
 
-  # Push with credentials held only in a throw-away DOCKER_CONFIG, then log out:
-  # the CLI and daemon keep no credentials, so the action must send its own.
-  rm -rf "$DOCKER_CFG_TMP"
-  mkdir -p "$DOCKER_CFG_TMP"
-  chmod 700 "$DOCKER_CFG_TMP"
-  echo '{}' >"$DOCKER_CFG_TMP/config.json"
-  printf '%s' "$REGISTRY_PASSWORD" | DOCKER_CONFIG=$DOCKER_CFG_TMP docker login "$REGISTRY" -u "$REGISTRY_USER" --password-stdin >/dev/null 2>&1 ||
-    die "docker login $REGISTRY failed"
-  for tag in "${APP_TAGS[@]}"; do
-    out=$(DOCKER_CONFIG=$DOCKER_CFG_TMP docker push -q "$APP_REPO:$tag" 2>&1) || die "push $APP_REPO:$tag failed: $out"
-  done
-  out=$(DOCKER_CONFIG=$DOCKER_CFG_TMP docker push -q "$PROXY_IMAGE" 2>&1) || die "push $PROXY_IMAGE failed: $out"
-  login_cleanup
+  push_images "${APP_TAGS[@]/#/$APP_REPO:}" "$PROXY_IMAGE"
   echo "$HASH" >"$TB/images.sha256"
   # Older builds of our tags, now untagged (only images carrying our label).
   docker image prune -f --filter label=cutover-test=1 >/dev/null 2>&1 || true
@@ -561,14 +565,7 @@ HAPROXY_HASH=$(cat "$TB/build/haproxy/hash")
 if [ "$(cat "$TB/haproxy-image.sha256" 2>/dev/null)" != "$HAPROXY_HASH" ] || ! reg_has cutover-test/haproxy 2.6; then
   docker tag "$HAPROXY_LOCAL" "$HAPROXY_IMAGE"
   docker run --rm --entrypoint haproxy "$HAPROXY_IMAGE" -v >/dev/null 2>&1 || die "haproxy -v fails inside $HAPROXY_IMAGE"
-  rm -rf "$DOCKER_CFG_TMP"
-  mkdir -p "$DOCKER_CFG_TMP"
-  chmod 700 "$DOCKER_CFG_TMP"
-  echo '{}' >"$DOCKER_CFG_TMP/config.json"
-  printf '%s' "$REGISTRY_PASSWORD" | DOCKER_CONFIG=$DOCKER_CFG_TMP docker login "$REGISTRY" -u "$REGISTRY_USER" --password-stdin >/dev/null 2>&1 ||
-    die "docker login $REGISTRY failed"
-  out=$(DOCKER_CONFIG=$DOCKER_CFG_TMP docker push -q "$HAPROXY_IMAGE" 2>&1) || die "push $HAPROXY_IMAGE failed: $out"
-  login_cleanup
+  push_images "$HAPROXY_IMAGE"
   echo "$HAPROXY_HASH" >"$TB/haproxy-image.sha256"
   log "HAProxy image pushed to $REGISTRY"
 fi

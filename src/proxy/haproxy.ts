@@ -5,7 +5,7 @@ import { LABEL, containerName, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
-import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
+import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import {
   appFile,
@@ -29,7 +29,7 @@ import {
   type DomainMaps
 } from './haproxy-config.js'
 import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
-import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
+import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
 import { parseBackends, parsePid, runtimeCommand, runtimeErrors, RuntimeApiError, type OpenAdminSocket } from './haproxy-runtime.js'
 import type { Duplex } from 'node:stream'
 
@@ -338,34 +338,18 @@ export class HaproxyRouter implements Router {
   }
 
   async verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult> {
-    const started = Date.now()
-    // A wildcard-only app is asked for a name its wildcard matches.
-    const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? this.settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
     const routed = parseRouteComment(this.app, await this.readAppFile())
     // Without the token of the route being verified, the proxy names no release: verification fails.
     const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : ''
-    let confirmed = !this.reloaded
-    let last: ProbeResult
-    for (;;) {
-      last = await httpGet(
-        this.openTcp,
-        { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} },
-        5000
-      )
-      const ok = decodeRelease(last.headers[RELEASE_HEADER]) === route.releaseId && last.status !== undefined && last.status < 500
-      if (ok && !confirmed) {
-        // After a reload the old process may accept a moment longer: ask once more.
-        confirmed = true
-        await new Promise(r => setTimeout(r, 150))
-        continue
-      }
-      if (ok || Date.now() - started > timeoutMs) {
-        // Never show the encoded value: the failure message quotes the release id.
-        const header = decodeRelease(last.headers[RELEASE_HEADER])
-        if (header !== undefined) last.headers[RELEASE_HEADER] = header
-        return { ok, last, ms: Date.now() - started }
-      }
-      await new Promise(r => setTimeout(r, 20))
+    // A runtime-API switch has no old process; after a reload, ask once more 150 ms later.
+    const ask = {
+      releaseId: route.releaseId,
+      token,
+      tokenHeader: VERIFY_HEADER,
+      releaseHeader: RELEASE_HEADER,
+      decode: decodeRelease,
+      confirmAfterMs: this.reloaded ? 150 : 0
     }
+    return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs)
   }
 }

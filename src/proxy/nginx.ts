@@ -6,9 +6,9 @@ import type { Log } from '../core/log.js'
 import type { LedgerRecord } from '../core/release.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
-import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
+import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
-import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
+import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
 import {
   appConfigFile,
   COMMON_CONFIG_FILE,
@@ -235,36 +235,13 @@ export class NginxRouter implements Router {
   private edgeAtStart?: [string, string | undefined][]
 
   async verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult> {
-    const started = Date.now()
-    // A wildcard-only app is asked for a name its wildcard matches.
-    const hostHeader = this.settings.domains.find(d => !d.startsWith('*')) ?? this.settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
-    const expected = route.releaseId
     const routed = parseRouteComment(this.app, await this.readRouteFile())
     // Without the token of the route being verified, the switch names no release: verification fails.
     const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : ''
-    let confirmed = false
-    let last: ProbeResult
-    for (;;) {
-      last = await httpGet(
-        this.openTcp,
-        { host: '127.0.0.1', port: this.settings.port, path, hostHeader, headers: token ? { [VERIFY_HEADER]: token } : {} },
-        5000
-      )
-      // The release header names app, color and deploy time: an answer from another app
-      // with the same color, or from a reload not yet finished, does not count.
-      const ok = last.headers[RELEASE_HEADER] === expected && last.status !== undefined && last.status < 500
-      if (ok && !confirmed) {
-        // A reloading nginx master lets the old workers accept for another 100 ms after the new
-        // ones start; one answer from a new worker does not prove the old ones stopped. Ask
-        // again once that window has passed.
-        confirmed = true
-        await new Promise(r => setTimeout(r, RELOAD_OVERLAP_MS))
-        continue
-      }
-      if (ok || Date.now() - started > timeoutMs) return { ok, last, ms: Date.now() - started }
-      confirmed = false
-      await new Promise(r => setTimeout(r, 20))
-    }
+    // A reloading nginx master lets the old workers accept for another 100 ms after the new ones
+    // start: every switch is a reload here.
+    const ask = { releaseId: route.releaseId, token, tokenHeader: VERIFY_HEADER, releaseHeader: RELEASE_HEADER, confirmAfterMs: RELOAD_OVERLAP_MS }
+    return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs)
   }
 }
 

@@ -1,7 +1,9 @@
 import type Docker from 'dockerode'
 import type { Log } from '../core/log.js'
 import { credentialsFor } from '../core/image-ref.js'
-import type { RegistryAuth } from '../core/config.js'
+import type { ProxySettings, RegistryAuth } from '../core/config.js'
+import type { VerifyResult } from '../engine/ports.js'
+import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
 import { LABEL } from '../core/names.js'
 import { isConflict, isNotFound, pullImage } from '../transport/docker-ops.js'
 
@@ -55,5 +57,58 @@ export async function ensureProxyImage(docker: Docker, image: string, registry: 
     if (!isNotFound(e)) throw e
     log.info(`Pulling the proxy image ${image}`)
     await pullImage(docker, image, credentialsFor(image, registry), line => log.info(`  ${line}`))
+  }
+}
+
+export interface VerifyAsk {
+  /** The release the answer must come from. */
+  releaseId: string
+  /** The token written on the host for that release; without it the proxy names no release. */
+  token: string
+  /** Request header carrying the token, answer header naming the release. */
+  tokenHeader: string
+  releaseHeader: string
+  /** The release header's value as the proxy sends it, made comparable with releaseId. */
+  decode?: (value: string | string[] | undefined) => string | undefined
+  /**
+   * After a reload the old processes accept a moment longer: one answer from the new ones proves
+   * nothing until this has passed, so ask once more then. 0: nothing was reloaded.
+   */
+  confirmAfterMs: number
+}
+
+/**
+ * Asks the proxy's public port (from the host, over the tunnel) for `path` with the app's Host
+ * until the answer provably comes from the release, or the time is up.
+ */
+export async function verifyThroughProxy(openTcp: OpenStream, settings: ProxySettings, ask: VerifyAsk, path: string, timeoutMs: number): Promise<VerifyResult> {
+  const started = Date.now()
+  // A wildcard-only app is asked for a name its wildcard matches.
+  const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
+  const decode = ask.decode ?? (v => (typeof v === 'string' ? v : undefined))
+  let confirmed = ask.confirmAfterMs === 0
+  let last: ProbeResult
+  for (;;) {
+    last = await httpGet(
+      openTcp,
+      { host: '127.0.0.1', port: settings.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} },
+      5000
+    )
+    // The release header names the release exactly: an answer from another app, or from a reload
+    // not yet finished, does not count.
+    const ok = decode(last.headers[ask.releaseHeader]) === ask.releaseId && last.status !== undefined && last.status < 500
+    if (ok && !confirmed) {
+      confirmed = true
+      await new Promise(r => setTimeout(r, ask.confirmAfterMs))
+      continue
+    }
+    if (ok || Date.now() - started > timeoutMs) {
+      // The failure message quotes the header: show it decoded.
+      const shown = decode(last.headers[ask.releaseHeader])
+      if (shown !== undefined) last.headers[ask.releaseHeader] = shown
+      return { ok, last, ms: Date.now() - started }
+    }
+    confirmed = ask.confirmAfterMs === 0
+    await new Promise(r => setTimeout(r, 20))
   }
 }
