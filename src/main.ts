@@ -8,6 +8,7 @@ import type { ReleaseAuthor } from './core/release.js'
 import { DeployLock } from './host/lock.js'
 import { ReleaseEngine, type PlannedRelease } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
+import type { UntrustedOutput } from './engine/release-command.js'
 import { DockerHost } from './host/docker-host.js'
 import { LedgerFile } from './host/ledger-file.js'
 import { NginxRouter } from './proxy/nginx.js'
@@ -47,6 +48,20 @@ function printUntrusted(text: string): void {
   core.info(`::stop-commands::${token}`)
   core.info(text)
   core.info(`::${token}::`)
+}
+
+/** A container's output streamed into a log group as it comes, its workflow commands not obeyed (as printUntrusted). */
+function untrustedOutput(log: Log): UntrustedOutput {
+  return (title, body) =>
+    log.group(title, async () => {
+      const token = randomBytes(16).toString('hex')
+      core.info(`::stop-commands::${token}`)
+      try {
+        return await body(line => core.info(line))
+      } finally {
+        core.info(`::${token}::`)
+      }
+    })
 }
 
 function hostLabel(config: Config): string {
@@ -213,7 +228,8 @@ async function execute(config: Config, log: Log): Promise<void> {
       timeline,
       run: runLabel,
       author,
-      onPlanned: startDeployment
+      onPlanned: startDeployment,
+      output: untrustedOutput(log)
     })
     if (signals > 0) engine.abort('Cancelled')
     if (config.mode === 'status') result = await engine.status()

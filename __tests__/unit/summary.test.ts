@@ -156,7 +156,18 @@ describe('renderSummary', () => {
 })
 
 describe('outputsOf', () => {
-  const NAMES = ['result', 'color', 'previous-color', 'image', 'previous-image', 'container-id', 'standby-state', 'deployment-id', 'duration-seconds']
+  const NAMES = [
+    'result',
+    'color',
+    'previous-color',
+    'image',
+    'previous-image',
+    'container-id',
+    'standby-state',
+    'workers',
+    'deployment-id',
+    'duration-seconds'
+  ]
 
   const byKind: Record<ResultKind, Outcome> = {
     deployed,

@@ -78,6 +78,28 @@ export interface ProxySettings {
   drainTimeoutMs: number
 }
 
+/** A background process of the app: the web role's image and settings, its own command, no route, no HTTP probe. */
+export interface WorkerRole {
+  name: string
+  command: string[]
+}
+
+export interface RoleSettings {
+  /** false with `app-port: none`: no web role, no proxy; only workers are deployed. */
+  web: boolean
+  workers: WorkerRole[]
+  /** A worker without a HEALTHCHECK is healthy once it has run this long. */
+  minUptimeMs: number
+  /** SIGTERM grace of old workers before SIGKILL. */
+  stopTimeoutMs: number
+}
+
+/** A one-off command run in the new image before the switch (migrations). */
+export interface ReleaseCommandSettings {
+  command: string[]
+  timeoutMs: number
+}
+
 export interface GithubSettings {
   deployments: boolean
   token: string
@@ -104,4 +126,7 @@ export interface Config {
   keepFailed: boolean
   lockTimeoutMs: number
   github: GithubSettings
+  /** Absent = a web role and no workers (configs built before roles existed). */
+  roles?: RoleSettings
+  releaseCommand?: ReleaseCommandSettings
 }

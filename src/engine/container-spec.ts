@@ -15,6 +15,8 @@ export interface SpecInput {
   releaseId: string
   startedAt: string
   run: string
+  /** The release's settings hash, when it covers more than the container settings (its roles). */
+  hash?: string
 }
 
 /**
@@ -55,7 +57,7 @@ export function containerSpec(input: SpecInput): ContainerSpec {
       [LABEL.deployedAt]: input.startedAt,
       [LABEL.run]: input.run,
       [LABEL.release]: input.releaseId,
-      [LABEL.configHash]: configHash(settings, input.appPort)
+      [LABEL.configHash]: input.hash ?? configHash(settings, input.appPort)
     },
     network,
     extraNetworks: settings.networks,

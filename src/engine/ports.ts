@@ -31,6 +31,7 @@ export interface ContainerSummary {
   state: string
   status: string
   image: string
+  labels: Record<string, string>
 }
 
 /** What `create` starts: one color of the app, in engine terms. */
@@ -90,6 +91,14 @@ export interface ContainerHost {
   start(name: string): Promise<void>
   /** Stops it (SIGTERM, then SIGKILL after graceSeconds); a stopped container is fine. */
   stop(name: string, graceSeconds: number): Promise<void>
+  /** Kills it at once (SIGKILL); a stopped or missing container is fine. */
+  kill(name: string): Promise<void>
+  /**
+   * Follows the started container's output (stdout and stderr, line by line) until it exits, and
+   * resolves with its exit code; resolves undefined when `timeoutMs` passes or `abort` fires first
+   * (the container is then left as it is: kill and remove it).
+   */
+  waitExit(name: string, timeoutMs: number, onLine: (line: string) => void, abort?: AbortSignal): Promise<number | undefined>
   /** Removes it, running or not; a missing container is fine. */
   remove(name: string): Promise<void>
   rename(name: string, newName: string): Promise<void>

@@ -5,7 +5,7 @@ import type { RegistryAuth } from '../core/config.js'
 import { credentialsFor } from '../core/image-ref.js'
 import type { ContainerHost, ContainerInfo, ContainerSpec, ContainerSummary, ImageInfo, ProbeAnswer, RestartPolicy } from '../engine/ports.js'
 import { LABEL } from '../core/names.js'
-import { isConflict, isNotFound, pullImage, tailLogs } from '../transport/docker-ops.js'
+import { isConflict, isNotFound, pullImage, tailLogs, waitForExit } from '../transport/docker-ops.js'
 import { httpGet, type OpenStream } from '../transport/http-probe.js'
 
 function toInfo(info: Docker.ContainerInspectInfo): ContainerInfo {
@@ -53,7 +53,8 @@ export class DockerHost implements ContainerHost {
       name: c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12),
       state: c.State,
       status: c.Status,
-      image: c.Labels[LABEL.image] ?? c.Image
+      image: c.Labels[LABEL.image] ?? c.Image,
+      labels: c.Labels ?? {}
     }))
   }
 
@@ -177,6 +178,20 @@ export class DockerHost implements ContainerHost {
         const code = (e as { statusCode?: number }).statusCode
         if (code !== 304 && code !== 404) throw e
       })
+  }
+
+  async kill(name: string): Promise<void> {
+    await this.docker
+      .getContainer(name)
+      .kill()
+      .catch(e => {
+        // 404: gone; 409: not running
+        if (!isNotFound(e) && !isConflict(e)) throw e
+      })
+  }
+
+  waitExit(name: string, timeoutMs: number, onLine: (line: string) => void, abort?: AbortSignal): Promise<number | undefined> {
+    return waitForExit(this.docker.getContainer(name), timeoutMs, onLine, abort)
   }
 
   async remove(name: string): Promise<void> {

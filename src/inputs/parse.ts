@@ -8,6 +8,7 @@ import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
+import { parseReleaseCommand, parseRoles } from './roles.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
 /** A bad input: its message is one sentence that names the input. */
@@ -269,13 +270,13 @@ const DOLLAR = '\u0000'
  * passed as the four characters it is, where shell-quote would silently make it empty), no
  * pipes, redirections, globs, comments or command substitution.
  */
-export function parseCommand(value: string): string[] | undefined {
+export function parseCommand(value: string, input = 'command'): string[] | undefined {
   if (!value) return undefined
-  if (value.includes(DOLLAR)) throw new InputError('command', 'has a NUL character, which no process can receive')
+  if (value.includes(DOLLAR)) throw new InputError(input, 'has a NUL character, which no process can receive')
   const parts = shellQuote.parse(value.split('$').join(DOLLAR))
   if (parts.some(p => typeof p !== 'string')) {
     throw new InputError(
-      'command',
+      input,
       'must be a plain command with arguments (no pipes, redirections, globs, comments or $(...): no shell runs it; wrap it in sh -c "..." if you need one)'
     )
   }
@@ -599,6 +600,7 @@ export function parseInputs(source: InputSource): Config {
   const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'nginx')
 
   const token = r.secret('github-token')
+  const roles = parseRoles(source, app)
 
   return {
     mode,
@@ -629,7 +631,8 @@ export function parseInputs(source: InputSource): Config {
       command: parseCommand(r.str('command'))
     },
     health: {
-      port: r.int('app-port', 3000, 1, 65535),
+      // No web role (app-port: none): nothing is probed on any port.
+      port: roles.web ? r.int('app-port', 3000, 1, 65535) : 0,
       path: healthPath,
       timeoutMs: r.duration('health-timeout', '60s', 1000),
       intervalMs: r.duration('health-interval', '1s', 100),
@@ -652,6 +655,8 @@ export function parseInputs(source: InputSource): Config {
       token,
       environment: r.str('environment', 'production'),
       environmentUrl: parseUrl('environment-url', r.str('environment-url'))
-    }
+    },
+    roles,
+    releaseCommand: parseReleaseCommand(source)
   }
 }
