@@ -76381,16 +76381,6 @@ class DockerHost {
                 throw e;
         });
     }
-    async kill(name) {
-        await this.docker
-            .getContainer(name)
-            .kill()
-            .catch(e => {
-            // 404: gone; 409: not running
-            if (!isNotFound(e) && !isConflict(e))
-                throw e;
-        });
-    }
     waitExit(name, timeoutMs, onLine, abort) {
         return waitForExit(this.docker.getContainer(name), timeoutMs, onLine, abort);
     }

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tar from 'tar-stream'
-import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
+import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { cleanupApp, freePort, image as bedImage, localDocker, REPO, testbed, uniqueName } from '../support/testbed.js'
 
 // Worker roles, app-port none and the release command against the real test bed. The test app's
@@ -327,7 +327,9 @@ describe('release command', () => {
       expect(failing.code).not.toBe(0)
       expect(failing.outputs).toMatchObject({ result: 'failed', color: 'green', image: image('v2') })
       expect(failing.errors.join('\n')).toMatch(
-        /The release command \(\/usr\/bin\/node \/app\/app.js migrate --exit=5\) exited with code 5 after \d+ s\. green \(.*:v2\) is still live\./
+        new RegExp(
+          `The release command \\(/usr/bin/node /app/app.js migrate --exit=5\\) exited with code 5 after \\d+ s\\. green \\(${image('v2')}\\) is still live\\.`
+        )
       )
       expect(failing.stdout).toContain('migration failed with code 5')
       expect(failing.summary).toContain('exit code 5')
@@ -349,6 +351,30 @@ describe('release command', () => {
     } finally {
       await cleanupApp(app, `${app}-proxy`)
       rmSync(data, { recursive: true, force: true })
+    }
+  })
+
+  it('a cancel while the release command runs kills and removes its container; the live color keeps serving', async () => {
+    const app = uniqueName('relx')
+    const port = await freePort()
+    const inputs = (more: Record<string, string> = {}) => bedInputs(app, port, { 'proxy-type': 'haproxy', 'proxy-image': haproxyImage(), ...more })
+    try {
+      expectSuccess(await runAction(inputs({ image: image('v1') })))
+      const started = startAction(inputs({ image: image('v2'), 'release-command': '/usr/bin/node /app/app.js migrate --sleep=120000' }))
+      await untilOutput(started, 'migrating schema to v2', 60_000)
+      const signalled = Date.now()
+      started.child.kill('SIGINT')
+      const run = await started.done
+      const ms = Date.now() - signalled
+      console.log(`cancel during the release command: the run ended ${ms} ms after SIGINT`)
+      expect(run.outputs.result).toBe('failed')
+      expect(run.errors.join('\n')).toContain('did not complete: Cancelled (SIGINT)')
+      expect(ms).toBeLessThan(15_000)
+      expect(await state(`${app}-release`)).toEqual({ status: 'gone' })
+      expect(await state(`${app}-green`)).toEqual({ status: 'gone' })
+      expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v1')
+    } finally {
+      await cleanupApp(app, `${app}-proxy`)
     }
   })
 })

@@ -190,12 +190,6 @@ export class FakeHost implements ContainerHost {
     if (c) Object.assign(c, { running: false, status: 'exited', exitCode: 0 })
   }
 
-  async kill(name: string): Promise<void> {
-    this.fail('kill')
-    const c = this.byName(name)
-    if (c) Object.assign(c, { running: false, status: 'exited', exitCode: 137 })
-  }
-
   /** Names of the containers waited for, in order. */
   readonly waited: string[] = []
   async waitExit(name: string, timeoutMs: number, onLine: (line: string) => void, abort?: AbortSignal): Promise<number | undefined> {

@@ -91,12 +91,10 @@ export interface ContainerHost {
   start(name: string): Promise<void>
   /** Stops it (SIGTERM, then SIGKILL after graceSeconds); a stopped container is fine. */
   stop(name: string, graceSeconds: number): Promise<void>
-  /** Kills it at once (SIGKILL); a stopped or missing container is fine. */
-  kill(name: string): Promise<void>
   /**
    * Follows the started container's output (stdout and stderr, line by line) until it exits, and
    * resolves with its exit code; resolves undefined when `timeoutMs` passes or `abort` fires first
-   * (the container is then left as it is: kill and remove it).
+   * (the container is then left running: remove it, which kills it).
    */
   waitExit(name: string, timeoutMs: number, onLine: (line: string) => void, abort?: AbortSignal): Promise<number | undefined>
   /** Removes it, running or not; a missing container is fine. */

@@ -180,16 +180,6 @@ export class DockerHost implements ContainerHost {
       })
   }
 
-  async kill(name: string): Promise<void> {
-    await this.docker
-      .getContainer(name)
-      .kill()
-      .catch(e => {
-        // 404: gone; 409: not running
-        if (!isNotFound(e) && !isConflict(e)) throw e
-      })
-  }
-
   waitExit(name: string, timeoutMs: number, onLine: (line: string) => void, abort?: AbortSignal): Promise<number | undefined> {
     return waitForExit(this.docker.getContainer(name), timeoutMs, onLine, abort)
   }
