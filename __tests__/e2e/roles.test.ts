@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tar from 'tar-stream'
@@ -375,6 +375,74 @@ describe('release command', () => {
       expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v1')
     } finally {
       await cleanupApp(app, `${app}-proxy`)
+    }
+  })
+})
+
+describe('compose-file', () => {
+  it('deploys web + worker per color with a shared queue started once; jobs keep flowing across a deploy', async () => {
+    const app = uniqueName('cmp')
+    const port = await freePort()
+    // The compose file lives in the run's workspace, as it would in the repository.
+    const workspace = mkdtempSync(join(tmpdir(), 'cot-cmp-'))
+    const env = { QUEUE_URL: 'http://queue:4000', JOB_MS: '200' }
+    const probe = "require('http').get('http://127.0.0.1:4000/stats', r => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"
+    writeFileSync(
+      join(workspace, 'docker-compose.yml'),
+      JSON.stringify({
+        services: {
+          web: { image: image('v1'), environment: env, depends_on: { queue: { condition: 'service_healthy' } } },
+          jobs: { image: image('v1'), command: ['/usr/bin/node', '/app/app.js', 'worker'], environment: env, depends_on: ['queue'] },
+          queue: {
+            image: image('v1'),
+            command: ['/usr/bin/node', '/app/app.js', 'queue'],
+            environment: { PORT: '4000' },
+            healthcheck: { test: ['CMD', '/usr/bin/node', '-e', probe], interval: '1s', retries: 3 }
+          }
+        }
+      })
+    )
+    const inputs = (more: Record<string, string> = {}) =>
+      bedInputs(app, port, {
+        'proxy-type': 'haproxy',
+        'proxy-image': haproxyImage(),
+        'drain-timeout': '2s',
+        'compose-file': 'docker-compose.yml',
+        'compose-service': 'web',
+        'compose-shared-services': 'queue',
+        'worker-min-uptime': '2s',
+        ...more
+      })
+    const run = (more: Record<string, string>) => runAction(inputs(more), { GITHUB_WORKSPACE: workspace })
+    try {
+      const first = await run({})
+      expectSuccess(first)
+      expect(first.outputs).toMatchObject({ result: 'deployed', color: 'blue', image: image('v1'), workers: `${app}-blue-worker-jobs` })
+      expect(first.stdout).toContain(`Started the shared service ${app}-queue`)
+      const queueInfo = await docker.getContainer(`${app}-queue`).inspect()
+      const address = queueInfo.NetworkSettings.Networks[`cutover-${app}`].IPAddress
+      const queue = {
+        push: async (n: number) => (await get(`http://${address}:4000/push?n=${n}`)).body,
+        stats: async () => JSON.parse((await get(`http://${address}:4000/stats`)).body) as QueueStats
+      } as Queue
+
+      const stop = keepPushing(queue)
+      const second = await run({ image: image('v2') })
+      await stop()
+      expectSuccess(second)
+      expect(second.outputs).toMatchObject({ result: 'deployed', color: 'green', image: image('v2'), workers: `${app}-green-worker-jobs` })
+      expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v2')
+      const counts = exactlyOnce(await drained(queue))
+      console.log(`compose: jobs across the deploy: ${JSON.stringify(counts)}`)
+      expect(counts.v2).toBeGreaterThan(0)
+      // The shared queue was started once and kept: same container, never restarted.
+      const after = await docker.getContainer(`${app}-queue`).inspect()
+      expect(after.Id).toBe(queueInfo.Id)
+      expect(after.State.StartedAt).toBe(queueInfo.State.StartedAt)
+      expect(await state(`${app}-blue-worker-jobs`)).toMatchObject({ status: 'exited', exitCode: 0 })
+    } finally {
+      await cleanupApp(app, `${app}-proxy`)
+      rmSync(workspace, { recursive: true, force: true })
     }
   })
 })

@@ -396,3 +396,33 @@ describe('release command', () => {
     expect(bed.host.waited).toHaveLength(2)
   })
 })
+
+describe('shared services (compose-shared-services)', () => {
+  const DB = 'registry.test/db:16'
+  const shared = (image = DB) => [{ name: 'db', image, env: { PW: 'x' }, volumes: ['web_db:/data'], networks: [], labels: {}, dependsOn: [] }]
+
+  it('starts each shared service once, before the release, found by its service name; later deploys leave it alone', async () => {
+    const bed = new Bed()
+    bed.image(DB, {})
+    await bed.deploy(V1, configFor({}, { shared: shared() }))
+    expect(bed.at('start web-db')).toBeLessThan(bed.at('start web-blue'))
+    const db = bed.host.containers.get('web-db')!
+    expect(db.spec).toMatchObject({ image: DB, network: 'cutover-web', aliases: ['db'], volumes: ['web_db:/data'], labels: { 'cutover.role': 'shared' } })
+    // No HEALTHCHECK: it had to stay up for worker-min-uptime first.
+    expect(bed.clock.sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(10_000)
+    const from = bed.host.events.length
+    await bed.deploy(V2, configFor({}, { shared: shared() }))
+    expect(bed.host.containers.get('web-db')!.id).toBe(db.id)
+    expect(bed.host.events.slice(from).filter(e => e.includes('web-db'))).toEqual([])
+    expect(bed.host.state()['web-db']).toBe(`${DB} running`)
+  })
+
+  it('a shared service that exits fails the run before anything of the release starts', async () => {
+    const bed = new Bed()
+    bed.image('registry.test/db:crash', { crashWith: 9 })
+    const e = await failure(bed.deploy(V1, configFor({}, { shared: shared('registry.test/db:crash') })))
+    expect(e.message).toBe('The shared service web-db exited with code 9. Nothing was switched.')
+    expect(e.failure.exitCode).toBe(9)
+    expect(bed.host.containers.has('web-blue')).toBe(false)
+  })
+})

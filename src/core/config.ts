@@ -54,6 +54,32 @@ export interface ContainerSettings {
   memoryBytes?: number
   nanoCpus?: number
   command?: string[]
+  /** A Docker HEALTHCHECK for the container (from a compose file), overriding the image's. */
+  healthcheck?: Healthcheck
+}
+
+/** Docker's HealthConfig, durations in nanoseconds. */
+export interface Healthcheck {
+  test: string[]
+  intervalNs?: number
+  timeoutNs?: number
+  startPeriodNs?: number
+  retries?: number
+}
+
+/** A compose service that must not be doubled (a database): one container `<app>-<name>`, outside the colors. */
+export interface SharedService {
+  name: string
+  image: string
+  command?: string[]
+  env: Record<string, string>
+  volumes: string[]
+  networks: string[]
+  labels: Record<string, string>
+  healthcheck?: Healthcheck
+  memoryBytes?: number
+  nanoCpus?: number
+  dependsOn: { service: string; condition: 'service_started' | 'service_healthy' }[]
 }
 
 export interface HealthSettings {
@@ -129,4 +155,6 @@ export interface Config {
   /** Absent = a web role and no workers (configs built before roles existed). */
   roles?: RoleSettings
   releaseCommand?: ReleaseCommandSettings
+  /** compose-shared-services: started once, before the release's colors. */
+  shared?: SharedService[]
 }

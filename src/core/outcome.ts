@@ -4,7 +4,7 @@ import type { Release } from './release.js'
 export type Mode = 'deploy' | 'rollback' | 'status'
 export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed'
 
-export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'cleanup'
+export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'shared' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'cleanup'
 
 export interface StepRecord {
   name: StepName

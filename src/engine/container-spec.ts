@@ -34,7 +34,9 @@ export function configHash(settings: ContainerSettings, appPort: number): string
     restart: settings.restart,
     memory: settings.memoryBytes ?? null,
     cpus: settings.nanoCpus ?? null,
-    appPort
+    appPort,
+    // Only when set, so the hashes of apps without one do not change.
+    ...(settings.healthcheck ? { healthcheck: settings.healthcheck } : {})
   })
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16)
 }
@@ -63,6 +65,7 @@ export function containerSpec(input: SpecInput): ContainerSpec {
     extraNetworks: settings.networks,
     volumes: settings.volumes,
     memoryBytes: settings.memoryBytes,
-    nanoCpus: settings.nanoCpus
+    nanoCpus: settings.nanoCpus,
+    healthcheck: settings.healthcheck
   }
 }

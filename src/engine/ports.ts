@@ -5,6 +5,7 @@
  */
 import type { LedgerRecord, RoutingClaim } from '../core/release.js'
 import type { Color } from '../core/names.js'
+import type { Healthcheck } from '../core/config.js'
 
 /** A container as the engine sees it. */
 export interface ContainerInfo {
@@ -48,6 +49,9 @@ export interface ContainerSpec {
   volumes: string[]
   memoryBytes?: number
   nanoCpus?: number
+  healthcheck?: Healthcheck
+  /** Other names it is found by on `network` (a compose service's name). */
+  aliases?: string[]
 }
 
 export interface RestartPolicy {

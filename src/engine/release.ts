@@ -21,6 +21,7 @@ import { systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledge
 import type { Timeline } from './timeline.js'
 import { runReleaseCommand, type UntrustedOutput } from './release-command.js'
 import { NO_ROLES, releaseHash, Workers, workersFor } from './workers.js'
+import { ensureShared } from './shared-services.js'
 
 export interface EngineDeps {
   config: Config
@@ -267,6 +268,7 @@ export class ReleaseEngine {
     proxyReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
     const roles = config.roles ?? NO_ROLES
     const hash = releaseHash(configHash(config.container, config.health.port), roles)
+    if (config.shared?.length) await this.startShared(proxyReady, network)
     let image: ImageInfo | undefined
     if (plan.kind === 'start-new') {
       try {
@@ -384,6 +386,22 @@ export class ReleaseEngine {
     const info = await this.host.inspect(name)
     const result = this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby)
     return { ...result, ...(await this.workerStates(release)) }
+  }
+
+  /** compose-shared-services: running (and healthy) before anything of the release starts. */
+  private async startShared(networkReady: Promise<void>, network: string): Promise<void> {
+    await networkReady
+    await this.deps.timeline.step('shared', 'Starting the shared services', () =>
+      ensureShared({
+        config: this.deps.config,
+        host: this.host,
+        log: this.deps.log,
+        clock: this.clock,
+        network,
+        run: this.deps.run,
+        aborted: () => this.abortReason
+      })
+    )
   }
 
   /** Runs the release command (unless it already succeeded for this release); returns the ledger record as updated. */

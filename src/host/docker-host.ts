@@ -145,6 +145,14 @@ export class DockerHost implements ContainerHost {
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
       Cmd: spec.command,
       Labels: spec.labels,
+      Healthcheck: spec.healthcheck && {
+        Test: spec.healthcheck.test,
+        Interval: spec.healthcheck.intervalNs,
+        Timeout: spec.healthcheck.timeoutNs,
+        StartPeriod: spec.healthcheck.startPeriodNs,
+        Retries: spec.healthcheck.retries
+      },
+      NetworkingConfig: spec.aliases?.length ? { EndpointsConfig: { [spec.network]: { Aliases: spec.aliases } } } : undefined,
       HostConfig: {
         NetworkMode: spec.network,
         // No restarts until the health gate passes, so a crash at boot shows its real exit

@@ -8,7 +8,7 @@ import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
-import { parseReleaseCommand, parseRoles } from './roles.js'
+import { parseCompose, parseReleaseCommand, parseRoles } from './roles.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
 /** A bad input: its message is one sentence that names the input. */
@@ -545,6 +545,8 @@ export function parseInputs(source: InputSource): Config {
   let image = imageValue ? parseImage('image', imageValue) : undefined
   const imageArchive = parseImageArchive(source, r.str('image-archive'), mode, image)
   image ??= imageArchive?.tags[0]
+  const compose = parseCompose(source, app, image)
+  image ??= compose?.image
   if (mode === 'deploy' && !image) throw new InputError('image', 'is required when mode is deploy (or give image-archive)')
   const toImageValue = r.str('to-image')
   const toImage = toImageValue ? parseImage('to-image', toImageValue) : undefined
@@ -600,7 +602,7 @@ export function parseInputs(source: InputSource): Config {
   const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'nginx')
 
   const token = r.secret('github-token')
-  const roles = parseRoles(source, app)
+  const roles = parseRoles(source, app, compose?.workers)
 
   return {
     mode,
@@ -628,7 +630,9 @@ export function parseInputs(source: InputSource): Config {
       restart: parseRestart(r.str('restart', 'unless-stopped')),
       memoryBytes: parseMemory(r.str('memory')),
       nanoCpus: parseCpus(r.str('cpus')),
-      command: parseCommand(r.str('command'))
+      command: parseCommand(r.str('command')),
+      // The inputs it replaces are empty (parseCompose checks): the compose file's settings win.
+      ...compose?.container
     },
     health: {
       // No web role (app-port: none): nothing is probed on any port.
@@ -657,6 +661,7 @@ export function parseInputs(source: InputSource): Config {
       environmentUrl: parseUrl('environment-url', r.str('environment-url'))
     },
     roles,
-    releaseCommand: parseReleaseCommand(source)
+    releaseCommand: parseReleaseCommand(source),
+    shared: compose?.shared.length ? compose.shared : undefined
   }
 }

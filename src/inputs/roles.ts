@@ -3,6 +3,7 @@ import type { ReleaseCommandSettings, RoleSettings, WorkerRole } from '../core/c
 import { workerAsideName } from '../core/names.js'
 import { parseDuration } from './duration.js'
 import { InputError, parseCommand, type InputSource } from './parse.js'
+import { readCompose, type ComposeApp } from './compose.js'
 
 const WORKER_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
 const DNS_LABEL_MAX = 63
@@ -41,9 +42,9 @@ export function parseWorkers(text: string, app: string): WorkerRole[] {
 }
 
 /** The roles: a web role unless `app-port: none`, and the workers. */
-export function parseRoles(source: InputSource, app: string): RoleSettings {
+export function parseRoles(source: InputSource, app: string, composeWorkers?: WorkerRole[]): RoleSettings {
   const web = source.get('app-port').trim().toLowerCase() !== 'none'
-  const workers = parseWorkers(source.get('workers'), app)
+  const workers = composeWorkers ?? parseWorkers(source.get('workers'), app)
   if (!web && !workers.length) {
     throw new InputError('app-port', "is none (no web role), so 'workers' must name at least one worker: there would be nothing to deploy")
   }
@@ -60,4 +61,32 @@ export function parseReleaseCommand(source: InputSource): ReleaseCommandSettings
   const command = parseCommand(source.get('release-command').trim(), 'release-command')
   const timeoutMs = duration(source, 'release-timeout', '10m', 1000)
   return command?.length ? { command, timeoutMs } : undefined
+}
+
+/** Inputs a compose file replaces: giving both would leave one silently ignored. */
+const COMPOSE_REPLACES = ['env', 'env-file', 'volumes', 'networks', 'labels', 'command', 'memory', 'cpus', 'workers']
+const RESERVED_SERVICE = /^(blue|green|release)(-|$)/
+
+/** compose-file, compose-service and compose-shared-services; undefined without a compose file. */
+export function parseCompose(source: InputSource, app: string, image: string | undefined): ComposeApp | undefined {
+  const path = source.get('compose-file').trim()
+  const service = source.get('compose-service').trim()
+  const shared = source
+    .get('compose-shared-services')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+  if (!path) {
+    if (service) throw new InputError('compose-service', "only applies with 'compose-file'")
+    if (shared.length) throw new InputError('compose-shared-services', "only applies with 'compose-file'")
+    return undefined
+  }
+  for (const input of COMPOSE_REPLACES) {
+    if (source.get(input).trim()) throw new InputError(input, "cannot be combined with 'compose-file': set it in the compose file")
+  }
+  if (!service) throw new InputError('compose-service', "is required with 'compose-file': name the service the proxy routes to")
+  for (const s of shared) {
+    if (RESERVED_SERVICE.test(s))
+      throw new InputError('compose-shared-services', `names "${s}", whose container ${app}-${s} would look like one of cutover's own; rename the service`)
+  }
+  return readCompose(source, app, path, service, shared, image)
 }

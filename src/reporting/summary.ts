@@ -5,6 +5,7 @@ const STEP_TITLES: Record<StepRecord['name'], string> = {
   lock: 'Deploy lock',
   inspect: 'Read host state',
   pull: 'Pull image',
+  shared: 'Shared services',
   'release-command': 'Release command',
   boot: 'Start container',
   healthy: 'Health gate',
