@@ -426,3 +426,21 @@ describe('shared services (compose-shared-services)', () => {
     expect(bed.host.containers.has('web-blue')).toBe(false)
   })
 })
+
+describe('worker roles and keep-failed', () => {
+  it('keeps a failed new worker stopped as <name>-failed, and the standby workers are put back', async () => {
+    const bed = new Bed()
+    bed.image('registry.test/web:bad-worker', { workerCrashWith: 1 })
+    await bed.deploy(V1)
+    await bed.deploy(V2)
+    await failure(bed.deploy('registry.test/web:bad-worker', configFor({}, { keepFailed: true })))
+    expect(bed.host.state()).toMatchObject({
+      'web-blue-worker-jobs': `${V1} stopped`,
+      'web-blue-worker-jobs-failed': 'registry.test/web:bad-worker stopped',
+      'web-green-worker-jobs': `${V2} running`
+    })
+    // The next deploy is not confused by it.
+    await bed.deploy(V3)
+    expect(bed.host.state()['web-blue-worker-jobs']).toBe(`${V3} running`)
+  })
+})

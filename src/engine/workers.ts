@@ -242,8 +242,16 @@ export class Workers {
       if (plan.kind === 'reuse-standby' && w.release === plan.restores.instance) {
         await this.stopOne(w.name)
       } else if (plan.kind === 'start-new' || workers.some(x => x.name === w.worker)) {
-        await host.remove(w.name)
-        log.info(`Removed the new worker ${w.name}`)
+        if (this.deps.config.keepFailed) {
+          // Kept stopped for inspection, under a name the next runs do not take for a worker.
+          await this.stopOne(w.name)
+          await host.remove(`${w.name}-failed`)
+          await host.rename(w.name, `${w.name}-failed`)
+          log.info(`Stopped the new worker and kept it as ${w.name}-failed for inspection (keep-failed)`)
+        } else {
+          await host.remove(w.name)
+          log.info(`Removed the new worker ${w.name}`)
+        }
       }
     }
     for (const w of found.filter(x => x.color === plan.color && x.aside)) {
