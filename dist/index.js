@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7572);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1344);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7572:
+/***/ 1344:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73374,7 +73374,7 @@ class InputError extends Error {
 }
 const MODES = ['deploy', 'rollback', 'status'];
 const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
-const PROXY_TYPES = ['nginx', 'haproxy'];
+const PROXY_TYPES = ['auto', 'haproxy', 'nginx'];
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 /** A DNS label: containers find each other by name on Docker networks. */
 const DNS_LABEL_MAX = 63;
@@ -73927,7 +73927,8 @@ function parseInputs(source) {
     if (proxyName.length > PROXY_NAME_MAX) {
         throw new InputError('proxy-name', `is ${proxyName.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${DNS_LABEL_MAX}-character DNS label`);
     }
-    const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'nginx');
+    const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto');
+    const proxyImage = r.str('proxy-image');
     const token = r.secret('github-token');
     return {
         mode,
@@ -73968,7 +73969,7 @@ function parseInputs(source) {
         proxy: {
             type: proxyType,
             name: proxyName,
-            image: parseImage('proxy-image', r.str('proxy-image', proxyType === 'haproxy' ? 'haproxy:3.0-alpine' : 'nginx:1.28-alpine')),
+            image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
             port: r.int('proxy-port', 80, 1, 65535),
             domains,
             drainTimeoutMs: r.duration('drain-timeout', '30s')
@@ -74088,6 +74089,10 @@ const COMMAND_LOOP = [
     '    claims)',
     '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
     '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
+    '    group)',
+    // The numeric group of a file (the Docker socket): `ls -ldn` fields are mode, links, uid, gid.
+    '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null)',
+    '      case "$4" in ""|*[!0-9]*) echo NONE ;; *) printf \'OK %s\\n%s\' "${#4}" "$4" ;; esac ;;',
     '    *) echo "ERR unknown command" ;;',
     '  esac',
     'done'
@@ -74286,6 +74291,11 @@ class DeployLock {
     async allLedgers() {
         const a = await this.request('claims');
         return a.kind === 'ok' ? a.body : '';
+    }
+    /** The numeric group owning a file on the host (an absolute path), undefined when it cannot be read. */
+    async groupOf(path) {
+        const a = await this.request(`group ${Buffer.from(path).toString('base64')}`);
+        return a.kind === 'ok' ? Number(a.body) : undefined;
     }
     /** Ends the shell on the host, which releases the flock. Safe on a connection already lost. */
     release() {
@@ -76414,15 +76424,18 @@ function decodeRelease(value) {
 }
 /**
  * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
- * process left behind by a reload keeps WebSockets: at least drain-timeout.
+ * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
+ * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-function renderBaseConfig(hardStopAfterS) {
+function renderBaseConfig(hardStopAfterS, adminGroup) {
     const dir = HAPROXY_CONF_DIR;
+    // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
+    const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600';
     return `# Managed by cutover: settings shared by every app on this proxy.
 global
   maxconn 8000
   # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
-  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} mode 600 level admin expose-fd listeners
+  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
   stats timeout 1m
   # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
   hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
@@ -76610,12 +76623,15 @@ class HaproxyRouter {
     registry;
     log;
     lockProxy;
+    adminGroup;
     name;
     network;
     adminSocket;
     constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, 
     /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
-    lockProxy) {
+    lockProxy, 
+    /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
+    adminGroup = async () => undefined) {
         this.docker = docker;
         this.openTcp = openTcp;
         this.settings = settings;
@@ -76623,6 +76639,7 @@ class HaproxyRouter {
         this.registry = registry;
         this.log = log;
         this.lockProxy = lockProxy;
+        this.adminGroup = adminGroup;
         this.name = settings.name;
         this.network = `${settings.name}-net`;
         this.adminSocket = () => openUnixSocket(`${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`);
@@ -76676,7 +76693,6 @@ class HaproxyRouter {
                 await this.waitForAdmin(START_TIMEOUT_MS);
             }
             else if (base !== undefined) {
-                await this.waitForAdmin(START_TIMEOUT_MS);
                 const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
                 await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base);
                 this.log.info(`Updating the shared settings of the proxy ${this.name}`);
@@ -76684,12 +76700,14 @@ class HaproxyRouter {
             }
         });
     }
+    group;
     /** The base file as this run wants it, or undefined when the proxy already has it. */
     async baseWanted() {
         const current = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
-        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)));
+        this.group ??= await this.adminGroup().catch(() => undefined);
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.group);
         return current === wanted ? undefined : wanted;
     }
     /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
@@ -76791,7 +76809,9 @@ class HaproxyRouter {
                 .join('\n');
             throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${host_text_sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`);
         }
-        const pid = parsePid(await this.cli('show info'));
+        // A proxy made by an older cutover may have a socket only root can open: the reload through
+        // Docker's API (which this user may call) brings it up with the group's access.
+        const pid = await this.cli('show info').then(parsePid, () => undefined);
         await this.container.kill({ signal: 'SIGUSR2' });
         await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
         this.reloaded = true;
@@ -76906,6 +76926,61 @@ class HaproxyRouter {
         };
         return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
     }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/choose.ts
+
+
+
+/** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
+const DEFAULT_PROXY_IMAGES = {
+    haproxy: 'haproxy:3.0-alpine',
+    nginx: 'nginx:1.28-alpine'
+};
+/**
+ * Which proxy a host already runs under a name, from the label cutover puts on its containers:
+ * HAProxy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
+ * undefined: none of them exists (or the container is not cutover's: the router says so).
+ */
+async function existingProxyType(docker, name) {
+    const kindOf = (info) => info?.Config.Labels?.[LABEL.proxy];
+    const main = kindOf(await inspectIfExists(docker.getContainer(name)));
+    if (main === 'haproxy')
+        return 'haproxy';
+    if (main === 'edge' || main === 'switch')
+        return 'nginx';
+    if (main === undefined && kindOf(await inspectIfExists(docker.getContainer(`${name}-switch`))) === 'switch')
+        return 'nginx';
+    return undefined;
+}
+/**
+ * Settles `proxy-type: auto` (the default): an existing proxy keeps its type, so upgrading cutover
+ * never replaces a proxy that serves other apps; a new proxy is HAProxy (one tier, switched without
+ * a reload: README "Why HAProxy"). An explicit type is taken as it is (its router refuses a
+ * container of the other type, saying what to do).
+ */
+async function resolveProxy(docker, inputs) {
+    const existing = await existingProxyType(docker, inputs.name);
+    const type = inputs.type === 'auto' ? (existing ?? 'haproxy') : inputs.type;
+    const image = inputs.image ?? DEFAULT_PROXY_IMAGES[type];
+    if (inputs.image && inputs.type === 'auto' && !existing) {
+        // Before 0.2 the default type was nginx: a workflow that names an nginx image means that proxy.
+        const other = imageKind(inputs.image);
+        if (other && other !== type) {
+            throw new ProxyError(`Input 'proxy-image' is ${inputs.image}, an ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
+                `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`);
+        }
+    }
+    return { settings: { ...inputs, type, image }, existing };
+}
+/** The proxy type an image's repository name says it is, if it says. */
+function imageKind(image) {
+    const last = parseImageRef(image).repository.split('/').pop() ?? '';
+    if (/^haproxy/.test(last))
+        return 'haproxy';
+    if (/^nginx/.test(last))
+        return 'nginx';
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -82397,6 +82472,7 @@ function dockerOverSsh(ssh, socketPath, timeouts = DEFAULT_TIMEOUTS) {
 
 
 
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
 /** How long a run waits for another app's run to finish creating or changing the shared proxy. */
@@ -82564,12 +82640,14 @@ async function execute(config, log) {
         const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
         // App names have no dots, so this lock never shares a file with an app's deploy lock.
         const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log);
+        const proxy = (await resolveProxy(docker, config.proxy)).settings;
+        log.info(`Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`);
         engine = new ReleaseEngine({
             config,
             host: new DockerHost(docker, openTcp, config.registry),
-            router: config.proxy.type === 'haproxy'
-                ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
-                : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy),
+            router: proxy.type === 'haproxy'
+                ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), proxy, config.app, proxyAuth, log, lockProxy, () => shell.groupOf(config.dockerSocket))
+                : new NginxRouter(docker, openTcp, proxy, config.app, proxyAuth, log, lockProxy),
             ledger: new LedgerFile(shell, config.app),
             log,
             timeline,

@@ -12,6 +12,7 @@ import { DockerHost } from './host/docker-host.js'
 import { LedgerFile } from './host/ledger-file.js'
 import { NginxRouter } from './proxy/nginx.js'
 import { HaproxyRouter } from './proxy/haproxy.js'
+import { resolveProxy } from './proxy/choose.js'
 import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
@@ -201,13 +202,25 @@ async function execute(config: Config, log: Log): Promise<void> {
     const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
     // App names have no dots, so this lock never shares a file with an app's deploy lock.
     const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
+    const proxy = (await resolveProxy(docker, config.proxy)).settings
+    log.info(`Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`)
     engine = new ReleaseEngine({
       config,
       host: new DockerHost(docker, openTcp, config.registry),
       router:
-        config.proxy.type === 'haproxy'
-          ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
-          : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy),
+        proxy.type === 'haproxy'
+          ? new HaproxyRouter(
+              docker,
+              openTcp,
+              path => ssh.openUnixSocket(path),
+              proxy,
+              config.app,
+              proxyAuth,
+              log,
+              lockProxy,
+              () => shell.groupOf(config.dockerSocket)
+            )
+          : new NginxRouter(docker, openTcp, proxy, config.app, proxyAuth, log, lockProxy),
       ledger: new LedgerFile(shell, config.app),
       log,
       timeline,

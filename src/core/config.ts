@@ -67,6 +67,8 @@ export interface HealthSettings {
 }
 
 export type ProxyType = 'nginx' | 'haproxy'
+/** `auto`: the type of the proxy already on the host under that name; HAProxy for a new one. */
+export type ProxyChoice = ProxyType | 'auto'
 
 export interface ProxySettings {
   /** nginx: the edge and switch tiers; haproxy: one tier switched through its runtime API. */
@@ -76,6 +78,13 @@ export interface ProxySettings {
   port: number
   domains: string[]
   drainTimeoutMs: number
+}
+
+/** The proxy as the inputs ask for it: the type (and so the default image) may be decided on the host. */
+export interface ProxyInputs extends Omit<ProxySettings, 'type' | 'image'> {
+  type: ProxyChoice
+  /** Input 'proxy-image'; undefined: the default image of the type. */
+  image?: string
 }
 
 export interface GithubSettings {
@@ -99,7 +108,7 @@ export interface Config {
   registry?: RegistryAuth
   container: ContainerSettings
   health: HealthSettings
-  proxy: ProxySettings
+  proxy: ProxyInputs
   keepPrevious: KeepPrevious
   keepFailed: boolean
   lockTimeoutMs: number

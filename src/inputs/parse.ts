@@ -3,7 +3,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import shellQuote from 'shell-quote'
 import ssh2 from 'ssh2'
-import type { Config, ContainerSettings, HostKeyPin, KeepPrevious, Mode, ProxyType, RegistryAuth, SshEndpoint } from '../core/config.js'
+import type { Config, ContainerSettings, HostKeyPin, KeepPrevious, Mode, ProxyChoice, RegistryAuth, SshEndpoint } from '../core/config.js'
 import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
@@ -32,7 +32,7 @@ export interface InputSource {
 
 const MODES: Mode[] = ['deploy', 'rollback', 'status']
 const KEEP_PREVIOUS: KeepPrevious[] = ['running', 'stopped', 'removed']
-const PROXY_TYPES: ProxyType[] = ['nginx', 'haproxy']
+const PROXY_TYPES: ProxyChoice[] = ['auto', 'haproxy', 'nginx']
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
 /** A DNS label: containers find each other by name on Docker networks. */
 const DNS_LABEL_MAX = 63
@@ -596,7 +596,8 @@ export function parseInputs(source: InputSource): Config {
     )
   }
 
-  const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'nginx')
+  const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto')
+  const proxyImage = r.str('proxy-image')
 
   const token = r.secret('github-token')
 
@@ -639,7 +640,7 @@ export function parseInputs(source: InputSource): Config {
     proxy: {
       type: proxyType,
       name: proxyName,
-      image: parseImage('proxy-image', r.str('proxy-image', proxyType === 'haproxy' ? 'haproxy:3.0-alpine' : 'nginx:1.28-alpine')),
+      image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
       port: r.int('proxy-port', 80, 1, 65535),
       domains,
       drainTimeoutMs: r.duration('drain-timeout', '30s')

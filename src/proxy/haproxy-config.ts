@@ -60,15 +60,18 @@ export function decodeRelease(value: string | string[] | undefined): string | un
 
 /**
  * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
- * process left behind by a reload keeps WebSockets: at least drain-timeout.
+ * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
+ * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-export function renderBaseConfig(hardStopAfterS: number): string {
+export function renderBaseConfig(hardStopAfterS: number, adminGroup?: number): string {
   const dir = HAPROXY_CONF_DIR
+  // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
+  const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600'
   return `# Managed by cutover: settings shared by every app on this proxy.
 global
   maxconn 8000
   # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
-  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} mode 600 level admin expose-fd listeners
+  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
   stats timeout 1m
   # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
   hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s

@@ -62,7 +62,9 @@ export class HaproxyRouter implements Router {
     private readonly registry: RegistryAuth | undefined,
     private readonly log: Log,
     /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
-    private readonly lockProxy: ProxyLocker
+    private readonly lockProxy: ProxyLocker,
+    /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
+    private readonly adminGroup: () => Promise<number | undefined> = async () => undefined
   ) {
     this.name = settings.name
     this.network = `${settings.name}-net`
@@ -112,7 +114,6 @@ export class HaproxyRouter implements Router {
         })
         await this.waitForAdmin(START_TIMEOUT_MS)
       } else if (base !== undefined) {
-        await this.waitForAdmin(START_TIMEOUT_MS)
         const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
         await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base)
         this.log.info(`Updating the shared settings of the proxy ${this.name}`)
@@ -121,12 +122,15 @@ export class HaproxyRouter implements Router {
     })
   }
 
+  private group?: number
+
   /** The base file as this run wants it, or undefined when the proxy already has it. */
   private async baseWanted(): Promise<string | undefined> {
     const current = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
     const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
-    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)))
+    this.group ??= await this.adminGroup().catch(() => undefined)
+    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.group)
     return current === wanted ? undefined : wanted
   }
 
@@ -231,7 +235,9 @@ export class HaproxyRouter implements Router {
         .join('\n')
       throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`)
     }
-    const pid = parsePid(await this.cli('show info'))
+    // A proxy made by an older cutover may have a socket only root can open: the reload through
+    // Docker's API (which this user may call) brings it up with the group's access.
+    const pid = await this.cli('show info').then(parsePid, () => undefined)
     await this.container.kill({ signal: 'SIGUSR2' })
     await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
     this.reloaded = true
