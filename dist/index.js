@@ -74598,6 +74598,8 @@ const systemClock = {
 
 
 const VERIFY_TIMEOUT_MS = 10_000;
+/** mode status asks the proxy once what it serves: a live app answers well within this. */
+const STATUS_PROBE_MS = 3000;
 function newReleaseId() {
     return `${Date.now().toString(36)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
 }
@@ -74684,14 +74686,43 @@ class ReleaseEngine {
             const colors = await this.inspectColors();
             const liveContainer = colors.find(c => c.color === live.color);
             log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`);
-            if (routed && routed.releaseId !== live.id) {
-                log.warning(`The proxy routes ${this.app} to ${routed.color} (release ${routed.releaseId}), not to the recorded live release ${live.id}: the next deploy or rollback re-applies the route.`);
-            }
+            const served = await this.checkServed(live, record.releases, routed);
+            if (served.ok)
+                log.info(served.text);
+            else
+                log.warning(served.text);
             const standby = this.standbyOf(record.releases, colors);
             if (standby)
                 log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`);
-            return this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby);
+            return { ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby), served };
         });
+    }
+    /**
+     * What the proxy serves, asked through it (not read from its configuration): a run interrupted
+     * between the switch and the ledger, or a route changed by hand, shows here.
+     */
+    async checkServed(live, releases, routed) {
+        const { config, router } = this.deps;
+        const fix = 'the next deploy or rollback re-applies the recorded route.';
+        if (!routed)
+            return { ok: false, text: `The proxy has no route for ${this.app}: ${fix}` };
+        const route = { app: this.app, color: routed.color, releaseId: routed.releaseId, appPort: config.health.port };
+        const probe = await router.verify(route, config.health.path, STATUS_PROBE_MS).catch((e) => e);
+        if (probe instanceof Error)
+            return { ok: false, text: `Could not ask the proxy what it serves: ${probe.message}` };
+        const named = (id) => {
+            const r = releases.find(x => x.id === id);
+            return r ? `${r.color} (${r.image})` : `release ${id}, which the ledger does not know`;
+        };
+        if (!probe.ok) {
+            return {
+                ok: false,
+                text: `Through the proxy, ${this.app} did not answer from ${named(routed.releaseId)} within ${STATUS_PROBE_MS / 1000} s (last answer: ${describeAnswer(probe.last)}).`
+            };
+        }
+        if (routed.releaseId !== live.id)
+            return { ok: false, text: `The proxy serves ${named(routed.releaseId)}, not the recorded live ${live.color} (${live.image}): ${fix}` };
+        return { ok: true, text: `Served: ${live.color} (${live.image}) answered through the proxy in ${probe.ms} ms.` };
     }
     standbyOf(releases, colors) {
         const previous = releases[1];
@@ -76509,8 +76540,8 @@ function hasRouteLine(text) {
 }
 /**
  * The shared maps with the app's entries replaced by `domains` (none: the app is the default).
- * Entries of other apps are kept as they are; a host name another app holds is taken over by this
- * one, as the last deploy wins with nginx too.
+ * Entries of other apps are kept as they are; a host name another app holds is given to this one
+ * (callers refuse that first: mapConflicts).
  */
 function updateDomainMaps(current, app, domains) {
     const be = backendName(app);
@@ -76533,6 +76564,30 @@ function updateDomainMaps(current, app, domains) {
     const wildAll = [...keepWild, ...wildKeys.map(k => [k, be])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
     const exactAll = [...keepExact, ...exactKeys.map(k => [k, be])].sort((a, b) => a[0].localeCompare(b[0]));
     return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) };
+}
+/**
+ * Host names (or the default) this app would take from another app's backend in the maps as they
+ * are on the proxy now. The engine refuses such claims from the other apps' ledgers before anything
+ * changes; this check, made under the proxy lock, catches the same claim made by a run of another
+ * app at the same moment (or by an app whose ledger is gone).
+ */
+function mapConflicts(current, app, domains) {
+    const be = backendName(app);
+    const held = new Map();
+    for (const [text, wild] of [
+        [current.domains, false],
+        [current.wildcards, true]
+    ]) {
+        for (const line of text.split('\n')) {
+            const [key, backend] = line.trim().split(/\s+/);
+            if (key && !key.startsWith('#') && backend)
+                held.set(wild ? `*${key}` : key, backend);
+        }
+    }
+    const wanted = domains.length ? domains.map(d => d.toLowerCase()) : [DEFAULT_KEY];
+    return wanted
+        .filter(name => held.has(name) && held.get(name) !== be)
+        .map(name => ({ name: name === DEFAULT_KEY ? 'the default (no domains)' : name, app: held.get(name).replace(/^app_/, '') }));
 }
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n';
 const EMPTY_MAP = MAP_HEADER;
@@ -76866,6 +76921,12 @@ class HaproxyRouter {
                 await underLock(this.lockProxy, async () => {
                     // Read again under the lock: another app may have changed them since.
                     const now = await this.readMaps();
+                    const taken = mapConflicts(now, this.app, this.settings.domains);
+                    if (taken.length) {
+                        const [first] = taken;
+                        throw new ProxyError(`${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name} ` +
+                            `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`);
+                    }
                     const maps = updateDomainMaps(now, this.app, this.settings.domains);
                     this.log.info(`${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}): reloading it`);
                     await putFile(this.container, HAPROXY_CONF_DIR, DOMAINS_MAP, maps.domains);
@@ -82256,6 +82317,9 @@ function renderSummary(outcome, host, secrets = []) {
         lines.push(`| Standby | ${s.color} | \`${esc(s.image)}\` | ${how} |`);
     }
     lines.push('');
+    if (outcome.served) {
+        lines.push(outcome.served.ok ? `✅ ${esc(outcome.served.text)}` : `> [!WARNING]\n> ${esc(outcome.served.text)}`, '');
+    }
     if (outcome.failure) {
         const f = outcome.failure;
         lines.push(`> [!CAUTION]`);

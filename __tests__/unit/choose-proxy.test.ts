@@ -25,7 +25,8 @@ describe('proxy-type auto', () => {
   })
 
   it('an existing nginx proxy (its edge, or only its switch tier left) stays nginx, with the nginx image', async () => {
-    for (const host of [{ 'cutover-proxy': 'edge', 'cutover-proxy-switch': 'switch' }, { 'cutover-proxy-switch': 'switch' }]) {
+    const hosts: Record<string, string | null>[] = [{ 'cutover-proxy': 'edge', 'cutover-proxy-switch': 'switch' }, { 'cutover-proxy-switch': 'switch' }]
+    for (const host of hosts) {
       const { settings, existing } = await resolveProxy(dockerWith(host), inputs())
       expect(existing).toBe('nginx')
       expect(settings).toMatchObject({ type: 'nginx', image: 'nginx:1.28-alpine' })

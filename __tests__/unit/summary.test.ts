@@ -115,6 +115,15 @@ describe('renderSummary', () => {
     expect(md).not.toContain('Standby')
   })
 
+  it('status: says what answered through the proxy, as a warning when it is not the live release', () => {
+    const status: Outcome = { ...deployed, mode: 'status', result: 'unchanged', steps: [] }
+    const ok = renderSummary({ ...status, served: { ok: true, text: `Served: green (${V2}) answered through the proxy in 4 ms.` } }, 'host')
+    expect(ok).toContain(`✅ Served: green (${V2}) answered through the proxy in 4 ms.`)
+    expect(ok).not.toContain('[!WARNING]')
+    const off = renderSummary({ ...status, served: { ok: false, text: 'The proxy serves blue, not <b>green</b>' } }, 'host')
+    expect(off).toContain('> [!WARNING]\n> The proxy serves blue, not &lt;b&gt;green&lt;/b&gt;')
+  })
+
   it('has one timeline row per step, with its duration, and a total', () => {
     const rows = timelineRows(renderSummary(deployed, 'h'))
     expect(rows).toHaveLength(steps.length + 1)

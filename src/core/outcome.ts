@@ -45,6 +45,15 @@ export interface ReleaseResult {
   release?: Release
   /** The ledger's releases after the run, newest (live) first. */
   releases?: Release[]
+  /** mode status: what a request through the proxy was answered by, compared with the ledger. */
+  served?: ServedCheck
+}
+
+export interface ServedCheck {
+  /** The proxy serves the recorded live release. */
+  ok: boolean
+  /** One sentence saying what answered. */
+  text: string
 }
 
 /** Everything reporting needs to know about one run. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Config } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName, otherColor, type Color } from '../core/names.js'
-import { ReleaseError, type ReleaseResult, type Standby } from '../core/outcome.js'
+import { ReleaseError, type ReleaseResult, type ServedCheck, type Standby } from '../core/outcome.js'
 import { emptyLedger, routingConflict, withLive, type LedgerRecord, type Release, type ReleaseAuthor, type RoutingClaim } from '../core/release.js'
 import { configHash, containerSpec } from './container-spec.js'
 import { describeAnswer } from './describe.js'
@@ -39,6 +39,8 @@ export interface PlannedRelease {
 }
 
 const VERIFY_TIMEOUT_MS = 10_000
+/** mode status asks the proxy once what it serves: a live app answers well within this. */
+const STATUS_PROBE_MS = 3000
 
 /** What the inspect step found. */
 interface HostState {
@@ -138,15 +140,39 @@ export class ReleaseEngine {
       const colors = await this.inspectColors()
       const liveContainer = colors.find(c => c.color === live.color)
       log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`)
-      if (routed && routed.releaseId !== live.id) {
-        log.warning(
-          `The proxy routes ${this.app} to ${routed.color} (release ${routed.releaseId}), not to the recorded live release ${live.id}: the next deploy or rollback re-applies the route.`
-        )
-      }
+      const served = await this.checkServed(live, record.releases, routed)
+      if (served.ok) log.info(served.text)
+      else log.warning(served.text)
       const standby = this.standbyOf(record.releases, colors)
       if (standby) log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
-      return this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby)
+      return { ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby), served }
     })
+  }
+
+  /**
+   * What the proxy serves, asked through it (not read from its configuration): a run interrupted
+   * between the switch and the ledger, or a route changed by hand, shows here.
+   */
+  private async checkServed(live: Release, releases: Release[], routed: { color: Color; releaseId: string } | undefined): Promise<ServedCheck> {
+    const { config, router } = this.deps
+    const fix = 'the next deploy or rollback re-applies the recorded route.'
+    if (!routed) return { ok: false, text: `The proxy has no route for ${this.app}: ${fix}` }
+    const route: Route = { app: this.app, color: routed.color, releaseId: routed.releaseId, appPort: config.health.port }
+    const probe = await router.verify(route, config.health.path, STATUS_PROBE_MS).catch((e: Error) => e)
+    if (probe instanceof Error) return { ok: false, text: `Could not ask the proxy what it serves: ${probe.message}` }
+    const named = (id: string) => {
+      const r = releases.find(x => x.id === id)
+      return r ? `${r.color} (${r.image})` : `release ${id}, which the ledger does not know`
+    }
+    if (!probe.ok) {
+      return {
+        ok: false,
+        text: `Through the proxy, ${this.app} did not answer from ${named(routed.releaseId)} within ${STATUS_PROBE_MS / 1000} s (last answer: ${describeAnswer(probe.last)}).`
+      }
+    }
+    if (routed.releaseId !== live.id)
+      return { ok: false, text: `The proxy serves ${named(routed.releaseId)}, not the recorded live ${live.color} (${live.image}): ${fix}` }
+    return { ok: true, text: `Served: ${live.color} (${live.image}) answered through the proxy in ${probe.ms} ms.` }
   }
 
   private standbyOf(releases: Release[], colors: ColorContainer[]): Standby | undefined {

@@ -156,8 +156,8 @@ export interface DomainMaps {
 
 /**
  * The shared maps with the app's entries replaced by `domains` (none: the app is the default).
- * Entries of other apps are kept as they are; a host name another app holds is taken over by this
- * one, as the last deploy wins with nginx too.
+ * Entries of other apps are kept as they are; a host name another app holds is given to this one
+ * (callers refuse that first: mapConflicts).
  */
 export function updateDomainMaps(current: DomainMaps, app: string, domains: string[]): DomainMaps {
   const be = backendName(app)
@@ -180,6 +180,30 @@ export function updateDomainMaps(current: DomainMaps, app: string, domains: stri
   const wildAll = [...keepWild, ...wildKeys.map(k => [k, be] as [string, string])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]))
   const exactAll = [...keepExact, ...exactKeys.map(k => [k, be] as [string, string])].sort((a, b) => a[0].localeCompare(b[0]))
   return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) }
+}
+
+/**
+ * Host names (or the default) this app would take from another app's backend in the maps as they
+ * are on the proxy now. The engine refuses such claims from the other apps' ledgers before anything
+ * changes; this check, made under the proxy lock, catches the same claim made by a run of another
+ * app at the same moment (or by an app whose ledger is gone).
+ */
+export function mapConflicts(current: DomainMaps, app: string, domains: string[]): { name: string; app: string }[] {
+  const be = backendName(app)
+  const held = new Map<string, string>()
+  for (const [text, wild] of [
+    [current.domains, false],
+    [current.wildcards, true]
+  ] as const) {
+    for (const line of text.split('\n')) {
+      const [key, backend] = line.trim().split(/\s+/)
+      if (key && !key.startsWith('#') && backend) held.set(wild ? `*${key}` : key, backend)
+    }
+  }
+  const wanted = domains.length ? domains.map(d => d.toLowerCase()) : [DEFAULT_KEY]
+  return wanted
+    .filter(name => held.has(name) && held.get(name) !== be)
+    .map(name => ({ name: name === DEFAULT_KEY ? 'the default (no domains)' : name, app: held.get(name)!.replace(/^app_/, '') }))
 }
 
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n'

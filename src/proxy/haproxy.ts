@@ -23,6 +23,7 @@ import {
   renderBaseConfig,
   renderVerifyMap,
   updateDomainMaps,
+  mapConflicts,
   verifyMapFile,
   WILDCARDS_MAP,
   encodeRelease,
@@ -297,6 +298,14 @@ export class HaproxyRouter implements Router {
         await underLock(this.lockProxy, async () => {
           // Read again under the lock: another app may have changed them since.
           const now = await this.readMaps()
+          const taken = mapConflicts(now, this.app, this.settings.domains)
+          if (taken.length) {
+            const [first] = taken
+            throw new ProxyError(
+              `${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name} ` +
+                `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`
+            )
+          }
           const maps = updateDomainMaps(now, this.app, this.settings.domains)
           this.log.info(
             `${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}): reloading it`

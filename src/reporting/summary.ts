@@ -70,6 +70,9 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
     lines.push(`| Standby | ${s.color} | \`${esc(s.image)}\` | ${how} |`)
   }
   lines.push('')
+  if (outcome.served) {
+    lines.push(outcome.served.ok ? `✅ ${esc(outcome.served.text)}` : `> [!WARNING]\n> ${esc(outcome.served.text)}`, '')
+  }
   if (outcome.failure) {
     const f = outcome.failure
     lines.push(`> [!CAUTION]`)
