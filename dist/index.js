@@ -75196,8 +75196,14 @@ async function execIn(container, cmd) {
 }
 /** Writes one file into a container (running or not) through the archive API: no shell needed. */
 async function putFile(container, dir, name, content) {
+    await putFiles(container, dir, [{ name, content }]);
+}
+/** Writes several files into a directory of a container in one request (one archive). */
+async function putFiles(container, dir, files) {
     const pack = tar_stream.pack();
-    pack.entry({ name, mode: 0o644, mtime: new Date() }, content);
+    const mtime = new Date();
+    for (const f of files)
+        pack.entry({ name: f.name, mode: 0o644, mtime }, f.content);
     pack.finalize();
     const archive = await readAll(pack);
     await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
@@ -76894,24 +76900,31 @@ class HaproxyRouter {
     async apply(route) {
         const be = backendName(this.app);
         const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
-        // Under the deploy lock nobody else writes the app's files, so what was read is still there.
-        const before = await this.readAppFile();
-        const beforeMap = await getFile(this.container, verifyMap);
+        // Every read at once (each is a round trip over the SSH connection; a switch is the moment
+        // that counts). Under the deploy lock nobody else writes the app's files, so what was read
+        // is still there when it is written.
+        const [before, beforeMap, target, backends, maps] = await Promise.all([
+            this.readAppFile(),
+            getFile(this.container, verifyMap),
+            this.docker
+                .getContainer(containerName(this.app, route.color))
+                .inspect()
+                .catch(() => undefined),
+            this.cli('show backend'),
+            this.readMaps()
+        ]);
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
         const text = renderAppConfig(route, token);
-        const target = await this.docker
-            .getContainer(containerName(this.app, route.color))
-            .inspect()
-            .catch(() => undefined);
         const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress;
-        // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
-        await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId));
-        await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text);
+        // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
+        await putFiles(this.container, HAPROXY_CONF_DIR, [
+            { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
+            { name: appFile(this.app), content: text }
+        ]);
         this.appText = text;
         let switched = false;
         try {
-            const known = parseBackends(await this.cli('show backend')).includes(be);
-            const maps = await this.readMaps();
+            const known = parseBackends(backends).includes(be);
             const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
             if (known && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
                 await this.switchAtRuntime(route, token, address);

@@ -4,7 +4,7 @@ import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, containerName, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
-import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
+import { execIn, getFile, isConflict, putFile, putFiles } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import {
@@ -272,24 +272,31 @@ export class HaproxyRouter implements Router {
   async apply(route: Route): Promise<void> {
     const be = backendName(this.app)
     const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
-    // Under the deploy lock nobody else writes the app's files, so what was read is still there.
-    const before = await this.readAppFile()
-    const beforeMap = await getFile(this.container, verifyMap)
+    // Every read at once (each is a round trip over the SSH connection; a switch is the moment
+    // that counts). Under the deploy lock nobody else writes the app's files, so what was read
+    // is still there when it is written.
+    const [before, beforeMap, target, backends, maps] = await Promise.all([
+      this.readAppFile(),
+      getFile(this.container, verifyMap),
+      this.docker
+        .getContainer(containerName(this.app, route.color))
+        .inspect()
+        .catch(() => undefined),
+      this.cli('show backend'),
+      this.readMaps()
+    ])
     const token = randomBytes(12).toString('hex')
     const text = renderAppConfig(route, token)
-    const target = await this.docker
-      .getContainer(containerName(this.app, route.color))
-      .inspect()
-      .catch(() => undefined)
     const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress
-    // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
-    await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId))
-    await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text)
+    // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
+    await putFiles(this.container, HAPROXY_CONF_DIR, [
+      { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
+      { name: appFile(this.app), content: text }
+    ])
     this.appText = text
     let switched = false
     try {
-      const known = parseBackends(await this.cli('show backend')).includes(be)
-      const maps = await this.readMaps()
+      const known = parseBackends(backends).includes(be)
       const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
       if (known && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
         await this.switchAtRuntime(route, token, address)
