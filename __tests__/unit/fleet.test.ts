@@ -166,7 +166,9 @@ describe('FleetRollout atomic', () => {
     }
     // h1 and h2 did switch to green, then back to blue.
     expect(hosts[0].router.applied.map(r => r.color)).toEqual(['blue', 'green', 'blue'])
-    expect(runs[0].failure?.reason).toContain('Switching every host back, because root@h3:22 failed (The proxy could not be switched to green: admin socket gone')
+    expect(runs[0].failure?.reason).toContain(
+      'Switching every host back, because root@h3:22 failed (The proxy could not be switched to green: admin socket gone'
+    )
     expect(runs[0].failure?.reason).toContain('green was switched back to blue')
   })
 

@@ -43,7 +43,12 @@ describe('host with several hosts', () => {
   })
 
   it('takes port as the default for lines without one, and comments and blank lines are skipped', () => {
-    const c = parse({ host: '# web tier\na.example.com\n\n10.0.0.2\n[2001:db8::1]:2200', port: '2222', 'insecure-skip-host-key-check': 'true', 'known-hosts': '' })
+    const c = parse({
+      host: '# web tier\na.example.com\n\n10.0.0.2\n[2001:db8::1]:2200',
+      port: '2222',
+      'insecure-skip-host-key-check': 'true',
+      'known-hosts': ''
+    })
     expect(c.fleet!.hosts.map(h => [h.host, h.port])).toEqual([
       ['a.example.com', 2222],
       ['10.0.0.2', 2222],
@@ -65,14 +70,14 @@ describe('host with several hosts', () => {
 
   it.each([
     [{ host: 'a.example.com\na.example.com' }, "Input 'host' lists a.example.com:22 twice"],
-    [{ host: 'a.example.com\nb.example.com:99999' }, "Input 'host' has \"b.example.com:99999\", whose port 99999 is not from 1 to 65535"],
-    [{ host: 'a.example.com\nb.example.com:ssh' }, "Input 'host' has \"b.example.com:ssh\", whose port is not a number"],
-    [{ host: 'a.example.com b.example.com' }, "Input 'host' has \"a.example.com b.example.com\": give one host a line"],
-    [{ host: 'a.example.com\nbad_host!' }, "Input 'host' is not a valid host name or IP address: \"bad_host!\""],
+    [{ host: 'a.example.com\nb.example.com:99999' }, 'Input \'host\' has "b.example.com:99999", whose port 99999 is not from 1 to 65535'],
+    [{ host: 'a.example.com\nb.example.com:ssh' }, 'Input \'host\' has "b.example.com:ssh", whose port is not a number'],
+    [{ host: 'a.example.com b.example.com' }, 'Input \'host\' has "a.example.com b.example.com": give one host a line'],
+    [{ host: 'a.example.com\nbad_host!' }, 'Input \'host\' is not a valid host name or IP address: "bad_host!"'],
     [{ host: '# nothing here' }, "Input 'host' is required but lists no host"],
     [{ host: 'a.example.com\nc.example.com' }, "Input 'known-hosts' has no line for c.example.com"],
     [{ 'host-fingerprint': 'SHA256:' + 'A'.repeat(43) }, "Input 'host-fingerprint' pins one host's key, but 'host' lists several"],
-    [{ rollout: 'canary' }, "Input 'rollout' must be one of atomic, rolling, not \"canary\""],
+    [{ rollout: 'canary' }, 'Input \'rollout\' must be one of atomic, rolling, not "canary"'],
     [{ 'batch-size': '0' }, "Input 'batch-size' must be from 1 to 50, not 0"],
     [{ 'rollback-on-failure': 'maybe' }, "Input 'rollback-on-failure' must be true or false"]
   ])('%j fails with a clear error', (overrides, message) => {

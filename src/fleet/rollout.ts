@@ -13,6 +13,8 @@ export interface FleetMember {
   engine(extra: Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>): ReleaseEngine
   /** When this host's proxy last switched (epoch ms), if it did in this run. */
   switchedAt(): number | undefined
+  /** Why the host's connection was lost, if it was: that, not the call it broke, is the cause to report. */
+  lost?(): string | undefined
 }
 
 export interface HostRun {
@@ -124,7 +126,8 @@ export class FleetRollout {
           verified.leave(m.label)
           return { host: m.label, result: outcome.result, outcome, switchedAt: m.switchedAt() }
         } catch (e) {
-          const failure = failureOf(e)
+          const lost = m.lost?.()
+          const failure = lost ? { reason: `${lost}. Nothing more could be done on this host; the next run recovers what this one left.` } : failureOf(e)
           if (!halted) {
             gated.fail(m.label, failure.reason)
             verified.fail(m.label, failure.reason)
@@ -149,7 +152,12 @@ export class FleetRollout {
         const engine = m.engine({ newId: () => revertId })
         try {
           const outcome = await engine.release({ kind: 'rollback' })
-          runs.set(m.label, { host: m.label, result: 'reverted', outcome, failure: { reason: 'Switched back to its previous release after a later batch failed' } })
+          runs.set(m.label, {
+            host: m.label,
+            result: 'reverted',
+            outcome,
+            failure: { reason: 'Switched back to its previous release after a later batch failed' }
+          })
         } catch (e) {
           const failure = failureOf(e)
           runs.set(m.label, {

@@ -620,10 +620,17 @@ export function parseInputs(source: InputSource): Config {
     jump,
     connectTimeoutMs: r.duration('connect-timeout', '20s', 1000)
   }
-  const fleetSettings = { rollout: r.oneOf('rollout', ROLLOUTS, 'atomic'), batchSize: r.int('batch-size', 1, 1, 50), rollbackOnFailure: r.bool('rollback-on-failure', true) }
+  const fleetSettings = {
+    rollout: r.oneOf('rollout', ROLLOUTS, 'atomic'),
+    batchSize: r.int('batch-size', 1, 1, 50),
+    rollbackOnFailure: r.bool('rollback-on-failure', true)
+  }
   const fleet =
     hostList.length > 1
-      ? { ...fleetSettings, hosts: hostList.map(h => ({ ...ssh, host: h.host, port: h.port, hostKey: parseHostKeyPin(r, h.host, h.port, 'host-fingerprint') })) }
+      ? {
+          ...fleetSettings,
+          hosts: hostList.map(h => ({ ...ssh, host: h.host, port: h.port, hostKey: parseHostKeyPin(r, h.host, h.port, 'host-fingerprint') }))
+        }
       : undefined
 
   return {

@@ -1,0 +1,160 @@
+import type { Config, SshConfig } from '../core/config.js'
+import type { Log } from '../core/log.js'
+import type { ReleaseAuthor } from '../core/release.js'
+import { ReleaseEngine, type EngineDeps, type PlannedRelease } from '../engine/release.js'
+import { DockerHost } from '../host/docker-host.js'
+import { LedgerFile } from '../host/ledger-file.js'
+import { DeployLock, type LockHolder } from '../host/lock.js'
+import { HaproxyRouter } from '../proxy/haproxy.js'
+import { NginxRouter } from '../proxy/nginx.js'
+import { dockerOverSsh, type DockerConnection } from '../transport/docker.js'
+import { SshSession } from '../transport/ssh.js'
+import type { FleetMember } from './rollout.js'
+import { StampedTimeline } from './timeline.js'
+
+/** How long a run waits for another app's run to finish creating or changing the shared proxy. */
+const PROXY_LOCK_TIMEOUT_MS = 60_000
+
+export function labelOf(ssh: SshConfig): string {
+  return `${ssh.user}@${ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host}:${ssh.port}`
+}
+
+/**
+ * A host's lines in a log shared by hosts working in parallel: prefixed with the host, and no
+ * collapsible groups (the runner cannot interleave them).
+ */
+export function hostLog(log: Log, label: string): Log {
+  return {
+    info: m => log.info(`[${label}] ${m}`),
+    warning: m => log.warning(`[${label}] ${m}`),
+    error: (m, title) => log.error(`[${label}] ${m}`, title),
+    group: (name, fn) => {
+      log.info(`[${label}] ▸ ${name}`)
+      return fn()
+    }
+  }
+}
+
+export interface FleetContext {
+  config: Config
+  log: Log
+  run: string
+  author: ReleaseAuthor
+  holder: LockHolder
+  onPlanned?: (planned: PlannedRelease) => Promise<void>
+}
+
+/** One connected host: its SSH connection, Docker agent, lock (or lock-free shell) and timeline. */
+class ConnectedHost implements FleetMember {
+  shell?: DeployLock
+  readonly timeline: StampedTimeline
+  readonly log: Log
+
+  constructor(
+    readonly label: string,
+    readonly ssh: SshSession,
+    readonly docker: DockerConnection,
+    private readonly ctx: FleetContext
+  ) {
+    this.log = hostLog(ctx.log, label)
+    this.timeline = new StampedTimeline(this.log)
+  }
+
+  engine(extra: Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>): ReleaseEngine {
+    const { config, run, author, holder, onPlanned } = this.ctx
+    const { ssh, log } = this
+    const docker = this.docker.docker
+    const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
+    // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
+    const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
+    const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
+    return new ReleaseEngine({
+      config,
+      host: new DockerHost(docker, openTcp, config.registry),
+      router:
+        config.proxy.type === 'haproxy'
+          ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
+          : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy),
+      ledger: new LedgerFile(this.shell!, config.app),
+      log,
+      timeline: this.timeline,
+      run,
+      author,
+      onPlanned,
+      ...extra
+    })
+  }
+
+  switchedAt(): number | undefined {
+    return this.timeline.switchedAt
+  }
+
+  lost(): string | undefined {
+    return this.ssh.lost?.message
+  }
+
+  close(): void {
+    this.shell?.release()
+    this.shell = undefined
+    this.docker.agent.destroy()
+    this.ssh.close()
+  }
+}
+
+/**
+ * The hosts of a run: connected in parallel, then locked one after the other in a fixed order
+ * (sorted labels), so two runs over overlapping hosts never hold a lock the other waits for.
+ */
+export class FleetHosts {
+  private constructor(readonly members: ConnectedHost[]) {}
+
+  /** Connects to every host; if any cannot be reached, closes the others and throws naming each. */
+  static async connect(ctx: FleetContext, note: (detail: string) => void): Promise<FleetHosts> {
+    const hosts = ctx.config.fleet!.hosts
+    const settled = await Promise.allSettled(
+      hosts.map(async ssh => {
+        const label = labelOf(ssh)
+        const session = await SshSession.connect(ssh)
+        const docker = dockerOverSsh(session, ctx.config.dockerSocket)
+        try {
+          const version = await docker.docker.version()
+          const host = new ConnectedHost(label, session, docker, ctx)
+          session.onLost(e => host.log.warning(e.message))
+          host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
+          return host
+        } catch (e) {
+          docker.agent.destroy()
+          session.close()
+          throw e
+        }
+      })
+    )
+    const connected = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))
+    const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [`${labelOf(hosts[i])}: ${(s.reason as Error).message}`] : []))
+    if (failed.length) {
+      for (const h of connected) h.close()
+      throw new Error(`Could not connect to ${failed.length} of ${hosts.length} hosts, so nothing was changed on any: ${failed.join('; ')}`)
+    }
+    note(`${connected.length} hosts`)
+    return new FleetHosts(connected)
+  }
+
+  /** Takes each host's deploy lock in sorted order (mode status: lock-free shells). */
+  async lock(ctx: FleetContext, locked: boolean): Promise<void> {
+    const { config, holder } = ctx
+    for (const host of [...this.members].sort((a, b) => a.label.localeCompare(b.label))) {
+      try {
+        host.shell = locked
+          ? await DeployLock.acquire(host.ssh, config.app, holder, config.lockTimeoutMs, host.log)
+          : await DeployLock.unlocked(host.ssh, host.log)
+      } catch (e) {
+        throw new Error(`${host.label}: ${(e as Error).message} (nothing was changed on any host)`)
+      }
+    }
+  }
+
+  /** Releases every lock and closes every connection; safe to call more than once. */
+  close(): void {
+    for (const h of this.members) h.close()
+  }
+}
