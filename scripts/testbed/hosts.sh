@@ -126,11 +126,18 @@ dockerd_up() { # n
   data=$(data_of "$n")
   sock=$run/docker.sock
   pidf=$run/dockerd.pid
+  # Started by an older version of this script (without the fast-failing DNS below): restart it.
+  if pid_alive "$pidf" "$data/docker" >/dev/null && ! pid_alive "$pidf" "--dns $GATEWAY" >/dev/null; then
+    stop_pid "dockerd of host $n (old flags)" "$pidf" "$data/docker"
+  fi
   if ! pid_alive "$pidf" "$data/docker" >/dev/null; then
     rm -f "$pidf"
     # setsid: dockerd must outlive this script; its log stays in the test bed's directory.
+    # --dns: the machine's nameserver is not reachable from the namespace, and a name lookup there
+    # waits 20 s (HAProxy resolves its servers' names on every reload): dns-stub.mjs on the
+    # gateway answers NXDOMAIN at once for names Docker does not know itself.
     in_host "$n" setsid nohup dockerd --data-root "$data/docker" --exec-root "$run/exec" -H "unix://$sock" -p "$pidf" \
-      --bip "10.24$n.0.1/24" --insecure-registry "$RELAY_ADDR" --log-level warn >>"$HD/h$n/dockerd.log" 2>&1 </dev/null &
+      --bip "10.24$n.0.1/24" --dns "$GATEWAY" --insecure-registry "$RELAY_ADDR" --log-level warn >>"$HD/h$n/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 1 300); do
       DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1 && break
       sleep 0.1
@@ -202,6 +209,17 @@ relay_up() {
   log "registry relay on $RELAY_ADDR (pid $(cat "$pidf"))"
 }
 
+# Docker's embedded DNS in the namespaces forwards names it does not know here (dockerd --dns).
+dns_up() {
+  local pidf=$HD/dns-stub.pid marker="dns-stub.mjs $GATEWAY"
+  pid_alive "$pidf" "$marker" >/dev/null && return 0
+  setsid nohup node "$SCRIPT_DIR/dns-stub.mjs" "$GATEWAY" >>"$HD/dns-stub.log" 2>&1 </dev/null &
+  echo $! >"$pidf"
+  for _ in $(seq 1 50); do [ -n "$(ss -Hlun "src $GATEWAY and sport = :53")" ] && break; sleep 0.1; done
+  [ -n "$(ss -Hlun "src $GATEWAY and sport = :53")" ] || die "DNS stub did not listen on $GATEWAY:53; see $HD/dns-stub.log"
+  log "DNS stub on $GATEWAY:53 (pid $(cat "$pidf"))"
+}
+
 # ---------------------------------------------------------------- env
 env_up() {
   local hosts="" known="" netns="" n line
@@ -249,6 +267,7 @@ up() {
   local n pids=()
   net_up
   relay_up
+  dns_up
   for n in $(seq 1 "$COUNT"); do
     mkdir -p "$HD/h$n"
     mnt_up "$n"
@@ -276,6 +295,7 @@ down() {
     [ -e "/var/run/netns/$(ns_of "$n")" ] && ip netns del "$(ns_of "$n")"
   done
   stop_pid "registry relay" "$HD/registry-relay.pid" "tcp-relay.mjs $GATEWAY 5000"
+  stop_pid "DNS stub" "$HD/dns-stub.pid" "dns-stub.mjs $GATEWAY"
   ip link del "$BRIDGE" 2>/dev/null || true
   log "hosts down (docker data in /var/lib/cutover-test-h*, keys in $HD kept)"
 }

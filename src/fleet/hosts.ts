@@ -148,7 +148,7 @@ export class FleetHosts {
           ? await DeployLock.acquire(host.ssh, config.app, holder, config.lockTimeoutMs, host.log)
           : await DeployLock.unlocked(host.ssh, host.log)
       } catch (e) {
-        throw new Error(`${host.label}: ${(e as Error).message} (nothing was changed on any host)`)
+        throw new Error(`${host.label}: ${(e as Error).message} (nothing was changed on any host)`, { cause: e })
       }
     }
   }
