@@ -66,6 +66,7 @@ it('atomic: three hosts switch together under load, 0 failed requests, one relea
     expect(s.bodies.v2).toBeGreaterThan(0)
   }
   const spread = Number(/switched within (\d+) ms of each other/.exec(run.stdout)?.[1])
+  console.log(`fleet atomic: switch spread ${spread} ms; requests per host ${stats.map(s => s.sent).join(', ')}`)
   expect(spread).toBeLessThan(1000)
   expect(run.summary).toContain('| root@10.231.0.12:22 | ✅ deployed |')
   expect(await served()).toEqual(['v2', 'v2', 'v2'])
