@@ -76,6 +76,10 @@ export async function cleanupFleetApp(app: string, proxyName: string): Promise<v
             .catch(() => undefined)
         )
       )
+      await docker
+        .getVolume(`${proxyName}-conf`)
+        .remove()
+        .catch(() => undefined)
       for (const net of [`cutover-${app}`, `${proxyName}-net`]) {
         await docker
           .getNetwork(net)
