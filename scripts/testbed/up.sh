@@ -660,6 +660,8 @@ sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 ' "${ENV_VARS[@]}" | write_if_changed "$TB/env.json" || true
 chmod 600 "$TB/env" "$TB/env.json"
 
+bash "$SCRIPT_DIR/hosts.sh" up || die "the fleet hosts (hosts.sh) did not come up" # several hosts: README "Fleet hosts"
+
 # ---------------------------------------------------------------- summary
 cat <<EOF
 cutover test bed is up ($(elapsed)):

@@ -1,5 +1,6 @@
 /** The action's whole configuration, parsed and validated once from the step's inputs. */
 import type { Mode } from './outcome.js'
+import type { FleetSettings } from '../inputs/hosts.js'
 
 export type { Mode }
 
@@ -98,6 +99,8 @@ export interface Config {
   mode: Mode
   app: string
   ssh: SshConfig
+  /** With several hosts in `host`: each one's connection (the first is `ssh`) and how they are switched. */
+  fleet?: FleetSettings & { hosts: SshConfig[] }
   dockerSocket: string
   image?: string
   toImage?: string

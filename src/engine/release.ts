@@ -27,6 +27,13 @@ export interface EngineDeps {
   newId?: () => string
   /** Told what the release will do once it is planned (the GitHub deployment is created then). */
   onPlanned?: (planned: PlannedRelease) => Promise<void>
+  /**
+   * Several hosts switched as one (src/fleet): awaited once the new color is healthy, before the
+   * switch. Rejecting stops the release before the switch, undoing the boot as any failure there does.
+   */
+  beforeSwitch?: () => Promise<void>
+  /** Awaited after the switch verified; rejecting switches back to the previous color and undoes, as a failed verify does. */
+  afterVerify?: () => Promise<void>
 }
 
 export interface PlannedRelease {
@@ -287,6 +294,8 @@ export class ReleaseEngine {
     try {
       await this.bootAndGate(plan, name, the.network, live, release)
       this.checkAborted()
+      await this.deps.beforeSwitch?.()
+      this.checkAborted()
 
       const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port }
       // Written before the switch: a run that dies between the switch and the final write is
@@ -307,16 +316,15 @@ export class ReleaseEngine {
         return v
       })
       if (!verified.ok) {
-        let back = ''
-        if (live) {
-          const previousRoute: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port }
-          back = await router.apply(previousRoute).then(
-            () => ` to ${live.color}`,
-            (e: Error) => `; switching back to ${live.color} failed too (${e.message})`
-          )
-        }
+        const back = await this.switchBack(live)
         throw new ReleaseError({
           reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}), so it was switched back${back}.`
+        })
+      }
+      if (this.deps.afterVerify) {
+        await this.deps.afterVerify().catch(async (e: Error) => {
+          const back = await this.switchBack(live)
+          throw new ReleaseError({ reason: `${e.message}; ${plan.color} was switched back${back}.` })
         })
       }
       verifiedLive = true
@@ -340,6 +348,16 @@ export class ReleaseEngine {
     const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color))
     const info = await this.host.inspect(name)
     return this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby)
+  }
+
+  /** Routes the app back to what was live before the switch; says how that went, for the failure message. */
+  private async switchBack(live: Release | undefined): Promise<string> {
+    if (!live) return ''
+    const previousRoute: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port }
+    return this.deps.router.apply(previousRoute).then(
+      () => ` to ${live.color}`,
+      (e: Error) => `; switching back to ${live.color} failed too (${e.message})`
+    )
   }
 
   /** Starts the color (or the stopped standby) and waits for its health gate; throws ReleaseError when it fails. */

@@ -8,6 +8,7 @@ import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
+import { parseHostLines, ROLLOUTS } from './hosts.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
 /** A bad input: its message is one sentence that names the input. */
@@ -513,9 +514,19 @@ export function parseInputs(source: InputSource): Config {
     )
   }
 
-  const host = r.required('host')
-  checkHost('host', host)
-  const port = r.int('port', 22, 1, 65535)
+  r.required('host')
+  const hostList = parseHostLines(
+    r.lines('host'),
+    r.int('port', 22, 1, 65535),
+    h => checkHost('host', h),
+    message => {
+      throw new InputError('host', message)
+    }
+  )
+  const { host, port } = hostList[0]
+  if (hostList.length > 1 && r.str('host-fingerprint')) {
+    throw new InputError('host-fingerprint', "pins one host's key, but 'host' lists several: give 'known-hosts' with a line for each host")
+  }
   const user = r.str('user', 'root')
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user)) throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`)
   const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase')
@@ -601,18 +612,33 @@ export function parseInputs(source: InputSource): Config {
 
   const token = r.secret('github-token')
 
+  const ssh = {
+    host,
+    port,
+    user,
+    ...targetKey,
+    hostKey,
+    jump,
+    connectTimeoutMs: r.duration('connect-timeout', '20s', 1000)
+  }
+  const fleetSettings = {
+    rollout: r.oneOf('rollout', ROLLOUTS, 'atomic'),
+    batchSize: r.int('batch-size', 1, 1, 50),
+    rollbackOnFailure: r.bool('rollback-on-failure', true)
+  }
+  const fleet =
+    hostList.length > 1
+      ? {
+          ...fleetSettings,
+          hosts: hostList.map(h => ({ ...ssh, host: h.host, port: h.port, hostKey: parseHostKeyPin(r, h.host, h.port, 'host-fingerprint') }))
+        }
+      : undefined
+
   return {
     mode,
     app,
-    ssh: {
-      host,
-      port,
-      user,
-      ...targetKey,
-      hostKey,
-      jump,
-      connectTimeoutMs: r.duration('connect-timeout', '20s', 1000)
-    },
+    ssh,
+    fleet,
     dockerSocket,
     image,
     toImage,

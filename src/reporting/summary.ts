@@ -1,4 +1,5 @@
 import type { Outcome, StepRecord } from '../core/outcome.js'
+import { hostsTable } from './hosts-table.js'
 
 const STEP_TITLES: Record<StepRecord['name'], string> = {
   connect: 'Connect (SSH)',
@@ -56,6 +57,7 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
   const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result]
   lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '))
   lines.push('')
+  lines.push(...hostsTable(outcome, esc))
   lines.push('| | color | image | |')
   lines.push('|---|---|---|---|')
   if (outcome.color) {
