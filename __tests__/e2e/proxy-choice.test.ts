@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
-import { startLoad } from '../support/load.js'
+import { underSteadyLoad } from '../support/load.js'
 import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 // Which proxy a run uses (proxy-type auto: the existing one's type, HAProxy for a new one), the
@@ -18,15 +18,8 @@ async function served(port: number): Promise<string> {
 
 /** Runs the action under steady load (keep-alive and new connections); returns the run and the failures. */
 async function underLoad(port: number, run: () => Promise<ActionRun>) {
-  const url = `http://127.0.0.1:${port}/`
-  const keepAlive = startLoad(url, { connections: 4, keepAlive: true, maxRequests: 40000, maxMs: 90000 })
-  const fresh = startLoad(url, { connections: 2, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
-  await new Promise(r => setTimeout(r, 300))
-  const result = await run()
-  await new Promise(r => setTimeout(r, 300))
-  const a = await keepAlive.stop()
-  const b = await fresh.stop()
-  return { result, sent: a.sent + b.sent, failures: keepAlive.failures() + fresh.failures(), errors: [...a.firstErrors, ...b.firstErrors] }
+  const { result, sent, failures } = await underSteadyLoad(`http://127.0.0.1:${port}/`, run)
+  return { result, sent, failures: failures.failures, errors: failures.errors }
 }
 
 describe('an nginx proxy (made before HAProxy became the default) under proxy-type auto', () => {

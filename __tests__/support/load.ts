@@ -84,3 +84,23 @@ export function startLoad(url: string, opts: { connections?: number; keepAlive?:
     }
   }
 }
+
+/**
+ * Runs `during` under steady load on `url` (4 keep-alive connections and 2 opening a connection per
+ * request), from 300 ms before until 300 ms after it; returns its result and what the load saw.
+ */
+export async function underSteadyLoad<T>(url: string, during: () => Promise<T>) {
+  const keepAlive = startLoad(url, { connections: 4, keepAlive: true, maxRequests: 40000, maxMs: 90000 })
+  const fresh = startLoad(url, { connections: 2, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
+  await new Promise(r => setTimeout(r, 300))
+  const result = await during()
+  await new Promise(r => setTimeout(r, 300))
+  const a = await keepAlive.stop()
+  const b = await fresh.stop()
+  return {
+    result,
+    sent: a.sent + b.sent,
+    bodies: { ...a.bodies, ...b.bodies },
+    failures: { failures: keepAlive.failures() + fresh.failures(), errors: [...a.firstErrors, ...b.firstErrors] }
+  }
+}
