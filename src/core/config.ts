@@ -1,5 +1,6 @@
 /** The action's whole configuration, parsed and validated once from the step's inputs. */
 import type { Mode } from './outcome.js'
+import type { FleetSettings } from '../inputs/hosts.js'
 
 export type { Mode }
 
@@ -93,6 +94,8 @@ export interface HealthSettings {
 }
 
 export type ProxyType = 'nginx' | 'haproxy'
+/** `auto`: the type of the proxy already on the host under that name; HAProxy for a new one. */
+export type ProxyChoice = ProxyType | 'auto'
 
 export interface ProxySettings {
   /** nginx: the edge and switch tiers; haproxy: one tier switched through its runtime API. */
@@ -126,6 +129,13 @@ export interface ReleaseCommandSettings {
   timeoutMs: number
 }
 
+/** The proxy as the inputs ask for it: the type (and so the default image) may be decided on the host. */
+export interface ProxyInputs extends Omit<ProxySettings, 'type' | 'image'> {
+  type: ProxyChoice
+  /** Input 'proxy-image'; undefined: the default image of the type. */
+  image?: string
+}
+
 export interface GithubSettings {
   deployments: boolean
   token: string
@@ -137,6 +147,8 @@ export interface Config {
   mode: Mode
   app: string
   ssh: SshConfig
+  /** With several hosts in `host`: each one's connection (the first is `ssh`) and how they are switched. */
+  fleet?: FleetSettings & { hosts: SshConfig[] }
   dockerSocket: string
   image?: string
   toImage?: string
@@ -147,7 +159,7 @@ export interface Config {
   registry?: RegistryAuth
   container: ContainerSettings
   health: HealthSettings
-  proxy: ProxySettings
+  proxy: ProxyInputs
   keepPrevious: KeepPrevious
   keepFailed: boolean
   lockTimeoutMs: number

@@ -12,6 +12,8 @@ export function outputsOf(outcome: Outcome, deploymentId: number | undefined): R
     'standby-state': outcome.standby?.state ?? '',
     workers: (outcome.workers ?? []).map(w => w.container).join(' '),
     'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
-    'duration-seconds': (outcome.durationMs / 1000).toFixed(1)
+    'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
+    hosts: JSON.stringify(outcome.hosts ?? []),
+    drift: outcome.drift === undefined ? '' : String(outcome.drift)
   }
 }
