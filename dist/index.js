@@ -76980,6 +76980,10 @@ async function resolveProxy(docker, inputs) {
     }
     return { settings: { ...inputs, type, image }, existing };
 }
+/** An app without a web role (app-port: none) has no proxy: settings for a router that is never called, found without asking the host. */
+function noProxy(inputs) {
+    return { ...inputs, type: inputs.type === 'nginx' ? 'nginx' : 'haproxy', image: inputs.image ?? DEFAULT_PROXY_IMAGES.haproxy };
+}
 /** The proxy type an image's repository name says it is, if it says. */
 function imageKind(image) {
     const last = parseImageRef(image).repository.split('/').pop() ?? '';
@@ -83942,7 +83946,7 @@ class FleetHosts {
                 const host = new ConnectedHost(label, session, docker, ctx);
                 session.onLost(e => host.log.warning(e.message));
                 host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`);
-                host.proxy = (await resolveProxy(docker.docker, ctx.config.proxy)).settings;
+                host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings;
                 host.log.info(describeProxy(ctx.config, host.proxy));
                 return host;
             }
@@ -84537,8 +84541,10 @@ async function execute(config, log) {
                 ? await DeployLock.unlocked(ssh, log)
                 : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log));
             resources.lock = shell;
-            const proxy = (await resolveProxy(docker, config.proxy)).settings;
-            log.info(describeProxy(config, proxy));
+            const web = config.roles?.web !== false;
+            const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy);
+            if (web)
+                log.info(describeProxy(config, proxy));
             engine = new ReleaseEngine({
                 config,
                 ...hostAdapters(config, proxy, { ssh, docker, shell }, holder, log),

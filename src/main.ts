@@ -9,7 +9,7 @@ import { DeployLock } from './host/lock.js'
 import { ReleaseEngine, type PlannedRelease } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
 import type { UntrustedOutput } from './engine/release-command.js'
-import { resolveProxy } from './proxy/choose.js'
+import { noProxy, resolveProxy } from './proxy/choose.js'
 import { describeProxy, hostAdapters } from './adapters.js'
 import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
@@ -230,8 +230,9 @@ async function execute(config: Config, log: Log): Promise<void> {
           ? await DeployLock.unlocked(ssh, log)
           : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
       resources.lock = shell
-      const proxy = (await resolveProxy(docker, config.proxy)).settings
-      log.info(describeProxy(config, proxy))
+      const web = config.roles?.web !== false
+      const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
+      if (web) log.info(describeProxy(config, proxy))
       engine = new ReleaseEngine({
         config,
         ...hostAdapters(config, proxy, { ssh, docker, shell }, holder, log),
