@@ -67,6 +67,13 @@ describe('role inputs', () => {
     expect(errorOf(inputs)).toContain(message)
   })
 
+  it('refuses a release command and shared services with several hosts (they would run once per host)', () => {
+    expect(errorOf({ host: 'a.example.com\nb.example.com', 'release-command': 'migrate' })).toContain(
+      "Input 'release-command' is not supported with several hosts yet"
+    )
+    expect(parse({ host: 'a.example.com\nb.example.com', workers: 'jobs: run' }).roles?.workers).toHaveLength(1)
+  })
+
   it('app-port none: no web role, port 0', () => {
     const c = parse({ 'app-port': 'None', workers: 'jobs: a' })
     expect(c.roles?.web).toBe(false)
