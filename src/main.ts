@@ -8,7 +8,8 @@ import type { ReleaseAuthor } from './core/release.js'
 import { DeployLock } from './host/lock.js'
 import { ReleaseEngine, type PlannedRelease } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
-import { resolveProxy } from './proxy/choose.js'
+import type { UntrustedOutput } from './engine/release-command.js'
+import { noProxy, resolveProxy } from './proxy/choose.js'
 import { describeProxy, hostAdapters } from './adapters.js'
 import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
@@ -45,6 +46,20 @@ function printUntrusted(text: string): void {
   core.info(`::stop-commands::${token}`)
   core.info(text)
   core.info(`::${token}::`)
+}
+
+/** A container's output streamed into a log group as it comes, its workflow commands not obeyed (as printUntrusted). */
+function untrustedOutput(log: Log): UntrustedOutput {
+  return (title, body) =>
+    log.group(title, async () => {
+      const token = randomBytes(16).toString('hex')
+      core.info(`::stop-commands::${token}`)
+      try {
+        return await body(line => core.info(line))
+      } finally {
+        core.info(`::${token}::`)
+      }
+    })
 }
 
 function hostLabel(config: Config): string {
@@ -215,8 +230,9 @@ async function execute(config: Config, log: Log): Promise<void> {
           ? await DeployLock.unlocked(ssh, log)
           : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
       resources.lock = shell
-      const proxy = (await resolveProxy(docker, config.proxy)).settings
-      log.info(describeProxy(config, proxy))
+      const web = config.roles?.web !== false
+      const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
+      if (web) log.info(describeProxy(config, proxy))
       engine = new ReleaseEngine({
         config,
         ...hostAdapters(config, proxy, { ssh, docker, shell }, holder, log),
@@ -224,7 +240,8 @@ async function execute(config: Config, log: Log): Promise<void> {
         timeline,
         run: runLabel,
         author,
-        onPlanned: startDeployment
+        onPlanned: startDeployment,
+        output: untrustedOutput(log)
       })
       if (signals > 0) engine.abort('Cancelled')
       if (config.mode === 'status') result = await engine.status()

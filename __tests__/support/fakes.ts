@@ -39,6 +39,15 @@ export interface ImageBehaviour {
   crashWith?: number
   /** answers the health path with this status */
   healthStatus?: number
+  /** worker containers of this image exit with this code `workerCrashAfterMs` after they start */
+  workerCrashWith?: number
+  workerCrashAfterMs?: number
+  /** worker containers of this image report this Docker HEALTHCHECK status (none when absent) */
+  workerHealth?: string
+  /** a one-off container of this image (the release command) prints these lines, runs this long and exits with this code */
+  runOutput?: string[]
+  runMs?: number
+  runExitCode?: number
 }
 
 interface FakeContainer extends ContainerInfo {
@@ -52,6 +61,8 @@ export class FakeHost implements ContainerHost {
   readonly images = new Map<string, ImageInfo & { behaviour: ImageBehaviour }>()
   readonly networks = new Set<string>(['bridge'])
   readonly calls: string[] = []
+  /** What happened to which container, in order: `start web-blue`, `stop web-blue-worker-jobs`; the fake router adds `switch <color>`. */
+  readonly events: string[] = []
   /** Throw from the named method once (e.g. 'create', 'start', 'pull'). */
   readonly failures = new Map<string, Error>()
   private nextId = 1
@@ -82,6 +93,11 @@ export class FakeHost implements ContainerHost {
     if (c.running && behaviour.crashWith !== undefined) {
       Object.assign(c, { running: false, status: 'exited', exitCode: behaviour.crashWith })
     }
+    const worker = c.labels['cutover.role'] === 'worker'
+    if (worker && c.running && behaviour.workerCrashWith !== undefined && this.clock.now() - (c.startedAt ?? 0) >= (behaviour.workerCrashAfterMs ?? 0)) {
+      Object.assign(c, { running: false, status: 'exited', exitCode: behaviour.workerCrashWith })
+    }
+    if (worker && c.running && behaviour.workerHealth) c.health = { status: behaviour.workerHealth, lastExitCode: 1, lastOutput: 'no jobs table' }
     return c
   }
 
@@ -94,7 +110,8 @@ export class FakeHost implements ContainerHost {
   async listApp(app: string): Promise<ContainerSummary[]> {
     return [...this.containers.values()]
       .filter(c => c.labels['cutover.app'] === app)
-      .map(c => ({ name: c.name, state: c.status, status: c.status, image: c.image }))
+      .map(c => this.settle(c))
+      .map(c => ({ name: c.name, state: c.status, status: c.status, image: c.image, labels: c.labels }))
   }
 
   async ensureNetwork(name: string): Promise<void> {
@@ -154,6 +171,7 @@ export class FakeHost implements ContainerHost {
     this.fail('start')
     const c = this.byName(name)
     if (!c) throw new Error(`No such container: ${name}`)
+    this.events.push(`start ${c.name}`)
     Object.assign(c, {
       running: true,
       status: 'running',
@@ -162,15 +180,40 @@ export class FakeHost implements ContainerHost {
     })
   }
 
-  async stop(name: string): Promise<void> {
+  /** Every stop, with its grace period and when it happened. */
+  readonly stops: { name: string; graceSeconds: number; at: number }[] = []
+  async stop(name: string, graceSeconds: number): Promise<void> {
     this.fail('stop')
+    this.stops.push({ name, graceSeconds, at: this.clock.now() })
     const c = this.byName(name)
+    if (c?.running) this.events.push(`stop ${c.name}`)
     if (c) Object.assign(c, { running: false, status: 'exited', exitCode: 0 })
+  }
+
+  /** Names of the containers waited for, in order. */
+  readonly waited: string[] = []
+  async waitExit(name: string, timeoutMs: number, onLine: (line: string) => void, abort?: AbortSignal): Promise<number | undefined> {
+    this.fail('waitExit')
+    this.waited.push(name)
+    const c = this.byName(name)
+    if (!c) throw new Error(`No such container: ${name}`)
+    const behaviour = [...this.images.values()].find(i => i.id === c.imageId)?.behaviour ?? {}
+    for (const line of behaviour.runOutput ?? []) onLine(line)
+    const runMs = behaviour.runMs ?? 100
+    if (abort?.aborted) return undefined
+    if (runMs > timeoutMs) {
+      this.clock.t += timeoutMs
+      return undefined
+    }
+    this.clock.t += runMs
+    Object.assign(c, { running: false, status: 'exited', exitCode: behaviour.runExitCode ?? 0 })
+    return behaviour.runExitCode ?? 0
   }
 
   async remove(name: string): Promise<void> {
     this.fail('remove')
     const c = this.byName(name)
+    if (c) this.events.push(`remove ${c.name}`)
     if (c) this.containers.delete(c.name)
   }
 
@@ -186,7 +229,8 @@ export class FakeHost implements ContainerHost {
 
   readonly restartPolicies = new Map<string, RestartPolicy>()
   async setRestartPolicy(name: string, policy: RestartPolicy): Promise<void> {
-    this.restartPolicies.set(name, policy)
+    const c = this.byName(name)
+    this.restartPolicies.set(c?.name ?? name, policy)
   }
 
   async logs(name: string): Promise<string> {
@@ -225,15 +269,22 @@ export class FakeRouter implements Router {
   brokenColor?: Color
   legacy?: LedgerRecord
 
+  /** Every call the engine made, by method name. */
+  readonly calls: string[] = []
+
   constructor(private readonly host: FakeHost) {}
 
-  async ensure(): Promise<void> {}
+  async ensure(): Promise<void> {
+    this.calls.push('ensure')
+  }
 
   async current(): Promise<{ color: Color; releaseId: string } | undefined> {
+    this.calls.push('current')
     return this.route && { color: this.route.color, releaseId: this.route.releaseId }
   }
 
   async apply(route: Route): Promise<void> {
+    this.calls.push('apply')
     if (this.failApply) {
       const e = this.failApply
       this.failApply = undefined
@@ -241,15 +292,18 @@ export class FakeRouter implements Router {
     }
     this.route = route
     this.applied.push(route)
+    this.host.events.push(`switch ${route.color}`)
   }
 
   async verify(route: Route): Promise<VerifyResult> {
+    this.calls.push('verify')
     const c = this.host.containers.get(`${route.app}-${route.color}`)
     const ok = this.route?.releaseId === route.releaseId && !!c?.running && this.brokenColor !== route.color
     return { ok, last: ok ? { status: 200, headers: {}, body: 'ok', ms: 1 } : { status: 502, headers: {}, body: 'Bad Gateway', ms: 1 }, ms: 1 }
   }
 
   async legacyRecord(): Promise<LedgerRecord | undefined> {
+    this.calls.push('legacyRecord')
     return this.legacy
   }
 }

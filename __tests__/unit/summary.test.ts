@@ -173,6 +173,7 @@ describe('outputsOf', () => {
     'previous-image',
     'container-id',
     'standby-state',
+    'workers',
     'deployment-id',
     'duration-seconds',
     'hosts',
@@ -225,11 +226,24 @@ describe('outputsOf', () => {
       'previous-image': V1,
       'container-id': 'abc123',
       'standby-state': 'running',
+      workers: '',
       'deployment-id': '',
       'duration-seconds': '5.3',
       hosts: '[]',
       drift: ''
     })
+  })
+
+  it('lists the live workers, and shows them in the summary', () => {
+    const withWorkers: Outcome = {
+      ...deployed,
+      workers: [
+        { name: 'jobs', container: 'web-green-worker-jobs', state: 'running' },
+        { name: 'mail', container: 'web-green-worker-mail', state: 'running' }
+      ]
+    }
+    expect(outputsOf(withWorkers, undefined).workers).toBe('web-green-worker-jobs web-green-worker-mail')
+    expect(renderSummary(withWorkers, 'host')).toContain('| Workers | green | 2 | jobs (running), mail (running) |')
   })
 
   it('fills the values of a rollback and of a status run', () => {
@@ -260,6 +274,7 @@ describe('outputsOf', () => {
       'previous-image': '',
       'container-id': '',
       'standby-state': '',
+      workers: '',
       'deployment-id': '',
       'duration-seconds': '0.0',
       hosts: '[]',

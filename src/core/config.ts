@@ -55,6 +55,32 @@ export interface ContainerSettings {
   memoryBytes?: number
   nanoCpus?: number
   command?: string[]
+  /** A Docker HEALTHCHECK for the container (from a compose file), overriding the image's. */
+  healthcheck?: Healthcheck
+}
+
+/** Docker's HealthConfig, durations in nanoseconds. */
+export interface Healthcheck {
+  test: string[]
+  intervalNs?: number
+  timeoutNs?: number
+  startPeriodNs?: number
+  retries?: number
+}
+
+/** A compose service that must not be doubled (a database): one container `<app>-<name>`, outside the colors. */
+export interface SharedService {
+  name: string
+  image: string
+  command?: string[]
+  env: Record<string, string>
+  volumes: string[]
+  networks: string[]
+  labels: Record<string, string>
+  healthcheck?: Healthcheck
+  memoryBytes?: number
+  nanoCpus?: number
+  dependsOn: { service: string; condition: 'service_started' | 'service_healthy' }[]
 }
 
 export interface HealthSettings {
@@ -79,6 +105,28 @@ export interface ProxySettings {
   port: number
   domains: string[]
   drainTimeoutMs: number
+}
+
+/** A background process of the app: the web role's image and settings, its own command, no route, no HTTP probe. */
+export interface WorkerRole {
+  name: string
+  command: string[]
+}
+
+export interface RoleSettings {
+  /** false with `app-port: none`: no web role, no proxy; only workers are deployed. */
+  web: boolean
+  workers: WorkerRole[]
+  /** A worker without a HEALTHCHECK is healthy once it has run this long. */
+  minUptimeMs: number
+  /** SIGTERM grace of old workers before SIGKILL. */
+  stopTimeoutMs: number
+}
+
+/** A one-off command run in the new image before the switch (migrations). */
+export interface ReleaseCommandSettings {
+  command: string[]
+  timeoutMs: number
 }
 
 /** The proxy as the inputs ask for it: the type (and so the default image) may be decided on the host. */
@@ -116,4 +164,9 @@ export interface Config {
   keepFailed: boolean
   lockTimeoutMs: number
   github: GithubSettings
+  /** Absent = a web role and no workers (configs built before roles existed). */
+  roles?: RoleSettings
+  releaseCommand?: ReleaseCommandSettings
+  /** compose-shared-services: started once, before the release's colors. */
+  shared?: SharedService[]
 }

@@ -24,6 +24,21 @@ export function failedName(app: string, color: Color): string {
   return `${app}-${color}-failed`
 }
 
+/** A worker role's container for one color: `<app>-<color>-worker-<name>`. */
+export function workerName(app: string, color: Color, worker: string): string {
+  return `${app}-${color}-worker-${worker}`
+}
+
+/** Where the idle color's old worker waits while its replacement starts (see asideName). */
+export function workerAsideName(app: string, color: Color, worker: string): string {
+  return `${workerName(app, color, worker)}-replaced`
+}
+
+/** The one-off container of a release command (one at a time: it runs under the deploy lock). */
+export function releaseCommandName(app: string): string {
+  return `${app}-release`
+}
+
 /** The private network an app's containers share with the proxy. */
 export function networkName(app: string): string {
   return `cutover-${app}`
@@ -41,5 +56,9 @@ export const LABEL = {
   /** Hash of the container settings a color was started with: a changed setting is a new release. */
   configHash: 'cutover.config-hash',
   /** The ledger id of the release a container serves. */
-  release: 'cutover.release'
+  release: 'cutover.release',
+  /** web (absent on containers of older versions), worker or release-command. */
+  role: 'cutover.role',
+  /** The worker role's name, on worker containers. */
+  worker: 'cutover.worker'
 } as const

@@ -4,7 +4,7 @@ import type { Release } from './release.js'
 export type Mode = 'deploy' | 'rollback' | 'status'
 export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed'
 
-export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'boot' | 'healthy' | 'switch' | 'verify' | 'cleanup'
+export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'shared' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'cleanup'
 
 export interface StepRecord {
   name: StepName
@@ -21,6 +21,13 @@ export interface Failure {
   container?: string
   exitCode?: number
   oomKilled?: boolean
+}
+
+/** A worker of the live release, as the run left it. */
+export interface WorkerState {
+  name: string
+  container: string
+  state: string
 }
 
 export interface Standby {
@@ -40,6 +47,8 @@ export interface ReleaseResult {
   previousColor?: Color
   previousImage?: string
   standby?: Standby
+  /** The live release's workers. */
+  workers?: WorkerState[]
   failure?: Failure
   /** The release live after the run, as the ledger records it. */
   release?: Release

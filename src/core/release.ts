@@ -31,7 +31,26 @@ export interface Release {
   /** When it went live (after the switch was verified); drain times of the color it replaced count from here. */
   liveSince: string
   by: ReleaseAuthor
+  /** The worker roles started with it (what a rollback brings back); absent on releases recorded before workers existed. */
+  workers?: WorkerRecord[]
+  /** false when it had no web role (`app-port: none`). */
+  web?: boolean
 }
+
+export interface WorkerRecord {
+  name: string
+  command: string[]
+}
+
+/** A release command that ran to success: a retried run of the same release does not run it again. */
+export interface ReleaseCommandRun {
+  /** Hash of the image id, the command and the container settings. */
+  key: string
+  image: string
+  ranAt: string
+}
+
+export const RELEASE_COMMAND_RUNS_KEPT = 20
 
 /**
  * What the ledger holds per app: the releases that went live, newest first (the first one is live),
@@ -45,6 +64,8 @@ export interface LedgerRecord {
   pending?: Release
   /** What the app claims on its proxy, so other apps' runs can refuse conflicting claims before touching anything. */
   routing?: RoutingClaim
+  /** Release commands that succeeded, newest first. */
+  releaseCommands?: ReleaseCommandRun[]
 }
 
 /** The host names an app is routed by on a shared proxy; no domains = the proxy's default server. */
@@ -81,7 +102,8 @@ export function withLive(record: LedgerRecord, release: Release): LedgerRecord {
     version: 1,
     app: record.app,
     releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE),
-    routing: record.routing
+    routing: record.routing,
+    releaseCommands: record.releaseCommands
   }
 }
 

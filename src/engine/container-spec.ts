@@ -15,6 +15,8 @@ export interface SpecInput {
   releaseId: string
   startedAt: string
   run: string
+  /** The release's settings hash, when it covers more than the container settings (its roles). */
+  hash?: string
 }
 
 /**
@@ -32,7 +34,9 @@ export function configHash(settings: ContainerSettings, appPort: number): string
     restart: settings.restart,
     memory: settings.memoryBytes ?? null,
     cpus: settings.nanoCpus ?? null,
-    appPort
+    appPort,
+    // Only when set, so the hashes of apps without one do not change.
+    ...(settings.healthcheck ? { healthcheck: settings.healthcheck } : {})
   })
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16)
 }
@@ -55,12 +59,13 @@ export function containerSpec(input: SpecInput): ContainerSpec {
       [LABEL.deployedAt]: input.startedAt,
       [LABEL.run]: input.run,
       [LABEL.release]: input.releaseId,
-      [LABEL.configHash]: configHash(settings, input.appPort)
+      [LABEL.configHash]: input.hash ?? configHash(settings, input.appPort)
     },
     network,
     extraNetworks: settings.networks,
     volumes: settings.volumes,
     memoryBytes: settings.memoryBytes,
-    nanoCpus: settings.nanoCpus
+    nanoCpus: settings.nanoCpus,
+    healthcheck: settings.healthcheck
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { LedgerRecord, RoutingClaim } from '../core/release.js'
 import type { Color } from '../core/names.js'
+import type { Healthcheck } from '../core/config.js'
 
 /** A container as the engine sees it. */
 export interface ContainerInfo {
@@ -31,6 +32,7 @@ export interface ContainerSummary {
   state: string
   status: string
   image: string
+  labels: Record<string, string>
 }
 
 /** What `create` starts: one color of the app, in engine terms. */
@@ -47,6 +49,9 @@ export interface ContainerSpec {
   volumes: string[]
   memoryBytes?: number
   nanoCpus?: number
+  healthcheck?: Healthcheck
+  /** Other names it is found by on `network` (a compose service's name). */
+  aliases?: string[]
 }
 
 export interface RestartPolicy {
@@ -90,6 +95,12 @@ export interface ContainerHost {
   start(name: string): Promise<void>
   /** Stops it (SIGTERM, then SIGKILL after graceSeconds); a stopped container is fine. */
   stop(name: string, graceSeconds: number): Promise<void>
+  /**
+   * Follows the started container's output (stdout and stderr, line by line) until it exits, and
+   * resolves with its exit code; resolves undefined when `timeoutMs` passes or `abort` fires first
+   * (the container is then left running: remove it, which kills it).
+   */
+  waitExit(name: string, timeoutMs: number, onLine: (line: string) => void, abort?: AbortSignal): Promise<number | undefined>
   /** Removes it, running or not; a missing container is fine. */
   remove(name: string): Promise<void>
   rename(name: string, newName: string): Promise<void>

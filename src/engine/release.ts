@@ -3,13 +3,25 @@ import type { Config } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName, otherColor, type Color } from '../core/names.js'
 import { ReleaseError, type ReleaseResult, type ServedCheck, type Standby } from '../core/outcome.js'
-import { emptyLedger, routingConflict, withLive, type LedgerRecord, type Release, type ReleaseAuthor, type RoutingClaim } from '../core/release.js'
+import {
+  emptyLedger,
+  routingConflict,
+  withLive,
+  type LedgerRecord,
+  type Release,
+  type ReleaseAuthor,
+  type RoutingClaim,
+  type WorkerRecord
+} from '../core/release.js'
 import { configHash, containerSpec } from './container-spec.js'
 import { describeAnswer } from './describe.js'
 import { waitHealthy } from './health.js'
 import { isContainerOf, planRelease, type ColorContainer, type Plan, type ReleaseRequest } from './plan.js'
 import { systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledger, type Route, type Router } from './ports.js'
 import type { Timeline } from './timeline.js'
+import { runReleaseCommand, type UntrustedOutput } from './release-command.js'
+import { NO_ROLES, releaseHash, Workers, workersFor } from './workers.js'
+import { ensureShared } from './shared-services.js'
 
 export interface EngineDeps {
   config: Config
@@ -27,6 +39,8 @@ export interface EngineDeps {
   newId?: () => string
   /** Told what the release will do once it is planned (the GitHub deployment is created then). */
   onPlanned?: (planned: PlannedRelease) => Promise<void>
+  /** Where a release command's output is printed (it is the container's text, not to be obeyed as workflow commands). */
+  output?: UntrustedOutput
   /**
    * Several hosts switched as one (src/fleet): awaited once the new color is healthy, before the
    * switch. Rejecting stops the release before the switch, undoing the boot as any failure there does.
@@ -69,9 +83,38 @@ export class ReleaseEngine {
   /** The ledger's releases as last known, for reports. */
   releases: Release[] = []
 
+  private readonly workers: Workers
+  /** Fires on abort: what waits on a container (the release command) stops at once. */
+  private readonly aborter = new AbortController()
+
   constructor(private readonly deps: EngineDeps) {
     this.clock = deps.clock ?? systemClock
     this.newId = deps.newId ?? newReleaseId
+    this.workers = new Workers({
+      config: deps.config,
+      host: deps.host,
+      log: deps.log,
+      clock: this.clock,
+      run: deps.run,
+      network: networkName(deps.config.app),
+      aborted: () => this.abortReason
+    })
+  }
+
+  /** false with app-port: none: no web role, so no proxy is created, asked or switched. */
+  private get web(): boolean {
+    return (this.deps.config.roles ?? NO_ROLES).web
+  }
+
+  /** What the ledger records as the app's claim on its proxy (none without a web role). */
+  private get routing(): RoutingClaim | undefined {
+    return this.web ? this.claim : undefined
+  }
+
+  /** The live release's workers, for outputs and the summary. */
+  private async workerStates(live: Release): Promise<Pick<ReleaseResult, 'workers'>> {
+    const states = await this.workers.states(live.color)
+    return states.length ? { workers: states } : {}
   }
 
   private get app(): string {
@@ -96,7 +139,7 @@ export class ReleaseEngine {
     const { ledger, router, log } = this.deps
     let record = await ledger.read()
     if (!record) {
-      record = (await router.legacyRecord?.()) ?? emptyLedger(this.app)
+      record = (this.web ? await router.legacyRecord?.() : undefined) ?? emptyLedger(this.app)
       if (record.releases.length) log.info(`Imported the live release of ${this.app} from the proxy's route (recorded before the ledger existed)`)
     }
     if (record.pending) {
@@ -113,9 +156,11 @@ export class ReleaseEngine {
     return record
   }
 
-  private async inspectColors(): Promise<HostState['containers']> {
+  private async inspectColors(releases: Release[]): Promise<HostState['containers']> {
     return Promise.all(
       COLORS.map(async color => {
+        // Without a web role, a color is its workers.
+        if (!this.web) return this.workers.colorState(color, releases)
         const info = await this.host.inspect(containerName(this.app, color))
         if (!info) return { color, exists: false, running: false }
         return {
@@ -136,7 +181,7 @@ export class ReleaseEngine {
   async status(): Promise<ReleaseResult> {
     const { host, router, timeline, log } = this.deps
     return timeline.step('inspect', 'Reading the state of the host', async () => {
-      const [record, containers, routed] = await Promise.all([this.readLedger(), host.listApp(this.app), router.current()])
+      const [record, containers, routed] = await Promise.all([this.readLedger(), host.listApp(this.app), this.web ? router.current() : undefined])
       for (const c of containers) log.info(`container ${c.name}: ${c.state} (${c.status}), image ${c.image}`)
       const live = record.releases[0]
       this.observed = live
@@ -144,15 +189,20 @@ export class ReleaseEngine {
         log.info(`No deploy of ${this.app} is recorded on this host.`)
         return { result: 'unchanged', releases: [] }
       }
-      const colors = await this.inspectColors()
+      const colors = await this.inspectColors(record.releases)
       const liveContainer = colors.find(c => c.color === live.color)
       log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`)
-      const served = await this.checkServed(live, record.releases, routed)
-      if (served.ok) log.info(served.text)
-      else log.warning(served.text)
+      // Without a web role there is no proxy to ask.
+      const served = this.web ? await this.checkServed(live, record.releases, routed) : undefined
+      if (served?.ok) log.info(served.text)
+      else if (served) log.warning(served.text)
       const standby = this.standbyOf(record.releases, colors)
       if (standby) log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
-      return { ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby), served }
+      return {
+        ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
+        ...(served ? { served } : {}),
+        ...(await this.workerStates(live))
+      }
     })
   }
 
@@ -218,12 +268,19 @@ export class ReleaseEngine {
           reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
         })
       }
-      const conflict = routingConflict(this.app, this.claim, claims)
+      const conflict = this.web ? routingConflict(this.app, this.claim, claims) : undefined
       if (conflict) throw new ReleaseError({ reason: `${conflict} Nothing was changed.` })
       const live = record.releases[0]
       this.observed = live
+      if (!this.web && live && live.web !== false) {
+        throw new ReleaseError({
+          reason: `Input 'app-port' is none, but the live release of ${this.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${this.app}'s containers first. Nothing was changed.`
+        })
+      }
       await Promise.all(COLORS.map(color => this.recoverAside(color, live)))
-      const containers = await this.inspectColors()
+      await this.workers.recoverAside(live)
+      await this.workers.stopStray(live)
+      const containers = await this.inspectColors(record.releases)
       note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet')
       log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${this.app} is recorded on this host yet.`)
       return { record, live, containers } satisfies HostState
@@ -243,9 +300,13 @@ export class ReleaseEngine {
     })
 
     // The proxy check does not depend on the image: it runs while the image is pulled.
-    const proxyReady = host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app }).then(() => router.ensure(network))
+    const proxyReady = host
+      .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+      .then(() => (this.web ? router.ensure(network) : undefined))
     proxyReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
-    const hash = configHash(config.container, config.health.port)
+    const roles = config.roles ?? NO_ROLES
+    const hash = releaseHash(configHash(config.container, config.health.port), roles)
+    if (config.shared?.length) await this.startShared(proxyReady, network)
     let image: ImageInfo | undefined
     if (plan.kind === 'start-new') {
       try {
@@ -256,9 +317,10 @@ export class ReleaseEngine {
         throw e
       }
       const liveContainer = live ? containers.find(c => c.color === live.color) : undefined
-      if (request.kind === 'deploy' && live && liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash) {
+      const webSame = !this.web || (liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash)
+      if (request.kind === 'deploy' && live && webSame && (await this.workers.allLive(live.color, image.id, hash, roles.workers))) {
         await proxyReady
-        return this.alreadyLive(record, live, liveContainer.id, containers)
+        return this.alreadyLive(record, live, liveContainer?.id, containers)
       }
     }
     await proxyReady
@@ -276,6 +338,7 @@ export class ReleaseEngine {
     const { config, router, ledger, timeline, log } = this.deps
     const name = containerName(this.app, plan.color)
     const id = this.newId()
+    const workers = workersFor(plan, config.roles ?? NO_ROLES)
     const release: Release = {
       id,
       instance: plan.kind === 'reuse-standby' ? plan.restores.instance : id,
@@ -286,14 +349,26 @@ export class ReleaseEngine {
       configHash: plan.kind === 'reuse-standby' ? plan.restores.configHash : the.hash,
       kind: the.request.kind,
       liveSince: '',
-      by: this.deps.author
+      by: this.deps.author,
+      ...(workers.length ? { workers } : {}),
+      ...(this.web ? {} : { web: false })
     }
+    const stillLive = live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'
+
+    // Migrations before anything of the new release starts; nothing to undo when they fail.
+    if (config.releaseCommand && the.request.kind === 'deploy' && plan.kind === 'start-new' && the.image) {
+      record = await this.releaseCommand(record, { ref: plan.image, id: the.image.id }, the.network, stillLive)
+    }
+
+    // Without a web role there is nothing to switch: the release is live once its workers are.
+    if (!this.web) return this.releaseWorkersOnly(plan, record, live, release, workers, stillLive, the.request.kind)
 
     // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
     let verifiedLive = false
     try {
       await this.bootAndGate(plan, name, the.network, live, release)
       this.checkAborted()
+      await this.startWorkers(plan, release, workers, stillLive)
       await this.deps.beforeSwitch?.()
       this.checkAborted()
 
@@ -332,6 +407,7 @@ export class ReleaseEngine {
       if (!verifiedLive) {
         // Best effort: the error that stopped the release is what the run reports, even if undoing fails too
         // (a lost connection fails both; the next run recovers what is left).
+        await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${(u as Error).message}`))
         await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${name}: ${(u as Error).message}`))
         await this.forgetPending(record)
       }
@@ -347,7 +423,87 @@ export class ReleaseEngine {
 
     const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color))
     const info = await this.host.inspect(name)
-    return this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby)
+    const result = this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby)
+    return { ...result, ...(await this.workerStates(release)) }
+  }
+
+  /** compose-shared-services: running (and healthy) before anything of the release starts. */
+  private async startShared(networkReady: Promise<void>, network: string): Promise<void> {
+    await networkReady
+    await this.deps.timeline.step('shared', 'Starting the shared services', () =>
+      ensureShared({
+        config: this.deps.config,
+        host: this.host,
+        log: this.deps.log,
+        clock: this.clock,
+        network,
+        run: this.deps.run,
+        aborted: () => this.abortReason
+      })
+    )
+  }
+
+  /** Runs the release command (unless it already succeeded for this release); returns the ledger record as updated. */
+  private async releaseCommand(record: LedgerRecord, image: { ref: string; id: string }, network: string, stillLive: string): Promise<LedgerRecord> {
+    const { config, ledger, log, timeline } = this.deps
+    const updated = await timeline.step('release-command', 'Running the release command', () =>
+      runReleaseCommand(
+        {
+          config,
+          host: this.host,
+          ledger,
+          log,
+          clock: this.clock,
+          network,
+          run: this.deps.run,
+          output: this.deps.output ?? ((title, body) => log.group(title, () => body(line => log.info(line)))),
+          abort: this.aborter.signal,
+          abortReason: () => this.abortReason
+        },
+        record,
+        image,
+        stillLive
+      )
+    )
+    this.checkAborted()
+    return updated
+  }
+
+  /** Starts the release's workers once its web color is healthy (before the switch), when it has any. */
+  private async startWorkers(plan: Exclude<Plan, { kind: 'impossible' }>, release: Release, workers: WorkerRecord[], stillLive: string): Promise<void> {
+    if (!workers.length) return
+    await this.deps.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, () =>
+      this.workers.startAndGate(plan, release, workers, stillLive)
+    )
+    this.checkAborted()
+  }
+
+  /** app-port none: start the new workers, gate them, then stop the old ones. No proxy is involved. */
+  private async releaseWorkersOnly(
+    plan: Exclude<Plan, { kind: 'impossible' }>,
+    record: LedgerRecord,
+    live: Release | undefined,
+    release: Release,
+    workers: WorkerRecord[],
+    stillLive: string,
+    kind: ReleaseRequest['kind']
+  ): Promise<ReleaseResult> {
+    const { ledger, log, timeline } = this.deps
+    try {
+      await this.startWorkers(plan, release, workers, stillLive)
+    } catch (e) {
+      await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${(u as Error).message}`))
+      throw e
+    }
+    release.liveSince = new Date(this.clock.now()).toISOString()
+    const updated = withLive(record, release)
+    await ledger.write(updated)
+    this.releases = updated.releases
+    log.info(`${plan.image} is live on ${plan.color} (workers only).`)
+    await timeline.step('cleanup', 'Stopping the previous workers', () => this.workers.retire(live?.color, plan.color))
+    const colors = await this.inspectColors(updated.releases)
+    const result = this.resultOf(kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, undefined, this.standbyOf(updated.releases, colors))
+    return { ...result, ...(await this.workerStates(release)) }
   }
 
   /** Routes the app back to what was live before the switch; says how that went, for the failure message. */
@@ -381,7 +537,8 @@ export class ReleaseEngine {
           appPort: config.health.port,
           releaseId: release.instance,
           startedAt: new Date(this.clock.now()).toISOString(),
-          run: this.deps.run
+          run: this.deps.run,
+          hash: release.configHash
         })
         const containerId = await host.create(spec)
         await host.start(name)
@@ -423,6 +580,7 @@ export class ReleaseEngine {
    */
   abort(reason: string): void {
     this.abortReason ??= reason
+    this.aborter.abort()
   }
 
   private checkAborted(): void {
@@ -481,21 +639,25 @@ export class ReleaseEngine {
   private async alreadyLive(record: LedgerRecord, live: Release, containerId: string | undefined, containers: ColorContainer[]): Promise<ReleaseResult> {
     const { router, log, timeline, config, ledger } = this.deps
     const route: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port }
-    await timeline.step('verify', 'Verifying through the proxy', async note => {
-      let v = await router.verify(route, config.health.path, 2000)
-      if (!v.ok) {
-        // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
-        log.info(`The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`)
-        await router.apply(route)
-        v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
-        if (!v.ok) throw new ReleaseError({ reason: `The proxy does not serve ${live.color}: ${describeAnswer(v.last)}` })
-      }
-      note(describeAnswer(v.last))
-    })
+    if (this.web)
+      await timeline.step('verify', 'Verifying through the proxy', async note => {
+        let v = await router.verify(route, config.health.path, 2000)
+        if (!v.ok) {
+          // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
+          log.info(`The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`)
+          await router.apply(route)
+          v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
+          if (!v.ok) throw new ReleaseError({ reason: `The proxy does not serve ${live.color}: ${describeAnswer(v.last)}` })
+        }
+        note(describeAnswer(v.last))
+      })
     // Keep what the inspect step settled (an imported or finished release) on record.
-    await ledger.write({ ...record, routing: this.claim })
+    await ledger.write({ ...record, routing: this.routing })
     log.info(`${live.image} is already live on ${live.color} with the same settings; nothing to do.`)
-    return this.resultOf('unchanged', live, record.releases, containerId, this.standbyOf(record.releases, containers))
+    return {
+      ...this.resultOf('unchanged', live, record.releases, containerId, this.standbyOf(record.releases, containers)),
+      ...(await this.workerStates(live))
+    }
   }
 
   /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
@@ -559,7 +721,12 @@ export class ReleaseEngine {
 
   private async cleanup(before: Release | undefined, liveColor: Color): Promise<Standby | undefined> {
     // Both wait out drain times; they overlap rather than add up.
-    const [, standby] = await Promise.all([this.retireReplaced(before, liveColor), this.applyKeepPrevious(before, otherColor(liveColor))])
+    const [, standby] = await Promise.all([
+      this.retireReplaced(before, liveColor),
+      this.applyKeepPrevious(before, otherColor(liveColor)),
+      // The previous workers stop at once: no traffic to drain, and they must not keep taking jobs.
+      this.workers.retire(before?.color, liveColor)
+    ])
     return standby
   }
 

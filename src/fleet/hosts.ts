@@ -6,7 +6,7 @@ import { DeployLock, type LockHolder } from '../host/lock.js'
 import { dockerOverSsh, type DockerConnection } from '../transport/docker.js'
 import { SshSession } from '../transport/ssh.js'
 import { describeProxy, hostAdapters } from '../adapters.js'
-import { resolveProxy } from '../proxy/choose.js'
+import { noProxy, resolveProxy } from '../proxy/choose.js'
 import type { FleetMember } from './rollout.js'
 import { StampedTimeline } from './timeline.js'
 
@@ -107,7 +107,7 @@ export class FleetHosts {
           const host = new ConnectedHost(label, session, docker, ctx)
           session.onLost(e => host.log.warning(e.message))
           host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
-          host.proxy = (await resolveProxy(docker.docker, ctx.config.proxy)).settings
+          host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings
           host.log.info(describeProxy(ctx.config, host.proxy))
           return host
         } catch (e) {

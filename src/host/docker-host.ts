@@ -5,7 +5,7 @@ import type { RegistryAuth } from '../core/config.js'
 import { credentialsFor } from '../core/image-ref.js'
 import type { ContainerHost, ContainerInfo, ContainerSpec, ContainerSummary, ImageInfo, ProbeAnswer, RestartPolicy } from '../engine/ports.js'
 import { LABEL } from '../core/names.js'
-import { isConflict, isNotFound, pullImage, tailLogs } from '../transport/docker-ops.js'
+import { isConflict, isNotFound, pullImage, tailLogs, waitForExit } from '../transport/docker-ops.js'
 import { httpGet, type OpenStream } from '../transport/http-probe.js'
 
 function toInfo(info: Docker.ContainerInspectInfo): ContainerInfo {
@@ -53,7 +53,8 @@ export class DockerHost implements ContainerHost {
       name: c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12),
       state: c.State,
       status: c.Status,
-      image: c.Labels[LABEL.image] ?? c.Image
+      image: c.Labels[LABEL.image] ?? c.Image,
+      labels: c.Labels ?? {}
     }))
   }
 
@@ -144,6 +145,14 @@ export class DockerHost implements ContainerHost {
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
       Cmd: spec.command,
       Labels: spec.labels,
+      Healthcheck: spec.healthcheck && {
+        Test: spec.healthcheck.test,
+        Interval: spec.healthcheck.intervalNs,
+        Timeout: spec.healthcheck.timeoutNs,
+        StartPeriod: spec.healthcheck.startPeriodNs,
+        Retries: spec.healthcheck.retries
+      },
+      NetworkingConfig: spec.aliases?.length ? { EndpointsConfig: { [spec.network]: { Aliases: spec.aliases } } } : undefined,
       HostConfig: {
         NetworkMode: spec.network,
         // No restarts until the health gate passes, so a crash at boot shows its real exit
@@ -177,6 +186,10 @@ export class DockerHost implements ContainerHost {
         const code = (e as { statusCode?: number }).statusCode
         if (code !== 304 && code !== 404) throw e
       })
+  }
+
+  waitExit(name: string, timeoutMs: number, onLine: (line: string) => void, abort?: AbortSignal): Promise<number | undefined> {
+    return waitForExit(this.docker.getContainer(name), timeoutMs, onLine, abort)
   }
 
   async remove(name: string): Promise<void> {

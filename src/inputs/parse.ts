@@ -8,6 +8,7 @@ import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
+import { parseCompose, parseReleaseCommand, parseRoles } from './roles.js'
 import { parseHostLines, ROLLOUTS } from './hosts.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
@@ -270,13 +271,13 @@ const DOLLAR = '\u0000'
  * passed as the four characters it is, where shell-quote would silently make it empty), no
  * pipes, redirections, globs, comments or command substitution.
  */
-export function parseCommand(value: string): string[] | undefined {
+export function parseCommand(value: string, input = 'command'): string[] | undefined {
   if (!value) return undefined
-  if (value.includes(DOLLAR)) throw new InputError('command', 'has a NUL character, which no process can receive')
+  if (value.includes(DOLLAR)) throw new InputError(input, 'has a NUL character, which no process can receive')
   const parts = shellQuote.parse(value.split('$').join(DOLLAR))
   if (parts.some(p => typeof p !== 'string')) {
     throw new InputError(
-      'command',
+      input,
       'must be a plain command with arguments (no pipes, redirections, globs, comments or $(...): no shell runs it; wrap it in sh -c "..." if you need one)'
     )
   }
@@ -555,6 +556,8 @@ export function parseInputs(source: InputSource): Config {
   let image = imageValue ? parseImage('image', imageValue) : undefined
   const imageArchive = parseImageArchive(source, r.str('image-archive'), mode, image)
   image ??= imageArchive?.tags[0]
+  const compose = parseCompose(source, app, image)
+  image ??= compose?.image
   if (mode === 'deploy' && !image) throw new InputError('image', 'is required when mode is deploy (or give image-archive)')
   const toImageValue = r.str('to-image')
   const toImage = toImageValue ? parseImage('to-image', toImageValue) : undefined
@@ -611,6 +614,7 @@ export function parseInputs(source: InputSource): Config {
   const proxyImage = r.str('proxy-image')
 
   const token = r.secret('github-token')
+  const roles = parseRoles(source, app, compose?.workers)
 
   const ssh = {
     host,
@@ -625,6 +629,13 @@ export function parseInputs(source: InputSource): Config {
     rollout: r.oneOf('rollout', ROLLOUTS, 'atomic'),
     batchSize: r.int('batch-size', 1, 1, 50),
     rollbackOnFailure: r.bool('rollback-on-failure', true)
+  }
+  // Once per release, not once per host: not designed for several hosts yet.
+  if (hostList.length > 1 && source.get('release-command').trim()) {
+    throw new InputError('release-command', 'is not supported with several hosts yet (it would run once per host): run it in a step of its own')
+  }
+  if (hostList.length > 1 && source.get('compose-shared-services').trim()) {
+    throw new InputError('compose-shared-services', 'is not supported with several hosts yet (each host would get its own copy)')
   }
   const fleet =
     hostList.length > 1
@@ -653,10 +664,13 @@ export function parseInputs(source: InputSource): Config {
       restart: parseRestart(r.str('restart', 'unless-stopped')),
       memoryBytes: parseMemory(r.str('memory')),
       nanoCpus: parseCpus(r.str('cpus')),
-      command: parseCommand(r.str('command'))
+      command: parseCommand(r.str('command')),
+      // The inputs it replaces are empty (parseCompose checks): the compose file's settings win.
+      ...compose?.container
     },
     health: {
-      port: r.int('app-port', 3000, 1, 65535),
+      // No web role (app-port: none): nothing is probed on any port.
+      port: roles.web ? r.int('app-port', 3000, 1, 65535) : 0,
       path: healthPath,
       timeoutMs: r.duration('health-timeout', '60s', 1000),
       intervalMs: r.duration('health-interval', '1s', 100),
@@ -679,6 +693,9 @@ export function parseInputs(source: InputSource): Config {
       token,
       environment: r.str('environment', 'production'),
       environmentUrl: parseUrl('environment-url', r.str('environment-url'))
-    }
+    },
+    roles,
+    releaseCommand: parseReleaseCommand(source),
+    shared: compose?.shared.length ? compose.shared : undefined
   }
 }

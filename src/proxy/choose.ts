@@ -47,6 +47,11 @@ export async function resolveProxy(docker: Docker, inputs: ProxyInputs): Promise
   return { settings: { ...inputs, type, image }, existing }
 }
 
+/** An app without a web role (app-port: none) has no proxy: settings for a router that is never called, found without asking the host. */
+export function noProxy(inputs: ProxyInputs): ProxySettings {
+  return { ...inputs, type: inputs.type === 'nginx' ? 'nginx' : 'haproxy', image: inputs.image ?? DEFAULT_PROXY_IMAGES.haproxy }
+}
+
 /** The proxy type an image's repository name says it is, if it says. */
 function imageKind(image: string): ProxyType | undefined {
   const last = parseImageRef(image).repository.split('/').pop() ?? ''

@@ -10,6 +10,7 @@ export function outputsOf(outcome: Outcome, deploymentId: number | undefined): R
     'previous-image': outcome.previousImage ?? '',
     'container-id': outcome.containerId ?? '',
     'standby-state': outcome.standby?.state ?? '',
+    workers: (outcome.workers ?? []).map(w => w.container).join(' '),
     'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
     'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
     hosts: JSON.stringify(outcome.hosts ?? []),

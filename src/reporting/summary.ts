@@ -6,8 +6,11 @@ const STEP_TITLES: Record<StepRecord['name'], string> = {
   lock: 'Deploy lock',
   inspect: 'Read host state',
   pull: 'Pull image',
+  shared: 'Shared services',
+  'release-command': 'Release command',
   boot: 'Start container',
   healthy: 'Health gate',
+  workers: 'Start workers',
   switch: 'Switch proxy',
   verify: 'Verify via proxy',
   cleanup: 'Clean up'
@@ -70,6 +73,10 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
     const how =
       s.state === 'running' ? 'running: instant rollback' : s.state === 'stopped' ? 'stopped: rollback starts it' : 'removed: rollback starts its image again'
     lines.push(`| Standby | ${s.color} | \`${esc(s.image)}\` | ${how} |`)
+  }
+  if (outcome.workers?.length) {
+    const states = outcome.workers.map(w => `${esc(w.name)} (${w.state})`).join(', ')
+    lines.push(`| Workers | ${outcome.color ?? ''} | ${outcome.workers.length} | ${states} |`)
   }
   lines.push('')
   if (outcome.served) {

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode'
-import { Readable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import tar from 'tar-stream'
 import type { RegistryAuth } from '../core/config.js'
 import { pullableRef } from '../core/image-ref.js'
@@ -96,6 +96,77 @@ export async function tailLogs(container: Docker.Container, lines = 30): Promise
     return [stdout, stderr].filter(Boolean).join('').trimEnd()
   } catch (e) {
     return `(logs unavailable: ${(e as Error).message})`
+  }
+}
+
+/** Calls onLine for every complete line written to the stream, and the rest at its end. */
+function lineSplitter(onLine: (line: string) => void): { write(text: string): void; flush(): void } {
+  let partial = ''
+  return {
+    write(text) {
+      const lines = (partial + text).split(/\r?\n/)
+      partial = lines.pop() ?? ''
+      for (const l of lines) onLine(l)
+    },
+    flush() {
+      if (partial) onLine(partial)
+      partial = ''
+    }
+  }
+}
+
+/**
+ * Follows a started container's output until it exits; resolves with its exit code, or undefined
+ * when the time is up or `abort` fires first. Neither request has a deadline of its own
+ * (see requestBound): this timer is theirs, and both are ended when it fires.
+ */
+export async function waitForExit(
+  container: Docker.Container,
+  timeoutMs: number,
+  onLine: (line: string) => void,
+  abort?: AbortSignal
+): Promise<number | undefined> {
+  const stop = new AbortController()
+  const stopAll = () => stop.abort()
+  abort?.addEventListener('abort', stopAll)
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<undefined>(resolve => {
+    timer = setTimeout(() => resolve(undefined), timeoutMs)
+    stop.signal.addEventListener('abort', () => resolve(undefined))
+  })
+  const out = lineSplitter(onLine)
+  const followed = (async () => {
+    const stream = (await container.logs({ follow: true, stdout: true, stderr: true, abortSignal: stop.signal })) as unknown as NodeJS.ReadableStream
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        out.write(chunk.toString('utf8'))
+        done()
+      }
+    })
+    container.modem.demuxStream(stream, sink, sink)
+    await new Promise<void>(resolve => {
+      stream.on('end', resolve)
+      stream.on('close', resolve)
+      stream.on('error', () => resolve())
+    })
+    out.flush()
+  })().catch(() => undefined)
+  try {
+    const exited = container.wait({ abortSignal: stop.signal }).then(
+      (r: { StatusCode: number }) => r.StatusCode,
+      (e: unknown) => {
+        if (stop.signal.aborted) return undefined
+        throw e
+      }
+    )
+    const code = await Promise.race([exited, timedOut])
+    // The last lines may still be on their way after the exit.
+    if (code !== undefined) await Promise.race([followed, new Promise(resolve => setTimeout(resolve, 2000).unref())])
+    return code
+  } finally {
+    clearTimeout(timer)
+    abort?.removeEventListener('abort', stopAll)
+    stop.abort()
   }
 }
 

@@ -15,6 +15,19 @@
 // SIGTERM: stop accepting, close idle keep-alive sockets, let in-flight
 // requests finish (answering with Connection: close), end SSE streams and
 // send WebSocket close 1001, then exit 0; forced exit 0 after the timeout.
+//
+// REQUIRE_SCHEMA=<dir>: at boot, exit 4 unless <dir>/schema holds VERSION
+// (written by the migrate mode: a web version that checks its migration ran).
+//
+// Other modes, by first argument (for worker roles and release commands):
+//   app.js queue     an in-memory job queue on PORT: GET /push?n=N,
+//                    /take?by=W (200 job id, or 204), /done?job=J&by=W, /stats
+//   app.js worker    takes jobs from QUEUE_URL, "works" JOB_MS (300) on each,
+//                    reports it done by "<VERSION>@<hostname>"; SIGTERM:
+//                    finishes the job in hand, takes no more, exits 0
+//   app.js migrate [--exit=N] [--sleep=MS]   writes VERSION to
+//                    $MIGRATIONS_DIR/schema, appends it to migrations.log,
+//                    sleeps MS, exits N (0)
 
 const PORT = Number(process.env.PORT || 3000);
 const VERSION = process.env.VERSION || 'dev';
@@ -26,9 +39,126 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 // Works both as CommonJS (inside the image) and as ESM (in this repo, whose
 // package.json says "type": "module"): only dynamic import() is common to both.
-Promise.all([import('node:http'), import('node:crypto')]).then(([http, crypto]) => main(http, crypto));
+const ROLE = process.argv[2] || 'web';
+Promise.all([import('node:http'), import('node:crypto'), import('node:fs'), import('node:os')]).then(([http, crypto, fs, os]) => {
+  if (ROLE === 'queue') return queue(http);
+  if (ROLE === 'worker') return worker(http, os);
+  if (ROLE === 'migrate') return migrate(fs);
+  if (ROLE !== 'web') {
+    process.stderr.write(`cutover-test app: unknown mode ${ROLE}\n`);
+    process.exit(2);
+  }
+  return main(http, crypto, fs);
+});
 
-function main(http, crypto) {
+function queue(http) {
+  let next = 1;
+  const pending = [];
+  const taken = new Map(); // job -> taker
+  const done = new Map(); // job -> [who, ...]
+  http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://queue');
+    const q = (k) => url.searchParams.get(k);
+    const reply = (status, body) => {
+      res.writeHead(status, { 'Content-Type': 'text/plain' });
+      res.end(body);
+    };
+    if (url.pathname === '/push') {
+      const ids = [];
+      for (let i = 0; i < Number(q('n') || 1); i++) ids.push(next++);
+      pending.push(...ids);
+      return reply(200, ids.join(','));
+    }
+    if (url.pathname === '/take') {
+      const job = pending.shift();
+      if (job === undefined) return reply(204, '');
+      taken.set(job, q('by'));
+      return reply(200, String(job));
+    }
+    if (url.pathname === '/done') {
+      const job = Number(q('job'));
+      done.set(job, [...(done.get(job) || []), q('by')]);
+      taken.delete(job);
+      return reply(200, 'ok');
+    }
+    if (url.pathname === '/stats') {
+      const body = { pushed: next - 1, pending: pending.length, taken: Object.fromEntries(taken), done: Object.fromEntries(done) };
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return res.end(JSON.stringify(body));
+    }
+    reply(404, 'not found');
+  }).listen(PORT, () => console.log(`cutover-test queue listening on :${PORT}`));
+}
+
+function worker(http, os) {
+  const base = process.env.QUEUE_URL || 'http://queue:3000';
+  const jobMs = Number(process.env.JOB_MS || 300);
+  const me = `${VERSION}@${os.hostname()}`;
+  let stopping = false;
+  let inHand;
+  const call = (path) => new Promise((resolve) => {
+    const req = http.get(base + path, { timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve({ status: 0, body: e.message }));
+  });
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  process.on('SIGTERM', () => {
+    stopping = true;
+    console.log(`worker ${me}: SIGTERM, ${inHand ? `finishing job ${inHand}` : 'idle'}, taking no more jobs`);
+  });
+  console.log(`worker ${me}: consuming ${base}`);
+  (async () => {
+    let count = 0;
+    while (!stopping) {
+      const job = await call(`/take?by=${encodeURIComponent(me)}`);
+      if (job.status !== 200) {
+        if (job.status !== 204) console.log(`worker ${me}: queue: ${job.status} ${job.body}`);
+        await sleep(job.status === 204 ? 50 : 500);
+        continue;
+      }
+      inHand = job.body;
+      await sleep(jobMs);
+      await call(`/done?job=${inHand}&by=${encodeURIComponent(me)}`);
+      inHand = undefined;
+      count++;
+    }
+    console.log(`worker ${me}: stopped gracefully after ${count} job(s)`);
+    process.exit(0);
+  })();
+}
+
+function migrate(fs) {
+  const arg = (name, fallback) => {
+    const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+    return a ? Number(a.slice(name.length + 3)) : fallback;
+  };
+  const dir = process.env.MIGRATIONS_DIR || '/data';
+  console.log(`migrating schema to ${VERSION} in ${dir}`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.appendFileSync(`${dir}/migrations.log`, `${VERSION}\n`);
+  fs.writeFileSync(`${dir}/schema`, VERSION);
+  const code = arg('exit', 0);
+  setTimeout(() => {
+    console.log(code ? `migration failed with code ${code}` : 'migration done');
+    process.exit(code);
+  }, arg('sleep', 0));
+}
+
+function main(http, crypto, fs) {
+  if (process.env.REQUIRE_SCHEMA) {
+    let schema = '(none)';
+    try {
+      schema = fs.readFileSync(`${process.env.REQUIRE_SCHEMA}/schema`, 'utf8').trim();
+    } catch {}
+    if (schema !== VERSION) {
+      process.stderr.write(`cutover-test app ${VERSION}: schema is ${schema}, not ${VERSION}: run the migration first\n`);
+      process.exit(4);
+    }
+  }
   if (MODE === 'crash') {
     process.stderr.write(`cutover-test app ${VERSION}: MODE=crash, exiting with code 3\n`);
     process.exit(3);
