@@ -13,6 +13,7 @@ import { LedgerFile } from './host/ledger-file.js'
 import { NginxRouter } from './proxy/nginx.js'
 import { HaproxyRouter } from './proxy/haproxy.js'
 import { resolveProxy } from './proxy/choose.js'
+import { strategyProxyProblem } from './inputs/strategy.js'
 import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
@@ -203,6 +204,8 @@ async function execute(config: Config, log: Log): Promise<void> {
     // App names have no dots, so this lock never shares a file with an app's deploy lock.
     const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
     const proxy = (await resolveProxy(docker, config.proxy)).settings
+    const needsHaproxy = strategyProxyProblem(config.strategy, proxy.type)
+    if (needsHaproxy) throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` })
     log.info(`Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`)
     engine = new ReleaseEngine({
       config,

@@ -52,6 +52,8 @@ export class FakeHost implements ContainerHost {
   readonly images = new Map<string, ImageInfo & { behaviour: ImageBehaviour }>()
   readonly networks = new Set<string>(['bridge'])
   readonly calls: string[] = []
+  /** Containers (by name) whose health path answers 500 whatever their image does. */
+  readonly unhealthyNames = new Set<string>()
   /** Throw from the named method once (e.g. 'create', 'start', 'pull'). */
   readonly failures = new Map<string, Error>()
   private nextId = 1
@@ -199,7 +201,7 @@ export class FakeHost implements ContainerHost {
     if (!c || !this.settle(c).running) return { headers: {}, body: '', error: 'connection refused', ms: 1 }
     const behaviour = [...this.images.values()].find(i => i.id === c.imageId)?.behaviour ?? {}
     if (this.clock.now() - (c.startedAt ?? 0) < (behaviour.bootMs ?? 0)) return { headers: {}, body: '', error: 'connection refused', ms: 1 }
-    const status = behaviour.healthStatus ?? 200
+    const status = this.unhealthyNames.has(c.name) ? 500 : (behaviour.healthStatus ?? 200)
     return { status, headers: {}, body: status === 200 ? 'ok' : 'broken', ms: 1 }
   }
 

@@ -94,6 +94,12 @@ export interface GithubSettings {
   environmentUrl?: string
 }
 
+/** How a release is rolled out (issue #12); every default is plain one-container blue/green. */
+export interface StrategySettings {
+  /** Containers per color, load-balanced by the proxy (HAProxy only above 1). */
+  replicas: number
+}
+
 export interface Config {
   mode: Mode
   app: string
@@ -109,6 +115,7 @@ export interface Config {
   container: ContainerSettings
   health: HealthSettings
   proxy: ProxyInputs
+  strategy: StrategySettings
   keepPrevious: KeepPrevious
   keepFailed: boolean
   lockTimeoutMs: number

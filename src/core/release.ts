@@ -28,6 +28,8 @@ export interface Release {
   /** Hash of the container settings (env, volumes, limits...): a change makes a new release. */
   configHash: string
   kind: 'deploy' | 'rollback'
+  /** Containers of its color (absent: 1, as before replicas existed); a rollback restores this many. */
+  replicas?: number
   /** When it went live (after the switch was verified); drain times of the color it replaced count from here. */
   liveSince: string
   by: ReleaseAuthor

@@ -109,6 +109,8 @@ export interface Route {
   /** The release id the proxy reports to cutover's own verification. */
   releaseId: string
   appPort: number
+  /** Containers of the color (`<app>-<color>`, `<app>-<color>-2`, ...), balanced by the proxy; absent: 1. */
+  replicas?: number
 }
 
 export interface VerifyResult {

@@ -8,6 +8,7 @@ import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
+import { parseStrategy, strategyProxyProblem } from './strategy.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
 /** A bad input: its message is one sentence that names the input. */
@@ -599,6 +600,10 @@ export function parseInputs(source: InputSource): Config {
   const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto')
   const proxyImage = r.str('proxy-image')
 
+  const strategy = parseStrategy(r, app, (input, message) => new InputError(input, message))
+  const needsHaproxy = strategyProxyProblem(strategy, proxyType)
+  if (needsHaproxy) throw new InputError(needsHaproxy.input, needsHaproxy.message)
+
   const token = r.secret('github-token')
 
   return {
@@ -645,6 +650,7 @@ export function parseInputs(source: InputSource): Config {
       domains,
       drainTimeoutMs: r.duration('drain-timeout', '30s')
     },
+    strategy,
     keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
     keepFailed: r.bool('keep-failed', false),
     lockTimeoutMs: r.duration('lock-timeout', '10m'),

@@ -1,6 +1,6 @@
-import { containerName, type Color } from '../core/names.js'
 import type { Route } from '../engine/ports.js'
 import { routeComment } from './nginx-config.js'
+import { renderServers } from './haproxy-strategy.js'
 
 /**
  * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
@@ -120,12 +120,13 @@ backend ${NOT_FOUND_BACKEND}
 
 const ROUTE_LINE = /^# cutover-route: /
 
-/** An app's backend: the one place its live color is written (the other color is `disabled`). */
-export function renderAppConfig(route: Route, token: string): string {
+/**
+ * An app's backend: the one place its live color is written (the other color is `disabled`).
+ * `slots`: servers declared per color (replicas; see haproxy-strategy.ts).
+ */
+export function renderAppConfig(route: Route, token: string, slots = route.replicas ?? 1): string {
   const be = backendName(route.app)
   const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`
-  const server = (color: Color) =>
-    `  server ${color} ${containerName(route.app, color)}:${route.appPort} resolvers docker init-addr last,libc,none${color === route.color ? '' : ' disabled'}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
 ${routeComment(route, token)}
 backend ${be}
@@ -135,9 +136,7 @@ backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${server('blue')}
-${server('green')}
-`
+${renderServers(route, slots)}`
 }
 
 export function renderVerifyMap(token: string, releaseId: string): string {

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, containerName, type Color } from '../core/names.js'
+import { oneTo } from '../engine/replicas.js'
+import { declaredServers, slotsFor, switchCommands } from './haproxy-strategy.js'
 import type { Log } from '../core/log.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
@@ -275,12 +277,9 @@ export class HaproxyRouter implements Router {
     const before = await this.readAppFile()
     const beforeMap = await getFile(this.container, verifyMap)
     const token = randomBytes(12).toString('hex')
-    const text = renderAppConfig(route, token)
-    const target = await this.docker
-      .getContainer(containerName(this.app, route.color))
-      .inspect()
-      .catch(() => undefined)
-    const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress
+    const slots = slotsFor(route, before)
+    const text = renderAppConfig(route, token, slots)
+    const addresses = await this.addressesOf(route)
     // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
     await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId))
     await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text)
@@ -290,8 +289,10 @@ export class HaproxyRouter implements Router {
       const known = parseBackends(await this.cli('show backend')).includes(be)
       const maps = await this.readMaps()
       const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
-      if (known && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
-        await this.switchAtRuntime(route, token, address)
+      // More servers than the running backend declares (replicas grew): a reload, which drops nothing either.
+      const sameServers = declaredServers(before).slots === slots
+      if (known && sameServers && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+        await this.switchAtRuntime(route, token, addresses, slots)
         switched = true
       } else {
         await underLock(this.lockProxy, async () => {
@@ -317,22 +318,33 @@ export class HaproxyRouter implements Router {
       if (beforeMap !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined)
       this.appText = before
       const previous = parseRouteComment(this.app, before)
-      if (switched && previous) await this.switchAtRuntime({ ...route, color: previous.color }, previous.token ?? '', undefined).catch(() => undefined)
+      if (switched && previous) {
+        const back = { ...route, color: previous.color, replicas: Math.max(1, declaredServers(before).enabled[previous.color]) }
+        await this.switchAtRuntime(back, previous.token ?? '', [], slots).catch(() => undefined)
+      }
       throw e
     }
   }
 
-  /** One line on the admin socket: the new color takes new requests, the old one drains. */
-  private async switchAtRuntime(route: Route, token: string, address: string | undefined): Promise<void> {
+  /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
+  private async addressesOf(route: Route): Promise<(string | undefined)[]> {
+    return Promise.all(
+      oneTo(route.replicas ?? 1).map(async i => {
+        const info = await this.docker
+          .getContainer(containerName(this.app, route.color, i))
+          .inspect()
+          .catch(() => undefined)
+        return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined
+      })
+    )
+  }
+
+  /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
+  private async switchAtRuntime(route: Route, token: string, addresses: (string | undefined)[], slots: number): Promise<void> {
     const be = backendName(this.app)
-    const other: Color = route.color === 'blue' ? 'green' : 'blue'
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
     const commands = [
-      // A container just created: its address now rather than at the next DNS resolution.
-      ...(address ? [`set server ${be}/${route.color} addr ${address} port ${route.appPort}`] : []),
-      `set server ${be}/${route.color} state ready`,
-      // drain: established connections (WebSockets) stay; the engine stops the color after drain-timeout.
-      `set server ${be}/${other} state drain`,
+      ...switchCommands(be, route, slots, addresses),
       `clear map ${map}`,
       ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
     ]
