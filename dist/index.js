@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3357);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5326);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1989);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5326:
+/***/ 1989:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73370,17 +73370,35 @@ const LABEL = {
 
 /** The longest container name a DNS label allows (containers find each other by name). */
 const DNS_LABEL_MAX = 63;
-/** Reads the release-strategy inputs (issue #12); `invalid` makes parse.ts's InputError. */
-function parseStrategy(r, app, invalid) {
+/**
+ * HAProxy sends the page from one buffer (tune.bufsize, 16 kB by default, headers included): a
+ * larger page would make the proxy refuse its configuration.
+ */
+const MAINTENANCE_PAGE_MAX_BYTES = 12_000;
+/** Reads the release-strategy inputs (issue #12). */
+function parseStrategy(r, app, mode, { invalid, readFile }) {
     const replicas = r.int('replicas', 1, 1, MAX_REPLICAS);
     const longest = asideName(app, 'green', replicas);
     if (longest.length > DNS_LABEL_MAX) {
         throw invalid('replicas', `is ${replicas}, which makes container names up to ${longest} (${longest.length} characters): they must fit a ${DNS_LABEL_MAX}-character DNS label; use a shorter app name`);
     }
-    return { replicas };
+    const pagePath = r.str('maintenance-page');
+    let maintenancePage;
+    if (pagePath) {
+        if (mode !== 'maintenance')
+            throw invalid('maintenance-page', `only applies to mode maintenance, not ${mode}`);
+        maintenancePage = readFile('maintenance-page', pagePath);
+        const bytes = Buffer.byteLength(maintenancePage);
+        if (bytes > MAINTENANCE_PAGE_MAX_BYTES) {
+            throw invalid('maintenance-page', `names ${pagePath}, ${bytes} bytes; at most ${MAINTENANCE_PAGE_MAX_BYTES} are allowed (HAProxy sends the page from one 16 kB buffer): link large assets instead of inlining them`);
+        }
+    }
+    return { replicas, ...(maintenancePage !== undefined ? { maintenancePage } : {}) };
 }
 /** The first strategy input set to something other than its default: what only the HAProxy router does. */
-function strategyInputInUse(strategy) {
+function strategyInputInUse(strategy, mode) {
+    if (mode === 'maintenance' || mode === 'live')
+        return 'mode';
     if (strategy.replicas !== 1)
         return 'replicas';
     return undefined;
@@ -73391,15 +73409,16 @@ function strategyInputInUse(strategy) {
  * time for an explicit proxy-type, and once `auto` is settled on the host (an existing nginx proxy
  * keeps its type).
  */
-function strategyProxyProblem(strategy, proxyType) {
+function strategyProxyProblem(strategy, mode, proxyType) {
     if (proxyType !== 'nginx')
         return undefined;
-    const input = strategyInputInUse(strategy);
+    const input = strategyInputInUse(strategy, mode);
     if (!input)
         return undefined;
+    const what = input === 'mode' ? `is ${mode}, which ` : '';
     return {
         input,
-        message: `needs the HAProxy proxy (proxy-type: haproxy), but this app's proxy is nginx: remove '${input}', or deploy behind an HAProxy proxy (another proxy-name, or remove the nginx proxy on the host). Nothing was changed.`
+        message: `${what}needs the HAProxy proxy (proxy-type: haproxy), but this app's proxy is nginx: ${input === 'mode' ? 'use mode deploy or rollback' : `remove '${input}'`}, or deploy behind an HAProxy proxy (another proxy-name, or remove the nginx proxy on the host). Nothing was changed.`
     };
 }
 
@@ -73424,7 +73443,7 @@ class InputError extends Error {
         this.name = 'InputError';
     }
 }
-const MODES = ['deploy', 'rollback', 'status'];
+const MODES = ['deploy', 'rollback', 'status', 'maintenance', 'live'];
 const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
 const PROXY_TYPES = ['auto', 'haproxy', 'nginx'];
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
@@ -73736,9 +73755,8 @@ function parseImage(input, value) {
  * workspace: anything else (/proc/self/environ, ~/.ssh/...) would copy the runner's own secrets
  * into the container's configuration on the host.
  */
-function parseEnvFile(source, path) {
-    if (!path)
-        return {};
+/** The text of a file of the repository (inside the workspace, links resolved), for input `input`. */
+function readWorkspaceFile(source, input, path) {
     const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
     let real;
     let workspace;
@@ -73746,27 +73764,30 @@ function parseEnvFile(source, path) {
         real = (0,external_node_fs_namespaceObject.realpathSync)(full);
     }
     catch (e) {
-        throw new InputError('env-file', `names ${path}, which cannot be read: ${e.message}`);
+        throw new InputError(input, `names ${path}, which cannot be read: ${e.message}`);
     }
     try {
         workspace = (0,external_node_fs_namespaceObject.realpathSync)(source.workspace);
     }
     catch (e) {
-        throw new InputError('env-file', `cannot be checked: the workspace ${source.workspace} cannot be read (${e.message})`);
+        throw new InputError(input, `cannot be checked: the workspace ${source.workspace} cannot be read (${e.message})`);
     }
     const rel = (0,external_node_path_.relative)(workspace, real);
     if (rel === '' || rel === '..' || rel.startsWith(`..${external_node_path_.sep}`) || (0,external_node_path_.isAbsolute)(rel)) {
-        throw new InputError('env-file', `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
+        throw new InputError(input, `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
             'cutover reads only files of the repository');
     }
-    let text;
     try {
-        text = (0,external_node_fs_namespaceObject.readFileSync)(real, 'utf8');
+        return (0,external_node_fs_namespaceObject.readFileSync)(real, 'utf8');
     }
     catch (e) {
-        throw new InputError('env-file', `names ${path}, which cannot be read: ${e.message}`);
+        throw new InputError(input, `names ${path}, which cannot be read: ${e.message}`);
     }
-    return checkEnv('env-file', (0,main.parse)(text));
+}
+function parseEnvFile(source, path) {
+    if (!path)
+        return {};
+    return checkEnv('env-file', (0,main.parse)(readWorkspaceFile(source, 'env-file', path)));
 }
 /** The path and query probed: sent as is in an HTTP request line, so visible ASCII only. */
 function parseHealthPath(value) {
@@ -73981,8 +74002,11 @@ function parseInputs(source) {
     }
     const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto');
     const proxyImage = r.str('proxy-image');
-    const strategy = parseStrategy(r, app, (input, message) => new InputError(input, message));
-    const needsHaproxy = strategyProxyProblem(strategy, proxyType);
+    const strategy = parseStrategy(r, app, mode, {
+        invalid: (input, message) => new InputError(input, message),
+        readFile: (input, path) => readWorkspaceFile(source, input, path)
+    });
+    const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType);
     if (needsHaproxy)
         throw new InputError(needsHaproxy.input, needsHaproxy.message);
     const token = r.secret('github-token');
@@ -76508,6 +76532,7 @@ async function putFileIfChanged(container, name, content) {
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
 
 
+
 /**
  * The release strategies' part of an app's HAProxy backend (issue #12): N servers per color.
  * Replica 1's server keeps the name of a one-container color (`blue`), so a backend written before
@@ -76572,6 +76597,69 @@ function switchCommands(be, route, slots, addresses) {
     for (const i of oneTo(slots))
         commands.push(`set server ${be}/${serverName(other, i)} state drain`);
     return commands;
+}
+/** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
+function maintenancePageFile(app) {
+    return `maintenance-${app}.html`;
+}
+/** The app's maintenance flag: the key `on` present = the page is served (changed at runtime with add/clear map). */
+function maintenanceMapFile(app) {
+    return `maintenance-${app}.map`;
+}
+const MAINTENANCE_HEADER = 'X-Cutover-Maintenance';
+/** Seconds clients are told to wait (Retry-After). */
+const RETRY_AFTER_S = 60;
+function renderMaintenanceMap(on) {
+    return `# Managed by cutover: "on" while mode maintenance serves the page.\n${on ? 'on 1\n' : ''}`;
+}
+/** What the page's file holds (read once at a reload): the HTML, or the built-in page. */
+function maintenancePage(html) {
+    return html ?? DEFAULT_MAINTENANCE_PAGE;
+}
+const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">
+<h1>Down for maintenance</h1>
+<p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
+</body>
+</html>
+`;
+/**
+ * The backend's maintenance rule: while the flag is on, every request gets the page with a 503 and
+ * Retry-After, except cutover's own verification (a request carrying the host's verify token), so a
+ * deploy during maintenance is still verified. Health probes go to the containers directly.
+ */
+function renderMaintenanceRule(dir, app, verifyMap) {
+    return `  # mode maintenance: a 503 page instead of the app while ${maintenanceMapFile(app)} holds "on" (cutover's verification still passes)
+  http-request return status 503 content-type "text/html; charset=utf-8" file ${dir}/${maintenancePageFile(app)} hdr Retry-After ${RETRY_AFTER_S} hdr Cache-Control no-store hdr ${MAINTENANCE_HEADER} on if { str(on),map(${dir}/${maintenanceMapFile(app)}) -m found } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }
+`;
+}
+/** Whether a backend file has the maintenance rule (files written before it existed do not). */
+function hasMaintenanceRule(text, app) {
+    return text.includes(`map(`) && text.includes(maintenanceMapFile(app));
+}
+/** The route a backend file was rendered for, to render it again (with the rules of this version). */
+function routeOfFile(app, text, parsed) {
+    if (!parsed)
+        return undefined;
+    const port = /^\s*server\s+\S+\s+\S+:(\d+)\s/m.exec(text);
+    if (!port)
+        return undefined;
+    return { app, color: parsed.color, releaseId: parsed.releaseId, appPort: Number(port[1]), replicas: Math.max(1, declaredServers(text).enabled[parsed.color]) };
+}
+/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
+async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
+    const started = Date.now();
+    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
+    for (;;) {
+        const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000);
+        const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on';
+        const ok = last.status !== undefined && page === on;
+        if (ok || Date.now() - started > timeoutMs)
+            return { ok, last, ms: Date.now() - started };
+        await new Promise(r => setTimeout(r, 50));
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-config.ts
@@ -76704,7 +76792,7 @@ backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderServers(route, slots)}`;
+${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderServers(route, slots)}`;
 }
 function renderVerifyMap(token, releaseId) {
     return `${token} ${encodeRelease(releaseId)}\n`;
@@ -77055,6 +77143,7 @@ class HaproxyRouter {
         const text = renderAppConfig(route, token, slots);
         const addresses = await this.addressesOf(route);
         // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
+        await this.ensureMaintenanceFiles();
         await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId));
         await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text);
         this.appText = text;
@@ -77099,6 +77188,63 @@ class HaproxyRouter {
             }
             throw e;
         }
+    }
+    /** The maintenance page and flag the backend refers to, when missing (a deploy leaves the flag as it is). */
+    async ensureMaintenanceFiles() {
+        const files = [
+            [maintenanceMapFile(this.app), renderMaintenanceMap(false)],
+            [maintenancePageFile(this.app), DEFAULT_MAINTENANCE_PAGE]
+        ];
+        for (const [file, content] of files) {
+            if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${file}`)) === undefined)
+                await putFile(this.container, HAPROXY_CONF_DIR, file, content);
+        }
+    }
+    /**
+     * mode maintenance (on) / live (off): the app's flag set through the runtime API and in its file;
+     * a reload (which drops nothing) only when the page changed or the running backend predates the
+     * rule. Confirmed by a request through the proxy.
+     */
+    async maintenance(on, page) {
+        const text = await this.readAppFile();
+        const parsed = parseRouteComment(this.app, text);
+        const route = routeOfFile(this.app, text, parsed);
+        if (!route || !parsed)
+            throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`);
+        const mapPath = `${HAPROXY_CONF_DIR}/${maintenanceMapFile(this.app)}`;
+        const [beforePage, beforeMap] = await Promise.all([maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)));
+        // mode live keeps the page the proxy has (nothing to reload for a page nobody sees).
+        const wantedPage = on ? maintenancePage(page) : (beforePage ?? DEFAULT_MAINTENANCE_PAGE);
+        await putFile(this.container, HAPROXY_CONF_DIR, maintenancePageFile(this.app), wantedPage);
+        await putFile(this.container, HAPROXY_CONF_DIR, maintenanceMapFile(this.app), renderMaintenanceMap(on));
+        let reload = beforePage !== wantedPage;
+        if (!hasMaintenanceRule(text, this.app)) {
+            // Written by a cutover before maintenance existed: the same route with this version's rules.
+            const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots);
+            await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), rendered);
+            this.appText = rendered;
+            reload = true;
+        }
+        if (!reload && !(await this.cli('show map')).includes(mapPath))
+            reload = true;
+        if (reload) {
+            await underLock(this.lockProxy, async () => {
+                this.log.info(`${on ? 'Turning on' : 'Ending'} maintenance of ${this.app} on the proxy ${this.name}: reloading it (its page changed)`);
+                await this.testAndReload([
+                    { file: appFile(this.app), content: text || undefined },
+                    { file: maintenancePageFile(this.app), content: beforePage },
+                    { file: maintenanceMapFile(this.app), content: beforeMap }
+                ]);
+            });
+        }
+        else {
+            const answer = await this.cli(on ? `clear map ${mapPath}; add map ${mapPath} on 1` : `clear map ${mapPath}`);
+            const errors = runtimeErrors(answer);
+            if (errors.length)
+                throw new ProxyError(`HAProxy (${this.name}) refused the maintenance flag of ${this.app}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+            this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`);
+        }
+        return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
     }
     /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
     async addressesOf(route) {
@@ -77195,6 +77341,64 @@ function imageKind(image) {
     if (/^nginx/.test(last))
         return 'nginx';
     return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/engine/strategy.ts
+
+
+
+/**
+ * mode maintenance / mode live (issue #12): the proxy serves a 503 page for the app instead of it,
+ * or stops doing so. Nothing else changes: the containers keep running, the ledger keeps its
+ * releases, and health probes (host -> container) and cutover's verification still reach the app.
+ */
+async function switchMaintenance(deps, on) {
+    const { config, host, router, ledger, timeline, log } = deps;
+    const app = config.app;
+    const maintenance = router.maintenance?.bind(router);
+    if (!maintenance) {
+        throw new ReleaseError({ reason: `Input 'mode' is ${config.mode}, which needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed.` });
+    }
+    const record = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        const record = await ledger.read();
+        const live = record?.releases[0];
+        if (!record || !live)
+            throw new ReleaseError({
+                reason: `Nothing of ${app} is deployed on this host, so there is no page to ${on ? 'replace' : 'bring back'}. Nothing was changed.`
+            });
+        note(`${live.color} live (${live.image})`);
+        return record;
+    });
+    const live = record.releases[0];
+    const network = networkName(app);
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: app });
+    await router.ensure(network);
+    const confirmed = await timeline.step('switch', on ? `Serving the maintenance page for ${app}` : `Ending maintenance of ${app}`, async (note) => {
+        const v = await maintenance(on, on ? config.strategy.maintenancePage : undefined).catch((e) => {
+            throw new ReleaseError({ reason: `The proxy could not ${on ? 'turn on' : 'end'} maintenance of ${app}: ${e.message}` });
+        });
+        note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+        return v;
+    });
+    if (!confirmed.ok) {
+        throw new ReleaseError({
+            reason: `The proxy did not ${on ? 'serve the maintenance page' : 'stop serving the maintenance page'} for ${app} within 10 s (last answer: ${describeAnswer(confirmed.last)}).`
+        });
+    }
+    log.info(on
+        ? `${app} answers with the maintenance page (503, Retry-After); ${live.color} (${live.image}) keeps running.`
+        : `${app} is live again on ${live.color} (${live.image}).`);
+    const previous = record.releases[1];
+    return {
+        result: on ? 'maintenance' : 'live',
+        color: live.color,
+        image: live.image,
+        deployedAt: live.liveSince,
+        previousColor: previous?.color,
+        previousImage: previous?.image,
+        release: live,
+        releases: record.releases
+    };
 }
 
 ;// CONCATENATED MODULE: ../main/node_modules/@actions/github/lib/context.js
@@ -82416,6 +82620,8 @@ const HEADLINES = {
     deployed: '✅ Deployed',
     'rolled-back': '↩️ Rolled back',
     unchanged: '✔️ Unchanged',
+    maintenance: '🚧 Maintenance page on for',
+    live: '✅ Back live:',
     failed: '❌ Failed'
 };
 function escapeMarkdown(text) {
@@ -82688,6 +82894,7 @@ function dockerOverSsh(ssh, socketPath, timeouts = DEFAULT_TIMEOUTS) {
 
 
 
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
 /** How long a run waits for another app's run to finish creating or changing the shared proxy. */
@@ -82765,7 +82972,8 @@ async function execute(config, log) {
         commit: runInfo.sha
     };
     let deployment;
-    const wantsDeployment = config.mode !== 'status' && config.github.deployments;
+    // Maintenance changes what the proxy answers, not what is deployed: no GitHub deployment.
+    const wantsDeployment = (config.mode === 'deploy' || config.mode === 'rollback') && config.github.deployments;
     const startDeployment = async (planned) => {
         if (!wantsDeployment || deployment)
             return;
@@ -82856,11 +83064,11 @@ async function execute(config, log) {
         // App names have no dots, so this lock never shares a file with an app's deploy lock.
         const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log);
         const proxy = (await resolveProxy(docker, config.proxy)).settings;
-        const needsHaproxy = strategyProxyProblem(config.strategy, proxy.type);
+        const needsHaproxy = strategyProxyProblem(config.strategy, config.mode, proxy.type);
         if (needsHaproxy)
             throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` });
         log.info(`Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`);
-        engine = new ReleaseEngine({
+        const deps = {
             config,
             host: new DockerHost(docker, openTcp, config.registry),
             router: proxy.type === 'haproxy'
@@ -82872,11 +83080,15 @@ async function execute(config, log) {
             run: runLabel,
             author,
             onPlanned: startDeployment
-        });
+        };
+        engine = new ReleaseEngine(deps);
         if (signals > 0)
             engine.abort('Cancelled');
         if (config.mode === 'status')
             result = await engine.status();
+        else if (config.mode === 'maintenance' || config.mode === 'live') {
+            result = await switchMaintenance(deps, config.mode === 'maintenance');
+        }
         else if (config.mode === 'deploy')
             result = await engine.release({ kind: 'deploy', image: config.image });
         else

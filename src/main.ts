@@ -6,7 +6,7 @@ import type { Log } from './core/log.js'
 import { ReleaseError, type Failure, type Outcome, type ReleaseResult } from './core/outcome.js'
 import type { ReleaseAuthor } from './core/release.js'
 import { DeployLock } from './host/lock.js'
-import { ReleaseEngine, type PlannedRelease } from './engine/release.js'
+import { ReleaseEngine, type EngineDeps, type PlannedRelease } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
 import { DockerHost } from './host/docker-host.js'
 import { LedgerFile } from './host/ledger-file.js'
@@ -14,6 +14,7 @@ import { NginxRouter } from './proxy/nginx.js'
 import { HaproxyRouter } from './proxy/haproxy.js'
 import { resolveProxy } from './proxy/choose.js'
 import { strategyProxyProblem } from './inputs/strategy.js'
+import { switchMaintenance } from './engine/strategy.js'
 import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
@@ -106,7 +107,8 @@ async function execute(config: Config, log: Log): Promise<void> {
   }
 
   let deployment: GithubDeployment | undefined
-  const wantsDeployment = config.mode !== 'status' && config.github.deployments
+  // Maintenance changes what the proxy answers, not what is deployed: no GitHub deployment.
+  const wantsDeployment = (config.mode === 'deploy' || config.mode === 'rollback') && config.github.deployments
   const startDeployment = async (planned?: PlannedRelease) => {
     if (!wantsDeployment || deployment) return
     deployment = GithubDeployment.forRun(
@@ -204,10 +206,10 @@ async function execute(config: Config, log: Log): Promise<void> {
     // App names have no dots, so this lock never shares a file with an app's deploy lock.
     const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
     const proxy = (await resolveProxy(docker, config.proxy)).settings
-    const needsHaproxy = strategyProxyProblem(config.strategy, proxy.type)
+    const needsHaproxy = strategyProxyProblem(config.strategy, config.mode, proxy.type)
     if (needsHaproxy) throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` })
     log.info(`Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`)
-    engine = new ReleaseEngine({
+    const deps: EngineDeps = {
       config,
       host: new DockerHost(docker, openTcp, config.registry),
       router:
@@ -230,10 +232,13 @@ async function execute(config: Config, log: Log): Promise<void> {
       run: runLabel,
       author,
       onPlanned: startDeployment
-    })
+    }
+    engine = new ReleaseEngine(deps)
     if (signals > 0) engine.abort('Cancelled')
     if (config.mode === 'status') result = await engine.status()
-    else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
+    else if (config.mode === 'maintenance' || config.mode === 'live') {
+      result = await switchMaintenance(deps, config.mode === 'maintenance')
+    } else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
     else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError)

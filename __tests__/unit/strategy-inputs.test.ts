@@ -49,7 +49,7 @@ describe('strategy inputs', () => {
     expect(parse({ 'proxy-type': 'haproxy', replicas: '2' }).strategy.replicas).toBe(2)
     // auto is settled on the host: main.ts asks again with the type found there
     expect(parse({ replicas: '2' }).proxy.type).toBe('auto')
-    expect(strategyProxyProblem({ replicas: 2 }, 'nginx')?.input).toBe('replicas')
-    expect(strategyProxyProblem({ replicas: 2 }, 'haproxy')).toBeUndefined()
+    expect(strategyProxyProblem({ replicas: 2 }, 'deploy', 'nginx')?.input).toBe('replicas')
+    expect(strategyProxyProblem({ replicas: 2 }, 'deploy', 'haproxy')).toBeUndefined()
   })
 })

@@ -98,6 +98,8 @@ export interface GithubSettings {
 export interface StrategySettings {
   /** Containers per color, load-balanced by the proxy (HAProxy only above 1). */
   replicas: number
+  /** mode maintenance: the page's HTML (input 'maintenance-page', read from the repository); undefined: the built-in page. */
+  maintenancePage?: string
 }
 
 export interface Config {

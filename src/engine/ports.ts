@@ -133,6 +133,13 @@ export interface Router {
   apply(route: Route): Promise<void>
   /** Asks the proxy for `path` until the answer comes from this release or the time is up. */
   verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult>
+  /**
+   * Release strategies (issue #12), only where the router implements them (HAProxy); the engine
+   * checks before it changes anything. mode maintenance (on) / live (off): the app's answers
+   * replaced by `page` (HTML; undefined: the built-in page) with a 503, containers untouched; the
+   * result says whether a request through the proxy confirmed it.
+   */
+  maintenance?(on: boolean, page: string | undefined): Promise<VerifyResult>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
 }

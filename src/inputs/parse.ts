@@ -31,7 +31,7 @@ export interface InputSource {
   workspace: string
 }
 
-const MODES: Mode[] = ['deploy', 'rollback', 'status']
+const MODES: Mode[] = ['deploy', 'rollback', 'status', 'maintenance', 'live']
 const KEEP_PREVIOUS: KeepPrevious[] = ['running', 'stopped', 'removed']
 const PROXY_TYPES: ProxyChoice[] = ['auto', 'haproxy', 'nginx']
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
@@ -344,36 +344,39 @@ function parseImage(input: string, value: string): string {
  * workspace: anything else (/proc/self/environ, ~/.ssh/...) would copy the runner's own secrets
  * into the container's configuration on the host.
  */
-function parseEnvFile(source: InputSource, path: string): Record<string, string> {
-  if (!path) return {}
+/** The text of a file of the repository (inside the workspace, links resolved), for input `input`. */
+function readWorkspaceFile(source: InputSource, input: string, path: string): string {
   const full = isAbsolute(path) ? path : resolve(source.workspace, path)
   let real: string
   let workspace: string
   try {
     real = realpathSync(full)
   } catch (e) {
-    throw new InputError('env-file', `names ${path}, which cannot be read: ${(e as Error).message}`)
+    throw new InputError(input, `names ${path}, which cannot be read: ${(e as Error).message}`)
   }
   try {
     workspace = realpathSync(source.workspace)
   } catch (e) {
-    throw new InputError('env-file', `cannot be checked: the workspace ${source.workspace} cannot be read (${(e as Error).message})`)
+    throw new InputError(input, `cannot be checked: the workspace ${source.workspace} cannot be read (${(e as Error).message})`)
   }
   const rel = relative(workspace, real)
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     throw new InputError(
-      'env-file',
+      input,
       `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
         'cutover reads only files of the repository'
     )
   }
-  let text: string
   try {
-    text = readFileSync(real, 'utf8')
+    return readFileSync(real, 'utf8')
   } catch (e) {
-    throw new InputError('env-file', `names ${path}, which cannot be read: ${(e as Error).message}`)
+    throw new InputError(input, `names ${path}, which cannot be read: ${(e as Error).message}`)
   }
-  return checkEnv('env-file', parseDotenv(text))
+}
+
+function parseEnvFile(source: InputSource, path: string): Record<string, string> {
+  if (!path) return {}
+  return checkEnv('env-file', parseDotenv(readWorkspaceFile(source, 'env-file', path)))
 }
 
 /** The path and query probed: sent as is in an HTTP request line, so visible ASCII only. */
@@ -600,8 +603,11 @@ export function parseInputs(source: InputSource): Config {
   const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto')
   const proxyImage = r.str('proxy-image')
 
-  const strategy = parseStrategy(r, app, (input, message) => new InputError(input, message))
-  const needsHaproxy = strategyProxyProblem(strategy, proxyType)
+  const strategy = parseStrategy(r, app, mode, {
+    invalid: (input, message) => new InputError(input, message),
+    readFile: (input, path) => readWorkspaceFile(source, input, path)
+  })
+  const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType)
   if (needsHaproxy) throw new InputError(needsHaproxy.input, needsHaproxy.message)
 
   const token = r.secret('github-token')

@@ -1,6 +1,6 @@
 import type { Route } from '../engine/ports.js'
 import { routeComment } from './nginx-config.js'
-import { renderServers } from './haproxy-strategy.js'
+import { renderMaintenanceRule, renderServers } from './haproxy-strategy.js'
 
 /**
  * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
@@ -136,7 +136,7 @@ backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderServers(route, slots)}`
+${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderServers(route, slots)}`
 }
 
 export function renderVerifyMap(token: string, releaseId: string): string {

@@ -1,5 +1,7 @@
 import { COLORS, containerName, type Color } from '../core/names.js'
-import type { Route } from '../engine/ports.js'
+import type { ProxySettings } from '../core/config.js'
+import type { Route, VerifyResult } from '../engine/ports.js'
+import { httpGet, type OpenStream } from '../transport/http-probe.js'
 import { oneTo } from '../engine/replicas.js'
 
 /**
@@ -70,4 +72,74 @@ export function switchCommands(be: string, route: Route, slots: number, addresse
   }
   for (const i of oneTo(slots)) commands.push(`set server ${be}/${serverName(other, i)} state drain`)
   return commands
+}
+
+/** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
+export function maintenancePageFile(app: string): string {
+  return `maintenance-${app}.html`
+}
+
+/** The app's maintenance flag: the key `on` present = the page is served (changed at runtime with add/clear map). */
+export function maintenanceMapFile(app: string): string {
+  return `maintenance-${app}.map`
+}
+
+export const MAINTENANCE_HEADER = 'X-Cutover-Maintenance'
+/** Seconds clients are told to wait (Retry-After). */
+export const RETRY_AFTER_S = 60
+
+export function renderMaintenanceMap(on: boolean): string {
+  return `# Managed by cutover: "on" while mode maintenance serves the page.\n${on ? 'on 1\n' : ''}`
+}
+
+/** What the page's file holds (read once at a reload): the HTML, or the built-in page. */
+export function maintenancePage(html: string | undefined): string {
+  return html ?? DEFAULT_MAINTENANCE_PAGE
+}
+
+export const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">
+<h1>Down for maintenance</h1>
+<p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
+</body>
+</html>
+`
+
+/**
+ * The backend's maintenance rule: while the flag is on, every request gets the page with a 503 and
+ * Retry-After, except cutover's own verification (a request carrying the host's verify token), so a
+ * deploy during maintenance is still verified. Health probes go to the containers directly.
+ */
+export function renderMaintenanceRule(dir: string, app: string, verifyMap: string): string {
+  return `  # mode maintenance: a 503 page instead of the app while ${maintenanceMapFile(app)} holds "on" (cutover's verification still passes)
+  http-request return status 503 content-type "text/html; charset=utf-8" file ${dir}/${maintenancePageFile(app)} hdr Retry-After ${RETRY_AFTER_S} hdr Cache-Control no-store hdr ${MAINTENANCE_HEADER} on if { str(on),map(${dir}/${maintenanceMapFile(app)}) -m found } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }
+`
+}
+
+/** Whether a backend file has the maintenance rule (files written before it existed do not). */
+export function hasMaintenanceRule(text: string, app: string): boolean {
+  return text.includes(`map(`) && text.includes(maintenanceMapFile(app))
+}
+
+/** The route a backend file was rendered for, to render it again (with the rules of this version). */
+export function routeOfFile(app: string, text: string, parsed: { color: Color; releaseId: string } | undefined): Route | undefined {
+  if (!parsed) return undefined
+  const port = /^\s*server\s+\S+\s+\S+:(\d+)\s/m.exec(text)
+  if (!port) return undefined
+  return { app, color: parsed.color, releaseId: parsed.releaseId, appPort: Number(port[1]), replicas: Math.max(1, declaredServers(text).enabled[parsed.color]) }
+}
+
+/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
+export async function confirmMaintenance(openTcp: OpenStream, settings: ProxySettings, on: boolean, timeoutMs: number): Promise<VerifyResult> {
+  const started = Date.now()
+  const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
+  for (;;) {
+    const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000)
+    const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on'
+    const ok = last.status !== undefined && page === on
+    if (ok || Date.now() - started > timeoutMs) return { ok, last, ms: Date.now() - started }
+    await new Promise(r => setTimeout(r, 50))
+  }
 }

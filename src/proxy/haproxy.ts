@@ -3,7 +3,19 @@ import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, containerName, type Color } from '../core/names.js'
 import { oneTo } from '../engine/replicas.js'
-import { declaredServers, slotsFor, switchCommands } from './haproxy-strategy.js'
+import {
+  confirmMaintenance,
+  DEFAULT_MAINTENANCE_PAGE,
+  declaredServers,
+  hasMaintenanceRule,
+  maintenanceMapFile,
+  maintenancePage,
+  maintenancePageFile,
+  renderMaintenanceMap,
+  routeOfFile,
+  slotsFor,
+  switchCommands
+} from './haproxy-strategy.js'
 import type { Log } from '../core/log.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
@@ -281,6 +293,7 @@ export class HaproxyRouter implements Router {
     const text = renderAppConfig(route, token, slots)
     const addresses = await this.addressesOf(route)
     // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
+    await this.ensureMaintenanceFiles()
     await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId))
     await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text)
     this.appText = text
@@ -324,6 +337,63 @@ export class HaproxyRouter implements Router {
       }
       throw e
     }
+  }
+
+  /** The maintenance page and flag the backend refers to, when missing (a deploy leaves the flag as it is). */
+  private async ensureMaintenanceFiles(): Promise<void> {
+    const files: [string, string][] = [
+      [maintenanceMapFile(this.app), renderMaintenanceMap(false)],
+      [maintenancePageFile(this.app), DEFAULT_MAINTENANCE_PAGE]
+    ]
+    for (const [file, content] of files) {
+      if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${file}`)) === undefined) await putFile(this.container, HAPROXY_CONF_DIR, file, content)
+    }
+  }
+
+  /**
+   * mode maintenance (on) / live (off): the app's flag set through the runtime API and in its file;
+   * a reload (which drops nothing) only when the page changed or the running backend predates the
+   * rule. Confirmed by a request through the proxy.
+   */
+  async maintenance(on: boolean, page: string | undefined): Promise<VerifyResult> {
+    const text = await this.readAppFile()
+    const parsed = parseRouteComment(this.app, text)
+    const route = routeOfFile(this.app, text, parsed)
+    if (!route || !parsed) throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`)
+    const mapPath = `${HAPROXY_CONF_DIR}/${maintenanceMapFile(this.app)}`
+    const [beforePage, beforeMap] = await Promise.all(
+      [maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`))
+    )
+    // mode live keeps the page the proxy has (nothing to reload for a page nobody sees).
+    const wantedPage = on ? maintenancePage(page) : (beforePage ?? DEFAULT_MAINTENANCE_PAGE)
+    await putFile(this.container, HAPROXY_CONF_DIR, maintenancePageFile(this.app), wantedPage)
+    await putFile(this.container, HAPROXY_CONF_DIR, maintenanceMapFile(this.app), renderMaintenanceMap(on))
+    let reload = beforePage !== wantedPage
+    if (!hasMaintenanceRule(text, this.app)) {
+      // Written by a cutover before maintenance existed: the same route with this version's rules.
+      const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots)
+      await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), rendered)
+      this.appText = rendered
+      reload = true
+    }
+    if (!reload && !(await this.cli('show map')).includes(mapPath)) reload = true
+    if (reload) {
+      await underLock(this.lockProxy, async () => {
+        this.log.info(`${on ? 'Turning on' : 'Ending'} maintenance of ${this.app} on the proxy ${this.name}: reloading it (its page changed)`)
+        await this.testAndReload([
+          { file: appFile(this.app), content: text || undefined },
+          { file: maintenancePageFile(this.app), content: beforePage },
+          { file: maintenanceMapFile(this.app), content: beforeMap }
+        ])
+      })
+    } else {
+      const answer = await this.cli(on ? `clear map ${mapPath}; add map ${mapPath} on 1` : `clear map ${mapPath}`)
+      const errors = runtimeErrors(answer)
+      if (errors.length)
+        throw new ProxyError(`HAProxy (${this.name}) refused the maintenance flag of ${this.app}: ${sanitizeHostText(errors.join(' / '), 400)}`)
+      this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`)
+    }
+    return confirmMaintenance(this.openTcp, this.settings, on, 10_000)
   }
 
   /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */

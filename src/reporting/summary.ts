@@ -16,6 +16,8 @@ const HEADLINES: Record<Outcome['result'], string> = {
   deployed: '✅ Deployed',
   'rolled-back': '↩️ Rolled back',
   unchanged: '✔️ Unchanged',
+  maintenance: '🚧 Maintenance page on for',
+  live: '✅ Back live:',
   failed: '❌ Failed'
 }
 
