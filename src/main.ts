@@ -108,7 +108,7 @@ async function execute(config: Config, log: Log): Promise<void> {
 
   let deployment: GithubDeployment | undefined
   // Maintenance changes what the proxy answers, not what is deployed: no GitHub deployment.
-  const wantsDeployment = (config.mode === 'deploy' || config.mode === 'rollback') && config.github.deployments
+  const wantsDeployment = (config.mode === 'deploy' || config.mode === 'rollback' || config.mode === 'promote') && config.github.deployments
   const startDeployment = async (planned?: PlannedRelease) => {
     if (!wantsDeployment || deployment) return
     deployment = GithubDeployment.forRun(
@@ -238,7 +238,8 @@ async function execute(config: Config, log: Log): Promise<void> {
     if (config.mode === 'status') result = await engine.status()
     else if (config.mode === 'maintenance' || config.mode === 'live') {
       result = await switchMaintenance(deps, config.mode === 'maintenance')
-    } else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
+    } else if (config.mode === 'promote') result = await engine.promote()
+    else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
     else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError)

@@ -242,7 +242,20 @@ export class FakeRouter implements Router {
       throw e
     }
     this.route = route
+    this.canaryState = undefined
     this.applied.push(route)
+  }
+
+  /** canary-weight: the other color's share, as last set (apply() ends it). */
+  canaryState?: { live: Route; canary: Route; weight: number }
+  async canary(live: Route, canary: Route, weight: number): Promise<void> {
+    if (this.failApply) {
+      const e = this.failApply
+      this.failApply = undefined
+      throw e
+    }
+    this.route = live
+    this.canaryState = { live, canary, weight }
   }
 
   async verify(route: Route): Promise<VerifyResult> {

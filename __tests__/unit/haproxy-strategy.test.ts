@@ -33,7 +33,10 @@ describe('HAProxy replicas', () => {
     const commands = switchCommands('app_myapp', { ...route, color: 'blue', replicas: 2 }, 3, ['10.0.0.5', undefined])
     expect(commands).toEqual([
       'set server app_myapp/blue addr 10.0.0.5 port 3000',
+      // weight 1 again: a canary may have changed it
+      'set server app_myapp/blue weight 1',
       'set server app_myapp/blue state ready',
+      'set server app_myapp/blue-2 weight 1',
       'set server app_myapp/blue-2 state ready',
       'set server app_myapp/blue-3 state maint',
       'set server app_myapp/green state drain',

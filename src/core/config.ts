@@ -100,6 +100,8 @@ export interface StrategySettings {
   replicas: number
   /** mode maintenance: the page's HTML (input 'maintenance-page', read from the repository); undefined: the built-in page. */
   maintenancePage?: string
+  /** canary-weight: the percentage (1-99) of new requests a deploy sends to the new color; undefined: a full switch. */
+  canaryWeight?: number
 }
 
 export interface Config {

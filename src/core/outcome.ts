@@ -1,9 +1,9 @@
 import type { Color } from './names.js'
 import type { Release } from './release.js'
 
-export type Mode = 'deploy' | 'rollback' | 'status' | 'maintenance' | 'live'
+export type Mode = 'deploy' | 'rollback' | 'status' | 'maintenance' | 'live' | 'promote'
 /** maintenance / live: what mode maintenance and mode live did (unchanged when it already was so). */
-export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live'
+export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary'
 
 export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'boot' | 'healthy' | 'switch' | 'verify' | 'cleanup'
 

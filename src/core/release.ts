@@ -45,6 +45,11 @@ export interface LedgerRecord {
   app: string
   releases: Release[]
   pending?: Release
+  /**
+   * canary-weight: a release gated and serving `weight` % of new requests beside the live one
+   * (releases[0]); mode promote makes it live, mode rollback ends it. Any release going live drops it.
+   */
+  canary?: { release: Release; weight: number; since: string }
   /** What the app claims on its proxy, so other apps' runs can refuse conflicting claims before touching anything. */
   routing?: RoutingClaim
 }

@@ -140,6 +140,11 @@ export interface Router {
    * result says whether a request through the proxy confirmed it.
    */
   maintenance?(on: boolean, page: string | undefined): Promise<VerifyResult>
+  /**
+   * canary-weight: `canary`'s color takes `weight` % (1-99) of new requests, `live` the rest;
+   * `current()` and `verify()` keep answering for `live`. apply() ends a canary either way.
+   */
+  canary?(live: Route, canary: Route, weight: number): Promise<void>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
 }

@@ -208,6 +208,10 @@ export class ReleaseEngine {
       return { record, live, containers } satisfies HostState
     })
     const { record, live, containers } = state
+    // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+    if (request.kind === 'rollback' && record.canary && live && !request.toImage && request.toRelease === undefined) {
+      return this.endCanary(record, live, network)
+    }
 
     const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request })
     if (plan.kind === 'impossible') throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` })
@@ -269,6 +273,9 @@ export class ReleaseEngine {
       liveSince: '',
       by: this.deps.author
     }
+
+    const canaryWeight = config.strategy.canaryWeight
+    if (canaryWeight !== undefined && live && the.request.kind === 'deploy') return this.startCanary(plan, record, live, the.network, release, canaryWeight)
 
     // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
     let verifiedLive = false
@@ -615,5 +622,150 @@ export class ReleaseEngine {
       return 'in-use' as const
     })
     if (result === 'removed') this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`)
+  }
+
+  // --- canary-weight (issue #12): the engine's part; the proxy's is Router.canary ---
+
+  private liveRoute(live: Release): Route {
+    return { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port, replicas: live.replicas ?? 1 }
+  }
+
+  /**
+   * The gated new color takes `weight` % of new requests beside the live one. Recorded first, so a
+   * run that dies here leaves a canary the next promote or rollback ends; on failure the proxy is
+   * routed to the live color alone and the new containers go.
+   */
+  private async startCanary(
+    plan: Exclude<Plan, { kind: 'impossible' }>,
+    record: LedgerRecord,
+    live: Release,
+    network: string,
+    release: Release,
+    weight: number
+  ): Promise<ReleaseResult> {
+    const { router, ledger, timeline, log, config } = this.deps
+    const canary = router.canary?.bind(router)
+    if (!canary) throw new ReleaseError({ reason: "Input 'canary-weight' needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed." })
+    const liveRoute = this.liveRoute(live)
+    const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas }
+    release.liveSince = new Date(this.clock.now()).toISOString()
+    let serving = false
+    try {
+      await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release)
+      this.checkAborted()
+      await ledger.write({ ...record, pending: undefined, canary: { release, weight, since: release.liveSince } })
+      await timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () =>
+        canary(liveRoute, route, weight).catch((e: Error) => {
+          throw new ReleaseError({
+            reason: `The proxy could not start the canary on ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
+          })
+        })
+      )
+      const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
+        const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS)
+        note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+        return v
+      })
+      if (!verified.ok)
+        throw new ReleaseError({
+          reason: `After the canary started the proxy did not answer within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
+        })
+      serving = true
+    } catch (e) {
+      if (!serving) {
+        await router.apply(liveRoute).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${(u as Error).message}`))
+        await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${plan.color}: ${(u as Error).message}`))
+        await ledger
+          .write({ ...record, pending: undefined, canary: undefined })
+          .catch(u => log.warning(`Could not update the release ledger: ${(u as Error).message}`))
+      }
+      throw e
+    }
+    log.info(
+      `${plan.image} on ${plan.color} serves ${weight} % of new requests; ${live.image} on ${live.color} the rest. mode promote makes it live, mode rollback ends it.`
+    )
+    // The containers the canary replaced (the old standby) go after their drain; the live color stays as it is.
+    await timeline.step('cleanup', 'Cleaning up', () => this.retireReplaced(live, plan.color))
+    const info = await this.host.inspect(containerName(this.app, plan.color))
+    return { ...this.resultOf('canary', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image }
+  }
+
+  /** mode promote: the canary (health re-checked first) becomes live through a full switch; the old color gets keep-previous. */
+  async promote(): Promise<ReleaseResult> {
+    const { host, router, timeline, log, config } = this.deps
+    const network = networkName(this.app)
+    const { record, live, containers } = await timeline.step('inspect', 'Reading the state of the host', async note => {
+      const record = await this.readLedger()
+      const live = record.releases[0]
+      this.observed = live
+      const containers = await this.inspectColors()
+      note(record.canary ? `canary ${record.canary.release.color} at ${record.canary.weight} %` : 'no canary')
+      return { record, live, containers }
+    })
+    const canary = record.canary
+    if (!canary || !live)
+      throw new ReleaseError({ reason: `Nothing of ${this.app} waits to be promoted: deploy with canary-weight first. Nothing was changed.` })
+    const c = containers.find(x => x.color === canary.release.color)
+    const plan: Plan = {
+      kind: 'reuse-standby',
+      color: canary.release.color,
+      image: canary.release.image,
+      replicas: canary.release.replicas ?? 1,
+      mustStart: !c?.running,
+      why: `promoting the canary (${canary.weight} % since ${canary.since})`,
+      restores: canary.release
+    }
+    log.info(`Plan: promote ${plan.image} on ${plan.color} from ${canary.weight} % to all new requests`)
+    await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: canary.release })
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+    await router.ensure(network)
+    try {
+      // Health first, while the canary still serves its share: a failing canary is ended, not promoted.
+      await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, canary.release)
+      const result = await this.switchTo(plan, record, live, containers, {
+        request: { kind: 'deploy', image: plan.image },
+        hash: canary.release.configHash,
+        network
+      })
+      return { ...result, result: 'deployed' }
+    } catch (e) {
+      // A canary that cannot be promoted is ended: the live color alone serves, as after a rollback.
+      await router.apply(this.liveRoute(live)).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${(u as Error).message}`))
+      await this.deps.ledger
+        .write({ ...record, pending: undefined, canary: undefined })
+        .catch(u => log.warning(`Could not update the release ledger: ${(u as Error).message}`))
+      if (e instanceof ReleaseError)
+        throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The canary was ended: ${live.color} (${live.image}) serves all requests.` })
+      throw e
+    }
+  }
+
+  /** mode rollback during a canary: the live color alone again; the canary's color gets keep-previous after its drain. */
+  private async endCanary(record: LedgerRecord, live: Release, network: string): Promise<ReleaseResult> {
+    const { host, router, ledger, timeline, log, config } = this.deps
+    const canary = record.canary!
+    await this.deps.onPlanned?.({ color: live.color, image: live.image, from: { color: canary.release.color, image: canary.release.image }, restores: live })
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+    await router.ensure(network)
+    const route = this.liveRoute(live)
+    await timeline.step('switch', `Ending the canary on ${canary.release.color}`, () =>
+      router.apply(route).catch((e: Error) => {
+        throw new ReleaseError({ reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}` })
+      })
+    )
+    const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
+      const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
+      note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+      return v
+    })
+    if (!verified.ok)
+      throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` })
+    const updated = { ...record, pending: undefined, canary: undefined }
+    await ledger.write(updated)
+    log.info(`Ended the canary of ${canary.release.image} on ${canary.release.color}: ${live.image} on ${live.color} serves every new request.`)
+    // Its drain counts from now: keep-previous applies to the canary's color as to a replaced live color.
+    const standby = await timeline.step('cleanup', 'Cleaning up', () => this.applyKeepPrevious(canary.release, canary.release.color))
+    const info = await this.host.inspect(containerName(this.app, live.color))
+    return this.resultOf('rolled-back', live, updated.releases, info?.id, standby)
   }
 }

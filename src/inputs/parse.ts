@@ -31,7 +31,7 @@ export interface InputSource {
   workspace: string
 }
 
-const MODES: Mode[] = ['deploy', 'rollback', 'status', 'maintenance', 'live']
+const MODES: Mode[] = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote']
 const KEEP_PREVIOUS: KeepPrevious[] = ['running', 'stopped', 'removed']
 const PROXY_TYPES: ProxyChoice[] = ['auto', 'haproxy', 'nginx']
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/

@@ -46,13 +46,19 @@ export function parseStrategy(r: StrategyReader, app: string, mode: Mode, { inva
       )
     }
   }
-  return { replicas, ...(maintenancePage !== undefined ? { maintenancePage } : {}) }
+  let canaryWeight: number | undefined
+  if (r.str('canary-weight')) {
+    canaryWeight = r.int('canary-weight', 0, 1, 99)
+    if (mode !== 'deploy') throw invalid('canary-weight', `only applies to mode deploy, not ${mode} (mode promote and rollback end a canary)`)
+  }
+  return { replicas, ...(maintenancePage !== undefined ? { maintenancePage } : {}), ...(canaryWeight !== undefined ? { canaryWeight } : {}) }
 }
 
 /** The first strategy input set to something other than its default: what only the HAProxy router does. */
 export function strategyInputInUse(strategy: StrategySettings, mode: Mode): string | undefined {
-  if (mode === 'maintenance' || mode === 'live') return 'mode'
+  if (mode === 'maintenance' || mode === 'live' || mode === 'promote') return 'mode'
   if (strategy.replicas !== 1) return 'replicas'
+  if (strategy.canaryWeight !== undefined) return 'canary-weight'
   return undefined
 }
 

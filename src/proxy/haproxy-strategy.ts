@@ -20,14 +20,82 @@ export function serverName(color: Color, replica: number): string {
  * every other one `disabled` (a switch enables them through the runtime API, so both colors declare
  * the same slots and a switch between sizes up to `slots` needs no reload).
  */
-export function renderServers(route: Route, slots: number): string {
-  const enabled = route.replicas ?? 1
+export function renderServers(route: Route, slots: number, canary?: Canary): string {
+  const weights = canary ? canaryWeights(canary.weight, route.replicas ?? 1, canary.route.replicas ?? 1) : undefined
   return COLORS.flatMap(color =>
     oneTo(slots).map(i => {
-      const on = color === route.color && i <= enabled
-      return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${on ? '' : ' disabled'}\n`
+      const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0
+      const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : ''
+      const state = i <= size ? weight : ' disabled'
+      return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${state}\n`
     })
   ).join('')
+}
+
+/** A canary: the other color serving `weight` % of new requests beside the live one. */
+export interface Canary {
+  route: Route
+  weight: number
+}
+
+/** HAProxy's largest server weight. */
+const MAX_WEIGHT = 256
+
+/**
+ * Per-server weights that give the canary color `percent` % of requests: each color's share is
+ * its servers' weights summed, so the weights make up for unequal replica counts.
+ */
+export function canaryWeights(percent: number, liveReplicas: number, canaryReplicas: number): { live: number; canary: number } {
+  const live = (100 - percent) * canaryReplicas
+  const canary = percent * liveReplicas
+  const scale = Math.min(1, MAX_WEIGHT / Math.max(live, canary))
+  return { live: Math.max(1, Math.round(live * scale)), canary: Math.max(1, Math.round(canary * scale)) }
+}
+
+const CANARY_MARKER = '# cutover-canary: '
+
+/** The backend file's record of a canary (the route comment keeps naming the live release). */
+export function canaryComment(canary: Canary | undefined): string {
+  return canary ? `${CANARY_MARKER}${JSON.stringify({ color: canary.route.color, releaseId: canary.route.releaseId, weight: canary.weight })}\n` : ''
+}
+
+export function parseCanaryComment(text: string): { color: Color; releaseId: string; weight: number } | undefined {
+  const line = text.split('\n').find(l => l.startsWith(CANARY_MARKER))
+  if (!line) return undefined
+  try {
+    const c = JSON.parse(line.slice(CANARY_MARKER.length)) as { color?: unknown; releaseId?: unknown; weight?: unknown }
+    if ((c.color === 'blue' || c.color === 'green') && typeof c.releaseId === 'string' && typeof c.weight === 'number') {
+      return { color: c.color, releaseId: c.releaseId, weight: c.weight }
+    }
+  } catch {
+    // damaged: no canary
+  }
+  return undefined
+}
+
+/**
+ * The runtime API commands of a canary: both colors ready at their weights (the canary's
+ * containers at their current addresses), slots beyond each color's size in maintenance.
+ */
+export function canaryCommands(be: string, live: Route, canary: Canary, slots: number, addresses: (string | undefined)[]): string[] {
+  const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1)
+  const commands: string[] = []
+  for (const [route, weight, known] of [
+    [live, weights.live, []],
+    [canary.route, weights.canary, addresses]
+  ] as const) {
+    for (const i of oneTo(slots)) {
+      const server = `${be}/${serverName(route.color, i)}`
+      if (i > (route.replicas ?? 1)) {
+        commands.push(`set server ${server} state maint`)
+        continue
+      }
+      const address = known[i - 1]
+      if (address) commands.push(`set server ${server} addr ${address} port ${route.appPort}`)
+      commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`)
+    }
+  }
+  return commands
 }
 
 const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/
@@ -68,7 +136,8 @@ export function switchCommands(be: string, route: Route, slots: number, addresse
     const address = addresses[i - 1]
     // A container just created: its address now rather than at the next DNS resolution.
     if (address) commands.push(`set server ${server} addr ${address} port ${route.appPort}`)
-    commands.push(`set server ${server} state ready`)
+    // weight 1: the file's weight, which a canary may have changed
+    commands.push(`set server ${server} weight 1`, `set server ${server} state ready`)
   }
   for (const i of oneTo(slots)) commands.push(`set server ${be}/${serverName(other, i)} state drain`)
   return commands

@@ -4,6 +4,7 @@ import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, containerName, type Color } from '../core/names.js'
 import { oneTo } from '../engine/replicas.js'
 import {
+  canaryCommands,
   confirmMaintenance,
   DEFAULT_MAINTENANCE_PAGE,
   declaredServers,
@@ -14,7 +15,8 @@ import {
   renderMaintenanceMap,
   routeOfFile,
   slotsFor,
-  switchCommands
+  switchCommands,
+  type Canary
 } from './haproxy-strategy.js'
 import type { Log } from '../core/log.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
@@ -283,15 +285,27 @@ export class HaproxyRouter implements Router {
   }
 
   async apply(route: Route): Promise<void> {
+    return this.applyRouting(route)
+  }
+
+  /**
+   * canary-weight: `canary`'s color serves `weight` % of new requests beside `live` (persisted in the
+   * backend file; the route comment and the verify map keep naming the live release).
+   */
+  async canary(live: Route, canary: Route, weight: number): Promise<void> {
+    return this.applyRouting(live, { route: canary, weight })
+  }
+
+  private async applyRouting(route: Route, canary?: Canary): Promise<void> {
     const be = backendName(this.app)
     const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
     // Under the deploy lock nobody else writes the app's files, so what was read is still there.
     const before = await this.readAppFile()
     const beforeMap = await getFile(this.container, verifyMap)
     const token = randomBytes(12).toString('hex')
-    const slots = slotsFor(route, before)
-    const text = renderAppConfig(route, token, slots)
-    const addresses = await this.addressesOf(route)
+    const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1)
+    const text = renderAppConfig(route, token, slots, canary)
+    const addresses = await this.addressesOf(canary?.route ?? route)
     // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
     await this.ensureMaintenanceFiles()
     await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId))
@@ -305,7 +319,7 @@ export class HaproxyRouter implements Router {
       // More servers than the running backend declares (replicas grew): a reload, which drops nothing either.
       const sameServers = declaredServers(before).slots === slots
       if (known && sameServers && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
-        await this.switchAtRuntime(route, token, addresses, slots)
+        await this.switchAtRuntime(route, token, addresses, slots, canary)
         switched = true
       } else {
         await underLock(this.lockProxy, async () => {
@@ -410,11 +424,11 @@ export class HaproxyRouter implements Router {
   }
 
   /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
-  private async switchAtRuntime(route: Route, token: string, addresses: (string | undefined)[], slots: number): Promise<void> {
+  private async switchAtRuntime(route: Route, token: string, addresses: (string | undefined)[], slots: number, canary?: Canary): Promise<void> {
     const be = backendName(this.app)
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
     const commands = [
-      ...switchCommands(be, route, slots, addresses),
+      ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses)),
       `clear map ${map}`,
       ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
     ]
@@ -422,7 +436,11 @@ export class HaproxyRouter implements Router {
     const errors = runtimeErrors(answer)
     if (errors.length)
       throw new ProxyError(`HAProxy (${this.name}) refused the switch of ${this.app} to ${route.color}: ${sanitizeHostText(errors.join(' / '), 400)}`)
-    this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`)
+    this.log.info(
+      canary
+        ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
+        : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`
+    )
   }
 
   async verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult> {

@@ -17,6 +17,7 @@ const HEADLINES: Record<Outcome['result'], string> = {
   'rolled-back': '↩️ Rolled back',
   unchanged: '✔️ Unchanged',
   maintenance: '🚧 Maintenance page on for',
+  canary: '🐤 Canary started for',
   live: '✅ Back live:',
   failed: '❌ Failed'
 }
