@@ -692,7 +692,7 @@ export class ReleaseEngine {
 
   /** mode promote: the canary (health re-checked first) becomes live through a full switch; the old color gets keep-previous. */
   async promote(): Promise<ReleaseResult> {
-    const { host, router, timeline, log, config } = this.deps
+    const { host, router, timeline, log } = this.deps
     const network = networkName(this.app)
     const { record, live, containers } = await timeline.step('inspect', 'Reading the state of the host', async note => {
       const record = await this.readLedger()
