@@ -38,6 +38,7 @@ describe('canary-weight', () => {
     expect(failures).toEqual({ failures: 0, errors: [] })
     const { percent, others } = await split(2000, 'v2')
     expect(others).toEqual({})
+    console.log(`canary: ${percent.toFixed(2)} % of 2,000 requests to the 20 % canary`)
     expect(Math.abs(percent - 20)).toBeLessThanOrEqual(3)
   })
 
@@ -54,6 +55,7 @@ describe('canary-weight', () => {
   it('a canary at 70 %, then mode promote under load: all traffic to the canary, no failed request', async () => {
     expectSuccess(await runAction(inputs({ image: image('v3'), 'canary-weight': '70' })))
     const { percent } = await split(2000, 'v3')
+    console.log(`canary: ${percent.toFixed(2)} % of 2,000 requests to the 70 % canary`)
     expect(Math.abs(percent - 70)).toBeLessThanOrEqual(3)
     const { result, failures } = await underLoad(port, () => runAction(inputs({ mode: 'promote' })))
     expectSuccess(result)

@@ -61,6 +61,7 @@ describe('replicas', () => {
     const { shares, answers } = await sharesOver('green', 900)
     expect(answers).toEqual({ '200 v2': 900 })
     // round robin: each of the three gets about a third (Docker's byte counters, not the proxy's)
+    console.log(`replicas: green shares of received bytes ${shares.map(x => x.toFixed(3)).join(' / ')}; ${sent} requests during the deploy`)
     for (const share of shares) expect(share).toBeGreaterThan(0.2)
   })
 
