@@ -73402,13 +73402,15 @@ function parseStrategy(r, app, mode, { invalid, readFile }) {
     return { replicas, ...(maintenancePage !== undefined ? { maintenancePage } : {}), ...(canaryWeight !== undefined ? { canaryWeight } : {}) };
 }
 /** The first strategy input set to something other than its default: what only the HAProxy router does. */
-function strategyInputInUse(strategy, mode) {
+function strategyInputInUse(strategy, mode, sticky = false) {
     if (mode === 'maintenance' || mode === 'live' || mode === 'promote')
         return 'mode';
     if (strategy.replicas !== 1)
         return 'replicas';
     if (strategy.canaryWeight !== undefined)
         return 'canary-weight';
+    if (sticky)
+        return 'sticky';
     return undefined;
 }
 /**
@@ -73417,10 +73419,10 @@ function strategyInputInUse(strategy, mode) {
  * time for an explicit proxy-type, and once `auto` is settled on the host (an existing nginx proxy
  * keeps its type).
  */
-function strategyProxyProblem(strategy, mode, proxyType) {
+function strategyProxyProblem(strategy, mode, proxyType, sticky = false) {
     if (proxyType !== 'nginx')
         return undefined;
-    const input = strategyInputInUse(strategy, mode);
+    const input = strategyInputInUse(strategy, mode, sticky);
     if (!input)
         return undefined;
     const what = input === 'mode' ? `is ${mode}, which ` : '';
@@ -74014,7 +74016,7 @@ function parseInputs(source) {
         invalid: (input, message) => new InputError(input, message),
         readFile: (input, path) => readWorkspaceFile(source, input, path)
     });
-    const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType);
+    const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie');
     if (needsHaproxy)
         throw new InputError(needsHaproxy.input, needsHaproxy.message);
     const token = r.secret('github-token');
@@ -74060,6 +74062,7 @@ function parseInputs(source) {
             image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
             port: r.int('proxy-port', 80, 1, 65535),
             domains,
+            ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
             drainTimeoutMs: r.duration('drain-timeout', '30s')
         },
         strategy,
@@ -75238,12 +75241,21 @@ class ReleaseEngine {
         const names = serving.map(i => containerName(this.app, previousColor, i));
         const name = names.length > 1 ? `${names.join(', ')}` : containerName(this.app, previousColor);
         const standby = { color: before.color, image: before.image, state: 'running' };
-        if (config.keepPrevious === 'running') {
+        const endDrain = config.proxy.sticky ? this.deps.router.endDrain?.bind(this.deps.router) : undefined;
+        if (config.keepPrevious === 'running' && !endDrain) {
             log.info(`${name} ${names.length > 1 ? 'keep' : 'keeps'} running as the standby for an instant rollback.`);
             return standby;
         }
-        log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`);
+        // sticky: clients holding a cookie of the old color stay on it until its drain ends, whatever keep-previous says.
+        const then = config.keepPrevious === 'running'
+            ? 'its sticky clients move over (it keeps running as the standby)'
+            : `${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`;
+        log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${then}`);
         await this.clock.sleep(config.proxy.drainTimeoutMs);
+        if (endDrain)
+            await endDrain(previousColor);
+        if (config.keepPrevious === 'running')
+            return standby;
         if (config.keepPrevious === 'stopped' && names.length) {
             for (const n of names)
                 await this.host.stop(n, 10);
@@ -76692,14 +76704,31 @@ function serverName(color, replica) {
  * every other one `disabled` (a switch enables them through the runtime API, so both colors declare
  * the same slots and a switch between sizes up to `slots` needs no reload).
  */
-function renderServers(route, slots, canary) {
+function renderServers(route, slots, canary, sticky = false) {
     const weights = canary ? canaryWeights(canary.weight, route.replicas ?? 1, canary.route.replicas ?? 1) : undefined;
     return COLORS.flatMap(color => oneTo(slots).map(i => {
         const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0;
         const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : '';
         const state = i <= size ? weight : ' disabled';
-        return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${state}\n`;
+        const cookie = sticky ? ` cookie ${serverName(color, i)}` : '';
+        return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`;
     })).join('');
+}
+/**
+ * sticky: cookie. HAProxy names the server (so the color) a client got in a cookie and sends it there
+ * again while that server is ready or draining; a server in maintenance (a color whose drain ended)
+ * no longer holds its clients, and a failed connection is re-dispatched to another server.
+ */
+function renderStickiness(app, sticky) {
+    if (!sticky)
+        return '';
+    return `  # sticky: cookie: a client keeps the server (and so the color) it first got until that color's drain ends
+  cookie ${stickyCookie(app)} insert indirect nocache httponly
+  option redispatch 1
+`;
+}
+function stickyCookie(app) {
+    return `cutover_${app.replace(/-/g, '_')}`;
 }
 /** HAProxy's largest server weight. */
 const MAX_WEIGHT = 256;
@@ -76772,6 +76801,18 @@ function declaredServers(text) {
             enabled[m[1]]++;
     }
     return { slots, enabled };
+}
+/**
+ * What a running backend keeps from its file until a reload: everything but the route and canary
+ * records and each server's state and weight (those the runtime API changes). Two files of the
+ * same shape are switched at runtime; a new shape (more servers, sticky on or off) needs a reload.
+ */
+function backendShape(text) {
+    return text
+        .split('\n')
+        .filter(l => !l.startsWith('# cutover-'))
+        .map(l => (SERVER_LINE.test(l) ? l.replace(/ weight \d+/, '').replace(/ disabled\s*$/, '') : l))
+        .join('\n');
 }
 /** The slots a backend needs for this route: never fewer than it declares (shrinking would only cost a reload). */
 function slotsFor(route, currentText) {
@@ -76865,6 +76906,10 @@ async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
             return { ok, last, ms: Date.now() - started };
         await new Promise(r => setTimeout(r, 50));
     }
+}
+/** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */
+function endDrainCommands(be, color, slots) {
+    return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`);
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-config.ts
@@ -76985,7 +77030,7 @@ const ROUTE_LINE = /^# cutover-route: /;
  * An app's backend: the one place its live color is written (the other color is `disabled`).
  * `slots`: servers declared per color (replicas; see haproxy-strategy.ts).
  */
-function renderAppConfig(route, token, slots = route.replicas ?? 1, canary) {
+function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false) {
     const be = backendName(route.app);
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`;
     return `# Managed by cutover: do not edit, deploys rewrite it.
@@ -76997,7 +77042,7 @@ ${canaryComment(canary)}backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderServers(route, slots, canary)}`;
+${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`;
 }
 function renderVerifyMap(token, releaseId) {
     return `${token} ${encodeRelease(releaseId)}\n`;
@@ -77355,7 +77400,7 @@ class HaproxyRouter {
         const beforeMap = await getFile(this.container, verifyMap);
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
         const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1);
-        const text = renderAppConfig(route, token, slots, canary);
+        const text = renderAppConfig(route, token, slots, canary, this.settings.sticky);
         const addresses = await this.addressesOf(canary?.route ?? route);
         // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
         await this.ensureMaintenanceFiles();
@@ -77367,9 +77412,9 @@ class HaproxyRouter {
             const known = parseBackends(await this.cli('show backend')).includes(be);
             const maps = await this.readMaps();
             const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
-            // More servers than the running backend declares (replicas grew): a reload, which drops nothing either.
-            const sameServers = declaredServers(before).slots === slots;
-            if (known && sameServers && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+            // A new shape (replicas grew beyond the servers declared, sticky turned on or off): a reload, which drops nothing either.
+            const sameShape = backendShape(before) === backendShape(text);
+            if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
                 await this.switchAtRuntime(route, token, addresses, slots, canary);
                 switched = true;
             }
@@ -77435,7 +77480,7 @@ class HaproxyRouter {
         let reload = beforePage !== wantedPage;
         if (!hasMaintenanceRule(text, this.app)) {
             // Written by a cutover before maintenance existed: the same route with this version's rules.
-            const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots);
+            const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky);
             await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), rendered);
             this.appText = rendered;
             reload = true;
@@ -77460,6 +77505,20 @@ class HaproxyRouter {
             this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`);
         }
         return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
+    }
+    /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */
+    async endDrain(color) {
+        const text = await this.readAppFile();
+        const routed = parseRouteComment(this.app, text);
+        // Never the color the proxy routes to (a run that switched back in the meantime).
+        if (!routed || routed.color === color || parseCanaryComment(text)?.color === color)
+            return;
+        const be = backendName(this.app);
+        const answer = await this.cli(endDrainCommands(be, color, declaredServers(text).slots).join('; '));
+        const errors = runtimeErrors(answer);
+        if (errors.length)
+            throw new ProxyError(`HAProxy (${this.name}) refused to end the drain of ${this.app} ${color}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+        this.log.info(`Ended the drain of ${this.app} ${color} on the proxy ${this.name}: its sticky clients go to the live color now`);
     }
     /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
     async addressesOf(route) {
@@ -83282,7 +83341,7 @@ async function execute(config, log) {
         // App names have no dots, so this lock never shares a file with an app's deploy lock.
         const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log);
         const proxy = (await resolveProxy(docker, config.proxy)).settings;
-        const needsHaproxy = strategyProxyProblem(config.strategy, config.mode, proxy.type);
+        const needsHaproxy = strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky);
         if (needsHaproxy)
             throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` });
         log.info(`Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`);

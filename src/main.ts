@@ -206,7 +206,7 @@ async function execute(config: Config, log: Log): Promise<void> {
     // App names have no dots, so this lock never shares a file with an app's deploy lock.
     const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
     const proxy = (await resolveProxy(docker, config.proxy)).settings
-    const needsHaproxy = strategyProxyProblem(config.strategy, config.mode, proxy.type)
+    const needsHaproxy = strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky)
     if (needsHaproxy) throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` })
     log.info(`Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`)
     const deps: EngineDeps = {

@@ -151,3 +151,36 @@ describe('HAProxy canary weights', () => {
     ])
   })
 })
+
+describe('sticky: cookie in the engine', () => {
+  class StickyRouter extends FakeRouter {
+    ended: string[] = []
+    async endDrain(color: 'blue' | 'green'): Promise<void> {
+      this.ended.push(color)
+    }
+  }
+
+  it("after a switch the old color's drain is waited out and ended, even with keep-previous running", async () => {
+    const bed = new Bed()
+    const router = new StickyRouter(bed.host)
+    bed.router = router
+    const sticky = configFor({}, { proxy: { ...configFor().proxy, sticky: true } })
+    await bed.engine(sticky).release({ kind: 'deploy', image: V1 })
+    const sleeps = bed.clock.sleeps.length
+    const result = await bed.engine(sticky).release({ kind: 'deploy', image: V2 })
+    expect(router.ended).toEqual(['blue'])
+    expect(bed.clock.sleeps.slice(sleeps)).toContain(5000)
+    expect(result.standby).toEqual({ color: 'blue', image: V1, state: 'running' })
+    expect(bed.host.state()['web-blue']).toBe(`${V1} running`)
+  })
+
+  it('without sticky nothing waits with keep-previous running', async () => {
+    const bed = new Bed()
+    const router = new StickyRouter(bed.host)
+    bed.router = router
+    await bed.engine(configFor()).release({ kind: 'deploy', image: V1 })
+    await bed.engine(configFor()).release({ kind: 'deploy', image: V2 })
+    expect(router.ended).toEqual([])
+    expect(bed.clock.sleeps).not.toContain(5000)
+  })
+})

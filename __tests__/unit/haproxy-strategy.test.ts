@@ -1,5 +1,5 @@
 import { renderAppConfig } from '../../src/proxy/haproxy-config.js'
-import { declaredServers, serverName, slotsFor, switchCommands } from '../../src/proxy/haproxy-strategy.js'
+import { backendShape, declaredServers, endDrainCommands, serverName, slotsFor, stickyCookie, switchCommands } from '../../src/proxy/haproxy-strategy.js'
 
 const route = { app: 'myapp', color: 'green' as const, releaseId: 'r2', appPort: 3000 }
 const line = (name: string, host: string, disabled: boolean) =>
@@ -43,5 +43,30 @@ describe('HAProxy replicas', () => {
       'set server app_myapp/green-2 state drain',
       'set server app_myapp/green-3 state drain'
     ])
+  })
+})
+
+describe('HAProxy sticky: cookie', () => {
+  it('a cookie per server (so per color), redispatch when its server fails; off renders nothing of it', () => {
+    const text = renderAppConfig({ ...route, replicas: 2 }, 'tok', 2, undefined, true)
+    expect(text).toContain('  cookie cutover_myapp insert indirect nocache httponly\n')
+    expect(text).toContain('  option redispatch 1\n')
+    expect(text).toContain('  server green myapp-green:3000 resolvers docker init-addr last,libc,none cookie green\n')
+    expect(text).toContain('  server green-2 myapp-green-2:3000 resolvers docker init-addr last,libc,none cookie green-2\n')
+    expect(text).toContain('  server blue-2 myapp-blue-2:3000 resolvers docker init-addr last,libc,none cookie blue-2 disabled\n')
+    expect(renderAppConfig(route, 'tok')).not.toMatch(/cookie|redispatch/)
+    expect(stickyCookie('my-app')).toBe('cutover_my_app')
+  })
+
+  it('turning sticky on or off, or more servers, is a new backend shape (a reload); a switch or new weights are not', () => {
+    const a = renderAppConfig(route, 'tok1', 2)
+    expect(backendShape(renderAppConfig({ ...route, color: 'blue' }, 'tok2', 2))).toBe(backendShape(a))
+    expect(backendShape(renderAppConfig(route, 'tok2', 2, { route: { ...route, color: 'blue', releaseId: 'r3' }, weight: 30 }))).toBe(backendShape(a))
+    expect(backendShape(renderAppConfig(route, 'tok2', 2, undefined, true))).not.toBe(backendShape(a))
+    expect(backendShape(renderAppConfig(route, 'tok2', 3))).not.toBe(backendShape(a))
+  })
+
+  it('ending a drain puts every server of the color in maintenance', () => {
+    expect(endDrainCommands('app_myapp', 'blue', 2)).toEqual(['set server app_myapp/blue state maint', 'set server app_myapp/blue-2 state maint'])
   })
 })

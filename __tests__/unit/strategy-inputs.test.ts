@@ -53,3 +53,12 @@ describe('strategy inputs', () => {
     expect(strategyProxyProblem({ replicas: 2 }, 'deploy', 'haproxy')).toBeUndefined()
   })
 })
+
+describe('sticky input', () => {
+  it('off by default, cookie sets it, nginx refuses it', () => {
+    expect(parse().proxy.sticky).toBeUndefined()
+    expect(parse({ sticky: 'cookie', 'proxy-type': 'haproxy' }).proxy.sticky).toBe(true)
+    expect(errorOf({ sticky: 'ip' })).toBe('Input \'sticky\' must be one of off, cookie, not "ip"')
+    expect(errorOf({ sticky: 'cookie', 'proxy-type': 'nginx' })).toMatch(/^Input 'sticky' needs the HAProxy proxy/)
+  })
+})

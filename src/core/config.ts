@@ -78,6 +78,8 @@ export interface ProxySettings {
   port: number
   domains: string[]
   drainTimeoutMs: number
+  /** sticky: cookie (HAProxy): a client keeps the color (the replica) it first got until that color's drain ends. */
+  sticky?: boolean
 }
 
 /** The proxy as the inputs ask for it: the type (and so the default image) may be decided on the host. */

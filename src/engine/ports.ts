@@ -145,6 +145,8 @@ export interface Router {
    * `current()` and `verify()` keep answering for `live`. apply() ends a canary either way.
    */
   canary?(live: Route, canary: Route, weight: number): Promise<void>
+  /** sticky: the drain of `color` is over: its clients' cookies no longer hold them there (established connections stay). */
+  endDrain?(color: Color): Promise<void>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
 }

@@ -598,14 +598,20 @@ export class ReleaseEngine {
     const names = serving.map(i => containerName(this.app, previousColor, i))
     const name = names.length > 1 ? `${names.join(', ')}` : containerName(this.app, previousColor)
     const standby: Standby = { color: before.color, image: before.image, state: 'running' }
-    if (config.keepPrevious === 'running') {
+    const endDrain = config.proxy.sticky ? this.deps.router.endDrain?.bind(this.deps.router) : undefined
+    if (config.keepPrevious === 'running' && !endDrain) {
       log.info(`${name} ${names.length > 1 ? 'keep' : 'keeps'} running as the standby for an instant rollback.`)
       return standby
     }
-    log.info(
-      `Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`
-    )
+    // sticky: clients holding a cookie of the old color stay on it until its drain ends, whatever keep-previous says.
+    const then =
+      config.keepPrevious === 'running'
+        ? 'its sticky clients move over (it keeps running as the standby)'
+        : `${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`
+    log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${then}`)
     await this.clock.sleep(config.proxy.drainTimeoutMs)
+    if (endDrain) await endDrain(previousColor)
+    if (config.keepPrevious === 'running') return standby
     if (config.keepPrevious === 'stopped' && names.length) {
       for (const n of names) await this.host.stop(n, 10)
       standby.state = 'stopped'

@@ -607,7 +607,7 @@ export function parseInputs(source: InputSource): Config {
     invalid: (input, message) => new InputError(input, message),
     readFile: (input, path) => readWorkspaceFile(source, input, path)
   })
-  const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType)
+  const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie')
   if (needsHaproxy) throw new InputError(needsHaproxy.input, needsHaproxy.message)
 
   const token = r.secret('github-token')
@@ -654,6 +654,7 @@ export function parseInputs(source: InputSource): Config {
       image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
       port: r.int('proxy-port', 80, 1, 65535),
       domains,
+      ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
       drainTimeoutMs: r.duration('drain-timeout', '30s')
     },
     strategy,

@@ -55,10 +55,11 @@ export function parseStrategy(r: StrategyReader, app: string, mode: Mode, { inva
 }
 
 /** The first strategy input set to something other than its default: what only the HAProxy router does. */
-export function strategyInputInUse(strategy: StrategySettings, mode: Mode): string | undefined {
+export function strategyInputInUse(strategy: StrategySettings, mode: Mode, sticky = false): string | undefined {
   if (mode === 'maintenance' || mode === 'live' || mode === 'promote') return 'mode'
   if (strategy.replicas !== 1) return 'replicas'
   if (strategy.canaryWeight !== undefined) return 'canary-weight'
+  if (sticky) return 'sticky'
   return undefined
 }
 
@@ -68,9 +69,14 @@ export function strategyInputInUse(strategy: StrategySettings, mode: Mode): stri
  * time for an explicit proxy-type, and once `auto` is settled on the host (an existing nginx proxy
  * keeps its type).
  */
-export function strategyProxyProblem(strategy: StrategySettings, mode: Mode, proxyType: ProxyType | 'auto'): { input: string; message: string } | undefined {
+export function strategyProxyProblem(
+  strategy: StrategySettings,
+  mode: Mode,
+  proxyType: ProxyType | 'auto',
+  sticky = false
+): { input: string; message: string } | undefined {
   if (proxyType !== 'nginx') return undefined
-  const input = strategyInputInUse(strategy, mode)
+  const input = strategyInputInUse(strategy, mode, sticky)
   if (!input) return undefined
   const what = input === 'mode' ? `is ${mode}, which ` : ''
   return {

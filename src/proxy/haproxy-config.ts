@@ -1,6 +1,6 @@
 import type { Route } from '../engine/ports.js'
 import { routeComment } from './nginx-config.js'
-import { canaryComment, renderMaintenanceRule, renderServers, type Canary } from './haproxy-strategy.js'
+import { canaryComment, renderMaintenanceRule, renderServers, renderStickiness, type Canary } from './haproxy-strategy.js'
 
 /**
  * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
@@ -124,7 +124,7 @@ const ROUTE_LINE = /^# cutover-route: /
  * An app's backend: the one place its live color is written (the other color is `disabled`).
  * `slots`: servers declared per color (replicas; see haproxy-strategy.ts).
  */
-export function renderAppConfig(route: Route, token: string, slots = route.replicas ?? 1, canary?: Canary): string {
+export function renderAppConfig(route: Route, token: string, slots = route.replicas ?? 1, canary?: Canary, sticky = false): string {
   const be = backendName(route.app)
   const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
@@ -136,7 +136,7 @@ ${canaryComment(canary)}backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderServers(route, slots, canary)}`
+${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`
 }
 
 export function renderVerifyMap(token: string, releaseId: string): string {

@@ -20,16 +20,34 @@ export function serverName(color: Color, replica: number): string {
  * every other one `disabled` (a switch enables them through the runtime API, so both colors declare
  * the same slots and a switch between sizes up to `slots` needs no reload).
  */
-export function renderServers(route: Route, slots: number, canary?: Canary): string {
+export function renderServers(route: Route, slots: number, canary?: Canary, sticky = false): string {
   const weights = canary ? canaryWeights(canary.weight, route.replicas ?? 1, canary.route.replicas ?? 1) : undefined
   return COLORS.flatMap(color =>
     oneTo(slots).map(i => {
       const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0
       const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : ''
       const state = i <= size ? weight : ' disabled'
-      return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${state}\n`
+      const cookie = sticky ? ` cookie ${serverName(color, i)}` : ''
+      return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`
     })
   ).join('')
+}
+
+/**
+ * sticky: cookie. HAProxy names the server (so the color) a client got in a cookie and sends it there
+ * again while that server is ready or draining; a server in maintenance (a color whose drain ended)
+ * no longer holds its clients, and a failed connection is re-dispatched to another server.
+ */
+export function renderStickiness(app: string, sticky: boolean): string {
+  if (!sticky) return ''
+  return `  # sticky: cookie: a client keeps the server (and so the color) it first got until that color's drain ends
+  cookie ${stickyCookie(app)} insert indirect nocache httponly
+  option redispatch 1
+`
+}
+
+export function stickyCookie(app: string): string {
+  return `cutover_${app.replace(/-/g, '_')}`
 }
 
 /** A canary: the other color serving `weight` % of new requests beside the live one. */
@@ -111,6 +129,19 @@ export function declaredServers(text: string): { slots: number; enabled: Record<
     if (!m[3]) enabled[m[1] as Color]++
   }
   return { slots, enabled }
+}
+
+/**
+ * What a running backend keeps from its file until a reload: everything but the route and canary
+ * records and each server's state and weight (those the runtime API changes). Two files of the
+ * same shape are switched at runtime; a new shape (more servers, sticky on or off) needs a reload.
+ */
+export function backendShape(text: string): string {
+  return text
+    .split('\n')
+    .filter(l => !l.startsWith('# cutover-'))
+    .map(l => (SERVER_LINE.test(l) ? l.replace(/ weight \d+/, '').replace(/ disabled\s*$/, '') : l))
+    .join('\n')
 }
 
 /** The slots a backend needs for this route: never fewer than it declares (shrinking would only cost a reload). */
@@ -211,4 +242,9 @@ export async function confirmMaintenance(openTcp: OpenStream, settings: ProxySet
     if (ok || Date.now() - started > timeoutMs) return { ok, last, ms: Date.now() - started }
     await new Promise(r => setTimeout(r, 50))
   }
+}
+
+/** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */
+export function endDrainCommands(be: string, color: Color, slots: number): string[] {
+  return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`)
 }

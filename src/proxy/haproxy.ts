@@ -4,6 +4,9 @@ import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, containerName, type Color } from '../core/names.js'
 import { oneTo } from '../engine/replicas.js'
 import {
+  endDrainCommands,
+  parseCanaryComment,
+  backendShape,
   canaryCommands,
   confirmMaintenance,
   DEFAULT_MAINTENANCE_PAGE,
@@ -304,7 +307,7 @@ export class HaproxyRouter implements Router {
     const beforeMap = await getFile(this.container, verifyMap)
     const token = randomBytes(12).toString('hex')
     const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1)
-    const text = renderAppConfig(route, token, slots, canary)
+    const text = renderAppConfig(route, token, slots, canary, this.settings.sticky)
     const addresses = await this.addressesOf(canary?.route ?? route)
     // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
     await this.ensureMaintenanceFiles()
@@ -316,9 +319,9 @@ export class HaproxyRouter implements Router {
       const known = parseBackends(await this.cli('show backend')).includes(be)
       const maps = await this.readMaps()
       const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
-      // More servers than the running backend declares (replicas grew): a reload, which drops nothing either.
-      const sameServers = declaredServers(before).slots === slots
-      if (known && sameServers && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+      // A new shape (replicas grew beyond the servers declared, sticky turned on or off): a reload, which drops nothing either.
+      const sameShape = backendShape(before) === backendShape(text)
+      if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
         await this.switchAtRuntime(route, token, addresses, slots, canary)
         switched = true
       } else {
@@ -385,7 +388,7 @@ export class HaproxyRouter implements Router {
     let reload = beforePage !== wantedPage
     if (!hasMaintenanceRule(text, this.app)) {
       // Written by a cutover before maintenance existed: the same route with this version's rules.
-      const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots)
+      const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky)
       await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), rendered)
       this.appText = rendered
       reload = true
@@ -408,6 +411,20 @@ export class HaproxyRouter implements Router {
       this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`)
     }
     return confirmMaintenance(this.openTcp, this.settings, on, 10_000)
+  }
+
+  /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */
+  async endDrain(color: Color): Promise<void> {
+    const text = await this.readAppFile()
+    const routed = parseRouteComment(this.app, text)
+    // Never the color the proxy routes to (a run that switched back in the meantime).
+    if (!routed || routed.color === color || parseCanaryComment(text)?.color === color) return
+    const be = backendName(this.app)
+    const answer = await this.cli(endDrainCommands(be, color, declaredServers(text).slots).join('; '))
+    const errors = runtimeErrors(answer)
+    if (errors.length)
+      throw new ProxyError(`HAProxy (${this.name}) refused to end the drain of ${this.app} ${color}: ${sanitizeHostText(errors.join(' / '), 400)}`)
+    this.log.info(`Ended the drain of ${this.app} ${color} on the proxy ${this.name}: its sticky clients go to the live color now`)
   }
 
   /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
