@@ -74828,6 +74828,10 @@ class ReleaseEngine {
             const standby = this.standbyOf(record.releases, colors);
             if (standby)
                 log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`);
+            if (record.canary) {
+                const c = record.canary;
+                log.info(`Canary: ${c.release.color} ${c.release.image} serves ${c.weight} % of new requests since ${c.since} (mode promote or rollback ends it)`);
+            }
             return this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby);
         });
     }
@@ -83404,11 +83408,15 @@ async function report(config, outcome, log, infrastructureError, startDeployment
             await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed');
         }
         else {
-            const done = outcome.result === 'rolled-back'
-                ? `Rolled back to ${outcome.image} on ${outcome.color}`
-                : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
+            const done = outcome.result === 'canary'
+                ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
+                : outcome.result === 'rolled-back'
+                    ? `Rolled back to ${outcome.image} on ${outcome.color}`
+                    : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
             await deployment.setStatus('success', done, config.github.environmentUrl);
-            await deployment.retireSuperseded();
+            // A canary serves beside the live release: the live release's deployment stays active until promote.
+            if (outcome.result !== 'canary')
+                await deployment.retireSuperseded();
         }
         if (deployment.id !== undefined)
             setOutput('deployment-id', String(deployment.id));

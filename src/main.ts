@@ -276,11 +276,14 @@ async function report(
       await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed')
     } else {
       const done =
-        outcome.result === 'rolled-back'
-          ? `Rolled back to ${outcome.image} on ${outcome.color}`
-          : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`
+        outcome.result === 'canary'
+          ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
+          : outcome.result === 'rolled-back'
+            ? `Rolled back to ${outcome.image} on ${outcome.color}`
+            : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`
       await deployment.setStatus('success', done, config.github.environmentUrl)
-      await deployment.retireSuperseded()
+      // A canary serves beside the live release: the live release's deployment stays active until promote.
+      if (outcome.result !== 'canary') await deployment.retireSuperseded()
     }
     if (deployment.id !== undefined) core.setOutput('deployment-id', String(deployment.id))
   }

@@ -157,6 +157,10 @@ export class ReleaseEngine {
       }
       const standby = this.standbyOf(record.releases, colors)
       if (standby) log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
+      if (record.canary) {
+        const c = record.canary
+        log.info(`Canary: ${c.release.color} ${c.release.image} serves ${c.weight} % of new requests since ${c.since} (mode promote or rollback ends it)`)
+      }
       return this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby)
     })
   }
