@@ -184,3 +184,15 @@ describe('sticky: cookie in the engine', () => {
     expect(bed.clock.sleeps).not.toContain(5000)
   })
 })
+
+describe('summary of a canary', () => {
+  it('names the canary and the release that stays live', async () => {
+    const { renderSummary } = await import('../../src/reporting/summary.js')
+    const bed = new Bed()
+    const result = await bed.canaryOf(10)
+    const text = renderSummary({ ...result, mode: 'deploy', app: 'web', steps: [], durationMs: 1 }, 'h')
+    expect(text).toContain('Canary started for `web`')
+    expect(text).toContain(`| **Canary** | green | \`${V2}\``)
+    expect(text).toContain(`| Live | blue | \`${V1}\` | serves the other requests |`)
+  })
+})

@@ -61,7 +61,11 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
   lines.push('')
   lines.push('| | color | image | |')
   lines.push('|---|---|---|---|')
-  if (outcome.color) {
+  if (outcome.result === 'canary' && outcome.color) {
+    // A canary serves beside the live release, which stays the live one until mode promote.
+    lines.push(`| **Canary** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`)
+    lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves the other requests |`)
+  } else if (outcome.color) {
     lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`)
   } else {
     lines.push('| **Live** | — | nothing deployed | |')
