@@ -196,3 +196,14 @@ describe('summary of a canary', () => {
     expect(text).toContain(`| Live | blue | \`${V1}\` | serves the other requests |`)
   })
 })
+
+describe('the ledger with a canary', () => {
+  it('a damaged canary entry makes the record unreadable rather than half-read', async () => {
+    const { ledgerProblem } = await import('../../src/core/release.js')
+    const release = { id: 'r1', instance: 'r1', app: 'web', color: 'blue', image: V1, configHash: 'h', kind: 'deploy', liveSince: 't', by: {} }
+    const record = { version: 1, app: 'web', releases: [release] }
+    expect(ledgerProblem({ ...record, canary: { release: { ...release, color: 'green' }, weight: 10, since: 't' } }, 'web')).toBeUndefined()
+    expect(ledgerProblem({ ...record, canary: { weight: 10 } }, 'web')).toBe('its canary is not a release with a weight')
+    expect(ledgerProblem({ ...record, canary: { release: { ...release, color: 'red' }, weight: 10 } }, 'web')).toBe('a release has color "red"')
+  })
+})

@@ -99,7 +99,11 @@ export function ledgerProblem(value: unknown, app: string): string | undefined {
   if (r.version !== 1) return `its version is ${JSON.stringify(r.version)}, not 1`
   if (r.app !== app) return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`
   if (!Array.isArray(r.releases)) return 'it has no list of releases'
-  for (const rel of [...r.releases, ...(r.pending ? [r.pending] : [])]) {
+  if (r.canary !== undefined) {
+    const c = r.canary as Partial<NonNullable<LedgerRecord['canary']>> | null
+    if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number') return 'its canary is not a release with a weight'
+  }
+  for (const rel of [...r.releases, ...(r.pending ? [r.pending] : []), ...(r.canary?.release ? [r.canary.release] : [])]) {
     if (!rel || typeof rel !== 'object') return 'a release is not an object'
     if (rel.color !== 'blue' && rel.color !== 'green') return `a release has color ${JSON.stringify(rel.color)}`
     if (typeof rel.image !== 'string' || !rel.image) return 'a release has no image'
