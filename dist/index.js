@@ -74442,7 +74442,12 @@ function ledgerProblem(value, app) {
         return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`;
     if (!Array.isArray(r.releases))
         return 'it has no list of releases';
-    for (const rel of [...r.releases, ...(r.pending ? [r.pending] : [])]) {
+    if (r.canary !== undefined) {
+        const c = r.canary;
+        if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number')
+            return 'its canary is not a release with a weight';
+    }
+    for (const rel of [...r.releases, ...(r.pending ? [r.pending] : []), ...(r.canary?.release ? [r.canary.release] : [])]) {
         if (!rel || typeof rel !== 'object')
             return 'a release is not an object';
         if (rel.color !== 'blue' && rel.color !== 'green')
@@ -74725,6 +74730,10 @@ const systemClock = {
 
 
 const VERIFY_TIMEOUT_MS = 10_000;
+/** ' (replica N)' for replicas after the first, so one-container logs read as before. */
+function replicaNote(replica) {
+    return replica > 1 ? ` (replica ${replica})` : '';
+}
 function newReleaseId() {
     return `${Date.now().toString(36)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
 }
@@ -75148,7 +75157,7 @@ class ReleaseEngine {
             return;
         await this.host.remove(asideName(this.app, color, replica));
         await this.host.rename(old.id, asideName(this.app, color, replica));
-        this.deps.log.info(`Set the old ${old.name} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`);
+        this.deps.log.info(`Set the old ${color}${replicaNote(replica)} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`);
     }
     /** Puts the set-aside container back under its name after a failed release. */
     async restoreAside(color, replica = 1) {
@@ -75157,7 +75166,7 @@ class ReleaseEngine {
             return;
         await this.host.remove(containerName(this.app, color, replica));
         await this.host.rename(aside.id, containerName(this.app, color, replica));
-        this.deps.log.info(`Put the previous ${containerName(this.app, color, replica)} container back, so the standby is kept`);
+        this.deps.log.info(`Put the previous ${color}${replicaNote(replica)} container back, so the standby is kept`);
     }
     /**
      * A run that died between setting a container aside and finishing leaves it behind.
@@ -82945,7 +82954,12 @@ function renderSummary(outcome, host, secrets = []) {
     lines.push('');
     lines.push('| | color | image | |');
     lines.push('|---|---|---|---|');
-    if (outcome.color) {
+    if (outcome.result === 'canary' && outcome.color) {
+        // A canary serves beside the live release, which stays the live one until mode promote.
+        lines.push(`| **Canary** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
+        lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves the other requests |`);
+    }
+    else if (outcome.color) {
         lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
     }
     else {

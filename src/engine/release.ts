@@ -50,6 +50,11 @@ interface HostState {
   containers: (ColorContainer & { id?: string; imageId?: string; configHash?: string })[]
 }
 
+/** ' (replica N)' for replicas after the first, so one-container logs read as before. */
+function replicaNote(replica: number): string {
+  return replica > 1 ? ` (replica ${replica})` : ''
+}
+
 function newReleaseId(): string {
   return `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
 }
@@ -507,7 +512,7 @@ export class ReleaseEngine {
     if (!old) return
     await this.host.remove(asideName(this.app, color, replica))
     await this.host.rename(old.id, asideName(this.app, color, replica))
-    this.deps.log.info(`Set the old ${old.name} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`)
+    this.deps.log.info(`Set the old ${color}${replicaNote(replica)} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`)
   }
 
   /** Puts the set-aside container back under its name after a failed release. */
@@ -516,7 +521,7 @@ export class ReleaseEngine {
     if (!aside) return
     await this.host.remove(containerName(this.app, color, replica))
     await this.host.rename(aside.id, containerName(this.app, color, replica))
-    this.deps.log.info(`Put the previous ${containerName(this.app, color, replica)} container back, so the standby is kept`)
+    this.deps.log.info(`Put the previous ${color}${replicaNote(replica)} container back, so the standby is kept`)
   }
 
   /**
