@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8878);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6242);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8878:
+/***/ 6242:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73319,19 +73319,33 @@ const COLORS = ['blue', 'green'];
 function otherColor(color) {
     return color === 'blue' ? 'green' : 'blue';
 }
-function containerName(app, color) {
-    return `${app}-${color}`;
+/**
+ * A container of one color. Replica 1 keeps the name of a one-container color (`<app>-<color>`),
+ * so hosts deployed before `replicas` existed, and every replicas-1 app, see no change; further
+ * replicas are `<app>-<color>-<i>`.
+ */
+function containerName(app, color, replica = 1) {
+    return replica === 1 ? `${app}-${color}` : `${app}-${color}-${replica}`;
 }
+/** The replica number of a container name of this app and color (1 for `<app>-<color>`), or undefined. */
+function replicaOf(app, color, name) {
+    if (name === `${app}-${color}`)
+        return 1;
+    const m = /^-(\d+)$/.exec(name.slice(`${app}-${color}`.length));
+    return name.startsWith(`${app}-${color}-`) && m && Number(m[1]) >= 2 ? Number(m[1]) : undefined;
+}
+/** The most replicas one color may have (names stay one DNS label: see APP_NAME_MAX). */
+const MAX_REPLICAS = 9;
 /**
  * Where the idle color's old container waits while its replacement boots, so that a failed
  * deploy can put the standby back instead of losing the instant rollback.
  */
-function asideName(app, color) {
-    return `${app}-${color}-replaced`;
+function asideName(app, color, replica = 1) {
+    return `${containerName(app, color, replica)}-replaced`;
 }
 /** Where a container that failed its gate is kept with keep-failed. */
-function failedName(app, color) {
-    return `${app}-${color}-failed`;
+function failedName(app, color, replica = 1) {
+    return `${containerName(app, color, replica)}-failed`;
 }
 /** A worker role's container for one color: `<app>-<color>-worker-<name>`. */
 function workerName(app, color, worker) {
@@ -73841,7 +73855,74 @@ function parseHostLines(lines, defaultPort, checkHost, fail) {
 }
 const ROLLOUTS = ['atomic', 'rolling'];
 
+;// CONCATENATED MODULE: ./src/inputs/strategy.ts
+
+/** The longest container name a DNS label allows (containers find each other by name). */
+const strategy_DNS_LABEL_MAX = 63;
+/**
+ * HAProxy sends the page from one buffer (tune.bufsize, 16 kB by default, headers included): a
+ * larger page would make the proxy refuse its configuration.
+ */
+const MAINTENANCE_PAGE_MAX_BYTES = 12_000;
+/** Reads the release-strategy inputs (issue #12). */
+function parseStrategy(r, app, mode, { invalid, readFile }) {
+    const replicas = r.int('replicas', 1, 1, MAX_REPLICAS);
+    const longest = asideName(app, 'green', replicas);
+    if (longest.length > strategy_DNS_LABEL_MAX) {
+        throw invalid('replicas', `is ${replicas}, which makes container names up to ${longest} (${longest.length} characters): they must fit a ${strategy_DNS_LABEL_MAX}-character DNS label; use a shorter app name`);
+    }
+    const pagePath = r.str('maintenance-page');
+    let maintenancePage;
+    if (pagePath) {
+        if (mode !== 'maintenance')
+            throw invalid('maintenance-page', `only applies to mode maintenance, not ${mode}`);
+        maintenancePage = readFile('maintenance-page', pagePath);
+        const bytes = Buffer.byteLength(maintenancePage);
+        if (bytes > MAINTENANCE_PAGE_MAX_BYTES) {
+            throw invalid('maintenance-page', `names ${pagePath}, ${bytes} bytes; at most ${MAINTENANCE_PAGE_MAX_BYTES} are allowed (HAProxy sends the page from one 16 kB buffer): link large assets instead of inlining them`);
+        }
+    }
+    let canaryWeight;
+    if (r.str('canary-weight')) {
+        canaryWeight = r.int('canary-weight', 0, 1, 99);
+        if (mode !== 'deploy')
+            throw invalid('canary-weight', `only applies to mode deploy, not ${mode} (mode promote and rollback end a canary)`);
+    }
+    return { replicas, ...(maintenancePage !== undefined ? { maintenancePage } : {}), ...(canaryWeight !== undefined ? { canaryWeight } : {}) };
+}
+/** The first strategy input set to something other than its default: what only the HAProxy router does. */
+function strategyInputInUse(strategy, mode, sticky = false) {
+    if (mode === 'maintenance' || mode === 'live' || mode === 'promote')
+        return 'mode';
+    if (strategy.replicas !== 1)
+        return 'replicas';
+    if (strategy.canaryWeight !== undefined)
+        return 'canary-weight';
+    if (sticky)
+        return 'sticky';
+    return undefined;
+}
+/**
+ * Why a proxy type cannot carry the strategy asked for: the input and the rest of the sentence
+ * (after "Input 'x' "), or undefined. Checked twice before anything on the host changes: at input
+ * time for an explicit proxy-type, and once `auto` is settled on the host (an existing nginx proxy
+ * keeps its type).
+ */
+function strategyProxyProblem(strategy, mode, proxyType, sticky = false) {
+    if (proxyType !== 'nginx')
+        return undefined;
+    const input = strategyInputInUse(strategy, mode, sticky);
+    if (!input)
+        return undefined;
+    const what = input === 'mode' ? `is ${mode}, which ` : '';
+    return {
+        input,
+        message: `${what}needs the HAProxy proxy (proxy-type: haproxy), but this app's proxy is nginx: ${input === 'mode' ? 'use mode deploy or rollback' : `remove '${input}'`}, or deploy behind an HAProxy proxy (another proxy-name, or remove the nginx proxy on the host). Nothing was changed.`
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/parse.ts
+
 
 
 
@@ -73863,7 +73944,7 @@ class InputError extends Error {
         this.name = 'InputError';
     }
 }
-const MODES = ['deploy', 'rollback', 'status'];
+const MODES = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote'];
 const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
 const PROXY_TYPES = ['auto', 'haproxy', 'nginx'];
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
@@ -74175,9 +74256,8 @@ function parseImage(input, value) {
  * workspace: anything else (/proc/self/environ, ~/.ssh/...) would copy the runner's own secrets
  * into the container's configuration on the host.
  */
-function parseEnvFile(source, path) {
-    if (!path)
-        return {};
+/** The text of a file of the repository (inside the workspace, links resolved), for input `input`. */
+function parse_readWorkspaceFile(source, input, path) {
     const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
     let real;
     let workspace;
@@ -74185,27 +74265,30 @@ function parseEnvFile(source, path) {
         real = (0,external_node_fs_namespaceObject.realpathSync)(full);
     }
     catch (e) {
-        throw new InputError('env-file', `names ${path}, which cannot be read: ${e.message}`);
+        throw new InputError(input, `names ${path}, which cannot be read: ${e.message}`);
     }
     try {
         workspace = (0,external_node_fs_namespaceObject.realpathSync)(source.workspace);
     }
     catch (e) {
-        throw new InputError('env-file', `cannot be checked: the workspace ${source.workspace} cannot be read (${e.message})`);
+        throw new InputError(input, `cannot be checked: the workspace ${source.workspace} cannot be read (${e.message})`);
     }
     const rel = (0,external_node_path_.relative)(workspace, real);
     if (rel === '' || rel === '..' || rel.startsWith(`..${external_node_path_.sep}`) || (0,external_node_path_.isAbsolute)(rel)) {
-        throw new InputError('env-file', `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
+        throw new InputError(input, `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
             'cutover reads only files of the repository');
     }
-    let text;
     try {
-        text = (0,external_node_fs_namespaceObject.readFileSync)(real, 'utf8');
+        return (0,external_node_fs_namespaceObject.readFileSync)(real, 'utf8');
     }
     catch (e) {
-        throw new InputError('env-file', `names ${path}, which cannot be read: ${e.message}`);
+        throw new InputError(input, `names ${path}, which cannot be read: ${e.message}`);
     }
-    return checkEnv('env-file', (0,main.parse)(text));
+}
+function parseEnvFile(source, path) {
+    if (!path)
+        return {};
+    return checkEnv('env-file', (0,main.parse)(parse_readWorkspaceFile(source, 'env-file', path)));
 }
 /** The path and query probed: sent as is in an HTTP request line, so visible ASCII only. */
 function parseHealthPath(value) {
@@ -74427,6 +74510,13 @@ function parseInputs(source) {
     }
     const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto');
     const proxyImage = r.str('proxy-image');
+    const strategy = parseStrategy(r, app, mode, {
+        invalid: (input, message) => new InputError(input, message),
+        readFile: (input, path) => parse_readWorkspaceFile(source, input, path)
+    });
+    const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie');
+    if (needsHaproxy)
+        throw new InputError(needsHaproxy.input, needsHaproxy.message);
     const token = r.secret('github-token');
     const roles = parseRoles(source, app, compose?.workers);
     const ssh = {
@@ -74446,6 +74536,13 @@ function parseInputs(source) {
     // Once per release, not once per host: not designed for several hosts yet.
     if (hostList.length > 1 && source.get('release-command').trim()) {
         throw new InputError('release-command', 'is not supported with several hosts yet (it would run once per host): run it in a step of its own');
+    }
+    // A canary, a promote and maintenance are one host's proxy state: not designed for several hosts yet.
+    if (hostList.length > 1 && strategy.canaryWeight !== undefined) {
+        throw new InputError('canary-weight', 'is not supported with several hosts yet: deploy with rollout atomic or rolling');
+    }
+    if (hostList.length > 1 && (mode === 'promote' || mode === 'maintenance' || mode === 'live')) {
+        throw new InputError('mode', `${mode} is not supported with several hosts yet`);
     }
     if (hostList.length > 1 && source.get('compose-shared-services').trim()) {
         throw new InputError('compose-shared-services', 'is not supported with several hosts yet (each host would get its own copy)');
@@ -74494,8 +74591,10 @@ function parseInputs(source) {
             image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
             port: r.int('proxy-port', 80, 1, 65535),
             domains,
+            ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
             drainTimeoutMs: r.duration('drain-timeout', '30s')
         },
+        strategy,
         keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
         keepFailed: r.bool('keep-failed', false),
         lockTimeoutMs: r.duration('lock-timeout', '10m'),
@@ -74877,7 +74976,12 @@ function ledgerProblem(value, app) {
         return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`;
     if (!Array.isArray(r.releases))
         return 'it has no list of releases';
-    for (const rel of [...r.releases, ...(r.pending ? [r.pending] : [])]) {
+    if (r.canary !== undefined) {
+        const c = r.canary;
+        if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number')
+            return 'its canary is not a release with a weight';
+    }
+    for (const rel of [...r.releases, ...(r.pending ? [r.pending] : []), ...(r.canary?.release ? [r.canary.release] : [])]) {
         if (!rel || typeof rel !== 'object')
             return 'a release is not an object';
         if (rel.color !== 'blue' && rel.color !== 'green')
@@ -74921,7 +75025,7 @@ function configHash(settings, appPort) {
 function containerSpec(input) {
     const { app, color, image, network, settings } = input;
     return {
-        name: containerName(app, color),
+        name: containerName(app, color, input.replica),
         image,
         env: settings.env,
         command: settings.command,
@@ -75067,13 +75171,14 @@ function planRelease(releases, containers, request) {
     const live = releases[0];
     const byColor = (c) => containers.find(x => x.color === c) ?? { color: c, exists: false, running: false };
     const idle = live ? otherColor(live.color) : 'blue';
+    const replicas = request.replicas ?? 1;
     if (request.kind === 'deploy') {
-        return { kind: 'start-new', color: idle, image: request.image, why: live ? `${live.color} is live` : 'first deploy' };
+        return { kind: 'start-new', color: idle, image: request.image, replicas, why: live ? `${live.color} is live` : 'first deploy' };
     }
     if (request.toImage) {
         if (!live)
-            return { kind: 'start-new', color: idle, image: request.toImage, why: 'rollback to a given image on an empty host' };
-        return { kind: 'start-new', color: idle, image: request.toImage, why: `rollback of ${live.color} to the image given in to-image` };
+            return { kind: 'start-new', color: idle, image: request.toImage, replicas, why: 'rollback to a given image on an empty host' };
+        return { kind: 'start-new', color: idle, image: request.toImage, replicas, why: `rollback of ${live.color} to the image given in to-image` };
     }
     if (!live)
         return { kind: 'impossible', why: 'nothing has been deployed on this host yet, so there is nothing to roll back to' };
@@ -75089,11 +75194,14 @@ function planRelease(releases, containers, request) {
         };
     }
     const candidate = byColor(idle);
-    if (isContainerOf(candidate, target)) {
+    // A rollback brings the release back at the size it had, whatever 'replicas' says now.
+    const size = target.replicas ?? 1;
+    if (isContainerOf(candidate, target) && (candidate.replicas ?? 1) >= size) {
         return {
             kind: 'reuse-standby',
             color: idle,
             image: target.image,
+            replicas: size,
             mustStart: !candidate.running,
             why: candidate.running ? 'the previous version is still running' : 'the previous version is stopped',
             restores: target
@@ -75103,9 +75211,38 @@ function planRelease(releases, containers, request) {
         kind: 'start-new',
         color: idle,
         image: target.image,
+        replicas: size,
         why: back === 1 ? 'the previous container is gone, so its image is started again' : `its container is gone, so its image is started again on ${idle}`,
         restores: target
     };
+}
+
+;// CONCATENATED MODULE: ./src/engine/replicas.ts
+
+const ASIDE_SUFFIX = '-replaced';
+/** 1..n */
+function oneTo(n) {
+    return Array.from({ length: n }, (_, i) => i + 1);
+}
+/**
+ * The replica numbers of a color on the host: its containers, and those set aside while their
+ * replacements boot (`-replaced`). Found by name among the app's labelled containers, so replicas
+ * left over from a larger earlier size are found too.
+ */
+async function replicasOnHost(host, app, color) {
+    const names = (await host.listApp(app)).map(c => c.name);
+    const numbers = (list) => list
+        .map(n => replicaOf(app, color, n))
+        .filter((n) => n !== undefined)
+        .sort((a, b) => a - b);
+    return {
+        serving: numbers(names),
+        aside: numbers(names.filter(n => n.endsWith(ASIDE_SUFFIX)).map(n => n.slice(0, -ASIDE_SUFFIX.length)))
+    };
+}
+/** The union of number lists, sorted. */
+function union(...lists) {
+    return [...new Set(lists.flat())].sort((a, b) => a - b);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/ports.ts
@@ -75611,9 +75748,15 @@ async function gate(deps, name, startedNow) {
 
 
 
+
+
 const VERIFY_TIMEOUT_MS = 10_000;
 /** mode status asks the proxy once what it serves: a live app answers well within this. */
 const STATUS_PROBE_MS = 3000;
+/** ' (replica N)' for replicas after the first, so one-container logs read as before. */
+function replicaNote(replica) {
+    return replica > 1 ? ` (replica ${replica})` : '';
+}
 function newReleaseId() {
     return `${Date.now().toString(36)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
 }
@@ -75700,10 +75843,21 @@ class ReleaseEngine {
             const info = await this.host.inspect(containerName(this.app, color));
             if (!info)
                 return { color, exists: false, running: false };
+            // Further replicas count while they serve the same release as the first.
+            let replicas = 1;
+            let allRunning = info.running && !info.restarting;
+            for (let i = 2; i <= MAX_REPLICAS; i++) {
+                const more = await this.host.inspect(containerName(this.app, color, i));
+                if (!more || more.labels[LABEL.release] !== info.labels[LABEL.release])
+                    break;
+                replicas = i;
+                allRunning &&= more.running && !more.restarting;
+            }
             return {
                 color,
                 exists: true,
-                running: info.running && !info.restarting,
+                replicas,
+                running: allRunning,
                 image: info.labels[LABEL.image],
                 releaseId: info.labels[LABEL.release],
                 id: info.id,
@@ -75737,6 +75891,10 @@ class ReleaseEngine {
             const standby = this.standbyOf(record.releases, colors);
             if (standby)
                 log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`);
+            if (record.canary) {
+                const c = record.canary;
+                log.info(`Canary: ${c.release.color} ${c.release.image} serves ${c.weight} % of new requests since ${c.since} (mode promote or rollback ends it)`);
+            }
             return {
                 ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
                 ...(served ? { served } : {}),
@@ -75824,7 +75982,11 @@ class ReleaseEngine {
             return { record, live, containers };
         });
         const { record, live, containers } = state;
-        const plan = planRelease(record.releases, containers, request);
+        // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+        if (request.kind === 'rollback' && record.canary && live && !request.toImage && request.toRelease === undefined) {
+            return this.endCanary(record, live, network);
+        }
+        const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request });
         if (plan.kind === 'impossible')
             throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` });
         log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`);
@@ -75854,7 +76016,8 @@ class ReleaseEngine {
                 throw e;
             }
             const liveContainer = live ? containers.find(c => c.color === live.color) : undefined;
-            const webSame = !this.web || (liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash);
+            const sameSize = (live?.replicas ?? 1) === plan.replicas && (liveContainer?.replicas ?? 1) >= plan.replicas;
+            const webSame = !this.web || (liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash && sameSize);
             if (request.kind === 'deploy' && live && webSame && (await this.workers.allLive(live.color, image.id, hash, roles.workers))) {
                 await proxyReady;
                 return this.alreadyLive(record, live, liveContainer?.id, containers);
@@ -75878,6 +76041,7 @@ class ReleaseEngine {
             digest: the.image?.digest ?? (plan.kind === 'reuse-standby' ? plan.restores.digest : undefined),
             configHash: plan.kind === 'reuse-standby' ? plan.restores.configHash : the.hash,
             kind: the.request.kind,
+            ...(plan.replicas > 1 ? { replicas: plan.replicas } : {}),
             liveSince: '',
             by: this.deps.author,
             ...(workers.length ? { workers } : {}),
@@ -75891,6 +76055,9 @@ class ReleaseEngine {
         // Without a web role there is nothing to switch: the release is live once its workers are.
         if (!this.web)
             return this.releaseWorkersOnly(plan, record, live, release, workers, stillLive, the.request.kind);
+        const canaryWeight = config.strategy.canaryWeight;
+        if (canaryWeight !== undefined && live && the.request.kind === 'deploy')
+            return this.startCanary(plan, record, live, the.network, release, canaryWeight);
         // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
         let verifiedLive = false;
         try {
@@ -75899,7 +76066,7 @@ class ReleaseEngine {
             await this.startWorkers(plan, release, workers, stillLive);
             await this.deps.beforeSwitch?.();
             this.checkAborted();
-            const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port };
+            const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
             // Written before the switch: a run that dies between the switch and the final write is
             // finished by the next one, which finds the proxy already routing to this pending release.
             await ledger.write({ ...record, pending: release });
@@ -76011,55 +76178,73 @@ class ReleaseEngine {
     async switchBack(live) {
         if (!live)
             return '';
-        const previousRoute = { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port };
+        const previousRoute = { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port, replicas: live.replicas ?? 1 };
         return this.deps.router.apply(previousRoute).then(() => ` to ${live.color}`, (e) => `; switching back to ${live.color} failed too (${e.message})`);
     }
-    /** Starts the color (or the stopped standby) and waits for its health gate; throws ReleaseError when it fails. */
+    /** Starts the color's replicas (or the stopped standby's) and waits for each one's health gate; throws ReleaseError when one fails. */
     async bootAndGate(plan, name, network, live, release) {
         const { config, host, timeline, log } = this.deps;
-        await timeline.step('boot', `Starting ${name}`, async () => {
+        const replicas = oneTo(plan.replicas);
+        const names = replicas.map(i => containerName(this.app, plan.color, i));
+        const what = plan.replicas > 1 ? `${plan.replicas} replicas of ${plan.color} (${names[0]}…)` : name;
+        await timeline.step('boot', `Starting ${what}`, async () => {
             if (plan.kind === 'start-new') {
-                await this.setAside(plan.color);
-                const spec = containerSpec({
-                    app: this.app,
-                    color: plan.color,
-                    image: plan.image,
-                    network,
-                    settings: config.container,
-                    appPort: config.health.port,
-                    releaseId: release.instance,
-                    startedAt: new Date(this.clock.now()).toISOString(),
-                    run: this.deps.run,
-                    hash: release.configHash
-                });
-                const containerId = await host.create(spec);
-                await host.start(name);
-                log.info(`Started ${name} (${containerId.slice(0, 12)}) from ${plan.image}`);
+                // Every container of the color moves aside, those beyond the new size too: they are retired with it.
+                const { serving } = await replicasOnHost(host, this.app, plan.color);
+                for (const i of union(serving, replicas))
+                    await this.setAside(plan.color, i);
+                for (const i of replicas) {
+                    const spec = containerSpec({
+                        app: this.app,
+                        color: plan.color,
+                        replica: i,
+                        image: plan.image,
+                        network,
+                        settings: config.container,
+                        appPort: config.health.port,
+                        releaseId: release.instance,
+                        startedAt: new Date(this.clock.now()).toISOString(),
+                        run: this.deps.run,
+                        hash: release.configHash
+                    });
+                    const containerId = await host.create(spec);
+                    await host.start(spec.name);
+                    log.info(`Started ${spec.name} (${containerId.slice(0, 12)}) from ${plan.image}`);
+                }
             }
             else if (plan.mustStart) {
-                await host.start(name);
-                log.info(`Started the stopped standby ${name}`);
+                for (const n of names)
+                    await host.start(n);
+                log.info(`Started the stopped standby ${what}`);
             }
         });
         this.checkAborted();
-        const health = await timeline.step('healthy', `Waiting for ${name} to be healthy`, async (note) => {
-            const outcome = await waitHealthy({ host, name, network, settings: config.health, log, clock: this.clock, aborted: () => this.abortReason });
-            note(outcome.healthy ? `${outcome.probes} probe(s)` : outcome.reason);
-            return outcome;
+        // All replicas boot at once; the gate fails with the first one that fails.
+        const outcomes = await timeline.step('healthy', `Waiting for ${what} to be healthy`, async (note) => {
+            const all = await Promise.all(names.map(async (n) => ({
+                name: n,
+                outcome: await waitHealthy({ host, name: n, network, settings: config.health, log, clock: this.clock, aborted: () => this.abortReason })
+            })));
+            const failed = all.find(o => !o.outcome.healthy);
+            note(failed && !failed.outcome.healthy ? failed.outcome.reason : `${all.reduce((sum, o) => sum + (o.outcome.healthy ? o.outcome.probes : 0), 0)} probe(s)`);
+            return all;
         });
         this.checkAborted();
-        if (!health.healthy) {
-            const logs = await host.logs(name, 30).catch(e => `(logs unavailable: ${e.message})`);
+        const failed = outcomes.find(o => !o.outcome.healthy);
+        if (failed && !failed.outcome.healthy) {
+            const health = failed.outcome;
+            const logs = await host.logs(failed.name, 30).catch(e => `(logs unavailable: ${e.message})`);
             throw new ReleaseError({
-                reason: `${name} (${plan.image}) did not become healthy: ${health.reason}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`,
+                reason: `${failed.name} (${plan.image}) did not become healthy: ${health.reason}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`,
                 logs,
-                container: name,
+                container: failed.name,
                 exitCode: health.exitCode,
                 oomKilled: health.oomKilled
             });
         }
         if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-            await host.setRestartPolicy(name, config.container.restart);
+            for (const n of names)
+                await host.setRestartPolicy(n, config.container.restart);
         }
     }
     /** Why the run was told to stop (a signal), if it was. */
@@ -76080,9 +76265,13 @@ class ReleaseEngine {
     }
     /** A failed release leaves the host as it found it: the new container gone, the standby back. */
     async undoBoot(plan) {
-        await this.discardFailed(plan.color, plan.kind === 'reuse-standby');
-        if (plan.kind === 'start-new')
-            await this.restoreAside(plan.color);
+        for (const i of oneTo(plan.replicas))
+            await this.discardFailed(plan.color, plan.kind === 'reuse-standby', i);
+        if (plan.kind === 'start-new') {
+            const { aside } = await replicasOnHost(this.host, this.app, plan.color);
+            for (const i of aside)
+                await this.restoreAside(plan.color, i);
+        }
     }
     async forgetPending(record) {
         await this.deps.ledger
@@ -76126,7 +76315,7 @@ class ReleaseEngine {
     /** The image and settings asked for are already live: make sure the proxy serves them, change nothing else. */
     async alreadyLive(record, live, containerId, containers) {
         const { router, log, timeline, config, ledger } = this.deps;
-        const route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port };
+        const route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port, replicas: live.replicas ?? 1 };
         if (this.web)
             await timeline.step('verify', 'Verifying through the proxy', async (note) => {
                 let v = await router.verify(route, config.health.path, 2000);
@@ -76149,22 +76338,22 @@ class ReleaseEngine {
         };
     }
     /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
-    async setAside(color) {
-        const old = await this.host.inspect(containerName(this.app, color));
+    async setAside(color, replica = 1) {
+        const old = await this.host.inspect(containerName(this.app, color, replica));
         if (!old)
             return;
-        await this.host.remove(asideName(this.app, color));
-        await this.host.rename(old.id, asideName(this.app, color));
-        this.deps.log.info(`Set the old ${color} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`);
+        await this.host.remove(asideName(this.app, color, replica));
+        await this.host.rename(old.id, asideName(this.app, color, replica));
+        this.deps.log.info(`Set the old ${color}${replicaNote(replica)} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`);
     }
     /** Puts the set-aside container back under its name after a failed release. */
-    async restoreAside(color) {
-        const aside = await this.host.inspect(asideName(this.app, color));
+    async restoreAside(color, replica = 1) {
+        const aside = await this.host.inspect(asideName(this.app, color, replica));
         if (!aside)
             return;
-        await this.host.remove(containerName(this.app, color));
-        await this.host.rename(aside.id, containerName(this.app, color));
-        this.deps.log.info(`Put the previous ${color} container back, so the standby is kept`);
+        await this.host.remove(containerName(this.app, color, replica));
+        await this.host.rename(aside.id, containerName(this.app, color, replica));
+        this.deps.log.info(`Put the previous ${color}${replicaNote(replica)} container back, so the standby is kept`);
     }
     /**
      * A run that died between setting a container aside and finishing leaves it behind.
@@ -76172,22 +76361,25 @@ class ReleaseEngine {
      * otherwise the replacement never went live: put the old container back.
      */
     async recoverAside(color, live) {
-        const aside = await this.host.inspect(asideName(this.app, color));
-        if (!aside)
-            return;
-        if (live?.color === color) {
-            this.deps.log.info(`Removing ${asideName(this.app, color)}, left behind by an interrupted run after its switch`);
-            await this.host.remove(aside.id);
-            await this.pruneImage(aside.imageId);
-        }
-        else {
-            this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color)} back as ${containerName(this.app, color)}`);
-            await this.restoreAside(color);
+        const { aside: found } = await replicasOnHost(this.host, this.app, color);
+        for (const i of found) {
+            const aside = await this.host.inspect(asideName(this.app, color, i));
+            if (!aside)
+                continue;
+            if (live?.color === color) {
+                this.deps.log.info(`Removing ${asideName(this.app, color, i)}, left behind by an interrupted run after its switch`);
+                await this.host.remove(aside.id);
+                await this.pruneImage(aside.imageId);
+            }
+            else {
+                this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color, i)} back as ${containerName(this.app, color, i)}`);
+                await this.restoreAside(color, i);
+            }
         }
     }
     /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
-    async discardFailed(color, wasStandby) {
-        const name = containerName(this.app, color);
+    async discardFailed(color, wasStandby, replica = 1) {
+        const name = containerName(this.app, color, replica);
         try {
             if (this.deps.config.keepFailed || wasStandby) {
                 await this.host.stop(name, 5);
@@ -76196,9 +76388,9 @@ class ReleaseEngine {
                 }
                 else {
                     // Out of the way of the standby being put back, under a name that says what it is.
-                    await this.host.remove(failedName(this.app, color));
-                    await this.host.rename(name, failedName(this.app, color));
-                    this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color)} for inspection (keep-failed)`);
+                    await this.host.remove(failedName(this.app, color, replica));
+                    await this.host.rename(name, failedName(this.app, color, replica));
+                    this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color, replica)} for inspection (keep-failed)`);
                 }
             }
             else {
@@ -76227,40 +76419,56 @@ class ReleaseEngine {
      */
     async retireReplaced(before, liveColor) {
         const { config, log } = this.deps;
-        const replaced = await this.host.inspect(asideName(this.app, liveColor));
-        if (!replaced)
+        const { aside } = await replicasOnHost(this.host, this.app, liveColor);
+        const replaced = (await Promise.all(aside.map(i => this.host.inspect(asideName(this.app, liveColor, i))))).filter(c => c !== undefined);
+        if (!replaced.length)
             return;
-        const what = `${liveColor} container (${replaced.labels[LABEL.image] ?? '?'})`;
+        const what = `${liveColor} container${replaced.length > 1 ? `s (${replaced.length})` : ''} (${replaced[0].labels[LABEL.image] ?? '?'})`;
         // It stopped being live when the release live before this run went live.
         const liveUntil = before ? Date.parse(before.liveSince) : NaN;
         const drainLeft = liveUntil + config.proxy.drainTimeoutMs - this.clock.now();
-        if (replaced.running && drainLeft > 0) {
+        if (replaced.some(c => c.running) && drainLeft > 0) {
             log.info(`The replaced ${what} was live ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
             await this.clock.sleep(drainLeft);
         }
-        await this.host.remove(replaced.id);
+        for (const c of replaced)
+            await this.host.remove(c.id);
         log.info(`Removed the replaced ${what}`);
-        await this.pruneImage(replaced.imageId);
+        for (const imageId of new Set(replaced.map(c => c.imageId)))
+            await this.pruneImage(imageId);
     }
-    /** Applies keep-previous to the color that served before, after the drain time. */
+    /** Applies keep-previous to the color that served before (every replica of it), after the drain time. */
     async applyKeepPrevious(before, previousColor) {
         const { config, log } = this.deps;
         if (!before)
             return undefined;
-        const name = containerName(this.app, previousColor);
+        const { serving } = await replicasOnHost(this.host, this.app, previousColor);
+        const names = serving.map(i => containerName(this.app, previousColor, i));
+        const name = names.length > 1 ? `${names.join(', ')}` : containerName(this.app, previousColor);
         const standby = { color: before.color, image: before.image, state: 'running' };
-        if (config.keepPrevious === 'running') {
-            log.info(`${name} keeps running as the standby for an instant rollback.`);
+        const endDrain = config.proxy.sticky ? this.deps.router.endDrain?.bind(this.deps.router) : undefined;
+        if (config.keepPrevious === 'running' && !endDrain) {
+            log.info(`${name} ${names.length > 1 ? 'keep' : 'keeps'} running as the standby for an instant rollback.`);
             return standby;
         }
-        log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before it is ${config.keepPrevious}`);
+        // sticky: clients holding a cookie of the old color stay on it until its drain ends, whatever keep-previous says.
+        const then = config.keepPrevious === 'running'
+            ? 'its sticky clients move over (it keeps running as the standby)'
+            : `${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`;
+        log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${then}`);
         await this.clock.sleep(config.proxy.drainTimeoutMs);
-        if (config.keepPrevious === 'stopped' && (await this.host.inspect(name))) {
-            await this.host.stop(name, 10);
+        if (endDrain)
+            await endDrain(previousColor);
+        if (config.keepPrevious === 'running')
+            return standby;
+        if (config.keepPrevious === 'stopped' && names.length) {
+            for (const n of names)
+                await this.host.stop(n, 10);
             standby.state = 'stopped';
         }
         else {
-            await this.host.remove(name);
+            for (const n of names)
+                await this.host.remove(n);
             standby.state = 'removed';
         }
         return standby;
@@ -76272,6 +76480,136 @@ class ReleaseEngine {
         });
         if (result === 'removed')
             this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`);
+    }
+    // --- canary-weight (issue #12): the engine's part; the proxy's is Router.canary ---
+    liveRoute(live) {
+        return { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port, replicas: live.replicas ?? 1 };
+    }
+    /**
+     * The gated new color takes `weight` % of new requests beside the live one. Recorded first, so a
+     * run that dies here leaves a canary the next promote or rollback ends; on failure the proxy is
+     * routed to the live color alone and the new containers go.
+     */
+    async startCanary(plan, record, live, network, release, weight) {
+        const { router, ledger, timeline, log, config } = this.deps;
+        const canary = router.canary?.bind(router);
+        if (!canary)
+            throw new ReleaseError({ reason: "Input 'canary-weight' needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed." });
+        const liveRoute = this.liveRoute(live);
+        const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
+        release.liveSince = new Date(this.clock.now()).toISOString();
+        let serving = false;
+        try {
+            await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release);
+            this.checkAborted();
+            await ledger.write({ ...record, pending: undefined, canary: { release, weight, since: release.liveSince } });
+            await timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () => canary(liveRoute, route, weight).catch((e) => {
+                throw new ReleaseError({
+                    reason: `The proxy could not start the canary on ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
+                });
+            }));
+            const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
+                const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS);
+                note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+                return v;
+            });
+            if (!verified.ok)
+                throw new ReleaseError({
+                    reason: `After the canary started the proxy did not answer within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
+                });
+            serving = true;
+        }
+        catch (e) {
+            if (!serving) {
+                await router.apply(liveRoute).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${u.message}`));
+                await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${plan.color}: ${u.message}`));
+                await ledger
+                    .write({ ...record, pending: undefined, canary: undefined })
+                    .catch(u => log.warning(`Could not update the release ledger: ${u.message}`));
+            }
+            throw e;
+        }
+        log.info(`${plan.image} on ${plan.color} serves ${weight} % of new requests; ${live.image} on ${live.color} the rest. mode promote makes it live, mode rollback ends it.`);
+        // The containers the canary replaced (the old standby) go after their drain; the live color stays as it is.
+        await timeline.step('cleanup', 'Cleaning up', () => this.retireReplaced(live, plan.color));
+        const info = await this.host.inspect(containerName(this.app, plan.color));
+        return { ...this.resultOf('canary', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image };
+    }
+    /** mode promote: the canary (health re-checked first) becomes live through a full switch; the old color gets keep-previous. */
+    async promote() {
+        const { host, router, timeline, log } = this.deps;
+        const network = networkName(this.app);
+        const { record, live, containers } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
+            const record = await this.readLedger();
+            const live = record.releases[0];
+            this.observed = live;
+            const containers = await this.inspectColors(record.releases);
+            note(record.canary ? `canary ${record.canary.release.color} at ${record.canary.weight} %` : 'no canary');
+            return { record, live, containers };
+        });
+        const canary = record.canary;
+        if (!canary || !live)
+            throw new ReleaseError({ reason: `Nothing of ${this.app} waits to be promoted: deploy with canary-weight first. Nothing was changed.` });
+        const c = containers.find(x => x.color === canary.release.color);
+        const plan = {
+            kind: 'reuse-standby',
+            color: canary.release.color,
+            image: canary.release.image,
+            replicas: canary.release.replicas ?? 1,
+            mustStart: !c?.running,
+            why: `promoting the canary (${canary.weight} % since ${canary.since})`,
+            restores: canary.release
+        };
+        log.info(`Plan: promote ${plan.image} on ${plan.color} from ${canary.weight} % to all new requests`);
+        await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: canary.release });
+        await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app });
+        await router.ensure(network);
+        try {
+            // Health first, while the canary still serves its share: a failing canary is ended, not promoted.
+            await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, canary.release);
+            const result = await this.switchTo(plan, record, live, containers, {
+                request: { kind: 'deploy', image: plan.image },
+                hash: canary.release.configHash,
+                network
+            });
+            return { ...result, result: 'deployed' };
+        }
+        catch (e) {
+            // A canary that cannot be promoted is ended: the live color alone serves, as after a rollback.
+            await router.apply(this.liveRoute(live)).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${u.message}`));
+            await this.deps.ledger
+                .write({ ...record, pending: undefined, canary: undefined })
+                .catch(u => log.warning(`Could not update the release ledger: ${u.message}`));
+            if (e instanceof ReleaseError)
+                throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The canary was ended: ${live.color} (${live.image}) serves all requests.` });
+            throw e;
+        }
+    }
+    /** mode rollback during a canary: the live color alone again; the canary's color gets keep-previous after its drain. */
+    async endCanary(record, live, network) {
+        const { host, router, ledger, timeline, log, config } = this.deps;
+        const canary = record.canary;
+        await this.deps.onPlanned?.({ color: live.color, image: live.image, from: { color: canary.release.color, image: canary.release.image }, restores: live });
+        await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app });
+        await router.ensure(network);
+        const route = this.liveRoute(live);
+        await timeline.step('switch', `Ending the canary on ${canary.release.color}`, () => router.apply(route).catch((e) => {
+            throw new ReleaseError({ reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}` });
+        }));
+        const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
+            const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
+            note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+            return v;
+        });
+        if (!verified.ok)
+            throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` });
+        const updated = { ...record, pending: undefined, canary: undefined };
+        await ledger.write(updated);
+        log.info(`Ended the canary of ${canary.release.image} on ${canary.release.color}: ${live.image} on ${live.color} serves every new request.`);
+        // Its drain counts from now: keep-previous applies to the canary's color as to a replaced live color.
+        const standby = await timeline.step('cleanup', 'Cleaning up', () => this.applyKeepPrevious(canary.release, canary.release.color));
+        const info = await this.host.inspect(containerName(this.app, live.color));
+        return this.resultOf('rolled-back', live, updated.releases, info?.id, standby);
     }
 }
 
@@ -77296,6 +77634,232 @@ class LedgerFile {
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
+
+
+
+/**
+ * The release strategies' part of an app's HAProxy backend (issue #12): N servers per color.
+ * Replica 1's server keeps the name of a one-container color (`blue`), so a backend written before
+ * replicas existed is switched by the same runtime commands.
+ */
+/** The server of one replica of a color in the app's backend. */
+function serverName(color, replica) {
+    return replica === 1 ? color : `${color}-${replica}`;
+}
+/**
+ * Every server of both colors, `slots` per color: the live color's first `route.replicas` enabled,
+ * every other one `disabled` (a switch enables them through the runtime API, so both colors declare
+ * the same slots and a switch between sizes up to `slots` needs no reload).
+ */
+function renderServers(route, slots, canary, sticky = false) {
+    const weights = canary ? canaryWeights(canary.weight, route.replicas ?? 1, canary.route.replicas ?? 1) : undefined;
+    return COLORS.flatMap(color => oneTo(slots).map(i => {
+        const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0;
+        const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : '';
+        const state = i <= size ? weight : ' disabled';
+        const cookie = sticky ? ` cookie ${serverName(color, i)}` : '';
+        return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`;
+    })).join('');
+}
+/**
+ * sticky: cookie. HAProxy names the server (so the color) a client got in a cookie and sends it there
+ * again while that server is ready or draining; a server in maintenance (a color whose drain ended)
+ * no longer holds its clients, and a failed connection is re-dispatched to another server.
+ */
+function renderStickiness(app, sticky) {
+    if (!sticky)
+        return '';
+    return `  # sticky: cookie: a client keeps the server (and so the color) it first got until that color's drain ends
+  cookie ${stickyCookie(app)} insert indirect nocache httponly
+  option redispatch 1
+`;
+}
+function stickyCookie(app) {
+    return `cutover_${app.replace(/-/g, '_')}`;
+}
+/** HAProxy's largest server weight. */
+const MAX_WEIGHT = 256;
+/**
+ * Per-server weights that give the canary color `percent` % of requests: each color's share is
+ * its servers' weights summed, so the weights make up for unequal replica counts.
+ */
+function canaryWeights(percent, liveReplicas, canaryReplicas) {
+    const live = (100 - percent) * canaryReplicas;
+    const canary = percent * liveReplicas;
+    const scale = Math.min(1, MAX_WEIGHT / Math.max(live, canary));
+    return { live: Math.max(1, Math.round(live * scale)), canary: Math.max(1, Math.round(canary * scale)) };
+}
+const CANARY_MARKER = '# cutover-canary: ';
+/** The backend file's record of a canary (the route comment keeps naming the live release). */
+function canaryComment(canary) {
+    return canary ? `${CANARY_MARKER}${JSON.stringify({ color: canary.route.color, releaseId: canary.route.releaseId, weight: canary.weight })}\n` : '';
+}
+function parseCanaryComment(text) {
+    const line = text.split('\n').find(l => l.startsWith(CANARY_MARKER));
+    if (!line)
+        return undefined;
+    try {
+        const c = JSON.parse(line.slice(CANARY_MARKER.length));
+        if ((c.color === 'blue' || c.color === 'green') && typeof c.releaseId === 'string' && typeof c.weight === 'number') {
+            return { color: c.color, releaseId: c.releaseId, weight: c.weight };
+        }
+    }
+    catch {
+        // damaged: no canary
+    }
+    return undefined;
+}
+/**
+ * The runtime API commands of a canary: both colors ready at their weights (the canary's
+ * containers at their current addresses), slots beyond each color's size in maintenance.
+ */
+function canaryCommands(be, live, canary, slots, addresses) {
+    const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1);
+    const commands = [];
+    for (const [route, weight, known] of [
+        [live, weights.live, []],
+        [canary.route, weights.canary, addresses]
+    ]) {
+        for (const i of oneTo(slots)) {
+            const server = `${be}/${serverName(route.color, i)}`;
+            if (i > (route.replicas ?? 1)) {
+                commands.push(`set server ${server} state maint`);
+                continue;
+            }
+            const address = known[i - 1];
+            if (address)
+                commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
+            commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`);
+        }
+    }
+    return commands;
+}
+const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/;
+/** The servers a backend file declares: slots per color, and how many of each color are enabled. */
+function declaredServers(text) {
+    let slots = 0;
+    const enabled = { blue: 0, green: 0 };
+    for (const line of text.split('\n')) {
+        const m = SERVER_LINE.exec(line);
+        if (!m)
+            continue;
+        slots = Math.max(slots, Number(m[2] ?? 1));
+        if (!m[3])
+            enabled[m[1]]++;
+    }
+    return { slots, enabled };
+}
+/**
+ * What a running backend keeps from its file until a reload: everything but the route and canary
+ * records and each server's state and weight (those the runtime API changes). Two files of the
+ * same shape are switched at runtime; a new shape (more servers, sticky on or off) needs a reload.
+ */
+function backendShape(text) {
+    return text
+        .split('\n')
+        .filter(l => !l.startsWith('# cutover-'))
+        .map(l => (SERVER_LINE.test(l) ? l.replace(/ weight \d+/, '').replace(/ disabled\s*$/, '') : l))
+        .join('\n');
+}
+/** The slots a backend needs for this route: never fewer than it declares (shrinking would only cost a reload). */
+function slotsFor(route, currentText) {
+    return Math.max(route.replicas ?? 1, declaredServers(currentText).slots, 1);
+}
+/**
+ * The runtime API commands of a switch: the new color's replicas take new requests (at their
+ * current addresses when known), its slots beyond the size go to maintenance, the other color drains
+ * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
+ */
+function switchCommands(be, route, slots, addresses) {
+    const other = route.color === 'blue' ? 'green' : 'blue';
+    const size = route.replicas ?? 1;
+    const commands = [];
+    for (const i of oneTo(slots)) {
+        const server = `${be}/${serverName(route.color, i)}`;
+        if (i > size) {
+            commands.push(`set server ${server} state maint`);
+            continue;
+        }
+        const address = addresses[i - 1];
+        // A container just created: its address now rather than at the next DNS resolution.
+        if (address)
+            commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
+        // weight 1: the file's weight, which a canary may have changed
+        commands.push(`set server ${server} weight 1`, `set server ${server} state ready`);
+    }
+    for (const i of oneTo(slots))
+        commands.push(`set server ${be}/${serverName(other, i)} state drain`);
+    return commands;
+}
+/** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
+function maintenancePageFile(app) {
+    return `maintenance-${app}.html`;
+}
+/** The app's maintenance flag: the key `on` present = the page is served (changed at runtime with add/clear map). */
+function maintenanceMapFile(app) {
+    return `maintenance-${app}.map`;
+}
+const MAINTENANCE_HEADER = 'X-Cutover-Maintenance';
+/** Seconds clients are told to wait (Retry-After). */
+const RETRY_AFTER_S = 60;
+function renderMaintenanceMap(on) {
+    return `# Managed by cutover: "on" while mode maintenance serves the page.\n${on ? 'on 1\n' : ''}`;
+}
+/** What the page's file holds (read once at a reload): the HTML, or the built-in page. */
+function maintenancePage(html) {
+    return html ?? DEFAULT_MAINTENANCE_PAGE;
+}
+const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">
+<h1>Down for maintenance</h1>
+<p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
+</body>
+</html>
+`;
+/**
+ * The backend's maintenance rule: while the flag is on, every request gets the page with a 503 and
+ * Retry-After, except cutover's own verification (a request carrying the host's verify token), so a
+ * deploy during maintenance is still verified. Health probes go to the containers directly.
+ */
+function renderMaintenanceRule(dir, app, verifyMap) {
+    return `  # mode maintenance: a 503 page instead of the app while ${maintenanceMapFile(app)} holds "on" (cutover's verification still passes)
+  http-request return status 503 content-type "text/html; charset=utf-8" file ${dir}/${maintenancePageFile(app)} hdr Retry-After ${RETRY_AFTER_S} hdr Cache-Control no-store hdr ${MAINTENANCE_HEADER} on if { str(on),map(${dir}/${maintenanceMapFile(app)}) -m found } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }
+`;
+}
+/** Whether a backend file has the maintenance rule (files written before it existed do not). */
+function hasMaintenanceRule(text, app) {
+    return text.includes(`map(`) && text.includes(maintenanceMapFile(app));
+}
+/** The route a backend file was rendered for, to render it again (with the rules of this version). */
+function routeOfFile(app, text, parsed) {
+    if (!parsed)
+        return undefined;
+    const port = /^\s*server\s+\S+\s+\S+:(\d+)\s/m.exec(text);
+    if (!port)
+        return undefined;
+    return { app, color: parsed.color, releaseId: parsed.releaseId, appPort: Number(port[1]), replicas: Math.max(1, declaredServers(text).enabled[parsed.color]) };
+}
+/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
+async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
+    const started = Date.now();
+    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
+    for (;;) {
+        const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000);
+        const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on';
+        const ok = last.status !== undefined && page === on;
+        if (ok || Date.now() - started > timeoutMs)
+            return { ok, last, ms: Date.now() - started };
+        await new Promise(r => setTimeout(r, 50));
+    }
+}
+/** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */
+function endDrainCommands(be, color, slots) {
+    return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`);
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts
 
 /**
@@ -77585,23 +78149,23 @@ backend ${NOT_FOUND_BACKEND}
 `;
 }
 const ROUTE_LINE = /^# cutover-route: /;
-/** An app's backend: the one place its live color is written (the other color is `disabled`). */
-function renderAppConfig(route, token) {
+/**
+ * An app's backend: the one place its live color is written (the other color is `disabled`).
+ * `slots`: servers declared per color (replicas; see haproxy-strategy.ts).
+ */
+function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false) {
     const be = backendName(route.app);
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`;
-    const server = (color) => `  server ${color} ${containerName(route.app, color)}:${route.appPort} resolvers docker init-addr last,libc,none${color === route.color ? '' : ' disabled'}`;
     return `# Managed by cutover: do not edit, deploys rewrite it.
 ${routeComment(route, token)}
-backend ${be}
+${canaryComment(canary)}backend ${be}
   # Only cutover's own verification learns which release answered: it sends the token that only
   # the host knows (verify map); any other value, or none, gets no header.
   http-request set-var(txn.cutover_verify) req.hdr(x-cutover-verify)
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${server('blue')}
-${server('green')}
-`;
+${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`;
 }
 function renderVerifyMap(token, releaseId) {
     return `${token} ${encodeRelease(releaseId)}\n`;
@@ -77720,6 +78284,8 @@ function parsePid(answer) {
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy.ts
+
+
 
 
 
@@ -77964,26 +78530,35 @@ class HaproxyRouter {
         return { domains, wildcards };
     }
     async apply(route) {
+        return this.applyRouting(route);
+    }
+    /**
+     * canary-weight: `canary`'s color serves `weight` % of new requests beside `live` (persisted in the
+     * backend file; the route comment and the verify map keep naming the live release).
+     */
+    async canary(live, canary, weight) {
+        return this.applyRouting(live, { route: canary, weight });
+    }
+    async applyRouting(route, canary) {
         const be = backendName(this.app);
         const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
         // Every read at once (each is a round trip over the SSH connection; a switch is the moment
         // that counts). Under the deploy lock nobody else writes the app's files, so what was read
         // is still there when it is written.
-        const [before, beforeMap, target, backends, maps] = await Promise.all([
+        const [before, beforeMap, addresses, backends, maps, missing] = await Promise.all([
             this.readAppFile(),
             getFile(this.container, verifyMap),
-            this.docker
-                .getContainer(containerName(this.app, route.color))
-                .inspect()
-                .catch(() => undefined),
+            this.addressesOf(canary?.route ?? route),
             this.cli('show backend'),
-            this.readMaps()
+            this.readMaps(),
+            this.missingMaintenanceFiles()
         ]);
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
-        const text = renderAppConfig(route, token);
-        const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress;
+        const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1);
+        const text = renderAppConfig(route, token, slots, canary, this.settings.sticky);
         // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
         await putFiles(this.container, HAPROXY_CONF_DIR, [
+            ...missing,
             { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
             { name: appFile(this.app), content: text }
         ]);
@@ -77992,8 +78567,10 @@ class HaproxyRouter {
         try {
             const known = parseBackends(backends).includes(be);
             const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
-            if (known && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
-                await this.switchAtRuntime(route, token, address);
+            // A new shape (replicas grew beyond the servers declared, sticky turned on or off): a reload, which drops nothing either.
+            const sameShape = backendShape(before) === backendShape(text);
+            if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+                await this.switchAtRuntime(route, token, addresses, slots, canary);
                 switched = true;
             }
             else {
@@ -78026,22 +78603,99 @@ class HaproxyRouter {
                 await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined);
             this.appText = before;
             const previous = parseRouteComment(this.app, before);
-            if (switched && previous)
-                await this.switchAtRuntime({ ...route, color: previous.color }, previous.token ?? '', undefined).catch(() => undefined);
+            if (switched && previous) {
+                const back = { ...route, color: previous.color, replicas: Math.max(1, declaredServers(before).enabled[previous.color]) };
+                await this.switchAtRuntime(back, previous.token ?? '', [], slots).catch(() => undefined);
+            }
             throw e;
         }
     }
-    /** One line on the admin socket: the new color takes new requests, the old one drains. */
-    async switchAtRuntime(route, token, address) {
+    /** The maintenance page and flag the backend refers to, when missing (a deploy leaves the flag as it is). */
+    /** The app's maintenance flag and page as they must exist before its backend file names them. */
+    async missingMaintenanceFiles() {
+        const files = [
+            { name: maintenanceMapFile(this.app), content: renderMaintenanceMap(false) },
+            { name: maintenancePageFile(this.app), content: DEFAULT_MAINTENANCE_PAGE }
+        ];
+        const present = await Promise.all(files.map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f.name}`)));
+        return files.filter((_, i) => present[i] === undefined);
+    }
+    /**
+     * mode maintenance (on) / live (off): the app's flag set through the runtime API and in its file;
+     * a reload (which drops nothing) only when the page changed or the running backend predates the
+     * rule. Confirmed by a request through the proxy.
+     */
+    async maintenance(on, page) {
+        const text = await this.readAppFile();
+        const parsed = parseRouteComment(this.app, text);
+        const route = routeOfFile(this.app, text, parsed);
+        if (!route || !parsed)
+            throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`);
+        const mapPath = `${HAPROXY_CONF_DIR}/${maintenanceMapFile(this.app)}`;
+        const [beforePage, beforeMap] = await Promise.all([maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)));
+        // mode live keeps the page the proxy has (nothing to reload for a page nobody sees).
+        const wantedPage = on ? maintenancePage(page) : (beforePage ?? DEFAULT_MAINTENANCE_PAGE);
+        await putFile(this.container, HAPROXY_CONF_DIR, maintenancePageFile(this.app), wantedPage);
+        await putFile(this.container, HAPROXY_CONF_DIR, maintenanceMapFile(this.app), renderMaintenanceMap(on));
+        let reload = beforePage !== wantedPage;
+        if (!hasMaintenanceRule(text, this.app)) {
+            // Written by a cutover before maintenance existed: the same route with this version's rules.
+            const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky);
+            await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), rendered);
+            this.appText = rendered;
+            reload = true;
+        }
+        if (!reload && !(await this.cli('show map')).includes(mapPath))
+            reload = true;
+        if (reload) {
+            await underLock(this.lockProxy, async () => {
+                this.log.info(`${on ? 'Turning on' : 'Ending'} maintenance of ${this.app} on the proxy ${this.name}: reloading it (its page changed)`);
+                await this.testAndReload([
+                    { file: appFile(this.app), content: text || undefined },
+                    { file: maintenancePageFile(this.app), content: beforePage },
+                    { file: maintenanceMapFile(this.app), content: beforeMap }
+                ]);
+            });
+        }
+        else {
+            const answer = await this.cli(on ? `clear map ${mapPath}; add map ${mapPath} on 1` : `clear map ${mapPath}`);
+            const errors = runtimeErrors(answer);
+            if (errors.length)
+                throw new ProxyError(`HAProxy (${this.name}) refused the maintenance flag of ${this.app}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+            this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`);
+        }
+        return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
+    }
+    /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */
+    async endDrain(color) {
+        const text = await this.readAppFile();
+        const routed = parseRouteComment(this.app, text);
+        // Never the color the proxy routes to (a run that switched back in the meantime).
+        if (!routed || routed.color === color || parseCanaryComment(text)?.color === color)
+            return;
         const be = backendName(this.app);
-        const other = route.color === 'blue' ? 'green' : 'blue';
+        const answer = await this.cli(endDrainCommands(be, color, declaredServers(text).slots).join('; '));
+        const errors = runtimeErrors(answer);
+        if (errors.length)
+            throw new ProxyError(`HAProxy (${this.name}) refused to end the drain of ${this.app} ${color}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+        this.log.info(`Ended the drain of ${this.app} ${color} on the proxy ${this.name}: its sticky clients go to the live color now`);
+    }
+    /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
+    async addressesOf(route) {
+        return Promise.all(oneTo(route.replicas ?? 1).map(async (i) => {
+            const info = await this.docker
+                .getContainer(containerName(this.app, route.color, i))
+                .inspect()
+                .catch(() => undefined);
+            return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined;
+        }));
+    }
+    /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
+    async switchAtRuntime(route, token, addresses, slots, canary) {
+        const be = backendName(this.app);
         const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
         const commands = [
-            // A container just created: its address now rather than at the next DNS resolution.
-            ...(address ? [`set server ${be}/${route.color} addr ${address} port ${route.appPort}`] : []),
-            `set server ${be}/${route.color} state ready`,
-            // drain: established connections (WebSockets) stay; the engine stops the color after drain-timeout.
-            `set server ${be}/${other} state drain`,
+            ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses)),
             `clear map ${map}`,
             ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
         ];
@@ -78049,7 +78703,9 @@ class HaproxyRouter {
         const errors = runtimeErrors(answer);
         if (errors.length)
             throw new ProxyError(`HAProxy (${this.name}) refused the switch of ${this.app} to ${route.color}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
-        this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
+        this.log.info(canary
+            ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
+            : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
     }
     async verify(route, path, timeoutMs) {
         const routed = parseRouteComment(this.app, await this.readAppFile());
@@ -78323,6 +78979,64 @@ function hostAdapters(config, proxy, on, holder, log) {
 /** The proxy line of the log: which proxy, and whether proxy-type auto chose it. */
 function describeProxy(config, proxy) {
     return `Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/strategy.ts
+
+
+
+/**
+ * mode maintenance / mode live (issue #12): the proxy serves a 503 page for the app instead of it,
+ * or stops doing so. Nothing else changes: the containers keep running, the ledger keeps its
+ * releases, and health probes (host -> container) and cutover's verification still reach the app.
+ */
+async function switchMaintenance(deps, on) {
+    const { config, host, router, ledger, timeline, log } = deps;
+    const app = config.app;
+    const maintenance = router.maintenance?.bind(router);
+    if (!maintenance) {
+        throw new ReleaseError({ reason: `Input 'mode' is ${config.mode}, which needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed.` });
+    }
+    const record = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        const record = await ledger.read();
+        const live = record?.releases[0];
+        if (!record || !live)
+            throw new ReleaseError({
+                reason: `Nothing of ${app} is deployed on this host, so there is no page to ${on ? 'replace' : 'bring back'}. Nothing was changed.`
+            });
+        note(`${live.color} live (${live.image})`);
+        return record;
+    });
+    const live = record.releases[0];
+    const network = networkName(app);
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: app });
+    await router.ensure(network);
+    const confirmed = await timeline.step('switch', on ? `Serving the maintenance page for ${app}` : `Ending maintenance of ${app}`, async (note) => {
+        const v = await maintenance(on, on ? config.strategy.maintenancePage : undefined).catch((e) => {
+            throw new ReleaseError({ reason: `The proxy could not ${on ? 'turn on' : 'end'} maintenance of ${app}: ${e.message}` });
+        });
+        note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+        return v;
+    });
+    if (!confirmed.ok) {
+        throw new ReleaseError({
+            reason: `The proxy did not ${on ? 'serve the maintenance page' : 'stop serving the maintenance page'} for ${app} within 10 s (last answer: ${describeAnswer(confirmed.last)}).`
+        });
+    }
+    log.info(on
+        ? `${app} answers with the maintenance page (503, Retry-After); ${live.color} (${live.image}) keeps running.`
+        : `${app} is live again on ${live.color} (${live.image}).`);
+    const previous = record.releases[1];
+    return {
+        result: on ? 'maintenance' : 'live',
+        color: live.color,
+        image: live.image,
+        deployedAt: live.liveSince,
+        previousColor: previous?.color,
+        previousImage: previous?.image,
+        release: live,
+        releases: record.releases
+    };
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -83539,7 +84253,10 @@ const RESULT = {
     failed: '❌ failed',
     cancelled: '⏹️ not switched',
     reverted: '↩️ switched back',
-    skipped: '⏭️ not started'
+    skipped: '⏭️ not started',
+    canary: '🐤 canary',
+    maintenance: '🚧 maintenance',
+    live: '✅ live'
 };
 /** The per-host rows of a run over several hosts (and the switch spread, and drift). */
 function hostsTable(outcome, esc) {
@@ -83581,6 +84298,9 @@ const HEADLINES = {
     deployed: '✅ Deployed',
     'rolled-back': '↩️ Rolled back',
     unchanged: '✔️ Unchanged',
+    maintenance: '🚧 Maintenance page on for',
+    canary: '🐤 Canary started for',
+    live: '✅ Back live:',
     failed: '❌ Failed'
 };
 function escapeMarkdown(text) {
@@ -83624,7 +84344,12 @@ function renderSummary(outcome, host, secrets = []) {
     lines.push(...hostsTable(outcome, esc));
     lines.push('| | color | image | |');
     lines.push('|---|---|---|---|');
-    if (outcome.color) {
+    if (outcome.result === 'canary' && outcome.color) {
+        // A canary serves beside the live release, which stays the live one until mode promote.
+        lines.push(`| **Canary** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
+        lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves the other requests |`);
+    }
+    else if (outcome.color) {
         lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
     }
     else {
@@ -83862,6 +84587,7 @@ class StampedTimeline extends Timeline {
 
 
 
+
 function labelOf(ssh) {
     return `${ssh.user}@${ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host}:${ssh.port}`;
 }
@@ -83948,6 +84674,10 @@ class FleetHosts {
                 host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`);
                 host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings;
                 host.log.info(describeProxy(ctx.config, host.proxy));
+                // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
+                const needsHaproxy = ctx.config.roles?.web !== false && strategyProxyProblem(ctx.config.strategy, ctx.config.mode, host.proxy.type, host.proxy.sticky);
+                if (needsHaproxy)
+                    throw new Error(`Input '${needsHaproxy.input}' ${needsHaproxy.message}`);
                 return host;
             }
             catch (e) {
@@ -84344,6 +85074,8 @@ class FleetRun {
 
 
 
+
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
@@ -84435,7 +85167,8 @@ async function execute(config, log) {
         commit: runInfo.sha
     };
     let deployment;
-    const wantsDeployment = config.mode !== 'status' && config.github.deployments;
+    // Maintenance changes what the proxy answers, not what is deployed: no GitHub deployment.
+    const wantsDeployment = (config.mode === 'deploy' || config.mode === 'rollback' || config.mode === 'promote') && config.github.deployments;
     const startDeployment = async (planned) => {
         if (!wantsDeployment || deployment)
             return;
@@ -84545,7 +85278,11 @@ async function execute(config, log) {
             const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy);
             if (web)
                 log.info(describeProxy(config, proxy));
-            engine = new ReleaseEngine({
+            // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
+            const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky);
+            if (needsHaproxy)
+                throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` });
+            const deps = {
                 config,
                 ...hostAdapters(config, proxy, { ssh, docker, shell }, holder, log),
                 log,
@@ -84554,11 +85291,16 @@ async function execute(config, log) {
                 author,
                 onPlanned: startDeployment,
                 output: untrustedOutput(log)
-            });
+            };
+            engine = new ReleaseEngine(deps);
             if (signals > 0)
                 engine.abort('Cancelled');
             if (config.mode === 'status')
                 result = await engine.status();
+            else if (config.mode === 'maintenance' || config.mode === 'live')
+                result = await switchMaintenance(deps, config.mode === 'maintenance');
+            else if (config.mode === 'promote')
+                result = await engine.promote();
             else if (config.mode === 'deploy')
                 result = await engine.release({ kind: 'deploy', image: config.image });
             else
@@ -84596,11 +85338,15 @@ async function report(config, outcome, log, infrastructureError, startDeployment
             await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed');
         }
         else {
-            const done = outcome.result === 'rolled-back'
-                ? `Rolled back to ${outcome.image} on ${outcome.color}`
-                : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
+            const done = outcome.result === 'canary'
+                ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
+                : outcome.result === 'rolled-back'
+                    ? `Rolled back to ${outcome.image} on ${outcome.color}`
+                    : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
             await deployment.setStatus('success', done, config.github.environmentUrl);
-            await deployment.retireSuperseded();
+            // A canary serves beside the live release: the live release's deployment stays active until promote.
+            if (outcome.result !== 'canary')
+                await deployment.retireSuperseded();
         }
         if (deployment.id !== undefined)
             setOutput('deployment-id', String(deployment.id));

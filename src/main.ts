@@ -6,11 +6,13 @@ import type { Log } from './core/log.js'
 import { ReleaseError, type Failure, type Outcome, type ReleaseResult } from './core/outcome.js'
 import type { ReleaseAuthor } from './core/release.js'
 import { DeployLock } from './host/lock.js'
-import { ReleaseEngine, type PlannedRelease } from './engine/release.js'
+import { ReleaseEngine, type EngineDeps, type PlannedRelease } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
 import type { UntrustedOutput } from './engine/release-command.js'
 import { noProxy, resolveProxy } from './proxy/choose.js'
 import { describeProxy, hostAdapters } from './adapters.js'
+import { strategyProxyProblem } from './inputs/strategy.js'
+import { switchMaintenance } from './engine/strategy.js'
 import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
@@ -120,7 +122,8 @@ async function execute(config: Config, log: Log): Promise<void> {
   }
 
   let deployment: GithubDeployment | undefined
-  const wantsDeployment = config.mode !== 'status' && config.github.deployments
+  // Maintenance changes what the proxy answers, not what is deployed: no GitHub deployment.
+  const wantsDeployment = (config.mode === 'deploy' || config.mode === 'rollback' || config.mode === 'promote') && config.github.deployments
   const startDeployment = async (planned?: PlannedRelease) => {
     if (!wantsDeployment || deployment) return
     deployment = GithubDeployment.forRun(
@@ -233,7 +236,10 @@ async function execute(config: Config, log: Log): Promise<void> {
       const web = config.roles?.web !== false
       const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
       if (web) log.info(describeProxy(config, proxy))
-      engine = new ReleaseEngine({
+      // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
+      const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky)
+      if (needsHaproxy) throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` })
+      const deps: EngineDeps = {
         config,
         ...hostAdapters(config, proxy, { ssh, docker, shell }, holder, log),
         log,
@@ -242,9 +248,12 @@ async function execute(config: Config, log: Log): Promise<void> {
         author,
         onPlanned: startDeployment,
         output: untrustedOutput(log)
-      })
+      }
+      engine = new ReleaseEngine(deps)
       if (signals > 0) engine.abort('Cancelled')
       if (config.mode === 'status') result = await engine.status()
+      else if (config.mode === 'maintenance' || config.mode === 'live') result = await switchMaintenance(deps, config.mode === 'maintenance')
+      else if (config.mode === 'promote') result = await engine.promote()
       else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
       else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
     }
@@ -283,11 +292,14 @@ async function report(
       await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed')
     } else {
       const done =
-        outcome.result === 'rolled-back'
-          ? `Rolled back to ${outcome.image} on ${outcome.color}`
-          : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`
+        outcome.result === 'canary'
+          ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
+          : outcome.result === 'rolled-back'
+            ? `Rolled back to ${outcome.image} on ${outcome.color}`
+            : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`
       await deployment.setStatus('success', done, config.github.environmentUrl)
-      await deployment.retireSuperseded()
+      // A canary serves beside the live release: the live release's deployment stays active until promote.
+      if (outcome.result !== 'canary') await deployment.retireSuperseded()
     }
     if (deployment.id !== undefined) core.setOutput('deployment-id', String(deployment.id))
   }

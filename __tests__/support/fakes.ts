@@ -63,6 +63,8 @@ export class FakeHost implements ContainerHost {
   readonly calls: string[] = []
   /** What happened to which container, in order: `start web-blue`, `stop web-blue-worker-jobs`; the fake router adds `switch <color>`. */
   readonly events: string[] = []
+  /** Containers (by name) whose health path answers 500 whatever their image does. */
+  readonly unhealthyNames = new Set<string>()
   /** Throw from the named method once (e.g. 'create', 'start', 'pull'). */
   readonly failures = new Map<string, Error>()
   private nextId = 1
@@ -243,7 +245,7 @@ export class FakeHost implements ContainerHost {
     if (!c || !this.settle(c).running) return { headers: {}, body: '', error: 'connection refused', ms: 1 }
     const behaviour = [...this.images.values()].find(i => i.id === c.imageId)?.behaviour ?? {}
     if (this.clock.now() - (c.startedAt ?? 0) < (behaviour.bootMs ?? 0)) return { headers: {}, body: '', error: 'connection refused', ms: 1 }
-    const status = behaviour.healthStatus ?? 200
+    const status = this.unhealthyNames.has(c.name) ? 500 : (behaviour.healthStatus ?? 200)
     return { status, headers: {}, body: status === 200 ? 'ok' : 'broken', ms: 1 }
   }
 
@@ -291,8 +293,21 @@ export class FakeRouter implements Router {
       throw e
     }
     this.route = route
+    this.canaryState = undefined
     this.applied.push(route)
     this.host.events.push(`switch ${route.color}`)
+  }
+
+  /** canary-weight: the other color's share, as last set (apply() ends it). */
+  canaryState?: { live: Route; canary: Route; weight: number }
+  async canary(live: Route, canary: Route, weight: number): Promise<void> {
+    if (this.failApply) {
+      const e = this.failApply
+      this.failApply = undefined
+      throw e
+    }
+    this.route = live
+    this.canaryState = { live, canary, weight }
   }
 
   async verify(route: Route): Promise<VerifyResult> {

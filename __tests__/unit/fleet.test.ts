@@ -19,6 +19,7 @@ const config: Config = {
   container: { env: {}, volumes: [], networks: [], labels: {}, restart: { Name: 'unless-stopped' } },
   health: { port: 3000, path: '/health', timeoutMs: 10_000, intervalMs: 1000, passes: 1 },
   proxy: { type: 'nginx', name: 'cutover-proxy', image: 'nginx', port: 80, domains: [], drainTimeoutMs: 0 },
+  strategy: { replicas: 1 },
   keepPrevious: 'running',
   keepFailed: false,
   lockTimeoutMs: 1000,

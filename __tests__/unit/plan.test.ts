@@ -16,17 +16,17 @@ function container(color: Color, image: string, running: boolean, releaseId?: st
 
 describe('planRelease: deploy', () => {
   it('starts the first deploy on blue', () => {
-    expect(planRelease([], [], { kind: 'deploy', image: V1 })).toEqual({ kind: 'start-new', color: 'blue', image: V1, why: 'first deploy' })
+    expect(planRelease([], [], { kind: 'deploy', image: V1 })).toEqual({ kind: 'start-new', color: 'blue', image: V1, replicas: 1, why: 'first deploy' })
   })
 
   it('alternates colors: the new version goes to the color that is not live', () => {
     const onGreen = planRelease([rel('a', 'blue', V1)], [container('blue', V1, true, 'a')], { kind: 'deploy', image: V2 })
-    expect(onGreen).toEqual({ kind: 'start-new', color: 'green', image: V2, why: 'blue is live' })
+    expect(onGreen).toEqual({ kind: 'start-new', color: 'green', image: V2, replicas: 1, why: 'blue is live' })
     const onBlue = planRelease([rel('b', 'green', V2), rel('a', 'blue', V1)], [container('blue', V1, true, 'a'), container('green', V2, true, 'b')], {
       kind: 'deploy',
       image: V3
     })
-    expect(onBlue).toEqual({ kind: 'start-new', color: 'blue', image: V3, why: 'green is live' })
+    expect(onBlue).toEqual({ kind: 'start-new', color: 'blue', image: V3, replicas: 1, why: 'green is live' })
   })
 
   it('follows the ledger, not which containers happen to exist', () => {
@@ -45,6 +45,7 @@ describe('planRelease: rollback', () => {
       kind: 'reuse-standby',
       color: 'blue',
       image: V1,
+      replicas: 1,
       mustStart: false,
       why: 'the previous version is still running',
       restores: releases[1]

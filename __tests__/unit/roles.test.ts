@@ -23,6 +23,7 @@ function configFor(roles: Partial<RoleSettings> = {}, more: Partial<Config> = {}
     container: { env: { A: '1' }, volumes: [], networks: [], labels: {}, restart: { Name: 'unless-stopped' } },
     health: { port: 3000, path: '/health', timeoutMs: 30_000, intervalMs: 1000, passes: 1 },
     proxy: { type: 'nginx', name: 'cutover-proxy', image: 'nginx', port: 80, domains: [], drainTimeoutMs: 30_000 },
+    strategy: { replicas: 1 },
     keepPrevious: 'running',
     keepFailed: false,
     lockTimeoutMs: 1000,

@@ -205,6 +205,9 @@ describe('outputsOf', () => {
       steps: [],
       durationMs: 800
     },
+    canary: { ...deployed, result: 'canary', previousColor: 'blue', previousImage: V1 },
+    maintenance: { ...deployed, mode: 'maintenance', result: 'maintenance' },
+    live: { ...deployed, mode: 'live', result: 'live' },
     failed
   }
 

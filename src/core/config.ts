@@ -105,6 +105,8 @@ export interface ProxySettings {
   port: number
   domains: string[]
   drainTimeoutMs: number
+  /** sticky: cookie (HAProxy): a client keeps the color (the replica) it first got until that color's drain ends. */
+  sticky?: boolean
 }
 
 /** A background process of the app: the web role's image and settings, its own command, no route, no HTTP probe. */
@@ -143,6 +145,16 @@ export interface GithubSettings {
   environmentUrl?: string
 }
 
+/** How a release is rolled out (issue #12); every default is plain one-container blue/green. */
+export interface StrategySettings {
+  /** Containers per color, load-balanced by the proxy (HAProxy only above 1). */
+  replicas: number
+  /** mode maintenance: the page's HTML (input 'maintenance-page', read from the repository); undefined: the built-in page. */
+  maintenancePage?: string
+  /** canary-weight: the percentage (1-99) of new requests a deploy sends to the new color; undefined: a full switch. */
+  canaryWeight?: number
+}
+
 export interface Config {
   mode: Mode
   app: string
@@ -160,6 +172,7 @@ export interface Config {
   container: ContainerSettings
   health: HealthSettings
   proxy: ProxyInputs
+  strategy: StrategySettings
   keepPrevious: KeepPrevious
   keepFailed: boolean
   lockTimeoutMs: number

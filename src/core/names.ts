@@ -7,21 +7,36 @@ export function otherColor(color: Color): Color {
   return color === 'blue' ? 'green' : 'blue'
 }
 
-export function containerName(app: string, color: Color): string {
-  return `${app}-${color}`
+/**
+ * A container of one color. Replica 1 keeps the name of a one-container color (`<app>-<color>`),
+ * so hosts deployed before `replicas` existed, and every replicas-1 app, see no change; further
+ * replicas are `<app>-<color>-<i>`.
+ */
+export function containerName(app: string, color: Color, replica = 1): string {
+  return replica === 1 ? `${app}-${color}` : `${app}-${color}-${replica}`
 }
+
+/** The replica number of a container name of this app and color (1 for `<app>-<color>`), or undefined. */
+export function replicaOf(app: string, color: Color, name: string): number | undefined {
+  if (name === `${app}-${color}`) return 1
+  const m = /^-(\d+)$/.exec(name.slice(`${app}-${color}`.length))
+  return name.startsWith(`${app}-${color}-`) && m && Number(m[1]) >= 2 ? Number(m[1]) : undefined
+}
+
+/** The most replicas one color may have (names stay one DNS label: see APP_NAME_MAX). */
+export const MAX_REPLICAS = 9
 
 /**
  * Where the idle color's old container waits while its replacement boots, so that a failed
  * deploy can put the standby back instead of losing the instant rollback.
  */
-export function asideName(app: string, color: Color): string {
-  return `${app}-${color}-replaced`
+export function asideName(app: string, color: Color, replica = 1): string {
+  return `${containerName(app, color, replica)}-replaced`
 }
 
 /** Where a container that failed its gate is kept with keep-failed. */
-export function failedName(app: string, color: Color): string {
-  return `${app}-${color}-failed`
+export function failedName(app: string, color: Color, replica = 1): string {
+  return `${containerName(app, color, replica)}-failed`
 }
 
 /** A worker role's container for one color: `<app>-<color>-worker-<name>`. */

@@ -1,8 +1,9 @@
 import type { Color } from './names.js'
 import type { Release } from './release.js'
 
-export type Mode = 'deploy' | 'rollback' | 'status'
-export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed'
+export type Mode = 'deploy' | 'rollback' | 'status' | 'maintenance' | 'live' | 'promote'
+/** maintenance / live: what mode maintenance and mode live did (unchanged when it already was so). */
+export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary'
 
 export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'shared' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'cleanup'
 

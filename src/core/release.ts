@@ -28,6 +28,8 @@ export interface Release {
   /** Hash of the container settings (env, volumes, limits...): a change makes a new release. */
   configHash: string
   kind: 'deploy' | 'rollback'
+  /** Containers of its color (absent: 1, as before replicas existed); a rollback restores this many. */
+  replicas?: number
   /** When it went live (after the switch was verified); drain times of the color it replaced count from here. */
   liveSince: string
   by: ReleaseAuthor
@@ -62,6 +64,11 @@ export interface LedgerRecord {
   app: string
   releases: Release[]
   pending?: Release
+  /**
+   * canary-weight: a release gated and serving `weight` % of new requests beside the live one
+   * (releases[0]); mode promote makes it live, mode rollback ends it. Any release going live drops it.
+   */
+  canary?: { release: Release; weight: number; since: string }
   /** What the app claims on its proxy, so other apps' runs can refuse conflicting claims before touching anything. */
   routing?: RoutingClaim
   /** Release commands that succeeded, newest first. */
@@ -114,7 +121,11 @@ export function ledgerProblem(value: unknown, app: string): string | undefined {
   if (r.version !== 1) return `its version is ${JSON.stringify(r.version)}, not 1`
   if (r.app !== app) return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`
   if (!Array.isArray(r.releases)) return 'it has no list of releases'
-  for (const rel of [...r.releases, ...(r.pending ? [r.pending] : [])]) {
+  if (r.canary !== undefined) {
+    const c = r.canary as Partial<NonNullable<LedgerRecord['canary']>> | null
+    if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number') return 'its canary is not a release with a weight'
+  }
+  for (const rel of [...r.releases, ...(r.pending ? [r.pending] : []), ...(r.canary?.release ? [r.canary.release] : [])]) {
     if (!rel || typeof rel !== 'object') return 'a release is not an object'
     if (rel.color !== 'blue' && rel.color !== 'green') return `a release has color ${JSON.stringify(rel.color)}`
     if (typeof rel.image !== 'string' || !rel.image) return 'a release has no image'

@@ -7,6 +7,8 @@ import type { ContainerSpec } from './ports.js'
 export interface SpecInput {
   app: string
   color: Color
+  /** Which container of the color (1 = `<app>-<color>`). */
+  replica?: number
   image: string
   network: string
   settings: ContainerSettings
@@ -45,7 +47,7 @@ export function configHash(settings: ContainerSettings, appPort: number): string
 export function containerSpec(input: SpecInput): ContainerSpec {
   const { app, color, image, network, settings } = input
   return {
-    name: containerName(app, color),
+    name: containerName(app, color, input.replica),
     image,
     env: settings.env,
     command: settings.command,

@@ -10,18 +10,24 @@ export interface ColorContainer {
   image?: string
   /** The ledger id of the release it was started for (its label; absent on containers of older versions). */
   releaseId?: string
+  /** Replicas 1..n of the color that exist and serve the same release as replica 1 (absent: 1 when it exists). */
+  replicas?: number
 }
 
 export type ReleaseRequest =
-  | { kind: 'deploy'; image: string }
-  /** toImage: that image instead of a recorded release; toRelease: N releases back (1 = the previous one). */
-  | { kind: 'rollback'; toImage?: string; toRelease?: number }
+  /** replicas: containers of the new color (input 'replicas'; absent: 1). */
+  | { kind: 'deploy'; image: string; replicas?: number }
+  /**
+   * toImage: that image instead of a recorded release (started with `replicas`); toRelease: N
+   * releases back (1 = the previous one), restored at its recorded size.
+   */
+  | { kind: 'rollback'; toImage?: string; toRelease?: number; replicas?: number }
 
 export type Plan =
-  /** Start `image` as a fresh container of `color` (replacing whatever holds that name). */
-  | { kind: 'start-new'; color: Color; image: string; why: string; restores?: Release }
-  /** Route to the existing container of `color`, starting it first when it is stopped. */
-  | { kind: 'reuse-standby'; color: Color; image: string; mustStart: boolean; why: string; restores: Release }
+  /** Start `image` as `replicas` fresh containers of `color` (replacing whatever holds those names). */
+  | { kind: 'start-new'; color: Color; image: string; replicas: number; why: string; restores?: Release }
+  /** Route to the existing containers of `color`, starting them first when one is stopped. */
+  | { kind: 'reuse-standby'; color: Color; image: string; replicas: number; mustStart: boolean; why: string; restores: Release }
   | { kind: 'impossible'; why: string }
 
 /** Whether a container is the one started for this release. */
@@ -41,12 +47,13 @@ export function planRelease(releases: Release[], containers: ColorContainer[], r
   const byColor = (c: Color) => containers.find(x => x.color === c) ?? { color: c, exists: false, running: false }
   const idle: Color = live ? otherColor(live.color) : 'blue'
 
+  const replicas = request.replicas ?? 1
   if (request.kind === 'deploy') {
-    return { kind: 'start-new', color: idle, image: request.image, why: live ? `${live.color} is live` : 'first deploy' }
+    return { kind: 'start-new', color: idle, image: request.image, replicas, why: live ? `${live.color} is live` : 'first deploy' }
   }
   if (request.toImage) {
-    if (!live) return { kind: 'start-new', color: idle, image: request.toImage, why: 'rollback to a given image on an empty host' }
-    return { kind: 'start-new', color: idle, image: request.toImage, why: `rollback of ${live.color} to the image given in to-image` }
+    if (!live) return { kind: 'start-new', color: idle, image: request.toImage, replicas, why: 'rollback to a given image on an empty host' }
+    return { kind: 'start-new', color: idle, image: request.toImage, replicas, why: `rollback of ${live.color} to the image given in to-image` }
   }
   if (!live) return { kind: 'impossible', why: 'nothing has been deployed on this host yet, so there is nothing to roll back to' }
   const back = request.toRelease ?? 1
@@ -61,11 +68,14 @@ export function planRelease(releases: Release[], containers: ColorContainer[], r
     }
   }
   const candidate = byColor(idle)
-  if (isContainerOf(candidate, target)) {
+  // A rollback brings the release back at the size it had, whatever 'replicas' says now.
+  const size = target.replicas ?? 1
+  if (isContainerOf(candidate, target) && (candidate.replicas ?? 1) >= size) {
     return {
       kind: 'reuse-standby',
       color: idle,
       image: target.image,
+      replicas: size,
       mustStart: !candidate.running,
       why: candidate.running ? 'the previous version is still running' : 'the previous version is stopped',
       restores: target
@@ -75,6 +85,7 @@ export function planRelease(releases: Release[], containers: ColorContainer[], r
     kind: 'start-new',
     color: idle,
     image: target.image,
+    replicas: size,
     why: back === 1 ? 'the previous container is gone, so its image is started again' : `its container is gone, so its image is started again on ${idle}`,
     restores: target
   }

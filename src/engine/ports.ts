@@ -120,6 +120,8 @@ export interface Route {
   /** The release id the proxy reports to cutover's own verification. */
   releaseId: string
   appPort: number
+  /** Containers of the color (`<app>-<color>`, `<app>-<color>-2`, ...), balanced by the proxy; absent: 1. */
+  replicas?: number
 }
 
 export interface VerifyResult {
@@ -142,6 +144,20 @@ export interface Router {
   apply(route: Route): Promise<void>
   /** Asks the proxy for `path` until the answer comes from this release or the time is up. */
   verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult>
+  /**
+   * Release strategies (issue #12), only where the router implements them (HAProxy); the engine
+   * checks before it changes anything. mode maintenance (on) / live (off): the app's answers
+   * replaced by `page` (HTML; undefined: the built-in page) with a 503, containers untouched; the
+   * result says whether a request through the proxy confirmed it.
+   */
+  maintenance?(on: boolean, page: string | undefined): Promise<VerifyResult>
+  /**
+   * canary-weight: `canary`'s color takes `weight` % (1-99) of new requests, `live` the rest;
+   * `current()` and `verify()` keep answering for `live`. apply() ends a canary either way.
+   */
+  canary?(live: Route, canary: Route, weight: number): Promise<void>
+  /** sticky: the drain of `color` is over: its clients' cookies no longer hold them there (established connections stay). */
+  endDrain?(color: Color): Promise<void>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
 }

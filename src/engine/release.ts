@@ -17,6 +17,8 @@ import { configHash, containerSpec } from './container-spec.js'
 import { describeAnswer } from './describe.js'
 import { waitHealthy } from './health.js'
 import { isContainerOf, planRelease, type ColorContainer, type Plan, type ReleaseRequest } from './plan.js'
+import { oneTo, replicasOnHost, union } from './replicas.js'
+import { MAX_REPLICAS } from '../core/names.js'
 import { systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledger, type Route, type Router } from './ports.js'
 import type { Timeline } from './timeline.js'
 import { runReleaseCommand, type UntrustedOutput } from './release-command.js'
@@ -69,6 +71,11 @@ interface HostState {
   /** The live release, if any. */
   live?: Release
   containers: (ColorContainer & { id?: string; imageId?: string; configHash?: string })[]
+}
+
+/** ' (replica N)' for replicas after the first, so one-container logs read as before. */
+function replicaNote(replica: number): string {
+  return replica > 1 ? ` (replica ${replica})` : ''
 }
 
 function newReleaseId(): string {
@@ -163,10 +170,20 @@ export class ReleaseEngine {
         if (!this.web) return this.workers.colorState(color, releases)
         const info = await this.host.inspect(containerName(this.app, color))
         if (!info) return { color, exists: false, running: false }
+        // Further replicas count while they serve the same release as the first.
+        let replicas = 1
+        let allRunning = info.running && !info.restarting
+        for (let i = 2; i <= MAX_REPLICAS; i++) {
+          const more = await this.host.inspect(containerName(this.app, color, i))
+          if (!more || more.labels[LABEL.release] !== info.labels[LABEL.release]) break
+          replicas = i
+          allRunning &&= more.running && !more.restarting
+        }
         return {
           color,
           exists: true,
-          running: info.running && !info.restarting,
+          replicas,
+          running: allRunning,
           image: info.labels[LABEL.image],
           releaseId: info.labels[LABEL.release],
           id: info.id,
@@ -198,6 +215,10 @@ export class ReleaseEngine {
       else if (served) log.warning(served.text)
       const standby = this.standbyOf(record.releases, colors)
       if (standby) log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
+      if (record.canary) {
+        const c = record.canary
+        log.info(`Canary: ${c.release.color} ${c.release.image} serves ${c.weight} % of new requests since ${c.since} (mode promote or rollback ends it)`)
+      }
       return {
         ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
         ...(served ? { served } : {}),
@@ -286,8 +307,12 @@ export class ReleaseEngine {
       return { record, live, containers } satisfies HostState
     })
     const { record, live, containers } = state
+    // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+    if (request.kind === 'rollback' && record.canary && live && !request.toImage && request.toRelease === undefined) {
+      return this.endCanary(record, live, network)
+    }
 
-    const plan = planRelease(record.releases, containers, request)
+    const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request })
     if (plan.kind === 'impossible') throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` })
     log.info(
       `Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`
@@ -317,7 +342,8 @@ export class ReleaseEngine {
         throw e
       }
       const liveContainer = live ? containers.find(c => c.color === live.color) : undefined
-      const webSame = !this.web || (liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash)
+      const sameSize = (live?.replicas ?? 1) === plan.replicas && (liveContainer?.replicas ?? 1) >= plan.replicas
+      const webSame = !this.web || (liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash && sameSize)
       if (request.kind === 'deploy' && live && webSame && (await this.workers.allLive(live.color, image.id, hash, roles.workers))) {
         await proxyReady
         return this.alreadyLive(record, live, liveContainer?.id, containers)
@@ -348,6 +374,7 @@ export class ReleaseEngine {
       digest: the.image?.digest ?? (plan.kind === 'reuse-standby' ? plan.restores.digest : undefined),
       configHash: plan.kind === 'reuse-standby' ? plan.restores.configHash : the.hash,
       kind: the.request.kind,
+      ...(plan.replicas > 1 ? { replicas: plan.replicas } : {}),
       liveSince: '',
       by: this.deps.author,
       ...(workers.length ? { workers } : {}),
@@ -363,6 +390,9 @@ export class ReleaseEngine {
     // Without a web role there is nothing to switch: the release is live once its workers are.
     if (!this.web) return this.releaseWorkersOnly(plan, record, live, release, workers, stillLive, the.request.kind)
 
+    const canaryWeight = config.strategy.canaryWeight
+    if (canaryWeight !== undefined && live && the.request.kind === 'deploy') return this.startCanary(plan, record, live, the.network, release, canaryWeight)
+
     // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
     let verifiedLive = false
     try {
@@ -372,7 +402,7 @@ export class ReleaseEngine {
       await this.deps.beforeSwitch?.()
       this.checkAborted()
 
-      const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port }
+      const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas }
       // Written before the switch: a run that dies between the switch and the final write is
       // finished by the next one, which finds the proxy already routing to this pending release.
       await ledger.write({ ...record, pending: release })
@@ -509,14 +539,14 @@ export class ReleaseEngine {
   /** Routes the app back to what was live before the switch; says how that went, for the failure message. */
   private async switchBack(live: Release | undefined): Promise<string> {
     if (!live) return ''
-    const previousRoute: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port }
+    const previousRoute: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port, replicas: live.replicas ?? 1 }
     return this.deps.router.apply(previousRoute).then(
       () => ` to ${live.color}`,
       (e: Error) => `; switching back to ${live.color} failed too (${e.message})`
     )
   }
 
-  /** Starts the color (or the stopped standby) and waits for its health gate; throws ReleaseError when it fails. */
+  /** Starts the color's replicas (or the stopped standby's) and waits for each one's health gate; throws ReleaseError when one fails. */
   private async bootAndGate(
     plan: Exclude<Plan, { kind: 'impossible' }>,
     name: string,
@@ -525,49 +555,68 @@ export class ReleaseEngine {
     release: Release
   ): Promise<void> {
     const { config, host, timeline, log } = this.deps
-    await timeline.step('boot', `Starting ${name}`, async () => {
+    const replicas = oneTo(plan.replicas)
+    const names = replicas.map(i => containerName(this.app, plan.color, i))
+    const what = plan.replicas > 1 ? `${plan.replicas} replicas of ${plan.color} (${names[0]}…)` : name
+    await timeline.step('boot', `Starting ${what}`, async () => {
       if (plan.kind === 'start-new') {
-        await this.setAside(plan.color)
-        const spec = containerSpec({
-          app: this.app,
-          color: plan.color,
-          image: plan.image,
-          network,
-          settings: config.container,
-          appPort: config.health.port,
-          releaseId: release.instance,
-          startedAt: new Date(this.clock.now()).toISOString(),
-          run: this.deps.run,
-          hash: release.configHash
-        })
-        const containerId = await host.create(spec)
-        await host.start(name)
-        log.info(`Started ${name} (${containerId.slice(0, 12)}) from ${plan.image}`)
+        // Every container of the color moves aside, those beyond the new size too: they are retired with it.
+        const { serving } = await replicasOnHost(host, this.app, plan.color)
+        for (const i of union(serving, replicas)) await this.setAside(plan.color, i)
+        for (const i of replicas) {
+          const spec = containerSpec({
+            app: this.app,
+            color: plan.color,
+            replica: i,
+            image: plan.image,
+            network,
+            settings: config.container,
+            appPort: config.health.port,
+            releaseId: release.instance,
+            startedAt: new Date(this.clock.now()).toISOString(),
+            run: this.deps.run,
+            hash: release.configHash
+          })
+          const containerId = await host.create(spec)
+          await host.start(spec.name)
+          log.info(`Started ${spec.name} (${containerId.slice(0, 12)}) from ${plan.image}`)
+        }
       } else if (plan.mustStart) {
-        await host.start(name)
-        log.info(`Started the stopped standby ${name}`)
+        for (const n of names) await host.start(n)
+        log.info(`Started the stopped standby ${what}`)
       }
     })
     this.checkAborted()
 
-    const health = await timeline.step('healthy', `Waiting for ${name} to be healthy`, async note => {
-      const outcome = await waitHealthy({ host, name, network, settings: config.health, log, clock: this.clock, aborted: () => this.abortReason })
-      note(outcome.healthy ? `${outcome.probes} probe(s)` : outcome.reason)
-      return outcome
+    // All replicas boot at once; the gate fails with the first one that fails.
+    const outcomes = await timeline.step('healthy', `Waiting for ${what} to be healthy`, async note => {
+      const all = await Promise.all(
+        names.map(async n => ({
+          name: n,
+          outcome: await waitHealthy({ host, name: n, network, settings: config.health, log, clock: this.clock, aborted: () => this.abortReason })
+        }))
+      )
+      const failed = all.find(o => !o.outcome.healthy)
+      note(
+        failed && !failed.outcome.healthy ? failed.outcome.reason : `${all.reduce((sum, o) => sum + (o.outcome.healthy ? o.outcome.probes : 0), 0)} probe(s)`
+      )
+      return all
     })
     this.checkAborted()
-    if (!health.healthy) {
-      const logs = await host.logs(name, 30).catch(e => `(logs unavailable: ${(e as Error).message})`)
+    const failed = outcomes.find(o => !o.outcome.healthy)
+    if (failed && !failed.outcome.healthy) {
+      const health = failed.outcome
+      const logs = await host.logs(failed.name, 30).catch(e => `(logs unavailable: ${(e as Error).message})`)
       throw new ReleaseError({
-        reason: `${name} (${plan.image}) did not become healthy: ${health.reason}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`,
+        reason: `${failed.name} (${plan.image}) did not become healthy: ${health.reason}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`,
         logs,
-        container: name,
+        container: failed.name,
         exitCode: health.exitCode,
         oomKilled: health.oomKilled
       })
     }
     if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-      await host.setRestartPolicy(name, config.container.restart)
+      for (const n of names) await host.setRestartPolicy(n, config.container.restart)
     }
   }
 
@@ -592,8 +641,11 @@ export class ReleaseEngine {
 
   /** A failed release leaves the host as it found it: the new container gone, the standby back. */
   private async undoBoot(plan: Exclude<Plan, { kind: 'impossible' }>): Promise<void> {
-    await this.discardFailed(plan.color, plan.kind === 'reuse-standby')
-    if (plan.kind === 'start-new') await this.restoreAside(plan.color)
+    for (const i of oneTo(plan.replicas)) await this.discardFailed(plan.color, plan.kind === 'reuse-standby', i)
+    if (plan.kind === 'start-new') {
+      const { aside } = await replicasOnHost(this.host, this.app, plan.color)
+      for (const i of aside) await this.restoreAside(plan.color, i)
+    }
   }
 
   private async forgetPending(record: LedgerRecord): Promise<void> {
@@ -638,7 +690,7 @@ export class ReleaseEngine {
   /** The image and settings asked for are already live: make sure the proxy serves them, change nothing else. */
   private async alreadyLive(record: LedgerRecord, live: Release, containerId: string | undefined, containers: ColorContainer[]): Promise<ReleaseResult> {
     const { router, log, timeline, config, ledger } = this.deps
-    const route: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port }
+    const route: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port, replicas: live.replicas ?? 1 }
     if (this.web)
       await timeline.step('verify', 'Verifying through the proxy', async note => {
         let v = await router.verify(route, config.health.path, 2000)
@@ -661,21 +713,21 @@ export class ReleaseEngine {
   }
 
   /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
-  private async setAside(color: Color): Promise<void> {
-    const old = await this.host.inspect(containerName(this.app, color))
+  private async setAside(color: Color, replica = 1): Promise<void> {
+    const old = await this.host.inspect(containerName(this.app, color, replica))
     if (!old) return
-    await this.host.remove(asideName(this.app, color))
-    await this.host.rename(old.id, asideName(this.app, color))
-    this.deps.log.info(`Set the old ${color} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`)
+    await this.host.remove(asideName(this.app, color, replica))
+    await this.host.rename(old.id, asideName(this.app, color, replica))
+    this.deps.log.info(`Set the old ${color}${replicaNote(replica)} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`)
   }
 
   /** Puts the set-aside container back under its name after a failed release. */
-  private async restoreAside(color: Color): Promise<void> {
-    const aside = await this.host.inspect(asideName(this.app, color))
+  private async restoreAside(color: Color, replica = 1): Promise<void> {
+    const aside = await this.host.inspect(asideName(this.app, color, replica))
     if (!aside) return
-    await this.host.remove(containerName(this.app, color))
-    await this.host.rename(aside.id, containerName(this.app, color))
-    this.deps.log.info(`Put the previous ${color} container back, so the standby is kept`)
+    await this.host.remove(containerName(this.app, color, replica))
+    await this.host.rename(aside.id, containerName(this.app, color, replica))
+    this.deps.log.info(`Put the previous ${color}${replicaNote(replica)} container back, so the standby is kept`)
   }
 
   /**
@@ -684,21 +736,24 @@ export class ReleaseEngine {
    * otherwise the replacement never went live: put the old container back.
    */
   private async recoverAside(color: Color, live: Release | undefined): Promise<void> {
-    const aside = await this.host.inspect(asideName(this.app, color))
-    if (!aside) return
-    if (live?.color === color) {
-      this.deps.log.info(`Removing ${asideName(this.app, color)}, left behind by an interrupted run after its switch`)
-      await this.host.remove(aside.id)
-      await this.pruneImage(aside.imageId)
-    } else {
-      this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color)} back as ${containerName(this.app, color)}`)
-      await this.restoreAside(color)
+    const { aside: found } = await replicasOnHost(this.host, this.app, color)
+    for (const i of found) {
+      const aside = await this.host.inspect(asideName(this.app, color, i))
+      if (!aside) continue
+      if (live?.color === color) {
+        this.deps.log.info(`Removing ${asideName(this.app, color, i)}, left behind by an interrupted run after its switch`)
+        await this.host.remove(aside.id)
+        await this.pruneImage(aside.imageId)
+      } else {
+        this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color, i)} back as ${containerName(this.app, color, i)}`)
+        await this.restoreAside(color, i)
+      }
     }
   }
 
   /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
-  private async discardFailed(color: Color, wasStandby: boolean): Promise<void> {
-    const name = containerName(this.app, color)
+  private async discardFailed(color: Color, wasStandby: boolean, replica = 1): Promise<void> {
+    const name = containerName(this.app, color, replica)
     try {
       if (this.deps.config.keepFailed || wasStandby) {
         await this.host.stop(name, 5)
@@ -706,9 +761,9 @@ export class ReleaseEngine {
           this.deps.log.info(`Stopped ${name} again`)
         } else {
           // Out of the way of the standby being put back, under a name that says what it is.
-          await this.host.remove(failedName(this.app, color))
-          await this.host.rename(name, failedName(this.app, color))
-          this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color)} for inspection (keep-failed)`)
+          await this.host.remove(failedName(this.app, color, replica))
+          await this.host.rename(name, failedName(this.app, color, replica))
+          this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color, replica)} for inspection (keep-failed)`)
         }
       } else {
         await this.host.remove(name)
@@ -737,40 +792,51 @@ export class ReleaseEngine {
    */
   private async retireReplaced(before: Release | undefined, liveColor: Color): Promise<void> {
     const { config, log } = this.deps
-    const replaced = await this.host.inspect(asideName(this.app, liveColor))
-    if (!replaced) return
-    const what = `${liveColor} container (${replaced.labels[LABEL.image] ?? '?'})`
+    const { aside } = await replicasOnHost(this.host, this.app, liveColor)
+    const replaced = (await Promise.all(aside.map(i => this.host.inspect(asideName(this.app, liveColor, i))))).filter(c => c !== undefined)
+    if (!replaced.length) return
+    const what = `${liveColor} container${replaced.length > 1 ? `s (${replaced.length})` : ''} (${replaced[0].labels[LABEL.image] ?? '?'})`
     // It stopped being live when the release live before this run went live.
     const liveUntil = before ? Date.parse(before.liveSince) : NaN
     const drainLeft = liveUntil + config.proxy.drainTimeoutMs - this.clock.now()
-    if (replaced.running && drainLeft > 0) {
+    if (replaced.some(c => c.running) && drainLeft > 0) {
       log.info(
         `The replaced ${what} was live ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`
       )
       await this.clock.sleep(drainLeft)
     }
-    await this.host.remove(replaced.id)
+    for (const c of replaced) await this.host.remove(c.id)
     log.info(`Removed the replaced ${what}`)
-    await this.pruneImage(replaced.imageId)
+    for (const imageId of new Set(replaced.map(c => c.imageId))) await this.pruneImage(imageId)
   }
 
-  /** Applies keep-previous to the color that served before, after the drain time. */
+  /** Applies keep-previous to the color that served before (every replica of it), after the drain time. */
   private async applyKeepPrevious(before: Release | undefined, previousColor: Color): Promise<Standby | undefined> {
     const { config, log } = this.deps
     if (!before) return undefined
-    const name = containerName(this.app, previousColor)
+    const { serving } = await replicasOnHost(this.host, this.app, previousColor)
+    const names = serving.map(i => containerName(this.app, previousColor, i))
+    const name = names.length > 1 ? `${names.join(', ')}` : containerName(this.app, previousColor)
     const standby: Standby = { color: before.color, image: before.image, state: 'running' }
-    if (config.keepPrevious === 'running') {
-      log.info(`${name} keeps running as the standby for an instant rollback.`)
+    const endDrain = config.proxy.sticky ? this.deps.router.endDrain?.bind(this.deps.router) : undefined
+    if (config.keepPrevious === 'running' && !endDrain) {
+      log.info(`${name} ${names.length > 1 ? 'keep' : 'keeps'} running as the standby for an instant rollback.`)
       return standby
     }
-    log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before it is ${config.keepPrevious}`)
+    // sticky: clients holding a cookie of the old color stay on it until its drain ends, whatever keep-previous says.
+    const then =
+      config.keepPrevious === 'running'
+        ? 'its sticky clients move over (it keeps running as the standby)'
+        : `${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`
+    log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${then}`)
     await this.clock.sleep(config.proxy.drainTimeoutMs)
-    if (config.keepPrevious === 'stopped' && (await this.host.inspect(name))) {
-      await this.host.stop(name, 10)
+    if (endDrain) await endDrain(previousColor)
+    if (config.keepPrevious === 'running') return standby
+    if (config.keepPrevious === 'stopped' && names.length) {
+      for (const n of names) await this.host.stop(n, 10)
       standby.state = 'stopped'
     } else {
-      await this.host.remove(name)
+      for (const n of names) await this.host.remove(n)
       standby.state = 'removed'
     }
     return standby
@@ -782,5 +848,150 @@ export class ReleaseEngine {
       return 'in-use' as const
     })
     if (result === 'removed') this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`)
+  }
+
+  // --- canary-weight (issue #12): the engine's part; the proxy's is Router.canary ---
+
+  private liveRoute(live: Release): Route {
+    return { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port, replicas: live.replicas ?? 1 }
+  }
+
+  /**
+   * The gated new color takes `weight` % of new requests beside the live one. Recorded first, so a
+   * run that dies here leaves a canary the next promote or rollback ends; on failure the proxy is
+   * routed to the live color alone and the new containers go.
+   */
+  private async startCanary(
+    plan: Exclude<Plan, { kind: 'impossible' }>,
+    record: LedgerRecord,
+    live: Release,
+    network: string,
+    release: Release,
+    weight: number
+  ): Promise<ReleaseResult> {
+    const { router, ledger, timeline, log, config } = this.deps
+    const canary = router.canary?.bind(router)
+    if (!canary) throw new ReleaseError({ reason: "Input 'canary-weight' needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed." })
+    const liveRoute = this.liveRoute(live)
+    const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas }
+    release.liveSince = new Date(this.clock.now()).toISOString()
+    let serving = false
+    try {
+      await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release)
+      this.checkAborted()
+      await ledger.write({ ...record, pending: undefined, canary: { release, weight, since: release.liveSince } })
+      await timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () =>
+        canary(liveRoute, route, weight).catch((e: Error) => {
+          throw new ReleaseError({
+            reason: `The proxy could not start the canary on ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
+          })
+        })
+      )
+      const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
+        const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS)
+        note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+        return v
+      })
+      if (!verified.ok)
+        throw new ReleaseError({
+          reason: `After the canary started the proxy did not answer within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
+        })
+      serving = true
+    } catch (e) {
+      if (!serving) {
+        await router.apply(liveRoute).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${(u as Error).message}`))
+        await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${plan.color}: ${(u as Error).message}`))
+        await ledger
+          .write({ ...record, pending: undefined, canary: undefined })
+          .catch(u => log.warning(`Could not update the release ledger: ${(u as Error).message}`))
+      }
+      throw e
+    }
+    log.info(
+      `${plan.image} on ${plan.color} serves ${weight} % of new requests; ${live.image} on ${live.color} the rest. mode promote makes it live, mode rollback ends it.`
+    )
+    // The containers the canary replaced (the old standby) go after their drain; the live color stays as it is.
+    await timeline.step('cleanup', 'Cleaning up', () => this.retireReplaced(live, plan.color))
+    const info = await this.host.inspect(containerName(this.app, plan.color))
+    return { ...this.resultOf('canary', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image }
+  }
+
+  /** mode promote: the canary (health re-checked first) becomes live through a full switch; the old color gets keep-previous. */
+  async promote(): Promise<ReleaseResult> {
+    const { host, router, timeline, log } = this.deps
+    const network = networkName(this.app)
+    const { record, live, containers } = await timeline.step('inspect', 'Reading the state of the host', async note => {
+      const record = await this.readLedger()
+      const live = record.releases[0]
+      this.observed = live
+      const containers = await this.inspectColors(record.releases)
+      note(record.canary ? `canary ${record.canary.release.color} at ${record.canary.weight} %` : 'no canary')
+      return { record, live, containers }
+    })
+    const canary = record.canary
+    if (!canary || !live)
+      throw new ReleaseError({ reason: `Nothing of ${this.app} waits to be promoted: deploy with canary-weight first. Nothing was changed.` })
+    const c = containers.find(x => x.color === canary.release.color)
+    const plan: Plan = {
+      kind: 'reuse-standby',
+      color: canary.release.color,
+      image: canary.release.image,
+      replicas: canary.release.replicas ?? 1,
+      mustStart: !c?.running,
+      why: `promoting the canary (${canary.weight} % since ${canary.since})`,
+      restores: canary.release
+    }
+    log.info(`Plan: promote ${plan.image} on ${plan.color} from ${canary.weight} % to all new requests`)
+    await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: canary.release })
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+    await router.ensure(network)
+    try {
+      // Health first, while the canary still serves its share: a failing canary is ended, not promoted.
+      await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, canary.release)
+      const result = await this.switchTo(plan, record, live, containers, {
+        request: { kind: 'deploy', image: plan.image },
+        hash: canary.release.configHash,
+        network
+      })
+      return { ...result, result: 'deployed' }
+    } catch (e) {
+      // A canary that cannot be promoted is ended: the live color alone serves, as after a rollback.
+      await router.apply(this.liveRoute(live)).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${(u as Error).message}`))
+      await this.deps.ledger
+        .write({ ...record, pending: undefined, canary: undefined })
+        .catch(u => log.warning(`Could not update the release ledger: ${(u as Error).message}`))
+      if (e instanceof ReleaseError)
+        throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The canary was ended: ${live.color} (${live.image}) serves all requests.` })
+      throw e
+    }
+  }
+
+  /** mode rollback during a canary: the live color alone again; the canary's color gets keep-previous after its drain. */
+  private async endCanary(record: LedgerRecord, live: Release, network: string): Promise<ReleaseResult> {
+    const { host, router, ledger, timeline, log, config } = this.deps
+    const canary = record.canary!
+    await this.deps.onPlanned?.({ color: live.color, image: live.image, from: { color: canary.release.color, image: canary.release.image }, restores: live })
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+    await router.ensure(network)
+    const route = this.liveRoute(live)
+    await timeline.step('switch', `Ending the canary on ${canary.release.color}`, () =>
+      router.apply(route).catch((e: Error) => {
+        throw new ReleaseError({ reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}` })
+      })
+    )
+    const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
+      const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
+      note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+      return v
+    })
+    if (!verified.ok)
+      throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` })
+    const updated = { ...record, pending: undefined, canary: undefined }
+    await ledger.write(updated)
+    log.info(`Ended the canary of ${canary.release.image} on ${canary.release.color}: ${live.image} on ${live.color} serves every new request.`)
+    // Its drain counts from now: keep-previous applies to the canary's color as to a replaced live color.
+    const standby = await timeline.step('cleanup', 'Cleaning up', () => this.applyKeepPrevious(canary.release, canary.release.color))
+    const info = await this.host.inspect(containerName(this.app, live.color))
+    return this.resultOf('rolled-back', live, updated.releases, info?.id, standby)
   }
 }

@@ -7,6 +7,7 @@ import { dockerOverSsh, type DockerConnection } from '../transport/docker.js'
 import { SshSession } from '../transport/ssh.js'
 import { describeProxy, hostAdapters } from '../adapters.js'
 import { noProxy, resolveProxy } from '../proxy/choose.js'
+import { strategyProxyProblem } from '../inputs/strategy.js'
 import type { FleetMember } from './rollout.js'
 import { StampedTimeline } from './timeline.js'
 
@@ -109,6 +110,9 @@ export class FleetHosts {
           host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
           host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings
           host.log.info(describeProxy(ctx.config, host.proxy))
+          // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
+          const needsHaproxy = ctx.config.roles?.web !== false && strategyProxyProblem(ctx.config.strategy, ctx.config.mode, host.proxy.type, host.proxy.sticky)
+          if (needsHaproxy) throw new Error(`Input '${needsHaproxy.input}' ${needsHaproxy.message}`)
           return host
         } catch (e) {
           docker.agent.destroy()

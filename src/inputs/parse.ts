@@ -10,6 +10,7 @@ import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
 import { parseCompose, parseReleaseCommand, parseRoles } from './roles.js'
 import { parseHostLines, ROLLOUTS } from './hosts.js'
+import { parseStrategy, strategyProxyProblem } from './strategy.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
 /** A bad input: its message is one sentence that names the input. */
@@ -32,7 +33,7 @@ export interface InputSource {
   workspace: string
 }
 
-const MODES: Mode[] = ['deploy', 'rollback', 'status']
+const MODES: Mode[] = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote']
 const KEEP_PREVIOUS: KeepPrevious[] = ['running', 'stopped', 'removed']
 const PROXY_TYPES: ProxyChoice[] = ['auto', 'haproxy', 'nginx']
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
@@ -345,36 +346,39 @@ function parseImage(input: string, value: string): string {
  * workspace: anything else (/proc/self/environ, ~/.ssh/...) would copy the runner's own secrets
  * into the container's configuration on the host.
  */
-function parseEnvFile(source: InputSource, path: string): Record<string, string> {
-  if (!path) return {}
+/** The text of a file of the repository (inside the workspace, links resolved), for input `input`. */
+function readWorkspaceFile(source: InputSource, input: string, path: string): string {
   const full = isAbsolute(path) ? path : resolve(source.workspace, path)
   let real: string
   let workspace: string
   try {
     real = realpathSync(full)
   } catch (e) {
-    throw new InputError('env-file', `names ${path}, which cannot be read: ${(e as Error).message}`)
+    throw new InputError(input, `names ${path}, which cannot be read: ${(e as Error).message}`)
   }
   try {
     workspace = realpathSync(source.workspace)
   } catch (e) {
-    throw new InputError('env-file', `cannot be checked: the workspace ${source.workspace} cannot be read (${(e as Error).message})`)
+    throw new InputError(input, `cannot be checked: the workspace ${source.workspace} cannot be read (${(e as Error).message})`)
   }
   const rel = relative(workspace, real)
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     throw new InputError(
-      'env-file',
+      input,
       `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
         'cutover reads only files of the repository'
     )
   }
-  let text: string
   try {
-    text = readFileSync(real, 'utf8')
+    return readFileSync(real, 'utf8')
   } catch (e) {
-    throw new InputError('env-file', `names ${path}, which cannot be read: ${(e as Error).message}`)
+    throw new InputError(input, `names ${path}, which cannot be read: ${(e as Error).message}`)
   }
-  return checkEnv('env-file', parseDotenv(text))
+}
+
+function parseEnvFile(source: InputSource, path: string): Record<string, string> {
+  if (!path) return {}
+  return checkEnv('env-file', parseDotenv(readWorkspaceFile(source, 'env-file', path)))
 }
 
 /** The path and query probed: sent as is in an HTTP request line, so visible ASCII only. */
@@ -613,6 +617,13 @@ export function parseInputs(source: InputSource): Config {
   const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto')
   const proxyImage = r.str('proxy-image')
 
+  const strategy = parseStrategy(r, app, mode, {
+    invalid: (input, message) => new InputError(input, message),
+    readFile: (input, path) => readWorkspaceFile(source, input, path)
+  })
+  const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie')
+  if (needsHaproxy) throw new InputError(needsHaproxy.input, needsHaproxy.message)
+
   const token = r.secret('github-token')
   const roles = parseRoles(source, app, compose?.workers)
 
@@ -633,6 +644,13 @@ export function parseInputs(source: InputSource): Config {
   // Once per release, not once per host: not designed for several hosts yet.
   if (hostList.length > 1 && source.get('release-command').trim()) {
     throw new InputError('release-command', 'is not supported with several hosts yet (it would run once per host): run it in a step of its own')
+  }
+  // A canary, a promote and maintenance are one host's proxy state: not designed for several hosts yet.
+  if (hostList.length > 1 && strategy.canaryWeight !== undefined) {
+    throw new InputError('canary-weight', 'is not supported with several hosts yet: deploy with rollout atomic or rolling')
+  }
+  if (hostList.length > 1 && (mode === 'promote' || mode === 'maintenance' || mode === 'live')) {
+    throw new InputError('mode', `${mode} is not supported with several hosts yet`)
   }
   if (hostList.length > 1 && source.get('compose-shared-services').trim()) {
     throw new InputError('compose-shared-services', 'is not supported with several hosts yet (each host would get its own copy)')
@@ -683,8 +701,10 @@ export function parseInputs(source: InputSource): Config {
       image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
       port: r.int('proxy-port', 80, 1, 65535),
       domains,
+      ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
       drainTimeoutMs: r.duration('drain-timeout', '30s')
     },
+    strategy,
     keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
     keepFailed: r.bool('keep-failed', false),
     lockTimeoutMs: r.duration('lock-timeout', '10m'),

@@ -1,6 +1,6 @@
-import { containerName, type Color } from '../core/names.js'
 import type { Route } from '../engine/ports.js'
 import { routeComment } from './nginx-config.js'
+import { canaryComment, renderMaintenanceRule, renderServers, renderStickiness, type Canary } from './haproxy-strategy.js'
 
 /**
  * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
@@ -120,24 +120,23 @@ backend ${NOT_FOUND_BACKEND}
 
 const ROUTE_LINE = /^# cutover-route: /
 
-/** An app's backend: the one place its live color is written (the other color is `disabled`). */
-export function renderAppConfig(route: Route, token: string): string {
+/**
+ * An app's backend: the one place its live color is written (the other color is `disabled`).
+ * `slots`: servers declared per color (replicas; see haproxy-strategy.ts).
+ */
+export function renderAppConfig(route: Route, token: string, slots = route.replicas ?? 1, canary?: Canary, sticky = false): string {
   const be = backendName(route.app)
   const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`
-  const server = (color: Color) =>
-    `  server ${color} ${containerName(route.app, color)}:${route.appPort} resolvers docker init-addr last,libc,none${color === route.color ? '' : ' disabled'}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
 ${routeComment(route, token)}
-backend ${be}
+${canaryComment(canary)}backend ${be}
   # Only cutover's own verification learns which release answered: it sends the token that only
   # the host knows (verify map); any other value, or none, gets no header.
   http-request set-var(txn.cutover_verify) req.hdr(x-cutover-verify)
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${server('blue')}
-${server('green')}
-`
+${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`
 }
 
 export function renderVerifyMap(token: string, releaseId: string): string {

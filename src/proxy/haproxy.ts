@@ -2,6 +2,25 @@ import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import { LABEL, containerName, type Color } from '../core/names.js'
+import { oneTo } from '../engine/replicas.js'
+import {
+  endDrainCommands,
+  parseCanaryComment,
+  backendShape,
+  canaryCommands,
+  confirmMaintenance,
+  DEFAULT_MAINTENANCE_PAGE,
+  declaredServers,
+  hasMaintenanceRule,
+  maintenanceMapFile,
+  maintenancePage,
+  maintenancePageFile,
+  renderMaintenanceMap,
+  routeOfFile,
+  slotsFor,
+  switchCommands,
+  type Canary
+} from './haproxy-strategy.js'
 import type { Log } from '../core/log.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getFile, isConflict, putFile, putFiles } from '../transport/docker-ops.js'
@@ -270,26 +289,37 @@ export class HaproxyRouter implements Router {
   }
 
   async apply(route: Route): Promise<void> {
+    return this.applyRouting(route)
+  }
+
+  /**
+   * canary-weight: `canary`'s color serves `weight` % of new requests beside `live` (persisted in the
+   * backend file; the route comment and the verify map keep naming the live release).
+   */
+  async canary(live: Route, canary: Route, weight: number): Promise<void> {
+    return this.applyRouting(live, { route: canary, weight })
+  }
+
+  private async applyRouting(route: Route, canary?: Canary): Promise<void> {
     const be = backendName(this.app)
     const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
     // Every read at once (each is a round trip over the SSH connection; a switch is the moment
     // that counts). Under the deploy lock nobody else writes the app's files, so what was read
     // is still there when it is written.
-    const [before, beforeMap, target, backends, maps] = await Promise.all([
+    const [before, beforeMap, addresses, backends, maps, missing] = await Promise.all([
       this.readAppFile(),
       getFile(this.container, verifyMap),
-      this.docker
-        .getContainer(containerName(this.app, route.color))
-        .inspect()
-        .catch(() => undefined),
+      this.addressesOf(canary?.route ?? route),
       this.cli('show backend'),
-      this.readMaps()
+      this.readMaps(),
+      this.missingMaintenanceFiles()
     ])
     const token = randomBytes(12).toString('hex')
-    const text = renderAppConfig(route, token)
-    const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress
+    const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1)
+    const text = renderAppConfig(route, token, slots, canary, this.settings.sticky)
     // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
     await putFiles(this.container, HAPROXY_CONF_DIR, [
+      ...missing,
       { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
       { name: appFile(this.app), content: text }
     ])
@@ -298,8 +328,10 @@ export class HaproxyRouter implements Router {
     try {
       const known = parseBackends(backends).includes(be)
       const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
-      if (known && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
-        await this.switchAtRuntime(route, token, address)
+      // A new shape (replicas grew beyond the servers declared, sticky turned on or off): a reload, which drops nothing either.
+      const sameShape = backendShape(before) === backendShape(text)
+      if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+        await this.switchAtRuntime(route, token, addresses, slots, canary)
         switched = true
       } else {
         await underLock(this.lockProxy, async () => {
@@ -333,22 +365,104 @@ export class HaproxyRouter implements Router {
       if (beforeMap !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined)
       this.appText = before
       const previous = parseRouteComment(this.app, before)
-      if (switched && previous) await this.switchAtRuntime({ ...route, color: previous.color }, previous.token ?? '', undefined).catch(() => undefined)
+      if (switched && previous) {
+        const back = { ...route, color: previous.color, replicas: Math.max(1, declaredServers(before).enabled[previous.color]) }
+        await this.switchAtRuntime(back, previous.token ?? '', [], slots).catch(() => undefined)
+      }
       throw e
     }
   }
 
-  /** One line on the admin socket: the new color takes new requests, the old one drains. */
-  private async switchAtRuntime(route: Route, token: string, address: string | undefined): Promise<void> {
+  /** The maintenance page and flag the backend refers to, when missing (a deploy leaves the flag as it is). */
+  /** The app's maintenance flag and page as they must exist before its backend file names them. */
+  private async missingMaintenanceFiles(): Promise<{ name: string; content: string }[]> {
+    const files = [
+      { name: maintenanceMapFile(this.app), content: renderMaintenanceMap(false) },
+      { name: maintenancePageFile(this.app), content: DEFAULT_MAINTENANCE_PAGE }
+    ]
+    const present = await Promise.all(files.map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f.name}`)))
+    return files.filter((_, i) => present[i] === undefined)
+  }
+
+  /**
+   * mode maintenance (on) / live (off): the app's flag set through the runtime API and in its file;
+   * a reload (which drops nothing) only when the page changed or the running backend predates the
+   * rule. Confirmed by a request through the proxy.
+   */
+  async maintenance(on: boolean, page: string | undefined): Promise<VerifyResult> {
+    const text = await this.readAppFile()
+    const parsed = parseRouteComment(this.app, text)
+    const route = routeOfFile(this.app, text, parsed)
+    if (!route || !parsed) throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`)
+    const mapPath = `${HAPROXY_CONF_DIR}/${maintenanceMapFile(this.app)}`
+    const [beforePage, beforeMap] = await Promise.all(
+      [maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`))
+    )
+    // mode live keeps the page the proxy has (nothing to reload for a page nobody sees).
+    const wantedPage = on ? maintenancePage(page) : (beforePage ?? DEFAULT_MAINTENANCE_PAGE)
+    await putFile(this.container, HAPROXY_CONF_DIR, maintenancePageFile(this.app), wantedPage)
+    await putFile(this.container, HAPROXY_CONF_DIR, maintenanceMapFile(this.app), renderMaintenanceMap(on))
+    let reload = beforePage !== wantedPage
+    if (!hasMaintenanceRule(text, this.app)) {
+      // Written by a cutover before maintenance existed: the same route with this version's rules.
+      const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky)
+      await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), rendered)
+      this.appText = rendered
+      reload = true
+    }
+    if (!reload && !(await this.cli('show map')).includes(mapPath)) reload = true
+    if (reload) {
+      await underLock(this.lockProxy, async () => {
+        this.log.info(`${on ? 'Turning on' : 'Ending'} maintenance of ${this.app} on the proxy ${this.name}: reloading it (its page changed)`)
+        await this.testAndReload([
+          { file: appFile(this.app), content: text || undefined },
+          { file: maintenancePageFile(this.app), content: beforePage },
+          { file: maintenanceMapFile(this.app), content: beforeMap }
+        ])
+      })
+    } else {
+      const answer = await this.cli(on ? `clear map ${mapPath}; add map ${mapPath} on 1` : `clear map ${mapPath}`)
+      const errors = runtimeErrors(answer)
+      if (errors.length)
+        throw new ProxyError(`HAProxy (${this.name}) refused the maintenance flag of ${this.app}: ${sanitizeHostText(errors.join(' / '), 400)}`)
+      this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`)
+    }
+    return confirmMaintenance(this.openTcp, this.settings, on, 10_000)
+  }
+
+  /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */
+  async endDrain(color: Color): Promise<void> {
+    const text = await this.readAppFile()
+    const routed = parseRouteComment(this.app, text)
+    // Never the color the proxy routes to (a run that switched back in the meantime).
+    if (!routed || routed.color === color || parseCanaryComment(text)?.color === color) return
     const be = backendName(this.app)
-    const other: Color = route.color === 'blue' ? 'green' : 'blue'
+    const answer = await this.cli(endDrainCommands(be, color, declaredServers(text).slots).join('; '))
+    const errors = runtimeErrors(answer)
+    if (errors.length)
+      throw new ProxyError(`HAProxy (${this.name}) refused to end the drain of ${this.app} ${color}: ${sanitizeHostText(errors.join(' / '), 400)}`)
+    this.log.info(`Ended the drain of ${this.app} ${color} on the proxy ${this.name}: its sticky clients go to the live color now`)
+  }
+
+  /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
+  private async addressesOf(route: Route): Promise<(string | undefined)[]> {
+    return Promise.all(
+      oneTo(route.replicas ?? 1).map(async i => {
+        const info = await this.docker
+          .getContainer(containerName(this.app, route.color, i))
+          .inspect()
+          .catch(() => undefined)
+        return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined
+      })
+    )
+  }
+
+  /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
+  private async switchAtRuntime(route: Route, token: string, addresses: (string | undefined)[], slots: number, canary?: Canary): Promise<void> {
+    const be = backendName(this.app)
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
     const commands = [
-      // A container just created: its address now rather than at the next DNS resolution.
-      ...(address ? [`set server ${be}/${route.color} addr ${address} port ${route.appPort}`] : []),
-      `set server ${be}/${route.color} state ready`,
-      // drain: established connections (WebSockets) stay; the engine stops the color after drain-timeout.
-      `set server ${be}/${other} state drain`,
+      ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses)),
       `clear map ${map}`,
       ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
     ]
@@ -356,7 +470,11 @@ export class HaproxyRouter implements Router {
     const errors = runtimeErrors(answer)
     if (errors.length)
       throw new ProxyError(`HAProxy (${this.name}) refused the switch of ${this.app} to ${route.color}: ${sanitizeHostText(errors.join(' / '), 400)}`)
-    this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`)
+    this.log.info(
+      canary
+        ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
+        : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`
+    )
   }
 
   async verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult> {

@@ -7,7 +7,10 @@ const RESULT: Record<HostResultKind, string> = {
   failed: '❌ failed',
   cancelled: '⏹️ not switched',
   reverted: '↩️ switched back',
-  skipped: '⏭️ not started'
+  skipped: '⏭️ not started',
+  canary: '🐤 canary',
+  maintenance: '🚧 maintenance',
+  live: '✅ live'
 }
 
 /** The per-host rows of a run over several hosts (and the switch spread, and drift). */

@@ -20,6 +20,9 @@ const HEADLINES: Record<Outcome['result'], string> = {
   deployed: '✅ Deployed',
   'rolled-back': '↩️ Rolled back',
   unchanged: '✔️ Unchanged',
+  maintenance: '🚧 Maintenance page on for',
+  canary: '🐤 Canary started for',
+  live: '✅ Back live:',
   failed: '❌ Failed'
 }
 
@@ -63,7 +66,11 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
   lines.push(...hostsTable(outcome, esc))
   lines.push('| | color | image | |')
   lines.push('|---|---|---|---|')
-  if (outcome.color) {
+  if (outcome.result === 'canary' && outcome.color) {
+    // A canary serves beside the live release, which stays the live one until mode promote.
+    lines.push(`| **Canary** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`)
+    lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves the other requests |`)
+  } else if (outcome.color) {
     lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`)
   } else {
     lines.push('| **Live** | — | nothing deployed | |')

@@ -1,0 +1,86 @@
+import type { Mode, ProxyType, StrategySettings } from '../core/config.js'
+import { asideName, MAX_REPLICAS } from '../core/names.js'
+
+/** The longest container name a DNS label allows (containers find each other by name). */
+const DNS_LABEL_MAX = 63
+
+/** What the strategy inputs need from the input reader (parse.ts's Reader). */
+export interface StrategyReader {
+  str(name: string): string
+  int(name: string, fallback: number, min: number, max: number): number
+}
+
+/**
+ * HAProxy sends the page from one buffer (tune.bufsize, 16 kB by default, headers included): a
+ * larger page would make the proxy refuse its configuration.
+ */
+export const MAINTENANCE_PAGE_MAX_BYTES = 12_000
+
+export interface StrategyParsing {
+  /** Makes parse.ts's InputError. */
+  invalid(input: string, message: string): Error
+  /** Reads a file of the repository (parse.ts's workspace checks). */
+  readFile(input: string, path: string): string
+}
+
+/** Reads the release-strategy inputs (issue #12). */
+export function parseStrategy(r: StrategyReader, app: string, mode: Mode, { invalid, readFile }: StrategyParsing): StrategySettings {
+  const replicas = r.int('replicas', 1, 1, MAX_REPLICAS)
+  const longest = asideName(app, 'green', replicas)
+  if (longest.length > DNS_LABEL_MAX) {
+    throw invalid(
+      'replicas',
+      `is ${replicas}, which makes container names up to ${longest} (${longest.length} characters): they must fit a ${DNS_LABEL_MAX}-character DNS label; use a shorter app name`
+    )
+  }
+  const pagePath = r.str('maintenance-page')
+  let maintenancePage: string | undefined
+  if (pagePath) {
+    if (mode !== 'maintenance') throw invalid('maintenance-page', `only applies to mode maintenance, not ${mode}`)
+    maintenancePage = readFile('maintenance-page', pagePath)
+    const bytes = Buffer.byteLength(maintenancePage)
+    if (bytes > MAINTENANCE_PAGE_MAX_BYTES) {
+      throw invalid(
+        'maintenance-page',
+        `names ${pagePath}, ${bytes} bytes; at most ${MAINTENANCE_PAGE_MAX_BYTES} are allowed (HAProxy sends the page from one 16 kB buffer): link large assets instead of inlining them`
+      )
+    }
+  }
+  let canaryWeight: number | undefined
+  if (r.str('canary-weight')) {
+    canaryWeight = r.int('canary-weight', 0, 1, 99)
+    if (mode !== 'deploy') throw invalid('canary-weight', `only applies to mode deploy, not ${mode} (mode promote and rollback end a canary)`)
+  }
+  return { replicas, ...(maintenancePage !== undefined ? { maintenancePage } : {}), ...(canaryWeight !== undefined ? { canaryWeight } : {}) }
+}
+
+/** The first strategy input set to something other than its default: what only the HAProxy router does. */
+export function strategyInputInUse(strategy: StrategySettings, mode: Mode, sticky = false): string | undefined {
+  if (mode === 'maintenance' || mode === 'live' || mode === 'promote') return 'mode'
+  if (strategy.replicas !== 1) return 'replicas'
+  if (strategy.canaryWeight !== undefined) return 'canary-weight'
+  if (sticky) return 'sticky'
+  return undefined
+}
+
+/**
+ * Why a proxy type cannot carry the strategy asked for: the input and the rest of the sentence
+ * (after "Input 'x' "), or undefined. Checked twice before anything on the host changes: at input
+ * time for an explicit proxy-type, and once `auto` is settled on the host (an existing nginx proxy
+ * keeps its type).
+ */
+export function strategyProxyProblem(
+  strategy: StrategySettings,
+  mode: Mode,
+  proxyType: ProxyType | 'auto',
+  sticky = false
+): { input: string; message: string } | undefined {
+  if (proxyType !== 'nginx') return undefined
+  const input = strategyInputInUse(strategy, mode, sticky)
+  if (!input) return undefined
+  const what = input === 'mode' ? `is ${mode}, which ` : ''
+  return {
+    input,
+    message: `${what}needs the HAProxy proxy (proxy-type: haproxy), but this app's proxy is nginx: ${input === 'mode' ? 'use mode deploy or rollback' : `remove '${input}'`}, or deploy behind an HAProxy proxy (another proxy-name, or remove the nginx proxy on the host). Nothing was changed.`
+  }
+}
