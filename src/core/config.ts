@@ -68,6 +68,25 @@ export interface HealthSettings {
 
 export type ProxyType = 'nginx' | 'haproxy'
 
+export type TlsMode = 'off' | 'auto' | 'custom'
+
+/** HTTPS on the proxy (issue #10, HAProxy only): terminated by the proxy itself. */
+export interface TlsSettings {
+  mode: TlsMode
+  /** The host port the proxy serves HTTPS on. */
+  httpsPort: number
+  /** HTTP answers 308 to HTTPS for the app's names (ACME challenges excepted). */
+  redirect: boolean
+  hsts: boolean
+  /** Sources whose X-Forwarded-* headers are passed through unchanged (IP addresses and CIDRs). */
+  trustedProxies: string[]
+  /** tls custom: PEM certificate chain and key (the key is written only into the proxy's volume). */
+  certificate?: string
+  key?: string
+  /** tls auto: the ACME account and server, and the image the renewer container runs in. */
+  acme?: { email?: string; directory: string; directoryCa?: string; image: string }
+}
+
 export interface ProxySettings {
   /** nginx: the edge and switch tiers; haproxy: one tier switched through its runtime API. */
   type: ProxyType
@@ -76,6 +95,8 @@ export interface ProxySettings {
   port: number
   domains: string[]
   drainTimeoutMs: number
+  /** Absent: tls off (as before issue #10). */
+  tls?: TlsSettings
 }
 
 export interface GithubSettings {

@@ -8,6 +8,7 @@ import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
+import { parseTls } from './tls.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
 /** A bad input: its message is one sentence that names the input. */
@@ -598,6 +599,9 @@ export function parseInputs(source: InputSource): Config {
 
   const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'nginx')
 
+  const proxyPort = r.int('proxy-port', 80, 1, 65535)
+  const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains, checkImage: parseImage })
+
   const token = r.secret('github-token')
 
   return {
@@ -640,9 +644,10 @@ export function parseInputs(source: InputSource): Config {
       type: proxyType,
       name: proxyName,
       image: parseImage('proxy-image', r.str('proxy-image', proxyType === 'haproxy' ? 'haproxy:3.0-alpine' : 'nginx:1.28-alpine')),
-      port: r.int('proxy-port', 80, 1, 65535),
+      port: proxyPort,
       domains,
-      drainTimeoutMs: r.duration('drain-timeout', '30s')
+      drainTimeoutMs: r.duration('drain-timeout', '30s'),
+      tls
     },
     keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
     keepFailed: r.bool('keep-failed', false),
