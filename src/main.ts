@@ -16,6 +16,8 @@ import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deplo
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
 import { renderSummary } from './reporting/summary.js'
+import { renderCertificates, reportCertificates } from './reporting/certificates.js'
+import type { DomainCertificate } from './engine/ports.js'
 import { dockerOverSsh, type DockerConnection } from './transport/docker.js'
 import { SshSession } from './transport/ssh.js'
 
@@ -126,11 +128,11 @@ async function execute(config: Config, log: Log): Promise<void> {
 
   let engine: ReleaseEngine | undefined
   let reported = false
-  const finish = async (result: ReleaseResult, infrastructureError: boolean) => {
+  const finish = async (result: ReleaseResult, infrastructureError: boolean, certificates: DomainCertificate[] = []) => {
     if (reported) return
     reported = true
     const outcome: Outcome = { ...result, mode: config.mode, app: config.app, steps: timeline.steps, durationMs: timeline.elapsedMs() }
-    await report(config, outcome, log, infrastructureError, startDeployment, () => deployment)
+    await report(config, outcome, log, infrastructureError, startDeployment, () => deployment, certificates)
   }
   const failedResult = (failure: Failure): ReleaseResult => {
     const live = engine?.observed
@@ -173,6 +175,7 @@ async function execute(config: Config, log: Log): Promise<void> {
 
   let result: ReleaseResult
   let infrastructureError = false
+  let certificates: DomainCertificate[] = []
   try {
     await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
       resources.ssh = await SshSession.connect(config.ssh)
@@ -201,13 +204,14 @@ async function execute(config: Config, log: Log): Promise<void> {
     const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
     // App names have no dots, so this lock never shares a file with an app's deploy lock.
     const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
+    const router =
+      config.proxy.type === 'haproxy'
+        ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
+        : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy)
     engine = new ReleaseEngine({
       config,
       host: new DockerHost(docker, openTcp, config.registry),
-      router:
-        config.proxy.type === 'haproxy'
-          ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
-          : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy),
+      router,
       ledger: new LedgerFile(shell, config.app),
       log,
       timeline,
@@ -219,6 +223,7 @@ async function execute(config: Config, log: Log): Promise<void> {
     if (config.mode === 'status') result = await engine.status()
     else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
     else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
+    certificates = await reportCertificates(router, log)
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError)
     result = failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
@@ -231,7 +236,7 @@ async function execute(config: Config, log: Log): Promise<void> {
   } finally {
     resources.close(log)
   }
-  await finish(result, infrastructureError)
+  await finish(result, infrastructureError, certificates)
   process.removeListener('SIGINT', onSignal)
   process.removeListener('SIGTERM', onSignal)
   if (signals > 0) process.exit(1)
@@ -243,7 +248,8 @@ async function report(
   log: Log,
   infrastructureError: boolean,
   startDeployment: () => Promise<void>,
-  currentDeployment: () => GithubDeployment | undefined
+  currentDeployment: () => GithubDeployment | undefined,
+  certificates: DomainCertificate[] = []
 ): Promise<void> {
   // Outputs first: they must be set whatever happens to the API calls below.
   for (const [name, value] of Object.entries(outputsOf(outcome, undefined))) core.setOutput(name, value)
@@ -264,7 +270,7 @@ async function report(
   }
 
   try {
-    await core.summary.addRaw(renderSummary(outcome, `${config.ssh.host}`, secrets)).write()
+    await core.summary.addRaw(renderSummary(outcome, `${config.ssh.host}`, secrets) + renderCertificates(certificates)).write()
   } catch (e) {
     log.warning(`Could not write the job summary: ${(e as Error).message}`)
   }

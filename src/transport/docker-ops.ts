@@ -45,9 +45,9 @@ export async function execIn(container: Docker.Container, cmd: string[]): Promis
 }
 
 /** Writes one file into a container (running or not) through the archive API: no shell needed. */
-export async function putFile(container: Docker.Container, dir: string, name: string, content: string): Promise<void> {
+export async function putFile(container: Docker.Container, dir: string, name: string, content: string, mode = 0o644): Promise<void> {
   const pack = tar.pack()
-  pack.entry({ name, mode: 0o644, mtime: new Date() }, content)
+  pack.entry({ name, mode, mtime: new Date() }, content)
   pack.finalize()
   const archive = await readAll(pack as unknown as NodeJS.ReadableStream)
   await container.putArchive(Readable.from([archive]), { path: dir })

@@ -1,0 +1,223 @@
+import { readFileSync } from 'node:fs'
+import https from 'node:https'
+import tls from 'node:tls'
+import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
+import { opensslCert } from '../support/certs.js'
+import { cleanupApp, freePort, image, localDocker, REPO, testbed, uniqueName } from '../support/testbed.js'
+
+// HTTPS on the HAProxy proxy (issue #10): tls custom with openssl certificates, tls auto against
+// Debian's pebble (scripts/testbed/pebble.sh: real HTTP-01 validation through the proxy).
+const docker = localDocker()
+
+function haproxyImage(): string {
+  const bed = testbed()
+  return bed.CUTOVER_TEST_HAPROXY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/haproxy:2.6`
+}
+
+interface Pebble {
+  directory: string
+  apiCa: string
+  management: string
+  challtestsrv: string
+  httpPort: number
+}
+
+function pebble(): Pebble {
+  return JSON.parse(readFileSync(`${REPO}/.testbed/pebble.json`, 'utf8')) as Pebble
+}
+
+/** The root pebble signs with (it makes a new one at every start): what a browser would trust. */
+async function pebbleRoot(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(`${pebble().management}/roots/0`, { rejectUnauthorized: false }, res => {
+        let body = ''
+        res.on('data', c => (body += c))
+        res.on('end', () => resolve(body))
+      })
+      .on('error', reject)
+  })
+}
+
+// An app that answers with the request headers it got, so the forwarded headers can be checked.
+// (The test app image has node; no shell runs the command, single quotes keep the script one argument.)
+const ECHO =
+  `node -e 'require("http").createServer((q, s) => { s.setHeader("content-type", "application/json"); ` +
+  `s.end(JSON.stringify({ url: q.url, headers: q.headers })) }).listen(3000)'`
+
+function expectSuccess(run: ActionRun): void {
+  if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
+}
+
+interface HttpsAnswer {
+  status: number
+  body: string
+  headers: Record<string, string | string[] | undefined>
+  serial: string
+  issuer: string
+  alpn: string | false | null
+}
+
+/** One request over a new TLS connection to 127.0.0.1:port with SNI = host, verified against `ca`. */
+function httpsGet(port: number, host: string, ca: string, path = '/', headers: Record<string, string> = {}): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', port, path, servername: host, ca, headers: { host, connection: 'close', ...headers }, agent: false, timeout: 10000 },
+      res => {
+        const socket = res.socket as tls.TLSSocket
+        const cert = socket.getPeerCertificate()
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => (body += c))
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body, headers: res.headers, serial: cert.serialNumber, issuer: String(cert.issuer?.CN ?? ''), alpn: socket.alpnProtocol })
+        )
+      }
+    )
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+  })
+}
+
+/** The protocol the proxy picks when the client offers HTTP/2 and HTTP/1.1. */
+function negotiatedAlpn(port: number, host: string, ca: string): Promise<string | false | null> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: host, ca, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
+      resolve(socket.alpnProtocol)
+      socket.end()
+    })
+    socket.on('error', reject)
+  })
+}
+
+describe('tls custom (openssl certificate)', () => {
+  const app = uniqueName('tlsc')
+  const proxy = `${app}-proxy`
+  const host = `${app}.example.test`
+  let port: number
+  let httpsPort: number
+  const first = opensslCert([host])
+  const inputs = (overrides: Record<string, string> = {}) =>
+    bedInputs(app, port, {
+      'proxy-type': 'haproxy',
+      'proxy-image': haproxyImage(),
+      'drain-timeout': '2s',
+      domains: host,
+      image: image('v1'),
+      command: ECHO,
+      tls: 'custom',
+      'tls-certificate': first.cert,
+      'tls-key': first.key,
+      'https-port': String(httpsPort),
+      ...overrides
+    })
+
+  beforeAll(async () => {
+    port = await freePort()
+    httpsPort = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, proxy)
+  })
+
+  it('serves HTTPS with the certificate, HTTP/2 by ALPN, a 308 from HTTP, and sets the forwarded headers itself', async () => {
+    const run = await runAction(inputs())
+    expectSuccess(run)
+    // the key is masked: never in the log
+    const keyLine = first.key.split('\n')[1]
+    expect(run.stdout + run.stderr).not.toContain(keyLine)
+
+    const res = await httpsGet(httpsPort, host, first.cert, '/x?y=1', { 'x-forwarded-proto': 'gopher', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-host': 'evil' })
+    expect(res.status).toBe(200)
+    expect(res.serial).toBe(new (await import('node:crypto')).X509Certificate(first.cert).serialNumber)
+    const seen = JSON.parse(res.body) as { url: string; headers: Record<string, string> }
+    expect(seen.url).toBe('/x?y=1')
+    expect(seen.headers['x-forwarded-proto']).toBe('https')
+    expect(seen.headers['x-forwarded-host']).toBe(host)
+    expect(seen.headers['x-forwarded-for']).toMatch(/^[\d.]+$/)
+    expect(seen.headers['x-forwarded-for']).not.toContain('6.6.6.6')
+    expect(res.headers['strict-transport-security']).toBeUndefined()
+    expect(await negotiatedAlpn(httpsPort, host, first.cert)).toBe('h2')
+
+    const plain = await get(`http://127.0.0.1:${port}/a/b?c=d`, { host })
+    expect(plain.status).toBe(308)
+    expect(plain.headers.location).toBe(`https://${host}:${httpsPort}/a/b?c=d`)
+    // ACME challenges are never redirected (no renewer here: the app answers)
+    const challenge = await get(`http://127.0.0.1:${port}/.well-known/acme-challenge/abc`, { host })
+    expect(challenge.status).toBe(200)
+    expect(JSON.parse(challenge.body).headers['x-forwarded-proto']).toBe('http')
+
+    // root-only in the proxy's volume
+    const volume = await docker.getVolume(`${proxy}-conf`).inspect()
+    const { statSync } = await import('node:fs')
+    expect(statSync(`${volume.Mountpoint}/cert-${app}.pem`).mode & 0o777).toBe(0o600)
+    const info = await docker.getContainer(proxy).inspect()
+    expect(info.HostConfig.PortBindings['443/tcp'][0].HostPort).toBe(String(httpsPort))
+  })
+
+  it('a new certificate, hsts and trusted-proxies take effect at the next deploy; no redirect with tls-redirect false', async () => {
+    const second = opensslCert([host, `www.${host}`])
+    const run = await runAction(
+      inputs({ domains: `${host} www.${host}`, 'tls-certificate': second.cert, 'tls-key': second.key, hsts: 'true', 'trusted-proxies': '0.0.0.0/0', 'tls-redirect': 'false' })
+    )
+    expectSuccess(run)
+    const res = await httpsGet(httpsPort, `www.${host}`, second.cert, '/', { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-host': 'public.example' })
+    expect(res.serial).toBe(new (await import('node:crypto')).X509Certificate(second.cert).serialNumber)
+    expect(res.headers['strict-transport-security']).toBe('max-age=31536000')
+    const seen = JSON.parse(res.body) as { headers: Record<string, string> }
+    expect(seen.headers).toMatchObject({ 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-host': 'public.example' })
+    const plain = await get(`http://127.0.0.1:${port}/`, { host })
+    expect(plain.status).toBe(200)
+    expect(plain.headers['strict-transport-security']).toBeUndefined()
+  })
+})
+
+describe('tls auto (ACME against pebble)', () => {
+  const app = uniqueName('tlsa')
+  const proxy = `${app}-proxy`
+  const host = `${app}.example.test`
+  let httpsPort: number
+  // pebble validates HTTP-01 on one fixed port: this proxy publishes HTTP there.
+  const port = () => pebble().httpPort
+  const inputs = (overrides: Record<string, string> = {}) =>
+    bedInputs(app, port(), {
+      'proxy-type': 'haproxy',
+      'proxy-image': haproxyImage(),
+      'drain-timeout': '2s',
+      domains: host,
+      image: image('v1'),
+      tls: 'auto',
+      'acme-email': 'ops@example.test',
+      'acme-directory': pebble().directory,
+      'acme-directory-ca': readFileSync(pebble().apiCa, 'utf8'),
+      // the bed's Node image (node + its libraries, FROM scratch): what node:24-alpine is in production
+      'acme-image': image('v1'),
+      'https-port': String(httpsPort),
+      ...overrides
+    })
+
+  beforeAll(async () => {
+    httpsPort = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, proxy)
+  })
+
+  it('first deploy obtains a certificate through HTTP-01 before the switch, and serves it', async () => {
+    // Renewals forced every few seconds: the next test watches one happen with no workflow run.
+    const run = await runAction(inputs(), { CUTOVER_ACME_CHECK_INTERVAL_MS: '4000', CUTOVER_ACME_RENEW_FRACTION: '2' })
+    expectSuccess(run)
+    expect(run.stdout).toMatch(/Requesting a certificate for .* \(no certificate yet\)/)
+    const root = await pebbleRoot()
+    const res = await httpsGet(httpsPort, host, root)
+    expect(res.status).toBe(200)
+    expect(res.body.trim()).toBe('v1')
+    expect(res.issuer).toMatch(/Pebble/i)
+    expect(await negotiatedAlpn(httpsPort, host, root)).toBe('h2')
+    const plain = await get(`http://127.0.0.1:${port()}/`, { host })
+    expect(plain.status).toBe(308)
+    expect(plain.headers.location).toBe(`https://${host}:${httpsPort}/`)
+    const renewer = await docker.getContainer(`${proxy}-acme`).inspect()
+    expect(renewer.State.Running).toBe(true)
+  })
+})
