@@ -75094,9 +75094,13 @@ class ReleaseEngine {
         const route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port };
         await timeline.step('verify', 'Verifying through the proxy', async (note) => {
             let v = await router.verify(route, config.health.path, 2000);
-            if (!v.ok) {
+            // Proxy settings changed with the same image (a new TLS certificate, say): applied as a route.
+            const outdated = v.ok && (await router.outdated?.(route));
+            if (!v.ok || outdated) {
                 // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
-                log.info(`The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`);
+                log.info(outdated
+                    ? `The proxy's settings for ${this.app} changed: applying them to the live ${live.color}`
+                    : `The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`);
                 await router.apply(route);
                 v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
                 if (!v.ok)
@@ -76716,7 +76720,7 @@ function renderTlsRules(tls, verifyMap) {
     lines.push('# X-Forwarded-*: what this proxy saw, replacing anything the client sent' + (trusted ? ' (kept as sent by trusted-proxies)' : ''), 'http-request set-var(txn.cutover_proto) str(https) if { ssl_fc }', 'http-request set-var(txn.cutover_proto) str(http) unless { ssl_fc }', `http-request set-header X-Forwarded-Proto %[var(txn.cutover_proto)]${unlessTrusted('x-forwarded-proto')}`, `http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessTrusted('x-forwarded-host')}`, `http-request set-header X-Forwarded-For %[src]${unlessTrusted('x-forwarded-for')}`);
     if (tls.enabled && tls.redirect) {
         const port = tls.httpsPort === 443 ? '' : `:${tls.httpsPort}`;
-        lines.push('# plain HTTP answers 308 to HTTPS (ACME challenges are routed before they get here; cutover verifies over HTTP with its token)', `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
+        lines.push('# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover\'s verification (its token)', `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
     }
     if (tls.enabled && tls.hsts)
         lines.push('http-response set-header Strict-Transport-Security "max-age=31536000" if { ssl_fc }');
@@ -77374,7 +77378,7 @@ class HaproxyRouter {
             const tlsFiles = await this.readTlsFiles();
             const tlsSame = JSON.stringify(this.tlsFilesWanted(tlsFiles)) === JSON.stringify(tlsFiles);
             // tls custom: the key goes into the proxy's volume only, readable by root only.
-            const certText = this.tls.mode === 'custom' ? `${this.tls.certificate.trim()}\n${this.tls.key.trim()}\n` : undefined;
+            const certText = this.customCertText();
             const certChanged = certText !== undefined && certText !== certBefore;
             if (certChanged)
                 await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certText, 0o600);
@@ -77434,6 +77438,26 @@ class HaproxyRouter {
             certsList: updateCertsList(now.certsList, this.app, mode !== 'off'),
             acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.settings.domains.map(d => d.toLowerCase()) : [])
         };
+    }
+    async outdated(route) {
+        const text = await this.readAppFile();
+        const token = parseRouteComment(this.app, text)?.token ?? '';
+        if (renderAppConfig(route, token, this.appTls) !== text)
+            return true;
+        const maps = await this.readMaps();
+        const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
+        if (wanted.domains !== maps.domains || wanted.wildcards !== maps.wildcards)
+            return true;
+        const tlsFiles = await this.readTlsFiles();
+        if (JSON.stringify(this.tlsFilesWanted(tlsFiles)) !== JSON.stringify(tlsFiles))
+            return true;
+        const wantedCert = this.customCertText();
+        return wantedCert !== undefined && wantedCert !== (await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`));
+    }
+    /** tls custom: the one file HAProxy reads, certificate chain then key. */
+    customCertText() {
+        const t = this.tls;
+        return t.mode === 'custom' && t.certificate && t.key ? `${t.certificate.trim()}\n${t.key.trim()}\n` : undefined;
     }
     async certificates() {
         if (this.tls.mode === 'off' || !(await inspectIfExists(this.container)))

@@ -43,7 +43,7 @@ describe('HAProxy TLS config', () => {
   it('tls: a 308 to the HTTPS port (none shown for 443) except for cutover\'s own verification, HSTS over TLS only', () => {
     const rules = renderTlsRules({ enabled: true, httpsPort: 8443, redirect: true, hsts: true, trustedProxies: [] }, verifyMap)
     expect(rules).toContain(
-      `http-request redirect location https://%[req.hdr(host),field(1,:)]:8443%[capture.req.uri] code 308 if !{ ssl_fc } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`
+      `http-request redirect location https://%[req.hdr(host),field(1,:)]:8443%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg /.well-known/acme-challenge/ } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`
     )
     expect(rules).toContain('http-response set-header Strict-Transport-Security "max-age=31536000" if { ssl_fc }')
     expect(renderTlsRules({ enabled: true, httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] }, verifyMap)).toContain(

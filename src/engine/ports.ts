@@ -133,6 +133,8 @@ export interface Router {
   verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
+  /** Whether the proxy's settings for the app (domains, TLS) differ from what apply(route) would write. */
+  outdated?(route: Route): Promise<boolean>
   /** Routers that terminate TLS: the certificate each of the app's domains is served with. */
   certificates?(): Promise<DomainCertificate[]>
 }

@@ -403,7 +403,7 @@ export class HaproxyRouter implements Router {
       const tlsFiles = await this.readTlsFiles()
       const tlsSame = JSON.stringify(this.tlsFilesWanted(tlsFiles)) === JSON.stringify(tlsFiles)
       // tls custom: the key goes into the proxy's volume only, readable by root only.
-      const certText = this.tls.mode === 'custom' ? `${this.tls.certificate!.trim()}\n${this.tls.key!.trim()}\n` : undefined
+      const certText = this.customCertText()
       const certChanged = certText !== undefined && certText !== certBefore
       if (certChanged) await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certText, 0o600)
       if (known && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards && tlsSame && !certChanged) {
@@ -461,6 +461,25 @@ export class HaproxyRouter implements Router {
       certsList: updateCertsList(now.certsList, this.app, mode !== 'off'),
       acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.settings.domains.map(d => d.toLowerCase()) : [])
     }
+  }
+
+  async outdated(route: Route): Promise<boolean> {
+    const text = await this.readAppFile()
+    const token = parseRouteComment(this.app, text)?.token ?? ''
+    if (renderAppConfig(route, token, this.appTls) !== text) return true
+    const maps = await this.readMaps()
+    const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
+    if (wanted.domains !== maps.domains || wanted.wildcards !== maps.wildcards) return true
+    const tlsFiles = await this.readTlsFiles()
+    if (JSON.stringify(this.tlsFilesWanted(tlsFiles)) !== JSON.stringify(tlsFiles)) return true
+    const wantedCert = this.customCertText()
+    return wantedCert !== undefined && wantedCert !== (await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`))
+  }
+
+  /** tls custom: the one file HAProxy reads, certificate chain then key. */
+  private customCertText(): string | undefined {
+    const t = this.tls
+    return t.mode === 'custom' && t.certificate && t.key ? `${t.certificate.trim()}\n${t.key.trim()}\n` : undefined
   }
 
   async certificates(): Promise<DomainCertificate[]> {
