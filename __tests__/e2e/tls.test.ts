@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import https from 'node:https'
+import net from 'node:net'
 import tls from 'node:tls'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
 import { opensslCert } from '../support/certs.js'
@@ -88,6 +89,58 @@ function negotiatedAlpn(port: number, host: string, ca: string): Promise<string 
     })
     socket.on('error', reject)
   })
+}
+
+/** The worker's pid, from the proxy's admin socket on this host: it changes with every reload. */
+function proxyPid(proxy: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(`/run/cutover/${proxy}/admin.sock`)
+    let text = ''
+    socket.on('data', c => (text += c))
+    socket.on('close', () => resolve(Number(/^Pid:\s*(\d+)/m.exec(text)?.[1])))
+    socket.on('error', reject)
+    socket.write('show info\n')
+  })
+}
+
+/** Keep-alive HTTPS traffic from a few loops until stopped: counts answers and failures. */
+function httpsLoad(port: number, host: string, ca: string, connections = 3) {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: connections, ca, servername: host })
+  const stats = { ok: 0, failed: 0, errors: [] as string[], sockets: new Set<unknown>() }
+  let stopped = false
+  const once = () =>
+    new Promise<void>(resolve => {
+      const req = https.get({ host: '127.0.0.1', port, path: '/', agent, headers: { host }, timeout: 10000 }, res => {
+        stats.sockets.add(res.socket)
+        res.resume()
+        res.on('end', () => {
+          if (res.statusCode === 200) stats.ok++
+          else {
+            stats.failed++
+            if (stats.errors.length < 5) stats.errors.push(`HTTP ${res.statusCode}`)
+          }
+          resolve()
+        })
+      })
+      req.on('error', e => {
+        stats.failed++
+        if (stats.errors.length < 5) stats.errors.push(e.message)
+        resolve()
+      })
+      req.on('timeout', () => req.destroy(new Error('timeout')))
+    })
+  const loops = Array.from({ length: connections }, async () => {
+    while (!stopped) await once()
+  })
+  return {
+    stats,
+    stop: async () => {
+      stopped = true
+      await Promise.all(loops)
+      agent.destroy()
+      return stats
+    }
+  }
 }
 
 describe('tls custom (openssl certificate)', () => {
@@ -220,5 +273,71 @@ describe('tls auto (ACME against pebble)', () => {
     expect(plain.headers.location).toBe(`https://${host}:${httpsPort}/`)
     const renewer = await docker.getContainer(`${proxy}-acme`).inspect()
     expect(renewer.State.Running).toBe(true)
+  })
+
+  it('renews on the host by itself: a new certificate is served with no workflow run, no reload and no failed request', async () => {
+    const root = await pebbleRoot()
+    const before = await httpsGet(httpsPort, host, root)
+    const pid = await proxyPid(proxy)
+    const load = httpsLoad(httpsPort, host, root)
+    // the renewer checks every 4 s and is told every certificate is due (CUTOVER_ACME_RENEW_FRACTION=2)
+    let after = before
+    const deadline = Date.now() + 60_000
+    while (after.serial === before.serial && Date.now() < deadline) {
+      await new Promise(r => setTimeout(r, 500))
+      after = await httpsGet(httpsPort, host, root)
+    }
+    await new Promise(r => setTimeout(r, 1000))
+    const stats = await load.stop()
+    expect(after.serial).not.toBe(before.serial)
+    expect(after.issuer).toMatch(/Pebble/i)
+    expect(stats.failed).toBe(0)
+    expect(stats.ok).toBeGreaterThan(20)
+    expect(stats.errors).toEqual([])
+    // installed through the admin socket: the same HAProxy worker serves it
+    expect(await proxyPid(proxy)).toBe(pid)
+    const logs = String(await docker.getContainer(`${proxy}-acme`).logs({ stdout: true, stderr: true, tail: 50 }))
+    expect(logs).toContain('HAProxy serves it now (runtime API, no reload)')
+  })
+
+  it('mode status and the job summary show each domain\'s certificate issuer and expiry', async () => {
+    const run = await runAction({ ...inputs(), mode: 'status' })
+    expectSuccess(run)
+    expect(run.stdout).toMatch(new RegExp(`Certificate of ${host}: issued by .*Pebble.*, valid until 20\\d\\d-`))
+    expect(run.summary).toContain('### Certificates')
+    expect(run.summary).toMatch(new RegExp(`\\| ${host} \\| .*Pebble.* \\| 20\\d\\d-.* \\| \\d+ days left \\|`))
+  })
+
+  it('a name the CA cannot validate fails the deploy with the ACME error, and the HTTP route keeps serving', async () => {
+    // Another proxy, on another port: pebble validates on its fixed port, where the proxy above
+    // does not know this name (as when DNS points elsewhere).
+    const other = uniqueName('tlsf')
+    const otherProxy = `${other}-proxy`
+    const otherHost = `${other}.example.test`
+    const otherPort = await freePort()
+    const otherHttps = await freePort()
+    try {
+      const base = {
+        ...inputs(),
+        app: other,
+        'proxy-name': otherProxy,
+        'proxy-port': String(otherPort),
+        'https-port': String(otherHttps),
+        domains: otherHost
+      }
+      expectSuccess(await runAction({ ...base, tls: 'off', 'acme-email': '', 'acme-directory': '', 'acme-directory-ca': '', 'acme-image': '' }))
+      expect((await get(`http://127.0.0.1:${otherPort}/`, { host: otherHost })).body.trim()).toBe('v1')
+
+      const run = await runAction({ ...base, image: image('v2') })
+      expect(run.code).not.toBe(0)
+      expect(run.outputs.result).toBe('failed')
+      expect(run.errors.join('\n')).toMatch(new RegExp(`No certificate for ${otherHost}: .*(404|unauthorized|Invalid response)`, 'i'))
+      // re-created once to publish HTTPS, with its routes from the volume: v1 still answers over HTTP
+      expect(run.stdout).toContain('re-creating it to publish')
+      const still = await get(`http://127.0.0.1:${otherPort}/`, { host: otherHost })
+      expect(`${still.status} ${still.body.trim()}`).toBe('200 v1')
+    } finally {
+      await cleanupApp(other, otherProxy)
+    }
   })
 })
