@@ -71,7 +71,14 @@ function httpsGet(port: number, host: string, ca: string, path = '/', headers: R
         res.setEncoding('utf8')
         res.on('data', (c: string) => (body += c))
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body, headers: res.headers, serial: cert.serialNumber, issuer: String(cert.issuer?.CN ?? ''), alpn: socket.alpnProtocol })
+          resolve({
+            status: res.statusCode ?? 0,
+            body,
+            headers: res.headers,
+            serial: cert.serialNumber,
+            issuer: String(cert.issuer?.CN ?? ''),
+            alpn: socket.alpnProtocol
+          })
         )
       }
     )
@@ -181,7 +188,11 @@ describe('tls custom (openssl certificate)', () => {
     const printed = (run.stdout + run.stderr).split('\n').filter(l => !l.startsWith('::add-mask::'))
     expect(printed.join('\n')).not.toContain(keyLine)
 
-    const res = await httpsGet(httpsPort, host, first.cert, '/x?y=1', { 'x-forwarded-proto': 'gopher', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-host': 'evil' })
+    const res = await httpsGet(httpsPort, host, first.cert, '/x?y=1', {
+      'x-forwarded-proto': 'gopher',
+      'x-forwarded-for': '6.6.6.6',
+      'x-forwarded-host': 'evil'
+    })
     expect(res.status).toBe(200)
     expect(res.serial).toBe(new (await import('node:crypto')).X509Certificate(first.cert).serialNumber)
     const seen = JSON.parse(res.body) as { url: string; headers: Record<string, string> }
@@ -212,10 +223,21 @@ describe('tls custom (openssl certificate)', () => {
   it('a new certificate, hsts and trusted-proxies take effect at the next deploy; no redirect with tls-redirect false', async () => {
     const second = opensslCert([host, `www.${host}`])
     const run = await runAction(
-      inputs({ domains: `${host} www.${host}`, 'tls-certificate': second.cert, 'tls-key': second.key, hsts: 'true', 'trusted-proxies': '0.0.0.0/0', 'tls-redirect': 'false' })
+      inputs({
+        domains: `${host} www.${host}`,
+        'tls-certificate': second.cert,
+        'tls-key': second.key,
+        hsts: 'true',
+        'trusted-proxies': '0.0.0.0/0',
+        'tls-redirect': 'false'
+      })
     )
     expectSuccess(run)
-    const res = await httpsGet(httpsPort, `www.${host}`, second.cert, '/', { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-host': 'public.example' })
+    const res = await httpsGet(httpsPort, `www.${host}`, second.cert, '/', {
+      'x-forwarded-proto': 'https',
+      'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-host': 'public.example'
+    })
     expect(res.serial).toBe(new (await import('node:crypto')).X509Certificate(second.cert).serialNumber)
     expect(res.headers['strict-transport-security']).toBe('max-age=31536000')
     const seen = JSON.parse(res.body) as { headers: Record<string, string> }
@@ -300,7 +322,7 @@ describe('tls auto (ACME against pebble)', () => {
     expect(logs).toContain('HAProxy serves it now (runtime API, no reload)')
   })
 
-  it('mode status and the job summary show each domain\'s certificate issuer and expiry', async () => {
+  it("mode status and the job summary show each domain's certificate issuer and expiry", async () => {
     const run = await runAction({ ...inputs(), mode: 'status' })
     expectSuccess(run)
     expect(run.stdout).toMatch(new RegExp(`Certificate of ${host}: issued by .*Pebble.*, valid until 20\\d\\d-`))

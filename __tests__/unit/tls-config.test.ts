@@ -29,7 +29,7 @@ describe('HAProxy TLS config', () => {
     expect(base).not.toMatch(/^\s*option forwardfor/m)
   })
 
-  it('forwarded headers come from the proxy\'s view for everyone, or pass through from trusted proxies only', () => {
+  it("forwarded headers come from the proxy's view for everyone, or pass through from trusted proxies only", () => {
     const untrusted = renderTlsRules(TLS_OFF, verifyMap)
     expect(untrusted).toContain('http-request set-header X-Forwarded-For %[src]\n')
     expect(untrusted).toContain('http-request set-header X-Forwarded-Proto %[var(txn.cutover_proto)]\n')
@@ -40,7 +40,7 @@ describe('HAProxy TLS config', () => {
     expect(trusted).toContain('set-header X-Forwarded-For %[src] unless cutover_trusted { req.hdr(x-forwarded-for) -m found }')
   })
 
-  it('tls: a 308 to the HTTPS port (none shown for 443) except for cutover\'s own verification, HSTS over TLS only', () => {
+  it("tls: a 308 to the HTTPS port (none shown for 443) except for cutover's own verification, HSTS over TLS only", () => {
     const rules = renderTlsRules({ enabled: true, httpsPort: 8443, redirect: true, hsts: true, trustedProxies: [] }, verifyMap)
     expect(rules).toContain(
       `http-request redirect location https://%[req.hdr(host),field(1,:)]:8443%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg /.well-known/acme-challenge/ } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`
@@ -53,7 +53,7 @@ describe('HAProxy TLS config', () => {
     expect(renderAppConfig(route, 'tok', { enabled: true, httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] })).toContain('code 308')
   })
 
-  it('crt-list and ACME map: one app\'s entries replaced, the others kept', () => {
+  it("crt-list and ACME map: one app's entries replaced, the others kept", () => {
     let list = updateCertsList(EMPTY_CERTS_LIST, 'b', true)
     list = updateCertsList(list, 'a', true)
     expect(parseCertsList(list)).toEqual(['cert-a.pem', 'cert-b.pem'])

@@ -7,7 +7,7 @@
 #   for host.docker.internal (what the renewer container reaches it as: --add-host host-gateway),
 #   localhost and that address; its CA is .testbed/pebble/ca.pem (the tests' acme-directory-ca).
 # - .testbed/pebble.json says where everything is.
-# Idempotent: starts only what is not answering; installs pebble with apt when missing.
+# Idempotent: starts only what is not answering; installs pebble with apt when missing. down.sh stops both.
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
@@ -60,11 +60,13 @@ if ! answers "http://127.0.0.1:$CHALL_MGMT_PORT/"; then
   setsid pebble-challtestsrv -dns01 "127.0.0.1:$DNS_PORT" -management "127.0.0.1:$CHALL_MGMT_PORT" \
     -http01 "" -https01 "" -tlsalpn01 "" -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
     >"$D/challtestsrv.log" 2>&1 </dev/null &
+  echo $! >"$D/challtestsrv.pid"
 fi
 if ! answers --cacert "$D/ca.pem" "https://$GW:$API_PORT/dir"; then
   # No random sleeps before validation, no random nonce rejections: the tests time what cutover does.
   PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 setsid pebble -config "$D/config.json" -dnsserver "127.0.0.1:$DNS_PORT" \
     >"$D/pebble.log" 2>&1 </dev/null &
+  echo $! >"$D/pebble.pid"
 fi
 for _ in $(seq 1 50); do
   answers --cacert "$D/ca.pem" "https://$GW:$API_PORT/dir" && answers "http://127.0.0.1:$CHALL_MGMT_PORT/" && break

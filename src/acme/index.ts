@@ -58,7 +58,9 @@ function serve(): void {
       running = false
     }
   }
-  log(`checking certificates every ${Math.round(interval / 1000)} s (renewing with less than ${Math.round(options.renewFraction * 100)} % of their lifetime left)`)
+  log(
+    `checking certificates every ${Math.round(interval / 1000)} s (renewing with less than ${Math.round(options.renewFraction * 100)} % of their lifetime left)`
+  )
   setInterval(() => void check(), interval)
   // A first check soon after a start (a restart after months away), not at once: the deploy that
   // created this container issues its own certificate.

@@ -28,9 +28,14 @@ async function withLock<T>(dir: string, app: string, fn: () => Promise<T>, waitM
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
       // A renewer killed mid-order leaves its lock: 10 minutes is longer than any order takes.
-      const age = Date.now() - (await stat(path).then(s => s.mtimeMs, () => Date.now()))
+      const age =
+        Date.now() -
+        (await stat(path).then(
+          s => s.mtimeMs,
+          () => Date.now()
+        ))
       if (age > 600_000) await unlink(path).catch(() => undefined)
-      else if (Date.now() - started > waitMs) throw new Error(`another issuance for ${app} has been running for ${Math.round(age / 1000)} s`)
+      else if (Date.now() - started > waitMs) throw new Error(`another issuance for ${app} has been running for ${Math.round(age / 1000)} s`, { cause: e })
       else await new Promise(r => setTimeout(r, 500))
     }
   }

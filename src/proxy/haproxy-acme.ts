@@ -125,7 +125,11 @@ export class AcmeRenewer {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         stream.destroy()
-        reject(new ProxyError(`The ACME issuance for ${app} did not finish within ${timeoutMs / 1000} s (the renewer goes on; the next deploy finds its certificate)`))
+        reject(
+          new ProxyError(
+            `The ACME issuance for ${app} did not finish within ${timeoutMs / 1000} s (the renewer goes on; the next deploy finds its certificate)`
+          )
+        )
       }, timeoutMs)
       stream.on('end', () => (clearTimeout(timer), resolve()))
       stream.on('close', () => (clearTimeout(timer), resolve()))

@@ -245,7 +245,7 @@ export function renderTlsRules(tls: AppTls, verifyMap: string): string {
   if (tls.enabled && tls.redirect) {
     const port = tls.httpsPort === 443 ? '' : `:${tls.httpsPort}`
     lines.push(
-      '# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover\'s verification (its token)',
+      "# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover's verification (its token)",
       `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`
     )
   }

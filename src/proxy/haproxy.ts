@@ -110,11 +110,7 @@ export class HaproxyRouter implements Router {
     const info = await inspectIfExists(this.container)
     if (info) this.checkContainer(info)
     const ready =
-      !!info &&
-      info.State.Running &&
-      !!info.NetworkSettings.Networks[appNetwork] &&
-      !!info.NetworkSettings.Networks[this.network] &&
-      !this.lacksHttpsPort(info)
+      !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info)
     if (ready && (await this.baseWanted()) === undefined && (await this.sharedFilesMissing()).length === 0) return this.ensureTls()
     await underLock(this.lockProxy, async () => {
       await ensureProxyNetwork(this.docker, this.network)
@@ -220,7 +216,9 @@ export class HaproxyRouter implements Router {
     try {
       await renewer.issue(this.app, ISSUE_TIMEOUT_MS)
     } catch (e) {
-      throw new ProxyError(`No certificate for ${names.join(', ')}: ${(e as Error).message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`)
+      throw new ProxyError(
+        `No certificate for ${names.join(', ')}: ${(e as Error).message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`
+      )
     }
   }
 
