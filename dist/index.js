@@ -76720,7 +76720,7 @@ function renderTlsRules(tls, verifyMap) {
     lines.push('# X-Forwarded-*: what this proxy saw, replacing anything the client sent' + (trusted ? ' (kept as sent by trusted-proxies)' : ''), 'http-request set-var(txn.cutover_proto) str(https) if { ssl_fc }', 'http-request set-var(txn.cutover_proto) str(http) unless { ssl_fc }', `http-request set-header X-Forwarded-Proto %[var(txn.cutover_proto)]${unlessTrusted('x-forwarded-proto')}`, `http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessTrusted('x-forwarded-host')}`, `http-request set-header X-Forwarded-For %[src]${unlessTrusted('x-forwarded-for')}`);
     if (tls.enabled && tls.redirect) {
         const port = tls.httpsPort === 443 ? '' : `:${tls.httpsPort}`;
-        lines.push('# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover\'s verification (its token)', `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
+        lines.push("# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover's verification (its token)", `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
     }
     if (tls.enabled && tls.hsts)
         lines.push('http-response set-header Strict-Transport-Security "max-age=31536000" if { ssl_fc }');
@@ -77097,11 +77097,7 @@ class HaproxyRouter {
         const info = await inspectIfExists(this.container);
         if (info)
             this.checkContainer(info);
-        const ready = !!info &&
-            info.State.Running &&
-            !!info.NetworkSettings.Networks[appNetwork] &&
-            !!info.NetworkSettings.Networks[this.network] &&
-            !this.lacksHttpsPort(info);
+        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info);
         if (ready && (await this.baseWanted()) === undefined && (await this.sharedFilesMissing()).length === 0)
             return this.ensureTls();
         await underLock(this.lockProxy, async () => {

@@ -246,6 +246,24 @@ describe('tls custom (openssl certificate)', () => {
     expect(plain.status).toBe(200)
     expect(plain.headers['strict-transport-security']).toBeUndefined()
   })
+
+  it('keep-alive HTTPS traffic through a deploy and a rollback: no failed request', async () => {
+    const second = opensslCert([host, `www.${host}`])
+    const tlsInputs = { domains: `${host} www.${host}`, 'tls-certificate': second.cert, 'tls-key': second.key, command: '' }
+    // the certificate in place before the load starts: the load trusts only this one
+    expectSuccess(await runAction(inputs({ ...tlsInputs })))
+    const load = httpsLoad(httpsPort, host, second.cert, 4)
+    await new Promise(r => setTimeout(r, 300))
+    expectSuccess(await runAction(inputs({ ...tlsInputs, image: image('v2') })))
+    expectSuccess(await runAction(inputs({ ...tlsInputs, mode: 'rollback', image: '' })))
+    await new Promise(r => setTimeout(r, 300))
+    const stats = await load.stop()
+    expect(stats.errors).toEqual([])
+    expect(stats.failed).toBe(0)
+    expect(stats.ok).toBeGreaterThan(100)
+    // the same few TLS connections carried the traffic through both switches
+    expect(stats.sockets.size).toBeLessThanOrEqual(4)
+  })
 })
 
 describe('tls auto (ACME against pebble)', () => {

@@ -66009,7 +66009,7 @@ function renderTlsRules(tls, verifyMap) {
     lines.push('# X-Forwarded-*: what this proxy saw, replacing anything the client sent' + (trusted ? ' (kept as sent by trusted-proxies)' : ''), 'http-request set-var(txn.cutover_proto) str(https) if { ssl_fc }', 'http-request set-var(txn.cutover_proto) str(http) unless { ssl_fc }', `http-request set-header X-Forwarded-Proto %[var(txn.cutover_proto)]${unlessTrusted('x-forwarded-proto')}`, `http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessTrusted('x-forwarded-host')}`, `http-request set-header X-Forwarded-For %[src]${unlessTrusted('x-forwarded-for')}`);
     if (tls.enabled && tls.redirect) {
         const port = tls.httpsPort === 443 ? '' : `:${tls.httpsPort}`;
-        lines.push('# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover\'s verification (its token)', `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
+        lines.push("# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover's verification (its token)", `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
     }
     if (tls.enabled && tls.hsts)
         lines.push('http-response set-header Strict-Transport-Security "max-age=31536000" if { ssl_fc }');
@@ -66170,11 +66170,12 @@ async function withLock(dir, app, fn, waitMs = 300_000) {
             if (e.code !== 'EEXIST')
                 throw e;
             // A renewer killed mid-order leaves its lock: 10 minutes is longer than any order takes.
-            const age = Date.now() - (await (0,promises_namespaceObject.stat)(path).then(s => s.mtimeMs, () => Date.now()));
+            const age = Date.now() -
+                (await (0,promises_namespaceObject.stat)(path).then(s => s.mtimeMs, () => Date.now()));
             if (age > 600_000)
                 await (0,promises_namespaceObject.unlink)(path).catch(() => undefined);
             else if (Date.now() - started > waitMs)
-                throw new Error(`another issuance for ${app} has been running for ${Math.round(age / 1000)} s`);
+                throw new Error(`another issuance for ${app} has been running for ${Math.round(age / 1000)} s`, { cause: e });
             else
                 await new Promise(r => setTimeout(r, 500));
         }
