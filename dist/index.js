@@ -77179,7 +77179,8 @@ class HaproxyRouter {
         if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${wantedFile(this.app)}`)) !== wantedText) {
             await putFile(this.container, HAPROXY_CONF_DIR, wantedFile(this.app), wantedText, 0o600);
         }
-        const address = await renewer.ensureRunning();
+        // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
+        const address = await underLock(this.lockProxy, () => renewer.ensureRunning());
         await underLock(this.lockProxy, async () => {
             const current = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`)) ?? EMPTY_ACME_MAP;
             const next = updateAcmeMap(current, this.app, names);
