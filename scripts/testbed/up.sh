@@ -44,7 +44,7 @@ declare -A PKG_OF=(
   [dockerd]=docker.io [docker]=docker.io [sshd]=openssh-server [ssh]=openssh-client
   [ssh-keygen]=openssh-client [docker-registry]=docker-registry [htpasswd]=apache2-utils
   [ip]=iproute2 [ss]=iproute2 [wrk]=wrk [nginx]=nginx-light [curl]=curl [node]=nodejs
-  [haproxy]=haproxy
+  [haproxy]=haproxy [openssl]=openssl
 )
 missing=()
 for bin in "${!PKG_OF[@]}"; do
