@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import http2 from 'node:http2'
 import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
@@ -95,6 +96,26 @@ function negotiatedAlpn(port: number, host: string, ca: string): Promise<string 
       socket.end()
     })
     socket.on('error', reject)
+  })
+}
+
+/** One GET over HTTP/2 (TLS with ALPN h2). */
+function http2Get(port: number, host: string, ca: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { servername: host, ca })
+    session.on('error', reject)
+    const req = session.request({ ':path': path, ':authority': host })
+    let status = 0
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('response', h => (status = Number(h[':status'])))
+    req.on('data', (c: string) => (body += c))
+    req.on('end', () => {
+      session.close()
+      resolve({ status, body })
+    })
+    req.on('error', reject)
+    req.end()
   })
 }
 
@@ -203,6 +224,10 @@ describe('tls custom (openssl certificate)', () => {
     expect(seen.headers['x-forwarded-for']).not.toContain('6.6.6.6')
     expect(res.headers['strict-transport-security']).toBeUndefined()
     expect(await negotiatedAlpn(httpsPort, host, first.cert)).toBe('h2')
+    // and a real HTTP/2 request gets the app's answer, with the forwarded headers
+    const h2 = await http2Get(httpsPort, host, first.cert, '/over-h2')
+    expect(h2.status).toBe(200)
+    expect(JSON.parse(h2.body)).toMatchObject({ url: '/over-h2', headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': host } })
 
     const plain = await get(`http://127.0.0.1:${port}/a/b?c=d`, { host })
     expect(plain.status).toBe(308)
