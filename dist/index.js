@@ -5460,7 +5460,7 @@ module.exports = Config;
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var extend = (__nccwpck_require__(8300).extend),
-  Exec = __nccwpck_require__(209),
+  Exec = __nccwpck_require__(2590),
   util = __nccwpck_require__(8300);
 
 /**
@@ -6563,7 +6563,7 @@ var EventEmitter = (__nccwpck_require__(4434).EventEmitter),
   Config = __nccwpck_require__(2474),
   Task = __nccwpck_require__(5325),
   Node = __nccwpck_require__(6680),
-  Exec = __nccwpck_require__(209),
+  Exec = __nccwpck_require__(2590),
   util = __nccwpck_require__(8300),
   withSession = __nccwpck_require__(638),
   extend = util.extend;
@@ -8458,7 +8458,7 @@ module.exports = Docker;
 
 /***/ }),
 
-/***/ 209:
+/***/ 2590:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var util = __nccwpck_require__(8300);
@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9107);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(209);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9107:
+/***/ 209:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73313,6 +73313,57 @@ function readImageArchive(path) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/inputs/hosts.ts
+/** The `host` input with several hosts (issue #13): one `host` or `host:port` a line. */
+/** The most hosts one run deploys to: each is one SSH connection and one engine, run in parallel. */
+const MAX_HOSTS = 50;
+/**
+ * Reads the `host` lines. `fail` throws the input error (it names the input); `checkHost` throws
+ * for an invalid name. IPv6 addresses take a port only in brackets: `[2001:db8::1]:2222`.
+ */
+function parseHostLines(lines, defaultPort, checkHost, fail) {
+    if (!lines.length)
+        fail('is required but lists no host');
+    if (lines.length > MAX_HOSTS)
+        fail(`lists ${lines.length} hosts; at most ${MAX_HOSTS} are allowed in one run`);
+    const looksLikeHost = (part) => {
+        try {
+            checkHost(part.replace(/:\d+$/, ''));
+            return true;
+        }
+        catch {
+            return false;
+        }
+    };
+    const seen = new Set();
+    return lines.map(line => {
+        if (/[\s,]/.test(line) && line.split(/[\s,]+/).every(looksLikeHost))
+            fail(`has "${line}": give one host a line (host or host:port)`);
+        const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(line);
+        const colons = (line.match(/:/g) ?? []).length;
+        let host;
+        let portText;
+        if (bracketed)
+            [, host, portText] = bracketed;
+        else if (colons === 1)
+            [host, portText] = line.split(':');
+        else
+            host = line; // a name, an IPv4 address or a bare IPv6 address
+        if (portText !== undefined && !/^\d{1,5}$/.test(portText))
+            fail(`has "${line}", whose port is not a number`);
+        const port = portText === undefined ? defaultPort : Number(portText);
+        if (port < 1 || port > 65535)
+            fail(`has "${line}", whose port ${port} is not from 1 to 65535`);
+        checkHost(host);
+        const key = `${host.toLowerCase()}:${port}`;
+        if (seen.has(key))
+            fail(`lists ${host}:${port} twice`);
+        seen.add(key);
+        return { host, port };
+    });
+}
+const ROLLOUTS = ['atomic', 'rolling'];
+
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
 ;// CONCATENATED MODULE: ./src/inputs/tls.ts
@@ -73511,6 +73562,7 @@ const LABEL = {
 
 
 
+
 /** A bad input: its message is one sentence that names the input. */
 class InputError extends Error {
     input;
@@ -73522,7 +73574,7 @@ class InputError extends Error {
 }
 const MODES = ['deploy', 'rollback', 'status'];
 const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
-const PROXY_TYPES = ['nginx', 'haproxy'];
+const PROXY_TYPES = ['auto', 'haproxy', 'nginx'];
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 /** A DNS label: containers find each other by name on Docker networks. */
 const DNS_LABEL_MAX = 63;
@@ -73999,9 +74051,14 @@ function parseInputs(source) {
         throw new InputError('app', `is ${app.length} characters long; at most ${APP_NAME_MAX} are allowed, because its container names ` +
             `(up to ${asideName(app, 'green').replace(app, '<app>')}) must fit a ${DNS_LABEL_MAX}-character DNS label`);
     }
-    const host = r.required('host');
-    checkHost('host', host);
-    const port = r.int('port', 22, 1, 65535);
+    r.required('host');
+    const hostList = parseHostLines(r.lines('host'), r.int('port', 22, 1, 65535), h => checkHost('host', h), message => {
+        throw new InputError('host', message);
+    });
+    const { host, port } = hostList[0];
+    if (hostList.length > 1 && r.str('host-fingerprint')) {
+        throw new InputError('host-fingerprint', "pins one host's key, but 'host' lists several: give 'known-hosts' with a line for each host");
+    }
     const user = r.str('user', 'root');
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user))
         throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`);
@@ -74075,22 +74132,36 @@ function parseInputs(source) {
     if (proxyName.length > PROXY_NAME_MAX) {
         throw new InputError('proxy-name', `is ${proxyName.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${DNS_LABEL_MAX}-character DNS label`);
     }
-    const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'nginx');
+    const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto');
+    const proxyImage = r.str('proxy-image');
     const proxyPort = r.int('proxy-port', 80, 1, 65535);
     const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains, checkImage: parseImage });
     const token = r.secret('github-token');
+    const ssh = {
+        host,
+        port,
+        user,
+        ...targetKey,
+        hostKey,
+        jump,
+        connectTimeoutMs: r.duration('connect-timeout', '20s', 1000)
+    };
+    const fleetSettings = {
+        rollout: r.oneOf('rollout', ROLLOUTS, 'atomic'),
+        batchSize: r.int('batch-size', 1, 1, 50),
+        rollbackOnFailure: r.bool('rollback-on-failure', true)
+    };
+    const fleet = hostList.length > 1
+        ? {
+            ...fleetSettings,
+            hosts: hostList.map(h => ({ ...ssh, host: h.host, port: h.port, hostKey: parseHostKeyPin(r, h.host, h.port, 'host-fingerprint') }))
+        }
+        : undefined;
     return {
         mode,
         app,
-        ssh: {
-            host,
-            port,
-            user,
-            ...targetKey,
-            hostKey,
-            jump,
-            connectTimeoutMs: r.duration('connect-timeout', '20s', 1000)
-        },
+        ssh,
+        fleet,
         dockerSocket,
         image,
         toImage,
@@ -74118,7 +74189,7 @@ function parseInputs(source) {
         proxy: {
             type: proxyType,
             name: proxyName,
-            image: parseImage('proxy-image', r.str('proxy-image', proxyType === 'haproxy' ? 'haproxy:3.0-alpine' : 'nginx:1.28-alpine')),
+            image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
             port: proxyPort,
             domains,
             drainTimeoutMs: r.duration('drain-timeout', '30s'),
@@ -74239,6 +74310,10 @@ const COMMAND_LOOP = [
     '    claims)',
     '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
     '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
+    '    group)',
+    // The numeric group of a file (the Docker socket): `ls -ldn` fields are mode, links, uid, gid.
+    '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null)',
+    '      case "$4" in ""|*[!0-9]*) echo NONE ;; *) printf \'OK %s\\n%s\' "${#4}" "$4" ;; esac ;;',
     '    *) echo "ERR unknown command" ;;',
     '  esac',
     'done'
@@ -74437,6 +74512,11 @@ class DeployLock {
     async allLedgers() {
         const a = await this.request('claims');
         return a.kind === 'ok' ? a.body : '';
+    }
+    /** The numeric group owning a file on the host (an absolute path), undefined when it cannot be read. */
+    async groupOf(path) {
+        const a = await this.request(`group ${Buffer.from(path).toString('base64')}`);
+        return a.kind === 'ok' ? Number(a.body) : undefined;
     }
     /** Ends the shell on the host, which releases the flock. Safe on a connection already lost. */
     release() {
@@ -74739,6 +74819,8 @@ const systemClock = {
 
 
 const VERIFY_TIMEOUT_MS = 10_000;
+/** mode status asks the proxy once what it serves: a live app answers well within this. */
+const STATUS_PROBE_MS = 3000;
 function newReleaseId() {
     return `${Date.now().toString(36)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
 }
@@ -74825,14 +74907,43 @@ class ReleaseEngine {
             const colors = await this.inspectColors();
             const liveContainer = colors.find(c => c.color === live.color);
             log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`);
-            if (routed && routed.releaseId !== live.id) {
-                log.warning(`The proxy routes ${this.app} to ${routed.color} (release ${routed.releaseId}), not to the recorded live release ${live.id}: the next deploy or rollback re-applies the route.`);
-            }
+            const served = await this.checkServed(live, record.releases, routed);
+            if (served.ok)
+                log.info(served.text);
+            else
+                log.warning(served.text);
             const standby = this.standbyOf(record.releases, colors);
             if (standby)
                 log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`);
-            return this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby);
+            return { ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby), served };
         });
+    }
+    /**
+     * What the proxy serves, asked through it (not read from its configuration): a run interrupted
+     * between the switch and the ledger, or a route changed by hand, shows here.
+     */
+    async checkServed(live, releases, routed) {
+        const { config, router } = this.deps;
+        const fix = 'the next deploy or rollback re-applies the recorded route.';
+        if (!routed)
+            return { ok: false, text: `The proxy has no route for ${this.app}: ${fix}` };
+        const route = { app: this.app, color: routed.color, releaseId: routed.releaseId, appPort: config.health.port };
+        const probe = await router.verify(route, config.health.path, STATUS_PROBE_MS).catch((e) => e);
+        if (probe instanceof Error)
+            return { ok: false, text: `Could not ask the proxy what it serves: ${probe.message}` };
+        const named = (id) => {
+            const r = releases.find(x => x.id === id);
+            return r ? `${r.color} (${r.image})` : `release ${id}, which the ledger does not know`;
+        };
+        if (!probe.ok) {
+            return {
+                ok: false,
+                text: `Through the proxy, ${this.app} did not answer from ${named(routed.releaseId)} within ${STATUS_PROBE_MS / 1000} s (last answer: ${describeAnswer(probe.last)}).`
+            };
+        }
+        if (routed.releaseId !== live.id)
+            return { ok: false, text: `The proxy serves ${named(routed.releaseId)}, not the recorded live ${live.color} (${live.image}): ${fix}` };
+        return { ok: true, text: `Served: ${live.color} (${live.image}) answered through the proxy in ${probe.ms} ms.` };
     }
     standbyOf(releases, colors) {
         const previous = releases[1];
@@ -74935,6 +75046,8 @@ class ReleaseEngine {
         try {
             await this.bootAndGate(plan, name, the.network, live, release);
             this.checkAborted();
+            await this.deps.beforeSwitch?.();
+            this.checkAborted();
             const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port };
             // Written before the switch: a run that dies between the switch and the final write is
             // finished by the next one, which finds the proxy already routing to this pending release.
@@ -74951,13 +75064,15 @@ class ReleaseEngine {
                 return v;
             });
             if (!verified.ok) {
-                let back = '';
-                if (live) {
-                    const previousRoute = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port };
-                    back = await router.apply(previousRoute).then(() => ` to ${live.color}`, (e) => `; switching back to ${live.color} failed too (${e.message})`);
-                }
+                const back = await this.switchBack(live);
                 throw new ReleaseError({
                     reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}), so it was switched back${back}.`
+                });
+            }
+            if (this.deps.afterVerify) {
+                await this.deps.afterVerify().catch(async (e) => {
+                    const back = await this.switchBack(live);
+                    throw new ReleaseError({ reason: `${e.message}; ${plan.color} was switched back${back}.` });
                 });
             }
             verifiedLive = true;
@@ -74980,6 +75095,13 @@ class ReleaseEngine {
         const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color));
         const info = await this.host.inspect(name);
         return this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby);
+    }
+    /** Routes the app back to what was live before the switch; says how that went, for the failure message. */
+    async switchBack(live) {
+        if (!live)
+            return '';
+        const previousRoute = { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port };
+        return this.deps.router.apply(previousRoute).then(() => ` to ${live.color}`, (e) => `; switching back to ${live.color} failed too (${e.message})`);
     }
     /** Starts the color (or the stopped standby) and waits for its health gate; throws ReleaseError when it fails. */
     async bootAndGate(plan, name, network, live, release) {
@@ -75262,160 +75384,6 @@ class Timeline {
     }
     elapsedMs() {
         return this.now() - this.startedAt;
-    }
-}
-
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(6118);
-;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
-
-
-
-
-/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
-function demux(buf) {
-    let stdout = '';
-    let stderr = '';
-    let i = 0;
-    while (i + 8 <= buf.length) {
-        const kind = buf[i];
-        const size = buf.readUInt32BE(i + 4);
-        const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8');
-        if (kind === 2)
-            stderr += chunk;
-        else
-            stdout += chunk;
-        i += 8 + size;
-    }
-    // Not framed after all (TTY container): return it whole.
-    if (i === 0 && buf.length > 0)
-        stdout = buf.toString('utf8');
-    return { stdout, stderr };
-}
-async function readAll(stream) {
-    const chunks = [];
-    for await (const c of stream)
-        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-    return Buffer.concat(chunks);
-}
-/** Runs a command inside a running container and waits for it to end. */
-async function execIn(container, cmd) {
-    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const raw = await readAll(stream);
-    const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
-}
-/** Writes one file into a container (running or not) through the archive API: no shell needed. */
-async function putFile(container, dir, name, content, mode = 0o644) {
-    const pack = tar_stream.pack();
-    pack.entry({ name, mode, mtime: new Date() }, content);
-    pack.finalize();
-    const archive = await readAll(pack);
-    await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
-}
-/** Reads one file out of a container; undefined when it does not exist. */
-async function getFile(container, path) {
-    let archive;
-    try {
-        archive = await container.getArchive({ path });
-    }
-    catch (e) {
-        if (e.statusCode === 404)
-            return undefined;
-        throw e;
-    }
-    const extract = tar_stream.extract();
-    let content;
-    const done = new Promise((resolve, reject) => {
-        extract.on('entry', (header, stream, next) => {
-            const chunks = [];
-            stream.on('data', (c) => chunks.push(c));
-            stream.on('end', () => {
-                if (header.type === 'file' && content === undefined)
-                    content = Buffer.concat(chunks).toString('utf8');
-                next();
-            });
-            stream.resume();
-        });
-        extract.on('finish', resolve);
-        extract.on('error', reject);
-    });
-    archive.pipe(extract);
-    await done;
-    return content;
-}
-/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
-async function tailLogs(container, lines = 30) {
-    try {
-        const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false }));
-        const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
-        return [stdout, stderr].filter(Boolean).join('').trimEnd();
-    }
-    catch (e) {
-        return `(logs unavailable: ${e.message})`;
-    }
-}
-function isNotFound(e) {
-    return e.statusCode === 404;
-}
-function isConflict(e) {
-    return e.statusCode === 409;
-}
-/** How long a pull may go without any progress event before it is given up. */
-const PULL_IDLE_TIMEOUT_MS = 120_000;
-/**
- * Pulls an image with the credentials (already matched to its registry) sent in the X-Registry-Auth header only:
- * nothing is written to the host's disk. Reports progress per layer, throttled.
- * A pull may take as long as the image needs, but not `idleTimeoutMs` without any progress
- * (the Docker API request itself has no deadline: see requestBound in docker.ts).
- */
-async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_IDLE_TIMEOUT_MS) {
-    const ref = pullableRef(image);
-    const stream = (await docker.pull(ref, authconfig ? { authconfig } : {}));
-    const lastStatus = new Map();
-    let lastLog = 0;
-    // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
-    let streamError;
-    let idle;
-    const arm = () => {
-        clearTimeout(idle);
-        idle = setTimeout(() => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)), idleTimeoutMs);
-    };
-    arm();
-    try {
-        await new Promise((resolve, reject) => {
-            docker.modem.followProgress(stream, (err) => {
-                const why = err?.message ?? streamError;
-                if (why)
-                    reject(new Error(`Pull of ${image} failed: ${host_text_sanitizeHostText(why, 500)}`));
-                // followProgress takes a stream that closed early for one that ended: it is not.
-                else if (stream.complete === false)
-                    reject(new Error(`Pull of ${image} failed: the Docker daemon's answer was cut off`));
-                else
-                    resolve();
-            }, (event) => {
-                arm();
-                if (event.error) {
-                    streamError = event.error;
-                    return;
-                }
-                const key = event.id ?? '';
-                const status = event.status ?? '';
-                const now = Date.now();
-                const changed = lastStatus.get(key) !== status;
-                if (changed || now - lastLog > 2000) {
-                    lastStatus.set(key, status);
-                    lastLog = now;
-                    log(host_text_sanitizeHostText(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`, 200));
-                }
-            });
-        });
-    }
-    finally {
-        clearTimeout(idle);
     }
 }
 
@@ -75733,6 +75701,318 @@ function describeProbe(r) {
     return `HTTP ${r.status}${body ? `: "${body}"` : ''}`;
 }
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(6118);
+;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
+
+
+
+
+/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
+function demux(buf) {
+    let stdout = '';
+    let stderr = '';
+    let i = 0;
+    while (i + 8 <= buf.length) {
+        const kind = buf[i];
+        const size = buf.readUInt32BE(i + 4);
+        const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8');
+        if (kind === 2)
+            stderr += chunk;
+        else
+            stdout += chunk;
+        i += 8 + size;
+    }
+    // Not framed after all (TTY container): return it whole.
+    if (i === 0 && buf.length > 0)
+        stdout = buf.toString('utf8');
+    return { stdout, stderr };
+}
+async function readAll(stream) {
+    const chunks = [];
+    for await (const c of stream)
+        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+    return Buffer.concat(chunks);
+}
+/** Runs a command inside a running container and waits for it to end. */
+async function execIn(container, cmd) {
+    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const raw = await readAll(stream);
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
+}
+/** Writes one file into a container (running or not) through the archive API: no shell needed. */
+async function putFile(container, dir, name, content, mode = 0o644) {
+    await putFiles(container, dir, [{ name, content, mode }]);
+}
+/** Writes several files into a directory of a container in one request (one archive). */
+async function putFiles(container, dir, files) {
+    const pack = tar_stream.pack();
+    const mtime = new Date();
+    for (const f of files)
+        pack.entry({ name: f.name, mode: f.mode ?? 0o644, mtime }, f.content);
+    pack.finalize();
+    const archive = await readAll(pack);
+    await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
+}
+/** Reads one file out of a container; undefined when it does not exist. */
+async function getFile(container, path) {
+    let archive;
+    try {
+        archive = await container.getArchive({ path });
+    }
+    catch (e) {
+        if (e.statusCode === 404)
+            return undefined;
+        throw e;
+    }
+    const extract = tar_stream.extract();
+    let content;
+    const done = new Promise((resolve, reject) => {
+        extract.on('entry', (header, stream, next) => {
+            const chunks = [];
+            stream.on('data', (c) => chunks.push(c));
+            stream.on('end', () => {
+                if (header.type === 'file' && content === undefined)
+                    content = Buffer.concat(chunks).toString('utf8');
+                next();
+            });
+            stream.resume();
+        });
+        extract.on('finish', resolve);
+        extract.on('error', reject);
+    });
+    archive.pipe(extract);
+    await done;
+    return content;
+}
+/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
+async function tailLogs(container, lines = 30) {
+    try {
+        const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false }));
+        const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+        return [stdout, stderr].filter(Boolean).join('').trimEnd();
+    }
+    catch (e) {
+        return `(logs unavailable: ${e.message})`;
+    }
+}
+function isNotFound(e) {
+    return e.statusCode === 404;
+}
+function isConflict(e) {
+    return e.statusCode === 409;
+}
+/** How long a pull may go without any progress event before it is given up. */
+const PULL_IDLE_TIMEOUT_MS = 120_000;
+/**
+ * Pulls an image with the credentials (already matched to its registry) sent in the X-Registry-Auth header only:
+ * nothing is written to the host's disk. Reports progress per layer, throttled.
+ * A pull may take as long as the image needs, but not `idleTimeoutMs` without any progress
+ * (the Docker API request itself has no deadline: see requestBound in docker.ts).
+ */
+async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_IDLE_TIMEOUT_MS) {
+    const ref = pullableRef(image);
+    const stream = (await docker.pull(ref, authconfig ? { authconfig } : {}));
+    const lastStatus = new Map();
+    let lastLog = 0;
+    // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
+    let streamError;
+    let idle;
+    const arm = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)), idleTimeoutMs);
+    };
+    arm();
+    try {
+        await new Promise((resolve, reject) => {
+            docker.modem.followProgress(stream, (err) => {
+                const why = err?.message ?? streamError;
+                if (why)
+                    reject(new Error(`Pull of ${image} failed: ${host_text_sanitizeHostText(why, 500)}`));
+                // followProgress takes a stream that closed early for one that ended: it is not.
+                else if (stream.complete === false)
+                    reject(new Error(`Pull of ${image} failed: the Docker daemon's answer was cut off`));
+                else
+                    resolve();
+            }, (event) => {
+                arm();
+                if (event.error) {
+                    streamError = event.error;
+                    return;
+                }
+                const key = event.id ?? '';
+                const status = event.status ?? '';
+                const now = Date.now();
+                const changed = lastStatus.get(key) !== status;
+                if (changed || now - lastLog > 2000) {
+                    lastStatus.set(key, status);
+                    lastLog = now;
+                    log(host_text_sanitizeHostText(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`, 200));
+                }
+            });
+        });
+    }
+    finally {
+        clearTimeout(idle);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/proxy-container.ts
+
+
+
+
+/** What every router needs to manage its own containers on the host, whatever proxy it runs. */
+class ProxyError extends Error {
+    name = 'ProxyError';
+}
+async function underLock(lockProxy, fn) {
+    const lock = await lockProxy();
+    try {
+        return await fn();
+    }
+    finally {
+        lock.release();
+    }
+}
+/** Creates the proxy's own network unless it exists (another app's run may create it at the same moment). */
+async function ensureProxyNetwork(docker, name) {
+    try {
+        await docker.getNetwork(name).inspect();
+    }
+    catch (e) {
+        if (!isNotFound(e))
+            throw e;
+        await docker
+            .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
+            .catch(err => {
+            if (!isConflict(err))
+                throw err;
+        });
+    }
+}
+/** A container's details, or undefined when there is none of that name. */
+async function inspectIfExists(container) {
+    try {
+        return await container.inspect();
+    }
+    catch (e) {
+        if (isNotFound(e))
+            return undefined;
+        throw e;
+    }
+}
+/** Pulls the proxy image unless the host has it (credentials only if given for its registry). */
+async function ensureProxyImage(docker, image, registry, log) {
+    try {
+        await docker.getImage(image).inspect();
+    }
+    catch (e) {
+        if (!isNotFound(e))
+            throw e;
+        log.info(`Pulling the proxy image ${image}`);
+        await pullImage(docker, image, credentialsFor(image, registry), line => log.info(`  ${line}`));
+    }
+}
+/**
+ * Asks the proxy's public port (from the host, over the tunnel) for `path` with the app's Host
+ * until the answer provably comes from the release, or the time is up.
+ */
+async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
+    const started = Date.now();
+    // A wildcard-only app is asked for a name its wildcard matches.
+    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
+    const decode = ask.decode ?? (v => (typeof v === 'string' ? v : undefined));
+    let confirmed = ask.confirmAfterMs === 0;
+    let last;
+    for (;;) {
+        last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} }, 5000);
+        // The release header names the release exactly: an answer from another app, or from a reload
+        // not yet finished, does not count.
+        const ok = decode(last.headers[ask.releaseHeader]) === ask.releaseId && last.status !== undefined && last.status < 500;
+        if (ok && !confirmed) {
+            confirmed = true;
+            await new Promise(r => setTimeout(r, ask.confirmAfterMs));
+            continue;
+        }
+        if (ok || Date.now() - started > timeoutMs) {
+            // The failure message quotes the header: show it decoded.
+            const shown = decode(last.headers[ask.releaseHeader]);
+            if (shown !== undefined)
+                last.headers[ask.releaseHeader] = shown;
+            return { ok, last, ms: Date.now() - started };
+        }
+        confirmed = ask.confirmAfterMs === 0;
+        await new Promise(r => setTimeout(r, 20));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/choose.ts
+
+
+
+/** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
+const DEFAULT_PROXY_IMAGES = {
+    haproxy: 'haproxy:3.0-alpine',
+    nginx: 'nginx:1.28-alpine'
+};
+/**
+ * Which proxy a host already runs under a name, from the label cutover puts on its containers:
+ * HAProxy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
+ * undefined: none of them exists (or the container is not cutover's: the router says so).
+ */
+async function existingProxyType(docker, name) {
+    const kindOf = (info) => info?.Config.Labels?.[LABEL.proxy];
+    const main = kindOf(await inspectIfExists(docker.getContainer(name)));
+    if (main === 'haproxy')
+        return 'haproxy';
+    if (main === 'edge' || main === 'switch')
+        return 'nginx';
+    if (main === undefined && kindOf(await inspectIfExists(docker.getContainer(`${name}-switch`))) === 'switch')
+        return 'nginx';
+    return undefined;
+}
+/**
+ * Settles `proxy-type: auto` (the default): an existing proxy keeps its type, so upgrading cutover
+ * never replaces a proxy that serves other apps; a new proxy is HAProxy (one tier, switched without
+ * a reload: README "Why HAProxy"). An explicit type is taken as it is (its router refuses a
+ * container of the other type, saying what to do).
+ */
+async function resolveProxy(docker, inputs) {
+    const existing = await existingProxyType(docker, inputs.name);
+    const type = inputs.type === 'auto' ? (existing ?? 'haproxy') : inputs.type;
+    const image = inputs.image ?? DEFAULT_PROXY_IMAGES[type];
+    if (inputs.image && inputs.type === 'auto' && !existing) {
+        // Before 0.2 the default type was nginx: a workflow that names an nginx image means that proxy.
+        const other = imageKind(inputs.image);
+        if (other && other !== type) {
+            throw new ProxyError(`Input 'proxy-image' is ${inputs.image}, an ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
+                `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`);
+        }
+    }
+    // proxy-type auto keeping an existing nginx proxy: HTTPS is HAProxy's (issue #10). Said before
+    // anything on the host changes (this is only a read).
+    const tls = inputs.tls?.mode ?? 'off';
+    if (type === 'nginx' && (tls !== 'off' || inputs.tls?.trustedProxies.length)) {
+        throw new ProxyError(`${tls !== 'off' ? `Input 'tls' is "${tls}"` : "Input 'trusted-proxies' is set"}, but tls needs proxy-type haproxy, and the proxy ${inputs.name} on this host is nginx ` +
+            `(proxy-type auto keeps an existing proxy's type). Move the apps on it to HAProxy (README "proxy-type: auto"), or give this app another proxy-name and proxy-port.`);
+    }
+    return { settings: { ...inputs, type, image }, existing };
+}
+/** The proxy type an image's repository name says it is, if it says. */
+function imageKind(image) {
+    const last = parseImageRef(image).repository.split('/').pop() ?? '';
+    if (/^haproxy/.test(last))
+        return 'haproxy';
+    if (/^nginx/.test(last))
+        return 'nginx';
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/host/docker-host.ts
 
 
@@ -76023,96 +76303,6 @@ class LedgerFile {
     }
 }
 
-;// CONCATENATED MODULE: ./src/proxy/proxy-container.ts
-
-
-
-
-/** What every router needs to manage its own containers on the host, whatever proxy it runs. */
-class ProxyError extends Error {
-    name = 'ProxyError';
-}
-async function underLock(lockProxy, fn) {
-    const lock = await lockProxy();
-    try {
-        return await fn();
-    }
-    finally {
-        lock.release();
-    }
-}
-/** Creates the proxy's own network unless it exists (another app's run may create it at the same moment). */
-async function ensureProxyNetwork(docker, name) {
-    try {
-        await docker.getNetwork(name).inspect();
-    }
-    catch (e) {
-        if (!isNotFound(e))
-            throw e;
-        await docker
-            .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
-            .catch(err => {
-            if (!isConflict(err))
-                throw err;
-        });
-    }
-}
-/** A container's details, or undefined when there is none of that name. */
-async function inspectIfExists(container) {
-    try {
-        return await container.inspect();
-    }
-    catch (e) {
-        if (isNotFound(e))
-            return undefined;
-        throw e;
-    }
-}
-/** Pulls the proxy image unless the host has it (credentials only if given for its registry). */
-async function ensureProxyImage(docker, image, registry, log) {
-    try {
-        await docker.getImage(image).inspect();
-    }
-    catch (e) {
-        if (!isNotFound(e))
-            throw e;
-        log.info(`Pulling the proxy image ${image}`);
-        await pullImage(docker, image, credentialsFor(image, registry), line => log.info(`  ${line}`));
-    }
-}
-/**
- * Asks the proxy's public port (from the host, over the tunnel) for `path` with the app's Host
- * until the answer provably comes from the release, or the time is up.
- */
-async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
-    const started = Date.now();
-    // A wildcard-only app is asked for a name its wildcard matches.
-    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
-    const decode = ask.decode ?? (v => (typeof v === 'string' ? v : undefined));
-    let confirmed = ask.confirmAfterMs === 0;
-    let last;
-    for (;;) {
-        last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} }, 5000);
-        // The release header names the release exactly: an answer from another app, or from a reload
-        // not yet finished, does not count.
-        const ok = decode(last.headers[ask.releaseHeader]) === ask.releaseId && last.status !== undefined && last.status < 500;
-        if (ok && !confirmed) {
-            confirmed = true;
-            await new Promise(r => setTimeout(r, ask.confirmAfterMs));
-            continue;
-        }
-        if (ok || Date.now() - started > timeoutMs) {
-            // The failure message quotes the header: show it decoded.
-            const shown = decode(last.headers[ask.releaseHeader]);
-            if (shown !== undefined)
-                last.headers[ask.releaseHeader] = shown;
-            return { ok, last, ms: Date.now() - started };
-        }
-        confirmed = ask.confirmAfterMs === 0;
-        await new Promise(r => setTimeout(r, 20));
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts
 
 /**
@@ -76288,231 +76478,6 @@ server {
 `;
 }
 
-;// CONCATENATED MODULE: ./src/proxy/nginx.ts
-
-
-
-
-
-
-const CONF_DIR = '/etc/nginx/conf.d';
-const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`;
-/** nginx's master sleeps 100 ms between starting new workers and stopping old ones on reload. */
-const RELOAD_OVERLAP_MS = 150;
-/** The edge and switch nginx containers managed by cutover (see nginx-config.ts for why two). */
-class NginxRouter {
-    docker;
-    openTcp;
-    settings;
-    app;
-    registry;
-    log;
-    lockProxy;
-    edge;
-    switch;
-    /** The network the edge reaches the switch on. */
-    proxyNetwork;
-    constructor(docker, openTcp, settings, app, registry, log, 
-    /** Takes the host-wide lock of this proxy (held while containers, networks or the edge change). */
-    lockProxy) {
-        this.docker = docker;
-        this.openTcp = openTcp;
-        this.settings = settings;
-        this.app = app;
-        this.registry = registry;
-        this.log = log;
-        this.lockProxy = lockProxy;
-        this.edge = { name: settings.name, role: 'edge' };
-        this.switch = { name: `${settings.name}-switch`, role: 'switch' };
-        this.proxyNetwork = `${settings.name}-net`;
-    }
-    container(tier) {
-        return this.docker.getContainer(tier.name);
-    }
-    async ensure(appNetwork) {
-        // Nearly every run finds the proxy as it should be: check without the proxy lock first.
-        if (!(await this.ready(appNetwork))) {
-            // Runs of other apps may create or change the same proxy at the same moment: one at a time.
-            await underLock(this.lockProxy, async () => {
-                await ensureProxyNetwork(this.docker, this.proxyNetwork);
-                // The switch first: the edge's config names it, and nginx resolves names when it loads.
-                await this.ensureTier(this.switch, appNetwork);
-                await this.ensureTier(this.edge, undefined);
-            });
-        }
-        await putFileIfChanged(this.container(this.switch), COMMON_CONFIG_FILE, SWITCH_COMMON_CONFIG);
-    }
-    /** Both tiers exist, run, and are on the networks this app needs (the edge's port is checked too). */
-    async ready(appNetwork) {
-        const [sw, edge] = await Promise.all([inspectIfExists(this.container(this.switch)), inspectIfExists(this.container(this.edge))]);
-        if (edge)
-            this.checkPorts(edge);
-        const on = (info, networks) => !!info && info.State.Running && networks.every(n => !!info.NetworkSettings.Networks[n]);
-        return on(sw, [this.proxyNetwork, appNetwork]) && on(edge, [this.proxyNetwork]);
-    }
-    /**
-     * The edge learns an app's domains only once the switch can route them: before that, its
-     * requests would find no route (or, worse, another app's).
-     */
-    async ensureEdgeRoute(restoreTo) {
-        const edge = this.container(this.edge);
-        const wanted = restoreTo
-            ? restoreTo.map(([name, text]) => [name, text ?? '# Removed by cutover.\n'])
-            : [
-                [COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name)],
-                [appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains)]
-            ];
-        const current = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
-        if (wanted.every(([, text], i) => current[i] === text))
-            return;
-        await underLock(this.lockProxy, async () => {
-            const before = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
-            this.edgeAtStart ??= wanted.map(([name], i) => [name, before[i]]);
-            let changed = false;
-            for (const [name, text] of wanted)
-                changed = (await putFileIfChanged(edge, name, text)) || changed;
-            if (changed) {
-                this.log.info(restoreTo
-                    ? `Putting the edge proxy ${this.edge.name}'s routes for ${this.app} back as they were`
-                    : `Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`);
-                await this.testAndReload(this.edge, wanted.map(([name], i) => ({ file: name, content: before[i] ?? '# Removed by cutover.\n' })));
-            }
-        });
-    }
-    async ensureTier(tier, appNetwork) {
-        let info = await inspectIfExists(this.container(tier));
-        if (!info)
-            info = await this.create(tier);
-        if (tier.role === 'edge')
-            this.checkPorts(info);
-        for (const network of [this.proxyNetwork, appNetwork]) {
-            if (network && !info.NetworkSettings.Networks[network])
-                await this.docker.getNetwork(network).connect({ Container: info.Id });
-        }
-        if (!info.State.Running) {
-            this.log.info(`Starting the ${tier.role} proxy ${tier.name}`);
-            await this.container(tier)
-                .start()
-                .catch(e => {
-                // 304: it was started in the meantime (by Docker's restart policy, say)
-                if (e.statusCode !== 304)
-                    throw e;
-            });
-        }
-    }
-    checkPorts(info) {
-        const bindings = info.HostConfig.PortBindings;
-        const published = (bindings?.[EDGE_PORT_KEY] ?? []).map(b => Number(b.HostPort));
-        if (!published.includes(this.settings.port)) {
-            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
-            throw new ProxyError(`The proxy container ${this.edge.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
-                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
-        }
-    }
-    async create(tier) {
-        await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log);
-        const edge = tier.role === 'edge';
-        this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`);
-        try {
-            await this.docker.createContainer({
-                name: tier.name,
-                Image: this.settings.image,
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
-                ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
-                HostConfig: {
-                    PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
-                    // Routes live in a named volume so they survive a re-created proxy container.
-                    Binds: [`${tier.name}-conf:${CONF_DIR}`],
-                    RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: this.proxyNetwork
-                }
-            });
-        }
-        catch (e) {
-            // Another app's deploy created it at the same moment: use theirs.
-            if (!isConflict(e))
-                throw e;
-        }
-        const info = await inspectIfExists(this.container(tier));
-        if (!info)
-            throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`);
-        // The stock server block of nginx images answers "localhost" with a welcome page;
-        // these proxies serve only cutover's routes.
-        await putFile(this.container(tier), CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n');
-        return info;
-    }
-    /** nginx -t, then SIGHUP: nginx's graceful reload (old workers finish what they hold). */
-    async testAndReload(tier, restore = []) {
-        const test = await execIn(this.container(tier), ['nginx', '-t']);
-        if (test.exitCode !== 0) {
-            // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
-            for (const r of restore)
-                await putFile(this.container(tier), CONF_DIR, r.file, r.content);
-            throw new ProxyError(`nginx (${tier.name}) refused the new configuration: ${host_text_sanitizeHostText((test.stderr || test.stdout).trim(), 600)}`);
-        }
-        await this.container(tier).kill({ signal: 'HUP' });
-    }
-    /** The app's route file as last read or written, to put back if nginx refuses a new one. */
-    routeText;
-    async readRouteFile() {
-        if (this.routeText === undefined) {
-            if (!(await inspectIfExists(this.container(this.switch))))
-                return '';
-            this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? '';
-        }
-        return this.routeText;
-    }
-    async current() {
-        return parseRouteComment(this.app, await this.readRouteFile());
-    }
-    async legacyRecord() {
-        return legacyLedger(this.app, await this.readRouteFile());
-    }
-    async apply(route) {
-        const file = appConfigFile(this.app);
-        // Under the deploy lock nobody else writes this file, so what was read is still there.
-        const before = await this.readRouteFile();
-        this.routedAtStart ??= parseRouteComment(this.app, before)?.releaseId ?? '';
-        const text = renderSwitchConfig(route, (0,external_node_crypto_.randomBytes)(12).toString('hex'));
-        await putFile(this.container(this.switch), CONF_DIR, file, text);
-        await this.testAndReload(this.switch, [{ file, content: before }]);
-        this.routeText = text;
-        // Going back to the release routed when this run started puts the edge back as it was too
-        // (a verify that failed after a change of domains).
-        const reverting = route.releaseId === this.routedAtStart && this.edgeAtStart !== undefined;
-        try {
-            await this.ensureEdgeRoute(reverting ? this.edgeAtStart : undefined);
-        }
-        catch (e) {
-            // The edge refused: the switch goes back too, so the routing is exactly what it was.
-            await putFile(this.container(this.switch), CONF_DIR, file, before);
-            await this.container(this.switch).kill({ signal: 'HUP' });
-            this.routeText = before;
-            throw e;
-        }
-    }
-    /** The release the switch routed to before this run applied anything ('' for none). */
-    routedAtStart;
-    /** The edge's files as they were before this run first changed them. */
-    edgeAtStart;
-    async verify(route, path, timeoutMs) {
-        const routed = parseRouteComment(this.app, await this.readRouteFile());
-        // Without the token of the route being verified, the switch names no release: verification fails.
-        const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : '';
-        // A reloading nginx master lets the old workers accept for another 100 ms after the new ones
-        // start: every switch is a reload here.
-        const ask = { releaseId: route.releaseId, token, tokenHeader: VERIFY_HEADER, releaseHeader: RELEASE_HEADER, confirmAfterMs: RELOAD_OVERLAP_MS };
-        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
-    }
-}
-/** Writes a config file unless it already holds exactly this; true when it changed. */
-async function putFileIfChanged(container, name, content) {
-    if ((await getFile(container, `${CONF_DIR}/${name}`)) === content)
-        return false;
-    await putFile(container, CONF_DIR, name, content);
-    return true;
-}
-
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-config.ts
 
 
@@ -76587,15 +76552,18 @@ function decodeRelease(value) {
 }
 /**
  * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
- * process left behind by a reload keeps WebSockets: at least drain-timeout.
+ * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
+ * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-function renderBaseConfig(hardStopAfterS, proxyName) {
+function renderBaseConfig(hardStopAfterS, proxyName, adminGroup) {
     const dir = HAPROXY_CONF_DIR;
+    // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
+    const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600';
     return `# Managed by cutover: settings shared by every app on this proxy.
 global
   maxconn 8000
   # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
-  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} mode 600 level admin expose-fd listeners
+  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
   stats timeout 1m
   # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
   hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
@@ -76679,8 +76647,8 @@ function hasRouteLine(text) {
 }
 /**
  * The shared maps with the app's entries replaced by `domains` (none: the app is the default).
- * Entries of other apps are kept as they are; a host name another app holds is taken over by this
- * one, as the last deploy wins with nginx too.
+ * Entries of other apps are kept as they are; a host name another app holds is given to this one
+ * (callers refuse that first: mapConflicts).
  */
 function updateDomainMaps(current, app, domains) {
     const be = backendName(app);
@@ -76703,6 +76671,30 @@ function updateDomainMaps(current, app, domains) {
     const wildAll = [...keepWild, ...wildKeys.map(k => [k, be])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
     const exactAll = [...keepExact, ...exactKeys.map(k => [k, be])].sort((a, b) => a[0].localeCompare(b[0]));
     return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) };
+}
+/**
+ * Host names (or the default) this app would take from another app's backend in the maps as they
+ * are on the proxy now. The engine refuses such claims from the other apps' ledgers before anything
+ * changes; this check, made under the proxy lock, catches the same claim made by a run of another
+ * app at the same moment (or by an app whose ledger is gone).
+ */
+function mapConflicts(current, app, domains) {
+    const be = backendName(app);
+    const held = new Map();
+    for (const [text, wild] of [
+        [current.domains, false],
+        [current.wildcards, true]
+    ]) {
+        for (const line of text.split('\n')) {
+            const [key, backend] = line.trim().split(/\s+/);
+            if (key && !key.startsWith('#') && backend)
+                held.set(wild ? `*${key}` : key, backend);
+        }
+    }
+    const wanted = domains.length ? domains.map(d => d.toLowerCase()) : [DEFAULT_KEY];
+    return wanted
+        .filter(name => held.has(name) && held.get(name) !== be)
+        .map(name => ({ name: name === DEFAULT_KEY ? 'the default (no domains)' : name, app: held.get(name).replace(/^app_/, '') }));
 }
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n';
 const EMPTY_MAP = MAP_HEADER;
@@ -77056,12 +77048,15 @@ class HaproxyRouter {
     registry;
     log;
     lockProxy;
+    adminGroup;
     name;
     network;
     adminSocket;
     constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, 
     /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
-    lockProxy) {
+    lockProxy, 
+    /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
+    adminGroup = async () => undefined) {
         this.docker = docker;
         this.openTcp = openTcp;
         this.settings = settings;
@@ -77069,6 +77064,7 @@ class HaproxyRouter {
         this.registry = registry;
         this.log = log;
         this.lockProxy = lockProxy;
+        this.adminGroup = adminGroup;
         this.name = settings.name;
         this.network = `${settings.name}-net`;
         this.adminSocket = () => openUnixSocket(`${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`);
@@ -77131,7 +77127,6 @@ class HaproxyRouter {
                 await this.waitForAdmin(START_TIMEOUT_MS);
             }
             else if (base !== undefined) {
-                await this.waitForAdmin(START_TIMEOUT_MS);
                 const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
                 // A base from before HTTPS names files older proxies do not have yet.
                 await this.writeSharedDefaults(undefined);
@@ -77209,12 +77204,14 @@ class HaproxyRouter {
             throw new ProxyError(`No certificate for ${names.join(', ')}: ${e.message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`);
         }
     }
+    group;
     /** The base file as this run wants it, or undefined when the proxy already has it. */
     async baseWanted() {
         const current = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
-        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.name);
+        this.group ??= await this.adminGroup().catch(() => undefined);
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.name, this.group);
         return current === wanted ? undefined : wanted;
     }
     /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
@@ -77323,7 +77320,9 @@ class HaproxyRouter {
                 .join('\n');
             throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${host_text_sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`);
         }
-        const pid = parsePid(await this.cli('show info'));
+        // A proxy made by an older cutover may have a socket only root can open: the reload through
+        // Docker's API (which this user may call) brings it up with the group's access.
+        const pid = await this.cli('show info').then(parsePid, () => undefined);
         await this.container.kill({ signal: 'SIGUSR2' });
         await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
         this.reloaded = true;
@@ -77351,28 +77350,34 @@ class HaproxyRouter {
     async apply(route) {
         const be = backendName(this.app);
         const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
-        // Under the deploy lock nobody else writes the app's files, so what was read is still there.
-        const before = await this.readAppFile();
-        const beforeMap = await getFile(this.container, verifyMap);
+        // Every read at once (each is a round trip over the SSH connection; a switch is the moment
+        // that counts). Under the deploy lock nobody else writes the app's files, so what was read
+        // is still there when it is written.
+        const [before, beforeMap, target, backends, maps, tlsFiles, certBefore] = await Promise.all([
+            this.readAppFile(),
+            getFile(this.container, verifyMap),
+            this.docker
+                .getContainer(containerName(this.app, route.color))
+                .inspect()
+                .catch(() => undefined),
+            this.cli('show backend'),
+            this.readMaps(),
+            this.readTlsFiles(),
+            this.tls.mode === 'custom' ? getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`) : undefined
+        ]);
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
         const text = renderAppConfig(route, token, this.appTls);
-        const target = await this.docker
-            .getContainer(containerName(this.app, route.color))
-            .inspect()
-            .catch(() => undefined);
         const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress;
-        // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
-        await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId));
-        await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text);
+        // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
+        await putFiles(this.container, HAPROXY_CONF_DIR, [
+            { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
+            { name: appFile(this.app), content: text }
+        ]);
         this.appText = text;
         let switched = false;
-        const certPath = `${HAPROXY_CONF_DIR}/${certFile(this.app)}`;
-        const certBefore = this.tls.mode === 'custom' ? await getFile(this.container, certPath) : undefined;
         try {
-            const known = parseBackends(await this.cli('show backend')).includes(be);
-            const maps = await this.readMaps();
+            const known = parseBackends(backends).includes(be);
             const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
-            const tlsFiles = await this.readTlsFiles();
             const tlsSame = JSON.stringify(this.tlsFilesWanted(tlsFiles)) === JSON.stringify(tlsFiles);
             // tls custom: the key goes into the proxy's volume only, readable by root only.
             const certText = this.customCertText();
@@ -77387,6 +77392,12 @@ class HaproxyRouter {
                 await underLock(this.lockProxy, async () => {
                     // Read again under the lock: another app may have changed them since.
                     const now = await this.readMaps();
+                    const taken = mapConflicts(now, this.app, this.settings.domains);
+                    if (taken.length) {
+                        const [first] = taken;
+                        throw new ProxyError(`${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name} ` +
+                            `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`);
+                    }
                     const maps = updateDomainMaps(now, this.app, this.settings.domains);
                     const tlsNow = await this.readTlsFiles();
                     const tlsNext = this.tlsFilesWanted(tlsNow);
@@ -77500,6 +77511,263 @@ class HaproxyRouter {
         };
         return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
     }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/nginx.ts
+
+
+
+
+
+
+const CONF_DIR = '/etc/nginx/conf.d';
+const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`;
+/** nginx's master sleeps 100 ms between starting new workers and stopping old ones on reload. */
+const RELOAD_OVERLAP_MS = 150;
+/** The edge and switch nginx containers managed by cutover (see nginx-config.ts for why two). */
+class NginxRouter {
+    docker;
+    openTcp;
+    settings;
+    app;
+    registry;
+    log;
+    lockProxy;
+    edge;
+    switch;
+    /** The network the edge reaches the switch on. */
+    proxyNetwork;
+    constructor(docker, openTcp, settings, app, registry, log, 
+    /** Takes the host-wide lock of this proxy (held while containers, networks or the edge change). */
+    lockProxy) {
+        this.docker = docker;
+        this.openTcp = openTcp;
+        this.settings = settings;
+        this.app = app;
+        this.registry = registry;
+        this.log = log;
+        this.lockProxy = lockProxy;
+        this.edge = { name: settings.name, role: 'edge' };
+        this.switch = { name: `${settings.name}-switch`, role: 'switch' };
+        this.proxyNetwork = `${settings.name}-net`;
+    }
+    container(tier) {
+        return this.docker.getContainer(tier.name);
+    }
+    async ensure(appNetwork) {
+        // Nearly every run finds the proxy as it should be: check without the proxy lock first.
+        if (!(await this.ready(appNetwork))) {
+            // Runs of other apps may create or change the same proxy at the same moment: one at a time.
+            await underLock(this.lockProxy, async () => {
+                await ensureProxyNetwork(this.docker, this.proxyNetwork);
+                // The switch first: the edge's config names it, and nginx resolves names when it loads.
+                await this.ensureTier(this.switch, appNetwork);
+                await this.ensureTier(this.edge, undefined);
+            });
+        }
+        await putFileIfChanged(this.container(this.switch), COMMON_CONFIG_FILE, SWITCH_COMMON_CONFIG);
+    }
+    /** Both tiers exist, run, and are on the networks this app needs (the edge's port is checked too). */
+    async ready(appNetwork) {
+        const [sw, edge] = await Promise.all([inspectIfExists(this.container(this.switch)), inspectIfExists(this.container(this.edge))]);
+        if (edge)
+            this.checkPorts(edge);
+        const on = (info, networks) => !!info && info.State.Running && networks.every(n => !!info.NetworkSettings.Networks[n]);
+        return on(sw, [this.proxyNetwork, appNetwork]) && on(edge, [this.proxyNetwork]);
+    }
+    /**
+     * The edge learns an app's domains only once the switch can route them: before that, its
+     * requests would find no route (or, worse, another app's).
+     */
+    async ensureEdgeRoute(restoreTo) {
+        const edge = this.container(this.edge);
+        const wanted = restoreTo
+            ? restoreTo.map(([name, text]) => [name, text ?? '# Removed by cutover.\n'])
+            : [
+                [COMMON_CONFIG_FILE, edgeCommonConfig(this.switch.name)],
+                [appConfigFile(this.app), renderEdgeConfig(this.app, this.settings.domains)]
+            ];
+        const current = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
+        if (wanted.every(([, text], i) => current[i] === text))
+            return;
+        await underLock(this.lockProxy, async () => {
+            const before = await Promise.all(wanted.map(([name]) => getFile(edge, `${CONF_DIR}/${name}`)));
+            this.edgeAtStart ??= wanted.map(([name], i) => [name, before[i]]);
+            let changed = false;
+            for (const [name, text] of wanted)
+                changed = (await putFileIfChanged(edge, name, text)) || changed;
+            if (changed) {
+                this.log.info(restoreTo
+                    ? `Putting the edge proxy ${this.edge.name}'s routes for ${this.app} back as they were`
+                    : `Routing ${this.settings.domains.length ? this.settings.domains.join(', ') : 'the default server'} to ${this.app} on the edge proxy ${this.edge.name}`);
+                await this.testAndReload(this.edge, wanted.map(([name], i) => ({ file: name, content: before[i] ?? '# Removed by cutover.\n' })));
+            }
+        });
+    }
+    async ensureTier(tier, appNetwork) {
+        let info = await inspectIfExists(this.container(tier));
+        if (!info)
+            info = await this.create(tier);
+        if (tier.role === 'edge')
+            this.checkPorts(info);
+        for (const network of [this.proxyNetwork, appNetwork]) {
+            if (network && !info.NetworkSettings.Networks[network])
+                await this.docker.getNetwork(network).connect({ Container: info.Id });
+        }
+        if (!info.State.Running) {
+            this.log.info(`Starting the ${tier.role} proxy ${tier.name}`);
+            await this.container(tier)
+                .start()
+                .catch(e => {
+                // 304: it was started in the meantime (by Docker's restart policy, say)
+                if (e.statusCode !== 304)
+                    throw e;
+            });
+        }
+    }
+    checkPorts(info) {
+        const bindings = info.HostConfig.PortBindings;
+        const published = (bindings?.[EDGE_PORT_KEY] ?? []).map(b => Number(b.HostPort));
+        if (!published.includes(this.settings.port)) {
+            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
+            throw new ProxyError(`The proxy container ${this.edge.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
+                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
+        }
+    }
+    async create(tier) {
+        await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log);
+        const edge = tier.role === 'edge';
+        this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`);
+        try {
+            await this.docker.createContainer({
+                name: tier.name,
+                Image: this.settings.image,
+                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
+                ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
+                HostConfig: {
+                    PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
+                    // Routes live in a named volume so they survive a re-created proxy container.
+                    Binds: [`${tier.name}-conf:${CONF_DIR}`],
+                    RestartPolicy: { Name: 'unless-stopped' },
+                    NetworkMode: this.proxyNetwork
+                }
+            });
+        }
+        catch (e) {
+            // Another app's deploy created it at the same moment: use theirs.
+            if (!isConflict(e))
+                throw e;
+        }
+        const info = await inspectIfExists(this.container(tier));
+        if (!info)
+            throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`);
+        // The stock server block of nginx images answers "localhost" with a welcome page;
+        // these proxies serve only cutover's routes.
+        await putFile(this.container(tier), CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n');
+        return info;
+    }
+    /** nginx -t, then SIGHUP: nginx's graceful reload (old workers finish what they hold). */
+    async testAndReload(tier, restore = []) {
+        const test = await execIn(this.container(tier), ['nginx', '-t']);
+        if (test.exitCode !== 0) {
+            // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
+            for (const r of restore)
+                await putFile(this.container(tier), CONF_DIR, r.file, r.content);
+            throw new ProxyError(`nginx (${tier.name}) refused the new configuration: ${host_text_sanitizeHostText((test.stderr || test.stdout).trim(), 600)}`);
+        }
+        await this.container(tier).kill({ signal: 'HUP' });
+    }
+    /** The app's route file as last read or written, to put back if nginx refuses a new one. */
+    routeText;
+    async readRouteFile() {
+        if (this.routeText === undefined) {
+            if (!(await inspectIfExists(this.container(this.switch))))
+                return '';
+            this.routeText = (await getFile(this.container(this.switch), `${CONF_DIR}/${appConfigFile(this.app)}`)) ?? '';
+        }
+        return this.routeText;
+    }
+    async current() {
+        return parseRouteComment(this.app, await this.readRouteFile());
+    }
+    async legacyRecord() {
+        return legacyLedger(this.app, await this.readRouteFile());
+    }
+    async apply(route) {
+        const file = appConfigFile(this.app);
+        // Under the deploy lock nobody else writes this file, so what was read is still there.
+        const before = await this.readRouteFile();
+        this.routedAtStart ??= parseRouteComment(this.app, before)?.releaseId ?? '';
+        const text = renderSwitchConfig(route, (0,external_node_crypto_.randomBytes)(12).toString('hex'));
+        await putFile(this.container(this.switch), CONF_DIR, file, text);
+        await this.testAndReload(this.switch, [{ file, content: before }]);
+        this.routeText = text;
+        // Going back to the release routed when this run started puts the edge back as it was too
+        // (a verify that failed after a change of domains).
+        const reverting = route.releaseId === this.routedAtStart && this.edgeAtStart !== undefined;
+        try {
+            await this.ensureEdgeRoute(reverting ? this.edgeAtStart : undefined);
+        }
+        catch (e) {
+            // The edge refused: the switch goes back too, so the routing is exactly what it was.
+            await putFile(this.container(this.switch), CONF_DIR, file, before);
+            await this.container(this.switch).kill({ signal: 'HUP' });
+            this.routeText = before;
+            throw e;
+        }
+    }
+    /** The release the switch routed to before this run applied anything ('' for none). */
+    routedAtStart;
+    /** The edge's files as they were before this run first changed them. */
+    edgeAtStart;
+    async verify(route, path, timeoutMs) {
+        const routed = parseRouteComment(this.app, await this.readRouteFile());
+        // Without the token of the route being verified, the switch names no release: verification fails.
+        const token = routed?.releaseId === route.releaseId ? (routed.token ?? '') : '';
+        // A reloading nginx master lets the old workers accept for another 100 ms after the new ones
+        // start: every switch is a reload here.
+        const ask = { releaseId: route.releaseId, token, tokenHeader: VERIFY_HEADER, releaseHeader: RELEASE_HEADER, confirmAfterMs: RELOAD_OVERLAP_MS };
+        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
+    }
+}
+/** Writes a config file unless it already holds exactly this; true when it changed. */
+async function putFileIfChanged(container, name, content) {
+    if ((await getFile(container, `${CONF_DIR}/${name}`)) === content)
+        return false;
+    await putFile(container, CONF_DIR, name, content);
+    return true;
+}
+
+;// CONCATENATED MODULE: ./src/adapters.ts
+
+
+
+
+
+/** How long a run waits for another app's run to finish creating or changing the shared proxy. */
+const PROXY_LOCK_TIMEOUT_MS = 60_000;
+/**
+ * The engine's ports on one connected host: Docker, the proxy (of the type settled on that host,
+ * see proxy/choose.ts) and the release ledger, all over the run's one SSH connection to it.
+ */
+function hostAdapters(config, proxy, on, holder, log) {
+    const { ssh, docker, shell } = on;
+    const openTcp = (host, port) => ssh.openTcp(host, port);
+    // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
+    const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
+    // App names have no dots, so this lock never shares a file with an app's deploy lock.
+    const lockProxy = () => DeployLock.acquire(ssh, `proxy.${proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log);
+    return {
+        host: new DockerHost(docker, openTcp, config.registry),
+        router: proxy.type === 'haproxy'
+            ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), proxy, config.app, proxyAuth, log, lockProxy, () => shell.groupOf(config.dockerSocket))
+            : new NginxRouter(docker, openTcp, proxy, config.app, proxyAuth, log, lockProxy),
+        ledger: new LedgerFile(shell, config.app)
+    };
+}
+/** The proxy line of the log: which proxy, and whether proxy-type auto chose it. */
+function describeProxy(config, proxy) {
+    return `Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -82701,11 +82969,44 @@ function outputsOf(outcome, deploymentId) {
         'container-id': outcome.containerId ?? '',
         'standby-state': outcome.standby?.state ?? '',
         'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
-        'duration-seconds': (outcome.durationMs / 1000).toFixed(1)
+        'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
+        hosts: JSON.stringify(outcome.hosts ?? []),
+        drift: outcome.drift === undefined ? '' : String(outcome.drift)
     };
 }
 
+;// CONCATENATED MODULE: ./src/reporting/hosts-table.ts
+const RESULT = {
+    deployed: '✅ deployed',
+    'rolled-back': '↩️ rolled back',
+    unchanged: '✔️ unchanged',
+    failed: '❌ failed',
+    cancelled: '⏹️ not switched',
+    reverted: '↩️ switched back',
+    skipped: '⏭️ not started'
+};
+/** The per-host rows of a run over several hosts (and the switch spread, and drift). */
+function hostsTable(outcome, esc) {
+    const hosts = outcome.hosts ?? [];
+    if (hosts.length < 2)
+        return [];
+    const rows = ['| host | result | live | release | |', '|---|---|---|---|---|'];
+    for (const h of hosts)
+        rows.push(row(h, esc));
+    rows.push('');
+    if (outcome.switchSpreadMs !== undefined)
+        rows.push(`The proxies of the hosts switched within **${outcome.switchSpreadMs} ms** of each other.`, '');
+    if (outcome.drift)
+        rows.push('> [!WARNING]', '> Drift: the hosts do not all have the same release live.', '');
+    return rows;
+}
+function row(h, esc) {
+    const live = h.color ? `${h.color} \`${esc(h.image ?? '')}\`` : '—';
+    return `| ${esc(h.host)} | ${RESULT[h.result]} | ${live} | ${h.release ? `\`${esc(h.release)}\`` : ''} | ${esc(h.error ?? '')} |`;
+}
+
 ;// CONCATENATED MODULE: ./src/reporting/summary.ts
+
 const STEP_TITLES = {
     connect: 'Connect (SSH)',
     lock: 'Deploy lock',
@@ -82761,6 +83062,7 @@ function renderSummary(outcome, host, secrets = []) {
     const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result];
     lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '));
     lines.push('');
+    lines.push(...hostsTable(outcome, esc));
     lines.push('| | color | image | |');
     lines.push('|---|---|---|---|');
     if (outcome.color) {
@@ -82775,6 +83077,9 @@ function renderSummary(outcome, host, secrets = []) {
         lines.push(`| Standby | ${s.color} | \`${esc(s.image)}\` | ${how} |`);
     }
     lines.push('');
+    if (outcome.served) {
+        lines.push(outcome.served.ok ? `✅ ${esc(outcome.served.text)}` : `> [!WARNING]\n> ${esc(outcome.served.text)}`, '');
+    }
     if (outcome.failure) {
         const f = outcome.failure;
         lines.push(`> [!CAUTION]`);
@@ -83013,6 +83318,491 @@ function dockerOverSsh(ssh, socketPath, timeouts = DEFAULT_TIMEOUTS) {
     return { docker, agent };
 }
 
+;// CONCATENATED MODULE: ./src/fleet/timeline.ts
+
+/** A host's timeline that also keeps when its proxy switched, for the spread between hosts. */
+class StampedTimeline extends Timeline {
+    switchedAt;
+    async step(name, title, fn) {
+        const value = await super.step(name, title, fn);
+        if (name === 'switch')
+            this.switchedAt = Date.now();
+        return value;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/fleet/hosts.ts
+
+
+
+
+
+
+
+function labelOf(ssh) {
+    return `${ssh.user}@${ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host}:${ssh.port}`;
+}
+/**
+ * A host's lines in a log shared by hosts working in parallel: prefixed with the host, and no
+ * collapsible groups (the runner cannot interleave them).
+ */
+function hostLog(log, label) {
+    return {
+        info: m => log.info(`[${label}] ${m}`),
+        warning: m => log.warning(`[${label}] ${m}`),
+        error: (m, title) => log.error(`[${label}] ${m}`, title),
+        group: (name, fn) => {
+            log.info(`[${label}] ▸ ${name}`);
+            return fn();
+        }
+    };
+}
+/** One connected host: its SSH connection, Docker agent, lock (or lock-free shell) and timeline. */
+class ConnectedHost {
+    label;
+    ssh;
+    docker;
+    ctx;
+    shell;
+    /** The proxy as settled on this host (proxy-type auto: the type it already runs). */
+    proxy;
+    timeline;
+    log;
+    constructor(label, ssh, docker, ctx) {
+        this.label = label;
+        this.ssh = ssh;
+        this.docker = docker;
+        this.ctx = ctx;
+        this.log = hostLog(ctx.log, label);
+        this.timeline = new StampedTimeline(this.log);
+    }
+    engine(extra) {
+        const { config, run, author, holder, onPlanned } = this.ctx;
+        return new ReleaseEngine({
+            config,
+            ...hostAdapters(config, this.proxy, { ssh: this.ssh, docker: this.docker.docker, shell: this.shell }, holder, this.log),
+            log: this.log,
+            timeline: this.timeline,
+            run,
+            author,
+            onPlanned,
+            ...extra
+        });
+    }
+    switchedAt() {
+        return this.timeline.switchedAt;
+    }
+    lost() {
+        return this.ssh.lost?.message;
+    }
+    close() {
+        this.shell?.release();
+        this.shell = undefined;
+        this.docker.agent.destroy();
+        this.ssh.close();
+    }
+}
+/**
+ * The hosts of a run: connected in parallel, then locked one after the other in a fixed order
+ * (sorted labels), so two runs over overlapping hosts never hold a lock the other waits for.
+ */
+class FleetHosts {
+    members;
+    constructor(members) {
+        this.members = members;
+    }
+    /** Connects to every host; if any cannot be reached, closes the others and throws naming each. */
+    static async connect(ctx, note) {
+        const hosts = ctx.config.fleet.hosts;
+        const settled = await Promise.allSettled(hosts.map(async (ssh) => {
+            const label = labelOf(ssh);
+            const session = await SshSession.connect(ssh);
+            const docker = dockerOverSsh(session, ctx.config.dockerSocket);
+            try {
+                const version = await docker.docker.version();
+                const host = new ConnectedHost(label, session, docker, ctx);
+                session.onLost(e => host.log.warning(e.message));
+                host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`);
+                host.proxy = (await resolveProxy(docker.docker, ctx.config.proxy)).settings;
+                host.log.info(describeProxy(ctx.config, host.proxy));
+                return host;
+            }
+            catch (e) {
+                docker.agent.destroy();
+                session.close();
+                throw e;
+            }
+        }));
+        const connected = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []));
+        const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [`${labelOf(hosts[i])}: ${s.reason.message}`] : []));
+        if (failed.length) {
+            for (const h of connected)
+                h.close();
+            throw new Error(`Could not connect to ${failed.length} of ${hosts.length} hosts, so nothing was changed on any: ${failed.join('; ')}`);
+        }
+        note(`${connected.length} hosts`);
+        return new FleetHosts(connected);
+    }
+    /** Takes each host's deploy lock in sorted order (mode status: lock-free shells). */
+    async lock(ctx, locked) {
+        const { config, holder } = ctx;
+        for (const host of [...this.members].sort((a, b) => a.label.localeCompare(b.label))) {
+            try {
+                host.shell = locked
+                    ? await DeployLock.acquire(host.ssh, config.app, holder, config.lockTimeoutMs, host.log)
+                    : await DeployLock.unlocked(host.ssh, host.log);
+            }
+            catch (e) {
+                throw new Error(`${host.label}: ${e.message} (nothing was changed on any host)`, { cause: e });
+            }
+        }
+    }
+    /** Releases every lock and closes every connection; safe to call more than once. */
+    close() {
+        for (const h of this.members)
+            h.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/fleet/outcome.ts
+const NOT_OK = new Set(['failed', 'cancelled', 'reverted', 'skipped']);
+function hostOutcomeOf(run) {
+    const o = run.outcome;
+    return { host: run.host, result: run.result, color: o?.color, image: o?.image, release: o?.release?.id, error: run.failure?.reason };
+}
+/** The hosts whose live release differs from the first host's (nothing live counts as a release). */
+function driftOf(hosts) {
+    const key = (h) => `${h.image ?? ''}|${h.release ?? ''}`;
+    return hosts.some(h => key(h) !== key(hosts[0]));
+}
+/**
+ * One result for the run: failed when any host did not end on the new release, deployed (or
+ * rolled-back) when at least one host changed and all ended on it, unchanged otherwise. The
+ * color, image and releases are the first host's; `hosts` says what happened on each.
+ */
+function fleetResult(mode, runs) {
+    const hosts = runs.map(hostOutcomeOf);
+    const first = runs[0]?.outcome;
+    const switched = runs.map(r => r.switchedAt).filter((t) => t !== undefined);
+    const base = {
+        result: 'unchanged',
+        color: first?.color,
+        image: first?.image,
+        containerId: first?.containerId,
+        deployedAt: first?.deployedAt,
+        previousColor: first?.previousColor,
+        previousImage: first?.previousImage,
+        standby: first?.standby,
+        release: first?.release,
+        releases: first?.releases,
+        hosts,
+        switchSpreadMs: switched.length > 1 ? Math.max(...switched) - Math.min(...switched) : undefined
+    };
+    if (mode === 'status') {
+        const failed = runs.filter(r => r.result === 'failed');
+        const drift = driftOf(hosts);
+        if (failed.length)
+            return { ...base, result: 'failed', drift, failure: { reason: causes(failed) } };
+        return { ...base, drift };
+    }
+    const causing = runs.filter(r => r.result === 'failed');
+    if (runs.some(r => NOT_OK.has(r.result))) {
+        const cause = causing[0] ?? runs.find(r => r.failure);
+        const others = consequences(runs);
+        return {
+            ...base,
+            result: 'failed',
+            failure: {
+                ...(cause?.failure ?? { reason: 'failed' }),
+                reason: `${causing.length ? causes(causing) : (cause?.failure?.reason ?? 'The run failed.')}${others ? ` ${others}` : ''}`
+            }
+        };
+    }
+    const changed = runs.some(r => r.result === 'deployed' || r.result === 'rolled-back');
+    return { ...base, result: changed ? (mode === 'rollback' ? 'rolled-back' : 'deployed') : 'unchanged' };
+}
+function causes(failed) {
+    return failed.map(r => `${r.host}: ${r.failure?.reason ?? 'failed'}`).join(' ');
+}
+/** What the failure meant for the other hosts, in one sentence. */
+function consequences(runs) {
+    const by = (kind) => runs.filter(r => r.result === kind).map(r => r.host);
+    const parts = [
+        [by('cancelled'), 'not switched (their new color removed)'],
+        [by('reverted'), 'switched back to their previous release'],
+        [by('skipped'), 'not started (the rolling rollout stopped)'],
+        [by('deployed').concat(by('rolled-back')), 'kept the new release']
+    ];
+    const text = parts.filter(([hosts]) => hosts.length).map(([hosts, what]) => `${hosts.join(', ')}: ${what}`);
+    return text.length ? `Other hosts — ${text.join('; ')}.` : '';
+}
+
+;// CONCATENATED MODULE: ./src/fleet/barrier.ts
+/**
+ * A meeting point for the hosts of one atomic batch: it opens when every host still taking part has
+ * arrived, and fails for everyone waiting as soon as one host fails. A host that finishes without
+ * reaching it (its release was already live) leaves it.
+ */
+class Barrier {
+    expected;
+    arrived = new Set();
+    settled = false;
+    resolveGate;
+    rejectGate;
+    gate;
+    /** The host whose failure failed the barrier, and why. */
+    failure;
+    constructor(participants) {
+        this.expected = new Set(participants);
+        this.gate = new Promise((resolve, reject) => {
+            this.resolveGate = resolve;
+            this.rejectGate = reject;
+        });
+        // Nobody may be waiting when it fails: that is not an unhandled rejection.
+        this.gate.catch(() => undefined);
+        this.check();
+    }
+    /** Resolves when every host got here; rejects when one failed (before or after this host arrived). */
+    arrive(host) {
+        this.arrived.add(host);
+        this.check();
+        return this.gate;
+    }
+    leave(host) {
+        this.expected.delete(host);
+        this.check();
+    }
+    fail(host, reason) {
+        if (this.settled)
+            return;
+        this.settled = true;
+        this.failure = { host, reason };
+        this.rejectGate(new Error(`${host} failed (${reason})`));
+    }
+    get opened() {
+        return this.settled && !this.failure;
+    }
+    check() {
+        if (this.settled)
+            return;
+        if ([...this.expected].every(h => this.arrived.has(h))) {
+            this.settled = true;
+            this.resolveGate();
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/fleet/rollout.ts
+
+
+/** What a failed engine found live, so the host's row still says what serves there. */
+function observedOf(engine) {
+    const live = engine.observed;
+    return { result: 'failed', color: live?.color, image: live?.image, release: live, releases: engine.releases };
+}
+/**
+ * Runs one release over several hosts. `atomic`: every host boots and health-gates the new color,
+ * then all switch together; a failure before the switch switches no host, a failure after it
+ * switches every host back. `rolling`: batches in order, each one atomic, each gated before the
+ * next; a failure stops there and (rollbackOnFailure) rolls the earlier batches back.
+ */
+class FleetRollout {
+    members;
+    settings;
+    log;
+    newId;
+    engines = new Set();
+    abortReason;
+    constructor(members, settings, log, newId) {
+        this.members = members;
+        this.settings = settings;
+        this.log = log;
+        this.newId = newId;
+    }
+    /** Passes a cancel on to every running engine (each stops at its next safe point). */
+    abort(reason) {
+        this.abortReason ??= reason;
+        for (const e of this.engines)
+            e.abort(reason);
+    }
+    async release(request) {
+        const { rollout, batchSize, rollbackOnFailure } = this.settings;
+        const batches = [];
+        const size = rollout === 'atomic' ? this.members.length : batchSize;
+        for (let i = 0; i < this.members.length; i += size)
+            batches.push(this.members.slice(i, i + size));
+        // Every host records the same release id: the fleet's proxies and ledgers name one release.
+        const releaseId = this.newId();
+        const runs = new Map();
+        for (const [i, batch] of batches.entries()) {
+            if (batches.length > 1)
+                this.log.info(`Batch ${i + 1} of ${batches.length}: ${batch.map(m => m.label).join(', ')}`);
+            const results = await this.batch(batch, request, { newId: () => releaseId });
+            for (const r of results)
+                runs.set(r.host, r);
+            if (results.every(r => r.result !== 'failed' && r.result !== 'cancelled' && r.result !== 'reverted'))
+                continue;
+            if (i + 1 < batches.length)
+                this.log.warning(`Batch ${i + 1} failed: the rollout stops; ${batches.length - i - 1} batch(es) not started.`);
+            if (i > 0) {
+                const done = batches.slice(0, i).flat();
+                if (rollbackOnFailure)
+                    await this.revert(done, runs);
+                else
+                    this.log.warning(`rollback-on-failure is false: ${done.map(m => m.label).join(', ')} keep the new release.`);
+            }
+            break;
+        }
+        return this.members.map(m => runs.get(m.label) ?? { host: m.label, result: 'skipped' });
+    }
+    /** Reads every host's state; a host that cannot be read fails its row, not the others. */
+    async status() {
+        return Promise.all(this.members.map(async (m) => {
+            const engine = m.engine({});
+            try {
+                const outcome = await engine.status();
+                return { host: m.label, result: outcome.result, outcome };
+            }
+            catch (e) {
+                return { host: m.label, result: 'failed', failure: failureOf(e), outcome: observedOf(engine) };
+            }
+        }));
+    }
+    /** One atomic batch: two barriers, before the switch and after the verify. */
+    async batch(batch, request, hooks) {
+        const labels = batch.map(m => m.label);
+        const gated = new Barrier(labels);
+        const verified = new Barrier(labels);
+        if (batch.length > 1)
+            this.log.info(`${batch.length} hosts: each boots and health-gates the new color; they switch together once all are healthy.`);
+        return Promise.all(batch.map(async (m) => {
+            let halted;
+            const engine = m.engine({
+                ...hooks,
+                beforeSwitch: () => gated.arrive(m.label).catch((e) => {
+                    halted = 'before-switch';
+                    throw new ReleaseError({ reason: `Not switched, because ${e.message}: no host switches` });
+                }),
+                afterVerify: () => verified.arrive(m.label).catch((e) => {
+                    halted = 'after-verify';
+                    throw new Error(`Switching every host back, because ${e.message}`);
+                })
+            });
+            this.engines.add(engine);
+            if (this.abortReason)
+                engine.abort(this.abortReason);
+            try {
+                const outcome = await engine.release(request);
+                gated.leave(m.label);
+                verified.leave(m.label);
+                return { host: m.label, result: outcome.result, outcome, switchedAt: m.switchedAt() };
+            }
+            catch (e) {
+                const lost = m.lost?.();
+                const failure = lost ? { reason: `${lost}. Nothing more could be done on this host; the next run recovers what this one left.` } : failureOf(e);
+                if (!halted) {
+                    gated.fail(m.label, failure.reason);
+                    verified.fail(m.label, failure.reason);
+                }
+                const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' ? 'reverted' : 'failed';
+                return { host: m.label, result, failure, outcome: observedOf(engine), switchedAt: m.switchedAt() };
+            }
+            finally {
+                this.engines.delete(engine);
+            }
+        }));
+    }
+    /** Rolls hosts of earlier batches back to the release live before this run. */
+    async revert(members, runs) {
+        const switched = members.filter(m => ['deployed', 'rolled-back'].includes(runs.get(m.label)?.result ?? ''));
+        if (!switched.length)
+            return;
+        this.log.info(`rollback-on-failure: switching ${switched.map(m => m.label).join(', ')} back to their previous release`);
+        const revertId = this.newId();
+        await Promise.all(switched.map(async (m) => {
+            const engine = m.engine({ newId: () => revertId });
+            try {
+                const outcome = await engine.release({ kind: 'rollback' });
+                runs.set(m.label, {
+                    host: m.label,
+                    result: 'reverted',
+                    outcome,
+                    failure: { reason: 'Switched back to its previous release after a later batch failed' }
+                });
+            }
+            catch (e) {
+                const failure = failureOf(e);
+                runs.set(m.label, {
+                    host: m.label,
+                    result: 'failed',
+                    outcome: observedOf(engine),
+                    failure: { ...failure, reason: `A later batch failed and switching this host back failed: ${failure.reason}` }
+                });
+            }
+        }));
+    }
+}
+function failureOf(e) {
+    return e instanceof ReleaseError ? e.failure : { reason: e.message };
+}
+
+;// CONCATENATED MODULE: ./src/fleet/run.ts
+
+
+
+
+function run_newReleaseId() {
+    return `${Date.now().toString(36)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
+}
+/** A run over several hosts (input `host` with more than one line): connect, lock, roll out, report each host. */
+class FleetRun {
+    ctx;
+    timeline;
+    hosts;
+    rollout;
+    abortReason;
+    constructor(ctx, timeline) {
+        this.ctx = ctx;
+        this.timeline = timeline;
+    }
+    async run() {
+        const { config, log } = this.ctx;
+        const fleet = config.fleet;
+        this.hosts = await this.timeline.step('connect', `Connecting to ${fleet.hosts.length} hosts`, note => FleetHosts.connect(this.ctx, note));
+        if (this.abortReason)
+            throw new Error(`${this.abortReason}: stopped before anything was changed`);
+        const locked = config.mode !== 'status';
+        if (locked)
+            await this.timeline.step('lock', `Taking the deploy lock of ${config.app} on each host`, () => this.hosts.lock(this.ctx, true));
+        else
+            await this.hosts.lock(this.ctx, false);
+        this.rollout = new FleetRollout(this.hosts.members, fleet, log, run_newReleaseId);
+        if (this.abortReason)
+            this.rollout.abort(this.abortReason);
+        if (config.mode !== 'status')
+            log.info(`Rollout: ${fleet.rollout}${fleet.rollout === 'rolling' ? ` in batches of ${fleet.batchSize}` : ''}`);
+        const runs = config.mode === 'status'
+            ? await this.rollout.status()
+            : await this.rollout.release(config.mode === 'deploy' ? { kind: 'deploy', image: config.image } : { kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease });
+        const result = fleetResult(config.mode, runs);
+        for (const h of result.hosts ?? []) {
+            log.info(`${h.host}: ${h.result}${h.color ? `, ${h.color} ${h.image} live (release ${h.release})` : ', nothing live'}${h.error ? ` — ${h.error}` : ''}`);
+        }
+        if (result.switchSpreadMs !== undefined)
+            log.info(`The hosts' proxies switched within ${result.switchSpreadMs} ms of each other.`);
+        if (result.drift)
+            log.warning(`Drift: the hosts do not all have the same release live (see the hosts output).`);
+        return result;
+    }
+    abort(reason) {
+        this.abortReason ??= reason;
+        this.rollout?.abort(reason);
+    }
+    close() {
+        this.hosts?.close();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/main.ts
 
 
@@ -83034,8 +83824,6 @@ function dockerOverSsh(ssh, socketPath, timeouts = DEFAULT_TIMEOUTS) {
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
-/** How long a run waits for another app's run to finish creating or changing the shared proxy. */
-const PROXY_LOCK_TIMEOUT_MS = 60_000;
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
 const secrets = [];
 function readConfig() {
@@ -83059,7 +83847,7 @@ function printUntrusted(text) {
     info(`::${token}::`);
 }
 function hostLabel(config) {
-    return `${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`;
+    return labelOf(config.ssh);
 }
 function describeRelease(config, planned) {
     if (!planned)
@@ -83075,7 +83863,10 @@ class Resources {
     ssh;
     docker;
     lock;
+    /** A run over several hosts holds its own connections and locks. */
+    fleet;
     close(log) {
+        this.fleet?.close();
         if (this.docker && log) {
             log.info(`Docker API: ${this.docker.agent.apiRequests} requests over ${this.docker.agent.channelsOpened} channels of 1 SSH connection`);
         }
@@ -83125,12 +83916,22 @@ async function execute(config, log) {
         await deployment?.setStatus('in_progress', describeRelease(config, planned));
     };
     let engine;
+    let fleet;
     let reported = false;
     const finish = async (result, infrastructureError, certificates = []) => {
         if (reported)
             return;
         reported = true;
-        const outcome = { ...result, mode: config.mode, app: config.app, steps: timeline.steps, durationMs: timeline.elapsedMs() };
+        const outcome = {
+            ...result,
+            hosts: result.hosts ?? [
+                { host: hostLabel(config), result: result.result, color: result.color, image: result.image, release: result.release?.id, error: result.failure?.reason }
+            ],
+            mode: config.mode,
+            app: config.app,
+            steps: timeline.steps,
+            durationMs: timeline.elapsedMs()
+        };
         await report(config, outcome, log, infrastructureError, startDeployment, () => deployment, certificates);
     };
     const failedResult = (failure) => {
@@ -83162,7 +83963,9 @@ async function execute(config, log) {
         if (signals > 1)
             return hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`);
         log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`);
-        if (engine)
+        if (fleet)
+            fleet.abort(`Cancelled (${signal})`);
+        else if (engine)
             engine.abort(`Cancelled (${signal})`);
         else
             resources.close(); // connecting or waiting for the lock: nothing to undo
@@ -83173,56 +83976,59 @@ async function execute(config, log) {
     let result;
     let infrastructureError = false;
     let certificates = [];
+    const holder = {
+        run: runLabel,
+        actor: process.env.GITHUB_ACTOR ?? 'unknown',
+        repository: process.env.GITHUB_REPOSITORY ?? 'local',
+        since: new Date().toISOString()
+    };
     try {
-        await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
-            resources.ssh = await SshSession.connect(config.ssh);
-            resources.ssh.onLost(e => log.warning(e.message));
-            resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket);
-            const version = await resources.docker.docker.version();
-            note(`Docker ${version.Version} (API ${version.ApiVersion})`);
-            log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`);
-        });
-        const ssh = resources.ssh;
-        const docker = resources.docker.docker;
-        const holder = {
-            run: runLabel,
-            actor: process.env.GITHUB_ACTOR ?? 'unknown',
-            repository: process.env.GITHUB_REPOSITORY ?? 'local',
-            since: new Date().toISOString()
-        };
-        // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
-        const shell = config.mode === 'status'
-            ? await DeployLock.unlocked(ssh, log)
-            : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log));
-        resources.lock = shell;
-        const openTcp = (host, port) => ssh.openTcp(host, port);
-        // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
-        const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
-        // App names have no dots, so this lock never shares a file with an app's deploy lock.
-        const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log);
-        const router = config.proxy.type === 'haproxy'
-            ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
-            : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy);
-        engine = new ReleaseEngine({
-            config,
-            host: new DockerHost(docker, openTcp, config.registry),
-            router,
-            ledger: new LedgerFile(shell, config.app),
-            log,
-            timeline,
-            run: runLabel,
-            author,
-            onPlanned: startDeployment
-        });
-        if (signals > 0)
-            engine.abort('Cancelled');
-        if (config.mode === 'status')
-            result = await engine.status();
-        else if (config.mode === 'deploy')
-            result = await engine.release({ kind: 'deploy', image: config.image });
-        else
-            result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease });
-        certificates = await reportCertificates(router, log);
+        if (config.fleet) {
+            // Several hosts: one deployment, created once whichever host plans first.
+            let planned;
+            fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= startDeployment(p)) }, timeline);
+            if (signals > 0)
+                fleet.abort('Cancelled');
+            result = await fleet.run();
+        }
+        else {
+            await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
+                resources.ssh = await SshSession.connect(config.ssh);
+                resources.ssh.onLost(e => log.warning(e.message));
+                resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket);
+                const version = await resources.docker.docker.version();
+                note(`Docker ${version.Version} (API ${version.ApiVersion})`);
+                log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`);
+            });
+            const ssh = resources.ssh;
+            const docker = resources.docker.docker;
+            // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
+            const shell = config.mode === 'status'
+                ? await DeployLock.unlocked(ssh, log)
+                : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log));
+            resources.lock = shell;
+            const proxy = (await resolveProxy(docker, config.proxy)).settings;
+            log.info(describeProxy(config, proxy));
+            const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
+            engine = new ReleaseEngine({
+                config,
+                ...adapters,
+                log,
+                timeline,
+                run: runLabel,
+                author,
+                onPlanned: startDeployment
+            });
+            if (signals > 0)
+                engine.abort('Cancelled');
+            if (config.mode === 'status')
+                result = await engine.status();
+            else if (config.mode === 'deploy')
+                result = await engine.release({ kind: 'deploy', image: config.image });
+            else
+                result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease });
+            certificates = await reportCertificates(adapters.router, log);
+        }
     }
     catch (e) {
         infrastructureError = !(e instanceof ReleaseError);
@@ -83265,7 +84071,8 @@ async function report(config, outcome, log, infrastructureError, startDeployment
             setOutput('deployment-id', String(deployment.id));
     }
     try {
-        await summary.addRaw(renderSummary(outcome, `${config.ssh.host}`, secrets) + renderCertificates(certificates)).write();
+        const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`;
+        await summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write();
     }
     catch (e) {
         log.warning(`Could not write the job summary: ${e.message}`);

@@ -27,7 +27,7 @@ step() {
   env INPUT_APP="$APP" INPUT_HOST=127.0.0.1 INPUT_PORT=2222 INPUT_USER=root \
     "INPUT_SSH-PRIVATE-KEY=$(cat "$CUTOVER_TEST_KEY")" "INPUT_KNOWN-HOSTS=$CUTOVER_TEST_KNOWN_HOSTS" \
     "INPUT_REGISTRY-USERNAME=$CUTOVER_TEST_REGISTRY_USER" "INPUT_REGISTRY-PASSWORD=$CUTOVER_TEST_REGISTRY_PASSWORD" \
-    "INPUT_PROXY-IMAGE=$CUTOVER_TEST_PROXY_IMAGE" "INPUT_PROXY-PORT=$PORT" INPUT_DEPLOYMENTS=false \
+    "INPUT_PROXY-IMAGE=$CUTOVER_TEST_HAPROXY_IMAGE" "INPUT_PROXY-PORT=$PORT" INPUT_DEPLOYMENTS=false \
     GITHUB_OUTPUT="$work/output" GITHUB_STEP_SUMMARY="$work/summary" GITHUB_WORKSPACE="$REPO" \
     "$@" "$REPO/node_modules/.bin/node" "$REPO/dist/index.js" | grep -v '^::add-mask::' | sed 's/^/   /' || code=$?
   local ms=$(( ($(date +%s%N) - started) / 1000000 ))
@@ -44,4 +44,4 @@ step "rollback (instant: v1 is still running)" INPUT_MODE=rollback
 step "status" INPUT_MODE=status
 printf '\nThe job summary of the last step:\n\n'
 cat "$work/summary"
-echo "Remove the demo with: docker rm -f $APP-blue $APP-green cutover-proxy cutover-proxy-switch"
+echo "Remove the demo with: docker rm -f $APP-blue $APP-green cutover-proxy && docker volume rm cutover-proxy-conf"

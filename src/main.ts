@@ -8,10 +8,8 @@ import type { ReleaseAuthor } from './core/release.js'
 import { DeployLock } from './host/lock.js'
 import { ReleaseEngine, type PlannedRelease } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
-import { DockerHost } from './host/docker-host.js'
-import { LedgerFile } from './host/ledger-file.js'
-import { NginxRouter } from './proxy/nginx.js'
-import { HaproxyRouter } from './proxy/haproxy.js'
+import { resolveProxy } from './proxy/choose.js'
+import { describeProxy, hostAdapters } from './adapters.js'
 import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
@@ -20,11 +18,11 @@ import { renderCertificates, reportCertificates } from './reporting/certificates
 import type { DomainCertificate } from './engine/ports.js'
 import { dockerOverSsh, type DockerConnection } from './transport/docker.js'
 import { SshSession } from './transport/ssh.js'
+import { FleetRun } from './fleet/run.js'
+import { labelOf } from './fleet/hosts.js'
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
-/** How long a run waits for another app's run to finish creating or changing the shared proxy. */
-const PROXY_LOCK_TIMEOUT_MS = 60_000
 
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
 const secrets: string[] = []
@@ -52,7 +50,7 @@ function printUntrusted(text: string): void {
 }
 
 function hostLabel(config: Config): string {
-  return `${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`
+  return labelOf(config.ssh)
 }
 
 function describeRelease(config: Config, planned?: PlannedRelease): string {
@@ -69,8 +67,11 @@ class Resources {
   ssh?: SshSession
   docker?: DockerConnection
   lock?: DeployLock
+  /** A run over several hosts holds its own connections and locks. */
+  fleet?: FleetRun
 
   close(log?: Log): void {
+    this.fleet?.close()
     if (this.docker && log) {
       log.info(`Docker API: ${this.docker.agent.apiRequests} requests over ${this.docker.agent.channelsOpened} channels of 1 SSH connection`)
     }
@@ -127,11 +128,21 @@ async function execute(config: Config, log: Log): Promise<void> {
   }
 
   let engine: ReleaseEngine | undefined
+  let fleet: FleetRun | undefined
   let reported = false
   const finish = async (result: ReleaseResult, infrastructureError: boolean, certificates: DomainCertificate[] = []) => {
     if (reported) return
     reported = true
-    const outcome: Outcome = { ...result, mode: config.mode, app: config.app, steps: timeline.steps, durationMs: timeline.elapsedMs() }
+    const outcome: Outcome = {
+      ...result,
+      hosts: result.hosts ?? [
+        { host: hostLabel(config), result: result.result, color: result.color, image: result.image, release: result.release?.id, error: result.failure?.reason }
+      ],
+      mode: config.mode,
+      app: config.app,
+      steps: timeline.steps,
+      durationMs: timeline.elapsedMs()
+    }
     await report(config, outcome, log, infrastructureError, startDeployment, () => deployment, certificates)
   }
   const failedResult = (failure: Failure): ReleaseResult => {
@@ -163,7 +174,8 @@ async function execute(config: Config, log: Log): Promise<void> {
     signals++
     if (signals > 1) return hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`)
     log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`)
-    if (engine) engine.abort(`Cancelled (${signal})`)
+    if (fleet) fleet.abort(`Cancelled (${signal})`)
+    else if (engine) engine.abort(`Cancelled (${signal})`)
     else resources.close() // connecting or waiting for the lock: nothing to undo
     setTimeout(
       () => hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`),
@@ -176,54 +188,54 @@ async function execute(config: Config, log: Log): Promise<void> {
   let result: ReleaseResult
   let infrastructureError = false
   let certificates: DomainCertificate[] = []
+  const holder = {
+    run: runLabel,
+    actor: process.env.GITHUB_ACTOR ?? 'unknown',
+    repository: process.env.GITHUB_REPOSITORY ?? 'local',
+    since: new Date().toISOString()
+  }
   try {
-    await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
-      resources.ssh = await SshSession.connect(config.ssh)
-      resources.ssh.onLost(e => log.warning(e.message))
-      resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket)
-      const version = await resources.docker.docker.version()
-      note(`Docker ${version.Version} (API ${version.ApiVersion})`)
-      log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
-    })
-    const ssh = resources.ssh!
-    const docker = resources.docker!.docker
-    const holder = {
-      run: runLabel,
-      actor: process.env.GITHUB_ACTOR ?? 'unknown',
-      repository: process.env.GITHUB_REPOSITORY ?? 'local',
-      since: new Date().toISOString()
+    if (config.fleet) {
+      // Several hosts: one deployment, created once whichever host plans first.
+      let planned: Promise<void> | undefined
+      fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= startDeployment(p)) }, timeline)
+      if (signals > 0) fleet.abort('Cancelled')
+      result = await fleet.run()
+    } else {
+      await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
+        resources.ssh = await SshSession.connect(config.ssh)
+        resources.ssh.onLost(e => log.warning(e.message))
+        resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket)
+        const version = await resources.docker.docker.version()
+        note(`Docker ${version.Version} (API ${version.ApiVersion})`)
+        log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
+      })
+      const ssh = resources.ssh!
+      const docker = resources.docker!.docker
+      // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
+      const shell =
+        config.mode === 'status'
+          ? await DeployLock.unlocked(ssh, log)
+          : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
+      resources.lock = shell
+      const proxy = (await resolveProxy(docker, config.proxy)).settings
+      log.info(describeProxy(config, proxy))
+      const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
+      engine = new ReleaseEngine({
+        config,
+        ...adapters,
+        log,
+        timeline,
+        run: runLabel,
+        author,
+        onPlanned: startDeployment
+      })
+      if (signals > 0) engine.abort('Cancelled')
+      if (config.mode === 'status') result = await engine.status()
+      else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
+      else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
+      certificates = await reportCertificates(adapters.router, log)
     }
-    // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
-    const shell =
-      config.mode === 'status'
-        ? await DeployLock.unlocked(ssh, log)
-        : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
-    resources.lock = shell
-    const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
-    // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
-    const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
-    // App names have no dots, so this lock never shares a file with an app's deploy lock.
-    const lockProxy = () => DeployLock.acquire(ssh, `proxy.${config.proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
-    const router =
-      config.proxy.type === 'haproxy'
-        ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), config.proxy, config.app, proxyAuth, log, lockProxy)
-        : new NginxRouter(docker, openTcp, config.proxy, config.app, proxyAuth, log, lockProxy)
-    engine = new ReleaseEngine({
-      config,
-      host: new DockerHost(docker, openTcp, config.registry),
-      router,
-      ledger: new LedgerFile(shell, config.app),
-      log,
-      timeline,
-      run: runLabel,
-      author,
-      onPlanned: startDeployment
-    })
-    if (signals > 0) engine.abort('Cancelled')
-    if (config.mode === 'status') result = await engine.status()
-    else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
-    else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
-    certificates = await reportCertificates(router, log)
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError)
     result = failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
@@ -270,7 +282,8 @@ async function report(
   }
 
   try {
-    await core.summary.addRaw(renderSummary(outcome, `${config.ssh.host}`, secrets) + renderCertificates(certificates)).write()
+    const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`
+    await core.summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write()
   } catch (e) {
     log.warning(`Could not write the job summary: ${(e as Error).message}`)
   }

@@ -83,4 +83,25 @@ describe('first deploys of two apps on a new proxy at the same moment', () => {
       for (const app of pair) expect((await get(`http://127.0.0.1:${port}/`, { host: `${app}.test` })).body.trim()).toBe('v1')
     }
   })
+
+  it('claiming the same domain at the same moment: one app gets it, the other fails naming it and leaves nothing', async () => {
+    const port = await freePort()
+    const proxy = uniqueName('claim')
+    proxies.push(proxy)
+    const pair = [uniqueName('c'), uniqueName('d')]
+    apps.push(...pair)
+    const domain = `${proxy}.test`
+    const versions = ['v1', 'v2']
+    const runs = await Promise.all(
+      pair.map((app, i) => runAction({ ...bedInputs(app, port, { image: image(versions[i]), domains: domain }), 'proxy-name': proxy }))
+    )
+    expect(runs.map(r => r.code).sort()).toEqual([0, 1])
+    const winner = runs.findIndex(r => r.code === 0)
+    const loser = 1 - winner
+    // Whichever check saw it first: the other app's ledger (engine) or the proxy's maps (under the proxy lock)
+    expect(runs[loser].errors.join('\n')).toMatch(new RegExp(`${domain.replace(/[.]/g, '\\.')}.*(already serves|already routed to app ${pair[winner]})`))
+    expect((await get(`http://127.0.0.1:${port}/`, { host: domain })).body.trim()).toBe(versions[winner])
+    const left = await localDocker().listContainers({ all: true, filters: { label: [`cutover.app=${pair[loser]}`] } })
+    expect(left).toEqual([])
+  })
 })

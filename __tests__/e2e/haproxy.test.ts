@@ -1,6 +1,6 @@
 import WebSocket from 'ws'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
-import { startLoad } from '../support/load.js'
+import { underSteadyLoad } from '../support/load.js'
 import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 // proxy-type haproxy: one HAProxy container switched through its runtime API. Each test builds on
@@ -59,20 +59,8 @@ function holdWebSocket(url: string): Promise<HeldSocket> {
 }
 
 /** Runs the action under steady load (keep-alive and new connections); returns the failures seen. */
-async function underLoad(run: () => Promise<ActionRun>, url = `http://127.0.0.1:${port}/`) {
-  const keepAlive = startLoad(url, { connections: 4, keepAlive: true, maxRequests: 40000, maxMs: 90000 })
-  const fresh = startLoad(url, { connections: 2, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
-  await new Promise(r => setTimeout(r, 300))
-  const result = await run()
-  await new Promise(r => setTimeout(r, 300))
-  const a = await keepAlive.stop()
-  const b = await fresh.stop()
-  return {
-    result,
-    sent: a.sent + b.sent,
-    bodies: { ...a.bodies, ...b.bodies },
-    failures: { failures: keepAlive.failures() + fresh.failures(), errors: [...a.firstErrors, ...b.firstErrors] }
-  }
+function underLoad(run: () => Promise<ActionRun>, url = `http://127.0.0.1:${port}/`) {
+  return underSteadyLoad(url, run)
 }
 
 beforeAll(async () => {

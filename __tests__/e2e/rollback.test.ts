@@ -138,6 +138,8 @@ describe('rollback', () => {
       expect(status.outputs['container-id']).toMatch(/^[0-9a-f]{64}$/)
       expect(status.summary).toContain('Status of')
       expect(status.summary).toContain('Standby')
+      // What answers through the proxy, asked through it
+      expect(status.summary).toMatch(new RegExp(`✅ Served: green \\(${image('v2').replace(/[.]/g, '\\.')}\\) answered through the proxy in \\d+ ms`))
       // No lock, no change.
       expect(status.stdout).not.toContain('deploy lock')
       const after = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${t.app}`] } })

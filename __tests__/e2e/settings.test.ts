@@ -1,5 +1,5 @@
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
-import { cleanupApp, freePort, image, localDocker, uniqueName } from '../support/testbed.js'
+import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 const docker = localDocker()
 
@@ -79,6 +79,8 @@ describe('one proxy for several apps', () => {
   const web = uniqueName('web')
   const api = uniqueName('api')
   const proxy = `${web}-shared-proxy`
+  // The nginx router (proxy-type haproxy has its own multi-app tests in haproxy.test.ts)
+  const nginx = () => ({ 'proxy-type': 'nginx', 'proxy-image': testbed().CUTOVER_TEST_PROXY_IMAGE })
   let port: number
 
   beforeAll(async () => {
@@ -91,7 +93,7 @@ describe('one proxy for several apps', () => {
   })
 
   it('routes by domain, and a deploy of one app leaves the other serving', async () => {
-    const inputs = (app: string, domains: string, more: Record<string, string>) => bedInputs(app, port, { 'proxy-name': proxy, domains, ...more })
+    const inputs = (app: string, domains: string, more: Record<string, string>) => bedInputs(app, port, { ...nginx(), 'proxy-name': proxy, domains, ...more })
     expectSuccess(await runAction(inputs(web, 'www.example.test example.test', { image: image('v1') })))
     expectSuccess(await runAction(inputs(api, 'api.example.test', { image: image('v2') })))
     const at = async (host: string) => (await get(`http://127.0.0.1:${port}/`, { host })).body.trim()
@@ -112,7 +114,9 @@ describe('one proxy for several apps', () => {
   it('refuses a domain another app on the proxy serves, naming it, before anything changes', async () => {
     const thief = uniqueName('thief')
     try {
-      const run = await runAction(bedInputs(thief, port, { 'proxy-name': proxy, domains: 'shop.example.test API.example.test', image: image('v1') }))
+      const run = await runAction(
+        bedInputs(thief, port, { ...nginx(), 'proxy-name': proxy, domains: 'shop.example.test API.example.test', image: image('v1') })
+      )
       expect(run.code).toBe(1)
       expect(run.outputs.result).toBe('failed')
       expect(run.errors.join('\n')).toContain(`Input 'domains' claims API.example.test, which app ${api} already serves on the proxy ${proxy}`)
@@ -125,7 +129,7 @@ describe('one proxy for several apps', () => {
 
   it('says so plainly when the proxy exists with another port than proxy-port, and changes nothing', async () => {
     const other = await freePort()
-    const run = await runAction(bedInputs(web, other, { 'proxy-name': proxy, domains: 'www.example.test', image: image('v2') }))
+    const run = await runAction(bedInputs(web, other, { ...nginx(), 'proxy-name': proxy, domains: 'www.example.test', image: image('v2') }))
     expect(run.code).toBe(1)
     expect(run.errors.join('\n')).toContain(`The proxy container ${proxy} already exists and publishes port ${port}, not ${other} as 'proxy-port' asks`)
     expect((await get(`http://127.0.0.1:${port}/`, { host: 'www.example.test' })).body.trim()).toBe('v1')

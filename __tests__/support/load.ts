@@ -24,7 +24,10 @@ export interface Load {
  */
 export function startLoad(url: string, opts: { connections?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number } = {}): Load {
   const target = new URL(url)
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) throw new Error('load tests only target loopback')
+  // Loopback, or a fleet host of the test bed (a network namespace on this machine, scripts/testbed/hosts.sh).
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname) && !/^10\.231\.0\.\d+$/.test(target.hostname)) {
+    throw new Error('load tests only target loopback or the test bed fleet hosts')
+  }
   const connections = opts.connections ?? 8
   const keepAlive = opts.keepAlive ?? true
   const maxRequests = opts.maxRequests ?? 100_000
@@ -79,5 +82,25 @@ export function startLoad(url: string, opts: { connections?: number; keepAlive?:
       agent.destroy()
       return stats
     }
+  }
+}
+
+/**
+ * Runs `during` under steady load on `url` (4 keep-alive connections and 2 opening a connection per
+ * request), from 300 ms before until 300 ms after it; returns its result and what the load saw.
+ */
+export async function underSteadyLoad<T>(url: string, during: () => Promise<T>) {
+  const keepAlive = startLoad(url, { connections: 4, keepAlive: true, maxRequests: 40000, maxMs: 90000 })
+  const fresh = startLoad(url, { connections: 2, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
+  await new Promise(r => setTimeout(r, 300))
+  const result = await during()
+  await new Promise(r => setTimeout(r, 300))
+  const a = await keepAlive.stop()
+  const b = await fresh.stop()
+  return {
+    result,
+    sent: a.sent + b.sent,
+    bodies: { ...a.bodies, ...b.bodies },
+    failures: { failures: keepAlive.failures() + fresh.failures(), errors: [...a.firstErrors, ...b.firstErrors] }
   }
 }

@@ -31,7 +31,8 @@ export function testbedInputs(bed, app, proxyPort) {
     'known-hosts': bed.CUTOVER_TEST_KNOWN_HOSTS,
     'registry-username': bed.CUTOVER_TEST_REGISTRY_USER,
     'registry-password': bed.CUTOVER_TEST_REGISTRY_PASSWORD,
-    'proxy-image': bed.CUTOVER_TEST_PROXY_IMAGE,
+    // proxy-type auto: a new proxy is HAProxy (tests of the nginx router set proxy-type and the nginx image)
+    'proxy-image': bed.CUTOVER_TEST_HAPROXY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/haproxy:2.6`,
     'proxy-name': `${app}-proxy`,
     'proxy-port': String(proxyPort),
     deployments: 'false'

@@ -30,6 +30,8 @@ export interface Testbed {
   CUTOVER_TEST_PROXY_IMAGE: string
   /** Absent from beds brought up before proxy-type haproxy: tests fall back to the same name. */
   CUTOVER_TEST_HAPROXY_IMAGE?: string
+  /** A non-root SSH user in the docker group, with the same keys. */
+  CUTOVER_TEST_DEPLOYER_USER: string
 }
 
 /** The bed started by scripts/testbed/up.sh. A missing bed is an error, never a skip. */
@@ -67,8 +69,8 @@ export function localDocker(): Docker {
   return new Docker({ socketPath: '/var/run/docker.sock' })
 }
 
-/** Removes everything a test's app and proxy left on the host. */
-export async function cleanupApp(app: string, proxyName?: string): Promise<void> {
+/** Removes everything a test's app and proxy left on the host (`home`: the SSH user's, when not root's). */
+export async function cleanupApp(app: string, proxyName?: string, home = homedir()): Promise<void> {
   const docker = localDocker()
   const containers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
   await Promise.all(
@@ -102,16 +104,16 @@ export async function cleanupApp(app: string, proxyName?: string): Promise<void>
     .getNetwork(`cutover-${app}`)
     .remove()
     .catch(() => undefined)
-  rmSync(ledgerDir(app), { recursive: true, force: true })
-  const locks = join(homedir(), '.cutover', 'locks')
+  rmSync(ledgerDir(app, home), { recursive: true, force: true })
+  const locks = join(home, '.cutover', 'locks')
   for (const name of [app, ...(proxyName ? [`proxy.${proxyName}`] : [])]) {
     for (const ext of ['lock', 'holder']) rmSync(join(locks, `${name}.${ext}`), { force: true })
   }
 }
 
 /** Where the action keeps an app's release ledger on the test host (the SSH user is this machine's root). */
-export function ledgerDir(app: string): string {
-  return join(homedir(), '.cutover', 'apps', app)
+export function ledgerDir(app: string, home = homedir()): string {
+  return join(home, '.cutover', 'apps', app)
 }
 
 /** Counts the connections sshd accepted so far (its log has one line per accepted key). */

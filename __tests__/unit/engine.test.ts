@@ -498,13 +498,46 @@ describe('status', () => {
     expect(bed.ledger.writes.length).toBe(writes)
   })
 
-  it('warns when the proxy routes elsewhere than the ledger says', async () => {
+  it('asks the proxy what it serves: the live release answering is ok', async () => {
+    const bed = new Bed()
+    await bed.deploy(V1)
+    const r = await bed.engine().status()
+    expect(r.served).toEqual({ ok: true, text: `Served: blue (${V1}) answered through the proxy in 1 ms.` })
+  })
+
+  it('warns when the proxy serves another release than the ledger says (an interrupted run, a route changed by hand)', async () => {
     const bed = new Bed()
     await bed.deploy(V1)
     await bed.deploy(V2)
-    bed.router.route = { ...bed.router.route!, color: 'blue', releaseId: 'someone-else' }
-    await bed.engine().status()
-    expect(bed.log.text()).toMatch(/warning: The proxy routes web to blue \(release someone-else\), not to the recorded live release/)
+    const green = bed.ledger.record!.releases[0]
+    const blue = bed.ledger.record!.releases[1]
+    // the proxy routes to blue's release while the ledger says green is live
+    bed.router.route = { ...bed.router.route!, color: 'blue', releaseId: blue.id }
+    const r = await bed.engine().status()
+    expect(r.served).toEqual({
+      ok: false,
+      text: `The proxy serves blue (${V1}), not the recorded live green (${green.image}): the next deploy or rollback re-applies the recorded route.`
+    })
+    expect(bed.log.text()).toContain('warning: The proxy serves blue')
+  })
+
+  it('warns when nothing answers through the proxy from the routed release', async () => {
+    const bed = new Bed()
+    await bed.deploy(V1)
+    bed.router.brokenColor = 'blue'
+    const r = await bed.engine().status()
+    expect(r.served?.ok).toBe(false)
+    expect(r.served?.text).toMatch(/^Through the proxy, web did not answer from blue \(.*\) within 3 s \(last answer: .*502/)
+  })
+
+  it('warns when the proxy has no route for the app', async () => {
+    const bed = new Bed()
+    await bed.deploy(V1)
+    bed.router.route = undefined
+    expect((await bed.engine().status()).served).toEqual({
+      ok: false,
+      text: 'The proxy has no route for web: the next deploy or rollback re-applies the recorded route.'
+    })
   })
 })
 

@@ -10,6 +10,7 @@ import {
   renderBaseConfig,
   renderVerifyMap,
   updateDomainMaps,
+  mapConflicts,
   verifyMapFile
 } from '../../src/proxy/haproxy-config.js'
 import { parseRouteComment } from '../../src/proxy/nginx-config.js'
@@ -71,6 +72,20 @@ describe('HAProxy config rendering', () => {
     // A default taken over by another app without domains.
     expect(updateDomainMaps(b2, 'c', []).domains).toContain(`${DEFAULT_KEY} app_c\n`)
     expect(updateDomainMaps(b2, 'c', []).domains).not.toContain('app_a')
+  })
+})
+
+describe('mapConflicts', () => {
+  it('names host names, wildcards and the default that another app holds; its own are no conflict', () => {
+    let maps = updateDomainMaps({ domains: EMPTY_MAP, wildcards: EMPTY_MAP }, 'shop', ['shop.example.com', '*.cdn.example.com'])
+    maps = updateDomainMaps(maps, 'blog', [])
+    expect(mapConflicts(maps, 'shop', ['shop.example.com', '*.cdn.example.com'])).toEqual([])
+    expect(mapConflicts(maps, 'web', ['www.example.com', 'SHOP.example.com', '*.cdn.example.com'])).toEqual([
+      { name: 'shop.example.com', app: 'shop' },
+      { name: '*.cdn.example.com', app: 'shop' }
+    ])
+    expect(mapConflicts(maps, 'web', [])).toEqual([{ name: 'the default (no domains)', app: 'blog' }])
+    expect(mapConflicts(maps, 'blog', [])).toEqual([])
   })
 })
 

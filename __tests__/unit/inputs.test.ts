@@ -47,15 +47,26 @@ describe('parseInputs', () => {
     expect(c.ssh.hostKey).toEqual({ kind: 'fingerprint', fingerprint: hostFingerprint })
     expect(c.dockerSocket).toBe('/var/run/docker.sock')
     expect(c.health).toEqual({ port: 3000, path: '/health', timeoutMs: 60000, intervalMs: 1000, passes: 1, expectedStatus: undefined })
-    expect(c.proxy).toMatchObject({ type: 'nginx', name: 'cutover-proxy', image: 'nginx:1.28-alpine', port: 80, domains: [], drainTimeoutMs: 30000 })
+    expect(c.proxy).toEqual({
+      type: 'auto',
+      name: 'cutover-proxy',
+      image: undefined,
+      port: 80,
+      domains: [],
+      drainTimeoutMs: 30000,
+      tls: { mode: 'off', httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] }
+    })
     expect(c.keepPrevious).toBe('running')
     expect(c.lockTimeoutMs).toBe(600000)
     expect(c.container.restart).toEqual({ Name: 'unless-stopped' })
   })
 
-  it('proxy-type haproxy: the proxy image defaults to the official HAProxy image; proxy-image still wins', () => {
-    expect(parse({ 'proxy-type': 'haproxy' }).proxy).toMatchObject({ type: 'haproxy', image: 'haproxy:3.0-alpine' })
-    expect(parse({ 'proxy-type': 'haproxy', 'proxy-image': 'registry.example.com/haproxy:2.6' }).proxy.image).toBe('registry.example.com/haproxy:2.6')
+  it('proxy-type and proxy-image are taken as given; the image of the type is settled on the host (src/proxy/choose.ts)', () => {
+    expect(parse({ 'proxy-type': 'nginx' }).proxy).toMatchObject({ type: 'nginx', image: undefined })
+    expect(parse({ 'proxy-type': 'haproxy', 'proxy-image': 'registry.example.com/haproxy:2.6' }).proxy).toMatchObject({
+      type: 'haproxy',
+      image: 'registry.example.com/haproxy:2.6'
+    })
   })
 
   it.each([
@@ -102,7 +113,7 @@ describe('parseInputs', () => {
     [{ 'health-passes': '0' }, "Input 'health-passes' must be from 1 to 100"],
     [{ 'keep-previous': 'paused' }, "Input 'keep-previous' must be one of running, stopped, removed"],
     [{ 'proxy-port': '0' }, "Input 'proxy-port' must be from 1 to 65535"],
-    [{ 'proxy-type': 'traefik' }, "Input 'proxy-type' must be one of nginx, haproxy"],
+    [{ 'proxy-type': 'traefik' }, "Input 'proxy-type' must be one of auto, haproxy, nginx"],
     [{ domains: 'exa mple!.com' }, "Input 'domains' has an invalid domain"],
     // Late failures on the host (issue #9), caught before connecting:
     [{ app: 'rzN' }, 'Input \'app\' must be lower case, not "rzN": its containers are found by DNS name, where names differing only by case are the same name'],

@@ -78,6 +78,21 @@ describe('the lock script, run by sh', () => {
     await third.release()
   })
 
+  it('answers `group` with the numeric group of a file (the Docker socket), NONE for a missing one', async () => {
+    const home = newHome()
+    const file = join(home, 'a socket path with spaces')
+    writeFileSync(file, '')
+    if (canChown) chownSync(file, 0, 4321)
+    const run = new ScriptRun(home, 'web')
+    await run.until('LOCKED')
+    const ask = (p: string) => `group ${Buffer.from(p).toString('base64')}\n`
+    ;(run as unknown as { child: ChildProcess }).child.stdin!.write(ask(file) + ask(join(home, 'missing')))
+    const gid = String(canChown ? 4321 : statSync(file).gid)
+    await run.until('NONE')
+    expect(run.output).toBe(`LOCKED\nOK ${gid.length}\n${gid}NONE\n`)
+    await run.release()
+  })
+
   it('keeps the ledger layout: other directories under ~/.cutover are left alone', async () => {
     const home = newHome()
     mkdirSync(join(home, '.cutover', 'apps', 'web'), { recursive: true, mode: 0o700 })

@@ -115,6 +115,15 @@ describe('renderSummary', () => {
     expect(md).not.toContain('Standby')
   })
 
+  it('status: says what answered through the proxy, as a warning when it is not the live release', () => {
+    const status: Outcome = { ...deployed, mode: 'status', result: 'unchanged', steps: [] }
+    const ok = renderSummary({ ...status, served: { ok: true, text: `Served: green (${V2}) answered through the proxy in 4 ms.` } }, 'host')
+    expect(ok).toContain(`✅ Served: green (${V2}) answered through the proxy in 4 ms.`)
+    expect(ok).not.toContain('[!WARNING]')
+    const off = renderSummary({ ...status, served: { ok: false, text: 'The proxy serves blue, not <b>green</b>' } }, 'host')
+    expect(off).toContain('> [!WARNING]\n> The proxy serves blue, not &lt;b&gt;green&lt;/b&gt;')
+  })
+
   it('has one timeline row per step, with its duration, and a total', () => {
     const rows = timelineRows(renderSummary(deployed, 'h'))
     expect(rows).toHaveLength(steps.length + 1)
@@ -156,7 +165,19 @@ describe('renderSummary', () => {
 })
 
 describe('outputsOf', () => {
-  const NAMES = ['result', 'color', 'previous-color', 'image', 'previous-image', 'container-id', 'standby-state', 'deployment-id', 'duration-seconds']
+  const NAMES = [
+    'result',
+    'color',
+    'previous-color',
+    'image',
+    'previous-image',
+    'container-id',
+    'standby-state',
+    'deployment-id',
+    'duration-seconds',
+    'hosts',
+    'drift'
+  ]
 
   const byKind: Record<ResultKind, Outcome> = {
     deployed,
@@ -205,7 +226,9 @@ describe('outputsOf', () => {
       'container-id': 'abc123',
       'standby-state': 'running',
       'deployment-id': '',
-      'duration-seconds': '5.3'
+      'duration-seconds': '5.3',
+      hosts: '[]',
+      drift: ''
     })
   })
 
@@ -238,7 +261,40 @@ describe('outputsOf', () => {
       'container-id': '',
       'standby-state': '',
       'deployment-id': '',
-      'duration-seconds': '0.0'
+      'duration-seconds': '0.0',
+      hosts: '[]',
+      drift: ''
     })
+  })
+})
+
+describe('several hosts', () => {
+  const hosts: Outcome['hosts'] = [
+    { host: 'root@10.0.0.1:22', result: 'cancelled', color: 'blue', image: V1, release: 'r1', error: 'Not switched, because root@10.0.0.2:22 failed' },
+    { host: 'root@10.0.0.2:22', result: 'failed', color: 'blue', image: V1, release: 'r1', error: 'web-green did not become healthy | 500' }
+  ]
+  const run: Outcome = { ...failed, hosts, switchSpreadMs: undefined }
+
+  it('gives the hosts output as JSON: host, result, color, image, release, error', () => {
+    expect(JSON.parse(outputsOf(run, undefined).hosts)).toEqual(hosts)
+    expect(outputsOf({ ...run, mode: 'status', result: 'unchanged', drift: true }, undefined).drift).toBe('true')
+  })
+
+  it('renders a row per host, the switch spread and drift', () => {
+    const md = renderSummary(
+      { ...deployed, hosts: hosts.map(h => ({ ...h, result: 'deployed', error: undefined })), switchSpreadMs: 42, drift: true },
+      '2 hosts'
+    )
+    expect(md).toContain('| root@10.0.0.1:22 | ✅ deployed | blue `' + V1 + '` | `r1` |  |')
+    expect(md).toContain('switched within **42 ms** of each other')
+    expect(md).toContain('Drift: the hosts do not all have the same release live.')
+    const failedMd = renderSummary(run, '2 hosts')
+    expect(failedMd).toContain('| root@10.0.0.2:22 | ❌ failed |')
+    expect(failedMd).toContain('did not become healthy \\| 500')
+    expect(failedMd).toContain('⏹️ not switched')
+  })
+
+  it('one host renders no host table', () => {
+    expect(renderSummary({ ...deployed, hosts: [hosts[0]] }, 'h')).not.toContain('| host | result |')
   })
 })

@@ -182,6 +182,23 @@ genkey "$TB/id_rsa" rsa "" -b 3072 -m PEM
 cat "$TB/id_ed25519.pub" "$TB/id_ed25519_pass.pub" "$TB/id_rsa.pub" | write_if_changed "$TB/authorized_keys" || true
 chmod 600 "$TB/authorized_keys"
 
+# A non-root SSH user in the docker group (what many hosts use instead of root): same keys, its own
+# home (cutover keeps its ledger and locks there), no password.
+DEPLOYER=cutover-test-deployer
+if ! id "$DEPLOYER" >/dev/null 2>&1; then
+  getent group docker >/dev/null || groupadd --system docker
+  useradd --create-home --shell /bin/sh --groups docker "$DEPLOYER"
+  log "created user $DEPLOYER (group docker)"
+fi
+id -nG "$DEPLOYER" | grep -qw docker || usermod -aG docker "$DEPLOYER"
+# "!" (locked) makes sshd refuse even key logins when PAM is off; "*": no password, keys work.
+[ "$(getent shadow "$DEPLOYER" | cut -d: -f2)" = '*' ] || usermod -p '*' "$DEPLOYER"
+DEPLOYER_HOME=$(getent passwd "$DEPLOYER" | cut -d: -f6)
+chmod 700 "$DEPLOYER_HOME"
+install -d -m 700 -o "$DEPLOYER" -g "$DEPLOYER" "$DEPLOYER_HOME/.ssh"
+cmp -s "$TB/authorized_keys" "$DEPLOYER_HOME/.ssh/authorized_keys" ||
+  install -m 600 -o "$DEPLOYER" -g "$DEPLOYER" "$TB/authorized_keys" "$DEPLOYER_HOME/.ssh/authorized_keys"
+
 # ---------------------------------------------------------------- helpers
 # pid from a pidfile if that process is alive and its command line mentions $2
 pid_alive() { # pidfile marker
@@ -238,6 +255,9 @@ PrintMotd no
 PermitUserEnvironment no
 LogLevel VERBOSE
 Subsystem sftp /usr/lib/openssh/sftp-server
+# sshd reads the keys file as the user: the non-root one has its own copy
+Match User $DEPLOYER
+  AuthorizedKeysFile $DEPLOYER_HOME/.ssh/authorized_keys
 EOF
   "$SSHD_BIN" -t -f "$cfg" || die "sshd config $cfg is invalid"
   if pid=$(pid_alive "$pidf" "$cfg"); then
@@ -614,6 +634,7 @@ ENV_VARS=(
   CUTOVER_TEST_SSH_PORT="$TARGET_PORT"
   CUTOVER_TEST_BASTION_PORT="$BASTION_PORT"
   CUTOVER_TEST_SSH_USER=root
+  CUTOVER_TEST_DEPLOYER_USER="$DEPLOYER"
   CUTOVER_TEST_KEY="$TB/id_ed25519"
   CUTOVER_TEST_KEY_PASS="$TB/id_ed25519_pass"
   CUTOVER_TEST_KEY_PASSPHRASE="$KEY_PASSPHRASE"
@@ -644,6 +665,8 @@ sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
   process.stdout.write(JSON.stringify(o, null, 2) + "\n");
 ' "${ENV_VARS[@]}" | write_if_changed "$TB/env.json" || true
 chmod 600 "$TB/env" "$TB/env.json"
+
+bash "$SCRIPT_DIR/hosts.sh" up || die "the fleet hosts (hosts.sh) did not come up" # several hosts: README "Fleet hosts"
 
 # ---------------------------------------------------------------- summary
 cat <<EOF

@@ -1,5 +1,6 @@
 /** The action's whole configuration, parsed and validated once from the step's inputs. */
 import type { Mode } from './outcome.js'
+import type { FleetSettings } from '../inputs/hosts.js'
 
 export type { Mode }
 
@@ -67,6 +68,8 @@ export interface HealthSettings {
 }
 
 export type ProxyType = 'nginx' | 'haproxy'
+/** `auto`: the type of the proxy already on the host under that name; HAProxy for a new one. */
+export type ProxyChoice = ProxyType | 'auto'
 
 export type TlsMode = 'off' | 'auto' | 'custom'
 
@@ -99,6 +102,13 @@ export interface ProxySettings {
   tls?: TlsSettings
 }
 
+/** The proxy as the inputs ask for it: the type (and so the default image) may be decided on the host. */
+export interface ProxyInputs extends Omit<ProxySettings, 'type' | 'image'> {
+  type: ProxyChoice
+  /** Input 'proxy-image'; undefined: the default image of the type. */
+  image?: string
+}
+
 export interface GithubSettings {
   deployments: boolean
   token: string
@@ -110,6 +120,8 @@ export interface Config {
   mode: Mode
   app: string
   ssh: SshConfig
+  /** With several hosts in `host`: each one's connection (the first is `ssh`) and how they are switched. */
+  fleet?: FleetSettings & { hosts: SshConfig[] }
   dockerSocket: string
   image?: string
   toImage?: string
@@ -120,7 +132,7 @@ export interface Config {
   registry?: RegistryAuth
   container: ContainerSettings
   health: HealthSettings
-  proxy: ProxySettings
+  proxy: ProxyInputs
   keepPrevious: KeepPrevious
   keepFailed: boolean
   lockTimeoutMs: number

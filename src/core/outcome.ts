@@ -45,6 +45,40 @@ export interface ReleaseResult {
   release?: Release
   /** The ledger's releases after the run, newest (live) first. */
   releases?: Release[]
+  /** mode status: what a request through the proxy was answered by, compared with the ledger. */
+  served?: ServedCheck
+  /** With several hosts: what happened on each (the fields above are the first host's). */
+  hosts?: HostOutcome[]
+  /** With several hosts: ms between the first and the last host's proxy switch. */
+  switchSpreadMs?: number
+  /** Mode status with several hosts: not every host has the same release live. */
+  drift?: boolean
+}
+
+/**
+ * One host of a run with several: `cancelled` = not switched because another host failed first;
+ * `reverted` = switched, then switched back because another host failed; `skipped` = a rolling
+ * rollout stopped before this host's batch.
+ */
+export type HostResultKind = ResultKind | 'cancelled' | 'reverted' | 'skipped'
+
+export interface HostOutcome {
+  /** user@host:port */
+  host: string
+  result: HostResultKind
+  /** What is live on the host after the run. */
+  color?: Color
+  image?: string
+  /** The id of the live release in the host's ledger. */
+  release?: string
+  error?: string
+}
+
+export interface ServedCheck {
+  /** The proxy serves the recorded live release. */
+  ok: boolean
+  /** One sentence saying what answered. */
+  text: string
 }
 
 /** Everything reporting needs to know about one run. */

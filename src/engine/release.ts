@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Config } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName, otherColor, type Color } from '../core/names.js'
-import { ReleaseError, type ReleaseResult, type Standby } from '../core/outcome.js'
+import { ReleaseError, type ReleaseResult, type ServedCheck, type Standby } from '../core/outcome.js'
 import { emptyLedger, routingConflict, withLive, type LedgerRecord, type Release, type ReleaseAuthor, type RoutingClaim } from '../core/release.js'
 import { configHash, containerSpec } from './container-spec.js'
 import { describeAnswer } from './describe.js'
@@ -27,6 +27,13 @@ export interface EngineDeps {
   newId?: () => string
   /** Told what the release will do once it is planned (the GitHub deployment is created then). */
   onPlanned?: (planned: PlannedRelease) => Promise<void>
+  /**
+   * Several hosts switched as one (src/fleet): awaited once the new color is healthy, before the
+   * switch. Rejecting stops the release before the switch, undoing the boot as any failure there does.
+   */
+  beforeSwitch?: () => Promise<void>
+  /** Awaited after the switch verified; rejecting switches back to the previous color and undoes, as a failed verify does. */
+  afterVerify?: () => Promise<void>
 }
 
 export interface PlannedRelease {
@@ -39,6 +46,8 @@ export interface PlannedRelease {
 }
 
 const VERIFY_TIMEOUT_MS = 10_000
+/** mode status asks the proxy once what it serves: a live app answers well within this. */
+const STATUS_PROBE_MS = 3000
 
 /** What the inspect step found. */
 interface HostState {
@@ -138,15 +147,39 @@ export class ReleaseEngine {
       const colors = await this.inspectColors()
       const liveContainer = colors.find(c => c.color === live.color)
       log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`)
-      if (routed && routed.releaseId !== live.id) {
-        log.warning(
-          `The proxy routes ${this.app} to ${routed.color} (release ${routed.releaseId}), not to the recorded live release ${live.id}: the next deploy or rollback re-applies the route.`
-        )
-      }
+      const served = await this.checkServed(live, record.releases, routed)
+      if (served.ok) log.info(served.text)
+      else log.warning(served.text)
       const standby = this.standbyOf(record.releases, colors)
       if (standby) log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`)
-      return this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby)
+      return { ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby), served }
     })
+  }
+
+  /**
+   * What the proxy serves, asked through it (not read from its configuration): a run interrupted
+   * between the switch and the ledger, or a route changed by hand, shows here.
+   */
+  private async checkServed(live: Release, releases: Release[], routed: { color: Color; releaseId: string } | undefined): Promise<ServedCheck> {
+    const { config, router } = this.deps
+    const fix = 'the next deploy or rollback re-applies the recorded route.'
+    if (!routed) return { ok: false, text: `The proxy has no route for ${this.app}: ${fix}` }
+    const route: Route = { app: this.app, color: routed.color, releaseId: routed.releaseId, appPort: config.health.port }
+    const probe = await router.verify(route, config.health.path, STATUS_PROBE_MS).catch((e: Error) => e)
+    if (probe instanceof Error) return { ok: false, text: `Could not ask the proxy what it serves: ${probe.message}` }
+    const named = (id: string) => {
+      const r = releases.find(x => x.id === id)
+      return r ? `${r.color} (${r.image})` : `release ${id}, which the ledger does not know`
+    }
+    if (!probe.ok) {
+      return {
+        ok: false,
+        text: `Through the proxy, ${this.app} did not answer from ${named(routed.releaseId)} within ${STATUS_PROBE_MS / 1000} s (last answer: ${describeAnswer(probe.last)}).`
+      }
+    }
+    if (routed.releaseId !== live.id)
+      return { ok: false, text: `The proxy serves ${named(routed.releaseId)}, not the recorded live ${live.color} (${live.image}): ${fix}` }
+    return { ok: true, text: `Served: ${live.color} (${live.image}) answered through the proxy in ${probe.ms} ms.` }
   }
 
   private standbyOf(releases: Release[], colors: ColorContainer[]): Standby | undefined {
@@ -261,6 +294,8 @@ export class ReleaseEngine {
     try {
       await this.bootAndGate(plan, name, the.network, live, release)
       this.checkAborted()
+      await this.deps.beforeSwitch?.()
+      this.checkAborted()
 
       const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port }
       // Written before the switch: a run that dies between the switch and the final write is
@@ -281,16 +316,15 @@ export class ReleaseEngine {
         return v
       })
       if (!verified.ok) {
-        let back = ''
-        if (live) {
-          const previousRoute: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port }
-          back = await router.apply(previousRoute).then(
-            () => ` to ${live.color}`,
-            (e: Error) => `; switching back to ${live.color} failed too (${e.message})`
-          )
-        }
+        const back = await this.switchBack(live)
         throw new ReleaseError({
           reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}), so it was switched back${back}.`
+        })
+      }
+      if (this.deps.afterVerify) {
+        await this.deps.afterVerify().catch(async (e: Error) => {
+          const back = await this.switchBack(live)
+          throw new ReleaseError({ reason: `${e.message}; ${plan.color} was switched back${back}.` })
         })
       }
       verifiedLive = true
@@ -314,6 +348,16 @@ export class ReleaseEngine {
     const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color))
     const info = await this.host.inspect(name)
     return this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby)
+  }
+
+  /** Routes the app back to what was live before the switch; says how that went, for the failure message. */
+  private async switchBack(live: Release | undefined): Promise<string> {
+    if (!live) return ''
+    const previousRoute: Route = { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port }
+    return this.deps.router.apply(previousRoute).then(
+      () => ` to ${live.color}`,
+      (e: Error) => `; switching back to ${live.color} failed too (${e.message})`
+    )
   }
 
   /** Starts the color (or the stopped standby) and waits for its health gate; throws ReleaseError when it fails. */

@@ -88,6 +88,10 @@ const COMMAND_LOOP = [
   '    claims)',
   '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
   '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
+  '    group)',
+  // The numeric group of a file (the Docker socket): `ls -ldn` fields are mode, links, uid, gid.
+  '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null)',
+  '      case "$4" in ""|*[!0-9]*) echo NONE ;; *) printf \'OK %s\\n%s\' "${#4}" "$4" ;; esac ;;',
   '    *) echo "ERR unknown command" ;;',
   '  esac',
   'done'
@@ -303,6 +307,12 @@ export class DeployLock {
   async allLedgers(): Promise<string> {
     const a = await this.request('claims')
     return a.kind === 'ok' ? a.body : ''
+  }
+
+  /** The numeric group owning a file on the host (an absolute path), undefined when it cannot be read. */
+  async groupOf(path: string): Promise<number | undefined> {
+    const a = await this.request(`group ${Buffer.from(path).toString('base64')}`)
+    return a.kind === 'ok' ? Number(a.body) : undefined
   }
 
   /** Ends the shell on the host, which releases the flock. Safe on a connection already lost. */

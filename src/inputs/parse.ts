@@ -3,11 +3,12 @@ import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import shellQuote from 'shell-quote'
 import ssh2 from 'ssh2'
-import type { Config, ContainerSettings, HostKeyPin, KeepPrevious, Mode, ProxyType, RegistryAuth, SshEndpoint } from '../core/config.js'
+import type { Config, ContainerSettings, HostKeyPin, KeepPrevious, Mode, ProxyChoice, RegistryAuth, SshEndpoint } from '../core/config.js'
 import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
+import { parseHostLines, ROLLOUTS } from './hosts.js'
 import { parseTls } from './tls.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
@@ -33,7 +34,7 @@ export interface InputSource {
 
 const MODES: Mode[] = ['deploy', 'rollback', 'status']
 const KEEP_PREVIOUS: KeepPrevious[] = ['running', 'stopped', 'removed']
-const PROXY_TYPES: ProxyType[] = ['nginx', 'haproxy']
+const PROXY_TYPES: ProxyChoice[] = ['auto', 'haproxy', 'nginx']
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
 /** A DNS label: containers find each other by name on Docker networks. */
 const DNS_LABEL_MAX = 63
@@ -514,9 +515,19 @@ export function parseInputs(source: InputSource): Config {
     )
   }
 
-  const host = r.required('host')
-  checkHost('host', host)
-  const port = r.int('port', 22, 1, 65535)
+  r.required('host')
+  const hostList = parseHostLines(
+    r.lines('host'),
+    r.int('port', 22, 1, 65535),
+    h => checkHost('host', h),
+    message => {
+      throw new InputError('host', message)
+    }
+  )
+  const { host, port } = hostList[0]
+  if (hostList.length > 1 && r.str('host-fingerprint')) {
+    throw new InputError('host-fingerprint', "pins one host's key, but 'host' lists several: give 'known-hosts' with a line for each host")
+  }
   const user = r.str('user', 'root')
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user)) throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`)
   const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase')
@@ -597,25 +608,41 @@ export function parseInputs(source: InputSource): Config {
     )
   }
 
-  const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'nginx')
+  const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto')
+  const proxyImage = r.str('proxy-image')
 
   const proxyPort = r.int('proxy-port', 80, 1, 65535)
   const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains, checkImage: parseImage })
 
   const token = r.secret('github-token')
 
+  const ssh = {
+    host,
+    port,
+    user,
+    ...targetKey,
+    hostKey,
+    jump,
+    connectTimeoutMs: r.duration('connect-timeout', '20s', 1000)
+  }
+  const fleetSettings = {
+    rollout: r.oneOf('rollout', ROLLOUTS, 'atomic'),
+    batchSize: r.int('batch-size', 1, 1, 50),
+    rollbackOnFailure: r.bool('rollback-on-failure', true)
+  }
+  const fleet =
+    hostList.length > 1
+      ? {
+          ...fleetSettings,
+          hosts: hostList.map(h => ({ ...ssh, host: h.host, port: h.port, hostKey: parseHostKeyPin(r, h.host, h.port, 'host-fingerprint') }))
+        }
+      : undefined
+
   return {
     mode,
     app,
-    ssh: {
-      host,
-      port,
-      user,
-      ...targetKey,
-      hostKey,
-      jump,
-      connectTimeoutMs: r.duration('connect-timeout', '20s', 1000)
-    },
+    ssh,
+    fleet,
     dockerSocket,
     image,
     toImage,
@@ -643,7 +670,7 @@ export function parseInputs(source: InputSource): Config {
     proxy: {
       type: proxyType,
       name: proxyName,
-      image: parseImage('proxy-image', r.str('proxy-image', proxyType === 'haproxy' ? 'haproxy:3.0-alpine' : 'nginx:1.28-alpine')),
+      image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
       port: proxyPort,
       domains,
       drainTimeoutMs: r.duration('drain-timeout', '30s'),

@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
-import type { ProxyType, TlsMode, TlsSettings } from '../core/config.js'
+import type { ProxyChoice, TlsMode, TlsSettings } from '../core/config.js'
 
 /** Let's Encrypt's production directory: the default ACME server. */
 export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory'
@@ -29,7 +29,7 @@ export type InputErrorFactory = (input: string, message: string) => Error
 export function parseTls(
   r: TlsInputReader,
   error: InputErrorFactory,
-  the: { proxyType: ProxyType; proxyPort: number; domains: string[]; now?: Date; checkImage: (input: string, value: string) => string }
+  the: { proxyType: ProxyChoice; proxyPort: number; domains: string[]; now?: Date; checkImage: (input: string, value: string) => string }
 ): TlsSettings {
   const mode = r.oneOf('tls', TLS_MODES, 'off')
   const httpsPort = r.int('https-port', 443, 1, 65535)

@@ -80,15 +80,18 @@ export function decodeRelease(value: string | string[] | undefined): string | un
 
 /**
  * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
- * process left behind by a reload keeps WebSockets: at least drain-timeout.
+ * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
+ * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-export function renderBaseConfig(hardStopAfterS: number, proxyName: string): string {
+export function renderBaseConfig(hardStopAfterS: number, proxyName: string, adminGroup?: number): string {
   const dir = HAPROXY_CONF_DIR
+  // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
+  const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600'
   return `# Managed by cutover: settings shared by every app on this proxy.
 global
   maxconn 8000
   # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
-  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} mode 600 level admin expose-fd listeners
+  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
   stats timeout 1m
   # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
   hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
@@ -183,8 +186,8 @@ export interface DomainMaps {
 
 /**
  * The shared maps with the app's entries replaced by `domains` (none: the app is the default).
- * Entries of other apps are kept as they are; a host name another app holds is taken over by this
- * one, as the last deploy wins with nginx too.
+ * Entries of other apps are kept as they are; a host name another app holds is given to this one
+ * (callers refuse that first: mapConflicts).
  */
 export function updateDomainMaps(current: DomainMaps, app: string, domains: string[]): DomainMaps {
   const be = backendName(app)
@@ -207,6 +210,30 @@ export function updateDomainMaps(current: DomainMaps, app: string, domains: stri
   const wildAll = [...keepWild, ...wildKeys.map(k => [k, be] as [string, string])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]))
   const exactAll = [...keepExact, ...exactKeys.map(k => [k, be] as [string, string])].sort((a, b) => a[0].localeCompare(b[0]))
   return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) }
+}
+
+/**
+ * Host names (or the default) this app would take from another app's backend in the maps as they
+ * are on the proxy now. The engine refuses such claims from the other apps' ledgers before anything
+ * changes; this check, made under the proxy lock, catches the same claim made by a run of another
+ * app at the same moment (or by an app whose ledger is gone).
+ */
+export function mapConflicts(current: DomainMaps, app: string, domains: string[]): { name: string; app: string }[] {
+  const be = backendName(app)
+  const held = new Map<string, string>()
+  for (const [text, wild] of [
+    [current.domains, false],
+    [current.wildcards, true]
+  ] as const) {
+    for (const line of text.split('\n')) {
+      const [key, backend] = line.trim().split(/\s+/)
+      if (key && !key.startsWith('#') && backend) held.set(wild ? `*${key}` : key, backend)
+    }
+  }
+  const wanted = domains.length ? domains.map(d => d.toLowerCase()) : [DEFAULT_KEY]
+  return wanted
+    .filter(name => held.has(name) && held.get(name) !== be)
+    .map(name => ({ name: name === DEFAULT_KEY ? 'the default (no domains)' : name, app: held.get(name)!.replace(/^app_/, '') }))
 }
 
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n'

@@ -4,7 +4,7 @@ import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js
 import { LABEL, containerName, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { DomainCertificate, Route, Router, VerifyResult } from '../engine/ports.js'
-import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
+import { execIn, getFile, isConflict, putFile, putFiles } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import {
@@ -34,6 +34,7 @@ import {
   renderBaseConfig,
   renderVerifyMap,
   updateDomainMaps,
+  mapConflicts,
   verifyMapFile,
   WILDCARDS_MAP,
   encodeRelease,
@@ -79,7 +80,9 @@ export class HaproxyRouter implements Router {
     private readonly registry: RegistryAuth | undefined,
     private readonly log: Log,
     /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
-    private readonly lockProxy: ProxyLocker
+    private readonly lockProxy: ProxyLocker,
+    /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
+    private readonly adminGroup: () => Promise<number | undefined> = async () => undefined
   ) {
     this.name = settings.name
     this.network = `${settings.name}-net`
@@ -141,7 +144,6 @@ export class HaproxyRouter implements Router {
         })
         await this.waitForAdmin(START_TIMEOUT_MS)
       } else if (base !== undefined) {
-        await this.waitForAdmin(START_TIMEOUT_MS)
         const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
         // A base from before HTTPS names files older proxies do not have yet.
         await this.writeSharedDefaults(undefined)
@@ -223,12 +225,15 @@ export class HaproxyRouter implements Router {
     }
   }
 
+  private group?: number
+
   /** The base file as this run wants it, or undefined when the proxy already has it. */
   private async baseWanted(): Promise<string | undefined> {
     const current = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
     const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
-    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.name)
+    this.group ??= await this.adminGroup().catch(() => undefined)
+    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.name, this.group)
     return current === wanted ? undefined : wanted
   }
 
@@ -344,7 +349,9 @@ export class HaproxyRouter implements Router {
         .join('\n')
       throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`)
     }
-    const pid = parsePid(await this.cli('show info'))
+    // A proxy made by an older cutover may have a socket only root can open: the reload through
+    // Docker's API (which this user may call) brings it up with the group's access.
+    const pid = await this.cli('show info').then(parsePid, () => undefined)
     await this.container.kill({ signal: 'SIGUSR2' })
     await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
     this.reloaded = true
@@ -378,28 +385,34 @@ export class HaproxyRouter implements Router {
   async apply(route: Route): Promise<void> {
     const be = backendName(this.app)
     const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
-    // Under the deploy lock nobody else writes the app's files, so what was read is still there.
-    const before = await this.readAppFile()
-    const beforeMap = await getFile(this.container, verifyMap)
+    // Every read at once (each is a round trip over the SSH connection; a switch is the moment
+    // that counts). Under the deploy lock nobody else writes the app's files, so what was read
+    // is still there when it is written.
+    const [before, beforeMap, target, backends, maps, tlsFiles, certBefore] = await Promise.all([
+      this.readAppFile(),
+      getFile(this.container, verifyMap),
+      this.docker
+        .getContainer(containerName(this.app, route.color))
+        .inspect()
+        .catch(() => undefined),
+      this.cli('show backend'),
+      this.readMaps(),
+      this.readTlsFiles(),
+      this.tls.mode === 'custom' ? getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`) : undefined
+    ])
     const token = randomBytes(12).toString('hex')
     const text = renderAppConfig(route, token, this.appTls)
-    const target = await this.docker
-      .getContainer(containerName(this.app, route.color))
-      .inspect()
-      .catch(() => undefined)
     const address = target?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress
-    // The files first: a restart or a reload of the proxy (by any app) comes up on this route.
-    await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), renderVerifyMap(token, route.releaseId))
-    await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), text)
+    // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
+    await putFiles(this.container, HAPROXY_CONF_DIR, [
+      { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
+      { name: appFile(this.app), content: text }
+    ])
     this.appText = text
     let switched = false
-    const certPath = `${HAPROXY_CONF_DIR}/${certFile(this.app)}`
-    const certBefore = this.tls.mode === 'custom' ? await getFile(this.container, certPath) : undefined
     try {
-      const known = parseBackends(await this.cli('show backend')).includes(be)
-      const maps = await this.readMaps()
+      const known = parseBackends(backends).includes(be)
       const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
-      const tlsFiles = await this.readTlsFiles()
       const tlsSame = JSON.stringify(this.tlsFilesWanted(tlsFiles)) === JSON.stringify(tlsFiles)
       // tls custom: the key goes into the proxy's volume only, readable by root only.
       const certText = this.customCertText()
@@ -412,6 +425,14 @@ export class HaproxyRouter implements Router {
         await underLock(this.lockProxy, async () => {
           // Read again under the lock: another app may have changed them since.
           const now = await this.readMaps()
+          const taken = mapConflicts(now, this.app, this.settings.domains)
+          if (taken.length) {
+            const [first] = taken
+            throw new ProxyError(
+              `${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name} ` +
+                `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`
+            )
+          }
           const maps = updateDomainMaps(now, this.app, this.settings.domains)
           const tlsNow = await this.readTlsFiles()
           const tlsNext = this.tlsFilesWanted(tlsNow)

@@ -11,6 +11,8 @@ export function outputsOf(outcome: Outcome, deploymentId: number | undefined): R
     'container-id': outcome.containerId ?? '',
     'standby-state': outcome.standby?.state ?? '',
     'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
-    'duration-seconds': (outcome.durationMs / 1000).toFixed(1)
+    'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
+    hosts: JSON.stringify(outcome.hosts ?? []),
+    drift: outcome.drift === undefined ? '' : String(outcome.drift)
   }
 }

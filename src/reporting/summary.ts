@@ -1,4 +1,5 @@
 import type { Outcome, StepRecord } from '../core/outcome.js'
+import { hostsTable } from './hosts-table.js'
 
 const STEP_TITLES: Record<StepRecord['name'], string> = {
   connect: 'Connect (SSH)',
@@ -56,6 +57,7 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
   const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result]
   lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '))
   lines.push('')
+  lines.push(...hostsTable(outcome, esc))
   lines.push('| | color | image | |')
   lines.push('|---|---|---|---|')
   if (outcome.color) {
@@ -70,6 +72,9 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
     lines.push(`| Standby | ${s.color} | \`${esc(s.image)}\` | ${how} |`)
   }
   lines.push('')
+  if (outcome.served) {
+    lines.push(outcome.served.ok ? `✅ ${esc(outcome.served.text)}` : `> [!WARNING]\n> ${esc(outcome.served.text)}`, '')
+  }
   if (outcome.failure) {
     const f = outcome.failure
     lines.push(`> [!CAUTION]`)

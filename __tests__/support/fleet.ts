@@ -1,0 +1,104 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import Docker from 'dockerode'
+import { bedInputs } from './action.js'
+import { testbed } from './testbed.js'
+
+/** The fleet hosts of scripts/testbed/hosts.sh, as .testbed/env.json describes them. */
+export interface FleetBed {
+  CUTOVER_TEST_HOSTS: string
+  CUTOVER_TEST_HOSTS_KNOWN_HOSTS: string
+  CUTOVER_TEST_HOSTS_DIR: string
+  CUTOVER_TEST_HOSTS_IMAGE_PREFIX: string
+  CUTOVER_TEST_HOSTS_HAPROXY_IMAGE: string
+}
+
+export function fleetBed(): FleetBed {
+  const bed = testbed() as unknown as Partial<FleetBed>
+  if (!bed.CUTOVER_TEST_HOSTS) throw new Error('The fleet hosts are not up (no CUTOVER_TEST_HOSTS in .testbed/env.json): run "bash scripts/testbed/up.sh"')
+  return bed as FleetBed
+}
+
+export function fleetAddresses(): string[] {
+  return fleetBed().CUTOVER_TEST_HOSTS.split('\n')
+}
+
+/** An app image as the fleet hosts pull it (through the relay on the bridge). */
+export function fleetImage(tag: string): string {
+  return `${fleetBed().CUTOVER_TEST_HOSTS_IMAGE_PREFIX}:${tag}`
+}
+
+/** Host n's (1-based) Docker, reached from this machine through its socket. */
+export function fleetDocker(n: number): Docker {
+  return new Docker({ socketPath: `/run/cutover-test-h${n}/docker.sock` })
+}
+
+/** Host n's own files (its /root) as this machine sees them. */
+export function fleetHome(n: number): string {
+  return `/var/lib/cutover-test-h${n}/home`
+}
+
+export function fleetInputs(app: string, proxyPort: number, overrides: Record<string, string> = {}): Record<string, string> {
+  const bed = fleetBed()
+  return bedInputs(app, proxyPort, {
+    host: bed.CUTOVER_TEST_HOSTS,
+    port: '22',
+    'known-hosts': bed.CUTOVER_TEST_HOSTS_KNOWN_HOSTS,
+    'proxy-type': 'haproxy',
+    'proxy-image': bed.CUTOVER_TEST_HOSTS_HAPROXY_IMAGE,
+    'drain-timeout': '1s',
+    ...overrides
+  })
+}
+
+/** The sshd of host n: its listener's pid. */
+export function fleetSshdPid(n: number): number {
+  return Number(readFileSync(join(fleetBed().CUTOVER_TEST_HOSTS_DIR, `h${n}`, 'sshd.pid'), 'utf8').trim())
+}
+
+/** Removes what an app and its proxy left on every fleet host. */
+export async function cleanupFleetApp(app: string, proxyName: string): Promise<void> {
+  const n = fleetAddresses().length
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const docker = fleetDocker(i + 1)
+      const containers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
+      // The proxy first, so that the app's network can go.
+      await docker
+        .getContainer(proxyName)
+        .remove({ force: true })
+        .catch(() => undefined)
+      await Promise.all(
+        containers.map(c =>
+          docker
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch(() => undefined)
+        )
+      )
+      await docker
+        .getVolume(`${proxyName}-conf`)
+        .remove()
+        .catch(() => undefined)
+      for (const net of [`cutover-${app}`, `${proxyName}-net`]) {
+        await docker
+          .getNetwork(net)
+          .remove()
+          .catch(() => undefined)
+      }
+      const home = fleetHome(i + 1)
+      rmSync(join(home, '.cutover', 'apps', app), { recursive: true, force: true })
+      for (const name of [app, `proxy.${proxyName}`])
+        for (const ext of ['lock', 'holder']) rmSync(join(home, '.cutover', 'locks', `${name}.${ext}`), { force: true })
+      rmSync(`/var/lib/cutover-test-h${i + 1}/run-cutover/${proxyName}`, { recursive: true, force: true })
+      rmSync(join(home, app), { recursive: true, force: true })
+    })
+  )
+}
+
+/** A file only host n has, under its /root (the hosts share every other path of this machine). */
+export function hostFile(n: number, app: string): string {
+  const dir = join(fleetHome(n), app)
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true })
+  return dir
+}

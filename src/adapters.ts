@@ -1,0 +1,62 @@
+import type Docker from 'dockerode'
+import type { Config, ProxySettings } from './core/config.js'
+import type { Log } from './core/log.js'
+import type { EngineDeps } from './engine/release.js'
+import { DockerHost } from './host/docker-host.js'
+import { LedgerFile } from './host/ledger-file.js'
+import { DeployLock, type LockHolder } from './host/lock.js'
+import { HaproxyRouter } from './proxy/haproxy.js'
+import { NginxRouter } from './proxy/nginx.js'
+import type { SshSession } from './transport/ssh.js'
+
+/** How long a run waits for another app's run to finish creating or changing the shared proxy. */
+const PROXY_LOCK_TIMEOUT_MS = 60_000
+
+export interface HostConnection {
+  ssh: SshSession
+  docker: Docker
+  /** The shell holding the deploy lock (or the lock-free one of mode status): it serves the ledger. */
+  shell: DeployLock
+}
+
+/**
+ * The engine's ports on one connected host: Docker, the proxy (of the type settled on that host,
+ * see proxy/choose.ts) and the release ledger, all over the run's one SSH connection to it.
+ */
+export function hostAdapters(
+  config: Config,
+  proxy: ProxySettings,
+  on: HostConnection,
+  holder: LockHolder,
+  log: Log
+): Pick<EngineDeps, 'host' | 'router' | 'ledger'> {
+  const { ssh, docker, shell } = on
+  const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
+  // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
+  const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
+  // App names have no dots, so this lock never shares a file with an app's deploy lock.
+  const lockProxy = () => DeployLock.acquire(ssh, `proxy.${proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
+  return {
+    host: new DockerHost(docker, openTcp, config.registry),
+    router:
+      proxy.type === 'haproxy'
+        ? new HaproxyRouter(
+            docker,
+            openTcp,
+            path => ssh.openUnixSocket(path),
+            proxy,
+            config.app,
+            proxyAuth,
+            log,
+            lockProxy,
+            () => shell.groupOf(config.dockerSocket)
+          )
+        : new NginxRouter(docker, openTcp, proxy, config.app, proxyAuth, log, lockProxy),
+    ledger: new LedgerFile(shell, config.app)
+  }
+}
+
+/** The proxy line of the log: which proxy, and whether proxy-type auto chose it. */
+export function describeProxy(config: Config, proxy: ProxySettings): string {
+  return `Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`
+}

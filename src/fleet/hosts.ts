@@ -1,0 +1,148 @@
+import type { Config, ProxySettings, SshConfig } from '../core/config.js'
+import type { Log } from '../core/log.js'
+import type { ReleaseAuthor } from '../core/release.js'
+import { ReleaseEngine, type EngineDeps, type PlannedRelease } from '../engine/release.js'
+import { DeployLock, type LockHolder } from '../host/lock.js'
+import { dockerOverSsh, type DockerConnection } from '../transport/docker.js'
+import { SshSession } from '../transport/ssh.js'
+import { describeProxy, hostAdapters } from '../adapters.js'
+import { resolveProxy } from '../proxy/choose.js'
+import type { FleetMember } from './rollout.js'
+import { StampedTimeline } from './timeline.js'
+
+export function labelOf(ssh: SshConfig): string {
+  return `${ssh.user}@${ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host}:${ssh.port}`
+}
+
+/**
+ * A host's lines in a log shared by hosts working in parallel: prefixed with the host, and no
+ * collapsible groups (the runner cannot interleave them).
+ */
+export function hostLog(log: Log, label: string): Log {
+  return {
+    info: m => log.info(`[${label}] ${m}`),
+    warning: m => log.warning(`[${label}] ${m}`),
+    error: (m, title) => log.error(`[${label}] ${m}`, title),
+    group: (name, fn) => {
+      log.info(`[${label}] ▸ ${name}`)
+      return fn()
+    }
+  }
+}
+
+export interface FleetContext {
+  config: Config
+  log: Log
+  run: string
+  author: ReleaseAuthor
+  holder: LockHolder
+  onPlanned?: (planned: PlannedRelease) => Promise<void>
+}
+
+/** One connected host: its SSH connection, Docker agent, lock (or lock-free shell) and timeline. */
+class ConnectedHost implements FleetMember {
+  shell?: DeployLock
+  /** The proxy as settled on this host (proxy-type auto: the type it already runs). */
+  proxy?: ProxySettings
+  readonly timeline: StampedTimeline
+  readonly log: Log
+
+  constructor(
+    readonly label: string,
+    readonly ssh: SshSession,
+    readonly docker: DockerConnection,
+    private readonly ctx: FleetContext
+  ) {
+    this.log = hostLog(ctx.log, label)
+    this.timeline = new StampedTimeline(this.log)
+  }
+
+  engine(extra: Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>): ReleaseEngine {
+    const { config, run, author, holder, onPlanned } = this.ctx
+    return new ReleaseEngine({
+      config,
+      ...hostAdapters(config, this.proxy!, { ssh: this.ssh, docker: this.docker.docker, shell: this.shell! }, holder, this.log),
+      log: this.log,
+      timeline: this.timeline,
+      run,
+      author,
+      onPlanned,
+      ...extra
+    })
+  }
+
+  switchedAt(): number | undefined {
+    return this.timeline.switchedAt
+  }
+
+  lost(): string | undefined {
+    return this.ssh.lost?.message
+  }
+
+  close(): void {
+    this.shell?.release()
+    this.shell = undefined
+    this.docker.agent.destroy()
+    this.ssh.close()
+  }
+}
+
+/**
+ * The hosts of a run: connected in parallel, then locked one after the other in a fixed order
+ * (sorted labels), so two runs over overlapping hosts never hold a lock the other waits for.
+ */
+export class FleetHosts {
+  private constructor(readonly members: ConnectedHost[]) {}
+
+  /** Connects to every host; if any cannot be reached, closes the others and throws naming each. */
+  static async connect(ctx: FleetContext, note: (detail: string) => void): Promise<FleetHosts> {
+    const hosts = ctx.config.fleet!.hosts
+    const settled = await Promise.allSettled(
+      hosts.map(async ssh => {
+        const label = labelOf(ssh)
+        const session = await SshSession.connect(ssh)
+        const docker = dockerOverSsh(session, ctx.config.dockerSocket)
+        try {
+          const version = await docker.docker.version()
+          const host = new ConnectedHost(label, session, docker, ctx)
+          session.onLost(e => host.log.warning(e.message))
+          host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
+          host.proxy = (await resolveProxy(docker.docker, ctx.config.proxy)).settings
+          host.log.info(describeProxy(ctx.config, host.proxy))
+          return host
+        } catch (e) {
+          docker.agent.destroy()
+          session.close()
+          throw e
+        }
+      })
+    )
+    const connected = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))
+    const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [`${labelOf(hosts[i])}: ${(s.reason as Error).message}`] : []))
+    if (failed.length) {
+      for (const h of connected) h.close()
+      throw new Error(`Could not connect to ${failed.length} of ${hosts.length} hosts, so nothing was changed on any: ${failed.join('; ')}`)
+    }
+    note(`${connected.length} hosts`)
+    return new FleetHosts(connected)
+  }
+
+  /** Takes each host's deploy lock in sorted order (mode status: lock-free shells). */
+  async lock(ctx: FleetContext, locked: boolean): Promise<void> {
+    const { config, holder } = ctx
+    for (const host of [...this.members].sort((a, b) => a.label.localeCompare(b.label))) {
+      try {
+        host.shell = locked
+          ? await DeployLock.acquire(host.ssh, config.app, holder, config.lockTimeoutMs, host.log)
+          : await DeployLock.unlocked(host.ssh, host.log)
+      } catch (e) {
+        throw new Error(`${host.label}: ${(e as Error).message} (nothing was changed on any host)`, { cause: e })
+      }
+    }
+  }
+
+  /** Releases every lock and closes every connection; safe to call more than once. */
+  close(): void {
+    for (const h of this.members) h.close()
+  }
+}

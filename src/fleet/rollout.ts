@@ -1,0 +1,177 @@
+import type { Log } from '../core/log.js'
+import { ReleaseError, type Failure, type HostResultKind, type ReleaseResult } from '../core/outcome.js'
+import type { FleetSettings } from '../inputs/hosts.js'
+import type { EngineDeps, ReleaseEngine } from '../engine/release.js'
+import type { ReleaseRequest } from '../engine/plan.js'
+import { Barrier } from './barrier.js'
+
+/** One host of the run, as the rollout sees it. */
+export interface FleetMember {
+  /** user@host:port */
+  label: string
+  /** A new engine on this host (its own Docker, router, ledger, log), with the fleet's hooks. */
+  engine(extra: Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>): ReleaseEngine
+  /** When this host's proxy last switched (epoch ms), if it did in this run. */
+  switchedAt(): number | undefined
+  /** Why the host's connection was lost, if it was: that, not the call it broke, is the cause to report. */
+  lost?(): string | undefined
+}
+
+export interface HostRun {
+  host: string
+  result: HostResultKind
+  /** What the engine returned, or what it found live when it failed. */
+  outcome?: ReleaseResult
+  failure?: Failure
+  switchedAt?: number
+}
+
+type Hooks = Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>
+
+/** What a failed engine found live, so the host's row still says what serves there. */
+function observedOf(engine: ReleaseEngine): ReleaseResult {
+  const live = engine.observed
+  return { result: 'failed', color: live?.color, image: live?.image, release: live, releases: engine.releases }
+}
+
+/**
+ * Runs one release over several hosts. `atomic`: every host boots and health-gates the new color,
+ * then all switch together; a failure before the switch switches no host, a failure after it
+ * switches every host back. `rolling`: batches in order, each one atomic, each gated before the
+ * next; a failure stops there and (rollbackOnFailure) rolls the earlier batches back.
+ */
+export class FleetRollout {
+  private readonly engines = new Set<ReleaseEngine>()
+  private abortReason?: string
+
+  constructor(
+    private readonly members: FleetMember[],
+    private readonly settings: FleetSettings,
+    private readonly log: Log,
+    private readonly newId: () => string
+  ) {}
+
+  /** Passes a cancel on to every running engine (each stops at its next safe point). */
+  abort(reason: string): void {
+    this.abortReason ??= reason
+    for (const e of this.engines) e.abort(reason)
+  }
+
+  async release(request: ReleaseRequest): Promise<HostRun[]> {
+    const { rollout, batchSize, rollbackOnFailure } = this.settings
+    const batches: FleetMember[][] = []
+    const size = rollout === 'atomic' ? this.members.length : batchSize
+    for (let i = 0; i < this.members.length; i += size) batches.push(this.members.slice(i, i + size))
+    // Every host records the same release id: the fleet's proxies and ledgers name one release.
+    const releaseId = this.newId()
+    const runs = new Map<string, HostRun>()
+    for (const [i, batch] of batches.entries()) {
+      if (batches.length > 1) this.log.info(`Batch ${i + 1} of ${batches.length}: ${batch.map(m => m.label).join(', ')}`)
+      const results = await this.batch(batch, request, { newId: () => releaseId })
+      for (const r of results) runs.set(r.host, r)
+      if (results.every(r => r.result !== 'failed' && r.result !== 'cancelled' && r.result !== 'reverted')) continue
+      if (i + 1 < batches.length) this.log.warning(`Batch ${i + 1} failed: the rollout stops; ${batches.length - i - 1} batch(es) not started.`)
+      if (i > 0) {
+        const done = batches.slice(0, i).flat()
+        if (rollbackOnFailure) await this.revert(done, runs)
+        else this.log.warning(`rollback-on-failure is false: ${done.map(m => m.label).join(', ')} keep the new release.`)
+      }
+      break
+    }
+    return this.members.map(m => runs.get(m.label) ?? { host: m.label, result: 'skipped' })
+  }
+
+  /** Reads every host's state; a host that cannot be read fails its row, not the others. */
+  async status(): Promise<HostRun[]> {
+    return Promise.all(
+      this.members.map(async m => {
+        const engine = m.engine({})
+        try {
+          const outcome = await engine.status()
+          return { host: m.label, result: outcome.result, outcome }
+        } catch (e) {
+          return { host: m.label, result: 'failed' as const, failure: failureOf(e), outcome: observedOf(engine) }
+        }
+      })
+    )
+  }
+
+  /** One atomic batch: two barriers, before the switch and after the verify. */
+  private async batch(batch: FleetMember[], request: ReleaseRequest, hooks: Pick<Hooks, 'newId'>): Promise<HostRun[]> {
+    const labels = batch.map(m => m.label)
+    const gated = new Barrier(labels)
+    const verified = new Barrier(labels)
+    if (batch.length > 1) this.log.info(`${batch.length} hosts: each boots and health-gates the new color; they switch together once all are healthy.`)
+    return Promise.all(
+      batch.map(async (m): Promise<HostRun> => {
+        let halted: 'before-switch' | 'after-verify' | undefined
+        const engine = m.engine({
+          ...hooks,
+          beforeSwitch: () =>
+            gated.arrive(m.label).catch((e: Error) => {
+              halted = 'before-switch'
+              throw new ReleaseError({ reason: `Not switched, because ${e.message}: no host switches` })
+            }),
+          afterVerify: () =>
+            verified.arrive(m.label).catch((e: Error) => {
+              halted = 'after-verify'
+              throw new Error(`Switching every host back, because ${e.message}`)
+            })
+        })
+        this.engines.add(engine)
+        if (this.abortReason) engine.abort(this.abortReason)
+        try {
+          const outcome = await engine.release(request)
+          gated.leave(m.label)
+          verified.leave(m.label)
+          return { host: m.label, result: outcome.result, outcome, switchedAt: m.switchedAt() }
+        } catch (e) {
+          const lost = m.lost?.()
+          const failure = lost ? { reason: `${lost}. Nothing more could be done on this host; the next run recovers what this one left.` } : failureOf(e)
+          if (!halted) {
+            gated.fail(m.label, failure.reason)
+            verified.fail(m.label, failure.reason)
+          }
+          const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' ? 'reverted' : 'failed'
+          return { host: m.label, result, failure, outcome: observedOf(engine), switchedAt: m.switchedAt() }
+        } finally {
+          this.engines.delete(engine)
+        }
+      })
+    )
+  }
+
+  /** Rolls hosts of earlier batches back to the release live before this run. */
+  private async revert(members: FleetMember[], runs: Map<string, HostRun>): Promise<void> {
+    const switched = members.filter(m => ['deployed', 'rolled-back'].includes(runs.get(m.label)?.result ?? ''))
+    if (!switched.length) return
+    this.log.info(`rollback-on-failure: switching ${switched.map(m => m.label).join(', ')} back to their previous release`)
+    const revertId = this.newId()
+    await Promise.all(
+      switched.map(async m => {
+        const engine = m.engine({ newId: () => revertId })
+        try {
+          const outcome = await engine.release({ kind: 'rollback' })
+          runs.set(m.label, {
+            host: m.label,
+            result: 'reverted',
+            outcome,
+            failure: { reason: 'Switched back to its previous release after a later batch failed' }
+          })
+        } catch (e) {
+          const failure = failureOf(e)
+          runs.set(m.label, {
+            host: m.label,
+            result: 'failed',
+            outcome: observedOf(engine),
+            failure: { ...failure, reason: `A later batch failed and switching this host back failed: ${failure.reason}` }
+          })
+        }
+      })
+    )
+  }
+}
+
+function failureOf(e: unknown): Failure {
+  return e instanceof ReleaseError ? e.failure : { reason: (e as Error).message }
+}

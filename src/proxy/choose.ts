@@ -1,0 +1,65 @@
+import type Docker from 'dockerode'
+import type { ProxyInputs, ProxySettings, ProxyType } from '../core/config.js'
+import { LABEL } from '../core/names.js'
+import { parseImageRef } from '../core/image-ref.js'
+import { inspectIfExists, ProxyError } from './proxy-container.js'
+
+/** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
+export const DEFAULT_PROXY_IMAGES: Record<ProxyType, string> = {
+  haproxy: 'haproxy:3.0-alpine',
+  nginx: 'nginx:1.28-alpine'
+}
+
+/**
+ * Which proxy a host already runs under a name, from the label cutover puts on its containers:
+ * HAProxy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
+ * undefined: none of them exists (or the container is not cutover's: the router says so).
+ */
+export async function existingProxyType(docker: Docker, name: string): Promise<ProxyType | undefined> {
+  const kindOf = (info: Docker.ContainerInspectInfo | undefined) => info?.Config.Labels?.[LABEL.proxy]
+  const main = kindOf(await inspectIfExists(docker.getContainer(name)))
+  if (main === 'haproxy') return 'haproxy'
+  if (main === 'edge' || main === 'switch') return 'nginx'
+  if (main === undefined && kindOf(await inspectIfExists(docker.getContainer(`${name}-switch`))) === 'switch') return 'nginx'
+  return undefined
+}
+
+/**
+ * Settles `proxy-type: auto` (the default): an existing proxy keeps its type, so upgrading cutover
+ * never replaces a proxy that serves other apps; a new proxy is HAProxy (one tier, switched without
+ * a reload: README "Why HAProxy"). An explicit type is taken as it is (its router refuses a
+ * container of the other type, saying what to do).
+ */
+export async function resolveProxy(docker: Docker, inputs: ProxyInputs): Promise<{ settings: ProxySettings; existing?: ProxyType }> {
+  const existing = await existingProxyType(docker, inputs.name)
+  const type: ProxyType = inputs.type === 'auto' ? (existing ?? 'haproxy') : inputs.type
+  const image = inputs.image ?? DEFAULT_PROXY_IMAGES[type]
+  if (inputs.image && inputs.type === 'auto' && !existing) {
+    // Before 0.2 the default type was nginx: a workflow that names an nginx image means that proxy.
+    const other = imageKind(inputs.image)
+    if (other && other !== type) {
+      throw new ProxyError(
+        `Input 'proxy-image' is ${inputs.image}, an ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
+          `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`
+      )
+    }
+  }
+  // proxy-type auto keeping an existing nginx proxy: HTTPS is HAProxy's (issue #10). Said before
+  // anything on the host changes (this is only a read).
+  const tls = inputs.tls?.mode ?? 'off'
+  if (type === 'nginx' && (tls !== 'off' || inputs.tls?.trustedProxies.length)) {
+    throw new ProxyError(
+      `${tls !== 'off' ? `Input 'tls' is "${tls}"` : "Input 'trusted-proxies' is set"}, but tls needs proxy-type haproxy, and the proxy ${inputs.name} on this host is nginx ` +
+        `(proxy-type auto keeps an existing proxy's type). Move the apps on it to HAProxy (README "proxy-type: auto"), or give this app another proxy-name and proxy-port.`
+    )
+  }
+  return { settings: { ...inputs, type, image }, existing }
+}
+
+/** The proxy type an image's repository name says it is, if it says. */
+function imageKind(image: string): ProxyType | undefined {
+  const last = parseImageRef(image).repository.split('/').pop() ?? ''
+  if (/^haproxy/.test(last)) return 'haproxy'
+  if (/^nginx/.test(last)) return 'nginx'
+  return undefined
+}

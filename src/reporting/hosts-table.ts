@@ -1,0 +1,28 @@
+import type { HostOutcome, HostResultKind, Outcome } from '../core/outcome.js'
+
+const RESULT: Record<HostResultKind, string> = {
+  deployed: '✅ deployed',
+  'rolled-back': '↩️ rolled back',
+  unchanged: '✔️ unchanged',
+  failed: '❌ failed',
+  cancelled: '⏹️ not switched',
+  reverted: '↩️ switched back',
+  skipped: '⏭️ not started'
+}
+
+/** The per-host rows of a run over several hosts (and the switch spread, and drift). */
+export function hostsTable(outcome: Outcome, esc: (text: string) => string): string[] {
+  const hosts = outcome.hosts ?? []
+  if (hosts.length < 2) return []
+  const rows = ['| host | result | live | release | |', '|---|---|---|---|---|']
+  for (const h of hosts) rows.push(row(h, esc))
+  rows.push('')
+  if (outcome.switchSpreadMs !== undefined) rows.push(`The proxies of the hosts switched within **${outcome.switchSpreadMs} ms** of each other.`, '')
+  if (outcome.drift) rows.push('> [!WARNING]', '> Drift: the hosts do not all have the same release live.', '')
+  return rows
+}
+
+function row(h: HostOutcome, esc: (text: string) => string): string {
+  const live = h.color ? `${h.color} \`${esc(h.image ?? '')}\`` : '—'
+  return `| ${esc(h.host)} | ${RESULT[h.result]} | ${live} | ${h.release ? `\`${esc(h.release)}\`` : ''} | ${esc(h.error ?? '')} |`
+}
