@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6242);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2230);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6242:
+/***/ 2230:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73921,7 +73921,155 @@ function strategyProxyProblem(strategy, mode, proxyType, sticky = false) {
     };
 }
 
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/inputs/tls.ts
+
+
+/** Let's Encrypt's production directory: the default ACME server. */
+const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+/** The image the ACME renewer runs in (Node 24, as the action itself). */
+const DEFAULT_ACME_IMAGE = 'node:24-alpine';
+const TLS_MODES = ['off', 'auto', 'custom'];
+/**
+ * The TLS inputs (issue #10): checked before anything touches the host. A custom certificate is
+ * parsed with node:crypto (a certificate, its key, the app's names, still valid), so a wrong paste
+ * fails here rather than on the proxy.
+ */
+function parseTls(r, error, the) {
+    const mode = r.oneOf('tls', TLS_MODES, 'off');
+    const httpsPort = r.int('https-port', 443, 1, 65535);
+    const trustedProxies = parseTrustedProxies(r.lines('trusted-proxies'), error);
+    const settings = {
+        mode,
+        httpsPort,
+        redirect: r.bool('tls-redirect', true),
+        hsts: r.bool('hsts', false),
+        trustedProxies
+    };
+    // Read (and so masked) whatever the mode: a key pasted by mistake must not reach the log.
+    const certificate = r.secret('tls-certificate');
+    const key = r.secret('tls-key');
+    if (the.proxyType === 'nginx') {
+        if (mode !== 'off')
+            throw error('tls', `is "${mode}", but tls needs proxy-type haproxy (the nginx proxy serves plain HTTP only)`);
+        if (trustedProxies.length)
+            throw error('trusted-proxies', 'needs proxy-type haproxy (the nginx proxy does not read it)');
+    }
+    if (mode === 'off') {
+        if (certificate.trim() || key.trim())
+            throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', "is set but 'tls' is off: set tls: custom to use it");
+        return settings;
+    }
+    if (httpsPort === the.proxyPort)
+        throw error('https-port', `must differ from proxy-port (${the.proxyPort}): the proxy serves HTTP and HTTPS on separate ports`);
+    if (!the.domains.length)
+        throw error('tls', `is "${mode}", which needs 'domains': certificates are for host names`);
+    if (mode === 'custom') {
+        if (!certificate.trim())
+            throw error('tls-certificate', 'is required when tls is custom (PEM text, the chain included)');
+        if (!key.trim())
+            throw error('tls-key', 'is required when tls is custom (the PEM private key of tls-certificate)');
+        checkCustomCertificate(certificate, key, the.domains, the.now ?? new Date(), error);
+        return { ...settings, certificate: normalizePem(certificate), key: normalizePem(key) };
+    }
+    const wildcard = the.domains.find(d => d.startsWith('*.'));
+    if (wildcard)
+        throw error('tls', `is auto, but domains has the wildcard "${wildcard}": ACME HTTP-01 validation cannot issue wildcards (use tls: custom)`);
+    if (certificate.trim() || key.trim())
+        throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', 'is only used with tls: custom, not auto');
+    const email = r.str('acme-email');
+    if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email))
+        throw error('acme-email', `is not an email address: ${JSON.stringify(email)}`);
+    const directory = r.str('acme-directory', LETS_ENCRYPT);
+    let url;
+    try {
+        url = new URL(directory);
+    }
+    catch {
+        throw error('acme-directory', `must be the https URL of an ACME directory, not ${JSON.stringify(directory)}`);
+    }
+    if (url.protocol !== 'https:')
+        throw error('acme-directory', `must be an https URL (ACME is served over TLS), not ${JSON.stringify(directory)}`);
+    const ca = r.str('acme-directory-ca');
+    if (ca) {
+        try {
+            new external_node_crypto_.X509Certificate(ca);
+        }
+        catch (e) {
+            throw error('acme-directory-ca', `must be a PEM certificate (the ACME server's TLS root): ${e.message}`);
+        }
+    }
+    const image = the.checkImage('acme-image', r.str('acme-image', DEFAULT_ACME_IMAGE));
+    return { ...settings, acme: { email: email || undefined, directory, directoryCa: ca ? normalizePem(ca) : undefined, image } };
+}
+function normalizePem(text) {
+    return text.replace(/\r\n/g, '\n').trim() + '\n';
+}
+function parseTrustedProxies(lines, error) {
+    const entries = lines.flatMap(l => l.split(/[\s,]+/)).filter(Boolean);
+    for (const e of entries) {
+        const [address, bits, extra] = e.split('/');
+        const family = (0,external_node_net_.isIP)(address);
+        const max = family === 4 ? 32 : 128;
+        const ok = family !== 0 && extra === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
+        if (!ok)
+            throw error('trusted-proxies', `has "${e}", which is not an IP address or CIDR range (such as 10.0.0.0/8 or 2001:db8::/32)`);
+        // BlockList accepts exactly what HAProxy's src ACL does for these forms.
+        new external_node_net_.BlockList().addSubnet(address, bits === undefined ? max : Number(bits), family === 4 ? 'ipv4' : 'ipv6');
+    }
+    return entries;
+}
+/** Certificates of a PEM bundle, leaf first. */
+function pemCertificates(text) {
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    return blocks.map(b => new external_node_crypto_.X509Certificate(b));
+}
+/** Whether a certificate's names cover a host name (a wildcard covers one label). */
+function certificateCovers(cert, domain) {
+    const names = (cert.subjectAltName ?? '')
+        .split(',')
+        .map(s => s.trim())
+        .filter(s => s.startsWith('DNS:'))
+        .map(s => s.slice(4).toLowerCase());
+    const d = domain.toLowerCase();
+    return names.some(n => n === d || (n.startsWith('*.') && !d.startsWith('*.') && d.slice(d.indexOf('.')) === n.slice(1)));
+}
+function checkCustomCertificate(certificate, keyText, domains, now, error) {
+    let certs;
+    try {
+        certs = pemCertificates(certificate);
+    }
+    catch (e) {
+        throw error('tls-certificate', `is not a valid PEM certificate: ${e.message}`);
+    }
+    if (!certs.length)
+        throw error('tls-certificate', 'has no "-----BEGIN CERTIFICATE-----" block (PEM text, the chain included)');
+    if (/PRIVATE KEY-----/.test(certificate))
+        throw error('tls-certificate', "holds a private key: give it in 'tls-key' instead");
+    let key;
+    try {
+        key = (0,external_node_crypto_.createPrivateKey)(keyText);
+    }
+    catch (e) {
+        throw error('tls-key', `is not a PEM private key (an encrypted key is not supported): ${e.message}`);
+    }
+    const leaf = certs[0];
+    if (!leaf.checkPrivateKey(key))
+        throw error('tls-key', `does not match tls-certificate (${leaf.subject.replace(/\n/g, ', ')})`);
+    const notAfter = new Date(leaf.validTo);
+    if (notAfter.getTime() <= now.getTime())
+        throw error('tls-certificate', `expired on ${notAfter.toISOString()}`);
+    if (new Date(leaf.validFrom).getTime() > now.getTime())
+        throw error('tls-certificate', `is not valid before ${new Date(leaf.validFrom).toISOString()}`);
+    const missing = domains.filter(d => !certificateCovers(leaf, d));
+    if (missing.length) {
+        throw error('tls-certificate', `does not cover ${missing.join(', ')} (its names: ${leaf.subjectAltName ?? 'none'}): it must name every domain of the app`);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/parse.ts
+
 
 
 
@@ -74517,6 +74665,8 @@ function parseInputs(source) {
     const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie');
     if (needsHaproxy)
         throw new InputError(needsHaproxy.input, needsHaproxy.message);
+    const proxyPort = r.int('proxy-port', 80, 1, 65535);
+    const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains, checkImage: parseImage });
     const token = r.secret('github-token');
     const roles = parseRoles(source, app, compose?.workers);
     const ssh = {
@@ -74589,10 +74739,11 @@ function parseInputs(source) {
             type: proxyType,
             name: proxyName,
             image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
-            port: r.int('proxy-port', 80, 1, 65535),
+            port: proxyPort,
             domains,
             ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
-            drainTimeoutMs: r.duration('drain-timeout', '30s')
+            drainTimeoutMs: r.duration('drain-timeout', '30s'),
+            tls
         },
         strategy,
         keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
@@ -76319,9 +76470,13 @@ class ReleaseEngine {
         if (this.web)
             await timeline.step('verify', 'Verifying through the proxy', async (note) => {
                 let v = await router.verify(route, config.health.path, 2000);
-                if (!v.ok) {
+                // Proxy settings changed with the same image (a new TLS certificate, say): applied as a route.
+                const outdated = v.ok && (await router.outdated?.(route));
+                if (!v.ok || outdated) {
                     // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
-                    log.info(`The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`);
+                    log.info(outdated
+                        ? `The proxy's settings for ${this.app} changed: applying them to the live ${live.color}`
+                        : `The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`);
                     await router.apply(route);
                     v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
                     if (!v.ok)
@@ -77001,15 +77156,15 @@ async function execIn(container, cmd) {
     return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
 }
 /** Writes one file into a container (running or not) through the archive API: no shell needed. */
-async function putFile(container, dir, name, content) {
-    await putFiles(container, dir, [{ name, content }]);
+async function putFile(container, dir, name, content, mode = 0o644) {
+    await putFiles(container, dir, [{ name, content, mode }]);
 }
 /** Writes several files into a directory of a container in one request (one archive). */
 async function putFiles(container, dir, files) {
     const pack = tar_stream.pack();
     const mtime = new Date();
     for (const f of files)
-        pack.entry({ name: f.name, mode: 0o644, mtime }, f.content);
+        pack.entry({ name: f.name, mode: f.mode ?? 0o644, mtime }, f.content);
     pack.finalize();
     const archive = await readAll(pack);
     await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
@@ -77315,6 +77470,13 @@ async function resolveProxy(docker, inputs) {
             throw new ProxyError(`Input 'proxy-image' is ${inputs.image}, an ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
                 `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`);
         }
+    }
+    // proxy-type auto keeping an existing nginx proxy: HTTPS is HAProxy's (issue #10). Said before
+    // anything on the host changes (this is only a read).
+    const tls = inputs.tls?.mode ?? 'off';
+    if (type === 'nginx' && (tls !== 'off' || inputs.tls?.trustedProxies.length)) {
+        throw new ProxyError(`${tls !== 'off' ? `Input 'tls' is "${tls}"` : "Input 'trusted-proxies' is set"}, but tls needs proxy-type haproxy, and the proxy ${inputs.name} on this host is nginx ` +
+            `(proxy-type auto keeps an existing proxy's type). Move the apps on it to HAProxy (README "proxy-type: auto"), or give this app another proxy-name and proxy-port.`);
     }
     return { settings: { ...inputs, type, image }, existing };
 }
@@ -78051,6 +78213,8 @@ server {
  * - verify-<app>.map: cutover's verify token -> release id.
  */
 const HAPROXY_PORT = 80;
+/** The container port HAProxy terminates TLS on (published at https-port). */
+const HAPROXY_HTTPS_PORT = 443;
 /** Where the config volume is mounted in the proxy container. */
 const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover';
 /** Where the host directory holding the admin socket is mounted in the proxy container. */
@@ -78062,6 +78226,22 @@ const WILDCARDS_MAP = 'wildcards.map';
 /** The key of domains.map that names the app deployed without domains (not a valid host name of another app). */
 const DEFAULT_KEY = 'cutover.default';
 const NOT_FOUND_BACKEND = 'cutover_not_found';
+/** crt-list of every app's certificate (issue #10); empty until an app has TLS. */
+const CERTS_LIST = 'certs.list';
+/** Host names whose certificates come from ACME: their HTTP-01 challenges go to the renewer. */
+const ACME_MAP = 'acme.map';
+const ACME_BACKEND = 'cutover_acme';
+/** The port the ACME renewer answers HTTP-01 challenges on, inside its container. */
+const ACME_CHALLENGE_PORT = 8402;
+const ACME_PATH = '/.well-known/acme-challenge/';
+/** An app's certificate and key, in one file readable only by root (HAProxy reads it as root). */
+function certFile(app) {
+    return `cert-${app}.pem`;
+}
+/** The renewer container of a proxy (tls auto). */
+function acmeContainerName(proxyName) {
+    return `${proxyName}-acme`;
+}
 /** The host directory (bind-mounted at HAPROXY_RUN_DIR) that holds the proxy's admin socket. */
 function hostRunDir(proxyName) {
     return `/run/cutover/${proxyName}`;
@@ -78094,7 +78274,7 @@ function decodeRelease(value) {
  * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
  * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-function renderBaseConfig(hardStopAfterS, adminGroup) {
+function renderBaseConfig(hardStopAfterS, proxyName, adminGroup) {
     const dir = HAPROXY_CONF_DIR;
     // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
     const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600';
@@ -78112,7 +78292,8 @@ defaults
   # A reload does not close idle client keep-alive connections: the old process answers their next
   # request with Connection: close (bench/PROXY-DESIGN.md: 15 requests cut in 6 reloads without it).
   option idle-close-on-response
-  option forwardfor
+  # No 'option forwardfor': it appends to what the client sent. Each app's backend sets the
+  # X-Forwarded-* headers from what the proxy saw (passed through only from trusted-proxies).
   timeout connect 5s
   timeout client 65s
   timeout http-keep-alive 65s
@@ -78136,24 +78317,34 @@ resolvers docker
 
 frontend cutover
   bind :${HAPROXY_PORT}
+  # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
+  # strict-sni: a name no app has a certificate for gets no handshake (no fallback certificate).
+  bind :${HAPROXY_HTTPS_PORT} ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1
   # exact host names, then wildcards (*.example.com), then the app deployed without domains
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }
   http-request set-var(txn.cutover_backend) str(${DEFAULT_KEY}),map(${dir}/${DOMAINS_MAP}) unless { var(txn.cutover_backend) -m found }
+  # ACME HTTP-01 challenges of names with tls auto go to the renewer, never to the app nor redirected.
+  use_backend ${ACME_BACKEND} if { path_beg ${ACME_PATH} } { req.hdr(host),lower,field(1,:),map(${dir}/${ACME_MAP}) -m found }
   use_backend %[var(txn.cutover_backend)] if { var(txn.cutover_backend) -m found }
   # a host name no app claims gets a 404, never another app
   default_backend ${NOT_FOUND_BACKEND}
 
 backend ${NOT_FOUND_BACKEND}
   http-request return status 404 content-type text/plain string "no route"
+
+# The ACME renewer (tls auto): in maintenance until its container exists.
+backend ${ACME_BACKEND}
+  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} resolvers docker init-addr last,libc,none
 `;
 }
 const ROUTE_LINE = /^# cutover-route: /;
 /**
  * An app's backend: the one place its live color is written (the other color is `disabled`).
- * `slots`: servers declared per color (replicas; see haproxy-strategy.ts).
+ * `slots`: servers declared per color (replicas; see haproxy-strategy.ts). `tls`: the app's HTTPS
+ * rules (redirect, HSTS, forwarded headers).
  */
-function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false) {
+function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false, tls = TLS_OFF) {
     const be = backendName(route.app);
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`;
     return `# Managed by cutover: do not edit, deploys rewrite it.
@@ -78165,7 +78356,7 @@ ${canaryComment(canary)}backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`;
+${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`;
 }
 function renderVerifyMap(token, releaseId) {
     return `${token} ${encodeRelease(releaseId)}\n`;
@@ -78227,6 +78418,58 @@ function mapConflicts(current, app, domains) {
 }
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n';
 const EMPTY_MAP = MAP_HEADER;
+const TLS_OFF = { enabled: false, httpsPort: 443, redirect: false, hsts: false, trustedProxies: [] };
+/**
+ * Forwarded headers set from the proxy's own view (a client cannot spoof them), unless the
+ * connection comes from a trusted proxy that sent them; then the 308 to HTTPS and HSTS.
+ */
+function renderTlsRules(tls, verifyMap) {
+    const lines = [];
+    const trusted = tls.trustedProxies.length > 0;
+    if (trusted)
+        lines.push(`acl cutover_trusted src ${tls.trustedProxies.join(' ')}`);
+    const unlessTrusted = (header) => (trusted ? ` unless cutover_trusted { req.hdr(${header}) -m found }` : '');
+    lines.push('# X-Forwarded-*: what this proxy saw, replacing anything the client sent' + (trusted ? ' (kept as sent by trusted-proxies)' : ''), 'http-request set-var(txn.cutover_proto) str(https) if { ssl_fc }', 'http-request set-var(txn.cutover_proto) str(http) unless { ssl_fc }', `http-request set-header X-Forwarded-Proto %[var(txn.cutover_proto)]${unlessTrusted('x-forwarded-proto')}`, `http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessTrusted('x-forwarded-host')}`, `http-request set-header X-Forwarded-For %[src]${unlessTrusted('x-forwarded-for')}`);
+    if (tls.enabled && tls.redirect) {
+        const port = tls.httpsPort === 443 ? '' : `:${tls.httpsPort}`;
+        lines.push("# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover's verification (its token)", `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
+    }
+    if (tls.enabled && tls.hsts)
+        lines.push('http-response set-header Strict-Transport-Security "max-age=31536000" if { ssl_fc }');
+    return lines.map(l => `  ${l}\n`).join('');
+}
+/** The crt-list: one line per certificate file, sorted so that the same set renders the same text. */
+function renderCertsList(files) {
+    const lines = [...new Set(files)].sort().map(f => `${HAPROXY_CONF_DIR}/${f}\n`);
+    return `# Managed by cutover: one certificate per app (names from the certificate itself).\n${lines.join('')}`;
+}
+/** The certificate files a crt-list names. */
+function parseCertsList(text) {
+    return text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#'))
+        .map(l => l.split(/\s+/)[0].replace(`${HAPROXY_CONF_DIR}/`, ''));
+}
+/** The crt-list with the app's certificate in it (or out of it). */
+function updateCertsList(current, app, present) {
+    const others = parseCertsList(current).filter(f => f !== certFile(app));
+    return renderCertsList(present ? [...others, certFile(app)] : others);
+}
+/** acme.map with the app's ACME names replaced by `names` (host name -> app). */
+function updateAcmeMap(current, app, names) {
+    const entries = current
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#'))
+        .map(l => l.split(/\s+/))
+        .filter(([k, a]) => a !== app && !names.includes(k));
+    const all = [...entries, ...names.map(n => [n.toLowerCase(), app])].sort((a, b) => a[0].localeCompare(b[0]));
+    return ACME_MAP_HEADER + all.map(([k, a]) => `${k} ${a}\n`).join('');
+}
+const ACME_MAP_HEADER = '# Managed by cutover: host name -> app whose certificate comes from ACME.\n';
+const EMPTY_ACME_MAP = ACME_MAP_HEADER;
+const EMPTY_CERTS_LIST = renderCertsList([]);
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
 class RuntimeApiError extends Error {
@@ -78283,6 +78526,211 @@ function parsePid(answer) {
     return m ? Number(m[1]) : undefined;
 }
 
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/proxy/haproxy-acme.ts
+
+
+
+
+
+
+
+
+
+
+
+/** Where the renewer program is copied in its container (never onto the host's disk). */
+const PROGRAM_DIR = '/cutover-acme';
+const PROGRAM = `${PROGRAM_DIR}/index.mjs`;
+/** Label holding a hash of the program and image the renewer runs: a new cutover version replaces it. */
+const PROGRAM_LABEL = 'cutover.acme-program';
+/** The renewer bundle (dist/acme/index.js, built by ncc beside the action's own dist/index.js). */
+function renewerProgram() {
+    // Built from a variable, so the bundler does not take it for an asset to copy.
+    const parts = ['acme', 'index.js'];
+    const path = (0,external_node_path_.join)((0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url)), ...parts);
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(path);
+    }
+    catch (e) {
+        throw new ProxyError(`The ACME renewer program ${path} is missing from the action (${e.message}): run npm run build`);
+    }
+}
+/**
+ * The `<proxy>-acme` container (tls auto): cutover's renewer program in a Node image, on the proxy's
+ * network, with the proxy's config volume and admin socket. It answers HTTP-01 challenges and
+ * renews certificates on the host by itself; a deploy asks it for a new certificate with `docker exec`.
+ */
+class AcmeRenewer {
+    docker;
+    proxyName;
+    network;
+    image;
+    registry;
+    log;
+    name;
+    constructor(docker, proxyName, network, image, registry, log) {
+        this.docker = docker;
+        this.proxyName = proxyName;
+        this.network = network;
+        this.image = image;
+        this.registry = registry;
+        this.log = log;
+        this.name = acmeContainerName(proxyName);
+    }
+    get container() {
+        return this.docker.getContainer(this.name);
+    }
+    /** Creates (or replaces, when its program or image changed) and starts the renewer; returns its address on the proxy network. */
+    async ensureRunning() {
+        const program = renewerProgram();
+        const hash = (0,external_node_crypto_.createHash)('sha256').update(program).update(this.image).digest('hex').slice(0, 16);
+        let info = await inspectIfExists(this.container);
+        if (info && info.Config.Labels?.[PROGRAM_LABEL] !== hash) {
+            this.log.info(`Replacing the ACME renewer ${this.name} (another cutover version or acme-image); certificates stay in the proxy's volume`);
+            await this.container.remove({ force: true });
+            info = undefined;
+        }
+        if (!info) {
+            await ensureProxyImage(this.docker, this.image, this.registry, this.log);
+            this.log.info(`Creating the ACME renewer ${this.name} (${this.image})`);
+            // Tuning knobs (tests force renewals with them): passed on as the run has them.
+            const env = Object.entries(process.env)
+                .filter(([k]) => /^CUTOVER_ACME_[A-Z_]+$/.test(k))
+                .map(([k, v]) => `${k}=${v ?? ''}`);
+            try {
+                await this.docker.createContainer({
+                    name: this.name,
+                    Image: this.image,
+                    User: 'root',
+                    Entrypoint: ['node'],
+                    Cmd: [PROGRAM, 'serve'],
+                    Env: env,
+                    Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'acme', [PROGRAM_LABEL]: hash },
+                    HostConfig: {
+                        Binds: [`${this.proxyName}-conf:${HAPROXY_CONF_DIR}`, `${hostRunDir(this.proxyName)}:${HAPROXY_RUN_DIR}`],
+                        RestartPolicy: { Name: 'unless-stopped' },
+                        NetworkMode: this.network,
+                        // An ACME server on the host itself (a private CA, the test bed's pebble) is reachable by this name.
+                        ExtraHosts: ['host.docker.internal:host-gateway']
+                    }
+                });
+                await this.container.putArchive(external_node_stream_.Readable.from([await programArchive(program)]), { path: '/' });
+            }
+            catch (e) {
+                if (!isConflict(e))
+                    throw e;
+            }
+            info = await inspectIfExists(this.container);
+            if (!info)
+                throw new ProxyError(`The ACME renewer ${this.name} vanished right after it was created`);
+        }
+        if (!info.State.Running) {
+            await this.container.start().catch(e => {
+                if (e.statusCode !== 304)
+                    throw e;
+            });
+            info = await this.container.inspect();
+        }
+        return info.NetworkSettings.Networks[this.network]?.IPAddress || undefined;
+    }
+    /** Issues the app's certificate unless a valid one covers its names; the renewer's output goes to the log. */
+    async issue(app, timeoutMs) {
+        const exec = await this.container.exec({ Cmd: ['node', PROGRAM, 'issue', app], AttachStdout: true, AttachStderr: true });
+        const stream = await exec.start({ hijack: true, stdin: false });
+        const out = new external_node_stream_.PassThrough();
+        const lines = [];
+        let partial = '';
+        out.on('data', (c) => {
+            const text = partial + c.toString('utf8');
+            const all = text.split('\n');
+            partial = all.pop() ?? '';
+            for (const l of all) {
+                const line = host_text_sanitizeHostText(l, 500);
+                lines.push(line);
+                this.log.info(`  acme: ${line}`);
+            }
+        });
+        this.docker.modem.demuxStream(stream, out, out);
+        await new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                stream.destroy();
+                reject(new ProxyError(`The ACME issuance for ${app} did not finish within ${timeoutMs / 1000} s (the renewer goes on; the next deploy finds its certificate)`));
+            }, timeoutMs);
+            stream.on('end', () => (clearTimeout(timer), resolve()));
+            stream.on('close', () => (clearTimeout(timer), resolve()));
+            stream.on('error', (e) => (clearTimeout(timer), reject(e)));
+        });
+        if (partial)
+            lines.push(host_text_sanitizeHostText(partial, 500));
+        const { ExitCode } = await exec.inspect();
+        if (ExitCode !== 0) {
+            const why = lines.filter(l => /failed|error/i.test(l)).pop() ?? lines.pop() ?? `exit code ${ExitCode}`;
+            throw new ProxyError(why);
+        }
+    }
+}
+async function programArchive(program) {
+    const pack = tar_stream.pack();
+    pack.entry({ name: PROGRAM_DIR.slice(1), type: 'directory', mode: 0o755 });
+    pack.entry({ name: PROGRAM.slice(1), mode: 0o644 }, program);
+    pack.finalize();
+    const chunks = [];
+    for await (const c of pack)
+        chunks.push(c);
+    return Buffer.concat(chunks);
+}
+
+;// CONCATENATED MODULE: ./src/acme/state.ts
+
+function wantedFile(app) {
+    return `acme-${app}.json`;
+}
+const WANTED_FILE = /^acme-([a-z0-9-]+)\.json$/;
+const ACCOUNT_KEY_FILE = 'acme-account.key';
+function challengeFile(token) {
+    return `acme-challenge-${token}`;
+}
+/** ACME tokens are base64url (RFC 8555 §8.1): anything else is not looked up. */
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+/** The leaf of a PEM file (certificate chain + key), or undefined when it holds none. */
+function readCertificate(pem) {
+    const block = pem && /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
+    if (!block)
+        return undefined;
+    try {
+        const c = new external_node_crypto_.X509Certificate(block);
+        return {
+            issuer: c.issuer.replace(/\n/g, ', '),
+            notBefore: new Date(c.validFrom),
+            notAfter: new Date(c.validTo),
+            serial: c.serialNumber,
+            names: (c.subjectAltName ?? '')
+                .split(',')
+                .map(s => s.trim())
+                .filter(s => s.startsWith('DNS:'))
+                .map(s => s.slice(4).toLowerCase())
+        };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Renewal is due when less than `fraction` of the lifetime is left (Let's Encrypt suggests a third). */
+function renewalDue(cert, domains, now, fraction) {
+    if (!cert)
+        return 'no certificate yet';
+    const missing = domains.filter(d => !cert.names.includes(d.toLowerCase()));
+    if (missing.length)
+        return `the certificate does not cover ${missing.join(', ')}`;
+    const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
+    const left = cert.notAfter.getTime() - now.getTime();
+    if (left < lifetime * fraction)
+        return `${Math.max(0, Math.round(left / 3_600_000))} h of ${Math.round(lifetime / 3_600_000)} h left`;
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy.ts
 
 
@@ -78294,7 +78742,13 @@ function parsePid(answer) {
 
 
 
+
+
 const PORT_KEY = `${HAPROXY_PORT}/tcp`;
+const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
+/** How long a deploy waits for the ACME server to issue a new certificate. */
+const ISSUE_TIMEOUT_MS = 180_000;
+const haproxy_TLS_OFF = { mode: 'off', httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] };
 /** How long a reload may take before the new worker answers on the admin socket. */
 const RELOAD_TIMEOUT_MS = 15_000;
 /** How long a started proxy may take to open its admin socket. */
@@ -78361,16 +78815,25 @@ class HaproxyRouter {
         const info = await inspectIfExists(this.container);
         if (info)
             this.checkContainer(info);
-        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network];
-        if (ready && (await this.baseWanted()) === undefined)
-            return;
+        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info);
+        if (ready && (await this.baseWanted()) === undefined && (await this.sharedFilesMissing()).length === 0)
+            return this.ensureTls();
         await underLock(this.lockProxy, async () => {
             await ensureProxyNetwork(this.docker, this.network);
             let current = await inspectIfExists(this.container);
+            let networks = [this.network, appNetwork];
             if (!current)
                 current = await this.create();
+            else if (this.lacksHttpsPort(current)) {
+                // Docker cannot publish a port on an existing container: a new one, on every network the old
+                // one had. Every app's routes are in the config volume, so they come back with it.
+                networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])];
+                this.log.warning(`The proxy ${this.name} publishes no HTTPS port: re-creating it to publish ${this.tls.httpsPort} (once; every app on it is unreachable for a few seconds)`);
+                await this.container.remove({ force: true });
+                current = await this.create();
+            }
             this.checkContainer(current);
-            for (const network of [this.network, appNetwork]) {
+            for (const network of networks) {
                 if (!current.NetworkSettings.Networks[network])
                     await this.docker.getNetwork(network).connect({ Container: current.Id });
             }
@@ -78387,11 +78850,81 @@ class HaproxyRouter {
             }
             else if (base !== undefined) {
                 const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
+                // A base from before HTTPS names files older proxies do not have yet.
+                await this.writeSharedDefaults(undefined);
                 await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base);
                 this.log.info(`Updating the shared settings of the proxy ${this.name}`);
                 await this.testAndReload([{ file: BASE_FILE, content: before }]);
             }
         });
+        await this.ensureTls();
+    }
+    get tls() {
+        return this.settings.tls ?? haproxy_TLS_OFF;
+    }
+    get appTls() {
+        const t = this.tls;
+        return { enabled: t.mode !== 'off', httpsPort: t.httpsPort, redirect: t.redirect, hsts: t.hsts, trustedProxies: t.trustedProxies };
+    }
+    publishedPorts(info, key) {
+        const bindings = info.HostConfig.PortBindings;
+        return (bindings?.[key] ?? []).map(b => Number(b.HostPort));
+    }
+    /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
+    lacksHttpsPort(info) {
+        return this.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0;
+    }
+    /** Shared files a proxy made by an older cutover lacks. */
+    async sharedFilesMissing() {
+        const files = [DOMAINS_MAP, WILDCARDS_MAP, CERTS_LIST, ACME_MAP];
+        const present = await Promise.all(files.map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)));
+        return files.filter((_, i) => present[i] === undefined);
+    }
+    /**
+     * tls auto: the renewer runs, HTTP-01 challenges of the app's names reach it, and a certificate
+     * covering every name exists before the switch. A valid certificate means no wait at all: a deploy
+     * never waits on a renewal (the renewer does those on its own).
+     */
+    async ensureTls() {
+        const acme = this.tls.acme;
+        if (this.tls.mode !== 'auto' || !acme)
+            return;
+        const renewer = new AcmeRenewer(this.docker, this.name, this.network, acme.image, this.registry, this.log);
+        const names = this.settings.domains.map(d => d.toLowerCase());
+        const wanted = { app: this.app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa };
+        const wantedText = JSON.stringify(wanted, null, 2) + '\n';
+        if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${wantedFile(this.app)}`)) !== wantedText) {
+            await putFile(this.container, HAPROXY_CONF_DIR, wantedFile(this.app), wantedText, 0o600);
+        }
+        // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
+        const address = await underLock(this.lockProxy, () => renewer.ensureRunning());
+        await underLock(this.lockProxy, async () => {
+            const current = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`)) ?? EMPTY_ACME_MAP;
+            const next = updateAcmeMap(current, this.app, names);
+            if (next === current)
+                return;
+            this.log.info(`Routing ACME challenges for ${names.join(', ')} to ${renewer.name}: reloading the proxy`);
+            await putFile(this.container, HAPROXY_CONF_DIR, ACME_MAP, next);
+            await this.testAndReload([{ file: ACME_MAP, content: current }]);
+        });
+        // Its address now rather than at the next DNS resolution (it may have just been created).
+        if (address) {
+            const answer = await this.cli(`set server ${ACME_BACKEND}/acme addr ${address} port ${ACME_CHALLENGE_PORT}; set server ${ACME_BACKEND}/acme state ready`);
+            const errors = runtimeErrors(answer);
+            if (errors.length)
+                this.log.warning(`HAProxy (${this.name}) did not take the renewer's address: ${host_text_sanitizeHostText(errors.join(' / '), 300)}`);
+        }
+        const cert = readCertificate(await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`));
+        const due = renewalDue(cert, names, new Date(), 0);
+        if (!due)
+            return;
+        this.log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} (${due})`);
+        try {
+            await renewer.issue(this.app, ISSUE_TIMEOUT_MS);
+        }
+        catch (e) {
+            throw new ProxyError(`No certificate for ${names.join(', ')}: ${e.message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`);
+        }
     }
     group;
     /** The base file as this run wants it, or undefined when the proxy already has it. */
@@ -78400,17 +78933,16 @@ class HaproxyRouter {
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
         this.group ??= await this.adminGroup().catch(() => undefined);
-        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.group);
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.name, this.group);
         return current === wanted ? undefined : wanted;
     }
     /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
     async writeSharedDefaults(base) {
         if (base !== undefined)
             await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base);
-        for (const file of [DOMAINS_MAP, WILDCARDS_MAP]) {
-            if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${file}`)) === undefined)
-                await putFile(this.container, HAPROXY_CONF_DIR, file, EMPTY_MAP);
-        }
+        const empty = { [DOMAINS_MAP]: EMPTY_MAP, [WILDCARDS_MAP]: EMPTY_MAP, [CERTS_LIST]: EMPTY_CERTS_LIST, [ACME_MAP]: EMPTY_ACME_MAP };
+        for (const file of await this.sharedFilesMissing())
+            await putFile(this.container, HAPROXY_CONF_DIR, file, empty[file]);
     }
     checkContainer(info) {
         const kind = info.Config.Labels?.[LABEL.proxy];
@@ -78418,8 +78950,12 @@ class HaproxyRouter {
             throw new ProxyError(`The container ${this.name} exists and is not a cutover HAProxy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
                 `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`);
         }
-        const bindings = info.HostConfig.PortBindings;
-        const published = (bindings?.[PORT_KEY] ?? []).map(b => Number(b.HostPort));
+        const published = this.publishedPorts(info, PORT_KEY);
+        const https = this.publishedPorts(info, HTTPS_PORT_KEY);
+        if (this.tls.mode !== 'off' && https.length && !https.includes(this.tls.httpsPort)) {
+            throw new ProxyError(`The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}, not ${this.tls.httpsPort} as 'https-port' asks. ` +
+                `Set https-port to match (the proxy is shared by every app on the host).`);
+        }
         if (!published.includes(this.settings.port)) {
             const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
             throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
@@ -78428,7 +78964,8 @@ class HaproxyRouter {
     }
     async create() {
         await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log);
-        this.log.info(`Creating the proxy ${this.name} on port ${this.settings.port} (${this.settings.image}, HAProxy)`);
+        const https = this.tls.mode !== 'off';
+        this.log.info(`Creating the proxy ${this.name} on port ${this.settings.port}${https ? ` and ${this.tls.httpsPort} (HTTPS)` : ''} (${this.settings.image}, HAProxy)`);
         try {
             await this.docker.createContainer({
                 name: this.name,
@@ -78441,9 +78978,12 @@ class HaproxyRouter {
                 // Soft stop: what is in flight finishes.
                 StopSignal: 'SIGUSR1',
                 Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-                ExposedPorts: { [PORT_KEY]: {} },
+                ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}) },
                 HostConfig: {
-                    PortBindings: { [PORT_KEY]: [{ HostPort: String(this.settings.port) }] },
+                    PortBindings: {
+                        [PORT_KEY]: [{ HostPort: String(this.settings.port) }],
+                        ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(this.tls.httpsPort) }] } : {})
+                    },
                     Binds: [
                         // The config (and so the live colors) survives a re-created container.
                         `${this.name}-conf:${HAPROXY_CONF_DIR}`,
@@ -78495,7 +79035,7 @@ class HaproxyRouter {
         if (test.exitCode !== 0) {
             // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
             for (const r of restore)
-                await putFile(this.container, HAPROXY_CONF_DIR, r.file, r.content ?? '# Removed by cutover.\n');
+                await putFile(this.container, HAPROXY_CONF_DIR, r.file, r.content ?? '# Removed by cutover.\n', r.mode);
             const alerts = (test.stderr + test.stdout)
                 .split('\n')
                 .filter(l => /ALERT/.test(l))
@@ -78545,17 +79085,19 @@ class HaproxyRouter {
         // Every read at once (each is a round trip over the SSH connection; a switch is the moment
         // that counts). Under the deploy lock nobody else writes the app's files, so what was read
         // is still there when it is written.
-        const [before, beforeMap, addresses, backends, maps, missing] = await Promise.all([
+        const [before, beforeMap, addresses, backends, maps, missing, tlsFiles, certBefore] = await Promise.all([
             this.readAppFile(),
             getFile(this.container, verifyMap),
             this.addressesOf(canary?.route ?? route),
             this.cli('show backend'),
             this.readMaps(),
-            this.missingMaintenanceFiles()
+            this.missingMaintenanceFiles(),
+            this.readTlsFiles(),
+            this.tls.mode === 'custom' ? getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`) : undefined
         ]);
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
         const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1);
-        const text = renderAppConfig(route, token, slots, canary, this.settings.sticky);
+        const text = renderAppConfig(route, token, slots, canary, this.settings.sticky, this.appTls);
         // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
         await putFiles(this.container, HAPROXY_CONF_DIR, [
             ...missing,
@@ -78567,9 +79109,16 @@ class HaproxyRouter {
         try {
             const known = parseBackends(backends).includes(be);
             const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
-            // A new shape (replicas grew beyond the servers declared, sticky turned on or off): a reload, which drops nothing either.
+            // A new shape (replicas grew beyond the servers declared, sticky turned on or off, other TLS
+            // rules): a reload, which drops nothing either.
             const sameShape = backendShape(before) === backendShape(text);
-            if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+            const tlsSame = JSON.stringify(this.tlsFilesWanted(tlsFiles)) === JSON.stringify(tlsFiles);
+            // tls custom: the key goes into the proxy's volume only, readable by root only.
+            const certText = this.customCertText();
+            const certChanged = certText !== undefined && certText !== certBefore;
+            if (certChanged)
+                await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certText, 0o600);
+            if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards && tlsSame && !certChanged) {
                 await this.switchAtRuntime(route, token, addresses, slots, canary);
                 switched = true;
             }
@@ -78584,12 +79133,19 @@ class HaproxyRouter {
                             `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`);
                     }
                     const maps = updateDomainMaps(now, this.app, this.settings.domains);
+                    const tlsNow = await this.readTlsFiles();
+                    const tlsNext = this.tlsFilesWanted(tlsNow);
                     this.log.info(`${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}): reloading it`);
                     await putFile(this.container, HAPROXY_CONF_DIR, DOMAINS_MAP, maps.domains);
                     await putFile(this.container, HAPROXY_CONF_DIR, WILDCARDS_MAP, maps.wildcards);
+                    await putFile(this.container, HAPROXY_CONF_DIR, CERTS_LIST, tlsNext.certsList);
+                    await putFile(this.container, HAPROXY_CONF_DIR, ACME_MAP, tlsNext.acmeMap);
                     await this.testAndReload([
                         { file: DOMAINS_MAP, content: now.domains },
                         { file: WILDCARDS_MAP, content: now.wildcards },
+                        { file: CERTS_LIST, content: tlsNow.certsList },
+                        { file: ACME_MAP, content: tlsNow.acmeMap },
+                        ...(certChanged ? [{ file: certFile(this.app), content: certBefore, mode: 0o600 }] : []),
                         { file: appFile(this.app), content: before || undefined },
                         { file: verifyMapFile(this.app), content: beforeMap }
                     ]);
@@ -78601,6 +79157,8 @@ class HaproxyRouter {
             await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined);
             if (beforeMap !== undefined)
                 await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined);
+            if (certBefore !== undefined)
+                await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certBefore, 0o600).catch(() => undefined);
             this.appText = before;
             const previous = parseRouteComment(this.app, before);
             if (switched && previous) {
@@ -78610,7 +79168,6 @@ class HaproxyRouter {
             throw e;
         }
     }
-    /** The maintenance page and flag the backend refers to, when missing (a deploy leaves the flag as it is). */
     /** The app's maintenance flag and page as they must exist before its backend file names them. */
     async missingMaintenanceFiles() {
         const files = [
@@ -78689,6 +79246,52 @@ class HaproxyRouter {
                 .catch(() => undefined);
             return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined;
         }));
+    }
+    async readTlsFiles() {
+        const [certsList, acmeMap] = await Promise.all([
+            getFile(this.container, `${HAPROXY_CONF_DIR}/${CERTS_LIST}`).then(t => t ?? EMPTY_CERTS_LIST),
+            getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`).then(t => t ?? EMPTY_ACME_MAP)
+        ]);
+        return { certsList, acmeMap };
+    }
+    /** The shared TLS files with this app's entries as its settings say (other apps' kept). */
+    tlsFilesWanted(now) {
+        const mode = this.tls.mode;
+        return {
+            certsList: updateCertsList(now.certsList, this.app, mode !== 'off'),
+            acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.settings.domains.map(d => d.toLowerCase()) : [])
+        };
+    }
+    async outdated(route) {
+        const text = await this.readAppFile();
+        const token = parseRouteComment(this.app, text)?.token ?? '';
+        // Routes, tokens and server states aside (a switch changes those at run time), the same backend?
+        const wantedText = renderAppConfig(route, token, slotsFor(route, text), undefined, this.settings.sticky, this.appTls);
+        if (backendShape(wantedText) !== backendShape(text))
+            return true;
+        const maps = await this.readMaps();
+        const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
+        if (wanted.domains !== maps.domains || wanted.wildcards !== maps.wildcards)
+            return true;
+        const tlsFiles = await this.readTlsFiles();
+        if (JSON.stringify(this.tlsFilesWanted(tlsFiles)) !== JSON.stringify(tlsFiles))
+            return true;
+        const wantedCert = this.customCertText();
+        return wantedCert !== undefined && wantedCert !== (await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`));
+    }
+    /** tls custom: the one file HAProxy reads, certificate chain then key. */
+    customCertText() {
+        const t = this.tls;
+        return t.mode === 'custom' && t.certificate && t.key ? `${t.certificate.trim()}\n${t.key.trim()}\n` : undefined;
+    }
+    async certificates() {
+        if (this.tls.mode === 'off' || !(await inspectIfExists(this.container)))
+            return [];
+        const cert = readCertificate(await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`));
+        return this.settings.domains.map(domain => {
+            const covered = cert && renewalDue(cert, [domain], new Date(), 0) === undefined;
+            return covered ? { domain, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), serial: cert.serial } : { domain };
+        });
     }
     /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
     async switchAtRuntime(route, token, addresses, slots, canary) {
@@ -84414,6 +85017,46 @@ function releasesTable(outcome, esc) {
     return rows;
 }
 
+;// CONCATENATED MODULE: ./src/reporting/certificates.ts
+/** Certificates expiring sooner than this are warned about (issue #10). */
+const EXPIRY_WARNING_DAYS = 14;
+function daysLeft(c, now = Date.now()) {
+    return c.notAfter ? Math.floor((Date.parse(c.notAfter) - now) / 86_400_000) : undefined;
+}
+/** Reads and logs each domain's certificate; never fails the run (it is a report, not a step). */
+async function reportCertificates(router, log) {
+    let certs;
+    try {
+        certs = (await router.certificates?.()) ?? [];
+    }
+    catch (e) {
+        log.warning(`Could not read the certificates on the proxy: ${e.message}`);
+        return [];
+    }
+    for (const c of certs) {
+        const days = daysLeft(c);
+        if (days === undefined)
+            log.warning(`Certificate of ${c.domain}: none on the proxy covers it`);
+        else if (days < EXPIRY_WARNING_DAYS)
+            log.warning(`Certificate of ${c.domain} expires in ${days} days (${c.notAfter}), issued by ${c.issuer}`);
+        else
+            log.info(`Certificate of ${c.domain}: issued by ${c.issuer}, valid until ${c.notAfter} (${days} days)`);
+    }
+    return certs;
+}
+/** The job summary's certificate table (markdown; issuer names escaped). */
+function renderCertificates(certs, now = Date.now()) {
+    if (!certs.length)
+        return '';
+    const esc = (t) => t.replace(/[|<>`*_[\]\\]/g, m => `\\${m}`);
+    const rows = certs.map(c => {
+        const days = daysLeft(c, now);
+        const state = days === undefined ? '⚠️ no certificate' : days < EXPIRY_WARNING_DAYS ? `⚠️ expires in ${days} days` : `${days} days left`;
+        return `| ${esc(c.domain)} | ${esc(c.issuer ?? '—')} | ${c.notAfter ?? '—'} | ${state} |`;
+    });
+    return ['', '### Certificates', '', '| domain | issuer | expires | |', '|---|---|---|---|', ...rows, ''].join('\n');
+}
+
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
 // EXTERNAL MODULE: ./node_modules/dockerode/lib/docker.js
@@ -85076,6 +85719,7 @@ class FleetRun {
 
 
 
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
@@ -85186,7 +85830,7 @@ async function execute(config, log) {
     let engine;
     let fleet;
     let reported = false;
-    const finish = async (result, infrastructureError) => {
+    const finish = async (result, infrastructureError, certificates = []) => {
         if (reported)
             return;
         reported = true;
@@ -85200,7 +85844,7 @@ async function execute(config, log) {
             steps: timeline.steps,
             durationMs: timeline.elapsedMs()
         };
-        await report(config, outcome, log, infrastructureError, startDeployment, () => deployment);
+        await report(config, outcome, log, infrastructureError, startDeployment, () => deployment, certificates);
     };
     const failedResult = (failure) => {
         const live = engine?.observed;
@@ -85243,6 +85887,7 @@ async function execute(config, log) {
     process.on('SIGTERM', onSignal);
     let result;
     let infrastructureError = false;
+    let certificates = [];
     const holder = {
         run: runLabel,
         actor: process.env.GITHUB_ACTOR ?? 'unknown',
@@ -85282,9 +85927,10 @@ async function execute(config, log) {
             const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky);
             if (needsHaproxy)
                 throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` });
+            const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
             const deps = {
                 config,
-                ...hostAdapters(config, proxy, { ssh, docker, shell }, holder, log),
+                ...adapters,
                 log,
                 timeline,
                 run: runLabel,
@@ -85305,6 +85951,8 @@ async function execute(config, log) {
                 result = await engine.release({ kind: 'deploy', image: config.image });
             else
                 result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease });
+            if (web)
+                certificates = await reportCertificates(adapters.router, log);
         }
     }
     catch (e) {
@@ -85320,13 +85968,13 @@ async function execute(config, log) {
     finally {
         resources.close(log);
     }
-    await finish(result, infrastructureError);
+    await finish(result, infrastructureError, certificates);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     if (signals > 0)
         process.exit(1);
 }
-async function report(config, outcome, log, infrastructureError, startDeployment, currentDeployment) {
+async function report(config, outcome, log, infrastructureError, startDeployment, currentDeployment, certificates = []) {
     // Outputs first: they must be set whatever happens to the API calls below.
     for (const [name, value] of Object.entries(outputsOf(outcome, undefined)))
         setOutput(name, value);
@@ -85353,7 +86001,7 @@ async function report(config, outcome, log, infrastructureError, startDeployment
     }
     try {
         const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`;
-        await summary.addRaw(renderSummary(outcome, where, secrets)).write();
+        await summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write();
     }
     catch (e) {
         log.warning(`Could not write the job summary: ${e.message}`);

@@ -17,6 +17,8 @@ import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deplo
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
 import { renderSummary } from './reporting/summary.js'
+import { renderCertificates, reportCertificates } from './reporting/certificates.js'
+import type { DomainCertificate } from './engine/ports.js'
 import { dockerOverSsh, type DockerConnection } from './transport/docker.js'
 import { SshSession } from './transport/ssh.js'
 import { FleetRun } from './fleet/run.js'
@@ -146,7 +148,7 @@ async function execute(config: Config, log: Log): Promise<void> {
   let engine: ReleaseEngine | undefined
   let fleet: FleetRun | undefined
   let reported = false
-  const finish = async (result: ReleaseResult, infrastructureError: boolean) => {
+  const finish = async (result: ReleaseResult, infrastructureError: boolean, certificates: DomainCertificate[] = []) => {
     if (reported) return
     reported = true
     const outcome: Outcome = {
@@ -159,7 +161,7 @@ async function execute(config: Config, log: Log): Promise<void> {
       steps: timeline.steps,
       durationMs: timeline.elapsedMs()
     }
-    await report(config, outcome, log, infrastructureError, startDeployment, () => deployment)
+    await report(config, outcome, log, infrastructureError, startDeployment, () => deployment, certificates)
   }
   const failedResult = (failure: Failure): ReleaseResult => {
     const live = engine?.observed
@@ -203,6 +205,7 @@ async function execute(config: Config, log: Log): Promise<void> {
 
   let result: ReleaseResult
   let infrastructureError = false
+  let certificates: DomainCertificate[] = []
   const holder = {
     run: runLabel,
     actor: process.env.GITHUB_ACTOR ?? 'unknown',
@@ -239,9 +242,10 @@ async function execute(config: Config, log: Log): Promise<void> {
       // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
       const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky)
       if (needsHaproxy) throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` })
+      const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
       const deps: EngineDeps = {
         config,
-        ...hostAdapters(config, proxy, { ssh, docker, shell }, holder, log),
+        ...adapters,
         log,
         timeline,
         run: runLabel,
@@ -256,6 +260,7 @@ async function execute(config: Config, log: Log): Promise<void> {
       else if (config.mode === 'promote') result = await engine.promote()
       else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
       else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
+      if (web) certificates = await reportCertificates(adapters.router, log)
     }
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError)
@@ -269,7 +274,7 @@ async function execute(config: Config, log: Log): Promise<void> {
   } finally {
     resources.close(log)
   }
-  await finish(result, infrastructureError)
+  await finish(result, infrastructureError, certificates)
   process.removeListener('SIGINT', onSignal)
   process.removeListener('SIGTERM', onSignal)
   if (signals > 0) process.exit(1)
@@ -281,7 +286,8 @@ async function report(
   log: Log,
   infrastructureError: boolean,
   startDeployment: () => Promise<void>,
-  currentDeployment: () => GithubDeployment | undefined
+  currentDeployment: () => GithubDeployment | undefined,
+  certificates: DomainCertificate[] = []
 ): Promise<void> {
   // Outputs first: they must be set whatever happens to the API calls below.
   for (const [name, value] of Object.entries(outputsOf(outcome, undefined))) core.setOutput(name, value)
@@ -306,7 +312,7 @@ async function report(
 
   try {
     const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`
-    await core.summary.addRaw(renderSummary(outcome, where, secrets)).write()
+    await core.summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write()
   } catch (e) {
     log.warning(`Could not write the job summary: ${(e as Error).message}`)
   }

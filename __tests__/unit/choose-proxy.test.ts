@@ -33,6 +33,20 @@ describe('proxy-type auto', () => {
     }
   })
 
+  it('tls with auto on a host whose proxy is nginx: refused before anything changes, saying why; HAProxy or a new proxy takes it', async () => {
+    const tls = { mode: 'auto' as const, httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] }
+    const nginx = dockerWith({ 'cutover-proxy': 'edge', 'cutover-proxy-switch': 'switch' })
+    await expect(resolveProxy(nginx, inputs({ tls }))).rejects.toThrow(
+      /Input 'tls' is "auto", but tls needs proxy-type haproxy, and the proxy cutover-proxy on this host is nginx/
+    )
+    await expect(resolveProxy(nginx, inputs({ tls: { ...tls, mode: 'off', trustedProxies: ['10.0.0.0/8'] } }))).rejects.toThrow(
+      /Input 'trusted-proxies' is set/
+    )
+    expect((await resolveProxy(nginx, inputs({ tls: { ...tls, mode: 'off' } }))).settings.type).toBe('nginx')
+    expect((await resolveProxy(dockerWith({}), inputs({ tls }))).settings.type).toBe('haproxy')
+    expect((await resolveProxy(dockerWith({ 'cutover-proxy': 'haproxy' }), inputs({ tls }))).settings.type).toBe('haproxy')
+  })
+
   it('an existing HAProxy proxy stays HAProxy; proxy-image wins over the default image', async () => {
     const { settings } = await resolveProxy(dockerWith({ 'cutover-proxy': 'haproxy' }), inputs({ image: 'registry.example.com/haproxy:2.6' }))
     expect(settings).toMatchObject({ type: 'haproxy', image: 'registry.example.com/haproxy:2.6' })

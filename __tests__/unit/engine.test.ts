@@ -154,6 +154,20 @@ describe('deploy', () => {
     expect(bed.ledger.record!.releases).toHaveLength(2)
   })
 
+  it('the same image with changed proxy settings (a new certificate) re-applies the live route, still unchanged', async () => {
+    const bed = new Bed()
+    await bed.deploy(V1)
+    const applied = bed.router.applied.length
+    let outdated = true
+    Object.assign(bed.router, { outdated: async () => outdated })
+    const r = await bed.deploy(V1)
+    expect(r).toMatchObject({ result: 'unchanged', color: 'blue', image: V1 })
+    expect(bed.router.applied.slice(applied)).toEqual([expect.objectContaining({ color: 'blue', releaseId: r.release!.id })])
+    outdated = false
+    await bed.deploy(V1)
+    expect(bed.router.applied.length).toBe(applied + 1)
+  })
+
   it('keeps at most 10 releases in the ledger, newest first', async () => {
     const bed = new Bed()
     for (let i = 0; i < 12; i++) await bed.deploy([V1, V2, V3][i % 3])

@@ -20,7 +20,7 @@ const route = { app: 'myapp', color: 'green' as const, releaseId: 'myapp green 2
 
 describe('HAProxy config rendering', () => {
   it('base: admin socket only on the bind-mounted run dir, the settings the bench measured, a 404 for unknown hosts', () => {
-    const base = renderBaseConfig(45)
+    const base = renderBaseConfig(45, 'cutover-proxy')
     expect(base).toContain('stats socket /run/cutover/admin.sock mode 600 level admin expose-fd listeners')
     expect(base).toContain('hard-stop-after 45s')
     for (const line of [

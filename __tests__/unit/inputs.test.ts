@@ -47,7 +47,15 @@ describe('parseInputs', () => {
     expect(c.ssh.hostKey).toEqual({ kind: 'fingerprint', fingerprint: hostFingerprint })
     expect(c.dockerSocket).toBe('/var/run/docker.sock')
     expect(c.health).toEqual({ port: 3000, path: '/health', timeoutMs: 60000, intervalMs: 1000, passes: 1, expectedStatus: undefined })
-    expect(c.proxy).toEqual({ type: 'auto', name: 'cutover-proxy', image: undefined, port: 80, domains: [], drainTimeoutMs: 30000 })
+    expect(c.proxy).toEqual({
+      type: 'auto',
+      name: 'cutover-proxy',
+      image: undefined,
+      port: 80,
+      domains: [],
+      drainTimeoutMs: 30000,
+      tls: { mode: 'off', httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] }
+    })
     expect(c.keepPrevious).toBe('running')
     expect(c.lockTimeoutMs).toBe(600000)
     expect(c.container.restart).toEqual({ Name: 'unless-stopped' })

@@ -34,3 +34,5 @@ bash "$SCRIPT_DIR/hosts.sh" down || true
 stop sshd-target "$TB/sshd-target.pid" "$TB/sshd-target.conf"
 stop sshd-bastion "$TB/sshd-bastion.pid" "$TB/sshd-bastion.conf"
 stop registry "$TB/registry.pid" "$TB/registry.yml"
+stop pebble "$TB/pebble/pebble.pid" "$TB/pebble/config.json"
+stop pebble-challtestsrv "$TB/pebble/challtestsrv.pid" "pebble-challtestsrv"

@@ -8,6 +8,8 @@
 #       127.0.0.1:5000/cutover-test/app:{v1,v2,v3,unhealthy,crash,v1-hc}
 #       127.0.0.1:5000/cutover-test/nginx:1.22
 #       127.0.0.1:5000/cutover-test/haproxy:2.6 (proxy-type haproxy; built by haproxy-image.sh)
+#   - pebble + pebble-challtestsrv, the ACME test server of the tls auto tests (pebble.sh;
+#     .testbed/pebble.json says where it is)
 #   - .testbed/env (sourceable) and .testbed/env.json describing all of it
 # Safe to run again; never stops or removes anything it did not create.
 # Every name it creates starts with cutover-test. See scripts/testbed/README.md.
@@ -42,7 +44,7 @@ declare -A PKG_OF=(
   [dockerd]=docker.io [docker]=docker.io [sshd]=openssh-server [ssh]=openssh-client
   [ssh-keygen]=openssh-client [docker-registry]=docker-registry [htpasswd]=apache2-utils
   [ip]=iproute2 [ss]=iproute2 [wrk]=wrk [nginx]=nginx-light [curl]=curl [node]=nodejs
-  [haproxy]=haproxy
+  [haproxy]=haproxy [openssl]=openssl
 )
 missing=()
 for bin in "${!PKG_OF[@]}"; do
@@ -589,6 +591,10 @@ if [ "$(cat "$TB/haproxy-image.sha256" 2>/dev/null)" != "$HAPROXY_HASH" ] || ! r
   echo "$HAPROXY_HASH" >"$TB/haproxy-image.sha256"
   log "HAProxy image pushed to $REGISTRY"
 fi
+
+# ---------------------------------------------------------------- ACME test server (tls auto)
+bash "$SCRIPT_DIR/pebble.sh" >/dev/null || die "starting pebble (scripts/testbed/pebble.sh) failed"
+log "pebble (ACME test server) up: $TB/pebble.json"
 
 # ---------------------------------------------------------------- env files
 host_fp() { ssh-keygen -lf "$1.pub" | awk '{print $2}'; }

@@ -97,6 +97,25 @@ export type ProxyType = 'nginx' | 'haproxy'
 /** `auto`: the type of the proxy already on the host under that name; HAProxy for a new one. */
 export type ProxyChoice = ProxyType | 'auto'
 
+export type TlsMode = 'off' | 'auto' | 'custom'
+
+/** HTTPS on the proxy (issue #10, HAProxy only): terminated by the proxy itself. */
+export interface TlsSettings {
+  mode: TlsMode
+  /** The host port the proxy serves HTTPS on. */
+  httpsPort: number
+  /** HTTP answers 308 to HTTPS for the app's names (ACME challenges excepted). */
+  redirect: boolean
+  hsts: boolean
+  /** Sources whose X-Forwarded-* headers are passed through unchanged (IP addresses and CIDRs). */
+  trustedProxies: string[]
+  /** tls custom: PEM certificate chain and key (the key is written only into the proxy's volume). */
+  certificate?: string
+  key?: string
+  /** tls auto: the ACME account and server, and the image the renewer container runs in. */
+  acme?: { email?: string; directory: string; directoryCa?: string; image: string }
+}
+
 export interface ProxySettings {
   /** nginx: the edge and switch tiers; haproxy: one tier switched through its runtime API. */
   type: ProxyType
@@ -107,6 +126,8 @@ export interface ProxySettings {
   drainTimeoutMs: number
   /** sticky: cookie (HAProxy): a client keeps the color (the replica) it first got until that color's drain ends. */
   sticky?: boolean
+  /** Absent: tls off (as before issue #10). */
+  tls?: TlsSettings
 }
 
 /** A background process of the app: the web role's image and settings, its own command, no route, no HTTP probe. */

@@ -160,6 +160,19 @@ export interface Router {
   endDrain?(color: Color): Promise<void>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
+  /** Whether the proxy's settings for the app (domains, TLS) differ from what apply(route) would write. */
+  outdated?(route: Route): Promise<boolean>
+  /** Routers that terminate TLS: the certificate each of the app's domains is served with. */
+  certificates?(): Promise<DomainCertificate[]>
+}
+
+/** The certificate the proxy serves for one of the app's domains (issue #10). */
+export interface DomainCertificate {
+  domain: string
+  /** Absent when the proxy has no certificate covering the domain. */
+  issuer?: string
+  notAfter?: string
+  serial?: string
 }
 
 /** The per-app record of releases kept on the host, independent of the router. */

@@ -694,9 +694,15 @@ export class ReleaseEngine {
     if (this.web)
       await timeline.step('verify', 'Verifying through the proxy', async note => {
         let v = await router.verify(route, config.health.path, 2000)
-        if (!v.ok) {
+        // Proxy settings changed with the same image (a new TLS certificate, say): applied as a route.
+        const outdated = v.ok && (await router.outdated?.(route))
+        if (!v.ok || outdated) {
           // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
-          log.info(`The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`)
+          log.info(
+            outdated
+              ? `The proxy's settings for ${this.app} changed: applying them to the live ${live.color}`
+              : `The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`
+          )
           await router.apply(route)
           v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
           if (!v.ok) throw new ReleaseError({ reason: `The proxy does not serve ${live.color}: ${describeAnswer(v.last)}` })

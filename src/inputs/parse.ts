@@ -11,6 +11,7 @@ import { readImageArchive, type ImageArchive } from './image-archive.js'
 import { parseCompose, parseReleaseCommand, parseRoles } from './roles.js'
 import { parseHostLines, ROLLOUTS } from './hosts.js'
 import { parseStrategy, strategyProxyProblem } from './strategy.js'
+import { parseTls } from './tls.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
 /** A bad input: its message is one sentence that names the input. */
@@ -623,6 +624,8 @@ export function parseInputs(source: InputSource): Config {
   })
   const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie')
   if (needsHaproxy) throw new InputError(needsHaproxy.input, needsHaproxy.message)
+  const proxyPort = r.int('proxy-port', 80, 1, 65535)
+  const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains, checkImage: parseImage })
 
   const token = r.secret('github-token')
   const roles = parseRoles(source, app, compose?.workers)
@@ -699,10 +702,11 @@ export function parseInputs(source: InputSource): Config {
       type: proxyType,
       name: proxyName,
       image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
-      port: r.int('proxy-port', 80, 1, 65535),
+      port: proxyPort,
       domains,
       ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
-      drainTimeoutMs: r.duration('drain-timeout', '30s')
+      drainTimeoutMs: r.duration('drain-timeout', '30s'),
+      tls
     },
     strategy,
     keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),

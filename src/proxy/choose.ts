@@ -44,6 +44,15 @@ export async function resolveProxy(docker: Docker, inputs: ProxyInputs): Promise
       )
     }
   }
+  // proxy-type auto keeping an existing nginx proxy: HTTPS is HAProxy's (issue #10). Said before
+  // anything on the host changes (this is only a read).
+  const tls = inputs.tls?.mode ?? 'off'
+  if (type === 'nginx' && (tls !== 'off' || inputs.tls?.trustedProxies.length)) {
+    throw new ProxyError(
+      `${tls !== 'off' ? `Input 'tls' is "${tls}"` : "Input 'trusted-proxies' is set"}, but tls needs proxy-type haproxy, and the proxy ${inputs.name} on this host is nginx ` +
+        `(proxy-type auto keeps an existing proxy's type). Move the apps on it to HAProxy (README "proxy-type: auto"), or give this app another proxy-name and proxy-port.`
+    )
+  }
   return { settings: { ...inputs, type, image }, existing }
 }
 

@@ -15,6 +15,8 @@ import { canaryComment, renderMaintenanceRule, renderServers, renderStickiness, 
  * - verify-<app>.map: cutover's verify token -> release id.
  */
 export const HAPROXY_PORT = 80
+/** The container port HAProxy terminates TLS on (published at https-port). */
+export const HAPROXY_HTTPS_PORT = 443
 /** Where the config volume is mounted in the proxy container. */
 export const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover'
 /** Where the host directory holding the admin socket is mounted in the proxy container. */
@@ -26,6 +28,24 @@ export const WILDCARDS_MAP = 'wildcards.map'
 /** The key of domains.map that names the app deployed without domains (not a valid host name of another app). */
 export const DEFAULT_KEY = 'cutover.default'
 export const NOT_FOUND_BACKEND = 'cutover_not_found'
+/** crt-list of every app's certificate (issue #10); empty until an app has TLS. */
+export const CERTS_LIST = 'certs.list'
+/** Host names whose certificates come from ACME: their HTTP-01 challenges go to the renewer. */
+export const ACME_MAP = 'acme.map'
+export const ACME_BACKEND = 'cutover_acme'
+/** The port the ACME renewer answers HTTP-01 challenges on, inside its container. */
+export const ACME_CHALLENGE_PORT = 8402
+export const ACME_PATH = '/.well-known/acme-challenge/'
+
+/** An app's certificate and key, in one file readable only by root (HAProxy reads it as root). */
+export function certFile(app: string): string {
+  return `cert-${app}.pem`
+}
+
+/** The renewer container of a proxy (tls auto). */
+export function acmeContainerName(proxyName: string): string {
+  return `${proxyName}-acme`
+}
 
 /** The host directory (bind-mounted at HAPROXY_RUN_DIR) that holds the proxy's admin socket. */
 export function hostRunDir(proxyName: string): string {
@@ -63,7 +83,7 @@ export function decodeRelease(value: string | string[] | undefined): string | un
  * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
  * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-export function renderBaseConfig(hardStopAfterS: number, adminGroup?: number): string {
+export function renderBaseConfig(hardStopAfterS: number, proxyName: string, adminGroup?: number): string {
   const dir = HAPROXY_CONF_DIR
   // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
   const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600'
@@ -81,7 +101,8 @@ defaults
   # A reload does not close idle client keep-alive connections: the old process answers their next
   # request with Connection: close (bench/PROXY-DESIGN.md: 15 requests cut in 6 reloads without it).
   option idle-close-on-response
-  option forwardfor
+  # No 'option forwardfor': it appends to what the client sent. Each app's backend sets the
+  # X-Forwarded-* headers from what the proxy saw (passed through only from trusted-proxies).
   timeout connect 5s
   timeout client 65s
   timeout http-keep-alive 65s
@@ -105,16 +126,25 @@ resolvers docker
 
 frontend cutover
   bind :${HAPROXY_PORT}
+  # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
+  # strict-sni: a name no app has a certificate for gets no handshake (no fallback certificate).
+  bind :${HAPROXY_HTTPS_PORT} ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1
   # exact host names, then wildcards (*.example.com), then the app deployed without domains
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }
   http-request set-var(txn.cutover_backend) str(${DEFAULT_KEY}),map(${dir}/${DOMAINS_MAP}) unless { var(txn.cutover_backend) -m found }
+  # ACME HTTP-01 challenges of names with tls auto go to the renewer, never to the app nor redirected.
+  use_backend ${ACME_BACKEND} if { path_beg ${ACME_PATH} } { req.hdr(host),lower,field(1,:),map(${dir}/${ACME_MAP}) -m found }
   use_backend %[var(txn.cutover_backend)] if { var(txn.cutover_backend) -m found }
   # a host name no app claims gets a 404, never another app
   default_backend ${NOT_FOUND_BACKEND}
 
 backend ${NOT_FOUND_BACKEND}
   http-request return status 404 content-type text/plain string "no route"
+
+# The ACME renewer (tls auto): in maintenance until its container exists.
+backend ${ACME_BACKEND}
+  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} resolvers docker init-addr last,libc,none
 `
 }
 
@@ -122,9 +152,10 @@ const ROUTE_LINE = /^# cutover-route: /
 
 /**
  * An app's backend: the one place its live color is written (the other color is `disabled`).
- * `slots`: servers declared per color (replicas; see haproxy-strategy.ts).
+ * `slots`: servers declared per color (replicas; see haproxy-strategy.ts). `tls`: the app's HTTPS
+ * rules (redirect, HSTS, forwarded headers).
  */
-export function renderAppConfig(route: Route, token: string, slots = route.replicas ?? 1, canary?: Canary, sticky = false): string {
+export function renderAppConfig(route: Route, token: string, slots = route.replicas ?? 1, canary?: Canary, sticky = false, tls: AppTls = TLS_OFF): string {
   const be = backendName(route.app)
   const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
@@ -136,7 +167,7 @@ ${canaryComment(canary)}backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`
+${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`
 }
 
 export function renderVerifyMap(token: string, releaseId: string): string {
@@ -208,3 +239,80 @@ export function mapConflicts(current: DomainMaps, app: string, domains: string[]
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n'
 
 export const EMPTY_MAP = MAP_HEADER
+
+/** What an app's backend needs to know of its TLS settings. */
+export interface AppTls {
+  enabled: boolean
+  /** The host port of HTTPS, for the redirect's Location. */
+  httpsPort: number
+  redirect: boolean
+  hsts: boolean
+  trustedProxies: string[]
+}
+
+export const TLS_OFF: AppTls = { enabled: false, httpsPort: 443, redirect: false, hsts: false, trustedProxies: [] }
+
+/**
+ * Forwarded headers set from the proxy's own view (a client cannot spoof them), unless the
+ * connection comes from a trusted proxy that sent them; then the 308 to HTTPS and HSTS.
+ */
+export function renderTlsRules(tls: AppTls, verifyMap: string): string {
+  const lines: string[] = []
+  const trusted = tls.trustedProxies.length > 0
+  if (trusted) lines.push(`acl cutover_trusted src ${tls.trustedProxies.join(' ')}`)
+  const unlessTrusted = (header: string) => (trusted ? ` unless cutover_trusted { req.hdr(${header}) -m found }` : '')
+  lines.push(
+    '# X-Forwarded-*: what this proxy saw, replacing anything the client sent' + (trusted ? ' (kept as sent by trusted-proxies)' : ''),
+    'http-request set-var(txn.cutover_proto) str(https) if { ssl_fc }',
+    'http-request set-var(txn.cutover_proto) str(http) unless { ssl_fc }',
+    `http-request set-header X-Forwarded-Proto %[var(txn.cutover_proto)]${unlessTrusted('x-forwarded-proto')}`,
+    `http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessTrusted('x-forwarded-host')}`,
+    `http-request set-header X-Forwarded-For %[src]${unlessTrusted('x-forwarded-for')}`
+  )
+  if (tls.enabled && tls.redirect) {
+    const port = tls.httpsPort === 443 ? '' : `:${tls.httpsPort}`
+    lines.push(
+      "# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover's verification (its token)",
+      `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`
+    )
+  }
+  if (tls.enabled && tls.hsts) lines.push('http-response set-header Strict-Transport-Security "max-age=31536000" if { ssl_fc }')
+  return lines.map(l => `  ${l}\n`).join('')
+}
+
+/** The crt-list: one line per certificate file, sorted so that the same set renders the same text. */
+export function renderCertsList(files: string[]): string {
+  const lines = [...new Set(files)].sort().map(f => `${HAPROXY_CONF_DIR}/${f}\n`)
+  return `# Managed by cutover: one certificate per app (names from the certificate itself).\n${lines.join('')}`
+}
+
+/** The certificate files a crt-list names. */
+export function parseCertsList(text: string): string[] {
+  return text
+    .split('\n')
+    .map(l => l.trim())
+    .filter(l => l && !l.startsWith('#'))
+    .map(l => l.split(/\s+/)[0].replace(`${HAPROXY_CONF_DIR}/`, ''))
+}
+
+/** The crt-list with the app's certificate in it (or out of it). */
+export function updateCertsList(current: string, app: string, present: boolean): string {
+  const others = parseCertsList(current).filter(f => f !== certFile(app))
+  return renderCertsList(present ? [...others, certFile(app)] : others)
+}
+
+/** acme.map with the app's ACME names replaced by `names` (host name -> app). */
+export function updateAcmeMap(current: string, app: string, names: string[]): string {
+  const entries = current
+    .split('\n')
+    .map(l => l.trim())
+    .filter(l => l && !l.startsWith('#'))
+    .map(l => l.split(/\s+/) as [string, string])
+    .filter(([k, a]) => a !== app && !names.includes(k))
+  const all = [...entries, ...names.map(n => [n.toLowerCase(), app] as [string, string])].sort((a, b) => a[0].localeCompare(b[0]))
+  return ACME_MAP_HEADER + all.map(([k, a]) => `${k} ${a}\n`).join('')
+}
+
+const ACME_MAP_HEADER = '# Managed by cutover: host name -> app whose certificate comes from ACME.\n'
+export const EMPTY_ACME_MAP = ACME_MAP_HEADER
+export const EMPTY_CERTS_LIST = renderCertsList([])

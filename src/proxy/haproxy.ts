@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
-import type { ProxySettings, RegistryAuth } from '../core/config.js'
+import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js'
 import { LABEL, containerName, type Color } from '../core/names.js'
 import { oneTo } from '../engine/replicas.js'
 import {
@@ -22,12 +22,23 @@ import {
   type Canary
 } from './haproxy-strategy.js'
 import type { Log } from '../core/log.js'
-import type { Route, Router, VerifyResult } from '../engine/ports.js'
+import type { DomainCertificate, Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getFile, isConflict, putFile, putFiles } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import {
+  ACME_BACKEND,
+  ACME_CHALLENGE_PORT,
+  ACME_MAP,
   appFile,
+  certFile,
+  CERTS_LIST,
+  EMPTY_ACME_MAP,
+  EMPTY_CERTS_LIST,
+  HAPROXY_HTTPS_PORT,
+  updateAcmeMap,
+  updateCertsList,
+  type AppTls,
   backendName,
   BASE_FILE,
   decodeRelease,
@@ -52,8 +63,14 @@ import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config
 import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
 import { parseBackends, parsePid, runtimeCommand, runtimeErrors, RuntimeApiError, type OpenAdminSocket } from './haproxy-runtime.js'
 import type { Duplex } from 'node:stream'
+import { AcmeRenewer } from './haproxy-acme.js'
+import { readCertificate, renewalDue, wantedFile, type AcmeWanted } from '../acme/state.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
+const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`
+/** How long a deploy waits for the ACME server to issue a new certificate. */
+const ISSUE_TIMEOUT_MS = 180_000
+const TLS_OFF: TlsSettings = { mode: 'off', httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] }
 /** How long a reload may take before the new worker answers on the admin socket. */
 const RELOAD_TIMEOUT_MS = 15_000
 /** How long a started proxy may take to open its admin socket. */
@@ -114,14 +131,26 @@ export class HaproxyRouter implements Router {
   async ensure(appNetwork: string): Promise<void> {
     const info = await inspectIfExists(this.container)
     if (info) this.checkContainer(info)
-    const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network]
-    if (ready && (await this.baseWanted()) === undefined) return
+    const ready =
+      !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info)
+    if (ready && (await this.baseWanted()) === undefined && (await this.sharedFilesMissing()).length === 0) return this.ensureTls()
     await underLock(this.lockProxy, async () => {
       await ensureProxyNetwork(this.docker, this.network)
       let current = await inspectIfExists(this.container)
+      let networks = [this.network, appNetwork]
       if (!current) current = await this.create()
+      else if (this.lacksHttpsPort(current)) {
+        // Docker cannot publish a port on an existing container: a new one, on every network the old
+        // one had. Every app's routes are in the config volume, so they come back with it.
+        networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])]
+        this.log.warning(
+          `The proxy ${this.name} publishes no HTTPS port: re-creating it to publish ${this.tls.httpsPort} (once; every app on it is unreachable for a few seconds)`
+        )
+        await this.container.remove({ force: true })
+        current = await this.create()
+      }
       this.checkContainer(current)
-      for (const network of [this.network, appNetwork]) {
+      for (const network of networks) {
         if (!current.NetworkSettings.Networks[network]) await this.docker.getNetwork(network).connect({ Container: current.Id })
       }
       const base = await this.baseWanted()
@@ -135,11 +164,84 @@ export class HaproxyRouter implements Router {
         await this.waitForAdmin(START_TIMEOUT_MS)
       } else if (base !== undefined) {
         const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
+        // A base from before HTTPS names files older proxies do not have yet.
+        await this.writeSharedDefaults(undefined)
         await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base)
         this.log.info(`Updating the shared settings of the proxy ${this.name}`)
         await this.testAndReload([{ file: BASE_FILE, content: before }])
       }
     })
+    await this.ensureTls()
+  }
+
+  private get tls(): TlsSettings {
+    return this.settings.tls ?? TLS_OFF
+  }
+
+  private get appTls(): AppTls {
+    const t = this.tls
+    return { enabled: t.mode !== 'off', httpsPort: t.httpsPort, redirect: t.redirect, hsts: t.hsts, trustedProxies: t.trustedProxies }
+  }
+
+  private publishedPorts(info: Docker.ContainerInspectInfo, key: string): number[] {
+    const bindings = info.HostConfig.PortBindings as Record<string, { HostPort?: string }[] | null> | undefined
+    return (bindings?.[key] ?? []).map(b => Number(b.HostPort))
+  }
+
+  /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
+  private lacksHttpsPort(info: Docker.ContainerInspectInfo): boolean {
+    return this.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0
+  }
+
+  /** Shared files a proxy made by an older cutover lacks. */
+  private async sharedFilesMissing(): Promise<string[]> {
+    const files = [DOMAINS_MAP, WILDCARDS_MAP, CERTS_LIST, ACME_MAP]
+    const present = await Promise.all(files.map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)))
+    return files.filter((_, i) => present[i] === undefined)
+  }
+
+  /**
+   * tls auto: the renewer runs, HTTP-01 challenges of the app's names reach it, and a certificate
+   * covering every name exists before the switch. A valid certificate means no wait at all: a deploy
+   * never waits on a renewal (the renewer does those on its own).
+   */
+  private async ensureTls(): Promise<void> {
+    const acme = this.tls.acme
+    if (this.tls.mode !== 'auto' || !acme) return
+    const renewer = new AcmeRenewer(this.docker, this.name, this.network, acme.image, this.registry, this.log)
+    const names = this.settings.domains.map(d => d.toLowerCase())
+    const wanted: AcmeWanted = { app: this.app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa }
+    const wantedText = JSON.stringify(wanted, null, 2) + '\n'
+    if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${wantedFile(this.app)}`)) !== wantedText) {
+      await putFile(this.container, HAPROXY_CONF_DIR, wantedFile(this.app), wantedText, 0o600)
+    }
+    // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
+    const address = await underLock(this.lockProxy, () => renewer.ensureRunning())
+    await underLock(this.lockProxy, async () => {
+      const current = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`)) ?? EMPTY_ACME_MAP
+      const next = updateAcmeMap(current, this.app, names)
+      if (next === current) return
+      this.log.info(`Routing ACME challenges for ${names.join(', ')} to ${renewer.name}: reloading the proxy`)
+      await putFile(this.container, HAPROXY_CONF_DIR, ACME_MAP, next)
+      await this.testAndReload([{ file: ACME_MAP, content: current }])
+    })
+    // Its address now rather than at the next DNS resolution (it may have just been created).
+    if (address) {
+      const answer = await this.cli(`set server ${ACME_BACKEND}/acme addr ${address} port ${ACME_CHALLENGE_PORT}; set server ${ACME_BACKEND}/acme state ready`)
+      const errors = runtimeErrors(answer)
+      if (errors.length) this.log.warning(`HAProxy (${this.name}) did not take the renewer's address: ${sanitizeHostText(errors.join(' / '), 300)}`)
+    }
+    const cert = readCertificate(await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`))
+    const due = renewalDue(cert, names, new Date(), 0)
+    if (!due) return
+    this.log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} (${due})`)
+    try {
+      await renewer.issue(this.app, ISSUE_TIMEOUT_MS)
+    } catch (e) {
+      throw new ProxyError(
+        `No certificate for ${names.join(', ')}: ${(e as Error).message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`
+      )
+    }
   }
 
   private group?: number
@@ -150,16 +252,15 @@ export class HaproxyRouter implements Router {
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
     const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
     this.group ??= await this.adminGroup().catch(() => undefined)
-    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.group)
+    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.name, this.group)
     return current === wanted ? undefined : wanted
   }
 
   /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
   private async writeSharedDefaults(base: string | undefined): Promise<void> {
     if (base !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base)
-    for (const file of [DOMAINS_MAP, WILDCARDS_MAP]) {
-      if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${file}`)) === undefined) await putFile(this.container, HAPROXY_CONF_DIR, file, EMPTY_MAP)
-    }
+    const empty: Record<string, string> = { [DOMAINS_MAP]: EMPTY_MAP, [WILDCARDS_MAP]: EMPTY_MAP, [CERTS_LIST]: EMPTY_CERTS_LIST, [ACME_MAP]: EMPTY_ACME_MAP }
+    for (const file of await this.sharedFilesMissing()) await putFile(this.container, HAPROXY_CONF_DIR, file, empty[file])
   }
 
   private checkContainer(info: Docker.ContainerInspectInfo): void {
@@ -170,8 +271,14 @@ export class HaproxyRouter implements Router {
           `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`
       )
     }
-    const bindings = info.HostConfig.PortBindings as Record<string, { HostPort?: string }[] | null> | undefined
-    const published = (bindings?.[PORT_KEY] ?? []).map(b => Number(b.HostPort))
+    const published = this.publishedPorts(info, PORT_KEY)
+    const https = this.publishedPorts(info, HTTPS_PORT_KEY)
+    if (this.tls.mode !== 'off' && https.length && !https.includes(this.tls.httpsPort)) {
+      throw new ProxyError(
+        `The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}, not ${this.tls.httpsPort} as 'https-port' asks. ` +
+          `Set https-port to match (the proxy is shared by every app on the host).`
+      )
+    }
     if (!published.includes(this.settings.port)) {
       const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port'
       throw new ProxyError(
@@ -183,7 +290,10 @@ export class HaproxyRouter implements Router {
 
   private async create(): Promise<Docker.ContainerInspectInfo> {
     await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log)
-    this.log.info(`Creating the proxy ${this.name} on port ${this.settings.port} (${this.settings.image}, HAProxy)`)
+    const https = this.tls.mode !== 'off'
+    this.log.info(
+      `Creating the proxy ${this.name} on port ${this.settings.port}${https ? ` and ${this.tls.httpsPort} (HTTPS)` : ''} (${this.settings.image}, HAProxy)`
+    )
     try {
       await this.docker.createContainer({
         name: this.name,
@@ -196,9 +306,12 @@ export class HaproxyRouter implements Router {
         // Soft stop: what is in flight finishes.
         StopSignal: 'SIGUSR1',
         Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-        ExposedPorts: { [PORT_KEY]: {} },
+        ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}) },
         HostConfig: {
-          PortBindings: { [PORT_KEY]: [{ HostPort: String(this.settings.port) }] },
+          PortBindings: {
+            [PORT_KEY]: [{ HostPort: String(this.settings.port) }],
+            ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(this.tls.httpsPort) }] } : {})
+          },
           Binds: [
             // The config (and so the live colors) survives a re-created container.
             `${this.name}-conf:${HAPROXY_CONF_DIR}`,
@@ -244,11 +357,11 @@ export class HaproxyRouter implements Router {
   }
 
   /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
-  private async testAndReload(restore: { file: string; content: string | undefined }[]): Promise<void> {
+  private async testAndReload(restore: { file: string; content: string | undefined; mode?: number }[]): Promise<void> {
     const test = await execIn(this.container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR])
     if (test.exitCode !== 0) {
       // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
-      for (const r of restore) await putFile(this.container, HAPROXY_CONF_DIR, r.file, r.content ?? '# Removed by cutover.\n')
+      for (const r of restore) await putFile(this.container, HAPROXY_CONF_DIR, r.file, r.content ?? '# Removed by cutover.\n', r.mode)
       const alerts = (test.stderr + test.stdout)
         .split('\n')
         .filter(l => /ALERT/.test(l))
@@ -306,17 +419,19 @@ export class HaproxyRouter implements Router {
     // Every read at once (each is a round trip over the SSH connection; a switch is the moment
     // that counts). Under the deploy lock nobody else writes the app's files, so what was read
     // is still there when it is written.
-    const [before, beforeMap, addresses, backends, maps, missing] = await Promise.all([
+    const [before, beforeMap, addresses, backends, maps, missing, tlsFiles, certBefore] = await Promise.all([
       this.readAppFile(),
       getFile(this.container, verifyMap),
       this.addressesOf(canary?.route ?? route),
       this.cli('show backend'),
       this.readMaps(),
-      this.missingMaintenanceFiles()
+      this.missingMaintenanceFiles(),
+      this.readTlsFiles(),
+      this.tls.mode === 'custom' ? getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`) : undefined
     ])
     const token = randomBytes(12).toString('hex')
     const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1)
-    const text = renderAppConfig(route, token, slots, canary, this.settings.sticky)
+    const text = renderAppConfig(route, token, slots, canary, this.settings.sticky, this.appTls)
     // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
     await putFiles(this.container, HAPROXY_CONF_DIR, [
       ...missing,
@@ -328,9 +443,15 @@ export class HaproxyRouter implements Router {
     try {
       const known = parseBackends(backends).includes(be)
       const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
-      // A new shape (replicas grew beyond the servers declared, sticky turned on or off): a reload, which drops nothing either.
+      // A new shape (replicas grew beyond the servers declared, sticky turned on or off, other TLS
+      // rules): a reload, which drops nothing either.
       const sameShape = backendShape(before) === backendShape(text)
-      if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards) {
+      const tlsSame = JSON.stringify(this.tlsFilesWanted(tlsFiles)) === JSON.stringify(tlsFiles)
+      // tls custom: the key goes into the proxy's volume only, readable by root only.
+      const certText = this.customCertText()
+      const certChanged = certText !== undefined && certText !== certBefore
+      if (certChanged) await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certText, 0o600)
+      if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards && tlsSame && !certChanged) {
         await this.switchAtRuntime(route, token, addresses, slots, canary)
         switched = true
       } else {
@@ -346,14 +467,21 @@ export class HaproxyRouter implements Router {
             )
           }
           const maps = updateDomainMaps(now, this.app, this.settings.domains)
+          const tlsNow = await this.readTlsFiles()
+          const tlsNext = this.tlsFilesWanted(tlsNow)
           this.log.info(
             `${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}): reloading it`
           )
           await putFile(this.container, HAPROXY_CONF_DIR, DOMAINS_MAP, maps.domains)
           await putFile(this.container, HAPROXY_CONF_DIR, WILDCARDS_MAP, maps.wildcards)
+          await putFile(this.container, HAPROXY_CONF_DIR, CERTS_LIST, tlsNext.certsList)
+          await putFile(this.container, HAPROXY_CONF_DIR, ACME_MAP, tlsNext.acmeMap)
           await this.testAndReload([
             { file: DOMAINS_MAP, content: now.domains },
             { file: WILDCARDS_MAP, content: now.wildcards },
+            { file: CERTS_LIST, content: tlsNow.certsList },
+            { file: ACME_MAP, content: tlsNow.acmeMap },
+            ...(certChanged ? [{ file: certFile(this.app), content: certBefore, mode: 0o600 }] : []),
             { file: appFile(this.app), content: before || undefined },
             { file: verifyMapFile(this.app), content: beforeMap }
           ])
@@ -363,6 +491,7 @@ export class HaproxyRouter implements Router {
       // The previous routing stays: files back as they were, and the runtime state too.
       await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined)
       if (beforeMap !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined)
+      if (certBefore !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certBefore, 0o600).catch(() => undefined)
       this.appText = before
       const previous = parseRouteComment(this.app, before)
       if (switched && previous) {
@@ -373,7 +502,6 @@ export class HaproxyRouter implements Router {
     }
   }
 
-  /** The maintenance page and flag the backend refers to, when missing (a deploy leaves the flag as it is). */
   /** The app's maintenance flag and page as they must exist before its backend file names them. */
   private async missingMaintenanceFiles(): Promise<{ name: string; content: string }[]> {
     const files = [
@@ -455,6 +583,53 @@ export class HaproxyRouter implements Router {
         return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined
       })
     )
+  }
+
+  private async readTlsFiles(): Promise<{ certsList: string; acmeMap: string }> {
+    const [certsList, acmeMap] = await Promise.all([
+      getFile(this.container, `${HAPROXY_CONF_DIR}/${CERTS_LIST}`).then(t => t ?? EMPTY_CERTS_LIST),
+      getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`).then(t => t ?? EMPTY_ACME_MAP)
+    ])
+    return { certsList, acmeMap }
+  }
+
+  /** The shared TLS files with this app's entries as its settings say (other apps' kept). */
+  private tlsFilesWanted(now: { certsList: string; acmeMap: string }): { certsList: string; acmeMap: string } {
+    const mode = this.tls.mode
+    return {
+      certsList: updateCertsList(now.certsList, this.app, mode !== 'off'),
+      acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.settings.domains.map(d => d.toLowerCase()) : [])
+    }
+  }
+
+  async outdated(route: Route): Promise<boolean> {
+    const text = await this.readAppFile()
+    const token = parseRouteComment(this.app, text)?.token ?? ''
+    // Routes, tokens and server states aside (a switch changes those at run time), the same backend?
+    const wantedText = renderAppConfig(route, token, slotsFor(route, text), undefined, this.settings.sticky, this.appTls)
+    if (backendShape(wantedText) !== backendShape(text)) return true
+    const maps = await this.readMaps()
+    const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
+    if (wanted.domains !== maps.domains || wanted.wildcards !== maps.wildcards) return true
+    const tlsFiles = await this.readTlsFiles()
+    if (JSON.stringify(this.tlsFilesWanted(tlsFiles)) !== JSON.stringify(tlsFiles)) return true
+    const wantedCert = this.customCertText()
+    return wantedCert !== undefined && wantedCert !== (await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`))
+  }
+
+  /** tls custom: the one file HAProxy reads, certificate chain then key. */
+  private customCertText(): string | undefined {
+    const t = this.tls
+    return t.mode === 'custom' && t.certificate && t.key ? `${t.certificate.trim()}\n${t.key.trim()}\n` : undefined
+  }
+
+  async certificates(): Promise<DomainCertificate[]> {
+    if (this.tls.mode === 'off' || !(await inspectIfExists(this.container))) return []
+    const cert = readCertificate(await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`))
+    return this.settings.domains.map(domain => {
+      const covered = cert && renewalDue(cert, [domain], new Date(), 0) === undefined
+      return covered ? { domain, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), serial: cert.serial } : { domain }
+    })
   }
 
   /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */

@@ -45,15 +45,15 @@ export async function execIn(container: Docker.Container, cmd: string[]): Promis
 }
 
 /** Writes one file into a container (running or not) through the archive API: no shell needed. */
-export async function putFile(container: Docker.Container, dir: string, name: string, content: string): Promise<void> {
-  await putFiles(container, dir, [{ name, content }])
+export async function putFile(container: Docker.Container, dir: string, name: string, content: string, mode = 0o644): Promise<void> {
+  await putFiles(container, dir, [{ name, content, mode }])
 }
 
 /** Writes several files into a directory of a container in one request (one archive). */
-export async function putFiles(container: Docker.Container, dir: string, files: { name: string; content: string }[]): Promise<void> {
+export async function putFiles(container: Docker.Container, dir: string, files: { name: string; content: string; mode?: number }[]): Promise<void> {
   const pack = tar.pack()
   const mtime = new Date()
-  for (const f of files) pack.entry({ name: f.name, mode: 0o644, mtime }, f.content)
+  for (const f of files) pack.entry({ name: f.name, mode: f.mode ?? 0o644, mtime }, f.content)
   pack.finalize()
   const archive = await readAll(pack as unknown as NodeJS.ReadableStream)
   await container.putArchive(Readable.from([archive]), { path: dir })

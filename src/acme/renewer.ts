@@ -1,0 +1,114 @@
+import { chmod, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { Agent } from 'node:https'
+import { join } from 'node:path'
+import * as acme from 'acme-client'
+import { certFile } from '../proxy/haproxy-config.js'
+import { installCertificate } from './install.js'
+import { ACCOUNT_KEY_FILE, challengeFile, readCertificate, renewalDue, WANTED_FILE, wantedFile, type AcmeWanted } from './state.js'
+
+export interface RenewerOptions {
+  /** The proxy's config volume. */
+  dir: string
+  /** HAProxy's admin socket. */
+  socket: string
+  /** Renew when less than this fraction of the lifetime is left. */
+  renewFraction: number
+  log: (line: string) => void
+}
+
+/** A lock file per app: the timer and an issuance a deploy asked for never order the same certificate twice. */
+async function withLock<T>(dir: string, app: string, fn: () => Promise<T>, waitMs = 300_000): Promise<T> {
+  const path = join(dir, `acme-${app}.lock`)
+  const started = Date.now()
+  for (;;) {
+    try {
+      const handle = await open(path, 'wx', 0o600)
+      await handle.close()
+      break
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      // A renewer killed mid-order leaves its lock: 10 minutes is longer than any order takes.
+      const age =
+        Date.now() -
+        (await stat(path).then(
+          s => s.mtimeMs,
+          () => Date.now()
+        ))
+      if (age > 600_000) await unlink(path).catch(() => undefined)
+      else if (Date.now() - started > waitMs) throw new Error(`another issuance for ${app} has been running for ${Math.round(age / 1000)} s`, { cause: e })
+      else await new Promise(r => setTimeout(r, 500))
+    }
+  }
+  try {
+    return await fn()
+  } finally {
+    await unlink(path).catch(() => undefined)
+  }
+}
+
+async function writePrivate(path: string, content: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`
+  await writeFile(tmp, content, { mode: 0o600 })
+  await chmod(tmp, 0o600)
+  await rename(tmp, path)
+}
+
+async function accountKey(dir: string): Promise<Buffer> {
+  const path = join(dir, ACCOUNT_KEY_FILE)
+  try {
+    return await readFile(path)
+  } catch {
+    const key = await acme.crypto.createPrivateEcdsaKey()
+    await writePrivate(path, key.toString())
+    return key
+  }
+}
+
+export async function readWanted(dir: string, app: string): Promise<AcmeWanted> {
+  return JSON.parse(await readFile(join(dir, wantedFile(app)), 'utf8')) as AcmeWanted
+}
+
+export async function wantedApps(dir: string): Promise<string[]> {
+  return (await readdir(dir)).flatMap(f => WANTED_FILE.exec(f)?.[1] ?? [])
+}
+
+/**
+ * Issues (or renews) the certificate of one app when it is due — or always with `force` — and
+ * installs it into the running HAProxy. Returns what was done, for the log.
+ */
+export async function ensureCertificate(o: RenewerOptions, app: string, force = false): Promise<string> {
+  return withLock(o.dir, app, async () => {
+    const wanted = await readWanted(o.dir, app)
+    const path = join(o.dir, certFile(app))
+    const current = readCertificate(await readFile(path, 'utf8').catch(() => undefined))
+    const due = force ? 'forced' : renewalDue(current, wanted.domains, new Date(), o.renewFraction)
+    if (!due) return `${app}: the certificate for ${wanted.domains.join(', ')} is valid until ${current!.notAfter.toISOString()}; nothing to do`
+    o.log(`${app}: ordering a certificate for ${wanted.domains.join(', ')} from ${wanted.directory} (${due})`)
+    // The private ACME server's root (acme-directory-ca) is trusted for this order only.
+    acme.axios.defaults.httpsAgent = new Agent({ ca: wanted.directoryCa, keepAlive: false })
+    const client = new acme.Client({ directoryUrl: wanted.directory, accountKey: await accountKey(o.dir) })
+    const [key, csr] = await acme.crypto.createCsr({ commonName: wanted.domains[0], altNames: wanted.domains }, await acme.crypto.createPrivateEcdsaKey())
+    const cert = await client.auto({
+      csr,
+      email: wanted.email,
+      termsOfServiceAgreed: true,
+      challengePriority: ['http-01'],
+      // The ACME server validates through the proxy; this container may not resolve the names at all.
+      skipChallengeVerification: true,
+      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+        await writeFile(join(o.dir, challengeFile(challenge.token)), keyAuthorization, { mode: 0o600 })
+      },
+      challengeRemoveFn: async (_authz, challenge) => {
+        await unlink(join(o.dir, challengeFile(challenge.token))).catch(() => undefined)
+      }
+    })
+    const pem = `${cert.trim()}\n${key.toString().trim()}\n`
+    await writePrivate(path, pem)
+    const issued = readCertificate(pem)
+    const live = await installCertificate(o.socket, path, pem)
+    return (
+      `${app}: issued by ${issued?.issuer ?? '?'}, serial ${issued?.serial ?? '?'}, valid until ${issued?.notAfter.toISOString() ?? '?'}` +
+      (live ? '; HAProxy serves it now (runtime API, no reload)' : '; HAProxy loads it at the deploy that adds it')
+    )
+  })
+}
