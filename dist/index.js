@@ -77338,7 +77338,220 @@ async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_ID
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
+
+
+/**
+ * The release strategies' part of an app's HAProxy backend (issue #12): N servers per color.
+ * Replica 1's server keeps the name of a one-container color (`blue`), so a backend written before
+ * replicas existed is switched by the same runtime commands.
+ */
+/** The server of one replica of a color in the app's backend. */
+function serverName(color, replica) {
+    return replica === 1 ? color : `${color}-${replica}`;
+}
+/**
+ * Every server of both colors, `slots` per color: the live color's first `route.replicas` enabled,
+ * every other one `disabled` (a switch enables them through the runtime API, so both colors declare
+ * the same slots and a switch between sizes up to `slots` needs no reload).
+ */
+function renderServers(route, slots, canary, sticky = false) {
+    const weights = canary ? canaryWeights(canary.weight, route.replicas ?? 1, canary.route.replicas ?? 1) : undefined;
+    return COLORS.flatMap(color => oneTo(slots).map(i => {
+        const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0;
+        const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : '';
+        const state = i <= size ? weight : ' disabled';
+        const cookie = sticky ? ` cookie ${serverName(color, i)}` : '';
+        return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`;
+    })).join('');
+}
+/**
+ * sticky: cookie. HAProxy names the server (so the color) a client got in a cookie and sends it there
+ * again while that server is ready or draining; a server in maintenance (a color whose drain ended)
+ * no longer holds its clients, and a failed connection is re-dispatched to another server.
+ */
+function renderStickiness(app, sticky) {
+    if (!sticky)
+        return '';
+    return `  # sticky: cookie: a client keeps the server (and so the color) it first got until that color's drain ends
+  cookie ${stickyCookie(app)} insert indirect nocache httponly
+  option redispatch 1
+`;
+}
+function stickyCookie(app) {
+    return `cutover_${app.replace(/-/g, '_')}`;
+}
+/** HAProxy's largest server weight. */
+const MAX_WEIGHT = 256;
+/**
+ * Per-server weights that give the canary color `percent` % of requests: each color's share is
+ * its servers' weights summed, so the weights make up for unequal replica counts.
+ */
+function canaryWeights(percent, liveReplicas, canaryReplicas) {
+    const live = (100 - percent) * canaryReplicas;
+    const canary = percent * liveReplicas;
+    const scale = Math.min(1, MAX_WEIGHT / Math.max(live, canary));
+    return { live: Math.max(1, Math.round(live * scale)), canary: Math.max(1, Math.round(canary * scale)) };
+}
+const CANARY_MARKER = '# cutover-canary: ';
+/** The backend file's record of a canary (the route comment keeps naming the live release). */
+function canaryComment(canary) {
+    return canary ? `${CANARY_MARKER}${JSON.stringify({ color: canary.route.color, releaseId: canary.route.releaseId, weight: canary.weight })}\n` : '';
+}
+function parseCanaryComment(text) {
+    const line = text.split('\n').find(l => l.startsWith(CANARY_MARKER));
+    if (!line)
+        return undefined;
+    try {
+        const c = JSON.parse(line.slice(CANARY_MARKER.length));
+        if ((c.color === 'blue' || c.color === 'green') && typeof c.releaseId === 'string' && typeof c.weight === 'number') {
+            return { color: c.color, releaseId: c.releaseId, weight: c.weight };
+        }
+    }
+    catch {
+        // damaged: no canary
+    }
+    return undefined;
+}
+/**
+ * The runtime API commands of a canary: both colors ready at their weights (the canary's
+ * containers at their current addresses), slots beyond each color's size in maintenance.
+ */
+function canaryCommands(be, live, canary, slots, addresses) {
+    const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1);
+    const commands = [];
+    for (const [route, weight, known] of [
+        [live, weights.live, []],
+        [canary.route, weights.canary, addresses]
+    ]) {
+        for (const i of oneTo(slots)) {
+            const server = `${be}/${serverName(route.color, i)}`;
+            if (i > (route.replicas ?? 1)) {
+                commands.push(`set server ${server} state maint`);
+                continue;
+            }
+            const address = known[i - 1];
+            if (address)
+                commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
+            commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`);
+        }
+    }
+    return commands;
+}
+const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/;
+/** The servers a backend file declares: slots per color, and how many of each color are enabled. */
+function declaredServers(text) {
+    let slots = 0;
+    const enabled = { blue: 0, green: 0 };
+    for (const line of text.split('\n')) {
+        const m = SERVER_LINE.exec(line);
+        if (!m)
+            continue;
+        slots = Math.max(slots, Number(m[2] ?? 1));
+        if (!m[3])
+            enabled[m[1]]++;
+    }
+    return { slots, enabled };
+}
+/**
+ * What a running backend keeps from its file until a reload: everything but the route and canary
+ * records and each server's state and weight (those the runtime API changes). Two files of the
+ * same shape are switched at runtime; a new shape (more servers, sticky on or off) needs a reload.
+ */
+function backendShape(text) {
+    return text
+        .split('\n')
+        .filter(l => !l.startsWith('# cutover-'))
+        .map(l => (SERVER_LINE.test(l) ? l.replace(/ weight \d+/, '').replace(/ disabled\s*$/, '') : l))
+        .join('\n');
+}
+/** The slots a backend needs for this route: never fewer than it declares (shrinking would only cost a reload). */
+function slotsFor(route, currentText) {
+    return Math.max(route.replicas ?? 1, declaredServers(currentText).slots, 1);
+}
+/**
+ * The runtime API commands of a switch: the new color's replicas take new requests (at their
+ * current addresses when known), its slots beyond the size go to maintenance, the other color drains
+ * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
+ */
+function switchCommands(be, route, slots, addresses) {
+    const other = route.color === 'blue' ? 'green' : 'blue';
+    const size = route.replicas ?? 1;
+    const commands = [];
+    for (const i of oneTo(slots)) {
+        const server = `${be}/${serverName(route.color, i)}`;
+        if (i > size) {
+            commands.push(`set server ${server} state maint`);
+            continue;
+        }
+        const address = addresses[i - 1];
+        // A container just created: its address now rather than at the next DNS resolution.
+        if (address)
+            commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
+        // weight 1: the file's weight, which a canary may have changed
+        commands.push(`set server ${server} weight 1`, `set server ${server} state ready`);
+    }
+    for (const i of oneTo(slots))
+        commands.push(`set server ${be}/${serverName(other, i)} state drain`);
+    return commands;
+}
+/** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
+function maintenancePageFile(app) {
+    return `maintenance-${app}.html`;
+}
+/** The app's maintenance flag: the key `on` present = the page is served (changed at runtime with add/clear map). */
+function maintenanceMapFile(app) {
+    return `maintenance-${app}.map`;
+}
+const MAINTENANCE_HEADER = 'X-Cutover-Maintenance';
+/** Seconds clients are told to wait (Retry-After). */
+const RETRY_AFTER_S = 60;
+function renderMaintenanceMap(on) {
+    return `# Managed by cutover: "on" while mode maintenance serves the page.\n${on ? 'on 1\n' : ''}`;
+}
+/** What the page's file holds (read once at a reload): the HTML, or the built-in page. */
+function maintenancePage(html) {
+    return html ?? DEFAULT_MAINTENANCE_PAGE;
+}
+const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">
+<h1>Down for maintenance</h1>
+<p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
+</body>
+</html>
+`;
+/**
+ * The backend's maintenance rule: while the flag is on, every request gets the page with a 503 and
+ * Retry-After, except cutover's own verification (a request carrying the host's verify token), so a
+ * deploy during maintenance is still verified. Health probes go to the containers directly.
+ */
+function renderMaintenanceRule(dir, app, verifyMap) {
+    return `  # mode maintenance: a 503 page instead of the app while ${maintenanceMapFile(app)} holds "on" (cutover's verification still passes)
+  http-request return status 503 content-type "text/html; charset=utf-8" file ${dir}/${maintenancePageFile(app)} hdr Retry-After ${RETRY_AFTER_S} hdr Cache-Control no-store hdr ${MAINTENANCE_HEADER} on if { str(on),map(${dir}/${maintenanceMapFile(app)}) -m found } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }
+`;
+}
+/** Whether a backend file has the maintenance rule (files written before it existed do not). */
+function hasMaintenanceRule(text, app) {
+    return text.includes(`map(`) && text.includes(maintenanceMapFile(app));
+}
+/** The route a backend file was rendered for, to render it again (with the rules of this version). */
+function routeOfFile(app, text, parsed) {
+    if (!parsed)
+        return undefined;
+    const port = /^\s*server\s+\S+\s+\S+:(\d+)\s/m.exec(text);
+    if (!port)
+        return undefined;
+    return { app, color: parsed.color, releaseId: parsed.releaseId, appPort: Number(port[1]), replicas: Math.max(1, declaredServers(text).enabled[parsed.color]) };
+}
+/** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */
+function endDrainCommands(be, color, slots) {
+    return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`);
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/proxy-container.ts
+
 
 
 
@@ -77425,6 +77638,19 @@ async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
         }
         confirmed = ask.confirmAfterMs === 0;
         await new Promise(r => setTimeout(r, 20));
+    }
+}
+/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
+async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
+    const started = Date.now();
+    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
+    for (;;) {
+        const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000);
+        const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on';
+        const ok = last.status !== undefined && page === on;
+        if (ok || Date.now() - started > timeoutMs)
+            return { ok, last, ms: Date.now() - started };
+        await new Promise(r => setTimeout(r, 50));
     }
 }
 
@@ -77794,232 +78020,6 @@ class LedgerFile {
             throw new LedgerError(`Could not write the release ledger ${this.where} on the host: ${e.message}`);
         }
     }
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
-
-
-
-/**
- * The release strategies' part of an app's HAProxy backend (issue #12): N servers per color.
- * Replica 1's server keeps the name of a one-container color (`blue`), so a backend written before
- * replicas existed is switched by the same runtime commands.
- */
-/** The server of one replica of a color in the app's backend. */
-function serverName(color, replica) {
-    return replica === 1 ? color : `${color}-${replica}`;
-}
-/**
- * Every server of both colors, `slots` per color: the live color's first `route.replicas` enabled,
- * every other one `disabled` (a switch enables them through the runtime API, so both colors declare
- * the same slots and a switch between sizes up to `slots` needs no reload).
- */
-function renderServers(route, slots, canary, sticky = false) {
-    const weights = canary ? canaryWeights(canary.weight, route.replicas ?? 1, canary.route.replicas ?? 1) : undefined;
-    return COLORS.flatMap(color => oneTo(slots).map(i => {
-        const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0;
-        const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : '';
-        const state = i <= size ? weight : ' disabled';
-        const cookie = sticky ? ` cookie ${serverName(color, i)}` : '';
-        return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`;
-    })).join('');
-}
-/**
- * sticky: cookie. HAProxy names the server (so the color) a client got in a cookie and sends it there
- * again while that server is ready or draining; a server in maintenance (a color whose drain ended)
- * no longer holds its clients, and a failed connection is re-dispatched to another server.
- */
-function renderStickiness(app, sticky) {
-    if (!sticky)
-        return '';
-    return `  # sticky: cookie: a client keeps the server (and so the color) it first got until that color's drain ends
-  cookie ${stickyCookie(app)} insert indirect nocache httponly
-  option redispatch 1
-`;
-}
-function stickyCookie(app) {
-    return `cutover_${app.replace(/-/g, '_')}`;
-}
-/** HAProxy's largest server weight. */
-const MAX_WEIGHT = 256;
-/**
- * Per-server weights that give the canary color `percent` % of requests: each color's share is
- * its servers' weights summed, so the weights make up for unequal replica counts.
- */
-function canaryWeights(percent, liveReplicas, canaryReplicas) {
-    const live = (100 - percent) * canaryReplicas;
-    const canary = percent * liveReplicas;
-    const scale = Math.min(1, MAX_WEIGHT / Math.max(live, canary));
-    return { live: Math.max(1, Math.round(live * scale)), canary: Math.max(1, Math.round(canary * scale)) };
-}
-const CANARY_MARKER = '# cutover-canary: ';
-/** The backend file's record of a canary (the route comment keeps naming the live release). */
-function canaryComment(canary) {
-    return canary ? `${CANARY_MARKER}${JSON.stringify({ color: canary.route.color, releaseId: canary.route.releaseId, weight: canary.weight })}\n` : '';
-}
-function parseCanaryComment(text) {
-    const line = text.split('\n').find(l => l.startsWith(CANARY_MARKER));
-    if (!line)
-        return undefined;
-    try {
-        const c = JSON.parse(line.slice(CANARY_MARKER.length));
-        if ((c.color === 'blue' || c.color === 'green') && typeof c.releaseId === 'string' && typeof c.weight === 'number') {
-            return { color: c.color, releaseId: c.releaseId, weight: c.weight };
-        }
-    }
-    catch {
-        // damaged: no canary
-    }
-    return undefined;
-}
-/**
- * The runtime API commands of a canary: both colors ready at their weights (the canary's
- * containers at their current addresses), slots beyond each color's size in maintenance.
- */
-function canaryCommands(be, live, canary, slots, addresses) {
-    const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1);
-    const commands = [];
-    for (const [route, weight, known] of [
-        [live, weights.live, []],
-        [canary.route, weights.canary, addresses]
-    ]) {
-        for (const i of oneTo(slots)) {
-            const server = `${be}/${serverName(route.color, i)}`;
-            if (i > (route.replicas ?? 1)) {
-                commands.push(`set server ${server} state maint`);
-                continue;
-            }
-            const address = known[i - 1];
-            if (address)
-                commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
-            commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`);
-        }
-    }
-    return commands;
-}
-const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/;
-/** The servers a backend file declares: slots per color, and how many of each color are enabled. */
-function declaredServers(text) {
-    let slots = 0;
-    const enabled = { blue: 0, green: 0 };
-    for (const line of text.split('\n')) {
-        const m = SERVER_LINE.exec(line);
-        if (!m)
-            continue;
-        slots = Math.max(slots, Number(m[2] ?? 1));
-        if (!m[3])
-            enabled[m[1]]++;
-    }
-    return { slots, enabled };
-}
-/**
- * What a running backend keeps from its file until a reload: everything but the route and canary
- * records and each server's state and weight (those the runtime API changes). Two files of the
- * same shape are switched at runtime; a new shape (more servers, sticky on or off) needs a reload.
- */
-function backendShape(text) {
-    return text
-        .split('\n')
-        .filter(l => !l.startsWith('# cutover-'))
-        .map(l => (SERVER_LINE.test(l) ? l.replace(/ weight \d+/, '').replace(/ disabled\s*$/, '') : l))
-        .join('\n');
-}
-/** The slots a backend needs for this route: never fewer than it declares (shrinking would only cost a reload). */
-function slotsFor(route, currentText) {
-    return Math.max(route.replicas ?? 1, declaredServers(currentText).slots, 1);
-}
-/**
- * The runtime API commands of a switch: the new color's replicas take new requests (at their
- * current addresses when known), its slots beyond the size go to maintenance, the other color drains
- * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
- */
-function switchCommands(be, route, slots, addresses) {
-    const other = route.color === 'blue' ? 'green' : 'blue';
-    const size = route.replicas ?? 1;
-    const commands = [];
-    for (const i of oneTo(slots)) {
-        const server = `${be}/${serverName(route.color, i)}`;
-        if (i > size) {
-            commands.push(`set server ${server} state maint`);
-            continue;
-        }
-        const address = addresses[i - 1];
-        // A container just created: its address now rather than at the next DNS resolution.
-        if (address)
-            commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
-        // weight 1: the file's weight, which a canary may have changed
-        commands.push(`set server ${server} weight 1`, `set server ${server} state ready`);
-    }
-    for (const i of oneTo(slots))
-        commands.push(`set server ${be}/${serverName(other, i)} state drain`);
-    return commands;
-}
-/** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
-function maintenancePageFile(app) {
-    return `maintenance-${app}.html`;
-}
-/** The app's maintenance flag: the key `on` present = the page is served (changed at runtime with add/clear map). */
-function maintenanceMapFile(app) {
-    return `maintenance-${app}.map`;
-}
-const MAINTENANCE_HEADER = 'X-Cutover-Maintenance';
-/** Seconds clients are told to wait (Retry-After). */
-const RETRY_AFTER_S = 60;
-function renderMaintenanceMap(on) {
-    return `# Managed by cutover: "on" while mode maintenance serves the page.\n${on ? 'on 1\n' : ''}`;
-}
-/** What the page's file holds (read once at a reload): the HTML, or the built-in page. */
-function maintenancePage(html) {
-    return html ?? DEFAULT_MAINTENANCE_PAGE;
-}
-const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">
-<h1>Down for maintenance</h1>
-<p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
-</body>
-</html>
-`;
-/**
- * The backend's maintenance rule: while the flag is on, every request gets the page with a 503 and
- * Retry-After, except cutover's own verification (a request carrying the host's verify token), so a
- * deploy during maintenance is still verified. Health probes go to the containers directly.
- */
-function renderMaintenanceRule(dir, app, verifyMap) {
-    return `  # mode maintenance: a 503 page instead of the app while ${maintenanceMapFile(app)} holds "on" (cutover's verification still passes)
-  http-request return status 503 content-type "text/html; charset=utf-8" file ${dir}/${maintenancePageFile(app)} hdr Retry-After ${RETRY_AFTER_S} hdr Cache-Control no-store hdr ${MAINTENANCE_HEADER} on if { str(on),map(${dir}/${maintenanceMapFile(app)}) -m found } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }
-`;
-}
-/** Whether a backend file has the maintenance rule (files written before it existed do not). */
-function hasMaintenanceRule(text, app) {
-    return text.includes(`map(`) && text.includes(maintenanceMapFile(app));
-}
-/** The route a backend file was rendered for, to render it again (with the rules of this version). */
-function routeOfFile(app, text, parsed) {
-    if (!parsed)
-        return undefined;
-    const port = /^\s*server\s+\S+\s+\S+:(\d+)\s/m.exec(text);
-    if (!port)
-        return undefined;
-    return { app, color: parsed.color, releaseId: parsed.releaseId, appPort: Number(port[1]), replicas: Math.max(1, declaredServers(text).enabled[parsed.color]) };
-}
-/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
-async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
-    const started = Date.now();
-    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
-    for (;;) {
-        const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000);
-        const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on';
-        const ok = last.status !== undefined && page === on;
-        if (ok || Date.now() - started > timeoutMs)
-            return { ok, last, ms: Date.now() - started };
-        await new Promise(r => setTimeout(r, 50));
-    }
-}
-/** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */
-function endDrainCommands(be, color, slots) {
-    return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`);
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts

@@ -68,8 +68,9 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await cleanupApp(other)
+  // The shared proxy first, so nothing holds the other app's network
   await cleanupApp(app, proxy)
+  await cleanupApp(other)
 })
 
 describe('proxy-type haproxy', () => {

@@ -93,22 +93,29 @@ export async function cleanupApp(app: string, proxyName?: string, home = homedir
         .remove()
         .catch(() => undefined)
     }
-    await docker
-      .getNetwork(`${proxyName}-net`)
-      .remove()
-      .catch(() => undefined)
+    await removeNetwork(docker, `${proxyName}-net`)
     // proxy-type haproxy: the host directory of its admin socket.
     rmSync(`/run/cutover/${proxyName}`, { recursive: true, force: true })
   }
-  await docker
-    .getNetwork(`cutover-${app}`)
-    .remove()
-    .catch(() => undefined)
+  await removeNetwork(docker, `cutover-${app}`)
   rmSync(ledgerDir(app, home), { recursive: true, force: true })
   const locks = join(home, '.cutover', 'locks')
   for (const name of [app, ...(proxyName ? [`proxy.${proxyName}`] : [])]) {
     for (const ext of ['lock', 'holder']) rmSync(join(locks, `${name}.${ext}`), { force: true })
   }
+}
+
+/**
+ * Removes a network even while a proxy shared with other apps is still attached to it (cleanups then
+ * work in any order): a network left behind takes one of Docker's ~30 default address pools, and
+ * once they are gone no test can create a network.
+ */
+async function removeNetwork(docker: Docker, name: string): Promise<void> {
+  const network = docker.getNetwork(name)
+  const info = (await network.inspect().catch(() => undefined)) as { Containers?: Record<string, unknown> } | undefined
+  if (!info) return
+  for (const id of Object.keys(info.Containers ?? {})) await network.disconnect({ Container: id, Force: true }).catch(() => undefined)
+  await network.remove().catch(() => undefined)
 }
 
 /** Where the action keeps an app's release ledger on the test host (the SSH user is this machine's root). */

@@ -1,5 +1,6 @@
 // dist/ is built without gRPC and protobuf: tsconfig.json's "paths" (which ncc applies to every
 // module it resolves) send them to a stub. These tests keep that mapping honest.
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -39,5 +40,19 @@ describe('the build without gRPC and protobuf', () => {
     expect(stub[Symbol.toStringTag]).toBeUndefined()
     expect(() => stub.Server).toThrow(/bundled without gRPC and protobuf.*: Server is not available/)
     expect(() => stub.loadSync).toThrow(/loadSync is not available/)
+  })
+})
+
+describe('the ACME renewer bundle (dist/acme/index.js)', () => {
+  // It runs in a plain Node image on the host, as an ES module: code that needs CommonJS globals
+  // (__dirname: ssh2's asm.js, pulled in by an import of the transport) fails there at start.
+  it('starts under Node and answers a wrong command with its usage, exit code 2', () => {
+    const run = spawnSync(process.execPath, [join(REPO, 'dist', 'acme', 'index.js'), 'no-such-command'], { encoding: 'utf8', timeout: 20_000 })
+    expect({ status: run.status, stderr: run.stderr.trim().split('\n').pop() }).toEqual({ status: 2, stderr: 'usage: index.mjs serve | issue APP [--force]' })
+  })
+
+  it('bundles no SSH or Docker client code', () => {
+    const bundle = readFileSync(join(REPO, 'dist', 'acme', 'index.js'), 'utf8')
+    for (const marker of ['ssh2', 'docker-modem']) expect({ marker, found: bundle.includes(`node_modules/${marker}/`) }).toEqual({ marker, found: false })
   })
 })

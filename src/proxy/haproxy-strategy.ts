@@ -1,7 +1,5 @@
 import { COLORS, containerName, type Color } from '../core/names.js'
-import type { ProxySettings } from '../core/config.js'
-import type { Route, VerifyResult } from '../engine/ports.js'
-import { httpGet, type OpenStream } from '../transport/http-probe.js'
+import type { Route } from '../engine/ports.js'
 import { oneTo } from '../engine/replicas.js'
 
 /**
@@ -229,19 +227,6 @@ export function routeOfFile(app: string, text: string, parsed: { color: Color; r
   const port = /^\s*server\s+\S+\s+\S+:(\d+)\s/m.exec(text)
   if (!port) return undefined
   return { app, color: parsed.color, releaseId: parsed.releaseId, appPort: Number(port[1]), replicas: Math.max(1, declaredServers(text).enabled[parsed.color]) }
-}
-
-/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
-export async function confirmMaintenance(openTcp: OpenStream, settings: ProxySettings, on: boolean, timeoutMs: number): Promise<VerifyResult> {
-  const started = Date.now()
-  const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
-  for (;;) {
-    const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000)
-    const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on'
-    const ok = last.status !== undefined && page === on
-    if (ok || Date.now() - started > timeoutMs) return { ok, last, ms: Date.now() - started }
-    await new Promise(r => setTimeout(r, 50))
-  }
 }
 
 /** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */

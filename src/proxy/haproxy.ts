@@ -8,7 +8,6 @@ import {
   parseCanaryComment,
   backendShape,
   canaryCommands,
-  confirmMaintenance,
   DEFAULT_MAINTENANCE_PAGE,
   declaredServers,
   hasMaintenanceRule,
@@ -60,7 +59,16 @@ import {
   type DomainMaps
 } from './haproxy-config.js'
 import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
-import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
+import {
+  confirmMaintenance,
+  ensureProxyImage,
+  ensureProxyNetwork,
+  inspectIfExists,
+  ProxyError,
+  underLock,
+  verifyThroughProxy,
+  type ProxyLocker
+} from './proxy-container.js'
 import { parseBackends, parsePid, runtimeCommand, runtimeErrors, RuntimeApiError, type OpenAdminSocket } from './haproxy-runtime.js'
 import type { Duplex } from 'node:stream'
 import { AcmeRenewer } from './haproxy-acme.js'

@@ -6,6 +6,7 @@ import type { VerifyResult } from '../engine/ports.js'
 import { httpGet, type OpenStream, type ProbeResult } from '../transport/http-probe.js'
 import { LABEL } from '../core/names.js'
 import { isConflict, isNotFound, pullImage } from '../transport/docker-ops.js'
+import { MAINTENANCE_HEADER } from './haproxy-strategy.js'
 
 /** What every router needs to manage its own containers on the host, whatever proxy it runs. */
 
@@ -110,5 +111,18 @@ export async function verifyThroughProxy(openTcp: OpenStream, settings: ProxySet
     }
     confirmed = ask.confirmAfterMs === 0
     await new Promise(r => setTimeout(r, 20))
+  }
+}
+
+/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
+export async function confirmMaintenance(openTcp: OpenStream, settings: ProxySettings, on: boolean, timeoutMs: number): Promise<VerifyResult> {
+  const started = Date.now()
+  const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
+  for (;;) {
+    const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000)
+    const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on'
+    const ok = last.status !== undefined && page === on
+    if (ok || Date.now() - started > timeoutMs) return { ok, last, ms: Date.now() - started }
+    await new Promise(r => setTimeout(r, 50))
   }
 }

@@ -39,7 +39,8 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 // Works both as CommonJS (inside the image) and as ESM (in this repo, whose
 // package.json says "type": "module"): only dynamic import() is common to both.
-const ROLE = process.argv[2] || 'web';
+// A first argument that is a flag (the settings e2e passes --flag) leaves the web role.
+const ROLE = process.argv[2] && !process.argv[2].startsWith('-') ? process.argv[2] : 'web';
 Promise.all([import('node:http'), import('node:crypto'), import('node:fs'), import('node:os')]).then(([http, crypto, fs, os]) => {
   if (ROLE === 'queue') return queue(http);
   if (ROLE === 'worker') return worker(http, os);
