@@ -2,7 +2,7 @@
 import { connect } from 'node:net'
 import type Docker from 'dockerode'
 import { get, runAction, type ActionRun } from './action.js'
-import { startLoad } from './load.js'
+import { underSteadyLoad } from './load.js'
 import { testbed } from './testbed.js'
 
 export function haproxyImage(): string {
@@ -20,21 +20,8 @@ export async function served(port: number, host?: string): Promise<string> {
 }
 
 /** Runs the action under steady load (keep-alive and new connections); returns the failures seen. */
-export async function underLoad(port: number, run: () => Promise<ActionRun>) {
-  const url = `http://127.0.0.1:${port}/`
-  const keepAlive = startLoad(url, { connections: 4, keepAlive: true, maxRequests: 40000, maxMs: 90000 })
-  const fresh = startLoad(url, { connections: 2, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
-  await new Promise(r => setTimeout(r, 300))
-  const result = await run()
-  await new Promise(r => setTimeout(r, 300))
-  const a = await keepAlive.stop()
-  const b = await fresh.stop()
-  return {
-    result,
-    sent: a.sent + b.sent,
-    bodies: { ...a.bodies, ...b.bodies },
-    failures: { failures: keepAlive.failures() + fresh.failures(), errors: [...a.firstErrors, ...b.firstErrors] }
-  }
+export function underLoad(port: number, run: () => Promise<ActionRun>) {
+  return underSteadyLoad(`http://127.0.0.1:${port}/`, run)
 }
 
 export { runAction }

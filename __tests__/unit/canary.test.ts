@@ -1,54 +1,23 @@
 import type { Config } from '../../src/core/config.js'
-import { ReleaseEngine } from '../../src/engine/release.js'
-import { Timeline } from '../../src/engine/timeline.js'
 import { canaryCommands, canaryWeights, parseCanaryComment } from '../../src/proxy/haproxy-strategy.js'
 import { renderAppConfig } from '../../src/proxy/haproxy-config.js'
-import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
+import { EngineBed, testConfig } from '../support/engine-bed.js'
+import { FakeRouter } from '../support/fakes.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
 
 function configFor(strategy: Partial<Config['strategy']> = {}, more: Partial<Config> = {}): Config {
-  return {
-    mode: 'deploy',
-    app: 'web',
-    ssh: { host: 'h', port: 22, user: 'root', privateKey: '', hostKey: { kind: 'insecure' }, connectTimeoutMs: 1000 },
-    dockerSocket: '/var/run/docker.sock',
-    container: { env: {}, volumes: [], networks: [], labels: {}, restart: { Name: 'unless-stopped' } },
-    health: { port: 3000, path: '/health', timeoutMs: 10_000, intervalMs: 1000, passes: 1 },
+  return testConfig({
     proxy: { type: 'haproxy', name: 'cutover-proxy', image: 'haproxy', port: 80, domains: [], drainTimeoutMs: 5000 },
     strategy: { replicas: 1, ...strategy },
-    keepPrevious: 'running',
-    keepFailed: false,
-    lockTimeoutMs: 1000,
-    github: { deployments: false, token: '', environment: 'production' },
     ...more
-  }
+  })
 }
 
-class Bed {
-  clock = new FakeClock()
-  host = new FakeHost(this.clock)
-  router = new FakeRouter(this.host)
-  ledger = new FakeLedger()
-  log = new RecordingLog()
-  private ids = 0
+class Bed extends EngineBed {
   constructor() {
-    for (const v of [V1, V2]) this.host.addImage(v, { bootMs: 1500 })
-  }
-  engine(config: Config): ReleaseEngine {
-    return new ReleaseEngine({
-      config,
-      host: this.host,
-      router: this.router,
-      ledger: this.ledger,
-      log: this.log,
-      timeline: new Timeline(this.log, () => this.clock.now()),
-      run: 'acme/web#1',
-      author: { actor: 'alice' },
-      clock: this.clock,
-      newId: () => `r${++this.ids}`
-    })
+    super([V1, V2])
   }
   async canaryOf(weight: number, more: Partial<Config> = {}) {
     await this.engine(configFor()).release({ kind: 'deploy', image: V1 })

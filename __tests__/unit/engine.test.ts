@@ -2,9 +2,8 @@ import type { Config } from '../../src/core/config.js'
 import { ReleaseError, type ReleaseResult } from '../../src/core/outcome.js'
 import type { LedgerRecord } from '../../src/core/release.js'
 import { ReleaseEngine } from '../../src/engine/release.js'
-import { Timeline } from '../../src/engine/timeline.js'
 import type { ReleaseRequest } from '../../src/engine/plan.js'
-import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
+import { EngineBed, testConfig } from '../support/engine-bed.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
@@ -14,54 +13,23 @@ const CRASH = 'registry.test/web:crash'
 const SLOW = 'registry.test/web:slow'
 
 function configFor(more: Partial<Config> = {}, container: Partial<Config['container']> = {}): Config {
-  return {
-    mode: 'deploy',
-    app: 'web',
-    ssh: { host: 'h', port: 22, user: 'root', privateKey: '', hostKey: { kind: 'insecure' }, connectTimeoutMs: 1000 },
-    dockerSocket: '/var/run/docker.sock',
+  return testConfig({
     container: { env: { A: '1' }, volumes: [], networks: [], labels: {}, restart: { Name: 'unless-stopped' }, ...container },
-    health: { port: 3000, path: '/health', timeoutMs: 10_000, intervalMs: 1000, passes: 1 },
-    proxy: { type: 'nginx', name: 'cutover-proxy', image: 'nginx', port: 80, domains: [], drainTimeoutMs: 30_000 },
-    strategy: { replicas: 1 },
-    keepPrevious: 'running',
-    keepFailed: false,
-    lockTimeoutMs: 1000,
-    github: { deployments: false, token: '', environment: 'production' },
     ...more
-  }
+  })
 }
 
 /** One host with its proxy and ledger, and a way to run releases against it. */
-class Bed {
-  clock = new FakeClock()
-  host = new FakeHost(this.clock)
-  router = new FakeRouter(this.host)
-  ledger = new FakeLedger()
-  log = new RecordingLog()
-  last?: ReleaseEngine
-  private ids = 0
-
+class Bed extends EngineBed {
   constructor() {
-    for (const v of [V1, V2, V3]) this.host.addImage(v, { bootMs: 1500 })
+    super([V1, V2, V3], { actor: 'alice', commit: 'abc1234def', runUrl: 'https://github.test/acme/web/actions/runs/1' })
     this.host.addImage(BROKEN, { healthStatus: 500 })
     this.host.addImage(CRASH, { crashWith: 3 })
     this.host.addImage(SLOW, { bootMs: 60_000 })
   }
 
-  engine(config = configFor()): ReleaseEngine {
-    this.last = new ReleaseEngine({
-      config,
-      host: this.host,
-      router: this.router,
-      ledger: this.ledger,
-      log: this.log,
-      timeline: new Timeline(this.log, () => this.clock.now()),
-      run: 'acme/web#1',
-      author: { actor: 'alice', commit: 'abc1234def', runUrl: 'https://github.test/acme/web/actions/runs/1' },
-      clock: this.clock,
-      newId: () => `r${++this.ids}`
-    })
-    return this.last
+  override engine(config = configFor()): ReleaseEngine {
+    return super.engine(config)
   }
 
   deploy(image: string, config?: Config): Promise<ReleaseResult> {

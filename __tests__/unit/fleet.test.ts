@@ -5,26 +5,16 @@ import { fleetResult } from '../../src/fleet/outcome.js'
 import { FleetRollout, type FleetMember } from '../../src/fleet/rollout.js'
 import { StampedTimeline } from '../../src/fleet/timeline.js'
 import type { FleetSettings } from '../../src/inputs/hosts.js'
+import { testConfig } from '../support/engine-bed.js'
 import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
 const BROKEN = 'registry.test/web:broken'
 
-const config: Config = {
-  mode: 'deploy',
-  app: 'web',
-  ssh: { host: 'h', port: 22, user: 'root', privateKey: '', hostKey: { kind: 'insecure' }, connectTimeoutMs: 1000 },
-  dockerSocket: '/var/run/docker.sock',
-  container: { env: {}, volumes: [], networks: [], labels: {}, restart: { Name: 'unless-stopped' } },
-  health: { port: 3000, path: '/health', timeoutMs: 10_000, intervalMs: 1000, passes: 1 },
-  proxy: { type: 'nginx', name: 'cutover-proxy', image: 'nginx', port: 80, domains: [], drainTimeoutMs: 0 },
-  strategy: { replicas: 1 },
-  keepPrevious: 'running',
-  keepFailed: false,
-  lockTimeoutMs: 1000,
-  github: { deployments: false, token: '', environment: 'production' }
-}
+const config: Config = testConfig({
+  proxy: { type: 'nginx', name: 'cutover-proxy', image: 'nginx', port: 80, domains: [], drainTimeoutMs: 0 }
+})
 
 /** One fake host: its Docker, proxy and ledger, each host with its own clock. */
 class FakeFleetHost implements FleetMember {

@@ -1,6 +1,5 @@
-import { tmpdir } from 'node:os'
 import ssh2 from 'ssh2'
-import { InputError, parseInputs } from '../../src/inputs/parse.js'
+import { inputParser } from '../support/inputs.js'
 
 // Several hosts in `host` (issue #13): parsed and pinned before anything connects.
 const { utils } = ssh2
@@ -17,20 +16,7 @@ const base: Record<string, string> = {
   image: 'ghcr.io/acme/web:1.2.3'
 }
 
-function parse(overrides: Record<string, string> = {}) {
-  const values = { ...base, ...overrides }
-  return parseInputs({ get: n => values[n] ?? '', mask: () => undefined, workspace: tmpdir() })
-}
-
-function errorOf(overrides: Record<string, string>): string {
-  try {
-    parse(overrides)
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError)
-    return (e as Error).message
-  }
-  throw new Error('expected an InputError')
-}
+const { parse, errorOf } = inputParser(base)
 
 describe('host with several hosts', () => {
   it('reads one host a line, each pinned by its own known-hosts line; atomic, batch 1, rollback on failure by default', () => {

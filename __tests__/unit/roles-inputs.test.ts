@@ -1,6 +1,5 @@
-import { tmpdir } from 'node:os'
 import ssh2 from 'ssh2'
-import { InputError, parseInputs } from '../../src/inputs/parse.js'
+import { inputParser } from '../support/inputs.js'
 
 const base: Record<string, string> = {
   app: 'web',
@@ -10,20 +9,7 @@ const base: Record<string, string> = {
   image: 'ghcr.io/acme/web:1.2.3'
 }
 
-function parse(overrides: Record<string, string> = {}) {
-  const values: Record<string, string> = { ...base, ...overrides }
-  return parseInputs({ get: n => values[n] ?? '', mask: () => undefined, workspace: tmpdir() })
-}
-
-function errorOf(overrides: Record<string, string>): string {
-  try {
-    parse(overrides)
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError)
-    return (e as Error).message
-  }
-  throw new Error('expected an InputError')
-}
+const { parse, errorOf } = inputParser(base)
 
 describe('role inputs', () => {
   it('defaults: a web role, no workers, 10s min uptime, 30s stop timeout, no release command', () => {

@@ -1,11 +1,9 @@
 /** Worker roles, app-port none and the release command, in the engine, against the in-memory fakes. */
 import type { Config, RoleSettings } from '../../src/core/config.js'
 import { ReleaseError, type ReleaseResult } from '../../src/core/outcome.js'
-import { ReleaseEngine } from '../../src/engine/release.js'
-import { Timeline } from '../../src/engine/timeline.js'
 import type { ReleaseRequest } from '../../src/engine/plan.js'
-import type { UntrustedOutput } from '../../src/engine/release-command.js'
-import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog, type ImageBehaviour } from '../support/fakes.js'
+import type { ImageBehaviour } from '../support/fakes.js'
+import { EngineBed, testConfig } from '../support/engine-bed.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
@@ -15,59 +13,23 @@ const JOBS = { name: 'jobs', command: ['node', 'jobs.js'] }
 const MAIL = { name: 'mail', command: ['node', 'mail.js', '--fast'] }
 
 function configFor(roles: Partial<RoleSettings> = {}, more: Partial<Config> = {}): Config {
-  return {
-    mode: 'deploy',
-    app: 'web',
-    ssh: { host: 'h', port: 22, user: 'root', privateKey: '', hostKey: { kind: 'insecure' }, connectTimeoutMs: 1000 },
-    dockerSocket: '/var/run/docker.sock',
+  return testConfig({
     container: { env: { A: '1' }, volumes: [], networks: [], labels: {}, restart: { Name: 'unless-stopped' } },
     health: { port: 3000, path: '/health', timeoutMs: 30_000, intervalMs: 1000, passes: 1 },
-    proxy: { type: 'nginx', name: 'cutover-proxy', image: 'nginx', port: 80, domains: [], drainTimeoutMs: 30_000 },
-    strategy: { replicas: 1 },
-    keepPrevious: 'running',
-    keepFailed: false,
-    lockTimeoutMs: 1000,
-    github: { deployments: false, token: '', environment: 'production' },
     roles: { web: true, workers: [JOBS, MAIL], minUptimeMs: 10_000, stopTimeoutMs: 30_000, ...roles },
     ...more
-  }
+  })
 }
 
 const WORKERS_ONLY = (more: Partial<RoleSettings> = {}) => configFor({ web: false, ...more })
 
-class Bed {
-  clock = new FakeClock()
-  host = new FakeHost(this.clock)
-  router = new FakeRouter(this.host)
-  ledger = new FakeLedger()
-  log = new RecordingLog()
-  last?: ReleaseEngine
-  output?: UntrustedOutput
-  private ids = 0
-
+class Bed extends EngineBed {
   constructor() {
-    for (const v of [V1, V2, V3]) this.host.addImage(v, { bootMs: 1500 })
+    super([V1, V2, V3])
   }
 
   image(ref: string, behaviour: ImageBehaviour): void {
     this.host.addImage(ref, { bootMs: 1500, ...behaviour })
-  }
-
-  engine(config: Config): ReleaseEngine {
-    this.last = new ReleaseEngine({
-      config,
-      host: this.host,
-      router: this.router,
-      ledger: this.ledger,
-      log: this.log,
-      timeline: new Timeline(this.log, () => this.clock.now()),
-      run: 'acme/web#1',
-      author: { actor: 'alice' },
-      clock: this.clock,
-      newId: () => `r${++this.ids}`,
-      output: this.output
-    })
-    return this.last
   }
 
   deploy(image: string, config = configFor()): Promise<ReleaseResult> {

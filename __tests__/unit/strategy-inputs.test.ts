@@ -1,6 +1,5 @@
 import ssh2 from 'ssh2'
-import { tmpdir } from 'node:os'
-import { InputError, parseInputs } from '../../src/inputs/parse.js'
+import { inputParser } from '../support/inputs.js'
 import { strategyProxyProblem } from '../../src/inputs/strategy.js'
 
 const key = ssh2.utils.generateKeyPairSync('ed25519').private
@@ -12,20 +11,7 @@ const base: Record<string, string> = {
   image: 'ghcr.io/acme/web:1'
 }
 
-function parse(overrides: Record<string, string> = {}) {
-  const values = { ...base, ...overrides }
-  return parseInputs({ get: n => values[n] ?? '', mask: () => undefined, workspace: tmpdir() })
-}
-
-function errorOf(overrides: Record<string, string>): string {
-  try {
-    parse(overrides)
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError)
-    return (e as Error).message
-  }
-  throw new Error('expected an InputError')
-}
+const { parse, errorOf } = inputParser(base)
 
 describe('strategy inputs', () => {
   it('replicas: 1 by default, 1 to 9', () => {

@@ -1,6 +1,6 @@
-import { tmpdir } from 'node:os'
 import ssh2 from 'ssh2'
-import { InputError, parseInputs } from '../../src/inputs/parse.js'
+import { InputError } from '../../src/inputs/parse.js'
+import { inputParser } from '../support/inputs.js'
 import { certificateCovers, LETS_ENCRYPT, parseTls, pemCertificates } from '../../src/inputs/tls.js'
 import { opensslCert } from '../support/certs.js'
 
@@ -15,20 +15,7 @@ const base: Record<string, string> = {
   domains: 'app.example.com www.example.com'
 }
 
-function parse(overrides: Record<string, string | undefined> = {}, masked: string[] = []) {
-  const values: Record<string, string | undefined> = { ...base, ...overrides }
-  return parseInputs({ get: n => values[n] ?? '', mask: s => masked.push(s), workspace: tmpdir() })
-}
-
-function errorOf(overrides: Record<string, string | undefined>): string {
-  try {
-    parse(overrides)
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError)
-    return (e as Error).message
-  }
-  throw new Error('expected an InputError')
-}
+const { parse, errorOf } = inputParser(base)
 
 const good = opensslCert(['app.example.com', 'www.example.com'])
 

@@ -44,13 +44,8 @@ in_host() { # n command...
   shift
   nsenter --net="/var/run/netns/$(ns_of "$n")" --mount="$(mntns_of "$n")" "$@"
 }
-pid_alive() { # pidfile marker
-  local pid
-  pid=$(cat "$1" 2>/dev/null || true)
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2" || return 1
-  echo "$pid"
-}
+# shellcheck source=lib.sh
+. "$SCRIPT_DIR/lib.sh"
 stop_pid() { # name pidfile marker
   local pid
   if pid=$(pid_alive "$2" "$3"); then
@@ -60,17 +55,6 @@ stop_pid() { # name pidfile marker
     log "$1: stopped (pid $pid)"
   fi
   rm -f "$2"
-}
-write_if_changed() {
-  local path=$1 tmp
-  tmp=$(mktemp "$path.XXXXXX")
-  cat >"$tmp"
-  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
-    rm -f "$tmp"
-    return 1
-  fi
-  mv "$tmp" "$path"
-  return 0
 }
 mnt_inode() { in_host "$1" stat -L -c %i "$2" 2>/dev/null || true; }
 

@@ -150,18 +150,8 @@ fi
 # shellcheck disable=SC1091
 . "$TB/secrets.env"
 
-# Write a file only if its content changed; returns 0 when it changed.
-write_if_changed() {
-  local path=$1 tmp
-  tmp=$(mktemp "$path.XXXXXX")
-  cat >"$tmp"
-  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
-    rm -f "$tmp"
-    return 1
-  fi
-  mv "$tmp" "$path"
-  return 0
-}
+# shellcheck source=lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 # ---------------------------------------------------------------- keys
 genkey() { # path type passphrase [extra args]
@@ -200,14 +190,6 @@ cmp -s "$TB/authorized_keys" "$DEPLOYER_HOME/.ssh/authorized_keys" ||
   install -m 600 -o "$DEPLOYER" -g "$DEPLOYER" "$TB/authorized_keys" "$DEPLOYER_HOME/.ssh/authorized_keys"
 
 # ---------------------------------------------------------------- helpers
-# pid from a pidfile if that process is alive and its command line mentions $2
-pid_alive() { # pidfile marker
-  local pid
-  pid=$(cat "$1" 2>/dev/null || true)
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2" || return 1
-  echo "$pid"
-}
 port_listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 # A lost/stale pidfile while our own process still listens: adopt that process
 # (its command line names our config file), rewrite the pidfile.
