@@ -73752,6 +73752,12 @@ function parseWorkers(text, app) {
     }
     return workers;
 }
+function parseHandover(text) {
+    const v = text.trim().toLowerCase() || 'stop-first';
+    if (v !== 'stop-first' && v !== 'overlap')
+        throw new InputError('worker-handover', `must be stop-first or overlap, not "${text.trim()}"`);
+    return v;
+}
 /** The roles: a web role unless `app-port: none`, and the workers. */
 function parseRoles(source, app, composeWorkers) {
     const web = source.get('app-port').trim().toLowerCase() !== 'none';
@@ -73765,7 +73771,8 @@ function parseRoles(source, app, composeWorkers) {
         web,
         workers,
         minUptimeMs: duration(source, 'worker-min-uptime', '10s', 0),
-        stopTimeoutMs: duration(source, 'worker-stop-timeout', '30s', 0)
+        stopTimeoutMs: duration(source, 'worker-stop-timeout', '30s', 0),
+        handover: parseHandover(source.get('worker-handover'))
     };
 }
 function parseReleaseCommand(source) {
@@ -75504,7 +75511,7 @@ async function runReleaseCommand(deps, record, image, stillLive) {
 
 
 
-const NO_ROLES = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000 };
+const NO_ROLES = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000, handover: 'stop-first' };
 /** The release's settings hash, with the roles in it when there are any (so adding a worker is a new release). */
 function releaseHash(base, roles) {
     if (roles.web && !roles.workers.length)
@@ -75730,6 +75737,33 @@ class Workers {
             await host.rename(w.name, workerName(this.app, w.color, w.worker));
         }
     }
+    /**
+     * worker-handover stop-first: the running workers of the live color stop (SIGTERM, finishing
+     * their job within worker-stop-timeout) before the new color's start, so no two versions consume
+     * at once. Returns the names stopped: `resume` starts them again if the release fails.
+     */
+    async stopBeforeHandover(liveColor, newColor) {
+        const { log, clock } = this.deps;
+        if (liveColor === newColor)
+            return [];
+        const running = (await this.found()).filter(w => w.color === liveColor && !w.aside && w.running);
+        await Promise.all(running.map(async (w) => {
+            const started = clock.now();
+            await this.stopOne(w.name);
+            log.info(`Stopped the live worker ${w.name} before its replacement starts (${clock.now() - started} ms; worker-handover stop-first)`);
+        }));
+        return running.map(w => w.name);
+    }
+    /** After a failed release: the workers stopped for the hand-over run again, with their restart policy back. */
+    async resume(names) {
+        const { host, log, config } = this.deps;
+        for (const name of names) {
+            await host.start(name);
+            if (config.container.restart.Name !== 'no')
+                await host.setRestartPolicy(name, config.container.restart);
+            log.info(`Started ${name} again (the release failed before the switch)`);
+        }
+    }
     /** Stops a worker for good: no restart policy brings it back, SIGTERM first so its job finishes. */
     async stopOne(name) {
         const { host } = this.deps;
@@ -75748,9 +75782,12 @@ class Workers {
         const old = previous && previous !== liveColor ? found.filter(w => w.color === previous && !w.aside) : [];
         await Promise.all([
             ...old.map(async (w) => {
-                const started = this.deps.clock.now();
-                await this.stopOne(w.name);
-                log.info(`Stopped the previous worker ${w.name} (${this.deps.clock.now() - started} ms; worker-stop-timeout ${this.roles.stopTimeoutMs / 1000} s)`);
+                // Stopped already by a stop-first hand-over.
+                if (w.running) {
+                    const started = this.deps.clock.now();
+                    await this.stopOne(w.name);
+                    log.info(`Stopped the previous worker ${w.name} (${this.deps.clock.now() - started} ms; worker-stop-timeout ${this.roles.stopTimeoutMs / 1000} s)`);
+                }
                 if (config.keepPrevious === 'removed')
                     await host.remove(w.name);
             }),
@@ -76214,7 +76251,7 @@ class ReleaseEngine {
         try {
             await this.bootAndGate(plan, name, the.network, live, release);
             this.checkAborted();
-            await this.startWorkers(plan, release, workers, stillLive);
+            await this.startWorkers(plan, release, workers, stillLive, live);
             await this.deps.beforeSwitch?.();
             this.checkAborted();
             const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
@@ -76250,7 +76287,7 @@ class ReleaseEngine {
             if (!verifiedLive) {
                 // Best effort: the error that stopped the release is what the run reports, even if undoing fails too
                 // (a lost connection fails both; the next run recovers what is left).
-                await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
+                await this.undoWorkers(plan, workers);
                 await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${name}: ${u.message}`));
                 await this.forgetPending(record);
             }
@@ -76298,21 +76335,38 @@ class ReleaseEngine {
         this.checkAborted();
         return updated;
     }
-    /** Starts the release's workers once its web color is healthy (before the switch), when it has any. */
-    async startWorkers(plan, release, workers, stillLive) {
+    /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
+    stoppedForHandover = [];
+    /**
+     * Starts the release's workers once its web color is healthy (before the switch), when it has
+     * any; with worker-handover stop-first, the live workers stop first.
+     */
+    async startWorkers(plan, release, workers, stillLive, live) {
         if (!workers.length)
             return;
-        await this.deps.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, () => this.workers.startAndGate(plan, release, workers, stillLive));
+        await this.deps.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, async () => {
+            if (live && this.workers.roles.handover === 'stop-first')
+                this.stoppedForHandover = await this.workers.stopBeforeHandover(live.color, plan.color);
+            await this.workers.startAndGate(plan, release, workers, stillLive);
+        });
         this.checkAborted();
+    }
+    /** A release failed before its switch: its workers go, the live ones stopped for the hand-over come back. */
+    async undoWorkers(plan, workers) {
+        const { log } = this.deps;
+        await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
+        const stopped = this.stoppedForHandover;
+        this.stoppedForHandover = [];
+        await this.workers.resume(stopped).catch(u => log.warning(`Could not start the live workers again: ${u.message}`));
     }
     /** app-port none: start the new workers, gate them, then stop the old ones. No proxy is involved. */
     async releaseWorkersOnly(plan, record, live, release, workers, stillLive, kind) {
         const { ledger, log, timeline } = this.deps;
         try {
-            await this.startWorkers(plan, release, workers, stillLive);
+            await this.startWorkers(plan, release, workers, stillLive, live);
         }
         catch (e) {
-            await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
+            await this.undoWorkers(plan, workers);
             throw e;
         }
         release.liveSince = new Date(this.clock.now()).toISOString();
