@@ -86015,6 +86015,8 @@ async function execute(config, log) {
     let result;
     let infrastructureError = false;
     let certificates = [];
+    /** The proxy, once known: a failed run still reports the certificates (a CA's refusal shows which name lacks one). */
+    let reportRouter;
     const holder = {
         run: runLabel,
         actor: process.env.GITHUB_ACTOR ?? 'unknown',
@@ -86055,6 +86057,8 @@ async function execute(config, log) {
             if (needsHaproxy)
                 throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` });
             const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
+            if (web)
+                reportRouter = adapters.router;
             const deps = {
                 config,
                 ...adapters,
@@ -86090,6 +86094,9 @@ async function execute(config, log) {
             // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
             infrastructureError = true;
             result = failedResult({ reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` });
+        }
+        else if (reportRouter) {
+            certificates = await reportCertificates(reportRouter, log);
         }
     }
     finally {
