@@ -85176,12 +85176,15 @@ function renderCertificates(certs, now = Date.now()) {
     if (!certs.length)
         return '';
     const esc = (t) => t.replace(/[|<>`*_[\]\\]/g, m => `\\${m}`);
+    // Several hosts: each proxy has its own certificates, so each row names its host.
+    const byHost = certs.some(c => c.host);
     const rows = certs.map(c => {
         const days = daysLeft(c, now);
         const state = days === undefined ? '⚠️ no certificate' : days < EXPIRY_WARNING_DAYS ? `⚠️ expires in ${days} days` : `${days} days left`;
-        return `| ${esc(c.domain)} | ${esc(c.issuer ?? '—')} | ${c.notAfter ?? '—'} | ${state} |`;
+        return `|${byHost ? ` ${esc(c.host ?? '—')} |` : ''} ${esc(c.domain)} | ${esc(c.issuer ?? '—')} | ${c.notAfter ?? '—'} | ${state} |`;
     });
-    return ['', '### Certificates', '', '| domain | issuer | expires | |', '|---|---|---|---|', ...rows, ''].join('\n');
+    const head = byHost ? ['| host | domain | issuer | expires | |', '|---|---|---|---|---|'] : ['| domain | issuer | expires | |', '|---|---|---|---|'];
+    return ['', '### Certificates', '', ...head, ...rows, ''].join('\n');
 }
 
 // EXTERNAL MODULE: external "node:util"
@@ -85358,6 +85361,7 @@ class StampedTimeline extends Timeline {
 
 
 
+
 function labelOf(ssh) {
     return `${ssh.user}@${ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host}:${ssh.port}`;
 }
@@ -85407,6 +85411,14 @@ class ConnectedHost {
             onPlanned,
             ...extra
         });
+    }
+    /** The certificates this host's proxy serves for the app (tls on; empty otherwise, or with no web role). */
+    async certificates() {
+        const { config, holder } = this.ctx;
+        if (config.roles?.web === false || !this.shell || this.lost())
+            return [];
+        const { router } = hostAdapters(config, this.proxy, { ssh: this.ssh, docker: this.docker.docker, shell: this.shell }, holder, this.log);
+        return (await reportCertificates(router, this.log)).map(c => ({ ...c, host: this.label }));
     }
     switchedAt() {
         return this.timeline.switchedAt;
@@ -85817,6 +85829,10 @@ class FleetRun {
             log.warning(`Drift: the hosts do not all have the same release live (see the hosts output).`);
         return result;
     }
+    /** Each host's certificates for the app, for the summary (every host's proxy has its own). */
+    async certificates() {
+        return (await Promise.all((this.hosts?.members ?? []).map(h => h.certificates()))).flat();
+    }
     abort(reason) {
         this.abortReason ??= reason;
         this.rollout?.abort(reason);
@@ -86031,6 +86047,7 @@ async function execute(config, log) {
             if (signals > 0)
                 fleet.abort('Cancelled');
             result = await fleet.run();
+            certificates = await fleet.certificates();
         }
         else {
             await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {

@@ -221,6 +221,7 @@ async function execute(config: Config, log: Log): Promise<void> {
       fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= startDeployment(p)) }, timeline)
       if (signals > 0) fleet.abort('Cancelled')
       result = await fleet.run()
+      certificates = await fleet.certificates()
     } else {
       await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
         resources.ssh = await SshSession.connect(config.ssh)
