@@ -77223,26 +77223,28 @@ async function putFiles(container, dir, files) {
     const archive = await readAll(pack);
     await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
 }
-/** Reads one file out of a container; undefined when it does not exist. */
-async function getFile(container, path) {
-    let archive;
+/** An archive from Docker's archive API; undefined on 404 (no such file, directory or container). */
+async function archiveOf(container, path) {
     try {
-        archive = await container.getArchive({ path });
+        return await container.getArchive({ path });
     }
     catch (e) {
         if (e.statusCode === 404)
             return undefined;
         throw e;
     }
+}
+/** The regular files of a tar stream, in order, by entry name. */
+async function filesIn(archive) {
+    const files = [];
     const extract = tar_stream.extract();
-    let content;
     const done = new Promise((resolve, reject) => {
         extract.on('entry', (header, stream, next) => {
             const chunks = [];
             stream.on('data', (c) => chunks.push(c));
             stream.on('end', () => {
-                if (header.type === 'file' && content === undefined)
-                    content = Buffer.concat(chunks).toString('utf8');
+                if (header.type === 'file')
+                    files.push({ name: header.name, content: Buffer.concat(chunks).toString('utf8') });
                 next();
             });
             stream.resume();
@@ -77252,7 +77254,12 @@ async function getFile(container, path) {
     });
     archive.pipe(extract);
     await done;
-    return content;
+    return files;
+}
+/** Reads one file out of a container; undefined when it does not exist. */
+async function getFile(container, path) {
+    const archive = await archiveOf(container, path);
+    return archive ? (await filesIn(archive))[0]?.content : undefined;
 }
 /**
  * Every regular file directly inside a directory of a container, by name, in one request (each
@@ -77260,35 +77267,14 @@ async function getFile(container, path) {
  * empty map when the directory does not exist.
  */
 async function getDirFiles(container, dir) {
+    const archive = await archiveOf(container, dir);
     const files = new Map();
-    let archive;
-    try {
-        archive = await container.getArchive({ path: dir });
+    for (const f of archive ? await filesIn(archive) : []) {
+        // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
+        const parts = f.name.split('/');
+        if (parts.length === 2)
+            files.set(parts[1], f.content);
     }
-    catch (e) {
-        if (e.statusCode === 404)
-            return files;
-        throw e;
-    }
-    const extract = tar_stream.extract();
-    const done = new Promise((resolve, reject) => {
-        extract.on('entry', (header, stream, next) => {
-            const chunks = [];
-            stream.on('data', (c) => chunks.push(c));
-            stream.on('end', () => {
-                // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
-                const parts = header.name.replace(/\/$/, '').split('/');
-                if (header.type === 'file' && parts.length === 2)
-                    files.set(parts[1], Buffer.concat(chunks).toString('utf8'));
-                next();
-            });
-            stream.resume();
-        });
-        extract.on('finish', resolve);
-        extract.on('error', reject);
-    });
-    archive.pipe(extract);
-    await done;
     return files;
 }
 /** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */

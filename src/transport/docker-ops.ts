@@ -59,23 +59,26 @@ export async function putFiles(container: Docker.Container, dir: string, files: 
   await container.putArchive(Readable.from([archive]), { path: dir })
 }
 
-/** Reads one file out of a container; undefined when it does not exist. */
-export async function getFile(container: Docker.Container, path: string): Promise<string | undefined> {
-  let archive: NodeJS.ReadableStream
+/** An archive from Docker's archive API; undefined on 404 (no such file, directory or container). */
+async function archiveOf(container: Docker.Container, path: string): Promise<NodeJS.ReadableStream | undefined> {
   try {
-    archive = await container.getArchive({ path })
+    return await container.getArchive({ path })
   } catch (e) {
     if ((e as { statusCode?: number }).statusCode === 404) return undefined
     throw e
   }
+}
+
+/** The regular files of a tar stream, in order, by entry name. */
+async function filesIn(archive: NodeJS.ReadableStream): Promise<{ name: string; content: string }[]> {
+  const files: { name: string; content: string }[] = []
   const extract = tar.extract()
-  let content: string | undefined
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, stream, next) => {
       const chunks: Buffer[] = []
       stream.on('data', (c: unknown) => chunks.push(c as Buffer))
       stream.on('end', () => {
-        if (header.type === 'file' && content === undefined) content = Buffer.concat(chunks).toString('utf8')
+        if (header.type === 'file') files.push({ name: header.name, content: Buffer.concat(chunks).toString('utf8') })
         next()
       })
       stream.resume()
@@ -85,7 +88,13 @@ export async function getFile(container: Docker.Container, path: string): Promis
   })
   archive.pipe(extract)
   await done
-  return content
+  return files
+}
+
+/** Reads one file out of a container; undefined when it does not exist. */
+export async function getFile(container: Docker.Container, path: string): Promise<string | undefined> {
+  const archive = await archiveOf(container, path)
+  return archive ? (await filesIn(archive))[0]?.content : undefined
 }
 
 /**
@@ -94,32 +103,13 @@ export async function getFile(container: Docker.Container, path: string): Promis
  * empty map when the directory does not exist.
  */
 export async function getDirFiles(container: Docker.Container, dir: string): Promise<Map<string, string>> {
+  const archive = await archiveOf(container, dir)
   const files = new Map<string, string>()
-  let archive: NodeJS.ReadableStream
-  try {
-    archive = await container.getArchive({ path: dir })
-  } catch (e) {
-    if ((e as { statusCode?: number }).statusCode === 404) return files
-    throw e
+  for (const f of archive ? await filesIn(archive) : []) {
+    // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
+    const parts = f.name.split('/')
+    if (parts.length === 2) files.set(parts[1], f.content)
   }
-  const extract = tar.extract()
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('entry', (header, stream, next) => {
-      const chunks: Buffer[] = []
-      stream.on('data', (c: unknown) => chunks.push(c as Buffer))
-      stream.on('end', () => {
-        // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
-        const parts = header.name.replace(/\/$/, '').split('/')
-        if (header.type === 'file' && parts.length === 2) files.set(parts[1], Buffer.concat(chunks).toString('utf8'))
-        next()
-      })
-      stream.resume()
-    })
-    extract.on('finish', resolve)
-    extract.on('error', reject)
-  })
-  archive.pipe(extract)
-  await done
   return files
 }
 
