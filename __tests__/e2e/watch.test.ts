@@ -97,7 +97,8 @@ describe('watch', () => {
     const [a, b] = await Promise.all(load.map(l => l.stop()))
 
     if (r.code === 0) throw new Error(`expected the watch to fail the run:\n${r.stdout}`)
-    const reason = r.errors.join('\n')
+    // Workflow commands escape '%' as %25.
+    const reason = r.errors.join('\n').replace(/%25/g, '%')
     expect(reason).toMatch(
       new RegExp(
         `watch: \\d+ of \\d+ responses \\((2\\d|3\\d)\\.\\d %\\) were 5xx in \\d+ s, above 5 %: rolled back to green \\(${image('v3').replace(/[.]/g, '\\.')}\\)`
