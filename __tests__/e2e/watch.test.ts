@@ -1,8 +1,8 @@
 import { jest } from '@jest/globals'
-import { bedInputs, type ActionRun } from '../support/action.js'
+import { bedInputs, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { startFakeGithub, type FakeGithub, type RecordedRequest } from '../support/fake-github.js'
 import { startLoad } from '../support/load.js'
-import { expectSuccess, haproxyImage, runAction, sendRequests, underLoad } from '../support/strategy.js'
+import { expectSuccess, haproxyImage, runAction, sendRequests, served, underLoad } from '../support/strategy.js'
 import { cleanupApp, freePort, image, localDocker, uniqueName } from '../support/testbed.js'
 
 // watch and watch-max-error-rate (issue #12) behind HAProxy: a healthy release passes the watch; a
@@ -139,6 +139,35 @@ describe('watch', () => {
     const status = await runAction(inputs({ mode: 'status' }), env())
     expectSuccess(status)
     expect(status.outputs).toMatchObject({ result: 'unchanged', color: 'green', image: image('v3'), 'previous-image': image('v2') })
+  })
+
+  it('the new color going down during the watch: its health path fails 3 times in a row through the proxy, rolled back', async () => {
+    const started = startAction(inputs({ image: image('v1'), watch: '60s' }), env())
+    await untilOutput(started, 'Watching blue for 60 s', 90_000)
+    // As a crash would: the container gone from under the proxy (stopped by hand, so not restarted).
+    await docker.getContainer(`${app}-blue`).stop({ t: 0 })
+    const r = await started.done
+    expect(r.code).toBe(1)
+    expect(r.errors.join('\n').replace(/%25/g, '%')).toMatch(
+      /watch: \/health failed 3 times in a row through the proxy \(last answer: HTTP 503[^)]*\) after \d+ s: rolled back to green \(/
+    )
+    expect(r.outputs).toMatchObject({ result: 'auto-rolled-back', color: 'green', image: image('v3'), 'previous-image': image('v1') })
+    expect(await served(port)).toBe('200 v3')
+  })
+
+  it('a cancel during the watch stops watching and leaves the new color live (no rollback)', async () => {
+    const started = startAction(inputs({ image: image('v1'), watch: '60s' }), env())
+    await untilOutput(started, 'Watching blue for 60 s', 90_000)
+    started.child.kill('SIGINT')
+    const r = await started.done
+    expect(r.code).toBe(1)
+    expect(r.errors.join('\n').replace(/%25/g, '%')).toMatch(
+      /Cancelled \(SIGINT\) during the watch, after \d+ s \(.*\): blue \(.*:v1\) stays live; a cancelled watch does not roll back\./
+    )
+    expect(r.outputs).toMatchObject({ result: 'deployed', color: 'blue', image: image('v1') })
+    expect(await served(port)).toBe('200 v1')
+    // the previous color was left running (keep-previous waits for a watch that passed)
+    expect((await docker.getContainer(`${app}-green`).inspect()).State.Running).toBe(true)
   })
 
   it('watch with proxy-type nginx is refused before anything is touched', async () => {
