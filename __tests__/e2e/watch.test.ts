@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals'
-import { bedInputs, startAction, untilOutput, type ActionRun } from '../support/action.js'
+import { bedInputs, get, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { startFakeGithub, type FakeGithub, type RecordedRequest } from '../support/fake-github.js'
 import { startLoad } from '../support/load.js'
 import { expectSuccess, haproxyImage, runAction, sendRequests, served, underLoad } from '../support/strategy.js'
@@ -151,7 +151,13 @@ describe('watch', () => {
     expect(r.errors.join('\n').replace(/%25/g, '%')).toMatch(
       /watch: \/health failed 3 times in a row through the proxy \(last answer: HTTP 503[^)]*\) after \d+ s: rolled back to green \(/
     )
-    expect(r.outputs).toMatchObject({ result: 'auto-rolled-back', color: 'green', image: image('v3'), 'previous-image': image('v1') })
+    expect(r.outputs).toMatchObject({
+      result: 'auto-rolled-back',
+      color: 'green',
+      image: image('v3'),
+      'previous-image': image('v1'),
+      'standby-state': 'stopped'
+    })
     expect(await served(port)).toBe('200 v3')
   })
 
@@ -168,6 +174,32 @@ describe('watch', () => {
     expect(await served(port)).toBe('200 v1')
     // the previous color was left running (keep-previous waits for a watch that passed)
     expect((await docker.getContainer(`${app}-green`).inspect()).State.Running).toBe(true)
+  })
+
+  it('a quiet app (fewer than 100 responses): the 5xx share is judged at the end of the window', async () => {
+    // About 4 requests a second, one at a time, from a loopback client.
+    let stop = false
+    const seen: Record<string, number> = {}
+    const client = (async () => {
+      while (!stop) {
+        const res = await get(`http://127.0.0.1:${port}/`)
+        seen[res.status] = (seen[res.status] ?? 0) + 1
+        await new Promise(r => setTimeout(r, 250))
+      }
+    })()
+    const { run: r } = await run({ image: image('v2'), env: 'ERROR_PERCENT=30', watch: '12s' })
+    stop = true
+    await client
+    expect(r.code).toBe(1)
+    const reason = r.errors.join('\n').replace(/%25/g, '%')
+    const m = /watch: (\d+) of (\d+) responses \(([\d.]+) %\) were 5xx in (\d+) s, above 5 %: rolled back to blue \(/.exec(reason)
+    if (!m) throw new Error(`unexpected failure: ${reason}`)
+    console.log(`watch, quiet app: ${m[1]} of ${m[2]} responses 5xx over ${m[4]} s; the client saw ${JSON.stringify(seen)}`)
+    expect(Number(m[2])).toBeGreaterThanOrEqual(20)
+    expect(Number(m[2])).toBeLessThan(100)
+    expect(Number(m[4])).toBeGreaterThanOrEqual(12)
+    expect(r.outputs).toMatchObject({ result: 'auto-rolled-back', color: 'blue', image: image('v1') })
+    expect(Object.keys(seen).sort()).toEqual(['200', '500'])
   })
 
   it('watch with proxy-type nginx is refused before anything is touched', async () => {

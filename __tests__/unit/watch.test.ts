@@ -286,6 +286,19 @@ describe('watch in the engine', () => {
     expect(await once.v1ThenV2(minute)).toMatchObject({ result: 'deployed', color: 'green' })
   })
 
+  it('a new color that went down during the watch is reported as a stopped standby after the rollback', async () => {
+    const bed = new WatchBed()
+    await bed.engine(bed.config()).release({ kind: 'deploy', image: V1 })
+    const sleep = bed.clock.sleep.bind(bed.clock)
+    bed.clock.sleep = async ms => {
+      await sleep(ms)
+      if (bed.counting.counterReads.length === 3) await bed.host.stop('web-green', 0)
+    }
+    const e = await failureOf(bed.engine(bed.config(minute)).release({ kind: 'deploy', image: V2 }))
+    expect(e.failure.reason).toMatch(/^watch: \/health failed 3 times in a row .*: rolled back to blue/)
+    expect(e.result).toMatchObject({ result: 'auto-rolled-back', color: 'blue', standby: { color: 'green', image: V2, state: 'stopped' } })
+  })
+
   it('a failed watch of a first release has nothing to roll back to: it stays live, the run fails', async () => {
     const bed = new WatchBed()
     bed.counting.errorPercent = { blue: 50 }

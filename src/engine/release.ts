@@ -536,10 +536,10 @@ export class ReleaseEngine {
     })
     // The proxy routes to the previous release either way: the ledger says so.
     const restored: Release = { ...live, liveSince: new Date(this.clock.now()).toISOString() }
+    this.observed = restored
     const rolled = { ...withLive(record, restored), routing: this.claim }
     await ledger.write(rolled)
     this.releases = rolled.releases
-    this.observed = restored
     log.info(`Rolled back to ${live.image} on ${live.color}: it serves again.`)
     // The new color is now the one that served before: drained, then keep-previous; the containers
     // it had replaced (the old standby) go; its workers stop (the previous ones never did).
@@ -549,7 +549,9 @@ export class ReleaseEngine {
         this.applyKeepPrevious(release, plan.color),
         this.workers.retire(plan.color, live.color)
       ])
-      return kept
+      // keep-previous running keeps what is there: a new color that went down stays down.
+      const left = await this.host.inspect(containerName(this.app, plan.color))
+      return kept?.state === 'running' && !left?.running ? { ...kept, state: 'stopped' as const } : kept
     })
     const info = await this.host.inspect(containerName(this.app, live.color))
     const unconfirmed = verified.ok ? '' : ` (the proxy did not confirm it within ${VERIFY_TIMEOUT_MS / 1000} s: ${describeAnswer(verified.last)})`
