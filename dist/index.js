@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2230);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5891);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2230:
+/***/ 5891:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73864,6 +73864,7 @@ const ROLLOUTS = ['atomic', 'rolling'];
 
 ;// CONCATENATED MODULE: ./src/inputs/strategy.ts
 
+
 /** The longest container name a DNS label allows (containers find each other by name). */
 const strategy_DNS_LABEL_MAX = 63;
 /**
@@ -73895,7 +73896,42 @@ function parseStrategy(r, app, mode, { invalid, readFile }) {
         if (mode !== 'deploy')
             throw invalid('canary-weight', `only applies to mode deploy, not ${mode} (mode promote and rollback end a canary)`);
     }
-    return { replicas, ...(maintenancePage !== undefined ? { maintenancePage } : {}), ...(canaryWeight !== undefined ? { canaryWeight } : {}) };
+    const watch = parseWatch(r, mode, invalid);
+    if (watch && canaryWeight !== undefined) {
+        throw invalid('watch', "cannot be combined with 'canary-weight' (a canary is watched by you, then promoted or rolled back): remove one of them");
+    }
+    return {
+        replicas,
+        ...(maintenancePage !== undefined ? { maintenancePage } : {}),
+        ...(canaryWeight !== undefined ? { canaryWeight } : {}),
+        ...(watch ? { watch } : {})
+    };
+}
+/** A watch shorter than this sees too few samples (one every 2 s) to judge anything. */
+const WATCH_MIN_MS = 5000;
+/** The run holds the deploy lock while it watches: longer watches belong in monitoring. */
+const WATCH_MAX_MS = 3_600_000;
+/** `watch` (a duration; '', off, 0: no watch) and `watch-max-error-rate` (percent, `5%` or `5`; checked even without watch, whose default it is). */
+function parseWatch(r, mode, invalid) {
+    const value = r.str('watch');
+    const rateValue = r.str('watch-max-error-rate');
+    let maxErrorRate = 5;
+    if (rateValue) {
+        const m = /^(\d+(?:\.\d+)?)\s*%?$/.exec(rateValue);
+        if (!m || Number(m[1]) > 100)
+            throw invalid('watch-max-error-rate', `must be a percentage from 0 to 100 such as 5% or 0.5, not "${rateValue}"`);
+        maxErrorRate = Number(m[1]);
+    }
+    if (value === '' || /^(off|0+(\.0*)?\s*(ms|s|m|h)?)$/i.test(value))
+        return undefined;
+    const durationMs = parseDuration(value);
+    if (durationMs === undefined)
+        throw invalid('watch', `must be a duration such as 90s or 2m, or off, not "${value}"`);
+    if (durationMs < WATCH_MIN_MS || durationMs > WATCH_MAX_MS)
+        throw invalid('watch', `must be from 5s to 1h, not "${value}"`);
+    if (mode !== 'deploy')
+        throw invalid('watch', `only applies to mode deploy, not ${mode}`);
+    return { durationMs, maxErrorRate };
 }
 /** The first strategy input set to something other than its default: what only the HAProxy router does. */
 function strategyInputInUse(strategy, mode, sticky = false) {
@@ -73905,6 +73941,8 @@ function strategyInputInUse(strategy, mode, sticky = false) {
         return 'replicas';
     if (strategy.canaryWeight !== undefined)
         return 'canary-weight';
+    if (strategy.watch)
+        return 'watch';
     if (sticky)
         return 'sticky';
     return undefined;
@@ -74698,6 +74736,10 @@ function parseInputs(source) {
     if (hostList.length > 1 && strategy.canaryWeight !== undefined) {
         throw new InputError('canary-weight', 'is not supported with several hosts yet: deploy with rollout atomic or rolling');
     }
+    // The watch and its automatic rollback are one host's; with several, a rollback would have to undo them all.
+    if (hostList.length > 1 && strategy.watch) {
+        throw new InputError('watch', 'is not supported with several hosts yet: watch the release in a step of its own, or deploy one host');
+    }
     if (hostList.length > 1 && (mode === 'promote' || mode === 'maintenance' || mode === 'live')) {
         throw new InputError('mode', `${mode} is not supported with several hosts yet`);
     }
@@ -74772,10 +74814,13 @@ function parseInputs(source) {
 /** A failure with what the summary should show about it. */
 class ReleaseError extends Error {
     failure;
+    result;
     name = 'ReleaseError';
-    constructor(failure) {
+    /** `result`: what the host is left with when the run fails after changing it on purpose (an automatic rollback), for outputs and the summary. */
+    constructor(failure, result) {
         super(failure.reason);
         this.failure = failure;
+        this.result = result;
     }
 }
 
@@ -75923,7 +75968,149 @@ async function gate(deps, name, startedNow) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/engine/watch.ts
+
+/**
+ * watch (issue #12): after a verified switch, the new color is observed through the proxy for a
+ * while: the 5xx share of its responses, as the proxy counts them, and its health path asked
+ * through the proxy. Either going wrong makes the engine switch back.
+ */
+/** How often the counters are read and the health path is asked. */
+const WATCH_TICK_MS = 2000;
+/** How soon a cancel is noticed while waiting for the next sample. */
+const ABORT_SLICE_MS = 250;
+/** One health probe through the proxy waits at most this long for an answer from the new release. */
+const WATCH_PROBE_TIMEOUT_MS = 2000;
+/** Health fails the watch after this many failed probes in a row (one slow answer is not an outage). */
+const WATCH_HEALTH_FAILURES = 3;
+/**
+ * Below this many responses in the whole window the 5xx share is not judged: 1 failure of 2
+ * requests of a quiet app says nothing about the release.
+ */
+const MIN_RESPONSES_JUDGED = 20;
+/** Before the window ends, the share is judged only once this many responses were counted (an early spike of a few errors can be noise). */
+const MIN_RESPONSES_EARLY = 100;
+/**
+ * Running totals of responses and 5xx over the window, from samples of the proxy's counters. The
+ * first sample is the baseline; a sample lower than the one before means the proxy reloaded (its
+ * new process counts from zero), so that sample counts whole.
+ */
+class ResponseTally {
+    responses = 0;
+    errors = 0;
+    last;
+    add(sample) {
+        const last = this.last;
+        this.last = sample;
+        if (!last)
+            return;
+        const reset = sample.responses < last.responses || sample.errors < last.errors;
+        this.responses += reset ? sample.responses : sample.responses - last.responses;
+        this.errors += reset ? sample.errors : sample.errors - last.errors;
+    }
+    get started() {
+        return this.last !== undefined;
+    }
+}
+/** The 5xx share of `errors` of `responses` against `maxPercent`, judged from `minResponses` responses on. */
+function errorShare(responses, errors, maxPercent, minResponses = MIN_RESPONSES_JUDGED) {
+    const percent = responses > 0 ? (100 * errors) / responses : 0;
+    const judged = responses >= minResponses;
+    return { judged, percent, over: judged && percent > maxPercent };
+}
+function secondsOf(ms) {
+    return `${Math.round(ms / 1000)} s`;
+}
+function percentOf(p) {
+    return `${p.toFixed(1)} %`;
+}
+/** "5 %", "0.5 %": the limit as the user wrote it. */
+function limitOf(p) {
+    return `${p} %`;
+}
+/** Observes the new color for `settings.durationMs`; resolves with the verdict (never throws for what it sees). */
+async function watchRelease(deps) {
+    const { router, route, healthPath, settings, clock, log } = deps;
+    const counts = router.responseCounts?.bind(router);
+    const started = clock.now();
+    const elapsed = () => clock.now() - started;
+    const tally = new ResponseTally();
+    let countErrors = 0;
+    const sample = async () => {
+        if (!counts)
+            return;
+        try {
+            tally.add(await counts());
+        }
+        catch (e) {
+            // The health probes still watch; the share is judged on the samples that came.
+            if (countErrors++ === 0)
+                log.warning(`watch: could not read the proxy's response counters: ${e.message}`);
+        }
+    };
+    let probes = 0;
+    let answered = 0;
+    let failedInRow = 0;
+    const describeCounts = () => {
+        if (!counts)
+            return 'the proxy counts no responses';
+        if (!tally.started)
+            return "the proxy's response counters could not be read";
+        const share = errorShare(tally.responses, tally.errors, settings.maxErrorRate);
+        if (!share.judged)
+            return `${tally.errors} of ${tally.responses} responses were 5xx: too few to judge (fewer than ${MIN_RESPONSES_JUDGED})`;
+        return `${tally.errors} of ${tally.responses} responses (${percentOf(share.percent)}) were 5xx (at most ${limitOf(settings.maxErrorRate)} allowed)`;
+    };
+    const summary = () => `${describeCounts()}; ${healthPath} answered ${answered} of ${probes} probes in ${secondsOf(elapsed())}`;
+    log.info(`Watching ${route.color} for ${secondsOf(settings.durationMs)}: the 5xx share of its responses (at most ${limitOf(settings.maxErrorRate)}, judged from ${MIN_RESPONSES_JUDGED} responses) and ${healthPath} through the proxy every ${WATCH_TICK_MS / 1000} s`);
+    await sample();
+    for (;;) {
+        const abort = deps.aborted();
+        if (abort)
+            return { kind: 'aborted', ms: elapsed(), abortReason: abort, summary: summary() };
+        const left = settings.durationMs - elapsed();
+        if (left <= 0)
+            break;
+        // In slices: a cancel must end the watch well within the runner's grace after its signal.
+        const until = clock.now() + Math.min(WATCH_TICK_MS, left);
+        while (clock.now() < until && !deps.aborted())
+            await clock.sleep(Math.min(ABORT_SLICE_MS, until - clock.now()));
+        const stop = deps.aborted();
+        if (stop)
+            return { kind: 'aborted', ms: elapsed(), abortReason: stop, summary: summary() };
+        await sample();
+        const probe = await router.verify(route, healthPath, WATCH_PROBE_TIMEOUT_MS);
+        probes++;
+        if (probe.ok) {
+            answered++;
+            failedInRow = 0;
+        }
+        else {
+            failedInRow++;
+            log.warning(`watch: ${healthPath} through the proxy: ${describeAnswer(probe.last)} (${failedInRow}/${WATCH_HEALTH_FAILURES} in a row)`);
+            if (failedInRow >= WATCH_HEALTH_FAILURES) {
+                return {
+                    kind: 'failed',
+                    ms: elapsed(),
+                    reason: `${healthPath} failed ${failedInRow} times in a row through the proxy (last answer: ${describeAnswer(probe.last)}) after ${secondsOf(elapsed())}`
+                };
+            }
+        }
+        const early = errorShare(tally.responses, tally.errors, settings.maxErrorRate, MIN_RESPONSES_EARLY);
+        if (early.over)
+            return { kind: 'failed', ms: elapsed(), reason: overReason(tally, early.percent, elapsed(), settings) };
+    }
+    const share = errorShare(tally.responses, tally.errors, settings.maxErrorRate);
+    if (share.over)
+        return { kind: 'failed', ms: elapsed(), reason: overReason(tally, share.percent, elapsed(), settings) };
+    return { kind: 'passed', ms: elapsed(), summary: summary() };
+}
+function overReason(tally, percent, ms, settings) {
+    return `${tally.errors} of ${tally.responses} responses (${percentOf(percent)}) were 5xx in ${secondsOf(ms)}, above ${limitOf(settings.maxErrorRate)}`;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/release.ts
+
 
 
 
@@ -76299,10 +76486,95 @@ class ReleaseEngine {
         await ledger.write(updated);
         this.releases = updated.releases;
         log.info(`${plan.image} is live on ${plan.color}.`);
+        // watch: the previous color keeps running (keep-previous waits) until the new one has passed it.
+        const watch = config.strategy.watch;
+        if (watch && the.request.kind === 'deploy') {
+            const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
+            await this.watchLive(plan, updated, live, release, route, watch);
+        }
         const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color));
         const info = await this.host.inspect(name);
         const result = this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby);
         return { ...result, ...(await this.workerStates(release)) };
+    }
+    /**
+     * watch (issue #12): observes the new, live color. Passing returns (cleanup follows); a failure
+     * switches back to the previous release (graceful, as any switch), records it live again and
+     * throws with what was seen; a cancel stops watching and leaves the new color live.
+     */
+    async watchLive(plan, record, live, release, route, settings) {
+        const { config, router, ledger, timeline, log } = this.deps;
+        // From here a failed run reports the new release as live (it is, until switched back).
+        this.observed = release;
+        const deployed = () => this.resultOf('deployed', release, record.releases);
+        const watched = await timeline
+            .step('watch', `Watching ${plan.color} for ${Math.round(settings.durationMs / 1000)} s`, async (note) => {
+            const w = await watchRelease({
+                router,
+                route,
+                healthPath: config.health.path,
+                settings,
+                clock: this.clock,
+                log,
+                aborted: () => this.abortReason
+            });
+            note(w.kind === 'failed' ? w.reason : w.summary);
+            if (w.kind === 'failed')
+                throw new ReleaseError({ reason: `watch: ${w.reason}` });
+            return w;
+        })
+            .catch((e) => {
+            if (e instanceof ReleaseError)
+                return { kind: 'failed', reason: e.failure.reason.replace(/^watch: /, '') };
+            throw e;
+        });
+        if (watched.kind === 'passed') {
+            log.info(`watch: ${plan.image} on ${plan.color} passed: ${watched.summary}.`);
+            return;
+        }
+        if (watched.kind === 'aborted') {
+            // The switch is done and verified: a cancel is not a verdict on the release. Nothing more
+            // happens on the host (keep-previous too waits for the next run): the cancel grace is short.
+            throw new ReleaseError({
+                reason: `${watched.abortReason} during the watch, after ${Math.round(watched.ms / 1000)} s (${watched.summary}): ${plan.color} (${plan.image}) stays live; a cancelled watch does not roll back.`
+            }, deployed());
+        }
+        const seen = `watch: ${watched.reason}`;
+        log.warning(seen);
+        if (!live) {
+            throw new ReleaseError({ reason: `${seen}; there is no previous release to roll back to, so ${plan.color} (${plan.image}) stays live.` }, deployed());
+        }
+        const back = this.liveRoute(live);
+        await timeline.step('switch', `Switching back to ${live.color} (the watch failed)`, () => router.apply(back).catch((e) => {
+            throw new ReleaseError({ reason: `${seen}; switching back to ${live.color} failed (${e.message}), so ${plan.color} (${plan.image}) is still live.` }, deployed());
+        }));
+        const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
+            const v = await router.verify(back, config.health.path, VERIFY_TIMEOUT_MS);
+            note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+            return v;
+        });
+        // The proxy routes to the previous release either way: the ledger says so.
+        const restored = { ...live, liveSince: new Date(this.clock.now()).toISOString() };
+        this.observed = restored;
+        const rolled = { ...withLive(record, restored), routing: this.claim };
+        await ledger.write(rolled);
+        this.releases = rolled.releases;
+        log.info(`Rolled back to ${live.image} on ${live.color}: it serves again.`);
+        // The new color is now the one that served before: drained, then keep-previous; the containers
+        // it had replaced (the old standby) go; its workers stop (the previous ones never did).
+        const standby = await timeline.step('cleanup', 'Cleaning up', async () => {
+            const [, kept] = await Promise.all([
+                this.retireReplaced(live, plan.color),
+                this.applyKeepPrevious(release, plan.color),
+                this.workers.retire(plan.color, live.color)
+            ]);
+            // keep-previous running keeps what is there: a new color that went down stays down.
+            const left = await this.host.inspect(containerName(this.app, plan.color));
+            return kept?.state === 'running' && !left?.running ? { ...kept, state: 'stopped' } : kept;
+        });
+        const info = await this.host.inspect(containerName(this.app, live.color));
+        const unconfirmed = verified.ok ? '' : ` (the proxy did not confirm it within ${VERIFY_TIMEOUT_MS / 1000} s: ${describeAnswer(verified.last)})`;
+        throw new ReleaseError({ reason: `${seen}: rolled back to ${live.color} (${live.image})${unconfirmed}` }, { ...this.resultOf('auto-rolled-back', restored, rolled.releases, info?.id, standby), ...(await this.workerStates(restored)) });
     }
     /** compose-shared-services: running (and healthy) before anything of the release starts. */
     async startShared(networkReady, network) {
@@ -78759,6 +79031,37 @@ async function programArchive(program) {
     return Buffer.concat(chunks);
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-stats.ts
+
+/** The response-code counters of `show stat` (HTTP mode); their sum is every response counted. */
+const RESPONSE_FIELDS = ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other'];
+/** `show stat <backend> 2 -1`: the backend's own row (type 2 = backend, -1 = every server id). */
+function statCommand(backend) {
+    return `show stat ${backend} 2 -1`;
+}
+/**
+ * The responses the app's backend sent and how many were 5xx, from `show stat` CSV (`# pxname,svname,...`
+ * then one row per proxy/server): the BACKEND row, which also counts HAProxy's own errors for the
+ * app (a 503 when its servers refuse connections), not only the app's answers. Running totals since
+ * the HAProxy worker started.
+ */
+function responseCountsOf(csv, backend) {
+    const lines = csv.split('\n').filter(l => l.trim());
+    const header = lines.find(l => l.startsWith('# '));
+    if (!header)
+        throw new RuntimeApiError(`The proxy's statistics have no header line: ${JSON.stringify(csv.slice(0, 120))}`);
+    const fields = header.slice(2).split(',');
+    const at = (name) => fields.indexOf(name);
+    const missing = ['pxname', 'svname', ...RESPONSE_FIELDS].filter(f => at(f) < 0);
+    if (missing.length)
+        throw new RuntimeApiError(`The proxy's statistics lack ${missing.join(', ')}`);
+    const row = lines.map(l => l.split(',')).find(r => !r[0].startsWith('#') && r[at('pxname')] === backend && r[at('svname')] === 'BACKEND');
+    if (!row)
+        throw new RuntimeApiError(`The proxy's statistics have no row for the backend ${backend}`);
+    const count = (f) => Number(row[at(f)]) || 0;
+    return { responses: RESPONSE_FIELDS.reduce((sum, f) => sum + count(f), 0), errors: count('hrsp_5xx') };
+}
+
 ;// CONCATENATED MODULE: ./src/acme/state.ts
 
 function wantedFile(app) {
@@ -78809,6 +79112,7 @@ function renewalDue(cert, domains, now, fraction) {
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy.ts
+
 
 
 
@@ -79334,6 +79638,11 @@ class HaproxyRouter {
             this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`);
         }
         return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
+    }
+    /** watch: the app backend's response counters (`show stat`), the same numbers its log lines would add up to. */
+    async responseCounts() {
+        const be = backendName(this.app);
+        return responseCountsOf(await this.cli(statCommand(be)), be);
     }
     /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */
     async endDrain(color) {
@@ -84965,6 +85274,7 @@ function outputsOf(outcome, deploymentId) {
 const RESULT = {
     deployed: '✅ deployed',
     'rolled-back': '↩️ rolled back',
+    'auto-rolled-back': '↩️ rolled back by the watch',
     unchanged: '✔️ unchanged',
     failed: '❌ failed',
     cancelled: '⏹️ not switched',
@@ -85008,11 +85318,13 @@ const STEP_TITLES = {
     workers: 'Start workers',
     switch: 'Switch proxy',
     verify: 'Verify via proxy',
+    watch: 'Watch (5xx share, health)',
     cleanup: 'Clean up'
 };
 const HEADLINES = {
     deployed: '✅ Deployed',
     'rolled-back': '↩️ Rolled back',
+    'auto-rolled-back': '↩️ Rolled back automatically (watch failed):',
     unchanged: '✔️ Unchanged',
     maintenance: '🚧 Maintenance page on for',
     canary: '🐤 Canary started for',
@@ -86091,7 +86403,11 @@ async function execute(config, log) {
     }
     catch (e) {
         infrastructureError = !(e instanceof ReleaseError);
-        result = failedResult(e instanceof ReleaseError ? e.failure : { reason: e.message });
+        // A failure after the host was changed on purpose (the watch's rollback) reports what it left.
+        result =
+            e instanceof ReleaseError && e.result
+                ? { ...e.result, failure: e.failure }
+                : failedResult(e instanceof ReleaseError ? e.failure : { reason: e.message });
         const lost = resources.ssh?.lost;
         if (lost) {
             // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
@@ -86115,11 +86431,13 @@ async function report(config, outcome, log, infrastructureError, startDeployment
     // Outputs first: they must be set whatever happens to the API calls below.
     for (const [name, value] of Object.entries(outputsOf(outcome, undefined)))
         setOutput(name, value);
-    if (outcome.result === 'failed')
+    // A run can fail with a result other than 'failed' (auto-rolled-back: the watch switched back).
+    const failed = outcome.result === 'failed' || outcome.failure !== undefined;
+    if (failed)
         await startDeployment();
     const deployment = currentDeployment();
     if (deployment) {
-        if (outcome.result === 'failed') {
+        if (failed) {
             await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed');
         }
         else {

@@ -268,7 +268,11 @@ async function execute(config: Config, log: Log): Promise<void> {
     }
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError)
-    result = failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
+    // A failure after the host was changed on purpose (the watch's rollback) reports what it left.
+    result =
+      e instanceof ReleaseError && e.result
+        ? { ...e.result, failure: e.failure }
+        : failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
     const lost = resources.ssh?.lost
     if (lost) {
       // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
@@ -297,10 +301,12 @@ async function report(
 ): Promise<void> {
   // Outputs first: they must be set whatever happens to the API calls below.
   for (const [name, value] of Object.entries(outputsOf(outcome, undefined))) core.setOutput(name, value)
-  if (outcome.result === 'failed') await startDeployment()
+  // A run can fail with a result other than 'failed' (auto-rolled-back: the watch switched back).
+  const failed = outcome.result === 'failed' || outcome.failure !== undefined
+  if (failed) await startDeployment()
   const deployment = currentDeployment()
   if (deployment) {
-    if (outcome.result === 'failed') {
+    if (failed) {
       await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed')
     } else {
       const done =

@@ -208,6 +208,16 @@ describe('outputsOf', () => {
     canary: { ...deployed, result: 'canary', previousColor: 'blue', previousImage: V1 },
     maintenance: { ...deployed, mode: 'maintenance', result: 'maintenance' },
     live: { ...deployed, mode: 'live', result: 'live' },
+    'auto-rolled-back': {
+      ...deployed,
+      result: 'auto-rolled-back',
+      color: 'blue',
+      image: V1,
+      previousColor: 'green',
+      previousImage: V2,
+      standby: { color: 'green', image: V2, state: 'running' },
+      failure: { reason: 'watch: 37 of 412 responses (9.0 %) were 5xx in 40 s, above 5 %: rolled back to blue (v1)' }
+    },
     failed
   }
 
@@ -218,6 +228,15 @@ describe('outputsOf', () => {
     expect(out.result).toBe(kind)
     expect(out['deployment-id']).toBe('42')
     expect(out['duration-seconds']).toMatch(/^\d+\.\d$/)
+  })
+
+  it('an automatic rollback by the watch: headline, what serves again, what was seen', () => {
+    const md = renderSummary({ ...byKind['auto-rolled-back'], steps: [{ name: 'watch', ms: 40_000, ok: false, detail: '37 of 412 responses' }] }, 'host')
+    expect(md).toContain('## ↩️ Rolled back automatically (watch failed): `web` on host')
+    expect(md).toContain(`| **Live** | blue | \`${V1}\` |`)
+    expect(md).toContain(`| Standby | green | \`${V2}\` | running: instant rollback |`)
+    expect(md).toContain('> watch: 37 of 412 responses (9.0 %) were 5xx in 40 s, above 5 %: rolled back to blue (v1)')
+    expect(md).toContain('| ❌ Watch (5xx share, health) | 40.0 s | 37 of 412 responses |')
   })
 
   it('fills the values of a deploy', () => {

@@ -181,6 +181,15 @@ export interface StrategySettings {
   maintenancePage?: string
   /** canary-weight: the percentage (1-99) of new requests a deploy sends to the new color; undefined: a full switch. */
   canaryWeight?: number
+  /** watch: after a verified switch, observe the new color this long and roll back on 5xx or failing health; undefined: off. */
+  watch?: WatchSettings
+}
+
+/** Input 'watch' and 'watch-max-error-rate' (issue #12). */
+export interface WatchSettings {
+  durationMs: number
+  /** The largest 5xx share (percent, 0-100) of the new color's responses over the window that still passes. */
+  maxErrorRate: number
 }
 
 export interface Config {

@@ -2,10 +2,15 @@ import type { Color } from './names.js'
 import type { Release } from './release.js'
 
 export type Mode = 'deploy' | 'rollback' | 'status' | 'maintenance' | 'live' | 'promote'
-/** maintenance / live: what mode maintenance and mode live did (unchanged when it already was so). */
-export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary'
+/**
+ * maintenance / live: what mode maintenance and mode live did (unchanged when it already was so).
+ * auto-rolled-back: the watch after a deploy saw too many 5xx or a failing health path and switched
+ * back to the previous release (the run fails).
+ */
+export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary' | 'auto-rolled-back'
 
-export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'shared' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'cleanup'
+export type StepName =
+  'connect' | 'lock' | 'inspect' | 'pull' | 'shared' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'watch' | 'cleanup'
 
 export interface StepRecord {
   name: StepName
@@ -102,7 +107,11 @@ export interface Outcome extends ReleaseResult {
 /** A failure with what the summary should show about it. */
 export class ReleaseError extends Error {
   override name = 'ReleaseError'
-  constructor(readonly failure: Failure) {
+  /** `result`: what the host is left with when the run fails after changing it on purpose (an automatic rollback), for outputs and the summary. */
+  constructor(
+    readonly failure: Failure,
+    readonly result?: ReleaseResult
+  ) {
     super(failure.reason)
   }
 }

@@ -158,12 +158,25 @@ export interface Router {
   canary?(live: Route, canary: Route, weight: number): Promise<void>
   /** sticky: the drain of `color` is over: its clients' cookies no longer hold them there (established connections stay). */
   endDrain?(color: Color): Promise<void>
+  /**
+   * watch (issue #12): the proxy's own running totals of the app's HTTP responses, and how many of
+   * them were 5xx (its own error answers for the app included). Counted since the proxy's process
+   * started (a reload starts again from zero); the engine compares samples.
+   */
+  responseCounts?(): Promise<ResponseCounts>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
   /** Whether the proxy's settings for the app (domains, TLS) differ from what apply(route) would write. */
   outdated?(route: Route): Promise<boolean>
   /** Routers that terminate TLS: the certificate each of the app's domains is served with. */
   certificates?(): Promise<DomainCertificate[]>
+}
+
+/** Responses the proxy counted for the app, as running totals. */
+export interface ResponseCounts {
+  responses: number
+  /** Those with a 5xx status. */
+  errors: number
 }
 
 /** The certificate the proxy serves for one of the app's domains (issue #10). */

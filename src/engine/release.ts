@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Config } from '../core/config.js'
+import type { Config, WatchSettings } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName, otherColor, type Color } from '../core/names.js'
 import { ReleaseError, type ReleaseResult, type ServedCheck, type Standby } from '../core/outcome.js'
@@ -24,6 +24,7 @@ import type { Timeline } from './timeline.js'
 import { runReleaseCommand, type UntrustedOutput } from './release-command.js'
 import { NO_ROLES, releaseHash, Workers, workersFor } from './workers.js'
 import { ensureShared } from './shared-services.js'
+import { watchRelease } from './watch.js'
 
 export interface EngineDeps {
   config: Config
@@ -451,10 +452,113 @@ export class ReleaseEngine {
     this.releases = updated.releases
     log.info(`${plan.image} is live on ${plan.color}.`)
 
+    // watch: the previous color keeps running (keep-previous waits) until the new one has passed it.
+    const watch = config.strategy.watch
+    if (watch && the.request.kind === 'deploy') {
+      const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas }
+      await this.watchLive(plan, updated, live, release, route, watch)
+    }
+
     const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color))
     const info = await this.host.inspect(name)
     const result = this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby)
     return { ...result, ...(await this.workerStates(release)) }
+  }
+
+  /**
+   * watch (issue #12): observes the new, live color. Passing returns (cleanup follows); a failure
+   * switches back to the previous release (graceful, as any switch), records it live again and
+   * throws with what was seen; a cancel stops watching and leaves the new color live.
+   */
+  private async watchLive(
+    plan: Exclude<Plan, { kind: 'impossible' }>,
+    record: LedgerRecord,
+    live: Release | undefined,
+    release: Release,
+    route: Route,
+    settings: WatchSettings
+  ): Promise<void> {
+    const { config, router, ledger, timeline, log } = this.deps
+    // From here a failed run reports the new release as live (it is, until switched back).
+    this.observed = release
+    const deployed = (): ReleaseResult => this.resultOf('deployed', release, record.releases)
+    const watched = await timeline
+      .step('watch', `Watching ${plan.color} for ${Math.round(settings.durationMs / 1000)} s`, async note => {
+        const w = await watchRelease({
+          router,
+          route,
+          healthPath: config.health.path,
+          settings,
+          clock: this.clock,
+          log,
+          aborted: () => this.abortReason
+        })
+        note(w.kind === 'failed' ? w.reason : w.summary)
+        if (w.kind === 'failed') throw new ReleaseError({ reason: `watch: ${w.reason}` })
+        return w
+      })
+      .catch((e: unknown) => {
+        if (e instanceof ReleaseError) return { kind: 'failed' as const, reason: e.failure.reason.replace(/^watch: /, '') }
+        throw e
+      })
+    if (watched.kind === 'passed') {
+      log.info(`watch: ${plan.image} on ${plan.color} passed: ${watched.summary}.`)
+      return
+    }
+    if (watched.kind === 'aborted') {
+      // The switch is done and verified: a cancel is not a verdict on the release. Nothing more
+      // happens on the host (keep-previous too waits for the next run): the cancel grace is short.
+      throw new ReleaseError(
+        {
+          reason: `${watched.abortReason} during the watch, after ${Math.round(watched.ms / 1000)} s (${watched.summary}): ${plan.color} (${plan.image}) stays live; a cancelled watch does not roll back.`
+        },
+        deployed()
+      )
+    }
+    const seen = `watch: ${watched.reason}`
+    log.warning(seen)
+    if (!live) {
+      throw new ReleaseError({ reason: `${seen}; there is no previous release to roll back to, so ${plan.color} (${plan.image}) stays live.` }, deployed())
+    }
+    const back = this.liveRoute(live)
+    await timeline.step('switch', `Switching back to ${live.color} (the watch failed)`, () =>
+      router.apply(back).catch((e: Error) => {
+        throw new ReleaseError(
+          { reason: `${seen}; switching back to ${live.color} failed (${e.message}), so ${plan.color} (${plan.image}) is still live.` },
+          deployed()
+        )
+      })
+    )
+    const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
+      const v = await router.verify(back, config.health.path, VERIFY_TIMEOUT_MS)
+      note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+      return v
+    })
+    // The proxy routes to the previous release either way: the ledger says so.
+    const restored: Release = { ...live, liveSince: new Date(this.clock.now()).toISOString() }
+    this.observed = restored
+    const rolled = { ...withLive(record, restored), routing: this.claim }
+    await ledger.write(rolled)
+    this.releases = rolled.releases
+    log.info(`Rolled back to ${live.image} on ${live.color}: it serves again.`)
+    // The new color is now the one that served before: drained, then keep-previous; the containers
+    // it had replaced (the old standby) go; its workers stop (the previous ones never did).
+    const standby = await timeline.step('cleanup', 'Cleaning up', async () => {
+      const [, kept] = await Promise.all([
+        this.retireReplaced(live, plan.color),
+        this.applyKeepPrevious(release, plan.color),
+        this.workers.retire(plan.color, live.color)
+      ])
+      // keep-previous running keeps what is there: a new color that went down stays down.
+      const left = await this.host.inspect(containerName(this.app, plan.color))
+      return kept?.state === 'running' && !left?.running ? { ...kept, state: 'stopped' as const } : kept
+    })
+    const info = await this.host.inspect(containerName(this.app, live.color))
+    const unconfirmed = verified.ok ? '' : ` (the proxy did not confirm it within ${VERIFY_TIMEOUT_MS / 1000} s: ${describeAnswer(verified.last)})`
+    throw new ReleaseError(
+      { reason: `${seen}: rolled back to ${live.color} (${live.image})${unconfirmed}` },
+      { ...this.resultOf('auto-rolled-back', restored, rolled.releases, info?.id, standby), ...(await this.workerStates(restored)) }
+    )
   }
 
   /** compose-shared-services: running (and healthy) before anything of the release starts. */

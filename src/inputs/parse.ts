@@ -652,6 +652,10 @@ export function parseInputs(source: InputSource): Config {
   if (hostList.length > 1 && strategy.canaryWeight !== undefined) {
     throw new InputError('canary-weight', 'is not supported with several hosts yet: deploy with rollout atomic or rolling')
   }
+  // The watch and its automatic rollback are one host's; with several, a rollback would have to undo them all.
+  if (hostList.length > 1 && strategy.watch) {
+    throw new InputError('watch', 'is not supported with several hosts yet: watch the release in a step of its own, or deploy one host')
+  }
   if (hostList.length > 1 && (mode === 'promote' || mode === 'maintenance' || mode === 'live')) {
     throw new InputError('mode', `${mode} is not supported with several hosts yet`)
   }

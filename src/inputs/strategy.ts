@@ -1,5 +1,6 @@
-import type { Mode, ProxyType, StrategySettings } from '../core/config.js'
+import type { Mode, ProxyType, StrategySettings, WatchSettings } from '../core/config.js'
 import { asideName, MAX_REPLICAS } from '../core/names.js'
+import { parseDuration } from './duration.js'
 
 /** The longest container name a DNS label allows (containers find each other by name). */
 const DNS_LABEL_MAX = 63
@@ -51,7 +52,39 @@ export function parseStrategy(r: StrategyReader, app: string, mode: Mode, { inva
     canaryWeight = r.int('canary-weight', 0, 1, 99)
     if (mode !== 'deploy') throw invalid('canary-weight', `only applies to mode deploy, not ${mode} (mode promote and rollback end a canary)`)
   }
-  return { replicas, ...(maintenancePage !== undefined ? { maintenancePage } : {}), ...(canaryWeight !== undefined ? { canaryWeight } : {}) }
+  const watch = parseWatch(r, mode, invalid)
+  if (watch && canaryWeight !== undefined) {
+    throw invalid('watch', "cannot be combined with 'canary-weight' (a canary is watched by you, then promoted or rolled back): remove one of them")
+  }
+  return {
+    replicas,
+    ...(maintenancePage !== undefined ? { maintenancePage } : {}),
+    ...(canaryWeight !== undefined ? { canaryWeight } : {}),
+    ...(watch ? { watch } : {})
+  }
+}
+
+/** A watch shorter than this sees too few samples (one every 2 s) to judge anything. */
+export const WATCH_MIN_MS = 5000
+/** The run holds the deploy lock while it watches: longer watches belong in monitoring. */
+export const WATCH_MAX_MS = 3_600_000
+
+/** `watch` (a duration; '', off, 0: no watch) and `watch-max-error-rate` (percent, `5%` or `5`; checked even without watch, whose default it is). */
+function parseWatch(r: StrategyReader, mode: Mode, invalid: StrategyParsing['invalid']): WatchSettings | undefined {
+  const value = r.str('watch')
+  const rateValue = r.str('watch-max-error-rate')
+  let maxErrorRate = 5
+  if (rateValue) {
+    const m = /^(\d+(?:\.\d+)?)\s*%?$/.exec(rateValue)
+    if (!m || Number(m[1]) > 100) throw invalid('watch-max-error-rate', `must be a percentage from 0 to 100 such as 5% or 0.5, not "${rateValue}"`)
+    maxErrorRate = Number(m[1])
+  }
+  if (value === '' || /^(off|0+(\.0*)?\s*(ms|s|m|h)?)$/i.test(value)) return undefined
+  const durationMs = parseDuration(value)
+  if (durationMs === undefined) throw invalid('watch', `must be a duration such as 90s or 2m, or off, not "${value}"`)
+  if (durationMs < WATCH_MIN_MS || durationMs > WATCH_MAX_MS) throw invalid('watch', `must be from 5s to 1h, not "${value}"`)
+  if (mode !== 'deploy') throw invalid('watch', `only applies to mode deploy, not ${mode}`)
+  return { durationMs, maxErrorRate }
 }
 
 /** The first strategy input set to something other than its default: what only the HAProxy router does. */
@@ -59,6 +92,7 @@ export function strategyInputInUse(strategy: StrategySettings, mode: Mode, stick
   if (mode === 'maintenance' || mode === 'live' || mode === 'promote') return 'mode'
   if (strategy.replicas !== 1) return 'replicas'
   if (strategy.canaryWeight !== undefined) return 'canary-weight'
+  if (strategy.watch) return 'watch'
   if (sticky) return 'sticky'
   return undefined
 }

@@ -21,7 +21,7 @@ import {
   type Canary
 } from './haproxy-strategy.js'
 import type { Log } from '../core/log.js'
-import type { DomainCertificate, Route, Router, VerifyResult } from '../engine/ports.js'
+import type { DomainCertificate, ResponseCounts, Route, Router, VerifyResult } from '../engine/ports.js'
 import { execIn, getDirFiles, isConflict, putFile, putFiles } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
@@ -72,6 +72,7 @@ import {
 import { parseBackends, parsePid, runtimeCommand, runtimeErrors, RuntimeApiError, type OpenAdminSocket } from './haproxy-runtime.js'
 import type { Duplex } from 'node:stream'
 import { AcmeRenewer } from './haproxy-acme.js'
+import { responseCountsOf, statCommand } from './haproxy-stats.js'
 import { readCertificate, renewalDue, wantedFile, type AcmeWanted } from '../acme/state.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
@@ -599,6 +600,12 @@ export class HaproxyRouter implements Router {
       this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`)
     }
     return confirmMaintenance(this.openTcp, this.settings, on, 10_000)
+  }
+
+  /** watch: the app backend's response counters (`show stat`), the same numbers its log lines would add up to. */
+  async responseCounts(): Promise<ResponseCounts> {
+    const be = backendName(this.app)
+    return responseCountsOf(await this.cli(statCommand(be)), be)
   }
 
   /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */

@@ -3,6 +3,7 @@ import type { HostOutcome, HostResultKind, Outcome } from '../core/outcome.js'
 const RESULT: Record<HostResultKind, string> = {
   deployed: '✅ deployed',
   'rolled-back': '↩️ rolled back',
+  'auto-rolled-back': '↩️ rolled back by the watch',
   unchanged: '✔️ unchanged',
   failed: '❌ failed',
   cancelled: '⏹️ not switched',

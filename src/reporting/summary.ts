@@ -13,12 +13,14 @@ const STEP_TITLES: Record<StepRecord['name'], string> = {
   workers: 'Start workers',
   switch: 'Switch proxy',
   verify: 'Verify via proxy',
+  watch: 'Watch (5xx share, health)',
   cleanup: 'Clean up'
 }
 
 const HEADLINES: Record<Outcome['result'], string> = {
   deployed: '✅ Deployed',
   'rolled-back': '↩️ Rolled back',
+  'auto-rolled-back': '↩️ Rolled back automatically (watch failed):',
   unchanged: '✔️ Unchanged',
   maintenance: '🚧 Maintenance page on for',
   canary: '🐤 Canary started for',

@@ -4,7 +4,9 @@
 //
 // Env: PORT (3000), VERSION (baked per tag), BOOT_DELAY_MS (1500: listen only
 // after this delay, like a real app booting), MODE (baked: ok | unhealthy |
-// crash), SHUTDOWN_TIMEOUT_MS (10000: upper bound of the SIGTERM drain).
+// crash), SHUTDOWN_TIMEOUT_MS (10000: upper bound of the SIGTERM drain),
+// ERROR_PERCENT (0: that share of GET / answers 500 "error", evenly spread;
+// /health is unaffected: an app that looks healthy but fails its users).
 //
 // GET /            200 "<VERSION>\n" (every answer carries X-App-Version)
 // GET /health      200 "ok" (500 "unhealthy" in MODE=unhealthy)
@@ -34,6 +36,7 @@ const VERSION = process.env.VERSION || 'dev';
 const MODE = process.env.MODE || 'ok';
 const BOOT_DELAY_MS = Number(process.env.BOOT_DELAY_MS ?? 1500);
 const SHUTDOWN_TIMEOUT_MS = Number(process.env.SHUTDOWN_TIMEOUT_MS || 10000);
+const ERROR_PERCENT = Math.min(100, Math.max(0, Number(process.env.ERROR_PERCENT || 0)));
 const TICK_MS = 500;
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -208,6 +211,7 @@ function main(http, crypto, fs) {
     res.end(body);
   }
 
+  let errorDebt = 0;
   function route(req, res) {
     const url = new URL(req.url, 'http://app');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -215,6 +219,12 @@ function main(http, crypto, fs) {
     }
     switch (url.pathname) {
       case '/':
+        // ERROR_PERCENT: every request adds the share; each time it passes 100, one 500.
+        errorDebt += ERROR_PERCENT;
+        if (errorDebt >= 100) {
+          errorDebt -= 100;
+          return send(res, 500, 'error\n');
+        }
         return send(res, 200, `${VERSION}\n`);
       case '/health':
         return MODE === 'unhealthy' ? send(res, 500, 'unhealthy\n') : send(res, 200, 'ok\n');
