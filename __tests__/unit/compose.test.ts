@@ -98,7 +98,23 @@ describe('compose-file', () => {
       healthcheck: { test: ['CMD', '/bin/check'], intervalNs: 2e9, retries: 3 },
       restart: { Name: 'unless-stopped' }
     })
-    expect(c.roles?.workers).toEqual([{ name: 'jobs', command: ['bin/jobs', '--queue', 'default'] }])
+    // jobs has its own settings: no labels, healthcheck or limits of web's.
+    expect(c.roles?.workers).toEqual([
+      {
+        name: 'jobs',
+        command: ['bin/jobs', '--queue', 'default'],
+        settings: expect.objectContaining({
+          env: { SECRET_KEY_BASE: 'abc', DATABASE_URL: 'postgres://db/shop', PRICE: '$5' },
+          volumes: ['shop_uploads:/app/uploads'],
+          labels: {},
+          healthcheck: undefined,
+          memoryBytes: undefined,
+          composeService: 'jobs'
+        })
+      }
+    ])
+    expect(c.container.composeService).toBe('web')
+    expect(c.compose).toEqual({ networks: [], sharedUpdate: 'keep' })
     expect(c.shared).toEqual([
       expect.objectContaining({
         name: 'db',
@@ -118,11 +134,10 @@ describe('compose-file', () => {
     ['ports', 'web:\n    image: a\n    ports: ["80:80"]', `uses the key "ports" in service "web", which cutover does not support`],
     ['build', 'web:\n    build: .', `uses the key "build" in service "web"`],
     ['interpolation', 'web:\n    image: "shop:${TAG}"', 'variable interpolation is not supported'],
-    ['a worker of another image', 'web:\n    image: a\n  jobs:\n    image: b\n    command: x', `has "jobs" with other image than the routed service "web"`],
     ['a worker without a command', 'web:\n    image: a\n  jobs:\n    image: a', `has "jobs" without a command`],
     ['a relative bind mount', 'web:\n    image: a\n    volumes: ["./data:/data"]', 'a relative path would not be the repository on the host'],
     ['an undeclared volume', 'web:\n    image: a\n    volumes: ["data:/data"]', `"data" is not declared under the top-level volumes`],
-    ['a project network', 'web:\n    image: a\n    networks: [back]', 'only external networks (external: true) are supported'],
+    ['an undeclared network', 'web:\n    image: a\n    networks: [back]', `has the network "back" in "web", but it is not declared under the top-level networks`],
     [
       'service_completed_successfully',
       'web:\n    image: a\n    depends_on: { m: { condition: service_completed_successfully } }\n  m:\n    image: a\n    command: x',

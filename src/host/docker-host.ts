@@ -164,7 +164,9 @@ export class DockerHost implements ContainerHost {
         Init: false
       }
     })
-    for (const extra of spec.extraNetworks) await this.docker.getNetwork(extra).connect({ Container: created.id })
+    // A shared compose service is found by its service name on every network it joins, as compose does.
+    const endpoint = spec.aliases?.length ? { Aliases: spec.aliases } : undefined
+    for (const extra of spec.extraNetworks) await this.docker.getNetwork(extra).connect({ Container: created.id, EndpointConfig: endpoint })
     return created.id
   }
 
