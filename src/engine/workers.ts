@@ -177,7 +177,9 @@ export class Workers {
         await host.create(this.spec(plan.color, image, release, w))
       }
       await host.start(name)
-      log.info(`Started ${name}${mine ? ' (the stopped standby)' : ''}${w.image ? ` (${w.image})` : ''}: ${w.command.length ? w.command.join(' ') : "the image's command"}`)
+      log.info(
+        `Started ${name}${mine ? ' (the stopped standby)' : ''}${w.image ? ` (${w.image})` : ''}: ${w.command.length ? w.command.join(' ') : "the image's command"}`
+      )
       ungated.push({ worker: w.name, name, at: clock.now() })
     }
     gateStarted()

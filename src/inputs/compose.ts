@@ -187,7 +187,8 @@ function volume(app: string, name: string, v: unknown, top: Top): string {
     if (typeof v.target !== 'string' || !v.target.startsWith('/')) fail(`has a volume in "${name}" whose target is not an absolute path`)
     if (v.read_only !== undefined && typeof v.read_only !== 'boolean') fail(`has a volume in "${name}" whose read_only is not true or false`)
     const short = `${v.source}:${v.target}${v.read_only ? ':ro' : ''}`
-    if (v.type === 'bind' && !v.source.startsWith('/')) fail(`has the bind mount "${short}" in "${name}": use an absolute path (a relative one would not be the repository on the host)`)
+    if (v.type === 'bind' && !v.source.startsWith('/'))
+      fail(`has the bind mount "${short}" in "${name}": use an absolute path (a relative one would not be the repository on the host)`)
     if (v.type === 'volume' && v.source.includes('/')) fail(`has the volume "${short}" in "${name}" of type volume whose source is a path; use type: bind`)
     return v.type === 'bind' ? short : [namedVolume(app, v.source, short, top), v.target, ...(v.read_only ? ['ro'] : [])].join(':')
   }
@@ -286,7 +287,8 @@ function service(source: InputSource, app: string, name: string, raw: unknown, t
 function labels(value: unknown, service: string): Record<string, string> {
   const out = keyValues(value, `the labels of "${service}"`)
   const reserved = Object.keys(out).find(k => k.toLowerCase().startsWith('cutover.') || k.toLowerCase().startsWith('com.docker.compose.'))
-  if (reserved) fail(`has the label "${reserved}" in "${service}", but the cutover. and com.docker.compose. prefixes are reserved for the labels cutover itself sets`)
+  if (reserved)
+    fail(`has the label "${reserved}" in "${service}", but the cutover. and com.docker.compose. prefixes are reserved for the labels cutover itself sets`)
   return out
 }
 
@@ -361,7 +363,9 @@ export function readCompose(
     for (const d of s.dependsOn) if (!byName.has(d.service)) fail(`has "${s.name}" depend on "${d.service}", which it does not define`)
     const perColor = s.dependsOn.filter(d => !isShared(d.service))
     if (isShared(s.name) && perColor.length) {
-      fail(`has the shared service "${s.name}" depend on "${perColor[0].service}", which is deployed per color: a shared service may only depend on shared services`)
+      fail(
+        `has the shared service "${s.name}" depend on "${perColor[0].service}", which is deployed per color: a shared service may only depend on shared services`
+      )
     }
     if (s === web && perColor.length) {
       fail(
