@@ -62,6 +62,13 @@ async function info(name: string) {
   return docker.getContainer(name).inspect()
 }
 
+/** The address `name` resolves to inside the container. */
+async function lookup(container: string, name: string): Promise<string> {
+  const script = `require('dns').lookup(${JSON.stringify(name)}, { all: true }, (e, a) => console.log(e ? e.code : a.map(x => x.address).join(' ')))`
+  const { stdout } = await run('docker', ['exec', container, '/usr/bin/node', '-e', script], { timeout: 30_000 })
+  return stdout.trim()
+}
+
 /** Names of the containers Docker lists for a compose project, by compose's own label. */
 async function projectContainers(project: string): Promise<string[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } })
@@ -131,7 +138,15 @@ describe('compose-file', () => {
       // The file's own network and named volume, as <app>_<name>.
       const net = await docker.getNetwork(`${app}_back`).inspect()
       expect(net.Labels).toMatchObject({ 'cutover.app': app, 'com.docker.compose.project': app, 'com.docker.compose.network': 'back' })
-      expect(Object.keys((await info(`${app}-blue-worker-jobs`)).NetworkSettings.Networks).sort()).toEqual([`${app}_back`, `cutover-${app}`])
+      expect(Object.keys((await info(`${app}-blue-worker-jobs`)).NetworkSettings.Networks).sort()).toEqual([
+        `${app}-blue_default`,
+        `${app}_back`,
+        `cutover-${app}`
+      ])
+      // Each color's services find each other by service name on the color's own network: helper from blue's web is blue's helper.
+      const blueHelper = (await info(`${app}-blue-worker-helper`)).NetworkSettings.Networks[`${app}-blue_default`].IPAddress
+      expect(await lookup(`${app}-blue`, 'helper')).toBe(blueHelper)
+      expect(await lookup(`${app}-blue-worker-jobs`, 'web')).toBe((await info(`${app}-blue`)).NetworkSettings.Networks[`${app}-blue_default`].IPAddress)
       expect((await info(`${app}-blue-worker-jobs`)).Mounts).toEqual([
         expect.objectContaining({ Type: 'volume', Name: `${app}_scratch`, Destination: '/scratch' })
       ])
@@ -160,6 +175,9 @@ describe('compose-file', () => {
       expect((await info(`${app}-queue`)).Id).toBe(queueId)
       expect(new Set(await jobsDoneBy(app, 8))).toEqual(new Set(['v1']))
       expect(await projectContainers(`${app}-green`)).toEqual([`${app}-green`, `${app}-green-worker-helper`, `${app}-green-worker-jobs`])
+      const greenHelper = (await info(`${app}-green-worker-helper`)).NetworkSettings.Networks[`${app}-green_default`].IPAddress
+      expect(await lookup(`${app}-green`, 'helper')).toBe(greenHelper)
+      expect(greenHelper).not.toBe(blueHelper)
 
       // 3. A rollback (the compose file still says v2 / v1) brings back blue: web v1 and its jobs worker of v2, the same container.
       const back = await action({ mode: 'rollback' })
@@ -181,15 +199,8 @@ describe('compose-file', () => {
       expect(newQueue.Config.Labels).toMatchObject({ 'com.docker.compose.project': app, 'com.docker.compose.service': 'queue' })
       expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v2')
     } finally {
+      // Also the app's networks and named volumes.
       await cleanupApp(app, `${app}-proxy`)
-      await docker
-        .getNetwork(`${app}_back`)
-        .remove()
-        .catch(() => undefined)
-      await docker
-        .getVolume(`${app}_scratch`)
-        .remove()
-        .catch(() => undefined)
       rmSync(workspace, { recursive: true, force: true })
     }
   })

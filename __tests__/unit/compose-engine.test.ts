@@ -76,6 +76,7 @@ describe('compose services of another image, per color', () => {
     // jobs: the release's image with the web role's settings.
     expect(bed.host.containers.get('web-blue-worker-jobs')!.spec).toMatchObject({ image: V1, env: { ROLE: 'web' }, command: ['bin/jobs'] })
     expect(bed.host.containers.get('web-blue-worker-jobs')!.labels['com.docker.compose.service']).toBe('jobs')
+    expect(m.spec).toMatchObject({ extraNetworks: ['web-blue_default'], networkAliases: { 'web-blue_default': ['mailer'] } })
     expect(bed.host.containers.get('web-blue')!.labels).toMatchObject({ 'com.docker.compose.project': 'web-blue', 'com.docker.compose.service': 'web' })
     expect(bed.log.text()).toContain(`pulled ${MAILER1}`)
     const recorded = bed.ledger.record!.releases[0].workers!
@@ -178,8 +179,12 @@ describe('compose networks', () => {
     const config = composeConfig([], { compose: { networks: ['web_back'], sharedUpdate: 'keep' } })
     config.container.networks = ['web_back']
     await bed.deploy(V1, config)
-    expect(bed.host.networks.has('web_back')).toBe(true)
-    expect(bed.host.containers.get('web-blue')!.spec!.extraNetworks).toEqual(['web_back'])
+    expect([...bed.host.networks].sort()).toEqual(['bridge', 'cutover-web', 'web-blue_default', 'web-green_default', 'web_back'])
+    // Each color's services find each other by service name on the color's default network.
+    expect(bed.host.containers.get('web-blue')!.spec).toMatchObject({
+      extraNetworks: ['web_back', 'web-blue_default'],
+      networkAliases: { 'web-blue_default': ['web'] }
+    })
     config.container.networks = ['web_back', 'traefik']
     const e = await failure(bed.deploy(V2, config))
     expect(e.message).toContain("Input 'networks' names traefik, which the host does not have")
@@ -228,5 +233,16 @@ describe('a changed shared service (compose-shared-update)', () => {
     expect(bed.host.stops.find(s => s.name === 'web-db')?.graceSeconds).toBe(10)
     expect(bed.host.containers.get('web-db')!.spec!.env).toEqual({ PW: 'rotated' })
     expect(bed.timeline!.steps.find(s => s.name === 'shared')?.detail).toBe('web-db recreated (other settings)')
+  })
+})
+
+describe('the release command of a compose project', () => {
+  it('is a one-off: no compose labels and not on a color’s network', async () => {
+    const bed = new Bed()
+    await bed.deploy(V1, composeConfig([JOBS], { releaseCommand: { command: ['bin/migrate'], timeoutMs: 60_000 } }))
+    expect(bed.host.waited).toEqual(['web-release'])
+    const created = bed.host.created.find(s => s.name === 'web-release')!
+    expect(Object.keys(created.labels).filter(k => k.startsWith('com.docker.compose.'))).toEqual([])
+    expect(created.extraNetworks).toEqual([])
   })
 })

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Config, ContainerSettings } from '../core/config.js'
-import { LABEL, type Color } from '../core/names.js'
+import { COLORS, LABEL, type Color } from '../core/names.js'
 import type { ContainerHost } from './ports.js'
 
 export const COMPOSE_LABEL = {
@@ -19,6 +19,14 @@ export const COMPOSE_LABEL = {
 /** The compose project of a color (`<app>-<color>`), or of the shared services (`<app>`: they belong to no color). */
 export function composeProject(app: string, color?: Color): string {
   return color ? `${app}-${color}` : app
+}
+
+/**
+ * A color's own network, as compose names a project's default one: the color's services find
+ * each other there by their service names (`helper` from blue's web is blue's helper).
+ */
+export function colorNetwork(app: string, color: Color): string {
+  return `${composeProject(app, color)}_default`
 }
 
 /** Compose's labels for one container of a service (`number`: the replica, 1 for a single container). */
@@ -61,14 +69,18 @@ export function externalNetworks(config: Config): string[] {
   return [...new Set(all)].filter(n => !own.has(n))
 }
 
-/** Creates the compose project's own networks (`<app>_<name>`), labelled with the app, as compose labels them with the project. */
+/**
+ * Creates the compose project's networks, labelled with the app: the file's own (`<app>_<name>`)
+ * and each color's default one (`<app>-<color>_default`).
+ */
 export async function ensureComposeNetworks(host: ContainerHost, config: Config): Promise<void> {
-  for (const name of config.compose?.networks ?? []) {
-    await host.ensureNetwork(name, {
-      [LABEL.managed]: 'true',
-      [LABEL.app]: config.app,
-      [COMPOSE_LABEL.project]: config.app,
-      [COMPOSE_LABEL.network]: name.slice(config.app.length + 1)
-    })
-  }
+  if (!config.container.composeService) return
+  const labels = (project: string, network: string) => ({
+    [LABEL.managed]: 'true',
+    [LABEL.app]: config.app,
+    [COMPOSE_LABEL.project]: project,
+    [COMPOSE_LABEL.network]: network
+  })
+  for (const name of config.compose?.networks ?? []) await host.ensureNetwork(name, labels(config.app, name.slice(config.app.length + 1)))
+  for (const color of COLORS) await host.ensureNetwork(colorNetwork(config.app, color), labels(composeProject(config.app, color), 'default'))
 }
