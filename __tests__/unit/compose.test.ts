@@ -293,7 +293,12 @@ networks:
       'web: { image: a }\n  j: { image: x, depends_on: { web: { restart: true } } }',
       'has the depends_on key "restart" (under web) in "j"'
     ],
-    ['a compose label', 'web: { image: a, labels: { com.docker.compose.project: x } }', 'has the label "com.docker.compose.project" in "web"']
+    ['a compose label', 'web: { image: a, labels: { com.docker.compose.project: x } }', 'has the label "com.docker.compose.project" in "web"'],
+    [
+      'a per-color service name too long for a container name',
+      `web: { image: a }\n  ${'x'.repeat(40)}: { image: b }`,
+      `whose container name shop-green-worker-${'x'.repeat(40)}-replaced would be longer than 63 characters`
+    ]
   ])('refuses %s, naming it', (_what, services, message) => {
     expect(errorFor(`services:\n  ${services}\n`, { 'compose-shared-services': services.includes('db:') ? 'db' : '' })).toContain(message)
   })

@@ -10,12 +10,14 @@ import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import YAML from 'yaml'
 import type { ComposeSettings, ContainerSettings, DependsOn, SharedService, WorkerRole } from '../core/config.js'
+import { workerAsideName } from '../core/names.js'
 import { InputError, parseCommand, type InputSource } from './parse.js'
 
 const SERVICE_KEYS = ['image', 'command', 'environment', 'env_file', 'volumes', 'networks', 'depends_on', 'healthcheck', 'labels', 'deploy']
 const TOP_KEYS = ['services', 'volumes', 'networks', 'name', 'version']
 const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+const DNS_LABEL_MAX = 63
 
 /** A service's own settings (the restart policy is the 'restart' input's, for every service). */
 export type ServiceSettings = Omit<ContainerSettings, 'restart'>
@@ -381,6 +383,9 @@ export function readCompose(
     // A service of the routed service's image follows the release (the image input); another image is its own.
     const ownImage = s.image !== undefined && s.image !== web.image ? s.image : undefined
     if (!ownImage && !s.command?.length) fail(`has "${s.name}" without a command: a worker of ${routed}'s image needs its own command`)
+    const longest = workerAsideName(app, 'green', s.name)
+    if (longest.length > DNS_LABEL_MAX)
+      fail(`has the service "${s.name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`)
     const settings = settingsOf(s)
     const { composeService: _a, command: _b, ...mine } = settings
     const { composeService: _c, command: _d, ...webs } = webSettings
