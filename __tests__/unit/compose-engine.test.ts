@@ -22,7 +22,7 @@ function composeConfig(workers: WorkerRole[], more: Partial<Config> = {}): Confi
   return testConfig({
     container: { env: { ROLE: 'web' }, volumes: [], networks: [], labels: {}, restart: { Name: 'unless-stopped' }, composeService: 'web' },
     health: { port: 3000, path: '/health', timeoutMs: 30_000, intervalMs: 1000, passes: 1 },
-    roles: { web: true, workers, minUptimeMs: 2000, stopTimeoutMs: 10_000 },
+    roles: { web: true, workers, minUptimeMs: 2000, stopTimeoutMs: 10_000, handover: 'stop-first' },
     compose: { networks: [], sharedUpdate: 'keep' },
     ...more
   })
