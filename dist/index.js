@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5891);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9763);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5891:
+/***/ 9763:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73387,10 +73387,12 @@ var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/inputs/compose.ts
 /**
  * `compose-file`: a docker-compose.yml of the repository, read into cutover's own settings. The
- * routed service (`compose-service`) is the web role; the other services of the same image are
- * its workers; `compose-shared-services` (a database, a queue) run once, outside the colors.
- * Only the keys small apps use are accepted; any other is refused, by name.
+ * routed service (`compose-service`) is the web role; the other services are its workers, deployed
+ * per color (of the release's image when they use the routed service's, else of their own), each
+ * with its own settings; `compose-shared-services` (a database, a queue) run once, outside the
+ * colors. Only the keys small apps use are accepted; any other is refused, by name.
  */
+
 
 
 
@@ -73399,6 +73401,8 @@ var dist = __nccwpck_require__(8815);
 const SERVICE_KEYS = ['image', 'command', 'environment', 'env_file', 'volumes', 'networks', 'depends_on', 'healthcheck', 'labels', 'deploy'];
 const TOP_KEYS = ['services', 'volumes', 'networks', 'name', 'version'];
 const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const DNS_LABEL_MAX = 63;
 function fail(message) {
     throw new InputError('compose-file', message);
 }
@@ -73524,6 +73528,96 @@ function limits(value, service) {
     }
     return out;
 }
+/** A named volume's name on the host: the app's own as `<app>_<name>` (compose prefixes them with the project), an external one as declared. */
+function namedVolume(app, src, where, top) {
+    if (!(src in top.volumes))
+        fail(`has the volume "${where}", but "${src}" is not declared under the top-level volumes`);
+    const declared = top.volumes[src];
+    const external = isObj(declared) && declared.external === true;
+    return external ? String(declared.name ?? src) : `${app}_${src}`;
+}
+const LONG_VOLUME_KEYS = ['type', 'source', 'target', 'read_only'];
+/** One `volumes` entry, short (source:target[:ro]) or long ({ type, source, target, read_only }), as a Docker bind. */
+function volume(app, name, v, top) {
+    if (isObj(v)) {
+        const extra = Object.keys(v).find(k => !LONG_VOLUME_KEYS.includes(k));
+        if (extra)
+            fail(`has the volume key "${extra}" in "${name}", which cutover does not support (supported: ${LONG_VOLUME_KEYS.join(', ')})`);
+        if (v.type !== 'volume' && v.type !== 'bind')
+            fail(`has a volume of type ${JSON.stringify(v.type)} in "${name}"; supported: volume, bind`);
+        if (typeof v.source !== 'string' || !v.source)
+            fail(`has a ${v.type} volume without a source in "${name}" (anonymous volumes are not supported)`);
+        if (typeof v.target !== 'string' || !v.target.startsWith('/'))
+            fail(`has a volume in "${name}" whose target is not an absolute path`);
+        if (v.read_only !== undefined && typeof v.read_only !== 'boolean')
+            fail(`has a volume in "${name}" whose read_only is not true or false`);
+        const short = `${v.source}:${v.target}${v.read_only ? ':ro' : ''}`;
+        if (v.type === 'bind' && !v.source.startsWith('/'))
+            fail(`has the bind mount "${short}" in "${name}": use an absolute path (a relative one would not be the repository on the host)`);
+        if (v.type === 'volume' && v.source.includes('/'))
+            fail(`has the volume "${short}" in "${name}" of type volume whose source is a path; use type: bind`);
+        return v.type === 'bind' ? short : [namedVolume(app, v.source, short, top), v.target, ...(v.read_only ? ['ro'] : [])].join(':');
+    }
+    if (typeof v !== 'string')
+        fail(`has a volume in "${name}" that is neither source:target[:ro] nor a mapping`);
+    const [src, ...rest] = v.split(':');
+    if (rest.length === 0)
+        fail(`has the volume "${v}" in "${name}" without a source (anonymous volumes are not supported)`);
+    if (src.startsWith('.'))
+        fail(`has the volume "${v}" in "${name}": a relative path would not be the repository on the host; use an absolute path`);
+    if (src.startsWith('/'))
+        return v;
+    return [namedVolume(app, src, v, top), ...rest].join(':');
+}
+/** A network's name on the host: the app's own as `<app>_<name>` (created by the deploy), an external one as declared. */
+function network(app, service, n, top) {
+    if (!(n in top.networks))
+        fail(`has the network "${n}" in "${service}", but it is not declared under the top-level networks`);
+    const declared = top.networks[n];
+    return isObj(declared) && declared.external === true ? String(declared.name ?? n) : `${app}_${n}`;
+}
+/** The top-level networks: external ones (which must exist) or the app's own, without options. */
+function checkTopNetworks(networks) {
+    for (const [n, declared] of Object.entries(networks)) {
+        if (!NETWORK_NAME.test(n))
+            fail(`has the network name "${n}", which is not a Docker network name`);
+        if (declared === null || declared === undefined)
+            continue;
+        if (!isObj(declared))
+            fail(`has the network "${n}" that is not a mapping`);
+        const external = declared.external === true;
+        const allowed = external ? ['external', 'name'] : ['external'];
+        const extra = Object.keys(declared).find(k => !allowed.includes(k));
+        if (extra) {
+            fail(`has the key "${extra}" in the network "${n}", which cutover does not support (an external network may have a name; the app's own networks are plain bridges, with no options)`);
+        }
+    }
+}
+function dependsOn(value, name) {
+    const out = [];
+    if (value === undefined)
+        return out;
+    if (Array.isArray(value)) {
+        for (const d of value)
+            out.push({ service: String(d), condition: 'service_started' });
+        return out;
+    }
+    if (!isObj(value))
+        fail(`has depends_on in "${name}" that is neither a list nor a mapping`);
+    for (const [d, spec] of Object.entries(value)) {
+        if (spec !== null && !isObj(spec))
+            fail(`has depends_on ${d} in "${name}" that is not a mapping`);
+        const extra = isObj(spec) ? Object.keys(spec).find(k => k !== 'condition') : undefined;
+        if (extra)
+            fail(`has the depends_on key "${extra}" (under ${d}) in "${name}", which cutover does not support (only condition)`);
+        const condition = isObj(spec) ? (spec.condition ?? 'service_started') : 'service_started';
+        if (condition !== 'service_started' && condition !== 'service_healthy') {
+            fail(`has depends_on ${d} with condition ${condition} in "${name}"; supported: service_started, service_healthy (use release-command for one-off jobs such as migrations)`);
+        }
+        out.push({ service: d, condition });
+    }
+    return out;
+}
 function service(source, app, name, raw, top) {
     if (!SERVICE_NAME.test(name))
         fail(`has the service "${name}": service names must be lower-case letters, digits and dashes here`);
@@ -73540,44 +73634,13 @@ function service(source, app, name, raw, top) {
     for (const f of envFiles)
         Object.assign(env, (0,main.parse)(readWorkspaceFile(source, f, `the env_file of "${name}",`)));
     Object.assign(env, keyValues(raw.environment, `the environment of "${name}"`));
-    const volumes = (Array.isArray(raw.volumes) ? raw.volumes : raw.volumes === undefined ? [] : fail(`has volumes in "${name}" that are not a list`)).map(v => {
-        if (typeof v !== 'string')
-            fail(`has a volume in "${name}" in the long syntax; only source:target[:ro] is supported`);
-        const [src, ...rest] = v.split(':');
-        if (rest.length === 0)
-            fail(`has the volume "${v}" in "${name}" without a source (anonymous volumes are not supported)`);
-        if (src.startsWith('.'))
-            fail(`has the volume "${v}" in "${name}": a relative path would not be the repository on the host; use an absolute path`);
-        if (src.startsWith('/'))
-            return v;
-        if (!(src in top.volumes))
-            fail(`has the volume "${v}" in "${name}", but "${src}" is not declared under the top-level volumes`);
-        const declared = top.volumes[src];
-        const external = isObj(declared) && declared.external === true;
-        // Named volumes belong to the app, as compose prefixes them with the project.
-        return [external ? String(declared.name ?? src) : `${app}_${src}`, ...rest].join(':');
-    });
+    const rawVolumes = Array.isArray(raw.volumes) ? raw.volumes : raw.volumes === undefined ? [] : fail(`has volumes in "${name}" that are not a list`);
     const networkNames = Array.isArray(raw.networks) ? raw.networks.map(String) : isObj(raw.networks) ? Object.keys(raw.networks) : [];
-    const networks = networkNames
-        .filter(n => n !== 'default')
-        .map(n => {
-        const declared = top.networks[n];
-        if (!isObj(declared) || declared.external !== true) {
-            fail(`has the network "${n}" in "${name}": only external networks (external: true) are supported; every service joins the app's own network`);
-        }
-        return String(declared.name ?? n);
-    });
-    const dependsOn = [];
-    if (Array.isArray(raw.depends_on))
-        for (const d of raw.depends_on)
-            dependsOn.push({ service: String(d), condition: 'service_started' });
-    else if (isObj(raw.depends_on)) {
-        for (const [d, spec] of Object.entries(raw.depends_on)) {
-            const condition = isObj(spec) ? (spec.condition ?? 'service_started') : 'service_started';
-            if (condition !== 'service_started' && condition !== 'service_healthy') {
-                fail(`has depends_on ${d} with condition ${condition} in "${name}"; supported: service_started, service_healthy (use release-command for one-off jobs)`);
+    if (isObj(raw.networks)) {
+        for (const [n, opts] of Object.entries(raw.networks)) {
+            if (opts !== null && !(isObj(opts) && Object.keys(opts).length === 0)) {
+                fail(`has options under the network "${n}" in "${name}" (aliases, addresses...), which cutover does not support`);
             }
-            dependsOn.push({ service: d, condition });
         }
     }
     return {
@@ -73585,26 +73648,58 @@ function service(source, app, name, raw, top) {
         image: raw.image === undefined ? undefined : String(raw.image),
         command: command(raw.command, `command in "${name}"`),
         env,
-        volumes,
-        networks,
+        volumes: rawVolumes.map(v => volume(app, name, v, top)),
+        // `default` is the app's own network, which every service joins.
+        networks: networkNames.filter(n => n !== 'default').map(n => network(app, name, n, top)),
         labels: labels(raw.labels, name),
-        dependsOn,
+        dependsOn: dependsOn(raw.depends_on, name),
         healthcheck: healthcheck(raw.healthcheck, name),
         ...limits(raw.deploy, name)
     };
 }
 function labels(value, service) {
     const out = keyValues(value, `the labels of "${service}"`);
-    const reserved = Object.keys(out).find(k => k.toLowerCase().startsWith('cutover.'));
+    const reserved = Object.keys(out).find(k => k.toLowerCase().startsWith('cutover.') || k.toLowerCase().startsWith('com.docker.compose.'));
     if (reserved)
-        fail(`has the label "${reserved}" in "${service}", but the cutover. prefix is reserved for the labels cutover itself sets`);
+        fail(`has the label "${reserved}" in "${service}", but the cutover. and com.docker.compose. prefixes are reserved for the labels cutover itself sets`);
     return out;
 }
 function same(a, b) {
     return JSON.stringify(a) === JSON.stringify(b);
 }
+function settingsOf(s) {
+    return {
+        env: s.env,
+        volumes: s.volumes,
+        networks: s.networks,
+        labels: s.labels,
+        command: s.command,
+        memoryBytes: s.memoryBytes,
+        nanoCpus: s.nanoCpus,
+        healthcheck: s.healthcheck,
+        composeService: s.name
+    };
+}
+/** The services in an order where each comes after those it depends on (among `within`); fails on a cycle. */
+function startOrder(services) {
+    const ordered = [];
+    const visit = (s, path) => {
+        if (ordered.includes(s))
+            return;
+        if (path.includes(s.name))
+            fail(`has a depends_on cycle: ${[...path, s.name].join(' -> ')}`);
+        for (const d of s.dependsOn) {
+            const dep = services.find(x => x.name === d.service);
+            if (dep)
+                visit(dep, [...path, s.name]);
+        }
+        ordered.push(s);
+    };
+    services.forEach(s => visit(s, []));
+    return ordered;
+}
 /** Reads and checks the compose file; throws InputError naming what cutover cannot do with it. */
-function readCompose(source, app, path, routed, sharedNames, imageInput) {
+function readCompose(source, app, path, routed, sharedNames, imageInput, sharedUpdate = 'keep') {
     let doc;
     try {
         doc = dist.parse(readWorkspaceFile(source, path, 'the file'));
@@ -73621,6 +73716,7 @@ function readCompose(source, app, path, routed, sharedNames, imageInput) {
             fail(`uses the top-level key "${key}", which cutover does not support (supported: ${TOP_KEYS.join(', ')})`);
     }
     const top = { volumes: isObj(doc.volumes) ? doc.volumes : {}, networks: isObj(doc.networks) ? doc.networks : {} };
+    checkTopNetworks(top.networks);
     const services = Object.entries(doc.services).map(([name, raw]) => service(source, app, name, raw, top));
     const byName = new Map(services.map(s => [s.name, s]));
     const web = byName.get(routed);
@@ -73632,35 +73728,45 @@ function readCompose(source, app, path, routed, sharedNames, imageInput) {
         if (s === routed)
             throw new InputError('compose-shared-services', `names "${s}", the routed service (compose-service), which is deployed per color`);
     }
+    const isShared = (n) => sharedNames.includes(n);
     for (const s of services) {
         for (const d of s.dependsOn)
             if (!byName.has(d.service))
                 fail(`has "${s.name}" depend on "${d.service}", which it does not define`);
-        if (!sharedNames.includes(s.name) && s.dependsOn.some(d => !sharedNames.includes(d.service) && d.service !== routed)) {
-            fail(`has "${s.name}" depend on a service of the release other than ${routed}; the release starts ${routed} first, then the others`);
+        const perColor = s.dependsOn.filter(d => !isShared(d.service));
+        if (isShared(s.name) && perColor.length) {
+            fail(`has the shared service "${s.name}" depend on "${perColor[0].service}", which is deployed per color: a shared service may only depend on shared services`);
+        }
+        if (s === web && perColor.length) {
+            fail(`has the routed service "${routed}" depend on "${perColor[0].service}", which is deployed per color: the release starts ${routed} first (health-gated), then the other services; ${routed} may only depend on shared services`);
         }
     }
     const image = imageInput ?? web.image;
     if (!image)
         fail(`has no image for the routed service "${routed}" (set it there or in the 'image' input)`);
-    const workers = [];
-    for (const s of services.filter(x => x !== web && !sharedNames.includes(x.name))) {
-        const problem = s.image !== web.image
-            ? 'image'
-            : !same(s.env, web.env)
-                ? 'environment'
-                : !same(s.volumes, web.volumes)
-                    ? 'volumes'
-                    : !same(s.networks, web.networks)
-                        ? 'networks'
-                        : undefined;
-        if (problem) {
-            fail(`has "${s.name}" with other ${problem} than the routed service "${routed}": cutover runs the services of a release as workers of one image with the same settings; make them equal, or list "${s.name}" in compose-shared-services`);
-        }
-        if (!s.command?.length)
+    const webSettings = settingsOf(web);
+    const perColor = startOrder(services.filter(x => x !== web && !isShared(x.name)));
+    const workers = perColor.map(s => {
+        // A service of the routed service's image follows the release (the image input); another image is its own.
+        const ownImage = s.image !== undefined && s.image !== web.image ? s.image : undefined;
+        if (!ownImage && !s.command?.length)
             fail(`has "${s.name}" without a command: a worker of ${routed}'s image needs its own command`);
-        workers.push({ name: s.name, command: s.command });
-    }
+        const longest = workerAsideName(app, 'green', s.name);
+        if (longest.length > DNS_LABEL_MAX)
+            fail(`has the service "${s.name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`);
+        const settings = settingsOf(s);
+        const { composeService: _a, command: _b, ...mine } = settings;
+        const { composeService: _c, command: _d, ...webs } = webSettings;
+        const dependsOn = s.dependsOn.filter(d => !isShared(d.service) && d.service !== routed);
+        return {
+            name: s.name,
+            command: s.command ?? [],
+            ...(ownImage ? { image: ownImage } : {}),
+            // Only when they differ from the web role's, so a plain same-image worker stays what `workers` makes.
+            ...(same(mine, webs) ? {} : { settings }),
+            ...(dependsOn.length ? { dependsOn } : {})
+        };
+    });
     const shared = sharedNames.map(n => {
         const s = byName.get(n);
         if (!s.image)
@@ -73676,35 +73782,21 @@ function readCompose(source, app, path, routed, sharedNames, imageInput) {
             healthcheck: s.healthcheck,
             memoryBytes: s.memoryBytes,
             nanoCpus: s.nanoCpus,
-            dependsOn: s.dependsOn.filter(d => sharedNames.includes(d.service))
+            dependsOn: s.dependsOn
         };
     });
-    // Start order: a shared service after those it depends on.
-    const ordered = [];
-    const visit = (s, path) => {
-        if (ordered.includes(s))
-            return;
-        if (path.includes(s.name))
-            fail(`has a depends_on cycle: ${[...path, s.name].join(' -> ')}`);
-        for (const d of s.dependsOn)
-            visit(shared.find(x => x.name === d.service), [...path, s.name]);
-        ordered.push(s);
-    };
-    shared.forEach(s => visit(s, []));
     return {
         image,
-        container: {
-            env: web.env,
-            volumes: web.volumes,
-            networks: web.networks,
-            labels: web.labels,
-            command: web.command,
-            memoryBytes: web.memoryBytes,
-            nanoCpus: web.nanoCpus,
-            healthcheck: web.healthcheck
-        },
+        container: webSettings,
         workers,
-        shared: ordered
+        // Start order: a shared service after those it depends on.
+        shared: startOrder(shared),
+        settings: {
+            networks: Object.entries(top.networks)
+                .filter(([, d]) => !(isObj(d) && d.external === true))
+                .map(([n]) => `${app}_${n}`),
+            sharedUpdate
+        }
     };
 }
 
@@ -73714,7 +73806,7 @@ function readCompose(source, app, path, routed, sharedNames, imageInput) {
 
 
 const WORKER_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-const DNS_LABEL_MAX = 63;
+const roles_DNS_LABEL_MAX = 63;
 const MAX_DURATION_MS = 24 * 3_600_000;
 function duration(source, name, fallback, minMs) {
     const v = source.get(name).trim() || fallback;
@@ -73742,8 +73834,8 @@ function parseWorkers(text, app) {
         if (workers.some(w => w.name === name))
             throw new InputError('workers', `names the worker "${name}" twice`);
         const longest = workerAsideName(app, 'green', name);
-        if (longest.length > DNS_LABEL_MAX) {
-            throw new InputError('workers', `has the worker "${name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`);
+        if (longest.length > roles_DNS_LABEL_MAX) {
+            throw new InputError('workers', `has the worker "${name}", whose container name ${longest} would be longer than ${roles_DNS_LABEL_MAX} characters: shorten it`);
         }
         const command = parseCommand(line.slice(colon + 1).trim(), 'workers');
         if (!command?.length)
@@ -73791,13 +73883,18 @@ function parseCompose(source, app, image) {
         .get('compose-shared-services')
         .split(/[\s,]+/)
         .filter(Boolean);
+    const update = source.get('compose-shared-update').trim().toLowerCase();
     if (!path) {
         if (service)
             throw new InputError('compose-service', "only applies with 'compose-file'");
         if (shared.length)
             throw new InputError('compose-shared-services', "only applies with 'compose-file'");
+        if (update)
+            throw new InputError('compose-shared-update', "only applies with 'compose-file'");
         return undefined;
     }
+    if (update && update !== 'keep' && update !== 'recreate')
+        throw new InputError('compose-shared-update', `must be keep or recreate, not "${update}"`);
     for (const input of COMPOSE_REPLACES) {
         if (source.get(input).trim())
             throw new InputError(input, "cannot be combined with 'compose-file': set it in the compose file");
@@ -73808,7 +73905,7 @@ function parseCompose(source, app, image) {
         if (RESERVED_SERVICE.test(s))
             throw new InputError('compose-shared-services', `names "${s}", whose container ${app}-${s} would look like one of cutover's own; rename the service`);
     }
-    return readCompose(source, app, path, service, shared, image);
+    return readCompose(source, app, path, service, shared, image, update === 'recreate' ? 'recreate' : 'keep');
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/hosts.ts
@@ -74806,7 +74903,8 @@ function parseInputs(source) {
         },
         roles,
         releaseCommand: parseReleaseCommand(source),
-        shared: compose?.shared.length ? compose.shared : undefined
+        shared: compose?.shared.length ? compose.shared : undefined,
+        compose: compose?.settings
     };
 }
 
@@ -75199,7 +75297,90 @@ function ledgerProblem(value, app) {
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/engine/compose-project.ts
+/**
+ * What makes cutover's containers a compose project to Docker's tools: compose's own labels
+ * (`docker compose -p <app>-blue ps` lists a color, `-p <app>` the shared services), the project's
+ * own networks, and the hash of a service's own settings.
+ */
+
+
+const COMPOSE_LABEL = {
+    project: 'com.docker.compose.project',
+    service: 'com.docker.compose.service',
+    oneoff: 'com.docker.compose.oneoff',
+    number: 'com.docker.compose.container-number',
+    network: 'com.docker.compose.network'
+};
+/** The compose project of a color (`<app>-<color>`), or of the shared services (`<app>`: they belong to no color). */
+function composeProject(app, color) {
+    return color ? `${app}-${color}` : app;
+}
+/**
+ * A color's own network, as compose names a project's default one: the color's services find
+ * each other there by their service names (`helper` from blue's web is blue's helper).
+ */
+function colorNetwork(app, color) {
+    return `${composeProject(app, color)}_default`;
+}
+/** Compose's labels for one container of a service (`number`: the replica, 1 for a single container). */
+function composeLabels(app, color, service, number = 1) {
+    return {
+        [COMPOSE_LABEL.project]: composeProject(app, color),
+        [COMPOSE_LABEL.service]: service,
+        [COMPOSE_LABEL.oneoff]: 'False',
+        [COMPOSE_LABEL.number]: String(number)
+    };
+}
+/**
+ * A hash of a service's own settings (a compose worker's), recorded with its release: what a
+ * rollback compares with the settings it has now. Env values only enter it hashed.
+ */
+function serviceSettingsHash(settings) {
+    const sorted = (o) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const canonical = JSON.stringify({
+        env: sorted(settings.env),
+        command: settings.command ?? null,
+        volumes: settings.volumes,
+        networks: settings.networks,
+        labels: sorted(settings.labels),
+        memory: settings.memoryBytes ?? null,
+        cpus: settings.nanoCpus ?? null,
+        healthcheck: settings.healthcheck ?? null
+    });
+    return (0,external_node_crypto_.createHash)('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+/** Networks the app's containers join that must already exist on the host (the compose project's own are created). */
+function externalNetworks(config) {
+    const own = new Set(config.compose?.networks ?? []);
+    const all = [
+        ...config.container.networks,
+        ...(config.roles?.workers ?? []).flatMap(w => w.settings?.networks ?? []),
+        ...(config.shared ?? []).flatMap(s => s.networks)
+    ];
+    return [...new Set(all)].filter(n => !own.has(n));
+}
+/**
+ * Creates the compose project's networks, labelled with the app: the file's own (`<app>_<name>`)
+ * and each color's default one (`<app>-<color>_default`).
+ */
+async function ensureComposeNetworks(host, config) {
+    if (!config.container.composeService)
+        return;
+    const labels = (project, network) => ({
+        [LABEL.managed]: 'true',
+        [LABEL.app]: config.app,
+        [COMPOSE_LABEL.project]: project,
+        [COMPOSE_LABEL.network]: network
+    });
+    for (const name of config.compose?.networks ?? [])
+        await host.ensureNetwork(name, labels(config.app, name.slice(config.app.length + 1)));
+    for (const color of COLORS)
+        await host.ensureNetwork(colorNetwork(config.app, color), labels(composeProject(config.app, color), 'default'));
+}
+
 ;// CONCATENATED MODULE: ./src/engine/container-spec.ts
+
 
 
 
@@ -75234,6 +75415,8 @@ function containerSpec(input) {
         command: settings.command,
         labels: {
             ...settings.labels,
+            // compose-file: `docker compose -p <app>-<color> ps` lists the color.
+            ...(settings.composeService ? composeLabels(app, color, settings.composeService, input.replica ?? 1) : {}),
             [LABEL.managed]: 'true',
             [LABEL.app]: app,
             [LABEL.color]: color,
@@ -75245,7 +75428,9 @@ function containerSpec(input) {
             [LABEL.configHash]: input.hash ?? configHash(settings, input.appPort)
         },
         network,
-        extraNetworks: settings.networks,
+        // compose-file: each color is a project with its own default network, where its services are found by their names.
+        extraNetworks: settings.composeService ? [...settings.networks, colorNetwork(app, color)] : settings.networks,
+        ...(settings.composeService ? { networkAliases: { [colorNetwork(app, color)]: [settings.composeService] } } : {}),
         volumes: settings.volumes,
         memoryBytes: settings.memoryBytes,
         nanoCpus: settings.nanoCpus,
@@ -75499,7 +75684,8 @@ async function runReleaseCommand(deps, record, image, stillLive) {
         color: 'blue',
         image: image.ref,
         network: deps.network,
-        settings: config.container,
+        // A one-off: not a service of a color's compose project (no compose labels, no color network).
+        settings: { ...config.container, composeService: undefined },
         appPort: config.health.port,
         releaseId: '',
         startedAt: new Date(clock.now()).toISOString(),
@@ -75556,24 +75742,45 @@ async function runReleaseCommand(deps, record, image, stillLive) {
 
 
 
+
 const NO_ROLES = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000, handover: 'stop-first' };
 /** The release's settings hash, with the roles in it when there are any (so adding a worker is a new release). */
 function releaseHash(base, roles) {
     if (roles.web && !roles.workers.length)
         return base;
-    const canonical = JSON.stringify({ base, web: roles.web, workers: roles.workers.map(w => [w.name, w.command]) });
+    const canonical = JSON.stringify({
+        base,
+        web: roles.web,
+        // A compose worker's own image, settings and order enter only when it has them, so other hashes stay as they were.
+        workers: roles.workers.map(w => {
+            const r = recordOf(w);
+            return r.image || r.settingsHash || r.dependsOn ? [w.name, w.command, r.image ?? null, r.settingsHash ?? null, r.dependsOn ?? null] : [w.name, w.command];
+        })
+    });
     return (0,external_node_crypto_.createHash)('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+/** What the ledger keeps of a worker role: its own settings only as a hash. */
+function recordOf(w) {
+    return {
+        name: w.name,
+        command: w.command,
+        ...(w.image ? { image: w.image } : {}),
+        ...(w.settings ? { settingsHash: serviceSettingsHash(w.settings) } : {}),
+        ...(w.dependsOn?.length ? { dependsOn: w.dependsOn } : {})
+    };
 }
 /** Which workers a release runs: a rollback brings back what its release recorded, a deploy what the inputs say. */
 function workersFor(plan, roles) {
     if (plan.restores)
         return plan.restores.workers ?? [];
-    return roles.workers.map(w => ({ name: w.name, command: w.command }));
+    return roles.workers.map(recordOf);
 }
 /** How often a starting worker is looked at. */
 const POLL_MS = 500;
 class Workers {
     deps;
+    /** The workers' own images (compose services of another image) as pulled by this run. */
+    pulled = new Map();
     constructor(deps) {
         this.deps = deps;
     }
@@ -75642,25 +75849,49 @@ class Workers {
         if (plan.kind === 'start-new')
             await this.setAside(plan.color);
         const existing = plan.kind === 'reuse-standby' ? await this.found() : [];
-        const started = clock.now();
+        // Each gate counts from its own worker's start; a worker starts once those it depends on are
+        // started (in order) or healthy (their gates awaited first). Gates begin once a wave is started.
+        const gates = new Map();
+        const ungated = [];
+        const gateStarted = () => {
+            for (const u of ungated.splice(0)) {
+                const gate = this.gate(u.name, u.at);
+                gate.catch(() => undefined); // awaited below; this only keeps a failure while others start from going unhandled
+                gates.set(u.worker, gate);
+            }
+        };
         for (const w of workers) {
             const name = workerName(this.app, plan.color, w.name);
+            const waitFor = (w.dependsOn ?? []).filter(d => d.condition === 'service_healthy' && workers.some(x => x.name === d.service));
+            if (waitFor.length) {
+                gateStarted();
+                log.info(`${name} waits for ${waitFor.map(d => d.service).join(', ')} to be healthy (depends_on)`);
+                const before = await Promise.all(waitFor.map(d => gates.get(d.service)).filter(g => g !== undefined));
+                if (before.some(o => o.failure))
+                    break;
+            }
             const mine = existing.find(e => e.worker === w.name && e.color === plan.color && !e.aside && e.release === release.instance);
             if (!mine) {
-                // A rollback whose worker is gone (or was added later) starts it again from the release's image.
+                // A rollback whose worker is gone (or was added later) starts it again from the release's image (or its own).
                 if (plan.kind === 'reuse-standby')
                     await host.remove(name);
-                await host.create(this.spec(plan.color, plan.image, release, w));
+                const image = w.image ?? plan.image;
+                if (w.image)
+                    await this.ensureImage(w.image);
+                await host.create(this.spec(plan.color, image, release, w));
             }
             await host.start(name);
-            log.info(`Started ${name}${mine ? ' (the stopped standby)' : ''}: ${w.command.join(' ')}`);
+            log.info(`Started ${name}${mine ? ' (the stopped standby)' : ''}${w.image ? ` (${w.image})` : ''}: ${w.command.length ? w.command.join(' ') : "the image's command"}`);
+            ungated.push({ worker: w.name, name, at: clock.now() });
         }
-        const outcomes = await Promise.all(workers.map(w => this.gate(workerName(this.app, plan.color, w.name), started)));
+        gateStarted();
+        const outcomes = await Promise.all(gates.values());
         const failed = outcomes.find(o => o.failure);
         if (failed?.failure) {
             const logs = await host.logs(failed.name, 30).catch(e => `(logs unavailable: ${e.message})`);
+            const of = workers.find(w => workerName(this.app, plan.color, w.name) === failed.name);
             throw new ReleaseError({
-                reason: `The worker ${failed.name} (${plan.image}) did not become healthy: ${failed.failure.reason}. ${stillLive}`,
+                reason: `The worker ${failed.name} (${of?.image ?? plan.image}) did not become healthy: ${failed.failure.reason}. ${stillLive}`,
                 logs,
                 container: failed.name,
                 exitCode: failed.failure.exitCode,
@@ -75672,15 +75903,52 @@ class Workers {
             await Promise.all(workers.map(w => host.setRestartPolicy(workerName(this.app, plan.color, w.name), restart)));
         log.info(`${workers.length} worker(s) healthy on ${plan.color}: ${workers.map(w => w.name).join(', ')}`);
     }
+    /**
+     * The worker's settings: its own (a compose service's), else the web role's. A rollback that
+     * starts a gone worker again uses what the inputs say now for its name, and says so when that is
+     * not what its release had (the ledger keeps only a hash of them).
+     */
+    settingsOf(w) {
+        const { config, log } = this.deps;
+        const role = this.roles.workers.find(r => r.name === w.name);
+        const own = role?.settings;
+        const now = own ? serviceSettingsHash(own) : undefined;
+        if (now !== w.settingsHash) {
+            log.warning(`The worker ${w.name} is started again with the settings the inputs give it now, which are not those its release was deployed with`);
+        }
+        const settings = own ? { ...own, restart: config.container.restart } : config.container;
+        // compose-file: each worker is its own compose service.
+        return config.container.composeService ? { ...settings, composeService: w.name } : settings;
+    }
+    /** Pulls the workers' own images (compose services of another image) for a deploy, before anything starts. */
+    async pullImages(workers) {
+        for (const ref of new Set(workers.flatMap(w => (w.image ? [w.image] : [])))) {
+            if (this.pulled.has(ref))
+                continue;
+            try {
+                this.pulled.set(ref, await this.deps.host.pull(ref, line => this.deps.log.info(line)));
+            }
+            catch (e) {
+                throw new ReleaseError({ reason: `Pulling ${ref}, the image of a worker, failed: ${e.message}. Nothing was switched.` });
+            }
+        }
+    }
+    /** A worker's own image on the host: as pulled by this run, else the local copy (a rollback), else pulled now. */
+    async ensureImage(ref) {
+        if (this.pulled.has(ref) || (await this.deps.host.image(ref)))
+            return;
+        await this.pullImages([{ name: '', command: [], image: ref }]);
+    }
     spec(color, image, release, w) {
-        const { config, network, run, clock } = this.deps;
+        const { network, run, clock } = this.deps;
+        const settings = this.settingsOf(w);
         const base = containerSpec({
             app: this.app,
             color,
             image,
             network,
-            settings: config.container,
-            appPort: config.health.port,
+            settings,
+            appPort: this.deps.config.health.port,
             releaseId: release.instance,
             startedAt: new Date(clock.now()).toISOString(),
             run,
@@ -75689,7 +75957,8 @@ class Workers {
         return {
             ...base,
             name: workerName(this.app, color, w.name),
-            command: w.command,
+            // Empty: the image's own command (a worker of its own image).
+            command: w.command.length ? w.command : undefined,
             labels: { ...base.labels, [LABEL.role]: 'worker', [LABEL.worker]: w.name }
         };
     }
@@ -75851,7 +76120,9 @@ class Workers {
     async allLive(color, imageId, hash, workers) {
         for (const w of workers) {
             const info = await this.deps.host.inspect(workerName(this.app, color, w.name));
-            if (!info?.running || info.restarting || info.imageId !== imageId || info.labels[LABEL.configHash] !== hash)
+            // A worker of its own image is compared with that image as this run pulled it (pullImages).
+            const expected = w.image ? this.pulled.get(w.image)?.id : imageId;
+            if (!info?.running || info.restarting || info.imageId !== expected || info.labels[LABEL.configHash] !== hash)
                 return false;
         }
         return true;
@@ -75861,9 +76132,12 @@ class Workers {
 ;// CONCATENATED MODULE: ./src/engine/shared-services.ts
 /**
  * Shared services of a compose project (a database, a queue): one container `<app>-<service>`
- * each, outside the colors, found by its compose service name on the app's network. Started once
- * and never replaced by a deploy: doubling a database per color is what they exist to avoid.
+ * each, outside the colors (compose project `<app>`), found by its compose service name on the
+ * app's networks. Started once and not replaced by a deploy: doubling a database per color is what
+ * they exist to avoid. One whose image or settings changed is kept, with a warning, unless
+ * `compose-shared-update: recreate` asks for it to be stopped and created again.
  */
+
 
 
 
@@ -75881,10 +76155,27 @@ const shared_services_POLL_MS = 500;
  */
 async function ensureShared(deps) {
     const { config, host, log } = deps;
+    const notes = [];
     for (const s of config.shared ?? []) {
         const name = sharedName(config.app, s.name);
         const hash = sharedHash(s);
-        const found = await host.inspect(name);
+        let found = await host.inspect(name);
+        const changed = found && found.labels[LABEL.configHash] !== hash ? changeOf(found.labels[LABEL.image], s.image) : undefined;
+        if (found && changed) {
+            if (config.compose?.sharedUpdate === 'recreate') {
+                // SIGTERM first, with worker-stop-timeout, so a database shuts down cleanly; its named volumes keep the data.
+                log.warning(`Recreating the shared service ${name} (${changed}), as compose-shared-update: recreate asks: it is stopped until the new one is up`);
+                await host.setRestartPolicy(name, { Name: 'no' }).catch(() => undefined);
+                await host.stop(name, Math.ceil((config.roles?.stopTimeoutMs ?? 30_000) / 1000));
+                await host.remove(name);
+                found = undefined;
+                notes.push(`${name} recreated (${changed})`);
+            }
+            else {
+                log.warning(`The shared service ${name} differs from the compose file (${changed}) and was NOT replaced: shared services are kept by a deploy (compose-shared-update: keep). To replace it, deploy once with compose-shared-update: recreate (it is stopped and created again; its named volumes keep their data), or remove the container (docker rm -f ${name}) before the next deploy.`);
+                notes.push(`⚠️ ${name} differs from the compose file (${changed}): kept, not replaced (compose-shared-update: recreate replaces it)`);
+            }
+        }
         if (!found) {
             if (!(await host.image(s.image)))
                 await host.pull(s.image, line => log.info(line));
@@ -75892,19 +76183,20 @@ async function ensureShared(deps) {
             await host.start(name);
             log.info(`Started the shared service ${name} (${s.image})`);
         }
-        else {
-            if (found.labels[LABEL.configHash] !== hash) {
-                log.warning(`The shared service ${name} runs with other settings than the compose file says now: shared services are never replaced by a deploy; remove the container to have it created again`);
-            }
-            if (!found.running) {
-                await host.start(name);
-                log.info(`Started the stopped shared service ${name}`);
-            }
+        else if (!found.running) {
+            await host.start(name);
+            log.info(`Started the stopped shared service ${name}`);
         }
         await gate(deps, name, !found || !found.running);
         if (!found && config.container.restart.Name !== 'no')
             await host.setRestartPolicy(name, config.container.restart);
     }
+    if (notes.length)
+        deps.note?.(notes.join('; '));
+}
+/** What changed in a shared service, in words. */
+function changeOf(runningImage, image) {
+    return runningImage && runningImage !== image ? `image ${runningImage} → ${image}` : 'other settings';
 }
 function specOf(deps, s, name, hash) {
     const { config } = deps;
@@ -75915,6 +76207,8 @@ function specOf(deps, s, name, hash) {
         command: s.command,
         labels: {
             ...s.labels,
+            // `docker compose -p <app> ps` lists the shared services: they belong to no color.
+            ...composeLabels(config.app, undefined, s.name),
             [LABEL.managed]: 'true',
             [LABEL.app]: config.app,
             [LABEL.role]: 'shared',
@@ -76110,6 +76404,7 @@ function overReason(tally, percent, ms, settings) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/release.ts
+
 
 
 
@@ -76332,7 +76627,7 @@ class ReleaseEngine {
         const { config, host, router, timeline, log } = this.deps;
         const network = networkName(this.app);
         const state = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
-            const [record, missing, claims] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks), this.deps.ledger.claims()]);
+            const [record, missing, claims] = await Promise.all([this.readLedger(), host.missingNetworks(externalNetworks(config)), this.deps.ledger.claims()]);
             if (missing.length) {
                 throw new ReleaseError({
                     reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
@@ -76374,6 +76669,7 @@ class ReleaseEngine {
         // The proxy check does not depend on the image: it runs while the image is pulled.
         const proxyReady = host
             .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+            .then(() => ensureComposeNetworks(host, config))
             .then(() => (this.web ? router.ensure(network) : undefined));
         proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
         const roles = config.roles ?? NO_ROLES;
@@ -76385,6 +76681,9 @@ class ReleaseEngine {
             try {
                 const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
                 image = archive ? await this.loadArchive(plan.image, archive.path, archive.bytes) : await this.pullFor(plan.image, request.kind);
+                // compose-file: services of another image than the routed one.
+                if (request.kind === 'deploy')
+                    await this.workers.pullImages(roles.workers.map(recordOf));
             }
             catch (e) {
                 await proxyReady.catch(() => undefined);
@@ -76579,7 +76878,8 @@ class ReleaseEngine {
     /** compose-shared-services: running (and healthy) before anything of the release starts. */
     async startShared(networkReady, network) {
         await networkReady;
-        await this.deps.timeline.step('shared', 'Starting the shared services', () => ensureShared({
+        await this.deps.timeline.step('shared', 'Starting the shared services', note => ensureShared({
+            note,
             config: this.deps.config,
             host: this.host,
             log: this.deps.log,
@@ -78229,8 +78529,11 @@ class DockerHost {
                 Init: false
             }
         });
-        for (const extra of spec.extraNetworks)
-            await this.docker.getNetwork(extra).connect({ Container: created.id });
+        // A compose service is found by its service name on the networks it joins, as compose does.
+        for (const extra of spec.extraNetworks) {
+            const aliases = spec.networkAliases?.[extra] ?? spec.aliases;
+            await this.docker.getNetwork(extra).connect({ Container: created.id, EndpointConfig: aliases?.length ? { Aliases: aliases } : undefined });
+        }
         return created.id;
     }
     async start(name) {

@@ -33,6 +33,8 @@ export class EngineBed {
   log = new RecordingLog()
   /** The engine made last (what it observed, its releases). */
   last?: ReleaseEngine
+  /** The last engine's timeline (its steps and their details, as the summary shows them). */
+  timeline?: Timeline
   output?: UntrustedOutput
   private ids = 0
 
@@ -51,7 +53,7 @@ export class EngineBed {
       router: this.router,
       ledger: this.ledger,
       log: this.log,
-      timeline: new Timeline(this.log, () => this.clock.now()),
+      timeline: (this.timeline = new Timeline(this.log, () => this.clock.now())),
       run: 'acme/web#1',
       author: this.author,
       clock: this.clock,

@@ -145,8 +145,11 @@ export class FakeHost implements ContainerHost {
     return found && { id: found.id, digest: found.digest }
   }
 
+  /** Every spec created, in order (also of containers removed since). */
+  readonly created: ContainerSpec[] = []
   async create(spec: ContainerSpec): Promise<string> {
     this.fail('create')
+    this.created.push(spec)
     if (this.containers.has(spec.name)) throw new Error(`Conflict: the name ${spec.name} is in use`)
     const image = this.images.get(spec.image)
     if (!image) throw new Error(`No such image: ${spec.image}`)

@@ -98,6 +98,16 @@ export async function cleanupApp(app: string, proxyName?: string, home = homedir
     rmSync(`/run/cutover/${proxyName}`, { recursive: true, force: true })
   }
   await removeNetwork(docker, `cutover-${app}`)
+  // compose-file: the file's own networks and the colors' default ones, and its named volumes (<app>_<name>).
+  const labelled = await docker.listNetworks({ filters: { label: [`cutover.app=${app}`] } })
+  for (const n of labelled) await removeNetwork(docker, n.Name)
+  const { Volumes: volumes } = await docker.listVolumes({ filters: { name: [`${app}_`] } })
+  for (const v of volumes ?? [])
+    if (v.Name.startsWith(`${app}_`))
+      await docker
+        .getVolume(v.Name)
+        .remove()
+        .catch(() => undefined)
   rmSync(ledgerDir(app, home), { recursive: true, force: true })
   const locks = join(home, '.cutover', 'locks')
   for (const name of [app, ...(proxyName ? [`proxy.${proxyName}`] : [])]) {

@@ -45,6 +45,8 @@ declare -A PKG_OF=(
   [ssh-keygen]=openssh-client [docker-registry]=docker-registry [htpasswd]=apache2-utils
   [ip]=iproute2 [ss]=iproute2 [wrk]=wrk [nginx]=nginx-light [curl]=curl [node]=nodejs
   [haproxy]=haproxy [openssl]=openssl
+  # Debian's compose v1: the compose e2e test checks `docker-compose -p <app>-blue ps` lists a color.
+  [docker-compose]=docker-compose
 )
 missing=()
 for bin in "${!PKG_OF[@]}"; do

@@ -57,6 +57,8 @@ export interface ContainerSettings {
   command?: string[]
   /** A Docker HEALTHCHECK for the container (from a compose file), overriding the image's. */
   healthcheck?: Healthcheck
+  /** compose-file: the compose service this container is, so it carries compose's project labels (not hashed: labels only). */
+  composeService?: string
 }
 
 /** Docker's HealthConfig, durations in nanoseconds. */
@@ -80,7 +82,21 @@ export interface SharedService {
   healthcheck?: Healthcheck
   memoryBytes?: number
   nanoCpus?: number
-  dependsOn: { service: string; condition: 'service_started' | 'service_healthy' }[]
+  dependsOn: DependsOn[]
+}
+
+/** A compose `depends_on` entry. */
+export interface DependsOn {
+  service: string
+  condition: 'service_started' | 'service_healthy'
+}
+
+/** compose-file: what the project adds beyond the roles and shared services. */
+export interface ComposeSettings {
+  /** The project's own (non-external) networks, `<app>_<name>`: created, labelled with the app, before anything starts. */
+  networks: string[]
+  /** compose-shared-update: what a deploy does with a shared service whose image or settings changed. */
+  sharedUpdate: 'keep' | 'recreate'
 }
 
 export interface HealthSettings {
@@ -133,7 +149,14 @@ export interface ProxySettings {
 /** A background process of the app: the web role's image and settings, its own command, no route, no HTTP probe. */
 export interface WorkerRole {
   name: string
+  /** Empty: the image's own command (only for a worker of its own image). */
   command: string[]
+  /** compose-file: a service of another image than the routed one keeps it (absent: the release's image). */
+  image?: string
+  /** compose-file: the service's own environment, volumes, networks, labels, healthcheck and limits (absent: the web role's). */
+  settings?: Omit<ContainerSettings, 'restart'>
+  /** compose-file: workers of the release it waits for (started or healthy) before it starts. */
+  dependsOn?: DependsOn[]
 }
 
 export interface RoleSettings {
@@ -219,4 +242,6 @@ export interface Config {
   releaseCommand?: ReleaseCommandSettings
   /** compose-shared-services: started once, before the release's colors. */
   shared?: SharedService[]
+  /** compose-file: the project's networks and the shared-service update rule. */
+  compose?: ComposeSettings
 }

@@ -41,7 +41,14 @@ export interface Release {
 
 export interface WorkerRecord {
   name: string
+  /** Empty: the image's own command. */
   command: string[]
+  /** Its own image (a compose service of another image); absent: the release's image. */
+  image?: string
+  /** Hash of its own settings (compose); absent: it had the web role's. Only a hash: env values stay off the host's disk. */
+  settingsHash?: string
+  /** Workers of the release it waited for before it started (compose depends_on), so a rollback starts them in the same order. */
+  dependsOn?: { service: string; condition: 'service_started' | 'service_healthy' }[]
 }
 
 /** A release command that ran to success: a retried run of the same release does not run it again. */

@@ -3,6 +3,7 @@ import type { ContainerSettings } from '../core/config.js'
 import { containerName, LABEL, type Color } from '../core/names.js'
 import { versionOf } from '../core/image-ref.js'
 import type { ContainerSpec } from './ports.js'
+import { colorNetwork, composeLabels } from './compose-project.js'
 
 export interface SpecInput {
   app: string
@@ -53,6 +54,8 @@ export function containerSpec(input: SpecInput): ContainerSpec {
     command: settings.command,
     labels: {
       ...settings.labels,
+      // compose-file: `docker compose -p <app>-<color> ps` lists the color.
+      ...(settings.composeService ? composeLabels(app, color, settings.composeService, input.replica ?? 1) : {}),
       [LABEL.managed]: 'true',
       [LABEL.app]: app,
       [LABEL.color]: color,
@@ -64,7 +67,9 @@ export function containerSpec(input: SpecInput): ContainerSpec {
       [LABEL.configHash]: input.hash ?? configHash(settings, input.appPort)
     },
     network,
-    extraNetworks: settings.networks,
+    // compose-file: each color is a project with its own default network, where its services are found by their names.
+    extraNetworks: settings.composeService ? [...settings.networks, colorNetwork(app, color)] : settings.networks,
+    ...(settings.composeService ? { networkAliases: { [colorNetwork(app, color)]: [settings.composeService] } } : {}),
     volumes: settings.volumes,
     memoryBytes: settings.memoryBytes,
     nanoCpus: settings.nanoCpus,

@@ -50,8 +50,10 @@ export interface ContainerSpec {
   memoryBytes?: number
   nanoCpus?: number
   healthcheck?: Healthcheck
-  /** Other names it is found by on `network` (a compose service's name). */
+  /** Other names it is found by on `network` and its extra networks (a shared compose service's name). */
   aliases?: string[]
+  /** Names it is found by on some extra networks only (a per-color compose service on its color's network). */
+  networkAliases?: Record<string, string[]>
 }
 
 export interface RestartPolicy {

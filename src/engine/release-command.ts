@@ -67,7 +67,8 @@ export async function runReleaseCommand(
     color: 'blue',
     image: image.ref,
     network: deps.network,
-    settings: config.container,
+    // A one-off: not a service of a color's compose project (no compose labels, no color network).
+    settings: { ...config.container, composeService: undefined },
     appPort: config.health.port,
     releaseId: '',
     startedAt: new Date(clock.now()).toISOString(),

@@ -22,7 +22,8 @@ import { MAX_REPLICAS } from '../core/names.js'
 import { systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledger, type Route, type Router } from './ports.js'
 import type { Timeline } from './timeline.js'
 import { runReleaseCommand, type UntrustedOutput } from './release-command.js'
-import { NO_ROLES, releaseHash, Workers, workersFor } from './workers.js'
+import { NO_ROLES, recordOf, releaseHash, Workers, workersFor } from './workers.js'
+import { ensureComposeNetworks, externalNetworks } from './compose-project.js'
 import { ensureShared } from './shared-services.js'
 import { watchRelease } from './watch.js'
 
@@ -284,7 +285,7 @@ export class ReleaseEngine {
     const network = networkName(this.app)
 
     const state = await timeline.step('inspect', 'Reading the state of the host', async note => {
-      const [record, missing, claims] = await Promise.all([this.readLedger(), host.missingNetworks(config.container.networks), this.deps.ledger.claims()])
+      const [record, missing, claims] = await Promise.all([this.readLedger(), host.missingNetworks(externalNetworks(config)), this.deps.ledger.claims()])
       if (missing.length) {
         throw new ReleaseError({
           reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
@@ -328,6 +329,7 @@ export class ReleaseEngine {
     // The proxy check does not depend on the image: it runs while the image is pulled.
     const proxyReady = host
       .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+      .then(() => ensureComposeNetworks(host, config))
       .then(() => (this.web ? router.ensure(network) : undefined))
     proxyReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
     const roles = config.roles ?? NO_ROLES
@@ -338,6 +340,8 @@ export class ReleaseEngine {
       try {
         const archive = request.kind === 'deploy' ? config.imageArchive : undefined
         image = archive ? await this.loadArchive(plan.image, archive.path, archive.bytes) : await this.pullFor(plan.image, request.kind)
+        // compose-file: services of another image than the routed one.
+        if (request.kind === 'deploy') await this.workers.pullImages(roles.workers.map(recordOf))
       } catch (e) {
         await proxyReady.catch(() => undefined)
         throw e
@@ -564,8 +568,9 @@ export class ReleaseEngine {
   /** compose-shared-services: running (and healthy) before anything of the release starts. */
   private async startShared(networkReady: Promise<void>, network: string): Promise<void> {
     await networkReady
-    await this.deps.timeline.step('shared', 'Starting the shared services', () =>
+    await this.deps.timeline.step('shared', 'Starting the shared services', note =>
       ensureShared({
+        note,
         config: this.deps.config,
         host: this.host,
         log: this.deps.log,

@@ -1,7 +1,9 @@
 /**
  * Shared services of a compose project (a database, a queue): one container `<app>-<service>`
- * each, outside the colors, found by its compose service name on the app's network. Started once
- * and never replaced by a deploy: doubling a database per color is what they exist to avoid.
+ * each, outside the colors (compose project `<app>`), found by its compose service name on the
+ * app's networks. Started once and not replaced by a deploy: doubling a database per color is what
+ * they exist to avoid. One whose image or settings changed is kept, with a warning, unless
+ * `compose-shared-update: recreate` asks for it to be stopped and created again.
  */
 import { createHash } from 'node:crypto'
 import type { Config, SharedService } from '../core/config.js'
@@ -9,6 +11,7 @@ import type { Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
 import { ReleaseError } from '../core/outcome.js'
 import type { Clock, ContainerHost, ContainerSpec } from './ports.js'
+import { composeLabels } from './compose-project.js'
 
 export function sharedName(app: string, service: string): string {
   return `${app}-${service}`
@@ -26,6 +29,8 @@ export interface SharedDeps {
   network: string
   run: string
   aborted: () => string | undefined
+  /** A line for the job summary (the step's detail). */
+  note?: (detail: string) => void
 }
 
 const POLL_MS = 500
@@ -37,29 +42,46 @@ const POLL_MS = 500
  */
 export async function ensureShared(deps: SharedDeps): Promise<void> {
   const { config, host, log } = deps
+  const notes: string[] = []
   for (const s of config.shared ?? []) {
     const name = sharedName(config.app, s.name)
     const hash = sharedHash(s)
-    const found = await host.inspect(name)
+    let found = await host.inspect(name)
+    const changed = found && found.labels[LABEL.configHash] !== hash ? changeOf(found.labels[LABEL.image], s.image) : undefined
+    if (found && changed) {
+      if (config.compose?.sharedUpdate === 'recreate') {
+        // SIGTERM first, with worker-stop-timeout, so a database shuts down cleanly; its named volumes keep the data.
+        log.warning(`Recreating the shared service ${name} (${changed}), as compose-shared-update: recreate asks: it is stopped until the new one is up`)
+        await host.setRestartPolicy(name, { Name: 'no' }).catch(() => undefined)
+        await host.stop(name, Math.ceil((config.roles?.stopTimeoutMs ?? 30_000) / 1000))
+        await host.remove(name)
+        found = undefined
+        notes.push(`${name} recreated (${changed})`)
+      } else {
+        log.warning(
+          `The shared service ${name} differs from the compose file (${changed}) and was NOT replaced: shared services are kept by a deploy (compose-shared-update: keep). To replace it, deploy once with compose-shared-update: recreate (it is stopped and created again; its named volumes keep their data), or remove the container (docker rm -f ${name}) before the next deploy.`
+        )
+        notes.push(`⚠️ ${name} differs from the compose file (${changed}): kept, not replaced (compose-shared-update: recreate replaces it)`)
+      }
+    }
     if (!found) {
       if (!(await host.image(s.image))) await host.pull(s.image, line => log.info(line))
       await host.create(specOf(deps, s, name, hash))
       await host.start(name)
       log.info(`Started the shared service ${name} (${s.image})`)
-    } else {
-      if (found.labels[LABEL.configHash] !== hash) {
-        log.warning(
-          `The shared service ${name} runs with other settings than the compose file says now: shared services are never replaced by a deploy; remove the container to have it created again`
-        )
-      }
-      if (!found.running) {
-        await host.start(name)
-        log.info(`Started the stopped shared service ${name}`)
-      }
+    } else if (!found.running) {
+      await host.start(name)
+      log.info(`Started the stopped shared service ${name}`)
     }
     await gate(deps, name, !found || !found.running)
     if (!found && config.container.restart.Name !== 'no') await host.setRestartPolicy(name, config.container.restart)
   }
+  if (notes.length) deps.note?.(notes.join('; '))
+}
+
+/** What changed in a shared service, in words. */
+function changeOf(runningImage: string | undefined, image: string): string {
+  return runningImage && runningImage !== image ? `image ${runningImage} → ${image}` : 'other settings'
 }
 
 function specOf(deps: SharedDeps, s: SharedService, name: string, hash: string): ContainerSpec {
@@ -71,6 +93,8 @@ function specOf(deps: SharedDeps, s: SharedService, name: string, hash: string):
     command: s.command,
     labels: {
       ...s.labels,
+      // `docker compose -p <app> ps` lists the shared services: they belong to no color.
+      ...composeLabels(config.app, undefined, s.name),
       [LABEL.managed]: 'true',
       [LABEL.app]: config.app,
       [LABEL.role]: 'shared',

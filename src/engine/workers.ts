@@ -4,28 +4,48 @@
  * `<app>-<color>-worker-<name>`, labelled with the app, color, role and release.
  */
 import { createHash } from 'node:crypto'
-import type { Config, RoleSettings } from '../core/config.js'
+import type { Config, RoleSettings, WorkerRole } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { LABEL, workerAsideName, workerName, type Color } from '../core/names.js'
 import { ReleaseError, type WorkerState } from '../core/outcome.js'
 import type { Release, WorkerRecord } from '../core/release.js'
 import { containerSpec } from './container-spec.js'
 import type { ColorContainer, Plan } from './plan.js'
-import type { Clock, ContainerHost } from './ports.js'
+import type { Clock, ContainerHost, ImageInfo } from './ports.js'
+import { serviceSettingsHash } from './compose-project.js'
 
 export const NO_ROLES: RoleSettings = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000, handover: 'stop-first' }
 
 /** The release's settings hash, with the roles in it when there are any (so adding a worker is a new release). */
 export function releaseHash(base: string, roles: RoleSettings): string {
   if (roles.web && !roles.workers.length) return base
-  const canonical = JSON.stringify({ base, web: roles.web, workers: roles.workers.map(w => [w.name, w.command]) })
+  const canonical = JSON.stringify({
+    base,
+    web: roles.web,
+    // A compose worker's own image, settings and order enter only when it has them, so other hashes stay as they were.
+    workers: roles.workers.map(w => {
+      const r = recordOf(w)
+      return r.image || r.settingsHash || r.dependsOn ? [w.name, w.command, r.image ?? null, r.settingsHash ?? null, r.dependsOn ?? null] : [w.name, w.command]
+    })
+  })
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16)
+}
+
+/** What the ledger keeps of a worker role: its own settings only as a hash. */
+export function recordOf(w: WorkerRole): WorkerRecord {
+  return {
+    name: w.name,
+    command: w.command,
+    ...(w.image ? { image: w.image } : {}),
+    ...(w.settings ? { settingsHash: serviceSettingsHash(w.settings) } : {}),
+    ...(w.dependsOn?.length ? { dependsOn: w.dependsOn } : {})
+  }
 }
 
 /** Which workers a release runs: a rollback brings back what its release recorded, a deploy what the inputs say. */
 export function workersFor(plan: Exclude<Plan, { kind: 'impossible' }>, roles: RoleSettings): WorkerRecord[] {
   if (plan.restores) return plan.restores.workers ?? []
-  return roles.workers.map(w => ({ name: w.name, command: w.command }))
+  return roles.workers.map(recordOf)
 }
 
 export interface WorkerDeps {
@@ -49,10 +69,15 @@ interface Found {
   release?: string
 }
 
+type GateOutcome = { name: string; failure?: { reason: string; exitCode?: number; oomKilled?: boolean } }
+
 /** How often a starting worker is looked at. */
 const POLL_MS = 500
 
 export class Workers {
+  /** The workers' own images (compose services of another image) as pulled by this run. */
+  private readonly pulled = new Map<string, ImageInfo>()
+
   constructor(private readonly deps: WorkerDeps) {}
 
   private get app(): string {
@@ -123,24 +148,48 @@ export class Workers {
     if (!workers.length) return
     if (plan.kind === 'start-new') await this.setAside(plan.color)
     const existing = plan.kind === 'reuse-standby' ? await this.found() : []
-    const started = clock.now()
+    // Each gate counts from its own worker's start; a worker starts once those it depends on are
+    // started (in order) or healthy (their gates awaited first). Gates begin once a wave is started.
+    const gates = new Map<string, Promise<GateOutcome>>()
+    const ungated: { worker: string; name: string; at: number }[] = []
+    const gateStarted = () => {
+      for (const u of ungated.splice(0)) {
+        const gate = this.gate(u.name, u.at)
+        gate.catch(() => undefined) // awaited below; this only keeps a failure while others start from going unhandled
+        gates.set(u.worker, gate)
+      }
+    }
     for (const w of workers) {
       const name = workerName(this.app, plan.color, w.name)
+      const waitFor = (w.dependsOn ?? []).filter(d => d.condition === 'service_healthy' && workers.some(x => x.name === d.service))
+      if (waitFor.length) {
+        gateStarted()
+        log.info(`${name} waits for ${waitFor.map(d => d.service).join(', ')} to be healthy (depends_on)`)
+        const before = await Promise.all(waitFor.map(d => gates.get(d.service)).filter(g => g !== undefined))
+        if (before.some(o => o.failure)) break
+      }
       const mine = existing.find(e => e.worker === w.name && e.color === plan.color && !e.aside && e.release === release.instance)
       if (!mine) {
-        // A rollback whose worker is gone (or was added later) starts it again from the release's image.
+        // A rollback whose worker is gone (or was added later) starts it again from the release's image (or its own).
         if (plan.kind === 'reuse-standby') await host.remove(name)
-        await host.create(this.spec(plan.color, plan.image, release, w))
+        const image = w.image ?? plan.image
+        if (w.image) await this.ensureImage(w.image)
+        await host.create(this.spec(plan.color, image, release, w))
       }
       await host.start(name)
-      log.info(`Started ${name}${mine ? ' (the stopped standby)' : ''}: ${w.command.join(' ')}`)
+      log.info(
+        `Started ${name}${mine ? ' (the stopped standby)' : ''}${w.image ? ` (${w.image})` : ''}: ${w.command.length ? w.command.join(' ') : "the image's command"}`
+      )
+      ungated.push({ worker: w.name, name, at: clock.now() })
     }
-    const outcomes = await Promise.all(workers.map(w => this.gate(workerName(this.app, plan.color, w.name), started)))
+    gateStarted()
+    const outcomes = await Promise.all(gates.values())
     const failed = outcomes.find(o => o.failure)
     if (failed?.failure) {
       const logs = await host.logs(failed.name, 30).catch(e => `(logs unavailable: ${(e as Error).message})`)
+      const of = workers.find(w => workerName(this.app, plan.color, w.name) === failed.name)
       throw new ReleaseError({
-        reason: `The worker ${failed.name} (${plan.image}) did not become healthy: ${failed.failure.reason}. ${stillLive}`,
+        reason: `The worker ${failed.name} (${of?.image ?? plan.image}) did not become healthy: ${failed.failure.reason}. ${stillLive}`,
         logs,
         container: failed.name,
         exitCode: failed.failure.exitCode,
@@ -152,15 +201,52 @@ export class Workers {
     log.info(`${workers.length} worker(s) healthy on ${plan.color}: ${workers.map(w => w.name).join(', ')}`)
   }
 
+  /**
+   * The worker's settings: its own (a compose service's), else the web role's. A rollback that
+   * starts a gone worker again uses what the inputs say now for its name, and says so when that is
+   * not what its release had (the ledger keeps only a hash of them).
+   */
+  private settingsOf(w: WorkerRecord): Config['container'] {
+    const { config, log } = this.deps
+    const role = this.roles.workers.find(r => r.name === w.name)
+    const own = role?.settings
+    const now = own ? serviceSettingsHash(own) : undefined
+    if (now !== w.settingsHash) {
+      log.warning(`The worker ${w.name} is started again with the settings the inputs give it now, which are not those its release was deployed with`)
+    }
+    const settings = own ? { ...own, restart: config.container.restart } : config.container
+    // compose-file: each worker is its own compose service.
+    return config.container.composeService ? { ...settings, composeService: w.name } : settings
+  }
+
+  /** Pulls the workers' own images (compose services of another image) for a deploy, before anything starts. */
+  async pullImages(workers: WorkerRecord[]): Promise<void> {
+    for (const ref of new Set(workers.flatMap(w => (w.image ? [w.image] : [])))) {
+      if (this.pulled.has(ref)) continue
+      try {
+        this.pulled.set(ref, await this.deps.host.pull(ref, line => this.deps.log.info(line)))
+      } catch (e) {
+        throw new ReleaseError({ reason: `Pulling ${ref}, the image of a worker, failed: ${(e as Error).message}. Nothing was switched.` })
+      }
+    }
+  }
+
+  /** A worker's own image on the host: as pulled by this run, else the local copy (a rollback), else pulled now. */
+  private async ensureImage(ref: string): Promise<void> {
+    if (this.pulled.has(ref) || (await this.deps.host.image(ref))) return
+    await this.pullImages([{ name: '', command: [], image: ref }])
+  }
+
   private spec(color: Color, image: string, release: Release, w: WorkerRecord) {
-    const { config, network, run, clock } = this.deps
+    const { network, run, clock } = this.deps
+    const settings = this.settingsOf(w)
     const base = containerSpec({
       app: this.app,
       color,
       image,
       network,
-      settings: config.container,
-      appPort: config.health.port,
+      settings,
+      appPort: this.deps.config.health.port,
       releaseId: release.instance,
       startedAt: new Date(clock.now()).toISOString(),
       run,
@@ -169,12 +255,13 @@ export class Workers {
     return {
       ...base,
       name: workerName(this.app, color, w.name),
-      command: w.command,
+      // Empty: the image's own command (a worker of its own image).
+      command: w.command.length ? w.command : undefined,
       labels: { ...base.labels, [LABEL.role]: 'worker', [LABEL.worker]: w.name }
     }
   }
 
-  private async gate(name: string, started: number): Promise<{ name: string; failure?: { reason: string; exitCode?: number; oomKilled?: boolean } }> {
+  private async gate(name: string, started: number): Promise<GateOutcome> {
     const { host, clock, config } = this.deps
     const minUptime = this.roles.minUptimeMs
     // With a HEALTHCHECK, the verdict may take as long as the web role's health-timeout allows.
@@ -333,7 +420,9 @@ export class Workers {
   async allLive(color: Color, imageId: string, hash: string, workers: WorkerRecord[]): Promise<boolean> {
     for (const w of workers) {
       const info = await this.deps.host.inspect(workerName(this.app, color, w.name))
-      if (!info?.running || info.restarting || info.imageId !== imageId || info.labels[LABEL.configHash] !== hash) return false
+      // A worker of its own image is compared with that image as this run pulled it (pullImages).
+      const expected = w.image ? this.pulled.get(w.image)?.id : imageId
+      if (!info?.running || info.restarting || info.imageId !== expected || info.labels[LABEL.configHash] !== hash) return false
     }
     return true
   }

@@ -164,7 +164,11 @@ export class DockerHost implements ContainerHost {
         Init: false
       }
     })
-    for (const extra of spec.extraNetworks) await this.docker.getNetwork(extra).connect({ Container: created.id })
+    // A compose service is found by its service name on the networks it joins, as compose does.
+    for (const extra of spec.extraNetworks) {
+      const aliases = spec.networkAliases?.[extra] ?? spec.aliases
+      await this.docker.getNetwork(extra).connect({ Container: created.id, EndpointConfig: aliases?.length ? { Aliases: aliases } : undefined })
+    }
     return created.id
   }
 

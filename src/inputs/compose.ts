@@ -1,27 +1,37 @@
 /**
  * `compose-file`: a docker-compose.yml of the repository, read into cutover's own settings. The
- * routed service (`compose-service`) is the web role; the other services of the same image are
- * its workers; `compose-shared-services` (a database, a queue) run once, outside the colors.
- * Only the keys small apps use are accepted; any other is refused, by name.
+ * routed service (`compose-service`) is the web role; the other services are its workers, deployed
+ * per color (of the release's image when they use the routed service's, else of their own), each
+ * with its own settings; `compose-shared-services` (a database, a queue) run once, outside the
+ * colors. Only the keys small apps use are accepted; any other is refused, by name.
  */
 import { readFileSync, realpathSync } from 'node:fs'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import YAML from 'yaml'
-import type { ContainerSettings, SharedService, WorkerRole } from '../core/config.js'
+import type { ComposeSettings, ContainerSettings, DependsOn, SharedService, WorkerRole } from '../core/config.js'
+import { workerAsideName } from '../core/names.js'
 import { InputError, parseCommand, type InputSource } from './parse.js'
 
 const SERVICE_KEYS = ['image', 'command', 'environment', 'env_file', 'volumes', 'networks', 'depends_on', 'healthcheck', 'labels', 'deploy']
 const TOP_KEYS = ['services', 'volumes', 'networks', 'name', 'version']
 const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
+const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+const DNS_LABEL_MAX = 63
+
+/** A service's own settings (the restart policy is the 'restart' input's, for every service). */
+export type ServiceSettings = Omit<ContainerSettings, 'restart'>
 
 /** What a compose file sets, in cutover's terms. */
 export interface ComposeApp {
   /** The routed service's image (the `image` input, when given, replaces it and every service of the same image). */
   image: string
-  container: Pick<ContainerSettings, 'env' | 'volumes' | 'networks' | 'labels' | 'command' | 'memoryBytes' | 'nanoCpus' | 'healthcheck'>
+  container: Pick<ContainerSettings, 'env' | 'volumes' | 'networks' | 'labels' | 'command' | 'memoryBytes' | 'nanoCpus' | 'healthcheck' | 'composeService'>
+  /** In start order: a worker after the workers it depends on. */
   workers: WorkerRole[]
   shared: SharedService[]
+  /** The project's own networks and the shared-service update rule. */
+  settings: ComposeSettings
 }
 
 type Obj = Record<string, unknown>
@@ -140,7 +150,7 @@ function limits(value: unknown, service: string): { memoryBytes?: number; nanoCp
   return out
 }
 
-interface ServiceSettings {
+interface Service {
   name: string
   image?: string
   command?: string[]
@@ -148,13 +158,98 @@ interface ServiceSettings {
   volumes: string[]
   networks: string[]
   labels: Record<string, string>
-  dependsOn: { service: string; condition: 'service_started' | 'service_healthy' }[]
+  dependsOn: DependsOn[]
   healthcheck?: ContainerSettings['healthcheck']
   memoryBytes?: number
   nanoCpus?: number
 }
 
-function service(source: InputSource, app: string, name: string, raw: unknown, top: { volumes: Obj; networks: Obj }): ServiceSettings {
+interface Top {
+  volumes: Obj
+  networks: Obj
+}
+
+/** A named volume's name on the host: the app's own as `<app>_<name>` (compose prefixes them with the project), an external one as declared. */
+function namedVolume(app: string, src: string, where: string, top: Top): string {
+  if (!(src in top.volumes)) fail(`has the volume "${where}", but "${src}" is not declared under the top-level volumes`)
+  const declared = top.volumes[src]
+  const external = isObj(declared) && declared.external === true
+  return external ? String((declared as Obj).name ?? src) : `${app}_${src}`
+}
+
+const LONG_VOLUME_KEYS = ['type', 'source', 'target', 'read_only']
+
+/** One `volumes` entry, short (source:target[:ro]) or long ({ type, source, target, read_only }), as a Docker bind. */
+function volume(app: string, name: string, v: unknown, top: Top): string {
+  if (isObj(v)) {
+    const extra = Object.keys(v).find(k => !LONG_VOLUME_KEYS.includes(k))
+    if (extra) fail(`has the volume key "${extra}" in "${name}", which cutover does not support (supported: ${LONG_VOLUME_KEYS.join(', ')})`)
+    if (v.type !== 'volume' && v.type !== 'bind') fail(`has a volume of type ${JSON.stringify(v.type)} in "${name}"; supported: volume, bind`)
+    if (typeof v.source !== 'string' || !v.source) fail(`has a ${v.type} volume without a source in "${name}" (anonymous volumes are not supported)`)
+    if (typeof v.target !== 'string' || !v.target.startsWith('/')) fail(`has a volume in "${name}" whose target is not an absolute path`)
+    if (v.read_only !== undefined && typeof v.read_only !== 'boolean') fail(`has a volume in "${name}" whose read_only is not true or false`)
+    const short = `${v.source}:${v.target}${v.read_only ? ':ro' : ''}`
+    if (v.type === 'bind' && !v.source.startsWith('/'))
+      fail(`has the bind mount "${short}" in "${name}": use an absolute path (a relative one would not be the repository on the host)`)
+    if (v.type === 'volume' && v.source.includes('/')) fail(`has the volume "${short}" in "${name}" of type volume whose source is a path; use type: bind`)
+    return v.type === 'bind' ? short : [namedVolume(app, v.source, short, top), v.target, ...(v.read_only ? ['ro'] : [])].join(':')
+  }
+  if (typeof v !== 'string') fail(`has a volume in "${name}" that is neither source:target[:ro] nor a mapping`)
+  const [src, ...rest] = v.split(':')
+  if (rest.length === 0) fail(`has the volume "${v}" in "${name}" without a source (anonymous volumes are not supported)`)
+  if (src.startsWith('.')) fail(`has the volume "${v}" in "${name}": a relative path would not be the repository on the host; use an absolute path`)
+  if (src.startsWith('/')) return v
+  return [namedVolume(app, src, v, top), ...rest].join(':')
+}
+
+/** A network's name on the host: the app's own as `<app>_<name>` (created by the deploy), an external one as declared. */
+function network(app: string, service: string, n: string, top: Top): string {
+  if (!(n in top.networks)) fail(`has the network "${n}" in "${service}", but it is not declared under the top-level networks`)
+  const declared = top.networks[n]
+  return isObj(declared) && declared.external === true ? String(declared.name ?? n) : `${app}_${n}`
+}
+
+/** The top-level networks: external ones (which must exist) or the app's own, without options. */
+function checkTopNetworks(networks: Obj): void {
+  for (const [n, declared] of Object.entries(networks)) {
+    if (!NETWORK_NAME.test(n)) fail(`has the network name "${n}", which is not a Docker network name`)
+    if (declared === null || declared === undefined) continue
+    if (!isObj(declared)) fail(`has the network "${n}" that is not a mapping`)
+    const external = declared.external === true
+    const allowed = external ? ['external', 'name'] : ['external']
+    const extra = Object.keys(declared).find(k => !allowed.includes(k))
+    if (extra) {
+      fail(
+        `has the key "${extra}" in the network "${n}", which cutover does not support (an external network may have a name; the app's own networks are plain bridges, with no options)`
+      )
+    }
+  }
+}
+
+function dependsOn(value: unknown, name: string): DependsOn[] {
+  const out: DependsOn[] = []
+  if (value === undefined) return out
+  if (Array.isArray(value)) {
+    for (const d of value) out.push({ service: String(d), condition: 'service_started' })
+    return out
+  }
+  if (!isObj(value)) fail(`has depends_on in "${name}" that is neither a list nor a mapping`)
+  for (const [d, spec] of Object.entries(value)) {
+    if (spec !== null && !isObj(spec)) fail(`has depends_on ${d} in "${name}" that is not a mapping`)
+    const extra = isObj(spec) ? Object.keys(spec).find(k => k !== 'condition') : undefined
+    if (extra) fail(`has the depends_on key "${extra}" (under ${d}) in "${name}", which cutover does not support (only condition)`)
+    const condition = isObj(spec) ? (spec.condition ?? 'service_started') : 'service_started'
+    if (condition !== 'service_started' && condition !== 'service_healthy') {
+      fail(
+        `has depends_on ${d} with condition ${condition} in "${name}"; supported: service_started, service_healthy (use release-command for one-off jobs such as migrations)`
+      )
+    }
+    out.push({ service: d, condition })
+  }
+  return out
+}
+
+function service(source: InputSource, app: string, name: string, raw: unknown, top: Top): Service {
   if (!SERVICE_NAME.test(name)) fail(`has the service "${name}": service names must be lower-case letters, digits and dashes here`)
   if (!isObj(raw)) fail(`has the service "${name}" that is not a mapping`)
   for (const key of Object.keys(raw)) {
@@ -167,37 +262,13 @@ function service(source: InputSource, app: string, name: string, raw: unknown, t
   const env: Record<string, string> = {}
   for (const f of envFiles) Object.assign(env, parseDotenv(readWorkspaceFile(source, f, `the env_file of "${name}",`)))
   Object.assign(env, keyValues(raw.environment, `the environment of "${name}"`))
-  const volumes = (Array.isArray(raw.volumes) ? raw.volumes : raw.volumes === undefined ? [] : fail(`has volumes in "${name}" that are not a list`)).map(v => {
-    if (typeof v !== 'string') fail(`has a volume in "${name}" in the long syntax; only source:target[:ro] is supported`)
-    const [src, ...rest] = v.split(':')
-    if (rest.length === 0) fail(`has the volume "${v}" in "${name}" without a source (anonymous volumes are not supported)`)
-    if (src.startsWith('.')) fail(`has the volume "${v}" in "${name}": a relative path would not be the repository on the host; use an absolute path`)
-    if (src.startsWith('/')) return v
-    if (!(src in top.volumes)) fail(`has the volume "${v}" in "${name}", but "${src}" is not declared under the top-level volumes`)
-    const declared = top.volumes[src]
-    const external = isObj(declared) && declared.external === true
-    // Named volumes belong to the app, as compose prefixes them with the project.
-    return [external ? String((declared as Obj).name ?? src) : `${app}_${src}`, ...rest].join(':')
-  })
+  const rawVolumes = Array.isArray(raw.volumes) ? raw.volumes : raw.volumes === undefined ? [] : fail(`has volumes in "${name}" that are not a list`)
   const networkNames = Array.isArray(raw.networks) ? raw.networks.map(String) : isObj(raw.networks) ? Object.keys(raw.networks) : []
-  const networks = networkNames
-    .filter(n => n !== 'default')
-    .map(n => {
-      const declared = top.networks[n]
-      if (!isObj(declared) || declared.external !== true) {
-        fail(`has the network "${n}" in "${name}": only external networks (external: true) are supported; every service joins the app's own network`)
+  if (isObj(raw.networks)) {
+    for (const [n, opts] of Object.entries(raw.networks)) {
+      if (opts !== null && !(isObj(opts) && Object.keys(opts).length === 0)) {
+        fail(`has options under the network "${n}" in "${name}" (aliases, addresses...), which cutover does not support`)
       }
-      return String(declared.name ?? n)
-    })
-  const dependsOn: ServiceSettings['dependsOn'] = []
-  if (Array.isArray(raw.depends_on)) for (const d of raw.depends_on) dependsOn.push({ service: String(d), condition: 'service_started' })
-  else if (isObj(raw.depends_on)) {
-    for (const [d, spec] of Object.entries(raw.depends_on)) {
-      const condition = isObj(spec) ? (spec.condition ?? 'service_started') : 'service_started'
-      if (condition !== 'service_started' && condition !== 'service_healthy') {
-        fail(`has depends_on ${d} with condition ${condition} in "${name}"; supported: service_started, service_healthy (use release-command for one-off jobs)`)
-      }
-      dependsOn.push({ service: d, condition })
     }
   }
   return {
@@ -205,10 +276,11 @@ function service(source: InputSource, app: string, name: string, raw: unknown, t
     image: raw.image === undefined ? undefined : String(raw.image),
     command: command(raw.command, `command in "${name}"`),
     env,
-    volumes,
-    networks,
+    volumes: rawVolumes.map(v => volume(app, name, v, top)),
+    // `default` is the app's own network, which every service joins.
+    networks: networkNames.filter(n => n !== 'default').map(n => network(app, name, n, top)),
     labels: labels(raw.labels, name),
-    dependsOn,
+    dependsOn: dependsOn(raw.depends_on, name),
     healthcheck: healthcheck(raw.healthcheck, name),
     ...limits(raw.deploy, name)
   }
@@ -216,8 +288,9 @@ function service(source: InputSource, app: string, name: string, raw: unknown, t
 
 function labels(value: unknown, service: string): Record<string, string> {
   const out = keyValues(value, `the labels of "${service}"`)
-  const reserved = Object.keys(out).find(k => k.toLowerCase().startsWith('cutover.'))
-  if (reserved) fail(`has the label "${reserved}" in "${service}", but the cutover. prefix is reserved for the labels cutover itself sets`)
+  const reserved = Object.keys(out).find(k => k.toLowerCase().startsWith('cutover.') || k.toLowerCase().startsWith('com.docker.compose.'))
+  if (reserved)
+    fail(`has the label "${reserved}" in "${service}", but the cutover. and com.docker.compose. prefixes are reserved for the labels cutover itself sets`)
   return out
 }
 
@@ -225,8 +298,46 @@ function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
 }
 
+function settingsOf(s: Service): ServiceSettings {
+  return {
+    env: s.env,
+    volumes: s.volumes,
+    networks: s.networks,
+    labels: s.labels,
+    command: s.command,
+    memoryBytes: s.memoryBytes,
+    nanoCpus: s.nanoCpus,
+    healthcheck: s.healthcheck,
+    composeService: s.name
+  }
+}
+
+/** The services in an order where each comes after those it depends on (among `within`); fails on a cycle. */
+function startOrder<T extends { name: string; dependsOn: DependsOn[] }>(services: T[]): T[] {
+  const ordered: T[] = []
+  const visit = (s: T, path: string[]) => {
+    if (ordered.includes(s)) return
+    if (path.includes(s.name)) fail(`has a depends_on cycle: ${[...path, s.name].join(' -> ')}`)
+    for (const d of s.dependsOn) {
+      const dep = services.find(x => x.name === d.service)
+      if (dep) visit(dep, [...path, s.name])
+    }
+    ordered.push(s)
+  }
+  services.forEach(s => visit(s, []))
+  return ordered
+}
+
 /** Reads and checks the compose file; throws InputError naming what cutover cannot do with it. */
-export function readCompose(source: InputSource, app: string, path: string, routed: string, sharedNames: string[], imageInput?: string): ComposeApp {
+export function readCompose(
+  source: InputSource,
+  app: string,
+  path: string,
+  routed: string,
+  sharedNames: string[],
+  imageInput?: string,
+  sharedUpdate: ComposeSettings['sharedUpdate'] = 'keep'
+): ComposeApp {
   let doc: unknown
   try {
     doc = YAML.parse(readWorkspaceFile(source, path, 'the file'))
@@ -240,6 +351,7 @@ export function readCompose(source: InputSource, app: string, path: string, rout
       fail(`uses the top-level key "${key}", which cutover does not support (supported: ${TOP_KEYS.join(', ')})`)
   }
   const top = { volumes: isObj(doc.volumes) ? doc.volumes : {}, networks: isObj(doc.networks) ? doc.networks : {} }
+  checkTopNetworks(top.networks)
   const services = Object.entries(doc.services).map(([name, raw]) => service(source, app, name, raw, top))
   const byName = new Map(services.map(s => [s.name, s]))
   const web = byName.get(routed)
@@ -248,34 +360,45 @@ export function readCompose(source: InputSource, app: string, path: string, rout
     if (!byName.has(s)) throw new InputError('compose-shared-services', `names "${s}", which ${path} does not define`)
     if (s === routed) throw new InputError('compose-shared-services', `names "${s}", the routed service (compose-service), which is deployed per color`)
   }
+  const isShared = (n: string) => sharedNames.includes(n)
   for (const s of services) {
     for (const d of s.dependsOn) if (!byName.has(d.service)) fail(`has "${s.name}" depend on "${d.service}", which it does not define`)
-    if (!sharedNames.includes(s.name) && s.dependsOn.some(d => !sharedNames.includes(d.service) && d.service !== routed)) {
-      fail(`has "${s.name}" depend on a service of the release other than ${routed}; the release starts ${routed} first, then the others`)
+    const perColor = s.dependsOn.filter(d => !isShared(d.service))
+    if (isShared(s.name) && perColor.length) {
+      fail(
+        `has the shared service "${s.name}" depend on "${perColor[0].service}", which is deployed per color: a shared service may only depend on shared services`
+      )
+    }
+    if (s === web && perColor.length) {
+      fail(
+        `has the routed service "${routed}" depend on "${perColor[0].service}", which is deployed per color: the release starts ${routed} first (health-gated), then the other services; ${routed} may only depend on shared services`
+      )
     }
   }
   const image = imageInput ?? web.image
   if (!image) fail(`has no image for the routed service "${routed}" (set it there or in the 'image' input)`)
-  const workers: WorkerRole[] = []
-  for (const s of services.filter(x => x !== web && !sharedNames.includes(x.name))) {
-    const problem =
-      s.image !== web.image
-        ? 'image'
-        : !same(s.env, web.env)
-          ? 'environment'
-          : !same(s.volumes, web.volumes)
-            ? 'volumes'
-            : !same(s.networks, web.networks)
-              ? 'networks'
-              : undefined
-    if (problem) {
-      fail(
-        `has "${s.name}" with other ${problem} than the routed service "${routed}": cutover runs the services of a release as workers of one image with the same settings; make them equal, or list "${s.name}" in compose-shared-services`
-      )
+  const webSettings = settingsOf(web)
+  const perColor = startOrder(services.filter(x => x !== web && !isShared(x.name)))
+  const workers: WorkerRole[] = perColor.map(s => {
+    // A service of the routed service's image follows the release (the image input); another image is its own.
+    const ownImage = s.image !== undefined && s.image !== web.image ? s.image : undefined
+    if (!ownImage && !s.command?.length) fail(`has "${s.name}" without a command: a worker of ${routed}'s image needs its own command`)
+    const longest = workerAsideName(app, 'green', s.name)
+    if (longest.length > DNS_LABEL_MAX)
+      fail(`has the service "${s.name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`)
+    const settings = settingsOf(s)
+    const { composeService: _a, command: _b, ...mine } = settings
+    const { composeService: _c, command: _d, ...webs } = webSettings
+    const dependsOn = s.dependsOn.filter(d => !isShared(d.service) && d.service !== routed)
+    return {
+      name: s.name,
+      command: s.command ?? [],
+      ...(ownImage ? { image: ownImage } : {}),
+      // Only when they differ from the web role's, so a plain same-image worker stays what `workers` makes.
+      ...(same(mine, webs) ? {} : { settings }),
+      ...(dependsOn.length ? { dependsOn } : {})
     }
-    if (!s.command?.length) fail(`has "${s.name}" without a command: a worker of ${routed}'s image needs its own command`)
-    workers.push({ name: s.name, command: s.command })
-  }
+  })
   const shared: SharedService[] = sharedNames.map(n => {
     const s = byName.get(n)!
     if (!s.image) fail(`has no image for the shared service "${n}"`)
@@ -290,35 +413,20 @@ export function readCompose(source: InputSource, app: string, path: string, rout
       healthcheck: s.healthcheck,
       memoryBytes: s.memoryBytes,
       nanoCpus: s.nanoCpus,
-      dependsOn: s.dependsOn.filter(d => sharedNames.includes(d.service))
+      dependsOn: s.dependsOn
     }
   })
-  // Start order: a shared service after those it depends on.
-  const ordered: SharedService[] = []
-  const visit = (s: SharedService, path: string[]) => {
-    if (ordered.includes(s)) return
-    if (path.includes(s.name)) fail(`has a depends_on cycle: ${[...path, s.name].join(' -> ')}`)
-    for (const d of s.dependsOn)
-      visit(
-        shared.find(x => x.name === d.service)!,
-        [...path, s.name]
-      )
-    ordered.push(s)
-  }
-  shared.forEach(s => visit(s, []))
   return {
     image,
-    container: {
-      env: web.env,
-      volumes: web.volumes,
-      networks: web.networks,
-      labels: web.labels,
-      command: web.command,
-      memoryBytes: web.memoryBytes,
-      nanoCpus: web.nanoCpus,
-      healthcheck: web.healthcheck
-    },
+    container: webSettings,
     workers,
-    shared: ordered
+    // Start order: a shared service after those it depends on.
+    shared: startOrder(shared),
+    settings: {
+      networks: Object.entries(top.networks)
+        .filter(([, d]) => !(isObj(d) && d.external === true))
+        .map(([n]) => `${app}_${n}`),
+      sharedUpdate
+    }
   }
 }

@@ -724,6 +724,7 @@ export function parseInputs(source: InputSource): Config {
     },
     roles,
     releaseCommand: parseReleaseCommand(source),
-    shared: compose?.shared.length ? compose.shared : undefined
+    shared: compose?.shared.length ? compose.shared : undefined,
+    compose: compose?.settings
   }
 }

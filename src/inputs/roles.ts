@@ -82,11 +82,14 @@ export function parseCompose(source: InputSource, app: string, image: string | u
     .get('compose-shared-services')
     .split(/[\s,]+/)
     .filter(Boolean)
+  const update = source.get('compose-shared-update').trim().toLowerCase()
   if (!path) {
     if (service) throw new InputError('compose-service', "only applies with 'compose-file'")
     if (shared.length) throw new InputError('compose-shared-services', "only applies with 'compose-file'")
+    if (update) throw new InputError('compose-shared-update', "only applies with 'compose-file'")
     return undefined
   }
+  if (update && update !== 'keep' && update !== 'recreate') throw new InputError('compose-shared-update', `must be keep or recreate, not "${update}"`)
   for (const input of COMPOSE_REPLACES) {
     if (source.get(input).trim()) throw new InputError(input, "cannot be combined with 'compose-file': set it in the compose file")
   }
@@ -95,5 +98,5 @@ export function parseCompose(source: InputSource, app: string, image: string | u
     if (RESERVED_SERVICE.test(s))
       throw new InputError('compose-shared-services', `names "${s}", whose container ${app}-${s} would look like one of cutover's own; rename the service`)
   }
-  return readCompose(source, app, path, service, shared, image)
+  return readCompose(source, app, path, service, shared, image, update === 'recreate' ? 'recreate' : 'keep')
 }

@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import tar from 'tar-stream'
+import { image as bedImage, localDocker, REPO, testbed } from './testbed.js'
+
+async function follow(stream: NodeJS.ReadableStream): Promise<void> {
+  const docker = localDocker()
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null, events: { error?: string }[]) => {
+        const failed = err?.message ?? events.find(e => e.error)?.error
+        if (failed) reject(new Error(failed))
+        else resolve()
+      },
+      () => undefined
+    )
+  )
+}
+
+/**
+ * The test bed's app images with this checkout's app.js on top (its queue, worker and migrate
+ * modes), pushed to the bed's registry under tags named by `prefix` and the file's hash:
+ * independent of when up.sh last rebuilt the shared tags, and of other sessions' app.js.
+ * Returns version -> image reference.
+ */
+export async function appImages(prefix: string, versions: string[]): Promise<Record<string, string>> {
+  const docker = localDocker()
+  const appJs = readFileSync(join(REPO, 'scripts', 'testbed', 'app', 'app.js'))
+  const hash = createHash('sha256').update(appJs).digest('hex').slice(0, 12)
+  const bed = testbed()
+  const images: Record<string, string> = {}
+  for (const version of versions) {
+    const tag = `${bed.CUTOVER_TEST_IMAGE_PREFIX}:${prefix}-${version}-${hash}`
+    const pack = tar.pack()
+    pack.entry({ name: 'Dockerfile' }, `FROM ${bedImage(version)}\nCOPY app.js /app/app.js\n`)
+    pack.entry({ name: 'app.js' }, appJs)
+    pack.finalize()
+    await follow(await docker.buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, version: '1' }))
+    const authconfig = { username: bed.CUTOVER_TEST_REGISTRY_USER, password: bed.CUTOVER_TEST_REGISTRY_PASSWORD, serveraddress: bed.CUTOVER_TEST_REGISTRY }
+    await follow(await docker.getImage(tag).push({ authconfig }))
+    images[version] = tag
+  }
+  return images
+}
