@@ -3,7 +3,7 @@ import type { Release } from './release.js'
 
 export type Mode = 'deploy' | 'rollback' | 'status' | 'maintenance' | 'live' | 'promote'
 /** maintenance / live: what mode maintenance and mode live did (unchanged when it already was so). */
-export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary'
+export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary' | 'preview'
 
 export type StepName = 'connect' | 'lock' | 'inspect' | 'pull' | 'shared' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'cleanup'
 
@@ -55,6 +55,8 @@ export interface ReleaseResult {
   release?: Release
   /** The ledger's releases after the run, newest (live) first. */
   releases?: Release[]
+  /** promote manual: the release gated and waiting for mode promote (result preview, or mode status while one waits). */
+  preview?: PreviewState
   /** mode status: what a request through the proxy was answered by, compared with the ledger. */
   served?: ServedCheck
   /** With several hosts: what happened on each (the fields above are the first host's). */
@@ -82,6 +84,15 @@ export interface HostOutcome {
   /** The id of the live release in the host's ledger. */
   release?: string
   error?: string
+}
+
+/** A release gated beside the live one, reachable at its preview domains only, waiting for mode promote. */
+export interface PreviewState {
+  color: Color
+  image: string
+  since: string
+  /** The first preview domain as a URL; absent without preview-domains. */
+  url?: string
 }
 
 export interface ServedCheck {

@@ -59,6 +59,8 @@ export interface DeploymentRequest {
   environmentUrl?: string
   /** The commit deployed, when it is not the run's own (a rollback restores an earlier release's commit). */
   ref?: string
+  /** An environment that goes away (a preview's): GitHub's transient_environment. */
+  transient?: boolean
 }
 
 /**
@@ -135,7 +137,7 @@ export class GithubDeployment {
       payload: { app: this.request.app, image: this.request.image },
       description: clip(this.request.description),
       production_environment: /^prod(uction)?$/i.test(this.request.environment),
-      transient_environment: false
+      transient_environment: this.request.transient ?? false
     })
   }
 
