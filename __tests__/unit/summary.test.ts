@@ -304,7 +304,13 @@ describe('a preview (promote manual)', () => {
   }
 
   it('gives preview-url, and the summary shows the preview beside the live release', () => {
-    expect(outputsOf(preview, undefined)).toMatchObject({ result: 'preview', color: 'green', image: V2, 'previous-image': V1, 'preview-url': 'http://green.example.com:8080' })
+    expect(outputsOf(preview, undefined)).toMatchObject({
+      result: 'preview',
+      color: 'green',
+      image: V2,
+      'previous-image': V1,
+      'preview-url': 'http://green.example.com:8080'
+    })
     const md = renderSummary(preview, 'host')
     expect(md).toContain('## 👀 Preview waiting for mode promote: `web` on host')
     expect(md).toContain(`| **Preview** | green | \`${V2}\` | at http://green.example.com:8080; mode promote makes it live, mode rollback discards it |`)
