@@ -13,7 +13,7 @@ import { noProxy, resolveProxy } from './proxy/choose.js'
 import { describeProxy, hostAdapters } from './adapters.js'
 import { strategyProxyProblem } from './inputs/strategy.js'
 import { switchMaintenance } from './engine/strategy.js'
-import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
+import { GithubDeployment, logUrlOf, previewEnvironment, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
 import { renderSummary } from './reporting/summary.js'
@@ -137,7 +137,7 @@ async function execute(config: Config, log: Log): Promise<void> {
         image: planned?.image ?? config.image ?? config.toImage ?? '',
         // promote manual: the preview is a deployment of its own environment (<environment>-preview,
         // transient), so the app's environment keeps showing the release that serves it.
-        environment: planned?.preview ? `${config.github.environment}-preview` : config.github.environment,
+        environment: planned?.preview ? previewEnvironment(config.github.environment) : config.github.environment,
         ...(planned?.preview ? { transient: true } : {}),
         description: describeRelease(config, planned),
         // A rollback deploys the commit of the release it brings back, as the ledger recorded it.
@@ -314,6 +314,10 @@ async function report(
       if (outcome.result !== 'canary') await deployment.retireSuperseded()
     }
     if (deployment.id !== undefined) core.setOutput('deployment-id', String(deployment.id))
+  }
+  if (outcome.previewEnded && config.github.deployments) {
+    const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback'
+    await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log)
   }
 
   try {

@@ -7,6 +7,7 @@ import { EMPTY_MAP, mapConflicts, renderAppConfig, updateDomainMaps } from '../.
 import { previewBackendName, previewCommands } from '../../src/proxy/haproxy-preview.js'
 import { backendShape, declaredServers, routeOfFile, switchCommands } from '../../src/proxy/haproxy-strategy.js'
 import { EngineBed, testConfig } from '../support/engine-bed.js'
+import { opensslCert } from '../support/certs.js'
 import { inputParser } from '../support/inputs.js'
 
 // promote: manual, preview-domains, and mode promote / rollback of a preview (issue #12).
@@ -285,8 +286,14 @@ describe('promote and preview-domains inputs', () => {
     )
   })
 
-  it('with tls custom, the certificate must cover the preview domains too', () => {
-    const err = errorOf({ 'preview-domains': 'next.other.example', tls: 'custom', 'tls-certificate': 'x', 'tls-key': 'y', 'proxy-type': 'haproxy' })
-    expect(err).toMatch(/^Input 'tls-certificate'/)
+  it('with tls, the preview domains are certified with the app: a custom certificate must cover them too', () => {
+    const appOnly = opensslCert(['app.example.com'])
+    const both = opensslCert(['app.example.com', 'next.app.example.com'])
+    const tls = { tls: 'custom', 'proxy-type': 'haproxy', 'preview-domains': 'next.app.example.com' }
+    expect(parse({ ...tls, 'tls-certificate': both.cert, 'tls-key': both.key }).proxy.tls?.mode).toBe('custom')
+    expect(parse({ ...tls, 'tls-certificate': appOnly.cert, 'tls-key': appOnly.key, 'preview-domains': '' }).proxy.tls?.mode).toBe('custom')
+    expect(errorOf({ ...tls, 'tls-certificate': appOnly.cert, 'tls-key': appOnly.key })).toMatch(
+      /^Input 'tls-certificate' .*does not cover next.app.example.com/
+    )
   })
 })

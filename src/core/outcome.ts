@@ -57,6 +57,8 @@ export interface ReleaseResult {
   releases?: Release[]
   /** promote manual: the release gated and waiting for mode promote (result preview, or mode status while one waits). */
   preview?: PreviewState
+  /** What this run did to a waiting preview: made it live (mode promote) or discarded it (mode rollback). */
+  previewEnded?: 'promoted' | 'discarded'
   /** mode status: what a request through the proxy was answered by, compared with the ledger. */
   served?: ServedCheck
   /** With several hosts: what happened on each (the fields above are the first host's). */

@@ -1139,7 +1139,7 @@ export class ReleaseEngine {
         network,
         promoting: true
       })
-      return { ...result, result: 'deployed' }
+      return { ...result, result: 'deployed', previewEnded: 'promoted' }
     } catch (e) {
       if (e instanceof ReleaseError)
         throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The preview stays recorded: mode promote tries again, mode rollback discards it.` })
@@ -1172,6 +1172,6 @@ export class ReleaseEngine {
     )
     const info = await this.host.inspect(containerName(this.app, live.color))
     const colors = await this.inspectColors(updated.releases)
-    return this.resultOf('rolled-back', live, updated.releases, info?.id, this.standbyOf(updated.releases, colors))
+    return { ...this.resultOf('rolled-back', live, updated.releases, info?.id, this.standbyOf(updated.releases, colors)), previewEnded: 'discarded' }
   }
 }
