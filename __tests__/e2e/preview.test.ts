@@ -1,7 +1,11 @@
-import { bedInputs, runAction as runBundle, type ActionRun } from '../support/action.js'
+import { readFileSync } from 'node:fs'
+import https from 'node:https'
+import type { TLSSocket } from 'node:tls'
+import { bedInputs, get, runAction as runBundle, type ActionRun } from '../support/action.js'
+import { opensslCert } from '../support/certs.js'
 import { startFakeGithub, type DeploymentRecord, type FakeGithub } from '../support/fake-github.js'
 import { expectSuccess, haproxyImage, served, underLoad } from '../support/strategy.js'
-import { cleanupApp, freePort, image, localDocker, uniqueName } from '../support/testbed.js'
+import { cleanupApp, freePort, image, localDocker, REPO, uniqueName } from '../support/testbed.js'
 
 // promote: manual, preview-domains, mode promote and mode rollback of a preview (issue #12) behind HAProxy.
 const app = uniqueName('pre')
@@ -160,5 +164,134 @@ describe('promote manual and preview-domains', () => {
     expect(run.code).not.toBe(0)
     expect(run.errors.join('\n')).toContain("Input 'promote' needs the HAProxy proxy")
     expect(run.stdout).not.toContain('Connecting to')
+  })
+})
+
+/** One request over a new TLS connection to 127.0.0.1:port with SNI = host, verified against `ca`. */
+function httpsGet(port: number, host: string, ca: string, issuer?: (cn: string) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/', servername: host, ca, headers: { host, connection: 'close' }, agent: false, timeout: 10000 },
+      res => {
+        let body = ''
+        issuer?.(String((res.socket as TLSSocket).getPeerCertificate().issuer?.CN ?? ''))
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => (body += c))
+        res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`))
+      }
+    )
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+  })
+}
+
+describe('preview-domains with tls custom', () => {
+  const tlsApp = uniqueName('prt')
+  const tlsProxy = `${tlsApp}-proxy`
+  const host = `${tlsApp}.example.test`
+  const next = `next.${tlsApp}.example.test`
+  const cert = opensslCert([host, next])
+  let httpPort: number
+  let httpsPort: number
+  const tlsInputs = (overrides: Record<string, string> = {}) =>
+    bedInputs(tlsApp, httpPort, {
+      'proxy-type': 'haproxy',
+      'proxy-image': haproxyImage(),
+      'drain-timeout': '2s',
+      domains: host,
+      'preview-domains': next,
+      tls: 'custom',
+      'tls-certificate': cert.cert,
+      'tls-key': cert.key,
+      'https-port': String(httpsPort),
+      deployments: 'false',
+      ...overrides
+    })
+
+  beforeAll(async () => {
+    httpPort = await freePort()
+    httpsPort = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(tlsApp, tlsProxy)
+  })
+
+  it('the preview is served over HTTPS with the app certificate; preview-url is https with the https-port', async () => {
+    expectSuccess(await runAction(tlsInputs({ image: image('v1') })))
+    const run = await runAction(tlsInputs({ image: image('v2'), promote: 'manual' }))
+    expectSuccess(run)
+    expect(run.outputs).toMatchObject({ result: 'preview', 'preview-url': `https://${next}:${httpsPort}` })
+    expect(await httpsGet(httpsPort, host, cert.cert)).toBe('200 v1')
+    expect(await httpsGet(httpsPort, next, cert.cert)).toBe('200 v2')
+    // plain HTTP to the preview host: redirected to HTTPS as the app's own names are
+    const plain = await get(`http://127.0.0.1:${httpPort}/a?b=c`, { host: next })
+    expect(plain.status).toBe(308)
+    expect(plain.headers.location).toBe(`https://${next}:${httpsPort}/a?b=c`)
+  })
+
+  it('a certificate that does not cover the preview domain is refused before anything is touched', async () => {
+    const appOnly = opensslCert([host])
+    const run = await runAction(tlsInputs({ image: image('v3'), promote: 'manual', 'tls-certificate': appOnly.cert, 'tls-key': appOnly.key }))
+    expect(run.code).not.toBe(0)
+    expect(run.errors.join('\n')).toContain(`does not cover ${next}`)
+    expect(run.stdout).not.toContain('Connecting to')
+  })
+})
+
+describe('preview-domains with tls auto (ACME against pebble)', () => {
+  const acmeApp = uniqueName('pra')
+  const acmeProxy = `${acmeApp}-proxy`
+  const host = `${acmeApp}.example.test`
+  const next = `next.${acmeApp}.example.test`
+  const pebble = () =>
+    JSON.parse(readFileSync(`${REPO}/.testbed/pebble.json`, 'utf8')) as { directory: string; apiCa: string; management: string; httpPort: number }
+  let httpsPort: number
+  const acmeInputs = (overrides: Record<string, string> = {}) =>
+    // pebble validates HTTP-01 on one fixed port: this proxy publishes HTTP there.
+    bedInputs(acmeApp, pebble().httpPort, {
+      'proxy-type': 'haproxy',
+      'proxy-image': haproxyImage(),
+      'drain-timeout': '2s',
+      domains: host,
+      tls: 'auto',
+      // (without acme-email the renewer's second order for an existing account fails on pebble: reported separately)
+      'acme-email': 'ops@example.test',
+      'acme-directory': pebble().directory,
+      'acme-directory-ca': readFileSync(pebble().apiCa, 'utf8'),
+      'acme-image': image('v1'),
+      'https-port': String(httpsPort),
+      deployments: 'false',
+      ...overrides
+    })
+  /** The root pebble signs with (a new one at every start of pebble). */
+  const pebbleRoot = () =>
+    new Promise<string>((resolve, reject) => {
+      https
+        .get(`${pebble().management}/roots/0`, { rejectUnauthorized: false }, res => {
+          let body = ''
+          res.on('data', c => (body += c))
+          res.on('end', () => resolve(body))
+        })
+        .on('error', reject)
+    })
+
+  beforeAll(async () => {
+    httpsPort = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(acmeApp, acmeProxy)
+  })
+
+  it('a preview deploy that adds preview-domains gets a certificate for them before the preview is reported', async () => {
+    expectSuccess(await runAction(acmeInputs({ image: image('v1') })))
+    const run = await runAction(acmeInputs({ image: image('v2'), promote: 'manual', 'preview-domains': next }))
+    expectSuccess(run)
+    expect(run.stdout).toContain(`Requesting a certificate for ${host}, ${next}`)
+    expect(run.outputs).toMatchObject({ result: 'preview', 'preview-url': `https://${next}:${httpsPort}` })
+    const root = await pebbleRoot()
+    let issuer = ''
+    expect(await httpsGet(httpsPort, next, root, cn => (issuer = cn))).toBe('200 v2')
+    expect(issuer).toMatch(/Pebble/i)
+    expect(await httpsGet(httpsPort, host, root)).toBe('200 v1')
   })
 })
