@@ -11,7 +11,7 @@
 //   --quick             BENCH_QUICK=1         2 cycles, 4 s steady windows, 1 transport repeat
 //   --gap MS            BENCH_GAP_MS          pause between two runs (2500)
 //   --relay-delay MS    BENCH_RELAY_DELAY_MS  one-way delay of the TCP relay before sshd (20)
-//   --only LIST         BENCH_ONLY            any of cutover,transport,recreate,script
+//   --only LIST         BENCH_ONLY            any of cutover,transport,replicas,canary,recreate,script
 //   --out DIR           BENCH_OUT             where results go (bench/results)
 //   --render FILE                             only write latest.md and chart.svg again from a results JSON
 //
@@ -64,7 +64,10 @@ function options() {
     baselineCycles: Number(flag('baseline-cycles', 'BENCH_BASELINE_CYCLES') ?? cycles),
     gapMs: Number(flag('gap', 'BENCH_GAP_MS') ?? 2500),
     relayDelayMs: Number(flag('relay-delay', 'BENCH_RELAY_DELAY_MS') ?? 20),
-    only: (flag('only', 'BENCH_ONLY') ?? 'cutover,transport,recreate,script').split(',').map(s => s.trim()),
+    only: (flag('only', 'BENCH_ONLY') ?? 'cutover,transport,replicas,canary,recreate,script').split(',').map(s => s.trim()),
+    strategyCycles: Number(flag('strategy-cycles', 'BENCH_STRATEGY_CYCLES') ?? (quick ? 1 : 3)),
+    canaryWeight: Number(flag('canary-weight', 'BENCH_CANARY_WEIGHT') ?? 20),
+    canaryHoldMs: quick ? 6000 : 15000,
     out: flag('out', 'BENCH_OUT') ?? join(REPO, 'bench', 'results'),
     warmupMs: 3000,
     steadyPreMs: quick ? 4000 : 10000,
@@ -252,10 +255,22 @@ function cutoverInputs(bed, app, port, extra = {}) {
   return { ...testbedInputs(bed, app, port), ...extra }
 }
 
+/** The action's inputs for one run: rollback, promote, a canary deploy, or a deploy; plus the variant's own (replicas). */
+function runInputs(ctx, kind, version) {
+  const image = `${ctx.bed.CUTOVER_TEST_IMAGE_PREFIX}:${version}`
+  const byKind = {
+    rollback: { mode: 'rollback' },
+    promote: { mode: 'promote' },
+    canary: { mode: 'deploy', image, 'canary-weight': String(ctx.canaryWeight) },
+    deploy: { mode: 'deploy', image }
+  }
+  return { ...(ctx.inputs ?? {}), ...byKind[kind] }
+}
+
 async function cutoverRun(ctx, { kind, version, fromVersion, via }) {
   const { bed, app, port } = ctx
   const sshPort = via ? via.port : Number(bed.CUTOVER_TEST_SSH_PORT)
-  const extra = kind === 'rollback' ? { mode: 'rollback' } : { mode: 'deploy', image: `${bed.CUTOVER_TEST_IMAGE_PREFIX}:${version}` }
+  const extra = runInputs(ctx, kind, version)
   if (via) Object.assign(extra, { port: String(via.port), 'known-hosts': via.knownHosts })
   const offset = sshdOffset(bed.CUTOVER_TEST_SSHD_LOG)
   const relayBefore = via ? (await via.relay.stats()).connections : undefined
@@ -263,7 +278,7 @@ async function cutoverRun(ctx, { kind, version, fromVersion, via }) {
   const accepted = sshdAcceptedSince(bed.CUTOVER_TEST_SSHD_LOG, offset)
   const ours = via ? undefined : accepted.filter(p => r.sshClientPorts.includes(p))
   const ev = {
-    strategy: 'cutover',
+    strategy: ctx.strategy ?? 'cutover',
     kind,
     version,
     fromVersion,
@@ -299,7 +314,7 @@ async function cutoverRun(ctx, { kind, version, fromVersion, via }) {
     if (hup) ev.tSwitch = hup
     ev.switchMomentFrom = hup ? 'nginx SIGHUP log line of the switch tier' : 'end of the switch step on stdout'
   }
-  if (ev.ok && kind === 'deploy' && ev.color) {
+  if (ev.ok && (kind === 'deploy' || kind === 'canary') && ev.color) {
     const b = await bootTimes(`${app}-${ev.color}`)
     ev.appStartedAt = b.started
     ev.appListeningAt = b.listening
@@ -373,6 +388,110 @@ async function benchCutover(ctx, opts) {
   })
   ctx.live = live
   return { ...out, setup, failedRuns }
+}
+
+// ---------------------------------------------------------------- strategies (issue #12)
+/** A variant gets its own app and proxy port, so its figures are its own. */
+async function variantContext(ctx, strategy, inputs) {
+  return { ...ctx, strategy, app: `${ctx.id}-${strategy.slice(0, 3)}`, port: await freePort(), inputs }
+}
+
+/** One run of a variant, logged like the cutover ones; failed runs are kept apart. */
+async function variantRun(vctx, spec, into, opts) {
+  const ev = await cutoverRun(vctx, spec)
+  log(
+    `  ${vctx.strategy} ${spec.kind.padEnd(8)} ${spec.fromVersion} -> ${spec.version}: exit ${ev.ok ? 0 : 'FAILED'} (${ev.result ?? '?'}), run ${s1(ev.runMs)} ` +
+      `(healthy ${ev.steps.healthy ?? 0} ms, switch ${ev.steps.switch ?? 0} ms)`
+  )
+  if (ev.ok) into.events.push(ev)
+  else {
+    into.failedRuns.push(ev)
+    log(`  !! ${ev.errors.join(' | ')}`)
+  }
+  await sleep(opts.gapMs)
+  return ev
+}
+
+/** replicas 3: deploy, rollback, deploy cycles as for cutover, every color 3 containers behind the switch tier. */
+async function benchReplicas(ctx, opts) {
+  const vctx = await variantContext(ctx, 'replicas', { replicas: '3' })
+  cleanupTasks.push(() => removeCutoverApp(vctx.app))
+  log(`replicas: first deploy of ${vctx.app} (v1, replicas 3) without load, proxy port ${vctx.port}`)
+  const setup = await cutoverRun(vctx, { kind: 'deploy', version: 'v1' })
+  if (!setup.ok) throw new Error(`the first replicas deploy failed: ${setup.errors.join(' ')}`)
+  const into = { events: [], failedRuns: [] }
+  let live = 'v1'
+  const out = await underLoad('replicas', vctx.port, opts, async () => {
+    for (let c = 0; c < opts.strategyCycles; c++) {
+      const target = nextVersion(live)
+      const before = live
+      if ((await variantRun(vctx, { kind: 'deploy', version: target, fromVersion: before }, into, opts)).ok) live = target
+      if ((await variantRun(vctx, { kind: 'rollback', version: before, fromVersion: live }, into, opts)).ok) live = before
+      if ((await variantRun(vctx, { kind: 'deploy', version: target, fromVersion: live }, into, opts)).ok) live = target
+    }
+    return into.events
+  })
+  await removeCutoverApp(vctx.app)
+  return { ...out, setup, failedRuns: into.failedRuns }
+}
+
+/**
+ * canary-weight: per cycle, a canary deploy of the next version, held under load (its share of
+ * answers measured by the version each answer names), then promoted; every second cycle the
+ * canary is ended by a rollback instead.
+ */
+async function benchCanary(ctx, opts) {
+  const vctx = await variantContext(ctx, 'canary', {})
+  vctx.canaryWeight = opts.canaryWeight
+  cleanupTasks.push(() => removeCutoverApp(vctx.app))
+  log(`canary: first deploy of ${vctx.app} (v1) without load, proxy port ${vctx.port}, canary-weight ${opts.canaryWeight}`)
+  const setup = await cutoverRun(vctx, { kind: 'deploy', version: 'v1' })
+  if (!setup.ok) throw new Error(`the first canary deploy failed: ${setup.errors.join(' ')}`)
+  const into = { events: [], failedRuns: [] }
+  const holds = []
+  let live = 'v1'
+  const out = await underLoad('canary', vctx.port, opts, async () => {
+    for (let c = 0; c < opts.strategyCycles * 2; c++) {
+      const target = nextVersion(live)
+      const ev = await variantRun(vctx, { kind: 'canary', version: target, fromVersion: live }, into, opts)
+      if (!ev.ok) continue
+      // The gap after the run is part of the hold: the split is measured from the run's end.
+      const from = ev.tEnd + 500
+      await sleep(Math.max(0, opts.canaryHoldMs - opts.gapMs))
+      holds.push({ live, canary: target, from, to: now() })
+      const end = c % 2 === 0 ? 'promote' : 'rollback'
+      const done = await variantRun(vctx, { kind: end, version: end === 'promote' ? target : live, fromVersion: end === 'promote' ? live : target }, into, opts)
+      if (done.ok && end === 'promote') live = target
+    }
+    return into.events
+  })
+  await removeCutoverApp(vctx.app)
+  return { ...out, setup, failedRuns: into.failedRuns, holds }
+}
+
+/** The canary's share of successful answers in each hold window, from the load's own per-request record. */
+function canarySplit(raw, weight) {
+  const R = raw.load.short
+  const versions = raw.load.versions
+  return raw.holds.map(h => {
+    let all = 0
+    let canary = 0
+    for (let i = 0; i < R.t.length; i++) {
+      if (R.t[i] < h.from || R.t[i] > h.to || R.res[i] !== 0) continue
+      all++
+      if (versions[R.ver[i]] === h.canary) canary++
+    }
+    const percent = all ? Math.round((canary / all) * 10000) / 100 : null
+    return {
+      live: h.live,
+      canary: h.canary,
+      windowMs: Math.round(h.to - h.from),
+      answers: all,
+      toCanary: canary,
+      percent,
+      offByPoints: percent === null ? null : Math.round((percent - weight) * 100) / 100
+    }
+  })
 }
 
 // ---------------------------------------------------------------- transport
@@ -515,7 +634,8 @@ async function benchBaseline(kind, ctx, opts) {
 
 // ---------------------------------------------------------------- main
 function summarize(name, raw, cpu) {
-  const a = analyze({ load: raw.load, events: raw.events, steady: raw.steady, drainTimeoutMs: name === 'cutover' ? DRAIN_TIMEOUT_MS : undefined })
+  const ours = name === 'cutover' || name === 'replicas' || name === 'canary'
+  const a = analyze({ load: raw.load, events: raw.events, steady: raw.steady, drainTimeoutMs: ours ? DRAIN_TIMEOUT_MS : undefined })
   // Merge the per-switch figures back into the run records.
   const runs = raw.events.map((e, i) => {
     const p = a.perEvent[i]
@@ -620,6 +740,24 @@ function checklist(results) {
         (quietMed !== null ? `; without load: median ${quietMed} ms to the switch (${quiet.length} deploys)` : '')
     })
   }
+  const r = results.strategies.replicas
+  if (r) {
+    items.push({
+      target: 'replicas 3: 0 failed requests, 0 long requests and 0 WebSockets cut',
+      pass: r.totals.failed === 0 && r.long.cut === 0 && r.websockets.cut === 0 && r.failedRuns.length === 0 && r.runs.length > 0,
+      value: `${r.totals.failed} failed of ${r.totals.requests.toLocaleString('en-US')}; ${r.long.cut} long requests and ${r.websockets.cut} WebSockets cut over ${r.runs.length} runs${r.failedRuns.length ? `, ${r.failedRuns.length} runs FAILED` : ''}`
+    })
+  }
+  const k = results.strategies.canary
+  if (k) {
+    const holds = k.split?.holds ?? []
+    const worst = holds.reduce((a, h) => Math.max(a, Math.abs(h.offByPoints ?? Infinity)), 0)
+    items.push({
+      target: `canary: 0 failed requests; measured split within ±3 points of canary-weight ${k.split?.weight}`,
+      pass: k.totals.failed === 0 && k.failedRuns.length === 0 && holds.length > 0 && worst <= 3,
+      value: `${k.totals.failed} failed of ${k.totals.requests.toLocaleString('en-US')}; split ${holds.map(h => `${h.percent} %`).join(', ')} over ${holds.length} canaries (worst ${worst} points off)${k.failedRuns.length ? `, ${k.failedRuns.length} runs FAILED` : ''}`
+    })
+  }
   return items
 }
 
@@ -684,12 +822,15 @@ async function main() {
       await removeCutoverApp(ctx.app)
       log(`removed ${ctx.app} (containers, proxies, volumes, networks)`)
     }
+    if (opts.only.includes('replicas')) raw.replicas = await benchReplicas(ctx, opts)
+    if (opts.only.includes('canary')) raw.canary = await benchCanary(ctx, opts)
     if (opts.only.includes('recreate')) raw.recreate = await benchBaseline('recreate', ctx, opts)
     if (opts.only.includes('script')) raw.script = await benchBaseline('script', ctx, opts)
   } finally {
     await cleanup()
   }
   for (const [name, r] of Object.entries(raw)) results.strategies[name] = summarize(name, r, cpu)
+  if (raw.canary) results.strategies.canary.split = { weight: opts.canaryWeight, holds: canarySplit(raw.canary, opts.canaryWeight) }
   results.finishedAt = new Date().toISOString()
   results.checklist = checklist(results)
 

@@ -73752,6 +73752,12 @@ function parseWorkers(text, app) {
     }
     return workers;
 }
+function parseHandover(text) {
+    const v = text.trim().toLowerCase() || 'stop-first';
+    if (v !== 'stop-first' && v !== 'overlap')
+        throw new InputError('worker-handover', `must be stop-first or overlap, not "${text.trim()}"`);
+    return v;
+}
 /** The roles: a web role unless `app-port: none`, and the workers. */
 function parseRoles(source, app, composeWorkers) {
     const web = source.get('app-port').trim().toLowerCase() !== 'none';
@@ -73765,7 +73771,8 @@ function parseRoles(source, app, composeWorkers) {
         web,
         workers,
         minUptimeMs: duration(source, 'worker-min-uptime', '10s', 0),
-        stopTimeoutMs: duration(source, 'worker-stop-timeout', '30s', 0)
+        stopTimeoutMs: duration(source, 'worker-stop-timeout', '30s', 0),
+        handover: parseHandover(source.get('worker-handover'))
     };
 }
 function parseReleaseCommand(source) {
@@ -75569,7 +75576,7 @@ async function runReleaseCommand(deps, record, image, stillLive) {
 
 
 
-const NO_ROLES = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000 };
+const NO_ROLES = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000, handover: 'stop-first' };
 /** The release's settings hash, with the roles in it when there are any (so adding a worker is a new release). */
 function releaseHash(base, roles) {
     if (roles.web && !roles.workers.length)
@@ -75795,6 +75802,33 @@ class Workers {
             await host.rename(w.name, workerName(this.app, w.color, w.worker));
         }
     }
+    /**
+     * worker-handover stop-first: the running workers of the live color stop (SIGTERM, finishing
+     * their job within worker-stop-timeout) before the new color's start, so no two versions consume
+     * at once. Returns the names stopped: `resume` starts them again if the release fails.
+     */
+    async stopBeforeHandover(liveColor, newColor) {
+        const { log, clock } = this.deps;
+        if (liveColor === newColor)
+            return [];
+        const running = (await this.found()).filter(w => w.color === liveColor && !w.aside && w.running);
+        await Promise.all(running.map(async (w) => {
+            const started = clock.now();
+            await this.stopOne(w.name);
+            log.info(`Stopped the live worker ${w.name} before its replacement starts (${clock.now() - started} ms; worker-handover stop-first)`);
+        }));
+        return running.map(w => w.name);
+    }
+    /** After a failed release: the workers stopped for the hand-over run again, with their restart policy back. */
+    async resume(names) {
+        const { host, log, config } = this.deps;
+        for (const name of names) {
+            await host.start(name);
+            if (config.container.restart.Name !== 'no')
+                await host.setRestartPolicy(name, config.container.restart);
+            log.info(`Started ${name} again (the release failed before the switch)`);
+        }
+    }
     /** Stops a worker for good: no restart policy brings it back, SIGTERM first so its job finishes. */
     async stopOne(name) {
         const { host } = this.deps;
@@ -75813,9 +75847,12 @@ class Workers {
         const old = previous && previous !== liveColor ? found.filter(w => w.color === previous && !w.aside) : [];
         await Promise.all([
             ...old.map(async (w) => {
-                const started = this.deps.clock.now();
-                await this.stopOne(w.name);
-                log.info(`Stopped the previous worker ${w.name} (${this.deps.clock.now() - started} ms; worker-stop-timeout ${this.roles.stopTimeoutMs / 1000} s)`);
+                // Stopped already by a stop-first hand-over.
+                if (w.running) {
+                    const started = this.deps.clock.now();
+                    await this.stopOne(w.name);
+                    log.info(`Stopped the previous worker ${w.name} (${this.deps.clock.now() - started} ms; worker-stop-timeout ${this.roles.stopTimeoutMs / 1000} s)`);
+                }
                 if (config.keepPrevious === 'removed')
                     await host.remove(w.name);
             }),
@@ -76308,7 +76345,7 @@ class ReleaseEngine {
         try {
             await this.bootAndGate(plan, name, the.network, live, release);
             this.checkAborted();
-            await this.startWorkers(plan, release, workers, stillLive);
+            await this.startWorkers(plan, release, workers, stillLive, live);
             await this.deps.beforeSwitch?.();
             this.checkAborted();
             const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
@@ -76344,7 +76381,7 @@ class ReleaseEngine {
             if (!verifiedLive) {
                 // Best effort: the error that stopped the release is what the run reports, even if undoing fails too
                 // (a lost connection fails both; the next run recovers what is left).
-                await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
+                await this.undoWorkers(plan, workers);
                 await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${name}: ${u.message}`));
                 await this.forgetPending(record);
             }
@@ -76392,21 +76429,38 @@ class ReleaseEngine {
         this.checkAborted();
         return updated;
     }
-    /** Starts the release's workers once its web color is healthy (before the switch), when it has any. */
-    async startWorkers(plan, release, workers, stillLive) {
+    /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
+    stoppedForHandover = [];
+    /**
+     * Starts the release's workers once its web color is healthy (before the switch), when it has
+     * any; with worker-handover stop-first, the live workers stop first.
+     */
+    async startWorkers(plan, release, workers, stillLive, live) {
         if (!workers.length)
             return;
-        await this.deps.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, () => this.workers.startAndGate(plan, release, workers, stillLive));
+        await this.deps.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, async () => {
+            if (live && this.workers.roles.handover === 'stop-first')
+                this.stoppedForHandover = await this.workers.stopBeforeHandover(live.color, plan.color);
+            await this.workers.startAndGate(plan, release, workers, stillLive);
+        });
         this.checkAborted();
+    }
+    /** A release failed before its switch: its workers go, the live ones stopped for the hand-over come back. */
+    async undoWorkers(plan, workers) {
+        const { log } = this.deps;
+        await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
+        const stopped = this.stoppedForHandover;
+        this.stoppedForHandover = [];
+        await this.workers.resume(stopped).catch(u => log.warning(`Could not start the live workers again: ${u.message}`));
     }
     /** app-port none: start the new workers, gate them, then stop the old ones. No proxy is involved. */
     async releaseWorkersOnly(plan, record, live, release, workers, stillLive, kind) {
         const { ledger, log, timeline } = this.deps;
         try {
-            await this.startWorkers(plan, release, workers, stillLive);
+            await this.startWorkers(plan, release, workers, stillLive, live);
         }
         catch (e) {
-            await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
+            await this.undoWorkers(plan, workers);
             throw e;
         }
         release.liveSince = new Date(this.clock.now()).toISOString();
@@ -77426,6 +77480,43 @@ async function getFile(container, path) {
     archive.pipe(extract);
     await done;
     return content;
+}
+/**
+ * Every regular file directly inside a directory of a container, by name, in one request (each
+ * archive request costs a round trip, and Docker serves them one at a time per container); an
+ * empty map when the directory does not exist.
+ */
+async function getDirFiles(container, dir) {
+    const files = new Map();
+    let archive;
+    try {
+        archive = await container.getArchive({ path: dir });
+    }
+    catch (e) {
+        if (e.statusCode === 404)
+            return files;
+        throw e;
+    }
+    const extract = tar_stream.extract();
+    const done = new Promise((resolve, reject) => {
+        extract.on('entry', (header, stream, next) => {
+            const chunks = [];
+            stream.on('data', (c) => chunks.push(c));
+            stream.on('end', () => {
+                // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
+                const parts = header.name.replace(/\/$/, '').split('/');
+                if (header.type === 'file' && parts.length === 2)
+                    files.set(parts[1], Buffer.concat(chunks).toString('utf8'));
+                next();
+            });
+            stream.resume();
+        });
+        extract.on('finish', resolve);
+        extract.on('error', reject);
+    });
+    archive.pipe(extract);
+    await done;
+    return files;
 }
 /** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
 async function tailLogs(container, lines = 30) {
@@ -79108,6 +79199,8 @@ class HaproxyRouter {
         if (ready && (await this.baseWanted()) === undefined && (await this.sharedFilesMissing()).length === 0)
             return this.ensureTls();
         await underLock(this.lockProxy, async () => {
+            // Under the lock: what other apps wrote until now.
+            this.forgetConf();
             await ensureProxyNetwork(this.docker, this.network);
             let current = await inspectIfExists(this.container);
             let networks = [this.network, appNetwork];
@@ -79138,10 +79231,10 @@ class HaproxyRouter {
                 await this.waitForAdmin(START_TIMEOUT_MS);
             }
             else if (base !== undefined) {
-                const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
+                const before = await this.confFile(BASE_FILE);
                 // A base from before HTTPS names files older proxies do not have yet.
                 await this.writeSharedDefaults(undefined);
-                await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base);
+                await this.put(BASE_FILE, base);
                 this.log.info(`Updating the shared settings of the proxy ${this.name}`);
                 await this.testAndReload([{ file: BASE_FILE, content: before }]);
             }
@@ -79174,7 +79267,7 @@ class HaproxyRouter {
     /** Shared files a proxy made by an older cutover lacks. */
     async sharedFilesMissing() {
         const files = [DOMAINS_MAP, WILDCARDS_MAP, CERTS_LIST, ACME_MAP];
-        const present = await Promise.all(files.map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)));
+        const present = await Promise.all(files.map(f => this.confFile(f)));
         return files.filter((_, i) => present[i] === undefined);
     }
     /**
@@ -79190,18 +79283,19 @@ class HaproxyRouter {
         const names = this.certifiedNames;
         const wanted = { app: this.app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa };
         const wantedText = JSON.stringify(wanted, null, 2) + '\n';
-        if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${wantedFile(this.app)}`)) !== wantedText) {
-            await putFile(this.container, HAPROXY_CONF_DIR, wantedFile(this.app), wantedText, 0o600);
+        if ((await this.confFile(wantedFile(this.app))) !== wantedText) {
+            await this.put(wantedFile(this.app), wantedText, 0o600);
         }
         // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
         const address = await underLock(this.lockProxy, () => renewer.ensureRunning());
         await underLock(this.lockProxy, async () => {
-            const current = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`)) ?? EMPTY_ACME_MAP;
+            this.forgetConf();
+            const current = (await this.confFile(ACME_MAP)) ?? EMPTY_ACME_MAP;
             const next = updateAcmeMap(current, this.app, names);
             if (next === current)
                 return;
             this.log.info(`Routing ACME challenges for ${names.join(', ')} to ${renewer.name}: reloading the proxy`);
-            await putFile(this.container, HAPROXY_CONF_DIR, ACME_MAP, next);
+            await this.put(ACME_MAP, next);
             await this.testAndReload([{ file: ACME_MAP, content: current }]);
         });
         // Its address now rather than at the next DNS resolution (it may have just been created).
@@ -79211,7 +79305,8 @@ class HaproxyRouter {
             if (errors.length)
                 this.log.warning(`HAProxy (${this.name}) did not take the renewer's address: ${host_text_sanitizeHostText(errors.join(' / '), 300)}`);
         }
-        const cert = readCertificate(await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`));
+        this.forgetConf(); // the renewer writes certificates, not this run
+        const cert = readCertificate(await this.confFile(certFile(this.app)));
         const due = renewalDue(cert, names, new Date(), 0);
         if (!due)
             return;
@@ -79226,7 +79321,7 @@ class HaproxyRouter {
     group;
     /** The base file as this run wants it, or undefined when the proxy already has it. */
     async baseWanted() {
-        const current = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`);
+        const current = await this.confFile(BASE_FILE);
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
         this.group ??= await this.adminGroup().catch(() => undefined);
@@ -79236,10 +79331,10 @@ class HaproxyRouter {
     /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
     async writeSharedDefaults(base) {
         if (base !== undefined)
-            await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base);
+            await this.put(BASE_FILE, base);
         const empty = { [DOMAINS_MAP]: EMPTY_MAP, [WILDCARDS_MAP]: EMPTY_MAP, [CERTS_LIST]: EMPTY_CERTS_LIST, [ACME_MAP]: EMPTY_ACME_MAP };
         for (const file of await this.sharedFilesMissing())
-            await putFile(this.container, HAPROXY_CONF_DIR, file, empty[file]);
+            await this.put(file, empty[file]);
     }
     checkContainer(info) {
         const kind = info.Config.Labels?.[LABEL.proxy];
@@ -79332,7 +79427,7 @@ class HaproxyRouter {
         if (test.exitCode !== 0) {
             // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
             for (const r of restore)
-                await putFile(this.container, HAPROXY_CONF_DIR, r.file, r.content ?? '# Removed by cutover.\n', r.mode);
+                await this.put(r.file, r.content ?? '# Removed by cutover.\n', r.mode);
             const alerts = (test.stderr + test.stdout)
                 .split('\n')
                 .filter(l => /ALERT/.test(l))
@@ -79346,15 +79441,45 @@ class HaproxyRouter {
         await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
         this.reloaded = true;
     }
+    /**
+     * The configuration directory as read once, in one archive request: Docker serves archive
+     * requests one at a time per container, so reading files one by one made a switch wait on each.
+     * Every write forgets it; sections that must see other apps' latest writes forget it first.
+     */
+    confRead;
+    confFile(name) {
+        if (!this.confRead) {
+            const read = getDirFiles(this.container, HAPROXY_CONF_DIR);
+            read.catch(() => {
+                if (this.confRead === read)
+                    this.confRead = undefined;
+            });
+            this.confRead = read;
+        }
+        return this.confRead.then(files => files.get(name));
+    }
+    forgetConf() {
+        this.confRead = undefined;
+    }
+    async put(name, content, mode) {
+        this.forgetConf();
+        await putFile(this.container, HAPROXY_CONF_DIR, name, content, mode);
+    }
+    async putMany(files) {
+        this.forgetConf();
+        await putFiles(this.container, HAPROXY_CONF_DIR, files);
+    }
     /** The app's backend file as last read or written. */
     appText;
     /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
     reloaded = false;
     async readAppFile() {
         if (this.appText === undefined) {
-            if (!(await inspectIfExists(this.container)))
+            // No proxy container, or no file: nothing routed (not kept: the next read may find one).
+            const text = await this.confFile(appFile(this.app));
+            if (text === undefined)
                 return '';
-            this.appText = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${appFile(this.app)}`)) ?? '';
+            this.appText = text;
         }
         return this.appText;
     }
@@ -79363,7 +79488,7 @@ class HaproxyRouter {
         return r && { color: r.color, releaseId: r.releaseId };
     }
     async readMaps() {
-        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)) ?? EMPTY_MAP));
+        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await this.confFile(f)) ?? EMPTY_MAP));
         return { domains, wildcards };
     }
     async apply(route) {
@@ -79385,19 +79510,19 @@ class HaproxyRouter {
     }
     async applyRouting(route, canary, preview) {
         const be = backendName(this.app);
-        const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
-        // Every read at once (each is a round trip over the SSH connection; a switch is the moment
-        // that counts). Under the deploy lock nobody else writes the app's files, so what was read
-        // is still there when it is written.
+        // Every read at once, the configuration files in one request (each is a round trip over the
+        // SSH connection; a switch is the moment that counts). Under the deploy lock nobody else writes
+        // the app's files, so what was read is still there when it is written.
+        this.forgetConf();
         const [before, beforeMap, addresses, backends, maps, missing, tlsFiles, certBefore] = await Promise.all([
             this.readAppFile(),
-            getFile(this.container, verifyMap),
+            this.confFile(verifyMapFile(this.app)),
             this.addressesOf(canary?.route ?? route),
             this.cli('show backend'),
             this.readMaps(),
             this.missingMaintenanceFiles(),
             this.readTlsFiles(),
-            this.tls.mode === 'custom' ? getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`) : undefined
+            this.tls.mode === 'custom' ? this.confFile(certFile(this.app)) : undefined
         ]);
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
         const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1, preview?.replicas ?? 1);
@@ -79405,7 +79530,7 @@ class HaproxyRouter {
         // The idle color's addresses for the preview backend (a preview's containers were just created).
         const idleAddresses = this.previewDomains.length ? await this.addressesOf({ ...route, color: otherColor(route.color), replicas: slots }) : [];
         // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
-        await putFiles(this.container, HAPROXY_CONF_DIR, [
+        await this.putMany([
             ...missing,
             { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
             { name: appFile(this.app), content: text }
@@ -79423,7 +79548,7 @@ class HaproxyRouter {
             const certText = this.customCertText();
             const certChanged = certText !== undefined && certText !== certBefore;
             if (certChanged)
-                await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certText, 0o600);
+                await this.put(certFile(this.app), certText, 0o600);
             if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards && tlsSame && !certChanged) {
                 await this.switchAtRuntime(route, token, addresses, slots, canary, { previewing: preview !== undefined, idleAddresses });
                 switched = true;
@@ -79431,6 +79556,7 @@ class HaproxyRouter {
             else {
                 await underLock(this.lockProxy, async () => {
                     // Read again under the lock: another app may have changed them since.
+                    this.forgetConf();
                     const now = await this.readMaps();
                     const taken = mapConflicts(now, this.app, this.settings.domains, this.previewDomains);
                     if (taken.length) {
@@ -79442,10 +79568,10 @@ class HaproxyRouter {
                     const tlsNow = await this.readTlsFiles();
                     const tlsNext = this.tlsFilesWanted(tlsNow);
                     this.log.info(`${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}${this.previewDomains.length ? `; preview: ${this.previewDomains.join(', ')}` : ''}): reloading it`);
-                    await putFile(this.container, HAPROXY_CONF_DIR, DOMAINS_MAP, maps.domains);
-                    await putFile(this.container, HAPROXY_CONF_DIR, WILDCARDS_MAP, maps.wildcards);
-                    await putFile(this.container, HAPROXY_CONF_DIR, CERTS_LIST, tlsNext.certsList);
-                    await putFile(this.container, HAPROXY_CONF_DIR, ACME_MAP, tlsNext.acmeMap);
+                    await this.put(DOMAINS_MAP, maps.domains);
+                    await this.put(WILDCARDS_MAP, maps.wildcards);
+                    await this.put(CERTS_LIST, tlsNext.certsList);
+                    await this.put(ACME_MAP, tlsNext.acmeMap);
                     await this.testAndReload([
                         { file: DOMAINS_MAP, content: now.domains },
                         { file: WILDCARDS_MAP, content: now.wildcards },
@@ -79460,11 +79586,11 @@ class HaproxyRouter {
         }
         catch (e) {
             // The previous routing stays: files back as they were, and the runtime state too.
-            await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined);
+            await this.put(appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined);
             if (beforeMap !== undefined)
-                await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined);
+                await this.put(verifyMapFile(this.app), beforeMap).catch(() => undefined);
             if (certBefore !== undefined)
-                await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certBefore, 0o600).catch(() => undefined);
+                await this.put(certFile(this.app), certBefore, 0o600).catch(() => undefined);
             this.appText = before;
             const previous = parseRouteComment(this.app, before);
             if (switched && previous) {
@@ -79480,7 +79606,7 @@ class HaproxyRouter {
             { name: maintenanceMapFile(this.app), content: renderMaintenanceMap(false) },
             { name: maintenancePageFile(this.app), content: DEFAULT_MAINTENANCE_PAGE }
         ];
-        const present = await Promise.all(files.map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f.name}`)));
+        const present = await Promise.all(files.map(f => this.confFile(f.name)));
         return files.filter((_, i) => present[i] === undefined);
     }
     /**
@@ -79495,16 +79621,16 @@ class HaproxyRouter {
         if (!route || !parsed)
             throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`);
         const mapPath = `${HAPROXY_CONF_DIR}/${maintenanceMapFile(this.app)}`;
-        const [beforePage, beforeMap] = await Promise.all([maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)));
+        const [beforePage, beforeMap] = await Promise.all([maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => this.confFile(f)));
         // mode live keeps the page the proxy has (nothing to reload for a page nobody sees).
         const wantedPage = on ? maintenancePage(page) : (beforePage ?? DEFAULT_MAINTENANCE_PAGE);
-        await putFile(this.container, HAPROXY_CONF_DIR, maintenancePageFile(this.app), wantedPage);
-        await putFile(this.container, HAPROXY_CONF_DIR, maintenanceMapFile(this.app), renderMaintenanceMap(on));
+        await this.put(maintenancePageFile(this.app), wantedPage);
+        await this.put(maintenanceMapFile(this.app), renderMaintenanceMap(on));
         let reload = beforePage !== wantedPage;
         if (!hasMaintenanceRule(text, this.app)) {
             // Written by a cutover before maintenance existed: the same route with this version's rules.
             const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky, this.appTls, this.previewDomains.length > 0);
-            await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), rendered);
+            await this.put(appFile(this.app), rendered);
             this.appText = rendered;
             reload = true;
         }
@@ -79555,8 +79681,8 @@ class HaproxyRouter {
     }
     async readTlsFiles() {
         const [certsList, acmeMap] = await Promise.all([
-            getFile(this.container, `${HAPROXY_CONF_DIR}/${CERTS_LIST}`).then(t => t ?? EMPTY_CERTS_LIST),
-            getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`).then(t => t ?? EMPTY_ACME_MAP)
+            this.confFile(CERTS_LIST).then(t => t ?? EMPTY_CERTS_LIST),
+            this.confFile(ACME_MAP).then(t => t ?? EMPTY_ACME_MAP)
         ]);
         return { certsList, acmeMap };
     }
@@ -79583,7 +79709,7 @@ class HaproxyRouter {
         if (JSON.stringify(this.tlsFilesWanted(tlsFiles)) !== JSON.stringify(tlsFiles))
             return true;
         const wantedCert = this.customCertText();
-        return wantedCert !== undefined && wantedCert !== (await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`));
+        return wantedCert !== undefined && wantedCert !== (await this.confFile(certFile(this.app)));
     }
     /** tls custom: the one file HAProxy reads, certificate chain then key. */
     customCertText() {
@@ -79593,7 +79719,8 @@ class HaproxyRouter {
     async certificates() {
         if (this.tls.mode === 'off' || !(await inspectIfExists(this.container)))
             return [];
-        const cert = readCertificate(await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`));
+        this.forgetConf();
+        const cert = readCertificate(await this.confFile(certFile(this.app)));
         return [...this.settings.domains, ...this.previewDomains].map(domain => {
             const covered = cert && renewalDue(cert, [domain], new Date(), 0) === undefined;
             return covered ? { domain, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), serial: cert.serial } : { domain };
@@ -85395,12 +85522,15 @@ function renderCertificates(certs, now = Date.now()) {
     if (!certs.length)
         return '';
     const esc = (t) => t.replace(/[|<>`*_[\]\\]/g, m => `\\${m}`);
+    // Several hosts: each proxy has its own certificates, so each row names its host.
+    const byHost = certs.some(c => c.host);
     const rows = certs.map(c => {
         const days = daysLeft(c, now);
         const state = days === undefined ? '⚠️ no certificate' : days < EXPIRY_WARNING_DAYS ? `⚠️ expires in ${days} days` : `${days} days left`;
-        return `| ${esc(c.domain)} | ${esc(c.issuer ?? '—')} | ${c.notAfter ?? '—'} | ${state} |`;
+        return `|${byHost ? ` ${esc(c.host ?? '—')} |` : ''} ${esc(c.domain)} | ${esc(c.issuer ?? '—')} | ${c.notAfter ?? '—'} | ${state} |`;
     });
-    return ['', '### Certificates', '', '| domain | issuer | expires | |', '|---|---|---|---|', ...rows, ''].join('\n');
+    const head = byHost ? ['| host | domain | issuer | expires | |', '|---|---|---|---|---|'] : ['| domain | issuer | expires | |', '|---|---|---|---|'];
+    return ['', '### Certificates', '', ...head, ...rows, ''].join('\n');
 }
 
 // EXTERNAL MODULE: external "node:util"
@@ -85577,6 +85707,7 @@ class StampedTimeline extends Timeline {
 
 
 
+
 function labelOf(ssh) {
     return `${ssh.user}@${ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host}:${ssh.port}`;
 }
@@ -85626,6 +85757,14 @@ class ConnectedHost {
             onPlanned,
             ...extra
         });
+    }
+    /** The certificates this host's proxy serves for the app (tls on; empty otherwise, or with no web role). */
+    async certificates() {
+        const { config, holder } = this.ctx;
+        if (config.roles?.web === false || !this.shell || this.lost())
+            return [];
+        const { router } = hostAdapters(config, this.proxy, { ssh: this.ssh, docker: this.docker.docker, shell: this.shell }, holder, this.log);
+        return (await reportCertificates(router, this.log)).map(c => ({ ...c, host: this.label }));
     }
     switchedAt() {
         return this.timeline.switchedAt;
@@ -86037,6 +86176,10 @@ class FleetRun {
             log.warning(`Drift: the hosts do not all have the same release live (see the hosts output).`);
         return result;
     }
+    /** Each host's certificates for the app, for the summary (every host's proxy has its own). */
+    async certificates() {
+        return (await Promise.all((this.hosts?.members ?? []).map(h => h.certificates()))).flat();
+    }
     abort(reason) {
         this.abortReason ??= reason;
         this.rollout?.abort(reason);
@@ -86240,6 +86383,8 @@ async function execute(config, log) {
     let result;
     let infrastructureError = false;
     let certificates = [];
+    /** The proxy, once known: a failed run still reports the certificates (a CA's refusal shows which name lacks one). */
+    let reportRouter;
     const holder = {
         run: runLabel,
         actor: process.env.GITHUB_ACTOR ?? 'unknown',
@@ -86254,6 +86399,7 @@ async function execute(config, log) {
             if (signals > 0)
                 fleet.abort('Cancelled');
             result = await fleet.run();
+            certificates = await fleet.certificates();
         }
         else {
             await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
@@ -86280,6 +86426,8 @@ async function execute(config, log) {
             if (needsHaproxy)
                 throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` });
             const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
+            if (web)
+                reportRouter = adapters.router;
             const deps = {
                 config,
                 ...adapters,
@@ -86315,6 +86463,9 @@ async function execute(config, log) {
             // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
             infrastructureError = true;
             result = failedResult({ reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` });
+        }
+        else if (reportRouter) {
+            certificates = await reportCertificates(reportRouter, log);
         }
     }
     finally {

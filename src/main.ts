@@ -18,7 +18,7 @@ import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
 import { renderSummary } from './reporting/summary.js'
 import { renderCertificates, reportCertificates } from './reporting/certificates.js'
-import type { DomainCertificate } from './engine/ports.js'
+import type { DomainCertificate, Router } from './engine/ports.js'
 import { dockerOverSsh, type DockerConnection } from './transport/docker.js'
 import { SshSession } from './transport/ssh.js'
 import { FleetRun } from './fleet/run.js'
@@ -210,6 +210,8 @@ async function execute(config: Config, log: Log): Promise<void> {
   let result: ReleaseResult
   let infrastructureError = false
   let certificates: DomainCertificate[] = []
+  /** The proxy, once known: a failed run still reports the certificates (a CA's refusal shows which name lacks one). */
+  let reportRouter: Router | undefined
   const holder = {
     run: runLabel,
     actor: process.env.GITHUB_ACTOR ?? 'unknown',
@@ -223,6 +225,7 @@ async function execute(config: Config, log: Log): Promise<void> {
       fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= startDeployment(p)) }, timeline)
       if (signals > 0) fleet.abort('Cancelled')
       result = await fleet.run()
+      certificates = await fleet.certificates()
     } else {
       await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
         resources.ssh = await SshSession.connect(config.ssh)
@@ -247,6 +250,7 @@ async function execute(config: Config, log: Log): Promise<void> {
       const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky, proxy.previewDomains)
       if (needsHaproxy) throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` })
       const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
+      if (web) reportRouter = adapters.router
       const deps: EngineDeps = {
         config,
         ...adapters,
@@ -274,6 +278,8 @@ async function execute(config: Config, log: Log): Promise<void> {
       // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
       infrastructureError = true
       result = failedResult({ reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` })
+    } else if (reportRouter) {
+      certificates = await reportCertificates(reportRouter, log)
     }
   } finally {
     resources.close(log)

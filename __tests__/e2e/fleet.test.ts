@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { HostOutcome } from '../../src/core/outcome.js'
 import { get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { cleanupFleetApp, fleetAddresses, fleetDocker, fleetImage, fleetInputs, fleetSshdPid, hostFile } from '../support/fleet.js'
+import { opensslCert } from '../support/certs.js'
 import { startLoad } from '../support/load.js'
 import { freePort, REPO, uniqueName } from '../support/testbed.js'
 
@@ -126,4 +127,16 @@ it('rolling, batch-size 1: host by host, each gated before the next', async () =
   const status = await runAction(inputs({ mode: 'status' }))
   expectSuccess(status)
   expect(status.outputs.drift).toBe('false')
+}, 180_000)
+
+it("tls custom on several hosts: the job summary lists each host's certificate", async () => {
+  const domain = `${app}.example.test`
+  const { cert, key } = opensslCert([domain])
+  const run = await runAction(
+    inputs({ image: fleetImage('v2'), domains: domain, tls: 'custom', 'tls-certificate': cert, 'tls-key': key, 'https-port': String(await freePort()) })
+  )
+  expectSuccess(run)
+  expect(run.summary).toContain('| host | domain | issuer | expires | |')
+  for (const a of addresses)
+    expect(run.summary).toMatch(new RegExp(`\\| root@${a.replace(/\./g, '\\.')}:22 \\| ${domain} \\| CN=${domain} \\| 20\\d\\d-.* \\| \\d+ days left \\|`))
 }, 180_000)

@@ -69,6 +69,8 @@ interface QueueStats {
   pending: number
   taken: Record<string, string>
   done: Record<string, string[]>
+  /** job -> [taken at, done at], by the queue's clock. */
+  times: Record<string, number[]>
 }
 
 /** A queue container on its own network, and the inputs that let an app's workers reach it. */
@@ -161,7 +163,7 @@ async function logsOf(name: string): Promise<string> {
 }
 
 describe('worker roles', () => {
-  it('keeps consuming across a deploy with no job lost or done twice; the old worker stops gracefully after the switch; a rollback brings it back', async () => {
+  it('hands over across a deploy with no job lost or done twice: the old worker finishes its job and stops before the new one takes any; a rollback brings it back', async () => {
     const app = uniqueName('wrk')
     const port = await freePort()
     const queue = await startQueue(app)
@@ -189,16 +191,26 @@ describe('worker roles', () => {
       expectSuccess(second)
       expect(second.outputs).toMatchObject({ result: 'deployed', color: 'green', workers: `${app}-green-worker-jobs` })
       expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v2')
-      // The new worker was gated before the switch, the old one stopped after it.
+      // worker-handover stop-first: the old worker stopped, then the new one started and was gated before the switch.
       const out = second.stdout
-      expect(out.indexOf('1 worker(s) healthy on green')).toBeGreaterThan(0)
+      expect(out.indexOf(`Stopped the live worker ${app}-blue-worker-jobs before its replacement starts`)).toBeGreaterThan(0)
+      expect(out.indexOf(`Stopped the live worker ${app}-blue-worker-jobs`)).toBeLessThan(out.indexOf(`Started ${app}-green-worker-jobs`))
       expect(out.indexOf('1 worker(s) healthy on green')).toBeLessThan(out.indexOf('Switching the proxy to green'))
-      expect(out.indexOf('Switching the proxy to green')).toBeLessThan(out.indexOf(`Stopped the previous worker ${app}-blue-worker-jobs`))
 
-      const counts = exactlyOnce(await drained(queue))
+      const stats = await drained(queue)
+      const counts = exactlyOnce(stats)
       console.log(`jobs across the deploy: ${JSON.stringify(counts)}`)
       expect(counts.v1).toBeGreaterThan(0)
       expect(counts.v2).toBeGreaterThan(0)
+      // By the queue's own clock: every job v1 did was done before v2 took its first one.
+      const byVersion = (v: string) =>
+        Object.entries(stats.done)
+          .filter(([, [who]]) => who.startsWith(`${v}@`))
+          .map(([id]) => stats.times[id])
+      const lastV1Done = Math.max(...byVersion('v1').map(t => t[1]))
+      const firstV2Taken = Math.min(...byVersion('v2').map(t => t[0]))
+      console.log(`hand-over gap (last v1 job done → first v2 job taken): ${firstV2Taken - lastV1Done} ms`)
+      expect(lastV1Done).toBeLessThanOrEqual(firstV2Taken)
       // Stopped, not killed: it finished its job and exited 0 on SIGTERM.
       expect(await state(`${app}-blue-worker-jobs`)).toMatchObject({ status: 'exited', exitCode: 0 })
       expect(await logsOf(`${app}-blue-worker-jobs`)).toMatch(/SIGTERM[\s\S]*stopped gracefully/)
@@ -226,7 +238,7 @@ describe('worker roles', () => {
     }
   })
 
-  it('a worker that exits during its gate fails the deploy with its exit code; the old worker keeps consuming', async () => {
+  it('a worker that exits during its gate fails the deploy with its exit code; the old worker, stopped for the hand-over, consumes again', async () => {
     const app = uniqueName('wrkf')
     const port = await freePort()
     const queue = await startQueue(app)
@@ -240,6 +252,7 @@ describe('worker roles', () => {
       expect(bad.outputs.result).toBe('failed')
       expect(bad.errors.join('\n')).toContain(`The worker ${app}-green-worker-jobs (${image('v2')}) did not become healthy: it exited with code 2`)
       expect(bad.stdout).toContain('unknown mode no-such-mode')
+      expect(bad.stdout).toContain(`Started ${app}-blue-worker-jobs again (the release failed before the switch)`)
       expect(await state(`${app}-green-worker-jobs`)).toEqual({ status: 'gone' })
       expect(await state(`${app}-green`)).toEqual({ status: 'gone' })
       expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v1')

@@ -397,6 +397,8 @@ describe('tls auto (ACME against pebble)', () => {
       expect(run.code).not.toBe(0)
       expect(run.outputs.result).toBe('failed')
       expect(run.errors.join('\n')).toMatch(new RegExp(`No certificate for ${otherHost}: .*(404|unauthorized|Invalid response)`, 'i'))
+      // The failed run's summary says which name has none.
+      expect(run.summary).toContain(`| ${otherHost} | — | — | ⚠️ no certificate |`)
       // re-created once to publish HTTPS, with its routes from the volume: v1 still answers over HTTP
       expect(run.stdout).toContain('re-creating it to publish')
       const still = await get(`http://127.0.0.1:${otherPort}/`, { host: otherHost })

@@ -14,7 +14,7 @@ const { parse, errorOf } = inputParser(base)
 describe('role inputs', () => {
   it('defaults: a web role, no workers, 10s min uptime, 30s stop timeout, no release command', () => {
     const c = parse()
-    expect(c.roles).toEqual({ web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000 })
+    expect(c.roles).toEqual({ web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000, handover: 'stop-first' })
     expect(c.releaseCommand).toBeUndefined()
     expect(c.health.port).toBe(3000)
   })
@@ -23,7 +23,8 @@ describe('role inputs', () => {
     const c = parse({
       workers: '# background\njobs: bin/jobs --queue "high prio"\n\nmailer:node mail.js $HOME\n',
       'worker-min-uptime': '3s',
-      'worker-stop-timeout': '1m'
+      'worker-stop-timeout': '1m',
+      'worker-handover': 'Overlap'
     })
     expect(c.roles).toEqual({
       web: true,
@@ -32,12 +33,14 @@ describe('role inputs', () => {
         { name: 'mailer', command: ['node', 'mail.js', '$HOME'] }
       ],
       minUptimeMs: 3000,
-      stopTimeoutMs: 60_000
+      stopTimeoutMs: 60_000,
+      handover: 'overlap'
     })
   })
 
   it.each([
     [{ workers: 'jobs bin/jobs' }, `Input 'workers' has a line that is not "name: command"`],
+    [{ 'worker-handover': 'rolling' }, `Input 'worker-handover' must be stop-first or overlap, not "rolling"`],
     [{ workers: 'Jobs: bin/jobs' }, `Input 'workers' has a line that is not "name: command"`],
     [{ workers: 'jobs: a\njobs: b' }, `Input 'workers' names the worker "jobs" twice`],
     [{ workers: 'jobs:   ' }, `Input 'workers' gives no command for the worker "jobs"`],

@@ -16,7 +16,7 @@ function configFor(roles: Partial<RoleSettings> = {}, more: Partial<Config> = {}
   return testConfig({
     container: { env: { A: '1' }, volumes: [], networks: [], labels: {}, restart: { Name: 'unless-stopped' } },
     health: { port: 3000, path: '/health', timeoutMs: 30_000, intervalMs: 1000, passes: 1 },
-    roles: { web: true, workers: [JOBS, MAIL], minUptimeMs: 10_000, stopTimeoutMs: 30_000, ...roles },
+    roles: { web: true, workers: [JOBS, MAIL], minUptimeMs: 10_000, stopTimeoutMs: 30_000, handover: 'stop-first', ...roles },
     ...more
   })
 }
@@ -59,7 +59,21 @@ async function failure(p: Promise<unknown>): Promise<ReleaseError> {
 }
 
 describe('worker roles', () => {
-  it('starts the new workers once the web color is healthy, gates them, switches, then stops the old workers', async () => {
+  it('overlap: starts the new workers once the web color is healthy, gates them, switches, then stops the old workers', async () => {
+    const bed = new Bed()
+    const overlap = configFor({ handover: 'overlap' })
+    await bed.deploy(V1, overlap)
+    const from = bed.host.events.length
+    await bed.deploy(V2, overlap)
+    const jobs = bed.at('start web-green-worker-jobs', from)
+    const sw = bed.at('switch green', from)
+    expect(bed.at('start web-green', from)).toBeLessThan(jobs)
+    expect(jobs).toBeLessThan(sw)
+    expect(sw).toBeLessThan(bed.at('stop web-blue-worker-jobs', from))
+    expect(bed.log.text()).toContain('Stopped the previous worker web-blue-worker-jobs')
+  })
+
+  it('stop-first (default): once the web color is healthy, the live workers stop, then the new ones start and are gated before the switch', async () => {
     const bed = new Bed()
     await bed.deploy(V1)
     expect(bed.host.state()).toMatchObject({ 'web-blue-worker-jobs': `${V1} running`, 'web-blue-worker-mail': `${V1} running` })
@@ -73,9 +87,13 @@ describe('worker roles', () => {
     const sw = bed.at('switch green', from)
     const stopJobs = bed.at('stop web-blue-worker-jobs', from)
     const stopMail = bed.at('stop web-blue-worker-mail', from)
-    expect(web).toBeLessThan(jobs)
+    expect(web).toBeLessThan(Math.min(stopJobs, stopMail))
+    // No moment where both versions consume: every old worker stopped before any new one started.
+    expect(Math.max(stopJobs, stopMail)).toBeLessThan(Math.min(jobs, mail))
     expect(Math.max(jobs, mail)).toBeLessThan(sw)
-    expect(sw).toBeLessThan(Math.min(stopJobs, stopMail))
+    expect(bed.log.text()).toContain('Stopped the live worker web-blue-worker-jobs before its replacement starts')
+    // Stopped once (the cleanup after the switch finds them stopped already).
+    expect(bed.host.events.slice(from).filter(e => e === 'stop web-blue-worker-jobs')).toHaveLength(1)
     // The web gate (1.5 s boot) passed before the workers started, and they then ran worker-min-uptime before the switch.
     const switchedAt = bed.clock.now()
     expect(switchedAt - startedAt).toBeGreaterThanOrEqual(1500 + 10_000)
@@ -122,9 +140,22 @@ describe('worker roles', () => {
       /^The worker web-green-worker-(jobs|mail) \(registry.test\/web:bad-worker\) did not become healthy: it exited with code 7 within 4 s\. blue \(registry.test\/web:1\) is still live\.$/
     )
     expect(bed.router.route?.color).toBe('blue')
+    // Stopped for the hand-over, then started again with their restart policy.
+    expect(bed.host.stops.filter(s => s.name.startsWith('web-blue')).map(s => s.name)).toEqual(['web-blue-worker-jobs', 'web-blue-worker-mail'])
     expect(bed.host.state()).toEqual({ 'web-blue': `${V1} running`, 'web-blue-worker-jobs': `${V1} running`, 'web-blue-worker-mail': `${V1} running` })
-    expect(bed.host.stops.filter(s => s.name.startsWith('web-blue'))).toEqual([])
+    expect(bed.host.restartPolicies.get('web-blue-worker-jobs')).toEqual({ Name: 'unless-stopped' })
+    expect(bed.log.text()).toContain('Started web-blue-worker-jobs again (the release failed before the switch)')
     expect(bed.ledger.record!.releases.map(r => r.image)).toEqual([V1])
+  })
+
+  it('overlap: a failing new worker leaves the old workers running, never stopped', async () => {
+    const bed = new Bed()
+    bed.image('registry.test/web:bad-worker', { workerCrashWith: 7, workerCrashAfterMs: 4000 })
+    const overlap = configFor({ handover: 'overlap' })
+    await bed.deploy(V1, overlap)
+    await failure(bed.deploy('registry.test/web:bad-worker', overlap))
+    expect(bed.host.stops.filter(s => s.name.startsWith('web-blue'))).toEqual([])
+    expect(bed.host.state()).toEqual({ 'web-blue': `${V1} running`, 'web-blue-worker-jobs': `${V1} running`, 'web-blue-worker-mail': `${V1} running` })
   })
 
   it('a worker whose Docker HEALTHCHECK says unhealthy fails the deploy; one that says healthy passes without waiting worker-min-uptime', async () => {
@@ -172,8 +203,9 @@ describe('worker roles', () => {
     // The inputs' workers changed since: a rollback brings back what the release ran.
     const r = await bed.rollback(configFor({ workers: [JOBS] }))
     expect(r).toMatchObject({ result: 'rolled-back', color: 'blue', image: V1 })
+    // stop-first on a rollback too: the rolled-back workers stop before the previous ones start.
+    expect(bed.at('stop web-green-worker-mail', from)).toBeLessThan(bed.at('start web-blue-worker-mail', from))
     expect(bed.at('start web-blue-worker-mail', from)).toBeLessThan(bed.at('switch blue', from))
-    expect(bed.at('switch blue', from)).toBeLessThan(bed.at('stop web-green-worker-mail', from))
     expect(['jobs', 'mail'].map(n => bed.host.containers.get(`web-blue-worker-${n}`)!.id)).toEqual(ids)
     expect(bed.host.state()).toMatchObject({
       'web-blue-worker-jobs': `${V1} running`,
@@ -226,7 +258,7 @@ describe('app-port none (workers only)', () => {
     const from = bed.host.events.length
     const second = await bed.deploy(V2, WORKERS_ONLY())
     expect(second).toMatchObject({ result: 'deployed', color: 'green', previousColor: 'blue', standby: { color: 'blue', state: 'stopped' } })
-    expect(bed.at('start web-green-worker-jobs', from)).toBeLessThan(bed.at('stop web-blue-worker-jobs', from))
+    expect(bed.at('stop web-blue-worker-jobs', from)).toBeLessThan(bed.at('start web-green-worker-jobs', from))
     expect(bed.host.state()).toEqual({
       'web-blue-worker-jobs': `${V1} stopped`,
       'web-blue-worker-mail': `${V1} stopped`,

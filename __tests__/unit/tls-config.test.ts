@@ -107,4 +107,18 @@ describe('certificate state', () => {
     expect(md).toContain('| c.example.com | — | — | ⚠️ no certificate |')
     expect(renderCertificates([])).toBe('')
   })
+
+  it('with several hosts, each row names the host whose proxy serves the certificate', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z')
+    const md = renderCertificates(
+      [
+        { host: 'deploy@10.0.0.1:22', domain: 'a.example.com', issuer: 'CN=R11', notAfter: '2026-03-01T00:00:00.000Z' },
+        { host: 'deploy@10.0.0.2:22', domain: 'a.example.com' }
+      ],
+      now
+    )
+    expect(md).toContain('| host | domain | issuer | expires | |')
+    expect(md).toContain('| deploy@10.0.0.1:22 | a.example.com | CN=R11 | 2026-03-01T00:00:00.000Z | 59 days left |')
+    expect(md).toContain('| deploy@10.0.0.2:22 | a.example.com | — | — | ⚠️ no certificate |')
+  })
 })

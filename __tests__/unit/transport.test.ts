@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream'
 import Docker from 'dockerode'
 import type { Client } from 'ssh2'
 import { DockerSocketAgent, DockerTimeoutError, requestBound } from '../../src/transport/docker.js'
-import { pullImage } from '../../src/transport/docker-ops.js'
+import tar from 'tar-stream'
+import { getDirFiles, pullImage } from '../../src/transport/docker-ops.js'
 import { describeProbe, httpGet } from '../../src/transport/http-probe.js'
 import { SshConnectionLostError, SshSession } from '../../src/transport/ssh.js'
 
@@ -255,3 +256,51 @@ describe('pullImage', () => {
 function chunk(text: string): string {
   return `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`
 }
+
+describe('getDirFiles', () => {
+  const archiveOf = async (entries: { name: string; content?: string; type?: 'file' | 'directory' }[]) => {
+    const pack = tar.pack()
+    for (const e of entries) pack.entry({ name: e.name, type: e.type ?? 'file' }, e.content ?? '')
+    pack.finalize()
+    return pack as unknown as NodeJS.ReadableStream
+  }
+  const containerWith = (getArchive: () => Promise<NodeJS.ReadableStream>) => ({ getArchive }) as unknown as Docker.Container
+
+  it('reads every file directly in the directory, by name, from one archive; deeper entries are left out', async () => {
+    let requests = 0
+    const files = await getDirFiles(
+      containerWith(async () => {
+        requests++
+        return archiveOf([
+          { name: 'cutover/', type: 'directory' },
+          { name: 'cutover/domains.map', content: 'a.example.com be_a\n' },
+          { name: 'cutover/app-a.cfg', content: 'backend be_a\n' },
+          { name: 'cutover/certs/', type: 'directory' },
+          { name: 'cutover/certs/x.pem', content: 'nested' }
+        ])
+      }),
+      '/usr/local/etc/haproxy/cutover'
+    )
+    expect(requests).toBe(1)
+    expect(Object.fromEntries(files)).toEqual({ 'domains.map': 'a.example.com be_a\n', 'app-a.cfg': 'backend be_a\n' })
+  })
+
+  it('is empty when the directory or the container does not exist (404), and throws other errors', async () => {
+    const notFound = Object.assign(new Error('no such container'), { statusCode: 404 })
+    expect(
+      (
+        await getDirFiles(
+          containerWith(() => Promise.reject(notFound)),
+          '/x'
+        )
+      ).size
+    ).toBe(0)
+    const busy = Object.assign(new Error('daemon busy'), { statusCode: 500 })
+    await expect(
+      getDirFiles(
+        containerWith(() => Promise.reject(busy)),
+        '/x'
+      )
+    ).rejects.toThrow('daemon busy')
+  })
+})

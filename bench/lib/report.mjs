@@ -2,10 +2,12 @@
 
 export const STRATEGY_TITLES = {
   cutover: 'cutover',
+  replicas: 'cutover, replicas 3',
+  canary: 'cutover, canary then promote',
   recreate: 'recreate in place',
   script: 'start new, sleep 5 s, reload, stop old'
 }
-const ORDER = ['cutover', 'recreate', 'script']
+const ORDER = ['cutover', 'replicas', 'canary', 'recreate', 'script']
 const STEPS = ['connect', 'lock', 'inspect', 'pull', 'boot', 'healthy', 'switch', 'verify', 'cleanup']
 
 const n = x => (x === null || x === undefined ? '—' : Number(x).toLocaleString('en-US'))
@@ -28,7 +30,9 @@ function headline(results) {
   const lines = [
     `| | ${names.map(k => `**${STRATEGY_TITLES[k]}**`).join(' | ')} |`,
     `|---|${names.map(() => '---:').join('|')}|`,
-    row('deploys / rollbacks', s => pair(s.runs.filter(r => r.kind === 'deploy').length, s.runs.filter(r => r.kind === 'rollback').length)),
+    row('deploys (canary deploys, promotes) / rollbacks', s =>
+      pair(s.runs.filter(r => r.kind !== 'rollback').length, s.runs.filter(r => r.kind === 'rollback').length)
+    ),
     row('requests (keep-alive / new connection)', s => `${n(s.totals.requests)} (${pair(s.totals.keepAlive.requests, s.totals.newConnection.requests)})`),
     row('&nbsp;&nbsp;of which sent while the runs went on', s => n(s.totals.duringCycles?.requests)),
     row('**failed requests**', s => `**${n(s.totals.failed)}**`),
@@ -40,7 +44,8 @@ function headline(results) {
     row('&nbsp;&nbsp;held across a switch; opens refused', s => `${n(s.websockets.heldAcrossASwitch)}; ${n(s.websockets.openFailed)}`),
     row('latency p50 / p99, steady state', s => pair(s.latency.steady.all.p50, s.latency.steady.all.p99, ms)),
     row('latency p50 / p99, within ±1 s of a switch', s => pair(s.latency.aroundSwitches.all.p50, s.latency.aroundSwitches.all.p99, ms)),
-    row('switch gap, median / max', s => pair(s.summary.switchGapMs.median, s.summary.switchGapMs.max, ms)),
+    // A canary serves the new version beside the old one before its run ends: "first answer of the new version" is no switch moment there.
+    row('switch gap, median / max', s => (s.split ? 'n/a (split)' : pair(s.summary.switchGapMs.median, s.summary.switchGapMs.max, ms))),
     row('longest time without a successful answer around a switch, median / max', s =>
       pair(s.summary.longestSilenceMs.median, s.summary.longestSilenceMs.max, ms)
     ),
@@ -207,6 +212,30 @@ function transportTables(t) {
   return out.join('\n')
 }
 
+/** The replicas and canary variants (issue #12): what they ran, and the canary's measured split. */
+function strategiesText(S) {
+  const out = ['## Strategies: replicas and canary', '']
+  if (S.replicas) {
+    out.push(
+      `**replicas 3**: its own app and proxy, every color 3 containers balanced by the HAProxy switch tier; the same cycles as cutover (deploy → rollback → deploy). ${n(S.replicas.totals.failed)} failed of ${n(S.replicas.totals.requests)} requests; ${n(S.replicas.long.cut)} long requests and ${n(S.replicas.websockets.cut)} WebSockets cut; ${S.replicas.failedRuns.length} runs failed.`
+    )
+    out.push('')
+  }
+  if (S.canary) {
+    const split = S.canary.split
+    out.push(
+      `**canary**: its own app and proxy; each cycle deploys the next version with \`canary-weight: ${split?.weight}\`, holds it under the load, then ends it with \`mode: promote\` (even cycles) or \`mode: rollback\` (odd). ${n(S.canary.totals.failed)} failed of ${n(S.canary.totals.requests)} requests; ${n(S.canary.long.cut)} long requests and ${n(S.canary.websockets.cut)} WebSockets cut; ${S.canary.failedRuns.length} runs failed. The split counts the successful answers of the load (keep-alive and new-connection) by the version each names, from 0.5 s after the canary run ended to the start of its promote or rollback:`
+    )
+    out.push('')
+    out.push('| live → canary | window | answers | to the canary | share | off target |')
+    out.push('|---|---:|---:|---:|---:|---:|')
+    for (const h of split?.holds ?? [])
+      out.push(`| ${h.live} → ${h.canary} | ${sec(h.windowMs)} | ${n(h.answers)} | ${n(h.toCanary)} | ${h.percent ?? '—'} % | ${h.offByPoints ?? '—'} points |`)
+    out.push('')
+  }
+  return out
+}
+
 export function renderMarkdown(results, files) {
   const m = results.machine
   const S = results.strategies
@@ -274,6 +303,7 @@ export function renderMarkdown(results, files) {
     out.push(breakdownTable(groups))
     out.push('')
   }
+  if (S.replicas || S.canary) out.push(...strategiesText(S))
   for (const k of ['recreate', 'script']) {
     if (!S[k]) continue
     out.push(`## ${STRATEGY_TITLES[k]}, run by run`)

@@ -146,7 +146,14 @@ export interface RoleSettings {
   minUptimeMs: number
   /** SIGTERM grace of old workers before SIGKILL. */
   stopTimeoutMs: number
+  /**
+   * `stop-first`: the live workers stop (finishing their job) before the new ones start, so no two
+   * versions consume at once; `overlap`: the new ones start first and the old stop after the switch.
+   */
+  handover: WorkerHandover
 }
+
+export type WorkerHandover = 'stop-first' | 'overlap'
 
 /** A one-off command run in the new image before the switch (migrations). */
 export interface ReleaseCommandSettings {

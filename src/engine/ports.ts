@@ -179,6 +179,8 @@ export interface DomainCertificate {
   issuer?: string
   notAfter?: string
   serial?: string
+  /** With several hosts: whose proxy serves it (`user@host:port`). */
+  host?: string
 }
 
 /** The per-app record of releases kept on the host, independent of the router. */

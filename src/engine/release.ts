@@ -426,7 +426,7 @@ export class ReleaseEngine {
     try {
       await this.bootAndGate(plan, name, the.network, live, release)
       this.checkAborted()
-      await this.startWorkers(plan, release, workers, stillLive)
+      await this.startWorkers(plan, release, workers, stillLive, live)
       await this.deps.beforeSwitch?.()
       this.checkAborted()
 
@@ -465,7 +465,7 @@ export class ReleaseEngine {
       if (!verifiedLive) {
         // Best effort: the error that stopped the release is what the run reports, even if undoing fails too
         // (a lost connection fails both; the next run recovers what is left).
-        await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${(u as Error).message}`))
+        await this.undoWorkers(plan, workers)
         await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${name}: ${(u as Error).message}`))
         await this.forgetPending(record)
       }
@@ -527,13 +527,35 @@ export class ReleaseEngine {
     return updated
   }
 
-  /** Starts the release's workers once its web color is healthy (before the switch), when it has any. */
-  private async startWorkers(plan: Exclude<Plan, { kind: 'impossible' }>, release: Release, workers: WorkerRecord[], stillLive: string): Promise<void> {
+  /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
+  private stoppedForHandover: string[] = []
+
+  /**
+   * Starts the release's workers once its web color is healthy (before the switch), when it has
+   * any; with worker-handover stop-first, the live workers stop first.
+   */
+  private async startWorkers(
+    plan: Exclude<Plan, { kind: 'impossible' }>,
+    release: Release,
+    workers: WorkerRecord[],
+    stillLive: string,
+    live: Release | undefined
+  ): Promise<void> {
     if (!workers.length) return
-    await this.deps.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, () =>
-      this.workers.startAndGate(plan, release, workers, stillLive)
-    )
+    await this.deps.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, async () => {
+      if (live && this.workers.roles.handover === 'stop-first') this.stoppedForHandover = await this.workers.stopBeforeHandover(live.color, plan.color)
+      await this.workers.startAndGate(plan, release, workers, stillLive)
+    })
     this.checkAborted()
+  }
+
+  /** A release failed before its switch: its workers go, the live ones stopped for the hand-over come back. */
+  private async undoWorkers(plan: Exclude<Plan, { kind: 'impossible' }>, workers: WorkerRecord[]): Promise<void> {
+    const { log } = this.deps
+    await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${(u as Error).message}`))
+    const stopped = this.stoppedForHandover
+    this.stoppedForHandover = []
+    await this.workers.resume(stopped).catch(u => log.warning(`Could not start the live workers again: ${(u as Error).message}`))
   }
 
   /** app-port none: start the new workers, gate them, then stop the old ones. No proxy is involved. */
@@ -548,9 +570,9 @@ export class ReleaseEngine {
   ): Promise<ReleaseResult> {
     const { ledger, log, timeline } = this.deps
     try {
-      await this.startWorkers(plan, release, workers, stillLive)
+      await this.startWorkers(plan, release, workers, stillLive, live)
     } catch (e) {
-      await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${(u as Error).message}`))
+      await this.undoWorkers(plan, workers)
       throw e
     }
     release.liveSince = new Date(this.clock.now()).toISOString()

@@ -13,7 +13,7 @@ import { containerSpec } from './container-spec.js'
 import type { ColorContainer, Plan } from './plan.js'
 import type { Clock, ContainerHost } from './ports.js'
 
-export const NO_ROLES: RoleSettings = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000 }
+export const NO_ROLES: RoleSettings = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000, handover: 'stop-first' }
 
 /** The release's settings hash, with the roles in it when there are any (so adding a worker is a new release). */
 export function releaseHash(base: string, roles: RoleSettings): string {
@@ -260,6 +260,35 @@ export class Workers {
     }
   }
 
+  /**
+   * worker-handover stop-first: the running workers of the live color stop (SIGTERM, finishing
+   * their job within worker-stop-timeout) before the new color's start, so no two versions consume
+   * at once. Returns the names stopped: `resume` starts them again if the release fails.
+   */
+  async stopBeforeHandover(liveColor: Color, newColor: Color): Promise<string[]> {
+    const { log, clock } = this.deps
+    if (liveColor === newColor) return []
+    const running = (await this.found()).filter(w => w.color === liveColor && !w.aside && w.running)
+    await Promise.all(
+      running.map(async w => {
+        const started = clock.now()
+        await this.stopOne(w.name)
+        log.info(`Stopped the live worker ${w.name} before its replacement starts (${clock.now() - started} ms; worker-handover stop-first)`)
+      })
+    )
+    return running.map(w => w.name)
+  }
+
+  /** After a failed release: the workers stopped for the hand-over run again, with their restart policy back. */
+  async resume(names: string[]): Promise<void> {
+    const { host, log, config } = this.deps
+    for (const name of names) {
+      await host.start(name)
+      if (config.container.restart.Name !== 'no') await host.setRestartPolicy(name, config.container.restart)
+      log.info(`Started ${name} again (the release failed before the switch)`)
+    }
+  }
+
   /** Stops a worker for good: no restart policy brings it back, SIGTERM first so its job finishes. */
   private async stopOne(name: string): Promise<void> {
     const { host } = this.deps
@@ -279,9 +308,12 @@ export class Workers {
     const old = previous && previous !== liveColor ? found.filter(w => w.color === previous && !w.aside) : []
     await Promise.all([
       ...old.map(async w => {
-        const started = this.deps.clock.now()
-        await this.stopOne(w.name)
-        log.info(`Stopped the previous worker ${w.name} (${this.deps.clock.now() - started} ms; worker-stop-timeout ${this.roles.stopTimeoutMs / 1000} s)`)
+        // Stopped already by a stop-first hand-over.
+        if (w.running) {
+          const started = this.deps.clock.now()
+          await this.stopOne(w.name)
+          log.info(`Stopped the previous worker ${w.name} (${this.deps.clock.now() - started} ms; worker-stop-timeout ${this.roles.stopTimeoutMs / 1000} s)`)
+        }
         if (config.keepPrevious === 'removed') await host.remove(w.name)
       }),
       ...replaced.map(w => host.remove(w.name))

@@ -8,6 +8,8 @@ import { SshSession } from '../transport/ssh.js'
 import { describeProxy, hostAdapters } from '../adapters.js'
 import { noProxy, resolveProxy } from '../proxy/choose.js'
 import { strategyProxyProblem } from '../inputs/strategy.js'
+import type { DomainCertificate } from '../engine/ports.js'
+import { reportCertificates } from '../reporting/certificates.js'
 import type { FleetMember } from './rollout.js'
 import { StampedTimeline } from './timeline.js'
 
@@ -70,6 +72,14 @@ class ConnectedHost implements FleetMember {
       onPlanned,
       ...extra
     })
+  }
+
+  /** The certificates this host's proxy serves for the app (tls on; empty otherwise, or with no web role). */
+  async certificates(): Promise<DomainCertificate[]> {
+    const { config, holder } = this.ctx
+    if (config.roles?.web === false || !this.shell || this.lost()) return []
+    const { router } = hostAdapters(config, this.proxy!, { ssh: this.ssh, docker: this.docker.docker, shell: this.shell }, holder, this.log)
+    return (await reportCertificates(router, this.log)).map(c => ({ ...c, host: this.label }))
   }
 
   switchedAt(): number | undefined {

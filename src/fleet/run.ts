@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { ReleaseResult } from '../core/outcome.js'
+import type { DomainCertificate } from '../engine/ports.js'
 import type { Timeline } from '../engine/timeline.js'
 import { FleetHosts, type FleetContext } from './hosts.js'
 import { fleetResult } from './outcome.js'
@@ -44,6 +45,11 @@ export class FleetRun {
     if (result.switchSpreadMs !== undefined) log.info(`The hosts' proxies switched within ${result.switchSpreadMs} ms of each other.`)
     if (result.drift) log.warning(`Drift: the hosts do not all have the same release live (see the hosts output).`)
     return result
+  }
+
+  /** Each host's certificates for the app, for the summary (every host's proxy has its own). */
+  async certificates(): Promise<DomainCertificate[]> {
+    return (await Promise.all((this.hosts?.members ?? []).map(h => h.certificates()))).flat()
   }
 
   abort(reason: string): void {

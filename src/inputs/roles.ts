@@ -1,5 +1,5 @@
 /** Inputs of the app's roles: workers, `app-port: none`, and the release command. */
-import type { ReleaseCommandSettings, RoleSettings, WorkerRole } from '../core/config.js'
+import type { ReleaseCommandSettings, RoleSettings, WorkerHandover, WorkerRole } from '../core/config.js'
 import { workerAsideName } from '../core/names.js'
 import { parseDuration } from './duration.js'
 import { InputError, parseCommand, type InputSource } from './parse.js'
@@ -41,6 +41,12 @@ export function parseWorkers(text: string, app: string): WorkerRole[] {
   return workers
 }
 
+function parseHandover(text: string): WorkerHandover {
+  const v = text.trim().toLowerCase() || 'stop-first'
+  if (v !== 'stop-first' && v !== 'overlap') throw new InputError('worker-handover', `must be stop-first or overlap, not "${text.trim()}"`)
+  return v
+}
+
 /** The roles: a web role unless `app-port: none`, and the workers. */
 export function parseRoles(source: InputSource, app: string, composeWorkers?: WorkerRole[]): RoleSettings {
   const web = source.get('app-port').trim().toLowerCase() !== 'none'
@@ -53,7 +59,8 @@ export function parseRoles(source: InputSource, app: string, composeWorkers?: Wo
     web,
     workers,
     minUptimeMs: duration(source, 'worker-min-uptime', '10s', 0),
-    stopTimeoutMs: duration(source, 'worker-stop-timeout', '30s', 0)
+    stopTimeoutMs: duration(source, 'worker-stop-timeout', '30s', 0),
+    handover: parseHandover(source.get('worker-handover'))
   }
 }
 

@@ -22,7 +22,7 @@ import {
 } from './haproxy-strategy.js'
 import type { Log } from '../core/log.js'
 import type { DomainCertificate, Route, Router, VerifyResult } from '../engine/ports.js'
-import { execIn, getFile, isConflict, putFile, putFiles } from '../transport/docker-ops.js'
+import { execIn, getDirFiles, isConflict, putFile, putFiles } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import {
@@ -144,6 +144,8 @@ export class HaproxyRouter implements Router {
       !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info)
     if (ready && (await this.baseWanted()) === undefined && (await this.sharedFilesMissing()).length === 0) return this.ensureTls()
     await underLock(this.lockProxy, async () => {
+      // Under the lock: what other apps wrote until now.
+      this.forgetConf()
       await ensureProxyNetwork(this.docker, this.network)
       let current = await inspectIfExists(this.container)
       let networks = [this.network, appNetwork]
@@ -172,10 +174,10 @@ export class HaproxyRouter implements Router {
         })
         await this.waitForAdmin(START_TIMEOUT_MS)
       } else if (base !== undefined) {
-        const before = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
+        const before = await this.confFile(BASE_FILE)
         // A base from before HTTPS names files older proxies do not have yet.
         await this.writeSharedDefaults(undefined)
-        await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base)
+        await this.put(BASE_FILE, base)
         this.log.info(`Updating the shared settings of the proxy ${this.name}`)
         await this.testAndReload([{ file: BASE_FILE, content: before }])
       }
@@ -215,7 +217,7 @@ export class HaproxyRouter implements Router {
   /** Shared files a proxy made by an older cutover lacks. */
   private async sharedFilesMissing(): Promise<string[]> {
     const files = [DOMAINS_MAP, WILDCARDS_MAP, CERTS_LIST, ACME_MAP]
-    const present = await Promise.all(files.map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)))
+    const present = await Promise.all(files.map(f => this.confFile(f)))
     return files.filter((_, i) => present[i] === undefined)
   }
 
@@ -231,17 +233,18 @@ export class HaproxyRouter implements Router {
     const names = this.certifiedNames
     const wanted: AcmeWanted = { app: this.app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa }
     const wantedText = JSON.stringify(wanted, null, 2) + '\n'
-    if ((await getFile(this.container, `${HAPROXY_CONF_DIR}/${wantedFile(this.app)}`)) !== wantedText) {
-      await putFile(this.container, HAPROXY_CONF_DIR, wantedFile(this.app), wantedText, 0o600)
+    if ((await this.confFile(wantedFile(this.app))) !== wantedText) {
+      await this.put(wantedFile(this.app), wantedText, 0o600)
     }
     // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
     const address = await underLock(this.lockProxy, () => renewer.ensureRunning())
     await underLock(this.lockProxy, async () => {
-      const current = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`)) ?? EMPTY_ACME_MAP
+      this.forgetConf()
+      const current = (await this.confFile(ACME_MAP)) ?? EMPTY_ACME_MAP
       const next = updateAcmeMap(current, this.app, names)
       if (next === current) return
       this.log.info(`Routing ACME challenges for ${names.join(', ')} to ${renewer.name}: reloading the proxy`)
-      await putFile(this.container, HAPROXY_CONF_DIR, ACME_MAP, next)
+      await this.put(ACME_MAP, next)
       await this.testAndReload([{ file: ACME_MAP, content: current }])
     })
     // Its address now rather than at the next DNS resolution (it may have just been created).
@@ -250,7 +253,8 @@ export class HaproxyRouter implements Router {
       const errors = runtimeErrors(answer)
       if (errors.length) this.log.warning(`HAProxy (${this.name}) did not take the renewer's address: ${sanitizeHostText(errors.join(' / '), 300)}`)
     }
-    const cert = readCertificate(await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`))
+    this.forgetConf() // the renewer writes certificates, not this run
+    const cert = readCertificate(await this.confFile(certFile(this.app)))
     const due = renewalDue(cert, names, new Date(), 0)
     if (!due) return
     this.log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} (${due})`)
@@ -267,7 +271,7 @@ export class HaproxyRouter implements Router {
 
   /** The base file as this run wants it, or undefined when the proxy already has it. */
   private async baseWanted(): Promise<string | undefined> {
-    const current = await getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`)
+    const current = await this.confFile(BASE_FILE)
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
     const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
     this.group ??= await this.adminGroup().catch(() => undefined)
@@ -277,9 +281,9 @@ export class HaproxyRouter implements Router {
 
   /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
   private async writeSharedDefaults(base: string | undefined): Promise<void> {
-    if (base !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, BASE_FILE, base)
+    if (base !== undefined) await this.put(BASE_FILE, base)
     const empty: Record<string, string> = { [DOMAINS_MAP]: EMPTY_MAP, [WILDCARDS_MAP]: EMPTY_MAP, [CERTS_LIST]: EMPTY_CERTS_LIST, [ACME_MAP]: EMPTY_ACME_MAP }
-    for (const file of await this.sharedFilesMissing()) await putFile(this.container, HAPROXY_CONF_DIR, file, empty[file])
+    for (const file of await this.sharedFilesMissing()) await this.put(file, empty[file])
   }
 
   private checkContainer(info: Docker.ContainerInspectInfo): void {
@@ -380,7 +384,7 @@ export class HaproxyRouter implements Router {
     const test = await execIn(this.container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR])
     if (test.exitCode !== 0) {
       // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
-      for (const r of restore) await putFile(this.container, HAPROXY_CONF_DIR, r.file, r.content ?? '# Removed by cutover.\n', r.mode)
+      for (const r of restore) await this.put(r.file, r.content ?? '# Removed by cutover.\n', r.mode)
       const alerts = (test.stderr + test.stdout)
         .split('\n')
         .filter(l => /ALERT/.test(l))
@@ -395,6 +399,38 @@ export class HaproxyRouter implements Router {
     this.reloaded = true
   }
 
+  /**
+   * The configuration directory as read once, in one archive request: Docker serves archive
+   * requests one at a time per container, so reading files one by one made a switch wait on each.
+   * Every write forgets it; sections that must see other apps' latest writes forget it first.
+   */
+  private confRead?: Promise<Map<string, string>>
+
+  private confFile(name: string): Promise<string | undefined> {
+    if (!this.confRead) {
+      const read = getDirFiles(this.container, HAPROXY_CONF_DIR)
+      read.catch(() => {
+        if (this.confRead === read) this.confRead = undefined
+      })
+      this.confRead = read
+    }
+    return this.confRead.then(files => files.get(name))
+  }
+
+  private forgetConf(): void {
+    this.confRead = undefined
+  }
+
+  private async put(name: string, content: string, mode?: number): Promise<void> {
+    this.forgetConf()
+    await putFile(this.container, HAPROXY_CONF_DIR, name, content, mode)
+  }
+
+  private async putMany(files: { name: string; content: string; mode?: number }[]): Promise<void> {
+    this.forgetConf()
+    await putFiles(this.container, HAPROXY_CONF_DIR, files)
+  }
+
   /** The app's backend file as last read or written. */
   private appText?: string
   /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
@@ -402,8 +438,10 @@ export class HaproxyRouter implements Router {
 
   private async readAppFile(): Promise<string> {
     if (this.appText === undefined) {
-      if (!(await inspectIfExists(this.container))) return ''
-      this.appText = (await getFile(this.container, `${HAPROXY_CONF_DIR}/${appFile(this.app)}`)) ?? ''
+      // No proxy container, or no file: nothing routed (not kept: the next read may find one).
+      const text = await this.confFile(appFile(this.app))
+      if (text === undefined) return ''
+      this.appText = text
     }
     return this.appText
   }
@@ -414,9 +452,7 @@ export class HaproxyRouter implements Router {
   }
 
   private async readMaps(): Promise<DomainMaps> {
-    const [domains, wildcards] = await Promise.all(
-      [DOMAINS_MAP, WILDCARDS_MAP].map(async f => (await getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`)) ?? EMPTY_MAP)
-    )
+    const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async f => (await this.confFile(f)) ?? EMPTY_MAP))
     return { domains, wildcards }
   }
 
@@ -442,19 +478,19 @@ export class HaproxyRouter implements Router {
 
   private async applyRouting(route: Route, canary?: Canary, preview?: Route): Promise<void> {
     const be = backendName(this.app)
-    const verifyMap = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
-    // Every read at once (each is a round trip over the SSH connection; a switch is the moment
-    // that counts). Under the deploy lock nobody else writes the app's files, so what was read
-    // is still there when it is written.
+    // Every read at once, the configuration files in one request (each is a round trip over the
+    // SSH connection; a switch is the moment that counts). Under the deploy lock nobody else writes
+    // the app's files, so what was read is still there when it is written.
+    this.forgetConf()
     const [before, beforeMap, addresses, backends, maps, missing, tlsFiles, certBefore] = await Promise.all([
       this.readAppFile(),
-      getFile(this.container, verifyMap),
+      this.confFile(verifyMapFile(this.app)),
       this.addressesOf(canary?.route ?? route),
       this.cli('show backend'),
       this.readMaps(),
       this.missingMaintenanceFiles(),
       this.readTlsFiles(),
-      this.tls.mode === 'custom' ? getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`) : undefined
+      this.tls.mode === 'custom' ? this.confFile(certFile(this.app)) : undefined
     ])
     const token = randomBytes(12).toString('hex')
     const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1, preview?.replicas ?? 1)
@@ -462,7 +498,7 @@ export class HaproxyRouter implements Router {
     // The idle color's addresses for the preview backend (a preview's containers were just created).
     const idleAddresses = this.previewDomains.length ? await this.addressesOf({ ...route, color: otherColor(route.color), replicas: slots }) : []
     // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
-    await putFiles(this.container, HAPROXY_CONF_DIR, [
+    await this.putMany([
       ...missing,
       { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
       { name: appFile(this.app), content: text }
@@ -479,13 +515,14 @@ export class HaproxyRouter implements Router {
       // tls custom: the key goes into the proxy's volume only, readable by root only.
       const certText = this.customCertText()
       const certChanged = certText !== undefined && certText !== certBefore
-      if (certChanged) await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certText, 0o600)
+      if (certChanged) await this.put(certFile(this.app), certText, 0o600)
       if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards && tlsSame && !certChanged) {
         await this.switchAtRuntime(route, token, addresses, slots, canary, { previewing: preview !== undefined, idleAddresses })
         switched = true
       } else {
         await underLock(this.lockProxy, async () => {
           // Read again under the lock: another app may have changed them since.
+          this.forgetConf()
           const now = await this.readMaps()
           const taken = mapConflicts(now, this.app, this.settings.domains, this.previewDomains)
           if (taken.length) {
@@ -501,10 +538,10 @@ export class HaproxyRouter implements Router {
           this.log.info(
             `${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}${this.previewDomains.length ? `; preview: ${this.previewDomains.join(', ')}` : ''}): reloading it`
           )
-          await putFile(this.container, HAPROXY_CONF_DIR, DOMAINS_MAP, maps.domains)
-          await putFile(this.container, HAPROXY_CONF_DIR, WILDCARDS_MAP, maps.wildcards)
-          await putFile(this.container, HAPROXY_CONF_DIR, CERTS_LIST, tlsNext.certsList)
-          await putFile(this.container, HAPROXY_CONF_DIR, ACME_MAP, tlsNext.acmeMap)
+          await this.put(DOMAINS_MAP, maps.domains)
+          await this.put(WILDCARDS_MAP, maps.wildcards)
+          await this.put(CERTS_LIST, tlsNext.certsList)
+          await this.put(ACME_MAP, tlsNext.acmeMap)
           await this.testAndReload([
             { file: DOMAINS_MAP, content: now.domains },
             { file: WILDCARDS_MAP, content: now.wildcards },
@@ -518,9 +555,9 @@ export class HaproxyRouter implements Router {
       }
     } catch (e) {
       // The previous routing stays: files back as they were, and the runtime state too.
-      await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined)
-      if (beforeMap !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, verifyMapFile(this.app), beforeMap).catch(() => undefined)
-      if (certBefore !== undefined) await putFile(this.container, HAPROXY_CONF_DIR, certFile(this.app), certBefore, 0o600).catch(() => undefined)
+      await this.put(appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined)
+      if (beforeMap !== undefined) await this.put(verifyMapFile(this.app), beforeMap).catch(() => undefined)
+      if (certBefore !== undefined) await this.put(certFile(this.app), certBefore, 0o600).catch(() => undefined)
       this.appText = before
       const previous = parseRouteComment(this.app, before)
       if (switched && previous) {
@@ -537,7 +574,7 @@ export class HaproxyRouter implements Router {
       { name: maintenanceMapFile(this.app), content: renderMaintenanceMap(false) },
       { name: maintenancePageFile(this.app), content: DEFAULT_MAINTENANCE_PAGE }
     ]
-    const present = await Promise.all(files.map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f.name}`)))
+    const present = await Promise.all(files.map(f => this.confFile(f.name)))
     return files.filter((_, i) => present[i] === undefined)
   }
 
@@ -552,13 +589,11 @@ export class HaproxyRouter implements Router {
     const route = routeOfFile(this.app, text, parsed)
     if (!route || !parsed) throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`)
     const mapPath = `${HAPROXY_CONF_DIR}/${maintenanceMapFile(this.app)}`
-    const [beforePage, beforeMap] = await Promise.all(
-      [maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => getFile(this.container, `${HAPROXY_CONF_DIR}/${f}`))
-    )
+    const [beforePage, beforeMap] = await Promise.all([maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => this.confFile(f)))
     // mode live keeps the page the proxy has (nothing to reload for a page nobody sees).
     const wantedPage = on ? maintenancePage(page) : (beforePage ?? DEFAULT_MAINTENANCE_PAGE)
-    await putFile(this.container, HAPROXY_CONF_DIR, maintenancePageFile(this.app), wantedPage)
-    await putFile(this.container, HAPROXY_CONF_DIR, maintenanceMapFile(this.app), renderMaintenanceMap(on))
+    await this.put(maintenancePageFile(this.app), wantedPage)
+    await this.put(maintenanceMapFile(this.app), renderMaintenanceMap(on))
     let reload = beforePage !== wantedPage
     if (!hasMaintenanceRule(text, this.app)) {
       // Written by a cutover before maintenance existed: the same route with this version's rules.
@@ -571,7 +606,7 @@ export class HaproxyRouter implements Router {
         this.appTls,
         this.previewDomains.length > 0
       )
-      await putFile(this.container, HAPROXY_CONF_DIR, appFile(this.app), rendered)
+      await this.put(appFile(this.app), rendered)
       this.appText = rendered
       reload = true
     }
@@ -624,8 +659,8 @@ export class HaproxyRouter implements Router {
 
   private async readTlsFiles(): Promise<{ certsList: string; acmeMap: string }> {
     const [certsList, acmeMap] = await Promise.all([
-      getFile(this.container, `${HAPROXY_CONF_DIR}/${CERTS_LIST}`).then(t => t ?? EMPTY_CERTS_LIST),
-      getFile(this.container, `${HAPROXY_CONF_DIR}/${ACME_MAP}`).then(t => t ?? EMPTY_ACME_MAP)
+      this.confFile(CERTS_LIST).then(t => t ?? EMPTY_CERTS_LIST),
+      this.confFile(ACME_MAP).then(t => t ?? EMPTY_ACME_MAP)
     ])
     return { certsList, acmeMap }
   }
@@ -651,7 +686,7 @@ export class HaproxyRouter implements Router {
     const tlsFiles = await this.readTlsFiles()
     if (JSON.stringify(this.tlsFilesWanted(tlsFiles)) !== JSON.stringify(tlsFiles)) return true
     const wantedCert = this.customCertText()
-    return wantedCert !== undefined && wantedCert !== (await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`))
+    return wantedCert !== undefined && wantedCert !== (await this.confFile(certFile(this.app)))
   }
 
   /** tls custom: the one file HAProxy reads, certificate chain then key. */
@@ -662,7 +697,8 @@ export class HaproxyRouter implements Router {
 
   async certificates(): Promise<DomainCertificate[]> {
     if (this.tls.mode === 'off' || !(await inspectIfExists(this.container))) return []
-    const cert = readCertificate(await getFile(this.container, `${HAPROXY_CONF_DIR}/${certFile(this.app)}`))
+    this.forgetConf()
+    const cert = readCertificate(await this.confFile(certFile(this.app)))
     return [...this.settings.domains, ...this.previewDomains].map(domain => {
       const covered = cert && renewalDue(cert, [domain], new Date(), 0) === undefined
       return covered ? { domain, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), serial: cert.serial } : { domain }

@@ -30,10 +30,13 @@ export async function reportCertificates(router: Router, log: Log): Promise<Doma
 export function renderCertificates(certs: DomainCertificate[], now = Date.now()): string {
   if (!certs.length) return ''
   const esc = (t: string) => t.replace(/[|<>`*_[\]\\]/g, m => `\\${m}`)
+  // Several hosts: each proxy has its own certificates, so each row names its host.
+  const byHost = certs.some(c => c.host)
   const rows = certs.map(c => {
     const days = daysLeft(c, now)
     const state = days === undefined ? '⚠️ no certificate' : days < EXPIRY_WARNING_DAYS ? `⚠️ expires in ${days} days` : `${days} days left`
-    return `| ${esc(c.domain)} | ${esc(c.issuer ?? '—')} | ${c.notAfter ?? '—'} | ${state} |`
+    return `|${byHost ? ` ${esc(c.host ?? '—')} |` : ''} ${esc(c.domain)} | ${esc(c.issuer ?? '—')} | ${c.notAfter ?? '—'} | ${state} |`
   })
-  return ['', '### Certificates', '', '| domain | issuer | expires | |', '|---|---|---|---|', ...rows, ''].join('\n')
+  const head = byHost ? ['| host | domain | issuer | expires | |', '|---|---|---|---|---|'] : ['| domain | issuer | expires | |', '|---|---|---|---|']
+  return ['', '### Certificates', '', ...head, ...rows, ''].join('\n')
 }

@@ -88,6 +88,41 @@ export async function getFile(container: Docker.Container, path: string): Promis
   return content
 }
 
+/**
+ * Every regular file directly inside a directory of a container, by name, in one request (each
+ * archive request costs a round trip, and Docker serves them one at a time per container); an
+ * empty map when the directory does not exist.
+ */
+export async function getDirFiles(container: Docker.Container, dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>()
+  let archive: NodeJS.ReadableStream
+  try {
+    archive = await container.getArchive({ path: dir })
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode === 404) return files
+    throw e
+  }
+  const extract = tar.extract()
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = []
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer))
+      stream.on('end', () => {
+        // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
+        const parts = header.name.replace(/\/$/, '').split('/')
+        if (header.type === 'file' && parts.length === 2) files.set(parts[1], Buffer.concat(chunks).toString('utf8'))
+        next()
+      })
+      stream.resume()
+    })
+    extract.on('finish', resolve)
+    extract.on('error', reject)
+  })
+  archive.pipe(extract)
+  await done
+  return files
+}
+
 /** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
 export async function tailLogs(container: Docker.Container, lines = 30): Promise<string> {
   try {

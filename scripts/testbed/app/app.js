@@ -57,6 +57,7 @@ function queue(http) {
   const pending = [];
   const taken = new Map(); // job -> taker
   const done = new Map(); // job -> [who, ...]
+  const times = new Map(); // job -> [taken at, done at] (ms since the epoch)
   http.createServer((req, res) => {
     const url = new URL(req.url, 'http://queue');
     const q = (k) => url.searchParams.get(k);
@@ -74,16 +75,18 @@ function queue(http) {
       const job = pending.shift();
       if (job === undefined) return reply(204, '');
       taken.set(job, q('by'));
+      times.set(job, [Date.now()]);
       return reply(200, String(job));
     }
     if (url.pathname === '/done') {
       const job = Number(q('job'));
       done.set(job, [...(done.get(job) || []), q('by')]);
       taken.delete(job);
+      times.set(job, [...(times.get(job) || []), Date.now()]);
       return reply(200, 'ok');
     }
     if (url.pathname === '/stats') {
-      const body = { pushed: next - 1, pending: pending.length, taken: Object.fromEntries(taken), done: Object.fromEntries(done) };
+      const body = { pushed: next - 1, pending: pending.length, taken: Object.fromEntries(taken), done: Object.fromEntries(done), times: Object.fromEntries(times) };
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end(JSON.stringify(body));
     }
