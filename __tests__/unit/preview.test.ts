@@ -57,6 +57,16 @@ describe('promote manual in the engine', () => {
     expect(bed.log.text()).toContain('waits for mode promote; preview it at http://next.app.example.com:8080')
   })
 
+  it('without preview-domains the preview still waits, with no URL, and the log says nothing reaches it', async () => {
+    const bed = new Bed()
+    const plain = configFor()
+    const result = await bed.v1ThenPreview(V2, { proxy: { ...plain.proxy, previewDomains: undefined } })
+    expect(result).toMatchObject({ result: 'preview', color: 'green', image: V2 })
+    expect(result.preview?.url).toBeUndefined()
+    expect(bed.log.text()).toContain('waits for mode promote (no preview-domains reach it)')
+    expect(bed.ledger.record?.routing).toEqual({ proxy: 'cutover-proxy', domains: ['app.example.com'] })
+  })
+
   it('the first deploy with promote manual goes live: there is nothing to preview beside', async () => {
     const bed = new Bed()
     const result = await bed.engine(configFor()).release({ kind: 'deploy', image: V1 })
