@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9763);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3519);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9763:
+/***/ 3519:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73997,11 +73997,27 @@ function parseStrategy(r, app, mode, { invalid, readFile }) {
     if (watch && canaryWeight !== undefined) {
         throw invalid('watch', "cannot be combined with 'canary-weight' (a canary is watched by you, then promoted or rolled back): remove one of them");
     }
+    let promote;
+    if (r.str('promote')) {
+        const value = r.str('promote').toLowerCase();
+        if (value !== 'auto' && value !== 'manual')
+            throw invalid('promote', `must be auto or manual, not ${JSON.stringify(r.str('promote'))}`);
+        if (value === 'manual') {
+            if (mode !== 'deploy')
+                throw invalid('promote', `manual only applies to mode deploy, not ${mode} (mode promote makes the waiting preview live, mode rollback discards it)`);
+            if (canaryWeight !== undefined)
+                throw invalid('promote', "manual cannot be combined with 'canary-weight': a preview takes no live traffic, a canary does; deploy with one of them");
+            if (watch)
+                throw invalid('watch', "cannot be combined with 'promote: manual' (a preview is not switched to, so there is nothing to watch): remove one of them");
+            promote = 'manual';
+        }
+    }
     return {
         replicas,
         ...(maintenancePage !== undefined ? { maintenancePage } : {}),
         ...(canaryWeight !== undefined ? { canaryWeight } : {}),
-        ...(watch ? { watch } : {})
+        ...(watch ? { watch } : {}),
+        ...(promote ? { promote } : {})
     };
 }
 /** A watch shorter than this sees too few samples (one every 2 s) to judge anything. */
@@ -74031,7 +74047,7 @@ function parseWatch(r, mode, invalid) {
     return { durationMs, maxErrorRate };
 }
 /** The first strategy input set to something other than its default: what only the HAProxy router does. */
-function strategyInputInUse(strategy, mode, sticky = false) {
+function strategyInputInUse(strategy, mode, sticky = false, previewDomains = []) {
     if (mode === 'maintenance' || mode === 'live' || mode === 'promote')
         return 'mode';
     if (strategy.replicas !== 1)
@@ -74040,6 +74056,10 @@ function strategyInputInUse(strategy, mode, sticky = false) {
         return 'canary-weight';
     if (strategy.watch)
         return 'watch';
+    if (strategy.promote)
+        return 'promote';
+    if (previewDomains.length)
+        return 'preview-domains';
     if (sticky)
         return 'sticky';
     return undefined;
@@ -74050,10 +74070,10 @@ function strategyInputInUse(strategy, mode, sticky = false) {
  * time for an explicit proxy-type, and once `auto` is settled on the host (an existing nginx proxy
  * keeps its type).
  */
-function strategyProxyProblem(strategy, mode, proxyType, sticky = false) {
+function strategyProxyProblem(strategy, mode, proxyType, sticky = false, previewDomains = []) {
     if (proxyType !== 'nginx')
         return undefined;
-    const input = strategyInputInUse(strategy, mode, sticky);
+    const input = strategyInputInUse(strategy, mode, sticky, previewDomains);
     if (!input)
         return undefined;
     const what = input === 'mode' ? `is ${mode}, which ` : '';
@@ -74592,24 +74612,35 @@ function parseHealthPath(value) {
     return value;
 }
 /** Host names nginx routes to the app: valid names, each label at most 63, at most 253 in all. */
-function parseDomains(value) {
+function parseDomains(value, input = 'domains') {
     const domains = value.split(/[\s,]+/).filter(Boolean);
     const seen = new Set();
     for (const d of domains) {
         const bare = d.replace(/^\*\./, '');
         if (!HOSTNAME.test(bare) || IPV4.test(bare))
-            throw new InputError('domains', `has an invalid domain "${d}" (a host name such as app.example.com or *.example.com)`);
+            throw new InputError(input, `has an invalid domain "${d}" (a host name such as app.example.com or *.example.com)`);
         if (d.length > 253)
-            throw new InputError('domains', `has a domain of ${d.length} characters; at most 253 are allowed: "${d.slice(0, 40)}..."`);
+            throw new InputError(input, `has a domain of ${d.length} characters; at most 253 are allowed: "${d.slice(0, 40)}..."`);
         if (d.startsWith('*.') && !bare.includes('.')) {
-            throw new InputError('domains', `has "${d}", a wildcard over a whole top-level domain; name at least two labels after *. (e.g. *.example.com)`);
+            throw new InputError(input, `has "${d}", a wildcard over a whole top-level domain; name at least two labels after *. (e.g. *.example.com)`);
         }
         const key = d.toLowerCase();
         if (seen.has(key))
-            throw new InputError('domains', `has "${d}" twice (host names are not case-sensitive)`);
+            throw new InputError(input, `has "${d}" twice (host names are not case-sensitive)`);
         seen.add(key);
     }
     return domains;
+}
+/** preview-domains: exact host names (a preview URL names one host), none of them one of the app's own domains. */
+function parsePreviewDomains(previewDomains, domains) {
+    const own = new Set(domains.map(d => d.toLowerCase()));
+    for (const d of previewDomains) {
+        if (d.startsWith('*.'))
+            throw new InputError('preview-domains', `has the wildcard "${d}": name each preview host exactly (e.g. green.app.example.com)`);
+        if (own.has(d.toLowerCase()))
+            throw new InputError('preview-domains', `has "${d}", which is also in 'domains': a preview host must reach the idle color only`);
+    }
+    return previewDomains;
 }
 /** Extra networks the app joins besides its own: names Docker accepts, each once. */
 function parseNetworks(lines, app) {
@@ -74791,6 +74822,7 @@ function parseInputs(source) {
     const expectedStatusValue = r.str('health-status');
     const expectedStatus = expectedStatusValue ? r.int('health-status', 200, 100, 599) : undefined;
     const domains = parseDomains(r.str('domains'));
+    const previewDomains = parsePreviewDomains(parseDomains(r.str('preview-domains'), 'preview-domains'), domains);
     const proxyName = r.str('proxy-name', 'cutover-proxy');
     if (!APP_NAME.test(proxyName)) {
         throw new InputError('proxy-name', `must be lower-case letters, digits and dashes, not starting or ending with a dash (the edge finds ${proxyName}${PROXY_SUFFIX} by DNS name), not "${proxyName}"`);
@@ -74804,11 +74836,13 @@ function parseInputs(source) {
         invalid: (input, message) => new InputError(input, message),
         readFile: (input, path) => parse_readWorkspaceFile(source, input, path)
     });
-    const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie');
+    const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie', previewDomains);
     if (needsHaproxy)
         throw new InputError(needsHaproxy.input, needsHaproxy.message);
     const proxyPort = r.int('proxy-port', 80, 1, 65535);
-    const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains, checkImage: parseImage });
+    // Preview domains are served with the app's certificate: it must cover them too (tls auto asks for them).
+    const certified = domains.length ? [...domains, ...previewDomains] : domains;
+    const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains: certified, checkImage: parseImage });
     const token = r.secret('github-token');
     const roles = parseRoles(source, app, compose?.workers);
     const ssh = {
@@ -74836,6 +74870,9 @@ function parseInputs(source) {
     // The watch and its automatic rollback are one host's; with several, a rollback would have to undo them all.
     if (hostList.length > 1 && strategy.watch) {
         throw new InputError('watch', 'is not supported with several hosts yet: watch the release in a step of its own, or deploy one host');
+    }
+    if (hostList.length > 1 && (strategy.promote || previewDomains.length)) {
+        throw new InputError(strategy.promote ? 'promote' : 'preview-domains', "is not supported with several hosts yet (a preview is one host's proxy state)");
     }
     if (hostList.length > 1 && (mode === 'promote' || mode === 'maintenance' || mode === 'live')) {
         throw new InputError('mode', `${mode} is not supported with several hosts yet`);
@@ -74888,6 +74925,7 @@ function parseInputs(source) {
             port: proxyPort,
             domains,
             ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
+            ...(previewDomains.length ? { previewDomains } : {}),
             drainTimeoutMs: r.duration('drain-timeout', '30s'),
             tls
         },
@@ -75234,6 +75272,20 @@ class DeployLock {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/preview.ts
+/**
+ * The address a waiting preview is reached at (output preview-url): the first preview domain, with
+ * the scheme the proxy serves it with (https with tls on) and the port when it is not the default.
+ */
+function previewUrlOf(proxy) {
+    const host = proxy.previewDomains?.[0];
+    if (!host)
+        return undefined;
+    const https = proxy.tls !== undefined && proxy.tls.mode !== 'off';
+    const port = https ? proxy.tls.httpsPort : proxy.port;
+    return `${https ? 'https' : 'http'}://${host.toLowerCase()}${port === (https ? 443 : 80) ? '' : `:${port}`}`;
+}
+
 ;// CONCATENATED MODULE: ./src/core/release.ts
 const RELEASE_COMMAND_RUNS_KEPT = 20;
 /** A conflict between this app's claim and other apps' claims on the same proxy: one sentence, or undefined. */
@@ -75244,10 +75296,15 @@ function routingConflict(app, claim, others) {
         if (!claim.domains.length && !other.routing.domains.length) {
             return `App ${other.app} is already the default server of the proxy ${claim.proxy} (it has no domains), and so would ${app} be: give one of them 'domains'.`;
         }
-        const theirs = new Set(other.routing.domains.map(d => d.toLowerCase()));
-        const taken = claim.domains.filter(d => theirs.has(d.toLowerCase()));
-        if (taken.length) {
-            return `Input 'domains' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`;
+        const theirs = new Set([...other.routing.domains, ...(other.routing.previewDomains ?? [])].map(d => d.toLowerCase()));
+        for (const [input, names] of [
+            ['domains', claim.domains],
+            ['preview-domains', claim.previewDomains ?? []]
+        ]) {
+            const taken = names.filter(d => theirs.has(d.toLowerCase()));
+            if (taken.length) {
+                return `Input '${input}' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`;
+            }
         }
     }
     return undefined;
@@ -75282,7 +75339,13 @@ function ledgerProblem(value, app) {
         if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number')
             return 'its canary is not a release with a weight';
     }
-    for (const rel of [...r.releases, ...(r.pending ? [r.pending] : []), ...(r.canary?.release ? [r.canary.release] : [])]) {
+    if (r.preview !== undefined) {
+        const p = r.preview;
+        if (!p || typeof p !== 'object' || !p.release || typeof p.since !== 'string')
+            return 'its preview is not a release with a time';
+    }
+    const extra = [r.pending, r.canary?.release, r.preview?.release].filter(x => x !== undefined);
+    for (const rel of [...r.releases, ...extra]) {
         if (!rel || typeof rel !== 'object')
             return 'a release is not an object';
         if (rel.color !== 'blue' && rel.color !== 'green')
@@ -76420,6 +76483,7 @@ function overReason(tally, percent, ms, settings) {
 
 
 
+
 const VERIFY_TIMEOUT_MS = 10_000;
 /** mode status asks the proxy once what it serves: a live app answers well within this. */
 const STATUS_PROBE_MS = 3000;
@@ -76473,7 +76537,8 @@ class ReleaseEngine {
     }
     /** What this app claims on its proxy with this run's inputs. */
     get claim() {
-        return { proxy: this.deps.config.proxy.name, domains: this.deps.config.proxy.domains };
+        const { name, domains, previewDomains } = this.deps.config.proxy;
+        return { proxy: name, domains, ...(previewDomains?.length ? { previewDomains } : {}) };
     }
     get host() {
         return this.deps.host;
@@ -76565,8 +76630,20 @@ class ReleaseEngine {
                 const c = record.canary;
                 log.info(`Canary: ${c.release.color} ${c.release.image} serves ${c.weight} % of new requests since ${c.since} (mode promote or rollback ends it)`);
             }
+            const preview = record.preview && this.previewState(record.preview);
+            if (preview) {
+                const running = colors.find(c => c.color === preview.color);
+                const ok = running?.running && isContainerOf(running, record.preview.release);
+                const where = preview.url ? ` at ${preview.url}` : '';
+                const text = `Preview: ${preview.color} ${preview.image} waits for mode promote since ${preview.since}${where}${ok ? '' : ' — its containers are NOT running'}`;
+                if (ok)
+                    log.info(text);
+                else
+                    log.warning(text);
+            }
             return {
                 ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
+                ...(preview ? { preview } : {}),
                 ...(served ? { served } : {}),
                 ...(await this.workerStates(live))
             };
@@ -76643,7 +76720,7 @@ class ReleaseEngine {
                     reason: `Input 'app-port' is none, but the live release of ${this.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${this.app}'s containers first. Nothing was changed.`
                 });
             }
-            await Promise.all(COLORS.map(color => this.recoverAside(color, live)));
+            await Promise.all(COLORS.map(color => this.recoverAside(color, live, record.preview?.release)));
             await this.workers.recoverAside(live);
             await this.workers.stopStray(live);
             const containers = await this.inspectColors(record.releases);
@@ -76656,6 +76733,14 @@ class ReleaseEngine {
         if (request.kind === 'rollback' && record.canary && live && !request.toImage && request.toRelease === undefined) {
             return this.endCanary(record, live, network);
         }
+        // mode rollback while a preview waits: the preview goes, the live release is not touched.
+        if (request.kind === 'rollback' && record.preview && live && !request.toImage && request.toRelease === undefined) {
+            return this.discardPreview(record, live);
+        }
+        if (record.preview && request.kind === 'deploy') {
+            const p = record.preview.release;
+            log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
+        }
         const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request });
         if (plan.kind === 'impossible')
             throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` });
@@ -76664,7 +76749,8 @@ class ReleaseEngine {
             color: plan.color,
             image: plan.image,
             from: live ? { color: live.color, image: live.image } : undefined,
-            restores: plan.restores
+            restores: plan.restores,
+            ...(config.strategy.promote === 'manual' && live && request.kind === 'deploy' && !config.strategy.canaryWeight ? { preview: true } : {})
         });
         // The proxy check does not depend on the image: it runs while the image is pulled.
         const proxyReady = host
@@ -76732,6 +76818,12 @@ class ReleaseEngine {
         const canaryWeight = config.strategy.canaryWeight;
         if (canaryWeight !== undefined && live && the.request.kind === 'deploy')
             return this.startCanary(plan, record, live, the.network, release, canaryWeight);
+        // promote manual: gated, not switched to; with nothing live there is nothing to preview beside, so it goes live.
+        if (config.strategy.promote === 'manual' && the.request.kind === 'deploy' && !the.promoting) {
+            if (live)
+                return this.startPreview(plan, record, live, the.network, release);
+            log.info('promote manual: nothing is live yet, so this first deploy goes live without waiting for mode promote');
+        }
         // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
         let verifiedLive = false;
         try {
@@ -77141,13 +77233,15 @@ class ReleaseEngine {
      * If its color is live the switch completed and the aside container is obsolete;
      * otherwise the replacement never went live: put the old container back.
      */
-    async recoverAside(color, live) {
+    async recoverAside(color, live, preview) {
         const { aside: found } = await replicasOnHost(this.host, this.app, color);
         for (const i of found) {
             const aside = await this.host.inspect(asideName(this.app, color, i));
             if (!aside)
                 continue;
-            if (live?.color === color) {
+            // A preview recorded on this color was gated: what it replaced is obsolete as after a switch.
+            const current = preview?.color === color ? await this.host.inspect(containerName(this.app, color, i)) : undefined;
+            if (live?.color === color || (current && current.labels[LABEL.release] === preview?.instance)) {
                 this.deps.log.info(`Removing ${asideName(this.app, color, i)}, left behind by an interrupted run after its switch`);
                 await this.host.remove(aside.id);
                 await this.pruneImage(aside.imageId);
@@ -77283,7 +77377,7 @@ class ReleaseEngine {
         try {
             await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release);
             this.checkAborted();
-            await ledger.write({ ...record, pending: undefined, canary: { release, weight, since: release.liveSince } });
+            await ledger.write({ ...record, pending: undefined, preview: undefined, canary: { release, weight, since: release.liveSince } });
             await timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () => canary(liveRoute, route, weight).catch((e) => {
                 throw new ReleaseError({
                     reason: `The proxy could not start the canary on ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
@@ -77325,12 +77419,20 @@ class ReleaseEngine {
             const live = record.releases[0];
             this.observed = live;
             const containers = await this.inspectColors(record.releases);
-            note(record.canary ? `canary ${record.canary.release.color} at ${record.canary.weight} %` : 'no canary');
+            note(record.canary
+                ? `canary ${record.canary.release.color} at ${record.canary.weight} %`
+                : record.preview
+                    ? `preview ${record.preview.release.color} waiting`
+                    : 'nothing waiting');
             return { record, live, containers };
         });
+        if (record.preview && live && !record.canary)
+            return this.promotePreview(record, live, containers, network);
         const canary = record.canary;
         if (!canary || !live)
-            throw new ReleaseError({ reason: `Nothing of ${this.app} waits to be promoted: deploy with canary-weight first. Nothing was changed.` });
+            throw new ReleaseError({
+                reason: `Nothing of ${this.app} waits to be promoted: deploy with canary-weight or promote: manual first. Nothing was changed.`
+            });
         const c = containers.find(x => x.color === canary.release.color);
         const plan = {
             kind: 'reuse-standby',
@@ -77391,6 +77493,129 @@ class ReleaseEngine {
         const standby = await timeline.step('cleanup', 'Cleaning up', () => this.applyKeepPrevious(canary.release, canary.release.color));
         const info = await this.host.inspect(containerName(this.app, live.color));
         return this.resultOf('rolled-back', live, updated.releases, info?.id, standby);
+    }
+    // --- promote manual (issue #12): a preview gated beside the live release, reached at the preview domains ---
+    previewState(preview) {
+        const url = previewUrlOf(this.deps.config.proxy);
+        return { color: preview.release.color, image: preview.release.image, since: preview.since, ...(url ? { url } : {}) };
+    }
+    /**
+     * The gated new color is left waiting: recorded as the preview, the preview domains routed to it,
+     * the live color serving every request as before. On failure the new containers go (what they
+     * replaced comes back) and the proxy routes as before.
+     */
+    async startPreview(plan, record, live, network, release) {
+        const { router, ledger, timeline, log, config } = this.deps;
+        const preview = router.preview?.bind(router);
+        if (!preview)
+            throw new ReleaseError({ reason: "Input 'promote' manual needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed." });
+        const liveRoute = this.liveRoute(live);
+        const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
+        const since = new Date(this.clock.now()).toISOString();
+        release.liveSince = since;
+        let waiting = false;
+        try {
+            await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release);
+            this.checkAborted();
+            // Recorded before the proxy learns of it: a run that dies here leaves a preview the next run promotes, discards or replaces.
+            await ledger.write({ ...record, pending: undefined, canary: undefined, preview: { release, since }, routing: this.claim });
+            const domains = config.proxy.previewDomains ?? [];
+            await timeline.step('switch', domains.length ? `Routing ${domains.join(', ')} to ${plan.color}` : `Keeping ${live.color} live`, () => preview(liveRoute, route).catch((e) => {
+                throw new ReleaseError({
+                    reason: `The proxy could not route the preview to ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
+                });
+            }));
+            const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
+                const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS);
+                note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+                return v;
+            });
+            if (!verified.ok)
+                throw new ReleaseError({
+                    reason: `After routing the preview the proxy did not answer from ${live.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
+                });
+            waiting = true;
+        }
+        catch (e) {
+            if (!waiting) {
+                await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${plan.color}: ${u.message}`));
+                await router.apply(liveRoute).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${u.message}`));
+                // What was recorded before this run (a preview this one would have replaced is back with its containers).
+                await ledger.write({ ...record, pending: undefined }).catch(u => log.warning(`Could not update the release ledger: ${u.message}`));
+            }
+            throw e;
+        }
+        const state = this.previewState({ release, since });
+        log.info(`${plan.image} on ${plan.color} is healthy and waits for mode promote${state.url ? `; preview it at ${state.url}` : ' (no preview-domains reach it)'}. ${live.image} on ${live.color} still serves every request; mode rollback discards the preview.`);
+        // The containers the preview replaced (the old standby, or an earlier preview) go after their drain; the live color stays as it is.
+        await timeline.step('cleanup', 'Cleaning up', () => this.retireReplaced(live, plan.color));
+        const info = await this.host.inspect(containerName(this.app, plan.color));
+        return { ...this.resultOf('preview', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image, preview: state };
+    }
+    /** mode promote of a preview: its containers (health re-checked first) become live through a full switch. */
+    async promotePreview(record, live, containers, network) {
+        const { host, router, log } = this.deps;
+        const preview = record.preview;
+        const c = containers.find(x => x.color === preview.release.color);
+        const size = preview.release.replicas ?? 1;
+        if (!c || !isContainerOf(c, preview.release) || (c.replicas ?? 1) < size) {
+            throw new ReleaseError({
+                reason: `The preview of ${preview.release.image} on ${preview.release.color} has lost its containers: deploy it again (with promote: manual) or mode rollback to forget it. ${live.color} (${live.image}) is still live.`
+            });
+        }
+        const plan = {
+            kind: 'reuse-standby',
+            color: preview.release.color,
+            image: preview.release.image,
+            replicas: size,
+            mustStart: !c.running,
+            why: `promoting the preview waiting since ${preview.since}`,
+            restores: preview.release
+        };
+        log.info(`Plan: promote the preview ${plan.image} on ${plan.color} to live (health re-checked first)`);
+        await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: preview.release });
+        await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app });
+        await router.ensure(network);
+        try {
+            const result = await this.switchTo(plan, record, live, containers, {
+                request: { kind: 'deploy', image: plan.image },
+                hash: preview.release.configHash,
+                network,
+                promoting: true
+            });
+            return { ...result, result: 'deployed', previewEnded: 'promoted' };
+        }
+        catch (e) {
+            if (e instanceof ReleaseError)
+                throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The preview stays recorded: mode promote tries again, mode rollback discards it.` });
+            throw e;
+        }
+    }
+    /** mode rollback while a preview waits: its containers go; the live release and the proxy's routing of it are untouched. */
+    async discardPreview(record, live) {
+        const { ledger, timeline, log, config } = this.deps;
+        const preview = record.preview.release;
+        const { serving, aside } = await replicasOnHost(this.host, this.app, preview.color);
+        await timeline.step('cleanup', `Discarding the preview on ${preview.color}`, async (note) => {
+            // Only containers of the preview: a color whose containers are something else (hand-made) is left alone.
+            const found = await Promise.all(serving.map(async (i) => ({ name: containerName(this.app, preview.color, i), info: await this.host.inspect(containerName(this.app, preview.color, i)) })));
+            const ours = found.filter(f => f.info?.labels[LABEL.release] === preview.instance).map(f => ({ ...f.info, name: f.name }));
+            // In-flight preview requests finish (SIGTERM, 5 s grace) before the containers go.
+            await Promise.all(ours.map(c => this.host.stop(c.name, 5).catch(() => undefined)));
+            for (const c of ours)
+                await this.host.remove(c.name);
+            for (const i of aside)
+                await this.host.remove(asideName(this.app, preview.color, i));
+            for (const imageId of new Set(ours.map(i => i.imageId)))
+                await this.pruneImage(imageId);
+            note(`${ours.length} container(s) removed`);
+        });
+        const updated = { ...record, pending: undefined, preview: undefined, routing: this.claim };
+        await ledger.write(updated);
+        log.info(`Discarded the preview of ${preview.image} on ${preview.color} (its containers are removed${config.proxy.previewDomains?.length ? '; the preview domains answer 503 until the next preview' : ''}). ${live.image} on ${live.color} stays live, untouched.`);
+        const info = await this.host.inspect(containerName(this.app, live.color));
+        const colors = await this.inspectColors(updated.releases);
+        return { ...this.resultOf('rolled-back', live, updated.releases, info?.id, this.standbyOf(updated.releases, colors)), previewEnded: 'discarded' };
     }
 }
 
@@ -78092,7 +78317,10 @@ const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/
 function declaredServers(text) {
     let slots = 0;
     const enabled = { blue: 0, green: 0 };
-    for (const line of text.split('\n')) {
+    // The app's own backend only (the first): a preview backend after it enables the other color.
+    const lines = text.split('\n');
+    const second = lines.findIndex((l, i) => l.startsWith('backend ') && lines.slice(0, i).some(x => x.startsWith('backend ')));
+    for (const line of second < 0 ? lines : lines.slice(0, second)) {
         const m = SERVER_LINE.exec(line);
         if (!m)
             continue;
@@ -78123,8 +78351,8 @@ function slotsFor(route, currentText) {
  * current addresses when known), its slots beyond the size go to maintenance, the other color drains
  * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
  */
-function switchCommands(be, route, slots, addresses) {
-    const other = route.color === 'blue' ? 'green' : 'blue';
+function switchCommands(be, route, slots, addresses, other = 'drain') {
+    const otherColor = route.color === 'blue' ? 'green' : 'blue';
     const size = route.replicas ?? 1;
     const commands = [];
     for (const i of oneTo(slots)) {
@@ -78140,8 +78368,9 @@ function switchCommands(be, route, slots, addresses) {
         // weight 1: the file's weight, which a canary may have changed
         commands.push(`set server ${server} weight 1`, `set server ${server} state ready`);
     }
+    // maint instead (a preview on the other color): not even sticky clients are sent there.
     for (const i of oneTo(slots))
-        commands.push(`set server ${be}/${serverName(other, i)} state drain`);
+        commands.push(`set server ${be}/${serverName(otherColor, i)} state ${other}`);
     return commands;
 }
 /** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
@@ -78849,7 +79078,54 @@ server {
 `;
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-preview.ts
+
+
+
+/**
+ * preview-domains (issue #12): a second backend in the app's file, reached by the preview domains
+ * only, whose servers are the color that is NOT live: the preview waiting for mode promote, or, when
+ * none waits, the standby while it runs. Nothing running there: a 503 that says so. It has no
+ * maintenance rule (mode maintenance leaves previews reachable) and no stickiness.
+ */
+function previewBackendName(app) {
+    // App names have no underscore: no app's own backend can be named like another app's preview.
+    return `app_${app}_preview`;
+}
+const NO_PREVIEW_TEXT = 'no preview is running';
+/** The preview backend: the live color's slots disabled, the idle color's enabled (missing containers drop out by DNS). */
+function renderPreviewBackend(route, slots, tlsRules) {
+    const be = previewBackendName(route.app);
+    const idle = otherColor(route.color);
+    const servers = COLORS.flatMap(color => oneTo(slots).map(i => `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${color === idle ? '' : ' disabled'}\n`)).join('');
+    return `
+# preview-domains: the color that is not live (a preview waiting for mode promote, else the standby)
+backend ${be}
+  http-request del-header x-cutover-verify
+  http-response del-header x-cutover-release
+${tlsRules}  # nothing of the idle color runs: say so rather than a bare 503
+  http-request return status 503 content-type text/plain string "${NO_PREVIEW_TEXT} for ${route.app}" hdr Cache-Control no-store if { nbsrv(${be}) eq 0 }
+${servers}`;
+}
+/**
+ * Runtime API commands that point the preview backend at the color that is not live: the live
+ * color's servers to maintenance, the idle color's ready (at `addresses`, by replica, when known).
+ */
+function previewCommands(app, live, slots, appPort, addresses) {
+    const be = previewBackendName(app);
+    const idle = otherColor(live);
+    const commands = oneTo(slots).map(i => `set server ${be}/${serverName(live, i)} state maint`);
+    for (const i of oneTo(slots)) {
+        const address = addresses[i - 1];
+        if (address)
+            commands.push(`set server ${be}/${serverName(idle, i)} addr ${address} port ${appPort}`);
+        commands.push(`set server ${be}/${serverName(idle, i)} state ready`);
+    }
+    return commands;
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-config.ts
+
 
 
 /**
@@ -78996,7 +79272,9 @@ const ROUTE_LINE = /^# cutover-route: /;
  * `slots`: servers declared per color (replicas; see haproxy-strategy.ts). `tls`: the app's HTTPS
  * rules (redirect, HSTS, forwarded headers).
  */
-function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false, tls = TLS_OFF) {
+function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false, tls = TLS_OFF, 
+/** preview-domains: a second backend for the color that is not live (haproxy-preview.ts). */
+preview = false) {
     const be = backendName(route.app);
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`;
     return `# Managed by cutover: do not edit, deploys rewrite it.
@@ -79008,7 +79286,7 @@ ${canaryComment(canary)}backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`;
+${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}${preview ? renderPreviewBackend(route, slots, renderTlsRules(tls, map)) : ''}`;
 }
 function renderVerifyMap(token, releaseId) {
     return `${token} ${encodeRelease(releaseId)}\n`;
@@ -79022,26 +79300,28 @@ function hasRouteLine(text) {
  * Entries of other apps are kept as they are; a host name another app holds is given to this one
  * (callers refuse that first: mapConflicts).
  */
-function updateDomainMaps(current, app, domains) {
+function updateDomainMaps(current, app, domains, previewDomains = []) {
     const be = backendName(app);
+    const previewBe = previewBackendName(app);
     const parse = (text) => text
         .split('\n')
         .map(l => l.trim())
         .filter(l => l && !l.startsWith('#'))
         .map(l => l.split(/\s+/));
-    const exact = parse(current.domains).filter(([, b]) => b !== be);
-    const wild = parse(current.wildcards).filter(([, b]) => b !== be);
+    const exact = parse(current.domains).filter(([, b]) => b !== be && b !== previewBe);
+    const wild = parse(current.wildcards).filter(([, b]) => b !== be && b !== previewBe);
+    const previews = previewDomains.map(d => d.toLowerCase());
     const mine = domains.map(d => d.toLowerCase());
     const exactKeys = mine.filter(d => !d.startsWith('*.'));
     const wildKeys = mine.filter(d => d.startsWith('*.')).map(d => d.slice(1));
     if (!mine.length)
         exactKeys.push(DEFAULT_KEY);
-    const keepExact = exact.filter(([k]) => !exactKeys.includes(k));
+    const keepExact = exact.filter(([k]) => !exactKeys.includes(k) && !previews.includes(k));
     const keepWild = wild.filter(([k]) => !wildKeys.includes(k));
     const render = (entries) => entries.map(([k, b]) => `${k} ${b}\n`).join('');
     // map_end takes the first match: the longest suffix first, as nginx picks the longest wildcard.
     const wildAll = [...keepWild, ...wildKeys.map(k => [k, be])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
-    const exactAll = [...keepExact, ...exactKeys.map(k => [k, be])].sort((a, b) => a[0].localeCompare(b[0]));
+    const exactAll = [...keepExact, ...exactKeys.map(k => [k, be]), ...previews.map(k => [k, previewBe])].sort((a, b) => a[0].localeCompare(b[0]));
     return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) };
 }
 /**
@@ -79050,8 +79330,8 @@ function updateDomainMaps(current, app, domains) {
  * changes; this check, made under the proxy lock, catches the same claim made by a run of another
  * app at the same moment (or by an app whose ledger is gone).
  */
-function mapConflicts(current, app, domains) {
-    const be = backendName(app);
+function mapConflicts(current, app, domains, previewDomains = []) {
+    const mine = [backendName(app), previewBackendName(app)];
     const held = new Map();
     for (const [text, wild] of [
         [current.domains, false],
@@ -79063,10 +79343,16 @@ function mapConflicts(current, app, domains) {
                 held.set(wild ? `*${key}` : key, backend);
         }
     }
-    const wanted = domains.length ? domains.map(d => d.toLowerCase()) : [DEFAULT_KEY];
+    const wanted = [...(domains.length ? domains : [DEFAULT_KEY]), ...previewDomains].map(d => (d === DEFAULT_KEY ? d : d.toLowerCase()));
     return wanted
-        .filter(name => held.has(name) && held.get(name) !== be)
-        .map(name => ({ name: name === DEFAULT_KEY ? 'the default (no domains)' : name, app: held.get(name).replace(/^app_/, '') }));
+        .filter(name => held.has(name) && !mine.includes(held.get(name)))
+        .map(name => ({
+        name: name === DEFAULT_KEY ? 'the default (no domains)' : name,
+        app: held
+            .get(name)
+            .replace(/^app_/, '')
+            .replace(/_preview$/, '')
+    }));
 }
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n';
 const EMPTY_MAP = MAP_HEADER;
@@ -79428,6 +79714,7 @@ function renewalDue(cert, domains, now, fraction) {
 
 
 
+
 const PORT_KEY = `${HAPROXY_PORT}/tcp`;
 const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
 /** How long a deploy waits for the ACME server to issue a new certificate. */
@@ -79548,6 +79835,14 @@ class HaproxyRouter {
     get tls() {
         return this.settings.tls ?? haproxy_TLS_OFF;
     }
+    /** preview-domains (none: no preview backend). */
+    get previewDomains() {
+        return this.settings.previewDomains ?? [];
+    }
+    /** The names the app's certificate covers: its domains and its preview domains. */
+    get certifiedNames() {
+        return [...this.settings.domains, ...this.previewDomains].map(d => d.toLowerCase());
+    }
     get appTls() {
         const t = this.tls;
         return { enabled: t.mode !== 'off', httpsPort: t.httpsPort, redirect: t.redirect, hsts: t.hsts, trustedProxies: t.trustedProxies };
@@ -79576,7 +79871,7 @@ class HaproxyRouter {
         if (this.tls.mode !== 'auto' || !acme)
             return;
         const renewer = new AcmeRenewer(this.docker, this.name, this.network, acme.image, this.registry, this.log);
-        const names = this.settings.domains.map(d => d.toLowerCase());
+        const names = this.certifiedNames;
         const wanted = { app: this.app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa };
         const wantedText = JSON.stringify(wanted, null, 2) + '\n';
         if ((await this.confFile(wantedFile(this.app))) !== wantedText) {
@@ -79797,7 +80092,14 @@ class HaproxyRouter {
     async canary(live, canary, weight) {
         return this.applyRouting(live, { route: canary, weight });
     }
-    async applyRouting(route, canary) {
+    /**
+     * promote manual: `live` serves the app's domains alone (the other color in maintenance, so not
+     * even a sticky client reaches the preview), the preview domains reach `preview`'s containers.
+     */
+    async preview(live, preview) {
+        return this.applyRouting(live, undefined, preview);
+    }
+    async applyRouting(route, canary, preview) {
         const be = backendName(this.app);
         // Every read at once, the configuration files in one request (each is a round trip over the
         // SSH connection; a switch is the moment that counts). Under the deploy lock nobody else writes
@@ -79814,8 +80116,10 @@ class HaproxyRouter {
             this.tls.mode === 'custom' ? this.confFile(certFile(this.app)) : undefined
         ]);
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
-        const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1);
-        const text = renderAppConfig(route, token, slots, canary, this.settings.sticky, this.appTls);
+        const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1, preview?.replicas ?? 1);
+        const text = renderAppConfig(route, token, slots, canary, this.settings.sticky, this.appTls, this.previewDomains.length > 0);
+        // The idle color's addresses for the preview backend (a preview's containers were just created).
+        const idleAddresses = this.previewDomains.length ? await this.addressesOf({ ...route, color: otherColor(route.color), replicas: slots }) : [];
         // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
         await this.putMany([
             ...missing,
@@ -79826,7 +80130,7 @@ class HaproxyRouter {
         let switched = false;
         try {
             const known = parseBackends(backends).includes(be);
-            const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
+            const wanted = updateDomainMaps(maps, this.app, this.settings.domains, this.previewDomains);
             // A new shape (replicas grew beyond the servers declared, sticky turned on or off, other TLS
             // rules): a reload, which drops nothing either.
             const sameShape = backendShape(before) === backendShape(text);
@@ -79837,7 +80141,7 @@ class HaproxyRouter {
             if (certChanged)
                 await this.put(certFile(this.app), certText, 0o600);
             if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards && tlsSame && !certChanged) {
-                await this.switchAtRuntime(route, token, addresses, slots, canary);
+                await this.switchAtRuntime(route, token, addresses, slots, canary, { previewing: preview !== undefined, idleAddresses });
                 switched = true;
             }
             else {
@@ -79845,16 +80149,16 @@ class HaproxyRouter {
                     // Read again under the lock: another app may have changed them since.
                     this.forgetConf();
                     const now = await this.readMaps();
-                    const taken = mapConflicts(now, this.app, this.settings.domains);
+                    const taken = mapConflicts(now, this.app, this.settings.domains, this.previewDomains);
                     if (taken.length) {
                         const [first] = taken;
                         throw new ProxyError(`${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name} ` +
                             `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`);
                     }
-                    const maps = updateDomainMaps(now, this.app, this.settings.domains);
+                    const maps = updateDomainMaps(now, this.app, this.settings.domains, this.previewDomains);
                     const tlsNow = await this.readTlsFiles();
                     const tlsNext = this.tlsFilesWanted(tlsNow);
-                    this.log.info(`${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}): reloading it`);
+                    this.log.info(`${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}${this.previewDomains.length ? `; preview: ${this.previewDomains.join(', ')}` : ''}): reloading it`);
                     await this.put(DOMAINS_MAP, maps.domains);
                     await this.put(WILDCARDS_MAP, maps.wildcards);
                     await this.put(CERTS_LIST, tlsNext.certsList);
@@ -79916,7 +80220,7 @@ class HaproxyRouter {
         let reload = beforePage !== wantedPage;
         if (!hasMaintenanceRule(text, this.app)) {
             // Written by a cutover before maintenance existed: the same route with this version's rules.
-            const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky);
+            const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky, this.appTls, this.previewDomains.length > 0);
             await this.put(appFile(this.app), rendered);
             this.appText = rendered;
             reload = true;
@@ -79983,18 +80287,18 @@ class HaproxyRouter {
         const mode = this.tls.mode;
         return {
             certsList: updateCertsList(now.certsList, this.app, mode !== 'off'),
-            acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.settings.domains.map(d => d.toLowerCase()) : [])
+            acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.certifiedNames : [])
         };
     }
     async outdated(route) {
         const text = await this.readAppFile();
         const token = parseRouteComment(this.app, text)?.token ?? '';
         // Routes, tokens and server states aside (a switch changes those at run time), the same backend?
-        const wantedText = renderAppConfig(route, token, slotsFor(route, text), undefined, this.settings.sticky, this.appTls);
+        const wantedText = renderAppConfig(route, token, slotsFor(route, text), undefined, this.settings.sticky, this.appTls, this.previewDomains.length > 0);
         if (backendShape(wantedText) !== backendShape(text))
             return true;
         const maps = await this.readMaps();
-        const wanted = updateDomainMaps(maps, this.app, this.settings.domains);
+        const wanted = updateDomainMaps(maps, this.app, this.settings.domains, this.previewDomains);
         if (wanted.domains !== maps.domains || wanted.wildcards !== maps.wildcards)
             return true;
         const tlsFiles = await this.readTlsFiles();
@@ -80013,17 +80317,18 @@ class HaproxyRouter {
             return [];
         this.forgetConf();
         const cert = readCertificate(await this.confFile(certFile(this.app)));
-        return this.settings.domains.map(domain => {
+        return [...this.settings.domains, ...this.previewDomains].map(domain => {
             const covered = cert && renewalDue(cert, [domain], new Date(), 0) === undefined;
             return covered ? { domain, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), serial: cert.serial } : { domain };
         });
     }
     /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
-    async switchAtRuntime(route, token, addresses, slots, canary) {
+    async switchAtRuntime(route, token, addresses, slots, canary, preview = { previewing: false, idleAddresses: [] }) {
         const be = backendName(this.app);
         const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
         const commands = [
-            ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses)),
+            ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain')),
+            ...(this.previewDomains.length ? previewCommands(this.app, route.color, slots, route.appPort, preview.idleAddresses) : []),
             `clear map ${map}`,
             ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
         ];
@@ -80031,9 +80336,11 @@ class HaproxyRouter {
         const errors = runtimeErrors(answer);
         if (errors.length)
             throw new ProxyError(`HAProxy (${this.name}) refused the switch of ${this.app} to ${route.color}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
-        this.log.info(canary
-            ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
-            : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
+        this.log.info(preview.previewing
+            ? `Routed ${this.app}'s preview domains to ${otherColor(route.color)}, its own domains to ${route.color} alone, on the proxy ${this.name} through its runtime API (no reload)`
+            : canary
+                ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
+                : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
     }
     async verify(route, path, timeoutMs) {
         const routed = parseRouteComment(this.app, await this.readAppFile());
@@ -85382,6 +85689,10 @@ function logUrlOf(ctx) {
     const attempt = ctx.runAttempt && ctx.runAttempt !== '1' ? `/attempts/${ctx.runAttempt}` : '';
     return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}${attempt}`;
 }
+/** promote manual: the environment a preview is recorded in, so `environment` keeps showing what serves it. */
+function previewEnvironment(environment) {
+    return `${environment}-preview`;
+}
 function clip(text, max = 140) {
     return text.length <= max ? text : text.slice(0, max - 1) + '…';
 }
@@ -85478,7 +85789,7 @@ class GithubDeployment {
             payload: { app: this.request.app, image: this.request.image },
             description: clip(this.request.description),
             production_environment: /^prod(uction)?$/i.test(this.request.environment),
-            transient_environment: false
+            transient_environment: this.request.transient ?? false
         });
     }
     async setStatus(state, description, environmentUrl) {
@@ -85505,18 +85816,34 @@ class GithubDeployment {
     async retireSuperseded() {
         if (this.disabled || this.id === undefined)
             return 0;
+        const id = this.id;
+        return this.retireIn(this.request.environment, d => d < id, `Superseded by deployment ${id}`);
+    }
+    /**
+     * promote manual: the preview's deployments (environment <environment>-preview) once it was
+     * promoted or discarded, so no deployment says a preview waits when none does.
+     */
+    static async retirePreviews(token, ctx, app, environment, why, log) {
+        if (!token || !ctx.repository || !ctx.sha)
+            return 0;
+        const [owner, repo] = ctx.repository.split('/');
+        const previews = new GithubDeployment(getOctokit(token), owner, repo, ctx, { app, image: '', environment, description: '' }, log);
+        return previews.retireIn(environment, () => true, why);
+    }
+    /** Marks this app's successful deployments in `environment` (those `which` picks by id) inactive. */
+    async retireIn(environment, which, description) {
         let retired = 0;
         try {
             const { data: deployments } = await this.octokit.rest.repos.listDeployments({
                 owner: this.owner,
                 repo: this.repo,
-                environment: this.request.environment,
+                environment,
                 per_page: 30
             });
             for (const d of deployments) {
                 // Only earlier deployments, and only ones cutover made for this app: another app sharing
                 // the environment, or another tool's deployment (no app in its payload), is left alone.
-                if (d.id >= this.id)
+                if (!which(d.id))
                     continue;
                 if (appOf(d.payload) !== this.request.app)
                     continue;
@@ -85533,7 +85860,7 @@ class GithubDeployment {
                     repo: this.repo,
                     deployment_id: d.id,
                     state: 'inactive',
-                    description: clip(`Superseded by deployment ${this.id}`)
+                    description: clip(description)
                 });
                 retired++;
             }
@@ -85569,6 +85896,7 @@ function outputsOf(outcome, deploymentId) {
         'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
         'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
         hosts: JSON.stringify(outcome.hosts ?? []),
+        'preview-url': outcome.preview?.url ?? '',
         drift: outcome.drift === undefined ? '' : String(outcome.drift)
     };
 }
@@ -85584,6 +85912,7 @@ const RESULT = {
     reverted: '↩️ switched back',
     skipped: '⏭️ not started',
     canary: '🐤 canary',
+    preview: '👀 preview',
     maintenance: '🚧 maintenance',
     live: '✅ live'
 };
@@ -85631,6 +85960,7 @@ const HEADLINES = {
     unchanged: '✔️ Unchanged',
     maintenance: '🚧 Maintenance page on for',
     canary: '🐤 Canary started for',
+    preview: '👀 Preview waiting for mode promote:',
     live: '✅ Back live:',
     failed: '❌ Failed'
 };
@@ -85680,11 +86010,20 @@ function renderSummary(outcome, host, secrets = []) {
         lines.push(`| **Canary** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
         lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves the other requests |`);
     }
+    else if (outcome.result === 'preview' && outcome.color) {
+        // A preview takes no live traffic: the live release serves every request until mode promote.
+        lines.push(`| **Preview** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | ${previewWhere(outcome, esc)} |`);
+        lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves every request until mode promote |`);
+    }
     else if (outcome.color) {
         lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
     }
     else {
         lines.push('| **Live** | — | nothing deployed | |');
+    }
+    if (outcome.preview && outcome.result !== 'preview') {
+        const p = outcome.preview;
+        lines.push(`| Preview | ${p.color} | \`${esc(p.image)}\` | waiting since ${esc(p.since)}: ${previewWhere(outcome, esc)} |`);
     }
     if (outcome.standby) {
         const s = outcome.standby;
@@ -85727,6 +86066,11 @@ function renderSummary(outcome, host, secrets = []) {
     }
     // And once more over everything (app, colors, numbers): nothing registered leaves unmasked.
     return maskSecrets(lines.join('\n') + '\n', secrets);
+}
+/** Where a waiting preview is reached, and what ends it. */
+function previewWhere(outcome, esc) {
+    const url = outcome.preview?.url;
+    return `${url ? `at ${esc(url)}` : 'no preview-domains to reach it'}; mode promote makes it live, mode rollback discards it`;
 }
 /** The host's release ledger, newest first: what `to-release: N` counts back through. */
 function releasesTable(outcome, esc) {
@@ -86058,7 +86402,8 @@ class FleetHosts {
                 host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings;
                 host.log.info(describeProxy(ctx.config, host.proxy));
                 // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-                const needsHaproxy = ctx.config.roles?.web !== false && strategyProxyProblem(ctx.config.strategy, ctx.config.mode, host.proxy.type, host.proxy.sticky);
+                const needsHaproxy = ctx.config.roles?.web !== false &&
+                    strategyProxyProblem(ctx.config.strategy, ctx.config.mode, host.proxy.type, host.proxy.sticky, host.proxy.previewDomains);
                 if (needsHaproxy)
                     throw new Error(`Input '${needsHaproxy.input}' ${needsHaproxy.message}`);
                 return host;
@@ -86508,6 +86853,8 @@ function describeRelease(config, planned) {
     if (!planned)
         return `${config.mode === 'rollback' ? 'Rollback' : 'Deploy'} of ${config.app}`;
     const to = `${planned.color} ${planned.image}`;
+    if (planned.preview)
+        return `Preview of ${config.app}: ${to}, waiting for mode promote${planned.from ? ` (${planned.from.image} stays live)` : ''}`;
     if (config.mode === 'rollback') {
         return `Rollback of ${config.app} from ${planned.from ? `${planned.from.color} ${planned.from.image}` : 'nothing'} to ${to}`;
     }
@@ -86563,7 +86910,10 @@ async function execute(config, log) {
         deployment = GithubDeployment.forRun(config.github.token, runInfo, {
             app: config.app,
             image: planned?.image ?? config.image ?? config.toImage ?? '',
-            environment: config.github.environment,
+            // promote manual: the preview is a deployment of its own environment (<environment>-preview,
+            // transient), so the app's environment keeps showing the release that serves it.
+            environment: planned?.preview ? previewEnvironment(config.github.environment) : config.github.environment,
+            ...(planned?.preview ? { transient: true } : {}),
             description: describeRelease(config, planned),
             // A rollback deploys the commit of the release it brings back, as the ledger recorded it.
             ref: planned?.restores?.by.commit
@@ -86671,7 +87021,7 @@ async function execute(config, log) {
             if (web)
                 log.info(describeProxy(config, proxy));
             // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-            const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky);
+            const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky, proxy.previewDomains);
             if (needsHaproxy)
                 throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` });
             const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
@@ -86744,18 +87094,24 @@ async function report(config, outcome, log, infrastructureError, startDeployment
             await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed');
         }
         else {
-            const done = outcome.result === 'canary'
-                ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
-                : outcome.result === 'rolled-back'
-                    ? `Rolled back to ${outcome.image} on ${outcome.color}`
-                    : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
-            await deployment.setStatus('success', done, config.github.environmentUrl);
+            const done = outcome.result === 'preview'
+                ? `Preview of ${outcome.image} on ${outcome.color} waits for mode promote (${outcome.previousImage} stays live)`
+                : outcome.result === 'canary'
+                    ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
+                    : outcome.result === 'rolled-back'
+                        ? `Rolled back to ${outcome.image} on ${outcome.color}`
+                        : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
+            await deployment.setStatus('success', done, outcome.result === 'preview' ? outcome.preview?.url : config.github.environmentUrl);
             // A canary serves beside the live release: the live release's deployment stays active until promote.
             if (outcome.result !== 'canary')
                 await deployment.retireSuperseded();
         }
         if (deployment.id !== undefined)
             setOutput('deployment-id', String(deployment.id));
+    }
+    if (outcome.previewEnded && config.github.deployments) {
+        const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback';
+        await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log);
     }
     try {
         const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`;

@@ -13,7 +13,7 @@ import { noProxy, resolveProxy } from './proxy/choose.js'
 import { describeProxy, hostAdapters } from './adapters.js'
 import { strategyProxyProblem } from './inputs/strategy.js'
 import { switchMaintenance } from './engine/strategy.js'
-import { GithubDeployment, logUrlOf, runContextFromEnv } from './reporting/deployments.js'
+import { GithubDeployment, logUrlOf, previewEnvironment, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
 import { renderSummary } from './reporting/summary.js'
@@ -73,6 +73,7 @@ function hostLabel(config: Config): string {
 function describeRelease(config: Config, planned?: PlannedRelease): string {
   if (!planned) return `${config.mode === 'rollback' ? 'Rollback' : 'Deploy'} of ${config.app}`
   const to = `${planned.color} ${planned.image}`
+  if (planned.preview) return `Preview of ${config.app}: ${to}, waiting for mode promote${planned.from ? ` (${planned.from.image} stays live)` : ''}`
   if (config.mode === 'rollback') {
     return `Rollback of ${config.app} from ${planned.from ? `${planned.from.color} ${planned.from.image}` : 'nothing'} to ${to}`
   }
@@ -134,7 +135,10 @@ async function execute(config: Config, log: Log): Promise<void> {
       {
         app: config.app,
         image: planned?.image ?? config.image ?? config.toImage ?? '',
-        environment: config.github.environment,
+        // promote manual: the preview is a deployment of its own environment (<environment>-preview,
+        // transient), so the app's environment keeps showing the release that serves it.
+        environment: planned?.preview ? previewEnvironment(config.github.environment) : config.github.environment,
+        ...(planned?.preview ? { transient: true } : {}),
         description: describeRelease(config, planned),
         // A rollback deploys the commit of the release it brings back, as the ledger recorded it.
         ref: planned?.restores?.by.commit
@@ -243,7 +247,7 @@ async function execute(config: Config, log: Log): Promise<void> {
       const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
       if (web) log.info(describeProxy(config, proxy))
       // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-      const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky)
+      const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky, proxy.previewDomains)
       if (needsHaproxy) throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` })
       const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
       if (web) reportRouter = adapters.router
@@ -310,16 +314,22 @@ async function report(
       await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed')
     } else {
       const done =
-        outcome.result === 'canary'
-          ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
-          : outcome.result === 'rolled-back'
-            ? `Rolled back to ${outcome.image} on ${outcome.color}`
-            : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`
-      await deployment.setStatus('success', done, config.github.environmentUrl)
+        outcome.result === 'preview'
+          ? `Preview of ${outcome.image} on ${outcome.color} waits for mode promote (${outcome.previousImage} stays live)`
+          : outcome.result === 'canary'
+            ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
+            : outcome.result === 'rolled-back'
+              ? `Rolled back to ${outcome.image} on ${outcome.color}`
+              : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`
+      await deployment.setStatus('success', done, outcome.result === 'preview' ? outcome.preview?.url : config.github.environmentUrl)
       // A canary serves beside the live release: the live release's deployment stays active until promote.
       if (outcome.result !== 'canary') await deployment.retireSuperseded()
     }
     if (deployment.id !== undefined) core.setOutput('deployment-id', String(deployment.id))
+  }
+  if (outcome.previewEnded && config.github.deployments) {
+    const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback'
+    await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log)
   }
 
   try {

@@ -313,6 +313,20 @@ export class FakeRouter implements Router {
     this.canaryState = { live, canary, weight }
   }
 
+  /** promote manual: what the preview domains reach, as last set (apply() leaves them on the idle color). */
+  previewState?: { live: Route; preview: Route }
+  async preview(live: Route, preview: Route): Promise<void> {
+    this.calls.push('preview')
+    if (this.failApply) {
+      const e = this.failApply
+      this.failApply = undefined
+      throw e
+    }
+    this.route = live
+    this.canaryState = undefined
+    this.previewState = { live, preview }
+  }
+
   async verify(route: Route): Promise<VerifyResult> {
     this.calls.push('verify')
     const c = this.host.containers.get(`${route.app}-${route.color}`)

@@ -1,11 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
 import { InputError, parseInputs } from '../../src/inputs/parse.js'
+import { sshKeyPair } from '../support/keys.js'
 
 const workspace = mkdtempSync(join(tmpdir(), 'cutover-compose-'))
-const key = ssh2.utils.generateKeyPairSync('ed25519').private
+const key = sshKeyPair().private
 
 function write(name: string, text: string): string {
   writeFileSync(join(workspace, name), text)

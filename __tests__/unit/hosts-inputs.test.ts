@@ -1,11 +1,10 @@
-import ssh2 from 'ssh2'
 import { inputParser } from '../support/inputs.js'
+import { sshKeyPair } from '../support/keys.js'
 
 // Several hosts in `host` (issue #13): parsed and pinned before anything connects.
-const { utils } = ssh2
-const userKey = utils.generateKeyPairSync('ed25519').private
-const keyA = utils.generateKeyPairSync('ed25519').public
-const keyB = utils.generateKeyPairSync('ed25519').public
+const userKey = sshKeyPair().private
+const keyA = sshKeyPair().public
+const keyB = sshKeyPair().public
 const blobOf = (pub: string) => Buffer.from(pub.split(' ')[1], 'base64')
 
 const base: Record<string, string> = {

@@ -1,10 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
 import tar from 'tar-stream'
 import { readImageArchive } from '../../src/inputs/image-archive.js'
 import { parseInputs } from '../../src/inputs/parse.js'
+import { sshKeyPair } from '../support/keys.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'cutover-archive-'))
 
@@ -42,7 +42,7 @@ describe('readImageArchive', () => {
 })
 
 describe('image-archive input', () => {
-  const key = ssh2.utils.generateKeyPairSync('ed25519').private
+  const key = sshKeyPair().private
   const parse = (inputs: Record<string, string>) =>
     parseInputs({
       get: name => inputs[name] ?? '',

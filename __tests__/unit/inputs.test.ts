@@ -2,17 +2,15 @@ import { generateKeyPairSync } from 'node:crypto'
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
 import { APP_NAME_MAX, InputError, parseInputs } from '../../src/inputs/parse.js'
 import { fingerprintOf } from '../../src/core/host-key.js'
-
-const { utils } = ssh2
+import { sshKeyPair } from '../support/keys.js'
 
 // Real keys, generated per run: the parser must accept what ssh-keygen writes.
-const plainKey = utils.generateKeyPairSync('ed25519').private
-const encryptedKey = utils.generateKeyPairSync('ed25519', { passphrase: 'correct horse', cipher: 'aes256-ctr' } as never).private
+const plainKey = sshKeyPair().private
+const encryptedKey = sshKeyPair({ passphrase: 'correct horse', cipher: 'aes256-ctr' }).private
 const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
-const hostPublic = utils.generateKeyPairSync('ed25519').public
+const hostPublic = sshKeyPair().public
 const hostBlob = Buffer.from(hostPublic.split(' ')[1], 'base64')
 const hostFingerprint = fingerprintOf(hostBlob)
 
@@ -186,7 +184,7 @@ describe('parseInputs', () => {
   })
 
   it('pins keys from known_hosts lines for the host and port, including hashed ones', () => {
-    const lines = `# comment\n[deploy.example.com]:2222 ${hostPublic}\nother.example.com ${utils.generateKeyPairSync('ed25519').public}`
+    const lines = `# comment\n[deploy.example.com]:2222 ${hostPublic}\nother.example.com ${sshKeyPair().public}`
     const c = parse({ 'host-fingerprint': '', port: '2222', 'known-hosts': lines })
     expect(c.ssh.hostKey.kind).toBe('known-hosts')
     if (c.ssh.hostKey.kind === 'known-hosts') expect(c.ssh.hostKey.keys.map(k => k.blob)).toEqual([hostBlob])

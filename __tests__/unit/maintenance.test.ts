@@ -1,7 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
 import type { Config } from '../../src/core/config.js'
 import { ReleaseError } from '../../src/core/outcome.js'
 import { switchMaintenance } from '../../src/engine/strategy.js'
@@ -12,6 +11,7 @@ import { renderAppConfig } from '../../src/proxy/haproxy-config.js'
 import { hasMaintenanceRule, renderMaintenanceMap, routeOfFile } from '../../src/proxy/haproxy-strategy.js'
 import { parseRouteComment } from '../../src/proxy/nginx-config.js'
 import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
+import { sshKeyPair } from '../support/keys.js'
 
 const config = {
   mode: 'maintenance',
@@ -99,7 +99,7 @@ describe('HAProxy maintenance rule', () => {
 })
 
 describe('maintenance inputs', () => {
-  const key = ssh2.utils.generateKeyPairSync('ed25519').private
+  const key = sshKeyPair().private
   const workspace = mkdtempSync(join(tmpdir(), 'cutover-ws-'))
   writeFileSync(join(workspace, 'page.html'), '<h1>back soon</h1>')
   writeFileSync(join(workspace, 'big.html'), 'x'.repeat(12_001))

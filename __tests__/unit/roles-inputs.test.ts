@@ -1,10 +1,10 @@
-import ssh2 from 'ssh2'
 import { inputParser } from '../support/inputs.js'
+import { sshKeyPair } from '../support/keys.js'
 
 const base: Record<string, string> = {
   app: 'web',
   host: 'deploy.example.com',
-  'ssh-private-key': ssh2.utils.generateKeyPairSync('ed25519').private,
+  'ssh-private-key': sshKeyPair().private,
   'insecure-skip-host-key-check': 'true',
   image: 'ghcr.io/acme/web:1.2.3'
 }

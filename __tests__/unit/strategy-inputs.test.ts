@@ -1,8 +1,8 @@
-import ssh2 from 'ssh2'
 import { inputParser } from '../support/inputs.js'
 import { strategyProxyProblem } from '../../src/inputs/strategy.js'
+import { sshKeyPair } from '../support/keys.js'
 
-const key = ssh2.utils.generateKeyPairSync('ed25519').private
+const key = sshKeyPair().private
 const base: Record<string, string> = {
   app: 'web',
   host: 'deploy.example.com',

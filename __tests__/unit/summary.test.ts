@@ -177,7 +177,8 @@ describe('outputsOf', () => {
     'deployment-id',
     'duration-seconds',
     'hosts',
-    'drift'
+    'drift',
+    'preview-url'
   ]
 
   const byKind: Record<ResultKind, Outcome> = {
@@ -206,6 +207,12 @@ describe('outputsOf', () => {
       durationMs: 800
     },
     canary: { ...deployed, result: 'canary', previousColor: 'blue', previousImage: V1 },
+    preview: {
+      ...deployed,
+      result: 'preview',
+      standby: undefined,
+      preview: { color: 'green', image: V2, since: '2026-11-02T10:00:00.000Z', url: 'https://green.example.com:8443' }
+    },
     maintenance: { ...deployed, mode: 'maintenance', result: 'maintenance' },
     live: { ...deployed, mode: 'live', result: 'live' },
     'auto-rolled-back': {
@@ -252,7 +259,8 @@ describe('outputsOf', () => {
       'deployment-id': '',
       'duration-seconds': '5.3',
       hosts: '[]',
-      drift: ''
+      drift: '',
+      'preview-url': ''
     })
   })
 
@@ -300,8 +308,41 @@ describe('outputsOf', () => {
       'deployment-id': '',
       'duration-seconds': '0.0',
       hosts: '[]',
-      drift: ''
+      drift: '',
+      'preview-url': ''
     })
+  })
+})
+
+describe('a preview (promote manual)', () => {
+  const preview: Outcome = {
+    ...deployed,
+    result: 'preview',
+    standby: undefined,
+    preview: { color: 'green', image: V2, since: '2026-11-02T10:00:00.000Z', url: 'http://green.example.com:8080' }
+  }
+
+  it('gives preview-url, and the summary shows the preview beside the live release', () => {
+    expect(outputsOf(preview, undefined)).toMatchObject({
+      result: 'preview',
+      color: 'green',
+      image: V2,
+      'previous-image': V1,
+      'preview-url': 'http://green.example.com:8080'
+    })
+    const md = renderSummary(preview, 'host')
+    expect(md).toContain('## 👀 Preview waiting for mode promote: `web` on host')
+    expect(md).toContain(`| **Preview** | green | \`${V2}\` | at http://green.example.com:8080; mode promote makes it live, mode rollback discards it |`)
+    expect(md).toContain(`| Live | blue | \`${V1}\` | serves every request until mode promote |`)
+    expect(md).not.toContain('| **Live**')
+  })
+
+  it('mode status with a preview waiting shows it under the live release, and gives preview-url', () => {
+    const status: Outcome = { ...preview, mode: 'status', result: 'unchanged', color: 'blue', image: V1 }
+    expect(outputsOf(status, undefined)['preview-url']).toBe('http://green.example.com:8080')
+    const md = renderSummary(status, 'host')
+    expect(md).toContain(`| **Live** | blue | \`${V1}\``)
+    expect(md).toContain(`| Preview | green | \`${V2}\` | waiting since 2026-11-02T10:00:00.000Z: at http://green.example.com:8080;`)
   })
 })
 

@@ -1,10 +1,10 @@
-import ssh2 from 'ssh2'
 import { InputError } from '../../src/inputs/parse.js'
 import { inputParser } from '../support/inputs.js'
 import { certificateCovers, LETS_ENCRYPT, parseTls, pemCertificates } from '../../src/inputs/tls.js'
 import { opensslCert } from '../support/certs.js'
+import { sshKeyPair } from '../support/keys.js'
 
-const key = ssh2.utils.generateKeyPairSync('ed25519').private
+const key = sshKeyPair().private
 const base: Record<string, string> = {
   app: 'web',
   host: 'deploy.example.com',

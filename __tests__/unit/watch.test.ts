@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
 import type { Config, WatchSettings } from '../../src/core/config.js'
 import type { Color } from '../../src/core/names.js'
 import { ReleaseError } from '../../src/core/outcome.js'
@@ -12,6 +11,7 @@ import { EngineBed, testConfig } from '../support/engine-bed.js'
 import { FakeClock, FakeHost, FakeRouter, RecordingLog } from '../support/fakes.js'
 import { inputParser } from '../support/inputs.js'
 import { REPO } from '../support/testbed.js'
+import { sshKeyPair } from '../support/keys.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
@@ -75,7 +75,7 @@ describe('5xx share', () => {
   })
 })
 
-const key = ssh2.utils.generateKeyPairSync('ed25519').private
+const key = sshKeyPair().private
 const { parse, errorOf } = inputParser({
   app: 'web',
   host: 'deploy.example.com',

@@ -65591,7 +65591,7 @@ const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impo
 ;// CONCATENATED MODULE: ./src/core/names.ts
 /** Names and labels cutover gives to what it creates on the host. */
 const names_COLORS = (/* unused pure expression or super */ null && (['blue', 'green']));
-function otherColor(color) {
+function names_otherColor(color) {
     return color === 'blue' ? 'green' : 'blue';
 }
 /**
@@ -65869,7 +65869,7 @@ function union(...lists) {
  * replicas existed is switched by the same runtime commands.
  */
 /** The server of one replica of a color in the app's backend. */
-function serverName(color, replica) {
+function haproxy_strategy_serverName(color, replica) {
     return replica === 1 ? color : `${color}-${replica}`;
 }
 /**
@@ -65883,8 +65883,8 @@ function haproxy_strategy_renderServers(route, slots, canary, sticky = false) {
         const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0;
         const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : '';
         const state = i <= size ? weight : ' disabled';
-        const cookie = sticky ? ` cookie ${serverName(color, i)}` : '';
-        return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`;
+        const cookie = sticky ? ` cookie ${haproxy_strategy_serverName(color, i)}` : '';
+        return `  server ${haproxy_strategy_serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`;
     })).join('');
 }
 /**
@@ -65947,7 +65947,7 @@ function canaryCommands(be, live, canary, slots, addresses) {
         [canary.route, weights.canary, addresses]
     ]) {
         for (const i of oneTo(slots)) {
-            const server = `${be}/${serverName(route.color, i)}`;
+            const server = `${be}/${haproxy_strategy_serverName(route.color, i)}`;
             if (i > (route.replicas ?? 1)) {
                 commands.push(`set server ${server} state maint`);
                 continue;
@@ -65965,7 +65965,10 @@ const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/
 function declaredServers(text) {
     let slots = 0;
     const enabled = { blue: 0, green: 0 };
-    for (const line of text.split('\n')) {
+    // The app's own backend only (the first): a preview backend after it enables the other color.
+    const lines = text.split('\n');
+    const second = lines.findIndex((l, i) => l.startsWith('backend ') && lines.slice(0, i).some(x => x.startsWith('backend ')));
+    for (const line of second < 0 ? lines : lines.slice(0, second)) {
         const m = SERVER_LINE.exec(line);
         if (!m)
             continue;
@@ -65996,12 +65999,12 @@ function slotsFor(route, currentText) {
  * current addresses when known), its slots beyond the size go to maintenance, the other color drains
  * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
  */
-function switchCommands(be, route, slots, addresses) {
-    const other = route.color === 'blue' ? 'green' : 'blue';
+function switchCommands(be, route, slots, addresses, other = 'drain') {
+    const otherColor = route.color === 'blue' ? 'green' : 'blue';
     const size = route.replicas ?? 1;
     const commands = [];
     for (const i of oneTo(slots)) {
-        const server = `${be}/${serverName(route.color, i)}`;
+        const server = `${be}/${haproxy_strategy_serverName(route.color, i)}`;
         if (i > size) {
             commands.push(`set server ${server} state maint`);
             continue;
@@ -66013,8 +66016,9 @@ function switchCommands(be, route, slots, addresses) {
         // weight 1: the file's weight, which a canary may have changed
         commands.push(`set server ${server} weight 1`, `set server ${server} state ready`);
     }
+    // maint instead (a preview on the other color): not even sticky clients are sent there.
     for (const i of oneTo(slots))
-        commands.push(`set server ${be}/${serverName(other, i)} state drain`);
+        commands.push(`set server ${be}/${haproxy_strategy_serverName(otherColor, i)} state ${other}`);
     return commands;
 }
 /** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
@@ -66069,10 +66073,57 @@ function routeOfFile(app, text, parsed) {
 }
 /** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */
 function endDrainCommands(be, color, slots) {
-    return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`);
+    return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${haproxy_strategy_serverName(color, i)} state maint`);
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-preview.ts
+
+
+
+/**
+ * preview-domains (issue #12): a second backend in the app's file, reached by the preview domains
+ * only, whose servers are the color that is NOT live: the preview waiting for mode promote, or, when
+ * none waits, the standby while it runs. Nothing running there: a 503 that says so. It has no
+ * maintenance rule (mode maintenance leaves previews reachable) and no stickiness.
+ */
+function haproxy_preview_previewBackendName(app) {
+    // App names have no underscore: no app's own backend can be named like another app's preview.
+    return `app_${app}_preview`;
+}
+const NO_PREVIEW_TEXT = 'no preview is running';
+/** The preview backend: the live color's slots disabled, the idle color's enabled (missing containers drop out by DNS). */
+function haproxy_preview_renderPreviewBackend(route, slots, tlsRules) {
+    const be = haproxy_preview_previewBackendName(route.app);
+    const idle = otherColor(route.color);
+    const servers = COLORS.flatMap(color => oneTo(slots).map(i => `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${color === idle ? '' : ' disabled'}\n`)).join('');
+    return `
+# preview-domains: the color that is not live (a preview waiting for mode promote, else the standby)
+backend ${be}
+  http-request del-header x-cutover-verify
+  http-response del-header x-cutover-release
+${tlsRules}  # nothing of the idle color runs: say so rather than a bare 503
+  http-request return status 503 content-type text/plain string "${NO_PREVIEW_TEXT} for ${route.app}" hdr Cache-Control no-store if { nbsrv(${be}) eq 0 }
+${servers}`;
+}
+/**
+ * Runtime API commands that point the preview backend at the color that is not live: the live
+ * color's servers to maintenance, the idle color's ready (at `addresses`, by replica, when known).
+ */
+function previewCommands(app, live, slots, appPort, addresses) {
+    const be = haproxy_preview_previewBackendName(app);
+    const idle = otherColor(live);
+    const commands = oneTo(slots).map(i => `set server ${be}/${serverName(live, i)} state maint`);
+    for (const i of oneTo(slots)) {
+        const address = addresses[i - 1];
+        if (address)
+            commands.push(`set server ${be}/${serverName(idle, i)} addr ${address} port ${appPort}`);
+        commands.push(`set server ${be}/${serverName(idle, i)} state ready`);
+    }
+    return commands;
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-config.ts
+
 
 
 /**
@@ -66219,7 +66270,9 @@ const ROUTE_LINE = /^# cutover-route: /;
  * `slots`: servers declared per color (replicas; see haproxy-strategy.ts). `tls`: the app's HTTPS
  * rules (redirect, HSTS, forwarded headers).
  */
-function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false, tls = TLS_OFF) {
+function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false, tls = TLS_OFF, 
+/** preview-domains: a second backend for the color that is not live (haproxy-preview.ts). */
+preview = false) {
     const be = backendName(route.app);
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`;
     return `# Managed by cutover: do not edit, deploys rewrite it.
@@ -66231,7 +66284,7 @@ ${canaryComment(canary)}backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`;
+${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}${preview ? renderPreviewBackend(route, slots, renderTlsRules(tls, map)) : ''}`;
 }
 function renderVerifyMap(token, releaseId) {
     return `${token} ${encodeRelease(releaseId)}\n`;
@@ -66245,26 +66298,28 @@ function hasRouteLine(text) {
  * Entries of other apps are kept as they are; a host name another app holds is given to this one
  * (callers refuse that first: mapConflicts).
  */
-function updateDomainMaps(current, app, domains) {
+function updateDomainMaps(current, app, domains, previewDomains = []) {
     const be = backendName(app);
+    const previewBe = previewBackendName(app);
     const parse = (text) => text
         .split('\n')
         .map(l => l.trim())
         .filter(l => l && !l.startsWith('#'))
         .map(l => l.split(/\s+/));
-    const exact = parse(current.domains).filter(([, b]) => b !== be);
-    const wild = parse(current.wildcards).filter(([, b]) => b !== be);
+    const exact = parse(current.domains).filter(([, b]) => b !== be && b !== previewBe);
+    const wild = parse(current.wildcards).filter(([, b]) => b !== be && b !== previewBe);
+    const previews = previewDomains.map(d => d.toLowerCase());
     const mine = domains.map(d => d.toLowerCase());
     const exactKeys = mine.filter(d => !d.startsWith('*.'));
     const wildKeys = mine.filter(d => d.startsWith('*.')).map(d => d.slice(1));
     if (!mine.length)
         exactKeys.push(DEFAULT_KEY);
-    const keepExact = exact.filter(([k]) => !exactKeys.includes(k));
+    const keepExact = exact.filter(([k]) => !exactKeys.includes(k) && !previews.includes(k));
     const keepWild = wild.filter(([k]) => !wildKeys.includes(k));
     const render = (entries) => entries.map(([k, b]) => `${k} ${b}\n`).join('');
     // map_end takes the first match: the longest suffix first, as nginx picks the longest wildcard.
     const wildAll = [...keepWild, ...wildKeys.map(k => [k, be])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
-    const exactAll = [...keepExact, ...exactKeys.map(k => [k, be])].sort((a, b) => a[0].localeCompare(b[0]));
+    const exactAll = [...keepExact, ...exactKeys.map(k => [k, be]), ...previews.map(k => [k, previewBe])].sort((a, b) => a[0].localeCompare(b[0]));
     return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) };
 }
 /**
@@ -66273,8 +66328,8 @@ function updateDomainMaps(current, app, domains) {
  * changes; this check, made under the proxy lock, catches the same claim made by a run of another
  * app at the same moment (or by an app whose ledger is gone).
  */
-function mapConflicts(current, app, domains) {
-    const be = backendName(app);
+function mapConflicts(current, app, domains, previewDomains = []) {
+    const mine = [backendName(app), previewBackendName(app)];
     const held = new Map();
     for (const [text, wild] of [
         [current.domains, false],
@@ -66286,10 +66341,16 @@ function mapConflicts(current, app, domains) {
                 held.set(wild ? `*${key}` : key, backend);
         }
     }
-    const wanted = domains.length ? domains.map(d => d.toLowerCase()) : [DEFAULT_KEY];
+    const wanted = [...(domains.length ? domains : [DEFAULT_KEY]), ...previewDomains].map(d => (d === DEFAULT_KEY ? d : d.toLowerCase()));
     return wanted
-        .filter(name => held.has(name) && held.get(name) !== be)
-        .map(name => ({ name: name === DEFAULT_KEY ? 'the default (no domains)' : name, app: held.get(name).replace(/^app_/, '') }));
+        .filter(name => held.has(name) && !mine.includes(held.get(name)))
+        .map(name => ({
+        name: name === DEFAULT_KEY ? 'the default (no domains)' : name,
+        app: held
+            .get(name)
+            .replace(/^app_/, '')
+            .replace(/_preview$/, '')
+    }));
 }
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n';
 const EMPTY_MAP = (/* unused pure expression or super */ null && (MAP_HEADER));

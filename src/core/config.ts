@@ -142,6 +142,8 @@ export interface ProxySettings {
   drainTimeoutMs: number
   /** sticky: cookie (HAProxy): a client keeps the color (the replica) it first got until that color's drain ends. */
   sticky?: boolean
+  /** preview-domains (HAProxy): host names routed to the color that is not live (a waiting preview, else the standby). */
+  previewDomains?: string[]
   /** Absent: tls off (as before issue #10). */
   tls?: TlsSettings
 }
@@ -204,6 +206,8 @@ export interface StrategySettings {
   maintenancePage?: string
   /** canary-weight: the percentage (1-99) of new requests a deploy sends to the new color; undefined: a full switch. */
   canaryWeight?: number
+  /** promote manual: a deploy gates the new color and leaves it waiting (a preview) until mode promote; absent: auto. */
+  promote?: 'manual'
   /** watch: after a verified switch, observe the new color this long and roll back on 5xx or failing health; undefined: off. */
   watch?: WatchSettings
 }

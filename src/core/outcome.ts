@@ -7,7 +7,7 @@ export type Mode = 'deploy' | 'rollback' | 'status' | 'maintenance' | 'live' | '
  * auto-rolled-back: the watch after a deploy saw too many 5xx or a failing health path and switched
  * back to the previous release (the run fails).
  */
-export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary' | 'auto-rolled-back'
+export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary' | 'preview' | 'auto-rolled-back'
 
 export type StepName =
   'connect' | 'lock' | 'inspect' | 'pull' | 'shared' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'watch' | 'cleanup'
@@ -60,6 +60,10 @@ export interface ReleaseResult {
   release?: Release
   /** The ledger's releases after the run, newest (live) first. */
   releases?: Release[]
+  /** promote manual: the release gated and waiting for mode promote (result preview, or mode status while one waits). */
+  preview?: PreviewState
+  /** What this run did to a waiting preview: made it live (mode promote) or discarded it (mode rollback). */
+  previewEnded?: 'promoted' | 'discarded'
   /** mode status: what a request through the proxy was answered by, compared with the ledger. */
   served?: ServedCheck
   /** With several hosts: what happened on each (the fields above are the first host's). */
@@ -87,6 +91,15 @@ export interface HostOutcome {
   /** The id of the live release in the host's ledger. */
   release?: string
   error?: string
+}
+
+/** A release gated beside the live one, reachable at its preview domains only, waiting for mode promote. */
+export interface PreviewState {
+  color: Color
+  image: string
+  since: string
+  /** The first preview domain as a URL; absent without preview-domains. */
+  url?: string
 }
 
 export interface ServedCheck {

@@ -76,6 +76,12 @@ export interface LedgerRecord {
    * (releases[0]); mode promote makes it live, mode rollback ends it. Any release going live drops it.
    */
   canary?: { release: Release; weight: number; since: string }
+  /**
+   * promote manual: a release gated on the idle color and not switched to, reachable at the preview
+   * domains; mode promote makes it live, mode rollback discards it, a deploy replaces it. Any release
+   * going live drops it.
+   */
+  preview?: { release: Release; since: string }
   /** What the app claims on its proxy, so other apps' runs can refuse conflicting claims before touching anything. */
   routing?: RoutingClaim
   /** Release commands that succeeded, newest first. */
@@ -86,6 +92,8 @@ export interface LedgerRecord {
 export interface RoutingClaim {
   proxy: string
   domains: string[]
+  /** preview-domains: names routed to the app's idle color (absent: none). */
+  previewDomains?: string[]
 }
 
 /** A conflict between this app's claim and other apps' claims on the same proxy: one sentence, or undefined. */
@@ -95,10 +103,15 @@ export function routingConflict(app: string, claim: RoutingClaim, others: { app:
     if (!claim.domains.length && !other.routing.domains.length) {
       return `App ${other.app} is already the default server of the proxy ${claim.proxy} (it has no domains), and so would ${app} be: give one of them 'domains'.`
     }
-    const theirs = new Set(other.routing.domains.map(d => d.toLowerCase()))
-    const taken = claim.domains.filter(d => theirs.has(d.toLowerCase()))
-    if (taken.length) {
-      return `Input 'domains' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`
+    const theirs = new Set([...other.routing.domains, ...(other.routing.previewDomains ?? [])].map(d => d.toLowerCase()))
+    for (const [input, names] of [
+      ['domains', claim.domains],
+      ['preview-domains', claim.previewDomains ?? []]
+    ] as const) {
+      const taken = names.filter(d => theirs.has(d.toLowerCase()))
+      if (taken.length) {
+        return `Input '${input}' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`
+      }
     }
   }
   return undefined
@@ -132,7 +145,12 @@ export function ledgerProblem(value: unknown, app: string): string | undefined {
     const c = r.canary as Partial<NonNullable<LedgerRecord['canary']>> | null
     if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number') return 'its canary is not a release with a weight'
   }
-  for (const rel of [...r.releases, ...(r.pending ? [r.pending] : []), ...(r.canary?.release ? [r.canary.release] : [])]) {
+  if (r.preview !== undefined) {
+    const p = r.preview as Partial<NonNullable<LedgerRecord['preview']>> | null
+    if (!p || typeof p !== 'object' || !p.release || typeof p.since !== 'string') return 'its preview is not a release with a time'
+  }
+  const extra = [r.pending, r.canary?.release, r.preview?.release].filter(x => x !== undefined)
+  for (const rel of [...r.releases, ...extra]) {
     if (!rel || typeof rel !== 'object') return 'a release is not an object'
     if (rel.color !== 'blue' && rel.color !== 'green') return `a release has color ${JSON.stringify(rel.color)}`
     if (typeof rel.image !== 'string' || !rel.image) return 'a release has no image'

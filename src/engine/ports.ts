@@ -158,6 +158,12 @@ export interface Router {
    * `current()` and `verify()` keep answering for `live`. apply() ends a canary either way.
    */
   canary?(live: Route, canary: Route, weight: number): Promise<void>
+  /**
+   * promote manual: the preview domains reach `preview`'s containers (at their current addresses);
+   * `live` keeps every request of the app's own domains (a canary ends). Without a preview waiting,
+   * the preview domains reach the color that is not live, and answer 503 when it does not run.
+   */
+  preview?(live: Route, preview: Route): Promise<void>
   /** sticky: the drain of `color` is over: its clients' cookies no longer hold them there (established connections stay). */
   endDrain?(color: Color): Promise<void>
   /**

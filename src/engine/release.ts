@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { Config, WatchSettings } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName, otherColor, type Color } from '../core/names.js'
-import { ReleaseError, type ReleaseResult, type ServedCheck, type Standby } from '../core/outcome.js'
+import { ReleaseError, type PreviewState, type ReleaseResult, type ServedCheck, type Standby } from '../core/outcome.js'
+import { previewUrlOf } from '../core/preview.js'
 import {
   emptyLedger,
   routingConflict,
@@ -61,6 +62,8 @@ export interface PlannedRelease {
   from?: { color: Color; image: string }
   /** The recorded release a rollback brings back (its commit is what the deployment should point at). */
   restores?: Release
+  /** promote manual: the release will wait as a preview beside the live one, not go live. */
+  preview?: boolean
 }
 
 const VERIFY_TIMEOUT_MS = 10_000
@@ -132,7 +135,8 @@ export class ReleaseEngine {
 
   /** What this app claims on its proxy with this run's inputs. */
   private get claim(): RoutingClaim {
-    return { proxy: this.deps.config.proxy.name, domains: this.deps.config.proxy.domains }
+    const { name, domains, previewDomains } = this.deps.config.proxy
+    return { proxy: name, domains, ...(previewDomains?.length ? { previewDomains } : {}) }
   }
 
   private get host(): ContainerHost {
@@ -221,8 +225,18 @@ export class ReleaseEngine {
         const c = record.canary
         log.info(`Canary: ${c.release.color} ${c.release.image} serves ${c.weight} % of new requests since ${c.since} (mode promote or rollback ends it)`)
       }
+      const preview = record.preview && this.previewState(record.preview)
+      if (preview) {
+        const running = colors.find(c => c.color === preview.color)
+        const ok = running?.running && isContainerOf(running, record.preview!.release)
+        const where = preview.url ? ` at ${preview.url}` : ''
+        const text = `Preview: ${preview.color} ${preview.image} waits for mode promote since ${preview.since}${where}${ok ? '' : ' — its containers are NOT running'}`
+        if (ok) log.info(text)
+        else log.warning(text)
+      }
       return {
         ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
+        ...(preview ? { preview } : {}),
         ...(served ? { served } : {}),
         ...(await this.workerStates(live))
       }
@@ -300,7 +314,7 @@ export class ReleaseEngine {
           reason: `Input 'app-port' is none, but the live release of ${this.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${this.app}'s containers first. Nothing was changed.`
         })
       }
-      await Promise.all(COLORS.map(color => this.recoverAside(color, live)))
+      await Promise.all(COLORS.map(color => this.recoverAside(color, live, record.preview?.release)))
       await this.workers.recoverAside(live)
       await this.workers.stopStray(live)
       const containers = await this.inspectColors(record.releases)
@@ -313,6 +327,14 @@ export class ReleaseEngine {
     if (request.kind === 'rollback' && record.canary && live && !request.toImage && request.toRelease === undefined) {
       return this.endCanary(record, live, network)
     }
+    // mode rollback while a preview waits: the preview goes, the live release is not touched.
+    if (request.kind === 'rollback' && record.preview && live && !request.toImage && request.toRelease === undefined) {
+      return this.discardPreview(record, live)
+    }
+    if (record.preview && request.kind === 'deploy') {
+      const p = record.preview.release
+      log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`)
+    }
 
     const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request })
     if (plan.kind === 'impossible') throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` })
@@ -323,7 +345,8 @@ export class ReleaseEngine {
       color: plan.color,
       image: plan.image,
       from: live ? { color: live.color, image: live.image } : undefined,
-      restores: plan.restores
+      restores: plan.restores,
+      ...(config.strategy.promote === 'manual' && live && request.kind === 'deploy' && !config.strategy.canaryWeight ? { preview: true } : {})
     })
 
     // The proxy check does not depend on the image: it runs while the image is pulled.
@@ -364,7 +387,7 @@ export class ReleaseEngine {
     record: LedgerRecord,
     live: Release | undefined,
     containers: ColorContainer[],
-    the: { request: ReleaseRequest; image?: ImageInfo; hash: string; network: string }
+    the: { request: ReleaseRequest; image?: ImageInfo; hash: string; network: string; promoting?: boolean }
   ): Promise<ReleaseResult> {
     const { config, router, ledger, timeline, log } = this.deps
     const name = containerName(this.app, plan.color)
@@ -397,6 +420,11 @@ export class ReleaseEngine {
 
     const canaryWeight = config.strategy.canaryWeight
     if (canaryWeight !== undefined && live && the.request.kind === 'deploy') return this.startCanary(plan, record, live, the.network, release, canaryWeight)
+    // promote manual: gated, not switched to; with nothing live there is nothing to preview beside, so it goes live.
+    if (config.strategy.promote === 'manual' && the.request.kind === 'deploy' && !the.promoting) {
+      if (live) return this.startPreview(plan, record, live, the.network, release)
+      log.info('promote manual: nothing is live yet, so this first deploy goes live without waiting for mode promote')
+    }
 
     // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
     let verifiedLive = false
@@ -872,12 +900,14 @@ export class ReleaseEngine {
    * If its color is live the switch completed and the aside container is obsolete;
    * otherwise the replacement never went live: put the old container back.
    */
-  private async recoverAside(color: Color, live: Release | undefined): Promise<void> {
+  private async recoverAside(color: Color, live: Release | undefined, preview?: Release): Promise<void> {
     const { aside: found } = await replicasOnHost(this.host, this.app, color)
     for (const i of found) {
       const aside = await this.host.inspect(asideName(this.app, color, i))
       if (!aside) continue
-      if (live?.color === color) {
+      // A preview recorded on this color was gated: what it replaced is obsolete as after a switch.
+      const current = preview?.color === color ? await this.host.inspect(containerName(this.app, color, i)) : undefined
+      if (live?.color === color || (current && current.labels[LABEL.release] === preview?.instance)) {
         this.deps.log.info(`Removing ${asideName(this.app, color, i)}, left behind by an interrupted run after its switch`)
         await this.host.remove(aside.id)
         await this.pruneImage(aside.imageId)
@@ -1016,7 +1046,7 @@ export class ReleaseEngine {
     try {
       await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release)
       this.checkAborted()
-      await ledger.write({ ...record, pending: undefined, canary: { release, weight, since: release.liveSince } })
+      await ledger.write({ ...record, pending: undefined, preview: undefined, canary: { release, weight, since: release.liveSince } })
       await timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () =>
         canary(liveRoute, route, weight).catch((e: Error) => {
           throw new ReleaseError({
@@ -1062,12 +1092,21 @@ export class ReleaseEngine {
       const live = record.releases[0]
       this.observed = live
       const containers = await this.inspectColors(record.releases)
-      note(record.canary ? `canary ${record.canary.release.color} at ${record.canary.weight} %` : 'no canary')
+      note(
+        record.canary
+          ? `canary ${record.canary.release.color} at ${record.canary.weight} %`
+          : record.preview
+            ? `preview ${record.preview.release.color} waiting`
+            : 'nothing waiting'
+      )
       return { record, live, containers }
     })
+    if (record.preview && live && !record.canary) return this.promotePreview(record, live, containers, network)
     const canary = record.canary
     if (!canary || !live)
-      throw new ReleaseError({ reason: `Nothing of ${this.app} waits to be promoted: deploy with canary-weight first. Nothing was changed.` })
+      throw new ReleaseError({
+        reason: `Nothing of ${this.app} waits to be promoted: deploy with canary-weight or promote: manual first. Nothing was changed.`
+      })
     const c = containers.find(x => x.color === canary.release.color)
     const plan: Plan = {
       kind: 'reuse-standby',
@@ -1130,5 +1169,140 @@ export class ReleaseEngine {
     const standby = await timeline.step('cleanup', 'Cleaning up', () => this.applyKeepPrevious(canary.release, canary.release.color))
     const info = await this.host.inspect(containerName(this.app, live.color))
     return this.resultOf('rolled-back', live, updated.releases, info?.id, standby)
+  }
+  // --- promote manual (issue #12): a preview gated beside the live release, reached at the preview domains ---
+
+  private previewState(preview: NonNullable<LedgerRecord['preview']>): PreviewState {
+    const url = previewUrlOf(this.deps.config.proxy)
+    return { color: preview.release.color, image: preview.release.image, since: preview.since, ...(url ? { url } : {}) }
+  }
+
+  /**
+   * The gated new color is left waiting: recorded as the preview, the preview domains routed to it,
+   * the live color serving every request as before. On failure the new containers go (what they
+   * replaced comes back) and the proxy routes as before.
+   */
+  private async startPreview(
+    plan: Exclude<Plan, { kind: 'impossible' }>,
+    record: LedgerRecord,
+    live: Release,
+    network: string,
+    release: Release
+  ): Promise<ReleaseResult> {
+    const { router, ledger, timeline, log, config } = this.deps
+    const preview = router.preview?.bind(router)
+    if (!preview) throw new ReleaseError({ reason: "Input 'promote' manual needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed." })
+    const liveRoute = this.liveRoute(live)
+    const route: Route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas }
+    const since = new Date(this.clock.now()).toISOString()
+    release.liveSince = since
+    let waiting = false
+    try {
+      await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release)
+      this.checkAborted()
+      // Recorded before the proxy learns of it: a run that dies here leaves a preview the next run promotes, discards or replaces.
+      await ledger.write({ ...record, pending: undefined, canary: undefined, preview: { release, since }, routing: this.claim })
+      const domains = config.proxy.previewDomains ?? []
+      await timeline.step('switch', domains.length ? `Routing ${domains.join(', ')} to ${plan.color}` : `Keeping ${live.color} live`, () =>
+        preview(liveRoute, route).catch((e: Error) => {
+          throw new ReleaseError({
+            reason: `The proxy could not route the preview to ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
+          })
+        })
+      )
+      const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
+        const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS)
+        note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+        return v
+      })
+      if (!verified.ok)
+        throw new ReleaseError({
+          reason: `After routing the preview the proxy did not answer from ${live.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
+        })
+      waiting = true
+    } catch (e) {
+      if (!waiting) {
+        await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${plan.color}: ${(u as Error).message}`))
+        await router.apply(liveRoute).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${(u as Error).message}`))
+        // What was recorded before this run (a preview this one would have replaced is back with its containers).
+        await ledger.write({ ...record, pending: undefined }).catch(u => log.warning(`Could not update the release ledger: ${(u as Error).message}`))
+      }
+      throw e
+    }
+    const state = this.previewState({ release, since })
+    log.info(
+      `${plan.image} on ${plan.color} is healthy and waits for mode promote${state.url ? `; preview it at ${state.url}` : ' (no preview-domains reach it)'}. ${live.image} on ${live.color} still serves every request; mode rollback discards the preview.`
+    )
+    // The containers the preview replaced (the old standby, or an earlier preview) go after their drain; the live color stays as it is.
+    await timeline.step('cleanup', 'Cleaning up', () => this.retireReplaced(live, plan.color))
+    const info = await this.host.inspect(containerName(this.app, plan.color))
+    return { ...this.resultOf('preview', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image, preview: state }
+  }
+
+  /** mode promote of a preview: its containers (health re-checked first) become live through a full switch. */
+  private async promotePreview(record: LedgerRecord, live: Release, containers: ColorContainer[], network: string): Promise<ReleaseResult> {
+    const { host, router, log } = this.deps
+    const preview = record.preview!
+    const c = containers.find(x => x.color === preview.release.color)
+    const size = preview.release.replicas ?? 1
+    if (!c || !isContainerOf(c, preview.release) || (c.replicas ?? 1) < size) {
+      throw new ReleaseError({
+        reason: `The preview of ${preview.release.image} on ${preview.release.color} has lost its containers: deploy it again (with promote: manual) or mode rollback to forget it. ${live.color} (${live.image}) is still live.`
+      })
+    }
+    const plan: Plan = {
+      kind: 'reuse-standby',
+      color: preview.release.color,
+      image: preview.release.image,
+      replicas: size,
+      mustStart: !c.running,
+      why: `promoting the preview waiting since ${preview.since}`,
+      restores: preview.release
+    }
+    log.info(`Plan: promote the preview ${plan.image} on ${plan.color} to live (health re-checked first)`)
+    await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: preview.release })
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
+    await router.ensure(network)
+    try {
+      const result = await this.switchTo(plan, record, live, containers, {
+        request: { kind: 'deploy', image: plan.image },
+        hash: preview.release.configHash,
+        network,
+        promoting: true
+      })
+      return { ...result, result: 'deployed', previewEnded: 'promoted' }
+    } catch (e) {
+      if (e instanceof ReleaseError)
+        throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The preview stays recorded: mode promote tries again, mode rollback discards it.` })
+      throw e
+    }
+  }
+
+  /** mode rollback while a preview waits: its containers go; the live release and the proxy's routing of it are untouched. */
+  private async discardPreview(record: LedgerRecord, live: Release): Promise<ReleaseResult> {
+    const { ledger, timeline, log, config } = this.deps
+    const preview = record.preview!.release
+    const { serving, aside } = await replicasOnHost(this.host, this.app, preview.color)
+    await timeline.step('cleanup', `Discarding the preview on ${preview.color}`, async note => {
+      // Only containers of the preview: a color whose containers are something else (hand-made) is left alone.
+      const found = await Promise.all(
+        serving.map(async i => ({ name: containerName(this.app, preview.color, i), info: await this.host.inspect(containerName(this.app, preview.color, i)) }))
+      )
+      const ours = found.filter(f => f.info?.labels[LABEL.release] === preview.instance).map(f => ({ ...f.info!, name: f.name }))
+      // In-flight preview requests finish (SIGTERM, 5 s grace) before the containers go.
+      await Promise.all(ours.map(c => this.host.stop(c.name, 5).catch(() => undefined)))
+      for (const c of ours) await this.host.remove(c.name)
+      for (const i of aside) await this.host.remove(asideName(this.app, preview.color, i))
+      for (const imageId of new Set(ours.map(i => i.imageId))) await this.pruneImage(imageId)
+      note(`${ours.length} container(s) removed`)
+    })
+    const updated: LedgerRecord = { ...record, pending: undefined, preview: undefined, routing: this.claim }
+    await ledger.write(updated)
+    log.info(
+      `Discarded the preview of ${preview.image} on ${preview.color} (its containers are removed${config.proxy.previewDomains?.length ? '; the preview domains answer 503 until the next preview' : ''}). ${live.image} on ${live.color} stays live, untouched.`
+    )
+    const info = await this.host.inspect(containerName(this.app, live.color))
+    const colors = await this.inspectColors(updated.releases)
+    return { ...this.resultOf('rolled-back', live, updated.releases, info?.id, this.standbyOf(updated.releases, colors)), previewEnded: 'discarded' }
   }
 }

@@ -121,7 +121,9 @@ export class FleetHosts {
           host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings
           host.log.info(describeProxy(ctx.config, host.proxy))
           // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-          const needsHaproxy = ctx.config.roles?.web !== false && strategyProxyProblem(ctx.config.strategy, ctx.config.mode, host.proxy.type, host.proxy.sticky)
+          const needsHaproxy =
+            ctx.config.roles?.web !== false &&
+            strategyProxyProblem(ctx.config.strategy, ctx.config.mode, host.proxy.type, host.proxy.sticky, host.proxy.previewDomains)
           if (needsHaproxy) throw new Error(`Input '${needsHaproxy.input}' ${needsHaproxy.message}`)
           return host
         } catch (e) {

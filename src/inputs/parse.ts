@@ -396,22 +396,33 @@ function parseHealthPath(value: string): string {
 }
 
 /** Host names nginx routes to the app: valid names, each label at most 63, at most 253 in all. */
-function parseDomains(value: string): string[] {
+function parseDomains(value: string, input = 'domains'): string[] {
   const domains = value.split(/[\s,]+/).filter(Boolean)
   const seen = new Set<string>()
   for (const d of domains) {
     const bare = d.replace(/^\*\./, '')
     if (!HOSTNAME.test(bare) || IPV4.test(bare))
-      throw new InputError('domains', `has an invalid domain "${d}" (a host name such as app.example.com or *.example.com)`)
-    if (d.length > 253) throw new InputError('domains', `has a domain of ${d.length} characters; at most 253 are allowed: "${d.slice(0, 40)}..."`)
+      throw new InputError(input, `has an invalid domain "${d}" (a host name such as app.example.com or *.example.com)`)
+    if (d.length > 253) throw new InputError(input, `has a domain of ${d.length} characters; at most 253 are allowed: "${d.slice(0, 40)}..."`)
     if (d.startsWith('*.') && !bare.includes('.')) {
-      throw new InputError('domains', `has "${d}", a wildcard over a whole top-level domain; name at least two labels after *. (e.g. *.example.com)`)
+      throw new InputError(input, `has "${d}", a wildcard over a whole top-level domain; name at least two labels after *. (e.g. *.example.com)`)
     }
     const key = d.toLowerCase()
-    if (seen.has(key)) throw new InputError('domains', `has "${d}" twice (host names are not case-sensitive)`)
+    if (seen.has(key)) throw new InputError(input, `has "${d}" twice (host names are not case-sensitive)`)
     seen.add(key)
   }
   return domains
+}
+
+/** preview-domains: exact host names (a preview URL names one host), none of them one of the app's own domains. */
+function parsePreviewDomains(previewDomains: string[], domains: string[]): string[] {
+  const own = new Set(domains.map(d => d.toLowerCase()))
+  for (const d of previewDomains) {
+    if (d.startsWith('*.')) throw new InputError('preview-domains', `has the wildcard "${d}": name each preview host exactly (e.g. green.app.example.com)`)
+    if (own.has(d.toLowerCase()))
+      throw new InputError('preview-domains', `has "${d}", which is also in 'domains': a preview host must reach the idle color only`)
+  }
+  return previewDomains
 }
 
 /** Extra networks the app joins besides its own: names Docker accepts, each once. */
@@ -600,6 +611,7 @@ export function parseInputs(source: InputSource): Config {
   const expectedStatus = expectedStatusValue ? r.int('health-status', 200, 100, 599) : undefined
 
   const domains = parseDomains(r.str('domains'))
+  const previewDomains = parsePreviewDomains(parseDomains(r.str('preview-domains'), 'preview-domains'), domains)
 
   const proxyName = r.str('proxy-name', 'cutover-proxy')
   if (!APP_NAME.test(proxyName)) {
@@ -622,10 +634,12 @@ export function parseInputs(source: InputSource): Config {
     invalid: (input, message) => new InputError(input, message),
     readFile: (input, path) => readWorkspaceFile(source, input, path)
   })
-  const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie')
+  const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie', previewDomains)
   if (needsHaproxy) throw new InputError(needsHaproxy.input, needsHaproxy.message)
   const proxyPort = r.int('proxy-port', 80, 1, 65535)
-  const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains, checkImage: parseImage })
+  // Preview domains are served with the app's certificate: it must cover them too (tls auto asks for them).
+  const certified = domains.length ? [...domains, ...previewDomains] : domains
+  const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains: certified, checkImage: parseImage })
 
   const token = r.secret('github-token')
   const roles = parseRoles(source, app, compose?.workers)
@@ -655,6 +669,9 @@ export function parseInputs(source: InputSource): Config {
   // The watch and its automatic rollback are one host's; with several, a rollback would have to undo them all.
   if (hostList.length > 1 && strategy.watch) {
     throw new InputError('watch', 'is not supported with several hosts yet: watch the release in a step of its own, or deploy one host')
+  }
+  if (hostList.length > 1 && (strategy.promote || previewDomains.length)) {
+    throw new InputError(strategy.promote ? 'promote' : 'preview-domains', "is not supported with several hosts yet (a preview is one host's proxy state)")
   }
   if (hostList.length > 1 && (mode === 'promote' || mode === 'maintenance' || mode === 'live')) {
     throw new InputError('mode', `${mode} is not supported with several hosts yet`)
@@ -709,6 +726,7 @@ export function parseInputs(source: InputSource): Config {
       port: proxyPort,
       domains,
       ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
+      ...(previewDomains.length ? { previewDomains } : {}),
       drainTimeoutMs: r.duration('drain-timeout', '30s'),
       tls
     },

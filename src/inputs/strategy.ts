@@ -56,11 +56,26 @@ export function parseStrategy(r: StrategyReader, app: string, mode: Mode, { inva
   if (watch && canaryWeight !== undefined) {
     throw invalid('watch', "cannot be combined with 'canary-weight' (a canary is watched by you, then promoted or rolled back): remove one of them")
   }
+  let promote: 'manual' | undefined
+  if (r.str('promote')) {
+    const value = r.str('promote').toLowerCase()
+    if (value !== 'auto' && value !== 'manual') throw invalid('promote', `must be auto or manual, not ${JSON.stringify(r.str('promote'))}`)
+    if (value === 'manual') {
+      if (mode !== 'deploy')
+        throw invalid('promote', `manual only applies to mode deploy, not ${mode} (mode promote makes the waiting preview live, mode rollback discards it)`)
+      if (canaryWeight !== undefined)
+        throw invalid('promote', "manual cannot be combined with 'canary-weight': a preview takes no live traffic, a canary does; deploy with one of them")
+      if (watch)
+        throw invalid('watch', "cannot be combined with 'promote: manual' (a preview is not switched to, so there is nothing to watch): remove one of them")
+      promote = 'manual'
+    }
+  }
   return {
     replicas,
     ...(maintenancePage !== undefined ? { maintenancePage } : {}),
     ...(canaryWeight !== undefined ? { canaryWeight } : {}),
-    ...(watch ? { watch } : {})
+    ...(watch ? { watch } : {}),
+    ...(promote ? { promote } : {})
   }
 }
 
@@ -88,11 +103,13 @@ function parseWatch(r: StrategyReader, mode: Mode, invalid: StrategyParsing['inv
 }
 
 /** The first strategy input set to something other than its default: what only the HAProxy router does. */
-export function strategyInputInUse(strategy: StrategySettings, mode: Mode, sticky = false): string | undefined {
+export function strategyInputInUse(strategy: StrategySettings, mode: Mode, sticky = false, previewDomains: string[] = []): string | undefined {
   if (mode === 'maintenance' || mode === 'live' || mode === 'promote') return 'mode'
   if (strategy.replicas !== 1) return 'replicas'
   if (strategy.canaryWeight !== undefined) return 'canary-weight'
   if (strategy.watch) return 'watch'
+  if (strategy.promote) return 'promote'
+  if (previewDomains.length) return 'preview-domains'
   if (sticky) return 'sticky'
   return undefined
 }
@@ -107,10 +124,11 @@ export function strategyProxyProblem(
   strategy: StrategySettings,
   mode: Mode,
   proxyType: ProxyType | 'auto',
-  sticky = false
+  sticky = false,
+  previewDomains: string[] = []
 ): { input: string; message: string } | undefined {
   if (proxyType !== 'nginx') return undefined
-  const input = strategyInputInUse(strategy, mode, sticky)
+  const input = strategyInputInUse(strategy, mode, sticky, previewDomains)
   if (!input) return undefined
   const what = input === 'mode' ? `is ${mode}, which ` : ''
   return {

@@ -1,6 +1,7 @@
 import type { Route } from '../engine/ports.js'
 import { routeComment } from './nginx-config.js'
 import { canaryComment, renderMaintenanceRule, renderServers, renderStickiness, type Canary } from './haproxy-strategy.js'
+import { previewBackendName, renderPreviewBackend } from './haproxy-preview.js'
 
 /**
  * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
@@ -155,7 +156,16 @@ const ROUTE_LINE = /^# cutover-route: /
  * `slots`: servers declared per color (replicas; see haproxy-strategy.ts). `tls`: the app's HTTPS
  * rules (redirect, HSTS, forwarded headers).
  */
-export function renderAppConfig(route: Route, token: string, slots = route.replicas ?? 1, canary?: Canary, sticky = false, tls: AppTls = TLS_OFF): string {
+export function renderAppConfig(
+  route: Route,
+  token: string,
+  slots = route.replicas ?? 1,
+  canary?: Canary,
+  sticky = false,
+  tls: AppTls = TLS_OFF,
+  /** preview-domains: a second backend for the color that is not live (haproxy-preview.ts). */
+  preview = false
+): string {
   const be = backendName(route.app)
   const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
@@ -167,7 +177,9 @@ ${canaryComment(canary)}backend ${be}
   http-request del-header x-cutover-verify
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}`
+${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}${
+    preview ? renderPreviewBackend(route, slots, renderTlsRules(tls, map)) : ''
+  }`
 }
 
 export function renderVerifyMap(token: string, releaseId: string): string {
@@ -189,26 +201,30 @@ export interface DomainMaps {
  * Entries of other apps are kept as they are; a host name another app holds is given to this one
  * (callers refuse that first: mapConflicts).
  */
-export function updateDomainMaps(current: DomainMaps, app: string, domains: string[]): DomainMaps {
+export function updateDomainMaps(current: DomainMaps, app: string, domains: string[], previewDomains: string[] = []): DomainMaps {
   const be = backendName(app)
+  const previewBe = previewBackendName(app)
   const parse = (text: string) =>
     text
       .split('\n')
       .map(l => l.trim())
       .filter(l => l && !l.startsWith('#'))
       .map(l => l.split(/\s+/) as [string, string])
-  const exact = parse(current.domains).filter(([, b]) => b !== be)
-  const wild = parse(current.wildcards).filter(([, b]) => b !== be)
+  const exact = parse(current.domains).filter(([, b]) => b !== be && b !== previewBe)
+  const wild = parse(current.wildcards).filter(([, b]) => b !== be && b !== previewBe)
+  const previews = previewDomains.map(d => d.toLowerCase())
   const mine = domains.map(d => d.toLowerCase())
   const exactKeys = mine.filter(d => !d.startsWith('*.'))
   const wildKeys = mine.filter(d => d.startsWith('*.')).map(d => d.slice(1))
   if (!mine.length) exactKeys.push(DEFAULT_KEY)
-  const keepExact = exact.filter(([k]) => !exactKeys.includes(k))
+  const keepExact = exact.filter(([k]) => !exactKeys.includes(k) && !previews.includes(k))
   const keepWild = wild.filter(([k]) => !wildKeys.includes(k))
   const render = (entries: [string, string][]) => entries.map(([k, b]) => `${k} ${b}\n`).join('')
   // map_end takes the first match: the longest suffix first, as nginx picks the longest wildcard.
   const wildAll = [...keepWild, ...wildKeys.map(k => [k, be] as [string, string])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]))
-  const exactAll = [...keepExact, ...exactKeys.map(k => [k, be] as [string, string])].sort((a, b) => a[0].localeCompare(b[0]))
+  const exactAll = [...keepExact, ...exactKeys.map(k => [k, be] as [string, string]), ...previews.map(k => [k, previewBe] as [string, string])].sort((a, b) =>
+    a[0].localeCompare(b[0])
+  )
   return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) }
 }
 
@@ -218,8 +234,8 @@ export function updateDomainMaps(current: DomainMaps, app: string, domains: stri
  * changes; this check, made under the proxy lock, catches the same claim made by a run of another
  * app at the same moment (or by an app whose ledger is gone).
  */
-export function mapConflicts(current: DomainMaps, app: string, domains: string[]): { name: string; app: string }[] {
-  const be = backendName(app)
+export function mapConflicts(current: DomainMaps, app: string, domains: string[], previewDomains: string[] = []): { name: string; app: string }[] {
+  const mine = [backendName(app), previewBackendName(app)]
   const held = new Map<string, string>()
   for (const [text, wild] of [
     [current.domains, false],
@@ -230,10 +246,16 @@ export function mapConflicts(current: DomainMaps, app: string, domains: string[]
       if (key && !key.startsWith('#') && backend) held.set(wild ? `*${key}` : key, backend)
     }
   }
-  const wanted = domains.length ? domains.map(d => d.toLowerCase()) : [DEFAULT_KEY]
+  const wanted = [...(domains.length ? domains : [DEFAULT_KEY]), ...previewDomains].map(d => (d === DEFAULT_KEY ? d : d.toLowerCase()))
   return wanted
-    .filter(name => held.has(name) && held.get(name) !== be)
-    .map(name => ({ name: name === DEFAULT_KEY ? 'the default (no domains)' : name, app: held.get(name)!.replace(/^app_/, '') }))
+    .filter(name => held.has(name) && !mine.includes(held.get(name)!))
+    .map(name => ({
+      name: name === DEFAULT_KEY ? 'the default (no domains)' : name,
+      app: held
+        .get(name)!
+        .replace(/^app_/, '')
+        .replace(/_preview$/, '')
+    }))
 }
 
 const MAP_HEADER = '# Managed by cutover: host name -> backend.\n'

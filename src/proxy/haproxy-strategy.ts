@@ -120,7 +120,10 @@ const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/
 export function declaredServers(text: string): { slots: number; enabled: Record<Color, number> } {
   let slots = 0
   const enabled: Record<Color, number> = { blue: 0, green: 0 }
-  for (const line of text.split('\n')) {
+  // The app's own backend only (the first): a preview backend after it enables the other color.
+  const lines = text.split('\n')
+  const second = lines.findIndex((l, i) => l.startsWith('backend ') && lines.slice(0, i).some(x => x.startsWith('backend ')))
+  for (const line of second < 0 ? lines : lines.slice(0, second)) {
     const m = SERVER_LINE.exec(line)
     if (!m) continue
     slots = Math.max(slots, Number(m[2] ?? 1))
@@ -152,8 +155,8 @@ export function slotsFor(route: Route, currentText: string): number {
  * current addresses when known), its slots beyond the size go to maintenance, the other color drains
  * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
  */
-export function switchCommands(be: string, route: Route, slots: number, addresses: (string | undefined)[]): string[] {
-  const other: Color = route.color === 'blue' ? 'green' : 'blue'
+export function switchCommands(be: string, route: Route, slots: number, addresses: (string | undefined)[], other: 'drain' | 'maint' = 'drain'): string[] {
+  const otherColor: Color = route.color === 'blue' ? 'green' : 'blue'
   const size = route.replicas ?? 1
   const commands: string[] = []
   for (const i of oneTo(slots)) {
@@ -168,7 +171,8 @@ export function switchCommands(be: string, route: Route, slots: number, addresse
     // weight 1: the file's weight, which a canary may have changed
     commands.push(`set server ${server} weight 1`, `set server ${server} state ready`)
   }
-  for (const i of oneTo(slots)) commands.push(`set server ${be}/${serverName(other, i)} state drain`)
+  // maint instead (a preview on the other color): not even sticky clients are sent there.
+  for (const i of oneTo(slots)) commands.push(`set server ${be}/${serverName(otherColor, i)} state ${other}`)
   return commands
 }
 

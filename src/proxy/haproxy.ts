@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js'
-import { LABEL, containerName, type Color } from '../core/names.js'
+import { LABEL, containerName, otherColor, type Color } from '../core/names.js'
 import { oneTo } from '../engine/replicas.js'
 import {
   endDrainCommands,
@@ -73,6 +73,7 @@ import { parseBackends, parsePid, runtimeCommand, runtimeErrors, RuntimeApiError
 import type { Duplex } from 'node:stream'
 import { AcmeRenewer } from './haproxy-acme.js'
 import { responseCountsOf, statCommand } from './haproxy-stats.js'
+import { previewCommands } from './haproxy-preview.js'
 import { readCertificate, renewalDue, wantedFile, type AcmeWanted } from '../acme/state.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
@@ -189,6 +190,16 @@ export class HaproxyRouter implements Router {
     return this.settings.tls ?? TLS_OFF
   }
 
+  /** preview-domains (none: no preview backend). */
+  private get previewDomains(): string[] {
+    return this.settings.previewDomains ?? []
+  }
+
+  /** The names the app's certificate covers: its domains and its preview domains. */
+  private get certifiedNames(): string[] {
+    return [...this.settings.domains, ...this.previewDomains].map(d => d.toLowerCase())
+  }
+
   private get appTls(): AppTls {
     const t = this.tls
     return { enabled: t.mode !== 'off', httpsPort: t.httpsPort, redirect: t.redirect, hsts: t.hsts, trustedProxies: t.trustedProxies }
@@ -220,7 +231,7 @@ export class HaproxyRouter implements Router {
     const acme = this.tls.acme
     if (this.tls.mode !== 'auto' || !acme) return
     const renewer = new AcmeRenewer(this.docker, this.name, this.network, acme.image, this.registry, this.log)
-    const names = this.settings.domains.map(d => d.toLowerCase())
+    const names = this.certifiedNames
     const wanted: AcmeWanted = { app: this.app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa }
     const wantedText = JSON.stringify(wanted, null, 2) + '\n'
     if ((await this.confFile(wantedFile(this.app))) !== wantedText) {
@@ -458,7 +469,15 @@ export class HaproxyRouter implements Router {
     return this.applyRouting(live, { route: canary, weight })
   }
 
-  private async applyRouting(route: Route, canary?: Canary): Promise<void> {
+  /**
+   * promote manual: `live` serves the app's domains alone (the other color in maintenance, so not
+   * even a sticky client reaches the preview), the preview domains reach `preview`'s containers.
+   */
+  async preview(live: Route, preview: Route): Promise<void> {
+    return this.applyRouting(live, undefined, preview)
+  }
+
+  private async applyRouting(route: Route, canary?: Canary, preview?: Route): Promise<void> {
     const be = backendName(this.app)
     // Every read at once, the configuration files in one request (each is a round trip over the
     // SSH connection; a switch is the moment that counts). Under the deploy lock nobody else writes
@@ -475,8 +494,10 @@ export class HaproxyRouter implements Router {
       this.tls.mode === 'custom' ? this.confFile(certFile(this.app)) : undefined
     ])
     const token = randomBytes(12).toString('hex')
-    const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1)
-    const text = renderAppConfig(route, token, slots, canary, this.settings.sticky, this.appTls)
+    const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1, preview?.replicas ?? 1)
+    const text = renderAppConfig(route, token, slots, canary, this.settings.sticky, this.appTls, this.previewDomains.length > 0)
+    // The idle color's addresses for the preview backend (a preview's containers were just created).
+    const idleAddresses = this.previewDomains.length ? await this.addressesOf({ ...route, color: otherColor(route.color), replicas: slots }) : []
     // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
     await this.putMany([
       ...missing,
@@ -487,7 +508,7 @@ export class HaproxyRouter implements Router {
     let switched = false
     try {
       const known = parseBackends(backends).includes(be)
-      const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
+      const wanted = updateDomainMaps(maps, this.app, this.settings.domains, this.previewDomains)
       // A new shape (replicas grew beyond the servers declared, sticky turned on or off, other TLS
       // rules): a reload, which drops nothing either.
       const sameShape = backendShape(before) === backendShape(text)
@@ -497,14 +518,14 @@ export class HaproxyRouter implements Router {
       const certChanged = certText !== undefined && certText !== certBefore
       if (certChanged) await this.put(certFile(this.app), certText, 0o600)
       if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards && tlsSame && !certChanged) {
-        await this.switchAtRuntime(route, token, addresses, slots, canary)
+        await this.switchAtRuntime(route, token, addresses, slots, canary, { previewing: preview !== undefined, idleAddresses })
         switched = true
       } else {
         await underLock(this.lockProxy, async () => {
           // Read again under the lock: another app may have changed them since.
           this.forgetConf()
           const now = await this.readMaps()
-          const taken = mapConflicts(now, this.app, this.settings.domains)
+          const taken = mapConflicts(now, this.app, this.settings.domains, this.previewDomains)
           if (taken.length) {
             const [first] = taken
             throw new ProxyError(
@@ -512,11 +533,11 @@ export class HaproxyRouter implements Router {
                 `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`
             )
           }
-          const maps = updateDomainMaps(now, this.app, this.settings.domains)
+          const maps = updateDomainMaps(now, this.app, this.settings.domains, this.previewDomains)
           const tlsNow = await this.readTlsFiles()
           const tlsNext = this.tlsFilesWanted(tlsNow)
           this.log.info(
-            `${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}): reloading it`
+            `${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}${this.previewDomains.length ? `; preview: ${this.previewDomains.join(', ')}` : ''}): reloading it`
           )
           await this.put(DOMAINS_MAP, maps.domains)
           await this.put(WILDCARDS_MAP, maps.wildcards)
@@ -577,7 +598,15 @@ export class HaproxyRouter implements Router {
     let reload = beforePage !== wantedPage
     if (!hasMaintenanceRule(text, this.app)) {
       // Written by a cutover before maintenance existed: the same route with this version's rules.
-      const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky)
+      const rendered = renderAppConfig(
+        route,
+        parsed.token ?? '',
+        declaredServers(text).slots,
+        undefined,
+        this.settings.sticky,
+        this.appTls,
+        this.previewDomains.length > 0
+      )
       await this.put(appFile(this.app), rendered)
       this.appText = rendered
       reload = true
@@ -648,7 +677,7 @@ export class HaproxyRouter implements Router {
     const mode = this.tls.mode
     return {
       certsList: updateCertsList(now.certsList, this.app, mode !== 'off'),
-      acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.settings.domains.map(d => d.toLowerCase()) : [])
+      acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.certifiedNames : [])
     }
   }
 
@@ -656,10 +685,10 @@ export class HaproxyRouter implements Router {
     const text = await this.readAppFile()
     const token = parseRouteComment(this.app, text)?.token ?? ''
     // Routes, tokens and server states aside (a switch changes those at run time), the same backend?
-    const wantedText = renderAppConfig(route, token, slotsFor(route, text), undefined, this.settings.sticky, this.appTls)
+    const wantedText = renderAppConfig(route, token, slotsFor(route, text), undefined, this.settings.sticky, this.appTls, this.previewDomains.length > 0)
     if (backendShape(wantedText) !== backendShape(text)) return true
     const maps = await this.readMaps()
-    const wanted = updateDomainMaps(maps, this.app, this.settings.domains)
+    const wanted = updateDomainMaps(maps, this.app, this.settings.domains, this.previewDomains)
     if (wanted.domains !== maps.domains || wanted.wildcards !== maps.wildcards) return true
     const tlsFiles = await this.readTlsFiles()
     if (JSON.stringify(this.tlsFilesWanted(tlsFiles)) !== JSON.stringify(tlsFiles)) return true
@@ -677,18 +706,26 @@ export class HaproxyRouter implements Router {
     if (this.tls.mode === 'off' || !(await inspectIfExists(this.container))) return []
     this.forgetConf()
     const cert = readCertificate(await this.confFile(certFile(this.app)))
-    return this.settings.domains.map(domain => {
+    return [...this.settings.domains, ...this.previewDomains].map(domain => {
       const covered = cert && renewalDue(cert, [domain], new Date(), 0) === undefined
       return covered ? { domain, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), serial: cert.serial } : { domain }
     })
   }
 
   /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
-  private async switchAtRuntime(route: Route, token: string, addresses: (string | undefined)[], slots: number, canary?: Canary): Promise<void> {
+  private async switchAtRuntime(
+    route: Route,
+    token: string,
+    addresses: (string | undefined)[],
+    slots: number,
+    canary?: Canary,
+    preview: { previewing: boolean; idleAddresses: (string | undefined)[] } = { previewing: false, idleAddresses: [] }
+  ): Promise<void> {
     const be = backendName(this.app)
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
     const commands = [
-      ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses)),
+      ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain')),
+      ...(this.previewDomains.length ? previewCommands(this.app, route.color, slots, route.appPort, preview.idleAddresses) : []),
       `clear map ${map}`,
       ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
     ]
@@ -697,9 +734,11 @@ export class HaproxyRouter implements Router {
     if (errors.length)
       throw new ProxyError(`HAProxy (${this.name}) refused the switch of ${this.app} to ${route.color}: ${sanitizeHostText(errors.join(' / '), 400)}`)
     this.log.info(
-      canary
-        ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
-        : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`
+      preview.previewing
+        ? `Routed ${this.app}'s preview domains to ${otherColor(route.color)}, its own domains to ${route.color} alone, on the proxy ${this.name} through its runtime API (no reload)`
+        : canary
+          ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
+          : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`
     )
   }
 

@@ -29,6 +29,11 @@ export function logUrlOf(ctx: RunContext): string | undefined {
   return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}${attempt}`
 }
 
+/** promote manual: the environment a preview is recorded in, so `environment` keeps showing what serves it. */
+export function previewEnvironment(environment: string): string {
+  return `${environment}-preview`
+}
+
 function clip(text: string, max = 140): string {
   return text.length <= max ? text : text.slice(0, max - 1) + '…'
 }
@@ -59,6 +64,8 @@ export interface DeploymentRequest {
   environmentUrl?: string
   /** The commit deployed, when it is not the run's own (a rollback restores an earlier release's commit). */
   ref?: string
+  /** An environment that goes away (a preview's): GitHub's transient_environment. */
+  transient?: boolean
 }
 
 /**
@@ -135,7 +142,7 @@ export class GithubDeployment {
       payload: { app: this.request.app, image: this.request.image },
       description: clip(this.request.description),
       production_environment: /^prod(uction)?$/i.test(this.request.environment),
-      transient_environment: false
+      transient_environment: this.request.transient ?? false
     })
   }
 
@@ -161,18 +168,35 @@ export class GithubDeployment {
   /** Marks earlier successful deployments of this app in the environment as inactive. */
   async retireSuperseded(): Promise<number> {
     if (this.disabled || this.id === undefined) return 0
+    const id = this.id
+    return this.retireIn(this.request.environment, d => d < id, `Superseded by deployment ${id}`)
+  }
+
+  /**
+   * promote manual: the preview's deployments (environment <environment>-preview) once it was
+   * promoted or discarded, so no deployment says a preview waits when none does.
+   */
+  static async retirePreviews(token: string, ctx: RunContext, app: string, environment: string, why: string, log: Log): Promise<number> {
+    if (!token || !ctx.repository || !ctx.sha) return 0
+    const [owner, repo] = ctx.repository.split('/')
+    const previews = new GithubDeployment(getOctokit(token), owner, repo, ctx, { app, image: '', environment, description: '' }, log)
+    return previews.retireIn(environment, () => true, why)
+  }
+
+  /** Marks this app's successful deployments in `environment` (those `which` picks by id) inactive. */
+  private async retireIn(environment: string, which: (id: number) => boolean, description: string): Promise<number> {
     let retired = 0
     try {
       const { data: deployments } = await this.octokit.rest.repos.listDeployments({
         owner: this.owner,
         repo: this.repo,
-        environment: this.request.environment,
+        environment,
         per_page: 30
       })
       for (const d of deployments) {
         // Only earlier deployments, and only ones cutover made for this app: another app sharing
         // the environment, or another tool's deployment (no app in its payload), is left alone.
-        if (d.id >= this.id) continue
+        if (!which(d.id)) continue
         if (appOf(d.payload) !== this.request.app) continue
         const { data: statuses } = await this.octokit.rest.repos.listDeploymentStatuses({
           owner: this.owner,
@@ -186,7 +210,7 @@ export class GithubDeployment {
           repo: this.repo,
           deployment_id: d.id,
           state: 'inactive',
-          description: clip(`Superseded by deployment ${this.id}`)
+          description: clip(description)
         })
         retired++
       }

@@ -10,6 +10,7 @@ const RESULT: Record<HostResultKind, string> = {
   reverted: '↩️ switched back',
   skipped: '⏭️ not started',
   canary: '🐤 canary',
+  preview: '👀 preview',
   maintenance: '🚧 maintenance',
   live: '✅ live'
 }

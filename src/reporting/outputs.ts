@@ -14,6 +14,7 @@ export function outputsOf(outcome: Outcome, deploymentId: number | undefined): R
     'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
     'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
     hosts: JSON.stringify(outcome.hosts ?? []),
+    'preview-url': outcome.preview?.url ?? '',
     drift: outcome.drift === undefined ? '' : String(outcome.drift)
   }
 }

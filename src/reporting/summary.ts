@@ -24,6 +24,7 @@ const HEADLINES: Record<Outcome['result'], string> = {
   unchanged: '✔️ Unchanged',
   maintenance: '🚧 Maintenance page on for',
   canary: '🐤 Canary started for',
+  preview: '👀 Preview waiting for mode promote:',
   live: '✅ Back live:',
   failed: '❌ Failed'
 }
@@ -72,10 +73,18 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
     // A canary serves beside the live release, which stays the live one until mode promote.
     lines.push(`| **Canary** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`)
     lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves the other requests |`)
+  } else if (outcome.result === 'preview' && outcome.color) {
+    // A preview takes no live traffic: the live release serves every request until mode promote.
+    lines.push(`| **Preview** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | ${previewWhere(outcome, esc)} |`)
+    lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves every request until mode promote |`)
   } else if (outcome.color) {
     lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`)
   } else {
     lines.push('| **Live** | — | nothing deployed | |')
+  }
+  if (outcome.preview && outcome.result !== 'preview') {
+    const p = outcome.preview
+    lines.push(`| Preview | ${p.color} | \`${esc(p.image)}\` | waiting since ${esc(p.since)}: ${previewWhere(outcome, esc)} |`)
   }
   if (outcome.standby) {
     const s = outcome.standby
@@ -118,6 +127,12 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
   }
   // And once more over everything (app, colors, numbers): nothing registered leaves unmasked.
   return maskSecrets(lines.join('\n') + '\n', secrets)
+}
+
+/** Where a waiting preview is reached, and what ends it. */
+function previewWhere(outcome: Outcome, esc: (text: string) => string): string {
+  const url = outcome.preview?.url
+  return `${url ? `at ${esc(url)}` : 'no preview-domains to reach it'}; mode promote makes it live, mode rollback discards it`
 }
 
 /** The host's release ledger, newest first: what `to-release: N` counts back through. */
