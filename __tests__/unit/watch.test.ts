@@ -110,10 +110,11 @@ describe('watch inputs', () => {
     expect(errorOf({ 'watch-max-error-rate': 'high' })).toMatch(/^Input 'watch-max-error-rate' must be a percentage/)
   })
 
-  it('refuses modes other than deploy, a canary, nginx and several hosts', () => {
+  it('refuses modes other than deploy, a canary, a preview, nginx and several hosts', () => {
     expect(errorOf({ watch: '1m', mode: 'rollback', image: '' })).toBe("Input 'watch' only applies to mode deploy, not rollback")
     expect(errorOf({ watch: '1m', mode: 'promote' })).toBe("Input 'watch' only applies to mode deploy, not promote")
     expect(errorOf({ watch: '1m', 'canary-weight': '10' })).toMatch(/^Input 'watch' cannot be combined with 'canary-weight'/)
+    expect(errorOf({ watch: '1m', promote: 'manual' })).toMatch(/^Input 'watch' cannot be combined with 'promote: manual'/)
     expect(errorOf({ watch: '1m', 'proxy-type': 'nginx' })).toMatch(
       /^Input 'watch' needs the HAProxy proxy \(proxy-type: haproxy\), but this app's proxy is nginx: remove 'watch'/
     )
