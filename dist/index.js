@@ -75344,6 +75344,11 @@ function ledgerProblem(value, app) {
         if (!p || typeof p !== 'object' || !p.release || typeof p.since !== 'string')
             return 'its preview is not a release with a time';
     }
+    if (r.endedCanary !== undefined) {
+        const e = r.endedCanary;
+        if (!e || (e.color !== 'blue' && e.color !== 'green') || typeof e.at !== 'string')
+            return 'its ended canary is not a color with a time';
+    }
     const extra = [r.pending, r.canary?.release, r.preview?.release].filter(x => x !== undefined);
     for (const rel of [...r.releases, ...extra]) {
         if (!rel || typeof rel !== 'object')
@@ -76502,6 +76507,8 @@ class ReleaseEngine {
     observed;
     /** The ledger's releases as last known, for reports. */
     releases = [];
+    /** A canary ended without going live, as read from the ledger: its color drains from then. */
+    endedCanary;
     workers;
     /** Fires on abort: what waits on a container (the release command) stops at once. */
     aborter = new AbortController();
@@ -76568,6 +76575,7 @@ class ReleaseEngine {
             }
         }
         this.releases = record.releases;
+        this.endedCanary = record.endedCanary;
         return record;
     }
     async inspectColors(releases) {
@@ -77299,11 +77307,13 @@ class ReleaseEngine {
         if (!replaced.length)
             return;
         const what = `${liveColor} container${replaced.length > 1 ? `s (${replaced.length})` : ''} (${replaced[0].labels[LABEL.image] ?? '?'})`;
-        // It stopped being live when the release live before this run went live.
-        const liveUntil = before ? Date.parse(before.liveSince) : NaN;
+        // It stopped being live when the release live before this run went live, or, for a canary
+        // ended since, when it was ended.
+        const ended = this.endedCanary?.color === liveColor ? Date.parse(this.endedCanary.at) : NaN;
+        const liveUntil = Math.max(...[before ? Date.parse(before.liveSince) : NaN, ended].filter(t => Number.isFinite(t)), -Infinity);
         const drainLeft = liveUntil + config.proxy.drainTimeoutMs - this.clock.now();
         if (replaced.some(c => c.running) && drainLeft > 0) {
-            log.info(`The replaced ${what} was live ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
+            log.info(`The replaced ${what} took new requests until ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
             await this.clock.sleep(drainLeft);
         }
         for (const c of replaced)
@@ -77461,7 +77471,7 @@ class ReleaseEngine {
             // A canary that cannot be promoted is ended: the live color alone serves, as after a rollback.
             await router.apply(this.liveRoute(live)).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${u.message}`));
             await this.deps.ledger
-                .write({ ...record, pending: undefined, canary: undefined })
+                .write({ ...record, pending: undefined, canary: undefined, endedCanary: { color: canary.release.color, at: new Date(this.clock.now()).toISOString() } })
                 .catch(u => log.warning(`Could not update the release ledger: ${u.message}`));
             if (e instanceof ReleaseError)
                 throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The canary was ended: ${live.color} (${live.image}) serves all requests.` });
@@ -77486,7 +77496,12 @@ class ReleaseEngine {
         });
         if (!verified.ok)
             throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` });
-        const updated = { ...record, pending: undefined, canary: undefined };
+        const updated = {
+            ...record,
+            pending: undefined,
+            canary: undefined,
+            endedCanary: { color: canary.release.color, at: new Date(this.clock.now()).toISOString() }
+        };
         await ledger.write(updated);
         log.info(`Ended the canary of ${canary.release.image} on ${canary.release.color}: ${live.image} on ${live.color} serves every new request.`);
         // Its drain counts from now: keep-previous applies to the canary's color as to a replaced live color.

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import tar from 'tar-stream'
 import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
-import { cleanupApp, freePort, image as bedImage, localDocker, REPO, testbed, uniqueName } from '../support/testbed.js'
+import { appImages } from '../support/app-images.js'
+import { cleanupApp, freePort, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 // Worker roles, app-port none and the release command against the real test bed. The test app's
 // `queue` mode is a job queue in a container of its own on a network the app's roles join;
@@ -12,47 +11,16 @@ import { cleanupApp, freePort, image as bedImage, localDocker, REPO, testbed, un
 const docker = localDocker()
 const WORKER = 'jobs: /usr/bin/node /app/app.js worker'
 
-/**
- * The test bed's app images with this checkout's app.js on top (its queue, worker and migrate
- * modes), pushed under tags named by its hash: independent of when up.sh last rebuilt the
- * shared tags, and of other sessions' versions of app.js.
- */
-const images: Record<string, string> = {}
+/** The test bed's app images with this checkout's app.js on top (support/app-images.ts). */
+let images: Record<string, string> = {}
 function image(version: string): string {
   const ref = images[version]
   if (!ref) throw new Error(`no image built for ${version}`)
   return ref
 }
 
-async function follow(stream: NodeJS.ReadableStream): Promise<void> {
-  await new Promise<void>((resolve, reject) =>
-    docker.modem.followProgress(
-      stream,
-      (err: Error | null, events: { error?: string }[]) => {
-        const failed = err?.message ?? events.find(e => e.error)?.error
-        if (failed) reject(new Error(failed))
-        else resolve()
-      },
-      () => undefined
-    )
-  )
-}
-
 beforeAll(async () => {
-  const appJs = readFileSync(join(REPO, 'scripts', 'testbed', 'app', 'app.js'))
-  const hash = createHash('sha256').update(appJs).digest('hex').slice(0, 12)
-  const bed = testbed()
-  for (const version of ['v1', 'v2', 'v3']) {
-    const tag = `${bed.CUTOVER_TEST_IMAGE_PREFIX}:roles-${version}-${hash}`
-    const pack = tar.pack()
-    pack.entry({ name: 'Dockerfile' }, `FROM ${bedImage(version)}\nCOPY app.js /app/app.js\n`)
-    pack.entry({ name: 'app.js' }, appJs)
-    pack.finalize()
-    await follow(await docker.buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, version: '1' }))
-    const authconfig = { username: bed.CUTOVER_TEST_REGISTRY_USER, password: bed.CUTOVER_TEST_REGISTRY_PASSWORD, serveraddress: bed.CUTOVER_TEST_REGISTRY }
-    await follow(await docker.getImage(tag).push({ authconfig }))
-    images[version] = tag
-  }
+  images = await appImages('roles', ['v1', 'v2', 'v3'])
 }, 120_000)
 
 function expectSuccess(run: ActionRun): void {

@@ -31,14 +31,17 @@ export async function appImages(prefix: string, versions: string[]): Promise<Rec
   const hash = createHash('sha256').update(appJs).digest('hex').slice(0, 12)
   const bed = testbed()
   const images: Record<string, string> = {}
+  const authconfig = { username: bed.CUTOVER_TEST_REGISTRY_USER, password: bed.CUTOVER_TEST_REGISTRY_PASSWORD, serveraddress: bed.CUTOVER_TEST_REGISTRY }
   for (const version of versions) {
+    // The base from the registry: the local copy may be gone (a deploy on this same engine prunes
+    // images no color uses any more), and the build would then try to pull it without credentials.
+    await follow(await docker.pull(bedImage(version), { authconfig }))
     const tag = `${bed.CUTOVER_TEST_IMAGE_PREFIX}:${prefix}-${version}-${hash}`
     const pack = tar.pack()
     pack.entry({ name: 'Dockerfile' }, `FROM ${bedImage(version)}\nCOPY app.js /app/app.js\n`)
     pack.entry({ name: 'app.js' }, appJs)
     pack.finalize()
     await follow(await docker.buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, version: '1' }))
-    const authconfig = { username: bed.CUTOVER_TEST_REGISTRY_USER, password: bed.CUTOVER_TEST_REGISTRY_PASSWORD, serveraddress: bed.CUTOVER_TEST_REGISTRY }
     await follow(await docker.getImage(tag).push({ authconfig }))
     images[version] = tag
   }

@@ -6,6 +6,7 @@ import { FakeRouter } from '../support/fakes.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
+const V3 = 'registry.test/web:3'
 
 function configFor(strategy: Partial<Config['strategy']> = {}, more: Partial<Config> = {}): Config {
   return testConfig({
@@ -17,7 +18,7 @@ function configFor(strategy: Partial<Config['strategy']> = {}, more: Partial<Con
 
 class Bed extends EngineBed {
   constructor() {
-    super([V1, V2])
+    super([V1, V2, V3])
   }
   async canaryOf(weight: number, more: Partial<Config> = {}) {
     await this.engine(configFor()).release({ kind: 'deploy', image: V1 })
@@ -69,6 +70,25 @@ describe('canary-weight in the engine', () => {
     expect(bed.router.route).toMatchObject({ color: 'blue' })
     expect(bed.ledger.record?.canary).toBeUndefined()
     expect(bed.host.state()).toEqual({ 'web-blue': `${V1} running` })
+  })
+
+  it('a deploy right after a canary was ended lets the ended canary drain from its end before removing it', async () => {
+    const bed = new Bed()
+    await bed.canaryOf(20)
+    // The canary served a while: long enough that the live release's own switch is no reason to wait.
+    await bed.clock.sleep(60_000)
+    await bed.engine(configFor({}, { mode: 'rollback' })).release({ kind: 'rollback' })
+    const endedAt = Date.parse(bed.ledger.record!.endedCanary!.at)
+    expect(bed.ledger.record?.endedCanary?.color).toBe('green')
+    // The live release went live long before: only the canary's end says the green container still holds connections.
+    await bed.engine(configFor()).release({ kind: 'deploy', image: V3 })
+    expect(bed.log.text()).toMatch(
+      /The replaced green container \(registry.test\/web:2\) took new requests until \d+ s ago: letting its connections drain \d s more/
+    )
+    const removed = bed.host.events.findIndex(e => e.startsWith('remove') && e.includes('web-green'))
+    expect(removed).toBeGreaterThan(0)
+    expect(bed.clock.now() - endedAt).toBeGreaterThanOrEqual(5000)
+    expect(bed.host.state()['web-green']).toBe(`${V3} running`)
   })
 
   it('mode promote without a canary changes nothing', async () => {

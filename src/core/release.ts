@@ -82,6 +82,12 @@ export interface LedgerRecord {
    * going live drops it.
    */
   preview?: { release: Release; since: string }
+  /**
+   * A canary ended without going live (mode rollback, a failed promote): its color stopped taking
+   * new requests at `at`, so its connections (WebSockets above all) drain from then, not from when
+   * the live release went live.
+   */
+  endedCanary?: { color: Color; at: string }
   /** What the app claims on its proxy, so other apps' runs can refuse conflicting claims before touching anything. */
   routing?: RoutingClaim
   /** Release commands that succeeded, newest first. */
@@ -148,6 +154,10 @@ export function ledgerProblem(value: unknown, app: string): string | undefined {
   if (r.preview !== undefined) {
     const p = r.preview as Partial<NonNullable<LedgerRecord['preview']>> | null
     if (!p || typeof p !== 'object' || !p.release || typeof p.since !== 'string') return 'its preview is not a release with a time'
+  }
+  if (r.endedCanary !== undefined) {
+    const e = r.endedCanary as Partial<NonNullable<LedgerRecord['endedCanary']>> | null
+    if (!e || (e.color !== 'blue' && e.color !== 'green') || typeof e.at !== 'string') return 'its ended canary is not a color with a time'
   }
   const extra = [r.pending, r.canary?.release, r.preview?.release].filter(x => x !== undefined)
   for (const rel of [...r.releases, ...extra]) {
