@@ -533,8 +533,8 @@ async function benchTransport(ctx, opts) {
   const base = { host: '127.0.0.1', user: bed.CUTOVER_TEST_SSH_USER, keyFile: bed.CUTOVER_TEST_KEY }
   const api = []
   const modes = [
-    'one tunnel, as the action (a session first)',
-    'same, agent with a one-word util.inspect (what-if)',
+    'one tunnel, as the action (a session first, the agent inspected as one word)',
+    'same, the agent inspected whole (as before the fix)',
     'one tunnel, no session channel',
     "dockerode protocol 'ssh'"
   ]
@@ -548,9 +548,9 @@ async function benchTransport(ctx, opts) {
           const relayBefore = (await relay.stats()).connections
           const clientBefore = clientConnections.count
           const make = {
-            [modes[0]]: () => tunnelDocker({ ...base, port, hostKeyBase64: keyB64, session: true }),
-            [modes[1]]: () => tunnelDocker({ ...base, port, hostKeyBase64: keyB64, session: true, shortInspect: true }),
-            [modes[2]]: () => tunnelDocker({ ...base, port, hostKeyBase64: keyB64 }),
+            [modes[0]]: () => tunnelDocker({ ...base, port, hostKeyBase64: keyB64, session: true, shortInspect: true }),
+            [modes[1]]: () => tunnelDocker({ ...base, port, hostKeyBase64: keyB64, session: true }),
+            [modes[2]]: () => tunnelDocker({ ...base, port, hostKeyBase64: keyB64, shortInspect: true }),
             [modes[3]]: async () => sshModeDocker({ ...base, port })
           }[mode]
           const m = await measureCalls(make, calls, concurrency)

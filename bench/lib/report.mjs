@@ -106,7 +106,7 @@ const PARTS = [
   ['appBoot', "app boot, container start to listening (not the action's)"],
   ['healthSlack', 'health gate after the app listens'],
   ['beforeSwitch', 'health gate to switch'],
-  ['switch', 'switch (write config, nginx -t, reload)'],
+  ['switch', 'switch (proxy files, then runtime API or reload)'],
   ['switchGapMs', 'switch to first answer of the new version'],
   ['overheadMs', '**overhead** (all but pull and app boot)']
 ]
