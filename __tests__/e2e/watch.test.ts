@@ -5,6 +5,11 @@ import { startLoad } from '../support/load.js'
 import { expectSuccess, haproxyImage, runAction, sendRequests, served, underLoad } from '../support/strategy.js'
 import { cleanupApp, freePort, image, localDocker, uniqueName } from '../support/testbed.js'
 
+// cutover masks env values as secrets: written "+30" (the app reads 30), so that masking cannot
+// garble a number or a random app name in the log and summary ("30" would turn cot-watch-3c308a
+// into cot-watch-3c***8a).
+const ERROR_30 = 'ERROR_PERCENT=+30'
+
 // watch and watch-max-error-rate (issue #12) behind HAProxy: a healthy release passes the watch; a
 // release whose `/` answers 500 to 30 % of requests (the test app's ERROR_PERCENT) under load from a
 // loopback client is rolled back automatically, with no failed request at the switch back, and its
@@ -92,7 +97,7 @@ describe('watch', () => {
       startLoad(`http://127.0.0.1:${port}/`, { connections: 2, keepAlive: false, maxMs: 120_000 })
     ]
     await new Promise(r => setTimeout(r, 300))
-    const { run: r, requests } = await run({ image: image('v2'), env: 'ERROR_PERCENT=30', watch: '60s', 'watch-max-error-rate': '5%' })
+    const { run: r, requests } = await run({ image: image('v2'), env: ERROR_30, watch: '60s', 'watch-max-error-rate': '5%' })
     await new Promise(r => setTimeout(r, 300))
     const [a, b] = await Promise.all(load.map(l => l.stop()))
 
@@ -187,7 +192,7 @@ describe('watch', () => {
         await new Promise(r => setTimeout(r, 250))
       }
     })()
-    const { run: r } = await run({ image: image('v2'), env: 'ERROR_PERCENT=30', watch: '12s' })
+    const { run: r } = await run({ image: image('v2'), env: ERROR_30, watch: '12s' })
     stop = true
     await client
     expect(r.code).toBe(1)
