@@ -74361,6 +74361,15 @@ function maskSecret(source, value) {
         if (line.trim().length >= 4)
             source.mask(line.trim());
 }
+/**
+ * An env value is masked as a secret unless it is shorter than 4 characters: PORT=80, DEBUG=1 or
+ * JOB_MS=200 are no secrets, and masking them would blank every "1" or "200" in the log.
+ */
+const ENV_MASK_MIN_LENGTH = 4;
+function maskEnvValue(source, value) {
+    if (value.trim().length >= ENV_MASK_MIN_LENGTH)
+        maskSecret(source, value);
+}
 function checkHost(input, host) {
     if (IPV4.test(host) ? host.split('.').some(o => Number(o) > 255) : !HOSTNAME.test(host) && !host.includes(':')) {
         throw new InputError(input, `is not a valid host name or IP address: "${host}"`);
@@ -74812,10 +74821,10 @@ function parseInputs(source) {
     const fromInput = parseKeyValues('env', r.lines('env'));
     // Masked before anything else can fail and quote them.
     for (const value of Object.values(fromInput))
-        maskSecret(source, value);
+        maskEnvValue(source, value);
     const fromFile = parseEnvFile(source, r.str('env-file'));
     for (const value of Object.values(fromFile))
-        maskSecret(source, value);
+        maskEnvValue(source, value);
     const env = checkEnv('env', { ...fromFile, ...fromInput });
     const networks = parseNetworks(r.lines('networks'), app);
     const healthPath = parseHealthPath(r.str('health-path', '/health'));

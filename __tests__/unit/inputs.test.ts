@@ -221,12 +221,15 @@ describe('parseInputs', () => {
         'ssh-passphrase': 'correct horse',
         'registry-username': 'bot',
         'registry-password': 'registry-pw',
-        env: 'DATABASE_URL=postgres://u:p@db/app\nEMPTY=',
+        env: 'DATABASE_URL=postgres://u:p@db/app\nEMPTY=\nDEBUG=1\nJOB_MS=200\nPIN=1234',
         'github-token': 'ghs_token'
       },
       masked
     )
-    expect(masked).toEqual(expect.arrayContaining([encryptedKey, 'correct horse', 'registry-pw', 'postgres://u:p@db/app', 'ghs_token']))
+    expect(masked).toEqual(expect.arrayContaining([encryptedKey, 'correct horse', 'registry-pw', 'postgres://u:p@db/app', 'ghs_token', '1234']))
+    // Values under 4 characters are not: masking "1" or "200" would blank them everywhere in the log.
+    expect(masked).not.toContain('1')
+    expect(masked).not.toContain('200')
     // multi-line secrets are masked line by line too
     expect(masked).toContain(encryptedKey.split('\n')[1])
   })

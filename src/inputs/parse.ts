@@ -136,6 +136,16 @@ function maskSecret(source: InputSource, value: string): void {
   for (const line of value.split(/\r?\n/)) if (line.trim().length >= 4) source.mask(line.trim())
 }
 
+/**
+ * An env value is masked as a secret unless it is shorter than 4 characters: PORT=80, DEBUG=1 or
+ * JOB_MS=200 are no secrets, and masking them would blank every "1" or "200" in the log.
+ */
+export const ENV_MASK_MIN_LENGTH = 4
+
+function maskEnvValue(source: InputSource, value: string): void {
+  if (value.trim().length >= ENV_MASK_MIN_LENGTH) maskSecret(source, value)
+}
+
 function checkHost(input: string, host: string): void {
   if (IPV4.test(host) ? host.split('.').some(o => Number(o) > 255) : !HOSTNAME.test(host) && !host.includes(':')) {
     throw new InputError(input, `is not a valid host name or IP address: "${host}"`)
@@ -599,9 +609,9 @@ export function parseInputs(source: InputSource): Config {
 
   const fromInput = parseKeyValues('env', r.lines('env'))
   // Masked before anything else can fail and quote them.
-  for (const value of Object.values(fromInput)) maskSecret(source, value)
+  for (const value of Object.values(fromInput)) maskEnvValue(source, value)
   const fromFile = parseEnvFile(source, r.str('env-file'))
-  for (const value of Object.values(fromFile)) maskSecret(source, value)
+  for (const value of Object.values(fromFile)) maskEnvValue(source, value)
   const env = checkEnv('env', { ...fromFile, ...fromInput })
 
   const networks = parseNetworks(r.lines('networks'), app)
