@@ -1,4 +1,5 @@
 import type { Config } from '../../src/core/config.js'
+import { ReleaseError } from '../../src/core/outcome.js'
 import type { ReleaseAuthor } from '../../src/core/release.js'
 import { ReleaseEngine } from '../../src/engine/release.js'
 import type { UntrustedOutput } from '../../src/engine/release-command.js'
@@ -62,4 +63,15 @@ export class EngineBed {
     })
     return this.last
   }
+}
+
+/** The ReleaseError a release fails with; fails the test when it succeeds or throws something else. */
+export async function releaseFailure(p: Promise<unknown>): Promise<ReleaseError> {
+  try {
+    await p
+  } catch (e) {
+    if (e instanceof ReleaseError) return e
+    throw e
+  }
+  throw new Error('expected the release to fail')
 }

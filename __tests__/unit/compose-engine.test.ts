@@ -1,7 +1,7 @@
 /** Compose projects in the engine, against the in-memory fakes: services of other images per color, their order, labels, networks, shared updates. */
 import type { Config, SharedService, WorkerRole } from '../../src/core/config.js'
-import { ReleaseError, type ReleaseResult } from '../../src/core/outcome.js'
-import { EngineBed, testConfig } from '../support/engine-bed.js'
+import type { ReleaseResult } from '../../src/core/outcome.js'
+import { EngineBed, releaseFailure, testConfig } from '../support/engine-bed.js'
 
 const V1 = 'registry.test/shop:1'
 const V2 = 'registry.test/shop:2'
@@ -46,16 +46,6 @@ class Bed extends EngineBed {
   image(name: string): string | undefined {
     return this.host.containers.get(name)?.image
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<ReleaseError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof ReleaseError) return e
-    throw e
-  }
-  throw new Error('expected the release to fail')
 }
 
 describe('compose services of another image, per color', () => {
@@ -133,7 +123,7 @@ describe('compose services of another image, per color', () => {
   it('a worker image that cannot be pulled fails the deploy before anything starts', async () => {
     const bed = new Bed()
     await bed.deploy(V1, composeConfig([mailer(MAILER1)]))
-    const e = await failure(bed.deploy(V2, composeConfig([mailer('registry.test/mailer:nope')])))
+    const e = await releaseFailure(bed.deploy(V2, composeConfig([mailer('registry.test/mailer:nope')])))
     expect(e.message).toBe(
       'Pulling registry.test/mailer:nope, the image of a worker, failed: Pull of registry.test/mailer:nope failed: manifest unknown. Nothing was switched.'
     )
@@ -159,7 +149,7 @@ describe('compose depends_on between per-color services', () => {
   it('service_healthy: when the other turns unhealthy the dependent never starts and the deploy fails naming it', async () => {
     const bed = new Bed()
     bed.host.addImage(CACHE, { workerHealth: 'unhealthy' })
-    const e = await failure(bed.deploy(V1, composeConfig([cache, jobsAfter('service_healthy')])))
+    const e = await releaseFailure(bed.deploy(V1, composeConfig([cache, jobsAfter('service_healthy')])))
     expect(e.message).toMatch(/^The worker web-blue-worker-cache \(registry.test\/cache:7\) did not become healthy: Docker's HEALTHCHECK reports unhealthy/)
     expect(bed.host.events).not.toContain('start web-blue-worker-jobs')
   })
@@ -186,7 +176,7 @@ describe('compose networks', () => {
       networkAliases: { 'web-blue_default': ['web'] }
     })
     config.container.networks = ['web_back', 'traefik']
-    const e = await failure(bed.deploy(V2, config))
+    const e = await releaseFailure(bed.deploy(V2, config))
     expect(e.message).toContain("Input 'networks' names traefik, which the host does not have")
   })
 })

@@ -1,9 +1,9 @@
 import type { Config } from '../../src/core/config.js'
-import { ReleaseError, type ReleaseResult } from '../../src/core/outcome.js'
+import type { ReleaseResult } from '../../src/core/outcome.js'
 import type { LedgerRecord } from '../../src/core/release.js'
 import { ReleaseEngine } from '../../src/engine/release.js'
 import type { ReleaseRequest } from '../../src/engine/plan.js'
-import { EngineBed, testConfig } from '../support/engine-bed.js'
+import { EngineBed, releaseFailure, testConfig } from '../support/engine-bed.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
@@ -45,16 +45,6 @@ class Bed extends EngineBed {
     const route = this.router.route
     return route && this.host.containers.get(`web-${route.color}`)?.image
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<ReleaseError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof ReleaseError) return e
-    throw e
-  }
-  throw new Error('expected the release to fail')
 }
 
 describe('deploy', () => {
@@ -156,7 +146,7 @@ describe('deploy', () => {
 
   it('refuses before touching anything when a network in networks does not exist', async () => {
     const bed = new Bed()
-    const e = await failure(bed.deploy(V1, configFor({}, { networks: ['backend'] })))
+    const e = await releaseFailure(bed.deploy(V1, configFor({}, { networks: ['backend'] })))
     expect(e.message).toMatch(/Input 'networks' names backend, which the host does not have/)
     expect(bed.host.calls).not.toContain('create')
     expect(bed.host.calls).not.toContain('pull')
@@ -174,7 +164,7 @@ describe('a failure at each step leaves the live color serving and the host as i
 
   it('pull: the registry refuses', async () => {
     const bed = await liveOnGreen()
-    const e = await failure(bed.deploy('registry.test/web:missing'))
+    const e = await releaseFailure(bed.deploy('registry.test/web:missing'))
     expect(e.message).toMatch(/manifest unknown/)
     expect(bed.serving()).toBe(V2)
     expect(bed.host.state()).toEqual(untouched)
@@ -190,7 +180,7 @@ describe('a failure at each step leaves the live color serving and the host as i
 
   it('health: an unhealthy image fails with the reason and its logs; nothing switched', async () => {
     const bed = await liveOnGreen()
-    const e = await failure(bed.deploy(BROKEN))
+    const e = await releaseFailure(bed.deploy(BROKEN))
     expect(e.failure.reason).toMatch(
       /web-blue \(registry.test\/web:broken\) did not become healthy: \/health on port 3000 did not give a 2xx answer within 10 s \(health-timeout\); last answer: HTTP 500: "broken"\. green \(registry.test\/web:2\) is still live\./
     )
@@ -203,7 +193,7 @@ describe('a failure at each step leaves the live color serving and the host as i
 
   it('health: a crash at boot reports its exit code', async () => {
     const bed = await liveOnGreen()
-    const e = await failure(bed.deploy(CRASH))
+    const e = await releaseFailure(bed.deploy(CRASH))
     expect(e.failure).toMatchObject({ exitCode: 3, container: 'web-blue' })
     expect(e.failure.reason).toMatch(/exited with code 3 before it became healthy/)
     expect(bed.host.state()).toEqual(untouched)
@@ -211,14 +201,14 @@ describe('a failure at each step leaves the live color serving and the host as i
 
   it('health: keep-failed keeps the failed container stopped under its own name', async () => {
     const bed = await liveOnGreen()
-    await failure(bed.deploy(BROKEN, configFor({ keepFailed: true })))
+    await releaseFailure(bed.deploy(BROKEN, configFor({ keepFailed: true })))
     expect(bed.host.state()).toEqual({ ...untouched, 'web-blue-failed': `${BROKEN} stopped` })
   })
 
   it('health: the gate ends at health-timeout even when the app never listens', async () => {
     const bed = await liveOnGreen()
     const started = bed.clock.now()
-    const e = await failure(bed.deploy(SLOW))
+    const e = await releaseFailure(bed.deploy(SLOW))
     expect(e.message).toMatch(/within 10 s \(health-timeout\)/)
     expect(bed.clock.now() - started).toBeLessThanOrEqual(10_000)
   })
@@ -226,7 +216,7 @@ describe('a failure at each step leaves the live color serving and the host as i
   it('switch: the proxy refuses the route; the pending release is forgotten', async () => {
     const bed = await liveOnGreen()
     bed.router.failApply = new Error('nginx -t failed')
-    const e = await failure(bed.deploy(V3))
+    const e = await releaseFailure(bed.deploy(V3))
     expect(e.message).toBe('The proxy could not be switched to blue: nginx -t failed. green (registry.test/web:2) is still live.')
     expect(bed.serving()).toBe(V2)
     expect(bed.host.state()).toEqual(untouched)
@@ -236,7 +226,7 @@ describe('a failure at each step leaves the live color serving and the host as i
   it('verify: the proxy does not answer from the new color; the route is switched back', async () => {
     const bed = await liveOnGreen()
     bed.router.brokenColor = 'blue'
-    const e = await failure(bed.deploy(V3))
+    const e = await releaseFailure(bed.deploy(V3))
     expect(e.message).toMatch(
       /After the switch the proxy did not answer from blue within 10 s \(last answer: HTTP 502: "Bad Gateway"\), so it was switched back to green\./
     )
@@ -263,7 +253,7 @@ describe('a failure at each step leaves the live color serving and the host as i
       await start(name)
       engine.abort('Cancelled (SIGINT)')
     }
-    const e = await failure(engine.release({ kind: 'deploy', image: V3 }))
+    const e = await releaseFailure(engine.release({ kind: 'deploy', image: V3 }))
     expect(e.message).toMatch(/^Cancelled \(SIGINT\): stopped before the switch; green \(registry.test\/web:2\) is still live\.$/)
     expect(bed.host.state()).toEqual(untouched)
     expect(bed.serving()).toBe(V2)
@@ -515,7 +505,7 @@ describe('routing claims on a shared proxy', () => {
     const bed = new Bed()
     bed.ledger.others = [{ app: 'shop', routing: { proxy: 'cutover-proxy', domains: ['shop.example.com', 'www.example.com'] } }]
     const config = configFor({ proxy: { ...configFor().proxy, domains: ['app.example.com', 'WWW.example.com'] } })
-    const e = await failure(bed.deploy(V1, config))
+    const e = await releaseFailure(bed.deploy(V1, config))
     expect(e.message).toBe(
       "Input 'domains' claims WWW.example.com, which app shop already serves on the proxy cutover-proxy: remove it from one of the two apps. Nothing was changed."
     )

@@ -1,9 +1,9 @@
 /** Worker roles, app-port none and the release command, in the engine, against the in-memory fakes. */
 import type { Config, RoleSettings } from '../../src/core/config.js'
-import { ReleaseError, type ReleaseResult } from '../../src/core/outcome.js'
+import type { ReleaseResult } from '../../src/core/outcome.js'
 import type { ReleaseRequest } from '../../src/engine/plan.js'
 import type { ImageBehaviour } from '../support/fakes.js'
-import { EngineBed, testConfig } from '../support/engine-bed.js'
+import { EngineBed, releaseFailure, testConfig } from '../support/engine-bed.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
@@ -46,16 +46,6 @@ class Bed extends EngineBed {
     if (i < 0) throw new Error(`no event "${event}" after ${from} in:\n${this.host.events.slice(from).join('\n')}`)
     return i
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<ReleaseError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof ReleaseError) return e
-    throw e
-  }
-  throw new Error('expected the release to fail')
 }
 
 describe('worker roles', () => {
@@ -134,7 +124,7 @@ describe('worker roles', () => {
     const bed = new Bed()
     bed.image('registry.test/web:bad-worker', { workerCrashWith: 7, workerCrashAfterMs: 4000 })
     await bed.deploy(V1)
-    const e = await failure(bed.deploy('registry.test/web:bad-worker'))
+    const e = await releaseFailure(bed.deploy('registry.test/web:bad-worker'))
     expect(e.failure).toMatchObject({ exitCode: 7, logs: expect.stringContaining('web-green-worker-') })
     expect(e.message).toMatch(
       /^The worker web-green-worker-(jobs|mail) \(registry.test\/web:bad-worker\) did not become healthy: it exited with code 7 within 4 s\. blue \(registry.test\/web:1\) is still live\.$/
@@ -153,7 +143,7 @@ describe('worker roles', () => {
     bed.image('registry.test/web:bad-worker', { workerCrashWith: 7, workerCrashAfterMs: 4000 })
     const overlap = configFor({ handover: 'overlap' })
     await bed.deploy(V1, overlap)
-    await failure(bed.deploy('registry.test/web:bad-worker', overlap))
+    await releaseFailure(bed.deploy('registry.test/web:bad-worker', overlap))
     expect(bed.host.stops.filter(s => s.name.startsWith('web-blue'))).toEqual([])
     expect(bed.host.state()).toEqual({ 'web-blue': `${V1} running`, 'web-blue-worker-jobs': `${V1} running`, 'web-blue-worker-mail': `${V1} running` })
   })
@@ -163,7 +153,7 @@ describe('worker roles', () => {
     bed.image('registry.test/web:hc-bad', { workerHealth: 'unhealthy' })
     bed.image('registry.test/web:hc-ok', { workerHealth: 'healthy' })
     await bed.deploy(V1)
-    const e = await failure(bed.deploy('registry.test/web:hc-bad'))
+    const e = await releaseFailure(bed.deploy('registry.test/web:hc-bad'))
     expect(e.message).toContain("Docker's HEALTHCHECK reports unhealthy (last check exited 1: no jobs table)")
     expect(bed.host.state()['web-green-worker-jobs']).toBeUndefined()
 
@@ -177,7 +167,7 @@ describe('worker roles', () => {
     const bed = new Bed()
     await bed.deploy(V1)
     bed.router.failApply = new Error('proxy is down')
-    const e = await failure(bed.deploy(V2))
+    const e = await releaseFailure(bed.deploy(V2))
     expect(e.message).toContain('The proxy could not be switched to green')
     expect(bed.host.state()).toEqual({ 'web-blue': `${V1} running`, 'web-blue-worker-jobs': `${V1} running`, 'web-blue-worker-mail': `${V1} running` })
   })
@@ -188,7 +178,7 @@ describe('worker roles', () => {
     await bed.deploy(V1)
     await bed.deploy(V2)
     const blueJobs = bed.host.containers.get('web-blue-worker-jobs')!.id
-    await failure(bed.deploy('registry.test/web:bad-worker'))
+    await releaseFailure(bed.deploy('registry.test/web:bad-worker'))
     expect(bed.host.containers.get('web-blue-worker-jobs')!.id).toBe(blueJobs)
     await bed.rollback()
     expect(bed.host.containers.get('web-blue-worker-jobs')).toMatchObject({ id: blueJobs, running: true })
@@ -294,7 +284,7 @@ describe('app-port none (workers only)', () => {
     const bed = new Bed()
     bed.image('registry.test/web:bad-worker', { workerCrashWith: 2, workerCrashAfterMs: 500 })
     await bed.deploy(V1, WORKERS_ONLY())
-    const e = await failure(bed.deploy('registry.test/web:bad-worker', WORKERS_ONLY()))
+    const e = await releaseFailure(bed.deploy('registry.test/web:bad-worker', WORKERS_ONLY()))
     expect(e.failure.exitCode).toBe(2)
     expect(bed.host.state()).toEqual({ 'web-blue-worker-jobs': `${V1} running`, 'web-blue-worker-mail': `${V1} running` })
     expect(bed.router.calls).toEqual([])
@@ -303,7 +293,7 @@ describe('app-port none (workers only)', () => {
   it('refuses to take the web role away from an app that has one', async () => {
     const bed = new Bed()
     await bed.deploy(V1)
-    const e = await failure(bed.deploy(V2, WORKERS_ONLY()))
+    const e = await releaseFailure(bed.deploy(V2, WORKERS_ONLY()))
     expect(e.message).toContain("Input 'app-port' is none, but the live release of web (registry.test/web:1) has a web role behind the proxy")
     expect(bed.host.state()['web-green-worker-jobs']).toBeUndefined()
   })
@@ -332,7 +322,7 @@ describe('release command', () => {
     bed.image('registry.test/web:m-bad', { runOutput: ['migrating', 'ERROR: column exists'], runExitCode: 3 })
     await bed.deploy(V1)
     const from = bed.host.events.length
-    const e = await failure(bed.deploy('registry.test/web:m-bad', configFor({}, { releaseCommand: MIGRATE })))
+    const e = await releaseFailure(bed.deploy('registry.test/web:m-bad', configFor({}, { releaseCommand: MIGRATE })))
     expect(e.message).toMatch(/^The release command \(node migrate.js\) exited with code 3 after \d+ s\. blue \(registry.test\/web:1\) is still live\.$/)
     expect(e.failure).toMatchObject({ exitCode: 3, container: 'web-release', logs: 'migrating\nERROR: column exists' })
     expect(bed.host.events.slice(from)).toEqual(['start web-release', 'remove web-release'])
@@ -344,7 +334,7 @@ describe('release command', () => {
     const bed = new Bed()
     bed.image('registry.test/web:m-slow', { runMs: 120_000 })
     await bed.deploy(V1)
-    const e = await failure(bed.deploy('registry.test/web:m-slow', configFor({}, { releaseCommand: { ...MIGRATE, timeoutMs: 5000 } })))
+    const e = await releaseFailure(bed.deploy('registry.test/web:m-slow', configFor({}, { releaseCommand: { ...MIGRATE, timeoutMs: 5000 } })))
     expect(e.message).toContain('did not complete: it did not finish within 5 s (release-timeout), so it was killed')
     expect(bed.host.containers.has('web-release')).toBe(false)
     expect(bed.host.containers.has('web-green')).toBe(false)
@@ -355,7 +345,7 @@ describe('release command', () => {
     bed.image('registry.test/web:m-slow', { runOutput: ['migrating'], runMs: 120_000 })
     await bed.deploy(V1)
     bed.output = async (_title, body) => body(() => bed.last!.abort('Cancelled (SIGINT)'))
-    const e = await failure(bed.deploy('registry.test/web:m-slow', configFor({}, { releaseCommand: MIGRATE })))
+    const e = await releaseFailure(bed.deploy('registry.test/web:m-slow', configFor({}, { releaseCommand: MIGRATE })))
     expect(e.message).toContain('did not complete: Cancelled (SIGINT)')
     expect(bed.host.containers.has('web-release')).toBe(false)
     expect(bed.router.route?.color).toBe('blue')
@@ -366,7 +356,7 @@ describe('release command', () => {
     bed.image('registry.test/web:m', { runOutput: ['migrating'], healthStatus: 500 })
     await bed.deploy(V1)
     const config = configFor({}, { releaseCommand: MIGRATE })
-    await failure(bed.deploy('registry.test/web:m', config))
+    await releaseFailure(bed.deploy('registry.test/web:m', config))
     expect(bed.host.waited).toHaveLength(1)
     // The web role was broken (say, by a setting); the retry gets past it but must not migrate again.
     bed.host.images.get('registry.test/web:m')!.behaviour.healthStatus = 200
@@ -415,7 +405,7 @@ describe('shared services (compose-shared-services)', () => {
   it('a shared service that exits fails the run before anything of the release starts', async () => {
     const bed = new Bed()
     bed.image('registry.test/db:crash', { crashWith: 9 })
-    const e = await failure(bed.deploy(V1, configFor({}, { shared: shared('registry.test/db:crash') })))
+    const e = await releaseFailure(bed.deploy(V1, configFor({}, { shared: shared('registry.test/db:crash') })))
     expect(e.message).toBe('The shared service web-db exited with code 9. Nothing was switched.')
     expect(e.failure.exitCode).toBe(9)
     expect(bed.host.containers.has('web-blue')).toBe(false)
@@ -428,7 +418,7 @@ describe('worker roles and keep-failed', () => {
     bed.image('registry.test/web:bad-worker', { workerCrashWith: 1 })
     await bed.deploy(V1)
     await bed.deploy(V2)
-    await failure(bed.deploy('registry.test/web:bad-worker', configFor({}, { keepFailed: true })))
+    await releaseFailure(bed.deploy('registry.test/web:bad-worker', configFor({}, { keepFailed: true })))
     expect(bed.host.state()).toMatchObject({
       'web-blue-worker-jobs': `${V1} stopped`,
       'web-blue-worker-jobs-failed': 'registry.test/web:bad-worker stopped',
