@@ -76859,11 +76859,7 @@ class ReleaseEngine {
                     reason: `The proxy could not be switched to ${plan.color}: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
                 });
             }));
-            const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-                const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
-                note(`${describeAnswer(v.last)} after ${v.ms} ms`);
-                return v;
-            });
+            const verified = await this.verifyStep(route);
             if (!verified.ok) {
                 const back = await this.switchBack(live);
                 throw new ReleaseError({
@@ -76956,11 +76952,7 @@ class ReleaseEngine {
         await timeline.step('switch', `Switching back to ${live.color} (the watch failed)`, () => router.apply(back).catch((e) => {
             throw new ReleaseError({ reason: `${seen}; switching back to ${live.color} failed (${e.message}), so ${plan.color} (${plan.image}) is still live.` }, deployed());
         }));
-        const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-            const v = await router.verify(back, config.health.path, VERIFY_TIMEOUT_MS);
-            note(`${describeAnswer(v.last)} after ${v.ms} ms`);
-            return v;
-        });
+        const verified = await this.verifyStep(back);
         // The proxy routes to the previous release either way: the ledger says so.
         const restored = { ...live, liveSince: new Date(this.clock.now()).toISOString() };
         this.observed = restored;
@@ -77059,6 +77051,15 @@ class ReleaseEngine {
         const colors = await this.inspectColors(updated.releases);
         const result = this.resultOf(kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, undefined, this.standbyOf(updated.releases, colors));
         return { ...result, ...(await this.workerStates(release)) };
+    }
+    /** The verify step: asks through the proxy until `route`'s release answers, or VERIFY_TIMEOUT_MS. */
+    verifyStep(route) {
+        const { router, config, timeline } = this.deps;
+        return timeline.step('verify', 'Verifying through the proxy', async (note) => {
+            const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
+            note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+            return v;
+        });
     }
     /** Routes the app back to what was live before the switch; says how that went, for the failure message. */
     async switchBack(live) {
@@ -77402,11 +77403,7 @@ class ReleaseEngine {
                     reason: `The proxy could not start the canary on ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
                 });
             }));
-            const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-                const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS);
-                note(`${describeAnswer(v.last)} after ${v.ms} ms`);
-                return v;
-            });
+            const verified = await this.verifyStep(liveRoute);
             if (!verified.ok)
                 throw new ReleaseError({
                     reason: `After the canary started the proxy did not answer within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
@@ -77489,7 +77486,7 @@ class ReleaseEngine {
     }
     /** mode rollback during a canary: the live color alone again; the canary's color gets keep-previous after its drain. */
     async endCanary(record, live, network) {
-        const { host, router, ledger, timeline, log, config } = this.deps;
+        const { host, router, ledger, timeline, log } = this.deps;
         const canary = record.canary;
         await this.deps.onPlanned?.({ color: live.color, image: live.image, from: { color: canary.release.color, image: canary.release.image }, restores: live });
         await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app });
@@ -77498,11 +77495,7 @@ class ReleaseEngine {
         await timeline.step('switch', `Ending the canary on ${canary.release.color}`, () => router.apply(route).catch((e) => {
             throw new ReleaseError({ reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}` });
         }));
-        const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-            const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
-            note(`${describeAnswer(v.last)} after ${v.ms} ms`);
-            return v;
-        });
+        const verified = await this.verifyStep(route);
         if (!verified.ok)
             throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` });
         const updated = {
@@ -77549,11 +77542,7 @@ class ReleaseEngine {
                     reason: `The proxy could not route the preview to ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
                 });
             }));
-            const verified = await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-                const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS);
-                note(`${describeAnswer(v.last)} after ${v.ms} ms`);
-                return v;
-            });
+            const verified = await this.verifyStep(liveRoute);
             if (!verified.ok)
                 throw new ReleaseError({
                     reason: `After routing the preview the proxy did not answer from ${live.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { appImages } from '../support/app-images.js'
-import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
-import { cleanupApp, freePort, localDocker, testbed, uniqueName } from '../support/testbed.js'
+import { bedInputs, get, runAction } from '../support/action.js'
+import { cleanupApp, freePort, localDocker, uniqueName } from '../support/testbed.js'
+import { expectSuccess, haproxyImage } from '../support/strategy.js'
 
 // A compose project against the real test bed: the routed web service, a worker of another image
 // that consumes a shared queue, a sidecar of a third image it waits for (depends_on:
@@ -17,15 +18,6 @@ let images: Record<string, string> = {}
 beforeAll(async () => {
   images = await appImages('compose', ['v1', 'v2', 'v3'])
 }, 180_000)
-
-function expectSuccess(r: ActionRun): void {
-  if (r.code !== 0) throw new Error(`action failed (${r.code}):\n${r.stdout}\n${r.stderr}`)
-}
-
-function haproxyImage(): string {
-  const bed = testbed()
-  return bed.CUTOVER_TEST_HAPROXY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/haproxy:2.6`
-}
 
 const node = (script: string) => ['CMD', '/usr/bin/node', '-e', script]
 const httpOk = (port: number, path: string) =>

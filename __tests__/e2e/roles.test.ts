@@ -1,9 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
+import { bedInputs, get, runAction, startAction, untilOutput } from '../support/action.js'
 import { appImages } from '../support/app-images.js'
-import { cleanupApp, freePort, localDocker, testbed, uniqueName } from '../support/testbed.js'
+import { cleanupApp, freePort, localDocker, uniqueName } from '../support/testbed.js'
+import { expectSuccess, haproxyImage } from '../support/strategy.js'
 
 // Worker roles, app-port none and the release command against the real test bed. The test app's
 // `queue` mode is a job queue in a container of its own on a network the app's roles join;
@@ -22,15 +23,6 @@ function image(version: string): string {
 beforeAll(async () => {
   images = await appImages('roles', ['v1', 'v2', 'v3'])
 }, 120_000)
-
-function expectSuccess(run: ActionRun): void {
-  if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
-}
-
-function haproxyImage(): string {
-  const bed = testbed()
-  return bed.CUTOVER_TEST_HAPROXY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/haproxy:2.6`
-}
 
 interface QueueStats {
   pushed: number

@@ -20,7 +20,7 @@ import { waitHealthy } from './health.js'
 import { isContainerOf, planRelease, type ColorContainer, type Plan, type ReleaseRequest } from './plan.js'
 import { oneTo, replicasOnHost, union } from './replicas.js'
 import { MAX_REPLICAS } from '../core/names.js'
-import { systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledger, type Route, type Router } from './ports.js'
+import { systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledger, type Route, type Router, type VerifyResult } from './ports.js'
 import type { Timeline } from './timeline.js'
 import { runReleaseCommand, type UntrustedOutput } from './release-command.js'
 import { NO_ROLES, recordOf, releaseHash, Workers, workersFor } from './workers.js'
@@ -451,11 +451,7 @@ export class ReleaseEngine {
         })
       )
 
-      const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
-        const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
-        note(`${describeAnswer(v.last)} after ${v.ms} ms`)
-        return v
-      })
+      const verified = await this.verifyStep(route)
       if (!verified.ok) {
         const back = await this.switchBack(live)
         throw new ReleaseError({
@@ -564,11 +560,7 @@ export class ReleaseEngine {
         )
       })
     )
-    const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
-      const v = await router.verify(back, config.health.path, VERIFY_TIMEOUT_MS)
-      note(`${describeAnswer(v.last)} after ${v.ms} ms`)
-      return v
-    })
+    const verified = await this.verifyStep(back)
     // The proxy routes to the previous release either way: the ledger says so.
     const restored: Release = { ...live, liveSince: new Date(this.clock.now()).toISOString() }
     this.observed = restored
@@ -696,6 +688,16 @@ export class ReleaseEngine {
     const colors = await this.inspectColors(updated.releases)
     const result = this.resultOf(kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, undefined, this.standbyOf(updated.releases, colors))
     return { ...result, ...(await this.workerStates(release)) }
+  }
+
+  /** The verify step: asks through the proxy until `route`'s release answers, or VERIFY_TIMEOUT_MS. */
+  private verifyStep(route: Route): Promise<VerifyResult> {
+    const { router, config, timeline } = this.deps
+    return timeline.step('verify', 'Verifying through the proxy', async note => {
+      const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
+      note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+      return v
+    })
   }
 
   /** Routes the app back to what was live before the switch; says how that went, for the failure message. */
@@ -1059,11 +1061,7 @@ export class ReleaseEngine {
           })
         })
       )
-      const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
-        const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS)
-        note(`${describeAnswer(v.last)} after ${v.ms} ms`)
-        return v
-      })
+      const verified = await this.verifyStep(liveRoute)
       if (!verified.ok)
         throw new ReleaseError({
           reason: `After the canary started the proxy did not answer within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
@@ -1149,7 +1147,7 @@ export class ReleaseEngine {
 
   /** mode rollback during a canary: the live color alone again; the canary's color gets keep-previous after its drain. */
   private async endCanary(record: LedgerRecord, live: Release, network: string): Promise<ReleaseResult> {
-    const { host, router, ledger, timeline, log, config } = this.deps
+    const { host, router, ledger, timeline, log } = this.deps
     const canary = record.canary!
     await this.deps.onPlanned?.({ color: live.color, image: live.image, from: { color: canary.release.color, image: canary.release.image }, restores: live })
     await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
@@ -1160,11 +1158,7 @@ export class ReleaseEngine {
         throw new ReleaseError({ reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}` })
       })
     )
-    const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
-      const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
-      note(`${describeAnswer(v.last)} after ${v.ms} ms`)
-      return v
-    })
+    const verified = await this.verifyStep(route)
     if (!verified.ok)
       throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` })
     const updated = {
@@ -1220,11 +1214,7 @@ export class ReleaseEngine {
           })
         })
       )
-      const verified = await timeline.step('verify', 'Verifying through the proxy', async note => {
-        const v = await router.verify(liveRoute, config.health.path, VERIFY_TIMEOUT_MS)
-        note(`${describeAnswer(v.last)} after ${v.ms} ms`)
-        return v
-      })
+      const verified = await this.verifyStep(liveRoute)
       if (!verified.ok)
         throw new ReleaseError({
           reason: `After routing the preview the proxy did not answer from ${live.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
