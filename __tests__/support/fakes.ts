@@ -1,5 +1,6 @@
 /** In-memory stand-ins for the engine's ports: a Docker host, a router, a ledger and a clock. */
 import type { Log } from '../../src/core/log.js'
+import type { RouterCapabilities } from '../../src/core/capabilities.js'
 import type { LedgerRecord } from '../../src/core/release.js'
 import type { Color } from '../../src/core/names.js'
 import type {
@@ -267,6 +268,18 @@ export class FakeHost implements ContainerHost {
 
 /** A router that routes to whatever it was last told, verifying against the fake host's containers. */
 export class FakeRouter implements Router {
+  /** Everything by default; a test takes capabilities away to see the refusal. */
+  capabilities: RouterCapabilities = {
+    name: 'fake',
+    runtimeSwitch: true,
+    replicas: true,
+    weights: true,
+    preview: true,
+    maintenance: true,
+    tls: true,
+    stats: true,
+    sticky: true
+  }
   route?: Route
   readonly applied: Route[] = []
   failApply?: Error

@@ -6,6 +6,7 @@
 import type { LedgerRecord, RoutingClaim } from '../core/release.js'
 import type { Color } from '../core/names.js'
 import type { Healthcheck } from '../core/config.js'
+import type { RouterCapabilities } from '../core/capabilities.js'
 
 /** A container as the engine sees it. */
 export interface ContainerInfo {
@@ -138,6 +139,8 @@ export interface VerifyResult {
  * "Adding a router or a target".
  */
 export interface Router {
+  /** What this router can do: checked against the run's inputs before anything changes (core/capabilities.ts). */
+  readonly capabilities: RouterCapabilities
   /** Creates or starts the proxy as needed and makes the app's network reachable from it. */
   ensure(appNetwork: string): Promise<void>
   /** The release the proxy is configured to route the app to; undefined when it has no route. */

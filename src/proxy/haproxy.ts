@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js'
+import type { RouterCapabilities } from '../core/capabilities.js'
 import { LABEL, containerName, otherColor, type Color } from '../core/names.js'
 import { oneTo } from '../engine/replicas.js'
 import {
@@ -95,7 +96,21 @@ const MIN_HARD_STOP_S = 30
  * (see haproxy-config.ts). The admin socket is a Unix socket in a host directory, reached over
  * the SSH connection (direct-streamlocal), never over a network.
  */
+/** Everything cutover asks of a router (core/capabilities.ts). */
+export const HAPROXY_CAPABILITIES: RouterCapabilities = {
+  name: 'HAProxy',
+  runtimeSwitch: true,
+  replicas: true,
+  weights: true,
+  preview: true,
+  maintenance: true,
+  tls: true,
+  stats: true,
+  sticky: true
+}
+
 export class HaproxyRouter implements Router {
+  readonly capabilities = HAPROXY_CAPABILITIES
   private readonly name: string
   private readonly network: string
   private readonly adminSocket: OpenAdminSocket

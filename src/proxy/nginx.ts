@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
+import type { RouterCapabilities } from '../core/capabilities.js'
 import { LABEL, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { LedgerRecord } from '../core/release.js'
@@ -35,7 +36,21 @@ interface Tier {
 }
 
 /** The edge and switch nginx containers managed by cutover (see nginx-config.ts for why two). */
+/** Two nginx tiers switched by a reload: plain HTTP, one container per color (core/capabilities.ts). */
+export const NGINX_CAPABILITIES: RouterCapabilities = {
+  name: 'nginx',
+  runtimeSwitch: false,
+  replicas: false,
+  weights: false,
+  preview: false,
+  maintenance: false,
+  tls: false,
+  stats: false,
+  sticky: false
+}
+
 export class NginxRouter implements Router {
+  readonly capabilities = NGINX_CAPABILITIES
   private readonly edge: Tier
   private readonly switch: Tier
   /** The network the edge reaches the switch on. */
