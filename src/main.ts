@@ -167,21 +167,8 @@ async function execute(config: Config, log: Log): Promise<void> {
     }
     await report(config, outcome, log, infrastructureError, startDeployment, () => deployment, certificates)
   }
-  const failedResult = (failure: Failure): ReleaseResult => {
-    const live = engine?.observed
-    const previous = engine?.releases[1]
-    return {
-      result: 'failed',
-      failure,
-      color: live?.color,
-      image: live?.image,
-      deployedAt: live?.liveSince,
-      previousColor: previous?.color,
-      previousImage: previous?.image,
-      release: live,
-      releases: engine?.releases
-    }
-  }
+  /** A failure outside the engine's own outcome (a hard stop mid-run, or before the engine ran): what it knew serves. */
+  const failedResult = (failure: Failure): ReleaseResult => ({ ...(engine?.snapshot() ?? { result: 'failed' }), failure })
 
   // The runner sends SIGINT on cancel, then SIGTERM 7.5 s later. The first signal asks the engine to
   // stop at its next safe point, undoing what it started (nothing half-done is ever live: the proxy
@@ -271,17 +258,15 @@ async function execute(config: Config, log: Log): Promise<void> {
       if (web) certificates = await reportCertificates(adapters.router, log)
     }
   } catch (e) {
-    infrastructureError = !(e instanceof ReleaseError)
-    // A failure after the host was changed on purpose (the watch's rollback) reports what it left.
-    result =
-      e instanceof ReleaseError && e.result
-        ? { ...e.result, failure: e.failure }
-        : failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
+    infrastructureError = !(e instanceof ReleaseError) || e.infrastructure
+    // The engine's error says what serves (after an automatic rollback, what it left); errors before it ran know nothing live.
+    const known: ReleaseResult = e instanceof ReleaseError && e.result ? e.result : failedResult({ reason: '' })
+    result = { ...known, failure: e instanceof ReleaseError ? e.failure : { reason: (e as Error).message } }
     const lost = resources.ssh?.lost
     if (lost) {
       // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
       infrastructureError = true
-      result = failedResult({ reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` })
+      result = { ...known, failure: { reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` } }
     } else if (reportRouter) {
       certificates = await reportCertificates(reportRouter, log)
     }

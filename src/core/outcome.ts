@@ -123,7 +123,9 @@ export class ReleaseError extends Error {
   /** `result`: what the host is left with when the run fails after changing it on purpose (an automatic rollback), for outputs and the summary. */
   constructor(
     readonly failure: Failure,
-    readonly result?: ReleaseResult
+    readonly result?: ReleaseResult,
+    /** The failure is the infrastructure's (a lost connection, an API error), not the release's own: GitHub status `error`. */
+    readonly infrastructure = false
   ) {
     super(failure.reason)
   }

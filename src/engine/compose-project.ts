@@ -1,10 +1,11 @@
+import type { EngineConfig } from './context.js'
 /**
  * What makes cutover's containers a compose project to Docker's tools: compose's own labels
  * (`docker compose -p <app>-blue ps` lists a color, `-p <app>` the shared services), the project's
  * own networks, and the hash of a service's own settings.
  */
 import { createHash } from 'node:crypto'
-import type { Config, ContainerSettings } from '../core/config.js'
+import type { ContainerSettings } from '../core/config.js'
 import { COLORS, LABEL, type Color } from '../core/names.js'
 import type { ContainerHost } from './ports.js'
 
@@ -59,7 +60,7 @@ export function serviceSettingsHash(settings: Omit<ContainerSettings, 'restart'>
 }
 
 /** Networks the app's containers join that must already exist on the host (the compose project's own are created). */
-export function externalNetworks(config: Config): string[] {
+export function externalNetworks(config: EngineConfig): string[] {
   const own = new Set(config.compose?.networks ?? [])
   const all = [
     ...config.container.networks,
@@ -73,7 +74,7 @@ export function externalNetworks(config: Config): string[] {
  * Creates the compose project's networks, labelled with the app: the file's own (`<app>_<name>`)
  * and each color's default one (`<app>-<color>_default`).
  */
-export async function ensureComposeNetworks(host: ContainerHost, config: Config): Promise<void> {
+export async function ensureComposeNetworks(host: ContainerHost, config: EngineConfig): Promise<void> {
   if (!config.container.composeService) return
   const labels = (project: string, network: string) => ({
     [LABEL.managed]: 'true',

@@ -1,9 +1,9 @@
+import type { EngineConfig } from './context.js'
 /**
  * The release command (the Heroku "release phase"): a one-off container of the new image, with
  * the app's env, volumes and networks, run to completion before anything is switched.
  */
 import { createHash } from 'node:crypto'
-import type { Config } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { LABEL, releaseCommandName } from '../core/names.js'
 import { ReleaseError } from '../core/outcome.js'
@@ -23,7 +23,7 @@ export function releaseCommandKey(imageId: string, command: string[], settingsHa
 }
 
 export interface ReleaseCommandDeps {
-  config: Config
+  config: EngineConfig
   host: ContainerHost
   ledger: Ledger
   log: Log

@@ -1,3 +1,4 @@
+import type { EngineConfig } from './context.js'
 /**
  * Shared services of a compose project (a database, a queue): one container `<app>-<service>`
  * each, outside the colors (compose project `<app>`), found by its compose service name on the
@@ -6,7 +7,7 @@
  * `compose-shared-update: recreate` asks for it to be stopped and created again.
  */
 import { createHash } from 'node:crypto'
-import type { Config, SharedService } from '../core/config.js'
+import type { SharedService } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
 import { ReleaseError } from '../core/outcome.js'
@@ -22,7 +23,7 @@ function sharedHash(s: SharedService): string {
 }
 
 export interface SharedDeps {
-  config: Config
+  config: EngineConfig
   host: ContainerHost
   log: Log
   clock: Clock

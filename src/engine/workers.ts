@@ -1,10 +1,11 @@
+import type { EngineConfig } from './context.js'
 /**
  * Worker roles: containers of the release's image with their own command, the web role's env,
  * volumes and networks, no route and no HTTP probe. One set per color, like the web role:
  * `<app>-<color>-worker-<name>`, labelled with the app, color, role and release.
  */
 import { createHash } from 'node:crypto'
-import type { Config, RoleSettings, WorkerRole } from '../core/config.js'
+import type { RoleSettings, WorkerRole } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { LABEL, workerAsideName, workerName, type Color } from '../core/names.js'
 import { ReleaseError, type WorkerState } from '../core/outcome.js'
@@ -49,7 +50,7 @@ export function workersFor(plan: Exclude<Plan, { kind: 'impossible' }>, roles: R
 }
 
 export interface WorkerDeps {
-  config: Config
+  config: EngineConfig
   host: ContainerHost
   log: Log
   clock: Clock
@@ -206,7 +207,7 @@ export class Workers {
    * starts a gone worker again uses what the inputs say now for its name, and says so when that is
    * not what its release had (the ledger keeps only a hash of them).
    */
-  private settingsOf(w: WorkerRecord): Config['container'] {
+  private settingsOf(w: WorkerRecord): EngineConfig['container'] {
     const { config, log } = this.deps
     const role = this.roles.workers.find(r => r.name === w.name)
     const own = role?.settings

@@ -28,10 +28,9 @@ export interface HostRun {
 
 type Hooks = Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>
 
-/** What a failed engine found live, so the host's row still says what serves there. */
-function observedOf(engine: ReleaseEngine): ReleaseResult {
-  const live = engine.observed
-  return { result: 'failed', color: live?.color, image: live?.image, release: live, releases: engine.releases }
+/** What a failed engine reported live, so the host's row still says what serves there. */
+function observedOf(e: unknown): ReleaseResult {
+  return e instanceof ReleaseError && e.result ? { ...e.result, result: 'failed' } : { result: 'failed' }
 }
 
 /**
@@ -90,7 +89,7 @@ export class FleetRollout {
           const outcome = await engine.status()
           return { host: m.label, result: outcome.result, outcome }
         } catch (e) {
-          return { host: m.label, result: 'failed' as const, failure: failureOf(e), outcome: observedOf(engine) }
+          return { host: m.label, result: 'failed' as const, failure: failureOf(e), outcome: observedOf(e) }
         }
       })
     )
@@ -133,7 +132,7 @@ export class FleetRollout {
             verified.fail(m.label, failure.reason)
           }
           const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' ? 'reverted' : 'failed'
-          return { host: m.label, result, failure, outcome: observedOf(engine), switchedAt: m.switchedAt() }
+          return { host: m.label, result, failure, outcome: observedOf(e), switchedAt: m.switchedAt() }
         } finally {
           this.engines.delete(engine)
         }
@@ -163,7 +162,7 @@ export class FleetRollout {
           runs.set(m.label, {
             host: m.label,
             result: 'failed',
-            outcome: observedOf(engine),
+            outcome: observedOf(e),
             failure: { ...failure, reason: `A later batch failed and switching this host back failed: ${failure.reason}` }
           })
         }

@@ -1,0 +1,78 @@
+import type { Capability } from '../core/capabilities.js'
+import type { ReleaseResult } from '../core/outcome.js'
+import type { LedgerRecord, Release, WorkerRecord } from '../core/release.js'
+import type { ActivePlan, ColorSet } from './color-set.js'
+import type { EngineContext } from './context.js'
+import { describeAnswer } from './describe.js'
+import type { Route, VerifyResult } from './ports.js'
+import type { UndoStack } from './undo.js'
+
+export const VERIFY_TIMEOUT_MS = 10_000
+
+/** What the run knows serves, kept current as the pipeline goes: the failure path reports it. */
+export interface Serving {
+  live?: Release
+  releases: Release[]
+}
+
+/** One release on its way to being exposed: what the pipeline hands an exposure. */
+export interface ExposureRun {
+  ctx: EngineContext
+  colors: ColorSet
+  plan: ActivePlan
+  record: LedgerRecord
+  /** What served when the run started. */
+  live: Release | undefined
+  release: Release
+  /** The new color's route. */
+  route: Route
+  workers: WorkerRecord[]
+  kind: 'deploy' | 'rollback'
+  undo: UndoStack
+  serving: Serving
+}
+
+/**
+ * How a gated color is exposed: switched to, given a canary's share, waiting as a preview, or (no
+ * web role) nothing at all. Each declares the router capabilities it needs; `expose` routes and
+ * records, pushing its own revert onto the run's undo stack; `settle` runs once the exposure is
+ * verified and committed: it records the outcome, cleans up and returns the result.
+ */
+export interface Exposure {
+  readonly kind: 'switch' | 'canary' | 'preview' | 'none'
+  readonly needs: readonly Capability[]
+  /** The input that asked for it, for a capability refusal. */
+  readonly input?: string
+  expose(run: ExposureRun): Promise<void>
+  settle(run: ExposureRun): Promise<ReleaseResult>
+}
+
+/** The verify step: asks through the proxy until `route`'s release answers, or VERIFY_TIMEOUT_MS. */
+export function verifyStep(ctx: EngineContext, route: Route): Promise<VerifyResult> {
+  const { router, config, timeline } = ctx
+  return timeline.step('verify', 'Verifying through the proxy', async note => {
+    const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS)
+    note(`${describeAnswer(v.last)} after ${v.ms} ms`)
+    return v
+  })
+}
+
+/** Writes the ledger as part of undoing: a failure is said, not thrown (the next run settles the record). */
+export async function rewriteLedger(ctx: EngineContext, record: LedgerRecord): Promise<void> {
+  await ctx.ledger.write(record).catch(e => ctx.log.warning(`Could not update the release ledger: ${(e as Error).message} (the next run settles it)`))
+}
+
+/**
+ * Routes the app to `live` alone. A proxy that does not answer (killed, or its container stopped)
+ * is started again first — its saved routes come back with it — and asked once more, so the run
+ * that sees the proxy down brings it back.
+ */
+export async function routeBack(ctx: EngineContext, live: Release, network: string): Promise<void> {
+  try {
+    await ctx.router.apply(ctx.routeTo(live))
+  } catch (e) {
+    ctx.log.warning(`Routing ${ctx.app} to ${live.color} failed (${(e as Error).message}): starting the proxy again if it is down, then trying once more`)
+    await ctx.router.ensure(network)
+    await ctx.router.apply(ctx.routeTo(live))
+  }
+}

@@ -1,0 +1,68 @@
+import { emptyLedger, routingConflict, withLive, type LedgerRecord, type Release } from '../core/release.js'
+import { ReleaseError } from '../core/outcome.js'
+import type { ColorSet, ColorState } from './color-set.js'
+import { externalNetworks } from './compose-project.js'
+import type { EngineContext } from './context.js'
+
+/** What the inspect step found. */
+export interface HostState {
+  record: LedgerRecord
+  /** The live release, if any. */
+  live?: Release
+  containers: ColorState[]
+}
+
+/**
+ * The ledger, with an interrupted switch settled: a pending release the proxy already routes to
+ * went live; any other pending release never did. A host deployed before the ledger existed is
+ * read from what the router recorded then.
+ */
+export async function readLedger(ctx: EngineContext): Promise<LedgerRecord> {
+  const { ledger, router, log } = ctx
+  let record = await ledger.read()
+  if (!record) {
+    record = (ctx.web ? await router.legacyRecord?.() : undefined) ?? emptyLedger(ctx.app)
+    if (record.releases.length) log.info(`Imported the live release of ${ctx.app} from the proxy's route (recorded before the ledger existed)`)
+  }
+  if (record.pending) {
+    const routed = await router.current()
+    if (routed?.releaseId === record.pending.id) {
+      log.info(`An interrupted run had switched to ${record.pending.color} (${record.pending.image}): recording it as live`)
+      record = withLive(record, record.pending)
+    } else {
+      log.info(`An interrupted run never switched to ${record.pending.color} (${record.pending.image}): forgetting it`)
+      record = { ...record, pending: undefined }
+    }
+  }
+  return record
+}
+
+/**
+ * The inspect step of a deploy or rollback: the ledger settled, the inputs checked against what
+ * the host has and what other apps claim, what an interrupted run left put right, and both colors
+ * read. Nothing is changed on the host unless an earlier run left something half-done.
+ */
+export async function inspectForRelease(ctx: EngineContext, colors: ColorSet): Promise<HostState> {
+  const { host, config, log, timeline } = ctx
+  return timeline.step('inspect', 'Reading the state of the host', async note => {
+    const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()])
+    if (missing.length) {
+      throw new ReleaseError({
+        reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
+      })
+    }
+    const conflict = ctx.web ? routingConflict(ctx.app, ctx.claim, claims) : undefined
+    if (conflict) throw new ReleaseError({ reason: `${conflict} Nothing was changed.` })
+    const live = record.releases[0]
+    if (!ctx.web && live && live.web !== false) {
+      throw new ReleaseError({
+        reason: `Input 'app-port' is none, but the live release of ${ctx.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${ctx.app}'s containers first. Nothing was changed.`
+      })
+    }
+    await colors.recover(live, record.preview?.release)
+    const containers = await colors.inspect(record.releases)
+    note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet')
+    log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`)
+    return { record, live, containers }
+  })
+}

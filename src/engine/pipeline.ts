@@ -1,0 +1,196 @@
+import { capabilityMessage } from '../core/capabilities.js'
+import { LABEL, networkName } from '../core/names.js'
+import { ReleaseError, type ReleaseResult } from '../core/outcome.js'
+import type { LedgerRecord, Release } from '../core/release.js'
+import type { ActivePlan, ColorSet } from './color-set.js'
+import { ensureComposeNetworks } from './compose-project.js'
+import { configHash } from './container-spec.js'
+import type { EngineContext } from './context.js'
+import { canaryExposure } from './expose-canary.js'
+import { noExposure } from './expose-none.js'
+import { previewExposure } from './expose-preview.js'
+import { switchExposure } from './expose-switch.js'
+import type { Exposure, ExposureRun, Serving } from './exposure.js'
+import { discardPreview, endCanary } from './endings.js'
+import { inspectForRelease } from './host-state.js'
+import { planRelease, type ReleaseRequest } from './plan.js'
+import type { ImageInfo } from './ports.js'
+import { alreadyLive, pullFor, loadArchive, runReleaseCommandStep, startShared } from './prepare.js'
+import { UndoStack } from './undo.js'
+import { NO_ROLES, recordOf, releaseHash, workersFor } from './workers.js'
+
+/** How the gated color is exposed, from the inputs and what is live. */
+export function exposureFor(ctx: EngineContext, kind: 'deploy' | 'rollback', live: Release | undefined, promoting = false): Exposure {
+  const { strategy } = ctx.config
+  if (!ctx.web) return noExposure
+  if (strategy.canaryWeight !== undefined && live && kind === 'deploy' && !promoting) return canaryExposure(strategy.canaryWeight)
+  // promote manual: gated, not switched to; with nothing live there is nothing to preview beside, so it goes live.
+  if (strategy.promote === 'manual' && kind === 'deploy' && !promoting) {
+    if (live) return previewExposure
+    ctx.log.info('promote manual: nothing is live yet, so this first deploy goes live without waiting for mode promote')
+  }
+  return switchExposure
+}
+
+/** Refuses an exposure the router cannot carry, before anything on the host changes. */
+export function checkCapabilities(ctx: EngineContext, exposure: Exposure): void {
+  const caps = ctx.router.capabilities
+  const missing = exposure.needs.find(c => !caps[c])
+  if (missing) throw new ReleaseError({ reason: capabilityMessage(exposure.input ?? 'mode', undefined, missing, caps.name, []) })
+}
+
+/**
+ * A deploy or a rollback: read ledger → plan → prepare → boot + gate → expose → verify → record →
+ * watch → clean up, with one undo stack and one error path (`deliver`).
+ */
+export async function runRelease(ctx: EngineContext, colors: ColorSet, request: ReleaseRequest, serving: Serving): Promise<ReleaseResult> {
+  const { config, log } = ctx
+  const state = await inspectForRelease(ctx, colors)
+  const { record, live, containers } = state
+  serving.live = live
+  serving.releases = record.releases
+  const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined
+  // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+  if (plain && record.canary && live) return endCanary(ctx, colors, record, live)
+  // mode rollback while a preview waits: the preview goes, the live release is not touched.
+  if (plain && record.preview && live) return discardPreview(ctx, colors, record, live)
+  if (record.preview && request.kind === 'deploy') {
+    const p = record.preview.release
+    log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`)
+  }
+
+  const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request })
+  if (plan.kind === 'impossible') throw new ReleaseError({ reason: `Cannot roll back ${ctx.app}: ${plan.why}.` })
+  const exposure = exposureFor(ctx, request.kind, live)
+  checkCapabilities(ctx, exposure)
+  log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`)
+  await ctx.deps.onPlanned?.({
+    color: plan.color,
+    image: plan.image,
+    from: live ? { color: live.color, image: live.image } : undefined,
+    restores: plan.restores,
+    ...(exposure.kind === 'preview' ? { preview: true } : {})
+  })
+
+  // The proxy check does not depend on the image: it runs while the image is pulled.
+  const network = networkName(ctx.app)
+  const proxyReady = ctx.host
+    .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app })
+    .then(() => ensureComposeNetworks(ctx.host, config))
+    .then(() => (ctx.web ? ctx.router.ensure(network) : undefined))
+  proxyReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
+  const roles = config.roles ?? NO_ROLES
+  const hash = releaseHash(configHash(config.container, config.health.port), roles)
+  if (config.shared?.length) await startShared(ctx, proxyReady, network)
+  let image: ImageInfo | undefined
+  if (plan.kind === 'start-new') {
+    try {
+      const archive = request.kind === 'deploy' ? config.imageArchive : undefined
+      image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind)
+      // compose-file: services of another image than the routed one.
+      if (request.kind === 'deploy') await colors.pullWorkerImages(roles.workers.map(recordOf))
+    } catch (e) {
+      await proxyReady.catch(() => undefined)
+      throw e
+    }
+    const liveState = live ? containers.find(c => c.color === live.color) : undefined
+    if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
+      await proxyReady
+      return alreadyLive(ctx, colors, record, live, liveState?.id, containers)
+    }
+  }
+  await proxyReady
+  ctx.checkAborted(live)
+  return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving })
+}
+
+export interface Delivery {
+  plan: ActivePlan
+  record: LedgerRecord
+  live: Release | undefined
+  kind: 'deploy' | 'rollback'
+  image?: ImageInfo
+  hash: string
+  exposure: Exposure
+  serving: Serving
+  /** The caller's own undo entries, beneath the release's (promote: ending the canary). */
+  undo?: UndoStack
+  /** Containers already serving a share (a canary being promoted): routed away by the caller's undo, not stopped here. */
+  keepBootOnFailure?: boolean
+}
+
+/**
+ * Boot + gate → expose → verify → record → watch → clean up. Until the exposure is verified every
+ * failure unwinds the one undo stack (the host as it was found); after it the release is
+ * committed and a failure reports it as what serves.
+ */
+export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery): Promise<ReleaseResult> {
+  const { plan, live, exposure } = d
+  const release = newRelease(ctx, d)
+  const workers = workersFor(plan, ctx.config.roles ?? NO_ROLES)
+  let record = d.record
+  // Migrations before anything of the new release starts; nothing to undo when they fail.
+  if (ctx.config.releaseCommand && d.kind === 'deploy' && plan.kind === 'start-new' && d.image) {
+    record = await runReleaseCommandStep(ctx, record, { ref: plan.image, id: d.image.id }, live)
+  }
+  const undo = d.undo ?? new UndoStack(ctx.log)
+  const run: ExposureRun = {
+    ctx,
+    colors,
+    plan,
+    record,
+    live,
+    release,
+    route: ctx.route(plan.color, release.id, plan.replicas),
+    workers,
+    kind: d.kind,
+    undo,
+    serving: d.serving
+  }
+  try {
+    if (!d.keepBootOnFailure) undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers))
+    if (ctx.web) {
+      await ctx.timeline.step('boot', `Starting ${colors.describe(plan)}`, () => colors.boot(plan, release))
+      ctx.checkAborted(live)
+      await colors.gate(plan, live)
+    }
+    await colors.startWorkers(plan, release, workers, live)
+    await ctx.deps.beforeSwitch?.()
+    ctx.checkAborted(live)
+    await exposure.expose(run)
+  } catch (e) {
+    const stuck = await undo.unwind()
+    if (stuck?.live) {
+      d.serving.live = stuck.live
+      throw new ReleaseError({ ...failureOf(e), reason: `${failureOf(e).reason} ${stuck.why}` })
+    }
+    throw e
+  }
+  undo.commit()
+  return exposure.settle(run)
+}
+
+function failureOf(e: unknown): ReleaseError['failure'] {
+  return e instanceof ReleaseError ? e.failure : { reason: (e as Error).message }
+}
+
+function newRelease(ctx: EngineContext, d: Delivery): Release {
+  const { plan } = d
+  const id = ctx.newId()
+  const workers = workersFor(plan, ctx.config.roles ?? NO_ROLES)
+  return {
+    id,
+    instance: plan.kind === 'reuse-standby' ? plan.restores.instance : id,
+    app: ctx.app,
+    color: plan.color,
+    image: plan.image,
+    digest: d.image?.digest ?? (plan.kind === 'reuse-standby' ? plan.restores.digest : undefined),
+    configHash: plan.kind === 'reuse-standby' ? plan.restores.configHash : d.hash,
+    kind: d.kind,
+    ...(plan.replicas > 1 ? { replicas: plan.replicas } : {}),
+    liveSince: '',
+    by: ctx.deps.author,
+    ...(workers.length ? { workers } : {}),
+    ...(ctx.web ? {} : { web: false })
+  }
+}
