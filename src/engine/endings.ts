@@ -4,7 +4,7 @@ import type { LedgerRecord, Release } from '../core/release.js'
 import type { ColorSet } from './color-set.js'
 import type { EngineContext } from './context.js'
 import { describeAnswer } from './describe.js'
-import { verifyStep } from './exposure.js'
+import { rewriteLedger, verifyStep } from './exposure.js'
 import { resultOf, standbyOf } from './results.js'
 
 /** Ends what waits beside the live release without going live: a canary, or a preview. */
@@ -18,16 +18,20 @@ export async function endCanary(ctx: EngineContext, colors: ColorSet, record: Le
   await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app })
   await router.ensure(network)
   const route = ctx.routeTo(live)
+  // Recorded before the proxy is told, and put back if it refuses: the ledger never names a canary the proxy no longer routes.
+  const updated = { ...record, pending: undefined, canary: undefined, endedCanary: { color: canary.release.color, at: ctx.nowIso() } }
+  await ledger.write(updated)
   await timeline.step('switch', `Ending the canary on ${canary.release.color}`, () =>
-    router.apply(route).catch((e: Error) => {
-      throw new ReleaseError({ reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}` })
+    router.apply(route).catch(async (e: Error) => {
+      await rewriteLedger(ctx, record)
+      throw new ReleaseError({
+        reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}. It still sends ${canary.weight} % of new requests there.`
+      })
     })
   )
   const verified = await verifyStep(ctx, route)
   if (!verified.ok)
     throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` })
-  const updated = { ...record, pending: undefined, canary: undefined, endedCanary: { color: canary.release.color, at: ctx.nowIso() } }
-  await ledger.write(updated)
   log.info(`Ended the canary of ${canary.release.image} on ${canary.release.color}: ${live.image} on ${live.color} serves every new request.`)
   // Its drain counts from now: keep-previous applies to the canary's color as to a replaced live color.
   const standby = await timeline.step('cleanup', 'Cleaning up', () => colors.keepPrevious(canary.release, canary.release.color))

@@ -1,0 +1,297 @@
+import type { Config } from '../../src/core/config.js'
+import { withLive, type LedgerRecord, type Release } from '../../src/core/release.js'
+import { ReleaseError } from '../../src/core/outcome.js'
+import { ReleaseEngine } from '../../src/engine/release.js'
+import { Timeline } from '../../src/engine/timeline.js'
+import { EngineBed, testConfig } from '../support/engine-bed.js'
+
+/**
+ * A fault at every pipeline step of every exposure: each scenario runs once to count the calls it
+ * makes to the host, the proxy and the ledger, then once more per call with that call failing.
+ * Whatever failed, the proxy must route to the release the ledger says is live (a pending release
+ * the proxy routes to counts, as the next run settles it), that release's containers must run
+ * under its color's name, and the run's outcome must name it.
+ */
+
+const V1 = 'registry.test/web:1'
+const V2 = 'registry.test/web:2'
+const V3 = 'registry.test/web:3'
+
+type Ports = Pick<EngineBed, 'host' | 'router' | 'ledger'>
+
+interface Counter {
+  n: number
+  at?: number
+  calls: string[]
+}
+
+/** The port with every method counted, the `at`-th call (over all ports) failing. */
+function faulty<T extends object>(target: T, name: string, counter: Counter): T {
+  return new Proxy(target, {
+    get(t, p, r) {
+      const v = Reflect.get(t, p, r) as unknown
+      if (typeof v !== 'function') return v
+      return async (...args: unknown[]) => {
+        counter.n++
+        counter.calls.push(`${name}.${String(p)}`)
+        if (counter.n === counter.at) throw new Error(`injected fault at ${name}.${String(p)}`)
+        return (v as (...a: unknown[]) => unknown).apply(t, args)
+      }
+    }
+  })
+}
+
+function engineOn(bed: EngineBed, config: Config, counter: Counter): ReleaseEngine {
+  const ports: Ports = { host: faulty(bed.host, 'host', counter), router: faulty(bed.router, 'router', counter), ledger: faulty(bed.ledger, 'ledger', counter) }
+  let ids = 100
+  return new ReleaseEngine({
+    config,
+    ...ports,
+    log: bed.log,
+    timeline: new Timeline(bed.log, () => bed.clock.now()),
+    run: 'acme/web#1',
+    author: { actor: 'alice' },
+    clock: bed.clock,
+    newId: () => `f${++ids}`
+  })
+}
+
+/** The ledger as the next run settles it: a pending release the proxy routes to went live. */
+function settled(record: LedgerRecord | undefined, routedId: string | undefined): LedgerRecord | undefined {
+  if (record?.pending && routedId === record.pending.id) return withLive(record, record.pending)
+  return record
+}
+
+interface Scenario {
+  name: string
+  /** Brings the bed to the state the faulted run starts from (no faults). */
+  setup(bed: EngineBed): Promise<void>
+  run(engine: ReleaseEngine): Promise<unknown>
+  config: Config
+}
+
+const plain = testConfig({ proxy: { ...testConfig().proxy, drainTimeoutMs: 1000 } })
+const withStrategy = (strategy: Partial<Config['strategy']>, more: Partial<Config> = {}): Config => ({
+  ...plain,
+  strategy: { ...plain.strategy, ...strategy },
+  ...more
+})
+
+async function deployed(bed: EngineBed, ...images: string[]): Promise<void> {
+  for (const image of images) await bed.engine(plain).release({ kind: 'deploy', image })
+}
+
+const scenarios: Scenario[] = [
+  { name: 'switch: a deploy', config: plain, setup: b => deployed(b, V1), run: e => e.release({ kind: 'deploy', image: V2 }) },
+  {
+    name: 'switch: a rollback to the running standby',
+    config: { ...plain, mode: 'rollback' },
+    setup: b => deployed(b, V1, V2),
+    run: e => e.release({ kind: 'rollback' })
+  },
+  {
+    name: 'switch: a rollback to a stopped standby',
+    config: { ...plain, mode: 'rollback', keepPrevious: 'stopped' },
+    setup: async b => {
+      await deployed(b, V1)
+      await b.engine({ ...plain, keepPrevious: 'stopped' }).release({ kind: 'deploy', image: V2 })
+    },
+    run: e => e.release({ kind: 'rollback' })
+  },
+  {
+    name: 'switch: three replicas replacing the standby',
+    config: withStrategy({ replicas: 3 }),
+    setup: b => deployed(b, V1, V2),
+    run: e => e.release({ kind: 'deploy', image: V3 })
+  },
+  {
+    name: 'canary: a canary starts',
+    config: withStrategy({ canaryWeight: 20 }),
+    setup: b => deployed(b, V1),
+    run: e => e.release({ kind: 'deploy', image: V2 })
+  },
+  {
+    name: 'canary: promote',
+    config: { ...plain, mode: 'promote' },
+    setup: async b => {
+      await deployed(b, V1)
+      await b.engine(withStrategy({ canaryWeight: 20 })).release({ kind: 'deploy', image: V2 })
+    },
+    run: e => e.promote()
+  },
+  {
+    name: 'canary: ended by mode rollback',
+    config: { ...plain, mode: 'rollback' },
+    setup: async b => {
+      await deployed(b, V1)
+      await b.engine(withStrategy({ canaryWeight: 20 })).release({ kind: 'deploy', image: V2 })
+    },
+    run: e => e.release({ kind: 'rollback' })
+  },
+  {
+    name: 'preview: a preview starts',
+    config: withStrategy({ promote: 'manual' }),
+    setup: b => deployed(b, V1),
+    run: e => e.release({ kind: 'deploy', image: V2 })
+  },
+  {
+    name: 'preview: promote',
+    config: { ...plain, mode: 'promote' },
+    setup: async b => {
+      await deployed(b, V1)
+      await b.engine(withStrategy({ promote: 'manual' })).release({ kind: 'deploy', image: V2 })
+    },
+    run: e => e.promote()
+  },
+  {
+    name: 'preview: discarded by mode rollback',
+    config: { ...plain, mode: 'rollback' },
+    setup: async b => {
+      await deployed(b, V1)
+      await b.engine(withStrategy({ promote: 'manual' })).release({ kind: 'deploy', image: V2 })
+    },
+    run: e => e.release({ kind: 'rollback' })
+  }
+]
+
+/** Runs the scenario with the `at`-th call failing (none when undefined); returns the bed, the calls made and the error. */
+async function attempt(s: Scenario, at: number | undefined): Promise<{ bed: EngineBed; counter: Counter; error?: unknown }> {
+  const bed = new EngineBed([V1, V2, V3])
+  await s.setup(bed)
+  const counter: Counter = { n: 0, at, calls: [] }
+  try {
+    await s.run(engineOn(bed, s.config, counter))
+    return { bed, counter }
+  } catch (error) {
+    return { bed, counter, error }
+  }
+}
+
+function expectServesWhatLedgerSays(bed: EngineBed, error: unknown, where: string): void {
+  const routed = bed.router.route
+  const record = settled(bed.ledger.record, routed?.releaseId)
+  const live: Release | undefined = record?.releases[0]
+  const context = `${where}\n${bed.log.text().split('\n').slice(-8).join('\n')}`
+  expect({ where: context, routed: routed?.releaseId }).toEqual({ where: context, routed: live?.id })
+  const container = bed.host.containers.get(`web-${live!.color}`)
+  expect({ where: context, running: container?.running, release: container?.labels['cutover.release'] }).toEqual({
+    where: context,
+    running: true,
+    release: live!.instance
+  })
+  // A canary recorded is a canary routed, and the other way round.
+  expect({ where: context, canary: !!bed.router.canaryState }).toEqual({ where: context, canary: !!record?.canary })
+  if (error !== undefined) {
+    expect(error).toBeInstanceOf(ReleaseError)
+    // The outcome names what serves (an automatic rollback's or a committed release's too), or
+    // nothing when the run failed before it could know (the ledger unread): never another release.
+    const reported = (error as ReleaseError).result?.release?.id
+    expect({ where: context, reported: reported === undefined ? 'unknown' : reported }).toEqual({
+      where: context,
+      reported: reported === undefined ? 'unknown' : live?.id
+    })
+  }
+}
+
+describe('a fault at every step of the pipeline', () => {
+  it.each(scenarios.map(s => [s.name, s] as const))('%s: the live color still serves and the ledger and outcome say so', async (_name, s) => {
+    const clean = await attempt(s, undefined)
+    expect(clean.error).toBeUndefined()
+    expectServesWhatLedgerSays(clean.bed, undefined, 'without a fault')
+    const total = clean.counter.n
+    expect(total).toBeGreaterThan(5)
+    let failed = 0
+    for (let at = 1; at <= total; at++) {
+      const { bed, counter, error } = await attempt(s, at)
+      if (error !== undefined) failed++
+      expectServesWhatLedgerSays(
+        bed,
+        error,
+        `fault at call ${at} of ${total} (${counter.calls[at - 1]}); calls: ${counter.calls.join(' ')}; error: ${(error as Error)?.message}`
+      )
+    }
+    // Most faults fail the run; some (a probe while booting) are retried through.
+    expect(failed).toBeGreaterThan(total / 3)
+  })
+})
+
+describe('an undo that fails', () => {
+  it('a failed switch-back keeps the containers the proxy still routes to, and reports that release', async () => {
+    const bed = new EngineBed([V1, V2])
+    await deployed(bed, V1)
+    // The new color answers wrong after the switch, and the proxy refuses the switch back.
+    bed.router.brokenColor = 'green'
+    const engine = engineOn(bed, plain, { n: 0, calls: [] })
+    const applyOnce = bed.router.apply.bind(bed.router)
+    let applies = 0
+    bed.router.apply = async route => {
+      applies++
+      if (applies > 1) throw new Error('the proxy is down')
+      return applyOnce(route)
+    }
+    let ensured = 0
+    const ensure = bed.router.ensure.bind(bed.router)
+    bed.router.ensure = async network => {
+      if (++ensured > 1) throw new Error('the proxy cannot be started')
+      return ensure(network)
+    }
+    const error = (await engine.release({ kind: 'deploy', image: V2 }).catch(e => e)) as ReleaseError
+    expect(error).toBeInstanceOf(ReleaseError)
+    expect(error.message).toMatch(/switching back to blue failed too/)
+    expect(error.message).toMatch(/still routes web to green .* its containers were kept/)
+    // What the proxy's configuration routes to is what runs under that name, and what the outcome says.
+    expect(bed.router.route?.color).toBe('green')
+    expect(bed.host.containers.get('web-green')?.image).toBe(V2)
+    expect(bed.ledger.record?.pending?.image).toBe(V2)
+    expect(error.result?.image).toBe(V2)
+    // The previous release still runs, as the standby it becomes once the next run settles the ledger.
+    expect(bed.host.containers.get('web-blue')?.running).toBe(true)
+  })
+
+  it('a proxy that is down when switching back is started again, then switched back', async () => {
+    const bed = new EngineBed([V1, V2])
+    await deployed(bed, V1)
+    bed.router.brokenColor = 'green'
+    const apply = bed.router.apply.bind(bed.router)
+    let down = false
+    bed.router.apply = async route => {
+      if (down) throw new Error('connection refused')
+      await apply(route)
+      down = true // the proxy dies right after the switch
+    }
+    let started = 0
+    bed.router.ensure = async () => {
+      started++
+      down = false
+    }
+    const error = (await bed
+      .engine(plain)
+      .release({ kind: 'deploy', image: V2 })
+      .catch(e => e)) as ReleaseError
+    expect(error.message).toMatch(/so it was switched back to blue\./)
+    expect(bed.log.text()).toMatch(/starting the proxy again if it is down/)
+    expect(started).toBeGreaterThanOrEqual(2) // the prepare step's, then the switch-back's
+    expect(bed.router.route?.color).toBe('blue')
+    expect(bed.host.containers.get('web-blue')?.image).toBe(V1)
+    expect(error.result?.image).toBe(V1)
+  })
+})
+
+describe('only cutover containers are touched', () => {
+  it('a container of the same name without cutover labels is refused, named and left as it is', async () => {
+    const bed = new EngineBed([V1, V2])
+    await deployed(bed, V1)
+    // A hand-made container where green would go.
+    await bed.host.create({ name: 'web-green', image: V1, env: {}, labels: { owner: 'me' }, network: 'bridge', extraNetworks: [], volumes: [] })
+    await bed.host.start('web-green')
+    const error = (await bed
+      .engine(plain)
+      .release({ kind: 'deploy', image: V2 })
+      .catch(e => e)) as ReleaseError
+    expect(error.message).toMatch(/A container named web-green is in the way, and it is not made by cutover .* Nothing was changed\./)
+    expect(bed.host.containers.get('web-green')?.labels).toEqual({ owner: 'me' })
+    expect(bed.host.containers.get('web-green')?.running).toBe(true)
+    expect(bed.host.containers.has('web-green-replaced')).toBe(false)
+    expect(bed.router.route?.color).toBe('blue')
+  })
+})
