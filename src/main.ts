@@ -12,7 +12,7 @@ import type { UntrustedOutput } from './engine/release-command.js'
 import { noProxy, resolveProxy } from './proxy/choose.js'
 import { describeProxy, hostAdapters } from './adapters.js'
 import { strategyProxyProblem } from './inputs/strategy.js'
-import { switchMaintenance } from './engine/strategy.js'
+import { MODES } from './engine/modes.js'
 import { GithubDeployment, logUrlOf, previewEnvironment, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
@@ -225,10 +225,9 @@ async function execute(config: Config, log: Log): Promise<void> {
       const ssh = resources.ssh!
       const docker = resources.docker!.docker
       // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
-      const shell =
-        config.mode === 'status'
-          ? await DeployLock.unlocked(ssh, log)
-          : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
+      const shell = !MODES[config.mode].changes
+        ? await DeployLock.unlocked(ssh, log)
+        : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
       resources.lock = shell
       const web = config.roles?.web !== false
       const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
@@ -250,11 +249,7 @@ async function execute(config: Config, log: Log): Promise<void> {
       }
       engine = new ReleaseEngine(deps)
       if (signals > 0) engine.abort('Cancelled')
-      if (config.mode === 'status') result = await engine.status()
-      else if (config.mode === 'maintenance' || config.mode === 'live') result = await switchMaintenance(deps, config.mode === 'maintenance')
-      else if (config.mode === 'promote') result = await engine.promote()
-      else if (config.mode === 'deploy') result = await engine.release({ kind: 'deploy', image: config.image! })
-      else result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease })
+      result = await MODES[config.mode].run(engine, config)
       if (web) certificates = await reportCertificates(adapters.router, log)
     }
   } catch (e) {

@@ -8,6 +8,7 @@ import type { ReleaseRequest } from './plan.js'
 import { runPromote } from './promote.js'
 import { failedResultOf } from './results.js'
 import { runStatus } from './status.js'
+import { switchMaintenance } from './strategy.js'
 
 export type { EngineDeps, PlannedRelease }
 
@@ -35,6 +36,11 @@ export class ReleaseEngine {
   /** mode promote: the canary or the preview becomes live. */
   promote(): Promise<ReleaseResult> {
     return this.outcome(serving => runPromote(this.ctx, this.colors, serving))
+  }
+
+  /** mode maintenance (on) / live (off): the proxy's answers for the app, nothing else. */
+  maintenance(on: boolean): Promise<ReleaseResult> {
+    return this.outcome(() => switchMaintenance(this.ctx.deps, on))
   }
 
   /** Reads what is live and on standby without changing anything. */

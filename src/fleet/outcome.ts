@@ -56,8 +56,20 @@ export function fleetResult(mode: Mode, runs: HostRun[]): ReleaseResult {
       }
     }
   }
+  // Every host left waiting or paused alike (a canary, a preview, maintenance): the run's result is that.
+  const kinds = new Set(runs.map(r => r.result))
+  const [only] = kinds
+  if (kinds.size === 1 && (only === 'canary' || only === 'preview' || only === 'maintenance' || only === 'live')) {
+    return {
+      ...base,
+      result: only,
+      ...(first?.preview ? { preview: first.preview } : {}),
+      ...(first?.previewEnded ? { previewEnded: first.previewEnded } : {})
+    }
+  }
   const changed = runs.some(r => r.result === 'deployed' || r.result === 'rolled-back')
-  return { ...base, result: changed ? (mode === 'rollback' ? 'rolled-back' : 'deployed') : 'unchanged' }
+  const ended = first?.previewEnded ? { previewEnded: first.previewEnded } : {}
+  return { ...base, ...ended, result: changed ? (mode === 'rollback' ? 'rolled-back' : 'deployed') : 'unchanged' }
 }
 
 function causes(failed: HostRun[]): string {

@@ -2,6 +2,8 @@ import type { Log } from '../core/log.js'
 import { ReleaseError, type Failure, type HostResultKind, type ReleaseResult } from '../core/outcome.js'
 import type { FleetSettings } from '../inputs/hosts.js'
 import type { EngineDeps, ReleaseEngine } from '../engine/release.js'
+import type { EngineConfig } from '../engine/context.js'
+import type { ModeEntry } from '../engine/modes.js'
 import type { ReleaseRequest } from '../engine/plan.js'
 import { Barrier } from './barrier.js'
 
@@ -56,7 +58,20 @@ export class FleetRollout {
     for (const e of this.engines) e.abort(reason)
   }
 
-  async release(request: ReleaseRequest): Promise<HostRun[]> {
+  /** One mode over the hosts (engine/modes.ts): a mode that switches goes in batches with barriers; any other runs on each host at once. */
+  mode(entry: ModeEntry, config: EngineConfig): Promise<HostRun[]> {
+    return entry.switches ? this.inBatches(e => entry.run(e, config)) : this.each(e => entry.run(e, config))
+  }
+
+  release(request: ReleaseRequest): Promise<HostRun[]> {
+    return this.inBatches(e => e.release(request))
+  }
+
+  status(): Promise<HostRun[]> {
+    return this.each(e => e.status())
+  }
+
+  private async inBatches(run: (engine: ReleaseEngine) => Promise<ReleaseResult>): Promise<HostRun[]> {
     const { rollout, batchSize, rollbackOnFailure } = this.settings
     const batches: FleetMember[][] = []
     const size = rollout === 'atomic' ? this.members.length : batchSize
@@ -66,7 +81,7 @@ export class FleetRollout {
     const runs = new Map<string, HostRun>()
     for (const [i, batch] of batches.entries()) {
       if (batches.length > 1) this.log.info(`Batch ${i + 1} of ${batches.length}: ${batch.map(m => m.label).join(', ')}`)
-      const results = await this.batch(batch, request, { newId: () => releaseId })
+      const results = await this.batch(batch, run, { newId: () => releaseId })
       for (const r of results) runs.set(r.host, r)
       if (results.every(r => r.result !== 'failed' && r.result !== 'cancelled' && r.result !== 'reverted')) continue
       if (i + 1 < batches.length) this.log.warning(`Batch ${i + 1} failed: the rollout stops; ${batches.length - i - 1} batch(es) not started.`)
@@ -80,13 +95,13 @@ export class FleetRollout {
     return this.members.map(m => runs.get(m.label) ?? { host: m.label, result: 'skipped' })
   }
 
-  /** Reads every host's state; a host that cannot be read fails its row, not the others. */
-  async status(): Promise<HostRun[]> {
+  /** Runs on every host at once; a host that fails fails its row, not the others. */
+  private async each(run: (engine: ReleaseEngine) => Promise<ReleaseResult>): Promise<HostRun[]> {
     return Promise.all(
       this.members.map(async m => {
         const engine = m.engine({})
         try {
-          const outcome = await engine.status()
+          const outcome = await run(engine)
           return { host: m.label, result: outcome.result, outcome }
         } catch (e) {
           return { host: m.label, result: 'failed' as const, failure: failureOf(e), outcome: observedOf(e) }
@@ -96,7 +111,7 @@ export class FleetRollout {
   }
 
   /** One atomic batch: two barriers, before the switch and after the verify. */
-  private async batch(batch: FleetMember[], request: ReleaseRequest, hooks: Pick<Hooks, 'newId'>): Promise<HostRun[]> {
+  private async batch(batch: FleetMember[], run: (engine: ReleaseEngine) => Promise<ReleaseResult>, hooks: Pick<Hooks, 'newId'>): Promise<HostRun[]> {
     const labels = batch.map(m => m.label)
     const gated = new Barrier(labels)
     const verified = new Barrier(labels)
@@ -120,7 +135,7 @@ export class FleetRollout {
         this.engines.add(engine)
         if (this.abortReason) engine.abort(this.abortReason)
         try {
-          const outcome = await engine.release(request)
+          const outcome = await run(engine)
           gated.leave(m.label)
           verified.leave(m.label)
           return { host: m.label, result: outcome.result, outcome, switchedAt: m.switchedAt() }

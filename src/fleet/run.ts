@@ -5,6 +5,7 @@ import type { Timeline } from '../engine/timeline.js'
 import { FleetHosts, type FleetContext } from './hosts.js'
 import { fleetResult } from './outcome.js'
 import { FleetRollout } from './rollout.js'
+import { MODES } from '../engine/modes.js'
 
 function newReleaseId(): string {
   return `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
@@ -26,18 +27,14 @@ export class FleetRun {
     const fleet = config.fleet!
     this.hosts = await this.timeline.step('connect', `Connecting to ${fleet.hosts.length} hosts`, note => FleetHosts.connect(this.ctx, note))
     if (this.abortReason) throw new Error(`${this.abortReason}: stopped before anything was changed`)
-    const locked = config.mode !== 'status'
+    const mode = MODES[config.mode]
+    const locked = mode.changes
     if (locked) await this.timeline.step('lock', `Taking the deploy lock of ${config.app} on each host`, () => this.hosts!.lock(this.ctx, true))
     else await this.hosts.lock(this.ctx, false)
     this.rollout = new FleetRollout(this.hosts.members, fleet, log, newReleaseId)
     if (this.abortReason) this.rollout.abort(this.abortReason)
-    if (config.mode !== 'status') log.info(`Rollout: ${fleet.rollout}${fleet.rollout === 'rolling' ? ` in batches of ${fleet.batchSize}` : ''}`)
-    const runs =
-      config.mode === 'status'
-        ? await this.rollout.status()
-        : await this.rollout.release(
-            config.mode === 'deploy' ? { kind: 'deploy', image: config.image! } : { kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease }
-          )
+    if (mode.switches) log.info(`Rollout: ${fleet.rollout}${fleet.rollout === 'rolling' ? ` in batches of ${fleet.batchSize}` : ''}`)
+    const runs = await this.rollout.mode(mode, config)
     const result = fleetResult(config.mode, runs)
     for (const h of result.hosts ?? []) {
       log.info(`${h.host}: ${h.result}${h.color ? `, ${h.color} ${h.image} live (release ${h.release})` : ', nothing live'}${h.error ? ` — ${h.error}` : ''}`)
