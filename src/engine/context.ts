@@ -56,6 +56,17 @@ export interface EngineDeps {
   beforeSwitch?: () => Promise<void>
   /** Awaited after the switch verified; rejecting switches back to the previous color and undoes, as a failed verify does. */
   afterVerify?: () => Promise<void>
+  /**
+   * Several hosts, release-command: given the step that runs it here, runs it on one host of the
+   * run only; the others wait for its outcome (a failure there stops them before their switch).
+   */
+  releaseCommandOnce?: (runHere: () => Promise<void>) => Promise<void>
+  /** Several hosts, watch: told at once when this host's watch fails, so the others' watches end too. */
+  onWatchFailed?: (reason: string) => void
+  /** Several hosts, watch: why another host's watch failed, if it did (this host's watch then fails too). */
+  watchFailedElsewhere?: () => string | undefined
+  /** Several hosts, watch: awaited once this host's watch passed; rejecting rolls this host back as a failed watch does. */
+  afterWatch?: () => Promise<void>
 }
 
 function newReleaseId(): string {

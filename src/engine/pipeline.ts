@@ -131,7 +131,9 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
   let record = d.record
   // Migrations before anything of the new release starts; nothing to undo when they fail.
   if (ctx.config.releaseCommand && d.kind === 'deploy' && plan.kind === 'start-new' && d.image) {
-    record = await runReleaseCommandStep(ctx, record, { ref: plan.image, id: d.image.id }, live)
+    const image = { ref: plan.image, id: d.image.id }
+    const runHere = async () => void (record = await runReleaseCommandStep(ctx, record, image, live))
+    await (ctx.deps.releaseCommandOnce ? ctx.deps.releaseCommandOnce(runHere) : runHere())
   }
   const undo = d.undo ?? new UndoStack(ctx.log)
   const run: ExposureRun = {

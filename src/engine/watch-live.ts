@@ -19,7 +19,16 @@ export async function watchLive(run: ExposureRun, record: LedgerRecord, route: R
   const deployed = (): ReleaseResult => resultOf('deployed', release, record.releases)
   const watched = await timeline
     .step('watch', `Watching ${plan.color} for ${Math.round(settings.durationMs / 1000)} s`, async note => {
-      const w = await watchRelease({ router, route, healthPath: config.health.path, settings, clock: ctx.clock, log, aborted: () => ctx.abortReason })
+      const w = await watchRelease({
+        router,
+        route,
+        healthPath: config.health.path,
+        settings,
+        clock: ctx.clock,
+        log,
+        aborted: () => ctx.abortReason,
+        failedElsewhere: ctx.deps.watchFailedElsewhere
+      })
       note(w.kind === 'failed' ? w.reason : w.summary)
       if (w.kind === 'failed') throw new ReleaseError({ reason: `watch: ${w.reason}` })
       return w
@@ -28,9 +37,15 @@ export async function watchLive(run: ExposureRun, record: LedgerRecord, route: R
       if (e instanceof ReleaseError) return { kind: 'failed' as const, reason: e.failure.reason.replace(/^watch: /, '') }
       throw e
     })
+  let failure = watched.kind === 'failed' ? watched.reason : undefined
   if (watched.kind === 'passed') {
     log.info(`watch: ${plan.image} on ${plan.color} passed: ${watched.summary}.`)
-    return
+    // Several hosts: every host's watch must pass; one that fails rolls this host back too.
+    failure = await ctx.deps.afterWatch?.().then(
+      () => undefined,
+      (e: Error) => e.message
+    )
+    if (failure === undefined) return
   }
   if (watched.kind === 'aborted') {
     // The switch is done and verified: a cancel is not a verdict on the release. Nothing more
@@ -42,7 +57,8 @@ export async function watchLive(run: ExposureRun, record: LedgerRecord, route: R
       deployed()
     )
   }
-  const seen = `watch: ${watched.reason}`
+  const seen = `watch: ${failure}`
+  if (watched.kind === 'failed') ctx.deps.onWatchFailed?.(watched.reason)
   log.warning(seen)
   if (!live) {
     throw new ReleaseError({ reason: `${seen}; there is no previous release to roll back to, so ${plan.color} (${plan.image}) stays live.` }, deployed())

@@ -81,6 +81,8 @@ export interface WatchDeps {
   log: Log
   /** Set when the run was told to stop: the watch ends at once (without a verdict). */
   aborted: () => string | undefined
+  /** Several hosts: why another host's watch failed, if it did: this one then fails too, at once. */
+  failedElsewhere?: () => string | undefined
 }
 
 function secondsOf(ms: number): string {
@@ -132,11 +134,13 @@ export async function watchRelease(deps: WatchDeps): Promise<WatchOutcome> {
   for (;;) {
     const abort = deps.aborted()
     if (abort) return { kind: 'aborted', ms: elapsed(), abortReason: abort, summary: summary() }
+    const elsewhere = deps.failedElsewhere?.()
+    if (elsewhere) return { kind: 'failed', ms: elapsed(), reason: elsewhere }
     const left = settings.durationMs - elapsed()
     if (left <= 0) break
     // In slices: a cancel must end the watch well within the runner's grace after its signal.
     const until = clock.now() + Math.min(WATCH_TICK_MS, left)
-    while (clock.now() < until && !deps.aborted()) await clock.sleep(Math.min(ABORT_SLICE_MS, until - clock.now()))
+    while (clock.now() < until && !deps.aborted() && !deps.failedElsewhere?.()) await clock.sleep(Math.min(ABORT_SLICE_MS, until - clock.now()))
     const stop = deps.aborted()
     if (stop) return { kind: 'aborted', ms: elapsed(), abortReason: stop, summary: summary() }
 

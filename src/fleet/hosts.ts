@@ -60,7 +60,7 @@ class ConnectedHost implements FleetMember {
     this.timeline = new StampedTimeline(this.log)
   }
 
-  engine(extra: Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>): ReleaseEngine {
+  engine(extra: Partial<EngineDeps>): ReleaseEngine {
     const { config, run, author, holder, onPlanned } = this.ctx
     return new ReleaseEngine({
       config,

@@ -12,7 +12,7 @@ export interface FleetMember {
   /** user@host:port */
   label: string
   /** A new engine on this host (its own Docker, router, ledger, log), with the fleet's hooks. */
-  engine(extra: Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>): ReleaseEngine
+  engine(extra: Partial<Hooks>): ReleaseEngine
   /** When this host's proxy last switched (epoch ms), if it did in this run. */
   switchedAt(): number | undefined
   /** Why the host's connection was lost, if it was: that, not the call it broke, is the cause to report. */
@@ -28,7 +28,7 @@ export interface HostRun {
   switchedAt?: number
 }
 
-type Hooks = Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId'>
+type Hooks = Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId' | 'releaseCommandOnce' | 'onWatchFailed' | 'watchFailedElsewhere' | 'afterWatch'>
 
 /** What a failed engine reported live, so the host's row still says what serves there. */
 function observedOf(e: unknown): ReleaseResult {
@@ -110,17 +110,53 @@ export class FleetRollout {
     )
   }
 
-  /** One atomic batch: two barriers, before the switch and after the verify. */
+  /** release-command on several hosts: the host that got to it first, and how its run went. */
+  private releaseCommand?: { host: string; done: Promise<void> }
+
+  /** The release command runs once, on the first host to reach it; the others wait for it before they boot. */
+  private releaseCommandOnce(label: string, halt: () => void): NonNullable<EngineDeps['releaseCommandOnce']> {
+    return async runHere => {
+      if (!this.releaseCommand) {
+        this.log.info(`release-command: runs once, on ${label}; the other hosts wait for it before they start the new color`)
+        this.releaseCommand = { host: label, done: runHere() }
+        return this.releaseCommand.done
+      }
+      const { host, done } = this.releaseCommand
+      await done.catch((e: Error) => {
+        halt()
+        throw new ReleaseError({ reason: `Not started, because the release command failed on ${host} (${e.message}): no host switches` })
+      })
+    }
+  }
+
+  /** One atomic batch: barriers before the switch, after the verify and after the watch. */
   private async batch(batch: FleetMember[], run: (engine: ReleaseEngine) => Promise<ReleaseResult>, hooks: Pick<Hooks, 'newId'>): Promise<HostRun[]> {
     const labels = batch.map(m => m.label)
     const gated = new Barrier(labels)
     const verified = new Barrier(labels)
+    const watched = new Barrier(labels)
+    let watchFailure: { host: string; reason: string } | undefined
     if (batch.length > 1) this.log.info(`${batch.length} hosts: each boots and health-gates the new color; they switch together once all are healthy.`)
     return Promise.all(
       batch.map(async (m): Promise<HostRun> => {
-        let halted: 'before-switch' | 'after-verify' | undefined
+        let halted: 'before-switch' | 'after-verify' | 'after-watch' | undefined
         const engine = m.engine({
           ...hooks,
+          releaseCommandOnce: this.releaseCommandOnce(m.label, () => (halted = 'before-switch')),
+          onWatchFailed: reason => {
+            watchFailure ??= { host: m.label, reason }
+            watched.fail(m.label, reason)
+          },
+          watchFailedElsewhere: () => {
+            if (!watchFailure || watchFailure.host === m.label) return undefined
+            halted = 'after-watch'
+            return `the watch failed on ${watchFailure.host} (${watchFailure.reason}), so every host rolls back`
+          },
+          afterWatch: () =>
+            watched.arrive(m.label).catch((e: Error) => {
+              halted = 'after-watch'
+              throw new Error(`${e.message.replace(/ failed \(/, "'s watch failed (")}, so every host rolls back`)
+            }),
           beforeSwitch: () =>
             gated.arrive(m.label).catch((e: Error) => {
               halted = 'before-switch'
@@ -138,6 +174,7 @@ export class FleetRollout {
           const outcome = await run(engine)
           gated.leave(m.label)
           verified.leave(m.label)
+          watched.leave(m.label)
           return { host: m.label, result: outcome.result, outcome, switchedAt: m.switchedAt() }
         } catch (e) {
           const lost = m.lost?.()
@@ -146,7 +183,9 @@ export class FleetRollout {
             gated.fail(m.label, failure.reason)
             verified.fail(m.label, failure.reason)
           }
-          const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' ? 'reverted' : 'failed'
+          // A watch that failed here has told the others already; any other failure after the switch is this host's alone.
+          if (!(e instanceof ReleaseError && e.result?.result === 'auto-rolled-back')) watched.leave(m.label)
+          const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' || halted === 'after-watch' ? 'reverted' : 'failed'
           return { host: m.label, result, failure, outcome: observedOf(e), switchedAt: m.switchedAt() }
         } finally {
           this.engines.delete(engine)
