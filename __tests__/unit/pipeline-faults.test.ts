@@ -295,3 +295,21 @@ describe('only cutover containers are touched', () => {
     expect(bed.router.route?.color).toBe('blue')
   })
 })
+
+describe('the proxy checked against the ledger at the start', () => {
+  it('a route changed behind cutover is put back to the recorded live release before anything else, and said', async () => {
+    const bed = new EngineBed([V1, V2, V3])
+    await deployed(bed, V1, V2)
+    // Someone (or a proxy restarted with an older saved configuration) routes to the standby.
+    const standby = bed.ledger.record!.releases[1]
+    await bed.router.apply(bed.router.applied.find(r => r.releaseId === standby.id)!)
+    expect(bed.router.route?.color).toBe('blue')
+    const from = bed.router.applied.length
+    await bed.engine(plain).release({ kind: 'deploy', image: V3 })
+    expect(bed.log.text()).toMatch(
+      /The proxy routes web to blue \(release r1\), but the ledger records green \(registry.test\/web:2, release r2\) as live: routing it back to green before anything else\./
+    )
+    // Back to green first, then the deploy's own switch to blue.
+    expect(bed.router.applied.slice(from).map(r => `${r.color} ${r.releaseId}`)).toEqual(['green r2', 'blue r3'])
+  })
+})

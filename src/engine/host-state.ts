@@ -1,6 +1,7 @@
 import { emptyLedger, routingConflict, withLive, type LedgerRecord, type Release } from '../core/release.js'
 import { ReleaseError } from '../core/outcome.js'
 import type { ColorSet, ColorState } from './color-set.js'
+import { isContainerOf } from './plan.js'
 import { externalNetworks } from './compose-project.js'
 import type { EngineContext } from './context.js'
 
@@ -38,6 +39,26 @@ export async function readLedger(ctx: EngineContext): Promise<LedgerRecord> {
 }
 
 /**
+ * The proxy must route to what the ledger says is live (a route changed by hand, a proxy whose
+ * saved configuration is older than the ledger): a mismatch is put right before anything else,
+ * and said, when the live release's containers run; otherwise it is said and left to the release.
+ */
+async function repairRouting(ctx: EngineContext, live: Release, containers: ColorState[]): Promise<void> {
+  const routed = await ctx.router.current()
+  if (!routed || routed.releaseId === live.id) return
+  const state = containers.find(c => c.color === live.color)
+  const runs = !!state?.running && isContainerOf(state, live)
+  const seen = `The proxy routes ${ctx.app} to ${routed.color} (release ${routed.releaseId}), but the ledger records ${live.color} (${live.image}, release ${live.id}) as live`
+  if (!runs) {
+    ctx.log.warning(`${seen}, whose containers do not run: left for this run's switch to settle.`)
+    return
+  }
+  ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else.`)
+  // A proxy that is down cannot take it now: the prepare step starts it again, and the switch settles the route.
+  await ctx.router.apply(ctx.routeTo(live)).catch((e: Error) => ctx.log.warning(`Could not route ${ctx.app} back to ${live.color} yet: ${e.message}`))
+}
+
+/**
  * The inspect step of a deploy or rollback: the ledger settled, the inputs checked against what
  * the host has and what other apps claim, what an interrupted run left put right, and both colors
  * read. Nothing is changed on the host unless an earlier run left something half-done.
@@ -61,6 +82,7 @@ export async function inspectForRelease(ctx: EngineContext, colors: ColorSet): P
     }
     await colors.recover(live, record.preview?.release)
     const containers = await colors.inspect(record.releases)
+    if (ctx.web && live) await repairRouting(ctx, live, containers)
     note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet')
     log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`)
     return { record, live, containers }
