@@ -10,7 +10,8 @@ import { parseDuration } from './duration.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
 import { parseCompose, parseReleaseCommand, parseRoles } from './roles.js'
 import { parseHostLines, ROLLOUTS } from './hosts.js'
-import { parseStrategy, strategyProxyProblem } from './strategy.js'
+import { parseStrategy } from './strategy.js'
+import { proxyCapabilityProblem } from '../proxy/capabilities.js'
 import { parseTls } from './tls.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
@@ -644,12 +645,10 @@ export function parseInputs(source: InputSource): Config {
     invalid: (input, message) => new InputError(input, message),
     readFile: (input, path) => readWorkspaceFile(source, input, path)
   })
-  const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie', previewDomains)
-  if (needsHaproxy) throw new InputError(needsHaproxy.input, needsHaproxy.message)
   const proxyPort = r.int('proxy-port', 80, 1, 65535)
   // Preview domains are served with the app's certificate: it must cover them too (tls auto asks for them).
   const certified = domains.length ? [...domains, ...previewDomains] : domains
-  const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains: certified, checkImage: parseImage })
+  const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyPort, domains: certified, checkImage: parseImage })
 
   const token = r.secret('github-token')
   const roles = parseRoles(source, app, compose?.workers)
@@ -697,7 +696,7 @@ export function parseInputs(source: InputSource): Config {
         }
       : undefined
 
-  return {
+  const config: Config = {
     mode,
     app,
     ssh,
@@ -755,4 +754,8 @@ export function parseInputs(source: InputSource): Config {
     shared: compose?.shared.length ? compose.shared : undefined,
     compose: compose?.settings
   }
+  // An explicit proxy-type is checked now; auto once it is settled on the host.
+  const problem = proxyCapabilityProblem(config)
+  if (problem) throw new InputError(problem.input, problem.message.slice(`Input '${problem.input}' `.length))
+  return config
 }

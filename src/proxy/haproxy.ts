@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js'
-import type { RouterCapabilities } from '../core/capabilities.js'
 import { LABEL, containerName, otherColor, type Color } from '../core/names.js'
 import { oneTo } from '../engine/replicas.js'
 import {
@@ -76,6 +75,7 @@ import { AcmeRenewer } from './haproxy-acme.js'
 import { responseCountsOf, statCommand } from './haproxy-stats.js'
 import { previewCommands } from './haproxy-preview.js'
 import { readCertificate, renewalDue, wantedFile, type AcmeWanted } from '../acme/state.js'
+import { HAPROXY_CAPABILITIES } from './capabilities.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
 const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`
@@ -96,19 +96,6 @@ const MIN_HARD_STOP_S = 30
  * (see haproxy-config.ts). The admin socket is a Unix socket in a host directory, reached over
  * the SSH connection (direct-streamlocal), never over a network.
  */
-/** Everything cutover asks of a router (core/capabilities.ts). */
-export const HAPROXY_CAPABILITIES: RouterCapabilities = {
-  name: 'HAProxy',
-  runtimeSwitch: true,
-  replicas: true,
-  weights: true,
-  preview: true,
-  maintenance: true,
-  tls: true,
-  stats: true,
-  sticky: true
-}
-
 export class HaproxyRouter implements Router {
   readonly capabilities = HAPROXY_CAPABILITIES
   private readonly name: string
