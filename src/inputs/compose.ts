@@ -11,7 +11,8 @@ import { parse as parseDotenv } from 'dotenv'
 import YAML from 'yaml'
 import type { ComposeSettings, ContainerSettings, DependsOn, SharedService, WorkerRole } from '../core/config.js'
 import { workerAsideName } from '../core/names.js'
-import { InputError, parseCommand, type InputSource } from './parse.js'
+import { InputError, type InputSource } from './errors.js'
+import { parseCommand } from './command.js'
 
 const SERVICE_KEYS = ['image', 'command', 'environment', 'env_file', 'volumes', 'networks', 'depends_on', 'healthcheck', 'labels', 'deploy']
 const TOP_KEYS = ['services', 'volumes', 'networks', 'name', 'version']

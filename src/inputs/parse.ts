@@ -1,12 +1,13 @@
 import { readFileSync, realpathSync } from 'node:fs'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
-import shellQuote from 'shell-quote'
 import ssh2 from 'ssh2'
 import type { Config, ContainerSettings, HostKeyPin, KeepPrevious, Mode, ProxyChoice, RegistryAuth, SshEndpoint } from '../core/config.js'
 import { registryHostOf } from '../core/image-ref.js'
 import { keysForHost, knownHostsName, parseKnownHosts } from '../core/host-key.js'
 import { parseDuration } from './duration.js'
+import { InputError, type InputSource } from './errors.js'
+import { parseCommand } from './command.js'
 import { readImageArchive, type ImageArchive } from './image-archive.js'
 import { parseCompose, parseReleaseCommand, parseRoles } from './roles.js'
 import { parseHostLines, ROLLOUTS } from './hosts.js'
@@ -15,25 +16,8 @@ import { proxyCapabilityProblem } from '../proxy/capabilities.js'
 import { parseTls } from './tls.js'
 import { asideName, COLORS, containerName, failedName, LABEL, networkName } from '../core/names.js'
 
-/** A bad input: its message is one sentence that names the input. */
-export class InputError extends Error {
-  constructor(
-    readonly input: string,
-    message: string
-  ) {
-    super(`Input '${input}' ${message}`)
-    this.name = 'InputError'
-  }
-}
-
-export interface InputSource {
-  /** The raw value, '' when not set (as @actions/core's getInput). */
-  get(name: string): string
-  /** Register a value that must never appear in the log. */
-  mask(secret: string): void
-  /** Where relative paths (env-file) are resolved from. */
-  workspace: string
-}
+export { InputError, type InputSource } from './errors.js'
+export { parseCommand } from './command.js'
 
 const MODES: Mode[] = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote']
 const KEEP_PREVIOUS: KeepPrevious[] = ['running', 'stopped', 'removed']
@@ -274,27 +258,6 @@ function parseRestart(value: string): ContainerSettings['restart'] {
     throw new InputError('restart', `must be no, always, unless-stopped or on-failure[:N], not "${value}"`)
   }
   return m[2] === undefined ? { Name: m[1] } : { Name: m[1], MaximumRetryCount: Number(m[2]) }
-}
-
-/** Stands in for `$` while shell-quote parses: no shell runs the command, so `$HOME` stays literal. */
-const DOLLAR = '\u0000'
-
-/**
- * Shell-style quoting only: no shell runs the command, so there are no variables (`$HOME` is
- * passed as the four characters it is, where shell-quote would silently make it empty), no
- * pipes, redirections, globs, comments or command substitution.
- */
-export function parseCommand(value: string, input = 'command'): string[] | undefined {
-  if (!value) return undefined
-  if (value.includes(DOLLAR)) throw new InputError(input, 'has a NUL character, which no process can receive')
-  const parts = shellQuote.parse(value.split('$').join(DOLLAR))
-  if (parts.some(p => typeof p !== 'string')) {
-    throw new InputError(
-      input,
-      'must be a plain command with arguments (no pipes, redirections, globs, comments or $(...): no shell runs it; wrap it in sh -c "..." if you need one)'
-    )
-  }
-  return (parts as string[]).map(p => p.split(DOLLAR).join('$'))
 }
 
 const BIND_ONLY_OPTIONS = new Set(['shared', 'slave', 'private', 'rshared', 'rslave', 'rprivate'])

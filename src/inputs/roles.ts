@@ -2,7 +2,8 @@
 import type { ReleaseCommandSettings, RoleSettings, WorkerHandover, WorkerRole } from '../core/config.js'
 import { workerAsideName } from '../core/names.js'
 import { parseDuration } from './duration.js'
-import { InputError, parseCommand, type InputSource } from './parse.js'
+import { InputError, type InputSource } from './errors.js'
+import { parseCommand } from './command.js'
 import { readCompose, type ComposeApp } from './compose.js'
 
 const WORKER_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
