@@ -1,10 +1,8 @@
 import type { Mode, ProxyChoice, StrategySettings, WatchSettings } from '../core/config.js'
 import { asideName, MAX_REPLICAS } from '../core/names.js'
 import { parseDuration } from './duration.js'
+import { DNS_LABEL_MAX } from './patterns.js'
 import { proxyCapabilityProblem } from '../proxy/capabilities.js'
-
-/** The longest container name a DNS label allows (containers find each other by name). */
-const DNS_LABEL_MAX = 63
 
 /** What the strategy inputs need from the input reader (parse.ts's Reader). */
 export interface StrategyReader {
