@@ -142,3 +142,16 @@ describe('no proxy-type string checks outside src/proxy', () => {
     expect(comparison.test(`case "nginx":`)).toBe(true)
   })
 })
+
+describe('README table of capabilities per router', () => {
+  it('says what each router declares, and which inputs need each capability', () => {
+    const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8')
+    const rows = [...readme.matchAll(/^\| `(\w+)` \| (.*) \| (yes|no) \| (yes|no) \|$/gm)]
+    expect(rows.map(r => r[1]).sort()).toEqual([...ALL].sort())
+    for (const [, capability, neededBy, haproxy, nginx] of rows) {
+      const c = capability as Capability
+      expect([c, haproxy === 'yes', nginx === 'yes']).toEqual([c, ROUTER_CAPABILITIES.haproxy[c], ROUTER_CAPABILITIES.nginx[c]])
+      for (const rule of CAPABILITY_TABLE.filter(r => r.needs.includes(c))) expect([c, neededBy]).toEqual([c, expect.stringContaining(`\`${rule.input}`)])
+    }
+  })
+})
