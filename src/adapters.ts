@@ -5,8 +5,7 @@ import type { EngineDeps } from './engine/release.js'
 import { DockerHost } from './host/docker-host.js'
 import { LedgerFile } from './host/ledger-file.js'
 import { DeployLock, type LockHolder } from './host/lock.js'
-import { HaproxyRouter } from './proxy/haproxy.js'
-import { NginxRouter } from './proxy/nginx.js'
+import { createRouter, ROUTERS } from './proxy/routers.js'
 import type { SshSession } from './transport/ssh.js'
 
 /** How long a run waits for another app's run to finish creating or changing the shared proxy. */
@@ -38,25 +37,20 @@ export function hostAdapters(
   const lockProxy = () => DeployLock.acquire(ssh, `proxy.${proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
   return {
     host: new DockerHost(docker, openTcp, config.registry),
-    router:
-      proxy.type === 'haproxy'
-        ? new HaproxyRouter(
-            docker,
-            openTcp,
-            path => ssh.openUnixSocket(path),
-            proxy,
-            config.app,
-            proxyAuth,
-            log,
-            lockProxy,
-            () => shell.groupOf(config.dockerSocket)
-          )
-        : new NginxRouter(docker, openTcp, proxy, config.app, proxyAuth, log, lockProxy),
+    router: createRouter(proxy, config.app, {
+      docker,
+      openTcp,
+      openUnixSocket: path => ssh.openUnixSocket(path),
+      registry: proxyAuth,
+      log,
+      lockProxy,
+      dockerGroup: () => shell.groupOf(config.dockerSocket)
+    }),
     ledger: new LedgerFile(shell, config.app)
   }
 }
 
 /** The proxy line of the log: which proxy, and whether proxy-type auto chose it. */
 export function describeProxy(config: Config, proxy: ProxySettings): string {
-  return `Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`
+  return `Proxy: ${proxy.name} (${ROUTERS[proxy.type].capabilities.name}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`
 }

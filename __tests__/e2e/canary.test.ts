@@ -73,7 +73,7 @@ describe('canary-weight', () => {
   it('canary-weight with proxy-type nginx is refused before anything is touched', async () => {
     const run = await runAction(inputs({ image: image('v2'), 'canary-weight': '10', 'proxy-type': 'nginx', 'proxy-image': '' }))
     expect(run.code).not.toBe(0)
-    expect(run.errors.join('\n')).toContain("Input 'canary-weight' needs the HAProxy proxy")
+    expect(run.errors.join('\n')).toContain("Input 'canary-weight' is 10, which needs weighted routing, which the nginx router does not have")
     expect(run.stdout).not.toContain('Connecting to')
   })
 })

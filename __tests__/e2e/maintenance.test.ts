@@ -36,7 +36,7 @@ describe('mode maintenance and mode live', () => {
   it('proxy-type nginx: refused at input time, before connecting', async () => {
     const run = await runAction(inputs({ mode: 'maintenance', 'proxy-type': 'nginx', 'proxy-image': '' }))
     expect(run.code).not.toBe(0)
-    expect(run.errors.join('\n')).toContain("Input 'mode' is maintenance, which needs the HAProxy proxy")
+    expect(run.errors.join('\n')).toContain("Input 'mode' is maintenance, which needs a maintenance page, which the nginx router does not have")
     expect(run.stdout).not.toContain('Connecting to')
   })
 

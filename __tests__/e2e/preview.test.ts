@@ -162,7 +162,7 @@ describe('promote manual and preview-domains', () => {
   it('promote manual with proxy-type nginx is refused before anything is touched', async () => {
     const run = await runAction(inputs({ image: image('v2'), promote: 'manual', 'preview-domains': '', 'proxy-type': 'nginx', 'proxy-image': '' }))
     expect(run.code).not.toBe(0)
-    expect(run.errors.join('\n')).toContain("Input 'promote' needs the HAProxy proxy")
+    expect(run.errors.join('\n')).toContain("Input 'promote' is manual, which needs a preview backend, which the nginx router does not have")
     expect(run.stdout).not.toContain('Connecting to')
   })
 })

@@ -210,7 +210,7 @@ describe('watch', () => {
   it('watch with proxy-type nginx is refused before anything is touched', async () => {
     const r = await runAction(inputs({ image: image('v2'), watch: '1m', 'proxy-type': 'nginx', 'proxy-image': '' }), env())
     expect(r.code).not.toBe(0)
-    expect(r.errors.join('\n')).toContain("Input 'watch' needs the HAProxy proxy")
+    expect(r.errors.join('\n')).toContain("Input 'watch' needs response counters, which the nginx router does not have")
     expect(r.stdout).not.toContain('Connecting to')
   })
 })

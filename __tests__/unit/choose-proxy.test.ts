@@ -37,10 +37,10 @@ describe('proxy-type auto', () => {
     const tls = { mode: 'auto' as const, httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] }
     const nginx = dockerWith({ 'cutover-proxy': 'edge', 'cutover-proxy-switch': 'switch' })
     await expect(resolveProxy(nginx, inputs({ tls }))).rejects.toThrow(
-      /Input 'tls' is "auto", but tls needs proxy-type haproxy, and the proxy cutover-proxy on this host is nginx/
+      /^Input 'tls' is auto, which needs TLS termination, which the nginx router does not have: remove 'tls', or deploy behind a router that has it: HAProxy \(proxy-type: haproxy\) \(set proxy-type, or give another proxy-name if this host's proxy is nginx\)\. Nothing was changed\.$/
     )
     await expect(resolveProxy(nginx, inputs({ tls: { ...tls, mode: 'off', trustedProxies: ['10.0.0.0/8'] } }))).rejects.toThrow(
-      /Input 'trusted-proxies' is set/
+      /^Input 'trusted-proxies' needs TLS termination, which the nginx router does not have/
     )
     expect((await resolveProxy(nginx, inputs({ tls: { ...tls, mode: 'off' } }))).settings.type).toBe('nginx')
     expect((await resolveProxy(dockerWith({}), inputs({ tls }))).settings.type).toBe('haproxy')

@@ -127,6 +127,8 @@ describe('maintenance inputs', () => {
     expect(errorOf({ mode: 'maintenance', 'maintenance-page': '/etc/hostname' })).toMatch(/^Input 'maintenance-page' must name a file inside the workspace/)
     expect(errorOf({ mode: 'maintenance', 'maintenance-page': 'big.html' })).toMatch(/^Input 'maintenance-page' names big.html, 12001 bytes; at most 12000/)
     expect(errorOf({ mode: 'live', 'maintenance-page': 'page.html' })).toBe("Input 'maintenance-page' only applies to mode maintenance, not live")
-    expect(errorOf({ mode: 'maintenance', 'proxy-type': 'nginx' })).toMatch(/^Input 'mode' is maintenance, which needs the HAProxy proxy/)
+    expect(errorOf({ mode: 'maintenance', 'proxy-type': 'nginx' })).toMatch(
+      /^Input 'mode' is maintenance, which needs a maintenance page, which the nginx router does not have: use mode deploy or rollback/
+    )
   })
 })

@@ -285,9 +285,11 @@ describe('promote and preview-domains inputs', () => {
 
   it('both need HAProxy, and one host', () => {
     expect(errorOf({ promote: 'manual', 'proxy-type': 'nginx' })).toMatch(
-      /^Input 'promote' needs the HAProxy proxy \(proxy-type: haproxy\), but this app's proxy is nginx: remove 'promote'/
+      /^Input 'promote' is manual, which needs a preview backend, which the nginx router does not have: remove 'promote'/
     )
-    expect(errorOf({ 'preview-domains': 'next.example.com', 'proxy-type': 'nginx' })).toMatch(/^Input 'preview-domains' needs the HAProxy proxy/)
+    expect(errorOf({ 'preview-domains': 'next.example.com', 'proxy-type': 'nginx' })).toMatch(
+      /^Input 'preview-domains' needs a preview backend, which the nginx router does not have/
+    )
     expect(strategyProxyProblem({ replicas: 1 }, 'deploy', 'nginx', false, ['next.example.com'])?.input).toBe('preview-domains')
     expect(strategyProxyProblem({ replicas: 1, promote: 'manual' }, 'deploy', 'haproxy')).toBeUndefined()
     expect(errorOf({ promote: 'manual', host: 'a.example.com\nb.example.com' })).toMatch(/^Input 'promote' is not supported with several hosts yet/)

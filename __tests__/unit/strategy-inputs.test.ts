@@ -27,10 +27,10 @@ describe('strategy inputs', () => {
     expect(errorOf({ app, replicas: '2' })).toMatch(/^Input 'replicas' is 2, which makes container names up to a+-green-2-replaced \(64 characters\)/)
   })
 
-  it('with proxy-type nginx, a strategy input other than its default says it needs HAProxy', () => {
+  it('with proxy-type nginx, a strategy input other than its default names what the nginx router lacks', () => {
     expect(parse({ 'proxy-type': 'nginx', replicas: '1' }).strategy.replicas).toBe(1)
     expect(errorOf({ 'proxy-type': 'nginx', replicas: '2' })).toMatch(
-      /^Input 'replicas' needs the HAProxy proxy \(proxy-type: haproxy\), but this app's proxy is nginx/
+      /^Input 'replicas' is 2, which needs load balancing over replicas, which the nginx router does not have: remove 'replicas', or deploy behind a router that has it: HAProxy \(proxy-type: haproxy\)/
     )
     expect(parse({ 'proxy-type': 'haproxy', replicas: '2' }).strategy.replicas).toBe(2)
     // auto is settled on the host: main.ts asks again with the type found there
@@ -45,6 +45,8 @@ describe('sticky input', () => {
     expect(parse().proxy.sticky).toBeUndefined()
     expect(parse({ sticky: 'cookie', 'proxy-type': 'haproxy' }).proxy.sticky).toBe(true)
     expect(errorOf({ sticky: 'ip' })).toBe('Input \'sticky\' must be one of off, cookie, not "ip"')
-    expect(errorOf({ sticky: 'cookie', 'proxy-type': 'nginx' })).toMatch(/^Input 'sticky' needs the HAProxy proxy/)
+    expect(errorOf({ sticky: 'cookie', 'proxy-type': 'nginx' })).toMatch(
+      /^Input 'sticky' is cookie, which needs sticky sessions, which the nginx router does not have/
+    )
   })
 })

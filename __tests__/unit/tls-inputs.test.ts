@@ -75,9 +75,9 @@ describe('TLS inputs', () => {
   const other = opensslCert(['other.example.com'])
   const expired = opensslCert(['app.example.com', 'www.example.com'], 1)
   it.each([
-    [{ 'proxy-type': 'nginx', tls: 'auto' }, 'Input \'tls\' is "auto", but tls needs proxy-type haproxy'],
-    [{ 'proxy-type': 'nginx', tls: 'custom' }, 'tls needs proxy-type haproxy'],
-    [{ 'proxy-type': 'nginx', 'trusted-proxies': '10.0.0.0/8' }, "Input 'trusted-proxies' needs proxy-type haproxy"],
+    [{ 'proxy-type': 'nginx', tls: 'auto' }, "Input 'tls' is auto, which needs TLS termination, which the nginx router does not have: remove 'tls'"],
+    [{ 'proxy-type': 'nginx', tls: 'custom', 'tls-certificate': good.cert, 'tls-key': good.key }, "Input 'tls' is custom, which needs TLS termination"],
+    [{ 'proxy-type': 'nginx', 'trusted-proxies': '10.0.0.0/8' }, "Input 'trusted-proxies' needs TLS termination, which the nginx router does not have"],
     [{ tls: 'yes' }, "Input 'tls' must be one of off, auto, custom"],
     [{ tls: 'auto', domains: '' }, "which needs 'domains'"],
     [{ tls: 'auto', domains: '*.example.com' }, 'cannot issue wildcards'],
@@ -117,7 +117,6 @@ describe('TLS inputs', () => {
     }
     const run = (now: Date) =>
       parseTls(reader, (input, m) => new InputError(input, m), {
-        proxyType: 'haproxy',
         proxyPort: 80,
         domains: ['app.example.com'],
         now,

@@ -116,7 +116,7 @@ describe('watch inputs', () => {
     expect(errorOf({ watch: '1m', 'canary-weight': '10' })).toMatch(/^Input 'watch' cannot be combined with 'canary-weight'/)
     expect(errorOf({ watch: '1m', promote: 'manual' })).toMatch(/^Input 'watch' cannot be combined with 'promote: manual'/)
     expect(errorOf({ watch: '1m', 'proxy-type': 'nginx' })).toMatch(
-      /^Input 'watch' needs the HAProxy proxy \(proxy-type: haproxy\), but this app's proxy is nginx: remove 'watch'/
+      /^Input 'watch' needs response counters, which the nginx router does not have: remove 'watch'/
     )
     expect(parse({ watch: '1m', 'proxy-type': 'haproxy' }).strategy.watch).toBeDefined()
     // proxy-type auto: asked again once the type on the host is known

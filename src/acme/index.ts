@@ -10,7 +10,7 @@
 import { createServer } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ACME_CHALLENGE_PORT, ACME_PATH, HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, HAPROXY_SOCKET } from '../proxy/haproxy-config.js'
+import { ACME_CHALLENGE_PORT, ACME_PATH, HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, HAPROXY_SOCKET } from './layout.js'
 import { ensureCertificate, wantedApps } from './renewer.js'
 import { challengeFile, TOKEN } from './state.js'
 

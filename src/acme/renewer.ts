@@ -2,7 +2,7 @@ import { chmod, open, readdir, readFile, rename, stat, unlink, writeFile } from 
 import { Agent } from 'node:https'
 import { join } from 'node:path'
 import * as acme from 'acme-client'
-import { certFile } from '../proxy/haproxy-config.js'
+import { certFile } from './layout.js'
 import { installCertificate } from './install.js'
 import { ACCOUNT_KEY_FILE, challengeFile, readCertificate, renewalDue, WANTED_FILE, wantedFile, type AcmeWanted } from './state.js'
 

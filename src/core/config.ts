@@ -1,6 +1,5 @@
 /** The action's whole configuration, parsed and validated once from the step's inputs. */
 import type { Mode } from './outcome.js'
-import type { FleetSettings } from '../inputs/hosts.js'
 
 export type { Mode }
 
@@ -217,6 +216,17 @@ export interface WatchSettings {
   durationMs: number
   /** The largest 5xx share (percent, 0-100) of the new color's responses over the window that still passes. */
   maxErrorRate: number
+}
+
+export type Rollout = 'atomic' | 'rolling'
+
+/** How a run with several hosts switches them. */
+export interface FleetSettings {
+  /** atomic: every host gated before any switches; rolling: in batches, each gated before the next. */
+  rollout: Rollout
+  batchSize: number
+  /** rolling: a failure switches the batches already done back to their previous release. */
+  rollbackOnFailure: boolean
 }
 
 export interface Config {

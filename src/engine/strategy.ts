@@ -1,3 +1,4 @@
+import { capabilityMessage } from '../core/capabilities.js'
 import { LABEL, networkName } from '../core/names.js'
 import { ReleaseError, type ReleaseResult } from '../core/outcome.js'
 import { describeAnswer } from './describe.js'
@@ -12,8 +13,9 @@ export async function switchMaintenance(deps: Omit<EngineDeps, 'run' | 'author'>
   const { config, host, router, ledger, timeline, log } = deps
   const app = config.app
   const maintenance = router.maintenance?.bind(router)
-  if (!maintenance) {
-    throw new ReleaseError({ reason: `Input 'mode' is ${config.mode}, which needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed.` })
+  // Checked with the inputs already (src/proxy/capabilities.ts): this guards a router that declares it wrongly.
+  if (!maintenance || !router.capabilities.maintenance) {
+    throw new ReleaseError({ reason: capabilityMessage('mode', config.mode, 'maintenance', router.capabilities.name, []) })
   }
   const record = await timeline.step('inspect', 'Reading the state of the host', async note => {
     const record = await ledger.read()

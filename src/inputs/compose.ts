@@ -11,13 +11,14 @@ import { parse as parseDotenv } from 'dotenv'
 import YAML from 'yaml'
 import type { ComposeSettings, ContainerSettings, DependsOn, SharedService, WorkerRole } from '../core/config.js'
 import { workerAsideName } from '../core/names.js'
-import { InputError, parseCommand, type InputSource } from './parse.js'
+import { InputError, type InputSource } from './errors.js'
+import { parseCommand } from './command.js'
+import { DNS_LABEL_MAX } from './patterns.js'
 
 const SERVICE_KEYS = ['image', 'command', 'environment', 'env_file', 'volumes', 'networks', 'depends_on', 'healthcheck', 'labels', 'deploy']
 const TOP_KEYS = ['services', 'volumes', 'networks', 'name', 'version']
 const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
-const DNS_LABEL_MAX = 63
 
 /** A service's own settings (the restart policy is the 'restart' input's, for every service). */
 export type ServiceSettings = Omit<ContainerSettings, 'restart'>
@@ -328,16 +329,8 @@ function startOrder<T extends { name: string; dependsOn: DependsOn[] }>(services
   return ordered
 }
 
-/** Reads and checks the compose file; throws InputError naming what cutover cannot do with it. */
-export function readCompose(
-  source: InputSource,
-  app: string,
-  path: string,
-  routed: string,
-  sharedNames: string[],
-  imageInput?: string,
-  sharedUpdate: ComposeSettings['sharedUpdate'] = 'keep'
-): ComposeApp {
+/** The compose file as YAML, with only the top-level keys cutover supports. */
+function readComposeDoc(source: InputSource, path: string): { services: Obj; top: Top } {
   let doc: unknown
   try {
     doc = YAML.parse(readWorkspaceFile(source, path, 'the file'))
@@ -352,6 +345,78 @@ export function readCompose(
   }
   const top = { volumes: isObj(doc.volumes) ? doc.volumes : {}, networks: isObj(doc.networks) ? doc.networks : {} }
   checkTopNetworks(top.networks)
+  return { services: doc.services, top }
+}
+
+/** Every dependency exists; shared services and the routed one depend only on shared services. */
+function checkDependencies(services: Service[], byName: Map<string, Service>, routed: string, isShared: (name: string) => boolean): void {
+  for (const s of services) {
+    for (const d of s.dependsOn) if (!byName.has(d.service)) fail(`has "${s.name}" depend on "${d.service}", which it does not define`)
+    const perColor = s.dependsOn.filter(d => !isShared(d.service))
+    if (isShared(s.name) && perColor.length) {
+      fail(
+        `has the shared service "${s.name}" depend on "${perColor[0].service}", which is deployed per color: a shared service may only depend on shared services`
+      )
+    }
+    if (s.name === routed && perColor.length) {
+      fail(
+        `has the routed service "${routed}" depend on "${perColor[0].service}", which is deployed per color: the release starts ${routed} first (health-gated), then the other services; ${routed} may only depend on shared services`
+      )
+    }
+  }
+}
+
+/** A service deployed per color beside the routed one: a worker of the release. */
+function workerOf(s: Service, web: Service, app: string, isShared: (name: string) => boolean): WorkerRole {
+  // A service of the routed service's image follows the release (the image input); another image is its own.
+  const ownImage = s.image !== undefined && s.image !== web.image ? s.image : undefined
+  if (!ownImage && !s.command?.length) fail(`has "${s.name}" without a command: a worker of ${web.name}'s image needs its own command`)
+  const longest = workerAsideName(app, 'green', s.name)
+  if (longest.length > DNS_LABEL_MAX)
+    fail(`has the service "${s.name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`)
+  const settings = settingsOf(s)
+  const { composeService: _a, command: _b, ...mine } = settings
+  const { composeService: _c, command: _d, ...webs } = settingsOf(web)
+  const dependsOn = s.dependsOn.filter(d => !isShared(d.service) && d.service !== web.name)
+  return {
+    name: s.name,
+    command: s.command ?? [],
+    ...(ownImage ? { image: ownImage } : {}),
+    // Only when they differ from the web role's, so a plain same-image worker stays what `workers` makes.
+    ...(same(mine, webs) ? {} : { settings }),
+    ...(dependsOn.length ? { dependsOn } : {})
+  }
+}
+
+function sharedServiceOf(s: Service): SharedService {
+  if (!s.image) fail(`has no image for the shared service "${s.name}"`)
+  return {
+    name: s.name,
+    image: s.image,
+    command: s.command,
+    env: s.env,
+    volumes: s.volumes,
+    networks: s.networks,
+    labels: s.labels,
+    healthcheck: s.healthcheck,
+    memoryBytes: s.memoryBytes,
+    nanoCpus: s.nanoCpus,
+    dependsOn: s.dependsOn
+  }
+}
+
+/** Reads and checks the compose file; throws InputError naming what cutover cannot do with it. */
+export function readCompose(
+  source: InputSource,
+  app: string,
+  path: string,
+  routed: string,
+  sharedNames: string[],
+  imageInput?: string,
+  sharedUpdate: ComposeSettings['sharedUpdate'] = 'keep'
+): ComposeApp {
+  const doc = readComposeDoc(source, path)
+  const top = doc.top
   const services = Object.entries(doc.services).map(([name, raw]) => service(source, app, name, raw, top))
   const byName = new Map(services.map(s => [s.name, s]))
   const web = byName.get(routed)
@@ -361,67 +426,16 @@ export function readCompose(
     if (s === routed) throw new InputError('compose-shared-services', `names "${s}", the routed service (compose-service), which is deployed per color`)
   }
   const isShared = (n: string) => sharedNames.includes(n)
-  for (const s of services) {
-    for (const d of s.dependsOn) if (!byName.has(d.service)) fail(`has "${s.name}" depend on "${d.service}", which it does not define`)
-    const perColor = s.dependsOn.filter(d => !isShared(d.service))
-    if (isShared(s.name) && perColor.length) {
-      fail(
-        `has the shared service "${s.name}" depend on "${perColor[0].service}", which is deployed per color: a shared service may only depend on shared services`
-      )
-    }
-    if (s === web && perColor.length) {
-      fail(
-        `has the routed service "${routed}" depend on "${perColor[0].service}", which is deployed per color: the release starts ${routed} first (health-gated), then the other services; ${routed} may only depend on shared services`
-      )
-    }
-  }
+  checkDependencies(services, byName, routed, isShared)
   const image = imageInput ?? web.image
   if (!image) fail(`has no image for the routed service "${routed}" (set it there or in the 'image' input)`)
-  const webSettings = settingsOf(web)
   const perColor = startOrder(services.filter(x => x !== web && !isShared(x.name)))
-  const workers: WorkerRole[] = perColor.map(s => {
-    // A service of the routed service's image follows the release (the image input); another image is its own.
-    const ownImage = s.image !== undefined && s.image !== web.image ? s.image : undefined
-    if (!ownImage && !s.command?.length) fail(`has "${s.name}" without a command: a worker of ${routed}'s image needs its own command`)
-    const longest = workerAsideName(app, 'green', s.name)
-    if (longest.length > DNS_LABEL_MAX)
-      fail(`has the service "${s.name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`)
-    const settings = settingsOf(s)
-    const { composeService: _a, command: _b, ...mine } = settings
-    const { composeService: _c, command: _d, ...webs } = webSettings
-    const dependsOn = s.dependsOn.filter(d => !isShared(d.service) && d.service !== routed)
-    return {
-      name: s.name,
-      command: s.command ?? [],
-      ...(ownImage ? { image: ownImage } : {}),
-      // Only when they differ from the web role's, so a plain same-image worker stays what `workers` makes.
-      ...(same(mine, webs) ? {} : { settings }),
-      ...(dependsOn.length ? { dependsOn } : {})
-    }
-  })
-  const shared: SharedService[] = sharedNames.map(n => {
-    const s = byName.get(n)!
-    if (!s.image) fail(`has no image for the shared service "${n}"`)
-    return {
-      name: n,
-      image: s.image,
-      command: s.command,
-      env: s.env,
-      volumes: s.volumes,
-      networks: s.networks,
-      labels: s.labels,
-      healthcheck: s.healthcheck,
-      memoryBytes: s.memoryBytes,
-      nanoCpus: s.nanoCpus,
-      dependsOn: s.dependsOn
-    }
-  })
   return {
     image,
-    container: webSettings,
-    workers,
+    container: settingsOf(web),
+    workers: perColor.map(s => workerOf(s, web, app, isShared)),
     // Start order: a shared service after those it depends on.
-    shared: startOrder(shared),
+    shared: startOrder(sharedNames.map(n => sharedServiceOf(byName.get(n)!))),
     settings: {
       networks: Object.entries(top.networks)
         .filter(([, d]) => !(isObj(d) && d.external === true))

@@ -1,4 +1,5 @@
 /** The `host` input with several hosts (issue #13): one `host` or `host:port` a line. */
+import type { Rollout } from '../core/config.js'
 
 export interface HostAddress {
   host: string
@@ -44,14 +45,5 @@ export function parseHostLines(lines: string[], defaultPort: number, checkHost: 
   })
 }
 
-export type Rollout = 'atomic' | 'rolling'
+export type { FleetSettings, Rollout } from '../core/config.js'
 export const ROLLOUTS: readonly Rollout[] = ['atomic', 'rolling']
-
-/** How a run with several hosts switches them. */
-export interface FleetSettings {
-  /** atomic: every host gated before any switches; rolling: in batches, each gated before the next. */
-  rollout: Rollout
-  batchSize: number
-  /** rolling: a failure switches the batches already done back to their previous release. */
-  rollbackOnFailure: boolean
-}

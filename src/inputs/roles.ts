@@ -2,12 +2,12 @@
 import type { ReleaseCommandSettings, RoleSettings, WorkerHandover, WorkerRole } from '../core/config.js'
 import { workerAsideName } from '../core/names.js'
 import { parseDuration } from './duration.js'
-import { InputError, parseCommand, type InputSource } from './parse.js'
+import { DNS_LABEL_MAX, MAX_DURATION_MS } from './patterns.js'
+import { InputError, type InputSource } from './errors.js'
+import { parseCommand } from './command.js'
 import { readCompose, type ComposeApp } from './compose.js'
 
 const WORKER_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
-const DNS_LABEL_MAX = 63
-const MAX_DURATION_MS = 24 * 3_600_000
 
 function duration(source: InputSource, name: string, fallback: string, minMs: number): number {
   const v = source.get(name).trim() || fallback

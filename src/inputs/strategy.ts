@@ -1,9 +1,8 @@
-import type { Mode, ProxyType, StrategySettings, WatchSettings } from '../core/config.js'
+import type { Mode, ProxyChoice, StrategySettings, WatchSettings } from '../core/config.js'
 import { asideName, MAX_REPLICAS } from '../core/names.js'
 import { parseDuration } from './duration.js'
-
-/** The longest container name a DNS label allows (containers find each other by name). */
-const DNS_LABEL_MAX = 63
+import { DNS_LABEL_MAX } from './patterns.js'
+import { proxyCapabilityProblem } from '../proxy/capabilities.js'
 
 /** What the strategy inputs need from the input reader (parse.ts's Reader). */
 export interface StrategyReader {
@@ -102,37 +101,17 @@ function parseWatch(r: StrategyReader, mode: Mode, invalid: StrategyParsing['inv
   return { durationMs, maxErrorRate }
 }
 
-/** The first strategy input set to something other than its default: what only the HAProxy router does. */
-export function strategyInputInUse(strategy: StrategySettings, mode: Mode, sticky = false, previewDomains: string[] = []): string | undefined {
-  if (mode === 'maintenance' || mode === 'live' || mode === 'promote') return 'mode'
-  if (strategy.replicas !== 1) return 'replicas'
-  if (strategy.canaryWeight !== undefined) return 'canary-weight'
-  if (strategy.watch) return 'watch'
-  if (strategy.promote) return 'promote'
-  if (previewDomains.length) return 'preview-domains'
-  if (sticky) return 'sticky'
-  return undefined
-}
-
 /**
- * Why a proxy type cannot carry the strategy asked for: the input and the rest of the sentence
- * (after "Input 'x' "), or undefined. Checked twice before anything on the host changes: at input
- * time for an explicit proxy-type, and once `auto` is settled on the host (an existing nginx proxy
- * keeps its type).
+ * @deprecated The capability check of the whole run is proxyCapabilityProblem (src/proxy/capabilities.ts);
+ * this keeps its old callers working: the input and the rest of the sentence after "Input 'x' ".
  */
 export function strategyProxyProblem(
   strategy: StrategySettings,
   mode: Mode,
-  proxyType: ProxyType | 'auto',
+  proxyType: ProxyChoice,
   sticky = false,
   previewDomains: string[] = []
 ): { input: string; message: string } | undefined {
-  if (proxyType !== 'nginx') return undefined
-  const input = strategyInputInUse(strategy, mode, sticky, previewDomains)
-  if (!input) return undefined
-  const what = input === 'mode' ? `is ${mode}, which ` : ''
-  return {
-    input,
-    message: `${what}needs the HAProxy proxy (proxy-type: haproxy), but this app's proxy is nginx: ${input === 'mode' ? 'use mode deploy or rollback' : `remove '${input}'`}, or deploy behind an HAProxy proxy (another proxy-name, or remove the nginx proxy on the host). Nothing was changed.`
-  }
+  const problem = proxyCapabilityProblem({ mode, strategy, proxy: { type: proxyType, sticky, previewDomains } })
+  return problem && { input: problem.input, message: problem.message.slice(`Input '${problem.input}' `.length) }
 }

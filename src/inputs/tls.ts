@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
-import type { ProxyChoice, TlsMode, TlsSettings } from '../core/config.js'
+import type { TlsMode, TlsSettings } from '../core/config.js'
 
 /** Let's Encrypt's production directory: the default ACME server. */
 export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory'
@@ -24,12 +24,13 @@ export type InputErrorFactory = (input: string, message: string) => Error
 /**
  * The TLS inputs (issue #10): checked before anything touches the host. A custom certificate is
  * parsed with node:crypto (a certificate, its key, the app's names, still valid), so a wrong paste
- * fails here rather than on the proxy.
+ * fails here rather than on the proxy. Whether the router terminates TLS at all is the capability
+ * check's (src/proxy/capabilities.ts).
  */
 export function parseTls(
   r: TlsInputReader,
   error: InputErrorFactory,
-  the: { proxyType: ProxyChoice; proxyPort: number; domains: string[]; now?: Date; checkImage: (input: string, value: string) => string }
+  the: { proxyPort: number; domains: string[]; now?: Date; checkImage: (input: string, value: string) => string }
 ): TlsSettings {
   const mode = r.oneOf('tls', TLS_MODES, 'off')
   const httpsPort = r.int('https-port', 443, 1, 65535)
@@ -44,10 +45,6 @@ export function parseTls(
   // Read (and so masked) whatever the mode: a key pasted by mistake must not reach the log.
   const certificate = r.secret('tls-certificate')
   const key = r.secret('tls-key')
-  if (the.proxyType === 'nginx') {
-    if (mode !== 'off') throw error('tls', `is "${mode}", but tls needs proxy-type haproxy (the nginx proxy serves plain HTTP only)`)
-    if (trustedProxies.length) throw error('trusted-proxies', 'needs proxy-type haproxy (the nginx proxy does not read it)')
-  }
   if (mode === 'off') {
     if (certificate.trim() || key.trim()) throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', "is set but 'tls' is off: set tls: custom to use it")
     return settings

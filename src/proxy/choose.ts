@@ -3,6 +3,7 @@ import type { ProxyInputs, ProxySettings, ProxyType } from '../core/config.js'
 import { LABEL } from '../core/names.js'
 import { parseImageRef } from '../core/image-ref.js'
 import { inspectIfExists, ProxyError } from './proxy-container.js'
+import { proxyInputsProblem } from './capabilities.js'
 
 /** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
 export const DEFAULT_PROXY_IMAGES: Record<ProxyType, string> = {
@@ -44,15 +45,11 @@ export async function resolveProxy(docker: Docker, inputs: ProxyInputs): Promise
       )
     }
   }
-  // proxy-type auto keeping an existing nginx proxy: HTTPS is HAProxy's (issue #10). Said before
-  // anything on the host changes (this is only a read).
-  const tls = inputs.tls?.mode ?? 'off'
-  if (type === 'nginx' && (tls !== 'off' || inputs.tls?.trustedProxies.length)) {
-    throw new ProxyError(
-      `${tls !== 'off' ? `Input 'tls' is "${tls}"` : "Input 'trusted-proxies' is set"}, but tls needs proxy-type haproxy, and the proxy ${inputs.name} on this host is nginx ` +
-        `(proxy-type auto keeps an existing proxy's type). Move the apps on it to HAProxy (README "proxy-type: auto"), or give this app another proxy-name and proxy-port.`
-    )
-  }
+  // proxy-type auto keeping an existing proxy: the proxy's own inputs (tls, sticky, preview-domains)
+  // against its router, before anything on the host changes (this is only a read). The whole run
+  // is checked by proxyCapabilityProblem once the type is settled.
+  const problem = proxyInputsProblem(inputs, type)
+  if (problem) throw new ProxyError(problem.message)
   return { settings: { ...inputs, type, image }, existing }
 }
 

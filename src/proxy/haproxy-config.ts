@@ -1,4 +1,5 @@
 import type { Route } from '../engine/ports.js'
+import { ACME_CHALLENGE_PORT, ACME_PATH, certFile, HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, HAPROXY_SOCKET } from '../acme/layout.js'
 import { routeComment } from './nginx-config.js'
 import { canaryComment, renderMaintenanceRule, renderServers, renderStickiness, type Canary } from './haproxy-strategy.js'
 import { previewBackendName, renderPreviewBackend } from './haproxy-preview.js'
@@ -15,14 +16,12 @@ import { previewBackendName, renderPreviewBackend } from './haproxy-preview.js'
  * - app-<app>.cfg: the app's backend, its live color enabled, the other `disabled`;
  * - verify-<app>.map: cutover's verify token -> release id.
  */
+// The files and paths the renewer container shares with the proxy (src/acme/layout.ts).
+export { ACME_CHALLENGE_PORT, ACME_PATH, certFile, HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, HAPROXY_SOCKET }
+
 export const HAPROXY_PORT = 80
 /** The container port HAProxy terminates TLS on (published at https-port). */
 export const HAPROXY_HTTPS_PORT = 443
-/** Where the config volume is mounted in the proxy container. */
-export const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover'
-/** Where the host directory holding the admin socket is mounted in the proxy container. */
-export const HAPROXY_RUN_DIR = '/run/cutover'
-export const HAPROXY_SOCKET = 'admin.sock'
 export const BASE_FILE = '00-base.cfg'
 export const DOMAINS_MAP = 'domains.map'
 export const WILDCARDS_MAP = 'wildcards.map'
@@ -34,14 +33,6 @@ export const CERTS_LIST = 'certs.list'
 /** Host names whose certificates come from ACME: their HTTP-01 challenges go to the renewer. */
 export const ACME_MAP = 'acme.map'
 export const ACME_BACKEND = 'cutover_acme'
-/** The port the ACME renewer answers HTTP-01 challenges on, inside its container. */
-export const ACME_CHALLENGE_PORT = 8402
-export const ACME_PATH = '/.well-known/acme-challenge/'
-
-/** An app's certificate and key, in one file readable only by root (HAProxy reads it as root). */
-export function certFile(app: string): string {
-  return `cert-${app}.pem`
-}
 
 /** The renewer container of a proxy (tls auto). */
 export function acmeContainerName(proxyName: string): string {

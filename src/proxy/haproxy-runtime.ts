@@ -1,4 +1,10 @@
 import type { Duplex } from 'node:stream'
+import type Docker from 'dockerode'
+import { execIn } from '../transport/docker-ops.js'
+import { sanitizeHostText } from '../transport/host-text.js'
+import { HAPROXY_CONF_DIR } from './haproxy-config.js'
+import type { ConfVolume } from './haproxy-files.js'
+import { ProxyError } from './proxy-container.js'
 
 /** Opens a stream to the proxy's admin socket (over SSH: direct-streamlocal to the host's socket file). */
 export type OpenAdminSocket = () => Promise<Duplex>
@@ -58,4 +64,101 @@ export function parseBackends(answer: string): string[] {
 export function parsePid(answer: string): number | undefined {
   const m = /^Pid:\s*(\d+)/m.exec(answer)
   return m ? Number(m[1]) : undefined
+}
+
+/** How long opening the admin socket is retried (a reload re-creates it). */
+const SOCKET_RETRY_MS = 3000
+/** How long a reload may take before the new worker answers on the admin socket. */
+const RELOAD_TIMEOUT_MS = 15_000
+
+/** A file to put back as it was when a new configuration is refused (undefined: it did not exist). */
+export interface FileBefore {
+  file: string
+  content: string | undefined
+  mode?: number
+}
+
+/**
+ * The runtime API of one proxy (its admin socket) and its reload: what switches routes without
+ * touching the container.
+ */
+export class HaproxyAdmin {
+  /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
+  reloaded = false
+
+  constructor(
+    private readonly container: Docker.Container,
+    private readonly name: string,
+    private readonly socketPath: string,
+    private readonly socket: OpenAdminSocket,
+    private readonly files: ConfVolume
+  ) {}
+
+  /**
+   * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
+   * opening it is retried for a few seconds (every command cutover sends is idempotent).
+   */
+  async cli(line: string): Promise<string> {
+    const started = Date.now()
+    for (;;) {
+      try {
+        return await runtimeCommand(this.socket, line)
+      } catch (e) {
+        if (e instanceof RuntimeApiError || Date.now() - started > SOCKET_RETRY_MS) throw e
+        await new Promise(r => setTimeout(r, 100))
+      }
+    }
+  }
+
+  /** Commands that print nothing on success, in one line; an answer is the proxy refusing `what`. */
+  async run(commands: string[], what: string): Promise<void> {
+    const errors = runtimeErrors(await this.cli(commands.join('; ')))
+    if (errors.length) throw new ProxyError(`HAProxy (${this.name}) refused ${what}: ${sanitizeHostText(errors.join(' / '), 400)}`)
+  }
+
+  /** Until a worker (other than `notPid`) answers on the admin socket; its last log lines if none does. */
+  async waitForAdmin(timeoutMs: number, notPid?: number): Promise<void> {
+    const started = Date.now()
+    let last: string
+    for (;;) {
+      try {
+        const pid = parsePid(await this.cli('show info'))
+        if (pid !== undefined && pid !== notPid) return
+        last = `still worker ${pid}`
+      } catch (e) {
+        last = (e as Error).message
+      }
+      if (Date.now() - started > timeoutMs) {
+        const logs = await this.container
+          .logs({ stdout: true, stderr: true, tail: 10, follow: false })
+          .then(b => sanitizeHostText(String(b), 800))
+          .catch(() => '')
+        throw new ProxyError(
+          `The proxy ${this.name} did not answer on its admin socket ${this.socketPath} within ${timeoutMs / 1000} s (${last}); ` +
+            `the SSH user must be allowed to open it (root, in practice). Its last log lines: ${logs}`
+        )
+      }
+      await new Promise(r => setTimeout(r, 100))
+    }
+  }
+
+  /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
+  async testAndReload(restore: FileBefore[]): Promise<void> {
+    const test = await execIn(this.container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR])
+    if (test.exitCode !== 0) {
+      // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
+      for (const r of restore) await this.files.put(r.file, r.content ?? '# Removed by cutover.\n', r.mode)
+      const alerts = (test.stderr + test.stdout)
+        .split('\n')
+        .filter(l => /ALERT/.test(l))
+        .join('\n')
+      throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`)
+    }
+    // A proxy made by an older cutover may have a socket only root can open: the reload through
+    // Docker's API (which this user may call) brings it up with the group's access.
+    const pid = await this.cli('show info').then(parsePid, () => undefined)
+    await this.container.kill({ signal: 'SIGUSR2' })
+    await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
+    this.reloaded = true
+  }
 }

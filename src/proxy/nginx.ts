@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
-import type { RouterCapabilities } from '../core/capabilities.js'
 import { LABEL, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { LedgerRecord } from '../core/release.js'
@@ -23,6 +22,7 @@ import {
   renderSwitchConfig,
   SWITCH_COMMON_CONFIG
 } from './nginx-config.js'
+import { NGINX_CAPABILITIES } from './capabilities.js'
 
 const CONF_DIR = '/etc/nginx/conf.d'
 const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`
@@ -36,19 +36,6 @@ interface Tier {
 }
 
 /** The edge and switch nginx containers managed by cutover (see nginx-config.ts for why two). */
-/** Two nginx tiers switched by a reload: plain HTTP, one container per color (core/capabilities.ts). */
-export const NGINX_CAPABILITIES: RouterCapabilities = {
-  name: 'nginx',
-  runtimeSwitch: false,
-  replicas: false,
-  weights: false,
-  preview: false,
-  maintenance: false,
-  tls: false,
-  stats: false,
-  sticky: false
-}
-
 export class NginxRouter implements Router {
   readonly capabilities = NGINX_CAPABILITIES
   private readonly edge: Tier

@@ -1,0 +1,226 @@
+import { Duplex, Readable } from 'node:stream'
+import type Docker from 'dockerode'
+import tar from 'tar-stream'
+
+/**
+ * A small fake of the dockerode surface the HAProxy router uses: containers (inspect, create,
+ * start, remove, kill, exec, logs, archives in and out), networks and images, and the proxy's
+ * admin socket. Enough to run HaproxyRouter without a Docker daemon; an HAProxy process is
+ * imitated only as far as its runtime API answers go.
+ */
+
+export interface FakeContainer {
+  name: string
+  Id: string
+  image: string
+  labels: Record<string, string>
+  running: boolean
+  networks: Record<string, { IPAddress: string }>
+  portBindings: Record<string, { HostPort: string }[]>
+  /** The files of its directory mounts, by directory then name. */
+  files: Map<string, Map<string, string>>
+}
+
+function dockerError(statusCode: number, message: string): Error {
+  return Object.assign(new Error(message), { statusCode })
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer))
+  return Buffer.concat(chunks)
+}
+
+/** HAProxy as its admin socket shows it: a worker pid (new at each reload), backends, and what it was told. */
+export class FakeHaproxy {
+  pid = 100
+  backends: string[] = []
+  /** Every runtime API line received, in order. */
+  readonly lines: string[] = []
+  /** Answers a command (`set server ...`) with an error instead of nothing. */
+  refuse?: RegExp
+
+  answer(line: string): string {
+    this.lines.push(line)
+    return line
+      .split(';')
+      .map(c => c.trim())
+      .map(c => {
+        if (c === 'show info') return `Name: HAProxy\nPid: ${this.pid}\n`
+        if (c === 'show backend') return `# name\n${this.backends.join('\n')}\n`
+        if (c === 'show map') return ''
+        if (this.refuse?.test(c)) return `No such server: ${c}\n`
+        return ''
+      })
+      .join('')
+  }
+}
+
+export class FakeDocker {
+  readonly containers = new Map<string, FakeContainer>()
+  readonly networks = new Set<string>()
+  readonly images = new Set<string>()
+  readonly haproxy = new FakeHaproxy()
+  /** Every call, as `verb name`. */
+  readonly calls: string[] = []
+  /** The exit code of `haproxy -c` (the configuration test). */
+  configTestExit = 0
+  private ids = 0
+
+  /** A container as if it existed already. */
+  add(c: Partial<FakeContainer> & { name: string }): FakeContainer {
+    const container: FakeContainer = { Id: `id${++this.ids}`, image: 'img', labels: {}, running: true, networks: {}, portBindings: {}, files: new Map(), ...c }
+    this.containers.set(c.name, container)
+    return container
+  }
+
+  /** The files of a container's directory. */
+  filesOf(name: string, dir: string): Map<string, string> {
+    const c = this.containers.get(name)
+    if (!c) throw new Error(`no container ${name}`)
+    if (!c.files.has(dir)) c.files.set(dir, new Map())
+    return c.files.get(dir)!
+  }
+
+  /** The admin socket: one connection answers one line, then closes (non-interactive mode). */
+  openAdminSocket(proxy: string): Promise<Duplex> {
+    if (!this.containers.get(proxy)?.running) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
+    const haproxy = this.haproxy
+    return Promise.resolve(
+      new Duplex({
+        read() {},
+        write(chunk: Buffer, _enc, done) {
+          this.push(haproxy.answer(chunk.toString('utf8').trim()))
+          this.push(null)
+          done()
+        }
+      })
+    )
+  }
+
+  private reload(container: FakeContainer): void {
+    this.haproxy.pid++
+    const text = [...(container.files.values() ?? [])].flatMap(dir => [...dir.values()]).join('\n')
+    this.haproxy.backends = [...text.matchAll(/^backend (\S+)/gm)].map(m => m[1])
+  }
+
+  getContainer(name: string): Docker.Container {
+    const find = () => {
+      const c = this.containers.get(name)
+      if (!c) throw dockerError(404, `No such container: ${name}`)
+      return c
+    }
+    const call = (verb: string) => this.calls.push(`${verb} ${name}`)
+    return {
+      inspect: async () => {
+        const c = find()
+        return {
+          Id: c.Id,
+          Config: { Labels: c.labels, Image: c.image },
+          State: { Running: c.running },
+          HostConfig: { PortBindings: c.portBindings },
+          NetworkSettings: { Networks: c.networks }
+        }
+      },
+      start: async () => {
+        call('start')
+        const c = find()
+        if (c.running) throw dockerError(304, 'already started')
+        c.running = true
+        this.reload(c)
+      },
+      remove: async () => {
+        call('remove')
+        find()
+        this.containers.delete(name)
+      },
+      kill: async ({ signal }: { signal: string }) => {
+        call(`kill ${signal}`)
+        if (signal === 'SIGUSR2') this.reload(find())
+      },
+      logs: async () => Buffer.from(''),
+      exec: async ({ Cmd }: { Cmd: string[] }) => {
+        call(`exec ${Cmd.join(' ')}`)
+        const exitCode = Cmd[0] === 'haproxy' && Cmd[1] === '-c' ? this.configTestExit : 0
+        return { start: async () => Readable.from([]), inspect: async () => ({ ExitCode: exitCode }) }
+      },
+      putArchive: async (archive: NodeJS.ReadableStream, { path }: { path: string }) => {
+        call('putArchive')
+        const files = this.filesOf(find().name, path)
+        const extract = tar.extract()
+        extract.on('entry', (header, stream, next) => {
+          readAll(stream as unknown as NodeJS.ReadableStream).then(b => {
+            files.set(header.name, b.toString('utf8'))
+            next()
+          }, next)
+        })
+        const done = new Promise<void>(resolve => extract.on('finish', () => resolve()))
+        extract.end(await readAll(archive))
+        await done
+      },
+      getArchive: async ({ path }: { path: string }) => {
+        const c = find()
+        const files = c.files.get(path)
+        if (!files) throw dockerError(404, `Could not find the file ${path} in container ${name}`)
+        const pack = tar.pack()
+        const dir = path.split('/').pop()!
+        pack.entry({ name: `${dir}/`, type: 'directory' })
+        for (const [file, content] of files) pack.entry({ name: `${dir}/${file}` }, content)
+        pack.finalize()
+        return pack
+      }
+    } as unknown as Docker.Container
+  }
+
+  async createContainer(options: Docker.ContainerCreateOptions): Promise<Docker.Container> {
+    const name = options.name!
+    this.calls.push(`create ${name}`)
+    if (this.containers.has(name)) throw dockerError(409, `Conflict: ${name} is in use`)
+    const network = options.HostConfig?.NetworkMode
+    const container = this.add({
+      name,
+      image: options.Image!,
+      labels: options.Labels ?? {},
+      running: false,
+      networks: network ? { [network]: { IPAddress: '172.18.0.2' } } : {},
+      portBindings: (options.HostConfig?.PortBindings ?? {}) as FakeContainer['portBindings']
+    })
+    // A named volume mounted over a directory: empty, and kept with the container.
+    for (const bind of options.HostConfig?.Binds ?? []) container.files.set(bind.split(':')[1], new Map())
+    return this.getContainer(name)
+  }
+
+  getNetwork(name: string): Docker.Network {
+    return {
+      inspect: async () => {
+        if (!this.networks.has(name)) throw dockerError(404, `network ${name} not found`)
+        return { Name: name }
+      },
+      connect: async ({ Container }: { Container: string }) => {
+        this.calls.push(`connect ${name}`)
+        const c = [...this.containers.values()].find(x => x.Id === Container)!
+        c.networks[name] = { IPAddress: '172.19.0.2' }
+      }
+    } as unknown as Docker.Network
+  }
+
+  async createNetwork({ Name }: { Name: string }): Promise<Docker.Network> {
+    this.calls.push(`createNetwork ${Name}`)
+    this.networks.add(Name)
+    return this.getNetwork(Name)
+  }
+
+  getImage(name: string): Docker.Image {
+    return {
+      inspect: async () => {
+        if (!this.images.has(name)) throw dockerError(404, `No such image: ${name}`)
+        return { Id: name }
+      }
+    } as unknown as Docker.Image
+  }
+
+  /** Typed as dockerode for the code under test. */
+  get docker(): Docker {
+    return this as unknown as Docker
+  }
+}

@@ -1,0 +1,152 @@
+import type { ProxySettings } from '../../src/core/config.js'
+import { LABEL } from '../../src/core/names.js'
+import type { Route } from '../../src/engine/ports.js'
+import { HAPROXY_CAPABILITIES } from '../../src/proxy/capabilities.js'
+import { appFile, backendName, BASE_FILE, DOMAINS_MAP, HAPROXY_CONF_DIR } from '../../src/proxy/haproxy-config.js'
+import { HaproxyRouter } from '../../src/proxy/haproxy.js'
+import { ProxyError } from '../../src/proxy/proxy-container.js'
+import { createRouter } from '../../src/proxy/routers.js'
+import { FakeDocker } from '../support/fake-docker.js'
+import { RecordingLog } from '../support/fakes.js'
+
+// HaproxyRouter against a fake Docker (support/fake-docker.ts): its container's lifecycle, and
+// routes through the runtime API. The e2e tests run it against a real HAProxy.
+
+const settings: ProxySettings = { type: 'haproxy', name: 'p', image: 'haproxy:3.0-alpine', port: 8080, domains: ['app.example.com'], drainTimeoutMs: 1000 }
+const blue: Route = { app: 'web', color: 'blue', releaseId: 'r1', appPort: 3000 }
+const green: Route = { app: 'web', color: 'green', releaseId: 'r2', appPort: 3000 }
+
+function bed(docker = new FakeDocker()) {
+  docker.images.add(settings.image)
+  const log = new RecordingLog()
+  const locks = { taken: 0 }
+  const lockProxy = async () => {
+    locks.taken++
+    return { release: () => undefined }
+  }
+  const openTcp = () => Promise.reject(new Error('no HTTP in these tests'))
+  const router = new HaproxyRouter(docker.docker, openTcp, () => docker.openAdminSocket('p'), settings, 'web', undefined, log, lockProxy)
+  return { docker, router, log, locks, conf: () => docker.filesOf('p', HAPROXY_CONF_DIR) }
+}
+
+/** A proxy container as an earlier run left it. */
+function existing(docker: FakeDocker, kind: string, running: boolean) {
+  return docker.add({
+    name: 'p',
+    labels: { [LABEL.proxy]: kind },
+    running,
+    networks: { 'p-net': { IPAddress: '172.18.0.2' }, 'cutover-web': { IPAddress: '172.19.0.2' } },
+    portBindings: { '80/tcp': [{ HostPort: '8080' }] }
+  })
+}
+
+describe('HaproxyRouter: the proxy container', () => {
+  it('declares every capability (core/capabilities.ts), and is what proxy-type haproxy makes', () => {
+    const { router, docker } = bed()
+    expect(router.capabilities).toBe(HAPROXY_CAPABILITIES)
+    expect(Object.values(router.capabilities).filter(v => v === false)).toEqual([])
+    const made = createRouter(settings, 'web', {
+      docker: docker.docker,
+      openTcp: () => Promise.reject(new Error('unused')),
+      openUnixSocket: () => Promise.reject(new Error('unused')),
+      registry: undefined,
+      log: new RecordingLog(),
+      lockProxy: async () => ({ release: () => undefined }),
+      dockerGroup: async () => undefined
+    })
+    expect(made).toBeInstanceOf(HaproxyRouter)
+  })
+
+  it('creates it when missing: labelled, on its port, its config in a volume, started with the shared files, under the lock', async () => {
+    const { docker, router, log, locks, conf } = bed()
+    await router.ensure('cutover-web')
+    const proxy = docker.containers.get('p')!
+    expect(proxy).toMatchObject({ image: settings.image, running: true, labels: { [LABEL.proxy]: 'haproxy' } })
+    expect(proxy.portBindings).toEqual({ '80/tcp': [{ HostPort: '8080' }] })
+    expect(Object.keys(proxy.networks).sort()).toEqual(['cutover-web', 'p-net'])
+    expect([...conf().keys()].sort()).toEqual([BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, 'wildcards.map'].sort())
+    expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
+    expect(locks.taken).toBe(1)
+    expect(log.text()).toContain('Creating the proxy p on port 8080 (haproxy:3.0-alpine, HAProxy)')
+  })
+
+  it('starts it when stopped, creating nothing; once current, another run takes no lock and writes nothing', async () => {
+    const docker = new FakeDocker()
+    docker.networks.add('p-net')
+    existing(docker, 'haproxy', false)
+    const first = bed(docker)
+    await first.router.ensure('cutover-web')
+    expect(docker.calls.filter(c => /^(create|start|remove)/.test(c))).toEqual(['start p'])
+    expect(first.conf().get(BASE_FILE)).toContain('hard-stop-after 30s')
+    const writes = docker.calls.length
+    const second = bed(docker)
+    await second.router.ensure('cutover-web')
+    expect(second.locks.taken).toBe(0)
+    expect(docker.calls.slice(writes)).toEqual([])
+  })
+
+  it('refuses a container of another kind under its name, changing nothing', async () => {
+    const docker = new FakeDocker()
+    existing(docker, 'edge', true)
+    const { router, locks } = bed(docker)
+    const failure = router.ensure('cutover-web')
+    await expect(failure).rejects.toThrow(ProxyError)
+    await expect(failure).rejects.toThrow(
+      /^The container p exists and is not a cutover HAProxy proxy \(a cutover edge proxy\)\. Choose another proxy-name for proxy-type haproxy, or remove that container/
+    )
+    expect(docker.calls).toEqual([])
+    expect(locks.taken).toBe(0)
+  })
+
+  it('refuses a proxy that publishes another port than proxy-port', async () => {
+    const docker = new FakeDocker()
+    existing(docker, 'haproxy', true).portBindings = { '80/tcp': [{ HostPort: '9090' }] }
+    await expect(bed(docker).router.ensure('cutover-web')).rejects.toThrow(/already exists and publishes port 9090, not 8080 as 'proxy-port' asks/)
+  })
+})
+
+describe('HaproxyRouter: routes', () => {
+  it('a new app is added by a tested reload; the next switch goes through the runtime API alone', async () => {
+    const { docker, router, log, conf } = bed()
+    await router.ensure('cutover-web')
+    expect(await router.current()).toBeUndefined()
+    await router.apply(blue)
+    expect(docker.calls.filter(c => /^(exec|kill)/.test(c))).toEqual([`exec haproxy -c -f ${HAPROXY_CONF_DIR} p`, 'kill SIGUSR2 p'])
+    expect(await router.current()).toEqual({ color: 'blue', releaseId: 'r1' })
+    expect(docker.haproxy.backends).toContain(backendName('web'))
+    expect(conf().get(DOMAINS_MAP)).toContain('app.example.com')
+
+    const reloads = docker.calls.filter(c => c.startsWith('kill')).length
+    const sent = docker.haproxy.lines.length
+    await router.apply(green)
+    expect(docker.calls.filter(c => c.startsWith('kill')).length).toBe(reloads)
+    const switchLine = docker.haproxy.lines.slice(sent).find(l => l.includes('set server'))!
+    expect(switchLine).toMatch(new RegExp(`set server ${backendName('web')}/green\\S* state ready`))
+    expect(switchLine).toContain('add map')
+    expect(log.text()).toContain('Switched web to green on the proxy p through its runtime API (no reload)')
+    // What the proxy's files say (another run, reading afresh) is the new route.
+    expect(await bed(docker).router.current()).toEqual({ color: 'green', releaseId: 'r2' })
+  })
+
+  it('a switch the runtime API refuses leaves the previous route in the files and says what was refused', async () => {
+    const { docker, router, conf } = bed()
+    await router.ensure('cutover-web')
+    await router.apply(blue)
+    const before = conf().get(appFile('web'))
+    docker.haproxy.refuse = /^set server .*green/
+    await expect(router.apply(green)).rejects.toThrow(/^HAProxy \(p\) refused the switch of web to green: No such server/)
+    expect(conf().get(appFile('web'))).toBe(before)
+    expect(await router.current()).toEqual({ color: 'blue', releaseId: 'r1' })
+    expect(await bed(docker).router.current()).toEqual({ color: 'blue', releaseId: 'r1' })
+  })
+
+  it('a configuration HAProxy refuses is put back before anything reloads', async () => {
+    const { docker, router, conf } = bed()
+    await router.ensure('cutover-web')
+    docker.configTestExit = 1
+    await expect(router.apply(blue)).rejects.toThrow(/^HAProxy \(p\) refused the new configuration/)
+    expect(docker.calls.filter(c => c.startsWith('kill'))).toEqual([])
+    expect(conf().get(appFile('web'))).toBe('# Removed by cutover.\n')
+    expect(await bed(docker).router.current()).toBeUndefined()
+  })
+})

@@ -1,0 +1,228 @@
+import type Docker from 'dockerode'
+import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js'
+import type { Log } from '../core/log.js'
+import { LABEL } from '../core/names.js'
+import { isConflict } from '../transport/docker-ops.js'
+import {
+  ACME_MAP,
+  BASE_FILE,
+  CERTS_LIST,
+  DOMAINS_MAP,
+  EMPTY_ACME_MAP,
+  EMPTY_CERTS_LIST,
+  EMPTY_MAP,
+  HAPROXY_CONF_DIR,
+  HAPROXY_HTTPS_PORT,
+  HAPROXY_PORT,
+  HAPROXY_RUN_DIR,
+  hostRunDir,
+  renderBaseConfig,
+  WILDCARDS_MAP
+} from './haproxy-config.js'
+import type { ConfVolume } from './haproxy-files.js'
+import type { HaproxyAdmin } from './haproxy-runtime.js'
+import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
+
+const PORT_KEY = `${HAPROXY_PORT}/tcp`
+const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`
+/** How long a started proxy may take to open its admin socket. */
+const START_TIMEOUT_MS = 15_000
+/** A process left behind by a reload keeps WebSockets at least this long. */
+const MIN_HARD_STOP_S = 30
+/** Files every app shares, with what a new proxy starts with. */
+const SHARED_DEFAULTS: Record<string, string> = {
+  [DOMAINS_MAP]: EMPTY_MAP,
+  [WILDCARDS_MAP]: EMPTY_MAP,
+  [CERTS_LIST]: EMPTY_CERTS_LIST,
+  [ACME_MAP]: EMPTY_ACME_MAP
+}
+
+/** What the proxy container's lifecycle needs: the host's Docker, the proxy's settings, its files and admin socket. */
+export interface HaproxyHost {
+  docker: Docker
+  settings: ProxySettings
+  tls: TlsSettings
+  registry: RegistryAuth | undefined
+  log: Log
+  /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
+  lockProxy: ProxyLocker
+  /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
+  adminGroup: () => Promise<number | undefined>
+  files: ConfVolume
+  admin: HaproxyAdmin
+}
+
+/**
+ * The one HAProxy container of a host, shared by every app: created, connected, started and its
+ * shared settings kept current; a container of another kind under its name is refused.
+ */
+export class HaproxyContainer {
+  readonly name: string
+  readonly network: string
+  private group?: number
+
+  constructor(private readonly host: HaproxyHost) {
+    this.name = host.settings.name
+    this.network = `${host.settings.name}-net`
+  }
+
+  get container(): Docker.Container {
+    return this.host.docker.getContainer(this.name)
+  }
+
+  /** The proxy runs, on its network and the app's, with this version's shared settings. */
+  async ensure(appNetwork: string): Promise<void> {
+    const info = await inspectIfExists(this.container)
+    if (info) this.check(info)
+    const ready =
+      !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info)
+    if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0) return
+    await underLock(this.host.lockProxy, async () => {
+      // Under the lock: what other apps wrote until now.
+      this.host.files.forget()
+      await ensureProxyNetwork(this.host.docker, this.network)
+      const { current, networks } = await this.existingOrNew(appNetwork)
+      for (const network of networks) {
+        if (!current.NetworkSettings.Networks[network]) await this.host.docker.getNetwork(network).connect({ Container: current.Id })
+      }
+      await this.startOrUpdate(current)
+    })
+  }
+
+  /** The container (created, or re-created to publish HTTPS) and the networks it must be on. */
+  private async existingOrNew(appNetwork: string): Promise<{ current: Docker.ContainerInspectInfo; networks: string[] }> {
+    let current = await inspectIfExists(this.container)
+    let networks = [this.network, appNetwork]
+    if (!current) current = await this.create()
+    else if (this.lacksHttpsPort(current)) {
+      // Docker cannot publish a port on an existing container: a new one, on every network the old
+      // one had. Every app's routes are in the config volume, so they come back with it.
+      networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])]
+      this.host.log.warning(
+        `The proxy ${this.name} publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort} (once; every app on it is unreachable for a few seconds)`
+      )
+      await this.container.remove({ force: true })
+      current = await this.create()
+    }
+    this.check(current)
+    return { current, networks }
+  }
+
+  /** A stopped proxy starts (with the files it needs); a running one gets this version's base file by a reload. */
+  private async startOrUpdate(current: Docker.ContainerInspectInfo): Promise<void> {
+    const { files, admin, log } = this.host
+    const base = await this.baseWanted()
+    if (!current.State.Running) {
+      await this.writeSharedDefaults(base)
+      log.info(`Starting the proxy ${this.name}`)
+      await this.container.start().catch(e => {
+        // 304: it was started in the meantime (by Docker's restart policy, say)
+        if ((e as { statusCode?: number }).statusCode !== 304) throw e
+      })
+      await admin.waitForAdmin(START_TIMEOUT_MS)
+    } else if (base !== undefined) {
+      const before = await files.file(BASE_FILE)
+      // A base from before HTTPS names files older proxies do not have yet.
+      await this.writeSharedDefaults(undefined)
+      await files.put(BASE_FILE, base)
+      log.info(`Updating the shared settings of the proxy ${this.name}`)
+      await admin.testAndReload([{ file: BASE_FILE, content: before }])
+    }
+  }
+
+  private publishedPorts(info: Docker.ContainerInspectInfo, key: string): number[] {
+    const bindings = info.HostConfig.PortBindings as Record<string, { HostPort?: string }[] | null> | undefined
+    return (bindings?.[key] ?? []).map(b => Number(b.HostPort))
+  }
+
+  /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
+  private lacksHttpsPort(info: Docker.ContainerInspectInfo): boolean {
+    return this.host.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0
+  }
+
+  /** The base file as this run wants it, or undefined when the proxy already has it. */
+  private async baseWanted(): Promise<string | undefined> {
+    const current = await this.host.files.file(BASE_FILE)
+    // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
+    const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
+    this.group ??= await this.host.adminGroup().catch(() => undefined)
+    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group)
+    return current === wanted ? undefined : wanted
+  }
+
+  /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
+  private async writeSharedDefaults(base: string | undefined): Promise<void> {
+    const { files } = this.host
+    if (base !== undefined) await files.put(BASE_FILE, base)
+    for (const file of await files.missing(Object.keys(SHARED_DEFAULTS))) await files.put(file, SHARED_DEFAULTS[file])
+  }
+
+  /** Refuses a container that is not cutover's HAProxy, or publishes other ports than the inputs ask for. */
+  private check(info: Docker.ContainerInspectInfo): void {
+    const { settings, tls } = this.host
+    const kind = info.Config.Labels?.[LABEL.proxy]
+    if (kind !== 'haproxy') {
+      throw new ProxyError(
+        `The container ${this.name} exists and is not a cutover HAProxy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
+          `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`
+      )
+    }
+    const published = this.publishedPorts(info, PORT_KEY)
+    const https = this.publishedPorts(info, HTTPS_PORT_KEY)
+    if (tls.mode !== 'off' && https.length && !https.includes(tls.httpsPort)) {
+      throw new ProxyError(
+        `The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}, not ${tls.httpsPort} as 'https-port' asks. ` +
+          `Set https-port to match (the proxy is shared by every app on the host).`
+      )
+    }
+    if (!published.includes(settings.port)) {
+      const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port'
+      throw new ProxyError(
+        `The proxy container ${this.name} already exists and ${what}, not ${settings.port} as 'proxy-port' asks. ` +
+          `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`
+      )
+    }
+  }
+
+  private async create(): Promise<Docker.ContainerInspectInfo> {
+    const { docker, settings, tls, registry, log } = this.host
+    await ensureProxyImage(docker, settings.image, registry, log)
+    const https = tls.mode !== 'off'
+    log.info(`Creating the proxy ${this.name} on port ${settings.port}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''} (${settings.image}, HAProxy)`)
+    try {
+      await docker.createContainer({
+        name: this.name,
+        Image: settings.image,
+        // Binding :80 needs root (the official images run as the haproxy user).
+        User: 'root',
+        Entrypoint: ['haproxy'],
+        // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
+        Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+        // Soft stop: what is in flight finishes.
+        StopSignal: 'SIGUSR1',
+        Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
+        ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}) },
+        HostConfig: {
+          PortBindings: {
+            [PORT_KEY]: [{ HostPort: String(settings.port) }],
+            ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(tls.httpsPort) }] } : {})
+          },
+          Binds: [
+            // The config (and so the live colors) survives a re-created container.
+            `${this.name}-conf:${HAPROXY_CONF_DIR}`,
+            // The admin socket, in a host directory only reached over SSH.
+            `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
+          ],
+          RestartPolicy: { Name: 'unless-stopped' },
+          NetworkMode: this.network
+        }
+      })
+    } catch (e) {
+      // Another app's deploy created it at the same moment: use theirs.
+      if (!isConflict(e)) throw e
+    }
+    const info = await inspectIfExists(this.container)
+    if (!info) throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`)
+    return info
+  }
+}
