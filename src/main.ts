@@ -11,7 +11,7 @@ import { Timeline } from './engine/timeline.js'
 import type { UntrustedOutput } from './engine/release-command.js'
 import { noProxy, resolveProxy } from './proxy/choose.js'
 import { describeProxy, hostAdapters } from './adapters.js'
-import { strategyProxyProblem } from './inputs/strategy.js'
+import { proxyCapabilityProblem } from './proxy/capabilities.js'
 import { MODES } from './engine/modes.js'
 import { GithubDeployment, logUrlOf, previewEnvironment, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
@@ -233,8 +233,8 @@ async function execute(config: Config, log: Log): Promise<void> {
       const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
       if (web) log.info(describeProxy(config, proxy))
       // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-      const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky, proxy.previewDomains)
-      if (needsHaproxy) throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` })
+      const lacking = web && proxyCapabilityProblem(config, proxy.type)
+      if (lacking) throw new ReleaseError({ reason: lacking.message })
       const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
       if (web) reportRouter = adapters.router
       const deps: EngineDeps = {

@@ -1,7 +1,7 @@
 import type { Config } from '../../src/core/config.js'
 import { previewUrlOf } from '../../src/core/preview.js'
 import { ledgerProblem, routingConflict } from '../../src/core/release.js'
-import { strategyProxyProblem } from '../../src/inputs/strategy.js'
+import { proxyCapabilityProblem } from '../../src/proxy/capabilities.js'
 import { EMPTY_MAP, mapConflicts, renderAppConfig, updateDomainMaps } from '../../src/proxy/haproxy-config.js'
 import { previewBackendName, previewCommands } from '../../src/proxy/haproxy-preview.js'
 import { backendShape, declaredServers, routeOfFile, switchCommands } from '../../src/proxy/haproxy-strategy.js'
@@ -290,12 +290,12 @@ describe('promote and preview-domains inputs', () => {
     expect(errorOf({ 'preview-domains': 'next.example.com', 'proxy-type': 'nginx' })).toMatch(
       /^Input 'preview-domains' needs a preview backend, which the nginx router does not have/
     )
-    expect(strategyProxyProblem({ replicas: 1 }, 'deploy', 'nginx', false, ['next.example.com'])?.input).toBe('preview-domains')
-    expect(strategyProxyProblem({ replicas: 1, promote: 'manual' }, 'deploy', 'haproxy')).toBeUndefined()
-    expect(errorOf({ promote: 'manual', host: 'a.example.com\nb.example.com' })).toMatch(/^Input 'promote' is not supported with several hosts yet/)
-    expect(errorOf({ 'preview-domains': 'next.example.com', host: 'a.example.com\nb.example.com' })).toMatch(
-      /^Input 'preview-domains' is not supported with several hosts/
+    expect(proxyCapabilityProblem({ mode: 'deploy', strategy: { replicas: 1 }, proxy: { type: 'nginx', previewDomains: ['next.example.com'] } })?.input).toBe(
+      'preview-domains'
     )
+    expect(proxyCapabilityProblem({ mode: 'deploy', strategy: { replicas: 1, promote: 'manual' }, proxy: { type: 'haproxy' } })).toBeUndefined()
+    // Several hosts wait as a preview together (fleet-strategies tests).
+    expect(parse({ promote: 'manual', 'preview-domains': 'next.example.com', host: 'a.example.com\nb.example.com' }).strategy.promote).toBe('manual')
   })
 
   it('with tls, the preview domains are certified with the app: a custom certificate must cover them too', () => {

@@ -56,10 +56,8 @@ describe('role inputs', () => {
     expect(errorOf(inputs)).toContain(message)
   })
 
-  it('refuses a release command and shared services with several hosts (they would run once per host)', () => {
-    expect(errorOf({ host: 'a.example.com\nb.example.com', 'release-command': 'migrate' })).toContain(
-      "Input 'release-command' is not supported with several hosts yet"
-    )
+  it('takes a release command with several hosts (it runs once, on one host: fleet-strategies tests)', () => {
+    expect(parse({ host: 'a.example.com\nb.example.com', 'release-command': 'migrate' }).releaseCommand?.command).toEqual(['migrate'])
     expect(parse({ host: 'a.example.com\nb.example.com', workers: 'jobs: run' }).roles?.workers).toHaveLength(1)
   })
 

@@ -1,5 +1,5 @@
 import { inputParser } from '../support/inputs.js'
-import { strategyProxyProblem } from '../../src/inputs/strategy.js'
+import { proxyCapabilityProblem } from '../../src/proxy/capabilities.js'
 import { sshKeyPair } from '../support/keys.js'
 
 const key = sshKeyPair().private
@@ -35,8 +35,8 @@ describe('strategy inputs', () => {
     expect(parse({ 'proxy-type': 'haproxy', replicas: '2' }).strategy.replicas).toBe(2)
     // auto is settled on the host: main.ts asks again with the type found there
     expect(parse({ replicas: '2' }).proxy.type).toBe('auto')
-    expect(strategyProxyProblem({ replicas: 2 }, 'deploy', 'nginx')?.input).toBe('replicas')
-    expect(strategyProxyProblem({ replicas: 2 }, 'deploy', 'haproxy')).toBeUndefined()
+    expect(proxyCapabilityProblem({ mode: 'deploy', strategy: { replicas: 2 }, proxy: { type: 'nginx' } })?.input).toBe('replicas')
+    expect(proxyCapabilityProblem({ mode: 'deploy', strategy: { replicas: 2 }, proxy: { type: 'haproxy' } })).toBeUndefined()
   })
 })
 

@@ -5,7 +5,7 @@ import type { Color } from '../../src/core/names.js'
 import { ReleaseError } from '../../src/core/outcome.js'
 import type { ResponseCounts, Route, VerifyResult } from '../../src/engine/ports.js'
 import { errorShare, MIN_RESPONSES_EARLY, MIN_RESPONSES_JUDGED, ResponseTally, watchRelease, WATCH_HEALTH_FAILURES } from '../../src/engine/watch.js'
-import { strategyProxyProblem } from '../../src/inputs/strategy.js'
+import { proxyCapabilityProblem } from '../../src/proxy/capabilities.js'
 import { responseCountsOf, statCommand } from '../../src/proxy/haproxy-stats.js'
 import { EngineBed, testConfig } from '../support/engine-bed.js'
 import { FakeClock, FakeHost, FakeRouter, RecordingLog } from '../support/fakes.js'
@@ -120,10 +120,11 @@ describe('watch inputs', () => {
     )
     expect(parse({ watch: '1m', 'proxy-type': 'haproxy' }).strategy.watch).toBeDefined()
     // proxy-type auto: asked again once the type on the host is known
-    expect(strategyProxyProblem({ replicas: 1, watch: { durationMs: 60_000, maxErrorRate: 5 } }, 'deploy', 'nginx')?.input).toBe('watch')
-    expect(errorOf({ watch: '1m', host: 'a.example.com\nb.example.com' })).toBe(
-      "Input 'watch' is not supported with several hosts yet: watch the release in a step of its own, or deploy one host"
-    )
+    expect(
+      proxyCapabilityProblem({ mode: 'deploy', strategy: { replicas: 1, watch: { durationMs: 60_000, maxErrorRate: 5 } }, proxy: { type: 'nginx' } })?.input
+    ).toBe('watch')
+    // Several hosts watch together: a failure on any host rolls every host back (fleet-strategies tests).
+    expect(parse({ watch: '1m', host: 'a.example.com\nb.example.com' }).strategy.watch).toEqual({ durationMs: 60_000, maxErrorRate: 5 })
   })
 })
 

@@ -7,7 +7,7 @@ import { dockerOverSsh, type DockerConnection } from '../transport/docker.js'
 import { SshSession } from '../transport/ssh.js'
 import { describeProxy, hostAdapters } from '../adapters.js'
 import { noProxy, resolveProxy } from '../proxy/choose.js'
-import { strategyProxyProblem } from '../inputs/strategy.js'
+import { proxyCapabilityProblem } from '../proxy/capabilities.js'
 import type { DomainCertificate } from '../engine/ports.js'
 import { reportCertificates } from '../reporting/certificates.js'
 import type { FleetMember } from './rollout.js'
@@ -121,10 +121,8 @@ export class FleetHosts {
           host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings
           host.log.info(describeProxy(ctx.config, host.proxy))
           // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-          const needsHaproxy =
-            ctx.config.roles?.web !== false &&
-            strategyProxyProblem(ctx.config.strategy, ctx.config.mode, host.proxy.type, host.proxy.sticky, host.proxy.previewDomains)
-          if (needsHaproxy) throw new Error(`Input '${needsHaproxy.input}' ${needsHaproxy.message}`)
+          const lacking = ctx.config.roles?.web !== false && proxyCapabilityProblem(ctx.config, host.proxy.type)
+          if (lacking) throw new Error(lacking.message)
           return host
         } catch (e) {
           docker.agent.destroy()

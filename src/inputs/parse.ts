@@ -1,4 +1,4 @@
-import type { Config, KeepPrevious, Mode, StrategySettings } from '../core/config.js'
+import type { Config, KeepPrevious, Mode } from '../core/config.js'
 import { asideName, COLORS, containerName, failedName } from '../core/names.js'
 import { proxyCapabilityProblem } from '../proxy/capabilities.js'
 import { parseConnection, parseDockerSocket } from './connection.js'
@@ -61,37 +61,12 @@ function parseUrl(input: string, value: string): string | undefined {
   return value
 }
 
-/** What is not designed for several hosts yet (issue #20 removes these). */
-function refuseWithSeveralHosts(source: InputSource, mode: Mode, strategy: StrategySettings, previewDomains: string[]): void {
-  // Once per release, not once per host.
-  if (source.get('release-command').trim()) {
-    throw new InputError('release-command', 'is not supported with several hosts yet (it would run once per host): run it in a step of its own')
-  }
-  // A canary, a promote and maintenance are one host's proxy state.
-  if (strategy.canaryWeight !== undefined) {
-    throw new InputError('canary-weight', 'is not supported with several hosts yet: deploy with rollout atomic or rolling')
-  }
-  // The watch and its automatic rollback are one host's; with several, a rollback would have to undo them all.
-  if (strategy.watch) {
-    throw new InputError('watch', 'is not supported with several hosts yet: watch the release in a step of its own, or deploy one host')
-  }
-  if (strategy.promote || previewDomains.length) {
-    throw new InputError(strategy.promote ? 'promote' : 'preview-domains', "is not supported with several hosts yet (a preview is one host's proxy state)")
-  }
-  if (mode === 'promote' || mode === 'maintenance' || mode === 'live') {
-    throw new InputError('mode', `${mode} is not supported with several hosts yet`)
-  }
-  if (source.get('compose-shared-services').trim()) {
-    throw new InputError('compose-shared-services', 'is not supported with several hosts yet (each host would get its own copy)')
-  }
-}
-
 /** Reads and validates every input. Throws InputError before anything touches the host. */
 export function parseInputs(source: InputSource): Config {
   const r = new Reader(source)
   const mode = r.oneOf('mode', MODES, 'deploy')
   const app = parseApp(r)
-  const { ssh, hosts, fleetHosts } = parseConnection(r)
+  const { ssh, fleetHosts } = parseConnection(r)
   const dockerSocket = parseDockerSocket(r)
 
   const imageValue = r.str('image')
@@ -118,7 +93,6 @@ export function parseInputs(source: InputSource): Config {
     batchSize: r.int('batch-size', 1, 1, 50),
     rollbackOnFailure: r.bool('rollback-on-failure', true)
   }
-  if (hosts.length > 1) refuseWithSeveralHosts(source, mode, strategy, proxy.previewDomains ?? [])
 
   const config: Config = {
     mode,

@@ -100,18 +100,3 @@ function parseWatch(r: StrategyReader, mode: Mode, invalid: StrategyParsing['inv
   if (mode !== 'deploy') throw invalid('watch', `only applies to mode deploy, not ${mode}`)
   return { durationMs, maxErrorRate }
 }
-
-/**
- * @deprecated The capability check of the whole run is proxyCapabilityProblem (src/proxy/capabilities.ts);
- * this keeps its old callers working: the input and the rest of the sentence after "Input 'x' ".
- */
-export function strategyProxyProblem(
-  strategy: StrategySettings,
-  mode: Mode,
-  proxyType: ProxyChoice,
-  sticky = false,
-  previewDomains: string[] = []
-): { input: string; message: string } | undefined {
-  const problem = proxyCapabilityProblem({ mode, strategy, proxy: { type: proxyType, sticky, previewDomains } })
-  return problem && { input: problem.input, message: problem.message.slice(`Input '${problem.input}' `.length) }
-}
