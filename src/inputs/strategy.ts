@@ -1,8 +1,7 @@
-import type { Mode, ProxyChoice, StrategySettings, WatchSettings } from '../core/config.js'
+import type { Mode, StrategySettings, WatchSettings } from '../core/config.js'
 import { asideName, MAX_REPLICAS } from '../core/names.js'
 import { parseDuration } from './duration.js'
 import { DNS_LABEL_MAX } from './patterns.js'
-import { proxyCapabilityProblem } from '../proxy/capabilities.js'
 
 /** What the strategy inputs need from the input reader (parse.ts's Reader). */
 export interface StrategyReader {
