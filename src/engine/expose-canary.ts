@@ -21,6 +21,11 @@ export function canaryExposure(weight: number): Exposure {
       release.liveSince = ctx.nowIso()
       await ctx.ledger.write({ ...record, pending: undefined, preview: undefined, canary: { release, weight, since: release.liveSince } })
       undo.push('the canary record', () => rewriteLedger(ctx, { ...record, pending: undefined, canary: undefined }))
+      // Pushed before the proxy is told: one that fails half-way is routed back too.
+      undo.push(`the canary's share on ${plan.color}`, () => routeBack(ctx, live, networkName(ctx.app)), {
+        live,
+        why: `The proxy may still send ${weight} % of new requests to ${plan.color} (${plan.image}), so its containers were kept and the canary stays recorded: mode rollback ends it.`
+      })
       await ctx.timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () =>
         canary(liveRoute, route, weight).catch((e: Error) => {
           throw new ReleaseError({
@@ -28,10 +33,6 @@ export function canaryExposure(weight: number): Exposure {
           })
         })
       )
-      undo.push(`the canary's share on ${plan.color}`, () => routeBack(ctx, live, networkName(ctx.app)), {
-        live,
-        why: `The proxy may still send ${weight} % of new requests to ${plan.color} (${plan.image}), so its containers were kept and the canary stays recorded: mode rollback ends it.`
-      })
       const verified = await verifyStep(ctx, liveRoute)
       if (!verified.ok)
         throw new ReleaseError({

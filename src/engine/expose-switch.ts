@@ -17,6 +17,12 @@ export const switchExposure: Exposure = {
     await ctx.ledger.write({ ...record, pending: release })
     undo.push('the pending release in the ledger', () => rewriteLedger(ctx, { ...record, pending: undefined }))
     ctx.checkAborted(live)
+    // Pushed before the switch: a proxy that dies while it is told may have saved the new route, so
+    // a failed switch routes back too. If that fails as well, what it routes to is not known.
+    const back = undo.push(`the switch to ${plan.color}`, async () => (live ? routeBack(ctx, live, networkName(ctx.app)) : undefined), {
+      live: undefined,
+      why: `Routing ${ctx.app} back to ${live?.color} failed too, so what the proxy routes to is not known (its saved configuration names ${live?.color} or ${plan.color}): both colors' containers were kept, and the next run settles it from the proxy's route.`
+    })
     await ctx.timeline.step('switch', `Switching the proxy to ${plan.color}`, () =>
       ctx.router.apply(route).catch((e: Error) => {
         throw new ReleaseError({
@@ -24,12 +30,12 @@ export const switchExposure: Exposure = {
         })
       })
     )
-    // If switching back fails, the proxy's configuration still names this release: its containers
-    // stay and the ledger keeps it pending, so a restarted proxy serves what the record says.
-    const back = undo.push(`the switch to ${plan.color}`, async () => (live ? routeBack(ctx, live, networkName(ctx.app)) : undefined), {
+    // Switched: if switching back fails, the proxy's configuration names this release. Its
+    // containers stay and the ledger keeps it pending, so a restarted proxy serves what the record says.
+    back.ifStuck = {
       live: release,
       why: `The proxy's configuration still routes ${ctx.app} to ${plan.color} (${plan.image}), so its containers were kept and the ledger records it as pending; the next run settles it.`
-    })
+    }
     const backText = async () => {
       if (!live) return ''
       const failed = await undo.runNow(back)

@@ -161,8 +161,8 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     ctx.checkAborted(live)
     await exposure.expose(run)
   } catch (e) {
-    const stuck = await undo.unwind()
-    if (stuck?.live) {
+    const stuck = (await undo.unwind())?.ifStuck
+    if (stuck) {
       d.serving.live = stuck.live
       throw new ReleaseError({ ...failureOf(e), reason: `${failureOf(e).reason} ${stuck.why}` })
     }

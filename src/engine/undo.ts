@@ -5,18 +5,20 @@ import type { Release } from '../core/release.js'
 export interface UndoEntry {
   what: string
   run: () => Promise<void>
-  /** What serves if putting this back fails: everything beneath it then stays as it is, to agree with it. */
+  /**
+   * What serves if putting this back fails (`live` undefined: not known), and why: everything
+   * beneath it then stays as it is, to agree with it.
+   */
   ifStuck?: { live: Release | undefined; why: string }
   state: 'pending' | 'done' | 'failed'
   error?: Error
 }
 
-/** Where an unwind stopped: the entry whose undo failed, and what that leaves serving. */
+/** Where an unwind stopped: the entry whose undo failed, and what that leaves serving (when it changes what serves). */
 export interface Stuck {
   what: string
   error: Error
-  live: Release | undefined
-  why: string
+  ifStuck?: UndoEntry['ifStuck']
 }
 
 /**
@@ -56,7 +58,7 @@ export class UndoStack {
       if (entry.state === 'pending') await this.runNow(entry)
       if (entry.state === 'failed') {
         this.log.warning(`Could not undo ${entry.what}: ${entry.error?.message}; what it covers is left as it is`)
-        return { what: entry.what, error: entry.error!, live: entry.ifStuck?.live, why: entry.ifStuck?.why ?? '' }
+        return { what: entry.what, error: entry.error!, ifStuck: entry.ifStuck }
       }
     }
     this.entries.length = 0

@@ -114,7 +114,7 @@ export class HaproxyContainer {
     const base = await this.baseWanted()
     if (!current.State.Running) {
       await this.writeSharedDefaults(base)
-      log.info(`Starting the proxy ${this.name}`)
+      log[downSince(current) ? 'warning' : 'info'](`Starting the proxy ${this.name}${downSince(current) ?? ''}`)
       await this.container.start().catch(e => {
         // 304: it was started in the meantime (by Docker's restart policy, say)
         if ((e as { statusCode?: number }).statusCode !== 304) throw e
@@ -225,4 +225,15 @@ export class HaproxyContainer {
     if (!info) throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`)
     return info
   }
+}
+
+/**
+ * ` again: it had stopped at <time> (exit code N, killed by the kernel for memory), N s ago; nothing
+ * answered since` for a proxy that ran before and stopped; undefined for one never started.
+ */
+export function downSince(info: Docker.ContainerInspectInfo, now = Date.now()): string | undefined {
+  const finished = Date.parse(info.State.FinishedAt ?? '')
+  if (!Number.isFinite(finished) || finished <= 0) return undefined
+  const how = info.State.OOMKilled ? ', killed for lack of memory' : ` with exit code ${info.State.ExitCode}`
+  return ` again: it had stopped at ${info.State.FinishedAt}${how}, ${Math.max(0, Math.round((now - finished) / 1000))} s ago, and no app on it answered since`
 }
