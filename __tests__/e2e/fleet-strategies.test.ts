@@ -1,8 +1,8 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { HostOutcome } from '../../src/core/outcome.js'
 import { get, runAction, type ActionRun } from '../support/action.js'
-import { cleanupFleetApp, fleetAddresses, fleetImage, fleetInputs, hostFile } from '../support/fleet.js'
+import { cleanupFleetApp, hostsOf, servedOn, fleetAddresses, fleetImage, fleetInputs, hostFile } from '../support/fleet.js'
+import { expectSuccess } from '../support/strategy.js'
 import { startLoad, type LoadStats } from '../support/load.js'
 import { freePort, REPO, uniqueName } from '../support/testbed.js'
 
@@ -19,18 +19,8 @@ function inputs(overrides: Record<string, string> = {}): Record<string, string> 
   return fleetInputs(app, port, { volumes: `/root/${app}/app.js:/app/app.js:ro\n/root/${app}/data:/data`, ...overrides })
 }
 
-function hostsOf(run: ActionRun): HostOutcome[] {
-  return JSON.parse(run.outputs.hosts) as HostOutcome[]
-}
-
-function expectSuccess(run: ActionRun): void {
-  if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
-}
-
-/** What each host's proxy answers now. */
-async function served(): Promise<string[]> {
-  return Promise.all(addresses.map(async a => (await get(`http://${a}:${port}/`)).body.trim()))
-}
+/** What each host's proxy serves now. */
+const served = () => servedOn(port)
 
 /** Runs `action` under steady load on every host's proxy; returns its run and each host's counts. */
 async function underLoad(action: () => Promise<ActionRun>): Promise<{ run: ActionRun; stats: LoadStats[] }> {

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { HostOutcome } from '../../src/core/outcome.js'
-import { get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
-import { cleanupFleetApp, fleetAddresses, fleetDocker, fleetImage, fleetInputs, fleetSshdPid, hostFile } from '../support/fleet.js'
+import { runAction, startAction, untilOutput } from '../support/action.js'
+import { cleanupFleetApp, hostsOf, servedOn, fleetAddresses, fleetDocker, fleetImage, fleetInputs, fleetSshdPid, hostFile } from '../support/fleet.js'
+import { expectSuccess } from '../support/strategy.js'
 import { opensslCert } from '../support/certs.js'
 import { startLoad } from '../support/load.js'
 import { freePort, REPO, uniqueName } from '../support/testbed.js'
@@ -19,18 +19,8 @@ function inputs(overrides: Record<string, string> = {}): Record<string, string> 
   return fleetInputs(app, port, overrides)
 }
 
-function hostsOf(run: ActionRun): HostOutcome[] {
-  return JSON.parse(run.outputs.hosts) as HostOutcome[]
-}
-
-function expectSuccess(run: ActionRun): void {
-  if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
-}
-
 /** What each host's proxy serves now. */
-async function served(): Promise<string[]> {
-  return Promise.all(addresses.map(async a => (await get(`http://${a}:${port}/`)).body.trim()))
-}
+const served = () => servedOn(port)
 
 async function containersOf(n: number): Promise<string[]> {
   const list = await fleetDocker(n).listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })

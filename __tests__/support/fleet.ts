@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Docker from 'dockerode'
-import { bedInputs } from './action.js'
+import type { HostOutcome } from '../../src/core/outcome.js'
+import { bedInputs, get, type ActionRun } from './action.js'
 import { testbed } from './testbed.js'
 
 /** The fleet hosts of scripts/testbed/hosts.sh, as .testbed/env.json describes them. */
@@ -101,4 +102,14 @@ export function hostFile(n: number, app: string): string {
   const dir = join(fleetHome(n), app)
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true })
   return dir
+}
+
+/** The `hosts` output of a run over several hosts. */
+export function hostsOf(run: ActionRun): HostOutcome[] {
+  return JSON.parse(run.outputs.hosts) as HostOutcome[]
+}
+
+/** What each fleet host's proxy on `port` answers now (the app's version). */
+export async function servedOn(port: number): Promise<string[]> {
+  return Promise.all(fleetAddresses().map(async a => (await get(`http://${a}:${port}/`)).body.trim()))
 }

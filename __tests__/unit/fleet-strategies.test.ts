@@ -2,12 +2,11 @@ import type { Config } from '../../src/core/config.js'
 import type { Color } from '../../src/core/names.js'
 import type { ResponseCounts, VerifyResult } from '../../src/engine/ports.js'
 import { MODES } from '../../src/engine/modes.js'
-import { ReleaseEngine } from '../../src/engine/release.js'
 import { fleetResult } from '../../src/fleet/outcome.js'
-import { FleetRollout, type FleetMember } from '../../src/fleet/rollout.js'
-import { StampedTimeline } from '../../src/fleet/timeline.js'
+import { FleetRollout } from '../../src/fleet/rollout.js'
 import { testConfig } from '../support/engine-bed.js'
-import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
+import { FakeRouter, RecordingLog } from '../support/fakes.js'
+import { FakeFleetHost } from '../support/fleet-fakes.js'
 
 /** Several hosts get what one host has (issue #20): release-command, canary, preview, maintenance, watch. */
 
@@ -36,43 +35,11 @@ class StrategyRouter extends FakeRouter {
   }
 }
 
-class Host implements FleetMember {
-  clock = new FakeClock()
-  host = new FakeHost(this.clock)
-  router = new StrategyRouter(this.host)
-  ledger = new FakeLedger()
-  log = new RecordingLog()
-  timeline = new StampedTimeline(this.log, () => this.clock.now())
-  config: Config = base
-  private ids = 0
-
-  constructor(readonly label: string) {
+class Host extends FakeFleetHost<StrategyRouter> {
+  constructor(label: string) {
+    super(label, base, host => new StrategyRouter(host))
     for (const v of [V1, V2]) this.host.addImage(v, { bootMs: 1500, runOutput: ['migrated'], runMs: 1000 })
     this.host.addImage(BAD_MIGRATION, { bootMs: 1500, runOutput: ['ERROR'], runExitCode: 2 })
-  }
-
-  engine(extra: Parameters<FleetMember['engine']>[0]): ReleaseEngine {
-    return new ReleaseEngine({
-      config: this.config,
-      host: this.host,
-      router: this.router,
-      ledger: this.ledger,
-      log: this.log,
-      timeline: this.timeline,
-      run: 'acme/web#1',
-      author: { actor: 'alice' },
-      clock: this.clock,
-      newId: () => `${this.label}-r${++this.ids}`,
-      ...extra
-    })
-  }
-
-  switchedAt(): number | undefined {
-    return this.timeline.switchedAt
-  }
-
-  get routed(): string | undefined {
-    return this.router.route && `${this.router.route.color} ${this.host.containers.get(`web-${this.router.route.color}`)?.image}`
   }
 }
 

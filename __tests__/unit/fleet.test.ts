@@ -1,12 +1,11 @@
 import type { Config } from '../../src/core/config.js'
-import { ReleaseEngine } from '../../src/engine/release.js'
 import { Barrier } from '../../src/fleet/barrier.js'
 import { fleetResult } from '../../src/fleet/outcome.js'
-import { FleetRollout, type FleetMember } from '../../src/fleet/rollout.js'
-import { StampedTimeline } from '../../src/fleet/timeline.js'
+import { FleetRollout } from '../../src/fleet/rollout.js'
 import type { FleetSettings } from '../../src/inputs/hosts.js'
 import { testConfig } from '../support/engine-bed.js'
-import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
+import { RecordingLog } from '../support/fakes.js'
+import { FakeFleetHost as FleetHost } from '../support/fleet-fakes.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
@@ -16,44 +15,11 @@ const config: Config = testConfig({
   proxy: { type: 'nginx', name: 'cutover-proxy', image: 'nginx', port: 80, domains: [], drainTimeoutMs: 0 }
 })
 
-/** One fake host: its Docker, proxy and ledger, each host with its own clock. */
-class FakeFleetHost implements FleetMember {
-  clock = new FakeClock()
-  host = new FakeHost(this.clock)
-  router = new FakeRouter(this.host)
-  ledger = new FakeLedger()
-  log = new RecordingLog()
-  timeline = new StampedTimeline(this.log, () => this.clock.now())
-  private ids = 0
-
-  constructor(readonly label: string) {
+class FakeFleetHost extends FleetHost {
+  constructor(label: string) {
+    super(label, config)
     for (const v of [V1, V2]) this.host.addImage(v, { bootMs: 1500 })
     this.host.addImage(BROKEN, { healthStatus: 500 })
-  }
-
-  engine(extra: Parameters<FleetMember['engine']>[0]): ReleaseEngine {
-    return new ReleaseEngine({
-      config,
-      host: this.host,
-      router: this.router,
-      ledger: this.ledger,
-      log: this.log,
-      timeline: this.timeline,
-      run: 'acme/web#1',
-      author: { actor: 'alice' },
-      clock: this.clock,
-      newId: () => `${this.label}-r${++this.ids}`,
-      ...extra
-    })
-  }
-
-  switchedAt(): number | undefined {
-    return this.timeline.switchedAt
-  }
-
-  /** The release the proxy routes to. */
-  get routed(): string | undefined {
-    return this.router.route && `${this.router.route.color} ${this.host.containers.get(`web-${this.router.route.color}`)?.image}`
   }
 }
 
