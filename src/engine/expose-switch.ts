@@ -2,7 +2,7 @@ import { containerName, networkName, otherColor } from '../core/names.js'
 import { ReleaseError, type ReleaseResult } from '../core/outcome.js'
 import { withLive } from '../core/release.js'
 import { describeAnswer } from './describe.js'
-import { rewriteLedger, routeBack, VERIFY_TIMEOUT_MS, verifyStep, type Exposure, type ExposureRun } from './exposure.js'
+import { confirmServed, rewriteLedger, routeBack, VERIFY_TIMEOUT_MS, verifyStep, type Exposure, type ExposureRun } from './exposure.js'
 import { resultOf } from './results.js'
 import { watchLive } from './watch-live.js'
 
@@ -78,6 +78,7 @@ export const switchExposure: Exposure = {
       ])
       return kept
     })
+    await confirmServed(ctx, release, networkName(ctx.app))
     const info = await ctx.host.inspect(containerName(ctx.app, plan.color))
     const result = resultOf(run.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby)
     const workers = await colors.workerStates(release.color)

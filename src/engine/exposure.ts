@@ -1,6 +1,7 @@
 import type { Capability } from '../core/capabilities.js'
 import type { ReleaseResult } from '../core/outcome.js'
 import type { LedgerRecord, Release, WorkerRecord } from '../core/release.js'
+import { ReleaseError } from '../core/outcome.js'
 import type { ActivePlan, ColorSet } from './color-set.js'
 import type { EngineContext } from './context.js'
 import { describeAnswer } from './describe.js'
@@ -8,6 +9,8 @@ import type { Route, VerifyResult } from './ports.js'
 import type { UndoStack } from './undo.js'
 
 export const VERIFY_TIMEOUT_MS = 10_000
+/** The last look through the proxy at the end of a run: a live app answers well within this. */
+const CONFIRM_TIMEOUT_MS = 2000
 
 /** What the run knows serves, kept current as the pipeline goes: the failure path reports it. */
 export interface Serving {
@@ -75,4 +78,24 @@ export async function routeBack(ctx: EngineContext, live: Release, network: stri
     await ctx.router.ensure(network)
     await ctx.router.apply(ctx.routeTo(live))
   }
+}
+
+/**
+ * At the end of a run that switched: the proxy still answers from the release the run reports. A
+ * proxy killed since the switch (docker kill, the kernel's OOM killer) is started again, its
+ * saved routes with it; if it still does not answer, the run fails saying so.
+ */
+export async function confirmServed(ctx: EngineContext, release: Release, network: string): Promise<void> {
+  const route = ctx.routeTo(release)
+  const first = await ctx.router.verify(route, ctx.config.health.path, CONFIRM_TIMEOUT_MS).catch((e: Error) => e)
+  if (!(first instanceof Error) && first.ok) return
+  ctx.log.warning(
+    `The proxy no longer answers from ${release.color} (${first instanceof Error ? first.message : describeAnswer(first.last)}): starting it again if it is down`
+  )
+  await ctx.router.ensure(network)
+  const again = await ctx.router.verify(route, ctx.config.health.path, VERIFY_TIMEOUT_MS)
+  if (!again.ok)
+    throw new ReleaseError({
+      reason: `At the end of the run the proxy did not answer from ${release.color} (${release.image}) within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(again.last)}), though it routes there: check the proxy container.`
+    })
 }
