@@ -120,7 +120,8 @@ describe('draining the standby a deploy replaces', () => {
     const waited = /letting its connections drain (\d+) s more \(drain-timeout\) before removing it/.exec(deploy.stdout)
     if (!waited) {
       const after = ((Date.now() - stoppedBeingLive) / 1000).toFixed(1)
-      throw new Error(`The deploy (done ${after} s after v2 stopped being live) removed v2 without waiting out its drain of ${DRAIN_S} s:\n${deploy.stdout}`)
+      // Either v2 went early, or this machine took longer than the whole drain to reach cleanup (then DRAIN_S is too short).
+      throw new Error(`The deploy, done ${after} s after v2 stopped being live, did not wait out v2's drain-timeout of ${DRAIN_S} s:\n${deploy.stdout}`)
     }
     expect(Number(waited[1])).toBeLessThanOrEqual(DRAIN_S)
     await ws.closed
