@@ -30,6 +30,11 @@ function toInfo(info: Docker.ContainerInspectInfo): ContainerInfo {
   }
 }
 
+/** Docker's answer when a container is created from an image the host does not have. */
+function isNoSuchImage(e: unknown): boolean {
+  return isNotFound(e) && /no such image/i.test((e as Error).message ?? '')
+}
+
 /** The engine's ContainerHost over the Docker Engine API (dockerode, through the SSH tunnel). */
 export class DockerHost implements ContainerHost {
   constructor(
@@ -139,7 +144,27 @@ export class DockerHost implements ContainerHost {
   }
 
   async create(spec: ContainerSpec): Promise<string> {
-    const created = await this.docker.createContainer({
+    const created = await this.createContainer(spec).catch(async (e: unknown) => {
+      // Another app's run on this host may prune the image between this run's pull and this create
+      // (no container used it yet, so Docker let it go): pull it once more and create again.
+      if (!isNoSuchImage(e)) throw e
+      await pullImage(this.docker, spec.image, credentialsFor(spec.image, this.registry), () => undefined).catch((pull: Error) => {
+        throw new Error(
+          `${spec.image} was removed from the host (by another app's cleanup, say) before ${spec.name} was created, and pulling it again failed: ${pull.message}`
+        )
+      })
+      return this.createContainer(spec)
+    })
+    // A compose service is found by its service name on the networks it joins, as compose does.
+    for (const extra of spec.extraNetworks) {
+      const aliases = spec.networkAliases?.[extra] ?? spec.aliases
+      await this.docker.getNetwork(extra).connect({ Container: created.id, EndpointConfig: aliases?.length ? { Aliases: aliases } : undefined })
+    }
+    return created.id
+  }
+
+  private createContainer(spec: ContainerSpec): Promise<Docker.Container> {
+    return this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
@@ -164,12 +189,6 @@ export class DockerHost implements ContainerHost {
         Init: false
       }
     })
-    // A compose service is found by its service name on the networks it joins, as compose does.
-    for (const extra of spec.extraNetworks) {
-      const aliases = spec.networkAliases?.[extra] ?? spec.aliases
-      await this.docker.getNetwork(extra).connect({ Container: created.id, EndpointConfig: aliases?.length ? { Aliases: aliases } : undefined })
-    }
-    return created.id
   }
 
   async start(name: string): Promise<void> {
