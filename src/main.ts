@@ -16,13 +16,13 @@ import { switchMaintenance } from './engine/strategy.js'
 import { GithubDeployment, logUrlOf, previewEnvironment, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
 import { outputsOf } from './reporting/outputs.js'
-import { renderSummary } from './reporting/summary.js'
+import { renderInputErrorSummary, renderSummary } from './reporting/summary.js'
 import { renderCertificates, reportCertificates } from './reporting/certificates.js'
 import type { DomainCertificate, Router } from './engine/ports.js'
 import { dockerOverSsh, type DockerConnection } from './transport/docker.js'
 import { SshSession } from './transport/ssh.js'
 import { FleetRun } from './fleet/run.js'
-import { labelOf } from './fleet/hosts.js'
+import { FleetConnectError, labelOf } from './fleet/hosts.js'
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
@@ -105,11 +105,22 @@ export async function run(): Promise<void> {
   try {
     config = readConfig()
   } catch (e) {
-    core.setOutput('result', 'failed')
-    core.setFailed(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`)
+    await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`)
     return
   }
   await execute(config, actionsLog)
+}
+
+/** A run refused for its inputs: every output set, a job summary saying what was refused, the error. Nothing was touched. */
+async function refuseInputs(reason: string): Promise<void> {
+  const outputs = outputsOf({ result: 'failed', failure: { reason }, hosts: [], durationMs: 0 }, undefined)
+  for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value)
+  try {
+    await core.summary.addRaw(renderInputErrorSummary(reason, core.getInput('app'), secrets)).write()
+  } catch (e) {
+    core.warning(`Could not write the job summary: ${(e as Error).message}`)
+  }
+  core.setFailed(reason)
 }
 
 async function execute(config: Config, log: Log): Promise<void> {
@@ -151,10 +162,11 @@ async function execute(config: Config, log: Log): Promise<void> {
 
   let engine: ReleaseEngine | undefined
   let fleet: FleetRun | undefined
-  let reported = false
-  const finish = async (result: ReleaseResult, infrastructureError: boolean, certificates: DomainCertificate[] = []) => {
-    if (reported) return
-    reported = true
+  // One report per run, whichever exit path asks first; a later caller (a second signal) waits for the same one.
+  let reporting: Promise<void> | undefined
+  const finish = (result: ReleaseResult, infrastructureError: boolean, certificates: DomainCertificate[] = []) =>
+    (reporting ??= reportOutcome(result, infrastructureError, certificates))
+  const reportOutcome = async (result: ReleaseResult, infrastructureError: boolean, certificates: DomainCertificate[]) => {
     const outcome: Outcome = {
       ...result,
       hosts: result.hosts ?? [
@@ -277,6 +289,8 @@ async function execute(config: Config, log: Log): Promise<void> {
       e instanceof ReleaseError && e.result
         ? { ...e.result, failure: e.failure }
         : failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
+    // Hosts that could not be reached or locked: the hosts output still lists every host.
+    if (e instanceof FleetConnectError) result = { ...result, hosts: e.hosts }
     const lost = resources.ssh?.lost
     if (lost) {
       // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
@@ -303,8 +317,23 @@ async function report(
   currentDeployment: () => GithubDeployment | undefined,
   certificates: DomainCertificate[] = []
 ): Promise<void> {
-  // Outputs first: they must be set whatever happens to the API calls below.
+  // Outputs, the summary and the error first: they must be written whatever happens to the API calls
+  // below (a second cancel signal ends the process a few seconds later).
   for (const [name, value] of Object.entries(outputsOf(outcome, undefined))) core.setOutput(name, value)
+  try {
+    const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`
+    await core.summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write()
+  } catch (e) {
+    log.warning(`Could not write the job summary: ${(e as Error).message}`)
+  }
+  if (outcome.failure) {
+    const f = outcome.failure
+    if (f.logs !== undefined) {
+      await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''))
+    }
+    core.setFailed(f.reason)
+  }
+
   // A run can fail with a result other than 'failed' (auto-rolled-back: the watch switched back).
   const failed = outcome.result === 'failed' || outcome.failure !== undefined
   if (failed) await startDeployment()
@@ -330,20 +359,5 @@ async function report(
   if (outcome.previewEnded && config.github.deployments) {
     const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback'
     await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log)
-  }
-
-  try {
-    const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`
-    await core.summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write()
-  } catch (e) {
-    log.warning(`Could not write the job summary: ${(e as Error).message}`)
-  }
-
-  if (outcome.failure) {
-    const f = outcome.failure
-    if (f.logs !== undefined) {
-      await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''))
-    }
-    core.setFailed(f.reason)
   }
 }

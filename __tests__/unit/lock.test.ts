@@ -63,6 +63,30 @@ describe('the lock script, run by sh', () => {
     expect(await run.release()).toBe(0)
   })
 
+  it('removes its holder file when released, still holding the lock; the lock file stays', async () => {
+    const home = newHome()
+    const first = new ScriptRun(home, 'web')
+    await first.until('LOCKED')
+    const second = new ScriptRun(home, 'web', 5, { ...holder, run: 'acme/web#2' })
+    await second.until('BUSY')
+    expect(await first.release()).toBe(0)
+    // the waiting run took the lock and wrote its own holder, which the first one's cleanup left alone
+    await second.until('LOCKED')
+    expect(readFileSync(join(home, '.cutover', 'locks', 'web.holder'), 'utf8').trim()).toBe(b64({ ...holder, run: 'acme/web#2' }))
+    expect(await second.release()).toBe(0)
+    expect(existsSync(join(home, '.cutover', 'locks', 'web.holder'))).toBe(false)
+    expect(existsSync(join(home, '.cutover', 'locks', 'web.lock'))).toBe(true)
+  })
+
+  it('leaves a holder file it did not write', async () => {
+    const home = newHome()
+    const run = new ScriptRun(home, 'web')
+    await run.until('LOCKED')
+    writeFileSync(join(home, '.cutover', 'locks', 'web.holder'), 'someone else\n')
+    expect(await run.release()).toBe(0)
+    expect(readFileSync(join(home, '.cutover', 'locks', 'web.holder'), 'utf8')).toBe('someone else\n')
+  })
+
   it('makes the second run wait, naming the holder with base64 characters only', async () => {
     const home = newHome()
     const first = new ScriptRun(home, 'web')
@@ -291,6 +315,22 @@ describe('the shell that holds the lock serves the state files', () => {
     // several requests in flight come back in order
     const many = await Promise.all([1, 2, 3].map(() => lock.readFile('.cutover/apps/shop/releases.json')))
     expect(many).toEqual(['{\n "app": "shop"\n}\n', '{\n "app": "shop"\n}\n', '{\n "app": "shop"\n}\n'])
+    lock.release()
+  })
+
+  it('says a state file is a symbolic link or a directory instead of reporting it missing', async () => {
+    const home = newHome()
+    const lock = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    mkdirSync(join(home, '.cutover/apps/dir/releases.json'), { recursive: true })
+    mkdirSync(join(home, '.cutover/apps/link'), { recursive: true })
+    writeFileSync(join(home, 'elsewhere.json'), '{}')
+    symlinkSync(join(home, 'elsewhere.json'), join(home, '.cutover/apps/link/releases.json'))
+    await expect(lock.readFile('.cutover/apps/dir/releases.json')).rejects.toThrow(
+      'the host refused: .cutover/apps/dir/releases.json is not a regular file (a directory?)'
+    )
+    await expect(lock.readFile('.cutover/apps/link/releases.json')).rejects.toThrow('the host refused: .cutover/apps/link/releases.json is a symbolic link')
+    // and the shell still serves
+    expect(await lock.readFile('.cutover/apps/none/releases.json')).toBeUndefined()
     lock.release()
   })
 
