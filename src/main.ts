@@ -250,8 +250,9 @@ async function execute(config: Config, log: Log): Promise<void> {
       const ssh = resources.ssh!
       const docker = resources.docker!.docker
       // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
+      // rebuild-ledger writes the ledger: under the lock, as a deploy would.
       const shell =
-        config.mode === 'status'
+        config.mode === 'status' && !config.rebuildLedger
           ? await DeployLock.unlocked(ssh, log)
           : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
       resources.lock = shell

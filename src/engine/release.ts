@@ -20,7 +20,8 @@ import { waitHealthy } from './health.js'
 import { isContainerOf, planRelease, type ColorContainer, type Plan, type ReleaseRequest } from './plan.js'
 import { oneTo, replicasOnHost, union } from './replicas.js'
 import { MAX_REPLICAS } from '../core/names.js'
-import { systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledger, type Route, type Router, type VerifyResult } from './ports.js'
+import { LedgerError, systemClock, type Clock, type ContainerHost, type ImageInfo, type Ledger, type Route, type Router, type VerifyResult } from './ports.js'
+import { missingLedgerProblem, rebuildMissingLedger } from './ledger-guard.js'
 import type { Timeline } from './timeline.js'
 import { runReleaseCommand, type UntrustedOutput } from './release-command.js'
 import { NO_ROLES, recordOf, releaseHash, Workers, workersFor } from './workers.js'
@@ -156,6 +157,9 @@ export class ReleaseEngine {
     if (!record) {
       record = (this.web ? await router.legacyRecord?.() : undefined) ?? emptyLedger(this.app)
       if (record.releases.length) log.info(`Imported the live release of ${this.app} from the proxy's route (recorded before the ledger existed)`)
+      // [ledger-guard, issue #27] no ledger while cutover's containers for the app exist: stop, never a "first deploy".
+      const missing = record.releases.length ? undefined : missingLedgerProblem(this.app, await this.host.listApp(this.app))
+      if (missing) throw new LedgerError(missing)
     }
     if (record.pending) {
       const routed = await router.current()
@@ -206,7 +210,9 @@ export class ReleaseEngine {
   /** Reads what is live and on standby without changing anything. */
   async status(): Promise<ReleaseResult> {
     const { host, router, timeline, log } = this.deps
-    return timeline.step('inspect', 'Reading the state of the host', async () => {
+    return timeline.step('inspect', 'Reading the state of the host', async note => {
+      // [ledger-guard, issue #27] rebuild-ledger: a missing ledger rebuilt from the containers and the route first.
+      if (this.deps.config.rebuildLedger) note(await rebuildMissingLedger({ ...this.deps, router: this.web ? router : undefined }, this.app, this.routing))
       const [record, containers, routed] = await Promise.all([this.readLedger(), host.listApp(this.app), this.web ? router.current() : undefined])
       for (const c of containers) log.info(`container ${c.name}: ${c.state} (${c.status}), image ${c.image}`)
       const live = record.releases[0]

@@ -689,6 +689,10 @@ export function parseInputs(source: InputSource): Config {
   if (hostList.length > 1 && source.get('compose-shared-services').trim()) {
     throw new InputError('compose-shared-services', 'is not supported with several hosts yet (each host would get its own copy)')
   }
+  // rebuild-ledger (issue #27): only with mode status, one host at a time.
+  const rebuildLedger = r.bool('rebuild-ledger', false)
+  if (rebuildLedger && mode !== 'status') throw new InputError('rebuild-ledger', `only applies to mode status, not ${mode}`)
+  if (rebuildLedger && hostList.length > 1) throw new InputError('rebuild-ledger', "rebuilds one host's ledger: give one host")
   const fleet =
     hostList.length > 1
       ? {
@@ -743,6 +747,7 @@ export function parseInputs(source: InputSource): Config {
     strategy,
     keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
     keepFailed: r.bool('keep-failed', false),
+    ...(rebuildLedger ? { rebuildLedger } : {}),
     lockTimeoutMs: r.duration('lock-timeout', '10m'),
     github: {
       deployments: r.bool('deployments', true),
