@@ -199,9 +199,11 @@ async function execute(config: Config, log: Log): Promise<void> {
   // stop at its next safe point, undoing what it started (nothing half-done is ever live: the proxy
   // switches only to a healthy color); a second signal, or the grace running out, ends the run now.
   let signals = 0
+  let stoppedEarly: string | undefined
   const hardStop = (why: string) => {
     resources.close()
-    void finish(failedResult({ reason: why }), true).finally(() => process.exit(1))
+    // Cancelled before the release started: saying so is more use than "stopped at once".
+    void finish(failedResult({ reason: stoppedEarly ?? why }), true).finally(() => process.exit(1))
     setTimeout(() => process.exit(1), 3000).unref()
   }
   const onSignal = (signal: NodeJS.Signals) => {
@@ -210,7 +212,11 @@ async function execute(config: Config, log: Log): Promise<void> {
     log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`)
     if (fleet) fleet.abort(`Cancelled (${signal})`)
     else if (engine) engine.abort(`Cancelled (${signal})`)
-    else resources.close() // connecting or waiting for the lock: nothing to undo
+    else {
+      // connecting or waiting for the lock: nothing to undo, and the failure that follows is this cancel
+      stoppedEarly = `Cancelled (${signal}) before the release started (while connecting, locking or reading the host): nothing was changed`
+      resources.close()
+    }
     setTimeout(
       () => hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`),
       CANCEL_GRACE_MS
@@ -292,6 +298,7 @@ async function execute(config: Config, log: Log): Promise<void> {
         : failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
     // Hosts that could not be reached or locked: the hosts output still lists every host.
     if (e instanceof FleetConnectError) result = { ...result, hosts: e.hosts }
+    if (stoppedEarly) result = failedResult({ reason: stoppedEarly })
     const lost = resources.ssh?.lost
     if (lost) {
       // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
