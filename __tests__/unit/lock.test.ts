@@ -127,6 +127,21 @@ describe('the lock script, run by sh', () => {
     await run.release()
   })
 
+  ;(canChown ? it : it.skip)('answers ERR, not NONE, for a state file the SSH user cannot read', async () => {
+    const home = newHome()
+    mkdirSync(join(home, '.cutover', 'apps', 'web'), { recursive: true, mode: 0o700 })
+    writeFileSync(join(home, '.cutover', 'apps', 'web', 'releases.json'), '{}', { mode: 0o600 })
+    for (const p of [home, join(home, '.cutover'), join(home, '.cutover', 'apps'), join(home, '.cutover', 'apps', 'web')]) chownSync(p, 65534, 65534)
+    // the file stays root's: the SSH user (uid 65534 here) cannot read it
+    const child = spawn('sh', ['-c', lockScript('web', b64(holder), 0)], { env: { PATH: process.env.PATH, HOME: home }, uid: 65534, gid: 65534 })
+    let output = ''
+    child.stdout.on('data', d => (output += d))
+    child.stdin.write('get .cutover/apps/web/releases.json\n')
+    child.stdin.end()
+    await new Promise(r => child.on('close', r))
+    expect(output).toBe('LOCKED\nERR .cutover/apps/web/releases.json cannot be read by the SSH user\n')
+  })
+
   it('refuses a ~/.cutover that is a symbolic link, and writes nothing through it', async () => {
     const home = newHome()
     const elsewhere = mkdtempSync(join(tmpdir(), 'cutover-elsewhere-'))
