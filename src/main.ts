@@ -203,7 +203,7 @@ async function execute(config: Config, log: Log): Promise<void> {
   const hardStop = (why: string) => {
     resources.close()
     // Cancelled before the release started: saying so is more use than "stopped at once".
-    void finish(failedResult({ reason: stoppedEarly ?? why }), true).finally(() => process.exit(1))
+    void finish(failedResult({ reason: (!engine && stoppedEarly) || why }), true).finally(() => process.exit(1))
     setTimeout(() => process.exit(1), 3000).unref()
   }
   const onSignal = (signal: NodeJS.Signals) => {
@@ -298,7 +298,8 @@ async function execute(config: Config, log: Log): Promise<void> {
         : failedResult(e instanceof ReleaseError ? e.failure : { reason: (e as Error).message })
     // Hosts that could not be reached or locked: the hosts output still lists every host.
     if (e instanceof FleetConnectError) result = { ...result, hosts: e.hosts }
-    if (stoppedEarly) result = failedResult({ reason: stoppedEarly })
+    // The cancel closed the connection before the release started: that, not the closed channel, is the reason.
+    if (stoppedEarly && !(e instanceof ReleaseError)) result = failedResult({ reason: stoppedEarly })
     const lost = resources.ssh?.lost
     if (lost) {
       // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
