@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DeployLock, describeHolder, LockTimeoutError, lockScript, UnsafeLockDirectoryError } from '../../src/host/lock.js'
@@ -344,6 +344,11 @@ describe('the shell that holds the lock serves the state files', () => {
       'the host refused: .cutover/apps/dir/releases.json is not a regular file (a directory?)'
     )
     await expect(lock.readFile('.cutover/apps/link/releases.json')).rejects.toThrow('the host refused: .cutover/apps/link/releases.json is a symbolic link')
+    // nor is either written through
+    await expect(lock.writeFile('.cutover/apps/dir/releases.json', '{}')).rejects.toThrow('.cutover/apps/dir/releases.json is not a regular file')
+    await expect(lock.writeFile('.cutover/apps/link/releases.json', '{}')).rejects.toThrow('.cutover/apps/link/releases.json is not a regular file')
+    expect(readdirSync(join(home, '.cutover/apps/dir/releases.json'))).toEqual([])
+    expect(readFileSync(join(home, 'elsewhere.json'), 'utf8')).toBe('{}')
     // and the shell still serves
     expect(await lock.readFile('.cutover/apps/none/releases.json')).toBeUndefined()
     lock.release()

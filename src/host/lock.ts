@@ -100,7 +100,9 @@ const COMMAND_LOOP = [
   '      else echo "ERR $2 cannot be read by the SSH user"; fi ;;',
   '    put)',
   '      f="$HOME/$2"; d=${f%/*}; t="$d/.put.$$"',
-  '      if mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
+  // Never into a directory (mv would put the file inside it) nor over a symbolic link someone planted.
+  '      if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "ERR $2 is not a regular file";',
+  '      elif mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
   '    claims)',
   '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
   '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
