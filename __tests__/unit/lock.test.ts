@@ -78,6 +78,21 @@ describe('the lock script, run by sh', () => {
     expect(existsSync(join(home, '.cutover', 'locks', 'web.lock'))).toBe(true)
   })
 
+  it('a waiter whose run went away (its pipes closed) still removes its holder file once it gets the lock', async () => {
+    const home = newHome()
+    const first = new ScriptRun(home, 'web')
+    await first.until('LOCKED')
+    const gone = new ScriptRun(home, 'web', 5, { ...holder, run: 'acme/web#2' })
+    await gone.until('BUSY')
+    // the run is cancelled: sshd closes the command's pipes
+    const child = (gone as unknown as { child: ChildProcess }).child
+    child.stdout!.destroy()
+    child.stdin!.end()
+    await first.release()
+    await gone.exited
+    expect(existsSync(join(home, '.cutover', 'locks', 'web.holder'))).toBe(false)
+  })
+
   it('leaves a holder file it did not write', async () => {
     const home = newHome()
     const run = new ScriptRun(home, 'web')

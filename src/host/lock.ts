@@ -117,6 +117,9 @@ const COMMAND_LOOP = [
 
 function safeStateDir(): string[] {
   return [
+    // A run cancelled while it waits for the lock has closed its channel: when the lock comes, the
+    // shell's first write must fail (not kill it) so that it still reaches the end and removes its holder file.
+    "trap '' PIPE",
     'command -v flock >/dev/null 2>&1 || { echo NOFLOCK; exit 127; }',
     'umask 077',
     'me=$(id -u)',
