@@ -3,26 +3,25 @@ import * as core from '@actions/core'
 import type { Config } from './core/config.js'
 import { InputError, parseInputs } from './inputs/parse.js'
 import type { Log } from './core/log.js'
-import { ReleaseError, type Failure, type Outcome, type ReleaseResult } from './core/outcome.js'
+import { ReleaseError, type ReleaseResult } from './core/outcome.js'
 import type { ReleaseAuthor } from './core/release.js'
-import { DeployLock } from './host/lock.js'
-import { ReleaseEngine, type EngineDeps, type PlannedRelease } from './engine/release.js'
+import { DeployLock, type LockHolder } from './host/lock.js'
+import { ReleaseEngine, type EngineDeps } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
 import type { UntrustedOutput } from './engine/release-command.js'
 import { noProxy, resolveProxy } from './proxy/choose.js'
 import { describeProxy, hostAdapters } from './adapters.js'
 import { proxyCapabilityProblem } from './proxy/capabilities.js'
 import { MODES } from './engine/modes.js'
-import { GithubDeployment, logUrlOf, previewEnvironment, runContextFromEnv } from './reporting/deployments.js'
+import { logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
-import { outputsOf } from './reporting/outputs.js'
-import { renderSummary } from './reporting/summary.js'
-import { renderCertificates, reportCertificates } from './reporting/certificates.js'
+import { reportCertificates } from './reporting/certificates.js'
 import type { DomainCertificate, Router } from './engine/ports.js'
 import { dockerOverSsh, type DockerConnection } from './transport/docker.js'
 import { SshSession } from './transport/ssh.js'
 import { FleetRun } from './fleet/run.js'
-import { labelOf } from './fleet/hosts.js'
+import { FleetConnectError, labelOf } from './fleet/hosts.js'
+import { refuseInputs, RunReport } from './run-report.js'
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
@@ -41,17 +40,6 @@ function readConfig(): Config {
   })
 }
 
-/**
- * Prints text a container wrote: workflow commands in it (::error::, ::add-mask::, ...) must not be
- * obeyed, so the runner is told to stop processing them until a token nobody can guess.
- */
-function printUntrusted(text: string): void {
-  const token = randomBytes(16).toString('hex')
-  core.info(`::stop-commands::${token}`)
-  core.info(text)
-  core.info(`::${token}::`)
-}
-
 /** A container's output streamed into a log group as it comes, its workflow commands not obeyed (as printUntrusted). */
 function untrustedOutput(log: Log): UntrustedOutput {
   return (title, body) =>
@@ -68,16 +56,6 @@ function untrustedOutput(log: Log): UntrustedOutput {
 
 function hostLabel(config: Config): string {
   return labelOf(config.ssh)
-}
-
-function describeRelease(config: Config, planned?: PlannedRelease): string {
-  if (!planned) return `${config.mode === 'rollback' ? 'Rollback' : 'Deploy'} of ${config.app}`
-  const to = `${planned.color} ${planned.image}`
-  if (planned.preview) return `Preview of ${config.app}: ${to}, waiting for mode promote${planned.from ? ` (${planned.from.image} stays live)` : ''}`
-  if (config.mode === 'rollback') {
-    return `Rollback of ${config.app} from ${planned.from ? `${planned.from.color} ${planned.from.image}` : 'nothing'} to ${to}`
-  }
-  return `Deploy of ${config.app}: ${to}${planned.from ? ` (replacing ${planned.from.image})` : ''}`
 }
 
 /** Holds what must be closed on every exit path: the lock, the Docker agent, the SSH connection. */
@@ -105,8 +83,7 @@ export async function run(): Promise<void> {
   try {
     config = readConfig()
   } catch (e) {
-    core.setOutput('result', 'failed')
-    core.setFailed(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`)
+    await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`, core.getInput('app'), secrets)
     return
   }
   await execute(config, actionsLog)
@@ -124,75 +101,13 @@ async function execute(config: Config, log: Log): Promise<void> {
     commit: runInfo.sha
   }
 
-  let deployment: GithubDeployment | undefined
-  // Maintenance changes what the proxy answers, not what is deployed: no GitHub deployment.
-  const wantsDeployment = (config.mode === 'deploy' || config.mode === 'rollback' || config.mode === 'promote') && config.github.deployments
-  const startDeployment = async (planned?: PlannedRelease) => {
-    if (!wantsDeployment || deployment) return
-    deployment = GithubDeployment.forRun(
-      config.github.token,
-      runInfo,
-      {
-        app: config.app,
-        image: planned?.image ?? config.image ?? config.toImage ?? '',
-        // promote manual: the preview is a deployment of its own environment (<environment>-preview,
-        // transient), so the app's environment keeps showing the release that serves it.
-        environment: planned?.preview ? previewEnvironment(config.github.environment) : config.github.environment,
-        ...(planned?.preview ? { transient: true } : {}),
-        description: describeRelease(config, planned),
-        // A rollback deploys the commit of the release it brings back, as the ledger recorded it.
-        ref: planned?.restores?.by.commit
-      },
-      log
-    )
-    await deployment?.create()
-    await deployment?.setStatus('in_progress', describeRelease(config, planned))
-  }
-
+  // Outputs, summary, error and GitHub deployment, once, whichever exit path comes first.
+  const reports = new RunReport(config, log, timeline, runInfo, secrets)
   let engine: ReleaseEngine | undefined
   let fleet: FleetRun | undefined
-  let reported = false
-  const finish = async (result: ReleaseResult, infrastructureError: boolean, certificates: DomainCertificate[] = []) => {
-    if (reported) return
-    reported = true
-    const outcome: Outcome = {
-      ...result,
-      hosts: result.hosts ?? [
-        { host: hostLabel(config), result: result.result, color: result.color, image: result.image, release: result.release?.id, error: result.failure?.reason }
-      ],
-      mode: config.mode,
-      app: config.app,
-      steps: timeline.steps,
-      durationMs: timeline.elapsedMs()
-    }
-    await report(config, outcome, log, infrastructureError, startDeployment, () => deployment, certificates)
-  }
-  /** A failure outside the engine's own outcome (a hard stop mid-run, or before the engine ran): what it knew serves. */
-  const failedResult = (failure: Failure): ReleaseResult => ({ ...(engine?.snapshot() ?? { result: 'failed' }), failure })
 
-  // The runner sends SIGINT on cancel, then SIGTERM 7.5 s later. The first signal asks the engine to
-  // stop at its next safe point, undoing what it started (nothing half-done is ever live: the proxy
-  // switches only to a healthy color); a second signal, or the grace running out, ends the run now.
-  let signals = 0
-  const hardStop = (why: string) => {
-    resources.close()
-    void finish(failedResult({ reason: why }), true).finally(() => process.exit(1))
-    setTimeout(() => process.exit(1), 3000).unref()
-  }
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++
-    if (signals > 1) return hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`)
-    log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`)
-    if (fleet) fleet.abort(`Cancelled (${signal})`)
-    else if (engine) engine.abort(`Cancelled (${signal})`)
-    else resources.close() // connecting or waiting for the lock: nothing to undo
-    setTimeout(
-      () => hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`),
-      CANCEL_GRACE_MS
-    ).unref()
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const cancel = new Cancellation(log, resources, reports, () => ({ fleet, engine }))
+  cancel.listen()
 
   let result: ReleaseResult
   let infrastructureError = false
@@ -209,54 +124,34 @@ async function execute(config: Config, log: Log): Promise<void> {
     if (config.fleet) {
       // Several hosts: one deployment, created once whichever host plans first.
       let planned: Promise<void> | undefined
-      fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= startDeployment(p)) }, timeline)
-      if (signals > 0) fleet.abort('Cancelled')
+      fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= reports.startDeployment(p)) }, timeline)
+      if (cancel.signals > 0) fleet.abort('Cancelled')
       result = await fleet.run()
       certificates = await fleet.certificates()
     } else {
-      await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
-        resources.ssh = await SshSession.connect(config.ssh)
-        resources.ssh.onLost(e => log.warning(e.message))
-        resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket)
-        const version = await resources.docker.docker.version()
-        note(`Docker ${version.Version} (API ${version.ApiVersion})`)
-        log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
-      })
-      const ssh = resources.ssh!
-      const docker = resources.docker!.docker
-      // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
-      const shell = !MODES[config.mode].changes
-        ? await DeployLock.unlocked(ssh, log)
-        : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
-      resources.lock = shell
-      const web = config.roles?.web !== false
-      const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
-      if (web) log.info(describeProxy(config, proxy))
-      // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-      const lacking = web && proxyCapabilityProblem(config, proxy.type)
-      if (lacking) throw new ReleaseError({ reason: lacking.message })
-      const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
-      if (web) reportRouter = adapters.router
-      const deps: EngineDeps = {
+      ;({ result, certificates } = await runOneHost({
         config,
-        ...adapters,
         log,
         timeline,
-        run: runLabel,
+        resources,
+        holder,
+        runLabel,
         author,
-        onPlanned: startDeployment,
-        output: untrustedOutput(log)
-      }
-      engine = new ReleaseEngine(deps)
-      if (signals > 0) engine.abort('Cancelled')
-      result = await MODES[config.mode].run(engine, config)
-      if (web) certificates = await reportCertificates(adapters.router, log)
+        reports,
+        cancelled: () => cancel.signals > 0,
+        onRouter: router => (reportRouter = router),
+        onEngine: made => (engine = made)
+      }))
     }
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError) || e.infrastructure
     // The engine's error says what serves (after an automatic rollback, what it left); errors before it ran know nothing live.
-    const known: ReleaseResult = e instanceof ReleaseError && e.result ? e.result : failedResult({ reason: '' })
+    const known: ReleaseResult = e instanceof ReleaseError && e.result ? e.result : reports.failedResult({ reason: '' })
     result = { ...known, failure: e instanceof ReleaseError ? e.failure : { reason: (e as Error).message } }
+    // Hosts that could not be reached or locked: the hosts output still lists every host.
+    if (e instanceof FleetConnectError) result = { ...result, hosts: e.hosts }
+    // The cancel closed the connection before the release started: that, not the closed channel, is the reason.
+    if (cancel.stoppedEarly && !(e instanceof ReleaseError)) result = reports.failedResult({ reason: cancel.stoppedEarly })
     const lost = resources.ssh?.lost
     if (lost) {
       // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
@@ -268,62 +163,122 @@ async function execute(config: Config, log: Log): Promise<void> {
   } finally {
     resources.close(log)
   }
-  await finish(result, infrastructureError, certificates)
-  process.removeListener('SIGINT', onSignal)
-  process.removeListener('SIGTERM', onSignal)
-  if (signals > 0) process.exit(1)
+  await reports.finish(result, infrastructureError, certificates)
+  cancel.stop()
+  if (cancel.signals > 0) process.exit(1)
 }
 
-async function report(
-  config: Config,
-  outcome: Outcome,
-  log: Log,
-  infrastructureError: boolean,
-  startDeployment: () => Promise<void>,
-  currentDeployment: () => GithubDeployment | undefined,
-  certificates: DomainCertificate[] = []
-): Promise<void> {
-  // Outputs first: they must be set whatever happens to the API calls below.
-  for (const [name, value] of Object.entries(outputsOf(outcome, undefined))) core.setOutput(name, value)
-  // A run can fail with a result other than 'failed' (auto-rolled-back: the watch switched back).
-  const failed = outcome.result === 'failed' || outcome.failure !== undefined
-  if (failed) await startDeployment()
-  const deployment = currentDeployment()
-  if (deployment) {
-    if (failed) {
-      await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed')
-    } else {
-      const done =
-        outcome.result === 'preview'
-          ? `Preview of ${outcome.image} on ${outcome.color} waits for mode promote (${outcome.previousImage} stays live)`
-          : outcome.result === 'canary'
-            ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
-            : outcome.result === 'rolled-back'
-              ? `Rolled back to ${outcome.image} on ${outcome.color}`
-              : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`
-      await deployment.setStatus('success', done, outcome.result === 'preview' ? outcome.preview?.url : config.github.environmentUrl)
-      // A canary serves beside the live release: the live release's deployment stays active until promote.
-      if (outcome.result !== 'canary') await deployment.retireSuperseded()
-    }
-    if (deployment.id !== undefined) core.setOutput('deployment-id', String(deployment.id))
-  }
-  if (outcome.previewEnded && config.github.deployments) {
-    const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback'
-    await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log)
+/**
+ * The runner sends SIGINT on cancel, then SIGTERM 7.5 s later. The first signal asks the engine to
+ * stop at its next safe point, undoing what it started (nothing half-done is ever live: the proxy
+ * switches only to a healthy color); a second signal, or the grace running out, ends the run now,
+ * once the report (outputs, summary, error) is written.
+ */
+class Cancellation {
+  signals = 0
+  /** Set when a signal came before the release started: the reason the run fails with. */
+  stoppedEarly?: string
+
+  constructor(
+    private readonly log: Log,
+    private readonly resources: Resources,
+    private readonly reports: RunReport,
+    private readonly running: () => { fleet?: FleetRun; engine?: ReleaseEngine }
+  ) {}
+
+  listen(): void {
+    process.on('SIGINT', this.onSignal)
+    process.on('SIGTERM', this.onSignal)
   }
 
-  try {
-    const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`
-    await core.summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write()
-  } catch (e) {
-    log.warning(`Could not write the job summary: ${(e as Error).message}`)
+  stop(): void {
+    process.removeListener('SIGINT', this.onSignal)
+    process.removeListener('SIGTERM', this.onSignal)
   }
 
-  if (outcome.failure) {
-    const f = outcome.failure
-    if (f.logs !== undefined) {
-      await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''))
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.signals++
+    if (this.signals > 1) return this.hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`)
+    this.log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`)
+    const { fleet, engine } = this.running()
+    if (fleet) fleet.abort(`Cancelled (${signal})`)
+    else if (engine) engine.abort(`Cancelled (${signal})`)
+    else {
+      // connecting or waiting for the lock: nothing to undo, and the failure that follows is this cancel
+      this.stoppedEarly = `Cancelled (${signal}) before the release started (while connecting, locking or reading the host): nothing was changed`
+      this.resources.close()
     }
-    core.setFailed(f.reason)
+    setTimeout(
+      () => this.hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`),
+      CANCEL_GRACE_MS
+    ).unref()
   }
+
+  private hardStop(why: string): void {
+    this.resources.close()
+    // Cancelled before the release started: saying so is more use than "stopped at once".
+    const reason = (!this.running().engine && this.stoppedEarly) || why
+    void this.reports.finish(this.reports.failedResult({ reason }), true).finally(() => process.exit(1))
+    setTimeout(() => process.exit(1), 3000).unref()
+  }
+}
+
+/** What a one-host run needs from execute(), and tells it back (its engine and router, once made). */
+interface OneHostRun {
+  config: Config
+  log: Log
+  timeline: Timeline
+  resources: Resources
+  holder: LockHolder
+  runLabel: string
+  author: ReleaseAuthor
+  reports: RunReport
+  cancelled: () => boolean
+  onRouter: (router: Router) => void
+  onEngine: (engine: ReleaseEngine) => void
+}
+
+/** One host: connect, lock (mode status: a lock-free shell), settle the proxy, run the mode's engine call. */
+async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; certificates: DomainCertificate[] }> {
+  const { config, log, timeline, resources, holder, runLabel, author, reports, cancelled, onRouter, onEngine } = run
+  await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
+    resources.ssh = await SshSession.connect(config.ssh)
+    resources.ssh.onLost(e => log.warning(e.message))
+    resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket)
+    const version = await resources.docker.docker.version()
+    note(`Docker ${version.Version} (API ${version.ApiVersion})`)
+    log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
+  })
+  const ssh = resources.ssh!
+  const docker = resources.docker!.docker
+  // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
+  // rebuild-ledger writes the ledger: under the lock, as a deploy would.
+  const shell =
+    !MODES[config.mode].changes && !config.rebuildLedger
+      ? await DeployLock.unlocked(ssh, log)
+      : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
+  resources.lock = shell
+  const web = config.roles?.web !== false
+  const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
+  if (web) log.info(describeProxy(config, proxy))
+  // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
+  const lacking = web && proxyCapabilityProblem(config, proxy.type)
+  if (lacking) throw new ReleaseError({ reason: lacking.message })
+  const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
+  if (web) onRouter(adapters.router)
+  const deps: EngineDeps = {
+    config,
+    ...adapters,
+    log,
+    timeline,
+    run: runLabel,
+    author,
+    onPlanned: reports.startDeployment,
+    output: untrustedOutput(log)
+  }
+  const engine = (reports.engine = new ReleaseEngine(deps))
+  onEngine(engine)
+  if (cancelled()) engine.abort('Cancelled')
+  const result = await MODES[config.mode].run(engine, config)
+  return { result, certificates: web ? await reportCertificates(adapters.router, log) : [] }
 }

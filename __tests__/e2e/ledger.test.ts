@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
-import { cleanupApp, freePort, image, ledgerDir, localDocker, uniqueName } from '../support/testbed.js'
+import { cleanupApp, freePort, image, ledgerDir, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 function expectSuccess(run: ActionRun): void {
   if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
@@ -46,6 +47,17 @@ describe('the release ledger on the host', () => {
     expect(status.summary).toContain('Releases recorded on the host (newest first)')
     expect(status.summary).toMatch(new RegExp(`\\| live \\| blue \\| \`${image('v3').replace(/[.]/g, '\\.')}\` \\|`))
     expect(status.summary).toMatch(/\| 2 \| blue \| `[^`]*:v1` \|/)
+  })
+
+  it('leaves no lock holder file behind (the app lock and the proxy lock)', async () => {
+    const locks = join(homedir(), '.cutover', 'locks')
+    const left = () => [`${app}.holder`, `proxy.${app}-proxy.holder`].filter(f => existsSync(join(locks, f)))
+    // The host's shell removes it once the run's channel is closed: a moment after the run exits at most.
+    const deadline = Date.now() + 10_000
+    while (left().length && Date.now() < deadline) await new Promise(r => setTimeout(r, 100))
+    expect(left()).toEqual([])
+    // the lock files themselves stay (removing one a next run waits on would let two runs hold it)
+    expect(existsSync(join(locks, `${app}.lock`))).toBe(true)
   })
 
   it('to-release 2 rolls back two releases, starting that image again', async () => {
@@ -103,5 +115,96 @@ describe('the release ledger on the host', () => {
     expectSuccess(await run({ mode: 'rollback' }))
     expect(await serving(port)).toBe('v1')
     expect(existsSync(file)).toBe(true)
+  })
+
+  /** The ledger the test removed, as it was. */
+  let lostLedger = ''
+
+  /** cutover's containers of the app: id, name and state. */
+  async function containers(): Promise<string[]> {
+    const list = await localDocker().listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
+    return list.map(c => `${c.Id} ${c.Names[0]} ${c.State}`).sort()
+  }
+
+  /** A deploy that must be refused before anything changes, with `expected` in its error. */
+  async function expectRefused(expected: string | RegExp, more: Record<string, string> = { image: image('v2') }): Promise<ActionRun> {
+    const before = await containers()
+    const live = await serving(port)
+    const refused = await run(more)
+    expect(refused.code).toBe(1)
+    expect(refused.outputs.result).toBe('failed')
+    if (typeof expected === 'string') expect(refused.errors.join('\n')).toContain(expected)
+    else expect(refused.errors.join('\n')).toMatch(expected)
+    if (typeof expected === 'string') expect(refused.summary).toContain(expected)
+    expect(await serving(port)).toBe(live)
+    expect(await containers()).toEqual(before)
+    return refused
+  }
+
+  it('a ledger replaced by a directory or a symbolic link stops the run, naming the file and the recovery; nothing changes', async () => {
+    expect(await serving(port)).toBe('v1')
+    const kept = `${file}.kept`
+    renameSync(file, kept)
+    try {
+      mkdirSync(file)
+      const dir = await expectRefused(
+        `The release ledger ~/.cutover/apps/${app}/releases.json on the host cannot be used: is not a regular file (a directory?). cutover stops before changing anything`
+      )
+      expect(dir.errors.join('\n')).toContain('run mode status with rebuild-ledger: true')
+      rmSync(file, { recursive: true })
+      symlinkSync(kept, file)
+      await expectRefused(`The release ledger ~/.cutover/apps/${app}/releases.json on the host cannot be used: is a symbolic link.`)
+      // and mode status says the same, rather than "nothing deployed"
+      await expectRefused('is a symbolic link', { mode: 'status' })
+    } finally {
+      rmSync(file, { recursive: true, force: true })
+      renameSync(kept, file)
+    }
+    expect(await serving(port)).toBe('v1')
+  })
+
+  it('a ledger missing while the app runs (deleted, or another SSH user with another home) stops the run; nothing changes', async () => {
+    const kept = readFileSync(file, 'utf8')
+    const deployer = testbed().CUTOVER_TEST_DEPLOYER_USER
+    // As another user: its home has no ledger of the app, but the host runs the app's containers.
+    await expectRefused(`The release ledger ~/.cutover/apps/${app}/releases.json is missing on the host, but cutover's containers for ${app} exist`, {
+      image: image('v2'),
+      user: deployer
+    })
+    rmSync(`/home/${deployer}/.cutover/apps/${app}`, { recursive: true, force: true })
+    rmSync(`/home/${deployer}/.cutover/locks/${app}.lock`, { force: true })
+    rmSync(file)
+    const refused = await expectRefused(
+      `The release ledger ~/.cutover/apps/${app}/releases.json is missing on the host, but cutover's containers for ${app} exist: ${app}-blue (running), ${app}-green (running).`
+    )
+    expect(refused.errors.join('\n')).toContain('run mode status with rebuild-ledger: true')
+    expect(existsSync(file)).toBe(false)
+    // a rollback too: it would otherwise say there is nothing to roll back to
+    await expectRefused('is missing on the host', { mode: 'rollback' })
+    lostLedger = kept
+  })
+
+  it('mode status with rebuild-ledger rebuilds it from the labels and the route; rollback then goes to the inferred previous release, and deploys work', async () => {
+    const before = JSON.parse(lostLedger) as { releases: { id: string; image: string; color: string }[] }
+    const rebuilt = await run({ mode: 'status', 'rebuild-ledger': 'true' })
+    expectSuccess(rebuilt)
+    expect(rebuilt.stdout).toContain(`Rebuilt the release ledger of ${app}: live green ${image('v1')} (release ${before.releases[0].id})`)
+    expect(rebuilt.stdout).toContain(`previous: blue ${image('v3')}`)
+    expect(rebuilt.summary).toContain(`Rebuilt the release ledger of ${app}`)
+    expect(rebuilt.outputs).toMatchObject({ result: 'unchanged', color: 'green', image: image('v1'), 'previous-image': image('v3') })
+    const record = JSON.parse(readFileSync(file, 'utf8')) as { releases: { id: string; image: string; color: string }[] }
+    // live and previous as the lost ledger had them (the live one with its id, from the route; the
+    // previous one's id is on no container, its instance stands in)
+    expect(record.releases.map(r => [r.color, r.image])).toEqual(before.releases.slice(0, 2).map(r => [r.color, r.image]))
+    expect(record.releases[0].id).toBe(before.releases[0].id)
+
+    const back = await run({ mode: 'rollback' })
+    expectSuccess(back)
+    expect(back.outputs).toMatchObject({ result: 'rolled-back', color: 'blue', image: image('v3') })
+    expect(await serving(port)).toBe('v3')
+    const next = await run({ image: image('v2') })
+    expectSuccess(next)
+    expect(next.outputs).toMatchObject({ result: 'deployed', color: 'green', image: image('v2'), 'previous-image': image('v3') })
+    expect(await serving(port)).toBe('v2')
   })
 })

@@ -470,6 +470,10 @@ describe('a connection lost mid-run', () => {
     const error = expectFailure(run)
     expect(error).toContain(`The SSH connection to root@127.0.0.1:${relay.port} was lost`)
     expect(run.outputs.result).toBe('failed')
+    // a summary and the hosts output say the same (issue #27)
+    expect(run.summary).toContain(`The SSH connection to root@127.0.0.1:${relay.port} was lost`)
+    expect(JSON.parse(run.outputs.hosts)).toEqual([{ host: `root@127.0.0.1:${relay.port}`, result: 'failed', error: expect.stringContaining('was lost') }])
+    expect(run.stderr).not.toContain('Unhandled')
     // not the 60 s health gate, not keep-alive's 30 s
     expect(after).toBeLessThan(20_000)
   })

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DeployLock, describeHolder, LockTimeoutError, lockScript, UnsafeLockDirectoryError } from '../../src/host/lock.js'
@@ -63,6 +63,45 @@ describe('the lock script, run by sh', () => {
     expect(await run.release()).toBe(0)
   })
 
+  it('removes its holder file when released, still holding the lock; the lock file stays', async () => {
+    const home = newHome()
+    const first = new ScriptRun(home, 'web')
+    await first.until('LOCKED')
+    const second = new ScriptRun(home, 'web', 5, { ...holder, run: 'acme/web#2' })
+    await second.until('BUSY')
+    expect(await first.release()).toBe(0)
+    // the waiting run took the lock and wrote its own holder, which the first one's cleanup left alone
+    await second.until('LOCKED')
+    expect(readFileSync(join(home, '.cutover', 'locks', 'web.holder'), 'utf8').trim()).toBe(b64({ ...holder, run: 'acme/web#2' }))
+    expect(await second.release()).toBe(0)
+    expect(existsSync(join(home, '.cutover', 'locks', 'web.holder'))).toBe(false)
+    expect(existsSync(join(home, '.cutover', 'locks', 'web.lock'))).toBe(true)
+  })
+
+  it('a waiter whose run went away (its pipes closed) still removes its holder file once it gets the lock', async () => {
+    const home = newHome()
+    const first = new ScriptRun(home, 'web')
+    await first.until('LOCKED')
+    const gone = new ScriptRun(home, 'web', 5, { ...holder, run: 'acme/web#2' })
+    await gone.until('BUSY')
+    // the run is cancelled: sshd closes the command's pipes
+    const child = (gone as unknown as { child: ChildProcess }).child
+    child.stdout!.destroy()
+    child.stdin!.end()
+    await first.release()
+    await gone.exited
+    expect(existsSync(join(home, '.cutover', 'locks', 'web.holder'))).toBe(false)
+  })
+
+  it('leaves a holder file it did not write', async () => {
+    const home = newHome()
+    const run = new ScriptRun(home, 'web')
+    await run.until('LOCKED')
+    writeFileSync(join(home, '.cutover', 'locks', 'web.holder'), 'someone else\n')
+    expect(await run.release()).toBe(0)
+    expect(readFileSync(join(home, '.cutover', 'locks', 'web.holder'), 'utf8')).toBe('someone else\n')
+  })
+
   it('makes the second run wait, naming the holder with base64 characters only', async () => {
     const home = newHome()
     const first = new ScriptRun(home, 'web')
@@ -101,6 +140,21 @@ describe('the lock script, run by sh', () => {
     await run.until('LOCKED')
     expect(existsSync(join(home, '.cutover', 'apps', 'web'))).toBe(true)
     await run.release()
+  })
+
+  ;(canChown ? it : it.skip)('answers ERR, not NONE, for a state file the SSH user cannot read', async () => {
+    const home = newHome()
+    mkdirSync(join(home, '.cutover', 'apps', 'web'), { recursive: true, mode: 0o700 })
+    writeFileSync(join(home, '.cutover', 'apps', 'web', 'releases.json'), '{}', { mode: 0o600 })
+    for (const p of [home, join(home, '.cutover'), join(home, '.cutover', 'apps'), join(home, '.cutover', 'apps', 'web')]) chownSync(p, 65534, 65534)
+    // the file stays root's: the SSH user (uid 65534 here) cannot read it
+    const child = spawn('sh', ['-c', lockScript('web', b64(holder), 0)], { env: { PATH: process.env.PATH, HOME: home }, uid: 65534, gid: 65534 })
+    let output = ''
+    child.stdout.on('data', d => (output += d))
+    child.stdin.write('get .cutover/apps/web/releases.json\n')
+    child.stdin.end()
+    await new Promise(r => child.on('close', r))
+    expect(output).toBe('LOCKED\nERR .cutover/apps/web/releases.json cannot be read by the SSH user\n')
   })
 
   it('refuses a ~/.cutover that is a symbolic link, and writes nothing through it', async () => {
@@ -291,6 +345,27 @@ describe('the shell that holds the lock serves the state files', () => {
     // several requests in flight come back in order
     const many = await Promise.all([1, 2, 3].map(() => lock.readFile('.cutover/apps/shop/releases.json')))
     expect(many).toEqual(['{\n "app": "shop"\n}\n', '{\n "app": "shop"\n}\n', '{\n "app": "shop"\n}\n'])
+    lock.release()
+  })
+
+  it('says a state file is a symbolic link or a directory instead of reporting it missing', async () => {
+    const home = newHome()
+    const lock = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    mkdirSync(join(home, '.cutover/apps/dir/releases.json'), { recursive: true })
+    mkdirSync(join(home, '.cutover/apps/link'), { recursive: true })
+    writeFileSync(join(home, 'elsewhere.json'), '{}')
+    symlinkSync(join(home, 'elsewhere.json'), join(home, '.cutover/apps/link/releases.json'))
+    await expect(lock.readFile('.cutover/apps/dir/releases.json')).rejects.toThrow(
+      'the host refused: .cutover/apps/dir/releases.json is not a regular file (a directory?)'
+    )
+    await expect(lock.readFile('.cutover/apps/link/releases.json')).rejects.toThrow('the host refused: .cutover/apps/link/releases.json is a symbolic link')
+    // nor is either written through
+    await expect(lock.writeFile('.cutover/apps/dir/releases.json', '{}')).rejects.toThrow('.cutover/apps/dir/releases.json is not a regular file')
+    await expect(lock.writeFile('.cutover/apps/link/releases.json', '{}')).rejects.toThrow('.cutover/apps/link/releases.json is not a regular file')
+    expect(readdirSync(join(home, '.cutover/apps/dir/releases.json'))).toEqual([])
+    expect(readFileSync(join(home, 'elsewhere.json'), 'utf8')).toBe('{}')
+    // and the shell still serves
+    expect(await lock.readFile('.cutover/apps/none/releases.json')).toBeUndefined()
     lock.release()
   })
 

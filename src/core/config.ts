@@ -249,6 +249,8 @@ export interface Config {
   strategy: StrategySettings
   keepPrevious: KeepPrevious
   keepFailed: boolean
+  /** mode status: rebuild a missing release ledger from the app's containers and the proxy's route (issue #27). */
+  rebuildLedger?: boolean
   lockTimeoutMs: number
   github: GithubSettings
   /** Absent = a web role and no workers (configs built before roles existed). */

@@ -1,5 +1,7 @@
 import { emptyLedger, routingConflict, withLive, type LedgerRecord, type Release } from '../core/release.js'
 import { ReleaseError } from '../core/outcome.js'
+import { missingLedgerProblem } from './ledger-guard.js'
+import { LedgerError } from './ports.js'
 import type { ColorSet, ColorState } from './color-set.js'
 import { isContainerOf } from './plan.js'
 import { externalNetworks } from './compose-project.js'
@@ -24,6 +26,9 @@ export async function readLedger(ctx: EngineContext): Promise<LedgerRecord> {
   if (!record) {
     record = (ctx.web ? await router.legacyRecord?.() : undefined) ?? emptyLedger(ctx.app)
     if (record.releases.length) log.info(`Imported the live release of ${ctx.app} from the proxy's route (recorded before the ledger existed)`)
+    // No ledger while cutover's containers for the app exist: stop, never a "first deploy" over the live color.
+    const missing = record.releases.length ? undefined : missingLedgerProblem(ctx.app, await ctx.host.listApp(ctx.app))
+    if (missing) throw new LedgerError(missing)
   }
   if (record.pending) {
     const routed = await router.current()

@@ -7,6 +7,7 @@ import { describeAnswer } from './describe.js'
 import type { Serving } from './exposure.js'
 import { previewState } from './expose-preview.js'
 import { readLedger } from './host-state.js'
+import { rebuildMissingLedger } from './ledger-guard.js'
 import { isContainerOf } from './plan.js'
 import type { Route } from './ports.js'
 import { resultOf, standbyOf } from './results.js'
@@ -17,7 +18,9 @@ const STATUS_PROBE_MS = 3000
 /** Reads what is live and on standby without changing anything. */
 export async function runStatus(ctx: EngineContext, colors: ColorSet, serving: Serving): Promise<ReleaseResult> {
   const { host, router, timeline, log } = ctx
-  return timeline.step('inspect', 'Reading the state of the host', async () => {
+  return timeline.step('inspect', 'Reading the state of the host', async note => {
+    // rebuild-ledger: a missing ledger is rebuilt from the containers' labels and the proxy's route first.
+    if (ctx.config.rebuildLedger) note(await rebuildMissingLedger({ ...ctx.deps, router: ctx.web ? router : undefined }, ctx.app, ctx.routing))
     const [record, containers, routed] = await Promise.all([readLedger(ctx), host.listApp(ctx.app), ctx.web ? router.current() : undefined])
     for (const c of containers) log.info(`container ${c.name}: ${c.state} (${c.status}), image ${c.image}`)
     const live = record.releases[0]

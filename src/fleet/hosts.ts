@@ -1,5 +1,6 @@
 import type { Config, ProxySettings, SshConfig } from '../core/config.js'
 import type { Log } from '../core/log.js'
+import type { HostOutcome } from '../core/outcome.js'
 import type { ReleaseAuthor } from '../core/release.js'
 import { ReleaseEngine, type EngineDeps, type PlannedRelease } from '../engine/release.js'
 import { DeployLock, type LockHolder } from '../host/lock.js'
@@ -40,6 +41,29 @@ export interface FleetContext {
   author: ReleaseAuthor
   holder: LockHolder
   onPlanned?: (planned: PlannedRelease) => Promise<void>
+}
+
+/**
+ * The run stopped before it changed anything because some hosts could not be reached (or locked).
+ * `hosts` has every host of the input, in its order: `failed` with the reason for each that could
+ * not, `skipped` for the others (reached, left as they were), for the `hosts` output and the summary.
+ */
+export class FleetConnectError extends Error {
+  override name = 'FleetConnectError'
+  constructor(
+    message: string,
+    readonly hosts: HostOutcome[]
+  ) {
+    super(message)
+  }
+}
+
+/** Every host of the input: `failed` with its reason where `reasons` has one, `skipped` (left as it was) otherwise. */
+export function untouchedHosts(labels: string[], reasons: Map<string, string>, why: string): HostOutcome[] {
+  return labels.map(host => {
+    const reason = reasons.get(host)
+    return reason !== undefined ? { host, result: 'failed', error: reason } : { host, result: 'skipped', error: `Nothing was done here: ${why}` }
+  })
 }
 
 /** One connected host: its SSH connection, Docker agent, lock (or lock-free shell) and timeline. */
@@ -132,10 +156,15 @@ export class FleetHosts {
       })
     )
     const connected = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))
-    const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [`${labelOf(hosts[i])}: ${(s.reason as Error).message}`] : []))
-    if (failed.length) {
+    const reasons = new Map(settled.flatMap((s, i) => (s.status === 'rejected' ? [[labelOf(hosts[i]), (s.reason as Error).message] as const] : [])))
+    if (reasons.size) {
       for (const h of connected) h.close()
-      throw new Error(`Could not connect to ${failed.length} of ${hosts.length} hosts, so nothing was changed on any: ${failed.join('; ')}`)
+      const failed = [...reasons].map(([label, reason]) => `${label}: ${reason}`)
+      const why = `${reasons.size === 1 ? 'a host' : 'hosts'} could not be reached`
+      throw new FleetConnectError(
+        `Could not connect to ${reasons.size} of ${hosts.length} hosts, so nothing was changed on any: ${failed.join('; ')}`,
+        untouchedHosts(hosts.map(labelOf), reasons, why)
+      )
     }
     note(`${connected.length} hosts`)
     return new FleetHosts(connected)
@@ -150,7 +179,15 @@ export class FleetHosts {
           ? await DeployLock.acquire(host.ssh, config.app, holder, config.lockTimeoutMs, host.log)
           : await DeployLock.unlocked(host.ssh, host.log)
       } catch (e) {
-        throw new Error(`${host.label}: ${(e as Error).message} (nothing was changed on any host)`, { cause: e })
+        const reason = (e as Error).message
+        throw new FleetConnectError(
+          `${host.label}: ${reason} (nothing was changed on any host)`,
+          untouchedHosts(
+            this.members.map(m => m.label),
+            new Map([[host.label, reason]]),
+            `${host.label} could not be locked`
+          )
+        )
       }
     }
   }

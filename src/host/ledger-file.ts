@@ -36,7 +36,12 @@ export class LedgerFile implements Ledger {
     try {
       text = await this.files.readFile(ledgerPath(this.app))
     } catch (e) {
-      throw new LedgerError(`The release ledger ${this.where} on the host cannot be read: ${(e as Error).message}`)
+      // The shell's answer names the file: keep what it says about it ("is a symbolic link", "is not a regular file").
+      const said = (e as Error).message.replace(`the host refused: ${ledgerPath(this.app)} `, '')
+      throw new LedgerError(
+        `The release ledger ${this.where} on the host cannot be used: ${said}. cutover stops before changing anything rather than treat the host as empty and deploy over the live color. ` +
+          `To recover: move it away (mv ${this.where} ${this.where}.bad), then run mode status with rebuild-ledger: true to rebuild it from the app's containers and the proxy's route.`
+      )
     }
     if (text === undefined) return undefined
     let parsed: unknown
@@ -50,7 +55,7 @@ export class LedgerFile implements Ledger {
     if (problem) {
       throw new LedgerError(
         `The release ledger ${this.where} on the host is damaged: ${problem}. cutover stops rather than treat the host as empty and deploy over the live color; ` +
-          `repair the file, or move it away to start a new ledger (the next deploy then replaces the idle color without a rollback record).`
+          `repair the file, or move it away (mv ${this.where} ${this.where}.bad) and run mode status with rebuild-ledger: true to rebuild it from the app's containers and the proxy's route.`
       )
     }
     return parsed as LedgerRecord

@@ -59,7 +59,18 @@ function shq(value: string): string {
  * Only base64 characters of the holder file are ever echoed back.
  */
 export function lockScript(app: string, holderB64: string, timeoutSeconds: number): string {
-  return `sh -c ${shq([...safeStateDir(), ...takeLock(app, holderB64, timeoutSeconds), 'echo LOCKED', ...COMMAND_LOOP].join('\n'))}`
+  const script = [...safeStateDir(), ...takeLock(app, holderB64, timeoutSeconds), 'echo LOCKED', ...COMMAND_LOOP, ...dropHolder(holderB64)]
+  return `sh -c ${shq(script.join('\n'))}`
+}
+
+/**
+ * After the command loop ends (the run closed its channel, or its connection dropped), the shell
+ * still holds the flock: no next holder can have written the holder file yet, so it is this run's
+ * and goes. Checked all the same, so a file anyone else wrote is never removed. The lock file
+ * itself stays: removing a file others may be waiting to flock would let two runs hold the lock.
+ */
+function dropHolder(holderB64: string): string[] {
+  return [`[ ! -L "$h" ] && [ "$(head -c 4096 "$h" 2>/dev/null)" = ${shq(holderB64)} ] && rm -f -- "$h"`, 'exit 0']
 }
 
 /** A session without the lock (mode status): the state directory's checks, then the command loop. */
@@ -81,10 +92,17 @@ const COMMAND_LOOP = [
   '  case "$1" in',
   '    get)',
   '      f="$HOME/$2"',
-  '      if [ -f "$f" ] && [ ! -L "$f" ]; then v=$(cat -- "$f"; echo x); v=${v%x}; printf \'OK %s\\n%s\' "${#v}" "$v"; else echo NONE; fi ;;',
+  // NONE only when nothing is there: a symbolic link, a directory or an unreadable file is an error, never "no state".
+  '      if [ -L "$f" ]; then echo "ERR $2 is a symbolic link";',
+  '      elif [ ! -e "$f" ]; then echo NONE;',
+  '      elif [ ! -f "$f" ]; then echo "ERR $2 is not a regular file (a directory?)";',
+  '      elif v=$(cat -- "$f" 2>/dev/null && echo x); then v=${v%x}; printf \'OK %s\\n%s\' "${#v}" "$v";',
+  '      else echo "ERR $2 cannot be read by the SSH user"; fi ;;',
   '    put)',
   '      f="$HOME/$2"; d=${f%/*}; t="$d/.put.$$"',
-  '      if mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
+  // Never into a directory (mv would put the file inside it) nor over a symbolic link someone planted.
+  '      if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "ERR $2 is not a regular file";',
+  '      elif mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
   '    claims)',
   '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
   '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
@@ -99,6 +117,9 @@ const COMMAND_LOOP = [
 
 function safeStateDir(): string[] {
   return [
+    // A run cancelled while it waits for the lock has closed its channel: when the lock comes, the
+    // shell's first write must fail (not kill it) so that it still reaches the end and removes its holder file.
+    "trap '' PIPE",
     'command -v flock >/dev/null 2>&1 || { echo NOFLOCK; exit 127; }',
     'umask 077',
     'me=$(id -u)',

@@ -93,6 +93,10 @@ export function parseInputs(source: InputSource): Config {
     batchSize: r.int('batch-size', 1, 1, 50),
     rollbackOnFailure: r.bool('rollback-on-failure', true)
   }
+  // rebuild-ledger (issue #27): only with mode status, one host at a time.
+  const rebuildLedger = r.bool('rebuild-ledger', false)
+  if (rebuildLedger && mode !== 'status') throw new InputError('rebuild-ledger', `only applies to mode status, not ${mode}`)
+  if (rebuildLedger && fleetHosts) throw new InputError('rebuild-ledger', "rebuilds one host's ledger: give one host")
 
   const config: Config = {
     mode,
@@ -111,6 +115,7 @@ export function parseInputs(source: InputSource): Config {
     strategy,
     keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
     keepFailed: r.bool('keep-failed', false),
+    ...(rebuildLedger ? { rebuildLedger } : {}),
     lockTimeoutMs: r.duration('lock-timeout', '10m'),
     github: {
       deployments: r.bool('deployments', true),

@@ -1,7 +1,7 @@
 import type { Outcome } from '../core/outcome.js'
 
-/** The step's outputs, the same set in every mode ('' when not applicable). */
-export function outputsOf(outcome: Outcome, deploymentId: number | undefined): Record<string, string> {
+/** The step's outputs, the same set in every mode ('' when not applicable); also for a run refused before it had a mode. */
+export function outputsOf(outcome: Omit<Outcome, 'mode' | 'app' | 'steps'> & Partial<Outcome>, deploymentId: number | undefined): Record<string, string> {
   return {
     result: outcome.result,
     color: outcome.color ?? '',

@@ -129,6 +129,25 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
   return maskSecrets(lines.join('\n') + '\n', secrets)
 }
 
+/**
+ * The job summary of a run refused for its inputs: what was refused, and that nothing was touched
+ * (inputs are checked before any connection). `app` is the raw input, shown only when it is a valid name.
+ */
+export function renderInputErrorSummary(reason: string, app: string | undefined, secrets: readonly string[] = []): string {
+  const esc = (text: string) => escapeMarkdown(maskSecrets(text, secrets))
+  const name = app && /^[a-z0-9-]{1,63}$/.test(app) ? ` for \`${app}\`` : ''
+  const lines = [
+    `## ❌ Input refused${name}`,
+    '',
+    '> [!CAUTION]',
+    `> ${esc(reason)}`,
+    '',
+    'Nothing was touched: cutover checks every input before it connects to any host, so no host was contacted and what was live is still live.',
+    ''
+  ]
+  return maskSecrets(lines.join('\n') + '\n', secrets)
+}
+
 /** Where a waiting preview is reached, and what ends it. */
 function previewWhere(outcome: Outcome, esc: (text: string) => string): string {
   const url = outcome.preview?.url

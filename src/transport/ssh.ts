@@ -120,18 +120,9 @@ export class SshSession {
   }
 
   static async connect(config: SshConfig): Promise<SshSession> {
-    let bastion: Client | undefined
-    let sock: ClientChannel | undefined
-    if (config.jump) {
-      bastion = await openClient(config.jump, config.connectTimeoutMs)
-      const jumpClient = bastion
-      sock = await new Promise<ClientChannel>((resolve, reject) =>
-        jumpClient.forwardOut('127.0.0.1', 0, config.host, config.port, (err, stream) =>
-          err ? reject(new Error(`The jump host could not reach ${config.host}:${config.port}: ${err.message}`)) : resolve(stream)
-        )
-      )
-    }
+    const bastion = config.jump ? await openClient(config.jump, config.connectTimeoutMs) : undefined
     try {
+      const sock = bastion ? await forwardThrough(bastion, config) : undefined
       const client = await openClient(config, config.connectTimeoutMs, sock)
       const via = config.jump ? ` via ${config.jump.user}@${config.jump.host}:${config.jump.port}` : ''
       return new SshSession(client, bastion, `${config.user}@${config.host}:${config.port}${via}`)
@@ -176,12 +167,57 @@ export class SshSession {
   }
 }
 
+/** A channel from the jump host to the target, bounded by connect-timeout. */
+function forwardThrough(bastion: Client, config: SshConfig): Promise<ClientChannel> {
+  return new Promise<ClientChannel>((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(new Error(`The jump host did not open a connection to ${config.host}:${config.port} within ${config.connectTimeoutMs} ms (connect-timeout)`)),
+      config.connectTimeoutMs
+    )
+    try {
+      bastion.forwardOut('127.0.0.1', 0, config.host, config.port, (err, stream) => {
+        clearTimeout(timer)
+        if (err) reject(new Error(`The jump host could not reach ${config.host}:${config.port}: ${err.message}`))
+        else resolve(stream)
+      })
+    } catch (e) {
+      clearTimeout(timer)
+      reject(new Error(`The jump host could not reach ${config.host}:${config.port}: ${(e as Error).message}`))
+    }
+  })
+}
+
+/** Why a connection attempt failed, in words that say what to check. */
+function describeConnectError(err: Error & { level?: string; code?: string }, endpoint: SshEndpoint, timeoutMs: number, pinnedTypes?: string[]): string {
+  const where = `${endpoint.user}@${endpoint.host}:${endpoint.port}`
+  if (err.level === 'client-authentication') {
+    return `SSH connection to ${where} failed: ${err.message} (user "${endpoint.user}" was refused with this key: is its public key in ~/.ssh/authorized_keys on the host?)`
+  }
+  if (err.level === 'client-timeout' || /Connection lost before handshake/.test(err.message)) {
+    return (
+      `SSH connection to ${where} failed: the host accepted the TCP connection but no SSH handshake completed within ${timeoutMs} ms ` +
+      `(connect-timeout). Check that an SSH server listens on port ${endpoint.port} of ${endpoint.host} (not a firewall, a tarpit or a port forward with nothing behind it).`
+    )
+  }
+  if (/host key/i.test(err.message) && pinnedTypes) {
+    return (
+      `SSH connection to ${where} failed: the server offered no host key of the pinned type (${pinnedTypes.join(', ')}): ${err.message}. ` +
+      `Pin the key it has: ssh-keyscan -p ${endpoint.port} ${endpoint.host}`
+    )
+  }
+  if (err.code === 'ECONNREFUSED') return `SSH connection to ${where} failed: ${err.message} (nothing listens on port ${endpoint.port}: check host and port)`
+  return `SSH connection to ${where} failed: ${err.message}`
+}
+
 function openClient(endpoint: SshEndpoint, timeoutMs: number, sock?: ClientChannel): Promise<Client> {
   return new Promise((resolve, reject) => {
     const client = new Client()
     let mismatch: HostKeyMismatchError | undefined
+    let settled = false
     const where = `${endpoint.host}:${endpoint.port}`
     const pin = endpoint.hostKey
+    const pinnedTypes = pin.kind === 'known-hosts' ? [...new Set(pin.keys.map(k => k.type))] : undefined
     const config: ConnectConfig = {
       host: endpoint.host,
       port: endpoint.port,
@@ -210,28 +246,36 @@ function openClient(endpoint: SshEndpoint, timeoutMs: number, sock?: ClientChann
         serverHostKey: [...new Set(pin.keys.flatMap(k => algorithmsForKeyType(k.type)))] as never
       }
     }
-    const onError = (err: Error & { level?: string }) => {
+    // ssh2 can emit several 'error' events for one failed attempt (the handshake timeout, then
+    // "Connection lost before handshake" as it closes the socket): the first one is the reason,
+    // and the listener stays for good, so no later one is ever unhandled.
+    const onError = (err: Error & { level?: string; code?: string }) => {
+      if (settled) return
+      settled = true
       client.removeListener('ready', onReady)
-      if (mismatch) return reject(mismatch)
-      const hint =
-        err.level === 'client-authentication'
-          ? ` (user "${endpoint.user}" was refused with this key: is its public key in ~/.ssh/authorized_keys on the host?)`
-          : err.level === 'client-timeout'
-            ? ` (no SSH handshake within ${timeoutMs} ms)`
-            : ''
-      reject(new Error(`SSH connection to ${endpoint.user}@${where} failed: ${err.message}${hint}`))
+      client.destroy()
+      reject(mismatch ?? new Error(describeConnectError(err, endpoint, timeoutMs, pinnedTypes)))
     }
+    // A socket closed without an error (a server that hangs up at once) must not leave the promise waiting.
+    const onClose = () => onError(new Error('the server closed the connection before the SSH handshake completed'))
     const onReady = () => {
-      client.removeListener('error', onError)
+      if (settled) return
+      settled = true
+      client.removeListener('close', onClose)
       // Docker API calls are small request/response pairs: without TCP_NODELAY, Nagle's
       // algorithm and delayed ACKs add ~40 ms to each one.
       client.setNoDelay(true)
       // Later errors (keep-alive timeouts, resets) are the session's to report (SshConnectionLostError).
-      client.on('error', () => undefined)
       resolve(client)
     }
+    client.on('error', onError)
+    client.once('close', onClose)
     client.once('ready', onReady)
-    client.once('error', onError)
-    client.connect(config)
+    try {
+      client.connect(config)
+    } catch (e) {
+      // ssh2 throws for a configuration it cannot use (a key it cannot parse)
+      onError(e as Error)
+    }
   })
 }
