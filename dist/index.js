@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3519);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2733);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3519:
+/***/ 2733:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73070,73 +73070,204 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./node_modules/dotenv/lib/main.js
-var main = __nccwpck_require__(8889);
-// EXTERNAL MODULE: ./node_modules/shell-quote/index.js
-var shell_quote = __nccwpck_require__(6591);
+;// CONCATENATED MODULE: ./src/core/names.ts
+/** Names and labels cutover gives to what it creates on the host. */
+const COLORS = ['blue', 'green'];
+function otherColor(color) {
+    return color === 'blue' ? 'green' : 'blue';
+}
+/**
+ * A container of one color. Replica 1 keeps the name of a one-container color (`<app>-<color>`),
+ * so hosts deployed before `replicas` existed, and every replicas-1 app, see no change; further
+ * replicas are `<app>-<color>-<i>`.
+ */
+function containerName(app, color, replica = 1) {
+    return replica === 1 ? `${app}-${color}` : `${app}-${color}-${replica}`;
+}
+/** The replica number of a container name of this app and color (1 for `<app>-<color>`), or undefined. */
+function replicaOf(app, color, name) {
+    if (name === `${app}-${color}`)
+        return 1;
+    const m = /^-(\d+)$/.exec(name.slice(`${app}-${color}`.length));
+    return name.startsWith(`${app}-${color}-`) && m && Number(m[1]) >= 2 ? Number(m[1]) : undefined;
+}
+/** The most replicas one color may have (names stay one DNS label: see APP_NAME_MAX). */
+const MAX_REPLICAS = 9;
+/**
+ * Where the idle color's old container waits while its replacement boots, so that a failed
+ * deploy can put the standby back instead of losing the instant rollback.
+ */
+function asideName(app, color, replica = 1) {
+    return `${containerName(app, color, replica)}-replaced`;
+}
+/** Where a container that failed its gate is kept with keep-failed. */
+function failedName(app, color, replica = 1) {
+    return `${containerName(app, color, replica)}-failed`;
+}
+/** A worker role's container for one color: `<app>-<color>-worker-<name>`. */
+function workerName(app, color, worker) {
+    return `${app}-${color}-worker-${worker}`;
+}
+/** Where the idle color's old worker waits while its replacement starts (see asideName). */
+function workerAsideName(app, color, worker) {
+    return `${workerName(app, color, worker)}-replaced`;
+}
+/** The one-off container of a release command (one at a time: it runs under the deploy lock). */
+function releaseCommandName(app) {
+    return `${app}-release`;
+}
+/** The private network an app's containers share with the proxy. */
+function networkName(app) {
+    return `cutover-${app}`;
+}
+const LABEL = {
+    managed: 'cutover.managed',
+    app: 'cutover.app',
+    color: 'cutover.color',
+    image: 'cutover.image',
+    version: 'cutover.version',
+    deployedAt: 'cutover.deployed-at',
+    run: 'cutover.run',
+    proxy: 'cutover.proxy',
+    /** Hash of the container settings a color was started with: a changed setting is a new release. */
+    configHash: 'cutover.config-hash',
+    /** The ledger id of the release a container serves. */
+    release: 'cutover.release',
+    /** web (absent on containers of older versions), worker or release-command. */
+    role: 'cutover.role',
+    /** The worker role's name, on worker containers. */
+    worker: 'cutover.worker'
+};
+
+;// CONCATENATED MODULE: ./src/core/capabilities.ts
+/** What each capability is, for messages: "needs <what>". */
+const CAPABILITY_WORDS = {
+    runtimeSwitch: 'a runtime switch',
+    replicas: 'load balancing over replicas',
+    weights: 'weighted routing',
+    preview: 'a preview backend',
+    maintenance: 'a maintenance page',
+    tls: 'TLS termination',
+    stats: 'response counters',
+    sticky: 'sticky sessions'
+};
+/**
+ * The one message shape of a capability refusal: the input, the router, what it lacks and what
+ * would work. `capability`: what the input needs (several: any one of them would do); `routers`:
+ * the routers that have it, as a user would pick them (src/proxy/routers.ts's routersWith).
+ */
+function capabilityMessage(input, value, capability, router, routers) {
+    const what = value === undefined ? `Input '${input}'` : `Input '${input}' is ${value}, which`;
+    const needs = (typeof capability === 'string' ? [capability] : capability).map(c => CAPABILITY_WORDS[c]).join(' or ');
+    const drop = input === 'mode' ? 'use mode deploy or rollback' : `remove '${input}'`;
+    const instead = routers.length
+        ? `deploy behind a router that has it: ${routers.join(' or ')} (set proxy-type, or give another proxy-name if this host's proxy is ${router})`
+        : 'deploy behind a router that has it (README: capabilities per router)';
+    return `${what} needs ${needs}, which the ${router} router does not have: ${drop}, or ${instead}. Nothing was changed.`;
+}
+/** The router request of a configuration (or of its proxy once settled on a host). */
+function routerRequest(config) {
+    const { sticky, previewDomains, tls } = config.proxy;
+    return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls };
+}
+const MODE_NEEDS = {
+    maintenance: ['maintenance'],
+    live: ['maintenance'],
+    // A promote ends a canary (weights) or makes a preview live (preview).
+    promote: ['weights', 'preview']
+};
+/** Which input or mode needs which capability: the one place that says so, checked in this order. */
+const CAPABILITY_TABLE = [
+    ...Object.entries(MODE_NEEDS).map(([mode, needs]) => ({ input: 'mode', needs, asked: (r) => (r.mode === mode ? mode : undefined) })),
+    { input: 'replicas', needs: ['replicas'], asked: r => (r.strategy.replicas > 1 ? String(r.strategy.replicas) : undefined) },
+    { input: 'canary-weight', needs: ['weights'], asked: r => (r.strategy.canaryWeight !== undefined ? String(r.strategy.canaryWeight) : undefined) },
+    { input: 'watch', needs: ['stats'], asked: r => (r.strategy.watch ? '' : undefined) },
+    { input: 'promote', needs: ['preview'], asked: r => (r.strategy.promote ? r.strategy.promote : undefined) },
+    { input: 'preview-domains', needs: ['preview'], asked: r => (r.previewDomains?.length ? '' : undefined) },
+    { input: 'sticky', needs: ['sticky'], asked: r => (r.sticky ? 'cookie' : undefined) },
+    { input: 'tls', needs: ['tls'], asked: r => (r.tls && r.tls.mode !== 'off' ? r.tls.mode : undefined) },
+    { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) }
+];
+/**
+ * The first input the router cannot carry, or undefined. `routersWith` names the routers that have
+ * a capability (for the message). Checked before anything on a host changes: at input time for an
+ * explicit proxy-type, and again once proxy-type auto is settled on the host.
+ */
+function capabilityProblem(request, capabilities, routersWith) {
+    for (const rule of CAPABILITY_TABLE) {
+        const value = rule.asked(request);
+        if (value === undefined || rule.needs.some(c => capabilities[c]))
+            continue;
+        const routers = [...new Set(rule.needs.flatMap(c => routersWith(c)))];
+        return {
+            input: rule.input,
+            capability: rule.needs[0],
+            message: capabilityMessage(rule.input, value || undefined, rule.needs, capabilities.name, routers)
+        };
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/capabilities.ts
+
+/**
+ * What each router declares it can do (core/capabilities.ts), without loading the routers: the
+ * inputs check a run against these before anything on a host changes.
+ */
+/** One HAProxy container switched through its runtime API: everything cutover asks of a router. */
+const HAPROXY_CAPABILITIES = {
+    name: 'HAProxy',
+    runtimeSwitch: true,
+    replicas: true,
+    weights: true,
+    preview: true,
+    maintenance: true,
+    tls: true,
+    stats: true,
+    sticky: true
+};
+/** Two nginx tiers switched by a reload: plain HTTP, one container per color. */
+const NGINX_CAPABILITIES = {
+    name: 'nginx',
+    runtimeSwitch: false,
+    replicas: false,
+    weights: false,
+    preview: false,
+    maintenance: false,
+    tls: false,
+    stats: false,
+    sticky: false
+};
+/** Each proxy-type's declared capabilities. */
+const ROUTER_CAPABILITIES = {
+    haproxy: HAPROXY_CAPABILITIES,
+    nginx: NGINX_CAPABILITIES
+};
+/** The routers that have a capability, as a user picks them: `HAProxy (proxy-type: haproxy)`. */
+function routersWith(capability) {
+    return Object.entries(ROUTER_CAPABILITIES)
+        .filter(([, caps]) => caps[capability])
+        .map(([type, caps]) => `${caps.name} (proxy-type: ${type})`);
+}
+/**
+ * The first input the run's router cannot carry (its `message` is the full sentence), or
+ * undefined. `type` is the router's type: the proxy-type input when explicit (checked at input
+ * time), or the type settled on the host for proxy-type auto (checked again there, before anything
+ * on the host changes). undefined while the type is still auto.
+ */
+function proxyCapabilityProblem(run, type = run.proxy.type) {
+    if (type === 'auto')
+        return undefined;
+    return capabilityProblem(routerRequest(run), ROUTER_CAPABILITIES[type], routersWith);
+}
+/** The check of the proxy's own inputs alone (tls, trusted-proxies, sticky, preview-domains): what resolveProxy knows. */
+function proxyInputsProblem(inputs, type) {
+    return proxyCapabilityProblem({ mode: 'deploy', strategy: { replicas: 1 }, proxy: inputs }, type);
+}
+
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
-;// CONCATENATED MODULE: ./src/core/image-ref.ts
-function parseImageRef(image) {
-    let rest = image;
-    let digest;
-    const at = rest.indexOf('@');
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-    }
-    let tag;
-    const lastSlash = rest.lastIndexOf('/');
-    const colon = rest.indexOf(':', lastSlash + 1);
-    if (colon >= 0) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-    }
-    const first = rest.split('/')[0];
-    const hasRegistry = rest.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-    return {
-        registry: hasRegistry ? first : 'docker.io',
-        repository: hasRegistry ? rest.slice(first.length + 1) : rest,
-        tag,
-        digest
-    };
-}
-/** The registry host an image reference pulls from. */
-function registryHostOf(image) {
-    return parseImageRef(image).registry;
-}
-/** The reference to pull: Docker pulls every tag of a repository when none is given. */
-function pullableRef(image) {
-    const ref = parseImageRef(image);
-    return ref.tag || ref.digest ? image : `${image}:latest`;
-}
-/** The tag (or the start of the digest) of an image, shown as its version. */
-function versionOf(image) {
-    const ref = parseImageRef(image);
-    if (ref.digest)
-        return ref.digest.slice(0, 19);
-    return ref.tag ?? 'latest';
-}
-/** Whether registry credentials given for `serveraddress` apply to `image`'s registry. */
-function sameRegistry(serveraddress, image) {
-    const host = registryHostOf(image);
-    const given = serveraddress.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-    return given === host || (host === 'docker.io' && /docker\.io|index\.docker/.test(serveraddress));
-}
-/** The credentials to send when pulling `image`: only those given for its registry. */
-function credentialsFor(image, auth) {
-    if (!auth)
-        return undefined;
-    if (auth.serveraddress === '')
-        return { ...auth, serveraddress: registryHostOf(image) };
-    return sameRegistry(auth.serveraddress, image) ? auth : undefined;
-}
-
 ;// CONCATENATED MODULE: ./src/core/host-key.ts
 
 /** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
@@ -73239,6 +73370,224 @@ function checkHostKey(pin, presentedBlob) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/inputs/errors.ts
+/** A bad input: its message is one sentence that names the input. */
+class InputError extends Error {
+    input;
+    constructor(input, message) {
+        super(`Input '${input}' ${message}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/inputs/hosts.ts
+/** The most hosts one run deploys to: each is one SSH connection and one engine, run in parallel. */
+const MAX_HOSTS = 50;
+/**
+ * Reads the `host` lines. `fail` throws the input error (it names the input); `checkHost` throws
+ * for an invalid name. IPv6 addresses take a port only in brackets: `[2001:db8::1]:2222`.
+ */
+function parseHostLines(lines, defaultPort, checkHost, fail) {
+    if (!lines.length)
+        fail('is required but lists no host');
+    if (lines.length > MAX_HOSTS)
+        fail(`lists ${lines.length} hosts; at most ${MAX_HOSTS} are allowed in one run`);
+    const looksLikeHost = (part) => {
+        try {
+            checkHost(part.replace(/:\d+$/, ''));
+            return true;
+        }
+        catch {
+            return false;
+        }
+    };
+    const seen = new Set();
+    return lines.map(line => {
+        if (/[\s,]/.test(line) && line.split(/[\s,]+/).every(looksLikeHost))
+            fail(`has "${line}": give one host a line (host or host:port)`);
+        const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(line);
+        const colons = (line.match(/:/g) ?? []).length;
+        let host;
+        let portText;
+        if (bracketed)
+            [, host, portText] = bracketed;
+        else if (colons === 1)
+            [host, portText] = line.split(':');
+        else
+            host = line; // a name, an IPv4 address or a bare IPv6 address
+        if (portText !== undefined && !/^\d{1,5}$/.test(portText))
+            fail(`has "${line}", whose port is not a number`);
+        const port = portText === undefined ? defaultPort : Number(portText);
+        if (port < 1 || port > 65535)
+            fail(`has "${line}", whose port ${port} is not from 1 to 65535`);
+        checkHost(host);
+        const key = `${host.toLowerCase()}:${port}`;
+        if (seen.has(key))
+            fail(`lists ${host}:${port} twice`);
+        seen.add(key);
+        return { host, port };
+    });
+}
+const ROLLOUTS = ['atomic', 'rolling'];
+
+;// CONCATENATED MODULE: ./src/inputs/patterns.ts
+/** Limits and patterns several input modules check against. */
+/** A DNS label: containers find each other by name on Docker networks. */
+const DNS_LABEL_MAX = 63;
+/** setTimeout's limit is 2^31-1 ms (24.8 days); longer timers fire at once. */
+const MAX_DURATION_MS = 24 * 3_600_000;
+const HOSTNAME = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\x00-\x1f\x7f]/;
+/** App, proxy and worker names: lower-case letters, digits and dashes, not starting or ending with a dash. */
+const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+
+;// CONCATENATED MODULE: ./src/inputs/connection.ts
+
+
+
+
+
+/** The connection inputs: host(s), user, keys, host-key pins, jump host, docker-socket. */
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+function checkHost(input, host) {
+    if (IPV4.test(host) ? host.split('.').some(o => Number(o) > 255) : !HOSTNAME.test(host) && !host.includes(':')) {
+        throw new InputError(input, `is not a valid host name or IP address: "${host}"`);
+    }
+}
+function checkPrivateKey(input, key, passphraseInput, passphrase) {
+    if (!key.includes('PRIVATE KEY')) {
+        throw new InputError(input, 'does not look like a private key (expected the text of a file such as ~/.ssh/id_ed25519, starting with -----BEGIN)');
+    }
+    const parsed = lib_default().utils.parseKey(key, passphrase);
+    if (parsed instanceof Error) {
+        const why = parsed.message;
+        if (/no passphrase/i.test(why)) {
+            throw new InputError(input, `is encrypted: give its passphrase in '${passphraseInput}'`);
+        }
+        if (/passphrase|decrypt|bad/i.test(why) && passphrase) {
+            throw new InputError(passphraseInput, `does not decrypt '${input}' (wrong passphrase)`);
+        }
+        throw new InputError(input, `could not be parsed: ${why}`);
+    }
+    if (Array.isArray(parsed))
+        return;
+    if (!parsed.isPrivateKey())
+        throw new InputError(input, 'holds a public key, not a private key');
+}
+function parseHostKeyPin(r, host, port, fingerprintInput) {
+    const fingerprint = r.str(fingerprintInput);
+    const knownHosts = r.str('known-hosts');
+    const insecure = r.bool('insecure-skip-host-key-check', false);
+    if (fingerprint) {
+        if (!FINGERPRINT.test(fingerprint)) {
+            throw new InputError(fingerprintInput, `must look like SHA256: followed by 43 base64 characters (as "ssh-keygen -lf" prints), not "${fingerprint}"`);
+        }
+        return { kind: 'fingerprint', fingerprint };
+    }
+    if (knownHosts) {
+        const lines = parseKnownHosts(knownHosts);
+        if (typeof lines === 'string')
+            throw new InputError('known-hosts', `is not valid known_hosts text: ${lines}`);
+        const keys = keysForHost(lines, host, port);
+        if (keys.length > 0)
+            return { kind: 'known-hosts', keys };
+        if (!insecure) {
+            throw new InputError('known-hosts', `has no line for ${knownHostsName(host, port)}; get one with: ssh-keyscan -p ${port} ${host}`);
+        }
+    }
+    if (insecure)
+        return { kind: 'insecure' };
+    throw new InputError(fingerprintInput, `or 'known-hosts' must pin the key of ${host} (or set insecure-skip-host-key-check: true, not recommended); ` +
+        `get the pin with: ssh-keyscan -p ${port} ${host}`);
+}
+/** `user@host:port`, each part optional but the host. */
+function parseJumpHost(value) {
+    const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(value);
+    if (!m)
+        throw new InputError('jump-host', `must look like user@host:port, not "${value}"`);
+    const port = m[3] === undefined ? undefined : Number(m[3]);
+    if (port !== undefined && (port < 1 || port > 65535)) {
+        throw new InputError('jump-host', `has port ${port}, which is not from 1 to 65535`);
+    }
+    const host = m[2].replace(/^\[|\]$/g, '');
+    checkHost('jump-host', host);
+    return { user: m[1], host, port };
+}
+function endpoint(r, keyInput, passInput) {
+    const privateKey = r.secret(keyInput);
+    if (!privateKey.trim())
+        throw new InputError(keyInput, 'is required but was empty');
+    const passphrase = r.secret(passInput) || undefined;
+    checkPrivateKey(keyInput, privateKey, passInput, passphrase);
+    return { privateKey, passphrase };
+}
+/** The SSH connection to the first host, and every host of `host` (several: a fleet). */
+function parseConnection(r) {
+    r.required('host');
+    const hosts = parseHostLines(r.lines('host'), r.int('port', 22, 1, 65535), h => checkHost('host', h), message => {
+        throw new InputError('host', message);
+    });
+    const { host, port } = hosts[0];
+    if (hosts.length > 1 && r.str('host-fingerprint')) {
+        throw new InputError('host-fingerprint', "pins one host's key, but 'host' lists several: give 'known-hosts' with a line for each host");
+    }
+    const user = r.str('user', 'root');
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user))
+        throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`);
+    const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase');
+    const hostKey = parseHostKeyPin(r, host, port, 'host-fingerprint');
+    const jumpValue = r.str('jump-host');
+    const jump = jumpValue ? parseJump(r, jumpValue, user, targetKey) : undefined;
+    const ssh = { host, port, user, ...targetKey, hostKey, jump, connectTimeoutMs: r.duration('connect-timeout', '20s', 1000) };
+    const fleetHosts = hosts.length > 1 ? hosts.map(h => ({ ...ssh, host: h.host, port: h.port, hostKey: parseHostKeyPin(r, h.host, h.port, 'host-fingerprint') })) : undefined;
+    return { ssh, hosts, fleetHosts };
+}
+/** jump-host and its own key (the target's by default) and pin. */
+function parseJump(r, value, user, targetKey) {
+    const j = parseJumpHost(value);
+    const jumpPort = j.port ?? 22;
+    const jumpKey = r.str('jump-ssh-private-key') ? endpoint(r, 'jump-ssh-private-key', 'jump-ssh-passphrase') : targetKey;
+    return { host: j.host, port: jumpPort, user: j.user ?? user, ...jumpKey, hostKey: parseHostKeyPin(r, j.host, jumpPort, 'jump-host-fingerprint') };
+}
+/** docker-socket: the Docker API's Unix socket on the host. */
+function parseDockerSocket(r) {
+    const dockerSocket = r.str('docker-socket', '/var/run/docker.sock');
+    if (!dockerSocket.startsWith('/'))
+        throw new InputError('docker-socket', `must be an absolute path, not "${dockerSocket}"`);
+    if (CONTROL.test(dockerSocket))
+        throw new InputError('docker-socket', `has a control character: ${JSON.stringify(dockerSocket)}`);
+    return dockerSocket;
+}
+
+// EXTERNAL MODULE: ./node_modules/dotenv/lib/main.js
+var main = __nccwpck_require__(8889);
+// EXTERNAL MODULE: ./node_modules/shell-quote/index.js
+var shell_quote = __nccwpck_require__(6591);
+;// CONCATENATED MODULE: ./src/inputs/command.ts
+
+
+/** Stands in for `$` while shell-quote parses: no shell runs the command, so `$HOME` stays literal. */
+const DOLLAR = '\u0000';
+/**
+ * Shell-style quoting only: no shell runs the command, so there are no variables (`$HOME` is
+ * passed as the four characters it is, where shell-quote would silently make it empty), no
+ * pipes, redirections, globs, comments or command substitution.
+ */
+function parseCommand(value, input = 'command') {
+    if (!value)
+        return undefined;
+    if (value.includes(DOLLAR))
+        throw new InputError(input, 'has a NUL character, which no process can receive');
+    const parts = shell_quote.parse(value.split('$').join(DOLLAR));
+    if (parts.some(p => typeof p !== 'string')) {
+        throw new InputError(input, 'must be a plain command with arguments (no pipes, redirections, globs, comments or $(...): no shell runs it; wrap it in sh -c "..." if you need one)');
+    }
+    return parts.map(p => p.split(DOLLAR).join('$'));
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/duration.ts
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 /** "1500ms", "30s", "2m", "1h" or a bare number of seconds; undefined when malformed. */
@@ -73247,6 +73596,371 @@ function parseDuration(value) {
     if (!m)
         return undefined;
     return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 's']);
+}
+
+;// CONCATENATED MODULE: ./src/inputs/reader.ts
+
+
+
+/** Reads the step's inputs: trimmed text, secrets (masked), booleans, numbers, durations, lists. */
+class Reader {
+    source;
+    constructor(source) {
+        this.source = source;
+    }
+    str(name, fallback = '') {
+        const v = this.source.get(name).trim();
+        return v === '' ? fallback : v;
+    }
+    required(name) {
+        const v = this.str(name);
+        if (!v)
+            throw new InputError(name, 'is required but was empty');
+        return v;
+    }
+    secret(name) {
+        const v = this.source.get(name);
+        maskSecret(this.source, v);
+        return v;
+    }
+    bool(name, fallback) {
+        const v = this.str(name).toLowerCase();
+        if (!v)
+            return fallback;
+        if (['true', 'yes', '1', 'on'].includes(v))
+            return true;
+        if (['false', 'no', '0', 'off'].includes(v))
+            return false;
+        throw new InputError(name, `must be true or false, not "${v}"`);
+    }
+    int(name, fallback, min, max) {
+        const v = this.str(name);
+        if (!v)
+            return fallback;
+        if (!/^\d+$/.test(v))
+            throw new InputError(name, `must be a whole number from ${min} to ${max}, not "${v}"`);
+        const n = Number(v);
+        if (n < min || n > max)
+            throw new InputError(name, `must be from ${min} to ${max}, not ${n}`);
+        return n;
+    }
+    duration(name, fallback, minMs = 0) {
+        const v = this.str(name, fallback);
+        const ms = parseDuration(v);
+        if (ms === undefined) {
+            throw new InputError(name, `must be a duration such as 30s, 1500ms, 2m or a number of seconds, not "${v}"`);
+        }
+        if (ms < minMs)
+            throw new InputError(name, `must be at least ${minMs} ms, not "${v}"`);
+        if (ms > MAX_DURATION_MS)
+            throw new InputError(name, `must be at most 24h, not "${v}"`);
+        return ms;
+    }
+    oneOf(name, allowed, fallback) {
+        const v = this.str(name, fallback).toLowerCase();
+        if (!allowed.includes(v))
+            throw new InputError(name, `must be one of ${allowed.join(', ')}, not "${v}"`);
+        return v;
+    }
+    /** Non-empty, non-comment lines of a multiline input. */
+    lines(name) {
+        return this.source
+            .get(name)
+            .split(/\r?\n/)
+            .map(l => l.trim())
+            .filter(l => l && !l.startsWith('#'));
+    }
+}
+function maskSecret(source, value) {
+    if (!value)
+        return;
+    source.mask(value);
+    // The runner masks a registered secret line by line only when told each line.
+    for (const line of value.split(/\r?\n/))
+        if (line.trim().length >= 4)
+            source.mask(line.trim());
+}
+/**
+ * An env value is masked as a secret unless it is shorter than 4 characters: PORT=80, DEBUG=1 or
+ * JOB_MS=200 are no secrets, and masking them would blank every "1" or "200" in the log.
+ */
+const ENV_MASK_MIN_LENGTH = 4;
+function maskEnvValue(source, value) {
+    if (value.trim().length >= ENV_MASK_MIN_LENGTH)
+        maskSecret(source, value);
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/inputs/workspace.ts
+
+
+
+/**
+ * The text of a file of the repository, for input `input`. Symbolic links are resolved and the
+ * file must be inside the workspace: anything else (/proc/self/environ, ~/.ssh/...) would copy the
+ * runner's own secrets into the container's configuration on the host.
+ */
+function readWorkspaceFile(source, input, path) {
+    const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
+    let real;
+    let workspace;
+    try {
+        real = (0,external_node_fs_namespaceObject.realpathSync)(full);
+    }
+    catch (e) {
+        throw new InputError(input, `names ${path}, which cannot be read: ${e.message}`);
+    }
+    try {
+        workspace = (0,external_node_fs_namespaceObject.realpathSync)(source.workspace);
+    }
+    catch (e) {
+        throw new InputError(input, `cannot be checked: the workspace ${source.workspace} cannot be read (${e.message})`);
+    }
+    const rel = (0,external_node_path_.relative)(workspace, real);
+    if (rel === '' || rel === '..' || rel.startsWith(`..${external_node_path_.sep}`) || (0,external_node_path_.isAbsolute)(rel)) {
+        throw new InputError(input, `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
+            'cutover reads only files of the repository');
+    }
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(real, 'utf8');
+    }
+    catch (e) {
+        throw new InputError(input, `names ${path}, which cannot be read: ${e.message}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/inputs/container.ts
+
+
+
+
+
+
+
+/** The app container's settings: env, env-file, volumes, networks, labels, restart, limits, command. */
+const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** Docker's rule for named volumes: at least two characters. */
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+/** Label keys as Docker and the OCI conventions use them (com.example.some-key). */
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+function parseKeyValues(input, lines, keyPattern = ENV_KEY) {
+    const out = {};
+    for (const line of lines) {
+        const eq = line.indexOf('=');
+        const key = eq > 0 ? line.slice(0, eq).trim() : '';
+        // Only the key is quoted back: the value may be a secret (env values are masked only later).
+        if (!keyPattern.test(key)) {
+            throw new InputError(input, `has a line that is not KEY=VALUE with a valid key: "${eq > 0 ? `${key}=...` : line.slice(0, 40)}"`);
+        }
+        out[key] = line.slice(eq + 1);
+    }
+    return out;
+}
+/** Environment variables: a NUL byte cannot be passed to a process. */
+function checkEnv(input, env) {
+    for (const [key, value] of Object.entries(env)) {
+        if (!ENV_KEY.test(key))
+            throw new InputError(input, `has an invalid variable name "${key.slice(0, 60)}" (letters, digits, _ and ., not starting with a digit)`);
+        if (value.includes('\0'))
+            throw new InputError(input, `has a NUL character in the value of ${key}, which no process can receive`);
+    }
+    return env;
+}
+function parseLabels(lines) {
+    const labels = parseKeyValues('labels', lines, LABEL_KEY);
+    for (const key of Object.keys(labels)) {
+        if (key.toLowerCase().startsWith('cutover.')) {
+            throw new InputError('labels', `has the key "${key}", but the cutover. prefix is reserved for the labels cutover itself sets (such as ${LABEL.app})`);
+        }
+    }
+    return labels;
+}
+const SIZE_UNITS = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+function parseMemory(value) {
+    if (!value)
+        return undefined;
+    const m = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(value);
+    if (!m)
+        throw new InputError('memory', `must be a size such as 512m or 1g, not "${value}"`);
+    const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
+    // dockerd refuses limits below 6 MiB
+    if (bytes < 6 * 1024 ** 2)
+        throw new InputError('memory', `must be at least 6m, not "${value}"`);
+    return bytes;
+}
+function parseCpus(value) {
+    if (!value)
+        return undefined;
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+        throw new InputError('cpus', `must be a positive number such as 0.5 or 2, not "${value}"`);
+    }
+    // dockerd refuses less than 0.01 CPU
+    if (Number(value) < 0.01)
+        throw new InputError('cpus', `must be at least 0.01, not "${value}"`);
+    return Math.round(Number(value) * 1e9);
+}
+function parseRestart(value) {
+    const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(value);
+    if (!m || (m[2] !== undefined && m[1] !== 'on-failure')) {
+        throw new InputError('restart', `must be no, always, unless-stopped or on-failure[:N], not "${value}"`);
+    }
+    return m[2] === undefined ? { Name: m[1] } : { Name: m[1], MaximumRetryCount: Number(m[2]) };
+}
+const BIND_ONLY_OPTIONS = new Set(['shared', 'slave', 'private', 'rshared', 'rslave', 'rprivate']);
+const VOLUME_ONLY_OPTIONS = new Set(['nocopy']);
+const OPTION_GROUPS = [['ro', 'rw'], ['z', 'Z'], [...BIND_ONLY_OPTIONS], [...VOLUME_ONLY_OPTIONS], ['consistent', 'cached', 'delegated']];
+/**
+ * `source:/container/path[:options]`, checked as dockerd will: the source is an absolute host
+ * path or a named volume (dockerd would take `./data` as neither and fail at container creation).
+ */
+function parseVolumes(lines) {
+    for (const v of lines) {
+        if (CONTROL.test(v))
+            throw new InputError('volumes', `has a line with a control character: ${JSON.stringify(v.slice(0, 80))}`);
+        const parts = v.split(':');
+        if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+            throw new InputError('volumes', `has "${v}", which is not source:/container/path[:ro]`);
+        }
+        const [source, target, options] = parts;
+        const bind = source.startsWith('/');
+        if (!bind && !VOLUME_NAME.test(source)) {
+            throw new InputError('volumes', `has "${v}", whose source "${source}" is neither an absolute host path nor a volume name (letters, digits, _ . -; at least 2 characters): ` +
+                'relative paths would not be the repository on the host; use an absolute path');
+        }
+        if (!target.startsWith('/'))
+            throw new InputError('volumes', `has "${v}", whose container path "${target}" is not absolute`);
+        if (target.replace(/\/+$/, '') === '')
+            throw new InputError('volumes', `has "${v}", which would mount over the container's root /`);
+        if (options !== undefined) {
+            const opts = options.split(',');
+            for (const o of opts) {
+                if (!OPTION_GROUPS.some(g => g.includes(o))) {
+                    throw new InputError('volumes', `has "${v}" with unknown option "${o}" (ro, rw, z, Z, nocopy, or a bind propagation such as rshared)`);
+                }
+                if (!bind && BIND_ONLY_OPTIONS.has(o))
+                    throw new InputError('volumes', `has "${v}": "${o}" applies to host paths only, not to the named volume "${source}"`);
+                if (bind && VOLUME_ONLY_OPTIONS.has(o))
+                    throw new InputError('volumes', `has "${v}": "${o}" applies to named volumes only, not to the host path "${source}"`);
+            }
+            for (const g of OPTION_GROUPS) {
+                if (opts.filter(o => g.includes(o)).length > 1)
+                    throw new InputError('volumes', `has "${v}" with conflicting options "${options}"`);
+            }
+        }
+    }
+    const targets = lines.map(v => v.split(':')[1].replace(/\/+$/, ''));
+    const dup = targets.find((t, i) => targets.indexOf(t) !== i);
+    if (dup !== undefined)
+        throw new InputError('volumes', `mounts two sources on the same container path ${dup}`);
+    return lines;
+}
+/** Extra networks the app joins besides its own: names Docker accepts, each once. */
+function parseNetworks(lines, app) {
+    const seen = new Set();
+    for (const n of lines) {
+        if (!DOCKER_NAME.test(n) || n.length > 128) {
+            throw new InputError('networks', `has an invalid network name "${n.slice(0, 80)}" (letters, digits, _ . -, starting with a letter or digit)`);
+        }
+        if (n === 'host' || n === 'none') {
+            throw new InputError('networks', `has "${n}", which Docker cannot combine with the app's own network; use a bridge or overlay network`);
+        }
+        if (n === networkName(app))
+            throw new InputError('networks', `has "${n}", the app's own network, which it always joins`);
+        if (seen.has(n))
+            throw new InputError('networks', `has "${n}" twice`);
+        seen.add(n);
+    }
+    return lines;
+}
+function parseEnvFile(source, path) {
+    if (!path)
+        return {};
+    return checkEnv('env-file', (0,main.parse)(readWorkspaceFile(source, 'env-file', path)));
+}
+/** env and env-file, every value of either masked before anything else can fail and quote it. */
+function parseEnv(r, source) {
+    const fromInput = parseKeyValues('env', r.lines('env'));
+    for (const value of Object.values(fromInput))
+        maskEnvValue(source, value);
+    const fromFile = parseEnvFile(source, r.str('env-file'));
+    for (const value of Object.values(fromFile))
+        maskEnvValue(source, value);
+    return checkEnv('env', { ...fromFile, ...fromInput });
+}
+/** The container settings of the inputs (`env` and `networks` read earlier); a compose file's win. */
+function parseContainer(r, the) {
+    return {
+        env: the.env,
+        volumes: parseVolumes(r.lines('volumes')),
+        networks: the.networks,
+        labels: parseLabels(r.lines('labels')),
+        restart: parseRestart(r.str('restart', 'unless-stopped')),
+        memoryBytes: parseMemory(r.str('memory')),
+        nanoCpus: parseCpus(r.str('cpus')),
+        command: parseCommand(r.str('command')),
+        // The inputs it replaces are empty (parseCompose checks): the compose file's settings win.
+        ...the.compose
+    };
+}
+
+;// CONCATENATED MODULE: ./src/core/image-ref.ts
+function parseImageRef(image) {
+    let rest = image;
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+    }
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.indexOf(':', lastSlash + 1);
+    if (colon >= 0) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+    }
+    const first = rest.split('/')[0];
+    const hasRegistry = rest.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+    return {
+        registry: hasRegistry ? first : 'docker.io',
+        repository: hasRegistry ? rest.slice(first.length + 1) : rest,
+        tag,
+        digest
+    };
+}
+/** The registry host an image reference pulls from. */
+function registryHostOf(image) {
+    return parseImageRef(image).registry;
+}
+/** The reference to pull: Docker pulls every tag of a repository when none is given. */
+function pullableRef(image) {
+    const ref = parseImageRef(image);
+    return ref.tag || ref.digest ? image : `${image}:latest`;
+}
+/** The tag (or the start of the digest) of an image, shown as its version. */
+function versionOf(image) {
+    const ref = parseImageRef(image);
+    if (ref.digest)
+        return ref.digest.slice(0, 19);
+    return ref.tag ?? 'latest';
+}
+/** Whether registry credentials given for `serveraddress` apply to `image`'s registry. */
+function sameRegistry(serveraddress, image) {
+    const host = registryHostOf(image);
+    const given = serveraddress.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    return given === host || (host === 'docker.io' && /docker\.io|index\.docker/.test(serveraddress));
+}
+/** The credentials to send when pulling `image`: only those given for its registry. */
+function credentialsFor(image, auth) {
+    if (!auth)
+        return undefined;
+    if (auth.serveraddress === '')
+        return { ...auth, serveraddress: registryHostOf(image) };
+    return sameRegistry(auth.serveraddress, image) ? auth : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/image-archive.ts
@@ -73313,74 +74027,96 @@ function readImageArchive(path) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/core/names.ts
-/** Names and labels cutover gives to what it creates on the host. */
-const COLORS = ['blue', 'green'];
-function otherColor(color) {
-    return color === 'blue' ? 'green' : 'blue';
+;// CONCATENATED MODULE: ./src/inputs/image.ts
+
+
+
+
+
+/** The image inputs: image, image-archive, to-image, to-release and the registry's credentials. */
+function parseImage(input, value) {
+    // repository[:tag][@digest], lower-case repository path as Docker requires
+    if (!/^[a-z0-9]+(?:[._\-/:a-z0-9]*[a-z0-9])?(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/.test(value)) {
+        throw new InputError(input, `is not a valid image reference: "${value}"`);
+    }
+    return value;
 }
-/**
- * A container of one color. Replica 1 keeps the name of a one-container color (`<app>-<color>`),
- * so hosts deployed before `replicas` existed, and every replicas-1 app, see no change; further
- * replicas are `<app>-<color>-<i>`.
- */
-function containerName(app, color, replica = 1) {
-    return replica === 1 ? `${app}-${color}` : `${app}-${color}-${replica}`;
+/** A registry host name as the credentials are given for: host[:port], optionally a URL. */
+function parseRegistry(value) {
+    const m = /^(?:https?:\/\/)?(\[[0-9a-fA-F:]+\]|[^/:\s]+)(?::(\d{1,5}))?(?:\/\S*)?$/.exec(value);
+    const host = m?.[1];
+    const bad = () => new InputError('registry', `must be a registry host such as ghcr.io or registry.example.com:5000, not ${JSON.stringify(value)}`);
+    if (!m || !host)
+        throw bad();
+    if (!host.startsWith('[')) {
+        try {
+            checkHost('registry', host);
+        }
+        catch {
+            throw bad();
+        }
+    }
+    if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))
+        throw bad();
+    return value;
 }
-/** The replica number of a container name of this app and color (1 for `<app>-<color>`), or undefined. */
-function replicaOf(app, color, name) {
-    if (name === `${app}-${color}`)
-        return 1;
-    const m = /^-(\d+)$/.exec(name.slice(`${app}-${color}`.length));
-    return name.startsWith(`${app}-${color}-`) && m && Number(m[1]) >= 2 ? Number(m[1]) : undefined;
+/** A `docker save` archive on the runner to deploy without a registry; its tags say which image it holds. */
+function parseImageArchive(source, path, mode, image) {
+    if (!path)
+        return undefined;
+    if (mode !== 'deploy')
+        throw new InputError('image-archive', `only applies to mode deploy, not ${mode} (a rollback uses the copy already on the host)`);
+    const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
+    let archive;
+    try {
+        archive = readImageArchive(full);
+    }
+    catch (e) {
+        const why = e.code === 'ENOENT' ? 'does not exist' : e.message;
+        throw new InputError('image-archive', `names ${path}, which ${why}`);
+    }
+    if (image) {
+        if (!archive.tags.includes(image)) {
+            throw new InputError('image-archive', `holds ${archive.tags.join(', ') || 'no tagged image'}, not '${image}' as 'image' says`);
+        }
+        return archive;
+    }
+    if (archive.tags.length !== 1) {
+        throw new InputError('image-archive', archive.tags.length
+            ? `holds several images (${archive.tags.join(', ')}): set 'image' to the one to deploy`
+            : "holds no tagged image: save it by name (docker save NAME:TAG), or set 'image'");
+    }
+    parseImage('image-archive', archive.tags[0]);
+    return archive;
 }
-/** The most replicas one color may have (names stay one DNS label: see APP_NAME_MAX). */
-const MAX_REPLICAS = 9;
-/**
- * Where the idle color's old container waits while its replacement boots, so that a failed
- * deploy can put the standby back instead of losing the instant rollback.
- */
-function asideName(app, color, replica = 1) {
-    return `${containerName(app, color, replica)}-replaced`;
+/** registry-username, registry-password and registry: credentials for `image` (or `imageForAuth`'s registry). */
+function parseRegistryAuth(r, imageForAuth) {
+    const registryUser = r.str('registry-username');
+    const registryPassword = r.secret('registry-password');
+    if (!registryUser && !registryPassword)
+        return undefined;
+    if (!registryUser)
+        throw new InputError('registry-username', "is required when 'registry-password' is set");
+    if (!registryPassword)
+        throw new InputError('registry-password', "is required when 'registry-username' is set");
+    // Without 'registry', the credentials are for the registry of the image deployed; a
+    // rollback without an image uses them for the app image it pulls ('' = that one).
+    const registryValue = r.str('registry');
+    const serveraddress = registryValue ? parseRegistry(registryValue) : imageForAuth ? registryHostOf(imageForAuth) : '';
+    return { serveraddress, username: registryUser, password: registryPassword };
 }
-/** Where a container that failed its gate is kept with keep-failed. */
-function failedName(app, color, replica = 1) {
-    return `${containerName(app, color, replica)}-failed`;
+/** to-image and to-release: a rollback's target. */
+function parseRollbackTarget(r, mode) {
+    const toImageValue = r.str('to-image');
+    const toImage = toImageValue ? parseImage('to-image', toImageValue) : undefined;
+    const toRelease = r.str('to-release') ? r.int('to-release', 1, 1, 9) : undefined;
+    if (toRelease !== undefined && toImage)
+        throw new InputError('to-release', "cannot be combined with 'to-image': give one rollback target");
+    if ((toRelease !== undefined || toImage) && mode !== 'rollback') {
+        throw new InputError(toImage ? 'to-image' : 'to-release', `only applies to mode rollback, not ${mode}`);
+    }
+    return { toImage, toRelease };
 }
-/** A worker role's container for one color: `<app>-<color>-worker-<name>`. */
-function workerName(app, color, worker) {
-    return `${app}-${color}-worker-${worker}`;
-}
-/** Where the idle color's old worker waits while its replacement starts (see asideName). */
-function workerAsideName(app, color, worker) {
-    return `${workerName(app, color, worker)}-replaced`;
-}
-/** The one-off container of a release command (one at a time: it runs under the deploy lock). */
-function releaseCommandName(app) {
-    return `${app}-release`;
-}
-/** The private network an app's containers share with the proxy. */
-function networkName(app) {
-    return `cutover-${app}`;
-}
-const LABEL = {
-    managed: 'cutover.managed',
-    app: 'cutover.app',
-    color: 'cutover.color',
-    image: 'cutover.image',
-    version: 'cutover.version',
-    deployedAt: 'cutover.deployed-at',
-    run: 'cutover.run',
-    proxy: 'cutover.proxy',
-    /** Hash of the container settings a color was started with: a changed setting is a new release. */
-    configHash: 'cutover.config-hash',
-    /** The ledger id of the release a container serves. */
-    release: 'cutover.release',
-    /** web (absent on containers of older versions), worker or release-command. */
-    role: 'cutover.role',
-    /** The worker role's name, on worker containers. */
-    worker: 'cutover.worker'
-};
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
@@ -73398,11 +74134,12 @@ var dist = __nccwpck_require__(8815);
 
 
 
+
+
 const SERVICE_KEYS = ['image', 'command', 'environment', 'env_file', 'volumes', 'networks', 'depends_on', 'healthcheck', 'labels', 'deploy'];
 const TOP_KEYS = ['services', 'volumes', 'networks', 'name', 'version'];
 const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const DNS_LABEL_MAX = 63;
 function fail(message) {
     throw new InputError('compose-file', message);
 }
@@ -73410,7 +74147,7 @@ function isObj(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 /** A file of the workspace (symbolic links resolved), as env-file: nothing of the runner outside it. */
-function readWorkspaceFile(source, path, what) {
+function compose_readWorkspaceFile(source, path, what) {
     const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
     try {
         const real = (0,external_node_fs_namespaceObject.realpathSync)(full);
@@ -73632,7 +74369,7 @@ function service(source, app, name, raw, top) {
     const envFiles = raw.env_file === undefined ? [] : Array.isArray(raw.env_file) ? raw.env_file.map(String) : [String(raw.env_file)];
     const env = {};
     for (const f of envFiles)
-        Object.assign(env, (0,main.parse)(readWorkspaceFile(source, f, `the env_file of "${name}",`)));
+        Object.assign(env, (0,main.parse)(compose_readWorkspaceFile(source, f, `the env_file of "${name}",`)));
     Object.assign(env, keyValues(raw.environment, `the environment of "${name}"`));
     const rawVolumes = Array.isArray(raw.volumes) ? raw.volumes : raw.volumes === undefined ? [] : fail(`has volumes in "${name}" that are not a list`);
     const networkNames = Array.isArray(raw.networks) ? raw.networks.map(String) : isObj(raw.networks) ? Object.keys(raw.networks) : [];
@@ -73698,11 +74435,11 @@ function startOrder(services) {
     services.forEach(s => visit(s, []));
     return ordered;
 }
-/** Reads and checks the compose file; throws InputError naming what cutover cannot do with it. */
-function readCompose(source, app, path, routed, sharedNames, imageInput, sharedUpdate = 'keep') {
+/** The compose file as YAML, with only the top-level keys cutover supports. */
+function readComposeDoc(source, path) {
     let doc;
     try {
-        doc = dist.parse(readWorkspaceFile(source, path, 'the file'));
+        doc = dist.parse(compose_readWorkspaceFile(source, path, 'the file'));
     }
     catch (e) {
         if (e instanceof InputError)
@@ -73717,6 +74454,66 @@ function readCompose(source, app, path, routed, sharedNames, imageInput, sharedU
     }
     const top = { volumes: isObj(doc.volumes) ? doc.volumes : {}, networks: isObj(doc.networks) ? doc.networks : {} };
     checkTopNetworks(top.networks);
+    return { services: doc.services, top };
+}
+/** Every dependency exists; shared services and the routed one depend only on shared services. */
+function checkDependencies(services, byName, routed, isShared) {
+    for (const s of services) {
+        for (const d of s.dependsOn)
+            if (!byName.has(d.service))
+                fail(`has "${s.name}" depend on "${d.service}", which it does not define`);
+        const perColor = s.dependsOn.filter(d => !isShared(d.service));
+        if (isShared(s.name) && perColor.length) {
+            fail(`has the shared service "${s.name}" depend on "${perColor[0].service}", which is deployed per color: a shared service may only depend on shared services`);
+        }
+        if (s.name === routed && perColor.length) {
+            fail(`has the routed service "${routed}" depend on "${perColor[0].service}", which is deployed per color: the release starts ${routed} first (health-gated), then the other services; ${routed} may only depend on shared services`);
+        }
+    }
+}
+/** A service deployed per color beside the routed one: a worker of the release. */
+function workerOf(s, web, app, isShared) {
+    // A service of the routed service's image follows the release (the image input); another image is its own.
+    const ownImage = s.image !== undefined && s.image !== web.image ? s.image : undefined;
+    if (!ownImage && !s.command?.length)
+        fail(`has "${s.name}" without a command: a worker of ${web.name}'s image needs its own command`);
+    const longest = workerAsideName(app, 'green', s.name);
+    if (longest.length > DNS_LABEL_MAX)
+        fail(`has the service "${s.name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`);
+    const settings = settingsOf(s);
+    const { composeService: _a, command: _b, ...mine } = settings;
+    const { composeService: _c, command: _d, ...webs } = settingsOf(web);
+    const dependsOn = s.dependsOn.filter(d => !isShared(d.service) && d.service !== web.name);
+    return {
+        name: s.name,
+        command: s.command ?? [],
+        ...(ownImage ? { image: ownImage } : {}),
+        // Only when they differ from the web role's, so a plain same-image worker stays what `workers` makes.
+        ...(same(mine, webs) ? {} : { settings }),
+        ...(dependsOn.length ? { dependsOn } : {})
+    };
+}
+function sharedServiceOf(s) {
+    if (!s.image)
+        fail(`has no image for the shared service "${s.name}"`);
+    return {
+        name: s.name,
+        image: s.image,
+        command: s.command,
+        env: s.env,
+        volumes: s.volumes,
+        networks: s.networks,
+        labels: s.labels,
+        healthcheck: s.healthcheck,
+        memoryBytes: s.memoryBytes,
+        nanoCpus: s.nanoCpus,
+        dependsOn: s.dependsOn
+    };
+}
+/** Reads and checks the compose file; throws InputError naming what cutover cannot do with it. */
+function readCompose(source, app, path, routed, sharedNames, imageInput, sharedUpdate = 'keep') {
+    const doc = readComposeDoc(source, path);
+    const top = doc.top;
     const services = Object.entries(doc.services).map(([name, raw]) => service(source, app, name, raw, top));
     const byName = new Map(services.map(s => [s.name, s]));
     const web = byName.get(routed);
@@ -73729,68 +74526,17 @@ function readCompose(source, app, path, routed, sharedNames, imageInput, sharedU
             throw new InputError('compose-shared-services', `names "${s}", the routed service (compose-service), which is deployed per color`);
     }
     const isShared = (n) => sharedNames.includes(n);
-    for (const s of services) {
-        for (const d of s.dependsOn)
-            if (!byName.has(d.service))
-                fail(`has "${s.name}" depend on "${d.service}", which it does not define`);
-        const perColor = s.dependsOn.filter(d => !isShared(d.service));
-        if (isShared(s.name) && perColor.length) {
-            fail(`has the shared service "${s.name}" depend on "${perColor[0].service}", which is deployed per color: a shared service may only depend on shared services`);
-        }
-        if (s === web && perColor.length) {
-            fail(`has the routed service "${routed}" depend on "${perColor[0].service}", which is deployed per color: the release starts ${routed} first (health-gated), then the other services; ${routed} may only depend on shared services`);
-        }
-    }
+    checkDependencies(services, byName, routed, isShared);
     const image = imageInput ?? web.image;
     if (!image)
         fail(`has no image for the routed service "${routed}" (set it there or in the 'image' input)`);
-    const webSettings = settingsOf(web);
     const perColor = startOrder(services.filter(x => x !== web && !isShared(x.name)));
-    const workers = perColor.map(s => {
-        // A service of the routed service's image follows the release (the image input); another image is its own.
-        const ownImage = s.image !== undefined && s.image !== web.image ? s.image : undefined;
-        if (!ownImage && !s.command?.length)
-            fail(`has "${s.name}" without a command: a worker of ${routed}'s image needs its own command`);
-        const longest = workerAsideName(app, 'green', s.name);
-        if (longest.length > DNS_LABEL_MAX)
-            fail(`has the service "${s.name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`);
-        const settings = settingsOf(s);
-        const { composeService: _a, command: _b, ...mine } = settings;
-        const { composeService: _c, command: _d, ...webs } = webSettings;
-        const dependsOn = s.dependsOn.filter(d => !isShared(d.service) && d.service !== routed);
-        return {
-            name: s.name,
-            command: s.command ?? [],
-            ...(ownImage ? { image: ownImage } : {}),
-            // Only when they differ from the web role's, so a plain same-image worker stays what `workers` makes.
-            ...(same(mine, webs) ? {} : { settings }),
-            ...(dependsOn.length ? { dependsOn } : {})
-        };
-    });
-    const shared = sharedNames.map(n => {
-        const s = byName.get(n);
-        if (!s.image)
-            fail(`has no image for the shared service "${n}"`);
-        return {
-            name: n,
-            image: s.image,
-            command: s.command,
-            env: s.env,
-            volumes: s.volumes,
-            networks: s.networks,
-            labels: s.labels,
-            healthcheck: s.healthcheck,
-            memoryBytes: s.memoryBytes,
-            nanoCpus: s.nanoCpus,
-            dependsOn: s.dependsOn
-        };
-    });
     return {
         image,
-        container: webSettings,
-        workers,
+        container: settingsOf(web),
+        workers: perColor.map(s => workerOf(s, web, app, isShared)),
         // Start order: a shared service after those it depends on.
-        shared: startOrder(shared),
+        shared: startOrder(sharedNames.map(n => sharedServiceOf(byName.get(n)))),
         settings: {
             networks: Object.entries(top.networks)
                 .filter(([, d]) => !(isObj(d) && d.external === true))
@@ -73805,9 +74551,9 @@ function readCompose(source, app, path, routed, sharedNames, imageInput, sharedU
 
 
 
+
+
 const WORKER_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-const roles_DNS_LABEL_MAX = 63;
-const MAX_DURATION_MS = 24 * 3_600_000;
 function duration(source, name, fallback, minMs) {
     const v = source.get(name).trim() || fallback;
     const ms = parseDuration(v);
@@ -73834,8 +74580,8 @@ function parseWorkers(text, app) {
         if (workers.some(w => w.name === name))
             throw new InputError('workers', `names the worker "${name}" twice`);
         const longest = workerAsideName(app, 'green', name);
-        if (longest.length > roles_DNS_LABEL_MAX) {
-            throw new InputError('workers', `has the worker "${name}", whose container name ${longest} would be longer than ${roles_DNS_LABEL_MAX} characters: shorten it`);
+        if (longest.length > DNS_LABEL_MAX) {
+            throw new InputError('workers', `has the worker "${name}", whose container name ${longest} would be longer than ${DNS_LABEL_MAX} characters: shorten it`);
         }
         const command = parseCommand(line.slice(colon + 1).trim(), 'workers');
         if (!command?.length)
@@ -73908,62 +74654,10 @@ function parseCompose(source, app, image) {
     return readCompose(source, app, path, service, shared, image, update === 'recreate' ? 'recreate' : 'keep');
 }
 
-;// CONCATENATED MODULE: ./src/inputs/hosts.ts
-/** The `host` input with several hosts (issue #13): one `host` or `host:port` a line. */
-/** The most hosts one run deploys to: each is one SSH connection and one engine, run in parallel. */
-const MAX_HOSTS = 50;
-/**
- * Reads the `host` lines. `fail` throws the input error (it names the input); `checkHost` throws
- * for an invalid name. IPv6 addresses take a port only in brackets: `[2001:db8::1]:2222`.
- */
-function parseHostLines(lines, defaultPort, checkHost, fail) {
-    if (!lines.length)
-        fail('is required but lists no host');
-    if (lines.length > MAX_HOSTS)
-        fail(`lists ${lines.length} hosts; at most ${MAX_HOSTS} are allowed in one run`);
-    const looksLikeHost = (part) => {
-        try {
-            checkHost(part.replace(/:\d+$/, ''));
-            return true;
-        }
-        catch {
-            return false;
-        }
-    };
-    const seen = new Set();
-    return lines.map(line => {
-        if (/[\s,]/.test(line) && line.split(/[\s,]+/).every(looksLikeHost))
-            fail(`has "${line}": give one host a line (host or host:port)`);
-        const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(line);
-        const colons = (line.match(/:/g) ?? []).length;
-        let host;
-        let portText;
-        if (bracketed)
-            [, host, portText] = bracketed;
-        else if (colons === 1)
-            [host, portText] = line.split(':');
-        else
-            host = line; // a name, an IPv4 address or a bare IPv6 address
-        if (portText !== undefined && !/^\d{1,5}$/.test(portText))
-            fail(`has "${line}", whose port is not a number`);
-        const port = portText === undefined ? defaultPort : Number(portText);
-        if (port < 1 || port > 65535)
-            fail(`has "${line}", whose port ${port} is not from 1 to 65535`);
-        checkHost(host);
-        const key = `${host.toLowerCase()}:${port}`;
-        if (seen.has(key))
-            fail(`lists ${host}:${port} twice`);
-        seen.add(key);
-        return { host, port };
-    });
-}
-const ROLLOUTS = ['atomic', 'rolling'];
-
 ;// CONCATENATED MODULE: ./src/inputs/strategy.ts
 
 
-/** The longest container name a DNS label allows (containers find each other by name). */
-const strategy_DNS_LABEL_MAX = 63;
+
 /**
  * HAProxy sends the page from one buffer (tune.bufsize, 16 kB by default, headers included): a
  * larger page would make the proxy refuse its configuration.
@@ -73973,8 +74667,8 @@ const MAINTENANCE_PAGE_MAX_BYTES = 12_000;
 function parseStrategy(r, app, mode, { invalid, readFile }) {
     const replicas = r.int('replicas', 1, 1, MAX_REPLICAS);
     const longest = asideName(app, 'green', replicas);
-    if (longest.length > strategy_DNS_LABEL_MAX) {
-        throw invalid('replicas', `is ${replicas}, which makes container names up to ${longest} (${longest.length} characters): they must fit a ${strategy_DNS_LABEL_MAX}-character DNS label; use a shorter app name`);
+    if (longest.length > DNS_LABEL_MAX) {
+        throw invalid('replicas', `is ${replicas}, which makes container names up to ${longest} (${longest.length} characters): they must fit a ${DNS_LABEL_MAX}-character DNS label; use a shorter app name`);
     }
     const pagePath = r.str('maintenance-page');
     let maintenancePage;
@@ -74046,42 +74740,6 @@ function parseWatch(r, mode, invalid) {
         throw invalid('watch', `only applies to mode deploy, not ${mode}`);
     return { durationMs, maxErrorRate };
 }
-/** The first strategy input set to something other than its default: what only the HAProxy router does. */
-function strategyInputInUse(strategy, mode, sticky = false, previewDomains = []) {
-    if (mode === 'maintenance' || mode === 'live' || mode === 'promote')
-        return 'mode';
-    if (strategy.replicas !== 1)
-        return 'replicas';
-    if (strategy.canaryWeight !== undefined)
-        return 'canary-weight';
-    if (strategy.watch)
-        return 'watch';
-    if (strategy.promote)
-        return 'promote';
-    if (previewDomains.length)
-        return 'preview-domains';
-    if (sticky)
-        return 'sticky';
-    return undefined;
-}
-/**
- * Why a proxy type cannot carry the strategy asked for: the input and the rest of the sentence
- * (after "Input 'x' "), or undefined. Checked twice before anything on the host changes: at input
- * time for an explicit proxy-type, and once `auto` is settled on the host (an existing nginx proxy
- * keeps its type).
- */
-function strategyProxyProblem(strategy, mode, proxyType, sticky = false, previewDomains = []) {
-    if (proxyType !== 'nginx')
-        return undefined;
-    const input = strategyInputInUse(strategy, mode, sticky, previewDomains);
-    if (!input)
-        return undefined;
-    const what = input === 'mode' ? `is ${mode}, which ` : '';
-    return {
-        input,
-        message: `${what}needs the HAProxy proxy (proxy-type: haproxy), but this app's proxy is nginx: ${input === 'mode' ? 'use mode deploy or rollback' : `remove '${input}'`}, or deploy behind an HAProxy proxy (another proxy-name, or remove the nginx proxy on the host). Nothing was changed.`
-    };
-}
 
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
@@ -74096,7 +74754,8 @@ const TLS_MODES = ['off', 'auto', 'custom'];
 /**
  * The TLS inputs (issue #10): checked before anything touches the host. A custom certificate is
  * parsed with node:crypto (a certificate, its key, the app's names, still valid), so a wrong paste
- * fails here rather than on the proxy.
+ * fails here rather than on the proxy. Whether the router terminates TLS at all is the capability
+ * check's (src/proxy/capabilities.ts).
  */
 function parseTls(r, error, the) {
     const mode = r.oneOf('tls', TLS_MODES, 'off');
@@ -74112,12 +74771,6 @@ function parseTls(r, error, the) {
     // Read (and so masked) whatever the mode: a key pasted by mistake must not reach the log.
     const certificate = r.secret('tls-certificate');
     const key = r.secret('tls-key');
-    if (the.proxyType === 'nginx') {
-        if (mode !== 'off')
-            throw error('tls', `is "${mode}", but tls needs proxy-type haproxy (the nginx proxy serves plain HTTP only)`);
-        if (trustedProxies.length)
-            throw error('trusted-proxies', 'needs proxy-type haproxy (the nginx proxy does not read it)');
-    }
     if (mode === 'off') {
         if (certificate.trim() || key.trim())
             throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', "is set but 'tls' is off: set tls: custom to use it");
@@ -74230,385 +74883,18 @@ function checkCustomCertificate(certificate, keyText, domains, now, error) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/inputs/parse.ts
+;// CONCATENATED MODULE: ./src/inputs/web.ts
 
 
 
 
-
-
-
-
-
-
-
-
-
-
-/** A bad input: its message is one sentence that names the input. */
-class InputError extends Error {
-    input;
-    constructor(input, message) {
-        super(`Input '${input}' ${message}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-const MODES = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote'];
-const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
+/** The web role's inputs: how it is health-checked and how the proxy routes to it. */
 const PROXY_TYPES = ['auto', 'haproxy', 'nginx'];
-const APP_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-/** A DNS label: containers find each other by name on Docker networks. */
-const parse_DNS_LABEL_MAX = 63;
-/**
- * The longest suffix cutover appends to an app name for a container (`-green-replaced`):
- * every such name must still be one DNS label.
- */
-const LONGEST_APP_SUFFIX = Math.max(...COLORS.flatMap(c => [containerName('', c), asideName('', c), failedName('', c)]).map(n => n.length));
-const APP_NAME_MAX = parse_DNS_LABEL_MAX - LONGEST_APP_SUFFIX;
 /** Suffixes of the proxy's containers (see src/proxy/nginx.ts): `<proxy-name>-switch`. */
 const PROXY_SUFFIX = '-switch';
-const PROXY_NAME_MAX = parse_DNS_LABEL_MAX - PROXY_SUFFIX.length;
-const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-/** Docker's rule for named volumes: at least two characters. */
-const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.]*$/;
-/** Label keys as Docker and the OCI conventions use them (com.example.some-key). */
-const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+const PROXY_NAME_MAX = DNS_LABEL_MAX - PROXY_SUFFIX.length;
 /** Visible ASCII (what an HTTP request line carries without escaping), at least one character. */
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const CONTROL = /[\x00-\x1f\x7f]/;
-/** setTimeout's limit is 2^31-1 ms (24.8 days); longer timers fire at once. */
-const parse_MAX_DURATION_MS = 24 * 3_600_000;
-const HOSTNAME = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
-const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
-class Reader {
-    source;
-    constructor(source) {
-        this.source = source;
-    }
-    str(name, fallback = '') {
-        const v = this.source.get(name).trim();
-        return v === '' ? fallback : v;
-    }
-    required(name) {
-        const v = this.str(name);
-        if (!v)
-            throw new InputError(name, 'is required but was empty');
-        return v;
-    }
-    secret(name) {
-        const v = this.source.get(name);
-        maskSecret(this.source, v);
-        return v;
-    }
-    bool(name, fallback) {
-        const v = this.str(name).toLowerCase();
-        if (!v)
-            return fallback;
-        if (['true', 'yes', '1', 'on'].includes(v))
-            return true;
-        if (['false', 'no', '0', 'off'].includes(v))
-            return false;
-        throw new InputError(name, `must be true or false, not "${v}"`);
-    }
-    int(name, fallback, min, max) {
-        const v = this.str(name);
-        if (!v)
-            return fallback;
-        if (!/^\d+$/.test(v))
-            throw new InputError(name, `must be a whole number from ${min} to ${max}, not "${v}"`);
-        const n = Number(v);
-        if (n < min || n > max)
-            throw new InputError(name, `must be from ${min} to ${max}, not ${n}`);
-        return n;
-    }
-    duration(name, fallback, minMs = 0) {
-        const v = this.str(name, fallback);
-        const ms = parseDuration(v);
-        if (ms === undefined) {
-            throw new InputError(name, `must be a duration such as 30s, 1500ms, 2m or a number of seconds, not "${v}"`);
-        }
-        if (ms < minMs)
-            throw new InputError(name, `must be at least ${minMs} ms, not "${v}"`);
-        if (ms > parse_MAX_DURATION_MS)
-            throw new InputError(name, `must be at most 24h, not "${v}"`);
-        return ms;
-    }
-    oneOf(name, allowed, fallback) {
-        const v = this.str(name, fallback).toLowerCase();
-        if (!allowed.includes(v))
-            throw new InputError(name, `must be one of ${allowed.join(', ')}, not "${v}"`);
-        return v;
-    }
-    /** Non-empty, non-comment lines of a multiline input. */
-    lines(name) {
-        return this.source
-            .get(name)
-            .split(/\r?\n/)
-            .map(l => l.trim())
-            .filter(l => l && !l.startsWith('#'));
-    }
-}
-function maskSecret(source, value) {
-    if (!value)
-        return;
-    source.mask(value);
-    // The runner masks a registered secret line by line only when told each line.
-    for (const line of value.split(/\r?\n/))
-        if (line.trim().length >= 4)
-            source.mask(line.trim());
-}
-/**
- * An env value is masked as a secret unless it is shorter than 4 characters: PORT=80, DEBUG=1 or
- * JOB_MS=200 are no secrets, and masking them would blank every "1" or "200" in the log.
- */
-const ENV_MASK_MIN_LENGTH = 4;
-function maskEnvValue(source, value) {
-    if (value.trim().length >= ENV_MASK_MIN_LENGTH)
-        maskSecret(source, value);
-}
-function checkHost(input, host) {
-    if (IPV4.test(host) ? host.split('.').some(o => Number(o) > 255) : !HOSTNAME.test(host) && !host.includes(':')) {
-        throw new InputError(input, `is not a valid host name or IP address: "${host}"`);
-    }
-}
-function checkPrivateKey(input, key, passphraseInput, passphrase) {
-    if (!key.includes('PRIVATE KEY')) {
-        throw new InputError(input, 'does not look like a private key (expected the text of a file such as ~/.ssh/id_ed25519, starting with -----BEGIN)');
-    }
-    const parsed = lib_default().utils.parseKey(key, passphrase);
-    if (parsed instanceof Error) {
-        const why = parsed.message;
-        if (/no passphrase/i.test(why)) {
-            throw new InputError(input, `is encrypted: give its passphrase in '${passphraseInput}'`);
-        }
-        if (/passphrase|decrypt|bad/i.test(why) && passphrase) {
-            throw new InputError(passphraseInput, `does not decrypt '${input}' (wrong passphrase)`);
-        }
-        throw new InputError(input, `could not be parsed: ${why}`);
-    }
-    if (Array.isArray(parsed))
-        return;
-    if (!parsed.isPrivateKey())
-        throw new InputError(input, 'holds a public key, not a private key');
-}
-function parseHostKeyPin(r, host, port, fingerprintInput) {
-    const fingerprint = r.str(fingerprintInput);
-    const knownHosts = r.str('known-hosts');
-    const insecure = r.bool('insecure-skip-host-key-check', false);
-    if (fingerprint) {
-        if (!FINGERPRINT.test(fingerprint)) {
-            throw new InputError(fingerprintInput, `must look like SHA256: followed by 43 base64 characters (as "ssh-keygen -lf" prints), not "${fingerprint}"`);
-        }
-        return { kind: 'fingerprint', fingerprint };
-    }
-    if (knownHosts) {
-        const lines = parseKnownHosts(knownHosts);
-        if (typeof lines === 'string')
-            throw new InputError('known-hosts', `is not valid known_hosts text: ${lines}`);
-        const keys = keysForHost(lines, host, port);
-        if (keys.length > 0)
-            return { kind: 'known-hosts', keys };
-        if (!insecure) {
-            throw new InputError('known-hosts', `has no line for ${knownHostsName(host, port)}; get one with: ssh-keyscan -p ${port} ${host}`);
-        }
-    }
-    if (insecure)
-        return { kind: 'insecure' };
-    throw new InputError(fingerprintInput, `or 'known-hosts' must pin the key of ${host} (or set insecure-skip-host-key-check: true, not recommended); ` +
-        `get the pin with: ssh-keyscan -p ${port} ${host}`);
-}
-/** `user@host:port`, each part optional but the host. */
-function parseJumpHost(value) {
-    const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(value);
-    if (!m)
-        throw new InputError('jump-host', `must look like user@host:port, not "${value}"`);
-    const port = m[3] === undefined ? undefined : Number(m[3]);
-    if (port !== undefined && (port < 1 || port > 65535)) {
-        throw new InputError('jump-host', `has port ${port}, which is not from 1 to 65535`);
-    }
-    const host = m[2].replace(/^\[|\]$/g, '');
-    checkHost('jump-host', host);
-    return { user: m[1], host, port };
-}
-function parseKeyValues(input, lines, keyPattern = ENV_KEY) {
-    const out = {};
-    for (const line of lines) {
-        const eq = line.indexOf('=');
-        const key = eq > 0 ? line.slice(0, eq).trim() : '';
-        // Only the key is quoted back: the value may be a secret (env values are masked only later).
-        if (!keyPattern.test(key)) {
-            throw new InputError(input, `has a line that is not KEY=VALUE with a valid key: "${eq > 0 ? `${key}=...` : line.slice(0, 40)}"`);
-        }
-        out[key] = line.slice(eq + 1);
-    }
-    return out;
-}
-/** Environment variables: a NUL byte cannot be passed to a process. */
-function checkEnv(input, env) {
-    for (const [key, value] of Object.entries(env)) {
-        if (!ENV_KEY.test(key))
-            throw new InputError(input, `has an invalid variable name "${key.slice(0, 60)}" (letters, digits, _ and ., not starting with a digit)`);
-        if (value.includes('\0'))
-            throw new InputError(input, `has a NUL character in the value of ${key}, which no process can receive`);
-    }
-    return env;
-}
-function parseLabels(lines) {
-    const labels = parseKeyValues('labels', lines, LABEL_KEY);
-    for (const key of Object.keys(labels)) {
-        if (key.toLowerCase().startsWith('cutover.')) {
-            throw new InputError('labels', `has the key "${key}", but the cutover. prefix is reserved for the labels cutover itself sets (such as ${LABEL.app})`);
-        }
-    }
-    return labels;
-}
-const SIZE_UNITS = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-function parseMemory(value) {
-    if (!value)
-        return undefined;
-    const m = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(value);
-    if (!m)
-        throw new InputError('memory', `must be a size such as 512m or 1g, not "${value}"`);
-    const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
-    // dockerd refuses limits below 6 MiB
-    if (bytes < 6 * 1024 ** 2)
-        throw new InputError('memory', `must be at least 6m, not "${value}"`);
-    return bytes;
-}
-function parseCpus(value) {
-    if (!value)
-        return undefined;
-    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
-        throw new InputError('cpus', `must be a positive number such as 0.5 or 2, not "${value}"`);
-    }
-    // dockerd refuses less than 0.01 CPU
-    if (Number(value) < 0.01)
-        throw new InputError('cpus', `must be at least 0.01, not "${value}"`);
-    return Math.round(Number(value) * 1e9);
-}
-function parseRestart(value) {
-    const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(value);
-    if (!m || (m[2] !== undefined && m[1] !== 'on-failure')) {
-        throw new InputError('restart', `must be no, always, unless-stopped or on-failure[:N], not "${value}"`);
-    }
-    return m[2] === undefined ? { Name: m[1] } : { Name: m[1], MaximumRetryCount: Number(m[2]) };
-}
-/** Stands in for `$` while shell-quote parses: no shell runs the command, so `$HOME` stays literal. */
-const DOLLAR = '\u0000';
-/**
- * Shell-style quoting only: no shell runs the command, so there are no variables (`$HOME` is
- * passed as the four characters it is, where shell-quote would silently make it empty), no
- * pipes, redirections, globs, comments or command substitution.
- */
-function parseCommand(value, input = 'command') {
-    if (!value)
-        return undefined;
-    if (value.includes(DOLLAR))
-        throw new InputError(input, 'has a NUL character, which no process can receive');
-    const parts = shell_quote.parse(value.split('$').join(DOLLAR));
-    if (parts.some(p => typeof p !== 'string')) {
-        throw new InputError(input, 'must be a plain command with arguments (no pipes, redirections, globs, comments or $(...): no shell runs it; wrap it in sh -c "..." if you need one)');
-    }
-    return parts.map(p => p.split(DOLLAR).join('$'));
-}
-const BIND_ONLY_OPTIONS = new Set(['shared', 'slave', 'private', 'rshared', 'rslave', 'rprivate']);
-const VOLUME_ONLY_OPTIONS = new Set(['nocopy']);
-const OPTION_GROUPS = [['ro', 'rw'], ['z', 'Z'], [...BIND_ONLY_OPTIONS], [...VOLUME_ONLY_OPTIONS], ['consistent', 'cached', 'delegated']];
-/**
- * `source:/container/path[:options]`, checked as dockerd will: the source is an absolute host
- * path or a named volume (dockerd would take `./data` as neither and fail at container creation).
- */
-function parseVolumes(lines) {
-    for (const v of lines) {
-        if (CONTROL.test(v))
-            throw new InputError('volumes', `has a line with a control character: ${JSON.stringify(v.slice(0, 80))}`);
-        const parts = v.split(':');
-        if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-            throw new InputError('volumes', `has "${v}", which is not source:/container/path[:ro]`);
-        }
-        const [source, target, options] = parts;
-        const bind = source.startsWith('/');
-        if (!bind && !VOLUME_NAME.test(source)) {
-            throw new InputError('volumes', `has "${v}", whose source "${source}" is neither an absolute host path nor a volume name (letters, digits, _ . -; at least 2 characters): ` +
-                'relative paths would not be the repository on the host; use an absolute path');
-        }
-        if (!target.startsWith('/'))
-            throw new InputError('volumes', `has "${v}", whose container path "${target}" is not absolute`);
-        if (target.replace(/\/+$/, '') === '')
-            throw new InputError('volumes', `has "${v}", which would mount over the container's root /`);
-        if (options !== undefined) {
-            const opts = options.split(',');
-            for (const o of opts) {
-                if (!OPTION_GROUPS.some(g => g.includes(o))) {
-                    throw new InputError('volumes', `has "${v}" with unknown option "${o}" (ro, rw, z, Z, nocopy, or a bind propagation such as rshared)`);
-                }
-                if (!bind && BIND_ONLY_OPTIONS.has(o))
-                    throw new InputError('volumes', `has "${v}": "${o}" applies to host paths only, not to the named volume "${source}"`);
-                if (bind && VOLUME_ONLY_OPTIONS.has(o))
-                    throw new InputError('volumes', `has "${v}": "${o}" applies to named volumes only, not to the host path "${source}"`);
-            }
-            for (const g of OPTION_GROUPS) {
-                if (opts.filter(o => g.includes(o)).length > 1)
-                    throw new InputError('volumes', `has "${v}" with conflicting options "${options}"`);
-            }
-        }
-    }
-    const targets = lines.map(v => v.split(':')[1].replace(/\/+$/, ''));
-    const dup = targets.find((t, i) => targets.indexOf(t) !== i);
-    if (dup !== undefined)
-        throw new InputError('volumes', `mounts two sources on the same container path ${dup}`);
-    return lines;
-}
-function parseImage(input, value) {
-    // repository[:tag][@digest], lower-case repository path as Docker requires
-    if (!/^[a-z0-9]+(?:[._\-/:a-z0-9]*[a-z0-9])?(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/.test(value)) {
-        throw new InputError(input, `is not a valid image reference: "${value}"`);
-    }
-    return value;
-}
-/**
- * A dotenv file of the repository. Symbolic links are resolved and the file must be inside the
- * workspace: anything else (/proc/self/environ, ~/.ssh/...) would copy the runner's own secrets
- * into the container's configuration on the host.
- */
-/** The text of a file of the repository (inside the workspace, links resolved), for input `input`. */
-function parse_readWorkspaceFile(source, input, path) {
-    const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
-    let real;
-    let workspace;
-    try {
-        real = (0,external_node_fs_namespaceObject.realpathSync)(full);
-    }
-    catch (e) {
-        throw new InputError(input, `names ${path}, which cannot be read: ${e.message}`);
-    }
-    try {
-        workspace = (0,external_node_fs_namespaceObject.realpathSync)(source.workspace);
-    }
-    catch (e) {
-        throw new InputError(input, `cannot be checked: the workspace ${source.workspace} cannot be read (${e.message})`);
-    }
-    const rel = (0,external_node_path_.relative)(workspace, real);
-    if (rel === '' || rel === '..' || rel.startsWith(`..${external_node_path_.sep}`) || (0,external_node_path_.isAbsolute)(rel)) {
-        throw new InputError(input, `must name a file inside the workspace (${workspace}), but ${path} is ${real === full ? '' : `a link to `}${real}: ` +
-            'cutover reads only files of the repository');
-    }
-    try {
-        return (0,external_node_fs_namespaceObject.readFileSync)(real, 'utf8');
-    }
-    catch (e) {
-        throw new InputError(input, `names ${path}, which cannot be read: ${e.message}`);
-    }
-}
-function parseEnvFile(source, path) {
-    if (!path)
-        return {};
-    return checkEnv('env-file', (0,main.parse)(parse_readWorkspaceFile(source, 'env-file', path)));
-}
 /** The path and query probed: sent as is in an HTTP request line, so visible ASCII only. */
 function parseHealthPath(value) {
     if (!value.startsWith('/'))
@@ -74651,42 +74937,94 @@ function parsePreviewDomains(previewDomains, domains) {
     }
     return previewDomains;
 }
-/** Extra networks the app joins besides its own: names Docker accepts, each once. */
-function parseNetworks(lines, app) {
-    const seen = new Set();
-    for (const n of lines) {
-        if (!DOCKER_NAME.test(n) || n.length > 128) {
-            throw new InputError('networks', `has an invalid network name "${n.slice(0, 80)}" (letters, digits, _ . -, starting with a letter or digit)`);
-        }
-        if (n === 'host' || n === 'none') {
-            throw new InputError('networks', `has "${n}", which Docker cannot combine with the app's own network; use a bridge or overlay network`);
-        }
-        if (n === networkName(app))
-            throw new InputError('networks', `has "${n}", the app's own network, which it always joins`);
-        if (seen.has(n))
-            throw new InputError('networks', `has "${n}" twice`);
-        seen.add(n);
-    }
-    return lines;
+/** The health check; `web` false (app-port: none): nothing is probed on any port. */
+function parseHealth(r, web) {
+    const path = parseHealthPath(r.str('health-path', '/health'));
+    const expectedStatusValue = r.str('health-status');
+    const expectedStatus = expectedStatusValue ? r.int('health-status', 200, 100, 599) : undefined;
+    return {
+        port: web ? r.int('app-port', 3000, 1, 65535) : 0,
+        path,
+        timeoutMs: r.duration('health-timeout', '60s', 1000),
+        intervalMs: r.duration('health-interval', '1s', 100),
+        passes: r.int('health-passes', 1, 1, 100),
+        expectedStatus
+    };
 }
-/** A registry host name as the credentials are given for: host[:port], optionally a URL. */
-function parseRegistry(value) {
-    const m = /^(?:https?:\/\/)?(\[[0-9a-fA-F:]+\]|[^/:\s]+)(?::(\d{1,5}))?(?:\/\S*)?$/.exec(value);
-    const host = m?.[1];
-    const bad = () => new InputError('registry', `must be a registry host such as ghcr.io or registry.example.com:5000, not ${JSON.stringify(value)}`);
-    if (!m || !host)
-        throw bad();
-    if (!host.startsWith('[')) {
-        try {
-            checkHost('registry', host);
-        }
-        catch {
-            throw bad();
-        }
+/** The proxy as the inputs ask for it: its name, type, port, the app's domains, TLS, sticky, drain. */
+function parseProxy(r) {
+    const domains = parseDomains(r.str('domains'));
+    const previewDomains = parsePreviewDomains(parseDomains(r.str('preview-domains'), 'preview-domains'), domains);
+    const name = parseProxyName(r.str('proxy-name', 'cutover-proxy'));
+    const type = r.oneOf('proxy-type', PROXY_TYPES, 'auto');
+    const image = r.str('proxy-image');
+    const port = r.int('proxy-port', 80, 1, 65535);
+    // Preview domains are served with the app's certificate: it must cover them too (tls auto asks for them).
+    const certified = domains.length ? [...domains, ...previewDomains] : domains;
+    const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyPort: port, domains: certified, checkImage: parseImage });
+    return {
+        type,
+        name,
+        image: image ? parseImage('proxy-image', image) : undefined,
+        port,
+        domains,
+        ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
+        ...(previewDomains.length ? { previewDomains } : {}),
+        drainTimeoutMs: r.duration('drain-timeout', '30s'),
+        tls
+    };
+}
+function parseProxyName(name) {
+    if (!APP_NAME.test(name)) {
+        throw new InputError('proxy-name', `must be lower-case letters, digits and dashes, not starting or ending with a dash (the edge finds ${name}${PROXY_SUFFIX} by DNS name), not "${name}"`);
     }
-    if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))
-        throw bad();
-    return value;
+    if (name.length > PROXY_NAME_MAX) {
+        throw new InputError('proxy-name', `is ${name.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${DNS_LABEL_MAX}-character DNS label`);
+    }
+    return name;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/parse.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+// What other folders (and tests) import from here, wherever it lives now.
+
+
+
+
+
+const MODES = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote'];
+const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
+/**
+ * The longest suffix cutover appends to an app name for a container (`-green-replaced`):
+ * every such name must still be one DNS label.
+ */
+const LONGEST_APP_SUFFIX = Math.max(...COLORS.flatMap(c => [containerName('', c), asideName('', c), failedName('', c)]).map(n => n.length));
+const APP_NAME_MAX = DNS_LABEL_MAX - LONGEST_APP_SUFFIX;
+function parseApp(r) {
+    const app = r.required('app');
+    if (/[A-Z]/.test(app) && APP_NAME.test(app.toLowerCase())) {
+        throw new InputError('app', `must be lower case, not "${app}": its containers are found by DNS name, where names differing only by case are the same name`);
+    }
+    if (!APP_NAME.test(app)) {
+        throw new InputError('app', `must be lower-case letters, digits and dashes, not starting or ending with a dash, not "${app}"`);
+    }
+    if (app.length > APP_NAME_MAX) {
+        throw new InputError('app', `is ${app.length} characters long; at most ${APP_NAME_MAX} are allowed, because its container names ` +
+            `(up to ${asideName(app, 'green').replace(app, '<app>')}) must fit a ${DNS_LABEL_MAX}-character DNS label`);
+    }
+    return app;
 }
 function parseUrl(input, value) {
     if (!value)
@@ -74703,90 +75041,13 @@ function parseUrl(input, value) {
     }
     return value;
 }
-/** A `docker save` archive on the runner to deploy without a registry; its tags say which image it holds. */
-function parseImageArchive(source, path, mode, image) {
-    if (!path)
-        return undefined;
-    if (mode !== 'deploy')
-        throw new InputError('image-archive', `only applies to mode deploy, not ${mode} (a rollback uses the copy already on the host)`);
-    const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)(source.workspace, path);
-    let archive;
-    try {
-        archive = readImageArchive(full);
-    }
-    catch (e) {
-        const why = e.code === 'ENOENT' ? 'does not exist' : e.message;
-        throw new InputError('image-archive', `names ${path}, which ${why}`);
-    }
-    if (image) {
-        if (!archive.tags.includes(image)) {
-            throw new InputError('image-archive', `holds ${archive.tags.join(', ') || 'no tagged image'}, not '${image}' as 'image' says`);
-        }
-        return archive;
-    }
-    if (archive.tags.length !== 1) {
-        throw new InputError('image-archive', archive.tags.length
-            ? `holds several images (${archive.tags.join(', ')}): set 'image' to the one to deploy`
-            : "holds no tagged image: save it by name (docker save NAME:TAG), or set 'image'");
-    }
-    parseImage('image-archive', archive.tags[0]);
-    return archive;
-}
-function endpoint(r, keyInput, passInput) {
-    const privateKey = r.secret(keyInput);
-    if (!privateKey.trim())
-        throw new InputError(keyInput, 'is required but was empty');
-    const passphrase = r.secret(passInput) || undefined;
-    checkPrivateKey(keyInput, privateKey, passInput, passphrase);
-    return { privateKey, passphrase };
-}
 /** Reads and validates every input. Throws InputError before anything touches the host. */
 function parseInputs(source) {
     const r = new Reader(source);
     const mode = r.oneOf('mode', MODES, 'deploy');
-    const app = r.required('app');
-    if (/[A-Z]/.test(app) && APP_NAME.test(app.toLowerCase())) {
-        throw new InputError('app', `must be lower case, not "${app}": its containers are found by DNS name, where names differing only by case are the same name`);
-    }
-    if (!APP_NAME.test(app)) {
-        throw new InputError('app', `must be lower-case letters, digits and dashes, not starting or ending with a dash, not "${app}"`);
-    }
-    if (app.length > APP_NAME_MAX) {
-        throw new InputError('app', `is ${app.length} characters long; at most ${APP_NAME_MAX} are allowed, because its container names ` +
-            `(up to ${asideName(app, 'green').replace(app, '<app>')}) must fit a ${parse_DNS_LABEL_MAX}-character DNS label`);
-    }
-    r.required('host');
-    const hostList = parseHostLines(r.lines('host'), r.int('port', 22, 1, 65535), h => checkHost('host', h), message => {
-        throw new InputError('host', message);
-    });
-    const { host, port } = hostList[0];
-    if (hostList.length > 1 && r.str('host-fingerprint')) {
-        throw new InputError('host-fingerprint', "pins one host's key, but 'host' lists several: give 'known-hosts' with a line for each host");
-    }
-    const user = r.str('user', 'root');
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user))
-        throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`);
-    const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase');
-    const hostKey = parseHostKeyPin(r, host, port, 'host-fingerprint');
-    let jump;
-    const jumpValue = r.str('jump-host');
-    if (jumpValue) {
-        const j = parseJumpHost(jumpValue);
-        const jumpPort = j.port ?? 22;
-        const jumpKey = r.str('jump-ssh-private-key') ? endpoint(r, 'jump-ssh-private-key', 'jump-ssh-passphrase') : targetKey;
-        jump = {
-            host: j.host,
-            port: jumpPort,
-            user: j.user ?? user,
-            ...jumpKey,
-            hostKey: parseHostKeyPin(r, j.host, jumpPort, 'jump-host-fingerprint')
-        };
-    }
-    const dockerSocket = r.str('docker-socket', '/var/run/docker.sock');
-    if (!dockerSocket.startsWith('/'))
-        throw new InputError('docker-socket', `must be an absolute path, not "${dockerSocket}"`);
-    if (CONTROL.test(dockerSocket))
-        throw new InputError('docker-socket', `has a control character: ${JSON.stringify(dockerSocket)}`);
+    const app = parseApp(r);
+    const { ssh, fleetHosts } = parseConnection(r);
+    const dockerSocket = parseDockerSocket(r);
     const imageValue = r.str('image');
     let image = imageValue ? parseImage('image', imageValue) : undefined;
     const imageArchive = parseImageArchive(source, r.str('image-archive'), mode, image);
@@ -74795,152 +75056,46 @@ function parseInputs(source) {
     image ??= compose?.image;
     if (mode === 'deploy' && !image)
         throw new InputError('image', 'is required when mode is deploy (or give image-archive)');
-    const toImageValue = r.str('to-image');
-    const toImage = toImageValue ? parseImage('to-image', toImageValue) : undefined;
-    const toRelease = r.str('to-release') ? r.int('to-release', 1, 1, 9) : undefined;
-    if (toRelease !== undefined && toImage)
-        throw new InputError('to-release', "cannot be combined with 'to-image': give one rollback target");
-    if ((toRelease !== undefined || toImage) && mode !== 'rollback') {
-        throw new InputError(toImage ? 'to-image' : 'to-release', `only applies to mode rollback, not ${mode}`);
-    }
-    let registry;
-    const registryUser = r.str('registry-username');
-    const registryPassword = r.secret('registry-password');
-    if (registryUser || registryPassword) {
-        if (!registryUser)
-            throw new InputError('registry-username', "is required when 'registry-password' is set");
-        if (!registryPassword)
-            throw new InputError('registry-password', "is required when 'registry-username' is set");
-        // Without 'registry', the credentials are for the registry of the image deployed; a
-        // rollback without an image uses them for the app image it pulls ('' = that one).
-        const imageForAuth = image ?? toImage;
-        const registryValue = r.str('registry');
-        const serveraddress = registryValue ? parseRegistry(registryValue) : imageForAuth ? registryHostOf(imageForAuth) : '';
-        registry = { serveraddress, username: registryUser, password: registryPassword };
-    }
-    const fromInput = parseKeyValues('env', r.lines('env'));
-    // Masked before anything else can fail and quote them.
-    for (const value of Object.values(fromInput))
-        maskEnvValue(source, value);
-    const fromFile = parseEnvFile(source, r.str('env-file'));
-    for (const value of Object.values(fromFile))
-        maskEnvValue(source, value);
-    const env = checkEnv('env', { ...fromFile, ...fromInput });
+    const { toImage, toRelease } = parseRollbackTarget(r, mode);
+    const registry = parseRegistryAuth(r, image ?? toImage);
+    const env = parseEnv(r, source);
     const networks = parseNetworks(r.lines('networks'), app);
-    const healthPath = parseHealthPath(r.str('health-path', '/health'));
-    const expectedStatusValue = r.str('health-status');
-    const expectedStatus = expectedStatusValue ? r.int('health-status', 200, 100, 599) : undefined;
-    const domains = parseDomains(r.str('domains'));
-    const previewDomains = parsePreviewDomains(parseDomains(r.str('preview-domains'), 'preview-domains'), domains);
-    const proxyName = r.str('proxy-name', 'cutover-proxy');
-    if (!APP_NAME.test(proxyName)) {
-        throw new InputError('proxy-name', `must be lower-case letters, digits and dashes, not starting or ending with a dash (the edge finds ${proxyName}${PROXY_SUFFIX} by DNS name), not "${proxyName}"`);
-    }
-    if (proxyName.length > PROXY_NAME_MAX) {
-        throw new InputError('proxy-name', `is ${proxyName.length} characters long; at most ${PROXY_NAME_MAX} are allowed, so that ${'<proxy-name>' + PROXY_SUFFIX} fits a ${parse_DNS_LABEL_MAX}-character DNS label`);
-    }
-    const proxyType = r.oneOf('proxy-type', PROXY_TYPES, 'auto');
-    const proxyImage = r.str('proxy-image');
+    const proxy = parseProxy(r);
     const strategy = parseStrategy(r, app, mode, {
         invalid: (input, message) => new InputError(input, message),
-        readFile: (input, path) => parse_readWorkspaceFile(source, input, path)
+        readFile: (input, path) => readWorkspaceFile(source, input, path)
     });
-    const needsHaproxy = strategyProxyProblem(strategy, mode, proxyType, r.str('sticky').toLowerCase() === 'cookie', previewDomains);
-    if (needsHaproxy)
-        throw new InputError(needsHaproxy.input, needsHaproxy.message);
-    const proxyPort = r.int('proxy-port', 80, 1, 65535);
-    // Preview domains are served with the app's certificate: it must cover them too (tls auto asks for them).
-    const certified = domains.length ? [...domains, ...previewDomains] : domains;
-    const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyType, proxyPort, domains: certified, checkImage: parseImage });
     const token = r.secret('github-token');
     const roles = parseRoles(source, app, compose?.workers);
-    const ssh = {
-        host,
-        port,
-        user,
-        ...targetKey,
-        hostKey,
-        jump,
-        connectTimeoutMs: r.duration('connect-timeout', '20s', 1000)
-    };
     const fleetSettings = {
         rollout: r.oneOf('rollout', ROLLOUTS, 'atomic'),
         batchSize: r.int('batch-size', 1, 1, 50),
         rollbackOnFailure: r.bool('rollback-on-failure', true)
     };
-    // Once per release, not once per host: not designed for several hosts yet.
-    if (hostList.length > 1 && source.get('release-command').trim()) {
-        throw new InputError('release-command', 'is not supported with several hosts yet (it would run once per host): run it in a step of its own');
-    }
-    // A canary, a promote and maintenance are one host's proxy state: not designed for several hosts yet.
-    if (hostList.length > 1 && strategy.canaryWeight !== undefined) {
-        throw new InputError('canary-weight', 'is not supported with several hosts yet: deploy with rollout atomic or rolling');
-    }
-    // The watch and its automatic rollback are one host's; with several, a rollback would have to undo them all.
-    if (hostList.length > 1 && strategy.watch) {
-        throw new InputError('watch', 'is not supported with several hosts yet: watch the release in a step of its own, or deploy one host');
-    }
-    if (hostList.length > 1 && (strategy.promote || previewDomains.length)) {
-        throw new InputError(strategy.promote ? 'promote' : 'preview-domains', "is not supported with several hosts yet (a preview is one host's proxy state)");
-    }
-    if (hostList.length > 1 && (mode === 'promote' || mode === 'maintenance' || mode === 'live')) {
-        throw new InputError('mode', `${mode} is not supported with several hosts yet`);
-    }
-    if (hostList.length > 1 && source.get('compose-shared-services').trim()) {
-        throw new InputError('compose-shared-services', 'is not supported with several hosts yet (each host would get its own copy)');
-    }
-    const fleet = hostList.length > 1
-        ? {
-            ...fleetSettings,
-            hosts: hostList.map(h => ({ ...ssh, host: h.host, port: h.port, hostKey: parseHostKeyPin(r, h.host, h.port, 'host-fingerprint') }))
-        }
-        : undefined;
-    return {
+    // rebuild-ledger (issue #27): only with mode status, one host at a time.
+    const rebuildLedger = r.bool('rebuild-ledger', false);
+    if (rebuildLedger && mode !== 'status')
+        throw new InputError('rebuild-ledger', `only applies to mode status, not ${mode}`);
+    if (rebuildLedger && fleetHosts)
+        throw new InputError('rebuild-ledger', "rebuilds one host's ledger: give one host");
+    const config = {
         mode,
         app,
         ssh,
-        fleet,
+        fleet: fleetHosts ? { ...fleetSettings, hosts: fleetHosts } : undefined,
         dockerSocket,
         image,
         toImage,
         toRelease,
         imageArchive,
         registry,
-        container: {
-            env,
-            volumes: parseVolumes(r.lines('volumes')),
-            networks,
-            labels: parseLabels(r.lines('labels')),
-            restart: parseRestart(r.str('restart', 'unless-stopped')),
-            memoryBytes: parseMemory(r.str('memory')),
-            nanoCpus: parseCpus(r.str('cpus')),
-            command: parseCommand(r.str('command')),
-            // The inputs it replaces are empty (parseCompose checks): the compose file's settings win.
-            ...compose?.container
-        },
-        health: {
-            // No web role (app-port: none): nothing is probed on any port.
-            port: roles.web ? r.int('app-port', 3000, 1, 65535) : 0,
-            path: healthPath,
-            timeoutMs: r.duration('health-timeout', '60s', 1000),
-            intervalMs: r.duration('health-interval', '1s', 100),
-            passes: r.int('health-passes', 1, 1, 100),
-            expectedStatus
-        },
-        proxy: {
-            type: proxyType,
-            name: proxyName,
-            image: proxyImage ? parseImage('proxy-image', proxyImage) : undefined,
-            port: proxyPort,
-            domains,
-            ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
-            ...(previewDomains.length ? { previewDomains } : {}),
-            drainTimeoutMs: r.duration('drain-timeout', '30s'),
-            tls
-        },
+        container: parseContainer(r, { env, networks, compose: compose?.container }),
+        health: parseHealth(r, roles.web),
+        proxy,
         strategy,
         keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
         keepFailed: r.bool('keep-failed', false),
+        ...(rebuildLedger ? { rebuildLedger } : {}),
         lockTimeoutMs: r.duration('lock-timeout', '10m'),
         github: {
             deployments: r.bool('deployments', true),
@@ -74953,6 +75108,11 @@ function parseInputs(source) {
         shared: compose?.shared.length ? compose.shared : undefined,
         compose: compose?.settings
     };
+    // An explicit proxy-type is checked now; auto once it is settled on the host.
+    const problem = proxyCapabilityProblem(config);
+    if (problem)
+        throw new InputError(problem.input, problem.message.slice(`Input '${problem.input}' `.length));
+    return config;
 }
 
 ;// CONCATENATED MODULE: ./src/core/outcome.ts
@@ -74960,12 +75120,16 @@ function parseInputs(source) {
 class ReleaseError extends Error {
     failure;
     result;
+    infrastructure;
     name = 'ReleaseError';
     /** `result`: what the host is left with when the run fails after changing it on purpose (an automatic rollback), for outputs and the summary. */
-    constructor(failure, result) {
+    constructor(failure, result, 
+    /** The failure is the infrastructure's (a lost connection, an API error), not the release's own: GitHub status `error`. */
+    infrastructure = false) {
         super(failure.reason);
         this.failure = failure;
         this.result = result;
+        this.infrastructure = infrastructure;
     }
 }
 
@@ -75034,7 +75198,17 @@ function shq(value) {
  * Only base64 characters of the holder file are ever echoed back.
  */
 function lockScript(app, holderB64, timeoutSeconds) {
-    return `sh -c ${shq([...safeStateDir(), ...takeLock(app, holderB64, timeoutSeconds), 'echo LOCKED', ...COMMAND_LOOP].join('\n'))}`;
+    const script = [...safeStateDir(), ...takeLock(app, holderB64, timeoutSeconds), 'echo LOCKED', ...COMMAND_LOOP, ...dropHolder(holderB64)];
+    return `sh -c ${shq(script.join('\n'))}`;
+}
+/**
+ * After the command loop ends (the run closed its channel, or its connection dropped), the shell
+ * still holds the flock: no next holder can have written the holder file yet, so it is this run's
+ * and goes. Checked all the same, so a file anyone else wrote is never removed. The lock file
+ * itself stays: removing a file others may be waiting to flock would let two runs hold the lock.
+ */
+function dropHolder(holderB64) {
+    return [`[ ! -L "$h" ] && [ "$(head -c 4096 "$h" 2>/dev/null)" = ${shq(holderB64)} ] && rm -f -- "$h"`, 'exit 0'];
 }
 /** A session without the lock (mode status): the state directory's checks, then the command loop. */
 function sessionScript() {
@@ -75054,10 +75228,17 @@ const COMMAND_LOOP = [
     '  case "$1" in',
     '    get)',
     '      f="$HOME/$2"',
-    '      if [ -f "$f" ] && [ ! -L "$f" ]; then v=$(cat -- "$f"; echo x); v=${v%x}; printf \'OK %s\\n%s\' "${#v}" "$v"; else echo NONE; fi ;;',
+    // NONE only when nothing is there: a symbolic link, a directory or an unreadable file is an error, never "no state".
+    '      if [ -L "$f" ]; then echo "ERR $2 is a symbolic link";',
+    '      elif [ ! -e "$f" ]; then echo NONE;',
+    '      elif [ ! -f "$f" ]; then echo "ERR $2 is not a regular file (a directory?)";',
+    '      elif v=$(cat -- "$f" 2>/dev/null && echo x); then v=${v%x}; printf \'OK %s\\n%s\' "${#v}" "$v";',
+    '      else echo "ERR $2 cannot be read by the SSH user"; fi ;;',
     '    put)',
     '      f="$HOME/$2"; d=${f%/*}; t="$d/.put.$$"',
-    '      if mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
+    // Never into a directory (mv would put the file inside it) nor over a symbolic link someone planted.
+    '      if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "ERR $2 is not a regular file";',
+    '      elif mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
     '    claims)',
     '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
     '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
@@ -75071,6 +75252,9 @@ const COMMAND_LOOP = [
 ];
 function safeStateDir() {
     return [
+        // A run cancelled while it waits for the lock has closed its channel: when the lock comes, the
+        // shell's first write must fail (not kill it) so that it still reaches the end and removes its holder file.
+        "trap '' PIPE",
         'command -v flock >/dev/null 2>&1 || { echo NOFLOCK; exit 127; }',
         'umask 077',
         'me=$(id -u)',
@@ -75279,99 +75463,6 @@ class DeployLock {
             // The connection is gone: so is the lock, with it.
         }
     }
-}
-
-;// CONCATENATED MODULE: ./src/core/preview.ts
-/**
- * The address a waiting preview is reached at (output preview-url): the first preview domain, with
- * the scheme the proxy serves it with (https with tls on) and the port when it is not the default.
- */
-function previewUrlOf(proxy) {
-    const host = proxy.previewDomains?.[0];
-    if (!host)
-        return undefined;
-    const https = proxy.tls !== undefined && proxy.tls.mode !== 'off';
-    const port = https ? proxy.tls.httpsPort : proxy.port;
-    return `${https ? 'https' : 'http'}://${host.toLowerCase()}${port === (https ? 443 : 80) ? '' : `:${port}`}`;
-}
-
-;// CONCATENATED MODULE: ./src/core/release.ts
-const RELEASE_COMMAND_RUNS_KEPT = 20;
-/** A conflict between this app's claim and other apps' claims on the same proxy: one sentence, or undefined. */
-function routingConflict(app, claim, others) {
-    for (const other of others) {
-        if (other.app === app || !other.routing || other.routing.proxy !== claim.proxy)
-            continue;
-        if (!claim.domains.length && !other.routing.domains.length) {
-            return `App ${other.app} is already the default server of the proxy ${claim.proxy} (it has no domains), and so would ${app} be: give one of them 'domains'.`;
-        }
-        const theirs = new Set([...other.routing.domains, ...(other.routing.previewDomains ?? [])].map(d => d.toLowerCase()));
-        for (const [input, names] of [
-            ['domains', claim.domains],
-            ['preview-domains', claim.previewDomains ?? []]
-        ]) {
-            const taken = names.filter(d => theirs.has(d.toLowerCase()));
-            if (taken.length) {
-                return `Input '${input}' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`;
-            }
-        }
-    }
-    return undefined;
-}
-const LEDGER_SIZE = 10;
-function emptyLedger(app) {
-    return { version: 1, app, releases: [] };
-}
-/** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
-function withLive(record, release) {
-    return {
-        version: 1,
-        app: record.app,
-        releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE),
-        routing: record.routing,
-        releaseCommands: record.releaseCommands
-    };
-}
-/** Checks a parsed ledger; returns a reason when it is not one. */
-function ledgerProblem(value, app) {
-    const r = value;
-    if (!r || typeof r !== 'object')
-        return 'it is not a JSON object';
-    if (r.version !== 1)
-        return `its version is ${JSON.stringify(r.version)}, not 1`;
-    if (r.app !== app)
-        return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`;
-    if (!Array.isArray(r.releases))
-        return 'it has no list of releases';
-    if (r.canary !== undefined) {
-        const c = r.canary;
-        if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number')
-            return 'its canary is not a release with a weight';
-    }
-    if (r.preview !== undefined) {
-        const p = r.preview;
-        if (!p || typeof p !== 'object' || !p.release || typeof p.since !== 'string')
-            return 'its preview is not a release with a time';
-    }
-    if (r.endedCanary !== undefined) {
-        const e = r.endedCanary;
-        if (!e || (e.color !== 'blue' && e.color !== 'green') || typeof e.at !== 'string')
-            return 'its ended canary is not a color with a time';
-    }
-    const extra = [r.pending, r.canary?.release, r.preview?.release].filter(x => x !== undefined);
-    for (const rel of [...r.releases, ...extra]) {
-        if (!rel || typeof rel !== 'object')
-            return 'a release is not an object';
-        if (rel.color !== 'blue' && rel.color !== 'green')
-            return `a release has color ${JSON.stringify(rel.color)}`;
-        if (typeof rel.image !== 'string' || !rel.image)
-            return 'a release has no image';
-        if (typeof rel.id !== 'string' || !rel.id)
-            return 'a release has no id';
-        if (typeof rel.liveSince !== 'string')
-            return 'a release has no time';
-    }
-    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/compose-project.ts
@@ -75618,70 +75709,6 @@ async function waitHealthy(deps) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/engine/plan.ts
-
-/** Whether a container is the one started for this release. */
-function isContainerOf(container, release) {
-    if (!container.exists || container.color !== release.color)
-        return false;
-    // Containers started before the ledger existed carry no release id: match them by image.
-    return container.releaseId ? container.releaseId === release.instance : container.image === release.image;
-}
-/**
- * Decides what a release does from what is found on the host alone (the ledger's releases, newest
- * first, and the two colors' containers), so any runner, or a re-run after a crash, reaches the
- * same decision. Pure: no I/O.
- */
-function planRelease(releases, containers, request) {
-    const live = releases[0];
-    const byColor = (c) => containers.find(x => x.color === c) ?? { color: c, exists: false, running: false };
-    const idle = live ? otherColor(live.color) : 'blue';
-    const replicas = request.replicas ?? 1;
-    if (request.kind === 'deploy') {
-        return { kind: 'start-new', color: idle, image: request.image, replicas, why: live ? `${live.color} is live` : 'first deploy' };
-    }
-    if (request.toImage) {
-        if (!live)
-            return { kind: 'start-new', color: idle, image: request.toImage, replicas, why: 'rollback to a given image on an empty host' };
-        return { kind: 'start-new', color: idle, image: request.toImage, replicas, why: `rollback of ${live.color} to the image given in to-image` };
-    }
-    if (!live)
-        return { kind: 'impossible', why: 'nothing has been deployed on this host yet, so there is nothing to roll back to' };
-    const back = request.toRelease ?? 1;
-    const target = releases[back];
-    if (!target) {
-        if (releases.length === 1) {
-            return { kind: 'impossible', why: `only one version (${live.image}) has been deployed, so there is no previous version to roll back to` };
-        }
-        return {
-            kind: 'impossible',
-            why: `to-release ${back} asks for the release ${back} back, but the host records only ${releases.length - 1} earlier release(s)`
-        };
-    }
-    const candidate = byColor(idle);
-    // A rollback brings the release back at the size it had, whatever 'replicas' says now.
-    const size = target.replicas ?? 1;
-    if (isContainerOf(candidate, target) && (candidate.replicas ?? 1) >= size) {
-        return {
-            kind: 'reuse-standby',
-            color: idle,
-            image: target.image,
-            replicas: size,
-            mustStart: !candidate.running,
-            why: candidate.running ? 'the previous version is still running' : 'the previous version is stopped',
-            restores: target
-        };
-    }
-    return {
-        kind: 'start-new',
-        color: idle,
-        image: target.image,
-        replicas: size,
-        why: back === 1 ? 'the previous container is gone, so its image is started again' : `its container is gone, so its image is started again on ${idle}`,
-        restores: target
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/engine/replicas.ts
 
 const ASIDE_SUFFIX = '-replaced';
@@ -75708,105 +75735,6 @@ async function replicasOnHost(host, app, color) {
 /** The union of number lists, sorted. */
 function union(...lists) {
     return [...new Set(lists.flat())].sort((a, b) => a - b);
-}
-
-;// CONCATENATED MODULE: ./src/engine/ports.ts
-class LedgerError extends Error {
-    name = 'LedgerError';
-}
-const systemClock = {
-    now: () => Date.now(),
-    sleep: ms => new Promise(resolve => setTimeout(resolve, ms))
-};
-
-;// CONCATENATED MODULE: ./src/engine/release-command.ts
-/**
- * The release command (the Heroku "release phase"): a one-off container of the new image, with
- * the app's env, volumes and networks, run to completion before anything is switched.
- */
-
-
-
-
-
-/** How many of its last lines a failed command's error shows. */
-const TAIL_LINES = 30;
-/** Same image, same command, same settings: the same release command (what makes a retried run skip it). */
-function releaseCommandKey(imageId, command, settingsHash) {
-    return (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify({ imageId, command, settingsHash })).digest('hex').slice(0, 24);
-}
-/**
- * Runs the release command of `image` unless it already succeeded for this image, command and
- * settings (recorded in the ledger, so a retried run does not migrate twice). Returns the ledger
- * record as it is afterwards; throws ReleaseError when it fails, times out or is aborted; its
- * container is removed in every case.
- */
-async function runReleaseCommand(deps, record, image, stillLive) {
-    const { config, host, log, clock } = deps;
-    const settings = config.releaseCommand;
-    if (!settings)
-        return record;
-    const shown = settings.command.join(' ');
-    const key = releaseCommandKey(image.id, settings.command, configHash(config.container, config.health.port));
-    const done = record.releaseCommands?.find(r => r.key === key);
-    if (done) {
-        log.info(`The release command (${shown}) already succeeded for ${image.ref} with these settings at ${done.ranAt}: not running it again`);
-        return record;
-    }
-    const name = releaseCommandName(config.app);
-    // A run that died mid-command may have left its container.
-    await host.remove(name);
-    const spec = containerSpec({
-        app: config.app,
-        color: 'blue',
-        image: image.ref,
-        network: deps.network,
-        // A one-off: not a service of a color's compose project (no compose labels, no color network).
-        settings: { ...config.container, composeService: undefined },
-        appPort: config.health.port,
-        releaseId: '',
-        startedAt: new Date(clock.now()).toISOString(),
-        run: deps.run
-    });
-    const labels = { ...spec.labels, [LABEL.role]: 'release-command' };
-    delete labels[LABEL.color];
-    const tail = [];
-    const started = clock.now();
-    let code;
-    try {
-        await host.create({ ...spec, name, command: settings.command, labels });
-        await host.start(name);
-        code = await deps.output(`Release command: ${shown}`, print => host.waitExit(name, settings.timeoutMs, line => {
-            print(line);
-            tail.push(line);
-            if (tail.length > TAIL_LINES)
-                tail.shift();
-        }, deps.abort));
-    }
-    finally {
-        // Removing kills it first: nothing of the command outlives its step.
-        await host.remove(name).catch(e => log.warning(`Could not remove ${name}: ${e.message}`));
-    }
-    const seconds = Math.round((clock.now() - started) / 1000);
-    if (code === undefined) {
-        const why = deps.abortReason() ?? `it did not finish within ${Math.round(settings.timeoutMs / 1000)} s (release-timeout), so it was killed`;
-        throw new ReleaseError({ reason: `The release command (${shown}) did not complete: ${why}. ${stillLive}`, logs: tail.join('\n'), container: name });
-    }
-    if (code !== 0) {
-        throw new ReleaseError({
-            reason: `The release command (${shown}) exited with code ${code} after ${seconds} s. ${stillLive}`,
-            logs: tail.join('\n'),
-            container: name,
-            exitCode: code
-        });
-    }
-    log.info(`The release command succeeded in ${seconds} s`);
-    const updated = {
-        ...record,
-        releaseCommands: [{ key, image: image.ref, ranAt: new Date(clock.now()).toISOString() }, ...(record.releaseCommands ?? [])].slice(0, RELEASE_COMMAND_RUNS_KEPT)
-    };
-    await deps.ledger.write(updated);
-    return updated;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/workers.ts
@@ -76206,6 +76134,1527 @@ class Workers {
     }
 }
 
+;// CONCATENATED MODULE: ./src/engine/ownership.ts
+
+/**
+ * Why a container found under one of the app's names is not cutover's to touch, or undefined when
+ * it is. Names can be taken by anything (an older hand-made deploy called `<app>-blue`); only
+ * cutover's labels for this app make a container ours to set aside, rename or remove.
+ */
+function foreignContainerProblem(app, name, labels) {
+    if (labels[LABEL.managed] === 'true' && labels[LABEL.app] === app)
+        return undefined;
+    const whose = labels[LABEL.app] && labels[LABEL.managed] === 'true' ? `cutover's container of the app ${labels[LABEL.app]}` : 'not made by cutover';
+    return (`A container named ${name} is in the way, and it is ${whose} (it lacks the labels ${LABEL.managed}=true and ${LABEL.app}=${app}): ` +
+        `cutover leaves it as it is. Rename or remove it yourself (docker rename ${name} ${name}-old), or deploy under another app name. Nothing was changed.`);
+}
+
+;// CONCATENATED MODULE: ./src/engine/color-set.ts
+
+
+
+
+
+
+
+/** ' (replica N)' for replicas after the first, so one-container logs read as before. */
+function replicaNote(replica) {
+    return replica > 1 ? ` (replica ${replica})` : '';
+}
+/** The color set of an app on one Docker host: containers `<app>-<color>[-N]` and its workers. */
+class ContainerColorSet {
+    ctx;
+    workers;
+    /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
+    stoppedForHandover = [];
+    constructor(ctx) {
+        this.ctx = ctx;
+        this.workers = new Workers({
+            config: ctx.config,
+            host: ctx.host,
+            log: ctx.log,
+            clock: ctx.clock,
+            run: ctx.deps.run,
+            network: networkName(ctx.app),
+            aborted: () => ctx.abortReason
+        });
+    }
+    get app() {
+        return this.ctx.app;
+    }
+    /** A container by name, refused when it is not cutover's container of this app (a hand-made one in the way). */
+    async own(name) {
+        const info = await this.ctx.host.inspect(name);
+        const problem = info && foreignContainerProblem(this.app, name, info.labels);
+        if (problem)
+            throw new ReleaseError({ reason: problem });
+        return info;
+    }
+    async inspect(releases) {
+        return Promise.all(COLORS.map(color => (this.ctx.web ? this.inspectWeb(color) : this.workers.colorState(color, releases))));
+    }
+    async inspectWeb(color) {
+        const info = await this.own(containerName(this.app, color));
+        if (!info)
+            return { color, exists: false, running: false };
+        // Further replicas count while they serve the same release as the first.
+        let replicas = 1;
+        let allRunning = info.running && !info.restarting;
+        for (let i = 2; i <= MAX_REPLICAS; i++) {
+            const more = await this.ctx.host.inspect(containerName(this.app, color, i));
+            if (!more || more.labels[LABEL.release] !== info.labels[LABEL.release])
+                break;
+            replicas = i;
+            allRunning &&= more.running && !more.restarting;
+        }
+        return {
+            color,
+            exists: true,
+            replicas,
+            running: allRunning,
+            image: info.labels[LABEL.image],
+            releaseId: info.labels[LABEL.release],
+            id: info.id,
+            imageId: info.imageId,
+            configHash: info.labels[LABEL.configHash]
+        };
+    }
+    async recover(live, preview) {
+        await Promise.all(COLORS.map(color => this.recoverAside(color, live, preview)));
+        await this.workers.recoverAside(live);
+        await this.workers.stopStray(live);
+    }
+    /**
+     * A run that died between setting a container aside and finishing leaves it behind. If its color
+     * is live the switch completed and the aside container is obsolete; otherwise the replacement
+     * never went live: put the old container back.
+     */
+    async recoverAside(color, live, preview) {
+        const { host, log } = this.ctx;
+        const { aside: found } = await replicasOnHost(host, this.app, color);
+        for (const i of found) {
+            const aside = await this.own(asideName(this.app, color, i));
+            if (!aside)
+                continue;
+            // A preview recorded on this color was gated: what it replaced is obsolete as after a switch.
+            const current = preview?.color === color ? await host.inspect(containerName(this.app, color, i)) : undefined;
+            if (live?.color === color || (current && current.labels[LABEL.release] === preview?.instance)) {
+                log.info(`Removing ${asideName(this.app, color, i)}, left behind by an interrupted run after its switch`);
+                await host.remove(aside.id);
+                await this.prune(aside.imageId);
+            }
+            else {
+                log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color, i)} back as ${containerName(this.app, color, i)}`);
+                await this.restoreAside(color, i);
+            }
+        }
+    }
+    async boot(plan, release) {
+        const { config, host, log } = this.ctx;
+        const replicas = oneTo(plan.replicas);
+        if (plan.kind === 'reuse-standby') {
+            if (plan.mustStart) {
+                for (const i of replicas)
+                    await host.start(containerName(this.app, plan.color, i));
+                log.info(`Started the stopped standby ${this.describe(plan)}`);
+            }
+            return;
+        }
+        // Every container of the color moves aside, those beyond the new size too: they are retired with it.
+        const { serving } = await replicasOnHost(host, this.app, plan.color);
+        for (const i of union(serving, replicas))
+            await this.setAside(plan.color, i);
+        for (const i of replicas) {
+            const spec = containerSpec({
+                app: this.app,
+                color: plan.color,
+                replica: i,
+                image: plan.image,
+                network: networkName(this.app),
+                settings: config.container,
+                appPort: config.health.port,
+                releaseId: release.instance,
+                startedAt: this.ctx.nowIso(),
+                run: this.ctx.deps.run,
+                hash: release.configHash
+            });
+            const containerId = await host.create(spec);
+            await host.start(spec.name);
+            log.info(`Started ${spec.name} (${containerId.slice(0, 12)}) from ${plan.image}`);
+        }
+    }
+    /** How the boot and gate steps name the color's containers. */
+    describe(plan) {
+        const first = containerName(this.app, plan.color);
+        return plan.replicas > 1 ? `${plan.replicas} replicas of ${plan.color} (${first}…)` : first;
+    }
+    async gate(plan, live) {
+        const { config, host, log, timeline, clock } = this.ctx;
+        const names = oneTo(plan.replicas).map(i => containerName(this.app, plan.color, i));
+        // All replicas boot at once; the gate fails with the first one that fails.
+        const outcomes = await timeline.step('healthy', `Waiting for ${this.describe(plan)} to be healthy`, async (note) => {
+            const all = await Promise.all(names.map(async (name) => ({
+                name,
+                outcome: await waitHealthy({ host, name, network: networkName(this.app), settings: config.health, log, clock, aborted: () => this.ctx.abortReason })
+            })));
+            const failed = all.find(o => !o.outcome.healthy);
+            note(failed && !failed.outcome.healthy ? failed.outcome.reason : `${all.reduce((sum, o) => sum + (o.outcome.healthy ? o.outcome.probes : 0), 0)} probe(s)`);
+            return all;
+        });
+        this.ctx.checkAborted(live);
+        const failed = outcomes.find(o => !o.outcome.healthy);
+        if (failed && !failed.outcome.healthy) {
+            const health = failed.outcome;
+            const logs = await host.logs(failed.name, 30).catch(e => `(logs unavailable: ${e.message})`);
+            throw new ReleaseError({
+                reason: `${failed.name} (${plan.image}) did not become healthy: ${health.reason}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`,
+                logs,
+                container: failed.name,
+                exitCode: health.exitCode,
+                oomKilled: health.oomKilled
+            });
+        }
+        if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
+            for (const n of names)
+                await host.setRestartPolicy(n, config.container.restart);
+        }
+    }
+    async startWorkers(plan, release, workers, live) {
+        if (!workers.length)
+            return;
+        const stillLive = live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.';
+        await this.ctx.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, async () => {
+            if (live && this.workers.roles.handover === 'stop-first')
+                this.stoppedForHandover = await this.workers.stopBeforeHandover(live.color, plan.color);
+            await this.workers.startAndGate(plan, release, workers, stillLive);
+        });
+        this.ctx.checkAborted(live);
+    }
+    async restore(plan, workers) {
+        const { log } = this.ctx;
+        if (workers.length || this.stoppedForHandover.length) {
+            await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
+            const stopped = this.stoppedForHandover;
+            this.stoppedForHandover = [];
+            await this.workers.resume(stopped).catch(u => log.warning(`Could not start the live workers again: ${u.message}`));
+        }
+        if (!this.ctx.web)
+            return;
+        for (const i of oneTo(plan.replicas))
+            await this.discardFailed(plan.color, plan.kind === 'reuse-standby', i);
+        if (plan.kind === 'start-new') {
+            const { aside } = await replicasOnHost(this.ctx.host, this.app, plan.color);
+            for (const i of aside)
+                await this.restoreAside(plan.color, i);
+        }
+    }
+    /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
+    async setAside(color, replica) {
+        const old = await this.own(containerName(this.app, color, replica));
+        if (!old)
+            return;
+        await this.ctx.host.remove(asideName(this.app, color, replica));
+        await this.ctx.host.rename(old.id, asideName(this.app, color, replica));
+        this.ctx.log.info(`Set the old ${color}${replicaNote(replica)} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`);
+    }
+    /** Puts the set-aside container back under its name after a failed release. */
+    async restoreAside(color, replica) {
+        const aside = await this.ctx.host.inspect(asideName(this.app, color, replica));
+        if (!aside)
+            return;
+        await this.ctx.host.remove(containerName(this.app, color, replica));
+        await this.ctx.host.rename(aside.id, containerName(this.app, color, replica));
+        this.ctx.log.info(`Put the previous ${color}${replicaNote(replica)} container back, so the standby is kept`);
+    }
+    /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
+    async discardFailed(color, wasStandby, replica) {
+        const { host, log, config } = this.ctx;
+        const name = containerName(this.app, color, replica);
+        try {
+            if (config.keepFailed || wasStandby) {
+                await host.stop(name, 5);
+                if (wasStandby) {
+                    log.info(`Stopped ${name} again`);
+                }
+                else {
+                    // Out of the way of the standby being put back, under a name that says what it is.
+                    await host.remove(failedName(this.app, color, replica));
+                    await host.rename(name, failedName(this.app, color, replica));
+                    log.info(`Stopped the failed container and kept it as ${failedName(this.app, color, replica)} for inspection (keep-failed)`);
+                }
+            }
+            else {
+                await host.remove(name);
+                log.info(`Removed the failed container ${name} (set keep-failed: true to keep it)`);
+            }
+        }
+        catch (e) {
+            log.warning(`Could not clean up ${name}: ${e.message}`);
+        }
+    }
+    /**
+     * Removes the containers the new color replaced (the old standby) and their image. That standby
+     * may have been live until recently (a deploy right after a rollback) and still hold drained
+     * connections, WebSockets above all: it gets what is left of its drain-timeout first.
+     */
+    async retireReplaced(before, liveColor, endedCanary) {
+        const { config, log, host, clock } = this.ctx;
+        const { aside } = await replicasOnHost(host, this.app, liveColor);
+        const replaced = (await Promise.all(aside.map(i => host.inspect(asideName(this.app, liveColor, i))))).filter(c => c !== undefined);
+        if (!replaced.length)
+            return;
+        const what = `${liveColor} container${replaced.length > 1 ? `s (${replaced.length})` : ''} (${replaced[0].labels[LABEL.image] ?? '?'})`;
+        // It stopped being live when the release live before this run went live, or, for a canary ended since, when it was ended.
+        const ended = endedCanary?.color === liveColor ? Date.parse(endedCanary.at) : NaN;
+        const liveUntil = Math.max(...[before ? Date.parse(before.liveSince) : NaN, ended].filter(t => Number.isFinite(t)), -Infinity);
+        const drainLeft = liveUntil + config.proxy.drainTimeoutMs - clock.now();
+        if (replaced.some(c => c.running) && drainLeft > 0) {
+            log.info(`The replaced ${what} took new requests until ${Math.round((clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
+            await clock.sleep(drainLeft);
+        }
+        for (const c of replaced)
+            await host.remove(c.id);
+        log.info(`Removed the replaced ${what}`);
+        for (const imageId of new Set(replaced.map(c => c.imageId)))
+            await this.prune(imageId);
+    }
+    async keepPrevious(before, previousColor) {
+        const { config, log, host, clock, router } = this.ctx;
+        if (!before)
+            return undefined;
+        const { serving } = await replicasOnHost(host, this.app, previousColor);
+        const names = serving.map(i => containerName(this.app, previousColor, i));
+        const name = names.length > 1 ? `${names.join(', ')}` : containerName(this.app, previousColor);
+        const standby = { color: before.color, image: before.image, state: 'running' };
+        const endDrain = config.proxy.sticky ? router.endDrain?.bind(router) : undefined;
+        if (config.keepPrevious === 'running' && !endDrain) {
+            log.info(`${name} ${names.length > 1 ? 'keep' : 'keeps'} running as the standby for an instant rollback.`);
+            return standby;
+        }
+        // sticky: clients holding a cookie of the old color stay on it until its drain ends, whatever keep-previous says.
+        const then = config.keepPrevious === 'running'
+            ? 'its sticky clients move over (it keeps running as the standby)'
+            : `${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`;
+        log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${then}`);
+        await clock.sleep(config.proxy.drainTimeoutMs);
+        if (endDrain)
+            await endDrain(previousColor);
+        if (config.keepPrevious === 'running')
+            return standby;
+        if (config.keepPrevious === 'stopped' && names.length) {
+            for (const n of names)
+                await host.stop(n, 10);
+            standby.state = 'stopped';
+        }
+        else {
+            for (const n of names)
+                await host.remove(n);
+            standby.state = 'removed';
+        }
+        return standby;
+    }
+    retireWorkers(previous, liveColor) {
+        return this.workers.retire(previous, liveColor);
+    }
+    async discard(release) {
+        const { host } = this.ctx;
+        const { serving, aside } = await replicasOnHost(host, this.app, release.color);
+        // Only containers of the release: a color whose containers are something else (hand-made) is left alone.
+        const found = await Promise.all(serving.map(async (i) => ({ name: containerName(this.app, release.color, i), info: await host.inspect(containerName(this.app, release.color, i)) })));
+        const ours = found.filter(f => f.info?.labels[LABEL.release] === release.instance).map(f => ({ ...f.info, name: f.name }));
+        // In-flight requests finish (SIGTERM, 5 s grace) before the containers go.
+        await Promise.all(ours.map(c => host.stop(c.name, 5).catch(() => undefined)));
+        for (const c of ours)
+            await host.remove(c.name);
+        for (const i of aside)
+            await host.remove(asideName(this.app, release.color, i));
+        for (const imageId of new Set(ours.map(i => i.imageId)))
+            await this.prune(imageId);
+        return ours.length;
+    }
+    workerStates(color) {
+        return this.workers.states(color);
+    }
+    async isCurrent(live, state, image, hash, replicas) {
+        const roles = this.ctx.config.roles ?? NO_ROLES;
+        const sameSize = (live.replicas ?? 1) === replicas && (state?.replicas ?? 1) >= replicas;
+        const webSame = !this.ctx.web || (state?.running && state.imageId === image.id && state.configHash === hash && sameSize);
+        return !!webSame && (await this.workers.allLive(live.color, image.id, hash, roles.workers));
+    }
+    async pullWorkerImages(workers) {
+        await this.workers.pullImages(workers);
+    }
+    async prune(imageId) {
+        const result = await this.ctx.host.removeImage(imageId).catch(e => {
+            this.ctx.log.warning(`Could not prune image ${imageId}: ${e.message}`);
+            return 'in-use';
+        });
+        if (result === 'removed')
+            this.ctx.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/ports.ts
+class LedgerError extends Error {
+    name = 'LedgerError';
+}
+const systemClock = {
+    now: () => Date.now(),
+    sleep: ms => new Promise(resolve => setTimeout(resolve, ms))
+};
+
+;// CONCATENATED MODULE: ./src/engine/context.ts
+
+
+
+/** The slice itself, so that the secrets are not even carried along. */
+function engineConfigOf(config) {
+    const { ssh, github, registry, fleet, ...slice } = config;
+    return slice;
+}
+function newReleaseId() {
+    return `${Date.now().toString(36)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
+}
+/**
+ * What every step of a run shares, in place of an engine object's fields: the configuration slice,
+ * the ports, the clock, the log and timeline, and the abort signal. It holds no state of the
+ * release itself; the pipeline passes that along explicitly.
+ */
+class EngineContext {
+    deps;
+    clock;
+    newId;
+    aborter = new AbortController();
+    reason;
+    constructor(deps) {
+        this.deps = deps;
+        this.clock = deps.clock ?? systemClock;
+        this.newId = deps.newId ?? newReleaseId;
+    }
+    get config() {
+        return this.deps.config;
+    }
+    get host() {
+        return this.deps.host;
+    }
+    get router() {
+        return this.deps.router;
+    }
+    get ledger() {
+        return this.deps.ledger;
+    }
+    get log() {
+        return this.deps.log;
+    }
+    get timeline() {
+        return this.deps.timeline;
+    }
+    get app() {
+        return this.deps.config.app;
+    }
+    /** false with app-port: none: no web role, so no proxy is created, asked or switched. */
+    get web() {
+        return this.deps.config.roles?.web ?? true;
+    }
+    /** What this app claims on its proxy with this run's inputs. */
+    get claim() {
+        const { name, domains, previewDomains } = this.deps.config.proxy;
+        return { proxy: name, domains, ...(previewDomains?.length ? { previewDomains } : {}) };
+    }
+    /** The claim the ledger records (none without a web role). */
+    get routing() {
+        return this.web ? this.claim : undefined;
+    }
+    /** Fires on abort: what waits on a container (the release command) stops at once. */
+    get signal() {
+        return this.aborter.signal;
+    }
+    /** Why the run was told to stop (a signal), if it was. */
+    get abortReason() {
+        return this.reason;
+    }
+    abort(reason) {
+        this.reason ??= reason;
+        this.aborter.abort();
+    }
+    /** Throws at a safe point once the run was told to stop; `live` is what still serves. */
+    checkAborted(live) {
+        if (this.reason)
+            throw new ReleaseError({
+                reason: `${this.reason}: stopped before the switch; ${live ? `${live.color} (${live.image}) is still live` : 'nothing was switched'}.`
+            });
+    }
+    route(color, releaseId, replicas = 1) {
+        return { app: this.app, color, releaseId, appPort: this.deps.config.health.port, replicas };
+    }
+    /** The route to a recorded release. */
+    routeTo(release) {
+        return this.route(release.color, release.id, release.replicas ?? 1);
+    }
+    nowIso() {
+        return new Date(this.clock.now()).toISOString();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/exposure.ts
+
+
+const VERIFY_TIMEOUT_MS = 10_000;
+/** The last look through the proxy at the end of a run: a live app answers well within this. */
+const CONFIRM_TIMEOUT_MS = 2000;
+/** The verify step: asks through the proxy until `route`'s release answers, or VERIFY_TIMEOUT_MS. */
+function verifyStep(ctx, route) {
+    const { router, config, timeline } = ctx;
+    return timeline.step('verify', 'Verifying through the proxy', async (note) => {
+        const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
+        note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+        return v;
+    });
+}
+/** Writes the ledger as part of undoing: a failure is said, not thrown (the next run settles the record). */
+async function rewriteLedger(ctx, record) {
+    await ctx.ledger.write(record).catch(e => ctx.log.warning(`Could not update the release ledger: ${e.message} (the next run settles it)`));
+}
+/**
+ * Routes the app to `live` alone. A proxy that does not answer (killed, or its container stopped)
+ * is started again first — its saved routes come back with it — and asked once more, so the run
+ * that sees the proxy down brings it back.
+ */
+async function routeBack(ctx, live, network) {
+    try {
+        await ctx.router.apply(ctx.routeTo(live));
+    }
+    catch (e) {
+        ctx.log.warning(`Routing ${ctx.app} to ${live.color} failed (${e.message}): starting the proxy again if it is down, then trying once more`);
+        await ctx.router.ensure(network);
+        await ctx.router.apply(ctx.routeTo(live));
+    }
+}
+/**
+ * At the end of a run that switched: the proxy still answers from the release the run reports. A
+ * proxy killed since the switch (docker kill, the kernel's OOM killer) is started again, its
+ * saved routes with it; if it still does not answer, the run fails saying so.
+ */
+async function confirmServed(ctx, release, network) {
+    const route = ctx.routeTo(release);
+    const first = await ctx.router.verify(route, ctx.config.health.path, CONFIRM_TIMEOUT_MS).catch((e) => e);
+    if (!(first instanceof Error) && first.ok)
+        return;
+    ctx.log.warning(`The proxy no longer answers from ${release.color} (${first instanceof Error ? first.message : describeAnswer(first.last)}): starting it again if it is down`);
+    await ctx.router.ensure(network);
+    const again = await ctx.router.verify(route, ctx.config.health.path, VERIFY_TIMEOUT_MS);
+    if (!again.ok)
+        throw new ReleaseError({
+            reason: `At the end of the run the proxy did not answer from ${release.color} (${release.image}) within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(again.last)}), though it routes there: check the proxy container.`
+        });
+}
+
+;// CONCATENATED MODULE: ./src/engine/plan.ts
+
+/** Whether a container is the one started for this release. */
+function isContainerOf(container, release) {
+    if (!container.exists || container.color !== release.color)
+        return false;
+    // Containers started before the ledger existed carry no release id: match them by image.
+    return container.releaseId ? container.releaseId === release.instance : container.image === release.image;
+}
+/**
+ * Decides what a release does from what is found on the host alone (the ledger's releases, newest
+ * first, and the two colors' containers), so any runner, or a re-run after a crash, reaches the
+ * same decision. Pure: no I/O.
+ */
+function planRelease(releases, containers, request) {
+    const live = releases[0];
+    const byColor = (c) => containers.find(x => x.color === c) ?? { color: c, exists: false, running: false };
+    const idle = live ? otherColor(live.color) : 'blue';
+    const replicas = request.replicas ?? 1;
+    if (request.kind === 'deploy') {
+        return { kind: 'start-new', color: idle, image: request.image, replicas, why: live ? `${live.color} is live` : 'first deploy' };
+    }
+    if (request.toImage) {
+        if (!live)
+            return { kind: 'start-new', color: idle, image: request.toImage, replicas, why: 'rollback to a given image on an empty host' };
+        return { kind: 'start-new', color: idle, image: request.toImage, replicas, why: `rollback of ${live.color} to the image given in to-image` };
+    }
+    if (!live)
+        return { kind: 'impossible', why: 'nothing has been deployed on this host yet, so there is nothing to roll back to' };
+    const back = request.toRelease ?? 1;
+    const target = releases[back];
+    if (!target) {
+        if (releases.length === 1) {
+            return { kind: 'impossible', why: `only one version (${live.image}) has been deployed, so there is no previous version to roll back to` };
+        }
+        return {
+            kind: 'impossible',
+            why: `to-release ${back} asks for the release ${back} back, but the host records only ${releases.length - 1} earlier release(s)`
+        };
+    }
+    const candidate = byColor(idle);
+    // A rollback brings the release back at the size it had, whatever 'replicas' says now.
+    const size = target.replicas ?? 1;
+    if (isContainerOf(candidate, target) && (candidate.replicas ?? 1) >= size) {
+        return {
+            kind: 'reuse-standby',
+            color: idle,
+            image: target.image,
+            replicas: size,
+            mustStart: !candidate.running,
+            why: candidate.running ? 'the previous version is still running' : 'the previous version is stopped',
+            restores: target
+        };
+    }
+    return {
+        kind: 'start-new',
+        color: idle,
+        image: target.image,
+        replicas: size,
+        why: back === 1 ? 'the previous container is gone, so its image is started again' : `its container is gone, so its image is started again on ${idle}`,
+        restores: target
+    };
+}
+
+;// CONCATENATED MODULE: ./src/engine/results.ts
+
+/** The recorded previous release's color as the host has it now. */
+function standbyOf(releases, colors) {
+    const previous = releases[1];
+    if (!previous)
+        return undefined;
+    const c = colors.find(x => x.color === previous.color);
+    const state = !c || !isContainerOf(c, previous) ? 'removed' : c.running ? 'running' : 'stopped';
+    return { color: previous.color, image: previous.image, state };
+}
+/** A result that names `live` as what serves and the ledger's releases behind it. */
+function resultOf(result, live, releases, containerId, standby) {
+    const previous = releases[1];
+    return {
+        result,
+        color: live.color,
+        image: live.image,
+        containerId,
+        deployedAt: live.liveSince,
+        previousColor: previous?.color,
+        previousImage: previous?.image,
+        standby,
+        release: live,
+        releases
+    };
+}
+/** What a failed run reports: what serves (as far as the run knows) and the ledger's releases. */
+function failedResultOf(live, releases) {
+    const previous = releases.find(r => r.id !== live?.id);
+    return {
+        result: 'failed',
+        color: live?.color,
+        image: live?.image,
+        deployedAt: live?.liveSince,
+        previousColor: previous?.color,
+        previousImage: previous?.image,
+        release: live,
+        releases
+    };
+}
+
+;// CONCATENATED MODULE: ./src/engine/expose-canary.ts
+
+
+
+
+
+/**
+ * canary-weight: the gated new color takes `weight` % of new requests beside the live one.
+ * Recorded first, so a run that dies here leaves a canary the next promote or rollback ends.
+ */
+function canaryExposure(weight) {
+    return {
+        kind: 'canary',
+        needs: ['weights'],
+        input: 'canary-weight',
+        async expose(run) {
+            const { ctx, plan, record, release, route, undo } = run;
+            const live = run.live;
+            const canary = ctx.router.canary.bind(ctx.router);
+            const liveRoute = ctx.routeTo(live);
+            release.liveSince = ctx.nowIso();
+            await ctx.ledger.write({ ...record, pending: undefined, preview: undefined, canary: { release, weight, since: release.liveSince } });
+            undo.push('the canary record', () => rewriteLedger(ctx, { ...record, pending: undefined, canary: undefined }));
+            // Pushed before the proxy is told: one that fails half-way is routed back too.
+            undo.push(`the canary's share on ${plan.color}`, () => routeBack(ctx, live, networkName(ctx.app)), {
+                live,
+                why: `The proxy may still send ${weight} % of new requests to ${plan.color} (${plan.image}), so its containers were kept and the canary stays recorded: mode rollback ends it.`
+            });
+            await ctx.timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () => canary(liveRoute, route, weight).catch((e) => {
+                throw new ReleaseError({
+                    reason: `The proxy could not start the canary on ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
+                });
+            }));
+            const verified = await verifyStep(ctx, liveRoute);
+            if (!verified.ok)
+                throw new ReleaseError({
+                    reason: `After the canary started the proxy did not answer within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
+                });
+            if (ctx.deps.afterVerify)
+                await ctx.deps.afterVerify();
+        },
+        async settle(run) {
+            const { ctx, colors, plan, record, release } = run;
+            const live = run.live;
+            ctx.log.info(`${plan.image} on ${plan.color} serves ${weight} % of new requests; ${live.image} on ${live.color} the rest. mode promote makes it live, mode rollback ends it.`);
+            // The containers the canary replaced (the old standby) go after their drain; the live color stays as it is.
+            await ctx.timeline.step('cleanup', 'Cleaning up', () => colors.retireReplaced(live, plan.color, record.endedCanary));
+            const info = await ctx.host.inspect(containerName(ctx.app, plan.color));
+            return { ...resultOf('canary', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image };
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/core/release.ts
+const RELEASE_COMMAND_RUNS_KEPT = 20;
+/** A conflict between this app's claim and other apps' claims on the same proxy: one sentence, or undefined. */
+function routingConflict(app, claim, others) {
+    for (const other of others) {
+        if (other.app === app || !other.routing || other.routing.proxy !== claim.proxy)
+            continue;
+        if (!claim.domains.length && !other.routing.domains.length) {
+            return `App ${other.app} is already the default server of the proxy ${claim.proxy} (it has no domains), and so would ${app} be: give one of them 'domains'.`;
+        }
+        const theirs = new Set([...other.routing.domains, ...(other.routing.previewDomains ?? [])].map(d => d.toLowerCase()));
+        for (const [input, names] of [
+            ['domains', claim.domains],
+            ['preview-domains', claim.previewDomains ?? []]
+        ]) {
+            const taken = names.filter(d => theirs.has(d.toLowerCase()));
+            if (taken.length) {
+                return `Input '${input}' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`;
+            }
+        }
+    }
+    return undefined;
+}
+const LEDGER_SIZE = 10;
+function emptyLedger(app) {
+    return { version: 1, app, releases: [] };
+}
+/** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
+function withLive(record, release) {
+    return {
+        version: 1,
+        app: record.app,
+        releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE),
+        routing: record.routing,
+        releaseCommands: record.releaseCommands
+    };
+}
+/** Checks a parsed ledger; returns a reason when it is not one. */
+function ledgerProblem(value, app) {
+    const r = value;
+    if (!r || typeof r !== 'object')
+        return 'it is not a JSON object';
+    if (r.version !== 1)
+        return `its version is ${JSON.stringify(r.version)}, not 1`;
+    if (r.app !== app)
+        return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`;
+    if (!Array.isArray(r.releases))
+        return 'it has no list of releases';
+    if (r.canary !== undefined) {
+        const c = r.canary;
+        if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number')
+            return 'its canary is not a release with a weight';
+    }
+    if (r.preview !== undefined) {
+        const p = r.preview;
+        if (!p || typeof p !== 'object' || !p.release || typeof p.since !== 'string')
+            return 'its preview is not a release with a time';
+    }
+    if (r.endedCanary !== undefined) {
+        const e = r.endedCanary;
+        if (!e || (e.color !== 'blue' && e.color !== 'green') || typeof e.at !== 'string')
+            return 'its ended canary is not a color with a time';
+    }
+    const extra = [r.pending, r.canary?.release, r.preview?.release].filter(x => x !== undefined);
+    for (const rel of [...r.releases, ...extra]) {
+        if (!rel || typeof rel !== 'object')
+            return 'a release is not an object';
+        if (rel.color !== 'blue' && rel.color !== 'green')
+            return `a release has color ${JSON.stringify(rel.color)}`;
+        if (typeof rel.image !== 'string' || !rel.image)
+            return 'a release has no image';
+        if (typeof rel.id !== 'string' || !rel.id)
+            return 'a release has no id';
+        if (typeof rel.liveSince !== 'string')
+            return 'a release has no time';
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/engine/expose-none.ts
+
+
+/** app-port none: nothing to route; the release is live once its workers are started and gated. */
+const noExposure = {
+    kind: 'none',
+    needs: [],
+    async expose(run) {
+        if (run.ctx.deps.afterVerify)
+            await run.ctx.deps.afterVerify();
+    },
+    async settle(run) {
+        const { ctx, colors, plan, record, live, release, serving } = run;
+        release.liveSince = ctx.nowIso();
+        const updated = withLive(record, release);
+        serving.live = release;
+        serving.releases = updated.releases;
+        await ctx.ledger.write(updated);
+        ctx.log.info(`${plan.image} is live on ${plan.color} (workers only).`);
+        await ctx.timeline.step('cleanup', 'Stopping the previous workers', () => colors.retireWorkers(live?.color, plan.color));
+        const states = await colors.inspect(updated.releases);
+        const result = resultOf(run.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, undefined, standbyOf(updated.releases, states));
+        const workers = await colors.workerStates(release.color);
+        return { ...result, ...(workers.length ? { workers } : {}) };
+    }
+};
+
+;// CONCATENATED MODULE: ./src/core/preview.ts
+/**
+ * The address a waiting preview is reached at (output preview-url): the first preview domain, with
+ * the scheme the proxy serves it with (https with tls on) and the port when it is not the default.
+ */
+function previewUrlOf(proxy) {
+    const host = proxy.previewDomains?.[0];
+    if (!host)
+        return undefined;
+    const https = proxy.tls !== undefined && proxy.tls.mode !== 'off';
+    const port = https ? proxy.tls.httpsPort : proxy.port;
+    return `${https ? 'https' : 'http'}://${host.toLowerCase()}${port === (https ? 443 : 80) ? '' : `:${port}`}`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/expose-preview.ts
+
+
+
+
+
+
+function previewState(ctx, preview) {
+    const url = previewUrlOf(ctx.config.proxy);
+    return { color: preview.release.color, image: preview.release.image, since: preview.since, ...(url ? { url } : {}) };
+}
+/**
+ * promote manual: the gated new color is left waiting, recorded as the preview, the preview
+ * domains routed to it, the live color serving every request as before.
+ */
+const previewExposure = {
+    kind: 'preview',
+    needs: ['preview'],
+    input: 'promote',
+    async expose(run) {
+        const { ctx, plan, record, release, route, undo } = run;
+        const live = run.live;
+        const preview = ctx.router.preview.bind(ctx.router);
+        const liveRoute = ctx.routeTo(live);
+        release.liveSince = ctx.nowIso();
+        // Recorded before the proxy learns of it: a run that dies here leaves a preview the next run promotes, discards or replaces.
+        await ctx.ledger.write({ ...record, pending: undefined, canary: undefined, preview: { release, since: release.liveSince }, routing: ctx.claim });
+        // What was recorded before this run (a preview this one would have replaced is back with its containers).
+        undo.push('the preview record', () => rewriteLedger(ctx, { ...record, pending: undefined }));
+        const domains = ctx.config.proxy.previewDomains ?? [];
+        undo.push(`the preview routing to ${plan.color}`, () => routeBack(ctx, live, networkName(ctx.app)), {
+            live,
+            why: `The preview domains may still reach ${plan.color} (${plan.image}), so its containers were kept and the preview stays recorded: mode rollback discards it.`
+        });
+        await ctx.timeline.step('switch', domains.length ? `Routing ${domains.join(', ')} to ${plan.color}` : `Keeping ${live.color} live`, () => preview(liveRoute, route).catch((e) => {
+            throw new ReleaseError({
+                reason: `The proxy could not route the preview to ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
+            });
+        }));
+        const verified = await verifyStep(ctx, liveRoute);
+        if (!verified.ok)
+            throw new ReleaseError({
+                reason: `After routing the preview the proxy did not answer from ${live.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
+            });
+        if (ctx.deps.afterVerify)
+            await ctx.deps.afterVerify();
+    },
+    async settle(run) {
+        const { ctx, colors, plan, record, release } = run;
+        const live = run.live;
+        const state = previewState(ctx, { release, since: release.liveSince });
+        ctx.log.info(`${plan.image} on ${plan.color} is healthy and waits for mode promote${state.url ? `; preview it at ${state.url}` : ' (no preview-domains reach it)'}. ${live.image} on ${live.color} still serves every request; mode rollback discards the preview.`);
+        // The containers the preview replaced (the old standby, or an earlier preview) go after their drain; the live color stays as it is.
+        await ctx.timeline.step('cleanup', 'Cleaning up', () => colors.retireReplaced(live, plan.color, record.endedCanary));
+        const info = await ctx.host.inspect(containerName(ctx.app, plan.color));
+        return { ...resultOf('preview', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image, preview: state };
+    }
+};
+
+;// CONCATENATED MODULE: ./src/engine/watch.ts
+
+/**
+ * watch (issue #12): after a verified switch, the new color is observed through the proxy for a
+ * while: the 5xx share of its responses, as the proxy counts them, and its health path asked
+ * through the proxy. Either going wrong makes the engine switch back.
+ */
+/** How often the counters are read and the health path is asked. */
+const WATCH_TICK_MS = 2000;
+/** How soon a cancel is noticed while waiting for the next sample. */
+const ABORT_SLICE_MS = 250;
+/** One health probe through the proxy waits at most this long for an answer from the new release. */
+const WATCH_PROBE_TIMEOUT_MS = 2000;
+/** Health fails the watch after this many failed probes in a row (one slow answer is not an outage). */
+const WATCH_HEALTH_FAILURES = 3;
+/**
+ * Below this many responses in the whole window the 5xx share is not judged: 1 failure of 2
+ * requests of a quiet app says nothing about the release.
+ */
+const MIN_RESPONSES_JUDGED = 20;
+/** Before the window ends, the share is judged only once this many responses were counted (an early spike of a few errors can be noise). */
+const MIN_RESPONSES_EARLY = 100;
+/**
+ * Running totals of responses and 5xx over the window, from samples of the proxy's counters. The
+ * first sample is the baseline; a sample lower than the one before means the proxy reloaded (its
+ * new process counts from zero), so that sample counts whole.
+ */
+class ResponseTally {
+    responses = 0;
+    errors = 0;
+    last;
+    add(sample) {
+        const last = this.last;
+        this.last = sample;
+        if (!last)
+            return;
+        const reset = sample.responses < last.responses || sample.errors < last.errors;
+        this.responses += reset ? sample.responses : sample.responses - last.responses;
+        this.errors += reset ? sample.errors : sample.errors - last.errors;
+    }
+    get started() {
+        return this.last !== undefined;
+    }
+}
+/** The 5xx share of `errors` of `responses` against `maxPercent`, judged from `minResponses` responses on. */
+function errorShare(responses, errors, maxPercent, minResponses = MIN_RESPONSES_JUDGED) {
+    const percent = responses > 0 ? (100 * errors) / responses : 0;
+    const judged = responses >= minResponses;
+    return { judged, percent, over: judged && percent > maxPercent };
+}
+function secondsOf(ms) {
+    return `${Math.round(ms / 1000)} s`;
+}
+function percentOf(p) {
+    return `${p.toFixed(1)} %`;
+}
+/** "5 %", "0.5 %": the limit as the user wrote it. */
+function limitOf(p) {
+    return `${p} %`;
+}
+/** Observes the new color for `settings.durationMs`; resolves with the verdict (never throws for what it sees). */
+async function watchRelease(deps) {
+    const { router, route, healthPath, settings, clock, log } = deps;
+    const counts = router.responseCounts?.bind(router);
+    const started = clock.now();
+    const elapsed = () => clock.now() - started;
+    const tally = new ResponseTally();
+    let countErrors = 0;
+    const sample = async () => {
+        if (!counts)
+            return;
+        try {
+            tally.add(await counts());
+        }
+        catch (e) {
+            // The health probes still watch; the share is judged on the samples that came.
+            if (countErrors++ === 0)
+                log.warning(`watch: could not read the proxy's response counters: ${e.message}`);
+        }
+    };
+    let probes = 0;
+    let answered = 0;
+    let failedInRow = 0;
+    const describeCounts = () => {
+        if (!counts)
+            return 'the proxy counts no responses';
+        if (!tally.started)
+            return "the proxy's response counters could not be read";
+        const share = errorShare(tally.responses, tally.errors, settings.maxErrorRate);
+        if (!share.judged)
+            return `${tally.errors} of ${tally.responses} responses were 5xx: too few to judge (fewer than ${MIN_RESPONSES_JUDGED})`;
+        return `${tally.errors} of ${tally.responses} responses (${percentOf(share.percent)}) were 5xx (at most ${limitOf(settings.maxErrorRate)} allowed)`;
+    };
+    const summary = () => `${describeCounts()}; ${healthPath} answered ${answered} of ${probes} probes in ${secondsOf(elapsed())}`;
+    log.info(`Watching ${route.color} for ${secondsOf(settings.durationMs)}: the 5xx share of its responses (at most ${limitOf(settings.maxErrorRate)}, judged from ${MIN_RESPONSES_JUDGED} responses) and ${healthPath} through the proxy every ${WATCH_TICK_MS / 1000} s`);
+    await sample();
+    for (;;) {
+        const abort = deps.aborted();
+        if (abort)
+            return { kind: 'aborted', ms: elapsed(), abortReason: abort, summary: summary() };
+        const elsewhere = deps.failedElsewhere?.();
+        if (elsewhere)
+            return { kind: 'failed', ms: elapsed(), reason: elsewhere };
+        const left = settings.durationMs - elapsed();
+        if (left <= 0)
+            break;
+        // In slices: a cancel must end the watch well within the runner's grace after its signal.
+        const until = clock.now() + Math.min(WATCH_TICK_MS, left);
+        while (clock.now() < until && !deps.aborted() && !deps.failedElsewhere?.())
+            await clock.sleep(Math.min(ABORT_SLICE_MS, until - clock.now()));
+        const stop = deps.aborted();
+        if (stop)
+            return { kind: 'aborted', ms: elapsed(), abortReason: stop, summary: summary() };
+        await sample();
+        const probe = await router.verify(route, healthPath, WATCH_PROBE_TIMEOUT_MS);
+        probes++;
+        if (probe.ok) {
+            answered++;
+            failedInRow = 0;
+        }
+        else {
+            failedInRow++;
+            log.warning(`watch: ${healthPath} through the proxy: ${describeAnswer(probe.last)} (${failedInRow}/${WATCH_HEALTH_FAILURES} in a row)`);
+            if (failedInRow >= WATCH_HEALTH_FAILURES) {
+                return {
+                    kind: 'failed',
+                    ms: elapsed(),
+                    reason: `${healthPath} failed ${failedInRow} times in a row through the proxy (last answer: ${describeAnswer(probe.last)}) after ${secondsOf(elapsed())}`
+                };
+            }
+        }
+        const early = errorShare(tally.responses, tally.errors, settings.maxErrorRate, MIN_RESPONSES_EARLY);
+        if (early.over)
+            return { kind: 'failed', ms: elapsed(), reason: overReason(tally, early.percent, elapsed(), settings) };
+    }
+    const share = errorShare(tally.responses, tally.errors, settings.maxErrorRate);
+    if (share.over)
+        return { kind: 'failed', ms: elapsed(), reason: overReason(tally, share.percent, elapsed(), settings) };
+    return { kind: 'passed', ms: elapsed(), summary: summary() };
+}
+function overReason(tally, percent, ms, settings) {
+    return `${tally.errors} of ${tally.responses} responses (${percentOf(percent)}) were 5xx in ${secondsOf(ms)}, above ${limitOf(settings.maxErrorRate)}`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/watch-live.ts
+
+
+
+
+
+
+
+/**
+ * watch (issue #12): observes the new, live color. Passing returns (cleanup follows); a failure
+ * switches back to the previous release (graceful, as any switch), records it live again and
+ * throws with what was seen; a cancel stops watching and leaves the new color live.
+ */
+async function watchLive(run, record, route, settings) {
+    const { ctx, plan, live, release } = run;
+    const { config, router, timeline, log } = ctx;
+    const deployed = () => resultOf('deployed', release, record.releases);
+    const watched = await timeline
+        .step('watch', `Watching ${plan.color} for ${Math.round(settings.durationMs / 1000)} s`, async (note) => {
+        const w = await watchRelease({
+            router,
+            route,
+            healthPath: config.health.path,
+            settings,
+            clock: ctx.clock,
+            log,
+            aborted: () => ctx.abortReason,
+            failedElsewhere: ctx.deps.watchFailedElsewhere
+        });
+        note(w.kind === 'failed' ? w.reason : w.summary);
+        if (w.kind === 'failed')
+            throw new ReleaseError({ reason: `watch: ${w.reason}` });
+        return w;
+    })
+        .catch((e) => {
+        if (e instanceof ReleaseError)
+            return { kind: 'failed', reason: e.failure.reason.replace(/^watch: /, '') };
+        throw e;
+    });
+    let failure = watched.kind === 'failed' ? watched.reason : undefined;
+    if (watched.kind === 'passed') {
+        log.info(`watch: ${plan.image} on ${plan.color} passed: ${watched.summary}.`);
+        // Several hosts: every host's watch must pass; one that fails rolls this host back too.
+        failure = await ctx.deps.afterWatch?.().then(() => undefined, (e) => e.message);
+        if (failure === undefined)
+            return;
+    }
+    if (watched.kind === 'aborted') {
+        // The switch is done and verified: a cancel is not a verdict on the release. Nothing more
+        // happens on the host (keep-previous too waits for the next run): the cancel grace is short.
+        throw new ReleaseError({
+            reason: `${watched.abortReason} during the watch, after ${Math.round(watched.ms / 1000)} s (${watched.summary}): ${plan.color} (${plan.image}) stays live; a cancelled watch does not roll back.`
+        }, deployed());
+    }
+    const seen = `watch: ${failure}`;
+    if (watched.kind === 'failed')
+        ctx.deps.onWatchFailed?.(watched.reason);
+    log.warning(seen);
+    if (!live) {
+        throw new ReleaseError({ reason: `${seen}; there is no previous release to roll back to, so ${plan.color} (${plan.image}) stays live.` }, deployed());
+    }
+    throw await rollBackAfterWatch(run, record, live, seen, deployed);
+}
+/** The watch failed: back to `live`, recorded live again; returns the error that reports it. */
+async function rollBackAfterWatch(run, record, live, seen, deployed) {
+    const { ctx, colors, plan, release, serving } = run;
+    const back = ctx.routeTo(live);
+    await ctx.timeline.step('switch', `Switching back to ${live.color} (the watch failed)`, () => ctx.router.apply(back).catch((e) => {
+        throw new ReleaseError({ reason: `${seen}; switching back to ${live.color} failed (${e.message}), so ${plan.color} (${plan.image}) is still live.` }, deployed());
+    }));
+    const verified = await verifyStep(ctx, back);
+    // The proxy routes to the previous release either way: the ledger says so.
+    const restored = { ...live, liveSince: ctx.nowIso() };
+    const rolled = { ...withLive(record, restored), routing: ctx.claim };
+    serving.live = restored;
+    serving.releases = rolled.releases;
+    await ctx.ledger.write(rolled);
+    ctx.log.info(`Rolled back to ${live.image} on ${live.color}: it serves again.`);
+    // The new color is now the one that served before: drained, then keep-previous; the containers
+    // it had replaced (the old standby) go; its workers stop (the previous ones never did).
+    const standby = await ctx.timeline.step('cleanup', 'Cleaning up', async () => {
+        const [, kept] = await Promise.all([
+            colors.retireReplaced(live, plan.color),
+            colors.keepPrevious(release, plan.color),
+            colors.retireWorkers(plan.color, live.color)
+        ]);
+        // keep-previous running keeps what is there: a new color that went down stays down.
+        const left = await ctx.host.inspect(containerName(ctx.app, plan.color));
+        return kept?.state === 'running' && !left?.running ? { ...kept, state: 'stopped' } : kept;
+    });
+    const info = await ctx.host.inspect(containerName(ctx.app, live.color));
+    const unconfirmed = verified.ok ? '' : ` (the proxy did not confirm it within ${VERIFY_TIMEOUT_MS / 1000} s: ${describeAnswer(verified.last)})`;
+    const workers = await colors.workerStates(restored.color);
+    return new ReleaseError({ reason: `${seen}: rolled back to ${live.color} (${live.image})${unconfirmed}` }, { ...resultOf('auto-rolled-back', restored, rolled.releases, info?.id, standby), ...(workers.length ? { workers } : {}) });
+}
+
+;// CONCATENATED MODULE: ./src/engine/expose-switch.ts
+
+
+
+
+
+
+
+/** The whole app to the new color: a graceful switch, verified through the proxy, then recorded live. */
+const switchExposure = {
+    kind: 'switch',
+    needs: [],
+    async expose(run) {
+        const { ctx, plan, record, live, release, route, undo } = run;
+        // Written before the switch: a run that dies between the switch and the final write is
+        // finished by the next one, which finds the proxy already routing to this pending release.
+        await ctx.ledger.write({ ...record, pending: release });
+        undo.push('the pending release in the ledger', () => rewriteLedger(ctx, { ...record, pending: undefined }));
+        ctx.checkAborted(live);
+        // Pushed before the switch: a proxy that dies while it is told may have saved the new route, so
+        // a failed switch routes back too. If that fails as well, what it routes to is not known.
+        const back = undo.push(`the switch to ${plan.color}`, async () => (live ? routeBack(ctx, live, networkName(ctx.app)) : undefined), {
+            live: undefined,
+            why: `Routing ${ctx.app} back to ${live?.color} failed too, so what the proxy routes to is not known (its saved configuration names ${live?.color} or ${plan.color}): both colors' containers were kept, and the next run settles it from the proxy's route.`
+        });
+        await ctx.timeline.step('switch', `Switching the proxy to ${plan.color}`, () => ctx.router.apply(route).catch((e) => {
+            throw new ReleaseError({
+                reason: `The proxy could not be switched to ${plan.color}: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+            });
+        }));
+        // Switched: if switching back fails, the proxy's configuration names this release. Its
+        // containers stay and the ledger keeps it pending, so a restarted proxy serves what the record says.
+        back.ifStuck = {
+            live: release,
+            why: `The proxy's configuration still routes ${ctx.app} to ${plan.color} (${plan.image}), so its containers were kept and the ledger records it as pending; the next run settles it.`
+        };
+        const backText = async () => {
+            if (!live)
+                return '';
+            const failed = await undo.runNow(back);
+            return failed ? `; switching back to ${live.color} failed too (${failed.message})` : ` to ${live.color}`;
+        };
+        const verified = await verifyStep(ctx, route);
+        if (!verified.ok) {
+            const text = await backText();
+            throw new ReleaseError({
+                reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}), so it was switched back${text}.`
+            });
+        }
+        if (ctx.deps.afterVerify) {
+            await ctx.deps.afterVerify().catch(async (e) => {
+                const text = await backText();
+                throw new ReleaseError({ reason: `${e.message}; ${plan.color} was switched back${text}.` });
+            });
+        }
+    },
+    async settle(run) {
+        const { ctx, colors, plan, record, live, release, route, serving } = run;
+        // Live from now: drains of the color it replaced count from this moment.
+        release.liveSince = ctx.nowIso();
+        const updated = { ...withLive(record, release), routing: ctx.claim };
+        serving.live = release;
+        serving.releases = updated.releases;
+        await ctx.ledger.write(updated);
+        ctx.log.info(`${plan.image} is live on ${plan.color}.`);
+        // watch: the previous color keeps running (keep-previous waits) until the new one has passed it.
+        const watch = ctx.config.strategy.watch;
+        if (watch && run.kind === 'deploy')
+            await watchLive(run, updated, route, watch);
+        const standby = await ctx.timeline.step('cleanup', 'Cleaning up', async () => {
+            // Both wait out drain times; they overlap rather than add up.
+            const [, kept] = await Promise.all([
+                colors.retireReplaced(live, plan.color, record.endedCanary),
+                colors.keepPrevious(live, otherColor(plan.color)),
+                // The previous workers stop at once: no traffic to drain, and they must not keep taking jobs.
+                colors.retireWorkers(live?.color, plan.color)
+            ]);
+            return kept;
+        });
+        await confirmServed(ctx, release, networkName(ctx.app));
+        const info = await ctx.host.inspect(containerName(ctx.app, plan.color));
+        const result = resultOf(run.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby);
+        const workers = await colors.workerStates(release.color);
+        return { ...result, ...(workers.length ? { workers } : {}) };
+    }
+};
+
+;// CONCATENATED MODULE: ./src/engine/endings.ts
+
+
+
+
+
+/** Ends what waits beside the live release without going live: a canary, or a preview. */
+/** mode rollback during a canary: the live color alone again; the canary's color gets keep-previous after its drain. */
+async function endCanary(ctx, colors, record, live) {
+    const { host, router, ledger, timeline, log } = ctx;
+    const canary = record.canary;
+    await ctx.deps.onPlanned?.({ color: live.color, image: live.image, from: { color: canary.release.color, image: canary.release.image }, restores: live });
+    const network = networkName(ctx.app);
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app });
+    await router.ensure(network);
+    const route = ctx.routeTo(live);
+    // Recorded before the proxy is told, and put back if it refuses: the ledger never names a canary the proxy no longer routes.
+    const updated = { ...record, pending: undefined, canary: undefined, endedCanary: { color: canary.release.color, at: ctx.nowIso() } };
+    await ledger.write(updated);
+    await timeline.step('switch', `Ending the canary on ${canary.release.color}`, () => router.apply(route).catch(async (e) => {
+        await rewriteLedger(ctx, record);
+        throw new ReleaseError({
+            reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}. It still sends ${canary.weight} % of new requests there.`
+        });
+    }));
+    const verified = await verifyStep(ctx, route);
+    if (!verified.ok)
+        throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` });
+    log.info(`Ended the canary of ${canary.release.image} on ${canary.release.color}: ${live.image} on ${live.color} serves every new request.`);
+    // Its drain counts from now: keep-previous applies to the canary's color as to a replaced live color.
+    const standby = await timeline.step('cleanup', 'Cleaning up', () => colors.keepPrevious(canary.release, canary.release.color));
+    const info = await host.inspect(containerName(ctx.app, live.color));
+    return resultOf('rolled-back', live, updated.releases, info?.id, standby);
+}
+/** mode rollback while a preview waits: its containers go; the live release and the proxy's routing of it are untouched. */
+async function discardPreview(ctx, colors, record, live) {
+    const { ledger, timeline, log, config } = ctx;
+    const preview = record.preview.release;
+    await timeline.step('cleanup', `Discarding the preview on ${preview.color}`, async (note) => {
+        note(`${await colors.discard(preview)} container(s) removed`);
+    });
+    const updated = { ...record, pending: undefined, preview: undefined, routing: ctx.claim };
+    await ledger.write(updated);
+    log.info(`Discarded the preview of ${preview.image} on ${preview.color} (its containers are removed${config.proxy.previewDomains?.length ? '; the preview domains answer 503 until the next preview' : ''}). ${live.image} on ${live.color} stays live, untouched.`);
+    const info = await ctx.host.inspect(containerName(ctx.app, live.color));
+    const states = await colors.inspect(updated.releases);
+    return { ...resultOf('rolled-back', live, updated.releases, info?.id, standbyOf(updated.releases, states)), previewEnded: 'discarded' };
+}
+
+;// CONCATENATED MODULE: ./src/engine/ledger-guard.ts
+
+
+
+/** Where the ledger is, as the user finds it (host/ledger-file.ts's ledgerPath, under the SSH user's home). */
+function ledgerWhere(app) {
+    return `~/.cutover/apps/${app}/releases.json`;
+}
+/** The app's containers that cutover made (its labels, not its names: a look-alike is not one of them). */
+function cutoverContainers(app, containers) {
+    return containers.filter(c => c.labels[LABEL.managed] === 'true' && c.labels[LABEL.app] === app);
+}
+/** Why a missing ledger must stop the run (cutover's containers for the app exist), or undefined for a real first deploy. */
+function missingLedgerProblem(app, appContainers) {
+    const ours = cutoverContainers(app, appContainers);
+    if (!ours.length)
+        return undefined;
+    const names = ours.map(c => `${c.name} (${c.state})`).sort();
+    const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : names.join(', ');
+    return (`The release ledger ${ledgerWhere(app)} is missing on the host, but cutover's containers for ${app} exist: ${shown}. ` +
+        `It was deleted, or this run connects as another SSH user (with another home) than the runs that deployed them. ` +
+        `cutover stops rather than plan a first deploy over the live color and lose the rollback history; nothing was changed, and what was live still serves. ` +
+        `To recover: connect as the SSH user that deployed ${app}, or run mode status with rebuild-ledger: true to rebuild the ledger from the containers' labels and the proxy's route.`);
+}
+function colorFound(app, color, ours) {
+    const ofColor = ours.filter(c => c.labels[LABEL.color] === color && c.labels[LABEL.role] !== 'release-command');
+    // The color's own containers: `<app>-<color>`, `<app>-<color>-N`; not a `-replaced` or `-failed` one, never live as such.
+    const web = ofColor.filter(c => c.labels[LABEL.role] !== 'worker' && replicaOf(app, color, c.name) !== undefined);
+    const first = web.find(c => c.name === containerName(app, color)) ?? ofColor.find(c => c.labels[LABEL.role] === 'worker');
+    if (!first || !first.labels[LABEL.release] || !first.labels[LABEL.image])
+        return undefined;
+    const same = web.filter(c => c.labels[LABEL.release] === first.labels[LABEL.release]);
+    return {
+        color,
+        image: first.labels[LABEL.image],
+        instance: first.labels[LABEL.release],
+        configHash: first.labels[LABEL.configHash] ?? '',
+        startedAt: first.labels[LABEL.deployedAt] ?? '',
+        replicas: Math.max(1, same.length),
+        running: (same.length ? same : [first]).every(c => c.state === 'running'),
+        web: first.labels[LABEL.role] !== 'worker'
+    };
+}
+function releaseOf(app, found, id) {
+    return {
+        id,
+        instance: found.instance,
+        app,
+        color: found.color,
+        image: found.image,
+        configHash: found.configHash,
+        kind: 'deploy',
+        ...(found.replicas > 1 ? { replicas: found.replicas } : {}),
+        // The switch time is on no container: its start time is the nearest known.
+        liveSince: found.startedAt,
+        by: {},
+        ...(found.web ? {} : { web: false })
+    };
+}
+/**
+ * A ledger rebuilt from the app's containers and the proxy's route. The live release is the color
+ * the proxy routes to (with the release id it reports); without a route, the one color whose
+ * containers run. The previous release is the other color, when it was started before the live
+ * one (one started after it never went live: a preview, a canary). Throws when the live color
+ * cannot be told.
+ */
+function rebuildLedger(app, containers, routed) {
+    const ours = cutoverContainers(app, containers);
+    const colors = COLORS.map(c => colorFound(app, c, ours)).filter((c) => c !== undefined);
+    if (!colors.length)
+        throw new LedgerError(`No container of ${app} carries cutover's labels: there is nothing to rebuild the ledger from (a first deploy starts a new one).`);
+    const running = colors.filter(c => c.running);
+    const live = routed ? colors.find(c => c.color === routed.color) : running.length === 1 ? running[0] : undefined;
+    if (!live) {
+        const why = routed
+            ? `the proxy routes ${app} to ${routed.color}, which has no container of ${app}`
+            : `the proxy has no route for ${app} and ${running.length ? 'both colors run' : 'no color runs'}`;
+        throw new LedgerError(`Cannot tell which release of ${app} is live (${why}), so the ledger was not rebuilt. Nothing was changed.`);
+    }
+    const releases = [releaseOf(app, live, routed?.releaseId ?? live.instance)];
+    const other = colors.find(c => c.color !== live.color);
+    if (other && other.startedAt && live.startedAt && other.startedAt < live.startedAt && other.instance !== live.instance) {
+        releases.push(releaseOf(app, other, other.instance));
+    }
+    return { version: 1, app, releases: releases.slice(0, LEDGER_SIZE) };
+}
+/** What a rebuilt ledger holds, in one sentence for the log and the summary. */
+function describeRebuilt(record, routed) {
+    const [live, previous] = record.releases;
+    const how = routed ? 'the color the proxy routes to, with the release id it reports' : 'the only color whose containers run (the proxy has no route)';
+    const before = previous
+        ? `; previous: ${previous.color} ${previous.image} (release ${previous.id}), what mode rollback goes back to`
+        : '; no previous release could be inferred (the other color has no container started before the live one), so mode rollback needs to-image';
+    return (`Rebuilt the release ledger of ${record.app}: live ${live.color} ${live.image} (release ${live.id}), ${how}${before}. ` +
+        `Not known from containers, so not recorded: older releases, image digests, authors, switch times (their start times stand in) and worker commands.`);
+}
+/**
+ * mode status with rebuild-ledger: rebuilds the ledger when it is missing, writes it, and returns
+ * what was rebuilt. A ledger that is there is left alone (move a damaged one away first).
+ */
+async function rebuildMissingLedger(deps, app, routing) {
+    if (await deps.ledger.read()) {
+        throw new LedgerError(`rebuild-ledger: the release ledger ${ledgerWhere(app)} is there and readable, so it was not rebuilt. Nothing was changed. To rebuild it anyway, move it away first.`);
+    }
+    const [containers, routed] = await Promise.all([deps.host.listApp(app), deps.router?.current()]);
+    const record = rebuildLedger(app, containers, routed);
+    await deps.ledger.write(routing ? { ...record, routing } : record);
+    const text = describeRebuilt(record, routed !== undefined);
+    deps.log.info(text);
+    return text;
+}
+
+;// CONCATENATED MODULE: ./src/engine/host-state.ts
+
+
+
+
+
+
+/**
+ * The ledger, with an interrupted switch settled: a pending release the proxy already routes to
+ * went live; any other pending release never did. A host deployed before the ledger existed is
+ * read from what the router recorded then.
+ */
+async function readLedger(ctx) {
+    const { ledger, router, log } = ctx;
+    let record = await ledger.read();
+    if (!record) {
+        record = (ctx.web ? await router.legacyRecord?.() : undefined) ?? emptyLedger(ctx.app);
+        if (record.releases.length)
+            log.info(`Imported the live release of ${ctx.app} from the proxy's route (recorded before the ledger existed)`);
+        // No ledger while cutover's containers for the app exist: stop, never a "first deploy" over the live color.
+        const missing = record.releases.length ? undefined : missingLedgerProblem(ctx.app, await ctx.host.listApp(ctx.app));
+        if (missing)
+            throw new LedgerError(missing);
+    }
+    if (record.pending) {
+        const routed = await router.current();
+        if (routed?.releaseId === record.pending.id) {
+            log.info(`An interrupted run had switched to ${record.pending.color} (${record.pending.image}): recording it as live`);
+            record = withLive(record, record.pending);
+        }
+        else {
+            log.info(`An interrupted run never switched to ${record.pending.color} (${record.pending.image}): forgetting it`);
+            record = { ...record, pending: undefined };
+        }
+    }
+    return record;
+}
+/**
+ * The proxy must route to what the ledger says is live (a route changed by hand, a proxy whose
+ * saved configuration is older than the ledger): a mismatch is put right before anything else,
+ * and said, when the live release's containers run; otherwise it is said and left to the release.
+ */
+async function repairRouting(ctx, live, containers) {
+    const routed = await ctx.router.current();
+    if (!routed || routed.releaseId === live.id)
+        return;
+    const state = containers.find(c => c.color === live.color);
+    const runs = !!state?.running && isContainerOf(state, live);
+    const seen = `The proxy routes ${ctx.app} to ${routed.color} (release ${routed.releaseId}), but the ledger records ${live.color} (${live.image}, release ${live.id}) as live`;
+    if (!runs) {
+        ctx.log.warning(`${seen}, whose containers do not run: left for this run's switch to settle.`);
+        return;
+    }
+    ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else.`);
+    // A proxy that is down cannot take it now: the prepare step starts it again, and the switch settles the route.
+    await ctx.router.apply(ctx.routeTo(live)).catch((e) => ctx.log.warning(`Could not route ${ctx.app} back to ${live.color} yet: ${e.message}`));
+}
+/**
+ * The inspect step of a deploy or rollback: the ledger settled, the inputs checked against what
+ * the host has and what other apps claim, what an interrupted run left put right, and both colors
+ * read. Nothing is changed on the host unless an earlier run left something half-done.
+ */
+async function inspectForRelease(ctx, colors) {
+    const { host, config, log, timeline } = ctx;
+    return timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
+        if (missing.length) {
+            throw new ReleaseError({
+                reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
+            });
+        }
+        const conflict = ctx.web ? routingConflict(ctx.app, ctx.claim, claims) : undefined;
+        if (conflict)
+            throw new ReleaseError({ reason: `${conflict} Nothing was changed.` });
+        const live = record.releases[0];
+        if (!ctx.web && live && live.web !== false) {
+            throw new ReleaseError({
+                reason: `Input 'app-port' is none, but the live release of ${ctx.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${ctx.app}'s containers first. Nothing was changed.`
+            });
+        }
+        await colors.recover(live, record.preview?.release);
+        const containers = await colors.inspect(record.releases);
+        if (ctx.web && live)
+            await repairRouting(ctx, live, containers);
+        note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
+        log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`);
+        return { record, live, containers };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/engine/release-command.ts
+/**
+ * The release command (the Heroku "release phase"): a one-off container of the new image, with
+ * the app's env, volumes and networks, run to completion before anything is switched.
+ */
+
+
+
+
+
+/** How many of its last lines a failed command's error shows. */
+const TAIL_LINES = 30;
+/** Same image, same command, same settings: the same release command (what makes a retried run skip it). */
+function releaseCommandKey(imageId, command, settingsHash) {
+    return (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify({ imageId, command, settingsHash })).digest('hex').slice(0, 24);
+}
+/**
+ * Runs the release command of `image` unless it already succeeded for this image, command and
+ * settings (recorded in the ledger, so a retried run does not migrate twice). Returns the ledger
+ * record as it is afterwards; throws ReleaseError when it fails, times out or is aborted; its
+ * container is removed in every case.
+ */
+async function runReleaseCommand(deps, record, image, stillLive) {
+    const { config, host, log, clock } = deps;
+    const settings = config.releaseCommand;
+    if (!settings)
+        return record;
+    const shown = settings.command.join(' ');
+    const key = releaseCommandKey(image.id, settings.command, configHash(config.container, config.health.port));
+    const done = record.releaseCommands?.find(r => r.key === key);
+    if (done) {
+        log.info(`The release command (${shown}) already succeeded for ${image.ref} with these settings at ${done.ranAt}: not running it again`);
+        return record;
+    }
+    const name = releaseCommandName(config.app);
+    // A run that died mid-command may have left its container.
+    await host.remove(name);
+    const spec = containerSpec({
+        app: config.app,
+        color: 'blue',
+        image: image.ref,
+        network: deps.network,
+        // A one-off: not a service of a color's compose project (no compose labels, no color network).
+        settings: { ...config.container, composeService: undefined },
+        appPort: config.health.port,
+        releaseId: '',
+        startedAt: new Date(clock.now()).toISOString(),
+        run: deps.run
+    });
+    const labels = { ...spec.labels, [LABEL.role]: 'release-command' };
+    delete labels[LABEL.color];
+    const tail = [];
+    const started = clock.now();
+    let code;
+    try {
+        await host.create({ ...spec, name, command: settings.command, labels });
+        await host.start(name);
+        code = await deps.output(`Release command: ${shown}`, print => host.waitExit(name, settings.timeoutMs, line => {
+            print(line);
+            tail.push(line);
+            if (tail.length > TAIL_LINES)
+                tail.shift();
+        }, deps.abort));
+    }
+    finally {
+        // Removing kills it first: nothing of the command outlives its step.
+        await host.remove(name).catch(e => log.warning(`Could not remove ${name}: ${e.message}`));
+    }
+    const seconds = Math.round((clock.now() - started) / 1000);
+    if (code === undefined) {
+        const why = deps.abortReason() ?? `it did not finish within ${Math.round(settings.timeoutMs / 1000)} s (release-timeout), so it was killed`;
+        throw new ReleaseError({ reason: `The release command (${shown}) did not complete: ${why}. ${stillLive}`, logs: tail.join('\n'), container: name });
+    }
+    if (code !== 0) {
+        throw new ReleaseError({
+            reason: `The release command (${shown}) exited with code ${code} after ${seconds} s. ${stillLive}`,
+            logs: tail.join('\n'),
+            container: name,
+            exitCode: code
+        });
+    }
+    log.info(`The release command succeeded in ${seconds} s`);
+    const updated = {
+        ...record,
+        releaseCommands: [{ key, image: image.ref, ranAt: new Date(clock.now()).toISOString() }, ...(record.releaseCommands ?? [])].slice(0, RELEASE_COMMAND_RUNS_KEPT)
+    };
+    await deps.ledger.write(updated);
+    return updated;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/shared-services.ts
 /**
  * Shared services of a compose project (a database, a queue): one container `<app>-<service>`
@@ -76339,145 +77788,596 @@ async function gate(deps, name, startedNow) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/engine/watch.ts
+;// CONCATENATED MODULE: ./src/engine/prepare.ts
 
-/**
- * watch (issue #12): after a verified switch, the new color is observed through the proxy for a
- * while: the 5xx share of its responses, as the proxy counts them, and its health path asked
- * through the proxy. Either going wrong makes the engine switch back.
- */
-/** How often the counters are read and the health path is asked. */
-const WATCH_TICK_MS = 2000;
-/** How soon a cancel is noticed while waiting for the next sample. */
-const ABORT_SLICE_MS = 250;
-/** One health probe through the proxy waits at most this long for an answer from the new release. */
-const WATCH_PROBE_TIMEOUT_MS = 2000;
-/** Health fails the watch after this many failed probes in a row (one slow answer is not an outage). */
-const WATCH_HEALTH_FAILURES = 3;
-/**
- * Below this many responses in the whole window the 5xx share is not judged: 1 failure of 2
- * requests of a quiet app says nothing about the release.
- */
-const MIN_RESPONSES_JUDGED = 20;
-/** Before the window ends, the share is judged only once this many responses were counted (an early spike of a few errors can be noise). */
-const MIN_RESPONSES_EARLY = 100;
-/**
- * Running totals of responses and 5xx over the window, from samples of the proxy's counters. The
- * first sample is the baseline; a sample lower than the one before means the proxy reloaded (its
- * new process counts from zero), so that sample counts whole.
- */
-class ResponseTally {
-    responses = 0;
-    errors = 0;
-    last;
-    add(sample) {
-        const last = this.last;
-        this.last = sample;
-        if (!last)
-            return;
-        const reset = sample.responses < last.responses || sample.errors < last.errors;
-        this.responses += reset ? sample.responses : sample.responses - last.responses;
-        this.errors += reset ? sample.errors : sample.errors - last.errors;
-    }
-    get started() {
-        return this.last !== undefined;
-    }
+
+
+
+
+
+
+/** compose-shared-services: running (and healthy) before anything of the release starts. */
+async function startShared(ctx, networkReady, network) {
+    await networkReady;
+    await ctx.timeline.step('shared', 'Starting the shared services', note => ensureShared({ note, config: ctx.config, host: ctx.host, log: ctx.log, clock: ctx.clock, network, run: ctx.deps.run, aborted: () => ctx.abortReason }));
 }
-/** The 5xx share of `errors` of `responses` against `maxPercent`, judged from `minResponses` responses on. */
-function errorShare(responses, errors, maxPercent, minResponses = MIN_RESPONSES_JUDGED) {
-    const percent = responses > 0 ? (100 * errors) / responses : 0;
-    const judged = responses >= minResponses;
-    return { judged, percent, over: judged && percent > maxPercent };
+/** Runs the release command (unless it already succeeded for this release); returns the ledger record as updated. */
+async function runReleaseCommandStep(ctx, record, image, live) {
+    const { config, ledger, log, timeline } = ctx;
+    const stillLive = live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.';
+    const updated = await timeline.step('release-command', 'Running the release command', () => runReleaseCommand({
+        config,
+        host: ctx.host,
+        ledger,
+        log,
+        clock: ctx.clock,
+        network: networkName(ctx.app),
+        run: ctx.deps.run,
+        output: ctx.deps.output ?? ((title, body) => log.group(title, () => body(line => log.info(line)))),
+        abort: ctx.signal,
+        abortReason: () => ctx.abortReason
+    }, record, image, stillLive));
+    ctx.checkAborted(live);
+    return updated;
 }
-function secondsOf(ms) {
-    return `${Math.round(ms / 1000)} s`;
-}
-function percentOf(p) {
-    return `${p.toFixed(1)} %`;
-}
-/** "5 %", "0.5 %": the limit as the user wrote it. */
-function limitOf(p) {
-    return `${p} %`;
-}
-/** Observes the new color for `settings.durationMs`; resolves with the verdict (never throws for what it sees). */
-async function watchRelease(deps) {
-    const { router, route, healthPath, settings, clock, log } = deps;
-    const counts = router.responseCounts?.bind(router);
-    const started = clock.now();
-    const elapsed = () => clock.now() - started;
-    const tally = new ResponseTally();
-    let countErrors = 0;
-    const sample = async () => {
-        if (!counts)
-            return;
+async function loadArchive(ctx, image, path, bytes) {
+    const { host, log, timeline } = ctx;
+    return timeline.step('pull', `Loading ${image} from the image archive (${(bytes / 1e6).toFixed(1)} MB)`, async (note) => {
         try {
-            tally.add(await counts());
+            await host.load(path, bytes, line => log.info(line));
         }
         catch (e) {
-            // The health probes still watch; the share is judged on the samples that came.
-            if (countErrors++ === 0)
-                log.warning(`watch: could not read the proxy's response counters: ${e.message}`);
+            throw new ReleaseError({ reason: `Loading the image archive ${path} into the host's Docker failed: ${e.message}` });
         }
-    };
-    let probes = 0;
-    let answered = 0;
-    let failedInRow = 0;
-    const describeCounts = () => {
-        if (!counts)
-            return 'the proxy counts no responses';
-        if (!tally.started)
-            return "the proxy's response counters could not be read";
-        const share = errorShare(tally.responses, tally.errors, settings.maxErrorRate);
-        if (!share.judged)
-            return `${tally.errors} of ${tally.responses} responses were 5xx: too few to judge (fewer than ${MIN_RESPONSES_JUDGED})`;
-        return `${tally.errors} of ${tally.responses} responses (${percentOf(share.percent)}) were 5xx (at most ${limitOf(settings.maxErrorRate)} allowed)`;
-    };
-    const summary = () => `${describeCounts()}; ${healthPath} answered ${answered} of ${probes} probes in ${secondsOf(elapsed())}`;
-    log.info(`Watching ${route.color} for ${secondsOf(settings.durationMs)}: the 5xx share of its responses (at most ${limitOf(settings.maxErrorRate)}, judged from ${MIN_RESPONSES_JUDGED} responses) and ${healthPath} through the proxy every ${WATCH_TICK_MS / 1000} s`);
-    await sample();
-    for (;;) {
-        const abort = deps.aborted();
-        if (abort)
-            return { kind: 'aborted', ms: elapsed(), abortReason: abort, summary: summary() };
-        const left = settings.durationMs - elapsed();
-        if (left <= 0)
-            break;
-        // In slices: a cancel must end the watch well within the runner's grace after its signal.
-        const until = clock.now() + Math.min(WATCH_TICK_MS, left);
-        while (clock.now() < until && !deps.aborted())
-            await clock.sleep(Math.min(ABORT_SLICE_MS, until - clock.now()));
-        const stop = deps.aborted();
-        if (stop)
-            return { kind: 'aborted', ms: elapsed(), abortReason: stop, summary: summary() };
-        await sample();
-        const probe = await router.verify(route, healthPath, WATCH_PROBE_TIMEOUT_MS);
-        probes++;
-        if (probe.ok) {
-            answered++;
-            failedInRow = 0;
+        const loaded = await host.image(image);
+        if (!loaded)
+            throw new ReleaseError({ reason: `The image archive ${path} was loaded, but the host has no image ${image} afterwards` });
+        note(`loaded ${(bytes / 1e6).toFixed(1)} MB over SSH`);
+        return loaded;
+    });
+}
+async function pullFor(ctx, image, kind) {
+    const { host, log, timeline } = ctx;
+    return timeline.step('pull', `Pulling ${image}`, async (note) => {
+        try {
+            return await host.pull(image, line => log.info(line));
         }
-        else {
-            failedInRow++;
-            log.warning(`watch: ${healthPath} through the proxy: ${describeAnswer(probe.last)} (${failedInRow}/${WATCH_HEALTH_FAILURES} in a row)`);
-            if (failedInRow >= WATCH_HEALTH_FAILURES) {
-                return {
-                    kind: 'failed',
-                    ms: elapsed(),
-                    reason: `${healthPath} failed ${failedInRow} times in a row through the proxy (last answer: ${describeAnswer(probe.last)}) after ${secondsOf(elapsed())}`
-                };
+        catch (e) {
+            // A rollback may still use an image that is on the host but gone from the registry.
+            const local = kind === 'rollback' ? await host.image(image) : undefined;
+            if (local) {
+                log.warning(`${e.message}; using the copy already on the host`);
+                note('used the local copy');
+                return local;
+            }
+            throw new ReleaseError({ reason: e.message });
+        }
+    });
+}
+/** The image and settings asked for are already live: make sure the proxy serves them, change nothing else. */
+async function alreadyLive(ctx, colors, record, live, containerId, containers) {
+    const { router, log, timeline, config, ledger } = ctx;
+    const route = ctx.routeTo(live);
+    if (ctx.web)
+        await timeline.step('verify', 'Verifying through the proxy', async (note) => {
+            let v = await router.verify(route, config.health.path, 2000);
+            // Proxy settings changed with the same image (a new TLS certificate, say): applied as a route.
+            const outdated = v.ok && (await router.outdated?.(route));
+            if (!v.ok || outdated) {
+                // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
+                log.info(outdated
+                    ? `The proxy's settings for ${ctx.app} changed: applying them to the live ${live.color}`
+                    : `The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`);
+                await router.apply(route);
+                v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
+                if (!v.ok)
+                    throw new ReleaseError({ reason: `The proxy does not serve ${live.color}: ${describeAnswer(v.last)}` });
+            }
+            note(describeAnswer(v.last));
+        });
+    // Keep what the inspect step settled (an imported or finished release) on record.
+    await ledger.write({ ...record, routing: ctx.routing });
+    log.info(`${live.image} is already live on ${live.color} with the same settings; nothing to do.`);
+    const workers = await colors.workerStates(live.color);
+    return { ...resultOf('unchanged', live, record.releases, containerId, standbyOf(record.releases, containers)), ...(workers.length ? { workers } : {}) };
+}
+
+;// CONCATENATED MODULE: ./src/engine/undo.ts
+/**
+ * The one undo stack of a release: every step that changes the host pushes how to put it back.
+ * A failure before the release is committed unwinds it newest first. An undo that fails stops the
+ * unwind: what lies beneath it (the containers a route still points at, say) stays, so that what
+ * the proxy routes to and the containers under those names never disagree.
+ */
+class UndoStack {
+    log;
+    entries = [];
+    constructor(log) {
+        this.log = log;
+    }
+    push(what, run, ifStuck) {
+        const entry = { what, run, ifStuck, state: 'pending' };
+        this.entries.push(entry);
+        return entry;
+    }
+    /** Runs one entry now (a failed verify switches back before it reports); the unwind skips it later. */
+    async runNow(entry) {
+        if (entry.state !== 'pending')
+            return entry.error;
+        try {
+            await entry.run();
+            entry.state = 'done';
+            return undefined;
+        }
+        catch (e) {
+            entry.state = 'failed';
+            entry.error = e;
+            return entry.error;
+        }
+    }
+    /** Undoes newest first; returns where it stopped, if an undo failed. */
+    async unwind() {
+        for (const entry of [...this.entries].reverse()) {
+            if (entry.state === 'pending')
+                await this.runNow(entry);
+            if (entry.state === 'failed') {
+                this.log.warning(`Could not undo ${entry.what}: ${entry.error?.message}; what it covers is left as it is`);
+                return { what: entry.what, error: entry.error, ifStuck: entry.ifStuck };
             }
         }
-        const early = errorShare(tally.responses, tally.errors, settings.maxErrorRate, MIN_RESPONSES_EARLY);
-        if (early.over)
-            return { kind: 'failed', ms: elapsed(), reason: overReason(tally, early.percent, elapsed(), settings) };
+        this.entries.length = 0;
+        return undefined;
     }
-    const share = errorShare(tally.responses, tally.errors, settings.maxErrorRate);
-    if (share.over)
-        return { kind: 'failed', ms: elapsed(), reason: overReason(tally, share.percent, elapsed(), settings) };
-    return { kind: 'passed', ms: elapsed(), summary: summary() };
+    /** The release is committed: nothing is undone any more. */
+    commit() {
+        this.entries.length = 0;
+    }
 }
-function overReason(tally, percent, ms, settings) {
-    return `${tally.errors} of ${tally.responses} responses (${percentOf(percent)}) were 5xx in ${secondsOf(ms)}, above ${limitOf(settings.maxErrorRate)}`;
+
+;// CONCATENATED MODULE: ./src/engine/pipeline.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How the gated color is exposed, from the inputs and what is live. */
+function exposureFor(ctx, kind, live, promoting = false) {
+    const { strategy } = ctx.config;
+    if (!ctx.web)
+        return noExposure;
+    if (strategy.canaryWeight !== undefined && live && kind === 'deploy' && !promoting)
+        return canaryExposure(strategy.canaryWeight);
+    // promote manual: gated, not switched to; with nothing live there is nothing to preview beside, so it goes live.
+    if (strategy.promote === 'manual' && kind === 'deploy' && !promoting) {
+        if (live)
+            return previewExposure;
+        ctx.log.info('promote manual: nothing is live yet, so this first deploy goes live without waiting for mode promote');
+    }
+    return switchExposure;
+}
+/** Refuses an exposure the router cannot carry, before anything on the host changes. */
+function checkCapabilities(ctx, exposure) {
+    const caps = ctx.router.capabilities;
+    const missing = exposure.needs.find(c => !caps[c]);
+    if (missing)
+        throw new ReleaseError({ reason: capabilityMessage(exposure.input ?? 'mode', undefined, missing, caps.name, []) });
+}
+/**
+ * A deploy or a rollback: read ledger → plan → prepare → boot + gate → expose → verify → record →
+ * watch → clean up, with one undo stack and one error path (`deliver`).
+ */
+async function runRelease(ctx, colors, request, serving) {
+    const { config, log } = ctx;
+    const state = await inspectForRelease(ctx, colors);
+    const { record, live, containers } = state;
+    serving.live = live;
+    serving.releases = record.releases;
+    const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined;
+    // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+    if (plain && record.canary && live)
+        return endCanary(ctx, colors, record, live);
+    // mode rollback while a preview waits: the preview goes, the live release is not touched.
+    if (plain && record.preview && live)
+        return discardPreview(ctx, colors, record, live);
+    if (record.preview && request.kind === 'deploy') {
+        const p = record.preview.release;
+        log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
+    }
+    const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request });
+    if (plan.kind === 'impossible')
+        throw new ReleaseError({ reason: `Cannot roll back ${ctx.app}: ${plan.why}.` });
+    const exposure = exposureFor(ctx, request.kind, live);
+    checkCapabilities(ctx, exposure);
+    log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`);
+    await ctx.deps.onPlanned?.({
+        color: plan.color,
+        image: plan.image,
+        from: live ? { color: live.color, image: live.image } : undefined,
+        restores: plan.restores,
+        ...(exposure.kind === 'preview' ? { preview: true } : {})
+    });
+    // The proxy check does not depend on the image: it runs while the image is pulled.
+    const network = networkName(ctx.app);
+    const proxyReady = ctx.host
+        .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app })
+        .then(() => ensureComposeNetworks(ctx.host, config))
+        .then(() => (ctx.web ? ctx.router.ensure(network) : undefined));
+    proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+    const roles = config.roles ?? NO_ROLES;
+    const hash = releaseHash(configHash(config.container, config.health.port), roles);
+    if (config.shared?.length)
+        await startShared(ctx, proxyReady, network);
+    let image;
+    if (plan.kind === 'start-new') {
+        try {
+            const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
+            image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind);
+            // compose-file: services of another image than the routed one.
+            if (request.kind === 'deploy')
+                await colors.pullWorkerImages(roles.workers.map(recordOf));
+        }
+        catch (e) {
+            await proxyReady.catch(() => undefined);
+            throw e;
+        }
+        const liveState = live ? containers.find(c => c.color === live.color) : undefined;
+        if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
+            await proxyReady;
+            return alreadyLive(ctx, colors, record, live, liveState?.id, containers);
+        }
+    }
+    await proxyReady;
+    ctx.checkAborted(live);
+    return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving });
+}
+/**
+ * Boot + gate → expose → verify → record → watch → clean up. Until the exposure is verified every
+ * failure unwinds the one undo stack (the host as it was found); after it the release is
+ * committed and a failure reports it as what serves.
+ */
+async function deliver(ctx, colors, d) {
+    const { plan, live, exposure } = d;
+    const release = newRelease(ctx, d);
+    const workers = workersFor(plan, ctx.config.roles ?? NO_ROLES);
+    let record = d.record;
+    // Migrations before anything of the new release starts; nothing to undo when they fail.
+    if (ctx.config.releaseCommand && d.kind === 'deploy' && plan.kind === 'start-new' && d.image) {
+        const image = { ref: plan.image, id: d.image.id };
+        const runHere = async () => void (record = await runReleaseCommandStep(ctx, record, image, live));
+        await (ctx.deps.releaseCommandOnce ? ctx.deps.releaseCommandOnce(runHere) : runHere());
+    }
+    const undo = d.undo ?? new UndoStack(ctx.log);
+    const run = {
+        ctx,
+        colors,
+        plan,
+        record,
+        live,
+        release,
+        route: ctx.route(plan.color, release.id, plan.replicas),
+        workers,
+        kind: d.kind,
+        undo,
+        serving: d.serving
+    };
+    try {
+        if (!d.keepBootOnFailure)
+            undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers));
+        if (ctx.web) {
+            await ctx.timeline.step('boot', `Starting ${colors.describe(plan)}`, () => colors.boot(plan, release));
+            ctx.checkAborted(live);
+            await colors.gate(plan, live);
+        }
+        await colors.startWorkers(plan, release, workers, live);
+        await ctx.deps.beforeSwitch?.();
+        ctx.checkAborted(live);
+        await exposure.expose(run);
+    }
+    catch (e) {
+        const stuck = (await undo.unwind())?.ifStuck;
+        if (stuck) {
+            d.serving.live = stuck.live;
+            throw new ReleaseError({ ...failureOf(e), reason: `${failureOf(e).reason} ${stuck.why}` });
+        }
+        throw e;
+    }
+    undo.commit();
+    return exposure.settle(run);
+}
+function failureOf(e) {
+    return e instanceof ReleaseError ? e.failure : { reason: e.message };
+}
+function newRelease(ctx, d) {
+    const { plan } = d;
+    const id = ctx.newId();
+    const workers = workersFor(plan, ctx.config.roles ?? NO_ROLES);
+    return {
+        id,
+        instance: plan.kind === 'reuse-standby' ? plan.restores.instance : id,
+        app: ctx.app,
+        color: plan.color,
+        image: plan.image,
+        digest: d.image?.digest ?? (plan.kind === 'reuse-standby' ? plan.restores.digest : undefined),
+        configHash: plan.kind === 'reuse-standby' ? plan.restores.configHash : d.hash,
+        kind: d.kind,
+        ...(plan.replicas > 1 ? { replicas: plan.replicas } : {}),
+        liveSince: '',
+        by: ctx.deps.author,
+        ...(workers.length ? { workers } : {}),
+        ...(ctx.web ? {} : { web: false })
+    };
+}
+
+;// CONCATENATED MODULE: ./src/engine/promote.ts
+
+
+
+
+
+
+
+
+/** mode promote: what waits beside the live release (a canary, or a preview) becomes live through a full switch. */
+async function runPromote(ctx, colors, serving) {
+    const { timeline } = ctx;
+    const { record, live, containers } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        const record = await readLedger(ctx);
+        const live = record.releases[0];
+        serving.live = live;
+        serving.releases = record.releases;
+        const containers = await colors.inspect(record.releases);
+        note(record.canary
+            ? `canary ${record.canary.release.color} at ${record.canary.weight} %`
+            : record.preview
+                ? `preview ${record.preview.release.color} waiting`
+                : 'nothing waiting');
+        return { record, live, containers };
+    });
+    if (record.preview && live && !record.canary)
+        return promotePreview(ctx, colors, record, live, containers, serving);
+    if (!record.canary || !live)
+        throw new ReleaseError({ reason: `Nothing of ${ctx.app} waits to be promoted: deploy with canary-weight or promote: manual first. Nothing was changed.` });
+    return promoteCanary(ctx, colors, record, live, containers, serving);
+}
+async function prepareProxy(ctx) {
+    const network = networkName(ctx.app);
+    await ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app });
+    await ctx.router.ensure(network);
+}
+async function promoteCanary(ctx, colors, record, live, containers, serving) {
+    const canary = record.canary;
+    const c = containers.find(x => x.color === canary.release.color);
+    const plan = {
+        kind: 'reuse-standby',
+        color: canary.release.color,
+        image: canary.release.image,
+        replicas: canary.release.replicas ?? 1,
+        mustStart: !c?.running,
+        why: `promoting the canary (${canary.weight} % since ${canary.since})`,
+        restores: canary.release
+    };
+    ctx.log.info(`Plan: promote ${plan.image} on ${plan.color} from ${canary.weight} % to all new requests`);
+    await ctx.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: canary.release });
+    await prepareProxy(ctx);
+    // A canary that cannot be promoted is ended: the live color alone serves, as after a rollback.
+    // Its containers keep serving their share until then, so this undo is the last.
+    const undo = new UndoStack(ctx.log);
+    undo.push('the canary', async () => {
+        await ctx.router.apply(ctx.routeTo(live)).catch(u => ctx.log.warning(`Could not route ${ctx.app} back to ${live.color} alone: ${u.message}`));
+        await rewriteLedger(ctx, { ...record, pending: undefined, canary: undefined, endedCanary: { color: canary.release.color, at: ctx.nowIso() } });
+    });
+    try {
+        // Health first, while the canary still serves its share: a failing canary is ended, not promoted.
+        const result = await deliver(ctx, colors, {
+            plan,
+            record,
+            live,
+            kind: 'deploy',
+            hash: canary.release.configHash,
+            exposure: switchExposure,
+            serving,
+            undo,
+            keepBootOnFailure: true
+        });
+        return { ...result, result: 'deployed' };
+    }
+    catch (e) {
+        if (e instanceof ReleaseError && !e.result)
+            throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The canary was ended: ${live.color} (${live.image}) serves all requests.` });
+        throw e;
+    }
+}
+/** mode promote of a preview: its containers (health re-checked first) become live through a full switch. */
+async function promotePreview(ctx, colors, record, live, containers, serving) {
+    const preview = record.preview;
+    const c = containers.find(x => x.color === preview.release.color);
+    const size = preview.release.replicas ?? 1;
+    if (!c || !isContainerOf(c, preview.release) || (c.replicas ?? 1) < size) {
+        throw new ReleaseError({
+            reason: `The preview of ${preview.release.image} on ${preview.release.color} has lost its containers: deploy it again (with promote: manual) or mode rollback to forget it. ${live.color} (${live.image}) is still live.`
+        });
+    }
+    const plan = {
+        kind: 'reuse-standby',
+        color: preview.release.color,
+        image: preview.release.image,
+        replicas: size,
+        mustStart: !c.running,
+        why: `promoting the preview waiting since ${preview.since}`,
+        restores: preview.release
+    };
+    ctx.log.info(`Plan: promote the preview ${plan.image} on ${plan.color} to live (health re-checked first)`);
+    await ctx.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: preview.release });
+    await prepareProxy(ctx);
+    try {
+        const result = await deliver(ctx, colors, { plan, record, live, kind: 'deploy', hash: preview.release.configHash, exposure: switchExposure, serving });
+        return { ...result, result: 'deployed', previewEnded: 'promoted' };
+    }
+    catch (e) {
+        if (e instanceof ReleaseError && !e.result)
+            throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The preview stays recorded: mode promote tries again, mode rollback discards it.` });
+        throw e;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/status.ts
+
+
+
+
+
+
+/** mode status asks the proxy once what it serves: a live app answers well within this. */
+const STATUS_PROBE_MS = 3000;
+/** Reads what is live and on standby without changing anything. */
+async function runStatus(ctx, colors, serving) {
+    const { host, router, timeline, log } = ctx;
+    return timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        // rebuild-ledger: a missing ledger is rebuilt from the containers' labels and the proxy's route first.
+        if (ctx.config.rebuildLedger)
+            note(await rebuildMissingLedger({ ...ctx.deps, router: ctx.web ? router : undefined }, ctx.app, ctx.routing));
+        const [record, containers, routed] = await Promise.all([readLedger(ctx), host.listApp(ctx.app), ctx.web ? router.current() : undefined]);
+        for (const c of containers)
+            log.info(`container ${c.name}: ${c.state} (${c.status}), image ${c.image}`);
+        const live = record.releases[0];
+        serving.live = live;
+        serving.releases = record.releases;
+        if (!live) {
+            log.info(`No deploy of ${ctx.app} is recorded on this host.`);
+            return { result: 'unchanged', releases: [] };
+        }
+        const states = await colors.inspect(record.releases);
+        const liveContainer = states.find(c => c.color === live.color);
+        log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`);
+        // Without a web role there is no proxy to ask.
+        const served = ctx.web ? await checkServed(ctx, live, record.releases, routed) : undefined;
+        if (served?.ok)
+            log.info(served.text);
+        else if (served)
+            log.warning(served.text);
+        const standby = standbyOf(record.releases, states);
+        if (standby)
+            log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`);
+        if (record.canary) {
+            const c = record.canary;
+            log.info(`Canary: ${c.release.color} ${c.release.image} serves ${c.weight} % of new requests since ${c.since} (mode promote or rollback ends it)`);
+        }
+        const preview = record.preview && previewState(ctx, record.preview);
+        if (preview) {
+            const running = states.find(c => c.color === preview.color);
+            const ok = running?.running && isContainerOf(running, record.preview.release);
+            const where = preview.url ? ` at ${preview.url}` : '';
+            const text = `Preview: ${preview.color} ${preview.image} waits for mode promote since ${preview.since}${where}${ok ? '' : ' — its containers are NOT running'}`;
+            if (ok)
+                log.info(text);
+            else
+                log.warning(text);
+        }
+        const workers = await colors.workerStates(live.color);
+        return {
+            ...resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
+            ...(preview ? { preview } : {}),
+            ...(served ? { served } : {}),
+            ...(workers.length ? { workers } : {})
+        };
+    });
+}
+/**
+ * What the proxy serves, asked through it (not read from its configuration): a run interrupted
+ * between the switch and the ledger, or a route changed by hand, shows here.
+ */
+async function checkServed(ctx, live, releases, routed) {
+    const { config, router } = ctx;
+    const fix = 'the next deploy or rollback re-applies the recorded route.';
+    if (!routed)
+        return { ok: false, text: `The proxy has no route for ${ctx.app}: ${fix}` };
+    const route = { app: ctx.app, color: routed.color, releaseId: routed.releaseId, appPort: config.health.port };
+    const probe = await router.verify(route, config.health.path, STATUS_PROBE_MS).catch((e) => e);
+    if (probe instanceof Error)
+        return { ok: false, text: `Could not ask the proxy what it serves: ${probe.message}` };
+    const named = (id) => {
+        const r = releases.find(x => x.id === id);
+        return r ? `${r.color} (${r.image})` : `release ${id}, which the ledger does not know`;
+    };
+    if (!probe.ok) {
+        return {
+            ok: false,
+            text: `Through the proxy, ${ctx.app} did not answer from ${named(routed.releaseId)} within ${STATUS_PROBE_MS / 1000} s (last answer: ${describeAnswer(probe.last)}).`
+        };
+    }
+    if (routed.releaseId !== live.id)
+        return { ok: false, text: `The proxy serves ${named(routed.releaseId)}, not the recorded live ${live.color} (${live.image}): ${fix}` };
+    return { ok: true, text: `Served: ${live.color} (${live.image}) answered through the proxy in ${probe.ms} ms.` };
+}
+
+;// CONCATENATED MODULE: ./src/engine/strategy.ts
+
+
+
+
+/**
+ * mode maintenance / mode live (issue #12): the proxy serves a 503 page for the app instead of it,
+ * or stops doing so. Nothing else changes: the containers keep running, the ledger keeps its
+ * releases, and health probes (host -> container) and cutover's verification still reach the app.
+ */
+async function switchMaintenance(deps, on) {
+    const { config, host, router, ledger, timeline, log } = deps;
+    const app = config.app;
+    const maintenance = router.maintenance?.bind(router);
+    // Checked with the inputs already (src/proxy/capabilities.ts): this guards a router that declares it wrongly.
+    if (!maintenance || !router.capabilities.maintenance) {
+        throw new ReleaseError({ reason: capabilityMessage('mode', config.mode, 'maintenance', router.capabilities.name, []) });
+    }
+    const record = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        const record = await ledger.read();
+        const live = record?.releases[0];
+        if (!record || !live)
+            throw new ReleaseError({
+                reason: `Nothing of ${app} is deployed on this host, so there is no page to ${on ? 'replace' : 'bring back'}. Nothing was changed.`
+            });
+        note(`${live.color} live (${live.image})`);
+        return record;
+    });
+    const live = record.releases[0];
+    const network = networkName(app);
+    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: app });
+    await router.ensure(network);
+    const confirmed = await timeline.step('switch', on ? `Serving the maintenance page for ${app}` : `Ending maintenance of ${app}`, async (note) => {
+        const v = await maintenance(on, on ? config.strategy.maintenancePage : undefined).catch((e) => {
+            throw new ReleaseError({ reason: `The proxy could not ${on ? 'turn on' : 'end'} maintenance of ${app}: ${e.message}` });
+        });
+        note(`${describeAnswer(v.last)} after ${v.ms} ms`);
+        return v;
+    });
+    if (!confirmed.ok) {
+        throw new ReleaseError({
+            reason: `The proxy did not ${on ? 'serve the maintenance page' : 'stop serving the maintenance page'} for ${app} within 10 s (last answer: ${describeAnswer(confirmed.last)}).`
+        });
+    }
+    log.info(on
+        ? `${app} answers with the maintenance page (503, Retry-After); ${live.color} (${live.image}) keeps running.`
+        : `${app} is live again on ${live.color} (${live.image}).`);
+    const previous = record.releases[1];
+    return {
+        result: on ? 'maintenance' : 'live',
+        color: live.color,
+        image: live.image,
+        deployedAt: live.liveSince,
+        previousColor: previous?.color,
+        previousImage: previous?.image,
+        release: live,
+        releases: record.releases
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/engine/release.ts
@@ -76489,1147 +78389,63 @@ function overReason(tally, percent, ms, settings) {
 
 
 
-
-
-
-
-
-
-
-
-
-const VERIFY_TIMEOUT_MS = 10_000;
-/** mode status asks the proxy once what it serves: a live app answers well within this. */
-const STATUS_PROBE_MS = 3000;
-/** ' (replica N)' for replicas after the first, so one-container logs read as before. */
-function replicaNote(replica) {
-    return replica > 1 ? ` (replica ${replica})` : '';
-}
-function newReleaseId() {
-    return `${Date.now().toString(36)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
-}
+/**
+ * The release engine of one host: deploy, rollback, promote and status over the pipeline
+ * (pipeline.ts). Every failure leaves it as a ReleaseError whose result says what serves, so no
+ * caller reads the engine's state after a failure.
+ */
 class ReleaseEngine {
-    deps;
-    clock;
-    newId;
-    /** The release found live at the start, so a failed run can still report what is live. */
-    observed;
-    /** The ledger's releases as last known, for reports. */
-    releases = [];
-    /** A canary ended without going live, as read from the ledger: its color drains from then. */
-    endedCanary;
-    workers;
-    /** Fires on abort: what waits on a container (the release command) stops at once. */
-    aborter = new AbortController();
-    constructor(deps) {
-        this.deps = deps;
-        this.clock = deps.clock ?? systemClock;
-        this.newId = deps.newId ?? newReleaseId;
-        this.workers = new Workers({
-            config: deps.config,
-            host: deps.host,
-            log: deps.log,
-            clock: this.clock,
-            run: deps.run,
-            network: networkName(deps.config.app),
-            aborted: () => this.abortReason
-        });
+    ctx;
+    colors;
+    /** What the run in progress knows serves; read only by a hard stop, which cannot wait for the run's own outcome. */
+    serving = { releases: [] };
+    constructor(deps, colors) {
+        this.ctx = new EngineContext(deps);
+        this.colors = colors ? colors(this.ctx) : new ContainerColorSet(this.ctx);
     }
-    /** false with app-port: none: no web role, so no proxy is created, asked or switched. */
-    get web() {
-        return (this.deps.config.roles ?? NO_ROLES).web;
+    /** A deploy or a rollback: start or reuse the idle color, gate on health, expose, verify, clean up. */
+    release(request) {
+        return this.outcome(serving => runRelease(this.ctx, this.colors, request, serving));
     }
-    /** What the ledger records as the app's claim on its proxy (none without a web role). */
-    get routing() {
-        return this.web ? this.claim : undefined;
+    /** mode promote: the canary or the preview becomes live. */
+    promote() {
+        return this.outcome(serving => runPromote(this.ctx, this.colors, serving));
     }
-    /** The live release's workers, for outputs and the summary. */
-    async workerStates(live) {
-        const states = await this.workers.states(live.color);
-        return states.length ? { workers: states } : {};
-    }
-    get app() {
-        return this.deps.config.app;
-    }
-    /** What this app claims on its proxy with this run's inputs. */
-    get claim() {
-        const { name, domains, previewDomains } = this.deps.config.proxy;
-        return { proxy: name, domains, ...(previewDomains?.length ? { previewDomains } : {}) };
-    }
-    get host() {
-        return this.deps.host;
-    }
-    /**
-     * The ledger, with an interrupted switch settled: a pending release the proxy already routes to
-     * went live; any other pending release never did. A host deployed before the ledger existed is
-     * read from what the router recorded then.
-     */
-    async readLedger() {
-        const { ledger, router, log } = this.deps;
-        let record = await ledger.read();
-        if (!record) {
-            record = (this.web ? await router.legacyRecord?.() : undefined) ?? emptyLedger(this.app);
-            if (record.releases.length)
-                log.info(`Imported the live release of ${this.app} from the proxy's route (recorded before the ledger existed)`);
-        }
-        if (record.pending) {
-            const routed = await router.current();
-            if (routed?.releaseId === record.pending.id) {
-                log.info(`An interrupted run had switched to ${record.pending.color} (${record.pending.image}): recording it as live`);
-                record = withLive(record, record.pending);
-            }
-            else {
-                log.info(`An interrupted run never switched to ${record.pending.color} (${record.pending.image}): forgetting it`);
-                record = { ...record, pending: undefined };
-            }
-        }
-        this.releases = record.releases;
-        this.endedCanary = record.endedCanary;
-        return record;
-    }
-    async inspectColors(releases) {
-        return Promise.all(COLORS.map(async (color) => {
-            // Without a web role, a color is its workers.
-            if (!this.web)
-                return this.workers.colorState(color, releases);
-            const info = await this.host.inspect(containerName(this.app, color));
-            if (!info)
-                return { color, exists: false, running: false };
-            // Further replicas count while they serve the same release as the first.
-            let replicas = 1;
-            let allRunning = info.running && !info.restarting;
-            for (let i = 2; i <= MAX_REPLICAS; i++) {
-                const more = await this.host.inspect(containerName(this.app, color, i));
-                if (!more || more.labels[LABEL.release] !== info.labels[LABEL.release])
-                    break;
-                replicas = i;
-                allRunning &&= more.running && !more.restarting;
-            }
-            return {
-                color,
-                exists: true,
-                replicas,
-                running: allRunning,
-                image: info.labels[LABEL.image],
-                releaseId: info.labels[LABEL.release],
-                id: info.id,
-                imageId: info.imageId,
-                configHash: info.labels[LABEL.configHash]
-            };
-        }));
+    /** mode maintenance (on) / live (off): the proxy's answers for the app, nothing else. */
+    maintenance(on) {
+        return this.outcome(() => switchMaintenance(this.ctx.deps, on));
     }
     /** Reads what is live and on standby without changing anything. */
-    async status() {
-        const { host, router, timeline, log } = this.deps;
-        return timeline.step('inspect', 'Reading the state of the host', async () => {
-            const [record, containers, routed] = await Promise.all([this.readLedger(), host.listApp(this.app), this.web ? router.current() : undefined]);
-            for (const c of containers)
-                log.info(`container ${c.name}: ${c.state} (${c.status}), image ${c.image}`);
-            const live = record.releases[0];
-            this.observed = live;
-            if (!live) {
-                log.info(`No deploy of ${this.app} is recorded on this host.`);
-                return { result: 'unchanged', releases: [] };
-            }
-            const colors = await this.inspectColors(record.releases);
-            const liveContainer = colors.find(c => c.color === live.color);
-            log.info(`Live: ${live.color} ${live.image} (since ${live.liveSince})${liveContainer?.running ? '' : ' — its container is NOT running'}`);
-            // Without a web role there is no proxy to ask.
-            const served = this.web ? await this.checkServed(live, record.releases, routed) : undefined;
-            if (served?.ok)
-                log.info(served.text);
-            else if (served)
-                log.warning(served.text);
-            const standby = this.standbyOf(record.releases, colors);
-            if (standby)
-                log.info(`Standby: ${standby.color} ${standby.image} (${standby.state})`);
-            if (record.canary) {
-                const c = record.canary;
-                log.info(`Canary: ${c.release.color} ${c.release.image} serves ${c.weight} % of new requests since ${c.since} (mode promote or rollback ends it)`);
-            }
-            const preview = record.preview && this.previewState(record.preview);
-            if (preview) {
-                const running = colors.find(c => c.color === preview.color);
-                const ok = running?.running && isContainerOf(running, record.preview.release);
-                const where = preview.url ? ` at ${preview.url}` : '';
-                const text = `Preview: ${preview.color} ${preview.image} waits for mode promote since ${preview.since}${where}${ok ? '' : ' — its containers are NOT running'}`;
-                if (ok)
-                    log.info(text);
-                else
-                    log.warning(text);
-            }
-            return {
-                ...this.resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
-                ...(preview ? { preview } : {}),
-                ...(served ? { served } : {}),
-                ...(await this.workerStates(live))
-            };
-        });
+    status() {
+        return this.outcome(serving => runStatus(this.ctx, this.colors, serving));
     }
-    /**
-     * What the proxy serves, asked through it (not read from its configuration): a run interrupted
-     * between the switch and the ledger, or a route changed by hand, shows here.
-     */
-    async checkServed(live, releases, routed) {
-        const { config, router } = this.deps;
-        const fix = 'the next deploy or rollback re-applies the recorded route.';
-        if (!routed)
-            return { ok: false, text: `The proxy has no route for ${this.app}: ${fix}` };
-        const route = { app: this.app, color: routed.color, releaseId: routed.releaseId, appPort: config.health.port };
-        const probe = await router.verify(route, config.health.path, STATUS_PROBE_MS).catch((e) => e);
-        if (probe instanceof Error)
-            return { ok: false, text: `Could not ask the proxy what it serves: ${probe.message}` };
-        const named = (id) => {
-            const r = releases.find(x => x.id === id);
-            return r ? `${r.color} (${r.image})` : `release ${id}, which the ledger does not know`;
-        };
-        if (!probe.ok) {
-            return {
-                ok: false,
-                text: `Through the proxy, ${this.app} did not answer from ${named(routed.releaseId)} within ${STATUS_PROBE_MS / 1000} s (last answer: ${describeAnswer(probe.last)}).`
-            };
-        }
-        if (routed.releaseId !== live.id)
-            return { ok: false, text: `The proxy serves ${named(routed.releaseId)}, not the recorded live ${live.color} (${live.image}): ${fix}` };
-        return { ok: true, text: `Served: ${live.color} (${live.image}) answered through the proxy in ${probe.ms} ms.` };
-    }
-    standbyOf(releases, colors) {
-        const previous = releases[1];
-        if (!previous)
-            return undefined;
-        const c = colors.find(x => x.color === previous.color);
-        const state = !c || !isContainerOf(c, previous) ? 'removed' : c.running ? 'running' : 'stopped';
-        return { color: previous.color, image: previous.image, state };
-    }
-    resultOf(result, live, releases, containerId, standby) {
-        const previous = releases[1];
-        return {
-            result,
-            color: live.color,
-            image: live.image,
-            containerId,
-            deployedAt: live.liveSince,
-            previousColor: previous?.color,
-            previousImage: previous?.image,
-            standby,
-            release: live,
-            releases
-        };
-    }
-    /** A deploy or a rollback: start or reuse the idle color, gate on health, switch, verify, clean up. */
-    async release(request) {
-        const { config, host, router, timeline, log } = this.deps;
-        const network = networkName(this.app);
-        const state = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
-            const [record, missing, claims] = await Promise.all([this.readLedger(), host.missingNetworks(externalNetworks(config)), this.deps.ledger.claims()]);
-            if (missing.length) {
-                throw new ReleaseError({
-                    reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
-                });
-            }
-            const conflict = this.web ? routingConflict(this.app, this.claim, claims) : undefined;
-            if (conflict)
-                throw new ReleaseError({ reason: `${conflict} Nothing was changed.` });
-            const live = record.releases[0];
-            this.observed = live;
-            if (!this.web && live && live.web !== false) {
-                throw new ReleaseError({
-                    reason: `Input 'app-port' is none, but the live release of ${this.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${this.app}'s containers first. Nothing was changed.`
-                });
-            }
-            await Promise.all(COLORS.map(color => this.recoverAside(color, live, record.preview?.release)));
-            await this.workers.recoverAside(live);
-            await this.workers.stopStray(live);
-            const containers = await this.inspectColors(record.releases);
-            note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
-            log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${this.app} is recorded on this host yet.`);
-            return { record, live, containers };
-        });
-        const { record, live, containers } = state;
-        // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
-        if (request.kind === 'rollback' && record.canary && live && !request.toImage && request.toRelease === undefined) {
-            return this.endCanary(record, live, network);
-        }
-        // mode rollback while a preview waits: the preview goes, the live release is not touched.
-        if (request.kind === 'rollback' && record.preview && live && !request.toImage && request.toRelease === undefined) {
-            return this.discardPreview(record, live);
-        }
-        if (record.preview && request.kind === 'deploy') {
-            const p = record.preview.release;
-            log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
-        }
-        const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request });
-        if (plan.kind === 'impossible')
-            throw new ReleaseError({ reason: `Cannot roll back ${this.app}: ${plan.why}.` });
-        log.info(`Plan: ${plan.kind === 'start-new' ? `start ${plan.image} as ${plan.color}` : `switch to the standby ${plan.color} (${plan.image})`} — ${plan.why}`);
-        await this.deps.onPlanned?.({
-            color: plan.color,
-            image: plan.image,
-            from: live ? { color: live.color, image: live.image } : undefined,
-            restores: plan.restores,
-            ...(config.strategy.promote === 'manual' && live && request.kind === 'deploy' && !config.strategy.canaryWeight ? { preview: true } : {})
-        });
-        // The proxy check does not depend on the image: it runs while the image is pulled.
-        const proxyReady = host
-            .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app })
-            .then(() => ensureComposeNetworks(host, config))
-            .then(() => (this.web ? router.ensure(network) : undefined));
-        proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
-        const roles = config.roles ?? NO_ROLES;
-        const hash = releaseHash(configHash(config.container, config.health.port), roles);
-        if (config.shared?.length)
-            await this.startShared(proxyReady, network);
-        let image;
-        if (plan.kind === 'start-new') {
-            try {
-                const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
-                image = archive ? await this.loadArchive(plan.image, archive.path, archive.bytes) : await this.pullFor(plan.image, request.kind);
-                // compose-file: services of another image than the routed one.
-                if (request.kind === 'deploy')
-                    await this.workers.pullImages(roles.workers.map(recordOf));
-            }
-            catch (e) {
-                await proxyReady.catch(() => undefined);
-                throw e;
-            }
-            const liveContainer = live ? containers.find(c => c.color === live.color) : undefined;
-            const sameSize = (live?.replicas ?? 1) === plan.replicas && (liveContainer?.replicas ?? 1) >= plan.replicas;
-            const webSame = !this.web || (liveContainer?.running && liveContainer.imageId === image.id && liveContainer.configHash === hash && sameSize);
-            if (request.kind === 'deploy' && live && webSame && (await this.workers.allLive(live.color, image.id, hash, roles.workers))) {
-                await proxyReady;
-                return this.alreadyLive(record, live, liveContainer?.id, containers);
-            }
-        }
-        await proxyReady;
-        this.checkAborted();
-        return this.switchTo(plan, record, live, containers, { request, image, hash, network });
-    }
-    async switchTo(plan, record, live, containers, the) {
-        const { config, router, ledger, timeline, log } = this.deps;
-        const name = containerName(this.app, plan.color);
-        const id = this.newId();
-        const workers = workersFor(plan, config.roles ?? NO_ROLES);
-        const release = {
-            id,
-            instance: plan.kind === 'reuse-standby' ? plan.restores.instance : id,
-            app: this.app,
-            color: plan.color,
-            image: plan.image,
-            digest: the.image?.digest ?? (plan.kind === 'reuse-standby' ? plan.restores.digest : undefined),
-            configHash: plan.kind === 'reuse-standby' ? plan.restores.configHash : the.hash,
-            kind: the.request.kind,
-            ...(plan.replicas > 1 ? { replicas: plan.replicas } : {}),
-            liveSince: '',
-            by: this.deps.author,
-            ...(workers.length ? { workers } : {}),
-            ...(this.web ? {} : { web: false })
-        };
-        const stillLive = live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.';
-        // Migrations before anything of the new release starts; nothing to undo when they fail.
-        if (config.releaseCommand && the.request.kind === 'deploy' && plan.kind === 'start-new' && the.image) {
-            record = await this.releaseCommand(record, { ref: plan.image, id: the.image.id }, the.network, stillLive);
-        }
-        // Without a web role there is nothing to switch: the release is live once its workers are.
-        if (!this.web)
-            return this.releaseWorkersOnly(plan, record, live, release, workers, stillLive, the.request.kind);
-        const canaryWeight = config.strategy.canaryWeight;
-        if (canaryWeight !== undefined && live && the.request.kind === 'deploy')
-            return this.startCanary(plan, record, live, the.network, release, canaryWeight);
-        // promote manual: gated, not switched to; with nothing live there is nothing to preview beside, so it goes live.
-        if (config.strategy.promote === 'manual' && the.request.kind === 'deploy' && !the.promoting) {
-            if (live)
-                return this.startPreview(plan, record, live, the.network, release);
-            log.info('promote manual: nothing is live yet, so this first deploy goes live without waiting for mode promote');
-        }
-        // Until the switch is verified, any failure (or an abort) leaves the host as it was found.
-        let verifiedLive = false;
-        try {
-            await this.bootAndGate(plan, name, the.network, live, release);
-            this.checkAborted();
-            await this.startWorkers(plan, release, workers, stillLive, live);
-            await this.deps.beforeSwitch?.();
-            this.checkAborted();
-            const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
-            // Written before the switch: a run that dies between the switch and the final write is
-            // finished by the next one, which finds the proxy already routing to this pending release.
-            await ledger.write({ ...record, pending: release });
-            this.checkAborted();
-            await timeline.step('switch', `Switching the proxy to ${plan.color}`, () => router.apply(route).catch((e) => {
-                throw new ReleaseError({
-                    reason: `The proxy could not be switched to ${plan.color}: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
-                });
-            }));
-            const verified = await this.verifyStep(route);
-            if (!verified.ok) {
-                const back = await this.switchBack(live);
-                throw new ReleaseError({
-                    reason: `After the switch the proxy did not answer from ${plan.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}), so it was switched back${back}.`
-                });
-            }
-            if (this.deps.afterVerify) {
-                await this.deps.afterVerify().catch(async (e) => {
-                    const back = await this.switchBack(live);
-                    throw new ReleaseError({ reason: `${e.message}; ${plan.color} was switched back${back}.` });
-                });
-            }
-            verifiedLive = true;
-        }
-        catch (e) {
-            if (!verifiedLive) {
-                // Best effort: the error that stopped the release is what the run reports, even if undoing fails too
-                // (a lost connection fails both; the next run recovers what is left).
-                await this.undoWorkers(plan, workers);
-                await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${name}: ${u.message}`));
-                await this.forgetPending(record);
-            }
-            throw e;
-        }
-        // Live from now: drains of the color it replaced count from this moment.
-        release.liveSince = new Date(this.clock.now()).toISOString();
-        const updated = { ...withLive(record, release), routing: this.claim };
-        await ledger.write(updated);
-        this.releases = updated.releases;
-        log.info(`${plan.image} is live on ${plan.color}.`);
-        // watch: the previous color keeps running (keep-previous waits) until the new one has passed it.
-        const watch = config.strategy.watch;
-        if (watch && the.request.kind === 'deploy') {
-            const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
-            await this.watchLive(plan, updated, live, release, route, watch);
-        }
-        const standby = await timeline.step('cleanup', 'Cleaning up', () => this.cleanup(live, plan.color));
-        const info = await this.host.inspect(name);
-        const result = this.resultOf(the.request.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby);
-        return { ...result, ...(await this.workerStates(release)) };
-    }
-    /**
-     * watch (issue #12): observes the new, live color. Passing returns (cleanup follows); a failure
-     * switches back to the previous release (graceful, as any switch), records it live again and
-     * throws with what was seen; a cancel stops watching and leaves the new color live.
-     */
-    async watchLive(plan, record, live, release, route, settings) {
-        const { config, router, ledger, timeline, log } = this.deps;
-        // From here a failed run reports the new release as live (it is, until switched back).
-        this.observed = release;
-        const deployed = () => this.resultOf('deployed', release, record.releases);
-        const watched = await timeline
-            .step('watch', `Watching ${plan.color} for ${Math.round(settings.durationMs / 1000)} s`, async (note) => {
-            const w = await watchRelease({
-                router,
-                route,
-                healthPath: config.health.path,
-                settings,
-                clock: this.clock,
-                log,
-                aborted: () => this.abortReason
-            });
-            note(w.kind === 'failed' ? w.reason : w.summary);
-            if (w.kind === 'failed')
-                throw new ReleaseError({ reason: `watch: ${w.reason}` });
-            return w;
-        })
-            .catch((e) => {
-            if (e instanceof ReleaseError)
-                return { kind: 'failed', reason: e.failure.reason.replace(/^watch: /, '') };
-            throw e;
-        });
-        if (watched.kind === 'passed') {
-            log.info(`watch: ${plan.image} on ${plan.color} passed: ${watched.summary}.`);
-            return;
-        }
-        if (watched.kind === 'aborted') {
-            // The switch is done and verified: a cancel is not a verdict on the release. Nothing more
-            // happens on the host (keep-previous too waits for the next run): the cancel grace is short.
-            throw new ReleaseError({
-                reason: `${watched.abortReason} during the watch, after ${Math.round(watched.ms / 1000)} s (${watched.summary}): ${plan.color} (${plan.image}) stays live; a cancelled watch does not roll back.`
-            }, deployed());
-        }
-        const seen = `watch: ${watched.reason}`;
-        log.warning(seen);
-        if (!live) {
-            throw new ReleaseError({ reason: `${seen}; there is no previous release to roll back to, so ${plan.color} (${plan.image}) stays live.` }, deployed());
-        }
-        const back = this.liveRoute(live);
-        await timeline.step('switch', `Switching back to ${live.color} (the watch failed)`, () => router.apply(back).catch((e) => {
-            throw new ReleaseError({ reason: `${seen}; switching back to ${live.color} failed (${e.message}), so ${plan.color} (${plan.image}) is still live.` }, deployed());
-        }));
-        const verified = await this.verifyStep(back);
-        // The proxy routes to the previous release either way: the ledger says so.
-        const restored = { ...live, liveSince: new Date(this.clock.now()).toISOString() };
-        this.observed = restored;
-        const rolled = { ...withLive(record, restored), routing: this.claim };
-        await ledger.write(rolled);
-        this.releases = rolled.releases;
-        log.info(`Rolled back to ${live.image} on ${live.color}: it serves again.`);
-        // The new color is now the one that served before: drained, then keep-previous; the containers
-        // it had replaced (the old standby) go; its workers stop (the previous ones never did).
-        const standby = await timeline.step('cleanup', 'Cleaning up', async () => {
-            const [, kept] = await Promise.all([
-                this.retireReplaced(live, plan.color),
-                this.applyKeepPrevious(release, plan.color),
-                this.workers.retire(plan.color, live.color)
-            ]);
-            // keep-previous running keeps what is there: a new color that went down stays down.
-            const left = await this.host.inspect(containerName(this.app, plan.color));
-            return kept?.state === 'running' && !left?.running ? { ...kept, state: 'stopped' } : kept;
-        });
-        const info = await this.host.inspect(containerName(this.app, live.color));
-        const unconfirmed = verified.ok ? '' : ` (the proxy did not confirm it within ${VERIFY_TIMEOUT_MS / 1000} s: ${describeAnswer(verified.last)})`;
-        throw new ReleaseError({ reason: `${seen}: rolled back to ${live.color} (${live.image})${unconfirmed}` }, { ...this.resultOf('auto-rolled-back', restored, rolled.releases, info?.id, standby), ...(await this.workerStates(restored)) });
-    }
-    /** compose-shared-services: running (and healthy) before anything of the release starts. */
-    async startShared(networkReady, network) {
-        await networkReady;
-        await this.deps.timeline.step('shared', 'Starting the shared services', note => ensureShared({
-            note,
-            config: this.deps.config,
-            host: this.host,
-            log: this.deps.log,
-            clock: this.clock,
-            network,
-            run: this.deps.run,
-            aborted: () => this.abortReason
-        }));
-    }
-    /** Runs the release command (unless it already succeeded for this release); returns the ledger record as updated. */
-    async releaseCommand(record, image, network, stillLive) {
-        const { config, ledger, log, timeline } = this.deps;
-        const updated = await timeline.step('release-command', 'Running the release command', () => runReleaseCommand({
-            config,
-            host: this.host,
-            ledger,
-            log,
-            clock: this.clock,
-            network,
-            run: this.deps.run,
-            output: this.deps.output ?? ((title, body) => log.group(title, () => body(line => log.info(line)))),
-            abort: this.aborter.signal,
-            abortReason: () => this.abortReason
-        }, record, image, stillLive));
-        this.checkAborted();
-        return updated;
-    }
-    /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
-    stoppedForHandover = [];
-    /**
-     * Starts the release's workers once its web color is healthy (before the switch), when it has
-     * any; with worker-handover stop-first, the live workers stop first.
-     */
-    async startWorkers(plan, release, workers, stillLive, live) {
-        if (!workers.length)
-            return;
-        await this.deps.timeline.step('workers', `Starting ${workers.length} worker(s) on ${plan.color}`, async () => {
-            if (live && this.workers.roles.handover === 'stop-first')
-                this.stoppedForHandover = await this.workers.stopBeforeHandover(live.color, plan.color);
-            await this.workers.startAndGate(plan, release, workers, stillLive);
-        });
-        this.checkAborted();
-    }
-    /** A release failed before its switch: its workers go, the live ones stopped for the hand-over come back. */
-    async undoWorkers(plan, workers) {
-        const { log } = this.deps;
-        await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
-        const stopped = this.stoppedForHandover;
-        this.stoppedForHandover = [];
-        await this.workers.resume(stopped).catch(u => log.warning(`Could not start the live workers again: ${u.message}`));
-    }
-    /** app-port none: start the new workers, gate them, then stop the old ones. No proxy is involved. */
-    async releaseWorkersOnly(plan, record, live, release, workers, stillLive, kind) {
-        const { ledger, log, timeline } = this.deps;
-        try {
-            await this.startWorkers(plan, release, workers, stillLive, live);
-        }
-        catch (e) {
-            await this.undoWorkers(plan, workers);
-            throw e;
-        }
-        release.liveSince = new Date(this.clock.now()).toISOString();
-        const updated = withLive(record, release);
-        await ledger.write(updated);
-        this.releases = updated.releases;
-        log.info(`${plan.image} is live on ${plan.color} (workers only).`);
-        await timeline.step('cleanup', 'Stopping the previous workers', () => this.workers.retire(live?.color, plan.color));
-        const colors = await this.inspectColors(updated.releases);
-        const result = this.resultOf(kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, undefined, this.standbyOf(updated.releases, colors));
-        return { ...result, ...(await this.workerStates(release)) };
-    }
-    /** The verify step: asks through the proxy until `route`'s release answers, or VERIFY_TIMEOUT_MS. */
-    verifyStep(route) {
-        const { router, config, timeline } = this.deps;
-        return timeline.step('verify', 'Verifying through the proxy', async (note) => {
-            const v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
-            note(`${describeAnswer(v.last)} after ${v.ms} ms`);
-            return v;
-        });
-    }
-    /** Routes the app back to what was live before the switch; says how that went, for the failure message. */
-    async switchBack(live) {
-        if (!live)
-            return '';
-        const previousRoute = { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port, replicas: live.replicas ?? 1 };
-        return this.deps.router.apply(previousRoute).then(() => ` to ${live.color}`, (e) => `; switching back to ${live.color} failed too (${e.message})`);
-    }
-    /** Starts the color's replicas (or the stopped standby's) and waits for each one's health gate; throws ReleaseError when one fails. */
-    async bootAndGate(plan, name, network, live, release) {
-        const { config, host, timeline, log } = this.deps;
-        const replicas = oneTo(plan.replicas);
-        const names = replicas.map(i => containerName(this.app, plan.color, i));
-        const what = plan.replicas > 1 ? `${plan.replicas} replicas of ${plan.color} (${names[0]}…)` : name;
-        await timeline.step('boot', `Starting ${what}`, async () => {
-            if (plan.kind === 'start-new') {
-                // Every container of the color moves aside, those beyond the new size too: they are retired with it.
-                const { serving } = await replicasOnHost(host, this.app, plan.color);
-                for (const i of union(serving, replicas))
-                    await this.setAside(plan.color, i);
-                for (const i of replicas) {
-                    const spec = containerSpec({
-                        app: this.app,
-                        color: plan.color,
-                        replica: i,
-                        image: plan.image,
-                        network,
-                        settings: config.container,
-                        appPort: config.health.port,
-                        releaseId: release.instance,
-                        startedAt: new Date(this.clock.now()).toISOString(),
-                        run: this.deps.run,
-                        hash: release.configHash
-                    });
-                    const containerId = await host.create(spec);
-                    await host.start(spec.name);
-                    log.info(`Started ${spec.name} (${containerId.slice(0, 12)}) from ${plan.image}`);
-                }
-            }
-            else if (plan.mustStart) {
-                for (const n of names)
-                    await host.start(n);
-                log.info(`Started the stopped standby ${what}`);
-            }
-        });
-        this.checkAborted();
-        // All replicas boot at once; the gate fails with the first one that fails.
-        const outcomes = await timeline.step('healthy', `Waiting for ${what} to be healthy`, async (note) => {
-            const all = await Promise.all(names.map(async (n) => ({
-                name: n,
-                outcome: await waitHealthy({ host, name: n, network, settings: config.health, log, clock: this.clock, aborted: () => this.abortReason })
-            })));
-            const failed = all.find(o => !o.outcome.healthy);
-            note(failed && !failed.outcome.healthy ? failed.outcome.reason : `${all.reduce((sum, o) => sum + (o.outcome.healthy ? o.outcome.probes : 0), 0)} probe(s)`);
-            return all;
-        });
-        this.checkAborted();
-        const failed = outcomes.find(o => !o.outcome.healthy);
-        if (failed && !failed.outcome.healthy) {
-            const health = failed.outcome;
-            const logs = await host.logs(failed.name, 30).catch(e => `(logs unavailable: ${e.message})`);
-            throw new ReleaseError({
-                reason: `${failed.name} (${plan.image}) did not become healthy: ${health.reason}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`,
-                logs,
-                container: failed.name,
-                exitCode: health.exitCode,
-                oomKilled: health.oomKilled
-            });
-        }
-        if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-            for (const n of names)
-                await host.setRestartPolicy(n, config.container.restart);
-        }
-    }
-    /** Why the run was told to stop (a signal), if it was. */
-    abortReason;
     /**
      * Asks the release to stop at the next safe point: before the switch it undoes what it started and
      * fails; once the switch is verified it finishes (the new color is live either way).
      */
     abort(reason) {
-        this.abortReason ??= reason;
-        this.aborter.abort();
+        this.ctx.abort(reason);
     }
-    checkAborted() {
-        if (this.abortReason)
-            throw new ReleaseError({
-                reason: `${this.abortReason}: stopped before the switch; ${this.observed ? `${this.observed.color} (${this.observed.image}) is still live` : 'nothing was switched'}.`
-            });
+    /** What serves as far as the run in progress knows, for a run that must stop at once (a second cancel). */
+    snapshot() {
+        return failedResultOf(this.serving.live, this.serving.releases);
     }
-    /** A failed release leaves the host as it found it: the new container gone, the standby back. */
-    async undoBoot(plan) {
-        for (const i of oneTo(plan.replicas))
-            await this.discardFailed(plan.color, plan.kind === 'reuse-standby', i);
-        if (plan.kind === 'start-new') {
-            const { aside } = await replicasOnHost(this.host, this.app, plan.color);
-            for (const i of aside)
-                await this.restoreAside(plan.color, i);
-        }
-    }
-    async forgetPending(record) {
-        await this.deps.ledger
-            .write({ ...record, pending: undefined })
-            .catch(e => this.deps.log.warning(`Could not update the release ledger: ${e.message} (the next run settles it)`));
-    }
-    async loadArchive(image, path, bytes) {
-        const { host, log, timeline } = this.deps;
-        return timeline.step('pull', `Loading ${image} from the image archive (${(bytes / 1e6).toFixed(1)} MB)`, async (note) => {
-            try {
-                await host.load(path, bytes, line => log.info(line));
-            }
-            catch (e) {
-                throw new ReleaseError({ reason: `Loading the image archive ${path} into the host's Docker failed: ${e.message}` });
-            }
-            const loaded = await host.image(image);
-            if (!loaded)
-                throw new ReleaseError({ reason: `The image archive ${path} was loaded, but the host has no image ${image} afterwards` });
-            note(`loaded ${(bytes / 1e6).toFixed(1)} MB over SSH`);
-            return loaded;
-        });
-    }
-    async pullFor(image, kind) {
-        const { host, log, timeline } = this.deps;
-        return timeline.step('pull', `Pulling ${image}`, async (note) => {
-            try {
-                return await host.pull(image, line => log.info(line));
-            }
-            catch (e) {
-                // A rollback may still use an image that is on the host but gone from the registry.
-                const local = kind === 'rollback' ? await host.image(image) : undefined;
-                if (local) {
-                    log.warning(`${e.message}; using the copy already on the host`);
-                    note('used the local copy');
-                    return local;
-                }
-                throw new ReleaseError({ reason: e.message });
-            }
-        });
-    }
-    /** The image and settings asked for are already live: make sure the proxy serves them, change nothing else. */
-    async alreadyLive(record, live, containerId, containers) {
-        const { router, log, timeline, config, ledger } = this.deps;
-        const route = { app: this.app, color: live.color, releaseId: live.id, appPort: config.health.port, replicas: live.replicas ?? 1 };
-        if (this.web)
-            await timeline.step('verify', 'Verifying through the proxy', async (note) => {
-                let v = await router.verify(route, config.health.path, 2000);
-                // Proxy settings changed with the same image (a new TLS certificate, say): applied as a route.
-                const outdated = v.ok && (await router.outdated?.(route));
-                if (!v.ok || outdated) {
-                    // A run that died mid-switch, or a proxy re-created since: apply the recorded route again.
-                    log.info(outdated
-                        ? `The proxy's settings for ${this.app} changed: applying them to the live ${live.color}`
-                        : `The proxy does not serve ${live.color} (${describeAnswer(v.last)}); applying the recorded route again`);
-                    await router.apply(route);
-                    v = await router.verify(route, config.health.path, VERIFY_TIMEOUT_MS);
-                    if (!v.ok)
-                        throw new ReleaseError({ reason: `The proxy does not serve ${live.color}: ${describeAnswer(v.last)}` });
-                }
-                note(describeAnswer(v.last));
-            });
-        // Keep what the inspect step settled (an imported or finished release) on record.
-        await ledger.write({ ...record, routing: this.routing });
-        log.info(`${live.image} is already live on ${live.color} with the same settings; nothing to do.`);
-        return {
-            ...this.resultOf('unchanged', live, record.releases, containerId, this.standbyOf(record.releases, containers)),
-            ...(await this.workerStates(live))
-        };
-    }
-    /** Moves the idle color's old container out of the way of its replacement; it keeps running. */
-    async setAside(color, replica = 1) {
-        const old = await this.host.inspect(containerName(this.app, color, replica));
-        if (!old)
-            return;
-        await this.host.remove(asideName(this.app, color, replica));
-        await this.host.rename(old.id, asideName(this.app, color, replica));
-        this.deps.log.info(`Set the old ${color}${replicaNote(replica)} container (${old.labels[LABEL.image] ?? '?'}) aside until ${color} is healthy and live`);
-    }
-    /** Puts the set-aside container back under its name after a failed release. */
-    async restoreAside(color, replica = 1) {
-        const aside = await this.host.inspect(asideName(this.app, color, replica));
-        if (!aside)
-            return;
-        await this.host.remove(containerName(this.app, color, replica));
-        await this.host.rename(aside.id, containerName(this.app, color, replica));
-        this.deps.log.info(`Put the previous ${color}${replicaNote(replica)} container back, so the standby is kept`);
-    }
-    /**
-     * A run that died between setting a container aside and finishing leaves it behind.
-     * If its color is live the switch completed and the aside container is obsolete;
-     * otherwise the replacement never went live: put the old container back.
-     */
-    async recoverAside(color, live, preview) {
-        const { aside: found } = await replicasOnHost(this.host, this.app, color);
-        for (const i of found) {
-            const aside = await this.host.inspect(asideName(this.app, color, i));
-            if (!aside)
-                continue;
-            // A preview recorded on this color was gated: what it replaced is obsolete as after a switch.
-            const current = preview?.color === color ? await this.host.inspect(containerName(this.app, color, i)) : undefined;
-            if (live?.color === color || (current && current.labels[LABEL.release] === preview?.instance)) {
-                this.deps.log.info(`Removing ${asideName(this.app, color, i)}, left behind by an interrupted run after its switch`);
-                await this.host.remove(aside.id);
-                await this.pruneImage(aside.imageId);
-            }
-            else {
-                this.deps.log.info(`Recovering from an interrupted run: putting ${asideName(this.app, color, i)} back as ${containerName(this.app, color, i)}`);
-                await this.restoreAside(color, i);
-            }
-        }
-    }
-    /** Stops a container that failed its gate; removes it unless keep-failed (or it was the kept standby). */
-    async discardFailed(color, wasStandby, replica = 1) {
-        const name = containerName(this.app, color, replica);
+    /** The single error path: whatever failed, the error carries what serves as far as the run knows. */
+    async outcome(run) {
+        const serving = (this.serving = { releases: [] });
         try {
-            if (this.deps.config.keepFailed || wasStandby) {
-                await this.host.stop(name, 5);
-                if (wasStandby) {
-                    this.deps.log.info(`Stopped ${name} again`);
-                }
-                else {
-                    // Out of the way of the standby being put back, under a name that says what it is.
-                    await this.host.remove(failedName(this.app, color, replica));
-                    await this.host.rename(name, failedName(this.app, color, replica));
-                    this.deps.log.info(`Stopped the failed container and kept it as ${failedName(this.app, color, replica)} for inspection (keep-failed)`);
-                }
-            }
-            else {
-                await this.host.remove(name);
-                this.deps.log.info(`Removed the failed container ${name} (set keep-failed: true to keep it)`);
-            }
+            return await run(serving);
         }
         catch (e) {
-            this.deps.log.warning(`Could not clean up ${name}: ${e.message}`);
+            throw withOutcome(e, serving.live, serving.releases);
         }
     }
-    async cleanup(before, liveColor) {
-        // Both wait out drain times; they overlap rather than add up.
-        const [, standby] = await Promise.all([
-            this.retireReplaced(before, liveColor),
-            this.applyKeepPrevious(before, otherColor(liveColor)),
-            // The previous workers stop at once: no traffic to drain, and they must not keep taking jobs.
-            this.workers.retire(before?.color, liveColor)
-        ]);
-        return standby;
-    }
-    /**
-     * Removes the container the new color replaced (the old standby) and its image. That standby
-     * may have been live until recently (a deploy right after a rollback) and still hold drained
-     * connections, WebSockets above all: it gets what is left of its drain-timeout first.
-     */
-    async retireReplaced(before, liveColor) {
-        const { config, log } = this.deps;
-        const { aside } = await replicasOnHost(this.host, this.app, liveColor);
-        const replaced = (await Promise.all(aside.map(i => this.host.inspect(asideName(this.app, liveColor, i))))).filter(c => c !== undefined);
-        if (!replaced.length)
-            return;
-        const what = `${liveColor} container${replaced.length > 1 ? `s (${replaced.length})` : ''} (${replaced[0].labels[LABEL.image] ?? '?'})`;
-        // It stopped being live when the release live before this run went live, or, for a canary
-        // ended since, when it was ended.
-        const ended = this.endedCanary?.color === liveColor ? Date.parse(this.endedCanary.at) : NaN;
-        const liveUntil = Math.max(...[before ? Date.parse(before.liveSince) : NaN, ended].filter(t => Number.isFinite(t)), -Infinity);
-        const drainLeft = liveUntil + config.proxy.drainTimeoutMs - this.clock.now();
-        if (replaced.some(c => c.running) && drainLeft > 0) {
-            log.info(`The replaced ${what} took new requests until ${Math.round((this.clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
-            await this.clock.sleep(drainLeft);
-        }
-        for (const c of replaced)
-            await this.host.remove(c.id);
-        log.info(`Removed the replaced ${what}`);
-        for (const imageId of new Set(replaced.map(c => c.imageId)))
-            await this.pruneImage(imageId);
-    }
-    /** Applies keep-previous to the color that served before (every replica of it), after the drain time. */
-    async applyKeepPrevious(before, previousColor) {
-        const { config, log } = this.deps;
-        if (!before)
-            return undefined;
-        const { serving } = await replicasOnHost(this.host, this.app, previousColor);
-        const names = serving.map(i => containerName(this.app, previousColor, i));
-        const name = names.length > 1 ? `${names.join(', ')}` : containerName(this.app, previousColor);
-        const standby = { color: before.color, image: before.image, state: 'running' };
-        const endDrain = config.proxy.sticky ? this.deps.router.endDrain?.bind(this.deps.router) : undefined;
-        if (config.keepPrevious === 'running' && !endDrain) {
-            log.info(`${name} ${names.length > 1 ? 'keep' : 'keeps'} running as the standby for an instant rollback.`);
-            return standby;
-        }
-        // sticky: clients holding a cookie of the old color stay on it until its drain ends, whatever keep-previous says.
-        const then = config.keepPrevious === 'running'
-            ? 'its sticky clients move over (it keeps running as the standby)'
-            : `${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`;
-        log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${then}`);
-        await this.clock.sleep(config.proxy.drainTimeoutMs);
-        if (endDrain)
-            await endDrain(previousColor);
-        if (config.keepPrevious === 'running')
-            return standby;
-        if (config.keepPrevious === 'stopped' && names.length) {
-            for (const n of names)
-                await this.host.stop(n, 10);
-            standby.state = 'stopped';
-        }
-        else {
-            for (const n of names)
-                await this.host.remove(n);
-            standby.state = 'removed';
-        }
-        return standby;
-    }
-    async pruneImage(imageId) {
-        const result = await this.host.removeImage(imageId).catch(e => {
-            this.deps.log.warning(`Could not prune image ${imageId}: ${e.message}`);
-            return 'in-use';
-        });
-        if (result === 'removed')
-            this.deps.log.info(`Pruned the image ${imageId.slice(7, 19)}, no longer used by either color`);
-    }
-    // --- canary-weight (issue #12): the engine's part; the proxy's is Router.canary ---
-    liveRoute(live) {
-        return { app: this.app, color: live.color, releaseId: live.id, appPort: this.deps.config.health.port, replicas: live.replicas ?? 1 };
-    }
-    /**
-     * The gated new color takes `weight` % of new requests beside the live one. Recorded first, so a
-     * run that dies here leaves a canary the next promote or rollback ends; on failure the proxy is
-     * routed to the live color alone and the new containers go.
-     */
-    async startCanary(plan, record, live, network, release, weight) {
-        const { router, ledger, timeline, log, config } = this.deps;
-        const canary = router.canary?.bind(router);
-        if (!canary)
-            throw new ReleaseError({ reason: "Input 'canary-weight' needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed." });
-        const liveRoute = this.liveRoute(live);
-        const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
-        release.liveSince = new Date(this.clock.now()).toISOString();
-        let serving = false;
-        try {
-            await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release);
-            this.checkAborted();
-            await ledger.write({ ...record, pending: undefined, preview: undefined, canary: { release, weight, since: release.liveSince } });
-            await timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () => canary(liveRoute, route, weight).catch((e) => {
-                throw new ReleaseError({
-                    reason: `The proxy could not start the canary on ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
-                });
-            }));
-            const verified = await this.verifyStep(liveRoute);
-            if (!verified.ok)
-                throw new ReleaseError({
-                    reason: `After the canary started the proxy did not answer within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
-                });
-            serving = true;
-        }
-        catch (e) {
-            if (!serving) {
-                await router.apply(liveRoute).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${u.message}`));
-                await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${plan.color}: ${u.message}`));
-                await ledger
-                    .write({ ...record, pending: undefined, canary: undefined })
-                    .catch(u => log.warning(`Could not update the release ledger: ${u.message}`));
-            }
-            throw e;
-        }
-        log.info(`${plan.image} on ${plan.color} serves ${weight} % of new requests; ${live.image} on ${live.color} the rest. mode promote makes it live, mode rollback ends it.`);
-        // The containers the canary replaced (the old standby) go after their drain; the live color stays as it is.
-        await timeline.step('cleanup', 'Cleaning up', () => this.retireReplaced(live, plan.color));
-        const info = await this.host.inspect(containerName(this.app, plan.color));
-        return { ...this.resultOf('canary', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image };
-    }
-    /** mode promote: the canary (health re-checked first) becomes live through a full switch; the old color gets keep-previous. */
-    async promote() {
-        const { host, router, timeline, log } = this.deps;
-        const network = networkName(this.app);
-        const { record, live, containers } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
-            const record = await this.readLedger();
-            const live = record.releases[0];
-            this.observed = live;
-            const containers = await this.inspectColors(record.releases);
-            note(record.canary
-                ? `canary ${record.canary.release.color} at ${record.canary.weight} %`
-                : record.preview
-                    ? `preview ${record.preview.release.color} waiting`
-                    : 'nothing waiting');
-            return { record, live, containers };
-        });
-        if (record.preview && live && !record.canary)
-            return this.promotePreview(record, live, containers, network);
-        const canary = record.canary;
-        if (!canary || !live)
-            throw new ReleaseError({
-                reason: `Nothing of ${this.app} waits to be promoted: deploy with canary-weight or promote: manual first. Nothing was changed.`
-            });
-        const c = containers.find(x => x.color === canary.release.color);
-        const plan = {
-            kind: 'reuse-standby',
-            color: canary.release.color,
-            image: canary.release.image,
-            replicas: canary.release.replicas ?? 1,
-            mustStart: !c?.running,
-            why: `promoting the canary (${canary.weight} % since ${canary.since})`,
-            restores: canary.release
-        };
-        log.info(`Plan: promote ${plan.image} on ${plan.color} from ${canary.weight} % to all new requests`);
-        await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: canary.release });
-        await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app });
-        await router.ensure(network);
-        try {
-            // Health first, while the canary still serves its share: a failing canary is ended, not promoted.
-            await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, canary.release);
-            const result = await this.switchTo(plan, record, live, containers, {
-                request: { kind: 'deploy', image: plan.image },
-                hash: canary.release.configHash,
-                network
-            });
-            return { ...result, result: 'deployed' };
-        }
-        catch (e) {
-            // A canary that cannot be promoted is ended: the live color alone serves, as after a rollback.
-            await router.apply(this.liveRoute(live)).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${u.message}`));
-            await this.deps.ledger
-                .write({ ...record, pending: undefined, canary: undefined, endedCanary: { color: canary.release.color, at: new Date(this.clock.now()).toISOString() } })
-                .catch(u => log.warning(`Could not update the release ledger: ${u.message}`));
-            if (e instanceof ReleaseError)
-                throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The canary was ended: ${live.color} (${live.image}) serves all requests.` });
-            throw e;
-        }
-    }
-    /** mode rollback during a canary: the live color alone again; the canary's color gets keep-previous after its drain. */
-    async endCanary(record, live, network) {
-        const { host, router, ledger, timeline, log } = this.deps;
-        const canary = record.canary;
-        await this.deps.onPlanned?.({ color: live.color, image: live.image, from: { color: canary.release.color, image: canary.release.image }, restores: live });
-        await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app });
-        await router.ensure(network);
-        const route = this.liveRoute(live);
-        await timeline.step('switch', `Ending the canary on ${canary.release.color}`, () => router.apply(route).catch((e) => {
-            throw new ReleaseError({ reason: `The proxy could not end the canary on ${canary.release.color}: ${e.message}` });
-        }));
-        const verified = await this.verifyStep(route);
-        if (!verified.ok)
-            throw new ReleaseError({ reason: `After ending the canary the proxy did not answer from ${live.color} (last answer: ${describeAnswer(verified.last)}).` });
-        const updated = {
-            ...record,
-            pending: undefined,
-            canary: undefined,
-            endedCanary: { color: canary.release.color, at: new Date(this.clock.now()).toISOString() }
-        };
-        await ledger.write(updated);
-        log.info(`Ended the canary of ${canary.release.image} on ${canary.release.color}: ${live.image} on ${live.color} serves every new request.`);
-        // Its drain counts from now: keep-previous applies to the canary's color as to a replaced live color.
-        const standby = await timeline.step('cleanup', 'Cleaning up', () => this.applyKeepPrevious(canary.release, canary.release.color));
-        const info = await this.host.inspect(containerName(this.app, live.color));
-        return this.resultOf('rolled-back', live, updated.releases, info?.id, standby);
-    }
-    // --- promote manual (issue #12): a preview gated beside the live release, reached at the preview domains ---
-    previewState(preview) {
-        const url = previewUrlOf(this.deps.config.proxy);
-        return { color: preview.release.color, image: preview.release.image, since: preview.since, ...(url ? { url } : {}) };
-    }
-    /**
-     * The gated new color is left waiting: recorded as the preview, the preview domains routed to it,
-     * the live color serving every request as before. On failure the new containers go (what they
-     * replaced comes back) and the proxy routes as before.
-     */
-    async startPreview(plan, record, live, network, release) {
-        const { router, ledger, timeline, log, config } = this.deps;
-        const preview = router.preview?.bind(router);
-        if (!preview)
-            throw new ReleaseError({ reason: "Input 'promote' manual needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed." });
-        const liveRoute = this.liveRoute(live);
-        const route = { app: this.app, color: plan.color, releaseId: release.id, appPort: config.health.port, replicas: plan.replicas };
-        const since = new Date(this.clock.now()).toISOString();
-        release.liveSince = since;
-        let waiting = false;
-        try {
-            await this.bootAndGate(plan, containerName(this.app, plan.color), network, live, release);
-            this.checkAborted();
-            // Recorded before the proxy learns of it: a run that dies here leaves a preview the next run promotes, discards or replaces.
-            await ledger.write({ ...record, pending: undefined, canary: undefined, preview: { release, since }, routing: this.claim });
-            const domains = config.proxy.previewDomains ?? [];
-            await timeline.step('switch', domains.length ? `Routing ${domains.join(', ')} to ${plan.color}` : `Keeping ${live.color} live`, () => preview(liveRoute, route).catch((e) => {
-                throw new ReleaseError({
-                    reason: `The proxy could not route the preview to ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
-                });
-            }));
-            const verified = await this.verifyStep(liveRoute);
-            if (!verified.ok)
-                throw new ReleaseError({
-                    reason: `After routing the preview the proxy did not answer from ${live.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
-                });
-            waiting = true;
-        }
-        catch (e) {
-            if (!waiting) {
-                await this.undoBoot(plan).catch(u => log.warning(`Could not undo the start of ${plan.color}: ${u.message}`));
-                await router.apply(liveRoute).catch(u => log.warning(`Could not route ${this.app} back to ${live.color} alone: ${u.message}`));
-                // What was recorded before this run (a preview this one would have replaced is back with its containers).
-                await ledger.write({ ...record, pending: undefined }).catch(u => log.warning(`Could not update the release ledger: ${u.message}`));
-            }
-            throw e;
-        }
-        const state = this.previewState({ release, since });
-        log.info(`${plan.image} on ${plan.color} is healthy and waits for mode promote${state.url ? `; preview it at ${state.url}` : ' (no preview-domains reach it)'}. ${live.image} on ${live.color} still serves every request; mode rollback discards the preview.`);
-        // The containers the preview replaced (the old standby, or an earlier preview) go after their drain; the live color stays as it is.
-        await timeline.step('cleanup', 'Cleaning up', () => this.retireReplaced(live, plan.color));
-        const info = await this.host.inspect(containerName(this.app, plan.color));
-        return { ...this.resultOf('preview', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image, preview: state };
-    }
-    /** mode promote of a preview: its containers (health re-checked first) become live through a full switch. */
-    async promotePreview(record, live, containers, network) {
-        const { host, router, log } = this.deps;
-        const preview = record.preview;
-        const c = containers.find(x => x.color === preview.release.color);
-        const size = preview.release.replicas ?? 1;
-        if (!c || !isContainerOf(c, preview.release) || (c.replicas ?? 1) < size) {
-            throw new ReleaseError({
-                reason: `The preview of ${preview.release.image} on ${preview.release.color} has lost its containers: deploy it again (with promote: manual) or mode rollback to forget it. ${live.color} (${live.image}) is still live.`
-            });
-        }
-        const plan = {
-            kind: 'reuse-standby',
-            color: preview.release.color,
-            image: preview.release.image,
-            replicas: size,
-            mustStart: !c.running,
-            why: `promoting the preview waiting since ${preview.since}`,
-            restores: preview.release
-        };
-        log.info(`Plan: promote the preview ${plan.image} on ${plan.color} to live (health re-checked first)`);
-        await this.deps.onPlanned?.({ color: plan.color, image: plan.image, from: { color: live.color, image: live.image }, restores: preview.release });
-        await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: this.app });
-        await router.ensure(network);
-        try {
-            const result = await this.switchTo(plan, record, live, containers, {
-                request: { kind: 'deploy', image: plan.image },
-                hash: preview.release.configHash,
-                network,
-                promoting: true
-            });
-            return { ...result, result: 'deployed', previewEnded: 'promoted' };
-        }
-        catch (e) {
-            if (e instanceof ReleaseError)
-                throw new ReleaseError({ ...e.failure, reason: `${e.failure.reason} The preview stays recorded: mode promote tries again, mode rollback discards it.` });
-            throw e;
-        }
-    }
-    /** mode rollback while a preview waits: its containers go; the live release and the proxy's routing of it are untouched. */
-    async discardPreview(record, live) {
-        const { ledger, timeline, log, config } = this.deps;
-        const preview = record.preview.release;
-        const { serving, aside } = await replicasOnHost(this.host, this.app, preview.color);
-        await timeline.step('cleanup', `Discarding the preview on ${preview.color}`, async (note) => {
-            // Only containers of the preview: a color whose containers are something else (hand-made) is left alone.
-            const found = await Promise.all(serving.map(async (i) => ({ name: containerName(this.app, preview.color, i), info: await this.host.inspect(containerName(this.app, preview.color, i)) })));
-            const ours = found.filter(f => f.info?.labels[LABEL.release] === preview.instance).map(f => ({ ...f.info, name: f.name }));
-            // In-flight preview requests finish (SIGTERM, 5 s grace) before the containers go.
-            await Promise.all(ours.map(c => this.host.stop(c.name, 5).catch(() => undefined)));
-            for (const c of ours)
-                await this.host.remove(c.name);
-            for (const i of aside)
-                await this.host.remove(asideName(this.app, preview.color, i));
-            for (const imageId of new Set(ours.map(i => i.imageId)))
-                await this.pruneImage(imageId);
-            note(`${ours.length} container(s) removed`);
-        });
-        const updated = { ...record, pending: undefined, preview: undefined, routing: this.claim };
-        await ledger.write(updated);
-        log.info(`Discarded the preview of ${preview.image} on ${preview.color} (its containers are removed${config.proxy.previewDomains?.length ? '; the preview domains answer 503 until the next preview' : ''}). ${live.image} on ${live.color} stays live, untouched.`);
-        const info = await this.host.inspect(containerName(this.app, live.color));
-        const colors = await this.inspectColors(updated.releases);
-        return { ...this.resultOf('rolled-back', live, updated.releases, info?.id, this.standbyOf(updated.releases, colors)), previewEnded: 'discarded' };
-    }
+}
+/** `e` as a ReleaseError that says what is live; an error that is not the release's own is marked as the infrastructure's. */
+function withOutcome(e, live, releases) {
+    if (e instanceof ReleaseError)
+        return e.result ? e : new ReleaseError(e.failure, failedResultOf(live, releases), e.infrastructure);
+    return new ReleaseError({ reason: e.message }, failedResultOf(live, releases), true);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/timeline.ts
@@ -77788,14 +78604,9 @@ class SshSession {
         });
     }
     static async connect(config) {
-        let bastion;
-        let sock;
-        if (config.jump) {
-            bastion = await openClient(config.jump, config.connectTimeoutMs);
-            const jumpClient = bastion;
-            sock = await new Promise((resolve, reject) => jumpClient.forwardOut('127.0.0.1', 0, config.host, config.port, (err, stream) => err ? reject(new Error(`The jump host could not reach ${config.host}:${config.port}: ${err.message}`)) : resolve(stream)));
-        }
+        const bastion = config.jump ? await openClient(config.jump, config.connectTimeoutMs) : undefined;
         try {
+            const sock = bastion ? await forwardThrough(bastion, config) : undefined;
             const client = await openClient(config, config.connectTimeoutMs, sock);
             const via = config.jump ? ` via ${config.jump.user}@${config.jump.host}:${config.jump.port}` : '';
             return new SshSession(client, bastion, `${config.user}@${config.host}:${config.port}${via}`);
@@ -77829,12 +78640,51 @@ class SshSession {
         this.bastion?.end();
     }
 }
+/** A channel from the jump host to the target, bounded by connect-timeout. */
+function forwardThrough(bastion, config) {
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`The jump host did not open a connection to ${config.host}:${config.port} within ${config.connectTimeoutMs} ms (connect-timeout)`)), config.connectTimeoutMs);
+        try {
+            bastion.forwardOut('127.0.0.1', 0, config.host, config.port, (err, stream) => {
+                clearTimeout(timer);
+                if (err)
+                    reject(new Error(`The jump host could not reach ${config.host}:${config.port}: ${err.message}`));
+                else
+                    resolve(stream);
+            });
+        }
+        catch (e) {
+            clearTimeout(timer);
+            reject(new Error(`The jump host could not reach ${config.host}:${config.port}: ${e.message}`));
+        }
+    });
+}
+/** Why a connection attempt failed, in words that say what to check. */
+function describeConnectError(err, endpoint, timeoutMs, pinnedTypes) {
+    const where = `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
+    if (err.level === 'client-authentication') {
+        return `SSH connection to ${where} failed: ${err.message} (user "${endpoint.user}" was refused with this key: is its public key in ~/.ssh/authorized_keys on the host?)`;
+    }
+    if (err.level === 'client-timeout' || /Connection lost before handshake/.test(err.message)) {
+        return (`SSH connection to ${where} failed: the host accepted the TCP connection but no SSH handshake completed within ${timeoutMs} ms ` +
+            `(connect-timeout). Check that an SSH server listens on port ${endpoint.port} of ${endpoint.host} (not a firewall, a tarpit or a port forward with nothing behind it).`);
+    }
+    if (/host key/i.test(err.message) && pinnedTypes) {
+        return (`SSH connection to ${where} failed: the server offered no host key of the pinned type (${pinnedTypes.join(', ')}): ${err.message}. ` +
+            `Pin the key it has: ssh-keyscan -p ${endpoint.port} ${endpoint.host}`);
+    }
+    if (err.code === 'ECONNREFUSED')
+        return `SSH connection to ${where} failed: ${err.message} (nothing listens on port ${endpoint.port}: check host and port)`;
+    return `SSH connection to ${where} failed: ${err.message}`;
+}
 function openClient(endpoint, timeoutMs, sock) {
     return new Promise((resolve, reject) => {
         const client = new lib.Client();
         let mismatch;
+        let settled = false;
         const where = `${endpoint.host}:${endpoint.port}`;
         const pin = endpoint.hostKey;
+        const pinnedTypes = pin.kind === 'known-hosts' ? [...new Set(pin.keys.map(k => k.type))] : undefined;
         const config = {
             host: endpoint.host,
             port: endpoint.port,
@@ -77861,29 +78711,40 @@ function openClient(endpoint, timeoutMs, sock) {
                 serverHostKey: [...new Set(pin.keys.flatMap(k => algorithmsForKeyType(k.type)))]
             };
         }
+        // ssh2 can emit several 'error' events for one failed attempt (the handshake timeout, then
+        // "Connection lost before handshake" as it closes the socket): the first one is the reason,
+        // and the listener stays for good, so no later one is ever unhandled.
         const onError = (err) => {
+            if (settled)
+                return;
+            settled = true;
             client.removeListener('ready', onReady);
-            if (mismatch)
-                return reject(mismatch);
-            const hint = err.level === 'client-authentication'
-                ? ` (user "${endpoint.user}" was refused with this key: is its public key in ~/.ssh/authorized_keys on the host?)`
-                : err.level === 'client-timeout'
-                    ? ` (no SSH handshake within ${timeoutMs} ms)`
-                    : '';
-            reject(new Error(`SSH connection to ${endpoint.user}@${where} failed: ${err.message}${hint}`));
+            client.destroy();
+            reject(mismatch ?? new Error(describeConnectError(err, endpoint, timeoutMs, pinnedTypes)));
         };
+        // A socket closed without an error (a server that hangs up at once) must not leave the promise waiting.
+        const onClose = () => onError(new Error('the server closed the connection before the SSH handshake completed'));
         const onReady = () => {
-            client.removeListener('error', onError);
+            if (settled)
+                return;
+            settled = true;
+            client.removeListener('close', onClose);
             // Docker API calls are small request/response pairs: without TCP_NODELAY, Nagle's
             // algorithm and delayed ACKs add ~40 ms to each one.
             client.setNoDelay(true);
             // Later errors (keep-alive timeouts, resets) are the session's to report (SshConnectionLostError).
-            client.on('error', () => undefined);
             resolve(client);
         };
+        client.on('error', onError);
+        client.once('close', onClose);
         client.once('ready', onReady);
-        client.once('error', onError);
-        client.connect(config);
+        try {
+            client.connect(config);
+        }
+        catch (e) {
+            // ssh2 throws for a configuration it cannot use (a key it cannot parse)
+            onError(e);
+        }
     });
 }
 
@@ -78549,6 +79410,7 @@ async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
 
 
 
+
 /** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
 const DEFAULT_PROXY_IMAGES = {
     haproxy: 'haproxy:3.0-alpine',
@@ -78588,13 +79450,12 @@ async function resolveProxy(docker, inputs) {
                 `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`);
         }
     }
-    // proxy-type auto keeping an existing nginx proxy: HTTPS is HAProxy's (issue #10). Said before
-    // anything on the host changes (this is only a read).
-    const tls = inputs.tls?.mode ?? 'off';
-    if (type === 'nginx' && (tls !== 'off' || inputs.tls?.trustedProxies.length)) {
-        throw new ProxyError(`${tls !== 'off' ? `Input 'tls' is "${tls}"` : "Input 'trusted-proxies' is set"}, but tls needs proxy-type haproxy, and the proxy ${inputs.name} on this host is nginx ` +
-            `(proxy-type auto keeps an existing proxy's type). Move the apps on it to HAProxy (README "proxy-type: auto"), or give this app another proxy-name and proxy-port.`);
-    }
+    // proxy-type auto keeping an existing proxy: the proxy's own inputs (tls, sticky, preview-domains)
+    // against its router, before anything on the host changes (this is only a read). The whole run
+    // is checked by proxyCapabilityProblem once the type is settled.
+    const problem = proxyInputsProblem(inputs, type);
+    if (problem)
+        throw new ProxyError(problem.message);
     return { settings: { ...inputs, type, image }, existing };
 }
 /** An app without a web role (app-port: none) has no proxy: settings for a router that is never called, found without asking the host. */
@@ -78640,6 +79501,10 @@ function toInfo(info) {
         labels: info.Config.Labels ?? {},
         addresses
     };
+}
+/** Docker's answer when a container is created from an image the host does not have. */
+function isNoSuchImage(e) {
+    return isNotFound(e) && /no such image/i.test(e.message ?? '');
 }
 /** The engine's ContainerHost over the Docker Engine API (dockerode, through the SSH tunnel). */
 class DockerHost {
@@ -78746,7 +79611,25 @@ class DockerHost {
         }
     }
     async create(spec) {
-        const created = await this.docker.createContainer({
+        const created = await this.createContainer(spec).catch(async (e) => {
+            // Another app's run on this host may prune the image between this run's pull and this create
+            // (no container used it yet, so Docker let it go): pull it once more and create again.
+            if (!isNoSuchImage(e))
+                throw e;
+            await pullImage(this.docker, spec.image, credentialsFor(spec.image, this.registry), () => undefined).catch((pull) => {
+                throw new Error(`${spec.image} was removed from the host (by another app's cleanup, say) before ${spec.name} was created, and pulling it again failed: ${pull.message}`);
+            });
+            return this.createContainer(spec);
+        });
+        // A compose service is found by its service name on the networks it joins, as compose does.
+        for (const extra of spec.extraNetworks) {
+            const aliases = spec.networkAliases?.[extra] ?? spec.aliases;
+            await this.docker.getNetwork(extra).connect({ Container: created.id, EndpointConfig: aliases?.length ? { Aliases: aliases } : undefined });
+        }
+        return created.id;
+    }
+    createContainer(spec) {
+        return this.docker.createContainer({
             name: spec.name,
             Image: spec.image,
             Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
@@ -78771,12 +79654,6 @@ class DockerHost {
                 Init: false
             }
         });
-        // A compose service is found by its service name on the networks it joins, as compose does.
-        for (const extra of spec.extraNetworks) {
-            const aliases = spec.networkAliases?.[extra] ?? spec.aliases;
-            await this.docker.getNetwork(extra).connect({ Container: created.id, EndpointConfig: aliases?.length ? { Aliases: aliases } : undefined });
-        }
-        return created.id;
     }
     async start(name) {
         await this.docker
@@ -78865,7 +79742,10 @@ class LedgerFile {
             text = await this.files.readFile(ledgerPath(this.app));
         }
         catch (e) {
-            throw new LedgerError(`The release ledger ${this.where} on the host cannot be read: ${e.message}`);
+            // The shell's answer names the file: keep what it says about it ("is a symbolic link", "is not a regular file").
+            const said = e.message.replace(`the host refused: ${ledgerPath(this.app)} `, '');
+            throw new LedgerError(`The release ledger ${this.where} on the host cannot be used: ${said}. cutover stops before changing anything rather than treat the host as empty and deploy over the live color. ` +
+                `To recover: move it away (mv ${this.where} ${this.where}.bad), then run mode status with rebuild-ledger: true to rebuild it from the app's containers and the proxy's route.`);
         }
         if (text === undefined)
             return undefined;
@@ -78880,7 +79760,7 @@ class LedgerFile {
         }
         if (problem) {
             throw new LedgerError(`The release ledger ${this.where} on the host is damaged: ${problem}. cutover stops rather than treat the host as empty and deploy over the live color; ` +
-                `repair the file, or move it away to start a new ledger (the next deploy then replaces the idle color without a rollback record).`);
+                `repair the file, or move it away (mv ${this.where} ${this.where}.bad) and run mode status with rebuild-ledger: true to rebuild it from the app's containers and the proxy's route.`);
         }
         return parsed;
     }
@@ -78914,6 +79794,25 @@ class LedgerFile {
             throw new LedgerError(`Could not write the release ledger ${this.where} on the host: ${e.message}`);
         }
     }
+}
+
+;// CONCATENATED MODULE: ./src/acme/layout.ts
+/**
+ * The layout the HAProxy proxy and its ACME renewer container share: the config volume, the admin
+ * socket's directory, the challenge port and the certificate files. Both sides import it from here
+ * (the renewer is bundled on its own and must not load the proxy's code).
+ */
+/** Where the config volume is mounted in the proxy container (and in the renewer's). */
+const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover';
+/** Where the host directory holding the admin socket is mounted in the proxy container. */
+const HAPROXY_RUN_DIR = '/run/cutover';
+const HAPROXY_SOCKET = 'admin.sock';
+/** The port the ACME renewer answers HTTP-01 challenges on, inside its container. */
+const ACME_CHALLENGE_PORT = 8402;
+const ACME_PATH = '/.well-known/acme-challenge/';
+/** An app's certificate and key, in one file readable only by root (HAProxy reads it as root). */
+function certFile(app) {
+    return `cert-${app}.pem`;
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts
@@ -79141,6 +80040,7 @@ function previewCommands(app, live, slots, appPort, addresses) {
 
 
 
+
 /**
  * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
  * a switch is two `set server` lines on its admin socket (no reload: every connection stays where
@@ -79153,14 +80053,11 @@ function previewCommands(app, live, slots, appPort, addresses) {
  * - app-<app>.cfg: the app's backend, its live color enabled, the other `disabled`;
  * - verify-<app>.map: cutover's verify token -> release id.
  */
+// The files and paths the renewer container shares with the proxy (src/acme/layout.ts).
+
 const HAPROXY_PORT = 80;
 /** The container port HAProxy terminates TLS on (published at https-port). */
 const HAPROXY_HTTPS_PORT = 443;
-/** Where the config volume is mounted in the proxy container. */
-const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover';
-/** Where the host directory holding the admin socket is mounted in the proxy container. */
-const HAPROXY_RUN_DIR = '/run/cutover';
-const HAPROXY_SOCKET = 'admin.sock';
 const BASE_FILE = '00-base.cfg';
 const DOMAINS_MAP = 'domains.map';
 const WILDCARDS_MAP = 'wildcards.map';
@@ -79172,13 +80069,6 @@ const CERTS_LIST = 'certs.list';
 /** Host names whose certificates come from ACME: their HTTP-01 challenges go to the renewer. */
 const ACME_MAP = 'acme.map';
 const ACME_BACKEND = 'cutover_acme';
-/** The port the ACME renewer answers HTTP-01 challenges on, inside its container. */
-const ACME_CHALLENGE_PORT = 8402;
-const ACME_PATH = '/.well-known/acme-challenge/';
-/** An app's certificate and key, in one file readable only by root (HAProxy reads it as root). */
-function certFile(app) {
-    return `cert-${app}.pem`;
-}
 /** The renewer container of a proxy (tls auto). */
 function acmeContainerName(proxyName) {
     return `${proxyName}-acme`;
@@ -79422,7 +80312,262 @@ const ACME_MAP_HEADER = '# Managed by cutover: host name -> app whose certificat
 const EMPTY_ACME_MAP = ACME_MAP_HEADER;
 const EMPTY_CERTS_LIST = renderCertsList([]);
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-files.ts
+
+
+/**
+ * The proxy's configuration volume, read through its container. Read once, in one archive request:
+ * Docker serves archive requests one at a time per container, so reading files one by one made a
+ * switch wait on each. Every write forgets it; sections that must see other apps' latest writes
+ * forget it first.
+ */
+class ConfVolume {
+    container;
+    read;
+    constructor(container) {
+        this.container = container;
+    }
+    /** A file's text, undefined when it does not exist. */
+    file(name) {
+        if (!this.read) {
+            const read = getDirFiles(this.container, HAPROXY_CONF_DIR);
+            read.catch(() => {
+                if (this.read === read)
+                    this.read = undefined;
+            });
+            this.read = read;
+        }
+        return this.read.then(files => files.get(name));
+    }
+    forget() {
+        this.read = undefined;
+    }
+    async put(name, content, mode) {
+        this.forget();
+        await putFile(this.container, HAPROXY_CONF_DIR, name, content, mode);
+    }
+    async putMany(files) {
+        this.forget();
+        await putFiles(this.container, HAPROXY_CONF_DIR, files);
+    }
+    /** Those of `names` that do not exist. */
+    async missing(names) {
+        const present = await Promise.all(names.map(f => this.file(f)));
+        return names.filter((_, i) => present[i] === undefined);
+    }
+    /** The shared host name maps (empty when missing). */
+    async maps() {
+        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await this.file(f)) ?? EMPTY_MAP));
+        return { domains, wildcards };
+    }
+    async tlsFiles() {
+        const [certsList, acmeMap] = await Promise.all([this.file(CERTS_LIST).then(t => t ?? EMPTY_CERTS_LIST), this.file(ACME_MAP).then(t => t ?? EMPTY_ACME_MAP)]);
+        return { certsList, acmeMap };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-lifecycle.ts
+
+
+
+
+const PORT_KEY = `${HAPROXY_PORT}/tcp`;
+const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
+/** How long a started proxy may take to open its admin socket. */
+const START_TIMEOUT_MS = 15_000;
+/** A process left behind by a reload keeps WebSockets at least this long. */
+const MIN_HARD_STOP_S = 30;
+/** Files every app shares, with what a new proxy starts with. */
+const SHARED_DEFAULTS = {
+    [DOMAINS_MAP]: EMPTY_MAP,
+    [WILDCARDS_MAP]: EMPTY_MAP,
+    [CERTS_LIST]: EMPTY_CERTS_LIST,
+    [ACME_MAP]: EMPTY_ACME_MAP
+};
+/**
+ * The one HAProxy container of a host, shared by every app: created, connected, started and its
+ * shared settings kept current; a container of another kind under its name is refused.
+ */
+class HaproxyContainer {
+    host;
+    name;
+    network;
+    group;
+    constructor(host) {
+        this.host = host;
+        this.name = host.settings.name;
+        this.network = `${host.settings.name}-net`;
+    }
+    get container() {
+        return this.host.docker.getContainer(this.name);
+    }
+    /** The proxy runs, on its network and the app's, with this version's shared settings. */
+    async ensure(appNetwork) {
+        const info = await inspectIfExists(this.container);
+        if (info)
+            this.check(info);
+        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info);
+        if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0)
+            return;
+        await underLock(this.host.lockProxy, async () => {
+            // Under the lock: what other apps wrote until now.
+            this.host.files.forget();
+            await ensureProxyNetwork(this.host.docker, this.network);
+            const { current, networks } = await this.existingOrNew(appNetwork);
+            for (const network of networks) {
+                if (!current.NetworkSettings.Networks[network])
+                    await this.host.docker.getNetwork(network).connect({ Container: current.Id });
+            }
+            await this.startOrUpdate(current);
+        });
+    }
+    /** The container (created, or re-created to publish HTTPS) and the networks it must be on. */
+    async existingOrNew(appNetwork) {
+        let current = await inspectIfExists(this.container);
+        let networks = [this.network, appNetwork];
+        if (!current)
+            current = await this.create();
+        else if (this.lacksHttpsPort(current)) {
+            // Docker cannot publish a port on an existing container: a new one, on every network the old
+            // one had. Every app's routes are in the config volume, so they come back with it.
+            networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])];
+            this.host.log.warning(`The proxy ${this.name} publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort} (once; every app on it is unreachable for a few seconds)`);
+            await this.container.remove({ force: true });
+            current = await this.create();
+        }
+        this.check(current);
+        return { current, networks };
+    }
+    /** A stopped proxy starts (with the files it needs); a running one gets this version's base file by a reload. */
+    async startOrUpdate(current) {
+        const { files, admin, log } = this.host;
+        const base = await this.baseWanted();
+        if (!current.State.Running) {
+            await this.writeSharedDefaults(base);
+            log[downSince(current) ? 'warning' : 'info'](`Starting the proxy ${this.name}${downSince(current) ?? ''}`);
+            await this.container.start().catch(e => {
+                // 304: it was started in the meantime (by Docker's restart policy, say)
+                if (e.statusCode !== 304)
+                    throw e;
+            });
+            await admin.waitForAdmin(START_TIMEOUT_MS);
+        }
+        else if (base !== undefined) {
+            const before = await files.file(BASE_FILE);
+            // A base from before HTTPS names files older proxies do not have yet.
+            await this.writeSharedDefaults(undefined);
+            await files.put(BASE_FILE, base);
+            log.info(`Updating the shared settings of the proxy ${this.name}`);
+            await admin.testAndReload([{ file: BASE_FILE, content: before }]);
+        }
+    }
+    publishedPorts(info, key) {
+        const bindings = info.HostConfig.PortBindings;
+        return (bindings?.[key] ?? []).map(b => Number(b.HostPort));
+    }
+    /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
+    lacksHttpsPort(info) {
+        return this.host.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0;
+    }
+    /** The base file as this run wants it, or undefined when the proxy already has it. */
+    async baseWanted() {
+        const current = await this.host.files.file(BASE_FILE);
+        // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
+        const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
+        this.group ??= await this.host.adminGroup().catch(() => undefined);
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group);
+        return current === wanted ? undefined : wanted;
+    }
+    /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
+    async writeSharedDefaults(base) {
+        const { files } = this.host;
+        if (base !== undefined)
+            await files.put(BASE_FILE, base);
+        for (const file of await files.missing(Object.keys(SHARED_DEFAULTS)))
+            await files.put(file, SHARED_DEFAULTS[file]);
+    }
+    /** Refuses a container that is not cutover's HAProxy, or publishes other ports than the inputs ask for. */
+    check(info) {
+        const { settings, tls } = this.host;
+        const kind = info.Config.Labels?.[LABEL.proxy];
+        if (kind !== 'haproxy') {
+            throw new ProxyError(`The container ${this.name} exists and is not a cutover HAProxy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
+                `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`);
+        }
+        const published = this.publishedPorts(info, PORT_KEY);
+        const https = this.publishedPorts(info, HTTPS_PORT_KEY);
+        if (tls.mode !== 'off' && https.length && !https.includes(tls.httpsPort)) {
+            throw new ProxyError(`The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}, not ${tls.httpsPort} as 'https-port' asks. ` +
+                `Set https-port to match (the proxy is shared by every app on the host).`);
+        }
+        if (!published.includes(settings.port)) {
+            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
+            throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${settings.port} as 'proxy-port' asks. ` +
+                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
+        }
+    }
+    async create() {
+        const { docker, settings, tls, registry, log } = this.host;
+        await ensureProxyImage(docker, settings.image, registry, log);
+        const https = tls.mode !== 'off';
+        log.info(`Creating the proxy ${this.name} on port ${settings.port}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''} (${settings.image}, HAProxy)`);
+        try {
+            await docker.createContainer({
+                name: this.name,
+                Image: settings.image,
+                // Binding :80 needs root (the official images run as the haproxy user).
+                User: 'root',
+                Entrypoint: ['haproxy'],
+                // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
+                Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+                // Soft stop: what is in flight finishes.
+                StopSignal: 'SIGUSR1',
+                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
+                ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}) },
+                HostConfig: {
+                    PortBindings: {
+                        [PORT_KEY]: [{ HostPort: String(settings.port) }],
+                        ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(tls.httpsPort) }] } : {})
+                    },
+                    Binds: [
+                        // The config (and so the live colors) survives a re-created container.
+                        `${this.name}-conf:${HAPROXY_CONF_DIR}`,
+                        // The admin socket, in a host directory only reached over SSH.
+                        `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
+                    ],
+                    RestartPolicy: { Name: 'unless-stopped' },
+                    NetworkMode: this.network
+                }
+            });
+        }
+        catch (e) {
+            // Another app's deploy created it at the same moment: use theirs.
+            if (!isConflict(e))
+                throw e;
+        }
+        const info = await inspectIfExists(this.container);
+        if (!info)
+            throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
+        return info;
+    }
+}
+/**
+ * ` again: it had stopped at <time> (exit code N, killed by the kernel for memory), N s ago; nothing
+ * answered since` for a proxy that ran before and stopped; undefined for one never started.
+ */
+function downSince(info, now = Date.now()) {
+    const finished = Date.parse(info.State.FinishedAt ?? '');
+    if (!Number.isFinite(finished) || finished <= 0)
+        return undefined;
+    const how = info.State.OOMKilled ? ', killed for lack of memory' : ` with exit code ${info.State.ExitCode}`;
+    return ` again: it had stopped at ${info.State.FinishedAt}${how}, ${Math.max(0, Math.round((now - finished) / 1000))} s ago, and no app on it answered since`;
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
+
+
+
+
 class RuntimeApiError extends Error {
     name = 'RuntimeApiError';
 }
@@ -79475,6 +80620,178 @@ function parseBackends(answer) {
 function parsePid(answer) {
     const m = /^Pid:\s*(\d+)/m.exec(answer);
     return m ? Number(m[1]) : undefined;
+}
+/** How long opening the admin socket is retried (a reload re-creates it). */
+const SOCKET_RETRY_MS = 3000;
+/** How long a reload may take before the new worker answers on the admin socket. */
+const RELOAD_TIMEOUT_MS = 15_000;
+/**
+ * The runtime API of one proxy (its admin socket) and its reload: what switches routes without
+ * touching the container.
+ */
+class HaproxyAdmin {
+    container;
+    name;
+    socketPath;
+    socket;
+    files;
+    /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
+    reloaded = false;
+    constructor(container, name, socketPath, socket, files) {
+        this.container = container;
+        this.name = name;
+        this.socketPath = socketPath;
+        this.socket = socket;
+        this.files = files;
+    }
+    /**
+     * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
+     * opening it is retried for a few seconds (every command cutover sends is idempotent).
+     */
+    async cli(line) {
+        const started = Date.now();
+        for (;;) {
+            try {
+                return await runtimeCommand(this.socket, line);
+            }
+            catch (e) {
+                if (e instanceof RuntimeApiError || Date.now() - started > SOCKET_RETRY_MS)
+                    throw e;
+                await new Promise(r => setTimeout(r, 100));
+            }
+        }
+    }
+    /** Commands that print nothing on success, in one line; an answer is the proxy refusing `what`. */
+    async run(commands, what) {
+        const errors = runtimeErrors(await this.cli(commands.join('; ')));
+        if (errors.length)
+            throw new ProxyError(`HAProxy (${this.name}) refused ${what}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+    }
+    /** Until a worker (other than `notPid`) answers on the admin socket; its last log lines if none does. */
+    async waitForAdmin(timeoutMs, notPid) {
+        const started = Date.now();
+        let last;
+        for (;;) {
+            try {
+                const pid = parsePid(await this.cli('show info'));
+                if (pid !== undefined && pid !== notPid)
+                    return;
+                last = `still worker ${pid}`;
+            }
+            catch (e) {
+                last = e.message;
+            }
+            if (Date.now() - started > timeoutMs) {
+                const logs = await this.container
+                    .logs({ stdout: true, stderr: true, tail: 10, follow: false })
+                    .then(b => host_text_sanitizeHostText(String(b), 800))
+                    .catch(() => '');
+                throw new ProxyError(`The proxy ${this.name} did not answer on its admin socket ${this.socketPath} within ${timeoutMs / 1000} s (${last}); ` +
+                    `the SSH user must be allowed to open it (root, in practice). Its last log lines: ${logs}`);
+            }
+            await new Promise(r => setTimeout(r, 100));
+        }
+    }
+    /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
+    async testAndReload(restore) {
+        const test = await execIn(this.container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR]);
+        if (test.exitCode !== 0) {
+            // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
+            for (const r of restore)
+                await this.files.put(r.file, r.content ?? '# Removed by cutover.\n', r.mode);
+            const alerts = (test.stderr + test.stdout)
+                .split('\n')
+                .filter(l => /ALERT/.test(l))
+                .join('\n');
+            throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${host_text_sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`);
+        }
+        // A proxy made by an older cutover may have a socket only root can open: the reload through
+        // Docker's API (which this user may call) brings it up with the group's access.
+        const pid = await this.cli('show info').then(parsePid, () => undefined);
+        await this.container.kill({ signal: 'SIGUSR2' });
+        await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
+        this.reloaded = true;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-stats.ts
+
+/** The response-code counters of `show stat` (HTTP mode); their sum is every response counted. */
+const RESPONSE_FIELDS = ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other'];
+/** `show stat <backend> 2 -1`: the backend's own row (type 2 = backend, -1 = every server id). */
+function statCommand(backend) {
+    return `show stat ${backend} 2 -1`;
+}
+/**
+ * The responses the app's backend sent and how many were 5xx, from `show stat` CSV (`# pxname,svname,...`
+ * then one row per proxy/server): the BACKEND row, which also counts HAProxy's own errors for the
+ * app (a 503 when its servers refuse connections), not only the app's answers. Running totals since
+ * the HAProxy worker started.
+ */
+function responseCountsOf(csv, backend) {
+    const lines = csv.split('\n').filter(l => l.trim());
+    const header = lines.find(l => l.startsWith('# '));
+    if (!header)
+        throw new RuntimeApiError(`The proxy's statistics have no header line: ${JSON.stringify(csv.slice(0, 120))}`);
+    const fields = header.slice(2).split(',');
+    const at = (name) => fields.indexOf(name);
+    const missing = ['pxname', 'svname', ...RESPONSE_FIELDS].filter(f => at(f) < 0);
+    if (missing.length)
+        throw new RuntimeApiError(`The proxy's statistics lack ${missing.join(', ')}`);
+    const row = lines.map(l => l.split(',')).find(r => !r[0].startsWith('#') && r[at('pxname')] === backend && r[at('svname')] === 'BACKEND');
+    if (!row)
+        throw new RuntimeApiError(`The proxy's statistics have no row for the backend ${backend}`);
+    const count = (f) => Number(row[at(f)]) || 0;
+    return { responses: RESPONSE_FIELDS.reduce((sum, f) => sum + count(f), 0), errors: count('hrsp_5xx') };
+}
+
+;// CONCATENATED MODULE: ./src/acme/state.ts
+
+function wantedFile(app) {
+    return `acme-${app}.json`;
+}
+const WANTED_FILE = /^acme-([a-z0-9-]+)\.json$/;
+const ACCOUNT_KEY_FILE = 'acme-account.key';
+function challengeFile(token) {
+    return `acme-challenge-${token}`;
+}
+/** ACME tokens are base64url (RFC 8555 §8.1): anything else is not looked up. */
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+/** The leaf of a PEM file (certificate chain + key), or undefined when it holds none. */
+function readCertificate(pem) {
+    const block = pem && /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
+    if (!block)
+        return undefined;
+    try {
+        const c = new external_node_crypto_.X509Certificate(block);
+        return {
+            issuer: c.issuer.replace(/\n/g, ', '),
+            notBefore: new Date(c.validFrom),
+            notAfter: new Date(c.validTo),
+            serial: c.serialNumber,
+            names: (c.subjectAltName ?? '')
+                .split(',')
+                .map(s => s.trim())
+                .filter(s => s.startsWith('DNS:'))
+                .map(s => s.slice(4).toLowerCase())
+        };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Renewal is due when less than `fraction` of the lifetime is left (Let's Encrypt suggests a third). */
+function renewalDue(cert, domains, now, fraction) {
+    if (!cert)
+        return 'no certificate yet';
+    const missing = domains.filter(d => !cert.names.includes(d.toLowerCase()));
+    if (missing.length)
+        return `the certificate does not cover ${missing.join(', ')}`;
+    const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
+    const left = cert.notAfter.getTime() - now.getTime();
+    if (left < lifetime * fraction)
+        return `${Math.max(0, Math.round(left / 3_600_000))} h of ${Math.round(lifetime / 3_600_000)} h left`;
+    return undefined;
 }
 
 // EXTERNAL MODULE: external "node:url"
@@ -79633,84 +80950,115 @@ async function programArchive(program) {
     return Buffer.concat(chunks);
 }
 
-;// CONCATENATED MODULE: ./src/proxy/haproxy-stats.ts
+;// CONCATENATED MODULE: ./src/proxy/haproxy-tls.ts
 
-/** The response-code counters of `show stat` (HTTP mode); their sum is every response counted. */
-const RESPONSE_FIELDS = ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5xx', 'hrsp_other'];
-/** `show stat <backend> 2 -1`: the backend's own row (type 2 = backend, -1 = every server id). */
-function statCommand(backend) {
-    return `show stat ${backend} 2 -1`;
-}
+
+
+
+
+
+/** How long a deploy waits for the ACME server to issue a new certificate. */
+const ISSUE_TIMEOUT_MS = 180_000;
+const haproxy_tls_TLS_OFF = { mode: 'off', httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] };
 /**
- * The responses the app's backend sent and how many were 5xx, from `show stat` CSV (`# pxname,svname,...`
- * then one row per proxy/server): the BACKEND row, which also counts HAProxy's own errors for the
- * app (a 503 when its servers refuse connections), not only the app's answers. Running totals since
- * the HAProxy worker started.
+ * An app's HTTPS on the HAProxy proxy (issue #10): its certificate (custom, or from ACME through
+ * the renewer container), its entries in the shared crt-list and ACME map, and what it reports.
  */
-function responseCountsOf(csv, backend) {
-    const lines = csv.split('\n').filter(l => l.trim());
-    const header = lines.find(l => l.startsWith('# '));
-    if (!header)
-        throw new RuntimeApiError(`The proxy's statistics have no header line: ${JSON.stringify(csv.slice(0, 120))}`);
-    const fields = header.slice(2).split(',');
-    const at = (name) => fields.indexOf(name);
-    const missing = ['pxname', 'svname', ...RESPONSE_FIELDS].filter(f => at(f) < 0);
-    if (missing.length)
-        throw new RuntimeApiError(`The proxy's statistics lack ${missing.join(', ')}`);
-    const row = lines.map(l => l.split(',')).find(r => !r[0].startsWith('#') && r[at('pxname')] === backend && r[at('svname')] === 'BACKEND');
-    if (!row)
-        throw new RuntimeApiError(`The proxy's statistics have no row for the backend ${backend}`);
-    const count = (f) => Number(row[at(f)]) || 0;
-    return { responses: RESPONSE_FIELDS.reduce((sum, f) => sum + count(f), 0), errors: count('hrsp_5xx') };
-}
-
-;// CONCATENATED MODULE: ./src/acme/state.ts
-
-function wantedFile(app) {
-    return `acme-${app}.json`;
-}
-const WANTED_FILE = /^acme-([a-z0-9-]+)\.json$/;
-const ACCOUNT_KEY_FILE = 'acme-account.key';
-function challengeFile(token) {
-    return `acme-challenge-${token}`;
-}
-/** ACME tokens are base64url (RFC 8555 §8.1): anything else is not looked up. */
-const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
-/** The leaf of a PEM file (certificate chain + key), or undefined when it holds none. */
-function readCertificate(pem) {
-    const block = pem && /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
-    if (!block)
-        return undefined;
-    try {
-        const c = new external_node_crypto_.X509Certificate(block);
+class HaproxyTls {
+    host;
+    constructor(host) {
+        this.host = host;
+    }
+    get settings() {
+        return this.host.settings.tls ?? haproxy_tls_TLS_OFF;
+    }
+    /** The app's TLS rules as its backend file renders them. */
+    get appTls() {
+        const t = this.settings;
+        return { enabled: t.mode !== 'off', httpsPort: t.httpsPort, redirect: t.redirect, hsts: t.hsts, trustedProxies: t.trustedProxies };
+    }
+    /** The names the app's certificate covers: its domains and its preview domains. */
+    get certifiedNames() {
+        return [...this.host.settings.domains, ...(this.host.settings.previewDomains ?? [])].map(d => d.toLowerCase());
+    }
+    /** The shared TLS files with this app's entries as its settings say (other apps' kept). */
+    filesWanted(now) {
+        const mode = this.settings.mode;
         return {
-            issuer: c.issuer.replace(/\n/g, ', '),
-            notBefore: new Date(c.validFrom),
-            notAfter: new Date(c.validTo),
-            serial: c.serialNumber,
-            names: (c.subjectAltName ?? '')
-                .split(',')
-                .map(s => s.trim())
-                .filter(s => s.startsWith('DNS:'))
-                .map(s => s.slice(4).toLowerCase())
+            certsList: updateCertsList(now.certsList, this.host.app, mode !== 'off'),
+            acmeMap: updateAcmeMap(now.acmeMap, this.host.app, mode === 'auto' ? this.certifiedNames : [])
         };
     }
-    catch {
-        return undefined;
+    /** tls custom: the one file HAProxy reads, certificate chain then key. */
+    customCertText() {
+        const t = this.settings;
+        return t.mode === 'custom' && t.certificate && t.key ? `${t.certificate.trim()}\n${t.key.trim()}\n` : undefined;
     }
-}
-/** Renewal is due when less than `fraction` of the lifetime is left (Let's Encrypt suggests a third). */
-function renewalDue(cert, domains, now, fraction) {
-    if (!cert)
-        return 'no certificate yet';
-    const missing = domains.filter(d => !cert.names.includes(d.toLowerCase()));
-    if (missing.length)
-        return `the certificate does not cover ${missing.join(', ')}`;
-    const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
-    const left = cert.notAfter.getTime() - now.getTime();
-    if (left < lifetime * fraction)
-        return `${Math.max(0, Math.round(left / 3_600_000))} h of ${Math.round(lifetime / 3_600_000)} h left`;
-    return undefined;
+    /**
+     * tls auto: the renewer runs, HTTP-01 challenges of the app's names reach it, and a certificate
+     * covering every name exists before the switch. A valid certificate means no wait at all: a deploy
+     * never waits on a renewal (the renewer does those on its own).
+     */
+    async ensure() {
+        const acme = this.settings.acme;
+        if (this.settings.mode !== 'auto' || !acme)
+            return;
+        const { docker, network, app, registry, log, lockProxy, files } = this.host;
+        const proxy = this.host.settings.name;
+        const renewer = new AcmeRenewer(docker, proxy, network, acme.image, registry, log);
+        const names = this.certifiedNames;
+        const wanted = { app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa };
+        const wantedText = JSON.stringify(wanted, null, 2) + '\n';
+        if ((await files.file(wantedFile(app))) !== wantedText)
+            await files.put(wantedFile(app), wantedText, 0o600);
+        // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
+        const address = await underLock(lockProxy, () => renewer.ensureRunning());
+        await this.routeChallenges(renewer.name, names);
+        // Its address now rather than at the next DNS resolution (it may have just been created).
+        if (address) {
+            const answer = await this.host.admin.cli(`set server ${ACME_BACKEND}/acme addr ${address} port ${ACME_CHALLENGE_PORT}; set server ${ACME_BACKEND}/acme state ready`);
+            const errors = runtimeErrors(answer);
+            if (errors.length)
+                log.warning(`HAProxy (${proxy}) did not take the renewer's address: ${host_text_sanitizeHostText(errors.join(' / '), 300)}`);
+        }
+        files.forget(); // the renewer writes certificates, not this run
+        const cert = readCertificate(await files.file(certFile(app)));
+        const due = renewalDue(cert, names, new Date(), 0);
+        if (!due)
+            return;
+        log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} (${due})`);
+        try {
+            await renewer.issue(app, ISSUE_TIMEOUT_MS);
+        }
+        catch (e) {
+            throw new ProxyError(`No certificate for ${names.join(', ')}: ${e.message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`);
+        }
+    }
+    /** HTTP-01 challenges of the app's names to the renewer (a reload, once). */
+    async routeChallenges(renewer, names) {
+        const { app, log, lockProxy, files, admin } = this.host;
+        await underLock(lockProxy, async () => {
+            files.forget();
+            const current = (await files.file(ACME_MAP)) ?? EMPTY_ACME_MAP;
+            const next = updateAcmeMap(current, app, names);
+            if (next === current)
+                return;
+            log.info(`Routing ACME challenges for ${names.join(', ')} to ${renewer}: reloading the proxy`);
+            await files.put(ACME_MAP, next);
+            await admin.testAndReload([{ file: ACME_MAP, content: current }]);
+        });
+    }
+    /** The certificate of each of the app's names, as the proxy has it. */
+    async certificates() {
+        if (this.settings.mode === 'off' || !(await inspectIfExists(this.host.container)))
+            return [];
+        this.host.files.forget();
+        const cert = readCertificate(await this.host.files.file(certFile(this.host.app)));
+        return [...this.host.settings.domains, ...(this.host.settings.previewDomains ?? [])].map(domain => {
+            const covered = cert && renewalDue(cert, [domain], new Date(), 0) === undefined;
+            return covered ? { domain, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), serial: cert.serial } : { domain };
+        });
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy.ts
@@ -79728,36 +81076,28 @@ function renewalDue(cert, domains, now, fraction) {
 
 
 
-const PORT_KEY = `${HAPROXY_PORT}/tcp`;
-const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
-/** How long a deploy waits for the ACME server to issue a new certificate. */
-const ISSUE_TIMEOUT_MS = 180_000;
-const haproxy_TLS_OFF = { mode: 'off', httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] };
-/** How long a reload may take before the new worker answers on the admin socket. */
-const RELOAD_TIMEOUT_MS = 15_000;
-/** How long a started proxy may take to open its admin socket. */
-const START_TIMEOUT_MS = 15_000;
-/** How long opening the admin socket is retried (a reload re-creates it). */
-const SOCKET_RETRY_MS = 3000;
-/** A process left behind by a reload keeps WebSockets at least this long. */
-const MIN_HARD_STOP_S = 30;
 /**
  * One HAProxy container for every app on the host, switched through its runtime API
  * (see haproxy-config.ts). The admin socket is a Unix socket in a host directory, reached over
- * the SSH connection (direct-streamlocal), never over a network.
+ * the SSH connection (direct-streamlocal), never over a network. Its jobs live beside it: the
+ * container's lifecycle (haproxy-lifecycle.ts), the runtime API and reloads (haproxy-runtime.ts),
+ * TLS and ACME (haproxy-tls.ts), the configuration files (haproxy-config.ts, haproxy-files.ts).
  */
 class HaproxyRouter {
     docker;
     openTcp;
     settings;
     app;
-    registry;
     log;
     lockProxy;
-    adminGroup;
+    capabilities = HAPROXY_CAPABILITIES;
     name;
-    network;
-    adminSocket;
+    files;
+    admin;
+    proxy;
+    tls;
+    /** The app's backend file as last read or written. */
+    appText;
     constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, 
     /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
     lockProxy, 
@@ -79767,320 +81107,32 @@ class HaproxyRouter {
         this.openTcp = openTcp;
         this.settings = settings;
         this.app = app;
-        this.registry = registry;
         this.log = log;
         this.lockProxy = lockProxy;
-        this.adminGroup = adminGroup;
         this.name = settings.name;
-        this.network = `${settings.name}-net`;
-        this.adminSocket = () => openUnixSocket(`${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`);
-    }
-    get container() {
-        return this.docker.getContainer(this.name);
-    }
-    /**
-     * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
-     * opening it is retried for a few seconds (every command cutover sends is idempotent).
-     */
-    async cli(line) {
-        const started = Date.now();
-        for (;;) {
-            try {
-                return await runtimeCommand(this.adminSocket, line);
-            }
-            catch (e) {
-                if (e instanceof RuntimeApiError || Date.now() - started > SOCKET_RETRY_MS)
-                    throw e;
-                await new Promise(r => setTimeout(r, 100));
-            }
-        }
+        const container = docker.getContainer(this.name);
+        const socketPath = `${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`;
+        this.files = new ConfVolume(container);
+        this.admin = new HaproxyAdmin(container, this.name, socketPath, () => openUnixSocket(socketPath), this.files);
+        const host = { docker, settings, registry, log, lockProxy, files: this.files, admin: this.admin };
+        this.tls = new HaproxyTls({ ...host, container, network: `${settings.name}-net`, app });
+        this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, adminGroup });
     }
     async ensure(appNetwork) {
-        const info = await inspectIfExists(this.container);
-        if (info)
-            this.checkContainer(info);
-        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info);
-        if (ready && (await this.baseWanted()) === undefined && (await this.sharedFilesMissing()).length === 0)
-            return this.ensureTls();
-        await underLock(this.lockProxy, async () => {
-            // Under the lock: what other apps wrote until now.
-            this.forgetConf();
-            await ensureProxyNetwork(this.docker, this.network);
-            let current = await inspectIfExists(this.container);
-            let networks = [this.network, appNetwork];
-            if (!current)
-                current = await this.create();
-            else if (this.lacksHttpsPort(current)) {
-                // Docker cannot publish a port on an existing container: a new one, on every network the old
-                // one had. Every app's routes are in the config volume, so they come back with it.
-                networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])];
-                this.log.warning(`The proxy ${this.name} publishes no HTTPS port: re-creating it to publish ${this.tls.httpsPort} (once; every app on it is unreachable for a few seconds)`);
-                await this.container.remove({ force: true });
-                current = await this.create();
-            }
-            this.checkContainer(current);
-            for (const network of networks) {
-                if (!current.NetworkSettings.Networks[network])
-                    await this.docker.getNetwork(network).connect({ Container: current.Id });
-            }
-            const base = await this.baseWanted();
-            if (!current.State.Running) {
-                await this.writeSharedDefaults(base);
-                this.log.info(`Starting the proxy ${this.name}`);
-                await this.container.start().catch(e => {
-                    // 304: it was started in the meantime (by Docker's restart policy, say)
-                    if (e.statusCode !== 304)
-                        throw e;
-                });
-                await this.waitForAdmin(START_TIMEOUT_MS);
-            }
-            else if (base !== undefined) {
-                const before = await this.confFile(BASE_FILE);
-                // A base from before HTTPS names files older proxies do not have yet.
-                await this.writeSharedDefaults(undefined);
-                await this.put(BASE_FILE, base);
-                this.log.info(`Updating the shared settings of the proxy ${this.name}`);
-                await this.testAndReload([{ file: BASE_FILE, content: before }]);
-            }
-        });
-        await this.ensureTls();
-    }
-    get tls() {
-        return this.settings.tls ?? haproxy_TLS_OFF;
+        await this.proxy.ensure(appNetwork);
+        await this.tls.ensure();
     }
     /** preview-domains (none: no preview backend). */
     get previewDomains() {
         return this.settings.previewDomains ?? [];
     }
-    /** The names the app's certificate covers: its domains and its preview domains. */
-    get certifiedNames() {
-        return [...this.settings.domains, ...this.previewDomains].map(d => d.toLowerCase());
+    render(route, token, slots, canary) {
+        return renderAppConfig(route, token, slots, canary, this.settings.sticky, this.tls.appTls, this.previewDomains.length > 0);
     }
-    get appTls() {
-        const t = this.tls;
-        return { enabled: t.mode !== 'off', httpsPort: t.httpsPort, redirect: t.redirect, hsts: t.hsts, trustedProxies: t.trustedProxies };
-    }
-    publishedPorts(info, key) {
-        const bindings = info.HostConfig.PortBindings;
-        return (bindings?.[key] ?? []).map(b => Number(b.HostPort));
-    }
-    /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
-    lacksHttpsPort(info) {
-        return this.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0;
-    }
-    /** Shared files a proxy made by an older cutover lacks. */
-    async sharedFilesMissing() {
-        const files = [DOMAINS_MAP, WILDCARDS_MAP, CERTS_LIST, ACME_MAP];
-        const present = await Promise.all(files.map(f => this.confFile(f)));
-        return files.filter((_, i) => present[i] === undefined);
-    }
-    /**
-     * tls auto: the renewer runs, HTTP-01 challenges of the app's names reach it, and a certificate
-     * covering every name exists before the switch. A valid certificate means no wait at all: a deploy
-     * never waits on a renewal (the renewer does those on its own).
-     */
-    async ensureTls() {
-        const acme = this.tls.acme;
-        if (this.tls.mode !== 'auto' || !acme)
-            return;
-        const renewer = new AcmeRenewer(this.docker, this.name, this.network, acme.image, this.registry, this.log);
-        const names = this.certifiedNames;
-        const wanted = { app: this.app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa };
-        const wantedText = JSON.stringify(wanted, null, 2) + '\n';
-        if ((await this.confFile(wantedFile(this.app))) !== wantedText) {
-            await this.put(wantedFile(this.app), wantedText, 0o600);
-        }
-        // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
-        const address = await underLock(this.lockProxy, () => renewer.ensureRunning());
-        await underLock(this.lockProxy, async () => {
-            this.forgetConf();
-            const current = (await this.confFile(ACME_MAP)) ?? EMPTY_ACME_MAP;
-            const next = updateAcmeMap(current, this.app, names);
-            if (next === current)
-                return;
-            this.log.info(`Routing ACME challenges for ${names.join(', ')} to ${renewer.name}: reloading the proxy`);
-            await this.put(ACME_MAP, next);
-            await this.testAndReload([{ file: ACME_MAP, content: current }]);
-        });
-        // Its address now rather than at the next DNS resolution (it may have just been created).
-        if (address) {
-            const answer = await this.cli(`set server ${ACME_BACKEND}/acme addr ${address} port ${ACME_CHALLENGE_PORT}; set server ${ACME_BACKEND}/acme state ready`);
-            const errors = runtimeErrors(answer);
-            if (errors.length)
-                this.log.warning(`HAProxy (${this.name}) did not take the renewer's address: ${host_text_sanitizeHostText(errors.join(' / '), 300)}`);
-        }
-        this.forgetConf(); // the renewer writes certificates, not this run
-        const cert = readCertificate(await this.confFile(certFile(this.app)));
-        const due = renewalDue(cert, names, new Date(), 0);
-        if (!due)
-            return;
-        this.log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} (${due})`);
-        try {
-            await renewer.issue(this.app, ISSUE_TIMEOUT_MS);
-        }
-        catch (e) {
-            throw new ProxyError(`No certificate for ${names.join(', ')}: ${e.message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`);
-        }
-    }
-    group;
-    /** The base file as this run wants it, or undefined when the proxy already has it. */
-    async baseWanted() {
-        const current = await this.confFile(BASE_FILE);
-        // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
-        const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
-        this.group ??= await this.adminGroup().catch(() => undefined);
-        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.settings.drainTimeoutMs / 1000)), this.name, this.group);
-        return current === wanted ? undefined : wanted;
-    }
-    /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
-    async writeSharedDefaults(base) {
-        if (base !== undefined)
-            await this.put(BASE_FILE, base);
-        const empty = { [DOMAINS_MAP]: EMPTY_MAP, [WILDCARDS_MAP]: EMPTY_MAP, [CERTS_LIST]: EMPTY_CERTS_LIST, [ACME_MAP]: EMPTY_ACME_MAP };
-        for (const file of await this.sharedFilesMissing())
-            await this.put(file, empty[file]);
-    }
-    checkContainer(info) {
-        const kind = info.Config.Labels?.[LABEL.proxy];
-        if (kind !== 'haproxy') {
-            throw new ProxyError(`The container ${this.name} exists and is not a cutover HAProxy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
-                `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`);
-        }
-        const published = this.publishedPorts(info, PORT_KEY);
-        const https = this.publishedPorts(info, HTTPS_PORT_KEY);
-        if (this.tls.mode !== 'off' && https.length && !https.includes(this.tls.httpsPort)) {
-            throw new ProxyError(`The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}, not ${this.tls.httpsPort} as 'https-port' asks. ` +
-                `Set https-port to match (the proxy is shared by every app on the host).`);
-        }
-        if (!published.includes(this.settings.port)) {
-            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
-            throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${this.settings.port} as 'proxy-port' asks. ` +
-                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
-        }
-    }
-    async create() {
-        await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log);
-        const https = this.tls.mode !== 'off';
-        this.log.info(`Creating the proxy ${this.name} on port ${this.settings.port}${https ? ` and ${this.tls.httpsPort} (HTTPS)` : ''} (${this.settings.image}, HAProxy)`);
-        try {
-            await this.docker.createContainer({
-                name: this.name,
-                Image: this.settings.image,
-                // Binding :80 needs root (the official images run as the haproxy user).
-                User: 'root',
-                Entrypoint: ['haproxy'],
-                // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
-                Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
-                // Soft stop: what is in flight finishes.
-                StopSignal: 'SIGUSR1',
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-                ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}) },
-                HostConfig: {
-                    PortBindings: {
-                        [PORT_KEY]: [{ HostPort: String(this.settings.port) }],
-                        ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(this.tls.httpsPort) }] } : {})
-                    },
-                    Binds: [
-                        // The config (and so the live colors) survives a re-created container.
-                        `${this.name}-conf:${HAPROXY_CONF_DIR}`,
-                        // The admin socket, in a host directory only reached over SSH.
-                        `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
-                    ],
-                    RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: this.network
-                }
-            });
-        }
-        catch (e) {
-            // Another app's deploy created it at the same moment: use theirs.
-            if (!isConflict(e))
-                throw e;
-        }
-        const info = await inspectIfExists(this.container);
-        if (!info)
-            throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
-        return info;
-    }
-    async waitForAdmin(timeoutMs, notPid) {
-        const started = Date.now();
-        let last;
-        for (;;) {
-            try {
-                const pid = parsePid(await this.cli('show info'));
-                if (pid !== undefined && pid !== notPid)
-                    return;
-                last = `still worker ${pid}`;
-            }
-            catch (e) {
-                last = e.message;
-            }
-            if (Date.now() - started > timeoutMs) {
-                const logs = await this.container
-                    .logs({ stdout: true, stderr: true, tail: 10, follow: false })
-                    .then(b => host_text_sanitizeHostText(String(b), 800))
-                    .catch(() => '');
-                throw new ProxyError(`The proxy ${this.name} did not answer on its admin socket ${hostRunDir(this.name)}/${HAPROXY_SOCKET} within ${timeoutMs / 1000} s (${last}); ` +
-                    `the SSH user must be allowed to open it (root, in practice). Its last log lines: ${logs}`);
-            }
-            await new Promise(r => setTimeout(r, 100));
-        }
-    }
-    /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
-    async testAndReload(restore) {
-        const test = await execIn(this.container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR]);
-        if (test.exitCode !== 0) {
-            // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
-            for (const r of restore)
-                await this.put(r.file, r.content ?? '# Removed by cutover.\n', r.mode);
-            const alerts = (test.stderr + test.stdout)
-                .split('\n')
-                .filter(l => /ALERT/.test(l))
-                .join('\n');
-            throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${host_text_sanitizeHostText(alerts || (test.stderr || test.stdout).trim(), 600)}`);
-        }
-        // A proxy made by an older cutover may have a socket only root can open: the reload through
-        // Docker's API (which this user may call) brings it up with the group's access.
-        const pid = await this.cli('show info').then(parsePid, () => undefined);
-        await this.container.kill({ signal: 'SIGUSR2' });
-        await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
-        this.reloaded = true;
-    }
-    /**
-     * The configuration directory as read once, in one archive request: Docker serves archive
-     * requests one at a time per container, so reading files one by one made a switch wait on each.
-     * Every write forgets it; sections that must see other apps' latest writes forget it first.
-     */
-    confRead;
-    confFile(name) {
-        if (!this.confRead) {
-            const read = getDirFiles(this.container, HAPROXY_CONF_DIR);
-            read.catch(() => {
-                if (this.confRead === read)
-                    this.confRead = undefined;
-            });
-            this.confRead = read;
-        }
-        return this.confRead.then(files => files.get(name));
-    }
-    forgetConf() {
-        this.confRead = undefined;
-    }
-    async put(name, content, mode) {
-        this.forgetConf();
-        await putFile(this.container, HAPROXY_CONF_DIR, name, content, mode);
-    }
-    async putMany(files) {
-        this.forgetConf();
-        await putFiles(this.container, HAPROXY_CONF_DIR, files);
-    }
-    /** The app's backend file as last read or written. */
-    appText;
-    /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
-    reloaded = false;
     async readAppFile() {
         if (this.appText === undefined) {
             // No proxy container, or no file: nothing routed (not kept: the next read may find one).
-            const text = await this.confFile(appFile(this.app));
+            const text = await this.files.file(appFile(this.app));
             if (text === undefined)
                 return '';
             this.appText = text;
@@ -80090,10 +81142,6 @@ class HaproxyRouter {
     async current() {
         const r = parseRouteComment(this.app, await this.readAppFile());
         return r && { color: r.color, releaseId: r.releaseId };
-    }
-    async readMaps() {
-        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await this.confFile(f)) ?? EMPTY_MAP));
-        return { domains, wildcards };
     }
     async apply(route) {
         return this.applyRouting(route);
@@ -80112,96 +81160,120 @@ class HaproxyRouter {
     async preview(live, preview) {
         return this.applyRouting(live, undefined, preview);
     }
-    async applyRouting(route, canary, preview) {
-        const be = backendName(this.app);
-        // Every read at once, the configuration files in one request (each is a round trip over the
-        // SSH connection; a switch is the moment that counts). Under the deploy lock nobody else writes
-        // the app's files, so what was read is still there when it is written.
-        this.forgetConf();
-        const [before, beforeMap, addresses, backends, maps, missing, tlsFiles, certBefore] = await Promise.all([
+    /**
+     * Every read at once, the configuration files in one request (each is a round trip over the
+     * SSH connection; a switch is the moment that counts). Under the deploy lock nobody else writes
+     * the app's files, so what was read is still there when it is written.
+     */
+    async readRouting(target) {
+        this.files.forget();
+        const [text, verifyMap, addresses, backends, maps, missing, tlsFiles, cert] = await Promise.all([
             this.readAppFile(),
-            this.confFile(verifyMapFile(this.app)),
-            this.addressesOf(canary?.route ?? route),
-            this.cli('show backend'),
-            this.readMaps(),
+            this.files.file(verifyMapFile(this.app)),
+            this.addressesOf(target),
+            this.admin.cli('show backend'),
+            this.files.maps(),
             this.missingMaintenanceFiles(),
-            this.readTlsFiles(),
-            this.tls.mode === 'custom' ? this.confFile(certFile(this.app)) : undefined
+            this.files.tlsFiles(),
+            this.tls.settings.mode === 'custom' ? this.files.file(certFile(this.app)) : undefined
         ]);
+        return { text, verifyMap, addresses, backends, maps, missing, tlsFiles, cert };
+    }
+    async applyRouting(route, canary, preview) {
+        const before = await this.readRouting(canary?.route ?? route);
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
-        const slots = Math.max(slotsFor(route, before), canary?.route.replicas ?? 1, preview?.replicas ?? 1);
-        const text = renderAppConfig(route, token, slots, canary, this.settings.sticky, this.appTls, this.previewDomains.length > 0);
+        const slots = Math.max(slotsFor(route, before.text), canary?.route.replicas ?? 1, preview?.replicas ?? 1);
+        const text = this.render(route, token, slots, canary);
         // The idle color's addresses for the preview backend (a preview's containers were just created).
         const idleAddresses = this.previewDomains.length ? await this.addressesOf({ ...route, color: otherColor(route.color), replicas: slots }) : [];
         // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
-        await this.putMany([
-            ...missing,
+        await this.files.putMany([
+            ...before.missing,
             { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
             { name: appFile(this.app), content: text }
         ]);
         this.appText = text;
         let switched = false;
         try {
-            const known = parseBackends(backends).includes(be);
-            const wanted = updateDomainMaps(maps, this.app, this.settings.domains, this.previewDomains);
-            // A new shape (replicas grew beyond the servers declared, sticky turned on or off, other TLS
-            // rules): a reload, which drops nothing either.
-            const sameShape = backendShape(before) === backendShape(text);
-            const tlsSame = JSON.stringify(this.tlsFilesWanted(tlsFiles)) === JSON.stringify(tlsFiles);
             // tls custom: the key goes into the proxy's volume only, readable by root only.
-            const certText = this.customCertText();
-            const certChanged = certText !== undefined && certText !== certBefore;
+            const certText = this.tls.customCertText();
+            const certChanged = certText !== undefined && certText !== before.cert;
             if (certChanged)
-                await this.put(certFile(this.app), certText, 0o600);
-            if (known && sameShape && wanted.domains === maps.domains && wanted.wildcards === maps.wildcards && tlsSame && !certChanged) {
-                await this.switchAtRuntime(route, token, addresses, slots, canary, { previewing: preview !== undefined, idleAddresses });
+                await this.files.put(certFile(this.app), certText, 0o600);
+            if (this.sameShape(before, text) && !certChanged) {
+                await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses });
                 switched = true;
             }
-            else {
-                await underLock(this.lockProxy, async () => {
-                    // Read again under the lock: another app may have changed them since.
-                    this.forgetConf();
-                    const now = await this.readMaps();
-                    const taken = mapConflicts(now, this.app, this.settings.domains, this.previewDomains);
-                    if (taken.length) {
-                        const [first] = taken;
-                        throw new ProxyError(`${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name} ` +
-                            `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`);
-                    }
-                    const maps = updateDomainMaps(now, this.app, this.settings.domains, this.previewDomains);
-                    const tlsNow = await this.readTlsFiles();
-                    const tlsNext = this.tlsFilesWanted(tlsNow);
-                    this.log.info(`${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims'}${this.previewDomains.length ? `; preview: ${this.previewDomains.join(', ')}` : ''}): reloading it`);
-                    await this.put(DOMAINS_MAP, maps.domains);
-                    await this.put(WILDCARDS_MAP, maps.wildcards);
-                    await this.put(CERTS_LIST, tlsNext.certsList);
-                    await this.put(ACME_MAP, tlsNext.acmeMap);
-                    await this.testAndReload([
-                        { file: DOMAINS_MAP, content: now.domains },
-                        { file: WILDCARDS_MAP, content: now.wildcards },
-                        { file: CERTS_LIST, content: tlsNow.certsList },
-                        { file: ACME_MAP, content: tlsNow.acmeMap },
-                        ...(certChanged ? [{ file: certFile(this.app), content: certBefore, mode: 0o600 }] : []),
-                        { file: appFile(this.app), content: before || undefined },
-                        { file: verifyMapFile(this.app), content: beforeMap }
-                    ]);
-                });
-            }
+            else
+                await this.reloadRouting(before, certChanged);
         }
         catch (e) {
-            // The previous routing stays: files back as they were, and the runtime state too.
-            await this.put(appFile(this.app), before || '# Removed by cutover.\n').catch(() => undefined);
-            if (beforeMap !== undefined)
-                await this.put(verifyMapFile(this.app), beforeMap).catch(() => undefined);
-            if (certBefore !== undefined)
-                await this.put(certFile(this.app), certBefore, 0o600).catch(() => undefined);
-            this.appText = before;
-            const previous = parseRouteComment(this.app, before);
-            if (switched && previous) {
-                const back = { ...route, color: previous.color, replicas: Math.max(1, declaredServers(before).enabled[previous.color]) };
-                await this.switchAtRuntime(back, previous.token ?? '', [], slots).catch(() => undefined);
-            }
+            await this.restoreRouting(before, route, slots, switched);
             throw e;
+        }
+    }
+    /**
+     * Whether the running proxy takes the new route at run time: it knows the backend, whose shape
+     * (servers declared, sticky, TLS rules) and domains are the same. Otherwise a reload, which
+     * drops nothing either.
+     */
+    sameShape(before, text) {
+        const known = parseBackends(before.backends).includes(backendName(this.app));
+        const wanted = updateDomainMaps(before.maps, this.app, this.settings.domains, this.previewDomains);
+        const tlsSame = JSON.stringify(this.tls.filesWanted(before.tlsFiles)) === JSON.stringify(before.tlsFiles);
+        return (known &&
+            backendShape(before.text) === backendShape(text) &&
+            wanted.domains === before.maps.domains &&
+            wanted.wildcards === before.maps.wildcards &&
+            tlsSame);
+    }
+    /** The shared maps and TLS files with this app's entries, then a reload, under the proxy's lock. */
+    async reloadRouting(before, certChanged) {
+        await underLock(this.lockProxy, async () => {
+            // Read again under the lock: another app may have changed them since.
+            this.files.forget();
+            const now = await this.files.maps();
+            const taken = mapConflicts(now, this.app, this.settings.domains, this.previewDomains);
+            if (taken.length) {
+                const [first] = taken;
+                throw new ProxyError(`${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name} ` +
+                    `(claimed while this run was checking, or by an app whose release ledger is gone): give ${this.app} other 'domains', or remove them from ${first.app}.`);
+            }
+            const maps = updateDomainMaps(now, this.app, this.settings.domains, this.previewDomains);
+            const tlsNow = await this.files.tlsFiles();
+            const tlsNext = this.tls.filesWanted(tlsNow);
+            const known = parseBackends(before.backends).includes(backendName(this.app));
+            const domains = this.settings.domains.length ? this.settings.domains.join(', ') : 'default for host names no app claims';
+            const previews = this.previewDomains.length ? `; preview: ${this.previewDomains.join(', ')}` : '';
+            this.log.info(`${known ? 'Routing' : 'Adding'} ${this.app} on the proxy ${this.name} (${domains}${previews}): reloading it`);
+            await this.files.put(DOMAINS_MAP, maps.domains);
+            await this.files.put(WILDCARDS_MAP, maps.wildcards);
+            await this.files.put(CERTS_LIST, tlsNext.certsList);
+            await this.files.put(ACME_MAP, tlsNext.acmeMap);
+            const restore = [
+                { file: DOMAINS_MAP, content: now.domains },
+                { file: WILDCARDS_MAP, content: now.wildcards },
+                { file: CERTS_LIST, content: tlsNow.certsList },
+                { file: ACME_MAP, content: tlsNow.acmeMap },
+                ...(certChanged ? [{ file: certFile(this.app), content: before.cert, mode: 0o600 }] : []),
+                { file: appFile(this.app), content: before.text || undefined },
+                { file: verifyMapFile(this.app), content: before.verifyMap }
+            ];
+            await this.admin.testAndReload(restore);
+        });
+    }
+    /** The previous routing stays: files back as they were, and the runtime state too. */
+    async restoreRouting(before, route, slots, switched) {
+        await this.files.put(appFile(this.app), before.text || '# Removed by cutover.\n').catch(() => undefined);
+        if (before.verifyMap !== undefined)
+            await this.files.put(verifyMapFile(this.app), before.verifyMap).catch(() => undefined);
+        if (before.cert !== undefined)
+            await this.files.put(certFile(this.app), before.cert, 0o600).catch(() => undefined);
+        this.appText = before.text;
+        const previous = parseRouteComment(this.app, before.text);
+        if (switched && previous) {
+            const back = { ...route, color: previous.color, replicas: Math.max(1, declaredServers(before.text).enabled[previous.color]) };
+            await this.switchAtRuntime(back, previous.token ?? '', [], slots).catch(() => undefined);
         }
     }
     /** The app's maintenance flag and page as they must exist before its backend file names them. */
@@ -80210,7 +81282,7 @@ class HaproxyRouter {
             { name: maintenanceMapFile(this.app), content: renderMaintenanceMap(false) },
             { name: maintenancePageFile(this.app), content: DEFAULT_MAINTENANCE_PAGE }
         ];
-        const present = await Promise.all(files.map(f => this.confFile(f.name)));
+        const present = await Promise.all(files.map(f => this.files.file(f.name)));
         return files.filter((_, i) => present[i] === undefined);
     }
     /**
@@ -80225,25 +81297,25 @@ class HaproxyRouter {
         if (!route || !parsed)
             throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`);
         const mapPath = `${HAPROXY_CONF_DIR}/${maintenanceMapFile(this.app)}`;
-        const [beforePage, beforeMap] = await Promise.all([maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => this.confFile(f)));
+        const [beforePage, beforeMap] = await Promise.all([maintenancePageFile(this.app), maintenanceMapFile(this.app)].map(f => this.files.file(f)));
         // mode live keeps the page the proxy has (nothing to reload for a page nobody sees).
         const wantedPage = on ? maintenancePage(page) : (beforePage ?? DEFAULT_MAINTENANCE_PAGE);
-        await this.put(maintenancePageFile(this.app), wantedPage);
-        await this.put(maintenanceMapFile(this.app), renderMaintenanceMap(on));
+        await this.files.put(maintenancePageFile(this.app), wantedPage);
+        await this.files.put(maintenanceMapFile(this.app), renderMaintenanceMap(on));
         let reload = beforePage !== wantedPage;
         if (!hasMaintenanceRule(text, this.app)) {
             // Written by a cutover before maintenance existed: the same route with this version's rules.
-            const rendered = renderAppConfig(route, parsed.token ?? '', declaredServers(text).slots, undefined, this.settings.sticky, this.appTls, this.previewDomains.length > 0);
-            await this.put(appFile(this.app), rendered);
+            const rendered = this.render(route, parsed.token ?? '', declaredServers(text).slots);
+            await this.files.put(appFile(this.app), rendered);
             this.appText = rendered;
             reload = true;
         }
-        if (!reload && !(await this.cli('show map')).includes(mapPath))
+        if (!reload && !(await this.admin.cli('show map')).includes(mapPath))
             reload = true;
         if (reload) {
             await underLock(this.lockProxy, async () => {
                 this.log.info(`${on ? 'Turning on' : 'Ending'} maintenance of ${this.app} on the proxy ${this.name}: reloading it (its page changed)`);
-                await this.testAndReload([
+                await this.admin.testAndReload([
                     { file: appFile(this.app), content: text || undefined },
                     { file: maintenancePageFile(this.app), content: beforePage },
                     { file: maintenanceMapFile(this.app), content: beforeMap }
@@ -80251,10 +81323,7 @@ class HaproxyRouter {
             });
         }
         else {
-            const answer = await this.cli(on ? `clear map ${mapPath}; add map ${mapPath} on 1` : `clear map ${mapPath}`);
-            const errors = runtimeErrors(answer);
-            if (errors.length)
-                throw new ProxyError(`HAProxy (${this.name}) refused the maintenance flag of ${this.app}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+            await this.admin.run(on ? [`clear map ${mapPath}`, `add map ${mapPath} on 1`] : [`clear map ${mapPath}`], `the maintenance flag of ${this.app}`);
             this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`);
         }
         return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
@@ -80262,7 +81331,7 @@ class HaproxyRouter {
     /** watch: the app backend's response counters (`show stat`), the same numbers its log lines would add up to. */
     async responseCounts() {
         const be = backendName(this.app);
-        return responseCountsOf(await this.cli(statCommand(be)), be);
+        return responseCountsOf(await this.admin.cli(statCommand(be)), be);
     }
     /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */
     async endDrain(color) {
@@ -80271,11 +81340,7 @@ class HaproxyRouter {
         // Never the color the proxy routes to (a run that switched back in the meantime).
         if (!routed || routed.color === color || parseCanaryComment(text)?.color === color)
             return;
-        const be = backendName(this.app);
-        const answer = await this.cli(endDrainCommands(be, color, declaredServers(text).slots).join('; '));
-        const errors = runtimeErrors(answer);
-        if (errors.length)
-            throw new ProxyError(`HAProxy (${this.name}) refused to end the drain of ${this.app} ${color}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+        await this.admin.run(endDrainCommands(backendName(this.app), color, declaredServers(text).slots), `to end the drain of ${this.app} ${color}`);
         this.log.info(`Ended the drain of ${this.app} ${color} on the proxy ${this.name}: its sticky clients go to the live color now`);
     }
     /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
@@ -80288,52 +81353,22 @@ class HaproxyRouter {
             return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined;
         }));
     }
-    async readTlsFiles() {
-        const [certsList, acmeMap] = await Promise.all([
-            this.confFile(CERTS_LIST).then(t => t ?? EMPTY_CERTS_LIST),
-            this.confFile(ACME_MAP).then(t => t ?? EMPTY_ACME_MAP)
-        ]);
-        return { certsList, acmeMap };
-    }
-    /** The shared TLS files with this app's entries as its settings say (other apps' kept). */
-    tlsFilesWanted(now) {
-        const mode = this.tls.mode;
-        return {
-            certsList: updateCertsList(now.certsList, this.app, mode !== 'off'),
-            acmeMap: updateAcmeMap(now.acmeMap, this.app, mode === 'auto' ? this.certifiedNames : [])
-        };
-    }
     async outdated(route) {
         const text = await this.readAppFile();
         const token = parseRouteComment(this.app, text)?.token ?? '';
         // Routes, tokens and server states aside (a switch changes those at run time), the same backend?
-        const wantedText = renderAppConfig(route, token, slotsFor(route, text), undefined, this.settings.sticky, this.appTls, this.previewDomains.length > 0);
+        const wantedText = this.render(route, token, slotsFor(route, text));
         if (backendShape(wantedText) !== backendShape(text))
             return true;
-        const maps = await this.readMaps();
+        const maps = await this.files.maps();
         const wanted = updateDomainMaps(maps, this.app, this.settings.domains, this.previewDomains);
         if (wanted.domains !== maps.domains || wanted.wildcards !== maps.wildcards)
             return true;
-        const tlsFiles = await this.readTlsFiles();
-        if (JSON.stringify(this.tlsFilesWanted(tlsFiles)) !== JSON.stringify(tlsFiles))
+        const tlsFiles = await this.files.tlsFiles();
+        if (JSON.stringify(this.tls.filesWanted(tlsFiles)) !== JSON.stringify(tlsFiles))
             return true;
-        const wantedCert = this.customCertText();
-        return wantedCert !== undefined && wantedCert !== (await this.confFile(certFile(this.app)));
-    }
-    /** tls custom: the one file HAProxy reads, certificate chain then key. */
-    customCertText() {
-        const t = this.tls;
-        return t.mode === 'custom' && t.certificate && t.key ? `${t.certificate.trim()}\n${t.key.trim()}\n` : undefined;
-    }
-    async certificates() {
-        if (this.tls.mode === 'off' || !(await inspectIfExists(this.container)))
-            return [];
-        this.forgetConf();
-        const cert = readCertificate(await this.confFile(certFile(this.app)));
-        return [...this.settings.domains, ...this.previewDomains].map(domain => {
-            const covered = cert && renewalDue(cert, [domain], new Date(), 0) === undefined;
-            return covered ? { domain, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), serial: cert.serial } : { domain };
-        });
+        const wantedCert = this.tls.customCertText();
+        return wantedCert !== undefined && wantedCert !== (await this.files.file(certFile(this.app)));
     }
     /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
     async switchAtRuntime(route, token, addresses, slots, canary, preview = { previewing: false, idleAddresses: [] }) {
@@ -80345,15 +81380,15 @@ class HaproxyRouter {
             `clear map ${map}`,
             ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
         ];
-        const answer = await this.cli(commands.join('; '));
-        const errors = runtimeErrors(answer);
-        if (errors.length)
-            throw new ProxyError(`HAProxy (${this.name}) refused the switch of ${this.app} to ${route.color}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+        await this.admin.run(commands, `the switch of ${this.app} to ${route.color}`);
         this.log.info(preview.previewing
             ? `Routed ${this.app}'s preview domains to ${otherColor(route.color)}, its own domains to ${route.color} alone, on the proxy ${this.name} through its runtime API (no reload)`
             : canary
                 ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
                 : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
+    }
+    async certificates() {
+        return this.tls.certificates();
     }
     async verify(route, path, timeoutMs) {
         const routed = parseRouteComment(this.app, await this.readAppFile());
@@ -80366,13 +81401,14 @@ class HaproxyRouter {
             tokenHeader: VERIFY_HEADER,
             releaseHeader: RELEASE_HEADER,
             decode: decodeRelease,
-            confirmAfterMs: this.reloaded ? 150 : 0
+            confirmAfterMs: this.admin.reloaded ? 150 : 0
         };
         return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
     }
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/nginx.ts
+
 
 
 
@@ -80392,6 +81428,7 @@ class NginxRouter {
     registry;
     log;
     lockProxy;
+    capabilities = NGINX_CAPABILITIES;
     edge;
     switch;
     /** The network the edge reaches the switch on. */
@@ -80597,8 +81634,27 @@ async function putFileIfChanged(container, name, content) {
     return true;
 }
 
-;// CONCATENATED MODULE: ./src/adapters.ts
+;// CONCATENATED MODULE: ./src/proxy/routers.ts
 
+
+
+/** Every router by proxy-type: adding a router is one entry here (README "Adding a router or a target"). */
+const ROUTERS = {
+    haproxy: {
+        capabilities: ROUTER_CAPABILITIES.haproxy,
+        create: (settings, app, on) => new HaproxyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.dockerGroup())
+    },
+    nginx: {
+        capabilities: ROUTER_CAPABILITIES.nginx,
+        create: (settings, app, on) => new NginxRouter(on.docker, on.openTcp, settings, app, on.registry, on.log, on.lockProxy)
+    }
+};
+/** The router of a proxy settled on a host. */
+function createRouter(settings, app, on) {
+    return ROUTERS[settings.type].create(settings, app, on);
+}
+
+;// CONCATENATED MODULE: ./src/adapters.ts
 
 
 
@@ -80618,74 +81674,36 @@ function hostAdapters(config, proxy, on, holder, log) {
     const lockProxy = () => DeployLock.acquire(ssh, `proxy.${proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log);
     return {
         host: new DockerHost(docker, openTcp, config.registry),
-        router: proxy.type === 'haproxy'
-            ? new HaproxyRouter(docker, openTcp, path => ssh.openUnixSocket(path), proxy, config.app, proxyAuth, log, lockProxy, () => shell.groupOf(config.dockerSocket))
-            : new NginxRouter(docker, openTcp, proxy, config.app, proxyAuth, log, lockProxy),
+        router: createRouter(proxy, config.app, {
+            docker,
+            openTcp,
+            openUnixSocket: path => ssh.openUnixSocket(path),
+            registry: proxyAuth,
+            log,
+            lockProxy,
+            dockerGroup: () => shell.groupOf(config.dockerSocket)
+        }),
         ledger: new LedgerFile(shell, config.app)
     };
 }
 /** The proxy line of the log: which proxy, and whether proxy-type auto chose it. */
 function describeProxy(config, proxy) {
-    return `Proxy: ${proxy.name} (${proxy.type === 'haproxy' ? 'HAProxy' : 'nginx'}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`;
+    return `Proxy: ${proxy.name} (${ROUTERS[proxy.type].capabilities.name}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`;
 }
 
-;// CONCATENATED MODULE: ./src/engine/strategy.ts
-
-
-
+;// CONCATENATED MODULE: ./src/engine/modes.ts
 /**
- * mode maintenance / mode live (issue #12): the proxy serves a 503 page for the app instead of it,
- * or stops doing so. Nothing else changes: the containers keep running, the ledger keeps its
- * releases, and health probes (host -> container) and cutover's verification still reach the app.
+ * What each mode does on one host, for the Action's entry and the fleet alike: a single host is
+ * a fleet of one, and no mode is chosen in two places.
  */
-async function switchMaintenance(deps, on) {
-    const { config, host, router, ledger, timeline, log } = deps;
-    const app = config.app;
-    const maintenance = router.maintenance?.bind(router);
-    if (!maintenance) {
-        throw new ReleaseError({ reason: `Input 'mode' is ${config.mode}, which needs the HAProxy proxy (proxy-type: haproxy). Nothing was changed.` });
-    }
-    const record = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
-        const record = await ledger.read();
-        const live = record?.releases[0];
-        if (!record || !live)
-            throw new ReleaseError({
-                reason: `Nothing of ${app} is deployed on this host, so there is no page to ${on ? 'replace' : 'bring back'}. Nothing was changed.`
-            });
-        note(`${live.color} live (${live.image})`);
-        return record;
-    });
-    const live = record.releases[0];
-    const network = networkName(app);
-    await host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: app });
-    await router.ensure(network);
-    const confirmed = await timeline.step('switch', on ? `Serving the maintenance page for ${app}` : `Ending maintenance of ${app}`, async (note) => {
-        const v = await maintenance(on, on ? config.strategy.maintenancePage : undefined).catch((e) => {
-            throw new ReleaseError({ reason: `The proxy could not ${on ? 'turn on' : 'end'} maintenance of ${app}: ${e.message}` });
-        });
-        note(`${describeAnswer(v.last)} after ${v.ms} ms`);
-        return v;
-    });
-    if (!confirmed.ok) {
-        throw new ReleaseError({
-            reason: `The proxy did not ${on ? 'serve the maintenance page' : 'stop serving the maintenance page'} for ${app} within 10 s (last answer: ${describeAnswer(confirmed.last)}).`
-        });
-    }
-    log.info(on
-        ? `${app} answers with the maintenance page (503, Retry-After); ${live.color} (${live.image}) keeps running.`
-        : `${app} is live again on ${live.color} (${live.image}).`);
-    const previous = record.releases[1];
-    return {
-        result: on ? 'maintenance' : 'live',
-        color: live.color,
-        image: live.image,
-        deployedAt: live.liveSince,
-        previousColor: previous?.color,
-        previousImage: previous?.image,
-        release: live,
-        releases: record.releases
-    };
-}
+const modes_MODES = {
+    deploy: { changes: true, switches: true, run: (e, c) => e.release({ kind: 'deploy', image: c.image }) },
+    rollback: { changes: true, switches: true, run: (e, c) => e.release({ kind: 'rollback', toImage: c.toImage, toRelease: c.toRelease }) },
+    promote: { changes: true, switches: true, run: e => e.promote() },
+    maintenance: { changes: true, switches: false, run: e => e.maintenance(true) },
+    live: { changes: true, switches: false, run: e => e.maintenance(false) },
+    status: { changes: false, switches: false, run: e => e.status() }
+};
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
 
@@ -85894,214 +86912,6 @@ const actionsLog = {
     group: (name, fn) => group(name, fn)
 };
 
-;// CONCATENATED MODULE: ./src/reporting/outputs.ts
-/** The step's outputs, the same set in every mode ('' when not applicable). */
-function outputsOf(outcome, deploymentId) {
-    return {
-        result: outcome.result,
-        color: outcome.color ?? '',
-        'previous-color': outcome.previousColor ?? '',
-        image: outcome.image ?? '',
-        'previous-image': outcome.previousImage ?? '',
-        'container-id': outcome.containerId ?? '',
-        'standby-state': outcome.standby?.state ?? '',
-        workers: (outcome.workers ?? []).map(w => w.container).join(' '),
-        'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
-        'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
-        hosts: JSON.stringify(outcome.hosts ?? []),
-        'preview-url': outcome.preview?.url ?? '',
-        drift: outcome.drift === undefined ? '' : String(outcome.drift)
-    };
-}
-
-;// CONCATENATED MODULE: ./src/reporting/hosts-table.ts
-const RESULT = {
-    deployed: '✅ deployed',
-    'rolled-back': '↩️ rolled back',
-    'auto-rolled-back': '↩️ rolled back by the watch',
-    unchanged: '✔️ unchanged',
-    failed: '❌ failed',
-    cancelled: '⏹️ not switched',
-    reverted: '↩️ switched back',
-    skipped: '⏭️ not started',
-    canary: '🐤 canary',
-    preview: '👀 preview',
-    maintenance: '🚧 maintenance',
-    live: '✅ live'
-};
-/** The per-host rows of a run over several hosts (and the switch spread, and drift). */
-function hostsTable(outcome, esc) {
-    const hosts = outcome.hosts ?? [];
-    if (hosts.length < 2)
-        return [];
-    const rows = ['| host | result | live | release | |', '|---|---|---|---|---|'];
-    for (const h of hosts)
-        rows.push(row(h, esc));
-    rows.push('');
-    if (outcome.switchSpreadMs !== undefined)
-        rows.push(`The proxies of the hosts switched within **${outcome.switchSpreadMs} ms** of each other.`, '');
-    if (outcome.drift)
-        rows.push('> [!WARNING]', '> Drift: the hosts do not all have the same release live.', '');
-    return rows;
-}
-function row(h, esc) {
-    const live = h.color ? `${h.color} \`${esc(h.image ?? '')}\`` : '—';
-    return `| ${esc(h.host)} | ${RESULT[h.result]} | ${live} | ${h.release ? `\`${esc(h.release)}\`` : ''} | ${esc(h.error ?? '')} |`;
-}
-
-;// CONCATENATED MODULE: ./src/reporting/summary.ts
-
-const STEP_TITLES = {
-    connect: 'Connect (SSH)',
-    lock: 'Deploy lock',
-    inspect: 'Read host state',
-    pull: 'Pull image',
-    shared: 'Shared services',
-    'release-command': 'Release command',
-    boot: 'Start container',
-    healthy: 'Health gate',
-    workers: 'Start workers',
-    switch: 'Switch proxy',
-    verify: 'Verify via proxy',
-    watch: 'Watch (5xx share, health)',
-    cleanup: 'Clean up'
-};
-const HEADLINES = {
-    deployed: '✅ Deployed',
-    'rolled-back': '↩️ Rolled back',
-    'auto-rolled-back': '↩️ Rolled back automatically (watch failed):',
-    unchanged: '✔️ Unchanged',
-    maintenance: '🚧 Maintenance page on for',
-    canary: '🐤 Canary started for',
-    preview: '👀 Preview waiting for mode promote:',
-    live: '✅ Back live:',
-    failed: '❌ Failed'
-};
-function escapeMarkdown(text) {
-    return text.replace(/[|<>]/g, c => ({ '|': '\\|', '<': '&lt;', '>': '&gt;' })[c] ?? c);
-}
-function seconds(ms) {
-    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-/**
- * Replaces every secret value (and each line of a multi-line one) with ***, longest first, as the
- * runner does for the log. The runner never masks the job summary file, so this must.
- */
-function maskSecrets(text, secrets) {
-    const values = new Set();
-    for (const s of secrets) {
-        if (!s.trim())
-            continue;
-        values.add(s);
-        // The same rule as parseInputs' registration: lines of 4 characters or more.
-        for (const line of s.split(/\r?\n/))
-            if (line.trim().length >= 4)
-                values.add(line.trim());
-    }
-    let out = text;
-    for (const v of [...values].sort((a, b) => b.length - a.length))
-        out = out.split(v).join('***');
-    return out;
-}
-/**
- * The job summary as Markdown: what is live, what is on standby, the timeline, and any failure.
- * `secrets` are the values registered with the runner as secrets (what parseInputs masked): a
- * crashed container's last log lines may print them, and the summary is not masked by the runner.
- */
-function renderSummary(outcome, host, secrets = []) {
-    // Masked before escaping, so a secret with | or < in it is still found.
-    const esc = (text) => escapeMarkdown(maskSecrets(text, secrets));
-    const lines = [];
-    const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result];
-    lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '));
-    lines.push('');
-    lines.push(...hostsTable(outcome, esc));
-    lines.push('| | color | image | |');
-    lines.push('|---|---|---|---|');
-    if (outcome.result === 'canary' && outcome.color) {
-        // A canary serves beside the live release, which stays the live one until mode promote.
-        lines.push(`| **Canary** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
-        lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves the other requests |`);
-    }
-    else if (outcome.result === 'preview' && outcome.color) {
-        // A preview takes no live traffic: the live release serves every request until mode promote.
-        lines.push(`| **Preview** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | ${previewWhere(outcome, esc)} |`);
-        lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves every request until mode promote |`);
-    }
-    else if (outcome.color) {
-        lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
-    }
-    else {
-        lines.push('| **Live** | — | nothing deployed | |');
-    }
-    if (outcome.preview && outcome.result !== 'preview') {
-        const p = outcome.preview;
-        lines.push(`| Preview | ${p.color} | \`${esc(p.image)}\` | waiting since ${esc(p.since)}: ${previewWhere(outcome, esc)} |`);
-    }
-    if (outcome.standby) {
-        const s = outcome.standby;
-        const how = s.state === 'running' ? 'running: instant rollback' : s.state === 'stopped' ? 'stopped: rollback starts it' : 'removed: rollback starts its image again';
-        lines.push(`| Standby | ${s.color} | \`${esc(s.image)}\` | ${how} |`);
-    }
-    if (outcome.workers?.length) {
-        const states = outcome.workers.map(w => `${esc(w.name)} (${w.state})`).join(', ');
-        lines.push(`| Workers | ${outcome.color ?? ''} | ${outcome.workers.length} | ${states} |`);
-    }
-    lines.push('');
-    if (outcome.served) {
-        lines.push(outcome.served.ok ? `✅ ${esc(outcome.served.text)}` : `> [!WARNING]\n> ${esc(outcome.served.text)}`, '');
-    }
-    if (outcome.failure) {
-        const f = outcome.failure;
-        lines.push(`> [!CAUTION]`);
-        lines.push(`> ${esc(f.reason)}`);
-        lines.push('');
-        if (f.container) {
-            const facts = [f.exitCode !== undefined ? `exit code ${f.exitCode}` : '', f.oomKilled ? 'killed for lack of memory' : ''].filter(Boolean);
-            lines.push(`**${esc(f.container)}**${facts.length ? ` (${facts.join(', ')})` : ''}, last log lines:`);
-            lines.push('');
-            lines.push('```text');
-            lines.push(maskSecrets(f.logs ?? '(no output)', secrets).replace(/```/g, "'''"));
-            lines.push('```');
-            lines.push('');
-        }
-    }
-    if (outcome.releases?.length)
-        lines.push(...releasesTable(outcome, esc), '');
-    if (outcome.steps.length) {
-        lines.push('| step | time | |');
-        lines.push('|---|---:|---|');
-        for (const s of outcome.steps) {
-            lines.push(`| ${s.ok ? '' : '❌ '}${STEP_TITLES[s.name]} | ${seconds(s.ms)} | ${esc(s.detail ?? '')} |`);
-        }
-        lines.push(`| **Total** | **${seconds(outcome.durationMs)}** | |`);
-        lines.push('');
-    }
-    // And once more over everything (app, colors, numbers): nothing registered leaves unmasked.
-    return maskSecrets(lines.join('\n') + '\n', secrets);
-}
-/** Where a waiting preview is reached, and what ends it. */
-function previewWhere(outcome, esc) {
-    const url = outcome.preview?.url;
-    return `${url ? `at ${esc(url)}` : 'no preview-domains to reach it'}; mode promote makes it live, mode rollback discards it`;
-}
-/** The host's release ledger, newest first: what `to-release: N` counts back through. */
-function releasesTable(outcome, esc) {
-    const rows = ['<details' + (outcome.mode === 'status' ? ' open' : '') + '><summary>Releases recorded on the host (newest first)</summary>', ''];
-    rows.push('| to-release | color | image | digest | live since | by |');
-    rows.push('|---:|---|---|---|---|---|');
-    outcome.releases.forEach((r, i) => {
-        const digest = r.digest ? `\`${esc(r.digest.slice(r.digest.indexOf('@') + 1, r.digest.indexOf('@') + 20))}\`` : '';
-        const who = [r.by.actor ? esc(r.by.actor) : '', r.by.commit ? `\`${esc(r.by.commit.slice(0, 7))}\`` : '', r.by.runUrl ? `[run](${r.by.runUrl})` : '']
-            .filter(Boolean)
-            .join(' ');
-        const what = i === 0 ? 'live' : String(i);
-        rows.push(`| ${what} | ${r.color} | \`${esc(r.image)}\`${r.kind === 'rollback' ? ' (rollback)' : ''} | ${digest} | ${esc(r.liveSince || '?')} | ${who} |`);
-    });
-    rows.push('', '</details>');
-    return rows;
-}
-
 ;// CONCATENATED MODULE: ./src/reporting/certificates.ts
 /** Certificates expiring sooner than this are warned about (issue #10). */
 const EXPIRY_WARNING_DAYS = 14;
@@ -86338,6 +87148,26 @@ function hostLog(log, label) {
         }
     };
 }
+/**
+ * The run stopped before it changed anything because some hosts could not be reached (or locked).
+ * `hosts` has every host of the input, in its order: `failed` with the reason for each that could
+ * not, `skipped` for the others (reached, left as they were), for the `hosts` output and the summary.
+ */
+class FleetConnectError extends Error {
+    hosts;
+    name = 'FleetConnectError';
+    constructor(message, hosts) {
+        super(message);
+        this.hosts = hosts;
+    }
+}
+/** Every host of the input: `failed` with its reason where `reasons` has one, `skipped` (left as it was) otherwise. */
+function untouchedHosts(labels, reasons, why) {
+    return labels.map(host => {
+        const reason = reasons.get(host);
+        return reason !== undefined ? { host, result: 'failed', error: reason } : { host, result: 'skipped', error: `Nothing was done here: ${why}` };
+    });
+}
 /** One connected host: its SSH connection, Docker agent, lock (or lock-free shell) and timeline. */
 class ConnectedHost {
     label;
@@ -86415,10 +87245,9 @@ class FleetHosts {
                 host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings;
                 host.log.info(describeProxy(ctx.config, host.proxy));
                 // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-                const needsHaproxy = ctx.config.roles?.web !== false &&
-                    strategyProxyProblem(ctx.config.strategy, ctx.config.mode, host.proxy.type, host.proxy.sticky, host.proxy.previewDomains);
-                if (needsHaproxy)
-                    throw new Error(`Input '${needsHaproxy.input}' ${needsHaproxy.message}`);
+                const lacking = ctx.config.roles?.web !== false && proxyCapabilityProblem(ctx.config, host.proxy.type);
+                if (lacking)
+                    throw new Error(lacking.message);
                 return host;
             }
             catch (e) {
@@ -86428,11 +87257,13 @@ class FleetHosts {
             }
         }));
         const connected = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []));
-        const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [`${labelOf(hosts[i])}: ${s.reason.message}`] : []));
-        if (failed.length) {
+        const reasons = new Map(settled.flatMap((s, i) => (s.status === 'rejected' ? [[labelOf(hosts[i]), s.reason.message]] : [])));
+        if (reasons.size) {
             for (const h of connected)
                 h.close();
-            throw new Error(`Could not connect to ${failed.length} of ${hosts.length} hosts, so nothing was changed on any: ${failed.join('; ')}`);
+            const failed = [...reasons].map(([label, reason]) => `${label}: ${reason}`);
+            const why = `${reasons.size === 1 ? 'a host' : 'hosts'} could not be reached`;
+            throw new FleetConnectError(`Could not connect to ${reasons.size} of ${hosts.length} hosts, so nothing was changed on any: ${failed.join('; ')}`, untouchedHosts(hosts.map(labelOf), reasons, why));
         }
         note(`${connected.length} hosts`);
         return new FleetHosts(connected);
@@ -86447,7 +87278,8 @@ class FleetHosts {
                     : await DeployLock.unlocked(host.ssh, host.log);
             }
             catch (e) {
-                throw new Error(`${host.label}: ${e.message} (nothing was changed on any host)`, { cause: e });
+                const reason = e.message;
+                throw new FleetConnectError(`${host.label}: ${reason} (nothing was changed on any host)`, untouchedHosts(this.members.map(m => m.label), new Map([[host.label, reason]]), `${host.label} could not be locked`));
             }
         }
     }
@@ -86512,8 +87344,20 @@ function fleetResult(mode, runs) {
             }
         };
     }
+    // Every host left waiting or paused alike (a canary, a preview, maintenance): the run's result is that.
+    const kinds = new Set(runs.map(r => r.result));
+    const [only] = kinds;
+    if (kinds.size === 1 && (only === 'canary' || only === 'preview' || only === 'maintenance' || only === 'live')) {
+        return {
+            ...base,
+            result: only,
+            ...(first?.preview ? { preview: first.preview } : {}),
+            ...(first?.previewEnded ? { previewEnded: first.previewEnded } : {})
+        };
+    }
     const changed = runs.some(r => r.result === 'deployed' || r.result === 'rolled-back');
-    return { ...base, result: changed ? (mode === 'rollback' ? 'rolled-back' : 'deployed') : 'unchanged' };
+    const ended = first?.previewEnded ? { previewEnded: first.previewEnded } : {};
+    return { ...base, ...ended, result: changed ? (mode === 'rollback' ? 'rolled-back' : 'deployed') : 'unchanged' };
 }
 function causes(failed) {
     return failed.map(r => `${r.host}: ${r.failure?.reason ?? 'failed'}`).join(' ');
@@ -86589,10 +87433,9 @@ class Barrier {
 ;// CONCATENATED MODULE: ./src/fleet/rollout.ts
 
 
-/** What a failed engine found live, so the host's row still says what serves there. */
-function observedOf(engine) {
-    const live = engine.observed;
-    return { result: 'failed', color: live?.color, image: live?.image, release: live, releases: engine.releases };
+/** What a failed engine reported live, so the host's row still says what serves there. */
+function observedOf(e) {
+    return e instanceof ReleaseError && e.result ? { ...e.result, result: 'failed' } : { result: 'failed' };
 }
 /**
  * Runs one release over several hosts. `atomic`: every host boots and health-gates the new color,
@@ -86619,7 +87462,17 @@ class FleetRollout {
         for (const e of this.engines)
             e.abort(reason);
     }
-    async release(request) {
+    /** One mode over the hosts (engine/modes.ts): a mode that switches goes in batches with barriers; any other runs on each host at once. */
+    mode(entry, config) {
+        return entry.switches ? this.inBatches(e => entry.run(e, config)) : this.each(e => entry.run(e, config));
+    }
+    release(request) {
+        return this.inBatches(e => e.release(request));
+    }
+    status() {
+        return this.each(e => e.status());
+    }
+    async inBatches(run) {
         const { rollout, batchSize, rollbackOnFailure } = this.settings;
         const batches = [];
         const size = rollout === 'atomic' ? this.members.length : batchSize;
@@ -86631,7 +87484,7 @@ class FleetRollout {
         for (const [i, batch] of batches.entries()) {
             if (batches.length > 1)
                 this.log.info(`Batch ${i + 1} of ${batches.length}: ${batch.map(m => m.label).join(', ')}`);
-            const results = await this.batch(batch, request, { newId: () => releaseId });
+            const results = await this.batch(batch, run, { newId: () => releaseId });
             for (const r of results)
                 runs.set(r.host, r);
             if (results.every(r => r.result !== 'failed' && r.result !== 'cancelled' && r.result !== 'reverted'))
@@ -86649,30 +87502,64 @@ class FleetRollout {
         }
         return this.members.map(m => runs.get(m.label) ?? { host: m.label, result: 'skipped' });
     }
-    /** Reads every host's state; a host that cannot be read fails its row, not the others. */
-    async status() {
+    /** Runs on every host at once; a host that fails fails its row, not the others. */
+    async each(run) {
         return Promise.all(this.members.map(async (m) => {
             const engine = m.engine({});
             try {
-                const outcome = await engine.status();
+                const outcome = await run(engine);
                 return { host: m.label, result: outcome.result, outcome };
             }
             catch (e) {
-                return { host: m.label, result: 'failed', failure: failureOf(e), outcome: observedOf(engine) };
+                return { host: m.label, result: 'failed', failure: rollout_failureOf(e), outcome: observedOf(e) };
             }
         }));
     }
-    /** One atomic batch: two barriers, before the switch and after the verify. */
-    async batch(batch, request, hooks) {
+    /** release-command on several hosts: the host that got to it first, and how its run went. */
+    releaseCommand;
+    /** The release command runs once, on the first host to reach it; the others wait for it before they boot. */
+    releaseCommandOnce(label, halt) {
+        return async (runHere) => {
+            if (!this.releaseCommand) {
+                this.log.info(`release-command: runs once, on ${label}; the other hosts wait for it before they start the new color`);
+                this.releaseCommand = { host: label, done: runHere() };
+                return this.releaseCommand.done;
+            }
+            const { host, done } = this.releaseCommand;
+            await done.catch((e) => {
+                halt();
+                throw new ReleaseError({ reason: `Not started, because the release command failed on ${host} (${e.message}): no host switches` });
+            });
+        };
+    }
+    /** One atomic batch: barriers before the switch, after the verify and after the watch. */
+    async batch(batch, run, hooks) {
         const labels = batch.map(m => m.label);
         const gated = new Barrier(labels);
         const verified = new Barrier(labels);
+        const watched = new Barrier(labels);
+        let watchFailure;
         if (batch.length > 1)
             this.log.info(`${batch.length} hosts: each boots and health-gates the new color; they switch together once all are healthy.`);
         return Promise.all(batch.map(async (m) => {
             let halted;
             const engine = m.engine({
                 ...hooks,
+                releaseCommandOnce: this.releaseCommandOnce(m.label, () => (halted = 'before-switch')),
+                onWatchFailed: reason => {
+                    watchFailure ??= { host: m.label, reason };
+                    watched.fail(m.label, reason);
+                },
+                watchFailedElsewhere: () => {
+                    if (!watchFailure || watchFailure.host === m.label)
+                        return undefined;
+                    halted = 'after-watch';
+                    return `the watch failed on ${watchFailure.host} (${watchFailure.reason}), so every host rolls back`;
+                },
+                afterWatch: () => watched.arrive(m.label).catch((e) => {
+                    halted = 'after-watch';
+                    throw new Error(`${e.message.replace(/ failed \(/, "'s watch failed (")}, so every host rolls back`);
+                }),
                 beforeSwitch: () => gated.arrive(m.label).catch((e) => {
                     halted = 'before-switch';
                     throw new ReleaseError({ reason: `Not switched, because ${e.message}: no host switches` });
@@ -86686,20 +87573,24 @@ class FleetRollout {
             if (this.abortReason)
                 engine.abort(this.abortReason);
             try {
-                const outcome = await engine.release(request);
+                const outcome = await run(engine);
                 gated.leave(m.label);
                 verified.leave(m.label);
+                watched.leave(m.label);
                 return { host: m.label, result: outcome.result, outcome, switchedAt: m.switchedAt() };
             }
             catch (e) {
                 const lost = m.lost?.();
-                const failure = lost ? { reason: `${lost}. Nothing more could be done on this host; the next run recovers what this one left.` } : failureOf(e);
+                const failure = lost ? { reason: `${lost}. Nothing more could be done on this host; the next run recovers what this one left.` } : rollout_failureOf(e);
                 if (!halted) {
                     gated.fail(m.label, failure.reason);
                     verified.fail(m.label, failure.reason);
                 }
-                const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' ? 'reverted' : 'failed';
-                return { host: m.label, result, failure, outcome: observedOf(engine), switchedAt: m.switchedAt() };
+                // A watch that failed here has told the others already; any other failure after the switch is this host's alone.
+                if (!(e instanceof ReleaseError && e.result?.result === 'auto-rolled-back'))
+                    watched.leave(m.label);
+                const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' || halted === 'after-watch' ? 'reverted' : 'failed';
+                return { host: m.label, result, failure, outcome: observedOf(e), switchedAt: m.switchedAt() };
             }
             finally {
                 this.engines.delete(engine);
@@ -86725,22 +87616,23 @@ class FleetRollout {
                 });
             }
             catch (e) {
-                const failure = failureOf(e);
+                const failure = rollout_failureOf(e);
                 runs.set(m.label, {
                     host: m.label,
                     result: 'failed',
-                    outcome: observedOf(engine),
+                    outcome: observedOf(e),
                     failure: { ...failure, reason: `A later batch failed and switching this host back failed: ${failure.reason}` }
                 });
             }
         }));
     }
 }
-function failureOf(e) {
+function rollout_failureOf(e) {
     return e instanceof ReleaseError ? e.failure : { reason: e.message };
 }
 
 ;// CONCATENATED MODULE: ./src/fleet/run.ts
+
 
 
 
@@ -86765,7 +87657,8 @@ class FleetRun {
         this.hosts = await this.timeline.step('connect', `Connecting to ${fleet.hosts.length} hosts`, note => FleetHosts.connect(this.ctx, note));
         if (this.abortReason)
             throw new Error(`${this.abortReason}: stopped before anything was changed`);
-        const locked = config.mode !== 'status';
+        const mode = modes_MODES[config.mode];
+        const locked = mode.changes;
         if (locked)
             await this.timeline.step('lock', `Taking the deploy lock of ${config.app} on each host`, () => this.hosts.lock(this.ctx, true));
         else
@@ -86773,11 +87666,9 @@ class FleetRun {
         this.rollout = new FleetRollout(this.hosts.members, fleet, log, run_newReleaseId);
         if (this.abortReason)
             this.rollout.abort(this.abortReason);
-        if (config.mode !== 'status')
+        if (mode.switches)
             log.info(`Rollout: ${fleet.rollout}${fleet.rollout === 'rolling' ? ` in batches of ${fleet.batchSize}` : ''}`);
-        const runs = config.mode === 'status'
-            ? await this.rollout.status()
-            : await this.rollout.release(config.mode === 'deploy' ? { kind: 'deploy', image: config.image } : { kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease });
+        const runs = await this.rollout.mode(mode, config);
         const result = fleetResult(config.mode, runs);
         for (const h of result.hosts ?? []) {
             log.info(`${h.host}: ${h.result}${h.color ? `, ${h.color} ${h.image} live (release ${h.release})` : ', nothing live'}${h.error ? ` — ${h.error}` : ''}`);
@@ -86801,8 +87692,397 @@ class FleetRun {
     }
 }
 
-;// CONCATENATED MODULE: ./src/main.ts
+;// CONCATENATED MODULE: ./src/reporting/outputs.ts
+/** The step's outputs, the same set in every mode ('' when not applicable); also for a run refused before it had a mode. */
+function outputsOf(outcome, deploymentId) {
+    return {
+        result: outcome.result,
+        color: outcome.color ?? '',
+        'previous-color': outcome.previousColor ?? '',
+        image: outcome.image ?? '',
+        'previous-image': outcome.previousImage ?? '',
+        'container-id': outcome.containerId ?? '',
+        'standby-state': outcome.standby?.state ?? '',
+        workers: (outcome.workers ?? []).map(w => w.container).join(' '),
+        'deployment-id': deploymentId === undefined ? '' : String(deploymentId),
+        'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
+        hosts: JSON.stringify(outcome.hosts ?? []),
+        'preview-url': outcome.preview?.url ?? '',
+        drift: outcome.drift === undefined ? '' : String(outcome.drift)
+    };
+}
 
+;// CONCATENATED MODULE: ./src/reporting/hosts-table.ts
+const RESULT = {
+    deployed: '✅ deployed',
+    'rolled-back': '↩️ rolled back',
+    'auto-rolled-back': '↩️ rolled back by the watch',
+    unchanged: '✔️ unchanged',
+    failed: '❌ failed',
+    cancelled: '⏹️ not switched',
+    reverted: '↩️ switched back',
+    skipped: '⏭️ not started',
+    canary: '🐤 canary',
+    preview: '👀 preview',
+    maintenance: '🚧 maintenance',
+    live: '✅ live'
+};
+/** The per-host rows of a run over several hosts (and the switch spread, and drift). */
+function hostsTable(outcome, esc) {
+    const hosts = outcome.hosts ?? [];
+    if (hosts.length < 2)
+        return [];
+    const rows = ['| host | result | live | release | |', '|---|---|---|---|---|'];
+    for (const h of hosts)
+        rows.push(row(h, esc));
+    rows.push('');
+    if (outcome.switchSpreadMs !== undefined)
+        rows.push(`The proxies of the hosts switched within **${outcome.switchSpreadMs} ms** of each other.`, '');
+    if (outcome.drift)
+        rows.push('> [!WARNING]', '> Drift: the hosts do not all have the same release live.', '');
+    return rows;
+}
+function row(h, esc) {
+    const live = h.color ? `${h.color} \`${esc(h.image ?? '')}\`` : '—';
+    return `| ${esc(h.host)} | ${RESULT[h.result]} | ${live} | ${h.release ? `\`${esc(h.release)}\`` : ''} | ${esc(h.error ?? '')} |`;
+}
+
+;// CONCATENATED MODULE: ./src/reporting/summary.ts
+
+const STEP_TITLES = {
+    connect: 'Connect (SSH)',
+    lock: 'Deploy lock',
+    inspect: 'Read host state',
+    pull: 'Pull image',
+    shared: 'Shared services',
+    'release-command': 'Release command',
+    boot: 'Start container',
+    healthy: 'Health gate',
+    workers: 'Start workers',
+    switch: 'Switch proxy',
+    verify: 'Verify via proxy',
+    watch: 'Watch (5xx share, health)',
+    cleanup: 'Clean up'
+};
+const HEADLINES = {
+    deployed: '✅ Deployed',
+    'rolled-back': '↩️ Rolled back',
+    'auto-rolled-back': '↩️ Rolled back automatically (watch failed):',
+    unchanged: '✔️ Unchanged',
+    maintenance: '🚧 Maintenance page on for',
+    canary: '🐤 Canary started for',
+    preview: '👀 Preview waiting for mode promote:',
+    live: '✅ Back live:',
+    failed: '❌ Failed'
+};
+function escapeMarkdown(text) {
+    return text.replace(/[|<>]/g, c => ({ '|': '\\|', '<': '&lt;', '>': '&gt;' })[c] ?? c);
+}
+function seconds(ms) {
+    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+/**
+ * Replaces every secret value (and each line of a multi-line one) with ***, longest first, as the
+ * runner does for the log. The runner never masks the job summary file, so this must.
+ */
+function maskSecrets(text, secrets) {
+    const values = new Set();
+    for (const s of secrets) {
+        if (!s.trim())
+            continue;
+        values.add(s);
+        // The same rule as parseInputs' registration: lines of 4 characters or more.
+        for (const line of s.split(/\r?\n/))
+            if (line.trim().length >= 4)
+                values.add(line.trim());
+    }
+    let out = text;
+    for (const v of [...values].sort((a, b) => b.length - a.length))
+        out = out.split(v).join('***');
+    return out;
+}
+/**
+ * The job summary as Markdown: what is live, what is on standby, the timeline, and any failure.
+ * `secrets` are the values registered with the runner as secrets (what parseInputs masked): a
+ * crashed container's last log lines may print them, and the summary is not masked by the runner.
+ */
+function renderSummary(outcome, host, secrets = []) {
+    // Masked before escaping, so a secret with | or < in it is still found.
+    const esc = (text) => escapeMarkdown(maskSecrets(text, secrets));
+    const lines = [];
+    const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result];
+    lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '));
+    lines.push('');
+    lines.push(...hostsTable(outcome, esc));
+    lines.push('| | color | image | |');
+    lines.push('|---|---|---|---|');
+    if (outcome.result === 'canary' && outcome.color) {
+        // A canary serves beside the live release, which stays the live one until mode promote.
+        lines.push(`| **Canary** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
+        lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves the other requests |`);
+    }
+    else if (outcome.result === 'preview' && outcome.color) {
+        // A preview takes no live traffic: the live release serves every request until mode promote.
+        lines.push(`| **Preview** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | ${previewWhere(outcome, esc)} |`);
+        lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves every request until mode promote |`);
+    }
+    else if (outcome.color) {
+        lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
+    }
+    else {
+        lines.push('| **Live** | — | nothing deployed | |');
+    }
+    if (outcome.preview && outcome.result !== 'preview') {
+        const p = outcome.preview;
+        lines.push(`| Preview | ${p.color} | \`${esc(p.image)}\` | waiting since ${esc(p.since)}: ${previewWhere(outcome, esc)} |`);
+    }
+    if (outcome.standby) {
+        const s = outcome.standby;
+        const how = s.state === 'running' ? 'running: instant rollback' : s.state === 'stopped' ? 'stopped: rollback starts it' : 'removed: rollback starts its image again';
+        lines.push(`| Standby | ${s.color} | \`${esc(s.image)}\` | ${how} |`);
+    }
+    if (outcome.workers?.length) {
+        const states = outcome.workers.map(w => `${esc(w.name)} (${w.state})`).join(', ');
+        lines.push(`| Workers | ${outcome.color ?? ''} | ${outcome.workers.length} | ${states} |`);
+    }
+    lines.push('');
+    if (outcome.served) {
+        lines.push(outcome.served.ok ? `✅ ${esc(outcome.served.text)}` : `> [!WARNING]\n> ${esc(outcome.served.text)}`, '');
+    }
+    if (outcome.failure) {
+        const f = outcome.failure;
+        lines.push(`> [!CAUTION]`);
+        lines.push(`> ${esc(f.reason)}`);
+        lines.push('');
+        if (f.container) {
+            const facts = [f.exitCode !== undefined ? `exit code ${f.exitCode}` : '', f.oomKilled ? 'killed for lack of memory' : ''].filter(Boolean);
+            lines.push(`**${esc(f.container)}**${facts.length ? ` (${facts.join(', ')})` : ''}, last log lines:`);
+            lines.push('');
+            lines.push('```text');
+            lines.push(maskSecrets(f.logs ?? '(no output)', secrets).replace(/```/g, "'''"));
+            lines.push('```');
+            lines.push('');
+        }
+    }
+    if (outcome.releases?.length)
+        lines.push(...releasesTable(outcome, esc), '');
+    if (outcome.steps.length) {
+        lines.push('| step | time | |');
+        lines.push('|---|---:|---|');
+        for (const s of outcome.steps) {
+            lines.push(`| ${s.ok ? '' : '❌ '}${STEP_TITLES[s.name]} | ${seconds(s.ms)} | ${esc(s.detail ?? '')} |`);
+        }
+        lines.push(`| **Total** | **${seconds(outcome.durationMs)}** | |`);
+        lines.push('');
+    }
+    // And once more over everything (app, colors, numbers): nothing registered leaves unmasked.
+    return maskSecrets(lines.join('\n') + '\n', secrets);
+}
+/**
+ * The job summary of a run refused for its inputs: what was refused, and that nothing was touched
+ * (inputs are checked before any connection). `app` is the raw input, shown only when it is a valid name.
+ */
+function renderInputErrorSummary(reason, app, secrets = []) {
+    const esc = (text) => escapeMarkdown(maskSecrets(text, secrets));
+    const name = app && /^[a-z0-9-]{1,63}$/.test(app) ? ` for \`${app}\`` : '';
+    const lines = [
+        `## ❌ Input refused${name}`,
+        '',
+        '> [!CAUTION]',
+        `> ${esc(reason)}`,
+        '',
+        'Nothing was touched: cutover checks every input before it connects to any host, so no host was contacted and what was live is still live.',
+        ''
+    ];
+    return maskSecrets(lines.join('\n') + '\n', secrets);
+}
+/** Where a waiting preview is reached, and what ends it. */
+function previewWhere(outcome, esc) {
+    const url = outcome.preview?.url;
+    return `${url ? `at ${esc(url)}` : 'no preview-domains to reach it'}; mode promote makes it live, mode rollback discards it`;
+}
+/** The host's release ledger, newest first: what `to-release: N` counts back through. */
+function releasesTable(outcome, esc) {
+    const rows = ['<details' + (outcome.mode === 'status' ? ' open' : '') + '><summary>Releases recorded on the host (newest first)</summary>', ''];
+    rows.push('| to-release | color | image | digest | live since | by |');
+    rows.push('|---:|---|---|---|---|---|');
+    outcome.releases.forEach((r, i) => {
+        const digest = r.digest ? `\`${esc(r.digest.slice(r.digest.indexOf('@') + 1, r.digest.indexOf('@') + 20))}\`` : '';
+        const who = [r.by.actor ? esc(r.by.actor) : '', r.by.commit ? `\`${esc(r.by.commit.slice(0, 7))}\`` : '', r.by.runUrl ? `[run](${r.by.runUrl})` : '']
+            .filter(Boolean)
+            .join(' ');
+        const what = i === 0 ? 'live' : String(i);
+        rows.push(`| ${what} | ${r.color} | \`${esc(r.image)}\`${r.kind === 'rollback' ? ' (rollback)' : ''} | ${digest} | ${esc(r.liveSince || '?')} | ${who} |`);
+    });
+    rows.push('', '</details>');
+    return rows;
+}
+
+;// CONCATENATED MODULE: ./src/run-report.ts
+
+
+
+
+
+
+
+/**
+ * Prints text a container wrote: workflow commands in it (::error::, ::add-mask::, ...) must not be
+ * obeyed, so the runner is told to stop processing them until a token nobody can guess.
+ */
+function printUntrusted(text) {
+    const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+    info(`::stop-commands::${token}`);
+    info(text);
+    info(`::${token}::`);
+}
+function describeRelease(config, planned) {
+    if (!planned)
+        return `${config.mode === 'rollback' ? 'Rollback' : 'Deploy'} of ${config.app}`;
+    const to = `${planned.color} ${planned.image}`;
+    if (planned.preview)
+        return `Preview of ${config.app}: ${to}, waiting for mode promote${planned.from ? ` (${planned.from.image} stays live)` : ''}`;
+    if (config.mode === 'rollback') {
+        return `Rollback of ${config.app} from ${planned.from ? `${planned.from.color} ${planned.from.image}` : 'nothing'} to ${to}`;
+    }
+    return `Deploy of ${config.app}: ${to}${planned.from ? ` (replacing ${planned.from.image})` : ''}`;
+}
+/**
+ * What a run reports, once, on every exit path (issue #27): the outputs, the job summary, the error
+ * and the GitHub deployment. The first exit path to finish reports; a later one (a second cancel
+ * signal) waits for that same report instead of cutting it short.
+ */
+class RunReport {
+    config;
+    log;
+    timeline;
+    runInfo;
+    secrets;
+    deployment;
+    reporting;
+    /** The engine of a one-host run, once made: for a failure outside its own outcome (a hard stop), what it knew serves. */
+    engine;
+    constructor(config, log, timeline, runInfo, secrets) {
+        this.config = config;
+        this.log = log;
+        this.timeline = timeline;
+        this.runInfo = runInfo;
+        this.secrets = secrets;
+    }
+    /** Creates the run's GitHub deployment once (deploy, rollback, promote), when it is planned or when it fails. */
+    startDeployment = async (planned) => {
+        const { config } = this;
+        // Maintenance changes what the proxy answers, not what is deployed: no GitHub deployment.
+        const wanted = (config.mode === 'deploy' || config.mode === 'rollback' || config.mode === 'promote') && config.github.deployments;
+        if (!wanted || this.deployment)
+            return;
+        this.deployment = GithubDeployment.forRun(config.github.token, this.runInfo, {
+            app: config.app,
+            image: planned?.image ?? config.image ?? config.toImage ?? '',
+            // promote manual: the preview is a deployment of its own environment (<environment>-preview,
+            // transient), so the app's environment keeps showing the release that serves it.
+            environment: planned?.preview ? previewEnvironment(config.github.environment) : config.github.environment,
+            ...(planned?.preview ? { transient: true } : {}),
+            description: describeRelease(config, planned),
+            // A rollback deploys the commit of the release it brings back, as the ledger recorded it.
+            ref: planned?.restores?.by.commit
+        }, this.log);
+        await this.deployment?.create();
+        await this.deployment?.setStatus('in_progress', describeRelease(config, planned));
+    };
+    /** A failed result that reports what the engine knew serves (nothing known: nothing reported as live). */
+    failedResult(failure) {
+        return { ...(this.engine?.snapshot() ?? { result: 'failed' }), result: 'failed', failure };
+    }
+    finish(result, infrastructureError, certificates = []) {
+        return (this.reporting ??= this.write(result, infrastructureError, certificates));
+    }
+    async write(result, infrastructureError, certificates) {
+        const { config, timeline } = this;
+        const outcome = {
+            ...result,
+            hosts: result.hosts ?? [
+                {
+                    host: labelOf(config.ssh),
+                    result: result.result,
+                    color: result.color,
+                    image: result.image,
+                    release: result.release?.id,
+                    error: result.failure?.reason
+                }
+            ],
+            mode: config.mode,
+            app: config.app,
+            steps: timeline.steps,
+            durationMs: timeline.elapsedMs()
+        };
+        await report(config, outcome, this.log, infrastructureError, this.startDeployment, () => this.deployment, certificates, this.secrets);
+    }
+}
+/** A run refused for its inputs: every output set, a job summary saying what was refused, the error. Nothing was touched. */
+async function refuseInputs(reason, app, secrets) {
+    const outputs = outputsOf({ result: 'failed', failure: { reason }, hosts: [], durationMs: 0 }, undefined);
+    for (const [name, value] of Object.entries(outputs))
+        setOutput(name, value);
+    try {
+        await summary.addRaw(renderInputErrorSummary(reason, app, secrets)).write();
+    }
+    catch (e) {
+        warning(`Could not write the job summary: ${e.message}`);
+    }
+    setFailed(reason);
+}
+async function report(config, outcome, log, infrastructureError, startDeployment, currentDeployment, certificates, secrets) {
+    // Outputs, the summary and the error first: they must be written whatever happens to the API calls
+    // below (a second cancel signal ends the process a few seconds later).
+    for (const [name, value] of Object.entries(outputsOf(outcome, undefined)))
+        setOutput(name, value);
+    try {
+        const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`;
+        await summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write();
+    }
+    catch (e) {
+        log.warning(`Could not write the job summary: ${e.message}`);
+    }
+    if (outcome.failure) {
+        const f = outcome.failure;
+        if (f.logs !== undefined) {
+            await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''));
+        }
+        setFailed(f.reason);
+    }
+    // A run can fail with a result other than 'failed' (auto-rolled-back: the watch switched back).
+    const failed = outcome.result === 'failed' || outcome.failure !== undefined;
+    if (failed)
+        await startDeployment();
+    const deployment = currentDeployment();
+    if (deployment) {
+        if (failed) {
+            await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed');
+        }
+        else {
+            const done = outcome.result === 'preview'
+                ? `Preview of ${outcome.image} on ${outcome.color} waits for mode promote (${outcome.previousImage} stays live)`
+                : outcome.result === 'canary'
+                    ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
+                    : outcome.result === 'rolled-back'
+                        ? `Rolled back to ${outcome.image} on ${outcome.color}`
+                        : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
+            await deployment.setStatus('success', done, outcome.result === 'preview' ? outcome.preview?.url : config.github.environmentUrl);
+            // A canary serves beside the live release: the live release's deployment stays active until promote.
+            if (outcome.result !== 'canary')
+                await deployment.retireSuperseded();
+        }
+        if (deployment.id !== undefined)
+            setOutput('deployment-id', String(deployment.id));
+    }
+    if (outcome.previewEnded && config.github.deployments) {
+        const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback';
+        await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/main.ts
 
 
 
@@ -86836,16 +88116,6 @@ function readConfig() {
         workspace: process.env.GITHUB_WORKSPACE ?? process.cwd()
     });
 }
-/**
- * Prints text a container wrote: workflow commands in it (::error::, ::add-mask::, ...) must not be
- * obeyed, so the runner is told to stop processing them until a token nobody can guess.
- */
-function printUntrusted(text) {
-    const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-    info(`::stop-commands::${token}`);
-    info(text);
-    info(`::${token}::`);
-}
 /** A container's output streamed into a log group as it comes, its workflow commands not obeyed (as printUntrusted). */
 function untrustedOutput(log) {
     return (title, body) => log.group(title, async () => {
@@ -86861,17 +88131,6 @@ function untrustedOutput(log) {
 }
 function hostLabel(config) {
     return labelOf(config.ssh);
-}
-function describeRelease(config, planned) {
-    if (!planned)
-        return `${config.mode === 'rollback' ? 'Rollback' : 'Deploy'} of ${config.app}`;
-    const to = `${planned.color} ${planned.image}`;
-    if (planned.preview)
-        return `Preview of ${config.app}: ${to}, waiting for mode promote${planned.from ? ` (${planned.from.image} stays live)` : ''}`;
-    if (config.mode === 'rollback') {
-        return `Rollback of ${config.app} from ${planned.from ? `${planned.from.color} ${planned.from.image}` : 'nothing'} to ${to}`;
-    }
-    return `Deploy of ${config.app}: ${to}${planned.from ? ` (replacing ${planned.from.image})` : ''}`;
 }
 /** Holds what must be closed on every exit path: the lock, the Docker agent, the SSH connection. */
 class Resources {
@@ -86897,8 +88156,7 @@ async function run() {
         config = readConfig();
     }
     catch (e) {
-        setOutput('result', 'failed');
-        setFailed(e instanceof InputError ? e.message : `Invalid input: ${e.message}`);
+        await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${e.message}`, getInput('app'), secrets);
         return;
     }
     await execute(config, actionsLog);
@@ -86914,84 +88172,12 @@ async function execute(config, log) {
         actor: process.env.GITHUB_ACTOR,
         commit: runInfo.sha
     };
-    let deployment;
-    // Maintenance changes what the proxy answers, not what is deployed: no GitHub deployment.
-    const wantsDeployment = (config.mode === 'deploy' || config.mode === 'rollback' || config.mode === 'promote') && config.github.deployments;
-    const startDeployment = async (planned) => {
-        if (!wantsDeployment || deployment)
-            return;
-        deployment = GithubDeployment.forRun(config.github.token, runInfo, {
-            app: config.app,
-            image: planned?.image ?? config.image ?? config.toImage ?? '',
-            // promote manual: the preview is a deployment of its own environment (<environment>-preview,
-            // transient), so the app's environment keeps showing the release that serves it.
-            environment: planned?.preview ? previewEnvironment(config.github.environment) : config.github.environment,
-            ...(planned?.preview ? { transient: true } : {}),
-            description: describeRelease(config, planned),
-            // A rollback deploys the commit of the release it brings back, as the ledger recorded it.
-            ref: planned?.restores?.by.commit
-        }, log);
-        await deployment?.create();
-        await deployment?.setStatus('in_progress', describeRelease(config, planned));
-    };
+    // Outputs, summary, error and GitHub deployment, once, whichever exit path comes first.
+    const reports = new RunReport(config, log, timeline, runInfo, secrets);
     let engine;
     let fleet;
-    let reported = false;
-    const finish = async (result, infrastructureError, certificates = []) => {
-        if (reported)
-            return;
-        reported = true;
-        const outcome = {
-            ...result,
-            hosts: result.hosts ?? [
-                { host: hostLabel(config), result: result.result, color: result.color, image: result.image, release: result.release?.id, error: result.failure?.reason }
-            ],
-            mode: config.mode,
-            app: config.app,
-            steps: timeline.steps,
-            durationMs: timeline.elapsedMs()
-        };
-        await report(config, outcome, log, infrastructureError, startDeployment, () => deployment, certificates);
-    };
-    const failedResult = (failure) => {
-        const live = engine?.observed;
-        const previous = engine?.releases[1];
-        return {
-            result: 'failed',
-            failure,
-            color: live?.color,
-            image: live?.image,
-            deployedAt: live?.liveSince,
-            previousColor: previous?.color,
-            previousImage: previous?.image,
-            release: live,
-            releases: engine?.releases
-        };
-    };
-    // The runner sends SIGINT on cancel, then SIGTERM 7.5 s later. The first signal asks the engine to
-    // stop at its next safe point, undoing what it started (nothing half-done is ever live: the proxy
-    // switches only to a healthy color); a second signal, or the grace running out, ends the run now.
-    let signals = 0;
-    const hardStop = (why) => {
-        resources.close();
-        void finish(failedResult({ reason: why }), true).finally(() => process.exit(1));
-        setTimeout(() => process.exit(1), 3000).unref();
-    };
-    const onSignal = (signal) => {
-        signals++;
-        if (signals > 1)
-            return hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`);
-        log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`);
-        if (fleet)
-            fleet.abort(`Cancelled (${signal})`);
-        else if (engine)
-            engine.abort(`Cancelled (${signal})`);
-        else
-            resources.close(); // connecting or waiting for the lock: nothing to undo
-        setTimeout(() => hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`), CANCEL_GRACE_MS).unref();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const cancel = new Cancellation(log, resources, reports, () => ({ fleet, engine }));
+    cancel.listen();
     let result;
     let infrastructureError = false;
     let certificates = [];
@@ -87007,78 +88193,45 @@ async function execute(config, log) {
         if (config.fleet) {
             // Several hosts: one deployment, created once whichever host plans first.
             let planned;
-            fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= startDeployment(p)) }, timeline);
-            if (signals > 0)
+            fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= reports.startDeployment(p)) }, timeline);
+            if (cancel.signals > 0)
                 fleet.abort('Cancelled');
             result = await fleet.run();
             certificates = await fleet.certificates();
         }
         else {
-            await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
-                resources.ssh = await SshSession.connect(config.ssh);
-                resources.ssh.onLost(e => log.warning(e.message));
-                resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket);
-                const version = await resources.docker.docker.version();
-                note(`Docker ${version.Version} (API ${version.ApiVersion})`);
-                log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`);
-            });
-            const ssh = resources.ssh;
-            const docker = resources.docker.docker;
-            // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
-            const shell = config.mode === 'status'
-                ? await DeployLock.unlocked(ssh, log)
-                : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log));
-            resources.lock = shell;
-            const web = config.roles?.web !== false;
-            const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy);
-            if (web)
-                log.info(describeProxy(config, proxy));
-            // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-            const needsHaproxy = web && strategyProxyProblem(config.strategy, config.mode, proxy.type, proxy.sticky, proxy.previewDomains);
-            if (needsHaproxy)
-                throw new ReleaseError({ reason: `Input '${needsHaproxy.input}' ${needsHaproxy.message}` });
-            const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
-            if (web)
-                reportRouter = adapters.router;
-            const deps = {
+            ;
+            ({ result, certificates } = await runOneHost({
                 config,
-                ...adapters,
                 log,
                 timeline,
-                run: runLabel,
+                resources,
+                holder,
+                runLabel,
                 author,
-                onPlanned: startDeployment,
-                output: untrustedOutput(log)
-            };
-            engine = new ReleaseEngine(deps);
-            if (signals > 0)
-                engine.abort('Cancelled');
-            if (config.mode === 'status')
-                result = await engine.status();
-            else if (config.mode === 'maintenance' || config.mode === 'live')
-                result = await switchMaintenance(deps, config.mode === 'maintenance');
-            else if (config.mode === 'promote')
-                result = await engine.promote();
-            else if (config.mode === 'deploy')
-                result = await engine.release({ kind: 'deploy', image: config.image });
-            else
-                result = await engine.release({ kind: 'rollback', toImage: config.toImage, toRelease: config.toRelease });
-            if (web)
-                certificates = await reportCertificates(adapters.router, log);
+                reports,
+                cancelled: () => cancel.signals > 0,
+                onRouter: router => (reportRouter = router),
+                onEngine: made => (engine = made)
+            }));
         }
     }
     catch (e) {
-        infrastructureError = !(e instanceof ReleaseError);
-        // A failure after the host was changed on purpose (the watch's rollback) reports what it left.
-        result =
-            e instanceof ReleaseError && e.result
-                ? { ...e.result, failure: e.failure }
-                : failedResult(e instanceof ReleaseError ? e.failure : { reason: e.message });
+        infrastructureError = !(e instanceof ReleaseError) || e.infrastructure;
+        // The engine's error says what serves (after an automatic rollback, what it left); errors before it ran know nothing live.
+        const known = e instanceof ReleaseError && e.result ? e.result : reports.failedResult({ reason: '' });
+        result = { ...known, failure: e instanceof ReleaseError ? e.failure : { reason: e.message } };
+        // Hosts that could not be reached or locked: the hosts output still lists every host.
+        if (e instanceof FleetConnectError)
+            result = { ...result, hosts: e.hosts };
+        // The cancel closed the connection before the release started: that, not the closed channel, is the reason.
+        if (cancel.stoppedEarly && !(e instanceof ReleaseError))
+            result = reports.failedResult({ reason: cancel.stoppedEarly });
         const lost = resources.ssh?.lost;
         if (lost) {
             // Whatever step noticed it, the cause is the connection: say so, and leave recovery to the next run.
             infrastructureError = true;
-            result = failedResult({ reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` });
+            result = { ...known, failure: { reason: `${lost.message}. Nothing more could be done on the host; the next run recovers what this one left.` } };
         }
         else if (reportRouter) {
             certificates = await reportCertificates(reportRouter, log);
@@ -87087,59 +88240,110 @@ async function execute(config, log) {
     finally {
         resources.close(log);
     }
-    await finish(result, infrastructureError, certificates);
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    if (signals > 0)
+    await reports.finish(result, infrastructureError, certificates);
+    cancel.stop();
+    if (cancel.signals > 0)
         process.exit(1);
 }
-async function report(config, outcome, log, infrastructureError, startDeployment, currentDeployment, certificates = []) {
-    // Outputs first: they must be set whatever happens to the API calls below.
-    for (const [name, value] of Object.entries(outputsOf(outcome, undefined)))
-        setOutput(name, value);
-    // A run can fail with a result other than 'failed' (auto-rolled-back: the watch switched back).
-    const failed = outcome.result === 'failed' || outcome.failure !== undefined;
-    if (failed)
-        await startDeployment();
-    const deployment = currentDeployment();
-    if (deployment) {
-        if (failed) {
-            await deployment.setStatus(infrastructureError ? 'error' : 'failure', outcome.failure?.reason ?? 'failed');
-        }
+/**
+ * The runner sends SIGINT on cancel, then SIGTERM 7.5 s later. The first signal asks the engine to
+ * stop at its next safe point, undoing what it started (nothing half-done is ever live: the proxy
+ * switches only to a healthy color); a second signal, or the grace running out, ends the run now,
+ * once the report (outputs, summary, error) is written.
+ */
+class Cancellation {
+    log;
+    resources;
+    reports;
+    running;
+    signals = 0;
+    /** Set when a signal came before the release started: the reason the run fails with. */
+    stoppedEarly;
+    constructor(log, resources, reports, running) {
+        this.log = log;
+        this.resources = resources;
+        this.reports = reports;
+        this.running = running;
+    }
+    listen() {
+        process.on('SIGINT', this.onSignal);
+        process.on('SIGTERM', this.onSignal);
+    }
+    stop() {
+        process.removeListener('SIGINT', this.onSignal);
+        process.removeListener('SIGTERM', this.onSignal);
+    }
+    onSignal = (signal) => {
+        this.signals++;
+        if (this.signals > 1)
+            return this.hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`);
+        this.log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`);
+        const { fleet, engine } = this.running();
+        if (fleet)
+            fleet.abort(`Cancelled (${signal})`);
+        else if (engine)
+            engine.abort(`Cancelled (${signal})`);
         else {
-            const done = outcome.result === 'preview'
-                ? `Preview of ${outcome.image} on ${outcome.color} waits for mode promote (${outcome.previousImage} stays live)`
-                : outcome.result === 'canary'
-                    ? `${outcome.image} serving ${config.strategy.canaryWeight} % of requests on ${outcome.color} (canary)`
-                    : outcome.result === 'rolled-back'
-                        ? `Rolled back to ${outcome.image} on ${outcome.color}`
-                        : `${outcome.image} ${outcome.result === 'unchanged' ? 'already live' : 'live'} on ${outcome.color}`;
-            await deployment.setStatus('success', done, outcome.result === 'preview' ? outcome.preview?.url : config.github.environmentUrl);
-            // A canary serves beside the live release: the live release's deployment stays active until promote.
-            if (outcome.result !== 'canary')
-                await deployment.retireSuperseded();
+            // connecting or waiting for the lock: nothing to undo, and the failure that follows is this cancel
+            this.stoppedEarly = `Cancelled (${signal}) before the release started (while connecting, locking or reading the host): nothing was changed`;
+            this.resources.close();
         }
-        if (deployment.id !== undefined)
-            setOutput('deployment-id', String(deployment.id));
+        setTimeout(() => this.hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`), CANCEL_GRACE_MS).unref();
+    };
+    hardStop(why) {
+        this.resources.close();
+        // Cancelled before the release started: saying so is more use than "stopped at once".
+        const reason = (!this.running().engine && this.stoppedEarly) || why;
+        void this.reports.finish(this.reports.failedResult({ reason }), true).finally(() => process.exit(1));
+        setTimeout(() => process.exit(1), 3000).unref();
     }
-    if (outcome.previewEnded && config.github.deployments) {
-        const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback';
-        await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log);
-    }
-    try {
-        const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`;
-        await summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write();
-    }
-    catch (e) {
-        log.warning(`Could not write the job summary: ${e.message}`);
-    }
-    if (outcome.failure) {
-        const f = outcome.failure;
-        if (f.logs !== undefined) {
-            await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''));
-        }
-        setFailed(f.reason);
-    }
+}
+/** One host: connect, lock (mode status: a lock-free shell), settle the proxy, run the mode's engine call. */
+async function runOneHost(run) {
+    const { config, log, timeline, resources, holder, runLabel, author, reports, cancelled, onRouter, onEngine } = run;
+    await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
+        resources.ssh = await SshSession.connect(config.ssh);
+        resources.ssh.onLost(e => log.warning(e.message));
+        resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket);
+        const version = await resources.docker.docker.version();
+        note(`Docker ${version.Version} (API ${version.ApiVersion})`);
+        log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`);
+    });
+    const ssh = resources.ssh;
+    const docker = resources.docker.docker;
+    // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
+    // rebuild-ledger writes the ledger: under the lock, as a deploy would.
+    const shell = !modes_MODES[config.mode].changes && !config.rebuildLedger
+        ? await DeployLock.unlocked(ssh, log)
+        : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log));
+    resources.lock = shell;
+    const web = config.roles?.web !== false;
+    const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy);
+    if (web)
+        log.info(describeProxy(config, proxy));
+    // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
+    const lacking = web && proxyCapabilityProblem(config, proxy.type);
+    if (lacking)
+        throw new ReleaseError({ reason: lacking.message });
+    const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
+    if (web)
+        onRouter(adapters.router);
+    const deps = {
+        config,
+        ...adapters,
+        log,
+        timeline,
+        run: runLabel,
+        author,
+        onPlanned: reports.startDeployment,
+        output: untrustedOutput(log)
+    };
+    const engine = (reports.engine = new ReleaseEngine(deps));
+    onEngine(engine);
+    if (cancelled())
+        engine.abort('Cancelled');
+    const result = await modes_MODES[config.mode].run(engine, config);
+    return { result, certificates: web ? await reportCertificates(adapters.router, log) : [] };
 }
 
 
