@@ -7,6 +7,11 @@ import { LedgerFile } from './host/ledger-file.js'
 import { DeployLock, type LockHolder } from './host/lock.js'
 import { createRouter, ROUTERS } from './proxy/routers.js'
 import type { SshSession } from './transport/ssh.js'
+import { ReleaseError } from './core/outcome.js'
+import { MODES } from './engine/modes.js'
+import type { Timeline } from './engine/timeline.js'
+import { proxyCapabilityProblem } from './proxy/capabilities.js'
+import { noProxy, resolveProxy } from './proxy/choose.js'
 
 /** How long a run waits for another app's run to finish creating or changing the shared proxy. */
 const PROXY_LOCK_TIMEOUT_MS = 60_000
@@ -53,4 +58,26 @@ export function hostAdapters(
 /** The proxy line of the log: which proxy, and whether proxy-type auto chose it. */
 export function describeProxy(config: Config, proxy: ProxySettings): string {
   return `Proxy: ${proxy.name} (${ROUTERS[proxy.type].capabilities.name}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`
+}
+
+/**
+ * The proxy of one connected host, as the run will use it: proxy-type auto settled on what the
+ * host runs (an app without a web role has none), said in the log, and the run's inputs checked
+ * against that router's capabilities before anything on the host changes. One host and each host
+ * of several go through this.
+ */
+export async function settleProxy(docker: Docker, config: Config, log: Log): Promise<ProxySettings> {
+  if (config.roles?.web === false) return noProxy(config.proxy)
+  const proxy = (await resolveProxy(docker, config.proxy)).settings
+  log.info(describeProxy(config, proxy))
+  const lacking = proxyCapabilityProblem(config, proxy.type)
+  if (lacking) throw new ReleaseError({ reason: lacking.message })
+  return proxy
+}
+
+/** The shell that serves the ledger: holding the deploy lock, or lock-free for a mode that only reads. */
+export function shellFor(ssh: SshSession, config: Config, holder: LockHolder, log: Log, timeline?: Timeline): Promise<DeployLock> {
+  if (!MODES[config.mode].changes && !config.rebuildLedger) return DeployLock.unlocked(ssh, log)
+  const take = () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log)
+  return timeline ? timeline.step('lock', `Taking the deploy lock of ${config.app}`, take) : take()
 }

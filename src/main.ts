@@ -9,9 +9,7 @@ import { DeployLock, type LockHolder } from './host/lock.js'
 import { ReleaseEngine, type EngineDeps } from './engine/release.js'
 import { Timeline } from './engine/timeline.js'
 import type { UntrustedOutput } from './engine/release-command.js'
-import { noProxy, resolveProxy } from './proxy/choose.js'
-import { describeProxy, hostAdapters } from './adapters.js'
-import { proxyCapabilityProblem } from './proxy/capabilities.js'
+import { hostAdapters, settleProxy, shellFor } from './adapters.js'
 import { MODES } from './engine/modes.js'
 import { logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { actionsLog } from './reporting/log.js'
@@ -253,17 +251,9 @@ async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; cer
   const docker = resources.docker!.docker
   // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
   // rebuild-ledger writes the ledger: under the lock, as a deploy would.
-  const shell =
-    !MODES[config.mode].changes && !config.rebuildLedger
-      ? await DeployLock.unlocked(ssh, log)
-      : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log))
-  resources.lock = shell
+  const shell = (resources.lock = await shellFor(ssh, config, holder, log, timeline))
   const web = config.roles?.web !== false
-  const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy)
-  if (web) log.info(describeProxy(config, proxy))
-  // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-  const lacking = web && proxyCapabilityProblem(config, proxy.type)
-  if (lacking) throw new ReleaseError({ reason: lacking.message })
+  const proxy = await settleProxy(docker, config, log)
   const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
   if (web) onRouter(adapters.router)
   const deps: EngineDeps = {

@@ -6,9 +6,7 @@ import { ReleaseEngine, type EngineDeps, type PlannedRelease } from '../engine/r
 import { DeployLock, type LockHolder } from '../host/lock.js'
 import { dockerOverSsh, type DockerConnection } from '../transport/docker.js'
 import { SshSession } from '../transport/ssh.js'
-import { describeProxy, hostAdapters } from '../adapters.js'
-import { noProxy, resolveProxy } from '../proxy/choose.js'
-import { proxyCapabilityProblem } from '../proxy/capabilities.js'
+import { hostAdapters, settleProxy, shellFor } from '../adapters.js'
 import type { DomainCertificate } from '../engine/ports.js'
 import { reportCertificates } from '../reporting/certificates.js'
 import type { FleetMember } from './rollout.js'
@@ -142,11 +140,7 @@ export class FleetHosts {
           const host = new ConnectedHost(label, session, docker, ctx)
           session.onLost(e => host.log.warning(e.message))
           host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
-          host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings
-          host.log.info(describeProxy(ctx.config, host.proxy))
-          // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-          const lacking = ctx.config.roles?.web !== false && proxyCapabilityProblem(ctx.config, host.proxy.type)
-          if (lacking) throw new Error(lacking.message)
+          host.proxy = await settleProxy(docker.docker, ctx.config, host.log)
           return host
         } catch (e) {
           docker.agent.destroy()
@@ -175,9 +169,7 @@ export class FleetHosts {
     const { config, holder } = ctx
     for (const host of [...this.members].sort((a, b) => a.label.localeCompare(b.label))) {
       try {
-        host.shell = locked
-          ? await DeployLock.acquire(host.ssh, config.app, holder, config.lockTimeoutMs, host.log)
-          : await DeployLock.unlocked(host.ssh, host.log)
+        host.shell = locked ? await shellFor(host.ssh, config, holder, host.log) : await DeployLock.unlocked(host.ssh, host.log)
       } catch (e) {
         const reason = (e as Error).message
         throw new FleetConnectError(
