@@ -75,3 +75,38 @@ it('a proxy killed during the switch: whatever the moment, the run reports what 
   expectSuccess(next)
   expect(await servedVersion()).toBe('v2')
 }, 240_000)
+
+describe('only cutover containers are touched', () => {
+  const other = uniqueName('foreign')
+  let otherPort: number
+
+  beforeAll(async () => {
+    otherPort = await freePort()
+  })
+  afterAll(async () => {
+    await docker
+      .getContainer(`${other}-green`)
+      .remove({ force: true })
+      .catch(() => undefined)
+    await cleanupApp(other, `${other}-proxy`)
+  })
+
+  it('a container named <app>-green that cutover did not make is refused, named and left as it is; blue keeps serving', async () => {
+    const own = (more: Record<string, string>) => bedInputs(other, otherPort, { 'proxy-type': 'haproxy', 'proxy-image': haproxyImage(), ...more })
+    expectSuccess(await runAction(own({ image: image('v1') })))
+    // A hand-made container where the next color would go (an older "start new, sleep 5" deploy, say).
+    const handMade = await docker.createContainer({ name: `${other}-green`, Image: image('v1'), Labels: { owner: 'someone' } })
+    await handMade.start()
+    const run = await runAction(own({ image: image('v2') }))
+    expect(run.code).toBe(1)
+    expect(run.errors.join('\n')).toContain(`A container named ${other}-green is in the way, and it is not made by cutover`)
+    const after = await handMade.inspect()
+    expect({ name: after.Name, running: after.State.Running, owner: after.Config.Labels.owner }).toEqual({
+      name: `/${other}-green`,
+      running: true,
+      owner: 'someone'
+    })
+    expect(Object.keys(after.Config.Labels).filter(k => k.startsWith('cutover.'))).toEqual([])
+    expect((await get(`http://127.0.0.1:${otherPort}/`)).body.trim()).toBe('v1')
+  }, 120_000)
+})
