@@ -81,13 +81,20 @@ function keepPushing(queue: Queue): () => Promise<void> {
   }
 }
 
-/** Waits until every job pushed is done (or the time is up), and returns the stats. */
-async function drained(queue: Queue, ms = 30_000): Promise<QueueStats> {
-  const until = Date.now() + ms
+/**
+ * Waits until every job pushed is done, and returns the stats. It gives up only when no job has
+ * been done for `stallMs` (or after `maxMs`): the backlog a deploy leaves grows with how long the
+ * deploy took, so a fixed wait fails on a busy machine while the workers are still at it.
+ */
+async function drained(queue: Queue, stallMs = 15_000, maxMs = 150_000): Promise<QueueStats> {
+  const started = Date.now()
   let s = await queue.stats()
-  while (Date.now() < until && (s.pending > 0 || Object.keys(s.taken).length > 0 || Object.keys(s.done).length < s.pushed)) {
+  let progressAt = Date.now()
+  let done = Object.keys(s.done).length
+  while (Date.now() - progressAt < stallMs && Date.now() - started < maxMs && (s.pending > 0 || Object.keys(s.taken).length > 0 || done < s.pushed)) {
     await new Promise(r => setTimeout(r, 200))
     s = await queue.stats()
+    if (Object.keys(s.done).length !== done) [done, progressAt] = [Object.keys(s.done).length, Date.now()]
   }
   return s
 }
