@@ -19,6 +19,8 @@ export interface FakeContainer {
   portBindings: Record<string, { HostPort: string }[]>
   /** The files of its directory mounts, by directory then name. */
   files: Map<string, Map<string, string>>
+  /** When it last started (never: undefined). */
+  startedAt?: string
 }
 
 function dockerError(statusCode: number, message: string): Error {
@@ -39,6 +41,10 @@ export class FakeHaproxy {
   readonly lines: string[] = []
   /** Answers a command (`set server ...`) with an error instead of nothing. */
   refuse?: RegExp
+  /** What `show servers state` answers (the format's version line, its header, one line per server). */
+  serverState = '1\n# be_id be_name srv_id srv_name srv_addr\n3 app_web 1 blue 172.19.0.7\n'
+  /** The files a reload (SIGUSR2) started the new process with, one map per reload. */
+  readonly reloadedWith: Map<string, string>[] = []
 
   answer(line: string): string {
     this.lines.push(line)
@@ -49,6 +55,7 @@ export class FakeHaproxy {
         if (c === 'show info') return `Name: HAProxy\nPid: ${this.pid}\n`
         if (c === 'show backend') return `# name\n${this.backends.join('\n')}\n`
         if (c === 'show map') return ''
+        if (c === 'show servers state') return this.serverState
         if (this.refuse?.test(c)) return `No such server: ${c}\n`
         return ''
       })
@@ -100,6 +107,7 @@ export class FakeDocker {
 
   private reload(container: FakeContainer): void {
     this.haproxy.pid++
+    for (const dir of container.files.values()) if (dir.has('00-base.cfg')) this.haproxy.reloadedWith.push(new Map(dir))
     const text = [...(container.files.values() ?? [])].flatMap(dir => [...dir.values()]).join('\n')
     this.haproxy.backends = [...text.matchAll(/^backend (\S+)/gm)].map(m => m[1])
   }
@@ -117,7 +125,7 @@ export class FakeDocker {
         return {
           Id: c.Id,
           Config: { Labels: c.labels, Image: c.image },
-          State: { Running: c.running },
+          State: { Running: c.running, StartedAt: c.startedAt ?? '0001-01-01T00:00:00Z' },
           HostConfig: { PortBindings: c.portBindings },
           NetworkSettings: { Networks: c.networks }
         }
@@ -127,6 +135,7 @@ export class FakeDocker {
         const c = find()
         if (c.running) throw dockerError(304, 'already started')
         c.running = true
+        c.startedAt = new Date().toISOString()
         this.reload(c)
       },
       remove: async () => {

@@ -2,7 +2,7 @@ import type { ProxySettings } from '../../src/core/config.js'
 import { LABEL } from '../../src/core/names.js'
 import type { Route } from '../../src/engine/ports.js'
 import { HAPROXY_CAPABILITIES } from '../../src/proxy/capabilities.js'
-import { appFile, backendName, BASE_FILE, DOMAINS_MAP, HAPROXY_CONF_DIR } from '../../src/proxy/haproxy-config.js'
+import { appFile, backendName, BASE_FILE, DOMAINS_MAP, EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from '../../src/proxy/haproxy-config.js'
 import { HaproxyRouter } from '../../src/proxy/haproxy.js'
 import { ProxyError } from '../../src/proxy/proxy-container.js'
 import { createRouter } from '../../src/proxy/routers.js'
@@ -64,7 +64,7 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(proxy).toMatchObject({ image: settings.image, running: true, labels: { [LABEL.proxy]: 'haproxy' } })
     expect(proxy.portBindings).toEqual({ '80/tcp': [{ HostPort: '8080' }] })
     expect(Object.keys(proxy.networks).sort()).toEqual(['cutover-web', 'p-net'])
-    expect([...conf().keys()].sort()).toEqual([BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, 'wildcards.map'].sort())
+    expect([...conf().keys()].sort()).toEqual([BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, SERVER_STATE_FILE, 'wildcards.map'].sort())
     expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
     expect(locks.taken).toBe(1)
     expect(log.text()).toContain('Creating the proxy p on port 8080 (haproxy:3.0-alpine, HAProxy)')
@@ -126,6 +126,29 @@ describe('HaproxyRouter: routes', () => {
     expect(log.text()).toContain('Switched web to green on the proxy p through its runtime API (no reload)')
     // What the proxy's files say (another run, reading afresh) is the new route.
     expect(await bed(docker).router.current()).toEqual({ color: 'green', releaseId: 'r2' })
+  })
+
+  it("a reload hands the running process's server addresses to the new one (init-addr last), then empties them for any later start", async () => {
+    const { docker, router, conf } = bed()
+    await router.ensure('cutover-web')
+    // Started with no addresses handed on: its servers wait for Docker's DNS.
+    expect(conf().get(SERVER_STATE_FILE)).toBe(EMPTY_SERVER_STATE)
+    await router.apply(blue)
+    expect(docker.haproxy.lines).toContain('show servers state')
+    expect(docker.haproxy.reloadedWith.at(-1)!.get(SERVER_STATE_FILE)).toBe(docker.haproxy.serverState)
+    expect(conf().get(SERVER_STATE_FILE)).toBe(EMPTY_SERVER_STATE)
+    // No server of the app is resolved through libc while the proxy loads.
+    expect(conf().get(appFile('web'))).toMatch(/server blue web-blue:3000 resolvers docker init-addr last,none\b/)
+    expect(conf().get(BASE_FILE)).toContain(`server-state-file ${HAPROXY_CONF_DIR}/${SERVER_STATE_FILE}`)
+    expect([...conf().values()].join('\n')).not.toContain('libc')
+  })
+
+  it('an answer that is not a server state hands on none (the new process then waits for DNS)', async () => {
+    const { docker, router } = bed()
+    await router.ensure('cutover-web')
+    docker.haproxy.serverState = 'Unknown command\n'
+    await router.apply(blue)
+    expect(docker.haproxy.reloadedWith.at(-1)!.get(SERVER_STATE_FILE)).toBe(EMPTY_SERVER_STATE)
   })
 
   it('a switch the runtime API refuses leaves the previous route in the files and says what was refused', async () => {

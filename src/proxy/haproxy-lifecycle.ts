@@ -11,12 +11,14 @@ import {
   EMPTY_ACME_MAP,
   EMPTY_CERTS_LIST,
   EMPTY_MAP,
+  EMPTY_SERVER_STATE,
   HAPROXY_CONF_DIR,
   HAPROXY_HTTPS_PORT,
   HAPROXY_PORT,
   HAPROXY_RUN_DIR,
   hostRunDir,
   renderBaseConfig,
+  SERVER_STATE_FILE,
   WILDCARDS_MAP
 } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
@@ -34,7 +36,8 @@ const SHARED_DEFAULTS: Record<string, string> = {
   [DOMAINS_MAP]: EMPTY_MAP,
   [WILDCARDS_MAP]: EMPTY_MAP,
   [CERTS_LIST]: EMPTY_CERTS_LIST,
-  [ACME_MAP]: EMPTY_ACME_MAP
+  [ACME_MAP]: EMPTY_ACME_MAP,
+  [SERVER_STATE_FILE]: EMPTY_SERVER_STATE
 }
 
 /** What the proxy container's lifecycle needs: the host's Docker, the proxy's settings, its files and admin socket. */
@@ -114,6 +117,8 @@ export class HaproxyContainer {
     const base = await this.baseWanted()
     if (!current.State.Running) {
       await this.writeSharedDefaults(base)
+      // Addresses a reload handed on are stale for a process that starts: its servers wait for DNS.
+      await files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
       log[downSince(current) ? 'warning' : 'info'](`Starting the proxy ${this.name}${downSince(current) ?? ''}`)
       await this.container.start().catch(e => {
         // 304: it was started in the meantime (by Docker's restart policy, say)

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import type Docker from 'dockerode'
 import { execIn } from '../transport/docker-ops.js'
 import { sanitizeHostText } from '../transport/host-text.js'
-import { HAPROXY_CONF_DIR } from './haproxy-config.js'
+import { EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
 import { ProxyError } from './proxy-container.js'
 
@@ -157,8 +157,21 @@ export class HaproxyAdmin {
     // A proxy made by an older cutover may have a socket only root can open: the reload through
     // Docker's API (which this user may call) brings it up with the group's access.
     const pid = await this.cli('show info').then(parsePid, () => undefined)
+    await this.handOnServerState()
     await this.container.kill({ signal: 'SIGUSR2' })
     await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
     this.reloaded = true
+    // Read by the new process as it started: a later start must not take these addresses.
+    await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
+  }
+
+  /**
+   * The running process's servers (their addresses above all) for the one the reload starts
+   * (`init-addr last`): it resolves nothing while it loads, and serves from its first request.
+   * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
+   */
+  private async handOnServerState(): Promise<void> {
+    const state = await this.cli('show servers state').catch(() => undefined)
+    await this.files.put(SERVER_STATE_FILE, state && /^1\n/.test(state) ? state : EMPTY_SERVER_STATE)
   }
 }

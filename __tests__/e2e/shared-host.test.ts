@@ -1,0 +1,85 @@
+import { createSocket, type Socket } from 'node:dgram'
+import { LABEL } from '../../src/core/names.js'
+import { HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, hostRunDir } from '../../src/proxy/haproxy-config.js'
+import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
+import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
+
+// What one app does to a host other apps share (issue #22): the shared proxy's start, its port,
+// images used by several apps.
+const docker = localDocker()
+
+function haproxyImage(): string {
+  const bed = testbed()
+  return bed.CUTOVER_TEST_HAPROXY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/haproxy:2.6`
+}
+
+function expectSuccess(run: ActionRun): void {
+  if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
+}
+
+/** A DNS server that reads every query and never answers (a host whose upstream resolver is gone). */
+function silentResolver(address: string): Promise<{ socket: Socket; queries: () => number }> {
+  let queries = 0
+  const socket = createSocket('udp4')
+  socket.on('message', () => queries++)
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject)
+    socket.bind(53, address, () => resolve({ socket, queries: () => queries }))
+  })
+}
+
+describe('the shared proxy starts whatever the upstream resolver does', () => {
+  const app = uniqueName('dns')
+  const proxy = `${app}-proxy`
+  let port: number
+  let resolver: { socket: Socket; queries: () => number } | undefined
+
+  beforeAll(async () => {
+    port = await freePort()
+  })
+
+  afterAll(async () => {
+    resolver?.socket.close()
+    await cleanupApp(app, proxy)
+  })
+
+  it("a proxy whose containers' upstream resolver never answers opens its admin socket at once and serves the first deploy", async () => {
+    // Docker's embedded DNS answers container names itself and forwards every other name to the
+    // container's upstream (HostConfig.Dns). The proxy is made here as cutover makes it, left
+    // created, with that upstream a resolver that never answers: the first deploy starts it.
+    // Before issue #22, HAProxy resolved <proxy>-acme (no such container) through libc while it
+    // loaded, waited 20 s for the upstream, and the deploy gave up after 15 s.
+    const network = await docker.createNetwork({ Name: `${proxy}-net`, Driver: 'bridge', Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
+    const gateway = ((await network.inspect()) as { IPAM: { Config: { Gateway: string }[] } }).IPAM.Config[0].Gateway
+    resolver = await silentResolver(gateway)
+    await docker.createContainer({
+      name: proxy,
+      Image: haproxyImage(),
+      User: 'root',
+      Entrypoint: ['haproxy'],
+      Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+      StopSignal: 'SIGUSR1',
+      Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
+      ExposedPorts: { '80/tcp': {} },
+      HostConfig: {
+        PortBindings: { '80/tcp': [{ HostPort: String(port) }] },
+        Binds: [`${proxy}-conf:${HAPROXY_CONF_DIR}`, `${hostRunDir(proxy)}:${HAPROXY_RUN_DIR}`],
+        RestartPolicy: { Name: 'unless-stopped' },
+        NetworkMode: `${proxy}-net`,
+        Dns: [gateway]
+      }
+    })
+
+    const run = await runAction(bedInputs(app, port, { 'proxy-type': 'haproxy', 'proxy-image': haproxyImage(), image: image('v1') }))
+    expectSuccess(run)
+    expect(run.stdout).toContain(`Starting the proxy ${proxy}`)
+    expect((await get(`http://127.0.0.1:${port}/`)).body).toContain('v1')
+    // The reproduction held: names Docker's DNS does not know went to the silent resolver.
+    expect(resolver.queries()).toBeGreaterThan(0)
+
+    // A reload (a second deploy) resolves nothing while it loads either, and keeps serving.
+    const second = await runAction(bedInputs(app, port, { 'proxy-type': 'haproxy', 'proxy-image': haproxyImage(), image: image('v2') }))
+    expectSuccess(second)
+    expect((await get(`http://127.0.0.1:${port}/`)).body).toContain('v2')
+  })
+})
