@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram'
+import { createServer, type Server } from 'node:net'
 import { LABEL } from '../../src/core/names.js'
 import { HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, hostRunDir } from '../../src/proxy/haproxy-config.js'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
@@ -81,5 +82,40 @@ describe('the shared proxy starts whatever the upstream resolver does', () => {
     const second = await runAction(bedInputs(app, port, { 'proxy-type': 'haproxy', 'proxy-image': haproxyImage(), image: image('v2') }))
     expectSuccess(second)
     expect((await get(`http://127.0.0.1:${port}/`)).body).toContain('v2')
+  })
+})
+
+describe('a proxy port taken on the host', () => {
+  const app = uniqueName('port')
+  const proxy = `${app}-proxy`
+  let holder: Server | undefined
+
+  afterAll(async () => {
+    holder?.close()
+    await cleanupApp(app, proxy)
+  })
+
+  it('the first deploy names the port and what holds it and leaves no proxy container; the port freed, the next run succeeds', async () => {
+    const port = await freePort()
+    holder = createServer(socket => socket.destroy())
+    await new Promise<void>((resolve, reject) => holder!.once('error', reject).listen(port, '127.0.0.1', resolve))
+    const inputs = bedInputs(app, port, { 'proxy-type': 'haproxy', 'proxy-image': haproxyImage(), image: image('v1') })
+
+    const first = await runAction(inputs)
+    expect(first.code).not.toBe(0)
+    expect(first.outputs.result).toBe('failed')
+    expect(first.errors.join('\n')).toContain(
+      `The proxy ${proxy} could not start: port ${port} on the host is taken (a process on the host listens on it, not a container). ` +
+        `Nothing was switched; the proxy container was removed so the next run starts clean. Free port ${port}`
+    )
+    // Before issue #22 the container stayed behind in "Created".
+    const left = await docker.listContainers({ all: true, filters: { name: [`^/${proxy}$`] } })
+    expect(left.map(c => `${c.Names[0]} ${c.State}`)).toEqual([])
+
+    await new Promise(resolve => holder!.close(resolve))
+    holder = undefined
+    const second = await runAction(inputs)
+    expectSuccess(second)
+    expect((await get(`http://127.0.0.1:${port}/`)).body).toContain('v1')
   })
 })

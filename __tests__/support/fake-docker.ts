@@ -70,6 +70,10 @@ export class FakeDocker {
   readonly haproxy = new FakeHaproxy()
   /** Every call, as `verb name`. */
   readonly calls: string[] = []
+  /** What Docker answers when a container is started (a port it cannot publish, say); undefined: it starts. */
+  startError?: string
+  /** The containers `listContainers` returns (name and published ports), e.g. one holding a port. */
+  listed: { Id: string; Names: string[]; Ports: { PublicPort?: number }[] }[] = []
   /** The exit code of `haproxy -c` (the configuration test). */
   configTestExit = 0
   private ids = 0
@@ -134,6 +138,7 @@ export class FakeDocker {
         call('start')
         const c = find()
         if (c.running) throw dockerError(304, 'already started')
+        if (this.startError) throw dockerError(500, this.startError)
         c.running = true
         c.startedAt = new Date().toISOString()
         this.reload(c)
@@ -226,6 +231,11 @@ export class FakeDocker {
         return { Id: name }
       }
     } as unknown as Docker.Image
+  }
+
+  listContainers(opts?: { filters?: { publish?: string[] } }): Promise<{ Id: string; Names: string[] }[]> {
+    const port = Number(opts?.filters?.publish?.[0])
+    return Promise.resolve(this.listed.filter(c => !port || c.Ports.some(p => p.PublicPort === port)))
   }
 
   /** Typed as dockerode for the code under test. */

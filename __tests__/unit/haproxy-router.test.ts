@@ -98,6 +98,34 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(locks.taken).toBe(0)
   })
 
+  it('a proxy it created that cannot start (its port taken) is removed, and the error names the port and what holds it', async () => {
+    const { docker, router } = bed()
+    docker.startError =
+      'driver failed programming external connectivity on endpoint p (73f4): Error starting userland proxy: listen tcp4 0.0.0.0:8080: bind: address already in use'
+    const failure = router.ensure('cutover-web')
+    await expect(failure).rejects.toThrow(ProxyError)
+    await expect(failure).rejects.toThrow(
+      /^The proxy p could not start: port 8080 on the host is taken \(a process on the host listens on it, not a container\)\. Nothing was switched; the proxy container was removed so the next run starts clean\. Free port 8080, or choose another proxy-port, and run again\.$/
+    )
+    expect(docker.containers.has('p')).toBe(false)
+    // The next run, the port free, creates it again and starts it.
+    docker.startError = undefined
+    await bed(docker).router.ensure('cutover-web')
+    expect(docker.containers.get('p')?.running).toBe(true)
+  })
+
+  it('a port held by another container is said with its name; a proxy that ran before is never removed over a failed start', async () => {
+    const { docker, router } = bed()
+    docker.listed = [{ Id: 'x', Names: ['/other-proxy'], Ports: [{ PublicPort: 8080 }] }]
+    docker.startError = 'driver failed programming external connectivity on endpoint p: Bind for 0.0.0.0:8080 failed: port is already allocated'
+    await expect(router.ensure('cutover-web')).rejects.toThrow(/port 8080 on the host is taken \(the container other-proxy publishes it\)/)
+    expect(docker.containers.has('p')).toBe(false)
+
+    existing(docker, 'haproxy', false).startedAt = '2026-01-01T00:00:00Z'
+    await expect(bed(docker).router.ensure('cutover-web')).rejects.toThrow(/Bind for 0\.0\.0\.0:8080 failed/)
+    expect(docker.containers.has('p')).toBe(true)
+  })
+
   it('refuses a proxy that publishes another port than proxy-port', async () => {
     const docker = new FakeDocker()
     existing(docker, 'haproxy', true).portBindings = { '80/tcp': [{ HostPort: '9090' }] }

@@ -3,6 +3,7 @@ import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js
 import type { Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
 import { isConflict } from '../transport/docker-ops.js'
+import { sanitizeHostText } from '../transport/host-text.js'
 import {
   ACME_MAP,
   BASE_FILE,
@@ -88,7 +89,7 @@ export class HaproxyContainer {
       for (const network of networks) {
         if (!current.NetworkSettings.Networks[network]) await this.host.docker.getNetwork(network).connect({ Container: current.Id })
       }
-      await this.startOrUpdate(current)
+      await this.startOrUpdate(current).catch(e => this.removeIfNeverStarted(current, e))
     })
   }
 
@@ -133,6 +134,41 @@ export class HaproxyContainer {
       log.info(`Updating the shared settings of the proxy ${this.name}`)
       await admin.testAndReload([{ file: BASE_FILE, content: before }])
     }
+  }
+
+  /**
+   * A proxy that has never run (created by this run, or left "Created" by an earlier one whose start
+   * failed) and cannot start is removed, so the next run starts clean: it served nothing. Docker's
+   * refusal of a published port is said with the port and what holds it.
+   */
+  private async removeIfNeverStarted(current: Docker.ContainerInspectInfo, error: unknown): Promise<never> {
+    const info = await inspectIfExists(this.container).catch(() => undefined)
+    const neverRan = !!info && !info.State.Running && !(Date.parse(info.State.StartedAt ?? '') > 0) && info.Id === current.Id
+    if (!neverRan) throw error
+    await this.container.remove({ force: true }).catch(() => undefined)
+    const message = (error as Error).message ?? String(error)
+    const port = /(?:0\.0\.0\.0|\[::\]|:::?):(\d+)/.exec(message)?.[1]
+    if (!port) {
+      throw new ProxyError(
+        `The proxy ${this.name} could not start (${sanitizeHostText(message, 400)}); its container was removed so the next run creates it again.`
+      )
+    }
+    throw new ProxyError(
+      `The proxy ${this.name} could not start: port ${port} on the host is taken (${await this.portHolder(Number(port), message)}). ` +
+        `Nothing was switched; the proxy container was removed so the next run starts clean. ` +
+        `Free port ${port}, or choose another proxy-port${this.host.tls.mode !== 'off' ? ' / https-port' : ''}, and run again.`
+    )
+  }
+
+  /** What holds a host port Docker could not publish: another container, or (Docker says so) a process outside Docker. */
+  private async portHolder(port: number, message: string): Promise<string> {
+    const holders = await Promise.resolve()
+      .then(() => this.host.docker.listContainers({ filters: { publish: [String(port)] } }))
+      .catch(() => [])
+    const names = holders.map(c => (c.Names?.[0] ?? c.Id).replace(/^\//, '')).filter(n => n !== this.name)
+    if (names.length) return `the container ${names.join(', ')} publishes it`
+    if (/address already in use/.test(message)) return 'a process on the host listens on it, not a container'
+    return `Docker: ${sanitizeHostText(message, 300)}`
   }
 
   private publishedPorts(info: Docker.ContainerInspectInfo, key: string): number[] {
