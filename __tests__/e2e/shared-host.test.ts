@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:net'
 import { LABEL } from '../../src/core/names.js'
 import { HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, hostRunDir } from '../../src/proxy/haproxy-config.js'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
+import { uniqueImages } from '../support/app-images.js'
 import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 // What one app does to a host other apps share (issue #22): the shared proxy's start, its port,
@@ -117,5 +118,47 @@ describe('a proxy port taken on the host', () => {
     const second = await runAction(inputs)
     expectSuccess(second)
     expect((await get(`http://127.0.0.1:${port}/`)).body).toContain('v1')
+  })
+})
+
+describe('images shared between apps on one host', () => {
+  const a = uniqueName('imga')
+  const b = uniqueName('imgb')
+  let images: Record<string, string> = {}
+  const ports: Record<string, number> = {}
+
+  beforeAll(async () => {
+    images = await uniqueImages(uniqueName('shared'), ['v1', 'v2', 'v3'])
+    for (const app of [a, b]) ports[app] = await freePort()
+  })
+
+  afterAll(async () => {
+    for (const app of [a, b]) await cleanupApp(app, `${app}-proxy`)
+    for (const ref of Object.values(images))
+      await docker
+        .getImage(ref)
+        .remove({ force: true })
+        .catch(() => undefined)
+  })
+
+  function deploy(app: string, version: string): Promise<ActionRun> {
+    return runAction(bedInputs(app, ports[app], { 'proxy-type': 'haproxy', 'proxy-image': haproxyImage(), image: images[version], 'drain-timeout': '1s' }))
+  }
+
+  it("one app's clean-up leaves an image another app's ledger records, though no container uses it any more", async () => {
+    // b serves v1; a deploys v1, v2, v3: a's v1 container goes, its image stays (b's container uses it)
+    // and a's ledger keeps v1 as an earlier release. b then deploys v2, v3: its v1 container goes,
+    // and no container uses the image now. Before issue #22 b's clean-up removed it, under a's record
+    // (and under any run of a that had just pulled it and was about to create its container).
+    expectSuccess(await deploy(b, 'v1'))
+    for (const version of ['v1', 'v2', 'v3']) expectSuccess(await deploy(a, version))
+    expectSuccess(await deploy(b, 'v2'))
+    const last = await deploy(b, 'v3')
+    expectSuccess(last)
+    const v1 = await docker.getImage(images.v1).inspect()
+    expect(last.stdout).toContain(`Kept the image ${v1.Id.slice(7, 19)}: the app ${a} records it (${images.v1})`)
+    const users = await docker.listContainers({ all: true, filters: { ancestor: [v1.Id] } })
+    expect(users.map(c => c.Names[0])).toEqual([])
+    expect((await get(`http://127.0.0.1:${ports[b]}/`)).body).toContain('v3')
   })
 })

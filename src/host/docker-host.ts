@@ -138,7 +138,25 @@ export class DockerHost implements ContainerHost {
     }
   }
 
+  /**
+   * Creates the container. An image gone between this run's pull and this create (another app's
+   * clean-up pruned it: issue #22) is pulled once more and the create tried again.
+   */
   async create(spec: ContainerSpec): Promise<string> {
+    try {
+      return await this.createOnce(spec)
+    } catch (e) {
+      if (!isNoSuchImage(e)) throw e
+      await pullImage(this.docker, spec.image, credentialsFor(spec.image, this.registry), () => undefined).catch(pull => {
+        throw new Error(
+          `The image ${spec.image} was removed from the host after it was pulled (by another app's clean-up, say), and pulling it again failed: ${(pull as Error).message}`
+        )
+      })
+      return await this.createOnce(spec)
+    }
+  }
+
+  private async createOnce(spec: ContainerSpec): Promise<string> {
     const created = await this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
@@ -231,4 +249,9 @@ export class DockerHost implements ContainerHost {
       throw e
     }
   }
+}
+
+/** Docker's answer to a create whose image is not on the host. */
+function isNoSuchImage(e: unknown): boolean {
+  return isNotFound(e) && /no such image/i.test((e as Error).message ?? '')
 }
