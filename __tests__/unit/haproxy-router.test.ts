@@ -85,6 +85,22 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(docker.calls.slice(writes)).toEqual([])
   })
 
+  it('backends an older cutover wrote (servers resolved through libc as the proxy loads) are rewritten with the base, running or stopped', async () => {
+    for (const running of [true, false]) {
+      const docker = new FakeDocker()
+      existing(docker, 'haproxy', running)
+      const files = docker.filesOf('p', HAPROXY_CONF_DIR)
+      files.set(BASE_FILE, '# an older base\n')
+      files.set(appFile('shop'), 'backend app_shop\n  server blue shop-blue:3000 resolvers docker init-addr last,libc,none disabled\n')
+      files.set('verify-shop.map', 'token init-addr last,libc,none\n')
+      await bed(docker).router.ensure('cutover-web')
+      expect(files.get(appFile('shop'))).toBe('backend app_shop\n  server blue shop-blue:3000 resolvers docker init-addr last,none disabled\n')
+      // Only backends (*.cfg): other files are not HAProxy's configuration.
+      expect(files.get('verify-shop.map')).toBe('token init-addr last,libc,none\n')
+      expect(docker.calls.filter(c => /^(kill|start)/.test(c))).toEqual([running ? 'kill SIGUSR2 p' : 'start p'])
+    }
+  })
+
   it('refuses a container of another kind under its name, changing nothing', async () => {
     const docker = new FakeDocker()
     existing(docker, 'edge', true)

@@ -23,10 +23,13 @@ import {
   WILDCARDS_MAP
 } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
-import type { HaproxyAdmin } from './haproxy-runtime.js'
+import type { FileBefore, HaproxyAdmin } from './haproxy-runtime.js'
+import { SERVER_RESOLVE } from './haproxy-strategy.js'
 import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
+/** How servers were declared before issue #22 (their names resolved while the proxy loads). */
+const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none'
 const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`
 /** How long a started proxy may take to open its admin socket. */
 const START_TIMEOUT_MS = 15_000
@@ -118,6 +121,7 @@ export class HaproxyContainer {
     const base = await this.baseWanted()
     if (!current.State.Running) {
       await this.writeSharedDefaults(base)
+      await this.resolveNoServerAtLoad()
       // Addresses a reload handed on are stale for a process that starts: its servers wait for DNS.
       await files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
       log[downSince(current) ? 'warning' : 'info'](`Starting the proxy ${this.name}${downSince(current) ?? ''}`)
@@ -131,9 +135,22 @@ export class HaproxyContainer {
       // A base from before HTTPS names files older proxies do not have yet.
       await this.writeSharedDefaults(undefined)
       await files.put(BASE_FILE, base)
+      const upgraded = await this.resolveNoServerAtLoad()
       log.info(`Updating the shared settings of the proxy ${this.name}`)
-      await admin.testAndReload([{ file: BASE_FILE, content: before }])
+      await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded])
     }
+  }
+
+  /**
+   * Backends written by an older cutover resolve their servers through libc while the proxy loads
+   * (a start or reload then waits on the host's upstream resolver for every missing container):
+   * rewritten as this version renders them, with the base that hands their addresses on.
+   */
+  private async resolveNoServerAtLoad(): Promise<FileBefore[]> {
+    const { files } = this.host
+    const old = [...(await files.all())].filter(([name, text]) => name.endsWith('.cfg') && text.includes(LIBC_AT_LOAD))
+    for (const [name, text] of old) await files.put(name, text.replaceAll(LIBC_AT_LOAD, SERVER_RESOLVE))
+    return old.map(([file, content]) => ({ file, content }))
   }
 
   /**
