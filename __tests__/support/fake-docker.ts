@@ -42,7 +42,13 @@ export class FakeHaproxy {
   /** Answers a command (`set server ...`) with an error instead of nothing. */
   refuse?: RegExp
   /** What `show servers state` answers (the format's version line, its header, one line per server). */
-  serverState = '1\n# be_id be_name srv_id srv_name srv_addr\n3 app_web 1 blue 172.19.0.7\n'
+  serverState = [
+    '1',
+    '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port',
+    '3 app_web 1 blue 172.19.0.7 0 5 1 1 7 1 0 0 8 0 0 0 web-blue 3000 - 0 0 - - 0',
+    '3 app_web 2 green - 0 32 1 1 10 1 0 0 0 0 0 0 web-green 3000 - 0 0 - - 0',
+    ''
+  ].join('\n')
   /** The files a reload (SIGUSR2) started the new process with, one map per reload. */
   readonly reloadedWith: Map<string, string>[] = []
 

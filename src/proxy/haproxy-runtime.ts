@@ -4,6 +4,7 @@ import { execIn } from '../transport/docker-ops.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import { EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
+import { addressesOnly, configuredServers } from './haproxy-state.js'
 import { ProxyError } from './proxy-container.js'
 
 /** Opens a stream to the proxy's admin socket (over SSH: direct-streamlocal to the host's socket file). */
@@ -166,12 +167,15 @@ export class HaproxyAdmin {
   }
 
   /**
-   * The running process's servers (their addresses above all) for the one the reload starts
-   * (`init-addr last`): it resolves nothing while it loads, and serves from its first request.
+   * The running process's server addresses for the one the reload starts (`init-addr last`; their
+   * states as the new files say: haproxy-state.ts): it resolves nothing while it loads, and serves
+   * from its first request.
    * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
    */
   private async handOnServerState(): Promise<void> {
     const state = await this.cli('show servers state').catch(() => undefined)
-    await this.files.put(SERVER_STATE_FILE, state && /^1\n/.test(state) ? state : EMPTY_SERVER_STATE)
+    this.files.forget()
+    const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()))
+    await this.files.put(SERVER_STATE_FILE, handed ?? EMPTY_SERVER_STATE)
   }
 }
