@@ -47,3 +47,25 @@ export async function appImages(prefix: string, versions: string[]): Promise<Rec
   }
   return images
 }
+
+/**
+ * Images of their own (the bed's `versions` with a label only this call uses, so no other test's
+ * tag shares their ids), pushed to the bed's registry; version -> reference.
+ */
+export async function uniqueImages(name: string, versions: string[]): Promise<Record<string, string>> {
+  const docker = localDocker()
+  const bed = testbed()
+  const images: Record<string, string> = {}
+  const authconfig = { username: bed.CUTOVER_TEST_REGISTRY_USER, password: bed.CUTOVER_TEST_REGISTRY_PASSWORD, serveraddress: bed.CUTOVER_TEST_REGISTRY }
+  for (const version of versions) {
+    await follow(await docker.pull(bedImage(version), { authconfig }))
+    const tag = `${bed.CUTOVER_TEST_IMAGE_PREFIX}:${name}-${version}`
+    const pack = tar.pack()
+    pack.entry({ name: 'Dockerfile' }, `FROM ${bedImage(version)}\nLABEL cutover-test.image=${name}-${version}\n`)
+    pack.finalize()
+    await follow(await docker.buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, version: '1' }))
+    await follow(await docker.getImage(tag).push({ authconfig }))
+    images[version] = tag
+  }
+  return images
+}

@@ -19,6 +19,8 @@ export interface FakeContainer {
   portBindings: Record<string, { HostPort: string }[]>
   /** The files of its directory mounts, by directory then name. */
   files: Map<string, Map<string, string>>
+  /** When it last started (never: undefined). */
+  startedAt?: string
 }
 
 function dockerError(statusCode: number, message: string): Error {
@@ -39,6 +41,16 @@ export class FakeHaproxy {
   readonly lines: string[] = []
   /** Answers a command (`set server ...`) with an error instead of nothing. */
   refuse?: RegExp
+  /** What `show servers state` answers (the format's version line, its header, one line per server). */
+  serverState = [
+    '1',
+    '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port',
+    '3 app_web 1 blue 172.19.0.7 0 5 1 1 7 1 0 0 8 0 0 0 web-blue 3000 - 0 0 - - 0',
+    '3 app_web 2 green - 0 32 1 1 10 1 0 0 0 0 0 0 web-green 3000 - 0 0 - - 0',
+    ''
+  ].join('\n')
+  /** The files a reload (SIGUSR2) started the new process with, one map per reload. */
+  readonly reloadedWith: Map<string, string>[] = []
 
   answer(line: string): string {
     this.lines.push(line)
@@ -49,6 +61,7 @@ export class FakeHaproxy {
         if (c === 'show info') return `Name: HAProxy\nPid: ${this.pid}\n`
         if (c === 'show backend') return `# name\n${this.backends.join('\n')}\n`
         if (c === 'show map') return ''
+        if (c === 'show servers state') return this.serverState
         if (this.refuse?.test(c)) return `No such server: ${c}\n`
         return ''
       })
@@ -63,6 +76,10 @@ export class FakeDocker {
   readonly haproxy = new FakeHaproxy()
   /** Every call, as `verb name`. */
   readonly calls: string[] = []
+  /** What Docker answers when a container is started (a port it cannot publish, say); undefined: it starts. */
+  startError?: string
+  /** The containers `listContainers` returns (name and published ports), e.g. one holding a port. */
+  listed: { Id: string; Names: string[]; Ports: { PublicPort?: number }[] }[] = []
   /** The exit code of `haproxy -c` (the configuration test). */
   configTestExit = 0
   private ids = 0
@@ -100,6 +117,7 @@ export class FakeDocker {
 
   private reload(container: FakeContainer): void {
     this.haproxy.pid++
+    for (const dir of container.files.values()) if (dir.has('00-base.cfg')) this.haproxy.reloadedWith.push(new Map(dir))
     const text = [...(container.files.values() ?? [])].flatMap(dir => [...dir.values()]).join('\n')
     this.haproxy.backends = [...text.matchAll(/^backend (\S+)/gm)].map(m => m[1])
   }
@@ -117,7 +135,7 @@ export class FakeDocker {
         return {
           Id: c.Id,
           Config: { Labels: c.labels, Image: c.image },
-          State: { Running: c.running },
+          State: { Running: c.running, StartedAt: c.startedAt ?? '0001-01-01T00:00:00Z' },
           HostConfig: { PortBindings: c.portBindings },
           NetworkSettings: { Networks: c.networks }
         }
@@ -126,7 +144,9 @@ export class FakeDocker {
         call('start')
         const c = find()
         if (c.running) throw dockerError(304, 'already started')
+        if (this.startError) throw dockerError(500, this.startError)
         c.running = true
+        c.startedAt = new Date().toISOString()
         this.reload(c)
       },
       remove: async () => {
@@ -217,6 +237,11 @@ export class FakeDocker {
         return { Id: name }
       }
     } as unknown as Docker.Image
+  }
+
+  listContainers(opts?: { filters?: { publish?: string[] } }): Promise<{ Id: string; Names: string[] }[]> {
+    const port = Number(opts?.filters?.publish?.[0])
+    return Promise.resolve(this.listed.filter(c => !port || c.Ports.some(p => p.PublicPort === port)))
   }
 
   /** Typed as dockerode for the code under test. */

@@ -142,7 +142,8 @@ export class FakeHost implements ContainerHost {
   }
 
   async image(image: string): Promise<ImageInfo | undefined> {
-    const found = this.images.get(image)
+    // As Docker: by reference, or by `repo@sha256:...` digest.
+    const found = this.images.get(image) ?? [...this.images.values()].find(i => i.digest === image)
     return found && { id: found.id, digest: found.digest }
   }
 
@@ -369,6 +370,12 @@ export class FakeLedger implements Ledger {
   others: { app: string; routing?: { proxy: string; domains: string[] } }[] = []
   async claims(): Promise<{ app: string; routing?: { proxy: string; domains: string[] } }[]> {
     return this.others
+  }
+
+  /** Images other apps' records on the host name; a function that throws: their records cannot be read. */
+  othersImages: { app: string; image: string }[] | (() => never) = []
+  async imagesOfOtherApps(): Promise<{ app: string; image: string }[]> {
+    return typeof this.othersImages === 'function' ? this.othersImages() : this.othersImages
   }
 
   async write(record: LedgerRecord): Promise<void> {

@@ -126,8 +126,8 @@ describe('HAProxy canary weights', () => {
     const live = { app: 'web', color: 'blue' as const, releaseId: 'r1', appPort: 3000, replicas: 1 }
     const canary = { route: { ...live, color: 'green' as const, releaseId: 'r2' }, weight: 20 }
     const text = renderAppConfig(live, 'tok', 1, canary)
-    expect(text).toContain('server blue web-blue:3000 resolvers docker init-addr last,libc,none weight 80\n')
-    expect(text).toContain('server green web-green:3000 resolvers docker init-addr last,libc,none weight 20\n')
+    expect(text).toContain('server blue web-blue:3000 resolvers docker init-addr last,none weight 80\n')
+    expect(text).toContain('server green web-green:3000 resolvers docker init-addr last,none weight 20\n')
     expect(parseCanaryComment(text)).toEqual({ color: 'green', releaseId: 'r2', weight: 20 })
     expect(canaryCommands('app_web', live, canary, 2, ['10.0.0.9'])).toEqual([
       'set server app_web/blue weight 80',

@@ -445,6 +445,47 @@ describe('drain timing (injected clock)', () => {
   })
 })
 
+describe('images shared with other apps on the host (issue #22)', () => {
+  async function replacedImage(setup: (bed: Bed) => void) {
+    const bed = new Bed()
+    await bed.deploy(V1)
+    await bed.deploy(V2)
+    bed.clock.t += 60_000
+    setup(bed)
+    const r = await bed.deploy(V3) // removes the blue container of V1: its image is pruned unless kept
+    return { bed, r, v1: bed.host.images.get(V1)!.id }
+  }
+
+  it("an image another app's record names (by reference) is kept, and the log says which app", async () => {
+    const { bed, r, v1 } = await replacedImage(b => (b.ledger.othersImages = [{ app: 'shop', image: V1 }]))
+    expect(r.result).toBe('deployed')
+    expect(bed.host.removedImages).not.toContain(v1)
+    expect(bed.log.text()).toContain(`Kept the image ${v1.slice(7, 19)}: the app shop records it (${V1})`)
+  })
+
+  it("an image another app's record names by digest only is kept too", async () => {
+    const { bed, v1 } = await replacedImage(b => (b.ledger.othersImages = [{ app: 'shop', image: b.host.images.get(V1)!.digest! }]))
+    expect(bed.host.removedImages).not.toContain(v1)
+  })
+
+  it('an image no other app records is pruned as before', async () => {
+    const { bed, v1 } = await replacedImage(b => (b.ledger.othersImages = [{ app: 'shop', image: V2 }]))
+    expect(bed.host.removedImages).toEqual([v1])
+  })
+
+  it("other apps' records that cannot be read keep the image and never fail the deploy", async () => {
+    const { bed, r, v1 } = await replacedImage(
+      b =>
+        (b.ledger.othersImages = () => {
+          throw new Error('Channel open failure')
+        })
+    )
+    expect(r.result).toBe('deployed')
+    expect(bed.host.removedImages).not.toContain(v1)
+    expect(bed.log.text()).toMatch(/Kept the image \S+: could not tell whether another app on the host records it \(Channel open failure\)/)
+  })
+})
+
 describe('status', () => {
   it('reports live, standby and the ledger without changing anything', async () => {
     const bed = new Bed()

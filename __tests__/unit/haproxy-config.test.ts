@@ -41,8 +41,8 @@ describe('HAProxy config rendering', () => {
   it('app backend: live color enabled, the other disabled, servers by name, the route marker nginx uses', () => {
     const text = renderAppConfig(route, 'tok123')
     expect(text).toContain('backend app_myapp')
-    expect(text).toContain('  server blue myapp-blue:3000 resolvers docker init-addr last,libc,none disabled\n')
-    expect(text).toContain('  server green myapp-green:3000 resolvers docker init-addr last,libc,none\n')
+    expect(text).toContain('  server blue myapp-blue:3000 resolvers docker init-addr last,none disabled\n')
+    expect(text).toContain('  server green myapp-green:3000 resolvers docker init-addr last,none\n')
     expect(parseRouteComment('myapp', text)).toEqual({ color: 'green', releaseId: route.releaseId, token: 'tok123' })
     expect(text).toContain(`map(${HAPROXY_CONF_DIR}/${verifyMapFile('myapp')})`)
     expect(text).not.toMatch(/X-Cutover-Color/i)

@@ -2,7 +2,7 @@ import type { ProxySettings } from '../../src/core/config.js'
 import { LABEL } from '../../src/core/names.js'
 import type { Route } from '../../src/engine/ports.js'
 import { HAPROXY_CAPABILITIES } from '../../src/proxy/capabilities.js'
-import { appFile, backendName, BASE_FILE, DOMAINS_MAP, HAPROXY_CONF_DIR } from '../../src/proxy/haproxy-config.js'
+import { appFile, backendName, BASE_FILE, DOMAINS_MAP, EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from '../../src/proxy/haproxy-config.js'
 import { HaproxyRouter } from '../../src/proxy/haproxy.js'
 import { ProxyError } from '../../src/proxy/proxy-container.js'
 import { createRouter } from '../../src/proxy/routers.js'
@@ -64,7 +64,7 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(proxy).toMatchObject({ image: settings.image, running: true, labels: { [LABEL.proxy]: 'haproxy' } })
     expect(proxy.portBindings).toEqual({ '80/tcp': [{ HostPort: '8080' }] })
     expect(Object.keys(proxy.networks).sort()).toEqual(['cutover-web', 'p-net'])
-    expect([...conf().keys()].sort()).toEqual([BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, 'wildcards.map'].sort())
+    expect([...conf().keys()].sort()).toEqual([BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, SERVER_STATE_FILE, 'wildcards.map'].sort())
     expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
     expect(locks.taken).toBe(1)
     expect(log.text()).toContain('Creating the proxy p on port 8080 (haproxy:3.0-alpine, HAProxy)')
@@ -85,6 +85,22 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(docker.calls.slice(writes)).toEqual([])
   })
 
+  it('backends an older cutover wrote (servers resolved through libc as the proxy loads) are rewritten with the base, running or stopped', async () => {
+    for (const running of [true, false]) {
+      const docker = new FakeDocker()
+      existing(docker, 'haproxy', running)
+      const files = docker.filesOf('p', HAPROXY_CONF_DIR)
+      files.set(BASE_FILE, '# an older base\n')
+      files.set(appFile('shop'), 'backend app_shop\n  server blue shop-blue:3000 resolvers docker init-addr last,libc,none disabled\n')
+      files.set('verify-shop.map', 'token init-addr last,libc,none\n')
+      await bed(docker).router.ensure('cutover-web')
+      expect(files.get(appFile('shop'))).toBe('backend app_shop\n  server blue shop-blue:3000 resolvers docker init-addr last,none disabled\n')
+      // Only backends (*.cfg): other files are not HAProxy's configuration.
+      expect(files.get('verify-shop.map')).toBe('token init-addr last,libc,none\n')
+      expect(docker.calls.filter(c => /^(kill|start)/.test(c))).toEqual([running ? 'kill SIGUSR2 p' : 'start p'])
+    }
+  })
+
   it('refuses a container of another kind under its name, changing nothing', async () => {
     const docker = new FakeDocker()
     existing(docker, 'edge', true)
@@ -96,6 +112,34 @@ describe('HaproxyRouter: the proxy container', () => {
     )
     expect(docker.calls).toEqual([])
     expect(locks.taken).toBe(0)
+  })
+
+  it('a proxy it created that cannot start (its port taken) is removed, and the error names the port and what holds it', async () => {
+    const { docker, router } = bed()
+    docker.startError =
+      'driver failed programming external connectivity on endpoint p (73f4): Error starting userland proxy: listen tcp4 0.0.0.0:8080: bind: address already in use'
+    const failure = router.ensure('cutover-web')
+    await expect(failure).rejects.toThrow(ProxyError)
+    await expect(failure).rejects.toThrow(
+      /^The proxy p could not start: port 8080 on the host is taken \(a process on the host listens on it, not a container\)\. Nothing was switched; the proxy container was removed so the next run starts clean\. Free port 8080, or choose another proxy-port, and run again\.$/
+    )
+    expect(docker.containers.has('p')).toBe(false)
+    // The next run, the port free, creates it again and starts it.
+    docker.startError = undefined
+    await bed(docker).router.ensure('cutover-web')
+    expect(docker.containers.get('p')?.running).toBe(true)
+  })
+
+  it('a port held by another container is said with its name; a proxy that ran before is never removed over a failed start', async () => {
+    const { docker, router } = bed()
+    docker.listed = [{ Id: 'x', Names: ['/other-proxy'], Ports: [{ PublicPort: 8080 }] }]
+    docker.startError = 'driver failed programming external connectivity on endpoint p: Bind for 0.0.0.0:8080 failed: port is already allocated'
+    await expect(router.ensure('cutover-web')).rejects.toThrow(/port 8080 on the host is taken \(the container other-proxy publishes it\)/)
+    expect(docker.containers.has('p')).toBe(false)
+
+    existing(docker, 'haproxy', false).startedAt = '2026-01-01T00:00:00Z'
+    await expect(bed(docker).router.ensure('cutover-web')).rejects.toThrow(/Bind for 0\.0\.0\.0:8080 failed/)
+    expect(docker.containers.has('p')).toBe(true)
   })
 
   it('refuses a proxy that publishes another port than proxy-port', async () => {
@@ -126,6 +170,35 @@ describe('HaproxyRouter: routes', () => {
     expect(log.text()).toContain('Switched web to green on the proxy p through its runtime API (no reload)')
     // What the proxy's files say (another run, reading afresh) is the new route.
     expect(await bed(docker).router.current()).toEqual({ color: 'green', releaseId: 'r2' })
+  })
+
+  it("a reload hands the running process's server addresses to the new one (init-addr last), then empties them for any later start", async () => {
+    const { docker, router, conf } = bed()
+    await router.ensure('cutover-web')
+    // Started with no addresses handed on: its servers wait for Docker's DNS.
+    expect(conf().get(SERVER_STATE_FILE)).toBe(EMPTY_SERVER_STATE)
+    await router.apply(blue)
+    expect(docker.haproxy.lines).toContain('show servers state')
+    // Addresses handed on; states as the new files say (blue enabled and running, green disabled), not as the old process had them.
+    const handed = docker.haproxy.reloadedWith.at(-1)!.get(SERVER_STATE_FILE)!.split('\n')
+    expect(handed.slice(2)).toEqual([
+      '3 app_web 1 blue 172.19.0.7 2 0 1 1 7 1 0 0 8 0 0 0 web-blue 3000 - 0 0 - - 0',
+      '3 app_web 2 green - 2 5 1 1 10 1 0 0 0 0 0 0 web-green 3000 - 0 0 - - 0',
+      ''
+    ])
+    expect(conf().get(SERVER_STATE_FILE)).toBe(EMPTY_SERVER_STATE)
+    // No server of the app is resolved through libc while the proxy loads.
+    expect(conf().get(appFile('web'))).toMatch(/server blue web-blue:3000 resolvers docker init-addr last,none\b/)
+    expect(conf().get(BASE_FILE)).toContain(`server-state-file ${HAPROXY_CONF_DIR}/${SERVER_STATE_FILE}`)
+    expect([...conf().values()].join('\n')).not.toContain('libc')
+  })
+
+  it('an answer that is not a server state hands on none (the new process then waits for DNS)', async () => {
+    const { docker, router } = bed()
+    await router.ensure('cutover-web')
+    docker.haproxy.serverState = 'Unknown command\n'
+    await router.apply(blue)
+    expect(docker.haproxy.reloadedWith.at(-1)!.get(SERVER_STATE_FILE)).toBe(EMPTY_SERVER_STATE)
   })
 
   it('a switch the runtime API refuses leaves the previous route in the files and says what was refused', async () => {

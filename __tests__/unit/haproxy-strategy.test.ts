@@ -3,7 +3,7 @@ import { backendShape, declaredServers, endDrainCommands, serverName, slotsFor, 
 
 const route = { app: 'myapp', color: 'green' as const, releaseId: 'r2', appPort: 3000 }
 const line = (name: string, host: string, disabled: boolean) =>
-  `  server ${name} ${host}:3000 resolvers docker init-addr last,libc,none${disabled ? ' disabled' : ''}\n`
+  `  server ${name} ${host}:3000 resolvers docker init-addr last,none${disabled ? ' disabled' : ''}\n`
 
 describe('HAProxy replicas', () => {
   it('replicas 1 renders exactly the servers a backend had before replicas existed', () => {
@@ -51,9 +51,9 @@ describe('HAProxy sticky: cookie', () => {
     const text = renderAppConfig({ ...route, replicas: 2 }, 'tok', 2, undefined, true)
     expect(text).toContain('  cookie cutover_myapp insert indirect nocache httponly\n')
     expect(text).toContain('  option redispatch 1\n')
-    expect(text).toContain('  server green myapp-green:3000 resolvers docker init-addr last,libc,none cookie green\n')
-    expect(text).toContain('  server green-2 myapp-green-2:3000 resolvers docker init-addr last,libc,none cookie green-2\n')
-    expect(text).toContain('  server blue-2 myapp-blue-2:3000 resolvers docker init-addr last,libc,none cookie blue-2 disabled\n')
+    expect(text).toContain('  server green myapp-green:3000 resolvers docker init-addr last,none cookie green\n')
+    expect(text).toContain('  server green-2 myapp-green-2:3000 resolvers docker init-addr last,none cookie green-2\n')
+    expect(text).toContain('  server blue-2 myapp-blue-2:3000 resolvers docker init-addr last,none cookie blue-2 disabled\n')
     expect(renderAppConfig(route, 'tok')).not.toMatch(/cookie|redispatch/)
     expect(stickyCookie('my-app')).toBe('cutover_my_app')
   })

@@ -366,6 +366,20 @@ export class ContainerColorSet implements ColorSet {
     return ours.length
   }
 
+  /** The first other app whose record names this image (by a reference or digest that is this image on the host). */
+  private async recordedElsewhere(imageId: string): Promise<{ app: string; image: string } | undefined> {
+    const recorded = await this.ctx.ledger.imagesOfOtherApps()
+    const ids = new Map<string, Promise<string | undefined>>()
+    for (const r of recorded)
+      if (!ids.has(r.image))
+        ids.set(
+          r.image,
+          this.ctx.host.image(r.image).then(i => i?.id)
+        )
+    for (const r of recorded) if ((await ids.get(r.image)) === imageId) return r
+    return undefined
+  }
+
   workerStates(color: Color): Promise<WorkerState[]> {
     return this.workers.states(color)
   }
@@ -381,7 +395,20 @@ export class ContainerColorSet implements ColorSet {
     await this.workers.pullImages(workers)
   }
 
+  /**
+   * Removes an image no container uses and no other app on the host records (issue #22: another
+   * app may have just pulled it for its own release). Never fails the run: a prune left undone warns.
+   */
   async prune(imageId: string): Promise<void> {
+    const keeper = await this.recordedElsewhere(imageId).catch(e => {
+      this.ctx.log.warning(`Kept the image ${imageId.slice(7, 19)}: could not tell whether another app on the host records it (${(e as Error).message})`)
+      return null
+    })
+    if (keeper === null) return
+    if (keeper) {
+      this.ctx.log.info(`Kept the image ${imageId.slice(7, 19)}: the app ${keeper.app} records it (${keeper.image})`)
+      return
+    }
     const result = await this.ctx.host.removeImage(imageId).catch(e => {
       this.ctx.log.warning(`Could not prune image ${imageId}: ${(e as Error).message}`)
       return 'in-use' as const

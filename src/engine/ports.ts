@@ -209,6 +209,11 @@ export interface Ledger {
   write(record: LedgerRecord): Promise<void>
   /** What every other app on the host claims on its proxy (from their records; unreadable ones are skipped). */
   claims(): Promise<{ app: string; routing?: RoutingClaim }[]>
+  /**
+   * The images every other app's record on the host names (its releases, pending, canary, preview
+   * and workers, by reference and digest): a prune leaves them (issue #22). Unreadable records are skipped.
+   */
+  imagesOfOtherApps(): Promise<{ app: string; image: string }[]>
 }
 
 export class LedgerError extends Error {

@@ -80,6 +80,22 @@ export class LedgerFile implements Ledger {
     return out
   }
 
+  async imagesOfOtherApps(): Promise<{ app: string; image: string }[]> {
+    const text = await this.files.allLedgers()
+    const out: { app: string; image: string }[] = []
+    const lines = text.split('\n')
+    for (let i = 0; i < lines.length; i++) {
+      const m = /^@@ (.+)$/.exec(lines[i])
+      if (!m || m[1] === this.app) continue
+      try {
+        for (const image of recordedImages(JSON.parse(lines[i + 1] ?? '') as Partial<LedgerRecord>)) out.push({ app: m[1], image })
+      } catch {
+        // another app's damaged record is that app's problem: its own run reports it
+      }
+    }
+    return out
+  }
+
   async write(record: LedgerRecord): Promise<void> {
     try {
       await this.files.writeFile(ledgerPath(this.app), JSON.stringify(record, null, 1) + '\n')
@@ -87,4 +103,11 @@ export class LedgerFile implements Ledger {
       throw new LedgerError(`Could not write the release ledger ${this.where} on the host: ${(e as Error).message}`)
     }
   }
+}
+
+/** Every image reference and digest a record names (its releases, pending, canary, preview and their workers). */
+function recordedImages(rec: Partial<LedgerRecord>): string[] {
+  const releases = [...(Array.isArray(rec.releases) ? rec.releases : []), rec.pending, rec.canary?.release, rec.preview?.release]
+  const images = releases.flatMap(r => (r ? [r.image, r.digest, ...(Array.isArray(r.workers) ? r.workers.map(w => w.image) : [])] : []))
+  return [...new Set(images.filter((i): i is string => typeof i === 'string' && i.length > 0))]
 }

@@ -1,7 +1,7 @@
 import type { Route } from '../engine/ports.js'
 import { ACME_CHALLENGE_PORT, ACME_PATH, certFile, HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, HAPROXY_SOCKET } from '../acme/layout.js'
 import { routeComment } from './nginx-config.js'
-import { canaryComment, renderMaintenanceRule, renderServers, renderStickiness, type Canary } from './haproxy-strategy.js'
+import { canaryComment, renderMaintenanceRule, renderServers, renderStickiness, SERVER_RESOLVE, type Canary } from './haproxy-strategy.js'
 import { previewBackendName, renderPreviewBackend } from './haproxy-preview.js'
 
 /**
@@ -33,6 +33,15 @@ export const CERTS_LIST = 'certs.list'
 /** Host names whose certificates come from ACME: their HTTP-01 challenges go to the renewer. */
 export const ACME_MAP = 'acme.map'
 export const ACME_BACKEND = 'cutover_acme'
+/**
+ * The servers' state (addresses above all) handed from a process to the one a reload starts
+ * (`init-addr last`). Written just before a reload and emptied right after it, so a proxy that
+ * starts (or restarts) never takes stale addresses: its servers wait for Docker's DNS instead.
+ * Not a *.cfg: HAProxy does not read it as configuration.
+ */
+export const SERVER_STATE_FILE = 'servers.state'
+/** A state file naming no server (its format version only). */
+export const EMPTY_SERVER_STATE = '1\n'
 
 /** The renewer container of a proxy (tls auto). */
 export function acmeContainerName(proxyName: string): string {
@@ -87,6 +96,8 @@ global
   stats timeout 1m
   # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
   hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
+  # What a reload hands on (servers' addresses): see SERVER_STATE_FILE.
+  server-state-file ${dir}/${SERVER_STATE_FILE}
 
 defaults
   mode http
@@ -105,9 +116,11 @@ defaults
   http-reuse always
   # closes idle app connections well before the usual app-side idle timeouts (Node: 5 s)
   default-server pool-purge-delay 1s
+  load-server-state-from-file global
 
-# Containers by name through Docker's DNS: a missing container is a server in maintenance (503 for
-# its app), never a proxy that cannot start or reload.
+# Containers by name through Docker's DNS, at run time only (no server is resolved while the proxy
+# starts or reloads): a missing container is a server in maintenance (503 for its app), never a proxy
+# that cannot start or reload, whatever the host's upstream resolver does.
 resolvers docker
   nameserver dns 127.0.0.11:53
   hold valid 10s
@@ -136,7 +149,7 @@ backend ${NOT_FOUND_BACKEND}
 
 # The ACME renewer (tls auto): in maintenance until its container exists.
 backend ${ACME_BACKEND}
-  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} resolvers docker init-addr last,libc,none
+  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} ${SERVER_RESOLVE}
 `
 }
 

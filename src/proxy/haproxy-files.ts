@@ -31,6 +31,11 @@ export class ConfVolume {
 
   /** A file's text, undefined when it does not exist. */
   file(name: string): Promise<string | undefined> {
+    return this.all().then(files => files.get(name))
+  }
+
+  /** Every file of the directory, by name. */
+  all(): Promise<Map<string, string>> {
     if (!this.read) {
       const read = getDirFiles(this.container, HAPROXY_CONF_DIR)
       read.catch(() => {
@@ -38,7 +43,7 @@ export class ConfVolume {
       })
       this.read = read
     }
-    return this.read.then(files => files.get(name))
+    return this.read
   }
 
   forget(): void {

@@ -3,6 +3,7 @@ import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js
 import type { Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
 import { isConflict } from '../transport/docker-ops.js'
+import { sanitizeHostText } from '../transport/host-text.js'
 import {
   ACME_MAP,
   BASE_FILE,
@@ -11,19 +12,24 @@ import {
   EMPTY_ACME_MAP,
   EMPTY_CERTS_LIST,
   EMPTY_MAP,
+  EMPTY_SERVER_STATE,
   HAPROXY_CONF_DIR,
   HAPROXY_HTTPS_PORT,
   HAPROXY_PORT,
   HAPROXY_RUN_DIR,
   hostRunDir,
   renderBaseConfig,
+  SERVER_STATE_FILE,
   WILDCARDS_MAP
 } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
-import type { HaproxyAdmin } from './haproxy-runtime.js'
+import type { FileBefore, HaproxyAdmin } from './haproxy-runtime.js'
+import { SERVER_RESOLVE } from './haproxy-strategy.js'
 import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
+/** How servers were declared before issue #22 (their names resolved while the proxy loads). */
+const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none'
 const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`
 /** How long a started proxy may take to open its admin socket. */
 const START_TIMEOUT_MS = 15_000
@@ -34,7 +40,8 @@ const SHARED_DEFAULTS: Record<string, string> = {
   [DOMAINS_MAP]: EMPTY_MAP,
   [WILDCARDS_MAP]: EMPTY_MAP,
   [CERTS_LIST]: EMPTY_CERTS_LIST,
-  [ACME_MAP]: EMPTY_ACME_MAP
+  [ACME_MAP]: EMPTY_ACME_MAP,
+  [SERVER_STATE_FILE]: EMPTY_SERVER_STATE
 }
 
 /** What the proxy container's lifecycle needs: the host's Docker, the proxy's settings, its files and admin socket. */
@@ -85,7 +92,7 @@ export class HaproxyContainer {
       for (const network of networks) {
         if (!current.NetworkSettings.Networks[network]) await this.host.docker.getNetwork(network).connect({ Container: current.Id })
       }
-      await this.startOrUpdate(current)
+      await this.startOrUpdate(current).catch(e => this.removeIfNeverStarted(current, e))
     })
   }
 
@@ -114,6 +121,9 @@ export class HaproxyContainer {
     const base = await this.baseWanted()
     if (!current.State.Running) {
       await this.writeSharedDefaults(base)
+      await this.resolveNoServerAtLoad()
+      // Addresses a reload handed on are stale for a process that starts: its servers wait for DNS.
+      await files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
       log[downSince(current) ? 'warning' : 'info'](`Starting the proxy ${this.name}${downSince(current) ?? ''}`)
       await this.container.start().catch(e => {
         // 304: it was started in the meantime (by Docker's restart policy, say)
@@ -125,9 +135,57 @@ export class HaproxyContainer {
       // A base from before HTTPS names files older proxies do not have yet.
       await this.writeSharedDefaults(undefined)
       await files.put(BASE_FILE, base)
+      const upgraded = await this.resolveNoServerAtLoad()
       log.info(`Updating the shared settings of the proxy ${this.name}`)
-      await admin.testAndReload([{ file: BASE_FILE, content: before }])
+      await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded])
     }
+  }
+
+  /**
+   * Backends written by an older cutover resolve their servers through libc while the proxy loads
+   * (a start or reload then waits on the host's upstream resolver for every missing container):
+   * rewritten as this version renders them, with the base that hands their addresses on.
+   */
+  private async resolveNoServerAtLoad(): Promise<FileBefore[]> {
+    const { files } = this.host
+    const old = [...(await files.all())].filter(([name, text]) => name.endsWith('.cfg') && text.includes(LIBC_AT_LOAD))
+    for (const [name, text] of old) await files.put(name, text.replaceAll(LIBC_AT_LOAD, SERVER_RESOLVE))
+    return old.map(([file, content]) => ({ file, content }))
+  }
+
+  /**
+   * A proxy that has never run (created by this run, or left "Created" by an earlier one whose start
+   * failed) and cannot start is removed, so the next run starts clean: it served nothing. Docker's
+   * refusal of a published port is said with the port and what holds it.
+   */
+  private async removeIfNeverStarted(current: Docker.ContainerInspectInfo, error: unknown): Promise<never> {
+    const info = await inspectIfExists(this.container).catch(() => undefined)
+    const neverRan = !!info && !info.State.Running && !(Date.parse(info.State.StartedAt ?? '') > 0) && info.Id === current.Id
+    if (!neverRan) throw error
+    await this.container.remove({ force: true }).catch(() => undefined)
+    const message = (error as Error).message ?? String(error)
+    const port = /(?:0\.0\.0\.0|\[::\]|:::?):(\d+)/.exec(message)?.[1]
+    if (!port) {
+      throw new ProxyError(
+        `The proxy ${this.name} could not start (${sanitizeHostText(message, 400)}); its container was removed so the next run creates it again.`
+      )
+    }
+    throw new ProxyError(
+      `The proxy ${this.name} could not start: port ${port} on the host is taken (${await this.portHolder(Number(port), message)}). ` +
+        `Nothing was switched; the proxy container was removed so the next run starts clean. ` +
+        `Free port ${port}, or choose another proxy-port${this.host.tls.mode !== 'off' ? ' / https-port' : ''}, and run again.`
+    )
+  }
+
+  /** What holds a host port Docker could not publish: another container, or (Docker says so) a process outside Docker. */
+  private async portHolder(port: number, message: string): Promise<string> {
+    const holders = await Promise.resolve()
+      .then(() => this.host.docker.listContainers({ filters: { publish: [String(port)] } }))
+      .catch(() => [])
+    const names = holders.map(c => (c.Names?.[0] ?? c.Id).replace(/^\//, '')).filter(n => n !== this.name)
+    if (names.length) return `the container ${names.join(', ')} publishes it`
+    if (/address already in use/.test(message)) return 'a process on the host listens on it, not a container'
+    return `Docker: ${sanitizeHostText(message, 300)}`
   }
 
   private publishedPorts(info: Docker.ContainerInspectInfo, key: string): number[] {

@@ -1,7 +1,7 @@
 import { COLORS, containerName, otherColor, type Color } from '../core/names.js'
 import type { Route } from '../engine/ports.js'
 import { oneTo } from '../engine/replicas.js'
-import { serverName } from './haproxy-strategy.js'
+import { SERVER_RESOLVE, serverName } from './haproxy-strategy.js'
 
 /**
  * preview-domains (issue #12): a second backend in the app's file, reached by the preview domains
@@ -22,8 +22,7 @@ export function renderPreviewBackend(route: Route, slots: number, tlsRules: stri
   const idle = otherColor(route.color)
   const servers = COLORS.flatMap(color =>
     oneTo(slots).map(
-      i =>
-        `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${color === idle ? '' : ' disabled'}\n`
+      i => `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} ${SERVER_RESOLVE}${color === idle ? '' : ' disabled'}\n`
     )
   ).join('')
   return `

@@ -2,8 +2,9 @@ import type { Duplex } from 'node:stream'
 import type Docker from 'dockerode'
 import { execIn } from '../transport/docker-ops.js'
 import { sanitizeHostText } from '../transport/host-text.js'
-import { HAPROXY_CONF_DIR } from './haproxy-config.js'
+import { EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
+import { addressesOnly, configuredServers } from './haproxy-state.js'
 import { ProxyError } from './proxy-container.js'
 
 /** Opens a stream to the proxy's admin socket (over SSH: direct-streamlocal to the host's socket file). */
@@ -157,8 +158,24 @@ export class HaproxyAdmin {
     // A proxy made by an older cutover may have a socket only root can open: the reload through
     // Docker's API (which this user may call) brings it up with the group's access.
     const pid = await this.cli('show info').then(parsePid, () => undefined)
+    await this.handOnServerState()
     await this.container.kill({ signal: 'SIGUSR2' })
     await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
     this.reloaded = true
+    // Read by the new process as it started: a later start must not take these addresses.
+    await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
+  }
+
+  /**
+   * The running process's server addresses for the one the reload starts (`init-addr last`; their
+   * states as the new files say: haproxy-state.ts): it resolves nothing while it loads, and serves
+   * from its first request.
+   * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
+   */
+  private async handOnServerState(): Promise<void> {
+    const state = await this.cli('show servers state').catch(() => undefined)
+    this.files.forget()
+    const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()))
+    await this.files.put(SERVER_STATE_FILE, handed ?? EMPTY_SERVER_STATE)
   }
 }

@@ -8,6 +8,16 @@ import { oneTo } from '../engine/replicas.js'
  * replicas existed is switched by the same runtime commands.
  */
 
+/**
+ * How every server finds its container: by name through Docker's DNS at run time, never while the
+ * proxy starts or reloads. `last`: the address the previous process had (the server-state file a
+ * reload is given, haproxy-runtime.ts), so a reload never leaves a server without one; `none`: no
+ * address until the resolver answers. No `libc`: a name Docker's DNS does not know (a container not
+ * there yet, the renewer when TLS is off) goes to the host's upstream resolver, and one that does not
+ * answer held the start 20 s per name (issue #22).
+ */
+export const SERVER_RESOLVE = 'resolvers docker init-addr last,none'
+
 /** The server of one replica of a color in the app's backend. */
 export function serverName(color: Color, replica: number): string {
   return replica === 1 ? color : `${color}-${replica}`
@@ -26,7 +36,7 @@ export function renderServers(route: Route, slots: number, canary?: Canary, stic
       const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : ''
       const state = i <= size ? weight : ' disabled'
       const cookie = sticky ? ` cookie ${serverName(color, i)}` : ''
-      return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`
+      return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} ${SERVER_RESOLVE}${cookie}${state}\n`
     })
   ).join('')
 }

@@ -1,0 +1,52 @@
+import { addressesOnly, configuredServers } from '../../src/proxy/haproxy-state.js'
+
+// The server-state file a reload hands on: addresses from the old process, everything else as the
+// new configuration says (a real HAProxy 2.6 kept a server stopped that the new files enabled).
+
+const HEADER =
+  '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port'
+const line = (be: string, srv: string, addr: string, op: number, admin: number, uweight: number, iweight: number) =>
+  `3 ${be} 1 ${srv} ${addr} ${op} ${admin} ${uweight} ${iweight} 9 1 0 4 0 0 0 0 ${be}-${srv} 3000 - 0 0 - - 0`
+
+describe('configuredServers', () => {
+  it('reads each backend server and whether it is disabled, from *.cfg files only', () => {
+    const files = new Map([
+      ['00-base.cfg', 'global\n  maxconn 10\nbackend cutover_acme\n  server acme p-acme:8402 resolvers docker init-addr last,none\nfrontend f\n  bind :80\n'],
+      ['app-web.cfg', 'backend app_web\n  server blue web-blue:3000 resolvers docker init-addr last,none disabled\n  server green web-green:3000 weight 20\n'],
+      ['verify-web.map', 'backend app_other\n  server x y:1 disabled\n']
+    ])
+    expect([...configuredServers(files)]).toEqual([
+      ['cutover_acme/acme', false],
+      ['app_web/blue', true],
+      ['app_web/green', false]
+    ])
+  })
+})
+
+describe('addressesOnly', () => {
+  const configured = new Map([
+    ['app_web/blue', true],
+    ['app_web/green', false]
+  ])
+
+  it('keeps addresses; states and weights become the new configuration: a server the files now enable is running and ready', () => {
+    const state = ['1', HEADER, line('app_web', 'blue', '172.19.0.7', 2, 0, 80, 80), line('app_web', 'green', '172.19.0.8', 0, 5, 1, 20), ''].join('\n')
+    expect(addressesOnly(state, configured)!.split('\n')).toEqual([
+      '1',
+      HEADER,
+      line('app_web', 'blue', '172.19.0.7', 2, 5, 80, 80),
+      line('app_web', 'green', '172.19.0.8', 2, 0, 20, 20),
+      ''
+    ])
+  })
+
+  it('leaves servers the new files do not have as they were (HAProxy ignores them)', () => {
+    const state = ['1', HEADER, line('app_gone', 'blue', '172.19.0.9', 0, 1, 1, 1), ''].join('\n')
+    expect(addressesOnly(state, configured)).toBe(state)
+  })
+
+  it('hands on nothing from an answer that is not a version 1 state file with the fields it needs', () => {
+    expect(addressesOnly('Unknown command\n', configured)).toBeUndefined()
+    expect(addressesOnly('1\n# be_id be_name srv_id srv_name srv_addr\n', configured)).toBeUndefined()
+  })
+})
