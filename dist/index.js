@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2733);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6011);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2733:
+/***/ 6011:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -75133,338 +75133,6 @@ class ReleaseError extends Error {
     }
 }
 
-;// CONCATENATED MODULE: ./src/transport/host-text.ts
-/**
- * Text that came from the host (a lock holder, a Docker message, a health answer) made safe for
- * the runner's log: one line (no control characters, no line or paragraph separators, no bidi
- * overrides), never starting with `::` (a workflow command such as ::error:: or ::add-mask::
- * is only recognized at the start of a line), and at most `max` characters.
- */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-function host_text_sanitizeHostText(text, max = 300) {
-    let s = String(text).replace(UNSAFE, ' ').replace(/\s+/g, ' ').trim();
-    s = s.replace(/^[\s:]+/, '');
-    const chars = Array.from(s);
-    if (chars.length > max)
-        s = chars.slice(0, Math.max(0, max - 1)).join('') + '…';
-    return s;
-}
-
-;// CONCATENATED MODULE: ./src/host/lock.ts
-
-class LockTimeoutError extends Error {
-    name = 'LockTimeoutError';
-}
-/** The host's lock directory is not safe to use (a symlink, someone else's, writable by others). */
-class UnsafeLockDirectoryError extends Error {
-    name = 'UnsafeLockDirectoryError';
-}
-/**
- * Where cutover keeps its state on the host, relative to the SSH user's home: a directory only
- * that user can write (mode 0700). Locks live in `locks/`; releases in `apps/<app>/`.
- */
-const STATE_DIR = '.cutover';
-const LOCK_DIR = `${STATE_DIR}/locks`;
-function lockFile(app) {
-    return `${LOCK_DIR}/${app}.lock`;
-}
-/** The lock holder as the host reported it: decoded, each field sanitized, bounded. */
-function describeHolder(raw) {
-    try {
-        const h = JSON.parse(Buffer.from(raw.trim(), 'base64').toString('utf8'));
-        if (typeof h !== 'object' || h === null)
-            return 'an unknown holder';
-        const field = (v, max) => host_text_sanitizeHostText(typeof v === 'string' ? v : String(v ?? '?'), max) || '?';
-        return host_text_sanitizeHostText(`run ${field(h.run, 120)} by ${field(h.actor, 60)} (${field(h.repository, 120)}) since ${field(h.since, 40)}`, 400);
-    }
-    catch {
-        return 'an unknown holder';
-    }
-}
-/** Single-quotes a value for sh. */
-function shq(value) {
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-/**
- * The shell script run on the host. flock(1) is held by `cat`, which lives until our
- * channel closes: on normal release, on error, and also when this process is killed
- * (the TCP connection drops, sshd closes the pipe). A crashed run never leaves a lock behind.
- *
- * The lock is in $HOME/.cutover/locks, created with umask 077 and checked before use: not a
- * symbolic link, owned by the SSH user, not writable by group or others (nor is $HOME). In a
- * shared directory such as /tmp, any local user could plant a symlink (and make us overwrite
- * another file with the holder line) or hold a shared flock on the file and block every deploy.
- * Only base64 characters of the holder file are ever echoed back.
- */
-function lockScript(app, holderB64, timeoutSeconds) {
-    const script = [...safeStateDir(), ...takeLock(app, holderB64, timeoutSeconds), 'echo LOCKED', ...COMMAND_LOOP, ...dropHolder(holderB64)];
-    return `sh -c ${shq(script.join('\n'))}`;
-}
-/**
- * After the command loop ends (the run closed its channel, or its connection dropped), the shell
- * still holds the flock: no next holder can have written the holder file yet, so it is this run's
- * and goes. Checked all the same, so a file anyone else wrote is never removed. The lock file
- * itself stays: removing a file others may be waiting to flock would let two runs hold the lock.
- */
-function dropHolder(holderB64) {
-    return [`[ ! -L "$h" ] && [ "$(head -c 4096 "$h" 2>/dev/null)" = ${shq(holderB64)} ] && rm -f -- "$h"`, 'exit 0'];
-}
-/** A session without the lock (mode status): the state directory's checks, then the command loop. */
-function sessionScript() {
-    return `sh -c ${shq([...safeStateDir(), 'echo LOCKED', ...COMMAND_LOOP].join('\n'))}`;
-}
-/**
- * Once the lock is held, the same shell serves the run's few file operations on its state (the
- * release ledger), one line each, over this one channel: a new exec for each would cost an sshd
- * session (~100 ms on a loaded host). Answers are framed: `OK <bytes>` then the bytes, `NONE`,
- * or `ERR <text>`. Paths are relative to $HOME and made by cutover from validated app names.
- * The loop ends when the channel closes, and with it the flock.
- */
-const COMMAND_LOOP = [
-    'export LC_ALL=C',
-    'while IFS= read -r line; do',
-    '  set -- $line',
-    '  case "$1" in',
-    '    get)',
-    '      f="$HOME/$2"',
-    // NONE only when nothing is there: a symbolic link, a directory or an unreadable file is an error, never "no state".
-    '      if [ -L "$f" ]; then echo "ERR $2 is a symbolic link";',
-    '      elif [ ! -e "$f" ]; then echo NONE;',
-    '      elif [ ! -f "$f" ]; then echo "ERR $2 is not a regular file (a directory?)";',
-    '      elif v=$(cat -- "$f" 2>/dev/null && echo x); then v=${v%x}; printf \'OK %s\\n%s\' "${#v}" "$v";',
-    '      else echo "ERR $2 cannot be read by the SSH user"; fi ;;',
-    '    put)',
-    '      f="$HOME/$2"; d=${f%/*}; t="$d/.put.$$"',
-    // Never into a directory (mv would put the file inside it) nor over a symbolic link someone planted.
-    '      if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "ERR $2 is not a regular file";',
-    '      elif mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
-    '    claims)',
-    '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
-    '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
-    '    group)',
-    // The numeric group of a file (the Docker socket): `ls -ldn` fields are mode, links, uid, gid.
-    '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null)',
-    '      case "$4" in ""|*[!0-9]*) echo NONE ;; *) printf \'OK %s\\n%s\' "${#4}" "$4" ;; esac ;;',
-    '    *) echo "ERR unknown command" ;;',
-    '  esac',
-    'done'
-];
-function safeStateDir() {
-    return [
-        // A run cancelled while it waits for the lock has closed its channel: when the lock comes, the
-        // shell's first write must fail (not kill it) so that it still reaches the end and removes its holder file.
-        "trap '' PIPE",
-        'command -v flock >/dev/null 2>&1 || { echo NOFLOCK; exit 127; }',
-        'umask 077',
-        'me=$(id -u)',
-        'unsafe() { echo "UNSAFE $1"; exit 73; }',
-        // ls -ldn: mode, links, numeric owner; portable to busybox, unlike stat -c.
-        'owned_private() {',
-        '  set -- "$1" $(ls -ldn "$1" 2>/dev/null)',
-        '  [ "$4" = "$me" ] || unsafe "$1 is owned by uid ${4:-?}, not by the SSH user (uid $me)"',
-        '  case "$2" in ?????w*|????????w*) unsafe "$1 is writable by group or others ($2)";; esac',
-        '}',
-        'case "$HOME" in /*) ;; *) unsafe "the SSH user has no home directory (HOME=$HOME)";; esac',
-        'owned_private "$HOME/"',
-        `for d in "$HOME"/${shq(STATE_DIR)} "$HOME"/${shq(LOCK_DIR)}; do`,
-        '  [ -e "$d" ] || [ -L "$d" ] || mkdir "$d" 2>/dev/null',
-        '  [ -L "$d" ] && unsafe "$d is a symbolic link"',
-        '  [ -d "$d" ] || unsafe "$d is not a directory"',
-        '  owned_private "$d"',
-        'done'
-    ];
-}
-function takeLock(app, holderB64, timeoutSeconds) {
-    return [
-        `f="$HOME"/${shq(lockFile(app))}`,
-        `h="$HOME"/${shq(`${LOCK_DIR}/${app}.holder`)}`,
-        // Never follow a link, never open a FIFO or device (the open would block or write elsewhere).
-        'for x in "$f" "$h"; do',
-        '  [ -L "$x" ] && unsafe "$x is a symbolic link"',
-        '  [ -e "$x" ] && [ ! -f "$x" ] && unsafe "$x is not a regular file"',
-        'done',
-        'exec 9>>"$f" || { echo NOFILE; exit 73; }',
-        'holder() { head -c 4096 "$h" 2>/dev/null | tr -cd "A-Za-z0-9+/="; }',
-        'if ! flock -n 9; then',
-        '  echo "BUSY $(holder)"',
-        `  flock -w ${Math.max(0, Math.ceil(timeoutSeconds))} 9 || { echo "TIMEOUT $(holder)"; exit 75; }`,
-        'fi',
-        `printf '%s\\n' ${shq(holderB64)} > "$h"`
-    ];
-}
-/**
- * The run's shell on the host: holds the app's deploy lock (flock) for as long as its channel is
- * open, and serves the few file operations on cutover's state over that same channel. A crashed
- * run never leaves the lock behind: its connection drops, sshd closes the pipe, the shell exits.
- */
-class DeployLock {
-    channel;
-    ssh;
-    buffer = Buffer.alloc(0);
-    waiting = [];
-    closedWith;
-    /** Requests go one at a time: answers come back in order on one stream. */
-    queue = Promise.resolve();
-    constructor(channel, ssh) {
-        this.channel = channel;
-        this.ssh = ssh;
-    }
-    /** Waits up to timeoutMs for the app's lock; fails naming the holder. */
-    static acquire(ssh, app, holder, timeoutMs, log) {
-        const holderB64 = Buffer.from(JSON.stringify(holder)).toString('base64');
-        return DeployLock.start(ssh, lockScript(app, holderB64, timeoutMs / 1000), app, timeoutMs, log);
-    }
-    /** A shell for reading cutover's state without taking any lock (mode status). */
-    static unlocked(ssh, log) {
-        return DeployLock.start(ssh, sessionScript(), '(status)', 0, log);
-    }
-    static async start(ssh, script, app, timeoutMs, log) {
-        const channel = await ssh.execStream(script);
-        const where = `~/${lockFile(app)}`;
-        return new Promise((resolve, reject) => {
-            let buffered = '';
-            let settled = false;
-            const settle = (fn) => {
-                if (!settled) {
-                    settled = true;
-                    fn();
-                }
-            };
-            const onData = (d) => {
-                buffered += d.toString('latin1');
-                // The script prints short lines; anything longer is not ours (and is not logged).
-                if (buffered.length > 65536)
-                    buffered = buffered.slice(-8192);
-                let nl;
-                while (!settled && (nl = buffered.indexOf('\n')) >= 0) {
-                    const line = buffered.slice(0, nl);
-                    buffered = buffered.slice(nl + 1);
-                    if (line === 'LOCKED') {
-                        settle(() => {
-                            channel.removeListener('data', onData);
-                            const lock = new DeployLock(channel, ssh);
-                            lock.listen(Buffer.from(buffered, 'latin1'));
-                            resolve(lock);
-                        });
-                    }
-                    else if (line.startsWith('BUSY')) {
-                        log.info(`Another deploy of ${app} holds the lock: ${describeHolder(line.slice(5))}; waiting up to ${Math.round(timeoutMs / 1000)} s`);
-                    }
-                    else if (line.startsWith('TIMEOUT')) {
-                        settle(() => reject(new LockTimeoutError(`The deploy lock of ${app} is still held by ${describeHolder(line.slice(8))} after waiting ${Math.round(timeoutMs / 1000)} s (lock-timeout)`)));
-                    }
-                    else if (line.startsWith('UNSAFE')) {
-                        const why = host_text_sanitizeHostText(line.slice(7), 300);
-                        settle(() => reject(new UnsafeLockDirectoryError(`The deploy lock of ${app} was not taken because its place on the host is unsafe: ${why}. ` +
-                            `cutover keeps its locks in ~/${LOCK_DIR}, which must be a real directory owned by the SSH user and writable by no one else (chmod 700)`)));
-                    }
-                    else if (line === 'NOFLOCK') {
-                        settle(() => reject(new Error('The host has no flock command (util-linux); cutover needs it for its deploy lock')));
-                    }
-                    else if (line === 'NOFILE') {
-                        settle(() => reject(new Error(`Could not open ${where} on the host`)));
-                    }
-                }
-            };
-            channel.on('data', onData);
-            channel.stderr.on('data', () => undefined);
-            channel.on('error', (err) => settle(() => reject(err)));
-            channel.on('close', (code) => 
-            // A lost connection closes the channel too: say so rather than "ended unexpectedly".
-            setImmediate(() => settle(() => reject(ssh.lost ?? new Error(`The deploy lock command ended unexpectedly (exit ${code})`)))));
-        });
-    }
-    listen(rest) {
-        this.channel.on('data', (d) => {
-            this.buffer = Buffer.concat([this.buffer, d]);
-            this.parse();
-        });
-        const fail = (e) => {
-            this.closedWith ??= e;
-            for (const w of this.waiting.splice(0))
-                w.reject(this.closedWith);
-        };
-        this.channel.on('close', () => fail(this.ssh.lost ?? new Error('The shell on the host that holds the deploy lock ended')));
-        this.channel.on('error', (e) => fail(e));
-        this.buffer = rest;
-        this.parse();
-    }
-    /** Takes complete answers off the buffer, in order. */
-    parse() {
-        for (;;) {
-            const nl = this.buffer.indexOf(0x0a);
-            if (nl < 0 || !this.waiting.length)
-                return;
-            const head = this.buffer.subarray(0, nl).toString('utf8');
-            if (head === 'NONE') {
-                this.buffer = this.buffer.subarray(nl + 1);
-                this.waiting.shift().resolve({ kind: 'none' });
-            }
-            else if (head.startsWith('ERR ')) {
-                this.buffer = this.buffer.subarray(nl + 1);
-                this.waiting.shift().reject(new Error(`the host refused: ${host_text_sanitizeHostText(head.slice(4), 200)}`));
-            }
-            else if (/^OK \d+$/.test(head)) {
-                const size = Number(head.slice(3));
-                if (this.buffer.length < nl + 1 + size)
-                    return;
-                const body = this.buffer.subarray(nl + 1, nl + 1 + size).toString('utf8');
-                this.buffer = this.buffer.subarray(nl + 1 + size);
-                this.waiting.shift().resolve({ kind: 'ok', body });
-            }
-            else {
-                this.buffer = this.buffer.subarray(nl + 1);
-                this.waiting.shift().reject(new Error(`unexpected answer from the host: ${host_text_sanitizeHostText(head, 120)}`));
-            }
-        }
-    }
-    /** Sends one command line to the host's command loop and waits (bounded) for its answer. */
-    request(line, timeoutMs = 10_000) {
-        const next = this.queue.then(() => new Promise((resolve, reject) => {
-            if (this.closedWith)
-                return reject(this.closedWith);
-            const timer = setTimeout(() => reject(new Error(`the host did not answer "${line.split(' ')[0]}" within ${timeoutMs} ms`)), timeoutMs);
-            this.waiting.push({
-                resolve: a => (clearTimeout(timer), resolve(a)),
-                reject: e => (clearTimeout(timer), reject(e))
-            });
-            this.channel.write(line + '\n');
-        }));
-        this.queue = next.catch(() => undefined);
-        return next;
-    }
-    /** Reads a file under $HOME; undefined when it does not exist. */
-    async readFile(path) {
-        const a = await this.request(`get ${path}`);
-        return a.kind === 'ok' ? a.body : undefined;
-    }
-    /** Replaces a file under $HOME atomically (temporary file, then rename), creating its directories 0700. */
-    async writeFile(path, content) {
-        await this.request(`put ${path} ${Buffer.from(content).toString('base64')}`);
-    }
-    /** Every app's ledger on the host, each squeezed onto one line after an `@@ <app>` line. */
-    async allLedgers() {
-        const a = await this.request('claims');
-        return a.kind === 'ok' ? a.body : '';
-    }
-    /** The numeric group owning a file on the host (an absolute path), undefined when it cannot be read. */
-    async groupOf(path) {
-        const a = await this.request(`group ${Buffer.from(path).toString('base64')}`);
-        return a.kind === 'ok' ? Number(a.body) : undefined;
-    }
-    /** Ends the shell on the host, which releases the flock. Safe on a connection already lost. */
-    release() {
-        try {
-            this.channel.end();
-            this.channel.close();
-        }
-        catch {
-            // The connection is gone: so is the lock, with it.
-        }
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/engine/compose-project.ts
 /**
  * What makes cutover's containers a compose project to Docker's tools: compose's own labels
@@ -76472,6 +76140,18 @@ class ContainerColorSet {
             await this.prune(imageId);
         return ours.length;
     }
+    /** The first other app whose record names this image (by a reference or digest that is this image on the host). */
+    async recordedElsewhere(imageId) {
+        const recorded = await this.ctx.ledger.imagesOfOtherApps();
+        const ids = new Map();
+        for (const r of recorded)
+            if (!ids.has(r.image))
+                ids.set(r.image, this.ctx.host.image(r.image).then(i => i?.id));
+        for (const r of recorded)
+            if ((await ids.get(r.image)) === imageId)
+                return r;
+        return undefined;
+    }
     workerStates(color) {
         return this.workers.states(color);
     }
@@ -76484,7 +76164,21 @@ class ContainerColorSet {
     async pullWorkerImages(workers) {
         await this.workers.pullImages(workers);
     }
+    /**
+     * Removes an image no container uses and no other app on the host records (issue #22: another
+     * app may have just pulled it for its own release). Never fails the run: a prune left undone warns.
+     */
     async prune(imageId) {
+        const keeper = await this.recordedElsewhere(imageId).catch(e => {
+            this.ctx.log.warning(`Kept the image ${imageId.slice(7, 19)}: could not tell whether another app on the host records it (${e.message})`);
+            return null;
+        });
+        if (keeper === null)
+            return;
+        if (keeper) {
+            this.ctx.log.info(`Kept the image ${imageId.slice(7, 19)}: the app ${keeper.app} records it (${keeper.image})`);
+            return;
+        }
         const result = await this.ctx.host.removeImage(imageId).catch(e => {
             this.ctx.log.warning(`Could not prune image ${imageId}: ${e.message}`);
             return 'in-use';
@@ -78478,6 +78172,273 @@ class Timeline {
     }
 }
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(6118);
+;// CONCATENATED MODULE: ./src/transport/host-text.ts
+/**
+ * Text that came from the host (a lock holder, a Docker message, a health answer) made safe for
+ * the runner's log: one line (no control characters, no line or paragraph separators, no bidi
+ * overrides), never starting with `::` (a workflow command such as ::error:: or ::add-mask::
+ * is only recognized at the start of a line), and at most `max` characters.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+function host_text_sanitizeHostText(text, max = 300) {
+    let s = String(text).replace(UNSAFE, ' ').replace(/\s+/g, ' ').trim();
+    s = s.replace(/^[\s:]+/, '');
+    const chars = Array.from(s);
+    if (chars.length > max)
+        s = chars.slice(0, Math.max(0, max - 1)).join('') + '…';
+    return s;
+}
+
+;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
+
+
+
+
+/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
+function demux(buf) {
+    let stdout = '';
+    let stderr = '';
+    let i = 0;
+    while (i + 8 <= buf.length) {
+        const kind = buf[i];
+        const size = buf.readUInt32BE(i + 4);
+        const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8');
+        if (kind === 2)
+            stderr += chunk;
+        else
+            stdout += chunk;
+        i += 8 + size;
+    }
+    // Not framed after all (TTY container): return it whole.
+    if (i === 0 && buf.length > 0)
+        stdout = buf.toString('utf8');
+    return { stdout, stderr };
+}
+async function readAll(stream) {
+    const chunks = [];
+    for await (const c of stream)
+        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+    return Buffer.concat(chunks);
+}
+/** Runs a command inside a running container and waits for it to end. */
+async function execIn(container, cmd) {
+    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const raw = await readAll(stream);
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
+}
+/** Writes one file into a container (running or not) through the archive API: no shell needed. */
+async function putFile(container, dir, name, content, mode = 0o644) {
+    await putFiles(container, dir, [{ name, content, mode }]);
+}
+/** Writes several files into a directory of a container in one request (one archive). */
+async function putFiles(container, dir, files) {
+    const pack = tar_stream.pack();
+    const mtime = new Date();
+    for (const f of files)
+        pack.entry({ name: f.name, mode: f.mode ?? 0o644, mtime }, f.content);
+    pack.finalize();
+    const archive = await readAll(pack);
+    await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
+}
+/** An archive from Docker's archive API; undefined on 404 (no such file, directory or container). */
+async function archiveOf(container, path) {
+    try {
+        return await container.getArchive({ path });
+    }
+    catch (e) {
+        if (e.statusCode === 404)
+            return undefined;
+        throw e;
+    }
+}
+/** The regular files of a tar stream, in order, by entry name. */
+async function filesIn(archive) {
+    const files = [];
+    const extract = tar_stream.extract();
+    const done = new Promise((resolve, reject) => {
+        extract.on('entry', (header, stream, next) => {
+            const chunks = [];
+            stream.on('data', (c) => chunks.push(c));
+            stream.on('end', () => {
+                if (header.type === 'file')
+                    files.push({ name: header.name, content: Buffer.concat(chunks).toString('utf8') });
+                next();
+            });
+            stream.resume();
+        });
+        extract.on('finish', resolve);
+        extract.on('error', reject);
+    });
+    archive.pipe(extract);
+    await done;
+    return files;
+}
+/** Reads one file out of a container; undefined when it does not exist. */
+async function getFile(container, path) {
+    const archive = await archiveOf(container, path);
+    return archive ? (await filesIn(archive))[0]?.content : undefined;
+}
+/**
+ * Every regular file directly inside a directory of a container, by name, in one request (each
+ * archive request costs a round trip, and Docker serves them one at a time per container); an
+ * empty map when the directory does not exist.
+ */
+async function getDirFiles(container, dir) {
+    const archive = await archiveOf(container, dir);
+    const files = new Map();
+    for (const f of archive ? await filesIn(archive) : []) {
+        // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
+        const parts = f.name.split('/');
+        if (parts.length === 2)
+            files.set(parts[1], f.content);
+    }
+    return files;
+}
+/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
+async function tailLogs(container, lines = 30) {
+    try {
+        const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false }));
+        const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+        return [stdout, stderr].filter(Boolean).join('').trimEnd();
+    }
+    catch (e) {
+        return `(logs unavailable: ${e.message})`;
+    }
+}
+/** Calls onLine for every complete line written to the stream, and the rest at its end. */
+function lineSplitter(onLine) {
+    let partial = '';
+    return {
+        write(text) {
+            const lines = (partial + text).split(/\r?\n/);
+            partial = lines.pop() ?? '';
+            for (const l of lines)
+                onLine(l);
+        },
+        flush() {
+            if (partial)
+                onLine(partial);
+            partial = '';
+        }
+    };
+}
+/**
+ * Follows a started container's output until it exits; resolves with its exit code, or undefined
+ * when the time is up or `abort` fires first. Neither request has a deadline of its own
+ * (see requestBound): this timer is theirs, and both are ended when it fires.
+ */
+async function waitForExit(container, timeoutMs, onLine, abort) {
+    const stop = new AbortController();
+    const stopAll = () => stop.abort();
+    abort?.addEventListener('abort', stopAll);
+    let timer;
+    const timedOut = new Promise(resolve => {
+        timer = setTimeout(() => resolve(undefined), timeoutMs);
+        stop.signal.addEventListener('abort', () => resolve(undefined));
+    });
+    const out = lineSplitter(onLine);
+    const followed = (async () => {
+        const stream = (await container.logs({ follow: true, stdout: true, stderr: true, abortSignal: stop.signal }));
+        const sink = new external_node_stream_.Writable({
+            write(chunk, _enc, done) {
+                out.write(chunk.toString('utf8'));
+                done();
+            }
+        });
+        container.modem.demuxStream(stream, sink, sink);
+        await new Promise(resolve => {
+            stream.on('end', resolve);
+            stream.on('close', resolve);
+            stream.on('error', () => resolve());
+        });
+        out.flush();
+    })().catch(() => undefined);
+    try {
+        const exited = container.wait({ abortSignal: stop.signal }).then((r) => r.StatusCode, (e) => {
+            if (stop.signal.aborted)
+                return undefined;
+            throw e;
+        });
+        const code = await Promise.race([exited, timedOut]);
+        // The last lines may still be on their way after the exit.
+        if (code !== undefined)
+            await Promise.race([followed, new Promise(resolve => setTimeout(resolve, 2000).unref())]);
+        return code;
+    }
+    finally {
+        clearTimeout(timer);
+        abort?.removeEventListener('abort', stopAll);
+        stop.abort();
+    }
+}
+function isNotFound(e) {
+    return e.statusCode === 404;
+}
+function isConflict(e) {
+    return e.statusCode === 409;
+}
+/** How long a pull may go without any progress event before it is given up. */
+const PULL_IDLE_TIMEOUT_MS = 120_000;
+/**
+ * Pulls an image with the credentials (already matched to its registry) sent in the X-Registry-Auth header only:
+ * nothing is written to the host's disk. Reports progress per layer, throttled.
+ * A pull may take as long as the image needs, but not `idleTimeoutMs` without any progress
+ * (the Docker API request itself has no deadline: see requestBound in docker.ts).
+ */
+async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_IDLE_TIMEOUT_MS) {
+    const ref = pullableRef(image);
+    const stream = (await docker.pull(ref, authconfig ? { authconfig } : {}));
+    const lastStatus = new Map();
+    let lastLog = 0;
+    // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
+    let streamError;
+    let idle;
+    const arm = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)), idleTimeoutMs);
+    };
+    arm();
+    try {
+        await new Promise((resolve, reject) => {
+            docker.modem.followProgress(stream, (err) => {
+                const why = err?.message ?? streamError;
+                if (why)
+                    reject(new Error(`Pull of ${image} failed: ${host_text_sanitizeHostText(why, 500)}`));
+                // followProgress takes a stream that closed early for one that ended: it is not.
+                else if (stream.complete === false)
+                    reject(new Error(`Pull of ${image} failed: the Docker daemon's answer was cut off`));
+                else
+                    resolve();
+            }, (event) => {
+                arm();
+                if (event.error) {
+                    streamError = event.error;
+                    return;
+                }
+                const key = event.id ?? '';
+                const status = event.status ?? '';
+                const now = Date.now();
+                const changed = lastStatus.get(key) !== status;
+                if (changed || now - lastLog > 2000) {
+                    lastStatus.set(key, status);
+                    lastLog = now;
+                    log(host_text_sanitizeHostText(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`, 200));
+                }
+            });
+        });
+    }
+    finally {
+        clearTimeout(idle);
+    }
+}
+
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
@@ -78837,641 +78798,6 @@ function describeProbe(r) {
     return `HTTP ${r.status}${body ? `: "${body}"` : ''}`;
 }
 
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(6118);
-;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
-
-
-
-
-/** Splits Docker's multiplexed stdout/stderr framing (used when a container has no TTY). */
-function demux(buf) {
-    let stdout = '';
-    let stderr = '';
-    let i = 0;
-    while (i + 8 <= buf.length) {
-        const kind = buf[i];
-        const size = buf.readUInt32BE(i + 4);
-        const chunk = buf.subarray(i + 8, i + 8 + size).toString('utf8');
-        if (kind === 2)
-            stderr += chunk;
-        else
-            stdout += chunk;
-        i += 8 + size;
-    }
-    // Not framed after all (TTY container): return it whole.
-    if (i === 0 && buf.length > 0)
-        stdout = buf.toString('utf8');
-    return { stdout, stderr };
-}
-async function readAll(stream) {
-    const chunks = [];
-    for await (const c of stream)
-        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-    return Buffer.concat(chunks);
-}
-/** Runs a command inside a running container and waits for it to end. */
-async function execIn(container, cmd) {
-    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const raw = await readAll(stream);
-    const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? -1, ...demux(raw) };
-}
-/** Writes one file into a container (running or not) through the archive API: no shell needed. */
-async function putFile(container, dir, name, content, mode = 0o644) {
-    await putFiles(container, dir, [{ name, content, mode }]);
-}
-/** Writes several files into a directory of a container in one request (one archive). */
-async function putFiles(container, dir, files) {
-    const pack = tar_stream.pack();
-    const mtime = new Date();
-    for (const f of files)
-        pack.entry({ name: f.name, mode: f.mode ?? 0o644, mtime }, f.content);
-    pack.finalize();
-    const archive = await readAll(pack);
-    await container.putArchive(external_node_stream_.Readable.from([archive]), { path: dir });
-}
-/** An archive from Docker's archive API; undefined on 404 (no such file, directory or container). */
-async function archiveOf(container, path) {
-    try {
-        return await container.getArchive({ path });
-    }
-    catch (e) {
-        if (e.statusCode === 404)
-            return undefined;
-        throw e;
-    }
-}
-/** The regular files of a tar stream, in order, by entry name. */
-async function filesIn(archive) {
-    const files = [];
-    const extract = tar_stream.extract();
-    const done = new Promise((resolve, reject) => {
-        extract.on('entry', (header, stream, next) => {
-            const chunks = [];
-            stream.on('data', (c) => chunks.push(c));
-            stream.on('end', () => {
-                if (header.type === 'file')
-                    files.push({ name: header.name, content: Buffer.concat(chunks).toString('utf8') });
-                next();
-            });
-            stream.resume();
-        });
-        extract.on('finish', resolve);
-        extract.on('error', reject);
-    });
-    archive.pipe(extract);
-    await done;
-    return files;
-}
-/** Reads one file out of a container; undefined when it does not exist. */
-async function getFile(container, path) {
-    const archive = await archiveOf(container, path);
-    return archive ? (await filesIn(archive))[0]?.content : undefined;
-}
-/**
- * Every regular file directly inside a directory of a container, by name, in one request (each
- * archive request costs a round trip, and Docker serves them one at a time per container); an
- * empty map when the directory does not exist.
- */
-async function getDirFiles(container, dir) {
-    const archive = await archiveOf(container, dir);
-    const files = new Map();
-    for (const f of archive ? await filesIn(archive) : []) {
-        // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
-        const parts = f.name.split('/');
-        if (parts.length === 2)
-            files.set(parts[1], f.content);
-    }
-    return files;
-}
-/** The last lines a container wrote, stdout and stderr interleaved as Docker kept them. */
-async function tailLogs(container, lines = 30) {
-    try {
-        const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false }));
-        const { stdout, stderr } = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
-        return [stdout, stderr].filter(Boolean).join('').trimEnd();
-    }
-    catch (e) {
-        return `(logs unavailable: ${e.message})`;
-    }
-}
-/** Calls onLine for every complete line written to the stream, and the rest at its end. */
-function lineSplitter(onLine) {
-    let partial = '';
-    return {
-        write(text) {
-            const lines = (partial + text).split(/\r?\n/);
-            partial = lines.pop() ?? '';
-            for (const l of lines)
-                onLine(l);
-        },
-        flush() {
-            if (partial)
-                onLine(partial);
-            partial = '';
-        }
-    };
-}
-/**
- * Follows a started container's output until it exits; resolves with its exit code, or undefined
- * when the time is up or `abort` fires first. Neither request has a deadline of its own
- * (see requestBound): this timer is theirs, and both are ended when it fires.
- */
-async function waitForExit(container, timeoutMs, onLine, abort) {
-    const stop = new AbortController();
-    const stopAll = () => stop.abort();
-    abort?.addEventListener('abort', stopAll);
-    let timer;
-    const timedOut = new Promise(resolve => {
-        timer = setTimeout(() => resolve(undefined), timeoutMs);
-        stop.signal.addEventListener('abort', () => resolve(undefined));
-    });
-    const out = lineSplitter(onLine);
-    const followed = (async () => {
-        const stream = (await container.logs({ follow: true, stdout: true, stderr: true, abortSignal: stop.signal }));
-        const sink = new external_node_stream_.Writable({
-            write(chunk, _enc, done) {
-                out.write(chunk.toString('utf8'));
-                done();
-            }
-        });
-        container.modem.demuxStream(stream, sink, sink);
-        await new Promise(resolve => {
-            stream.on('end', resolve);
-            stream.on('close', resolve);
-            stream.on('error', () => resolve());
-        });
-        out.flush();
-    })().catch(() => undefined);
-    try {
-        const exited = container.wait({ abortSignal: stop.signal }).then((r) => r.StatusCode, (e) => {
-            if (stop.signal.aborted)
-                return undefined;
-            throw e;
-        });
-        const code = await Promise.race([exited, timedOut]);
-        // The last lines may still be on their way after the exit.
-        if (code !== undefined)
-            await Promise.race([followed, new Promise(resolve => setTimeout(resolve, 2000).unref())]);
-        return code;
-    }
-    finally {
-        clearTimeout(timer);
-        abort?.removeEventListener('abort', stopAll);
-        stop.abort();
-    }
-}
-function isNotFound(e) {
-    return e.statusCode === 404;
-}
-function isConflict(e) {
-    return e.statusCode === 409;
-}
-/** How long a pull may go without any progress event before it is given up. */
-const PULL_IDLE_TIMEOUT_MS = 120_000;
-/**
- * Pulls an image with the credentials (already matched to its registry) sent in the X-Registry-Auth header only:
- * nothing is written to the host's disk. Reports progress per layer, throttled.
- * A pull may take as long as the image needs, but not `idleTimeoutMs` without any progress
- * (the Docker API request itself has no deadline: see requestBound in docker.ts).
- */
-async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_IDLE_TIMEOUT_MS) {
-    const ref = pullableRef(image);
-    const stream = (await docker.pull(ref, authconfig ? { authconfig } : {}));
-    const lastStatus = new Map();
-    let lastLog = 0;
-    // The daemon reports pull failures (auth, missing tag) as an event in the stream, not as an HTTP error.
-    let streamError;
-    let idle;
-    const arm = () => {
-        clearTimeout(idle);
-        idle = setTimeout(() => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)), idleTimeoutMs);
-    };
-    arm();
-    try {
-        await new Promise((resolve, reject) => {
-            docker.modem.followProgress(stream, (err) => {
-                const why = err?.message ?? streamError;
-                if (why)
-                    reject(new Error(`Pull of ${image} failed: ${host_text_sanitizeHostText(why, 500)}`));
-                // followProgress takes a stream that closed early for one that ended: it is not.
-                else if (stream.complete === false)
-                    reject(new Error(`Pull of ${image} failed: the Docker daemon's answer was cut off`));
-                else
-                    resolve();
-            }, (event) => {
-                arm();
-                if (event.error) {
-                    streamError = event.error;
-                    return;
-                }
-                const key = event.id ?? '';
-                const status = event.status ?? '';
-                const now = Date.now();
-                const changed = lastStatus.get(key) !== status;
-                if (changed || now - lastLog > 2000) {
-                    lastStatus.set(key, status);
-                    lastLog = now;
-                    log(host_text_sanitizeHostText(`${key ? key + ': ' : ''}${status}${event.progress && !changed ? ' ' + event.progress : ''}`, 200));
-                }
-            });
-        });
-    }
-    finally {
-        clearTimeout(idle);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
-
-
-/**
- * The release strategies' part of an app's HAProxy backend (issue #12): N servers per color.
- * Replica 1's server keeps the name of a one-container color (`blue`), so a backend written before
- * replicas existed is switched by the same runtime commands.
- */
-/** The server of one replica of a color in the app's backend. */
-function serverName(color, replica) {
-    return replica === 1 ? color : `${color}-${replica}`;
-}
-/**
- * Every server of both colors, `slots` per color: the live color's first `route.replicas` enabled,
- * every other one `disabled` (a switch enables them through the runtime API, so both colors declare
- * the same slots and a switch between sizes up to `slots` needs no reload).
- */
-function renderServers(route, slots, canary, sticky = false) {
-    const weights = canary ? canaryWeights(canary.weight, route.replicas ?? 1, canary.route.replicas ?? 1) : undefined;
-    return COLORS.flatMap(color => oneTo(slots).map(i => {
-        const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0;
-        const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : '';
-        const state = i <= size ? weight : ' disabled';
-        const cookie = sticky ? ` cookie ${serverName(color, i)}` : '';
-        return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${cookie}${state}\n`;
-    })).join('');
-}
-/**
- * sticky: cookie. HAProxy names the server (so the color) a client got in a cookie and sends it there
- * again while that server is ready or draining; a server in maintenance (a color whose drain ended)
- * no longer holds its clients, and a failed connection is re-dispatched to another server.
- */
-function renderStickiness(app, sticky) {
-    if (!sticky)
-        return '';
-    return `  # sticky: cookie: a client keeps the server (and so the color) it first got until that color's drain ends
-  cookie ${stickyCookie(app)} insert indirect nocache httponly
-  option redispatch 1
-`;
-}
-function stickyCookie(app) {
-    return `cutover_${app.replace(/-/g, '_')}`;
-}
-/** HAProxy's largest server weight. */
-const MAX_WEIGHT = 256;
-/**
- * Per-server weights that give the canary color `percent` % of requests: each color's share is
- * its servers' weights summed, so the weights make up for unequal replica counts.
- */
-function canaryWeights(percent, liveReplicas, canaryReplicas) {
-    const live = (100 - percent) * canaryReplicas;
-    const canary = percent * liveReplicas;
-    const scale = Math.min(1, MAX_WEIGHT / Math.max(live, canary));
-    return { live: Math.max(1, Math.round(live * scale)), canary: Math.max(1, Math.round(canary * scale)) };
-}
-const CANARY_MARKER = '# cutover-canary: ';
-/** The backend file's record of a canary (the route comment keeps naming the live release). */
-function canaryComment(canary) {
-    return canary ? `${CANARY_MARKER}${JSON.stringify({ color: canary.route.color, releaseId: canary.route.releaseId, weight: canary.weight })}\n` : '';
-}
-function parseCanaryComment(text) {
-    const line = text.split('\n').find(l => l.startsWith(CANARY_MARKER));
-    if (!line)
-        return undefined;
-    try {
-        const c = JSON.parse(line.slice(CANARY_MARKER.length));
-        if ((c.color === 'blue' || c.color === 'green') && typeof c.releaseId === 'string' && typeof c.weight === 'number') {
-            return { color: c.color, releaseId: c.releaseId, weight: c.weight };
-        }
-    }
-    catch {
-        // damaged: no canary
-    }
-    return undefined;
-}
-/**
- * The runtime API commands of a canary: both colors ready at their weights (the canary's
- * containers at their current addresses), slots beyond each color's size in maintenance.
- */
-function canaryCommands(be, live, canary, slots, addresses) {
-    const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1);
-    const commands = [];
-    for (const [route, weight, known] of [
-        [live, weights.live, []],
-        [canary.route, weights.canary, addresses]
-    ]) {
-        for (const i of oneTo(slots)) {
-            const server = `${be}/${serverName(route.color, i)}`;
-            if (i > (route.replicas ?? 1)) {
-                commands.push(`set server ${server} state maint`);
-                continue;
-            }
-            const address = known[i - 1];
-            if (address)
-                commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
-            commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`);
-        }
-    }
-    return commands;
-}
-const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/;
-/** The servers a backend file declares: slots per color, and how many of each color are enabled. */
-function declaredServers(text) {
-    let slots = 0;
-    const enabled = { blue: 0, green: 0 };
-    // The app's own backend only (the first): a preview backend after it enables the other color.
-    const lines = text.split('\n');
-    const second = lines.findIndex((l, i) => l.startsWith('backend ') && lines.slice(0, i).some(x => x.startsWith('backend ')));
-    for (const line of second < 0 ? lines : lines.slice(0, second)) {
-        const m = SERVER_LINE.exec(line);
-        if (!m)
-            continue;
-        slots = Math.max(slots, Number(m[2] ?? 1));
-        if (!m[3])
-            enabled[m[1]]++;
-    }
-    return { slots, enabled };
-}
-/**
- * What a running backend keeps from its file until a reload: everything but the route and canary
- * records and each server's state and weight (those the runtime API changes). Two files of the
- * same shape are switched at runtime; a new shape (more servers, sticky on or off) needs a reload.
- */
-function backendShape(text) {
-    return text
-        .split('\n')
-        .filter(l => !l.startsWith('# cutover-'))
-        .map(l => (SERVER_LINE.test(l) ? l.replace(/ weight \d+/, '').replace(/ disabled\s*$/, '') : l))
-        .join('\n');
-}
-/** The slots a backend needs for this route: never fewer than it declares (shrinking would only cost a reload). */
-function slotsFor(route, currentText) {
-    return Math.max(route.replicas ?? 1, declaredServers(currentText).slots, 1);
-}
-/**
- * The runtime API commands of a switch: the new color's replicas take new requests (at their
- * current addresses when known), its slots beyond the size go to maintenance, the other color drains
- * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
- */
-function switchCommands(be, route, slots, addresses, other = 'drain') {
-    const otherColor = route.color === 'blue' ? 'green' : 'blue';
-    const size = route.replicas ?? 1;
-    const commands = [];
-    for (const i of oneTo(slots)) {
-        const server = `${be}/${serverName(route.color, i)}`;
-        if (i > size) {
-            commands.push(`set server ${server} state maint`);
-            continue;
-        }
-        const address = addresses[i - 1];
-        // A container just created: its address now rather than at the next DNS resolution.
-        if (address)
-            commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
-        // weight 1: the file's weight, which a canary may have changed
-        commands.push(`set server ${server} weight 1`, `set server ${server} state ready`);
-    }
-    // maint instead (a preview on the other color): not even sticky clients are sent there.
-    for (const i of oneTo(slots))
-        commands.push(`set server ${be}/${serverName(otherColor, i)} state ${other}`);
-    return commands;
-}
-/** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
-function maintenancePageFile(app) {
-    return `maintenance-${app}.html`;
-}
-/** The app's maintenance flag: the key `on` present = the page is served (changed at runtime with add/clear map). */
-function maintenanceMapFile(app) {
-    return `maintenance-${app}.map`;
-}
-const MAINTENANCE_HEADER = 'X-Cutover-Maintenance';
-/** Seconds clients are told to wait (Retry-After). */
-const RETRY_AFTER_S = 60;
-function renderMaintenanceMap(on) {
-    return `# Managed by cutover: "on" while mode maintenance serves the page.\n${on ? 'on 1\n' : ''}`;
-}
-/** What the page's file holds (read once at a reload): the HTML, or the built-in page. */
-function maintenancePage(html) {
-    return html ?? DEFAULT_MAINTENANCE_PAGE;
-}
-const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">
-<h1>Down for maintenance</h1>
-<p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
-</body>
-</html>
-`;
-/**
- * The backend's maintenance rule: while the flag is on, every request gets the page with a 503 and
- * Retry-After, except cutover's own verification (a request carrying the host's verify token), so a
- * deploy during maintenance is still verified. Health probes go to the containers directly.
- */
-function renderMaintenanceRule(dir, app, verifyMap) {
-    return `  # mode maintenance: a 503 page instead of the app while ${maintenanceMapFile(app)} holds "on" (cutover's verification still passes)
-  http-request return status 503 content-type "text/html; charset=utf-8" file ${dir}/${maintenancePageFile(app)} hdr Retry-After ${RETRY_AFTER_S} hdr Cache-Control no-store hdr ${MAINTENANCE_HEADER} on if { str(on),map(${dir}/${maintenanceMapFile(app)}) -m found } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }
-`;
-}
-/** Whether a backend file has the maintenance rule (files written before it existed do not). */
-function hasMaintenanceRule(text, app) {
-    return text.includes(`map(`) && text.includes(maintenanceMapFile(app));
-}
-/** The route a backend file was rendered for, to render it again (with the rules of this version). */
-function routeOfFile(app, text, parsed) {
-    if (!parsed)
-        return undefined;
-    const port = /^\s*server\s+\S+\s+\S+:(\d+)\s/m.exec(text);
-    if (!port)
-        return undefined;
-    return { app, color: parsed.color, releaseId: parsed.releaseId, appPort: Number(port[1]), replicas: Math.max(1, declaredServers(text).enabled[parsed.color]) };
-}
-/** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */
-function endDrainCommands(be, color, slots) {
-    return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`);
-}
-
-;// CONCATENATED MODULE: ./src/proxy/proxy-container.ts
-
-
-
-
-
-/** What every router needs to manage its own containers on the host, whatever proxy it runs. */
-class ProxyError extends Error {
-    name = 'ProxyError';
-}
-async function underLock(lockProxy, fn) {
-    const lock = await lockProxy();
-    try {
-        return await fn();
-    }
-    finally {
-        lock.release();
-    }
-}
-/** Creates the proxy's own network unless it exists (another app's run may create it at the same moment). */
-async function ensureProxyNetwork(docker, name) {
-    try {
-        await docker.getNetwork(name).inspect();
-    }
-    catch (e) {
-        if (!isNotFound(e))
-            throw e;
-        await docker
-            .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
-            .catch(err => {
-            if (!isConflict(err))
-                throw err;
-        });
-    }
-}
-/** A container's details, or undefined when there is none of that name. */
-async function inspectIfExists(container) {
-    try {
-        return await container.inspect();
-    }
-    catch (e) {
-        if (isNotFound(e))
-            return undefined;
-        throw e;
-    }
-}
-/** Pulls the proxy image unless the host has it (credentials only if given for its registry). */
-async function ensureProxyImage(docker, image, registry, log) {
-    try {
-        await docker.getImage(image).inspect();
-    }
-    catch (e) {
-        if (!isNotFound(e))
-            throw e;
-        log.info(`Pulling the proxy image ${image}`);
-        await pullImage(docker, image, credentialsFor(image, registry), line => log.info(`  ${line}`));
-    }
-}
-/**
- * Asks the proxy's public port (from the host, over the tunnel) for `path` with the app's Host
- * until the answer provably comes from the release, or the time is up.
- */
-async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
-    const started = Date.now();
-    // A wildcard-only app is asked for a name its wildcard matches.
-    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
-    const decode = ask.decode ?? (v => (typeof v === 'string' ? v : undefined));
-    let confirmed = ask.confirmAfterMs === 0;
-    let last;
-    for (;;) {
-        last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} }, 5000);
-        // The release header names the release exactly: an answer from another app, or from a reload
-        // not yet finished, does not count.
-        const ok = decode(last.headers[ask.releaseHeader]) === ask.releaseId && last.status !== undefined && last.status < 500;
-        if (ok && !confirmed) {
-            confirmed = true;
-            await new Promise(r => setTimeout(r, ask.confirmAfterMs));
-            continue;
-        }
-        if (ok || Date.now() - started > timeoutMs) {
-            // The failure message quotes the header: show it decoded.
-            const shown = decode(last.headers[ask.releaseHeader]);
-            if (shown !== undefined)
-                last.headers[ask.releaseHeader] = shown;
-            return { ok, last, ms: Date.now() - started };
-        }
-        confirmed = ask.confirmAfterMs === 0;
-        await new Promise(r => setTimeout(r, 20));
-    }
-}
-/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
-async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
-    const started = Date.now();
-    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
-    for (;;) {
-        const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000);
-        const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on';
-        const ok = last.status !== undefined && page === on;
-        if (ok || Date.now() - started > timeoutMs)
-            return { ok, last, ms: Date.now() - started };
-        await new Promise(r => setTimeout(r, 50));
-    }
-}
-
-;// CONCATENATED MODULE: ./src/proxy/choose.ts
-
-
-
-
-/** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
-const DEFAULT_PROXY_IMAGES = {
-    haproxy: 'haproxy:3.0-alpine',
-    nginx: 'nginx:1.28-alpine'
-};
-/**
- * Which proxy a host already runs under a name, from the label cutover puts on its containers:
- * HAProxy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
- * undefined: none of them exists (or the container is not cutover's: the router says so).
- */
-async function existingProxyType(docker, name) {
-    const kindOf = (info) => info?.Config.Labels?.[LABEL.proxy];
-    const main = kindOf(await inspectIfExists(docker.getContainer(name)));
-    if (main === 'haproxy')
-        return 'haproxy';
-    if (main === 'edge' || main === 'switch')
-        return 'nginx';
-    if (main === undefined && kindOf(await inspectIfExists(docker.getContainer(`${name}-switch`))) === 'switch')
-        return 'nginx';
-    return undefined;
-}
-/**
- * Settles `proxy-type: auto` (the default): an existing proxy keeps its type, so upgrading cutover
- * never replaces a proxy that serves other apps; a new proxy is HAProxy (one tier, switched without
- * a reload: README "Why HAProxy"). An explicit type is taken as it is (its router refuses a
- * container of the other type, saying what to do).
- */
-async function resolveProxy(docker, inputs) {
-    const existing = await existingProxyType(docker, inputs.name);
-    const type = inputs.type === 'auto' ? (existing ?? 'haproxy') : inputs.type;
-    const image = inputs.image ?? DEFAULT_PROXY_IMAGES[type];
-    if (inputs.image && inputs.type === 'auto' && !existing) {
-        // Before 0.2 the default type was nginx: a workflow that names an nginx image means that proxy.
-        const other = imageKind(inputs.image);
-        if (other && other !== type) {
-            throw new ProxyError(`Input 'proxy-image' is ${inputs.image}, an ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
-                `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`);
-        }
-    }
-    // proxy-type auto keeping an existing proxy: the proxy's own inputs (tls, sticky, preview-domains)
-    // against its router, before anything on the host changes (this is only a read). The whole run
-    // is checked by proxyCapabilityProblem once the type is settled.
-    const problem = proxyInputsProblem(inputs, type);
-    if (problem)
-        throw new ProxyError(problem.message);
-    return { settings: { ...inputs, type, image }, existing };
-}
-/** An app without a web role (app-port: none) has no proxy: settings for a router that is never called, found without asking the host. */
-function noProxy(inputs) {
-    return { ...inputs, type: inputs.type === 'nginx' ? 'nginx' : 'haproxy', image: inputs.image ?? DEFAULT_PROXY_IMAGES.haproxy };
-}
-/** The proxy type an image's repository name says it is, if it says. */
-function imageKind(image) {
-    const last = parseImageRef(image).repository.split('/').pop() ?? '';
-    if (/^haproxy/.test(last))
-        return 'haproxy';
-    if (/^nginx/.test(last))
-        return 'nginx';
-    return undefined;
-}
-
 ;// CONCATENATED MODULE: ./src/host/docker-host.ts
 
 
@@ -79786,12 +79112,350 @@ class LedgerFile {
         }
         return out;
     }
+    async imagesOfOtherApps() {
+        const text = await this.files.allLedgers();
+        const out = [];
+        const lines = text.split('\n');
+        for (let i = 0; i < lines.length; i++) {
+            const m = /^@@ (.+)$/.exec(lines[i]);
+            if (!m || m[1] === this.app)
+                continue;
+            try {
+                for (const image of recordedImages(JSON.parse(lines[i + 1] ?? '')))
+                    out.push({ app: m[1], image });
+            }
+            catch {
+                // another app's damaged record is that app's problem: its own run reports it
+            }
+        }
+        return out;
+    }
     async write(record) {
         try {
             await this.files.writeFile(ledgerPath(this.app), JSON.stringify(record, null, 1) + '\n');
         }
         catch (e) {
             throw new LedgerError(`Could not write the release ledger ${this.where} on the host: ${e.message}`);
+        }
+    }
+}
+/** Every image reference and digest a record names (its releases, pending, canary, preview and their workers). */
+function recordedImages(rec) {
+    const releases = [...(Array.isArray(rec.releases) ? rec.releases : []), rec.pending, rec.canary?.release, rec.preview?.release];
+    const images = releases.flatMap(r => (r ? [r.image, r.digest, ...(Array.isArray(r.workers) ? r.workers.map(w => w.image) : [])] : []));
+    return [...new Set(images.filter((i) => typeof i === 'string' && i.length > 0))];
+}
+
+;// CONCATENATED MODULE: ./src/host/lock.ts
+
+class LockTimeoutError extends Error {
+    name = 'LockTimeoutError';
+}
+/** The host's lock directory is not safe to use (a symlink, someone else's, writable by others). */
+class UnsafeLockDirectoryError extends Error {
+    name = 'UnsafeLockDirectoryError';
+}
+/**
+ * Where cutover keeps its state on the host, relative to the SSH user's home: a directory only
+ * that user can write (mode 0700). Locks live in `locks/`; releases in `apps/<app>/`.
+ */
+const STATE_DIR = '.cutover';
+const LOCK_DIR = `${STATE_DIR}/locks`;
+function lockFile(app) {
+    return `${LOCK_DIR}/${app}.lock`;
+}
+/** The lock holder as the host reported it: decoded, each field sanitized, bounded. */
+function describeHolder(raw) {
+    try {
+        const h = JSON.parse(Buffer.from(raw.trim(), 'base64').toString('utf8'));
+        if (typeof h !== 'object' || h === null)
+            return 'an unknown holder';
+        const field = (v, max) => host_text_sanitizeHostText(typeof v === 'string' ? v : String(v ?? '?'), max) || '?';
+        return host_text_sanitizeHostText(`run ${field(h.run, 120)} by ${field(h.actor, 60)} (${field(h.repository, 120)}) since ${field(h.since, 40)}`, 400);
+    }
+    catch {
+        return 'an unknown holder';
+    }
+}
+/** Single-quotes a value for sh. */
+function shq(value) {
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+/**
+ * The shell script run on the host. flock(1) is held by `cat`, which lives until our
+ * channel closes: on normal release, on error, and also when this process is killed
+ * (the TCP connection drops, sshd closes the pipe). A crashed run never leaves a lock behind.
+ *
+ * The lock is in $HOME/.cutover/locks, created with umask 077 and checked before use: not a
+ * symbolic link, owned by the SSH user, not writable by group or others (nor is $HOME). In a
+ * shared directory such as /tmp, any local user could plant a symlink (and make us overwrite
+ * another file with the holder line) or hold a shared flock on the file and block every deploy.
+ * Only base64 characters of the holder file are ever echoed back.
+ */
+function lockScript(app, holderB64, timeoutSeconds) {
+    const script = [...safeStateDir(), ...takeLock(app, holderB64, timeoutSeconds), 'echo LOCKED', ...COMMAND_LOOP, ...dropHolder(holderB64)];
+    return `sh -c ${shq(script.join('\n'))}`;
+}
+/**
+ * After the command loop ends (the run closed its channel, or its connection dropped), the shell
+ * still holds the flock: no next holder can have written the holder file yet, so it is this run's
+ * and goes. Checked all the same, so a file anyone else wrote is never removed. The lock file
+ * itself stays: removing a file others may be waiting to flock would let two runs hold the lock.
+ */
+function dropHolder(holderB64) {
+    return [`[ ! -L "$h" ] && [ "$(head -c 4096 "$h" 2>/dev/null)" = ${shq(holderB64)} ] && rm -f -- "$h"`, 'exit 0'];
+}
+/** A session without the lock (mode status): the state directory's checks, then the command loop. */
+function sessionScript() {
+    return `sh -c ${shq([...safeStateDir(), 'echo LOCKED', ...COMMAND_LOOP].join('\n'))}`;
+}
+/**
+ * Once the lock is held, the same shell serves the run's few file operations on its state (the
+ * release ledger), one line each, over this one channel: a new exec for each would cost an sshd
+ * session (~100 ms on a loaded host). Answers are framed: `OK <bytes>` then the bytes, `NONE`,
+ * or `ERR <text>`. Paths are relative to $HOME and made by cutover from validated app names.
+ * The loop ends when the channel closes, and with it the flock.
+ */
+const COMMAND_LOOP = [
+    'export LC_ALL=C',
+    'while IFS= read -r line; do',
+    '  set -- $line',
+    '  case "$1" in',
+    '    get)',
+    '      f="$HOME/$2"',
+    // NONE only when nothing is there: a symbolic link, a directory or an unreadable file is an error, never "no state".
+    '      if [ -L "$f" ]; then echo "ERR $2 is a symbolic link";',
+    '      elif [ ! -e "$f" ]; then echo NONE;',
+    '      elif [ ! -f "$f" ]; then echo "ERR $2 is not a regular file (a directory?)";',
+    '      elif v=$(cat -- "$f" 2>/dev/null && echo x); then v=${v%x}; printf \'OK %s\\n%s\' "${#v}" "$v";',
+    '      else echo "ERR $2 cannot be read by the SSH user"; fi ;;',
+    '    put)',
+    '      f="$HOME/$2"; d=${f%/*}; t="$d/.put.$$"',
+    // Never into a directory (mv would put the file inside it) nor over a symbolic link someone planted.
+    '      if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "ERR $2 is not a regular file";',
+    '      elif mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
+    '    claims)',
+    '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
+    '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
+    '    group)',
+    // The numeric group of a file (the Docker socket): `ls -ldn` fields are mode, links, uid, gid.
+    '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null)',
+    '      case "$4" in ""|*[!0-9]*) echo NONE ;; *) printf \'OK %s\\n%s\' "${#4}" "$4" ;; esac ;;',
+    '    *) echo "ERR unknown command" ;;',
+    '  esac',
+    'done'
+];
+function safeStateDir() {
+    return [
+        // A run cancelled while it waits for the lock has closed its channel: when the lock comes, the
+        // shell's first write must fail (not kill it) so that it still reaches the end and removes its holder file.
+        "trap '' PIPE",
+        'command -v flock >/dev/null 2>&1 || { echo NOFLOCK; exit 127; }',
+        'umask 077',
+        'me=$(id -u)',
+        'unsafe() { echo "UNSAFE $1"; exit 73; }',
+        // ls -ldn: mode, links, numeric owner; portable to busybox, unlike stat -c.
+        'owned_private() {',
+        '  set -- "$1" $(ls -ldn "$1" 2>/dev/null)',
+        '  [ "$4" = "$me" ] || unsafe "$1 is owned by uid ${4:-?}, not by the SSH user (uid $me)"',
+        '  case "$2" in ?????w*|????????w*) unsafe "$1 is writable by group or others ($2)";; esac',
+        '}',
+        'case "$HOME" in /*) ;; *) unsafe "the SSH user has no home directory (HOME=$HOME)";; esac',
+        'owned_private "$HOME/"',
+        `for d in "$HOME"/${shq(STATE_DIR)} "$HOME"/${shq(LOCK_DIR)}; do`,
+        '  [ -e "$d" ] || [ -L "$d" ] || mkdir "$d" 2>/dev/null',
+        '  [ -L "$d" ] && unsafe "$d is a symbolic link"',
+        '  [ -d "$d" ] || unsafe "$d is not a directory"',
+        '  owned_private "$d"',
+        'done'
+    ];
+}
+function takeLock(app, holderB64, timeoutSeconds) {
+    return [
+        `f="$HOME"/${shq(lockFile(app))}`,
+        `h="$HOME"/${shq(`${LOCK_DIR}/${app}.holder`)}`,
+        // Never follow a link, never open a FIFO or device (the open would block or write elsewhere).
+        'for x in "$f" "$h"; do',
+        '  [ -L "$x" ] && unsafe "$x is a symbolic link"',
+        '  [ -e "$x" ] && [ ! -f "$x" ] && unsafe "$x is not a regular file"',
+        'done',
+        'exec 9>>"$f" || { echo NOFILE; exit 73; }',
+        'holder() { head -c 4096 "$h" 2>/dev/null | tr -cd "A-Za-z0-9+/="; }',
+        'if ! flock -n 9; then',
+        '  echo "BUSY $(holder)"',
+        `  flock -w ${Math.max(0, Math.ceil(timeoutSeconds))} 9 || { echo "TIMEOUT $(holder)"; exit 75; }`,
+        'fi',
+        `printf '%s\\n' ${shq(holderB64)} > "$h"`
+    ];
+}
+/**
+ * The run's shell on the host: holds the app's deploy lock (flock) for as long as its channel is
+ * open, and serves the few file operations on cutover's state over that same channel. A crashed
+ * run never leaves the lock behind: its connection drops, sshd closes the pipe, the shell exits.
+ */
+class DeployLock {
+    channel;
+    ssh;
+    buffer = Buffer.alloc(0);
+    waiting = [];
+    closedWith;
+    /** Requests go one at a time: answers come back in order on one stream. */
+    queue = Promise.resolve();
+    constructor(channel, ssh) {
+        this.channel = channel;
+        this.ssh = ssh;
+    }
+    /** Waits up to timeoutMs for the app's lock; fails naming the holder. */
+    static acquire(ssh, app, holder, timeoutMs, log) {
+        const holderB64 = Buffer.from(JSON.stringify(holder)).toString('base64');
+        return DeployLock.start(ssh, lockScript(app, holderB64, timeoutMs / 1000), app, timeoutMs, log);
+    }
+    /** A shell for reading cutover's state without taking any lock (mode status). */
+    static unlocked(ssh, log) {
+        return DeployLock.start(ssh, sessionScript(), '(status)', 0, log);
+    }
+    static async start(ssh, script, app, timeoutMs, log) {
+        const channel = await ssh.execStream(script);
+        const where = `~/${lockFile(app)}`;
+        return new Promise((resolve, reject) => {
+            let buffered = '';
+            let settled = false;
+            const settle = (fn) => {
+                if (!settled) {
+                    settled = true;
+                    fn();
+                }
+            };
+            const onData = (d) => {
+                buffered += d.toString('latin1');
+                // The script prints short lines; anything longer is not ours (and is not logged).
+                if (buffered.length > 65536)
+                    buffered = buffered.slice(-8192);
+                let nl;
+                while (!settled && (nl = buffered.indexOf('\n')) >= 0) {
+                    const line = buffered.slice(0, nl);
+                    buffered = buffered.slice(nl + 1);
+                    if (line === 'LOCKED') {
+                        settle(() => {
+                            channel.removeListener('data', onData);
+                            const lock = new DeployLock(channel, ssh);
+                            lock.listen(Buffer.from(buffered, 'latin1'));
+                            resolve(lock);
+                        });
+                    }
+                    else if (line.startsWith('BUSY')) {
+                        log.info(`Another deploy of ${app} holds the lock: ${describeHolder(line.slice(5))}; waiting up to ${Math.round(timeoutMs / 1000)} s`);
+                    }
+                    else if (line.startsWith('TIMEOUT')) {
+                        settle(() => reject(new LockTimeoutError(`The deploy lock of ${app} is still held by ${describeHolder(line.slice(8))} after waiting ${Math.round(timeoutMs / 1000)} s (lock-timeout)`)));
+                    }
+                    else if (line.startsWith('UNSAFE')) {
+                        const why = host_text_sanitizeHostText(line.slice(7), 300);
+                        settle(() => reject(new UnsafeLockDirectoryError(`The deploy lock of ${app} was not taken because its place on the host is unsafe: ${why}. ` +
+                            `cutover keeps its locks in ~/${LOCK_DIR}, which must be a real directory owned by the SSH user and writable by no one else (chmod 700)`)));
+                    }
+                    else if (line === 'NOFLOCK') {
+                        settle(() => reject(new Error('The host has no flock command (util-linux); cutover needs it for its deploy lock')));
+                    }
+                    else if (line === 'NOFILE') {
+                        settle(() => reject(new Error(`Could not open ${where} on the host`)));
+                    }
+                }
+            };
+            channel.on('data', onData);
+            channel.stderr.on('data', () => undefined);
+            channel.on('error', (err) => settle(() => reject(err)));
+            channel.on('close', (code) => 
+            // A lost connection closes the channel too: say so rather than "ended unexpectedly".
+            setImmediate(() => settle(() => reject(ssh.lost ?? new Error(`The deploy lock command ended unexpectedly (exit ${code})`)))));
+        });
+    }
+    listen(rest) {
+        this.channel.on('data', (d) => {
+            this.buffer = Buffer.concat([this.buffer, d]);
+            this.parse();
+        });
+        const fail = (e) => {
+            this.closedWith ??= e;
+            for (const w of this.waiting.splice(0))
+                w.reject(this.closedWith);
+        };
+        this.channel.on('close', () => fail(this.ssh.lost ?? new Error('The shell on the host that holds the deploy lock ended')));
+        this.channel.on('error', (e) => fail(e));
+        this.buffer = rest;
+        this.parse();
+    }
+    /** Takes complete answers off the buffer, in order. */
+    parse() {
+        for (;;) {
+            const nl = this.buffer.indexOf(0x0a);
+            if (nl < 0 || !this.waiting.length)
+                return;
+            const head = this.buffer.subarray(0, nl).toString('utf8');
+            if (head === 'NONE') {
+                this.buffer = this.buffer.subarray(nl + 1);
+                this.waiting.shift().resolve({ kind: 'none' });
+            }
+            else if (head.startsWith('ERR ')) {
+                this.buffer = this.buffer.subarray(nl + 1);
+                this.waiting.shift().reject(new Error(`the host refused: ${host_text_sanitizeHostText(head.slice(4), 200)}`));
+            }
+            else if (/^OK \d+$/.test(head)) {
+                const size = Number(head.slice(3));
+                if (this.buffer.length < nl + 1 + size)
+                    return;
+                const body = this.buffer.subarray(nl + 1, nl + 1 + size).toString('utf8');
+                this.buffer = this.buffer.subarray(nl + 1 + size);
+                this.waiting.shift().resolve({ kind: 'ok', body });
+            }
+            else {
+                this.buffer = this.buffer.subarray(nl + 1);
+                this.waiting.shift().reject(new Error(`unexpected answer from the host: ${host_text_sanitizeHostText(head, 120)}`));
+            }
+        }
+    }
+    /** Sends one command line to the host's command loop and waits (bounded) for its answer. */
+    request(line, timeoutMs = 10_000) {
+        const next = this.queue.then(() => new Promise((resolve, reject) => {
+            if (this.closedWith)
+                return reject(this.closedWith);
+            const timer = setTimeout(() => reject(new Error(`the host did not answer "${line.split(' ')[0]}" within ${timeoutMs} ms`)), timeoutMs);
+            this.waiting.push({
+                resolve: a => (clearTimeout(timer), resolve(a)),
+                reject: e => (clearTimeout(timer), reject(e))
+            });
+            this.channel.write(line + '\n');
+        }));
+        this.queue = next.catch(() => undefined);
+        return next;
+    }
+    /** Reads a file under $HOME; undefined when it does not exist. */
+    async readFile(path) {
+        const a = await this.request(`get ${path}`);
+        return a.kind === 'ok' ? a.body : undefined;
+    }
+    /** Replaces a file under $HOME atomically (temporary file, then rename), creating its directories 0700. */
+    async writeFile(path, content) {
+        await this.request(`put ${path} ${Buffer.from(content).toString('base64')}`);
+    }
+    /** Every app's ledger on the host, each squeezed onto one line after an `@@ <app>` line. */
+    async allLedgers() {
+        const a = await this.request('claims');
+        return a.kind === 'ok' ? a.body : '';
+    }
+    /** The numeric group owning a file on the host (an absolute path), undefined when it cannot be read. */
+    async groupOf(path) {
+        const a = await this.request(`group ${Buffer.from(path).toString('base64')}`);
+        return a.kind === 'ok' ? Number(a.body) : undefined;
+    }
+    /** Ends the shell on the host, which releases the flock. Safe on a connection already lost. */
+    release() {
+        try {
+            this.channel.end();
+            this.channel.close();
+        }
+        catch {
+            // The connection is gone: so is the lock, with it.
         }
     }
 }
@@ -79990,6 +79654,231 @@ server {
 `;
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
+
+
+/**
+ * The release strategies' part of an app's HAProxy backend (issue #12): N servers per color.
+ * Replica 1's server keeps the name of a one-container color (`blue`), so a backend written before
+ * replicas existed is switched by the same runtime commands.
+ */
+/**
+ * How every server finds its container: by name through Docker's DNS at run time, never while the
+ * proxy starts or reloads. `last`: the address the previous process had (the server-state file a
+ * reload is given, haproxy-runtime.ts), so a reload never leaves a server without one; `none`: no
+ * address until the resolver answers. No `libc`: a name Docker's DNS does not know (a container not
+ * there yet, the renewer when TLS is off) goes to the host's upstream resolver, and one that does not
+ * answer held the start 20 s per name (issue #22).
+ */
+const SERVER_RESOLVE = 'resolvers docker init-addr last,none';
+/** The server of one replica of a color in the app's backend. */
+function serverName(color, replica) {
+    return replica === 1 ? color : `${color}-${replica}`;
+}
+/**
+ * Every server of both colors, `slots` per color: the live color's first `route.replicas` enabled,
+ * every other one `disabled` (a switch enables them through the runtime API, so both colors declare
+ * the same slots and a switch between sizes up to `slots` needs no reload).
+ */
+function renderServers(route, slots, canary, sticky = false) {
+    const weights = canary ? canaryWeights(canary.weight, route.replicas ?? 1, canary.route.replicas ?? 1) : undefined;
+    return COLORS.flatMap(color => oneTo(slots).map(i => {
+        const size = canary && color === canary.route.color ? (canary.route.replicas ?? 1) : color === route.color ? (route.replicas ?? 1) : 0;
+        const weight = weights ? ` weight ${color === route.color ? weights.live : weights.canary}` : '';
+        const state = i <= size ? weight : ' disabled';
+        const cookie = sticky ? ` cookie ${serverName(color, i)}` : '';
+        return `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} ${SERVER_RESOLVE}${cookie}${state}\n`;
+    })).join('');
+}
+/**
+ * sticky: cookie. HAProxy names the server (so the color) a client got in a cookie and sends it there
+ * again while that server is ready or draining; a server in maintenance (a color whose drain ended)
+ * no longer holds its clients, and a failed connection is re-dispatched to another server.
+ */
+function renderStickiness(app, sticky) {
+    if (!sticky)
+        return '';
+    return `  # sticky: cookie: a client keeps the server (and so the color) it first got until that color's drain ends
+  cookie ${stickyCookie(app)} insert indirect nocache httponly
+  option redispatch 1
+`;
+}
+function stickyCookie(app) {
+    return `cutover_${app.replace(/-/g, '_')}`;
+}
+/** HAProxy's largest server weight. */
+const MAX_WEIGHT = 256;
+/**
+ * Per-server weights that give the canary color `percent` % of requests: each color's share is
+ * its servers' weights summed, so the weights make up for unequal replica counts.
+ */
+function canaryWeights(percent, liveReplicas, canaryReplicas) {
+    const live = (100 - percent) * canaryReplicas;
+    const canary = percent * liveReplicas;
+    const scale = Math.min(1, MAX_WEIGHT / Math.max(live, canary));
+    return { live: Math.max(1, Math.round(live * scale)), canary: Math.max(1, Math.round(canary * scale)) };
+}
+const CANARY_MARKER = '# cutover-canary: ';
+/** The backend file's record of a canary (the route comment keeps naming the live release). */
+function canaryComment(canary) {
+    return canary ? `${CANARY_MARKER}${JSON.stringify({ color: canary.route.color, releaseId: canary.route.releaseId, weight: canary.weight })}\n` : '';
+}
+function parseCanaryComment(text) {
+    const line = text.split('\n').find(l => l.startsWith(CANARY_MARKER));
+    if (!line)
+        return undefined;
+    try {
+        const c = JSON.parse(line.slice(CANARY_MARKER.length));
+        if ((c.color === 'blue' || c.color === 'green') && typeof c.releaseId === 'string' && typeof c.weight === 'number') {
+            return { color: c.color, releaseId: c.releaseId, weight: c.weight };
+        }
+    }
+    catch {
+        // damaged: no canary
+    }
+    return undefined;
+}
+/**
+ * The runtime API commands of a canary: both colors ready at their weights (the canary's
+ * containers at their current addresses), slots beyond each color's size in maintenance.
+ */
+function canaryCommands(be, live, canary, slots, addresses) {
+    const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1);
+    const commands = [];
+    for (const [route, weight, known] of [
+        [live, weights.live, []],
+        [canary.route, weights.canary, addresses]
+    ]) {
+        for (const i of oneTo(slots)) {
+            const server = `${be}/${serverName(route.color, i)}`;
+            if (i > (route.replicas ?? 1)) {
+                commands.push(`set server ${server} state maint`);
+                continue;
+            }
+            const address = known[i - 1];
+            if (address)
+                commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
+            commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`);
+        }
+    }
+    return commands;
+}
+const SERVER_LINE = /^\s*server\s+(blue|green)(?:-(\d+))?\s.*?(\sdisabled)?\s*$/;
+/** The servers a backend file declares: slots per color, and how many of each color are enabled. */
+function declaredServers(text) {
+    let slots = 0;
+    const enabled = { blue: 0, green: 0 };
+    // The app's own backend only (the first): a preview backend after it enables the other color.
+    const lines = text.split('\n');
+    const second = lines.findIndex((l, i) => l.startsWith('backend ') && lines.slice(0, i).some(x => x.startsWith('backend ')));
+    for (const line of second < 0 ? lines : lines.slice(0, second)) {
+        const m = SERVER_LINE.exec(line);
+        if (!m)
+            continue;
+        slots = Math.max(slots, Number(m[2] ?? 1));
+        if (!m[3])
+            enabled[m[1]]++;
+    }
+    return { slots, enabled };
+}
+/**
+ * What a running backend keeps from its file until a reload: everything but the route and canary
+ * records and each server's state and weight (those the runtime API changes). Two files of the
+ * same shape are switched at runtime; a new shape (more servers, sticky on or off) needs a reload.
+ */
+function backendShape(text) {
+    return text
+        .split('\n')
+        .filter(l => !l.startsWith('# cutover-'))
+        .map(l => (SERVER_LINE.test(l) ? l.replace(/ weight \d+/, '').replace(/ disabled\s*$/, '') : l))
+        .join('\n');
+}
+/** The slots a backend needs for this route: never fewer than it declares (shrinking would only cost a reload). */
+function slotsFor(route, currentText) {
+    return Math.max(route.replicas ?? 1, declaredServers(currentText).slots, 1);
+}
+/**
+ * The runtime API commands of a switch: the new color's replicas take new requests (at their
+ * current addresses when known), its slots beyond the size go to maintenance, the other color drains
+ * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
+ */
+function switchCommands(be, route, slots, addresses, other = 'drain') {
+    const otherColor = route.color === 'blue' ? 'green' : 'blue';
+    const size = route.replicas ?? 1;
+    const commands = [];
+    for (const i of oneTo(slots)) {
+        const server = `${be}/${serverName(route.color, i)}`;
+        if (i > size) {
+            commands.push(`set server ${server} state maint`);
+            continue;
+        }
+        const address = addresses[i - 1];
+        // A container just created: its address now rather than at the next DNS resolution.
+        if (address)
+            commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
+        // weight 1: the file's weight, which a canary may have changed
+        commands.push(`set server ${server} weight 1`, `set server ${server} state ready`);
+    }
+    // maint instead (a preview on the other color): not even sticky clients are sent there.
+    for (const i of oneTo(slots))
+        commands.push(`set server ${be}/${serverName(otherColor, i)} state ${other}`);
+    return commands;
+}
+/** The page of `mode: maintenance`, in the config directory (HAProxy reads it when it loads the config). */
+function maintenancePageFile(app) {
+    return `maintenance-${app}.html`;
+}
+/** The app's maintenance flag: the key `on` present = the page is served (changed at runtime with add/clear map). */
+function maintenanceMapFile(app) {
+    return `maintenance-${app}.map`;
+}
+const MAINTENANCE_HEADER = 'X-Cutover-Maintenance';
+/** Seconds clients are told to wait (Retry-After). */
+const RETRY_AFTER_S = 60;
+function renderMaintenanceMap(on) {
+    return `# Managed by cutover: "on" while mode maintenance serves the page.\n${on ? 'on 1\n' : ''}`;
+}
+/** What the page's file holds (read once at a reload): the HTML, or the built-in page. */
+function maintenancePage(html) {
+    return html ?? DEFAULT_MAINTENANCE_PAGE;
+}
+const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">
+<h1>Down for maintenance</h1>
+<p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
+</body>
+</html>
+`;
+/**
+ * The backend's maintenance rule: while the flag is on, every request gets the page with a 503 and
+ * Retry-After, except cutover's own verification (a request carrying the host's verify token), so a
+ * deploy during maintenance is still verified. Health probes go to the containers directly.
+ */
+function renderMaintenanceRule(dir, app, verifyMap) {
+    return `  # mode maintenance: a 503 page instead of the app while ${maintenanceMapFile(app)} holds "on" (cutover's verification still passes)
+  http-request return status 503 content-type "text/html; charset=utf-8" file ${dir}/${maintenancePageFile(app)} hdr Retry-After ${RETRY_AFTER_S} hdr Cache-Control no-store hdr ${MAINTENANCE_HEADER} on if { str(on),map(${dir}/${maintenanceMapFile(app)}) -m found } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }
+`;
+}
+/** Whether a backend file has the maintenance rule (files written before it existed do not). */
+function hasMaintenanceRule(text, app) {
+    return text.includes(`map(`) && text.includes(maintenanceMapFile(app));
+}
+/** The route a backend file was rendered for, to render it again (with the rules of this version). */
+function routeOfFile(app, text, parsed) {
+    if (!parsed)
+        return undefined;
+    const port = /^\s*server\s+\S+\s+\S+:(\d+)\s/m.exec(text);
+    if (!port)
+        return undefined;
+    return { app, color: parsed.color, releaseId: parsed.releaseId, appPort: Number(port[1]), replicas: Math.max(1, declaredServers(text).enabled[parsed.color]) };
+}
+/** The runtime commands that end a color's drain: its servers to maintenance (what its file says: disabled). */
+function endDrainCommands(be, color, slots) {
+    return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`);
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-preview.ts
 
 
@@ -80009,7 +79898,7 @@ const NO_PREVIEW_TEXT = 'no preview is running';
 function renderPreviewBackend(route, slots, tlsRules) {
     const be = previewBackendName(route.app);
     const idle = otherColor(route.color);
-    const servers = COLORS.flatMap(color => oneTo(slots).map(i => `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} resolvers docker init-addr last,libc,none${color === idle ? '' : ' disabled'}\n`)).join('');
+    const servers = COLORS.flatMap(color => oneTo(slots).map(i => `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} ${SERVER_RESOLVE}${color === idle ? '' : ' disabled'}\n`)).join('');
     return `
 # preview-domains: the color that is not live (a preview waiting for mode promote, else the standby)
 backend ${be}
@@ -80069,6 +79958,15 @@ const CERTS_LIST = 'certs.list';
 /** Host names whose certificates come from ACME: their HTTP-01 challenges go to the renewer. */
 const ACME_MAP = 'acme.map';
 const ACME_BACKEND = 'cutover_acme';
+/**
+ * The servers' state (addresses above all) handed from a process to the one a reload starts
+ * (`init-addr last`). Written just before a reload and emptied right after it, so a proxy that
+ * starts (or restarts) never takes stale addresses: its servers wait for Docker's DNS instead.
+ * Not a *.cfg: HAProxy does not read it as configuration.
+ */
+const SERVER_STATE_FILE = 'servers.state';
+/** A state file naming no server (its format version only). */
+const EMPTY_SERVER_STATE = '1\n';
 /** The renewer container of a proxy (tls auto). */
 function acmeContainerName(proxyName) {
     return `${proxyName}-acme`;
@@ -80117,6 +80015,8 @@ global
   stats timeout 1m
   # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
   hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
+  # What a reload hands on (servers' addresses): see SERVER_STATE_FILE.
+  server-state-file ${dir}/${SERVER_STATE_FILE}
 
 defaults
   mode http
@@ -80135,9 +80035,11 @@ defaults
   http-reuse always
   # closes idle app connections well before the usual app-side idle timeouts (Node: 5 s)
   default-server pool-purge-delay 1s
+  load-server-state-from-file global
 
-# Containers by name through Docker's DNS: a missing container is a server in maintenance (503 for
-# its app), never a proxy that cannot start or reload.
+# Containers by name through Docker's DNS, at run time only (no server is resolved while the proxy
+# starts or reloads): a missing container is a server in maintenance (503 for its app), never a proxy
+# that cannot start or reload, whatever the host's upstream resolver does.
 resolvers docker
   nameserver dns 127.0.0.11:53
   hold valid 10s
@@ -80166,7 +80068,7 @@ backend ${NOT_FOUND_BACKEND}
 
 # The ACME renewer (tls auto): in maintenance until its container exists.
 backend ${ACME_BACKEND}
-  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} resolvers docker init-addr last,libc,none
+  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} ${SERVER_RESOLVE}
 `;
 }
 const ROUTE_LINE = /^# cutover-route: /;
@@ -80329,6 +80231,10 @@ class ConfVolume {
     }
     /** A file's text, undefined when it does not exist. */
     file(name) {
+        return this.all().then(files => files.get(name));
+    }
+    /** Every file of the directory, by name. */
+    all() {
         if (!this.read) {
             const read = getDirFiles(this.container, HAPROXY_CONF_DIR);
             read.catch(() => {
@@ -80337,7 +80243,7 @@ class ConfVolume {
             });
             this.read = read;
         }
-        return this.read.then(files => files.get(name));
+        return this.read;
     }
     forget() {
         this.read = undefined;
@@ -80366,12 +80272,120 @@ class ConfVolume {
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/proxy-container.ts
+
+
+
+
+
+/** What every router needs to manage its own containers on the host, whatever proxy it runs. */
+class ProxyError extends Error {
+    name = 'ProxyError';
+}
+async function underLock(lockProxy, fn) {
+    const lock = await lockProxy();
+    try {
+        return await fn();
+    }
+    finally {
+        lock.release();
+    }
+}
+/** Creates the proxy's own network unless it exists (another app's run may create it at the same moment). */
+async function ensureProxyNetwork(docker, name) {
+    try {
+        await docker.getNetwork(name).inspect();
+    }
+    catch (e) {
+        if (!isNotFound(e))
+            throw e;
+        await docker
+            .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'true' } })
+            .catch(err => {
+            if (!isConflict(err))
+                throw err;
+        });
+    }
+}
+/** A container's details, or undefined when there is none of that name. */
+async function inspectIfExists(container) {
+    try {
+        return await container.inspect();
+    }
+    catch (e) {
+        if (isNotFound(e))
+            return undefined;
+        throw e;
+    }
+}
+/** Pulls the proxy image unless the host has it (credentials only if given for its registry). */
+async function ensureProxyImage(docker, image, registry, log) {
+    try {
+        await docker.getImage(image).inspect();
+    }
+    catch (e) {
+        if (!isNotFound(e))
+            throw e;
+        log.info(`Pulling the proxy image ${image}`);
+        await pullImage(docker, image, credentialsFor(image, registry), line => log.info(`  ${line}`));
+    }
+}
+/**
+ * Asks the proxy's public port (from the host, over the tunnel) for `path` with the app's Host
+ * until the answer provably comes from the release, or the time is up.
+ */
+async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
+    const started = Date.now();
+    // A wildcard-only app is asked for a name its wildcard matches.
+    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
+    const decode = ask.decode ?? (v => (typeof v === 'string' ? v : undefined));
+    let confirmed = ask.confirmAfterMs === 0;
+    let last;
+    for (;;) {
+        last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} }, 5000);
+        // The release header names the release exactly: an answer from another app, or from a reload
+        // not yet finished, does not count.
+        const ok = decode(last.headers[ask.releaseHeader]) === ask.releaseId && last.status !== undefined && last.status < 500;
+        if (ok && !confirmed) {
+            confirmed = true;
+            await new Promise(r => setTimeout(r, ask.confirmAfterMs));
+            continue;
+        }
+        if (ok || Date.now() - started > timeoutMs) {
+            // The failure message quotes the header: show it decoded.
+            const shown = decode(last.headers[ask.releaseHeader]);
+            if (shown !== undefined)
+                last.headers[ask.releaseHeader] = shown;
+            return { ok, last, ms: Date.now() - started };
+        }
+        confirmed = ask.confirmAfterMs === 0;
+        await new Promise(r => setTimeout(r, 20));
+    }
+}
+/** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
+async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
+    const started = Date.now();
+    const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
+    for (;;) {
+        const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000);
+        const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on';
+        const ok = last.status !== undefined && page === on;
+        if (ok || Date.now() - started > timeoutMs)
+            return { ok, last, ms: Date.now() - started };
+        await new Promise(r => setTimeout(r, 50));
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-lifecycle.ts
 
 
 
 
+
+
 const PORT_KEY = `${HAPROXY_PORT}/tcp`;
+/** How servers were declared before issue #22 (their names resolved while the proxy loads). */
+const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none';
 const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
 /** How long a started proxy may take to open its admin socket. */
 const START_TIMEOUT_MS = 15_000;
@@ -80382,7 +80396,8 @@ const SHARED_DEFAULTS = {
     [DOMAINS_MAP]: EMPTY_MAP,
     [WILDCARDS_MAP]: EMPTY_MAP,
     [CERTS_LIST]: EMPTY_CERTS_LIST,
-    [ACME_MAP]: EMPTY_ACME_MAP
+    [ACME_MAP]: EMPTY_ACME_MAP,
+    [SERVER_STATE_FILE]: EMPTY_SERVER_STATE
 };
 /**
  * The one HAProxy container of a host, shared by every app: created, connected, started and its
@@ -80418,7 +80433,7 @@ class HaproxyContainer {
                 if (!current.NetworkSettings.Networks[network])
                     await this.host.docker.getNetwork(network).connect({ Container: current.Id });
             }
-            await this.startOrUpdate(current);
+            await this.startOrUpdate(current).catch(e => this.removeIfNeverStarted(current, e));
         });
     }
     /** The container (created, or re-created to publish HTTPS) and the networks it must be on. */
@@ -80444,6 +80459,9 @@ class HaproxyContainer {
         const base = await this.baseWanted();
         if (!current.State.Running) {
             await this.writeSharedDefaults(base);
+            await this.resolveNoServerAtLoad();
+            // Addresses a reload handed on are stale for a process that starts: its servers wait for DNS.
+            await files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
             log[downSince(current) ? 'warning' : 'info'](`Starting the proxy ${this.name}${downSince(current) ?? ''}`);
             await this.container.start().catch(e => {
                 // 304: it was started in the meantime (by Docker's restart policy, say)
@@ -80457,9 +80475,54 @@ class HaproxyContainer {
             // A base from before HTTPS names files older proxies do not have yet.
             await this.writeSharedDefaults(undefined);
             await files.put(BASE_FILE, base);
+            const upgraded = await this.resolveNoServerAtLoad();
             log.info(`Updating the shared settings of the proxy ${this.name}`);
-            await admin.testAndReload([{ file: BASE_FILE, content: before }]);
+            await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded]);
         }
+    }
+    /**
+     * Backends written by an older cutover resolve their servers through libc while the proxy loads
+     * (a start or reload then waits on the host's upstream resolver for every missing container):
+     * rewritten as this version renders them, with the base that hands their addresses on.
+     */
+    async resolveNoServerAtLoad() {
+        const { files } = this.host;
+        const old = [...(await files.all())].filter(([name, text]) => name.endsWith('.cfg') && text.includes(LIBC_AT_LOAD));
+        for (const [name, text] of old)
+            await files.put(name, text.replaceAll(LIBC_AT_LOAD, SERVER_RESOLVE));
+        return old.map(([file, content]) => ({ file, content }));
+    }
+    /**
+     * A proxy that has never run (created by this run, or left "Created" by an earlier one whose start
+     * failed) and cannot start is removed, so the next run starts clean: it served nothing. Docker's
+     * refusal of a published port is said with the port and what holds it.
+     */
+    async removeIfNeverStarted(current, error) {
+        const info = await inspectIfExists(this.container).catch(() => undefined);
+        const neverRan = !!info && !info.State.Running && !(Date.parse(info.State.StartedAt ?? '') > 0) && info.Id === current.Id;
+        if (!neverRan)
+            throw error;
+        await this.container.remove({ force: true }).catch(() => undefined);
+        const message = error.message ?? String(error);
+        const port = /(?:0\.0\.0\.0|\[::\]|:::?):(\d+)/.exec(message)?.[1];
+        if (!port) {
+            throw new ProxyError(`The proxy ${this.name} could not start (${host_text_sanitizeHostText(message, 400)}); its container was removed so the next run creates it again.`);
+        }
+        throw new ProxyError(`The proxy ${this.name} could not start: port ${port} on the host is taken (${await this.portHolder(Number(port), message)}). ` +
+            `Nothing was switched; the proxy container was removed so the next run starts clean. ` +
+            `Free port ${port}, or choose another proxy-port${this.host.tls.mode !== 'off' ? ' / https-port' : ''}, and run again.`);
+    }
+    /** What holds a host port Docker could not publish: another container, or (Docker says so) a process outside Docker. */
+    async portHolder(port, message) {
+        const holders = await Promise.resolve()
+            .then(() => this.host.docker.listContainers({ filters: { publish: [String(port)] } }))
+            .catch(() => []);
+        const names = holders.map(c => (c.Names?.[0] ?? c.Id).replace(/^\//, '')).filter(n => n !== this.name);
+        if (names.length)
+            return `the container ${names.join(', ')} publishes it`;
+        if (/address already in use/.test(message))
+            return 'a process on the host listens on it, not a container';
+        return `Docker: ${host_text_sanitizeHostText(message, 300)}`;
     }
     publishedPorts(info, key) {
         const bindings = info.HostConfig.PortBindings;
@@ -80563,7 +80626,67 @@ function downSince(info, now = Date.now()) {
     return ` again: it had stopped at ${info.State.FinishedAt}${how}, ${Math.max(0, Math.round((now - finished) / 1000))} s ago, and no app on it answered since`;
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-state.ts
+/**
+ * The server-state file a reload hands on (SERVER_STATE_FILE, `init-addr last`), reduced to the
+ * servers' addresses. HAProxy would also carry over each server's runtime state: a server stopped
+ * in the old process (the idle color, `disabled`) stays stopped in the new one even when the new
+ * configuration enables it, and with no health check nothing ever brings it up (503s after a
+ * reload that switches). So every other field says "as the new configuration has it":
+ * running; in maintenance exactly when the new configuration disables it; its configured weight.
+ */
+/** `backend/server` -> whether the configuration declares that server `disabled`. */
+function configuredServers(files) {
+    const out = new Map();
+    for (const [name, text] of files) {
+        if (!name.endsWith('.cfg'))
+            continue;
+        let backend;
+        for (const line of text.split('\n')) {
+            const words = line.trim().split(/\s+/);
+            if (/^\S/.test(line))
+                backend = words[0] === 'backend' ? words[1] : undefined;
+            else if (backend && words[0] === 'server' && words[1])
+                out.set(`${backend}/${words[1]}`, words.slice(2).includes('disabled'));
+        }
+    }
+    return out;
+}
+/** HAProxy's server states (srv_op_state, srv_admin_state): running; maintenance set by the configuration (CMAINT | FMAINT). */
+const RUNNING = '2';
+const READY = '0';
+const CONFIG_MAINT = '5';
+/**
+ * `show servers state` with every server's state and weight replaced by what the new
+ * configuration says (its address kept); undefined when the answer is not a state file.
+ */
+function addressesOnly(state, configured) {
+    const lines = state.split('\n');
+    if (lines[0]?.trim() !== '1' || !lines[1]?.startsWith('# '))
+        return undefined;
+    const header = lines[1].slice(2).trim().split(/\s+/);
+    const at = (field) => header.indexOf(field);
+    const [be, srv, op, admin, uweight, iweight] = ['be_name', 'srv_name', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight'].map(at);
+    if ([be, srv, op, admin, uweight, iweight].some(i => i < 0))
+        return undefined;
+    const out = lines.map((line, i) => {
+        if (i < 2 || !line.trim())
+            return line;
+        const fields = line.split(' ');
+        const disabled = configured.get(`${fields[be]}/${fields[srv]}`);
+        if (disabled === undefined)
+            return line;
+        fields[op] = RUNNING;
+        fields[admin] = disabled ? CONFIG_MAINT : READY;
+        // The runtime weight is taken only when the configured weight did not change: this one never differs from it.
+        fields[uweight] = fields[iweight];
+        return fields.join(' ');
+    });
+    return out.join('\n');
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
+
 
 
 
@@ -80708,9 +80831,24 @@ class HaproxyAdmin {
         // A proxy made by an older cutover may have a socket only root can open: the reload through
         // Docker's API (which this user may call) brings it up with the group's access.
         const pid = await this.cli('show info').then(parsePid, () => undefined);
+        await this.handOnServerState();
         await this.container.kill({ signal: 'SIGUSR2' });
         await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
         this.reloaded = true;
+        // Read by the new process as it started: a later start must not take these addresses.
+        await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
+    }
+    /**
+     * The running process's server addresses for the one the reload starts (`init-addr last`; their
+     * states as the new files say: haproxy-state.ts): it resolves nothing while it loads, and serves
+     * from its first request.
+     * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
+     */
+    async handOnServerState() {
+        const state = await this.cli('show servers state').catch(() => undefined);
+        this.files.forget();
+        const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()));
+        await this.files.put(SERVER_STATE_FILE, handed ?? EMPTY_SERVER_STATE);
     }
 }
 
@@ -81654,7 +81792,91 @@ function createRouter(settings, app, on) {
     return ROUTERS[settings.type].create(settings, app, on);
 }
 
+;// CONCATENATED MODULE: ./src/engine/modes.ts
+/**
+ * What each mode does on one host, for the Action's entry and the fleet alike: a single host is
+ * a fleet of one, and no mode is chosen in two places.
+ */
+const modes_MODES = {
+    deploy: { changes: true, switches: true, run: (e, c) => e.release({ kind: 'deploy', image: c.image }) },
+    rollback: { changes: true, switches: true, run: (e, c) => e.release({ kind: 'rollback', toImage: c.toImage, toRelease: c.toRelease }) },
+    promote: { changes: true, switches: true, run: e => e.promote() },
+    maintenance: { changes: true, switches: false, run: e => e.maintenance(true) },
+    live: { changes: true, switches: false, run: e => e.maintenance(false) },
+    status: { changes: false, switches: false, run: e => e.status() }
+};
+
+;// CONCATENATED MODULE: ./src/proxy/choose.ts
+
+
+
+
+/** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
+const DEFAULT_PROXY_IMAGES = {
+    haproxy: 'haproxy:3.0-alpine',
+    nginx: 'nginx:1.28-alpine'
+};
+/**
+ * Which proxy a host already runs under a name, from the label cutover puts on its containers:
+ * HAProxy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
+ * undefined: none of them exists (or the container is not cutover's: the router says so).
+ */
+async function existingProxyType(docker, name) {
+    const kindOf = (info) => info?.Config.Labels?.[LABEL.proxy];
+    const main = kindOf(await inspectIfExists(docker.getContainer(name)));
+    if (main === 'haproxy')
+        return 'haproxy';
+    if (main === 'edge' || main === 'switch')
+        return 'nginx';
+    if (main === undefined && kindOf(await inspectIfExists(docker.getContainer(`${name}-switch`))) === 'switch')
+        return 'nginx';
+    return undefined;
+}
+/**
+ * Settles `proxy-type: auto` (the default): an existing proxy keeps its type, so upgrading cutover
+ * never replaces a proxy that serves other apps; a new proxy is HAProxy (one tier, switched without
+ * a reload: README "Why HAProxy"). An explicit type is taken as it is (its router refuses a
+ * container of the other type, saying what to do).
+ */
+async function resolveProxy(docker, inputs) {
+    const existing = await existingProxyType(docker, inputs.name);
+    const type = inputs.type === 'auto' ? (existing ?? 'haproxy') : inputs.type;
+    const image = inputs.image ?? DEFAULT_PROXY_IMAGES[type];
+    if (inputs.image && inputs.type === 'auto' && !existing) {
+        // Before 0.2 the default type was nginx: a workflow that names an nginx image means that proxy.
+        const other = imageKind(inputs.image);
+        if (other && other !== type) {
+            throw new ProxyError(`Input 'proxy-image' is ${inputs.image}, an ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
+                `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`);
+        }
+    }
+    // proxy-type auto keeping an existing proxy: the proxy's own inputs (tls, sticky, preview-domains)
+    // against its router, before anything on the host changes (this is only a read). The whole run
+    // is checked by proxyCapabilityProblem once the type is settled.
+    const problem = proxyInputsProblem(inputs, type);
+    if (problem)
+        throw new ProxyError(problem.message);
+    return { settings: { ...inputs, type, image }, existing };
+}
+/** An app without a web role (app-port: none) has no proxy: settings for a router that is never called, found without asking the host. */
+function noProxy(inputs) {
+    return { ...inputs, type: inputs.type === 'nginx' ? 'nginx' : 'haproxy', image: inputs.image ?? DEFAULT_PROXY_IMAGES.haproxy };
+}
+/** The proxy type an image's repository name says it is, if it says. */
+function imageKind(image) {
+    const last = parseImageRef(image).repository.split('/').pop() ?? '';
+    if (/^haproxy/.test(last))
+        return 'haproxy';
+    if (/^nginx/.test(last))
+        return 'nginx';
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/adapters.ts
+
+
+
+
 
 
 
@@ -81690,20 +81912,29 @@ function hostAdapters(config, proxy, on, holder, log) {
 function describeProxy(config, proxy) {
     return `Proxy: ${proxy.name} (${ROUTERS[proxy.type].capabilities.name}${config.proxy.type === 'auto' ? ', proxy-type auto' : ''})`;
 }
-
-;// CONCATENATED MODULE: ./src/engine/modes.ts
 /**
- * What each mode does on one host, for the Action's entry and the fleet alike: a single host is
- * a fleet of one, and no mode is chosen in two places.
+ * The proxy of one connected host, as the run will use it: proxy-type auto settled on what the
+ * host runs (an app without a web role has none), said in the log, and the run's inputs checked
+ * against that router's capabilities before anything on the host changes. One host and each host
+ * of several go through this.
  */
-const modes_MODES = {
-    deploy: { changes: true, switches: true, run: (e, c) => e.release({ kind: 'deploy', image: c.image }) },
-    rollback: { changes: true, switches: true, run: (e, c) => e.release({ kind: 'rollback', toImage: c.toImage, toRelease: c.toRelease }) },
-    promote: { changes: true, switches: true, run: e => e.promote() },
-    maintenance: { changes: true, switches: false, run: e => e.maintenance(true) },
-    live: { changes: true, switches: false, run: e => e.maintenance(false) },
-    status: { changes: false, switches: false, run: e => e.status() }
-};
+async function settleProxy(docker, config, log) {
+    if (config.roles?.web === false)
+        return noProxy(config.proxy);
+    const proxy = (await resolveProxy(docker, config.proxy)).settings;
+    log.info(describeProxy(config, proxy));
+    const lacking = proxyCapabilityProblem(config, proxy.type);
+    if (lacking)
+        throw new ReleaseError({ reason: lacking.message });
+    return proxy;
+}
+/** The shell that serves the ledger: holding the deploy lock, or lock-free for a mode that only reads. */
+function shellFor(ssh, config, holder, log, timeline) {
+    if (!modes_MODES[config.mode].changes && !config.rebuildLedger)
+        return DeployLock.unlocked(ssh, log);
+    const take = () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log);
+    return timeline ? timeline.step('lock', `Taking the deploy lock of ${config.app}`, take) : take();
+}
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
 
@@ -87128,8 +87359,6 @@ class StampedTimeline extends Timeline {
 
 
 
-
-
 function labelOf(ssh) {
     return `${ssh.user}@${ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host}:${ssh.port}`;
 }
@@ -87242,12 +87471,7 @@ class FleetHosts {
                 const host = new ConnectedHost(label, session, docker, ctx);
                 session.onLost(e => host.log.warning(e.message));
                 host.log.info(`Connected: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`);
-                host.proxy = ctx.config.roles?.web === false ? noProxy(ctx.config.proxy) : (await resolveProxy(docker.docker, ctx.config.proxy)).settings;
-                host.log.info(describeProxy(ctx.config, host.proxy));
-                // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-                const lacking = ctx.config.roles?.web !== false && proxyCapabilityProblem(ctx.config, host.proxy.type);
-                if (lacking)
-                    throw new Error(lacking.message);
+                host.proxy = await settleProxy(docker.docker, ctx.config, host.log);
                 return host;
             }
             catch (e) {
@@ -87273,9 +87497,7 @@ class FleetHosts {
         const { config, holder } = ctx;
         for (const host of [...this.members].sort((a, b) => a.label.localeCompare(b.label))) {
             try {
-                host.shell = locked
-                    ? await DeployLock.acquire(host.ssh, config.app, holder, config.lockTimeoutMs, host.log)
-                    : await DeployLock.unlocked(host.ssh, host.log);
+                host.shell = locked ? await shellFor(host.ssh, config, holder, host.log) : await DeployLock.unlocked(host.ssh, host.log);
             }
             catch (e) {
                 const reason = e.message;
@@ -88099,9 +88321,6 @@ async function report(config, outcome, log, infrastructureError, startDeployment
 
 
 
-
-
-
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
@@ -88313,18 +88532,9 @@ async function runOneHost(run) {
     const docker = resources.docker.docker;
     // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
     // rebuild-ledger writes the ledger: under the lock, as a deploy would.
-    const shell = !modes_MODES[config.mode].changes && !config.rebuildLedger
-        ? await DeployLock.unlocked(ssh, log)
-        : await timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log));
-    resources.lock = shell;
+    const shell = (resources.lock = await shellFor(ssh, config, holder, log, timeline));
     const web = config.roles?.web !== false;
-    const proxy = web ? (await resolveProxy(docker, config.proxy)).settings : noProxy(config.proxy);
-    if (web)
-        log.info(describeProxy(config, proxy));
-    // proxy-type auto: only now is it known whether the strategies' inputs have the HAProxy they need.
-    const lacking = web && proxyCapabilityProblem(config, proxy.type);
-    if (lacking)
-        throw new ReleaseError({ reason: lacking.message });
+    const proxy = await settleProxy(docker, config, log);
     const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
     if (web)
         onRouter(adapters.router);
