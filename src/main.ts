@@ -7,6 +7,7 @@ import { ReleaseError, type ReleaseResult } from './core/outcome.js'
 import type { ReleaseAuthor } from './core/release.js'
 import { DeployLock, type LockHolder } from './host/lock.js'
 import { ReleaseEngine, type EngineDeps } from './engine/release.js'
+import { engineConfigOf } from './engine/context.js'
 import { Timeline } from './engine/timeline.js'
 import type { UntrustedOutput } from './engine/release-command.js'
 import { hostAdapters, settleProxy, shellFor } from './adapters.js'
@@ -257,7 +258,8 @@ async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; cer
   const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
   if (web) onRouter(adapters.router)
   const deps: EngineDeps = {
-    config,
+    // The engine gets its slice: no SSH key, GitHub token or registry password is carried into it.
+    config: engineConfigOf(config),
     ...adapters,
     log,
     timeline,

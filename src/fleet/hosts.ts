@@ -3,6 +3,7 @@ import type { Log } from '../core/log.js'
 import type { HostOutcome } from '../core/outcome.js'
 import type { ReleaseAuthor } from '../core/release.js'
 import { ReleaseEngine, type EngineDeps, type PlannedRelease } from '../engine/release.js'
+import { engineConfigOf } from '../engine/context.js'
 import { DeployLock, type LockHolder } from '../host/lock.js'
 import { dockerOverSsh, type DockerConnection } from '../transport/docker.js'
 import { SshSession } from '../transport/ssh.js'
@@ -85,7 +86,7 @@ class ConnectedHost implements FleetMember {
   engine(extra: Partial<EngineDeps>): ReleaseEngine {
     const { config, run, author, holder, onPlanned } = this.ctx
     return new ReleaseEngine({
-      config,
+      config: engineConfigOf(config),
       ...hostAdapters(config, this.proxy!, { ssh: this.ssh, docker: this.docker.docker, shell: this.shell! }, holder, this.log),
       log: this.log,
       timeline: this.timeline,
