@@ -1,8 +1,8 @@
-import { utils } from 'ssh2'
 import { untouchedHosts } from '../../src/fleet/hosts.js'
 import { outputsOf } from '../../src/reporting/outputs.js'
 import { renderInputErrorSummary } from '../../src/reporting/summary.js'
 import { inputParser } from '../support/inputs.js'
+import { sshKeyPair } from '../support/keys.js'
 
 // Issue #27: every exit writes a summary and sets every output; a run stopped before any host
 // changed still lists every host with its result; rebuild-ledger is read only where it applies.
@@ -48,7 +48,7 @@ describe('untouchedHosts (hosts output of a fleet stopped before any change)', (
 })
 
 describe('input rebuild-ledger', () => {
-  const key = utils.generateKeyPairSync('ed25519')
+  const key = sshKeyPair()
   const { parse, errorOf } = inputParser({
     app: 'web',
     host: 'a.example.com',

@@ -2,11 +2,12 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { Server as SshServer, utils } from 'ssh2'
 import type { SshConfig } from '../../src/core/config.js'
 import { SshSession } from '../../src/transport/ssh.js'
+import { sshKeyPair } from '../support/keys.js'
 
 // Every way a connection attempt can fail ends in one rejected promise naming the host, and
 // nothing is left to crash the process afterwards (ssh2 emits a second 'error' after a timeout).
 
-const clientKey = utils.generateKeyPairSync('ed25519')
+const clientKey = sshKeyPair()
 const rsaKey = utils.generateKeyPairSync('rsa', { bits: 2048 })
 
 function blobOf(publicLine: string): Buffer {
@@ -105,7 +106,7 @@ describe('SshSession.connect failures', () => {
   })
 
   describe('against an SSH server with only an ed25519 host key', () => {
-    const hostKey = utils.generateKeyPairSync('ed25519')
+    const hostKey = sshKeyPair()
     let port: number
 
     beforeEach(async () => {
