@@ -87359,6 +87359,7 @@ class StampedTimeline extends Timeline {
 
 
 
+
 function labelOf(ssh) {
     return `${ssh.user}@${ssh.host.includes(':') ? `[${ssh.host}]` : ssh.host}:${ssh.port}`;
 }
@@ -87419,7 +87420,7 @@ class ConnectedHost {
     engine(extra) {
         const { config, run, author, holder, onPlanned } = this.ctx;
         return new ReleaseEngine({
-            config,
+            config: engineConfigOf(config),
             ...hostAdapters(config, this.proxy, { ssh: this.ssh, docker: this.docker.docker, shell: this.shell }, holder, this.log),
             log: this.log,
             timeline: this.timeline,
@@ -88321,6 +88322,7 @@ async function report(config, outcome, log, infrastructureError, startDeployment
 
 
 
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
@@ -88539,7 +88541,8 @@ async function runOneHost(run) {
     if (web)
         onRouter(adapters.router);
     const deps = {
-        config,
+        // The engine gets its slice: no SSH key, GitHub token or registry password is carried into it.
+        config: engineConfigOf(config),
         ...adapters,
         log,
         timeline,
