@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import * as core from '@actions/core'
 import type { Config } from './core/config.js'
-import { InputError, parseInputs } from './inputs/parse.js'
+import { InputError } from './inputs/parse.js'
+import { readLayeredConfig } from './inputs/layers.js'
+import { ACTION_DEFAULTS } from './inputs/settings-defaults.js'
 import type { Log } from './core/log.js'
 import { ReleaseError, type ReleaseResult } from './core/outcome.js'
 import type { ReleaseAuthor } from './core/release.js'
@@ -28,15 +30,18 @@ const CANCEL_GRACE_MS = 6000
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
 const secrets: string[] = []
 
+/** The inputs, over CUTOVER_<NAME> variables and the config file (inputs/layers.ts). */
 function readConfig(): Config {
-  return parseInputs({
-    get: name => core.getInput(name),
+  return readLayeredConfig({
+    explicit: name => core.getInput(name),
+    explicitDefaults: ACTION_DEFAULTS,
+    env: process.env,
     mask: secret => {
       core.setSecret(secret)
       secrets.push(secret)
     },
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd()
-  })
+  }).config
 }
 
 /** A container's output streamed into a log group as it comes, its workflow commands not obeyed (as printUntrusted). */
