@@ -43,9 +43,9 @@ describe('action.yml, src/inputs/settings.ts, the schema and docs/configuration.
 
   it('lets the schema accept what the file reader accepts, and refuse what it refuses', () => {
     const validate = new Ajv({ allErrors: true, strict: false }).compile(schema)
-    const example = readFileSync(join(REPO, 'examples', 'cutover.yml'), 'utf8')
+    const example = readFileSync(join(REPO, 'examples', 'cli', 'cutover.yml'), 'utf8')
     expect(validate(YAML.parse(example))).toBe(true)
-    expect(() => parseConfigFile(example, 'examples/cutover.yml', { DATABASE_URL: 'x' })).not.toThrow()
+    expect(() => parseConfigFile(example, 'examples/cli/cutover.yml', { DATABASE_URL: 'x' })).not.toThrow()
     for (const bad of [
       'helth-path: /up',
       'proxy-port: eighty',
