@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -6,6 +6,8 @@ import { EXIT, parseCommand, usage } from '../../src/cli/args.js'
 import { repositoryOf } from '../../src/cli/identity.js'
 import { cli } from '../../src/cli/main.js'
 import { TerminalSink } from '../../src/cli/terminal.js'
+import YAML from 'yaml'
+import { REPO } from '../support/testbed.js'
 
 function capture(isTTY = false) {
   const out = { text: '', isTTY, write: (t: string) => (out.text += t) }
@@ -85,5 +87,21 @@ describe('the command line', () => {
     expect(repositoryOf('git@github.com:acme/web.git')).toBe('acme/web')
     expect(repositoryOf('https://gitlab.example.com/acme/web')).toBe('acme/web')
     expect(repositoryOf(undefined)).toBeUndefined()
+  })
+
+  it('has GitLab CI and shell examples that run known commands with known flags, never a bare npx cutover', () => {
+    const gitlab = YAML.parse(readFileSync(join(REPO, 'examples', 'gitlab', '.gitlab-ci.yml'), 'utf8')) as Record<string, { script?: string[] }>
+    const shell = readFileSync(join(REPO, 'examples', 'shell', 'deploy.sh'), 'utf8')
+    const commands = [
+      ...Object.values(gitlab).flatMap(job => (job.script ?? []).filter(l => l.startsWith('$CUTOVER ')).map(l => l.slice('$CUTOVER '.length))),
+      ...[...shell.matchAll(/\) cutover ([^;]+) ;;/g)].map(m => m[1])
+    ]
+    expect(commands.length).toBeGreaterThanOrEqual(5)
+    for (const line of commands) expect(() => parseCommand(line.replace(/"/g, '').split(/\s+/))).not.toThrow()
+    const shellCode = shell
+      .split('\n')
+      .filter(l => !l.trimStart().startsWith('#'))
+      .join('\n')
+    expect(`${JSON.stringify(gitlab)}\n${shellCode}`).not.toMatch(/npx (--yes )?cutover/)
   })
 })
