@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -66,6 +66,25 @@ describe('the command line', () => {
     const r = await run(['rollback'], { 'cutover.yml': 'app: web\nhost: example.com\ninsecure-skip-host-key-check: true\n' }, { CUTOVER_SSH_PRIVATE_KEY: key })
     expect(r.code).toBe(EXIT.badInput)
     expect(r.stdout).toContain('rollback changes the host: add --yes to run it without a terminal to ask on')
+  })
+
+  it('refuses a host ~/.ssh/known_hosts does not know, before connecting, naming the file', async () => {
+    const { sshKeyPair } = await import('../support/keys.js')
+    const other = sshKeyPair().public.split(' ').slice(0, 2).join(' ')
+    const cwd = mkdtempSync(join(tmpdir(), 'cutover-cli-'))
+    mkdirSync(join(cwd, '.ssh'))
+    writeFileSync(join(cwd, '.ssh', 'known_hosts'), `other.example.com ${other}\n`)
+    writeFileSync(join(cwd, 'cutover.yml'), 'app: web\nhost: example.com\nimage: web:1\n')
+    const stdout = capture()
+    const code = await cli(['deploy'], {
+      stdout,
+      stderr: capture(),
+      stdin: Readable.from([]),
+      env: { HOME: cwd, CUTOVER_SSH_PRIVATE_KEY: sshKeyPair().private },
+      cwd
+    })
+    expect(code).toBe(EXIT.badInput)
+    expect(stdout.text).toContain("✗ Input 'known-hosts' (here ~/.ssh/known_hosts) has no line for example.com; get one with: ssh-keyscan -p 22 example.com")
   })
 
   it('never prints a registered secret, and paints only on a terminal', async () => {

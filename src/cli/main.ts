@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import type { Config, Mode } from '../core/config.js'
 import { InputError } from '../inputs/errors.js'
-import { readLayeredConfig } from '../inputs/layers.js'
+import { configFileOf, LayeredSource, parseLayeredInputs } from '../inputs/layers.js'
 import { execute } from '../main.js'
 import { ASKS_FIRST, EXIT, parseCommand, usage, UsageError, type Command } from './args.js'
 import { localIdentity } from './identity.js'
@@ -32,14 +32,27 @@ function sshDefaults(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 export function readCommandConfig(command: Command, mode: Mode, io: Io, mask: (secret: string) => void): Config {
-  return readLayeredConfig({
-    explicit: name => (name === 'mode' ? mode : (command.settings[name] ?? '')),
+  const options = {
+    explicit: (name: string) => (name === 'mode' ? mode : (command.settings[name] ?? '')),
     env: io.env,
     // No GitHub deployment off GitHub unless asked for (deployments: true and CUTOVER_GITHUB_TOKEN).
     fallback: { deployments: 'false', ...sshDefaults(io.env) },
     mask,
     workspace: io.cwd
-  }).config
+  }
+  const source = new LayeredSource({ ...options, file: configFileOf(options) })
+  try {
+    return parseLayeredInputs(source)
+  } catch (e) {
+    // A host ~/.ssh/known_hosts does not know is refused as ssh refuses it: say which file to add it to.
+    if (e instanceof InputError && e.input === 'known-hosts' && source.origin('known-hosts').kind === 'default') {
+      throw new InputError(
+        'known-hosts',
+        `(here ~/.ssh/known_hosts) ${e.message.replace("Input 'known-hosts' ", '')}, and append it to ~/.ssh/known_hosts once you have checked the key`
+      )
+    }
+    throw e
+  }
 }
 
 async function confirmed(mode: Mode, config: Config, io: Io): Promise<boolean | 'no-terminal'> {
