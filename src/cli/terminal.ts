@@ -53,11 +53,12 @@ export class TerminalSink implements RunSink {
       try {
         const value = await fn()
         this.depth--
-        this.line(`✓ ${name} ${this.paint(`(${seconds(Date.now() - started)})`, 'dim')}`, 'green')
+        // Not a tick: a step can end without throwing and still report a failure (a health gate that timed out).
+        this.line(`${name}: ${seconds(Date.now() - started)}`, 'dim')
         return value
       } catch (e) {
         this.depth--
-        this.line(`✗ ${name} (${seconds(Date.now() - started)})`, 'red')
+        this.line(`✗ ${name}: failed after ${seconds(Date.now() - started)}`, 'red')
         throw e
       }
     }
