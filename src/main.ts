@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto'
 import * as core from '@actions/core'
 import type { Config } from './core/config.js'
-import { InputError, parseInputs } from './inputs/parse.js'
+import { InputError } from './inputs/parse.js'
+import { readLayeredConfig } from './inputs/layers.js'
+import { ACTION_DEFAULTS } from './inputs/settings-defaults.js'
 import type { Log } from './core/log.js'
 import { ReleaseError, type ReleaseResult } from './core/outcome.js'
 import type { ReleaseAuthor } from './core/release.js'
@@ -13,7 +14,6 @@ import type { UntrustedOutput } from './engine/release-command.js'
 import { hostAdapters, settleProxy, shellFor } from './adapters.js'
 import { MODES } from './engine/modes.js'
 import { logUrlOf, runContextFromEnv } from './reporting/deployments.js'
-import { actionsLog } from './reporting/log.js'
 import { reportCertificates } from './reporting/certificates.js'
 import type { DomainCertificate, Router } from './engine/ports.js'
 import { dockerOverSsh, type DockerConnection } from './transport/docker.js'
@@ -21,6 +21,7 @@ import { SshSession } from './transport/ssh.js'
 import { FleetRun } from './fleet/run.js'
 import { FleetConnectError, labelOf } from './fleet/hosts.js'
 import { refuseInputs, RunReport } from './run-report.js'
+import { actionsSink, type RunIdentity, type RunSink } from './run-sink.js'
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
@@ -28,29 +29,42 @@ const CANCEL_GRACE_MS = 6000
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
 const secrets: string[] = []
 
+/** The inputs, over CUTOVER_<NAME> variables and the config file (inputs/layers.ts). */
 function readConfig(): Config {
-  return parseInputs({
-    get: name => core.getInput(name),
+  return readLayeredConfig({
+    explicit: name => core.getInput(name),
+    explicitDefaults: ACTION_DEFAULTS,
+    env: process.env,
     mask: secret => {
       core.setSecret(secret)
       secrets.push(secret)
     },
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd()
-  })
+  }).config
 }
 
-/** A container's output streamed into a log group as it comes, its workflow commands not obeyed (as printUntrusted). */
-function untrustedOutput(log: Log): UntrustedOutput {
-  return (title, body) =>
-    log.group(title, async () => {
-      const token = randomBytes(16).toString('hex')
-      core.info(`::stop-commands::${token}`)
-      try {
-        return await body(line => core.info(line))
-      } finally {
-        core.info(`::${token}::`)
-      }
-    })
+/** A container's output streamed into a log group as it comes, its workflow commands not obeyed. */
+function untrustedOutput(sink: RunSink): UntrustedOutput {
+  return (title, body) => sink.log.group(title, () => sink.untrusted(body))
+}
+
+/** Who runs, as the runner's environment says. */
+function actionIdentity(): RunIdentity {
+  const runInfo = runContextFromEnv()
+  const runLabel = `${process.env.GITHUB_REPOSITORY ?? 'local'}#${process.env.GITHUB_RUN_ID ?? process.pid}`
+  return {
+    runInfo,
+    runLabel,
+    author: { repository: runInfo.repository, runUrl: logUrlOf(runInfo), actor: process.env.GITHUB_ACTOR, commit: runInfo.sha },
+    holder: {
+      run: runLabel,
+      actor: process.env.GITHUB_ACTOR ?? 'unknown',
+      repository: process.env.GITHUB_REPOSITORY ?? 'local',
+      since: new Date().toISOString()
+    },
+    secrets,
+    cancelledExitCode: 1
+  }
 }
 
 function hostLabel(config: Config): string {
@@ -82,30 +96,32 @@ export async function run(): Promise<void> {
   try {
     config = readConfig()
   } catch (e) {
-    await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`, core.getInput('app'), secrets)
+    await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`, core.getInput('app'), secrets, actionsSink)
     return
   }
-  await execute(config, actionsLog)
+  const end = await execute(config, actionsSink, actionIdentity())
+  if (end.cancelled) process.exit(1)
 }
 
-async function execute(config: Config, log: Log): Promise<void> {
+/** How a run ended: its result, and whether a signal cancelled it. */
+export interface RunEnd {
+  result: ReleaseResult
+  cancelled: boolean
+}
+
+/** One run on the engine, for the Action and the command line alike: `sink` takes its report. */
+export async function execute(config: Config, sink: RunSink, identity: RunIdentity): Promise<RunEnd> {
+  const log = sink.log
   const timeline = new Timeline(log)
   const resources = new Resources()
-  const runInfo = runContextFromEnv()
-  const runLabel = `${process.env.GITHUB_REPOSITORY ?? 'local'}#${process.env.GITHUB_RUN_ID ?? process.pid}`
-  const author: ReleaseAuthor = {
-    repository: runInfo.repository,
-    runUrl: logUrlOf(runInfo),
-    actor: process.env.GITHUB_ACTOR,
-    commit: runInfo.sha
-  }
+  const { runInfo, runLabel, author, holder } = identity
 
   // Outputs, summary, error and GitHub deployment, once, whichever exit path comes first.
-  const reports = new RunReport(config, log, timeline, runInfo, secrets)
+  const reports = new RunReport(config, sink, timeline, runInfo, identity.secrets)
   let engine: ReleaseEngine | undefined
   let fleet: FleetRun | undefined
 
-  const cancel = new Cancellation(log, resources, reports, () => ({ fleet, engine }))
+  const cancel = new Cancellation(log, resources, reports, () => ({ fleet, engine }), identity.cancelledExitCode)
   cancel.listen()
 
   let result: ReleaseResult
@@ -113,12 +129,6 @@ async function execute(config: Config, log: Log): Promise<void> {
   let certificates: DomainCertificate[] = []
   /** The proxy, once known: a failed run still reports the certificates (a CA's refusal shows which name lacks one). */
   let reportRouter: Router | undefined
-  const holder = {
-    run: runLabel,
-    actor: process.env.GITHUB_ACTOR ?? 'unknown',
-    repository: process.env.GITHUB_REPOSITORY ?? 'local',
-    since: new Date().toISOString()
-  }
   try {
     if (config.fleet) {
       // Several hosts: one deployment, created once whichever host plans first.
@@ -137,6 +147,7 @@ async function execute(config: Config, log: Log): Promise<void> {
         runLabel,
         author,
         reports,
+        sink,
         cancelled: () => cancel.signals > 0,
         onRouter: router => (reportRouter = router),
         onEngine: made => (engine = made)
@@ -164,7 +175,7 @@ async function execute(config: Config, log: Log): Promise<void> {
   }
   await reports.finish(result, infrastructureError, certificates)
   cancel.stop()
-  if (cancel.signals > 0) process.exit(1)
+  return { result, cancelled: cancel.signals > 0 }
 }
 
 /**
@@ -182,7 +193,8 @@ class Cancellation {
     private readonly log: Log,
     private readonly resources: Resources,
     private readonly reports: RunReport,
-    private readonly running: () => { fleet?: FleetRun; engine?: ReleaseEngine }
+    private readonly running: () => { fleet?: FleetRun; engine?: ReleaseEngine },
+    private readonly exitCode = 1
   ) {}
 
   listen(): void {
@@ -217,8 +229,8 @@ class Cancellation {
     this.resources.close()
     // Cancelled before the release started: saying so is more use than "stopped at once".
     const reason = (!this.running().engine && this.stoppedEarly) || why
-    void this.reports.finish(this.reports.failedResult({ reason }), true).finally(() => process.exit(1))
-    setTimeout(() => process.exit(1), 3000).unref()
+    void this.reports.finish(this.reports.failedResult({ reason }), true).finally(() => process.exit(this.exitCode))
+    setTimeout(() => process.exit(this.exitCode), 3000).unref()
   }
 }
 
@@ -232,6 +244,7 @@ interface OneHostRun {
   runLabel: string
   author: ReleaseAuthor
   reports: RunReport
+  sink: RunSink
   cancelled: () => boolean
   onRouter: (router: Router) => void
   onEngine: (engine: ReleaseEngine) => void
@@ -239,7 +252,7 @@ interface OneHostRun {
 
 /** One host: connect, lock (mode status: a lock-free shell), settle the proxy, run the mode's engine call. */
 async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; certificates: DomainCertificate[] }> {
-  const { config, log, timeline, resources, holder, runLabel, author, reports, cancelled, onRouter, onEngine } = run
+  const { config, log, timeline, resources, holder, runLabel, author, reports, sink, cancelled, onRouter, onEngine } = run
   await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
     resources.ssh = await SshSession.connect(config.ssh)
     resources.ssh.onLost(e => log.warning(e.message))
@@ -266,7 +279,7 @@ async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; cer
     run: runLabel,
     author,
     onPlanned: reports.startDeployment,
-    output: untrustedOutput(log)
+    output: untrustedOutput(sink)
   }
   const engine = (reports.engine = new ReleaseEngine(deps))
   onEngine(engine)

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto'
-import * as core from '@actions/core'
 import type { Config } from './core/config.js'
 import type { Log } from './core/log.js'
 import type { Failure, Outcome, ReleaseResult } from './core/outcome.js'
@@ -11,17 +9,7 @@ import { outputsOf } from './reporting/outputs.js'
 import { renderInputErrorSummary, renderSummary } from './reporting/summary.js'
 import { renderCertificates } from './reporting/certificates.js'
 import { labelOf } from './fleet/hosts.js'
-
-/**
- * Prints text a container wrote: workflow commands in it (::error::, ::add-mask::, ...) must not be
- * obeyed, so the runner is told to stop processing them until a token nobody can guess.
- */
-function printUntrusted(text: string): void {
-  const token = randomBytes(16).toString('hex')
-  core.info(`::stop-commands::${token}`)
-  core.info(text)
-  core.info(`::${token}::`)
-}
+import type { RunSink } from './run-sink.js'
 
 function describeRelease(config: Config, planned?: PlannedRelease): string {
   if (!planned) return `${config.mode === 'rollback' ? 'Rollback' : 'Deploy'} of ${config.app}`
@@ -46,11 +34,15 @@ export class RunReport {
 
   constructor(
     private readonly config: Config,
-    private readonly log: Log,
+    private readonly sink: RunSink,
     private readonly timeline: Timeline,
     private readonly runInfo: RunContext,
     private readonly secrets: readonly string[]
-  ) {}
+  ) {
+    this.log = sink.log
+  }
+
+  private readonly log: Log
 
   /** Creates the run's GitHub deployment once (deploy, rollback, promote), when it is planned or when it fails. */
   readonly startDeployment = async (planned?: PlannedRelease): Promise<void> => {
@@ -106,26 +98,27 @@ export class RunReport {
       steps: timeline.steps,
       durationMs: timeline.elapsedMs()
     }
-    await report(config, outcome, this.log, infrastructureError, this.startDeployment, () => this.deployment, certificates, this.secrets)
+    this.sink.finished?.(outcome)
+    await report(config, outcome, this.sink, infrastructureError, this.startDeployment, () => this.deployment, certificates, this.secrets)
   }
 }
 
 /** A run refused for its inputs: every output set, a job summary saying what was refused, the error. Nothing was touched. */
-export async function refuseInputs(reason: string, app: string, secrets: readonly string[]): Promise<void> {
+export async function refuseInputs(reason: string, app: string, secrets: readonly string[], sink: RunSink): Promise<void> {
   const outputs = outputsOf({ result: 'failed', failure: { reason }, hosts: [], durationMs: 0 }, undefined)
-  for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value)
+  for (const [name, value] of Object.entries(outputs)) sink.setOutput(name, value)
   try {
-    await core.summary.addRaw(renderInputErrorSummary(reason, app, secrets)).write()
+    await sink.writeSummary(renderInputErrorSummary(reason, app, secrets))
   } catch (e) {
-    core.warning(`Could not write the job summary: ${(e as Error).message}`)
+    sink.log.warning(`Could not write the job summary: ${(e as Error).message}`)
   }
-  core.setFailed(reason)
+  sink.setFailed(reason)
 }
 
 async function report(
   config: Config,
   outcome: Outcome,
-  log: Log,
+  sink: RunSink,
   infrastructureError: boolean,
   startDeployment: () => Promise<void>,
   currentDeployment: () => GithubDeployment | undefined,
@@ -134,19 +127,20 @@ async function report(
 ): Promise<void> {
   // Outputs, the summary and the error first: they must be written whatever happens to the API calls
   // below (a second cancel signal ends the process a few seconds later).
-  for (const [name, value] of Object.entries(outputsOf(outcome, undefined))) core.setOutput(name, value)
+  const log = sink.log
+  for (const [name, value] of Object.entries(outputsOf(outcome, undefined))) sink.setOutput(name, value)
   try {
     const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`
-    await core.summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write()
+    await sink.writeSummary(renderSummary(outcome, where, secrets) + renderCertificates(certificates))
   } catch (e) {
     log.warning(`Could not write the job summary: ${(e as Error).message}`)
   }
   if (outcome.failure) {
     const f = outcome.failure
     if (f.logs !== undefined) {
-      await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''))
+      await log.group(`Last log lines of ${f.container ?? 'the container'}`, () => sink.untrusted(async print => print(f.logs ?? '')))
     }
-    core.setFailed(f.reason)
+    sink.setFailed(f.reason)
   }
 
   // A run can fail with a result other than 'failed' (auto-rolled-back: the watch switched back).
@@ -169,7 +163,7 @@ async function report(
       // A canary serves beside the live release: the live release's deployment stays active until promote.
       if (outcome.result !== 'canary') await deployment.retireSuperseded()
     }
-    if (deployment.id !== undefined) core.setOutput('deployment-id', String(deployment.id))
+    if (deployment.id !== undefined) sink.setOutput('deployment-id', String(deployment.id))
   }
   if (outcome.previewEnded && config.github.deployments) {
     const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback'

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
@@ -19,11 +19,12 @@ const PROGRAM = `${PROGRAM_DIR}/index.mjs`
 /** Label holding a hash of the program and image the renewer runs: a new cutover version replaces it. */
 const PROGRAM_LABEL = 'cutover.acme-program'
 
-/** The renewer bundle (dist/acme/index.js, built by ncc beside the action's own dist/index.js). */
+/** The renewer bundle (dist/acme/index.js, built by ncc beside the action's dist/index.js; the command line's dist/cli/index.js looks one folder up). */
 export function renewerProgram(): Buffer {
   // Built from a variable, so the bundler does not take it for an asset to copy.
   const parts = ['acme', 'index.js']
-  const path = join(dirname(fileURLToPath(import.meta.url)), ...parts)
+  const here = dirname(fileURLToPath(import.meta.url))
+  const path = [join(here, ...parts), join(here, '..', ...parts)].find(p => existsSync(p)) ?? join(here, ...parts)
   try {
     return readFileSync(path)
   } catch (e) {
