@@ -73,7 +73,7 @@ export function capabilityMessage(
 /** What a run asks of its router: every input the capability table reads. */
 export interface RouterRequest {
   mode: Mode
-  strategy: Pick<StrategySettings, 'replicas' | 'canaryWeight' | 'watch' | 'promote'>
+  strategy: Pick<StrategySettings, 'replicas' | 'canaryWeight' | 'watch' | 'promote' | 'canarySteps'>
   sticky?: boolean
   previewDomains?: string[]
   tls?: Pick<TlsSettings, 'mode' | 'trustedProxies'>
@@ -111,6 +111,8 @@ export const CAPABILITY_TABLE: readonly CapabilityRule[] = [
   { input: 'replicas', needs: ['replicas'], asked: r => (r.strategy.replicas > 1 ? String(r.strategy.replicas) : undefined) },
   { input: 'canary-weight', needs: ['weights'], asked: r => (r.strategy.canaryWeight !== undefined ? String(r.strategy.canaryWeight) : undefined) },
   { input: 'watch', needs: ['stats'], asked: r => (r.strategy.watch ? '' : undefined) },
+  { input: 'canary-steps', needs: ['weights'], asked: r => r.strategy.canarySteps?.weights.join(' ') },
+  { input: 'canary-steps', needs: ['stats'], asked: r => r.strategy.canarySteps?.weights.join(' ') },
   { input: 'promote', needs: ['preview'], asked: r => (r.strategy.promote ? r.strategy.promote : undefined) },
   { input: 'preview-domains', needs: ['preview'], asked: r => (r.previewDomains?.length ? '' : undefined) },
   { input: 'sticky', needs: ['sticky'], asked: r => (r.sticky ? 'cookie' : undefined) },

@@ -209,6 +209,26 @@ export interface StrategySettings {
   promote?: 'manual'
   /** watch: after a verified switch, observe the new color this long and roll back on 5xx or failing health; undefined: off. */
   watch?: WatchSettings
+  /** canary-steps (issue #24): the canary climbs these weights, judged at each step, then is promoted; undefined: off. */
+  canarySteps?: CanaryStepsSettings
+}
+
+/** What a step with too few requests to judge does (input 'canary-low-traffic'). */
+export type LowTrafficPolicy = 'promote' | 'hold' | 'fail'
+
+/** Inputs 'canary-steps', 'canary-step-time', 'watch-max-latency', 'watch-max-latency-increase', 'canary-low-traffic' (issue #24). */
+export interface CanaryStepsSettings {
+  /** Percentages (1-99), rising. */
+  weights: number[]
+  /** How long each step holds before it is judged. */
+  stepMs: number
+  /** The largest 5xx share (percent) of the canary's responses in a step that still passes (watch-max-error-rate). */
+  maxErrorRate: number
+  /** The largest response time (ms) of the canary in a step that still passes; undefined: not judged. */
+  maxLatencyMs?: number
+  /** The largest increase (percent) of the canary's response time over the live color's in the same step; undefined: not judged. */
+  maxLatencyIncrease?: number
+  lowTraffic: LowTrafficPolicy
 }
 
 /** Input 'watch' and 'watch-max-error-rate' (issue #12). */
