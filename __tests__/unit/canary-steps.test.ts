@@ -221,7 +221,11 @@ describe('canary-steps judgement', () => {
     // 100 % more, but within the proxy's rounding: not a breach.
     ['passed', fig(100, 0, 4), fig(1000, 0, 2)],
     // The live color too quiet to compare with: only the absolute bound applies.
-    ['passed', fig(100, 0, 80), fig(5, 0, 35)]
+    ['passed', fig(100, 0, 80), fig(5, 0, 35)],
+    // Slower by more than the bound only within the margins of the proxy's rounding: not a breach.
+    ['passed', { ...fig(100, 0, 15), responseMarginMs: 11 }, fig(1000, 0, 0)],
+    ['passed', { ...fig(100, 0, 510), responseMarginMs: 11 }, fig(1000, 0, 480)],
+    ['breached', { ...fig(100, 0, 320), responseMarginMs: 11 }, { ...fig(1000, 0, 5), responseMarginMs: 1 }]
   ] as const)('%s: canary %j against live %j', (verdict, canary, live) => {
     expect(judgeStep(canary, live, s).verdict).toBe(verdict)
   })
@@ -243,12 +247,18 @@ describe('response time of a window from HAProxy moving averages', () => {
     averageWindow: 512
   })
   it('a server still within its first 512 responses: the plain mean of the window', () => {
-    expect(windowMeanMs(at(100, 10), at(200, 55))).toBeCloseTo(100, 5)
-    expect(windowMeanMs(undefined, at(200, 55))).toBe(55)
+    expect(windowMeanMs(at(100, 10), at(200, 55))?.ms).toBeCloseTo(100, 5)
+    // Each average is rounded up to a whole ms: 300 samples' worth over 100 responses.
+    expect(windowMeanMs(at(100, 10), at(200, 55))?.marginMs).toBeCloseTo(3, 5)
+    expect(windowMeanMs(undefined, at(200, 55))).toEqual({ ms: 55, marginMs: 1 })
   })
   it('a saturated average: measured on HAProxy 2.6.12 (rtime 6 ms after 600 fast responses, 16 ms after 50 more at +100 ms)', () => {
-    expect(windowMeanMs(at(600, 6), at(650, 16))).toBeGreaterThan(100)
-    expect(windowMeanMs(at(600, 6), at(650, 16))).toBeLessThan(120)
+    const w = windowMeanMs(at(600, 6), at(650, 16))!
+    expect(w.ms).toBeGreaterThan(100)
+    expect(w.ms).toBeLessThan(120)
+    // 50 responses after 512: the rounding alone leaves about ±21 ms.
+    expect(w.marginMs).toBeGreaterThan(15)
+    expect(w.marginMs).toBeLessThan(25)
   })
   it('no responses in the window: no figure', () => {
     expect(windowMeanMs(at(600, 6), at(600, 6))).toBeUndefined()
@@ -257,7 +267,7 @@ describe('response time of a window from HAProxy moving averages', () => {
     const w = new StepWindow()
     w.add([at(0, 0), { ...at(0, 0), server: 'green-2' }])
     w.add([at(100, 10), { ...at(300, 30), server: 'green-2' }])
-    expect(w.figures('green')).toEqual({ requests: 400, errors: 0, errorPercent: 0, responseMs: 25 })
+    expect(w.figures('green')).toEqual({ requests: 400, errors: 0, errorPercent: 0, responseMs: 25, responseMarginMs: 1 })
     expect(w.figures('blue')).toEqual({ requests: 0, errors: 0, errorPercent: 0 })
   })
 })

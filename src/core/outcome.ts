@@ -84,6 +84,8 @@ export interface CanaryColorFigures {
   errorPercent: number
   /** Mean response time (ms) of the window's responses; absent without responses. */
   responseMs?: number
+  /** How far responseMs may be off (±ms) for the proxy's whole-ms averages alone; judged with it in the release's favour. */
+  responseMarginMs?: number
 }
 
 /**

@@ -48,6 +48,7 @@ export class StepWindow {
     let requests = 0
     let errors = 0
     let weighted = 0
+    let margins = 0
     let timed = 0
     for (const t of this.servers.values()) {
       if (t.last.color !== color) continue
@@ -56,14 +57,15 @@ export class StepWindow {
       const since = t.last.responses - (t.base?.responses ?? 0)
       const mean = since > 0 ? windowMeanMs(t.base, t.last) : undefined
       if (mean === undefined) continue
-      weighted += mean * since
+      weighted += mean.ms * since
+      margins += mean.marginMs * since
       timed += since
     }
     return {
       requests,
       errors,
       errorPercent: requests > 0 ? round1((100 * errors) / requests) : 0,
-      ...(timed > 0 ? { responseMs: Math.round(weighted / timed) } : {})
+      ...(timed > 0 ? { responseMs: Math.round(weighted / timed), responseMarginMs: Math.ceil(margins / timed) } : {})
     }
   }
 }
@@ -75,23 +77,26 @@ export class StepWindow {
  * S' = d·S + v per response. Of the window's k responses the first j (up to N) are summed plainly
  * and the other k − j decay, so for a window of mean m: S_end = d^(k−j)·(S_start + j·m) +
  * m·N·(1 − d^(k−j)), which gives m. (A recency-weighted mean once the average is saturated.)
+ * The proxy shows each average rounded up to a whole ms, so each S is known to within `samples`
+ * ms: `marginMs` is how far m may be off for that alone (large for a few responses after many).
  */
-export function windowMeanMs(from: ServerCounts | undefined, to: ServerCounts): number | undefined {
+export function windowMeanMs(from: ServerCounts | undefined, to: ServerCounts): { ms: number; marginMs: number } | undefined {
   const k = to.responses - (from?.responses ?? 0)
   if (k <= 0) return undefined
   const n = to.averageWindow
   const startSum = from ? from.averageMs * from.averageSamples : 0
   const plain = Math.max(0, Math.min(k, n - (from?.averageSamples ?? 0)))
   const decay = Math.pow(1 - 1 / n, k - plain)
-  const mean = (to.averageMs * to.averageSamples - decay * startSum) / (plain * decay + n * (1 - decay))
-  return Math.max(0, mean)
+  const weight = plain * decay + n * (1 - decay)
+  const mean = (to.averageMs * to.averageSamples - decay * startSum) / weight
+  return { ms: Math.max(0, mean), marginMs: (to.averageSamples + decay * (from?.averageSamples ?? 0)) / weight }
 }
 
 function round1(n: number): number {
   return Math.round(n * 10) / 10
 }
 
-/** Below this difference the proxy's whole-millisecond averages cannot tell two colors apart. */
+/** Below this difference (beyond the figures' margins) a slower canary is noise: a cold start, a busy host. */
 export const LATENCY_NOISE_MS = 10
 
 export type StepVerdict = 'passed' | 'breached' | 'low-traffic'
@@ -117,18 +122,20 @@ export function judgeStep(canary: CanaryColorFigures, live: CanaryColorFigures, 
       why: `${canary.errors} of ${canary.requests} of the canary's responses (${canary.errorPercent} %) were 5xx, above ${s.maxErrorRate} % (live: ${live.errorPercent} %)`
     }
   const ms = canary.responseMs
-  if (ms !== undefined && s.maxLatencyMs !== undefined && ms > s.maxLatencyMs)
+  // Judged on what the figures surely are: the canary at its lowest, the live color at its highest.
+  const canaryLow = ms === undefined ? undefined : ms - (canary.responseMarginMs ?? 0)
+  if (canaryLow !== undefined && s.maxLatencyMs !== undefined && canaryLow > s.maxLatencyMs)
     return {
       verdict: 'breached',
       why: `the canary's response time was ${ms} ms, above watch-max-latency ${s.maxLatencyMs} ms (live: ${msOf(live.responseMs)})`
     }
   const liveMs = live.responseMs
-  if (ms !== undefined && liveMs !== undefined && s.maxLatencyIncrease !== undefined && live.requests >= MIN_RESPONSES_JUDGED) {
-    const bound = liveMs * (1 + s.maxLatencyIncrease / 100)
-    if (ms > bound && ms - liveMs > LATENCY_NOISE_MS)
+  if (canaryLow !== undefined && liveMs !== undefined && s.maxLatencyIncrease !== undefined && live.requests >= MIN_RESPONSES_JUDGED) {
+    const liveHigh = liveMs + (live.responseMarginMs ?? 0)
+    if (canaryLow > liveHigh * (1 + s.maxLatencyIncrease / 100) && canaryLow - liveHigh > LATENCY_NOISE_MS)
       return {
         verdict: 'breached',
-        why: `the canary's response time was ${ms} ms against ${liveMs} ms of the live color, ${Math.round((100 * (ms - liveMs)) / Math.max(1, liveMs))} % more, above watch-max-latency-increase ${s.maxLatencyIncrease} %`
+        why: `the canary's response time was ${ms} ms against ${liveMs} ms of the live color, ${Math.round((100 * (ms! - liveMs)) / Math.max(1, liveMs))} % more, above watch-max-latency-increase ${s.maxLatencyIncrease} %`
       }
   }
   return {

@@ -33,7 +33,8 @@ export function canaryStepsSection(outcome: Outcome, esc: (text: string) => stri
 }
 
 function figures(f: CanaryColorFigures): string[] {
-  return [String(f.requests), `${f.errorPercent} %`, f.responseMs === undefined ? '—' : `${f.responseMs} ms`]
+  const margin = f.responseMarginMs && f.responseMarginMs > 1 ? ` ±${f.responseMarginMs}` : ''
+  return [String(f.requests), `${f.errorPercent} %`, f.responseMs === undefined ? '—' : `${f.responseMs}${margin} ms`]
 }
 
 function chart(title: string, xAxis: string, unit: string, steps: CanaryStepReport[], value: (f: CanaryColorFigures) => number): string[] {
