@@ -196,6 +196,22 @@ describe('canary-steps in the engine', () => {
     expect(bed.router.canaryState?.weight).toBe(25)
   })
 
+  it('with replicas: every replica of the canary is gated, the steps carry the replica count, the promotion switches them all', async () => {
+    const bed = new Bed()
+    await bed.engine(configFor(undefined, { strategy: { replicas: 2 } })).release({ kind: 'deploy', image: V1 })
+    const seen: (number | undefined)[] = []
+    const canary = bed.router.canary
+    bed.router.canary = async (live, c, weight) => {
+      seen.push(c.replicas)
+      await canary(live, c, weight)
+    }
+    const result = await bed.canary(steps(), { strategy: { replicas: 2, canarySteps: steps() } })
+    expect(result).toMatchObject({ result: 'deployed', color: 'green' })
+    expect(seen).toEqual([2, 2, 2])
+    expect(bed.router.route).toMatchObject({ color: 'green', replicas: 2 })
+    expect(bed.host.state()).toMatchObject({ 'web-green': `${V2} running`, 'web-green-2': `${V2} running` })
+  })
+
   it('the first deploy of an app goes live at once: there is no live color to compare with', async () => {
     const bed = new Bed()
     const result = await bed.canary()

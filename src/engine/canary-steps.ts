@@ -31,8 +31,11 @@ export async function walkCanarySteps(run: ExposureRun, s: CanaryStepsSettings, 
     steps.push(report)
     if (report.verdict === 'aborted') return { kind: 'hold', steps, weight, why: `at ${weight} %: ${report.why}` }
     const agreed = await agree(run, report)
-    if (agreed.why !== report.why) report.why = `${report.why}; ${agreed.why}`
-    if (agreed.verdict === 'breached') return { kind: 'rollback', steps, why: `at ${weight} %: ${agreed.why}` }
+    // Several hosts: what another host saw decides here too, and says so.
+    const elsewhere = report.verdict === 'failed-elsewhere' || agreed.verdict !== report.verdict
+    if (elsewhere && agreed.why !== report.why) report.why = `${report.why}; every host: ${agreed.why}`
+    const why = `at ${weight} %: ${elsewhere ? `${agreed.why}, so every host rolls back` : report.why}`
+    if (agreed.verdict === 'breached') return { kind: 'rollback', steps, why }
     if (agreed.verdict === 'low-traffic') {
       const policy = s.lowTraffic
       run.ctx.log.info(`canary-steps: step ${weight} %: ${agreed.why}; canary-low-traffic is ${policy}`)
@@ -47,7 +50,8 @@ export async function walkCanarySteps(run: ExposureRun, s: CanaryStepsSettings, 
 async function agree(run: ExposureRun, report: CanaryStepReport): Promise<FleetStepVerdict> {
   const own: FleetStepVerdict = {
     verdict: report.verdict === 'passed' || report.verdict === 'low-traffic' ? report.verdict : 'breached',
-    why: report.why
+    why: report.why,
+    ...(report.verdict === 'failed-elsewhere' ? { echo: true } : {})
   }
   if (report.verdict === 'breached') run.ctx.deps.onWatchFailed?.(`canary step ${report.weight} %: ${report.why}`)
   if (!run.ctx.deps.afterCanaryStep) return own

@@ -78,6 +78,8 @@ export interface EngineDeps {
 export interface FleetStepVerdict {
   verdict: 'passed' | 'low-traffic' | 'breached'
   why: string
+  /** The step ended because another host's breached: its reason is that host's. */
+  echo?: boolean
 }
 
 function newReleaseId(): string {
