@@ -77,16 +77,18 @@ export interface RouterRequest {
   sticky?: boolean
   previewDomains?: string[]
   tls?: Pick<TlsSettings, 'mode' | 'trustedProxies'>
+  /** metrics: the address asked for (`127.0.0.1:9101`). */
+  metrics?: string
 }
 
 /** The router request of a configuration (or of its proxy once settled on a host). */
 export function routerRequest(config: {
   mode: Mode
   strategy: StrategySettings
-  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls'>
+  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls' | 'metrics'>
 }): RouterRequest {
-  const { sticky, previewDomains, tls } = config.proxy
-  return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls }
+  const { sticky, previewDomains, tls, metrics } = config.proxy
+  return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls, ...(metrics ? { metrics: `${metrics.host}:${metrics.port}` } : {}) }
 }
 
 /** One row of the table: an input, what it needs, and its value when set (undefined: not asked for). */
@@ -117,7 +119,8 @@ export const CAPABILITY_TABLE: readonly CapabilityRule[] = [
   { input: 'preview-domains', needs: ['preview'], asked: r => (r.previewDomains?.length ? '' : undefined) },
   { input: 'sticky', needs: ['sticky'], asked: r => (r.sticky ? 'cookie' : undefined) },
   { input: 'tls', needs: ['tls'], asked: r => (r.tls && r.tls.mode !== 'off' ? r.tls.mode : undefined) },
-  { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) }
+  { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) },
+  { input: 'metrics', needs: ['stats'], asked: r => r.metrics }
 ]
 
 /**

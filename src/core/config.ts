@@ -145,6 +145,14 @@ export interface ProxySettings {
   previewDomains?: string[]
   /** Absent: tls off (as before issue #10). */
   tls?: TlsSettings
+  /** metrics (issue #24, HAProxy): the host address the proxy's Prometheus endpoint is published at; absent: as the proxy is. */
+  metrics?: MetricsAddress
+}
+
+/** Input 'metrics': where on the host the proxy's metrics are published (127.0.0.1 unless given). */
+export interface MetricsAddress {
+  host: string
+  port: number
 }
 
 /** A background process of the app: the web role's image and settings, its own command, no route, no HTTP probe. */

@@ -30,6 +30,7 @@ import {
 } from './haproxy-config.js'
 import { ConfVolume, type TlsFiles } from './haproxy-files.js'
 import { HaproxyContainer } from './haproxy-lifecycle.js'
+import { recordRelease } from './haproxy-metrics.js'
 import { previewCommands } from './haproxy-preview.js'
 import { HaproxyAdmin, parseBackends, type FileBefore } from './haproxy-runtime.js'
 import { responseCountsOf, serverCountsOf, serverStatCommand, statCommand } from './haproxy-stats.js'
@@ -203,6 +204,8 @@ export class HaproxyRouter implements Router {
       await this.restoreRouting(before, route, slots, switched)
       throw e
     }
+    const { app, files, admin, lockProxy, log } = this
+    await recordRelease({ app, files, admin, lockProxy, log, metricsPublished: this.proxy.metricsPublished }, route)
   }
 
   /**
