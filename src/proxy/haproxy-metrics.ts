@@ -22,18 +22,19 @@ export function withRelease(text: string | undefined, app: string, labels: strin
 }
 
 /**
- * metrics (issue #24): the app's live release in the shared releases map, for the series
- * cutover_release_info: in the file (a restart or reload comes up with it) under the proxy's lock,
- * and in the running proxy through the runtime API when it serves metrics. Never fails a switch:
+ * metrics (issue #24), when the proxy serves them: the app's live release in the shared releases
+ * map, for the series cutover_release_info: in the file (a restart or reload comes up with it)
+ * under the proxy's lock, and in the running proxy through the runtime API. Never fails a switch:
  * a failure is said, and the next switch writes it again.
  */
 export async function recordRelease(r: ReleaseRecorder, route: Route): Promise<void> {
+  // Without metrics nothing reads it: a switch takes no lock and no extra round trip for it.
+  if (!r.metricsPublished) return
   const labels = releaseLabels(route.color, route.releaseId)
   try {
     await underLock(r.lockProxy, async () => {
       r.files.forget()
       await r.files.put(RELEASES_MAP, withRelease(await r.files.file(RELEASES_MAP), r.app, labels))
-      if (!r.metricsPublished) return
       const map = `${HAPROXY_CONF_DIR}/${RELEASES_MAP}`
       // del answers "Key not found" for an app the running proxy has no line of yet: not an error.
       await r.admin.cli(`del map ${map} ${r.app}`)
