@@ -19,10 +19,11 @@ export interface Load {
 }
 
 /**
- * Steady GET traffic to a loopback URL from `connections` concurrent loops. Bounded: it stops
+ * Steady GET traffic to a loopback URL from `connections` concurrent loops (each waiting `pauseMs`
+ * between requests, if given). Bounded: it stops
  * by itself after maxRequests or maxMs, whichever comes first.
  */
-export function startLoad(url: string, opts: { connections?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number } = {}): Load {
+export function startLoad(url: string, opts: { connections?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number; pauseMs?: number } = {}): Load {
   const target = new URL(url)
   // Loopback, or a fleet host of the test bed (a network namespace on this machine, scripts/testbed/hosts.sh).
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname) && !/^10\.231\.0\.\d+$/.test(target.hostname)) {
@@ -70,7 +71,11 @@ export function startLoad(url: string, opts: { connections?: number; keepAlive?:
     })
 
   const loop = async () => {
-    while (!stopped && stats.sent < maxRequests && Date.now() < deadline) await once()
+    while (!stopped && stats.sent < maxRequests && Date.now() < deadline) {
+      await once()
+      // pauseMs: a steady rate that leaves the machine's cores to the proxy and the apps.
+      if (opts.pauseMs) await new Promise(r => setTimeout(r, opts.pauseMs))
+    }
   }
   const loops = Array.from({ length: connections }, loop)
   return {

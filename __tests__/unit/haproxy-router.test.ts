@@ -64,7 +64,7 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(proxy).toMatchObject({ image: settings.image, running: true, labels: { [LABEL.proxy]: 'haproxy' } })
     expect(proxy.portBindings).toEqual({ '80/tcp': [{ HostPort: '8080' }] })
     expect(Object.keys(proxy.networks).sort()).toEqual(['cutover-web', 'p-net'])
-    expect([...conf().keys()].sort()).toEqual([BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, SERVER_STATE_FILE, 'wildcards.map'].sort())
+    expect([...conf().keys()].sort()).toEqual([BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, SERVER_STATE_FILE, 'wildcards.map', 'releases.map'].sort())
     expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
     expect(locks.taken).toBe(1)
     expect(log.text()).toContain('Creating the proxy p on port 8080 (haproxy:3.0-alpine, HAProxy)')

@@ -50,3 +50,39 @@ describe('sticky input', () => {
     )
   })
 })
+
+describe('canary-steps inputs', () => {
+  it('rising percentages, each step judged by the watch bounds; defaults 60 s, 5 %, hold', () => {
+    expect(parse({ 'canary-steps': '5 25 50' }).strategy.canarySteps).toEqual({ weights: [5, 25, 50], stepMs: 60_000, maxErrorRate: 5, lowTraffic: 'hold' })
+    expect(
+      parse({
+        'canary-steps': '10%, 50%',
+        'canary-step-time': '2m',
+        'watch-max-error-rate': '1%',
+        'watch-max-latency': '300ms',
+        'watch-max-latency-increase': '50%',
+        'canary-low-traffic': 'Fail'
+      }).strategy.canarySteps
+    ).toEqual({ weights: [10, 50], stepMs: 120_000, maxErrorRate: 1, maxLatencyMs: 300, maxLatencyIncrease: 50, lowTraffic: 'fail' })
+    expect(parse().strategy.canarySteps).toBeUndefined()
+  })
+
+  it.each([
+    [{ 'canary-steps': '5 0 50' }, /^Input 'canary-steps' must be percentages from 1 to 99 such as "5 25 50", not "0" in "5 0 50"/],
+    [{ 'canary-steps': '5 five' }, /not "five"/],
+    [{ 'canary-steps': '50 25' }, /^Input 'canary-steps' must rise from step to step/],
+    [{ 'canary-steps': '5 25', 'canary-weight': '10' }, /^Input 'canary-steps' cannot be combined with 'canary-weight'/],
+    [{ 'canary-steps': '5 25', watch: '1m' }, /^Input 'canary-steps' cannot be combined with 'watch'/],
+    [{ 'canary-steps': '5 25', promote: 'manual' }, /^Input 'promote' manual cannot be combined with 'canary-steps'/],
+    [{ 'canary-steps': '5 25', mode: 'rollback' }, /^Input 'canary-steps' only applies to mode deploy, not rollback/],
+    [{ 'canary-steps': '5 25', 'canary-step-time': '2s' }, /^Input 'canary-step-time' must be at least 5s/],
+    [{ 'canary-steps': '5 25 50', 'canary-step-time': '30m' }, /^Input 'canary-step-time' is 30m for 3 steps, more than 1h in all/],
+    [{ 'canary-steps': '5', 'canary-step-time': 'soon' }, /^Input 'canary-step-time' must be a duration such as 60s or 5m, not "soon"/],
+    [{ 'canary-steps': '5', 'watch-max-latency': 'fast' }, /^Input 'watch-max-latency' must be a response time such as 300ms or 1.5s, not "fast"/],
+    [{ 'canary-steps': '5', 'watch-max-latency-increase': 'x' }, /^Input 'watch-max-latency-increase' must be a percentage/],
+    [{ 'canary-steps': '5', 'canary-low-traffic': 'wait' }, /^Input 'canary-low-traffic' must be promote, hold or fail, not "wait"/],
+    [{ 'canary-steps': '5 25', 'proxy-type': 'nginx' }, /^Input 'canary-steps' is 5 25, which needs weighted routing, which the nginx router does not have/]
+  ])('refuses %j', (inputs, message) => {
+    expect(errorOf(inputs)).toMatch(message)
+  })
+})

@@ -178,7 +178,8 @@ describe('outputsOf', () => {
     'duration-seconds',
     'hosts',
     'drift',
-    'preview-url'
+    'preview-url',
+    'canary-steps'
   ]
 
   const byKind: Record<ResultKind, Outcome> = {
@@ -260,7 +261,8 @@ describe('outputsOf', () => {
       'duration-seconds': '5.3',
       hosts: '[]',
       drift: '',
-      'preview-url': ''
+      'preview-url': '',
+      'canary-steps': '[]'
     })
   })
 
@@ -309,7 +311,8 @@ describe('outputsOf', () => {
       'duration-seconds': '0.0',
       hosts: '[]',
       drift: '',
-      'preview-url': ''
+      'preview-url': '',
+      'canary-steps': '[]'
     })
   })
 })
@@ -374,5 +377,44 @@ describe('several hosts', () => {
 
   it('one host renders no host table', () => {
     expect(renderSummary({ ...deployed, hosts: [hosts[0]] }, 'h')).not.toContain('| host | result |')
+  })
+})
+
+describe('canary-steps in the outputs and the summary', () => {
+  const fig = (requests: number, errors: number, responseMs?: number) => ({
+    requests,
+    errors,
+    errorPercent: Math.round((1000 * errors) / requests) / 10,
+    responseMs
+  })
+  const steps = [
+    { weight: 5, ms: 30_000, canary: fig(75, 0, 6), live: fig(1425, 1, 5), verdict: 'passed' as const, why: 'the canary: 75 requests' },
+    { weight: 25, ms: 12_000, canary: fig(150, 15, 310), live: fig(450, 0, 5), verdict: 'breached' as const, why: '15 of 150 | were 5xx' }
+  ]
+  const rolledBack: Outcome = { ...deployed, result: 'auto-rolled-back', color: 'blue', image: V1, previousColor: 'green', canarySteps: steps }
+
+  it('gives each step as JSON', () => {
+    expect(JSON.parse(outputsOf(rolledBack, undefined)['canary-steps'])).toEqual(steps)
+  })
+
+  it('draws a row per step and Mermaid charts of both colors', () => {
+    const md = renderSummary(rolledBack, 'host')
+    expect(md).toContain('## ↩️ Rolled back automatically (a canary step breached): `web` on host')
+    expect(md).toContain('| 5 % | 30 s | 75 | 0 % | 6 ms | 1425 | 0.1 % | 5 ms | ✅ passed: the canary: 75 requests |')
+    expect(md).toContain('| 25 % | 12 s | 150 | 10 % | 310 ms | 450 | 0 % | 5 ms | ❌ breached: 15 of 150 \\| were 5xx |')
+    expect(md).toContain(
+      [
+        '```mermaid',
+        'xychart-beta',
+        '  title "Response time (ms): bars canary, line live"',
+        '  x-axis ["5 %", "25 %"]',
+        '  y-axis "ms" 0 --> 341',
+        '  bar [6, 310]',
+        '  line [5, 5]',
+        '```'
+      ].join('\n')
+    )
+    expect(md).toContain('  bar [0, 10]\n  line [0.1, 0]')
+    expect(renderSummary(deployed, 'host')).not.toContain('mermaid')
   })
 })

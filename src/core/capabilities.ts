@@ -73,20 +73,22 @@ export function capabilityMessage(
 /** What a run asks of its router: every input the capability table reads. */
 export interface RouterRequest {
   mode: Mode
-  strategy: Pick<StrategySettings, 'replicas' | 'canaryWeight' | 'watch' | 'promote'>
+  strategy: Pick<StrategySettings, 'replicas' | 'canaryWeight' | 'watch' | 'promote' | 'canarySteps'>
   sticky?: boolean
   previewDomains?: string[]
   tls?: Pick<TlsSettings, 'mode' | 'trustedProxies'>
+  /** metrics: the address asked for (`127.0.0.1:9101`). */
+  metrics?: string
 }
 
 /** The router request of a configuration (or of its proxy once settled on a host). */
 export function routerRequest(config: {
   mode: Mode
   strategy: StrategySettings
-  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls'>
+  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls' | 'metrics'>
 }): RouterRequest {
-  const { sticky, previewDomains, tls } = config.proxy
-  return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls }
+  const { sticky, previewDomains, tls, metrics } = config.proxy
+  return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls, ...(metrics ? { metrics: `${metrics.host}:${metrics.port}` } : {}) }
 }
 
 /** One row of the table: an input, what it needs, and its value when set (undefined: not asked for). */
@@ -111,11 +113,14 @@ export const CAPABILITY_TABLE: readonly CapabilityRule[] = [
   { input: 'replicas', needs: ['replicas'], asked: r => (r.strategy.replicas > 1 ? String(r.strategy.replicas) : undefined) },
   { input: 'canary-weight', needs: ['weights'], asked: r => (r.strategy.canaryWeight !== undefined ? String(r.strategy.canaryWeight) : undefined) },
   { input: 'watch', needs: ['stats'], asked: r => (r.strategy.watch ? '' : undefined) },
+  { input: 'canary-steps', needs: ['weights'], asked: r => r.strategy.canarySteps?.weights.join(' ') },
+  { input: 'canary-steps', needs: ['stats'], asked: r => r.strategy.canarySteps?.weights.join(' ') },
   { input: 'promote', needs: ['preview'], asked: r => (r.strategy.promote ? r.strategy.promote : undefined) },
   { input: 'preview-domains', needs: ['preview'], asked: r => (r.previewDomains?.length ? '' : undefined) },
   { input: 'sticky', needs: ['sticky'], asked: r => (r.sticky ? 'cookie' : undefined) },
   { input: 'tls', needs: ['tls'], asked: r => (r.tls && r.tls.mode !== 'off' ? r.tls.mode : undefined) },
-  { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) }
+  { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) },
+  { input: 'metrics', needs: ['stats'], asked: r => r.metrics }
 ]
 
 /**

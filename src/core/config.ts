@@ -145,6 +145,14 @@ export interface ProxySettings {
   previewDomains?: string[]
   /** Absent: tls off (as before issue #10). */
   tls?: TlsSettings
+  /** metrics (issue #24, HAProxy): the host address the proxy's Prometheus endpoint is published at; absent: as the proxy is. */
+  metrics?: MetricsAddress
+}
+
+/** Input 'metrics': where on the host the proxy's metrics are published (127.0.0.1 unless given). */
+export interface MetricsAddress {
+  host: string
+  port: number
 }
 
 /** A background process of the app: the web role's image and settings, its own command, no route, no HTTP probe. */
@@ -209,6 +217,26 @@ export interface StrategySettings {
   promote?: 'manual'
   /** watch: after a verified switch, observe the new color this long and roll back on 5xx or failing health; undefined: off. */
   watch?: WatchSettings
+  /** canary-steps (issue #24): the canary climbs these weights, judged at each step, then is promoted; undefined: off. */
+  canarySteps?: CanaryStepsSettings
+}
+
+/** What a step with too few requests to judge does (input 'canary-low-traffic'). */
+export type LowTrafficPolicy = 'promote' | 'hold' | 'fail'
+
+/** Inputs 'canary-steps', 'canary-step-time', 'watch-max-latency', 'watch-max-latency-increase', 'canary-low-traffic' (issue #24). */
+export interface CanaryStepsSettings {
+  /** Percentages (1-99), rising. */
+  weights: number[]
+  /** How long each step holds before it is judged. */
+  stepMs: number
+  /** The largest 5xx share (percent) of the canary's responses in a step that still passes (watch-max-error-rate). */
+  maxErrorRate: number
+  /** The largest response time (ms) of the canary in a step that still passes; undefined: not judged. */
+  maxLatencyMs?: number
+  /** The largest increase (percent) of the canary's response time over the live color's in the same step; undefined: not judged. */
+  maxLatencyIncrease?: number
+  lowTraffic: LowTrafficPolicy
 }
 
 /** Input 'watch' and 'watch-max-error-rate' (issue #12). */

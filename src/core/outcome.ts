@@ -72,6 +72,35 @@ export interface ReleaseResult {
   switchSpreadMs?: number
   /** Mode status with several hosts: not every host has the same release live. */
   drift?: boolean
+  /** canary-steps: each step the canary went through, in order. */
+  canarySteps?: CanaryStepReport[]
+}
+
+/** One color over one canary step's window, as the proxy counted it. */
+export interface CanaryColorFigures {
+  requests: number
+  errors: number
+  /** 5xx share in percent, one decimal. */
+  errorPercent: number
+  /** Mean response time (ms) of the window's responses; absent without responses. */
+  responseMs?: number
+  /** How far responseMs may be off (±ms) for the proxy's whole-ms averages alone; judged with it in the release's favour. */
+  responseMarginMs?: number
+}
+
+/**
+ * One step of canary-steps (issue #24). passed / breached / low-traffic: judged at the step's end
+ * (a breach may come earlier); aborted: the run was told to stop during it; failed-elsewhere:
+ * another host's step breached.
+ */
+export interface CanaryStepReport {
+  weight: number
+  ms: number
+  canary: CanaryColorFigures
+  live: CanaryColorFigures
+  verdict: 'passed' | 'breached' | 'low-traffic' | 'aborted' | 'failed-elsewhere'
+  /** What was seen, one clause. */
+  why: string
 }
 
 /**

@@ -67,6 +67,19 @@ export interface EngineDeps {
   watchFailedElsewhere?: () => string | undefined
   /** Several hosts, watch: awaited once this host's watch passed; rejecting rolls this host back as a failed watch does. */
   afterWatch?: () => Promise<void>
+  /**
+   * Several hosts, canary-steps: awaited at the end of each step with this host's verdict; resolves
+   * with every host's, combined (a breach anywhere rolls every host back).
+   */
+  afterCanaryStep?: (weight: number, own: FleetStepVerdict) => Promise<FleetStepVerdict>
+}
+
+/** A canary step's verdict as several hosts agree it: any breach anywhere wins, then low traffic. */
+export interface FleetStepVerdict {
+  verdict: 'passed' | 'low-traffic' | 'breached'
+  why: string
+  /** The step ended because another host's breached: its reason is that host's. */
+  echo?: boolean
 }
 
 function newReleaseId(): string {

@@ -7,6 +7,7 @@ import { ensureComposeNetworks } from './compose-project.js'
 import { configHash } from './container-spec.js'
 import type { EngineContext } from './context.js'
 import { canaryExposure } from './expose-canary.js'
+import { canaryStepsExposure } from './expose-canary-steps.js'
 import { noExposure } from './expose-none.js'
 import { previewExposure } from './expose-preview.js'
 import { switchExposure } from './expose-switch.js'
@@ -24,6 +25,8 @@ export function exposureFor(ctx: EngineContext, kind: 'deploy' | 'rollback', liv
   const { strategy } = ctx.config
   if (!ctx.web) return noExposure
   if (strategy.canaryWeight !== undefined && live && kind === 'deploy' && !promoting) return canaryExposure(strategy.canaryWeight)
+  // canary-steps with nothing live: nothing to compare with, so the first deploy goes live.
+  if (strategy.canarySteps && live && kind === 'deploy' && !promoting) return canaryStepsExposure(strategy.canarySteps)
   // promote manual: gated, not switched to; with nothing live there is nothing to preview beside, so it goes live.
   if (strategy.promote === 'manual' && kind === 'deploy' && !promoting) {
     if (live) return previewExposure

@@ -175,6 +175,12 @@ export interface Router {
    * started (a reload starts again from zero); the engine compares samples.
    */
   responseCounts?(): Promise<ResponseCounts>
+  /**
+   * canary-steps (issue #24): the same counters per server of the app (so per color and replica),
+   * with the proxy's running average of their response times. Routers with the `stats` capability
+   * implement it.
+   */
+  serverCounts?(): Promise<ServerCounts[]>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
   /** Whether the proxy's settings for the app (domains, TLS) differ from what apply(route) would write. */
@@ -188,6 +194,24 @@ export interface ResponseCounts {
   responses: number
   /** Those with a 5xx status. */
   errors: number
+}
+
+/** One server of the app's backend as the proxy counts it: running totals since its process started. */
+export interface ServerCounts {
+  color: Color
+  /** The proxy's name of the server (`green`, `green-2`). */
+  server: string
+  responses: number
+  /** Those with a 5xx status. */
+  errors: number
+  /**
+   * The proxy's moving average of the server's response time (ms, whole), over its last
+   * `averageOver` responses: each new response weighs 1/averageOver (HAProxy: TIME_STATS_SAMPLES).
+   */
+  averageMs: number
+  /** How many responses the average is over (fewer than `averageWindow` while the server is new to the process). */
+  averageSamples: number
+  averageWindow: number
 }
 
 /** The certificate the proxy serves for one of the app's domains (issue #10). */

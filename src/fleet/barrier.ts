@@ -55,3 +55,68 @@ export class Barrier {
     }
   }
 }
+
+/** A canary step's verdict on one host (engine/context.ts's FleetStepVerdict). */
+export interface StepVerdict {
+  verdict: 'passed' | 'low-traffic' | 'breached'
+  why: string
+  /** The step ended because another host's breached (only named when no host says why itself). */
+  echo?: boolean
+}
+
+interface Meeting {
+  verdicts: Map<string, StepVerdict>
+  resolve: (v: StepVerdict) => void
+  done: Promise<StepVerdict>
+  settled: boolean
+}
+
+/**
+ * canary-steps over several hosts (issue #24): the hosts of a batch meet at the end of each step
+ * with their verdicts and go on together with the combined one: a breach anywhere is a breach
+ * everywhere, then too few requests anywhere. A host that fails or finishes leaves every meeting.
+ */
+export class StepMeetings {
+  private readonly expected: Set<string>
+  private readonly meetings = new Map<number, Meeting>()
+
+  constructor(participants: string[]) {
+    this.expected = new Set(participants)
+  }
+
+  arrive(host: string, weight: number, own: StepVerdict): Promise<StepVerdict> {
+    const meeting = this.meeting(weight)
+    meeting.verdicts.set(host, own)
+    this.check(meeting)
+    return meeting.done
+  }
+
+  leave(host: string): void {
+    this.expected.delete(host)
+    for (const m of this.meetings.values()) this.check(m)
+  }
+
+  private meeting(weight: number): Meeting {
+    let m = this.meetings.get(weight)
+    if (!m) {
+      let resolve!: (v: StepVerdict) => void
+      const done = new Promise<StepVerdict>(r => (resolve = r))
+      m = { verdicts: new Map(), resolve, done, settled: false }
+      this.meetings.set(weight, m)
+    }
+    return m
+  }
+
+  private check(m: Meeting): void {
+    if (m.settled || ![...this.expected].every(h => m.verdicts.has(h))) return
+    m.settled = true
+    const all = [...m.verdicts.entries()]
+    for (const verdict of ['breached', 'low-traffic'] as const) {
+      const any = all.filter(([, v]) => v.verdict === verdict)
+      const own = any.filter(([, v]) => !v.echo)
+      const hit = own.length ? own : any
+      if (hit.length) return m.resolve({ verdict, why: hit.map(([host, v]) => `${host}: ${v.why}`).join('; ') })
+    }
+    m.resolve({ verdict: 'passed', why: `${all.length} hosts passed` })
+  }
+}

@@ -5,7 +5,7 @@ import type { EngineDeps, ReleaseEngine } from '../engine/release.js'
 import type { EngineConfig } from '../engine/context.js'
 import type { ModeEntry } from '../engine/modes.js'
 import type { ReleaseRequest } from '../engine/plan.js'
-import { Barrier } from './barrier.js'
+import { Barrier, StepMeetings } from './barrier.js'
 
 /** One host of the run, as the rollout sees it. */
 export interface FleetMember {
@@ -28,7 +28,10 @@ export interface HostRun {
   switchedAt?: number
 }
 
-type Hooks = Pick<EngineDeps, 'beforeSwitch' | 'afterVerify' | 'newId' | 'releaseCommandOnce' | 'onWatchFailed' | 'watchFailedElsewhere' | 'afterWatch'>
+type Hooks = Pick<
+  EngineDeps,
+  'beforeSwitch' | 'afterVerify' | 'newId' | 'releaseCommandOnce' | 'onWatchFailed' | 'watchFailedElsewhere' | 'afterWatch' | 'afterCanaryStep'
+>
 
 /** What a failed engine reported live, so the host's row still says what serves there. */
 function observedOf(e: unknown): ReleaseResult {
@@ -135,6 +138,7 @@ export class FleetRollout {
     const gated = new Barrier(labels)
     const verified = new Barrier(labels)
     const watched = new Barrier(labels)
+    const steps = new StepMeetings(labels)
     let watchFailure: { host: string; reason: string } | undefined
     if (batch.length > 1) this.log.info(`${batch.length} hosts: each boots and health-gates the new color; they switch together once all are healthy.`)
     return Promise.all(
@@ -152,6 +156,7 @@ export class FleetRollout {
             halted = 'after-watch'
             return `the watch failed on ${watchFailure.host} (${watchFailure.reason}), so every host rolls back`
           },
+          afterCanaryStep: (weight, own) => steps.arrive(m.label, weight, own),
           afterWatch: () =>
             watched.arrive(m.label).catch((e: Error) => {
               halted = 'after-watch'
@@ -175,6 +180,7 @@ export class FleetRollout {
           gated.leave(m.label)
           verified.leave(m.label)
           watched.leave(m.label)
+          steps.leave(m.label)
           return { host: m.label, result: outcome.result, outcome, switchedAt: m.switchedAt() }
         } catch (e) {
           const lost = m.lost?.()
@@ -185,6 +191,7 @@ export class FleetRollout {
           }
           // A watch that failed here has told the others already; any other failure after the switch is this host's alone.
           if (!(e instanceof ReleaseError && e.result?.result === 'auto-rolled-back')) watched.leave(m.label)
+          steps.leave(m.label)
           const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' || halted === 'after-watch' ? 'reverted' : 'failed'
           return { host: m.label, result, failure, outcome: observedOf(e), switchedAt: m.switchedAt() }
         } finally {

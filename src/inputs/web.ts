@@ -92,8 +92,22 @@ export function parseProxy(r: Reader): ProxyInputs {
     ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
     ...(previewDomains.length ? { previewDomains } : {}),
     drainTimeoutMs: r.duration('drain-timeout', '30s'),
-    tls
+    tls,
+    ...metricsOf(r.str('metrics'))
   }
+}
+
+/** `metrics`: a port (published on 127.0.0.1), or an IP address and a port; '' or off: the proxy as it is. */
+function metricsOf(value: string): Pick<ProxyInputs, 'metrics'> {
+  if (value === '' || value.toLowerCase() === 'off') return {}
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):)?(\d{1,5})$/.exec(value.trim())
+  const port = Number(m?.[2])
+  if (!m || port < 1 || port > 65535)
+    throw new InputError(
+      'metrics',
+      `must be a port (published on 127.0.0.1, e.g. 9101) or an IP address and a port (e.g. 10.0.0.5:9101; 0.0.0.0:9101 publishes it on every interface), or off, not "${value}"`
+    )
+  return { metrics: { host: m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1', port } }
 }
 
 function parseProxyName(name: string): string {

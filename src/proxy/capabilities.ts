@@ -49,7 +49,7 @@ export function routersWith(capability: Capability): string[] {
 export interface ProxyRun {
   mode: Mode
   strategy: StrategySettings
-  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls'> & { type: ProxyChoice }
+  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls' | 'metrics'> & { type: ProxyChoice }
 }
 
 /**

@@ -22,6 +22,11 @@ export { ACME_CHALLENGE_PORT, ACME_PATH, certFile, HAPROXY_CONF_DIR, HAPROXY_RUN
 export const HAPROXY_PORT = 80
 /** The container port HAProxy terminates TLS on (published at https-port). */
 export const HAPROXY_HTTPS_PORT = 443
+/** metrics (issue #24): the Prometheus endpoint inside the container, published only at the address 'metrics' gives. */
+export const HAPROXY_METRICS_PORT = 8405
+/** metrics: each app's live release as Prometheus labels (`<app> color="green",release="..."`), kept by the runtime API. */
+export const RELEASES_MAP = 'releases.map'
+export const EMPTY_RELEASES_MAP = '# Managed by cutover: app -> its live release as Prometheus labels.\n'
 export const BASE_FILE = '00-base.cfg'
 export const DOMAINS_MAP = 'domains.map'
 export const WILDCARDS_MAP = 'wildcards.map'
@@ -84,7 +89,7 @@ export function decodeRelease(value: string | string[] | undefined): string | un
  * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
  * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-export function renderBaseConfig(hardStopAfterS: number, proxyName: string, adminGroup?: number): string {
+export function renderBaseConfig(hardStopAfterS: number, proxyName: string, adminGroup?: number, metrics = false): string {
   const dir = HAPROXY_CONF_DIR
   // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
   const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600'
@@ -150,7 +155,30 @@ backend ${NOT_FOUND_BACKEND}
 # The ACME renewer (tls auto): in maintenance until its container exists.
 backend ${ACME_BACKEND}
   server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} ${SERVER_RESOLVE}
+${metrics ? renderMetricsFrontend() : ''}`
+}
+
+/**
+ * metrics (issue #24): HAProxy's own Prometheus exporter at /metrics (every app's backend and
+ * servers: requests, responses by code, response times), and at /release?app=<app> the app's
+ * live release as an info series, from a map the runtime API keeps current (no reload).
+ */
+function renderMetricsFrontend(): string {
+  const map = `${HAPROXY_CONF_DIR}/${RELEASES_MAP}`
+  return `
+# metrics: published on the host only at the address the 'metrics' input gives (127.0.0.1 unless told).
+frontend cutover-metrics
+  bind :${HAPROXY_METRICS_PORT}
+  http-request use-service prometheus-exporter if { path /metrics }
+  http-request set-var(txn.cutover_app) url_param(app)
+  http-request return status 200 content-type "text/plain; version=0.0.4" lf-string "# HELP cutover_release_info The release cutover last made live for the app (labels: app, color, release).\\n# TYPE cutover_release_info gauge\\ncutover_release_info{app=\\"%[var(txn.cutover_app)]\\",%[var(txn.cutover_app),map(${map})]} 1\\n" if { path /release } { var(txn.cutover_app),map(${map}) -m found }
+  http-request return status 404 content-type text/plain string "metrics: GET /metrics, or /release?app=<app> for an app deployed on this proxy"
 `
+}
+
+/** The releases map's line of an app: its live color and release id as Prometheus labels. */
+export function releaseLabels(color: string, releaseId: string): string {
+  return `color="${color}",release="${encodeRelease(releaseId)}"`
 }
 
 const ROUTE_LINE = /^# cutover-route: /

@@ -12,12 +12,15 @@ import {
   EMPTY_ACME_MAP,
   EMPTY_CERTS_LIST,
   EMPTY_MAP,
+  EMPTY_RELEASES_MAP,
   EMPTY_SERVER_STATE,
   HAPROXY_CONF_DIR,
   HAPROXY_HTTPS_PORT,
+  HAPROXY_METRICS_PORT,
   HAPROXY_PORT,
   HAPROXY_RUN_DIR,
   hostRunDir,
+  RELEASES_MAP,
   renderBaseConfig,
   SERVER_STATE_FILE,
   WILDCARDS_MAP
@@ -31,6 +34,7 @@ const PORT_KEY = `${HAPROXY_PORT}/tcp`
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
 const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none'
 const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`
+const METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`
 /** How long a started proxy may take to open its admin socket. */
 const START_TIMEOUT_MS = 15_000
 /** A process left behind by a reload keeps WebSockets at least this long. */
@@ -41,7 +45,8 @@ const SHARED_DEFAULTS: Record<string, string> = {
   [WILDCARDS_MAP]: EMPTY_MAP,
   [CERTS_LIST]: EMPTY_CERTS_LIST,
   [ACME_MAP]: EMPTY_ACME_MAP,
-  [SERVER_STATE_FILE]: EMPTY_SERVER_STATE
+  [SERVER_STATE_FILE]: EMPTY_SERVER_STATE,
+  [RELEASES_MAP]: EMPTY_RELEASES_MAP
 }
 
 /** What the proxy container's lifecycle needs: the host's Docker, the proxy's settings, its files and admin socket. */
@@ -67,6 +72,8 @@ export class HaproxyContainer {
   readonly name: string
   readonly network: string
   private group?: number
+  /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
+  metricsPublished = false
 
   constructor(private readonly host: HaproxyHost) {
     this.name = host.settings.name
@@ -81,14 +88,16 @@ export class HaproxyContainer {
   async ensure(appNetwork: string): Promise<void> {
     const info = await inspectIfExists(this.container)
     if (info) this.check(info)
+    this.metricsPublished = !!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0
     const ready =
-      !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info)
+      !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.mustRecreate(info)
     if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0) return
     await underLock(this.host.lockProxy, async () => {
       // Under the lock: what other apps wrote until now.
       this.host.files.forget()
       await ensureProxyNetwork(this.host.docker, this.network)
       const { current, networks } = await this.existingOrNew(appNetwork)
+      this.metricsPublished = this.publishedPorts(current, METRICS_PORT_KEY).length > 0
       for (const network of networks) {
         if (!current.NetworkSettings.Networks[network]) await this.host.docker.getNetwork(network).connect({ Container: current.Id })
       }
@@ -101,13 +110,14 @@ export class HaproxyContainer {
     let current = await inspectIfExists(this.container)
     let networks = [this.network, appNetwork]
     if (!current) current = await this.create()
-    else if (this.lacksHttpsPort(current)) {
+    else if (this.mustRecreate(current)) {
       // Docker cannot publish a port on an existing container: a new one, on every network the old
       // one had. Every app's routes are in the config volume, so they come back with it.
       networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])]
-      this.host.log.warning(
-        `The proxy ${this.name} publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort} (once; every app on it is unreachable for a few seconds)`
-      )
+      const what = this.lacksHttpsPort(current)
+        ? `publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort}`
+        : `does not publish its metrics at ${describeMetrics(this.host.settings)}: re-creating it to publish them there`
+      this.host.log.warning(`The proxy ${this.name} ${what} (once; every app on it is unreachable for a few seconds)`)
       await this.container.remove({ force: true })
       current = await this.create()
     }
@@ -138,6 +148,9 @@ export class HaproxyContainer {
       const upgraded = await this.resolveNoServerAtLoad()
       log.info(`Updating the shared settings of the proxy ${this.name}`)
       await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded])
+    } else {
+      // A file a newer version shares (releases.map), for a proxy whose settings need no reload.
+      await this.writeSharedDefaults(undefined)
     }
   }
 
@@ -193,6 +206,19 @@ export class HaproxyContainer {
     return (bindings?.[key] ?? []).map(b => Number(b.HostPort))
   }
 
+  /** Docker publishes ports only when a container is created: HTTPS, or metrics at another address than asked. */
+  private mustRecreate(info: Docker.ContainerInspectInfo): boolean {
+    return this.lacksHttpsPort(info) || this.lacksMetricsAddress(info)
+  }
+
+  /** metrics asked for at an address the container does not publish them at. */
+  private lacksMetricsAddress(info: Docker.ContainerInspectInfo): boolean {
+    const wanted = this.host.settings.metrics
+    if (!wanted || info.Config.Labels?.[LABEL.proxy] !== 'haproxy') return false
+    const bindings = (info.HostConfig.PortBindings as Record<string, { HostIp?: string; HostPort?: string }[] | null> | undefined)?.[METRICS_PORT_KEY] ?? []
+    return !bindings.some(b => Number(b.HostPort) === wanted.port && (b.HostIp || '0.0.0.0') === wanted.host)
+  }
+
   /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
   private lacksHttpsPort(info: Docker.ContainerInspectInfo): boolean {
     return this.host.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0
@@ -204,7 +230,12 @@ export class HaproxyContainer {
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
     const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
     this.group ??= await this.host.adminGroup().catch(() => undefined)
-    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group)
+    const wanted = renderBaseConfig(
+      Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)),
+      this.name,
+      this.group,
+      this.metricsPublished
+    )
     return current === wanted ? undefined : wanted
   }
 
@@ -246,7 +277,10 @@ export class HaproxyContainer {
     const { docker, settings, tls, registry, log } = this.host
     await ensureProxyImage(docker, settings.image, registry, log)
     const https = tls.mode !== 'off'
-    log.info(`Creating the proxy ${this.name} on port ${settings.port}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''} (${settings.image}, HAProxy)`)
+    const metrics = settings.metrics
+    log.info(
+      `Creating the proxy ${this.name} on port ${settings.port}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`
+    )
     try {
       await docker.createContainer({
         name: this.name,
@@ -259,11 +293,12 @@ export class HaproxyContainer {
         // Soft stop: what is in flight finishes.
         StopSignal: 'SIGUSR1',
         Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-        ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}) },
+        ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
         HostConfig: {
           PortBindings: {
             [PORT_KEY]: [{ HostPort: String(settings.port) }],
-            ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(tls.httpsPort) }] } : {})
+            ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(tls.httpsPort) }] } : {}),
+            ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
           },
           Binds: [
             // The config (and so the live colors) survives a re-created container.
@@ -283,6 +318,13 @@ export class HaproxyContainer {
     if (!info) throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`)
     return info
   }
+}
+
+/** `127.0.0.1:9101`, `[::1]:9101`: where the metrics are published. */
+export function describeMetrics(settings: Pick<ProxySettings, 'metrics'>): string {
+  const m = settings.metrics
+  if (!m) return 'no address'
+  return `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`
 }
 
 /**

@@ -4,7 +4,7 @@ import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { containerName, otherColor, type Color } from '../core/names.js'
-import type { DomainCertificate, ResponseCounts, Route, Router, VerifyResult } from '../engine/ports.js'
+import type { DomainCertificate, ResponseCounts, ServerCounts, Route, Router, VerifyResult } from '../engine/ports.js'
 import { oneTo } from '../engine/replicas.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { HAPROXY_CAPABILITIES } from './capabilities.js'
@@ -30,9 +30,10 @@ import {
 } from './haproxy-config.js'
 import { ConfVolume, type TlsFiles } from './haproxy-files.js'
 import { HaproxyContainer } from './haproxy-lifecycle.js'
+import { recordRelease } from './haproxy-metrics.js'
 import { previewCommands } from './haproxy-preview.js'
 import { HaproxyAdmin, parseBackends, type FileBefore } from './haproxy-runtime.js'
-import { responseCountsOf, statCommand } from './haproxy-stats.js'
+import { responseCountsOf, serverCountsOf, serverStatCommand, statCommand } from './haproxy-stats.js'
 import {
   backendShape,
   canaryCommands,
@@ -203,6 +204,8 @@ export class HaproxyRouter implements Router {
       await this.restoreRouting(before, route, slots, switched)
       throw e
     }
+    const { app, files, admin, lockProxy, log } = this
+    await recordRelease({ app, files, admin, lockProxy, log, metricsPublished: this.proxy.metricsPublished }, route)
   }
 
   /**
@@ -329,6 +332,12 @@ export class HaproxyRouter implements Router {
   async responseCounts(): Promise<ResponseCounts> {
     const be = backendName(this.app)
     return responseCountsOf(await this.admin.cli(statCommand(be)), be)
+  }
+
+  /** canary-steps: the app backend's counters per server (`show stat`), with their response time averages. */
+  async serverCounts(): Promise<ServerCounts[]> {
+    const be = backendName(this.app)
+    return serverCountsOf(await this.admin.cli(serverStatCommand(be)), be)
   }
 
   /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */

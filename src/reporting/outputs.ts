@@ -15,6 +15,7 @@ export function outputsOf(outcome: Omit<Outcome, 'mode' | 'app' | 'steps'> & Par
     'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
     hosts: JSON.stringify(outcome.hosts ?? []),
     'preview-url': outcome.preview?.url ?? '',
+    'canary-steps': JSON.stringify(outcome.canarySteps ?? []),
     drift: outcome.drift === undefined ? '' : String(outcome.drift)
   }
 }

@@ -1,4 +1,5 @@
 import type { Outcome, StepRecord } from '../core/outcome.js'
+import { canaryStepsSection } from './canary-chart.js'
 import { hostsTable } from './hosts-table.js'
 
 const STEP_TITLES: Record<StepRecord['name'], string> = {
@@ -63,7 +64,12 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
   // Masked before escaping, so a secret with | or < in it is still found.
   const esc = (text: string) => escapeMarkdown(maskSecrets(text, secrets))
   const lines: string[] = []
-  const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result]
+  const verb =
+    outcome.mode === 'status'
+      ? 'Status of'
+      : outcome.canarySteps?.length && outcome.result === 'auto-rolled-back'
+        ? '↩️ Rolled back automatically (a canary step breached):'
+        : HEADLINES[outcome.result]
   lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '))
   lines.push('')
   lines.push(...hostsTable(outcome, esc))
@@ -115,6 +121,7 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
       lines.push('')
     }
   }
+  lines.push(...canaryStepsSection(outcome, esc))
   if (outcome.releases?.length) lines.push(...releasesTable(outcome, esc), '')
   if (outcome.steps.length) {
     lines.push('| step | time | |')

@@ -6,7 +6,9 @@
 // after this delay, like a real app booting), MODE (baked: ok | unhealthy |
 // crash), SHUTDOWN_TIMEOUT_MS (10000: upper bound of the SIGTERM drain),
 // ERROR_PERCENT (0: that share of GET / answers 500 "error", evenly spread;
-// /health is unaffected: an app that looks healthy but fails its users).
+// /health is unaffected: an app that looks healthy but fails its users),
+// DELAY_MS (0: GET / answers after that many ms, capped at 60000; /health is
+// unaffected: an app that looks healthy but is slow for its users).
 //
 // GET /            200 "<VERSION>\n" (every answer carries X-App-Version)
 // GET /health      200 "ok" (500 "unhealthy" in MODE=unhealthy)
@@ -37,6 +39,7 @@ const MODE = process.env.MODE || 'ok';
 const BOOT_DELAY_MS = Number(process.env.BOOT_DELAY_MS ?? 1500);
 const SHUTDOWN_TIMEOUT_MS = Number(process.env.SHUTDOWN_TIMEOUT_MS || 10000);
 const ERROR_PERCENT = Math.min(100, Math.max(0, Number(process.env.ERROR_PERCENT || 0)));
+const DELAY_MS = Math.min(60000, Math.max(0, Number(process.env.DELAY_MS || 0)));
 const TICK_MS = 500;
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -218,14 +221,17 @@ function main(http, crypto, fs) {
       return send(res, 405, 'method not allowed\n');
     }
     switch (url.pathname) {
-      case '/':
+      case '/': {
         // ERROR_PERCENT: every request adds the share; each time it passes 100, one 500.
         errorDebt += ERROR_PERCENT;
-        if (errorDebt >= 100) {
-          errorDebt -= 100;
-          return send(res, 500, 'error\n');
-        }
-        return send(res, 200, `${VERSION}\n`);
+        const failed = errorDebt >= 100;
+        if (failed) errorDebt -= 100;
+        const answer = () => (failed ? send(res, 500, 'error\n') : send(res, 200, `${VERSION}\n`));
+        if (!DELAY_MS) return answer();
+        const t = setTimeout(answer, DELAY_MS);
+        res.on('close', () => clearTimeout(t));
+        return;
+      }
       case '/health':
         return MODE === 'unhealthy' ? send(res, 500, 'unhealthy\n') : send(res, 200, 'ok\n');
       case '/slow': {

@@ -1,0 +1,105 @@
+/** Steady traffic through the fake router, counted per server as HAProxy counts it (canary-steps). */
+import type { Color } from '../../src/core/names.js'
+import type { ServerCounts } from '../../src/engine/ports.js'
+import type { FakeClock, FakeHost, FakeRouter } from './fakes.js'
+
+/** How the containers of an image answer the traffic. */
+export interface TrafficBehaviour {
+  /** Share of 5xx answers, 0-1. */
+  errorShare?: number
+  /** Response time in ms. */
+  ms?: number
+}
+
+const WINDOW = 512
+
+interface ServerState {
+  responses: number
+  errors: number
+  /** average × samples, as HAProxy keeps it. */
+  sum: number
+  samples: number
+  /** Errors owed to whole requests (fractions carried over between reads). */
+  errorDebt: number
+}
+
+/**
+ * Gives `router` a serverCounts() that counts `rps` requests a second since the last read, split by
+ * the canary weight (all to the routed color without a canary), answered as each color's image
+ * behaves. `reset()` starts the counters from zero (a proxy reload).
+ */
+export class Traffic {
+  private readonly servers = new Map<Color, ServerState>()
+  private last: number
+  readonly behaviour = new Map<string, TrafficBehaviour>()
+  /** Makes the next read fail (the runtime API not answering). */
+  failNext = 0
+
+  constructor(
+    private readonly clock: FakeClock,
+    private readonly host: FakeHost,
+    private readonly router: FakeRouter,
+    public rps = 50
+  ) {
+    this.last = clock.now()
+    Object.assign(router, { serverCounts: () => this.read() })
+  }
+
+  reset(): void {
+    this.flow()
+    this.servers.clear()
+  }
+
+  private state(color: Color): ServerState {
+    let s = this.servers.get(color)
+    if (!s) this.servers.set(color, (s = { responses: 0, errors: 0, sum: 0, samples: 0, errorDebt: 0 }))
+    return s
+  }
+
+  /** The requests since the last read, counted. */
+  private flow(): void {
+    const seconds = (this.clock.now() - this.last) / 1000
+    this.last = this.clock.now()
+    const route = this.router.route
+    if (!route) return
+    const total = Math.round(seconds * this.rps)
+    const canary = this.router.canaryState
+    const shares: [Color, number][] = canary
+      ? [
+          [canary.live.color, Math.round((total * (100 - canary.weight)) / 100)],
+          [canary.canary.color, Math.round((total * canary.weight) / 100)]
+        ]
+      : [[route.color, total]]
+    for (const [color, n] of shares) {
+      const image = this.host.containers.get(`${route.app}-${color}`)?.image ?? ''
+      const b = this.behaviour.get(image) ?? {}
+      const s = this.state(color)
+      s.errorDebt += n * (b.errorShare ?? 0)
+      const errors = Math.floor(s.errorDebt)
+      s.errorDebt -= errors
+      s.responses += n
+      s.errors += errors
+      for (let i = 0; i < n; i++) {
+        s.sum = s.samples < WINDOW ? s.sum + (b.ms ?? 5) : s.sum - s.sum / WINDOW + (b.ms ?? 5)
+        s.samples = Math.min(WINDOW, s.samples + 1)
+      }
+    }
+  }
+
+  private async read(): Promise<ServerCounts[]> {
+    if (this.failNext > 0) {
+      this.failNext--
+      throw new Error('the runtime API did not answer')
+    }
+    this.flow()
+    return [...this.servers.entries()].map(([color, s]) => ({
+      color,
+      server: color,
+      responses: s.responses,
+      errors: s.errors,
+      averageMs: s.samples ? Math.ceil(s.sum / s.samples) : 0,
+      averageSamples: s.samples,
+      averageWindow: WINDOW
+    }))
+  }
+}
