@@ -63,7 +63,9 @@ export function toDockerSpec(spec: ServiceSpec): Record<string, unknown> {
               }
             }
           : {}),
-        ...(spec.files?.length ? { Configs: spec.files.map(f => ({ ConfigID: f.configId, ConfigName: f.config, File: { Name: f.path, UID: '0', GID: '0', Mode: 0o444 } })) } : {})
+        ...(spec.files?.length
+          ? { Configs: spec.files.map(f => ({ ConfigID: f.configId, ConfigName: f.config, File: { Name: f.path, UID: '0', GID: '0', Mode: 0o444 } })) }
+          : {})
       },
       Resources: { Limits: { ...(spec.memoryBytes ? { MemoryBytes: spec.memoryBytes } : {}), ...(spec.nanoCpus ? { NanoCPUs: spec.nanoCpus } : {}) } },
       RestartPolicy: { Condition: 'any', Delay: 1e9 },
@@ -203,11 +205,15 @@ export class DockerSwarmCluster implements SwarmCluster {
   }
 
   async ensureConfig(name: string, content: string, labels: Record<string, string>): Promise<string> {
-    const find = async () => ((await this.docker.listConfigs({ filters: { name: [name] } })) as { ID: string; Spec?: { Name?: string } }[]).find(c => c.Spec?.Name === name)?.ID
+    const find = async () =>
+      ((await this.docker.listConfigs({ filters: { name: [name] } })) as { ID: string; Spec?: { Name?: string } }[]).find(c => c.Spec?.Name === name)?.ID
     const existing = await find()
     if (existing) return existing
     try {
-      const created = (await this.docker.createConfig({ Name: name, Labels: labels, Data: Buffer.from(content).toString('base64') })) as { ID?: string; id?: string }
+      const created = (await this.docker.createConfig({ Name: name, Labels: labels, Data: Buffer.from(content).toString('base64') })) as {
+        ID?: string
+        id?: string
+      }
       const id = created.ID ?? created.id ?? (await find())
       if (!id) throw new Error(`the config ${name} was created but is not listed`)
       return id
