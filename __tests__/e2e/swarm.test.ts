@@ -1,10 +1,13 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
-import { get, runAction } from '../support/action.js'
+import { get, runAction, startAction, untilOutput } from '../support/action.js'
 import { fleetBed, fleetDocker, fleetImage, fleetInputs } from '../support/fleet.js'
 import { startLoad, type Load } from '../support/load.js'
 import { expectSuccess } from '../support/strategy.js'
 import { removeSwarmThings, serviceTasks, swarmManager, swarmNodes } from '../support/swarm.js'
-import { freePort, uniqueName } from '../support/testbed.js'
+import { freePort, REPO, uniqueName } from '../support/testbed.js'
 
 // target: swarm (issue #26) on the test bed's 3-node swarm (scripts/testbed/swarm.sh): each color a
 // service, HAProxy a global service with host-mode ports, the switch through every proxy task at once.
@@ -125,3 +128,59 @@ it('a broken image: nothing switches, v1 keeps serving on every node, 0 failed r
   for (const s of stats) expect({ node: s.node, failures: s.failures, errors: s.errors }).toEqual({ node: s.node, failures: 0, errors: [] })
   expect(await served()).toEqual(['v1', 'v1', 'v1'])
 }, 240_000)
+
+it('a worker service follows the release: started and gated with the new color, the previous one removed after the switch', async () => {
+  const workers = { workers: 'jobs: /usr/bin/node /app/app.js', 'worker-min-uptime': '2s' }
+  const loads = loadEveryNode()
+  const first = await runAction(inputs({ image: fleetImage('v2'), ...workers }))
+  expectSuccess(first)
+  expect(first.outputs.color).toBe('green')
+  const green = (await serviceTasks(`${app}-green-worker-jobs`)).filter(t => t.state === 'running')
+  expect(green).toHaveLength(1)
+  const second = await runAction(inputs({ image: fleetImage('v3'), ...workers }))
+  const stats = await stopLoads(loads)
+  expectSuccess(second)
+  expect(second.outputs.color).toBe('blue')
+  expect((await serviceTasks(`${app}-blue-worker-jobs`)).filter(t => t.state === 'running')).toHaveLength(1)
+  expect(
+    await swarmManager()
+      .getService(`${app}-green-worker-jobs`)
+      .inspect()
+      .catch(() => 'gone')
+  ).toBe('gone')
+  for (const s of stats) expect({ node: s.node, failures: s.failures, errors: s.errors }).toEqual({ node: s.node, failures: 0, errors: [] })
+  expect(await served()).toEqual(['v3', 'v3', 'v3'])
+}, 300_000)
+
+it("one node's dockerd stopped during a deploy: Swarm reschedules its tasks, the gate waits for them, the other nodes' proxies keep serving (only requests in flight to the stopped node are lost)", async () => {
+  const stopped = 3
+  const others = nodes.filter((_, i) => i !== stopped - 1)
+  const loads = others.map(n => startLoad(`http://${n}:${port}/`, { connections: 2, keepAlive: true, maxRequests: 20000, maxMs: 200_000 }))
+  const pid = Number(readFileSync(`/run/cutover-test-h${stopped}/dockerd.pid`, 'utf8').trim())
+  const started = startAction(inputs({ image: fleetImage('v2'), 'health-timeout': '120s' }))
+  try {
+    await untilOutput(started, 'to be running and healthy', 60_000)
+    // Stopped as a shutdown stops it: its containers (its tasks, its proxy) stop with it.
+    process.kill(pid, 'SIGTERM')
+    const run = await started.done
+    const stats = await Promise.all(loads.map(l => l.stop()))
+    expectSuccess(run)
+    expect([run.outputs.result, run.outputs.color]).toEqual(['deployed', 'green'])
+    // (the manager still lists the stopped node's last task as running: it cannot hear otherwise)
+    const tasks = (await serviceTasks(`${app}-green`)).filter(t => t.state === 'running' && t.node !== nodes[stopped - 1])
+    expect(tasks).toHaveLength(4)
+    // Requests already sent to the live color's tasks on the stopped node when it stopped get no
+    // answer (its overlay address drops them): at most one per client connection; every other one is served.
+    for (const [i, s] of stats.entries()) {
+      console.log(`swarm node down: through ${others[i]} ${s.sent} requests, ${s.sent - s.ok} failed (${s.firstErrors.join(', ')})`)
+      expect({ node: others[i], failed: s.sent - s.ok <= 2, served: s.ok > 0 }).toEqual({ node: others[i], failed: true, served: true })
+      expect(s.firstErrors.every(e => e === 'request timed out')).toBe(true)
+    }
+    expect(await Promise.all(others.map(async n => (await get(`http://${n}:${port}/`)).body.trim()))).toEqual(['v2', 'v2'])
+  } finally {
+    await Promise.all(loads.map(l => l.stop()))
+    // The node comes back as the bed had it (its dockerd, then its place in the swarm).
+    execFileSync('bash', [join(REPO, 'scripts/testbed/hosts.sh'), 'up'], { stdio: 'ignore', timeout: 120_000 })
+    execFileSync('bash', [join(REPO, 'scripts/testbed/swarm.sh'), 'up'], { stdio: 'ignore', timeout: 120_000 })
+  }
+}, 400_000)

@@ -304,6 +304,30 @@ export class SwarmColorSet implements ColorSet {
     return !!state?.running && sameImage && state.configHash === hash && (live.replicas ?? 1) === replicas && (state.replicas ?? 1) === replicas
   }
 
+  /** mode status: the app's services, their tasks per node, and drift from the live release. */
+  async clusterState(live: Release): Promise<{ lines: string[]; drift: string[] }> {
+    const services = await this.cluster.servicesOf(this.app)
+    const lines: string[] = []
+    const drift: string[] = []
+    for (const s of services.sort((a, b) => a.name.localeCompare(b.name))) {
+      const tasks = (await this.cluster.tasks(s.name)).filter(isCurrentTask)
+      const perNode = new Map<string, string[]>()
+      for (const t of tasks) perNode.set(t.node || 'unplaced', [...(perNode.get(t.node || 'unplaced') ?? []), t.state])
+      const where = [...perNode].map(([node, states]) => `${node} ${states.join('/')}`).join(', ')
+      const size = s.replicas === undefined ? 'global' : `${s.replicas} replica(s)`
+      lines.push(`service ${s.name}: ${s.labels[LABEL.image] ?? s.image}, ${size}; tasks: ${where || 'none'}`)
+      const running = tasks.filter(t => t.state === 'running').length
+      if (s.name === serviceName(this.app, live.color)) {
+        if (s.labels[LABEL.release] !== live.instance)
+          drift.push(`${s.name} runs release ${s.labels[LABEL.release]}, the ledger records ${live.instance} as live`)
+        if (running < (live.replicas ?? 1)) drift.push(`${s.name} has ${running} of ${live.replicas ?? 1} task(s) running`)
+      }
+    }
+    if (!services.some(s => s.name === serviceName(this.app, live.color)))
+      drift.push(`the live color's service ${serviceName(this.app, live.color)} does not exist`)
+    return { lines, drift }
+  }
+
   async pullWorkerImages(): Promise<void> {
     // Every node pulls what its tasks run.
   }

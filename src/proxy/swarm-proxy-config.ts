@@ -61,7 +61,12 @@ global
 defaults
   mode http
   option idle-close-on-response
-  timeout connect 5s
+  # A task on a node that went down does not refuse connections, it drops them: a request whose
+  # connection fails is sent to another task of the color instead (before any answer began).
+  timeout connect 2s
+  retries 2
+  option redispatch 1
+  retry-on conn-failure empty-response
   timeout client 65s
   timeout http-keep-alive 65s
   timeout http-request 30s

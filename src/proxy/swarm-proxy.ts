@@ -120,7 +120,8 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
       const [tasks, nodes] = await Promise.all([cluster.tasks(this.service), cluster.nodes()])
       const label = this.deps.swarm.proxyLabel
       const eligible = nodes.filter(n => n.state === 'ready' && n.availability === 'active' && (!label || n.labels[label] === 'true'))
-      const running = tasks.filter(t => isCurrentTask(t) && t.state === 'running' && t.addresses.length)
+      // (a task on a node that went down still reads running until Swarm notices: only ready nodes count)
+      const running = tasks.filter(t => isCurrentTask(t) && t.state === 'running' && t.addresses.length && eligible.some(n => n.id === t.nodeId))
       if (eligible.length && eligible.every(n => running.some(t => t.nodeId === n.id))) return running.map(t => ({ node: t.node, address: t.addresses[0] }))
       if (Date.now() - started > PROXY_START_TIMEOUT_MS) {
         const missing = eligible.filter(n => !running.some(t => t.nodeId === n.id)).map(n => n.addr)
@@ -140,6 +141,7 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
     const name = switchboardName(this.deps.app)
     const container = docker.getContainer(name)
     let info = await inspectIfExists(container)
+    if (info && this.switchboard && info.Config.Labels?.[TARGETS_LABEL] === targets.join(',') && info.State.Running) return
     if (info && (info.Config.Labels?.[TARGETS_LABEL] !== targets.join(',') || !info.State.Running)) {
       await container.remove({ force: true })
       info = undefined
@@ -162,14 +164,18 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
     this.switchboard = { address, tasks: targets.map(a => tasks.find(t => t.address === a)!) }
   }
 
-  /** Sends one line to every proxy task at once; answers with when each finished, relative to the first. */
-  private async everyProxy(line: string): Promise<{ task: ProxyTask; answer?: string; error?: string; at: number }[]> {
+  /**
+   * Sends one line to every proxy task at once; answers with when each finished. A task that does
+   * not answer (its node went down) makes the switchboard look again at which tasks run, once.
+   */
+  private async everyProxy(line: string, again = true): Promise<{ task: ProxyTask; answer?: string; error?: string; at: number }[]> {
     // Asked before ensure (the inspect step reads the route): connected to the proxy there is, if any.
-    if (!this.switchboard && (await this.deps.cluster.service(this.service))) await this.connectSwitchboard(networkName(this.deps.app))
+    const network = networkName(this.deps.app)
+    if (!this.switchboard && (await this.deps.cluster.service(this.service))) await this.connectSwitchboard(network)
     const board = this.switchboard
     if (!board) return []
     const open = (i: number) => () => this.openWithRetry(board.address, 10000 + i)
-    return Promise.all(
+    const answers = await Promise.all(
       board.tasks.map(async (task, i) => {
         try {
           const answer = await runtimeCommand(open(i), line, RUNTIME_TIMEOUT_MS)
@@ -179,6 +185,9 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
         }
       })
     )
+    if (!again || !answers.some(a => a.error)) return answers
+    await this.connectSwitchboard(network)
+    return this.switchboard === board ? answers : this.everyProxy(line, false)
   }
 
   /** The switchboard may still be starting: a refused connection is tried again for a moment. */
