@@ -12,6 +12,11 @@ import { MODES } from './engine/modes.js'
 import type { Timeline } from './engine/timeline.js'
 import { proxyCapabilityProblem } from './proxy/capabilities.js'
 import { noProxy, resolveProxy } from './proxy/choose.js'
+import type { ColorSet } from './engine/color-set.js'
+import type { EngineContext } from './engine/context.js'
+import { SwarmColorSet } from './engine/swarm-color-set.js'
+import { DockerSwarmCluster, SwarmManagerHost } from './host/swarm-cluster.js'
+import { SwarmProxy } from './proxy/swarm-proxy.js'
 
 /** How long a run waits for another app's run to finish creating or changing the shared proxy. */
 const PROXY_LOCK_TIMEOUT_MS = 60_000
@@ -33,9 +38,10 @@ export function hostAdapters(
   on: HostConnection,
   holder: LockHolder,
   log: Log
-): Pick<EngineDeps, 'host' | 'router' | 'ledger'> {
+): Pick<EngineDeps, 'host' | 'router' | 'ledger'> & { colors?: (ctx: EngineContext) => ColorSet } {
   const { ssh, docker, shell } = on
   const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
+  if (config.swarm) return swarmAdapters(config, proxy, on, log)
   // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
   const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
   // App names have no dots, so this lock never shares a file with an app's deploy lock.
@@ -80,4 +86,37 @@ export function shellFor(ssh: SshSession, config: Config, holder: LockHolder, lo
   if (!MODES[config.mode].changes && !config.rebuildLedger) return DeployLock.unlocked(ssh, log)
   const take = () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log)
   return timeline ? timeline.step('lock', `Taking the deploy lock of ${config.app}`, take) : take()
+}
+
+/**
+ * target: swarm (issue #26): the manager's Docker as the host (the app's network an overlay), the
+ * swarm proxy as the router, the colors as services; the ledger and the lock stay on the manager.
+ */
+function swarmAdapters(
+  config: Config,
+  proxy: ProxySettings,
+  on: HostConnection,
+  log: Log
+): Pick<EngineDeps, 'host' | 'router' | 'ledger'> & { colors: (ctx: EngineContext) => ColorSet } {
+  const { ssh, docker, shell } = on
+  const swarm = config.swarm!
+  const openTcp = (host: string, port: number) => ssh.openTcp(host, port)
+  const cluster = new DockerSwarmCluster(docker, config.registry)
+  const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
+  const router = new SwarmProxy({ app: config.app, docker, cluster, openTcp, proxy, health: config.health, swarm, registry: proxyAuth, log })
+  return {
+    host: new SwarmManagerHost(docker, openTcp, config.registry, cluster),
+    router,
+    ledger: new LedgerFile(shell, config.app),
+    colors: ctx => new SwarmColorSet(ctx, cluster, router, swarm)
+  }
+}
+
+/** target: swarm's proxy settings: HAProxy always (the swarm proxy is its own service per app). */
+export function swarmProxySettings(config: Config, log: Log): ProxySettings {
+  const proxy = noProxy(config.proxy)
+  log.info(
+    `Proxy: ${config.app}-proxy (HAProxy on every swarm node${config.swarm?.proxyLabel ? ` labelled ${config.swarm.proxyLabel}` : ''}, port ${proxy.port} in host mode)`
+  )
+  return proxy
 }

@@ -11,7 +11,7 @@ import { ReleaseEngine, type EngineDeps } from './engine/release.js'
 import { engineConfigOf } from './engine/context.js'
 import { Timeline } from './engine/timeline.js'
 import type { UntrustedOutput } from './engine/release-command.js'
-import { hostAdapters, settleProxy, shellFor } from './adapters.js'
+import { hostAdapters, settleProxy, shellFor, swarmProxySettings } from './adapters.js'
 import { MODES } from './engine/modes.js'
 import { logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { reportCertificates } from './reporting/certificates.js'
@@ -267,7 +267,7 @@ async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; cer
   // rebuild-ledger writes the ledger: under the lock, as a deploy would.
   const shell = (resources.lock = await shellFor(ssh, config, holder, log, timeline))
   const web = config.roles?.web !== false
-  const proxy = await settleProxy(docker, config, log)
+  const proxy = config.swarm ? swarmProxySettings(config, log) : await settleProxy(docker, config, log)
   const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
   if (web) onRouter(adapters.router)
   const deps: EngineDeps = {
@@ -281,7 +281,7 @@ async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; cer
     onPlanned: reports.startDeployment,
     output: untrustedOutput(sink)
   }
-  const engine = (reports.engine = new ReleaseEngine(deps))
+  const engine = (reports.engine = new ReleaseEngine(deps, adapters.colors))
   onEngine(engine)
   if (cancelled()) engine.abort('Cancelled')
   const result = await MODES[config.mode].run(engine, config)

@@ -30,6 +30,7 @@ stop() { # name pidfile marker
   echo "$name: stopped (pid $pid)"
 }
 
+bash "$SCRIPT_DIR/swarm.sh" down || true
 bash "$SCRIPT_DIR/hosts.sh" down || true
 stop sshd-target "$TB/sshd-target.pid" "$TB/sshd-target.conf"
 stop sshd-bastion "$TB/sshd-bastion.pid" "$TB/sshd-bastion.conf"

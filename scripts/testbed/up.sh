@@ -651,6 +651,7 @@ sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 chmod 600 "$TB/env" "$TB/env.json"
 
 bash "$SCRIPT_DIR/hosts.sh" up || die "the fleet hosts (hosts.sh) did not come up" # several hosts: README "Fleet hosts"
+bash "$SCRIPT_DIR/swarm.sh" up || die "the swarm of the fleet hosts (swarm.sh) did not come up" # target: swarm: README "Swarm"
 
 # ---------------------------------------------------------------- summary
 cat <<EOF

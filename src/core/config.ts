@@ -288,4 +288,14 @@ export interface Config {
   shared?: SharedService[]
   /** compose-file: the project's networks and the shared-service update rule. */
   compose?: ComposeSettings
+  /** target: swarm (issue #26): the host is a Swarm manager and each color is a service. Absent: containers on the host. */
+  swarm?: SwarmSettings
+}
+
+/** target: swarm: the colors' services and the proxy service (issue #26). */
+export interface SwarmSettings {
+  /** Placement constraints of the colors' services (`node.labels.zone==a`, `node.role==worker`). */
+  constraints: string[]
+  /** The proxy's tasks only on nodes with this label set to true; absent: one on every node (a global service). */
+  proxyLabel?: string
 }

@@ -51,6 +51,8 @@ export interface ColorSet {
   pullWorkerImages(workers: WorkerRecord[]): Promise<void>
   /** Removes an image unless something uses it (never fails the run). */
   prune(imageId: string): Promise<void>
+  /** mode status of a cluster's color set: what runs where (lines), and how it differs from the live release (drift). */
+  clusterState?(live: Release): Promise<{ lines: string[]; drift: string[] }>
 }
 
 /** ' (replica N)' for replicas after the first, so one-container logs read as before. */

@@ -53,8 +53,12 @@ export async function runStatus(ctx: EngineContext, colors: ColorSet, serving: S
       else log.warning(text)
     }
     const workers = await colors.workerStates(live.color)
+    const cluster = await colors.clusterState?.(live)
+    for (const line of cluster?.lines ?? []) log.info(line)
+    for (const line of cluster?.drift ?? []) log.warning(`Drift: ${line}`)
     return {
       ...resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
+      ...(cluster ? { drift: cluster.drift.length > 0 } : {}),
       ...(preview ? { preview } : {}),
       ...(served ? { served } : {}),
       ...(workers.length ? { workers } : {})

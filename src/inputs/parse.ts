@@ -10,6 +10,7 @@ import { APP_NAME, DNS_LABEL_MAX } from './patterns.js'
 import { Reader } from './reader.js'
 import { parseCompose, parseReleaseCommand, parseRoles } from './roles.js'
 import { parseStrategy } from './strategy.js'
+import { parseSwarm } from './swarm.js'
 import { parseHealth, parseProxy } from './web.js'
 import { readWorkspaceFile } from './workspace.js'
 
@@ -128,6 +129,9 @@ export function parseInputs(source: InputSource): Config {
     shared: compose?.shared.length ? compose.shared : undefined,
     compose: compose?.settings
   }
+  // target: swarm checks what its own proxy carries.
+  const swarm = parseSwarm(r, config)
+  if (swarm) return { ...config, swarm }
   // An explicit proxy-type is checked now; auto once it is settled on the host.
   const problem = proxyCapabilityProblem(config)
   if (problem) throw new InputError(problem.input, problem.message.slice(`Input '${problem.input}' `.length))

@@ -32,6 +32,12 @@ export const NGINX_CAPABILITIES: RouterCapabilities = {
   sticky: false
 }
 
+/**
+ * target: swarm: HAProxy as a service on every node, switched through each task's runtime API
+ * (proxy/swarm-proxy.ts): replicas yes, none of the strategies of one HAProxy yet.
+ */
+export const SWARM_CAPABILITIES: RouterCapabilities = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true }
+
 /** Each proxy-type's declared capabilities. */
 export const ROUTER_CAPABILITIES: Record<ProxyType, RouterCapabilities> = {
   haproxy: HAPROXY_CAPABILITIES,
