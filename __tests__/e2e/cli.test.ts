@@ -130,6 +130,24 @@ describe('the command line on the test bed', () => {
     expect(action.outputs).toMatchObject({ color: 'blue', image: image('v1') })
   })
 
+  it('lets the Action read the same cutover.yml through its config and environment inputs', async () => {
+    const action = await runAction({
+      config: join(project, 'cutover.yml'),
+      environment: 'staging',
+      mode: 'status',
+      'ssh-private-key': readFileSync(bed.CUTOVER_TEST_KEY, 'utf8'),
+      'known-hosts': bed.CUTOVER_TEST_KNOWN_HOSTS,
+      'registry-password': bed.CUTOVER_TEST_REGISTRY_PASSWORD,
+      // The runner fills in every default: the file's settings still win over them.
+      'proxy-port': '80',
+      'proxy-name': 'cutover-proxy',
+      deployments: 'false'
+    })
+    if (action.code !== 0) throw new Error(`the Action failed (${action.code}):\n${action.stdout}`)
+    expect(action.outputs).toMatchObject({ result: 'unchanged', color: 'blue', image: image('v1') })
+    expect(action.stdout).toContain(`Proxy: ${staging.app}-proxy`)
+  })
+
   it('Ctrl-C during the health gate undoes the boot, exits 130, and live keeps serving', async () => {
     const before = await served(staging.port)
     const run = startCli(['deploy', '-e', 'staging', '--image', image('unhealthy')])
