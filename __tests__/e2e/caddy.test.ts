@@ -15,7 +15,7 @@ const docker = localDocker()
 
 function caddyImage(): string {
   const bed = testbed() as ReturnType<typeof testbed> & { CUTOVER_TEST_CADDY_IMAGE?: string }
-  return bed.CUTOVER_TEST_CADDY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/caddy:2.6`
+  return bed.CUTOVER_TEST_CADDY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/caddy-router:2.6`
 }
 
 function inputs(overrides: Record<string, string> = {}): Record<string, string> {

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Builds the local test image cutover-test/caddy:2.6 (issue #23, proxy-type caddy): Debian's caddy
+# Builds the local test image cutover-test/caddy-router:2.6 (issue #23, proxy-type caddy; the edge
+# tests build their own cutover-test/caddy:2.6, a bare binary): Debian's caddy
 # 2.6 + its ldd libraries, FROM scratch, like haproxy-image.sh builds the HAProxy one. Beside caddy
 # it holds Debian's dash as /bin/sh and nothing else: the router starts Caddy under `umask 007` so
 # its admin socket is group-writable (the official caddy:2.6-alpine image has a /bin/sh too).
 # Installs the caddy package if missing (with a policy-rc.d so no service starts).
 # Idempotent: rebuilds only when a binary or this script changed. Prints the image name.
-# up.sh runs it and pushes the image to the bed's registry as 127.0.0.1:5000/cutover-test/caddy:2.6
+# up.sh runs it and pushes the image to the bed's registry as 127.0.0.1:5000/cutover-test/caddy-router:2.6
 # (CUTOVER_TEST_CADDY_IMAGE), for the proxy-type caddy e2e tests; the bench uses it locally.
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
-IMAGE=${CADDY_IMAGE:-cutover-test/caddy:2.6}
+IMAGE=${CADDY_IMAGE:-cutover-test/caddy-router:2.6}
 CTX=$REPO/.testbed/build/caddy
 export DEBIAN_FRONTEND=noninteractive
 
@@ -30,7 +31,8 @@ fi
 BIN=$(readlink -f "$(command -v caddy)")
 SH=$(readlink -f /bin/dash)
 HASH=$({ stat -L -c '%n %s %Y' "$BIN" "$SH"; sha256sum <"${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-64)
-if [ "$(cat "$CTX/hash" 2>/dev/null)" = "$HASH" ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+# The image's own label, not only its tag, says it is this build.
+if [ "$(cat "$CTX/hash" 2>/dev/null)" = "$HASH" ] && [ "$(docker image inspect -f '{{index .Config.Labels "cutover-test.caddy-router"}}' "$IMAGE" 2>/dev/null)" = "$HASH" ]; then
   echo "$IMAGE"
   exit 0
 fi
@@ -57,11 +59,11 @@ printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$R/etc/nsswitch.conf"
 cat >"$R/etc/caddy/caddy.json" <<'C'
 {"apps":{"http":{"servers":{"srv0":{"listen":[":80"],"routes":[{"handle":[{"handler":"static_response","status_code":503,"body":"no route\n"}]}]}}}}}
 C
-cat >"$CTX/Dockerfile" <<'D'
+cat >"$CTX/Dockerfile" <<D
 # cutover test proxy: Debian's caddy 2.6 + its libs (and dash as /bin/sh), FROM scratch.
 FROM scratch
 COPY rootfs/ /
-LABEL org.opencontainers.image.title="cutover-test caddy" cutover-test=1
+LABEL org.opencontainers.image.title="cutover-test caddy" cutover-test=1 cutover-test.caddy-router=$HASH
 ENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data
 EXPOSE 80
 CMD ["/usr/bin/caddy", "run", "--config", "/etc/caddy/caddy.json"]

@@ -8,7 +8,7 @@
 #       127.0.0.1:5000/cutover-test/app:{v1,v2,v3,unhealthy,crash,v1-hc}
 #       127.0.0.1:5000/cutover-test/nginx:1.22
 #       127.0.0.1:5000/cutover-test/haproxy:2.6 (proxy-type haproxy; built by haproxy-image.sh)
-#       127.0.0.1:5000/cutover-test/caddy:2.6 (proxy-type caddy; built by caddy-image.sh)
+#       127.0.0.1:5000/cutover-test/caddy-router:2.6 (proxy-type caddy; built by caddy-image.sh)
 #   - pebble + pebble-challtestsrv, the ACME test server of the tls auto tests (pebble.sh;
 #     .testbed/pebble.json says where it is)
 #   - .testbed/env (sourceable) and .testbed/env.json describing all of it
@@ -37,7 +37,7 @@ REGISTRY_USER=cutover
 APP_REPO=$REGISTRY/cutover-test/app
 PROXY_IMAGE=$REGISTRY/cutover-test/nginx:1.22
 HAPROXY_IMAGE=$REGISTRY/cutover-test/haproxy:2.6
-CADDY_IMAGE=$REGISTRY/cutover-test/caddy:2.6
+CADDY_IMAGE=$REGISTRY/cutover-test/caddy-router:2.6
 APP_TAGS=(v1 v2 v3 unhealthy crash v1-hc)
 
 # ---------------------------------------------------------------- packages
@@ -580,9 +580,9 @@ fi
 
 # ---------------------------------------------------------------- Caddy test image
 # proxy-type caddy: Debian's caddy 2.6 FROM scratch (caddy-image.sh), pushed like the HAProxy one.
-CADDY_LOCAL=$(CADDY_IMAGE=cutover-test/caddy:2.6 bash "$SCRIPT_DIR/caddy-image.sh") || die "building the Caddy test image failed"
+CADDY_LOCAL=$(CADDY_IMAGE=cutover-test/caddy-router:2.6 bash "$SCRIPT_DIR/caddy-image.sh") || die "building the Caddy test image failed"
 CADDY_HASH=$(cat "$TB/build/caddy/hash")
-if [ "$(cat "$TB/caddy-image.sha256" 2>/dev/null)" != "$CADDY_HASH" ] || ! reg_has cutover-test/caddy 2.6; then
+if [ "$(cat "$TB/caddy-image.sha256" 2>/dev/null)" != "$CADDY_HASH" ] || ! reg_has cutover-test/caddy-router 2.6; then
   docker tag "$CADDY_LOCAL" "$CADDY_IMAGE"
   docker run --rm --entrypoint /usr/bin/caddy "$CADDY_IMAGE" version >/dev/null 2>&1 || die "caddy version fails inside $CADDY_IMAGE"
   push_images "$CADDY_IMAGE"
