@@ -63,6 +63,7 @@ function holdWebSocket(url: string): Promise<{ messages: string[]; closed?: numb
 }
 
 const KEEP_ALIVE_CONNECTIONS = 4
+const NEW_CONNECTION_LOOPS = 2
 
 /**
  * Runs the action under steady load (keep-alive connections, and connections opened per request),
@@ -71,7 +72,7 @@ const KEEP_ALIVE_CONNECTIONS = 4
 async function underLoad(what: string, run: () => Promise<ActionRun>) {
   const url = `http://127.0.0.1:${port}/`
   const keepAlive = startLoad(url, { connections: KEEP_ALIVE_CONNECTIONS, keepAlive: true, maxRequests: 40000, maxMs: 90000 })
-  const fresh = startLoad(url, { connections: 2, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
+  const fresh = startLoad(url, { connections: NEW_CONNECTION_LOOPS, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
   await new Promise(r => setTimeout(r, 300))
   const result = await run()
   await new Promise(r => setTimeout(r, 300))
@@ -84,15 +85,18 @@ async function underLoad(what: string, run: () => Promise<ActionRun>) {
 }
 
 /**
- * What a Caddy 2.6 reload costs, measured: no request on a new connection fails and no request is
- * answered with an error; a keep-alive connection that was busy as the old server stopped is closed
- * after its answer, without "Connection: close" (Go's http server), so the client's next request on
- * it fails once ("socket hang up"): at most once per connection and reload.
+ * What a Caddy 2.6 reload costs, measured: no request is answered with an error, but a connection
+ * can lose one request per reload. A keep-alive connection busy as the old server stops is closed
+ * after its answer without "Connection: close" (Go's http server), so the client's next request on
+ * it fails ("socket hang up"): with 4 busy connections, 4 per reload in every e2e run. A new
+ * connection accepted as the old server stops is reset, rarely (bench/caddy-switch.mjs: 2 of 20
+ * switches). So: at most one failed request per connection and reload, all of them socket errors.
  */
 function expectReloadCost(load: Awaited<ReturnType<typeof underLoad>>, reloads: number): void {
-  expect({ opened: load.opened.socketErrors, non2xx: { ...load.kept.non2xx, ...load.opened.non2xx } }).toEqual({ opened: 0, non2xx: {} })
+  expect({ ...load.kept.non2xx, ...load.opened.non2xx }).toEqual({})
   expect(load.kept.socketErrors).toBeLessThanOrEqual(KEEP_ALIVE_CONNECTIONS * reloads)
-  for (const e of load.kept.firstErrors) expect(e).toBe('socket hang up')
+  expect(load.opened.socketErrors).toBeLessThanOrEqual(NEW_CONNECTION_LOOPS * reloads)
+  for (const e of [...load.kept.firstErrors, ...load.opened.firstErrors]) expect(['socket hang up', 'read ECONNRESET']).toContain(e)
 }
 
 beforeAll(async () => {
@@ -125,7 +129,7 @@ describe('proxy-type caddy', () => {
     expect(res.headers['x-cutover-release']).toBeUndefined()
   })
 
-  it('v1 -> v2 under load: a request in flight finishes on v1; no request on a new connection fails; Caddy closes the open WebSocket (1001)', async () => {
+  it('v1 -> v2 under load: a request in flight finishes on v1; no request answered with an error, at most one lost per connection; Caddy closes the open WebSocket (1001)', async () => {
     const ws = await holdWebSocket(`ws://127.0.0.1:${port}/ws`)
     const slow = get(`http://127.0.0.1:${port}/slow?ms=4000`)
     const load = await underLoad('v1 -> v2', () => runAction(inputs({ image: image('v2') })))
