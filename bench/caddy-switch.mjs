@@ -36,12 +36,20 @@ const tempDirs = []
 /** src/proxy/caddy-config.ts and what it imports, transpiled into a temp dir. */
 async function loadCaddyConfig() {
   const out = mkdtempSync(join(os.tmpdir(), 'pd-src-'))
-  const files = ['proxy/caddy-config.ts', 'core/names.ts', 'engine/replicas.ts', 'proxy/haproxy-config.ts', 'proxy/nginx-config.ts']
+  const files = [
+    'proxy/caddy-config.ts',
+    'core/names.ts',
+    'engine/replicas.ts',
+    'proxy/haproxy-config.ts',
+    'proxy/haproxy-strategy.ts',
+    'proxy/nginx-config.ts'
+  ]
   for (const rel of files) {
     let src = readFileSync(join(REPO, 'src', rel), 'utf8')
     // Only encodeRelease/decodeRelease and the header names are used: the rest of their imports are stubbed.
     if (rel === 'proxy/haproxy-config.ts') src = extract(src, ['encodeRelease', 'decodeRelease'])
     if (rel === 'proxy/nginx-config.ts') src = "export const VERIFY_HEADER = 'x-cutover-verify'\nexport const RELEASE_HEADER = 'x-cutover-release'\n"
+    if (rel === 'proxy/haproxy-strategy.ts') src = "export const MAINTENANCE_HEADER = 'X-Cutover-Maintenance'\nexport const RETRY_AFTER_S = 60\n"
     if (rel === 'engine/replicas.ts') src = 'export function oneTo(n) { return Array.from({ length: n }, (_, i) => i + 1) }\n'
     const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
     mkdirSync(join(out, dirname(rel)), { recursive: true })

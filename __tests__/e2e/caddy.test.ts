@@ -188,6 +188,27 @@ describe('proxy-type caddy', () => {
     expect(await served()).toBe('200 v3')
   })
 
+  it('mode maintenance: the page (503, Retry-After) for every request of the app alone, kept by a deploy (verified through the proxy), ended by mode live', async () => {
+    const before = (await docker.listContainers({ filters: { label: [`cutover.app=${app}`] } })).map(c => c.Id).sort()
+    const on = await runAction(inputs({ mode: 'maintenance', 'maintenance-page': '__tests__/fixtures/maintenance.html' }))
+    expectSuccess(on)
+    expect(on.outputs.result).toBe('maintenance')
+    const res = await get(`http://127.0.0.1:${port}/slow?ms=1`)
+    expect([res.status, res.headers['retry-after'], res.headers['content-type']]).toEqual([503, '60', 'text/html; charset=utf-8'])
+    expect(res.body).toContain('cutover-test: back soon')
+    expect((await docker.listContainers({ filters: { label: [`cutover.app=${app}`] } })).map(c => c.Id).sort()).toEqual(before)
+    // The other app on the proxy is not in maintenance.
+    expect(await served(otherDomain)).toBe('200 v3')
+    const deploy = await runAction(inputs({ image: image('v1') }))
+    expectSuccess(deploy)
+    expect(deploy.outputs.image).toBe(image('v1'))
+    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(503)
+    const live = await runAction(inputs({ mode: 'live' }))
+    expectSuccess(live)
+    expect(live.outputs.result).toBe('live')
+    expect(await served()).toBe('200 v1')
+  })
+
   it('a Caddy proxy killed between runs is started again by the next run, with its saved routes', async () => {
     await docker.getContainer(proxy).kill()
     await new Promise(r => setTimeout(r, 1000))

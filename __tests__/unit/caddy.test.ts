@@ -7,6 +7,7 @@ import {
   routeRecords,
   serverRoutes,
   withAppRoute,
+  withMaintenance,
   type CaddyConfig
 } from '../../src/proxy/caddy-config.js'
 import { caddyError } from '../../src/proxy/caddy-admin.js'
@@ -96,6 +97,27 @@ describe('Caddy configuration (proxy-type caddy)', () => {
     expect(domainConflicts(null, 'x', ['a.example.com'])).toEqual([])
   })
 
+  it('maintenance: the page with a 503 and Retry-After for every request but the release-token verification, which reaches the color; off again: the same route', () => {
+    const plain = renderAppRoute(route(), 'tok', ['shop.example.com'])
+    const config = withAppRoute(renderBaseConfig(30), 'shop', plain, 30)
+    const on = withMaintenance(appRecord(config, 'shop')!, '<p>back soon</p>')
+    const routes = (on.handle as { routes?: { match?: unknown; handle: Record<string, unknown>[]; terminal?: boolean }[] }[])[1].routes!
+    expect(routes.map(r => r.handle[0].handler)).toEqual(['headers', 'static_response', 'reverse_proxy'])
+    expect(routes[1]).toMatchObject({
+      match: [{ not: [{ header: { 'x-cutover-verify': ['tok'] } }] }],
+      handle: [
+        {
+          status_code: 503,
+          body: '<p>back soon</p>',
+          headers: { 'Retry-After': ['60'], 'Content-Type': ['text/html; charset=utf-8'], 'X-Cutover-Maintenance': ['on'] }
+        }
+      ],
+      terminal: true
+    })
+    expect(appRecord(withAppRoute(config, 'shop', on, 30), 'shop')?.maintenance).toBe('<p>back soon</p>')
+    expect(withMaintenance(appRecord(withAppRoute(config, 'shop', on, 30), 'shop')!, undefined)).toEqual(plain)
+  })
+
   it("Caddy's error answers are quoted as sentences", () => {
     expect(caddyError('{"error":"loading config: bad dial"}')).toBe('loading config: bad dial')
     expect(caddyError('')).toBe('(no body)')
@@ -116,12 +138,14 @@ describe('the Caddy router declares what it cannot do', () => {
     )
   })
 
-  it('replicas are balanced by Caddy; maintenance, watch, sticky and tls are refused', () => {
-    expect(CADDY_CAPABILITIES).toMatchObject({ name: 'Caddy', replicas: true, runtimeSwitch: false, weights: false })
+  it("replicas and maintenance are Caddy's; promote, preview-domains, watch, sticky and tls are refused", () => {
+    expect(CADDY_CAPABILITIES).toMatchObject({ name: 'Caddy', replicas: true, maintenance: true, runtimeSwitch: false, weights: false })
     expect(proxyCapabilityProblem(run({ strategy: { replicas: 3 } }))).toBeUndefined()
-    expect(proxyCapabilityProblem(run({ mode: 'maintenance' }))?.message).toMatch(
-      /^Input 'mode' is maintenance, which needs a maintenance page, which the Caddy router/
+    expect(proxyCapabilityProblem(run({ mode: 'maintenance' }))).toBeUndefined()
+    expect(proxyCapabilityProblem(run({ mode: 'promote' }))?.message).toMatch(
+      /^Input 'mode' is promote, which needs weighted routing or a preview backend, which the Caddy router/
     )
+    expect(proxyCapabilityProblem(run({ proxy: { type: 'caddy', previewDomains: ['next.example.com'] } }))?.input).toBe('preview-domains')
     expect(proxyCapabilityProblem(run({ strategy: { replicas: 1, watch: { durationMs: 60_000, maxErrorRate: 5 } } }))?.input).toBe('watch')
     expect(proxyCapabilityProblem(run({ proxy: { type: 'caddy', sticky: true } }))?.input).toBe('sticky')
     expect(proxyCapabilityProblem(run({ proxy: { type: 'caddy', tls: { mode: 'auto', trustedProxies: [] } } }))?.input).toBe('tls')

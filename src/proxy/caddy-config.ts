@@ -2,6 +2,7 @@ import { COLORS, containerName, type Color } from '../core/names.js'
 import type { Route } from '../engine/ports.js'
 import { oneTo } from '../engine/replicas.js'
 import { decodeRelease, encodeRelease } from './haproxy-config.js'
+import { MAINTENANCE_HEADER, RETRY_AFTER_S } from './haproxy-strategy.js'
 import { RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
 
 /**
@@ -37,6 +38,8 @@ export interface CaddyRouteRecord {
   appPort: number
   replicas: number
   domains: string[]
+  /** mode maintenance: the page served (503) instead of the app; absent: the app answers. */
+  maintenance?: string
 }
 
 type Json = Record<string, unknown>
@@ -56,9 +59,22 @@ export function renderBaseConfig(graceSeconds: number): CaddyConfig {
   return withRoutes({ admin: { listen: `unix/${CADDY_RUN_DIR}/${CADDY_SOCKET}` } }, [], graceSeconds)
 }
 
-/** An app's route: its host names (none: every name no other app claims), the verify rule, its color's containers. */
-export function renderAppRoute(route: Route, token: string, domains: string[]): Json {
-  const record = { app: route.app, color: route.color, releaseId: route.releaseId, token, appPort: route.appPort, replicas: route.replicas ?? 1, domains }
+/**
+ * An app's route: its host names (none: every name no other app claims), the verify rule, its
+ * color's containers; with `maintenance`, that page (503) for every request but cutover's own
+ * verification, which still reaches the color.
+ */
+export function renderAppRoute(route: Route, token: string, domains: string[], maintenance?: string): Json {
+  const record: CaddyRouteRecord = {
+    app: route.app,
+    color: route.color,
+    releaseId: route.releaseId,
+    token,
+    appPort: route.appPort,
+    replicas: route.replicas ?? 1,
+    domains,
+    ...(maintenance !== undefined ? { maintenance } : {})
+  }
   const upstreams = oneTo(record.replicas).map(i => ({ dial: `${containerName(route.app, route.color, i)}:${route.appPort}` }))
   const proxy: Json = {
     handler: 'reverse_proxy',
@@ -78,10 +94,40 @@ export function renderAppRoute(route: Route, token: string, domains: string[]): 
     ...(domains.length ? { match: [{ host: domains }] } : {}),
     handle: [
       { handler: 'vars', cutover_route: JSON.stringify(record) },
-      { handler: 'subroute', routes: [...(token ? [verify] : []), { handle: [proxy] }] }
+      {
+        handler: 'subroute',
+        routes: [...(token ? [verify] : []), ...(maintenance !== undefined ? [maintenanceRoute(token, maintenance)] : []), { handle: [proxy] }]
+      }
     ],
     terminal: true
   }
+}
+
+/** The page with a 503 and Retry-After for every request that does not carry the release's token. */
+function maintenanceRoute(token: string, page: string): Json {
+  return {
+    ...(token ? { match: [{ not: [{ header: { [VERIFY_HEADER]: [token] } }] }] } : {}),
+    handle: [
+      {
+        handler: 'static_response',
+        status_code: 503,
+        headers: {
+          'Content-Type': ['text/html; charset=utf-8'],
+          'Retry-After': [String(RETRY_AFTER_S)],
+          'Cache-Control': ['no-store'],
+          [MAINTENANCE_HEADER]: ['on']
+        },
+        body: page
+      }
+    ],
+    terminal: true
+  }
+}
+
+/** The route of a record again, with maintenance on (the page) or off (undefined). */
+export function withMaintenance(record: CaddyRouteRecord, page: string | undefined): Json {
+  const route = { app: record.app, color: record.color, releaseId: record.releaseId, appPort: record.appPort, replicas: record.replicas }
+  return renderAppRoute(route, record.token, record.domains, page)
 }
 
 /** The routes of the `cutover` server (empty when there is none). */

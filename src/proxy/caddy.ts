@@ -8,12 +8,22 @@ import type { Route, Router, VerifyResult } from '../engine/ports.js'
 import { getFile } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { CaddyAdmin } from './caddy-admin.js'
-import { appRecord, CADDY_SOCKET, decodeCaddyRelease, domainConflicts, renderAppRoute, withAppRoute, type CaddyConfig } from './caddy-config.js'
+import {
+  appRecord,
+  CADDY_SOCKET,
+  decodeCaddyRelease,
+  domainConflicts,
+  renderAppRoute,
+  withAppRoute,
+  withMaintenance,
+  type CaddyConfig
+} from './caddy-config.js'
 import { AUTOSAVE_PATH, CaddyContainer } from './caddy-lifecycle.js'
 import { CADDY_CAPABILITIES } from './capabilities.js'
 import { hostRunDir } from './haproxy-config.js'
+import { maintenancePage } from './haproxy-strategy.js'
 import { RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
-import { inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
+import { confirmMaintenance, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
 
 /**
  * One Caddy container for every app on the host (proxy-type caddy), switched through Caddy's admin
@@ -88,7 +98,9 @@ export class CaddyRouter implements Router {
         )
       }
       const before = appRecord(config, this.app)
-      const next = withAppRoute(config, this.app, renderAppRoute(route, token, this.settings.domains), this.settings.drainTimeoutMs / 1000)
+      // Maintenance stays on across a deploy (mode live ends it), as with HAProxy.
+      const rendered = renderAppRoute(route, token, this.settings.domains, before?.maintenance)
+      const next = withAppRoute(config, this.app, rendered, this.settings.drainTimeoutMs / 1000)
       await this.admin.load(next).catch((e: Error) => {
         throw new ProxyError(`${e.message}. The proxy keeps the configuration it had (${this.app} still on ${before?.color ?? 'no color'}).`)
       })
@@ -97,6 +109,25 @@ export class CaddyRouter implements Router {
       `Switched ${this.app} to ${route.color} on the proxy ${this.name} by a graceful reload of Caddy's configuration (admin API): ` +
         `requests in flight finish on the old color; Caddy closes the proxied WebSockets of every app on it`
     )
+  }
+
+  /**
+   * mode maintenance (on) / live (off): the app's route with or without the page (503), loaded like
+   * a switch (a reload: Caddy 2.6 has no runtime flag). Confirmed by a request through the proxy.
+   */
+  async maintenance(on: boolean, page: string | undefined): Promise<VerifyResult> {
+    await underLock(this.lockProxy, async () => {
+      const config = (await this.admin.config()) as CaddyConfig | null
+      const record = appRecord(config, this.app)
+      if (!record) throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`)
+      // mode live drops the page; mode maintenance serves the one given, or the built-in one.
+      const next = withAppRoute(config, this.app, withMaintenance(record, on ? maintenancePage(page) : undefined), this.settings.drainTimeoutMs / 1000)
+      await this.admin.load(next).catch((e: Error) => {
+        throw new ProxyError(`${e.message}. The proxy keeps the configuration it had (maintenance of ${this.app} ${record.maintenance ? 'on' : 'off'}).`)
+      })
+    })
+    this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} by a graceful reload of Caddy's configuration`)
+    return confirmMaintenance(this.openTcp, this.settings, on, 10_000)
   }
 
   async verify(route: Route, path: string, timeoutMs: number): Promise<VerifyResult> {

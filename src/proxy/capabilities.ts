@@ -43,7 +43,7 @@ export const CADDY_CAPABILITIES: RouterCapabilities = {
   replicas: true,
   weights: false,
   preview: false,
-  maintenance: false,
+  maintenance: true,
   tls: false,
   stats: false,
   sticky: false
