@@ -17,7 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cgroupSample, containerId, ipOf, loadNginxConfig, setupApps, setupHaproxy, setupSingle, setupTwoTier, teardown } from './lib/designs.mjs'
+import { cgroupSample, containerId, ipOf, loadNginxConfig, setupApps, setupCaddy, setupHaproxy, setupSingle, setupTwoTier, teardown } from './lib/designs.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const REPO = join(HERE, '..')
@@ -35,7 +35,7 @@ const CONNS = Number(flag('conns', 50))
 const SAT = Number(flag('sat', 200))
 const ONLY = flag('only', '') ? String(flag('only', '')).split(',') : undefined
 const OUT = flag('out', join(HERE, 'results'))
-const ALL = ['direct', 'single', 'current', 'keepalive', 'unix', 'unix-keepalive', 'haproxy']
+const ALL = ['direct', 'single', 'current', 'keepalive', 'unix', 'unix-keepalive', 'haproxy', 'caddy']
 const WANT = ONLY ?? ALL
 const MODES = [
   { name: `keep-alive c${CONNS}`, conns: CONNS, close: false },
@@ -141,7 +141,9 @@ async function main() {
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'scripts'], { cwd: REPO }).toString().trim() !== ''
   await teardown()
   if (WANT.includes('haproxy')) execFileSync('bash', [join(REPO, 'scripts/testbed/haproxy-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
-  const cfg = await loadNginxConfig()
+  if (WANT.includes('caddy')) execFileSync('bash', [join(REPO, 'scripts/testbed/caddy-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
+  // The two-tier variants render src/proxy/nginx-config.ts; the others need nothing of src/.
+  const cfg = WANT.some(v => ['current', 'keepalive', 'unix', 'unix-keepalive'].includes(v)) ? await loadNginxConfig() : undefined
   log('setting up the app and the proxies')
   const variants = []
   const direct = await setupApps({ green: false })
@@ -159,6 +161,7 @@ async function main() {
   await add('unix', () => setupTwoTier(cfg, 'unix', 'pd-ux'))
   await add('unix-keepalive', () => setupTwoTier(cfg, 'unix-keepalive', 'pd-uxka'))
   await add('haproxy', () => setupHaproxy())
+  await add('caddy', () => setupCaddy())
   for (const v of variants) {
     v.ids = await Promise.all(v.containers.map(containerId))
     v.appId = appId

@@ -417,6 +417,61 @@ export async function setupHaproxy({ idleCloseOnResponse = true, name = 'pd-hap'
   }
 }
 
+export const CADDY_IMAGE = 'cutover-test/caddy-router:2.6'
+
+/**
+ * (d5) one Caddy 2.6 tier (proxy-type caddy, issue #23), its route as src/proxy/caddy-config.ts
+ * renders it for one app: a verify rule that no benchmark request matches, then reverse_proxy to
+ * the live color. Loaded from a file at start (switches go through the admin API in the e2e test).
+ */
+export async function setupCaddy({ name = 'pd-caddy' } = {}) {
+  const proxy = {
+    handler: 'reverse_proxy',
+    upstreams: [{ dial: `${APP}-blue:${APP_PORT}` }],
+    load_balancing: { selection_policy: { policy: 'round_robin' }, try_duration: '2s' },
+    health_checks: { passive: { fail_duration: '10s' } },
+    headers: { response: { delete: ['x-cutover-release'] } }
+  }
+  const verify = {
+    match: [{ header: { 'x-cutover-verify': ['bench-token'] } }],
+    handle: [{ handler: 'headers', response: { set: { 'x-cutover-release': ['bench'] }, deferred: true } }]
+  }
+  const config = {
+    apps: {
+      http: {
+        grace_period: '30s',
+        servers: {
+          cutover: {
+            listen: [':80'],
+            automatic_https: { disable: true },
+            routes: [
+              {
+                handle: [
+                  { handler: 'vars', cutover_route: '{}' },
+                  { handler: 'subroute', routes: [verify, { handle: [proxy] }] }
+                ],
+                terminal: true
+              }
+            ]
+          }
+        }
+      }
+    }
+  }
+  const dir = mkdtempSync(join(os.tmpdir(), 'pd-caddy-'))
+  writeFileSync(join(dir, 'caddy.json'), JSON.stringify(config))
+  await run(name, CADDY_IMAGE, { publish: 80, volumes: [`${join(dir, 'caddy.json')}:/etc/caddy/caddy.json:ro`] })
+  const port = await publishedPort(name, 80)
+  await waitHttp(port, { expect: 'v1' })
+  return {
+    name: 'caddy',
+    label: '(d5) one Caddy 2.6 tier (proxy-type caddy)',
+    containers: [name],
+    port,
+    configs: { 'caddy.json': JSON.stringify(config, null, 2) }
+  }
+}
+
 export async function teardown() {
   const { stdout } = await docker(['ps', '-aq', '--filter', 'label=cutover-pd=1'], { allowFail: true })
   const ids = stdout.split('\n').filter(Boolean)

@@ -8,6 +8,7 @@
 #       127.0.0.1:5000/cutover-test/app:{v1,v2,v3,unhealthy,crash,v1-hc}
 #       127.0.0.1:5000/cutover-test/nginx:1.22
 #       127.0.0.1:5000/cutover-test/haproxy:2.6 (proxy-type haproxy; built by haproxy-image.sh)
+#       127.0.0.1:5000/cutover-test/caddy-router:2.6 (proxy-type caddy; built by caddy-image.sh)
 #   - pebble + pebble-challtestsrv, the ACME test server of the tls auto tests (pebble.sh;
 #     .testbed/pebble.json says where it is)
 #   - .testbed/env (sourceable) and .testbed/env.json describing all of it
@@ -36,6 +37,7 @@ REGISTRY_USER=cutover
 APP_REPO=$REGISTRY/cutover-test/app
 PROXY_IMAGE=$REGISTRY/cutover-test/nginx:1.22
 HAPROXY_IMAGE=$REGISTRY/cutover-test/haproxy:2.6
+CADDY_IMAGE=$REGISTRY/cutover-test/caddy-router:2.6
 APP_TAGS=(v1 v2 v3 unhealthy crash v1-hc)
 
 # ---------------------------------------------------------------- packages
@@ -44,7 +46,7 @@ declare -A PKG_OF=(
   [dockerd]=docker.io [docker]=docker.io [sshd]=openssh-server [ssh]=openssh-client
   [ssh-keygen]=openssh-client [docker-registry]=docker-registry [htpasswd]=apache2-utils
   [ip]=iproute2 [ss]=iproute2 [wrk]=wrk [nginx]=nginx-light [curl]=curl [node]=nodejs
-  [haproxy]=haproxy [openssl]=openssl
+  [haproxy]=haproxy [openssl]=openssl [caddy]=caddy
   # Debian's compose v1: the compose e2e test checks `docker-compose -p <app>-blue ps` lists a color.
   [docker-compose]=docker-compose
 )
@@ -54,7 +56,7 @@ for bin in "${!PKG_OF[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   log "missing binaries: ${missing[*]} -> apt-get install"
-  pkgs=(docker.io openssh-server openssh-client docker-registry apache2-utils iproute2 wrk nginx-light curl haproxy)
+  pkgs=(docker.io openssh-server openssh-client docker-registry apache2-utils iproute2 wrk nginx-light curl haproxy caddy)
   for bin in "${missing[@]}"; do
     case " ${pkgs[*]} " in *" ${PKG_OF[$bin]} "*) ;; *) pkgs+=("${PKG_OF[$bin]}") ;; esac
   done
@@ -576,6 +578,18 @@ if [ "$(cat "$TB/haproxy-image.sha256" 2>/dev/null)" != "$HAPROXY_HASH" ] || ! r
   log "HAProxy image pushed to $REGISTRY"
 fi
 
+# ---------------------------------------------------------------- Caddy test image
+# proxy-type caddy: Debian's caddy 2.6 FROM scratch (caddy-image.sh), pushed like the HAProxy one.
+CADDY_LOCAL=$(CADDY_IMAGE=cutover-test/caddy-router:2.6 bash "$SCRIPT_DIR/caddy-image.sh") || die "building the Caddy test image failed"
+CADDY_HASH=$(cat "$TB/build/caddy/hash")
+if [ "$(cat "$TB/caddy-image.sha256" 2>/dev/null)" != "$CADDY_HASH" ] || ! reg_has cutover-test/caddy-router 2.6; then
+  docker tag "$CADDY_LOCAL" "$CADDY_IMAGE"
+  docker run --rm --entrypoint /usr/bin/caddy "$CADDY_IMAGE" version >/dev/null 2>&1 || die "caddy version fails inside $CADDY_IMAGE"
+  push_images "$CADDY_IMAGE"
+  echo "$CADDY_HASH" >"$TB/caddy-image.sha256"
+  log "Caddy image pushed to $REGISTRY"
+fi
+
 # ---------------------------------------------------------------- ACME test server (tls auto)
 bash "$SCRIPT_DIR/pebble.sh" >/dev/null || die "starting pebble (scripts/testbed/pebble.sh) failed"
 log "pebble (ACME test server) up: $TB/pebble.json"
@@ -635,6 +649,7 @@ ENV_VARS=(
   CUTOVER_TEST_IMAGE_PREFIX="$APP_REPO"
   CUTOVER_TEST_PROXY_IMAGE="$PROXY_IMAGE"
   CUTOVER_TEST_HAPROXY_IMAGE="$HAPROXY_IMAGE"
+  CUTOVER_TEST_CADDY_IMAGE="$CADDY_IMAGE"
   CUTOVER_TEST_APP_PORT=3000
 )
 [ -n "${DOCKER_API_VERSION:-}" ] && ENV_VARS+=(DOCKER_API_VERSION="$DOCKER_API_VERSION")
@@ -662,6 +677,7 @@ cutover test bed is up ($(elapsed)):
   app images   $APP_REPO:{$(IFS=,; echo "${APP_TAGS[*]}")}
   proxy image  $PROXY_IMAGE
   haproxy      $HAPROXY_IMAGE
+  caddy        $CADDY_IMAGE
   keys         $TB/id_ed25519, id_ed25519_pass (passphrase in env), id_rsa (PEM)
   env          source $TB/env   (JSON: $TB/env.json)
 EOF

@@ -108,7 +108,7 @@ export interface HealthSettings {
   expectedStatus?: number
 }
 
-export type ProxyType = 'nginx' | 'haproxy'
+export type ProxyType = 'nginx' | 'haproxy' | 'caddy'
 /** `auto`: the type of the proxy already on the host under that name; HAProxy for a new one. */
 export type ProxyChoice = ProxyType | 'auto'
 
@@ -132,7 +132,7 @@ export interface TlsSettings {
 }
 
 export interface ProxySettings {
-  /** nginx: the edge and switch tiers; haproxy: one tier switched through its runtime API. */
+  /** nginx: the edge and switch tiers; haproxy: one tier switched through its runtime API; caddy: one tier switched through its admin API. */
   type: ProxyType
   name: string
   image: string

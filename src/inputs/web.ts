@@ -7,7 +7,7 @@ import { parseTls } from './tls.js'
 
 /** The web role's inputs: how it is health-checked and how the proxy routes to it. */
 
-const PROXY_TYPES: ProxyChoice[] = ['auto', 'haproxy', 'nginx']
+const PROXY_TYPES: ProxyChoice[] = ['auto', 'haproxy', 'nginx', 'caddy']
 /** Suffixes of the proxy's containers (see src/proxy/nginx.ts): `<proxy-name>-switch`. */
 const PROXY_SUFFIX = '-switch'
 export const PROXY_NAME_MAX = DNS_LABEL_MAX - PROXY_SUFFIX.length

@@ -38,10 +38,28 @@ export const NGINX_CAPABILITIES: RouterCapabilities = {
  */
 export const SWARM_CAPABILITIES: RouterCapabilities = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true }
 
+/**
+ * One Caddy 2.6 container switched through its admin API. Caddy 2.6 changes a route only by
+ * loading a new configuration (a graceful reload that closes proxied WebSockets: no runtime
+ * switch), and balances without weights (weighted_round_robin came with Caddy 2.8).
+ */
+export const CADDY_CAPABILITIES: RouterCapabilities = {
+  name: 'Caddy',
+  runtimeSwitch: false,
+  replicas: true,
+  weights: false,
+  preview: false,
+  maintenance: true,
+  tls: false,
+  stats: false,
+  sticky: false
+}
+
 /** Each proxy-type's declared capabilities. */
 export const ROUTER_CAPABILITIES: Record<ProxyType, RouterCapabilities> = {
   haproxy: HAPROXY_CAPABILITIES,
-  nginx: NGINX_CAPABILITIES
+  nginx: NGINX_CAPABILITIES,
+  caddy: CADDY_CAPABILITIES
 }
 
 /** The routers that have a capability, as a user picks them: `HAProxy (proxy-type: haproxy)`. */

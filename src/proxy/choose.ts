@@ -8,18 +8,20 @@ import { proxyInputsProblem } from './capabilities.js'
 /** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
 export const DEFAULT_PROXY_IMAGES: Record<ProxyType, string> = {
   haproxy: 'haproxy:3.0-alpine',
-  nginx: 'nginx:1.28-alpine'
+  nginx: 'nginx:1.28-alpine',
+  caddy: 'caddy:2.6-alpine'
 }
 
 /**
  * Which proxy a host already runs under a name, from the label cutover puts on its containers:
- * HAProxy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
+ * HAProxy's or Caddy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
  * undefined: none of them exists (or the container is not cutover's: the router says so).
  */
 export async function existingProxyType(docker: Docker, name: string): Promise<ProxyType | undefined> {
   const kindOf = (info: Docker.ContainerInspectInfo | undefined) => info?.Config.Labels?.[LABEL.proxy]
   const main = kindOf(await inspectIfExists(docker.getContainer(name)))
   if (main === 'haproxy') return 'haproxy'
+  if (main === 'caddy') return 'caddy'
   if (main === 'edge' || main === 'switch') return 'nginx'
   if (main === undefined && kindOf(await inspectIfExists(docker.getContainer(`${name}-switch`))) === 'switch') return 'nginx'
   return undefined
@@ -39,9 +41,10 @@ export async function resolveProxy(docker: Docker, inputs: ProxyInputs): Promise
     // Before 0.2 the default type was nginx: a workflow that names an nginx image means that proxy.
     const other = imageKind(inputs.image)
     if (other && other !== type) {
+      const an = other === 'caddy' ? 'a' : 'an'
       throw new ProxyError(
-        `Input 'proxy-image' is ${inputs.image}, an ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
-          `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`
+        `Input 'proxy-image' is ${inputs.image}, ${an} ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
+          `Set proxy-type: ${other} to keep ${an} ${other} proxy, or remove proxy-image (or name an HAProxy image).`
       )
     }
   }
@@ -63,5 +66,6 @@ function imageKind(image: string): ProxyType | undefined {
   const last = parseImageRef(image).repository.split('/').pop() ?? ''
   if (/^haproxy/.test(last)) return 'haproxy'
   if (/^nginx/.test(last)) return 'nginx'
+  if (/^caddy/.test(last)) return 'caddy'
   return undefined
 }

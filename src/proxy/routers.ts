@@ -6,6 +6,7 @@ import type { Log } from '../core/log.js'
 import type { Router } from '../engine/ports.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { ROUTER_CAPABILITIES } from './capabilities.js'
+import { CaddyRouter } from './caddy.js'
 import { HaproxyRouter } from './haproxy.js'
 import { NginxRouter } from './nginx.js'
 import type { ProxyLocker } from './proxy-container.js'
@@ -50,6 +51,21 @@ export const ROUTERS: Record<ProxyType, RouterKind> = {
   nginx: {
     capabilities: ROUTER_CAPABILITIES.nginx,
     create: (settings, app, on) => new NginxRouter(on.docker, on.openTcp, settings, app, on.registry, on.log, on.lockProxy)
+  },
+  caddy: {
+    capabilities: ROUTER_CAPABILITIES.caddy,
+    create: (settings, app, on) =>
+      new CaddyRouter(
+        on.docker,
+        on.openTcp,
+        path => on.openUnixSocket(path),
+        settings,
+        app,
+        on.registry,
+        on.log,
+        on.lockProxy,
+        () => on.dockerGroup()
+      )
   }
 }
 
