@@ -335,12 +335,12 @@ describe('examples use the action as declared', () => {
     expect(step.with?.image).toBe('${{ needs.build.outputs.image }}')
   })
 
-  it('manual offers deploy, rollback and status, and lets a rollback go without an image', () => {
+  it('manual offers deploy, rollback, status and remove, and lets a rollback go without an image', () => {
     const wf = parse(read('examples/manual.yml')) as {
       on: { workflow_dispatch: { inputs: Record<string, { type: string; options?: string[]; required?: boolean }> } }
     }
     const dispatch = wf.on.workflow_dispatch.inputs
-    expect(dispatch.mode).toMatchObject({ type: 'choice', options: ['deploy', 'rollback', 'status'] })
+    expect(dispatch.mode).toMatchObject({ type: 'choice', options: ['deploy', 'rollback', 'status', 'remove'] })
     expect(dispatch.image.type).toBe('string')
     expect(dispatch.image.required).not.toBe(true)
     expect(dispatch.environment.type).toBe('choice')
