@@ -53,11 +53,11 @@ describe('faults during a deploy', () => {
     run.child.kill('SIGINT')
     const done = await run.done
     expect(done.code).toBe(1)
+    // Never a <app>-blue-replaced, nor the unhealthy container: live + standby, as before the run.
+    expect(await containers()).toEqual(before)
     expect(done.outputs).toMatchObject({ result: 'failed', color: 'green', image: image('v2') })
     expect(done.errors.join('\n')).toContain('Cancelled (SIGINT)')
     expect(done.summary).toContain('Failed')
-    // Never a <app>-blue-replaced, nor the unhealthy container: live + standby, as before the run.
-    expect(await containers()).toEqual(before)
     expect(await served()).toBe('v2')
   })
 
