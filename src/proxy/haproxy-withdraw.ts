@@ -17,6 +17,7 @@ import type { ConfVolume } from './haproxy-files.js'
 import type { FileBefore, HaproxyAdmin } from './haproxy-runtime.js'
 import { maintenanceMapFile, maintenancePageFile } from './haproxy-strategy.js'
 import { inspectIfExists, underLock, type ProxyLocker } from './proxy-container.js'
+import { wantedFile } from '../acme/state.js'
 
 export interface WithdrawDeps {
   app: string
@@ -55,7 +56,12 @@ export async function withdrawFromHaproxy(deps: WithdrawDeps): Promise<boolean> 
     // The maps as they render with nobody taken out: only entries compared, not how the file was written.
     const asIs = withoutApp(maps, '')
     const hasContent = (f: string) => ![undefined, '', REMOVED].includes(all.get(f))
-    const held = nextMaps.domains !== asIs.domains || nextMaps.wildcards !== asIs.wildcards || own.some(hasContent) || hasContent(certFile(app))
+    const held =
+      nextMaps.domains !== asIs.domains ||
+      nextMaps.wildcards !== asIs.wildcards ||
+      own.some(hasContent) ||
+      hasContent(certFile(app)) ||
+      hasContent(wantedFile(app))
     if (!held) return false
     const changes: { name: string; content: string; mode?: number }[] = [
       { name: DOMAINS_MAP, content: nextMaps.domains },
@@ -63,7 +69,9 @@ export async function withdrawFromHaproxy(deps: WithdrawDeps): Promise<boolean> 
       ...(certsList !== undefined ? [{ name: CERTS_LIST, content: updateCertsList(certsList, app, false) }] : []),
       ...(acmeMap !== undefined ? [{ name: ACME_MAP, content: updateAcmeMap(acmeMap, app, []) }] : []),
       ...own.filter(f => all.has(f)).map(f => ({ name: f, content: REMOVED })),
-      ...(all.has(certFile(app)) ? [{ name: certFile(app), content: '', mode: 0o600 }] : [])
+      ...(all.has(certFile(app)) ? [{ name: certFile(app), content: '', mode: 0o600 }] : []),
+      // tls auto: the renewer skips an emptied wanted file, so the app's certificate is not renewed again.
+      ...(all.has(wantedFile(app)) ? [{ name: wantedFile(app), content: '', mode: 0o600 }] : [])
     ]
     const restore: FileBefore[] = changes.map(c => ({ file: c.name, content: all.get(c.name), mode: c.mode }))
     log.info(`Taking ${app} off the proxy ${name} (its domains, backend ${backendName(app)} and certificate): reloading it gracefully`)
