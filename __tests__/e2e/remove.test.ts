@@ -74,7 +74,7 @@ describe('a failed first deploy leaves no claim on the proxy', () => {
 })
 
 describe('mode remove', () => {
-  it('takes an app off the host while another app on the same proxy is under load: 0 failed requests, its domain answers 404, its request in flight finishes', async () => {
+  it('takes an app off the host while another app on the same proxy is under load: 0 failed requests, its domain goes to the default server, its request in flight finishes', async () => {
     const slow = get(`http://127.0.0.1:${port}/slow?ms=1500`, { host: domain })
     await new Promise(r => setTimeout(r, 200))
     const { result, sent, failures, bodies } = await underSteadyLoad(`http://127.0.0.1:${port}/`, () => runAction(inputs(shop, { mode: 'remove' })))
