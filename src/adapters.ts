@@ -73,7 +73,8 @@ export function describeProxy(config: Config, proxy: ProxySettings): string {
  * of several go through this.
  */
 export async function settleProxy(docker: Docker, config: Config, log: Log): Promise<ProxySettings> {
-  if (config.roles?.web === false) return noProxy(config.proxy)
+  // mode remove asks the proxy whatever app-port says: the app may have had a web role when it was deployed.
+  if (config.roles?.web === false && config.mode !== 'remove') return noProxy(config.proxy)
   const proxy = (await resolveProxy(docker, config.proxy)).settings
   log.info(describeProxy(config, proxy))
   const lacking = proxyCapabilityProblem(config, proxy.type)

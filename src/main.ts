@@ -25,6 +25,12 @@ import { actionsSink, type RunIdentity, type RunSink } from './run-sink.js'
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
+/** The runner sends SIGKILL about this long after its first signal (SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that). */
+const RUNNER_KILL_AFTER_MS = 10_000
+/** What a hard stop leaves for writing the report before the runner's SIGKILL. */
+const REPORT_MS = 1500
+/** The longest a hard stop waits for the run to put back what it changed. */
+const HARD_STOP_WAIT_MS = 5000
 
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
 const secrets: string[] = []
@@ -135,23 +141,25 @@ export async function execute(config: Config, sink: RunSink, identity: RunIdenti
       let planned: Promise<void> | undefined
       fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= reports.startDeployment(p)) }, timeline)
       if (cancel.signals > 0) fleet.abort('Cancelled')
-      result = await fleet.run()
+      result = await cancel.track(fleet.run())
       certificates = await fleet.certificates()
     } else {
-      ;({ result, certificates } = await runOneHost({
-        config,
-        log,
-        timeline,
-        resources,
-        holder,
-        runLabel,
-        author,
-        reports,
-        sink,
-        cancelled: () => cancel.signals > 0,
-        onRouter: router => (reportRouter = router),
-        onEngine: made => (engine = made)
-      }))
+      ;({ result, certificates } = await cancel.track(
+        runOneHost({
+          config,
+          log,
+          timeline,
+          resources,
+          holder,
+          runLabel,
+          author,
+          reports,
+          sink,
+          cancelled: () => cancel.signals > 0,
+          onRouter: router => (reportRouter = router),
+          onEngine: made => (engine = made)
+        })
+      ))
     }
   } catch (e) {
     infrastructureError = !(e instanceof ReleaseError) || e.infrastructure
@@ -188,6 +196,10 @@ class Cancellation {
   signals = 0
   /** Set when a signal came before the release started: the reason the run fails with. */
   stoppedEarly?: string
+  /** The run in flight (its undo included): a hard stop gives it a moment to put the host back. */
+  private work?: Promise<unknown>
+  private firstAt?: number
+  private stopping = false
 
   constructor(
     private readonly log: Log,
@@ -207,8 +219,15 @@ class Cancellation {
     process.removeListener('SIGTERM', this.onSignal)
   }
 
+  /** Follows the run in flight; returns it unchanged. */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.work = work
+    return work
+  }
+
   private readonly onSignal = (signal: NodeJS.Signals): void => {
     this.signals++
+    this.firstAt ??= Date.now()
     if (this.signals > 1) return this.hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`)
     this.log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`)
     const { fleet, engine } = this.running()
@@ -226,6 +245,28 @@ class Cancellation {
   }
 
   private hardStop(why: string): void {
+    if (this.stopping) return
+    this.stopping = true
+    // The first signal made the run undo what it started (a set-aside standby put back, the new
+    // container removed): closing the connection now would leave that half done (issue #22). It
+    // gets what is left of the runner's grace (SIGKILL ~10 s after the first signal), then the run
+    // reports as usual; if it has not settled by then, this reports what is known and exits.
+    const wait = Math.max(0, Math.min(HARD_STOP_WAIT_MS, (this.firstAt ?? Date.now()) + RUNNER_KILL_AFTER_MS - REPORT_MS - Date.now()))
+    const settled = this.work?.then(
+      () => true,
+      () => true
+    )
+    if (!settled || wait === 0) return this.stopNow(why)
+    this.log.warning(`Stopping now: giving the run up to ${(wait / 1000).toFixed(1)} s to put back what it changed`)
+    const timer = new Promise<false>(resolve => setTimeout(() => resolve(false), wait).unref())
+    void Promise.race([settled, timer]).then(done => {
+      // Settled: execute() writes the report and exits; this only makes sure the process ends.
+      if (done) setTimeout(() => process.exit(1), REPORT_MS).unref()
+      else this.stopNow(why)
+    })
+  }
+
+  private stopNow(why: string): void {
     this.resources.close()
     // Cancelled before the release started: saying so is more use than "stopped at once".
     const reason = (!this.running().engine && this.stoppedEarly) || why

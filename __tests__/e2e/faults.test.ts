@@ -43,6 +43,24 @@ describe('faults during a deploy', () => {
     expect(await served()).toBe('v2')
   })
 
+  it('a second SIGINT during the health gate ("stop now"): the standby is put back and the new container removed, outputs and summary written (issue #22)', async () => {
+    const before = await containers()
+    expect(before).toEqual([`${app}-blue v1 running`, `${app}-green v2 running`])
+    const run = startAction(inputs({ image: image('unhealthy'), 'health-timeout': '60s' }))
+    await untilOutput(run, '::group::Waiting for')
+    run.child.kill('SIGINT')
+    await new Promise(r => setTimeout(r, 100))
+    run.child.kill('SIGINT')
+    const done = await run.done
+    expect(done.code).toBe(1)
+    // Never a <app>-blue-replaced, nor the unhealthy container: live + standby, as before the run.
+    expect(await containers()).toEqual(before)
+    expect(done.outputs).toMatchObject({ result: 'failed', color: 'green', image: image('v2') })
+    expect(done.errors.join('\n')).toContain('Cancelled (SIGINT)')
+    expect(done.summary).toContain('Failed')
+    expect(await served()).toBe('v2')
+  })
+
   it('a health endpoint that accepts and never answers ends the gate at health-timeout, not later', async () => {
     const run = await runAction(inputs({ image: image('v3'), 'health-path': '/slow?ms=60000', 'health-timeout': '4s' }))
     expect(run.code).toBe(1)

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
 import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
@@ -31,12 +34,15 @@ describe('what users of docker run expect', () => {
 
   it('applies env, env-file, volumes, networks, labels, limits, command and restart policy', async () => {
     const secret = 's3cr3t-value-for-test'
+    // A host file of the app's own: host-level paths such as /etc are refused without allow-host-mounts (unit host-access).
+    const hostFile = join(mkdtempSync(join(tmpdir(), 'cutover-bind-')), 'hostname')
+    writeFileSync(hostFile, 'bound\n')
     const run = await runAction(
       bedInputs(app, port, {
         image: image('v1'),
         env: `GREETING=hello world\nAPI_TOKEN=${secret}\nSHARED=from-input`,
         'env-file': '__tests__/fixtures/app.env',
-        volumes: `${volume}:/data\n/etc/hostname:/host-hostname:ro`,
+        volumes: `${volume}:/data\n${hostFile}:/host-hostname:ro`,
         networks: extraNetwork,
         labels: 'team=web\ntier=frontend',
         memory: '256m',

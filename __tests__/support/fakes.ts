@@ -261,6 +261,39 @@ export class FakeHost implements ContainerHost {
     return 'removed'
   }
 
+  /** Networks' labelled app, for appNetworks (a test sets it; ensureNetwork does not know the app). */
+  readonly networkApps = new Map<string, string>()
+  async appNetworks(app: string): Promise<string[]> {
+    return [...this.networks].filter(n => this.networkApps.get(n) === app || n === `cutover-${app}`)
+  }
+
+  readonly removedNetworks: string[] = []
+  async removeNetwork(name: string, disconnect: string[]): Promise<{ result: 'removed' | 'gone' } | { result: 'in-use'; by: string[] }> {
+    this.fail('removeNetwork')
+    if (!this.networks.has(name)) return { result: 'gone' }
+    const on = (c: FakeContainer) => c.spec?.network === name || (c.spec?.extraNetworks ?? []).includes(name)
+    const by = [...this.containers.values()].filter(c => on(c) && !disconnect.includes(c.name)).map(c => c.name)
+    if (by.length) return { result: 'in-use', by }
+    this.networks.delete(name)
+    this.removedNetworks.push(name)
+    this.events.push(`remove network ${name}`)
+    return { result: 'removed' }
+  }
+
+  async volumesOf(name: string): Promise<string[]> {
+    const c = this.byName(name)
+    return (c?.spec?.volumes ?? []).map(v => v.split(':')[0]).filter(v => !v.startsWith('/'))
+  }
+
+  readonly volumes = new Set<string>()
+  readonly removedVolumes: string[] = []
+  async removeVolume(name: string): Promise<'removed' | 'in-use' | 'gone'> {
+    if ([...this.containers.values()].some(c => (c.spec?.volumes ?? []).some(v => v.split(':')[0] === name))) return 'in-use'
+    if (!this.volumes.delete(name)) return 'gone'
+    this.removedVolumes.push(name)
+    return 'removed'
+  }
+
   /** name -> image, for the containers of an app. */
   state(): Record<string, string> {
     return Object.fromEntries([...this.containers.values()].map(c => [c.name, `${c.image} ${c.running ? 'running' : 'stopped'}`]))
@@ -352,6 +385,22 @@ export class FakeRouter implements Router {
     this.calls.push('legacyRecord')
     return this.legacy
   }
+
+  /** Whether the proxy holds the app's claim (its domains or the default): apply() gives it, withdraw() takes it away. */
+  get claimed(): boolean {
+    return this.route !== undefined
+  }
+  failWithdraw?: Error
+  async withdraw(): Promise<boolean> {
+    this.calls.push('withdraw')
+    if (this.failWithdraw) throw this.failWithdraw
+    const had = this.route !== undefined
+    this.route = undefined
+    this.canaryState = undefined
+    this.previewState = undefined
+    this.host.events.push('withdraw')
+    return had
+  }
 }
 
 export class FakeLedger implements Ledger {
@@ -376,6 +425,14 @@ export class FakeLedger implements Ledger {
   othersImages: { app: string; image: string }[] | (() => never) = []
   async imagesOfOtherApps(): Promise<{ app: string; image: string }[]> {
     return typeof this.othersImages === 'function' ? this.othersImages() : this.othersImages
+  }
+
+  archived?: LedgerRecord
+  async archive(): Promise<string | undefined> {
+    if (!this.record) return undefined
+    this.archived = this.record
+    this.record = undefined
+    return '~/.cutover/apps/web/removed-2026-11-22T10-00-00-000Z.json'
   }
 
   async write(record: LedgerRecord): Promise<void> {

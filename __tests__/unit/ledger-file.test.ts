@@ -7,7 +7,7 @@ function files(ledgers: Record<string, unknown>): StateFiles {
   const text = Object.entries(ledgers)
     .map(([app, rec]) => `\n@@ ${app}\n${typeof rec === 'string' ? rec : JSON.stringify(rec)}`)
     .join('')
-  return { readFile: async () => undefined, writeFile: async () => undefined, allLedgers: async () => text }
+  return { readFile: async () => undefined, writeFile: async () => undefined, allLedgers: async () => text, moveFile: async () => false }
 }
 
 const release = (image: string, more: Record<string, unknown> = {}) => ({
@@ -52,7 +52,8 @@ describe('LedgerFile.imagesOfOtherApps', () => {
         writeFile: async () => undefined,
         allLedgers: async () => {
           throw new Error('Channel open failure')
-        }
+        },
+        moveFile: async () => false
       },
       'web'
     )

@@ -328,6 +328,20 @@ function localShell(home: string): SshSession {
 }
 
 describe('the shell that holds the lock serves the state files', () => {
+  it('moves a ledger aside (mode remove): no longer listed, never over a file already there, none when there is none', async () => {
+    const home = newHome()
+    const lock = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    await lock.writeFile('.cutover/apps/web/releases.json', '{"app":"web"}')
+    expect(await lock.moveFile('.cutover/apps/web/releases.json', '.cutover/apps/web/removed-1.json')).toBe(true)
+    expect(readFileSync(join(home, '.cutover/apps/web/removed-1.json'), 'utf8')).toBe('{"app":"web"}')
+    expect(await lock.readFile('.cutover/apps/web/releases.json')).toBeUndefined()
+    expect(await lock.allLedgers()).not.toContain('@@ web')
+    expect(await lock.moveFile('.cutover/apps/web/releases.json', '.cutover/apps/web/removed-2.json')).toBe(false)
+    await lock.writeFile('.cutover/apps/web/releases.json', '{"app":"web"}')
+    await expect(lock.moveFile('.cutover/apps/web/releases.json', '.cutover/apps/web/removed-1.json')).rejects.toThrow('already exists')
+    lock.release()
+  })
+
   it('writes atomically (0600 in 0700 directories), reads back byte for byte, lists every ledger, says when a file is missing', async () => {
     const home = newHome()
     const lock = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())

@@ -7,6 +7,7 @@ import {
   renderSwitchConfig,
   RELEASE_HEADER,
   legacyLedger,
+  migratedSwitchConfig,
   parseRouteComment,
   routeComment,
   SWITCH_COMMON_CONFIG,
@@ -31,21 +32,37 @@ function block(text: string, head: string): string {
 }
 
 describe('renderSwitchConfig (the tier reloaded at each switch)', () => {
-  it('points an upstream named after the color at that color’s container', () => {
+  it('names the color’s container in a variable, resolved per request: no name is resolved when nginx loads (issue #22)', () => {
     const b = renderSwitchConfig({ ...blue, appPort: 3000 }, 'tok123')
-    const upstream = block(b, 'upstream cutover_my_web_blue')
-    expect(upstream).toContain('server my-web-blue:3000 max_fails=0;')
-    expect(upstream).toContain('keepalive 32;')
-    // shorter than Node's 5 s server keep-alive, so nginx never reuses a socket the app is closing
-    expect(upstream).toContain('keepalive_timeout 4s;')
-    expect(block(b, 'location /')).toContain('proxy_pass http://cutover_my_web_blue;')
+    expect(b).not.toMatch(/^upstream /m)
+    const location = block(b, 'location /')
+    expect(location).toContain('set $cutover_target_my_web my-web-blue:3000;')
+    expect(location).toContain('proxy_pass http://$cutover_target_my_web;')
     expect(b).not.toContain('green')
 
     const g = renderSwitchConfig({ ...green, appPort: 8080 }, 'tok123')
-    expect(block(g, 'upstream cutover_my_web_green')).toContain('server my-web-green:8080 max_fails=0;')
-    expect(block(g, 'location /')).toContain('proxy_pass http://cutover_my_web_green;')
-    expect(g).not.toContain('upstream cutover_my_web_blue')
-    expect(g).not.toContain('my-web-blue:')
+    expect(block(g, 'location /')).toContain('set $cutover_target_my_web my-web-green:8080;')
+    expect(g).not.toContain('my-web-blue')
+    // The resolver every app's variable goes through: Docker's DNS, with a short cache.
+    expect(SWITCH_COMMON_CONFIG).toContain('resolver 127.0.0.11 valid=5s ipv6=off;')
+  })
+
+  it('rewrites a switch file of the upstream kind (written by earlier versions) with the same route; leaves anything else', () => {
+    const legacy = `# Managed by cutover: do not edit, deploys rewrite it.
+${routeComment(green, 'tok9')}
+map $http_x_cutover_verify $cutover_release_my_web {
+  default '';
+  'tok9' 'r2-green';
+}
+upstream cutover_my_web_green {
+  # max_fails=0: a single upstream must never be marked down by a transient error
+  server my-web-green:8081 max_fails=0;
+  keepalive 32;
+}
+`
+    expect(migratedSwitchConfig('my-web', legacy)).toBe(renderSwitchConfig({ ...green, appPort: 8081 }, 'tok9'))
+    expect(migratedSwitchConfig('my-web', renderSwitchConfig(green, 'tok9'))).toBeUndefined()
+    expect(migratedSwitchConfig('my-web', '# Removed by cutover.\n')).toBeUndefined()
   })
 
   it('answers the app’s internal virtual host and gives the app back the client’s Host', () => {

@@ -216,6 +216,7 @@ describe('outputsOf', () => {
     },
     maintenance: { ...deployed, mode: 'maintenance', result: 'maintenance' },
     live: { ...deployed, mode: 'live', result: 'live' },
+    removed: { mode: 'remove', app: 'web', result: 'removed', previousColor: 'green', previousImage: V2, releases: [], steps: [], durationMs: 2100 },
     'auto-rolled-back': {
       ...deployed,
       result: 'auto-rolled-back',

@@ -122,3 +122,17 @@ describe('certificate state', () => {
     expect(md).toContain('| deploy@10.0.0.2:22 | a.example.com | — | — | ⚠️ no certificate |')
   })
 })
+
+describe('the renewer after mode remove', () => {
+  it('skips an app whose wanted file was emptied (taken off the proxy), keeps the others', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { wantedApps } = await import('../../src/acme/renewer.js')
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-acme-'))
+    writeFileSync(join(dir, 'acme-shop.json'), '{"app":"shop","domains":["shop.test"],"directory":"https://acme.test/dir"}')
+    writeFileSync(join(dir, 'acme-gone.json'), '')
+    writeFileSync(join(dir, 'cert-gone.pem'), '')
+    expect((await wantedApps(dir)).sort()).toEqual(['shop'])
+  })
+})

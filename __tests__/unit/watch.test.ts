@@ -15,6 +15,7 @@ import { sshKeyPair } from '../support/keys.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
+const V3 = 'registry.test/web:3'
 
 describe('show stat: the backend row', () => {
   // Captured from HAProxy 2.6 (`show stat app_x 2 -1`): one 503 of its own (the server refused the connection).
@@ -327,6 +328,24 @@ describe('watch in the engine', () => {
     expect(bed.counting.route?.color).toBe('green')
     expect(bed.host.state()).toEqual({ 'web-blue': `${V1} running`, 'web-green': `${V2} running` })
     expect(bed.ledger.record?.releases[0].image).toBe(V2)
+  })
+
+  it('a cancel during the watch of a deploy that replaced the standby: the set-aside container goes at once, live + standby are left (issue #22)', async () => {
+    const bed = new WatchBed()
+    await bed.engine(bed.config()).release({ kind: 'deploy', image: V1 })
+    await bed.engine(bed.config()).release({ kind: 'deploy', image: V2 })
+    // blue (v1) is the standby: the next deploy sets it aside as web-blue-replaced and starts v3 as blue.
+    bed.host.addImage(V3, { bootMs: 1500 })
+    const engine = bed.engine(bed.config(minute))
+    const sleep = bed.clock.sleep.bind(bed.clock)
+    bed.clock.sleep = async ms => {
+      await sleep(ms)
+      if (bed.counting.counterReads.length >= 5) engine.abort('Cancelled (SIGINT)')
+    }
+    const e = await failureOf(engine.release({ kind: 'deploy', image: V3 }))
+    expect(e.failure.reason).toMatch(/^Cancelled \(SIGINT\) during the watch/)
+    expect(bed.host.state()).toEqual({ 'web-blue': `${V3} running`, 'web-green': `${V2} running` })
+    expect(bed.log.text()).toContain('Removed the replaced blue container (registry.test/web:1)')
   })
 
   it('counters that cannot be read: a warning, the health probes still watch', async () => {

@@ -335,12 +335,12 @@ describe('examples use the action as declared', () => {
     expect(step.with?.image).toBe('${{ needs.build.outputs.image }}')
   })
 
-  it('manual offers every mode, an environment-typed target, and lets a rollback go without an image', () => {
+  it('manual offers every mode (remove too), an environment-typed target, and lets a rollback go without an image', () => {
     const wf = parse(read('examples/manual.yml')) as {
       on: { workflow_dispatch: { inputs: Record<string, { type: string; options?: string[]; required?: boolean }> } }
     }
     const dispatch = wf.on.workflow_dispatch.inputs
-    expect(dispatch.mode).toMatchObject({ type: 'choice', options: ['deploy', 'rollback', 'status', 'promote', 'maintenance', 'live'] })
+    expect(dispatch.mode).toMatchObject({ type: 'choice', options: ['deploy', 'rollback', 'status', 'promote', 'maintenance', 'live', 'remove'] })
     expect(dispatch.image.type).toBe('string')
     expect(dispatch.image.required).not.toBe(true)
     expect(dispatch.environment.type).toBe('environment')

@@ -68,8 +68,18 @@ export async function readWanted(dir: string, app: string): Promise<AcmeWanted> 
   return JSON.parse(await readFile(join(dir, wantedFile(app)), 'utf8')) as AcmeWanted
 }
 
+/** The apps that want a certificate; an emptied wanted file is an app taken off the proxy (mode remove). */
 export async function wantedApps(dir: string): Promise<string[]> {
-  return (await readdir(dir)).flatMap(f => WANTED_FILE.exec(f)?.[1] ?? [])
+  const apps = (await readdir(dir)).flatMap(f => WANTED_FILE.exec(f)?.[1] ?? [])
+  const sizes = await Promise.all(
+    apps.map(app =>
+      stat(join(dir, wantedFile(app))).then(
+        s => s.size,
+        () => 0
+      )
+    )
+  )
+  return apps.filter((_, i) => sizes[i] > 0)
 }
 
 /**

@@ -22,11 +22,12 @@ export const COMMANDS: Record<Mode, string> = {
   status: 'show what is live and the release ledger; changes nothing',
   promote: 'give all traffic to a canary, or make a waiting preview live',
   maintenance: 'the proxy answers with a 503 page instead of the app',
-  live: 'end maintenance'
+  live: 'end maintenance',
+  remove: 'take the app off the host: its route leaves the proxy gracefully, its containers and networks go, its ledger is archived (remove-data: true also removes its volumes)'
 }
 
 /** Changing the host from a terminal asks first (deploy does not: it is gated and undone on failure). */
-export const ASKS_FIRST: readonly Mode[] = ['rollback', 'promote', 'maintenance', 'live']
+export const ASKS_FIRST: readonly Mode[] = ['rollback', 'promote', 'maintenance', 'live', 'remove']
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },

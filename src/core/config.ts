@@ -279,6 +279,8 @@ export interface Config {
   keepFailed: boolean
   /** mode status: rebuild a missing release ledger from the app's containers and the proxy's route (issue #27). */
   rebuildLedger?: boolean
+  /** mode remove: its shared services and named volumes go too (issue #22). */
+  removeData?: boolean
   lockTimeoutMs: number
   github: GithubSettings
   /** Absent = a web role and no workers (configs built before roles existed). */

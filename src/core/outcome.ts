@@ -1,13 +1,13 @@
 import type { Color } from './names.js'
 import type { Release } from './release.js'
 
-export type Mode = 'deploy' | 'rollback' | 'status' | 'maintenance' | 'live' | 'promote'
+export type Mode = 'deploy' | 'rollback' | 'status' | 'maintenance' | 'live' | 'promote' | 'remove'
 /**
  * maintenance / live: what mode maintenance and mode live did (unchanged when it already was so).
  * auto-rolled-back: the watch after a deploy saw too many 5xx or a failing health path and switched
- * back to the previous release (the run fails).
+ * back to the previous release (the run fails). removed: mode remove took the app off the host.
  */
-export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary' | 'preview' | 'auto-rolled-back'
+export type ResultKind = 'deployed' | 'rolled-back' | 'unchanged' | 'failed' | 'maintenance' | 'live' | 'canary' | 'preview' | 'auto-rolled-back' | 'removed'
 
 export type StepName =
   'connect' | 'lock' | 'inspect' | 'pull' | 'shared' | 'release-command' | 'boot' | 'healthy' | 'workers' | 'switch' | 'verify' | 'watch' | 'cleanup'

@@ -36,7 +36,7 @@ export interface ColorSet {
   /** After a failure before the release went live: its containers go (or are kept failed), what they replaced comes back. */
   restore(plan: ActivePlan, workers: WorkerRecord[]): Promise<void>
   /** The containers the live color replaced go, after what is left of their drain. */
-  retireReplaced(before: Release | undefined, liveColor: Color, endedCanary?: LedgerRecord['endedCanary']): Promise<void>
+  retireReplaced(before: Release | undefined, liveColor: Color, endedCanary?: LedgerRecord['endedCanary'], drain?: boolean): Promise<void>
   /** keep-previous applied to the color that served before, after its drain. */
   keepPrevious(before: Release | undefined, previousColor: Color): Promise<Standby | undefined>
   /** The previous color's workers stop (at once: they must not keep taking jobs). */
@@ -296,7 +296,7 @@ export class ContainerColorSet implements ColorSet {
    * may have been live until recently (a deploy right after a rollback) and still hold drained
    * connections, WebSockets above all: it gets what is left of its drain-timeout first.
    */
-  async retireReplaced(before: Release | undefined, liveColor: Color, endedCanary?: LedgerRecord['endedCanary']): Promise<void> {
+  async retireReplaced(before: Release | undefined, liveColor: Color, endedCanary?: LedgerRecord['endedCanary'], drain = true): Promise<void> {
     const { config, log, host, clock } = this.ctx
     const { aside } = await replicasOnHost(host, this.app, liveColor)
     const replaced = (await Promise.all(aside.map(i => host.inspect(asideName(this.app, liveColor, i))))).filter(c => c !== undefined)
@@ -306,7 +306,9 @@ export class ContainerColorSet implements ColorSet {
     const ended = endedCanary?.color === liveColor ? Date.parse(endedCanary.at) : NaN
     const liveUntil = Math.max(...[before ? Date.parse(before.liveSince) : NaN, ended].filter(t => Number.isFinite(t)), -Infinity)
     const drainLeft = liveUntil + config.proxy.drainTimeoutMs - clock.now()
-    if (replaced.some(c => c.running) && drainLeft > 0) {
+    if (!drain && drainLeft > 0)
+      log.info(`The run was cancelled: removing the replaced ${what} now, without the ${Math.ceil(drainLeft / 1000)} s of drain left`)
+    if (drain && replaced.some(c => c.running) && drainLeft > 0) {
       log.info(
         `The replaced ${what} took new requests until ${Math.round((clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`
       )

@@ -19,9 +19,13 @@ export const switchExposure: Exposure = {
     ctx.checkAborted(live)
     // Pushed before the switch: a proxy that dies while it is told may have saved the new route, so
     // a failed switch routes back too. If that fails as well, what it routes to is not known.
-    const back = undo.push(`the switch to ${plan.color}`, async () => (live ? routeBack(ctx, live, networkName(ctx.app)) : undefined), {
+    // A first deploy (nothing live) has nothing to route back to: its claim leaves the proxy instead,
+    // or its domains (or the default server) would stay taken with no app behind them (issue #22).
+    const back = undo.push(`the switch to ${plan.color}`, async () => (live ? routeBack(ctx, live, networkName(ctx.app)) : withdrawFirst(ctx)), {
       live: undefined,
-      why: `Routing ${ctx.app} back to ${live?.color} failed too, so what the proxy routes to is not known (its saved configuration names ${live?.color} or ${plan.color}): both colors' containers were kept, and the next run settles it from the proxy's route.`
+      why: live
+        ? `Routing ${ctx.app} back to ${live.color} failed too, so what the proxy routes to is not known (its saved configuration names ${live.color} or ${plan.color}): both colors' containers were kept, and the next run settles it from the proxy's route.`
+        : `Taking ${ctx.app} off the proxy failed too, so the proxy may still route its domains to ${plan.color}: its containers were kept; the next deploy settles it, or mode remove frees the domains.`
     })
     await ctx.timeline.step('switch', `Switching the proxy to ${plan.color}`, () =>
       ctx.router.apply(route).catch((e: Error) => {
@@ -37,8 +41,8 @@ export const switchExposure: Exposure = {
       why: `The proxy's configuration still routes ${ctx.app} to ${plan.color} (${plan.image}), so its containers were kept and the ledger records it as pending; the next run settles it.`
     }
     const backText = async () => {
-      if (!live) return ''
       const failed = await undo.runNow(back)
+      if (!live) return failed ? `; taking ${ctx.app} off the proxy failed too (${failed.message})` : ` (nothing was live: ${ctx.app} was taken off the proxy)`
       return failed ? `; switching back to ${live.color} failed too (${failed.message})` : ` to ${live.color}`
     }
     const verified = await verifyStep(ctx, route)
@@ -84,4 +88,10 @@ export const switchExposure: Exposure = {
     const workers = await colors.workerStates(release.color)
     return { ...result, ...(workers.length ? { workers } : {}) }
   }
+}
+
+/** The undo of a first deploy's switch: the app's claim leaves the proxy (routers that cannot, leave it). */
+async function withdrawFirst(ctx: ExposureRun['ctx']): Promise<void> {
+  if (!ctx.router.withdraw) return
+  if (await ctx.router.withdraw()) ctx.log.info(`Nothing of ${ctx.app} was live before this run: took it off the proxy again, so its domains are free`)
 }

@@ -68,7 +68,7 @@ async function repairRouting(ctx: EngineContext, live: Release, containers: Colo
  * the host has and what other apps claim, what an interrupted run left put right, and both colors
  * read. Nothing is changed on the host unless an earlier run left something half-done.
  */
-export async function inspectForRelease(ctx: EngineContext, colors: ColorSet): Promise<HostState> {
+export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, plainRollback = false): Promise<HostState> {
   const { host, config, log, timeline } = ctx
   return timeline.step('inspect', 'Reading the state of the host', async note => {
     const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()])
@@ -77,7 +77,9 @@ export async function inspectForRelease(ctx: EngineContext, colors: ColorSet): P
         reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
       })
     }
-    const conflict = ctx.web ? routingConflict(ctx.app, ctx.claim, claims) : undefined
+    // A rollback with nothing recorded routes nothing (the plan says why): no claim to check.
+    const claiming = ctx.web && !(plainRollback && !record.releases.length)
+    const conflict = claiming ? routingConflict(ctx.app, ctx.claim, claims) : undefined
     if (conflict) throw new ReleaseError({ reason: `${conflict} Nothing was changed.` })
     const live = record.releases[0]
     if (!ctx.web && live && live.web !== false) {

@@ -20,5 +20,6 @@ export const MODES: Record<Mode, ModeEntry> = {
   promote: { changes: true, switches: true, run: e => e.promote() },
   maintenance: { changes: true, switches: false, run: e => e.maintenance(true) },
   live: { changes: true, switches: false, run: e => e.maintenance(false) },
-  status: { changes: false, switches: false, run: e => e.status() }
+  status: { changes: false, switches: false, run: e => e.status() },
+  remove: { changes: true, switches: false, run: e => e.remove() }
 }

@@ -48,11 +48,11 @@ export function checkCapabilities(ctx: EngineContext, exposure: Exposure): void 
  */
 export async function runRelease(ctx: EngineContext, colors: ColorSet, request: ReleaseRequest, serving: Serving): Promise<ReleaseResult> {
   const { config, log } = ctx
-  const state = await inspectForRelease(ctx, colors)
+  const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined
+  const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage)
   const { record, live, containers } = state
   serving.live = live
   serving.releases = record.releases
-  const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined
   // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
   if (plain && record.canary && live) return endCanary(ctx, colors, record, live)
   // mode rollback while a preview waits: the preview goes, the live release is not touched.

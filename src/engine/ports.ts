@@ -114,6 +114,17 @@ export interface ContainerHost {
   probe(address: string, port: number, path: string, timeoutMs: number): Promise<ProbeAnswer>
   /** Removes an image unless a container still uses it. */
   removeImage(imageId: string): Promise<'removed' | 'in-use' | 'gone'>
+  /** The networks labelled as belonging to the app (its own, its colors', its compose project's). */
+  appNetworks(app: string): Promise<string[]>
+  /**
+   * Removes a network once the containers named in `disconnect` (the proxy) left it; any other
+   * container still on it keeps it ('in-use', with their names).
+   */
+  removeNetwork(name: string, disconnect: string[]): Promise<{ result: 'removed' | 'gone' } | { result: 'in-use'; by: string[] }>
+  /** The named volumes a container mounts (bind mounts of host paths are not volumes). */
+  volumesOf(name: string): Promise<string[]>
+  /** Removes a named volume unless a container (of any app) still uses it. */
+  removeVolume(name: string): Promise<'removed' | 'in-use' | 'gone'>
 }
 
 /** Where the proxy should send an app's traffic. */
@@ -187,6 +198,13 @@ export interface Router {
   outdated?(route: Route): Promise<boolean>
   /** Routers that terminate TLS: the certificate each of the app's domains is served with. */
   certificates?(): Promise<DomainCertificate[]>
+  /**
+   * Takes the app off the shared proxy gracefully (mode remove, the undo of a failed first deploy):
+   * its domains or its default-server claim, its backend, verify token and certificate leave the
+   * proxy's files; requests in flight finish; every other app keeps serving. Resolves false when
+   * the proxy had nothing of the app (or does not exist). Routers without it cannot remove an app.
+   */
+  withdraw?(): Promise<boolean>
 }
 
 /** Responses the proxy counted for the app, as running totals. */
@@ -238,6 +256,11 @@ export interface Ledger {
    * and workers, by reference and digest): a prune leaves them (issue #22). Unreadable records are skipped.
    */
   imagesOfOtherApps(): Promise<{ app: string; image: string }[]>
+  /**
+   * mode remove: moves the record aside (kept on the host for reference, read by no run), so the
+   * app's claims are free; returns where it went, undefined when there was no record.
+   */
+  archive(): Promise<string | undefined>
 }
 
 export class LedgerError extends Error {

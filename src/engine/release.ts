@@ -4,6 +4,7 @@ import { ContainerColorSet, type ColorSet } from './color-set.js'
 import { EngineContext, type EngineDeps, type PlannedRelease } from './context.js'
 import type { Serving } from './exposure.js'
 import { runRelease } from './pipeline.js'
+import { runRemove } from './remove.js'
 import type { ReleaseRequest } from './plan.js'
 import { runPromote } from './promote.js'
 import { failedResultOf } from './results.js'
@@ -41,6 +42,11 @@ export class ReleaseEngine {
   /** mode maintenance (on) / live (off): the proxy's answers for the app, nothing else. */
   maintenance(on: boolean): Promise<ReleaseResult> {
     return this.outcome(() => switchMaintenance(this.ctx.deps, on))
+  }
+
+  /** mode remove: the app off the proxy gracefully, then off the host (remove.ts). */
+  remove(): Promise<ReleaseResult> {
+    return this.outcome(serving => runRemove(this.ctx, this.colors, serving))
   }
 
   /** Reads what is live and on standby without changing anything. */

@@ -48,8 +48,12 @@ export async function watchLive(run: ExposureRun, record: LedgerRecord, route: R
     if (failure === undefined) return
   }
   if (watched.kind === 'aborted') {
-    // The switch is done and verified: a cancel is not a verdict on the release. Nothing more
-    // happens on the host (keep-previous too waits for the next run): the cancel grace is short.
+    // The switch is done and verified: a cancel is not a verdict on the release. The containers the
+    // new color replaced (set aside, routed nothing) go at once, so the host holds live + standby
+    // (issue #22); keep-previous waits for the next run: the cancel grace is short.
+    await run.colors
+      .retireReplaced(live, plan.color, record.endedCanary, false)
+      .catch((e: Error) => log.warning(`Could not remove the replaced ${plan.color} container: ${e.message} (the next run removes it)`))
     throw new ReleaseError(
       {
         reason: `${watched.abortReason} during the watch, after ${Math.round(watched.ms / 1000)} s (${watched.summary}): ${plan.color} (${plan.image}) stays live; a cancelled watch does not roll back.`

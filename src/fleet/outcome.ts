@@ -59,7 +59,7 @@ export function fleetResult(mode: Mode, runs: HostRun[]): ReleaseResult {
   // Every host left waiting or paused alike (a canary, a preview, maintenance): the run's result is that.
   const kinds = new Set(runs.map(r => r.result))
   const [only] = kinds
-  if (kinds.size === 1 && (only === 'canary' || only === 'preview' || only === 'maintenance' || only === 'live')) {
+  if (kinds.size === 1 && (only === 'canary' || only === 'preview' || only === 'maintenance' || only === 'live' || only === 'removed')) {
     return {
       ...base,
       result: only,

@@ -240,6 +240,56 @@ export class DockerHost implements ContainerHost {
     return httpGet(this.openTcp, { host: address, port, path }, timeoutMs)
   }
 
+  async appNetworks(app: string): Promise<string[]> {
+    const list = await this.docker.listNetworks({ filters: { label: [`${LABEL.app}=${app}`] } })
+    return list.map(n => n.Name)
+  }
+
+  async removeNetwork(name: string, disconnect: string[]): Promise<{ result: 'removed' | 'gone' } | { result: 'in-use'; by: string[] }> {
+    const network = this.docker.getNetwork(name)
+    let info: { Containers?: Record<string, { Name?: string }> }
+    try {
+      info = (await network.inspect()) as typeof info
+    } catch (e) {
+      if (isNotFound(e)) return { result: 'gone' }
+      throw e
+    }
+    const attached = Object.entries(info.Containers ?? {}).map(([id, c]) => ({ id, name: c.Name ?? id.slice(0, 12) }))
+    const others = attached.filter(c => !disconnect.includes(c.name)).map(c => c.name)
+    if (others.length) return { result: 'in-use', by: others }
+    for (const c of attached) await network.disconnect({ Container: c.id, Force: true }).catch(e => (isNotFound(e) ? undefined : Promise.reject(e)))
+    try {
+      await network.remove()
+      return { result: 'removed' }
+    } catch (e) {
+      if (isNotFound(e)) return { result: 'gone' }
+      // A container joined it since it was read.
+      if (isConflict(e) || (e as { statusCode?: number }).statusCode === 403) return { result: 'in-use', by: [] }
+      throw e
+    }
+  }
+
+  async volumesOf(name: string): Promise<string[]> {
+    try {
+      const info = await this.docker.getContainer(name).inspect()
+      return (info.Mounts ?? []).filter(m => m.Type === 'volume' && m.Name).map(m => m.Name!)
+    } catch (e) {
+      if (isNotFound(e)) return []
+      throw e
+    }
+  }
+
+  async removeVolume(name: string): Promise<'removed' | 'in-use' | 'gone'> {
+    try {
+      await this.docker.getVolume(name).remove()
+      return 'removed'
+    } catch (e) {
+      if (isConflict(e)) return 'in-use'
+      if (isNotFound(e)) return 'gone'
+      throw e
+    }
+  }
+
   async removeImage(imageId: string): Promise<'removed' | 'in-use' | 'gone'> {
     try {
       await this.docker.getImage(imageId).remove({ noprune: false })

@@ -9,6 +9,8 @@ export interface StateFiles {
   writeFile(path: string, content: string): Promise<void>
   /** Every app's ledger on the host, each on one line after an `@@ <app>` line. */
   allLedgers(): Promise<string>
+  /** Renames a file under $HOME (no file: false). */
+  moveFile(from: string, to: string): Promise<boolean>
 }
 
 /** Where an app's ledger lives on the host, relative to the SSH user's home. */
@@ -94,6 +96,16 @@ export class LedgerFile implements Ledger {
       }
     }
     return out
+  }
+
+  async archive(): Promise<string | undefined> {
+    // A name no run reads (claims() reads releases.json only), stamped so that every removal is kept.
+    const to = ledgerPath(this.app).replace(/releases\.json$/, `removed-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+    try {
+      return (await this.files.moveFile(ledgerPath(this.app), to)) ? `~/${to}` : undefined
+    } catch (e) {
+      throw new LedgerError(`Could not archive the release ledger ${this.where} on the host: ${(e as Error).message}`)
+    }
   }
 
   async write(record: LedgerRecord): Promise<void> {

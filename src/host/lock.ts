@@ -103,6 +103,13 @@ const COMMAND_LOOP = [
   // Never into a directory (mv would put the file inside it) nor over a symbolic link someone planted.
   '      if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "ERR $2 is not a regular file";',
   '      elif mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
+  '    move)',
+  '      f="$HOME/$2"; t="$HOME/$3"',
+  // Only a regular file, never onto something already there.
+  '      if [ ! -e "$f" ] && [ ! -L "$f" ]; then echo NONE;',
+  '      elif [ -L "$f" ] || [ ! -f "$f" ]; then echo "ERR $2 is not a regular file";',
+  '      elif [ -e "$t" ] || [ -L "$t" ]; then echo "ERR $3 already exists";',
+  '      elif mv -- "$f" "$t"; then echo "OK 0"; else echo "ERR could not move $2"; fi ;;',
   '    claims)',
   '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
   '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
@@ -322,6 +329,12 @@ export class DeployLock {
   /** Replaces a file under $HOME atomically (temporary file, then rename), creating its directories 0700. */
   async writeFile(path: string, content: string): Promise<void> {
     await this.request(`put ${path} ${Buffer.from(content).toString('base64')}`)
+  }
+
+  /** Renames a file under $HOME; false when there is none. */
+  async moveFile(from: string, to: string): Promise<boolean> {
+    const a = await this.request(`move ${from} ${to}`)
+    return a.kind === 'ok'
   }
 
   /** Every app's ledger on the host, each squeezed onto one line after an `@@ <app>` line. */

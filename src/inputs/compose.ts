@@ -14,6 +14,7 @@ import { workerAsideName } from '../core/names.js'
 import { InputError, type InputSource } from './errors.js'
 import { parseCommand } from './command.js'
 import { DNS_LABEL_MAX } from './patterns.js'
+import { HOST_LEVEL_KEYS } from './host-access.js'
 
 const SERVICE_KEYS = ['image', 'command', 'environment', 'env_file', 'volumes', 'networks', 'depends_on', 'healthcheck', 'labels', 'deploy']
 const TOP_KEYS = ['services', 'volumes', 'networks', 'name', 'version']
@@ -254,6 +255,11 @@ function service(source: InputSource, app: string, name: string, raw: unknown, t
   if (!SERVICE_NAME.test(name)) fail(`has the service "${name}": service names must be lower-case letters, digits and dashes here`)
   if (!isObj(raw)) fail(`has the service "${name}" that is not a mapping`)
   for (const key of Object.keys(raw)) {
+    if (key in HOST_LEVEL_KEYS) {
+      fail(
+        `uses "${key}" in service "${name}", which gives the container ${HOST_LEVEL_KEYS[key]}: cutover starts no container with host-level access (README "Host-level access"); run such a service outside cutover`
+      )
+    }
     if (!SERVICE_KEYS.includes(key) && !key.startsWith('x-')) {
       fail(`uses the key "${key}" in service "${name}", which cutover does not support (supported: ${SERVICE_KEYS.join(', ')})`)
     }

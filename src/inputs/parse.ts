@@ -9,6 +9,7 @@ import { parseImage, parseImageArchive, parseRegistryAuth, parseRollbackTarget }
 import { APP_NAME, DNS_LABEL_MAX } from './patterns.js'
 import { Reader } from './reader.js'
 import { parseCompose, parseReleaseCommand, parseRoles } from './roles.js'
+import { checkHostMounts } from './host-access.js'
 import { parseStrategy } from './strategy.js'
 import { parseSwarm } from './swarm.js'
 import { parseHealth, parseProxy } from './web.js'
@@ -21,7 +22,7 @@ export { parseVolumes } from './container.js'
 export { ENV_MASK_MIN_LENGTH } from './reader.js'
 export { PROXY_NAME_MAX } from './web.js'
 
-const MODES: Mode[] = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote']
+const MODES: Mode[] = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote', 'remove']
 const KEEP_PREVIOUS: KeepPrevious[] = ['running', 'stopped', 'removed']
 /**
  * The longest suffix cutover appends to an app name for a container (`-green-replaced`):
@@ -98,6 +99,8 @@ export function parseInputs(source: InputSource): Config {
   const rebuildLedger = r.bool('rebuild-ledger', false)
   if (rebuildLedger && mode !== 'status') throw new InputError('rebuild-ledger', `only applies to mode status, not ${mode}`)
   if (rebuildLedger && fleetHosts) throw new InputError('rebuild-ledger', "rebuilds one host's ledger: give one host")
+  const removeData = r.bool('remove-data', false)
+  if (removeData && mode !== 'remove') throw new InputError('remove-data', `only applies to mode remove, not ${mode}: no data is removed by any other mode`)
 
   const config: Config = {
     mode,
@@ -117,6 +120,7 @@ export function parseInputs(source: InputSource): Config {
     keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
     keepFailed: r.bool('keep-failed', false),
     ...(rebuildLedger ? { rebuildLedger } : {}),
+    ...(removeData ? { removeData } : {}),
     lockTimeoutMs: r.duration('lock-timeout', '10m'),
     github: {
       deployments: r.bool('deployments', true),
@@ -129,6 +133,7 @@ export function parseInputs(source: InputSource): Config {
     shared: compose?.shared.length ? compose.shared : undefined,
     compose: compose?.settings
   }
+  checkHostMounts(config, r.bool('allow-host-mounts', false))
   // target: swarm checks what its own proxy carries.
   const swarm = parseSwarm(r, config)
   if (swarm) return { ...config, swarm }

@@ -260,6 +260,19 @@ export function updateDomainMaps(current: DomainMaps, app: string, domains: stri
   return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) }
 }
 
+/** The shared maps without any entry of the app (its domains, its default claim, its preview domains). */
+export function withoutApp(current: DomainMaps, app: string): DomainMaps {
+  const mine = [backendName(app), previewBackendName(app)]
+  const keep = (text: string) =>
+    text
+      .split('\n')
+      .map(l => l.trim())
+      .filter(l => l && !l.startsWith('#') && !mine.includes(l.split(/\s+/)[1]))
+      .map(l => `${l}\n`)
+      .join('')
+  return { domains: MAP_HEADER + keep(current.domains), wildcards: MAP_HEADER + keep(current.wildcards) }
+}
+
 /**
  * Host names (or the default) this app would take from another app's backend in the maps as they
  * are on the proxy now. The engine refuses such claims from the other apps' ledgers before anything

@@ -52,6 +52,7 @@ import {
   type Canary
 } from './haproxy-strategy.js'
 import { HaproxyTls } from './haproxy-tls.js'
+import { withdrawFromHaproxy } from './haproxy-withdraw.js'
 import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
 import { confirmMaintenance, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
 
@@ -81,6 +82,7 @@ export class HaproxyRouter implements Router {
   private readonly admin: HaproxyAdmin
   private readonly proxy: HaproxyContainer
   private readonly tls: HaproxyTls
+  private readonly container: Docker.Container
   /** The app's backend file as last read or written. */
   private appText?: string
 
@@ -98,7 +100,7 @@ export class HaproxyRouter implements Router {
     adminGroup: () => Promise<number | undefined> = async () => undefined
   ) {
     this.name = settings.name
-    const container = docker.getContainer(this.name)
+    const container = (this.container = docker.getContainer(this.name))
     const socketPath = `${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`
     this.files = new ConfVolume(container)
     this.admin = new HaproxyAdmin(container, this.name, socketPath, () => openUnixSocket(socketPath), this.files)
@@ -403,6 +405,14 @@ export class HaproxyRouter implements Router {
           ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
           : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`
     )
+  }
+
+  /** The app off the shared proxy, gracefully (haproxy-withdraw.ts). */
+  async withdraw(): Promise<boolean> {
+    const { app, name, container, files, admin, lockProxy, log } = this
+    const withdrawn = await withdrawFromHaproxy({ app, name, container, files, admin, lockProxy, log })
+    this.appText = undefined
+    return withdrawn
   }
 
   async certificates(): Promise<DomainCertificate[]> {

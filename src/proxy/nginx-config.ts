@@ -44,6 +44,11 @@ server {
 }
 
 export const SWITCH_COMMON_CONFIG = `# Managed by cutover: settings shared by every app on the switch.
+# Containers by name through Docker's DNS, per request (issue #22): the switch resolves no app's
+# container while it loads, so one app's missing container is that app's 502, never a switch that
+# cannot start or reload for every app. A reload (every switch) starts with an empty cache.
+resolver 127.0.0.11 valid=5s ipv6=off;
+resolver_timeout 2s;
 map $http_upgrade $cutover_connection {
   default upgrade;
   '' '';
@@ -147,11 +152,15 @@ server {
 `
 }
 
-/** The switch's server block for an app: the one place the live color is written. */
+/**
+ * The switch's server block for an app: the one place the live color is written. The live
+ * container is named in a variable, so nginx resolves it per request (SWITCH_COMMON_CONFIG's
+ * resolver), not when it loads.
+ */
 export function renderSwitchConfig(route: Route, token: string): string {
   const state = route
   const appPort = route.appPort
-  const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`
+  const target = `cutover_target_${state.app.replace(/-/g, '_')}`
   const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`
   return `# Managed by cutover: do not edit, deploys rewrite it.
 ${routeComment(route, token)}
@@ -161,19 +170,13 @@ map $http_x_cutover_verify $${releaseVar} {
   default '';
   '${token}' '${route.releaseId}';
 }
-upstream ${upstream} {
-  # max_fails=0: a single upstream must never be marked down by a transient error
-  server ${containerName(state.app, state.color)}:${appPort} max_fails=0;
-  keepalive 32;
-  # below the usual app-side idle timeouts (Node: 5 s), so nginx never reuses a connection the app is closing
-  keepalive_timeout 4s;
-}
 server {
   listen ${SWITCH_PORT};
   server_name ${switchHost(state.app)};
   client_max_body_size 100m;
   location / {
-    proxy_pass http://${upstream};
+    set $${target} ${containerName(state.app, state.color)}:${appPort};
+    proxy_pass http://$${target};
     proxy_http_version 1.1;
     proxy_set_header Host $http_x_cutover_host;
     proxy_set_header X-Cutover-Host "";
@@ -188,4 +191,17 @@ server {
   }
 }
 `
+}
+
+const LEGACY_UPSTREAM = /^upstream cutover_\S+ \{\n\s*(?:#.*\n\s*)?server (\S+):(\d+) /m
+
+/**
+ * A switch file written before names were resolved per request (an upstream block, resolved when
+ * nginx loads): the same route rendered the current way, or undefined when it is not one.
+ */
+export function migratedSwitchConfig(app: string, text: string): string | undefined {
+  const upstream = LEGACY_UPSTREAM.exec(text)
+  const route = parseRouteComment(app, text)
+  if (!upstream || !route || route.token === undefined) return undefined
+  return renderSwitchConfig({ app, color: route.color, releaseId: route.releaseId, appPort: Number(upstream[2]) }, route.token)
 }

@@ -5,7 +5,7 @@ import { LABEL, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { LedgerRecord } from '../core/release.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
-import { execIn, getFile, isConflict, putFile } from '../transport/docker-ops.js'
+import { execIn, getDirFiles, getFile, isConflict, putFile } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
@@ -13,6 +13,7 @@ import {
   appConfigFile,
   COMMON_CONFIG_FILE,
   legacyLedger,
+  migratedSwitchConfig,
   parseRouteComment,
   RELEASE_HEADER,
   VERIFY_HEADER,
@@ -25,6 +26,8 @@ import {
 import { NGINX_CAPABILITIES } from './capabilities.js'
 
 const CONF_DIR = '/etc/nginx/conf.d'
+/** What a file of an app taken off the proxy holds: nothing nginx loads. */
+const REMOVED = '# Removed by cutover.\n'
 const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`
 /** nginx's master sleeps 100 ms between starting new workers and stopping old ones on reload. */
 const RELOAD_OVERLAP_MS = 150
@@ -215,6 +218,7 @@ export class NginxRouter implements Router {
     this.routedAtStart ??= parseRouteComment(this.app, before)?.releaseId ?? ''
     const text = renderSwitchConfig(route, randomBytes(12).toString('hex'))
     await putFile(this.container(this.switch), CONF_DIR, file, text)
+    await this.migrateSwitchFiles()
     await this.testAndReload(this.switch, [{ file, content: before }])
     this.routeText = text
     // Going back to the release routed when this run started puts the edge back as it was too
@@ -229,6 +233,51 @@ export class NginxRouter implements Router {
       this.routeText = before
       throw e
     }
+  }
+
+  /**
+   * The app off both tiers: the edge first (its domains or its default server stop reaching the
+   * switch), then the switch's route; each is nginx's graceful reload (old workers finish what
+   * they hold), every other app's files untouched.
+   */
+  async withdraw(): Promise<boolean> {
+    const file = appConfigFile(this.app)
+    let withdrawn = false
+    for (const tier of [this.edge, this.switch]) {
+      const info = await inspectIfExists(this.container(tier))
+      if (!info) continue
+      await underLock(this.lockProxy, async () => {
+        const before = await getFile(this.container(tier), `${CONF_DIR}/${file}`)
+        if (before === undefined || before === REMOVED) return
+        this.log.info(`Taking ${this.app} off the ${tier.role} proxy ${tier.name}: reloading it gracefully`)
+        await putFile(this.container(tier), CONF_DIR, file, REMOVED)
+        withdrawn = true
+        if (info.State.Running) await this.testAndReload(tier, [{ file, content: before }])
+      })
+    }
+    this.routeText = undefined
+    return withdrawn
+  }
+
+  /**
+   * Other apps' switch files written before containers were resolved per request: rewritten with
+   * the same route, so that none of them can keep the switch from loading when its container is
+   * gone. Under the proxy's lock; taken up by this run's reload.
+   */
+  private async migrateSwitchFiles(): Promise<void> {
+    const files = await getDirFiles(this.container(this.switch), CONF_DIR)
+    const legacy = [...files].flatMap(([name, text]) => {
+      const app = /^cutover-app-(.+)\.conf$/.exec(name)?.[1]
+      const migrated = app && app !== this.app ? migratedSwitchConfig(app, text) : undefined
+      return migrated ? [{ name, migrated }] : []
+    })
+    if (!legacy.length) return
+    await underLock(this.lockProxy, async () => {
+      for (const { name, migrated } of legacy) await putFile(this.container(this.switch), CONF_DIR, name, migrated)
+    })
+    this.log.info(
+      `Rewrote ${legacy.length} other app(s)' routes on ${this.switch.name} to resolve containers per request (a missing container no longer stops the switch from loading)`
+    )
   }
 
   /** The release the switch routed to before this run applied anything ('' for none). */

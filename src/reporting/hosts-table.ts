@@ -12,7 +12,8 @@ const RESULT: Record<HostResultKind, string> = {
   canary: '🐤 canary',
   preview: '👀 preview',
   maintenance: '🚧 maintenance',
-  live: '✅ live'
+  live: '✅ live',
+  removed: '🗑️ removed'
 }
 
 /** The per-host rows of a run over several hosts (and the switch spread, and drift). */

@@ -27,6 +27,7 @@ const HEADLINES: Record<Outcome['result'], string> = {
   canary: '🐤 Canary started for',
   preview: '👀 Preview waiting for mode promote:',
   live: '✅ Back live:',
+  removed: '🗑️ Removed',
   failed: '❌ Failed'
 }
 
@@ -83,6 +84,9 @@ export function renderSummary(outcome: Outcome, host: string, secrets: readonly 
     // A preview takes no live traffic: the live release serves every request until mode promote.
     lines.push(`| **Preview** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | ${previewWhere(outcome, esc)} |`)
     lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves every request until mode promote |`)
+  } else if (outcome.result === 'removed') {
+    const was = outcome.previousImage ? `\`${esc(outcome.previousImage)}\`` : 'nothing recorded'
+    lines.push(`| **Removed** | ${outcome.previousColor ?? '—'} | ${was} | off the proxy and the host; its domains are free |`)
   } else if (outcome.color) {
     lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`)
   } else {
