@@ -118,6 +118,14 @@ it('rollback under load: back to blue (v1) at once, 0 failed requests', async ()
   expect(await served()).toEqual(['v1', 'v1', 'v1'])
 }, 240_000)
 
+it('status lists the services, their tasks per node, and no drift', async () => {
+  const run = await runAction(inputs({ mode: 'status' }))
+  expectSuccess(run)
+  expect([run.outputs.result, run.outputs.color, run.outputs.drift]).toEqual(['unchanged', 'blue', 'false'])
+  expect(run.stdout).toMatch(new RegExp(`service ${app}-blue: .*app:v1, 4 replica\\(s\\); tasks: 10\\.231\\.0\\.1\\d running`))
+  expect(run.stdout).toMatch(new RegExp(`service ${app}-proxy: .*global; tasks: .*10\\.231\\.0\\.1\\d running`))
+}, 120_000)
+
 it('a broken image: nothing switches, v1 keeps serving on every node, 0 failed requests', async () => {
   const loads = loadEveryNode()
   const run = await runAction(inputs({ image: fleetImage('unhealthy'), 'health-timeout': '15s' }))

@@ -213,9 +213,10 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
       return color && release ? { color, releaseId: decodeRelease(release) ?? release } : undefined
     })
     // A proxy task that disagrees (restarted since with its file's route) is what the run must put right.
+    // (one without a route, restarted with its file's empty route, reads as no route: the next switch sets it)
     const first = routes[0]
-    const odd = routes.find(r => r?.releaseId !== first?.releaseId)
-    return odd ?? first
+    const odd = routes.findIndex(r => r?.releaseId !== first?.releaseId)
+    return odd >= 0 ? routes[odd] : first
   }
 
   /** Every proxy task switched together; throws naming those that were not (the engine's undo routes back). */
