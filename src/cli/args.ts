@@ -23,7 +23,8 @@ export const COMMANDS: Record<Mode, string> = {
   promote: 'give all traffic to a canary, or make a waiting preview live',
   maintenance: 'the proxy answers with a 503 page instead of the app',
   live: 'end maintenance',
-  remove: 'take the app off the host: its route leaves the proxy gracefully, its containers and networks go, its ledger is archived (remove-data: true also removes its volumes)'
+  remove:
+    'take the app off the host: its route leaves the proxy gracefully, its containers and networks go, its ledger is archived (remove-data: true also removes its volumes)'
 }
 
 /** Changing the host from a terminal asks first (deploy does not: it is gated and undone on failure). */
