@@ -70104,7 +70104,7 @@ process.emitWarning = ((warning, ...rest) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6011);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1990);
 
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -70114,7 +70114,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6011:
+/***/ 1990:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70123,8 +70123,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   e: () => (/* binding */ run)
 });
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
+// UNUSED EXPORTS: execute
+
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -73167,8 +73167,8 @@ function capabilityMessage(input, value, capability, router, routers) {
 }
 /** The router request of a configuration (or of its proxy once settled on a host). */
 function routerRequest(config) {
-    const { sticky, previewDomains, tls } = config.proxy;
-    return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls };
+    const { sticky, previewDomains, tls, metrics } = config.proxy;
+    return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls, ...(metrics ? { metrics: `${metrics.host}:${metrics.port}` } : {}) };
 }
 const MODE_NEEDS = {
     maintenance: ['maintenance'],
@@ -73182,11 +73182,14 @@ const CAPABILITY_TABLE = [
     { input: 'replicas', needs: ['replicas'], asked: r => (r.strategy.replicas > 1 ? String(r.strategy.replicas) : undefined) },
     { input: 'canary-weight', needs: ['weights'], asked: r => (r.strategy.canaryWeight !== undefined ? String(r.strategy.canaryWeight) : undefined) },
     { input: 'watch', needs: ['stats'], asked: r => (r.strategy.watch ? '' : undefined) },
+    { input: 'canary-steps', needs: ['weights'], asked: r => r.strategy.canarySteps?.weights.join(' ') },
+    { input: 'canary-steps', needs: ['stats'], asked: r => r.strategy.canarySteps?.weights.join(' ') },
     { input: 'promote', needs: ['preview'], asked: r => (r.strategy.promote ? r.strategy.promote : undefined) },
     { input: 'preview-domains', needs: ['preview'], asked: r => (r.previewDomains?.length ? '' : undefined) },
     { input: 'sticky', needs: ['sticky'], asked: r => (r.sticky ? 'cookie' : undefined) },
     { input: 'tls', needs: ['tls'], asked: r => (r.tls && r.tls.mode !== 'off' ? r.tls.mode : undefined) },
-    { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) }
+    { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) },
+    { input: 'metrics', needs: ['stats'], asked: r => r.metrics }
 ];
 /**
  * The first input the router cannot carry, or undefined. `routersWith` names the routers that have
@@ -73238,10 +73241,32 @@ const NGINX_CAPABILITIES = {
     stats: false,
     sticky: false
 };
+/**
+ * target: swarm: HAProxy as a service on every node, switched through each task's runtime API
+ * (proxy/swarm-proxy.ts): replicas yes, none of the strategies of one HAProxy yet.
+ */
+const SWARM_CAPABILITIES = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true };
+/**
+ * One Caddy 2.6 container switched through its admin API. Caddy 2.6 changes a route only by
+ * loading a new configuration (a graceful reload that closes proxied WebSockets: no runtime
+ * switch), and balances without weights (weighted_round_robin came with Caddy 2.8).
+ */
+const CADDY_CAPABILITIES = {
+    name: 'Caddy',
+    runtimeSwitch: false,
+    replicas: true,
+    weights: false,
+    preview: false,
+    maintenance: true,
+    tls: false,
+    stats: false,
+    sticky: false
+};
 /** Each proxy-type's declared capabilities. */
 const ROUTER_CAPABILITIES = {
     haproxy: HAPROXY_CAPABILITIES,
-    nginx: NGINX_CAPABILITIES
+    nginx: NGINX_CAPABILITIES,
+    caddy: CADDY_CAPABILITIES
 };
 /** The routers that have a capability, as a user picks them: `HAProxy (proxy-type: haproxy)`. */
 function routersWith(capability) {
@@ -73268,6 +73293,8 @@ function proxyInputsProblem(inputs, type) {
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/core/host-key.ts
 
 /** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
@@ -74120,6 +74147,104 @@ function parseRollbackTarget(r, mode) {
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/inputs/host-access.ts
+/**
+ * One policy for host-level access (issue #22), for the `volumes` input and the compose file alike:
+ * a container cutover starts never gets the host. Compose keys that grant it (privileged, host
+ * namespaces, capabilities, devices, security options) are refused, whatever else is set: cutover
+ * has no way to start such a container. Bind mounts of the host's root, of its system directories,
+ * of Docker's or containerd's state and of the Docker socket (or a directory holding one of them)
+ * give root on the host too: refused unless `allow-host-mounts: true` says the app needs one (a
+ * monitoring agent reading /proc, a CI runner talking to Docker). A few read-only files every app
+ * may want (the time zone, CA certificates) are not host access.
+ */
+
+
+/** Compose keys that give a container host-level access, with what each grants. */
+const HOST_LEVEL_KEYS = {
+    privileged: 'every device and capability of the host',
+    network_mode: "the host's network stack (network_mode: host) or another container's, outside the proxy's network",
+    pid: "the host's process table (pid: host)",
+    ipc: "the host's shared memory (ipc: host)",
+    uts: "the host's host name (uts: host)",
+    userns_mode: "the host's user namespace (userns_mode: host)",
+    cgroup: "the host's cgroup namespace (cgroup: host)",
+    cgroup_parent: "a cgroup of the host's choosing",
+    cap_add: 'kernel capabilities beyond the default set',
+    devices: "the host's devices",
+    device_cgroup_rules: "access to the host's devices",
+    security_opt: 'changes to seccomp, AppArmor or SELinux confinement',
+    sysctls: "kernel settings of the host's namespaces",
+    volumes_from: "another container's mounts, which may be the host's"
+};
+/** Directories whose contents (or any part) give host-level access when mounted. */
+const HOST_DIRS = [
+    '/proc',
+    '/sys',
+    '/dev',
+    '/boot',
+    '/etc',
+    '/root',
+    '/usr',
+    '/bin',
+    '/sbin',
+    '/lib',
+    '/lib32',
+    '/lib64',
+    '/var/lib/docker',
+    '/var/lib/containerd'
+];
+/** Sockets that give control of the host's containers; a directory that holds them gives it too. */
+const HOST_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd/containerd.sock', '/var/run/containerd/containerd.sock'];
+/** Single files an app may read without any host access. */
+const HARMLESS_READ_ONLY = ['/etc/localtime', '/etc/timezone', '/etc/ssl/certs', '/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs'];
+/** Why a bind mount `source:target[:options]` gives host-level access; undefined when it does not (or is a named volume). */
+function hostLevelMount(bind) {
+    const [source, , options = ''] = bind.split(':');
+    if (!source.startsWith('/'))
+        return undefined;
+    const path = external_node_path_.posix.normalize(source).replace(/\/+$/, '') || '/';
+    const readOnly = options.split(',').includes('ro');
+    if (readOnly && HARMLESS_READ_ONLY.includes(path))
+        return undefined;
+    if (path === '/')
+        return "mounts the host's root directory";
+    const under = (dir) => path === dir || path.startsWith(`${dir}/`);
+    const socket = HOST_SOCKETS.find(s => under(s) || s.startsWith(`${path}/`));
+    if (socket)
+        return `mounts ${path === socket ? 'the' : `a directory holding the`} container engine socket ${socket} (control of every container on the host)`;
+    if (path.endsWith('.sock') && /docker|containerd|podman/.test(path))
+        return 'mounts a container engine socket (control of every container on the host)';
+    const dir = HOST_DIRS.find(d => under(d) || d.startsWith(`${path}/`));
+    if (dir)
+        return `mounts ${path === dir ? '' : under(dir) ? 'part of ' : 'a directory holding '}the host's ${dir}`;
+    return undefined;
+}
+/** The message for a refused mount: what it gives, and the two ways on. */
+function hostMountMessage(where, bind, why) {
+    return (`has the bind mount "${bind}"${where}, which ${why}: a container cutover starts gets no host-level access unless allow-host-mounts: true says the app needs it. ` +
+        'Use a named volume or a path of its own (such as /srv/<app>) instead, or set allow-host-mounts: true.');
+}
+/**
+ * Every bind mount of the run (the web role's, each worker's, each shared service's) against the
+ * policy, unless allow-host-mounts: the first that gives host-level access is an input error.
+ */
+function checkHostMounts(config, allow) {
+    if (allow)
+        return;
+    const input = config.compose ? 'compose-file' : 'volumes';
+    const mounts = [
+        ...config.container.volumes.map(v => ({ v, where: config.container.composeService ? ` in "${config.container.composeService}"` : '' })),
+        ...(config.roles?.workers ?? []).flatMap(w => (w.settings?.volumes ?? []).map(v => ({ v, where: ` in "${w.name}"` }))),
+        ...(config.shared ?? []).flatMap(s => s.volumes.map(v => ({ v, where: ` in "${s.name}"` })))
+    ];
+    for (const { v, where } of mounts) {
+        const why = hostLevelMount(v);
+        if (why)
+            throw new InputError(input, hostMountMessage(where, v, why));
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/compose.ts
 /**
  * `compose-file`: a docker-compose.yml of the repository, read into cutover's own settings. The
@@ -74128,6 +74253,7 @@ var dist = __nccwpck_require__(8815);
  * with its own settings; `compose-shared-services` (a database, a queue) run once, outside the
  * colors. Only the keys small apps use are accepted; any other is refused, by name.
  */
+
 
 
 
@@ -74361,6 +74487,9 @@ function service(source, app, name, raw, top) {
     if (!isObj(raw))
         fail(`has the service "${name}" that is not a mapping`);
     for (const key of Object.keys(raw)) {
+        if (key in HOST_LEVEL_KEYS) {
+            fail(`uses "${key}" in service "${name}", which gives the container ${HOST_LEVEL_KEYS[key]}: cutover starts no container with host-level access (README "Host-level access"); run such a service outside cutover`);
+        }
         if (!SERVICE_KEYS.includes(key) && !key.startsWith('x-')) {
             fail(`uses the key "${key}" in service "${name}", which cutover does not support (supported: ${SERVICE_KEYS.join(', ')})`);
         }
@@ -74691,6 +74820,11 @@ function parseStrategy(r, app, mode, { invalid, readFile }) {
     if (watch && canaryWeight !== undefined) {
         throw invalid('watch', "cannot be combined with 'canary-weight' (a canary is watched by you, then promoted or rolled back): remove one of them");
     }
+    const canarySteps = parseCanarySteps(r, mode, invalid);
+    if (canarySteps && canaryWeight !== undefined)
+        throw invalid('canary-steps', "cannot be combined with 'canary-weight' (the steps are the canary's weights): remove one of them");
+    if (canarySteps && watch)
+        throw invalid('canary-steps', "cannot be combined with 'watch' (every step is watched already, and a canary that passed them is promoted): remove one of them");
     let promote;
     if (r.str('promote')) {
         const value = r.str('promote').toLowerCase();
@@ -74699,6 +74833,8 @@ function parseStrategy(r, app, mode, { invalid, readFile }) {
         if (value === 'manual') {
             if (mode !== 'deploy')
                 throw invalid('promote', `manual only applies to mode deploy, not ${mode} (mode promote makes the waiting preview live, mode rollback discards it)`);
+            if (canarySteps)
+                throw invalid('promote', "manual cannot be combined with 'canary-steps': a preview takes no live traffic to judge; deploy with one of them");
             if (canaryWeight !== undefined)
                 throw invalid('promote', "manual cannot be combined with 'canary-weight': a preview takes no live traffic, a canary does; deploy with one of them");
             if (watch)
@@ -74711,6 +74847,7 @@ function parseStrategy(r, app, mode, { invalid, readFile }) {
         ...(maintenancePage !== undefined ? { maintenancePage } : {}),
         ...(canaryWeight !== undefined ? { canaryWeight } : {}),
         ...(watch ? { watch } : {}),
+        ...(canarySteps ? { canarySteps } : {}),
         ...(promote ? { promote } : {})
     };
 }
@@ -74721,14 +74858,7 @@ const WATCH_MAX_MS = 3_600_000;
 /** `watch` (a duration; '', off, 0: no watch) and `watch-max-error-rate` (percent, `5%` or `5`; checked even without watch, whose default it is). */
 function parseWatch(r, mode, invalid) {
     const value = r.str('watch');
-    const rateValue = r.str('watch-max-error-rate');
-    let maxErrorRate = 5;
-    if (rateValue) {
-        const m = /^(\d+(?:\.\d+)?)\s*%?$/.exec(rateValue);
-        if (!m || Number(m[1]) > 100)
-            throw invalid('watch-max-error-rate', `must be a percentage from 0 to 100 such as 5% or 0.5, not "${rateValue}"`);
-        maxErrorRate = Number(m[1]);
-    }
+    const maxErrorRate = percentInput(r, 'watch-max-error-rate', invalid, 100) ?? 5;
     if (value === '' || /^(off|0+(\.0*)?\s*(ms|s|m|h)?)$/i.test(value))
         return undefined;
     const durationMs = parseDuration(value);
@@ -74739,6 +74869,112 @@ function parseWatch(r, mode, invalid) {
     if (mode !== 'deploy')
         throw invalid('watch', `only applies to mode deploy, not ${mode}`);
     return { durationMs, maxErrorRate };
+}
+/** A percentage input (`5%` or `5`, at most `max`); undefined when empty. */
+function percentInput(r, name, invalid, max) {
+    const value = r.str(name);
+    if (!value)
+        return undefined;
+    const m = /^(\d+(?:\.\d+)?)\s*%?$/.exec(value);
+    if (!m || Number(m[1]) > max)
+        throw invalid(name, `must be a percentage from 0 to ${max} such as 5% or 0.5, not "${value}"`);
+    return Number(m[1]);
+}
+/** A step shorter than this sees too few of the proxy's samples (one every 2 s) to judge anything. */
+const CANARY_STEP_MIN_MS = 5000;
+const LOW_TRAFFIC_POLICIES = ['promote', 'hold', 'fail'];
+/** `canary-steps` (rising percentages such as `5 25 50`) and the inputs that judge each step (issue #24). */
+function parseCanarySteps(r, mode, invalid) {
+    const value = r.str('canary-steps');
+    const latencyValue = r.str('watch-max-latency');
+    const maxLatencyMs = latencyValue ? parseDuration(latencyValue) : undefined;
+    if (latencyValue && !maxLatencyMs)
+        throw invalid('watch-max-latency', `must be a response time such as 300ms or 1.5s, not "${latencyValue}"`);
+    const maxLatencyIncrease = percentInput(r, 'watch-max-latency-increase', invalid, 10_000);
+    const lowTraffic = (r.str('canary-low-traffic') || 'hold').toLowerCase();
+    if (!LOW_TRAFFIC_POLICIES.includes(lowTraffic))
+        throw invalid('canary-low-traffic', `must be promote, hold or fail, not ${JSON.stringify(r.str('canary-low-traffic'))}`);
+    const stepValue = r.str('canary-step-time') || '60s';
+    const stepMs = parseDuration(stepValue);
+    if (stepMs === undefined)
+        throw invalid('canary-step-time', `must be a duration such as 60s or 5m, not "${stepValue}"`);
+    if (!value)
+        return undefined;
+    const words = value.split(/[\s,]+/).filter(Boolean);
+    const weights = words.map(w => Number(w.replace(/%$/, '')));
+    const bad = words.find((w, i) => !/^\d+%?$/.test(w) || weights[i] < 1 || weights[i] > 99);
+    if (bad !== undefined)
+        throw invalid('canary-steps', `must be percentages from 1 to 99 such as "5 25 50", not "${bad}" in "${value}"`);
+    if (weights.some((w, i) => i > 0 && w <= weights[i - 1]))
+        throw invalid('canary-steps', `must rise from step to step, as "5 25 50" does, not "${value}"`);
+    if (mode !== 'deploy')
+        throw invalid('canary-steps', `only applies to mode deploy, not ${mode}`);
+    if (stepMs < CANARY_STEP_MIN_MS)
+        throw invalid('canary-step-time', `must be at least 5s (the proxy's counters are read every 2 s), not "${stepValue}"`);
+    if (stepMs * weights.length > WATCH_MAX_MS)
+        throw invalid('canary-step-time', `is ${stepValue} for ${weights.length} steps, more than 1h in all (the run holds the deploy lock meanwhile)`);
+    return {
+        weights,
+        stepMs,
+        maxErrorRate: percentInput(r, 'watch-max-error-rate', invalid, 100) ?? 5,
+        ...(maxLatencyMs !== undefined ? { maxLatencyMs } : {}),
+        ...(maxLatencyIncrease !== undefined ? { maxLatencyIncrease } : {}),
+        lowTraffic
+    };
+}
+
+;// CONCATENATED MODULE: ./src/inputs/swarm.ts
+
+
+
+const TARGETS = ['container', 'swarm'];
+/** `node.labels.zone==a`, `node.role!=manager`, `engine.labels.x==y`: Swarm's own constraint syntax. */
+const CONSTRAINT = /^(node\.(id|hostname|role|platform\.os|platform\.arch|labels\.[A-Za-z0-9._-]+)|engine\.labels\.[A-Za-z0-9._-]+)\s*(==|!=)\s*[A-Za-z0-9._/:-]+$/;
+const LABEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** What target: swarm does not carry yet, each with the input that asks for it. */
+function unsupported(config) {
+    if (config.fleet)
+        return { input: 'host', why: 'names several hosts: give the one manager node (the swarm places the tasks)' };
+    const type = config.proxy.type;
+    if (type !== 'auto' && ROUTER_CAPABILITIES[type] !== HAPROXY_CAPABILITIES)
+        return { input: 'proxy-type', why: `is ${type}: the swarm proxy is HAProxy (proxy-type auto or haproxy)` };
+    if (config.imageArchive)
+        return { input: 'image-archive', why: 'is set: every node pulls the image, so it must come from a registry' };
+    if (config.compose)
+        return { input: 'compose-file', why: 'is set: compose projects are not deployed as swarm services yet' };
+    if (config.releaseCommand)
+        return { input: 'release-command', why: 'is set: not run on a swarm yet' };
+    if (config.container.volumes.length)
+        return { input: 'volumes', why: "is set: a volume is a node's own, which a task rescheduled elsewhere would not find" };
+    if (config.container.networks.length)
+        return { input: 'networks', why: "is set: only the app's own overlay network is joined on a swarm yet" };
+    if (config.mode === 'maintenance' || config.mode === 'live' || config.mode === 'promote')
+        return { input: 'mode', why: `is ${config.mode}: not on a swarm yet` };
+    return undefined;
+}
+/** Input 'target' and the swarm-* inputs; undefined for target container (the default). */
+function parseSwarm(r, config) {
+    const target = r.oneOf('target', TARGETS, 'container');
+    const constraints = r.lines('swarm-constraints');
+    const proxyLabel = r.str('swarm-proxy-label') || undefined;
+    if (target !== 'swarm') {
+        const stray = constraints.length ? 'swarm-constraints' : proxyLabel ? 'swarm-proxy-label' : undefined;
+        if (stray)
+            throw new InputError(stray, 'only applies with target: swarm');
+        return undefined;
+    }
+    const bad = constraints.find(c => !CONSTRAINT.test(c));
+    if (bad)
+        throw new InputError('swarm-constraints', `has ${JSON.stringify(bad)}, which is not a Swarm placement constraint such as node.labels.zone==a or node.role!=manager`);
+    if (proxyLabel && !LABEL_NAME.test(proxyLabel))
+        throw new InputError('swarm-proxy-label', `must be a node label name such as cutover.proxy, not ${JSON.stringify(proxyLabel)}`);
+    const lacking = unsupported(config);
+    if (lacking)
+        throw new InputError(lacking.input, `${lacking.why} (target: swarm)`);
+    const problem = capabilityProblem(routerRequest(config), SWARM_CAPABILITIES, routersWith);
+    if (problem)
+        throw new InputError(problem.input, `${problem.message.slice(`Input '${problem.input}' `.length)} (target: swarm)`);
+    return { constraints, ...(proxyLabel ? { proxyLabel } : {}) };
 }
 
 // EXTERNAL MODULE: external "node:net"
@@ -74889,7 +75125,7 @@ function checkCustomCertificate(certificate, keyText, domains, now, error) {
 
 
 /** The web role's inputs: how it is health-checked and how the proxy routes to it. */
-const PROXY_TYPES = ['auto', 'haproxy', 'nginx'];
+const PROXY_TYPES = ['auto', 'haproxy', 'nginx', 'caddy'];
 /** Suffixes of the proxy's containers (see src/proxy/nginx.ts): `<proxy-name>-switch`. */
 const PROXY_SUFFIX = '-switch';
 const PROXY_NAME_MAX = DNS_LABEL_MAX - PROXY_SUFFIX.length;
@@ -74971,8 +75207,19 @@ function parseProxy(r) {
         ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
         ...(previewDomains.length ? { previewDomains } : {}),
         drainTimeoutMs: r.duration('drain-timeout', '30s'),
-        tls
+        tls,
+        ...metricsOf(r.str('metrics'))
     };
+}
+/** `metrics`: a port (published on 127.0.0.1), or an IP address and a port; '' or off: the proxy as it is. */
+function metricsOf(value) {
+    if (value === '' || value.toLowerCase() === 'off')
+        return {};
+    const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):)?(\d{1,5})$/.exec(value.trim());
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535)
+        throw new InputError('metrics', `must be a port (published on 127.0.0.1, e.g. 9101) or an IP address and a port (e.g. 10.0.0.5:9101; 0.0.0.0:9101 publishes it on every interface), or off, not "${value}"`);
+    return { metrics: { host: m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1', port } };
 }
 function parseProxyName(name) {
     if (!APP_NAME.test(name)) {
@@ -74998,13 +75245,15 @@ function parseProxyName(name) {
 
 
 
+
+
 // What other folders (and tests) import from here, wherever it lives now.
 
 
 
 
 
-const MODES = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote'];
+const MODES = ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote', 'remove'];
 const KEEP_PREVIOUS = ['running', 'stopped', 'removed'];
 /**
  * The longest suffix cutover appends to an app name for a container (`-green-replaced`):
@@ -75078,6 +75327,9 @@ function parseInputs(source) {
         throw new InputError('rebuild-ledger', `only applies to mode status, not ${mode}`);
     if (rebuildLedger && fleetHosts)
         throw new InputError('rebuild-ledger', "rebuilds one host's ledger: give one host");
+    const removeData = r.bool('remove-data', false);
+    if (removeData && mode !== 'remove')
+        throw new InputError('remove-data', `only applies to mode remove, not ${mode}: no data is removed by any other mode`);
     const config = {
         mode,
         app,
@@ -75096,6 +75348,7 @@ function parseInputs(source) {
         keepPrevious: r.oneOf('keep-previous', KEEP_PREVIOUS, 'running'),
         keepFailed: r.bool('keep-failed', false),
         ...(rebuildLedger ? { rebuildLedger } : {}),
+        ...(removeData ? { removeData } : {}),
         lockTimeoutMs: r.duration('lock-timeout', '10m'),
         github: {
             deployments: r.bool('deployments', true),
@@ -75108,12 +75361,486 @@ function parseInputs(source) {
         shared: compose?.shared.length ? compose.shared : undefined,
         compose: compose?.settings
     };
+    checkHostMounts(config, r.bool('allow-host-mounts', false));
+    // target: swarm checks what its own proxy carries.
+    const swarm = parseSwarm(r, config);
+    if (swarm)
+        return { ...config, swarm };
     // An explicit proxy-type is checked now; auto once it is settled on the host.
     const problem = proxyCapabilityProblem(config);
     if (problem)
         throw new InputError(problem.input, problem.message.slice(`Input '${problem.input}' `.length));
     return config;
 }
+
+;// CONCATENATED MODULE: ./src/inputs/settings.ts
+// The typed table of every setting (issue #21): what each action.yml input holds in a config file,
+// and under which topic the reference lists it. action.yml stays the source of names, descriptions
+// and defaults; scripts/config-schema.mjs builds schema/cutover.schema.json, docs/configuration.md
+// and settings-defaults.ts from both, and __tests__/unit/config-schema.test.ts checks they agree.
+// This file imports nothing: the script loads it by transpiling it alone.
+const TOPICS = (/* unused pure expression or super */ null && (['connection', 'app', 'health', 'proxy', 'tls', 'strategies', 'hosts', 'reporting']));
+const SETTINGS = {
+    config: { type: 'string', topic: 'app', perRun: true },
+    mode: { type: 'enum', topic: 'app', values: ['deploy', 'rollback', 'status', 'maintenance', 'live', 'promote', 'remove'], perRun: true },
+    app: { type: 'string', topic: 'app' },
+    image: { type: 'string', topic: 'app' },
+    'image-archive': { type: 'string', topic: 'app' },
+    'to-image': { type: 'string', topic: 'app', modes: ['rollback'] },
+    'to-release': { type: 'integer', topic: 'app', modes: ['rollback'] },
+    host: { type: 'list', topic: 'connection' },
+    port: { type: 'integer', topic: 'connection' },
+    rollout: { type: 'enum', topic: 'hosts', values: ['atomic', 'rolling'] },
+    'batch-size': { type: 'integer', topic: 'hosts' },
+    'rollback-on-failure': { type: 'boolean', topic: 'hosts' },
+    user: { type: 'string', topic: 'connection' },
+    'ssh-private-key': { type: 'text', topic: 'connection', secret: true },
+    'ssh-passphrase': { type: 'string', topic: 'connection', secret: true },
+    'known-hosts': { type: 'list', topic: 'connection' },
+    'host-fingerprint': { type: 'string', topic: 'connection' },
+    'insecure-skip-host-key-check': { type: 'boolean', topic: 'connection' },
+    'jump-host': { type: 'string', topic: 'connection' },
+    'jump-ssh-private-key': { type: 'text', topic: 'connection', secret: true },
+    'jump-ssh-passphrase': { type: 'string', topic: 'connection', secret: true },
+    'jump-host-fingerprint': { type: 'string', topic: 'connection' },
+    'connect-timeout': { type: 'duration', topic: 'connection' },
+    'docker-socket': { type: 'string', topic: 'connection' },
+    registry: { type: 'string', topic: 'app' },
+    'registry-username': { type: 'string', topic: 'app' },
+    'registry-password': { type: 'string', topic: 'app', secret: true },
+    env: { type: 'map', topic: 'app', join: '=' },
+    'env-file': { type: 'string', topic: 'app' },
+    volumes: { type: 'list', topic: 'app' },
+    networks: { type: 'list', topic: 'app' },
+    labels: { type: 'map', topic: 'app', join: '=' },
+    restart: { type: 'string', topic: 'app' },
+    memory: { type: 'string', topic: 'app' },
+    cpus: { type: 'number', topic: 'app' },
+    command: { type: 'string', topic: 'app' },
+    'app-port': { type: 'string', topic: 'app' },
+    workers: { type: 'map', topic: 'app', join: ': ' },
+    'worker-min-uptime': { type: 'duration', topic: 'app' },
+    'worker-stop-timeout': { type: 'duration', topic: 'app' },
+    'worker-handover': { type: 'enum', topic: 'app', values: ['stop-first', 'overlap'] },
+    'release-command': { type: 'string', topic: 'app' },
+    'release-timeout': { type: 'duration', topic: 'app' },
+    'compose-file': { type: 'string', topic: 'app' },
+    'compose-service': { type: 'string', topic: 'app' },
+    'compose-shared-services': { type: 'list', topic: 'app' },
+    'compose-shared-update': { type: 'enum', topic: 'app', values: ['keep', 'recreate'] },
+    'health-path': { type: 'string', topic: 'health' },
+    'health-status': { type: 'integer', topic: 'health' },
+    'health-timeout': { type: 'duration', topic: 'health' },
+    'health-interval': { type: 'duration', topic: 'health' },
+    'health-passes': { type: 'integer', topic: 'health' },
+    'proxy-name': { type: 'string', topic: 'proxy' },
+    'proxy-type': { type: 'enum', topic: 'proxy', values: ['auto', 'haproxy', 'nginx', 'caddy'] },
+    'proxy-image': { type: 'string', topic: 'proxy' },
+    'proxy-port': { type: 'integer', topic: 'proxy' },
+    metrics: { type: 'string', topic: 'proxy' },
+    domains: { type: 'list', topic: 'proxy' },
+    'drain-timeout': { type: 'duration', topic: 'proxy' },
+    tls: { type: 'enum', topic: 'tls', values: ['off', 'auto', 'custom'] },
+    'https-port': { type: 'integer', topic: 'tls' },
+    'tls-redirect': { type: 'boolean', topic: 'tls' },
+    hsts: { type: 'boolean', topic: 'tls' },
+    'trusted-proxies': { type: 'list', topic: 'proxy' },
+    'tls-certificate': { type: 'text', topic: 'tls' },
+    'tls-key': { type: 'text', topic: 'tls', secret: true },
+    'acme-email': { type: 'string', topic: 'tls' },
+    'acme-directory': { type: 'string', topic: 'tls' },
+    'acme-directory-ca': { type: 'text', topic: 'tls' },
+    'acme-image': { type: 'string', topic: 'tls' },
+    'keep-previous': { type: 'enum', topic: 'strategies', values: ['running', 'stopped', 'removed'] },
+    'keep-failed': { type: 'boolean', topic: 'strategies' },
+    'remove-data': { type: 'boolean', topic: 'app', modes: ['remove'] },
+    'allow-host-mounts': { type: 'boolean', topic: 'app' },
+    target: { type: 'enum', topic: 'hosts', values: ['container', 'swarm'] },
+    'swarm-constraints': { type: 'list', topic: 'hosts' },
+    'swarm-proxy-label': { type: 'string', topic: 'hosts' },
+    'rebuild-ledger': { type: 'boolean', topic: 'reporting', modes: ['status'] },
+    replicas: { type: 'integer', topic: 'strategies' },
+    'canary-weight': { type: 'integer', topic: 'strategies' },
+    watch: { type: 'duration', topic: 'strategies' },
+    'watch-max-error-rate': { type: 'string', topic: 'strategies' },
+    'canary-steps': { type: 'list', topic: 'strategies', modes: ['deploy'] },
+    'canary-step-time': { type: 'duration', topic: 'strategies' },
+    'watch-max-latency': { type: 'duration', topic: 'strategies' },
+    'watch-max-latency-increase': { type: 'string', topic: 'strategies' },
+    'canary-low-traffic': { type: 'enum', topic: 'strategies', values: ['promote', 'hold', 'fail'] },
+    promote: { type: 'enum', topic: 'strategies', values: ['auto', 'manual'] },
+    'preview-domains': { type: 'list', topic: 'strategies' },
+    sticky: { type: 'enum', topic: 'strategies', values: ['off', 'cookie'] },
+    'maintenance-page': { type: 'string', topic: 'proxy' },
+    'lock-timeout': { type: 'duration', topic: 'connection' },
+    deployments: { type: 'boolean', topic: 'reporting' },
+    'github-token': { type: 'string', topic: 'reporting', secret: true },
+    environment: { type: 'string', topic: 'reporting' },
+    'environment-url': { type: 'string', topic: 'reporting' }
+};
+
+;// CONCATENATED MODULE: ./src/inputs/config-file.ts
+
+
+
+
+/** A refusal of the config file: where, the key, and what is allowed. */
+class ConfigFileError extends InputError {
+    at;
+    constructor(at, key, message) {
+        super(key, message);
+        this.at = at;
+        this.message = `${where(at)}: '${key}' ${message}`;
+        this.name = 'ConfigFileError';
+    }
+}
+function where(at) {
+    return `${at.file}:${at.line}:${at.col}`;
+}
+/** Looks like a private key or a token: such text never lives in the file, whatever key holds it. */
+const SECRET_TEXT = [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, /\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{30,}/, /\bgithub_pat_[A-Za-z0-9_]{30,}/];
+function envName(setting) {
+    return `CUTOVER_${setting.toUpperCase().replace(/-/g, '_')}`;
+}
+/** Reads and checks the file. `env` is the process environment: an `env:` entry without a value takes it from there. */
+function loadConfigFile(path, env, shownPath = path) {
+    let text;
+    try {
+        text = (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
+    }
+    catch (e) {
+        throw new InputError('config', `names ${shownPath}, which cannot be read: ${e.message}`);
+    }
+    return parseConfigFile(text, shownPath, env);
+}
+function parseConfigFile(text, file, env) {
+    const lineCounter = new dist.LineCounter();
+    const doc = (0,dist.parseDocument)(text, { lineCounter, prettyErrors: false });
+    const at = (offset) => ({ file, ...lineCounter.linePos(offset) });
+    const posOf = (node) => {
+        const range = node && 'range' in node ? node.range : node && 'key' in node ? node.key?.range : undefined;
+        return at(range?.[0] ?? 0);
+    };
+    const problem = doc.errors[0];
+    if (problem)
+        throw new ConfigFileError(at(problem.pos[0]), 'config', `is not valid YAML: ${problem.message.split('\n')[0]}`);
+    const out = { path: file, top: new Map(), environments: new Map() };
+    if (doc.contents === null)
+        return out;
+    if (!(0,dist.isMap)(doc.contents))
+        throw new ConfigFileError(posOf(doc.contents), 'config', 'must be a map of settings (key: value), such as app: web');
+    for (const pair of doc.contents.items) {
+        const key = keyOf(pair, posOf);
+        if (key === 'environments') {
+            out.environmentsAt = posOf(pair.key);
+            readEnvironments(pair.value, out, env, posOf);
+        }
+        else {
+            out.top.set(key, readSetting(key, pair, env, posOf));
+        }
+    }
+    return out;
+}
+function keyOf(pair, posOf) {
+    if (!(0,dist.isScalar)(pair.key) || typeof pair.key.value !== 'string')
+        throw new ConfigFileError(posOf(pair.key), String(pair.key), 'is not a setting name');
+    return pair.key.value;
+}
+function readEnvironments(node, out, env, posOf) {
+    if (!(0,dist.isMap)(node))
+        throw new ConfigFileError(posOf(node), 'environments', 'must be a map of environment names to their settings, such as production: { host: ... }');
+    for (const envPair of node.items) {
+        const name = keyOf(envPair, posOf);
+        const section = envPair.value;
+        if (!(0,dist.isMap)(section))
+            throw new ConfigFileError(posOf(section ?? envPair.key), `environments.${name}`, 'must be a map of settings (key: value)');
+        const values = new Map();
+        for (const pair of section.items) {
+            const key = keyOf(pair, posOf);
+            if (key === 'environments')
+                throw new ConfigFileError(posOf(pair.key), key, 'cannot be nested inside an environment');
+            values.set(key, readSetting(key, pair, env, posOf));
+        }
+        out.environments.set(name, { at: posOf(envPair.key), values });
+    }
+}
+function readSetting(key, pair, env, posOf) {
+    const keyAt = posOf(pair.key);
+    const setting = SETTINGS[key];
+    if (!setting) {
+        const near = nearestSetting(key);
+        throw new ConfigFileError(keyAt, key, `is not a setting${near ? `; did you mean '${near}'?` : ''} (settings are the action's input names, see docs/configuration.md)`);
+    }
+    if (setting.secret) {
+        throw new ConfigFileError(keyAt, key, `is a secret and is never read from the file: give it in the environment variable ${envName(key)} (or the action input, from a secret)`);
+    }
+    if (setting.perRun)
+        throw new ConfigFileError(keyAt, key, `is chosen for each run (the command or the action input), not in the file`);
+    const node = pair.value;
+    const valueAt = node ? posOf(node) : keyAt;
+    const text = toText(key, setting, node, valueAt, env, posOf);
+    const secretLooking = SECRET_TEXT.find(p => p.test(text));
+    if (secretLooking) {
+        throw new ConfigFileError(valueAt, key, `holds what looks like a private key or a token: secrets never live in the file; give it in an environment variable (CUTOVER_<NAME>, or the app's env entry without a value)`);
+    }
+    return { text, at: valueAt };
+}
+const TYPE_WORDS = {
+    string: 'a string',
+    text: 'a string (several lines allowed)',
+    boolean: 'true or false',
+    integer: 'a whole number',
+    number: 'a number',
+    duration: 'a duration such as 30s, 2m or a number of seconds',
+    list: 'a list of strings (or one string)',
+    map: 'a map of NAME: value',
+    enum: 'one of'
+};
+function allowed(setting) {
+    return setting.type === 'enum' ? `one of ${setting.values.join(', ')}` : TYPE_WORDS[setting.type];
+}
+function toText(key, setting, node, at, env, posOf) {
+    const wrong = (what) => {
+        throw new ConfigFileError(at, key, `must be ${allowed(setting)}, not ${what}`);
+    };
+    if (node === null || ((0,dist.isScalar)(node) && node.value === null))
+        return '';
+    if (setting.type === 'list') {
+        if ((0,dist.isSeq)(node))
+            return node.items.map(item => scalarText(key, item, posOf, 'a string')).join('\n');
+        return scalarText(key, node, posOf, 'a list of strings');
+    }
+    if (setting.type === 'map')
+        return mapText(key, setting, node, env, posOf);
+    if (!(0,dist.isScalar)(node))
+        return wrong((0,dist.isSeq)(node) ? 'a list' : 'a map');
+    const value = node.value;
+    switch (setting.type) {
+        case 'boolean':
+            return typeof value === 'boolean' ? String(value) : wrong(JSON.stringify(value));
+        case 'integer':
+            return typeof value === 'number' && Number.isInteger(value) ? String(value) : wrong(JSON.stringify(value));
+        case 'number':
+            return typeof value === 'number' || (typeof value === 'string' && /^\d+(\.\d+)?$/.test(value)) ? String(value) : wrong(JSON.stringify(value));
+        case 'duration':
+            return typeof value === 'number' || typeof value === 'string' ? String(value) : wrong(JSON.stringify(value));
+        case 'enum':
+            return typeof value === 'string' && setting.values.includes(value) ? value : wrong(JSON.stringify(value));
+        default:
+            return typeof value === 'string' || typeof value === 'number' ? String(value) : wrong(JSON.stringify(value));
+    }
+}
+function scalarText(key, node, posOf, expected) {
+    if (!(0,dist.isScalar)(node) || (typeof node.value !== 'string' && typeof node.value !== 'number')) {
+        throw new ConfigFileError(posOf(node), key, `must be ${expected}, not ${(0,dist.isSeq)(node) ? 'a list' : (0,dist.isMap)(node) ? 'a map' : JSON.stringify((0,dist.isScalar)(node) ? node.value : null)}`);
+    }
+    return String(node.value);
+}
+/** env, labels, workers: a map (or a list of KEY=VALUE strings). An env entry with no value takes the process's variable of that name. */
+function mapText(key, setting, node, env, posOf) {
+    if ((0,dist.isSeq)(node))
+        return node.items.map(item => scalarText(key, item, posOf, 'a string such as NAME=value')).join('\n');
+    if (!(0,dist.isMap)(node))
+        throw new ConfigFileError(posOf(node), key, `must be ${TYPE_WORDS.map}, not ${JSON.stringify((0,dist.isScalar)(node) ? node.value : null)}`);
+    const lines = [];
+    for (const pair of node.items) {
+        const name = keyOf(pair, posOf);
+        const value = pair.value;
+        let text;
+        if (value === null || ((0,dist.isScalar)(value) && value.value === null)) {
+            const fromEnv = key === 'env' ? env[name] : undefined;
+            if (fromEnv === undefined) {
+                throw new ConfigFileError(posOf(pair.key), `${key}.${name}`, key === 'env' ? `has no value and the environment has no variable ${name}: set it, or give a value` : 'needs a value');
+            }
+            text = fromEnv;
+        }
+        else if ((0,dist.isScalar)(value) && ['string', 'number', 'boolean'].includes(typeof value.value)) {
+            text = String(value.value);
+        }
+        else {
+            throw new ConfigFileError(posOf(value), `${key}.${name}`, 'must be a string, a number or true/false');
+        }
+        lines.push(`${name}${setting.join}${text}`);
+    }
+    return lines.join('\n');
+}
+/** The setting whose name is closest to `key` (within a third of its length), for "did you mean". */
+function nearestSetting(key) {
+    let best;
+    let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+    for (const name of [...Object.keys(SETTINGS), 'environments']) {
+        const d = editDistance(key, name);
+        if (d < bestDistance)
+            [best, bestDistance] = [name, d];
+    }
+    return best;
+}
+function editDistance(a, b) {
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const row = [i];
+        for (let j = 1; j <= b.length; j++)
+            row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        previous = row;
+    }
+    return previous[b.length];
+}
+
+;// CONCATENATED MODULE: ./src/inputs/layers.ts
+
+
+
+
+
+
+const DEFAULT_ENVIRONMENT = 'production';
+const DEFAULT_CONFIG_FILE = 'cutover.yml';
+class LayeredSource {
+    options;
+    workspace;
+    /** The chosen environment's section of the file, if it has environments. */
+    environment;
+    section;
+    constructor(options) {
+        this.options = options;
+        this.workspace = options.workspace;
+        const file = options.file;
+        if (file && file.environments.size > 0) {
+            const chosen = this.above('environment') ?? file.top.get('environment')?.text;
+            const name = chosen || DEFAULT_ENVIRONMENT;
+            const found = file.environments.get(name);
+            if (!found) {
+                const names = [...file.environments.keys()].join(', ');
+                throw new ConfigFileError(file.environmentsAt, 'environments', chosen
+                    ? `has no environment "${name}"; it has ${names}`
+                    : `has no environment "${DEFAULT_ENVIRONMENT}" and none was chosen: choose one of ${names} with --environment (or the environment input)`);
+            }
+            this.environment = name;
+            this.section = found.values;
+        }
+    }
+    mask(secret) {
+        this.options.mask(secret);
+    }
+    get(name) {
+        return this.above(name) ?? this.fromFile(name)?.text ?? this.options.fallback?.[name] ?? '';
+    }
+    origin(name) {
+        if (this.given(name))
+            return { kind: 'input' };
+        const variable = envName(name);
+        if (this.options.env[variable])
+            return { kind: 'env', variable };
+        const fromFile = this.fromFile(name);
+        return fromFile ? { kind: 'file', at: fromFile.at } : { kind: 'default' };
+    }
+    /** A setting of the file that applies only to other modes is refused, where it is written. */
+    checkModes(mode) {
+        for (const [name, setting] of Object.entries(SETTINGS)) {
+            const value = this.above(name) === undefined ? this.fromFile(name) : undefined;
+            if (value?.text && setting.modes && !setting.modes.includes(mode)) {
+                throw new ConfigFileError(value.at, name, `only applies to mode ${setting.modes.join(' or ')}, and this run is mode ${mode}: remove it from the file (or give it for that run only)`);
+            }
+        }
+    }
+    given(name) {
+        const value = this.options.explicit(name);
+        return value.trim() !== '' && value !== this.options.explicitDefaults?.[name];
+    }
+    /** The input or the environment variable, undefined when neither is given. */
+    above(name) {
+        if (this.given(name))
+            return this.options.explicit(name);
+        const fromEnv = this.options.env[envName(name)];
+        return fromEnv ? fromEnv : undefined;
+    }
+    fromFile(name) {
+        return this.section?.get(name) ?? this.options.file?.top.get(name);
+    }
+}
+/** parseInputs over the layers; its refusal of a value from the file names where the value is written. */
+function parseLayeredInputs(source) {
+    source.checkModes(source.get('mode') || 'deploy');
+    try {
+        return parseInputs(source);
+    }
+    catch (e) {
+        if (e instanceof InputError && !(e instanceof ConfigFileError)) {
+            const origin = source.origin(e.input);
+            if (origin.kind === 'file')
+                throw new ConfigFileError(origin.at, e.input, e.message.replace(`Input '${e.input}' `, ''));
+            if (origin.kind === 'env')
+                throw new InputError(e.input, `(from ${origin.variable}) ${e.message.replace(`Input '${e.input}' `, '')}`);
+        }
+        throw e;
+    }
+}
+
+/** The file a run reads: the one named by `config` (it must exist), else cutover.yml in the workspace when it exists. */
+function configFileOf(options) {
+    const given = options.explicit('config').trim() || options.env[envName('config')] || '';
+    const path = (0,external_node_path_.resolve)(options.workspace, given || DEFAULT_CONFIG_FILE);
+    if (!given && !(0,external_node_fs_namespaceObject.existsSync)(path))
+        return undefined;
+    return loadConfigFile(path, options.env, given || DEFAULT_CONFIG_FILE);
+}
+/** Every input of a run, through its layers, validated by parseInputs. */
+function readLayeredConfig(options) {
+    const source = new LayeredSource({ ...options, file: configFileOf(options) });
+    return { config: parseLayeredInputs(source), source };
+}
+
+;// CONCATENATED MODULE: ./src/inputs/settings-defaults.ts
+// Generated by scripts/config-schema.mjs from action.yml: do not edit.
+/** The default of each action input, as the runner fills it in for an input nobody gave. */
+const ACTION_DEFAULTS = {
+    mode: 'deploy',
+    port: '22',
+    rollout: 'atomic',
+    'batch-size': '1',
+    'rollback-on-failure': 'true',
+    user: 'root',
+    'insecure-skip-host-key-check': 'false',
+    'connect-timeout': '20s',
+    'docker-socket': '/var/run/docker.sock',
+    target: 'container',
+    'allow-host-mounts': 'false',
+    restart: 'unless-stopped',
+    'app-port': '3000',
+    'worker-min-uptime': '10s',
+    'worker-stop-timeout': '30s',
+    'worker-handover': 'stop-first',
+    'release-timeout': '10m',
+    'health-path': '/health',
+    'health-timeout': '60s',
+    'health-interval': '1s',
+    'health-passes': '1',
+    'proxy-name': 'cutover-proxy',
+    'proxy-type': 'auto',
+    'proxy-port': '80',
+    'drain-timeout': '30s',
+    tls: 'off',
+    'https-port': '443',
+    'tls-redirect': 'true',
+    hsts: 'false',
+    'acme-directory': 'https://acme-v02.api.letsencrypt.org/directory',
+    'acme-image': 'node:24-alpine',
+    'keep-previous': 'running',
+    'keep-failed': 'false',
+    'rebuild-ledger': 'false',
+    'remove-data': 'false',
+    replicas: '1',
+    watch: 'off',
+    'watch-max-error-rate': '5%',
+    'canary-step-time': '60s',
+    'canary-low-traffic': 'hold',
+    promote: 'auto',
+    sticky: 'off',
+    'lock-timeout': '10m',
+    deployments: 'true',
+    'github-token': '${{ github.token }}',
+    environment: 'production'
+};
 
 ;// CONCATENATED MODULE: ./src/core/outcome.ts
 /** A failure with what the summary should show about it. */
@@ -76065,7 +76792,7 @@ class ContainerColorSet {
      * may have been live until recently (a deploy right after a rollback) and still hold drained
      * connections, WebSockets above all: it gets what is left of its drain-timeout first.
      */
-    async retireReplaced(before, liveColor, endedCanary) {
+    async retireReplaced(before, liveColor, endedCanary, drain = true) {
         const { config, log, host, clock } = this.ctx;
         const { aside } = await replicasOnHost(host, this.app, liveColor);
         const replaced = (await Promise.all(aside.map(i => host.inspect(asideName(this.app, liveColor, i))))).filter(c => c !== undefined);
@@ -76076,7 +76803,9 @@ class ContainerColorSet {
         const ended = endedCanary?.color === liveColor ? Date.parse(endedCanary.at) : NaN;
         const liveUntil = Math.max(...[before ? Date.parse(before.liveSince) : NaN, ended].filter(t => Number.isFinite(t)), -Infinity);
         const drainLeft = liveUntil + config.proxy.drainTimeoutMs - clock.now();
-        if (replaced.some(c => c.running) && drainLeft > 0) {
+        if (!drain && drainLeft > 0)
+            log.info(`The run was cancelled: removing the replaced ${what} now, without the ${Math.ceil(drainLeft / 1000)} s of drain left`);
+        if (drain && replaced.some(c => c.running) && drainLeft > 0) {
             log.info(`The replaced ${what} took new requests until ${Math.round((clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
             await clock.sleep(drainLeft);
         }
@@ -76502,185 +77231,6 @@ function canaryExposure(weight) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/core/release.ts
-const RELEASE_COMMAND_RUNS_KEPT = 20;
-/** A conflict between this app's claim and other apps' claims on the same proxy: one sentence, or undefined. */
-function routingConflict(app, claim, others) {
-    for (const other of others) {
-        if (other.app === app || !other.routing || other.routing.proxy !== claim.proxy)
-            continue;
-        if (!claim.domains.length && !other.routing.domains.length) {
-            return `App ${other.app} is already the default server of the proxy ${claim.proxy} (it has no domains), and so would ${app} be: give one of them 'domains'.`;
-        }
-        const theirs = new Set([...other.routing.domains, ...(other.routing.previewDomains ?? [])].map(d => d.toLowerCase()));
-        for (const [input, names] of [
-            ['domains', claim.domains],
-            ['preview-domains', claim.previewDomains ?? []]
-        ]) {
-            const taken = names.filter(d => theirs.has(d.toLowerCase()));
-            if (taken.length) {
-                return `Input '${input}' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`;
-            }
-        }
-    }
-    return undefined;
-}
-const LEDGER_SIZE = 10;
-function emptyLedger(app) {
-    return { version: 1, app, releases: [] };
-}
-/** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
-function withLive(record, release) {
-    return {
-        version: 1,
-        app: record.app,
-        releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE),
-        routing: record.routing,
-        releaseCommands: record.releaseCommands
-    };
-}
-/** Checks a parsed ledger; returns a reason when it is not one. */
-function ledgerProblem(value, app) {
-    const r = value;
-    if (!r || typeof r !== 'object')
-        return 'it is not a JSON object';
-    if (r.version !== 1)
-        return `its version is ${JSON.stringify(r.version)}, not 1`;
-    if (r.app !== app)
-        return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`;
-    if (!Array.isArray(r.releases))
-        return 'it has no list of releases';
-    if (r.canary !== undefined) {
-        const c = r.canary;
-        if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number')
-            return 'its canary is not a release with a weight';
-    }
-    if (r.preview !== undefined) {
-        const p = r.preview;
-        if (!p || typeof p !== 'object' || !p.release || typeof p.since !== 'string')
-            return 'its preview is not a release with a time';
-    }
-    if (r.endedCanary !== undefined) {
-        const e = r.endedCanary;
-        if (!e || (e.color !== 'blue' && e.color !== 'green') || typeof e.at !== 'string')
-            return 'its ended canary is not a color with a time';
-    }
-    const extra = [r.pending, r.canary?.release, r.preview?.release].filter(x => x !== undefined);
-    for (const rel of [...r.releases, ...extra]) {
-        if (!rel || typeof rel !== 'object')
-            return 'a release is not an object';
-        if (rel.color !== 'blue' && rel.color !== 'green')
-            return `a release has color ${JSON.stringify(rel.color)}`;
-        if (typeof rel.image !== 'string' || !rel.image)
-            return 'a release has no image';
-        if (typeof rel.id !== 'string' || !rel.id)
-            return 'a release has no id';
-        if (typeof rel.liveSince !== 'string')
-            return 'a release has no time';
-    }
-    return undefined;
-}
-
-;// CONCATENATED MODULE: ./src/engine/expose-none.ts
-
-
-/** app-port none: nothing to route; the release is live once its workers are started and gated. */
-const noExposure = {
-    kind: 'none',
-    needs: [],
-    async expose(run) {
-        if (run.ctx.deps.afterVerify)
-            await run.ctx.deps.afterVerify();
-    },
-    async settle(run) {
-        const { ctx, colors, plan, record, live, release, serving } = run;
-        release.liveSince = ctx.nowIso();
-        const updated = withLive(record, release);
-        serving.live = release;
-        serving.releases = updated.releases;
-        await ctx.ledger.write(updated);
-        ctx.log.info(`${plan.image} is live on ${plan.color} (workers only).`);
-        await ctx.timeline.step('cleanup', 'Stopping the previous workers', () => colors.retireWorkers(live?.color, plan.color));
-        const states = await colors.inspect(updated.releases);
-        const result = resultOf(run.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, undefined, standbyOf(updated.releases, states));
-        const workers = await colors.workerStates(release.color);
-        return { ...result, ...(workers.length ? { workers } : {}) };
-    }
-};
-
-;// CONCATENATED MODULE: ./src/core/preview.ts
-/**
- * The address a waiting preview is reached at (output preview-url): the first preview domain, with
- * the scheme the proxy serves it with (https with tls on) and the port when it is not the default.
- */
-function previewUrlOf(proxy) {
-    const host = proxy.previewDomains?.[0];
-    if (!host)
-        return undefined;
-    const https = proxy.tls !== undefined && proxy.tls.mode !== 'off';
-    const port = https ? proxy.tls.httpsPort : proxy.port;
-    return `${https ? 'https' : 'http'}://${host.toLowerCase()}${port === (https ? 443 : 80) ? '' : `:${port}`}`;
-}
-
-;// CONCATENATED MODULE: ./src/engine/expose-preview.ts
-
-
-
-
-
-
-function previewState(ctx, preview) {
-    const url = previewUrlOf(ctx.config.proxy);
-    return { color: preview.release.color, image: preview.release.image, since: preview.since, ...(url ? { url } : {}) };
-}
-/**
- * promote manual: the gated new color is left waiting, recorded as the preview, the preview
- * domains routed to it, the live color serving every request as before.
- */
-const previewExposure = {
-    kind: 'preview',
-    needs: ['preview'],
-    input: 'promote',
-    async expose(run) {
-        const { ctx, plan, record, release, route, undo } = run;
-        const live = run.live;
-        const preview = ctx.router.preview.bind(ctx.router);
-        const liveRoute = ctx.routeTo(live);
-        release.liveSince = ctx.nowIso();
-        // Recorded before the proxy learns of it: a run that dies here leaves a preview the next run promotes, discards or replaces.
-        await ctx.ledger.write({ ...record, pending: undefined, canary: undefined, preview: { release, since: release.liveSince }, routing: ctx.claim });
-        // What was recorded before this run (a preview this one would have replaced is back with its containers).
-        undo.push('the preview record', () => rewriteLedger(ctx, { ...record, pending: undefined }));
-        const domains = ctx.config.proxy.previewDomains ?? [];
-        undo.push(`the preview routing to ${plan.color}`, () => routeBack(ctx, live, networkName(ctx.app)), {
-            live,
-            why: `The preview domains may still reach ${plan.color} (${plan.image}), so its containers were kept and the preview stays recorded: mode rollback discards it.`
-        });
-        await ctx.timeline.step('switch', domains.length ? `Routing ${domains.join(', ')} to ${plan.color}` : `Keeping ${live.color} live`, () => preview(liveRoute, route).catch((e) => {
-            throw new ReleaseError({
-                reason: `The proxy could not route the preview to ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
-            });
-        }));
-        const verified = await verifyStep(ctx, liveRoute);
-        if (!verified.ok)
-            throw new ReleaseError({
-                reason: `After routing the preview the proxy did not answer from ${live.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
-            });
-        if (ctx.deps.afterVerify)
-            await ctx.deps.afterVerify();
-    },
-    async settle(run) {
-        const { ctx, colors, plan, record, release } = run;
-        const live = run.live;
-        const state = previewState(ctx, { release, since: release.liveSince });
-        ctx.log.info(`${plan.image} on ${plan.color} is healthy and waits for mode promote${state.url ? `; preview it at ${state.url}` : ' (no preview-domains reach it)'}. ${live.image} on ${live.color} still serves every request; mode rollback discards the preview.`);
-        // The containers the preview replaced (the old standby, or an earlier preview) go after their drain; the live color stays as it is.
-        await ctx.timeline.step('cleanup', 'Cleaning up', () => colors.retireReplaced(live, plan.color, record.endedCanary));
-        const info = await ctx.host.inspect(containerName(ctx.app, plan.color));
-        return { ...resultOf('preview', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image, preview: state };
-    }
-};
-
 ;// CONCATENATED MODULE: ./src/engine/watch.ts
 
 /**
@@ -76825,6 +77375,312 @@ function overReason(tally, percent, ms, settings) {
     return `${tally.errors} of ${tally.responses} responses (${percentOf(percent)}) were 5xx in ${secondsOf(ms)}, above ${limitOf(settings.maxErrorRate)}`;
 }
 
+;// CONCATENATED MODULE: ./src/engine/canary-window.ts
+
+class StepWindow {
+    servers = new Map();
+    /** The first sample is the window's start. */
+    add(sample) {
+        for (const s of sample) {
+            const t = this.servers.get(s.server);
+            if (!t) {
+                this.servers.set(s.server, { base: s, last: s, responses: 0, errors: 0 });
+                continue;
+            }
+            const reset = s.responses < t.last.responses || s.errors < t.last.errors;
+            t.responses += reset ? s.responses : s.responses - t.last.responses;
+            t.errors += reset ? s.errors : s.errors - t.last.errors;
+            if (reset)
+                t.base = undefined;
+            t.last = s;
+        }
+    }
+    figures(color) {
+        let requests = 0;
+        let errors = 0;
+        let weighted = 0;
+        let margins = 0;
+        let timed = 0;
+        for (const t of this.servers.values()) {
+            if (t.last.color !== color)
+                continue;
+            requests += t.responses;
+            errors += t.errors;
+            const since = t.last.responses - (t.base?.responses ?? 0);
+            const mean = since > 0 ? windowMeanMs(t.base, t.last) : undefined;
+            if (mean === undefined)
+                continue;
+            weighted += mean.ms * since;
+            margins += mean.marginMs * since;
+            timed += since;
+        }
+        return {
+            requests,
+            errors,
+            errorPercent: requests > 0 ? round1((100 * errors) / requests) : 0,
+            ...(timed > 0 ? { responseMs: Math.round(weighted / timed), responseMarginMs: Math.ceil(margins / timed) } : {})
+        };
+    }
+}
+/**
+ * The mean response time (ms) of the responses a server sent between two readings of its moving
+ * average (`from` undefined: since its process started, from zero). With N = averageWindow and
+ * d = 1 − 1/N, the proxy keeps S = average × samples: a plain sum over its first N responses, then
+ * S' = d·S + v per response. Of the window's k responses the first j (up to N) are summed plainly
+ * and the other k − j decay, so for a window of mean m: S_end = d^(k−j)·(S_start + j·m) +
+ * m·N·(1 − d^(k−j)), which gives m. (A recency-weighted mean once the average is saturated.)
+ * The proxy shows each average rounded up to a whole ms, so each S is known to within `samples`
+ * ms: `marginMs` is how far m may be off for that alone (large for a few responses after many).
+ */
+function windowMeanMs(from, to) {
+    const k = to.responses - (from?.responses ?? 0);
+    if (k <= 0)
+        return undefined;
+    const n = to.averageWindow;
+    const startSum = from ? from.averageMs * from.averageSamples : 0;
+    const plain = Math.max(0, Math.min(k, n - (from?.averageSamples ?? 0)));
+    const decay = Math.pow(1 - 1 / n, k - plain);
+    const weight = plain * decay + n * (1 - decay);
+    const mean = (to.averageMs * to.averageSamples - decay * startSum) / weight;
+    return { ms: Math.max(0, mean), marginMs: (to.averageSamples + decay * (from?.averageSamples ?? 0)) / weight };
+}
+function round1(n) {
+    return Math.round(n * 10) / 10;
+}
+/** Below this difference (beyond the figures' margins) a slower canary is noise: a cold start, a busy host. */
+const LATENCY_NOISE_MS = 10;
+/**
+ * A step's verdict, the canary against the bounds and against the live color over the same window.
+ * `early`: judged before the step's time is up, so only from MIN_RESPONSES_EARLY responses on, and
+ * only a breach counts (a pass waits for the end).
+ */
+function judgeStep(canary, live, s, early = false) {
+    const enough = early ? MIN_RESPONSES_EARLY : MIN_RESPONSES_JUDGED;
+    if (canary.requests < enough)
+        return { verdict: 'low-traffic', why: `the canary answered ${canary.requests} requests, too few to judge (fewer than ${enough})` };
+    if (canary.errorPercent > s.maxErrorRate)
+        return {
+            verdict: 'breached',
+            why: `${canary.errors} of ${canary.requests} of the canary's responses (${canary.errorPercent} %) were 5xx, above ${s.maxErrorRate} % (live: ${live.errorPercent} %)`
+        };
+    const ms = canary.responseMs;
+    // Judged on what the figures surely are: the canary at its lowest, the live color at its highest.
+    const canaryLow = ms === undefined ? undefined : ms - (canary.responseMarginMs ?? 0);
+    if (canaryLow !== undefined && s.maxLatencyMs !== undefined && canaryLow > s.maxLatencyMs)
+        return {
+            verdict: 'breached',
+            why: `the canary's response time was ${ms} ms, above watch-max-latency ${s.maxLatencyMs} ms (live: ${msOf(live.responseMs)})`
+        };
+    const liveMs = live.responseMs;
+    if (canaryLow !== undefined && liveMs !== undefined && s.maxLatencyIncrease !== undefined && live.requests >= MIN_RESPONSES_JUDGED) {
+        const liveHigh = liveMs + (live.responseMarginMs ?? 0);
+        if (canaryLow > liveHigh * (1 + s.maxLatencyIncrease / 100) && canaryLow - liveHigh > LATENCY_NOISE_MS)
+            return {
+                verdict: 'breached',
+                why: `the canary's response time was ${ms} ms against ${liveMs} ms of the live color, ${Math.round((100 * (ms - liveMs)) / Math.max(1, liveMs))} % more, above watch-max-latency-increase ${s.maxLatencyIncrease} %`
+            };
+    }
+    return {
+        verdict: 'passed',
+        why: `the canary: ${canary.requests} requests, ${canary.errorPercent} % 5xx, ${msOf(ms)}; live: ${live.requests} requests, ${live.errorPercent} % 5xx, ${msOf(liveMs)}`
+    };
+}
+function msOf(ms) {
+    return ms === undefined ? 'no response time' : `${ms} ms`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/canary-steps.ts
+
+
+
+/** How soon a cancel (or another host's breach) is noticed while a step holds. */
+const SLICE_MS = 250;
+/**
+ * Walks the canary through its weights (the first is already set by the exposure). At each step
+ * the proxy's per-server counters are read every WATCH_TICK_MS; a breach seen early ends the step
+ * at once; otherwise the step is judged when its time is up.
+ */
+async function walkCanarySteps(run, s, setWeight) {
+    const steps = [];
+    for (const [i, weight] of s.weights.entries()) {
+        if (i > 0)
+            await setWeight(weight);
+        const report = await holdStep(run, s, weight);
+        steps.push(report);
+        if (report.verdict === 'aborted')
+            return { kind: 'hold', steps, weight, why: `at ${weight} %: ${report.why}` };
+        const agreed = await agree(run, report);
+        // Several hosts: what another host saw decides here too, and says so.
+        const elsewhere = report.verdict === 'failed-elsewhere' || agreed.verdict !== report.verdict;
+        if (elsewhere && agreed.why !== report.why)
+            report.why = `${report.why}; every host: ${agreed.why}`;
+        const why = `at ${weight} %: ${elsewhere ? `${agreed.why}, so every host rolls back` : report.why}`;
+        if (agreed.verdict === 'breached')
+            return { kind: 'rollback', steps, why };
+        if (agreed.verdict === 'low-traffic') {
+            const policy = s.lowTraffic;
+            run.ctx.log.info(`canary-steps: step ${weight} %: ${agreed.why}; canary-low-traffic is ${policy}`);
+            if (policy === 'fail')
+                return { kind: 'rollback', steps, why: `at ${weight} %: ${agreed.why} (canary-low-traffic: fail)` };
+            if (policy === 'hold')
+                return { kind: 'hold', steps, weight, why: `at ${weight} %: ${agreed.why} (canary-low-traffic: hold)` };
+        }
+    }
+    return { kind: 'promote', steps };
+}
+/** Several hosts: every host's verdict of the step, combined; one host: its own. */
+async function agree(run, report) {
+    const own = {
+        verdict: report.verdict === 'passed' || report.verdict === 'low-traffic' ? report.verdict : 'breached',
+        why: report.why,
+        ...(report.verdict === 'failed-elsewhere' ? { echo: true } : {})
+    };
+    if (report.verdict === 'breached')
+        run.ctx.deps.onWatchFailed?.(`canary step ${report.weight} %: ${report.why}`);
+    if (!run.ctx.deps.afterCanaryStep)
+        return own;
+    return run.ctx.deps.afterCanaryStep(report.weight, own);
+}
+/** One step: counters read at its start, every tick, and at its end; judged early on a breach. */
+async function holdStep(run, s, weight) {
+    const { ctx, plan, live } = run;
+    const { clock, log } = ctx;
+    const liveColor = live.color;
+    const window = new StepWindow();
+    let readFailures = 0;
+    const sample = async () => {
+        try {
+            window.add(await readCounts(run));
+        }
+        catch (e) {
+            if (readFailures++ === 0)
+                log.warning(`canary-steps: could not read the proxy's counters: ${e.message}`);
+        }
+    };
+    const started = clock.now();
+    const report = (verdict, why) => ({
+        weight,
+        ms: clock.now() - started,
+        canary: window.figures(plan.color),
+        live: window.figures(liveColor),
+        verdict,
+        why
+    });
+    log.info(`canary-steps: ${weight} % of new requests to ${plan.color} for ${Math.round(s.stepMs / 1000)} s`);
+    await sample();
+    for (;;) {
+        const abort = ctx.abortReason;
+        if (abort)
+            return report('aborted', `${abort} during the step`);
+        const elsewhere = ctx.deps.watchFailedElsewhere?.();
+        if (elsewhere)
+            return report('failed-elsewhere', elsewhere);
+        const left = s.stepMs - (clock.now() - started);
+        if (left <= 0)
+            break;
+        const until = clock.now() + Math.min(WATCH_TICK_MS, left);
+        while (clock.now() < until && !ctx.abortReason && !ctx.deps.watchFailedElsewhere?.())
+            await clock.sleep(Math.min(SLICE_MS, until - clock.now()));
+        if (ctx.abortReason || ctx.deps.watchFailedElsewhere?.())
+            continue;
+        await sample();
+        const early = judgeStep(window.figures(plan.color), window.figures(liveColor), s, true);
+        if (early.verdict === 'breached')
+            return report('breached', early.why);
+    }
+    const judged = judgeStep(window.figures(plan.color), window.figures(liveColor), s);
+    if (readFailures > 0 && judged.verdict === 'low-traffic')
+        judged.why += ` (the proxy's counters could not be read ${readFailures} times)`;
+    const r = report(judged.verdict, judged.why);
+    log.info(`canary-steps: step ${weight} %: ${judged.verdict}: ${judged.why}`);
+    return r;
+}
+async function readCounts(run) {
+    const counts = run.ctx.router.serverCounts?.bind(run.ctx.router);
+    if (!counts)
+        throw new ReleaseError({ reason: `The ${run.ctx.router.capabilities.name} router counts no responses per server.` });
+    return counts();
+}
+
+;// CONCATENATED MODULE: ./src/core/release.ts
+const RELEASE_COMMAND_RUNS_KEPT = 20;
+/** A conflict between this app's claim and other apps' claims on the same proxy: one sentence, or undefined. */
+function routingConflict(app, claim, others) {
+    for (const other of others) {
+        if (other.app === app || !other.routing || other.routing.proxy !== claim.proxy)
+            continue;
+        if (!claim.domains.length && !other.routing.domains.length) {
+            return `App ${other.app} is already the default server of the proxy ${claim.proxy} (it has no domains), and so would ${app} be: give one of them 'domains'.`;
+        }
+        const theirs = new Set([...other.routing.domains, ...(other.routing.previewDomains ?? [])].map(d => d.toLowerCase()));
+        for (const [input, names] of [
+            ['domains', claim.domains],
+            ['preview-domains', claim.previewDomains ?? []]
+        ]) {
+            const taken = names.filter(d => theirs.has(d.toLowerCase()));
+            if (taken.length) {
+                return `Input '${input}' claims ${taken.join(', ')}, which app ${other.app} already serves on the proxy ${claim.proxy}: remove ${taken.length > 1 ? 'them' : 'it'} from one of the two apps.`;
+            }
+        }
+    }
+    return undefined;
+}
+const LEDGER_SIZE = 10;
+function emptyLedger(app) {
+    return { version: 1, app, releases: [] };
+}
+/** The ledger with `release` live: prepended, pending cleared, trimmed to LEDGER_SIZE. */
+function withLive(record, release) {
+    return {
+        version: 1,
+        app: record.app,
+        releases: [release, ...record.releases.filter(r => r.id !== release.id)].slice(0, LEDGER_SIZE),
+        routing: record.routing,
+        releaseCommands: record.releaseCommands
+    };
+}
+/** Checks a parsed ledger; returns a reason when it is not one. */
+function ledgerProblem(value, app) {
+    const r = value;
+    if (!r || typeof r !== 'object')
+        return 'it is not a JSON object';
+    if (r.version !== 1)
+        return `its version is ${JSON.stringify(r.version)}, not 1`;
+    if (r.app !== app)
+        return `it is for app ${JSON.stringify(r.app)}, not ${JSON.stringify(app)}`;
+    if (!Array.isArray(r.releases))
+        return 'it has no list of releases';
+    if (r.canary !== undefined) {
+        const c = r.canary;
+        if (!c || typeof c !== 'object' || !c.release || typeof c.weight !== 'number')
+            return 'its canary is not a release with a weight';
+    }
+    if (r.preview !== undefined) {
+        const p = r.preview;
+        if (!p || typeof p !== 'object' || !p.release || typeof p.since !== 'string')
+            return 'its preview is not a release with a time';
+    }
+    if (r.endedCanary !== undefined) {
+        const e = r.endedCanary;
+        if (!e || (e.color !== 'blue' && e.color !== 'green') || typeof e.at !== 'string')
+            return 'its ended canary is not a color with a time';
+    }
+    const extra = [r.pending, r.canary?.release, r.preview?.release].filter(x => x !== undefined);
+    for (const rel of [...r.releases, ...extra]) {
+        if (!rel || typeof rel !== 'object')
+            return 'a release is not an object';
+        if (rel.color !== 'blue' && rel.color !== 'green')
+            return `a release has color ${JSON.stringify(rel.color)}`;
+        if (typeof rel.image !== 'string' || !rel.image)
+            return 'a release has no image';
+        if (typeof rel.id !== 'string' || !rel.id)
+            return 'a release has no id';
+        if (typeof rel.liveSince !== 'string')
+            return 'a release has no time';
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/watch-live.ts
 
 
@@ -76873,8 +77729,12 @@ async function watchLive(run, record, route, settings) {
             return;
     }
     if (watched.kind === 'aborted') {
-        // The switch is done and verified: a cancel is not a verdict on the release. Nothing more
-        // happens on the host (keep-previous too waits for the next run): the cancel grace is short.
+        // The switch is done and verified: a cancel is not a verdict on the release. The containers the
+        // new color replaced (set aside, routed nothing) go at once, so the host holds live + standby
+        // (issue #22); keep-previous waits for the next run: the cancel grace is short.
+        await run.colors
+            .retireReplaced(live, plan.color, record.endedCanary, false)
+            .catch((e) => log.warning(`Could not remove the replaced ${plan.color} container: ${e.message} (the next run removes it)`));
         throw new ReleaseError({
             reason: `${watched.abortReason} during the watch, after ${Math.round(watched.ms / 1000)} s (${watched.summary}): ${plan.color} (${plan.image}) stays live; a cancelled watch does not roll back.`
         }, deployed());
@@ -76942,9 +77802,13 @@ const switchExposure = {
         ctx.checkAborted(live);
         // Pushed before the switch: a proxy that dies while it is told may have saved the new route, so
         // a failed switch routes back too. If that fails as well, what it routes to is not known.
-        const back = undo.push(`the switch to ${plan.color}`, async () => (live ? routeBack(ctx, live, networkName(ctx.app)) : undefined), {
+        // A first deploy (nothing live) has nothing to route back to: its claim leaves the proxy instead,
+        // or its domains (or the default server) would stay taken with no app behind them (issue #22).
+        const back = undo.push(`the switch to ${plan.color}`, async () => (live ? routeBack(ctx, live, networkName(ctx.app)) : withdrawFirst(ctx)), {
             live: undefined,
-            why: `Routing ${ctx.app} back to ${live?.color} failed too, so what the proxy routes to is not known (its saved configuration names ${live?.color} or ${plan.color}): both colors' containers were kept, and the next run settles it from the proxy's route.`
+            why: live
+                ? `Routing ${ctx.app} back to ${live.color} failed too, so what the proxy routes to is not known (its saved configuration names ${live.color} or ${plan.color}): both colors' containers were kept, and the next run settles it from the proxy's route.`
+                : `Taking ${ctx.app} off the proxy failed too, so the proxy may still route its domains to ${plan.color}: its containers were kept; the next deploy settles it, or mode remove frees the domains.`
         });
         await ctx.timeline.step('switch', `Switching the proxy to ${plan.color}`, () => ctx.router.apply(route).catch((e) => {
             throw new ReleaseError({
@@ -76958,9 +77822,9 @@ const switchExposure = {
             why: `The proxy's configuration still routes ${ctx.app} to ${plan.color} (${plan.image}), so its containers were kept and the ledger records it as pending; the next run settles it.`
         };
         const backText = async () => {
-            if (!live)
-                return '';
             const failed = await undo.runNow(back);
+            if (!live)
+                return failed ? `; taking ${ctx.app} off the proxy failed too (${failed.message})` : ` (nothing was live: ${ctx.app} was taken off the proxy)`;
             return failed ? `; switching back to ${live.color} failed too (${failed.message})` : ` to ${live.color}`;
         };
         const verified = await verifyStep(ctx, route);
@@ -77005,6 +77869,205 @@ const switchExposure = {
         const result = resultOf(run.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, info?.id, standby);
         const workers = await colors.workerStates(release.color);
         return { ...result, ...(workers.length ? { workers } : {}) };
+    }
+};
+/** The undo of a first deploy's switch: the app's claim leaves the proxy (routers that cannot, leave it). */
+async function withdrawFirst(ctx) {
+    if (!ctx.router.withdraw)
+        return;
+    if (await ctx.router.withdraw())
+        ctx.log.info(`Nothing of ${ctx.app} was live before this run: took it off the proxy again, so its domains are free`);
+}
+
+;// CONCATENATED MODULE: ./src/engine/expose-canary-steps.ts
+
+
+
+
+
+
+
+
+/**
+ * canary-steps (issue #24): the canary starts at the first weight as canary-weight does (gated,
+ * recorded, verified), then climbs weight by weight, each step judged against the live color from
+ * the proxy's counters. Every step passed: a full switch to it (graceful, as any switch). A breach:
+ * the live color alone again at once (graceful too), recorded, and the run fails with result
+ * auto-rolled-back. Too few requests: canary-low-traffic decides.
+ */
+function canaryStepsExposure(s) {
+    const first = canaryExposure(s.weights[0]);
+    return {
+        kind: 'canary',
+        needs: ['weights', 'stats'],
+        input: 'canary-steps',
+        expose: run => first.expose(run),
+        async settle(run) {
+            const { ctx, plan, record, release, route } = run;
+            const live = run.live;
+            let steps = [];
+            const setWeight = async (weight) => {
+                await ctx.timeline.step('switch', `Sending ${weight} % of new requests to ${plan.color}`, () => ctx.router.canary(ctx.routeTo(live), route, weight));
+                await rewriteLedger(ctx, { ...record, pending: undefined, preview: undefined, canary: { release, weight, since: release.liveSince } });
+            };
+            const end = await ctx.timeline
+                .step('watch', `Canary steps ${s.weights.join(' → ')} %, ${Math.round(s.stepMs / 1000)} s each`, async (note) => {
+                const e = await walkCanarySteps(run, s, setWeight);
+                steps = e.steps;
+                note(e.steps.map(r => `${r.weight} %: ${r.verdict}`).join(', '));
+                return e;
+            })
+                .catch((e) => ({ kind: 'rollback', steps, why: `the canary's weight could not be changed: ${e.message}` }));
+            if (end.kind === 'rollback')
+                throw await endCanarySteps(run, `canary-steps: ${end.why}`, end.steps);
+            if (end.kind === 'hold') {
+                const result = await canaryExposure(end.weight).settle(run);
+                ctx.log.info(`canary-steps: the canary stays at ${end.weight} %: ${end.why}. mode promote makes it live, mode rollback ends it.`);
+                if (ctx.abortReason)
+                    throw new ReleaseError({ reason: `canary-steps: ${end.why}: the canary stays at ${end.weight} %; mode promote or rollback ends it.` }, { ...result, canarySteps: steps });
+                return { ...result, canarySteps: steps };
+            }
+            return { ...(await promote(run, steps)), canarySteps: steps };
+        }
+    };
+}
+/** Every step passed: the whole app to the canary's color, verified; the switch exposure records and cleans up. */
+async function promote(run, steps) {
+    const { ctx, plan, route } = run;
+    ctx.log.info(`canary-steps: every step passed: switching every new request to ${plan.color}`);
+    const switched = await ctx.timeline
+        .step('switch', `Promoting ${plan.color}: every new request`, () => ctx.router.apply(route))
+        .then(() => undefined, (e) => `the proxy could not be switched to ${plan.color} (${e.message})`);
+    if (switched)
+        throw await endCanarySteps(run, `canary-steps passed, but ${switched}`, steps);
+    const verified = await verifyStep(ctx, route);
+    if (!verified.ok)
+        throw await endCanarySteps(run, `canary-steps passed, but after the switch the proxy did not answer from ${plan.color} (${describeAnswer(verified.last)})`, steps);
+    return switchExposure.settle(run);
+}
+/** Ends the canary (the live color alone, recorded so), cleans up, and returns the error that reports it. */
+async function endCanarySteps(run, why, steps) {
+    const { ctx, colors, plan, record, release } = run;
+    const live = run.live;
+    ctx.log.warning(why);
+    const back = await ctx.timeline
+        .step('switch', `Ending the canary on ${plan.color}`, () => routeBack(ctx, live, networkName(ctx.app)))
+        .then(() => undefined, (e) => e);
+    if (back) {
+        return new ReleaseError({
+            reason: `${why}; ending the canary failed too (${back.message}), so the proxy may still send a share of new requests to ${plan.color} (${plan.image}): it stays recorded as a canary, mode rollback ends it. ${live.color} (${live.image}) is live.`
+        });
+    }
+    const verified = await verifyStep(ctx, ctx.routeTo(live));
+    const updated = { ...record, pending: undefined, preview: undefined, canary: undefined, endedCanary: { color: plan.color, at: ctx.nowIso() } };
+    await rewriteLedger(ctx, updated);
+    run.serving.live = live;
+    const standby = await ctx.timeline.step('cleanup', 'Cleaning up', async () => {
+        const [, kept] = await Promise.all([colors.retireReplaced(live, plan.color, record.endedCanary), colors.keepPrevious(release, plan.color)]);
+        return kept;
+    });
+    const info = await ctx.host.inspect(containerName(ctx.app, live.color));
+    const unconfirmed = verified.ok ? '' : ` (the proxy did not confirm it: ${describeAnswer(verified.last)})`;
+    return new ReleaseError({ reason: `${why}: the canary was ended, ${live.color} (${live.image}) serves every request${unconfirmed}.` }, { ...resultOf('auto-rolled-back', live, updated.releases, info?.id, standby), canarySteps: steps });
+}
+
+;// CONCATENATED MODULE: ./src/engine/expose-none.ts
+
+
+/** app-port none: nothing to route; the release is live once its workers are started and gated. */
+const noExposure = {
+    kind: 'none',
+    needs: [],
+    async expose(run) {
+        if (run.ctx.deps.afterVerify)
+            await run.ctx.deps.afterVerify();
+    },
+    async settle(run) {
+        const { ctx, colors, plan, record, live, release, serving } = run;
+        release.liveSince = ctx.nowIso();
+        const updated = withLive(record, release);
+        serving.live = release;
+        serving.releases = updated.releases;
+        await ctx.ledger.write(updated);
+        ctx.log.info(`${plan.image} is live on ${plan.color} (workers only).`);
+        await ctx.timeline.step('cleanup', 'Stopping the previous workers', () => colors.retireWorkers(live?.color, plan.color));
+        const states = await colors.inspect(updated.releases);
+        const result = resultOf(run.kind === 'deploy' ? 'deployed' : 'rolled-back', release, updated.releases, undefined, standbyOf(updated.releases, states));
+        const workers = await colors.workerStates(release.color);
+        return { ...result, ...(workers.length ? { workers } : {}) };
+    }
+};
+
+;// CONCATENATED MODULE: ./src/core/preview.ts
+/**
+ * The address a waiting preview is reached at (output preview-url): the first preview domain, with
+ * the scheme the proxy serves it with (https with tls on) and the port when it is not the default.
+ */
+function previewUrlOf(proxy) {
+    const host = proxy.previewDomains?.[0];
+    if (!host)
+        return undefined;
+    const https = proxy.tls !== undefined && proxy.tls.mode !== 'off';
+    const port = https ? proxy.tls.httpsPort : proxy.port;
+    return `${https ? 'https' : 'http'}://${host.toLowerCase()}${port === (https ? 443 : 80) ? '' : `:${port}`}`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/expose-preview.ts
+
+
+
+
+
+
+function previewState(ctx, preview) {
+    const url = previewUrlOf(ctx.config.proxy);
+    return { color: preview.release.color, image: preview.release.image, since: preview.since, ...(url ? { url } : {}) };
+}
+/**
+ * promote manual: the gated new color is left waiting, recorded as the preview, the preview
+ * domains routed to it, the live color serving every request as before.
+ */
+const previewExposure = {
+    kind: 'preview',
+    needs: ['preview'],
+    input: 'promote',
+    async expose(run) {
+        const { ctx, plan, record, release, route, undo } = run;
+        const live = run.live;
+        const preview = ctx.router.preview.bind(ctx.router);
+        const liveRoute = ctx.routeTo(live);
+        release.liveSince = ctx.nowIso();
+        // Recorded before the proxy learns of it: a run that dies here leaves a preview the next run promotes, discards or replaces.
+        await ctx.ledger.write({ ...record, pending: undefined, canary: undefined, preview: { release, since: release.liveSince }, routing: ctx.claim });
+        // What was recorded before this run (a preview this one would have replaced is back with its containers).
+        undo.push('the preview record', () => rewriteLedger(ctx, { ...record, pending: undefined }));
+        const domains = ctx.config.proxy.previewDomains ?? [];
+        undo.push(`the preview routing to ${plan.color}`, () => routeBack(ctx, live, networkName(ctx.app)), {
+            live,
+            why: `The preview domains may still reach ${plan.color} (${plan.image}), so its containers were kept and the preview stays recorded: mode rollback discards it.`
+        });
+        await ctx.timeline.step('switch', domains.length ? `Routing ${domains.join(', ')} to ${plan.color}` : `Keeping ${live.color} live`, () => preview(liveRoute, route).catch((e) => {
+            throw new ReleaseError({
+                reason: `The proxy could not route the preview to ${plan.color}: ${e.message}. ${live.color} (${live.image}) is still live.`
+            });
+        }));
+        const verified = await verifyStep(ctx, liveRoute);
+        if (!verified.ok)
+            throw new ReleaseError({
+                reason: `After routing the preview the proxy did not answer from ${live.color} within ${VERIFY_TIMEOUT_MS / 1000} s (last answer: ${describeAnswer(verified.last)}).`
+            });
+        if (ctx.deps.afterVerify)
+            await ctx.deps.afterVerify();
+    },
+    async settle(run) {
+        const { ctx, colors, plan, record, release } = run;
+        const live = run.live;
+        const state = previewState(ctx, { release, since: release.liveSince });
+        ctx.log.info(`${plan.image} on ${plan.color} is healthy and waits for mode promote${state.url ? `; preview it at ${state.url}` : ' (no preview-domains reach it)'}. ${live.image} on ${live.color} still serves every request; mode rollback discards the preview.`);
+        // The containers the preview replaced (the old standby, or an earlier preview) go after their drain; the live color stays as it is.
+        await ctx.timeline.step('cleanup', 'Cleaning up', () => colors.retireReplaced(live, plan.color, record.endedCanary));
+        const info = await ctx.host.inspect(containerName(ctx.app, plan.color));
+        return { ...resultOf('preview', release, record.releases, info?.id), previousColor: live.color, previousImage: live.image, preview: state };
     }
 };
 
@@ -77231,7 +78294,7 @@ async function repairRouting(ctx, live, containers) {
  * the host has and what other apps claim, what an interrupted run left put right, and both colors
  * read. Nothing is changed on the host unless an earlier run left something half-done.
  */
-async function inspectForRelease(ctx, colors) {
+async function inspectForRelease(ctx, colors, plainRollback = false) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
@@ -77240,7 +78303,9 @@ async function inspectForRelease(ctx, colors) {
                 reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
             });
         }
-        const conflict = ctx.web ? routingConflict(ctx.app, ctx.claim, claims) : undefined;
+        // A rollback with nothing recorded routes nothing (the plan says why): no claim to check.
+        const claiming = ctx.web && !(plainRollback && !record.releases.length);
+        const conflict = claiming ? routingConflict(ctx.app, ctx.claim, claims) : undefined;
         if (conflict)
             throw new ReleaseError({ reason: `${conflict} Nothing was changed.` });
         const live = record.releases[0];
@@ -77644,6 +78709,7 @@ class UndoStack {
 
 
 
+
 /** How the gated color is exposed, from the inputs and what is live. */
 function exposureFor(ctx, kind, live, promoting = false) {
     const { strategy } = ctx.config;
@@ -77651,6 +78717,9 @@ function exposureFor(ctx, kind, live, promoting = false) {
         return noExposure;
     if (strategy.canaryWeight !== undefined && live && kind === 'deploy' && !promoting)
         return canaryExposure(strategy.canaryWeight);
+    // canary-steps with nothing live: nothing to compare with, so the first deploy goes live.
+    if (strategy.canarySteps && live && kind === 'deploy' && !promoting)
+        return canaryStepsExposure(strategy.canarySteps);
     // promote manual: gated, not switched to; with nothing live there is nothing to preview beside, so it goes live.
     if (strategy.promote === 'manual' && kind === 'deploy' && !promoting) {
         if (live)
@@ -77672,11 +78741,11 @@ function checkCapabilities(ctx, exposure) {
  */
 async function runRelease(ctx, colors, request, serving) {
     const { config, log } = ctx;
-    const state = await inspectForRelease(ctx, colors);
+    const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined;
+    const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage);
     const { record, live, containers } = state;
     serving.live = live;
     serving.releases = record.releases;
-    const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined;
     // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
     if (plain && record.canary && live)
         return endCanary(ctx, colors, record, live);
@@ -77810,6 +78879,144 @@ function newRelease(ctx, d) {
         ...(workers.length ? { workers } : {}),
         ...(ctx.web ? {} : { web: false })
     };
+}
+
+;// CONCATENATED MODULE: ./src/engine/remove.ts
+
+
+
+/** How long a web container gets to finish after SIGTERM once its drain is over. */
+const WEB_STOP_GRACE_S = 10;
+/**
+ * mode remove (issue #22): takes the app off the host. Its route leaves the shared proxy first,
+ * gracefully (requests in flight finish, every other app keeps serving); after the drain its
+ * containers (both colors, workers, what an interrupted run set aside) stop and go, then its own
+ * networks and the images nothing else records; its ledger is archived so its domains and its
+ * default-server claim are free. Shared services and named volumes stay unless remove-data.
+ * Only containers that carry cutover's labels for this app are touched.
+ */
+async function runRemove(ctx, colors, serving) {
+    const { host, log, timeline, config } = ctx;
+    const { record, containers } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        const record = await readForRemoval(ctx);
+        refuseOtherProxy(ctx, record);
+        if (!ctx.router.withdraw) {
+            throw new ReleaseError({
+                reason: `The ${ctx.router.capabilities.name} proxy cannot take an app off it, so ${ctx.app} cannot be removed: nothing was changed.`
+            });
+        }
+        const containers = (await host.listApp(ctx.app)).filter(c => c.labels[LABEL.managed] === 'true');
+        note(`${containers.length} container(s), ${record ? `${record.releases.length} release(s) recorded` : 'no ledger'}`);
+        return { record, containers };
+    });
+    serving.live = record?.releases[0];
+    serving.releases = record?.releases ?? [];
+    const withdrawn = await timeline.step('switch', `Taking ${ctx.app} off the proxy ${config.proxy.name}`, async (note) => {
+        const done = await ctx.router.withdraw().catch((e) => {
+            throw new ReleaseError({
+                reason: `The proxy could not take ${ctx.app} off it: ${e.message}. Its routing is as it was; ${serving.live ? `${serving.live.color} (${serving.live.image}) still serves` : 'nothing else was changed'}. Run mode remove again.`
+            });
+        });
+        note(done ? 'its domains are free' : 'the proxy had no route for it');
+        return done;
+    });
+    // The proxy no longer sends it anything: from here on nothing of the app serves.
+    serving.live = undefined;
+    const running = containers.filter(c => c.state === 'running');
+    if (withdrawn && running.length && config.proxy.drainTimeoutMs > 0) {
+        log.info(`Letting requests in flight to ${ctx.app} finish: ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before its containers stop`);
+        await ctx.clock.sleep(config.proxy.drainTimeoutMs);
+    }
+    const removed = await timeline.step('cleanup', `Removing ${ctx.app}'s containers and networks`, async (note) => {
+        const summary = await removeContainers(ctx, colors, containers);
+        const networks = await removeNetworks(ctx);
+        note([summary, networks].filter(Boolean).join('; '));
+        return summary;
+    });
+    const archived = await ctx.ledger.archive().catch((e) => {
+        throw new ReleaseError({
+            reason: `${ctx.app} was taken off the proxy and its containers removed (${removed}), but ${e.message}. Run mode remove again to archive it.`
+        });
+    });
+    log.info(archived
+        ? `${ctx.app} is removed from this host; its release ledger was archived to ${archived}.`
+        : containers.length || withdrawn
+            ? `${ctx.app} is removed from this host (it had no release ledger).`
+            : `Nothing of ${ctx.app} was on this host: nothing to remove.`);
+    const last = record?.releases[0];
+    return { result: 'removed', releases: [], ...(last ? { previousColor: last.color, previousImage: last.image } : {}) };
+}
+/** The record, or undefined; a damaged record does not block the removal (it is archived as it is). */
+async function readForRemoval(ctx) {
+    try {
+        return await ctx.ledger.read();
+    }
+    catch (e) {
+        if (!(e instanceof LedgerError))
+            throw e;
+        ctx.log.warning(`The release ledger of ${ctx.app} cannot be read (${e.message}); removing the app all the same, and archiving the file as it is`);
+        return undefined;
+    }
+}
+/** The ledger says the app is routed by another proxy than proxy-name: that one must be asked. */
+function refuseOtherProxy(ctx, record) {
+    const recorded = record?.routing?.proxy;
+    if (recorded && recorded !== ctx.config.proxy.name) {
+        throw new ReleaseError({
+            reason: `${ctx.app} is routed by the proxy ${recorded} (its release ledger says so), not ${ctx.config.proxy.name}: set proxy-name: ${recorded} to remove it. Nothing was changed.`
+        });
+    }
+}
+/** Every container of the app (shared services only with remove-data), then the images and volumes they leave unused. */
+async function removeContainers(ctx, colors, containers) {
+    const { host, log, config } = ctx;
+    const removeData = config.removeData === true;
+    const kept = containers.filter(c => c.labels[LABEL.role] === 'shared' && !removeData);
+    const going = containers.filter(c => !kept.includes(c));
+    for (const c of kept)
+        log.info(`Kept the shared service ${c.name} (and its volumes): remove-data: true removes it too`);
+    const infos = await Promise.all(going.map(async (c) => ({ c, info: await host.inspect(c.name), volumes: removeData ? await host.volumesOf(c.name) : [] })));
+    const workerGrace = Math.ceil((config.roles?.stopTimeoutMs ?? 30_000) / 1000);
+    await Promise.all(going.map(async (c) => {
+        // SIGTERM first: a worker finishes its job, a web container its last requests.
+        if (c.state === 'running')
+            await host.stop(c.name, c.labels[LABEL.role] === 'web' || !c.labels[LABEL.role] ? WEB_STOP_GRACE_S : workerGrace);
+        await host.remove(c.name);
+        log.info(`Removed ${c.name}`);
+    }));
+    const images = [...new Set(infos.map(i => i.info?.imageId).filter((id) => !!id))];
+    for (const id of images)
+        await colors.prune(id);
+    const volumes = [...new Set(infos.flatMap(i => i.volumes))];
+    for (const v of volumes) {
+        const result = await host.removeVolume(v);
+        if (result === 'removed')
+            log.info(`Removed the volume ${v} (remove-data)`);
+        else if (result === 'in-use')
+            log.warning(`Kept the volume ${v}: another container (of another app?) still uses it`);
+    }
+    const parts = [
+        `${going.length} container(s) removed`,
+        kept.length ? `${kept.length} shared service(s) kept` : '',
+        volumes.length ? `${volumes.length} volume(s)` : ''
+    ];
+    return parts.filter(Boolean).join(', ');
+}
+/** The app's own networks, once the proxy left them; one another container still uses stays, said. */
+async function removeNetworks(ctx) {
+    const { host, log, config } = ctx;
+    const names = [...new Set([networkName(ctx.app), ...(await host.appNetworks(ctx.app))])];
+    // The proxy joined the app's network to reach it (the nginx switch tier under its own name).
+    const proxies = [config.proxy.name, `${config.proxy.name}-switch`];
+    let removed = 0;
+    for (const name of names) {
+        const r = await host.removeNetwork(name, proxies);
+        if (r.result === 'removed')
+            removed++;
+        if (r.result === 'in-use')
+            log.info(`Kept the network ${name}: ${r.by.length ? r.by.join(', ') : 'a container'} still uses it`);
+    }
+    return removed ? `${removed} network(s) removed` : '';
 }
 
 ;// CONCATENATED MODULE: ./src/engine/promote.ts
@@ -77978,8 +79185,14 @@ async function runStatus(ctx, colors, serving) {
                 log.warning(text);
         }
         const workers = await colors.workerStates(live.color);
+        const cluster = await colors.clusterState?.(live);
+        for (const line of cluster?.lines ?? [])
+            log.info(line);
+        for (const line of cluster?.drift ?? [])
+            log.warning(`Drift: ${line}`);
         return {
             ...resultOf('unchanged', live, record.releases, liveContainer?.id, standby),
+            ...(cluster ? { drift: cluster.drift.length > 0 } : {}),
             ...(preview ? { preview } : {}),
             ...(served ? { served } : {}),
             ...(workers.length ? { workers } : {})
@@ -78083,6 +79296,7 @@ async function switchMaintenance(deps, on) {
 
 
 
+
 /**
  * The release engine of one host: deploy, rollback, promote and status over the pipeline
  * (pipeline.ts). Every failure leaves it as a ReleaseError whose result says what serves, so no
@@ -78108,6 +79322,10 @@ class ReleaseEngine {
     /** mode maintenance (on) / live (off): the proxy's answers for the app, nothing else. */
     maintenance(on) {
         return this.outcome(() => switchMaintenance(this.ctx.deps, on));
+    }
+    /** mode remove: the app off the proxy gracefully, then off the host (remove.ts). */
+    remove() {
+        return this.outcome(serving => runRemove(this.ctx, this.colors, serving));
     }
     /** Reads what is live and on standby without changing anything. */
     status() {
@@ -79025,6 +80243,64 @@ class DockerHost {
     probe(address, port, path, timeoutMs) {
         return httpGet(this.openTcp, { host: address, port, path }, timeoutMs);
     }
+    async appNetworks(app) {
+        const list = await this.docker.listNetworks({ filters: { label: [`${LABEL.app}=${app}`] } });
+        return list.map(n => n.Name);
+    }
+    async removeNetwork(name, disconnect) {
+        const network = this.docker.getNetwork(name);
+        let info;
+        try {
+            info = (await network.inspect());
+        }
+        catch (e) {
+            if (isNotFound(e))
+                return { result: 'gone' };
+            throw e;
+        }
+        const attached = Object.entries(info.Containers ?? {}).map(([id, c]) => ({ id, name: c.Name ?? id.slice(0, 12) }));
+        const others = attached.filter(c => !disconnect.includes(c.name)).map(c => c.name);
+        if (others.length)
+            return { result: 'in-use', by: others };
+        for (const c of attached)
+            await network.disconnect({ Container: c.id, Force: true }).catch(e => (isNotFound(e) ? undefined : Promise.reject(e)));
+        try {
+            await network.remove();
+            return { result: 'removed' };
+        }
+        catch (e) {
+            if (isNotFound(e))
+                return { result: 'gone' };
+            // A container joined it since it was read.
+            if (isConflict(e) || e.statusCode === 403)
+                return { result: 'in-use', by: [] };
+            throw e;
+        }
+    }
+    async volumesOf(name) {
+        try {
+            const info = await this.docker.getContainer(name).inspect();
+            return (info.Mounts ?? []).filter(m => m.Type === 'volume' && m.Name).map(m => m.Name);
+        }
+        catch (e) {
+            if (isNotFound(e))
+                return [];
+            throw e;
+        }
+    }
+    async removeVolume(name) {
+        try {
+            await this.docker.getVolume(name).remove();
+            return 'removed';
+        }
+        catch (e) {
+            if (isConflict(e))
+                return 'in-use';
+            if (isNotFound(e))
+                return 'gone';
+            throw e;
+        }
+    }
     async removeImage(imageId) {
         try {
             await this.docker.getImage(imageId).remove({ noprune: false });
@@ -79130,6 +80406,16 @@ class LedgerFile {
         }
         return out;
     }
+    async archive() {
+        // A name no run reads (claims() reads releases.json only), stamped so that every removal is kept.
+        const to = ledgerPath(this.app).replace(/releases\.json$/, `removed-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+        try {
+            return (await this.files.moveFile(ledgerPath(this.app), to)) ? `~/${to}` : undefined;
+        }
+        catch (e) {
+            throw new LedgerError(`Could not archive the release ledger ${this.where} on the host: ${e.message}`);
+        }
+    }
     async write(record) {
         try {
             await this.files.writeFile(ledgerPath(this.app), JSON.stringify(record, null, 1) + '\n');
@@ -79234,6 +80520,13 @@ const COMMAND_LOOP = [
     // Never into a directory (mv would put the file inside it) nor over a symbolic link someone planted.
     '      if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "ERR $2 is not a regular file";',
     '      elif mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
+    '    move)',
+    '      f="$HOME/$2"; t="$HOME/$3"',
+    // Only a regular file, never onto something already there.
+    '      if [ ! -e "$f" ] && [ ! -L "$f" ]; then echo NONE;',
+    '      elif [ -L "$f" ] || [ ! -f "$f" ]; then echo "ERR $2 is not a regular file";',
+    '      elif [ -e "$t" ] || [ -L "$t" ]; then echo "ERR $3 already exists";',
+    '      elif mv -- "$f" "$t"; then echo "OK 0"; else echo "ERR could not move $2"; fi ;;',
     '    claims)',
     '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
     '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
@@ -79438,6 +80731,11 @@ class DeployLock {
     async writeFile(path, content) {
         await this.request(`put ${path} ${Buffer.from(content).toString('base64')}`);
     }
+    /** Renames a file under $HOME; false when there is none. */
+    async moveFile(from, to) {
+        const a = await this.request(`move ${from} ${to}`);
+        return a.kind === 'ok';
+    }
     /** Every app's ledger on the host, each squeezed onto one line after an `@@ <app>` line. */
     async allLedgers() {
         const a = await this.request('claims');
@@ -79458,200 +80756,6 @@ class DeployLock {
             // The connection is gone: so is the lock, with it.
         }
     }
-}
-
-;// CONCATENATED MODULE: ./src/acme/layout.ts
-/**
- * The layout the HAProxy proxy and its ACME renewer container share: the config volume, the admin
- * socket's directory, the challenge port and the certificate files. Both sides import it from here
- * (the renewer is bundled on its own and must not load the proxy's code).
- */
-/** Where the config volume is mounted in the proxy container (and in the renewer's). */
-const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover';
-/** Where the host directory holding the admin socket is mounted in the proxy container. */
-const HAPROXY_RUN_DIR = '/run/cutover';
-const HAPROXY_SOCKET = 'admin.sock';
-/** The port the ACME renewer answers HTTP-01 challenges on, inside its container. */
-const ACME_CHALLENGE_PORT = 8402;
-const ACME_PATH = '/.well-known/acme-challenge/';
-/** An app's certificate and key, in one file readable only by root (HAProxy reads it as root). */
-function certFile(app) {
-    return `cert-${app}.pem`;
-}
-
-;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts
-
-/**
- * Two nginx tiers, both from the proxy image:
- * - the edge publishes proxy-port and holds the clients' keep-alive connections. Its config
- *   changes only when an app is added or its domains change, so a deploy never reloads it:
- *   a reload closes idle keep-alive connections, racing requests already on the wire.
- * - the switch holds the blue/green upstreams and is reloaded at every switch. The edge opens a
- *   fresh connection to it per request, so nothing idle is there for a reload to cut, while
- *   old switch workers finish in-flight requests and keep upgraded (WebSocket) connections.
- */
-const EDGE_PORT = 80;
-const SWITCH_PORT = 8080;
-function appConfigFile(app) {
-    return `cutover-app-${app}.conf`;
-}
-const COMMON_CONFIG_FILE = 'cutover-00-common.conf';
-/** The switch tier's virtual host for an app: the edge sends the app's requests with this Host. */
-function switchHost(app) {
-    return `${app}.cutover.internal`;
-}
-function edgeCommonConfig(switchContainer) {
-    return `# Managed by cutover: settings shared by every app on the edge.
-map $http_upgrade $cutover_edge_connection {
-  default upgrade;
-  '' close;
-}
-upstream cutover_switch {
-  server ${switchContainer}:${SWITCH_PORT} max_fails=0;
-}
-# First in load order, so nginx's implicit default: a host name no app claims gets a 404, never
-# another app. An app deployed without domains overrides it with an explicit default_server.
-server {
-  listen ${EDGE_PORT};
-  return 404;
-}
-`;
-}
-const SWITCH_COMMON_CONFIG = `# Managed by cutover: settings shared by every app on the switch.
-map $http_upgrade $cutover_connection {
-  default upgrade;
-  '' '';
-}
-# A request for an app the switch has no route for never reaches another app.
-server {
-  listen ${SWITCH_PORT} default_server;
-  return 503;
-}
-`;
-/** Request header that asks the switch which release answered (see renderSwitchConfig). */
-const VERIFY_HEADER = 'x-cutover-verify';
-const RELEASE_HEADER = 'x-cutover-release';
-const ROUTE_MARKER = '# cutover-route: ';
-/** Before the ledger existed, the switch file carried the whole release state. */
-const LEGACY_MARKER = '# cutover-state: ';
-/** The line that records, in the route file, which release it routes to and the verify token. */
-function routeComment(route, token) {
-    return ROUTE_MARKER + JSON.stringify({ color: route.color, releaseId: route.releaseId, token });
-}
-/** Which release a route file routes to (and its verify token); undefined when it has no (readable) marker. */
-function parseRouteComment(app, text) {
-    for (const line of text.split('\n')) {
-        try {
-            if (line.startsWith(ROUTE_MARKER)) {
-                const r = JSON.parse(line.slice(ROUTE_MARKER.length));
-                if ((r.color === 'blue' || r.color === 'green') && typeof r.releaseId === 'string') {
-                    return { color: r.color, releaseId: r.releaseId, token: typeof r.token === 'string' ? r.token : undefined };
-                }
-            }
-            if (line.startsWith(LEGACY_MARKER)) {
-                const legacy = parseLegacy(app, line);
-                if (legacy)
-                    return { color: legacy.color, releaseId: legacy.id };
-            }
-        }
-        catch {
-            // not ours, or damaged: no route
-        }
-    }
-    return undefined;
-}
-function parseLegacy(app, line) {
-    const s = JSON.parse(line.slice(LEGACY_MARKER.length));
-    if ((s.color !== 'blue' && s.color !== 'green') || typeof s.image !== 'string' || s.app !== app)
-        return undefined;
-    // The release header value that versions before the ledger sent: app, color and time.
-    return { ...s, id: `${s.app} ${s.color} ${s.deployedAt}` };
-}
-/** The ledger a route file written before the ledger existed implies: the live release and the previous one. */
-function legacyLedger(app, text) {
-    const line = text.split('\n').find(l => l.startsWith(LEGACY_MARKER));
-    if (!line)
-        return undefined;
-    let s;
-    try {
-        s = parseLegacy(app, line);
-    }
-    catch {
-        return undefined;
-    }
-    if (!s)
-        return undefined;
-    const imported = { app, configHash: '', kind: 'deploy', by: {} };
-    const live = { ...imported, id: s.id, instance: s.id, color: s.color, image: s.image, liveSince: s.deployedAt };
-    const previousId = `${app} ${s.previous?.color} imported`;
-    const previous = s.previous && { ...imported, id: previousId, instance: previousId, color: s.previous.color, image: s.previous.image, liveSince: '' };
-    return { version: 1, app, releases: previous ? [live, previous] : [live] };
-}
-/** The edge's server block for an app: routes by domain to the app's virtual host on the switch. */
-function renderEdgeConfig(app, domains) {
-    const listen = domains.length ? `listen ${EDGE_PORT};` : `listen ${EDGE_PORT} default_server;`;
-    return `# Managed by cutover: do not edit, deploys rewrite it.
-server {
-  ${listen}
-  server_name ${domains.length ? domains.join(' ') : '_'};
-  client_max_body_size 100m;
-  location / {
-    proxy_pass http://cutover_switch;
-    proxy_http_version 1.1;
-    proxy_set_header Host ${switchHost(app)};
-    proxy_set_header X-Cutover-Host $http_host;
-    proxy_set_header X-Real-IP $remote_addr;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_set_header Upgrade $http_upgrade;
-    proxy_set_header Connection $cutover_edge_connection;
-    proxy_read_timeout 1h;
-    proxy_send_timeout 1h;
-  }
-}
-`;
-}
-/** The switch's server block for an app: the one place the live color is written. */
-function renderSwitchConfig(route, token) {
-    const state = route;
-    const appPort = route.appPort;
-    const upstream = `cutover_${state.app.replace(/-/g, '_')}_${state.color}`;
-    const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`;
-    return `# Managed by cutover: do not edit, deploys rewrite it.
-${routeComment(route, token)}
-# Only cutover's own verification learns which release answered: it sends the token written here,
-# which only the host knows (any other value, or none, gets no header).
-map $http_x_cutover_verify $${releaseVar} {
-  default '';
-  '${token}' '${route.releaseId}';
-}
-upstream ${upstream} {
-  # max_fails=0: a single upstream must never be marked down by a transient error
-  server ${containerName(state.app, state.color)}:${appPort} max_fails=0;
-  keepalive 32;
-  # below the usual app-side idle timeouts (Node: 5 s), so nginx never reuses a connection the app is closing
-  keepalive_timeout 4s;
-}
-server {
-  listen ${SWITCH_PORT};
-  server_name ${switchHost(state.app)};
-  client_max_body_size 100m;
-  location / {
-    proxy_pass http://${upstream};
-    proxy_http_version 1.1;
-    proxy_set_header Host $http_x_cutover_host;
-    proxy_set_header X-Cutover-Host "";
-    proxy_set_header Upgrade $http_upgrade;
-    proxy_set_header Connection $cutover_connection;
-    # let the edge see the app's choice about buffering (Server-Sent Events)
-    proxy_pass_header X-Accel-Buffering;
-    proxy_buffering off;
-    proxy_read_timeout 1h;
-    proxy_send_timeout 1h;
-    add_header X-Cutover-Release $${releaseVar} always;
-  }
-}
-`;
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
@@ -79879,399 +80983,6 @@ function endDrainCommands(be, color, slots) {
     return oneTo(Math.max(1, slots)).map(i => `set server ${be}/${serverName(color, i)} state maint`);
 }
 
-;// CONCATENATED MODULE: ./src/proxy/haproxy-preview.ts
-
-
-
-/**
- * preview-domains (issue #12): a second backend in the app's file, reached by the preview domains
- * only, whose servers are the color that is NOT live: the preview waiting for mode promote, or, when
- * none waits, the standby while it runs. Nothing running there: a 503 that says so. It has no
- * maintenance rule (mode maintenance leaves previews reachable) and no stickiness.
- */
-function previewBackendName(app) {
-    // App names have no underscore: no app's own backend can be named like another app's preview.
-    return `app_${app}_preview`;
-}
-const NO_PREVIEW_TEXT = 'no preview is running';
-/** The preview backend: the live color's slots disabled, the idle color's enabled (missing containers drop out by DNS). */
-function renderPreviewBackend(route, slots, tlsRules) {
-    const be = previewBackendName(route.app);
-    const idle = otherColor(route.color);
-    const servers = COLORS.flatMap(color => oneTo(slots).map(i => `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} ${SERVER_RESOLVE}${color === idle ? '' : ' disabled'}\n`)).join('');
-    return `
-# preview-domains: the color that is not live (a preview waiting for mode promote, else the standby)
-backend ${be}
-  http-request del-header x-cutover-verify
-  http-response del-header x-cutover-release
-${tlsRules}  # nothing of the idle color runs: say so rather than a bare 503
-  http-request return status 503 content-type text/plain string "${NO_PREVIEW_TEXT} for ${route.app}" hdr Cache-Control no-store if { nbsrv(${be}) eq 0 }
-${servers}`;
-}
-/**
- * Runtime API commands that point the preview backend at the color that is not live: the live
- * color's servers to maintenance, the idle color's ready (at `addresses`, by replica, when known).
- */
-function previewCommands(app, live, slots, appPort, addresses) {
-    const be = previewBackendName(app);
-    const idle = otherColor(live);
-    const commands = oneTo(slots).map(i => `set server ${be}/${serverName(live, i)} state maint`);
-    for (const i of oneTo(slots)) {
-        const address = addresses[i - 1];
-        if (address)
-            commands.push(`set server ${be}/${serverName(idle, i)} addr ${address} port ${appPort}`);
-        commands.push(`set server ${be}/${serverName(idle, i)} state ready`);
-    }
-    return commands;
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-config.ts
-
-
-
-
-/**
- * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
- * a switch is two `set server` lines on its admin socket (no reload: every connection stays where
- * it is); a reload (an app or a domain added) is HAProxy's master-worker reload with
- * `option idle-close-on-response`, which drops nothing either.
- *
- * Files, in a config directory HAProxy loads in name order (only `*.cfg`):
- * - 00-base.cfg: global settings, defaults, the resolver and the one frontend (shared);
- * - domains.map, wildcards.map: host name -> backend (shared);
- * - app-<app>.cfg: the app's backend, its live color enabled, the other `disabled`;
- * - verify-<app>.map: cutover's verify token -> release id.
- */
-// The files and paths the renewer container shares with the proxy (src/acme/layout.ts).
-
-const HAPROXY_PORT = 80;
-/** The container port HAProxy terminates TLS on (published at https-port). */
-const HAPROXY_HTTPS_PORT = 443;
-const BASE_FILE = '00-base.cfg';
-const DOMAINS_MAP = 'domains.map';
-const WILDCARDS_MAP = 'wildcards.map';
-/** The key of domains.map that names the app deployed without domains (not a valid host name of another app). */
-const DEFAULT_KEY = 'cutover.default';
-const NOT_FOUND_BACKEND = 'cutover_not_found';
-/** crt-list of every app's certificate (issue #10); empty until an app has TLS. */
-const CERTS_LIST = 'certs.list';
-/** Host names whose certificates come from ACME: their HTTP-01 challenges go to the renewer. */
-const ACME_MAP = 'acme.map';
-const ACME_BACKEND = 'cutover_acme';
-/**
- * The servers' state (addresses above all) handed from a process to the one a reload starts
- * (`init-addr last`). Written just before a reload and emptied right after it, so a proxy that
- * starts (or restarts) never takes stale addresses: its servers wait for Docker's DNS instead.
- * Not a *.cfg: HAProxy does not read it as configuration.
- */
-const SERVER_STATE_FILE = 'servers.state';
-/** A state file naming no server (its format version only). */
-const EMPTY_SERVER_STATE = '1\n';
-/** The renewer container of a proxy (tls auto). */
-function acmeContainerName(proxyName) {
-    return `${proxyName}-acme`;
-}
-/** The host directory (bind-mounted at HAPROXY_RUN_DIR) that holds the proxy's admin socket. */
-function hostRunDir(proxyName) {
-    return `/run/cutover/${proxyName}`;
-}
-function backendName(app) {
-    return `app_${app}`;
-}
-function appFile(app) {
-    return `app-${app}.cfg`;
-}
-function verifyMapFile(app) {
-    return `verify-${app}.map`;
-}
-/** A release id as the verify map carries it: one word (map values and CLI arguments split on spaces). */
-function encodeRelease(releaseId) {
-    return encodeURIComponent(releaseId);
-}
-function decodeRelease(value) {
-    if (typeof value !== 'string')
-        return undefined;
-    try {
-        return decodeURIComponent(value);
-    }
-    catch {
-        return undefined;
-    }
-}
-/**
- * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
- * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
- * numeric group of the host's Docker socket) may open the admin socket besides root.
- */
-function renderBaseConfig(hardStopAfterS, proxyName, adminGroup) {
-    const dir = HAPROXY_CONF_DIR;
-    // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
-    const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600';
-    return `# Managed by cutover: settings shared by every app on this proxy.
-global
-  maxconn 8000
-  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
-  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
-  stats timeout 1m
-  # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
-  hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
-  # What a reload hands on (servers' addresses): see SERVER_STATE_FILE.
-  server-state-file ${dir}/${SERVER_STATE_FILE}
-
-defaults
-  mode http
-  # A reload does not close idle client keep-alive connections: the old process answers their next
-  # request with Connection: close (bench/PROXY-DESIGN.md: 15 requests cut in 6 reloads without it).
-  option idle-close-on-response
-  # No 'option forwardfor': it appends to what the client sent. Each app's backend sets the
-  # X-Forwarded-* headers from what the proxy saw (passed through only from trusted-proxies).
-  timeout connect 5s
-  timeout client 65s
-  timeout http-keep-alive 65s
-  timeout http-request 30s
-  timeout server 1h
-  timeout tunnel 1h
-  timeout client-fin 5s
-  http-reuse always
-  # closes idle app connections well before the usual app-side idle timeouts (Node: 5 s)
-  default-server pool-purge-delay 1s
-  load-server-state-from-file global
-
-# Containers by name through Docker's DNS, at run time only (no server is resolved while the proxy
-# starts or reloads): a missing container is a server in maintenance (503 for its app), never a proxy
-# that cannot start or reload, whatever the host's upstream resolver does.
-resolvers docker
-  nameserver dns 127.0.0.11:53
-  hold valid 10s
-  hold nx 2s
-  hold obsolete 2s
-  timeout resolve 1s
-  timeout retry 1s
-
-frontend cutover
-  bind :${HAPROXY_PORT}
-  # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
-  # strict-sni: a name no app has a certificate for gets no handshake (no fallback certificate).
-  bind :${HAPROXY_HTTPS_PORT} ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1
-  # exact host names, then wildcards (*.example.com), then the app deployed without domains
-  http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
-  http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }
-  http-request set-var(txn.cutover_backend) str(${DEFAULT_KEY}),map(${dir}/${DOMAINS_MAP}) unless { var(txn.cutover_backend) -m found }
-  # ACME HTTP-01 challenges of names with tls auto go to the renewer, never to the app nor redirected.
-  use_backend ${ACME_BACKEND} if { path_beg ${ACME_PATH} } { req.hdr(host),lower,field(1,:),map(${dir}/${ACME_MAP}) -m found }
-  use_backend %[var(txn.cutover_backend)] if { var(txn.cutover_backend) -m found }
-  # a host name no app claims gets a 404, never another app
-  default_backend ${NOT_FOUND_BACKEND}
-
-backend ${NOT_FOUND_BACKEND}
-  http-request return status 404 content-type text/plain string "no route"
-
-# The ACME renewer (tls auto): in maintenance until its container exists.
-backend ${ACME_BACKEND}
-  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} ${SERVER_RESOLVE}
-`;
-}
-const ROUTE_LINE = /^# cutover-route: /;
-/**
- * An app's backend: the one place its live color is written (the other color is `disabled`).
- * `slots`: servers declared per color (replicas; see haproxy-strategy.ts). `tls`: the app's HTTPS
- * rules (redirect, HSTS, forwarded headers).
- */
-function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false, tls = TLS_OFF, 
-/** preview-domains: a second backend for the color that is not live (haproxy-preview.ts). */
-preview = false) {
-    const be = backendName(route.app);
-    const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`;
-    return `# Managed by cutover: do not edit, deploys rewrite it.
-${routeComment(route, token)}
-${canaryComment(canary)}backend ${be}
-  # Only cutover's own verification learns which release answered: it sends the token that only
-  # the host knows (verify map); any other value, or none, gets no header.
-  http-request set-var(txn.cutover_verify) req.hdr(x-cutover-verify)
-  http-request del-header x-cutover-verify
-  http-response del-header x-cutover-release
-  http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
-${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}${preview ? renderPreviewBackend(route, slots, renderTlsRules(tls, map)) : ''}`;
-}
-function renderVerifyMap(token, releaseId) {
-    return `${token} ${encodeRelease(releaseId)}\n`;
-}
-/** Whether an app's backend file routes to a color (the marker line is the record). */
-function hasRouteLine(text) {
-    return text.split('\n').some(l => ROUTE_LINE.test(l));
-}
-/**
- * The shared maps with the app's entries replaced by `domains` (none: the app is the default).
- * Entries of other apps are kept as they are; a host name another app holds is given to this one
- * (callers refuse that first: mapConflicts).
- */
-function updateDomainMaps(current, app, domains, previewDomains = []) {
-    const be = backendName(app);
-    const previewBe = previewBackendName(app);
-    const parse = (text) => text
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l && !l.startsWith('#'))
-        .map(l => l.split(/\s+/));
-    const exact = parse(current.domains).filter(([, b]) => b !== be && b !== previewBe);
-    const wild = parse(current.wildcards).filter(([, b]) => b !== be && b !== previewBe);
-    const previews = previewDomains.map(d => d.toLowerCase());
-    const mine = domains.map(d => d.toLowerCase());
-    const exactKeys = mine.filter(d => !d.startsWith('*.'));
-    const wildKeys = mine.filter(d => d.startsWith('*.')).map(d => d.slice(1));
-    if (!mine.length)
-        exactKeys.push(DEFAULT_KEY);
-    const keepExact = exact.filter(([k]) => !exactKeys.includes(k) && !previews.includes(k));
-    const keepWild = wild.filter(([k]) => !wildKeys.includes(k));
-    const render = (entries) => entries.map(([k, b]) => `${k} ${b}\n`).join('');
-    // map_end takes the first match: the longest suffix first, as nginx picks the longest wildcard.
-    const wildAll = [...keepWild, ...wildKeys.map(k => [k, be])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
-    const exactAll = [...keepExact, ...exactKeys.map(k => [k, be]), ...previews.map(k => [k, previewBe])].sort((a, b) => a[0].localeCompare(b[0]));
-    return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) };
-}
-/**
- * Host names (or the default) this app would take from another app's backend in the maps as they
- * are on the proxy now. The engine refuses such claims from the other apps' ledgers before anything
- * changes; this check, made under the proxy lock, catches the same claim made by a run of another
- * app at the same moment (or by an app whose ledger is gone).
- */
-function mapConflicts(current, app, domains, previewDomains = []) {
-    const mine = [backendName(app), previewBackendName(app)];
-    const held = new Map();
-    for (const [text, wild] of [
-        [current.domains, false],
-        [current.wildcards, true]
-    ]) {
-        for (const line of text.split('\n')) {
-            const [key, backend] = line.trim().split(/\s+/);
-            if (key && !key.startsWith('#') && backend)
-                held.set(wild ? `*${key}` : key, backend);
-        }
-    }
-    const wanted = [...(domains.length ? domains : [DEFAULT_KEY]), ...previewDomains].map(d => (d === DEFAULT_KEY ? d : d.toLowerCase()));
-    return wanted
-        .filter(name => held.has(name) && !mine.includes(held.get(name)))
-        .map(name => ({
-        name: name === DEFAULT_KEY ? 'the default (no domains)' : name,
-        app: held
-            .get(name)
-            .replace(/^app_/, '')
-            .replace(/_preview$/, '')
-    }));
-}
-const MAP_HEADER = '# Managed by cutover: host name -> backend.\n';
-const EMPTY_MAP = MAP_HEADER;
-const TLS_OFF = { enabled: false, httpsPort: 443, redirect: false, hsts: false, trustedProxies: [] };
-/**
- * Forwarded headers set from the proxy's own view (a client cannot spoof them), unless the
- * connection comes from a trusted proxy that sent them; then the 308 to HTTPS and HSTS.
- */
-function renderTlsRules(tls, verifyMap) {
-    const lines = [];
-    const trusted = tls.trustedProxies.length > 0;
-    if (trusted)
-        lines.push(`acl cutover_trusted src ${tls.trustedProxies.join(' ')}`);
-    const unlessTrusted = (header) => (trusted ? ` unless cutover_trusted { req.hdr(${header}) -m found }` : '');
-    lines.push('# X-Forwarded-*: what this proxy saw, replacing anything the client sent' + (trusted ? ' (kept as sent by trusted-proxies)' : ''), 'http-request set-var(txn.cutover_proto) str(https) if { ssl_fc }', 'http-request set-var(txn.cutover_proto) str(http) unless { ssl_fc }', `http-request set-header X-Forwarded-Proto %[var(txn.cutover_proto)]${unlessTrusted('x-forwarded-proto')}`, `http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessTrusted('x-forwarded-host')}`, `http-request set-header X-Forwarded-For %[src]${unlessTrusted('x-forwarded-for')}`);
-    if (tls.enabled && tls.redirect) {
-        const port = tls.httpsPort === 443 ? '' : `:${tls.httpsPort}`;
-        lines.push("# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover's verification (its token)", `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
-    }
-    if (tls.enabled && tls.hsts)
-        lines.push('http-response set-header Strict-Transport-Security "max-age=31536000" if { ssl_fc }');
-    return lines.map(l => `  ${l}\n`).join('');
-}
-/** The crt-list: one line per certificate file, sorted so that the same set renders the same text. */
-function renderCertsList(files) {
-    const lines = [...new Set(files)].sort().map(f => `${HAPROXY_CONF_DIR}/${f}\n`);
-    return `# Managed by cutover: one certificate per app (names from the certificate itself).\n${lines.join('')}`;
-}
-/** The certificate files a crt-list names. */
-function parseCertsList(text) {
-    return text
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l && !l.startsWith('#'))
-        .map(l => l.split(/\s+/)[0].replace(`${HAPROXY_CONF_DIR}/`, ''));
-}
-/** The crt-list with the app's certificate in it (or out of it). */
-function updateCertsList(current, app, present) {
-    const others = parseCertsList(current).filter(f => f !== certFile(app));
-    return renderCertsList(present ? [...others, certFile(app)] : others);
-}
-/** acme.map with the app's ACME names replaced by `names` (host name -> app). */
-function updateAcmeMap(current, app, names) {
-    const entries = current
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l && !l.startsWith('#'))
-        .map(l => l.split(/\s+/))
-        .filter(([k, a]) => a !== app && !names.includes(k));
-    const all = [...entries, ...names.map(n => [n.toLowerCase(), app])].sort((a, b) => a[0].localeCompare(b[0]));
-    return ACME_MAP_HEADER + all.map(([k, a]) => `${k} ${a}\n`).join('');
-}
-const ACME_MAP_HEADER = '# Managed by cutover: host name -> app whose certificate comes from ACME.\n';
-const EMPTY_ACME_MAP = ACME_MAP_HEADER;
-const EMPTY_CERTS_LIST = renderCertsList([]);
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-files.ts
-
-
-/**
- * The proxy's configuration volume, read through its container. Read once, in one archive request:
- * Docker serves archive requests one at a time per container, so reading files one by one made a
- * switch wait on each. Every write forgets it; sections that must see other apps' latest writes
- * forget it first.
- */
-class ConfVolume {
-    container;
-    read;
-    constructor(container) {
-        this.container = container;
-    }
-    /** A file's text, undefined when it does not exist. */
-    file(name) {
-        return this.all().then(files => files.get(name));
-    }
-    /** Every file of the directory, by name. */
-    all() {
-        if (!this.read) {
-            const read = getDirFiles(this.container, HAPROXY_CONF_DIR);
-            read.catch(() => {
-                if (this.read === read)
-                    this.read = undefined;
-            });
-            this.read = read;
-        }
-        return this.read;
-    }
-    forget() {
-        this.read = undefined;
-    }
-    async put(name, content, mode) {
-        this.forget();
-        await putFile(this.container, HAPROXY_CONF_DIR, name, content, mode);
-    }
-    async putMany(files) {
-        this.forget();
-        await putFiles(this.container, HAPROXY_CONF_DIR, files);
-    }
-    /** Those of `names` that do not exist. */
-    async missing(names) {
-        const present = await Promise.all(names.map(f => this.file(f)));
-        return names.filter((_, i) => present[i] === undefined);
-    }
-    /** The shared host name maps (empty when missing). */
-    async maps() {
-        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await this.file(f)) ?? EMPTY_MAP));
-        return { domains, wildcards };
-    }
-    async tlsFiles() {
-        const [certsList, acmeMap] = await Promise.all([this.file(CERTS_LIST).then(t => t ?? EMPTY_CERTS_LIST), this.file(ACME_MAP).then(t => t ?? EMPTY_ACME_MAP)]);
-        return { certsList, acmeMap };
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/proxy/proxy-container.ts
 
 
@@ -80376,6 +81087,890 @@ async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/caddy-admin.ts
+
+
+
+class CaddyAdminError extends Error {
+    status;
+    name = 'CaddyAdminError';
+    constructor(message, 
+    /** Caddy's HTTP status, when it answered. */
+    status) {
+        super(message);
+        this.status = status;
+    }
+}
+/** How long one admin request may take (a /load waits for the old servers to stop accepting, not for their drain). */
+const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * Caddy's admin API on its Unix socket. Caddy refuses any Host header it does not expect on a
+ * socket, so requests carry an empty one. Every request is bounded by one hard timer (SSH channels
+ * have no socket timeouts).
+ */
+class CaddyAdmin {
+    proxyName;
+    socketPath;
+    open;
+    constructor(proxyName, socketPath, open) {
+        this.proxyName = proxyName;
+        this.socketPath = socketPath;
+        this.open = open;
+    }
+    /** One request; resolves with the body of a 2xx answer, throws CaddyAdminError with Caddy's own error otherwise. */
+    async request(method, path, body, timeoutMs = REQUEST_TIMEOUT_MS) {
+        const stream = await this.open().catch((e) => {
+            throw new CaddyAdminError(`Could not open the admin socket ${this.socketPath} of the proxy ${this.proxyName}: ${e.message}`);
+        });
+        return new Promise((resolve, reject) => {
+            let settled = false;
+            const finish = (e, text = '') => {
+                if (settled)
+                    return;
+                settled = true;
+                clearTimeout(timer);
+                req.destroy();
+                stream.destroy();
+                if (e)
+                    reject(e);
+                else
+                    resolve(text);
+            };
+            const timer = setTimeout(() => finish(new CaddyAdminError(`The admin API of the proxy ${this.proxyName} did not answer ${method} ${path} within ${timeoutMs} ms`)), timeoutMs);
+            // setHost false: Node would otherwise put localhost:80 in place of the empty Host.
+            const headers = { host: '' };
+            if (body !== undefined)
+                headers['content-type'] = 'application/json';
+            const req = external_node_http_default().request({ method, path, headers, setHost: false, createConnection: () => stream }, res => {
+                const chunks = [];
+                res.on('data', (c) => chunks.push(c));
+                res.on('error', (e) => finish(e));
+                res.on('end', () => {
+                    const text = Buffer.concat(chunks).toString('utf8');
+                    const status = res.statusCode ?? 0;
+                    if (status >= 200 && status < 300)
+                        return finish(undefined, text);
+                    finish(new CaddyAdminError(`Caddy (${this.proxyName}) answered ${status} to ${method} ${path}: ${caddyError(text)}`, status));
+                });
+            });
+            req.on('error', (e) => finish(new CaddyAdminError(`The admin API of the proxy ${this.proxyName} failed on ${method} ${path}: ${e.message}`)));
+            req.end(body);
+        });
+    }
+    /** The running configuration (null when Caddy runs none). */
+    async config() {
+        return JSON.parse((await this.request('GET', '/config/')) || 'null');
+    }
+    /**
+     * Replaces the whole configuration: Caddy checks it, starts the new servers on the same
+     * listeners and stops the old ones gracefully; a refused configuration leaves the old one running.
+     */
+    async load(config) {
+        await this.request('POST', '/load', JSON.stringify(config));
+    }
+    /** Waits until the admin API answers (a started container takes a moment). */
+    async waitForAdmin(timeoutMs, logs) {
+        const started = Date.now();
+        for (;;) {
+            try {
+                await this.request('GET', '/config/', undefined, 5000);
+                return;
+            }
+            catch (e) {
+                if (Date.now() - started > timeoutMs) {
+                    const tail = await logs().catch(() => '');
+                    throw new ProxyError(`The proxy ${this.proxyName} did not answer on its admin socket ${this.socketPath} within ${timeoutMs / 1000} s (${e.message}); ` +
+                        `the SSH user must be root or in the group of the host's Docker socket. Its last log lines: ${host_text_sanitizeHostText(tail, 800)}`);
+                }
+            }
+            await new Promise(r => setTimeout(r, 100));
+        }
+    }
+}
+/** Caddy's `{"error": "..."}` answer as a sentence (anything else, shortened). */
+function caddyError(text) {
+    try {
+        const parsed = JSON.parse(text);
+        if (typeof parsed.error === 'string')
+            return host_text_sanitizeHostText(parsed.error, 600);
+    }
+    catch {
+        // not JSON: quoted as it is
+    }
+    return host_text_sanitizeHostText(text.trim() || '(no body)', 600);
+}
+
+;// CONCATENATED MODULE: ./src/acme/layout.ts
+/**
+ * The layout the HAProxy proxy and its ACME renewer container share: the config volume, the admin
+ * socket's directory, the challenge port and the certificate files. Both sides import it from here
+ * (the renewer is bundled on its own and must not load the proxy's code).
+ */
+/** Where the config volume is mounted in the proxy container (and in the renewer's). */
+const HAPROXY_CONF_DIR = '/usr/local/etc/haproxy/cutover';
+/** Where the host directory holding the admin socket is mounted in the proxy container. */
+const HAPROXY_RUN_DIR = '/run/cutover';
+const HAPROXY_SOCKET = 'admin.sock';
+/** The port the ACME renewer answers HTTP-01 challenges on, inside its container. */
+const ACME_CHALLENGE_PORT = 8402;
+const ACME_PATH = '/.well-known/acme-challenge/';
+/** An app's certificate and key, in one file readable only by root (HAProxy reads it as root). */
+function certFile(app) {
+    return `cert-${app}.pem`;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/nginx-config.ts
+
+/**
+ * Two nginx tiers, both from the proxy image:
+ * - the edge publishes proxy-port and holds the clients' keep-alive connections. Its config
+ *   changes only when an app is added or its domains change, so a deploy never reloads it:
+ *   a reload closes idle keep-alive connections, racing requests already on the wire.
+ * - the switch holds the blue/green upstreams and is reloaded at every switch. The edge opens a
+ *   fresh connection to it per request, so nothing idle is there for a reload to cut, while
+ *   old switch workers finish in-flight requests and keep upgraded (WebSocket) connections.
+ */
+const EDGE_PORT = 80;
+const SWITCH_PORT = 8080;
+function appConfigFile(app) {
+    return `cutover-app-${app}.conf`;
+}
+const COMMON_CONFIG_FILE = 'cutover-00-common.conf';
+/** The switch tier's virtual host for an app: the edge sends the app's requests with this Host. */
+function switchHost(app) {
+    return `${app}.cutover.internal`;
+}
+function edgeCommonConfig(switchContainer) {
+    return `# Managed by cutover: settings shared by every app on the edge.
+map $http_upgrade $cutover_edge_connection {
+  default upgrade;
+  '' close;
+}
+upstream cutover_switch {
+  server ${switchContainer}:${SWITCH_PORT} max_fails=0;
+}
+# First in load order, so nginx's implicit default: a host name no app claims gets a 404, never
+# another app. An app deployed without domains overrides it with an explicit default_server.
+server {
+  listen ${EDGE_PORT};
+  return 404;
+}
+`;
+}
+const SWITCH_COMMON_CONFIG = `# Managed by cutover: settings shared by every app on the switch.
+# Containers by name through Docker's DNS, per request (issue #22): the switch resolves no app's
+# container while it loads, so one app's missing container is that app's 502, never a switch that
+# cannot start or reload for every app. A reload (every switch) starts with an empty cache.
+resolver 127.0.0.11 valid=5s ipv6=off;
+resolver_timeout 2s;
+map $http_upgrade $cutover_connection {
+  default upgrade;
+  '' '';
+}
+# A request for an app the switch has no route for never reaches another app.
+server {
+  listen ${SWITCH_PORT} default_server;
+  return 503;
+}
+`;
+/** Request header that asks the switch which release answered (see renderSwitchConfig). */
+const VERIFY_HEADER = 'x-cutover-verify';
+const RELEASE_HEADER = 'x-cutover-release';
+const ROUTE_MARKER = '# cutover-route: ';
+/** Before the ledger existed, the switch file carried the whole release state. */
+const LEGACY_MARKER = '# cutover-state: ';
+/** The line that records, in the route file, which release it routes to and the verify token. */
+function routeComment(route, token) {
+    return ROUTE_MARKER + JSON.stringify({ color: route.color, releaseId: route.releaseId, token });
+}
+/** Which release a route file routes to (and its verify token); undefined when it has no (readable) marker. */
+function parseRouteComment(app, text) {
+    for (const line of text.split('\n')) {
+        try {
+            if (line.startsWith(ROUTE_MARKER)) {
+                const r = JSON.parse(line.slice(ROUTE_MARKER.length));
+                if ((r.color === 'blue' || r.color === 'green') && typeof r.releaseId === 'string') {
+                    return { color: r.color, releaseId: r.releaseId, token: typeof r.token === 'string' ? r.token : undefined };
+                }
+            }
+            if (line.startsWith(LEGACY_MARKER)) {
+                const legacy = parseLegacy(app, line);
+                if (legacy)
+                    return { color: legacy.color, releaseId: legacy.id };
+            }
+        }
+        catch {
+            // not ours, or damaged: no route
+        }
+    }
+    return undefined;
+}
+function parseLegacy(app, line) {
+    const s = JSON.parse(line.slice(LEGACY_MARKER.length));
+    if ((s.color !== 'blue' && s.color !== 'green') || typeof s.image !== 'string' || s.app !== app)
+        return undefined;
+    // The release header value that versions before the ledger sent: app, color and time.
+    return { ...s, id: `${s.app} ${s.color} ${s.deployedAt}` };
+}
+/** The ledger a route file written before the ledger existed implies: the live release and the previous one. */
+function legacyLedger(app, text) {
+    const line = text.split('\n').find(l => l.startsWith(LEGACY_MARKER));
+    if (!line)
+        return undefined;
+    let s;
+    try {
+        s = parseLegacy(app, line);
+    }
+    catch {
+        return undefined;
+    }
+    if (!s)
+        return undefined;
+    const imported = { app, configHash: '', kind: 'deploy', by: {} };
+    const live = { ...imported, id: s.id, instance: s.id, color: s.color, image: s.image, liveSince: s.deployedAt };
+    const previousId = `${app} ${s.previous?.color} imported`;
+    const previous = s.previous && { ...imported, id: previousId, instance: previousId, color: s.previous.color, image: s.previous.image, liveSince: '' };
+    return { version: 1, app, releases: previous ? [live, previous] : [live] };
+}
+/** The edge's server block for an app: routes by domain to the app's virtual host on the switch. */
+function renderEdgeConfig(app, domains) {
+    const listen = domains.length ? `listen ${EDGE_PORT};` : `listen ${EDGE_PORT} default_server;`;
+    return `# Managed by cutover: do not edit, deploys rewrite it.
+server {
+  ${listen}
+  server_name ${domains.length ? domains.join(' ') : '_'};
+  client_max_body_size 100m;
+  location / {
+    proxy_pass http://cutover_switch;
+    proxy_http_version 1.1;
+    proxy_set_header Host ${switchHost(app)};
+    proxy_set_header X-Cutover-Host $http_host;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection $cutover_edge_connection;
+    proxy_read_timeout 1h;
+    proxy_send_timeout 1h;
+  }
+}
+`;
+}
+/**
+ * The switch's server block for an app: the one place the live color is written. The live
+ * container is named in a variable, so nginx resolves it per request (SWITCH_COMMON_CONFIG's
+ * resolver), not when it loads.
+ */
+function renderSwitchConfig(route, token) {
+    const state = route;
+    const appPort = route.appPort;
+    const target = `cutover_target_${state.app.replace(/-/g, '_')}`;
+    const releaseVar = `cutover_release_${state.app.replace(/-/g, '_')}`;
+    return `# Managed by cutover: do not edit, deploys rewrite it.
+${routeComment(route, token)}
+# Only cutover's own verification learns which release answered: it sends the token written here,
+# which only the host knows (any other value, or none, gets no header).
+map $http_x_cutover_verify $${releaseVar} {
+  default '';
+  '${token}' '${route.releaseId}';
+}
+server {
+  listen ${SWITCH_PORT};
+  server_name ${switchHost(state.app)};
+  client_max_body_size 100m;
+  location / {
+    set $${target} ${containerName(state.app, state.color)}:${appPort};
+    proxy_pass http://$${target};
+    proxy_http_version 1.1;
+    proxy_set_header Host $http_x_cutover_host;
+    proxy_set_header X-Cutover-Host "";
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection $cutover_connection;
+    # let the edge see the app's choice about buffering (Server-Sent Events)
+    proxy_pass_header X-Accel-Buffering;
+    proxy_buffering off;
+    proxy_read_timeout 1h;
+    proxy_send_timeout 1h;
+    add_header X-Cutover-Release $${releaseVar} always;
+  }
+}
+`;
+}
+const LEGACY_UPSTREAM = /^upstream cutover_\S+ \{\n\s*(?:#.*\n\s*)?server (\S+):(\d+) /m;
+/**
+ * A switch file written before names were resolved per request (an upstream block, resolved when
+ * nginx loads): the same route rendered the current way, or undefined when it is not one.
+ */
+function migratedSwitchConfig(app, text) {
+    const upstream = LEGACY_UPSTREAM.exec(text);
+    const route = parseRouteComment(app, text);
+    if (!upstream || !route || route.token === undefined)
+        return undefined;
+    return renderSwitchConfig({ app, color: route.color, releaseId: route.releaseId, appPort: Number(upstream[2]) }, route.token);
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-preview.ts
+
+
+
+/**
+ * preview-domains (issue #12): a second backend in the app's file, reached by the preview domains
+ * only, whose servers are the color that is NOT live: the preview waiting for mode promote, or, when
+ * none waits, the standby while it runs. Nothing running there: a 503 that says so. It has no
+ * maintenance rule (mode maintenance leaves previews reachable) and no stickiness.
+ */
+function previewBackendName(app) {
+    // App names have no underscore: no app's own backend can be named like another app's preview.
+    return `app_${app}_preview`;
+}
+const NO_PREVIEW_TEXT = 'no preview is running';
+/** The preview backend: the live color's slots disabled, the idle color's enabled (missing containers drop out by DNS). */
+function renderPreviewBackend(route, slots, tlsRules) {
+    const be = previewBackendName(route.app);
+    const idle = otherColor(route.color);
+    const servers = COLORS.flatMap(color => oneTo(slots).map(i => `  server ${serverName(color, i)} ${containerName(route.app, color, i)}:${route.appPort} ${SERVER_RESOLVE}${color === idle ? '' : ' disabled'}\n`)).join('');
+    return `
+# preview-domains: the color that is not live (a preview waiting for mode promote, else the standby)
+backend ${be}
+  http-request del-header x-cutover-verify
+  http-response del-header x-cutover-release
+${tlsRules}  # nothing of the idle color runs: say so rather than a bare 503
+  http-request return status 503 content-type text/plain string "${NO_PREVIEW_TEXT} for ${route.app}" hdr Cache-Control no-store if { nbsrv(${be}) eq 0 }
+${servers}`;
+}
+/**
+ * Runtime API commands that point the preview backend at the color that is not live: the live
+ * color's servers to maintenance, the idle color's ready (at `addresses`, by replica, when known).
+ */
+function previewCommands(app, live, slots, appPort, addresses) {
+    const be = previewBackendName(app);
+    const idle = otherColor(live);
+    const commands = oneTo(slots).map(i => `set server ${be}/${serverName(live, i)} state maint`);
+    for (const i of oneTo(slots)) {
+        const address = addresses[i - 1];
+        if (address)
+            commands.push(`set server ${be}/${serverName(idle, i)} addr ${address} port ${appPort}`);
+        commands.push(`set server ${be}/${serverName(idle, i)} state ready`);
+    }
+    return commands;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-config.ts
+
+
+
+
+/**
+ * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
+ * a switch is two `set server` lines on its admin socket (no reload: every connection stays where
+ * it is); a reload (an app or a domain added) is HAProxy's master-worker reload with
+ * `option idle-close-on-response`, which drops nothing either.
+ *
+ * Files, in a config directory HAProxy loads in name order (only `*.cfg`):
+ * - 00-base.cfg: global settings, defaults, the resolver and the one frontend (shared);
+ * - domains.map, wildcards.map: host name -> backend (shared);
+ * - app-<app>.cfg: the app's backend, its live color enabled, the other `disabled`;
+ * - verify-<app>.map: cutover's verify token -> release id.
+ */
+// The files and paths the renewer container shares with the proxy (src/acme/layout.ts).
+
+const HAPROXY_PORT = 80;
+/** The container port HAProxy terminates TLS on (published at https-port). */
+const HAPROXY_HTTPS_PORT = 443;
+/** metrics (issue #24): the Prometheus endpoint inside the container, published only at the address 'metrics' gives. */
+const HAPROXY_METRICS_PORT = 8405;
+/** metrics: each app's live release as Prometheus labels (`<app> color="green",release="..."`), kept by the runtime API. */
+const RELEASES_MAP = 'releases.map';
+const EMPTY_RELEASES_MAP = '# Managed by cutover: app -> its live release as Prometheus labels.\n';
+const BASE_FILE = '00-base.cfg';
+const DOMAINS_MAP = 'domains.map';
+const WILDCARDS_MAP = 'wildcards.map';
+/** The key of domains.map that names the app deployed without domains (not a valid host name of another app). */
+const DEFAULT_KEY = 'cutover.default';
+const NOT_FOUND_BACKEND = 'cutover_not_found';
+/** crt-list of every app's certificate (issue #10); empty until an app has TLS. */
+const CERTS_LIST = 'certs.list';
+/** Host names whose certificates come from ACME: their HTTP-01 challenges go to the renewer. */
+const ACME_MAP = 'acme.map';
+const ACME_BACKEND = 'cutover_acme';
+/**
+ * The servers' state (addresses above all) handed from a process to the one a reload starts
+ * (`init-addr last`). Written just before a reload and emptied right after it, so a proxy that
+ * starts (or restarts) never takes stale addresses: its servers wait for Docker's DNS instead.
+ * Not a *.cfg: HAProxy does not read it as configuration.
+ */
+const SERVER_STATE_FILE = 'servers.state';
+/** A state file naming no server (its format version only). */
+const EMPTY_SERVER_STATE = '1\n';
+/** The renewer container of a proxy (tls auto). */
+function acmeContainerName(proxyName) {
+    return `${proxyName}-acme`;
+}
+/** The host directory (bind-mounted at HAPROXY_RUN_DIR) that holds the proxy's admin socket. */
+function hostRunDir(proxyName) {
+    return `/run/cutover/${proxyName}`;
+}
+function backendName(app) {
+    return `app_${app}`;
+}
+function appFile(app) {
+    return `app-${app}.cfg`;
+}
+function verifyMapFile(app) {
+    return `verify-${app}.map`;
+}
+/** A release id as the verify map carries it: one word (map values and CLI arguments split on spaces). */
+function encodeRelease(releaseId) {
+    return encodeURIComponent(releaseId);
+}
+function decodeRelease(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    try {
+        return decodeURIComponent(value);
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
+ * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
+ * numeric group of the host's Docker socket) may open the admin socket besides root.
+ */
+function renderBaseConfig(hardStopAfterS, proxyName, adminGroup, metrics = false) {
+    const dir = HAPROXY_CONF_DIR;
+    // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
+    const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600';
+    return `# Managed by cutover: settings shared by every app on this proxy.
+global
+  maxconn 8000
+  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
+  stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
+  stats timeout 1m
+  # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
+  hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
+  # What a reload hands on (servers' addresses): see SERVER_STATE_FILE.
+  server-state-file ${dir}/${SERVER_STATE_FILE}
+
+defaults
+  mode http
+  # A reload does not close idle client keep-alive connections: the old process answers their next
+  # request with Connection: close (bench/PROXY-DESIGN.md: 15 requests cut in 6 reloads without it).
+  option idle-close-on-response
+  # No 'option forwardfor': it appends to what the client sent. Each app's backend sets the
+  # X-Forwarded-* headers from what the proxy saw (passed through only from trusted-proxies).
+  timeout connect 5s
+  timeout client 65s
+  timeout http-keep-alive 65s
+  timeout http-request 30s
+  timeout server 1h
+  timeout tunnel 1h
+  timeout client-fin 5s
+  http-reuse always
+  # closes idle app connections well before the usual app-side idle timeouts (Node: 5 s)
+  default-server pool-purge-delay 1s
+  load-server-state-from-file global
+
+# Containers by name through Docker's DNS, at run time only (no server is resolved while the proxy
+# starts or reloads): a missing container is a server in maintenance (503 for its app), never a proxy
+# that cannot start or reload, whatever the host's upstream resolver does.
+resolvers docker
+  nameserver dns 127.0.0.11:53
+  hold valid 10s
+  hold nx 2s
+  hold obsolete 2s
+  timeout resolve 1s
+  timeout retry 1s
+
+frontend cutover
+  bind :${HAPROXY_PORT}
+  # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
+  # strict-sni: a name no app has a certificate for gets no handshake (no fallback certificate).
+  bind :${HAPROXY_HTTPS_PORT} ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1
+  # exact host names, then wildcards (*.example.com), then the app deployed without domains
+  http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
+  http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }
+  http-request set-var(txn.cutover_backend) str(${DEFAULT_KEY}),map(${dir}/${DOMAINS_MAP}) unless { var(txn.cutover_backend) -m found }
+  # ACME HTTP-01 challenges of names with tls auto go to the renewer, never to the app nor redirected.
+  use_backend ${ACME_BACKEND} if { path_beg ${ACME_PATH} } { req.hdr(host),lower,field(1,:),map(${dir}/${ACME_MAP}) -m found }
+  use_backend %[var(txn.cutover_backend)] if { var(txn.cutover_backend) -m found }
+  # a host name no app claims gets a 404, never another app
+  default_backend ${NOT_FOUND_BACKEND}
+
+backend ${NOT_FOUND_BACKEND}
+  http-request return status 404 content-type text/plain string "no route"
+
+# The ACME renewer (tls auto): in maintenance until its container exists.
+backend ${ACME_BACKEND}
+  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} ${SERVER_RESOLVE}
+${metrics ? renderMetricsFrontend() : ''}`;
+}
+/**
+ * metrics (issue #24): HAProxy's own Prometheus exporter at /metrics (every app's backend and
+ * servers: requests, responses by code, response times), and at /release?app=<app> the app's
+ * live release as an info series, from a map the runtime API keeps current (no reload).
+ */
+function renderMetricsFrontend() {
+    const map = `${HAPROXY_CONF_DIR}/${RELEASES_MAP}`;
+    return `
+# metrics: published on the host only at the address the 'metrics' input gives (127.0.0.1 unless told).
+frontend cutover-metrics
+  bind :${HAPROXY_METRICS_PORT}
+  http-request use-service prometheus-exporter if { path /metrics }
+  http-request set-var(txn.cutover_app) url_param(app)
+  http-request return status 200 content-type "text/plain; version=0.0.4" lf-string "# HELP cutover_release_info The release cutover last made live for the app (labels: app, color, release).\\n# TYPE cutover_release_info gauge\\ncutover_release_info{app=\\"%[var(txn.cutover_app)]\\",%[var(txn.cutover_app),map(${map})]} 1\\n" if { path /release } { var(txn.cutover_app),map(${map}) -m found }
+  http-request return status 404 content-type text/plain string "metrics: GET /metrics, or /release?app=<app> for an app deployed on this proxy"
+`;
+}
+/** The releases map's line of an app: its live color and release id as Prometheus labels. */
+function releaseLabels(color, releaseId) {
+    return `color="${color}",release="${encodeRelease(releaseId)}"`;
+}
+const ROUTE_LINE = /^# cutover-route: /;
+/**
+ * An app's backend: the one place its live color is written (the other color is `disabled`).
+ * `slots`: servers declared per color (replicas; see haproxy-strategy.ts). `tls`: the app's HTTPS
+ * rules (redirect, HSTS, forwarded headers).
+ */
+function renderAppConfig(route, token, slots = route.replicas ?? 1, canary, sticky = false, tls = TLS_OFF, 
+/** preview-domains: a second backend for the color that is not live (haproxy-preview.ts). */
+preview = false) {
+    const be = backendName(route.app);
+    const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(route.app)}`;
+    return `# Managed by cutover: do not edit, deploys rewrite it.
+${routeComment(route, token)}
+${canaryComment(canary)}backend ${be}
+  # Only cutover's own verification learns which release answered: it sends the token that only
+  # the host knows (verify map); any other value, or none, gets no header.
+  http-request set-var(txn.cutover_verify) req.hdr(x-cutover-verify)
+  http-request del-header x-cutover-verify
+  http-response del-header x-cutover-release
+  http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${map})] if { var(txn.cutover_verify),map(${map}) -m found }
+${renderTlsRules(tls, map)}${renderMaintenanceRule(HAPROXY_CONF_DIR, route.app, map)}${renderStickiness(route.app, sticky)}${renderServers(route, slots, canary, sticky)}${preview ? renderPreviewBackend(route, slots, renderTlsRules(tls, map)) : ''}`;
+}
+function renderVerifyMap(token, releaseId) {
+    return `${token} ${encodeRelease(releaseId)}\n`;
+}
+/** Whether an app's backend file routes to a color (the marker line is the record). */
+function hasRouteLine(text) {
+    return text.split('\n').some(l => ROUTE_LINE.test(l));
+}
+/**
+ * The shared maps with the app's entries replaced by `domains` (none: the app is the default).
+ * Entries of other apps are kept as they are; a host name another app holds is given to this one
+ * (callers refuse that first: mapConflicts).
+ */
+function updateDomainMaps(current, app, domains, previewDomains = []) {
+    const be = backendName(app);
+    const previewBe = previewBackendName(app);
+    const parse = (text) => text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#'))
+        .map(l => l.split(/\s+/));
+    const exact = parse(current.domains).filter(([, b]) => b !== be && b !== previewBe);
+    const wild = parse(current.wildcards).filter(([, b]) => b !== be && b !== previewBe);
+    const previews = previewDomains.map(d => d.toLowerCase());
+    const mine = domains.map(d => d.toLowerCase());
+    const exactKeys = mine.filter(d => !d.startsWith('*.'));
+    const wildKeys = mine.filter(d => d.startsWith('*.')).map(d => d.slice(1));
+    if (!mine.length)
+        exactKeys.push(DEFAULT_KEY);
+    const keepExact = exact.filter(([k]) => !exactKeys.includes(k) && !previews.includes(k));
+    const keepWild = wild.filter(([k]) => !wildKeys.includes(k));
+    const render = (entries) => entries.map(([k, b]) => `${k} ${b}\n`).join('');
+    // map_end takes the first match: the longest suffix first, as nginx picks the longest wildcard.
+    const wildAll = [...keepWild, ...wildKeys.map(k => [k, be])].sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
+    const exactAll = [...keepExact, ...exactKeys.map(k => [k, be]), ...previews.map(k => [k, previewBe])].sort((a, b) => a[0].localeCompare(b[0]));
+    return { domains: MAP_HEADER + render(exactAll), wildcards: MAP_HEADER + render(wildAll) };
+}
+/** The shared maps without any entry of the app (its domains, its default claim, its preview domains). */
+function withoutApp(current, app) {
+    const mine = [backendName(app), previewBackendName(app)];
+    const keep = (text) => text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#') && !mine.includes(l.split(/\s+/)[1]))
+        .map(l => `${l}\n`)
+        .join('');
+    return { domains: MAP_HEADER + keep(current.domains), wildcards: MAP_HEADER + keep(current.wildcards) };
+}
+/**
+ * Host names (or the default) this app would take from another app's backend in the maps as they
+ * are on the proxy now. The engine refuses such claims from the other apps' ledgers before anything
+ * changes; this check, made under the proxy lock, catches the same claim made by a run of another
+ * app at the same moment (or by an app whose ledger is gone).
+ */
+function mapConflicts(current, app, domains, previewDomains = []) {
+    const mine = [backendName(app), previewBackendName(app)];
+    const held = new Map();
+    for (const [text, wild] of [
+        [current.domains, false],
+        [current.wildcards, true]
+    ]) {
+        for (const line of text.split('\n')) {
+            const [key, backend] = line.trim().split(/\s+/);
+            if (key && !key.startsWith('#') && backend)
+                held.set(wild ? `*${key}` : key, backend);
+        }
+    }
+    const wanted = [...(domains.length ? domains : [DEFAULT_KEY]), ...previewDomains].map(d => (d === DEFAULT_KEY ? d : d.toLowerCase()));
+    return wanted
+        .filter(name => held.has(name) && !mine.includes(held.get(name)))
+        .map(name => ({
+        name: name === DEFAULT_KEY ? 'the default (no domains)' : name,
+        app: held
+            .get(name)
+            .replace(/^app_/, '')
+            .replace(/_preview$/, '')
+    }));
+}
+const MAP_HEADER = '# Managed by cutover: host name -> backend.\n';
+const EMPTY_MAP = MAP_HEADER;
+const TLS_OFF = { enabled: false, httpsPort: 443, redirect: false, hsts: false, trustedProxies: [] };
+/**
+ * Forwarded headers set from the proxy's own view (a client cannot spoof them), unless the
+ * connection comes from a trusted proxy that sent them; then the 308 to HTTPS and HSTS.
+ */
+function renderTlsRules(tls, verifyMap) {
+    const lines = [];
+    const trusted = tls.trustedProxies.length > 0;
+    if (trusted)
+        lines.push(`acl cutover_trusted src ${tls.trustedProxies.join(' ')}`);
+    const unlessTrusted = (header) => (trusted ? ` unless cutover_trusted { req.hdr(${header}) -m found }` : '');
+    lines.push('# X-Forwarded-*: what this proxy saw, replacing anything the client sent' + (trusted ? ' (kept as sent by trusted-proxies)' : ''), 'http-request set-var(txn.cutover_proto) str(https) if { ssl_fc }', 'http-request set-var(txn.cutover_proto) str(http) unless { ssl_fc }', `http-request set-header X-Forwarded-Proto %[var(txn.cutover_proto)]${unlessTrusted('x-forwarded-proto')}`, `http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessTrusted('x-forwarded-host')}`, `http-request set-header X-Forwarded-For %[src]${unlessTrusted('x-forwarded-for')}`);
+    if (tls.enabled && tls.redirect) {
+        const port = tls.httpsPort === 443 ? '' : `:${tls.httpsPort}`;
+        lines.push("# plain HTTP answers 308 to HTTPS, except ACME challenges (an app may answer its own) and cutover's verification (its token)", `http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308 if !{ ssl_fc } !{ path_beg ${ACME_PATH} } !{ var(txn.cutover_verify),map(${verifyMap}) -m found }`);
+    }
+    if (tls.enabled && tls.hsts)
+        lines.push('http-response set-header Strict-Transport-Security "max-age=31536000" if { ssl_fc }');
+    return lines.map(l => `  ${l}\n`).join('');
+}
+/** The crt-list: one line per certificate file, sorted so that the same set renders the same text. */
+function renderCertsList(files) {
+    const lines = [...new Set(files)].sort().map(f => `${HAPROXY_CONF_DIR}/${f}\n`);
+    return `# Managed by cutover: one certificate per app (names from the certificate itself).\n${lines.join('')}`;
+}
+/** The certificate files a crt-list names. */
+function parseCertsList(text) {
+    return text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#'))
+        .map(l => l.split(/\s+/)[0].replace(`${HAPROXY_CONF_DIR}/`, ''));
+}
+/** The crt-list with the app's certificate in it (or out of it). */
+function updateCertsList(current, app, present) {
+    const others = parseCertsList(current).filter(f => f !== certFile(app));
+    return renderCertsList(present ? [...others, certFile(app)] : others);
+}
+/** acme.map with the app's ACME names replaced by `names` (host name -> app). */
+function updateAcmeMap(current, app, names) {
+    const entries = current
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#'))
+        .map(l => l.split(/\s+/))
+        .filter(([k, a]) => a !== app && !names.includes(k));
+    const all = [...entries, ...names.map(n => [n.toLowerCase(), app])].sort((a, b) => a[0].localeCompare(b[0]));
+    return ACME_MAP_HEADER + all.map(([k, a]) => `${k} ${a}\n`).join('');
+}
+const ACME_MAP_HEADER = '# Managed by cutover: host name -> app whose certificate comes from ACME.\n';
+const EMPTY_ACME_MAP = ACME_MAP_HEADER;
+const EMPTY_CERTS_LIST = renderCertsList([]);
+
+;// CONCATENATED MODULE: ./src/proxy/caddy-config.ts
+
+
+
+
+
+/**
+ * Caddy's configuration as cutover writes it (pure: JSON in, JSON out). One HTTP server, `cutover`,
+ * holds one route per app (`@id` cutover-app-<app>): its host names, a verify rule (a request
+ * carrying the release's token gets the release id back in a header, as with HAProxy and nginx)
+ * and a reverse_proxy to the color's containers. A `vars` handler at the head of each route carries
+ * the route's own record (color, release, token), read back by current(). The routes of every app
+ * live in the one configuration, which Caddy saves itself (`--resume`): a restart comes up on them.
+ */
+const CADDY_PORT = 80;
+/** Inside the container: the admin socket's directory (a host directory, bind-mounted). */
+const CADDY_RUN_DIR = '/run/cutover-caddy';
+const CADDY_SOCKET = 'admin.sock';
+/** Inside the container: Caddy's config directory (XDG_CONFIG_HOME; its autosave.json), a named volume. */
+const CADDY_CONFIG_DIR = '/config';
+/** Inside the container: Caddy's data directory (XDG_DATA_HOME), a named volume. */
+const CADDY_DATA_DIR = '/data';
+/** The configuration a new proxy starts with (in the config volume); later starts resume the saved one. */
+const CADDY_BASE_FILE = 'cutover-base.json';
+const SERVER_NAME = 'cutover';
+const ROUTE_ID_PREFIX = 'cutover-app-';
+/** Caddy's minimum, so a shared proxy with a short drain still lets a request of a few seconds finish. */
+const MIN_GRACE_S = 5;
+function routeId(app) {
+    return `${ROUTE_ID_PREFIX}${app}`;
+}
+/** The configuration a new proxy starts with: its admin socket, and a server with no app (503). */
+function caddy_config_renderBaseConfig(graceSeconds) {
+    return withRoutes({ admin: { listen: `unix/${CADDY_RUN_DIR}/${CADDY_SOCKET}` } }, [], graceSeconds);
+}
+/**
+ * An app's route: its host names (none: every name no other app claims), the verify rule, its
+ * color's containers; with `maintenance`, that page (503) for every request but cutover's own
+ * verification, which still reaches the color.
+ */
+function renderAppRoute(route, token, domains, maintenance) {
+    const record = {
+        app: route.app,
+        color: route.color,
+        releaseId: route.releaseId,
+        token,
+        appPort: route.appPort,
+        replicas: route.replicas ?? 1,
+        domains,
+        ...(maintenance !== undefined ? { maintenance } : {})
+    };
+    const upstreams = oneTo(record.replicas).map(i => ({ dial: `${containerName(route.app, route.color, i)}:${route.appPort}` }));
+    const proxy = {
+        handler: 'reverse_proxy',
+        upstreams,
+        // A replica that refuses a connection is skipped for the next 10 s; the request tries another.
+        load_balancing: { selection_policy: { policy: 'round_robin' }, try_duration: '2s' },
+        health_checks: { passive: { fail_duration: '10s' } },
+        // The release header is cutover's: an app cannot set it.
+        headers: { response: { delete: [RELEASE_HEADER] } }
+    };
+    const verify = {
+        match: [{ header: { [VERIFY_HEADER]: [token] } }],
+        handle: [{ handler: 'headers', response: { set: { [RELEASE_HEADER]: [encodeRelease(route.releaseId)] }, deferred: true } }]
+    };
+    return {
+        '@id': routeId(route.app),
+        ...(domains.length ? { match: [{ host: domains }] } : {}),
+        handle: [
+            { handler: 'vars', cutover_route: JSON.stringify(record) },
+            {
+                handler: 'subroute',
+                routes: [...(token ? [verify] : []), ...(maintenance !== undefined ? [maintenanceRoute(token, maintenance)] : []), { handle: [proxy] }]
+            }
+        ],
+        terminal: true
+    };
+}
+/** The page with a 503 and Retry-After for every request that does not carry the release's token. */
+function maintenanceRoute(token, page) {
+    return {
+        ...(token ? { match: [{ not: [{ header: { [VERIFY_HEADER]: [token] } }] }] } : {}),
+        handle: [
+            {
+                handler: 'static_response',
+                status_code: 503,
+                headers: {
+                    'Content-Type': ['text/html; charset=utf-8'],
+                    'Retry-After': [String(RETRY_AFTER_S)],
+                    'Cache-Control': ['no-store'],
+                    [MAINTENANCE_HEADER]: ['on']
+                },
+                body: page
+            }
+        ],
+        terminal: true
+    };
+}
+/** The route of a record again, with maintenance on (the page) or off (undefined). */
+function withMaintenance(record, page) {
+    const route = { app: record.app, color: record.color, releaseId: record.releaseId, appPort: record.appPort, replicas: record.replicas };
+    return renderAppRoute(route, record.token, record.domains, page);
+}
+/** The routes of the `cutover` server (empty when there is none). */
+function serverRoutes(config) {
+    const routes = config?.apps?.http?.servers?.[SERVER_NAME]?.routes;
+    return Array.isArray(routes) ? routes : [];
+}
+/** The record of every app's route on the proxy. */
+function routeRecords(config) {
+    return serverRoutes(config).flatMap(r => {
+        const record = caddy_config_recordOf(r);
+        return record ? [record] : [];
+    });
+}
+function caddy_config_recordOf(route) {
+    if (typeof route['@id'] !== 'string' || !route['@id'].startsWith(ROUTE_ID_PREFIX))
+        return undefined;
+    const vars = Array.isArray(route.handle) ? route.handle.find(h => h.handler === 'vars') : undefined;
+    if (typeof vars?.cutover_route !== 'string')
+        return undefined;
+    try {
+        const r = JSON.parse(vars.cutover_route);
+        return COLORS.includes(r.color) && typeof r.releaseId === 'string' ? r : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function appRecord(config, app) {
+    return routeRecords(config).find(r => r.app === app);
+}
+/** The release header's value as Caddy sends it, decoded. */
+const decodeCaddyRelease = decodeRelease;
+/** The host names of `domains` another app's route on the proxy already has. */
+function domainConflicts(config, app, domains) {
+    const others = routeRecords(config).filter(r => r.app !== app);
+    const taken = [];
+    for (const name of domains) {
+        const owner = others.find(r => r.domains.includes(name));
+        if (owner)
+            taken.push({ name, app: owner.app });
+    }
+    // One default app per proxy: a second app without domains would take the first one's requests.
+    if (!domains.length) {
+        const other = others.find(r => r.domains.length === 0);
+        if (other)
+            taken.push({ name: 'the default route (no domains)', app: other.app });
+    }
+    return taken;
+}
+/**
+ * The configuration with the app's route replaced (route undefined: removed), every other part
+ * kept. Routes with host names come first (by app), the default app after them, and a last route
+ * answers 503 for names nobody claims. `graceSeconds`: how long a reload lets the old servers'
+ * requests finish (the longest drain of any app on the proxy is kept).
+ */
+function withAppRoute(config, app, route, graceSeconds) {
+    const others = serverRoutes(config).filter(r => r['@id'] !== routeId(app) && caddy_config_recordOf(r));
+    const had = parseSeconds(config?.apps?.http?.grace_period);
+    return withRoutes(config ?? {}, route ? [...others, route] : others, Math.max(had, graceSeconds));
+}
+function withRoutes(config, appRoutes, graceSeconds) {
+    const sorted = [...appRoutes].sort((a, b) => {
+        const rank = (r) => (r.match ? 0 : 1);
+        return rank(a) - rank(b) || String(a['@id']).localeCompare(String(b['@id']));
+    });
+    const fallback = { handle: [{ handler: 'static_response', status_code: 503, body: 'No app is routed for this host name (cutover).\n' }] };
+    const servers = { ...(config.apps?.http?.servers ?? {}) };
+    servers[SERVER_NAME] = {
+        ...(servers[SERVER_NAME] ?? {}),
+        listen: [`:${CADDY_PORT}`],
+        // cutover's routes are plain HTTP: no certificates, no redirects unless a later version adds them.
+        automatic_https: { disable: true },
+        routes: [...sorted, fallback]
+    };
+    return {
+        ...config,
+        apps: {
+            ...(config.apps ?? {}),
+            http: { ...(config.apps?.http ?? {}), grace_period: `${Math.max(MIN_GRACE_S, Math.ceil(graceSeconds))}s`, servers }
+        }
+    };
+}
+/** `30s` → 30 (Caddy writes durations as it was given them: cutover gives seconds). */
+function parseSeconds(value) {
+    const m = typeof value === 'string' ? /^(\d+)s$/.exec(value) : null;
+    return m ? Number(m[1]) : 0;
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-lifecycle.ts
 
 
@@ -80387,6 +81982,7 @@ const PORT_KEY = `${HAPROXY_PORT}/tcp`;
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
 const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none';
 const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
+const METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`;
 /** How long a started proxy may take to open its admin socket. */
 const START_TIMEOUT_MS = 15_000;
 /** A process left behind by a reload keeps WebSockets at least this long. */
@@ -80397,7 +81993,8 @@ const SHARED_DEFAULTS = {
     [WILDCARDS_MAP]: EMPTY_MAP,
     [CERTS_LIST]: EMPTY_CERTS_LIST,
     [ACME_MAP]: EMPTY_ACME_MAP,
-    [SERVER_STATE_FILE]: EMPTY_SERVER_STATE
+    [SERVER_STATE_FILE]: EMPTY_SERVER_STATE,
+    [RELEASES_MAP]: EMPTY_RELEASES_MAP
 };
 /**
  * The one HAProxy container of a host, shared by every app: created, connected, started and its
@@ -80408,6 +82005,8 @@ class HaproxyContainer {
     name;
     network;
     group;
+    /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
+    metricsPublished = false;
     constructor(host) {
         this.host = host;
         this.name = host.settings.name;
@@ -80421,7 +82020,8 @@ class HaproxyContainer {
         const info = await inspectIfExists(this.container);
         if (info)
             this.check(info);
-        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.lacksHttpsPort(info);
+        this.metricsPublished = !!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0;
+        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.mustRecreate(info);
         if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0)
             return;
         await underLock(this.host.lockProxy, async () => {
@@ -80429,6 +82029,7 @@ class HaproxyContainer {
             this.host.files.forget();
             await ensureProxyNetwork(this.host.docker, this.network);
             const { current, networks } = await this.existingOrNew(appNetwork);
+            this.metricsPublished = this.publishedPorts(current, METRICS_PORT_KEY).length > 0;
             for (const network of networks) {
                 if (!current.NetworkSettings.Networks[network])
                     await this.host.docker.getNetwork(network).connect({ Container: current.Id });
@@ -80442,11 +82043,14 @@ class HaproxyContainer {
         let networks = [this.network, appNetwork];
         if (!current)
             current = await this.create();
-        else if (this.lacksHttpsPort(current)) {
+        else if (this.mustRecreate(current)) {
             // Docker cannot publish a port on an existing container: a new one, on every network the old
             // one had. Every app's routes are in the config volume, so they come back with it.
             networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])];
-            this.host.log.warning(`The proxy ${this.name} publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort} (once; every app on it is unreachable for a few seconds)`);
+            const what = this.lacksHttpsPort(current)
+                ? `publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort}`
+                : `does not publish its metrics at ${describeMetrics(this.host.settings)}: re-creating it to publish them there`;
+            this.host.log.warning(`The proxy ${this.name} ${what} (once; every app on it is unreachable for a few seconds)`);
             await this.container.remove({ force: true });
             current = await this.create();
         }
@@ -80478,6 +82082,10 @@ class HaproxyContainer {
             const upgraded = await this.resolveNoServerAtLoad();
             log.info(`Updating the shared settings of the proxy ${this.name}`);
             await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded]);
+        }
+        else {
+            // A file a newer version shares (releases.map), for a proxy whose settings need no reload.
+            await this.writeSharedDefaults(undefined);
         }
     }
     /**
@@ -80528,6 +82136,18 @@ class HaproxyContainer {
         const bindings = info.HostConfig.PortBindings;
         return (bindings?.[key] ?? []).map(b => Number(b.HostPort));
     }
+    /** Docker publishes ports only when a container is created: HTTPS, or metrics at another address than asked. */
+    mustRecreate(info) {
+        return this.lacksHttpsPort(info) || this.lacksMetricsAddress(info);
+    }
+    /** metrics asked for at an address the container does not publish them at. */
+    lacksMetricsAddress(info) {
+        const wanted = this.host.settings.metrics;
+        if (!wanted || info.Config.Labels?.[LABEL.proxy] !== 'haproxy')
+            return false;
+        const bindings = info.HostConfig.PortBindings?.[METRICS_PORT_KEY] ?? [];
+        return !bindings.some(b => Number(b.HostPort) === wanted.port && (b.HostIp || '0.0.0.0') === wanted.host);
+    }
     /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
     lacksHttpsPort(info) {
         return this.host.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0;
@@ -80538,7 +82158,7 @@ class HaproxyContainer {
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
         this.group ??= await this.host.adminGroup().catch(() => undefined);
-        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group);
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group, this.metricsPublished);
         return current === wanted ? undefined : wanted;
     }
     /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
@@ -80573,7 +82193,8 @@ class HaproxyContainer {
         const { docker, settings, tls, registry, log } = this.host;
         await ensureProxyImage(docker, settings.image, registry, log);
         const https = tls.mode !== 'off';
-        log.info(`Creating the proxy ${this.name} on port ${settings.port}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''} (${settings.image}, HAProxy)`);
+        const metrics = settings.metrics;
+        log.info(`Creating the proxy ${this.name} on port ${settings.port}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`);
         try {
             await docker.createContainer({
                 name: this.name,
@@ -80586,11 +82207,12 @@ class HaproxyContainer {
                 // Soft stop: what is in flight finishes.
                 StopSignal: 'SIGUSR1',
                 Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-                ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}) },
+                ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
                 HostConfig: {
                     PortBindings: {
                         [PORT_KEY]: [{ HostPort: String(settings.port) }],
-                        ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(tls.httpsPort) }] } : {})
+                        ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(tls.httpsPort) }] } : {}),
+                        ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
                     },
                     Binds: [
                         // The config (and so the live colors) survives a re-created container.
@@ -80614,6 +82236,13 @@ class HaproxyContainer {
         return info;
     }
 }
+/** `127.0.0.1:9101`, `[::1]:9101`: where the metrics are published. */
+function describeMetrics(settings) {
+    const m = settings.metrics;
+    if (!m)
+        return 'no address';
+    return `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`;
+}
 /**
  * ` again: it had stopped at <time> (exit code N, killed by the kernel for memory), N s ago; nothing
  * answered since` for a proxy that ran before and stopped; undefined for one never started.
@@ -80624,6 +82253,345 @@ function downSince(info, now = Date.now()) {
         return undefined;
     const how = info.State.OOMKilled ? ', killed for lack of memory' : ` with exit code ${info.State.ExitCode}`;
     return ` again: it had stopped at ${info.State.FinishedAt}${how}, ${Math.max(0, Math.round((now - finished) / 1000))} s ago, and no app on it answered since`;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy-lifecycle.ts
+
+
+
+
+
+
+const caddy_lifecycle_PORT_KEY = `${CADDY_PORT}/tcp`;
+/** How long a started proxy may take to open its admin socket. */
+const caddy_lifecycle_START_TIMEOUT_MS = 15_000;
+/** Where Caddy saves the configuration it runs (`--resume` starts from it). */
+const AUTOSAVE_PATH = `${CADDY_CONFIG_DIR}/caddy/autosave.json`;
+/**
+ * The one Caddy container of a host, shared by every app: created, connected and started; a
+ * container of another kind under its name is refused. Caddy runs as root in the group of the
+ * host's Docker socket under `umask 007`, so its admin socket (in a host directory) opens for root
+ * and that group only, as HAProxy's does.
+ */
+class CaddyContainer {
+    host;
+    name;
+    network;
+    constructor(host) {
+        this.host = host;
+        this.name = host.settings.name;
+        this.network = `${host.settings.name}-net`;
+    }
+    get container() {
+        return this.host.docker.getContainer(this.name);
+    }
+    /** The proxy runs, on its network and the app's. */
+    async ensure(appNetwork) {
+        const info = await inspectIfExists(this.container);
+        if (info)
+            this.check(info);
+        if (info?.State.Running && info.NetworkSettings.Networks[appNetwork] && info.NetworkSettings.Networks[this.network])
+            return;
+        await underLock(this.host.lockProxy, async () => {
+            await ensureProxyNetwork(this.host.docker, this.network);
+            const current = (await inspectIfExists(this.container)) ?? (await this.create());
+            this.check(current);
+            for (const network of [this.network, appNetwork]) {
+                if (!current.NetworkSettings.Networks[network])
+                    await this.host.docker.getNetwork(network).connect({ Container: current.Id });
+            }
+            if (!current.State.Running)
+                await this.start(current);
+        });
+    }
+    async start(current) {
+        const { log, admin } = this.host;
+        const since = downSince(current);
+        log[since ? 'warning' : 'info'](`Starting the proxy ${this.name}${since ?? ''}`);
+        await this.container.start().catch(e => {
+            // 304: it was started in the meantime (by Docker's restart policy, say)
+            if (e.statusCode !== 304)
+                throw e;
+        });
+        await admin.waitForAdmin(caddy_lifecycle_START_TIMEOUT_MS, async () => String(await this.container.logs({ stdout: true, stderr: true, tail: 10, follow: false })));
+    }
+    /** Refuses a container that is not cutover's Caddy, or publishes another port than proxy-port. */
+    check(info) {
+        const kind = info.Config.Labels?.[LABEL.proxy];
+        if (kind !== 'caddy') {
+            throw new ProxyError(`The container ${this.name} exists and is not a cutover Caddy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
+                `Choose another proxy-name for proxy-type caddy, or remove that container on the host so cutover can create the Caddy one (that drops traffic for the apps behind it until they are deployed again).`);
+        }
+        const bindings = info.HostConfig.PortBindings;
+        const published = (bindings?.[caddy_lifecycle_PORT_KEY] ?? []).map(b => Number(b.HostPort));
+        if (!published.includes(this.host.settings.port)) {
+            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
+            throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${this.host.settings.port} as 'proxy-port' asks. ` +
+                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
+        }
+    }
+    async create() {
+        const { docker, settings, registry, log } = this.host;
+        await ensureProxyImage(docker, settings.image, registry, log);
+        const group = await this.host.adminGroup().catch(() => undefined);
+        log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`);
+        try {
+            await docker.createContainer({
+                name: this.name,
+                Image: settings.image,
+                User: group ? `0:${group}` : '0',
+                Entrypoint: ['/bin/sh', '-c'],
+                // The saved configuration when there is one (every app's routes), the base otherwise.
+                Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
+                Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
+                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
+                ExposedPorts: { [caddy_lifecycle_PORT_KEY]: {} },
+                HostConfig: {
+                    PortBindings: { [caddy_lifecycle_PORT_KEY]: [{ HostPort: String(settings.port) }] },
+                    Binds: [
+                        // The saved configuration (and so the live colors) survives a re-created container.
+                        `${this.name}-conf:${CADDY_CONFIG_DIR}`,
+                        `${this.name}-data:${CADDY_DATA_DIR}`,
+                        // The admin socket, in a host directory only reached over SSH.
+                        `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
+                    ],
+                    RestartPolicy: { Name: 'unless-stopped' },
+                    NetworkMode: this.network
+                }
+            });
+        }
+        catch (e) {
+            // Another app's deploy created it at the same moment: use theirs.
+            if (!isConflict(e))
+                throw e;
+        }
+        const info = await inspectIfExists(this.container);
+        if (!info)
+            throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
+        const base = JSON.stringify(caddy_config_renderBaseConfig(settings.drainTimeoutMs / 1000), null, 2);
+        await putFile(this.container, CADDY_CONFIG_DIR, CADDY_BASE_FILE, base + '\n');
+        return info;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * One Caddy container for every app on the host (proxy-type caddy), switched through Caddy's admin
+ * API on a Unix socket in a host directory, reached over the SSH connection like HAProxy's. Caddy
+ * 2.6 changes routes only by loading a whole new configuration: a switch is a graceful reload
+ * (in-flight requests finish on the old color, within the longest drain-timeout on the proxy), and
+ * Caddy closes every proxied WebSocket when it reloads (README "Caddy").
+ */
+class CaddyRouter {
+    docker;
+    openTcp;
+    settings;
+    app;
+    log;
+    lockProxy;
+    capabilities = CADDY_CAPABILITIES;
+    name;
+    admin;
+    proxy;
+    constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, lockProxy, adminGroup = async () => undefined) {
+        this.docker = docker;
+        this.openTcp = openTcp;
+        this.settings = settings;
+        this.app = app;
+        this.log = log;
+        this.lockProxy = lockProxy;
+        this.name = settings.name;
+        const socketPath = `${hostRunDir(settings.name)}/${CADDY_SOCKET}`;
+        this.admin = new CaddyAdmin(this.name, socketPath, () => openUnixSocket(socketPath));
+        this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, adminGroup, admin: this.admin });
+    }
+    async ensure(appNetwork) {
+        await this.proxy.ensure(appNetwork);
+    }
+    /**
+     * The configuration the proxy runs; with the proxy down, the one it saved (a restart resumes it).
+     * undefined: no proxy container, or one that never ran.
+     */
+    async config() {
+        const running = await this.admin.config().catch(() => undefined);
+        if (running)
+            return running;
+        if (!(await inspectIfExists(this.docker.getContainer(this.name))))
+            return undefined;
+        const saved = await getFile(this.docker.getContainer(this.name), AUTOSAVE_PATH).catch(() => undefined);
+        try {
+            return saved ? JSON.parse(saved) : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    }
+    async current() {
+        const record = appRecord(await this.config(), this.app);
+        return record && { color: record.color, releaseId: record.releaseId };
+    }
+    /**
+     * The app's route in a new configuration, loaded at once. Every app's route is in the one
+     * configuration: read, changed and loaded under the proxy's lock, so two apps' runs never undo
+     * each other. Caddy checks a configuration before it runs it: one it refuses leaves the old one.
+     */
+    async apply(route) {
+        const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
+        await underLock(this.lockProxy, async () => {
+            const config = (await this.admin.config());
+            const taken = domainConflicts(config, this.app, this.settings.domains);
+            if (taken.length) {
+                const [first] = taken;
+                throw new ProxyError(`${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name}: ` +
+                    `give ${this.app} other 'domains', or remove them from ${first.app}. The proxy's routes were not changed.`);
+            }
+            const before = appRecord(config, this.app);
+            // Maintenance stays on across a deploy (mode live ends it), as with HAProxy.
+            const rendered = renderAppRoute(route, token, this.settings.domains, before?.maintenance);
+            const next = withAppRoute(config, this.app, rendered, this.settings.drainTimeoutMs / 1000);
+            await this.admin.load(next).catch((e) => {
+                throw new ProxyError(`${e.message}. The proxy keeps the configuration it had (${this.app} still on ${before?.color ?? 'no color'}).`);
+            });
+        });
+        this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} by a graceful reload of Caddy's configuration (admin API): ` +
+            `requests in flight finish on the old color; Caddy closes the proxied WebSockets of every app on it`);
+    }
+    /**
+     * mode maintenance (on) / live (off): the app's route with or without the page (503), loaded like
+     * a switch (a reload: Caddy 2.6 has no runtime flag). Confirmed by a request through the proxy.
+     */
+    async maintenance(on, page) {
+        await underLock(this.lockProxy, async () => {
+            const config = (await this.admin.config());
+            const record = appRecord(config, this.app);
+            if (!record)
+                throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`);
+            // mode live drops the page; mode maintenance serves the one given, or the built-in one.
+            const next = withAppRoute(config, this.app, withMaintenance(record, on ? maintenancePage(page) : undefined), this.settings.drainTimeoutMs / 1000);
+            await this.admin.load(next).catch((e) => {
+                throw new ProxyError(`${e.message}. The proxy keeps the configuration it had (maintenance of ${this.app} ${record.maintenance ? 'on' : 'off'}).`);
+            });
+        });
+        this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} by a graceful reload of Caddy's configuration`);
+        return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
+    }
+    async verify(route, path, timeoutMs) {
+        const record = appRecord(await this.config(), this.app);
+        // Without the token of the route being verified, the proxy names no release: verification fails.
+        const token = record?.releaseId === route.releaseId ? record.token : '';
+        // /load answers once the new servers accept and the old ones stopped accepting: one answer will do.
+        const ask = { releaseId: route.releaseId, token, tokenHeader: VERIFY_HEADER, releaseHeader: RELEASE_HEADER, decode: decodeCaddyRelease, confirmAfterMs: 0 };
+        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
+    }
+    async outdated(route) {
+        const record = appRecord(await this.config(), this.app);
+        if (!record)
+            return true;
+        const same = (a, b) => a.length === b.length && a.every((d, i) => d === b[i]);
+        return !same(record.domains, this.settings.domains) || record.appPort !== route.appPort || record.replicas !== (route.replicas ?? 1);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-files.ts
+
+
+/**
+ * The proxy's configuration volume, read through its container. Read once, in one archive request:
+ * Docker serves archive requests one at a time per container, so reading files one by one made a
+ * switch wait on each. Every write forgets it; sections that must see other apps' latest writes
+ * forget it first.
+ */
+class ConfVolume {
+    container;
+    read;
+    constructor(container) {
+        this.container = container;
+    }
+    /** A file's text, undefined when it does not exist. */
+    file(name) {
+        return this.all().then(files => files.get(name));
+    }
+    /** Every file of the directory, by name. */
+    all() {
+        if (!this.read) {
+            const read = getDirFiles(this.container, HAPROXY_CONF_DIR);
+            read.catch(() => {
+                if (this.read === read)
+                    this.read = undefined;
+            });
+            this.read = read;
+        }
+        return this.read;
+    }
+    forget() {
+        this.read = undefined;
+    }
+    async put(name, content, mode) {
+        this.forget();
+        await putFile(this.container, HAPROXY_CONF_DIR, name, content, mode);
+    }
+    async putMany(files) {
+        this.forget();
+        await putFiles(this.container, HAPROXY_CONF_DIR, files);
+    }
+    /** Those of `names` that do not exist. */
+    async missing(names) {
+        const present = await Promise.all(names.map(f => this.file(f)));
+        return names.filter((_, i) => present[i] === undefined);
+    }
+    /** The shared host name maps (empty when missing). */
+    async maps() {
+        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await this.file(f)) ?? EMPTY_MAP));
+        return { domains, wildcards };
+    }
+    async tlsFiles() {
+        const [certsList, acmeMap] = await Promise.all([this.file(CERTS_LIST).then(t => t ?? EMPTY_CERTS_LIST), this.file(ACME_MAP).then(t => t ?? EMPTY_ACME_MAP)]);
+        return { certsList, acmeMap };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-metrics.ts
+
+
+/** The releases map's text with `app`'s line replaced by `labels`. */
+function withRelease(text, app, labels) {
+    const kept = (text ?? EMPTY_RELEASES_MAP).split('\n').filter(l => l && !l.startsWith(`${app} `));
+    return [...kept, `${app} ${labels}`].join('\n') + '\n';
+}
+/**
+ * metrics (issue #24), when the proxy serves them: the app's live release in the shared releases
+ * map, for the series cutover_release_info: in the file (a restart or reload comes up with it)
+ * under the proxy's lock, and in the running proxy through the runtime API. Never fails a switch:
+ * a failure is said, and the next switch writes it again.
+ */
+async function recordRelease(r, route) {
+    // Without metrics nothing reads it: a switch takes no lock and no extra round trip for it.
+    if (!r.metricsPublished)
+        return;
+    const labels = releaseLabels(route.color, route.releaseId);
+    try {
+        await underLock(r.lockProxy, async () => {
+            r.files.forget();
+            await r.files.put(RELEASES_MAP, withRelease(await r.files.file(RELEASES_MAP), r.app, labels));
+            const map = `${HAPROXY_CONF_DIR}/${RELEASES_MAP}`;
+            // del answers "Key not found" for an app the running proxy has no line of yet: not an error.
+            await r.admin.cli(`del map ${map} ${r.app}`);
+            await r.admin.run([`add map ${map} ${r.app} ${labels}`], `the release of ${r.app} for its metrics`);
+        });
+    }
+    catch (e) {
+        r.log.warning(`metrics: could not record ${r.app}'s live release for cutover_release_info (${e.message}); the next switch records it`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-state.ts
@@ -80860,6 +82828,57 @@ const RESPONSE_FIELDS = ['hrsp_1xx', 'hrsp_2xx', 'hrsp_3xx', 'hrsp_4xx', 'hrsp_5
 function statCommand(backend) {
     return `show stat ${backend} 2 -1`;
 }
+/** `show stat <backend> 4 -1`: the backend's server rows (type 4 = server). */
+function serverStatCommand(backend) {
+    return `show stat ${backend} 4 -1`;
+}
+/**
+ * HAProxy's TIME_STATS_SAMPLES: a server's `rtime` is the plain mean of its responses until it has
+ * answered this many, then a moving average in which each new response weighs 1/512.
+ */
+const HAPROXY_TIME_SAMPLES = 512;
+/** A server's color from its name (`green`, `green-2`: haproxy-strategy.ts's serverName). */
+const haproxy_stats_SERVER_NAME = /^(blue|green)(?:-\d+)?$/;
+/**
+ * canary-steps: each of the backend's servers' responses, 5xx and moving average response time
+ * (`rtime`, ms) from `show stat` CSV. The number of responses the average is over is the server's
+ * HTTP request count (`req_tot`; `lbtot` where a version leaves it empty), capped at 512.
+ */
+function serverCountsOf(csv, backend) {
+    const { rows, at } = table(csv, ['rtime', 'lbtot']);
+    const counts = [];
+    for (const row of rows) {
+        const server = row[at('svname')];
+        const color = haproxy_stats_SERVER_NAME.exec(server)?.[1];
+        if (row[at('pxname')] !== backend || !color)
+            continue;
+        const count = (f) => (at(f) < 0 ? 0 : Number(row[at(f)]) || 0);
+        const requests = count('req_tot') || count('lbtot');
+        counts.push({
+            color,
+            server,
+            responses: RESPONSE_FIELDS.reduce((sum, f) => sum + count(f), 0),
+            errors: count('hrsp_5xx'),
+            averageMs: count('rtime'),
+            averageSamples: Math.min(requests, HAPROXY_TIME_SAMPLES),
+            averageWindow: HAPROXY_TIME_SAMPLES
+        });
+    }
+    return counts;
+}
+/** The rows of `show stat` CSV and a field's column; throws when the header or a needed field is missing. */
+function table(csv, needed) {
+    const lines = csv.split('\n').filter(l => l.trim());
+    const header = lines.find(l => l.startsWith('# '));
+    if (!header)
+        throw new RuntimeApiError(`The proxy's statistics have no header line: ${JSON.stringify(csv.slice(0, 120))}`);
+    const fields = header.slice(2).split(',');
+    const at = (name) => fields.indexOf(name);
+    const missing = ['pxname', 'svname', ...RESPONSE_FIELDS, ...needed].filter(f => at(f) < 0);
+    if (missing.length)
+        throw new RuntimeApiError(`The proxy's statistics lack ${missing.join(', ')}`);
+    return { rows: lines.filter(l => !l.startsWith('#')).map(l => l.split(',')), at };
+}
 /**
  * The responses the app's backend sent and how many were 5xx, from `show stat` CSV (`# pxname,svname,...`
  * then one row per proxy/server): the BACKEND row, which also counts HAProxy's own errors for the
@@ -80867,16 +82886,8 @@ function statCommand(backend) {
  * the HAProxy worker started.
  */
 function responseCountsOf(csv, backend) {
-    const lines = csv.split('\n').filter(l => l.trim());
-    const header = lines.find(l => l.startsWith('# '));
-    if (!header)
-        throw new RuntimeApiError(`The proxy's statistics have no header line: ${JSON.stringify(csv.slice(0, 120))}`);
-    const fields = header.slice(2).split(',');
-    const at = (name) => fields.indexOf(name);
-    const missing = ['pxname', 'svname', ...RESPONSE_FIELDS].filter(f => at(f) < 0);
-    if (missing.length)
-        throw new RuntimeApiError(`The proxy's statistics lack ${missing.join(', ')}`);
-    const row = lines.map(l => l.split(',')).find(r => !r[0].startsWith('#') && r[at('pxname')] === backend && r[at('svname')] === 'BACKEND');
+    const { rows, at } = table(csv, []);
+    const row = rows.find(r => r[at('pxname')] === backend && r[at('svname')] === 'BACKEND');
     if (!row)
         throw new RuntimeApiError(`The proxy's statistics have no row for the backend ${backend}`);
     const count = (f) => Number(row[at(f)]) || 0;
@@ -80951,11 +82962,12 @@ const PROGRAM_DIR = '/cutover-acme';
 const PROGRAM = `${PROGRAM_DIR}/index.mjs`;
 /** Label holding a hash of the program and image the renewer runs: a new cutover version replaces it. */
 const PROGRAM_LABEL = 'cutover.acme-program';
-/** The renewer bundle (dist/acme/index.js, built by ncc beside the action's own dist/index.js). */
+/** The renewer bundle (dist/acme/index.js, built by ncc beside the action's dist/index.js; the command line's dist/cli/index.js looks one folder up). */
 function renewerProgram() {
     // Built from a variable, so the bundler does not take it for an asset to copy.
     const parts = ['acme', 'index.js'];
-    const path = (0,external_node_path_.join)((0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url)), ...parts);
+    const here = (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
+    const path = [(0,external_node_path_.join)(here, ...parts), (0,external_node_path_.join)(here, '..', ...parts)].find(p => (0,external_node_fs_namespaceObject.existsSync)(p)) ?? (0,external_node_path_.join)(here, ...parts);
     try {
         return (0,external_node_fs_namespaceObject.readFileSync)(path);
     }
@@ -81199,7 +83211,68 @@ class HaproxyTls {
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-withdraw.ts
+
+
+
+
+/** What an app's own files become once it is off the proxy: nothing HAProxy loads, no key left on disk. */
+const REMOVED = '# Removed by cutover.\n';
+/**
+ * Takes an app off the shared HAProxy (mode remove, the undo of a failed first deploy): its map
+ * entries (domains, the default claim, preview domains), its crt-list and ACME lines go from the
+ * shared files, its backend file, verify token, maintenance files and certificate are emptied, and
+ * the proxy reloads. A reload is HAProxy's graceful one: the old process finishes the requests it
+ * holds (up to hard-stop-after), every other app's backend comes up unchanged in the new one.
+ * Under the proxy's lock, read again there, like every change of the shared files. false: the proxy
+ * held nothing of the app (or does not exist).
+ */
+async function withdrawFromHaproxy(deps) {
+    const { app, name, files, admin, log } = deps;
+    const info = await inspectIfExists(deps.container);
+    if (!info)
+        return false;
+    return underLock(deps.lockProxy, async () => {
+        files.forget();
+        const all = await files.all();
+        const maps = { domains: all.get(DOMAINS_MAP) ?? '', wildcards: all.get(WILDCARDS_MAP) ?? '' };
+        const nextMaps = withoutApp(maps, app);
+        const certsList = all.get(CERTS_LIST);
+        const acmeMap = all.get(ACME_MAP);
+        const own = [appFile(app), verifyMapFile(app), maintenanceMapFile(app), maintenancePageFile(app)];
+        // The maps as they render with nobody taken out: only entries compared, not how the file was written.
+        const asIs = withoutApp(maps, '');
+        const hasContent = (f) => ![undefined, '', REMOVED].includes(all.get(f));
+        const held = nextMaps.domains !== asIs.domains ||
+            nextMaps.wildcards !== asIs.wildcards ||
+            own.some(hasContent) ||
+            hasContent(certFile(app)) ||
+            hasContent(wantedFile(app));
+        if (!held)
+            return false;
+        const changes = [
+            { name: DOMAINS_MAP, content: nextMaps.domains },
+            { name: WILDCARDS_MAP, content: nextMaps.wildcards },
+            ...(certsList !== undefined ? [{ name: CERTS_LIST, content: updateCertsList(certsList, app, false) }] : []),
+            ...(acmeMap !== undefined ? [{ name: ACME_MAP, content: updateAcmeMap(acmeMap, app, []) }] : []),
+            ...own.filter(f => all.has(f)).map(f => ({ name: f, content: REMOVED })),
+            ...(all.has(certFile(app)) ? [{ name: certFile(app), content: '', mode: 0o600 }] : []),
+            // tls auto: the renewer skips an emptied wanted file, so the app's certificate is not renewed again.
+            ...(all.has(wantedFile(app)) ? [{ name: wantedFile(app), content: '', mode: 0o600 }] : [])
+        ];
+        const restore = changes.map(c => ({ file: c.name, content: all.get(c.name), mode: c.mode }));
+        log.info(`Taking ${app} off the proxy ${name} (its domains, backend ${backendName(app)} and certificate): reloading it gracefully`);
+        await files.putMany(changes);
+        // A stopped proxy loads its files when it starts: there is no process to reload.
+        if (info.State.Running)
+            await admin.testAndReload(restore);
+        return true;
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy.ts
+
+
 
 
 
@@ -81234,6 +83307,7 @@ class HaproxyRouter {
     admin;
     proxy;
     tls;
+    container;
     /** The app's backend file as last read or written. */
     appText;
     constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, 
@@ -81248,7 +83322,7 @@ class HaproxyRouter {
         this.log = log;
         this.lockProxy = lockProxy;
         this.name = settings.name;
-        const container = docker.getContainer(this.name);
+        const container = (this.container = docker.getContainer(this.name));
         const socketPath = `${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`;
         this.files = new ConfVolume(container);
         this.admin = new HaproxyAdmin(container, this.name, socketPath, () => openUnixSocket(socketPath), this.files);
@@ -81349,6 +83423,8 @@ class HaproxyRouter {
             await this.restoreRouting(before, route, slots, switched);
             throw e;
         }
+        const { app, files, admin, lockProxy, log } = this;
+        await recordRelease({ app, files, admin, lockProxy, log, metricsPublished: this.proxy.metricsPublished }, route);
     }
     /**
      * Whether the running proxy takes the new route at run time: it knows the backend, whose shape
@@ -81471,6 +83547,11 @@ class HaproxyRouter {
         const be = backendName(this.app);
         return responseCountsOf(await this.admin.cli(statCommand(be)), be);
     }
+    /** canary-steps: the app backend's counters per server (`show stat`), with their response time averages. */
+    async serverCounts() {
+        const be = backendName(this.app);
+        return serverCountsOf(await this.admin.cli(serverStatCommand(be)), be);
+    }
     /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */
     async endDrain(color) {
         const text = await this.readAppFile();
@@ -81525,6 +83606,13 @@ class HaproxyRouter {
                 ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
                 : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
     }
+    /** The app off the shared proxy, gracefully (haproxy-withdraw.ts). */
+    async withdraw() {
+        const { app, name, container, files, admin, lockProxy, log } = this;
+        const withdrawn = await withdrawFromHaproxy({ app, name, container, files, admin, lockProxy, log });
+        this.appText = undefined;
+        return withdrawn;
+    }
     async certificates() {
         return this.tls.certificates();
     }
@@ -81554,6 +83642,8 @@ class HaproxyRouter {
 
 
 const CONF_DIR = '/etc/nginx/conf.d';
+/** What a file of an app taken off the proxy holds: nothing nginx loads. */
+const nginx_REMOVED = '# Removed by cutover.\n';
 const EDGE_PORT_KEY = `${EDGE_PORT}/tcp`;
 /** nginx's master sleeps 100 ms between starting new workers and stopping old ones on reload. */
 const RELOAD_OVERLAP_MS = 150;
@@ -81734,6 +83824,7 @@ class NginxRouter {
         this.routedAtStart ??= parseRouteComment(this.app, before)?.releaseId ?? '';
         const text = renderSwitchConfig(route, (0,external_node_crypto_.randomBytes)(12).toString('hex'));
         await putFile(this.container(this.switch), CONF_DIR, file, text);
+        await this.migrateSwitchFiles();
         await this.testAndReload(this.switch, [{ file, content: before }]);
         this.routeText = text;
         // Going back to the release routed when this run started puts the edge back as it was too
@@ -81749,6 +83840,52 @@ class NginxRouter {
             this.routeText = before;
             throw e;
         }
+    }
+    /**
+     * The app off both tiers: the edge first (its domains or its default server stop reaching the
+     * switch), then the switch's route; each is nginx's graceful reload (old workers finish what
+     * they hold), every other app's files untouched.
+     */
+    async withdraw() {
+        const file = appConfigFile(this.app);
+        let withdrawn = false;
+        for (const tier of [this.edge, this.switch]) {
+            const info = await inspectIfExists(this.container(tier));
+            if (!info)
+                continue;
+            await underLock(this.lockProxy, async () => {
+                const before = await getFile(this.container(tier), `${CONF_DIR}/${file}`);
+                if (before === undefined || before === nginx_REMOVED)
+                    return;
+                this.log.info(`Taking ${this.app} off the ${tier.role} proxy ${tier.name}: reloading it gracefully`);
+                await putFile(this.container(tier), CONF_DIR, file, nginx_REMOVED);
+                withdrawn = true;
+                if (info.State.Running)
+                    await this.testAndReload(tier, [{ file, content: before }]);
+            });
+        }
+        this.routeText = undefined;
+        return withdrawn;
+    }
+    /**
+     * Other apps' switch files written before containers were resolved per request: rewritten with
+     * the same route, so that none of them can keep the switch from loading when its container is
+     * gone. Under the proxy's lock; taken up by this run's reload.
+     */
+    async migrateSwitchFiles() {
+        const files = await getDirFiles(this.container(this.switch), CONF_DIR);
+        const legacy = [...files].flatMap(([name, text]) => {
+            const app = /^cutover-app-(.+)\.conf$/.exec(name)?.[1];
+            const migrated = app && app !== this.app ? migratedSwitchConfig(app, text) : undefined;
+            return migrated ? [{ name, migrated }] : [];
+        });
+        if (!legacy.length)
+            return;
+        await underLock(this.lockProxy, async () => {
+            for (const { name, migrated } of legacy)
+                await putFile(this.container(this.switch), CONF_DIR, name, migrated);
+        });
+        this.log.info(`Rewrote ${legacy.length} other app(s)' routes on ${this.switch.name} to resolve containers per request (a missing container no longer stops the switch from loading)`);
     }
     /** The release the switch routed to before this run applied anything ('' for none). */
     routedAtStart;
@@ -81776,6 +83913,7 @@ async function putFileIfChanged(container, name, content) {
 
 
 
+
 /** Every router by proxy-type: adding a router is one entry here (README "Adding a router or a target"). */
 const ROUTERS = {
     haproxy: {
@@ -81785,6 +83923,10 @@ const ROUTERS = {
     nginx: {
         capabilities: ROUTER_CAPABILITIES.nginx,
         create: (settings, app, on) => new NginxRouter(on.docker, on.openTcp, settings, app, on.registry, on.log, on.lockProxy)
+    },
+    caddy: {
+        capabilities: ROUTER_CAPABILITIES.caddy,
+        create: (settings, app, on) => new CaddyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.dockerGroup())
     }
 };
 /** The router of a proxy settled on a host. */
@@ -81803,7 +83945,8 @@ const modes_MODES = {
     promote: { changes: true, switches: true, run: e => e.promote() },
     maintenance: { changes: true, switches: false, run: e => e.maintenance(true) },
     live: { changes: true, switches: false, run: e => e.maintenance(false) },
-    status: { changes: false, switches: false, run: e => e.status() }
+    status: { changes: false, switches: false, run: e => e.status() },
+    remove: { changes: true, switches: false, run: e => e.remove() }
 };
 
 ;// CONCATENATED MODULE: ./src/proxy/choose.ts
@@ -81814,11 +83957,12 @@ const modes_MODES = {
 /** The images a proxy of each type runs unless 'proxy-image' says otherwise. */
 const DEFAULT_PROXY_IMAGES = {
     haproxy: 'haproxy:3.0-alpine',
-    nginx: 'nginx:1.28-alpine'
+    nginx: 'nginx:1.28-alpine',
+    caddy: 'caddy:2.6-alpine'
 };
 /**
  * Which proxy a host already runs under a name, from the label cutover puts on its containers:
- * HAProxy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
+ * HAProxy's or Caddy's one container, or nginx's edge (`<name>`) and switch (`<name>-switch`) tiers.
  * undefined: none of them exists (or the container is not cutover's: the router says so).
  */
 async function existingProxyType(docker, name) {
@@ -81826,6 +83970,8 @@ async function existingProxyType(docker, name) {
     const main = kindOf(await inspectIfExists(docker.getContainer(name)));
     if (main === 'haproxy')
         return 'haproxy';
+    if (main === 'caddy')
+        return 'caddy';
     if (main === 'edge' || main === 'switch')
         return 'nginx';
     if (main === undefined && kindOf(await inspectIfExists(docker.getContainer(`${name}-switch`))) === 'switch')
@@ -81846,8 +83992,9 @@ async function resolveProxy(docker, inputs) {
         // Before 0.2 the default type was nginx: a workflow that names an nginx image means that proxy.
         const other = imageKind(inputs.image);
         if (other && other !== type) {
-            throw new ProxyError(`Input 'proxy-image' is ${inputs.image}, an ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
-                `Set proxy-type: ${other} to keep an ${other} proxy, or remove proxy-image (or name an HAProxy image).`);
+            const an = other === 'caddy' ? 'a' : 'an';
+            throw new ProxyError(`Input 'proxy-image' is ${inputs.image}, ${an} ${other} image, but a new proxy is HAProxy by default (proxy-type: auto). ` +
+                `Set proxy-type: ${other} to keep ${an} ${other} proxy, or remove proxy-image (or name an HAProxy image).`);
         }
     }
     // proxy-type auto keeping an existing proxy: the proxy's own inputs (tls, sticky, preview-domains)
@@ -81869,10 +84016,917 @@ function imageKind(image) {
         return 'haproxy';
     if (/^nginx/.test(last))
         return 'nginx';
+    if (/^caddy/.test(last))
+        return 'caddy';
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/engine/swarm-ports.ts
+/** A task that still counts: Swarm wants it running. */
+function isCurrentTask(t) {
+    return t.desired === 'running';
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm-color-set.ts
+
+
+
+
+/** The label a swarm service records the image digest its tasks run with (every node the same bytes). */
+const DIGEST_LABEL = 'cutover.digest';
+const swarm_color_set_POLL_MS = 1000;
+/** `<app>-<color>`: one color of the app is one service. */
+function serviceName(app, color) {
+    return `${app}-${color}`;
+}
+/** How the gate describes tasks that are not there yet: their states, per node, and Swarm's last error. */
+function describeTasks(tasks, wanted) {
+    const running = tasks.filter(t => t.state === 'running').length;
+    const byNode = new Map();
+    for (const t of tasks)
+        byNode.set(t.node || 'unplaced', [...(byNode.get(t.node || 'unplaced') ?? []), t.state]);
+    const nodes = [...byNode].map(([node, states]) => `${node}: ${states.join(', ')}`).join('; ');
+    const failed = tasks.filter(t => t.error).sort((a, b) => (a.since < b.since ? 1 : -1))[0];
+    return `${running} of ${wanted} task(s) running${nodes ? ` (${nodes})` : ''}${failed ? `; last task error: ${failed.error}${failed.exitCode !== undefined ? ` (exit code ${failed.exitCode})` : ''}` : ''}`;
+}
+/**
+ * target: swarm (issue #26): one color of the app is a Swarm service `<app>-<color>` (endpoint_mode
+ * dnsrr, on the app's overlay network), its workers services `<app>-<color>-worker-<name>`. The
+ * pipeline drives it as it drives containers on one host: boot → gate → expose → keep-previous.
+ */
+class SwarmColorSet {
+    ctx;
+    cluster;
+    proxy;
+    settings;
+    /** What boot did to the color's service, so a failed release can put it back. */
+    booted;
+    workersBooted = [];
+    constructor(ctx, cluster, proxy, settings) {
+        this.ctx = ctx;
+        this.cluster = cluster;
+        this.proxy = proxy;
+        this.settings = settings;
+    }
+    get app() {
+        return this.ctx.app;
+    }
+    async inspect() {
+        return Promise.all(COLORS.map(color => this.inspectColor(color)));
+    }
+    async inspectColor(color) {
+        const service = await this.cluster.service(serviceName(this.app, color));
+        if (!service)
+            return { color, exists: false, running: false };
+        const release = service.labels[LABEL.release];
+        const tasks = (await this.cluster.tasks(service.name)).filter(t => isCurrentTask(t) && t.release === release);
+        const replicas = service.replicas ?? 0;
+        return {
+            color,
+            exists: true,
+            running: replicas > 0 && tasks.filter(t => t.state === 'running').length >= replicas,
+            image: service.labels[LABEL.image],
+            releaseId: release,
+            replicas: Math.max(1, replicas),
+            id: service.id,
+            imageId: service.labels[DIGEST_LABEL],
+            configHash: service.labels[LABEL.configHash]
+        };
+    }
+    async recover() {
+        // Nothing is set aside on a swarm: a color's service is updated in place and Swarm keeps its previous spec.
+    }
+    describe(plan) {
+        return `service ${serviceName(this.app, plan.color)} (${plan.replicas} task${plan.replicas > 1 ? 's' : ''})`;
+    }
+    /** The service of a color for a release: what `docker service create` users expect, plus cutover's labels. */
+    webSpec(plan, release) {
+        const { config } = this.ctx;
+        const labels = {
+            [LABEL.managed]: 'true',
+            [LABEL.app]: this.app,
+            [LABEL.color]: plan.color,
+            [LABEL.image]: plan.image,
+            [LABEL.release]: release.instance,
+            [LABEL.configHash]: release.configHash,
+            [LABEL.run]: this.ctx.deps.run,
+            [LABEL.role]: 'web',
+            ...(release.digest ? { [DIGEST_LABEL]: release.digest } : {})
+        };
+        return {
+            name: serviceName(this.app, plan.color),
+            // By digest when the registry gave one: every node runs the bytes the manager pulled.
+            image: release.digest ?? plan.image,
+            labels,
+            containerLabels: { ...config.container.labels, ...labels },
+            env: config.container.env,
+            command: config.container.command,
+            replicas: plan.replicas,
+            networks: [networkName(this.app)],
+            constraints: this.settings.constraints,
+            memoryBytes: config.container.memoryBytes,
+            nanoCpus: config.container.nanoCpus,
+            healthcheck: config.container.healthcheck,
+            stopGraceSeconds: Math.ceil(config.proxy.drainTimeoutMs / 1000) + 5
+        };
+    }
+    async boot(plan, release) {
+        const { log } = this.ctx;
+        const name = serviceName(this.app, plan.color);
+        if (plan.kind === 'reuse-standby') {
+            if (plan.mustStart) {
+                await this.cluster.scale(name, plan.replicas);
+                this.booted = 'scaled';
+                log.info(`Scaled the stopped standby ${name} back to ${plan.replicas} task(s)`);
+            }
+            return;
+        }
+        const spec = this.webSpec(plan, release);
+        if (await this.cluster.service(name)) {
+            await this.cluster.update(spec);
+            this.booted = 'updated';
+            log.info(`Updated the idle service ${name} to ${plan.image} (${plan.replicas} task(s); Swarm keeps its previous spec until ${plan.color} is live)`);
+        }
+        else {
+            await this.cluster.create(spec);
+            this.booted = 'created';
+            log.info(`Created the service ${name} from ${plan.image} (${plan.replicas} task(s), endpoint_mode dnsrr, network ${networkName(this.app)})`);
+        }
+    }
+    /**
+     * Every task of the new color's release running (Swarm reports running once a HEALTHCHECK
+     * passes) on whichever node, and up in every proxy task's own health checks of the health path,
+     * bounded by health-timeout. Tasks Swarm reschedules (a node that went down) are waited for.
+     */
+    async gate(plan, live) {
+        const { config, clock, timeline } = this.ctx;
+        const name = serviceName(this.app, plan.color);
+        const release = (await this.cluster.service(name))?.labels[LABEL.release];
+        const stillLive = live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.';
+        const outcome = await timeline.step('healthy', `Waiting for ${this.describe(plan)} to be running and healthy`, async (note) => {
+            const deadline = clock.now() + config.health.timeoutMs;
+            let why;
+            for (;;) {
+                this.ctx.checkAborted(live);
+                const tasks = (await this.cluster.tasks(name)).filter(t => t.release === release);
+                const current = tasks.filter(isCurrentTask);
+                const running = current.filter(t => t.state === 'running');
+                if (running.length >= plan.replicas) {
+                    const addresses = running.flatMap(t => t.addresses);
+                    const views = await this.proxy.serversUp(plan.color);
+                    const lagging = views.find(v => v.error || addresses.some(a => !v.up.includes(a)));
+                    if (!lagging && views.length) {
+                        note(`${running.length} task(s) on ${new Set(running.map(t => t.node)).size} node(s), up in ${views.length} proxies`);
+                        return { healthy: true };
+                    }
+                    why = !views.length
+                        ? 'no proxy task answers'
+                        : `the proxy on ${lagging.proxy} ${lagging.error ? `does not answer (${lagging.error})` : `sees ${lagging.up.length} of ${addresses.length} task(s) healthy at ${config.health.path}`}`;
+                }
+                else
+                    why = describeTasks(current.length ? current : tasks.slice(0, 5), plan.replicas);
+                if (clock.now() >= deadline) {
+                    note(why);
+                    return { healthy: false, why };
+                }
+                await clock.sleep(swarm_color_set_POLL_MS);
+            }
+        });
+        if (!outcome.healthy) {
+            throw new ReleaseError({
+                reason: `${name} (${plan.image}) did not become healthy within ${config.health.timeoutMs / 1000} s: ${outcome.why}. ${stillLive}`,
+                container: name
+            });
+        }
+    }
+    async startWorkers(plan, release, workers, live) {
+        if (!workers.length)
+            return;
+        const roles = this.ctx.config.roles ?? NO_ROLES;
+        const stillLive = live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.';
+        await this.ctx.timeline.step('workers', `Starting ${workers.length} worker service(s) of ${plan.color}`, async () => {
+            for (const w of workers) {
+                const web = this.webSpec(plan, release);
+                const spec = { ...web, name: workerName(this.app, plan.color, w.name), image: w.image ?? web.image, replicas: 1 };
+                spec.command = w.command.length ? w.command : undefined;
+                spec.labels = { ...spec.labels, [LABEL.role]: 'worker', [LABEL.worker]: w.name };
+                spec.containerLabels = { ...spec.containerLabels, [LABEL.role]: 'worker', [LABEL.worker]: w.name };
+                const exists = await this.cluster.service(spec.name);
+                await (exists ? this.cluster.update(spec) : this.cluster.create(spec));
+                this.workersBooted.push({ name: spec.name, how: exists ? 'updated' : 'created' });
+            }
+            await Promise.all(this.workersBooted.map(w => this.waitWorker(w.name, release, roles.minUptimeMs, stillLive)));
+        });
+    }
+    /** A worker service's task running (healthy, with a HEALTHCHECK) for at least worker-min-uptime. */
+    async waitWorker(name, release, minUptimeMs, stillLive) {
+        const { clock, config } = this.ctx;
+        const deadline = clock.now() + config.health.timeoutMs + minUptimeMs;
+        for (;;) {
+            const tasks = (await this.cluster.tasks(name)).filter(t => t.release === release.instance);
+            const running = tasks.find(t => isCurrentTask(t) && t.state === 'running');
+            if (running && clock.now() - Date.parse(running.since) >= minUptimeMs)
+                return;
+            if (clock.now() >= deadline)
+                throw new ReleaseError({ reason: `The worker service ${name} did not stay running: ${describeTasks(tasks, 1)}. ${stillLive}` });
+            await clock.sleep(swarm_color_set_POLL_MS);
+        }
+    }
+    async restore(plan) {
+        const { log, config } = this.ctx;
+        for (const w of this.workersBooted.splice(0)) {
+            await (w.how === 'updated' ? this.cluster.rollback(w.name) : this.cluster.remove(w.name)).catch(e => log.warning(`Could not undo the worker service ${w.name}: ${e.message}`));
+        }
+        const name = serviceName(this.app, plan.color);
+        const booted = this.booted;
+        this.booted = undefined;
+        try {
+            if (booted === 'updated') {
+                await this.cluster.rollback(name);
+                log.info(`Rolled ${name} back to its previous spec (the standby it was), so the standby is kept`);
+            }
+            else if (booted === 'created' && config.keepFailed) {
+                await this.cluster.scale(name, 0);
+                log.info(`Scaled the failed service ${name} to 0 and kept it for inspection (keep-failed)`);
+            }
+            else if (booted === 'created') {
+                await this.cluster.remove(name);
+                log.info(`Removed the failed service ${name} (set keep-failed: true to keep it)`);
+            }
+            else if (booted === 'scaled') {
+                await this.cluster.scale(name, 0);
+                log.info(`Scaled ${name} to 0 again`);
+            }
+        }
+        catch (e) {
+            log.warning(`Could not clean up ${name}: ${e.message}`);
+        }
+    }
+    async retireReplaced() {
+        // Swarm replaced the idle color's old tasks itself when its service was updated.
+    }
+    async keepPrevious(before, previousColor) {
+        const { config, log, clock } = this.ctx;
+        if (!before)
+            return undefined;
+        const name = serviceName(this.app, previousColor);
+        const standby = { color: before.color, image: before.image, state: 'running' };
+        if (config.keepPrevious === 'running') {
+            log.info(`${name} keeps its tasks as the standby for an instant rollback.`);
+            return standby;
+        }
+        log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before it is ${config.keepPrevious}`);
+        await clock.sleep(config.proxy.drainTimeoutMs);
+        if (config.keepPrevious === 'stopped') {
+            await this.cluster.scale(name, 0);
+            standby.state = 'stopped';
+        }
+        else {
+            await this.cluster.remove(name);
+            standby.state = 'removed';
+        }
+        return standby;
+    }
+    async retireWorkers(previous, liveColor) {
+        if (!previous || previous === liveColor)
+            return;
+        const services = await this.cluster.servicesOf(this.app);
+        for (const s of services.filter(s => s.labels[LABEL.role] === 'worker' && s.labels[LABEL.color] === previous)) {
+            await this.cluster.remove(s.name);
+            this.ctx.log.info(`Removed the previous worker service ${s.name}`);
+        }
+    }
+    async discard(release) {
+        const name = serviceName(this.app, release.color);
+        const service = await this.cluster.service(name);
+        if (service?.labels[LABEL.release] !== release.instance)
+            return 0;
+        await this.cluster.remove(name);
+        return service.replicas ?? 0;
+    }
+    async workerStates(color) {
+        const services = (await this.cluster.servicesOf(this.app)).filter(s => s.labels[LABEL.role] === 'worker' && s.labels[LABEL.color] === color);
+        return Promise.all(services.map(async (s) => {
+            const tasks = (await this.cluster.tasks(s.name)).filter(isCurrentTask);
+            return {
+                name: s.labels[LABEL.worker] ?? s.name,
+                container: s.name,
+                state: tasks.find(t => t.state === 'running') ? 'running' : (tasks[0]?.state ?? 'none')
+            };
+        }));
+    }
+    async isCurrent(live, state, image, hash, replicas) {
+        const roles = this.ctx.config.roles ?? NO_ROLES;
+        if (roles.workers.length)
+            return false;
+        const sameImage = !!image.digest && state?.imageId === image.digest;
+        return !!state?.running && sameImage && state.configHash === hash && (live.replicas ?? 1) === replicas && (state.replicas ?? 1) === replicas;
+    }
+    /** mode status: the app's services, their tasks per node, and drift from the live release. */
+    async clusterState(live) {
+        const services = await this.cluster.servicesOf(this.app);
+        const lines = [];
+        const drift = [];
+        for (const s of services.sort((a, b) => a.name.localeCompare(b.name))) {
+            const tasks = (await this.cluster.tasks(s.name)).filter(isCurrentTask);
+            const perNode = new Map();
+            for (const t of tasks)
+                perNode.set(t.node || 'unplaced', [...(perNode.get(t.node || 'unplaced') ?? []), t.state]);
+            const where = [...perNode].map(([node, states]) => `${node} ${states.join('/')}`).join(', ');
+            const size = s.replicas === undefined ? 'global' : `${s.replicas} replica(s)`;
+            lines.push(`service ${s.name}: ${s.labels[LABEL.image] ?? s.image}, ${size}; tasks: ${where || 'none'}`);
+            const running = tasks.filter(t => t.state === 'running').length;
+            if (s.name === serviceName(this.app, live.color)) {
+                if (s.labels[LABEL.release] !== live.instance)
+                    drift.push(`${s.name} runs release ${s.labels[LABEL.release]}, the ledger records ${live.instance} as live`);
+                if (running < (live.replicas ?? 1))
+                    drift.push(`${s.name} has ${running} of ${live.replicas ?? 1} task(s) running`);
+            }
+        }
+        if (!services.some(s => s.name === serviceName(this.app, live.color)))
+            drift.push(`the live color's service ${serviceName(this.app, live.color)} does not exist`);
+        return { lines, drift };
+    }
+    async pullWorkerImages() {
+        // Every node pulls what its tasks run.
+    }
+    async prune() {
+        // Images live on every node; Swarm's nodes keep or prune their own.
+    }
+}
+
+;// CONCATENATED MODULE: ./src/host/swarm-cluster.ts
+
+
+
+
+function toService(raw) {
+    return {
+        id: raw.ID,
+        name: raw.Spec.Name,
+        labels: raw.Spec.Labels ?? {},
+        image: raw.Spec.TaskTemplate.ContainerSpec.Image,
+        replicas: raw.Spec.Mode.Replicated ? (raw.Spec.Mode.Replicated.Replicas ?? 1) : undefined,
+        hasPreviousSpec: !!raw.PreviousSpec
+    };
+}
+/** The Docker API's service spec for cutover's ServiceSpec (dnsrr, host-mode ports only: no VIP, no routing mesh). */
+function toDockerSpec(spec) {
+    return {
+        Name: spec.name,
+        Labels: spec.labels,
+        TaskTemplate: {
+            ContainerSpec: {
+                Image: spec.image,
+                Labels: spec.containerLabels,
+                Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+                ...(spec.command ? { Args: spec.command } : {}),
+                ...(spec.stopGraceSeconds !== undefined ? { StopGracePeriod: spec.stopGraceSeconds * 1e9 } : {}),
+                ...(spec.healthcheck
+                    ? {
+                        Healthcheck: {
+                            Test: spec.healthcheck.test,
+                            Interval: spec.healthcheck.intervalNs,
+                            Timeout: spec.healthcheck.timeoutNs,
+                            StartPeriod: spec.healthcheck.startPeriodNs,
+                            Retries: spec.healthcheck.retries
+                        }
+                    }
+                    : {}),
+                ...(spec.files?.length
+                    ? { Configs: spec.files.map(f => ({ ConfigID: f.configId, ConfigName: f.config, File: { Name: f.path, UID: '0', GID: '0', Mode: 0o444 } })) }
+                    : {})
+            },
+            Resources: { Limits: { ...(spec.memoryBytes ? { MemoryBytes: spec.memoryBytes } : {}), ...(spec.nanoCpus ? { NanoCPUs: spec.nanoCpus } : {}) } },
+            RestartPolicy: { Condition: 'any', Delay: 1e9 },
+            Placement: { Constraints: spec.constraints },
+            Networks: spec.networks.map(Target => ({ Target }))
+        },
+        Mode: spec.replicas === undefined ? { Global: {} } : { Replicated: { Replicas: spec.replicas } },
+        // One update replaces every task at once: the color is idle (not routed) while it changes.
+        UpdateConfig: { Parallelism: 0, Order: 'stop-first', FailureAction: 'pause' },
+        RollbackConfig: { Parallelism: 0, Order: 'stop-first' },
+        EndpointSpec: {
+            Mode: 'dnsrr',
+            Ports: (spec.ports ?? []).map(p => ({ Protocol: 'tcp', TargetPort: p.target, PublishedPort: p.published, PublishMode: 'host' }))
+        }
+    };
+}
+/** The engine's SwarmCluster over the manager's Docker API (dockerode, through the SSH tunnel). */
+class DockerSwarmCluster {
+    docker;
+    registry;
+    constructor(docker, registry) {
+        this.docker = docker;
+        this.registry = registry;
+    }
+    auth(image) {
+        return credentialsFor(image, this.registry);
+    }
+    async raw(name) {
+        try {
+            return (await this.docker.getService(name).inspect());
+        }
+        catch (e) {
+            if (isNotFound(e))
+                return undefined;
+            throw e;
+        }
+    }
+    async service(name) {
+        const raw = await this.raw(name);
+        return raw && toService(raw);
+    }
+    async servicesOf(app) {
+        const list = (await this.docker.listServices({ filters: { label: [`${LABEL.app}=${app}`] } }));
+        return list.map(toService);
+    }
+    async create(spec) {
+        await this.docker.createService(this.auth(spec.image), toDockerSpec(spec));
+    }
+    async update(spec) {
+        const raw = await this.raw(spec.name);
+        if (!raw)
+            return this.create(spec);
+        await this.send(raw.ID, { ...toDockerSpec(spec), _query: { version: raw.Version.Index } }, spec.image);
+    }
+    /** A service update, with the image's registry credentials passed on to the nodes. */
+    async send(id, body, image) {
+        const auth = this.auth(image);
+        // dockerode sends `authconfig` as the X-Registry-Auth header, and only `_query` in the URL (not the spec, env included).
+        await this.docker.getService(id).update({ ...body, ...(auth ? { authconfig: auth } : {}) });
+    }
+    async rollback(name) {
+        const raw = await this.raw(name);
+        if (!raw?.PreviousSpec)
+            return;
+        const previous = raw.PreviousSpec;
+        await this.send(raw.ID, { ...previous, _query: { version: raw.Version.Index } }, previous.TaskTemplate.ContainerSpec.Image);
+    }
+    async scale(name, replicas) {
+        const raw = await this.raw(name);
+        if (!raw)
+            return;
+        const spec = raw.Spec;
+        await this.send(raw.ID, { ...spec, Mode: { Replicated: { Replicas: replicas } }, _query: { version: raw.Version.Index } }, raw.Spec.TaskTemplate.ContainerSpec.Image);
+    }
+    async remove(name) {
+        try {
+            await this.docker.getService(name).remove();
+        }
+        catch (e) {
+            if (!isNotFound(e))
+                throw e;
+        }
+    }
+    async tasks(service) {
+        const [tasks, nodes] = await Promise.all([this.docker.listTasks({ filters: { service: [service] } }), this.nodes()]);
+        const addr = new Map(nodes.map(n => [n.id, n.addr]));
+        // (a service filter also matches names it prefixes: keep this service's own)
+        const id = (await this.raw(service))?.ID;
+        return tasks
+            .filter(t => t.ServiceID === id)
+            .map(t => ({
+            id: t.ID,
+            service,
+            node: (t.NodeID && addr.get(t.NodeID)) || '',
+            nodeId: t.NodeID ?? '',
+            desired: t.DesiredState,
+            state: t.Status.State,
+            ...(t.Status.Err ? { error: t.Status.Err } : {}),
+            addresses: (t.NetworksAttachments ?? []).flatMap(a => a.Addresses ?? []).map(a => a.replace(/\/\d+$/, '')),
+            ...(t.Status.ContainerStatus?.ExitCode ? { exitCode: t.Status.ContainerStatus.ExitCode } : {}),
+            since: t.Status.Timestamp,
+            ...(t.Status.ContainerStatus?.ContainerID ? { containerId: t.Status.ContainerStatus.ContainerID } : {}),
+            ...(t.Spec.ContainerSpec?.Labels?.[LABEL.release] ? { release: t.Spec.ContainerSpec.Labels[LABEL.release] } : {})
+        }));
+    }
+    async nodes() {
+        const raw = (await this.docker.listNodes());
+        return raw.map(n => ({
+            id: n.ID,
+            addr: n.Status.Addr,
+            state: n.Status.State,
+            availability: n.Spec.Availability,
+            role: n.Spec.Role,
+            labels: n.Spec.Labels ?? {}
+        }));
+    }
+    async ensureOverlay(name, labels) {
+        try {
+            await this.docker.getNetwork(name).inspect();
+        }
+        catch (e) {
+            if (!isNotFound(e))
+                throw e;
+            try {
+                await this.docker.createNetwork({ Name: name, Driver: 'overlay', Attachable: true, CheckDuplicate: true, Labels: labels });
+            }
+            catch (err) {
+                if (!isConflict(err))
+                    throw err;
+            }
+        }
+    }
+    async ensureConfig(name, content, labels) {
+        const find = async () => (await this.docker.listConfigs({ filters: { name: [name] } })).find(c => c.Spec?.Name === name)?.ID;
+        const existing = await find();
+        if (existing)
+            return existing;
+        try {
+            const created = (await this.docker.createConfig({ Name: name, Labels: labels, Data: Buffer.from(content).toString('base64') }));
+            const id = created.ID ?? created.id ?? (await find());
+            if (!id)
+                throw new Error(`the config ${name} was created but is not listed`);
+            return id;
+        }
+        catch (e) {
+            if (!isConflict(e))
+                throw e;
+            const id = await find();
+            if (!id)
+                throw e;
+            return id;
+        }
+    }
+}
+/** The manager's Docker as the pipeline's ContainerHost: the app's network is an attachable overlay. */
+class SwarmManagerHost extends DockerHost {
+    cluster;
+    constructor(docker, openTcp, registry, cluster) {
+        super(docker, openTcp, registry);
+        this.cluster = cluster;
+    }
+    ensureNetwork(name, labels) {
+        return this.cluster.ensureOverlay(name, labels);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/swarm-proxy-config.ts
+
+
+/**
+ * target: swarm (issue #26): the files of the app's proxy service, HAProxy on every node. Both
+ * colors' backends always exist and find their tasks through Swarm's DNS (`tasks.<app>-<color>`,
+ * resolved at run time by Docker's embedded DNS, 127.0.0.11); which one takes the app's requests is
+ * one entry of a map that the switch changes through each task's runtime API, with no reload.
+ */
+const SWARM_CONF_DIR = '/usr/local/etc/haproxy';
+const SWARM_ROUTE_MAP = `${SWARM_CONF_DIR}/route.map`;
+const SWARM_VERIFY_MAP = `${SWARM_CONF_DIR}/verify.map`;
+/** The runtime API of each proxy task, on its container networks only (not published on the node). */
+const SWARM_ADMIN_PORT = 9999;
+/** The port the proxy listens on inside its task (above 1024: official HAProxy images do not run as root); published in host mode as proxy-port on each node. */
+const SWARM_PROXY_PORT = 8080;
+/** Servers declared per color: more than the largest replicas, so a task Swarm reschedules finds a slot. */
+const SWARM_SLOTS = 12;
+const ROUTE_KEY = 'app';
+const NO_ROUTE_BACKEND = 'be_none';
+function colorBackend(color) {
+    return `be_${color}`;
+}
+/** The proxy's service, `<app>-proxy`, and the container on the manager that reaches its tasks' runtime API. */
+function proxyServiceName(app) {
+    return `${app}-proxy`;
+}
+function switchboardName(app) {
+    return `${app}-proxy-switch`;
+}
+/** The health check each proxy task runs against every task of both colors. */
+function healthCheck(health) {
+    const expect = health.expectedStatus ? `status ${health.expectedStatus}` : 'rstatus ^2';
+    return `  option httpchk
+  http-check send meth GET uri ${health.path} ver HTTP/1.1 hdr Host cutover-health
+  http-check expect ${expect}`;
+}
+function renderSwarmProxyConfig(app, health) {
+    const inter = Math.max(250, Math.min(health.intervalMs, 2000));
+    const backends = COLORS.map(color => `backend ${colorBackend(color)}
+${healthCheck(health)}
+  # Only cutover's verification, holding the token of the verify map, learns which release answered.
+  http-response del-header x-cutover-release
+  http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${SWARM_VERIFY_MAP})] if { var(txn.cutover_verify),map(${SWARM_VERIFY_MAP}) -m found }
+  server-template task ${SWARM_SLOTS} tasks.${app}-${color}:${health.port} resolvers swarm init-addr none check inter ${inter} fall 2 rise 1
+`).join('\n');
+    return `# Managed by cutover (target: swarm): the proxy of ${app}. Do not edit, deploys replace it.
+global
+  # The runtime API: on the task's container networks (the app's overlay), never published on a node.
+  stats socket ipv4@0.0.0.0:${SWARM_ADMIN_PORT} level admin
+  stats timeout 10s
+
+defaults
+  mode http
+  option idle-close-on-response
+  # A task on a node that went down does not refuse connections, it drops them: a request whose
+  # connection fails is sent to another task of the color instead (before any answer began).
+  timeout connect 2s
+  retries 2
+  option redispatch 1
+  retry-on conn-failure empty-response
+  timeout client 65s
+  timeout http-keep-alive 65s
+  timeout http-request 30s
+  timeout server 1h
+  timeout tunnel 1h
+  timeout client-fin 5s
+  default-server pool-purge-delay 1s
+
+# Tasks by Swarm's DNS, at run time only: a color without tasks is servers in maintenance, never a proxy that cannot start.
+resolvers swarm
+  nameserver dns 127.0.0.11:53
+  hold valid 1s
+  hold nx 1s
+  hold obsolete 1s
+  timeout resolve 1s
+  timeout retry 1s
+
+frontend cutover
+  bind :${SWARM_PROXY_PORT}
+  http-request set-var(txn.cutover_verify) req.hdr(x-cutover-verify)
+  http-request del-header x-cutover-verify
+  use_backend %[str(${ROUTE_KEY}),map(${SWARM_ROUTE_MAP},${NO_ROUTE_BACKEND})]
+
+backend ${NO_ROUTE_BACKEND}
+  http-request return status 503 content-type text/plain string "no release of ${app} is live"
+
+${backends}`;
+}
+/** A config object's name for a file's content (configs are immutable: a new content is a new object). */
+function configObjectName(app, file, content) {
+    return `${app}-proxy-${file}-${(0,external_node_crypto_.createHash)('sha256').update(content).digest('hex').slice(0, 12)}`;
+}
+/** The switchboard's own HAProxy: one TCP listener per proxy task, relaying to that task's runtime API. */
+function renderSwitchboardConfig(targets) {
+    const listeners = targets.map((address, i) => `listen task${i}\n  bind :${10000 + i}\n  server proxy ${address}:${SWARM_ADMIN_PORT}\n`).join('\n');
+    return `# Managed by cutover (target: swarm): relays to each proxy task's runtime API.
+global
+defaults
+  mode tcp
+  timeout connect 3s
+  timeout client 30s
+  timeout server 30s
+
+${listeners}`;
+}
+function parseServersState(answer) {
+    const lines = answer.split('\n').map(l => l.trim());
+    const header = lines
+        .find(l => l.startsWith('# '))
+        ?.slice(2)
+        .split(/\s+/);
+    if (!header)
+        return [];
+    const col = (name) => header.indexOf(name);
+    return lines
+        .filter(l => l && !l.startsWith('#') && /\s/.test(l))
+        .map(l => l.split(/\s+/))
+        .map(f => ({
+        name: f[col('srv_name')],
+        address: f[col('srv_addr')],
+        opState: Number(f[col('srv_op_state')]),
+        checkResult: Number(f[col('srv_check_result')])
+    }));
+}
+/** The addresses a proxy sees up and passing its health check. */
+function upAddresses(states) {
+    return states.filter(s => s.opState === 2 && s.checkResult === 3 && s.address !== '0.0.0.0' && s.address !== '-').map(s => s.address);
+}
+/** The value a `show map` answer holds for `key` (lines `<ref> <key> <value>`). */
+function mapValue(answer, key) {
+    for (const line of answer.split('\n')) {
+        const [, k, v] = line.trim().split(/\s+/);
+        if (k === key && v !== undefined)
+            return v;
+    }
+    return undefined;
+}
+/** Which color a route map entry names. */
+function colorOfBackend(backend) {
+    return COLORS.find(c => colorBackend(c) === backend);
+}
+/** The runtime API line that switches one proxy task: the verify token first, then the route. */
+function switchLine(color, token, encodedRelease) {
+    return `clear map ${SWARM_VERIFY_MAP};add map ${SWARM_VERIFY_MAP} ${token} ${encodedRelease};set map ${SWARM_ROUTE_MAP} ${ROUTE_KEY} ${colorBackend(color)}`;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/swarm-proxy.ts
+
+
+
+
+
+
+
+
+
+const TARGETS_LABEL = 'cutover.switch-targets';
+const RUNTIME_TIMEOUT_MS = 5000;
+const PROXY_START_TIMEOUT_MS = 90_000;
+/**
+ * target: swarm's router (issue #26): HAProxy as the service `<app>-proxy`, one task per node (or per
+ * node with swarm-proxy-label), publishing proxy-port in host mode, so no routing mesh is in the path.
+ * The switch reaches every task's runtime API at once through the switchboard: a small HAProxy
+ * container on the manager, on the app's overlay network, relaying one port per proxy task. The
+ * runtime API stays on the overlay (never published on a node) and the run keeps its one SSH
+ * connection, to the manager: no SSH to the other nodes, no exec, no proxy reload.
+ */
+class SwarmProxy {
+    deps;
+    capabilities = SWARM_CAPABILITIES;
+    switchboard;
+    /** The spread between the first and the last proxy task switched by the last apply, in ms. */
+    lastSpreadMs;
+    constructor(deps) {
+        this.deps = deps;
+    }
+    get service() {
+        return proxyServiceName(this.deps.app);
+    }
+    /** The proxy service exists with this version's files, and its tasks run; the switchboard reaches them all. */
+    async ensure(appNetwork) {
+        const { cluster, app, proxy, health, swarm, log } = this.deps;
+        const labels = { [LABEL.managed]: 'true', [LABEL.app]: app, [LABEL.role]: 'proxy' };
+        const cfg = renderSwarmProxyConfig(app, health);
+        const files = [
+            { name: 'cfg', content: cfg, path: `${SWARM_CONF_DIR}/haproxy.cfg` },
+            { name: 'route', content: `${ROUTE_KEY} be_none\n`, path: SWARM_ROUTE_MAP },
+            { name: 'verify', content: '# the verify token of the live release (set at run time)\n', path: SWARM_VERIFY_MAP }
+        ].map(f => ({ ...f, config: configObjectName(app, f.name, f.content) }));
+        const ids = await Promise.all(files.map(f => cluster.ensureConfig(f.config, f.content, labels)));
+        const spec = {
+            name: this.service,
+            image: proxy.image,
+            labels: { ...labels, 'cutover.proxy-config': files[0].config },
+            containerLabels: labels,
+            env: {},
+            networks: [appNetwork],
+            constraints: swarm.proxyLabel ? [`node.labels.${swarm.proxyLabel}==true`] : [],
+            ports: [{ target: SWARM_PROXY_PORT, published: proxy.port }],
+            files: files.map((f, i) => ({ configId: ids[i], config: f.config, path: f.path })),
+            stopGraceSeconds: Math.ceil(proxy.drainTimeoutMs / 1000) + 5
+        };
+        const existing = await cluster.service(this.service);
+        if (!existing) {
+            await cluster.create(spec);
+            log.info(`Created the proxy service ${this.service} (${proxy.image}) on ${swarm.proxyLabel ? `nodes labelled ${swarm.proxyLabel}` : 'every node'}, port ${proxy.port} published in host mode`);
+        }
+        else if (existing.labels['cutover.proxy-config'] !== files[0].config) {
+            // A new version's proxy files: Swarm restarts the proxy tasks one node at a time.
+            await cluster.update(spec);
+            log.warning(`Updated the proxy service ${this.service} to this version's configuration: its tasks restart node by node`);
+        }
+        await this.waitProxies();
+        await this.connectSwitchboard(appNetwork);
+    }
+    /** Every eligible node's proxy task running, bounded. */
+    async waitProxies() {
+        const { cluster } = this.deps;
+        const started = Date.now();
+        for (;;) {
+            const [tasks, nodes] = await Promise.all([cluster.tasks(this.service), cluster.nodes()]);
+            const label = this.deps.swarm.proxyLabel;
+            const eligible = nodes.filter(n => n.state === 'ready' && n.availability === 'active' && (!label || n.labels[label] === 'true'));
+            // (a task on a node that went down still reads running until Swarm notices: only ready nodes count)
+            const running = tasks.filter(t => isCurrentTask(t) && t.state === 'running' && t.addresses.length && eligible.some(n => n.id === t.nodeId));
+            if (eligible.length && eligible.every(n => running.some(t => t.nodeId === n.id)))
+                return running.map(t => ({ node: t.node, address: t.addresses[0] }));
+            if (Date.now() - started > PROXY_START_TIMEOUT_MS) {
+                const missing = eligible.filter(n => !running.some(t => t.nodeId === n.id)).map(n => n.addr);
+                throw new Error(`The proxy service ${this.service} has no running task on ${missing.join(', ') || 'any node'} after ${PROXY_START_TIMEOUT_MS / 1000} s: ${tasks.find(t => t.error)?.error ?? 'no error from Swarm'}`);
+            }
+            await new Promise(r => setTimeout(r, 500));
+        }
+    }
+    /** The switchboard relays to exactly the running proxy tasks (re-created when they changed). */
+    async connectSwitchboard(appNetwork) {
+        const { docker, proxy, registry, log } = this.deps;
+        const tasks = await this.waitProxies();
+        const targets = tasks.map(t => t.address).sort();
+        const name = switchboardName(this.deps.app);
+        const container = docker.getContainer(name);
+        let info = await inspectIfExists(container);
+        if (info && this.switchboard && info.Config.Labels?.[TARGETS_LABEL] === targets.join(',') && info.State.Running)
+            return;
+        if (info && (info.Config.Labels?.[TARGETS_LABEL] !== targets.join(',') || !info.State.Running)) {
+            await container.remove({ force: true });
+            info = undefined;
+        }
+        if (!info) {
+            await ensureProxyImage(docker, proxy.image, registry, log);
+            await docker.createContainer({
+                name,
+                Image: proxy.image,
+                Labels: { [LABEL.managed]: 'true', [LABEL.app]: this.deps.app, [LABEL.role]: 'proxy-switch', [TARGETS_LABEL]: targets.join(',') },
+                HostConfig: { NetworkMode: 'bridge', RestartPolicy: { Name: 'unless-stopped' } }
+            });
+            await putFile(container, SWARM_CONF_DIR, 'haproxy.cfg', renderSwitchboardConfig(targets));
+            await docker.getNetwork(appNetwork).connect({ Container: name });
+            await container.start();
+            info = await container.inspect();
+        }
+        const address = info.NetworkSettings.Networks?.bridge?.IPAddress;
+        if (!address)
+            throw new Error(`The switchboard ${name} has no address on the manager's bridge network`);
+        this.switchboard = { address, tasks: targets.map(a => tasks.find(t => t.address === a)) };
+    }
+    /**
+     * Sends one line to every proxy task at once; answers with when each finished. A task that does
+     * not answer (its node went down) makes the switchboard look again at which tasks run, once.
+     */
+    async everyProxy(line, again = true) {
+        // Asked before ensure (the inspect step reads the route): connected to the proxy there is, if any.
+        const network = networkName(this.deps.app);
+        if (!this.switchboard && (await this.deps.cluster.service(this.service)))
+            await this.connectSwitchboard(network);
+        const board = this.switchboard;
+        if (!board)
+            return [];
+        const open = (i) => () => this.openWithRetry(board.address, 10000 + i);
+        const answers = await Promise.all(board.tasks.map(async (task, i) => {
+            try {
+                const answer = await runtimeCommand(open(i), line, RUNTIME_TIMEOUT_MS);
+                return { task, answer, at: performance.now() };
+            }
+            catch (e) {
+                return { task, error: e.message, at: performance.now() };
+            }
+        }));
+        if (!again || !answers.some(a => a.error))
+            return answers;
+        await this.connectSwitchboard(network);
+        return this.switchboard === board ? answers : this.everyProxy(line, false);
+    }
+    /** The switchboard may still be starting: a refused connection is tried again for a moment. */
+    async openWithRetry(address, port) {
+        for (let attempt = 0;; attempt++) {
+            try {
+                return await this.deps.openTcp(address, port);
+            }
+            catch (e) {
+                if (attempt >= 20)
+                    throw e;
+                await new Promise(r => setTimeout(r, 100));
+            }
+        }
+    }
+    async current() {
+        const answers = await this.everyProxy(`show map ${SWARM_ROUTE_MAP};show map ${SWARM_VERIFY_MAP}`);
+        const routes = answers.map(a => {
+            const color = colorOfBackend(mapValue(a.answer ?? '', ROUTE_KEY));
+            const release = (a.answer ?? '')
+                .split('\n')
+                .map(l => l.trim().split(/\s+/))
+                .find(f => f.length === 3 && f[1] !== ROUTE_KEY)?.[2];
+            return color && release ? { color, releaseId: decodeRelease(release) ?? release } : undefined;
+        });
+        // A proxy task that disagrees (restarted since with its file's route) is what the run must put right.
+        // (one without a route, restarted with its file's empty route, reads as no route: the next switch sets it)
+        const first = routes[0];
+        const odd = routes.findIndex(r => r?.releaseId !== first?.releaseId);
+        return odd >= 0 ? routes[odd] : first;
+    }
+    /** Every proxy task switched together; throws naming those that were not (the engine's undo routes back). */
+    async apply(route) {
+        const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
+        const answers = await this.everyProxy(switchLine(route.color, token, encodeRelease(route.releaseId)));
+        const failed = answers.filter(a => a.error || runtimeErrors(a.answer ?? '').length);
+        const times = answers.filter(a => !a.error).map(a => a.at);
+        this.lastSpreadMs = times.length ? Math.round((Math.max(...times) - Math.min(...times)) * 10) / 10 : undefined;
+        if (failed.length)
+            throw new Error(`${failed.length} of ${answers.length} proxy task(s) did not switch: ${failed.map(f => `${f.task.node}: ${f.error ?? runtimeErrors(f.answer ?? '').join(' ')}`).join('; ')}`);
+        this.deps.log.info(`Switched ${answers.length} proxy task(s) to ${route.color} within ${this.lastSpreadMs} ms of each other (first to last)`);
+    }
+    /** Through each node's published port (from the manager), until every one answers from the release. */
+    async verify(route, path, timeoutMs) {
+        const answers = await this.everyProxy(`show map ${SWARM_VERIFY_MAP}`);
+        const token = (answers.find(a => a.answer)?.answer ?? '')
+            .split('\n')
+            .map(l => l.trim().split(/\s+/))
+            .find(f => f.length === 3)?.[1] ?? '';
+        const nodes = [...new Set((this.switchboard?.tasks ?? []).map(t => t.node))];
+        if (!nodes.length)
+            throw new Error(`The proxy service ${this.service} has no task to verify through`);
+        const ask = {
+            releaseId: route.releaseId,
+            token,
+            tokenHeader: 'x-cutover-verify',
+            releaseHeader: 'x-cutover-release',
+            decode: decodeRelease,
+            confirmAfterMs: 0
+        };
+        const results = await Promise.all(nodes.map(node => verifyThroughProxy((_h, port) => this.deps.openTcp(node, port), this.deps.proxy, ask, path, timeoutMs)));
+        return results.find(r => !r.ok) ?? results.reduce((a, b) => (a.ms >= b.ms ? a : b));
+    }
+    async serversUp(color) {
+        const answers = await this.everyProxy(`show servers state ${colorBackend(color)}`);
+        return answers.map(a => ({ proxy: a.task.node, up: a.answer ? upAddresses(parseServersState(a.answer)) : [], ...(a.error ? { error: a.error } : {}) }));
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/adapters.ts
+
+
+
 
 
 
@@ -81890,6 +84944,8 @@ const PROXY_LOCK_TIMEOUT_MS = 60_000;
 function hostAdapters(config, proxy, on, holder, log) {
     const { ssh, docker, shell } = on;
     const openTcp = (host, port) => ssh.openTcp(host, port);
+    if (config.swarm)
+        return swarmAdapters(config, proxy, on, log);
     // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
     const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
     // App names have no dots, so this lock never shares a file with an app's deploy lock.
@@ -81919,7 +84975,8 @@ function describeProxy(config, proxy) {
  * of several go through this.
  */
 async function settleProxy(docker, config, log) {
-    if (config.roles?.web === false)
+    // mode remove asks the proxy whatever app-port says: the app may have had a web role when it was deployed.
+    if (config.roles?.web === false && config.mode !== 'remove')
         return noProxy(config.proxy);
     const proxy = (await resolveProxy(docker, config.proxy)).settings;
     log.info(describeProxy(config, proxy));
@@ -81934,6 +84991,30 @@ function shellFor(ssh, config, holder, log, timeline) {
         return DeployLock.unlocked(ssh, log);
     const take = () => DeployLock.acquire(ssh, config.app, holder, config.lockTimeoutMs, log);
     return timeline ? timeline.step('lock', `Taking the deploy lock of ${config.app}`, take) : take();
+}
+/**
+ * target: swarm (issue #26): the manager's Docker as the host (the app's network an overlay), the
+ * swarm proxy as the router, the colors as services; the ledger and the lock stay on the manager.
+ */
+function swarmAdapters(config, proxy, on, log) {
+    const { ssh, docker, shell } = on;
+    const swarm = config.swarm;
+    const openTcp = (host, port) => ssh.openTcp(host, port);
+    const cluster = new DockerSwarmCluster(docker, config.registry);
+    const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
+    const router = new SwarmProxy({ app: config.app, docker, cluster, openTcp, proxy, health: config.health, swarm, registry: proxyAuth, log });
+    return {
+        host: new SwarmManagerHost(docker, openTcp, config.registry, cluster),
+        router,
+        ledger: new LedgerFile(shell, config.app),
+        colors: ctx => new SwarmColorSet(ctx, cluster, router, swarm)
+    };
+}
+/** target: swarm's proxy settings: HAProxy always (the swarm proxy is its own service per app). */
+function swarmProxySettings(config, log) {
+    const proxy = noProxy(config.proxy);
+    log.info(`Proxy: ${config.app}-proxy (HAProxy on every swarm node${config.swarm?.proxyLabel ? ` labelled ${config.swarm.proxyLabel}` : ''}, port ${proxy.port} in host mode)`);
+    return proxy;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -87134,15 +90215,6 @@ class GithubDeployment {
     }
 }
 
-;// CONCATENATED MODULE: ./src/reporting/log.ts
-
-const actionsLog = {
-    info: m => info(m),
-    warning: m => warning(m),
-    error: (m, title) => error(m, title ? { title } : undefined),
-    group: (name, fn) => group(name, fn)
-};
-
 ;// CONCATENATED MODULE: ./src/reporting/certificates.ts
 /** Certificates expiring sooner than this are warned about (issue #10). */
 const EXPIRY_WARNING_DAYS = 14;
@@ -87570,7 +90642,7 @@ function fleetResult(mode, runs) {
     // Every host left waiting or paused alike (a canary, a preview, maintenance): the run's result is that.
     const kinds = new Set(runs.map(r => r.result));
     const [only] = kinds;
-    if (kinds.size === 1 && (only === 'canary' || only === 'preview' || only === 'maintenance' || only === 'live')) {
+    if (kinds.size === 1 && (only === 'canary' || only === 'preview' || only === 'maintenance' || only === 'live' || only === 'removed')) {
         return {
             ...base,
             result: only,
@@ -87650,6 +90722,53 @@ class Barrier {
             this.settled = true;
             this.resolveGate();
         }
+    }
+}
+/**
+ * canary-steps over several hosts (issue #24): the hosts of a batch meet at the end of each step
+ * with their verdicts and go on together with the combined one: a breach anywhere is a breach
+ * everywhere, then too few requests anywhere. A host that fails or finishes leaves every meeting.
+ */
+class StepMeetings {
+    expected;
+    meetings = new Map();
+    constructor(participants) {
+        this.expected = new Set(participants);
+    }
+    arrive(host, weight, own) {
+        const meeting = this.meeting(weight);
+        meeting.verdicts.set(host, own);
+        this.check(meeting);
+        return meeting.done;
+    }
+    leave(host) {
+        this.expected.delete(host);
+        for (const m of this.meetings.values())
+            this.check(m);
+    }
+    meeting(weight) {
+        let m = this.meetings.get(weight);
+        if (!m) {
+            let resolve;
+            const done = new Promise(r => (resolve = r));
+            m = { verdicts: new Map(), resolve, done, settled: false };
+            this.meetings.set(weight, m);
+        }
+        return m;
+    }
+    check(m) {
+        if (m.settled || ![...this.expected].every(h => m.verdicts.has(h)))
+            return;
+        m.settled = true;
+        const all = [...m.verdicts.entries()];
+        for (const verdict of ['breached', 'low-traffic']) {
+            const any = all.filter(([, v]) => v.verdict === verdict);
+            const own = any.filter(([, v]) => !v.echo);
+            const hit = own.length ? own : any;
+            if (hit.length)
+                return m.resolve({ verdict, why: hit.map(([host, v]) => `${host}: ${v.why}`).join('; ') });
+        }
+        m.resolve({ verdict: 'passed', why: `${all.length} hosts passed` });
     }
 }
 
@@ -87761,6 +90880,7 @@ class FleetRollout {
         const gated = new Barrier(labels);
         const verified = new Barrier(labels);
         const watched = new Barrier(labels);
+        const steps = new StepMeetings(labels);
         let watchFailure;
         if (batch.length > 1)
             this.log.info(`${batch.length} hosts: each boots and health-gates the new color; they switch together once all are healthy.`);
@@ -87779,6 +90899,7 @@ class FleetRollout {
                     halted = 'after-watch';
                     return `the watch failed on ${watchFailure.host} (${watchFailure.reason}), so every host rolls back`;
                 },
+                afterCanaryStep: (weight, own) => steps.arrive(m.label, weight, own),
                 afterWatch: () => watched.arrive(m.label).catch((e) => {
                     halted = 'after-watch';
                     throw new Error(`${e.message.replace(/ failed \(/, "'s watch failed (")}, so every host rolls back`);
@@ -87800,6 +90921,7 @@ class FleetRollout {
                 gated.leave(m.label);
                 verified.leave(m.label);
                 watched.leave(m.label);
+                steps.leave(m.label);
                 return { host: m.label, result: outcome.result, outcome, switchedAt: m.switchedAt() };
             }
             catch (e) {
@@ -87812,6 +90934,7 @@ class FleetRollout {
                 // A watch that failed here has told the others already; any other failure after the switch is this host's alone.
                 if (!(e instanceof ReleaseError && e.result?.result === 'auto-rolled-back'))
                     watched.leave(m.label);
+                steps.leave(m.label);
                 const result = halted === 'before-switch' ? 'cancelled' : halted === 'after-verify' || halted === 'after-watch' ? 'reverted' : 'failed';
                 return { host: m.label, result, failure, outcome: observedOf(e), switchedAt: m.switchedAt() };
             }
@@ -87931,8 +91054,62 @@ function outputsOf(outcome, deploymentId) {
         'duration-seconds': (outcome.durationMs / 1000).toFixed(1),
         hosts: JSON.stringify(outcome.hosts ?? []),
         'preview-url': outcome.preview?.url ?? '',
+        'canary-steps': JSON.stringify(outcome.canarySteps ?? []),
         drift: outcome.drift === undefined ? '' : String(outcome.drift)
     };
+}
+
+;// CONCATENATED MODULE: ./src/reporting/canary-chart.ts
+const VERDICT = {
+    passed: '✅ passed',
+    breached: '❌ breached',
+    'low-traffic': '💤 too few requests',
+    aborted: '⏹️ stopped',
+    'failed-elsewhere': '❌ breached on another host'
+};
+/**
+ * canary-steps (issue #24): each step as a table row (weight, requests, 5xx share and response
+ * time of both colors, verdict) and two Mermaid charts (GitHub renders them in job summaries):
+ * the canary's figures as bars, the live color's as a line, per step.
+ */
+function canaryStepsSection(outcome, esc) {
+    const steps = outcome.canarySteps ?? [];
+    if (!steps.length)
+        return [];
+    const canaryColor = outcome.result === 'deployed' ? outcome.color : outcome.result === 'canary' ? outcome.color : outcome.previousColor;
+    const lines = [`**Canary steps** (canary${canaryColor ? ` ${canaryColor}` : ''} against the live color over the same window)`, ''];
+    lines.push('| weight | held | canary requests | canary 5xx | canary time | live requests | live 5xx | live time | verdict |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const s of steps) {
+        const c = figures(s.canary);
+        const l = figures(s.live);
+        lines.push(`| ${s.weight} % | ${Math.round(s.ms / 1000)} s | ${c.join(' | ')} | ${l.join(' | ')} | ${VERDICT[s.verdict]}: ${esc(s.why)} |`);
+    }
+    lines.push('');
+    const xAxis = `x-axis [${steps.map(s => `"${s.weight} %"`).join(', ')}]`;
+    lines.push(...chart('Response time (ms): bars canary, line live', xAxis, 'ms', steps, f => f.responseMs ?? 0));
+    lines.push(...chart('5xx share (%): bars canary, line live', xAxis, '%', steps, f => f.errorPercent));
+    return lines;
+}
+function figures(f) {
+    const margin = f.responseMarginMs && f.responseMarginMs > 1 ? ` ±${f.responseMarginMs}` : '';
+    return [String(f.requests), `${f.errorPercent} %`, f.responseMs === undefined ? '—' : `${f.responseMs}${margin} ms`];
+}
+function chart(title, xAxis, unit, steps, value) {
+    const canary = steps.map(s => value(s.canary));
+    const live = steps.map(s => value(s.live));
+    const top = Math.max(1, ...canary, ...live);
+    return [
+        '```mermaid',
+        'xychart-beta',
+        `  title "${title}"`,
+        `  ${xAxis}`,
+        `  y-axis "${unit}" 0 --> ${Math.ceil(top * 1.1)}`,
+        `  bar [${canary.join(', ')}]`,
+        `  line [${live.join(', ')}]`,
+        '```',
+        ''
+    ];
 }
 
 ;// CONCATENATED MODULE: ./src/reporting/hosts-table.ts
@@ -87948,7 +91125,8 @@ const RESULT = {
     canary: '🐤 canary',
     preview: '👀 preview',
     maintenance: '🚧 maintenance',
-    live: '✅ live'
+    live: '✅ live',
+    removed: '🗑️ removed'
 };
 /** The per-host rows of a run over several hosts (and the switch spread, and drift). */
 function hostsTable(outcome, esc) {
@@ -87971,6 +91149,7 @@ function row(h, esc) {
 }
 
 ;// CONCATENATED MODULE: ./src/reporting/summary.ts
+
 
 const STEP_TITLES = {
     connect: 'Connect (SSH)',
@@ -87996,6 +91175,7 @@ const HEADLINES = {
     canary: '🐤 Canary started for',
     preview: '👀 Preview waiting for mode promote:',
     live: '✅ Back live:',
+    removed: '🗑️ Removed',
     failed: '❌ Failed'
 };
 function escapeMarkdown(text) {
@@ -88033,7 +91213,11 @@ function renderSummary(outcome, host, secrets = []) {
     // Masked before escaping, so a secret with | or < in it is still found.
     const esc = (text) => escapeMarkdown(maskSecrets(text, secrets));
     const lines = [];
-    const verb = outcome.mode === 'status' ? 'Status of' : HEADLINES[outcome.result];
+    const verb = outcome.mode === 'status'
+        ? 'Status of'
+        : outcome.canarySteps?.length && outcome.result === 'auto-rolled-back'
+            ? '↩️ Rolled back automatically (a canary step breached):'
+            : HEADLINES[outcome.result];
     lines.push(`## ${outcome.mode === 'status' ? '🔎' : ''}${verb} \`${outcome.app}\` on ${esc(host)}`.replace('## 🔎', '## 🔎 '));
     lines.push('');
     lines.push(...hostsTable(outcome, esc));
@@ -88048,6 +91232,10 @@ function renderSummary(outcome, host, secrets = []) {
         // A preview takes no live traffic: the live release serves every request until mode promote.
         lines.push(`| **Preview** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | ${previewWhere(outcome, esc)} |`);
         lines.push(`| Live | ${outcome.previousColor ?? '?'} | \`${esc(outcome.previousImage ?? '')}\` | serves every request until mode promote |`);
+    }
+    else if (outcome.result === 'removed') {
+        const was = outcome.previousImage ? `\`${esc(outcome.previousImage)}\`` : 'nothing recorded';
+        lines.push(`| **Removed** | ${outcome.previousColor ?? '—'} | ${was} | off the proxy and the host; its domains are free |`);
     }
     else if (outcome.color) {
         lines.push(`| **Live** | ${outcome.color} | \`${esc(outcome.image ?? '')}\` | since ${outcome.deployedAt ?? '?'} |`);
@@ -88087,6 +91275,7 @@ function renderSummary(outcome, host, secrets = []) {
             lines.push('');
         }
     }
+    lines.push(...canaryStepsSection(outcome, esc));
     if (outcome.releases?.length)
         lines.push(...releasesTable(outcome, esc), '');
     if (outcome.steps.length) {
@@ -88147,18 +91336,6 @@ function releasesTable(outcome, esc) {
 
 
 
-
-
-/**
- * Prints text a container wrote: workflow commands in it (::error::, ::add-mask::, ...) must not be
- * obeyed, so the runner is told to stop processing them until a token nobody can guess.
- */
-function printUntrusted(text) {
-    const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-    info(`::stop-commands::${token}`);
-    info(text);
-    info(`::${token}::`);
-}
 function describeRelease(config, planned) {
     if (!planned)
         return `${config.mode === 'rollback' ? 'Rollback' : 'Deploy'} of ${config.app}`;
@@ -88177,7 +91354,7 @@ function describeRelease(config, planned) {
  */
 class RunReport {
     config;
-    log;
+    sink;
     timeline;
     runInfo;
     secrets;
@@ -88185,13 +91362,15 @@ class RunReport {
     reporting;
     /** The engine of a one-host run, once made: for a failure outside its own outcome (a hard stop), what it knew serves. */
     engine;
-    constructor(config, log, timeline, runInfo, secrets) {
+    constructor(config, sink, timeline, runInfo, secrets) {
         this.config = config;
-        this.log = log;
+        this.sink = sink;
         this.timeline = timeline;
         this.runInfo = runInfo;
         this.secrets = secrets;
+        this.log = sink.log;
     }
+    log;
     /** Creates the run's GitHub deployment once (deploy, rollback, promote), when it is planned or when it fails. */
     startDeployment = async (planned) => {
         const { config } = this;
@@ -88239,30 +91418,32 @@ class RunReport {
             steps: timeline.steps,
             durationMs: timeline.elapsedMs()
         };
-        await report(config, outcome, this.log, infrastructureError, this.startDeployment, () => this.deployment, certificates, this.secrets);
+        this.sink.finished?.(outcome);
+        await report(config, outcome, this.sink, infrastructureError, this.startDeployment, () => this.deployment, certificates, this.secrets);
     }
 }
 /** A run refused for its inputs: every output set, a job summary saying what was refused, the error. Nothing was touched. */
-async function refuseInputs(reason, app, secrets) {
+async function refuseInputs(reason, app, secrets, sink) {
     const outputs = outputsOf({ result: 'failed', failure: { reason }, hosts: [], durationMs: 0 }, undefined);
     for (const [name, value] of Object.entries(outputs))
-        setOutput(name, value);
+        sink.setOutput(name, value);
     try {
-        await summary.addRaw(renderInputErrorSummary(reason, app, secrets)).write();
+        await sink.writeSummary(renderInputErrorSummary(reason, app, secrets));
     }
     catch (e) {
-        warning(`Could not write the job summary: ${e.message}`);
+        sink.log.warning(`Could not write the job summary: ${e.message}`);
     }
-    setFailed(reason);
+    sink.setFailed(reason);
 }
-async function report(config, outcome, log, infrastructureError, startDeployment, currentDeployment, certificates, secrets) {
+async function report(config, outcome, sink, infrastructureError, startDeployment, currentDeployment, certificates, secrets) {
     // Outputs, the summary and the error first: they must be written whatever happens to the API calls
     // below (a second cancel signal ends the process a few seconds later).
+    const log = sink.log;
     for (const [name, value] of Object.entries(outputsOf(outcome, undefined)))
-        setOutput(name, value);
+        sink.setOutput(name, value);
     try {
         const where = config.fleet ? `${config.fleet.hosts.length} hosts` : `${config.ssh.host}`;
-        await summary.addRaw(renderSummary(outcome, where, secrets) + renderCertificates(certificates)).write();
+        await sink.writeSummary(renderSummary(outcome, where, secrets) + renderCertificates(certificates));
     }
     catch (e) {
         log.warning(`Could not write the job summary: ${e.message}`);
@@ -88270,9 +91451,9 @@ async function report(config, outcome, log, infrastructureError, startDeployment
     if (outcome.failure) {
         const f = outcome.failure;
         if (f.logs !== undefined) {
-            await log.group(`Last log lines of ${f.container ?? 'the container'}`, async () => printUntrusted(f.logs ?? ''));
+            await log.group(`Last log lines of ${f.container ?? 'the container'}`, () => sink.untrusted(async (print) => print(f.logs ?? '')));
         }
-        setFailed(f.reason);
+        sink.setFailed(f.reason);
     }
     // A run can fail with a result other than 'failed' (auto-rolled-back: the watch switched back).
     const failed = outcome.result === 'failed' || outcome.failure !== undefined;
@@ -88297,13 +91478,47 @@ async function report(config, outcome, log, infrastructureError, startDeployment
                 await deployment.retireSuperseded();
         }
         if (deployment.id !== undefined)
-            setOutput('deployment-id', String(deployment.id));
+            sink.setOutput('deployment-id', String(deployment.id));
     }
     if (outcome.previewEnded && config.github.deployments) {
         const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback';
         await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log);
     }
 }
+
+;// CONCATENATED MODULE: ./src/reporting/log.ts
+
+const actionsLog = {
+    info: m => info(m),
+    warning: m => warning(m),
+    error: (m, title) => error(m, title ? { title } : undefined),
+    group: (name, fn) => group(name, fn)
+};
+
+;// CONCATENATED MODULE: ./src/run-sink.ts
+
+
+
+const actionsSink = {
+    log: actionsLog,
+    setOutput: (name, value) => setOutput(name, value),
+    writeSummary: async (markdown) => {
+        await summary.addRaw(markdown).write();
+    },
+    setFailed: reason => setFailed(reason),
+    // Workflow commands in the text (::error::, ::add-mask::, ...) must not be obeyed: the runner is
+    // told to stop processing them until a token nobody can guess.
+    untrusted: async (body) => {
+        const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+        info(`::stop-commands::${token}`);
+        try {
+            return await body(line => info(line));
+        }
+        finally {
+            info(`::${token}::`);
+        }
+    }
+};
 
 ;// CONCATENATED MODULE: ./src/main.ts
 
@@ -88323,32 +91538,51 @@ async function report(config, outcome, log, infrastructureError, startDeployment
 
 
 
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
+/** The runner sends SIGKILL about this long after its first signal (SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that). */
+const RUNNER_KILL_AFTER_MS = 10_000;
+/** What a hard stop leaves for writing the report before the runner's SIGKILL. */
+const REPORT_MS = 1500;
+/** The longest a hard stop waits for the run to put back what it changed. */
+const HARD_STOP_WAIT_MS = 5000;
 /** Every value registered as a secret: the runner masks the log, but not the job summary. */
 const secrets = [];
+/** The inputs, over CUTOVER_<NAME> variables and the config file (inputs/layers.ts). */
 function readConfig() {
-    return parseInputs({
-        get: name => getInput(name),
+    return readLayeredConfig({
+        explicit: name => getInput(name),
+        explicitDefaults: ACTION_DEFAULTS,
+        env: process.env,
         mask: secret => {
             core_setSecret(secret);
             secrets.push(secret);
         },
         workspace: process.env.GITHUB_WORKSPACE ?? process.cwd()
-    });
+    }).config;
 }
-/** A container's output streamed into a log group as it comes, its workflow commands not obeyed (as printUntrusted). */
-function untrustedOutput(log) {
-    return (title, body) => log.group(title, async () => {
-        const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-        info(`::stop-commands::${token}`);
-        try {
-            return await body(line => info(line));
-        }
-        finally {
-            info(`::${token}::`);
-        }
-    });
+/** A container's output streamed into a log group as it comes, its workflow commands not obeyed. */
+function untrustedOutput(sink) {
+    return (title, body) => sink.log.group(title, () => sink.untrusted(body));
+}
+/** Who runs, as the runner's environment says. */
+function actionIdentity() {
+    const runInfo = runContextFromEnv();
+    const runLabel = `${process.env.GITHUB_REPOSITORY ?? 'local'}#${process.env.GITHUB_RUN_ID ?? process.pid}`;
+    return {
+        runInfo,
+        runLabel,
+        author: { repository: runInfo.repository, runUrl: logUrlOf(runInfo), actor: process.env.GITHUB_ACTOR, commit: runInfo.sha },
+        holder: {
+            run: runLabel,
+            actor: process.env.GITHUB_ACTOR ?? 'unknown',
+            repository: process.env.GITHUB_REPOSITORY ?? 'local',
+            since: new Date().toISOString()
+        },
+        secrets,
+        cancelledExitCode: 1
+    };
 }
 function hostLabel(config) {
     return labelOf(config.ssh);
@@ -88377,39 +91611,30 @@ async function run() {
         config = readConfig();
     }
     catch (e) {
-        await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${e.message}`, getInput('app'), secrets);
+        await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${e.message}`, getInput('app'), secrets, actionsSink);
         return;
     }
-    await execute(config, actionsLog);
+    const end = await execute(config, actionsSink, actionIdentity());
+    if (end.cancelled)
+        process.exit(1);
 }
-async function execute(config, log) {
+/** One run on the engine, for the Action and the command line alike: `sink` takes its report. */
+async function execute(config, sink, identity) {
+    const log = sink.log;
     const timeline = new Timeline(log);
     const resources = new Resources();
-    const runInfo = runContextFromEnv();
-    const runLabel = `${process.env.GITHUB_REPOSITORY ?? 'local'}#${process.env.GITHUB_RUN_ID ?? process.pid}`;
-    const author = {
-        repository: runInfo.repository,
-        runUrl: logUrlOf(runInfo),
-        actor: process.env.GITHUB_ACTOR,
-        commit: runInfo.sha
-    };
+    const { runInfo, runLabel, author, holder } = identity;
     // Outputs, summary, error and GitHub deployment, once, whichever exit path comes first.
-    const reports = new RunReport(config, log, timeline, runInfo, secrets);
+    const reports = new RunReport(config, sink, timeline, runInfo, identity.secrets);
     let engine;
     let fleet;
-    const cancel = new Cancellation(log, resources, reports, () => ({ fleet, engine }));
+    const cancel = new Cancellation(log, resources, reports, () => ({ fleet, engine }), identity.cancelledExitCode);
     cancel.listen();
     let result;
     let infrastructureError = false;
     let certificates = [];
     /** The proxy, once known: a failed run still reports the certificates (a CA's refusal shows which name lacks one). */
     let reportRouter;
-    const holder = {
-        run: runLabel,
-        actor: process.env.GITHUB_ACTOR ?? 'unknown',
-        repository: process.env.GITHUB_REPOSITORY ?? 'local',
-        since: new Date().toISOString()
-    };
     try {
         if (config.fleet) {
             // Several hosts: one deployment, created once whichever host plans first.
@@ -88417,12 +91642,12 @@ async function execute(config, log) {
             fleet = resources.fleet = new FleetRun({ config, log, run: runLabel, author, holder, onPlanned: p => (planned ??= reports.startDeployment(p)) }, timeline);
             if (cancel.signals > 0)
                 fleet.abort('Cancelled');
-            result = await fleet.run();
+            result = await cancel.track(fleet.run());
             certificates = await fleet.certificates();
         }
         else {
             ;
-            ({ result, certificates } = await runOneHost({
+            ({ result, certificates } = await cancel.track(runOneHost({
                 config,
                 log,
                 timeline,
@@ -88431,10 +91656,11 @@ async function execute(config, log) {
                 runLabel,
                 author,
                 reports,
+                sink,
                 cancelled: () => cancel.signals > 0,
                 onRouter: router => (reportRouter = router),
                 onEngine: made => (engine = made)
-            }));
+            })));
         }
     }
     catch (e) {
@@ -88463,8 +91689,7 @@ async function execute(config, log) {
     }
     await reports.finish(result, infrastructureError, certificates);
     cancel.stop();
-    if (cancel.signals > 0)
-        process.exit(1);
+    return { result, cancelled: cancel.signals > 0 };
 }
 /**
  * The runner sends SIGINT on cancel, then SIGTERM 7.5 s later. The first signal asks the engine to
@@ -88477,14 +91702,20 @@ class Cancellation {
     resources;
     reports;
     running;
+    exitCode;
     signals = 0;
     /** Set when a signal came before the release started: the reason the run fails with. */
     stoppedEarly;
-    constructor(log, resources, reports, running) {
+    /** The run in flight (its undo included): a hard stop gives it a moment to put the host back. */
+    work;
+    firstAt;
+    stopping = false;
+    constructor(log, resources, reports, running, exitCode = 1) {
         this.log = log;
         this.resources = resources;
         this.reports = reports;
         this.running = running;
+        this.exitCode = exitCode;
     }
     listen() {
         process.on('SIGINT', this.onSignal);
@@ -88494,8 +91725,14 @@ class Cancellation {
         process.removeListener('SIGINT', this.onSignal);
         process.removeListener('SIGTERM', this.onSignal);
     }
+    /** Follows the run in flight; returns it unchanged. */
+    track(work) {
+        this.work = work;
+        return work;
+    }
     onSignal = (signal) => {
         this.signals++;
+        this.firstAt ??= Date.now();
         if (this.signals > 1)
             return this.hardStop(`Cancelled (${signal} after an earlier signal): stopped at once; the next run recovers what this one left.`);
         this.log.warning(`Received ${signal}: stopping. The live color is unchanged unless the switch had already completed.`);
@@ -88512,16 +91749,38 @@ class Cancellation {
         setTimeout(() => this.hardStop(`Cancelled (${signal}): cleanup did not finish within ${CANCEL_GRACE_MS / 1000} s; the next run recovers what this one left.`), CANCEL_GRACE_MS).unref();
     };
     hardStop(why) {
+        if (this.stopping)
+            return;
+        this.stopping = true;
+        // The first signal made the run undo what it started (a set-aside standby put back, the new
+        // container removed): closing the connection now would leave that half done (issue #22). It
+        // gets what is left of the runner's grace (SIGKILL ~10 s after the first signal), then the run
+        // reports as usual; if it has not settled by then, this reports what is known and exits.
+        const wait = Math.max(0, Math.min(HARD_STOP_WAIT_MS, (this.firstAt ?? Date.now()) + RUNNER_KILL_AFTER_MS - REPORT_MS - Date.now()));
+        const settled = this.work?.then(() => true, () => true);
+        if (!settled || wait === 0)
+            return this.stopNow(why);
+        this.log.warning(`Stopping now: giving the run up to ${(wait / 1000).toFixed(1)} s to put back what it changed`);
+        const timer = new Promise(resolve => setTimeout(() => resolve(false), wait).unref());
+        void Promise.race([settled, timer]).then(done => {
+            // Settled: execute() writes the report and exits; this only makes sure the process ends.
+            if (done)
+                setTimeout(() => process.exit(1), REPORT_MS).unref();
+            else
+                this.stopNow(why);
+        });
+    }
+    stopNow(why) {
         this.resources.close();
         // Cancelled before the release started: saying so is more use than "stopped at once".
         const reason = (!this.running().engine && this.stoppedEarly) || why;
-        void this.reports.finish(this.reports.failedResult({ reason }), true).finally(() => process.exit(1));
-        setTimeout(() => process.exit(1), 3000).unref();
+        void this.reports.finish(this.reports.failedResult({ reason }), true).finally(() => process.exit(this.exitCode));
+        setTimeout(() => process.exit(this.exitCode), 3000).unref();
     }
 }
 /** One host: connect, lock (mode status: a lock-free shell), settle the proxy, run the mode's engine call. */
 async function runOneHost(run) {
-    const { config, log, timeline, resources, holder, runLabel, author, reports, cancelled, onRouter, onEngine } = run;
+    const { config, log, timeline, resources, holder, runLabel, author, reports, sink, cancelled, onRouter, onEngine } = run;
     await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
         resources.ssh = await SshSession.connect(config.ssh);
         resources.ssh.onLost(e => log.warning(e.message));
@@ -88536,7 +91795,7 @@ async function runOneHost(run) {
     // rebuild-ledger writes the ledger: under the lock, as a deploy would.
     const shell = (resources.lock = await shellFor(ssh, config, holder, log, timeline));
     const web = config.roles?.web !== false;
-    const proxy = await settleProxy(docker, config, log);
+    const proxy = config.swarm ? swarmProxySettings(config, log) : await settleProxy(docker, config, log);
     const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log);
     if (web)
         onRouter(adapters.router);
@@ -88549,9 +91808,9 @@ async function runOneHost(run) {
         run: runLabel,
         author,
         onPlanned: reports.startDeployment,
-        output: untrustedOutput(log)
+        output: untrustedOutput(sink)
     };
-    const engine = (reports.engine = new ReleaseEngine(deps));
+    const engine = (reports.engine = new ReleaseEngine(deps, adapters.colors));
     onEngine(engine);
     if (cancelled())
         engine.abort('Cancelled');

@@ -65766,8 +65766,11 @@ async function accountKey(dir) {
 async function readWanted(dir, app) {
     return JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, wantedFile(app)), 'utf8'));
 }
+/** The apps that want a certificate; an emptied wanted file is an app taken off the proxy (mode remove). */
 async function wantedApps(dir) {
-    return (await (0,promises_namespaceObject.readdir)(dir)).flatMap(f => WANTED_FILE.exec(f)?.[1] ?? []);
+    const apps = (await (0,promises_namespaceObject.readdir)(dir)).flatMap(f => WANTED_FILE.exec(f)?.[1] ?? []);
+    const sizes = await Promise.all(apps.map(app => (0,promises_namespaceObject.stat)((0,external_node_path_namespaceObject.join)(dir, wantedFile(app))).then(s => s.size, () => 0)));
+    return apps.filter((_, i) => sizes[i] > 0);
 }
 /**
  * Issues (or renews) the certificate of one app when it is due — or always with `force` — and
