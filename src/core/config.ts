@@ -137,6 +137,14 @@ export interface ProxySettings {
   name: string
   image: string
   port: number
+  /** proxy-port given as an address (127.0.0.1:8080): the host address the port is published on; absent: every address. */
+  hostIp?: string
+  /** proxy-port none (edge mode, issue #23): nothing published; an edge reaches the proxy on `networks` by its container name. */
+  unpublished?: boolean
+  /** proxy-networks: Docker networks (an edge's) the proxy joins besides its own and the apps'. */
+  networks?: string[]
+  /** proxy-protocol: PROXY protocol (v1 or v2) expected from the trusted-proxies, so the client's address crosses the edge. */
+  proxyProtocol?: boolean
   domains: string[]
   drainTimeoutMs: number
   /** sticky: cookie (HAProxy): a client keeps the color (the replica) it first got until that color's drain ends. */

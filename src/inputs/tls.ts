@@ -30,7 +30,7 @@ export type InputErrorFactory = (input: string, message: string) => Error
 export function parseTls(
   r: TlsInputReader,
   error: InputErrorFactory,
-  the: { proxyPort: number; domains: string[]; now?: Date; checkImage: (input: string, value: string) => string }
+  the: { proxyPort: number | undefined; domains: string[]; now?: Date; checkImage: (input: string, value: string) => string }
 ): TlsSettings {
   const mode = r.oneOf('tls', TLS_MODES, 'off')
   const httpsPort = r.int('https-port', 443, 1, 65535)
@@ -49,7 +49,8 @@ export function parseTls(
     if (certificate.trim() || key.trim()) throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', "is set but 'tls' is off: set tls: custom to use it")
     return settings
   }
-  if (httpsPort === the.proxyPort)
+  // proxy-port none publishes neither: an edge passes HTTPS through to the proxy's port 443.
+  if (the.proxyPort !== undefined && httpsPort === the.proxyPort)
     throw error('https-port', `must differ from proxy-port (${the.proxyPort}): the proxy serves HTTP and HTTPS on separate ports`)
   if (!the.domains.length) throw error('tls', `is "${mode}", which needs 'domains': certificates are for host names`)
   if (mode === 'custom') {
