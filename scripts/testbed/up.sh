@@ -48,6 +48,8 @@ declare -A PKG_OF=(
   # Edges in front of cutover's proxy (issue #23, __tests__/e2e/edge.test.ts): Caddy 2.6 as a
   # static binary in a FROM scratch container, nginx with its stream module (PROXY protocol).
   [caddy]=caddy
+  # DNS-01 (issue #23): bind9 is the authoritative primary of a test zone taking RFC 2136 updates.
+  [named]=bind9
   # Debian's compose v1: the compose e2e test checks `docker-compose -p <app>-blue ps` lists a color.
   [docker-compose]=docker-compose
 )
