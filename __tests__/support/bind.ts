@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { Resolver } from 'node:dns/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -85,8 +85,4 @@ zone "${opts.zone}" {
       if (child.exitCode === null) child.kill('SIGKILL')
     }
   }
-}
-
-export function bindLog(dir: string): string {
-  return readFileSync(join(dir, 'named.run'), 'utf8')
 }

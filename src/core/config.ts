@@ -128,7 +128,16 @@ export interface TlsSettings {
   certificate?: string
   key?: string
   /** tls auto: the ACME account and server, and the image the renewer container runs in. */
-  acme?: { email?: string; directory: string; directoryCa?: string; image: string }
+  acme?: {
+    email?: string
+    directory: string
+    directoryCa?: string
+    image: string
+    /** acme-challenge (issue #23): http-01 through the proxy, or dns-01 (wildcards) through `dns`. */
+    challenge?: 'http-01' | 'dns-01'
+    /** dns-01: where the renewer publishes TXT records (the TSIG key included: a secret). */
+    dns?: { kind: 'rfc2136'; server: string; port: number; zone: string; tsigKey: string }
+  }
 }
 
 export interface ProxySettings {
