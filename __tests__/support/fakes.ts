@@ -312,7 +312,8 @@ export class FakeRouter implements Router {
     maintenance: true,
     tls: true,
     stats: true,
-    sticky: true
+    sticky: true,
+    edge: true
   }
   route?: Route
   readonly applied: Route[] = []

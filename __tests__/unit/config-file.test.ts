@@ -105,7 +105,7 @@ describe('config file refusals name file:line:col, the key and what is allowed',
   })
 
   it('wrong types: a string for a number, a list for a string, a map for a list, a word for a boolean, a value outside an enum', () => {
-    expect(refusal(`${BASE}proxy-port: eighty\n`).message).toBe(`cutover.yml:5:13: 'proxy-port' must be a whole number, not "eighty"`)
+    expect(refusal(`${BASE}https-port: eighty\n`).message).toBe(`cutover.yml:5:13: 'https-port' must be a whole number, not "eighty"`)
     expect(refusal(`${BASE}health-path: [/a, /b]\n`).message).toBe(`cutover.yml:5:14: 'health-path' must be a string, not a list`)
     expect(refusal(`${BASE}domains:\n  a: b\n`).message).toBe(`cutover.yml:6:3: 'domains' must be a list of strings, not a map`)
     expect(refusal(`${BASE}keep-failed: maybe\n`).message).toBe(`cutover.yml:5:14: 'keep-failed' must be true or false, not "maybe"`)

@@ -48,7 +48,7 @@ describe('action.yml, src/inputs/settings.ts, the schema and docs/configuration.
     expect(() => parseConfigFile(example, 'examples/cli/cutover.yml', { DATABASE_URL: 'x' })).not.toThrow()
     for (const bad of [
       'helth-path: /up',
-      'proxy-port: eighty',
+      'https-port: eighty',
       'registry-password: x',
       'mode: deploy',
       'tls: on',

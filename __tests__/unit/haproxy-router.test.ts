@@ -64,7 +64,9 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(proxy).toMatchObject({ image: settings.image, running: true, labels: { [LABEL.proxy]: 'haproxy' } })
     expect(proxy.portBindings).toEqual({ '80/tcp': [{ HostPort: '8080' }] })
     expect(Object.keys(proxy.networks).sort()).toEqual(['cutover-web', 'p-net'])
-    expect([...conf().keys()].sort()).toEqual([BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, SERVER_STATE_FILE, 'wildcards.map', 'releases.map'].sort())
+    expect([...conf().keys()].sort()).toEqual(
+      [BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, 'proxy-protocol.map', SERVER_STATE_FILE, 'wildcards.map', 'releases.map'].sort()
+    )
     expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
     expect(locks.taken).toBe(1)
     expect(log.text()).toContain('Creating the proxy p on port 8080 (haproxy:3.0-alpine, HAProxy)')
@@ -145,7 +147,9 @@ describe('HaproxyRouter: the proxy container', () => {
   it('refuses a proxy that publishes another port than proxy-port', async () => {
     const docker = new FakeDocker()
     existing(docker, 'haproxy', true).portBindings = { '80/tcp': [{ HostPort: '9090' }] }
-    await expect(bed(docker).router.ensure('cutover-web')).rejects.toThrow(/already exists and publishes port 9090, not 8080 as 'proxy-port' asks/)
+    await expect(bed(docker).router.ensure('cutover-web')).rejects.toThrow(
+      /already exists and publishes 9090, not 8080 as 'proxy-port' asks; nothing was changed\..*set proxy-port to 9090 to use it as it is\. To move it, remove it on the host \(docker rm -f p;/
+    )
   })
 })
 

@@ -110,7 +110,7 @@ describe('parseInputs', () => {
     [{ 'health-path': 'health' }, "Input 'health-path' must start with /"],
     [{ 'health-passes': '0' }, "Input 'health-passes' must be from 1 to 100"],
     [{ 'keep-previous': 'paused' }, "Input 'keep-previous' must be one of running, stopped, removed"],
-    [{ 'proxy-port': '0' }, "Input 'proxy-port' must be from 1 to 65535"],
+    [{ 'proxy-port': '0' }, 'Input \'proxy-port\' must be a port (80), an address and port (127.0.0.1:8080, [::1]:8080) or none, not "0"'],
     [{ 'proxy-type': 'traefik' }, "Input 'proxy-type' must be one of auto, haproxy, nginx"],
     [{ domains: 'exa mple!.com' }, "Input 'domains' has an invalid domain"],
     // Late failures on the host (issue #9), caught before connecting:

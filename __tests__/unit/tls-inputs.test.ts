@@ -80,7 +80,10 @@ describe('TLS inputs', () => {
     [{ 'proxy-type': 'nginx', 'trusted-proxies': '10.0.0.0/8' }, "Input 'trusted-proxies' needs TLS termination, which the nginx router does not have"],
     [{ tls: 'yes' }, "Input 'tls' must be one of off, auto, custom"],
     [{ tls: 'auto', domains: '' }, "which needs 'domains'"],
-    [{ tls: 'auto', domains: '*.example.com' }, 'cannot issue wildcards'],
+    [
+      { tls: 'auto', domains: '*.example.com' },
+      'Input \'domains\' has the wildcard "*.example.com", which ACME HTTP-01 cannot validate: set acme-challenge: dns-01'
+    ],
     [{ tls: 'auto', 'https-port': '80' }, "Input 'https-port' must differ from proxy-port"],
     [{ tls: 'auto', 'https-port': '0' }, "Input 'https-port' must be from 1 to 65535"],
     [{ tls: 'auto', 'acme-directory': 'http://acme.test/dir' }, "Input 'acme-directory' must be an https URL"],

@@ -46,7 +46,12 @@ declare -A PKG_OF=(
   [dockerd]=docker.io [docker]=docker.io [sshd]=openssh-server [ssh]=openssh-client
   [ssh-keygen]=openssh-client [docker-registry]=docker-registry [htpasswd]=apache2-utils
   [ip]=iproute2 [ss]=iproute2 [wrk]=wrk [nginx]=nginx-light [curl]=curl [node]=nodejs
-  [haproxy]=haproxy [openssl]=openssl [caddy]=caddy
+  [haproxy]=haproxy [openssl]=openssl
+  # Edges in front of cutover's proxy (issue #23, __tests__/e2e/edge.test.ts): Caddy 2.6 as a
+  # static binary in a FROM scratch container, nginx with its stream module (PROXY protocol).
+  [caddy]=caddy
+  # DNS-01 (issue #23): bind9 is the authoritative primary of a test zone taking RFC 2136 updates.
+  [named]=bind9
   # Debian's compose v1: the compose e2e test checks `docker-compose -p <app>-blue ps` lists a color.
   [docker-compose]=docker-compose
 )
@@ -80,6 +85,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   for bin in "${!PKG_OF[@]}"; do
     command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after apt-get install"
   done
+fi
+# nginx's stream module (a package of its own): the nginx edge sends PROXY protocol with it.
+if [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+  log "nginx stream module missing -> apt-get install libnginx-mod-stream"
+  { apt-get install -y -qq libnginx-mod-stream || { apt-get update -qq && apt-get install -y -qq libnginx-mod-stream; }; } >>/var/log/cutover-testbed-apt.log 2>&1 ||
+    die "apt-get install libnginx-mod-stream failed: $(tail -5 /var/log/cutover-testbed-apt.log)"
 fi
 SSHD_BIN=$(command -v sshd)
 REGISTRY_BIN=$(command -v docker-registry)

@@ -4,7 +4,10 @@ import { join } from 'node:path'
 import * as acme from 'acme-client'
 import { certFile } from './layout.js'
 import { installCertificate } from './install.js'
-import { ACCOUNT_KEY_FILE, challengeFile, readCertificate, renewalDue, WANTED_FILE, wantedFile, type AcmeWanted } from './state.js'
+import type { DnsChallengeSettings, DnsProvider } from './dns-provider.js'
+import { Rfc2136Provider } from './rfc2136.js'
+import { parseTsigKey } from './tsig.js'
+import { ACCOUNT_KEY_FILE, challengeFile, dnsFile, readCertificate, renewalDue, WANTED_FILE, wantedFile, type AcmeWanted } from './state.js'
 
 export interface RenewerOptions {
   /** The proxy's config volume. */
@@ -64,6 +67,15 @@ async function accountKey(dir: string): Promise<Buffer> {
   }
 }
 
+/** dns-01: the app's DNS provider, from the root-only file the action wrote (the TSIG key in it). */
+async function dnsProviderOf(dir: string, app: string): Promise<DnsProvider> {
+  const settings = JSON.parse(await readFile(join(dir, dnsFile(app)), 'utf8')) as Partial<DnsChallengeSettings>
+  if (settings.kind !== 'rfc2136' || !settings.server || !settings.port || !settings.zone || !settings.tsigKey) {
+    throw new Error(`the DNS settings of ${app} (${dnsFile(app)}) are missing: deploy the app again`)
+  }
+  return new Rfc2136Provider({ server: settings.server, port: settings.port, zone: settings.zone, key: parseTsigKey(settings.tsigKey) })
+}
+
 export async function readWanted(dir: string, app: string): Promise<AcmeWanted> {
   return JSON.parse(await readFile(join(dir, wantedFile(app)), 'utf8')) as AcmeWanted
 }
@@ -98,18 +110,27 @@ export async function ensureCertificate(o: RenewerOptions, app: string, force = 
     acme.axios.defaults.httpsAgent = new Agent({ ca: wanted.directoryCa, keepAlive: false })
     const client = new acme.Client({ directoryUrl: wanted.directory, accountKey: await accountKey(o.dir) })
     const [key, csr] = await acme.crypto.createCsr({ commonName: wanted.domains[0], altNames: wanted.domains }, await acme.crypto.createPrivateEcdsaKey())
+    // newAccount finds the account of this key (or makes it): acme-client's own registration then
+    // "updates" an existing account with nothing new, which pebble refuses (a renewal without acme-email failed so).
+    const api = (client as unknown as { api: { createAccount(data: object): Promise<unknown> } }).api
+    await api.createAccount({ termsOfServiceAgreed: true, ...(wanted.email ? { contact: [`mailto:${wanted.email}`] } : {}) })
+    const dns = wanted.challenge === 'dns-01' ? await dnsProviderOf(o.dir, app) : undefined
+    // dns-01 publishes `_acme-challenge.<name>` (a wildcard's is its base name's); the value is the key authorization's digest.
+    const txtName = (authz: { identifier: { value: string } }) => `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`
     const cert = await client.auto({
       csr,
       email: wanted.email,
       termsOfServiceAgreed: true,
-      challengePriority: ['http-01'],
-      // The ACME server validates through the proxy; this container may not resolve the names at all.
+      challengePriority: [dns ? 'dns-01' : 'http-01'],
+      // The ACME server validates through the proxy (or the zone's DNS); this container may not resolve the names at all.
       skipChallengeVerification: true,
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-        await writeFile(join(o.dir, challengeFile(challenge.token)), keyAuthorization, { mode: 0o600 })
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        if (dns) await dns.setTxt(txtName(authz), keyAuthorization)
+        else await writeFile(join(o.dir, challengeFile(challenge.token)), keyAuthorization, { mode: 0o600 })
       },
-      challengeRemoveFn: async (_authz, challenge) => {
-        await unlink(join(o.dir, challengeFile(challenge.token))).catch(() => undefined)
+      challengeRemoveFn: async (authz, challenge, keyAuthorization) => {
+        if (dns) await dns.removeTxt(txtName(authz), keyAuthorization).catch(e => o.log(`${app}: could not remove a TXT record: ${(e as Error).message}`))
+        else await unlink(join(o.dir, challengeFile(challenge.token))).catch(() => undefined)
       }
     })
     const pem = `${cert.trim()}\n${key.toString().trim()}\n`

@@ -13,6 +13,8 @@ export interface AcmeWanted {
   directory: string
   /** PEM of the ACME server's TLS root, for private ACME servers. */
   directoryCa?: string
+  /** Absent: http-01. dns-01: the DNS settings (and secret) are in dnsFile(app), read by the renewer only. */
+  challenge?: 'http-01' | 'dns-01'
 }
 
 export function wantedFile(app: string): string {
@@ -20,6 +22,15 @@ export function wantedFile(app: string): string {
 }
 
 export const WANTED_FILE = /^acme-([a-z0-9-]+)\.json$/
+
+/**
+ * dns-01: where the renewer publishes TXT records, the TSIG key included (issue #23). Root-only
+ * (0600) in the proxy's config volume, the one place the renewer reads; never in an environment
+ * variable (docker inspect shows those) nor in the log. Not matched by WANTED_FILE (`.dns.json`).
+ */
+export function dnsFile(app: string): string {
+  return `acme-${app}.dns.json`
+}
 export const ACCOUNT_KEY_FILE = 'acme-account.key'
 
 export function challengeFile(token: string): string {

@@ -1,4 +1,5 @@
 import type { Mode, ProxyInputs, StrategySettings, TlsSettings } from './config.js'
+import { describeListen } from './listen.js'
 
 /**
  * What a router can do, declared by each router (src/proxy) and checked against what a run asks
@@ -24,6 +25,8 @@ export interface RouterCapabilities {
   stats: boolean
   /** Cookie-pinned clients (sticky). */
   sticky: boolean
+  /** Behind an edge proxy (issue #23): proxy-port as an address or none, proxy-networks, PROXY protocol. */
+  edge: boolean
 }
 
 export type Capability = Exclude<keyof RouterCapabilities, 'name'>
@@ -37,7 +40,8 @@ export const CAPABILITY_WORDS: Record<Capability, string> = {
   maintenance: 'a maintenance page',
   tls: 'TLS termination',
   stats: 'response counters',
-  sticky: 'sticky sessions'
+  sticky: 'sticky sessions',
+  edge: 'running behind an edge proxy'
 }
 
 /** One input (or mode) that needs a capability the chosen router lacks. */
@@ -79,17 +83,33 @@ export interface RouterRequest {
   tls?: Pick<TlsSettings, 'mode' | 'trustedProxies'>
   /** metrics: the address asked for (`127.0.0.1:9101`). */
   metrics?: string
+  /** Edge mode (issue #23): proxy-port as written when not a plain port, proxy-networks, proxy-protocol. */
+  edge?: { listen?: string; networks?: string[]; proxyProtocol?: boolean }
 }
 
 /** The router request of a configuration (or of its proxy once settled on a host). */
 export function routerRequest(config: {
   mode: Mode
   strategy: StrategySettings
-  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls' | 'metrics'>
+  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls' | 'metrics'> & Partial<Pick<ProxyInputs, EdgeInputs>>
 }): RouterRequest {
   const { sticky, previewDomains, tls, metrics } = config.proxy
-  return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls, ...(metrics ? { metrics: `${metrics.host}:${metrics.port}` } : {}) }
+  const { port, hostIp, unpublished, networks, proxyProtocol } = config.proxy
+  const listen = unpublished || hostIp ? describeListen({ port: port ?? 0, hostIp, unpublished }) : undefined
+  const edge = listen || networks?.length || proxyProtocol ? { listen, networks, proxyProtocol } : undefined
+  return {
+    mode: config.mode,
+    strategy: config.strategy,
+    sticky,
+    previewDomains,
+    tls,
+    ...(metrics ? { metrics: `${metrics.host}:${metrics.port}` } : {}),
+    ...(edge ? { edge } : {})
+  }
 }
+
+/** The proxy inputs of edge mode. */
+export type EdgeInputs = 'port' | 'hostIp' | 'unpublished' | 'networks' | 'proxyProtocol'
 
 /** One row of the table: an input, what it needs, and its value when set (undefined: not asked for). */
 interface CapabilityRule {
@@ -120,7 +140,10 @@ export const CAPABILITY_TABLE: readonly CapabilityRule[] = [
   { input: 'sticky', needs: ['sticky'], asked: r => (r.sticky ? 'cookie' : undefined) },
   { input: 'tls', needs: ['tls'], asked: r => (r.tls && r.tls.mode !== 'off' ? r.tls.mode : undefined) },
   { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) },
-  { input: 'metrics', needs: ['stats'], asked: r => r.metrics }
+  { input: 'metrics', needs: ['stats'], asked: r => r.metrics },
+  { input: 'proxy-port', needs: ['edge'], asked: r => r.edge?.listen },
+  { input: 'proxy-networks', needs: ['edge'], asked: r => (r.edge?.networks?.length ? '' : undefined) },
+  { input: 'proxy-protocol', needs: ['edge'], asked: r => (r.edge?.proxyProtocol ? 'true' : undefined) }
 ]
 
 /**

@@ -128,7 +128,16 @@ export interface TlsSettings {
   certificate?: string
   key?: string
   /** tls auto: the ACME account and server, and the image the renewer container runs in. */
-  acme?: { email?: string; directory: string; directoryCa?: string; image: string }
+  acme?: {
+    email?: string
+    directory: string
+    directoryCa?: string
+    image: string
+    /** acme-challenge (issue #23): http-01 through the proxy, or dns-01 (wildcards) through `dns`. */
+    challenge?: 'http-01' | 'dns-01'
+    /** dns-01: where the renewer publishes TXT records (the TSIG key included: a secret). */
+    dns?: { kind: 'rfc2136'; server: string; port: number; zone: string; tsigKey: string }
+  }
 }
 
 export interface ProxySettings {
@@ -137,6 +146,14 @@ export interface ProxySettings {
   name: string
   image: string
   port: number
+  /** proxy-port given as an address (127.0.0.1:8080): the host address the port is published on; absent: every address. */
+  hostIp?: string
+  /** proxy-port none (edge mode, issue #23): nothing published; an edge reaches the proxy on `networks` by its container name. */
+  unpublished?: boolean
+  /** proxy-networks: Docker networks (an edge's) the proxy joins besides its own and the apps'. */
+  networks?: string[]
+  /** proxy-protocol: PROXY protocol (v1 or v2) expected from the trusted-proxies, so the client's address crosses the edge. */
+  proxyProtocol?: boolean
   domains: string[]
   drainTimeoutMs: number
   /** sticky: cookie (HAProxy): a client keeps the color (the replica) it first got until that color's drain ends. */

@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net'
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import type { TlsMode, TlsSettings } from '../core/config.js'
+import { parseChallenge } from './dns01.js'
 
 /** Let's Encrypt's production directory: the default ACME server. */
 export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory'
@@ -30,7 +31,7 @@ export type InputErrorFactory = (input: string, message: string) => Error
 export function parseTls(
   r: TlsInputReader,
   error: InputErrorFactory,
-  the: { proxyPort: number; domains: string[]; now?: Date; checkImage: (input: string, value: string) => string }
+  the: { proxyPort: number | undefined; domains: string[]; now?: Date; checkImage: (input: string, value: string) => string }
 ): TlsSettings {
   const mode = r.oneOf('tls', TLS_MODES, 'off')
   const httpsPort = r.int('https-port', 443, 1, 65535)
@@ -45,11 +46,15 @@ export function parseTls(
   // Read (and so masked) whatever the mode: a key pasted by mistake must not reach the log.
   const certificate = r.secret('tls-certificate')
   const key = r.secret('tls-key')
+  const tsigKey = r.secret('acme-dns-tsig-key')
+  if (mode !== 'auto' && tsigKey.trim())
+    throw error('acme-dns-tsig-key', "is set but 'tls' is not auto: it is only used with tls: auto and acme-challenge: dns-01")
   if (mode === 'off') {
     if (certificate.trim() || key.trim()) throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', "is set but 'tls' is off: set tls: custom to use it")
     return settings
   }
-  if (httpsPort === the.proxyPort)
+  // proxy-port none publishes neither: an edge passes HTTPS through to the proxy's port 443.
+  if (the.proxyPort !== undefined && httpsPort === the.proxyPort)
     throw error('https-port', `must differ from proxy-port (${the.proxyPort}): the proxy serves HTTP and HTTPS on separate ports`)
   if (!the.domains.length) throw error('tls', `is "${mode}", which needs 'domains': certificates are for host names`)
   if (mode === 'custom') {
@@ -58,9 +63,8 @@ export function parseTls(
     checkCustomCertificate(certificate, key, the.domains, the.now ?? new Date(), error)
     return { ...settings, certificate: normalizePem(certificate), key: normalizePem(key) }
   }
-  const wildcard = the.domains.find(d => d.startsWith('*.'))
-  if (wildcard) throw error('tls', `is auto, but domains has the wildcard "${wildcard}": ACME HTTP-01 validation cannot issue wildcards (use tls: custom)`)
   if (certificate.trim() || key.trim()) throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', 'is only used with tls: custom, not auto')
+  const challenge = parseChallenge(r, error, the.domains)
   const email = r.str('acme-email')
   if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw error('acme-email', `is not an email address: ${JSON.stringify(email)}`)
   const directory = r.str('acme-directory', LETS_ENCRYPT)
@@ -80,7 +84,7 @@ export function parseTls(
     }
   }
   const image = the.checkImage('acme-image', r.str('acme-image', DEFAULT_ACME_IMAGE))
-  return { ...settings, acme: { email: email || undefined, directory, directoryCa: ca ? normalizePem(ca) : undefined, image } }
+  return { ...settings, acme: { email: email || undefined, directory, directoryCa: ca ? normalizePem(ca) : undefined, image, ...challenge } }
 }
 
 function normalizePem(text: string): string {

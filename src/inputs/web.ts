@@ -4,6 +4,7 @@ import { parseImage } from './image.js'
 import { APP_NAME, DNS_LABEL_MAX, HOSTNAME, IPV4 } from './patterns.js'
 import type { Reader } from './reader.js'
 import { parseTls } from './tls.js'
+import { parseEdge, parseProxyPort } from './edge.js'
 
 /** The web role's inputs: how it is health-checked and how the proxy routes to it. */
 
@@ -79,15 +80,17 @@ export function parseProxy(r: Reader): ProxyInputs {
   const name = parseProxyName(r.str('proxy-name', 'cutover-proxy'))
   const type = r.oneOf('proxy-type', PROXY_TYPES, 'auto')
   const image = r.str('proxy-image')
-  const port = r.int('proxy-port', 80, 1, 65535)
+  const listen = parseProxyPort(r.str('proxy-port', '80'))
   // Preview domains are served with the app's certificate: it must cover them too (tls auto asks for them).
   const certified = domains.length ? [...domains, ...previewDomains] : domains
-  const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyPort: port, domains: certified, checkImage: parseImage })
+  const proxyPort = listen.unpublished ? undefined : listen.port
+  const tls = parseTls(r, (input, message) => new InputError(input, message), { proxyPort, domains: certified, checkImage: parseImage })
   return {
     type,
     name,
     image: image ? parseImage('proxy-image', image) : undefined,
-    port,
+    ...listen,
+    ...parseEdge(r, listen, tls.trustedProxies),
     domains,
     ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
     ...(previewDomains.length ? { previewDomains } : {}),

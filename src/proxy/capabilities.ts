@@ -1,4 +1,4 @@
-import { capabilityProblem, routerRequest, type Capability, type CapabilityProblem, type RouterCapabilities } from '../core/capabilities.js'
+import { capabilityProblem, routerRequest, type Capability, type CapabilityProblem, type EdgeInputs, type RouterCapabilities } from '../core/capabilities.js'
 import type { Mode, ProxyChoice, ProxyInputs, ProxyType, StrategySettings } from '../core/config.js'
 
 /**
@@ -16,7 +16,8 @@ export const HAPROXY_CAPABILITIES: RouterCapabilities = {
   maintenance: true,
   tls: true,
   stats: true,
-  sticky: true
+  sticky: true,
+  edge: true
 }
 
 /** Two nginx tiers switched by a reload: plain HTTP, one container per color. */
@@ -29,7 +30,8 @@ export const NGINX_CAPABILITIES: RouterCapabilities = {
   maintenance: false,
   tls: false,
   stats: false,
-  sticky: false
+  sticky: false,
+  edge: false
 }
 
 /**
@@ -52,7 +54,8 @@ export const CADDY_CAPABILITIES: RouterCapabilities = {
   maintenance: true,
   tls: false,
   stats: false,
-  sticky: false
+  sticky: false,
+  edge: false
 }
 
 /** Each proxy-type's declared capabilities. */
@@ -73,7 +76,7 @@ export function routersWith(capability: Capability): string[] {
 export interface ProxyRun {
   mode: Mode
   strategy: StrategySettings
-  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls' | 'metrics'> & { type: ProxyChoice }
+  proxy: Pick<ProxyInputs, 'sticky' | 'previewDomains' | 'tls' | 'metrics'> & Partial<Pick<ProxyInputs, EdgeInputs>> & { type: ProxyChoice }
 }
 
 /**

@@ -45,6 +45,18 @@ export const ACME_BACKEND = 'cutover_acme'
  * Not a *.cfg: HAProxy does not read it as configuration.
  */
 export const SERVER_STATE_FILE = 'servers.state'
+/**
+ * Sources whose connections start with a PROXY protocol header (v1 or v2; issue #23): the
+ * trusted-proxies of every app with proxy-protocol true (src/proxy/haproxy-edge.ts). From any other
+ * source a connection is plain HTTP, as before.
+ */
+export const PROXY_PROTOCOL_MAP = 'proxy-protocol.map'
+/**
+ * cutover's own checks through the proxy when no public port serves them plainly (proxy-port none,
+ * proxy-protocol): the same frontend, never published and never expecting a PROXY header, reached
+ * at the proxy's address on its own network.
+ */
+export const HAPROXY_PROBE_PORT = 8406
 /** A state file naming no server (its format version only). */
 export const EMPTY_SERVER_STATE = '1\n'
 
@@ -139,6 +151,10 @@ frontend cutover
   # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
   # strict-sni: a name no app has a certificate for gets no handshake (no fallback certificate).
   bind :${HAPROXY_HTTPS_PORT} ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1
+  # cutover's verification behind an edge: unpublished, plain HTTP (see HAPROXY_PROBE_PORT).
+  bind :${HAPROXY_PROBE_PORT}
+  # An edge in front (proxy-protocol): its PROXY header names the client; from trusted-proxies only.
+  tcp-request connection expect-proxy layer4 if !{ dst_port ${HAPROXY_PROBE_PORT} } { src,map_ip(${dir}/${PROXY_PROTOCOL_MAP}) -m found }
   # exact host names, then wildcards (*.example.com), then the app deployed without domains
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }

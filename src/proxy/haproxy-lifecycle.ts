@@ -18,14 +18,18 @@ import {
   HAPROXY_HTTPS_PORT,
   HAPROXY_METRICS_PORT,
   HAPROXY_PORT,
+  HAPROXY_PROBE_PORT,
   HAPROXY_RUN_DIR,
+  PROXY_PROTOCOL_MAP,
   hostRunDir,
   RELEASES_MAP,
   renderBaseConfig,
   SERVER_STATE_FILE,
   WILDCARDS_MAP
 } from './haproxy-config.js'
+import { EMPTY_PROXY_PROTOCOL_MAP } from './haproxy-edge.js'
 import type { ConfVolume } from './haproxy-files.js'
+import { describeListen } from '../core/listen.js'
 import type { FileBefore, HaproxyAdmin } from './haproxy-runtime.js'
 import { SERVER_RESOLVE } from './haproxy-strategy.js'
 import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
@@ -46,7 +50,8 @@ const SHARED_DEFAULTS: Record<string, string> = {
   [CERTS_LIST]: EMPTY_CERTS_LIST,
   [ACME_MAP]: EMPTY_ACME_MAP,
   [SERVER_STATE_FILE]: EMPTY_SERVER_STATE,
-  [RELEASES_MAP]: EMPTY_RELEASES_MAP
+  [RELEASES_MAP]: EMPTY_RELEASES_MAP,
+  [PROXY_PROTOCOL_MAP]: EMPTY_PROXY_PROTOCOL_MAP
 }
 
 /** What the proxy container's lifecycle needs: the host's Docker, the proxy's settings, its files and admin socket. */
@@ -89,8 +94,12 @@ export class HaproxyContainer {
     const info = await inspectIfExists(this.container)
     if (info) this.check(info)
     this.metricsPublished = !!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0
+    await this.checkEdgeNetworks()
     const ready =
-      !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.mustRecreate(info)
+      !!info &&
+      info.State.Running &&
+      [appNetwork, this.network, ...this.edgeNetworks].every(n => !!info.NetworkSettings.Networks[n]) &&
+      !this.mustRecreate(info)
     if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0) return
     await underLock(this.host.lockProxy, async () => {
       // Under the lock: what other apps wrote until now.
@@ -108,7 +117,7 @@ export class HaproxyContainer {
   /** The container (created, or re-created to publish HTTPS) and the networks it must be on. */
   private async existingOrNew(appNetwork: string): Promise<{ current: Docker.ContainerInspectInfo; networks: string[] }> {
     let current = await inspectIfExists(this.container)
-    let networks = [this.network, appNetwork]
+    let networks = [this.network, appNetwork, ...this.edgeNetworks]
     if (!current) current = await this.create()
     else if (this.mustRecreate(current)) {
       // Docker cannot publish a port on an existing container: a new one, on every network the old
@@ -123,6 +132,49 @@ export class HaproxyContainer {
     }
     this.check(current)
     return { current, networks }
+  }
+
+  /** proxy-networks: the edge's Docker networks the proxy joins. */
+  private get edgeNetworks(): string[] {
+    return this.host.settings.networks ?? []
+  }
+
+  /** Every network of proxy-networks exists (an edge's network is the user's to create), before anything changes. */
+  private async checkEdgeNetworks(): Promise<void> {
+    for (const network of this.edgeNetworks) {
+      const found = await this.host.docker
+        .getNetwork(network)
+        .inspect()
+        .then(
+          () => true,
+          e => {
+            if ((e as { statusCode?: number }).statusCode === 404) return false
+            throw e
+          }
+        )
+      if (!found) {
+        throw new ProxyError(
+          `The Docker network ${network} named in proxy-networks does not exist on the host. Nothing was changed. ` +
+            `Name the network your edge proxy is on (docker network ls), or create it (docker network create ${network}) and attach the edge to it.`
+        )
+      }
+    }
+  }
+
+  /**
+   * Where cutover's own checks reach the proxy: its public port from the host, or with proxy-port
+   * none or proxy-protocol (an edge in front) its probe port at its address on its own network.
+   */
+  async probeEntry(): Promise<{ host: string; port: number }> {
+    const { settings } = this.host
+    if (!settings.unpublished && !settings.proxyProtocol) {
+      const anyAddress = !settings.hostIp || settings.hostIp === '0.0.0.0' || settings.hostIp === '::'
+      return { host: anyAddress ? '127.0.0.1' : settings.hostIp!, port: settings.port }
+    }
+    const info = await inspectIfExists(this.container)
+    const address = info?.NetworkSettings.Networks[this.network]?.IPAddress
+    if (!address) throw new ProxyError(`The proxy ${this.name} has no address on its network ${this.network}: is it running?`)
+    return { host: address, port: HAPROXY_PROBE_PORT }
   }
 
   /** A stopped proxy starts (with the files it needs); a running one gets this version's base file by a reload. */
@@ -221,7 +273,12 @@ export class HaproxyContainer {
 
   /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
   private lacksHttpsPort(info: Docker.ContainerInspectInfo): boolean {
-    return this.host.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0
+    return (
+      this.host.tls.mode !== 'off' &&
+      !this.host.settings.unpublished &&
+      info.Config.Labels?.[LABEL.proxy] === 'haproxy' &&
+      this.publishedPorts(info, HTTPS_PORT_KEY).length === 0
+    )
   }
 
   /** The base file as this run wants it, or undefined when the proxy already has it. */
@@ -248,7 +305,7 @@ export class HaproxyContainer {
 
   /** Refuses a container that is not cutover's HAProxy, or publishes other ports than the inputs ask for. */
   private check(info: Docker.ContainerInspectInfo): void {
-    const { settings, tls } = this.host
+    const { tls } = this.host
     const kind = info.Config.Labels?.[LABEL.proxy]
     if (kind !== 'haproxy') {
       throw new ProxyError(
@@ -256,7 +313,7 @@ export class HaproxyContainer {
           `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`
       )
     }
-    const published = this.publishedPorts(info, PORT_KEY)
+    this.checkPublished(info)
     const https = this.publishedPorts(info, HTTPS_PORT_KEY)
     if (tls.mode !== 'off' && https.length && !https.includes(tls.httpsPort)) {
       throw new ProxyError(
@@ -264,13 +321,26 @@ export class HaproxyContainer {
           `Set https-port to match (the proxy is shared by every app on the host).`
       )
     }
-    if (!published.includes(settings.port)) {
-      const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port'
-      throw new ProxyError(
-        `The proxy container ${this.name} already exists and ${what}, not ${settings.port} as 'proxy-port' asks. ` +
-          `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`
-      )
-    }
+  }
+
+  /**
+   * The proxy publishes what proxy-port asks (a port on every address, on one address, or nothing).
+   * Docker cannot change that on a running container and the proxy is shared: refused, saying how.
+   */
+  private checkPublished(info: Docker.ContainerInspectInfo): void {
+    const { settings } = this.host
+    const bindings = (info.HostConfig.PortBindings as Record<string, { HostIp?: string; HostPort?: string }[] | null> | undefined)?.[PORT_KEY] ?? []
+    const has = bindings.map(b => describeListen({ port: Number(b.HostPort), hostIp: b.HostIp && b.HostIp !== '0.0.0.0' ? b.HostIp : undefined }))
+    const wanted = describeListen(settings)
+    const matches = settings.unpublished ? has.length === 0 : has.includes(settings.hostIp === '0.0.0.0' ? String(settings.port) : wanted)
+    if (matches) return
+    const what = has.length ? `publishes ${has.join(', ')}` : 'publishes no port (proxy-port none)'
+    throw new ProxyError(
+      `The proxy container ${this.name} already exists and ${what}, not ${wanted} as 'proxy-port' asks; nothing was changed. ` +
+        `The proxy is shared by every app on the host: set proxy-port to ${has[0] ?? 'none'} to use it as it is. ` +
+        `To move it, remove it on the host (docker rm -f ${this.name}; its routes and certificates stay in the volume ${this.name}-conf) and deploy again with the new proxy-port: ` +
+        `until each app on it has deployed again, those apps are unreachable.`
+    )
   }
 
   private async create(): Promise<Docker.ContainerInspectInfo> {
@@ -278,9 +348,11 @@ export class HaproxyContainer {
     await ensureProxyImage(docker, settings.image, registry, log)
     const https = tls.mode !== 'off'
     const metrics = settings.metrics
-    log.info(
-      `Creating the proxy ${this.name} on port ${settings.port}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`
-    )
+    const where = settings.unpublished
+      ? `publishing nothing (reached by its name on ${settings.networks?.join(', ') ?? 'its networks'})`
+      : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}`
+    log.info(`Creating the proxy ${this.name} ${where}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`)
+    const hostIp = settings.hostIp ? { HostIp: settings.hostIp } : {}
     try {
       await docker.createContainer({
         name: this.name,
@@ -296,8 +368,12 @@ export class HaproxyContainer {
         ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
         HostConfig: {
           PortBindings: {
-            [PORT_KEY]: [{ HostPort: String(settings.port) }],
-            ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(tls.httpsPort) }] } : {}),
+            ...(settings.unpublished
+              ? {}
+              : {
+                  [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
+                  ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
+                }),
             ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
           },
           Binds: [

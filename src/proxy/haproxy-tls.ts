@@ -3,7 +3,7 @@ import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js
 import type { Log } from '../core/log.js'
 import type { DomainCertificate } from '../engine/ports.js'
 import { sanitizeHostText } from '../transport/host-text.js'
-import { readCertificate, renewalDue, wantedFile, type AcmeWanted } from '../acme/state.js'
+import { dnsFile, readCertificate, renewalDue, wantedFile, type AcmeWanted } from '../acme/state.js'
 import { AcmeRenewer } from './haproxy-acme.js'
 import { ACME_BACKEND, ACME_CHALLENGE_PORT, ACME_MAP, certFile, EMPTY_ACME_MAP, updateAcmeMap, updateCertsList, type AppTls } from './haproxy-config.js'
 import type { ConfVolume, TlsFiles } from './haproxy-files.js'
@@ -55,8 +55,13 @@ export class HaproxyTls {
     const mode = this.settings.mode
     return {
       certsList: updateCertsList(now.certsList, this.host.app, mode !== 'off'),
-      acmeMap: updateAcmeMap(now.acmeMap, this.host.app, mode === 'auto' ? this.certifiedNames : [])
+      acmeMap: updateAcmeMap(now.acmeMap, this.host.app, this.httpChallengeNames)
     }
+  }
+
+  /** The names whose HTTP-01 challenges the proxy routes to the renewer (none with dns-01). */
+  private get httpChallengeNames(): string[] {
+    return this.settings.mode === 'auto' && this.settings.acme?.challenge !== 'dns-01' ? this.certifiedNames : []
   }
 
   /** tls custom: the one file HAProxy reads, certificate chain then key. */
@@ -77,12 +82,17 @@ export class HaproxyTls {
     const proxy = this.host.settings.name
     const renewer = new AcmeRenewer(docker, proxy, network, acme.image, registry, log)
     const names = this.certifiedNames
-    const wanted: AcmeWanted = { app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa }
+    const challenge = acme.challenge ?? 'http-01'
+    const wanted: AcmeWanted = { app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa, challenge }
     const wantedText = JSON.stringify(wanted, null, 2) + '\n'
+    // dns-01: the TSIG key goes into a root-only file the renewer reads; http-01 keeps no key there.
+    const dnsText = acme.dns ? JSON.stringify(acme.dns, null, 2) + '\n' : undefined
+    const dnsNow = await files.file(dnsFile(app))
+    if (dnsText !== undefined ? dnsNow !== dnsText : dnsNow !== undefined && dnsNow !== '{}\n') await files.put(dnsFile(app), dnsText ?? '{}\n', 0o600)
     if ((await files.file(wantedFile(app))) !== wantedText) await files.put(wantedFile(app), wantedText, 0o600)
     // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
     const address = await underLock(lockProxy, () => renewer.ensureRunning())
-    await this.routeChallenges(renewer.name, names)
+    await this.routeChallenges(renewer.name, this.httpChallengeNames)
     // Its address now rather than at the next DNS resolution (it may have just been created).
     if (address) {
       const answer = await this.host.admin.cli(
@@ -95,12 +105,15 @@ export class HaproxyTls {
     const cert = readCertificate(await files.file(certFile(app)))
     const due = renewalDue(cert, names, new Date(), 0)
     if (!due) return
-    log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} (${due})`)
+    log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} by ${challenge} (${due})`)
     try {
       await renewer.issue(app, ISSUE_TIMEOUT_MS)
     } catch (e) {
       throw new ProxyError(
-        `No certificate for ${names.join(', ')}: ${(e as Error).message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`
+        `No certificate for ${names.join(', ')}: ${(e as Error).message}. Nothing was switched; ` +
+          (challenge === 'dns-01'
+            ? `the renewer must reach the DNS server ${acme.dns?.server}:${acme.dns?.port} and its TSIG key must allow updates of ${acme.dns?.zone}.`
+            : 'the names must point at this host and its port 80 must reach the proxy.')
       )
     }
   }
@@ -108,12 +121,17 @@ export class HaproxyTls {
   /** HTTP-01 challenges of the app's names to the renewer (a reload, once). */
   private async routeChallenges(renewer: string, names: string[]): Promise<void> {
     const { app, log, lockProxy, files, admin } = this.host
+    if (!names.length && !(await files.file(ACME_MAP))?.includes(` ${app}\n`)) return
     await underLock(lockProxy, async () => {
       files.forget()
       const current = (await files.file(ACME_MAP)) ?? EMPTY_ACME_MAP
       const next = updateAcmeMap(current, app, names)
       if (next === current) return
-      log.info(`Routing ACME challenges for ${names.join(', ')} to ${renewer}: reloading the proxy`)
+      log.info(
+        names.length
+          ? `Routing ACME challenges for ${names.join(', ')} to ${renewer}: reloading the proxy`
+          : `No HTTP-01 challenges of ${app} go to ${renewer} any more: reloading the proxy`
+      )
       await files.put(ACME_MAP, next)
       await admin.testAndReload([{ file: ACME_MAP, content: current }])
     })

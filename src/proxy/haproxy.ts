@@ -28,6 +28,7 @@ import {
   WILDCARDS_MAP,
   type DomainMaps
 } from './haproxy-config.js'
+import { ensureProxyProtocol } from './haproxy-edge.js'
 import { ConfVolume, type TlsFiles } from './haproxy-files.js'
 import { HaproxyContainer } from './haproxy-lifecycle.js'
 import { recordRelease } from './haproxy-metrics.js'
@@ -111,6 +112,10 @@ export class HaproxyRouter implements Router {
 
   async ensure(appNetwork: string): Promise<void> {
     await this.proxy.ensure(appNetwork)
+    // proxy-protocol: the edge's header is expected from the app's trusted-proxies (issue #23).
+    const sources = this.settings.proxyProtocol ? (this.settings.tls?.trustedProxies ?? []) : []
+    const edgeHost = { app: this.app, proxyName: this.name, log: this.log, lockProxy: this.lockProxy, files: this.files, admin: this.admin }
+    await ensureProxyProtocol(edgeHost, sources)
     await this.tls.ensure()
   }
 
@@ -327,7 +332,7 @@ export class HaproxyRouter implements Router {
       await this.admin.run(on ? [`clear map ${mapPath}`, `add map ${mapPath} on 1`] : [`clear map ${mapPath}`], `the maintenance flag of ${this.app}`)
       this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`)
     }
-    return confirmMaintenance(this.openTcp, this.settings, on, 10_000)
+    return confirmMaintenance(this.openTcp, this.settings, on, 10_000, await this.proxy.probeEntry())
   }
 
   /** watch: the app backend's response counters (`show stat`), the same numbers its log lines would add up to. */
@@ -432,6 +437,6 @@ export class HaproxyRouter implements Router {
       decode: decodeRelease,
       confirmAfterMs: this.admin.reloaded ? 150 : 0
     }
-    return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs)
+    return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs, await this.proxy.probeEntry())
   }
 }

@@ -61,6 +61,12 @@ export async function ensureProxyImage(docker: Docker, image: string, registry: 
   }
 }
 
+/** An address and port the proxy answers HTTP on, as reached from the host. */
+export interface ProxyEntry {
+  host: string
+  port: number
+}
+
 export interface VerifyAsk {
   /** The release the answer must come from. */
   releaseId: string
@@ -82,7 +88,15 @@ export interface VerifyAsk {
  * Asks the proxy's public port (from the host, over the tunnel) for `path` with the app's Host
  * until the answer provably comes from the release, or the time is up.
  */
-export async function verifyThroughProxy(openTcp: OpenStream, settings: ProxySettings, ask: VerifyAsk, path: string, timeoutMs: number): Promise<VerifyResult> {
+export async function verifyThroughProxy(
+  openTcp: OpenStream,
+  settings: ProxySettings,
+  ask: VerifyAsk,
+  path: string,
+  timeoutMs: number,
+  /** Where the proxy is asked (edge mode: its probe port on its network; see haproxy-lifecycle.ts). */
+  entry: ProxyEntry = { host: '127.0.0.1', port: settings.port }
+): Promise<VerifyResult> {
   const started = Date.now()
   // A wildcard-only app is asked for a name its wildcard matches.
   const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
@@ -90,11 +104,7 @@ export async function verifyThroughProxy(openTcp: OpenStream, settings: ProxySet
   let confirmed = ask.confirmAfterMs === 0
   let last: ProbeResult
   for (;;) {
-    last = await httpGet(
-      openTcp,
-      { host: '127.0.0.1', port: settings.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} },
-      5000
-    )
+    last = await httpGet(openTcp, { host: entry.host, port: entry.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} }, 5000)
     // The release header names the release exactly: an answer from another app, or from a reload
     // not yet finished, does not count.
     const ok = decode(last.headers[ask.releaseHeader]) === ask.releaseId && last.status !== undefined && last.status < 500
@@ -115,11 +125,17 @@ export async function verifyThroughProxy(openTcp: OpenStream, settings: ProxySet
 }
 
 /** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
-export async function confirmMaintenance(openTcp: OpenStream, settings: ProxySettings, on: boolean, timeoutMs: number): Promise<VerifyResult> {
+export async function confirmMaintenance(
+  openTcp: OpenStream,
+  settings: ProxySettings,
+  on: boolean,
+  timeoutMs: number,
+  entry: ProxyEntry = { host: '127.0.0.1', port: settings.port }
+): Promise<VerifyResult> {
   const started = Date.now()
   const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost'
   for (;;) {
-    const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000)
+    const last = await httpGet(openTcp, { host: entry.host, port: entry.port, path: '/', hostHeader }, 5000)
     const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on'
     const ok = last.status !== undefined && page === on
     if (ok || Date.now() - started > timeoutMs) return { ok, last, ms: Date.now() - started }
