@@ -1,5 +1,9 @@
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { trace } from './core/trace.js'
+
+// Node has started and compiled the bundle: what comes before this is Node's start and the parse.
+trace.mark('bundle')
 
 // ssh2's bundled poly1305 WebAssembly loader reads __dirname, which an ES module does not
 // define. Imported first by index.ts so it exists before ssh2 initialises.

@@ -22,6 +22,7 @@ import { FleetRun } from './fleet/run.js'
 import { FleetConnectError, labelOf } from './fleet/hosts.js'
 import { refuseInputs, RunReport } from './run-report.js'
 import { actionsSink, type RunIdentity, type RunSink } from './run-sink.js'
+import { sinceStart, trace } from './core/trace.js'
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
@@ -98,9 +99,12 @@ class Resources {
 }
 
 export async function run(): Promise<void> {
+  trace.mark('main')
   let config: Config
+  const parsing = sinceStart()
   try {
     config = readConfig()
+    trace.span('inputs', parsing)
   } catch (e) {
     await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`, core.getInput('app'), secrets, actionsSink)
     return
@@ -179,9 +183,11 @@ export async function execute(config: Config, sink: RunSink, identity: RunIdenti
       certificates = await reportCertificates(reportRouter, log)
     }
   } finally {
+    const closing = sinceStart()
     resources.close(log)
+    trace.span('close', closing)
   }
-  await reports.finish(result, infrastructureError, certificates)
+  await trace.timed('report', () => reports.finish(result, infrastructureError, certificates))
   cancel.stop()
   return { result, cancelled: cancel.signals > 0 }
 }
@@ -295,7 +301,7 @@ interface OneHostRun {
 async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; certificates: DomainCertificate[] }> {
   const { config, log, timeline, resources, holder, runLabel, author, reports, sink, cancelled, onRouter, onEngine } = run
   await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
-    resources.ssh = await SshSession.connect(config.ssh)
+    resources.ssh = await trace.timed('ssh handshake', () => SshSession.connect(config.ssh))
     resources.ssh.onLost(e => log.warning(e.message))
     resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket)
     const version = await resources.docker.docker.version()

@@ -58,6 +58,15 @@ export function parseSummarySteps(summary) {
   return steps
 }
 
+/** The trace's JSON, its workflow-command escapes (%25, %0D, %0A) undone; undefined if unreadable. */
+function parseTrace(text) {
+  try {
+    return JSON.parse(text.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%'))
+  } catch {
+    return undefined
+  }
+}
+
 /** Socket inodes process `pid` holds (cheap: one readdir and a readlink per descriptor). */
 function socketInodes(pid) {
   const inodes = []
@@ -150,6 +159,7 @@ export function runAction({ node, bundle, cwd, inputs, sshPort, onLine = () => {
   const marks = [] // { step, at: 'start'|'end', t }
   const log = []
   let open
+  let trace
   let buf = ''
   let stderr = ''
   const watcher = connectionWatcher(child.pid, sshPort)
@@ -163,6 +173,11 @@ export function runAction({ node, bundle, cwd, inputs, sshPort, onLine = () => {
       const line = buf.slice(0, nl)
       buf = buf.slice(nl + 1)
       if (line.startsWith('::add-mask::')) continue
+      // The action's own trace (process start to exit, every step and Docker call): kept whole.
+      if (line.startsWith('::debug::cutover-trace ')) {
+        trace = parseTrace(line.slice('::debug::cutover-trace '.length))
+        continue
+      }
       log.push({ t: Math.round(t - spawnedAt), line: line.slice(0, 300) })
       if (line.startsWith('::group::')) {
         const title = line.slice(9)
@@ -205,6 +220,7 @@ export function runAction({ node, bundle, cwd, inputs, sshPort, onLine = () => {
         dockerApi: api ? { requests: Number(api[1]), channels: Number(api[2]), sshConnections: Number(api[3]) } : undefined,
         sshClientPorts: [...watcher.ports],
         errors,
+        trace,
         log,
         stderr: stderr
           .split('\n')

@@ -1,5 +1,6 @@
 import type { Log } from '../core/log.js'
 import type { StepName, StepRecord } from '../core/outcome.js'
+import { sinceStart, trace } from '../core/trace.js'
 
 /** Times each step of a run and wraps it in a collapsible log group. */
 export class Timeline {
@@ -15,6 +16,7 @@ export class Timeline {
 
   async step<T>(name: StepName, title: string, fn: (note: (detail: string) => void) => Promise<T>): Promise<T> {
     const started = this.now()
+    const tracedFrom = sinceStart()
     let detail: string | undefined
     try {
       const value = await this.log.group(title, () => fn(d => (detail = d)))
@@ -23,6 +25,8 @@ export class Timeline {
     } catch (e) {
       this.steps.push({ name, ms: this.now() - started, ok: false, detail: detail ?? (e as Error).message })
       throw e
+    } finally {
+      trace.span(`step ${name}`, tracedFrom)
     }
   }
 

@@ -2,6 +2,7 @@ import type { ClientChannel } from 'ssh2'
 import type { SshSession } from '../transport/ssh.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import type { Log } from '../core/log.js'
+import { sinceStart, trace } from '../core/trace.js'
 
 export interface LockHolder {
   run: string
@@ -199,7 +200,9 @@ export class DeployLock {
   }
 
   private static async start(ssh: SshSession, script: string, app: string, timeoutMs: number, log: Log): Promise<DeployLock> {
+    const opening = sinceStart()
     const channel = await ssh.execStream(script)
+    trace.span('lock exec opened', opening)
     const where = `~/${lockFile(app)}`
     return new Promise((resolve, reject) => {
       let buffered = ''

@@ -3,6 +3,7 @@ import { inspect } from 'node:util'
 import type { Duplex } from 'node:stream'
 import Docker from 'dockerode'
 import type { SshSession } from './ssh.js'
+import { sinceStart, trace } from '../core/trace.js'
 
 /** A Docker API call that got no complete answer in its time (see requestBound). */
 export class DockerTimeoutError extends Error {
@@ -74,8 +75,16 @@ export class DockerSocketAgent extends http.Agent {
   // addRequest exists at runtime on every http.Agent but is missing from @types/node.
   addRequest(req: http.ClientRequest, options: http.RequestOptions): void {
     this.apiRequests++
+    this.traced(req, String(options.method ?? 'GET'), String(options.path ?? '/'))
     this.bound(req, String(options.method ?? 'GET'), String(options.path ?? '/'))
     ;(http.Agent.prototype as unknown as { addRequest: (r: unknown, o: unknown) => void }).addRequest.call(this, req, options)
+  }
+
+  /** Each call's time in the run's trace, named by method and path without the API version or query. */
+  private traced(req: http.ClientRequest, method: string, path: string): void {
+    const start = sinceStart()
+    const name = `docker ${method} ${path.split('?')[0].replace(/^\/v\d+(\.\d+)?(?=\/)/, '')}`
+    req.once('close', () => trace.span(name, start))
   }
 
   /**
