@@ -36,6 +36,14 @@ const SAT = Number(flag('sat', 200))
 const ONLY = flag('only', '') ? String(flag('only', '')).split(',') : undefined
 const OUT = flag('out', join(HERE, 'results'))
 const ALL = ['direct', 'single', 'current', 'keepalive', 'unix', 'unix-keepalive', 'haproxy', 'caddy']
+// HAProxy's settings tried for issue #25 (run with --only): each its own container, the same app.
+const HAPROXY_SETTINGS = {
+  'haproxy-t1': { label: '(h1) as (d4), nbthread 1', settings: { nbthread: 1 } },
+  'haproxy-t2': { label: '(h2) as (d4), nbthread 2', settings: { nbthread: 2 } },
+  'haproxy-reuse-safe': { label: '(h3) as (d4), http-reuse safe (the default)', settings: { httpReuse: 'safe' } },
+  'haproxy-log': { label: '(h4) as (d4), an httplog line per request to stdout', settings: { logging: true } },
+  'haproxy-buf32k': { label: '(h5) as (d4), tune.bufsize 32768', settings: { bufsize: 32768 } }
+}
 const WANT = ONLY ?? ALL
 const MODES = [
   { name: `keep-alive c${CONNS}`, conns: CONNS, close: false },
@@ -140,9 +148,10 @@ async function main() {
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO }).toString().trim()
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'scripts'], { cwd: REPO }).toString().trim() !== ''
   await teardown()
-  if (WANT.includes('haproxy')) execFileSync('bash', [join(REPO, 'scripts/testbed/haproxy-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
+  if (WANT.some(v => v.startsWith('haproxy')))
+    execFileSync('bash', [join(REPO, 'scripts/testbed/haproxy-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
+  // cutover's two nginx tiers (0.1), rendered from src/: only when one of them is measured.
   if (WANT.includes('caddy')) execFileSync('bash', [join(REPO, 'scripts/testbed/caddy-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
-  // The two-tier variants render src/proxy/nginx-config.ts; the others need nothing of src/.
   const cfg = WANT.some(v => ['current', 'keepalive', 'unix', 'unix-keepalive'].includes(v)) ? await loadNginxConfig() : undefined
   log('setting up the app and the proxies')
   const variants = []
@@ -162,6 +171,13 @@ async function main() {
   await add('unix-keepalive', () => setupTwoTier(cfg, 'unix-keepalive', 'pd-uxka'))
   await add('haproxy', () => setupHaproxy())
   await add('caddy', () => setupCaddy())
+  for (const [variant, { label, settings }] of Object.entries(HAPROXY_SETTINGS))
+    await add(variant, () => setupHaproxy({ name: `pd-${variant}`, variant, label, settings }))
+  // The same HAProxy as (d4) through its published port on 127.0.0.1 (Docker's NAT, or its userland proxy), not its container address.
+  if (WANT.includes('haproxy-published') && variants.some(v => v.name === 'haproxy')) {
+    const hap = variants.find(v => v.name === 'haproxy')
+    variants.push({ ...hap, name: 'haproxy-published', label: '(h6) (d4) through its published port on 127.0.0.1', url: `http://127.0.0.1:${hap.port}/` })
+  }
   for (const v of variants) {
     v.ids = await Promise.all(v.containers.map(containerId))
     v.appId = appId
@@ -185,7 +201,15 @@ async function main() {
       let order = variants.map((_, i) => variants[(i + r) % variants.length])
       if (r % 2) order = order.reverse()
       for (const v of order) {
-        const fig = await measure(v, mode, DURATION)
+        let fig
+        try {
+          fig = await measure(v, mode, DURATION)
+        } catch (e) {
+          // One failed wrk run (a refused connection) is recorded, not the end of the study.
+          log(`${mode.name} ${v.name}: ${e.message.split('\n')[0]}`)
+          runs.push({ round: r + 1, mode: mode.name, variant: v.name, failed: e.message.split('\n')[0] })
+          continue
+        }
         runs.push({ round: r + 1, mode: mode.name, variant: v.name, ...fig })
         log(
           `${mode.name.padEnd(28)} ${v.name.padEnd(15)} ${String(Math.round(fig.rps)).padStart(6)} req/s  p50 ${fig.p50} ms  p99 ${fig.p99} ms  proxy cpu ${fig.proxyCpuCores}  errors ${fig.non2xx + Object.values(fig.socketErrors).reduce((a, b) => a + b, 0)}`
@@ -198,11 +222,11 @@ async function main() {
   // summary: median over rounds, ratio to (b)
   const summary = []
   for (const mode of MODES) {
-    const base = runs.filter(x => x.mode === mode.name && x.variant === 'single')
+    const base = runs.filter(x => x.mode === mode.name && x.variant === 'single' && !x.failed)
     const baseRps = median(base.map(x => x.rps))
     const baseP99 = median(base.map(x => x.p99))
     for (const v of variants) {
-      const xs = runs.filter(x => x.mode === mode.name && x.variant === v.name)
+      const xs = runs.filter(x => x.mode === mode.name && x.variant === v.name && !x.failed)
       const rps = median(xs.map(x => x.rps))
       const p99 = median(xs.map(x => x.p99))
       summary.push({

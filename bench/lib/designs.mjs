@@ -168,7 +168,16 @@ export async function waitHttp(port, { path = '/', expect, timeoutMs = 15000 } =
 
 // ---------------------------------------------------------------- HAProxy
 /** The HAProxy single tier: one backend per app, blue and green servers, the idle one disabled. */
-export function haproxyConfig({ apps = [APP], live = { [APP]: 'blue' }, idleCloseOnResponse = true, httpReuse = 'always', poolPurge = true } = {}) {
+export function haproxyConfig({
+  apps = [APP],
+  live = { [APP]: 'blue' },
+  idleCloseOnResponse = true,
+  httpReuse = 'always',
+  poolPurge = true,
+  nbthread,
+  logging = false,
+  bufsize
+} = {}) {
   const be = app => `app_${app.replace(/-/g, '_')}`
   const backends = apps
     .map(app => {
@@ -192,7 +201,7 @@ ${servers.join('\n')}
   return `# cutover proxy (design study, issue #15): one HAProxy tier, switched through the runtime API
 global
   maxconn 8000
-  # the runtime API, in a volume: reached from the host (or over SSH stream-local forwarding)
+${nbthread ? `  nbthread ${nbthread}\n` : ''}${bufsize ? `  tune.bufsize ${bufsize}\n` : ''}${logging ? '  log stdout format raw local0\n' : ''}  # the runtime API, in a volume: reached from the host (or over SSH stream-local forwarding)
   stats socket /var/run/haproxy/admin.sock mode 600 level admin expose-fd listeners
   stats timeout 1m
   # an old process after a reload (adding an app) keeps WebSockets at most this long
@@ -200,7 +209,7 @@ global
 
 defaults
   mode http
-  ${idleCloseOnResponse ? '' : 'no '}option idle-close-on-response
+${logging ? '  log global\n  option httplog\n' : ''}  ${idleCloseOnResponse ? '' : 'no '}option idle-close-on-response
   timeout connect 5s
   timeout client 65s
   timeout http-keep-alive 65s
@@ -230,8 +239,10 @@ ${hosts}
 ${backends}`
 }
 
-export function haproxySocketPath() {
-  const mp = execFileSync('docker', ['volume', 'inspect', '-f', '{{.Mountpoint}}', 'pd-hap-run']).toString().trim()
+export function haproxySocketPath(name = 'pd-hap') {
+  const mp = execFileSync('docker', ['volume', 'inspect', '-f', '{{.Mountpoint}}', `${name}-run`])
+    .toString()
+    .trim()
   return join(mp, 'admin.sock')
 }
 
@@ -368,17 +379,19 @@ export async function setupTwoTier(cfg, kind, prefix) {
   }
 }
 
-export async function setupHaproxy({ idleCloseOnResponse = true, name = 'pd-hap' } = {}) {
-  await docker(['volume', 'create', 'pd-hap-run'], { allowFail: true })
-  await docker(['volume', 'create', 'pd-hap-conf'], { allowFail: true })
-  const confDir = execFileSync('docker', ['volume', 'inspect', '-f', '{{.Mountpoint}}', 'pd-hap-conf']).toString().trim()
-  const state = { apps: [APP], live: { [APP]: 'blue' }, idleCloseOnResponse }
+export async function setupHaproxy({ idleCloseOnResponse = true, name = 'pd-hap', variant, label, settings = {} } = {}) {
+  await docker(['volume', 'create', `${name}-run`], { allowFail: true })
+  await docker(['volume', 'create', `${name}-conf`], { allowFail: true })
+  const confDir = execFileSync('docker', ['volume', 'inspect', '-f', '{{.Mountpoint}}', `${name}-conf`])
+    .toString()
+    .trim()
+  const state = { apps: [APP], live: { [APP]: 'blue' }, idleCloseOnResponse, ...settings }
   const write = () => writeFileSync(join(confDir, 'haproxy.cfg'), haproxyConfig(state))
   write()
-  await run(name, HAPROXY_IMAGE, { publish: 80, volumes: ['pd-hap-run:/var/run/haproxy', 'pd-hap-conf:/usr/local/etc/haproxy'] })
+  await run(name, HAPROXY_IMAGE, { publish: 80, volumes: [`${name}-run:/var/run/haproxy`, `${name}-conf:/usr/local/etc/haproxy`] })
   const port = await publishedPort(name, 80)
   await waitHttp(port, { expect: 'v1' })
-  const sock = haproxySocketPath()
+  const sock = haproxySocketPath(name)
   const be = app => `app_${app.replace(/-/g, '_')}`
   const reload = async () => {
     // haproxy -c first (a bad config must not reach the master), then SIGUSR2 to the master
@@ -387,8 +400,8 @@ export async function setupHaproxy({ idleCloseOnResponse = true, name = 'pd-hap'
     await docker(['kill', '-s', 'USR2', name])
   }
   return {
-    name: idleCloseOnResponse ? 'haproxy' : 'haproxy-no-icor',
-    label: '(d4) one HAProxy 2.6 tier, switched through its runtime API (no reload)',
+    name: variant ?? (idleCloseOnResponse ? 'haproxy' : 'haproxy-no-icor'),
+    label: label ?? '(d4) one HAProxy 2.6 tier, switched through its runtime API (no reload)',
     containers: [name],
     port,
     configs: { 'haproxy.cfg': haproxyConfig(state) },
