@@ -15,7 +15,7 @@
 // Writes results/steps-<date>-<commit>.json, steps-latest.md and steps-chart.svg. Figures only.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
@@ -49,6 +49,13 @@ if (!bundles.length) bundles.push({ label: 'current', path: join(REPO, 'dist', '
 const sleep = ms => new Promise(r => setTimeout(r, ms))
 const log = (...a) => console.log(`[steps ${new Date().toISOString().slice(11, 19)}]`, ...a)
 const load1 = () => Math.round(os.loadavg()[0] * 100) / 100
+
+/** The entry file's bytes (parsed at start) and all of the bundle's .js files (chunks loaded later included). */
+function bundleBytes(entry) {
+  const dir = dirname(entry)
+  const files = readdirSync(dir).filter(f => f.endsWith('.js'))
+  return { bytes: statSync(entry).size, totalBytes: files.reduce((n, f) => n + statSync(join(dir, f)).size, 0) }
+}
 
 function freePort() {
   return new Promise((res, rej) => {
@@ -169,7 +176,8 @@ async function main() {
     let standby = 'v1'
     const order = ['v1', 'v2', 'v3']
     for (let p = 0; p < pairs; p++) {
-      for (const bundle of bundles) {
+      // A B, then B A: a bundle that always runs second (after the other's deploy) would be favoured or not by the order alone.
+      for (const bundle of p % 2 ? [...bundles].reverse() : bundles) {
         await sleep(1000)
         const rb = await oneRun({ bundle, bed, app, port, mode: 'rollback', expect: standby })
         ;[live, standby] = [standby, live]
@@ -192,9 +200,9 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     commit,
-    load: withLoad ? 'bench load (lib/load-worker.mjs)' : 'none',
+    load: withLoad ? "the bench's load (lib/load-worker.mjs) on the app's proxy" : 'no bench load',
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadAverageAtEnd: os.loadavg().map(x => Math.round(x * 100) / 100) },
-    bundles: bundles.map(b => ({ ...b, bytes: readFileSync(b.path).length })),
+    bundles: bundles.map(b => ({ ...b, ...bundleBytes(b.path) })),
     runs
   }
   mkdirSync(outDir, { recursive: true })
@@ -206,7 +214,18 @@ async function main() {
   log(`wrote ${join(outDir, jsonName)} and steps${suffix}-latest.md, steps${suffix}-chart.svg`)
 }
 
-main().catch(e => {
-  console.error(e)
-  process.exit(1)
-})
+/** --render FILE.json: the table and chart again from a results file (after a change to the report). */
+function renderAgain(file) {
+  const result = JSON.parse(readFileSync(file, 'utf8'))
+  const suffix = result.load === 'no bench load' || result.load === 'none' ? '' : '-load'
+  const jsonName = file.split('/').pop()
+  writeFileSync(join(dirname(file), `steps${suffix}-latest.md`), renderStepsMarkdown(result, jsonName, `steps${suffix}-chart.svg`))
+  writeFileSync(join(dirname(file), `steps${suffix}-chart.svg`), renderStepsSvg(result))
+}
+
+if (option('render')) renderAgain(resolve(option('render')))
+else
+  main().catch(e => {
+    console.error(e)
+    process.exit(1)
+  })

@@ -130,7 +130,7 @@ export function renderStepsMarkdown(result, jsonName, chartName) {
   out.push(
     `Run ${result.date} on commit \`${result.commit}\`, ${result.machine.cpus} cores (${result.machine.model}), load: ${result.load}; ` +
       `load average at the end ${result.machine.loadAverageAtEnd.join(' / ')} (other agents' test suites share the machine). ` +
-      `Bundles, interleaved run by run: ${result.bundles.map(b => `**${b.label}** (${(b.bytes / 1e6).toFixed(2)} MB)`).join(', ')}. ` +
+      `Bundles, interleaved run by run: ${result.bundles.map(b => `**${b.label}** (entry file ${(b.bytes / 1e6).toFixed(2)} MB${b.totalBytes && b.totalBytes !== b.bytes ? `, ${(b.totalBytes / 1e6).toFixed(2)} MB with the chunks it imports later` : ''})`).join(', ')}. ` +
       `Raw: [\`${jsonName}\`](${jsonName}). Chart: [\`${chartName}\`](${chartName}).`,
     ''
   )
@@ -176,7 +176,7 @@ export function renderStepsSvg(result) {
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="20" font-size="14">Where a run's time goes, process start to exit (median ms; load: ${esc(result.load)}; commit ${esc(result.commit)})</text>`
+    `<text x="10" y="20" font-size="14">Where a run's time goes, process start to exit (median ms; ${esc(result.load)}, machine load average ${esc(result.machine.loadAverageAtEnd[0])}; ${esc(result.commit)})</text>`
   ]
   groups.forEach((g, i) => {
     const y = top + i * (rowH + 8)
