@@ -65658,12 +65658,250 @@ function adminCommand(socketPath, text, timeoutMs) {
 
 ;// CONCATENATED MODULE: external "node:crypto"
 const external_node_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
+;// CONCATENATED MODULE: external "node:dgram"
+const external_node_dgram_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dgram");
+;// CONCATENATED MODULE: ./src/acme/tsig.ts
+
+const TSIG_ALGORITHMS = ['hmac-sha1', 'hmac-sha224', 'hmac-sha256', 'hmac-sha384', 'hmac-sha512'];
+const TYPE_TSIG = 250;
+const CLASS_ANY = 255;
+const FUDGE_S = 300;
+/**
+ * A key as `tsig-keygen` prints it (`key "name" { algorithm hmac-sha256; secret "base64"; };`) or as
+ * nsupdate -y takes it (`hmac-sha256:name:base64`). Throws a sentence naming what is wrong (never the secret).
+ */
+function parseTsigKey(text) {
+    const t = text.trim();
+    const bind = /^key\s+"?([^"\s{]+)"?\s*\{([\s\S]*)\}\s*;?\s*$/.exec(t);
+    let name, algorithm, secret;
+    if (bind) {
+        name = bind[1];
+        algorithm = /algorithm\s+"?([\w-]+)"?\s*;/.exec(bind[2])?.[1] ?? '';
+        secret = /secret\s+"([^"]+)"\s*;/.exec(bind[2])?.[1] ?? '';
+    }
+    else {
+        const parts = t.split(':');
+        if (parts.length !== 3)
+            throw new Error('must be a BIND key block (as tsig-keygen prints it) or algorithm:name:secret');
+        [algorithm, name, secret] = parts;
+    }
+    const alg = algorithm.toLowerCase().replace(/\.$/, '');
+    if (!TSIG_ALGORITHMS.includes(alg))
+        throw new Error(`has the algorithm "${algorithm}"; use one of ${TSIG_ALGORITHMS.join(', ')}`);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(secret) || Buffer.from(secret, 'base64').length < 16)
+        throw new Error('has a secret that is not base64 of at least 16 bytes');
+    if (!/^[A-Za-z0-9._-]+$/.test(name))
+        throw new Error(`has the key name "${name}", which is not a DNS name`);
+    return { name: name.replace(/\.$/, '').toLowerCase(), algorithm: alg, secret: Buffer.from(secret, 'base64') };
+}
+/** A DNS name in wire format, lower case (TSIG's canonical form), no compression. */
+function wireName(name) {
+    const labels = name.replace(/\.$/, '').toLowerCase().split('.').filter(Boolean);
+    return Buffer.concat([...labels.map(l => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')])), Buffer.from([0])]);
+}
+function uint48(seconds) {
+    const b = Buffer.alloc(6);
+    b.writeUIntBE(seconds, 0, 6);
+    return b;
+}
+function u16(n) {
+    const b = Buffer.alloc(2);
+    b.writeUInt16BE(n);
+    return b;
+}
+/** The TSIG variables a MAC covers (RFC 8945 §4.3.3). */
+function variables(key, timeSigned, error = 0, other = Buffer.alloc(0)) {
+    const classTtl = Buffer.from([0, CLASS_ANY, 0, 0, 0, 0]);
+    return Buffer.concat([wireName(key.name), classTtl, wireName(key.algorithm), uint48(timeSigned), u16(FUDGE_S), u16(error), u16(other.length), other]);
+}
+function hmac(key, ...parts) {
+    const h = (0,external_node_crypto_namespaceObject.createHmac)(key.algorithm.slice('hmac-'.length), key.secret);
+    for (const p of parts)
+        h.update(p);
+    return h.digest();
+}
+/** The message signed: a TSIG record appended and ARCOUNT raised. Returns the request's MAC (the answer's signature covers it). */
+function signMessage(message, key, now = Date.now()) {
+    const timeSigned = Math.floor(now / 1000);
+    const mac = hmac(key, message, variables(key, timeSigned));
+    const id = message.readUInt16BE(0);
+    const rdata = Buffer.concat([wireName(key.algorithm), uint48(timeSigned), u16(FUDGE_S), u16(mac.length), mac, u16(id), u16(0), u16(0)]);
+    const record = Buffer.concat([wireName(key.name), u16(TYPE_TSIG), u16(CLASS_ANY), Buffer.alloc(4), u16(rdata.length), rdata]);
+    const signed = Buffer.concat([message, record]);
+    signed.writeUInt16BE(message.readUInt16BE(10) + 1, 10);
+    return { signed, mac };
+}
+/**
+ * The answer's TSIG record, checked against the request's MAC (RFC 8945 §5.3): undefined when the
+ * answer carries none. `tsigOffset` is where the record starts (the last additional record).
+ */
+function verifyAnswer(answer, tsigOffset, key, requestMac) {
+    let o = tsigOffset + wireName(key.name).length + 10;
+    const algEnd = answer.indexOf(0, o) + 1;
+    o = algEnd;
+    const timeSigned = answer.readUIntBE(o, 6);
+    const macSize = answer.readUInt16BE(o + 8);
+    const mac = answer.subarray(o + 10, o + 10 + macSize);
+    o += 10 + macSize;
+    const error = answer.readUInt16BE(o + 2);
+    const otherLength = answer.readUInt16BE(o + 4);
+    const other = answer.subarray(o + 6, o + 6 + otherLength);
+    if (macSize === 0)
+        return { error, verified: false };
+    const unsigned = Buffer.from(answer.subarray(0, tsigOffset));
+    unsigned.writeUInt16BE(answer.readUInt16BE(0), 0);
+    unsigned.writeUInt16BE(answer.readUInt16BE(10) - 1, 10);
+    const expected = hmac(key, u16(requestMac.length), requestMac, unsigned, variables(key, timeSigned, error, other));
+    return { error, verified: expected.length === mac.length && expected.equals(mac) };
+}
+const TSIG_ERRORS = { 16: 'BADSIG', 17: 'BADKEY', 18: 'BADTIME', 22: 'BADTRUNC' };
+
+;// CONCATENATED MODULE: ./src/acme/rfc2136.ts
+
+
+
+
+const TYPE_SOA = 6;
+const TYPE_TXT = 16;
+const CLASS_IN = 1;
+const CLASS_NONE = 254;
+const OPCODE_UPDATE = 5;
+const TXT_TTL_S = 60;
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
+function rfc2136_u16(n) {
+    const b = Buffer.alloc(2);
+    b.writeUInt16BE(n);
+    return b;
+}
+/** TXT rdata: the value in character-strings of at most 255 bytes. */
+function txtRdata(value) {
+    const bytes = Buffer.from(value, 'utf8');
+    const chunks = [];
+    for (let i = 0; i < bytes.length || i === 0; i += 255) {
+        const part = bytes.subarray(i, i + 255);
+        chunks.push(Buffer.from([part.length]), part);
+    }
+    return Buffer.concat(chunks);
+}
+/** An UPDATE of `zone` adding (class IN) or deleting (class NONE) one TXT record. */
+function updateMessage(id, zone, fqdn, value, add) {
+    const header = Buffer.concat([rfc2136_u16(id), rfc2136_u16(OPCODE_UPDATE << 11), rfc2136_u16(1), rfc2136_u16(0), rfc2136_u16(1), rfc2136_u16(0)]);
+    const zoneSection = Buffer.concat([wireName(zone), rfc2136_u16(TYPE_SOA), rfc2136_u16(CLASS_IN)]);
+    const rdata = txtRdata(value);
+    const ttl = Buffer.alloc(4);
+    ttl.writeUInt32BE(add ? TXT_TTL_S : 0);
+    const update = Buffer.concat([wireName(fqdn), rfc2136_u16(TYPE_TXT), rfc2136_u16(add ? CLASS_IN : CLASS_NONE), ttl, rfc2136_u16(rdata.length), rdata]);
+    return Buffer.concat([header, zoneSection, update]);
+}
+/** Skips a (possibly compressed) name; returns the offset after it. */
+function skipName(b, o) {
+    for (;;) {
+        const len = b[o];
+        if (len === 0)
+            return o + 1;
+        if ((len & 0xc0) === 0xc0)
+            return o + 2;
+        o += len + 1;
+    }
+}
+/** The offset of the answer's last additional record when it is a TSIG record, else undefined. */
+function tsigOffset(b) {
+    const counts = [4, 6, 8, 10].map(i => b.readUInt16BE(i));
+    let o = 12;
+    for (let i = 0; i < counts[0]; i++)
+        o = skipName(b, o) + 4;
+    let last;
+    let lastType = 0;
+    for (let i = 0; i < counts[1] + counts[2] + counts[3]; i++) {
+        last = o;
+        o = skipName(b, o);
+        lastType = b.readUInt16BE(o);
+        o += 10 + b.readUInt16BE(o + 8);
+    }
+    return counts[3] > 0 && lastType === 250 ? last : undefined;
+}
+/** What the server answered an update, as one phrase: `NOTAUTH (TSIG BADSIG)`. Throws unless NOERROR with a signature that verifies. */
+function checkAnswer(answer, id, key, requestMac, where) {
+    if (answer.length < 12 || answer.readUInt16BE(0) !== id)
+        throw new Error(`the DNS server ${where} sent an answer that is not to this update`);
+    const rcode = answer.readUInt16BE(2) & 0xf;
+    const offset = tsigOffset(answer);
+    const tsig = offset === undefined ? undefined : verifyAnswer(answer, offset, key, requestMac);
+    const said = `${RCODES[rcode] ?? `RCODE ${rcode}`}${tsig?.error ? ` (TSIG ${TSIG_ERRORS[tsig.error] ?? tsig.error})` : ''}`;
+    if (rcode !== 0 || tsig?.error)
+        throw new Error(`the DNS server ${where} refused the update of zone: it answered ${said}`);
+    if (!tsig?.verified)
+        throw new Error(`the DNS server ${where} answered NOERROR without a valid TSIG signature of key ${key.name}: not trusted`);
+}
+/** Sends one message over UDP and waits for the answer with the same id (bounded). */
+function exchange(server, port, message, timeoutMs) {
+    return new Promise((resolve, reject) => {
+        const socket = (0,external_node_dgram_namespaceObject.createSocket)((0,external_node_net_namespaceObject.isIP)(server) === 6 ? 'udp6' : 'udp4');
+        const timer = setTimeout(() => {
+            socket.close();
+            reject(new Error(`the DNS server ${server}:${port} did not answer within ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+        socket.on('message', answer => {
+            if (answer.length >= 2 && answer.readUInt16BE(0) === message.readUInt16BE(0)) {
+                clearTimeout(timer);
+                socket.close();
+                resolve(answer);
+            }
+        });
+        socket.on('error', e => {
+            clearTimeout(timer);
+            socket.close();
+            reject(new Error(`the DNS server ${server}:${port} could not be asked: ${e.message}`));
+        });
+        socket.send(message, port, server);
+    });
+}
+/** RFC 2136 dynamic updates signed with TSIG: BIND, Knot, PowerDNS, Windows DNS and many hosted primaries take them. */
+class Rfc2136Provider {
+    settings;
+    timeoutMs;
+    name = 'RFC 2136';
+    constructor(settings, timeoutMs = 10_000) {
+        this.settings = settings;
+        this.timeoutMs = timeoutMs;
+    }
+    setTxt(fqdn, value) {
+        return this.update(fqdn, value, true);
+    }
+    removeTxt(fqdn, value) {
+        return this.update(fqdn, value, false);
+    }
+    async update(fqdn, value, add) {
+        const { server, port, zone, key } = this.settings;
+        const inZone = fqdn.toLowerCase() === zone.toLowerCase() || fqdn.toLowerCase().endsWith(`.${zone.toLowerCase()}`);
+        if (!inZone)
+            throw new Error(`${fqdn} is not in the zone ${zone} that updates go to`);
+        const id = (0,external_node_crypto_namespaceObject.randomInt)(0, 65536);
+        const { signed, mac } = signMessage(updateMessage(id, zone, fqdn, value, add), key);
+        const answer = await exchange(server, port, signed, this.timeoutMs);
+        try {
+            checkAnswer(answer, id, key, mac, `${server}:${port}`);
+        }
+        catch (e) {
+            throw new Error(`${e.message.replace('of zone:', `of zone ${zone} (${add ? 'adding' : 'removing'} TXT ${fqdn}):`)}`, { cause: e });
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/acme/state.ts
 
 function wantedFile(app) {
     return `acme-${app}.json`;
 }
 const WANTED_FILE = /^acme-([a-z0-9-]+)\.json$/;
+/**
+ * dns-01: where the renewer publishes TXT records, the TSIG key included (issue #23). Root-only
+ * (0600) in the proxy's config volume, the one place the renewer reads; never in an environment
+ * variable (docker inspect shows those) nor in the log. Not matched by WANTED_FILE (`.dns.json`).
+ */
+function dnsFile(app) {
+    return `acme-${app}.dns.json`;
+}
 const ACCOUNT_KEY_FILE = 'acme-account.key';
 function challengeFile(token) {
     return `acme-challenge-${token}`;
@@ -65708,6 +65946,8 @@ function renewalDue(cert, domains, now, fraction) {
 }
 
 ;// CONCATENATED MODULE: ./src/acme/renewer.ts
+
+
 
 
 
@@ -65763,6 +66003,14 @@ async function accountKey(dir) {
         return key;
     }
 }
+/** dns-01: the app's DNS provider, from the root-only file the action wrote (the TSIG key in it). */
+async function dnsProviderOf(dir, app) {
+    const settings = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, dnsFile(app)), 'utf8'));
+    if (settings.kind !== 'rfc2136' || !settings.server || !settings.port || !settings.zone || !settings.tsigKey) {
+        throw new Error(`the DNS settings of ${app} (${dnsFile(app)}) are missing: deploy the app again`);
+    }
+    return new Rfc2136Provider({ server: settings.server, port: settings.port, zone: settings.zone, key: parseTsigKey(settings.tsigKey) });
+}
 async function readWanted(dir, app) {
     return JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, wantedFile(app)), 'utf8'));
 }
@@ -65789,18 +66037,31 @@ async function ensureCertificate(o, app, force = false) {
         src.axios.defaults.httpsAgent = new external_node_https_namespaceObject.Agent({ ca: wanted.directoryCa, keepAlive: false });
         const client = new src.Client({ directoryUrl: wanted.directory, accountKey: await accountKey(o.dir) });
         const [key, csr] = await src.crypto.createCsr({ commonName: wanted.domains[0], altNames: wanted.domains }, await src.crypto.createPrivateEcdsaKey());
+        // newAccount finds the account of this key (or makes it): acme-client's own registration then
+        // "updates" an existing account with nothing new, which pebble refuses (a renewal without acme-email failed so).
+        const api = client.api;
+        await api.createAccount({ termsOfServiceAgreed: true, ...(wanted.email ? { contact: [`mailto:${wanted.email}`] } : {}) });
+        const dns = wanted.challenge === 'dns-01' ? await dnsProviderOf(o.dir, app) : undefined;
+        // dns-01 publishes `_acme-challenge.<name>` (a wildcard's is its base name's); the value is the key authorization's digest.
+        const txtName = (authz) => `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`;
         const cert = await client.auto({
             csr,
             email: wanted.email,
             termsOfServiceAgreed: true,
-            challengePriority: ['http-01'],
-            // The ACME server validates through the proxy; this container may not resolve the names at all.
+            challengePriority: [dns ? 'dns-01' : 'http-01'],
+            // The ACME server validates through the proxy (or the zone's DNS); this container may not resolve the names at all.
             skipChallengeVerification: true,
-            challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-                await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(o.dir, challengeFile(challenge.token)), keyAuthorization, { mode: 0o600 });
+            challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+                if (dns)
+                    await dns.setTxt(txtName(authz), keyAuthorization);
+                else
+                    await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(o.dir, challengeFile(challenge.token)), keyAuthorization, { mode: 0o600 });
             },
-            challengeRemoveFn: async (_authz, challenge) => {
-                await (0,promises_namespaceObject.unlink)((0,external_node_path_namespaceObject.join)(o.dir, challengeFile(challenge.token))).catch(() => undefined);
+            challengeRemoveFn: async (authz, challenge, keyAuthorization) => {
+                if (dns)
+                    await dns.removeTxt(txtName(authz), keyAuthorization).catch(e => o.log(`${app}: could not remove a TXT record: ${e.message}`));
+                else
+                    await (0,promises_namespaceObject.unlink)((0,external_node_path_namespaceObject.join)(o.dir, challengeFile(challenge.token))).catch(() => undefined);
             }
         });
         const pem = `${cert.trim()}\n${key.toString().trim()}\n`;

@@ -70078,7 +70078,7 @@ function wrappy (fn, cb) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4714);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2876);
 
 
 // The command line's entry (bundled to dist/cli/index.js, the package's `cutover` bin).
@@ -70090,7 +70090,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4714:
+/***/ 2876:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70185,7 +70185,9 @@ const SETTINGS = {
     'proxy-name': { type: 'string', topic: 'proxy' },
     'proxy-type': { type: 'enum', topic: 'proxy', values: ['auto', 'haproxy', 'nginx', 'caddy'] },
     'proxy-image': { type: 'string', topic: 'proxy' },
-    'proxy-port': { type: 'integer', topic: 'proxy' },
+    'proxy-port': { type: 'string', topic: 'proxy' },
+    'proxy-networks': { type: 'list', topic: 'proxy' },
+    'proxy-protocol': { type: 'boolean', topic: 'proxy' },
     metrics: { type: 'string', topic: 'proxy' },
     domains: { type: 'list', topic: 'proxy' },
     'drain-timeout': { type: 'duration', topic: 'proxy' },
@@ -70200,6 +70202,10 @@ const SETTINGS = {
     'acme-directory': { type: 'string', topic: 'tls' },
     'acme-directory-ca': { type: 'text', topic: 'tls' },
     'acme-image': { type: 'string', topic: 'tls' },
+    'acme-challenge': { type: 'enum', topic: 'tls', values: ['http-01', 'dns-01'] },
+    'acme-dns-server': { type: 'string', topic: 'tls' },
+    'acme-dns-zone': { type: 'string', topic: 'tls' },
+    'acme-dns-tsig-key': { type: 'text', topic: 'tls', secret: true },
     'keep-previous': { type: 'enum', topic: 'strategies', values: ['running', 'stopped', 'removed'] },
     'keep-failed': { type: 'boolean', topic: 'strategies' },
     'remove-data': { type: 'boolean', topic: 'app', modes: ['remove'] },
@@ -70504,7 +70510,21 @@ const LABEL = {
     worker: 'cutover.worker'
 };
 
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/core/listen.ts
+
+/** proxy-port as a user writes it, for messages: `80`, `127.0.0.1:8080`, `[::1]:8080`, `none`. */
+function describeListen(listen) {
+    if (listen.unpublished)
+        return 'none';
+    if (!listen.hostIp)
+        return String(listen.port);
+    return (0,external_node_net_.isIP)(listen.hostIp) === 6 ? `[${listen.hostIp}]:${listen.port}` : `${listen.hostIp}:${listen.port}`;
+}
+
 ;// CONCATENATED MODULE: ./src/core/capabilities.ts
+
 /** What each capability is, for messages: "needs <what>". */
 const CAPABILITY_WORDS = {
     runtimeSwitch: 'a runtime switch',
@@ -70514,7 +70534,8 @@ const CAPABILITY_WORDS = {
     maintenance: 'a maintenance page',
     tls: 'TLS termination',
     stats: 'response counters',
-    sticky: 'sticky sessions'
+    sticky: 'sticky sessions',
+    edge: 'running behind an edge proxy'
 };
 /**
  * The one message shape of a capability refusal: the input, the router, what it lacks and what
@@ -70533,7 +70554,18 @@ function capabilityMessage(input, value, capability, router, routers) {
 /** The router request of a configuration (or of its proxy once settled on a host). */
 function routerRequest(config) {
     const { sticky, previewDomains, tls, metrics } = config.proxy;
-    return { mode: config.mode, strategy: config.strategy, sticky, previewDomains, tls, ...(metrics ? { metrics: `${metrics.host}:${metrics.port}` } : {}) };
+    const { port, hostIp, unpublished, networks, proxyProtocol } = config.proxy;
+    const listen = unpublished || hostIp ? describeListen({ port: port ?? 0, hostIp, unpublished }) : undefined;
+    const edge = listen || networks?.length || proxyProtocol ? { listen, networks, proxyProtocol } : undefined;
+    return {
+        mode: config.mode,
+        strategy: config.strategy,
+        sticky,
+        previewDomains,
+        tls,
+        ...(metrics ? { metrics: `${metrics.host}:${metrics.port}` } : {}),
+        ...(edge ? { edge } : {})
+    };
 }
 const MODE_NEEDS = {
     maintenance: ['maintenance'],
@@ -70554,7 +70586,10 @@ const CAPABILITY_TABLE = [
     { input: 'sticky', needs: ['sticky'], asked: r => (r.sticky ? 'cookie' : undefined) },
     { input: 'tls', needs: ['tls'], asked: r => (r.tls && r.tls.mode !== 'off' ? r.tls.mode : undefined) },
     { input: 'trusted-proxies', needs: ['tls'], asked: r => (r.tls?.trustedProxies.length ? '' : undefined) },
-    { input: 'metrics', needs: ['stats'], asked: r => r.metrics }
+    { input: 'metrics', needs: ['stats'], asked: r => r.metrics },
+    { input: 'proxy-port', needs: ['edge'], asked: r => r.edge?.listen },
+    { input: 'proxy-networks', needs: ['edge'], asked: r => (r.edge?.networks?.length ? '' : undefined) },
+    { input: 'proxy-protocol', needs: ['edge'], asked: r => (r.edge?.proxyProtocol ? 'true' : undefined) }
 ];
 /**
  * The first input the router cannot carry, or undefined. `routersWith` names the routers that have
@@ -70592,7 +70627,8 @@ const HAPROXY_CAPABILITIES = {
     maintenance: true,
     tls: true,
     stats: true,
-    sticky: true
+    sticky: true,
+    edge: true
 };
 /** Two nginx tiers switched by a reload: plain HTTP, one container per color. */
 const NGINX_CAPABILITIES = {
@@ -70604,7 +70640,8 @@ const NGINX_CAPABILITIES = {
     maintenance: false,
     tls: false,
     stats: false,
-    sticky: false
+    sticky: false,
+    edge: false
 };
 /**
  * target: swarm: HAProxy as a service on every node, switched through each task's runtime API
@@ -70625,7 +70662,8 @@ const CADDY_CAPABILITIES = {
     maintenance: true,
     tls: false,
     stats: false,
-    sticky: false
+    sticky: false,
+    edge: false
 };
 /** Each proxy-type's declared capabilities. */
 const ROUTER_CAPABILITIES = {
@@ -72325,9 +72363,161 @@ function parseSwarm(r, config) {
     return { constraints, ...(proxyLabel ? { proxyLabel } : {}) };
 }
 
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/acme/tsig.ts
+
+const TSIG_ALGORITHMS = ['hmac-sha1', 'hmac-sha224', 'hmac-sha256', 'hmac-sha384', 'hmac-sha512'];
+const TYPE_TSIG = 250;
+const CLASS_ANY = 255;
+const FUDGE_S = 300;
+/**
+ * A key as `tsig-keygen` prints it (`key "name" { algorithm hmac-sha256; secret "base64"; };`) or as
+ * nsupdate -y takes it (`hmac-sha256:name:base64`). Throws a sentence naming what is wrong (never the secret).
+ */
+function parseTsigKey(text) {
+    const t = text.trim();
+    const bind = /^key\s+"?([^"\s{]+)"?\s*\{([\s\S]*)\}\s*;?\s*$/.exec(t);
+    let name, algorithm, secret;
+    if (bind) {
+        name = bind[1];
+        algorithm = /algorithm\s+"?([\w-]+)"?\s*;/.exec(bind[2])?.[1] ?? '';
+        secret = /secret\s+"([^"]+)"\s*;/.exec(bind[2])?.[1] ?? '';
+    }
+    else {
+        const parts = t.split(':');
+        if (parts.length !== 3)
+            throw new Error('must be a BIND key block (as tsig-keygen prints it) or algorithm:name:secret');
+        [algorithm, name, secret] = parts;
+    }
+    const alg = algorithm.toLowerCase().replace(/\.$/, '');
+    if (!TSIG_ALGORITHMS.includes(alg))
+        throw new Error(`has the algorithm "${algorithm}"; use one of ${TSIG_ALGORITHMS.join(', ')}`);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(secret) || Buffer.from(secret, 'base64').length < 16)
+        throw new Error('has a secret that is not base64 of at least 16 bytes');
+    if (!/^[A-Za-z0-9._-]+$/.test(name))
+        throw new Error(`has the key name "${name}", which is not a DNS name`);
+    return { name: name.replace(/\.$/, '').toLowerCase(), algorithm: alg, secret: Buffer.from(secret, 'base64') };
+}
+/** A DNS name in wire format, lower case (TSIG's canonical form), no compression. */
+function wireName(name) {
+    const labels = name.replace(/\.$/, '').toLowerCase().split('.').filter(Boolean);
+    return Buffer.concat([...labels.map(l => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')])), Buffer.from([0])]);
+}
+function uint48(seconds) {
+    const b = Buffer.alloc(6);
+    b.writeUIntBE(seconds, 0, 6);
+    return b;
+}
+function u16(n) {
+    const b = Buffer.alloc(2);
+    b.writeUInt16BE(n);
+    return b;
+}
+/** The TSIG variables a MAC covers (RFC 8945 §4.3.3). */
+function variables(key, timeSigned, error = 0, other = Buffer.alloc(0)) {
+    const classTtl = Buffer.from([0, CLASS_ANY, 0, 0, 0, 0]);
+    return Buffer.concat([wireName(key.name), classTtl, wireName(key.algorithm), uint48(timeSigned), u16(FUDGE_S), u16(error), u16(other.length), other]);
+}
+function hmac(key, ...parts) {
+    const h = createHmac(key.algorithm.slice('hmac-'.length), key.secret);
+    for (const p of parts)
+        h.update(p);
+    return h.digest();
+}
+/** The message signed: a TSIG record appended and ARCOUNT raised. Returns the request's MAC (the answer's signature covers it). */
+function signMessage(message, key, now = Date.now()) {
+    const timeSigned = Math.floor(now / 1000);
+    const mac = hmac(key, message, variables(key, timeSigned));
+    const id = message.readUInt16BE(0);
+    const rdata = Buffer.concat([wireName(key.algorithm), uint48(timeSigned), u16(FUDGE_S), u16(mac.length), mac, u16(id), u16(0), u16(0)]);
+    const record = Buffer.concat([wireName(key.name), u16(TYPE_TSIG), u16(CLASS_ANY), Buffer.alloc(4), u16(rdata.length), rdata]);
+    const signed = Buffer.concat([message, record]);
+    signed.writeUInt16BE(message.readUInt16BE(10) + 1, 10);
+    return { signed, mac };
+}
+/**
+ * The answer's TSIG record, checked against the request's MAC (RFC 8945 §5.3): undefined when the
+ * answer carries none. `tsigOffset` is where the record starts (the last additional record).
+ */
+function verifyAnswer(answer, tsigOffset, key, requestMac) {
+    let o = tsigOffset + wireName(key.name).length + 10;
+    const algEnd = answer.indexOf(0, o) + 1;
+    o = algEnd;
+    const timeSigned = answer.readUIntBE(o, 6);
+    const macSize = answer.readUInt16BE(o + 8);
+    const mac = answer.subarray(o + 10, o + 10 + macSize);
+    o += 10 + macSize;
+    const error = answer.readUInt16BE(o + 2);
+    const otherLength = answer.readUInt16BE(o + 4);
+    const other = answer.subarray(o + 6, o + 6 + otherLength);
+    if (macSize === 0)
+        return { error, verified: false };
+    const unsigned = Buffer.from(answer.subarray(0, tsigOffset));
+    unsigned.writeUInt16BE(answer.readUInt16BE(0), 0);
+    unsigned.writeUInt16BE(answer.readUInt16BE(10) - 1, 10);
+    const expected = hmac(key, u16(requestMac.length), requestMac, unsigned, variables(key, timeSigned, error, other));
+    return { error, verified: expected.length === mac.length && expected.equals(mac) };
+}
+const TSIG_ERRORS = { 16: 'BADSIG', 17: 'BADKEY', 18: 'BADTIME', 22: 'BADTRUNC' };
+
+;// CONCATENATED MODULE: ./src/inputs/dns01.ts
+
+
+
+/**
+ * acme-challenge (issue #23): http-01 (through the proxy, the default) or dns-01 (TXT records by an
+ * RFC 2136 update signed with a TSIG key): the one that issues wildcards. Read with tls: auto.
+ */
+function parseChallenge(r, error, domains) {
+    const challenge = r.oneOf('acme-challenge', ['http-01', 'dns-01'], 'http-01');
+    const wildcard = domains.find(d => d.startsWith('*.'));
+    if (challenge === 'http-01') {
+        if (wildcard) {
+            throw error('domains', `has the wildcard "${wildcard}", which ACME HTTP-01 cannot validate: set acme-challenge: dns-01 (with acme-dns-server, acme-dns-zone and acme-dns-tsig-key), or use tls: custom`);
+        }
+        for (const input of ['acme-dns-server', 'acme-dns-zone', 'acme-dns-tsig-key']) {
+            if (r.str(input))
+                throw error(input, 'is only used with acme-challenge: dns-01');
+        }
+        return {};
+    }
+    const zone = r.str('acme-dns-zone').replace(/\.$/, '').toLowerCase();
+    if (!zone)
+        throw error('acme-dns-zone', 'is required with acme-challenge: dns-01: the DNS zone the TXT records are added to (e.g. example.com)');
+    if (!HOSTNAME.test(zone))
+        throw error('acme-dns-zone', `must be a DNS zone name such as example.com, not ${JSON.stringify(zone)}`);
+    const outside = domains.filter(d => {
+        const bare = d.replace(/^\*\./, '').toLowerCase();
+        return bare !== zone && !bare.endsWith(`.${zone}`);
+    });
+    if (outside.length)
+        throw error('acme-dns-zone', `is ${zone}, which does not hold ${outside.join(', ')}: every name in domains must be in it`);
+    const { server, port } = parseServer(r.str('acme-dns-server'), error);
+    const keyText = r.secret('acme-dns-tsig-key');
+    if (!keyText.trim())
+        throw error('acme-dns-tsig-key', 'is required with acme-challenge: dns-01: the TSIG key the DNS server accepts updates of the zone with (from a secret)');
+    try {
+        parseTsigKey(keyText);
+    }
+    catch (e) {
+        throw error('acme-dns-tsig-key', e.message);
+    }
+    return { challenge, dns: { kind: 'rfc2136', server, port, zone, tsigKey: keyText.trim() } };
+}
+/** acme-dns-server: `host`, `host:port`, `[v6]:port`, as the renewer container reaches the zone's primary. */
+function parseServer(value, error) {
+    if (!value)
+        throw error('acme-dns-server', 'is required with acme-challenge: dns-01: the primary DNS server of the zone that takes RFC 2136 updates (host or host:port)');
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(value) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(value);
+    const port = m?.[2] === undefined ? 53 : Number(m[2]);
+    const host = m?.[1] ?? '';
+    const valid = !!m && port >= 1 && port <= 65535 && ((0,external_node_net_.isIP)(host) !== 0 || HOSTNAME.test(host));
+    if (!valid)
+        throw error('acme-dns-server', `must be a host or host:port (such as ns1.example.com or 192.0.2.53:53), not ${JSON.stringify(value)}`);
+    return { server: host, port };
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/tls.ts
+
 
 
 /** Let's Encrypt's production directory: the default ACME server. */
@@ -72355,12 +72545,16 @@ function parseTls(r, error, the) {
     // Read (and so masked) whatever the mode: a key pasted by mistake must not reach the log.
     const certificate = r.secret('tls-certificate');
     const key = r.secret('tls-key');
+    const tsigKey = r.secret('acme-dns-tsig-key');
+    if (mode !== 'auto' && tsigKey.trim())
+        throw error('acme-dns-tsig-key', "is set but 'tls' is not auto: it is only used with tls: auto and acme-challenge: dns-01");
     if (mode === 'off') {
         if (certificate.trim() || key.trim())
             throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', "is set but 'tls' is off: set tls: custom to use it");
         return settings;
     }
-    if (httpsPort === the.proxyPort)
+    // proxy-port none publishes neither: an edge passes HTTPS through to the proxy's port 443.
+    if (the.proxyPort !== undefined && httpsPort === the.proxyPort)
         throw error('https-port', `must differ from proxy-port (${the.proxyPort}): the proxy serves HTTP and HTTPS on separate ports`);
     if (!the.domains.length)
         throw error('tls', `is "${mode}", which needs 'domains': certificates are for host names`);
@@ -72372,11 +72566,9 @@ function parseTls(r, error, the) {
         checkCustomCertificate(certificate, key, the.domains, the.now ?? new Date(), error);
         return { ...settings, certificate: normalizePem(certificate), key: normalizePem(key) };
     }
-    const wildcard = the.domains.find(d => d.startsWith('*.'));
-    if (wildcard)
-        throw error('tls', `is auto, but domains has the wildcard "${wildcard}": ACME HTTP-01 validation cannot issue wildcards (use tls: custom)`);
     if (certificate.trim() || key.trim())
         throw error(certificate.trim() ? 'tls-certificate' : 'tls-key', 'is only used with tls: custom, not auto');
+    const challenge = parseChallenge(r, error, the.domains);
     const email = r.str('acme-email');
     if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email))
         throw error('acme-email', `is not an email address: ${JSON.stringify(email)}`);
@@ -72400,7 +72592,7 @@ function parseTls(r, error, the) {
         }
     }
     const image = the.checkImage('acme-image', r.str('acme-image', DEFAULT_ACME_IMAGE));
-    return { ...settings, acme: { email: email || undefined, directory, directoryCa: ca ? normalizePem(ca) : undefined, image } };
+    return { ...settings, acme: { email: email || undefined, directory, directoryCa: ca ? normalizePem(ca) : undefined, image, ...challenge } };
 }
 function normalizePem(text) {
     return text.replace(/\r\n/g, '\n').trim() + '\n';
@@ -72467,7 +72659,59 @@ function checkCustomCertificate(certificate, keyText, domains, now, error) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/inputs/edge.ts
+
+
+/** The proxy's port inside its container: what an edge on its network connects to with proxy-port none. */
+const UNPUBLISHED_PORT = 80;
+/** Docker network names: what `docker network create` accepts. */
+const edge_NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/** proxy-port: `80`, `127.0.0.1:8080`, `[::1]:8080` or `none`. */
+function parseProxyPort(value) {
+    const v = value.trim();
+    if (v.toLowerCase() === 'none')
+        return { port: UNPUBLISHED_PORT, unpublished: true };
+    const portOf = (text) => {
+        const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+        if (!(n >= 1 && n <= 65535)) {
+            throw new errors_InputError('proxy-port', `must be a port (80), an address and port (127.0.0.1:8080, [::1]:8080) or none, not "${value}"`);
+        }
+        return n;
+    };
+    if (/^\d+$/.test(v))
+        return { port: portOf(v) };
+    const match = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:[\]]+):(\d+)$/.exec(v);
+    if (!match)
+        throw new errors_InputError('proxy-port', `must be a port (80), an address and port (127.0.0.1:8080, [::1]:8080) or none, not "${value}"`);
+    const [, address, port] = match;
+    const family = (0,external_node_net_.isIP)(address);
+    if (family === 0)
+        throw new errors_InputError('proxy-port', `has "${address}", which is not an IP address of the host (such as 127.0.0.1 or 10.0.0.5)`);
+    if (family === 6 && !v.startsWith('['))
+        throw new errors_InputError('proxy-port', `must write an IPv6 address in brackets ([${address}]:${port})`);
+    return { port: portOf(port), hostIp: address };
+}
+/** The edge settings beside proxy-port: its networks and PROXY protocol (checked against trusted-proxies). */
+function parseEdge(r, listen, trustedProxies) {
+    const networks = r.lines('proxy-networks').flatMap(l => l.split(/[\s,]+/).filter(Boolean));
+    for (const n of networks) {
+        if (!edge_NETWORK_NAME.test(n))
+            throw new errors_InputError('proxy-networks', `has "${n}", which is not a Docker network name (letters, digits, '_', '.', '-')`);
+    }
+    if (new Set(networks).size !== networks.length)
+        throw new errors_InputError('proxy-networks', 'names a network twice');
+    if (listen.unpublished && !networks.length) {
+        throw new errors_InputError('proxy-networks', "is empty but proxy-port is none: the proxy would publish nothing and no edge could reach it. Name the edge's Docker network (the edge then reaches the proxy by its container name, proxy-name, on port 80)");
+    }
+    const proxyProtocol = r.bool('proxy-protocol', false);
+    if (proxyProtocol && !trustedProxies.length) {
+        throw new errors_InputError('proxy-protocol', "is true but trusted-proxies is empty: the proxy accepts a PROXY protocol header only from the edge's addresses, so list them in trusted-proxies (the edge's address, or its Docker network's subnet such as 172.18.0.0/16)");
+    }
+    return { ...(networks.length ? { networks } : {}), ...(proxyProtocol ? { proxyProtocol } : {}) };
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/web.ts
+
 
 
 
@@ -72542,15 +72786,17 @@ function parseProxy(r) {
     const name = parseProxyName(r.str('proxy-name', 'cutover-proxy'));
     const type = r.oneOf('proxy-type', PROXY_TYPES, 'auto');
     const image = r.str('proxy-image');
-    const port = r.int('proxy-port', 80, 1, 65535);
+    const listen = parseProxyPort(r.str('proxy-port', '80'));
     // Preview domains are served with the app's certificate: it must cover them too (tls auto asks for them).
     const certified = domains.length ? [...domains, ...previewDomains] : domains;
-    const tls = parseTls(r, (input, message) => new errors_InputError(input, message), { proxyPort: port, domains: certified, checkImage: parseImage });
+    const proxyPort = listen.unpublished ? undefined : listen.port;
+    const tls = parseTls(r, (input, message) => new errors_InputError(input, message), { proxyPort, domains: certified, checkImage: parseImage });
     return {
         type,
         name,
         image: image ? parseImage('proxy-image', image) : undefined,
-        port,
+        ...listen,
+        ...parseEdge(r, listen, tls.trustedProxies),
         domains,
         ...(r.oneOf('sticky', ['off', 'cookie'], 'off') === 'cookie' ? { sticky: true } : {}),
         ...(previewDomains.length ? { previewDomains } : {}),
@@ -75798,12 +76044,14 @@ const settings_defaults_ACTION_DEFAULTS = {
     'proxy-name': 'cutover-proxy',
     'proxy-type': 'auto',
     'proxy-port': '80',
+    'proxy-protocol': 'false',
     'drain-timeout': '30s',
     tls: 'off',
     'https-port': '443',
     'tls-redirect': 'true',
     hsts: 'false',
     'acme-directory': 'https://acme-v02.api.letsencrypt.org/directory',
+    'acme-challenge': 'http-01',
     'acme-image': 'node:24-alpine',
     'keep-previous': 'running',
     'keep-failed': 'false',
@@ -79340,7 +79588,10 @@ function withOutcome(e, live, releases) {
     return new ReleaseError({ reason: e.message }, failedResultOf(live, releases), true);
 }
 
+// EXTERNAL MODULE: ./src/core/trace.ts
+var core_trace = __nccwpck_require__(4186);
 ;// CONCATENATED MODULE: ./src/engine/timeline.ts
+
 /** Times each step of a run and wraps it in a collapsible log group. */
 class Timeline {
     log;
@@ -79354,6 +79605,7 @@ class Timeline {
     }
     async step(name, title, fn) {
         const started = this.now();
+        const tracedFrom = (0,core_trace/* sinceStart */.B)();
         let detail;
         try {
             const value = await this.log.group(title, () => fn(d => (detail = d)));
@@ -79363,6 +79615,9 @@ class Timeline {
         catch (e) {
             this.steps.push({ name, ms: this.now() - started, ok: false, detail: detail ?? e.message });
             throw e;
+        }
+        finally {
+            core_trace/* trace */.u.span(`step ${name}`, tracedFrom);
         }
     }
     elapsedMs() {
@@ -80414,6 +80669,7 @@ function recordedImages(rec) {
 
 ;// CONCATENATED MODULE: ./src/host/lock.ts
 
+
 class LockTimeoutError extends Error {
     name = 'LockTimeoutError';
 }
@@ -80588,7 +80844,9 @@ class DeployLock {
         return DeployLock.start(ssh, sessionScript(), '(status)', 0, log);
     }
     static async start(ssh, script, app, timeoutMs, log) {
+        const opening = (0,core_trace/* sinceStart */.B)();
         const channel = await ssh.execStream(script);
+        core_trace/* trace */.u.span('lock exec opened', opening);
         const where = `~/${lockFile(app)}`;
         return new Promise((resolve, reject) => {
             let buffered = '';
@@ -81025,7 +81283,9 @@ async function ensureProxyImage(docker, image, registry, log) {
  * Asks the proxy's public port (from the host, over the tunnel) for `path` with the app's Host
  * until the answer provably comes from the release, or the time is up.
  */
-async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
+async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs, 
+/** Where the proxy is asked (edge mode: its probe port on its network; see haproxy-lifecycle.ts). */
+entry = { host: '127.0.0.1', port: settings.port }) {
     const started = Date.now();
     // A wildcard-only app is asked for a name its wildcard matches.
     const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
@@ -81033,7 +81293,7 @@ async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
     let confirmed = ask.confirmAfterMs === 0;
     let last;
     for (;;) {
-        last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} }, 5000);
+        last = await httpGet(openTcp, { host: entry.host, port: entry.port, path, hostHeader, headers: ask.token ? { [ask.tokenHeader]: ask.token } : {} }, 5000);
         // The release header names the release exactly: an answer from another app, or from a reload
         // not yet finished, does not count.
         const ok = decode(last.headers[ask.releaseHeader]) === ask.releaseId && last.status !== undefined && last.status < 500;
@@ -81054,11 +81314,11 @@ async function verifyThroughProxy(openTcp, settings, ask, path, timeoutMs) {
     }
 }
 /** Asks the proxy (as a client would, no verify token) until the maintenance page is (on) or is not (off) what it serves. */
-async function confirmMaintenance(openTcp, settings, on, timeoutMs) {
+async function confirmMaintenance(openTcp, settings, on, timeoutMs, entry = { host: '127.0.0.1', port: settings.port }) {
     const started = Date.now();
     const hostHeader = settings.domains.find(d => !d.startsWith('*')) ?? settings.domains[0]?.replace(/^\*/, 'cutover-verify') ?? 'localhost';
     for (;;) {
-        const last = await httpGet(openTcp, { host: '127.0.0.1', port: settings.port, path: '/', hostHeader }, 5000);
+        const last = await httpGet(openTcp, { host: entry.host, port: entry.port, path: '/', hostHeader }, 5000);
         const page = last.status === 503 && last.headers[MAINTENANCE_HEADER.toLowerCase()] === 'on';
         const ok = last.status !== undefined && page === on;
         if (ok || Date.now() - started > timeoutMs)
@@ -81480,6 +81740,18 @@ const ACME_BACKEND = 'cutover_acme';
  * Not a *.cfg: HAProxy does not read it as configuration.
  */
 const SERVER_STATE_FILE = 'servers.state';
+/**
+ * Sources whose connections start with a PROXY protocol header (v1 or v2; issue #23): the
+ * trusted-proxies of every app with proxy-protocol true (src/proxy/haproxy-edge.ts). From any other
+ * source a connection is plain HTTP, as before.
+ */
+const PROXY_PROTOCOL_MAP = 'proxy-protocol.map';
+/**
+ * cutover's own checks through the proxy when no public port serves them plainly (proxy-port none,
+ * proxy-protocol): the same frontend, never published and never expecting a PROXY header, reached
+ * at the proxy's address on its own network.
+ */
+const HAPROXY_PROBE_PORT = 8406;
 /** A state file naming no server (its format version only). */
 const EMPTY_SERVER_STATE = '1\n';
 /** The renewer container of a proxy (tls auto). */
@@ -81568,6 +81840,10 @@ frontend cutover
   # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
   # strict-sni: a name no app has a certificate for gets no handshake (no fallback certificate).
   bind :${HAPROXY_HTTPS_PORT} ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1
+  # cutover's verification behind an edge: unpublished, plain HTTP (see HAPROXY_PROBE_PORT).
+  bind :${HAPROXY_PROBE_PORT}
+  # An edge in front (proxy-protocol): its PROXY header names the client; from trusted-proxies only.
+  tcp-request connection expect-proxy layer4 if !{ dst_port ${HAPROXY_PROBE_PORT} } { src,map_ip(${dir}/${PROXY_PROTOCOL_MAP}) -m found }
   # exact host names, then wildcards (*.example.com), then the app deployed without domains
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }
@@ -81951,7 +82227,68 @@ function parseSeconds(value) {
     return m ? Number(m[1]) : 0;
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-edge.ts
+
+
+/**
+ * Edge mode (issue #23): which sources' connections start with a PROXY protocol header. One map for
+ * the proxy (the header comes before any request, so before any app is known): each source with
+ * the apps that trust it, so an app that stops asking removes only its own claim.
+ */
+const HEADER = '# Managed by cutover: source (trusted-proxies of apps with proxy-protocol) -> apps.\n';
+const EMPTY_PROXY_PROTOCOL_MAP = HEADER;
+/** The map with `app` claiming exactly `sources` (none: the app's claims removed, other apps' kept). */
+function updateProxyProtocolMap(current, app, sources) {
+    const claims = new Map();
+    for (const line of current.split('\n')) {
+        const [source, apps] = line.trim().split(/\s+/);
+        if (!source || source.startsWith('#') || !apps)
+            continue;
+        const set = claims.get(source) ?? new Set();
+        for (const a of apps.split(','))
+            if (a && a !== app)
+                set.add(a);
+        claims.set(source, set);
+    }
+    for (const source of sources)
+        claims.set(source, (claims.get(source) ?? new Set()).add(app));
+    const lines = [...claims]
+        .filter(([, apps]) => apps.size > 0)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([source, apps]) => `${source} ${[...apps].sort().join(',')}\n`);
+    return HEADER + lines.join('');
+}
+/** The sources an app's claims in the map. */
+function proxyProtocolSources(current, app) {
+    return current
+        .split('\n')
+        .map(l => l.trim().split(/\s+/))
+        .filter(([source, apps]) => source && !source.startsWith('#') && apps?.split(',').includes(app))
+        .map(([source]) => source);
+}
+/** The app's PROXY protocol sources as its inputs say (a reload, under the proxy's lock, only when they change). */
+async function ensureProxyProtocol(host, sources) {
+    const { app, proxyName, log, lockProxy, files, admin } = host;
+    const current = (await files.file(PROXY_PROTOCOL_MAP)) ?? EMPTY_PROXY_PROTOCOL_MAP;
+    if (updateProxyProtocolMap(current, app, sources) === current)
+        return;
+    await underLock(lockProxy, async () => {
+        files.forget();
+        const now = (await files.file(PROXY_PROTOCOL_MAP)) ?? EMPTY_PROXY_PROTOCOL_MAP;
+        const next = updateProxyProtocolMap(now, app, sources);
+        if (next === now)
+            return;
+        log.info(sources.length
+            ? `The proxy ${proxyName} expects a PROXY protocol header from ${sources.join(', ')} (proxy-protocol of ${app}): reloading it`
+            : `The proxy ${proxyName} no longer expects a PROXY protocol header for ${app}: reloading it`);
+        await files.put(PROXY_PROTOCOL_MAP, next);
+        await admin.testAndReload([{ file: PROXY_PROTOCOL_MAP, content: now }]);
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-lifecycle.ts
+
+
 
 
 
@@ -81974,7 +82311,8 @@ const SHARED_DEFAULTS = {
     [CERTS_LIST]: EMPTY_CERTS_LIST,
     [ACME_MAP]: EMPTY_ACME_MAP,
     [SERVER_STATE_FILE]: EMPTY_SERVER_STATE,
-    [RELEASES_MAP]: EMPTY_RELEASES_MAP
+    [RELEASES_MAP]: EMPTY_RELEASES_MAP,
+    [PROXY_PROTOCOL_MAP]: EMPTY_PROXY_PROTOCOL_MAP
 };
 /**
  * The one HAProxy container of a host, shared by every app: created, connected, started and its
@@ -82001,7 +82339,11 @@ class HaproxyContainer {
         if (info)
             this.check(info);
         this.metricsPublished = !!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0;
-        const ready = !!info && info.State.Running && !!info.NetworkSettings.Networks[appNetwork] && !!info.NetworkSettings.Networks[this.network] && !this.mustRecreate(info);
+        await this.checkEdgeNetworks();
+        const ready = !!info &&
+            info.State.Running &&
+            [appNetwork, this.network, ...this.edgeNetworks].every(n => !!info.NetworkSettings.Networks[n]) &&
+            !this.mustRecreate(info);
         if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0)
             return;
         await underLock(this.host.lockProxy, async () => {
@@ -82020,7 +82362,7 @@ class HaproxyContainer {
     /** The container (created, or re-created to publish HTTPS) and the networks it must be on. */
     async existingOrNew(appNetwork) {
         let current = await inspectIfExists(this.container);
-        let networks = [this.network, appNetwork];
+        let networks = [this.network, appNetwork, ...this.edgeNetworks];
         if (!current)
             current = await this.create();
         else if (this.mustRecreate(current)) {
@@ -82036,6 +82378,43 @@ class HaproxyContainer {
         }
         this.check(current);
         return { current, networks };
+    }
+    /** proxy-networks: the edge's Docker networks the proxy joins. */
+    get edgeNetworks() {
+        return this.host.settings.networks ?? [];
+    }
+    /** Every network of proxy-networks exists (an edge's network is the user's to create), before anything changes. */
+    async checkEdgeNetworks() {
+        for (const network of this.edgeNetworks) {
+            const found = await this.host.docker
+                .getNetwork(network)
+                .inspect()
+                .then(() => true, e => {
+                if (e.statusCode === 404)
+                    return false;
+                throw e;
+            });
+            if (!found) {
+                throw new ProxyError(`The Docker network ${network} named in proxy-networks does not exist on the host. Nothing was changed. ` +
+                    `Name the network your edge proxy is on (docker network ls), or create it (docker network create ${network}) and attach the edge to it.`);
+            }
+        }
+    }
+    /**
+     * Where cutover's own checks reach the proxy: its public port from the host, or with proxy-port
+     * none or proxy-protocol (an edge in front) its probe port at its address on its own network.
+     */
+    async probeEntry() {
+        const { settings } = this.host;
+        if (!settings.unpublished && !settings.proxyProtocol) {
+            const anyAddress = !settings.hostIp || settings.hostIp === '0.0.0.0' || settings.hostIp === '::';
+            return { host: anyAddress ? '127.0.0.1' : settings.hostIp, port: settings.port };
+        }
+        const info = await inspectIfExists(this.container);
+        const address = info?.NetworkSettings.Networks[this.network]?.IPAddress;
+        if (!address)
+            throw new ProxyError(`The proxy ${this.name} has no address on its network ${this.network}: is it running?`);
+        return { host: address, port: HAPROXY_PROBE_PORT };
     }
     /** A stopped proxy starts (with the files it needs); a running one gets this version's base file by a reload. */
     async startOrUpdate(current) {
@@ -82130,7 +82509,10 @@ class HaproxyContainer {
     }
     /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
     lacksHttpsPort(info) {
-        return this.host.tls.mode !== 'off' && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && this.publishedPorts(info, HTTPS_PORT_KEY).length === 0;
+        return (this.host.tls.mode !== 'off' &&
+            !this.host.settings.unpublished &&
+            info.Config.Labels?.[LABEL.proxy] === 'haproxy' &&
+            this.publishedPorts(info, HTTPS_PORT_KEY).length === 0);
     }
     /** The base file as this run wants it, or undefined when the proxy already has it. */
     async baseWanted() {
@@ -82151,30 +82533,47 @@ class HaproxyContainer {
     }
     /** Refuses a container that is not cutover's HAProxy, or publishes other ports than the inputs ask for. */
     check(info) {
-        const { settings, tls } = this.host;
+        const { tls } = this.host;
         const kind = info.Config.Labels?.[LABEL.proxy];
         if (kind !== 'haproxy') {
             throw new ProxyError(`The container ${this.name} exists and is not a cutover HAProxy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
                 `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`);
         }
-        const published = this.publishedPorts(info, PORT_KEY);
+        this.checkPublished(info);
         const https = this.publishedPorts(info, HTTPS_PORT_KEY);
         if (tls.mode !== 'off' && https.length && !https.includes(tls.httpsPort)) {
             throw new ProxyError(`The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}, not ${tls.httpsPort} as 'https-port' asks. ` +
                 `Set https-port to match (the proxy is shared by every app on the host).`);
         }
-        if (!published.includes(settings.port)) {
-            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
-            throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${settings.port} as 'proxy-port' asks. ` +
-                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
-        }
+    }
+    /**
+     * The proxy publishes what proxy-port asks (a port on every address, on one address, or nothing).
+     * Docker cannot change that on a running container and the proxy is shared: refused, saying how.
+     */
+    checkPublished(info) {
+        const { settings } = this.host;
+        const bindings = info.HostConfig.PortBindings?.[PORT_KEY] ?? [];
+        const has = bindings.map(b => describeListen({ port: Number(b.HostPort), hostIp: b.HostIp && b.HostIp !== '0.0.0.0' ? b.HostIp : undefined }));
+        const wanted = describeListen(settings);
+        const matches = settings.unpublished ? has.length === 0 : has.includes(settings.hostIp === '0.0.0.0' ? String(settings.port) : wanted);
+        if (matches)
+            return;
+        const what = has.length ? `publishes ${has.join(', ')}` : 'publishes no port (proxy-port none)';
+        throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${wanted} as 'proxy-port' asks; nothing was changed. ` +
+            `The proxy is shared by every app on the host: set proxy-port to ${has[0] ?? 'none'} to use it as it is. ` +
+            `To move it, remove it on the host (docker rm -f ${this.name}; its routes and certificates stay in the volume ${this.name}-conf) and deploy again with the new proxy-port: ` +
+            `until each app on it has deployed again, those apps are unreachable.`);
     }
     async create() {
         const { docker, settings, tls, registry, log } = this.host;
         await ensureProxyImage(docker, settings.image, registry, log);
         const https = tls.mode !== 'off';
         const metrics = settings.metrics;
-        log.info(`Creating the proxy ${this.name} on port ${settings.port}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`);
+        const where = settings.unpublished
+            ? `publishing nothing (reached by its name on ${settings.networks?.join(', ') ?? 'its networks'})`
+            : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}`;
+        log.info(`Creating the proxy ${this.name} ${where}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`);
+        const hostIp = settings.hostIp ? { HostIp: settings.hostIp } : {};
         try {
             await docker.createContainer({
                 name: this.name,
@@ -82190,8 +82589,12 @@ class HaproxyContainer {
                 ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
                 HostConfig: {
                     PortBindings: {
-                        [PORT_KEY]: [{ HostPort: String(settings.port) }],
-                        ...(https ? { [HTTPS_PORT_KEY]: [{ HostPort: String(tls.httpsPort) }] } : {}),
+                        ...(settings.unpublished
+                            ? {}
+                            : {
+                                [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
+                                ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
+                            }),
                         ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
                     },
                     Binds: [
@@ -82880,6 +83283,14 @@ function wantedFile(app) {
     return `acme-${app}.json`;
 }
 const WANTED_FILE = /^acme-([a-z0-9-]+)\.json$/;
+/**
+ * dns-01: where the renewer publishes TXT records, the TSIG key included (issue #23). Root-only
+ * (0600) in the proxy's config volume, the one place the renewer reads; never in an environment
+ * variable (docker inspect shows those) nor in the log. Not matched by WANTED_FILE (`.dns.json`).
+ */
+function dnsFile(app) {
+    return `acme-${app}.dns.json`;
+}
 const ACCOUNT_KEY_FILE = 'acme-account.key';
 function challengeFile(token) {
     return `acme-challenge-${token}`;
@@ -83116,8 +83527,12 @@ class HaproxyTls {
         const mode = this.settings.mode;
         return {
             certsList: updateCertsList(now.certsList, this.host.app, mode !== 'off'),
-            acmeMap: updateAcmeMap(now.acmeMap, this.host.app, mode === 'auto' ? this.certifiedNames : [])
+            acmeMap: updateAcmeMap(now.acmeMap, this.host.app, this.httpChallengeNames)
         };
+    }
+    /** The names whose HTTP-01 challenges the proxy routes to the renewer (none with dns-01). */
+    get httpChallengeNames() {
+        return this.settings.mode === 'auto' && this.settings.acme?.challenge !== 'dns-01' ? this.certifiedNames : [];
     }
     /** tls custom: the one file HAProxy reads, certificate chain then key. */
     customCertText() {
@@ -83137,13 +83552,19 @@ class HaproxyTls {
         const proxy = this.host.settings.name;
         const renewer = new AcmeRenewer(docker, proxy, network, acme.image, registry, log);
         const names = this.certifiedNames;
-        const wanted = { app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa };
+        const challenge = acme.challenge ?? 'http-01';
+        const wanted = { app, domains: names, email: acme.email, directory: acme.directory, directoryCa: acme.directoryCa, challenge };
         const wantedText = JSON.stringify(wanted, null, 2) + '\n';
+        // dns-01: the TSIG key goes into a root-only file the renewer reads; http-01 keeps no key there.
+        const dnsText = acme.dns ? JSON.stringify(acme.dns, null, 2) + '\n' : undefined;
+        const dnsNow = await files.file(dnsFile(app));
+        if (dnsText !== undefined ? dnsNow !== dnsText : dnsNow !== undefined && dnsNow !== '{}\n')
+            await files.put(dnsFile(app), dnsText ?? '{}\n', 0o600);
         if ((await files.file(wantedFile(app))) !== wantedText)
             await files.put(wantedFile(app), wantedText, 0o600);
         // Under the proxy's lock: two apps' first deploys must not both create (and half-fill) it.
         const address = await underLock(lockProxy, () => renewer.ensureRunning());
-        await this.routeChallenges(renewer.name, names);
+        await this.routeChallenges(renewer.name, this.httpChallengeNames);
         // Its address now rather than at the next DNS resolution (it may have just been created).
         if (address) {
             const answer = await this.host.admin.cli(`set server ${ACME_BACKEND}/acme addr ${address} port ${ACME_CHALLENGE_PORT}; set server ${ACME_BACKEND}/acme state ready`);
@@ -83156,24 +83577,31 @@ class HaproxyTls {
         const due = renewalDue(cert, names, new Date(), 0);
         if (!due)
             return;
-        log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} (${due})`);
+        log.info(`Requesting a certificate for ${names.join(', ')} from ${acme.directory} by ${challenge} (${due})`);
         try {
             await renewer.issue(app, ISSUE_TIMEOUT_MS);
         }
         catch (e) {
-            throw new ProxyError(`No certificate for ${names.join(', ')}: ${e.message}. Nothing was switched; the names must point at this host and its port 80 must reach the proxy.`);
+            throw new ProxyError(`No certificate for ${names.join(', ')}: ${e.message}. Nothing was switched; ` +
+                (challenge === 'dns-01'
+                    ? `the renewer must reach the DNS server ${acme.dns?.server}:${acme.dns?.port} and its TSIG key must allow updates of ${acme.dns?.zone}.`
+                    : 'the names must point at this host and its port 80 must reach the proxy.'));
         }
     }
     /** HTTP-01 challenges of the app's names to the renewer (a reload, once). */
     async routeChallenges(renewer, names) {
         const { app, log, lockProxy, files, admin } = this.host;
+        if (!names.length && !(await files.file(ACME_MAP))?.includes(` ${app}\n`))
+            return;
         await underLock(lockProxy, async () => {
             files.forget();
             const current = (await files.file(ACME_MAP)) ?? EMPTY_ACME_MAP;
             const next = updateAcmeMap(current, app, names);
             if (next === current)
                 return;
-            log.info(`Routing ACME challenges for ${names.join(', ')} to ${renewer}: reloading the proxy`);
+            log.info(names.length
+                ? `Routing ACME challenges for ${names.join(', ')} to ${renewer}: reloading the proxy`
+                : `No HTTP-01 challenges of ${app} go to ${renewer} any more: reloading the proxy`);
             await files.put(ACME_MAP, next);
             await admin.testAndReload([{ file: ACME_MAP, content: current }]);
         });
@@ -83267,6 +83695,7 @@ async function withdrawFromHaproxy(deps) {
 
 
 
+
 /**
  * One HAProxy container for every app on the host, switched through its runtime API
  * (see haproxy-config.ts). The admin socket is a Unix socket in a host directory, reached over
@@ -83312,6 +83741,10 @@ class HaproxyRouter {
     }
     async ensure(appNetwork) {
         await this.proxy.ensure(appNetwork);
+        // proxy-protocol: the edge's header is expected from the app's trusted-proxies (issue #23).
+        const sources = this.settings.proxyProtocol ? (this.settings.tls?.trustedProxies ?? []) : [];
+        const edgeHost = { app: this.app, proxyName: this.name, log: this.log, lockProxy: this.lockProxy, files: this.files, admin: this.admin };
+        await ensureProxyProtocol(edgeHost, sources);
         await this.tls.ensure();
     }
     /** preview-domains (none: no preview backend). */
@@ -83520,7 +83953,7 @@ class HaproxyRouter {
             await this.admin.run(on ? [`clear map ${mapPath}`, `add map ${mapPath} on 1`] : [`clear map ${mapPath}`], `the maintenance flag of ${this.app}`);
             this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} through its runtime API (no reload)`);
         }
-        return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
+        return confirmMaintenance(this.openTcp, this.settings, on, 10_000, await this.proxy.probeEntry());
     }
     /** watch: the app backend's response counters (`show stat`), the same numbers its log lines would add up to. */
     async responseCounts() {
@@ -83609,7 +84042,7 @@ class HaproxyRouter {
             decode: decodeRelease,
             confirmAfterMs: this.admin.reloaded ? 150 : 0
         };
-        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
+        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs, await this.proxy.probeEntry());
     }
 }
 
@@ -90247,6 +90680,7 @@ var docker_default = /*#__PURE__*/__nccwpck_require__.n(lib_docker);
 
 
 
+
 /** A Docker API call that got no complete answer in its time (see requestBound). */
 class DockerTimeoutError extends Error {
     name = 'DockerTimeoutError';
@@ -90310,8 +90744,15 @@ class DockerSocketAgent extends (external_node_http_default()).Agent {
     // addRequest exists at runtime on every http.Agent but is missing from @types/node.
     addRequest(req, options) {
         this.apiRequests++;
+        this.traced(req, String(options.method ?? 'GET'), String(options.path ?? '/'));
         this.bound(req, String(options.method ?? 'GET'), String(options.path ?? '/'));
         external_node_http_default().Agent.prototype.addRequest.call(this, req, options);
+    }
+    /** Each call's time in the run's trace, named by method and path without the API version or query. */
+    traced(req, method, path) {
+        const start = (0,core_trace/* sinceStart */.B)();
+        const name = `docker ${method} ${path.split('?')[0].replace(/^\/v\d+(\.\d+)?(?=\/)/, '')}`;
+        req.once('close', () => core_trace/* trace */.u.span(name, start));
     }
     /**
      * A hard deadline per request, from queueing to the end of the answer (or of the hijacked
@@ -91519,6 +91960,7 @@ const run_sink_actionsSink = {
 
 
 
+
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000;
 /** The runner sends SIGKILL about this long after its first signal (SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that). */
@@ -91586,9 +92028,12 @@ class Resources {
     }
 }
 async function run() {
+    trace.mark('main');
     let config;
+    const parsing = sinceStart();
     try {
         config = readConfig();
+        trace.span('inputs', parsing);
     }
     catch (e) {
         await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${e.message}`, core.getInput('app'), secrets, actionsSink);
@@ -91665,9 +92110,11 @@ async function execute(config, sink, identity) {
         }
     }
     finally {
+        const closing = (0,core_trace/* sinceStart */.B)();
         resources.close(log);
+        core_trace/* trace */.u.span('close', closing);
     }
-    await reports.finish(result, infrastructureError, certificates);
+    await core_trace/* trace */.u.timed('report', () => reports.finish(result, infrastructureError, certificates));
     cancel.stop();
     return { result, cancelled: cancel.signals > 0 };
 }
@@ -91762,7 +92209,7 @@ class Cancellation {
 async function runOneHost(run) {
     const { config, log, timeline, resources, holder, runLabel, author, reports, sink, cancelled, onRouter, onEngine } = run;
     await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async (note) => {
-        resources.ssh = await SshSession.connect(config.ssh);
+        resources.ssh = await core_trace/* trace */.u.timed('ssh handshake', () => SshSession.connect(config.ssh));
         resources.ssh.onLost(e => log.warning(e.message));
         resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket);
         const version = await resources.docker.docker.version();
@@ -92171,6 +92618,49 @@ async function cli(argv, io) {
 
 /***/ }),
 
+/***/ 4186:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   B: () => (/* binding */ sinceStart),
+/* harmony export */   u: () => (/* binding */ trace)
+/* harmony export */ });
+/* harmony import */ var node_perf_hooks__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(643);
+/* harmony import */ var node_perf_hooks__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_perf_hooks__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Milliseconds since the process started. */
+function sinceStart() {
+    return node_perf_hooks__WEBPACK_IMPORTED_MODULE_0__.performance.now();
+}
+class Trace {
+    marks = {};
+    spans = [];
+    /** The first time something happened (a later mark of the same name is ignored). */
+    mark(name, at = sinceStart()) {
+        this.marks[name] ??= Math.round(at * 10) / 10;
+    }
+    span(name, start, end = sinceStart()) {
+        this.spans.push({ name, start: Math.round(start * 10) / 10, end: Math.round(end * 10) / 10 });
+    }
+    /** Times a promise as one span, whatever it settles to. */
+    async timed(name, work) {
+        const start = sinceStart();
+        try {
+            return await work();
+        }
+        finally {
+            this.span(name, start);
+        }
+    }
+    dump() {
+        return { origin: Math.round(node_perf_hooks__WEBPACK_IMPORTED_MODULE_0__.performance.timeOrigin), marks: { ...this.marks }, spans: [...this.spans] };
+    }
+}
+const trace = new Trace();
+
+
+/***/ }),
+
 /***/ 6247:
 /***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
@@ -92178,8 +92668,12 @@ async function cli(argv, io) {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_url__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3136);
 /* harmony import */ var node_url__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_url__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _core_trace_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4186);
 
 
+
+// Node has started and compiled the bundle: what comes before this is Node's start and the parse.
+_core_trace_js__WEBPACK_IMPORTED_MODULE_2__/* .trace */ .u.mark('bundle');
 // ssh2's bundled poly1305 WebAssembly loader reads __dirname, which an ES module does not
 // define. Imported first by index.ts so it exists before ssh2 initialises.
 const g = globalThis;
