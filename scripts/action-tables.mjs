@@ -1,5 +1,5 @@
-// Prints the README's inputs and outputs tables from action.yml (the single source of truth).
-// Usage: node scripts/action-tables.mjs   (a unit test checks the README holds exactly this)
+// Prints docs/reference.md's inputs and outputs tables from action.yml (the single source of truth).
+// Usage: node scripts/action-tables.mjs   (a unit test checks docs/reference.md holds exactly this)
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'

@@ -80,7 +80,7 @@ describe('capability message', () => {
         "or deploy behind a router that has it: HAProxy (proxy-type: haproxy) (set proxy-type, or give another proxy-name if this host's proxy is nginx). Nothing was changed."
     )
     expect(capabilityMessage('mode', 'live', 'maintenance', 'nginx', [])).toMatch(
-      /^Input 'mode' is live, which needs a maintenance page, which the nginx router does not have: use mode deploy or rollback, or deploy behind a router that has it \(README/
+      /^Input 'mode' is live, which needs a maintenance page, which the nginx router does not have: use mode deploy or rollback, or deploy behind a router that has it \(docs\/development.md/
     )
   })
 })
@@ -143,9 +143,9 @@ describe('no proxy-type string checks outside src/proxy', () => {
   })
 })
 
-describe('README table of capabilities per router', () => {
+describe('docs/development.md table of capabilities per router', () => {
   it('says what each router declares (a column per router, by its name), and which inputs need each capability', () => {
-    const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8')
+    const readme = readFileSync(join(process.cwd(), 'docs', 'development.md'), 'utf8')
     const header = /^\| capability \| needed by \| (.*) \|$/m.exec(readme)
     const columns = header![1].split(' | ')
     expect([...columns].sort()).toEqual(

@@ -112,7 +112,7 @@ describe('one policy for the volumes input and the compose file', () => {
     )
     const message = errorOf({ 'compose-file': 'compose.yml', 'compose-service': 'web', image: '', 'allow-host-mounts': 'true' }, ws)
     expect(message).toBe(
-      `Input 'compose-file' uses "${k}" in service "web", which gives the container ${HOST_LEVEL_KEYS[k]}: cutover starts no container with host-level access (README "Host-level access"); run such a service outside cutover`
+      `Input 'compose-file' uses "${k}" in service "web", which gives the container ${HOST_LEVEL_KEYS[k]}: cutover starts no container with host-level access (docs/security.md "Host-level access"); run such a service outside cutover`
     )
   })
 })

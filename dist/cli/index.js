@@ -70548,7 +70548,7 @@ function capabilityMessage(input, value, capability, router, routers) {
     const drop = input === 'mode' ? 'use mode deploy or rollback' : `remove '${input}'`;
     const instead = routers.length
         ? `deploy behind a router that has it: ${routers.join(' or ')} (set proxy-type, or give another proxy-name if this host's proxy is ${router})`
-        : 'deploy behind a router that has it (README: capabilities per router)';
+        : 'deploy behind a router that has it (docs/development.md: capabilities per router)';
     return `${what} needs ${needs}, which the ${router} router does not have: ${drop}, or ${instead}. Nothing was changed.`;
 }
 /** The router request of a configuration (or of its proxy once settled on a host). */
@@ -71874,7 +71874,7 @@ function service(source, app, name, raw, top) {
         fail(`has the service "${name}" that is not a mapping`);
     for (const key of Object.keys(raw)) {
         if (key in HOST_LEVEL_KEYS) {
-            fail(`uses "${key}" in service "${name}", which gives the container ${HOST_LEVEL_KEYS[key]}: cutover starts no container with host-level access (README "Host-level access"); run such a service outside cutover`);
+            fail(`uses "${key}" in service "${name}", which gives the container ${HOST_LEVEL_KEYS[key]}: cutover starts no container with host-level access (docs/security.md "Host-level access"); run such a service outside cutover`);
         }
         if (!SERVICE_KEYS.includes(key) && !key.startsWith('x-')) {
             fail(`uses the key "${key}" in service "${name}", which cutover does not support (supported: ${SERVICE_KEYS.join(', ')})`);
@@ -82773,7 +82773,7 @@ class CaddyContainer {
  * API on a Unix socket in a host directory, reached over the SSH connection like HAProxy's. Caddy
  * 2.6 changes routes only by loading a whole new configuration: a switch is a graceful reload
  * (in-flight requests finish on the old color, within the longest drain-timeout on the proxy), and
- * Caddy closes every proxied WebSocket when it reloads (README "Caddy").
+ * Caddy closes every proxied WebSocket when it reloads (docs/reliability.md "proxy-type: caddy").
  */
 class CaddyRouter {
     docker;
@@ -84327,7 +84327,7 @@ async function putFileIfChanged(container, name, content) {
 
 
 
-/** Every router by proxy-type: adding a router is one entry here (README "Adding a router or a target"). */
+/** Every router by proxy-type: adding a router is one entry here (docs/development.md "Adding a router or a target"). */
 const ROUTERS = {
     haproxy: {
         capabilities: ROUTER_CAPABILITIES.haproxy,
@@ -84394,7 +84394,7 @@ async function existingProxyType(docker, name) {
 /**
  * Settles `proxy-type: auto` (the default): an existing proxy keeps its type, so upgrading cutover
  * never replaces a proxy that serves other apps; a new proxy is HAProxy (one tier, switched without
- * a reload: README "Why HAProxy"). An explicit type is taken as it is (its router refuses a
+ * a reload: docs/reliability.md "Why HAProxy"). An explicit type is taken as it is (its router refuses a
  * container of the other type, saying what to do).
  */
 async function resolveProxy(docker, inputs) {

@@ -676,8 +676,8 @@ sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 ' "${ENV_VARS[@]}" | write_if_changed "$TB/env.json" || true
 chmod 600 "$TB/env" "$TB/env.json"
 
-bash "$SCRIPT_DIR/hosts.sh" up || die "the fleet hosts (hosts.sh) did not come up" # several hosts: README "Fleet hosts"
-bash "$SCRIPT_DIR/swarm.sh" up || die "the swarm of the fleet hosts (swarm.sh) did not come up" # target: swarm: README "Swarm"
+bash "$SCRIPT_DIR/hosts.sh" up || die "the fleet hosts (hosts.sh) did not come up" # several hosts: scripts/testbed/README.md
+bash "$SCRIPT_DIR/swarm.sh" up || die "the swarm of the fleet hosts (swarm.sh) did not come up" # target: swarm: scripts/testbed/README.md
 
 # ---------------------------------------------------------------- summary
 cat <<EOF

@@ -70,7 +70,7 @@ export function capabilityMessage(
   const drop = input === 'mode' ? 'use mode deploy or rollback' : `remove '${input}'`
   const instead = routers.length
     ? `deploy behind a router that has it: ${routers.join(' or ')} (set proxy-type, or give another proxy-name if this host's proxy is ${router})`
-    : 'deploy behind a router that has it (README: capabilities per router)'
+    : 'deploy behind a router that has it (docs/development.md: capabilities per router)'
   return `${what} needs ${needs}, which the ${router} router does not have: ${drop}, or ${instead}. Nothing was changed.`
 }
 

@@ -146,7 +146,7 @@ export interface VerifyResult {
 }
 
 /**
- * The reverse proxy in front of an app's colors. To add a router, implement this: see the README's
+ * The reverse proxy in front of an app's colors. To add a router, implement this: see docs/development.md's
  * "Adding a router or a target".
  */
 export interface Router {

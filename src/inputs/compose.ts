@@ -257,7 +257,7 @@ function service(source: InputSource, app: string, name: string, raw: unknown, t
   for (const key of Object.keys(raw)) {
     if (key in HOST_LEVEL_KEYS) {
       fail(
-        `uses "${key}" in service "${name}", which gives the container ${HOST_LEVEL_KEYS[key]}: cutover starts no container with host-level access (README "Host-level access"); run such a service outside cutover`
+        `uses "${key}" in service "${name}", which gives the container ${HOST_LEVEL_KEYS[key]}: cutover starts no container with host-level access (docs/security.md "Host-level access"); run such a service outside cutover`
       )
     }
     if (!SERVICE_KEYS.includes(key) && !key.startsWith('x-')) {

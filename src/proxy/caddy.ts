@@ -30,7 +30,7 @@ import { confirmMaintenance, inspectIfExists, ProxyError, underLock, verifyThrou
  * API on a Unix socket in a host directory, reached over the SSH connection like HAProxy's. Caddy
  * 2.6 changes routes only by loading a whole new configuration: a switch is a graceful reload
  * (in-flight requests finish on the old color, within the longest drain-timeout on the proxy), and
- * Caddy closes every proxied WebSocket when it reloads (README "Caddy").
+ * Caddy closes every proxied WebSocket when it reloads (docs/reliability.md "proxy-type: caddy").
  */
 export class CaddyRouter implements Router {
   readonly capabilities = CADDY_CAPABILITIES

@@ -30,7 +30,7 @@ export async function existingProxyType(docker: Docker, name: string): Promise<P
 /**
  * Settles `proxy-type: auto` (the default): an existing proxy keeps its type, so upgrading cutover
  * never replaces a proxy that serves other apps; a new proxy is HAProxy (one tier, switched without
- * a reload: README "Why HAProxy"). An explicit type is taken as it is (its router refuses a
+ * a reload: docs/reliability.md "Why HAProxy"). An explicit type is taken as it is (its router refuses a
  * container of the other type, saying what to do).
  */
 export async function resolveProxy(docker: Docker, inputs: ProxyInputs): Promise<{ settings: ProxySettings; existing?: ProxyType }> {

@@ -31,7 +31,7 @@ export interface RouterKind {
   create(settings: ProxySettings, app: string, on: RouterHost): Router
 }
 
-/** Every router by proxy-type: adding a router is one entry here (README "Adding a router or a target"). */
+/** Every router by proxy-type: adding a router is one entry here (docs/development.md "Adding a router or a target"). */
 export const ROUTERS: Record<ProxyType, RouterKind> = {
   haproxy: {
     capabilities: ROUTER_CAPABILITIES.haproxy,
