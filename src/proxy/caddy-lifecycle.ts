@@ -2,12 +2,12 @@ import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
-import { isConflict, putFile } from '../transport/docker-ops.js'
+import { putFile } from '../transport/docker-ops.js'
 import type { CaddyAdmin } from './caddy-admin.js'
 import { CADDY_BASE_FILE, CADDY_CONFIG_DIR, CADDY_DATA_DIR, CADDY_PORT, CADDY_RUN_DIR, renderBaseConfig } from './caddy-config.js'
 import { hostRunDir } from './haproxy-config.js'
 import { downSince } from './haproxy-lifecycle.js'
-import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
+import { createOrAdopt, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${CADDY_PORT}/tcp`
 /** How long a started proxy may take to open its admin socket. */
@@ -98,36 +98,30 @@ export class CaddyContainer {
     await ensureProxyImage(docker, settings.image, registry, log)
     const group = await this.host.adminGroup().catch(() => undefined)
     log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`)
-    try {
-      await docker.createContainer({
-        name: this.name,
-        Image: settings.image,
-        User: group ? `0:${group}` : '0',
-        Entrypoint: ['/bin/sh', '-c'],
-        // The saved configuration when there is one (every app's routes), the base otherwise.
-        Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
-        Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
-        Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
-        ExposedPorts: { [PORT_KEY]: {} },
-        HostConfig: {
-          PortBindings: { [PORT_KEY]: [{ HostPort: String(settings.port) }] },
-          Binds: [
-            // The saved configuration (and so the live colors) survives a re-created container.
-            `${this.name}-conf:${CADDY_CONFIG_DIR}`,
-            `${this.name}-data:${CADDY_DATA_DIR}`,
-            // The admin socket, in a host directory only reached over SSH.
-            `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
-          ],
-          RestartPolicy: { Name: 'unless-stopped' },
-          NetworkMode: this.network
-        }
-      })
-    } catch (e) {
-      // Another app's deploy created it at the same moment: use theirs.
-      if (!isConflict(e)) throw e
-    }
-    const info = await inspectIfExists(this.container)
-    if (!info) throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`)
+    // Another app's deploy may create it at the same moment: then theirs is used.
+    const info = await createOrAdopt(docker, {
+      name: this.name,
+      Image: settings.image,
+      User: group ? `0:${group}` : '0',
+      Entrypoint: ['/bin/sh', '-c'],
+      // The saved configuration when there is one (every app's routes), the base otherwise.
+      Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
+      Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
+      Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
+      ExposedPorts: { [PORT_KEY]: {} },
+      HostConfig: {
+        PortBindings: { [PORT_KEY]: [{ HostPort: String(settings.port) }] },
+        Binds: [
+          // The saved configuration (and so the live colors) survives a re-created container.
+          `${this.name}-conf:${CADDY_CONFIG_DIR}`,
+          `${this.name}-data:${CADDY_DATA_DIR}`,
+          // The admin socket, in a host directory only reached over SSH.
+          `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
+        ],
+        RestartPolicy: { Name: 'unless-stopped' },
+        NetworkMode: this.network
+      }
+    })
     const base = JSON.stringify(renderBaseConfig(settings.drainTimeoutMs / 1000), null, 2)
     await putFile(this.container, CADDY_CONFIG_DIR, CADDY_BASE_FILE, base + '\n')
     return info

@@ -2,7 +2,6 @@ import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
-import { isConflict } from '../transport/docker-ops.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import {
   ACME_MAP,
@@ -32,7 +31,7 @@ import type { ConfVolume } from './haproxy-files.js'
 import { describeListen } from '../core/listen.js'
 import type { FileBefore, HaproxyAdmin } from './haproxy-runtime.js'
 import { SERVER_RESOLVE } from './haproxy-strategy.js'
-import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
+import { createOrAdopt, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
@@ -353,45 +352,39 @@ export class HaproxyContainer {
       : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}`
     log.info(`Creating the proxy ${this.name} ${where}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`)
     const hostIp = settings.hostIp ? { HostIp: settings.hostIp } : {}
-    try {
-      await docker.createContainer({
-        name: this.name,
-        Image: settings.image,
-        // Binding :80 needs root (the official images run as the haproxy user).
-        User: 'root',
-        Entrypoint: ['haproxy'],
-        // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
-        Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
-        // Soft stop: what is in flight finishes.
-        StopSignal: 'SIGUSR1',
-        Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-        ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
-        HostConfig: {
-          PortBindings: {
-            ...(settings.unpublished
-              ? {}
-              : {
-                  [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
-                  ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
-                }),
-            ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
-          },
-          Binds: [
-            // The config (and so the live colors) survives a re-created container.
-            `${this.name}-conf:${HAPROXY_CONF_DIR}`,
-            // The admin socket, in a host directory only reached over SSH.
-            `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
-          ],
-          RestartPolicy: { Name: 'unless-stopped' },
-          NetworkMode: this.network
-        }
-      })
-    } catch (e) {
-      // Another app's deploy created it at the same moment: use theirs.
-      if (!isConflict(e)) throw e
-    }
-    const info = await inspectIfExists(this.container)
-    if (!info) throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`)
+    // Another app's deploy may create it at the same moment: then theirs is used.
+    const info = await createOrAdopt(docker, {
+      name: this.name,
+      Image: settings.image,
+      // Binding :80 needs root (the official images run as the haproxy user).
+      User: 'root',
+      Entrypoint: ['haproxy'],
+      // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
+      Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+      // Soft stop: what is in flight finishes.
+      StopSignal: 'SIGUSR1',
+      Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
+      ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
+      HostConfig: {
+        PortBindings: {
+          ...(settings.unpublished
+            ? {}
+            : {
+                [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
+                ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
+              }),
+          ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
+        },
+        Binds: [
+          // The config (and so the live colors) survives a re-created container.
+          `${this.name}-conf:${HAPROXY_CONF_DIR}`,
+          // The admin socket, in a host directory only reached over SSH.
+          `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
+        ],
+        RestartPolicy: { Name: 'unless-stopped' },
+        NetworkMode: this.network
+      }
+    })
     return info
   }
 }

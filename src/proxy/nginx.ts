@@ -5,10 +5,19 @@ import { LABEL, type Color } from '../core/names.js'
 import type { Log } from '../core/log.js'
 import type { LedgerRecord } from '../core/release.js'
 import type { Route, Router, VerifyResult } from '../engine/ports.js'
-import { execIn, getDirFiles, getFile, isConflict, putFile } from '../transport/docker-ops.js'
+import { execIn, getDirFiles, getFile, putFile } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { sanitizeHostText } from '../transport/host-text.js'
-import { ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
+import {
+  createOrAdopt,
+  ensureProxyImage,
+  ensureProxyNetwork,
+  inspectIfExists,
+  ProxyError,
+  underLock,
+  verifyThroughProxy,
+  type ProxyLocker
+} from './proxy-container.js'
 import {
   appConfigFile,
   COMMON_CONFIG_FILE,
@@ -155,26 +164,20 @@ export class NginxRouter implements Router {
     await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log)
     const edge = tier.role === 'edge'
     this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`)
-    try {
-      await this.docker.createContainer({
-        name: tier.name,
-        Image: this.settings.image,
-        Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
-        ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
-        HostConfig: {
-          PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
-          // Routes live in a named volume so they survive a re-created proxy container.
-          Binds: [`${tier.name}-conf:${CONF_DIR}`],
-          RestartPolicy: { Name: 'unless-stopped' },
-          NetworkMode: this.proxyNetwork
-        }
-      })
-    } catch (e) {
-      // Another app's deploy created it at the same moment: use theirs.
-      if (!isConflict(e)) throw e
-    }
-    const info = await inspectIfExists(this.container(tier))
-    if (!info) throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`)
+    // Another app's deploy may create it at the same moment: then theirs is used.
+    const info = await createOrAdopt(this.docker, {
+      name: tier.name,
+      Image: this.settings.image,
+      Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
+      ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
+      HostConfig: {
+        PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
+        // Routes live in a named volume so they survive a re-created proxy container.
+        Binds: [`${tier.name}-conf:${CONF_DIR}`],
+        RestartPolicy: { Name: 'unless-stopped' },
+        NetworkMode: this.proxyNetwork
+      }
+    })
     // The stock server block of nginx images answers "localhost" with a welcome page;
     // these proxies serve only cutover's routes.
     await putFile(this.container(tier), CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n')

@@ -50,6 +50,21 @@ export async function inspectIfExists(container: Docker.Container): Promise<Dock
   }
 }
 
+/**
+ * Creates a container of a proxy, or takes the one another app's deploy created under that name at
+ * the same moment; its details either way.
+ */
+export async function createOrAdopt(docker: Docker, options: Docker.ContainerCreateOptions & { name: string }): Promise<Docker.ContainerInspectInfo> {
+  try {
+    await docker.createContainer(options)
+  } catch (e) {
+    if (!isConflict(e)) throw e
+  }
+  const info = await inspectIfExists(docker.getContainer(options.name))
+  if (!info) throw new ProxyError(`The proxy container ${options.name} vanished right after it was created`)
+  return info
+}
+
 /** Pulls the proxy image unless the host has it (credentials only if given for its registry). */
 export async function ensureProxyImage(docker: Docker, image: string, registry: RegistryAuth | undefined, log: Log): Promise<void> {
   try {
