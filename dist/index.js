@@ -70689,13 +70689,25 @@ function parseJumpHost(value) {
     checkHost('jump-host', host);
     return { user: m[1], host, port };
 }
-function endpoint(r, keyInput, passInput) {
+function endpoint(r, keyInput, passInput, agent) {
     const privateKey = r.secret(keyInput);
-    if (!privateKey.trim())
-        throw new InputError(keyInput, 'is required but was empty');
+    if (!privateKey.trim()) {
+        if (agent)
+            return { privateKey: '', agent };
+        throw new InputError(keyInput, 'is required but was empty (or give ssh-agent-socket)');
+    }
     const passphrase = r.secret(passInput) || undefined;
     checkPrivateKey(keyInput, privateKey, passInput, passphrase);
-    return { privateKey, passphrase };
+    return { privateKey, passphrase, ...(agent ? { agent } : {}) };
+}
+/** ssh-agent-socket: an absolute path, or nothing. */
+function parseAgentSocket(r) {
+    const socket = r.str('ssh-agent-socket');
+    if (!socket)
+        return undefined;
+    if (!socket.startsWith('/') || CONTROL.test(socket))
+        throw new InputError('ssh-agent-socket', `must be the absolute path of the agent's socket, not ${JSON.stringify(socket)}`);
+    return socket;
 }
 /** The SSH connection to the first host, and every host of `host` (several: a fleet). */
 function parseConnection(r) {
@@ -70710,7 +70722,7 @@ function parseConnection(r) {
     const user = r.str('user', 'root');
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user))
         throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`);
-    const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase');
+    const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase', parseAgentSocket(r));
     const hostKey = parseHostKeyPin(r, host, port, 'host-fingerprint');
     const jumpValue = r.str('jump-host');
     const jump = jumpValue ? parseJump(r, jumpValue, user, targetKey) : undefined;
@@ -70722,7 +70734,7 @@ function parseConnection(r) {
 function parseJump(r, value, user, targetKey) {
     const j = parseJumpHost(value);
     const jumpPort = j.port ?? 22;
-    const jumpKey = r.str('jump-ssh-private-key') ? endpoint(r, 'jump-ssh-private-key', 'jump-ssh-passphrase') : targetKey;
+    const jumpKey = r.str('jump-ssh-private-key') ? endpoint(r, 'jump-ssh-private-key', 'jump-ssh-passphrase', targetKey.agent) : targetKey;
     return { host: j.host, port: jumpPort, user: j.user ?? user, ...jumpKey, hostKey: parseHostKeyPin(r, j.host, jumpPort, 'jump-host-fingerprint') };
 }
 /** docker-socket: the Docker API's Unix socket on the host. */
@@ -72750,6 +72762,7 @@ const SETTINGS = {
     user: { type: 'string', topic: 'connection' },
     'ssh-private-key': { type: 'text', topic: 'connection', secret: true },
     'ssh-passphrase': { type: 'string', topic: 'connection', secret: true },
+    'ssh-agent-socket': { type: 'string', topic: 'connection' },
     'known-hosts': { type: 'list', topic: 'connection' },
     'host-fingerprint': { type: 'string', topic: 'connection' },
     'insecure-skip-host-key-check': { type: 'boolean', topic: 'connection' },
@@ -77237,8 +77250,9 @@ function openClient(endpoint, timeoutMs, sock) {
             host: endpoint.host,
             port: endpoint.port,
             username: endpoint.user,
-            privateKey: endpoint.privateKey,
-            passphrase: endpoint.passphrase,
+            // The key first, then the agent's keys (as ssh tries identities).
+            ...(endpoint.privateKey ? { privateKey: endpoint.privateKey, passphrase: endpoint.passphrase } : {}),
+            ...(endpoint.agent ? { agent: endpoint.agent } : {}),
             readyTimeout: timeoutMs,
             keepaliveInterval: 10_000,
             keepaliveCountMax: 3,
@@ -78401,6 +78415,23 @@ async function inspectIfExists(container) {
         throw e;
     }
 }
+/**
+ * Creates a container of a proxy, or takes the one another app's deploy created under that name at
+ * the same moment; its details either way.
+ */
+async function createOrAdopt(docker, options) {
+    try {
+        await docker.createContainer(options);
+    }
+    catch (e) {
+        if (!isConflict(e))
+            throw e;
+    }
+    const info = await inspectIfExists(docker.getContainer(options.name));
+    if (!info)
+        throw new ProxyError(`The proxy container ${options.name} vanished right after it was created`);
+    return info;
+}
 /** Pulls the proxy image unless the host has it (credentials only if given for its registry). */
 async function ensureProxyImage(docker, image, registry, log) {
     try {
@@ -79428,7 +79459,6 @@ async function ensureProxyProtocol(host, sources) {
 
 
 
-
 const PORT_KEY = `${HAPROXY_PORT}/tcp`;
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
 const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none';
@@ -79708,48 +79738,39 @@ class HaproxyContainer {
             : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}`;
         log.info(`Creating the proxy ${this.name} ${where}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`);
         const hostIp = settings.hostIp ? { HostIp: settings.hostIp } : {};
-        try {
-            await docker.createContainer({
-                name: this.name,
-                Image: settings.image,
-                // Binding :80 needs root (the official images run as the haproxy user).
-                User: 'root',
-                Entrypoint: ['haproxy'],
-                // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
-                Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
-                // Soft stop: what is in flight finishes.
-                StopSignal: 'SIGUSR1',
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-                ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
-                HostConfig: {
-                    PortBindings: {
-                        ...(settings.unpublished
-                            ? {}
-                            : {
-                                [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
-                                ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
-                            }),
-                        ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
-                    },
-                    Binds: [
-                        // The config (and so the live colors) survives a re-created container.
-                        `${this.name}-conf:${HAPROXY_CONF_DIR}`,
-                        // The admin socket, in a host directory only reached over SSH.
-                        `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
-                    ],
-                    RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: this.network
-                }
-            });
-        }
-        catch (e) {
-            // Another app's deploy created it at the same moment: use theirs.
-            if (!isConflict(e))
-                throw e;
-        }
-        const info = await inspectIfExists(this.container);
-        if (!info)
-            throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
+        // Another app's deploy may create it at the same moment: then theirs is used.
+        const info = await createOrAdopt(docker, {
+            name: this.name,
+            Image: settings.image,
+            // Binding :80 needs root (the official images run as the haproxy user).
+            User: 'root',
+            Entrypoint: ['haproxy'],
+            // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
+            Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+            // Soft stop: what is in flight finishes.
+            StopSignal: 'SIGUSR1',
+            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
+            ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
+            HostConfig: {
+                PortBindings: {
+                    ...(settings.unpublished
+                        ? {}
+                        : {
+                            [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
+                            ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
+                        }),
+                    ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
+                },
+                Binds: [
+                    // The config (and so the live colors) survives a re-created container.
+                    `${this.name}-conf:${HAPROXY_CONF_DIR}`,
+                    // The admin socket, in a host directory only reached over SSH.
+                    `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
+                ],
+                RestartPolicy: { Name: 'unless-stopped' },
+                NetworkMode: this.network
+            }
+        });
         return info;
     }
 }
@@ -79852,39 +79873,30 @@ class CaddyContainer {
         await ensureProxyImage(docker, settings.image, registry, log);
         const group = await this.host.adminGroup().catch(() => undefined);
         log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`);
-        try {
-            await docker.createContainer({
-                name: this.name,
-                Image: settings.image,
-                User: group ? `0:${group}` : '0',
-                Entrypoint: ['/bin/sh', '-c'],
-                // The saved configuration when there is one (every app's routes), the base otherwise.
-                Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
-                Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
-                ExposedPorts: { [caddy_lifecycle_PORT_KEY]: {} },
-                HostConfig: {
-                    PortBindings: { [caddy_lifecycle_PORT_KEY]: [{ HostPort: String(settings.port) }] },
-                    Binds: [
-                        // The saved configuration (and so the live colors) survives a re-created container.
-                        `${this.name}-conf:${CADDY_CONFIG_DIR}`,
-                        `${this.name}-data:${CADDY_DATA_DIR}`,
-                        // The admin socket, in a host directory only reached over SSH.
-                        `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
-                    ],
-                    RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: this.network
-                }
-            });
-        }
-        catch (e) {
-            // Another app's deploy created it at the same moment: use theirs.
-            if (!isConflict(e))
-                throw e;
-        }
-        const info = await inspectIfExists(this.container);
-        if (!info)
-            throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
+        // Another app's deploy may create it at the same moment: then theirs is used.
+        const info = await createOrAdopt(docker, {
+            name: this.name,
+            Image: settings.image,
+            User: group ? `0:${group}` : '0',
+            Entrypoint: ['/bin/sh', '-c'],
+            // The saved configuration when there is one (every app's routes), the base otherwise.
+            Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
+            Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
+            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
+            ExposedPorts: { [caddy_lifecycle_PORT_KEY]: {} },
+            HostConfig: {
+                PortBindings: { [caddy_lifecycle_PORT_KEY]: [{ HostPort: String(settings.port) }] },
+                Binds: [
+                    // The saved configuration (and so the live colors) survives a re-created container.
+                    `${this.name}-conf:${CADDY_CONFIG_DIR}`,
+                    `${this.name}-data:${CADDY_DATA_DIR}`,
+                    // The admin socket, in a host directory only reached over SSH.
+                    `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
+                ],
+                RestartPolicy: { Name: 'unless-stopped' },
+                NetworkMode: this.network
+            }
+        });
         const base = JSON.stringify(caddy_config_renderBaseConfig(settings.drainTimeoutMs / 1000), null, 2);
         await putFile(this.container, CADDY_CONFIG_DIR, CADDY_BASE_FILE, base + '\n');
         return info;
@@ -81309,29 +81321,20 @@ class NginxRouter {
         await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log);
         const edge = tier.role === 'edge';
         this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`);
-        try {
-            await this.docker.createContainer({
-                name: tier.name,
-                Image: this.settings.image,
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
-                ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
-                HostConfig: {
-                    PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
-                    // Routes live in a named volume so they survive a re-created proxy container.
-                    Binds: [`${tier.name}-conf:${CONF_DIR}`],
-                    RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: this.proxyNetwork
-                }
-            });
-        }
-        catch (e) {
-            // Another app's deploy created it at the same moment: use theirs.
-            if (!isConflict(e))
-                throw e;
-        }
-        const info = await inspectIfExists(this.container(tier));
-        if (!info)
-            throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`);
+        // Another app's deploy may create it at the same moment: then theirs is used.
+        const info = await createOrAdopt(this.docker, {
+            name: tier.name,
+            Image: this.settings.image,
+            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
+            ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
+            HostConfig: {
+                PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
+                // Routes live in a named volume so they survive a re-created proxy container.
+                Binds: [`${tier.name}-conf:${CONF_DIR}`],
+                RestartPolicy: { Name: 'unless-stopped' },
+                NetworkMode: this.proxyNetwork
+            }
+        });
         // The stock server block of nginx images answers "localhost" with a welcome page;
         // these proxies serve only cutover's routes.
         await putFile(this.container(tier), CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n');

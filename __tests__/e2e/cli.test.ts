@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bedInputs, get, NODE24, runAction } from '../support/action.js'
@@ -179,5 +179,38 @@ describe('the command line on the test bed', () => {
     expectCode(changed, 1)
     expect(changed.stdout).toMatch(/host key/i)
     expect(await served(production.port)).toBe(before)
+  })
+  it('connects as ssh would: a ~/.ssh/config Host alias whose ProxyJump is the bastion, signed by ssh-agent, with no key file', async () => {
+    const agentHome = join(project, 'home-agent')
+    mkdirSync(join(agentHome, '.ssh'), { recursive: true, mode: 0o700 })
+    writeFileSync(join(agentHome, '.ssh', 'known_hosts'), `${bed.CUTOVER_TEST_KNOWN_HOSTS}\n${bed.CUTOVER_TEST_BASTION_KNOWN_HOSTS}\n`)
+    writeFileSync(
+      join(agentHome, '.ssh', 'config'),
+      [
+        'Host bed-target',
+        '  HostName 127.0.0.1',
+        '  User root',
+        '  ProxyJump bed-bastion',
+        'Host bed-bastion',
+        '  HostName 127.0.0.1',
+        `  Port ${bed.CUTOVER_TEST_BASTION_PORT}`,
+        ''
+      ].join('\n')
+    )
+    const socket = join(agentHome, 'agent.sock')
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' })
+    try {
+      for (let i = 0; i < 50 && !existsSync(socket); i++) await new Promise(r => setTimeout(r, 100))
+      execFileSync('ssh-add', ['-q', bed.CUTOVER_TEST_KEY], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SSH_AUTH_SOCK: socket }, stdio: 'ignore' })
+      const run = await cli(['status', '-e', 'staging'], { HOME: agentHome, SSH_AUTH_SOCK: socket, CUTOVER_HOST: 'bed-target' })
+      expectCode(run, 0)
+      expect(run.stdout).toContain(`root@127.0.0.1:${bed.CUTOVER_TEST_SSH_PORT} via root@127.0.0.1:${bed.CUTOVER_TEST_BASTION_PORT}`)
+      // Without the agent there is no key at all: refused before connecting.
+      const keyless = await cli(['status', '-e', 'staging'], { HOME: agentHome, CUTOVER_HOST: 'bed-target' })
+      expectCode(keyless, 2)
+      expect(keyless.stdout).toContain("'ssh-private-key' is required but was empty (or give ssh-agent-socket)")
+    } finally {
+      agent.kill()
+    }
   })
 })

@@ -70078,7 +70078,7 @@ function wrappy (fn, cb) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2876);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7603);
 
 
 // The command line's entry (bundled to dist/cli/index.js, the package's `cutover` bin).
@@ -70090,7 +70090,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2876:
+/***/ 7603:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70145,6 +70145,7 @@ const SETTINGS = {
     user: { type: 'string', topic: 'connection' },
     'ssh-private-key': { type: 'text', topic: 'connection', secret: true },
     'ssh-passphrase': { type: 'string', topic: 'connection', secret: true },
+    'ssh-agent-socket': { type: 'string', topic: 'connection' },
     'known-hosts': { type: 'list', topic: 'connection' },
     'host-fingerprint': { type: 'string', topic: 'connection' },
     'insecure-skip-host-key-check': { type: 'boolean', topic: 'connection' },
@@ -70935,13 +70936,25 @@ function parseJumpHost(value) {
     checkHost('jump-host', host);
     return { user: m[1], host, port };
 }
-function endpoint(r, keyInput, passInput) {
+function endpoint(r, keyInput, passInput, agent) {
     const privateKey = r.secret(keyInput);
-    if (!privateKey.trim())
-        throw new errors_InputError(keyInput, 'is required but was empty');
+    if (!privateKey.trim()) {
+        if (agent)
+            return { privateKey: '', agent };
+        throw new errors_InputError(keyInput, 'is required but was empty (or give ssh-agent-socket)');
+    }
     const passphrase = r.secret(passInput) || undefined;
     checkPrivateKey(keyInput, privateKey, passInput, passphrase);
-    return { privateKey, passphrase };
+    return { privateKey, passphrase, ...(agent ? { agent } : {}) };
+}
+/** ssh-agent-socket: an absolute path, or nothing. */
+function parseAgentSocket(r) {
+    const socket = r.str('ssh-agent-socket');
+    if (!socket)
+        return undefined;
+    if (!socket.startsWith('/') || CONTROL.test(socket))
+        throw new errors_InputError('ssh-agent-socket', `must be the absolute path of the agent's socket, not ${JSON.stringify(socket)}`);
+    return socket;
 }
 /** The SSH connection to the first host, and every host of `host` (several: a fleet). */
 function parseConnection(r) {
@@ -70956,7 +70969,7 @@ function parseConnection(r) {
     const user = r.str('user', 'root');
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user))
         throw new errors_InputError('user', `is not a valid user name: ${JSON.stringify(user)}`);
-    const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase');
+    const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase', parseAgentSocket(r));
     const hostKey = parseHostKeyPin(r, host, port, 'host-fingerprint');
     const jumpValue = r.str('jump-host');
     const jump = jumpValue ? parseJump(r, jumpValue, user, targetKey) : undefined;
@@ -70968,7 +70981,7 @@ function parseConnection(r) {
 function parseJump(r, value, user, targetKey) {
     const j = parseJumpHost(value);
     const jumpPort = j.port ?? 22;
-    const jumpKey = r.str('jump-ssh-private-key') ? endpoint(r, 'jump-ssh-private-key', 'jump-ssh-passphrase') : targetKey;
+    const jumpKey = r.str('jump-ssh-private-key') ? endpoint(r, 'jump-ssh-private-key', 'jump-ssh-passphrase', targetKey.agent) : targetKey;
     return { host: j.host, port: jumpPort, user: j.user ?? user, ...jumpKey, hostKey: parseHostKeyPin(r, j.host, jumpPort, 'jump-host-fingerprint') };
 }
 /** docker-socket: the Docker API's Unix socket on the host. */
@@ -80103,8 +80116,9 @@ function openClient(endpoint, timeoutMs, sock) {
             host: endpoint.host,
             port: endpoint.port,
             username: endpoint.user,
-            privateKey: endpoint.privateKey,
-            passphrase: endpoint.passphrase,
+            // The key first, then the agent's keys (as ssh tries identities).
+            ...(endpoint.privateKey ? { privateKey: endpoint.privateKey, passphrase: endpoint.passphrase } : {}),
+            ...(endpoint.agent ? { agent: endpoint.agent } : {}),
             readyTimeout: timeoutMs,
             keepaliveInterval: 10_000,
             keepaliveCountMax: 3,
@@ -81267,6 +81281,23 @@ async function inspectIfExists(container) {
         throw e;
     }
 }
+/**
+ * Creates a container of a proxy, or takes the one another app's deploy created under that name at
+ * the same moment; its details either way.
+ */
+async function createOrAdopt(docker, options) {
+    try {
+        await docker.createContainer(options);
+    }
+    catch (e) {
+        if (!isConflict(e))
+            throw e;
+    }
+    const info = await inspectIfExists(docker.getContainer(options.name));
+    if (!info)
+        throw new ProxyError(`The proxy container ${options.name} vanished right after it was created`);
+    return info;
+}
 /** Pulls the proxy image unless the host has it (credentials only if given for its registry). */
 async function ensureProxyImage(docker, image, registry, log) {
     try {
@@ -82294,7 +82325,6 @@ async function ensureProxyProtocol(host, sources) {
 
 
 
-
 const PORT_KEY = `${HAPROXY_PORT}/tcp`;
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
 const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none';
@@ -82574,48 +82604,39 @@ class HaproxyContainer {
             : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}`;
         log.info(`Creating the proxy ${this.name} ${where}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`);
         const hostIp = settings.hostIp ? { HostIp: settings.hostIp } : {};
-        try {
-            await docker.createContainer({
-                name: this.name,
-                Image: settings.image,
-                // Binding :80 needs root (the official images run as the haproxy user).
-                User: 'root',
-                Entrypoint: ['haproxy'],
-                // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
-                Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
-                // Soft stop: what is in flight finishes.
-                StopSignal: 'SIGUSR1',
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-                ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
-                HostConfig: {
-                    PortBindings: {
-                        ...(settings.unpublished
-                            ? {}
-                            : {
-                                [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
-                                ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
-                            }),
-                        ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
-                    },
-                    Binds: [
-                        // The config (and so the live colors) survives a re-created container.
-                        `${this.name}-conf:${HAPROXY_CONF_DIR}`,
-                        // The admin socket, in a host directory only reached over SSH.
-                        `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
-                    ],
-                    RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: this.network
-                }
-            });
-        }
-        catch (e) {
-            // Another app's deploy created it at the same moment: use theirs.
-            if (!isConflict(e))
-                throw e;
-        }
-        const info = await inspectIfExists(this.container);
-        if (!info)
-            throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
+        // Another app's deploy may create it at the same moment: then theirs is used.
+        const info = await createOrAdopt(docker, {
+            name: this.name,
+            Image: settings.image,
+            // Binding :80 needs root (the official images run as the haproxy user).
+            User: 'root',
+            Entrypoint: ['haproxy'],
+            // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
+            Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+            // Soft stop: what is in flight finishes.
+            StopSignal: 'SIGUSR1',
+            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
+            ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [METRICS_PORT_KEY]: {} } : {}) },
+            HostConfig: {
+                PortBindings: {
+                    ...(settings.unpublished
+                        ? {}
+                        : {
+                            [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
+                            ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
+                        }),
+                    ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
+                },
+                Binds: [
+                    // The config (and so the live colors) survives a re-created container.
+                    `${this.name}-conf:${HAPROXY_CONF_DIR}`,
+                    // The admin socket, in a host directory only reached over SSH.
+                    `${hostRunDir(this.name)}:${HAPROXY_RUN_DIR}`
+                ],
+                RestartPolicy: { Name: 'unless-stopped' },
+                NetworkMode: this.network
+            }
+        });
         return info;
     }
 }
@@ -82718,39 +82739,30 @@ class CaddyContainer {
         await ensureProxyImage(docker, settings.image, registry, log);
         const group = await this.host.adminGroup().catch(() => undefined);
         log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`);
-        try {
-            await docker.createContainer({
-                name: this.name,
-                Image: settings.image,
-                User: group ? `0:${group}` : '0',
-                Entrypoint: ['/bin/sh', '-c'],
-                // The saved configuration when there is one (every app's routes), the base otherwise.
-                Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
-                Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
-                ExposedPorts: { [caddy_lifecycle_PORT_KEY]: {} },
-                HostConfig: {
-                    PortBindings: { [caddy_lifecycle_PORT_KEY]: [{ HostPort: String(settings.port) }] },
-                    Binds: [
-                        // The saved configuration (and so the live colors) survives a re-created container.
-                        `${this.name}-conf:${CADDY_CONFIG_DIR}`,
-                        `${this.name}-data:${CADDY_DATA_DIR}`,
-                        // The admin socket, in a host directory only reached over SSH.
-                        `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
-                    ],
-                    RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: this.network
-                }
-            });
-        }
-        catch (e) {
-            // Another app's deploy created it at the same moment: use theirs.
-            if (!isConflict(e))
-                throw e;
-        }
-        const info = await inspectIfExists(this.container);
-        if (!info)
-            throw new ProxyError(`The proxy container ${this.name} vanished right after it was created`);
+        // Another app's deploy may create it at the same moment: then theirs is used.
+        const info = await createOrAdopt(docker, {
+            name: this.name,
+            Image: settings.image,
+            User: group ? `0:${group}` : '0',
+            Entrypoint: ['/bin/sh', '-c'],
+            // The saved configuration when there is one (every app's routes), the base otherwise.
+            Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
+            Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
+            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
+            ExposedPorts: { [caddy_lifecycle_PORT_KEY]: {} },
+            HostConfig: {
+                PortBindings: { [caddy_lifecycle_PORT_KEY]: [{ HostPort: String(settings.port) }] },
+                Binds: [
+                    // The saved configuration (and so the live colors) survives a re-created container.
+                    `${this.name}-conf:${CADDY_CONFIG_DIR}`,
+                    `${this.name}-data:${CADDY_DATA_DIR}`,
+                    // The admin socket, in a host directory only reached over SSH.
+                    `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
+                ],
+                RestartPolicy: { Name: 'unless-stopped' },
+                NetworkMode: this.network
+            }
+        });
         const base = JSON.stringify(caddy_config_renderBaseConfig(settings.drainTimeoutMs / 1000), null, 2);
         await putFile(this.container, CADDY_CONFIG_DIR, CADDY_BASE_FILE, base + '\n');
         return info;
@@ -84175,29 +84187,20 @@ class NginxRouter {
         await ensureProxyImage(this.docker, this.settings.image, this.registry, this.log);
         const edge = tier.role === 'edge';
         this.log.info(`Creating the ${tier.role} proxy ${tier.name}${edge ? ` on port ${this.settings.port}` : ''} (${this.settings.image})`);
-        try {
-            await this.docker.createContainer({
-                name: tier.name,
-                Image: this.settings.image,
-                Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
-                ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
-                HostConfig: {
-                    PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
-                    // Routes live in a named volume so they survive a re-created proxy container.
-                    Binds: [`${tier.name}-conf:${CONF_DIR}`],
-                    RestartPolicy: { Name: 'unless-stopped' },
-                    NetworkMode: this.proxyNetwork
-                }
-            });
-        }
-        catch (e) {
-            // Another app's deploy created it at the same moment: use theirs.
-            if (!isConflict(e))
-                throw e;
-        }
-        const info = await inspectIfExists(this.container(tier));
-        if (!info)
-            throw new ProxyError(`The proxy container ${tier.name} vanished right after it was created`);
+        // Another app's deploy may create it at the same moment: then theirs is used.
+        const info = await createOrAdopt(this.docker, {
+            name: tier.name,
+            Image: this.settings.image,
+            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: tier.role },
+            ExposedPorts: edge ? { [EDGE_PORT_KEY]: {} } : undefined,
+            HostConfig: {
+                PortBindings: edge ? { [EDGE_PORT_KEY]: [{ HostPort: String(this.settings.port) }] } : undefined,
+                // Routes live in a named volume so they survive a re-created proxy container.
+                Binds: [`${tier.name}-conf:${CONF_DIR}`],
+                RestartPolicy: { Name: 'unless-stopped' },
+                NetworkMode: this.proxyNetwork
+            }
+        });
         // The stock server block of nginx images answers "localhost" with a welcome page;
         // these proxies serve only cutover's routes.
         await putFile(this.container(tier), CONF_DIR, 'default.conf', '# Disabled by cutover: this proxy serves only the routes cutover writes.\n');
@@ -92394,6 +92397,709 @@ function localIdentity(cwd, env) {
     };
 }
 
+;// CONCATENATED MODULE: ./node_modules/ssh-config/lib/glob.js
+function escapeChars(text, chars) {
+    for (let char of chars) {
+        text = text.replace(new RegExp('\\' + char, 'g'), '\\' + char);
+    }
+    return text;
+}
+function match(pattern, text) {
+    pattern = escapeChars(pattern, '\\()[]{}.+^$|');
+    pattern = pattern
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.?');
+    return new RegExp('^(?:' + pattern + ')$').test(text);
+}
+/**
+ * A helper function to match input against [pattern-list](https://www.freebsd.org/cgi/man.cgi?query=ssh_config&sektion=5#PATTERNS).
+ * According to `man ssh_config`, negated patterns shall be matched first.
+ *
+ * @param {string|string[]} patternList one or more glob patterns to match
+ * @param {string} text the text to match
+ */
+function glob(patternList, text) {
+    const patterns = Array.isArray(patternList) ? patternList : patternList.split(/,/);
+    // > If a negated entry is matched, then the Host entry is ignored, regardless of whether any other patterns on the line match.
+    let result = false;
+    for (const pattern of patterns) {
+        const negate = pattern[0] == '!';
+        if (negate && match(pattern.slice(1), text)) {
+            return false;
+        }
+        else if (match(pattern, text)) {
+            // wait until all of the pattern match results because there might be a negated pattern
+            result = true;
+        }
+    }
+    return result;
+}
+/* harmony default export */ const lib_glob = (glob);
+//# sourceMappingURL=glob.js.map
+;// CONCATENATED MODULE: ./node_modules/ssh-config/lib/ssh-config.js
+
+
+
+const RE_SPACE = /\s/;
+const RE_LINE_BREAK = /\r|\n/;
+const RE_SECTION_DIRECTIVE = /^(Host|Match)$/i;
+const RE_MULTI_VALUE_DIRECTIVE = /^(GlobalKnownHostsFile|Host|IPQoS|SendEnv|UserKnownHostsFile|ProxyCommand|KnownHostsCommand|Match|CanonicalDomains|Include)$/i;
+const RE_COMMAND_DIRECTIVE = /^(ProxyCommand|KnownHostsCommand)$/i;
+const RE_QUOTE_DIRECTIVE = /^(?:CertificateFile|IdentityFile|IdentityAgent|User|Include)$/i;
+const RE_SINGLE_LINE_DIRECTIVE = /^(Include|IdentityFile)$/i;
+/**
+ * A type of line in an ssh-config file. Differentiates between directives,
+ * comments, and empty lines.
+ */
+var LineType;
+(function (LineType) {
+    /** line with a directive in an ssh-config file */
+    LineType[LineType["DIRECTIVE"] = 1] = "DIRECTIVE";
+    /** line with a comment in an ssh-config file */
+    LineType[LineType["COMMENT"] = 2] = "COMMENT";
+    /** empty line in an ssh-config file */
+    LineType[LineType["EMPTY"] = 3] = "EMPTY";
+})(LineType || (LineType = {}));
+const REPEATABLE_DIRECTIVES = [
+    'IdentityFile',
+    'LocalForward',
+    'RemoteForward',
+    'DynamicForward',
+    'CertificateFile',
+];
+function compare(line, opts) {
+    // @ts-ignore
+    return opts.hasOwnProperty(line.param) && opts[line.param] === line.value;
+}
+function getIndent(config) {
+    for (const line of config) {
+        if (line.type === LineType.DIRECTIVE && 'config' in line) {
+            for (const subline of line.config) {
+                if (subline.before) {
+                    return subline.before;
+                }
+            }
+        }
+    }
+    return '  ';
+}
+function ssh_config_match(criteria, context) {
+    const testCriterion = (key, criterion) => {
+        switch (key.toLowerCase()) {
+            case 'all':
+                return true;
+            case 'final':
+                if (context.inFinalPass) {
+                    return true;
+                }
+                context.doFinalPass = true;
+                return false;
+            case 'exec':
+                if (!context.options.matchExec) {
+                    return false;
+                }
+                const command = `function main {
+          ${criterion}
+        }
+        main`;
+                return (0,external_node_child_process_namespaceObject.spawnSync)(command, { shell: true }).status === 0;
+            case 'host':
+                return lib_glob(criterion, context.params.HostName);
+            case 'originalhost':
+                return lib_glob(criterion, context.params.OriginalHost);
+            case 'user':
+                return lib_glob(criterion, context.params.User);
+            case 'localuser':
+                return lib_glob(criterion, context.params.LocalUser);
+        }
+    };
+    for (const key in criteria) {
+        const criterion = criteria[key];
+        const values = Array.isArray(criterion) ? criterion.map(({ val }) => val) : criterion;
+        if (!testCriterion(key, values)) {
+            return false;
+        }
+    }
+    return true;
+}
+/**
+ * Represents parsed SSH config. Main element of this library.
+ *
+ * A parsed SSH config is modelled as an array of {@link Line}s.
+ */
+class SSHConfig extends Array {
+    /** shortcut to access {@link LineType.DIRECTIVE} */
+    static DIRECTIVE = LineType.DIRECTIVE;
+    /** shortcut to access {@link LineType.COMMENT} */
+    static COMMENT = LineType.COMMENT;
+    /** shortcut to access {@link LineType.EMPTY} */
+    static EMPTY = LineType.EMPTY;
+    /**
+     * Parse SSH config text into structured object.
+     */
+    static parse(text) {
+        return ssh_config_parse(text);
+    }
+    /**
+     * Stringify structured object into SSH config text.
+     */
+    static stringify(config) {
+        return stringify(config);
+    }
+    compute(opts, computeOpts) {
+        if (typeof opts === 'string')
+            opts = { Host: opts };
+        let userInfo;
+        try {
+            userInfo = external_node_os_namespaceObject.userInfo();
+        }
+        catch {
+            // os.userInfo() throws a SystemError if a user has no username or homedir.
+            userInfo = { username: process.env.USER || process.env.USERNAME || '' };
+        }
+        const context = {
+            params: {
+                Host: opts.Host,
+                HostName: opts.Host,
+                OriginalHost: opts.Host,
+                User: userInfo.username,
+                LocalUser: userInfo.username,
+            },
+            options: {
+                ignoreCase: computeOpts?.ignoreCase === true,
+                matchExec: computeOpts?.matchExec !== false,
+            },
+            inFinalPass: false,
+            doFinalPass: false,
+        };
+        const obj = {};
+        const setProperty = (name, value) => {
+            const key = computeOpts?.ignoreCase ? name.toLowerCase() : name;
+            let val;
+            if (Array.isArray(value)) {
+                if (RE_COMMAND_DIRECTIVE.test(key)) {
+                    val = value.map(({ val, separator, quoted }) => {
+                        return `${separator}${quoted ? `"${val.replace(/"/g, '\\"')}"` : val}`;
+                    }).join('').trim();
+                }
+                else {
+                    val = value.map(({ val }) => val);
+                }
+            }
+            else {
+                val = value;
+            }
+            const val0 = Array.isArray(val) ? val[0] : val;
+            // Use case-insensitive check for repeatable directives
+            const isRepeatable = REPEATABLE_DIRECTIVES.some(d => d.toLowerCase() === name.toLowerCase());
+            if (isRepeatable) {
+                const list = (obj[key] || (obj[key] = []));
+                list.push(...[].concat(val));
+            }
+            else if (obj[key] == null) {
+                if (name === 'HostName') {
+                    context.params.HostName = val0;
+                }
+                else if (name === 'User') {
+                    context.params.User = val0;
+                }
+                obj[key] = val;
+            }
+        };
+        if (opts.User !== undefined) {
+            setProperty('User', opts.User);
+        }
+        const doPass = () => {
+            for (const line of this) {
+                if (line.type !== LineType.DIRECTIVE)
+                    continue;
+                // Host and Match directives are always case-insensitive (per OpenSSH behavior)
+                if (/^host$/i.test(line.param) && lib_glob(Array.isArray(line.value) ? line.value.map(({ val }) => val) : line.value, context.params.Host)) {
+                    let canonicalizeHostName = false;
+                    let canonicalDomains = [];
+                    setProperty(line.param, line.value);
+                    for (const subline of line.config) {
+                        if (subline.type === LineType.DIRECTIVE) {
+                            setProperty(subline.param, subline.value);
+                            if (/^CanonicalizeHostName$/i.test(subline.param) && subline.value === 'yes') {
+                                canonicalizeHostName = true;
+                            }
+                            if (/^CanonicalDomains$/i.test(subline.param) && Array.isArray(subline.value)) {
+                                canonicalDomains = subline.value.map(({ val }) => val);
+                            }
+                        }
+                    }
+                    if (canonicalDomains.length > 0 && canonicalizeHostName && context.params.Host === context.params.OriginalHost) {
+                        for (const domain of canonicalDomains) {
+                            const host = `${context.params.OriginalHost}.${domain}`;
+                            const { status, stderr } = (0,external_node_child_process_namespaceObject.spawnSync)('nslookup', [host]);
+                            if (status === 0 && !/can't find/.test(stderr.toString())) {
+                                context.params.Host = host;
+                                setProperty('Host', host);
+                                doPass();
+                                break;
+                            }
+                        }
+                    }
+                }
+                else if (/^match$/i.test(line.param) && 'criteria' in line && ssh_config_match(line.criteria, context)) {
+                    for (const subline of line.config) {
+                        if (subline.type === LineType.DIRECTIVE) {
+                            setProperty(subline.param, subline.value);
+                        }
+                    }
+                }
+                else if (!/^(host|match)$/i.test(line.param)) {
+                    setProperty(line.param, line.value);
+                }
+            }
+        };
+        doPass();
+        if (context.doFinalPass) {
+            context.inFinalPass = true;
+            context.params.Host = context.params.HostName;
+            doPass();
+        }
+        return obj;
+    }
+    find(opts) {
+        if (typeof opts === 'function')
+            return super.find(opts);
+        if (!(opts && ('Host' in opts || 'Match' in opts))) {
+            throw new Error('Can only find by Host or Match');
+        }
+        return super.find((line) => 'param' in line && compare(line, opts));
+    }
+    remove(opts) {
+        let index;
+        if (typeof opts === 'function') {
+            index = super.findIndex(opts);
+        }
+        else if (!(opts && ('Host' in opts || 'Match' in opts))) {
+            throw new Error('Can only remove by Host or Match');
+        }
+        else {
+            index = super.findIndex((line) => 'param' in line && compare(line, opts));
+        }
+        if (index >= 0)
+            return this.splice(index, 1);
+    }
+    /**
+     * Convert this SSH config to its textual presentation via {@link stringify}.
+     */
+    toString() {
+        return stringify(this);
+    }
+    /**
+     * Append new section to existing SSH config.
+     */
+    append(opts) {
+        const indent = getIndent(this);
+        const lastEntry = this.length > 0 ? this[this.length - 1] : null;
+        let config = lastEntry && lastEntry.config || this;
+        let configWas = this;
+        let lastLine = config.length > 0 ? config[config.length - 1] : lastEntry;
+        if (lastLine && !lastLine.after)
+            lastLine.after = '\n';
+        let sectionLineFound = config !== configWas;
+        for (const param in opts) {
+            const value = opts[param];
+            const line = {
+                type: LineType.DIRECTIVE,
+                param,
+                separator: ' ',
+                value: Array.isArray(value) ? value.map((val, i) => ({ val, separator: i === 0 ? '' : ' ' })) : value,
+                before: sectionLineFound ? indent : indent.replace(/  |\t/, ''),
+                after: '\n',
+            };
+            if (RE_SECTION_DIRECTIVE.test(param)) {
+                sectionLineFound = true;
+                line.before = indent.replace(/  |\t/, '');
+                config = configWas;
+                // separate sections with an extra newline
+                // https://github.com/cyjake/ssh-config/issues/23#issuecomment-564768248
+                if (lastLine && lastLine.after === '\n')
+                    lastLine.after += '\n';
+                config.push(line);
+                config = line.config = new SSHConfig();
+            }
+            else {
+                config.push(line);
+            }
+            lastLine = line;
+        }
+        return configWas;
+    }
+    /**
+     * Prepend new section to existing SSH config.
+     */
+    prepend(opts, beforeFirstSection = false) {
+        const indent = getIndent(this);
+        let config = this;
+        let i = 0;
+        // insert above known sections
+        if (beforeFirstSection) {
+            while (i < this.length && !('config' in this[i])) {
+                i += 1;
+            }
+            if (i >= this.length) { // No sections in original config
+                return this.append(opts);
+            }
+        }
+        // Prepend new section above the first section
+        let sectionLineFound = false;
+        let processedLines = 0;
+        for (const param in opts) {
+            processedLines += 1;
+            const value = opts[param];
+            const line = {
+                type: LineType.DIRECTIVE,
+                param,
+                separator: ' ',
+                value: Array.isArray(value) ? value.map((val, i) => ({ val, separator: i === 0 ? '' : ' ' })) : value,
+                before: '',
+                after: '\n',
+            };
+            if (RE_SECTION_DIRECTIVE.test(param)) {
+                line.before = indent.replace(/  |\t/, '');
+                config.splice(i, 0, line);
+                config = line.config = new SSHConfig();
+                sectionLineFound = true;
+                continue;
+            }
+            // separate from previous sections with an extra newline
+            if (processedLines === Object.keys(opts).length) {
+                line.after += '\n';
+            }
+            if (!sectionLineFound) {
+                config.splice(i, 0, line);
+                i += 1;
+                // Add an extra newline if a single line directive like Include
+                if (RE_SINGLE_LINE_DIRECTIVE.test(param)) {
+                    line.after += '\n';
+                }
+                continue;
+            }
+            line.before = indent;
+            config.push(line);
+        }
+        return config;
+    }
+}
+/**
+ * Parse SSH config text into structured object.
+ */
+function ssh_config_parse(text) {
+    // Handle Buffer input by converting to string
+    const input = typeof text === 'string' ? text : text.toString('utf-8');
+    let i = 0;
+    let chr = next();
+    let config = new SSHConfig();
+    let configWas = config;
+    function next() {
+        return input[i++];
+    }
+    function space() {
+        let spaces = '';
+        while (RE_SPACE.test(chr)) {
+            spaces += chr;
+            chr = next();
+        }
+        return spaces;
+    }
+    function linebreak() {
+        let breaks = '';
+        while (RE_LINE_BREAK.test(chr)) {
+            breaks += chr;
+            chr = next();
+        }
+        return breaks;
+    }
+    function parameter() {
+        let param = '';
+        while (chr && /[^ \t=]/.test(chr)) {
+            param += chr;
+            chr = next();
+        }
+        return param;
+    }
+    function separator() {
+        let sep = space();
+        if (chr === '=') {
+            sep += chr;
+            chr = next();
+        }
+        return (sep + space());
+    }
+    function value() {
+        let val = '';
+        let quoted = false;
+        let escaped = false;
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            // backslash escapes only double quotes
+            if (escaped) {
+                val += chr === '"' ? chr : `\\${chr}`;
+                escaped = false;
+            }
+            // ProxyCommand ssh -W "%h:%p" firewall.example.org
+            else if (chr === '"' && (!val || quoted)) {
+                quoted = !quoted;
+            }
+            else if (chr === '\\') {
+                escaped = true;
+            }
+            else if (chr === '#' && !quoted) {
+                break;
+            }
+            else {
+                val += chr;
+            }
+            chr = next();
+        }
+        if (quoted || escaped) {
+            throw new Error(`Unexpected line break at ${val}`);
+        }
+        return val.trim();
+    }
+    function comment() {
+        const type = LineType.COMMENT;
+        let content = '';
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            content += chr;
+            chr = next();
+        }
+        return { type, content, before: '', after: '' };
+    }
+    // Host *.co.uk
+    // Host * !local.dev
+    // Host "foo bar"
+    function values() {
+        const results = [];
+        let val = '';
+        // whether current value is quoted or not
+        let valQuoted = false;
+        // the separator preceding current value
+        let valSeparator = ' ';
+        // whether current context is within quotations or not
+        let quoted = false;
+        let escaped = false;
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            if (escaped) {
+                val += chr === '"' ? chr : `\\${chr}`;
+                escaped = false;
+            }
+            else if (chr === '"') {
+                quoted = !quoted;
+            }
+            else if (chr === '\\') {
+                escaped = true;
+            }
+            else if (quoted) {
+                val += chr;
+                valQuoted = true;
+            }
+            else if (/[ \t=]/.test(chr)) {
+                if (val) {
+                    results.push({ val, separator: valSeparator, quoted: valQuoted });
+                    val = '';
+                    valQuoted = false;
+                    valSeparator = chr;
+                }
+                // otherwise ignore the space
+            }
+            else if (chr === '#' && results.length > 0) {
+                break;
+            }
+            else {
+                val += chr;
+            }
+            chr = next();
+        }
+        if (quoted || escaped) {
+            throw new Error(`Unexpected line break at ${results.map(({ val }) => val).concat(val).join(' ')}`);
+        }
+        if (val)
+            results.push({ val, separator: valSeparator, quoted: valQuoted });
+        return results.length > 1 ? results : results[0].val;
+    }
+    function directive() {
+        const type = LineType.DIRECTIVE;
+        const param = parameter();
+        // Host "foo bar" baz
+        const multiple = RE_MULTI_VALUE_DIRECTIVE.test(param);
+        const result = {
+            type,
+            param,
+            separator: separator(),
+            quoted: !multiple && chr === '"',
+            value: multiple ? values() : value(),
+            before: '',
+            after: '',
+        };
+        if (!result.quoted)
+            delete result.quoted;
+        if (/^Match$/i.test(param)) {
+            const criteria = {};
+            if (typeof result.value === 'string') {
+                result.value = [{ val: result.value, separator: '', quoted: result.quoted }];
+            }
+            let i = 0;
+            while (i < result.value.length) {
+                const { val: keyword } = result.value[i];
+                switch (keyword.toLowerCase()) {
+                    case 'all':
+                    case 'canonical':
+                    case 'final':
+                        criteria[keyword] = [];
+                        i += 1;
+                        break;
+                    default:
+                        if (i + 1 >= result.value.length) {
+                            throw new Error(`Missing value for match criteria ${keyword}`);
+                        }
+                        criteria[keyword] = result.value[i + 1].val;
+                        i += 2;
+                        break;
+                }
+            }
+            result.criteria = criteria;
+        }
+        return result;
+    }
+    function line() {
+        const before = space();
+        const node = chr === '#' ? comment() : directive();
+        const after = linebreak();
+        node.before = before;
+        node.after = after;
+        return node;
+    }
+    while (chr) {
+        let node = line();
+        if (node.type === LineType.DIRECTIVE && RE_SECTION_DIRECTIVE.test(node.param)) {
+            config = configWas;
+            config.push(node);
+            config = node.config = new SSHConfig();
+        }
+        else if (node.type === LineType.DIRECTIVE && !node.param) {
+            // blank lines at file end
+            if (config.length === 0) {
+                if (configWas.length === 0) {
+                    configWas.push({ type: LineType.EMPTY, before: '', after: node.before });
+                }
+                else {
+                    configWas[configWas.length - 1].after += node.before;
+                }
+            }
+            else {
+                config[config.length - 1].after += node.before;
+            }
+        }
+        else {
+            config.push(node);
+        }
+    }
+    return configWas;
+}
+/**
+ * Stringify structured object into SSH config text.
+ */
+function stringify(config) {
+    let str = '';
+    function formatValue(value, quoted) {
+        if (Array.isArray(value)) {
+            let result = '';
+            for (const { val, separator, quoted } of value) {
+                result += (result ? separator : '') + formatValue(val, quoted || RE_SPACE.test(val));
+            }
+            return result;
+        }
+        return quoted ? `"${value}"` : value;
+    }
+    function formatDirective(line) {
+        const quoted = line.quoted
+            || (RE_QUOTE_DIRECTIVE.test(line.param) && typeof line.value === 'string' && RE_SPACE.test(line.value));
+        const value = formatValue(line.value, quoted);
+        return `${line.param}${line.separator}${value}`;
+    }
+    const format = (line) => {
+        str += line.before;
+        if (line.type === LineType.COMMENT) {
+            str += line.content;
+        }
+        else if (line.type === LineType.DIRECTIVE && REPEATABLE_DIRECTIVES.includes(line.param)) {
+            (Array.isArray(line.value) ? line.value : [line.value]).forEach((value, i, values) => {
+                str += formatDirective({ ...line, value: typeof value !== 'string' ? value.val : value });
+                if (i < values.length - 1)
+                    str += `\n${line.before}`;
+            });
+        }
+        else if (line.type === LineType.DIRECTIVE) {
+            str += formatDirective(line);
+        }
+        str += line.after;
+        if ('config' in line) {
+            line.config.forEach(format);
+        }
+    };
+    config.forEach(format);
+    return str;
+}
+
+//# sourceMappingURL=ssh-config.js.map
+;// CONCATENATED MODULE: ./src/cli/ssh-config.ts
+
+function compute(config, alias) {
+    return config.compute(alias);
+}
+function expandHome(path, home) {
+    return path === '~' || path.startsWith('~/') ? home + path.slice(1) : path;
+}
+/** `user@host:port` of a ProxyJump, its host resolved through the file too (the first hop only). */
+function jumpOf(config, proxyJump) {
+    const first = proxyJump.split(',')[0].trim();
+    if (!first || first.toLowerCase() === 'none')
+        return undefined;
+    const m = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(first);
+    if (!m)
+        return first;
+    const hop = compute(config, m[2]);
+    const user = m[1] ?? hop.User;
+    const port = m[3] ?? hop.Port;
+    return `${user ? `${user}@` : ''}${hop.HostName ?? m[2]}${port ? `:${port}` : ''}`;
+}
+/** What ~/.ssh/config says of the hosts in `host` (one a line). */
+function sshConfigSettings(text, hostValue, home) {
+    const config = SSHConfig.parse(text);
+    const names = hostValue
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(Boolean);
+    if (!names.length)
+        return { fallback: {} };
+    // A name with a port of its own (host:2222), an IPv6 address or an IP is not an alias.
+    const resolved = names.map(name => (/[:[\]]/.test(name) ? { name, found: {} } : { name, found: compute(config, name) }));
+    const mapped = resolved.map(({ name, found }) => (found.HostName ? `${found.HostName}${found.Port ? `:${found.Port}` : ''}` : name));
+    const first = resolved[0].found;
+    const fallback = {};
+    if (first.User)
+        fallback.user = first.User;
+    // One port for all: a port the alias gives goes with its host line above.
+    if (first.Port && !first.HostName)
+        fallback.port = first.Port;
+    if (first.ProxyJump) {
+        const jump = jumpOf(config, first.ProxyJump);
+        if (jump)
+            fallback['jump-host'] = jump;
+    }
+    const identity = first.IdentityFile?.[0];
+    return {
+        ...(mapped.join('\n') !== names.join('\n') ? { host: mapped.join('\n') } : {}),
+        fallback,
+        ...(identity ? { identityFile: expandHome(identity, home) } : {})
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/cli/terminal.ts
 // eslint-disable-next-line no-control-regex -- these are exactly what must not reach the terminal
 const TERMINAL_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f\u009b]/g;
@@ -92524,24 +93230,45 @@ function describeOutcome(o) {
 
 
 
+
 const KEY_FILES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
-/** What ssh itself would use when nothing else is given: the usual key file and ~/.ssh/known_hosts. */
-function sshDefaults(env) {
-    const dir = (0,external_node_path_.join)(env.HOME ?? (0,external_node_os_namespaceObject.homedir)(), '.ssh');
-    const read = (file) => ((0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_.join)(dir, file)) ? (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_.join)(dir, file), 'utf8') : undefined);
-    const key = KEY_FILES.map(read).find(text => text !== undefined);
-    const knownHosts = read('known_hosts');
-    return { ...(key ? { 'ssh-private-key': key } : {}), ...(knownHosts ? { 'known-hosts': knownHosts } : {}) };
+/**
+ * What ssh itself would use when nothing else is given: ~/.ssh/config's Host alias (its HostName,
+ * Port, User, IdentityFile and ProxyJump), the usual key file, ~/.ssh/known_hosts and the agent.
+ */
+function sshDefaults(env, hostValue) {
+    const home = env.HOME ?? (0,external_node_os_namespaceObject.homedir)();
+    const dir = (0,external_node_path_.join)(home, '.ssh');
+    const read = (path) => ((0,external_node_fs_namespaceObject.existsSync)(path) ? (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8') : undefined);
+    const aliases = sshConfigSettings(read((0,external_node_path_.join)(dir, 'config')) ?? '', hostValue, home);
+    const keyFiles = [...(aliases.identityFile ? [aliases.identityFile] : []), ...KEY_FILES.map(file => (0,external_node_path_.join)(dir, file))];
+    const key = keyFiles.map(read).find(text => text !== undefined);
+    const knownHosts = read((0,external_node_path_.join)(dir, 'known_hosts'));
+    const agent = env.SSH_AUTH_SOCK;
+    return {
+        host: aliases.host,
+        fallback: {
+            ...aliases.fallback,
+            ...(key ? { 'ssh-private-key': key } : {}),
+            ...(knownHosts ? { 'known-hosts': knownHosts } : {}),
+            ...(agent ? { 'ssh-agent-socket': agent } : {})
+        }
+    };
 }
 function readCommandConfig(command, mode, io, mask) {
-    const options = {
-        explicit: (name) => (name === 'mode' ? mode : (command.settings[name] ?? '')),
+    const given = (name) => (name === 'mode' ? mode : (command.settings[name] ?? ''));
+    const base = {
         env: io.env,
         // No GitHub deployment off GitHub unless asked for (deployments: true and CUTOVER_GITHUB_TOKEN).
-        fallback: { deployments: 'false', ...sshDefaults(io.env) },
+        fallback: { deployments: 'false' },
         mask,
         workspace: io.cwd
     };
+    // The host as the flags, the environment and the file give it, to look its alias up.
+    const first = new LayeredSource({ ...base, explicit: given, file: configFileOf({ ...base, explicit: given }) });
+    const ssh = sshDefaults(io.env, first.get('host'));
+    const explicit = (name) => (name === 'host' && ssh.host ? ssh.host : given(name));
+    const options = { ...base, explicit, fallback: { ...base.fallback, ...ssh.fallback } };
     const source = new LayeredSource({ ...options, file: configFileOf(options) });
     try {
         return parseLayeredInputs(source);

@@ -8,6 +8,7 @@ import { configFileOf, LayeredSource, parseLayeredInputs } from '../inputs/layer
 import { execute } from '../main.js'
 import { ASKS_FIRST, EXIT, parseCommand, usage, UsageError, type Command } from './args.js'
 import { localIdentity } from './identity.js'
+import { sshConfigSettings } from './ssh-config.js'
 import { TerminalSink, type Stream } from './terminal.js'
 
 /** The command line (issue #21): the Action's engine, ledger and lock behind a few commands. */
@@ -22,24 +23,44 @@ export interface Io {
 
 const KEY_FILES = ['id_ed25519', 'id_ecdsa', 'id_rsa']
 
-/** What ssh itself would use when nothing else is given: the usual key file and ~/.ssh/known_hosts. */
-function sshDefaults(env: NodeJS.ProcessEnv): Record<string, string> {
-  const dir = join(env.HOME ?? homedir(), '.ssh')
-  const read = (file: string) => (existsSync(join(dir, file)) ? readFileSync(join(dir, file), 'utf8') : undefined)
-  const key = KEY_FILES.map(read).find(text => text !== undefined)
-  const knownHosts = read('known_hosts')
-  return { ...(key ? { 'ssh-private-key': key } : {}), ...(knownHosts ? { 'known-hosts': knownHosts } : {}) }
+/**
+ * What ssh itself would use when nothing else is given: ~/.ssh/config's Host alias (its HostName,
+ * Port, User, IdentityFile and ProxyJump), the usual key file, ~/.ssh/known_hosts and the agent.
+ */
+function sshDefaults(env: NodeJS.ProcessEnv, hostValue: string): { host?: string; fallback: Record<string, string> } {
+  const home = env.HOME ?? homedir()
+  const dir = join(home, '.ssh')
+  const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined)
+  const aliases = sshConfigSettings(read(join(dir, 'config')) ?? '', hostValue, home)
+  const keyFiles = [...(aliases.identityFile ? [aliases.identityFile] : []), ...KEY_FILES.map(file => join(dir, file))]
+  const key = keyFiles.map(read).find(text => text !== undefined)
+  const knownHosts = read(join(dir, 'known_hosts'))
+  const agent = env.SSH_AUTH_SOCK
+  return {
+    host: aliases.host,
+    fallback: {
+      ...aliases.fallback,
+      ...(key ? { 'ssh-private-key': key } : {}),
+      ...(knownHosts ? { 'known-hosts': knownHosts } : {}),
+      ...(agent ? { 'ssh-agent-socket': agent } : {})
+    }
+  }
 }
 
 export function readCommandConfig(command: Command, mode: Mode, io: Io, mask: (secret: string) => void): Config {
-  const options = {
-    explicit: (name: string) => (name === 'mode' ? mode : (command.settings[name] ?? '')),
+  const given = (name: string) => (name === 'mode' ? mode : (command.settings[name] ?? ''))
+  const base = {
     env: io.env,
     // No GitHub deployment off GitHub unless asked for (deployments: true and CUTOVER_GITHUB_TOKEN).
-    fallback: { deployments: 'false', ...sshDefaults(io.env) },
+    fallback: { deployments: 'false' },
     mask,
     workspace: io.cwd
   }
+  // The host as the flags, the environment and the file give it, to look its alias up.
+  const first = new LayeredSource({ ...base, explicit: given, file: configFileOf({ ...base, explicit: given }) })
+  const ssh = sshDefaults(io.env, first.get('host'))
+  const explicit = (name: string) => (name === 'host' && ssh.host ? ssh.host : given(name))
+  const options = { ...base, explicit, fallback: { ...base.fallback, ...ssh.fallback } }
   const source = new LayeredSource({ ...options, file: configFileOf(options) })
   try {
     return parseLayeredInputs(source)

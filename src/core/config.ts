@@ -27,8 +27,11 @@ export interface SshEndpoint {
   host: string
   port: number
   user: string
+  /** The key's text; '' when only the agent signs. */
   privateKey: string
   passphrase?: string
+  /** An ssh-agent socket whose keys are tried as well (ssh-agent-socket, or SSH_AUTH_SOCK on the command line). */
+  agent?: string
   hostKey: HostKeyPin
 }
 

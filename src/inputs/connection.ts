@@ -75,12 +75,24 @@ export function parseJumpHost(value: string): { user?: string; host: string; por
   return { user: m[1], host, port }
 }
 
-export function endpoint(r: Reader, keyInput: string, passInput: string): Pick<SshEndpoint, 'privateKey' | 'passphrase'> {
+export function endpoint(r: Reader, keyInput: string, passInput: string, agent?: string): Pick<SshEndpoint, 'privateKey' | 'passphrase' | 'agent'> {
   const privateKey = r.secret(keyInput)
-  if (!privateKey.trim()) throw new InputError(keyInput, 'is required but was empty')
+  if (!privateKey.trim()) {
+    if (agent) return { privateKey: '', agent }
+    throw new InputError(keyInput, 'is required but was empty (or give ssh-agent-socket)')
+  }
   const passphrase = r.secret(passInput) || undefined
   checkPrivateKey(keyInput, privateKey, passInput, passphrase)
-  return { privateKey, passphrase }
+  return { privateKey, passphrase, ...(agent ? { agent } : {}) }
+}
+
+/** ssh-agent-socket: an absolute path, or nothing. */
+function parseAgentSocket(r: Reader): string | undefined {
+  const socket = r.str('ssh-agent-socket')
+  if (!socket) return undefined
+  if (!socket.startsWith('/') || CONTROL.test(socket))
+    throw new InputError('ssh-agent-socket', `must be the absolute path of the agent's socket, not ${JSON.stringify(socket)}`)
+  return socket
 }
 
 /** The SSH connection to the first host, and every host of `host` (several: a fleet). */
@@ -100,7 +112,7 @@ export function parseConnection(r: Reader): { ssh: SshConfig; hosts: HostAddress
   }
   const user = r.str('user', 'root')
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(user)) throw new InputError('user', `is not a valid user name: ${JSON.stringify(user)}`)
-  const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase')
+  const targetKey = endpoint(r, 'ssh-private-key', 'ssh-passphrase', parseAgentSocket(r))
   const hostKey = parseHostKeyPin(r, host, port, 'host-fingerprint')
   const jumpValue = r.str('jump-host')
   const jump = jumpValue ? parseJump(r, jumpValue, user, targetKey) : undefined
@@ -111,10 +123,10 @@ export function parseConnection(r: Reader): { ssh: SshConfig; hosts: HostAddress
 }
 
 /** jump-host and its own key (the target's by default) and pin. */
-function parseJump(r: Reader, value: string, user: string, targetKey: Pick<SshEndpoint, 'privateKey' | 'passphrase'>): SshEndpoint {
+function parseJump(r: Reader, value: string, user: string, targetKey: Pick<SshEndpoint, 'privateKey' | 'passphrase' | 'agent'>): SshEndpoint {
   const j = parseJumpHost(value)
   const jumpPort = j.port ?? 22
-  const jumpKey = r.str('jump-ssh-private-key') ? endpoint(r, 'jump-ssh-private-key', 'jump-ssh-passphrase') : targetKey
+  const jumpKey = r.str('jump-ssh-private-key') ? endpoint(r, 'jump-ssh-private-key', 'jump-ssh-passphrase', targetKey.agent) : targetKey
   return { host: j.host, port: jumpPort, user: j.user ?? user, ...jumpKey, hostKey: parseHostKeyPin(r, j.host, jumpPort, 'jump-host-fingerprint') }
 }
 

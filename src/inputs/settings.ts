@@ -45,6 +45,7 @@ export const SETTINGS: Record<string, Setting> = {
   user: { type: 'string', topic: 'connection' },
   'ssh-private-key': { type: 'text', topic: 'connection', secret: true },
   'ssh-passphrase': { type: 'string', topic: 'connection', secret: true },
+  'ssh-agent-socket': { type: 'string', topic: 'connection' },
   'known-hosts': { type: 'list', topic: 'connection' },
   'host-fingerprint': { type: 'string', topic: 'connection' },
   'insecure-skip-host-key-check': { type: 'boolean', topic: 'connection' },

@@ -222,8 +222,9 @@ function openClient(endpoint: SshEndpoint, timeoutMs: number, sock?: ClientChann
       host: endpoint.host,
       port: endpoint.port,
       username: endpoint.user,
-      privateKey: endpoint.privateKey,
-      passphrase: endpoint.passphrase,
+      // The key first, then the agent's keys (as ssh tries identities).
+      ...(endpoint.privateKey ? { privateKey: endpoint.privateKey, passphrase: endpoint.passphrase } : {}),
+      ...(endpoint.agent ? { agent: endpoint.agent } : {}),
       readyTimeout: timeoutMs,
       keepaliveInterval: 10_000,
       keepaliveCountMax: 3,
