@@ -70153,7 +70153,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4116);
 /* harmony import */ var _core_trace_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4186);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3347);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9022);
 
 
 
@@ -70171,7 +70171,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3347:
+/***/ 9022:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73507,12 +73507,25 @@ function union(...lists) {
     return [...new Set(lists.flat())].sort((a, b) => a - b);
 }
 
+;// CONCATENATED MODULE: ./src/core/log.ts
+/** Where an adapter's progress lines go: the log's progress line where it has one, else plain lines. */
+function progressOf(log) {
+    return line => (log.progress ? log.progress(line) : log.info(line));
+}
+/** `[=========>          ] 45%` for done of total (total > 0). */
+function progressBar(done, total, width = 20) {
+    const share = Math.max(0, Math.min(1, done / total));
+    const full = Math.floor(share * width);
+    return `[${'='.repeat(Math.max(0, full - 1))}${full > 0 ? (full === width ? '=' : '>') : ''}${' '.repeat(width - full)}] ${Math.floor(share * 100)}%`;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/workers.ts
 /**
  * Worker roles: containers of the release's image with their own command, the web role's env,
  * volumes and networks, no route and no HTTP probe. One set per color, like the web role:
  * `<app>-<color>-worker-<name>`, labelled with the app, color, role and release.
  */
+
 
 
 
@@ -73701,7 +73714,7 @@ class Workers {
             if (this.pulled.has(ref))
                 continue;
             try {
-                this.pulled.set(ref, await this.deps.host.pull(ref, line => this.deps.log.info(line)));
+                this.pulled.set(ref, await this.deps.host.pull(ref, progressOf(this.deps.log)));
             }
             catch (e) {
                 throw new ReleaseError({ reason: `Pulling ${ref}, the image of a worker, failed: ${e.message}. Nothing was switched.` });
@@ -75801,6 +75814,7 @@ async function runReleaseCommand(deps, record, image, stillLive) {
 
 
 
+
 function sharedName(app, service) {
     return `${app}-${service}`;
 }
@@ -75838,7 +75852,7 @@ async function ensureShared(deps) {
         }
         if (!found) {
             if (!(await host.image(s.image)))
-                await host.pull(s.image, line => log.info(line));
+                await host.pull(s.image, progressOf(log));
             await host.create(specOf(deps, s, name, hash));
             await host.start(name);
             log.info(`Started the shared service ${name} (${s.image})`);
@@ -75930,6 +75944,7 @@ async function gate(deps, name, startedNow) {
 
 
 
+
 /** compose-shared-services: running (and healthy) before anything of the release starts. */
 async function startShared(ctx, networkReady, network) {
     await networkReady;
@@ -75958,7 +75973,7 @@ async function loadArchive(ctx, image, path, bytes) {
     const { host, log, timeline } = ctx;
     return timeline.step('pull', `Loading ${image} from the image archive (${(bytes / 1e6).toFixed(1)} MB)`, async (note) => {
         try {
-            await host.load(path, bytes, line => log.info(line));
+            await host.load(path, bytes, progressOf(log));
         }
         catch (e) {
             throw new ReleaseError({ reason: `Loading the image archive ${path} into the host's Docker failed: ${e.message}` });
@@ -75974,7 +75989,7 @@ async function pullFor(ctx, image, kind) {
     const { host, log, timeline } = ctx;
     return timeline.step('pull', `Pulling ${image}`, async (note) => {
         try {
-            return await host.pull(image, line => log.info(line));
+            return await host.pull(image, progressOf(log));
         }
         catch (e) {
             // A rollback may still use an image that is on the host but gone from the registry.
@@ -77406,6 +77421,7 @@ function describeProbe(r) {
 
 
 
+
 function toInfo(info) {
     const state = info.State;
     const health = state.Health;
@@ -77506,7 +77522,7 @@ class DockerHost {
                 sent += chunk.length;
                 if (Date.now() - lastReport > 2000) {
                     lastReport = Date.now();
-                    progress(`sent ${(sent / 1e6).toFixed(1)} of ${(bytes / 1e6).toFixed(1)} MB`);
+                    progress(`sent ${progressBar(sent, bytes)} ${(sent / 1e6).toFixed(1)} of ${(bytes / 1e6).toFixed(1)} MB`);
                 }
                 done(null, chunk);
             }

@@ -6,6 +6,7 @@ import { EXIT, parseCommand, usage } from '../../src/cli/args.js'
 import { repositoryOf } from '../../src/cli/identity.js'
 import { cli } from '../../src/cli/main.js'
 import { TerminalSink } from '../../src/cli/terminal.js'
+import { progressBar } from '../../src/core/log.js'
 import YAML from 'yaml'
 import { REPO } from '../support/testbed.js'
 
@@ -100,6 +101,23 @@ describe('the command line', () => {
     const noColor = capture(true)
     new TerminalSink(noColor, capture(), false, { NO_COLOR: '1' }).log.warning('x')
     expect(noColor.text).toBe('warning: x\n')
+  })
+
+  it('redraws a pull or upload progress line in place on a terminal, and prints plain lines elsewhere', async () => {
+    const tty = capture(true)
+    const sink = new TerminalSink(tty, capture(), false, { NO_COLOR: '1' })
+    await sink.log.group('Pulling', async () => {
+      sink.log.progress!(`sent ${progressBar(5, 20)} 5.0 of 20.0 MB`)
+      sink.log.progress!(`sent ${progressBar(20, 20)} 20.0 of 20.0 MB`)
+      sink.log.info('Pulled')
+    })
+    expect(tty.text).toMatch(
+      /^→ Pulling\n\r\u001b\[2K {2}sent \[====> {15}\] 25% 5\.0 of 20\.0 MB\r\u001b\[2K {2}sent \[====================\] 100% 20\.0 of 20\.0 MB\r\u001b\[2K {2}Pulled\nPulling: /
+    )
+    const plain = capture()
+    new TerminalSink(plain, capture(), false, {}).log.progress!('sent 1.0 of 2.0 MB')
+    expect(plain.text).toBe('sent 1.0 of 2.0 MB\n')
+    expect(progressBar(0, 10, 4)).toBe('[    ] 0%')
   })
 
   it('takes owner/repo from the git remote for the release author', () => {

@@ -70078,7 +70078,7 @@ function wrappy (fn, cb) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7603);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9760);
 
 
 // The command line's entry (bundled to dist/cli/index.js, the package's `cutover` bin).
@@ -70090,7 +70090,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7603:
+/***/ 9760:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -76373,12 +76373,25 @@ function union(...lists) {
     return [...new Set(lists.flat())].sort((a, b) => a - b);
 }
 
+;// CONCATENATED MODULE: ./src/core/log.ts
+/** Where an adapter's progress lines go: the log's progress line where it has one, else plain lines. */
+function progressOf(log) {
+    return line => (log.progress ? log.progress(line) : log.info(line));
+}
+/** `[=========>          ] 45%` for done of total (total > 0). */
+function progressBar(done, total, width = 20) {
+    const share = Math.max(0, Math.min(1, done / total));
+    const full = Math.floor(share * width);
+    return `[${'='.repeat(Math.max(0, full - 1))}${full > 0 ? (full === width ? '=' : '>') : ''}${' '.repeat(width - full)}] ${Math.floor(share * 100)}%`;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/workers.ts
 /**
  * Worker roles: containers of the release's image with their own command, the web role's env,
  * volumes and networks, no route and no HTTP probe. One set per color, like the web role:
  * `<app>-<color>-worker-<name>`, labelled with the app, color, role and release.
  */
+
 
 
 
@@ -76567,7 +76580,7 @@ class Workers {
             if (this.pulled.has(ref))
                 continue;
             try {
-                this.pulled.set(ref, await this.deps.host.pull(ref, line => this.deps.log.info(line)));
+                this.pulled.set(ref, await this.deps.host.pull(ref, progressOf(this.deps.log)));
             }
             catch (e) {
                 throw new ReleaseError({ reason: `Pulling ${ref}, the image of a worker, failed: ${e.message}. Nothing was switched.` });
@@ -78667,6 +78680,7 @@ async function runReleaseCommand(deps, record, image, stillLive) {
 
 
 
+
 function sharedName(app, service) {
     return `${app}-${service}`;
 }
@@ -78704,7 +78718,7 @@ async function ensureShared(deps) {
         }
         if (!found) {
             if (!(await host.image(s.image)))
-                await host.pull(s.image, line => log.info(line));
+                await host.pull(s.image, progressOf(log));
             await host.create(specOf(deps, s, name, hash));
             await host.start(name);
             log.info(`Started the shared service ${name} (${s.image})`);
@@ -78796,6 +78810,7 @@ async function gate(deps, name, startedNow) {
 
 
 
+
 /** compose-shared-services: running (and healthy) before anything of the release starts. */
 async function startShared(ctx, networkReady, network) {
     await networkReady;
@@ -78824,7 +78839,7 @@ async function loadArchive(ctx, image, path, bytes) {
     const { host, log, timeline } = ctx;
     return timeline.step('pull', `Loading ${image} from the image archive (${(bytes / 1e6).toFixed(1)} MB)`, async (note) => {
         try {
-            await host.load(path, bytes, line => log.info(line));
+            await host.load(path, bytes, progressOf(log));
         }
         catch (e) {
             throw new ReleaseError({ reason: `Loading the image archive ${path} into the host's Docker failed: ${e.message}` });
@@ -78840,7 +78855,7 @@ async function pullFor(ctx, image, kind) {
     const { host, log, timeline } = ctx;
     return timeline.step('pull', `Pulling ${image}`, async (note) => {
         try {
-            return await host.pull(image, line => log.info(line));
+            return await host.pull(image, progressOf(log));
         }
         catch (e) {
             // A rollback may still use an image that is on the host but gone from the registry.
@@ -80272,6 +80287,7 @@ function describeProbe(r) {
 
 
 
+
 function toInfo(info) {
     const state = info.State;
     const health = state.Health;
@@ -80372,7 +80388,7 @@ class DockerHost {
                 sent += chunk.length;
                 if (Date.now() - lastReport > 2000) {
                     lastReport = Date.now();
-                    progress(`sent ${(sent / 1e6).toFixed(1)} of ${(bytes / 1e6).toFixed(1)} MB`);
+                    progress(`sent ${progressBar(sent, bytes)} ${(sent / 1e6).toFixed(1)} of ${(bytes / 1e6).toFixed(1)} MB`);
                 }
                 done(null, chunk);
             }
@@ -93112,6 +93128,7 @@ class TerminalSink {
     outcome;
     failure;
     depth = 0;
+    progressShown = false;
     logTo;
     colour;
     constructor(stdout, stderr, json, env = process.env) {
@@ -93127,6 +93144,7 @@ class TerminalSink {
     }
     log = {
         info: m => this.line(m),
+        progress: m => this.progressLine(m),
         warning: m => this.line(`warning: ${m}`, 'yellow'),
         error: (m, title) => this.line(`error: ${title ? `${title}: ` : ''}${m}`, 'red'),
         group: async (name, fn) => {
@@ -93184,8 +93202,23 @@ class TerminalSink {
             this.line(`✗ ${reason}`, 'red');
     }
     line(text, colour) {
+        this.endProgress();
         const indented = '  '.repeat(this.depth) + this.scrub(text);
         this.logTo.write((colour ? this.paint(indented, colour) : indented) + '\n');
+    }
+    /** On a terminal a progress line is redrawn in place until the next line; elsewhere a plain line. */
+    progressLine(text) {
+        if (!this.logTo.isTTY)
+            return this.line(text);
+        const indented = '  '.repeat(this.depth) + this.scrub(text).replace(TERMINAL_CONTROL, '?');
+        this.logTo.write(`\r\u001b[2K${this.paint(indented, 'dim')}`);
+        this.progressShown = true;
+    }
+    endProgress() {
+        if (!this.progressShown)
+            return;
+        this.progressShown = false;
+        this.logTo.write('\r\u001b[2K');
     }
     paint(text, colour) {
         return this.colour ? `\u001b[${COLOURS[colour]}m${text}\u001b[0m` : text;

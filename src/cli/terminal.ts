@@ -24,6 +24,7 @@ export class TerminalSink implements RunSink {
   outcome?: Outcome
   failure?: string
   private depth = 0
+  private progressShown = false
   private readonly logTo: Stream
   private readonly colour: boolean
 
@@ -44,6 +45,7 @@ export class TerminalSink implements RunSink {
 
   readonly log: Log = {
     info: m => this.line(m),
+    progress: m => this.progressLine(m),
     warning: m => this.line(`warning: ${m}`, 'yellow'),
     error: (m, title) => this.line(`error: ${title ? `${title}: ` : ''}${m}`, 'red'),
     group: async (name, fn) => {
@@ -104,8 +106,23 @@ export class TerminalSink implements RunSink {
   }
 
   private line(text: string, colour?: Colour): void {
+    this.endProgress()
     const indented = '  '.repeat(this.depth) + this.scrub(text)
     this.logTo.write((colour ? this.paint(indented, colour) : indented) + '\n')
+  }
+
+  /** On a terminal a progress line is redrawn in place until the next line; elsewhere a plain line. */
+  private progressLine(text: string): void {
+    if (!this.logTo.isTTY) return this.line(text)
+    const indented = '  '.repeat(this.depth) + this.scrub(text).replace(TERMINAL_CONTROL, '?')
+    this.logTo.write(`\r\u001b[2K${this.paint(indented, 'dim')}`)
+    this.progressShown = true
+  }
+
+  private endProgress(): void {
+    if (!this.progressShown) return
+    this.progressShown = false
+    this.logTo.write('\r\u001b[2K')
   }
 
   private paint(text: string, colour: Colour): string {

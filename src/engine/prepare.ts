@@ -1,3 +1,4 @@
+import { progressOf } from '../core/log.js'
 import { networkName } from '../core/names.js'
 import { ReleaseError, type ReleaseResult } from '../core/outcome.js'
 import type { LedgerRecord, Release } from '../core/release.js'
@@ -54,7 +55,7 @@ export async function loadArchive(ctx: EngineContext, image: string, path: strin
   const { host, log, timeline } = ctx
   return timeline.step('pull', `Loading ${image} from the image archive (${(bytes / 1e6).toFixed(1)} MB)`, async note => {
     try {
-      await host.load(path, bytes, line => log.info(line))
+      await host.load(path, bytes, progressOf(log))
     } catch (e) {
       throw new ReleaseError({ reason: `Loading the image archive ${path} into the host's Docker failed: ${(e as Error).message}` })
     }
@@ -69,7 +70,7 @@ export async function pullFor(ctx: EngineContext, image: string, kind: 'deploy' 
   const { host, log, timeline } = ctx
   return timeline.step('pull', `Pulling ${image}`, async note => {
     try {
-      return await host.pull(image, line => log.info(line))
+      return await host.pull(image, progressOf(log))
     } catch (e) {
       // A rollback may still use an image that is on the host but gone from the registry.
       const local = kind === 'rollback' ? await host.image(image) : undefined

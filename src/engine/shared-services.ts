@@ -8,7 +8,7 @@ import type { EngineConfig } from './context.js'
  */
 import { createHash } from 'node:crypto'
 import type { SharedService } from '../core/config.js'
-import type { Log } from '../core/log.js'
+import { progressOf, type Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
 import { ReleaseError } from '../core/outcome.js'
 import type { Clock, ContainerHost, ContainerSpec } from './ports.js'
@@ -66,7 +66,7 @@ export async function ensureShared(deps: SharedDeps): Promise<void> {
       }
     }
     if (!found) {
-      if (!(await host.image(s.image))) await host.pull(s.image, line => log.info(line))
+      if (!(await host.image(s.image))) await host.pull(s.image, progressOf(log))
       await host.create(specOf(deps, s, name, hash))
       await host.start(name)
       log.info(`Started the shared service ${name} (${s.image})`)

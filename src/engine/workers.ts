@@ -6,7 +6,7 @@ import type { EngineConfig } from './context.js'
  */
 import { createHash } from 'node:crypto'
 import type { RoleSettings, WorkerRole } from '../core/config.js'
-import type { Log } from '../core/log.js'
+import { progressOf, type Log } from '../core/log.js'
 import { LABEL, workerAsideName, workerName, type Color } from '../core/names.js'
 import { ReleaseError, type WorkerState } from '../core/outcome.js'
 import type { Release, WorkerRecord } from '../core/release.js'
@@ -225,7 +225,7 @@ export class Workers {
     for (const ref of new Set(workers.flatMap(w => (w.image ? [w.image] : [])))) {
       if (this.pulled.has(ref)) continue
       try {
-        this.pulled.set(ref, await this.deps.host.pull(ref, line => this.deps.log.info(line)))
+        this.pulled.set(ref, await this.deps.host.pull(ref, progressOf(this.deps.log)))
       } catch (e) {
         throw new ReleaseError({ reason: `Pulling ${ref}, the image of a worker, failed: ${(e as Error).message}. Nothing was switched.` })
       }

@@ -3,6 +3,7 @@ import { Transform } from 'node:stream'
 import type Docker from 'dockerode'
 import type { RegistryAuth } from '../core/config.js'
 import { credentialsFor } from '../core/image-ref.js'
+import { progressBar } from '../core/log.js'
 import type { ContainerHost, ContainerInfo, ContainerSpec, ContainerSummary, ImageInfo, ProbeAnswer, RestartPolicy } from '../engine/ports.js'
 import { LABEL } from '../core/names.js'
 import { isConflict, isNotFound, pullImage, tailLogs, waitForExit } from '../transport/docker-ops.js'
@@ -110,7 +111,7 @@ export class DockerHost implements ContainerHost {
         sent += chunk.length
         if (Date.now() - lastReport > 2000) {
           lastReport = Date.now()
-          progress(`sent ${(sent / 1e6).toFixed(1)} of ${(bytes / 1e6).toFixed(1)} MB`)
+          progress(`sent ${progressBar(sent, bytes)} ${(sent / 1e6).toFixed(1)} of ${(bytes / 1e6).toFixed(1)} MB`)
         }
         done(null, chunk)
       }
