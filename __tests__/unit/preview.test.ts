@@ -162,6 +162,8 @@ describe('preview-url', () => {
     const proxy = { port: 80, previewDomains: ['Next.Example.com', 'other.example.com'] }
     expect(previewUrlOf(proxy)).toBe('http://next.example.com')
     expect(previewUrlOf({ ...proxy, port: 8080 })).toBe('http://next.example.com:8080')
+    // behind an edge (proxy-port none) the edge's ports serve it
+    expect(previewUrlOf({ ...proxy, port: 80, unpublished: true })).toBe('http://next.example.com')
     const tls = { mode: 'auto' as const, httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] }
     expect(previewUrlOf({ ...proxy, port: 8080, tls })).toBe('https://next.example.com')
     expect(previewUrlOf({ ...proxy, tls: { ...tls, httpsPort: 8443 } })).toBe('https://next.example.com:8443')
