@@ -1,7 +1,10 @@
+import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { bedInputs, runAction, type ActionRun } from '../support/action.js'
 import { getFrom, startCaddy, startHostNginx, type HostNginx } from '../support/edges.js'
 import { underSteadyLoad } from '../support/load.js'
+import { opensslCert } from '../support/certs.js'
 import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 // Edge mode (issue #23): cutover's HAProxy behind real edges from Debian's packages. nginx on the
@@ -106,6 +109,62 @@ describe('behind nginx on the host: proxy-port 127.0.0.1:PORT, PROXY protocol', 
     expect(deploy.sent + back.sent).toBeGreaterThan(200)
     const after = await getFrom('127.0.0.9', edgePort, '/who', {})
     expect(JSON.parse(after.body)).toMatchObject({ version: 'v1', headers: { 'x-forwarded-for': '127.0.0.9' } })
+  })
+})
+
+describe('behind an edge that passes TCP through: tls on at cutover, the edge only forwards bytes', () => {
+  const app = uniqueName('edgt')
+  const proxy = `${app}-proxy`
+  const domain = `${app}.example.test`
+  const cert = opensslCert([domain])
+  let nginx: HostNginx | undefined
+  afterAll(async () => {
+    await nginx?.stop()
+    await cleanupApp(app, proxy)
+  })
+
+  it("nginx's stream edge forwards TLS to the proxy's https-port; cutover's certificate answers, and a v2 under load through it loses nothing", async () => {
+    const [proxyPort, httpsPort, edgePort] = [await freePort(), await freePort(), await freePort()]
+    const inputs = (overrides: Record<string, string>) =>
+      bedInputs(app, 0, {
+        'proxy-port': `127.0.0.1:${proxyPort}`,
+        'https-port': String(httpsPort),
+        domains: domain,
+        tls: 'custom',
+        'tls-certificate': cert.cert,
+        'tls-key': cert.key,
+        'drain-timeout': '2s',
+        ...overrides
+      })
+    expectSuccess(await runAction(inputs({ image: image('v1') })))
+    const info = await docker.getContainer(proxy).inspect()
+    expect(info.HostConfig.PortBindings['443/tcp']).toEqual([{ HostIp: '127.0.0.1', HostPort: String(httpsPort) }])
+    nginx = await startHostNginx(`stream {\n  server {\n    listen 127.0.0.1:${edgePort};\n    proxy_pass 127.0.0.1:${httpsPort};\n  }\n}`, edgePort)
+    const through = () =>
+      new Promise<{ status?: number; body: string; subject: string }>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port: edgePort, path: '/', servername: domain, headers: { host: domain }, ca: cert.cert, timeout: 10_000 },
+          res => {
+            // The socket goes back to the agent at the end: read the certificate now.
+            const subject = (res.socket as TLSSocket).getPeerCertificate().subjectaltname ?? ''
+            let body = ''
+            res.on('data', c => (body += c))
+            res.on('end', () => resolve({ status: res.statusCode, body, subject }))
+          }
+        )
+        req.on('error', reject)
+        req.on('timeout', () => req.destroy(new Error('timeout')))
+        req.end()
+      })
+    const first = await through()
+    expect(`${first.status} ${first.body.trim()}`).toBe('200 v1')
+    expect(first.subject).toContain(`DNS:${domain}`)
+
+    const seen = await underSteadyLoad(`https://127.0.0.1:${edgePort}/`, () => runAction(inputs({ image: image('v2') })), { ca: cert.cert, servername: domain })
+    expectSuccess(seen.result)
+    expect(seen.failures).toEqual({ failures: 0, errors: [] })
+    expect(seen.sent).toBeGreaterThan(50)
+    expect((await through()).body.trim()).toBe('v2')
   })
 })
 

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import https from 'node:https'
 
 export interface LoadStats {
   sent: number
@@ -23,7 +24,16 @@ export interface Load {
  * between requests, if given). Bounded: it stops
  * by itself after maxRequests or maxMs, whichever comes first.
  */
-export function startLoad(url: string, opts: { connections?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number; pauseMs?: number } = {}): Load {
+/** HTTPS load: the CA to trust, and the name sent as SNI and Host. */
+export interface LoadTls {
+  ca: string
+  servername: string
+}
+
+export function startLoad(
+  url: string,
+  opts: { connections?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number; pauseMs?: number; tls?: LoadTls } = {}
+): Load {
   const target = new URL(url)
   // Loopback, or a fleet host of the test bed (a network namespace on this machine, scripts/testbed/hosts.sh).
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname) && !/^10\.231\.0\.\d+$/.test(target.hostname)) {
@@ -33,35 +43,43 @@ export function startLoad(url: string, opts: { connections?: number; keepAlive?:
   const keepAlive = opts.keepAlive ?? true
   const maxRequests = opts.maxRequests ?? 100_000
   const deadline = Date.now() + (opts.maxMs ?? 120_000)
-  const agent = new http.Agent({ keepAlive, maxSockets: connections })
+  const secure = target.protocol === 'https:'
+  const agent = secure
+    ? new https.Agent({ keepAlive, maxSockets: connections, ca: opts.tls?.ca, servername: opts.tls?.servername })
+    : new http.Agent({ keepAlive, maxSockets: connections })
+  const hostHeader = opts.tls ? { host: opts.tls.servername } : {}
   const stats: LoadStats = { sent: 0, ok: 0, non2xx: {}, socketErrors: 0, bodies: {}, firstErrors: [] }
   let stopped = false
 
   const once = () =>
     new Promise<void>(resolve => {
       stats.sent++
-      const req = http.get(url, { agent, headers: keepAlive ? {} : { connection: 'close' }, timeout: 15000 }, res => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (c: string) => (body += c))
-        res.on('end', () => {
-          const status = res.statusCode ?? 0
-          if (status >= 200 && status < 300) {
-            stats.ok++
-            const key = body.trim().slice(0, 40)
-            stats.bodies[key] = (stats.bodies[key] ?? 0) + 1
-          } else {
-            stats.non2xx[status] = (stats.non2xx[status] ?? 0) + 1
-            if (stats.firstErrors.length < 5) stats.firstErrors.push(`HTTP ${status}: ${body.slice(0, 80)}`)
-          }
-          resolve()
-        })
-        res.on('error', err => {
-          stats.socketErrors++
-          if (stats.firstErrors.length < 5) stats.firstErrors.push(err.message)
-          resolve()
-        })
-      })
+      const req = (secure ? https : http).get(
+        url,
+        { agent, headers: { ...hostHeader, ...(keepAlive ? {} : { connection: 'close' }) }, timeout: 15000 },
+        res => {
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (body += c))
+          res.on('end', () => {
+            const status = res.statusCode ?? 0
+            if (status >= 200 && status < 300) {
+              stats.ok++
+              const key = body.trim().slice(0, 40)
+              stats.bodies[key] = (stats.bodies[key] ?? 0) + 1
+            } else {
+              stats.non2xx[status] = (stats.non2xx[status] ?? 0) + 1
+              if (stats.firstErrors.length < 5) stats.firstErrors.push(`HTTP ${status}: ${body.slice(0, 80)}`)
+            }
+            resolve()
+          })
+          res.on('error', err => {
+            stats.socketErrors++
+            if (stats.firstErrors.length < 5) stats.firstErrors.push(err.message)
+            resolve()
+          })
+        }
+      )
       req.on('timeout', () => req.destroy(new Error('request timed out')))
       req.on('error', err => {
         stats.socketErrors++
@@ -94,9 +112,9 @@ export function startLoad(url: string, opts: { connections?: number; keepAlive?:
  * Runs `during` under steady load on `url` (4 keep-alive connections and 2 opening a connection per
  * request), from 300 ms before until 300 ms after it; returns its result and what the load saw.
  */
-export async function underSteadyLoad<T>(url: string, during: () => Promise<T>) {
-  const keepAlive = startLoad(url, { connections: 4, keepAlive: true, maxRequests: 40000, maxMs: 90000 })
-  const fresh = startLoad(url, { connections: 2, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
+export async function underSteadyLoad<T>(url: string, during: () => Promise<T>, tls?: LoadTls) {
+  const keepAlive = startLoad(url, { connections: 4, keepAlive: true, maxRequests: 40000, maxMs: 90000, tls })
+  const fresh = startLoad(url, { connections: 2, keepAlive: false, maxRequests: 10000, maxMs: 90000, tls })
   await new Promise(r => setTimeout(r, 300))
   const result = await during()
   await new Promise(r => setTimeout(r, 300))
