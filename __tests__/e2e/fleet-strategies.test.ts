@@ -16,7 +16,8 @@ let port: number
 
 function inputs(overrides: Record<string, string> = {}): Record<string, string> {
   // Each host mounts its own copy of the test app (host 2's may differ) and a data directory of its own.
-  return fleetInputs(app, port, { volumes: `/root/${app}/app.js:/app/app.js:ro\n/root/${app}/data:/data`, ...overrides })
+  // Each host's own files under its /root: a host-level path, so the opt-in says the app needs it.
+  return fleetInputs(app, port, { volumes: `/root/${app}/app.js:/app/app.js:ro\n/root/${app}/data:/data`, 'allow-host-mounts': 'true', ...overrides })
 }
 
 /** What each host's proxy serves now. */

@@ -71,7 +71,9 @@ it('one host whose image is broken: no host switches, every new color is removed
     "require('http').createServer((q, s) => { s.statusCode = 500; s.end('broken') }).listen(process.env.PORT || 3000)\n"
   )
   const before = await Promise.all([1, 2, 3].map(containersOf))
-  const run = await runAction(inputs({ image: fleetImage('v3'), volumes: `/root/${app}/app.js:/app/app.js:ro`, 'health-timeout': '6s' }))
+  const run = await runAction(
+    inputs({ image: fleetImage('v3'), volumes: `/root/${app}/app.js:/app/app.js:ro`, 'allow-host-mounts': 'true', 'health-timeout': '6s' })
+  )
   expect(run.code).toBe(1)
   expect(run.outputs.result).toBe('failed')
   expect(hostsOf(run).map(h => h.result)).toEqual(['cancelled', 'failed', 'cancelled'])
