@@ -11,7 +11,7 @@
 //   --quick             BENCH_QUICK=1         2 cycles, 4 s steady windows, 1 transport repeat
 //   --gap MS            BENCH_GAP_MS          pause between two runs (2500)
 //   --relay-delay MS    BENCH_RELAY_DELAY_MS  one-way delay of the TCP relay before sshd (20)
-//   --only LIST         BENCH_ONLY            any of cutover,transport,replicas,canary,recreate,script
+//   --only LIST         BENCH_ONLY            any of cutover,transport,replicas,canary,caddy,recreate,script
 //   --out DIR           BENCH_OUT             where results go (bench/results)
 //   --render FILE                             only write latest.md and chart.svg again from a results JSON
 //
@@ -64,7 +64,7 @@ function options() {
     baselineCycles: Number(flag('baseline-cycles', 'BENCH_BASELINE_CYCLES') ?? cycles),
     gapMs: Number(flag('gap', 'BENCH_GAP_MS') ?? 2500),
     relayDelayMs: Number(flag('relay-delay', 'BENCH_RELAY_DELAY_MS') ?? 20),
-    only: (flag('only', 'BENCH_ONLY') ?? 'cutover,transport,replicas,canary,recreate,script').split(',').map(s => s.trim()),
+    only: (flag('only', 'BENCH_ONLY') ?? 'cutover,transport,replicas,canary,caddy,recreate,script').split(',').map(s => s.trim()),
     strategyCycles: Number(flag('strategy-cycles', 'BENCH_STRATEGY_CYCLES') ?? (quick ? 1 : 3)),
     canaryWeight: Number(flag('canary-weight', 'BENCH_CANARY_WEIGHT') ?? 20),
     canaryHoldMs: quick ? 6000 : 15000,
@@ -412,16 +412,19 @@ async function variantRun(vctx, spec, into, opts) {
   return ev
 }
 
-/** replicas 3: deploy, rollback, deploy cycles as for cutover, every color 3 containers behind the switch tier. */
-async function benchReplicas(ctx, opts) {
-  const vctx = await variantContext(ctx, 'replicas', { replicas: '3' })
+/**
+ * A variant of cutover's own runs (replicas 3, proxy-type caddy): deploy, rollback, deploy cycles as
+ * for cutover, under the same load, with the variant's inputs.
+ */
+async function benchVariant(ctx, opts, name, inputs) {
+  const vctx = await variantContext(ctx, name, inputs)
   cleanupTasks.push(() => removeCutoverApp(vctx.app))
-  log(`replicas: first deploy of ${vctx.app} (v1, replicas 3) without load, proxy port ${vctx.port}`)
+  log(`${name}: first deploy of ${vctx.app} (v1, ${JSON.stringify(inputs)}) without load, proxy port ${vctx.port}`)
   const setup = await cutoverRun(vctx, { kind: 'deploy', version: 'v1' })
-  if (!setup.ok) throw new Error(`the first replicas deploy failed: ${setup.errors.join(' ')}`)
+  if (!setup.ok) throw new Error(`the first ${name} deploy failed: ${setup.errors.join(' ')}`)
   const into = { events: [], failedRuns: [] }
   let live = 'v1'
-  const out = await underLoad('replicas', vctx.port, opts, async () => {
+  const out = await underLoad(name, vctx.port, opts, async () => {
     for (let c = 0; c < opts.strategyCycles; c++) {
       const target = nextVersion(live)
       const before = live
@@ -634,7 +637,7 @@ async function benchBaseline(kind, ctx, opts) {
 
 // ---------------------------------------------------------------- main
 function summarize(name, raw, cpu) {
-  const ours = name === 'cutover' || name === 'replicas' || name === 'canary'
+  const ours = ['cutover', 'replicas', 'canary', 'caddy'].includes(name)
   const a = analyze({ load: raw.load, events: raw.events, steady: raw.steady, drainTimeoutMs: ours ? DRAIN_TIMEOUT_MS : undefined })
   // Merge the per-switch figures back into the run records.
   const runs = raw.events.map((e, i) => {
@@ -822,7 +825,11 @@ async function main() {
       await removeCutoverApp(ctx.app)
       log(`removed ${ctx.app} (containers, proxies, volumes, networks)`)
     }
-    if (opts.only.includes('replicas')) raw.replicas = await benchReplicas(ctx, opts)
+    if (opts.only.includes('replicas')) raw.replicas = await benchVariant(ctx, opts, 'replicas', { replicas: '3' })
+    if (opts.only.includes('caddy')) {
+      const caddyImage = ctx.bed.CUTOVER_TEST_CADDY_IMAGE ?? `${ctx.bed.CUTOVER_TEST_REGISTRY}/cutover-test/caddy-router:2.6`
+      raw.caddy = await benchVariant(ctx, opts, 'caddy', { 'proxy-type': 'caddy', 'proxy-image': caddyImage })
+    }
     if (opts.only.includes('canary')) raw.canary = await benchCanary(ctx, opts)
     if (opts.only.includes('recreate')) raw.recreate = await benchBaseline('recreate', ctx, opts)
     if (opts.only.includes('script')) raw.script = await benchBaseline('script', ctx, opts)

@@ -3,11 +3,12 @@
 export const STRATEGY_TITLES = {
   cutover: 'cutover',
   replicas: 'cutover, replicas 3',
+  caddy: 'cutover, proxy-type caddy',
   canary: 'cutover, canary then promote',
   recreate: 'recreate in place',
   script: 'start new, sleep 5 s, reload, stop old'
 }
-const ORDER = ['cutover', 'replicas', 'canary', 'recreate', 'script']
+const ORDER = ['cutover', 'replicas', 'canary', 'caddy', 'recreate', 'script']
 const STEPS = ['connect', 'lock', 'inspect', 'pull', 'boot', 'healthy', 'switch', 'verify', 'cleanup']
 
 const n = x => (x === null || x === undefined ? '—' : Number(x).toLocaleString('en-US'))
