@@ -11,7 +11,7 @@
 //   --quick             BENCH_QUICK=1         2 cycles, 4 s steady windows, 1 transport repeat
 //   --gap MS            BENCH_GAP_MS          pause between two runs (2500)
 //   --relay-delay MS    BENCH_RELAY_DELAY_MS  one-way delay of the TCP relay before sshd (20)
-//   --only LIST         BENCH_ONLY            any of cutover,transport,replicas,canary,caddy,recreate,script
+//   --only LIST         BENCH_ONLY            any of cutover,transport,replicas,canary,canary-steps,caddy,recreate,script
 //   --out DIR           BENCH_OUT             where results go (bench/results)
 //   --render FILE                             only write latest.md and chart.svg again from a results JSON
 //
@@ -64,7 +64,7 @@ function options() {
     baselineCycles: Number(flag('baseline-cycles', 'BENCH_BASELINE_CYCLES') ?? cycles),
     gapMs: Number(flag('gap', 'BENCH_GAP_MS') ?? 2500),
     relayDelayMs: Number(flag('relay-delay', 'BENCH_RELAY_DELAY_MS') ?? 20),
-    only: (flag('only', 'BENCH_ONLY') ?? 'cutover,transport,replicas,canary,caddy,recreate,script').split(',').map(s => s.trim()),
+    only: (flag('only', 'BENCH_ONLY') ?? 'cutover,transport,replicas,canary,canary-steps,caddy,recreate,script').split(',').map(s => s.trim()),
     strategyCycles: Number(flag('strategy-cycles', 'BENCH_STRATEGY_CYCLES') ?? (quick ? 1 : 3)),
     canaryWeight: Number(flag('canary-weight', 'BENCH_CANARY_WEIGHT') ?? 20),
     canaryHoldMs: quick ? 6000 : 15000,
@@ -264,7 +264,8 @@ function runInputs(ctx, kind, version) {
     canary: { mode: 'deploy', image, 'canary-weight': String(ctx.canaryWeight) },
     deploy: { mode: 'deploy', image }
   }
-  return { ...(ctx.inputs ?? {}), ...byKind[kind] }
+  // A variant's deploy-only inputs (canary-steps) are not given to its rollbacks.
+  return { ...(ctx.inputs ?? {}), ...(kind === 'deploy' ? (ctx.deployInputs ?? {}) : {}), ...byKind[kind] }
 }
 
 async function cutoverRun(ctx, { kind, version, fromVersion, via }) {
@@ -393,7 +394,16 @@ async function benchCutover(ctx, opts) {
 // ---------------------------------------------------------------- strategies (issue #12)
 /** A variant gets its own app and proxy port, so its figures are its own. */
 async function variantContext(ctx, strategy, inputs) {
-  return { ...ctx, strategy, app: `${ctx.id}-${strategy.slice(0, 3)}`, port: await freePort(), inputs }
+  return {
+    ...ctx,
+    strategy,
+    app: `${ctx.id}-${strategy
+      .split('-')
+      .map(w => w.slice(0, 3))
+      .join('')}`,
+    port: await freePort(),
+    inputs
+  }
 }
 
 /** One run of a variant, logged like the cutover ones; failed runs are kept apart. */
@@ -416,8 +426,8 @@ async function variantRun(vctx, spec, into, opts) {
  * A variant of cutover's own runs (replicas 3, proxy-type caddy): deploy, rollback, deploy cycles as
  * for cutover, under the same load, with the variant's inputs.
  */
-async function benchVariant(ctx, opts, name, inputs) {
-  const vctx = await variantContext(ctx, name, inputs)
+async function benchVariant(ctx, opts, name, inputs, deployInputs = {}) {
+  const vctx = { ...(await variantContext(ctx, name, inputs)), deployInputs }
   cleanupTasks.push(() => removeCutoverApp(vctx.app))
   log(`${name}: first deploy of ${vctx.app} (v1, ${JSON.stringify(inputs)}) without load, proxy port ${vctx.port}`)
   const setup = await cutoverRun(vctx, { kind: 'deploy', version: 'v1' })
@@ -637,7 +647,7 @@ async function benchBaseline(kind, ctx, opts) {
 
 // ---------------------------------------------------------------- main
 function summarize(name, raw, cpu) {
-  const ours = ['cutover', 'replicas', 'canary', 'caddy'].includes(name)
+  const ours = ['cutover', 'replicas', 'canary', 'canary-steps', 'caddy'].includes(name)
   const a = analyze({ load: raw.load, events: raw.events, steady: raw.steady, drainTimeoutMs: ours ? DRAIN_TIMEOUT_MS : undefined })
   // Merge the per-switch figures back into the run records.
   const runs = raw.events.map((e, i) => {
@@ -826,6 +836,12 @@ async function main() {
       log(`removed ${ctx.app} (containers, proxies, volumes, networks)`)
     }
     if (opts.only.includes('replicas')) raw.replicas = await benchVariant(ctx, opts, 'replicas', { replicas: '3' })
+    if (opts.only.includes('canary-steps'))
+      raw['canary-steps'] = await benchVariant(ctx, opts, 'canary-steps', {
+        'canary-steps': '5 25 50',
+        'canary-step-time': '5s',
+        'canary-low-traffic': 'promote'
+      })
     if (opts.only.includes('caddy')) {
       const caddyImage = ctx.bed.CUTOVER_TEST_CADDY_IMAGE ?? `${ctx.bed.CUTOVER_TEST_REGISTRY}/cutover-test/caddy-router:2.6`
       raw.caddy = await benchVariant(ctx, opts, 'caddy', { 'proxy-type': 'caddy', 'proxy-image': caddyImage })

@@ -6,6 +6,7 @@ import { bedInputs, runAction, startAction, untilOutput } from '../support/actio
 import { cleanupApp, freePort, image, uniqueName } from '../support/testbed.js'
 
 // Issue #27: a job summary on every exit, with every output set.
+// Every output action.yml declares (a refused run sets each one too).
 const OUTPUTS = [
   'result',
   'color',
@@ -19,7 +20,8 @@ const OUTPUTS = [
   'duration-seconds',
   'hosts',
   'preview-url',
-  'drift'
+  'drift',
+  'canary-steps'
 ]
 
 describe('a job summary on every exit', () => {

@@ -3,12 +3,13 @@
 export const STRATEGY_TITLES = {
   cutover: 'cutover',
   replicas: 'cutover, replicas 3',
+  'canary-steps': 'cutover, canary-steps 5 25 50 (5 s each)',
   caddy: 'cutover, proxy-type caddy',
   canary: 'cutover, canary then promote',
   recreate: 'recreate in place',
   script: 'start new, sleep 5 s, reload, stop old'
 }
-const ORDER = ['cutover', 'replicas', 'canary', 'caddy', 'recreate', 'script']
+const ORDER = ['cutover', 'replicas', 'canary', 'canary-steps', 'caddy', 'recreate', 'script']
 const STEPS = ['connect', 'lock', 'inspect', 'pull', 'boot', 'healthy', 'switch', 'verify', 'cleanup']
 
 const n = x => (x === null || x === undefined ? '—' : Number(x).toLocaleString('en-US'))
