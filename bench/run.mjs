@@ -837,11 +837,17 @@ async function main() {
     }
     if (opts.only.includes('replicas')) raw.replicas = await benchVariant(ctx, opts, 'replicas', { replicas: '3' })
     if (opts.only.includes('canary-steps'))
-      raw['canary-steps'] = await benchVariant(ctx, opts, 'canary-steps', {
-        'canary-steps': '5 25 50',
-        'canary-step-time': '5s',
-        'canary-low-traffic': 'promote'
-      })
+      raw['canary-steps'] = await benchVariant(
+        ctx,
+        opts,
+        'canary-steps',
+        {},
+        {
+          'canary-steps': '5 25 50',
+          'canary-step-time': '5s',
+          'canary-low-traffic': 'promote'
+        }
+      )
     if (opts.only.includes('caddy')) {
       const caddyImage = ctx.bed.CUTOVER_TEST_CADDY_IMAGE ?? `${ctx.bed.CUTOVER_TEST_REGISTRY}/cutover-test/caddy-router:2.6`
       raw.caddy = await benchVariant(ctx, opts, 'caddy', { 'proxy-type': 'caddy', 'proxy-image': caddyImage })
