@@ -57,11 +57,12 @@ export function readCommandConfig(command: Command, mode: Mode, io: Io, mask: (s
     workspace: io.cwd
   }
   // The host as the flags, the environment and the file give it, to look its alias up.
-  const first = new LayeredSource({ ...base, explicit: given, file: configFileOf({ ...base, explicit: given }) })
+  // The file is read once: --config (or CUTOVER_CONFIG) names it, the same for both passes.
+  const file = configFileOf({ ...base, explicit: given })
+  const first = new LayeredSource({ ...base, explicit: given, file })
   const ssh = sshDefaults(io.env, first.get('host'))
   const explicit = (name: string) => (name === 'host' && ssh.host ? ssh.host : given(name))
-  const options = { ...base, explicit, fallback: { ...base.fallback, ...ssh.fallback } }
-  const source = new LayeredSource({ ...options, file: configFileOf(options) })
+  const source = new LayeredSource({ ...base, explicit, fallback: { ...base.fallback, ...ssh.fallback }, file })
   try {
     return parseLayeredInputs(source)
   } catch (e) {
