@@ -68,7 +68,7 @@ describe('parseInputs', () => {
   })
 
   it.each([
-    [{ host: '' }, "Input 'host' is required but was empty"],
+    [{ host: '' }, "Input 'host' is required but was empty (set it in the step's with:, in cutover.yml, or as CUTOVER_HOST)"],
     [{ host: 'bad host!' }, "Input 'host' is not a valid host name or IP address"],
     [{ host: '300.1.1.1' }, "Input 'host' is not a valid host name or IP address"],
     [{ port: '0' }, "Input 'port' must be from 1 to 65535, not 0"],

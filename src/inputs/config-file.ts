@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml'
+import { envName } from './env-name.js'
 import { InputError } from './errors.js'
 import { SETTINGS, type Setting } from './settings.js'
 
@@ -48,10 +49,6 @@ export function where(at: Position): string {
 
 /** Looks like a private key or a token: such text never lives in the file, whatever key holds it. */
 const SECRET_TEXT = [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, /\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{30,}/, /\bgithub_pat_[A-Za-z0-9_]{30,}/]
-
-export function envName(setting: string): string {
-  return `CUTOVER_${setting.toUpperCase().replace(/-/g, '_')}`
-}
 
 /** Reads and checks the file. `env` is the process environment: an `env:` entry without a value takes it from there. */
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv, shownPath = path): ConfigFile {

@@ -1,4 +1,5 @@
 import { parseDuration } from './duration.js'
+import { envName } from './env-name.js'
 import { InputError, type InputSource } from './errors.js'
 import { MAX_DURATION_MS } from './patterns.js'
 
@@ -13,7 +14,7 @@ export class Reader {
 
   required(name: string): string {
     const v = this.str(name)
-    if (!v) throw new InputError(name, 'is required but was empty')
+    if (!v) throw new InputError(name, `is required but was empty (set it in the step's with:, in cutover.yml, or as ${envName(name)})`)
     return v
   }
 
