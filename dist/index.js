@@ -70153,7 +70153,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4116);
 /* harmony import */ var _core_trace_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4186);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9022);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6761);
 
 
 
@@ -70171,7 +70171,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9022:
+/***/ 6761:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70783,7 +70783,14 @@ function parseDuration(value) {
     return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 's']);
 }
 
+;// CONCATENATED MODULE: ./src/inputs/env-name.ts
+/** CUTOVER_SSH_HOST for ssh-host: the environment variable a setting is read from by the config layers. */
+function envName(setting) {
+    return `CUTOVER_${setting.toUpperCase().replace(/-/g, '_')}`;
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/reader.ts
+
 
 
 
@@ -70800,7 +70807,7 @@ class Reader {
     required(name) {
         const v = this.str(name);
         if (!v)
-            throw new InputError(name, 'is required but was empty');
+            throw new InputError(name, `is required but was empty (set it in the step's with:, in cutover.yml, or as ${envName(name)})`);
         return v;
     }
     secret(name) {
@@ -72857,6 +72864,7 @@ const SETTINGS = {
 
 
 
+
 /** A refusal of the config file: where, the key, and what is allowed. */
 class ConfigFileError extends InputError {
     at;
@@ -72872,9 +72880,6 @@ function where(at) {
 }
 /** Looks like a private key or a token: such text never lives in the file, whatever key holds it. */
 const SECRET_TEXT = [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, /\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{30,}/, /\bgithub_pat_[A-Za-z0-9_]{30,}/];
-function envName(setting) {
-    return `CUTOVER_${setting.toUpperCase().replace(/-/g, '_')}`;
-}
 /** Reads and checks the file. `env` is the process environment: an `env:` entry without a value takes it from there. */
 function loadConfigFile(path, env, shownPath = path) {
     let text;
@@ -73060,6 +73065,7 @@ function editDistance(a, b) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/layers.ts
+
 
 
 

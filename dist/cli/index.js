@@ -70078,7 +70078,7 @@ function wrappy (fn, cb) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9760);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3994);
 
 
 // The command line's entry (bundled to dist/cli/index.js, the package's `cutover` bin).
@@ -70090,7 +70090,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9760:
+/***/ 3994:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70122,6 +70122,12 @@ class errors_InputError extends Error {
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/inputs/env-name.ts
+/** CUTOVER_SSH_HOST for ssh-host: the environment variable a setting is read from by the config layers. */
+function envName(setting) {
+    return `CUTOVER_${setting.toUpperCase().replace(/-/g, '_')}`;
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/settings.ts
 // The typed table of every setting (issue #21): what each action.yml input holds in a config file,
 // and under which topic the reference lists it. action.yml stays the source of names, descriptions
@@ -70240,6 +70246,7 @@ const SETTINGS = {
 
 
 
+
 /** A refusal of the config file: where, the key, and what is allowed. */
 class ConfigFileError extends errors_InputError {
     at;
@@ -70255,9 +70262,6 @@ function where(at) {
 }
 /** Looks like a private key or a token: such text never lives in the file, whatever key holds it. */
 const SECRET_TEXT = [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, /\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{30,}/, /\bgithub_pat_[A-Za-z0-9_]{30,}/];
-function envName(setting) {
-    return `CUTOVER_${setting.toUpperCase().replace(/-/g, '_')}`;
-}
 /** Reads and checks the file. `env` is the process environment: an `env:` entry without a value takes it from there. */
 function loadConfigFile(path, env, shownPath = path) {
     let text;
@@ -71034,6 +71038,7 @@ function parseDuration(value) {
 
 
 
+
 /** Reads the step's inputs: trimmed text, secrets (masked), booleans, numbers, durations, lists. */
 class Reader {
     source;
@@ -71047,7 +71052,7 @@ class Reader {
     required(name) {
         const v = this.str(name);
         if (!v)
-            throw new errors_InputError(name, 'is required but was empty');
+            throw new errors_InputError(name, `is required but was empty (set it in the step's with:, in cutover.yml, or as ${envName(name)})`);
         return v;
     }
     secret(name) {
@@ -72981,6 +72986,7 @@ function parseInputs(source) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/layers.ts
+
 
 
 
