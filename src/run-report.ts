@@ -165,8 +165,15 @@ async function report(
     }
     if (deployment.id !== undefined) sink.setOutput('deployment-id', String(deployment.id))
   }
+  const { token, environment } = config.github
   if (outcome.previewEnded && config.github.deployments) {
-    const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback'
-    await GithubDeployment.retirePreviews(config.github.token, runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log)
+    const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${environment}` : 'Discarded by mode rollback'
+    await GithubDeployment.retireEnvironment(token, runContextFromEnv(), config.app, previewEnvironment(environment), why, log)
+  }
+  // mode remove makes no deployment of its own: the app's deployments stop saying it serves.
+  if (config.mode === 'remove' && !failed && config.github.deployments) {
+    const why = `Removed from ${config.fleet ? `${config.fleet.hosts.length} hosts` : config.ssh.host} by mode remove`
+    for (const env of [environment, previewEnvironment(environment)])
+      await GithubDeployment.retireEnvironment(token, runContextFromEnv(), config.app, env, why, log)
   }
 }

@@ -219,6 +219,18 @@ describe('GitHub deployments, recorded through the real REST shapes', () => {
     expect(r.summary).toContain(image('v3'))
   })
 
+  it('remove: creates no deployment, and marks this app’s live deployment inactive (not the other app’s)', async () => {
+    const { run: r, requests } = await run({ mode: 'remove', 'drain-timeout': '2s' })
+    expectCode(r, 0)
+    expect(r.outputs).toMatchObject({ result: 'removed', 'deployment-id': '' })
+    expect(requests.filter(q => q.operationId === 'repos/create-deployment')).toEqual([])
+    const rollback = fake.deployment(ids.rollback)!
+    expect(states(rollback)[0]).toBe('inactive')
+    expect(rollback.statuses[0].description).toBe(`Removed from ${inputs({}).host} by mode remove`)
+    expect(fake.deployment(otherApp)!.statuses[0].state).toBe('success')
+    expect(states(fake.deployment(ids.unhealthy)!)[0]).toBe('failure')
+  })
+
   it('every request of every run matched GitHub’s OpenAPI description, and so did every answer', () => {
     expect(fake.requests.length).toBeGreaterThanOrEqual(20)
     expect(fake.requests.every(q => q.operationId !== undefined)).toBe(true)

@@ -173,10 +173,11 @@ export class GithubDeployment {
   }
 
   /**
-   * promote manual: the preview's deployments (environment <environment>-preview) once it was
-   * promoted or discarded, so no deployment says a preview waits when none does.
+   * Marks every successful deployment cutover made for `app` in `environment` inactive: a preview's
+   * (<environment>-preview) once it was promoted or discarded, so no deployment says a preview
+   * waits when none does; and all of an app's once mode remove took it off the host.
    */
-  static async retirePreviews(token: string, ctx: RunContext, app: string, environment: string, why: string, log: Log): Promise<number> {
+  static async retireEnvironment(token: string, ctx: RunContext, app: string, environment: string, why: string, log: Log): Promise<number> {
     if (!token || !ctx.repository || !ctx.sha) return 0
     const [owner, repo] = ctx.repository.split('/')
     const previews = new GithubDeployment(getOctokit(token), owner, repo, ctx, { app, image: '', environment, description: '' }, log)
