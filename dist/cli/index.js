@@ -90604,10 +90604,11 @@ class GithubDeployment {
         return this.retireIn(this.request.environment, d => d < id, `Superseded by deployment ${id}`);
     }
     /**
-     * promote manual: the preview's deployments (environment <environment>-preview) once it was
-     * promoted or discarded, so no deployment says a preview waits when none does.
+     * Marks every successful deployment cutover made for `app` in `environment` inactive: a preview's
+     * (<environment>-preview) once it was promoted or discarded, so no deployment says a preview
+     * waits when none does; and all of an app's once mode remove took it off the host.
      */
-    static async retirePreviews(token, ctx, app, environment, why, log) {
+    static async retireEnvironment(token, ctx, app, environment, why, log) {
         if (!token || !ctx.repository || !ctx.sha)
             return 0;
         const [owner, repo] = ctx.repository.split('/');
@@ -91929,9 +91930,16 @@ async function report(config, outcome, sink, infrastructureError, startDeploymen
         if (deployment.id !== undefined)
             sink.setOutput('deployment-id', String(deployment.id));
     }
+    const { token, environment } = config.github;
     if (outcome.previewEnded && config.github.deployments) {
-        const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${config.github.environment}` : 'Discarded by mode rollback';
-        await GithubDeployment.retirePreviews(config.github.token, deployments_runContextFromEnv(), config.app, previewEnvironment(config.github.environment), why, log);
+        const why = outcome.previewEnded === 'promoted' ? `Promoted: live in ${environment}` : 'Discarded by mode rollback';
+        await GithubDeployment.retireEnvironment(token, deployments_runContextFromEnv(), config.app, previewEnvironment(environment), why, log);
+    }
+    // mode remove makes no deployment of its own: the app's deployments stop saying it serves.
+    if (config.mode === 'remove' && !failed && config.github.deployments) {
+        const why = `Removed from ${config.fleet ? `${config.fleet.hosts.length} hosts` : config.ssh.host} by mode remove`;
+        for (const env of [environment, previewEnvironment(environment)])
+            await GithubDeployment.retireEnvironment(token, deployments_runContextFromEnv(), config.app, env, why, log);
     }
 }
 
