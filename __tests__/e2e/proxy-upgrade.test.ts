@@ -162,6 +162,24 @@ it('HTTPS added to the proxy (tls custom) and metrics kept off: 0 failed request
   expect(https).toBe('200 v3')
 }, 240_000)
 
+it('metrics added to the proxy: published by a relay beside it, 0 failed requests, the proxy is not re-created', async () => {
+  const metricsPort = await freePort()
+  const holderBefore = (await docker.getContainer(proxy).inspect()).Id
+  const traffic = await startTraffic()
+  // A new release: the release series is recorded at a switch (v1 is live after the rollback).
+  const run = await runAction(inputs(blog, blogDomain, { image: image('v2'), 'proxy-image': newImage, metrics: String(metricsPort) }))
+  const seen = await stopTraffic(traffic)
+  console.log(`metrics added under load: ${seen.sent} requests, ${seen.failed} failed`)
+  expectSuccess(run)
+  expect(logged(run)).toContain(`Publishing the metrics of the proxy ${proxy} at 127.0.0.1:${metricsPort} through ${proxy}-metrics`)
+  expect({ failed: seen.failed, errors: seen.errors, long: seen.long }).toEqual({ failed: 0, errors: [], long: '200 v1' })
+  expect((await docker.getContainer(proxy).inspect()).Id).toBe(holderBefore)
+  const release = await get(`http://127.0.0.1:${metricsPort}/release?app=${blog}`)
+  expect(release.status).toBe(200)
+  expect(release.body).toContain(`cutover_release_info{app="${blog}"`)
+  expect((await get(`http://127.0.0.1:${metricsPort}/metrics`)).body).toContain('haproxy_backend_http_responses_total')
+}, 240_000)
+
 it('back to the first image: another generation, the earlier one finishes and is removed by a later run', async () => {
   const traffic = await startTraffic()
   const run = await runAction(inputs(blog, blogDomain, { image: image('v3'), 'proxy-image': baseImage }))

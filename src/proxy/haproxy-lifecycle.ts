@@ -33,6 +33,7 @@ import type { FileBefore, HaproxyAdmin } from './haproxy-runtime.js'
 import { SERVER_RESOLVE } from './haproxy-strategy.js'
 import { isHolder, type HaproxyHandover } from './haproxy-handover.js'
 import { HOLDER_FILE, HOLDER_FILE_PATH, renderHolderFile } from './haproxy-holder-config.js'
+import { MetricsRelay } from './haproxy-metrics-relay.js'
 import { createOrAdopt, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
@@ -85,9 +86,12 @@ export class HaproxyContainer {
   /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
   metricsPublished = false
 
+  private readonly relay: MetricsRelay
+
   constructor(private readonly host: HaproxyHost) {
     this.name = host.settings.name
     this.network = `${host.settings.name}-net`
+    this.relay = new MetricsRelay(host.docker, this.name, this.network, host.log)
   }
 
   get container(): Docker.Container {
@@ -98,13 +102,14 @@ export class HaproxyContainer {
   async ensure(appNetwork: string): Promise<void> {
     const info = await inspectIfExists(this.container)
     if (info) this.check(info)
-    this.metricsPublished = !!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0
+    this.metricsPublished = (!!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0) || (await this.relay.serves())
     await this.checkEdgeNetworks()
     const ready =
       !!info &&
       info.State.Running &&
       [appNetwork, this.network, ...this.edgeNetworks].every(n => !!info.NetworkSettings.Networks[n]) &&
       !this.mustRecreate(info) &&
+      !(await this.metricsMissing(info)) &&
       (!isHolder(info) || (await this.host.handover.settled(info, this.givenImage)))
     if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0) return
     await underLock(this.host.lockProxy, async () => {
@@ -112,10 +117,12 @@ export class HaproxyContainer {
       this.host.files.forget()
       await ensureProxyNetwork(this.host.docker, this.network)
       const { current, networks } = await this.existingOrNew(appNetwork)
-      this.metricsPublished = this.publishedPorts(current, METRICS_PORT_KEY).length > 0
       for (const network of networks) {
         if (!current.NetworkSettings.Networks[network]) await this.host.docker.getNetwork(network).connect({ Container: current.Id })
       }
+      const metrics = this.host.settings.metrics
+      if (metrics && (await this.metricsMissing(current))) await this.relay.ensure(metrics, current.Config.Image)
+      this.metricsPublished = this.publishedPorts(current, METRICS_PORT_KEY).length > 0 || (await this.relay.serves())
       await this.startOrUpdate(current).catch(e => this.removeIfNeverStarted(current, e))
     })
   }
@@ -277,7 +284,7 @@ export class HaproxyContainer {
    * makes it a holder, once.
    */
   private mustRecreate(info: Docker.ContainerInspectInfo): boolean {
-    return this.lacksHttpsPort(info) || this.lacksMetricsAddress(info) || this.oldStyleUpgrade(info)
+    return this.lacksHttpsPort(info) || this.oldStyleUpgrade(info)
   }
 
   private oldStyleUpgrade(info: Docker.ContainerInspectInfo): boolean {
@@ -292,19 +299,22 @@ export class HaproxyContainer {
 
   private recreateReason(info: Docker.ContainerInspectInfo): string {
     if (this.lacksHttpsPort(info)) return `publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort}`
-    if (this.lacksMetricsAddress(info)) return `does not publish its metrics at ${describeMetrics(this.host.settings)}: re-creating it to publish them there`
     return (
       `was made by an older cutover (one container, which cannot hand its sockets over) and runs ${info.Config.Image}, not ${this.host.settings.image}: ` +
       `re-creating it as a holder, so later image changes hand over with no gap`
     )
   }
 
-  /** metrics asked for at an address the container does not publish them at. */
-  private lacksMetricsAddress(info: Docker.ContainerInspectInfo): boolean {
+  /**
+   * metrics asked for at an address neither the container nor its relay publishes them at: the relay
+   * publishes them (haproxy-metrics-relay.ts), never a re-created proxy.
+   */
+  private async metricsMissing(info: Docker.ContainerInspectInfo): Promise<boolean> {
     const wanted = this.host.settings.metrics
     if (!wanted || info.Config.Labels?.[LABEL.proxy] !== 'haproxy') return false
     const bindings = (info.HostConfig.PortBindings as Record<string, { HostIp?: string; HostPort?: string }[] | null> | undefined)?.[METRICS_PORT_KEY] ?? []
-    return !bindings.some(b => Number(b.HostPort) === wanted.port && (b.HostIp || '0.0.0.0') === wanted.host)
+    if (bindings.some(b => Number(b.HostPort) === wanted.port && (b.HostIp || '0.0.0.0') === wanted.host)) return false
+    return !(await this.relay.serves(wanted))
   }
 
   /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
