@@ -52,8 +52,15 @@ function tally(result) {
     k.requests++
     if (R.res[i] !== 0) k.failed++
   }
+  // The longest stretch without a successful answer (the gap, if there is one).
+  const done = []
+  for (let i = 0; i < R.t.length; i++) if (R.res[i] === 0) done.push(R.t[i] + R.lat[i])
+  done.sort((a, b) => a - b)
+  let longestSilenceMs = 0
+  for (let i = 1; i < done.length; i++) longestSilenceMs = Math.max(longestSilenceMs, Math.round(done[i] - done[i - 1]))
   return {
     requests: R.t.length,
+    longestSilenceMs,
     failed: kinds.keepAlive.failed + kinds.newConnection.failed,
     ...kinds,
     longRequests: result.slow.length,
@@ -180,7 +187,7 @@ async function main() {
   writeFileSync(join(OUT, jsonName), JSON.stringify(result, null, 1))
   const rows = phases.map(
     p =>
-      `| ${p.label} | ${p.runs.length} | ${p.requests} | ${p.keepAlive.failed} of ${p.keepAlive.requests} | ${p.newConnection.failed} of ${p.newConnection.requests} | ${p.longFailed} of ${p.longRequests} | ${p.webSocketsCut} of ${p.webSockets} |`
+      `| ${p.label} | ${p.runs.length} | ${p.requests} | ${p.keepAlive.failed} of ${p.keepAlive.requests} | ${p.newConnection.failed} of ${p.newConnection.requests} | ${p.longFailed} of ${p.longRequests} | ${p.webSocketsCut} of ${p.webSockets} | ${p.longestSilenceMs} |`
   )
   writeFileSync(
     join(OUT, 'proxy-upgrade-latest.md'),
@@ -188,7 +195,7 @@ async function main() {
       `\`node bench/proxy-upgrade.mjs\`: deploys that change proxy-image under the bench's load (8 keep-alive connections x 70 req/s, ` +
       `4 new-connection loops x 35 req/s, a 3 s request every 250 ms, 8 WebSockets held 4-20 s). ${result.machine.cpus} cores, ` +
       `load average at the end ${result.machine.loadAverageAtEnd.join(' ')}. Raw: [${jsonName}](${jsonName}).\n\n` +
-      `| phase | upgrades | requests | keep-alive failed | new-connection failed | long requests failed | WebSockets cut |\n|---|---|---|---|---|---|---|\n` +
+      `| phase | upgrades | requests | keep-alive failed | new-connection failed | long requests failed | WebSockets cut or refused | longest time without an answer (ms) |\n|---|---|---|---|---|---|---|---|\n` +
       rows.join('\n') +
       '\n'
   )
