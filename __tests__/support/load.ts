@@ -32,7 +32,7 @@ export interface LoadTls {
 
 export function startLoad(
   url: string,
-  opts: { connections?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number; pauseMs?: number; tls?: LoadTls } = {}
+  opts: { connections?: number; keepAlive?: boolean; maxRequests?: number; maxMs?: number; pauseMs?: number; tls?: LoadTls; host?: string } = {}
 ): Load {
   const target = new URL(url)
   // Loopback, or a fleet host of the test bed (a network namespace on this machine, scripts/testbed/hosts.sh).
@@ -47,7 +47,7 @@ export function startLoad(
   const agent = secure
     ? new https.Agent({ keepAlive, maxSockets: connections, ca: opts.tls?.ca, servername: opts.tls?.servername })
     : new http.Agent({ keepAlive, maxSockets: connections })
-  const hostHeader = opts.tls ? { host: opts.tls.servername } : {}
+  const hostHeader = opts.tls ? { host: opts.tls.servername } : opts.host ? { host: opts.host } : {}
   const stats: LoadStats = { sent: 0, ok: 0, non2xx: {}, socketErrors: 0, bodies: {}, firstErrors: [] }
   let stopped = false
 

@@ -82,8 +82,16 @@ export async function cleanupApp(app: string, proxyName?: string, home = homedir
     )
   )
   if (proxyName) {
+    // HAProxy's generations (a proxy-image handed over to: they use its volume, so they go first).
+    const generations = await docker.listContainers({ all: true, filters: { label: [`cutover.proxy-generation-of=${proxyName}`] } })
+    for (const g of generations) {
+      await docker
+        .getContainer(g.Id)
+        .remove({ force: true })
+        .catch(() => undefined)
+    }
     // The edge and switch proxies (or the one HAProxy container), their config volumes and the network between them.
-    for (const name of [`${proxyName}-acme`, proxyName, `${proxyName}-switch`]) {
+    for (const name of [`${proxyName}-acme`, `${proxyName}-metrics`, proxyName, `${proxyName}-switch`]) {
       await docker
         .getContainer(name)
         .remove({ force: true })

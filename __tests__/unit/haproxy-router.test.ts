@@ -1,4 +1,5 @@
 import type { ProxySettings } from '../../src/core/config.js'
+import { HOLDER_FILE } from '../../src/proxy/haproxy-holder-config.js'
 import { LABEL } from '../../src/core/names.js'
 import type { Route } from '../../src/engine/ports.js'
 import { HAPROXY_CAPABILITIES } from '../../src/proxy/capabilities.js'
@@ -65,7 +66,7 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(proxy.portBindings).toEqual({ '80/tcp': [{ HostPort: '8080' }] })
     expect(Object.keys(proxy.networks).sort()).toEqual(['cutover-web', 'p-net'])
     expect([...conf().keys()].sort()).toEqual(
-      [BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, 'proxy-protocol.map', SERVER_STATE_FILE, 'wildcards.map', 'releases.map'].sort()
+      [BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, 'proxy-protocol.map', SERVER_STATE_FILE, 'wildcards.map', 'releases.map', HOLDER_FILE].sort()
     )
     expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
     expect(locks.taken).toBe(1)

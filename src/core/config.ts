@@ -122,6 +122,8 @@ export interface TlsSettings {
   mode: TlsMode
   /** The host port the proxy serves HTTPS on. */
   httpsPort: number
+  /** https-port was given (a new HAProxy proxy publishes it even while tls is off). */
+  httpsPortGiven?: boolean
   /** HTTP answers 308 to HTTPS for the app's names (ACME challenges excepted). */
   redirect: boolean
   hsts: boolean
@@ -148,6 +150,8 @@ export interface ProxySettings {
   type: ProxyType
   name: string
   image: string
+  /** proxy-image was given: an HAProxy proxy running another image hands over to it (issue #22); the default never replaces one. */
+  imageGiven?: boolean
   port: number
   /** proxy-port given as an address (127.0.0.1:8080): the host address the port is published on; absent: every address. */
   hostIp?: string

@@ -39,6 +39,8 @@ export function parseTls(
   const settings: TlsSettings = {
     mode,
     httpsPort,
+    // Given without tls: the proxy publishes it from its creation, so HTTPS added later has no gap.
+    ...(r.str('https-port') ? { httpsPortGiven: true } : {}),
     redirect: r.bool('tls-redirect', true),
     hsts: r.bool('hsts', false),
     trustedProxies

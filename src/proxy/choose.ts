@@ -53,7 +53,7 @@ export async function resolveProxy(docker: Docker, inputs: ProxyInputs): Promise
   // is checked by proxyCapabilityProblem once the type is settled.
   const problem = proxyInputsProblem(inputs, type)
   if (problem) throw new ProxyError(problem.message)
-  return { settings: { ...inputs, type, image }, existing }
+  return { settings: { ...inputs, type, image, imageGiven: !!inputs.image }, existing }
 }
 
 /** An app without a web role (app-port: none) has no proxy: settings for a router that is never called, found without asking the host. */

@@ -3,6 +3,7 @@ import { ACME_CHALLENGE_PORT, ACME_PATH, certFile, HAPROXY_CONF_DIR, HAPROXY_RUN
 import { routeComment } from './nginx-config.js'
 import { canaryComment, renderMaintenanceRule, renderServers, renderStickiness, SERVER_RESOLVE, type Canary } from './haproxy-strategy.js'
 import { previewBackendName, renderPreviewBackend } from './haproxy-preview.js'
+import { HOLDER_OFF_VAR } from './haproxy-holder-config.js'
 
 /**
  * One HAProxy container in front of every app on the host (issue #15, bench/PROXY-DESIGN.md):
@@ -109,7 +110,10 @@ export function renderBaseConfig(hardStopAfterS: number, proxyName: string, admi
 global
   maxconn 8000
   # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
+  # A holder handing over to a generation (haproxy-holder.ts) keeps neither the socket nor a listener.
+.if !defined(${HOLDER_OFF_VAR})
   stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
+.endif
   stats timeout 1m
   # A process left behind by a reload keeps WebSockets this long (>= drain-timeout).
   hard-stop-after ${Math.max(5, Math.ceil(hardStopAfterS))}s
@@ -146,6 +150,7 @@ resolvers docker
   timeout resolve 1s
   timeout retry 1s
 
+.if !defined(${HOLDER_OFF_VAR})
 frontend cutover
   bind :${HAPROXY_PORT}
   # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
@@ -164,6 +169,7 @@ frontend cutover
   use_backend %[var(txn.cutover_backend)] if { var(txn.cutover_backend) -m found }
   # a host name no app claims gets a 404, never another app
   default_backend ${NOT_FOUND_BACKEND}
+.endif
 
 backend ${NOT_FOUND_BACKEND}
   http-request return status 404 content-type text/plain string "no route"
@@ -183,12 +189,14 @@ function renderMetricsFrontend(): string {
   const map = `${HAPROXY_CONF_DIR}/${RELEASES_MAP}`
   return `
 # metrics: published on the host only at the address the 'metrics' input gives (127.0.0.1 unless told).
+.if !defined(${HOLDER_OFF_VAR})
 frontend cutover-metrics
   bind :${HAPROXY_METRICS_PORT}
   http-request use-service prometheus-exporter if { path /metrics }
   http-request set-var(txn.cutover_app) url_param(app)
   http-request return status 200 content-type "text/plain; version=0.0.4" lf-string "# HELP cutover_release_info The release cutover last made live for the app (labels: app, color, release).\\n# TYPE cutover_release_info gauge\\ncutover_release_info{app=\\"%[var(txn.cutover_app)]\\",%[var(txn.cutover_app),map(${map})]} 1\\n" if { path /release } { var(txn.cutover_app),map(${map}) -m found }
   http-request return status 404 content-type text/plain string "metrics: GET /metrics, or /release?app=<app> for an app deployed on this proxy"
+.endif
 `
 }
 

@@ -31,6 +31,9 @@ import type { ConfVolume } from './haproxy-files.js'
 import { describeListen } from '../core/listen.js'
 import type { FileBefore, HaproxyAdmin } from './haproxy-runtime.js'
 import { SERVER_RESOLVE } from './haproxy-strategy.js'
+import { isHolder, type HaproxyHandover } from './haproxy-handover.js'
+import { HOLDER_FILE, HOLDER_FILE_PATH, renderHolderFile } from './haproxy-holder-config.js'
+import { MetricsRelay } from './haproxy-metrics-relay.js'
 import { createOrAdopt, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
@@ -50,7 +53,8 @@ const SHARED_DEFAULTS: Record<string, string> = {
   [ACME_MAP]: EMPTY_ACME_MAP,
   [SERVER_STATE_FILE]: EMPTY_SERVER_STATE,
   [RELEASES_MAP]: EMPTY_RELEASES_MAP,
-  [PROXY_PROTOCOL_MAP]: EMPTY_PROXY_PROTOCOL_MAP
+  [PROXY_PROTOCOL_MAP]: EMPTY_PROXY_PROTOCOL_MAP,
+  [HOLDER_FILE]: renderHolderFile(undefined)
 }
 
 /** What the proxy container's lifecycle needs: the host's Docker, the proxy's settings, its files and admin socket. */
@@ -66,11 +70,14 @@ export interface HaproxyHost {
   adminGroup: () => Promise<number | undefined>
   files: ConfVolume
   admin: HaproxyAdmin
+  /** Which HAProxy process serves, and the hand-over to a new one. */
+  handover: HaproxyHandover
 }
 
 /**
- * The one HAProxy container of a host, shared by every app: created, connected, started and its
- * shared settings kept current; a container of another kind under its name is refused.
+ * The one HAProxy proxy of a host, shared by every app: its container (the holder of the namespace,
+ * ports and networks, haproxy-handover.ts) created, connected, started and its shared settings kept
+ * current; a container of another kind under its name is refused.
  */
 export class HaproxyContainer {
   readonly name: string
@@ -79,9 +86,12 @@ export class HaproxyContainer {
   /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
   metricsPublished = false
 
+  private readonly relay: MetricsRelay
+
   constructor(private readonly host: HaproxyHost) {
     this.name = host.settings.name
     this.network = `${host.settings.name}-net`
+    this.relay = new MetricsRelay(host.docker, this.name, this.network, host.log)
   }
 
   get container(): Docker.Container {
@@ -92,23 +102,27 @@ export class HaproxyContainer {
   async ensure(appNetwork: string): Promise<void> {
     const info = await inspectIfExists(this.container)
     if (info) this.check(info)
-    this.metricsPublished = !!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0
+    this.metricsPublished = (!!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0) || (await this.relay.serves())
     await this.checkEdgeNetworks()
     const ready =
       !!info &&
       info.State.Running &&
       [appNetwork, this.network, ...this.edgeNetworks].every(n => !!info.NetworkSettings.Networks[n]) &&
-      !this.mustRecreate(info)
+      !this.mustRecreate(info) &&
+      !(await this.metricsMissing(info)) &&
+      (!isHolder(info) || (await this.host.handover.settled(info, this.givenImage)))
     if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0) return
     await underLock(this.host.lockProxy, async () => {
       // Under the lock: what other apps wrote until now.
       this.host.files.forget()
       await ensureProxyNetwork(this.host.docker, this.network)
       const { current, networks } = await this.existingOrNew(appNetwork)
-      this.metricsPublished = this.publishedPorts(current, METRICS_PORT_KEY).length > 0
       for (const network of networks) {
         if (!current.NetworkSettings.Networks[network]) await this.host.docker.getNetwork(network).connect({ Container: current.Id })
       }
+      const metrics = this.host.settings.metrics
+      if (metrics && (await this.metricsMissing(current))) await this.relay.ensure(metrics, current.Config.Image)
+      this.metricsPublished = this.publishedPorts(current, METRICS_PORT_KEY).length > 0 || (await this.relay.serves())
       await this.startOrUpdate(current).catch(e => this.removeIfNeverStarted(current, e))
     })
   }
@@ -122,10 +136,8 @@ export class HaproxyContainer {
       // Docker cannot publish a port on an existing container: a new one, on every network the old
       // one had. Every app's routes are in the config volume, so they come back with it.
       networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])]
-      const what = this.lacksHttpsPort(current)
-        ? `publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort}`
-        : `does not publish its metrics at ${describeMetrics(this.host.settings)}: re-creating it to publish them there`
-      this.host.log.warning(`The proxy ${this.name} ${what} (once; every app on it is unreachable for a few seconds)`)
+      this.host.log.warning(`The proxy ${this.name} ${this.recreateReason(current)} (once; every app on it is unreachable for a few seconds)`)
+      await this.host.handover.generations.removeAll()
       await this.container.remove({ force: true })
       current = await this.create()
     }
@@ -176,10 +188,17 @@ export class HaproxyContainer {
     return { host: address, port: HAPROXY_PROBE_PORT }
   }
 
-  /** A stopped proxy starts (with the files it needs); a running one gets this version's base file by a reload. */
+  /**
+   * A stopped proxy starts (with the files it needs); a running one gets this version's base file by
+   * a reload; a holder's processes converge on proxy-image (haproxy-handover.ts).
+   */
   private async startOrUpdate(current: Docker.ContainerInspectInfo): Promise<void> {
     const { files, admin, log } = this.host
     const base = await this.baseWanted()
+    if (current.State.Running && isHolder(current)) {
+      await this.writeSharedDefaults(undefined)
+      await this.host.handover.converge(current, this.givenImage, admin)
+    }
     if (!current.State.Running) {
       await this.writeSharedDefaults(base)
       await this.resolveNoServerAtLoad()
@@ -191,6 +210,8 @@ export class HaproxyContainer {
         if ((e as { statusCode?: number }).statusCode !== 304) throw e
       })
       await admin.waitForAdmin(START_TIMEOUT_MS)
+      const started = await this.container.inspect()
+      if (isHolder(started)) await this.host.handover.converge(started, this.givenImage, admin)
     } else if (base !== undefined) {
       const before = await files.file(BASE_FILE)
       // A base from before HTTPS names files older proxies do not have yet.
@@ -257,17 +278,43 @@ export class HaproxyContainer {
     return (bindings?.[key] ?? []).map(b => Number(b.HostPort))
   }
 
-  /** Docker publishes ports only when a container is created: HTTPS, or metrics at another address than asked. */
+  /**
+   * Docker publishes ports only when a container is created: HTTPS, or metrics at another address
+   * than asked. A proxy made by an older cutover (no holder) cannot hand over: another proxy-image
+   * makes it a holder, once.
+   */
   private mustRecreate(info: Docker.ContainerInspectInfo): boolean {
-    return this.lacksHttpsPort(info) || this.lacksMetricsAddress(info)
+    return this.lacksHttpsPort(info) || this.oldStyleUpgrade(info)
   }
 
-  /** metrics asked for at an address the container does not publish them at. */
-  private lacksMetricsAddress(info: Docker.ContainerInspectInfo): boolean {
+  private oldStyleUpgrade(info: Docker.ContainerInspectInfo): boolean {
+    const image = this.givenImage
+    return image !== undefined && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && !isHolder(info) && info.Config.Image !== image
+  }
+
+  /** proxy-image, when given: the image the proxy must run (the default never replaces a running one). */
+  private get givenImage(): string | undefined {
+    return this.host.settings.imageGiven ? this.host.settings.image : undefined
+  }
+
+  private recreateReason(info: Docker.ContainerInspectInfo): string {
+    if (this.lacksHttpsPort(info)) return `publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort}`
+    return (
+      `was made by an older cutover (one container, which cannot hand its sockets over) and runs ${info.Config.Image}, not ${this.host.settings.image}: ` +
+      `re-creating it as a holder, so later image changes hand over with no gap`
+    )
+  }
+
+  /**
+   * metrics asked for at an address neither the container nor its relay publishes them at: the relay
+   * publishes them (haproxy-metrics-relay.ts), never a re-created proxy.
+   */
+  private async metricsMissing(info: Docker.ContainerInspectInfo): Promise<boolean> {
     const wanted = this.host.settings.metrics
     if (!wanted || info.Config.Labels?.[LABEL.proxy] !== 'haproxy') return false
     const bindings = (info.HostConfig.PortBindings as Record<string, { HostIp?: string; HostPort?: string }[] | null> | undefined)?.[METRICS_PORT_KEY] ?? []
-    return !bindings.some(b => Number(b.HostPort) === wanted.port && (b.HostIp || '0.0.0.0') === wanted.host)
+    if (bindings.some(b => Number(b.HostPort) === wanted.port && (b.HostIp || '0.0.0.0') === wanted.host)) return false
+    return !(await this.relay.serves(wanted))
   }
 
   /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
@@ -345,11 +392,13 @@ export class HaproxyContainer {
   private async create(): Promise<Docker.ContainerInspectInfo> {
     const { docker, settings, tls, registry, log } = this.host
     await ensureProxyImage(docker, settings.image, registry, log)
-    const https = tls.mode !== 'off'
+    // HTTPS published from the start when asked for, or when https-port is given: adding tls later
+    // then needs no new container (Docker publishes ports only at creation). No host port nobody asked for.
+    const https = tls.mode !== 'off' || !!tls.httpsPortGiven
     const metrics = settings.metrics
     const where = settings.unpublished
       ? `publishing nothing (reached by its name on ${settings.networks?.join(', ') ?? 'its networks'})`
-      : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS)` : ''}`
+      : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS${tls.mode === 'off' ? ', for when an app has tls' : ''})` : ''}`
     log.info(`Creating the proxy ${this.name} ${where}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`)
     const hostIp = settings.hostIp ? { HostIp: settings.hostIp } : {}
     // Another app's deploy may create it at the same moment: then theirs is used.
@@ -359,8 +408,9 @@ export class HaproxyContainer {
       // Binding :80 needs root (the official images run as the haproxy user).
       User: 'root',
       Entrypoint: ['haproxy'],
-      // Master-worker in the foreground; a directory: every *.cfg in it, in name order.
-      Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR],
+      // Master-worker in the foreground; the holder's switch file, then a directory: every *.cfg in
+      // it, in name order (haproxy-holder-config.ts).
+      Cmd: ['-W', '-db', '-f', HOLDER_FILE_PATH, '-f', HAPROXY_CONF_DIR],
       // Soft stop: what is in flight finishes.
       StopSignal: 'SIGUSR1',
       Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },

@@ -88,7 +88,8 @@ export class HaproxyAdmin {
   reloaded = false
 
   constructor(
-    private readonly container: Docker.Container,
+    /** The HAProxy process container that serves (its live generation; haproxy-generations.ts). */
+    private readonly process: () => Promise<Docker.Container | undefined>,
     private readonly name: string,
     private readonly socketPath: string,
     private readonly socket: OpenAdminSocket,
@@ -130,9 +131,9 @@ export class HaproxyAdmin {
         last = (e as Error).message
       }
       if (Date.now() - started > timeoutMs) {
-        const logs = await this.container
-          .logs({ stdout: true, stderr: true, tail: 10, follow: false })
-          .then(b => sanitizeHostText(String(b), 800))
+        const logs = await this.process()
+          .then(c => c?.logs({ stdout: true, stderr: true, tail: 10, follow: false }))
+          .then(b => sanitizeHostText(String(b ?? ''), 800))
           .catch(() => '')
         throw new ProxyError(
           `The proxy ${this.name} did not answer on its admin socket ${this.socketPath} within ${timeoutMs / 1000} s (${last}); ` +
@@ -145,7 +146,9 @@ export class HaproxyAdmin {
 
   /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
   async testAndReload(restore: FileBefore[]): Promise<void> {
-    const test = await execIn(this.container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR])
+    const container = await this.process()
+    if (!container) throw new ProxyError(`The proxy ${this.name} runs no HAProxy process: nothing was reloaded. Run again: the next run starts one.`)
+    const test = await execIn(container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR])
     if (test.exitCode !== 0) {
       // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
       for (const r of restore) await this.files.put(r.file, r.content ?? '# Removed by cutover.\n', r.mode)
@@ -159,7 +162,7 @@ export class HaproxyAdmin {
     // Docker's API (which this user may call) brings it up with the group's access.
     const pid = await this.cli('show info').then(parsePid, () => undefined)
     await this.handOnServerState()
-    await this.container.kill({ signal: 'SIGUSR2' })
+    await container.kill({ signal: 'SIGUSR2' })
     await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
     this.reloaded = true
     // Read by the new process as it started: a later start must not take these addresses.
@@ -172,7 +175,7 @@ export class HaproxyAdmin {
    * from its first request.
    * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
    */
-  private async handOnServerState(): Promise<void> {
+  async handOnServerState(): Promise<void> {
     const state = await this.cli('show servers state').catch(() => undefined)
     this.files.forget()
     const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()))

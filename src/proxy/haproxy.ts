@@ -55,6 +55,7 @@ import {
 import { HaproxyTls } from './haproxy-tls.js'
 import { withdrawFromHaproxy } from './haproxy-withdraw.js'
 import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
+import { HaproxyHandover } from './haproxy-handover.js'
 import { confirmMaintenance, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
 
 /** What one switch reads first, at once (each read is a round trip over the SSH connection). */
@@ -104,10 +105,17 @@ export class HaproxyRouter implements Router {
     const container = (this.container = docker.getContainer(this.name))
     const socketPath = `${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`
     this.files = new ConfVolume(container)
-    this.admin = new HaproxyAdmin(container, this.name, socketPath, () => openUnixSocket(socketPath), this.files)
+    const handover = new HaproxyHandover(docker, this.name, this.files, log)
+    this.admin = new HaproxyAdmin(
+      () => handover.liveProcess(),
+      this.name,
+      socketPath,
+      () => openUnixSocket(socketPath),
+      this.files
+    )
     const host = { docker, settings, registry, log, lockProxy, files: this.files, admin: this.admin }
     this.tls = new HaproxyTls({ ...host, container, network: `${settings.name}-net`, app })
-    this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, adminGroup })
+    this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, adminGroup, handover })
   }
 
   async ensure(appNetwork: string): Promise<void> {

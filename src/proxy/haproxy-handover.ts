@@ -1,0 +1,146 @@
+import type Docker from 'dockerode'
+import type { Log } from '../core/log.js'
+import { EMPTY_SERVER_STATE, SERVER_STATE_FILE } from './haproxy-config.js'
+import type { ConfVolume } from './haproxy-files.js'
+import { type Generation, HaproxyGenerations } from './haproxy-generations.js'
+import { HOLDER_FILE, HOLDER_FILE_PATH, holderOffSince, renderHolderFile } from './haproxy-holder-config.js'
+import { parsePid, type HaproxyAdmin } from './haproxy-runtime.js'
+import { inspectIfExists, ProxyError } from './proxy-container.js'
+
+/** How long a new generation may take to answer on the admin socket. */
+const TAKEOVER_TIMEOUT_MS = 20_000
+
+/** Whether a proxy container is a holder (made by this version): its command line loads the holder's file. */
+export function isHolder(info: Docker.ContainerInspectInfo): boolean {
+  return (info.Config.Cmd ?? []).includes(HOLDER_FILE_PATH)
+}
+
+function startedAt(info: Docker.ContainerInspectInfo): number {
+  return Date.parse(info.State.StartedAt ?? '') || 0
+}
+
+/**
+ * Which HAProxy process of a proxy serves, and the gap-free hand-over to a new one (a changed
+ * proxy-image, a newer HAProxy): see haproxy-generations.ts and haproxy-holder-config.ts.
+ */
+export class HaproxyHandover {
+  readonly generations: HaproxyGenerations
+  /** The live generation's id as this run last saw it (undefined: the holder serves, or not looked yet). */
+  private liveId?: string
+  private looked = false
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly proxyName: string,
+    private readonly files: ConfVolume,
+    private readonly log: Log
+  ) {
+    this.generations = new HaproxyGenerations(docker, proxyName, log)
+  }
+
+  private get holder(): Docker.Container {
+    return this.docker.getContainer(this.proxyName)
+  }
+
+  /** The container whose HAProxy serves: the live generation, or the proxy's own container. */
+  async liveProcess(): Promise<Docker.Container> {
+    if (!this.looked) {
+      const holder = await inspectIfExists(this.holder)
+      const live = holder && isHolder(holder) ? this.generations.live(await this.generations.list(), startedAt(holder)) : undefined
+      this.liveId = live?.id
+      this.looked = true
+    }
+    return this.liveId ? this.docker.getContainer(this.liveId) : this.holder
+  }
+
+  /** Whether a running holder's processes are what this run wants: nothing to hand over or clean. */
+  async settled(holder: Docker.ContainerInspectInfo, image: string | undefined): Promise<boolean> {
+    const generations = await this.generations.list()
+    const live = this.generations.live(generations, startedAt(holder))
+    const servingImage = live?.image ?? holder.Config.Image
+    const others = generations.filter(g => g.id !== live?.id && (g.running ? !g.retired : true))
+    const holderOff = holderOffSince(await this.files.file(HOLDER_FILE)) === holder.State.StartedAt
+    return servingImage === (image ?? servingImage) && others.length === 0 && (live ? holderOff : !holderOff)
+  }
+
+  /**
+   * A running holder (the lock held): hands over to a new generation of `image` (proxy-image, when
+   * given) when another image serves, or when nothing does; turns the holder off while a generation serves; tells older
+   * generations to finish and removes those that have exited. Converges from any state a crash left
+   * (two generations running, a holder with none, a generation from before the holder restarted).
+   */
+  async converge(holder: Docker.ContainerInspectInfo, image: string | undefined, admin: HaproxyAdmin): Promise<void> {
+    const generations = await this.generations.list()
+    const holderServes = holderOffSince(await this.files.file(HOLDER_FILE)) !== holder.State.StartedAt
+    let live = this.generations.live(generations, startedAt(holder))
+    const servingImage = live?.image ?? (holderServes ? holder.Config.Image : undefined)
+    // No proxy-image given: what serves stays (a process of the holder's image if none does).
+    const wanted = image ?? servingImage ?? holder.Config.Image
+    if (servingImage !== wanted) live = await this.handOver(holder, wanted, generations, admin, servingImage)
+    if (live && holderServes) await this.turnHolderOff(holder)
+    await this.generations.retire(generations.filter(g => g.id !== live?.id && g.running && !g.retired))
+    await this.generations.removeExited(generations)
+    this.liveId = live?.id
+    this.looked = true
+  }
+
+  /** Starts the next generation with `image`; it takes the listening sockets from what serves, which then finishes what it has. */
+  private async handOver(
+    holder: Docker.ContainerInspectInfo,
+    image: string,
+    generations: Generation[],
+    admin: HaproxyAdmin,
+    servingImage: string | undefined
+  ): Promise<Generation> {
+    const oldPid = servingImage === undefined ? undefined : await admin.cli('show info').then(parsePid, () => undefined)
+    this.log[servingImage ? 'info' : 'warning'](
+      servingImage
+        ? `Handing the proxy ${this.proxyName} over from ${servingImage} to ${image}: the new HAProxy takes the listening sockets, the old one finishes what it serves (no gap)`
+        : `The proxy ${this.proxyName} has no HAProxy process serving: starting one (${image})`
+    )
+    // The serving process's server addresses: the new one serves from its first request.
+    if (oldPid !== undefined) await admin.handOnServerState()
+    else await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
+    const next = await this.generations.start(holder, image, generations)
+    try {
+      await this.awaitTakeover(next, admin, oldPid)
+    } catch (e) {
+      await this.docker
+        .getContainer(next.id)
+        .remove({ force: true })
+        .catch(() => undefined)
+      throw e
+    }
+    admin.reloaded = true
+    await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
+    return next
+  }
+
+  /** Until the new generation's worker answers on the admin socket; its log lines if it exits or does not. */
+  private async awaitTakeover(next: Generation, admin: HaproxyAdmin, oldPid: number | undefined): Promise<void> {
+    const started = Date.now()
+    for (;;) {
+      const pid = await admin.cli('show info').then(parsePid, () => undefined)
+      if (pid !== undefined && pid !== oldPid) return
+      const info = await inspectIfExists(this.docker.getContainer(next.id))
+      if (!info?.State.Running || Date.now() - started > TAKEOVER_TIMEOUT_MS) {
+        const why = info?.State.Running ? `it did not answer within ${TAKEOVER_TIMEOUT_MS / 1000} s` : `it exited (code ${info?.State.ExitCode ?? '?'})`
+        throw new ProxyError(
+          `The proxy ${this.proxyName}'s new HAProxy process ${next.name} (${next.image}) did not take over: ${why}; it was removed. ` +
+            `${oldPid === undefined ? 'Nothing served before it either.' : 'The earlier process still serves every app; nothing was switched.'} ` +
+            `Check proxy-image (an HAProxy 2.6 or newer that loads this configuration). Its last log lines: ${await this.generations.lastLogs(next.id)}`
+        )
+      }
+      await new Promise(r => setTimeout(r, 100))
+    }
+  }
+
+  /**
+   * The holder stops serving (a generation has its sockets): reloaded with its file saying "off" for
+   * this start of it, its process finishes what it serves and idles, keeping the namespace.
+   */
+  private async turnHolderOff(holder: Docker.ContainerInspectInfo): Promise<void> {
+    await this.files.put(HOLDER_FILE, renderHolderFile({ holderStartedAt: holder.State.StartedAt }))
+    await this.holder.kill({ signal: 'SIGUSR2' })
+  }
+}
