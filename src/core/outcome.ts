@@ -86,6 +86,13 @@ export interface CanaryColorFigures {
   responseMs?: number
   /** How far responseMs may be off (±ms) for the proxy's whole-ms averages alone; judged with it in the release's favour. */
   responseMarginMs?: number
+  /**
+   * The 95th percentile of the window's response times (ms, until the app's response headers), from
+   * the proxy's log of each request; absent when the proxy could not log them (responseMs is judged).
+   */
+  p95Ms?: number
+  /** How many response times p95Ms is over: every one of the window, or a sample of its latest under heavy load. */
+  p95Of?: number
 }
 
 /**
