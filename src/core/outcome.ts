@@ -127,6 +127,8 @@ export interface HostOutcome {
   /** The id of the live release in the host's ledger. */
   release?: string
   error?: string
+  /** canary-steps: this host's steps, each judged on its own proxy's figures. */
+  canarySteps?: CanaryStepReport[]
 }
 
 /** A release gated beside the live one, reachable at its preview domains only, waiting for mode promote. */
