@@ -164,7 +164,7 @@ describe('canary-steps', () => {
       env: 'DELAY_MS=+300\nDELAY_PERCENT=+10',
       'canary-steps': '10 50',
       'canary-step-time': '10s',
-      'watch-max-latency': '150ms'
+      'watch-max-latency': '250ms'
     })
     const steps = stepsOf(run)
     console.log(`10 % of requests 300 ms slower: ${failuresOf(seen).sent} requests; steps ${JSON.stringify(steps)}`)
@@ -172,12 +172,12 @@ describe('canary-steps', () => {
     expect(run.outputs).toMatchObject({ result: 'auto-rolled-back', color: 'green', image: images.v2 })
     expect(steps).toHaveLength(1)
     expect(steps[0]).toMatchObject({ weight: 10, verdict: 'breached' })
-    // The mean is under the bound (it alone would have passed the canary); the p95 is the slow tail.
-    expect(steps[0].canary.responseMs).toBeLessThan(150)
+    // The mean is under the bound (it alone would have passed the canary); the p95 is the slow tail:
+    // with 10 % of GET / delayed 300 ms, at least 300 ms by construction, whatever else slows the host.
+    expect(steps[0].canary.responseMs).toBeLessThan(250)
     expect(steps[0].canary.p95Ms).toBeGreaterThanOrEqual(300)
-    expect(steps[0].live.p95Ms).toBeLessThan(100)
     expect(run.errors.join('\n').replace(/%25/g, '%')).toMatch(
-      /at 10 %: the canary's p95 response time \(of \d+ requests\) was \d+ ms, above watch-max-latency 150 ms \(live: \d+ ms p95\)/
+      /at 10 %: the canary's p95 response time \(of \d+ requests\) was \d+ ms, above watch-max-latency 250 ms \(live: \d+ ms p95\)/
     )
     expect(run.summary).toMatch(/\| 10 % \| \d+ s \| \d+ \| 0 % \| \d+ ms p95 \(of \d+\), \d+ (±\d+ )?ms mean \|/)
     expect(failuresOf(seen)).toMatchObject({ statuses: [], socketErrors: 0 })
