@@ -1,4 +1,7 @@
 import { jest } from '@jest/globals'
+import { connect } from 'node:net'
+import { REQUEST_LOG_MAP, REQUEST_RING } from '../../src/proxy/haproxy-config.js'
+import { runtimeCommand } from '../../src/proxy/haproxy-runtime.js'
 import { appImages } from '../support/app-images.js'
 import { bedInputs, type ActionRun } from '../support/action.js'
 import { startLoad, type LoadStats } from '../support/load.js'
@@ -9,6 +12,8 @@ import { cleanupApp, freePort, uniqueName } from '../support/testbed.js'
 // climbs 5 → 25 → 50 and is promoted; one answering 500 to 10 % of requests (the test app's
 // ERROR_PERCENT) and one 300 ms slower (DELAY_MS) are rolled back at their first step; a quiet step
 // follows canary-low-traffic. No request fails but those the bad canaries answer 500 themselves.
+// Each step's response times per color are p95s of the requests the proxy logged to its ring for
+// that step (DELAY_PERCENT: a canary slow for 10 % of its requests, which a mean misses).
 jest.setTimeout(300_000)
 
 const app = uniqueName('steps')
@@ -20,8 +25,22 @@ interface Step {
   weight: number
   verdict: string
   why: string
-  canary: { requests: number; errors: number; errorPercent: number; responseMs?: number }
-  live: { requests: number; errors: number; errorPercent: number; responseMs?: number }
+  canary: Figures
+  live: Figures
+}
+
+interface Figures {
+  requests: number
+  errors: number
+  errorPercent: number
+  responseMs?: number
+  p95Ms?: number
+  p95Of?: number
+}
+
+/** One line on the proxy's admin socket (a host directory: the bed's SSH host is this machine). */
+function proxyCli(line: string): Promise<string> {
+  return runtimeCommand(async () => connect(`/run/cutover/${proxy}/admin.sock`), line)
 }
 
 function inputs(overrides: Record<string, string> = {}): Record<string, string> {
@@ -81,7 +100,16 @@ describe('canary-steps', () => {
       expect(Math.abs(share - s.weight)).toBeLessThan(Math.max(4, s.weight / 3))
       expect(s.canary.errors).toBe(0)
       expect(s.canary.responseMs).toBeLessThan(100)
+      // The step's own requests, logged by the proxy: a p95 for each color, over (nearly) every
+      // response the counters saw (the ring did not wrap at this load; the two start a moment apart).
+      for (const f of [s.canary, s.live]) {
+        expect(f.p95Ms).toBeGreaterThanOrEqual(0)
+        expect(Math.abs(f.p95Of! - f.requests)).toBeLessThanOrEqual(Math.max(3, f.requests / 20))
+      }
     }
+    // Logged only while a step held: nothing in the map now, and the ring holds only step lines.
+    expect((await proxyCli(`show map /usr/local/etc/haproxy/cutover/${REQUEST_LOG_MAP}`)).trim()).toBe('')
+    expect(await proxyCli(`show events ${REQUEST_RING}`)).toMatch(new RegExp(`^${app}\\.5\\.[0-9a-f]{8} \\d+ \\d+ (blue|green) \\d+ 200$`, 'm'))
     expect(failuresOf(seen)).toMatchObject({ statuses: [], socketErrors: 0 })
     expect(run.summary).toContain('**Canary steps**')
     expect(run.summary).toContain('xychart-beta')
@@ -124,8 +152,34 @@ describe('canary-steps', () => {
     expect(steps[0].canary.responseMs).toBeLessThan(400)
     expect(steps[0].live.responseMs).toBeLessThan(100)
     expect(run.errors.join('\n').replace(/%25/g, '%')).toMatch(
-      /the canary's response time was \d+ ms against \d+ ms of the live color, .* above watch-max-latency-increase 100 %/
+      /the canary's (p95|mean) response time( \(of \d+ requests\))? was \d+ ms against \d+ ms of the live color, .* above watch-max-latency-increase 100 %/
     )
+    expect(failuresOf(seen)).toMatchObject({ statuses: [], socketErrors: 0 })
+    expect(await sendRequests(port, 40)).toEqual({ '200 v2': 40 })
+  })
+
+  it('a canary 300 ms slower for 10 % of its requests: its mean stays low, its p95 breaches watch-max-latency, it is rolled back with no failed request', async () => {
+    const { run, seen } = await underLoad({
+      image: images.v3,
+      env: 'DELAY_MS=+300\nDELAY_PERCENT=+10',
+      'canary-steps': '10 50',
+      'canary-step-time': '10s',
+      'watch-max-latency': '250ms'
+    })
+    const steps = stepsOf(run)
+    console.log(`10 % of requests 300 ms slower: ${failuresOf(seen).sent} requests; steps ${JSON.stringify(steps)}`)
+    expect(run.code).not.toBe(0)
+    expect(run.outputs).toMatchObject({ result: 'auto-rolled-back', color: 'green', image: images.v2 })
+    expect(steps).toHaveLength(1)
+    expect(steps[0]).toMatchObject({ weight: 10, verdict: 'breached' })
+    // The mean is under the bound (it alone would have passed the canary); the p95 is the slow tail:
+    // with 10 % of GET / delayed 300 ms, at least 300 ms by construction, whatever else slows the host.
+    expect(steps[0].canary.responseMs).toBeLessThan(250)
+    expect(steps[0].canary.p95Ms).toBeGreaterThanOrEqual(300)
+    expect(run.errors.join('\n').replace(/%25/g, '%')).toMatch(
+      /at 10 %: the canary's p95 response time \(of \d+ requests\) was \d+ ms, above watch-max-latency 250 ms \(live: \d+ ms p95\)/
+    )
+    expect(run.summary).toMatch(/\| 10 % \| \d+ s \| \d+ \| 0 % \| \d+ ms p95 \(of \d+\), \d+ (±\d+ )?ms mean \|/)
     expect(failuresOf(seen)).toMatchObject({ statuses: [], socketErrors: 0 })
     expect(await sendRequests(port, 40)).toEqual({ '200 v2': 40 })
   })

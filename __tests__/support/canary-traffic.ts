@@ -1,6 +1,6 @@
 /** Steady traffic through the fake router, counted per server as HAProxy counts it (canary-steps). */
 import type { Color } from '../../src/core/names.js'
-import type { ServerCounts } from '../../src/engine/ports.js'
+import type { RequestLine, ServerCounts } from '../../src/engine/ports.js'
 import type { FakeClock, FakeHost, FakeRouter } from './fakes.js'
 
 /** How the containers of an image answer the traffic. */
@@ -9,6 +9,9 @@ export interface TrafficBehaviour {
   errorShare?: number
   /** Response time in ms. */
   ms?: number
+  /** Share of requests (0-1) that take `slowMs` more. */
+  slowShare?: number
+  slowMs?: number
 }
 
 const WINDOW = 512
@@ -21,6 +24,8 @@ interface ServerState {
   samples: number
   /** Errors owed to whole requests (fractions carried over between reads). */
   errorDebt: number
+  /** Slow requests owed likewise. */
+  slowDebt: number
 }
 
 /**
@@ -34,6 +39,14 @@ export class Traffic {
   readonly behaviour = new Map<string, TrafficBehaviour>()
   /** Makes the next read fail (the runtime API not answering). */
   failNext = 0
+  /** logRequests(): each request's line while a step logs them, the latest `ringSize` kept (HAProxy's ring). */
+  readonly ring: (RequestLine & { token: string })[] = []
+  ringSize = 6000
+  /** The token requests are logged under now (the router's request-log map entry). */
+  logging?: string
+  /** Every token a step asked to log under, in order. */
+  readonly tokens: string[] = []
+  private requestNumber = 0
 
   constructor(
     private readonly clock: FakeClock,
@@ -45,6 +58,26 @@ export class Traffic {
     Object.assign(router, { serverCounts: () => this.read() })
   }
 
+  /** Gives the router a request log (HAProxy's ring); `available` false: a proxy without one. */
+  logRequests(available = true): void {
+    Object.assign(this.router, {
+      startRequestLog: async (token: string) => {
+        this.flow()
+        this.tokens.push(token)
+        if (available) this.logging = token
+        return available
+      },
+      stopRequestLog: async () => {
+        this.flow()
+        this.logging = undefined
+      },
+      requestLog: async (token: string) => {
+        this.flow()
+        return this.ring.filter(l => l.token === token)
+      }
+    })
+  }
+
   reset(): void {
     this.flow()
     this.servers.clear()
@@ -52,7 +85,7 @@ export class Traffic {
 
   private state(color: Color): ServerState {
     let s = this.servers.get(color)
-    if (!s) this.servers.set(color, (s = { responses: 0, errors: 0, sum: 0, samples: 0, errorDebt: 0 }))
+    if (!s) this.servers.set(color, (s = { responses: 0, errors: 0, sum: 0, samples: 0, errorDebt: 0, slowDebt: 0 }))
     return s
   }
 
@@ -80,10 +113,20 @@ export class Traffic {
       s.responses += n
       s.errors += errors
       for (let i = 0; i < n; i++) {
-        s.sum = s.samples < WINDOW ? s.sum + (b.ms ?? 5) : s.sum - s.sum / WINDOW + (b.ms ?? 5)
+        s.slowDebt += b.slowShare ?? 0
+        const slow = s.slowDebt >= 1
+        if (slow) s.slowDebt -= 1
+        const ms = (b.ms ?? 5) + (slow ? (b.slowMs ?? 0) : 0)
+        s.sum = s.samples < WINDOW ? s.sum + ms : s.sum - s.sum / WINDOW + ms
         s.samples = Math.min(WINDOW, s.samples + 1)
+        if (this.logging) this.log({ token: this.logging, key: `1:${++this.requestNumber}`, color, responseMs: ms, status: 200 })
       }
     }
+  }
+
+  private log(line: RequestLine & { token: string }): void {
+    this.ring.push(line)
+    if (this.ring.length > this.ringSize) this.ring.splice(0, this.ring.length - this.ringSize)
   }
 
   private async read(): Promise<ServerCounts[]> {

@@ -93,7 +93,9 @@ describe('canary-steps in the engine', () => {
     // The green slot served an older release fast: its average counts from before the window too.
     bed.traffic.behaviour.set(V2, { ms: 320 })
     const e = await releaseFailure(bed.canary(steps({ maxLatencyIncrease: 50 })))
-    expect(e.message).toMatch(/the canary's response time was 320 ms against 5 ms of the live color, .* above watch-max-latency-increase 50 %/)
+    expect(e.message).toMatch(
+      /the canary's mean response time was 320 ms against 5 ms of the live color, .* above watch-max-latency-increase 50 % \(response times are window means: the fake router logs no requests\)/
+    )
     expect(e.result).toMatchObject({ result: 'auto-rolled-back', color: 'blue' })
     expect(e.result?.canarySteps?.map(s => [s.weight, s.verdict])).toEqual([[5, 'breached']])
     expect(bed.router.route).toMatchObject({ color: 'blue' })
@@ -116,7 +118,7 @@ describe('canary-steps in the engine', () => {
       if (weight === 25) bed2.traffic.behaviour.set(V2, { ms: 400 })
     }
     const e = await releaseFailure(bed2.canary(passes))
-    expect(e.message).toMatch(/at 25 %: the canary's response time was \d+ ms, above watch-max-latency 200 ms \(live: 5 ms\)/)
+    expect(e.message).toMatch(/at 25 %: the canary's mean response time was \d+ ms, above watch-max-latency 200 ms \(live: 5 ms mean\)/)
     expect(e.result?.canarySteps?.map(s => s.verdict)).toEqual(['passed', 'breached'])
     expect(bed2.router.route).toMatchObject({ color: 'blue' })
   })

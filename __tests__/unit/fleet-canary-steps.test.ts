@@ -50,6 +50,9 @@ describe('canary-steps on several hosts', () => {
     const order = events.map(e => Number(e.split(' ')[1]))
     expect(order).toEqual([5, 5, 5, 25, 25, 25, 50, 50, 50])
     expect(runs[0].outcome?.canarySteps?.map(s => s.verdict)).toEqual(['passed', 'passed', 'passed'])
+    const result = fleetResult('deploy', runs)
+    expect(result.canarySteps?.map(s => s.weight)).toEqual([5, 25, 50])
+    expect(result.hosts?.map(h => h.canarySteps?.length)).toEqual([3, 3, 3])
   })
 
   it("one host's breach rolls every host back at that step", async () => {
@@ -67,7 +70,12 @@ describe('canary-steps on several hosts', () => {
     expect(events.every(e => e.endsWith(' 5'))).toBe(true)
     expect(runs[1].failure?.reason).toMatch(/^canary-steps: at 5 %: \d+ of \d+ of the canary's responses \(20(\.0)? %\) were 5xx/)
     expect(runs[0].failure?.reason).toMatch(/canary-steps: at 5 %: .*root@h2:22.*, so every host rolls back/)
-    expect(fleetResult('deploy', runs).result).toBe('failed')
+    const result = fleetResult('deploy', runs)
+    expect(result.result).toBe('failed')
+    // The outputs: the breaching host's steps for the run, each host's own in `hosts`.
+    expect(result.canarySteps?.map(s => [s.weight, s.verdict])).toEqual([[5, 'breached']])
+    expect(result.canarySteps?.[0].canary.errorPercent).toBeGreaterThan(15)
+    expect(result.hosts?.map(h => h.canarySteps?.map(s => s.verdict))).toEqual([['failed-elsewhere'], ['breached'], ['failed-elsewhere']])
   })
 
   it('a step too quiet on one host holds every host at that weight (canary-low-traffic: hold)', async () => {

@@ -142,7 +142,7 @@ describe('PROXY protocol from trusted-proxies', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cutover-edge-'))
     const conf = join(dir, 'conf')
     mkdirSync(conf)
-    for (const f of ['domains.map', 'wildcards.map', 'acme.map', 'certs.list']) writeFileSync(join(conf, f), '# empty\n')
+    for (const f of ['domains.map', 'wildcards.map', 'acme.map', 'certs.list', 'request-log.map']) writeFileSync(join(conf, f), '# empty\n')
     writeFileSync(join(conf, 'servers.state'), '1\n')
     writeFileSync(join(conf, PROXY_PROTOCOL_MAP), updateProxyProtocolMap(EMPTY_PROXY_PROTOCOL_MAP, 'web', ['172.18.0.0/16', '2001:db8::/32']))
     const local = base.replaceAll(HAPROXY_CONF_DIR, conf).replace(/stats socket \S+/, `stats socket ${join(dir, 'admin.sock')}`)

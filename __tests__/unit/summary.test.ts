@@ -382,15 +382,20 @@ describe('several hosts', () => {
 })
 
 describe('canary-steps in the outputs and the summary', () => {
-  const fig = (requests: number, errors: number, responseMs?: number) => ({
+  const fig = (requests: number, errors: number, responseMs?: number, p95Ms?: number) => ({
     requests,
     errors,
     errorPercent: Math.round((1000 * errors) / requests) / 10,
-    responseMs
+    responseMs,
+    ...(p95Ms === undefined ? {} : { p95Ms, p95Of: requests })
   })
   const steps = [
     { weight: 5, ms: 30_000, canary: fig(75, 0, 6), live: fig(1425, 1, 5), verdict: 'passed' as const, why: 'the canary: 75 requests' },
     { weight: 25, ms: 12_000, canary: fig(150, 15, 310), live: fig(450, 0, 5), verdict: 'breached' as const, why: '15 of 150 | were 5xx' }
+  ]
+  const logged = [
+    { ...steps[0], canary: fig(75, 0, 6, 9), live: fig(1425, 1, 5, 7) },
+    { ...steps[1], canary: fig(150, 15, 40, 320), live: fig(450, 0, 5, 8) }
   ]
   const rolledBack: Outcome = { ...deployed, result: 'auto-rolled-back', color: 'blue', image: V1, previousColor: 'green', canarySteps: steps }
 
@@ -401,13 +406,13 @@ describe('canary-steps in the outputs and the summary', () => {
   it('draws a row per step and Mermaid charts of both colors', () => {
     const md = renderSummary(rolledBack, 'host')
     expect(md).toContain('## ↩️ Rolled back automatically (a canary step breached): `web` on host')
-    expect(md).toContain('| 5 % | 30 s | 75 | 0 % | 6 ms | 1425 | 0.1 % | 5 ms | ✅ passed: the canary: 75 requests |')
-    expect(md).toContain('| 25 % | 12 s | 150 | 10 % | 310 ms | 450 | 0 % | 5 ms | ❌ breached: 15 of 150 \\| were 5xx |')
+    expect(md).toContain('| 5 % | 30 s | 75 | 0 % | 6 ms mean | 1425 | 0.1 % | 5 ms mean | ✅ passed: the canary: 75 requests |')
+    expect(md).toContain('| 25 % | 12 s | 150 | 10 % | 310 ms mean | 450 | 0 % | 5 ms mean | ❌ breached: 15 of 150 \\| were 5xx |')
     expect(md).toContain(
       [
         '```mermaid',
         'xychart-beta',
-        '  title "Response time (ms): bars canary, line live"',
+        '  title "Response time (ms, mean): bars canary, line live"',
         '  x-axis ["5 %", "25 %"]',
         '  y-axis "ms" 0 --> 341',
         '  bar [6, 310]',
@@ -417,5 +422,20 @@ describe('canary-steps in the outputs and the summary', () => {
     )
     expect(md).toContain('  bar [0, 10]\n  line [0.1, 0]')
     expect(renderSummary(deployed, 'host')).not.toContain('mermaid')
+  })
+
+  it('shows the p95 of each color where the proxy logged the requests, and charts it', () => {
+    const md = renderSummary({ ...rolledBack, canarySteps: logged }, 'host')
+    expect(md).toContain('| 25 % | 12 s | 150 | 10 % | 320 ms p95 (of 150), 40 ms mean | 450 | 0 % | 8 ms p95 (of 450), 5 ms mean | ❌ breached')
+    expect(md).toContain('  title "Response time (ms, p95): bars canary, line live"')
+    expect(md).toContain('  bar [9, 320]\n  line [7, 8]')
+    expect(JSON.parse(outputsOf({ ...rolledBack, canarySteps: logged }, undefined)['canary-steps'])[1].canary).toEqual({
+      requests: 150,
+      errors: 15,
+      errorPercent: 10,
+      responseMs: 40,
+      p95Ms: 320,
+      p95Of: 150
+    })
   })
 })

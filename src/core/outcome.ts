@@ -86,6 +86,13 @@ export interface CanaryColorFigures {
   responseMs?: number
   /** How far responseMs may be off (±ms) for the proxy's whole-ms averages alone; judged with it in the release's favour. */
   responseMarginMs?: number
+  /**
+   * The 95th percentile of the window's response times (ms, until the app's response headers), from
+   * the proxy's log of each request; absent when the proxy could not log them (responseMs is judged).
+   */
+  p95Ms?: number
+  /** How many response times p95Ms is over: every one of the window, or a sample of its latest under heavy load. */
+  p95Of?: number
 }
 
 /**
@@ -120,6 +127,8 @@ export interface HostOutcome {
   /** The id of the live release in the host's ledger. */
   release?: string
   error?: string
+  /** canary-steps: this host's steps, each judged on its own proxy's figures. */
+  canarySteps?: CanaryStepReport[]
 }
 
 /** A release gated beside the live one, reachable at its preview domains only, waiting for mode promote. */

@@ -1,5 +1,6 @@
 import type { CanaryStepsSettings } from '../core/config.js'
 import { ReleaseError, type CanaryStepReport } from '../core/outcome.js'
+import { StepRequestLog } from './canary-request-log.js'
 import { judgeStep, StepWindow, type StepJudgement } from './canary-window.js'
 import type { FleetStepVerdict } from './context.js'
 import type { ExposureRun } from './exposure.js'
@@ -58,20 +59,34 @@ async function agree(run: ExposureRun, report: CanaryStepReport): Promise<FleetS
   return run.ctx.deps.afterCanaryStep(report.weight, own)
 }
 
-/** One step: counters read at its start, every tick, and at its end; judged early on a breach. */
+/** One step, with the proxy logging each of its requests meanwhile where it can (p95 per color). */
 async function holdStep(run: ExposureRun, s: CanaryStepsSettings, weight: number): Promise<CanaryStepReport> {
+  const requestLog = new StepRequestLog(run)
+  await requestLog.start(weight)
+  try {
+    const report = await judgeWindow(run, s, weight, requestLog)
+    if (requestLog.note && report.verdict !== 'aborted') report.why += ` (response times are window means: ${requestLog.note})`
+    return report
+  } finally {
+    await requestLog.stop()
+  }
+}
+
+/** The step's window: counters (and logged requests) read at its start, every tick, and at its end; judged early on a breach. */
+async function judgeWindow(run: ExposureRun, s: CanaryStepsSettings, weight: number, requestLog: StepRequestLog): Promise<CanaryStepReport> {
   const { ctx, plan, live } = run
   const { clock, log } = ctx
   const liveColor = live!.color
   const window = new StepWindow()
   let readFailures = 0
-  const sample = async () => {
+  const readCounters = async () => {
     try {
       window.add(await readCounts(run))
     } catch (e) {
       if (readFailures++ === 0) log.warning(`canary-steps: could not read the proxy's counters: ${(e as Error).message}`)
     }
   }
+  const sample = () => Promise.all([readCounters(), requestLog.read(window)])
   const started = clock.now()
   const report = (verdict: CanaryStepReport['verdict'], why: string): CanaryStepReport => ({
     weight,

@@ -1,7 +1,7 @@
 import type { CanaryStepsSettings } from '../core/config.js'
 import type { Color } from '../core/names.js'
 import type { CanaryColorFigures } from '../core/outcome.js'
-import type { ServerCounts } from './ports.js'
+import type { RequestLine, ServerCounts } from './ports.js'
 import { MIN_RESPONSES_EARLY, MIN_RESPONSES_JUDGED } from './watch.js'
 
 /**
@@ -15,6 +15,10 @@ import { MIN_RESPONSES_EARLY, MIN_RESPONSES_JUDGED } from './watch.js'
  * linear, so the mean of the window's own responses is recovered from the average at the window's
  * start and at its end and the count in between (`windowMeanMs`), whatever the server answered
  * before the window (a color's slot served older releases).
+ *
+ * A mean misses a slow tail (10 % of requests 300 ms slower moves it by 30 ms), so where the proxy
+ * logs each request of the step (Router.requestLog) the window also has every response time, or a
+ * sample of its latest ones, and their 95th percentile is what the latency rules judge.
  */
 
 interface ServerTrack {
@@ -27,6 +31,18 @@ interface ServerTrack {
 
 export class StepWindow {
   private readonly servers = new Map<string, ServerTrack>()
+  /** Requests logged so far (by key: a line read twice counts once) and their response times per color. */
+  private readonly logged = new Set<string>()
+  private readonly times: Record<Color, number[]> = { blue: [], green: [] }
+
+  /** Lines of the proxy's request log for this window (repeats of earlier reads are skipped). */
+  addRequests(lines: RequestLine[]): void {
+    for (const line of lines) {
+      if (this.logged.has(line.key)) continue
+      this.logged.add(line.key)
+      if (line.responseMs !== undefined) this.times[line.color].push(line.responseMs)
+    }
+  }
 
   /** The first sample is the window's start. */
   add(sample: ServerCounts[]): void {
@@ -61,13 +77,21 @@ export class StepWindow {
       margins += mean.marginMs * since
       timed += since
     }
+    const times = this.times[color]
     return {
       requests,
       errors,
       errorPercent: requests > 0 ? round1((100 * errors) / requests) : 0,
-      ...(timed > 0 ? { responseMs: Math.round(weighted / timed), responseMarginMs: Math.ceil(margins / timed) } : {})
+      ...(timed > 0 ? { responseMs: Math.round(weighted / timed), responseMarginMs: Math.ceil(margins / timed) } : {}),
+      ...(times.length > 0 ? { p95Ms: percentile(times, 95), p95Of: times.length } : {})
     }
   }
+}
+
+/** The nearest-rank percentile: the smallest value that at least `p` % of the values do not exceed. */
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]
 }
 
 /**
@@ -121,29 +145,67 @@ export function judgeStep(canary: CanaryColorFigures, live: CanaryColorFigures, 
       verdict: 'breached',
       why: `${canary.errors} of ${canary.requests} of the canary's responses (${canary.errorPercent} %) were 5xx, above ${s.maxErrorRate} % (live: ${live.errorPercent} %)`
     }
-  const ms = canary.responseMs
-  // Judged on what the figures surely are: the canary at its lowest, the live color at its highest.
-  const canaryLow = ms === undefined ? undefined : ms - (canary.responseMarginMs ?? 0)
-  if (canaryLow !== undefined && s.maxLatencyMs !== undefined && canaryLow > s.maxLatencyMs)
+  const canaryTime = timingOf(canary)
+  if (canaryTime && s.maxLatencyMs !== undefined && canaryTime.low > s.maxLatencyMs)
     return {
       verdict: 'breached',
-      why: `the canary's response time was ${ms} ms, above watch-max-latency ${s.maxLatencyMs} ms (live: ${msOf(live.responseMs)})`
+      why: `the canary's ${describeTiming(canaryTime)} was ${canaryTime.ms} ms, above watch-max-latency ${s.maxLatencyMs} ms (live: ${msOf(timingOf(live, canaryTime.kind))})`
     }
-  const liveMs = live.responseMs
-  if (canaryLow !== undefined && liveMs !== undefined && s.maxLatencyIncrease !== undefined && live.requests >= MIN_RESPONSES_JUDGED) {
-    const liveHigh = liveMs + (live.responseMarginMs ?? 0)
-    if (canaryLow > liveHigh * (1 + s.maxLatencyIncrease / 100) && canaryLow - liveHigh > LATENCY_NOISE_MS)
+  const [c, l] = comparable(canary, live)
+  if (c && l && s.maxLatencyIncrease !== undefined && live.requests >= MIN_RESPONSES_JUDGED) {
+    if (c.low > l.high * (1 + s.maxLatencyIncrease / 100) && c.low - l.high > LATENCY_NOISE_MS)
       return {
         verdict: 'breached',
-        why: `the canary's response time was ${ms} ms against ${liveMs} ms of the live color, ${Math.round((100 * (ms! - liveMs)) / Math.max(1, liveMs))} % more, above watch-max-latency-increase ${s.maxLatencyIncrease} %`
+        why: `the canary's ${describeTiming(c)} was ${c.ms} ms against ${l.ms} ms of the live color, ${Math.round((100 * (c.ms - l.ms)) / Math.max(1, l.ms))} % more, above watch-max-latency-increase ${s.maxLatencyIncrease} %`
       }
   }
   return {
     verdict: 'passed',
-    why: `the canary: ${canary.requests} requests, ${canary.errorPercent} % 5xx, ${msOf(ms)}; live: ${live.requests} requests, ${live.errorPercent} % 5xx, ${msOf(liveMs)}`
+    why: `the canary: ${canary.requests} requests, ${canary.errorPercent} % 5xx, ${msOf(canaryTime)}; live: ${live.requests} requests, ${live.errorPercent} % 5xx, ${msOf(timingOf(live, canaryTime?.kind))}`
   }
 }
 
-function msOf(ms: number | undefined): string {
-  return ms === undefined ? 'no response time' : `${ms} ms`
+/** A color's response time as judged, and the bounds it surely lies within (a mean's rounding margin). */
+interface Timing {
+  kind: 'p95' | 'mean'
+  ms: number
+  low: number
+  high: number
+  /** p95: how many response times it is over. */
+  of?: number
+}
+
+/**
+ * The p95 where the proxy logged enough of the window's requests (MIN_RESPONSES_JUDGED), else the
+ * window mean; `prefer` 'mean' takes the mean even then (to compare like with like).
+ */
+export function timingOf(f: CanaryColorFigures, prefer: 'p95' | 'mean' = 'p95'): Timing | undefined {
+  if (prefer === 'p95' && f.p95Ms !== undefined && (f.p95Of ?? 0) >= MIN_RESPONSES_JUDGED)
+    return { kind: 'p95', ms: f.p95Ms, low: f.p95Ms, high: f.p95Ms, of: f.p95Of }
+  if (f.responseMs === undefined) return undefined
+  const margin = f.responseMarginMs ?? 0
+  return { kind: 'mean', ms: f.responseMs, low: f.responseMs - margin, high: f.responseMs + margin }
+}
+
+/**
+ * watch-max-latency-increase compares a p95 only with a p95, and only of MIN_P95_COMPARED logged
+ * responses each: of fewer it is the slowest few requests of a busy host's step, noise on either
+ * side; the means (with their margins) are compared instead.
+ */
+export const MIN_P95_COMPARED = 100
+
+/** Both colors' p95s when both have enough of them, else both means. */
+function comparable(canary: CanaryColorFigures, live: CanaryColorFigures): [Timing | undefined, Timing | undefined] {
+  const c = timingOf(canary)
+  const l = timingOf(live)
+  if (c?.kind === 'p95' && l?.kind === 'p95' && c.of! >= MIN_P95_COMPARED && l.of! >= MIN_P95_COMPARED) return [c, l]
+  return [timingOf(canary, 'mean'), timingOf(live, 'mean')]
+}
+
+function describeTiming(t: Timing): string {
+  return t.kind === 'p95' ? `p95 response time (of ${t.of} requests)` : 'mean response time'
+}
+
+function msOf(t: Timing | undefined): string {
+  return t === undefined ? 'no response time' : `${t.ms} ms${t.kind === 'p95' ? ' p95' : ' mean'}`
 }

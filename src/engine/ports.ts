@@ -192,6 +192,16 @@ export interface Router {
    * implement it.
    */
   serverCounts?(): Promise<ServerCounts[]>
+  /**
+   * canary-steps: from now on each of the app's requests is logged under `token` (one word), so a
+   * step's response times are known request by request (its p95). Resolves false when the proxy
+   * cannot (the step then judges the window mean of serverCounts).
+   */
+  startRequestLog?(token: string): Promise<boolean>
+  /** The app's requests are logged no more. */
+  stopRequestLog?(): Promise<void>
+  /** The requests logged under `token` that the proxy still holds (a bounded sample under heavy load). */
+  requestLog?(token: string): Promise<RequestLine[]>
   /** Routers that kept the release state themselves before the ledger existed: that state, to import once. */
   legacyRecord?(): Promise<LedgerRecord | undefined>
   /** Whether the proxy's settings for the app (domains, TLS) differ from what apply(route) would write. */
@@ -230,6 +240,16 @@ export interface ServerCounts {
   /** How many responses the average is over (fewer than `averageWindow` while the server is new to the process). */
   averageSamples: number
   averageWindow: number
+}
+
+/** One request an app answered during a canary step, as the proxy logged it. */
+export interface RequestLine {
+  /** Tells the line apart from every other (read again, it counts once). */
+  key: string
+  color: Color
+  /** Until the server's response headers (ms); undefined: no response from the server. */
+  responseMs?: number
+  status: number
 }
 
 /** The certificate the proxy serves for one of the app's domains (issue #10). */

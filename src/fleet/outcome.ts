@@ -5,7 +5,15 @@ const NOT_OK = new Set(['failed', 'cancelled', 'reverted', 'skipped'])
 
 export function hostOutcomeOf(run: HostRun): HostOutcome {
   const o = run.outcome
-  return { host: run.host, result: run.result, color: o?.color, image: o?.image, release: o?.release?.id, error: run.failure?.reason }
+  return {
+    host: run.host,
+    result: run.result,
+    color: o?.color,
+    image: o?.image,
+    release: o?.release?.id,
+    error: run.failure?.reason,
+    ...(o?.canarySteps ? { canarySteps: o.canarySteps } : {})
+  }
 }
 
 /** The hosts whose live release differs from the first host's (nothing live counts as a release). */
@@ -35,6 +43,8 @@ export function fleetResult(mode: Mode, runs: HostRun[]): ReleaseResult {
     release: first?.release,
     releases: first?.releases,
     hosts,
+    // canary-steps: the steps of the host whose step breached, else the first host's (each host's are in `hosts`).
+    canarySteps: (runs.find(r => r.result === 'failed' && r.outcome?.canarySteps) ?? runs[0])?.outcome?.canarySteps,
     switchSpreadMs: switched.length > 1 ? Math.max(...switched) - Math.min(...switched) : undefined
   }
   if (mode === 'status') {

@@ -28,6 +28,16 @@ export const HAPROXY_METRICS_PORT = 8405
 /** metrics: each app's live release as Prometheus labels (`<app> color="green",release="..."`), kept by the runtime API. */
 export const RELEASES_MAP = 'releases.map'
 export const EMPTY_RELEASES_MAP = '# Managed by cutover: app -> its live release as Prometheus labels.\n'
+/**
+ * canary-steps (issue #24): a bounded in-memory ring of one short line per request, written only
+ * for an app's backend that has an entry in REQUEST_LOG_MAP (set through the runtime API for the
+ * length of a canary step, never in the file): every other request is logged nowhere.
+ */
+export const REQUEST_RING = 'cutover-requests'
+/** The ring's bytes: at ~40 bytes a line it keeps the latest ~6,000 requests (see haproxy-request-log.ts). */
+export const REQUEST_RING_BYTES = 262_144
+export const REQUEST_LOG_MAP = 'request-log.map'
+export const EMPTY_REQUEST_LOG_MAP = '# Managed by cutover: backend -> the canary step its requests are logged under (runtime API only).\n'
 export const BASE_FILE = '00-base.cfg'
 export const DOMAINS_MAP = 'domains.map'
 export const WILDCARDS_MAP = 'wildcards.map'
@@ -120,6 +130,13 @@ global
   # What a reload hands on (servers' addresses): see SERVER_STATE_FILE.
   server-state-file ${dir}/${SERVER_STATE_FILE}
 
+# canary-steps: one line per request of an app in a canary step (step, pid, request number, server,
+# response time, status), read with 'show events'; in memory only, the oldest lines overwritten.
+ring ${REQUEST_RING}
+  format raw
+  maxlen 256
+  size ${REQUEST_RING_BYTES}
+
 defaults
   mode http
   # A reload does not close idle client keep-alive connections: the old process answers their next
@@ -164,6 +181,11 @@ frontend cutover
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map_end(${dir}/${WILDCARDS_MAP}) unless { var(txn.cutover_backend) -m found }
   http-request set-var(txn.cutover_backend) str(${DEFAULT_KEY}),map(${dir}/${DOMAINS_MAP}) unless { var(txn.cutover_backend) -m found }
+  # canary-steps: only an app in a canary step is logged (to the ring above); steady state logs nothing.
+  log ring@${REQUEST_RING} format raw local0 info
+  log-format "%[var(txn.cutover_step)] %pid %rt %s %Tr %ST"
+  http-request set-var(txn.cutover_step) var(txn.cutover_backend),map(${dir}/${REQUEST_LOG_MAP}) if { var(txn.cutover_backend) -m found }
+  http-request set-log-level silent unless { var(txn.cutover_step) -m found }
   # ACME HTTP-01 challenges of names with tls auto go to the renewer, never to the app nor redirected.
   use_backend ${ACME_BACKEND} if { path_beg ${ACME_PATH} } { req.hdr(host),lower,field(1,:),map(${dir}/${ACME_MAP}) -m found }
   use_backend %[var(txn.cutover_backend)] if { var(txn.cutover_backend) -m found }

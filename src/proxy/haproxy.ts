@@ -4,7 +4,7 @@ import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { containerName, otherColor, type Color } from '../core/names.js'
-import type { DomainCertificate, ResponseCounts, ServerCounts, Route, Router, VerifyResult } from '../engine/ports.js'
+import type { DomainCertificate, RequestLine, ResponseCounts, ServerCounts, Route, Router, VerifyResult } from '../engine/ports.js'
 import { oneTo } from '../engine/replicas.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { HAPROXY_CAPABILITIES } from './capabilities.js'
@@ -34,6 +34,7 @@ import { HaproxyContainer } from './haproxy-lifecycle.js'
 import { recordRelease } from './haproxy-metrics.js'
 import { previewCommands } from './haproxy-preview.js'
 import { HaproxyAdmin, parseBackends, type FileBefore } from './haproxy-runtime.js'
+import { readRequestLog, startRequestLog, stopRequestLog } from './haproxy-request-log.js'
 import { responseCountsOf, serverCountsOf, serverStatCommand, statCommand } from './haproxy-stats.js'
 import {
   backendShape,
@@ -353,6 +354,19 @@ export class HaproxyRouter implements Router {
   async serverCounts(): Promise<ServerCounts[]> {
     const be = backendName(this.app)
     return serverCountsOf(await this.admin.cli(serverStatCommand(be)), be)
+  }
+
+  /** canary-steps: the app's requests to the proxy's request ring under `token` (haproxy-request-log.ts). */
+  async startRequestLog(token: string): Promise<boolean> {
+    return startRequestLog(this.admin, this.app, token)
+  }
+
+  async stopRequestLog(): Promise<void> {
+    return stopRequestLog(this.admin, this.app)
+  }
+
+  async requestLog(token: string): Promise<RequestLine[]> {
+    return readRequestLog(this.admin, token)
   }
 
   /** sticky: the color's servers to maintenance, so cookies naming them no longer count (open connections stay). */

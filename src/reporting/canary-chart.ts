@@ -10,7 +10,7 @@ const VERDICT: Record<CanaryStepReport['verdict'], string> = {
 
 /**
  * canary-steps (issue #24): each step as a table row (weight, requests, 5xx share and response
- * time of both colors, verdict) and two Mermaid charts (GitHub renders them in job summaries):
+ * time of both colors, p95 and mean, verdict) and two Mermaid charts (GitHub renders them in job summaries):
  * the canary's figures as bars, the live color's as a line, per step.
  */
 export function canaryStepsSection(outcome: Outcome, esc: (text: string) => string): string[] {
@@ -27,14 +27,18 @@ export function canaryStepsSection(outcome: Outcome, esc: (text: string) => stri
   }
   lines.push('')
   const xAxis = `x-axis [${steps.map(s => `"${s.weight} %"`).join(', ')}]`
-  lines.push(...chart('Response time (ms): bars canary, line live', xAxis, 'ms', steps, f => f.responseMs ?? 0))
+  const p95 = steps.some(s => s.canary.p95Ms !== undefined)
+  lines.push(...chart(`Response time (ms${p95 ? ', p95' : ', mean'}): bars canary, line live`, xAxis, 'ms', steps, f => (p95 ? f.p95Ms : f.responseMs) ?? 0))
   lines.push(...chart('5xx share (%): bars canary, line live', xAxis, '%', steps, f => f.errorPercent))
   return lines
 }
 
 function figures(f: CanaryColorFigures): string[] {
   const margin = f.responseMarginMs && f.responseMarginMs > 1 ? ` ±${f.responseMarginMs}` : ''
-  return [String(f.requests), `${f.errorPercent} %`, f.responseMs === undefined ? '—' : `${f.responseMs}${margin} ms`]
+  const mean = f.responseMs === undefined ? undefined : `${f.responseMs}${margin} ms mean`
+  // p95 of every logged request, or of a sample of the latest ones when more came than the proxy's ring holds.
+  const p95 = f.p95Ms === undefined ? undefined : `${f.p95Ms} ms p95 (of ${f.p95Of})`
+  return [String(f.requests), `${f.errorPercent} %`, [p95, mean].filter(Boolean).join(', ') || '—']
 }
 
 function chart(title: string, xAxis: string, unit: string, steps: CanaryStepReport[], value: (f: CanaryColorFigures) => number): string[] {

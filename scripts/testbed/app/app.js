@@ -8,7 +8,9 @@
 // ERROR_PERCENT (0: that share of GET / answers 500 "error", evenly spread;
 // /health is unaffected: an app that looks healthy but fails its users),
 // DELAY_MS (0: GET / answers after that many ms, capped at 60000; /health is
-// unaffected: an app that looks healthy but is slow for its users).
+// unaffected: an app that looks healthy but is slow for its users),
+// DELAY_PERCENT (100: the share of GET / that DELAY_MS delays, evenly spread:
+// a slow tail that a mean hides and a p95 shows).
 //
 // GET /            200 "<VERSION>\n" (every answer carries X-App-Version)
 // GET /health      200 "ok" (500 "unhealthy" in MODE=unhealthy)
@@ -40,6 +42,7 @@ const BOOT_DELAY_MS = Number(process.env.BOOT_DELAY_MS ?? 1500);
 const SHUTDOWN_TIMEOUT_MS = Number(process.env.SHUTDOWN_TIMEOUT_MS || 10000);
 const ERROR_PERCENT = Math.min(100, Math.max(0, Number(process.env.ERROR_PERCENT || 0)));
 const DELAY_MS = Math.min(60000, Math.max(0, Number(process.env.DELAY_MS || 0)));
+const DELAY_PERCENT = Math.min(100, Math.max(0, Number(process.env.DELAY_PERCENT ?? 100)));
 const TICK_MS = 500;
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -215,6 +218,7 @@ function main(http, crypto, fs) {
   }
 
   let errorDebt = 0;
+  let delayDebt = 0;
   function route(req, res) {
     const url = new URL(req.url, 'http://app');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -227,7 +231,11 @@ function main(http, crypto, fs) {
         const failed = errorDebt >= 100;
         if (failed) errorDebt -= 100;
         const answer = () => (failed ? send(res, 500, 'error\n') : send(res, 200, `${VERSION}\n`));
-        if (!DELAY_MS) return answer();
+        // DELAY_PERCENT: the same even spread for the delayed share.
+        delayDebt += DELAY_PERCENT;
+        const delayed = delayDebt >= 100;
+        if (delayed) delayDebt -= 100;
+        if (!DELAY_MS || !delayed) return answer();
         const t = setTimeout(answer, DELAY_MS);
         res.on('close', () => clearTimeout(t));
         return;
