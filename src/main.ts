@@ -187,6 +187,8 @@ export async function execute(config: Config, sink: RunSink, identity: RunIdenti
     resources.close(log)
     trace.span('close', closing)
   }
+  // target swarm: how close together its proxy tasks switched (several hosts report their own spread).
+  if (reportRouter?.lastSpreadMs !== undefined) result = { ...result, switchSpreadMs: result.switchSpreadMs ?? reportRouter.lastSpreadMs }
   await trace.timed('report', () => reports.finish(result, infrastructureError, certificates))
   cancel.stop()
   return { result, cancelled: cancel.signals > 0 }

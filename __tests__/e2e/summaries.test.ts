@@ -21,7 +21,8 @@ const OUTPUTS = [
   'hosts',
   'preview-url',
   'drift',
-  'canary-steps'
+  'canary-steps',
+  'switch-spread-ms'
 ]
 
 describe('a job summary on every exit', () => {

@@ -100,6 +100,8 @@ it('v1 → v2 under load through every node: 0 failed requests, every proxy swit
   }
   const spread = spreadOf(run.stdout)
   expect(spread).toBeLessThan(1000)
+  expect(run.outputs['switch-spread-ms']).toBe(String(spread))
+  expect(run.summary).toContain(`The proxy tasks switched within **${spread} ms** of each other (first to last).`)
   console.log(`swarm v1→v2: switch spread ${spread} ms; requests per node ${stats.map(s => s.sent).join(', ')}`)
   expect(await served()).toEqual(['v2', 'v2', 'v2'])
   // keep-previous running: blue keeps its 4 tasks for an instant rollback.
@@ -192,3 +194,26 @@ it("one node's dockerd stopped during a deploy: Swarm reschedules its tasks, the
     execFileSync('bash', [join(REPO, 'scripts/testbed/swarm.sh'), 'up'], { stdio: 'ignore', timeout: 120_000 })
   }
 }, 400_000)
+
+/** A node's proxy, asked until it answers 200 (its task may still be starting), bounded: the last answer. */
+async function servedOnceUp(node: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const { status, body } = await get(`http://${node}:${port}/`)
+    if (status === 200 || Date.now() > deadline) return { status, body: body.trim() }
+    await new Promise(r => setTimeout(r, 250))
+  }
+}
+
+it('a proxy task Swarm starts after the switch routes to the live release at once: on the node whose dockerd came back, and after a task is killed', async () => {
+  // No run since the switch to v2: the tasks below take the route from the proxy service's labels.
+  expect(await servedOnceUp(nodes[2], 120_000)).toEqual({ status: 200, body: 'v2' })
+  const node2 = fleetDocker(2)
+  const before = await node2.listContainers({ filters: { label: [`cutover.app=${app}`, 'cutover.role=proxy'] } })
+  expect(before).toHaveLength(1)
+  await node2.getContainer(before[0].Id).remove({ force: true })
+  expect(await servedOnceUp(nodes[1], 60_000)).toEqual({ status: 200, body: 'v2' })
+  const after = await node2.listContainers({ filters: { label: [`cutover.app=${app}`, 'cutover.role=proxy'] } })
+  expect(after.map(c => c.Id)).not.toContain(before[0].Id)
+  expect(await served()).toEqual(['v2', 'v2', 'v2'])
+}, 240_000)

@@ -28,7 +28,7 @@ describe('a run refused for its inputs', () => {
   it('sets every output, result failed', () => {
     const outputs = outputsOf({ result: 'failed', failure: { reason }, hosts: [], durationMs: 0 }, undefined)
     expect(outputs).toMatchObject({ result: 'failed', color: '', image: '', hosts: '[]', 'duration-seconds': '0.0' })
-    expect(Object.keys(outputs)).toHaveLength(14)
+    expect(Object.keys(outputs)).toHaveLength(15)
   })
 })
 

@@ -179,7 +179,8 @@ describe('outputsOf', () => {
     'hosts',
     'drift',
     'preview-url',
-    'canary-steps'
+    'canary-steps',
+    'switch-spread-ms'
   ]
 
   const byKind: Record<ResultKind, Outcome> = {
@@ -263,8 +264,16 @@ describe('outputsOf', () => {
       hosts: '[]',
       drift: '',
       'preview-url': '',
-      'canary-steps': '[]'
+      'canary-steps': '[]',
+      'switch-spread-ms': ''
     })
+  })
+
+  it('target swarm: the spread between the first and the last proxy task to switch, as an output and a summary line', () => {
+    const swarm: Outcome = { ...deployed, switchSpreadMs: 41.5 }
+    expect(outputsOf(swarm, undefined)['switch-spread-ms']).toBe('41.5')
+    expect(renderSummary(swarm, 'manager')).toContain('The proxy tasks switched within **41.5 ms** of each other (first to last).')
+    expect(renderSummary(deployed, 'manager')).not.toContain('switched within')
   })
 
   it('lists the live workers, and shows them in the summary', () => {
@@ -313,7 +322,8 @@ describe('outputsOf', () => {
       hosts: '[]',
       drift: '',
       'preview-url': '',
-      'canary-steps': '[]'
+      'canary-steps': '[]',
+      'switch-spread-ms': ''
     })
   })
 })

@@ -8,7 +8,16 @@ import { describeTasks, SwarmColorSet } from '../../src/engine/swarm-color-set.j
 import type { NodeInfo, ServiceInfo, ServiceSpec, SwarmCluster, SwarmProxyHealth, TaskInfo } from '../../src/engine/swarm-ports.js'
 import { Timeline } from '../../src/engine/timeline.js'
 import { toDockerSpec } from '../../src/host/swarm-cluster.js'
-import { mapValue, parseServersState, renderSwarmProxyConfig, switchLine, upAddresses } from '../../src/proxy/swarm-proxy-config.js'
+import {
+  liveLabels,
+  mapValue,
+  parseServersState,
+  renderSwarmProxyConfig,
+  routeMapTemplate,
+  switchLine,
+  upAddresses,
+  verifyMapTemplate
+} from '../../src/proxy/swarm-proxy-config.js'
 import { testConfig } from '../support/engine-bed.js'
 import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
 import { inputParser } from '../support/inputs.js'
@@ -58,6 +67,12 @@ describe('the swarm proxy files', () => {
     expect(switchLine('green', 'tok', 'r1')).toBe(
       'clear map /usr/local/etc/haproxy/verify.map;add map /usr/local/etc/haproxy/verify.map tok r1;set map /usr/local/etc/haproxy/route.map app be_green'
     )
+  })
+
+  it('a proxy task Swarm starts renders the live route from the service labels the last switch set', () => {
+    expect(routeMapTemplate()).toBe('{{ with index .Service.Labels "cutover.live-route" }}app {{ . }}{{ else }}app be_none{{ end }}\n')
+    expect(verifyMapTemplate()).toContain('{{ with index .Service.Labels "cutover.live-verify" }}{{ . }}\n{{ end }}')
+    expect(liveLabels('green', 'tok', 'r%201')).toEqual({ 'cutover.live-route': 'be_green', 'cutover.live-verify': 'tok r%201' })
   })
 
   it('reads the servers a proxy sees up and passing, and map entries', () => {
@@ -149,6 +164,11 @@ class FakeSwarm implements SwarmCluster {
   }
   async nodes(): Promise<NodeInfo[]> {
     return []
+  }
+  async setServiceLabels(name: string, labels: Record<string, string>) {
+    this.calls.push(`labels ${name}`)
+    const s = this.services.get(name)!
+    s.spec = { ...s.spec, labels: { ...s.spec.labels, ...labels } }
   }
   async ensureOverlay() {}
   async ensureConfig(name: string) {

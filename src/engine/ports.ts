@@ -152,6 +152,8 @@ export interface VerifyResult {
 export interface Router {
   /** What this router can do: checked against the run's inputs before anything changes (core/capabilities.ts). */
   readonly capabilities: RouterCapabilities
+  /** A router of several proxies switched together (target swarm): ms between the first and the last to switch, in the last switch. */
+  readonly lastSpreadMs?: number
   /** Creates or starts the proxy as needed and makes the app's network reachable from it. */
   ensure(appNetwork: string): Promise<void>
   /** The release the proxy is configured to route the app to; undefined when it has no route. */

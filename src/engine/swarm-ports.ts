@@ -92,8 +92,16 @@ export interface SwarmCluster {
   nodes(): Promise<NodeInfo[]>
   /** Creates the attachable overlay network if it does not exist. */
   ensureOverlay(name: string, labels: Record<string, string>): Promise<void>
-  /** Creates the config object if it does not exist (configs are immutable: the name carries a hash); returns its id. */
-  ensureConfig(name: string, content: string, labels: Record<string, string>): Promise<string>
+  /**
+   * Creates the config object if it does not exist (configs are immutable: the name carries a hash); returns its id.
+   * A templated one is rendered by Swarm for each task as it starts (Go templates: `.Service.Labels` and the like).
+   */
+  ensureConfig(name: string, content: string, labels: Record<string, string>, templated?: boolean): Promise<string>
+  /**
+   * Sets labels of the service itself (not its tasks' containers): Swarm does not replace running
+   * tasks for that, and every task it starts from then on renders its templated configs with them.
+   */
+  setServiceLabels(name: string, labels: Record<string, string>): Promise<void>
 }
 
 /** What the colors' health gate asks of the swarm proxy. */

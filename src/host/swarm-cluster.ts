@@ -204,13 +204,35 @@ export class DockerSwarmCluster implements SwarmCluster {
     }
   }
 
-  async ensureConfig(name: string, content: string, labels: Record<string, string>): Promise<string> {
+  async setServiceLabels(name: string, labels: Record<string, string>): Promise<void> {
+    // The spec as it is with only its labels changed; sent without registry credentials, so the
+    // manager resolves nothing again and the task template (hence every running task) stays as it is.
+    for (let attempt = 1; ; attempt++) {
+      const raw = await this.raw(name)
+      if (!raw) throw new Error(`the service ${name} does not exist`)
+      const spec = { ...raw.Spec, Labels: { ...raw.Spec.Labels, ...labels } }
+      try {
+        await this.docker.getService(raw.ID).update({ ...spec, _query: { version: raw.Version.Index } })
+        return
+      } catch (e) {
+        // Another update between our read and write (Swarm's own, or a concurrent run's): read again.
+        if (attempt >= 3 || !/out of sequence/i.test((e as Error).message)) throw e
+      }
+    }
+  }
+
+  async ensureConfig(name: string, content: string, labels: Record<string, string>, templated = false): Promise<string> {
     const find = async () =>
       ((await this.docker.listConfigs({ filters: { name: [name] } })) as { ID: string; Spec?: { Name?: string } }[]).find(c => c.Spec?.Name === name)?.ID
     const existing = await find()
     if (existing) return existing
     try {
-      const created = (await this.docker.createConfig({ Name: name, Labels: labels, Data: Buffer.from(content).toString('base64') })) as {
+      const created = (await this.docker.createConfig({
+        Name: name,
+        Labels: labels,
+        Data: Buffer.from(content).toString('base64'),
+        ...(templated ? { Templating: { Name: 'golang' } } : {})
+      })) as {
         ID?: string
         id?: string
       }

@@ -96,6 +96,30 @@ backend ${NO_ROUTE_BACKEND}
 ${backends}`
 }
 
+/**
+ * The live route lives on as two labels of the proxy service, set after every switch: Swarm does not
+ * restart tasks for a service label, and renders them into the route and verify maps (templated
+ * configs) of every proxy task it starts later (a crash, a node back, a new node), so a new task
+ * comes up routing to the live color instead of to no release.
+ */
+export const LIVE_ROUTE_LABEL = 'cutover.live-route'
+export const LIVE_VERIFY_LABEL = 'cutover.live-verify'
+
+/** The labels that carry a switch: the live color's backend, and the verify map's `<token> <release>`. */
+export function liveLabels(color: Color, token: string, encodedRelease: string): Record<string, string> {
+  return { [LIVE_ROUTE_LABEL]: colorBackend(color), [LIVE_VERIFY_LABEL]: `${token} ${encodedRelease}` }
+}
+
+/** The route map as Swarm renders it for a starting task (Go template): the live route, or none before the first switch. */
+export function routeMapTemplate(): string {
+  return `{{ with index .Service.Labels "${LIVE_ROUTE_LABEL}" }}${ROUTE_KEY} {{ . }}{{ else }}${ROUTE_KEY} ${NO_ROUTE_BACKEND}{{ end }}\n`
+}
+
+/** The verify map as Swarm renders it for a starting task: the live release's token, if any. */
+export function verifyMapTemplate(): string {
+  return `# the verify token of the live release (set by each switch)\n{{ with index .Service.Labels "${LIVE_VERIFY_LABEL}" }}{{ . }}\n{{ end }}`
+}
+
 /** A config object's name for a file's content (configs are immutable: a new content is a new object). */
 export function configObjectName(app: string, file: string, content: string): string {
   return `${app}-proxy-${file}-${createHash('sha256').update(content).digest('hex').slice(0, 12)}`

@@ -16,22 +16,29 @@ import {
   colorBackend,
   colorOfBackend,
   configObjectName,
+  LIVE_ROUTE_LABEL,
+  LIVE_VERIFY_LABEL,
+  liveLabels,
   mapValue,
   parseServersState,
   proxyServiceName,
   renderSwarmProxyConfig,
   renderSwitchboardConfig,
   ROUTE_KEY,
+  routeMapTemplate,
   SWARM_CONF_DIR,
   SWARM_PROXY_PORT,
   SWARM_ROUTE_MAP,
   SWARM_VERIFY_MAP,
   switchboardName,
   switchLine,
-  upAddresses
+  upAddresses,
+  verifyMapTemplate
 } from './swarm-proxy-config.js'
 
 const TARGETS_LABEL = 'cutover.switch-targets'
+/** The proxy service's label naming the config objects it runs with (a new version's files update it). */
+const CONFIG_LABEL = 'cutover.proxy-config'
 const RUNTIME_TIMEOUT_MS = 5000
 const PROXY_START_TIMEOUT_MS = 90_000
 
@@ -78,17 +85,18 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
   async ensure(appNetwork: string): Promise<void> {
     const { cluster, app, proxy, health, swarm, log } = this.deps
     const labels = { [LABEL.managed]: 'true', [LABEL.app]: app, [LABEL.role]: 'proxy' }
-    const cfg = renderSwarmProxyConfig(app, health)
     const files = [
-      { name: 'cfg', content: cfg, path: `${SWARM_CONF_DIR}/haproxy.cfg` },
-      { name: 'route', content: `${ROUTE_KEY} be_none\n`, path: SWARM_ROUTE_MAP },
-      { name: 'verify', content: '# the verify token of the live release (set at run time)\n', path: SWARM_VERIFY_MAP }
+      { name: 'cfg', content: renderSwarmProxyConfig(app, health), path: `${SWARM_CONF_DIR}/haproxy.cfg`, templated: false },
+      { name: 'route', content: routeMapTemplate(), path: SWARM_ROUTE_MAP, templated: true },
+      { name: 'verify', content: verifyMapTemplate(), path: SWARM_VERIFY_MAP, templated: true }
     ].map(f => ({ ...f, config: configObjectName(app, f.name, f.content) }))
-    const ids = await Promise.all(files.map(f => cluster.ensureConfig(f.config, f.content, labels)))
+    const ids = await Promise.all(files.map(f => cluster.ensureConfig(f.config, f.content, labels, f.templated)))
+    const configs = files.map(f => f.config).join(',')
+    const existing = await cluster.service(this.service)
     const spec = {
       name: this.service,
       image: proxy.image,
-      labels: { ...labels, 'cutover.proxy-config': files[0].config },
+      labels: { ...labels, [CONFIG_LABEL]: configs, ...(existing ? await this.liveLabelsOf(existing.labels) : {}) },
       containerLabels: labels,
       env: {},
       networks: [appNetwork],
@@ -97,19 +105,37 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
       files: files.map((f, i) => ({ configId: ids[i], config: f.config, path: f.path })),
       stopGraceSeconds: Math.ceil(proxy.drainTimeoutMs / 1000) + 5
     }
-    const existing = await cluster.service(this.service)
     if (!existing) {
       await cluster.create(spec)
       log.info(
         `Created the proxy service ${this.service} (${proxy.image}) on ${swarm.proxyLabel ? `nodes labelled ${swarm.proxyLabel}` : 'every node'}, port ${proxy.port} published in host mode`
       )
-    } else if (existing.labels['cutover.proxy-config'] !== files[0].config) {
-      // A new version's proxy files: Swarm restarts the proxy tasks one node at a time.
+    } else if (existing.labels[CONFIG_LABEL] !== configs) {
+      // A new version's proxy files: Swarm restarts the proxy tasks one node at a time, each with the live route.
       await cluster.update(spec)
       log.warning(`Updated the proxy service ${this.service} to this version's configuration: its tasks restart node by node`)
     }
     await this.waitProxies()
     await this.connectSwitchboard(appNetwork)
+  }
+
+  /**
+   * The live route the service's labels carry; a service from a version before them (no labels yet)
+   * gets the route its running tasks hold, so the tasks an update restarts come up routed.
+   */
+  private async liveLabelsOf(labels: Record<string, string>): Promise<Record<string, string>> {
+    if (labels[LIVE_ROUTE_LABEL]) return { [LIVE_ROUTE_LABEL]: labels[LIVE_ROUTE_LABEL], [LIVE_VERIFY_LABEL]: labels[LIVE_VERIFY_LABEL] ?? '' }
+    // (proxies that do not answer leave it to the next switch, as before the labels)
+    const answers = await this.everyProxy(`show map ${SWARM_ROUTE_MAP};show map ${SWARM_VERIFY_MAP}`).catch(() => [])
+    for (const { answer = '' } of answers) {
+      const color = colorOfBackend(mapValue(answer, ROUTE_KEY))
+      const verify = answer
+        .split('\n')
+        .map(l => l.trim().split(/\s+/))
+        .find(f => f.length === 3 && f[1] !== ROUTE_KEY)
+      if (color && verify) return liveLabels(color, verify[1], verify[2])
+    }
+    return {}
   }
 
   /** Every eligible node's proxy task running, bounded. */
@@ -212,8 +238,7 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
         .find(f => f.length === 3 && f[1] !== ROUTE_KEY)?.[2]
       return color && release ? { color, releaseId: decodeRelease(release) ?? release } : undefined
     })
-    // A proxy task that disagrees (restarted since with its file's route) is what the run must put right.
-    // (one without a route, restarted with its file's empty route, reads as no route: the next switch sets it)
+    // A proxy task that disagrees (restarted with a route that was not recorded) is what the run must put right.
     const first = routes[0]
     const odd = routes.findIndex(r => r?.releaseId !== first?.releaseId)
     return odd >= 0 ? routes[odd] : first
@@ -231,6 +256,18 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
         `${failed.length} of ${answers.length} proxy task(s) did not switch: ${failed.map(f => `${f.task.node}: ${f.error ?? runtimeErrors(f.answer ?? '').join(' ')}`).join('; ')}`
       )
     this.deps.log.info(`Switched ${answers.length} proxy task(s) to ${route.color} within ${this.lastSpreadMs} ms of each other (first to last)`)
+    await this.recordRoute(route, token)
+  }
+
+  /** After the switch (not in its path): the route on the service's labels, for the proxy tasks Swarm starts later. */
+  private async recordRoute(route: Route, token: string): Promise<void> {
+    try {
+      await this.deps.cluster.setServiceLabels(this.service, liveLabels(route.color, token, encodeRelease(route.releaseId)))
+    } catch (e) {
+      this.deps.log.warning(
+        `Every proxy task routes ${this.deps.app} to ${route.color}, but the route could not be recorded on the service ${this.service} (${(e as Error).message}): a proxy task Swarm starts from now on routes to the color of the switch before, until the next deploy or rollback`
+      )
+    }
   }
 
   /** Through each node's published port (from the manager), until every one answers from the release. */

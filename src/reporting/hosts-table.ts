@@ -19,7 +19,9 @@ const RESULT: Record<HostResultKind, string> = {
 /** The per-host rows of a run over several hosts (and the switch spread, and drift). */
 export function hostsTable(outcome: Outcome, esc: (text: string) => string): string[] {
   const hosts = outcome.hosts ?? []
-  if (hosts.length < 2) return []
+  // One host with several proxies (target swarm: a proxy task per node) has a spread too.
+  if (hosts.length < 2)
+    return outcome.switchSpreadMs === undefined ? [] : [`The proxy tasks switched within **${outcome.switchSpreadMs} ms** of each other (first to last).`, '']
   const rows = ['| host | result | live | release | |', '|---|---|---|---|---|']
   for (const h of hosts) rows.push(row(h, esc))
   rows.push('')

@@ -16,6 +16,7 @@ export function outputsOf(outcome: Omit<Outcome, 'mode' | 'app' | 'steps'> & Par
     hosts: JSON.stringify(outcome.hosts ?? []),
     'preview-url': outcome.preview?.url ?? '',
     'canary-steps': JSON.stringify(outcome.canarySteps ?? []),
+    'switch-spread-ms': outcome.switchSpreadMs === undefined ? '' : String(outcome.switchSpreadMs),
     drift: outcome.drift === undefined ? '' : String(outcome.drift)
   }
 }
