@@ -4,6 +4,7 @@
 //   node bench/steps.mjs                                   # dist/index.js, 5 rollback + deploy pairs, no load
 //   node bench/steps.mjs --bundle before=/tmp/old/index.js --bundle after=dist/index.js --pairs 6
 //   node bench/steps.mjs --load                            # the same under the bench's load (lib/load-worker.mjs)
+//   node bench/steps.mjs --user deployer                   # as the test bed's clean SSH user (/bin/sh, no rc files)
 //
 // One app (bench-steps-XXXXXX) on its own free port, v1 then v2 deployed first; then, per pair, a
 // warm rollback and a deploy of the next version (image present on the host, so the pull is short),
@@ -36,6 +37,10 @@ function option(name, fallback) {
 }
 const pairs = Number(option('pairs', 5))
 const withLoad = process.argv.includes('--load')
+// root (the test bed's default) runs ~/.bashrc with `pyenv init` on every SSH exec, as a heavy shell
+// setup on a real host would; deployer is the test bed's docker-group user whose shell is /bin/sh.
+const sshUser = option('user', 'root')
+if (!['root', 'deployer'].includes(sshUser)) throw new Error(`--user is root or deployer, not ${sshUser}`)
 const outDir = resolve(option('out', join(REPO, 'bench', 'results')))
 const bundles = process.argv
   .map((a, i) => (a === '--bundle' ? process.argv[i + 1] : undefined))
@@ -116,8 +121,21 @@ async function removeApp(app, home = os.homedir()) {
   for (const f of [`locks/${app}.lock`, `locks/${app}.holder`, `apps/${app}`]) rmSync(join(home, '.cutover', f), { recursive: true, force: true })
 }
 
+/** The SSH user the runs log in as, and its home (where cutover keeps its state on the host). */
+function userOf(bed) {
+  if (sshUser === 'root') return { user: bed.CUTOVER_TEST_SSH_USER, home: os.homedir() }
+  return { user: bed.CUTOVER_TEST_DEPLOYER_USER, home: `/home/${bed.CUTOVER_TEST_DEPLOYER_USER}` }
+}
+
 async function oneRun({ bundle, bed, app, port, mode, image, expect }) {
-  const inputs = { ...testbedInputs(bed, app, port), 'health-timeout': '20s', 'drain-timeout': '2s', mode, ...(image ? { image } : {}) }
+  const inputs = {
+    ...testbedInputs(bed, app, port),
+    user: userOf(bed).user,
+    'health-timeout': '20s',
+    'drain-timeout': '2s',
+    mode,
+    ...(image ? { image } : {})
+  }
   const startedAt = now()
   const serving = watchServing(port, expect, startedAt + 60_000)
   const loadAvg = load1()
@@ -156,14 +174,14 @@ async function main() {
   const image = tag => `${bed.CUTOVER_TEST_IMAGE_PREFIX}:${tag}`
   const cleanup = async () => {
     for (const child of liveChildren) child.kill('SIGTERM')
-    await removeApp(app)
+    await removeApp(app, userOf(bed).home)
   }
   process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)))
   const runs = []
   let load
   try {
     log(
-      `${app} on port ${port}; bundles ${bundles.map(b => b.label).join(', ')}; ${withLoad ? 'under load' : 'no load'}; load average ${os
+      `${app} on port ${port}; bundles ${bundles.map(b => b.label).join(', ')}; SSH user ${userOf(bed).user}; ${withLoad ? 'under load' : 'no load'}; load average ${os
         .loadavg()
         .map(x => x.toFixed(2))
         .join(' ')}`
@@ -201,12 +219,13 @@ async function main() {
     date: new Date().toISOString(),
     commit,
     load: withLoad ? "the bench's load (lib/load-worker.mjs) on the app's proxy" : 'no bench load',
+    sshUser: userOf(bed).user,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadAverageAtEnd: os.loadavg().map(x => Math.round(x * 100) / 100) },
     bundles: bundles.map(b => ({ ...b, ...bundleBytes(b.path) })),
     runs
   }
   mkdirSync(outDir, { recursive: true })
-  const suffix = withLoad ? '-load' : ''
+  const suffix = (withLoad ? '-load' : '') + (sshUser === 'root' ? '' : `-${sshUser}`)
   const jsonName = `steps${suffix}-${date}-${commit}.json`
   writeFileSync(join(outDir, jsonName), JSON.stringify(result, null, 1))
   writeFileSync(join(outDir, `steps${suffix}-latest.md`), renderStepsMarkdown(result, jsonName, `steps${suffix}-chart.svg`))
@@ -217,7 +236,8 @@ async function main() {
 /** --render FILE.json: the table and chart again from a results file (after a change to the report). */
 function renderAgain(file) {
   const result = JSON.parse(readFileSync(file, 'utf8'))
-  const suffix = result.load === 'no bench load' || result.load === 'none' ? '' : '-load'
+  const loaded = !(result.load === 'no bench load' || result.load === 'none')
+  const suffix = (loaded ? '-load' : '') + (result.sshUser && result.sshUser !== 'root' ? '-deployer' : '')
   const jsonName = file.split('/').pop()
   writeFileSync(join(dirname(file), `steps${suffix}-latest.md`), renderStepsMarkdown(result, jsonName, `steps${suffix}-chart.svg`))
   writeFileSync(join(dirname(file), `steps${suffix}-chart.svg`), renderStepsSvg(result))

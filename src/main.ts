@@ -1,17 +1,13 @@
-import * as core from '@actions/core'
 import type { Config } from './core/config.js'
-import { InputError } from './inputs/parse.js'
-import { readLayeredConfig } from './inputs/layers.js'
-import { ACTION_DEFAULTS } from './inputs/settings-defaults.js'
 import type { Log } from './core/log.js'
 import { ReleaseError, type ReleaseResult } from './core/outcome.js'
 import type { ReleaseAuthor } from './core/release.js'
-import { DeployLock, type LockHolder } from './host/lock.js'
+import type { DeployLock, LockHolder } from './host/lock.js'
 import { ReleaseEngine, type EngineDeps } from './engine/release.js'
 import { engineConfigOf } from './engine/context.js'
 import { Timeline } from './engine/timeline.js'
 import type { UntrustedOutput } from './engine/release-command.js'
-import { hostAdapters, settleProxy, shellFor, swarmProxySettings } from './adapters.js'
+import { hostAdapters, settleProxy, swarmProxySettings } from './adapters.js'
 import { MODES } from './engine/modes.js'
 import { logUrlOf, runContextFromEnv } from './reporting/deployments.js'
 import { reportCertificates } from './reporting/certificates.js'
@@ -23,6 +19,7 @@ import { FleetConnectError, labelOf } from './fleet/hosts.js'
 import { refuseInputs, RunReport } from './run-report.js'
 import { actionsSink, type RunIdentity, type RunSink } from './run-sink.js'
 import { sinceStart, trace } from './core/trace.js'
+import { openShell, secrets, takesLock, type EarlyHost, type Start } from './start.js'
 
 /** After a cancel signal, how long the run may take to undo what it started before it exits anyway. */
 const CANCEL_GRACE_MS = 6000
@@ -33,42 +30,19 @@ const REPORT_MS = 1500
 /** The longest a hard stop waits for the run to put back what it changed. */
 const HARD_STOP_WAIT_MS = 5000
 
-/** Every value registered as a secret: the runner masks the log, but not the job summary. */
-const secrets: string[] = []
-
-/** The inputs, over CUTOVER_<NAME> variables and the config file (inputs/layers.ts). */
-function readConfig(): Config {
-  return readLayeredConfig({
-    explicit: name => core.getInput(name),
-    explicitDefaults: ACTION_DEFAULTS,
-    env: process.env,
-    mask: secret => {
-      core.setSecret(secret)
-      secrets.push(secret)
-    },
-    workspace: process.env.GITHUB_WORKSPACE ?? process.cwd()
-  }).config
-}
-
 /** A container's output streamed into a log group as it comes, its workflow commands not obeyed. */
 function untrustedOutput(sink: RunSink): UntrustedOutput {
   return (title, body) => sink.log.group(title, () => sink.untrusted(body))
 }
 
-/** Who runs, as the runner's environment says. */
-function actionIdentity(): RunIdentity {
+/** Who runs, as the runner's environment says (the lock's holder, made by start.ts). */
+function actionIdentity(holder: LockHolder): RunIdentity {
   const runInfo = runContextFromEnv()
-  const runLabel = `${process.env.GITHUB_REPOSITORY ?? 'local'}#${process.env.GITHUB_RUN_ID ?? process.pid}`
   return {
     runInfo,
-    runLabel,
+    runLabel: holder.run,
     author: { repository: runInfo.repository, runUrl: logUrlOf(runInfo), actor: process.env.GITHUB_ACTOR, commit: runInfo.sha },
-    holder: {
-      run: runLabel,
-      actor: process.env.GITHUB_ACTOR ?? 'unknown',
-      repository: process.env.GITHUB_REPOSITORY ?? 'local',
-      since: new Date().toISOString()
-    },
+    holder,
     secrets,
     cancelledExitCode: 1
   }
@@ -85,8 +59,19 @@ class Resources {
   lock?: DeployLock
   /** A run over several hosts holds its own connections and locks. */
   fleet?: FleetRun
+  private closed = false
+
+  /** The shell on its way (opened beside the Docker checks): held once it comes, or ended at once if the run has closed by then. */
+  adoptShell(shell: Promise<DeployLock>): Promise<DeployLock> {
+    shell.then(
+      lock => (this.closed ? lock.release() : (this.lock = lock)),
+      () => undefined
+    )
+    return shell
+  }
 
   close(log?: Log): void {
+    this.closed = true
     this.fleet?.close()
     if (this.docker && log) {
       log.info(`Docker API: ${this.docker.agent.apiRequests} requests over ${this.docker.agent.channelsOpened} channels of 1 SSH connection`)
@@ -98,18 +83,14 @@ class Resources {
   }
 }
 
-export async function run(): Promise<void> {
+/** The Action's run, once start.ts has read the inputs (and, for one host, started connecting). */
+export async function run(started: Start): Promise<void> {
   trace.mark('main')
-  let config: Config
-  const parsing = sinceStart()
-  try {
-    config = readConfig()
-    trace.span('inputs', parsing)
-  } catch (e) {
-    await refuseInputs(e instanceof InputError ? e.message : `Invalid input: ${(e as Error).message}`, core.getInput('app'), secrets, actionsSink)
+  if (!started.config) {
+    await refuseInputs(started.refused, started.app, secrets, actionsSink)
     return
   }
-  const end = await execute(config, actionsSink, actionIdentity())
+  const end = await execute(started.config, actionsSink, actionIdentity(started.holder), started.early)
   if (end.cancelled) process.exit(1)
 }
 
@@ -119,8 +100,11 @@ export interface RunEnd {
   cancelled: boolean
 }
 
-/** One run on the engine, for the Action and the command line alike: `sink` takes its report. */
-export async function execute(config: Config, sink: RunSink, identity: RunIdentity): Promise<RunEnd> {
+/**
+ * One run on the engine, for the Action and the command line alike: `sink` takes its report.
+ * `early`: the connection and lock shell start.ts began for one host while the action loaded.
+ */
+export async function execute(config: Config, sink: RunSink, identity: RunIdentity, early?: EarlyHost): Promise<RunEnd> {
   const log = sink.log
   const timeline = new Timeline(log)
   const resources = new Resources()
@@ -159,6 +143,7 @@ export async function execute(config: Config, sink: RunSink, identity: RunIdenti
           author,
           reports,
           sink,
+          early,
           cancelled: () => cancel.signals > 0,
           onRouter: router => (reportRouter = router),
           onEngine: made => (engine = made)
@@ -294,6 +279,7 @@ interface OneHostRun {
   author: ReleaseAuthor
   reports: RunReport
   sink: RunSink
+  early?: EarlyHost
   cancelled: () => boolean
   onRouter: (router: Router) => void
   onEngine: (engine: ReleaseEngine) => void
@@ -301,22 +287,31 @@ interface OneHostRun {
 
 /** One host: connect, lock (mode status: a lock-free shell), settle the proxy, run the mode's engine call. */
 async function runOneHost(run: OneHostRun): Promise<{ result: ReleaseResult; certificates: DomainCertificate[] }> {
-  const { config, log, timeline, resources, holder, runLabel, author, reports, sink, cancelled, onRouter, onEngine } = run
-  await timeline.step('connect', `Connecting to ${hostLabel(config)}`, async note => {
-    resources.ssh = await trace.timed('ssh handshake', () => SshSession.connect(config.ssh))
-    resources.ssh.onLost(e => log.warning(e.message))
-    resources.docker = dockerOverSsh(resources.ssh, config.dockerSocket)
+  const { config, log, timeline, resources, holder, runLabel, author, reports, sink, early, cancelled, onRouter, onEngine } = run
+  let shellOpening: Promise<DeployLock> | undefined
+  const connect = async (note: (detail: string) => void) => {
+    const ssh = (resources.ssh = await (early?.connecting ?? trace.timed('ssh handshake', () => SshSession.connect(config.ssh))))
+    ssh.onLost(e => log.warning(e.message))
+    // The lock's shell starts on the host (an sshd session, the user's shell and its start-up files:
+    // often the slowest call of a run) while Docker answers and the proxy is read; nothing changes on
+    // the host before the lock step has it.
+    shellOpening = resources.adoptShell(early?.shell ?? trace.timed('lock shell', () => openShell(ssh, config, holder, log)))
+    resources.docker = dockerOverSsh(ssh, config.dockerSocket)
     const version = await resources.docker.docker.version()
     note(`Docker ${version.Version} (API ${version.ApiVersion})`)
-    log.info(`Connected to ${resources.ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
-  })
+    log.info(`Connected to ${ssh.description}: Docker ${version.Version} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`)
+  }
+  await timeline.step('connect', `Connecting to ${hostLabel(config)}`, connect, early?.since)
   const ssh = resources.ssh!
   const docker = resources.docker!.docker
+  const web = config.roles?.web !== false
+  // Reads only: which proxy the host runs, checked against the inputs while the lock's shell starts.
+  const proxy = config.swarm ? swarmProxySettings(config, log) : await settleProxy(docker, config, log)
   // The shell that holds the lock also serves the ledger's reads and writes (mode status reads without the lock).
   // rebuild-ledger writes the ledger: under the lock, as a deploy would.
-  const shell = (resources.lock = await shellFor(ssh, config, holder, log, timeline))
-  const web = config.roles?.web !== false
-  const proxy = config.swarm ? swarmProxySettings(config, log) : await settleProxy(docker, config, log)
+  const shell = (resources.lock = await (takesLock(config)
+    ? timeline.step('lock', `Taking the deploy lock of ${config.app}`, () => shellOpening!)
+    : shellOpening!))
   const adapters = hostAdapters(config, proxy, { ssh, docker, shell }, holder, log)
   if (web) onRouter(adapters.router)
   const deps: EngineDeps = {

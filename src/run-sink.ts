@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import * as core from '@actions/core'
+import * as core from './reporting/workflow-commands.js'
 import type { Log } from './core/log.js'
 import type { Outcome } from './core/outcome.js'
 import type { ReleaseAuthor } from './core/release.js'
@@ -38,7 +38,7 @@ export const actionsSink: RunSink = {
   log: actionsLog,
   setOutput: (name, value) => core.setOutput(name, value),
   writeSummary: async markdown => {
-    await core.summary.addRaw(markdown).write()
+    await core.appendSummary(markdown)
   },
   setFailed: reason => core.setFailed(reason),
   // Workflow commands in the text (::error::, ::add-mask::, ...) must not be obeyed: the runner is

@@ -18,7 +18,14 @@ const CATEGORIES = [
   ['end', 'report, close, exit', '#17becf']
 ]
 
-const START_PARTS = new Set(['Node start + bundle parse', 'module loading', 'inputs', 'before the first step', 'start (Node, modules, inputs)'])
+const START_PARTS = new Set([
+  'Node start + bundle parse',
+  'entry modules',
+  'module loading',
+  'inputs',
+  'before the first step',
+  'start (Node, modules, inputs)'
+])
 const END_PARTS = new Set(['close', 'report', 'process exit', 'report + exit', 'after the last step'])
 
 export function categoryOf(name) {
@@ -43,9 +50,17 @@ export function stepSegments(run) {
   const firstStart = groups[0]?.start ?? run.exitedAt
   const trace = run.trace
   const add = (name, ms) => segments.push({ name, ms: Math.max(0, Math.round(ms)) })
-  if (trace?.marks?.bundle !== undefined && trace.marks.main !== undefined) {
+  const inputs = trace?.spans.find(s => s.name === 'inputs')
+  if (trace?.marks?.bundle !== undefined && trace.marks.main !== undefined && inputs && inputs.end <= trace.marks.main) {
+    // Since issue #25's split: the entry reads the inputs and starts connecting, then loads the rest (main.ts's chunk).
     const at = ms => trace.origin + ms
-    const inputs = trace.spans.find(s => s.name === 'inputs')
+    add('Node start + bundle parse', at(trace.marks.bundle) - run.spawnedAt)
+    add('entry modules', inputs.start - trace.marks.bundle)
+    add('inputs', inputs.end - inputs.start)
+    add('module loading', trace.marks.main - inputs.end)
+    add('before the first step', firstStart - at(trace.marks.main))
+  } else if (trace?.marks?.bundle !== undefined && trace.marks.main !== undefined) {
+    const at = ms => trace.origin + ms
     add('Node start + bundle parse', at(trace.marks.bundle) - run.spawnedAt)
     add('module loading', trace.marks.main - trace.marks.bundle)
     add('inputs', inputs ? inputs.end - inputs.start : 0)
@@ -128,7 +143,7 @@ export function renderStepsMarkdown(result, jsonName, chartName) {
   const out = []
   out.push(`# Where a deploy's and a rollback's time goes (issue #25)`, '')
   out.push(
-    `Run ${result.date} on commit \`${result.commit}\`, ${result.machine.cpus} cores (${result.machine.model}), load: ${result.load}; ` +
+    `Run ${result.date} on commit \`${result.commit}\`, ${result.machine.cpus} cores (${result.machine.model}), SSH user ${result.sshUser ?? 'root'}, load: ${result.load}; ` +
       `load average at the end ${result.machine.loadAverageAtEnd.join(' / ')} (other agents' test suites share the machine). ` +
       `Bundles, interleaved run by run: ${result.bundles.map(b => `**${b.label}** (entry file ${(b.bytes / 1e6).toFixed(2)} MB${b.totalBytes && b.totalBytes !== b.bytes ? `, ${(b.totalBytes / 1e6).toFixed(2)} MB with the chunks it imports later` : ''})`).join(', ')}. ` +
       `Raw: [\`${jsonName}\`](${jsonName}). Chart: [\`${chartName}\`](${chartName}).`,
@@ -151,6 +166,14 @@ export function renderStepsMarkdown(result, jsonName, chartName) {
   out.push(`|---|${groups.map(() => '---:').join('|')}|`)
   for (const n of names) out.push(`| ${n} | ${groups.map(g => ms(g.segs.find(s => s.name === n)?.ms)).join(' | ')} |`)
   out.push(`| **run time** | ${groups.map(g => `**${ms(g.total)}**`).join(' | ')} |`)
+  // The handshake and the lock's shell overlap other segments once the entry starts them early: their own length, apart.
+  const overlapped = ['ssh handshake', 'lock shell']
+  const spanMs = (g, name) => median(g.runs.map(r => r.trace?.spans.find(s => s.name === name)).map(s => (s ? Math.round(s.end - s.start) : null)))
+  if (groups.some(g => overlapped.some(n => spanMs(g, n) !== null))) {
+    out.push('', '## Calls that may overlap the segments above, median ms', '')
+    out.push(`| call | ${groups.map(g => `${g.bundle} ${g.mode}`).join(' | ')} |`, `|---|${groups.map(() => '---:').join('|')}|`)
+    for (const n of overlapped) out.push(`| ${n} | ${groups.map(g => ms(spanMs(g, n))).join(' | ')} |`)
+  }
   const calls = dockerCalls(result.runs)
   if (calls.length) {
     out.push('', "## Docker API calls (runs that printed the action's trace)", '')

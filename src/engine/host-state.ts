@@ -48,8 +48,13 @@ export async function readLedger(ctx: EngineContext): Promise<LedgerRecord> {
  * saved configuration is older than the ledger): a mismatch is put right before anything else,
  * and said, when the live release's containers run; otherwise it is said and left to the release.
  */
-async function repairRouting(ctx: EngineContext, live: Release, containers: ColorState[]): Promise<void> {
-  const routed = await ctx.router.current()
+async function repairRouting(
+  ctx: EngineContext,
+  live: Release,
+  containers: ColorState[],
+  routing: ReturnType<EngineContext['router']['current']>
+): Promise<void> {
+  const routed = await routing
   if (!routed || routed.releaseId === live.id) return
   const state = containers.find(c => c.color === live.color)
   const runs = !!state?.running && isContainerOf(state, live)
@@ -87,9 +92,13 @@ export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, pl
         reason: `Input 'app-port' is none, but the live release of ${ctx.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${ctx.app}'s containers first. Nothing was changed.`
       })
     }
+    // The proxy's route, read while the containers are: it is the slowest read (a file in the proxy's
+    // volume), and recovering containers never changes a route.
+    const routing = ctx.web && live ? ctx.router.current() : undefined
+    routing?.catch(() => undefined)
     await colors.recover(live, record.preview?.release)
     const containers = await colors.inspect(record.releases)
-    if (ctx.web && live) await repairRouting(ctx, live, containers)
+    if (routing) await repairRouting(ctx, live!, containers, routing)
     note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet')
     log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`)
     return { record, live, containers }

@@ -14,9 +14,13 @@ export class Timeline {
     this.startedAt = now()
   }
 
-  async step<T>(name: StepName, title: string, fn: (note: (detail: string) => void) => Promise<T>): Promise<T> {
-    const started = this.now()
-    const tracedFrom = sinceStart()
+  /**
+   * `since`: when the step's work really began, if before this call (the SSH handshake starts while
+   * the action loads): the step counts from then, on this timeline's clock and on the trace's.
+   */
+  async step<T>(name: StepName, title: string, fn: (note: (detail: string) => void) => Promise<T>, since?: { at: number; traced: number }): Promise<T> {
+    const started = since?.at ?? this.now()
+    const tracedFrom = since?.traced ?? sinceStart()
     let detail: string | undefined
     try {
       const value = await this.log.group(title, () => fn(d => (detail = d)))

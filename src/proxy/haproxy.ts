@@ -175,10 +175,12 @@ export class HaproxyRouter implements Router {
   /**
    * Every read at once, the configuration files in one request (each is a round trip over the
    * SSH connection; a switch is the moment that counts). Under the deploy lock nobody else writes
-   * the app's files, so what was read is still there when it is written.
+   * the app's files, so what was read is still there when it is written, and the volume as this run
+   * last read it will do (the inspect step read it; every write forgets it): other apps' lines in
+   * the shared maps and TLS lists decide nothing here, since only this app's entries are compared,
+   * and a change to the shared files re-reads them under the proxy's lock (reloadRouting).
    */
   private async readRouting(target: Route): Promise<RoutingBefore> {
-    this.files.forget()
     const [text, verifyMap, addresses, backends, maps, missing, tlsFiles, cert] = await Promise.all([
       this.readAppFile(),
       this.files.file(verifyMapFile(this.app)),

@@ -1,4 +1,4 @@
-import { getOctokit } from '@actions/github'
+import type { getOctokit } from '@actions/github'
 import type { Log } from '../core/log.js'
 
 type Octokit = ReturnType<typeof getOctokit>
@@ -75,15 +75,26 @@ export interface DeploymentRequest {
 export class GithubDeployment {
   id?: number
   private disabled = false
+  private client?: Promise<Octokit>
 
   private constructor(
-    private readonly octokit: Octokit,
+    private readonly token: string,
     private readonly owner: string,
     private readonly repo: string,
     private readonly ctx: RunContext,
     private readonly request: DeploymentRequest,
     private readonly log: Log
   ) {}
+
+  /**
+   * Octokit (with its HTTP client) is loaded by the first call to GitHub: a run that records no
+   * deployment never parses it (issue #25). It reads GITHUB_API_URL when loaded, so GitHub
+   * Enterprise Server works as it is.
+   */
+  private octokit(): Promise<Octokit> {
+    this.client ??= import('@actions/github').then(github => github.getOctokit(this.token))
+    return this.client
+  }
 
   static forRun(token: string, ctx: RunContext, request: DeploymentRequest, log: Log): GithubDeployment | undefined {
     if (!token) {
@@ -95,8 +106,7 @@ export class GithubDeployment {
       return undefined
     }
     const [owner, repo] = ctx.repository.split('/')
-    // getOctokit reads GITHUB_API_URL, so GitHub Enterprise Server works as it is.
-    return new GithubDeployment(getOctokit(token), owner, repo, ctx, request, log)
+    return new GithubDeployment(token, owner, repo, ctx, request, log)
   }
 
   private warn(what: string, e: unknown): void {
@@ -131,8 +141,8 @@ export class GithubDeployment {
     }
   }
 
-  private createAt(ref: string) {
-    return this.octokit.rest.repos.createDeployment({
+  private async createAt(ref: string) {
+    return (await this.octokit()).rest.repos.createDeployment({
       owner: this.owner,
       repo: this.repo,
       ref,
@@ -149,7 +159,9 @@ export class GithubDeployment {
   async setStatus(state: DeploymentState, description: string, environmentUrl?: string): Promise<void> {
     if (this.disabled || this.id === undefined) return
     try {
-      await this.octokit.rest.repos.createDeploymentStatus({
+      await (
+        await this.octokit()
+      ).rest.repos.createDeploymentStatus({
         owner: this.owner,
         repo: this.repo,
         deployment_id: this.id,
@@ -180,7 +192,7 @@ export class GithubDeployment {
   static async retireEnvironment(token: string, ctx: RunContext, app: string, environment: string, why: string, log: Log): Promise<number> {
     if (!token || !ctx.repository || !ctx.sha) return 0
     const [owner, repo] = ctx.repository.split('/')
-    const previews = new GithubDeployment(getOctokit(token), owner, repo, ctx, { app, image: '', environment, description: '' }, log)
+    const previews = new GithubDeployment(token, owner, repo, ctx, { app, image: '', environment, description: '' }, log)
     return previews.retireIn(environment, () => true, why)
   }
 
@@ -188,7 +200,9 @@ export class GithubDeployment {
   private async retireIn(environment: string, which: (id: number) => boolean, description: string): Promise<number> {
     let retired = 0
     try {
-      const { data: deployments } = await this.octokit.rest.repos.listDeployments({
+      const { data: deployments } = await (
+        await this.octokit()
+      ).rest.repos.listDeployments({
         owner: this.owner,
         repo: this.repo,
         environment,
@@ -199,14 +213,18 @@ export class GithubDeployment {
         // the environment, or another tool's deployment (no app in its payload), is left alone.
         if (!which(d.id)) continue
         if (appOf(d.payload) !== this.request.app) continue
-        const { data: statuses } = await this.octokit.rest.repos.listDeploymentStatuses({
+        const { data: statuses } = await (
+          await this.octokit()
+        ).rest.repos.listDeploymentStatuses({
           owner: this.owner,
           repo: this.repo,
           deployment_id: d.id,
           per_page: 1
         })
         if (statuses[0]?.state !== 'success') continue
-        await this.octokit.rest.repos.createDeploymentStatus({
+        await (
+          await this.octokit()
+        ).rest.repos.createDeploymentStatus({
           owner: this.owner,
           repo: this.repo,
           deployment_id: d.id,
