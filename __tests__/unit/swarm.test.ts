@@ -4,7 +4,7 @@ import { ReleaseError } from '../../src/core/outcome.js'
 import type { Release } from '../../src/core/release.js'
 import type { ActivePlan } from '../../src/engine/color-set.js'
 import { EngineContext } from '../../src/engine/context.js'
-import { describeTasks, SwarmColorSet } from '../../src/engine/swarm-color-set.js'
+import { describeTasks, secretObjectName, SwarmColorSet } from '../../src/engine/swarm-color-set.js'
 import type { NodeInfo, ServiceInfo, ServiceSpec, SwarmCluster, SwarmProxyHealth, TaskInfo } from '../../src/engine/swarm-ports.js'
 import { Timeline } from '../../src/engine/timeline.js'
 import { toDockerSpec } from '../../src/host/swarm-cluster.js'
@@ -35,11 +35,21 @@ const { parse, errorOf } = inputParser(base)
 describe('target: swarm inputs', () => {
   it('container by default; swarm with constraints and a proxy label', () => {
     expect(parse().swarm).toBeUndefined()
-    expect(parse({ target: 'swarm' }).swarm).toEqual({ constraints: [] })
+    expect(parse({ target: 'swarm' }).swarm).toEqual({ constraints: [], secrets: [] })
     expect(parse({ target: 'swarm', 'swarm-constraints': 'node.labels.zone==a\nnode.role != manager', 'swarm-proxy-label': 'cutover.proxy' }).swarm).toEqual({
       constraints: ['node.labels.zone==a', 'node.role != manager'],
+      secrets: [],
       proxyLabel: 'cutover.proxy'
     })
+  })
+
+  it('swarm-secrets names variables of env or env-file, with target swarm only', () => {
+    expect(parse({ target: 'swarm', env: 'API_TOKEN=s3cr3t-value\nPORT=80', 'swarm-secrets': 'API_TOKEN' }).swarm?.secrets).toEqual(['API_TOKEN'])
+    expect(errorOf({ env: 'API_TOKEN=s3cr3t-value', 'swarm-secrets': 'API_TOKEN' })).toBe("Input 'swarm-secrets' only applies with target: swarm")
+    const unknown = errorOf({ target: 'swarm', env: 'API_TOKEN=s3cr3t-value', 'swarm-secrets': 'DB_PASSWORD' })
+    expect(unknown).toBe('Input \'swarm-secrets\' names "DB_PASSWORD", which neither env nor env-file sets: list the names of variables they set (API_TOKEN)')
+    expect(unknown).not.toContain('s3cr3t')
+    expect(errorOf({ target: 'swarm', env: 'A=1234', 'swarm-secrets': 'A\nA' })).toBe("Input 'swarm-secrets' names a variable twice")
   })
 
   it('refuses what a swarm does not carry, before anything is touched', () => {
@@ -97,13 +107,18 @@ describe('the swarm proxy files', () => {
       env: { A: '1' },
       replicas: 4,
       networks: ['n'],
-      constraints: ['node.role==worker']
+      constraints: ['node.role==worker'],
+      secrets: [{ secretId: 'sid', secret: 'web.r1.TOKEN', file: 'TOKEN' }]
     })
     expect(spec).toMatchObject({
       Mode: { Replicated: { Replicas: 4 } },
       EndpointSpec: { Mode: 'dnsrr', Ports: [] },
       UpdateConfig: { Parallelism: 0 },
-      TaskTemplate: { ContainerSpec: { Env: ['A=1'] }, Placement: { Constraints: ['node.role==worker'] }, Networks: [{ Target: 'n' }] }
+      TaskTemplate: {
+        ContainerSpec: { Env: ['A=1'], Secrets: [{ SecretID: 'sid', SecretName: 'web.r1.TOKEN', File: { Name: 'TOKEN', UID: '0', GID: '0', Mode: 0o444 } }] },
+        Placement: { Constraints: ['node.role==worker'] },
+        Networks: [{ Target: 'n' }]
+      }
     })
     const proxy = toDockerSpec({
       name: 'p',
@@ -129,7 +144,8 @@ class FakeSwarm implements SwarmCluster {
   calls: string[] = []
   private info(name: string): ServiceInfo | undefined {
     const s = this.services.get(name)
-    return s && { id: name, name, labels: s.spec.labels, image: s.spec.image, replicas: s.spec.replicas, hasPreviousSpec: !!s.previous }
+    const secretIds = (s?.spec.secrets ?? []).map(x => x.secretId)
+    return s && { id: name, name, labels: s.spec.labels, image: s.spec.image, replicas: s.spec.replicas, hasPreviousSpec: !!s.previous, secretIds }
   }
   async service(name: string) {
     return this.info(name)
@@ -170,6 +186,19 @@ class FakeSwarm implements SwarmCluster {
     const s = this.services.get(name)!
     s.spec = { ...s.spec, labels: { ...s.spec.labels, ...labels } }
   }
+  secrets = new Map<string, { name: string; content: string; labels: Record<string, string> }>()
+  async createSecret(name: string, content: string, labels: Record<string, string>) {
+    this.calls.push(`secret ${name}`)
+    this.secrets.set(`id-${name}`, { name, content, labels })
+    return `id-${name}`
+  }
+  async secretsOf(app: string) {
+    return [...this.secrets].filter(([, s]) => s.labels[LABEL.app] === app).map(([id, s]) => ({ id, name: s.name, labels: s.labels }))
+  }
+  async removeSecret(id: string) {
+    this.calls.push(`remove secret ${this.secrets.get(id)?.name}`)
+    this.secrets.delete(id)
+  }
   async ensureOverlay() {}
   async ensureConfig(name: string) {
     return name
@@ -193,7 +222,7 @@ class FakeSwarm implements SwarmCluster {
   }
 }
 
-function setUp(config: Partial<Config> = {}) {
+function setUp(config: Partial<Config> = {}, secrets: string[] = []) {
   const clock = new FakeClock()
   const host = new FakeHost(clock)
   const log = new RecordingLog()
@@ -203,7 +232,7 @@ function setUp(config: Partial<Config> = {}) {
     serversUp: async color => ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map(proxy => ({ proxy, up: up(color) }))
   }
   const ctx = new EngineContext({
-    config: testConfig({ swarm: { constraints: [] }, ...config }),
+    config: testConfig({ swarm: { constraints: [], secrets: [] }, ...config }),
     host,
     router: new FakeRouter(host),
     ledger: new FakeLedger(),
@@ -213,7 +242,7 @@ function setUp(config: Partial<Config> = {}) {
     author: { actor: 'alice' },
     clock
   })
-  const colors = new SwarmColorSet(ctx, swarm, health, { constraints: ['node.labels.zone==a'] })
+  const colors = new SwarmColorSet(ctx, swarm, health, { constraints: ['node.labels.zone==a'], secrets })
   return { swarm, colors, clock, log, setUp: (f: typeof up) => (up = f) }
 }
 
@@ -295,6 +324,32 @@ describe('SwarmColorSet', () => {
     expect(await colors.keepPrevious(live, 'blue')).toEqual({ color: 'blue', image: 'web:1', state: 'stopped' })
     expect(clock.now() - started).toBe(30_000)
     expect(swarm.calls).toContain('scale web-blue 0')
+  })
+
+  it("swarm-secrets: the release's own secrets, mounted as files with <NAME>_FILE, and gone once no service uses them", async () => {
+    const env = { API_TOKEN: 's3cr3t-value', PORT: '80' }
+    const { swarm, colors, log } = setUp({ container: { ...testConfig().container, env } }, ['API_TOKEN'])
+    await colors.boot(plan, release)
+    expect(swarm.calls).toEqual(['secret web.r2.API_TOKEN', 'create web-green'])
+    expect([...swarm.secrets.values()][0]).toMatchObject({ content: 's3cr3t-value', labels: { [LABEL.app]: 'web', [LABEL.release]: 'r2' } })
+    const spec = swarm.services.get('web-green')!.spec
+    expect(spec.env).toEqual({ PORT: '80', API_TOKEN_FILE: '/run/secrets/API_TOKEN' })
+    expect(spec.secrets).toEqual([{ secretId: 'id-web.r2.API_TOKEN', secret: 'web.r2.API_TOKEN', file: 'API_TOKEN' }])
+    expect(log.lines.join('\n')).not.toContain('s3cr3t')
+    // The previous release's secret stays while its service (the standby) mounts it; an orphan goes.
+    await swarm.createSecret('web.r1.API_TOKEN', 'old', { [LABEL.app]: 'web' })
+    await swarm.create({ ...spec, name: 'web-blue', secrets: [{ secretId: 'id-web.r1.API_TOKEN', secret: 'web.r1.API_TOKEN', file: 'API_TOKEN' }] })
+    await swarm.createSecret('web.r0.API_TOKEN', 'older', { [LABEL.app]: 'web' })
+    await colors.keepPrevious(live, 'blue')
+    expect([...swarm.secrets.values()].map(s => s.name).sort()).toEqual(['web.r1.API_TOKEN', 'web.r2.API_TOKEN'])
+    expect(swarm.calls).toContain('remove secret web.r0.API_TOKEN')
+  })
+
+  it("names a secret within Swarm's 64 characters and alphabet", () => {
+    expect(secretObjectName('web', 'mxagbku7-076ef1', 'API_TOKEN')).toBe('web.mxagbku7-076ef1.API_TOKEN')
+    const long = secretObjectName('a'.repeat(60), 'mxagbku7-076ef1', 'TRAILING_')
+    expect(long).toHaveLength(64)
+    expect(long).toMatch(/^a+\.mxagbku7-076ef1\.[0-9a-f]{8}$/)
   })
 
   it('describes tasks per node with the last error', () => {

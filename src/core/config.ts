@@ -324,4 +324,6 @@ export interface SwarmSettings {
   constraints: string[]
   /** The proxy's tasks only on nodes with this label set to true; absent: one on every node (a global service). */
   proxyLabel?: string
+  /** Names of env variables given to the tasks as Swarm secrets (a file each, `<NAME>_FILE` its path) instead of environment values. */
+  secrets: string[]
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { COLORS, LABEL, networkName, workerName, type Color } from '../core/names.js'
 import { ReleaseError, type Standby, type WorkerState } from '../core/outcome.js'
 import type { Release, WorkerRecord } from '../core/release.js'
@@ -11,6 +12,23 @@ import { NO_ROLES } from './workers.js'
 /** The label a swarm service records the image digest its tasks run with (every node the same bytes). */
 export const DIGEST_LABEL = 'cutover.digest'
 const POLL_MS = 1000
+
+/** The label naming the env variables a color's service gets as Swarm secrets (a change of the list is a new release). */
+export const SECRETS_LABEL = 'cutover.swarm-secrets'
+/** Where Swarm mounts a service's secrets in its tasks. */
+export const SECRETS_DIR = '/run/secrets'
+const SECRET_NAME_MAX = 64
+
+/**
+ * A release's secret for env variable `name`: `<app>.<release>.<NAME>`, within Swarm's 64
+ * characters and its alphabet (a name too long, or ending in _, is shortened by a hash of it).
+ */
+export function secretObjectName(app: string, instance: string, name: string): string {
+  const full = `${app}.${instance}.${name}`
+  if (full.length <= SECRET_NAME_MAX && /[A-Za-z0-9]$/.test(name)) return full
+  const tail = `.${instance}.${createHash('sha256').update(name).digest('hex').slice(0, 8)}`
+  return `${app.slice(0, SECRET_NAME_MAX - tail.length)}${tail}`
+}
 
 /** `<app>-<color>`: one color of the app is one service. */
 export function serviceName(app: string, color: Color): string {
@@ -36,6 +54,8 @@ export class SwarmColorSet implements ColorSet {
   /** What boot did to the color's service, so a failed release can put it back. */
   private booted?: 'created' | 'updated' | 'scaled'
   private workersBooted: { name: string; how: 'created' | 'updated' }[] = []
+  /** The release's secrets (swarm-secrets), created once by boot: what its services mount. */
+  private secrets?: { instance: string; refs: NonNullable<ServiceSpec['secrets']> }
 
   constructor(
     private readonly ctx: EngineContext,
@@ -91,15 +111,18 @@ export class SwarmColorSet implements ColorSet {
       [LABEL.configHash]: release.configHash,
       [LABEL.run]: this.ctx.deps.run,
       [LABEL.role]: 'web',
+      [SECRETS_LABEL]: this.settings.secrets.join(','),
       ...(release.digest ? { [DIGEST_LABEL]: release.digest } : {})
     }
+    const secrets = this.secrets?.instance === release.instance ? this.secrets.refs : []
     return {
       name: serviceName(this.app, plan.color),
       // By digest when the registry gave one: every node runs the bytes the manager pulled.
       image: release.digest ?? plan.image,
       labels,
       containerLabels: { ...config.container.labels, ...labels },
-      env: config.container.env,
+      env: this.envWithSecrets(),
+      ...(secrets.length ? { secrets } : {}),
       command: config.container.command,
       replicas: plan.replicas,
       networks: [networkName(this.app)],
@@ -109,6 +132,41 @@ export class SwarmColorSet implements ColorSet {
       healthcheck: config.container.healthcheck,
       stopGraceSeconds: Math.ceil(config.proxy.drainTimeoutMs / 1000) + 5
     }
+  }
+
+  /** The env without the variables given as secrets; `<NAME>_FILE` says where each one's file is. */
+  private envWithSecrets(): Record<string, string> {
+    const env = { ...this.ctx.config.container.env }
+    for (const name of this.settings.secrets) {
+      delete env[name]
+      env[`${name}_FILE`] = `${SECRETS_DIR}/${name}`
+    }
+    return env
+  }
+
+  /** The release's Swarm secrets, one per swarm-secrets variable, created before its services (named per release: a rollback's are its own). */
+  private async createSecrets(release: Release): Promise<void> {
+    if (!this.settings.secrets.length || this.secrets?.instance === release.instance) return
+    const env = this.ctx.config.container.env
+    const refs = await Promise.all(
+      this.settings.secrets.map(async name => {
+        const secret = secretObjectName(this.app, release.instance, name)
+        const labels = { [LABEL.managed]: 'true', [LABEL.app]: this.app, [LABEL.release]: release.instance, 'cutover.secret': name }
+        return { secretId: await this.cluster.createSecret(secret, env[name], labels), secret, file: name }
+      })
+    )
+    this.secrets = { instance: release.instance, refs }
+    this.ctx.log.info(`Created ${refs.length} Swarm secret(s) of release ${release.instance}: ${this.settings.secrets.join(', ')} (files in ${SECRETS_DIR})`)
+  }
+
+  /** Removes the app's secrets that no service (nor the spec a service can roll back to) mounts any more. */
+  private async pruneSecrets(): Promise<void> {
+    const [secrets, services] = await Promise.all([this.cluster.secretsOf(this.app), this.cluster.servicesOf(this.app)])
+    const used = new Set(services.flatMap(s => s.secretIds))
+    const unused = secrets.filter(s => !used.has(s.id))
+    for (const s of unused)
+      await this.cluster.removeSecret(s.id).catch(e => this.ctx.log.warning(`Could not remove the unused Swarm secret ${s.name}: ${(e as Error).message}`))
+    if (unused.length) this.ctx.log.info(`Removed ${unused.length} Swarm secret(s) no service of ${this.app} uses: ${unused.map(s => s.name).join(', ')}`)
   }
 
   async boot(plan: ActivePlan, release: Release): Promise<void> {
@@ -122,6 +180,7 @@ export class SwarmColorSet implements ColorSet {
       }
       return
     }
+    await this.createSecrets(release)
     const spec = this.webSpec(plan, release)
     if (await this.cluster.service(name)) {
       await this.cluster.update(spec)
@@ -239,6 +298,7 @@ export class SwarmColorSet implements ColorSet {
     } catch (e) {
       log.warning(`Could not clean up ${name}: ${(e as Error).message}`)
     }
+    await this.pruneSecrets().catch(e => log.warning(`Could not remove the failed release's Swarm secrets: ${(e as Error).message}`))
   }
 
   async retireReplaced(): Promise<void> {
@@ -246,6 +306,13 @@ export class SwarmColorSet implements ColorSet {
   }
 
   async keepPrevious(before: Release | undefined, previousColor: Color): Promise<Standby | undefined> {
+    const standby = await this.keepPreviousColor(before, previousColor)
+    // After the switch: the secrets of the release the idle color ran before this one (or of a removed standby) go.
+    await this.pruneSecrets().catch(e => this.ctx.log.warning(`Could not remove unused Swarm secrets: ${(e as Error).message}`))
+    return standby
+  }
+
+  private async keepPreviousColor(before: Release | undefined, previousColor: Color): Promise<Standby | undefined> {
     const { config, log, clock } = this.ctx
     if (!before) return undefined
     const name = serviceName(this.app, previousColor)
@@ -301,7 +368,8 @@ export class SwarmColorSet implements ColorSet {
     const roles = this.ctx.config.roles ?? NO_ROLES
     if (roles.workers.length) return false
     const sameImage = !!image.digest && state?.imageId === image.digest
-    return !!state?.running && sameImage && state.configHash === hash && (live.replicas ?? 1) === replicas && (state.replicas ?? 1) === replicas
+    const sameSecrets = ((await this.cluster.service(serviceName(this.app, live.color)))?.labels[SECRETS_LABEL] ?? '') === this.settings.secrets.join(',')
+    return sameSecrets && !!state?.running && sameImage && state.configHash === hash && (live.replicas ?? 1) === replicas && (state.replicas ?? 1) === replicas
   }
 
   /** mode status: the app's services, their tasks per node, and drift from the live release. */

@@ -25,6 +25,8 @@ export interface ServiceSpec {
   ports?: { target: number; published: number }[]
   /** Swarm configs mounted as files (the config object's id and name). */
   files?: { configId: string; config: string; path: string }[]
+  /** Swarm secrets mounted as files under /run/secrets (the secret object's id and name, the file's name). */
+  secrets?: { secretId: string; secret: string; file: string }[]
   /** Seconds a task gets between SIGTERM and SIGKILL. */
   stopGraceSeconds?: number
 }
@@ -38,6 +40,15 @@ export interface ServiceInfo {
   replicas?: number
   /** Whether Swarm keeps the spec before the last update (`docker service rollback` can return to it). */
   hasPreviousSpec: boolean
+  /** The secrets its spec mounts (not the spec before its last update: cutover rolls a service back only within the run that updated it). */
+  secretIds: string[]
+}
+
+/** A Swarm secret of the app (its content is never read back). */
+export interface SecretInfo {
+  id: string
+  name: string
+  labels: Record<string, string>
 }
 
 export interface TaskInfo {
@@ -102,6 +113,12 @@ export interface SwarmCluster {
    * tasks for that, and every task it starts from then on renders its templated configs with them.
    */
   setServiceLabels(name: string, labels: Record<string, string>): Promise<void>
+  /** Creates a secret (an existing one of that name is taken as it is: names are per release); returns its id. */
+  createSecret(name: string, content: string, labels: Record<string, string>): Promise<string>
+  /** Secrets labelled as the app's. */
+  secretsOf(app: string): Promise<SecretInfo[]>
+  /** Removes it; a missing one is fine, one still in use is refused by Swarm (an error). */
+  removeSecret(id: string): Promise<void>
 }
 
 /** What the colors' health gate asks of the swarm proxy. */

@@ -2,7 +2,7 @@ import type Docker from 'dockerode'
 import type { RegistryAuth } from '../core/config.js'
 import { credentialsFor } from '../core/image-ref.js'
 import { LABEL } from '../core/names.js'
-import type { NodeInfo, ServiceInfo, ServiceSpec, SwarmCluster, TaskInfo } from '../engine/swarm-ports.js'
+import type { NodeInfo, SecretInfo, ServiceInfo, ServiceSpec, SwarmCluster, TaskInfo } from '../engine/swarm-ports.js'
 import { isConflict, isNotFound } from '../transport/docker-ops.js'
 import { DockerHost } from './docker-host.js'
 import type { OpenStream } from '../transport/http-probe.js'
@@ -11,8 +11,14 @@ import type { OpenStream } from '../transport/http-probe.js'
 interface RawService {
   ID: string
   Version: { Index: number }
-  Spec: { Name: string; Labels?: Record<string, string>; TaskTemplate: { ContainerSpec: { Image: string } }; Mode: { Replicated?: { Replicas?: number } } }
-  PreviousSpec?: unknown
+  Spec: RawServiceSpec
+  PreviousSpec?: RawServiceSpec
+}
+interface RawServiceSpec {
+  Name: string
+  Labels?: Record<string, string>
+  TaskTemplate: { ContainerSpec: { Image: string; Secrets?: { SecretID: string }[] } }
+  Mode: { Replicated?: { Replicas?: number } }
 }
 interface RawTask {
   ID: string
@@ -36,7 +42,8 @@ function toService(raw: RawService): ServiceInfo {
     labels: raw.Spec.Labels ?? {},
     image: raw.Spec.TaskTemplate.ContainerSpec.Image,
     replicas: raw.Spec.Mode.Replicated ? (raw.Spec.Mode.Replicated.Replicas ?? 1) : undefined,
-    hasPreviousSpec: !!raw.PreviousSpec
+    hasPreviousSpec: !!raw.PreviousSpec,
+    secretIds: (raw.Spec.TaskTemplate.ContainerSpec.Secrets ?? []).map(s => s.SecretID)
   }
 }
 
@@ -65,6 +72,9 @@ export function toDockerSpec(spec: ServiceSpec): Record<string, unknown> {
           : {}),
         ...(spec.files?.length
           ? { Configs: spec.files.map(f => ({ ConfigID: f.configId, ConfigName: f.config, File: { Name: f.path, UID: '0', GID: '0', Mode: 0o444 } })) }
+          : {}),
+        ...(spec.secrets?.length
+          ? { Secrets: spec.secrets.map(s => ({ SecretID: s.secretId, SecretName: s.secret, File: { Name: s.file, UID: '0', GID: '0', Mode: 0o444 } })) }
           : {})
       },
       Resources: { Limits: { ...(spec.memoryBytes ? { MemoryBytes: spec.memoryBytes } : {}), ...(spec.nanoCpus ? { NanoCPUs: spec.nanoCpus } : {}) } },
@@ -133,7 +143,7 @@ export class DockerSwarmCluster implements SwarmCluster {
   async rollback(name: string): Promise<void> {
     const raw = await this.raw(name)
     if (!raw?.PreviousSpec) return
-    const previous = raw.PreviousSpec as RawService['Spec']
+    const previous = raw.PreviousSpec
     await this.send(raw.ID, { ...previous, _query: { version: raw.Version.Index } }, previous.TaskTemplate.ContainerSpec.Image)
   }
 
@@ -218,6 +228,39 @@ export class DockerSwarmCluster implements SwarmCluster {
         // Another update between our read and write (Swarm's own, or a concurrent run's): read again.
         if (attempt >= 3 || !/out of sequence/i.test((e as Error).message)) throw e
       }
+    }
+  }
+
+  async createSecret(name: string, content: string, labels: Record<string, string>): Promise<string> {
+    // The content goes in the request body only (base64, as the API wants it): never a file, never the log.
+    try {
+      const created = (await this.docker.createSecret({ Name: name, Labels: labels, Data: Buffer.from(content).toString('base64') })) as {
+        id?: string
+        ID?: string
+      }
+      const id = created.id ?? created.ID
+      if (id) return id
+    } catch (e) {
+      if (!isConflict(e)) throw e
+    }
+    const found = (await this.secretsOf(labels[LABEL.app] ?? '')).find(s => s.name === name)
+    if (!found) throw new Error(`the secret ${name} was created but is not listed`)
+    return found.id
+  }
+
+  async secretsOf(app: string): Promise<SecretInfo[]> {
+    const list = (await this.docker.listSecrets({ filters: { label: [`${LABEL.app}=${app}`] } })) as {
+      ID: string
+      Spec?: { Name?: string; Labels?: Record<string, string> }
+    }[]
+    return list.map(s => ({ id: s.ID, name: s.Spec?.Name ?? '', labels: s.Spec?.Labels ?? {} }))
+  }
+
+  async removeSecret(id: string): Promise<void> {
+    try {
+      await this.docker.getSecret(id).remove()
+    } catch (e) {
+      if (!isNotFound(e)) throw e
     }
   }
 

@@ -60,6 +60,7 @@ export const SETTINGS: Record<string, Setting> = {
   'registry-password': { type: 'string', topic: 'app', secret: true },
   env: { type: 'map', topic: 'app', join: '=' },
   'env-file': { type: 'string', topic: 'app' },
+  'swarm-secrets': { type: 'list', topic: 'app' },
   volumes: { type: 'list', topic: 'app' },
   networks: { type: 'list', topic: 'app' },
   labels: { type: 'map', topic: 'app', join: '=' },

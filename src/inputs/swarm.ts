@@ -31,8 +31,9 @@ export function parseSwarm(r: Reader, config: Config): SwarmSettings | undefined
   const target = r.oneOf('target', TARGETS, 'container')
   const constraints = r.lines('swarm-constraints')
   const proxyLabel = r.str('swarm-proxy-label') || undefined
+  const secrets = r.lines('swarm-secrets')
   if (target !== 'swarm') {
-    const stray = constraints.length ? 'swarm-constraints' : proxyLabel ? 'swarm-proxy-label' : undefined
+    const stray = constraints.length ? 'swarm-constraints' : proxyLabel ? 'swarm-proxy-label' : secrets.length ? 'swarm-secrets' : undefined
     if (stray) throw new InputError(stray, 'only applies with target: swarm')
     return undefined
   }
@@ -44,9 +45,16 @@ export function parseSwarm(r: Reader, config: Config): SwarmSettings | undefined
     )
   if (proxyLabel && !LABEL_NAME.test(proxyLabel))
     throw new InputError('swarm-proxy-label', `must be a node label name such as cutover.proxy, not ${JSON.stringify(proxyLabel)}`)
+  const unknown = secrets.find(name => !(name in config.container.env))
+  if (unknown)
+    throw new InputError(
+      'swarm-secrets',
+      `names ${JSON.stringify(unknown)}, which neither env nor env-file sets: list the names of variables they set (${Object.keys(config.container.env).join(', ') || 'none is set'})`
+    )
+  if (new Set(secrets).size !== secrets.length) throw new InputError('swarm-secrets', 'names a variable twice')
   const lacking = unsupported(config)
   if (lacking) throw new InputError(lacking.input, `${lacking.why} (target: swarm)`)
   const problem = capabilityProblem(routerRequest(config), SWARM_CAPABILITIES, routersWith)
   if (problem) throw new InputError(problem.input, `${problem.message.slice(`Input '${problem.input}' `.length)} (target: swarm)`)
-  return { constraints, ...(proxyLabel ? { proxyLabel } : {}) }
+  return { constraints, secrets, ...(proxyLabel ? { proxyLabel } : {}) }
 }
