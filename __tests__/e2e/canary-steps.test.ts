@@ -84,7 +84,7 @@ afterAll(async () => {
 
 describe('canary-steps', () => {
   it('a good canary climbs 5 → 25 → 50 under load and is promoted, with no failed request', async () => {
-    const { run, seen } = await underLoad({ image: images.v2, 'canary-steps': '5 25 50', 'canary-step-time': '6s', 'watch-max-latency-increase': '100%' })
+    const { run, seen } = await underLoad({ image: images.v2, 'canary-steps': '5 25 50', 'canary-step-time': '8s', 'watch-max-latency-increase': '100%' })
     const steps = stepsOf(run)
     console.log(`good canary: ${failuresOf(seen).sent} requests; steps ${JSON.stringify(steps.map(s => [s.weight, s.canary, s.live]))}`)
     expectSuccess(run)
