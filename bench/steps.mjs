@@ -118,7 +118,8 @@ async function removeApp(app, home = os.homedir()) {
       .remove()
       .catch(() => undefined)
   rmSync(`/run/cutover/${proxy}`, { recursive: true, force: true })
-  for (const f of [`locks/${app}.lock`, `locks/${app}.holder`, `apps/${app}`]) rmSync(join(home, '.cutover', f), { recursive: true, force: true })
+  for (const f of [`locks/${app}.lock`, `locks/${app}.holder`, `locks/proxy.${proxy}.lock`, `apps/${app}`])
+    rmSync(join(home, '.cutover', f), { recursive: true, force: true })
 }
 
 /** The SSH user the runs log in as, and its home (where cutover keeps its state on the host). */
