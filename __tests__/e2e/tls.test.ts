@@ -392,6 +392,9 @@ describe('tls auto (ACME against pebble)', () => {
       }
       expectSuccess(await runAction({ ...base, tls: 'off', 'acme-email': '', 'acme-directory': '', 'acme-directory-ca': '', 'acme-image': '' }))
       expect((await get(`http://127.0.0.1:${otherPort}/`, { host: otherHost })).body.trim()).toBe('v1')
+      // https-port given with tls off (issue #22): the new proxy publishes it from the start.
+      const bindings = (await localDocker().getContainer(otherProxy).inspect()).HostConfig.PortBindings as Record<string, { HostPort: string }[]>
+      expect(bindings['443/tcp']?.map(b => b.HostPort)).toEqual([String(otherHttps)])
 
       const run = await runAction({ ...base, image: image('v2') })
       expect(run.code).not.toBe(0)
@@ -399,8 +402,8 @@ describe('tls auto (ACME against pebble)', () => {
       expect(run.errors.join('\n')).toMatch(new RegExp(`No certificate for ${otherHost}: .*(404|unauthorized|Invalid response)`, 'i'))
       // The failed run's summary says which name has none.
       expect(run.summary).toContain(`| ${otherHost} | — | — | ⚠️ no certificate |`)
-      // re-created once to publish HTTPS, with its routes from the volume: v1 still answers over HTTP
-      expect(run.stdout).toContain('re-creating it to publish')
+      // HTTPS was published from the proxy's creation: adding tls re-created nothing; v1 still answers over HTTP
+      expect(run.stdout).not.toContain('re-creating it')
       const still = await get(`http://127.0.0.1:${otherPort}/`, { host: otherHost })
       expect(`${still.status} ${still.body.trim()}`).toBe('200 v1')
     } finally {

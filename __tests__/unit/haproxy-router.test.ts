@@ -41,6 +41,47 @@ function existing(docker: FakeDocker, kind: string, running: boolean) {
   })
 }
 
+describe('HaproxyRouter: a proxy made by an earlier cutover (one container, no holder; issue #22)', () => {
+  function olderProxy(more: Partial<ProxySettings>) {
+    const docker = new FakeDocker()
+    docker.networks.add('p-net')
+    docker.images.add('haproxy:2.8')
+    docker.images.add(settings.image)
+    existing(docker, 'haproxy', true).image = 'haproxy:2.8'
+    const log = new RecordingLog()
+    const lockProxy = async () => ({ release: () => undefined })
+    const router = new HaproxyRouter(
+      docker.docker,
+      () => Promise.reject(new Error('no HTTP')),
+      () => docker.openAdminSocket('p'),
+      { ...settings, ...more },
+      'web',
+      undefined,
+      log,
+      lockProxy
+    )
+    return { docker, router, log }
+  }
+
+  it('another proxy-image given: re-created once as a holder, saying why and that the apps pause', async () => {
+    const { docker, router, log } = olderProxy({ imageGiven: true })
+    await router.ensure('cutover-web')
+    expect(log.text()).toContain(
+      `The proxy p was made by an older cutover (one container, which cannot hand its sockets over) and runs haproxy:2.8, not ${settings.image}: re-creating it as a holder`
+    )
+    expect(docker.calls.filter(c => /^(remove|create|start) p$/.test(c))).toEqual(['remove p', 'create p', 'start p'])
+    expect(docker.containers.get('p')!.image).toBe(settings.image)
+  })
+
+  it('no proxy-image given (the default): left as it is, whatever image it runs', async () => {
+    const { docker, router, log } = olderProxy({})
+    await router.ensure('cutover-web')
+    expect(log.text()).not.toContain('re-creating')
+    expect(docker.calls.filter(c => /^(remove|create) p$/.test(c))).toEqual([])
+    expect(docker.containers.get('p')!.image).toBe('haproxy:2.8')
+  })
+})
+
 describe('HaproxyRouter: the proxy container', () => {
   it('declares every capability (core/capabilities.ts), and is what proxy-type haproxy makes', () => {
     const { router, docker } = bed()
