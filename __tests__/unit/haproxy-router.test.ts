@@ -107,7 +107,18 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(proxy.portBindings).toEqual({ '80/tcp': [{ HostPort: '8080' }] })
     expect(Object.keys(proxy.networks).sort()).toEqual(['cutover-web', 'p-net'])
     expect([...conf().keys()].sort()).toEqual(
-      [BASE_FILE, 'acme.map', 'certs.list', DOMAINS_MAP, 'proxy-protocol.map', SERVER_STATE_FILE, 'wildcards.map', 'releases.map', 'request-log.map', HOLDER_FILE].sort()
+      [
+        BASE_FILE,
+        'acme.map',
+        'certs.list',
+        DOMAINS_MAP,
+        'proxy-protocol.map',
+        SERVER_STATE_FILE,
+        'wildcards.map',
+        'releases.map',
+        'request-log.map',
+        HOLDER_FILE
+      ].sort()
     )
     expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
     expect(locks.taken).toBe(1)
