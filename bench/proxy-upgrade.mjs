@@ -13,7 +13,6 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +20,7 @@ import { liveChildren, runAction } from './lib/action.mjs'
 import { local, removeContainers } from './lib/docker.mjs'
 import { loadProfile, startLoad } from './lib/load.mjs'
 import { testbedInputs } from '../__tests__/support/runner.mjs'
+import { freePort } from './lib/ports.mjs'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 const NODE24 = join(REPO, 'node_modules', '.bin', 'node')
@@ -31,17 +31,6 @@ const OUT = resolve(option('out', join(REPO, 'bench', 'results')))
 const BUNDLE = join(REPO, 'dist', 'index.js')
 const log = (...a) => console.log(`[proxy-upgrade ${new Date().toISOString().slice(11, 19)}]`, ...a)
 const sleep = ms => new Promise(r => setTimeout(r, ms))
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = net.createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => res(port))
-    })
-    srv.on('error', rej)
-  })
-}
 
 /** Failed short requests by kind, long requests that did not answer 200, WebSockets the server cut. */
 function tally(result) {

@@ -22,7 +22,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,6 +35,7 @@ import { renderMarkdown, renderSvg } from './lib/report.mjs'
 import { sshdAcceptedSince, sshdOffset } from './lib/sshd.mjs'
 import { callSequence, clientConnections, measureCalls, sshModeDocker, tunnelDocker } from './lib/transport.mjs'
 import { testbedInputs } from '../__tests__/support/runner.mjs'
+import { freePort } from './lib/ports.mjs'
 
 // docker-modem's ssh mode builds a URL Node deprecates; the warning is noise here.
 process.noDeprecation = true
@@ -86,17 +86,6 @@ function testbed() {
   const file = join(REPO, '.testbed', 'env.json')
   if (!existsSync(file)) throw new Error(`The test bed is not up (${file} is missing): run "bash scripts/testbed/up.sh" first`)
   return JSON.parse(readFileSync(file, 'utf8'))
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-    srv.on('error', reject)
-  })
 }
 
 // ---------------------------------------------------------------- cleanup (always)

@@ -18,7 +18,6 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,6 +26,7 @@ import { bootTimes, local, removeContainers } from './lib/docker.mjs'
 import { loadProfile, startLoad } from './lib/load.mjs'
 import { renderStepsMarkdown, renderStepsSvg, stepSegments } from './lib/steps-report.mjs'
 import { testbedInputs } from '../__tests__/support/runner.mjs'
+import { freePort } from './lib/ports.mjs'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 const NODE24 = join(REPO, 'node_modules', '.bin', 'node')
@@ -60,17 +60,6 @@ function bundleBytes(entry) {
   const dir = dirname(entry)
   const files = readdirSync(dir).filter(f => f.endsWith('.js'))
   return { bytes: statSync(entry).size, totalBytes: files.reduce((n, f) => n + statSync(join(dir, f)).size, 0) }
-}
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = net.createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => res(port))
-    })
-    srv.on('error', rej)
-  })
 }
 
 /** One GET on a new connection: the body, or '' on any error. */

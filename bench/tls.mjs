@@ -14,13 +14,13 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import http from 'node:http'
 import https from 'node:https'
 import os from 'node:os'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Docker from 'dockerode'
 import { runAction } from './lib/action.mjs'
 import { percentile } from './lib/analyze.mjs'
 import { testbedInputs } from '../__tests__/support/runner.mjs'
+import { freePort } from './lib/ports.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const REPO = join(HERE, '..')
@@ -45,17 +45,6 @@ const bed = JSON.parse(readFileSync(join(REPO, '.testbed', 'env.json'), 'utf8'))
 const app = `bench-tls-${randomBytes(3).toString('hex')}`
 const proxy = `${app}-proxy`
 const host = `${app}.example.test`
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 function opensslCert(names) {
   const dir = mkdtempSync(join(os.tmpdir(), 'bench-tls-'))
