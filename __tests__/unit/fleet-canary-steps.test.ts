@@ -78,6 +78,19 @@ describe('canary-steps on several hosts', () => {
     expect(result.hosts?.map(h => h.canarySteps?.map(s => s.verdict))).toEqual([['failed-elsewhere'], ['breached'], ['failed-elsewhere']])
   })
 
+  // Too few of its requests for an early verdict (MIN_RESPONSES_EARLY): the breach is known only
+  // when the step ends, at the hosts' meeting. The others still switch back as reverted.
+  it("one host's breach judged only at the step's end: every host back, the others reverted", async () => {
+    const { hosts, rollout } = await fleetOf(3)
+    hosts[1].traffic.rps = 40
+    hosts[1].traffic.behaviour.set(V2, { errorShare: 0.3 })
+    const runs = await rollout.release({ kind: 'deploy', image: V2 })
+    expect(runs[1].outcome?.canarySteps?.[0].ms).toBeGreaterThanOrEqual(steps.stepMs)
+    expect(runs.map(r => r.result)).toEqual(['reverted', 'failed', 'reverted'])
+    for (const h of hosts) expect(h.routed).toBe(`blue ${V1}`)
+    expect(runs[0].failure?.reason).toMatch(/canary-steps: at 5 %: .*root@h2:22.*, so every host rolls back/)
+  })
+
   it('a step too quiet on one host holds every host at that weight (canary-low-traffic: hold)', async () => {
     const { hosts, rollout } = await fleetOf(2)
     hosts[0].traffic.rps = 1

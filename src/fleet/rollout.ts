@@ -156,7 +156,12 @@ export class FleetRollout {
             halted = 'after-watch'
             return `the watch failed on ${watchFailure.host} (${watchFailure.reason}), so every host rolls back`
           },
-          afterCanaryStep: (weight, own) => steps.arrive(m.label, weight, own),
+          afterCanaryStep: async (weight, own) => {
+            const agreed = await steps.arrive(m.label, weight, own)
+            // Another host's verdict ends this host's canary (its own passed): switching back is a revert, as after another host's watch.
+            if (own.verdict === 'passed' && agreed.verdict !== 'passed') halted = 'after-watch'
+            return agreed
+          },
           afterWatch: () =>
             watched.arrive(m.label).catch((e: Error) => {
               halted = 'after-watch'
