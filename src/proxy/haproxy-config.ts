@@ -167,7 +167,22 @@ resolvers docker
   timeout resolve 1s
   timeout retry 1s
 
-.if !defined(${HOLDER_OFF_VAR})
+${renderMainFrontend(dir)}
+backend ${NOT_FOUND_BACKEND}
+  http-request return status 404 content-type text/plain string "no route"
+
+# The ACME renewer (tls auto): in maintenance until its container exists.
+backend ${ACME_BACKEND}
+  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} ${SERVER_RESOLVE}
+${metrics ? renderMetricsFrontend() : ''}`
+}
+
+/**
+ * The one frontend every app shares: HTTP, HTTPS by SNI, the unpublished probe port, PROXY protocol
+ * from trusted edges, the host-name maps, the canary-steps request log and the ACME challenges.
+ */
+function renderMainFrontend(dir: string): string {
+  return `.if !defined(${HOLDER_OFF_VAR})
 frontend cutover
   bind :${HAPROXY_PORT}
   # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
@@ -192,14 +207,7 @@ frontend cutover
   # a host name no app claims gets a 404, never another app
   default_backend ${NOT_FOUND_BACKEND}
 .endif
-
-backend ${NOT_FOUND_BACKEND}
-  http-request return status 404 content-type text/plain string "no route"
-
-# The ACME renewer (tls auto): in maintenance until its container exists.
-backend ${ACME_BACKEND}
-  server acme ${acmeContainerName(proxyName)}:${ACME_CHALLENGE_PORT} ${SERVER_RESOLVE}
-${metrics ? renderMetricsFrontend() : ''}`
+`
 }
 
 /**
