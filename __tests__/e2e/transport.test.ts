@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bedInputs, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
+import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { acceptedConnections, cleanupApp, freePort, image, testbed, uniqueName } from '../support/testbed.js'
 
 // The SSH transport against the real bed: host key pinning (known_hosts, fingerprint, jump host),
@@ -476,5 +476,91 @@ describe('a connection lost mid-run', () => {
     expect(run.stderr).not.toContain('Unhandled')
     // not the 60 s health gate, not keep-alive's 30 s
     expect(after).toBeLessThan(20_000)
+  })
+})
+
+/**
+ * A Docker socket in front of the host's that cuts the first answer to a matching request part-way
+ * (its headers and a few bytes of its body, then the connection closes), as a daemon that drops a
+ * connection mid-answer would. The bed's sshd runs on this machine, so the action reaches it with
+ * docker-socket.
+ */
+class CuttingDockerSocket {
+  cuts = 0
+  private readonly sockets = new Set<Socket>()
+
+  private constructor(
+    private readonly server: Server,
+    readonly path: string
+  ) {}
+
+  static start(request: RegExp): Promise<CuttingDockerSocket> {
+    const path = join(mkdtempSync(join(tmpdir(), 'cutover-dsock-')), 'docker.sock')
+    const server = createServer()
+    const relay = new CuttingDockerSocket(server, path)
+    server.on('connection', client => relay.relay(client, request))
+    return new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(path, () => resolve(relay))
+    })
+  }
+
+  private relay(client: Socket, request: RegExp): void {
+    const upstream = connect('/var/run/docker.sock')
+    let cutting = false
+    let held = Buffer.alloc(0)
+    for (const s of [client, upstream]) {
+      this.sockets.add(s)
+      s.on('error', () => undefined)
+      s.on('close', () => this.sockets.delete(s))
+    }
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+    client.on('data', (d: Buffer) => {
+      if (this.cuts === 0 && request.test(d.toString('latin1').split('\r\n')[0])) cutting = true
+      upstream.write(d)
+    })
+    upstream.on('data', (d: Buffer) => {
+      if (!cutting) return void client.write(d)
+      held = Buffer.concat([held, d])
+      const head = held.indexOf('\r\n\r\n')
+      if (head < 0 || held.length < head + 4 + 64) return
+      this.cuts++
+      cutting = false
+      client.end(held.subarray(0, head + 4 + 64), () => client.destroy())
+      upstream.destroy()
+    })
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    return new Promise(resolve => this.server.close(() => resolve()))
+  }
+}
+
+describe('a Docker answer cut off part-way', () => {
+  it('ends the run through its error path, naming the call, the live color still serving', async () => {
+    const { app, port } = await newApp('tr-dcut')
+    expectSuccess(await runAction(bedInputs(app, port, { image: image('v1') })))
+    // The first read of the proxy's configuration volume (an archive) is cut after 64 bytes of its body.
+    const socket = await CuttingDockerSocket.start(new RegExp(`^GET (/v[\\d.]+)?/containers/${app}-proxy/archive\\?`))
+    try {
+      const started = startAction(bedInputs(app, port, { image: image('v2'), 'docker-socket': socket.path }))
+      // Before the fix this run waited for the rest of the archive for ever, with no timer left.
+      let timer: NodeJS.Timeout | undefined
+      const waited = new Promise<'still waiting'>(r => (timer = setTimeout(() => r('still waiting'), 120_000)))
+      const run = await Promise.race([started.done, waited]).finally(() => clearTimeout(timer))
+      if (run === 'still waiting') {
+        started.child.kill('SIGKILL')
+        throw new Error('the run was still waiting 120 s after it started, though its Docker answer had been cut off')
+      }
+      expect(socket.cuts).toBe(1)
+      const error = expectFailure(run)
+      expect(error).toContain(`Reading /usr/local/etc/haproxy/cutover from the container failed: the answer was cut off`)
+      expect(run.outputs.result).toBe('failed')
+      expect((await get(`http://127.0.0.1:${port}/`)).body).toContain('v1')
+    } finally {
+      await socket.close()
+    }
   })
 })

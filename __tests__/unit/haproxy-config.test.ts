@@ -118,6 +118,15 @@ describe('HAProxy runtime API client', () => {
     expect(parsePid(answer)).toBe(42)
   })
 
+  it('closes its side of the channel once HAProxy has answered (an SSH channel stays half-open until both sides end)', async () => {
+    let stream: PassThrough | undefined
+    const sock = fakeSocket('Done.\n')
+    const open = async () => (stream = (await sock.open()) as PassThrough)
+    await runtimeCommand(open, 'set server be_app/blue state ready')
+    expect(stream?.writableEnded).toBe(true)
+    expect(stream?.destroyed).toBe(true)
+  })
+
   it('is bounded by a timeout', async () => {
     const sock = fakeSocket(undefined)
     await expect(runtimeCommand(sock.open, 'show info', 50)).rejects.toThrow(/did not answer "show info" within 50 ms/)

@@ -197,6 +197,83 @@ describe('Docker API calls over the agent', () => {
   })
 })
 
+/** A Docker client over the agent, with short deadlines; the agent is destroyed after each test. */
+const agents: DockerSocketAgent[] = []
+afterEach(() => {
+  for (const a of agents.splice(0)) a.destroy()
+})
+function dockerAt(path: string, ms = 300): Docker {
+  const agent = new DockerSocketAgent({ openUnixSocket: async () => connect(path) as never }, '/var/run/docker.sock', {
+    defaultMs: ms,
+    heavyMs: ms,
+    stopExtraMs: ms
+  })
+  agents.push(agent)
+  return new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions)
+}
+
+/** Settles `work` within `ms`, or says it did not: a call that never settles fails the test instead of hanging it. */
+function settlesWithin<T>(work: Promise<T>, ms: number): Promise<{ value?: T; error?: Error } | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'still waiting'>(r => (timer = setTimeout(() => r('still waiting'), ms)))
+  return Promise.race([
+    work.then(
+      value => ({ value }),
+      (error: Error) => ({ error })
+    ),
+    late
+  ]).finally(() => clearTimeout(timer))
+}
+
+const TAR_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n'
+
+describe('Docker API answers cut off or stalled part-way (a run must never wait on them for ever)', () => {
+  it('a call whose answer the daemon cuts off after its headers fails, naming the call', async () => {
+    const { path } = await server(s =>
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"Version":'))
+    )
+    const outcome = await settlesWithin(dockerAt(path, 60_000).version(), 3000)
+    expect(outcome).not.toBe('still waiting')
+    expect((outcome as { error?: Error }).error?.message).toBe(
+      'The Docker API call GET /version was cut off: the connection to the Docker socket closed before the answer ended (aborted)'
+    )
+  })
+
+  it('reading a directory of a container fails when the archive is cut off part-way', async () => {
+    const { path } = await server(s => s.once('data', () => s.end(TAR_HEAD + chunk('x'.repeat(100)))))
+    const outcome = await settlesWithin(getDirFiles(dockerAt(path, 60_000).getContainer('web-proxy'), '/usr/local/etc/haproxy/cutover'), 3000)
+    expect(outcome).not.toBe('still waiting')
+    expect((outcome as { error?: Error }).error?.message).toMatch(/^Reading \/usr\/local\/etc\/haproxy\/cutover from the container failed: .*cut off/)
+  })
+
+  it('reading a directory of a container fails at the deadline of its call when the archive stops part-way', async () => {
+    const { path } = await server(s => s.once('data', () => s.write(TAR_HEAD + chunk('x'.repeat(100)))))
+    const started = Date.now()
+    const outcome = await settlesWithin(getDirFiles(dockerAt(path, 300).getContainer('web-proxy'), '/usr/local/etc/haproxy/cutover'), 3000)
+    expect(outcome).not.toBe('still waiting')
+    const error = (outcome as { error?: Error }).error
+    expect(error?.message).toBe(
+      'Reading /usr/local/etc/haproxy/cutover from the container failed: The Docker API call GET /containers/web-proxy/archive got no complete answer within 300 ms: the Docker daemon on the host may be stuck'
+    )
+    expect(Date.now() - started).toBeLessThan(2500)
+  })
+
+  it('a complete archive over the agent still reads as before', async () => {
+    const pack = tar.pack()
+    pack.entry({ name: 'cutover/app.cfg' }, 'backend be_app\n')
+    pack.finalize()
+    const chunks: Buffer[] = []
+    for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c)
+    const body = Buffer.concat(chunks)
+    const { path } = await server(s =>
+      s.on('data', () => s.write(Buffer.concat([Buffer.from(TAR_HEAD + body.length.toString(16) + '\r\n'), body, Buffer.from('\r\n0\r\n\r\n')])))
+    )
+    const docker = dockerAt(path, 2000)
+    const files = await getDirFiles(docker.getContainer('web-proxy'), '/usr/local/etc/haproxy/cutover')
+    expect(Object.fromEntries(files)).toEqual({ 'app.cfg': 'backend be_app\n' })
+  })
+})
+
 describe('SshSession when the connection is lost', () => {
   it('fails channel opens still waiting for an answer, and every later one', async () => {
     const client = new FakeClient()

@@ -28,10 +28,11 @@ export async function runtimeCommand(open: OpenAdminSocket, line: string, timeou
       if (settled) return
       settled = true
       clearTimeout(timer)
-      if (e) {
-        stream.destroy()
-        reject(e)
-      } else resolve(Buffer.concat(chunks).toString('utf8'))
+      // HAProxy has closed its end; an SSH channel stays half-open (held by sshd) until ours ends too.
+      stream.end()
+      stream.destroy()
+      if (e) reject(e)
+      else resolve(Buffer.concat(chunks).toString('utf8'))
     }
     const timer = setTimeout(
       () => finish(new RuntimeApiError(`The proxy's runtime API did not answer "${line.slice(0, 80)}" within ${timeoutMs} ms`)),

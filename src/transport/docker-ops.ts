@@ -1,5 +1,5 @@
 import type Docker from 'dockerode'
-import { Readable, Writable } from 'node:stream'
+import { finished, Readable, Writable } from 'node:stream'
 import tar from 'tar-stream'
 import type { RegistryAuth } from '../core/config.js'
 import { pullableRef } from '../core/image-ref.js'
@@ -69,8 +69,18 @@ async function archiveOf(container: Docker.Container, path: string): Promise<Nod
   }
 }
 
-/** The regular files of a tar stream, in order, by entry name. */
-async function filesIn(archive: NodeJS.ReadableStream): Promise<{ name: string; content: string }[]> {
+/** Why a streamed answer ended early: http calls a connection closed part-way "aborted" (ECONNRESET). */
+function describeCut(error: NodeJS.ErrnoException): string {
+  if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') return 'the answer was cut off'
+  if (error.code === 'ECONNRESET') return `the answer was cut off (${error.message})`
+  return error.message
+}
+
+/**
+ * The regular files of a tar stream, in order, by entry name. An archive that errors or closes
+ * before its end fails this (pipe() passes neither on, so the extract would wait for ever).
+ */
+async function filesIn(archive: NodeJS.ReadableStream, path: string): Promise<{ name: string; content: string }[]> {
   const files: { name: string; content: string }[] = []
   const extract = tar.extract()
   const done = new Promise<void>((resolve, reject) => {
@@ -85,6 +95,11 @@ async function filesIn(archive: NodeJS.ReadableStream): Promise<{ name: string; 
     })
     extract.on('finish', resolve)
     extract.on('error', reject)
+    finished(archive, error => {
+      if (!error) return
+      extract.destroy()
+      reject(new Error(`Reading ${path} from the container failed: ${describeCut(error)}`))
+    })
   })
   archive.pipe(extract)
   await done
@@ -94,7 +109,7 @@ async function filesIn(archive: NodeJS.ReadableStream): Promise<{ name: string; 
 /** Reads one file out of a container; undefined when it does not exist. */
 export async function getFile(container: Docker.Container, path: string): Promise<string | undefined> {
   const archive = await archiveOf(container, path)
-  return archive ? (await filesIn(archive))[0]?.content : undefined
+  return archive ? (await filesIn(archive, path))[0]?.content : undefined
 }
 
 /**
@@ -105,7 +120,7 @@ export async function getFile(container: Docker.Container, path: string): Promis
 export async function getDirFiles(container: Docker.Container, dir: string): Promise<Map<string, string>> {
   const archive = await archiveOf(container, dir)
   const files = new Map<string, string>()
-  for (const f of archive ? await filesIn(archive) : []) {
+  for (const f of archive ? await filesIn(archive, dir) : []) {
     // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
     const parts = f.name.split('/')
     if (parts.length === 2) files.set(parts[1], f.content)

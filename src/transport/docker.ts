@@ -5,6 +5,16 @@ import Docker from 'dockerode'
 import type { SshSession } from './ssh.js'
 import { sinceStart, trace } from '../core/trace.js'
 
+/** A Docker API call whose answer was cut off after it began (see DockerSocketAgent.bound). */
+export class DockerConnectionError extends Error {
+  override name = 'DockerConnectionError'
+}
+
+/** The response a request has received so far (ClientRequest.res exists at runtime but is missing from @types/node). */
+function responseOf(req: http.ClientRequest): http.IncomingMessage | undefined {
+  return (req as unknown as { res?: http.IncomingMessage }).res ?? undefined
+}
+
 /** A Docker API call that got no complete answer in its time (see requestBound). */
 export class DockerTimeoutError extends Error {
   override name = 'DockerTimeoutError'
@@ -91,29 +101,48 @@ export class DockerSocketAgent extends http.Agent {
    * A hard deadline per request, from queueing to the end of the answer (or of the hijacked
    * stream, for exec). docker-modem's own `timeout` is an idle timer set with setTimeout on the
    * socket, which SSH channels do not have: it would never fire.
+   *
+   * An answer cut off after its headers (the channel to the socket closed part-way) also fails the
+   * call: http only destroys the response then, which neither docker-modem (it waits for the
+   * body's 'end') nor a reader of a streamed body sees, and the deadline is over once the
+   * request has closed, so the run would wait for the rest for ever.
    */
   private bound(req: http.ClientRequest, method: string, path: string): void {
     const ms = requestBound(method, path, this.timeouts)
-    if (ms === undefined) return
+    const what = `${method} ${path.split('?')[0]}`
     let upgraded: Duplex | undefined
-    const timer = setTimeout(() => {
-      const what = `${method} ${path.split('?')[0]}`
-      const error = new DockerTimeoutError(
-        `The Docker API call ${what} got no complete answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}: the Docker daemon on the host may be stuck`
-      )
-      if (upgraded) upgraded.destroy(error)
-      else req.destroy(error)
-    }, ms)
+    let failed = false
+    const timer =
+      ms === undefined
+        ? undefined
+        : setTimeout(() => {
+            const error = new DockerTimeoutError(
+              `The Docker API call ${what} got no complete answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}: the Docker daemon on the host may be stuck`
+            )
+            if (upgraded) return void upgraded.destroy(error)
+            // A streamed body's reader learns it from the response; docker-modem from the request.
+            responseOf(req)?.destroy(error)
+            req.destroy(error)
+          }, ms)
     const clear = () => clearTimeout(timer)
     req.on('upgrade', (_res: unknown, socket: Duplex) => {
       upgraded = socket
       socket.once('close', clear)
     })
     req.once('close', () => {
-      if (!upgraded) clear()
+      if (upgraded) return
+      clear()
+      const res = responseOf(req)
+      if (failed || !res || res.complete) return
+      const error = new DockerConnectionError(
+        `The Docker API call ${what} was cut off: the connection to the Docker socket closed before the answer ended (${res.errored?.message ?? 'aborted'})`
+      )
+      res.destroy(error)
+      req.emit('error', error)
     })
     // The error reaches docker-modem's own listener: this one only keeps the timer from leaking.
     req.on('error', () => {
+      failed = true
       if (!upgraded) clear()
     })
   }
