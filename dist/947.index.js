@@ -3797,8 +3797,19 @@ async function archiveOf(container, path) {
         throw e;
     }
 }
-/** The regular files of a tar stream, in order, by entry name. */
-async function filesIn(archive) {
+/** Why a streamed answer ended early: http calls a connection closed part-way "aborted" (ECONNRESET). */
+function describeCut(error) {
+    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE')
+        return 'the answer was cut off';
+    if (error.code === 'ECONNRESET')
+        return `the answer was cut off (${error.message})`;
+    return error.message;
+}
+/**
+ * The regular files of a tar stream, in order, by entry name. An archive that errors or closes
+ * before its end fails this (pipe() passes neither on, so the extract would wait for ever).
+ */
+async function filesIn(archive, path) {
     const files = [];
     const extract = tar_stream.extract();
     const done = new Promise((resolve, reject) => {
@@ -3814,6 +3825,12 @@ async function filesIn(archive) {
         });
         extract.on('finish', resolve);
         extract.on('error', reject);
+        (0,external_node_stream_.finished)(archive, error => {
+            if (!error)
+                return;
+            extract.destroy();
+            reject(new Error(`Reading ${path} from the container failed: ${describeCut(error)}`));
+        });
     });
     archive.pipe(extract);
     await done;
@@ -3822,7 +3839,7 @@ async function filesIn(archive) {
 /** Reads one file out of a container; undefined when it does not exist. */
 async function getFile(container, path) {
     const archive = await archiveOf(container, path);
-    return archive ? (await filesIn(archive))[0]?.content : undefined;
+    return archive ? (await filesIn(archive, path))[0]?.content : undefined;
 }
 /**
  * Every regular file directly inside a directory of a container, by name, in one request (each
@@ -3832,7 +3849,7 @@ async function getFile(container, path) {
 async function getDirFiles(container, dir) {
     const archive = await archiveOf(container, dir);
     const files = new Map();
-    for (const f of archive ? await filesIn(archive) : []) {
+    for (const f of archive ? await filesIn(archive, dir) : []) {
         // Entries are named after the directory: "cutover/a.map"; deeper ones are not ours.
         const parts = f.name.split('/');
         if (parts.length === 2)
@@ -6099,10 +6116,11 @@ async function runtimeCommand(open, line, timeoutMs = 5000) {
                 return;
             settled = true;
             clearTimeout(timer);
-            if (e) {
-                stream.destroy();
+            // HAProxy has closed its end; an SSH channel stays half-open (held by sshd) until ours ends too.
+            stream.end();
+            stream.destroy();
+            if (e)
                 reject(e);
-            }
             else
                 resolve(Buffer.concat(chunks).toString('utf8'));
         };
@@ -9920,6 +9938,14 @@ var docker_default = /*#__PURE__*/__webpack_require__.n(lib_docker);
 
 
 
+/** A Docker API call whose answer was cut off after it began (see DockerSocketAgent.bound). */
+class DockerConnectionError extends Error {
+    name = 'DockerConnectionError';
+}
+/** The response a request has received so far (ClientRequest.res exists at runtime but is missing from @types/node). */
+function responseOf(req) {
+    return req.res ?? undefined;
+}
 /** A Docker API call that got no complete answer in its time (see requestBound). */
 class DockerTimeoutError extends Error {
     name = 'DockerTimeoutError';
@@ -9997,31 +10023,46 @@ class DockerSocketAgent extends (external_node_http_default()).Agent {
      * A hard deadline per request, from queueing to the end of the answer (or of the hijacked
      * stream, for exec). docker-modem's own `timeout` is an idle timer set with setTimeout on the
      * socket, which SSH channels do not have: it would never fire.
+     *
+     * An answer cut off after its headers (the channel to the socket closed part-way) also fails the
+     * call: http only destroys the response then, which neither docker-modem (it waits for the
+     * body's 'end') nor a reader of a streamed body sees, and the deadline is over once the
+     * request has closed, so the run would wait for the rest for ever.
      */
     bound(req, method, path) {
         const ms = requestBound(method, path, this.timeouts);
-        if (ms === undefined)
-            return;
+        const what = `${method} ${path.split('?')[0]}`;
         let upgraded;
-        const timer = setTimeout(() => {
-            const what = `${method} ${path.split('?')[0]}`;
-            const error = new DockerTimeoutError(`The Docker API call ${what} got no complete answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}: the Docker daemon on the host may be stuck`);
-            if (upgraded)
-                upgraded.destroy(error);
-            else
+        let failed = false;
+        const timer = ms === undefined
+            ? undefined
+            : setTimeout(() => {
+                const error = new DockerTimeoutError(`The Docker API call ${what} got no complete answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}: the Docker daemon on the host may be stuck`);
+                if (upgraded)
+                    return void upgraded.destroy(error);
+                // A streamed body's reader learns it from the response; docker-modem from the request.
+                responseOf(req)?.destroy(error);
                 req.destroy(error);
-        }, ms);
+            }, ms);
         const clear = () => clearTimeout(timer);
         req.on('upgrade', (_res, socket) => {
             upgraded = socket;
             socket.once('close', clear);
         });
         req.once('close', () => {
-            if (!upgraded)
-                clear();
+            if (upgraded)
+                return;
+            clear();
+            const res = responseOf(req);
+            if (failed || !res || res.complete)
+                return;
+            const error = new DockerConnectionError(`The Docker API call ${what} was cut off: the connection to the Docker socket closed before the answer ended (${res.errored?.message ?? 'aborted'})`);
+            res.destroy(error);
+            req.emit('error', error);
         });
         // The error reaches docker-modem's own listener: this one only keeps the timer from leaking.
         req.on('error', () => {
+            failed = true;
             if (!upgraded)
                 clear();
         });
