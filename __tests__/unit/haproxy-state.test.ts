@@ -40,6 +40,18 @@ describe('addressesOnly', () => {
     ])
   })
 
+  it('hands on the address the run just read for a server it names, over the old process’s (a replaced container)', () => {
+    const state = ['1', HEADER, line('app_web', 'blue', '172.19.0.5', 0, 5, 1, 1), line('app_web', 'green', '172.19.0.3', 2, 0, 1, 1), ''].join('\n')
+    const current = new Map([['app_web/blue', '172.19.0.4']])
+    expect(addressesOnly(state, configured, current)!.split('\n')).toEqual([
+      '1',
+      HEADER,
+      line('app_web', 'blue', '172.19.0.4', 2, 5, 1, 1),
+      line('app_web', 'green', '172.19.0.3', 2, 0, 1, 1),
+      ''
+    ])
+  })
+
   it('leaves servers the new files do not have as they were (HAProxy ignores them)', () => {
     const state = ['1', HEADER, line('app_gone', 'blue', '172.19.0.9', 0, 1, 1, 1), ''].join('\n')
     expect(addressesOnly(state, configured)).toBe(state)

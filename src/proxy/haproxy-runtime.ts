@@ -146,7 +146,8 @@ export class HaproxyAdmin {
   }
 
   /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
-  async testAndReload(restore: FileBefore[]): Promise<void> {
+  /** `addresses`: `backend/server` -> the address the run just read for it, handed on over the old process's. */
+  async testAndReload(restore: FileBefore[], addresses?: Map<string, string>): Promise<void> {
     const container = await this.process()
     if (!container) throw new ProxyError(`The proxy ${this.name} runs no HAProxy process: nothing was reloaded. Run again: the next run starts one.`)
     const test = await execIn(container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR])
@@ -162,7 +163,7 @@ export class HaproxyAdmin {
     // A proxy made by an older cutover may have a socket only root can open: the reload through
     // Docker's API (which this user may call) brings it up with the group's access.
     const pid = await this.cli('show info').then(parsePid, () => undefined)
-    await this.handOnServerState()
+    await this.handOnServerState(addresses)
     await container.kill({ signal: 'SIGUSR2' })
     await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
     this.reloaded = true
@@ -176,10 +177,10 @@ export class HaproxyAdmin {
    * from its first request.
    * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
    */
-  async handOnServerState(): Promise<void> {
+  async handOnServerState(addresses?: Map<string, string>): Promise<void> {
     const state = await this.cli('show servers state').catch(() => undefined)
     this.files.forget()
-    const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()))
+    const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()), addresses)
     await this.files.put(SERVER_STATE_FILE, handed ?? EMPTY_SERVER_STATE)
   }
 }

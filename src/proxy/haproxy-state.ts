@@ -29,20 +29,26 @@ const CONFIG_MAINT = '5'
 
 /**
  * `show servers state` with every server's state and weight replaced by what the new
- * configuration says (its address kept); undefined when the answer is not a state file.
+ * configuration says (its address kept, or `current`'s for `backend/server` keys it names);
+ * undefined when the answer is not a state file.
  */
-export function addressesOnly(state: string, configured: Map<string, boolean>): string | undefined {
+export function addressesOnly(state: string, configured: Map<string, boolean>, current: Map<string, string> = new Map()): string | undefined {
   const lines = state.split('\n')
   if (lines[0]?.trim() !== '1' || !lines[1]?.startsWith('# ')) return undefined
   const header = lines[1].slice(2).trim().split(/\s+/)
   const at = (field: string) => header.indexOf(field)
-  const [be, srv, op, admin, uweight, iweight] = ['be_name', 'srv_name', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight'].map(at)
-  if ([be, srv, op, admin, uweight, iweight].some(i => i < 0)) return undefined
+  const [be, srv, addr, op, admin, uweight, iweight] = ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight'].map(
+    at
+  )
+  if ([be, srv, addr, op, admin, uweight, iweight].some(i => i < 0)) return undefined
   const out = lines.map((line, i) => {
     if (i < 2 || !line.trim()) return line
     const fields = line.split(' ')
     const disabled = configured.get(`${fields[be]}/${fields[srv]}`)
     if (disabled === undefined) return line
+    // A container the run has just read beats the old process's address: after a color's container
+    // is replaced (renamed aside, a new one under the name), Docker's DNS may still name the old one.
+    fields[addr] = current.get(`${fields[be]}/${fields[srv]}`) ?? fields[addr]
     fields[op] = RUNNING
     fields[admin] = disabled ? CONFIG_MAINT : READY
     // The runtime weight is taken only when the configured weight did not change: this one never differs from it.

@@ -49,6 +49,7 @@ import {
   parseCanaryComment,
   renderMaintenanceMap,
   routeOfFile,
+  serverName,
   slotsFor,
   switchCommands,
   type Canary
@@ -217,7 +218,7 @@ export class HaproxyRouter implements Router {
       if (this.sameShape(before, text) && !certChanged) {
         await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses })
         switched = true
-      } else await this.reloadRouting(before, certChanged)
+      } else await this.reloadRouting(before, canary?.route ?? route, certChanged)
     } catch (e) {
       await this.restoreRouting(before, route, slots, switched)
       throw e
@@ -245,7 +246,7 @@ export class HaproxyRouter implements Router {
   }
 
   /** The shared maps and TLS files with this app's entries, then a reload, under the proxy's lock. */
-  private async reloadRouting(before: RoutingBefore, certChanged: boolean): Promise<void> {
+  private async reloadRouting(before: RoutingBefore, target: Route, certChanged: boolean): Promise<void> {
     await underLock(this.lockProxy, async () => {
       // Read again under the lock: another app may have changed them since.
       this.files.forget()
@@ -278,8 +279,14 @@ export class HaproxyRouter implements Router {
         { file: appFile(this.app), content: before.text || undefined },
         { file: verifyMapFile(this.app), content: before.verifyMap }
       ]
-      await this.admin.testAndReload(restore)
+      await this.admin.testAndReload(restore, this.targetAddresses(target, before.addresses))
     })
+  }
+
+  /** The target color's servers at the addresses just read from Docker (its containers may be new since the proxy resolved them). */
+  private targetAddresses(target: Route, addresses: (string | undefined)[]): Map<string, string> {
+    const be = backendName(this.app)
+    return new Map(addresses.flatMap((address, i) => (address ? [[`${be}/${serverName(target.color, i + 1)}`, address] as const] : [])))
   }
 
   /** The previous routing stays: files back as they were, and the runtime state too. */
