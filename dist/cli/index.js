@@ -50535,16 +50535,17 @@ const READY = '0';
 const CONFIG_MAINT = '5';
 /**
  * `show servers state` with every server's state and weight replaced by what the new
- * configuration says (its address kept); undefined when the answer is not a state file.
+ * configuration says (its address kept, or `current`'s for `backend/server` keys it names);
+ * undefined when the answer is not a state file.
  */
-function addressesOnly(state, configured) {
+function addressesOnly(state, configured, current = new Map()) {
     const lines = state.split('\n');
     if (lines[0]?.trim() !== '1' || !lines[1]?.startsWith('# '))
         return undefined;
     const header = lines[1].slice(2).trim().split(/\s+/);
     const at = (field) => header.indexOf(field);
-    const [be, srv, op, admin, uweight, iweight] = ['be_name', 'srv_name', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight'].map(at);
-    if ([be, srv, op, admin, uweight, iweight].some(i => i < 0))
+    const [be, srv, addr, op, admin, uweight, iweight] = ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight'].map(at);
+    if ([be, srv, addr, op, admin, uweight, iweight].some(i => i < 0))
         return undefined;
     const out = lines.map((line, i) => {
         if (i < 2 || !line.trim())
@@ -50553,6 +50554,9 @@ function addressesOnly(state, configured) {
         const disabled = configured.get(`${fields[be]}/${fields[srv]}`);
         if (disabled === undefined)
             return line;
+        // A container the run has just read beats the old process's address: after a color's container
+        // is replaced (renamed aside, a new one under the name), Docker's DNS may still name the old one.
+        fields[addr] = current.get(`${fields[be]}/${fields[srv]}`) ?? fields[addr];
         fields[op] = RUNNING;
         fields[admin] = disabled ? CONFIG_MAINT : READY;
         // The runtime weight is taken only when the configured weight did not change: this one never differs from it.
@@ -50696,7 +50700,8 @@ class HaproxyAdmin {
         }
     }
     /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
-    async testAndReload(restore) {
+    /** `addresses`: `backend/server` -> the address the run just read for it, handed on over the old process's. */
+    async testAndReload(restore, addresses) {
         const container = await this.process();
         if (!container)
             throw new ProxyError(`The proxy ${this.name} runs no HAProxy process: nothing was reloaded. Run again: the next run starts one.`);
@@ -50714,7 +50719,7 @@ class HaproxyAdmin {
         // A proxy made by an older cutover may have a socket only root can open: the reload through
         // Docker's API (which this user may call) brings it up with the group's access.
         const pid = await this.cli('show info').then(parsePid, () => undefined);
-        await this.handOnServerState();
+        await this.handOnServerState(addresses);
         await container.kill({ signal: 'SIGUSR2' });
         await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
         this.reloaded = true;
@@ -50727,10 +50732,10 @@ class HaproxyAdmin {
      * from its first request.
      * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
      */
-    async handOnServerState() {
+    async handOnServerState(addresses) {
         const state = await this.cli('show servers state').catch(() => undefined);
         this.files.forget();
-        const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()));
+        const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()), addresses);
         await this.files.put(SERVER_STATE_FILE, handed ?? EMPTY_SERVER_STATE);
     }
 }
@@ -52385,7 +52390,7 @@ class HaproxyRouter {
                 switched = true;
             }
             else
-                await this.reloadRouting(before, certChanged);
+                await this.reloadRouting(before, canary?.route ?? route, certChanged);
         }
         catch (e) {
             await this.restoreRouting(before, route, slots, switched);
@@ -52410,7 +52415,7 @@ class HaproxyRouter {
             tlsSame);
     }
     /** The shared maps and TLS files with this app's entries, then a reload, under the proxy's lock. */
-    async reloadRouting(before, certChanged) {
+    async reloadRouting(before, target, certChanged) {
         await underLock(this.lockProxy, async () => {
             // Read again under the lock: another app may have changed them since.
             this.files.forget();
@@ -52441,8 +52446,13 @@ class HaproxyRouter {
                 { file: appFile(this.app), content: before.text || undefined },
                 { file: verifyMapFile(this.app), content: before.verifyMap }
             ];
-            await this.admin.testAndReload(restore);
+            await this.admin.testAndReload(restore, this.targetAddresses(target, before.addresses));
         });
+    }
+    /** The target color's servers at the addresses just read from Docker (its containers may be new since the proxy resolved them). */
+    targetAddresses(target, addresses) {
+        const be = backendName(this.app);
+        return new Map(addresses.flatMap((address, i) => (address ? [[`${be}/${serverName(target.color, i + 1)}`, address]] : [])));
     }
     /** The previous routing stays: files back as they were, and the runtime state too. */
     async restoreRouting(before, route, slots, switched) {
