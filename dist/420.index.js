@@ -1,8 +1,8 @@
-export const id = 947;
-export const ids = [947];
+export const id = 420;
+export const ids = [420];
 export const modules = {
 
-/***/ 3793:
+/***/ 1909:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -32,11 +32,11 @@ class ReleaseError extends Error {
 }
 
 // EXTERNAL MODULE: ./src/core/names.ts
-var core_names = __webpack_require__(2530);
+var core_names = __webpack_require__(2483);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __webpack_require__(7598);
 // EXTERNAL MODULE: ./src/core/image-ref.ts
-var image_ref = __webpack_require__(7423);
+var image_ref = __webpack_require__(3386);
 ;// CONCATENATED MODULE: ./src/engine/compose-project.ts
 /**
  * What makes cutover's containers a compose project to Docker's tools: compose's own labels
@@ -1210,7 +1210,7 @@ class EngineContext {
 }
 
 // EXTERNAL MODULE: ./src/core/capabilities.ts
-var capabilities = __webpack_require__(2458);
+var capabilities = __webpack_require__(3649);
 ;// CONCATENATED MODULE: ./src/engine/exposure.ts
 
 
@@ -3685,7 +3685,7 @@ function withOutcome(e, live, releases) {
 }
 
 // EXTERNAL MODULE: ./src/core/trace.ts
-var trace = __webpack_require__(8091);
+var trace = __webpack_require__(4186);
 ;// CONCATENATED MODULE: ./src/engine/timeline.ts
 
 /** Times each step of a run and wraps it in a collapsible log group. */
@@ -3729,10 +3729,10 @@ class Timeline {
 var external_node_fs_ = __webpack_require__(3024);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __webpack_require__(7075);
-// EXTERNAL MODULE: ../../main/node_modules/tar-stream/index.js
-var tar_stream = __webpack_require__(5416);
+// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
+var tar_stream = __webpack_require__(6118);
 // EXTERNAL MODULE: ./src/transport/host-text.ts
-var host_text = __webpack_require__(1096);
+var host_text = __webpack_require__(2759);
 ;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
 
 
@@ -3999,7 +3999,7 @@ async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_ID
 var external_node_http_ = __webpack_require__(7067);
 var external_node_http_default = /*#__PURE__*/__webpack_require__.n(external_node_http_);
 // EXTERNAL MODULE: ./src/transport/ssh.ts
-var transport_ssh = __webpack_require__(5028);
+var transport_ssh = __webpack_require__(7171);
 ;// CONCATENATED MODULE: ./src/transport/http-probe.ts
 
 
@@ -4507,9 +4507,9 @@ function recordedImages(rec) {
 }
 
 // EXTERNAL MODULE: ./src/host/lock.ts
-var lock = __webpack_require__(3124);
+var lock = __webpack_require__(2703);
 // EXTERNAL MODULE: ./src/proxy/capabilities.ts
-var proxy_capabilities = __webpack_require__(6429);
+var proxy_capabilities = __webpack_require__(3752);
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
 
 
@@ -5891,7 +5891,7 @@ async function ensureProxyProtocol(host, sources) {
 }
 
 // EXTERNAL MODULE: ./src/core/listen.ts
-var listen = __webpack_require__(1099);
+var listen = __webpack_require__(8256);
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-generations.ts
 
 
@@ -8445,7 +8445,7 @@ function createRouter(settings, app, on) {
 }
 
 // EXTERNAL MODULE: ./src/engine/modes.ts
-var modes = __webpack_require__(8719);
+var modes = __webpack_require__(9066);
 ;// CONCATENATED MODULE: ./src/proxy/choose.ts
 
 
@@ -9754,7 +9754,7 @@ class GithubDeployment {
      * Enterprise Server works as it is.
      */
     octokit() {
-        this.client ??= __webpack_require__.e(/* import() */ 587).then(__webpack_require__.bind(__webpack_require__, 8587)).then(github => github.getOctokit(this.token));
+        this.client ??= __webpack_require__.e(/* import() */ 413).then(__webpack_require__.bind(__webpack_require__, 2413)).then(github => github.getOctokit(this.token));
         return this.client;
     }
     static forRun(token, ctx, request, log) {
@@ -9940,8 +9940,8 @@ function renderCertificates(certs, now = Date.now()) {
 
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __webpack_require__(7975);
-// EXTERNAL MODULE: ../../main/node_modules/dockerode/lib/docker.js
-var lib_docker = __webpack_require__(1166);
+// EXTERNAL MODULE: ./node_modules/dockerode/lib/docker.js
+var lib_docker = __webpack_require__(9040);
 var docker_default = /*#__PURE__*/__webpack_require__.n(lib_docker);
 ;// CONCATENATED MODULE: ./src/transport/docker.ts
 
@@ -11227,9 +11227,9 @@ async function report(config, outcome, sink, infrastructureError, startDeploymen
 }
 
 // EXTERNAL MODULE: ./src/reporting/workflow-commands.ts + 2 modules
-var workflow_commands = __webpack_require__(1916);
+var workflow_commands = __webpack_require__(371);
 // EXTERNAL MODULE: ./src/reporting/log.ts
-var log = __webpack_require__(8699);
+var log = __webpack_require__(48);
 ;// CONCATENATED MODULE: ./src/run-sink.ts
 
 
@@ -11256,7 +11256,7 @@ const actionsSink = {
 };
 
 // EXTERNAL MODULE: ./src/start.ts + 27 modules
-var start = __webpack_require__(4289);
+var start = __webpack_require__(4234);
 ;// CONCATENATED MODULE: ./src/main.ts
 
 
@@ -11558,7 +11558,7 @@ async function runOneHost(run) {
 
 /***/ }),
 
-/***/ 5827:
+/***/ 5232:
 /***/ ((module) => {
 
 // Stand-in bundled instead of @grpc/grpc-js, @grpc/proto-loader and protobufjs (see the "paths"
