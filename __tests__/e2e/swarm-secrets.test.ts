@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { get, runAction } from '../support/action.js'
-import { fleetBed, fleetDocker, fleetImage, fleetInputs } from '../support/fleet.js'
+import { fleetBed, fleetImage, fleetInputs } from '../support/fleet.js'
 import { expectSuccess } from '../support/strategy.js'
-import { removeSwarmThings, swarmManager, swarmNodes } from '../support/swarm.js'
+import { cleanupSwarmApp, swarmManager, swarmNodes } from '../support/swarm.js'
 import { freePort, uniqueName } from '../support/testbed.js'
 
 // swarm-secrets (issue #26) on the test bed's 3-node swarm: the variables it names reach the tasks as
@@ -64,30 +64,7 @@ beforeAll(async () => {
   port = await freePort()
 })
 
-afterAll(async () => {
-  await fleetDocker(1)
-    .getContainer(`${app}-proxy-switch`)
-    .remove({ force: true })
-    .catch(() => undefined)
-  await removeSwarmThings([`${app}-blue`, `${app}-green`, `${app}-proxy`], [`cutover-${app}`])
-  const docker = swarmManager()
-  const labelled = { filters: { label: [`cutover.app=${app}`] } }
-  const [configs, secrets] = await Promise.all([docker.listConfigs(labelled), docker.listSecrets(labelled)])
-  await Promise.all([
-    ...(configs as { ID: string }[]).map(c =>
-      docker
-        .getConfig(c.ID)
-        .remove()
-        .catch(() => undefined)
-    ),
-    ...(secrets as { ID: string }[]).map(s =>
-      docker
-        .getSecret(s.ID)
-        .remove()
-        .catch(() => undefined)
-    )
-  ])
-})
+afterAll(() => cleanupSwarmApp(app))
 
 it('a first deploy: the token reaches the tasks as a file of a Swarm secret, never as an environment value, and not in the log', async () => {
   const run = await runAction(inputs('v1', tokens.one))

@@ -6,7 +6,7 @@ import { get, runAction, startAction, untilOutput } from '../support/action.js'
 import { fleetBed, fleetDocker, fleetImage, fleetInputs } from '../support/fleet.js'
 import { startLoad, type Load } from '../support/load.js'
 import { expectSuccess } from '../support/strategy.js'
-import { removeSwarmThings, serviceTasks, swarmManager, swarmNodes } from '../support/swarm.js'
+import { cleanupSwarmApp, serviceTasks, swarmManager, swarmNodes } from '../support/swarm.js'
 import { freePort, REPO, uniqueName } from '../support/testbed.js'
 
 // target: swarm (issue #26) on the test bed's 3-node swarm (scripts/testbed/swarm.sh): each color a
@@ -51,23 +51,7 @@ beforeAll(async () => {
   port = await freePort()
 })
 
-afterAll(async () => {
-  await fleetDocker(1)
-    .getContainer(`${app}-proxy-switch`)
-    .remove({ force: true })
-    .catch(() => undefined)
-  await removeSwarmThings([`${app}-blue`, `${app}-green`, `${app}-proxy`], [`cutover-${app}`])
-  const docker = swarmManager()
-  const configs = (await docker.listConfigs({ filters: { label: [`cutover.app=${app}`] } })) as { ID: string }[]
-  await Promise.all(
-    configs.map(c =>
-      docker
-        .getConfig(c.ID)
-        .remove()
-        .catch(() => undefined)
-    )
-  )
-})
+afterAll(() => cleanupSwarmApp(app))
 
 it('first deploy: 4 tasks of blue across the 3 nodes, a proxy on every node serving v1', async () => {
   const run = await runAction(inputs({ image: fleetImage('v1') }))

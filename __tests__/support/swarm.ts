@@ -100,3 +100,29 @@ export async function removeSwarmThings(services: string[], networks: string[]):
     }
   }
 }
+
+/** Everything a target-swarm app leaves: the switch relay, its services and network, its configs and secrets. */
+export async function cleanupSwarmApp(app: string): Promise<void> {
+  await fleetDocker(1)
+    .getContainer(`${app}-proxy-switch`)
+    .remove({ force: true })
+    .catch(() => undefined)
+  await removeSwarmThings([`${app}-blue`, `${app}-green`, `${app}-proxy`], [`cutover-${app}`])
+  const docker = swarmManager()
+  const labelled = { filters: { label: [`cutover.app=${app}`] } }
+  const [configs, secrets] = (await Promise.all([docker.listConfigs(labelled), docker.listSecrets(labelled)])) as { ID: string }[][]
+  await Promise.all([
+    ...configs.map(c =>
+      docker
+        .getConfig(c.ID)
+        .remove()
+        .catch(() => undefined)
+    ),
+    ...secrets.map(s =>
+      docker
+        .getSecret(s.ID)
+        .remove()
+        .catch(() => undefined)
+    )
+  ])
+}
