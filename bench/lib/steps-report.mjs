@@ -152,7 +152,8 @@ export function renderStepsMarkdown(result, jsonName, chartName) {
   out.push(
     'Each pair is a warm rollback (the previous color still running) then a deploy of the next version (image already on the host), drain-timeout 2 s. ' +
       '"to serving": spawn of the process to the first answer of the new version through the proxy (a new connection every ~5 ms). ' +
-      '"overhead": to serving, less the pull and the app\'s own boot (for a rollback, all of it). Segments are consecutive and add up to the run time.',
+      '"overhead": to serving, less the pull and the app\'s own boot (for a rollback, all of it). Segments are consecutive and add up to the run time. ' +
+      'Where the bundle changes, two rollbacks not counted come first: a version of cutover reloads the proxy once to write its own shared settings.',
     ''
   )
   out.push('| bundle | mode | runs | run time (median) | to serving (median) | overhead (median) | load average (1 min) at each run |')
