@@ -6101,6 +6101,7 @@ function addressesOnly(state, configured, current = new Map()) {
 
 
 
+
 class RuntimeApiError extends Error {
     name = 'RuntimeApiError';
 }
@@ -6111,8 +6112,10 @@ class RuntimeApiError extends Error {
 async function runtimeCommand(open, line, timeoutMs = 5000) {
     if (/[\r\n]/.test(line))
         throw new RuntimeApiError('A runtime API command must be one line');
+    const start = (0,trace/* sinceStart */.B)();
     const stream = await open();
-    return new Promise((resolve, reject) => {
+    trace/* trace */.u.span('admin socket opened', start);
+    const answer = new Promise((resolve, reject) => {
         const chunks = [];
         let settled = false;
         const finish = (e) => {
@@ -6135,6 +6138,8 @@ async function runtimeCommand(open, line, timeoutMs = 5000) {
         stream.on('error', (e) => finish(new RuntimeApiError(`The proxy's runtime API failed: ${e.message}`)));
         stream.write(line + '\n');
     });
+    // The command's first word names the span (`admin set`, `admin show`): what the switch waits on.
+    return answer.finally(() => trace/* trace */.u.span(`admin ${line.split(/[ ;]/, 2).join(' ')}`, start));
 }
 /** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */
 function runtimeErrors(answer) {

@@ -48934,6 +48934,7 @@ class DeployLock {
     }
     /** Sends one command line to the host's command loop and waits (bounded) for its answer. */
     request(line, timeoutMs = 10_000) {
+        const queued = (0,core_trace/* sinceStart */.B)();
         const next = this.queue.then(() => new Promise((resolve, reject) => {
             if (this.closedWith)
                 return reject(this.closedWith);
@@ -48945,7 +48946,7 @@ class DeployLock {
             this.channel.write(line + '\n');
         }));
         this.queue = next.catch(() => undefined);
-        return next;
+        return next.finally(() => core_trace/* trace */.u.span(`host ${line.split(' ', 1)[0]}`, queued));
     }
     /** Reads a file under $HOME; undefined when it does not exist. */
     async readFile(path) {
@@ -50572,6 +50573,7 @@ function addressesOnly(state, configured, current = new Map()) {
 
 
 
+
 class RuntimeApiError extends Error {
     name = 'RuntimeApiError';
 }
@@ -50582,8 +50584,10 @@ class RuntimeApiError extends Error {
 async function runtimeCommand(open, line, timeoutMs = 5000) {
     if (/[\r\n]/.test(line))
         throw new RuntimeApiError('A runtime API command must be one line');
+    const start = (0,core_trace/* sinceStart */.B)();
     const stream = await open();
-    return new Promise((resolve, reject) => {
+    core_trace/* trace */.u.span('admin socket opened', start);
+    const answer = new Promise((resolve, reject) => {
         const chunks = [];
         let settled = false;
         const finish = (e) => {
@@ -50606,6 +50610,8 @@ async function runtimeCommand(open, line, timeoutMs = 5000) {
         stream.on('error', (e) => finish(new RuntimeApiError(`The proxy's runtime API failed: ${e.message}`)));
         stream.write(line + '\n');
     });
+    // The command's first word names the span (`admin set`, `admin show`): what the switch waits on.
+    return answer.finally(() => core_trace/* trace */.u.span(`admin ${line.split(/[ ;]/, 2).join(' ')}`, start));
 }
 /** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */
 function runtimeErrors(answer) {
