@@ -86,6 +86,7 @@ export class HaproxyContainer {
   readonly name: string
   readonly network: string
   private group?: number
+  private groupRead?: Promise<number | undefined>
   /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
   metricsPublished = false
 
@@ -103,17 +104,20 @@ export class HaproxyContainer {
 
   /** The proxy runs, on its network and the app's, with this version's shared settings. */
   async ensure(appNetwork: string): Promise<void> {
-    const info = await inspectIfExists(this.container)
+    // Independent reads at once (each a round trip to the host, on the way to every switch).
+    const [info, relayServes] = await Promise.all([inspectIfExists(this.container), this.relay.serves(), this.adminGroupOnce(), this.checkEdgeNetworks()])
     if (info) this.check(info)
-    this.metricsPublished = (!!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0) || (await this.relay.serves())
-    await this.checkEdgeNetworks()
+    this.metricsPublished = (!!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0) || relayServes
+    const [missingMetrics, settled] = info
+      ? await Promise.all([this.metricsMissing(info), !isHolder(info) || this.host.handover.settled(info, this.givenImage)])
+      : [true, false]
     const ready =
       !!info &&
       info.State.Running &&
       [appNetwork, this.network, ...this.edgeNetworks].every(n => !!info.NetworkSettings.Networks[n]) &&
       !this.mustRecreate(info) &&
-      !(await this.metricsMissing(info)) &&
-      (!isHolder(info) || (await this.host.handover.settled(info, this.givenImage)))
+      !missingMetrics &&
+      settled
     if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0) return
     await underLock(this.host.lockProxy, async () => {
       // Under the lock: what other apps wrote until now.
@@ -331,11 +335,17 @@ export class HaproxyContainer {
   }
 
   /** The base file as this run wants it, or undefined when the proxy already has it. */
+  /** The group that may open the admin socket (read once per run; the base config names it). */
+  private async adminGroupOnce(): Promise<void> {
+    this.groupRead ??= this.host.adminGroup().catch(() => undefined)
+    this.group = await this.groupRead
+  }
+
   private async baseWanted(): Promise<string | undefined> {
     const current = await this.host.files.file(BASE_FILE)
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
     const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
-    this.group ??= await this.host.adminGroup().catch(() => undefined)
+    await this.adminGroupOnce()
     const wanted = renderBaseConfig(
       Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)),
       this.name,
