@@ -1,8 +1,8 @@
-export const id = 420;
-export const ids = [420];
+export const id = 511;
+export const ids = [511];
 export const modules = {
 
-/***/ 1909:
+/***/ 8948:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -900,8 +900,7 @@ class ContainerColorSet {
             });
         }
         if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-            for (const n of names)
-                await host.setRestartPolicy(n, config.container.restart);
+            await Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart)));
         }
     }
     async startWorkers(plan, release, workers, live) {
@@ -6033,6 +6032,7 @@ class HaproxyGenerations {
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-state.ts
+
 /**
  * The server-state file a reload hands on (SERVER_STATE_FILE, `init-addr last`), reduced to the
  * servers' addresses. HAProxy would also carry over each server's runtime state: a server stopped
@@ -6093,6 +6093,33 @@ function addressesOnly(state, configured, current = new Map()) {
         return fields.join(' ');
     });
     return out.join('\n');
+}
+/**
+ * The route's servers whose address in `show servers state` is none of their container's (a
+ * container on several networks the proxy shares may be reached at any of them); a replica whose
+ * container was not found is not judged.
+ */
+function staleServers(state, be, route, addresses) {
+    const lines = state.split('\n');
+    const header = lines
+        .find(l => l.startsWith('# '))
+        ?.slice(2)
+        .trim()
+        .split(/\s+/) ?? [];
+    const [beAt, srvAt, addrAt] = ['be_name', 'srv_name', 'srv_addr'].map(f => header.indexOf(f));
+    if ([beAt, srvAt, addrAt].some(i => i < 0))
+        return [];
+    const had = new Map();
+    for (const line of lines) {
+        const fields = line.trim().split(/\s+/);
+        if (fields[beAt] === be && fields[srvAt])
+            had.set(fields[srvAt], fields[addrAt]);
+    }
+    return addresses.flatMap(({ wanted, all }, i) => {
+        const server = serverName(route.color, i + 1);
+        const now = had.get(server);
+        return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : [];
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
@@ -6547,6 +6574,7 @@ class HaproxyContainer {
     name;
     network;
     group;
+    groupRead;
     /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
     metricsPublished = false;
     relay;
@@ -6561,17 +6589,20 @@ class HaproxyContainer {
     }
     /** The proxy runs, on its network and the app's, with this version's shared settings. */
     async ensure(appNetwork) {
-        const info = await inspectIfExists(this.container);
+        // Independent reads at once (each a round trip to the host, on the way to every switch).
+        const [info, relayServes] = await Promise.all([inspectIfExists(this.container), this.relay.serves(), this.adminGroupOnce(), this.checkEdgeNetworks()]);
         if (info)
             this.check(info);
-        this.metricsPublished = (!!info && this.publishedPorts(info, haproxy_lifecycle_METRICS_PORT_KEY).length > 0) || (await this.relay.serves());
-        await this.checkEdgeNetworks();
+        this.metricsPublished = (!!info && this.publishedPorts(info, haproxy_lifecycle_METRICS_PORT_KEY).length > 0) || relayServes;
+        const [missingMetrics, settled] = info
+            ? await Promise.all([this.metricsMissing(info), !isHolder(info) || this.host.handover.settled(info, this.givenImage)])
+            : [true, false];
         const ready = !!info &&
             info.State.Running &&
             [appNetwork, this.network, ...this.edgeNetworks].every(n => !!info.NetworkSettings.Networks[n]) &&
             !this.mustRecreate(info) &&
-            !(await this.metricsMissing(info)) &&
-            (!isHolder(info) || (await this.host.handover.settled(info, this.givenImage)));
+            !missingMetrics &&
+            settled;
         if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0)
             return;
         await underLock(this.host.lockProxy, async () => {
@@ -6777,11 +6808,16 @@ class HaproxyContainer {
             this.publishedPorts(info, HTTPS_PORT_KEY).length === 0);
     }
     /** The base file as this run wants it, or undefined when the proxy already has it. */
+    /** The group that may open the admin socket (read once per run; the base config names it). */
+    async adminGroupOnce() {
+        this.groupRead ??= this.host.adminGroup().catch(() => undefined);
+        this.group = await this.groupRead;
+    }
     async baseWanted() {
         const current = await this.host.files.file(BASE_FILE);
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
-        this.group ??= await this.host.adminGroup().catch(() => undefined);
+        await this.adminGroupOnce();
         const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group, this.metricsPublished);
         return current === wanted ? undefined : wanted;
     }
@@ -7364,6 +7400,43 @@ function responseCountsOf(csv, backend) {
         throw new RuntimeApiError(`The proxy's statistics have no row for the backend ${backend}`);
     const count = (f) => Number(row[at(f)]) || 0;
     return { responses: RESPONSE_FIELDS.reduce((sum, f) => sum + count(f), 0), errors: count('hrsp_5xx') };
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-addresses.ts
+
+
+
+
+/** Per replica of the route's color: its address on the app's network (where the proxy reaches it), and on every network it is on. */
+async function containerAddresses(docker, app, route) {
+    return Promise.all(oneTo(route.replicas ?? 1).map(async (i) => {
+        const info = await docker
+            .getContainer((0,core_names/* containerName */.xN)(app, route.color, i))
+            .inspect()
+            .catch(() => undefined);
+        const networks = Object.values(info?.NetworkSettings.Networks ?? {});
+        return {
+            wanted: info?.NetworkSettings.Networks[`cutover-${app}`]?.IPAddress || undefined,
+            all: networks.map(n => n.IPAddress).filter(Boolean)
+        };
+    }));
+}
+/**
+ * The release header proves the proxy routes this release, not which container answered: the
+ * route's servers must be at the addresses its containers have now (Docker's truth). One that is
+ * not (a container replaced under its name while the proxy kept the old address) is set right at
+ * run time, and said.
+ */
+async function confirmAddresses(proxy, route) {
+    const { app, name, docker, admin, log } = proxy;
+    const be = backendName(app);
+    const [state, addresses] = await Promise.all([admin.cli(`show servers state ${be}`), containerAddresses(docker, app, route)]);
+    const stale = staleServers(state, be, route, addresses);
+    if (!stale.length)
+        return;
+    await admin.run(stale.map(s => `set server ${be}/${s.server} addr ${s.wanted} port ${route.appPort}`), `the addresses of ${app} ${route.color}`);
+    log.warning(`The proxy ${name} sent ${app} ${route.color}'s requests to ${stale.map(s => `${s.had} (${s.server})`).join(', ')}, ` +
+        `not to its container${stale.length > 1 ? 's' : ''} at ${stale.map(s => s.wanted).join(', ')}: set right through the runtime API`);
 }
 
 ;// CONCATENATED MODULE: ./src/acme/state.ts
@@ -8088,13 +8161,7 @@ class HaproxyRouter {
     }
     /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
     async addressesOf(route) {
-        return Promise.all(oneTo(route.replicas ?? 1).map(async (i) => {
-            const info = await this.docker
-                .getContainer((0,core_names/* containerName */.xN)(this.app, route.color, i))
-                .inspect()
-                .catch(() => undefined);
-            return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined;
-        }));
+        return (await containerAddresses(this.docker, this.app, route)).map(a => a.wanted);
     }
     async outdated(route) {
         const text = await this.readAppFile();
@@ -8153,7 +8220,10 @@ class HaproxyRouter {
             decode: decodeRelease,
             confirmAfterMs: this.admin.reloaded ? 150 : 0
         };
-        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs, await this.proxy.probeEntry());
+        const result = await verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs, await this.proxy.probeEntry());
+        if (result.ok)
+            await confirmAddresses({ app: this.app, name: this.name, docker: this.docker, admin: this.admin, log: this.log }, route);
+        return result;
     }
 }
 
