@@ -90,12 +90,18 @@ function parseWrk(out) {
     socketErrors: sock ? { connect: +sock[1], read: +sock[2], write: +sock[3], timeout: +sock[4] } : { connect: 0, read: 0, write: 0, timeout: 0 }
   }
 }
-function wrk(url, { conns, close, seconds }) {
+function wrk(url, { conns, close, seconds, host, hostsFile }) {
   const args = ['-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s']
   if (close) args.push('-H', 'Connection: close')
+  if (host) args.push('-H', `Host: ${host}`)
   args.push(url)
+  // wrk sends the URL's host name as TLS SNI (cutover's proxy is strict-sni): the name resolves to
+  // the variant's address through a hosts file of a private mount namespace, nothing global.
+  const [cmd, argv] = hostsFile
+    ? ['unshare', ['--mount', '--', 'sh', '-c', `mount --bind ${hostsFile} /etc/hosts && exec wrk "$@"`, 'wrk', ...args]]
+    : ['wrk', args]
   return new Promise((resolve, reject) => {
-    execFile('wrk', args, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => {
+    execFile(cmd, argv, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`wrk ${args.join(' ')}: ${stderr || err.message}`))
       else resolve({ ...parseWrk(stdout), raw: stdout })
     })
@@ -103,11 +109,11 @@ function wrk(url, { conns, close, seconds }) {
 }
 
 /** fetch for the HTTPS variants' self-signed certificate: the check that each answers v1. */
-async function fetchInsecure(url) {
-  if (!url.startsWith('https:')) return fetch(url)
-  const { request } = await import('node:https')
+async function fetchInsecure(url, host) {
+  const headers = host ? { host } : {}
+  const { request } = await import(url.startsWith('https:') ? 'node:https' : 'node:http')
   return new Promise((resolve, reject) => {
-    const req = request(url, { rejectUnauthorized: false, timeout: 10_000 }, res => {
+    const req = request(url, { headers, rejectUnauthorized: false, servername: host, timeout: 10_000 }, res => {
       let body = ''
       res.on('data', c => (body += c))
       res.on('end', () => resolve({ status: res.statusCode, text: async () => body }))
@@ -124,7 +130,7 @@ async function measure(v, mode, seconds) {
   const before = ids.map(cgroupSample)
   const appBefore = cgroupSample(v.appId)
   const memSamples = []
-  const p = wrk(v.url, { conns: mode.conns, close: mode.close, seconds })
+  const p = wrk(v.url, { conns: mode.conns, close: mode.close, seconds, host: v.host, hostsFile: v.hostsFile })
   // memory in the middle and near the end of the run
   for (const at of [seconds * 500, seconds * 400]) {
     await sleep(at)
@@ -215,7 +221,7 @@ async function main() {
   for (const v of variants) {
     v.ids = await Promise.all(v.containers.map(containerId))
     v.appId = v.appContainer ? await containerId(v.appContainer) : appId
-    const res = await fetchInsecure(v.url)
+    const res = await fetchInsecure(v.checkUrl ?? v.url, v.host)
     const body = (await res.text()).trim()
     if (res.status !== 200 || body !== 'v1') throw new Error(`${v.name} answers ${res.status} ${body}`)
   }
@@ -226,7 +232,7 @@ async function main() {
   const idle = {}
   await Promise.all(variants.filter(v => v.ids.length).map(async v => (idle[v.name] = await idleFigures(v))))
   // warm-up (JIT of the app, nginx worker caches, connection pools)
-  for (const v of variants) await wrk(v.url, { conns: CONNS, close: false, seconds: 1 })
+  for (const v of variants) await wrk(v.url, { conns: CONNS, close: false, seconds: 1, host: v.host, hostsFile: v.hostsFile })
 
   const runs = []
   for (let r = 0; r < ROUNDS; r++) {

@@ -2,7 +2,7 @@
 // action itself (dist/index.js) with the shared settings src/ renders, over HTTP and HTTPS; and one
 // nginx hop that terminates TLS with the same certificate, the HTTPS yardstick.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,8 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The app cutover deploys for the bench (its own, beside the pd-* containers of the design study). */
 export const REAL_APP = 'pd-real'
 const REAL_PROXY = `${REAL_APP}-proxy`
+/** Its domain (tls custom needs one): wrk sends it as the Host header. */
+export const REAL_HOST = 'pd.example.test'
 
 /** A self-signed P-256 certificate (what `tls: custom` users bring; both proxies serve it). */
 function certificate() {
@@ -68,6 +70,7 @@ export async function setupReal() {
   const inputs = {
     ...testbedInputs(bed, REAL_APP, await freePort()),
     image: `${bed.CUTOVER_TEST_IMAGE_PREFIX}:v1`,
+    domains: REAL_HOST,
     tls: 'custom',
     'tls-certificate': cert.cert,
     'tls-key': cert.key,
@@ -85,14 +88,14 @@ export async function setupReal() {
   if (run.code !== 0) throw new Error(`the deploy of ${REAL_APP} failed (${run.code}): ${run.errors.join(' | ')}`)
   const ip = await addressOf(REAL_PROXY)
   const app = `${REAL_APP}-${run.outputs.color}`
-  const common = { containers: [REAL_PROXY], appContainer: app }
+  const common = { containers: [REAL_PROXY], appContainer: app, host: REAL_HOST }
   return [
     { ...common, name: 'cutover', label: "(r1) cutover's proxy as the action makes it (HAProxy, shared settings from src/), HTTP", url: `http://${ip}:80/` },
     {
       ...common,
       name: 'cutover-https',
       label: '(r2) the same proxy over HTTPS (tls custom, P-256 certificate; TLS ends in the proxy)',
-      url: `https://${ip}:443/`
+      ...byName('cutover-https', ip)
     }
   ]
 }
@@ -126,9 +129,21 @@ server {
     name: 'single-https',
     label: '(b2) one nginx hop ending TLS (same certificate), upstream keepalive 64',
     containers: [name],
-    url: `https://${await addressOf(name)}:443/`,
+    ...byName(name, await addressOf(name)),
+    host: REAL_HOST,
     configs: { 'single-https.conf': conf }
   }
+}
+
+/**
+ * An HTTPS variant asked by name, as clients do (SNI; cutover's proxy is strict-sni): wrk resolves
+ * the name through its own hosts file (bench/steady.mjs mounts it in a private namespace); the
+ * check that it answers connects to the address and sends the name.
+ */
+function byName(variant, ip) {
+  const hostsFile = join(os.tmpdir(), `pd-hosts-${variant}`)
+  writeFileSync(hostsFile, `127.0.0.1 localhost\n${ip} ${REAL_HOST}\n`)
+  return { url: `https://${REAL_HOST}:443/`, checkUrl: `https://${ip}:443/`, hostsFile }
 }
 
 /** cutover's app, proxy and state of the bench's real variant, whatever the run left. */
