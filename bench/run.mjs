@@ -139,10 +139,12 @@ async function removeCutoverApp(app) {
         () => removed.push(name),
         () => undefined
       )
-    await local
-      .getVolume(`${name}-conf`)
-      .remove()
-      .catch(() => undefined)
+    // -conf: HAProxy's and nginx's routes; -data: Caddy's (its autosaved config and certificates).
+    for (const volume of [`${name}-conf`, `${name}-data`])
+      await local
+        .getVolume(volume)
+        .remove()
+        .catch(() => undefined)
   }
   for (const net of [`${proxy}-net`, `cutover-${app}`])
     await local
