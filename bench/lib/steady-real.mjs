@@ -1,13 +1,13 @@
 // The proxies as users get them, for bench/steady.mjs (issue #25): cutover's own proxy, made by the
 // action itself (dist/index.js) with the shared settings src/ renders, over HTTP and HTTPS; and one
 // nginx hop that terminates TLS with the same certificate, the HTTPS yardstick.
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { testbedInputs } from '../../__tests__/support/runner.mjs'
 import { runAction } from './action.mjs'
+import { opensslCert } from './certs.mjs'
 import { docker, removeContainers } from './docker.mjs'
 import { NGINX_IMAGE, putFile } from './designs.mjs'
 import { freePort } from './ports.mjs'
@@ -19,39 +19,7 @@ const REAL_PROXY = `${REAL_APP}-proxy`
 /** Its domain (tls custom needs one): wrk sends it as the Host header. */
 export const REAL_HOST = 'pd.example.test'
 
-/** A self-signed P-256 certificate (what `tls: custom` users bring; both proxies serve it). */
-function certificate() {
-  const dir = mkdtempSync(join(os.tmpdir(), 'pd-cert-'))
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=pd.example.test',
-        '-addext',
-        'subjectAltName=DNS:pd.example.test'
-      ],
-      { stdio: 'pipe' }
-    )
-    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-const cert = certificate()
+const cert = opensslCert([REAL_HOST])
 
 async function addressOf(container) {
   const { stdout } = await docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', container])
