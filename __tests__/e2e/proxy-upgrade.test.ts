@@ -222,6 +222,23 @@ it('the holder killed: the next run starts it again (it serves by itself), and t
   expect(await generations()).toEqual([])
 }, 240_000)
 
+it('two apps giving different proxy-images: the latest change wins, and the other app does not hand the proxy back', async () => {
+  // The shop changes to the new image: a hand-over.
+  expectSuccess(await runAction(inputs(shop, shopDomain, { image: image('v1'), 'proxy-image': newImage })))
+  const running = async () => (await generations()).filter(g => g.running).map(g => g.image)
+  expect(await running()).toEqual([newImage])
+  // The blog still gives the image it gave before: the proxy keeps the shop's later choice, and says so, on each deploy.
+  for (const version of ['v2', 'v3']) {
+    const run = await runAction(inputs(blog, blogDomain, { image: image(version), 'proxy-image': baseImage }))
+    expectSuccess(run)
+    expect(logged(run)).toContain(`The proxy ${proxy} keeps ${newImage}, the proxy-image ${shop} gave after this app's ${baseImage}`)
+    expect(logged(run)).not.toContain('Handing the proxy')
+    expect(await running()).toEqual([newImage])
+    expect(await served(blogDomain)).toBe(`200 ${version}`)
+  }
+  expect(await served(shopDomain)).toBe('200 v1')
+}, 240_000)
+
 /** GET / over HTTPS with SNI, trusting `ca`. */
 async function httpsGet(host: string, ca: string): Promise<string> {
   const { request } = await import('node:https')

@@ -107,7 +107,7 @@ export class HaproxyRouter implements Router {
     const container = (this.container = docker.getContainer(this.name))
     const socketPath = `${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`
     this.files = new ConfVolume(container)
-    const handover = new HaproxyHandover(docker, this.name, this.files, log)
+    const handover = new HaproxyHandover(docker, this.name, this.files, log, this.app)
     this.admin = new HaproxyAdmin(
       () => handover.liveProcess(),
       this.name,
