@@ -196,6 +196,18 @@ describe('HaproxyRouter: tls on a proxy created without an HTTPS port', () => {
     expect(docker.calls.filter(c => /^(create|start|remove|kill|exec|putArchive)/.test(c))).toEqual([])
   })
 
+  it("a container of someone else under the relay's name is refused, never removed; the proxy keeps serving HTTP", async () => {
+    const docker = await httpOnlyProxy()
+    docker.add({ name: 'p-https', labels: {}, running: true })
+    const failure = bed(docker).router.ensure('cutover-web')
+    await expect(failure).rejects.toThrow(ProxyError)
+    await expect(failure).rejects.toThrow(
+      "The container p-https exists and is not cutover's https-relay (no label cutover.proxy=https-relay); nothing was changed. cutover puts a relay of the proxy under that name: rename or remove that container on the host, and run again."
+    )
+    expect(docker.calls.filter(c => /^(remove|create|kill|exec|putArchive)/.test(c))).toEqual([])
+    expect(docker.containers.get('p')!.running).toBe(true)
+  })
+
   it('an edge sending PROXY headers (proxy-protocol): re-created once as before, saying why', async () => {
     const docker = await httpOnlyProxy()
     const { router, log } = bed(docker, { proxyProtocol: true, tls: { ...TLS, trustedProxies: ['10.0.0.0/8'] } })

@@ -3,11 +3,12 @@ import type { ProxySettings, TlsSettings } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
 import { HAPROXY_HTTPS_PORT, HAPROXY_RELAYED_HTTPS_PORT, type RelayNetwork } from './haproxy-config.js'
-import { publishedAt, startRelay, type RelayAddress } from './haproxy-relay.js'
+import { checkRelay, publishedAt, startRelay, type RelayAddress } from './haproxy-relay.js'
 import { inspectIfExists, ProxyError } from './proxy-container.js'
 
 const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`
 const RELAY_FILE = 'cutover-https-relay.cfg'
+const KIND = 'https-relay'
 
 export function httpsRelayName(proxyName: string): string {
   return `${proxyName}-https`
@@ -87,9 +88,15 @@ export class HttpsRelay {
     this.name = httpsRelayName(proxyName)
   }
 
-  /** The relay's details (undefined: there is none). */
-  inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
-    return inspectIfExists(this.docker.getContainer(this.name))
+  /** The relay's details (undefined: there is none, or the container under its name is not cutover's relay). */
+  async inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
+    const info = await inspectIfExists(this.docker.getContainer(this.name))
+    return info?.Config.Labels?.[LABEL.proxy] === KIND ? info : undefined
+  }
+
+  /** Refuses another container under the relay's name, before anything changes. */
+  async checkName(): Promise<void> {
+    checkRelay(await inspectIfExists(this.docker.getContainer(this.name)), this.name, KIND)
   }
 
   /** Where a relay publishes HTTPS (undefined: no relay). */
@@ -112,7 +119,7 @@ export class HttpsRelay {
     )
     await startRelay(this.docker, {
       name: this.name,
-      kind: 'https-relay',
+      kind: KIND,
       image,
       network: this.network,
       portKey: HTTPS_PORT_KEY,

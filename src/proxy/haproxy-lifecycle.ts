@@ -117,6 +117,7 @@ export class HaproxyContainer {
     if (info) this.check(info, relay)
     this.metricsPublished = (!!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0) || (await this.relay.serves())
     this.httpsRelayed = !!relay || (!!info && (await this.httpsPath(info)) === 'relay')
+    if (this.httpsRelayed && !relay) await this.httpsRelay.checkName()
     await this.checkEdgeNetworks()
     const ready =
       !!info &&

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode'
 import { LABEL } from '../core/names.js'
 import { putFile } from '../transport/docker-ops.js'
-import { createOrAdopt, inspectIfExists } from './proxy-container.js'
+import { createOrAdopt, inspectIfExists, ProxyError } from './proxy-container.js'
 
 /**
  * A relay beside the proxy (issue #22): Docker publishes a port only when a container is created,
@@ -42,13 +42,25 @@ export function publishedAt(info: Docker.ContainerInspectInfo | undefined, portK
   return b ? { host: b.HostIp || '0.0.0.0', port: Number(b.HostPort) } : undefined
 }
 
+/** Refuses a container under a relay's name that is not that relay (cutover never removes what it did not make). */
+export function checkRelay(info: Docker.ContainerInspectInfo | undefined, name: string, kind: string): void {
+  if (!info || info.Config.Labels?.[LABEL.proxy] === kind) return
+  throw new ProxyError(
+    `The container ${name} exists and is not cutover's ${kind} (no label ${LABEL.proxy}=${kind}); nothing was changed. ` +
+      `cutover puts a relay of the proxy under that name: rename or remove that container on the host, and run again.`
+  )
+}
+
 /**
  * Creates the relay (restarted by Docker after a crash or a reboot), writes its configuration and
- * starts it. Any container under its name goes first (one left half-made by a crashed run, say).
+ * starts it. The relay's own container under its name goes first (one left half-made by a crashed
+ * run, say); another container under that name is refused.
  */
 export async function startRelay(docker: Docker, spec: RelaySpec): Promise<void> {
   const container = docker.getContainer(spec.name)
-  if (await inspectIfExists(container)) await container.remove({ force: true })
+  const info = await inspectIfExists(container)
+  checkRelay(info, spec.name, spec.kind)
+  if (info) await container.remove({ force: true })
   await createOrAdopt(docker, {
     name: spec.name,
     Image: spec.image,
