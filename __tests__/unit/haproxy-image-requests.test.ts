@@ -24,12 +24,14 @@ describe('imageToServe', () => {
     ).toEqual({ image: 'hap:2.9' })
   })
 
-  it("keeps the image another app gave after this app's unchanged one, and names that app", () => {
+  it("keeps the image another app gave after this app's unchanged one, and names those apps", () => {
     const requests = new Map([
       ['a', 'hap:2.6'],
       ['b', 'hap:2.8']
     ])
-    expect(imageToServe(requests, 'a', 'hap:2.6', 'hap:2.8', everyone)).toEqual({ image: 'hap:2.8', keptFor: 'b' })
+    expect(imageToServe(requests, 'a', 'hap:2.6', 'hap:2.8', everyone)).toEqual({ image: 'hap:2.8', keptFor: ['b'] })
+    requests.set('c', 'hap:2.8')
+    expect(imageToServe(requests, 'a', 'hap:2.6', 'hap:2.8', everyone)).toEqual({ image: 'hap:2.8', keptFor: ['b', 'c'] })
   })
 
   it('does not keep an image for an app no longer on the proxy, nor one nobody gave', () => {

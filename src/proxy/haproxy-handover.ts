@@ -69,11 +69,11 @@ export class HaproxyHandover {
     return servingImage === (wanted ?? servingImage) && recorded && others.length === 0 && (live ? holderOff : !holderOff)
   }
 
-  private warnKept(keptFor: string, servingImage: string | undefined, image: string | undefined): void {
+  private warnKept(keptFor: string[], servingImage: string | undefined, image: string | undefined): void {
     if (this.warned) return
     this.warned = true
     this.log.warning(
-      `The proxy ${this.proxyName} keeps ${servingImage}, the proxy-image ${keptFor} gave after this app's ${image}: ` +
+      `The proxy ${this.proxyName} keeps ${servingImage}, the proxy-image ${keptFor.join(', ')} gave after this app's ${image}: ` +
         `apps giving different images would hand the proxy back and forth. Give ${this.app} proxy-image: ${servingImage}, or another image to hand the proxy over to it.`
     )
   }

@@ -20,7 +20,7 @@ export function renderImageRequests(requests: Map<string, string>): string {
   return `# Managed by cutover: the proxy-image each app last gave.\n${lines.join('\n')}\n`
 }
 
-/** What the proxy should run when `app` gives `asked` while `serving` runs, and which app's request keeps it if not `asked`. */
+/** What the proxy should run when `app` gives `asked` while `serving` runs, and which apps' requests keep it if not `asked`. */
 export function imageToServe(
   requests: Map<string, string>,
   app: string,
@@ -28,10 +28,10 @@ export function imageToServe(
   serving: string | undefined,
   /** Whether an app still has a route on the proxy (a removed app's request keeps nothing). */
   routed: (app: string) => boolean
-): { image: string | undefined; keptFor?: string } {
+): { image: string | undefined; keptFor?: string[] } {
   if (asked === undefined || asked === serving) return { image: serving ?? asked }
-  // This app gave the same image before, and another app on the proxy gave what serves since: its change stands.
-  const keptFor = [...requests].find(([other, image]) => other !== app && image === serving && routed(other))?.[0]
-  if (serving !== undefined && requests.get(app) === asked && keptFor) return { image: serving, keptFor }
+  // This app gave the same image before, and other apps on the proxy gave what serves since: their change stands.
+  const keptFor = [...requests].filter(([other, image]) => other !== app && image === serving && routed(other)).map(([other]) => other)
+  if (serving !== undefined && requests.get(app) === asked && keptFor.length) return { image: serving, keptFor: keptFor.sort() }
   return { image: asked }
 }
