@@ -3,7 +3,7 @@
 // load of lib/load-worker.mjs (keep-alive and new-connection requests, long requests, WebSockets),
 // `--upgrades` deploys alternate proxy-image between the test bed's HAProxy image and the same image
 // under another tag: each is a hand-over to a new HAProxy generation. Then the one-time move of a
-// proxy made by an older cutover (`--old-bundle`, one container) to a holder, the same way.
+// proxy made by an older cutover (`--old-bundle`, one container), taken over the same way.
 // Failed requests, long requests and WebSockets cut are counted per phase.
 //
 //   node bench/proxy-upgrade.mjs [--upgrades 4] [--old-bundle /work/main/dist/index.js] [--out DIR]
@@ -155,7 +155,7 @@ async function main() {
           app: apps[1],
           proxyImages: [base, other],
           firstBundle: resolve(OLD_BUNDLE),
-          label: 'proxy of an older cutover made a holder (once)'
+          label: 'proxy of an older cutover taken over (no re-creation)'
         })
       )
     }

@@ -15,6 +15,8 @@ const proxy = uniqueName('upgproxy')
 const shop = uniqueName('upgshop')
 const blog = uniqueName('upgblog')
 const echo = uniqueName('upgecho')
+const late = uniqueName('upglate')
+const lateDomain = `${late}.example.test`
 const shopDomain = `${shop}.example.test`
 const blogDomain = `${blog}.example.test`
 const echoDomain = `${echo}.example.test`
@@ -120,6 +122,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await cleanupApp(shop)
   await cleanupApp(echo)
+  await cleanupApp(late)
   await cleanupApp(blog, proxy)
   await docker
     .getImage(newImage)
@@ -263,6 +266,13 @@ it('the holder killed: the next run starts it again (it serves by itself, HTTPS 
   }
   console.log(`the proxy's address before it was killed ${addressBefore}, after ${addressAfter}; HTTPS through the relay: ${answer.status}`)
   expect(answer.status).toBe(200)
+}, 240_000)
+
+it('a reload after the holder started again by itself (a new app) keeps it serving: its switch, left "off" for its earlier start, was set back', async () => {
+  expectSuccess(await runAction(inputs(late, lateDomain, { image: image('v1'), 'proxy-image': baseImage })))
+  expect(await served(lateDomain)).toBe('200 v1')
+  expect(await served(shopDomain)).toBe('200 v2')
+  expect(await served(blogDomain)).toBe('200 v1')
 }, 240_000)
 
 it('two apps giving different proxy-images: the latest change wins, and the other app does not hand the proxy back', async () => {

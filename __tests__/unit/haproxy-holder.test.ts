@@ -1,8 +1,16 @@
 import type Docker from 'dockerode'
-import { renderBaseConfig } from '../../src/proxy/haproxy-config.js'
+import { BASE_FILE, renderBaseConfig } from '../../src/proxy/haproxy-config.js'
 import { HaproxyGenerations, type Generation } from '../../src/proxy/haproxy-generations.js'
-import { isHolder } from '../../src/proxy/haproxy-handover.js'
-import { HOLDER_FILE_PATH, HOLDER_OFF_VAR, holderOffSince, renderHolderFile } from '../../src/proxy/haproxy-holder-config.js'
+import { switchFileOf } from '../../src/proxy/haproxy-handover.js'
+import {
+  GENERATION_VAR,
+  HOLDER_FILE,
+  HOLDER_FILE_PATH,
+  HOLDER_OFF_VAR,
+  HOLDER_SWITCH_CFG,
+  holderOffSince,
+  renderHolderFile
+} from '../../src/proxy/haproxy-holder-config.js'
 import { RecordingLog } from '../support/fakes.js'
 
 describe("the holder's switch file (issue #22)", () => {
@@ -12,10 +20,15 @@ describe("the holder's switch file (issue #22)", () => {
     expect(holderOffSince(text)).toBeUndefined()
   })
 
-  it('off: defines the variable only on a reload (HAPROXY_MWORKER_REEXEC), for the start it names', () => {
+  it('off: defines the variable only on a reload (HAPROXY_MWORKER_REEXEC) and never in a generation, for the start it names', () => {
     const text = renderHolderFile({ holderStartedAt: '2026-12-05T13:00:00.123Z' })
-    expect(text).toContain(`.if defined(HAPROXY_MWORKER_REEXEC)\nglobal\n  setenv ${HOLDER_OFF_VAR} 1\n.endif`)
+    expect(text).toContain(`.if !defined(${GENERATION_VAR})\n.if defined(HAPROXY_MWORKER_REEXEC)\nglobal\n  setenv ${HOLDER_OFF_VAR} 1\n.endif\n.endif\n`)
     expect(holderOffSince(text)).toBe('2026-12-05T13:00:00.123Z')
+  })
+
+  it("the directory's switch is read before the base (HAProxy loads a directory's *.cfg in name order)", () => {
+    expect([BASE_FILE, HOLDER_SWITCH_CFG, 'app-web.cfg'].sort()[0]).toBe(HOLDER_SWITCH_CFG)
+    expect(HOLDER_SWITCH_CFG.endsWith('.cfg')).toBe(true)
   })
 
   it('the base configuration declares the admin socket and every listener only while the variable is undefined', () => {
@@ -53,9 +66,9 @@ describe('which HAProxy generation serves', () => {
     expect(generations.live([], 0)).toBeUndefined()
   })
 
-  it('a holder is a container whose command line loads the holder file', () => {
+  it("a holder made by this version is switched by its own file; one made by an earlier cutover (the directory only) by the directory's", () => {
     const info = (cmd: string[]) => ({ Config: { Cmd: cmd } }) as unknown as Docker.ContainerInspectInfo
-    expect(isHolder(info(['-W', '-db', '-f', HOLDER_FILE_PATH, '-f', '/usr/local/etc/haproxy/cutover']))).toBe(true)
-    expect(isHolder(info(['-W', '-db', '-f', '/usr/local/etc/haproxy/cutover']))).toBe(false)
+    expect(switchFileOf(info(['-W', '-db', '-f', HOLDER_FILE_PATH, '-f', '/usr/local/etc/haproxy/cutover']))).toBe(HOLDER_FILE)
+    expect(switchFileOf(info(['-W', '-db', '-f', '/usr/local/etc/haproxy/cutover']))).toBe(HOLDER_SWITCH_CFG)
   })
 })

@@ -1,5 +1,5 @@
 import type { ProxySettings } from '../../src/core/config.js'
-import { HOLDER_FILE } from '../../src/proxy/haproxy-holder-config.js'
+import { HOLDER_FILE, HOLDER_SWITCH_CFG, holderOffSince, renderHolderFile } from '../../src/proxy/haproxy-holder-config.js'
 import { LABEL } from '../../src/core/names.js'
 import type { Route } from '../../src/engine/ports.js'
 import { HAPROXY_CAPABILITIES } from '../../src/proxy/capabilities.js'
@@ -41,7 +41,7 @@ function existing(docker: FakeDocker, kind: string, running: boolean) {
   })
 }
 
-describe('HaproxyRouter: a proxy made by an earlier cutover (one container, no holder; issue #22)', () => {
+describe('HaproxyRouter: a proxy made by an earlier cutover (one container, its command line without the holder file; issue #22)', () => {
   function olderProxy(more: Partial<ProxySettings>) {
     const docker = new FakeDocker()
     docker.networks.add('p-net')
@@ -63,14 +63,24 @@ describe('HaproxyRouter: a proxy made by an earlier cutover (one container, no h
     return { docker, router, log }
   }
 
-  it('another proxy-image given: re-created once as a holder, saying why and that the apps pause', async () => {
+  it("another proxy-image given: taken over with no re-creation, this version's base first, then a generation takes the sockets and the directory's switch turns the container off", async () => {
     const { docker, router, log } = olderProxy({ imageGiven: true })
+    const id = docker.containers.get('p')!.Id
     await router.ensure('cutover-web')
-    expect(log.text()).toContain(
-      `The proxy p was made by an older cutover (one container, which cannot hand its sockets over) and runs haproxy:2.8, not ${settings.image}: re-creating it as a holder`
-    )
-    expect(docker.calls.filter(c => /^(remove|create|start) p$/.test(c))).toEqual(['remove p', 'create p', 'start p'])
-    expect(docker.containers.get('p')!.image).toBe(settings.image)
+    expect(log.text()).not.toContain('re-creating')
+    expect(log.text()).toContain(`Handing the proxy p over from haproxy:2.8 to ${settings.image}`)
+    expect(docker.containers.get('p')).toMatchObject({ Id: id, image: 'haproxy:2.8', running: true })
+    expect(docker.calls.filter(c => /^(remove|create|start|kill|exec) /.test(c))).toEqual([
+      `exec haproxy -c -f ${HAPROXY_CONF_DIR} p`,
+      'kill SIGUSR2 p',
+      'create p-g1',
+      'start p-g1',
+      'kill SIGUSR2 p'
+    ])
+    const files = docker.filesOf('p', HAPROXY_CONF_DIR)
+    expect(holderOffSince(files.get(HOLDER_SWITCH_CFG))).toBe(docker.containers.get('p')!.startedAt ?? '0001-01-01T00:00:00Z')
+    expect(holderOffSince(files.get(HOLDER_FILE))).toBeUndefined()
+    expect(docker.containers.get('p-g1')!.image).toBe(settings.image)
   })
 
   it('no proxy-image given (the default): left as it is, whatever image it runs', async () => {
@@ -117,7 +127,8 @@ describe('HaproxyRouter: the proxy container', () => {
         'wildcards.map',
         'releases.map',
         'request-log.map',
-        HOLDER_FILE
+        HOLDER_FILE,
+        HOLDER_SWITCH_CFG
       ].sort()
     )
     expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
@@ -153,6 +164,19 @@ describe('HaproxyRouter: the proxy container', () => {
       // Only backends (*.cfg): other files are not HAProxy's configuration.
       expect(files.get('verify-shop.map')).toBe('token init-addr last,libc,none\n')
       expect(docker.calls.filter(c => /^(kill|start)/.test(c))).toEqual([running ? 'kill SIGUSR2 p' : 'start p'])
+    }
+  })
+
+  it('a holder started again with its switch left "off" for an earlier start (no generation live): set back to serving, so its next reload does not turn it off', async () => {
+    for (const file of [HOLDER_FILE, HOLDER_SWITCH_CFG]) {
+      const { docker, router } = bed()
+      await router.ensure('cutover-web')
+      docker.filesOf('p', HAPROXY_CONF_DIR).set(file, renderHolderFile({ holderStartedAt: '2026-12-05T14:00:00.000Z' }))
+      const again = bed(docker)
+      await again.router.ensure('cutover-web')
+      expect(again.locks.taken).toBe(1)
+      for (const f of [HOLDER_FILE, HOLDER_SWITCH_CFG]) expect(holderOffSince(docker.filesOf('p', HAPROXY_CONF_DIR).get(f))).toBeUndefined()
+      expect(docker.calls.filter(c => c.startsWith('kill'))).toEqual([])
     }
   })
 

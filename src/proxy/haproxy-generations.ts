@@ -3,6 +3,7 @@ import type { Log } from '../core/log.js'
 import { LABEL } from '../core/names.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import { HAPROXY_CONF_DIR, HAPROXY_RUN_DIR, HAPROXY_SOCKET, hostRunDir } from './haproxy-config.js'
+import { GENERATION_VAR } from './haproxy-holder-config.js'
 import { inspectIfExists, ProxyError } from './proxy-container.js'
 
 /** On a generation: the proxy (its holder's name) whose HAProxy it runs, and its number. */
@@ -87,6 +88,8 @@ export class HaproxyGenerations {
       // (a start with nothing to take from binds them itself).
       Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR, '-x', `${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET}`],
       StopSignal: 'SIGUSR1',
+      // The holder's switch (haproxy-holder-config.ts) is in the directory it loads: not for it.
+      Env: [`${GENERATION_VAR}=${number}`],
       Labels: { [LABEL.managed]: 'true', [GENERATION_OF_LABEL]: this.proxyName, [GENERATION_LABEL]: String(number) },
       HostConfig: {
         Binds: [`${this.proxyName}-conf:${HAPROXY_CONF_DIR}`, `${hostRunDir(this.proxyName)}:${HAPROXY_RUN_DIR}`],

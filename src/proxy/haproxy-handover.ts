@@ -3,7 +3,7 @@ import type { Log } from '../core/log.js'
 import { appFile, EMPTY_SERVER_STATE, SERVER_STATE_FILE } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
 import { type Generation, HaproxyGenerations } from './haproxy-generations.js'
-import { HOLDER_FILE, HOLDER_FILE_PATH, holderOffSince, renderHolderFile } from './haproxy-holder-config.js'
+import { HOLDER_FILE, HOLDER_FILE_PATH, HOLDER_SWITCH_CFG, holderOffSince, renderHolderFile } from './haproxy-holder-config.js'
 import { IMAGE_REQUESTS_FILE, imageToServe, parseImageRequests, renderImageRequests } from './haproxy-image-requests.js'
 import { parsePid, type HaproxyAdmin } from './haproxy-runtime.js'
 import { inspectIfExists, ProxyError } from './proxy-container.js'
@@ -11,9 +11,13 @@ import { inspectIfExists, ProxyError } from './proxy-container.js'
 /** How long a new generation may take to answer on the admin socket. */
 const TAKEOVER_TIMEOUT_MS = 20_000
 
-/** Whether a proxy container is a holder (made by this version): its command line loads the holder's file. */
-export function isHolder(info: Docker.ContainerInspectInfo): boolean {
-  return (info.Config.Cmd ?? []).includes(HOLDER_FILE_PATH)
+/**
+ * The file that switches a holder off: its own file for a container made by this version (first on
+ * its command line), the directory's switch for one made by an earlier cutover, which loads the
+ * directory only (haproxy-holder-config.ts). Every HAProxy proxy container is a holder.
+ */
+export function switchFileOf(info: Docker.ContainerInspectInfo): string {
+  return (info.Config.Cmd ?? []).includes(HOLDER_FILE_PATH) ? HOLDER_FILE : HOLDER_SWITCH_CFG
 }
 
 function startedAt(info: Docker.ContainerInspectInfo): number {
@@ -50,7 +54,7 @@ export class HaproxyHandover {
   async liveProcess(): Promise<Docker.Container> {
     if (!this.looked) {
       const holder = await inspectIfExists(this.holder)
-      const live = holder && isHolder(holder) ? this.generations.live(await this.generations.list(), startedAt(holder)) : undefined
+      const live = holder ? this.generations.live(await this.generations.list(), startedAt(holder)) : undefined
       this.liveId = live?.id
       this.looked = true
     }
@@ -63,10 +67,16 @@ export class HaproxyHandover {
     const live = this.generations.live(generations, startedAt(holder))
     const servingImage = live?.image ?? holder.Config.Image
     const others = generations.filter(g => g.id !== live?.id && (g.running ? !g.retired : true))
-    const holderOff = holderOffSince(await this.files.file(HOLDER_FILE)) === holder.State.StartedAt
+    const holderOff = holderOffSince(await this.files.file(switchFileOf(holder))) === holder.State.StartedAt
     const { wanted, recorded, keptFor } = await this.decide(image, servingImage)
     if (keptFor) this.warnKept(keptFor, servingImage, image)
-    return servingImage === (wanted ?? servingImage) && recorded && others.length === 0 && (live ? holderOff : !holderOff)
+    return servingImage === (wanted ?? servingImage) && recorded && others.length === 0 && (live ? holderOff : !(await this.switchSaysOff()))
+  }
+
+  /** Either switch file says "off" (for some start of the holder). */
+  private async switchSaysOff(): Promise<boolean> {
+    const texts = await Promise.all([HOLDER_FILE, HOLDER_SWITCH_CFG].map(f => this.files.file(f)))
+    return texts.some(t => holderOffSince(t) !== undefined)
   }
 
   private warnKept(keptFor: string[], servingImage: string | undefined, image: string | undefined): void {
@@ -100,7 +110,7 @@ export class HaproxyHandover {
    */
   async converge(holder: Docker.ContainerInspectInfo, image: string | undefined, admin: HaproxyAdmin): Promise<void> {
     const generations = await this.generations.list()
-    const holderServes = holderOffSince(await this.files.file(HOLDER_FILE)) !== holder.State.StartedAt
+    const holderServes = holderOffSince(await this.files.file(switchFileOf(holder))) !== holder.State.StartedAt
     let live = this.generations.live(generations, startedAt(holder))
     const servingImage = live?.image ?? (holderServes ? holder.Config.Image : undefined)
     const decision = await this.decide(image, servingImage)
@@ -110,6 +120,10 @@ export class HaproxyHandover {
     if (servingImage !== wanted) live = await this.handOver(holder, wanted, generations, admin, servingImage)
     if (!decision.recorded) await this.files.put(IMAGE_REQUESTS_FILE, renderImageRequests(decision.requests))
     if (live && holderServes) await this.turnHolderOff(holder)
+    // A holder started again serves by itself: a switch left "off" for an earlier start of it would
+    // turn it off at its next reload, with nothing serving in its place.
+    if (!live && (await this.switchSaysOff()))
+      await this.files.putMany([HOLDER_FILE, HOLDER_SWITCH_CFG].map(name => ({ name, content: renderHolderFile(undefined) })))
     await this.generations.retire(generations.filter(g => g.id !== live?.id && g.running && !g.retired))
     await this.generations.removeExited(generations)
     this.liveId = live?.id
@@ -172,7 +186,7 @@ export class HaproxyHandover {
    * this start of it, its process finishes what it serves and idles, keeping the namespace.
    */
   private async turnHolderOff(holder: Docker.ContainerInspectInfo): Promise<void> {
-    await this.files.put(HOLDER_FILE, renderHolderFile({ holderStartedAt: holder.State.StartedAt }))
+    await this.files.put(switchFileOf(holder), renderHolderFile({ holderStartedAt: holder.State.StartedAt }))
     await this.holder.kill({ signal: 'SIGUSR2' })
   }
 }

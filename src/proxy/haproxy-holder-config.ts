@@ -8,6 +8,11 @@ import { HAPROXY_CONF_DIR } from '../acme/layout.js'
  * listener for it, so the holder's process finishes what it serves and idles, keeping the namespace.
  * The test is on HAPROXY_MWORKER_REEXEC (set by HAProxy's master on a reload only): a holder that
  * starts afresh (a restart, a reboot) always serves, whatever this file says.
+ *
+ * The switch is a *.cfg of the config directory that sorts before the base (HOLDER_SWITCH_CFG), so
+ * every HAProxy proxy container reads it, also one made by an earlier cutover whose command line
+ * loads the directory only: such a container is a holder too, taken over with no re-creation.
+ * Generations load the same directory and skip it: they are started with GENERATION_VAR set.
  */
 
 /**
@@ -17,8 +22,12 @@ import { HAPROXY_CONF_DIR } from '../acme/layout.js'
  */
 export const HOLDER_FILE = 'holder-switch.conf'
 export const HOLDER_FILE_PATH = `${HAPROXY_CONF_DIR}/${HOLDER_FILE}`
+/** The switch every holder reads: loaded first of the directory ('0-' sorts before '00-base.cfg'). */
+export const HOLDER_SWITCH_CFG = '0-holder-switch.cfg'
 /** Defined only in a holder reloaded "off". */
 export const HOLDER_OFF_VAR = 'CUTOVER_HOLDER_OFF'
+/** Set in the environment of every generation container: the switch is not theirs. */
+export const GENERATION_VAR = 'CUTOVER_GENERATION'
 
 /**
  * The holder's file: serving, or off since its start at `holderStartedAt` (a holder started again
@@ -29,7 +38,7 @@ export function renderHolderFile(off: { holderStartedAt: string } | undefined): 
   return (
     `# Managed by cutover: a newer HAProxy generation serves; this holder stops serving when reloaded.\n` +
     `# off-since-start: ${off.holderStartedAt}\n` +
-    `.if defined(HAPROXY_MWORKER_REEXEC)\nglobal\n  setenv ${HOLDER_OFF_VAR} 1\n.endif\n`
+    `.if !defined(${GENERATION_VAR})\n.if defined(HAPROXY_MWORKER_REEXEC)\nglobal\n  setenv ${HOLDER_OFF_VAR} 1\n.endif\n.endif\n`
   )
 }
 

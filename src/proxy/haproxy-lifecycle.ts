@@ -34,8 +34,8 @@ import type { ConfVolume } from './haproxy-files.js'
 import { describeListen } from '../core/listen.js'
 import type { FileBefore, HaproxyAdmin } from './haproxy-runtime.js'
 import { SERVER_RESOLVE } from './haproxy-strategy.js'
-import { isHolder, type HaproxyHandover } from './haproxy-handover.js'
-import { HOLDER_FILE, HOLDER_FILE_PATH, renderHolderFile } from './haproxy-holder-config.js'
+import type { HaproxyHandover } from './haproxy-handover.js'
+import { HOLDER_FILE, HOLDER_FILE_PATH, HOLDER_OFF_VAR, HOLDER_SWITCH_CFG, renderHolderFile } from './haproxy-holder-config.js'
 import { MetricsRelay } from './haproxy-metrics-relay.js'
 import { HttpsRelay, httpsPath, type HttpsPath } from './haproxy-https-relay.js'
 import type { RelayAddress } from './haproxy-relay.js'
@@ -60,7 +60,8 @@ const SHARED_DEFAULTS: Record<string, string> = {
   [RELEASES_MAP]: EMPTY_RELEASES_MAP,
   [REQUEST_LOG_MAP]: EMPTY_REQUEST_LOG_MAP,
   [PROXY_PROTOCOL_MAP]: EMPTY_PROXY_PROTOCOL_MAP,
-  [HOLDER_FILE]: renderHolderFile(undefined)
+  [HOLDER_FILE]: renderHolderFile(undefined),
+  [HOLDER_SWITCH_CFG]: renderHolderFile(undefined)
 }
 
 /** What the proxy container's lifecycle needs: the host's Docker, the proxy's settings, its files and admin socket. */
@@ -132,7 +133,7 @@ export class HaproxyContainer {
       !(await this.recreateReason(info)) &&
       !(await this.metricsMissing(info)) &&
       !(await this.httpsRelayMissing(info, relay)) &&
-      (!isHolder(info) || (await this.host.handover.settled(info, this.givenImage)))
+      (await this.host.handover.settled(info, this.givenImage))
     if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0) return
     await underLock(this.host.lockProxy, async () => {
       // Under the lock: what other apps wrote until now.
@@ -222,11 +223,15 @@ export class HaproxyContainer {
   private async startOrUpdate(current: Docker.ContainerInspectInfo): Promise<void> {
     const { files, admin, log } = this.host
     const base = await this.baseWanted()
-    if (current.State.Running && isHolder(current)) {
+    if (current.State.Running) {
+      // A base from before holders (an earlier cutover's proxy) declares its listeners with no switch:
+      // this version's base first, so that a hand-over can turn that container off.
+      const beforeHolders = base !== undefined && !((await files.file(BASE_FILE)) ?? '').includes(HOLDER_OFF_VAR)
+      if (beforeHolders) await this.updateBase(base)
       await this.writeSharedDefaults(undefined)
       await this.host.handover.converge(current, this.givenImage, admin)
-    }
-    if (!current.State.Running) {
+      if (base !== undefined && !beforeHolders) await this.updateBase(base)
+    } else {
       await this.writeSharedDefaults(base)
       await this.resolveNoServerAtLoad()
       // Addresses a reload handed on are stale for a process that starts: its servers wait for DNS.
@@ -237,20 +242,20 @@ export class HaproxyContainer {
         if ((e as { statusCode?: number }).statusCode !== 304) throw e
       })
       await admin.waitForAdmin(START_TIMEOUT_MS)
-      const started = await this.container.inspect()
-      if (isHolder(started)) await this.host.handover.converge(started, this.givenImage, admin)
-    } else if (base !== undefined) {
-      const before = await files.file(BASE_FILE)
-      // A base from before HTTPS names files older proxies do not have yet.
-      await this.writeSharedDefaults(undefined)
-      await files.put(BASE_FILE, base)
-      const upgraded = await this.resolveNoServerAtLoad()
-      log.info(`Updating the shared settings of the proxy ${this.name}`)
-      await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded])
-    } else {
-      // A file a newer version shares (releases.map), for a proxy whose settings need no reload.
-      await this.writeSharedDefaults(undefined)
+      await this.host.handover.converge(await this.container.inspect(), this.givenImage, admin)
     }
+  }
+
+  /** A running proxy gets this version's base file by a tested reload. */
+  private async updateBase(base: string): Promise<void> {
+    const { files, admin, log } = this.host
+    const before = await files.file(BASE_FILE)
+    // A base from before HTTPS names files older proxies do not have yet.
+    await this.writeSharedDefaults(undefined)
+    await files.put(BASE_FILE, base)
+    const upgraded = await this.resolveNoServerAtLoad()
+    log.info(`Updating the shared settings of the proxy ${this.name}`)
+    await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded])
   }
 
   /**
@@ -319,11 +324,6 @@ export class HaproxyContainer {
     return { host: this.host.settings.hostIp ?? '0.0.0.0', port: this.host.tls.httpsPort }
   }
 
-  private oldStyleUpgrade(info: Docker.ContainerInspectInfo): boolean {
-    const image = this.givenImage
-    return image !== undefined && info.Config.Labels?.[LABEL.proxy] === 'haproxy' && !isHolder(info) && info.Config.Image !== image
-  }
-
   /** proxy-image, when given: the image the proxy must run (the default never replaces a running one). */
   private get givenImage(): string | undefined {
     return this.host.settings.imageGiven ? this.host.settings.image : undefined
@@ -333,8 +333,9 @@ export class HaproxyContainer {
    * Why the proxy must be re-created (undefined: it need not). Docker publishes ports only when a
    * container is created: HTTPS and metrics added later are published by relays beside the proxy,
    * except HTTPS for a proxy an edge sends PROXY protocol headers to (the relay's header would hide
-   * the edge's). A proxy made by an older cutover (no holder) cannot hand over: another proxy-image
-   * makes it a holder, once.
+   * the edge's). A proxy made by an earlier cutover (one container, its command line without the
+   * holder's file) is a holder too: it reads the directory's switch (haproxy-holder-config.ts), so a
+   * new proxy-image hands over with no gap there as well; it is never re-created for that.
    */
   private async recreateReason(info: Docker.ContainerInspectInfo): Promise<string | undefined> {
     if ((await this.httpsPath(info)) === 'recreate') {
@@ -343,11 +344,7 @@ export class HaproxyContainer {
         `re-creating it to publish ${this.host.tls.httpsPort}`
       )
     }
-    if (!this.oldStyleUpgrade(info)) return undefined
-    return (
-      `was made by an older cutover (one container, which cannot hand its sockets over) and runs ${info.Config.Image}, not ${this.host.settings.image}: ` +
-      `re-creating it as a holder, so later image changes hand over with no gap`
-    )
+    return undefined
   }
 
   /**
