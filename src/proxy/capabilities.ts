@@ -17,7 +17,8 @@ export const HAPROXY_CAPABILITIES: RouterCapabilities = {
   tls: true,
   stats: true,
   sticky: true,
-  edge: true
+  edge: true,
+  inFlight: true
 }
 
 /** Two nginx tiers switched by a reload: plain HTTP, one container per color. */
@@ -31,7 +32,8 @@ export const NGINX_CAPABILITIES: RouterCapabilities = {
   tls: false,
   stats: false,
   sticky: false,
-  edge: false
+  edge: false,
+  inFlight: false
 }
 
 /**
@@ -55,7 +57,8 @@ export const CADDY_CAPABILITIES: RouterCapabilities = {
   tls: false,
   stats: false,
   sticky: false,
-  edge: false
+  edge: false,
+  inFlight: false
 }
 
 /** Each proxy-type's declared capabilities. */
