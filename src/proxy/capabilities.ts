@@ -40,7 +40,7 @@ export const NGINX_CAPABILITIES: RouterCapabilities = {
  * target: swarm: HAProxy as a service on every node, switched through each task's runtime API
  * (proxy/swarm-proxy.ts): replicas yes, none of the strategies of one HAProxy yet.
  */
-export const SWARM_CAPABILITIES: RouterCapabilities = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true }
+export const SWARM_CAPABILITIES: RouterCapabilities = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true, inFlight: true }
 
 /**
  * One Caddy 2.6 container switched through its admin API. Caddy 2.6 changes a route only by
