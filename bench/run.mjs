@@ -13,6 +13,8 @@
 //   --relay-delay MS    BENCH_RELAY_DELAY_MS  one-way delay of the TCP relay before sshd (20)
 //   --only LIST         BENCH_ONLY            any of cutover,transport,replicas,canary,canary-steps,caddy,recreate,script
 //   --out DIR           BENCH_OUT             where results go (bench/results)
+//   --user NAME         BENCH_USER            the SSH user of cutover's runs: root, or deployer (the test bed's
+//                                             docker-group user whose shell is /bin/sh: no rc files) (root)
 //   --render FILE                             only write latest.md and chart.svg again from a results JSON
 //
 // Needs the test bed (bash scripts/testbed/up.sh) and a built dist/index.js. It uses its own app
@@ -72,8 +74,10 @@ function options() {
     warmupMs: 3000,
     steadyPreMs: quick ? 4000 : 10000,
     steadyPostMs: quick ? 3000 : 5000,
-    transportReps: quick ? 1 : 3
+    transportReps: quick ? 1 : 3,
+    user: flag('user', 'BENCH_USER') ?? 'root'
   }
+  if (!['root', 'deployer'].includes(o.user)) throw new Error(`--user is root or deployer, not ${o.user}`)
   for (const [k, v] of Object.entries(o)) if (typeof v === 'number' && !(v >= 0)) throw new Error(`bad value for ${k}: ${v}`)
   return o
 }
@@ -111,6 +115,19 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   })
 }
 
+/**
+ * Who cutover's runs log in as, and the home where it keeps its lock and ledger on the host. root
+ * on this test bed runs ~/.bashrc with `pyenv init` on every SSH exec (2-4 s under load), as a heavy
+ * shell set-up would; deployer is a clean deploy user.
+ */
+let sshUser = { name: 'root', home: os.homedir() }
+function useSshUser(bed, which) {
+  sshUser =
+    which === 'deployer'
+      ? { name: bed.CUTOVER_TEST_DEPLOYER_USER, home: `/home/${bed.CUTOVER_TEST_DEPLOYER_USER}` }
+      : { name: bed.CUTOVER_TEST_SSH_USER, home: os.homedir() }
+}
+
 async function removeCutoverApp(app) {
   const removed = await removeContainers(`cutover.app=${app}`)
   const proxy = `${app}-proxy`
@@ -122,21 +139,25 @@ async function removeCutoverApp(app) {
         () => removed.push(name),
         () => undefined
       )
-    await local
-      .getVolume(`${name}-conf`)
-      .remove()
-      .catch(() => undefined)
+    // -conf: HAProxy's and nginx's routes; -data: Caddy's (its autosaved config and certificates).
+    for (const volume of [`${name}-conf`, `${name}-data`])
+      await local
+        .getVolume(volume)
+        .remove()
+        .catch(() => undefined)
   }
   for (const net of [`${proxy}-net`, `cutover-${app}`])
     await local
       .getNetwork(net)
       .remove()
       .catch(() => undefined)
-  // The deploy lock and the release ledger live in the SSH user's home on the host (root here).
+  // The deploy lock and the release ledger live in the SSH user's home on the host.
+  rmSync(`/run/cutover/${proxy}`, { force: true, recursive: true })
   for (const f of [
-    join(os.homedir(), '.cutover', 'locks', `${app}.lock`),
-    join(os.homedir(), '.cutover', 'locks', `${app}.holder`),
-    join(os.homedir(), '.cutover', 'apps', app)
+    join(sshUser.home, '.cutover', 'locks', `${app}.lock`),
+    join(sshUser.home, '.cutover', 'locks', `${app}.holder`),
+    join(sshUser.home, '.cutover', 'locks', `proxy.${proxy}.lock`),
+    join(sshUser.home, '.cutover', 'apps', app)
   ])
     rmSync(f, { force: true, recursive: true })
   return removed
@@ -241,7 +262,7 @@ async function underLoad(name, port, opts, body) {
 
 // ---------------------------------------------------------------- cutover
 function cutoverInputs(bed, app, port, extra = {}) {
-  return { ...testbedInputs(bed, app, port), ...extra }
+  return { ...testbedInputs(bed, app, port), user: sshUser.name, ...extra }
 }
 
 /** The action's inputs for one run: rollback, promote, a canary deploy, or a deploy; plus the variant's own (replicas). */
@@ -794,6 +815,7 @@ async function main() {
   if (renderFrom >= 0) return render(process.argv[renderFrom + 1], options().out)
   const opts = options()
   const bed = testbed()
+  useSshUser(bed, opts.user)
   if (!existsSync(BUNDLE)) throw new Error('dist/index.js is missing: npm run build')
   if (!existsSync(NODE24)) throw new Error('node_modules/.bin/node (Node 24) is missing: npm ci')
   await local.ping().catch(e => {

@@ -17,7 +17,21 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cgroupSample, containerId, ipOf, loadNginxConfig, setupApps, setupCaddy, setupHaproxy, setupSingle, setupTwoTier, teardown } from './lib/designs.mjs'
+import {
+  APP,
+  NET,
+  cgroupSample,
+  containerId,
+  ipOf,
+  loadNginxConfig,
+  setupApps,
+  setupCaddy,
+  setupHaproxy,
+  setupSingle,
+  setupTwoTier,
+  teardown
+} from './lib/designs.mjs'
+import { setupReal, setupSingleHttps, teardownReal } from './lib/steady-real.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const REPO = join(HERE, '..')
@@ -35,7 +49,7 @@ const CONNS = Number(flag('conns', 50))
 const SAT = Number(flag('sat', 200))
 const ONLY = flag('only', '') ? String(flag('only', '')).split(',') : undefined
 const OUT = flag('out', join(HERE, 'results'))
-const ALL = ['direct', 'single', 'current', 'keepalive', 'unix', 'unix-keepalive', 'haproxy', 'caddy']
+const ALL = ['direct', 'single', 'cutover', 'single-https', 'cutover-https', 'current', 'keepalive', 'unix', 'unix-keepalive', 'haproxy', 'caddy']
 // HAProxy's settings tried for issue #25 (run with --only): each its own container, the same app.
 const HAPROXY_SETTINGS = {
   'haproxy-t1': { label: '(h1) as (d4), nbthread 1', settings: { nbthread: 1 } },
@@ -76,15 +90,37 @@ function parseWrk(out) {
     socketErrors: sock ? { connect: +sock[1], read: +sock[2], write: +sock[3], timeout: +sock[4] } : { connect: 0, read: 0, write: 0, timeout: 0 }
   }
 }
-function wrk(url, { conns, close, seconds }) {
+function wrk(url, { conns, close, seconds, host, hostsFile }) {
   const args = ['-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s']
   if (close) args.push('-H', 'Connection: close')
+  if (host) args.push('-H', `Host: ${host}`)
   args.push(url)
+  // wrk sends the URL's host name as TLS SNI (cutover's proxy is strict-sni): the name resolves to
+  // the variant's address through a hosts file of a private mount namespace, nothing global.
+  const [cmd, argv] = hostsFile
+    ? ['unshare', ['--mount', '--', 'sh', '-c', `mount --bind ${hostsFile} /etc/hosts && exec wrk "$@"`, 'wrk', ...args]]
+    : ['wrk', args]
   return new Promise((resolve, reject) => {
-    execFile('wrk', args, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => {
+    execFile(cmd, argv, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`wrk ${args.join(' ')}: ${stderr || err.message}`))
       else resolve({ ...parseWrk(stdout), raw: stdout })
     })
+  })
+}
+
+/** fetch for the HTTPS variants' self-signed certificate: the check that each answers v1. */
+async function fetchInsecure(url, host) {
+  const headers = host ? { host } : {}
+  const { request } = await import(url.startsWith('https:') ? 'node:https' : 'node:http')
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, rejectUnauthorized: false, servername: host, timeout: 10_000 }, res => {
+      let body = ''
+      res.on('data', c => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode, text: async () => body }))
+    })
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 10 s`)))
+    req.on('error', reject)
+    req.end()
   })
 }
 
@@ -94,7 +130,7 @@ async function measure(v, mode, seconds) {
   const before = ids.map(cgroupSample)
   const appBefore = cgroupSample(v.appId)
   const memSamples = []
-  const p = wrk(v.url, { conns: mode.conns, close: mode.close, seconds })
+  const p = wrk(v.url, { conns: mode.conns, close: mode.close, seconds, host: v.host, hostsFile: v.hostsFile })
   // memory in the middle and near the end of the run
   for (const at of [seconds * 500, seconds * 400]) {
     await sleep(at)
@@ -140,6 +176,7 @@ async function cleanup() {
   if (cleaning) return
   cleaning = true
   await teardown().catch(e => console.error('teardown:', e.message))
+  if (WANT.some(v => v.startsWith('cutover'))) await teardownReal().catch(e => console.error('teardown:', e.message))
 }
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => cleanup().then(() => process.exit(130)))
 
@@ -165,6 +202,9 @@ async function main() {
     variants.push({ ...v, url: `http://${await ipOf(v.containers[0])}:80/` })
   }
   await add('single', setupSingle)
+  if (WANT.includes('single-https')) variants.push(await setupSingleHttps(`${APP}-blue`, 3000, NET))
+  // cutover's own proxy, made by the action: its app container is its own (CPU figures follow it).
+  if (WANT.some(v => v.startsWith('cutover'))) for (const v of await setupReal()) if (WANT.includes(v.name)) variants.push(v)
   await add('current', () => setupTwoTier(cfg, 'current', 'pd-cur'))
   await add('keepalive', () => setupTwoTier(cfg, 'keepalive', 'pd-ka'))
   await add('unix', () => setupTwoTier(cfg, 'unix', 'pd-ux'))
@@ -180,8 +220,8 @@ async function main() {
   }
   for (const v of variants) {
     v.ids = await Promise.all(v.containers.map(containerId))
-    v.appId = appId
-    const res = await fetch(v.url)
+    v.appId = v.appContainer ? await containerId(v.appContainer) : appId
+    const res = await fetchInsecure(v.checkUrl ?? v.url, v.host)
     const body = (await res.text()).trim()
     if (res.status !== 200 || body !== 'v1') throw new Error(`${v.name} answers ${res.status} ${body}`)
   }
@@ -192,7 +232,7 @@ async function main() {
   const idle = {}
   await Promise.all(variants.filter(v => v.ids.length).map(async v => (idle[v.name] = await idleFigures(v))))
   // warm-up (JIT of the app, nginx worker caches, connection pools)
-  for (const v of variants) await wrk(v.url, { conns: CONNS, close: false, seconds: 1 })
+  for (const v of variants) await wrk(v.url, { conns: CONNS, close: false, seconds: 1, host: v.host, hostsFile: v.hostsFile })
 
   const runs = []
   for (let r = 0; r < ROUNDS; r++) {
@@ -222,10 +262,13 @@ async function main() {
   // summary: median over rounds, ratio to (b)
   const summary = []
   for (const mode of MODES) {
-    const base = runs.filter(x => x.mode === mode.name && x.variant === 'single' && !x.failed)
-    const baseRps = median(base.map(x => x.rps))
-    const baseP99 = median(base.map(x => x.p99))
     for (const v of variants) {
+      // HTTPS variants against the nginx hop that ends TLS, the others against the plain one.
+      const yardstick = v.url.startsWith('https:') ? 'single-https' : 'single'
+      const base = runs.filter(x => x.mode === mode.name && x.variant === yardstick && !x.failed)
+      const baseRps = median(base.map(x => x.rps))
+      const baseP99 = median(base.map(x => x.p99))
+      const baseUs = median(base.map(x => x.proxyUsPerReq))
       const xs = runs.filter(x => x.mode === mode.name && x.variant === v.name && !x.failed)
       const rps = median(xs.map(x => x.rps))
       const p99 = median(xs.map(x => x.p99))
@@ -245,7 +288,11 @@ async function main() {
         appCpuCores: round(median(xs.map(x => x.appCpuCores)), 2),
         proxyMemMiB: round(Math.max(...xs.map(x => x.proxyMemMiB)), 1),
         errors: xs.reduce((s, x) => s + x.non2xx + Object.values(x.socketErrors).reduce((a, b) => a + b, 0), 0),
-        goal: v.name === 'single' || v.name === 'direct' ? null : rps >= 0.9 * baseRps && p99 <= baseP99 + 2
+        cpuRatioToSingle: baseUs ? round(median(xs.map(x => x.proxyUsPerReq)) / baseUs, 2) : null,
+        // issue #25: throughput >= 0.95x the hop, p99 within +2 ms, CPU per request <= 1.1x
+        goal: ['single', 'single-https', 'direct'].includes(v.name)
+          ? null
+          : rps >= 0.95 * baseRps && p99 <= baseP99 + 2 && median(xs.map(x => x.proxyUsPerReq)) <= 1.1 * baseUs
       })
     }
   }
@@ -278,7 +325,7 @@ export function renderMarkdown(r, file) {
   lines.push(
     `Run ${r.date} on commit ${r.commit}${r.dirty ? ' (uncommitted changes)' : ''}, ${r.machine.cpus} cores (${r.machine.model}), load average at the end ${r.machine.loadavg.map(x => x.toFixed(2)).join(' ')}; ` +
       `wrk -t2 --latency from the host to the container addresses, ${r.options.duration} s per run, ${r.options.rounds} round(s) alternating the variants (figures: median of the rounds; req/s min–max shown). ` +
-      `Proxy CPU is the sum over the proxy containers (cores), memory as docker stats counts it (usage without inactive file cache), highest sample. Raw: [${file}](${file}).`
+      `Proxy CPU is the sum over the proxy containers (cores), memory as docker stats counts it (usage without inactive file cache), highest sample. HTTPS variants are compared with single-https, the others with single. Raw: [${file}](${file}).`
   )
   lines.push('')
   lines.push('| variant | |')
@@ -289,12 +336,12 @@ export function renderMarkdown(r, file) {
     lines.push(`## ${mode}`)
     lines.push('')
     lines.push(
-      '| variant | req/s (min–max) | p50 ms | p99 ms | ratio to single hop | p99 − single ms | proxy CPU cores | proxy CPU µs/request | app CPU cores | proxy memory MiB | errors | goal (≥ 0.9×, p99 ≤ +2 ms) |'
+      '| variant | req/s (min–max) | p50 ms | p99 ms | ratio to single hop | p99 − single ms | proxy CPU cores | proxy CPU µs/request | CPU per request, ratio to single hop | app CPU cores | proxy memory MiB | errors | goal (≥ 0.95×, p99 ≤ +2 ms, CPU ≤ 1.1×) |'
     )
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
     for (const s of r.summary.filter(x => x.mode === mode)) {
       lines.push(
-        `| ${s.variant} | ${s.rps} (${s.rpsMin}–${s.rpsMax}) | ${s.p50} | ${s.p99} | ${s.ratioToSingle ?? ''} | ${s.p99MinusSingle ?? ''} | ${s.proxyCpuCores} | ${s.proxyUsPerReq ?? ''} | ${s.appCpuCores} | ${s.proxyMemMiB} | ${s.errors} | ${s.goal === null ? '' : s.goal ? 'met' : 'missed'} |`
+        `| ${s.variant} | ${s.rps} (${s.rpsMin}–${s.rpsMax}) | ${s.p50} | ${s.p99} | ${s.ratioToSingle ?? ''} | ${s.p99MinusSingle ?? ''} | ${s.proxyCpuCores} | ${s.proxyUsPerReq ?? ''} | ${s.cpuRatioToSingle ?? ''} | ${s.appCpuCores} | ${s.proxyMemMiB} | ${s.errors} | ${s.goal === null ? '' : s.goal ? 'met' : 'missed'} |`
       )
     }
   }

@@ -10,13 +10,14 @@
 // is a Node client on loopback. Everything it creates is removed at the end (also on failure).
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Docker from 'dockerode'
+import { opensslCert } from './lib/certs.mjs'
 import { runAction } from './lib/action.mjs'
 import { percentile } from './lib/analyze.mjs'
 import { testbedInputs } from '../__tests__/support/runner.mjs'
@@ -45,38 +46,6 @@ const bed = JSON.parse(readFileSync(join(REPO, '.testbed', 'env.json'), 'utf8'))
 const app = `bench-tls-${randomBytes(3).toString('hex')}`
 const proxy = `${app}-proxy`
 const host = `${app}.example.test`
-
-function opensslCert(names) {
-  const dir = mkdtempSync(join(os.tmpdir(), 'bench-tls-'))
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '2',
-        '-subj',
-        `/CN=${names[0]}`,
-        '-addext',
-        `subjectAltName=${names.map(n => `DNS:${n}`).join(',')}`
-      ],
-      { stdio: 'pipe' }
-    )
-    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
 
 /** One GET; resolves with its wall time in ms, or throws. */
 function timedGet(lib, options) {

@@ -25239,6 +25239,7 @@ class DeployLock {
     }
     /** Sends one command line to the host's command loop and waits (bounded) for its answer. */
     request(line, timeoutMs = 10_000) {
+        const queued = (0,_core_trace_js__WEBPACK_IMPORTED_MODULE_0__/* .sinceStart */ .B)();
         const next = this.queue.then(() => new Promise((resolve, reject) => {
             if (this.closedWith)
                 return reject(this.closedWith);
@@ -25250,7 +25251,7 @@ class DeployLock {
             this.channel.write(line + '\n');
         }));
         this.queue = next.catch(() => undefined);
-        return next;
+        return next.finally(() => _core_trace_js__WEBPACK_IMPORTED_MODULE_0__/* .trace */ .u.span(`host ${line.split(' ', 1)[0]}`, queued));
     }
     /** Reads a file under $HOME; undefined when it does not exist. */
     async readFile(path) {
@@ -25311,7 +25312,7 @@ process.on('exit', () => {
 });
 const started = (0,_start_js__WEBPACK_IMPORTED_MODULE_3__/* .start */ .ni)();
 // The rest of the action (a chunk of its own in dist/), loaded while the SSH handshake and the lock's shell go on.
-const { run } = await Promise.all(/* import() */[__nccwpck_require__.e(819), __nccwpck_require__.e(420)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1909));
+const { run } = await Promise.all(/* import() */[__nccwpck_require__.e(819), __nccwpck_require__.e(952)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1193));
 await run(started);
 
 __webpack_async_result__();

@@ -8,13 +8,21 @@ import { cleanupApp, freePort, image, localDocker, uniqueName } from '../support
 // Issue #22: the HAProxy proxy is upgraded with no gap. Its container (the holder) owns the network
 // namespace, the published ports and the networks; a changed proxy-image starts a new HAProxy
 // generation in that namespace, which takes the listening sockets from the serving one; the old one
-// finishes what it serves. Two apps share the proxy; each test builds on the state the one before left.
+// finishes what it serves. Two apps share the proxy, created without HTTPS; a third adds HTTPS later
+// (published by a relay beside the proxy). Each test builds on the state the one before left.
 const docker = localDocker()
 const proxy = uniqueName('upgproxy')
 const shop = uniqueName('upgshop')
 const blog = uniqueName('upgblog')
+const echo = uniqueName('upgecho')
 const shopDomain = `${shop}.example.test`
 const blogDomain = `${blog}.example.test`
+const echoDomain = `${echo}.example.test`
+const echoCert = opensslCert([echoDomain])
+// An app that answers with the request headers it got (the client's address as the proxy saw it), as in tls.test.ts.
+const ECHO =
+  `node -e 'require("http").createServer((q, s) => { s.setHeader("content-type", "application/json"); ` +
+  `s.end(JSON.stringify({ url: q.url, headers: q.headers })) }).listen(3000)'`
 const baseImage = haproxyImage()
 /** The same HAProxy under another tag: to the action, another proxy-image. */
 const newImage = `${baseImage.replace(/:[^:/]+$/, '')}:upgrade-${proxy}`
@@ -22,7 +30,7 @@ let port: number
 let httpsPort: number
 
 function inputs(app: string, domain: string, more: Record<string, string> = {}): Record<string, string> {
-  // https-port given from the first deploy: the proxy publishes it, so HTTPS added later needs no new container.
+  // https-port is not given to the first deploys (beforeAll): the proxy is created publishing HTTP only.
   return bedInputs(app, port, {
     'proxy-type': 'haproxy',
     'proxy-name': proxy,
@@ -41,12 +49,19 @@ interface Traffic {
   socketClosed: { at?: number }
 }
 
-/** Keep-alive and new-connection load on both apps, a long request, and a WebSocket on the shop. */
-async function startTraffic(): Promise<Traffic> {
+/** Keep-alive and new-connection load on both apps (and HTTPS to the echo app), a long request, and a WebSocket on the shop. */
+async function startTraffic(withHttps = false): Promise<Traffic> {
+  const tls = { ca: echoCert.cert, servername: echoDomain }
   const loads = [shopDomain, blogDomain].flatMap(host => [
     startLoad(`http://127.0.0.1:${port}/`, { connections: 3, keepAlive: true, maxMs: 120_000, host }),
     startLoad(`http://127.0.0.1:${port}/`, { connections: 1, keepAlive: false, maxMs: 120_000, host })
   ])
+  if (withHttps) {
+    loads.push(
+      startLoad(`https://127.0.0.1:${httpsPort}/`, { connections: 2, keepAlive: true, maxMs: 120_000, tls }),
+      startLoad(`https://127.0.0.1:${httpsPort}/`, { connections: 1, keepAlive: false, maxMs: 120_000, tls })
+    )
+  }
   const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host: shopDomain } })
   const socketClosed: { at?: number } = {}
   socket.on('close', () => (socketClosed.at = Date.now()))
@@ -94,12 +109,15 @@ beforeAll(async () => {
   httpsPort = await freePort()
   const [repo, tag] = [newImage.replace(/:[^:/]+$/, ''), newImage.split(':').pop()!]
   await docker.getImage(baseImage).tag({ repo, tag })
-  expectSuccess(await runAction(inputs(shop, shopDomain, { image: image('v1') })))
-  expectSuccess(await runAction(inputs(blog, blogDomain, { image: image('v1') })))
+  expectSuccess(await runAction(inputs(shop, shopDomain, { image: image('v1'), 'https-port': '' })))
+  expectSuccess(await runAction(inputs(blog, blogDomain, { image: image('v1'), 'https-port': '' })))
+  // Created without tls and without https-port: Docker publishes no HTTPS port on it.
+  expect(Object.keys((await docker.getContainer(proxy).inspect()).HostConfig.PortBindings ?? {})).toEqual(['80/tcp'])
 }, 180_000)
 
 afterAll(async () => {
   await cleanupApp(shop)
+  await cleanupApp(echo)
   await cleanupApp(blog, proxy)
   await docker
     .getImage(newImage)
@@ -140,26 +158,40 @@ it('the next deploy and a rollback on the new generation work, and hand nothing 
   expect((await generations()).map(g => g.name)).toEqual([`${proxy}-g1`])
 }, 240_000)
 
-it('HTTPS added to the proxy (tls custom) and metrics kept off: 0 failed requests, and HTTPS answers', async () => {
-  const cert = opensslCert([shopDomain])
+it("HTTPS added by an app (tls custom) to the proxy created without it: a relay publishes https-port, 0 failed requests, the same proxy container, and the app sees the client's address", async () => {
+  const holderBefore = (await docker.getContainer(proxy).inspect()).Id
   const traffic = await startTraffic()
   const run = await runAction(
-    inputs(shop, shopDomain, {
-      image: image('v3'),
+    inputs(echo, echoDomain, {
+      image: image('v1'),
+      command: ECHO,
       'proxy-image': newImage,
       tls: 'custom',
-      'tls-certificate': cert.cert,
-      'tls-key': cert.key,
+      'tls-certificate': echoCert.cert,
+      'tls-key': echoCert.key,
       'tls-redirect': 'false'
     })
   )
   const seen = await stopTraffic(traffic)
   console.log(`HTTPS added under load: ${seen.sent} requests, ${seen.failed} failed`)
   expectSuccess(run)
+  expect(logged(run)).toContain(`Publishing HTTPS of the proxy ${proxy} on port ${httpsPort} through ${proxy}-https`)
   expect(logged(run)).not.toContain('re-creating it')
   expect({ failed: seen.failed, errors: seen.errors, long: seen.long }).toEqual({ failed: 0, errors: [], long: '200 v1' })
-  const https = await httpsGet(shopDomain, cert.cert)
-  expect(https).toBe('200 v3')
+  expect((await docker.getContainer(proxy).inspect()).Id).toBe(holderBefore)
+  // TLS terminates in the proxy; the relay's PROXY header gives it the client's address: the app sees
+  // the same address as over plain HTTP (Docker's published-port path), never the relay's.
+  const overHttps = await httpsGet(echoDomain, echoCert.cert, '/who')
+  expect(overHttps.status).toBe(200)
+  const httpsHeaders = (JSON.parse(overHttps.body) as { headers: Record<string, string> }).headers
+  const httpHeaders = (JSON.parse((await get(`http://127.0.0.1:${port}/who`, { host: echoDomain })).body) as { headers: Record<string, string> }).headers
+  const relay = await docker.getContainer(`${proxy}-https`).inspect()
+  const relayAddress = relay.NetworkSettings.Networks[`${proxy}-net`].IPAddress
+  console.log(`client address: over HTTPS ${httpsHeaders['x-forwarded-for']}, over HTTP ${httpHeaders['x-forwarded-for']}; the relay is at ${relayAddress}`)
+  expect(httpsHeaders['x-forwarded-proto']).toBe('https')
+  expect(httpsHeaders['x-forwarded-for']).toBe(httpHeaders['x-forwarded-for'])
+  expect(httpsHeaders['x-forwarded-for']).not.toBe(relayAddress)
+  expect(relay.HostConfig.RestartPolicy?.Name).toBe('unless-stopped')
 }, 240_000)
 
 it('metrics added to the proxy: published by a relay beside it, 0 failed requests, the proxy is not re-created', async () => {
@@ -180,8 +212,8 @@ it('metrics added to the proxy: published by a relay beside it, 0 failed request
   expect((await get(`http://127.0.0.1:${metricsPort}/metrics`)).body).toContain('haproxy_backend_http_responses_total')
 }, 240_000)
 
-it('back to the first image: another generation, the earlier one finishes and is removed by a later run', async () => {
-  const traffic = await startTraffic()
+it('back to the first image: another generation (it takes the relayed HTTPS listener too), the earlier one finishes and is removed by a later run', async () => {
+  const traffic = await startTraffic(true)
   const run = await runAction(inputs(blog, blogDomain, { image: image('v3'), 'proxy-image': baseImage }))
   const seen = await stopTraffic(traffic)
   console.log(`proxy-image changed back under load: ${seen.sent} requests, ${seen.failed} failed`)
@@ -210,7 +242,8 @@ it('the live generation killed: the next run starts another in the holder, which
   expect(await generations()).toEqual([{ name: `${proxy}-g3`, image: baseImage, running: true }])
 }, 240_000)
 
-it('the holder killed: the next run starts it again (it serves by itself), and the dead generations go', async () => {
+it('the holder killed: the next run starts it again (it serves by itself, HTTPS through the relay too), and the dead generations go', async () => {
+  const addressBefore = (await docker.getContainer(proxy).inspect()).NetworkSettings.Networks[`${proxy}-net`].IPAddress
   await docker.getContainer(proxy).kill()
   await new Promise(r => setTimeout(r, 1000))
   const run = await runAction(inputs(blog, blogDomain, { image: image('v1'), 'proxy-image': baseImage }))
@@ -220,18 +253,44 @@ it('the holder killed: the next run starts it again (it serves by itself), and t
   expect(await served(blogDomain)).toBe('200 v1')
   // The holder runs the same image as proxy-image: it serves, no generation is needed.
   expect(await generations()).toEqual([])
+  // The relay finds the restarted proxy by name (Docker's DNS, re-resolved every second).
+  const addressAfter = (await docker.getContainer(proxy).inspect()).NetworkSettings.Networks[`${proxy}-net`].IPAddress
+  let answer = await httpsGet(echoDomain, echoCert.cert, '/')
+  for (const deadline = Date.now() + 15_000; answer.status !== 200 && Date.now() < deadline; answer = await httpsGet(echoDomain, echoCert.cert, '/')) {
+    await new Promise(r => setTimeout(r, 500))
+  }
+  console.log(`the proxy's address before it was killed ${addressBefore}, after ${addressAfter}; HTTPS through the relay: ${answer.status}`)
+  expect(answer.status).toBe(200)
 }, 240_000)
 
-/** GET / over HTTPS with SNI, trusting `ca`. */
-async function httpsGet(host: string, ca: string): Promise<string> {
+it('two apps giving different proxy-images: the latest change wins, and the other app does not hand the proxy back', async () => {
+  // The shop changes to the new image: a hand-over.
+  expectSuccess(await runAction(inputs(shop, shopDomain, { image: image('v1'), 'proxy-image': newImage })))
+  const running = async () => (await generations()).filter(g => g.running).map(g => g.image)
+  expect(await running()).toEqual([newImage])
+  // The blog still gives the image it gave before: the proxy keeps the shop's later choice, and says so, on each deploy.
+  for (const version of ['v2', 'v3']) {
+    const run = await runAction(inputs(blog, blogDomain, { image: image(version), 'proxy-image': baseImage }))
+    expectSuccess(run)
+    expect(logged(run)).toContain(`The proxy ${proxy} keeps ${newImage}, the proxy-image ${shop} gave after this app's ${baseImage}`)
+    expect(logged(run)).not.toContain('Handing the proxy')
+    expect(await running()).toEqual([newImage])
+    expect(await served(blogDomain)).toBe(`200 ${version}`)
+  }
+  expect(await served(shopDomain)).toBe('200 v1')
+}, 240_000)
+
+/** A GET over HTTPS on a new connection with SNI, trusting `ca` (status 0: no answer, the body says why). */
+async function httpsGet(host: string, ca: string, path: string): Promise<{ status: number; body: string }> {
   const { request } = await import('node:https')
   return new Promise(resolve => {
-    const req = request({ host: '127.0.0.1', port: httpsPort, path: '/', servername: host, headers: { host }, ca, timeout: 5000 }, res => {
+    const req = request({ host: '127.0.0.1', port: httpsPort, path, servername: host, headers: { host }, ca, agent: false, timeout: 5000 }, res => {
       let body = ''
       res.on('data', (c: Buffer) => (body += c.toString()))
-      res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
     })
-    req.on('error', e => resolve(`error ${e.message}`))
+    req.on('error', e => resolve({ status: 0, body: `error ${e.message}` }))
+    req.on('timeout', () => req.destroy(new Error('timeout')))
     req.end()
   })
 }

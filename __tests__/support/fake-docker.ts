@@ -214,7 +214,7 @@ export class FakeDocker {
     return {
       inspect: async () => {
         if (!this.networks.has(name)) throw dockerError(404, `network ${name} not found`)
-        return { Name: name }
+        return { Name: name, IPAM: { Config: [{ Subnet: '172.18.0.0/16', Gateway: '172.18.0.1' }] } }
       },
       connect: async ({ Container }: { Container: string }) => {
         this.calls.push(`connect ${name}`)

@@ -91,7 +91,7 @@ export async function cleanupApp(app: string, proxyName?: string, home = homedir
         .catch(() => undefined)
     }
     // The edge and switch proxies (or the one HAProxy container), their config volumes and the network between them.
-    for (const name of [`${proxyName}-acme`, `${proxyName}-metrics`, proxyName, `${proxyName}-switch`]) {
+    for (const name of [`${proxyName}-acme`, `${proxyName}-metrics`, `${proxyName}-https`, proxyName, `${proxyName}-switch`]) {
       await docker
         .getContainer(name)
         .remove({ force: true })

@@ -1,4 +1,4 @@
-import { addressesOnly, configuredServers } from '../../src/proxy/haproxy-state.js'
+import { addressesOnly, configuredServers, staleServers } from '../../src/proxy/haproxy-state.js'
 
 // The server-state file a reload hands on: addresses from the old process, everything else as the
 // new configuration says (a real HAProxy 2.6 kept a server stopped that the new files enabled).
@@ -60,5 +60,39 @@ describe('addressesOnly', () => {
   it('hands on nothing from an answer that is not a version 1 state file with the fields it needs', () => {
     expect(addressesOnly('Unknown command\n', configured)).toBeUndefined()
     expect(addressesOnly('1\n# be_id be_name srv_id srv_name srv_addr\n', configured)).toBeUndefined()
+  })
+})
+
+describe('staleServers', () => {
+  const at = (ip: string) => ({ wanted: ip, all: [ip] })
+  const be = 'app_shop'
+  const route = { app: 'shop', color: 'green' as const, image: 'shop:v2', releaseId: 'r2', appPort: 3000, replicas: 2 }
+  const state = [
+    '1',
+    HEADER,
+    line(be, 'blue', '172.20.0.4', 2, 0, 1, 1),
+    line(be, 'green', '172.20.0.9', 2, 0, 1, 1),
+    line(be, 'green-2', '172.20.0.7', 2, 0, 1, 1),
+    line('app_other', 'green', '172.20.0.99', 2, 0, 1, 1),
+    ''
+  ].join('\n')
+
+  it("names the route's servers the proxy holds at another address than their container's", () => {
+    // green's container was replaced (now .5); the proxy still sends its requests to the old one (.9).
+    expect(staleServers(state, be, route, [at('172.20.0.5'), at('172.20.0.7')])).toEqual([{ server: 'green', had: '172.20.0.9', wanted: '172.20.0.5' }])
+  })
+
+  it("takes any of a container's addresses (on another network the proxy shares with it) as its own", () => {
+    expect(staleServers(state, be, route, [{ wanted: '172.20.0.5', all: ['172.20.0.5', '172.20.0.9'] }, at('172.20.0.7')])).toEqual([])
+  })
+
+  it('finds nothing when every server is at its container, and judges no server whose container was not found', () => {
+    expect(staleServers(state, be, route, [at('172.20.0.9'), at('172.20.0.7')])).toEqual([])
+    expect(staleServers(state, be, route, [{ wanted: undefined, all: [] }, at('172.20.0.7')])).toEqual([])
+  })
+
+  it('reads only its own backend, and nothing from an answer that is not a state file', () => {
+    expect(staleServers(state, 'app_none', route, [at('172.20.0.5')])).toEqual([])
+    expect(staleServers('Unknown command.', be, route, [at('172.20.0.5')])).toEqual([])
   })
 })

@@ -252,7 +252,7 @@ export function renderMarkdown(results, files) {
   if (p) {
     out.push(
       `Same load on every strategy, through the same proxy image, from a worker thread on loopback: ${p.ka.connections} keep-alive connections at ${p.ka.rate} req/s each, ${p.nc.loops} new-connection-per-request loops at ${p.nc.rate} req/s each (GET /), a long request (GET /slow?ms=${p.slow.ms}) started every ${p.slow.everyMs} ms on its own connection, and ${p.ws.count} WebSockets (/ws) held ${p.ws.minLifeMs / 1000}–${p.ws.maxLifeMs / 1000} s each, then closed by the client and replaced. ` +
-        `Each cycle is deploy vN → rollback → deploy vN again (images rotate v1 → v2 → v3, so every deploy changes the version); ${results.options.gapMs / 1000} s between runs. cutover runs the bundled action (dist/index.js on Node 24) with its defaults (keep-previous running, drain-timeout 30 s).`
+        `Each cycle is deploy vN → rollback → deploy vN again (images rotate v1 → v2 → v3, so every deploy changes the version); ${results.options.gapMs / 1000} s between runs. cutover runs the bundled action (dist/index.js on Node 24) with its defaults (keep-previous running, drain-timeout 30 s), logging in as ${results.options.user === 'deployer' ? "a clean deploy user (the test bed's docker-group user, shell /bin/sh, no rc files)" : 'root (whose ~/.bashrc on this machine runs `pyenv init` on every SSH exec, 2-4 s under load)'}.`
     )
     out.push('')
   }

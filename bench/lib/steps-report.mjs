@@ -117,14 +117,14 @@ function medians(runs) {
   })
 }
 
-/** Docker API calls of the runs that traced them: count per run and median ms, by call. */
+/** Calls to the host of the runs that traced them (Docker API, the proxy's admin socket, the lock's shell): count per run and median ms, by call. */
 function dockerCalls(runs) {
   const by = new Map()
   for (const r of runs) {
     if (!r.trace) continue
     const seen = new Map()
     for (const s of r.trace.spans) {
-      if (!s.name.startsWith('docker ')) continue
+      if (!/^(docker|admin|host) /.test(s.name)) continue
       const name = s.name
         .replace(/\/containers\/(?!create$|json$)[^/]+/, '/containers/{id}')
         .replace(/\/images\/(?!create$|json$).+?(?=\/json$|$)/, '/images/{name}')
@@ -152,7 +152,8 @@ export function renderStepsMarkdown(result, jsonName, chartName) {
   out.push(
     'Each pair is a warm rollback (the previous color still running) then a deploy of the next version (image already on the host), drain-timeout 2 s. ' +
       '"to serving": spawn of the process to the first answer of the new version through the proxy (a new connection every ~5 ms). ' +
-      '"overhead": to serving, less the pull and the app\'s own boot (for a rollback, all of it). Segments are consecutive and add up to the run time.',
+      '"overhead": to serving, less the pull and the app\'s own boot (for a rollback, all of it). Segments are consecutive and add up to the run time. ' +
+      'Where the bundle changes, two rollbacks not counted come first: a version of cutover reloads the proxy once to write its own shared settings.',
     ''
   )
   out.push('| bundle | mode | runs | run time (median) | to serving (median) | overhead (median) | load average (1 min) at each run |')
@@ -176,7 +177,7 @@ export function renderStepsMarkdown(result, jsonName, chartName) {
   }
   const calls = dockerCalls(result.runs)
   if (calls.length) {
-    out.push('', "## Docker API calls (runs that printed the action's trace)", '')
+    out.push('', "## Calls to the host: Docker API, the proxy's admin socket (`admin`), the lock's shell (`host`) (runs that printed the action's trace)", '')
     out.push('| call | per run (median) | ms each (median) |', '|---|---:|---:|')
     for (const c of calls.sort((a, b) => b.perRun * b.median - a.perRun * a.median)) out.push(`| \`${c.name}\` | ${c.perRun} | ${ms(c.median)} |`)
   }

@@ -40868,7 +40868,7 @@ function wrappy (fn, cb) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8139);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5405);
 
 
 // The command line's entry (bundled to dist/cli/index.js, the package's `cutover` bin).
@@ -40880,7 +40880,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8139:
+/***/ 5405:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -44770,8 +44770,7 @@ class ContainerColorSet {
             });
         }
         if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-            for (const n of names)
-                await host.setRestartPolicy(n, config.container.restart);
+            await Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart)));
         }
     }
     async startWorkers(plan, release, workers, live) {
@@ -48934,6 +48933,7 @@ class DeployLock {
     }
     /** Sends one command line to the host's command loop and waits (bounded) for its answer. */
     request(line, timeoutMs = 10_000) {
+        const queued = (0,core_trace/* sinceStart */.B)();
         const next = this.queue.then(() => new Promise((resolve, reject) => {
             if (this.closedWith)
                 return reject(this.closedWith);
@@ -48945,7 +48945,7 @@ class DeployLock {
             this.channel.write(line + '\n');
         }));
         this.queue = next.catch(() => undefined);
-        return next;
+        return next.finally(() => core_trace/* trace */.u.span(`host ${line.split(' ', 1)[0]}`, queued));
     }
     /** Reads a file under $HOME; undefined when it does not exist. */
     async readFile(path) {
@@ -49758,6 +49758,11 @@ function holderOffSince(text) {
 const HAPROXY_PORT = 80;
 /** The container port HAProxy terminates TLS on (published at https-port). */
 const HAPROXY_HTTPS_PORT = 443;
+/**
+ * HTTPS relayed by `<proxy>-https` (issue #22) for a proxy created without an HTTPS port: TLS behind
+ * the relay's PROXY protocol header, never published, accepted only from the proxy's own network.
+ */
+const HAPROXY_RELAYED_HTTPS_PORT = 8443;
 /** metrics (issue #24): the Prometheus endpoint inside the container, published only at the address 'metrics' gives. */
 const HAPROXY_METRICS_PORT = 8405;
 /** metrics: each app's live release as Prometheus labels (`<app> color="green",release="..."`), kept by the runtime API. */
@@ -49841,7 +49846,7 @@ function decodeRelease(value) {
  * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
  * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-function renderBaseConfig(hardStopAfterS, proxyName, adminGroup, metrics = false) {
+function renderBaseConfig(hardStopAfterS, proxyName, adminGroup, metrics = false, httpsRelay) {
     const dir = HAPROXY_CONF_DIR;
     // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
     const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600';
@@ -49896,7 +49901,7 @@ resolvers docker
   timeout resolve 1s
   timeout retry 1s
 
-${renderMainFrontend(dir)}
+${renderMainFrontend(dir, httpsRelay)}
 backend ${NOT_FOUND_BACKEND}
   http-request return status 404 content-type text/plain string "no route"
 
@@ -49909,16 +49914,17 @@ ${metrics ? renderMetricsFrontend() : ''}`;
  * The one frontend every app shares: HTTP, HTTPS by SNI, the unpublished probe port, PROXY protocol
  * from trusted edges, the host-name maps, the canary-steps request log and the ACME challenges.
  */
-function renderMainFrontend(dir) {
+function renderMainFrontend(dir, httpsRelay) {
+    const tls = `ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1`;
     return `.if !defined(${HOLDER_OFF_VAR})
 frontend cutover
   bind :${HAPROXY_PORT}
   # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
   # strict-sni: a name no app has a certificate for gets no handshake (no fallback certificate).
-  bind :${HAPROXY_HTTPS_PORT} ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1
+  bind :${HAPROXY_HTTPS_PORT} ${tls}
   # cutover's verification behind an edge: unpublished, plain HTTP (see HAPROXY_PROBE_PORT).
   bind :${HAPROXY_PROBE_PORT}
-  # An edge in front (proxy-protocol): its PROXY header names the client; from trusted-proxies only.
+${httpsRelay ? renderRelayedHttps(tls, httpsRelay) : ''}  # An edge in front (proxy-protocol): its PROXY header names the client; from trusted-proxies only.
   tcp-request connection expect-proxy layer4 if !{ dst_port ${HAPROXY_PROBE_PORT} } { src,map_ip(${dir}/${PROXY_PROTOCOL_MAP}) -m found }
   # exact host names, then wildcards (*.example.com), then the app deployed without domains
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
@@ -49936,6 +49942,20 @@ frontend cutover
   default_backend ${NOT_FOUND_BACKEND}
 .endif
 `;
+}
+/**
+ * HTTPS through the relay (haproxy-https-relay.ts): the same TLS as the public port, after the relay's
+ * PROXY header (the client's address). The header is trusted only from the proxy's network (where the
+ * relay is) and never from its gateway (any process on the host): an app's container, on its own
+ * network, cannot claim another client's address. (tcp-request connection sees the real source.)
+ */
+function renderRelayedHttps(tls, network) {
+    const port = HAPROXY_RELAYED_HTTPS_PORT;
+    const gateways = network.gateways.length ? `  tcp-request connection reject if { dst_port ${port} } { src ${network.gateways.join(' ')} }\n` : '';
+    return `  # HTTPS published by the relay beside the proxy (created without an HTTPS port): its PROXY header names the client.
+  bind :${port} ${tls} accept-proxy
+  tcp-request connection reject if { dst_port ${port} } !{ src ${network.subnets.join(' ')} }
+${gateways}`;
 }
 /**
  * metrics (issue #24): HAProxy's own Prometheus exporter at /metrics (every app's backend and
@@ -50503,7 +50523,42 @@ class HaproxyGenerations {
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-image-requests.ts
+/**
+ * Which app asked the shared proxy for which `proxy-image`, so that apps giving different images do
+ * not hand the proxy back and forth on each deploy: the latest *change* of any app wins. A file of
+ * `<app> <image>` lines in the proxy's volume (not `.cfg`: HAProxy does not load it), written under
+ * the proxy's lock.
+ */
+const IMAGE_REQUESTS_FILE = 'proxy-image-requests.txt';
+function parseImageRequests(text) {
+    const out = new Map();
+    for (const line of (text ?? '').split('\n')) {
+        const [app, image] = line.trim().split(/\s+/);
+        if (app && image && !app.startsWith('#'))
+            out.set(app, image);
+    }
+    return out;
+}
+function renderImageRequests(requests) {
+    const lines = [...requests].sort(([a], [b]) => a.localeCompare(b)).map(([app, image]) => `${app} ${image}`);
+    return `# Managed by cutover: the proxy-image each app last gave.\n${lines.join('\n')}\n`;
+}
+/** What the proxy should run when `app` gives `asked` while `serving` runs, and which app's request keeps it if not `asked`. */
+function imageToServe(requests, app, asked, serving, 
+/** Whether an app still has a route on the proxy (a removed app's request keeps nothing). */
+routed) {
+    if (asked === undefined || asked === serving)
+        return { image: serving ?? asked };
+    // This app gave the same image before, and another app on the proxy gave what serves since: its change stands.
+    const keptFor = [...requests].find(([other, image]) => other !== app && image === serving && routed(other))?.[0];
+    if (serving !== undefined && requests.get(app) === asked && keptFor)
+        return { image: serving, keptFor };
+    return { image: asked };
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-state.ts
+
 /**
  * The server-state file a reload hands on (SERVER_STATE_FILE, `init-addr last`), reduced to the
  * servers' addresses. HAProxy would also carry over each server's runtime state: a server stopped
@@ -50565,8 +50620,36 @@ function addressesOnly(state, configured, current = new Map()) {
     });
     return out.join('\n');
 }
+/**
+ * The route's servers whose address in `show servers state` is none of their container's (a
+ * container on several networks the proxy shares may be reached at any of them); a replica whose
+ * container was not found is not judged.
+ */
+function staleServers(state, be, route, addresses) {
+    const lines = state.split('\n');
+    const header = lines
+        .find(l => l.startsWith('# '))
+        ?.slice(2)
+        .trim()
+        .split(/\s+/) ?? [];
+    const [beAt, srvAt, addrAt] = ['be_name', 'srv_name', 'srv_addr'].map(f => header.indexOf(f));
+    if ([beAt, srvAt, addrAt].some(i => i < 0))
+        return [];
+    const had = new Map();
+    for (const line of lines) {
+        const fields = line.trim().split(/\s+/);
+        if (fields[beAt] === be && fields[srvAt])
+            had.set(fields[srvAt], fields[addrAt]);
+    }
+    return addresses.flatMap(({ wanted, all }, i) => {
+        const server = serverName(route.color, i + 1);
+        const now = had.get(server);
+        return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : [];
+    });
+}
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
+
 
 
 
@@ -50582,8 +50665,10 @@ class RuntimeApiError extends Error {
 async function runtimeCommand(open, line, timeoutMs = 5000) {
     if (/[\r\n]/.test(line))
         throw new RuntimeApiError('A runtime API command must be one line');
+    const start = (0,core_trace/* sinceStart */.B)();
     const stream = await open();
-    return new Promise((resolve, reject) => {
+    core_trace/* trace */.u.span('admin socket opened', start);
+    const answer = new Promise((resolve, reject) => {
         const chunks = [];
         let settled = false;
         const finish = (e) => {
@@ -50606,6 +50691,8 @@ async function runtimeCommand(open, line, timeoutMs = 5000) {
         stream.on('error', (e) => finish(new RuntimeApiError(`The proxy's runtime API failed: ${e.message}`)));
         stream.write(line + '\n');
     });
+    // The command's first word names the span (`admin set`, `admin show`): what the switch waits on.
+    return answer.finally(() => core_trace/* trace */.u.span(`admin ${line.split(/[ ;]/, 2).join(' ')}`, start));
 }
 /** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */
 function runtimeErrors(answer) {
@@ -50746,6 +50833,7 @@ class HaproxyAdmin {
 
 
 
+
 /** How long a new generation may take to answer on the admin socket. */
 const TAKEOVER_TIMEOUT_MS = 20_000;
 /** Whether a proxy container is a holder (made by this version): its command line loads the holder's file. */
@@ -50764,15 +50852,20 @@ class HaproxyHandover {
     proxyName;
     files;
     log;
+    app;
     generations;
     /** The live generation's id as this run last saw it (undefined: the holder serves, or not looked yet). */
     liveId;
     looked = false;
-    constructor(docker, proxyName, files, log) {
+    warned = false;
+    constructor(docker, proxyName, files, log, 
+    /** The app of this run: its proxy-image is recorded, and weighed against other apps' (haproxy-image-requests.ts). */
+    app) {
         this.docker = docker;
         this.proxyName = proxyName;
         this.files = files;
         this.log = log;
+        this.app = app;
         this.generations = new HaproxyGenerations(docker, proxyName, log);
     }
     get holder() {
@@ -50795,7 +50888,31 @@ class HaproxyHandover {
         const servingImage = live?.image ?? holder.Config.Image;
         const others = generations.filter(g => g.id !== live?.id && (g.running ? !g.retired : true));
         const holderOff = holderOffSince(await this.files.file(HOLDER_FILE)) === holder.State.StartedAt;
-        return servingImage === (image ?? servingImage) && others.length === 0 && (live ? holderOff : !holderOff);
+        const { wanted, recorded, keptFor } = await this.decide(image, servingImage);
+        if (keptFor)
+            this.warnKept(keptFor, servingImage, image);
+        return servingImage === (wanted ?? servingImage) && recorded && others.length === 0 && (live ? holderOff : !holderOff);
+    }
+    warnKept(keptFor, servingImage, image) {
+        if (this.warned)
+            return;
+        this.warned = true;
+        this.log.warning(`The proxy ${this.proxyName} keeps ${servingImage}, the proxy-image ${keptFor} gave after this app's ${image}: ` +
+            `apps giving different images would hand the proxy back and forth. Give ${this.app} proxy-image: ${servingImage}, or another image to hand the proxy over to it.`);
+    }
+    /**
+     * The image the proxy should run when this app gives `image` while `servingImage` serves (the
+     * latest change of any app wins), whether this app's request is recorded as given, and the
+     * requests to record.
+     */
+    async decide(image, servingImage) {
+        const all = await this.files.all();
+        const requests = parseImageRequests(all.get(IMAGE_REQUESTS_FILE));
+        const decision = imageToServe(requests, this.app, image, servingImage, other => all.has(appFile(other)));
+        const recorded = image === undefined || requests.get(this.app) === image;
+        if (image !== undefined)
+            requests.set(this.app, image);
+        return { wanted: decision.image, keptFor: decision.keptFor, recorded, requests };
     }
     /**
      * A running holder (the lock held): hands over to a new generation of `image` (proxy-image, when
@@ -50808,10 +50925,15 @@ class HaproxyHandover {
         const holderServes = holderOffSince(await this.files.file(HOLDER_FILE)) !== holder.State.StartedAt;
         let live = this.generations.live(generations, startedAt(holder));
         const servingImage = live?.image ?? (holderServes ? holder.Config.Image : undefined);
+        const decision = await this.decide(image, servingImage);
+        if (decision.keptFor)
+            this.warnKept(decision.keptFor, servingImage, image);
         // No proxy-image given: what serves stays (a process of the holder's image if none does).
-        const wanted = image ?? servingImage ?? holder.Config.Image;
+        const wanted = decision.wanted ?? holder.Config.Image;
         if (servingImage !== wanted)
             live = await this.handOver(holder, wanted, generations, admin, servingImage);
+        if (!decision.recorded)
+            await this.files.put(IMAGE_REQUESTS_FILE, renderImageRequests(decision.requests));
         if (live && holderServes)
             await this.turnHolderOff(holder);
         await this.generations.retire(generations.filter(g => g.id !== live?.id && g.running && !g.retired));
@@ -50872,13 +50994,70 @@ class HaproxyHandover {
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-relay.ts
+
+
+
+/**
+ * A relay beside the proxy (issue #22): Docker publishes a port only when a container is created,
+ * and re-creating the proxy to publish one more cuts every app on it. A small container of the
+ * proxy's image, on the proxy's network, publishes the port instead and forwards TCP to the proxy,
+ * which it finds by name through Docker's DNS at run time (a re-created or restarted proxy may have
+ * another address). Used for metrics (haproxy-metrics-relay.ts) and HTTPS (haproxy-https-relay.ts).
+ */
+const RELAY_FILE_DIR = '/';
+/** The address a container publishes `portKey` at, if it does. */
+function publishedAt(info, portKey) {
+    const bindings = info?.HostConfig.PortBindings?.[portKey] ?? [];
+    const b = bindings[0];
+    return b ? { host: b.HostIp || '0.0.0.0', port: Number(b.HostPort) } : undefined;
+}
+/** Refuses a container under a relay's name that is not that relay (cutover never removes what it did not make). */
+function checkRelay(info, name, kind) {
+    if (!info || info.Config.Labels?.[LABEL.proxy] === kind)
+        return;
+    throw new ProxyError(`The container ${name} exists and is not cutover's ${kind} (no label ${LABEL.proxy}=${kind}); nothing was changed. ` +
+        `cutover puts a relay of the proxy under that name: rename or remove that container on the host, and run again.`);
+}
+/**
+ * Creates the relay (restarted by Docker after a crash or a reboot), writes its configuration and
+ * starts it. The relay's own container under its name goes first (one left half-made by a crashed
+ * run, say); another container under that name is refused.
+ */
+async function startRelay(docker, spec) {
+    const container = docker.getContainer(spec.name);
+    const info = await inspectIfExists(container);
+    checkRelay(info, spec.name, spec.kind);
+    if (info)
+        await container.remove({ force: true });
+    await createOrAdopt(docker, {
+        name: spec.name,
+        Image: spec.image,
+        // Binding a port below 1024 needs root (the official images run as the haproxy user).
+        User: 'root',
+        Entrypoint: ['haproxy'],
+        Cmd: ['-db', '-f', `${RELAY_FILE_DIR}${spec.file}`],
+        ...(spec.softStop ? { StopSignal: 'SIGUSR1' } : {}),
+        Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: spec.kind },
+        ExposedPorts: { [spec.portKey]: {} },
+        HostConfig: {
+            PortBindings: { [spec.portKey]: [spec.publish] },
+            RestartPolicy: { Name: 'unless-stopped' },
+            NetworkMode: spec.network
+        }
+    });
+    await putFile(container, RELAY_FILE_DIR, spec.file, spec.config);
+    await container.start().catch(e => {
+        if (e.statusCode !== 304)
+            throw e;
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-metrics-relay.ts
 
 
 
-
 const METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`;
-const RELAY_FILE_DIR = '/';
 const RELAY_FILE = 'cutover-metrics-relay.cfg';
 function metricsRelayName(proxyName) {
     return `${proxyName}-metrics`;
@@ -50912,15 +51091,11 @@ listen metrics
 }
 /** The address a container publishes the metrics port at, if it does. */
 function publishedMetrics(info) {
-    const bindings = info?.HostConfig.PortBindings?.[METRICS_PORT_KEY] ?? [];
-    const b = bindings[0];
-    return b ? { host: b.HostIp || '0.0.0.0', port: Number(b.HostPort) } : undefined;
+    return publishedAt(info, METRICS_PORT_KEY);
 }
 /**
- * metrics asked for on a proxy whose container does not publish them there: Docker publishes ports
- * only when a container is created, and re-creating the proxy would cut every app on it. A small
- * relay container (the proxy's image, TCP only) publishes them instead; a new address re-creates
- * the relay alone.
+ * metrics asked for on a proxy whose container does not publish them there: a relay container
+ * (haproxy-relay.ts, TCP only) publishes them instead; a new address re-creates the relay alone.
  */
 class MetricsRelay {
     docker;
@@ -50945,30 +51120,159 @@ class MetricsRelay {
     async ensure(wanted, image) {
         if (await this.serves(wanted))
             return;
-        const container = this.docker.getContainer(this.name);
-        if (await inspectIfExists(container))
-            await container.remove({ force: true });
         this.log.info(`Publishing the metrics of the proxy ${this.proxyName} at ${wanted.host}:${wanted.port} through ${this.name} (the proxy keeps serving)`);
-        await createOrAdopt(this.docker, {
+        await startRelay(this.docker, {
             name: this.name,
-            Image: image,
-            User: 'root',
-            Entrypoint: ['haproxy'],
-            Cmd: ['-db', '-f', `${RELAY_FILE_DIR}${RELAY_FILE}`],
-            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'metrics-relay' },
-            ExposedPorts: { [METRICS_PORT_KEY]: {} },
-            HostConfig: {
-                PortBindings: { [METRICS_PORT_KEY]: [{ HostIp: wanted.host, HostPort: String(wanted.port) }] },
-                RestartPolicy: { Name: 'unless-stopped' },
-                NetworkMode: this.network
-            }
-        });
-        await putFile(container, RELAY_FILE_DIR, RELAY_FILE, renderMetricsRelay(this.proxyName));
-        await container.start().catch(e => {
-            if (e.statusCode !== 304)
-                throw e;
+            kind: 'metrics-relay',
+            image,
+            network: this.network,
+            portKey: METRICS_PORT_KEY,
+            publish: { HostIp: wanted.host, HostPort: String(wanted.port) },
+            file: RELAY_FILE,
+            config: renderMetricsRelay(this.proxyName)
         });
     }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-https-relay.ts
+
+
+
+
+const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
+const haproxy_https_relay_RELAY_FILE = 'cutover-https-relay.cfg';
+const KIND = 'https-relay';
+function httpsRelayName(proxyName) {
+    return `${proxyName}-https`;
+}
+/**
+ * The HTTPS relay's configuration: TCP from its published port to the proxy's relayed HTTPS listener,
+ * each connection preceded by a PROXY protocol v2 header naming the client, so the proxy (which
+ * terminates TLS as on its own port) sees the client's address, not the relay's. The proxy is found
+ * by name through Docker's DNS at run time only: a restarted or re-created proxy with another address
+ * is followed within seconds, and a relay that starts before the proxy (a reboot) never waits on the
+ * host's upstream resolver. Timeouts as long as the proxy's tunnels: the proxy closes what is idle.
+ */
+function renderHttpsRelay(proxyName) {
+    return `# Managed by cutover: HTTPS of the proxy ${proxyName}, published by this container (issue #22).
+global
+  maxconn 8000
+
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+  timeout client-fin 5s
+  timeout server-fin 5s
+
+resolvers docker
+  nameserver dns 127.0.0.11:53
+  hold valid 10s
+  hold nx 2s
+  hold obsolete 2s
+  timeout resolve 1s
+  timeout retry 1s
+
+listen https
+  bind :${HAPROXY_HTTPS_PORT}
+  server proxy ${proxyName}:${HAPROXY_RELAYED_HTTPS_PORT} send-proxy-v2 resolvers docker init-addr none
+`;
+}
+function httpsPath(info, settings, tls, proxyProtocolMap) {
+    if (tls.mode === 'off' || settings.unpublished || info.Config.Labels?.[LABEL.proxy] !== 'haproxy')
+        return 'none';
+    if (publishedAt(info, HTTPS_PORT_KEY))
+        return 'published';
+    const edgeHeaders = settings.proxyProtocol || (proxyProtocolMap ?? '').split('\n').some(l => l.trim() && !l.trim().startsWith('#'));
+    return edgeHeaders ? 'recreate' : 'relay';
+}
+/**
+ * HTTPS asked for on a proxy whose container publishes no HTTPS port (created without tls and
+ * without https-port): the relay `<proxy>-https` publishes https-port instead, and the proxy accepts
+ * its connections on an internal listener (haproxy-config.ts, HAPROXY_RELAYED_HTTPS_PORT). No
+ * re-created proxy, so no app on it stops answering.
+ */
+class HttpsRelay {
+    docker;
+    proxyName;
+    network;
+    log;
+    name;
+    constructor(docker, proxyName, network, log) {
+        this.docker = docker;
+        this.proxyName = proxyName;
+        this.network = network;
+        this.log = log;
+        this.name = httpsRelayName(proxyName);
+    }
+    /** The relay's details (undefined: there is none, or the container under its name is not cutover's relay). */
+    async inspect() {
+        const info = await inspectIfExists(this.docker.getContainer(this.name));
+        return info?.Config.Labels?.[LABEL.proxy] === KIND ? info : undefined;
+    }
+    /** Refuses another container under the relay's name, before anything changes. */
+    async checkName() {
+        checkRelay(await inspectIfExists(this.docker.getContainer(this.name)), this.name, KIND);
+    }
+    /** Where a relay publishes HTTPS (undefined: no relay). */
+    published(info) {
+        return publishedAt(info, HTTPS_PORT_KEY);
+    }
+    /** Whether the relay runs and publishes at `wanted`. */
+    serves(info, wanted) {
+        const at = this.published(info);
+        return !!info?.State.Running && !!at && sameHost(at.host, wanted.host) && at.port === wanted.port;
+    }
+    /** The relay runs and publishes at `wanted` (created, or re-created when it is stopped or half-made). The proxy's lock is held. */
+    async ensure(wanted, image) {
+        if (this.serves(await this.inspect(), wanted))
+            return;
+        this.log.info(`Publishing HTTPS of the proxy ${this.proxyName} on ${describe(wanted)} through ${this.name} (the proxy was created without an HTTPS port; it keeps serving, ` +
+            `and sees each client's address through the PROXY protocol)`);
+        await startRelay(this.docker, {
+            name: this.name,
+            kind: KIND,
+            image,
+            network: this.network,
+            portKey: HTTPS_PORT_KEY,
+            publish: { ...(isAnyHost(wanted.host) ? {} : { HostIp: wanted.host }), HostPort: String(wanted.port) },
+            file: haproxy_https_relay_RELAY_FILE,
+            config: renderHttpsRelay(this.proxyName),
+            softStop: true
+        });
+    }
+    /** Removes the relay (a new proxy container publishes HTTPS itself); the port it published, if it did. */
+    async remove() {
+        const info = await this.inspect();
+        if (!info)
+            return undefined;
+        this.log.info(`Removing ${this.name}: the new proxy container publishes HTTPS itself`);
+        await this.docker.getContainer(this.name).remove({ force: true });
+        return this.published(info);
+    }
+    /** The proxy network's subnets and gateways: where the relay's connections come from, and the host's address on it. */
+    async proxyNetwork() {
+        const info = (await this.docker.getNetwork(this.network).inspect());
+        const config = info.IPAM?.Config ?? [];
+        const subnets = config.map(c => c.Subnet).filter((s) => !!s);
+        if (!subnets.length) {
+            throw new ProxyError(`The proxy's network ${this.network} has no subnet Docker reports (docker network inspect ${this.network}): HTTPS cannot be relayed to the proxy ${this.proxyName}. ` +
+                `Nothing was switched; every app keeps serving over HTTP. Re-create the network, or give https-port on a new proxy so it publishes HTTPS itself.`);
+        }
+        return { subnets, gateways: config.map(c => c.Gateway).filter((g) => !!g) };
+    }
+}
+function isAnyHost(host) {
+    return !host || host === '0.0.0.0';
+}
+function sameHost(a, b) {
+    return (isAnyHost(a) && isAnyHost(b)) || a === b;
+}
+function describe(at) {
+    if (isAnyHost(at.host))
+        return `port ${at.port}`;
+    return `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-lifecycle.ts
@@ -50982,10 +51286,11 @@ class MetricsRelay {
 
 
 
+
 const PORT_KEY = `${HAPROXY_PORT}/tcp`;
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
 const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none';
-const HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
+const haproxy_lifecycle_HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
 const haproxy_lifecycle_METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`;
 /** How long a started proxy may take to open its admin socket. */
 const START_TIMEOUT_MS = 15_000;
@@ -51013,30 +51318,47 @@ class HaproxyContainer {
     name;
     network;
     group;
+    groupRead;
     /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
     metricsPublished = false;
     relay;
+    /** HTTPS for a proxy created without an HTTPS port (haproxy-https-relay.ts). */
+    httpsRelay;
+    /** The HTTPS relay exists or is wanted: the base declares the listener it forwards to. */
+    httpsRelayed = false;
+    relayNetwork;
     constructor(host) {
         this.host = host;
         this.name = host.settings.name;
         this.network = `${host.settings.name}-net`;
         this.relay = new MetricsRelay(host.docker, this.name, this.network, host.log);
+        this.httpsRelay = new HttpsRelay(host.docker, this.name, this.network, host.log);
     }
     get container() {
         return this.host.docker.getContainer(this.name);
     }
     /** The proxy runs, on its network and the app's, with this version's shared settings. */
     async ensure(appNetwork) {
-        const info = await inspectIfExists(this.container);
+        // Independent reads at once (each a round trip to the host, on the way to every switch).
+        const [info, relay, relayServes] = await Promise.all([
+            inspectIfExists(this.container),
+            this.httpsRelay.inspect(),
+            this.relay.serves(),
+            this.adminGroupOnce(),
+            this.checkEdgeNetworks()
+        ]);
         if (info)
-            this.check(info);
-        this.metricsPublished = (!!info && this.publishedPorts(info, haproxy_lifecycle_METRICS_PORT_KEY).length > 0) || (await this.relay.serves());
-        await this.checkEdgeNetworks();
+            this.check(info, relay);
+        this.metricsPublished = (!!info && this.publishedPorts(info, haproxy_lifecycle_METRICS_PORT_KEY).length > 0) || relayServes;
+        this.httpsRelayed = !!relay || (!!info && (await this.httpsPath(info)) === 'relay');
+        if (this.httpsRelayed && !relay)
+            await this.httpsRelay.checkName();
         const ready = !!info &&
             info.State.Running &&
             [appNetwork, this.network, ...this.edgeNetworks].every(n => !!info.NetworkSettings.Networks[n]) &&
-            !this.mustRecreate(info) &&
+            !(await this.recreateReason(info)) &&
             !(await this.metricsMissing(info)) &&
+            !(await this.httpsRelayMissing(info, relay)) &&
             (!isHolder(info) || (await this.host.handover.settled(info, this.givenImage)));
         if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0)
             return;
@@ -51053,20 +51375,26 @@ class HaproxyContainer {
             if (metrics && (await this.metricsMissing(current)))
                 await this.relay.ensure(metrics, current.Config.Image);
             this.metricsPublished = this.publishedPorts(current, haproxy_lifecycle_METRICS_PORT_KEY).length > 0 || (await this.relay.serves());
+            const relayHttps = (await this.httpsPath(current)) === 'relay';
+            this.httpsRelayed = relayHttps || !!(await this.httpsRelay.inspect());
+            // The listener first (a reload, no gap), then the relay that forwards to it.
             await this.startOrUpdate(current).catch(e => this.removeIfNeverStarted(current, e));
+            if (relayHttps)
+                await this.httpsRelay.ensure(this.httpsAddress, current.Config.Image);
         });
     }
     /** The container (created, or re-created to publish HTTPS) and the networks it must be on. */
     async existingOrNew(appNetwork) {
         let current = await inspectIfExists(this.container);
         let networks = [this.network, appNetwork, ...this.edgeNetworks];
+        const reason = current && (await this.recreateReason(current));
         if (!current)
             current = await this.create();
-        else if (this.mustRecreate(current)) {
+        else if (reason) {
             // Docker cannot publish a port on an existing container: a new one, on every network the old
             // one had. Every app's routes are in the config volume, so they come back with it.
             networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])];
-            this.host.log.warning(`The proxy ${this.name} ${this.recreateReason(current)} (once; every app on it is unreachable for a few seconds)`);
+            this.host.log.warning(`The proxy ${this.name} ${reason} (once; every app on it is unreachable for a few seconds)`);
             await this.host.handover.generations.removeAll();
             await this.container.remove({ force: true });
             current = await this.create();
@@ -51200,13 +51528,16 @@ class HaproxyContainer {
         const bindings = info.HostConfig.PortBindings;
         return (bindings?.[key] ?? []).map(b => Number(b.HostPort));
     }
-    /**
-     * Docker publishes ports only when a container is created: HTTPS, or metrics at another address
-     * than asked. A proxy made by an older cutover (no holder) cannot hand over: another proxy-image
-     * makes it a holder, once.
-     */
-    mustRecreate(info) {
-        return this.lacksHttpsPort(info) || this.oldStyleUpgrade(info);
+    /** How HTTPS reaches this proxy container as this run asks for it (haproxy-https-relay.ts). */
+    async httpsPath(info) {
+        return httpsPath(info, this.host.settings, this.host.tls, await this.host.files.file(PROXY_PROTOCOL_MAP));
+    }
+    /** HTTPS goes through the relay, and the relay does not run at https-port (the host address of the proxy's other ports). */
+    async httpsRelayMissing(info, relay) {
+        return (await this.httpsPath(info)) === 'relay' && !this.httpsRelay.serves(relay, this.httpsAddress);
+    }
+    get httpsAddress() {
+        return { host: this.host.settings.hostIp ?? '0.0.0.0', port: this.host.tls.httpsPort };
     }
     oldStyleUpgrade(info) {
         const image = this.givenImage;
@@ -51216,9 +51547,20 @@ class HaproxyContainer {
     get givenImage() {
         return this.host.settings.imageGiven ? this.host.settings.image : undefined;
     }
-    recreateReason(info) {
-        if (this.lacksHttpsPort(info))
-            return `publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort}`;
+    /**
+     * Why the proxy must be re-created (undefined: it need not). Docker publishes ports only when a
+     * container is created: HTTPS and metrics added later are published by relays beside the proxy,
+     * except HTTPS for a proxy an edge sends PROXY protocol headers to (the relay's header would hide
+     * the edge's). A proxy made by an older cutover (no holder) cannot hand over: another proxy-image
+     * makes it a holder, once.
+     */
+    async recreateReason(info) {
+        if ((await this.httpsPath(info)) === 'recreate') {
+            return (`publishes no HTTPS port, and an edge sends it PROXY protocol headers (proxy-protocol), which a relay in front would hide: ` +
+                `re-creating it to publish ${this.host.tls.httpsPort}`);
+        }
+        if (!this.oldStyleUpgrade(info))
+            return undefined;
         return (`was made by an older cutover (one container, which cannot hand its sockets over) and runs ${info.Config.Image}, not ${this.host.settings.image}: ` +
             `re-creating it as a holder, so later image changes hand over with no gap`);
     }
@@ -51235,20 +51577,20 @@ class HaproxyContainer {
             return false;
         return !(await this.relay.serves(wanted));
     }
-    /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
-    lacksHttpsPort(info) {
-        return (this.host.tls.mode !== 'off' &&
-            !this.host.settings.unpublished &&
-            info.Config.Labels?.[LABEL.proxy] === 'haproxy' &&
-            this.publishedPorts(info, HTTPS_PORT_KEY).length === 0);
+    /** The group that may open the admin socket (read once per run; the base config names it). */
+    async adminGroupOnce() {
+        this.groupRead ??= this.host.adminGroup().catch(() => undefined);
+        this.group = await this.groupRead;
     }
     /** The base file as this run wants it, or undefined when the proxy already has it. */
     async baseWanted() {
         const current = await this.host.files.file(BASE_FILE);
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
-        this.group ??= await this.host.adminGroup().catch(() => undefined);
-        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group, this.metricsPublished);
+        await this.adminGroupOnce();
+        if (this.httpsRelayed)
+            this.relayNetwork ??= await this.httpsRelay.proxyNetwork();
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group, this.metricsPublished, this.httpsRelayed ? this.relayNetwork : undefined);
         return current === wanted ? undefined : wanted;
     }
     /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
@@ -51259,8 +51601,8 @@ class HaproxyContainer {
         for (const file of await files.missing(Object.keys(SHARED_DEFAULTS)))
             await files.put(file, SHARED_DEFAULTS[file]);
     }
-    /** Refuses a container that is not cutover's HAProxy, or publishes other ports than the inputs ask for. */
-    check(info) {
+    /** Refuses a container that is not cutover's HAProxy, or publishes other ports than the inputs ask for (itself or by its HTTPS relay). */
+    check(info, relay) {
         const { tls } = this.host;
         const kind = info.Config.Labels?.[LABEL.proxy];
         if (kind !== 'haproxy') {
@@ -51268,9 +51610,10 @@ class HaproxyContainer {
                 `Choose another proxy-name for proxy-type haproxy, or remove that container (and ${this.name}-switch) on the host so cutover can create the HAProxy one (that drops traffic for the apps behind it until they are deployed again).`);
         }
         this.checkPublished(info);
-        const https = this.publishedPorts(info, HTTPS_PORT_KEY);
+        const relayed = this.httpsRelay.published(relay);
+        const https = [...this.publishedPorts(info, haproxy_lifecycle_HTTPS_PORT_KEY), ...(relayed ? [relayed.port] : [])];
         if (tls.mode !== 'off' && https.length && !https.includes(tls.httpsPort)) {
-            throw new ProxyError(`The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}, not ${tls.httpsPort} as 'https-port' asks. ` +
+            throw new ProxyError(`The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}${relayed ? ` (through ${this.httpsRelay.name})` : ''}, not ${tls.httpsPort} as 'https-port' asks; nothing was changed. ` +
                 `Set https-port to match (the proxy is shared by every app on the host).`);
         }
     }
@@ -51295,13 +51638,17 @@ class HaproxyContainer {
     async create() {
         const { docker, settings, tls, registry, log } = this.host;
         await ensureProxyImage(docker, settings.image, registry, log);
+        // A relay publishing HTTPS for the container this one replaces gives its port back: published
+        // here, with no extra hop.
+        const relayed = await this.httpsRelay.remove();
         // HTTPS published from the start when asked for, or when https-port is given: adding tls later
         // then needs no new container (Docker publishes ports only at creation). No host port nobody asked for.
-        const https = tls.mode !== 'off' || !!tls.httpsPortGiven;
+        const httpsPort = tls.mode !== 'off' || tls.httpsPortGiven ? tls.httpsPort : relayed?.port;
+        const https = httpsPort !== undefined;
         const metrics = settings.metrics;
         const where = settings.unpublished
             ? `publishing nothing (reached by its name on ${settings.networks?.join(', ') ?? 'its networks'})`
-            : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS${tls.mode === 'off' ? ', for when an app has tls' : ''})` : ''}`;
+            : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${httpsPort} (HTTPS${tls.mode === 'off' ? ', for when an app has tls' : ''})` : ''}`;
         log.info(`Creating the proxy ${this.name} ${where}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`);
         const hostIp = settings.hostIp ? { HostIp: settings.hostIp } : {};
         // Another app's deploy may create it at the same moment: then theirs is used.
@@ -51317,14 +51664,14 @@ class HaproxyContainer {
             // Soft stop: what is in flight finishes.
             StopSignal: 'SIGUSR1',
             Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-            ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [haproxy_lifecycle_METRICS_PORT_KEY]: {} } : {}) },
+            ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [haproxy_lifecycle_HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [haproxy_lifecycle_METRICS_PORT_KEY]: {} } : {}) },
             HostConfig: {
                 PortBindings: {
                     ...(settings.unpublished
                         ? {}
                         : {
                             [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
-                            ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
+                            ...(https ? { [haproxy_lifecycle_HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(httpsPort) }] } : {})
                         }),
                     ...(metrics ? { [haproxy_lifecycle_METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
                 },
@@ -51832,6 +52179,43 @@ function responseCountsOf(csv, backend) {
     return { responses: RESPONSE_FIELDS.reduce((sum, f) => sum + count(f), 0), errors: count('hrsp_5xx') };
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-addresses.ts
+
+
+
+
+/** Per replica of the route's color: its address on the app's network (where the proxy reaches it), and on every network it is on. */
+async function containerAddresses(docker, app, route) {
+    return Promise.all(oneTo(route.replicas ?? 1).map(async (i) => {
+        const info = await docker
+            .getContainer(containerName(app, route.color, i))
+            .inspect()
+            .catch(() => undefined);
+        const networks = Object.values(info?.NetworkSettings.Networks ?? {});
+        return {
+            wanted: info?.NetworkSettings.Networks[`cutover-${app}`]?.IPAddress || undefined,
+            all: networks.map(n => n.IPAddress).filter(Boolean)
+        };
+    }));
+}
+/**
+ * The release header proves the proxy routes this release, not which container answered: the
+ * route's servers must be at the addresses its containers have now (Docker's truth). One that is
+ * not (a container replaced under its name while the proxy kept the old address) is set right at
+ * run time, and said.
+ */
+async function confirmAddresses(proxy, route) {
+    const { app, name, docker, admin, log } = proxy;
+    const be = backendName(app);
+    const [state, addresses] = await Promise.all([admin.cli(`show servers state ${be}`), containerAddresses(docker, app, route)]);
+    const stale = staleServers(state, be, route, addresses);
+    if (!stale.length)
+        return;
+    await admin.run(stale.map(s => `set server ${be}/${s.server} addr ${s.wanted} port ${route.appPort}`), `the addresses of ${app} ${route.color}`);
+    log.warning(`The proxy ${name} sent ${app} ${route.color}'s requests to ${stale.map(s => `${s.had} (${s.server})`).join(', ')}, ` +
+        `not to its container${stale.length > 1 ? 's' : ''} at ${stale.map(s => s.wanted).join(', ')}: set right through the runtime API`);
+}
+
 ;// CONCATENATED MODULE: ./src/acme/state.ts
 
 function wantedFile(app) {
@@ -52291,7 +52675,7 @@ class HaproxyRouter {
         const container = (this.container = docker.getContainer(this.name));
         const socketPath = `${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`;
         this.files = new ConfVolume(container);
-        const handover = new HaproxyHandover(docker, this.name, this.files, log);
+        const handover = new HaproxyHandover(docker, this.name, this.files, log, this.app);
         this.admin = new HaproxyAdmin(() => handover.liveProcess(), this.name, socketPath, () => openUnixSocket(socketPath), this.files);
         const host = { docker, settings, registry, log, lockProxy, files: this.files, admin: this.admin };
         this.tls = new HaproxyTls({ ...host, container, network: `${settings.name}-net`, app });
@@ -52552,13 +52936,7 @@ class HaproxyRouter {
     }
     /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
     async addressesOf(route) {
-        return Promise.all(oneTo(route.replicas ?? 1).map(async (i) => {
-            const info = await this.docker
-                .getContainer(containerName(this.app, route.color, i))
-                .inspect()
-                .catch(() => undefined);
-            return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined;
-        }));
+        return (await containerAddresses(this.docker, this.app, route)).map(a => a.wanted);
     }
     async outdated(route) {
         const text = await this.readAppFile();
@@ -52617,7 +52995,10 @@ class HaproxyRouter {
             decode: decodeRelease,
             confirmAfterMs: this.admin.reloaded ? 150 : 0
         };
-        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs, await this.proxy.probeEntry());
+        const result = await verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs, await this.proxy.probeEntry());
+        if (result.ok)
+            await confirmAddresses({ app: this.app, name: this.name, docker: this.docker, admin: this.admin, log: this.log }, route);
+        return result;
     }
 }
 

@@ -239,7 +239,7 @@ export class ContainerColorSet implements ColorSet {
       })
     }
     if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-      for (const n of names) await host.setRestartPolicy(n, config.container.restart)
+      await Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart)))
     }
   }
 

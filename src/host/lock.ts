@@ -307,6 +307,7 @@ export class DeployLock {
 
   /** Sends one command line to the host's command loop and waits (bounded) for its answer. */
   request(line: string, timeoutMs = 10_000): Promise<Answer> {
+    const queued = sinceStart()
     const next = this.queue.then(
       () =>
         new Promise<Answer>((resolve, reject) => {
@@ -320,7 +321,7 @@ export class DeployLock {
         })
     )
     this.queue = next.catch(() => undefined)
-    return next
+    return next.finally(() => trace.span(`host ${line.split(' ', 1)[0]}`, queued))
   }
 
   /** Reads a file under $HOME; undefined when it does not exist. */

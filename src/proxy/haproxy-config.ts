@@ -23,6 +23,17 @@ export { ACME_CHALLENGE_PORT, ACME_PATH, certFile, HAPROXY_CONF_DIR, HAPROXY_RUN
 export const HAPROXY_PORT = 80
 /** The container port HAProxy terminates TLS on (published at https-port). */
 export const HAPROXY_HTTPS_PORT = 443
+/**
+ * HTTPS relayed by `<proxy>-https` (issue #22) for a proxy created without an HTTPS port: TLS behind
+ * the relay's PROXY protocol header, never published, accepted only from the proxy's own network.
+ */
+export const HAPROXY_RELAYED_HTTPS_PORT = 8443
+
+/** The proxy's network as its relayed HTTPS listener trusts it: the relay's subnets, less the gateways (the host). */
+export interface RelayNetwork {
+  subnets: string[]
+  gateways: string[]
+}
 /** metrics (issue #24): the Prometheus endpoint inside the container, published only at the address 'metrics' gives. */
 export const HAPROXY_METRICS_PORT = 8405
 /** metrics: each app's live release as Prometheus labels (`<app> color="green",release="..."`), kept by the runtime API. */
@@ -112,7 +123,7 @@ export function decodeRelease(value: string | string[] | undefined): string | un
  * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
  * numeric group of the host's Docker socket) may open the admin socket besides root.
  */
-export function renderBaseConfig(hardStopAfterS: number, proxyName: string, adminGroup?: number, metrics = false): string {
+export function renderBaseConfig(hardStopAfterS: number, proxyName: string, adminGroup?: number, metrics = false, httpsRelay?: RelayNetwork): string {
   const dir = HAPROXY_CONF_DIR
   // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
   const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600'
@@ -167,7 +178,7 @@ resolvers docker
   timeout resolve 1s
   timeout retry 1s
 
-${renderMainFrontend(dir)}
+${renderMainFrontend(dir, httpsRelay)}
 backend ${NOT_FOUND_BACKEND}
   http-request return status 404 content-type text/plain string "no route"
 
@@ -181,16 +192,17 @@ ${metrics ? renderMetricsFrontend() : ''}`
  * The one frontend every app shares: HTTP, HTTPS by SNI, the unpublished probe port, PROXY protocol
  * from trusted edges, the host-name maps, the canary-steps request log and the ACME challenges.
  */
-function renderMainFrontend(dir: string): string {
+function renderMainFrontend(dir: string, httpsRelay: RelayNetwork | undefined): string {
+  const tls = `ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1`
   return `.if !defined(${HOLDER_OFF_VAR})
 frontend cutover
   bind :${HAPROXY_PORT}
   # HTTPS (published at https-port when an app has tls): certificates by SNI from the crt-list;
   # strict-sni: a name no app has a certificate for gets no handshake (no fallback certificate).
-  bind :${HAPROXY_HTTPS_PORT} ssl crt-list ${dir}/${CERTS_LIST} strict-sni alpn h2,http/1.1
+  bind :${HAPROXY_HTTPS_PORT} ${tls}
   # cutover's verification behind an edge: unpublished, plain HTTP (see HAPROXY_PROBE_PORT).
   bind :${HAPROXY_PROBE_PORT}
-  # An edge in front (proxy-protocol): its PROXY header names the client; from trusted-proxies only.
+${httpsRelay ? renderRelayedHttps(tls, httpsRelay) : ''}  # An edge in front (proxy-protocol): its PROXY header names the client; from trusted-proxies only.
   tcp-request connection expect-proxy layer4 if !{ dst_port ${HAPROXY_PROBE_PORT} } { src,map_ip(${dir}/${PROXY_PROTOCOL_MAP}) -m found }
   # exact host names, then wildcards (*.example.com), then the app deployed without domains
   http-request set-var(txn.cutover_backend) req.hdr(host),lower,field(1,:),map(${dir}/${DOMAINS_MAP})
@@ -208,6 +220,21 @@ frontend cutover
   default_backend ${NOT_FOUND_BACKEND}
 .endif
 `
+}
+
+/**
+ * HTTPS through the relay (haproxy-https-relay.ts): the same TLS as the public port, after the relay's
+ * PROXY header (the client's address). The header is trusted only from the proxy's network (where the
+ * relay is) and never from its gateway (any process on the host): an app's container, on its own
+ * network, cannot claim another client's address. (tcp-request connection sees the real source.)
+ */
+function renderRelayedHttps(tls: string, network: RelayNetwork): string {
+  const port = HAPROXY_RELAYED_HTTPS_PORT
+  const gateways = network.gateways.length ? `  tcp-request connection reject if { dst_port ${port} } { src ${network.gateways.join(' ')} }\n` : ''
+  return `  # HTTPS published by the relay beside the proxy (created without an HTTPS port): its PROXY header names the client.
+  bind :${port} ${tls} accept-proxy
+  tcp-request connection reject if { dst_port ${port} } !{ src ${network.subnets.join(' ')} }
+${gateways}`
 }
 
 /**

@@ -1,9 +1,10 @@
 import type Docker from 'dockerode'
 import type { Log } from '../core/log.js'
-import { EMPTY_SERVER_STATE, SERVER_STATE_FILE } from './haproxy-config.js'
+import { appFile, EMPTY_SERVER_STATE, SERVER_STATE_FILE } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
 import { type Generation, HaproxyGenerations } from './haproxy-generations.js'
 import { HOLDER_FILE, HOLDER_FILE_PATH, holderOffSince, renderHolderFile } from './haproxy-holder-config.js'
+import { IMAGE_REQUESTS_FILE, imageToServe, parseImageRequests, renderImageRequests } from './haproxy-image-requests.js'
 import { parsePid, type HaproxyAdmin } from './haproxy-runtime.js'
 import { inspectIfExists, ProxyError } from './proxy-container.js'
 
@@ -28,12 +29,15 @@ export class HaproxyHandover {
   /** The live generation's id as this run last saw it (undefined: the holder serves, or not looked yet). */
   private liveId?: string
   private looked = false
+  private warned = false
 
   constructor(
     private readonly docker: Docker,
     private readonly proxyName: string,
     private readonly files: ConfVolume,
-    private readonly log: Log
+    private readonly log: Log,
+    /** The app of this run: its proxy-image is recorded, and weighed against other apps' (haproxy-image-requests.ts). */
+    private readonly app: string
   ) {
     this.generations = new HaproxyGenerations(docker, proxyName, log)
   }
@@ -60,7 +64,32 @@ export class HaproxyHandover {
     const servingImage = live?.image ?? holder.Config.Image
     const others = generations.filter(g => g.id !== live?.id && (g.running ? !g.retired : true))
     const holderOff = holderOffSince(await this.files.file(HOLDER_FILE)) === holder.State.StartedAt
-    return servingImage === (image ?? servingImage) && others.length === 0 && (live ? holderOff : !holderOff)
+    const { wanted, recorded, keptFor } = await this.decide(image, servingImage)
+    if (keptFor) this.warnKept(keptFor, servingImage, image)
+    return servingImage === (wanted ?? servingImage) && recorded && others.length === 0 && (live ? holderOff : !holderOff)
+  }
+
+  private warnKept(keptFor: string, servingImage: string | undefined, image: string | undefined): void {
+    if (this.warned) return
+    this.warned = true
+    this.log.warning(
+      `The proxy ${this.proxyName} keeps ${servingImage}, the proxy-image ${keptFor} gave after this app's ${image}: ` +
+        `apps giving different images would hand the proxy back and forth. Give ${this.app} proxy-image: ${servingImage}, or another image to hand the proxy over to it.`
+    )
+  }
+
+  /**
+   * The image the proxy should run when this app gives `image` while `servingImage` serves (the
+   * latest change of any app wins), whether this app's request is recorded as given, and the
+   * requests to record.
+   */
+  private async decide(image: string | undefined, servingImage: string | undefined) {
+    const all = await this.files.all()
+    const requests = parseImageRequests(all.get(IMAGE_REQUESTS_FILE))
+    const decision = imageToServe(requests, this.app, image, servingImage, other => all.has(appFile(other)))
+    const recorded = image === undefined || requests.get(this.app) === image
+    if (image !== undefined) requests.set(this.app, image)
+    return { wanted: decision.image, keptFor: decision.keptFor, recorded, requests }
   }
 
   /**
@@ -74,9 +103,12 @@ export class HaproxyHandover {
     const holderServes = holderOffSince(await this.files.file(HOLDER_FILE)) !== holder.State.StartedAt
     let live = this.generations.live(generations, startedAt(holder))
     const servingImage = live?.image ?? (holderServes ? holder.Config.Image : undefined)
+    const decision = await this.decide(image, servingImage)
+    if (decision.keptFor) this.warnKept(decision.keptFor, servingImage, image)
     // No proxy-image given: what serves stays (a process of the holder's image if none does).
-    const wanted = image ?? servingImage ?? holder.Config.Image
+    const wanted = decision.wanted ?? holder.Config.Image
     if (servingImage !== wanted) live = await this.handOver(holder, wanted, generations, admin, servingImage)
+    if (!decision.recorded) await this.files.put(IMAGE_REQUESTS_FILE, renderImageRequests(decision.requests))
     if (live && holderServes) await this.turnHolderOff(holder)
     await this.generations.retire(generations.filter(g => g.id !== live?.id && g.running && !g.retired))
     await this.generations.removeExited(generations)

@@ -22,6 +22,7 @@ import {
   HAPROXY_RUN_DIR,
   PROXY_PROTOCOL_MAP,
   hostRunDir,
+  type RelayNetwork,
   RELEASES_MAP,
   REQUEST_LOG_MAP,
   renderBaseConfig,
@@ -36,6 +37,8 @@ import { SERVER_RESOLVE } from './haproxy-strategy.js'
 import { isHolder, type HaproxyHandover } from './haproxy-handover.js'
 import { HOLDER_FILE, HOLDER_FILE_PATH, renderHolderFile } from './haproxy-holder-config.js'
 import { MetricsRelay } from './haproxy-metrics-relay.js'
+import { HttpsRelay, httpsPath, type HttpsPath } from './haproxy-https-relay.js'
+import type { RelayAddress } from './haproxy-relay.js'
 import { createOrAdopt, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
@@ -86,15 +89,22 @@ export class HaproxyContainer {
   readonly name: string
   readonly network: string
   private group?: number
+  private groupRead?: Promise<number | undefined>
   /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
   metricsPublished = false
 
   private readonly relay: MetricsRelay
+  /** HTTPS for a proxy created without an HTTPS port (haproxy-https-relay.ts). */
+  private readonly httpsRelay: HttpsRelay
+  /** The HTTPS relay exists or is wanted: the base declares the listener it forwards to. */
+  private httpsRelayed = false
+  private relayNetwork?: RelayNetwork
 
   constructor(private readonly host: HaproxyHost) {
     this.name = host.settings.name
     this.network = `${host.settings.name}-net`
     this.relay = new MetricsRelay(host.docker, this.name, this.network, host.log)
+    this.httpsRelay = new HttpsRelay(host.docker, this.name, this.network, host.log)
   }
 
   get container(): Docker.Container {
@@ -103,16 +113,25 @@ export class HaproxyContainer {
 
   /** The proxy runs, on its network and the app's, with this version's shared settings. */
   async ensure(appNetwork: string): Promise<void> {
-    const info = await inspectIfExists(this.container)
-    if (info) this.check(info)
-    this.metricsPublished = (!!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0) || (await this.relay.serves())
-    await this.checkEdgeNetworks()
+    // Independent reads at once (each a round trip to the host, on the way to every switch).
+    const [info, relay, relayServes] = await Promise.all([
+      inspectIfExists(this.container),
+      this.httpsRelay.inspect(),
+      this.relay.serves(),
+      this.adminGroupOnce(),
+      this.checkEdgeNetworks()
+    ])
+    if (info) this.check(info, relay)
+    this.metricsPublished = (!!info && this.publishedPorts(info, METRICS_PORT_KEY).length > 0) || relayServes
+    this.httpsRelayed = !!relay || (!!info && (await this.httpsPath(info)) === 'relay')
+    if (this.httpsRelayed && !relay) await this.httpsRelay.checkName()
     const ready =
       !!info &&
       info.State.Running &&
       [appNetwork, this.network, ...this.edgeNetworks].every(n => !!info.NetworkSettings.Networks[n]) &&
-      !this.mustRecreate(info) &&
+      !(await this.recreateReason(info)) &&
       !(await this.metricsMissing(info)) &&
+      !(await this.httpsRelayMissing(info, relay)) &&
       (!isHolder(info) || (await this.host.handover.settled(info, this.givenImage)))
     if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0) return
     await underLock(this.host.lockProxy, async () => {
@@ -126,7 +145,11 @@ export class HaproxyContainer {
       const metrics = this.host.settings.metrics
       if (metrics && (await this.metricsMissing(current))) await this.relay.ensure(metrics, current.Config.Image)
       this.metricsPublished = this.publishedPorts(current, METRICS_PORT_KEY).length > 0 || (await this.relay.serves())
+      const relayHttps = (await this.httpsPath(current)) === 'relay'
+      this.httpsRelayed = relayHttps || !!(await this.httpsRelay.inspect())
+      // The listener first (a reload, no gap), then the relay that forwards to it.
       await this.startOrUpdate(current).catch(e => this.removeIfNeverStarted(current, e))
+      if (relayHttps) await this.httpsRelay.ensure(this.httpsAddress, current.Config.Image)
     })
   }
 
@@ -134,12 +157,13 @@ export class HaproxyContainer {
   private async existingOrNew(appNetwork: string): Promise<{ current: Docker.ContainerInspectInfo; networks: string[] }> {
     let current = await inspectIfExists(this.container)
     let networks = [this.network, appNetwork, ...this.edgeNetworks]
+    const reason = current && (await this.recreateReason(current))
     if (!current) current = await this.create()
-    else if (this.mustRecreate(current)) {
+    else if (reason) {
       // Docker cannot publish a port on an existing container: a new one, on every network the old
       // one had. Every app's routes are in the config volume, so they come back with it.
       networks = [...new Set([...Object.keys(current.NetworkSettings.Networks), ...networks])]
-      this.host.log.warning(`The proxy ${this.name} ${this.recreateReason(current)} (once; every app on it is unreachable for a few seconds)`)
+      this.host.log.warning(`The proxy ${this.name} ${reason} (once; every app on it is unreachable for a few seconds)`)
       await this.host.handover.generations.removeAll()
       await this.container.remove({ force: true })
       current = await this.create()
@@ -281,13 +305,18 @@ export class HaproxyContainer {
     return (bindings?.[key] ?? []).map(b => Number(b.HostPort))
   }
 
-  /**
-   * Docker publishes ports only when a container is created: HTTPS, or metrics at another address
-   * than asked. A proxy made by an older cutover (no holder) cannot hand over: another proxy-image
-   * makes it a holder, once.
-   */
-  private mustRecreate(info: Docker.ContainerInspectInfo): boolean {
-    return this.lacksHttpsPort(info) || this.oldStyleUpgrade(info)
+  /** How HTTPS reaches this proxy container as this run asks for it (haproxy-https-relay.ts). */
+  private async httpsPath(info: Docker.ContainerInspectInfo): Promise<HttpsPath> {
+    return httpsPath(info, this.host.settings, this.host.tls, await this.host.files.file(PROXY_PROTOCOL_MAP))
+  }
+
+  /** HTTPS goes through the relay, and the relay does not run at https-port (the host address of the proxy's other ports). */
+  private async httpsRelayMissing(info: Docker.ContainerInspectInfo, relay: Docker.ContainerInspectInfo | undefined): Promise<boolean> {
+    return (await this.httpsPath(info)) === 'relay' && !this.httpsRelay.serves(relay, this.httpsAddress)
+  }
+
+  private get httpsAddress(): RelayAddress {
+    return { host: this.host.settings.hostIp ?? '0.0.0.0', port: this.host.tls.httpsPort }
   }
 
   private oldStyleUpgrade(info: Docker.ContainerInspectInfo): boolean {
@@ -300,8 +329,21 @@ export class HaproxyContainer {
     return this.host.settings.imageGiven ? this.host.settings.image : undefined
   }
 
-  private recreateReason(info: Docker.ContainerInspectInfo): string {
-    if (this.lacksHttpsPort(info)) return `publishes no HTTPS port: re-creating it to publish ${this.host.tls.httpsPort}`
+  /**
+   * Why the proxy must be re-created (undefined: it need not). Docker publishes ports only when a
+   * container is created: HTTPS and metrics added later are published by relays beside the proxy,
+   * except HTTPS for a proxy an edge sends PROXY protocol headers to (the relay's header would hide
+   * the edge's). A proxy made by an older cutover (no holder) cannot hand over: another proxy-image
+   * makes it a holder, once.
+   */
+  private async recreateReason(info: Docker.ContainerInspectInfo): Promise<string | undefined> {
+    if ((await this.httpsPath(info)) === 'recreate') {
+      return (
+        `publishes no HTTPS port, and an edge sends it PROXY protocol headers (proxy-protocol), which a relay in front would hide: ` +
+        `re-creating it to publish ${this.host.tls.httpsPort}`
+      )
+    }
+    if (!this.oldStyleUpgrade(info)) return undefined
     return (
       `was made by an older cutover (one container, which cannot hand its sockets over) and runs ${info.Config.Image}, not ${this.host.settings.image}: ` +
       `re-creating it as a holder, so later image changes hand over with no gap`
@@ -320,14 +362,10 @@ export class HaproxyContainer {
     return !(await this.relay.serves(wanted))
   }
 
-  /** A proxy created before HTTPS (or by an app without tls) publishes no HTTPS port. */
-  private lacksHttpsPort(info: Docker.ContainerInspectInfo): boolean {
-    return (
-      this.host.tls.mode !== 'off' &&
-      !this.host.settings.unpublished &&
-      info.Config.Labels?.[LABEL.proxy] === 'haproxy' &&
-      this.publishedPorts(info, HTTPS_PORT_KEY).length === 0
-    )
+  /** The group that may open the admin socket (read once per run; the base config names it). */
+  private async adminGroupOnce(): Promise<void> {
+    this.groupRead ??= this.host.adminGroup().catch(() => undefined)
+    this.group = await this.groupRead
   }
 
   /** The base file as this run wants it, or undefined when the proxy already has it. */
@@ -335,12 +373,14 @@ export class HaproxyContainer {
     const current = await this.host.files.file(BASE_FILE)
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
     const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
-    this.group ??= await this.host.adminGroup().catch(() => undefined)
+    await this.adminGroupOnce()
+    if (this.httpsRelayed) this.relayNetwork ??= await this.httpsRelay.proxyNetwork()
     const wanted = renderBaseConfig(
       Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)),
       this.name,
       this.group,
-      this.metricsPublished
+      this.metricsPublished,
+      this.httpsRelayed ? this.relayNetwork : undefined
     )
     return current === wanted ? undefined : wanted
   }
@@ -352,8 +392,8 @@ export class HaproxyContainer {
     for (const file of await files.missing(Object.keys(SHARED_DEFAULTS))) await files.put(file, SHARED_DEFAULTS[file])
   }
 
-  /** Refuses a container that is not cutover's HAProxy, or publishes other ports than the inputs ask for. */
-  private check(info: Docker.ContainerInspectInfo): void {
+  /** Refuses a container that is not cutover's HAProxy, or publishes other ports than the inputs ask for (itself or by its HTTPS relay). */
+  private check(info: Docker.ContainerInspectInfo, relay?: Docker.ContainerInspectInfo): void {
     const { tls } = this.host
     const kind = info.Config.Labels?.[LABEL.proxy]
     if (kind !== 'haproxy') {
@@ -363,10 +403,11 @@ export class HaproxyContainer {
       )
     }
     this.checkPublished(info)
-    const https = this.publishedPorts(info, HTTPS_PORT_KEY)
+    const relayed = this.httpsRelay.published(relay)
+    const https = [...this.publishedPorts(info, HTTPS_PORT_KEY), ...(relayed ? [relayed.port] : [])]
     if (tls.mode !== 'off' && https.length && !https.includes(tls.httpsPort)) {
       throw new ProxyError(
-        `The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}, not ${tls.httpsPort} as 'https-port' asks. ` +
+        `The proxy container ${this.name} already publishes HTTPS on port ${https.join(', ')}${relayed ? ` (through ${this.httpsRelay.name})` : ''}, not ${tls.httpsPort} as 'https-port' asks; nothing was changed. ` +
           `Set https-port to match (the proxy is shared by every app on the host).`
       )
     }
@@ -395,13 +436,17 @@ export class HaproxyContainer {
   private async create(): Promise<Docker.ContainerInspectInfo> {
     const { docker, settings, tls, registry, log } = this.host
     await ensureProxyImage(docker, settings.image, registry, log)
+    // A relay publishing HTTPS for the container this one replaces gives its port back: published
+    // here, with no extra hop.
+    const relayed = await this.httpsRelay.remove()
     // HTTPS published from the start when asked for, or when https-port is given: adding tls later
     // then needs no new container (Docker publishes ports only at creation). No host port nobody asked for.
-    const https = tls.mode !== 'off' || !!tls.httpsPortGiven
+    const httpsPort = tls.mode !== 'off' || tls.httpsPortGiven ? tls.httpsPort : relayed?.port
+    const https = httpsPort !== undefined
     const metrics = settings.metrics
     const where = settings.unpublished
       ? `publishing nothing (reached by its name on ${settings.networks?.join(', ') ?? 'its networks'})`
-      : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${tls.httpsPort} (HTTPS${tls.mode === 'off' ? ', for when an app has tls' : ''})` : ''}`
+      : `on ${settings.hostIp ? describeListen(settings) : `port ${settings.port}`}${https ? ` and ${httpsPort} (HTTPS${tls.mode === 'off' ? ', for when an app has tls' : ''})` : ''}`
     log.info(`Creating the proxy ${this.name} ${where}${metrics ? `, metrics at ${describeMetrics(settings)}` : ''} (${settings.image}, HAProxy)`)
     const hostIp = settings.hostIp ? { HostIp: settings.hostIp } : {}
     // Another app's deploy may create it at the same moment: then theirs is used.
@@ -424,7 +469,7 @@ export class HaproxyContainer {
             ? {}
             : {
                 [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
-                ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(tls.httpsPort) }] } : {})
+                ...(https ? { [HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(httpsPort) }] } : {})
               }),
           ...(metrics ? { [METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
         },

@@ -1,19 +1,14 @@
 import type Docker from 'dockerode'
 import type { Log } from '../core/log.js'
-import { LABEL } from '../core/names.js'
-import { putFile } from '../transport/docker-ops.js'
 import { HAPROXY_METRICS_PORT } from './haproxy-config.js'
-import { createOrAdopt, inspectIfExists } from './proxy-container.js'
+import { publishedAt, startRelay, type RelayAddress } from './haproxy-relay.js'
+import { inspectIfExists } from './proxy-container.js'
 
 const METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`
-const RELAY_FILE_DIR = '/'
 const RELAY_FILE = 'cutover-metrics-relay.cfg'
 
 /** Where metrics are published on the host. */
-export interface MetricsAddress {
-  host: string
-  port: number
-}
+export type MetricsAddress = RelayAddress
 
 export function metricsRelayName(proxyName: string): string {
   return `${proxyName}-metrics`
@@ -49,16 +44,12 @@ listen metrics
 
 /** The address a container publishes the metrics port at, if it does. */
 export function publishedMetrics(info: Docker.ContainerInspectInfo | undefined): MetricsAddress | undefined {
-  const bindings = (info?.HostConfig.PortBindings as Record<string, { HostIp?: string; HostPort?: string }[] | null> | undefined)?.[METRICS_PORT_KEY] ?? []
-  const b = bindings[0]
-  return b ? { host: b.HostIp || '0.0.0.0', port: Number(b.HostPort) } : undefined
+  return publishedAt(info, METRICS_PORT_KEY)
 }
 
 /**
- * metrics asked for on a proxy whose container does not publish them there: Docker publishes ports
- * only when a container is created, and re-creating the proxy would cut every app on it. A small
- * relay container (the proxy's image, TCP only) publishes them instead; a new address re-creates
- * the relay alone.
+ * metrics asked for on a proxy whose container does not publish them there: a relay container
+ * (haproxy-relay.ts, TCP only) publishes them instead; a new address re-creates the relay alone.
  */
 export class MetricsRelay {
   readonly name: string
@@ -82,26 +73,16 @@ export class MetricsRelay {
   /** The relay runs and publishes at `wanted` (re-created when it published elsewhere). The proxy's lock is held. */
   async ensure(wanted: MetricsAddress, image: string): Promise<void> {
     if (await this.serves(wanted)) return
-    const container = this.docker.getContainer(this.name)
-    if (await inspectIfExists(container)) await container.remove({ force: true })
     this.log.info(`Publishing the metrics of the proxy ${this.proxyName} at ${wanted.host}:${wanted.port} through ${this.name} (the proxy keeps serving)`)
-    await createOrAdopt(this.docker, {
+    await startRelay(this.docker, {
       name: this.name,
-      Image: image,
-      User: 'root',
-      Entrypoint: ['haproxy'],
-      Cmd: ['-db', '-f', `${RELAY_FILE_DIR}${RELAY_FILE}`],
-      Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'metrics-relay' },
-      ExposedPorts: { [METRICS_PORT_KEY]: {} },
-      HostConfig: {
-        PortBindings: { [METRICS_PORT_KEY]: [{ HostIp: wanted.host, HostPort: String(wanted.port) }] },
-        RestartPolicy: { Name: 'unless-stopped' },
-        NetworkMode: this.network
-      }
-    })
-    await putFile(container, RELAY_FILE_DIR, RELAY_FILE, renderMetricsRelay(this.proxyName))
-    await container.start().catch(e => {
-      if ((e as { statusCode?: number }).statusCode !== 304) throw e
+      kind: 'metrics-relay',
+      image,
+      network: this.network,
+      portKey: METRICS_PORT_KEY,
+      publish: { HostIp: wanted.host, HostPort: String(wanted.port) },
+      file: RELAY_FILE,
+      config: renderMetricsRelay(this.proxyName)
     })
   }
 }

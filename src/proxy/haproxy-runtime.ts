@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream'
 import type Docker from 'dockerode'
+import { sinceStart, trace } from '../core/trace.js'
 import { execIn } from '../transport/docker-ops.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import { EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from './haproxy-config.js'
@@ -20,8 +21,10 @@ export class RuntimeApiError extends Error {
  */
 export async function runtimeCommand(open: OpenAdminSocket, line: string, timeoutMs = 5000): Promise<string> {
   if (/[\r\n]/.test(line)) throw new RuntimeApiError('A runtime API command must be one line')
+  const start = sinceStart()
   const stream = await open()
-  return new Promise<string>((resolve, reject) => {
+  trace.span('admin socket opened', start)
+  const answer = new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = []
     let settled = false
     const finish = (e?: Error) => {
@@ -44,6 +47,8 @@ export async function runtimeCommand(open: OpenAdminSocket, line: string, timeou
     stream.on('error', (e: Error) => finish(new RuntimeApiError(`The proxy's runtime API failed: ${e.message}`)))
     stream.write(line + '\n')
   })
+  // The command's first word names the span (`admin set`, `admin show`): what the switch waits on.
+  return answer.finally(() => trace.span(`admin ${line.split(/[ ;]/, 2).join(' ')}`, start))
 }
 
 /** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */

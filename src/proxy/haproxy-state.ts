@@ -1,3 +1,6 @@
+import type { Route } from '../engine/ports.js'
+import { serverName } from './haproxy-strategy.js'
+
 /**
  * The server-state file a reload hands on (SERVER_STATE_FILE, `init-addr last`), reduced to the
  * servers' addresses. HAProxy would also carry over each server's runtime state: a server stopped
@@ -56,4 +59,37 @@ export function addressesOnly(state: string, configured: Map<string, boolean>, c
     return fields.join(' ')
   })
   return out.join('\n')
+}
+
+/** A replica's container: its address on the app's network, and every address it has (undefined: not found). */
+export interface ContainerAddresses {
+  wanted: string | undefined
+  all: string[]
+}
+
+/**
+ * The route's servers whose address in `show servers state` is none of their container's (a
+ * container on several networks the proxy shares may be reached at any of them); a replica whose
+ * container was not found is not judged.
+ */
+export function staleServers(state: string, be: string, route: Route, addresses: ContainerAddresses[]): { server: string; had: string; wanted: string }[] {
+  const lines = state.split('\n')
+  const header =
+    lines
+      .find(l => l.startsWith('# '))
+      ?.slice(2)
+      .trim()
+      .split(/\s+/) ?? []
+  const [beAt, srvAt, addrAt] = ['be_name', 'srv_name', 'srv_addr'].map(f => header.indexOf(f))
+  if ([beAt, srvAt, addrAt].some(i => i < 0)) return []
+  const had = new Map<string, string>()
+  for (const line of lines) {
+    const fields = line.trim().split(/\s+/)
+    if (fields[beAt] === be && fields[srvAt]) had.set(fields[srvAt], fields[addrAt])
+  }
+  return addresses.flatMap(({ wanted, all }, i) => {
+    const server = serverName(route.color, i + 1)
+    const now = had.get(server)
+    return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : []
+  })
 }

@@ -3,9 +3,8 @@ import type { Duplex } from 'node:stream'
 import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import type { Log } from '../core/log.js'
-import { containerName, otherColor, type Color } from '../core/names.js'
+import { otherColor, type Color } from '../core/names.js'
 import type { DomainCertificate, RequestLine, ResponseCounts, ServerCounts, Route, Router, VerifyResult, WithdrawDrain } from '../engine/ports.js'
-import { oneTo } from '../engine/replicas.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { HAPROXY_CAPABILITIES } from './capabilities.js'
 import {
@@ -54,6 +53,7 @@ import {
   switchCommands,
   type Canary
 } from './haproxy-strategy.js'
+import { confirmAddresses, containerAddresses } from './haproxy-addresses.js'
 import { HaproxyTls } from './haproxy-tls.js'
 import { withdrawFromHaproxy } from './haproxy-withdraw.js'
 import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
@@ -107,7 +107,7 @@ export class HaproxyRouter implements Router {
     const container = (this.container = docker.getContainer(this.name))
     const socketPath = `${hostRunDir(settings.name)}/${HAPROXY_SOCKET}`
     this.files = new ConfVolume(container)
-    const handover = new HaproxyHandover(docker, this.name, this.files, log)
+    const handover = new HaproxyHandover(docker, this.name, this.files, log, this.app)
     this.admin = new HaproxyAdmin(
       () => handover.liveProcess(),
       this.name,
@@ -390,15 +390,7 @@ export class HaproxyRouter implements Router {
 
   /** The addresses of the route's containers on the app's network, by replica (undefined: not found). */
   private async addressesOf(route: Route): Promise<(string | undefined)[]> {
-    return Promise.all(
-      oneTo(route.replicas ?? 1).map(async i => {
-        const info = await this.docker
-          .getContainer(containerName(this.app, route.color, i))
-          .inspect()
-          .catch(() => undefined)
-        return info?.NetworkSettings.Networks[`cutover-${this.app}`]?.IPAddress || undefined
-      })
-    )
+    return (await containerAddresses(this.docker, this.app, route)).map(a => a.wanted)
   }
 
   async outdated(route: Route): Promise<boolean> {
@@ -468,6 +460,8 @@ export class HaproxyRouter implements Router {
       decode: decodeRelease,
       confirmAfterMs: this.admin.reloaded ? 150 : 0
     }
-    return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs, await this.proxy.probeEntry())
+    const result = await verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs, await this.proxy.probeEntry())
+    if (result.ok) await confirmAddresses({ app: this.app, name: this.name, docker: this.docker, admin: this.admin, log: this.log }, route)
+    return result
   }
 }
