@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
+import { bedInputs, get, runAction, startAction, stepMs, untilOutput, type ActionRun } from '../support/action.js'
 import { underSteadyLoad } from '../support/load.js'
 import { cleanupApp, freePort, image, ledgerDir, localDocker, uniqueName } from '../support/testbed.js'
 
@@ -75,16 +75,30 @@ describe('a failed first deploy leaves no claim on the proxy', () => {
 
 describe('mode remove', () => {
   it('takes an app off the host while another app on the same proxy is under load: 0 failed requests, its domain goes to the default server, its request in flight finishes', async () => {
-    const slow = get(`http://127.0.0.1:${port}/slow?ms=1500`, { host: domain })
-    await new Promise(r => setTimeout(r, 200))
-    const { result, sent, failures, bodies } = await underSteadyLoad(`http://127.0.0.1:${port}/`, () => runAction(inputs(shop, { mode: 'remove' })))
+    // The default drain-timeout (30 s): the drain lasts as long as the request in flight, no longer.
+    // The request starts once the run reads the host, so it is in flight when the route leaves.
+    let slow: ReturnType<typeof get> | undefined
+    const remove = async () => {
+      const run = startAction(inputs(shop, { mode: 'remove', 'drain-timeout': '30s' }))
+      await untilOutput(run, '::group::Reading the state of the host')
+      slow = get(`http://127.0.0.1:${port}/slow?ms=8000`, { host: domain }, 60_000)
+      return run.done
+    }
+    const { result, sent, failures, bodies } = await underSteadyLoad(`http://127.0.0.1:${port}/`, remove)
     expectSuccess(result)
+    const waited = Number(new RegExp(`The requests in flight to ${shop} finished: waited (\\d+) ms \\(drain-timeout 30 s\\)`).exec(result.stdout)?.[1])
+    expect(waited).toBeGreaterThan(0)
+    expect(waited).toBeLessThan(30_000)
+    // The run's own time for taking it off the proxy, drain included: the request's time, not drain-timeout.
+    const switchMs = stepMs(result.summary, 'Switch proxy')
+    expect(switchMs).toBeLessThan(30_000)
+    console.log(`remove with a request in flight: drain ${waited} ms, switch step ${switchMs} ms`)
     expect(result.outputs).toMatchObject({ result: 'removed', 'previous-image': image('v2'), color: '' })
     expect(result.summary).toContain('Removed')
     expect(failures).toEqual({ failures: 0, errors: [] })
     expect(sent).toBeGreaterThan(50)
     expect(Object.keys(bodies)).toEqual(['v1'])
-    const inFlight = await slow
+    const inFlight = await slow!
     expect(`${inFlight.status} ${inFlight.body.trim()}`).toBe('200 v2')
     // Its domain is unclaimed: the default server answers it.
     expect(await served(domain)).toBe('200 v1')
@@ -97,9 +111,14 @@ describe('mode remove', () => {
     expect(await served()).toBe('200 v1')
   })
 
-  it('the default server removed too: a new app takes the default server and the domain', async () => {
-    const removed = await runAction(inputs(base, { mode: 'remove' }))
+  it('the default server removed too, idle, with the default drain-timeout: its route leaves without waiting out 30 s; a new app takes the default server and the domain', async () => {
+    const removed = await runAction(inputs(base, { mode: 'remove', 'drain-timeout': '30s' }))
     expectSuccess(removed)
+    expect(removed.stdout).toContain(`No request to ${base} was in flight: nothing to wait for`)
+    // The run's own time for taking it off the proxy (its drain included), well under drain-timeout.
+    const switchMs = stepMs(removed.summary, 'Switch proxy')
+    expect(switchMs).toBeLessThan(10_000)
+    console.log(`remove of an idle app, drain-timeout 30 s: switch step ${switchMs} ms`)
     expect(await served()).toBe('404 no route')
     expect(await served(domain)).toBe('404 no route')
     expect(await containersOf(base)).toEqual([])

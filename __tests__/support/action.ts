@@ -100,9 +100,13 @@ export function runAction(inputs: Record<string, string>, extraEnv: Record<strin
  * Plain GET on loopback without keep-alive; never throws (status 0 on socket errors).
  * node:http, not fetch: fetch drops a Host header, and tests route by host name.
  */
-export function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+export function get(
+  url: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 10000
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise(resolve => {
-    const req = http.get(url, { headers: { connection: 'close', ...headers }, timeout: 10000 }, res => {
+    const req = http.get(url, { headers: { connection: 'close', ...headers }, timeout: timeoutMs }, res => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (c: string) => (body += c))
@@ -112,4 +116,12 @@ export function get(url: string, headers: Record<string, string> = {}): Promise<
     req.on('timeout', () => req.destroy(new Error('timeout')))
     req.on('error', () => resolve({ status: 0, body: '', headers: {} }))
   })
+}
+
+/** A step's time as the run itself reported it in its job summary (`| Switch proxy | 412 ms | ... |`); throws when absent. */
+export function stepMs(summary: string, title: string): number {
+  const row = summary.split('\n').find(l => l.startsWith(`| ${title} | `))
+  const m = row && /^\| [^|]+ \| (\d+(?:\.\d+)?) (ms|s) \|/.exec(row)
+  if (!m) throw new Error(`The job summary has no time for the step "${title}":\n${summary}`)
+  return m[2] === 's' ? Number(m[1]) * 1000 : Number(m[1])
 }

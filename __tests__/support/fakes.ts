@@ -15,6 +15,7 @@ import type {
   RestartPolicy,
   Route,
   Router,
+  WithdrawDrain,
   VerifyResult
 } from '../../src/engine/ports.js'
 import { LedgerError } from '../../src/engine/ports.js'
@@ -313,7 +314,8 @@ export class FakeRouter implements Router {
     tls: true,
     stats: true,
     sticky: true,
-    edge: true
+    edge: true,
+    inFlight: true
   }
   route?: Route
   readonly applied: Route[] = []
@@ -392,7 +394,14 @@ export class FakeRouter implements Router {
     return this.route !== undefined
   }
   failWithdraw?: Error
-  async withdraw(): Promise<boolean> {
+  /**
+   * The app's requests in flight, one count per time the proxy is asked after its route left (the
+   * last repeats); an Error: the proxy cannot say.
+   */
+  inFlight: (number | Error)[] = [0]
+  /** How many times the drain asked for the count. */
+  inFlightAsked = 0
+  async withdraw(drain?: WithdrawDrain): Promise<boolean> {
     this.calls.push('withdraw')
     if (this.failWithdraw) throw this.failWithdraw
     const had = this.route !== undefined
@@ -400,6 +409,14 @@ export class FakeRouter implements Router {
     this.canaryState = undefined
     this.previewState = undefined
     this.host.events.push('withdraw')
+    if (had && drain) {
+      await drain(async () => {
+        const count = this.inFlight[Math.min(this.inFlightAsked++, this.inFlight.length - 1)]
+        if (count instanceof Error) throw count
+        return count
+      })
+      this.host.events.push('drained')
+    }
     return had
   }
 }

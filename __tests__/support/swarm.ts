@@ -101,15 +101,17 @@ export async function removeSwarmThings(services: string[], networks: string[]):
   }
 }
 
-/** Everything a target-swarm app leaves: the switch relay, its services and network, its configs and secrets. */
+/** Everything a target-swarm app leaves: the switch relay, its services (workers too) and network, its configs and secrets. */
 export async function cleanupSwarmApp(app: string): Promise<void> {
   await fleetDocker(1)
     .getContainer(`${app}-proxy-switch`)
     .remove({ force: true })
     .catch(() => undefined)
-  await removeSwarmThings([`${app}-blue`, `${app}-green`, `${app}-proxy`], [`cutover-${app}`])
   const docker = swarmManager()
   const labelled = { filters: { label: [`cutover.app=${app}`] } }
+  // Its colors, its proxy, and whatever else carries its label (worker services).
+  const services = (await docker.listServices(labelled)).map(s => s.Spec?.Name ?? '').filter(Boolean)
+  await removeSwarmThings([...new Set([`${app}-blue`, `${app}-green`, `${app}-proxy`, ...services])], [`cutover-${app}`])
   const [configs, secrets] = (await Promise.all([docker.listConfigs(labelled), docker.listSecrets(labelled)])) as { ID: string }[][]
   await Promise.all([
     ...configs.map(c =>

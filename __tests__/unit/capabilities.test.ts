@@ -61,9 +61,9 @@ describe('capability table', () => {
     }
   })
 
-  it('covers every capability but the runtime switch (which every router may lack: nginx reloads)', () => {
+  it('covers every capability but the runtime switch and the count of requests in flight (which every router may lack: nginx reloads, mode remove waits drain-timeout)', () => {
     const asked = new Set(CAPABILITY_TABLE.flatMap(r => r.needs))
-    expect(ALL.filter(c => !asked.has(c))).toEqual(['runtimeSwitch'])
+    expect(ALL.filter(c => !asked.has(c))).toEqual(['runtimeSwitch', 'inFlight'])
   })
 
   it('reports the first input in the table order when several are missing', () => {

@@ -3,7 +3,10 @@ import type { Config, SharedService, WorkerRole } from '../../src/core/config.js
 import { MODES } from '../../src/engine/modes.js'
 import { fleetResult } from '../../src/fleet/outcome.js'
 import { FleetRollout } from '../../src/fleet/rollout.js'
-import { withoutApp } from '../../src/proxy/haproxy-config.js'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { appMapKeys, withoutApp } from '../../src/proxy/haproxy-config.js'
+import { ALL_BACKENDS_STAT, sessionsOf } from '../../src/proxy/haproxy-stats.js'
 import { EngineBed, releaseFailure, testConfig } from '../support/engine-bed.js'
 import { RecordingLog } from '../support/fakes.js'
 import { FakeFleetHost } from '../support/fleet-fakes.js'
@@ -95,7 +98,9 @@ describe('mode remove', () => {
     expect(after).toContain('stop web-green')
     expect(after).toContain('stop web-blue')
     expect(Object.keys(bed.host.state()).sort()).toEqual(['web-db'])
-    expect(bed.clock.sleeps.slice(sleeps)).toContain(30_000)
+    // Nothing was in flight: no wait for drain-timeout.
+    expect(bed.clock.sleeps.slice(sleeps)).not.toContain(30_000)
+    expect(after.indexOf('drained')).toBeLessThan(after.indexOf('stop web-green'))
     expect(bed.router.claimed).toBe(false)
     expect(bed.ledger.record).toBeUndefined()
     expect(bed.ledger.archived?.releases.map(x => x.image)).toEqual([V2, V1])
@@ -149,6 +154,75 @@ describe('mode remove', () => {
     expect(bed.ledger.record?.releases[0].image).toBe(V1)
   })
 
+  describe('the drain waits only while requests are in flight, at most drain-timeout', () => {
+    async function removed(inFlight: (number | Error)[], inFlightCapability = true) {
+      const bed = new Bed()
+      await bed.deploy(V1)
+      bed.router.inFlight = inFlight
+      bed.router.capabilities = { ...bed.router.capabilities, inFlight: inFlightCapability }
+      const sleeps = bed.clock.sleeps.length
+      await bed.remove()
+      const switched = bed.timeline!.steps.find(s => s.name === 'switch')!
+      return { bed, sleeps: bed.clock.sleeps.slice(sleeps), switched, stops: bed.host.events.filter(e => e.startsWith('stop ')) }
+    }
+
+    it('nothing in flight: the containers stop at once', async () => {
+      const { bed, sleeps, switched, stops } = await removed([0])
+      expect(bed.router.inFlightAsked).toBe(1)
+      expect(sleeps).toEqual([])
+      expect(switched.ms).toBe(0)
+      expect(switched.detail).toBe('its domains are free; no request in flight')
+      expect(bed.log.text()).toContain('No request to web was in flight: nothing to wait for')
+      expect(stops).toContain('stop web-blue')
+    })
+
+    it('requests in flight that finish: asked every 200 ms until none is left, then the containers stop', async () => {
+      const { bed, sleeps, switched, stops } = await removed([3, 1, 1, 0])
+      expect(bed.router.inFlightAsked).toBe(4)
+      expect(sleeps).toEqual([200, 200, 200])
+      expect(switched.ms).toBe(600)
+      expect(switched.detail).toBe('its domains are free; requests in flight finished in 600 ms')
+      expect(bed.log.text()).toContain('The requests in flight to web finished: waited 600 ms (drain-timeout 30 s)')
+      expect(stops).toContain('stop web-blue')
+    })
+
+    it('still in flight at drain-timeout: the wait ends at drain-timeout, says so, and the containers stop', async () => {
+      const { bed, sleeps, switched, stops } = await removed([2])
+      expect(sleeps.reduce((a, b) => a + b, 0)).toBe(30_000)
+      expect(Math.max(...sleeps)).toBe(200)
+      expect(switched.ms).toBe(30_000)
+      expect(switched.detail).toBe('its domains are free; 2 request(s) still in flight at drain-timeout')
+      expect(bed.log.text()).toContain('2 request(s) to web still in flight after 30 s (drain-timeout): its containers stop now all the same')
+      expect(stops).toContain('stop web-blue')
+    })
+
+    it('the proxy stops answering the count: the rest of drain-timeout is waited, with a warning', async () => {
+      const { bed, sleeps, switched } = await removed([1, new Error('admin socket gone')])
+      expect(sleeps).toEqual([200, 29_800])
+      expect(switched.detail).toBe('its domains are free; waited 30 s (drain-timeout)')
+      expect(bed.log.text()).toContain(
+        'The proxy could not say how many requests to web are in flight (admin socket gone): waiting the 30 s left of drain-timeout'
+      )
+    })
+
+    it('a router that cannot count requests in flight: the whole drain-timeout, said', async () => {
+      const { bed, sleeps, switched } = await removed([0], false)
+      expect(bed.router.inFlightAsked).toBe(0)
+      expect(sleeps).toEqual([30_000])
+      expect(switched.detail).toBe('its domains are free; waited 30 s (drain-timeout)')
+      expect(bed.log.text()).toContain('Letting requests in flight to web finish: 30 s (drain-timeout; the proxy cannot count them) before its containers stop')
+    })
+
+    it('drain-timeout 0: no drain at all', async () => {
+      const bed = new Bed()
+      await bed.deploy(V1)
+      bed.router.inFlight = [5]
+      await bed.remove(config({ mode: 'remove', proxy: { ...testConfig().proxy, drainTimeoutMs: 0 } }))
+      expect(bed.router.inFlightAsked).toBe(0)
+      expect(bed.host.state()).toEqual({ 'web-db': `${DB} running` })
+    })
+  })
+
   it('changes the host (takes the deploy lock) and switches nothing in step with other hosts', () => {
     expect(MODES.remove).toMatchObject({ changes: true, switches: false })
   })
@@ -192,6 +266,33 @@ describe('HAProxy maps without an app', () => {
     const out = withoutApp(maps, 'web')
     expect(out.domains).toBe('# Managed by cutover: host name -> backend.\nshop.test app_shop\n')
     expect(out.wildcards).toBe('# Managed by cutover: host name -> backend.\n.shop.test app_shop\n')
+  })
+})
+
+describe("HAProxy: the app's requests in flight while it leaves the proxy", () => {
+  // The header HAProxy 2.6 answers `show stat` with (a real capture), rows written field by field.
+  const header = readFileSync(join(process.cwd(), '__tests__', 'fixtures', 'haproxy-show-stat.csv'), 'utf8').split('\n')[0]
+  const fields = header.slice(2).split(',')
+  const row = (px: string, sv: string, scur: number) => fields.map(f => (f === 'pxname' ? px : f === 'svname' ? sv : f === 'scur' ? scur : '')).join(',')
+
+  it("counts the current sessions of the app's backend and its preview backend, not its servers' rows nor other apps'", () => {
+    const csv = [header, row('app_web', 'BACKEND', 2), row('app_web', 'blue', 2), row('app_web_preview', 'BACKEND', 1), row('app_shop', 'BACKEND', 7), ''].join(
+      '\n'
+    )
+    expect(ALL_BACKENDS_STAT).toBe('show stat -1 2 -1')
+    expect(sessionsOf(csv, ['app_web', 'app_web_preview'])).toBe(3)
+    expect(sessionsOf(csv, ['app_gone'])).toBe(0)
+  })
+
+  it('an answer that is no statistics table is an error, not "nothing in flight"', () => {
+    expect(() => sessionsOf('Unknown command.\n', ['app_web'])).toThrow("The proxy's statistics have no header line")
+  })
+
+  it("the map keys that route to the app: its domains, wildcards, default claim and preview names, not another app's", () => {
+    const domains = '# h\ncutover.default app_web\nshop.test app_shop\nweb.test app_web\npreview.web.test app_web_preview\n'
+    expect(appMapKeys(domains, 'web')).toEqual(['cutover.default', 'web.test', 'preview.web.test'])
+    expect(appMapKeys('# h\n.web.test app_web\n.shop.test app_shop\n', 'web')).toEqual(['.web.test'])
+    expect(appMapKeys(domains, 'gone')).toEqual([])
   })
 })
 

@@ -5,7 +5,7 @@ import type { Release } from '../../src/core/release.js'
 import type { ActivePlan } from '../../src/engine/color-set.js'
 import { EngineContext } from '../../src/engine/context.js'
 import { describeTasks, secretObjectName, SwarmColorSet } from '../../src/engine/swarm-color-set.js'
-import type { NodeInfo, ServiceInfo, ServiceSpec, SwarmCluster, SwarmProxyHealth, TaskInfo } from '../../src/engine/swarm-ports.js'
+import type { SwarmProxyHealth } from '../../src/engine/swarm-ports.js'
 import { Timeline } from '../../src/engine/timeline.js'
 import { toDockerSpec } from '../../src/host/swarm-cluster.js'
 import {
@@ -21,6 +21,7 @@ import {
 import { testConfig } from '../support/engine-bed.js'
 import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
 import { inputParser } from '../support/inputs.js'
+import { FakeSwarm } from '../support/swarm-fakes.js'
 import { sshKeyPair } from '../support/keys.js'
 
 const base: Record<string, string> = {
@@ -136,91 +137,6 @@ describe('the swarm proxy files', () => {
     })
   })
 })
-
-/** A swarm manager in memory: services and the tasks a test makes them have. */
-class FakeSwarm implements SwarmCluster {
-  services = new Map<string, { spec: ServiceSpec; previous?: ServiceSpec }>()
-  taskList: TaskInfo[] = []
-  calls: string[] = []
-  private info(name: string): ServiceInfo | undefined {
-    const s = this.services.get(name)
-    const secretIds = (s?.spec.secrets ?? []).map(x => x.secretId)
-    return s && { id: name, name, labels: s.spec.labels, image: s.spec.image, replicas: s.spec.replicas, hasPreviousSpec: !!s.previous, secretIds }
-  }
-  async service(name: string) {
-    return this.info(name)
-  }
-  async servicesOf(app: string) {
-    return [...this.services.keys()].map(n => this.info(n)!).filter(s => s.labels[LABEL.app] === app)
-  }
-  async create(spec: ServiceSpec) {
-    this.calls.push(`create ${spec.name}`)
-    this.services.set(spec.name, { spec })
-  }
-  async update(spec: ServiceSpec) {
-    this.calls.push(`update ${spec.name}`)
-    this.services.set(spec.name, { spec, previous: this.services.get(spec.name)?.spec })
-  }
-  async rollback(name: string) {
-    this.calls.push(`rollback ${name}`)
-    const s = this.services.get(name)!
-    this.services.set(name, { spec: s.previous! })
-  }
-  async scale(name: string, replicas: number) {
-    this.calls.push(`scale ${name} ${replicas}`)
-    const s = this.services.get(name)!
-    s.spec = { ...s.spec, replicas }
-  }
-  async remove(name: string) {
-    this.calls.push(`remove ${name}`)
-    this.services.delete(name)
-  }
-  async tasks(service: string) {
-    return this.taskList.filter(t => t.service === service)
-  }
-  async nodes(): Promise<NodeInfo[]> {
-    return []
-  }
-  async setServiceLabels(name: string, labels: Record<string, string>) {
-    this.calls.push(`labels ${name}`)
-    const s = this.services.get(name)!
-    s.spec = { ...s.spec, labels: { ...s.spec.labels, ...labels } }
-  }
-  secrets = new Map<string, { name: string; content: string; labels: Record<string, string> }>()
-  async createSecret(name: string, content: string, labels: Record<string, string>) {
-    this.calls.push(`secret ${name}`)
-    this.secrets.set(`id-${name}`, { name, content, labels })
-    return `id-${name}`
-  }
-  async secretsOf(app: string) {
-    return [...this.secrets].filter(([, s]) => s.labels[LABEL.app] === app).map(([id, s]) => ({ id, name: s.name, labels: s.labels }))
-  }
-  async removeSecret(id: string) {
-    this.calls.push(`remove secret ${this.secrets.get(id)?.name}`)
-    this.secrets.delete(id)
-  }
-  async ensureOverlay() {}
-  async ensureConfig(name: string) {
-    return name
-  }
-  /** `n` tasks of the service's current release, in `state`, spread over three nodes. */
-  run(service: string, n: number, state = 'running', error?: string) {
-    const release = this.services.get(service)!.spec.labels[LABEL.release]
-    for (let i = 0; i < n; i++)
-      this.taskList.push({
-        id: `${service}-${i}`,
-        service,
-        node: `10.0.0.${(i % 3) + 1}`,
-        nodeId: `n${i % 3}`,
-        desired: 'running',
-        state,
-        addresses: [`10.0.9.${this.taskList.length + 1}`],
-        since: '2026-11-22T10:00:00.000Z',
-        release,
-        ...(error ? { error } : {})
-      })
-  }
-}
 
 function setUp(config: Partial<Config> = {}, secrets: string[] = []) {
   const clock = new FakeClock()

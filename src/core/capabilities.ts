@@ -27,6 +27,8 @@ export interface RouterCapabilities {
   sticky: boolean
   /** Behind an edge proxy (issue #23): proxy-port as an address or none, proxy-networks, PROXY protocol. */
   edge: boolean
+  /** Counts an app's requests in flight while it leaves the proxy: mode remove waits only as long as they last. */
+  inFlight: boolean
 }
 
 export type Capability = Exclude<keyof RouterCapabilities, 'name'>
@@ -41,7 +43,8 @@ export const CAPABILITY_WORDS: Record<Capability, string> = {
   tls: 'TLS termination',
   stats: 'response counters',
   sticky: 'sticky sessions',
-  edge: 'running behind an edge proxy'
+  edge: 'running behind an edge proxy',
+  inFlight: 'a count of requests in flight'
 }
 
 /** One input (or mode) that needs a capability the chosen router lacks. */

@@ -53,6 +53,26 @@ export interface ColorSet {
   prune(imageId: string): Promise<void>
   /** mode status of a cluster's color set: what runs where (lines), and how it differs from the live release (drift). */
   clusterState?(live: Release): Promise<{ lines: string[]; drift: string[] }>
+  /** mode remove of a cluster's color set: what of the app is there, and its removal (containers on one host: remove.ts). */
+  removal?(): Promise<AppRemoval>
+}
+
+/** What mode remove found of an app (the inspect step), and how it goes (the cleanup step, after the drain). */
+export interface AppRemoval {
+  /** Where it is, for the log: `this host`, `the swarm`. */
+  place: string
+  /** What the cleanup step removes, for its title. */
+  what: string
+  /** The proxy the app leaves, for the switch step's title, when it is not the shared proxy-name. */
+  proxy?: string
+  /** What the inspect step found, for its detail. */
+  found: string
+  /** Whether anything of the app is there at all. */
+  any: boolean
+  /** Whether some of it runs (requests may be in flight: the route is drained before it goes). */
+  running: boolean
+  /** Removes it; resolves with what went, for the step's detail. */
+  remove(): Promise<string>
 }
 
 /** ' (replica N)' for replicas after the first, so one-container logs read as before. */

@@ -215,9 +215,15 @@ export interface Router {
    * its domains or its default-server claim, its backend, verify token and certificate leave the
    * proxy's files; requests in flight finish; every other app keeps serving. Resolves false when
    * the proxy had nothing of the app (or does not exist). Routers without it cannot remove an app.
+   * Routers with the `inFlight` capability call `drain` once new requests no longer reach the app
+   * and before anything it still serves goes, with a count of its requests in flight (mode remove
+   * waits on it); without `drain` they take the app off in one go.
    */
-  withdraw?(): Promise<boolean>
+  withdraw?(drain?: WithdrawDrain): Promise<boolean>
 }
+
+/** Given a count of the app's requests the proxy still holds, waits (bounded) while there are some. */
+export type WithdrawDrain = (inFlight: () => Promise<number>) => Promise<void>
 
 /** Responses the proxy counted for the app, as running totals. */
 export interface ResponseCounts {

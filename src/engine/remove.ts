@@ -1,8 +1,9 @@
 import { LABEL, networkName } from '../core/names.js'
 import { ReleaseError, type ReleaseResult } from '../core/outcome.js'
 import type { LedgerRecord } from '../core/release.js'
-import type { ColorSet } from './color-set.js'
+import type { AppRemoval, ColorSet } from './color-set.js'
 import type { EngineContext } from './context.js'
+import { describeDrain, drainInFlight, drainTimed, type DrainOutcome } from './drain.js'
 import type { Serving } from './exposure.js'
 import { LedgerError, type ContainerSummary } from './ports.js'
 
@@ -15,11 +16,12 @@ const WEB_STOP_GRACE_S = 10
  * containers (both colors, workers, what an interrupted run set aside) stop and go, then its own
  * networks and the images nothing else records; its ledger is archived so its domains and its
  * default-server claim are free. Shared services and named volumes stay unless remove-data.
- * Only containers that carry cutover's labels for this app are touched.
+ * Only containers that carry cutover's labels for this app are touched. A cluster's color set
+ * (target swarm) says what of the app it holds and removes it instead (ColorSet.removal).
  */
 export async function runRemove(ctx: EngineContext, colors: ColorSet, serving: Serving): Promise<ReleaseResult> {
-  const { host, log, timeline, config } = ctx
-  const { record, containers } = await timeline.step('inspect', 'Reading the state of the host', async note => {
+  const { log, timeline, config } = ctx
+  const { record, removal } = await timeline.step('inspect', 'Reading the state of the host', async note => {
     const record = await readForRemoval(ctx)
     refuseOtherProxy(ctx, record)
     if (!ctx.router.withdraw) {
@@ -27,48 +29,86 @@ export async function runRemove(ctx: EngineContext, colors: ColorSet, serving: S
         reason: `The ${ctx.router.capabilities.name} proxy cannot take an app off it, so ${ctx.app} cannot be removed: nothing was changed.`
       })
     }
-    const containers = (await host.listApp(ctx.app)).filter(c => c.labels[LABEL.managed] === 'true')
-    note(`${containers.length} container(s), ${record ? `${record.releases.length} release(s) recorded` : 'no ledger'}`)
-    return { record, containers }
+    const removal = colors.removal ? await colors.removal() : await containerRemoval(ctx, colors)
+    note(`${removal.found}, ${record ? `${record.releases.length} release(s) recorded` : 'no ledger'}`)
+    return { record, removal }
   })
   serving.live = record?.releases[0]
   serving.releases = record?.releases ?? []
-  const withdrawn = await timeline.step('switch', `Taking ${ctx.app} off the proxy ${config.proxy.name}`, async note => {
-    const done = await ctx.router.withdraw!().catch((e: Error) => {
-      throw new ReleaseError({
-        reason: `The proxy could not take ${ctx.app} off it: ${e.message}. Its routing is as it was; ${serving.live ? `${serving.live.color} (${serving.live.image}) still serves` : 'nothing else was changed'}. Run mode remove again.`
-      })
+  const withdrawn = await timeline.step('switch', `Taking ${ctx.app} off ${removal.proxy ?? `the proxy ${config.proxy.name}`}`, async note => {
+    const progress: WithdrawProgress = { unrouted: false }
+    const { done, drain } = await withdrawAndDrain(ctx, removal.running, progress).catch((e: Error) => {
+      const now = progress.unrouted
+        ? `Its domains already left the proxy (new requests no longer reach it); its containers still run`
+        : `Its routing is as it was; ${serving.live ? `${serving.live.color} (${serving.live.image}) still serves` : 'nothing else was changed'}`
+      throw new ReleaseError({ reason: `The proxy could not take ${ctx.app} off it: ${e.message}. ${now}. Run mode remove again.` })
     })
-    note(done ? 'its domains are free' : 'the proxy had no route for it')
+    note([done ? 'its domains are free' : 'the proxy had no route for it', describeDrain(drain)].filter(Boolean).join('; '))
     return done
   })
   // The proxy no longer sends it anything: from here on nothing of the app serves.
   serving.live = undefined
-  const running = containers.filter(c => c.state === 'running')
-  if (withdrawn && running.length && config.proxy.drainTimeoutMs > 0) {
-    log.info(`Letting requests in flight to ${ctx.app} finish: ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before its containers stop`)
-    await ctx.clock.sleep(config.proxy.drainTimeoutMs)
-  }
-  const removed = await timeline.step('cleanup', `Removing ${ctx.app}'s containers and networks`, async note => {
-    const summary = await removeContainers(ctx, colors, containers)
-    const networks = await removeNetworks(ctx)
-    note([summary, networks].filter(Boolean).join('; '))
+  const removed = await timeline.step('cleanup', `Removing ${removal.what}`, async note => {
+    const summary = await removal.remove()
+    note(summary)
     return summary
   })
   const archived = await ctx.ledger.archive().catch((e: Error) => {
     throw new ReleaseError({
-      reason: `${ctx.app} was taken off the proxy and its containers removed (${removed}), but ${e.message}. Run mode remove again to archive it.`
+      reason: `${ctx.app} was taken off the proxy and removed (${removed}), but ${e.message}. Run mode remove again to archive it.`
     })
   })
   log.info(
     archived
-      ? `${ctx.app} is removed from this host; its release ledger was archived to ${archived}.`
-      : containers.length || withdrawn
-        ? `${ctx.app} is removed from this host (it had no release ledger).`
-        : `Nothing of ${ctx.app} was on this host: nothing to remove.`
+      ? `${ctx.app} is removed from ${removal.place}; its release ledger was archived to ${archived}.`
+      : removal.any || withdrawn
+        ? `${ctx.app} is removed from ${removal.place} (it had no release ledger).`
+        : `Nothing of ${ctx.app} was on ${removal.place}: nothing to remove.`
   )
   const last = record?.releases[0]
   return { result: 'removed', releases: [], ...(last ? { previousColor: last.color, previousImage: last.image } : {}) }
+}
+
+/** The app's containers on one host: what the inspect step found, and their removal with the app's networks. */
+async function containerRemoval(ctx: EngineContext, colors: ColorSet): Promise<AppRemoval> {
+  const containers = (await ctx.host.listApp(ctx.app)).filter(c => c.labels[LABEL.managed] === 'true')
+  return {
+    place: 'this host',
+    what: `${ctx.app}'s containers and networks`,
+    found: `${containers.length} container(s)`,
+    any: containers.length > 0,
+    running: containers.some(c => c.state === 'running'),
+    remove: async () => {
+      const summary = await removeContainers(ctx, colors, containers)
+      const networks = await removeNetworks(ctx)
+      return [summary, networks].filter(Boolean).join('; ')
+    }
+  }
+}
+
+/** How far a withdrawal got: past `unrouted`, new requests no longer reach the app. */
+interface WithdrawProgress {
+  unrouted: boolean
+}
+
+/**
+ * The route off the proxy, then the wait for requests in flight (when something of the app runs,
+ * and drain-timeout is not 0): as long as they last where the proxy counts them, else the whole
+ * drain-timeout.
+ */
+async function withdrawAndDrain(ctx: EngineContext, running: boolean, progress: WithdrawProgress): Promise<{ done: boolean; drain?: DrainOutcome }> {
+  const withdraw = ctx.router.withdraw!.bind(ctx.router)
+  if (!running || ctx.config.proxy.drainTimeoutMs <= 0) return { done: await withdraw() }
+  if (ctx.router.capabilities.inFlight) {
+    let drain: DrainOutcome | undefined
+    const done = await withdraw(async inFlight => {
+      progress.unrouted = true
+      drain = await drainInFlight(ctx, inFlight)
+    })
+    return { done, drain }
+  }
+  const done = await withdraw()
+  return { done, drain: done ? await drainTimed(ctx) : undefined }
 }
 
 /** The record, or undefined; a damaged record does not block the removal (it is archived as it is). */

@@ -3,10 +3,11 @@ import { COLORS, LABEL, networkName, workerName, type Color } from '../core/name
 import { ReleaseError, type Standby, type WorkerState } from '../core/outcome.js'
 import type { Release, WorkerRecord } from '../core/release.js'
 import type { SwarmSettings } from '../core/config.js'
-import type { ActivePlan, ColorSet, ColorState } from './color-set.js'
+import type { ActivePlan, AppRemoval, ColorSet, ColorState } from './color-set.js'
 import type { EngineContext } from './context.js'
 import type { ImageInfo } from './ports.js'
 import { isCurrentTask, type ServiceSpec, type SwarmCluster, type SwarmProxyHealth, type TaskInfo } from './swarm-ports.js'
+import { swarmRemoval } from './swarm-remove.js'
 import { NO_ROLES } from './workers.js'
 
 /** The label a swarm service records the image digest its tasks run with (every node the same bytes). */
@@ -394,6 +395,11 @@ export class SwarmColorSet implements ColorSet {
     if (!services.some(s => s.name === serviceName(this.app, live.color)))
       drift.push(`the live color's service ${serviceName(this.app, live.color)} does not exist`)
     return { lines, drift }
+  }
+
+  /** mode remove: the app's services, secrets, configs and network (swarm-remove.ts). */
+  removal(): Promise<AppRemoval> {
+    return swarmRemoval(this.ctx, this.cluster)
   }
 
   async pullWorkerImages(): Promise<void> {

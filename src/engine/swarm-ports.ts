@@ -100,6 +100,8 @@ export interface SwarmCluster {
   remove(name: string): Promise<void>
   /** Its tasks, current and recent ones. */
   tasks(service: string): Promise<TaskInfo[]>
+  /** The tasks of services already removed (by their ids) that Swarm still has: they are stopping on their nodes. */
+  tasksOfRemoved(serviceIds: string[]): Promise<TaskInfo[]>
   nodes(): Promise<NodeInfo[]>
   /** Creates the attachable overlay network if it does not exist. */
   ensureOverlay(name: string, labels: Record<string, string>): Promise<void>
@@ -119,6 +121,12 @@ export interface SwarmCluster {
   secretsOf(app: string): Promise<SecretInfo[]>
   /** Removes it; a missing one is fine, one still in use is refused by Swarm (an error). */
   removeSecret(id: string): Promise<void>
+  /** Config objects labelled as the app's (its proxy's files). */
+  configsOf(app: string): Promise<{ id: string; name: string }[]>
+  /** Removes it; a missing one is fine, one still in use is refused by Swarm (an error). */
+  removeConfig(id: string): Promise<void>
+  /** Removes the overlay network; 'in-use' while tasks on some node still have endpoints on it. */
+  removeOverlay(name: string): Promise<'removed' | 'gone' | 'in-use'>
 }
 
 /** What the colors' health gate asks of the swarm proxy. */

@@ -47,6 +47,24 @@ function toService(raw: RawService): ServiceInfo {
   }
 }
 
+/** A task as the engine sees it; `addr`: node id -> its address. */
+function toTask(t: RawTask, service: string, addr: Map<string, string>): TaskInfo {
+  return {
+    id: t.ID,
+    service,
+    node: (t.NodeID && addr.get(t.NodeID)) || '',
+    nodeId: t.NodeID ?? '',
+    desired: t.DesiredState,
+    state: t.Status.State,
+    ...(t.Status.Err ? { error: t.Status.Err } : {}),
+    addresses: (t.NetworksAttachments ?? []).flatMap(a => a.Addresses ?? []).map(a => a.replace(/\/\d+$/, '')),
+    ...(t.Status.ContainerStatus?.ExitCode ? { exitCode: t.Status.ContainerStatus.ExitCode } : {}),
+    since: t.Status.Timestamp,
+    ...(t.Status.ContainerStatus?.ContainerID ? { containerId: t.Status.ContainerStatus.ContainerID } : {}),
+    ...(t.Spec.ContainerSpec?.Labels?.[LABEL.release] ? { release: t.Spec.ContainerSpec.Labels[LABEL.release] } : {})
+  }
+}
+
 /** The Docker API's service spec for cutover's ServiceSpec (dnsrr, host-mode ports only: no VIP, no routing mesh). */
 export function toDockerSpec(spec: ServiceSpec): Record<string, unknown> {
   return {
@@ -171,22 +189,14 @@ export class DockerSwarmCluster implements SwarmCluster {
     const addr = new Map(nodes.map(n => [n.id, n.addr]))
     // (a service filter also matches names it prefixes: keep this service's own)
     const id = (await this.raw(service))?.ID
-    return tasks
-      .filter(t => t.ServiceID === id)
-      .map(t => ({
-        id: t.ID,
-        service,
-        node: (t.NodeID && addr.get(t.NodeID)) || '',
-        nodeId: t.NodeID ?? '',
-        desired: t.DesiredState,
-        state: t.Status.State,
-        ...(t.Status.Err ? { error: t.Status.Err } : {}),
-        addresses: (t.NetworksAttachments ?? []).flatMap(a => a.Addresses ?? []).map(a => a.replace(/\/\d+$/, '')),
-        ...(t.Status.ContainerStatus?.ExitCode ? { exitCode: t.Status.ContainerStatus.ExitCode } : {}),
-        since: t.Status.Timestamp,
-        ...(t.Status.ContainerStatus?.ContainerID ? { containerId: t.Status.ContainerStatus.ContainerID } : {}),
-        ...(t.Spec.ContainerSpec?.Labels?.[LABEL.release] ? { release: t.Spec.ContainerSpec.Labels[LABEL.release] } : {})
-      }))
+    return tasks.filter(t => t.ServiceID === id).map(t => toTask(t, service, addr))
+  }
+
+  async tasksOfRemoved(serviceIds: string[]): Promise<TaskInfo[]> {
+    // A removed service's name resolves no more: every task, by its service's id.
+    const [tasks, nodes] = await Promise.all([this.docker.listTasks() as Promise<RawTask[]>, this.nodes()])
+    const addr = new Map(nodes.map(n => [n.id, n.addr]))
+    return tasks.filter(t => serviceIds.includes(t.ServiceID)).map(t => toTask(t, t.ServiceID, addr))
   }
 
   async nodes(): Promise<NodeInfo[]> {
@@ -261,6 +271,31 @@ export class DockerSwarmCluster implements SwarmCluster {
       await this.docker.getSecret(id).remove()
     } catch (e) {
       if (!isNotFound(e)) throw e
+    }
+  }
+
+  async configsOf(app: string): Promise<{ id: string; name: string }[]> {
+    const list = (await this.docker.listConfigs({ filters: { label: [`${LABEL.app}=${app}`] } })) as { ID: string; Spec?: { Name?: string } }[]
+    return list.map(c => ({ id: c.ID, name: c.Spec?.Name ?? '' }))
+  }
+
+  async removeConfig(id: string): Promise<void> {
+    try {
+      await this.docker.getConfig(id).remove()
+    } catch (e) {
+      if (!isNotFound(e)) throw e
+    }
+  }
+
+  async removeOverlay(name: string): Promise<'removed' | 'gone' | 'in-use'> {
+    try {
+      await this.docker.getNetwork(name).remove()
+      return 'removed'
+    } catch (e) {
+      if (isNotFound(e)) return 'gone'
+      // "has active endpoints", "is in use by task": a task of a removed service is still stopping on some node.
+      if (isConflict(e) || (e as { statusCode?: number }).statusCode === 403 || /active endpoints|in use/i.test((e as Error).message)) return 'in-use'
+      throw e
     }
   }
 

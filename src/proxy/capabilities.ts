@@ -17,7 +17,8 @@ export const HAPROXY_CAPABILITIES: RouterCapabilities = {
   tls: true,
   stats: true,
   sticky: true,
-  edge: true
+  edge: true,
+  inFlight: true
 }
 
 /** Two nginx tiers switched by a reload: plain HTTP, one container per color. */
@@ -31,14 +32,15 @@ export const NGINX_CAPABILITIES: RouterCapabilities = {
   tls: false,
   stats: false,
   sticky: false,
-  edge: false
+  edge: false,
+  inFlight: false
 }
 
 /**
  * target: swarm: HAProxy as a service on every node, switched through each task's runtime API
  * (proxy/swarm-proxy.ts): replicas yes, none of the strategies of one HAProxy yet.
  */
-export const SWARM_CAPABILITIES: RouterCapabilities = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true }
+export const SWARM_CAPABILITIES: RouterCapabilities = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true, inFlight: true }
 
 /**
  * One Caddy 2.6 container switched through its admin API. Caddy 2.6 changes a route only by
@@ -55,7 +57,8 @@ export const CADDY_CAPABILITIES: RouterCapabilities = {
   tls: false,
   stats: false,
   sticky: false,
-  edge: false
+  edge: false,
+  inFlight: false
 }
 
 /** Each proxy-type's declared capabilities. */

@@ -354,6 +354,16 @@ export function withoutApp(current: DomainMaps, app: string): DomainMaps {
   return { domains: MAP_HEADER + keep(current.domains), wildcards: MAP_HEADER + keep(current.wildcards) }
 }
 
+/** The keys of a shared map's entries that route to the app (its domains, its default claim, its preview domains). */
+export function appMapKeys(text: string, app: string): string[] {
+  const mine = [backendName(app), previewBackendName(app)]
+  return text
+    .split('\n')
+    .map(l => l.trim().split(/\s+/))
+    .filter(([key, backend]) => key && !key.startsWith('#') && mine.includes(backend))
+    .map(([key]) => key)
+}
+
 /**
  * Host names (or the default) this app would take from another app's backend in the maps as they
  * are on the proxy now. The engine refuses such claims from the other apps' ledgers before anything

@@ -75,3 +75,15 @@ export function responseCountsOf(csv: string, backend: string): ResponseCounts {
   const count = (f: string) => Number(row[at(f)]) || 0
   return { responses: RESPONSE_FIELDS.reduce((sum, f) => sum + count(f), 0), errors: count('hrsp_5xx') }
 }
+
+/** `show stat -1 2 -1`: every backend's own row. */
+export const ALL_BACKENDS_STAT = 'show stat -1 2 -1'
+
+/**
+ * The sessions `backends` hold now (`scur` of their BACKEND rows): the app's requests in flight. A
+ * backend without a row (none in this process) holds none.
+ */
+export function sessionsOf(csv: string, backends: string[]): number {
+  const { rows, at } = table(csv, ['scur'])
+  return rows.filter(r => r[at('svname')] === 'BACKEND' && backends.includes(r[at('pxname')])).reduce((sum, r) => sum + (Number(r[at('scur')]) || 0), 0)
+}

@@ -4,7 +4,7 @@ import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { otherColor, type Color } from '../core/names.js'
-import type { DomainCertificate, RequestLine, ResponseCounts, ServerCounts, Route, Router, VerifyResult } from '../engine/ports.js'
+import type { DomainCertificate, RequestLine, ResponseCounts, ServerCounts, Route, Router, VerifyResult, WithdrawDrain } from '../engine/ports.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { HAPROXY_CAPABILITIES } from './capabilities.js'
 import {
@@ -435,10 +435,10 @@ export class HaproxyRouter implements Router {
     )
   }
 
-  /** The app off the shared proxy, gracefully (haproxy-withdraw.ts). */
-  async withdraw(): Promise<boolean> {
+  /** The app off the shared proxy, gracefully; with `drain`, after its requests in flight (haproxy-withdraw.ts). */
+  async withdraw(drain?: WithdrawDrain): Promise<boolean> {
     const { app, name, container, files, admin, lockProxy, log } = this
-    const withdrawn = await withdrawFromHaproxy({ app, name, container, files, admin, lockProxy, log })
+    const withdrawn = await withdrawFromHaproxy({ app, name, container, files, admin, lockProxy, log }, drain)
     this.appText = undefined
     return withdrawn
   }

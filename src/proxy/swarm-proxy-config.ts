@@ -19,7 +19,7 @@ export const SWARM_PROXY_PORT = 8080
 /** Servers declared per color: more than the largest replicas, so a task Swarm reschedules finds a slot. */
 export const SWARM_SLOTS = 12
 export const ROUTE_KEY = 'app'
-const NO_ROUTE_BACKEND = 'be_none'
+export const NO_ROUTE_BACKEND = 'be_none'
 
 export function colorBackend(color: Color): string {
   return `be_${color}`
@@ -191,3 +191,11 @@ export function colorOfBackend(backend: string | undefined): Color | undefined {
 export function switchLine(color: Color, token: string, encodedRelease: string): string {
   return `clear map ${SWARM_VERIFY_MAP};add map ${SWARM_VERIFY_MAP} ${token} ${encodedRelease};set map ${SWARM_ROUTE_MAP} ${ROUTE_KEY} ${colorBackend(color)}`
 }
+
+/** The runtime API line that takes the app off one proxy task: no verify token, the route to no release (503). */
+export function unrouteLine(): string {
+  return `clear map ${SWARM_VERIFY_MAP};set map ${SWARM_ROUTE_MAP} ${ROUTE_KEY} ${NO_ROUTE_BACKEND}`
+}
+
+/** The backends whose sessions are the app's requests in flight on a proxy task. */
+export const COLOR_BACKENDS = COLORS.map(colorBackend)

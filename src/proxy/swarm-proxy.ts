@@ -4,22 +4,25 @@ import type Docker from 'dockerode'
 import type { HealthSettings, ProxySettings, RegistryAuth, SwarmSettings } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import { LABEL, networkName, type Color } from '../core/names.js'
-import type { Route, Router, VerifyResult } from '../engine/ports.js'
+import type { Route, Router, VerifyResult, WithdrawDrain } from '../engine/ports.js'
 import { isCurrentTask, type SwarmCluster, type SwarmProxyHealth } from '../engine/swarm-ports.js'
 import { putFile } from '../transport/docker-ops.js'
 import type { OpenStream } from '../transport/http-probe.js'
 import { SWARM_CAPABILITIES } from './capabilities.js'
 import { decodeRelease, encodeRelease } from './haproxy-config.js'
 import { runtimeCommand, runtimeErrors } from './haproxy-runtime.js'
+import { ALL_BACKENDS_STAT, sessionsOf } from './haproxy-stats.js'
 import { ensureProxyImage, inspectIfExists, verifyThroughProxy } from './proxy-container.js'
 import {
   colorBackend,
+  COLOR_BACKENDS,
   colorOfBackend,
   configObjectName,
   LIVE_ROUTE_LABEL,
   LIVE_VERIFY_LABEL,
   liveLabels,
   mapValue,
+  NO_ROUTE_BACKEND,
   parseServersState,
   proxyServiceName,
   renderSwarmProxyConfig,
@@ -32,6 +35,7 @@ import {
   SWARM_VERIFY_MAP,
   switchboardName,
   switchLine,
+  unrouteLine,
   upAddresses,
   verifyMapTemplate
 } from './swarm-proxy-config.js'
@@ -290,6 +294,39 @@ export class SwarmProxy implements Router, SwarmProxyHealth {
     }
     const results = await Promise.all(nodes.map(node => verifyThroughProxy((_h, port) => this.deps.openTcp(node, port), this.deps.proxy, ask, path, timeoutMs)))
     return results.find(r => !r.ok) ?? results.reduce((a, b) => (a.ms >= b.ms ? a : b))
+  }
+
+  /**
+   * The app off its proxy (mode remove, the undo of a failed first deploy): every proxy task routes
+   * it to no release (503) through its runtime API at once, as a switch does, and the service's
+   * labels say so for tasks Swarm starts later. With `drain`, then waits while the tasks still hold
+   * requests to either color. The proxy service is the app's own: mode remove removes it with the
+   * app's other services. false: no proxy service, or it routed the app nowhere already.
+   */
+  async withdraw(drain?: WithdrawDrain): Promise<boolean> {
+    const { cluster, log, app } = this.deps
+    if (!(await cluster.service(this.service))) return false
+    const before = await this.current()
+    const answers = await this.everyProxy(unrouteLine())
+    const failed = answers.filter(a => a.error || runtimeErrors(a.answer ?? '').length)
+    if (failed.length)
+      throw new Error(
+        `${failed.length} of ${answers.length} proxy task(s) did not take ${app} off: ${failed.map(f => `${f.task.node}: ${f.error ?? runtimeErrors(f.answer ?? '').join(' ')}`).join('; ')}`
+      )
+    log.info(`Took ${app} off its ${answers.length} proxy task(s) through their runtime API: new requests get a 503 (no release of ${app} is live)`)
+    await cluster
+      .setServiceLabels(this.service, { [LIVE_ROUTE_LABEL]: NO_ROUTE_BACKEND, [LIVE_VERIFY_LABEL]: '' })
+      .catch((e: Error) => log.warning(`Could not record on the service ${this.service} that ${app} has no route (${e.message})`))
+    if (drain && before) await drain(() => this.inFlight())
+    return before !== undefined
+  }
+
+  /** The requests to either color every proxy task holds now (their backends' current sessions). */
+  private async inFlight(): Promise<number> {
+    const answers = await this.everyProxy(ALL_BACKENDS_STAT)
+    const failed = answers.find(a => a.error)
+    if (failed) throw new Error(`the proxy task on ${failed.task.node} did not answer: ${failed.error}`)
+    return answers.reduce((sum, a) => sum + sessionsOf(a.answer ?? '', COLOR_BACKENDS), 0)
   }
 
   async serversUp(color: Color): Promise<{ proxy: string; up: string[]; error?: string }[]> {
