@@ -24480,7 +24480,8 @@ const CAPABILITY_WORDS = {
     tls: 'TLS termination',
     stats: 'response counters',
     sticky: 'sticky sessions',
-    edge: 'running behind an edge proxy'
+    edge: 'running behind an edge proxy',
+    inFlight: 'a count of requests in flight'
 };
 /**
  * The one message shape of a capability refusal: the input, the router, what it lacks and what
@@ -25312,7 +25313,7 @@ process.on('exit', () => {
 });
 const started = (0,_start_js__WEBPACK_IMPORTED_MODULE_3__/* .start */ .ni)();
 // The rest of the action (a chunk of its own in dist/), loaded while the SSH handshake and the lock's shell go on.
-const { run } = await Promise.all(/* import() */[__nccwpck_require__.e(819), __nccwpck_require__.e(952)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1193));
+const { run } = await Promise.all(/* import() */[__nccwpck_require__.e(819), __nccwpck_require__.e(62)]).then(__nccwpck_require__.bind(__nccwpck_require__, 9007));
 await run(started);
 
 __webpack_async_result__();
@@ -25350,7 +25351,8 @@ const HAPROXY_CAPABILITIES = {
     tls: true,
     stats: true,
     sticky: true,
-    edge: true
+    edge: true,
+    inFlight: true
 };
 /** Two nginx tiers switched by a reload: plain HTTP, one container per color. */
 const NGINX_CAPABILITIES = {
@@ -25363,13 +25365,14 @@ const NGINX_CAPABILITIES = {
     tls: false,
     stats: false,
     sticky: false,
-    edge: false
+    edge: false,
+    inFlight: false
 };
 /**
  * target: swarm: HAProxy as a service on every node, switched through each task's runtime API
  * (proxy/swarm-proxy.ts): replicas yes, none of the strategies of one HAProxy yet.
  */
-const SWARM_CAPABILITIES = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true };
+const SWARM_CAPABILITIES = { ...NGINX_CAPABILITIES, name: 'HAProxy on Swarm', runtimeSwitch: true, replicas: true, inFlight: true };
 /**
  * One Caddy 2.6 container switched through its admin API. Caddy 2.6 changes a route only by
  * loading a new configuration (a graceful reload that closes proxied WebSockets: no runtime
@@ -25385,7 +25388,8 @@ const CADDY_CAPABILITIES = {
     tls: false,
     stats: false,
     sticky: false,
-    edge: false
+    edge: false,
+    inFlight: false
 };
 /** Each proxy-type's declared capabilities. */
 const ROUTER_CAPABILITIES = {

@@ -1,8 +1,8 @@
-export const id = 952;
-export const ids = [952];
+export const id = 62;
+export const ids = [62];
 export const modules = {
 
-/***/ 1193:
+/***/ 9007:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -3204,7 +3204,67 @@ function newRelease(ctx, d) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/engine/drain.ts
+/** How often the proxy is asked how many of the app's requests it still holds. */
+const IN_FLIGHT_POLL_MS = 200;
+/**
+ * The app's route is off the proxy: waits while the proxy still holds requests to it (`inFlight`
+ * counts them now), asking every 200 ms, at most drain-timeout. The log says how long it waited
+ * and whether requests were still in flight at the timeout. A proxy that stops answering the
+ * count makes the rest of drain-timeout a plain wait (its requests may still be running).
+ */
+async function drainInFlight(ctx, inFlight) {
+    const { clock, log, config, app } = ctx;
+    const timeoutMs = config.proxy.drainTimeoutMs;
+    const started = clock.now();
+    const elapsed = () => clock.now() - started;
+    let left;
+    let asked = 0;
+    for (;;) {
+        asked++;
+        try {
+            left = await inFlight();
+        }
+        catch (e) {
+            const rest = Math.max(0, timeoutMs - elapsed());
+            log.warning(`The proxy could not say how many requests to ${app} are in flight (${e.message}): waiting the ${Math.ceil(rest / 1000)} s left of drain-timeout`);
+            await clock.sleep(rest);
+            return { ms: elapsed(), left: undefined, waited: true };
+        }
+        if (left === 0 || elapsed() >= timeoutMs)
+            break;
+        await clock.sleep(Math.min(IN_FLIGHT_POLL_MS, timeoutMs - elapsed()));
+    }
+    const ms = elapsed();
+    if (left === 0 && asked === 1)
+        log.info(`No request to ${app} was in flight: nothing to wait for`);
+    else if (left === 0)
+        log.info(`The requests in flight to ${app} finished: waited ${ms} ms (drain-timeout ${timeoutMs / 1000} s)`);
+    else
+        log.warning(`${left} request(s) to ${app} still in flight after ${ms / 1000} s (drain-timeout): its containers stop now all the same`);
+    return { ms, left, waited: asked > 1 };
+}
+/** Routers that cannot count requests in flight: the whole drain-timeout, said. */
+async function drainTimed(ctx) {
+    const { clock, log, config, app } = ctx;
+    const ms = config.proxy.drainTimeoutMs;
+    log.info(`Letting requests in flight to ${app} finish: ${ms / 1000} s (drain-timeout; the proxy cannot count them) before its containers stop`);
+    await clock.sleep(ms);
+    return { ms, left: undefined, waited: true };
+}
+/** The drain as the step's detail says it. */
+function describeDrain(drain) {
+    if (!drain)
+        return '';
+    if (drain.left === undefined)
+        return `waited ${drain.ms / 1000} s (drain-timeout)`;
+    if (drain.left === 0)
+        return drain.waited ? `requests in flight finished in ${drain.ms} ms` : 'no request in flight';
+    return `${drain.left} request(s) still in flight at drain-timeout`;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/remove.ts
+
 
 
 
@@ -3216,11 +3276,12 @@ const WEB_STOP_GRACE_S = 10;
  * containers (both colors, workers, what an interrupted run set aside) stop and go, then its own
  * networks and the images nothing else records; its ledger is archived so its domains and its
  * default-server claim are free. Shared services and named volumes stay unless remove-data.
- * Only containers that carry cutover's labels for this app are touched.
+ * Only containers that carry cutover's labels for this app are touched. A cluster's color set
+ * (target swarm) says what of the app it holds and removes it instead (ColorSet.removal).
  */
 async function runRemove(ctx, colors, serving) {
-    const { host, log, timeline, config } = ctx;
-    const { record, containers } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
+    const { log, timeline, config } = ctx;
+    const { record, removal } = await timeline.step('inspect', 'Reading the state of the host', async (note) => {
         const record = await readForRemoval(ctx);
         refuseOtherProxy(ctx, record);
         if (!ctx.router.withdraw) {
@@ -3228,46 +3289,78 @@ async function runRemove(ctx, colors, serving) {
                 reason: `The ${ctx.router.capabilities.name} proxy cannot take an app off it, so ${ctx.app} cannot be removed: nothing was changed.`
             });
         }
-        const containers = (await host.listApp(ctx.app)).filter(c => c.labels[core_names/* LABEL */.d_.managed] === 'true');
-        note(`${containers.length} container(s), ${record ? `${record.releases.length} release(s) recorded` : 'no ledger'}`);
-        return { record, containers };
+        const removal = colors.removal ? await colors.removal() : await containerRemoval(ctx, colors);
+        note(`${removal.found}, ${record ? `${record.releases.length} release(s) recorded` : 'no ledger'}`);
+        return { record, removal };
     });
     serving.live = record?.releases[0];
     serving.releases = record?.releases ?? [];
-    const withdrawn = await timeline.step('switch', `Taking ${ctx.app} off the proxy ${config.proxy.name}`, async (note) => {
-        const done = await ctx.router.withdraw().catch((e) => {
-            throw new ReleaseError({
-                reason: `The proxy could not take ${ctx.app} off it: ${e.message}. Its routing is as it was; ${serving.live ? `${serving.live.color} (${serving.live.image}) still serves` : 'nothing else was changed'}. Run mode remove again.`
-            });
+    const withdrawn = await timeline.step('switch', `Taking ${ctx.app} off ${removal.proxy ?? `the proxy ${config.proxy.name}`}`, async (note) => {
+        const progress = { unrouted: false };
+        const { done, drain } = await withdrawAndDrain(ctx, removal.running, progress).catch((e) => {
+            const now = progress.unrouted
+                ? `Its domains already left the proxy (new requests no longer reach it); its containers still run`
+                : `Its routing is as it was; ${serving.live ? `${serving.live.color} (${serving.live.image}) still serves` : 'nothing else was changed'}`;
+            throw new ReleaseError({ reason: `The proxy could not take ${ctx.app} off it: ${e.message}. ${now}. Run mode remove again.` });
         });
-        note(done ? 'its domains are free' : 'the proxy had no route for it');
+        note([done ? 'its domains are free' : 'the proxy had no route for it', describeDrain(drain)].filter(Boolean).join('; '));
         return done;
     });
     // The proxy no longer sends it anything: from here on nothing of the app serves.
     serving.live = undefined;
-    const running = containers.filter(c => c.state === 'running');
-    if (withdrawn && running.length && config.proxy.drainTimeoutMs > 0) {
-        log.info(`Letting requests in flight to ${ctx.app} finish: ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before its containers stop`);
-        await ctx.clock.sleep(config.proxy.drainTimeoutMs);
-    }
-    const removed = await timeline.step('cleanup', `Removing ${ctx.app}'s containers and networks`, async (note) => {
-        const summary = await removeContainers(ctx, colors, containers);
-        const networks = await removeNetworks(ctx);
-        note([summary, networks].filter(Boolean).join('; '));
+    const removed = await timeline.step('cleanup', `Removing ${removal.what}`, async (note) => {
+        const summary = await removal.remove();
+        note(summary);
         return summary;
     });
     const archived = await ctx.ledger.archive().catch((e) => {
         throw new ReleaseError({
-            reason: `${ctx.app} was taken off the proxy and its containers removed (${removed}), but ${e.message}. Run mode remove again to archive it.`
+            reason: `${ctx.app} was taken off the proxy and removed (${removed}), but ${e.message}. Run mode remove again to archive it.`
         });
     });
     log.info(archived
-        ? `${ctx.app} is removed from this host; its release ledger was archived to ${archived}.`
-        : containers.length || withdrawn
-            ? `${ctx.app} is removed from this host (it had no release ledger).`
-            : `Nothing of ${ctx.app} was on this host: nothing to remove.`);
+        ? `${ctx.app} is removed from ${removal.place}; its release ledger was archived to ${archived}.`
+        : removal.any || withdrawn
+            ? `${ctx.app} is removed from ${removal.place} (it had no release ledger).`
+            : `Nothing of ${ctx.app} was on ${removal.place}: nothing to remove.`);
     const last = record?.releases[0];
     return { result: 'removed', releases: [], ...(last ? { previousColor: last.color, previousImage: last.image } : {}) };
+}
+/** The app's containers on one host: what the inspect step found, and their removal with the app's networks. */
+async function containerRemoval(ctx, colors) {
+    const containers = (await ctx.host.listApp(ctx.app)).filter(c => c.labels[core_names/* LABEL */.d_.managed] === 'true');
+    return {
+        place: 'this host',
+        what: `${ctx.app}'s containers and networks`,
+        found: `${containers.length} container(s)`,
+        any: containers.length > 0,
+        running: containers.some(c => c.state === 'running'),
+        remove: async () => {
+            const summary = await removeContainers(ctx, colors, containers);
+            const networks = await removeNetworks(ctx);
+            return [summary, networks].filter(Boolean).join('; ');
+        }
+    };
+}
+/**
+ * The route off the proxy, then the wait for requests in flight (when something of the app runs,
+ * and drain-timeout is not 0): as long as they last where the proxy counts them, else the whole
+ * drain-timeout.
+ */
+async function withdrawAndDrain(ctx, running, progress) {
+    const withdraw = ctx.router.withdraw.bind(ctx.router);
+    if (!running || ctx.config.proxy.drainTimeoutMs <= 0)
+        return { done: await withdraw() };
+    if (ctx.router.capabilities.inFlight) {
+        let drain;
+        const done = await withdraw(async (inFlight) => {
+            progress.unrouted = true;
+            drain = await drainInFlight(ctx, inFlight);
+        });
+        return { done, drain };
+    }
+    const done = await withdraw();
+    return { done, drain: done ? await drainTimed(ctx) : undefined };
 }
 /** The record, or undefined; a damaged record does not block the removal (it is archived as it is). */
 async function readForRemoval(ctx) {
@@ -5235,6 +5328,11 @@ function previewCommands(app, live, slots, appPort, addresses) {
  * listener for it, so the holder's process finishes what it serves and idles, keeping the namespace.
  * The test is on HAPROXY_MWORKER_REEXEC (set by HAProxy's master on a reload only): a holder that
  * starts afresh (a restart, a reboot) always serves, whatever this file says.
+ *
+ * The switch is a *.cfg of the config directory that sorts before the base (HOLDER_SWITCH_CFG), so
+ * every HAProxy proxy container reads it, also one made by an earlier cutover whose command line
+ * loads the directory only: such a container is a holder too, taken over with no re-creation.
+ * Generations load the same directory and skip it: they are started with GENERATION_VAR set.
  */
 /**
  * The holder's own file, first on its command line. In the config volume (it outlives a reboot,
@@ -5243,8 +5341,12 @@ function previewCommands(app, live, slots, appPort, addresses) {
  */
 const HOLDER_FILE = 'holder-switch.conf';
 const HOLDER_FILE_PATH = `${HAPROXY_CONF_DIR}/${HOLDER_FILE}`;
+/** The switch every holder reads: loaded first of the directory ('0-' sorts before '00-base.cfg'). */
+const HOLDER_SWITCH_CFG = '0-holder-switch.cfg';
 /** Defined only in a holder reloaded "off". */
 const HOLDER_OFF_VAR = 'CUTOVER_HOLDER_OFF';
+/** Set in the environment of every generation container: the switch is not theirs. */
+const GENERATION_VAR = 'CUTOVER_GENERATION';
 /**
  * The holder's file: serving, or off since its start at `holderStartedAt` (a holder started again
  * since then serves, and must be turned off again while a generation is live).
@@ -5254,7 +5356,7 @@ function renderHolderFile(off) {
         return `# Managed by cutover: this holder serves (no newer HAProxy generation is live).\n`;
     return (`# Managed by cutover: a newer HAProxy generation serves; this holder stops serving when reloaded.\n` +
         `# off-since-start: ${off.holderStartedAt}\n` +
-        `.if defined(HAPROXY_MWORKER_REEXEC)\nglobal\n  setenv ${HOLDER_OFF_VAR} 1\n.endif\n`);
+        `.if !defined(${GENERATION_VAR})\n.if defined(HAPROXY_MWORKER_REEXEC)\nglobal\n  setenv ${HOLDER_OFF_VAR} 1\n.endif\n.endif\n`);
 }
 /** The holder start this file turned it off for (undefined: serving). */
 function holderOffSince(text) {
@@ -5574,6 +5676,15 @@ function withoutApp(current, app) {
         .map(l => `${l}\n`)
         .join('');
     return { domains: MAP_HEADER + keep(current.domains), wildcards: MAP_HEADER + keep(current.wildcards) };
+}
+/** The keys of a shared map's entries that route to the app (its domains, its default claim, its preview domains). */
+function appMapKeys(text, app) {
+    const mine = [backendName(app), previewBackendName(app)];
+    return text
+        .split('\n')
+        .map(l => l.trim().split(/\s+/))
+        .filter(([key, backend]) => key && !key.startsWith('#') && mine.includes(backend))
+        .map(([key]) => key);
 }
 /**
  * Host names (or the default) this app would take from another app's backend in the maps as they
@@ -5911,617 +6022,6 @@ async function ensureProxyProtocol(host, sources) {
 
 // EXTERNAL MODULE: ./src/core/listen.ts
 var listen = __webpack_require__(8256);
-;// CONCATENATED MODULE: ./src/proxy/haproxy-generations.ts
-
-
-
-
-/** On a generation: the proxy (its holder's name) whose HAProxy it runs, and its number. */
-const GENERATION_OF_LABEL = 'cutover.proxy-generation-of';
-const GENERATION_LABEL = 'cutover.proxy-generation';
-/**
- * The HAProxy processes of one proxy. The proxy's holder container owns the network namespace, the
- * published ports and the Docker networks; each generation is a container in that namespace
- * (`--network container:<holder>`, and its PID namespace, so a holder that dies takes its
- * generations with it). A new generation takes the listening sockets from the live one through the
- * admin socket (`-x`, `expose-fd listeners`), then the old one is told to finish what it serves
- * (SIGUSR1): nothing is ever unbound (bench/PROXY-DESIGN.md, "Upgrading the proxy with no gap").
- */
-class HaproxyGenerations {
-    docker;
-    proxyName;
-    log;
-    constructor(docker, 
-    /** The holder's name: the proxy's name. */
-    proxyName, log) {
-        this.docker = docker;
-        this.proxyName = proxyName;
-        this.log = log;
-    }
-    /** Every generation container of this proxy, oldest first. */
-    async list() {
-        const found = await this.docker.listContainers({ all: true, filters: { label: [`${GENERATION_OF_LABEL}=${this.proxyName}`] } });
-        const details = await Promise.all(found.map(c => inspectIfExists(this.docker.getContainer(c.Id))));
-        return details
-            .filter((d) => !!d)
-            .map(d => ({
-            id: d.Id,
-            name: d.Name.replace(/^\//, ''),
-            number: Number(d.Config.Labels?.[GENERATION_LABEL] ?? 0),
-            image: d.Config.Image,
-            running: d.State.Running,
-            retired: d.HostConfig.RestartPolicy?.Name === 'no',
-            startedAt: Date.parse(d.State.StartedAt ?? '') || 0
-        }))
-            .sort((a, b) => a.number - b.number);
-    }
-    /**
-     * The generation that serves: the newest running one not retired, started since the holder last
-     * started (one started before runs in a namespace that is gone).
-     */
-    live(generations, holderStartedAt) {
-        return generations.filter(g => g.running && !g.retired && g.startedAt >= holderStartedAt).pop();
-    }
-    /** The live generation's container, for `haproxy -c`, the reload signal and its logs. */
-    async liveContainer(holder) {
-        if (!holder?.State.Running)
-            return undefined;
-        const live = this.live(await this.list(), Date.parse(holder.State.StartedAt ?? '') || 0);
-        return live && this.docker.getContainer(live.id);
-    }
-    /**
-     * Creates and starts the next generation in the holder's namespaces, with `image`. It takes the
-     * listening sockets of whatever HAProxy answers on the admin socket (none: it binds them).
-     */
-    async start(holder, image, generations) {
-        const number = Math.max(0, ...generations.map(g => g.number)) + 1;
-        const name = `${this.proxyName}-g${number}`;
-        const container = await this.docker.createContainer({
-            name,
-            Image: image,
-            // Binding :80 needs root (the official images run as the haproxy user).
-            User: 'root',
-            Entrypoint: ['haproxy'],
-            // Master-worker in the foreground, every *.cfg of the directory; -x: the live process's sockets
-            // (a start with nothing to take from binds them itself).
-            Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR, '-x', `${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET}`],
-            StopSignal: 'SIGUSR1',
-            Labels: { [core_names/* LABEL */.d_.managed]: 'true', [GENERATION_OF_LABEL]: this.proxyName, [GENERATION_LABEL]: String(number) },
-            HostConfig: {
-                Binds: [`${this.proxyName}-conf:${HAPROXY_CONF_DIR}`, `${hostRunDir(this.proxyName)}:${HAPROXY_RUN_DIR}`],
-                NetworkMode: `container:${holder.Id}`,
-                PidMode: `container:${holder.Id}`,
-                RestartPolicy: { Name: 'unless-stopped' }
-            }
-        });
-        try {
-            await container.start();
-        }
-        catch (e) {
-            await container.remove({ force: true }).catch(() => undefined);
-            throw new ProxyError(`The proxy ${this.proxyName}'s new HAProxy process (${image}) could not start: ${(0,host_text/* sanitizeHostText */.l)(e.message, 400)}`);
-        }
-        const info = await container.inspect();
-        return { id: info.Id, name, number, image, running: true, retired: false, startedAt: Date.parse(info.State.StartedAt) || Date.now() };
-    }
-    /**
-     * Tells older generations to finish what they serve and exit (SIGUSR1: soft stop, bounded by
-     * hard-stop-after), after taking away their restart policy so Docker does not start them again.
-     */
-    async retire(generations) {
-        for (const g of generations) {
-            if (!g.running)
-                continue;
-            const container = this.docker.getContainer(g.id);
-            if (!g.retired)
-                await container.update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
-            await container.kill({ signal: 'SIGUSR1' }).catch(e => {
-                // 409: it has just exited.
-                if (e.statusCode !== 409)
-                    throw e;
-            });
-            this.log.info(`The proxy ${this.proxyName}'s earlier HAProxy process ${g.name} finishes what it serves and exits`);
-        }
-    }
-    /** Removes generations that have exited (a retired one that finished, or one that died with its holder). */
-    async removeExited(generations) {
-        for (const g of generations.filter(g => !g.running)) {
-            await this.docker
-                .getContainer(g.id)
-                .remove({ force: true })
-                .catch(() => undefined);
-        }
-    }
-    /** Removes every generation at once (the holder goes, or its namespace did). */
-    async removeAll() {
-        for (const g of await this.list()) {
-            await this.docker
-                .getContainer(g.id)
-                .remove({ force: true })
-                .catch(() => undefined);
-        }
-    }
-    /** A generation's last log lines (why it did not answer). */
-    async lastLogs(id) {
-        return this.docker
-            .getContainer(id)
-            .logs({ stdout: true, stderr: true, tail: 10, follow: false })
-            .then(b => (0,host_text/* sanitizeHostText */.l)(String(b), 800))
-            .catch(() => '');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-image-requests.ts
-/**
- * Which app asked the shared proxy for which `proxy-image`, so that apps giving different images do
- * not hand the proxy back and forth on each deploy: the latest *change* of any app wins. A file of
- * `<app> <image>` lines in the proxy's volume (not `.cfg`: HAProxy does not load it), written under
- * the proxy's lock.
- */
-const IMAGE_REQUESTS_FILE = 'proxy-image-requests.txt';
-function parseImageRequests(text) {
-    const out = new Map();
-    for (const line of (text ?? '').split('\n')) {
-        const [app, image] = line.trim().split(/\s+/);
-        if (app && image && !app.startsWith('#'))
-            out.set(app, image);
-    }
-    return out;
-}
-function renderImageRequests(requests) {
-    const lines = [...requests].sort(([a], [b]) => a.localeCompare(b)).map(([app, image]) => `${app} ${image}`);
-    return `# Managed by cutover: the proxy-image each app last gave.\n${lines.join('\n')}\n`;
-}
-/** What the proxy should run when `app` gives `asked` while `serving` runs, and which app's request keeps it if not `asked`. */
-function imageToServe(requests, app, asked, serving, 
-/** Whether an app still has a route on the proxy (a removed app's request keeps nothing). */
-routed) {
-    if (asked === undefined || asked === serving)
-        return { image: serving ?? asked };
-    // This app gave the same image before, and another app on the proxy gave what serves since: its change stands.
-    const keptFor = [...requests].find(([other, image]) => other !== app && image === serving && routed(other))?.[0];
-    if (serving !== undefined && requests.get(app) === asked && keptFor)
-        return { image: serving, keptFor };
-    return { image: asked };
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-state.ts
-
-/**
- * The server-state file a reload hands on (SERVER_STATE_FILE, `init-addr last`), reduced to the
- * servers' addresses. HAProxy would also carry over each server's runtime state: a server stopped
- * in the old process (the idle color, `disabled`) stays stopped in the new one even when the new
- * configuration enables it, and with no health check nothing ever brings it up (503s after a
- * reload that switches). So every other field says "as the new configuration has it":
- * running; in maintenance exactly when the new configuration disables it; its configured weight.
- */
-/** `backend/server` -> whether the configuration declares that server `disabled`. */
-function configuredServers(files) {
-    const out = new Map();
-    for (const [name, text] of files) {
-        if (!name.endsWith('.cfg'))
-            continue;
-        let backend;
-        for (const line of text.split('\n')) {
-            const words = line.trim().split(/\s+/);
-            if (/^\S/.test(line))
-                backend = words[0] === 'backend' ? words[1] : undefined;
-            else if (backend && words[0] === 'server' && words[1])
-                out.set(`${backend}/${words[1]}`, words.slice(2).includes('disabled'));
-        }
-    }
-    return out;
-}
-/** HAProxy's server states (srv_op_state, srv_admin_state): running; maintenance set by the configuration (CMAINT | FMAINT). */
-const RUNNING = '2';
-const READY = '0';
-const CONFIG_MAINT = '5';
-/**
- * `show servers state` with every server's state and weight replaced by what the new
- * configuration says (its address kept, or `current`'s for `backend/server` keys it names);
- * undefined when the answer is not a state file.
- */
-function addressesOnly(state, configured, current = new Map()) {
-    const lines = state.split('\n');
-    if (lines[0]?.trim() !== '1' || !lines[1]?.startsWith('# '))
-        return undefined;
-    const header = lines[1].slice(2).trim().split(/\s+/);
-    const at = (field) => header.indexOf(field);
-    const [be, srv, addr, op, admin, uweight, iweight] = ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight'].map(at);
-    if ([be, srv, addr, op, admin, uweight, iweight].some(i => i < 0))
-        return undefined;
-    const out = lines.map((line, i) => {
-        if (i < 2 || !line.trim())
-            return line;
-        const fields = line.split(' ');
-        const disabled = configured.get(`${fields[be]}/${fields[srv]}`);
-        if (disabled === undefined)
-            return line;
-        // A container the run has just read beats the old process's address: after a color's container
-        // is replaced (renamed aside, a new one under the name), Docker's DNS may still name the old one.
-        fields[addr] = current.get(`${fields[be]}/${fields[srv]}`) ?? fields[addr];
-        fields[op] = RUNNING;
-        fields[admin] = disabled ? CONFIG_MAINT : READY;
-        // The runtime weight is taken only when the configured weight did not change: this one never differs from it.
-        fields[uweight] = fields[iweight];
-        return fields.join(' ');
-    });
-    return out.join('\n');
-}
-/**
- * The route's servers whose address in `show servers state` is none of their container's (a
- * container on several networks the proxy shares may be reached at any of them); a replica whose
- * container was not found is not judged.
- */
-function staleServers(state, be, route, addresses) {
-    const lines = state.split('\n');
-    const header = lines
-        .find(l => l.startsWith('# '))
-        ?.slice(2)
-        .trim()
-        .split(/\s+/) ?? [];
-    const [beAt, srvAt, addrAt] = ['be_name', 'srv_name', 'srv_addr'].map(f => header.indexOf(f));
-    if ([beAt, srvAt, addrAt].some(i => i < 0))
-        return [];
-    const had = new Map();
-    for (const line of lines) {
-        const fields = line.trim().split(/\s+/);
-        if (fields[beAt] === be && fields[srvAt])
-            had.set(fields[srvAt], fields[addrAt]);
-    }
-    return addresses.flatMap(({ wanted, all }, i) => {
-        const server = serverName(route.color, i + 1);
-        const now = had.get(server);
-        return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : [];
-    });
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
-
-
-
-
-
-
-class RuntimeApiError extends Error {
-    name = 'RuntimeApiError';
-}
-/**
- * Sends one line to HAProxy's runtime API (commands separated by `;`) and returns its answer.
- * Non-interactive mode: HAProxy answers and closes the connection; bounded by `timeoutMs`.
- */
-async function runtimeCommand(open, line, timeoutMs = 5000) {
-    if (/[\r\n]/.test(line))
-        throw new RuntimeApiError('A runtime API command must be one line');
-    const start = (0,trace/* sinceStart */.B)();
-    const stream = await open();
-    trace/* trace */.u.span('admin socket opened', start);
-    const answer = new Promise((resolve, reject) => {
-        const chunks = [];
-        let settled = false;
-        const finish = (e) => {
-            if (settled)
-                return;
-            settled = true;
-            clearTimeout(timer);
-            // HAProxy has closed its end; an SSH channel stays half-open (held by sshd) until ours ends too.
-            stream.end();
-            stream.destroy();
-            if (e)
-                reject(e);
-            else
-                resolve(Buffer.concat(chunks).toString('utf8'));
-        };
-        const timer = setTimeout(() => finish(new RuntimeApiError(`The proxy's runtime API did not answer "${line.slice(0, 80)}" within ${timeoutMs} ms`)), timeoutMs);
-        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
-        stream.on('end', () => finish());
-        stream.on('close', () => finish());
-        stream.on('error', (e) => finish(new RuntimeApiError(`The proxy's runtime API failed: ${e.message}`)));
-        stream.write(line + '\n');
-    });
-    // The command's first word names the span (`admin set`, `admin show`): what the switch waits on.
-    return answer.finally(() => trace/* trace */.u.span(`admin ${line.split(/[ ;]/, 2).join(' ')}`, start));
-}
-/** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */
-function runtimeErrors(answer) {
-    return answer
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l && !/^IP changed from|no need to change/i.test(l) && !/^Done\.?$/i.test(l));
-}
-/** The backends the running process knows (`show backend`). */
-function parseBackends(answer) {
-    return answer
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l && !l.startsWith('#'));
-}
-/** The worker's pid from `show info` (it changes with every reload). */
-function parsePid(answer) {
-    const m = /^Pid:\s*(\d+)/m.exec(answer);
-    return m ? Number(m[1]) : undefined;
-}
-/** How long opening the admin socket is retried (a reload re-creates it). */
-const SOCKET_RETRY_MS = 3000;
-/** How long a reload may take before the new worker answers on the admin socket. */
-const RELOAD_TIMEOUT_MS = 15_000;
-/**
- * The runtime API of one proxy (its admin socket) and its reload: what switches routes without
- * touching the container.
- */
-class HaproxyAdmin {
-    process;
-    name;
-    socketPath;
-    socket;
-    files;
-    /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
-    reloaded = false;
-    constructor(
-    /** The HAProxy process container that serves (its live generation; haproxy-generations.ts). */
-    process, name, socketPath, socket, files) {
-        this.process = process;
-        this.name = name;
-        this.socketPath = socketPath;
-        this.socket = socket;
-        this.files = files;
-    }
-    /**
-     * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
-     * opening it is retried for a few seconds (every command cutover sends is idempotent).
-     */
-    async cli(line) {
-        const started = Date.now();
-        for (;;) {
-            try {
-                return await runtimeCommand(this.socket, line);
-            }
-            catch (e) {
-                if (e instanceof RuntimeApiError || Date.now() - started > SOCKET_RETRY_MS)
-                    throw e;
-                await new Promise(r => setTimeout(r, 100));
-            }
-        }
-    }
-    /** Commands that print nothing on success, in one line; an answer is the proxy refusing `what`. */
-    async run(commands, what) {
-        const errors = runtimeErrors(await this.cli(commands.join('; ')));
-        if (errors.length)
-            throw new ProxyError(`HAProxy (${this.name}) refused ${what}: ${(0,host_text/* sanitizeHostText */.l)(errors.join(' / '), 400)}`);
-    }
-    /** Until a worker (other than `notPid`) answers on the admin socket; its last log lines if none does. */
-    async waitForAdmin(timeoutMs, notPid) {
-        const started = Date.now();
-        let last;
-        for (;;) {
-            try {
-                const pid = parsePid(await this.cli('show info'));
-                if (pid !== undefined && pid !== notPid)
-                    return;
-                last = `still worker ${pid}`;
-            }
-            catch (e) {
-                last = e.message;
-            }
-            if (Date.now() - started > timeoutMs) {
-                const logs = await this.process()
-                    .then(c => c?.logs({ stdout: true, stderr: true, tail: 10, follow: false }))
-                    .then(b => (0,host_text/* sanitizeHostText */.l)(String(b ?? ''), 800))
-                    .catch(() => '');
-                throw new ProxyError(`The proxy ${this.name} did not answer on its admin socket ${this.socketPath} within ${timeoutMs / 1000} s (${last}); ` +
-                    `the SSH user must be allowed to open it (root, in practice). Its last log lines: ${logs}`);
-            }
-            await new Promise(r => setTimeout(r, 100));
-        }
-    }
-    /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
-    /** `addresses`: `backend/server` -> the address the run just read for it, handed on over the old process's. */
-    async testAndReload(restore, addresses) {
-        const container = await this.process();
-        if (!container)
-            throw new ProxyError(`The proxy ${this.name} runs no HAProxy process: nothing was reloaded. Run again: the next run starts one.`);
-        const test = await execIn(container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR]);
-        if (test.exitCode !== 0) {
-            // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
-            for (const r of restore)
-                await this.files.put(r.file, r.content ?? '# Removed by cutover.\n', r.mode);
-            const alerts = (test.stderr + test.stdout)
-                .split('\n')
-                .filter(l => /ALERT/.test(l))
-                .join('\n');
-            throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${(0,host_text/* sanitizeHostText */.l)(alerts || (test.stderr || test.stdout).trim(), 600)}`);
-        }
-        // A proxy made by an older cutover may have a socket only root can open: the reload through
-        // Docker's API (which this user may call) brings it up with the group's access.
-        const pid = await this.cli('show info').then(parsePid, () => undefined);
-        await this.handOnServerState(addresses);
-        await container.kill({ signal: 'SIGUSR2' });
-        await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
-        this.reloaded = true;
-        // Read by the new process as it started: a later start must not take these addresses.
-        await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
-    }
-    /**
-     * The running process's server addresses for the one the reload starts (`init-addr last`; their
-     * states as the new files say: haproxy-state.ts): it resolves nothing while it loads, and serves
-     * from its first request.
-     * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
-     */
-    async handOnServerState(addresses) {
-        const state = await this.cli('show servers state').catch(() => undefined);
-        this.files.forget();
-        const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()), addresses);
-        await this.files.put(SERVER_STATE_FILE, handed ?? EMPTY_SERVER_STATE);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-handover.ts
-
-
-
-
-
-
-/** How long a new generation may take to answer on the admin socket. */
-const TAKEOVER_TIMEOUT_MS = 20_000;
-/** Whether a proxy container is a holder (made by this version): its command line loads the holder's file. */
-function isHolder(info) {
-    return (info.Config.Cmd ?? []).includes(HOLDER_FILE_PATH);
-}
-function startedAt(info) {
-    return Date.parse(info.State.StartedAt ?? '') || 0;
-}
-/**
- * Which HAProxy process of a proxy serves, and the gap-free hand-over to a new one (a changed
- * proxy-image, a newer HAProxy): see haproxy-generations.ts and haproxy-holder-config.ts.
- */
-class HaproxyHandover {
-    docker;
-    proxyName;
-    files;
-    log;
-    app;
-    generations;
-    /** The live generation's id as this run last saw it (undefined: the holder serves, or not looked yet). */
-    liveId;
-    looked = false;
-    warned = false;
-    constructor(docker, proxyName, files, log, 
-    /** The app of this run: its proxy-image is recorded, and weighed against other apps' (haproxy-image-requests.ts). */
-    app) {
-        this.docker = docker;
-        this.proxyName = proxyName;
-        this.files = files;
-        this.log = log;
-        this.app = app;
-        this.generations = new HaproxyGenerations(docker, proxyName, log);
-    }
-    get holder() {
-        return this.docker.getContainer(this.proxyName);
-    }
-    /** The container whose HAProxy serves: the live generation, or the proxy's own container. */
-    async liveProcess() {
-        if (!this.looked) {
-            const holder = await inspectIfExists(this.holder);
-            const live = holder && isHolder(holder) ? this.generations.live(await this.generations.list(), startedAt(holder)) : undefined;
-            this.liveId = live?.id;
-            this.looked = true;
-        }
-        return this.liveId ? this.docker.getContainer(this.liveId) : this.holder;
-    }
-    /** Whether a running holder's processes are what this run wants: nothing to hand over or clean. */
-    async settled(holder, image) {
-        const generations = await this.generations.list();
-        const live = this.generations.live(generations, startedAt(holder));
-        const servingImage = live?.image ?? holder.Config.Image;
-        const others = generations.filter(g => g.id !== live?.id && (g.running ? !g.retired : true));
-        const holderOff = holderOffSince(await this.files.file(HOLDER_FILE)) === holder.State.StartedAt;
-        const { wanted, recorded, keptFor } = await this.decide(image, servingImage);
-        if (keptFor)
-            this.warnKept(keptFor, servingImage, image);
-        return servingImage === (wanted ?? servingImage) && recorded && others.length === 0 && (live ? holderOff : !holderOff);
-    }
-    warnKept(keptFor, servingImage, image) {
-        if (this.warned)
-            return;
-        this.warned = true;
-        this.log.warning(`The proxy ${this.proxyName} keeps ${servingImage}, the proxy-image ${keptFor} gave after this app's ${image}: ` +
-            `apps giving different images would hand the proxy back and forth. Give ${this.app} proxy-image: ${servingImage}, or another image to hand the proxy over to it.`);
-    }
-    /**
-     * The image the proxy should run when this app gives `image` while `servingImage` serves (the
-     * latest change of any app wins), whether this app's request is recorded as given, and the
-     * requests to record.
-     */
-    async decide(image, servingImage) {
-        const all = await this.files.all();
-        const requests = parseImageRequests(all.get(IMAGE_REQUESTS_FILE));
-        const decision = imageToServe(requests, this.app, image, servingImage, other => all.has(appFile(other)));
-        const recorded = image === undefined || requests.get(this.app) === image;
-        if (image !== undefined)
-            requests.set(this.app, image);
-        return { wanted: decision.image, keptFor: decision.keptFor, recorded, requests };
-    }
-    /**
-     * A running holder (the lock held): hands over to a new generation of `image` (proxy-image, when
-     * given) when another image serves, or when nothing does; turns the holder off while a generation serves; tells older
-     * generations to finish and removes those that have exited. Converges from any state a crash left
-     * (two generations running, a holder with none, a generation from before the holder restarted).
-     */
-    async converge(holder, image, admin) {
-        const generations = await this.generations.list();
-        const holderServes = holderOffSince(await this.files.file(HOLDER_FILE)) !== holder.State.StartedAt;
-        let live = this.generations.live(generations, startedAt(holder));
-        const servingImage = live?.image ?? (holderServes ? holder.Config.Image : undefined);
-        const decision = await this.decide(image, servingImage);
-        if (decision.keptFor)
-            this.warnKept(decision.keptFor, servingImage, image);
-        // No proxy-image given: what serves stays (a process of the holder's image if none does).
-        const wanted = decision.wanted ?? holder.Config.Image;
-        if (servingImage !== wanted)
-            live = await this.handOver(holder, wanted, generations, admin, servingImage);
-        if (!decision.recorded)
-            await this.files.put(IMAGE_REQUESTS_FILE, renderImageRequests(decision.requests));
-        if (live && holderServes)
-            await this.turnHolderOff(holder);
-        await this.generations.retire(generations.filter(g => g.id !== live?.id && g.running && !g.retired));
-        await this.generations.removeExited(generations);
-        this.liveId = live?.id;
-        this.looked = true;
-    }
-    /** Starts the next generation with `image`; it takes the listening sockets from what serves, which then finishes what it has. */
-    async handOver(holder, image, generations, admin, servingImage) {
-        const oldPid = servingImage === undefined ? undefined : await admin.cli('show info').then(parsePid, () => undefined);
-        this.log[servingImage ? 'info' : 'warning'](servingImage
-            ? `Handing the proxy ${this.proxyName} over from ${servingImage} to ${image}: the new HAProxy takes the listening sockets, the old one finishes what it serves (no gap)`
-            : `The proxy ${this.proxyName} has no HAProxy process serving: starting one (${image})`);
-        // The serving process's server addresses: the new one serves from its first request.
-        if (oldPid !== undefined)
-            await admin.handOnServerState();
-        else
-            await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
-        const next = await this.generations.start(holder, image, generations);
-        try {
-            await this.awaitTakeover(next, admin, oldPid);
-        }
-        catch (e) {
-            await this.docker
-                .getContainer(next.id)
-                .remove({ force: true })
-                .catch(() => undefined);
-            throw e;
-        }
-        admin.reloaded = true;
-        await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
-        return next;
-    }
-    /** Until the new generation's worker answers on the admin socket; its log lines if it exits or does not. */
-    async awaitTakeover(next, admin, oldPid) {
-        const started = Date.now();
-        for (;;) {
-            const pid = await admin.cli('show info').then(parsePid, () => undefined);
-            if (pid !== undefined && pid !== oldPid)
-                return;
-            const info = await inspectIfExists(this.docker.getContainer(next.id));
-            if (!info?.State.Running || Date.now() - started > TAKEOVER_TIMEOUT_MS) {
-                const why = info?.State.Running ? `it did not answer within ${TAKEOVER_TIMEOUT_MS / 1000} s` : `it exited (code ${info?.State.ExitCode ?? '?'})`;
-                throw new ProxyError(`The proxy ${this.proxyName}'s new HAProxy process ${next.name} (${next.image}) did not take over: ${why}; it was removed. ` +
-                    `${oldPid === undefined ? 'Nothing served before it either.' : 'The earlier process still serves every app; nothing was switched.'} ` +
-                    `Check proxy-image (an HAProxy 2.6 or newer that loads this configuration). Its last log lines: ${await this.generations.lastLogs(next.id)}`);
-            }
-            await new Promise(r => setTimeout(r, 100));
-        }
-    }
-    /**
-     * The holder stops serving (a generation has its sockets): reloaded with its file saying "off" for
-     * this start of it, its process finishes what it serves and idles, keeping the namespace.
-     */
-    async turnHolderOff(holder) {
-        await this.files.put(HOLDER_FILE, renderHolderFile({ holderStartedAt: holder.State.StartedAt }));
-        await this.holder.kill({ signal: 'SIGUSR2' });
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-relay.ts
 
 
@@ -6814,7 +6314,6 @@ function describe(at) {
 
 
 
-
 const PORT_KEY = `${HAPROXY_PORT}/tcp`;
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
 const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none';
@@ -6834,7 +6333,8 @@ const SHARED_DEFAULTS = {
     [RELEASES_MAP]: EMPTY_RELEASES_MAP,
     [REQUEST_LOG_MAP]: EMPTY_REQUEST_LOG_MAP,
     [PROXY_PROTOCOL_MAP]: EMPTY_PROXY_PROTOCOL_MAP,
-    [HOLDER_FILE]: renderHolderFile(undefined)
+    [HOLDER_FILE]: renderHolderFile(undefined),
+    [HOLDER_SWITCH_CFG]: renderHolderFile(undefined)
 };
 /**
  * The one HAProxy proxy of a host, shared by every app: its container (the holder of the namespace,
@@ -6887,7 +6387,7 @@ class HaproxyContainer {
             !(await this.recreateReason(info)) &&
             !(await this.metricsMissing(info)) &&
             !(await this.httpsRelayMissing(info, relay)) &&
-            (!isHolder(info) || (await this.host.handover.settled(info, this.givenImage)));
+            (await this.host.handover.settled(info, this.givenImage));
         if (ready && (await this.baseWanted()) === undefined && (await this.host.files.missing(Object.keys(SHARED_DEFAULTS))).length === 0)
             return;
         await underLock(this.host.lockProxy, async () => {
@@ -6974,11 +6474,18 @@ class HaproxyContainer {
     async startOrUpdate(current) {
         const { files, admin, log } = this.host;
         const base = await this.baseWanted();
-        if (current.State.Running && isHolder(current)) {
+        if (current.State.Running) {
+            // A base from before holders (an earlier cutover's proxy) declares its listeners with no switch:
+            // this version's base first, so that a hand-over can turn that container off.
+            const beforeHolders = base !== undefined && !((await files.file(BASE_FILE)) ?? '').includes(HOLDER_OFF_VAR);
+            if (beforeHolders)
+                await this.updateBase(base);
             await this.writeSharedDefaults(undefined);
             await this.host.handover.converge(current, this.givenImage, admin);
+            if (base !== undefined && !beforeHolders)
+                await this.updateBase(base);
         }
-        if (!current.State.Running) {
+        else {
             await this.writeSharedDefaults(base);
             await this.resolveNoServerAtLoad();
             // Addresses a reload handed on are stale for a process that starts: its servers wait for DNS.
@@ -6990,23 +6497,19 @@ class HaproxyContainer {
                     throw e;
             });
             await admin.waitForAdmin(START_TIMEOUT_MS);
-            const started = await this.container.inspect();
-            if (isHolder(started))
-                await this.host.handover.converge(started, this.givenImage, admin);
+            await this.host.handover.converge(await this.container.inspect(), this.givenImage, admin);
         }
-        else if (base !== undefined) {
-            const before = await files.file(BASE_FILE);
-            // A base from before HTTPS names files older proxies do not have yet.
-            await this.writeSharedDefaults(undefined);
-            await files.put(BASE_FILE, base);
-            const upgraded = await this.resolveNoServerAtLoad();
-            log.info(`Updating the shared settings of the proxy ${this.name}`);
-            await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded]);
-        }
-        else {
-            // A file a newer version shares (releases.map), for a proxy whose settings need no reload.
-            await this.writeSharedDefaults(undefined);
-        }
+    }
+    /** A running proxy gets this version's base file by a tested reload. */
+    async updateBase(base) {
+        const { files, admin, log } = this.host;
+        const before = await files.file(BASE_FILE);
+        // A base from before HTTPS names files older proxies do not have yet.
+        await this.writeSharedDefaults(undefined);
+        await files.put(BASE_FILE, base);
+        const upgraded = await this.resolveNoServerAtLoad();
+        log.info(`Updating the shared settings of the proxy ${this.name}`);
+        await admin.testAndReload([{ file: BASE_FILE, content: before }, ...upgraded]);
     }
     /**
      * Backends written by an older cutover resolve their servers through libc while the proxy loads
@@ -7067,10 +6570,6 @@ class HaproxyContainer {
     get httpsAddress() {
         return { host: this.host.settings.hostIp ?? '0.0.0.0', port: this.host.tls.httpsPort };
     }
-    oldStyleUpgrade(info) {
-        const image = this.givenImage;
-        return image !== undefined && info.Config.Labels?.[core_names/* LABEL */.d_.proxy] === 'haproxy' && !isHolder(info) && info.Config.Image !== image;
-    }
     /** proxy-image, when given: the image the proxy must run (the default never replaces a running one). */
     get givenImage() {
         return this.host.settings.imageGiven ? this.host.settings.image : undefined;
@@ -7079,18 +6578,16 @@ class HaproxyContainer {
      * Why the proxy must be re-created (undefined: it need not). Docker publishes ports only when a
      * container is created: HTTPS and metrics added later are published by relays beside the proxy,
      * except HTTPS for a proxy an edge sends PROXY protocol headers to (the relay's header would hide
-     * the edge's). A proxy made by an older cutover (no holder) cannot hand over: another proxy-image
-     * makes it a holder, once.
+     * the edge's). A proxy made by an earlier cutover (one container, its command line without the
+     * holder's file) is a holder too: it reads the directory's switch (haproxy-holder-config.ts), so a
+     * new proxy-image hands over with no gap there as well; it is never re-created for that.
      */
     async recreateReason(info) {
         if ((await this.httpsPath(info)) === 'recreate') {
             return (`publishes no HTTPS port, and an edge sends it PROXY protocol headers (proxy-protocol), which a relay in front would hide: ` +
                 `re-creating it to publish ${this.host.tls.httpsPort}`);
         }
-        if (!this.oldStyleUpgrade(info))
-            return undefined;
-        return (`was made by an older cutover (one container, which cannot hand its sockets over) and runs ${info.Config.Image}, not ${this.host.settings.image}: ` +
-            `re-creating it as a holder, so later image changes hand over with no gap`);
+        return undefined;
     }
     /**
      * metrics asked for at an address neither the container nor its relay publishes them at: the relay
@@ -7565,6 +7062,276 @@ async function recordRelease(r, route) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/proxy/haproxy-state.ts
+
+/**
+ * The server-state file a reload hands on (SERVER_STATE_FILE, `init-addr last`), reduced to the
+ * servers' addresses. HAProxy would also carry over each server's runtime state: a server stopped
+ * in the old process (the idle color, `disabled`) stays stopped in the new one even when the new
+ * configuration enables it, and with no health check nothing ever brings it up (503s after a
+ * reload that switches). So every other field says "as the new configuration has it":
+ * running; in maintenance exactly when the new configuration disables it; its configured weight.
+ */
+/** `backend/server` -> whether the configuration declares that server `disabled`. */
+function configuredServers(files) {
+    const out = new Map();
+    for (const [name, text] of files) {
+        if (!name.endsWith('.cfg'))
+            continue;
+        let backend;
+        for (const line of text.split('\n')) {
+            const words = line.trim().split(/\s+/);
+            if (/^\S/.test(line))
+                backend = words[0] === 'backend' ? words[1] : undefined;
+            else if (backend && words[0] === 'server' && words[1])
+                out.set(`${backend}/${words[1]}`, words.slice(2).includes('disabled'));
+        }
+    }
+    return out;
+}
+/** HAProxy's server states (srv_op_state, srv_admin_state): running; maintenance set by the configuration (CMAINT | FMAINT). */
+const RUNNING = '2';
+const READY = '0';
+const CONFIG_MAINT = '5';
+/**
+ * `show servers state` with every server's state and weight replaced by what the new
+ * configuration says (its address kept, or `current`'s for `backend/server` keys it names);
+ * undefined when the answer is not a state file.
+ */
+function addressesOnly(state, configured, current = new Map()) {
+    const lines = state.split('\n');
+    if (lines[0]?.trim() !== '1' || !lines[1]?.startsWith('# '))
+        return undefined;
+    const header = lines[1].slice(2).trim().split(/\s+/);
+    const at = (field) => header.indexOf(field);
+    const [be, srv, addr, op, admin, uweight, iweight] = ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_iweight'].map(at);
+    if ([be, srv, addr, op, admin, uweight, iweight].some(i => i < 0))
+        return undefined;
+    const out = lines.map((line, i) => {
+        if (i < 2 || !line.trim())
+            return line;
+        const fields = line.split(' ');
+        const disabled = configured.get(`${fields[be]}/${fields[srv]}`);
+        if (disabled === undefined)
+            return line;
+        // A container the run has just read beats the old process's address: after a color's container
+        // is replaced (renamed aside, a new one under the name), Docker's DNS may still name the old one.
+        fields[addr] = current.get(`${fields[be]}/${fields[srv]}`) ?? fields[addr];
+        fields[op] = RUNNING;
+        fields[admin] = disabled ? CONFIG_MAINT : READY;
+        // The runtime weight is taken only when the configured weight did not change: this one never differs from it.
+        fields[uweight] = fields[iweight];
+        return fields.join(' ');
+    });
+    return out.join('\n');
+}
+/**
+ * The route's servers whose address in `show servers state` is none of their container's (a
+ * container on several networks the proxy shares may be reached at any of them); a replica whose
+ * container was not found is not judged.
+ */
+function staleServers(state, be, route, addresses) {
+    const lines = state.split('\n');
+    const header = lines
+        .find(l => l.startsWith('# '))
+        ?.slice(2)
+        .trim()
+        .split(/\s+/) ?? [];
+    const [beAt, srvAt, addrAt] = ['be_name', 'srv_name', 'srv_addr'].map(f => header.indexOf(f));
+    if ([beAt, srvAt, addrAt].some(i => i < 0))
+        return [];
+    const had = new Map();
+    for (const line of lines) {
+        const fields = line.trim().split(/\s+/);
+        if (fields[beAt] === be && fields[srvAt])
+            had.set(fields[srvAt], fields[addrAt]);
+    }
+    return addresses.flatMap(({ wanted, all }, i) => {
+        const server = serverName(route.color, i + 1);
+        const now = had.get(server);
+        return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : [];
+    });
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
+
+
+
+
+
+
+class RuntimeApiError extends Error {
+    name = 'RuntimeApiError';
+}
+/**
+ * Sends one line to HAProxy's runtime API (commands separated by `;`) and returns its answer.
+ * Non-interactive mode: HAProxy answers and closes the connection; bounded by `timeoutMs`.
+ */
+async function runtimeCommand(open, line, timeoutMs = 5000) {
+    if (/[\r\n]/.test(line))
+        throw new RuntimeApiError('A runtime API command must be one line');
+    const start = (0,trace/* sinceStart */.B)();
+    const stream = await open();
+    trace/* trace */.u.span('admin socket opened', start);
+    const answer = new Promise((resolve, reject) => {
+        const chunks = [];
+        let settled = false;
+        const finish = (e) => {
+            if (settled)
+                return;
+            settled = true;
+            clearTimeout(timer);
+            // HAProxy has closed its end; an SSH channel stays half-open (held by sshd) until ours ends too.
+            stream.end();
+            stream.destroy();
+            if (e)
+                reject(e);
+            else
+                resolve(Buffer.concat(chunks).toString('utf8'));
+        };
+        const timer = setTimeout(() => finish(new RuntimeApiError(`The proxy's runtime API did not answer "${line.slice(0, 80)}" within ${timeoutMs} ms`)), timeoutMs);
+        stream.on('data', (c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+        stream.on('end', () => finish());
+        stream.on('close', () => finish());
+        stream.on('error', (e) => finish(new RuntimeApiError(`The proxy's runtime API failed: ${e.message}`)));
+        stream.write(line + '\n');
+    });
+    // The command's first word names the span (`admin set`, `admin show`): what the switch waits on.
+    return answer.finally(() => trace/* trace */.u.span(`admin ${line.split(/[ ;]/, 2).join(' ')}`, start));
+}
+/** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */
+function runtimeErrors(answer) {
+    return answer
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !/^IP changed from|no need to change/i.test(l) && !/^Done\.?$/i.test(l));
+}
+/** The backends the running process knows (`show backend`). */
+function parseBackends(answer) {
+    return answer
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l && !l.startsWith('#'));
+}
+/** The worker's pid from `show info` (it changes with every reload). */
+function parsePid(answer) {
+    const m = /^Pid:\s*(\d+)/m.exec(answer);
+    return m ? Number(m[1]) : undefined;
+}
+/** How long opening the admin socket is retried (a reload re-creates it). */
+const SOCKET_RETRY_MS = 3000;
+/** How long a reload may take before the new worker answers on the admin socket. */
+const RELOAD_TIMEOUT_MS = 15_000;
+/**
+ * The runtime API of one proxy (its admin socket) and its reload: what switches routes without
+ * touching the container.
+ */
+class HaproxyAdmin {
+    process;
+    name;
+    socketPath;
+    socket;
+    files;
+    /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
+    reloaded = false;
+    constructor(
+    /** The HAProxy process container that serves (its live generation; haproxy-generations.ts). */
+    process, name, socketPath, socket, files) {
+        this.process = process;
+        this.name = name;
+        this.socketPath = socketPath;
+        this.socket = socket;
+        this.files = files;
+    }
+    /**
+     * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
+     * opening it is retried for a few seconds (every command cutover sends is idempotent).
+     */
+    async cli(line) {
+        const started = Date.now();
+        for (;;) {
+            try {
+                return await runtimeCommand(this.socket, line);
+            }
+            catch (e) {
+                if (e instanceof RuntimeApiError || Date.now() - started > SOCKET_RETRY_MS)
+                    throw e;
+                await new Promise(r => setTimeout(r, 100));
+            }
+        }
+    }
+    /** Commands that print nothing on success, in one line; an answer is the proxy refusing `what`. */
+    async run(commands, what) {
+        const errors = runtimeErrors(await this.cli(commands.join('; ')));
+        if (errors.length)
+            throw new ProxyError(`HAProxy (${this.name}) refused ${what}: ${(0,host_text/* sanitizeHostText */.l)(errors.join(' / '), 400)}`);
+    }
+    /** Until a worker (other than `notPid`) answers on the admin socket; its last log lines if none does. */
+    async waitForAdmin(timeoutMs, notPid) {
+        const started = Date.now();
+        let last;
+        for (;;) {
+            try {
+                const pid = parsePid(await this.cli('show info'));
+                if (pid !== undefined && pid !== notPid)
+                    return;
+                last = `still worker ${pid}`;
+            }
+            catch (e) {
+                last = e.message;
+            }
+            if (Date.now() - started > timeoutMs) {
+                const logs = await this.process()
+                    .then(c => c?.logs({ stdout: true, stderr: true, tail: 10, follow: false }))
+                    .then(b => (0,host_text/* sanitizeHostText */.l)(String(b ?? ''), 800))
+                    .catch(() => '');
+                throw new ProxyError(`The proxy ${this.name} did not answer on its admin socket ${this.socketPath} within ${timeoutMs / 1000} s (${last}); ` +
+                    `the SSH user must be allowed to open it (root, in practice). Its last log lines: ${logs}`);
+            }
+            await new Promise(r => setTimeout(r, 100));
+        }
+    }
+    /** haproxy -c, then SIGUSR2 to the master: a reload that drops nothing (option idle-close-on-response). */
+    /** `addresses`: `backend/server` -> the address the run just read for it, handed on over the old process's. */
+    async testAndReload(restore, addresses) {
+        const container = await this.process();
+        if (!container)
+            throw new ProxyError(`The proxy ${this.name} runs no HAProxy process: nothing was reloaded. Run again: the next run starts one.`);
+        const test = await execIn(container, ['haproxy', '-c', '-f', HAPROXY_CONF_DIR]);
+        if (test.exitCode !== 0) {
+            // Put back what was there so no later reload (of any app), nor a restart, picks up the bad file.
+            for (const r of restore)
+                await this.files.put(r.file, r.content ?? '# Removed by cutover.\n', r.mode);
+            const alerts = (test.stderr + test.stdout)
+                .split('\n')
+                .filter(l => /ALERT/.test(l))
+                .join('\n');
+            throw new ProxyError(`HAProxy (${this.name}) refused the new configuration: ${(0,host_text/* sanitizeHostText */.l)(alerts || (test.stderr || test.stdout).trim(), 600)}`);
+        }
+        // A proxy made by an older cutover may have a socket only root can open: the reload through
+        // Docker's API (which this user may call) brings it up with the group's access.
+        const pid = await this.cli('show info').then(parsePid, () => undefined);
+        await this.handOnServerState(addresses);
+        await container.kill({ signal: 'SIGUSR2' });
+        await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
+        this.reloaded = true;
+        // Read by the new process as it started: a later start must not take these addresses.
+        await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
+    }
+    /**
+     * The running process's server addresses for the one the reload starts (`init-addr last`; their
+     * states as the new files say: haproxy-state.ts): it resolves nothing while it loads, and serves
+     * from its first request.
+     * Without an answer the new process waits for Docker's DNS (a brief 503 for requests that come first).
+     */
+    async handOnServerState(addresses) {
+        const state = await this.cli('show servers state').catch(() => undefined);
+        this.files.forget();
+        const handed = state === undefined ? undefined : addressesOnly(state, configuredServers(await this.files.all()), addresses);
+        await this.files.put(SERVER_STATE_FILE, handed ?? EMPTY_SERVER_STATE);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-request-log.ts
 
 
@@ -7705,6 +7472,16 @@ function responseCountsOf(csv, backend) {
         throw new RuntimeApiError(`The proxy's statistics have no row for the backend ${backend}`);
     const count = (f) => Number(row[at(f)]) || 0;
     return { responses: RESPONSE_FIELDS.reduce((sum, f) => sum + count(f), 0), errors: count('hrsp_5xx') };
+}
+/** `show stat -1 2 -1`: every backend's own row. */
+const ALL_BACKENDS_STAT = 'show stat -1 2 -1';
+/**
+ * The sessions `backends` hold now (`scur` of their BACKEND rows): the app's requests in flight. A
+ * backend without a row (none in this process) holds none.
+ */
+function sessionsOf(csv, backends) {
+    const { rows, at } = table(csv, ['scur']);
+    return rows.filter(r => r[at('svname')] === 'BACKEND' && backends.includes(r[at('pxname')])).reduce((sum, r) => sum + (Number(r[at('scur')]) || 0), 0);
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-addresses.ts
@@ -8093,6 +7870,10 @@ class HaproxyTls {
 
 
 
+
+
+
+
 /** What an app's own files become once it is off the proxy: nothing HAProxy loads, no key left on disk. */
 const REMOVED = '# Removed by cutover.\n';
 /**
@@ -8102,49 +7883,477 @@ const REMOVED = '# Removed by cutover.\n';
  * the proxy reloads. A reload is HAProxy's graceful one: the old process finishes the requests it
  * holds (up to hard-stop-after), every other app's backend comes up unchanged in the new one.
  * Under the proxy's lock, read again there, like every change of the shared files. false: the proxy
- * held nothing of the app (or does not exist).
+ * held nothing of the app (or does not exist). With `drain` (mode remove), its host names leave the
+ * running process first, and the files and the reload wait until its requests in flight finished
+ * (the drain's count, from the running process: a reload would hide them in the old one).
  */
-async function withdrawFromHaproxy(deps) {
-    const { app, name, files, admin, log } = deps;
+async function withdrawFromHaproxy(deps, drain) {
     const info = await inspectIfExists(deps.container);
     if (!info)
         return false;
-    return underLock(deps.lockProxy, async () => {
-        files.forget();
-        const all = await files.all();
-        const maps = { domains: all.get(DOMAINS_MAP) ?? '', wildcards: all.get(WILDCARDS_MAP) ?? '' };
-        const nextMaps = withoutApp(maps, app);
-        const certsList = all.get(CERTS_LIST);
-        const acmeMap = all.get(ACME_MAP);
-        const own = [appFile(app), verifyMapFile(app), maintenanceMapFile(app), maintenancePageFile(app)];
-        // The maps as they render with nobody taken out: only entries compared, not how the file was written.
-        const asIs = withoutApp(maps, '');
-        const hasContent = (f) => ![undefined, '', REMOVED].includes(all.get(f));
-        const held = nextMaps.domains !== asIs.domains ||
-            nextMaps.wildcards !== asIs.wildcards ||
-            own.some(hasContent) ||
-            hasContent(certFile(app)) ||
-            hasContent(wantedFile(app));
-        if (!held)
-            return false;
-        const changes = [
-            { name: DOMAINS_MAP, content: nextMaps.domains },
-            { name: WILDCARDS_MAP, content: nextMaps.wildcards },
-            ...(certsList !== undefined ? [{ name: CERTS_LIST, content: updateCertsList(certsList, app, false) }] : []),
-            ...(acmeMap !== undefined ? [{ name: ACME_MAP, content: updateAcmeMap(acmeMap, app, []) }] : []),
-            ...own.filter(f => all.has(f)).map(f => ({ name: f, content: REMOVED })),
-            ...(all.has(certFile(app)) ? [{ name: certFile(app), content: '', mode: 0o600 }] : []),
-            // tls auto: the renewer skips an emptied wanted file, so the app's certificate is not renewed again.
-            ...(all.has(wantedFile(app)) ? [{ name: wantedFile(app), content: '', mode: 0o600 }] : [])
-        ];
-        const restore = changes.map(c => ({ file: c.name, content: all.get(c.name), mode: c.mode }));
-        log.info(`Taking ${app} off the proxy ${name} (its domains, backend ${backendName(app)} and certificate): reloading it gracefully`);
-        await files.putMany(changes);
-        // A stopped proxy loads its files when it starts: there is no process to reload.
-        if (info.State.Running)
-            await admin.testAndReload(restore);
-        return true;
+    const running = info.State.Running;
+    if (!drain || !running)
+        return underLock(deps.lockProxy, () => removeFiles(deps, running));
+    // With a drain: the host names go first, at run time; the backend stays until its requests
+    // finished. Nothing in flight (the usual case): one hold of the proxy's lock. Requests in flight
+    // are waited for outside it, so no other app's run waits on this one's drain.
+    const before = await underLock(deps.lockProxy, async () => {
+        if (!(await unroute(deps)))
+            return { withdrawn: await removeFiles(deps, true) };
+        const counted = await inFlight(deps);
+        if (counted > 0)
+            return undefined;
+        // No request reaches the app any more: none in flight now is none for good.
+        await drain(async () => counted);
+        return { withdrawn: await afterUnroute(() => removeFiles(deps, true)) };
     });
+    if (before)
+        return before.withdrawn;
+    await drain(() => inFlight(deps));
+    return afterUnroute(() => underLock(deps.lockProxy, () => removeFiles(deps, true)));
+}
+/** The last step of a withdrawal whose host names already left the proxy: a failure says so. */
+async function afterUnroute(removal) {
+    try {
+        await removal();
+        return true;
+    }
+    catch (e) {
+        throw new ProxyError(`its host names already left the proxy, but its backend could not: ${e.message}`);
+    }
+}
+/**
+ * New requests no longer reach the app: its entries leave the shared maps, in the files (so a
+ * reload by any run keeps them out) and in the running process through its runtime API (`del map`,
+ * no reload), which keeps the app's backend and the requests it holds. The caller holds the
+ * proxy's lock; false when the maps held nothing of the app.
+ */
+async function unroute(deps) {
+    const { app, name, files, admin, log } = deps;
+    files.forget();
+    const maps = await files.maps();
+    const keys = { [DOMAINS_MAP]: appMapKeys(maps.domains, app), [WILDCARDS_MAP]: appMapKeys(maps.wildcards, app) };
+    const commands = Object.entries(keys).flatMap(([map, names]) => names.map(key => `del map ${HAPROXY_CONF_DIR}/${map} ${key}`));
+    if (!commands.length)
+        return false;
+    const next = withoutApp(maps, app);
+    await files.putMany([
+        { name: DOMAINS_MAP, content: next.domains },
+        { name: WILDCARDS_MAP, content: next.wildcards }
+    ]);
+    // A key the process no longer has (another run's reload in between) is already what we want.
+    const errors = runtimeErrors(await admin.cli(commands.join('; '))).filter(l => !/not found/i.test(l));
+    if (errors.length) {
+        await files.putMany([
+            { name: DOMAINS_MAP, content: maps.domains },
+            { name: WILDCARDS_MAP, content: maps.wildcards }
+        ]);
+        throw new ProxyError(`HAProxy (${name}) refused to take ${app}'s host names off: ${(0,host_text/* sanitizeHostText */.l)(errors.join(' / '), 400)}`);
+    }
+    log.info(`Took ${app}'s host names off the proxy ${name} through its runtime API (no reload): new requests no longer reach it`);
+    return true;
+}
+/** The app's requests the running process still holds (its backends' current sessions). */
+async function inFlight(deps) {
+    return sessionsOf(await deps.admin.cli(ALL_BACKENDS_STAT), [backendName(deps.app), previewBackendName(deps.app)]);
+}
+/**
+ * The app's own files emptied and its lines out of the shared ones, then a graceful reload (when
+ * the proxy runs). The caller holds the proxy's lock; false when the proxy held nothing of the app.
+ */
+async function removeFiles(deps, running) {
+    const { app, name, files, admin, log } = deps;
+    files.forget();
+    const all = await files.all();
+    const maps = { domains: all.get(DOMAINS_MAP) ?? '', wildcards: all.get(WILDCARDS_MAP) ?? '' };
+    const nextMaps = withoutApp(maps, app);
+    const certsList = all.get(CERTS_LIST);
+    const acmeMap = all.get(ACME_MAP);
+    const own = [appFile(app), verifyMapFile(app), maintenanceMapFile(app), maintenancePageFile(app)];
+    // The maps as they render with nobody taken out: only entries compared, not how the file was written.
+    const asIs = withoutApp(maps, '');
+    const hasContent = (f) => ![undefined, '', REMOVED].includes(all.get(f));
+    const held = nextMaps.domains !== asIs.domains ||
+        nextMaps.wildcards !== asIs.wildcards ||
+        own.some(hasContent) ||
+        hasContent(certFile(app)) ||
+        hasContent(wantedFile(app));
+    if (!held)
+        return false;
+    const changes = [
+        { name: DOMAINS_MAP, content: nextMaps.domains },
+        { name: WILDCARDS_MAP, content: nextMaps.wildcards },
+        ...(certsList !== undefined ? [{ name: CERTS_LIST, content: updateCertsList(certsList, app, false) }] : []),
+        ...(acmeMap !== undefined ? [{ name: ACME_MAP, content: updateAcmeMap(acmeMap, app, []) }] : []),
+        ...own.filter(f => all.has(f)).map(f => ({ name: f, content: REMOVED })),
+        ...(all.has(certFile(app)) ? [{ name: certFile(app), content: '', mode: 0o600 }] : []),
+        // tls auto: the renewer skips an emptied wanted file, so the app's certificate is not renewed again.
+        ...(all.has(wantedFile(app)) ? [{ name: wantedFile(app), content: '', mode: 0o600 }] : [])
+    ];
+    const restore = changes.map(c => ({ file: c.name, content: all.get(c.name), mode: c.mode }));
+    log.info(`Taking ${app} off the proxy ${name} (its domains, backend ${backendName(app)} and certificate): reloading it gracefully`);
+    await files.putMany(changes);
+    // A stopped proxy loads its files when it starts: there is no process to reload.
+    if (running)
+        await admin.testAndReload(restore);
+    return true;
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-generations.ts
+
+
+
+
+
+/** On a generation: the proxy (its holder's name) whose HAProxy it runs, and its number. */
+const GENERATION_OF_LABEL = 'cutover.proxy-generation-of';
+const GENERATION_LABEL = 'cutover.proxy-generation';
+/**
+ * The HAProxy processes of one proxy. The proxy's holder container owns the network namespace, the
+ * published ports and the Docker networks; each generation is a container in that namespace
+ * (`--network container:<holder>`, and its PID namespace, so a holder that dies takes its
+ * generations with it). A new generation takes the listening sockets from the live one through the
+ * admin socket (`-x`, `expose-fd listeners`), then the old one is told to finish what it serves
+ * (SIGUSR1): nothing is ever unbound (bench/PROXY-DESIGN.md, "Upgrading the proxy with no gap").
+ */
+class HaproxyGenerations {
+    docker;
+    proxyName;
+    log;
+    constructor(docker, 
+    /** The holder's name: the proxy's name. */
+    proxyName, log) {
+        this.docker = docker;
+        this.proxyName = proxyName;
+        this.log = log;
+    }
+    /** Every generation container of this proxy, oldest first. */
+    async list() {
+        const found = await this.docker.listContainers({ all: true, filters: { label: [`${GENERATION_OF_LABEL}=${this.proxyName}`] } });
+        const details = await Promise.all(found.map(c => inspectIfExists(this.docker.getContainer(c.Id))));
+        return details
+            .filter((d) => !!d)
+            .map(d => ({
+            id: d.Id,
+            name: d.Name.replace(/^\//, ''),
+            number: Number(d.Config.Labels?.[GENERATION_LABEL] ?? 0),
+            image: d.Config.Image,
+            running: d.State.Running,
+            retired: d.HostConfig.RestartPolicy?.Name === 'no',
+            startedAt: Date.parse(d.State.StartedAt ?? '') || 0
+        }))
+            .sort((a, b) => a.number - b.number);
+    }
+    /**
+     * The generation that serves: the newest running one not retired, started since the holder last
+     * started (one started before runs in a namespace that is gone).
+     */
+    live(generations, holderStartedAt) {
+        return generations.filter(g => g.running && !g.retired && g.startedAt >= holderStartedAt).pop();
+    }
+    /** The live generation's container, for `haproxy -c`, the reload signal and its logs. */
+    async liveContainer(holder) {
+        if (!holder?.State.Running)
+            return undefined;
+        const live = this.live(await this.list(), Date.parse(holder.State.StartedAt ?? '') || 0);
+        return live && this.docker.getContainer(live.id);
+    }
+    /**
+     * Creates and starts the next generation in the holder's namespaces, with `image`. It takes the
+     * listening sockets of whatever HAProxy answers on the admin socket (none: it binds them).
+     */
+    async start(holder, image, generations) {
+        const number = Math.max(0, ...generations.map(g => g.number)) + 1;
+        const name = `${this.proxyName}-g${number}`;
+        const container = await this.docker.createContainer({
+            name,
+            Image: image,
+            // Binding :80 needs root (the official images run as the haproxy user).
+            User: 'root',
+            Entrypoint: ['haproxy'],
+            // Master-worker in the foreground, every *.cfg of the directory; -x: the live process's sockets
+            // (a start with nothing to take from binds them itself).
+            Cmd: ['-W', '-db', '-f', HAPROXY_CONF_DIR, '-x', `${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET}`],
+            StopSignal: 'SIGUSR1',
+            // The holder's switch (haproxy-holder-config.ts) is in the directory it loads: not for it.
+            Env: [`${GENERATION_VAR}=${number}`],
+            Labels: { [core_names/* LABEL */.d_.managed]: 'true', [GENERATION_OF_LABEL]: this.proxyName, [GENERATION_LABEL]: String(number) },
+            HostConfig: {
+                Binds: [`${this.proxyName}-conf:${HAPROXY_CONF_DIR}`, `${hostRunDir(this.proxyName)}:${HAPROXY_RUN_DIR}`],
+                NetworkMode: `container:${holder.Id}`,
+                PidMode: `container:${holder.Id}`,
+                RestartPolicy: { Name: 'unless-stopped' }
+            }
+        });
+        try {
+            await container.start();
+        }
+        catch (e) {
+            await container.remove({ force: true }).catch(() => undefined);
+            throw new ProxyError(`The proxy ${this.proxyName}'s new HAProxy process (${image}) could not start: ${(0,host_text/* sanitizeHostText */.l)(e.message, 400)}`);
+        }
+        const info = await container.inspect();
+        return { id: info.Id, name, number, image, running: true, retired: false, startedAt: Date.parse(info.State.StartedAt) || Date.now() };
+    }
+    /**
+     * Tells older generations to finish what they serve and exit (SIGUSR1: soft stop, bounded by
+     * hard-stop-after), after taking away their restart policy so Docker does not start them again.
+     */
+    async retire(generations) {
+        for (const g of generations) {
+            if (!g.running)
+                continue;
+            const container = this.docker.getContainer(g.id);
+            if (!g.retired)
+                await container.update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
+            await container.kill({ signal: 'SIGUSR1' }).catch(e => {
+                // 409: it has just exited.
+                if (e.statusCode !== 409)
+                    throw e;
+            });
+            this.log.info(`The proxy ${this.proxyName}'s earlier HAProxy process ${g.name} finishes what it serves and exits`);
+        }
+    }
+    /** Removes generations that have exited (a retired one that finished, or one that died with its holder). */
+    async removeExited(generations) {
+        for (const g of generations.filter(g => !g.running)) {
+            await this.docker
+                .getContainer(g.id)
+                .remove({ force: true })
+                .catch(() => undefined);
+        }
+    }
+    /** Removes every generation at once (the holder goes, or its namespace did). */
+    async removeAll() {
+        for (const g of await this.list()) {
+            await this.docker
+                .getContainer(g.id)
+                .remove({ force: true })
+                .catch(() => undefined);
+        }
+    }
+    /** A generation's last log lines (why it did not answer). */
+    async lastLogs(id) {
+        return this.docker
+            .getContainer(id)
+            .logs({ stdout: true, stderr: true, tail: 10, follow: false })
+            .then(b => (0,host_text/* sanitizeHostText */.l)(String(b), 800))
+            .catch(() => '');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-image-requests.ts
+/**
+ * Which app asked the shared proxy for which `proxy-image`, so that apps giving different images do
+ * not hand the proxy back and forth on each deploy: the latest *change* of any app wins. A file of
+ * `<app> <image>` lines in the proxy's volume (not `.cfg`: HAProxy does not load it), written under
+ * the proxy's lock.
+ */
+const IMAGE_REQUESTS_FILE = 'proxy-image-requests.txt';
+function parseImageRequests(text) {
+    const out = new Map();
+    for (const line of (text ?? '').split('\n')) {
+        const [app, image] = line.trim().split(/\s+/);
+        if (app && image && !app.startsWith('#'))
+            out.set(app, image);
+    }
+    return out;
+}
+function renderImageRequests(requests) {
+    const lines = [...requests].sort(([a], [b]) => a.localeCompare(b)).map(([app, image]) => `${app} ${image}`);
+    return `# Managed by cutover: the proxy-image each app last gave.\n${lines.join('\n')}\n`;
+}
+/** What the proxy should run when `app` gives `asked` while `serving` runs, and which apps' requests keep it if not `asked`. */
+function imageToServe(requests, app, asked, serving, 
+/** Whether an app still has a route on the proxy (a removed app's request keeps nothing). */
+routed) {
+    if (asked === undefined || asked === serving)
+        return { image: serving ?? asked };
+    // This app gave the same image before, and other apps on the proxy gave what serves since: their change stands.
+    const keptFor = [...requests].filter(([other, image]) => other !== app && image === serving && routed(other)).map(([other]) => other);
+    if (serving !== undefined && requests.get(app) === asked && keptFor.length)
+        return { image: serving, keptFor: keptFor.sort() };
+    return { image: asked };
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-handover.ts
+
+
+
+
+
+
+/** How long a new generation may take to answer on the admin socket. */
+const TAKEOVER_TIMEOUT_MS = 20_000;
+/**
+ * The file that switches a holder off: its own file for a container made by this version (first on
+ * its command line), the directory's switch for one made by an earlier cutover, which loads the
+ * directory only (haproxy-holder-config.ts). Every HAProxy proxy container is a holder.
+ */
+function switchFileOf(info) {
+    return (info.Config.Cmd ?? []).includes(HOLDER_FILE_PATH) ? HOLDER_FILE : HOLDER_SWITCH_CFG;
+}
+function startedAt(info) {
+    return Date.parse(info.State.StartedAt ?? '') || 0;
+}
+/**
+ * Which HAProxy process of a proxy serves, and the gap-free hand-over to a new one (a changed
+ * proxy-image, a newer HAProxy): see haproxy-generations.ts and haproxy-holder-config.ts.
+ */
+class HaproxyHandover {
+    docker;
+    proxyName;
+    files;
+    log;
+    app;
+    generations;
+    /** The live generation's id as this run last saw it (undefined: the holder serves, or not looked yet). */
+    liveId;
+    looked = false;
+    warned = false;
+    constructor(docker, proxyName, files, log, 
+    /** The app of this run: its proxy-image is recorded, and weighed against other apps' (haproxy-image-requests.ts). */
+    app) {
+        this.docker = docker;
+        this.proxyName = proxyName;
+        this.files = files;
+        this.log = log;
+        this.app = app;
+        this.generations = new HaproxyGenerations(docker, proxyName, log);
+    }
+    get holder() {
+        return this.docker.getContainer(this.proxyName);
+    }
+    /** The container whose HAProxy serves: the live generation, or the proxy's own container. */
+    async liveProcess() {
+        if (!this.looked) {
+            const holder = await inspectIfExists(this.holder);
+            const live = holder ? this.generations.live(await this.generations.list(), startedAt(holder)) : undefined;
+            this.liveId = live?.id;
+            this.looked = true;
+        }
+        return this.liveId ? this.docker.getContainer(this.liveId) : this.holder;
+    }
+    /** Whether a running holder's processes are what this run wants: nothing to hand over or clean. */
+    async settled(holder, image) {
+        const generations = await this.generations.list();
+        const live = this.generations.live(generations, startedAt(holder));
+        const servingImage = live?.image ?? holder.Config.Image;
+        const others = generations.filter(g => g.id !== live?.id && (g.running ? !g.retired : true));
+        const holderOff = holderOffSince(await this.files.file(switchFileOf(holder))) === holder.State.StartedAt;
+        const { wanted, recorded, keptFor } = await this.decide(image, servingImage);
+        if (keptFor)
+            this.warnKept(keptFor, servingImage, image);
+        return servingImage === (wanted ?? servingImage) && recorded && others.length === 0 && (live ? holderOff : !(await this.switchSaysOff()));
+    }
+    /** Either switch file says "off" (for some start of the holder). */
+    async switchSaysOff() {
+        const texts = await Promise.all([HOLDER_FILE, HOLDER_SWITCH_CFG].map(f => this.files.file(f)));
+        return texts.some(t => holderOffSince(t) !== undefined);
+    }
+    warnKept(keptFor, servingImage, image) {
+        if (this.warned)
+            return;
+        this.warned = true;
+        this.log.warning(`The proxy ${this.proxyName} keeps ${servingImage}, the proxy-image ${keptFor.join(', ')} gave after this app's ${image}: ` +
+            `apps giving different images would hand the proxy back and forth. Give ${this.app} proxy-image: ${servingImage}, or another image to hand the proxy over to it.`);
+    }
+    /**
+     * The image the proxy should run when this app gives `image` while `servingImage` serves (the
+     * latest change of any app wins), whether this app's request is recorded as given, and the
+     * requests to record.
+     */
+    async decide(image, servingImage) {
+        const all = await this.files.all();
+        const requests = parseImageRequests(all.get(IMAGE_REQUESTS_FILE));
+        const decision = imageToServe(requests, this.app, image, servingImage, other => all.has(appFile(other)));
+        const recorded = image === undefined || requests.get(this.app) === image;
+        if (image !== undefined)
+            requests.set(this.app, image);
+        return { wanted: decision.image, keptFor: decision.keptFor, recorded, requests };
+    }
+    /**
+     * A running holder (the lock held): hands over to a new generation of `image` (proxy-image, when
+     * given) when another image serves, or when nothing does; turns the holder off while a generation serves; tells older
+     * generations to finish and removes those that have exited. Converges from any state a crash left
+     * (two generations running, a holder with none, a generation from before the holder restarted).
+     */
+    async converge(holder, image, admin) {
+        const generations = await this.generations.list();
+        const holderServes = holderOffSince(await this.files.file(switchFileOf(holder))) !== holder.State.StartedAt;
+        let live = this.generations.live(generations, startedAt(holder));
+        const servingImage = live?.image ?? (holderServes ? holder.Config.Image : undefined);
+        const decision = await this.decide(image, servingImage);
+        if (decision.keptFor)
+            this.warnKept(decision.keptFor, servingImage, image);
+        // No proxy-image given: what serves stays (a process of the holder's image if none does).
+        const wanted = decision.wanted ?? holder.Config.Image;
+        if (servingImage !== wanted)
+            live = await this.handOver(holder, wanted, generations, admin, servingImage);
+        if (!decision.recorded)
+            await this.files.put(IMAGE_REQUESTS_FILE, renderImageRequests(decision.requests));
+        if (live && holderServes)
+            await this.turnHolderOff(holder);
+        // A holder started again serves by itself: a switch left "off" for an earlier start of it would
+        // turn it off at its next reload, with nothing serving in its place.
+        if (!live && (await this.switchSaysOff()))
+            await this.files.putMany([HOLDER_FILE, HOLDER_SWITCH_CFG].map(name => ({ name, content: renderHolderFile(undefined) })));
+        await this.generations.retire(generations.filter(g => g.id !== live?.id && g.running && !g.retired));
+        await this.generations.removeExited(generations);
+        this.liveId = live?.id;
+        this.looked = true;
+    }
+    /** Starts the next generation with `image`; it takes the listening sockets from what serves, which then finishes what it has. */
+    async handOver(holder, image, generations, admin, servingImage) {
+        const oldPid = servingImage === undefined ? undefined : await admin.cli('show info').then(parsePid, () => undefined);
+        this.log[servingImage ? 'info' : 'warning'](servingImage
+            ? `Handing the proxy ${this.proxyName} over from ${servingImage} to ${image}: the new HAProxy takes the listening sockets, the old one finishes what it serves (no gap)`
+            : `The proxy ${this.proxyName} has no HAProxy process serving: starting one (${image})`);
+        // The serving process's server addresses: the new one serves from its first request.
+        if (oldPid !== undefined)
+            await admin.handOnServerState();
+        else
+            await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
+        const next = await this.generations.start(holder, image, generations);
+        try {
+            await this.awaitTakeover(next, admin, oldPid);
+        }
+        catch (e) {
+            await this.docker
+                .getContainer(next.id)
+                .remove({ force: true })
+                .catch(() => undefined);
+            throw e;
+        }
+        admin.reloaded = true;
+        await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
+        return next;
+    }
+    /** Until the new generation's worker answers on the admin socket; its log lines if it exits or does not. */
+    async awaitTakeover(next, admin, oldPid) {
+        const started = Date.now();
+        for (;;) {
+            const pid = await admin.cli('show info').then(parsePid, () => undefined);
+            if (pid !== undefined && pid !== oldPid)
+                return;
+            const info = await inspectIfExists(this.docker.getContainer(next.id));
+            if (!info?.State.Running || Date.now() - started > TAKEOVER_TIMEOUT_MS) {
+                const why = info?.State.Running ? `it did not answer within ${TAKEOVER_TIMEOUT_MS / 1000} s` : `it exited (code ${info?.State.ExitCode ?? '?'})`;
+                throw new ProxyError(`The proxy ${this.proxyName}'s new HAProxy process ${next.name} (${next.image}) did not take over: ${why}; it was removed. ` +
+                    `${oldPid === undefined ? 'Nothing served before it either.' : 'The earlier process still serves every app; nothing was switched.'} ` +
+                    `Check proxy-image (an HAProxy 2.6 or newer that loads this configuration). Its last log lines: ${await this.generations.lastLogs(next.id)}`);
+            }
+            await new Promise(r => setTimeout(r, 100));
+        }
+    }
+    /**
+     * The holder stops serving (a generation has its sockets): reloaded with its file saying "off" for
+     * this start of it, its process finishes what it serves and idles, keeping the namespace.
+     */
+    async turnHolderOff(holder) {
+        await this.files.put(switchFileOf(holder), renderHolderFile({ holderStartedAt: holder.State.StartedAt }));
+        await this.holder.kill({ signal: 'SIGUSR2' });
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy.ts
@@ -8502,10 +8711,10 @@ class HaproxyRouter {
                 ? `Sent ${canary.weight} % of ${this.app}'s new requests to ${canary.route.color}, ${100 - canary.weight} % to ${route.color}, on the proxy ${this.name} through its runtime API (no reload)`
                 : `Switched ${this.app} to ${route.color} on the proxy ${this.name} through its runtime API (no reload)`);
     }
-    /** The app off the shared proxy, gracefully (haproxy-withdraw.ts). */
-    async withdraw() {
+    /** The app off the shared proxy, gracefully; with `drain`, after its requests in flight (haproxy-withdraw.ts). */
+    async withdraw(drain) {
         const { app, name, container, files, admin, lockProxy, log } = this;
-        const withdrawn = await withdrawFromHaproxy({ app, name, container, files, admin, lockProxy, log });
+        const withdrawn = await withdrawFromHaproxy({ app, name, container, files, admin, lockProxy, log }, drain);
         this.appText = undefined;
         return withdrawn;
     }
@@ -8904,7 +9113,145 @@ function isCurrentTask(t) {
     return t.desired === 'running';
 }
 
+;// CONCATENATED MODULE: ./src/engine/swarm-remove.ts
+
+/** How often a removal still refused by Swarm (tasks of removed services still stopping) is tried again. */
+const RETRY_MS = 1000;
+/** Beyond the tasks' stop grace: how long removed services' tasks may take to go from every node. */
+const TASKS_SETTLE_MS = 20_000;
+/** Once the tasks went: how long the network may still be refused (an endpoint being released). */
+const NETWORK_SETTLE_MS = 10_000;
+/** The label Docker gives a Swarm task's container: the manager's own tasks are not removed as containers. */
+const SWARM_TASK_LABEL = 'com.docker.swarm.task.id';
+/**
+ * mode remove with target swarm: the app's services (both colors, workers, and its own proxy
+ * service: on a swarm each app has one, see docs/several-hosts.md), its Swarm secrets and configs,
+ * its overlay network, and its containers on the manager that are no Swarm task (the proxy's switch
+ * relay). A shared service stays unless remove-data. Every node prunes its own images.
+ */
+async function swarmRemoval(ctx, cluster) {
+    const { app } = ctx;
+    const [services, secrets, configs, relays] = await Promise.all([
+        cluster.servicesOf(app),
+        cluster.secretsOf(app),
+        cluster.configsOf(app),
+        managerContainers(ctx)
+    ]);
+    const running = services.some(s => s.labels[core_names/* LABEL */.d_.role] !== 'proxy' && s.labels[core_names/* LABEL */.d_.role] !== 'shared' && (s.replicas ?? 1) > 0);
+    return {
+        place: 'the swarm',
+        what: `${app}'s services, secrets, configs and network`,
+        proxy: 'its proxy tasks',
+        found: `${services.length} service(s), ${secrets.length} secret(s), ${configs.length} config(s)`,
+        any: services.length + secrets.length + configs.length + relays.length > 0,
+        running,
+        remove: () => removeFromSwarm(ctx, cluster, services)
+    };
+}
+/** The app's containers on the manager that Swarm does not run as tasks (the switch relay). */
+async function managerContainers(ctx) {
+    const all = await ctx.host.listApp(ctx.app);
+    return all.filter(c => c.labels[core_names/* LABEL */.d_.managed] === 'true' && !c.labels[SWARM_TASK_LABEL]).map(c => c.name);
+}
+async function removeFromSwarm(ctx, cluster, services) {
+    const { log, config, app } = ctx;
+    const kept = services.filter(s => s.labels[core_names/* LABEL */.d_.role] === 'shared' && config.removeData !== true);
+    const going = services.filter(s => !kept.includes(s));
+    for (const s of kept)
+        log.info(`Kept the shared service ${s.name}: remove-data: true removes it too`);
+    // Each task gets SIGTERM and its stop grace from Swarm: the drain is over, what is left finishes.
+    await Promise.all(going.map(s => cluster.remove(s.name)));
+    for (const s of going)
+        log.info(s.labels[core_names/* LABEL */.d_.role] === 'proxy'
+            ? `Removed the proxy service ${s.name} (on a swarm each app has its own: proxy-port ${config.proxy.port} is free on every node)`
+            : `Removed the service ${s.name}`);
+    await waitTasksGone(ctx, cluster, going);
+    for (const name of await managerContainers(ctx)) {
+        await ctx.host.remove(name);
+        log.info(`Removed ${name} (on the manager)`);
+    }
+    const secrets = await removeEach(ctx, 'Swarm secret', await cluster.secretsOf(app), id => cluster.removeSecret(id));
+    const configs = await removeEach(ctx, 'Swarm config', await cluster.configsOf(app), id => cluster.removeConfig(id));
+    const network = await removeOverlay(ctx, cluster);
+    return [
+        `${going.length} service(s) removed`,
+        kept.length ? `${kept.length} shared service(s) kept` : '',
+        secrets ? `${secrets} secret(s)` : '',
+        configs ? `${configs} config(s)` : '',
+        network ? `the network ${(0,core_names/* networkName */.uv)(app)}` : ''
+    ]
+        .filter(Boolean)
+        .join(', ');
+}
+/** Secrets or configs of the app; one a kept service still mounts stays, with a warning. Returns how many went. */
+async function removeEach(ctx, what, objects, remove) {
+    const removed = [];
+    for (const o of objects) {
+        try {
+            await remove(o.id);
+            removed.push(o.name);
+        }
+        catch (e) {
+            ctx.log.warning(`Kept the ${what} ${o.name}: ${e.message}`);
+        }
+    }
+    if (removed.length)
+        ctx.log.info(`Removed ${removed.length} ${what}(s) of ${ctx.app}: ${removed.join(', ')}`);
+    return removed.length;
+}
+/**
+ * Until Swarm lists no task of the removed services: their containers stopped and went on every
+ * node, so neither they nor their endpoints on the app's network are left (a deploy of the app
+ * right after finds nothing of it). Bounded by their stop grace and a margin; then said, not failed.
+ */
+async function waitTasksGone(ctx, cluster, removed) {
+    const { clock, log, config } = ctx;
+    if (!removed.length)
+        return;
+    const started = clock.now();
+    const deadline = started + stopGraceMs(config.proxy.drainTimeoutMs) + TASKS_SETTLE_MS;
+    for (;;) {
+        const left = await cluster.tasksOfRemoved(removed.map(s => s.id));
+        if (!left.length) {
+            log.info(`The tasks of ${ctx.app}'s services stopped on every node (${clock.now() - started} ms)`);
+            return;
+        }
+        if (clock.now() >= deadline) {
+            const nodes = [...new Set(left.map(t => t.node || 'unplaced'))].join(', ');
+            log.warning(`${left.length} task(s) of ${ctx.app}'s removed services are still stopping (on ${nodes}): Swarm removes them once they stop`);
+            return;
+        }
+        await clock.sleep(RETRY_MS);
+    }
+}
+/** A task's stop grace: drain-timeout + 5 s, as its service was created with. */
+function stopGraceMs(drainTimeoutMs) {
+    return drainTimeoutMs + 5000;
+}
+/**
+ * The app's overlay network, once the tasks of its removed services have left it on every node
+ * (bounded: their stop grace and a margin). Still in use then: kept, said (a run later removes it).
+ */
+async function removeOverlay(ctx, cluster) {
+    const { clock, log } = ctx;
+    const name = (0,core_names/* networkName */.uv)(ctx.app);
+    const deadline = clock.now() + NETWORK_SETTLE_MS;
+    for (;;) {
+        const result = await cluster.removeOverlay(name);
+        if (result === 'removed')
+            log.info(`Removed the overlay network ${name}`);
+        if (result !== 'in-use')
+            return result === 'removed';
+        if (clock.now() >= deadline) {
+            log.warning(`Kept the overlay network ${name}: tasks on it have not stopped on every node yet. Run mode remove again to remove it.`);
+            return false;
+        }
+        await clock.sleep(RETRY_MS);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/swarm-color-set.ts
+
 
 
 
@@ -9287,6 +9634,10 @@ class SwarmColorSet {
             drift.push(`the live color's service ${serviceName(this.app, live.color)} does not exist`);
         return { lines, drift };
     }
+    /** mode remove: the app's services, secrets, configs and network (swarm-remove.ts). */
+    removal() {
+        return swarmRemoval(this.ctx, this.cluster);
+    }
     async pullWorkerImages() {
         // Every node pulls what its tasks run.
     }
@@ -9309,6 +9660,23 @@ function toService(raw) {
         replicas: raw.Spec.Mode.Replicated ? (raw.Spec.Mode.Replicated.Replicas ?? 1) : undefined,
         hasPreviousSpec: !!raw.PreviousSpec,
         secretIds: (raw.Spec.TaskTemplate.ContainerSpec.Secrets ?? []).map(s => s.SecretID)
+    };
+}
+/** A task as the engine sees it; `addr`: node id -> its address. */
+function toTask(t, service, addr) {
+    return {
+        id: t.ID,
+        service,
+        node: (t.NodeID && addr.get(t.NodeID)) || '',
+        nodeId: t.NodeID ?? '',
+        desired: t.DesiredState,
+        state: t.Status.State,
+        ...(t.Status.Err ? { error: t.Status.Err } : {}),
+        addresses: (t.NetworksAttachments ?? []).flatMap(a => a.Addresses ?? []).map(a => a.replace(/\/\d+$/, '')),
+        ...(t.Status.ContainerStatus?.ExitCode ? { exitCode: t.Status.ContainerStatus.ExitCode } : {}),
+        since: t.Status.Timestamp,
+        ...(t.Status.ContainerStatus?.ContainerID ? { containerId: t.Status.ContainerStatus.ContainerID } : {}),
+        ...(t.Spec.ContainerSpec?.Labels?.[core_names/* LABEL */.d_.release] ? { release: t.Spec.ContainerSpec.Labels[core_names/* LABEL */.d_.release] } : {})
     };
 }
 /** The Docker API's service spec for cutover's ServiceSpec (dnsrr, host-mode ports only: no VIP, no routing mesh). */
@@ -9428,22 +9796,13 @@ class DockerSwarmCluster {
         const addr = new Map(nodes.map(n => [n.id, n.addr]));
         // (a service filter also matches names it prefixes: keep this service's own)
         const id = (await this.raw(service))?.ID;
-        return tasks
-            .filter(t => t.ServiceID === id)
-            .map(t => ({
-            id: t.ID,
-            service,
-            node: (t.NodeID && addr.get(t.NodeID)) || '',
-            nodeId: t.NodeID ?? '',
-            desired: t.DesiredState,
-            state: t.Status.State,
-            ...(t.Status.Err ? { error: t.Status.Err } : {}),
-            addresses: (t.NetworksAttachments ?? []).flatMap(a => a.Addresses ?? []).map(a => a.replace(/\/\d+$/, '')),
-            ...(t.Status.ContainerStatus?.ExitCode ? { exitCode: t.Status.ContainerStatus.ExitCode } : {}),
-            since: t.Status.Timestamp,
-            ...(t.Status.ContainerStatus?.ContainerID ? { containerId: t.Status.ContainerStatus.ContainerID } : {}),
-            ...(t.Spec.ContainerSpec?.Labels?.[core_names/* LABEL */.d_.release] ? { release: t.Spec.ContainerSpec.Labels[core_names/* LABEL */.d_.release] } : {})
-        }));
+        return tasks.filter(t => t.ServiceID === id).map(t => toTask(t, service, addr));
+    }
+    async tasksOfRemoved(serviceIds) {
+        // A removed service's name resolves no more: every task, by its service's id.
+        const [tasks, nodes] = await Promise.all([this.docker.listTasks(), this.nodes()]);
+        const addr = new Map(nodes.map(n => [n.id, n.addr]));
+        return tasks.filter(t => serviceIds.includes(t.ServiceID)).map(t => toTask(t, t.ServiceID, addr));
     }
     async nodes() {
         const raw = (await this.docker.listNodes());
@@ -9519,6 +9878,33 @@ class DockerSwarmCluster {
         catch (e) {
             if (!isNotFound(e))
                 throw e;
+        }
+    }
+    async configsOf(app) {
+        const list = (await this.docker.listConfigs({ filters: { label: [`${core_names/* LABEL */.d_.app}=${app}`] } }));
+        return list.map(c => ({ id: c.ID, name: c.Spec?.Name ?? '' }));
+    }
+    async removeConfig(id) {
+        try {
+            await this.docker.getConfig(id).remove();
+        }
+        catch (e) {
+            if (!isNotFound(e))
+                throw e;
+        }
+    }
+    async removeOverlay(name) {
+        try {
+            await this.docker.getNetwork(name).remove();
+            return 'removed';
+        }
+        catch (e) {
+            if (isNotFound(e))
+                return 'gone';
+            // "has active endpoints", "is in use by task": a task of a removed service is still stopping on some node.
+            if (isConflict(e) || e.statusCode === 403 || /active endpoints|in use/i.test(e.message))
+                return 'in-use';
+            throw e;
         }
     }
     async ensureConfig(name, content, labels, templated = false) {
@@ -9726,8 +10112,15 @@ function colorOfBackend(backend) {
 function switchLine(color, token, encodedRelease) {
     return `clear map ${SWARM_VERIFY_MAP};add map ${SWARM_VERIFY_MAP} ${token} ${encodedRelease};set map ${SWARM_ROUTE_MAP} ${ROUTE_KEY} ${colorBackend(color)}`;
 }
+/** The runtime API line that takes the app off one proxy task: no verify token, the route to no release (503). */
+function unrouteLine() {
+    return `clear map ${SWARM_VERIFY_MAP};set map ${SWARM_ROUTE_MAP} ${ROUTE_KEY} ${NO_ROUTE_BACKEND}`;
+}
+/** The backends whose sessions are the app's requests in flight on a proxy task. */
+const COLOR_BACKENDS = core_names/* COLORS */.lm.map(colorBackend);
 
 ;// CONCATENATED MODULE: ./src/proxy/swarm-proxy.ts
+
 
 
 
@@ -9965,6 +10358,38 @@ class SwarmProxy {
         };
         const results = await Promise.all(nodes.map(node => verifyThroughProxy((_h, port) => this.deps.openTcp(node, port), this.deps.proxy, ask, path, timeoutMs)));
         return results.find(r => !r.ok) ?? results.reduce((a, b) => (a.ms >= b.ms ? a : b));
+    }
+    /**
+     * The app off its proxy (mode remove, the undo of a failed first deploy): every proxy task routes
+     * it to no release (503) through its runtime API at once, as a switch does, and the service's
+     * labels say so for tasks Swarm starts later. With `drain`, then waits while the tasks still hold
+     * requests to either color. The proxy service is the app's own: mode remove removes it with the
+     * app's other services. false: no proxy service, or it routed the app nowhere already.
+     */
+    async withdraw(drain) {
+        const { cluster, log, app } = this.deps;
+        if (!(await cluster.service(this.service)))
+            return false;
+        const before = await this.current();
+        const answers = await this.everyProxy(unrouteLine());
+        const failed = answers.filter(a => a.error || runtimeErrors(a.answer ?? '').length);
+        if (failed.length)
+            throw new Error(`${failed.length} of ${answers.length} proxy task(s) did not take ${app} off: ${failed.map(f => `${f.task.node}: ${f.error ?? runtimeErrors(f.answer ?? '').join(' ')}`).join('; ')}`);
+        log.info(`Took ${app} off its ${answers.length} proxy task(s) through their runtime API: new requests get a 503 (no release of ${app} is live)`);
+        await cluster
+            .setServiceLabels(this.service, { [LIVE_ROUTE_LABEL]: NO_ROUTE_BACKEND, [LIVE_VERIFY_LABEL]: '' })
+            .catch((e) => log.warning(`Could not record on the service ${this.service} that ${app} has no route (${e.message})`));
+        if (drain && before)
+            await drain(() => this.inFlight());
+        return before !== undefined;
+    }
+    /** The requests to either color every proxy task holds now (their backends' current sessions). */
+    async inFlight() {
+        const answers = await this.everyProxy(ALL_BACKENDS_STAT);
+        const failed = answers.find(a => a.error);
+        if (failed)
+            throw new Error(`the proxy task on ${failed.task.node} did not answer: ${failed.error}`);
+        return answers.reduce((sum, a) => sum + sessionsOf(a.answer ?? '', COLOR_BACKENDS), 0);
     }
     async serversUp(color) {
         const answers = await this.everyProxy(`show servers state ${colorBackend(color)}`);
