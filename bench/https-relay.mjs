@@ -12,7 +12,7 @@
 // removed at the end.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +20,7 @@ import { liveChildren, runAction } from './lib/action.mjs'
 import { local, removeContainers } from './lib/docker.mjs'
 import { freePort } from './lib/ports.mjs'
 import { testbedInputs } from '../__tests__/support/runner.mjs'
+import { opensslCert } from './lib/certs.mjs'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 const NODE24 = join(REPO, 'node_modules', '.bin', 'node')
@@ -30,42 +31,6 @@ const SECONDS = Number(option('seconds', 8))
 const CONNECTIONS = Number(option('connections', 8))
 const OUT = resolve(option('out', join(REPO, 'bench', 'results')))
 const log = (...a) => console.log(`[https-relay ${new Date().toISOString().slice(11, 19)}]`, ...a)
-
-/**
- * A certificate for the app's name and for 127.0.0.1 as a DNS name: wrk sends the URL's host as SNI,
- * and the proxy answers only names it has a certificate for (strict-sni).
- */
-function certificate(name) {
-  const dir = mkdtempSync(join(os.tmpdir(), 'bench-hr-cert-'))
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '2',
-        '-subj',
-        `/CN=${name}`,
-        '-addext',
-        `subjectAltName=DNS:${name},DNS:127.0.0.1`,
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem')
-      ],
-      { stdio: 'ignore' }
-    )
-    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
 
 /** wrk's requests/s and latency percentiles (ms). */
 function wrk(url, host, close) {
@@ -113,7 +78,9 @@ async function deploy(bed, app, relayed) {
   const port = await freePort()
   const httpsPort = await freePort()
   const host = `${app}.example.test`
-  const { cert, key } = certificate(host)
+  // The app's name and 127.0.0.1 as a DNS name: wrk sends the URL's host as SNI, and the proxy
+  // answers only names it has a certificate for (strict-sni).
+  const { cert, key } = opensslCert([host, '127.0.0.1'])
   const base = bed.CUTOVER_TEST_HAPROXY_IMAGE ?? `${bed.CUTOVER_TEST_REGISTRY}/cutover-test/haproxy:2.6`
   const run = async inputs => {
     const r = await runAction({
