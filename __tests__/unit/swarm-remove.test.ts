@@ -52,7 +52,9 @@ class SwarmBed {
     await swarm.create(service('web', 'web-blue-worker-jobs', 'worker', 1))
     // The switch relay on the manager, and a task container of web-blue that Swarm runs there.
     this.container('web-proxy-switch', { [LABEL.managed]: 'true', [LABEL.app]: 'web', [LABEL.role]: 'proxy-switch' })
-    this.container('web-blue.1.abc', { [LABEL.managed]: 'true', [LABEL.app]: 'web', [LABEL.role]: 'web', 'com.docker.swarm.task.id': 'abc' })
+    const task = (service: string, id: string) => ({ 'com.docker.swarm.task.id': id, 'com.docker.swarm.service.id': service })
+    this.container('web-blue.1.abc', { [LABEL.managed]: 'true', [LABEL.app]: 'web', [LABEL.role]: 'web', ...task('web-blue', 'abc') })
+    this.container('shop-blue.1.xyz', { [LABEL.managed]: 'true', [LABEL.app]: 'shop', [LABEL.role]: 'web', ...task('shop-blue', 'xyz') })
     this.ledger.record = { version: 1, app: 'web', releases: [RELEASE] }
     await this.router.apply({ app: 'web', color: 'blue', releaseId: 'r1', appPort: 3000 })
     swarm.calls.length = 0
@@ -122,7 +124,8 @@ describe('mode remove, target swarm', () => {
         'remove service web-blue-worker-jobs',
         'remove service web-green',
         'remove service web-proxy',
-        'remove web-proxy-switch'
+        'remove web-proxy-switch',
+        'remove web-blue.1.abc'
       ].sort()
     )
     expect([...bed.swarm.services.keys()].sort()).toEqual(['shop-blue', 'shop-proxy'])
@@ -130,8 +133,10 @@ describe('mode remove, target swarm', () => {
     expect((await bed.swarm.secretsOf('shop')).map(s => s.name)).toEqual(['shop.r1.API_TOKEN'])
     expect([...bed.swarm.configs.keys()]).toEqual(['shop-proxy-cfg-0123456789ab'])
     expect([...bed.swarm.overlays.keys()]).toEqual(['cutover-shop'])
-    // Swarm runs its own task containers: only the relay goes as a container.
-    expect(bed.host.containers.has('web-blue.1.abc')).toBe(true)
+    // A task container Swarm leaves on the manager after its service is gone goes too (the next
+    // deploy would take it for the app's, with no ledger); another app's stay.
+    expect(bed.host.containers.has('web-blue.1.abc')).toBe(false)
+    expect(bed.host.containers.has('shop-blue.1.xyz')).toBe(true)
     expect(bed.ledger.record).toBeUndefined()
     expect(bed.ledger.archived?.releases[0].image).toBe('web:1')
     expect(bed.step('inspect')?.detail).toBe('4 service(s), 1 secret(s), 1 config(s), 1 release(s) recorded')
