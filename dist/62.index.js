@@ -9123,6 +9123,7 @@ const TASKS_SETTLE_MS = 20_000;
 const NETWORK_SETTLE_MS = 10_000;
 /** The label Docker gives a Swarm task's container: the manager's own tasks are not removed as containers. */
 const SWARM_TASK_LABEL = 'com.docker.swarm.task.id';
+const SWARM_SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
 /**
  * mode remove with target swarm: the app's services (both colors, workers, and its own proxy
  * service: on a swarm each app has one, see docs/several-hosts.md), its Swarm secrets and configs,
@@ -9153,6 +9154,17 @@ async function managerContainers(ctx) {
     const all = await ctx.host.listApp(ctx.app);
     return all.filter(c => c.labels[core_names/* LABEL */.d_.managed] === 'true' && !c.labels[SWARM_TASK_LABEL]).map(c => c.name);
 }
+/**
+ * Swarm lists no task of a removed service while the task's exited container may stay on the node
+ * a while longer; on the manager such a container would make the next run take the app for one
+ * whose ledger is gone. Exited, of a service that no longer exists: removed (one still being
+ * removed by Docker is left to it).
+ */
+async function removeLeftoverTasks(ctx, removed) {
+    const ids = new Set(removed.map(s => s.id));
+    const left = (await ctx.host.listApp(ctx.app)).filter(c => c.labels[SWARM_TASK_LABEL] && ids.has(c.labels[SWARM_SERVICE_ID_LABEL] ?? ''));
+    await Promise.all(left.map(c => ctx.host.remove(c.name).catch(e => ctx.log.warning(`Could not remove ${c.name}, a task of a removed service: ${e.message}`))));
+}
 async function removeFromSwarm(ctx, cluster, services) {
     const { log, config, app } = ctx;
     const kept = services.filter(s => s.labels[core_names/* LABEL */.d_.role] === 'shared' && config.removeData !== true);
@@ -9170,6 +9182,7 @@ async function removeFromSwarm(ctx, cluster, services) {
         await ctx.host.remove(name);
         log.info(`Removed ${name} (on the manager)`);
     }
+    await removeLeftoverTasks(ctx, going);
     const secrets = await removeEach(ctx, 'Swarm secret', await cluster.secretsOf(app), id => cluster.removeSecret(id));
     const configs = await removeEach(ctx, 'Swarm config', await cluster.configsOf(app), id => cluster.removeConfig(id));
     const network = await removeOverlay(ctx, cluster);
