@@ -1,5 +1,5 @@
 import type Docker from 'dockerode'
-import { downSince } from '../../src/proxy/haproxy-lifecycle.js'
+import { downSince } from '../../src/proxy/proxy-container.js'
 
 const state = (s: Partial<Docker.ContainerInspectInfo['State']>) =>
   ({ State: { ExitCode: 0, OOMKilled: false, FinishedAt: '', ...s } }) as Docker.ContainerInspectInfo

@@ -39,7 +39,7 @@ import { HOLDER_FILE, HOLDER_FILE_PATH, HOLDER_OFF_VAR, HOLDER_SWITCH_CFG, rende
 import { MetricsRelay } from './haproxy-metrics-relay.js'
 import { HttpsRelay, httpsPath, type HttpsPath } from './haproxy-https-relay.js'
 import type { RelayAddress } from './haproxy-relay.js'
-import { createOrAdopt, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
+import { createOrAdopt, downSince, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
@@ -489,15 +489,4 @@ export function describeMetrics(settings: Pick<ProxySettings, 'metrics'>): strin
   const m = settings.metrics
   if (!m) return 'no address'
   return `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`
-}
-
-/**
- * ` again: it had stopped at <time> (exit code N, killed by the kernel for memory), N s ago; nothing
- * answered since` for a proxy that ran before and stopped; undefined for one never started.
- */
-export function downSince(info: Docker.ContainerInspectInfo, now = Date.now()): string | undefined {
-  const finished = Date.parse(info.State.FinishedAt ?? '')
-  if (!Number.isFinite(finished) || finished <= 0) return undefined
-  const how = info.State.OOMKilled ? ', killed for lack of memory' : ` with exit code ${info.State.ExitCode}`
-  return ` again: it had stopped at ${info.State.FinishedAt}${how}, ${Math.max(0, Math.round((now - finished) / 1000))} s ago, and no app on it answered since`
 }

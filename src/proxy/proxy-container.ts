@@ -157,3 +157,14 @@ export async function confirmMaintenance(
     await new Promise(r => setTimeout(r, 50))
   }
 }
+
+/**
+ * ` again: it had stopped at <time> (exit code N, killed by the kernel for memory), N s ago; nothing
+ * answered since` for a proxy (HAProxy or Caddy) that ran before and stopped; undefined for one never started.
+ */
+export function downSince(info: Docker.ContainerInspectInfo, now = Date.now()): string | undefined {
+  const finished = Date.parse(info.State.FinishedAt ?? '')
+  if (!Number.isFinite(finished) || finished <= 0) return undefined
+  const how = info.State.OOMKilled ? ', killed for lack of memory' : ` with exit code ${info.State.ExitCode}`
+  return ` again: it had stopped at ${info.State.FinishedAt}${how}, ${Math.max(0, Math.round((now - finished) / 1000))} s ago, and no app on it answered since`
+}
