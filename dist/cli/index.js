@@ -49427,6 +49427,17 @@ async function confirmMaintenance(openTcp, settings, on, timeoutMs, entry = { ho
         await new Promise(r => setTimeout(r, 50));
     }
 }
+/**
+ * ` again: it had stopped at <time> (exit code N, killed by the kernel for memory), N s ago; nothing
+ * answered since` for a proxy (HAProxy or Caddy) that ran before and stopped; undefined for one never started.
+ */
+function downSince(info, now = Date.now()) {
+    const finished = Date.parse(info.State.FinishedAt ?? '');
+    if (!Number.isFinite(finished) || finished <= 0)
+        return undefined;
+    const how = info.State.OOMKilled ? ', killed for lack of memory' : ` with exit code ${info.State.ExitCode}`;
+    return ` again: it had stopped at ${info.State.FinishedAt}${how}, ${Math.max(0, Math.round((now - finished) / 1000))} s ago, and no app on it answered since`;
+}
 
 ;// CONCATENATED MODULE: ./src/proxy/caddy-admin.ts
 
@@ -50439,6 +50450,243 @@ function parseSeconds(value) {
     return m ? Number(m[1]) : 0;
 }
 
+;// CONCATENATED MODULE: ./src/proxy/caddy-lifecycle.ts
+
+
+
+
+
+const PORT_KEY = `${CADDY_PORT}/tcp`;
+/** How long a started proxy may take to open its admin socket. */
+const START_TIMEOUT_MS = 15_000;
+/** Where Caddy saves the configuration it runs (`--resume` starts from it). */
+const AUTOSAVE_PATH = `${CADDY_CONFIG_DIR}/caddy/autosave.json`;
+/**
+ * The one Caddy container of a host, shared by every app: created, connected and started; a
+ * container of another kind under its name is refused. Caddy runs as root in the group of the
+ * host's Docker socket under `umask 007`, so its admin socket (in a host directory) opens for root
+ * and that group only, as HAProxy's does.
+ */
+class CaddyContainer {
+    host;
+    name;
+    network;
+    constructor(host) {
+        this.host = host;
+        this.name = host.settings.name;
+        this.network = `${host.settings.name}-net`;
+    }
+    get container() {
+        return this.host.docker.getContainer(this.name);
+    }
+    /** The proxy runs, on its network and the app's. */
+    async ensure(appNetwork) {
+        const info = await inspectIfExists(this.container);
+        if (info)
+            this.check(info);
+        if (info?.State.Running && info.NetworkSettings.Networks[appNetwork] && info.NetworkSettings.Networks[this.network])
+            return;
+        await underLock(this.host.lockProxy, async () => {
+            await ensureProxyNetwork(this.host.docker, this.network);
+            const current = (await inspectIfExists(this.container)) ?? (await this.create());
+            this.check(current);
+            for (const network of [this.network, appNetwork]) {
+                if (!current.NetworkSettings.Networks[network])
+                    await this.host.docker.getNetwork(network).connect({ Container: current.Id });
+            }
+            if (!current.State.Running)
+                await this.start(current);
+        });
+    }
+    async start(current) {
+        const { log, admin } = this.host;
+        const since = downSince(current);
+        log[since ? 'warning' : 'info'](`Starting the proxy ${this.name}${since ?? ''}`);
+        await this.container.start().catch(e => {
+            // 304: it was started in the meantime (by Docker's restart policy, say)
+            if (e.statusCode !== 304)
+                throw e;
+        });
+        await admin.waitForAdmin(START_TIMEOUT_MS, async () => String(await this.container.logs({ stdout: true, stderr: true, tail: 10, follow: false })));
+    }
+    /** Refuses a container that is not cutover's Caddy, or publishes another port than proxy-port. */
+    check(info) {
+        const kind = info.Config.Labels?.[LABEL.proxy];
+        if (kind !== 'caddy') {
+            throw new ProxyError(`The container ${this.name} exists and is not a cutover Caddy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
+                `Choose another proxy-name for proxy-type caddy, or remove that container on the host so cutover can create the Caddy one (that drops traffic for the apps behind it until they are deployed again).`);
+        }
+        const bindings = info.HostConfig.PortBindings;
+        const published = (bindings?.[PORT_KEY] ?? []).map(b => Number(b.HostPort));
+        if (!published.includes(this.host.settings.port)) {
+            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
+            throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${this.host.settings.port} as 'proxy-port' asks. ` +
+                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
+        }
+    }
+    async create() {
+        const { docker, settings, registry, log } = this.host;
+        await ensureProxyImage(docker, settings.image, registry, log);
+        const group = await this.host.adminGroup().catch(() => undefined);
+        log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`);
+        // Another app's deploy may create it at the same moment: then theirs is used.
+        const info = await createOrAdopt(docker, {
+            name: this.name,
+            Image: settings.image,
+            User: group ? `0:${group}` : '0',
+            Entrypoint: ['/bin/sh', '-c'],
+            // The saved configuration when there is one (every app's routes), the base otherwise.
+            Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
+            Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
+            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
+            ExposedPorts: { [PORT_KEY]: {} },
+            HostConfig: {
+                PortBindings: { [PORT_KEY]: [{ HostPort: String(settings.port) }] },
+                Binds: [
+                    // The saved configuration (and so the live colors) survives a re-created container.
+                    `${this.name}-conf:${CADDY_CONFIG_DIR}`,
+                    `${this.name}-data:${CADDY_DATA_DIR}`,
+                    // The admin socket, in a host directory only reached over SSH.
+                    `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
+                ],
+                RestartPolicy: { Name: 'unless-stopped' },
+                NetworkMode: this.network
+            }
+        });
+        const base = JSON.stringify(caddy_config_renderBaseConfig(settings.drainTimeoutMs / 1000), null, 2);
+        await putFile(this.container, CADDY_CONFIG_DIR, CADDY_BASE_FILE, base + '\n');
+        return info;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/caddy.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * One Caddy container for every app on the host (proxy-type caddy), switched through Caddy's admin
+ * API on a Unix socket in a host directory, reached over the SSH connection like HAProxy's. Caddy
+ * 2.6 changes routes only by loading a whole new configuration: a switch is a graceful reload
+ * (in-flight requests finish on the old color, within the longest drain-timeout on the proxy), and
+ * Caddy closes every proxied WebSocket when it reloads (docs/reliability.md "proxy-type: caddy").
+ */
+class CaddyRouter {
+    docker;
+    openTcp;
+    settings;
+    app;
+    log;
+    lockProxy;
+    capabilities = CADDY_CAPABILITIES;
+    name;
+    admin;
+    proxy;
+    constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, lockProxy, adminGroup = async () => undefined) {
+        this.docker = docker;
+        this.openTcp = openTcp;
+        this.settings = settings;
+        this.app = app;
+        this.log = log;
+        this.lockProxy = lockProxy;
+        this.name = settings.name;
+        const socketPath = `${hostRunDir(settings.name)}/${CADDY_SOCKET}`;
+        this.admin = new CaddyAdmin(this.name, socketPath, () => openUnixSocket(socketPath));
+        this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, adminGroup, admin: this.admin });
+    }
+    async ensure(appNetwork) {
+        await this.proxy.ensure(appNetwork);
+    }
+    /**
+     * The configuration the proxy runs; with the proxy down, the one it saved (a restart resumes it).
+     * undefined: no proxy container, or one that never ran.
+     */
+    async config() {
+        const running = await this.admin.config().catch(() => undefined);
+        if (running)
+            return running;
+        if (!(await inspectIfExists(this.docker.getContainer(this.name))))
+            return undefined;
+        const saved = await getFile(this.docker.getContainer(this.name), AUTOSAVE_PATH).catch(() => undefined);
+        try {
+            return saved ? JSON.parse(saved) : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    }
+    async current() {
+        const record = appRecord(await this.config(), this.app);
+        return record && { color: record.color, releaseId: record.releaseId };
+    }
+    /**
+     * The app's route in a new configuration, loaded at once. Every app's route is in the one
+     * configuration: read, changed and loaded under the proxy's lock, so two apps' runs never undo
+     * each other. Caddy checks a configuration before it runs it: one it refuses leaves the old one.
+     */
+    async apply(route) {
+        const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
+        await underLock(this.lockProxy, async () => {
+            const config = (await this.admin.config());
+            const taken = domainConflicts(config, this.app, this.settings.domains);
+            if (taken.length) {
+                const [first] = taken;
+                throw new ProxyError(`${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name}: ` +
+                    `give ${this.app} other 'domains', or remove them from ${first.app}. The proxy's routes were not changed.`);
+            }
+            const before = appRecord(config, this.app);
+            // Maintenance stays on across a deploy (mode live ends it), as with HAProxy.
+            const rendered = renderAppRoute(route, token, this.settings.domains, before?.maintenance);
+            const next = withAppRoute(config, this.app, rendered, this.settings.drainTimeoutMs / 1000);
+            await this.admin.load(next).catch((e) => {
+                throw new ProxyError(`${e.message}. The proxy keeps the configuration it had (${this.app} still on ${before?.color ?? 'no color'}).`);
+            });
+        });
+        this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} by a graceful reload of Caddy's configuration (admin API): ` +
+            `requests in flight finish on the old color; Caddy closes the proxied WebSockets of every app on it`);
+    }
+    /**
+     * mode maintenance (on) / live (off): the app's route with or without the page (503), loaded like
+     * a switch (a reload: Caddy 2.6 has no runtime flag). Confirmed by a request through the proxy.
+     */
+    async maintenance(on, page) {
+        await underLock(this.lockProxy, async () => {
+            const config = (await this.admin.config());
+            const record = appRecord(config, this.app);
+            if (!record)
+                throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`);
+            // mode live drops the page; mode maintenance serves the one given, or the built-in one.
+            const next = withAppRoute(config, this.app, withMaintenance(record, on ? maintenancePage(page) : undefined), this.settings.drainTimeoutMs / 1000);
+            await this.admin.load(next).catch((e) => {
+                throw new ProxyError(`${e.message}. The proxy keeps the configuration it had (maintenance of ${this.app} ${record.maintenance ? 'on' : 'off'}).`);
+            });
+        });
+        this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} by a graceful reload of Caddy's configuration`);
+        return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
+    }
+    async verify(route, path, timeoutMs) {
+        const record = appRecord(await this.config(), this.app);
+        // Without the token of the route being verified, the proxy names no release: verification fails.
+        const token = record?.releaseId === route.releaseId ? record.token : '';
+        // /load answers once the new servers accept and the old ones stopped accepting: one answer will do.
+        const ask = { releaseId: route.releaseId, token, tokenHeader: VERIFY_HEADER, releaseHeader: RELEASE_HEADER, decode: decodeCaddyRelease, confirmAfterMs: 0 };
+        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
+    }
+    async outdated(route) {
+        const record = appRecord(await this.config(), this.app);
+        if (!record)
+            return true;
+        const same = (a, b) => a.length === b.length && a.every((d, i) => d === b[i]);
+        return !same(record.domains, this.settings.domains) || record.appPort !== route.appPort || record.replicas !== (route.replicas ?? 1);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-edge.ts
 
 
@@ -50496,6 +50744,64 @@ async function ensureProxyProtocol(host, sources) {
         await files.put(PROXY_PROTOCOL_MAP, next);
         await admin.testAndReload([{ file: PROXY_PROTOCOL_MAP, content: now }]);
     });
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-files.ts
+
+
+/**
+ * The proxy's configuration volume, read through its container. Read once, in one archive request:
+ * Docker serves archive requests one at a time per container, so reading files one by one made a
+ * switch wait on each. Every write forgets it; sections that must see other apps' latest writes
+ * forget it first.
+ */
+class ConfVolume {
+    container;
+    read;
+    constructor(container) {
+        this.container = container;
+    }
+    /** A file's text, undefined when it does not exist. */
+    file(name) {
+        return this.all().then(files => files.get(name));
+    }
+    /** Every file of the directory, by name. */
+    all() {
+        if (!this.read) {
+            const read = getDirFiles(this.container, HAPROXY_CONF_DIR);
+            read.catch(() => {
+                if (this.read === read)
+                    this.read = undefined;
+            });
+            this.read = read;
+        }
+        return this.read;
+    }
+    forget() {
+        this.read = undefined;
+    }
+    async put(name, content, mode) {
+        this.forget();
+        await putFile(this.container, HAPROXY_CONF_DIR, name, content, mode);
+    }
+    async putMany(files) {
+        this.forget();
+        await putFiles(this.container, HAPROXY_CONF_DIR, files);
+    }
+    /** Those of `names` that do not exist. */
+    async missing(names) {
+        const present = await Promise.all(names.map(f => this.file(f)));
+        return names.filter((_, i) => present[i] === undefined);
+    }
+    /** The shared host name maps (empty when missing). */
+    async maps() {
+        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await this.file(f)) ?? EMPTY_MAP));
+        return { domains, wildcards };
+    }
+    async tlsFiles() {
+        const [certsList, acmeMap] = await Promise.all([this.file(CERTS_LIST).then(t => t ?? EMPTY_CERTS_LIST), this.file(ACME_MAP).then(t => t ?? EMPTY_ACME_MAP)]);
+        return { certsList, acmeMap };
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-relay.ts
@@ -50790,13 +51096,13 @@ function describe(at) {
 
 
 
-const PORT_KEY = `${HAPROXY_PORT}/tcp`;
+const haproxy_lifecycle_PORT_KEY = `${HAPROXY_PORT}/tcp`;
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
 const LIBC_AT_LOAD = 'resolvers docker init-addr last,libc,none';
 const haproxy_lifecycle_HTTPS_PORT_KEY = `${HAPROXY_HTTPS_PORT}/tcp`;
 const haproxy_lifecycle_METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`;
 /** How long a started proxy may take to open its admin socket. */
-const START_TIMEOUT_MS = 15_000;
+const haproxy_lifecycle_START_TIMEOUT_MS = 15_000;
 /** A process left behind by a reload keeps WebSockets at least this long. */
 const MIN_HARD_STOP_S = 30;
 /** Files every app shares, with what a new proxy starts with. */
@@ -50972,7 +51278,7 @@ class HaproxyContainer {
                 if (e.statusCode !== 304)
                     throw e;
             });
-            await admin.waitForAdmin(START_TIMEOUT_MS);
+            await admin.waitForAdmin(haproxy_lifecycle_START_TIMEOUT_MS);
             await this.host.handover.converge(await this.container.inspect(), this.givenImage, admin);
         }
     }
@@ -51124,7 +51430,7 @@ class HaproxyContainer {
      */
     checkPublished(info) {
         const { settings } = this.host;
-        const bindings = info.HostConfig.PortBindings?.[PORT_KEY] ?? [];
+        const bindings = info.HostConfig.PortBindings?.[haproxy_lifecycle_PORT_KEY] ?? [];
         const has = bindings.map(b => describeListen({ port: Number(b.HostPort), hostIp: b.HostIp && b.HostIp !== '0.0.0.0' ? b.HostIp : undefined }));
         const wanted = describeListen(settings);
         const matches = settings.unpublished ? has.length === 0 : has.includes(settings.hostIp === '0.0.0.0' ? String(settings.port) : wanted);
@@ -51165,13 +51471,13 @@ class HaproxyContainer {
             // Soft stop: what is in flight finishes.
             StopSignal: 'SIGUSR1',
             Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'haproxy' },
-            ExposedPorts: { [PORT_KEY]: {}, ...(https ? { [haproxy_lifecycle_HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [haproxy_lifecycle_METRICS_PORT_KEY]: {} } : {}) },
+            ExposedPorts: { [haproxy_lifecycle_PORT_KEY]: {}, ...(https ? { [haproxy_lifecycle_HTTPS_PORT_KEY]: {} } : {}), ...(metrics ? { [haproxy_lifecycle_METRICS_PORT_KEY]: {} } : {}) },
             HostConfig: {
                 PortBindings: {
                     ...(settings.unpublished
                         ? {}
                         : {
-                            [PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
+                            [haproxy_lifecycle_PORT_KEY]: [{ ...hostIp, HostPort: String(settings.port) }],
                             ...(https ? { [haproxy_lifecycle_HTTPS_PORT_KEY]: [{ ...hostIp, HostPort: String(httpsPort) }] } : {})
                         }),
                     ...(metrics ? { [haproxy_lifecycle_METRICS_PORT_KEY]: [{ HostIp: metrics.host, HostPort: String(metrics.port) }] } : {})
@@ -51195,313 +51501,6 @@ function describeMetrics(settings) {
     if (!m)
         return 'no address';
     return `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`;
-}
-/**
- * ` again: it had stopped at <time> (exit code N, killed by the kernel for memory), N s ago; nothing
- * answered since` for a proxy that ran before and stopped; undefined for one never started.
- */
-function downSince(info, now = Date.now()) {
-    const finished = Date.parse(info.State.FinishedAt ?? '');
-    if (!Number.isFinite(finished) || finished <= 0)
-        return undefined;
-    const how = info.State.OOMKilled ? ', killed for lack of memory' : ` with exit code ${info.State.ExitCode}`;
-    return ` again: it had stopped at ${info.State.FinishedAt}${how}, ${Math.max(0, Math.round((now - finished) / 1000))} s ago, and no app on it answered since`;
-}
-
-;// CONCATENATED MODULE: ./src/proxy/caddy-lifecycle.ts
-
-
-
-
-
-
-const caddy_lifecycle_PORT_KEY = `${CADDY_PORT}/tcp`;
-/** How long a started proxy may take to open its admin socket. */
-const caddy_lifecycle_START_TIMEOUT_MS = 15_000;
-/** Where Caddy saves the configuration it runs (`--resume` starts from it). */
-const AUTOSAVE_PATH = `${CADDY_CONFIG_DIR}/caddy/autosave.json`;
-/**
- * The one Caddy container of a host, shared by every app: created, connected and started; a
- * container of another kind under its name is refused. Caddy runs as root in the group of the
- * host's Docker socket under `umask 007`, so its admin socket (in a host directory) opens for root
- * and that group only, as HAProxy's does.
- */
-class CaddyContainer {
-    host;
-    name;
-    network;
-    constructor(host) {
-        this.host = host;
-        this.name = host.settings.name;
-        this.network = `${host.settings.name}-net`;
-    }
-    get container() {
-        return this.host.docker.getContainer(this.name);
-    }
-    /** The proxy runs, on its network and the app's. */
-    async ensure(appNetwork) {
-        const info = await inspectIfExists(this.container);
-        if (info)
-            this.check(info);
-        if (info?.State.Running && info.NetworkSettings.Networks[appNetwork] && info.NetworkSettings.Networks[this.network])
-            return;
-        await underLock(this.host.lockProxy, async () => {
-            await ensureProxyNetwork(this.host.docker, this.network);
-            const current = (await inspectIfExists(this.container)) ?? (await this.create());
-            this.check(current);
-            for (const network of [this.network, appNetwork]) {
-                if (!current.NetworkSettings.Networks[network])
-                    await this.host.docker.getNetwork(network).connect({ Container: current.Id });
-            }
-            if (!current.State.Running)
-                await this.start(current);
-        });
-    }
-    async start(current) {
-        const { log, admin } = this.host;
-        const since = downSince(current);
-        log[since ? 'warning' : 'info'](`Starting the proxy ${this.name}${since ?? ''}`);
-        await this.container.start().catch(e => {
-            // 304: it was started in the meantime (by Docker's restart policy, say)
-            if (e.statusCode !== 304)
-                throw e;
-        });
-        await admin.waitForAdmin(caddy_lifecycle_START_TIMEOUT_MS, async () => String(await this.container.logs({ stdout: true, stderr: true, tail: 10, follow: false })));
-    }
-    /** Refuses a container that is not cutover's Caddy, or publishes another port than proxy-port. */
-    check(info) {
-        const kind = info.Config.Labels?.[LABEL.proxy];
-        if (kind !== 'caddy') {
-            throw new ProxyError(`The container ${this.name} exists and is not a cutover Caddy proxy (${kind ? `a cutover ${kind} proxy` : 'not made by cutover'}). ` +
-                `Choose another proxy-name for proxy-type caddy, or remove that container on the host so cutover can create the Caddy one (that drops traffic for the apps behind it until they are deployed again).`);
-        }
-        const bindings = info.HostConfig.PortBindings;
-        const published = (bindings?.[caddy_lifecycle_PORT_KEY] ?? []).map(b => Number(b.HostPort));
-        if (!published.includes(this.host.settings.port)) {
-            const what = published.length ? `publishes port ${published.join(', ')}` : 'publishes no port';
-            throw new ProxyError(`The proxy container ${this.name} already exists and ${what}, not ${this.host.settings.port} as 'proxy-port' asks. ` +
-                `Set proxy-port to match, or remove that container on the host so cutover can create it again (that drops traffic for the apps behind it).`);
-        }
-    }
-    async create() {
-        const { docker, settings, registry, log } = this.host;
-        await ensureProxyImage(docker, settings.image, registry, log);
-        const group = await this.host.adminGroup().catch(() => undefined);
-        log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`);
-        // Another app's deploy may create it at the same moment: then theirs is used.
-        const info = await createOrAdopt(docker, {
-            name: this.name,
-            Image: settings.image,
-            User: group ? `0:${group}` : '0',
-            Entrypoint: ['/bin/sh', '-c'],
-            // The saved configuration when there is one (every app's routes), the base otherwise.
-            Cmd: [`umask 007 && exec /usr/bin/caddy run --resume --config ${CADDY_CONFIG_DIR}/${CADDY_BASE_FILE}`],
-            Env: [`XDG_CONFIG_HOME=${CADDY_CONFIG_DIR}`, `XDG_DATA_HOME=${CADDY_DATA_DIR}`],
-            Labels: { [LABEL.managed]: 'true', [LABEL.proxy]: 'caddy' },
-            ExposedPorts: { [caddy_lifecycle_PORT_KEY]: {} },
-            HostConfig: {
-                PortBindings: { [caddy_lifecycle_PORT_KEY]: [{ HostPort: String(settings.port) }] },
-                Binds: [
-                    // The saved configuration (and so the live colors) survives a re-created container.
-                    `${this.name}-conf:${CADDY_CONFIG_DIR}`,
-                    `${this.name}-data:${CADDY_DATA_DIR}`,
-                    // The admin socket, in a host directory only reached over SSH.
-                    `${hostRunDir(this.name)}:${CADDY_RUN_DIR}`
-                ],
-                RestartPolicy: { Name: 'unless-stopped' },
-                NetworkMode: this.network
-            }
-        });
-        const base = JSON.stringify(caddy_config_renderBaseConfig(settings.drainTimeoutMs / 1000), null, 2);
-        await putFile(this.container, CADDY_CONFIG_DIR, CADDY_BASE_FILE, base + '\n');
-        return info;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/proxy/caddy.ts
-
-
-
-
-
-
-
-
-
-
-/**
- * One Caddy container for every app on the host (proxy-type caddy), switched through Caddy's admin
- * API on a Unix socket in a host directory, reached over the SSH connection like HAProxy's. Caddy
- * 2.6 changes routes only by loading a whole new configuration: a switch is a graceful reload
- * (in-flight requests finish on the old color, within the longest drain-timeout on the proxy), and
- * Caddy closes every proxied WebSocket when it reloads (docs/reliability.md "proxy-type: caddy").
- */
-class CaddyRouter {
-    docker;
-    openTcp;
-    settings;
-    app;
-    log;
-    lockProxy;
-    capabilities = CADDY_CAPABILITIES;
-    name;
-    admin;
-    proxy;
-    constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, lockProxy, adminGroup = async () => undefined) {
-        this.docker = docker;
-        this.openTcp = openTcp;
-        this.settings = settings;
-        this.app = app;
-        this.log = log;
-        this.lockProxy = lockProxy;
-        this.name = settings.name;
-        const socketPath = `${hostRunDir(settings.name)}/${CADDY_SOCKET}`;
-        this.admin = new CaddyAdmin(this.name, socketPath, () => openUnixSocket(socketPath));
-        this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, adminGroup, admin: this.admin });
-    }
-    async ensure(appNetwork) {
-        await this.proxy.ensure(appNetwork);
-    }
-    /**
-     * The configuration the proxy runs; with the proxy down, the one it saved (a restart resumes it).
-     * undefined: no proxy container, or one that never ran.
-     */
-    async config() {
-        const running = await this.admin.config().catch(() => undefined);
-        if (running)
-            return running;
-        if (!(await inspectIfExists(this.docker.getContainer(this.name))))
-            return undefined;
-        const saved = await getFile(this.docker.getContainer(this.name), AUTOSAVE_PATH).catch(() => undefined);
-        try {
-            return saved ? JSON.parse(saved) : undefined;
-        }
-        catch {
-            return undefined;
-        }
-    }
-    async current() {
-        const record = appRecord(await this.config(), this.app);
-        return record && { color: record.color, releaseId: record.releaseId };
-    }
-    /**
-     * The app's route in a new configuration, loaded at once. Every app's route is in the one
-     * configuration: read, changed and loaded under the proxy's lock, so two apps' runs never undo
-     * each other. Caddy checks a configuration before it runs it: one it refuses leaves the old one.
-     */
-    async apply(route) {
-        const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
-        await underLock(this.lockProxy, async () => {
-            const config = (await this.admin.config());
-            const taken = domainConflicts(config, this.app, this.settings.domains);
-            if (taken.length) {
-                const [first] = taken;
-                throw new ProxyError(`${taken.map(t => t.name).join(', ')} ${taken.length > 1 ? 'are' : 'is'} already routed to app ${first.app} on the proxy ${this.name}: ` +
-                    `give ${this.app} other 'domains', or remove them from ${first.app}. The proxy's routes were not changed.`);
-            }
-            const before = appRecord(config, this.app);
-            // Maintenance stays on across a deploy (mode live ends it), as with HAProxy.
-            const rendered = renderAppRoute(route, token, this.settings.domains, before?.maintenance);
-            const next = withAppRoute(config, this.app, rendered, this.settings.drainTimeoutMs / 1000);
-            await this.admin.load(next).catch((e) => {
-                throw new ProxyError(`${e.message}. The proxy keeps the configuration it had (${this.app} still on ${before?.color ?? 'no color'}).`);
-            });
-        });
-        this.log.info(`Switched ${this.app} to ${route.color} on the proxy ${this.name} by a graceful reload of Caddy's configuration (admin API): ` +
-            `requests in flight finish on the old color; Caddy closes the proxied WebSockets of every app on it`);
-    }
-    /**
-     * mode maintenance (on) / live (off): the app's route with or without the page (503), loaded like
-     * a switch (a reload: Caddy 2.6 has no runtime flag). Confirmed by a request through the proxy.
-     */
-    async maintenance(on, page) {
-        await underLock(this.lockProxy, async () => {
-            const config = (await this.admin.config());
-            const record = appRecord(config, this.app);
-            if (!record)
-                throw new ProxyError(`The proxy ${this.name} has no route for ${this.app}: deploy it first`);
-            // mode live drops the page; mode maintenance serves the one given, or the built-in one.
-            const next = withAppRoute(config, this.app, withMaintenance(record, on ? maintenancePage(page) : undefined), this.settings.drainTimeoutMs / 1000);
-            await this.admin.load(next).catch((e) => {
-                throw new ProxyError(`${e.message}. The proxy keeps the configuration it had (maintenance of ${this.app} ${record.maintenance ? 'on' : 'off'}).`);
-            });
-        });
-        this.log.info(`${on ? 'Turned on' : 'Ended'} maintenance of ${this.app} on the proxy ${this.name} by a graceful reload of Caddy's configuration`);
-        return confirmMaintenance(this.openTcp, this.settings, on, 10_000);
-    }
-    async verify(route, path, timeoutMs) {
-        const record = appRecord(await this.config(), this.app);
-        // Without the token of the route being verified, the proxy names no release: verification fails.
-        const token = record?.releaseId === route.releaseId ? record.token : '';
-        // /load answers once the new servers accept and the old ones stopped accepting: one answer will do.
-        const ask = { releaseId: route.releaseId, token, tokenHeader: VERIFY_HEADER, releaseHeader: RELEASE_HEADER, decode: decodeCaddyRelease, confirmAfterMs: 0 };
-        return verifyThroughProxy(this.openTcp, this.settings, ask, path, timeoutMs);
-    }
-    async outdated(route) {
-        const record = appRecord(await this.config(), this.app);
-        if (!record)
-            return true;
-        const same = (a, b) => a.length === b.length && a.every((d, i) => d === b[i]);
-        return !same(record.domains, this.settings.domains) || record.appPort !== route.appPort || record.replicas !== (route.replicas ?? 1);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/proxy/haproxy-files.ts
-
-
-/**
- * The proxy's configuration volume, read through its container. Read once, in one archive request:
- * Docker serves archive requests one at a time per container, so reading files one by one made a
- * switch wait on each. Every write forgets it; sections that must see other apps' latest writes
- * forget it first.
- */
-class ConfVolume {
-    container;
-    read;
-    constructor(container) {
-        this.container = container;
-    }
-    /** A file's text, undefined when it does not exist. */
-    file(name) {
-        return this.all().then(files => files.get(name));
-    }
-    /** Every file of the directory, by name. */
-    all() {
-        if (!this.read) {
-            const read = getDirFiles(this.container, HAPROXY_CONF_DIR);
-            read.catch(() => {
-                if (this.read === read)
-                    this.read = undefined;
-            });
-            this.read = read;
-        }
-        return this.read;
-    }
-    forget() {
-        this.read = undefined;
-    }
-    async put(name, content, mode) {
-        this.forget();
-        await putFile(this.container, HAPROXY_CONF_DIR, name, content, mode);
-    }
-    async putMany(files) {
-        this.forget();
-        await putFiles(this.container, HAPROXY_CONF_DIR, files);
-    }
-    /** Those of `names` that do not exist. */
-    async missing(names) {
-        const present = await Promise.all(names.map(f => this.file(f)));
-        return names.filter((_, i) => present[i] === undefined);
-    }
-    /** The shared host name maps (empty when missing). */
-    async maps() {
-        const [domains, wildcards] = await Promise.all([DOMAINS_MAP, WILDCARDS_MAP].map(async (f) => (await this.file(f)) ?? EMPTY_MAP));
-        return { domains, wildcards };
-    }
-    async tlsFiles() {
-        const [certsList, acmeMap] = await Promise.all([this.file(CERTS_LIST).then(t => t ?? EMPTY_CERTS_LIST), this.file(ACME_MAP).then(t => t ?? EMPTY_ACME_MAP)]);
-        return { certsList, acmeMap };
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-metrics.ts
