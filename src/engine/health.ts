@@ -30,6 +30,9 @@ export interface HealthGateDeps {
 /** A probe never waits longer than this, whatever health-timeout is. */
 const PROBE_TIMEOUT_MS = 5000
 
+/** The pause after a refused probe: how late, at most, the gate sees an app that has just started listening. */
+const REFUSED_PAUSE_MS = 25
+
 function statusOk(settings: HealthSettings, status: number | undefined): boolean {
   if (status === undefined) return false
   return settings.expectedStatus !== undefined ? status === settings.expectedStatus : status >= 200 && status < 300
@@ -112,8 +115,9 @@ export async function waitHealthy(deps: HealthGateDeps): Promise<HealthOutcome> 
         ms: elapsed()
       }
     }
-    // While the app is not listening yet, look again soon: boot time is what users wait for.
-    const pause = refused && consecutive === 0 ? Math.min(100, settings.intervalMs) : settings.intervalMs
+    // While the app is not listening yet, look again soon: boot time is what users wait for, and a
+    // refused probe costs the host little (an inspect and a connection refused on its bridge).
+    const pause = refused && consecutive === 0 ? Math.min(REFUSED_PAUSE_MS, settings.intervalMs) : settings.intervalMs
     await clock.sleep(Math.max(0, Math.min(pause, left())))
   }
 }

@@ -16,7 +16,7 @@ import { discardPreview, endCanary } from './endings.js'
 import { inspectForRelease } from './host-state.js'
 import { planRelease, type ReleaseRequest } from './plan.js'
 import type { ImageInfo } from './ports.js'
-import { alreadyLive, pullFor, loadArchive, runReleaseCommandStep, startShared } from './prepare.js'
+import { alreadyLive, EarlyPull, pullFor, loadArchive, runReleaseCommandStep, startShared } from './prepare.js'
 import { UndoStack } from './undo.js'
 import { NO_ROLES, recordOf, releaseHash, workersFor } from './workers.js'
 
@@ -49,7 +49,8 @@ export function checkCapabilities(ctx: EngineContext, exposure: Exposure): void 
 export async function runRelease(ctx: EngineContext, colors: ColorSet, request: ReleaseRequest, serving: Serving): Promise<ReleaseResult> {
   const { config, log } = ctx
   const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined
-  const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage)
+  let early: EarlyPull | undefined
+  const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage, () => (early = earlyPull(ctx, request)))
   const { record, live, containers } = state
   serving.live = live
   serving.releases = record.releases
@@ -89,7 +90,7 @@ export async function runRelease(ctx: EngineContext, colors: ColorSet, request: 
   if (plan.kind === 'start-new') {
     try {
       const archive = request.kind === 'deploy' ? config.imageArchive : undefined
-      image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind)
+      image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early)
       // compose-file: services of another image than the routed one.
       if (request.kind === 'deploy') await colors.pullWorkerImages(roles.workers.map(recordOf))
     } catch (e) {
@@ -105,6 +106,13 @@ export async function runRelease(ctx: EngineContext, colors: ColorSet, request: 
   await proxyReady
   ctx.checkAborted(live)
   return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving })
+}
+
+/** The image a deploy (or a rollback to-image) starts whatever the host holds: pulled while the inspect step reads the rest. */
+function earlyPull(ctx: EngineContext, request: ReleaseRequest): EarlyPull | undefined {
+  const image = request.kind === 'deploy' ? request.image : request.toImage
+  if (!image || (request.kind === 'deploy' && ctx.config.imageArchive)) return undefined
+  return new EarlyPull(ctx.host, image)
 }
 
 export interface Delivery {
@@ -163,6 +171,10 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     await ctx.deps.beforeSwitch?.()
     ctx.checkAborted(live)
     await exposure.expose(run)
+    await colors.gated().catch((e: Error) => {
+      const back = live ? `${ctx.app} goes back to ${live.color} (${live.image})` : `${ctx.app} is taken off the proxy`
+      throw new ReleaseError({ reason: `The restart policy of ${plan.color} could not be set (${e.message}), so ${back}.` })
+    })
   } catch (e) {
     const stuck = (await undo.unwind())?.ifStuck
     if (stuck) {

@@ -6,7 +6,7 @@ import type { ColorSet, ColorState } from './color-set.js'
 import type { EngineContext } from './context.js'
 import { describeAnswer } from './describe.js'
 import { VERIFY_TIMEOUT_MS } from './exposure.js'
-import type { ImageInfo } from './ports.js'
+import type { ContainerHost, ImageInfo } from './ports.js'
 import { runReleaseCommand } from './release-command.js'
 import { resultOf, standbyOf } from './results.js'
 import { ensureShared } from './shared-services.js'
@@ -66,11 +66,45 @@ export async function loadArchive(ctx: EngineContext, image: string, path: strin
   })
 }
 
-export async function pullFor(ctx: EngineContext, image: string, kind: 'deploy' | 'rollback'): Promise<ImageInfo> {
+/** Progress lines an early pull keeps until its step shows them (the last ones, if a pull says more). */
+const EARLY_PROGRESS_LINES = 200
+
+/**
+ * A pull started while the host is still being read: a deploy's image does not depend on what the
+ * inspect step finds, so the registry round trips overlap it. Its progress waits for the pull step,
+ * whose log group shows it.
+ */
+export class EarlyPull {
+  readonly result: Promise<ImageInfo>
+  private readonly early: string[] = []
+  private sink?: (line: string) => void
+
+  constructor(
+    host: ContainerHost,
+    readonly image: string
+  ) {
+    this.result = host.pull(image, line => {
+      if (this.sink) return this.sink(line)
+      this.early.push(line)
+      if (this.early.length > EARLY_PROGRESS_LINES) this.early.shift()
+    })
+    // Awaited by the pull step; a run that stops before it has nothing to report about it.
+    this.result.catch(() => undefined)
+  }
+
+  /** The lines so far, then every later one, go to `sink`. */
+  follow(sink: (line: string) => void): Promise<ImageInfo> {
+    for (const line of this.early.splice(0)) sink(line)
+    this.sink = sink
+    return this.result
+  }
+}
+
+export async function pullFor(ctx: EngineContext, image: string, kind: 'deploy' | 'rollback', early?: EarlyPull): Promise<ImageInfo> {
   const { host, log, timeline } = ctx
   return timeline.step('pull', `Pulling ${image}`, async note => {
     try {
-      return await host.pull(image, progressOf(log))
+      return await (early?.image === image ? early.follow(progressOf(log)) : host.pull(image, progressOf(log)))
     } catch (e) {
       // A rollback may still use an image that is on the host but gone from the registry.
       const local = kind === 'rollback' ? await host.image(image) : undefined
