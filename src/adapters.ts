@@ -44,8 +44,11 @@ export function hostAdapters(
   if (config.swarm) return swarmAdapters(config, proxy, on, log)
   // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
   const proxyAuth = config.registry?.serveraddress ? config.registry : undefined
-  // App names have no dots, so this lock never shares a file with an app's deploy lock.
-  const lockProxy = () => DeployLock.acquire(ssh, `proxy.${proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log)
+  // App names have no dots, so this lock never shares a file with an app's deploy lock. Taken by the
+  // run's shell when free (no new SSH channel), else waited for on a channel of its own.
+  const proxyLock = `proxy.${proxy.name}`
+  const lockProxy = async () =>
+    (await shell.tryLock(proxyLock, holder)) ?? DeployLock.acquire(ssh, proxyLock, holder, PROXY_LOCK_TIMEOUT_MS, log)
   return {
     host: new DockerHost(docker, openTcp, config.registry),
     router: createRouter(proxy, config.app, {

@@ -395,3 +395,54 @@ describe('the shell that holds the lock serves the state files', () => {
     third.release()
   }, 30_000) // three shells and a 1 s wait: a busy machine needs more than jest's 5 s
 })
+
+describe('another lock (the shared proxy) taken by the shell that holds the deploy lock', () => {
+  const proxyLock = (home: string) => join(home, '.cutover', 'locks', 'proxy.p.holder')
+
+  it('takes it when free, writing its holder; a separate acquire waits until it is released, and the app lock stays', async () => {
+    const home = newHome()
+    const shell = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    const proxy = await shell.tryLock('proxy.p', holder)
+    expect(proxy).toBeDefined()
+    expect(readFileSync(proxyLock(home), 'utf8').trim()).toBe(b64(holder))
+    // the same shell does not take it twice (a second OFD on fd 8 would drop the first flock)
+    expect(await shell.tryLock('proxy.p', holder)).toBeUndefined()
+    // another run waits on a channel of its own, naming this holder
+    const log = recorder()
+    const other = DeployLock.acquire(localShell(home), 'proxy.p', { ...holder, run: 'acme/api#7' }, 5000, log)
+    await new Promise(r => setTimeout(r, 300))
+    expect(log.lines.join('\n')).toContain('run acme/web#1 by alice')
+    proxy!.release()
+    const taken = await other
+    // the holder file was dropped while still locked, then the waiter wrote its own
+    expect(readFileSync(proxyLock(home), 'utf8').trim()).toBe(b64({ ...holder, run: 'acme/api#7' }))
+    // busy now for this shell: undefined, not a wait
+    expect(await shell.tryLock('proxy.p', holder)).toBeUndefined()
+    taken.release()
+    // the app lock is still this shell's, and the shell still serves
+    await expect(DeployLock.acquire(localShell(home), 'web', holder, 0, recorder())).rejects.toThrow(LockTimeoutError)
+    const again = await shell.tryLock('proxy.p', holder)
+    expect(again).toBeDefined()
+    await shell.writeFile('.cutover/apps/web/releases.json', '{}')
+    again!.release()
+    // answered after the unlock: the shell has run it
+    expect(await shell.readFile('.cutover/apps/web/releases.json')).toBe('{}')
+    expect(existsSync(proxyLock(home))).toBe(false)
+    shell.release()
+  }, 30_000)
+
+  it('refuses a holder that is a symbolic link, keeps serving, and frees the lock when the shell ends', async () => {
+    const home = newHome()
+    const shell = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    symlinkSync('/etc/passwd', join(home, '.cutover', 'locks', 'proxy.q.holder'))
+    await expect(shell.tryLock('proxy.q', holder)).rejects.toThrow('not a regular file')
+    expect(await shell.readFile('.cutover/apps/none/releases.json')).toBeUndefined()
+    const proxy = await shell.tryLock('proxy.p', holder)
+    expect(proxy).toBeDefined()
+    shell.release()
+    // the shell's end drops the flock and the holder file
+    const next = await DeployLock.acquire(localShell(home), 'proxy.p', holder, 5000, recorder())
+    next.release()
+    expect(lstatSync(join(home, '.cutover', 'locks', 'proxy.q.holder')).isSymbolicLink()).toBe(true)
+  }, 30_000)
+})
