@@ -51,9 +51,14 @@ export class FakeHaproxy {
   ].join('\n')
   /** The files a reload (SIGUSR2) started the new process with, one map per reload. */
   readonly reloadedWith: Map<string, string>[] = []
+  /** Maps as the runtime API changed them (`clear map`, `add map`), by file. */
+  readonly maps = new Map<string, [string, string][]>()
+  /** Every line received and every Docker call, in one order (FakeDocker.trail). */
+  trail?: string[]
 
   answer(line: string): string {
     this.lines.push(line)
+    this.trail?.push(`admin ${line}`)
     return line
       .split(';')
       .map(c => c.trim())
@@ -61,6 +66,12 @@ export class FakeHaproxy {
         if (c === 'show info') return `Name: HAProxy\nPid: ${this.pid}\n`
         if (c === 'show backend') return `# name\n${this.backends.join('\n')}\n`
         if (c === 'show map') return ''
+        const [verb, noun, file, key, value] = c.split(/\s+/)
+        if (noun === 'map' && file) {
+          if (verb === 'clear') this.maps.set(file, [])
+          if (verb === 'add') this.maps.set(file, [...(this.maps.get(file) ?? []), [key, value]])
+          if (verb === 'show') return this.maps.has(file) ? (this.maps.get(file) ?? []).map(([k, v], i) => `0x${i + 1} ${k} ${v}\n`).join('') : 'Unknown map identifier.\n'
+        }
         if (c === 'show servers state') return this.serverState
         if (this.refuse?.test(c)) return `No such server: ${c}\n`
         return ''
@@ -73,13 +84,17 @@ export class FakeDocker {
   readonly containers = new Map<string, FakeContainer>()
   readonly networks = new Set<string>()
   readonly images = new Set<string>()
-  readonly haproxy = new FakeHaproxy()
   /** Every call, as `verb name`. */
   readonly calls: string[] = []
+  /** Calls and admin socket lines, in the order they came. */
+  readonly trail: string[] = []
+  readonly haproxy = Object.assign(new FakeHaproxy(), { trail: this.trail })
   /** What Docker answers when a container is started (a port it cannot publish, say); undefined: it starts. */
   startError?: string
   /** The containers `listContainers` returns (name and published ports), e.g. one holding a port. */
   listed: { Id: string; Names: string[]; Ports: { PublicPort?: number }[] }[] = []
+  /** An error for an archive written into a container (a full disk, say); undefined: it is written. */
+  putArchiveError?: () => Error | undefined
   /** The exit code of `haproxy -c` (the configuration test). */
   configTestExit = 0
   private ids = 0
@@ -128,7 +143,7 @@ export class FakeDocker {
       if (!c) throw dockerError(404, `No such container: ${name}`)
       return c
     }
-    const call = (verb: string) => this.calls.push(`${verb} ${name}`)
+    const call = (verb: string) => (this.calls.push(`${verb} ${name}`), this.trail.push(`${verb} ${name}`))
     return {
       inspect: async () => {
         const c = find()
@@ -166,6 +181,8 @@ export class FakeDocker {
       },
       putArchive: async (archive: NodeJS.ReadableStream, { path }: { path: string }) => {
         call('putArchive')
+        const refused = this.putArchiveError?.()
+        if (refused) throw refused
         const files = this.filesOf(find().name, path)
         const extract = tar.extract()
         extract.on('entry', (header, stream, next) => {

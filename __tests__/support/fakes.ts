@@ -237,6 +237,7 @@ export class FakeHost implements ContainerHost {
 
   readonly restartPolicies = new Map<string, RestartPolicy>()
   async setRestartPolicy(name: string, policy: RestartPolicy): Promise<void> {
+    this.fail('setRestartPolicy')
     const c = this.byName(name)
     this.restartPolicies.set(c?.name ?? name, policy)
   }
@@ -333,9 +334,17 @@ export class FakeRouter implements Router {
     this.calls.push('ensure')
   }
 
+  /** The route the proxy has saved, when it is not the one it serves (a run died between switching at run time and saving). */
+  saved?: Route
+
   async current(): Promise<{ color: Color; releaseId: string } | undefined> {
     this.calls.push('current')
-    return this.route && { color: this.route.color, releaseId: this.route.releaseId }
+    const saved = this.saved ?? this.route
+    return saved && { color: saved.color, releaseId: saved.releaseId }
+  }
+
+  async served(): Promise<string | undefined> {
+    return this.route?.releaseId
   }
 
   async apply(route: Route): Promise<void> {
@@ -346,6 +355,7 @@ export class FakeRouter implements Router {
       throw e
     }
     this.route = route
+    this.saved = undefined
     this.canaryState = undefined
     this.applied.push(route)
     this.host.events.push(`switch ${route.color}`)

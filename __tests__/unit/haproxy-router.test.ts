@@ -253,6 +253,41 @@ describe('HaproxyRouter: routes', () => {
     expect(await bed(docker).router.current()).toEqual({ color: 'green', releaseId: 'r2' })
   })
 
+  it('a switch at run time comes first, then the files, both under the proxy lock; served() names what the running proxy serves', async () => {
+    const { docker, router, locks } = bed()
+    await router.ensure('cutover-web')
+    await router.apply(blue)
+    const taken = locks.taken
+    const from = docker.trail.length
+    await router.apply(green)
+    expect(locks.taken).toBe(taken + 1)
+    const trail = docker.trail.slice(from)
+    const switchAt = trail.findIndex(l => l.startsWith('admin ') && l.includes('set server') && l.includes('green'))
+    const filesAt = trail.indexOf('putArchive p')
+    expect(switchAt).toBeGreaterThanOrEqual(0)
+    expect(filesAt).toBeGreaterThan(switchAt)
+    expect(await router.served()).toBe('r2')
+    expect(await bed(docker).router.current()).toEqual({ color: 'green', releaseId: 'r2' })
+    await router.apply({ ...blue, releaseId: 'r3' })
+    expect(await router.served()).toBe('r3')
+  })
+
+  it('files the proxy will not take after the switch at run time: switched back, files and runtime as before', async () => {
+    const { docker, router, conf } = bed()
+    await router.ensure('cutover-web')
+    await router.apply(blue)
+    await router.apply(green)
+    const before = conf().get(appFile('web'))
+    let puts = 0
+    // The first write (the new route) fails; the restore's writes go through.
+    docker.putArchiveError = () => (++puts === 1 ? new Error('disk full') : undefined)
+    await expect(router.apply({ ...blue, releaseId: 'r3' })).rejects.toThrow('disk full')
+    expect(conf().get(appFile('web'))).toBe(before)
+    // green serves again, and the runtime's verify map names its release, not the one that failed
+    expect(await router.served()).toBe('r2')
+    expect(docker.haproxy.lines.filter(l => l.includes('set server')).at(-1)).toMatch(/green\S* state ready/)
+  })
+
   it("a reload hands the running process's server addresses to the new one (init-addr last), then empties them for any later start", async () => {
     const { docker, router, conf } = bed()
     await router.ensure('cutover-web')

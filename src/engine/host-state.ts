@@ -32,7 +32,10 @@ export async function readLedger(ctx: EngineContext): Promise<LedgerRecord> {
   }
   if (record.pending) {
     const routed = await router.current()
-    if (routed?.releaseId === record.pending.id) {
+    // A router that switches at run time before it saves the route may serve the pending release
+    // on its old saved route (the run died in between): it went live, and the route is put right below.
+    const served = routed?.releaseId === record.pending.id || (await router.served?.().catch(() => undefined)) === record.pending.id
+    if (served) {
       log.info(`An interrupted run had switched to ${record.pending.color} (${record.pending.image}): recording it as live`)
       record = withLive(record, record.pending)
     } else {
@@ -71,9 +74,10 @@ async function repairRouting(
 /**
  * The inspect step of a deploy or rollback: the ledger settled, the inputs checked against what
  * the host has and what other apps claim, what an interrupted run left put right, and both colors
- * read. Nothing is changed on the host unless an earlier run left something half-done.
+ * read. Nothing is changed on the host unless an earlier run left something half-done. `onChecked`
+ * is called once the inputs passed those checks.
  */
-export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, plainRollback = false): Promise<HostState> {
+export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, plainRollback = false, onChecked?: () => void): Promise<HostState> {
   const { host, config, log, timeline } = ctx
   return timeline.step('inspect', 'Reading the state of the host', async note => {
     const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()])
@@ -92,6 +96,8 @@ export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, pl
         reason: `Input 'app-port' is none, but the live release of ${ctx.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${ctx.app}'s containers first. Nothing was changed.`
       })
     }
+    // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
+    onChecked?.()
     // The proxy's route, read while the containers are: it is the slowest read (a file in the proxy's
     // volume), and recovering containers never changes a route.
     const routing = ctx.web && live ? ctx.router.current() : undefined

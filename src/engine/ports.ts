@@ -158,6 +158,11 @@ export interface Router {
   ensure(appNetwork: string): Promise<void>
   /** The release the proxy is configured to route the app to; undefined when it has no route. */
   current(): Promise<{ color: Color; releaseId: string } | undefined>
+  /**
+   * The release the running proxy serves the app from, where it can tell and it may differ from
+   * current(): a router that switches at run time before it saves the route (HAProxy).
+   */
+  served?(): Promise<string | undefined>
   /** Routes the app gracefully (in-flight requests finish on the old color). On failure the previous routing is left in place. */
   apply(route: Route): Promise<void>
   /** Asks the proxy for `path` until the answer comes from this release or the time is up. */

@@ -153,6 +153,14 @@ export class HaproxyRouter implements Router {
     return r && { color: r.color, releaseId: r.releaseId }
   }
 
+  /** The release the running process's verify map names (what its switch at run time set), if any. */
+  async served(): Promise<string | undefined> {
+    const answer = await this.admin.cli(`show map ${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`)
+    // `<entry id> <token> <release>` per line; an unknown map (nothing routed yet) answers otherwise.
+    const entry = answer.split('\n').map(l => l.trim().split(/\s+/)).find(w => w.length === 3 && w[0].startsWith('0x'))
+    return entry ? decodeRelease(entry[2]) : undefined
+  }
+
   async apply(route: Route): Promise<void> {
     return this.applyRouting(route)
   }
@@ -202,23 +210,34 @@ export class HaproxyRouter implements Router {
     const text = this.render(route, token, slots, canary)
     // The idle color's addresses for the preview backend (a preview's containers were just created).
     const idleAddresses = this.previewDomains.length ? await this.addressesOf({ ...route, color: otherColor(route.color), replicas: slots }) : []
-    // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
-    await this.files.putMany([
+    // In one archive: a restart or a reload of the proxy (by any app) comes up on this route.
+    const written = [
       ...before.missing,
       { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
       { name: appFile(this.app), content: text }
-    ])
-    this.appText = text
+    ]
+    // tls custom: the key goes into the proxy's volume only, readable by root only.
+    const certText = this.tls.customCertText()
+    const certChanged = certText !== undefined && certText !== before.cert
     let switched = false
     try {
-      // tls custom: the key goes into the proxy's volume only, readable by root only.
-      const certText = this.tls.customCertText()
-      const certChanged = certText !== undefined && certText !== before.cert
-      if (certChanged) await this.files.put(certFile(this.app), certText, 0o600)
       if (this.sameShape(before, text) && !certChanged) {
-        await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses })
-        switched = true
-      } else await this.reloadRouting(before, canary?.route ?? route, certChanged)
+        // The switch at run time first (what clients see), then the files (~150 ms: Docker untars
+        // them). Under the proxy's lock, which every reload takes, so no other app's reload comes
+        // up on the old files in between. A run that dies in between leaves the new release served
+        // on the old files: its pending ledger entry and served() settle that (engine/host-state.ts).
+        await underLock(this.lockProxy, async () => {
+          await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses })
+          switched = true
+          await this.files.putMany(written)
+          this.appText = text
+        })
+      } else {
+        await this.files.putMany(written)
+        this.appText = text
+        if (certChanged) await this.files.put(certFile(this.app), certText, 0o600)
+        await this.reloadRouting(before, canary?.route ?? route, certChanged)
+      }
     } catch (e) {
       await this.restoreRouting(before, route, slots, switched)
       throw e
@@ -297,7 +316,8 @@ export class HaproxyRouter implements Router {
     this.appText = before.text
     const previous = parseRouteComment(this.app, before.text)
     if (switched && previous) {
-      const back = { ...route, color: previous.color, replicas: Math.max(1, declaredServers(before.text).enabled[previous.color]) }
+      // The previous release's id too: the verify map at run time names what is served (served()).
+      const back = { ...route, color: previous.color, releaseId: previous.releaseId, replicas: Math.max(1, declaredServers(before.text).enabled[previous.color]) }
       await this.switchAtRuntime(back, previous.token ?? '', [], slots).catch(() => undefined)
     }
   }
