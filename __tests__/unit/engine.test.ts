@@ -170,6 +170,16 @@ describe('a failure at each step leaves the live color serving and the host as i
     expect(bed.host.state()).toEqual(untouched)
   })
 
+  it('restart policy: set beside the switch; when Docker refuses it, the switch goes back and the standby is put back', async () => {
+    const bed = await liveOnGreen()
+    bed.host.failures.set('setRestartPolicy', new Error('cannot update container'))
+    await expect(bed.deploy(V3)).rejects.toThrow('The restart policy of blue could not be set (cannot update container), so web goes back to green')
+    // it had switched: the policy is set while the proxy switches, and awaited before the release counts
+    expect(bed.router.applied.map(r => r.color)).toEqual(['blue', 'green', 'blue', 'green'])
+    expect(bed.serving()).toBe(V2)
+    expect(bed.host.state()).toEqual(untouched)
+  })
+
   it('boot: the container cannot be created; the standby set aside is put back', async () => {
     const bed = await liveOnGreen()
     bed.host.failures.set('create', new Error('invalid mount config'))
@@ -371,6 +381,23 @@ describe('recovering from an interrupted run', () => {
     expect(next.result).toBe('unchanged')
     expect(pendingThenSwitch.ledger.record!.releases.map(r => r.image)).toEqual([V2, V1])
     expect(pendingThenSwitch.ledger.record!.pending).toBeUndefined()
+  })
+
+  it('a pending release the proxy serves at run time but never saved (the run died between the two) went live, and its route is saved', async () => {
+    const bed = new Bed()
+    await bed.deploy(V1)
+    const blueRoute = bed.router.route!
+    bed.ledger.failWriteAt = 2
+    await expect(bed.deploy(V2)).rejects.toThrow('disk full')
+    // the proxy switched at run time; its saved route still names blue
+    bed.router.saved = blueRoute
+    expect(bed.serving()).toBe(V2)
+    const next = await bed.deploy(V2)
+    expect(next.result).toBe('unchanged')
+    expect(bed.ledger.record!.releases.map(r => r.image)).toEqual([V2, V1])
+    expect(bed.router.saved).toBeUndefined()
+    expect(await bed.router.current()).toMatchObject({ color: 'green' })
+    expect(bed.log.text()).toContain('An interrupted run had switched to green')
   })
 
   it('forgets a pending release the proxy never switched to', async () => {

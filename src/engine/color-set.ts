@@ -31,6 +31,8 @@ export interface ColorSet {
   boot(plan: ActivePlan, release: Release): Promise<void>
   /** Waits for every web replica of the color to be healthy; throws ReleaseError naming the first that is not. */
   gate(plan: ActivePlan, live: Release | undefined): Promise<void>
+  /** What the gate left running beside the switch (the new containers' restart policy) is done. */
+  gated(): Promise<void>
   /** Starts and gates the release's workers (a stop-first hand-over stops the live ones first). */
   startWorkers(plan: ActivePlan, release: Release, workers: WorkerRecord[], live: Release | undefined): Promise<void>
   /** After a failure before the release went live: its containers go (or are kept failed), what they replaced comes back. */
@@ -85,6 +87,8 @@ export class ContainerColorSet implements ColorSet {
   private readonly workers: Workers
   /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
   private stoppedForHandover: string[] = []
+  /** The new containers' restart policy, being set since the gate passed (gated()). */
+  private policies?: Promise<void>
 
   constructor(private readonly ctx: EngineContext) {
     this.workers = new Workers({
@@ -239,8 +243,16 @@ export class ContainerColorSet implements ColorSet {
       })
     }
     if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-      await Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart)))
+      // Set while the switch goes on (gated() awaits it): Docker takes ~50 ms over it, off the path to serving.
+      this.policies = Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart))).then(() => undefined)
+      this.policies.catch(() => undefined)
     }
+  }
+
+  async gated(): Promise<void> {
+    const policies = this.policies
+    this.policies = undefined
+    await policies
   }
 
   async startWorkers(plan: ActivePlan, release: Release, workers: WorkerRecord[], live: Release | undefined): Promise<void> {
@@ -255,6 +267,8 @@ export class ContainerColorSet implements ColorSet {
 
   async restore(plan: ActivePlan, workers: WorkerRecord[]): Promise<void> {
     const { log } = this.ctx
+    // A restart policy still being set must not land on a container after it was stopped or kept.
+    await this.gated().catch(() => undefined)
     if (workers.length || this.stoppedForHandover.length) {
       await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${(u as Error).message}`))
       const stopped = this.stoppedForHandover

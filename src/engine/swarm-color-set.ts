@@ -199,6 +199,9 @@ export class SwarmColorSet implements ColorSet {
    * passes) on whichever node, and up in every proxy task's own health checks of the health path,
    * bounded by health-timeout. Tasks Swarm reschedules (a node that went down) are waited for.
    */
+  /** Services carry their restart policy from their creation: nothing goes on beside the switch. */
+  async gated(): Promise<void> {}
+
   async gate(plan: ActivePlan, live: Release | undefined): Promise<void> {
     const { config, clock, timeline } = this.ctx
     const name = serviceName(this.app, plan.color)
