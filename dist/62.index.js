@@ -191,6 +191,8 @@ function describeAnswer(r) {
 
 /** A probe never waits longer than this, whatever health-timeout is. */
 const PROBE_TIMEOUT_MS = 5000;
+/** The pause after a refused probe: how late, at most, the gate sees an app that has just started listening. */
+const REFUSED_PAUSE_MS = 25;
 function statusOk(settings, status) {
     if (status === undefined)
         return false;
@@ -275,8 +277,9 @@ async function waitHealthy(deps) {
                 ms: elapsed()
             };
         }
-        // While the app is not listening yet, look again soon: boot time is what users wait for.
-        const pause = refused && consecutive === 0 ? Math.min(100, settings.intervalMs) : settings.intervalMs;
+        // While the app is not listening yet, look again soon: boot time is what users wait for, and a
+        // refused probe costs the host little (an inspect and a connection refused on its bridge).
+        const pause = refused && consecutive === 0 ? Math.min(REFUSED_PAUSE_MS, settings.intervalMs) : settings.intervalMs;
         await clock.sleep(Math.max(0, Math.min(pause, left())));
     }
 }
@@ -752,6 +755,8 @@ class ContainerColorSet {
     workers;
     /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
     stoppedForHandover = [];
+    /** The new containers' restart policy, being set since the gate passed (gated()). */
+    policies;
     constructor(ctx) {
         this.ctx = ctx;
         this.workers = new Workers({
@@ -900,8 +905,15 @@ class ContainerColorSet {
             });
         }
         if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-            await Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart)));
+            // Set while the switch goes on (gated() awaits it): Docker takes ~50 ms over it, off the path to serving.
+            this.policies = Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart))).then(() => undefined);
+            this.policies.catch(() => undefined);
         }
+    }
+    async gated() {
+        const policies = this.policies;
+        this.policies = undefined;
+        await policies;
     }
     async startWorkers(plan, release, workers, live) {
         if (!workers.length)
@@ -916,6 +928,8 @@ class ContainerColorSet {
     }
     async restore(plan, workers) {
         const { log } = this.ctx;
+        // A restart policy still being set must not land on a container after it was stopped or kept.
+        await this.gated().catch(() => undefined);
         if (workers.length || this.stoppedForHandover.length) {
             await this.workers.undo(plan, workers).catch(u => log.warning(`Could not undo the start of the workers: ${u.message}`));
             const stopped = this.stoppedForHandover;
@@ -2575,7 +2589,10 @@ async function readLedger(ctx) {
     }
     if (record.pending) {
         const routed = await router.current();
-        if (routed?.releaseId === record.pending.id) {
+        // A router that switches at run time before it saves the route may serve the pending release
+        // on its old saved route (the run died in between): it went live, and the route is put right below.
+        const served = routed?.releaseId === record.pending.id || (await router.served?.().catch(() => undefined)) === record.pending.id;
+        if (served) {
             log.info(`An interrupted run had switched to ${record.pending.color} (${record.pending.image}): recording it as live`);
             record = withLive(record, record.pending);
         }
@@ -2609,9 +2626,10 @@ async function repairRouting(ctx, live, containers, routing) {
 /**
  * The inspect step of a deploy or rollback: the ledger settled, the inputs checked against what
  * the host has and what other apps claim, what an interrupted run left put right, and both colors
- * read. Nothing is changed on the host unless an earlier run left something half-done.
+ * read. Nothing is changed on the host unless an earlier run left something half-done. `onChecked`
+ * is called once the inputs passed those checks.
  */
-async function inspectForRelease(ctx, colors, plainRollback = false) {
+async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
@@ -2631,6 +2649,8 @@ async function inspectForRelease(ctx, colors, plainRollback = false) {
                 reason: `Input 'app-port' is none, but the live release of ${ctx.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${ctx.app}'s containers first. Nothing was changed.`
             });
         }
+        // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
+        onChecked?.();
         // The proxy's route, read while the containers are: it is the slowest read (a file in the proxy's
         // volume), and recovering containers never changes a route.
         const routing = ctx.web && live ? ctx.router.current() : undefined;
@@ -2918,11 +2938,43 @@ async function loadArchive(ctx, image, path, bytes) {
         return loaded;
     });
 }
-async function pullFor(ctx, image, kind) {
+/** Progress lines an early pull keeps until its step shows them (the last ones, if a pull says more). */
+const EARLY_PROGRESS_LINES = 200;
+/**
+ * A pull started while the host is still being read: a deploy's image does not depend on what the
+ * inspect step finds, so the registry round trips overlap it. Its progress waits for the pull step,
+ * whose log group shows it.
+ */
+class EarlyPull {
+    image;
+    result;
+    early = [];
+    sink;
+    constructor(host, image) {
+        this.image = image;
+        this.result = host.pull(image, line => {
+            if (this.sink)
+                return this.sink(line);
+            this.early.push(line);
+            if (this.early.length > EARLY_PROGRESS_LINES)
+                this.early.shift();
+        });
+        // Awaited by the pull step; a run that stops before it has nothing to report about it.
+        this.result.catch(() => undefined);
+    }
+    /** The lines so far, then every later one, go to `sink`. */
+    follow(sink) {
+        for (const line of this.early.splice(0))
+            sink(line);
+        this.sink = sink;
+        return this.result;
+    }
+}
+async function pullFor(ctx, image, kind, early) {
     const { host, log, timeline } = ctx;
     return timeline.step('pull', `Pulling ${image}`, async (note) => {
         try {
-            return await host.pull(image, progressOf(log));
+            return await (early?.image === image ? early.follow(progressOf(log)) : host.pull(image, progressOf(log)));
         }
         catch (e) {
             // A rollback may still use an image that is on the host but gone from the registry.
@@ -3065,7 +3117,8 @@ function checkCapabilities(ctx, exposure) {
 async function runRelease(ctx, colors, request, serving) {
     const { config, log } = ctx;
     const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined;
-    const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage);
+    let early;
+    const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage, () => (early = earlyPull(ctx, request)));
     const { record, live, containers } = state;
     serving.live = live;
     serving.releases = record.releases;
@@ -3107,7 +3160,7 @@ async function runRelease(ctx, colors, request, serving) {
     if (plan.kind === 'start-new') {
         try {
             const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
-            image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind);
+            image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early);
             // compose-file: services of another image than the routed one.
             if (request.kind === 'deploy')
                 await colors.pullWorkerImages(roles.workers.map(recordOf));
@@ -3125,6 +3178,13 @@ async function runRelease(ctx, colors, request, serving) {
     await proxyReady;
     ctx.checkAborted(live);
     return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving });
+}
+/** The image a deploy (or a rollback to-image) starts whatever the host holds: pulled while the inspect step reads the rest. */
+function earlyPull(ctx, request) {
+    const image = request.kind === 'deploy' ? request.image : request.toImage;
+    if (!image || (request.kind === 'deploy' && ctx.config.imageArchive))
+        return undefined;
+    return new EarlyPull(ctx.host, image);
 }
 /**
  * Boot + gate → expose → verify → record → watch → clean up. Until the exposure is verified every
@@ -3168,6 +3228,10 @@ async function deliver(ctx, colors, d) {
         await ctx.deps.beforeSwitch?.();
         ctx.checkAborted(live);
         await exposure.expose(run);
+        await colors.gated().catch((e) => {
+            const back = live ? `${ctx.app} goes back to ${live.color} (${live.image})` : `${ctx.app} is taken off the proxy`;
+            throw new ReleaseError({ reason: `The restart policy of ${plan.color} could not be set (${e.message}), so ${back}.` });
+        });
     }
     catch (e) {
         const stuck = (await undo.unwind())?.ifStuck;
@@ -8448,6 +8512,13 @@ class HaproxyRouter {
         const r = parseRouteComment(this.app, await this.readAppFile());
         return r && { color: r.color, releaseId: r.releaseId };
     }
+    /** The release the running process's verify map names (what its switch at run time set), if any. */
+    async served() {
+        const answer = await this.admin.cli(`show map ${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`);
+        // `<entry id> <token> <release>` per line; an unknown map (nothing routed yet) answers otherwise.
+        const entry = answer.split('\n').map(l => l.trim().split(/\s+/)).find(w => w.length === 3 && w[0].startsWith('0x'));
+        return entry ? decodeRelease(entry[2]) : undefined;
+    }
     async apply(route) {
         return this.applyRouting(route);
     }
@@ -8493,26 +8564,36 @@ class HaproxyRouter {
         const text = this.render(route, token, slots, canary);
         // The idle color's addresses for the preview backend (a preview's containers were just created).
         const idleAddresses = this.previewDomains.length ? await this.addressesOf({ ...route, color: (0,core_names/* otherColor */.IP)(route.color), replicas: slots }) : [];
-        // The files first, in one archive: a restart or a reload of the proxy (by any app) comes up on this route.
-        await this.files.putMany([
+        // In one archive: a restart or a reload of the proxy (by any app) comes up on this route.
+        const written = [
             ...before.missing,
             { name: verifyMapFile(this.app), content: renderVerifyMap(token, route.releaseId) },
             { name: appFile(this.app), content: text }
-        ]);
-        this.appText = text;
+        ];
+        // tls custom: the key goes into the proxy's volume only, readable by root only.
+        const certText = this.tls.customCertText();
+        const certChanged = certText !== undefined && certText !== before.cert;
         let switched = false;
         try {
-            // tls custom: the key goes into the proxy's volume only, readable by root only.
-            const certText = this.tls.customCertText();
-            const certChanged = certText !== undefined && certText !== before.cert;
-            if (certChanged)
-                await this.files.put(certFile(this.app), certText, 0o600);
             if (this.sameShape(before, text) && !certChanged) {
-                await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses });
-                switched = true;
+                // The switch at run time first (what clients see), then the files (~150 ms: Docker untars
+                // them). Under the proxy's lock, which every reload takes, so no other app's reload comes
+                // up on the old files in between. A run that dies in between leaves the new release served
+                // on the old files: its pending ledger entry and served() settle that (engine/host-state.ts).
+                await underLock(this.lockProxy, async () => {
+                    await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses });
+                    switched = true;
+                    await this.files.putMany(written);
+                    this.appText = text;
+                });
             }
-            else
+            else {
+                await this.files.putMany(written);
+                this.appText = text;
+                if (certChanged)
+                    await this.files.put(certFile(this.app), certText, 0o600);
                 await this.reloadRouting(before, canary?.route ?? route, certChanged);
+            }
         }
         catch (e) {
             await this.restoreRouting(before, route, slots, switched);
@@ -8586,7 +8667,8 @@ class HaproxyRouter {
         this.appText = before.text;
         const previous = parseRouteComment(this.app, before.text);
         if (switched && previous) {
-            const back = { ...route, color: previous.color, replicas: Math.max(1, declaredServers(before.text).enabled[previous.color]) };
+            // The previous release's id too: the verify map at run time names what is served (served()).
+            const back = { ...route, color: previous.color, releaseId: previous.releaseId, replicas: Math.max(1, declaredServers(before.text).enabled[previous.color]) };
             await this.switchAtRuntime(back, previous.token ?? '', [], slots).catch(() => undefined);
         }
     }
@@ -9449,6 +9531,8 @@ class SwarmColorSet {
      * passes) on whichever node, and up in every proxy task's own health checks of the health path,
      * bounded by health-timeout. Tasks Swarm reschedules (a node that went down) are waited for.
      */
+    /** Services carry their restart policy from their creation: nothing goes on beside the switch. */
+    async gated() { }
     async gate(plan, live) {
         const { config, clock, timeline } = this.ctx;
         const name = serviceName(this.app, plan.color);
@@ -10434,8 +10518,10 @@ function hostAdapters(config, proxy, on, holder, log) {
         return swarmAdapters(config, proxy, on, log);
     // Credentials meant for "whatever app image is pulled" are not offered to the proxy image's registry.
     const proxyAuth = config.registry?.serveraddress ? config.registry : undefined;
-    // App names have no dots, so this lock never shares a file with an app's deploy lock.
-    const lockProxy = () => lock/* DeployLock */.Fc.acquire(ssh, `proxy.${proxy.name}`, holder, PROXY_LOCK_TIMEOUT_MS, log);
+    // App names have no dots, so this lock never shares a file with an app's deploy lock. Taken by the
+    // run's shell when free (no new SSH channel), else waited for on a channel of its own.
+    const proxyLock = `proxy.${proxy.name}`;
+    const lockProxy = async () => (await shell.tryLock(proxyLock, holder)) ?? lock/* DeployLock */.Fc.acquire(ssh, proxyLock, holder, PROXY_LOCK_TIMEOUT_MS, log);
     return {
         host: new DockerHost(docker, openTcp, config.registry),
         router: createRouter(proxy, config.app, {

@@ -25033,6 +25033,7 @@ function sessionScript() {
  */
 const COMMAND_LOOP = [
     'export LC_ALL=C',
+    'held=',
     'while IFS= read -r line; do',
     '  set -- $line',
     '  case "$1" in',
@@ -25063,9 +25064,24 @@ const COMMAND_LOOP = [
     // The numeric group of a file (the Docker socket): `ls -ldn` fields are mode, links, uid, gid.
     '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null)',
     '      case "$4" in ""|*[!0-9]*) echo NONE ;; *) printf \'OK %s\\n%s\' "${#4}" "$4" ;; esac ;;',
+    // `lock <lock file> <holder file> <holder>`: another lock (the shared proxy's) on fd 8, only when it
+    // is free at once (NONE otherwise: the run then waits for it on a channel of its own). `command`
+    // keeps a failed redirection from ending the shell, which holds the app's lock too. Variables of
+    // its own: $f and $h name the app's lock for the end of the script.
+    '    lock)',
+    '      of="$HOME/$2"; oh="$HOME/$3"',
+    '      if [ -n "$held" ]; then echo "ERR a lock is held already";',
+    '      elif [ -L "$of" ] || [ -L "$oh" ] || { [ -e "$of" ] && [ ! -f "$of" ]; } || { [ -e "$oh" ] && [ ! -f "$oh" ]; }; then echo "ERR $2 or its holder is not a regular file";',
+    '      elif ! command exec 8>>"$of"; then echo "ERR could not open $2";',
+    '      elif flock -n 8; then held=$oh; printf \'%s\\n\' "$4" > "$oh"; echo "OK 0";',
+    '      else command exec 8>&-; echo NONE; fi ;;',
+    // Its holder file goes while the flock is still held: no next holder can have written it yet.
+    '    unlock)',
+    '      if [ -n "$held" ]; then [ -L "$held" ] || rm -f -- "$held"; held=; fi; command exec 8>&-; echo "OK 0" ;;',
     '    *) echo "ERR unknown command" ;;',
     '  esac',
-    'done'
+    'done',
+    'if [ -n "$held" ] && [ ! -L "$held" ]; then rm -f -- "$held"; fi'
 ];
 function safeStateDir() {
     return [
@@ -25123,6 +25139,8 @@ class DeployLock {
     closedWith;
     /** Requests go one at a time: answers come back in order on one stream. */
     queue = Promise.resolve();
+    /** Whether this shell holds (or is taking) another lock on its fd 8 (tryLock). */
+    otherLock = false;
     constructor(channel, ssh) {
         this.channel = channel;
         this.ssh = ssh;
@@ -25277,6 +25295,36 @@ class DeployLock {
     async groupOf(path) {
         const a = await this.request(`group ${Buffer.from(path).toString('base64')}`);
         return a.kind === 'ok' ? Number(a.body) : undefined;
+    }
+    /**
+     * Another lock (`name`: the shared proxy's) taken by this shell when no one holds it, with no new
+     * SSH channel (~100 ms each); undefined when it is held, by another run or by this one. Released by
+     * its `release()`, or with the shell.
+     */
+    async tryLock(name, holder) {
+        if (this.otherLock)
+            return undefined;
+        this.otherLock = true;
+        const holderB64 = Buffer.from(JSON.stringify(holder)).toString('base64');
+        const answer = await this.request(`lock ${LOCK_DIR}/${name}.lock ${LOCK_DIR}/${name}.holder ${holderB64}`).catch((e) => {
+            this.otherLock = false;
+            throw e;
+        });
+        if (answer.kind === 'none') {
+            this.otherLock = false;
+            return undefined;
+        }
+        let released = false;
+        return {
+            release: () => {
+                if (released)
+                    return;
+                released = true;
+                // Queued: a `lock` asked after this reaches the host after it.
+                this.otherLock = false;
+                this.request('unlock').catch(() => undefined);
+            }
+        };
     }
     /** Ends the shell on the host, which releases the flock. Safe on a connection already lost. */
     release() {
