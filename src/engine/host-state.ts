@@ -80,6 +80,9 @@ async function repairRouting(
 export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, plainRollback = false, onChecked?: () => void): Promise<HostState> {
   const { host, config, log, timeline } = ctx
   return timeline.step('inspect', 'Reading the state of the host', async note => {
+    // The proxy's route is the slowest read (a file in the proxy's volume): asked for first, used below.
+    const route = ctx.web ? ctx.router.current() : undefined
+    route?.catch(() => undefined)
     const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()])
     if (missing.length) {
       throw new ReleaseError({
@@ -98,10 +101,8 @@ export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, pl
     }
     // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
     onChecked?.()
-    // The proxy's route, read while the containers are: it is the slowest read (a file in the proxy's
-    // volume), and recovering containers never changes a route.
-    const routing = ctx.web && live ? ctx.router.current() : undefined
-    routing?.catch(() => undefined)
+    // Recovering containers never changes a route: it is compared once they are read.
+    const routing = live ? route : undefined
     await colors.recover(live, record.preview?.release)
     const containers = await colors.inspect(record.releases)
     if (routing) await repairRouting(ctx, live!, containers, routing)
