@@ -46504,6 +46504,9 @@ async function repairRouting(ctx, live, containers, routing) {
 async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        // The proxy's route is the slowest read (a file in the proxy's volume): asked for first, used below.
+        const route = ctx.web ? ctx.router.current() : undefined;
+        route?.catch(() => undefined);
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
         if (missing.length) {
             throw new ReleaseError({
@@ -46523,10 +46526,8 @@ async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) 
         }
         // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
         onChecked?.();
-        // The proxy's route, read while the containers are: it is the slowest read (a file in the proxy's
-        // volume), and recovering containers never changes a route.
-        const routing = ctx.web && live ? ctx.router.current() : undefined;
-        routing?.catch(() => undefined);
+        // Recovering containers never changes a route: it is compared once they are read.
+        const routing = live ? route : undefined;
         await colors.recover(live, record.preview?.release);
         const containers = await colors.inspect(record.releases);
         if (routing)
