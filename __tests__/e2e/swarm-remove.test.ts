@@ -117,7 +117,15 @@ it("mode remove takes A off the swarm while B is under load: B 0 failed, A's req
     `swarm remove: B served ${stats.map(s => s.sent).join(', ')} requests per node during the removal, 0 failed; drain ${waited} ms, switch step ${switchMs} ms`
   )
   expect(run.stdout).toContain(`Removed the proxy service ${appA}-proxy`)
-  expect(await onSwarm(appA)).toEqual({ services: [], secrets: 0, configs: 0, network: false })
+  expect(run.stdout).toContain(`Removed the overlay network cutover-${appA}`)
+  // Removed from the swarm; the manager's own copy of an overlay goes once its agent catches up
+  // (seen still listed right after the run, on a loaded machine): bounded, 20 s.
+  let left = await onSwarm(appA)
+  for (let i = 0; left.network && i < 40; i++) {
+    await new Promise(r => setTimeout(r, 500))
+    left = await onSwarm(appA)
+  }
+  expect(left).toEqual({ services: [], secrets: 0, configs: 0, network: false })
   expect(
     await swarmManager()
       .getContainer(`${appA}-proxy-switch`)
