@@ -16,6 +16,7 @@ export function canaryExposure(weight: number): Exposure {
     async expose(run: ExposureRun): Promise<void> {
       const { ctx, plan, record, release, route, undo } = run
       const live = run.live!
+      await run.ready()
       const canary = ctx.router.canary!.bind(ctx.router)
       const liveRoute = ctx.routeTo(live)
       release.liveSince = ctx.nowIso()

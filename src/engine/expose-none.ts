@@ -8,6 +8,7 @@ export const noExposure: Exposure = {
   kind: 'none',
   needs: [],
   async expose(run: ExposureRun): Promise<void> {
+    await run.ready()
     if (run.ctx.deps.afterVerify) await run.ctx.deps.afterVerify()
   },
 

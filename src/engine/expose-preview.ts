@@ -23,6 +23,7 @@ export const previewExposure: Exposure = {
   async expose(run: ExposureRun): Promise<void> {
     const { ctx, plan, record, release, route, undo } = run
     const live = run.live!
+    await run.ready()
     const preview = ctx.router.preview!.bind(ctx.router)
     const liveRoute = ctx.routeTo(live)
     release.liveSince = ctx.nowIso()

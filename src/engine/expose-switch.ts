@@ -14,8 +14,11 @@ export const switchExposure: Exposure = {
     const { ctx, plan, record, live, release, route, undo } = run
     // Written before the switch: a run that dies between the switch and the final write is
     // finished by the next one, which finds the proxy already routing to this pending release.
+    const ready = run.ready()
+    ready.catch(() => undefined) // awaited below, once the pending write's undo is pushed
     await ctx.ledger.write({ ...record, pending: release })
     undo.push('the pending release in the ledger', () => rewriteLedger(ctx, { ...record, pending: undefined }))
+    await ready
     ctx.checkAborted(live)
     // Pushed before the switch: a proxy that dies while it is told may have saved the new route, so
     // a failed switch routes back too. If that fails as well, what it routes to is not known.

@@ -33,6 +33,12 @@ export interface ExposureRun {
   kind: 'deploy' | 'rollback'
   undo: UndoStack
   serving: Serving
+  /**
+   * What the gate left going (the new containers' restart policy): awaited by every exposure before
+   * it changes a route, so a host that reboots after the switch starts the new color. The switch
+   * awaits it beside its pending ledger write.
+   */
+  ready: () => Promise<void>
 }
 
 /**

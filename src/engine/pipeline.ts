@@ -158,7 +158,14 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     workers,
     kind: d.kind,
     undo,
-    serving: d.serving
+    serving: d.serving,
+    ready: once(() =>
+      colors.gated().catch((e: Error) => {
+        throw new ReleaseError({
+          reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+        })
+      })
+    )
   }
   try {
     if (!d.keepBootOnFailure) undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers))
@@ -171,10 +178,7 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     await ctx.deps.beforeSwitch?.()
     ctx.checkAborted(live)
     await exposure.expose(run)
-    await colors.gated().catch((e: Error) => {
-      const back = live ? `${ctx.app} goes back to ${live.color} (${live.image})` : `${ctx.app} is taken off the proxy`
-      throw new ReleaseError({ reason: `The restart policy of ${plan.color} could not be set (${e.message}), so ${back}.` })
-    })
+    await run.ready()
   } catch (e) {
     const stuck = (await undo.unwind())?.ifStuck
     if (stuck) {
@@ -185,6 +189,12 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
   }
   undo.commit()
   return exposure.settle(run)
+}
+
+/** `fn`'s promise, made at the first call and returned to every later one. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined
+  return () => (made ??= fn())
 }
 
 function failureOf(e: unknown): ReleaseError['failure'] {
