@@ -1401,6 +1401,7 @@ function canaryExposure(weight) {
         async expose(run) {
             const { ctx, plan, record, release, route, undo } = run;
             const live = run.live;
+            await run.ready();
             const canary = ctx.router.canary.bind(ctx.router);
             const liveRoute = ctx.routeTo(live);
             release.liveSince = ctx.nowIso();
@@ -2125,8 +2126,11 @@ const switchExposure = {
         const { ctx, plan, record, live, release, route, undo } = run;
         // Written before the switch: a run that dies between the switch and the final write is
         // finished by the next one, which finds the proxy already routing to this pending release.
+        const ready = run.ready();
+        ready.catch(() => undefined); // awaited below, once the pending write's undo is pushed
         await ctx.ledger.write({ ...record, pending: release });
         undo.push('the pending release in the ledger', () => rewriteLedger(ctx, { ...record, pending: undefined }));
+        await ready;
         ctx.checkAborted(live);
         // Pushed before the switch: a proxy that dies while it is told may have saved the new route, so
         // a failed switch routes back too. If that fails as well, what it routes to is not known.
@@ -2307,6 +2311,7 @@ const noExposure = {
     kind: 'none',
     needs: [],
     async expose(run) {
+        await run.ready();
         if (run.ctx.deps.afterVerify)
             await run.ctx.deps.afterVerify();
     },
@@ -2365,6 +2370,7 @@ const previewExposure = {
     async expose(run) {
         const { ctx, plan, record, release, route, undo } = run;
         const live = run.live;
+        await run.ready();
         const preview = ctx.router.preview.bind(ctx.router);
         const liveRoute = ctx.routeTo(live);
         release.liveSince = ctx.nowIso();
@@ -3215,7 +3221,12 @@ async function deliver(ctx, colors, d) {
         workers,
         kind: d.kind,
         undo,
-        serving: d.serving
+        serving: d.serving,
+        ready: once(() => colors.gated().catch((e) => {
+            throw new ReleaseError({
+                reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+            });
+        }))
     };
     try {
         if (!d.keepBootOnFailure)
@@ -3229,10 +3240,7 @@ async function deliver(ctx, colors, d) {
         await ctx.deps.beforeSwitch?.();
         ctx.checkAborted(live);
         await exposure.expose(run);
-        await colors.gated().catch((e) => {
-            const back = live ? `${ctx.app} goes back to ${live.color} (${live.image})` : `${ctx.app} is taken off the proxy`;
-            throw new ReleaseError({ reason: `The restart policy of ${plan.color} could not be set (${e.message}), so ${back}.` });
-        });
+        await run.ready();
     }
     catch (e) {
         const stuck = (await undo.unwind())?.ifStuck;
@@ -3244,6 +3252,11 @@ async function deliver(ctx, colors, d) {
     }
     undo.commit();
     return exposure.settle(run);
+}
+/** `fn`'s promise, made at the first call and returned to every later one. */
+function once(fn) {
+    let made;
+    return () => (made ??= fn());
 }
 function failureOf(e) {
     return e instanceof ReleaseError ? e.failure : { reason: e.message };
