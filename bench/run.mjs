@@ -322,8 +322,15 @@ async function cutoverRun(ctx, { kind, version, fromVersion, via }) {
   if (ev.ok && r.switchStart) {
     const hups = await reloadTimes(`${app}-proxy-switch`, r.spawnedAt - 1000)
     const hup = hups.find(t => t >= r.switchStart - 250 && t <= r.switchEnd + 250)
+    // HAProxy: the runtime API's answer to the switch's `set server` lines (the action's trace),
+    // which come before the step writes the route's files (~150 ms) and ends.
+    const origin = r.trace?.origin
+    const runtime = origin
+      ? (r.trace.spans ?? []).filter(s => s.name.startsWith('admin set server') && origin + s.end >= r.switchStart && origin + s.end <= r.switchEnd).at(-1)
+      : undefined
     if (hup) ev.tSwitch = hup
-    ev.switchMomentFrom = hup ? 'nginx SIGHUP log line of the switch tier' : 'end of the switch step on stdout'
+    else if (runtime) ev.tSwitch = origin + runtime.end
+    ev.switchMomentFrom = hup ? 'nginx SIGHUP log line of the switch tier' : runtime ? "the runtime API's answer to the switch (action trace)" : 'end of the switch step on stdout'
   }
   if (ev.ok && (kind === 'deploy' || kind === 'canary') && ev.color) {
     const b = await bootTimes(`${app}-${ev.color}`)
