@@ -31,7 +31,7 @@ export interface ColorSet {
   boot(plan: ActivePlan, release: Release): Promise<void>
   /** Waits for every web replica of the color to be healthy; throws ReleaseError naming the first that is not. */
   gate(plan: ActivePlan, live: Release | undefined): Promise<void>
-  /** What the gate left running beside the switch (the new containers' restart policy) is done. */
+  /** What the gate left going (the new containers' restart policy) is done: awaited before any route changes. */
   gated(): Promise<void>
   /** Starts and gates the release's workers (a stop-first hand-over stops the live ones first). */
   startWorkers(plan: ActivePlan, release: Release, workers: WorkerRecord[], live: Release | undefined): Promise<void>
@@ -243,7 +243,7 @@ export class ContainerColorSet implements ColorSet {
       })
     }
     if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-      // Set while the switch goes on (gated() awaits it): Docker takes ~50 ms over it, off the path to serving.
+      // Set while the exposure writes its ledger entry (~50 ms each); it awaits gated() before any route changes.
       this.policies = Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart))).then(() => undefined)
       this.policies.catch(() => undefined)
     }

@@ -178,6 +178,7 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     await ctx.deps.beforeSwitch?.()
     ctx.checkAborted(live)
     await exposure.expose(run)
+    // Every exposure awaits it before its first route change; awaited here too, so none leaves it behind.
     await run.ready()
   } catch (e) {
     const stuck = (await undo.unwind())?.ifStuck
