@@ -44,6 +44,17 @@ describe('HAProxy replicas', () => {
       'set server app_myapp/green-3 state drain'
     ])
   })
+
+  it('a switch to a color that served nothing until now: its servers pass through maintenance first (closing idle connections to containers it replaced)', () => {
+    const commands = switchCommands('app_myapp', { ...route, color: 'blue', replicas: 1 }, 1, ['10.0.0.5'], 'drain', true)
+    expect(commands).toEqual([
+      'set server app_myapp/blue state maint',
+      'set server app_myapp/blue addr 10.0.0.5 port 3000',
+      'set server app_myapp/blue weight 1',
+      'set server app_myapp/blue state ready',
+      'set server app_myapp/green state drain'
+    ])
+  })
 })
 
 describe('HAProxy sticky: cookie', () => {

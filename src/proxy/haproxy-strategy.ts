@@ -164,8 +164,18 @@ export function slotsFor(route: Route, currentText: string): number {
  * The runtime API commands of a switch: the new color's replicas take new requests (at their
  * current addresses when known), its slots beyond the size go to maintenance, the other color drains
  * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
+ * `idle`: the new color served no request until now. Its servers pass through maintenance first,
+ * which closes their idle connections: HAProxy 2.6 keeps those across an address change, so a
+ * request could still reach the container a deploy replaced (and fail when it is removed).
  */
-export function switchCommands(be: string, route: Route, slots: number, addresses: (string | undefined)[], other: 'drain' | 'maint' = 'drain'): string[] {
+export function switchCommands(
+  be: string,
+  route: Route,
+  slots: number,
+  addresses: (string | undefined)[],
+  other: 'drain' | 'maint' = 'drain',
+  idle = false
+): string[] {
   const otherColor: Color = route.color === 'blue' ? 'green' : 'blue'
   const size = route.replicas ?? 1
   const commands: string[] = []
@@ -176,6 +186,7 @@ export function switchCommands(be: string, route: Route, slots: number, addresse
       continue
     }
     const address = addresses[i - 1]
+    if (idle) commands.push(`set server ${server} state maint`)
     // A container just created: its address now rather than at the next DNS resolution.
     if (address) commands.push(`set server ${server} addr ${address} port ${route.appPort}`)
     // weight 1: the file's weight, which a canary may have changed

@@ -226,8 +226,10 @@ export class HaproxyRouter implements Router {
         // them). Under the proxy's lock, which every reload takes, so no other app's reload comes
         // up on the old files in between. A run that dies in between leaves the new release served
         // on the old files: its pending ledger entry and served() settle that (engine/host-state.ts).
+        // The new color served nothing before (not routed, no canary share): its stale idle connections go (switchCommands).
+        const idle = parseRouteComment(this.app, before.text)?.color !== route.color && parseCanaryComment(before.text)?.color !== route.color
         await underLock(this.lockProxy, async () => {
-          await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses })
+          await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses }, idle)
           switched = true
           await this.files.putMany(written)
           this.appText = text
@@ -435,12 +437,13 @@ export class HaproxyRouter implements Router {
     addresses: (string | undefined)[],
     slots: number,
     canary?: Canary,
-    preview: { previewing: boolean; idleAddresses: (string | undefined)[] } = { previewing: false, idleAddresses: [] }
+    preview: { previewing: boolean; idleAddresses: (string | undefined)[] } = { previewing: false, idleAddresses: [] },
+    idle = false
   ): Promise<void> {
     const be = backendName(this.app)
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
     const commands = [
-      ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain')),
+      ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain', idle)),
       ...(this.previewDomains.length ? previewCommands(this.app, route.color, slots, route.appPort, preview.idleAddresses) : []),
       `clear map ${map}`,
       ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
