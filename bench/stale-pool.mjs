@@ -8,7 +8,7 @@
 //   BUNDLE=/path/index.js CYCLES=5 DRAIN=10s node bench/stale-pool.mjs
 //
 // Needs the test bed (bash scripts/testbed/up.sh). Its app is stale-pool-XXXX on a free port, with its own
-// proxy; load goes to loopback only, bounded by the cycles. Removes nothing: `mode: remove` it after.
+// proxy; load goes to loopback only, bounded by the cycles. It ends with `mode: remove` of its app.
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { dirname, join } from 'node:path'
@@ -49,3 +49,4 @@ const versions = ['v3', 'v1', 'v2']
 for (let i = 0; i < Number(process.env.CYCLES ?? 3); i++) { await run('rollback'); await new Promise(r => setTimeout(r, 2500)); await run('deploy', versions[i % 3]); await new Promise(r => setTimeout(r, 1000)) }
 on = false; await Promise.all(loops)
 console.log(JSON.stringify(stats))
+await run('remove')
