@@ -8,8 +8,10 @@
 //   BUNDLE=/path/index.js CYCLES=5 DRAIN=10s node bench/stale-pool.mjs
 //
 // Needs the test bed (bash scripts/testbed/up.sh). Its app is stale-pool-XXXX on a free port, with its own
-// proxy; load goes to loopback only, bounded by the cycles. It ends with `mode: remove` of its app.
-import { readFileSync } from 'node:fs'
+// proxy; load goes to loopback only, bounded by the cycles. It ends with `mode: remove` of its app, then
+// removes its proxy and archived ledger.
+import { execFileSync } from 'node:child_process'
+import { readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -50,3 +52,10 @@ for (let i = 0; i < Number(process.env.CYCLES ?? 3); i++) { await run('rollback'
 on = false; await Promise.all(loops)
 console.log(JSON.stringify(stats))
 await run('remove')
+// mode remove leaves the shared proxy (this script's own) and the archived ledger: they go too.
+const quiet = args => { try { execFileSync('docker', args, { stdio: 'ignore' }) } catch { /* already gone */ } }
+quiet(['rm', '-f', `${app}-proxy`])
+quiet(['volume', 'rm', `${app}-proxy-conf`])
+quiet(['network', 'rm', `${app}-proxy-net`])
+rmSync(`/run/cutover/${app}-proxy`, { recursive: true, force: true })
+rmSync(`/home/${bed.CUTOVER_TEST_DEPLOYER_USER}/.cutover/apps/${app}`, { recursive: true, force: true })
