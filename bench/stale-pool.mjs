@@ -9,7 +9,7 @@
 //
 // Needs the test bed (bash scripts/testbed/up.sh). Its app is stale-pool-XXXX on a free port, with its own
 // proxy; load goes to loopback only, bounded by the cycles. It ends with `mode: remove` of its app, then
-// removes its proxy and archived ledger.
+// removes its proxy, archived ledger and lock files.
 import { execFileSync } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -58,4 +58,6 @@ quiet(['rm', '-f', `${app}-proxy`])
 quiet(['volume', 'rm', `${app}-proxy-conf`])
 quiet(['network', 'rm', `${app}-proxy-net`])
 rmSync(`/run/cutover/${app}-proxy`, { recursive: true, force: true })
-rmSync(`/home/${bed.CUTOVER_TEST_DEPLOYER_USER}/.cutover/apps/${app}`, { recursive: true, force: true })
+const state = `/home/${bed.CUTOVER_TEST_DEPLOYER_USER}/.cutover`
+rmSync(`${state}/apps/${app}`, { recursive: true, force: true })
+for (const lock of [`${app}.lock`, `proxy.${app}-proxy.lock`]) rmSync(`${state}/locks/${lock}`, { force: true })
