@@ -44779,7 +44779,7 @@ class ContainerColorSet {
             });
         }
         if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
-            // Set while the switch goes on (gated() awaits it): Docker takes ~50 ms over it, off the path to serving.
+            // Set while the exposure writes its ledger entry (~50 ms each); it awaits gated() before any route changes.
             this.policies = Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart))).then(() => undefined);
             this.policies.catch(() => undefined);
         }
@@ -47112,6 +47112,7 @@ async function deliver(ctx, colors, d) {
         await ctx.deps.beforeSwitch?.();
         ctx.checkAborted(live);
         await exposure.expose(run);
+        // Every exposure awaits it before its first route change; awaited here too, so none leaves it behind.
         await run.ready();
     }
     catch (e) {
@@ -49353,8 +49354,11 @@ function slotsFor(route, currentText) {
  * The runtime API commands of a switch: the new color's replicas take new requests (at their
  * current addresses when known), its slots beyond the size go to maintenance, the other color drains
  * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
+ * `idle`: the new color served no request until now. Its servers pass through maintenance first,
+ * which closes their idle connections: HAProxy 2.6 keeps those across an address change, so a
+ * request could still reach the container a deploy replaced (and fail when it is removed).
  */
-function switchCommands(be, route, slots, addresses, other = 'drain') {
+function switchCommands(be, route, slots, addresses, other = 'drain', idle = false) {
     const otherColor = route.color === 'blue' ? 'green' : 'blue';
     const size = route.replicas ?? 1;
     const commands = [];
@@ -49365,6 +49369,8 @@ function switchCommands(be, route, slots, addresses, other = 'drain') {
             continue;
         }
         const address = addresses[i - 1];
+        if (idle)
+            commands.push(`set server ${server} state maint`);
         // A container just created: its address now rather than at the next DNS resolution.
         if (address)
             commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
@@ -53116,8 +53122,10 @@ class HaproxyRouter {
                 // them). Under the proxy's lock, which every reload takes, so no other app's reload comes
                 // up on the old files in between. A run that dies in between leaves the new release served
                 // on the old files: its pending ledger entry and served() settle that (engine/host-state.ts).
+                // The new color served nothing before (not routed, no canary share): its stale idle connections go (switchCommands).
+                const idle = parseRouteComment(this.app, before.text)?.color !== route.color && parseCanaryComment(before.text)?.color !== route.color;
                 await underLock(this.lockProxy, async () => {
-                    await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses });
+                    await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses }, idle);
                     switched = true;
                     await this.files.putMany(written);
                     this.appText = text;
@@ -53312,11 +53320,11 @@ class HaproxyRouter {
         return wantedCert !== undefined && wantedCert !== (await this.files.file(certFile(this.app)));
     }
     /** One line on the admin socket: the new color's servers take new requests, the old ones drain. */
-    async switchAtRuntime(route, token, addresses, slots, canary, preview = { previewing: false, idleAddresses: [] }) {
+    async switchAtRuntime(route, token, addresses, slots, canary, preview = { previewing: false, idleAddresses: [] }, idle = false) {
         const be = backendName(this.app);
         const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
         const commands = [
-            ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain')),
+            ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain', idle)),
             ...(this.previewDomains.length ? previewCommands(this.app, route.color, slots, route.appPort, preview.idleAddresses) : []),
             `clear map ${map}`,
             ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
