@@ -169,3 +169,46 @@ describe('the deploy lock', () => {
     expect(next.stdout).not.toContain('Another deploy of')
   })
 })
+
+describe('a deploy right after a rollback (HAProxy)', () => {
+  const app = uniqueName('stale')
+  let port: number
+
+  beforeAll(async () => {
+    port = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, `${app}-proxy`)
+  })
+
+  it('sends no new request to the container it replaced: long requests started all through the rollback and the deploy all succeed', async () => {
+    const inputs = (more: Record<string, string>) => bedInputs(app, port, { 'drain-timeout': '10s', ...more })
+    expectSuccess(await runAction(inputs({ image: image('v1') })))
+    expectSuccess(await runAction(inputs({ image: image('v2') })))
+    // v2's container serves these (the proxy keeps its connections to it idle between requests), then
+    // the rollback, then a deploy that replaces it and removes it when its drain ends. HAProxy kept
+    // those idle connections across the address change: new requests reached the replaced container
+    // and failed when it went (bench/stale-pool.mjs).
+    const requests: Promise<string>[] = []
+    let running = true
+    const fire = (async () => {
+      // Bounded: one every 100 ms while the rollback and the deploy run, at most 900.
+      for (let i = 0; running && i < 900; i++) {
+        const started = Date.now()
+        requests.push(get(`http://127.0.0.1:${port}/slow?ms=3000`, {}, 15_000).then(r => `${r.status} ${r.body.trim()} @${started}`))
+        await new Promise(r => setTimeout(r, 100))
+      }
+    })()
+    await new Promise(r => setTimeout(r, 3000))
+    expectSuccess(await runAction(inputs({ mode: 'rollback' })))
+    await new Promise(r => setTimeout(r, 2500))
+    const deploy = await runAction(inputs({ image: image('v3') }))
+    running = false
+    await fire
+    const answers = await Promise.all(requests)
+    expectSuccess(deploy)
+    expect(deploy.stdout).toMatch(/letting its connections drain \d+ s more/)
+    expect(answers.length).toBeGreaterThan(20)
+    expect(answers.filter(a => !a.startsWith('200 '))).toEqual([])
+  }, 180_000)
+})
