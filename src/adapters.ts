@@ -47,8 +47,7 @@ export function hostAdapters(
   // App names have no dots, so this lock never shares a file with an app's deploy lock. Taken by the
   // run's shell when free (no new SSH channel), else waited for on a channel of its own.
   const proxyLock = `proxy.${proxy.name}`
-  const lockProxy = async () =>
-    (await shell.tryLock(proxyLock, holder)) ?? DeployLock.acquire(ssh, proxyLock, holder, PROXY_LOCK_TIMEOUT_MS, log)
+  const lockProxy = async () => (await shell.tryLock(proxyLock, holder)) ?? DeployLock.acquire(ssh, proxyLock, holder, PROXY_LOCK_TIMEOUT_MS, log)
   return {
     host: new DockerHost(docker, openTcp, config.registry),
     router: createRouter(proxy, config.app, {

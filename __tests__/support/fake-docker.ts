@@ -70,7 +70,8 @@ export class FakeHaproxy {
         if (noun === 'map' && file) {
           if (verb === 'clear') this.maps.set(file, [])
           if (verb === 'add') this.maps.set(file, [...(this.maps.get(file) ?? []), [key, value]])
-          if (verb === 'show') return this.maps.has(file) ? (this.maps.get(file) ?? []).map(([k, v], i) => `0x${i + 1} ${k} ${v}\n`).join('') : 'Unknown map identifier.\n'
+          if (verb === 'show')
+            return this.maps.has(file) ? (this.maps.get(file) ?? []).map(([k, v], i) => `0x${i + 1} ${k} ${v}\n`).join('') : 'Unknown map identifier.\n'
         }
         if (c === 'show servers state') return this.serverState
         if (this.refuse?.test(c)) return `No such server: ${c}\n`
