@@ -8536,7 +8536,10 @@ class HaproxyRouter {
     async served() {
         const answer = await this.admin.cli(`show map ${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`);
         // `<entry id> <token> <release>` per line; an unknown map (nothing routed yet) answers otherwise.
-        const entry = answer.split('\n').map(l => l.trim().split(/\s+/)).find(w => w.length === 3 && w[0].startsWith('0x'));
+        const entry = answer
+            .split('\n')
+            .map(l => l.trim().split(/\s+/))
+            .find(w => w.length === 3 && w[0].startsWith('0x'));
         return entry ? decodeRelease(entry[2]) : undefined;
     }
     async apply(route) {
@@ -8690,7 +8693,12 @@ class HaproxyRouter {
         const previous = parseRouteComment(this.app, before.text);
         if (switched && previous) {
             // The previous release's id too: the verify map at run time names what is served (served()).
-            const back = { ...route, color: previous.color, releaseId: previous.releaseId, replicas: Math.max(1, declaredServers(before.text).enabled[previous.color]) };
+            const back = {
+                ...route,
+                color: previous.color,
+                releaseId: previous.releaseId,
+                replicas: Math.max(1, declaredServers(before.text).enabled[previous.color])
+            };
             await this.switchAtRuntime(back, previous.token ?? '', [], slots).catch(() => undefined);
         }
     }
@@ -8802,7 +8810,9 @@ class HaproxyRouter {
         const be = backendName(this.app);
         const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
         const commands = [
-            ...(canary ? canaryCommands(be, route, canary, slots, addresses) : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain', idle)),
+            ...(canary
+                ? canaryCommands(be, route, canary, slots, addresses)
+                : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain', idle)),
             ...(this.previewDomains.length ? previewCommands(this.app, route.color, slots, route.appPort, preview.idleAddresses) : []),
             `clear map ${map}`,
             ...(token ? [`add map ${map} ${token} ${encodeRelease(route.releaseId)}`] : [])
