@@ -330,7 +330,11 @@ async function cutoverRun(ctx, { kind, version, fromVersion, via }) {
       : undefined
     if (hup) ev.tSwitch = hup
     else if (runtime) ev.tSwitch = origin + runtime.end
-    ev.switchMomentFrom = hup ? 'nginx SIGHUP log line of the switch tier' : runtime ? "the runtime API's answer to the switch (action trace)" : 'end of the switch step on stdout'
+    ev.switchMomentFrom = hup
+      ? 'nginx SIGHUP log line of the switch tier'
+      : runtime
+        ? "the runtime API's answer to the switch (action trace)"
+        : 'end of the switch step on stdout'
   }
   if (ev.ok && (kind === 'deploy' || kind === 'canary') && ev.color) {
     const b = await bootTimes(`${app}-${ev.color}`)

@@ -25,35 +25,90 @@ const app = 'stale-pool-' + Math.random().toString(16).slice(2, 6)
 const port = await freePort()
 const img = v => `${bed.CUTOVER_TEST_IMAGE_PREFIX}:${v}`
 async function run(mode, v) {
-  const inputs = { ...testbedInputs(bed, app, port), 'proxy-name': `${app}-proxy`, user: bed.CUTOVER_TEST_DEPLOYER_USER, 'drain-timeout': process.env.DRAIN ?? '10s', mode, ...(v ? { image: img(v) } : {}) }
+  const inputs = {
+    ...testbedInputs(bed, app, port),
+    'proxy-name': `${app}-proxy`,
+    user: bed.CUTOVER_TEST_DEPLOYER_USER,
+    'drain-timeout': process.env.DRAIN ?? '10s',
+    mode,
+    ...(v ? { image: img(v) } : {})
+  }
   const started = Date.now()
   const r = await runAction({ node: join(REPO, 'node_modules/.bin/node'), bundle, cwd: REPO, inputs, sshPort: Number(bed.CUTOVER_TEST_SSH_PORT) })
   console.log(`=== ${mode} ${v ?? ''} code ${r.code} ${Math.round(r.exitedAt - r.spawnedAt)} ms ${r.errors.join(' | ')}`)
   if (mode === 'deploy') {
     const late = answers.filter(([t, b]) => t > started + 5000 && t < Date.now() && !b.includes(v))
-    if (late.length) console.log(`   ${late.length} answers of another version 5 s+ after the deploy began: ${[...new Set(late.map(x => x[1].slice(0, 40)))].join('; ')} at +${late.map(x => x[0] - started).slice(0, 5).join(', ')} ms`)
+    if (late.length)
+      console.log(
+        `   ${late.length} answers of another version 5 s+ after the deploy began: ${[...new Set(late.map(x => x[1].slice(0, 40)))].join('; ')} at +${late
+          .map(x => x[0] - started)
+          .slice(0, 5)
+          .join(', ')} ms`
+      )
   }
 }
 const answers = []
 const stats = { long: 0, longFail: [], short: 0, shortFail: 0 }
 let on = true
-const get = (path, agent) => new Promise(res => {
-  const req = http.get({ host: '127.0.0.1', port, path, agent, timeout: 10000 }, r => { let b = ''; r.on('data', d => (b += d)); r.on('end', () => { if (path === '/') answers.push([Date.now(), b.trim()]); res(r.statusCode) }) })
-  req.on('error', e => res(e.code ?? 'ERR')); req.on('timeout', () => req.destroy())
-})
+const get = (path, agent) =>
+  new Promise(res => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent, timeout: 10000 }, r => {
+      let b = ''
+      r.on('data', d => (b += d))
+      r.on('end', () => {
+        if (path === '/') answers.push([Date.now(), b.trim()])
+        res(r.statusCode)
+      })
+    })
+    req.on('error', e => res(e.code ?? 'ERR'))
+    req.on('timeout', () => req.destroy())
+  })
 const t0 = Date.now()
-async function longLoop() { const ps = []; while (on) { stats.long++; const at = Date.now() - t0; ps.push(get('/slow?ms=3000', false).then(s => { if (s !== 200) stats.longFail.push(`${s}@${at}`) })); await new Promise(r => setTimeout(r, 100)) } await Promise.all(ps) }
+async function longLoop() {
+  const ps = []
+  while (on) {
+    stats.long++
+    const at = Date.now() - t0
+    ps.push(
+      get('/slow?ms=3000', false).then(s => {
+        if (s !== 200) stats.longFail.push(`${s}@${at}`)
+      })
+    )
+    await new Promise(r => setTimeout(r, 100))
+  }
+  await Promise.all(ps)
+}
 const ka = new http.Agent({ keepAlive: true, maxSockets: 8 })
-async function shortLoop() { while (on) { stats.short++; const s = await get('/', ka); if (s !== 200) stats.shortFail++; await new Promise(r => setTimeout(r, 20)) } }
-await run('deploy', 'v1'); await run('deploy', 'v2')
+async function shortLoop() {
+  while (on) {
+    stats.short++
+    const s = await get('/', ka)
+    if (s !== 200) stats.shortFail++
+    await new Promise(r => setTimeout(r, 20))
+  }
+}
+await run('deploy', 'v1')
+await run('deploy', 'v2')
 const loops = [longLoop(), ...Array.from({ length: 4 }, shortLoop)]
 const versions = ['v3', 'v1', 'v2']
-for (let i = 0; i < Number(process.env.CYCLES ?? 3); i++) { await run('rollback'); await new Promise(r => setTimeout(r, 2500)); await run('deploy', versions[i % 3]); await new Promise(r => setTimeout(r, 1000)) }
-on = false; await Promise.all(loops)
+for (let i = 0; i < Number(process.env.CYCLES ?? 3); i++) {
+  await run('rollback')
+  await new Promise(r => setTimeout(r, 2500))
+  await run('deploy', versions[i % 3])
+  await new Promise(r => setTimeout(r, 1000))
+}
+on = false
+await Promise.all(loops)
 console.log(JSON.stringify(stats))
 await run('remove')
 // mode remove leaves the shared proxy (this script's own) and the archived ledger: they go too.
-const quiet = args => { try { execFileSync('docker', args, { stdio: 'ignore' }) } catch { /* already gone */ } }
+const quiet = args => {
+  try {
+    execFileSync('docker', args, { stdio: 'ignore' })
+  } catch {
+    /* already gone */
+  }
+}
 quiet(['rm', '-f', `${app}-proxy`])
 quiet(['volume', 'rm', `${app}-proxy-conf`])
 quiet(['network', 'rm', `${app}-proxy-net`])
