@@ -13,6 +13,12 @@ export interface HostState {
   /** The live release, if any. */
   live?: Release
   containers: ColorState[]
+  /**
+   * The proxy's route put right where it disagrees with the ledger. It settles after the step (the
+   * route is the slowest read, a file in the proxy's volume), so a new color's boot overlaps it;
+   * awaited before anything else touches the proxy.
+   */
+  routing: Promise<void>
 }
 
 /**
@@ -48,8 +54,9 @@ export async function readLedger(ctx: EngineContext): Promise<LedgerRecord> {
 
 /**
  * The proxy must route to what the ledger says is live (a route changed by hand, a proxy whose
- * saved configuration is older than the ledger): a mismatch is put right before anything else,
- * and said, when the live release's containers run; otherwise it is said and left to the release.
+ * saved configuration is older than the ledger): a mismatch is put right before anything else
+ * changes on the proxy, and said, when the live release's containers run; otherwise it is said and
+ * left to the release.
  */
 async function repairRouting(
   ctx: EngineContext,
@@ -66,7 +73,7 @@ async function repairRouting(
     ctx.log.warning(`${seen}, whose containers do not run: left for this run's switch to settle.`)
     return
   }
-  ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else.`)
+  ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else changes on the proxy.`)
   // A proxy that is down cannot take it now: the prepare step starts it again, and the switch settles the route.
   await ctx.router.apply(ctx.routeTo(live)).catch((e: Error) => ctx.log.warning(`Could not route ${ctx.app} back to ${live.color} yet: ${e.message}`))
 }
@@ -102,12 +109,12 @@ export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, pl
     // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
     onChecked?.()
     // Recovering containers never changes a route: it is compared once they are read.
-    const routing = live ? route : undefined
     await colors.recover(live, record.preview?.release)
     const containers = await colors.inspect(record.releases)
-    if (routing) await repairRouting(ctx, live!, containers, routing)
+    const routing = live && route ? repairRouting(ctx, live, containers, route) : Promise.resolve()
+    routing.catch(() => undefined) // awaited by the release; this only keeps an early exit from leaving it unhandled
     note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet')
     log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`)
-    return { record, live, containers }
+    return { record, live, containers, routing }
   })
 }
