@@ -46483,8 +46483,9 @@ async function readLedger(ctx) {
 }
 /**
  * The proxy must route to what the ledger says is live (a route changed by hand, a proxy whose
- * saved configuration is older than the ledger): a mismatch is put right before anything else,
- * and said, when the live release's containers run; otherwise it is said and left to the release.
+ * saved configuration is older than the ledger): a mismatch is put right before anything else
+ * changes on the proxy, and said, when the live release's containers run; otherwise it is said and
+ * left to the release.
  */
 async function repairRouting(ctx, live, containers, routing) {
     const routed = await routing;
@@ -46497,7 +46498,7 @@ async function repairRouting(ctx, live, containers, routing) {
         ctx.log.warning(`${seen}, whose containers do not run: left for this run's switch to settle.`);
         return;
     }
-    ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else.`);
+    ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else changes on the proxy.`);
     // A proxy that is down cannot take it now: the prepare step starts it again, and the switch settles the route.
     await ctx.router.apply(ctx.routeTo(live)).catch((e) => ctx.log.warning(`Could not route ${ctx.app} back to ${live.color} yet: ${e.message}`));
 }
@@ -46533,14 +46534,13 @@ async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) 
         // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
         onChecked?.();
         // Recovering containers never changes a route: it is compared once they are read.
-        const routing = live ? route : undefined;
         await colors.recover(live, record.preview?.release);
         const containers = await colors.inspect(record.releases);
-        if (routing)
-            await repairRouting(ctx, live, containers, routing);
+        const routing = live && route ? repairRouting(ctx, live, containers, route) : Promise.resolve();
+        routing.catch(() => undefined); // awaited by the release; this only keeps an early exit from leaving it unhandled
         note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
         log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`);
-        return { record, live, containers };
+        return { record, live, containers, routing };
     });
 }
 
@@ -46994,23 +46994,36 @@ function checkCapabilities(ctx, exposure) {
  * watch → clean up, with one undo stack and one error path (`deliver`).
  */
 async function runRelease(ctx, colors, request, serving) {
-    const { config, log } = ctx;
     const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined;
     let early;
     const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage, () => (early = earlyPull(ctx, request)));
-    const { record, live, containers } = state;
+    const { record, live } = state;
     serving.live = live;
     serving.releases = record.releases;
-    // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
-    if (plain && record.canary && live)
-        return endCanary(ctx, colors, record, live);
-    // mode rollback while a preview waits: the preview goes, the live release is not touched.
-    if (plain && record.preview && live)
-        return discardPreview(ctx, colors, record, live);
-    if (record.preview && request.kind === 'deploy') {
-        const p = record.preview.release;
-        log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
+    // Every way out waits for what the run started on the proxy meanwhile (the route's repair, the proxy check).
+    const started = [state.routing];
+    try {
+        // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+        // mode rollback while a preview waits: the preview goes, the live release is not touched.
+        // Both change the route: the route is settled first.
+        if (plain && live && (record.canary || record.preview)) {
+            await state.routing;
+            return await (record.canary ? endCanary(ctx, colors, record, live) : discardPreview(ctx, colors, record, live));
+        }
+        if (record.preview && request.kind === 'deploy') {
+            const p = record.preview.release;
+            ctx.log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
+        }
+        return await planAndDeliver(ctx, colors, request, serving, state, early, p => started.push(p));
     }
+    finally {
+        await Promise.allSettled(started);
+    }
+}
+/** From the host's state: the plan, the image, the proxy check, then the delivery. */
+async function planAndDeliver(ctx, colors, request, serving, state, early, started) {
+    const { config, log } = ctx;
+    const { record, live, containers } = state;
     const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request });
     if (plan.kind === 'impossible')
         throw new ReleaseError({ reason: `Cannot roll back ${ctx.app}: ${plan.why}.` });
@@ -47024,39 +47037,33 @@ async function runRelease(ctx, colors, request, serving) {
         restores: plan.restores,
         ...(exposure.kind === 'preview' ? { preview: true } : {})
     });
-    // The proxy check does not depend on the image: it runs while the image is pulled.
+    // The proxy check does not depend on the image: it runs while the image is pulled, and while the
+    // color boots and is gated (awaited before the first route change). It follows the route's repair.
     const network = networkName(ctx.app);
-    const proxyReady = ctx.host
-        .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app })
-        .then(() => ensureComposeNetworks(ctx.host, config))
-        .then(() => (ctx.web ? ctx.router.ensure(network) : undefined));
-    proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+    const networksReady = ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config));
+    const proxyReady = Promise.all([networksReady, state.routing]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined));
+    proxyReady.catch(() => undefined); // awaited later; this only keeps an early exit from leaving it unhandled
+    started(proxyReady);
     const roles = config.roles ?? NO_ROLES;
     const hash = releaseHash(configHash(config.container, config.health.port), roles);
     if (config.shared?.length)
         await startShared(ctx, proxyReady, network);
     let image;
     if (plan.kind === 'start-new') {
-        try {
-            const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
-            image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early);
-            // compose-file: services of another image than the routed one.
-            if (request.kind === 'deploy')
-                await colors.pullWorkerImages(roles.workers.map(recordOf));
-        }
-        catch (e) {
-            await proxyReady.catch(() => undefined);
-            throw e;
-        }
+        const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
+        image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early);
+        // compose-file: services of another image than the routed one.
+        if (request.kind === 'deploy')
+            await colors.pullWorkerImages(roles.workers.map(recordOf));
         const liveState = live ? containers.find(c => c.color === live.color) : undefined;
         if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
             await proxyReady;
             return alreadyLive(ctx, colors, record, live, liveState?.id, containers);
         }
     }
-    await proxyReady;
+    await networksReady;
     ctx.checkAborted(live);
-    return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving });
+    return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving, proxyReady });
 }
 /** The image a deploy (or a rollback to-image) starts whatever the host holds: pulled while the inspect step reads the rest. */
 function earlyPull(ctx, request) {
@@ -47094,11 +47101,14 @@ async function deliver(ctx, colors, d) {
         kind: d.kind,
         undo,
         serving: d.serving,
-        ready: once(() => colors.gated().catch((e) => {
-            throw new ReleaseError({
-                reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+        ready: once(async () => {
+            await d.proxyReady;
+            await colors.gated().catch((e) => {
+                throw new ReleaseError({
+                    reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+                });
             });
-        }))
+        })
     };
     try {
         if (!d.keepBootOnFailure)
@@ -47116,6 +47126,8 @@ async function deliver(ctx, colors, d) {
         await run.ready();
     }
     catch (e) {
+        // Nothing of the proxy's check is left running while the host is put back.
+        await d.proxyReady?.catch(() => undefined);
         const stuck = (await undo.unwind())?.ifStuck;
         if (stuck) {
             d.serving.live = stuck.live;
