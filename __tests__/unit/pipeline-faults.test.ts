@@ -336,6 +336,18 @@ describe('the proxy checked against the ledger at the start', () => {
     expect(bed.router.calls.slice(calls).filter(c => c === 'apply' || c === 'ensure')).toEqual(['apply', 'ensure', 'apply'])
   })
 
+  it('a route found wrong is put right when the new color fails to start, before the proxy was asked anything else', async () => {
+    const bed = new EngineBed([V1, V2, V3])
+    await deployed(bed, V1, V2)
+    const standby = bed.ledger.record!.releases[1]
+    await bed.router.apply(bed.router.applied.find(r => r.releaseId === standby.id)!)
+    const applied = bed.router.applied.length
+    bed.host.failures.set('start', new Error('OCI runtime create failed'))
+    await expect(bed.engine(plain).release({ kind: 'deploy', image: V3 })).rejects.toThrow(/OCI runtime create failed/)
+    expect(bed.router.applied.slice(applied).map(r => `${r.color} ${r.releaseId}`)).toEqual(['green r2'])
+    expect(bed.log.text()).toMatch(/routing it back to green/)
+  })
+
   it('a new color that fails its gate while the route is read is removed after the route was put right', async () => {
     const bed = new EngineBed([V1, V2, V3])
     await deployed(bed, V1, V2)

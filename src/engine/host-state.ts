@@ -6,6 +6,7 @@ import type { ColorSet, ColorState } from './color-set.js'
 import { isContainerOf } from './plan.js'
 import { externalNetworks } from './compose-project.js'
 import type { EngineContext } from './context.js'
+import { Lazy } from './lazy.js'
 
 /** What the inspect step found. */
 export interface HostState {
@@ -14,11 +15,12 @@ export interface HostState {
   live?: Release
   containers: ColorState[]
   /**
-   * The proxy's route put right where it disagrees with the ledger. It settles after the step (the
-   * route is the slowest read, a file in the proxy's volume), so a new color's boot overlaps it;
-   * awaited before anything else touches the proxy.
+   * The proxy's route put right where it disagrees with the ledger. Started after the step (the
+   * route is the slowest read, a file in the proxy's volume, and Docker serves it slower while it
+   * starts a container): a new color's health gate overlaps it. Settled before anything else
+   * changes on the proxy.
    */
-  routing: Promise<void>
+  routing: Lazy<void>
 }
 
 /**
@@ -87,9 +89,6 @@ async function repairRouting(
 export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, plainRollback = false, onChecked?: () => void): Promise<HostState> {
   const { host, config, log, timeline } = ctx
   return timeline.step('inspect', 'Reading the state of the host', async note => {
-    // The proxy's route is the slowest read (a file in the proxy's volume): asked for first, used below.
-    const route = ctx.web ? ctx.router.current() : undefined
-    route?.catch(() => undefined)
     const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()])
     if (missing.length) {
       throw new ReleaseError({
@@ -111,8 +110,7 @@ export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, pl
     // Recovering containers never changes a route: it is compared once they are read.
     await colors.recover(live, record.preview?.release)
     const containers = await colors.inspect(record.releases)
-    const routing = live && route ? repairRouting(ctx, live, containers, route) : Promise.resolve()
-    routing.catch(() => undefined) // awaited by the release; this only keeps an early exit from leaving it unhandled
+    const routing = new Lazy(async () => (live && ctx.web ? repairRouting(ctx, live, containers, ctx.router.current()) : undefined))
     note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet')
     log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`)
     return { record, live, containers, routing }

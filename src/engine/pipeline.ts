@@ -14,6 +14,7 @@ import { switchExposure } from './expose-switch.js'
 import type { Exposure, ExposureRun, Serving } from './exposure.js'
 import { discardPreview, endCanary } from './endings.js'
 import { inspectForRelease, type HostState } from './host-state.js'
+import { Lazy } from './lazy.js'
 import { planRelease, type ReleaseRequest } from './plan.js'
 import type { ImageInfo } from './ports.js'
 import { alreadyLive, EarlyPull, pullFor, loadArchive, runReleaseCommandStep, startShared } from './prepare.js'
@@ -54,13 +55,13 @@ export async function runRelease(ctx: EngineContext, colors: ColorSet, request: 
   serving.live = live
   serving.releases = record.releases
   // Every way out waits for what the run started on the proxy meanwhile (the route's repair, the proxy check).
-  const started: Promise<unknown>[] = [state.routing]
+  const started: Lazy<unknown>[] = [state.routing]
   try {
     // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
     // mode rollback while a preview waits: the preview goes, the live release is not touched.
     // Both change the route: the route is settled first.
     if (plain && live && (record.canary || record.preview)) {
-      await state.routing
+      await state.routing.get()
       return await (record.canary ? endCanary(ctx, colors, record, live) : discardPreview(ctx, colors, record, live))
     }
     if (record.preview && request.kind === 'deploy') {
@@ -69,7 +70,9 @@ export async function runRelease(ctx: EngineContext, colors: ColorSet, request: 
     }
     return await planAndDeliver(ctx, colors, request, serving, state, early, p => started.push(p))
   } finally {
-    await Promise.allSettled(started)
+    // A route found wrong is put right by the end of every run, one that failed before the proxy check too.
+    await state.routing.get().catch(() => undefined)
+    for (const work of started) await work.settled()
   }
 }
 
@@ -81,7 +84,7 @@ async function planAndDeliver(
   serving: Serving,
   state: HostState,
   early: EarlyPull | undefined,
-  started: (p: Promise<unknown>) => void
+  started: (work: Lazy<unknown>) => void
 ): Promise<ReleaseResult> {
   const { config, log } = ctx
   const { record, live, containers } = state
@@ -98,16 +101,17 @@ async function planAndDeliver(
     ...(exposure.kind === 'preview' ? { preview: true } : {})
   })
 
-  // The proxy check does not depend on the image: it runs while the image is pulled, and while the
-  // color boots and is gated (awaited before the first route change). It follows the route's repair.
+  // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
+  // them slower while it starts a container); anything else has them at once. Awaited before the first route change.
   const network = networkName(ctx.app)
   const networksReady = ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config))
-  const proxyReady = Promise.all([networksReady, state.routing]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined))
-  proxyReady.catch(() => undefined) // awaited later; this only keeps an early exit from leaving it unhandled
+  networksReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
+  const proxyReady = new Lazy(() => Promise.all([networksReady, state.routing.get()]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined)))
   started(proxyReady)
+  if (plan.kind !== 'start-new') void proxyReady.get()
   const roles = config.roles ?? NO_ROLES
   const hash = releaseHash(configHash(config.container, config.health.port), roles)
-  if (config.shared?.length) await startShared(ctx, proxyReady, network)
+  if (config.shared?.length) await startShared(ctx, proxyReady.get(), network)
   let image: ImageInfo | undefined
   if (plan.kind === 'start-new') {
     const archive = request.kind === 'deploy' ? config.imageArchive : undefined
@@ -116,7 +120,7 @@ async function planAndDeliver(
     if (request.kind === 'deploy') await colors.pullWorkerImages(roles.workers.map(recordOf))
     const liveState = live ? containers.find(c => c.color === live.color) : undefined
     if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
-      await proxyReady
+      await proxyReady.get()
       return alreadyLive(ctx, colors, record, live, liveState?.id, containers)
     }
   }
@@ -145,8 +149,8 @@ export interface Delivery {
   undo?: UndoStack
   /** Containers already serving a share (a canary being promoted): routed away by the caller's undo, not stopped here. */
   keepBootOnFailure?: boolean
-  /** The proxy checked and its route settled, still under way while the new color boots: awaited before the first route change. */
-  proxyReady?: Promise<unknown>
+  /** The proxy checked and its route settled: started after the boot if not before, awaited before the first route change. */
+  proxyReady?: Lazy<unknown>
 }
 
 /**
@@ -179,7 +183,7 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     undo,
     serving: d.serving,
     ready: once(async () => {
-      await d.proxyReady
+      await d.proxyReady?.get()
       await colors.gated().catch((e: Error) => {
         throw new ReleaseError({
           reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
@@ -191,6 +195,7 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     if (!d.keepBootOnFailure) undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers))
     if (ctx.web) {
       await ctx.timeline.step('boot', `Starting ${colors.describe(plan)}`, () => colors.boot(plan, release))
+      void d.proxyReady?.get()
       ctx.checkAborted(live)
       await colors.gate(plan, live)
     }
@@ -202,7 +207,7 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     await run.ready()
   } catch (e) {
     // Nothing of the proxy's check is left running while the host is put back.
-    await d.proxyReady?.catch(() => undefined)
+    await d.proxyReady?.settled()
     const stuck = (await undo.unwind())?.ifStuck
     if (stuck) {
       d.serving.live = stuck.live
