@@ -40868,7 +40868,7 @@ function wrappy (fn, cb) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1876);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5169);
 
 
 // The command line's entry (bundled to dist/cli/index.js, the package's `cutover` bin).
@@ -40880,7 +40880,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1876:
+/***/ 5169:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -46441,7 +46441,30 @@ async function rebuildMissingLedger(deps, app, routing) {
     return text;
 }
 
+;// CONCATENATED MODULE: ./src/engine/lazy.ts
+/** Work started by whichever step needs it first, then shared; a way out waits for it only if it started. */
+class Lazy {
+    start;
+    made;
+    constructor(start) {
+        this.start = start;
+    }
+    /** Starts it on the first call; every call gets the same promise. */
+    get() {
+        if (!this.made) {
+            this.made = this.start();
+            this.made.catch(() => undefined); // awaited by whoever asked; this only keeps an early exit from leaving it unhandled
+        }
+        return this.made;
+    }
+    /** Once what was started settled, whatever its outcome (at once when nothing started). */
+    async settled() {
+        await this.made?.catch(() => undefined);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/host-state.ts
+
 
 
 
@@ -46511,9 +46534,6 @@ async function repairRouting(ctx, live, containers, routing) {
 async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
-        // The proxy's route is the slowest read (a file in the proxy's volume): asked for first, used below.
-        const route = ctx.web ? ctx.router.current() : undefined;
-        route?.catch(() => undefined);
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
         if (missing.length) {
             throw new ReleaseError({
@@ -46536,8 +46556,7 @@ async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) 
         // Recovering containers never changes a route: it is compared once they are read.
         await colors.recover(live, record.preview?.release);
         const containers = await colors.inspect(record.releases);
-        const routing = live && route ? repairRouting(ctx, live, containers, route) : Promise.resolve();
-        routing.catch(() => undefined); // awaited by the release; this only keeps an early exit from leaving it unhandled
+        const routing = new Lazy(async () => (live && ctx.web ? repairRouting(ctx, live, containers, ctx.router.current()) : undefined));
         note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
         log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`);
         return { record, live, containers, routing };
@@ -46964,6 +46983,7 @@ class UndoStack {
 
 
 
+
 /** How the gated color is exposed, from the inputs and what is live. */
 function exposureFor(ctx, kind, live, promoting = false) {
     const { strategy } = ctx.config;
@@ -47007,7 +47027,7 @@ async function runRelease(ctx, colors, request, serving) {
         // mode rollback while a preview waits: the preview goes, the live release is not touched.
         // Both change the route: the route is settled first.
         if (plain && live && (record.canary || record.preview)) {
-            await state.routing;
+            await state.routing.get();
             return await (record.canary ? endCanary(ctx, colors, record, live) : discardPreview(ctx, colors, record, live));
         }
         if (record.preview && request.kind === 'deploy') {
@@ -47017,7 +47037,10 @@ async function runRelease(ctx, colors, request, serving) {
         return await planAndDeliver(ctx, colors, request, serving, state, early, p => started.push(p));
     }
     finally {
-        await Promise.allSettled(started);
+        // A route found wrong is put right by the end of every run, one that failed before the proxy check too.
+        await state.routing.get().catch(() => undefined);
+        for (const work of started)
+            await work.settled();
     }
 }
 /** From the host's state: the plan, the image, the proxy check, then the delivery. */
@@ -47037,17 +47060,19 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
         restores: plan.restores,
         ...(exposure.kind === 'preview' ? { preview: true } : {})
     });
-    // The proxy check does not depend on the image: it runs while the image is pulled, and while the
-    // color boots and is gated (awaited before the first route change). It follows the route's repair.
+    // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
+    // them slower while it starts a container); anything else has them at once. Awaited before the first route change.
     const network = networkName(ctx.app);
     const networksReady = ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config));
-    const proxyReady = Promise.all([networksReady, state.routing]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined));
-    proxyReady.catch(() => undefined); // awaited later; this only keeps an early exit from leaving it unhandled
+    networksReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+    const proxyReady = new Lazy(() => Promise.all([networksReady, state.routing.get()]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined)));
     started(proxyReady);
+    if (plan.kind !== 'start-new')
+        void proxyReady.get();
     const roles = config.roles ?? NO_ROLES;
     const hash = releaseHash(configHash(config.container, config.health.port), roles);
     if (config.shared?.length)
-        await startShared(ctx, proxyReady, network);
+        await startShared(ctx, proxyReady.get(), network);
     let image;
     if (plan.kind === 'start-new') {
         const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
@@ -47057,7 +47082,7 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
             await colors.pullWorkerImages(roles.workers.map(recordOf));
         const liveState = live ? containers.find(c => c.color === live.color) : undefined;
         if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
-            await proxyReady;
+            await proxyReady.get();
             return alreadyLive(ctx, colors, record, live, liveState?.id, containers);
         }
     }
@@ -47102,7 +47127,7 @@ async function deliver(ctx, colors, d) {
         undo,
         serving: d.serving,
         ready: once(async () => {
-            await d.proxyReady;
+            await d.proxyReady?.get();
             await colors.gated().catch((e) => {
                 throw new ReleaseError({
                     reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
@@ -47115,6 +47140,7 @@ async function deliver(ctx, colors, d) {
             undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers));
         if (ctx.web) {
             await ctx.timeline.step('boot', `Starting ${colors.describe(plan)}`, () => colors.boot(plan, release));
+            void d.proxyReady?.get();
             ctx.checkAborted(live);
             await colors.gate(plan, live);
         }
@@ -47127,7 +47153,7 @@ async function deliver(ctx, colors, d) {
     }
     catch (e) {
         // Nothing of the proxy's check is left running while the host is put back.
-        await d.proxyReady?.catch(() => undefined);
+        await d.proxyReady?.settled();
         const stuck = (await undo.unwind())?.ifStuck;
         if (stuck) {
             d.serving.live = stuck.live;
