@@ -1,8 +1,8 @@
-export const id = 62;
-export const ids = [62];
+export const id = 934;
+export const ids = [934];
 export const modules = {
 
-/***/ 9007:
+/***/ 3449:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -32,11 +32,11 @@ class ReleaseError extends Error {
 }
 
 // EXTERNAL MODULE: ./src/core/names.ts
-var core_names = __webpack_require__(2483);
+var core_names = __webpack_require__(3465);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __webpack_require__(7598);
 // EXTERNAL MODULE: ./src/core/image-ref.ts
-var image_ref = __webpack_require__(3386);
+var image_ref = __webpack_require__(5756);
 ;// CONCATENATED MODULE: ./src/engine/compose-project.ts
 /**
  * What makes cutover's containers a compose project to Docker's tools: compose's own labels
@@ -752,6 +752,7 @@ function replicaNote(replica) {
 /** The color set of an app on one Docker host: containers `<app>-<color>[-N]` and its workers. */
 class ContainerColorSet {
     ctx;
+    gateAsksProxy = false;
     workers;
     /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
     stoppedForHandover = [];
@@ -1223,7 +1224,7 @@ class EngineContext {
 }
 
 // EXTERNAL MODULE: ./src/core/capabilities.ts
-var capabilities = __webpack_require__(3649);
+var capabilities = __webpack_require__(1463);
 ;// CONCATENATED MODULE: ./src/engine/exposure.ts
 
 
@@ -2569,7 +2570,30 @@ async function rebuildMissingLedger(deps, app, routing) {
     return text;
 }
 
+;// CONCATENATED MODULE: ./src/engine/lazy.ts
+/** Work started by whichever step needs it first, then shared; a way out waits for it only if it started. */
+class Lazy {
+    start;
+    made;
+    constructor(start) {
+        this.start = start;
+    }
+    /** Starts it on the first call; every call gets the same promise. */
+    get() {
+        if (!this.made) {
+            this.made = this.start();
+            this.made.catch(() => undefined); // awaited by whoever asked; this only keeps an early exit from leaving it unhandled
+        }
+        return this.made;
+    }
+    /** Once what was started settled, whatever its outcome (at once when nothing started). */
+    async settled() {
+        await this.made?.catch(() => undefined);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/host-state.ts
+
 
 
 
@@ -2639,9 +2663,6 @@ async function repairRouting(ctx, live, containers, routing) {
 async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
-        // The proxy's route is the slowest read (a file in the proxy's volume): asked for first, used below.
-        const route = ctx.web ? ctx.router.current() : undefined;
-        route?.catch(() => undefined);
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
         if (missing.length) {
             throw new ReleaseError({
@@ -2664,8 +2685,7 @@ async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) 
         // Recovering containers never changes a route: it is compared once they are read.
         await colors.recover(live, record.preview?.release);
         const containers = await colors.inspect(record.releases);
-        const routing = live && route ? repairRouting(ctx, live, containers, route) : Promise.resolve();
-        routing.catch(() => undefined); // awaited by the release; this only keeps an early exit from leaving it unhandled
+        const routing = new Lazy(async () => (live && ctx.web ? repairRouting(ctx, live, containers, ctx.router.current()) : undefined));
         note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
         log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`);
         return { record, live, containers, routing };
@@ -3092,6 +3112,7 @@ class UndoStack {
 
 
 
+
 /** How the gated color is exposed, from the inputs and what is live. */
 function exposureFor(ctx, kind, live, promoting = false) {
     const { strategy } = ctx.config;
@@ -3135,7 +3156,7 @@ async function runRelease(ctx, colors, request, serving) {
         // mode rollback while a preview waits: the preview goes, the live release is not touched.
         // Both change the route: the route is settled first.
         if (plain && live && (record.canary || record.preview)) {
-            await state.routing;
+            await state.routing.get();
             return await (record.canary ? endCanary(ctx, colors, record, live) : discardPreview(ctx, colors, record, live));
         }
         if (record.preview && request.kind === 'deploy') {
@@ -3145,7 +3166,10 @@ async function runRelease(ctx, colors, request, serving) {
         return await planAndDeliver(ctx, colors, request, serving, state, early, p => started.push(p));
     }
     finally {
-        await Promise.allSettled(started);
+        // A route found wrong is put right by the end of every run, one that failed before the proxy check too.
+        await state.routing.get().catch(() => undefined);
+        for (const work of started)
+            await work.settled();
     }
 }
 /** From the host's state: the plan, the image, the proxy check, then the delivery. */
@@ -3165,17 +3189,20 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
         restores: plan.restores,
         ...(exposure.kind === 'preview' ? { preview: true } : {})
     });
-    // The proxy check does not depend on the image: it runs while the image is pulled, and while the
-    // color boots and is gated (awaited before the first route change). It follows the route's repair.
+    // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
+    // them slower while it starts a container), unless the gate asks the proxy; anything else has them
+    // at once. Awaited before the first route change.
     const network = (0,core_names/* networkName */.uv)(ctx.app);
     const networksReady = ctx.host.ensureNetwork(network, { [core_names/* LABEL */.d_.managed]: 'true', [core_names/* LABEL */.d_.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config));
-    const proxyReady = Promise.all([networksReady, state.routing]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined));
-    proxyReady.catch(() => undefined); // awaited later; this only keeps an early exit from leaving it unhandled
+    networksReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+    const proxyReady = new Lazy(() => Promise.all([networksReady, state.routing.get()]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined)));
     started(proxyReady);
+    if (plan.kind !== 'start-new')
+        void proxyReady.get();
     const roles = config.roles ?? NO_ROLES;
     const hash = releaseHash(configHash(config.container, config.health.port), roles);
     if (config.shared?.length)
-        await startShared(ctx, proxyReady, network);
+        await startShared(ctx, proxyReady.get(), network);
     let image;
     if (plan.kind === 'start-new') {
         const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
@@ -3185,11 +3212,13 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
             await colors.pullWorkerImages(roles.workers.map(recordOf));
         const liveState = live ? containers.find(c => c.color === live.color) : undefined;
         if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
-            await proxyReady;
+            await proxyReady.get();
             return alreadyLive(ctx, colors, record, live, liveState?.id, containers);
         }
     }
     await networksReady;
+    if (colors.gateAsksProxy)
+        await proxyReady.get();
     ctx.checkAborted(live);
     return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving, proxyReady });
 }
@@ -3230,7 +3259,7 @@ async function deliver(ctx, colors, d) {
         undo,
         serving: d.serving,
         ready: once(async () => {
-            await d.proxyReady;
+            await d.proxyReady?.get();
             await colors.gated().catch((e) => {
                 throw new ReleaseError({
                     reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
@@ -3243,6 +3272,7 @@ async function deliver(ctx, colors, d) {
             undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers));
         if (ctx.web) {
             await ctx.timeline.step('boot', `Starting ${colors.describe(plan)}`, () => colors.boot(plan, release));
+            void d.proxyReady?.get();
             ctx.checkAborted(live);
             await colors.gate(plan, live);
         }
@@ -3255,7 +3285,7 @@ async function deliver(ctx, colors, d) {
     }
     catch (e) {
         // Nothing of the proxy's check is left running while the host is put back.
-        await d.proxyReady?.catch(() => undefined);
+        await d.proxyReady?.settled();
         const stuck = (await undo.unwind())?.ifStuck;
         if (stuck) {
             d.serving.live = stuck.live;
@@ -3868,7 +3898,7 @@ function withOutcome(e, live, releases) {
 }
 
 // EXTERNAL MODULE: ./src/core/trace.ts
-var trace = __webpack_require__(4186);
+var trace = __webpack_require__(4120);
 ;// CONCATENATED MODULE: ./src/engine/timeline.ts
 
 /** Times each step of a run and wraps it in a collapsible log group. */
@@ -3912,10 +3942,10 @@ class Timeline {
 var external_node_fs_ = __webpack_require__(3024);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __webpack_require__(7075);
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __webpack_require__(6118);
+// EXTERNAL MODULE: ../main/node_modules/tar-stream/index.js
+var tar_stream = __webpack_require__(8006);
 // EXTERNAL MODULE: ./src/transport/host-text.ts
-var host_text = __webpack_require__(2759);
+var host_text = __webpack_require__(6865);
 ;// CONCATENATED MODULE: ./src/transport/docker-ops.ts
 
 
@@ -4142,6 +4172,9 @@ async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_ID
     const arm = () => {
         clearTimeout(idle);
         idle = setTimeout(() => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)), idleTimeoutMs);
+        // Bounds a pull someone awaits; a pull the run left behind (it was refused while an early pull
+        // went on) must not keep the finished process alive until the timer fires.
+        idle.unref();
     };
     arm();
     try {
@@ -4182,7 +4215,7 @@ async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_ID
 var external_node_http_ = __webpack_require__(7067);
 var external_node_http_default = /*#__PURE__*/__webpack_require__.n(external_node_http_);
 // EXTERNAL MODULE: ./src/transport/ssh.ts
-var transport_ssh = __webpack_require__(7171);
+var transport_ssh = __webpack_require__(6277);
 ;// CONCATENATED MODULE: ./src/transport/http-probe.ts
 
 
@@ -4690,9 +4723,9 @@ function recordedImages(rec) {
 }
 
 // EXTERNAL MODULE: ./src/host/lock.ts
-var lock = __webpack_require__(2703);
+var lock = __webpack_require__(5225);
 // EXTERNAL MODULE: ./src/proxy/capabilities.ts
-var proxy_capabilities = __webpack_require__(3752);
+var proxy_capabilities = __webpack_require__(694);
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-strategy.ts
 
 
@@ -6423,7 +6456,7 @@ class ConfVolume {
 }
 
 // EXTERNAL MODULE: ./src/core/listen.ts
-var listen = __webpack_require__(8256);
+var listen = __webpack_require__(8042);
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-relay.ts
 
 
@@ -9159,7 +9192,7 @@ function createRouter(settings, app, on) {
 }
 
 // EXTERNAL MODULE: ./src/engine/modes.ts
-var modes = __webpack_require__(9066);
+var modes = __webpack_require__(9688);
 ;// CONCATENATED MODULE: ./src/proxy/choose.ts
 
 
@@ -9438,6 +9471,8 @@ class SwarmColorSet {
     cluster;
     proxy;
     settings;
+    /** The gate asks the proxy tasks which servers their own checks see up. */
+    gateAsksProxy = true;
     /** What boot did to the color's service, so a failed release can put it back. */
     booted;
     workersBooted = [];
@@ -10701,7 +10736,7 @@ class GithubDeployment {
      * Enterprise Server works as it is.
      */
     octokit() {
-        this.client ??= __webpack_require__.e(/* import() */ 413).then(__webpack_require__.bind(__webpack_require__, 2413)).then(github => github.getOctokit(this.token));
+        this.client ??= __webpack_require__.e(/* import() */ 925).then(__webpack_require__.bind(__webpack_require__, 2925)).then(github => github.getOctokit(this.token));
         return this.client;
     }
     static forRun(token, ctx, request, log) {
@@ -10887,8 +10922,8 @@ function renderCertificates(certs, now = Date.now()) {
 
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __webpack_require__(7975);
-// EXTERNAL MODULE: ./node_modules/dockerode/lib/docker.js
-var lib_docker = __webpack_require__(9040);
+// EXTERNAL MODULE: ../main/node_modules/dockerode/lib/docker.js
+var lib_docker = __webpack_require__(8240);
 var docker_default = /*#__PURE__*/__webpack_require__.n(lib_docker);
 ;// CONCATENATED MODULE: ./src/transport/docker.ts
 
@@ -12174,9 +12209,9 @@ async function report(config, outcome, sink, infrastructureError, startDeploymen
 }
 
 // EXTERNAL MODULE: ./src/reporting/workflow-commands.ts + 2 modules
-var workflow_commands = __webpack_require__(371);
+var workflow_commands = __webpack_require__(4278);
 // EXTERNAL MODULE: ./src/reporting/log.ts
-var log = __webpack_require__(48);
+var log = __webpack_require__(1370);
 ;// CONCATENATED MODULE: ./src/run-sink.ts
 
 
@@ -12203,7 +12238,7 @@ const actionsSink = {
 };
 
 // EXTERNAL MODULE: ./src/start.ts + 27 modules
-var start = __webpack_require__(4234);
+var start = __webpack_require__(5060);
 ;// CONCATENATED MODULE: ./src/main.ts
 
 
@@ -12273,6 +12308,8 @@ class Resources {
         this.ssh?.close();
     }
 }
+/** How long the finished action's process may take to end by itself. */
+const EXIT_GRACE_MS = 2000;
 /** The Action's run, once start.ts has read the inputs (and, for one host, started connecting). */
 async function run(started) {
     trace/* trace */.u.mark('main');
@@ -12283,6 +12320,8 @@ async function run(started) {
     const end = await execute(started.config, actionsSink, actionIdentity(started.holder), started.early);
     if (end.cancelled)
         process.exit(1);
+    // Reported, connection closed: nothing the run left behind (a pull it no longer awaits) holds the job's step.
+    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }
 /**
  * One run on the engine, for the Action and the command line alike: `sink` takes its report.
@@ -12505,7 +12544,7 @@ async function runOneHost(run) {
 
 /***/ }),
 
-/***/ 5232:
+/***/ 2110:
 /***/ ((module) => {
 
 // Stand-in bundled instead of @grpc/grpc-js, @grpc/proto-loader and protobufjs (see the "paths"
