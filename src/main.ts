@@ -83,6 +83,9 @@ class Resources {
   }
 }
 
+/** How long the finished action's process may take to end by itself. */
+const EXIT_GRACE_MS = 2000
+
 /** The Action's run, once start.ts has read the inputs (and, for one host, started connecting). */
 export async function run(started: Start): Promise<void> {
   trace.mark('main')
@@ -92,6 +95,8 @@ export async function run(started: Start): Promise<void> {
   }
   const end = await execute(started.config, actionsSink, actionIdentity(started.holder), started.early)
   if (end.cancelled) process.exit(1)
+  // Reported, connection closed: nothing the run left behind (a pull it no longer awaits) holds the job's step.
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref()
 }
 
 /** How a run ended: its result, and whether a signal cancelled it. */

@@ -320,6 +320,22 @@ describe('pullImage', () => {
     expect(lines).toEqual(['1: Pulling from acme/web'])
   })
 
+  it("a pull's idle timer does not keep the process alive (a refused run may leave an early pull behind)", async () => {
+    const { path } = await server(s =>
+      s.once('data', () =>
+        s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' + chunk('{"status":"Downloading","id":"1"}\n'))
+      )
+    )
+    const timers = () => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+    const before = timers()
+    const lines: string[] = []
+    const pull = pullImage(new Docker({ socketPath: path }), 'acme/web:1', undefined, l => lines.push(l), 60_000)
+    pull.catch(() => undefined)
+    for (let i = 0; i < 200 && !lines.length; i++) await new Promise(r => setTimeout(r, 10))
+    expect(lines).toEqual(['1: Downloading'])
+    expect(timers()).toBe(before)
+  })
+
   it('fails a pull whose answer is cut off, instead of taking it for done', async () => {
     const { path } = await server(s =>
       s.once('data', () => {

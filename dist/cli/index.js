@@ -44626,6 +44626,7 @@ function replicaNote(replica) {
 /** The color set of an app on one Docker host: containers `<app>-<color>[-N]` and its workers. */
 class ContainerColorSet {
     ctx;
+    gateAsksProxy = false;
     workers;
     /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
     stoppedForHandover = [];
@@ -47061,7 +47062,8 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
         ...(exposure.kind === 'preview' ? { preview: true } : {})
     });
     // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
-    // them slower while it starts a container); anything else has them at once. Awaited before the first route change.
+    // them slower while it starts a container), unless the gate asks the proxy; anything else has them
+    // at once. Awaited before the first route change.
     const network = networkName(ctx.app);
     const networksReady = ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config));
     networksReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
@@ -47087,6 +47089,8 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
         }
     }
     await networksReady;
+    if (colors.gateAsksProxy)
+        await proxyReady.get();
     ctx.checkAborted(live);
     return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving, proxyReady });
 }
@@ -48054,6 +48058,9 @@ async function pullImage(docker, image, authconfig, log, idleTimeoutMs = PULL_ID
     const arm = () => {
         clearTimeout(idle);
         idle = setTimeout(() => stream.destroy(new Error(`no progress from the Docker daemon for ${idleTimeoutMs < 1000 ? `${idleTimeoutMs} ms` : `${Math.round(idleTimeoutMs / 1000)} s`}`)), idleTimeoutMs);
+        // Bounds a pull someone awaits; a pull the run left behind (it was refused while an early pull
+        // went on) must not keep the finished process alive until the timer fires.
+        idle.unref();
     };
     arm();
     try {
@@ -53999,6 +54006,8 @@ class SwarmColorSet {
     cluster;
     proxy;
     settings;
+    /** The gate asks the proxy tasks which servers their own checks see up. */
+    gateAsksProxy = true;
     /** What boot did to the color's service, so a failed release can put it back. */
     booted;
     workersBooted = [];
@@ -57053,6 +57062,8 @@ class Resources {
         this.ssh?.close();
     }
 }
+/** How long the finished action's process may take to end by itself. */
+const EXIT_GRACE_MS = 2000;
 /** The Action's run, once start.ts has read the inputs (and, for one host, started connecting). */
 async function run(started) {
     trace.mark('main');
@@ -57063,6 +57074,8 @@ async function run(started) {
     const end = await execute(started.config, actionsSink, actionIdentity(started.holder), started.early);
     if (end.cancelled)
         process.exit(1);
+    // Reported, connection closed: nothing the run left behind (a pull it no longer awaits) holds the job's step.
+    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }
 /**
  * One run on the engine, for the Action and the command line alike: `sink` takes its report.

@@ -102,7 +102,8 @@ async function planAndDeliver(
   })
 
   // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
-  // them slower while it starts a container); anything else has them at once. Awaited before the first route change.
+  // them slower while it starts a container), unless the gate asks the proxy; anything else has them
+  // at once. Awaited before the first route change.
   const network = networkName(ctx.app)
   const networksReady = ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config))
   networksReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
@@ -125,6 +126,7 @@ async function planAndDeliver(
     }
   }
   await networksReady
+  if (colors.gateAsksProxy) await proxyReady.get()
   ctx.checkAborted(live)
   return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving, proxyReady })
 }

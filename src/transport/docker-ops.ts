@@ -254,6 +254,9 @@ export async function pullImage(
         ),
       idleTimeoutMs
     )
+    // Bounds a pull someone awaits; a pull the run left behind (it was refused while an early pull
+    // went on) must not keep the finished process alive until the timer fires.
+    idle.unref()
   }
   arm()
   try {
