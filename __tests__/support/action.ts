@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO, testbed } from './testbed.js'
@@ -61,8 +61,8 @@ export function startAction(inputs: Record<string, string>, extraEnv: Record<str
   child.stdout!.on('data', d => (stdout += d))
   child.stderr!.on('data', d => (stderr += d))
   const done = new Promise<ActionRun>(resolve =>
-    child.on('close', (code, signal) =>
-      resolve({
+    child.on('close', (code, signal) => {
+      const run = {
         code,
         signal,
         stdout,
@@ -71,8 +71,11 @@ export function startAction(inputs: Record<string, string>, extraEnv: Record<str
         summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8'),
         ms: Date.now() - started,
         errors: stdout.split('\n').filter(l => l.startsWith('::error'))
-      })
-    )
+      }
+      // Read: the run's files (its RUNNER_TEMP) go, as the runner's do after a job.
+      rmSync(dir, { recursive: true, force: true })
+      resolve(run)
+    })
   )
   return { child, done }
 }
