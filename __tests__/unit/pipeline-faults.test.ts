@@ -296,6 +296,22 @@ describe('only cutover containers are touched', () => {
   })
 })
 
+/** Green (V2) live, blue (V1) its standby, and the proxy routed to blue behind cutover's back. */
+async function routedToStandby(): Promise<EngineBed> {
+  const bed = new EngineBed([V1, V2, V3])
+  await deployed(bed, V1, V2)
+  const standby = bed.ledger.record!.releases[1]
+  await bed.router.apply(bed.router.applied.find(r => r.releaseId === standby.id)!)
+  return bed
+}
+
+/** Holds the read of the proxy's saved route until the returned function is called. */
+function holdRouteRead(bed: EngineBed): () => void {
+  let readDone!: () => void
+  bed.router.holdCurrent = new Promise<void>(resolve => (readDone = resolve))
+  return readDone
+}
+
 describe('the proxy checked against the ledger at the start', () => {
   it('a route changed behind cutover is put back to the recorded live release before anything else, and said', async () => {
     const bed = new EngineBed([V1, V2, V3])
@@ -314,12 +330,8 @@ describe('the proxy checked against the ledger at the start', () => {
   })
 
   it('the new color boots while the route is read; the route is put right before the proxy check and the switch', async () => {
-    const bed = new EngineBed([V1, V2, V3])
-    await deployed(bed, V1, V2)
-    const standby = bed.ledger.record!.releases[1]
-    await bed.router.apply(bed.router.applied.find(r => r.releaseId === standby.id)!)
-    let readDone!: () => void
-    bed.router.holdCurrent = new Promise<void>(resolve => (readDone = resolve))
+    const bed = await routedToStandby()
+    const readDone = holdRouteRead(bed)
     const applied = bed.router.applied.length
     const calls = bed.router.calls.length
     const events = bed.host.events.length
@@ -337,10 +349,7 @@ describe('the proxy checked against the ledger at the start', () => {
   })
 
   it('a route found wrong is put right when the new color fails to start, before the proxy was asked anything else', async () => {
-    const bed = new EngineBed([V1, V2, V3])
-    await deployed(bed, V1, V2)
-    const standby = bed.ledger.record!.releases[1]
-    await bed.router.apply(bed.router.applied.find(r => r.releaseId === standby.id)!)
+    const bed = await routedToStandby()
     const applied = bed.router.applied.length
     bed.host.failures.set('start', new Error('OCI runtime create failed'))
     await expect(bed.engine(plain).release({ kind: 'deploy', image: V3 })).rejects.toThrow(/OCI runtime create failed/)
@@ -349,12 +358,8 @@ describe('the proxy checked against the ledger at the start', () => {
   })
 
   it('a new color that fails its gate while the route is read is removed after the route was put right', async () => {
-    const bed = new EngineBed([V1, V2, V3])
-    await deployed(bed, V1, V2)
-    const standby = bed.ledger.record!.releases[1]
-    await bed.router.apply(bed.router.applied.find(r => r.releaseId === standby.id)!)
-    let readDone!: () => void
-    bed.router.holdCurrent = new Promise<void>(resolve => (readDone = resolve))
+    const bed = await routedToStandby()
+    const readDone = holdRouteRead(bed)
     bed.host.addImage(V3, { bootMs: 1500, crashWith: 1 })
     // The gate asks for the failed container's logs once it failed.
     let gateFailed = false
