@@ -100,6 +100,9 @@ describe('only cutover containers are touched', () => {
     const run = await runAction(own({ image: image('v2') }))
     expect(run.code).toBe(1)
     expect(run.errors.join('\n')).toContain(`A container named ${other}-green is in the way, and it is not made by cutover`)
+    // Refused after the ledger was read: the outputs and the summary still name the live release.
+    expect(run.outputs.image).toBe(image('v1'))
+    expect(run.summary).toMatch(/\*\*Live\*\* \| blue \|/)
     const after = await handMade.inspect()
     expect({ name: after.Name, running: after.State.Running, owner: after.Config.Labels.owner }).toEqual({
       name: `/${other}-green`,

@@ -289,6 +289,8 @@ describe('only cutover containers are touched', () => {
       .release({ kind: 'deploy', image: V2 })
       .catch(e => e)) as ReleaseError
     expect(error.message).toMatch(/A container named web-green is in the way, and it is not made by cutover .* Nothing was changed\./)
+    // The refusal comes once the ledger was read: the outcome still names what is live.
+    expect(error.result?.image).toBe(V1)
     expect(bed.host.containers.get('web-green')?.labels).toEqual({ owner: 'me' })
     expect(bed.host.containers.get('web-green')?.running).toBe(true)
     expect(bed.host.containers.has('web-green-replaced')).toBe(false)

@@ -84,12 +84,20 @@ async function repairRouting(
  * The inspect step of a deploy or rollback: the ledger settled, the inputs checked against what
  * the host has and what other apps claim, what an interrupted run left put right, and both colors
  * read. Nothing is changed on the host unless an earlier run left something half-done. `onChecked`
- * is called once the inputs passed those checks.
+ * is called once the inputs passed those checks; `onRecord` with the settled ledger, once read.
  */
-export async function inspectForRelease(ctx: EngineContext, colors: ColorSet, plainRollback = false, onChecked?: () => void): Promise<HostState> {
+export async function inspectForRelease(
+  ctx: EngineContext,
+  colors: ColorSet,
+  plainRollback = false,
+  onChecked?: () => void,
+  onRecord?: (record: LedgerRecord) => void
+): Promise<HostState> {
   const { host, config, log, timeline } = ctx
   return timeline.step('inspect', 'Reading the state of the host', async note => {
     const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()])
+    // Known from here: a refusal below still reports what is live.
+    onRecord?.(record)
     if (missing.length) {
       throw new ReleaseError({
         reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`

@@ -50,10 +50,17 @@ export function checkCapabilities(ctx: EngineContext, exposure: Exposure): void 
 export async function runRelease(ctx: EngineContext, colors: ColorSet, request: ReleaseRequest, serving: Serving): Promise<ReleaseResult> {
   const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined
   let early: EarlyPull | undefined
-  const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage, () => (early = earlyPull(ctx, request)))
+  const state = await inspectForRelease(
+    ctx,
+    colors,
+    request.kind === 'rollback' && !request.toImage,
+    () => (early = earlyPull(ctx, request)),
+    record => {
+      serving.live = record.releases[0]
+      serving.releases = record.releases
+    }
+  )
   const { record, live } = state
-  serving.live = live
-  serving.releases = record.releases
   // Every way out waits for what the run started on the proxy meanwhile (the route's repair, the proxy check).
   const started: Lazy<unknown>[] = [state.routing]
   try {
