@@ -46530,12 +46530,14 @@ async function repairRouting(ctx, live, containers, routing) {
  * The inspect step of a deploy or rollback: the ledger settled, the inputs checked against what
  * the host has and what other apps claim, what an interrupted run left put right, and both colors
  * read. Nothing is changed on the host unless an earlier run left something half-done. `onChecked`
- * is called once the inputs passed those checks.
+ * is called once the inputs passed those checks; `onRecord` with the settled ledger, once read.
  */
-async function inspectForRelease(ctx, colors, plainRollback = false, onChecked) {
+async function inspectForRelease(ctx, colors, plainRollback = false, onChecked, onRecord) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
+        // Known from here: a refusal below still reports what is live.
+        onRecord?.(record);
         if (missing.length) {
             throw new ReleaseError({
                 reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
@@ -47017,10 +47019,11 @@ function checkCapabilities(ctx, exposure) {
 async function runRelease(ctx, colors, request, serving) {
     const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined;
     let early;
-    const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage, () => (early = earlyPull(ctx, request)));
+    const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage, () => (early = earlyPull(ctx, request)), record => {
+        serving.live = record.releases[0];
+        serving.releases = record.releases;
+    });
     const { record, live } = state;
-    serving.live = live;
-    serving.releases = record.releases;
     // Every way out waits for what the run started on the proxy meanwhile (the route's repair, the proxy check).
     const started = [state.routing];
     try {
