@@ -40868,7 +40868,7 @@ function wrappy (fn, cb) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6247);
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5169);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1876);
 
 
 // The command line's entry (bundled to dist/cli/index.js, the package's `cutover` bin).
@@ -40880,7 +40880,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5169:
+/***/ 1876:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -44626,7 +44626,6 @@ function replicaNote(replica) {
 /** The color set of an app on one Docker host: containers `<app>-<color>[-N]` and its workers. */
 class ContainerColorSet {
     ctx;
-    gateAsksProxy = false;
     workers;
     /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
     stoppedForHandover = [];
@@ -46442,30 +46441,7 @@ async function rebuildMissingLedger(deps, app, routing) {
     return text;
 }
 
-;// CONCATENATED MODULE: ./src/engine/lazy.ts
-/** Work started by whichever step needs it first, then shared; a way out waits for it only if it started. */
-class Lazy {
-    start;
-    made;
-    constructor(start) {
-        this.start = start;
-    }
-    /** Starts it on the first call; every call gets the same promise. */
-    get() {
-        if (!this.made) {
-            this.made = this.start();
-            this.made.catch(() => undefined); // awaited by whoever asked; this only keeps an early exit from leaving it unhandled
-        }
-        return this.made;
-    }
-    /** Once what was started settled, whatever its outcome (at once when nothing started). */
-    async settled() {
-        await this.made?.catch(() => undefined);
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/engine/host-state.ts
-
 
 
 
@@ -46507,9 +46483,8 @@ async function readLedger(ctx) {
 }
 /**
  * The proxy must route to what the ledger says is live (a route changed by hand, a proxy whose
- * saved configuration is older than the ledger): a mismatch is put right before anything else
- * changes on the proxy, and said, when the live release's containers run; otherwise it is said and
- * left to the release.
+ * saved configuration is older than the ledger): a mismatch is put right before anything else,
+ * and said, when the live release's containers run; otherwise it is said and left to the release.
  */
 async function repairRouting(ctx, live, containers, routing) {
     const routed = await routing;
@@ -46522,7 +46497,7 @@ async function repairRouting(ctx, live, containers, routing) {
         ctx.log.warning(`${seen}, whose containers do not run: left for this run's switch to settle.`);
         return;
     }
-    ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else changes on the proxy.`);
+    ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else.`);
     // A proxy that is down cannot take it now: the prepare step starts it again, and the switch settles the route.
     await ctx.router.apply(ctx.routeTo(live)).catch((e) => ctx.log.warning(`Could not route ${ctx.app} back to ${live.color} yet: ${e.message}`));
 }
@@ -46535,6 +46510,9 @@ async function repairRouting(ctx, live, containers, routing) {
 async function inspectForRelease(ctx, colors, plainRollback = false, onChecked, onRecord) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        // The proxy's route is the slowest read (a file in the proxy's volume): asked for first, used below.
+        const route = ctx.web ? ctx.router.current() : undefined;
+        route?.catch(() => undefined);
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
         // Known from here: a refusal below still reports what is live.
         onRecord?.(record);
@@ -46557,12 +46535,14 @@ async function inspectForRelease(ctx, colors, plainRollback = false, onChecked, 
         // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
         onChecked?.();
         // Recovering containers never changes a route: it is compared once they are read.
+        const routing = live ? route : undefined;
         await colors.recover(live, record.preview?.release);
         const containers = await colors.inspect(record.releases);
-        const routing = new Lazy(async () => (live && ctx.web ? repairRouting(ctx, live, containers, ctx.router.current()) : undefined));
+        if (routing)
+            await repairRouting(ctx, live, containers, routing);
         note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
         log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`);
-        return { record, live, containers, routing };
+        return { record, live, containers };
     });
 }
 
@@ -46986,7 +46966,6 @@ class UndoStack {
 
 
 
-
 /** How the gated color is exposed, from the inputs and what is live. */
 function exposureFor(ctx, kind, live, promoting = false) {
     const { strategy } = ctx.config;
@@ -47017,40 +46996,24 @@ function checkCapabilities(ctx, exposure) {
  * watch → clean up, with one undo stack and one error path (`deliver`).
  */
 async function runRelease(ctx, colors, request, serving) {
+    const { config, log } = ctx;
     const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined;
     let early;
     const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage, () => (early = earlyPull(ctx, request)), record => {
         serving.live = record.releases[0];
         serving.releases = record.releases;
     });
-    const { record, live } = state;
-    // Every way out waits for what the run started on the proxy meanwhile (the route's repair, the proxy check).
-    const started = [state.routing];
-    try {
-        // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
-        // mode rollback while a preview waits: the preview goes, the live release is not touched.
-        // Both change the route: the route is settled first.
-        if (plain && live && (record.canary || record.preview)) {
-            await state.routing.get();
-            return await (record.canary ? endCanary(ctx, colors, record, live) : discardPreview(ctx, colors, record, live));
-        }
-        if (record.preview && request.kind === 'deploy') {
-            const p = record.preview.release;
-            ctx.log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
-        }
-        return await planAndDeliver(ctx, colors, request, serving, state, early, p => started.push(p));
-    }
-    finally {
-        // A route found wrong is put right by the end of every run, one that failed before the proxy check too.
-        await state.routing.get().catch(() => undefined);
-        for (const work of started)
-            await work.settled();
-    }
-}
-/** From the host's state: the plan, the image, the proxy check, then the delivery. */
-async function planAndDeliver(ctx, colors, request, serving, state, early, started) {
-    const { config, log } = ctx;
     const { record, live, containers } = state;
+    // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+    if (plain && record.canary && live)
+        return endCanary(ctx, colors, record, live);
+    // mode rollback while a preview waits: the preview goes, the live release is not touched.
+    if (plain && record.preview && live)
+        return discardPreview(ctx, colors, record, live);
+    if (record.preview && request.kind === 'deploy') {
+        const p = record.preview.release;
+        log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
+    }
     const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request });
     if (plan.kind === 'impossible')
         throw new ReleaseError({ reason: `Cannot roll back ${ctx.app}: ${plan.why}.` });
@@ -47064,38 +47027,39 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
         restores: plan.restores,
         ...(exposure.kind === 'preview' ? { preview: true } : {})
     });
-    // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
-    // them slower while it starts a container), unless the gate asks the proxy; anything else has them
-    // at once. Awaited before the first route change.
+    // The proxy check does not depend on the image: it runs while the image is pulled.
     const network = networkName(ctx.app);
-    const networksReady = ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config));
-    networksReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
-    const proxyReady = new Lazy(() => Promise.all([networksReady, state.routing.get()]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined)));
-    started(proxyReady);
-    if (plan.kind !== 'start-new')
-        void proxyReady.get();
+    const proxyReady = ctx.host
+        .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app })
+        .then(() => ensureComposeNetworks(ctx.host, config))
+        .then(() => (ctx.web ? ctx.router.ensure(network) : undefined));
+    proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
     const roles = config.roles ?? NO_ROLES;
     const hash = releaseHash(configHash(config.container, config.health.port), roles);
     if (config.shared?.length)
-        await startShared(ctx, proxyReady.get(), network);
+        await startShared(ctx, proxyReady, network);
     let image;
     if (plan.kind === 'start-new') {
-        const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
-        image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early);
-        // compose-file: services of another image than the routed one.
-        if (request.kind === 'deploy')
-            await colors.pullWorkerImages(roles.workers.map(recordOf));
+        try {
+            const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
+            image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early);
+            // compose-file: services of another image than the routed one.
+            if (request.kind === 'deploy')
+                await colors.pullWorkerImages(roles.workers.map(recordOf));
+        }
+        catch (e) {
+            await proxyReady.catch(() => undefined);
+            throw e;
+        }
         const liveState = live ? containers.find(c => c.color === live.color) : undefined;
         if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
-            await proxyReady.get();
+            await proxyReady;
             return alreadyLive(ctx, colors, record, live, liveState?.id, containers);
         }
     }
-    await networksReady;
-    if (colors.gateAsksProxy)
-        await proxyReady.get();
+    await proxyReady;
     ctx.checkAborted(live);
-    return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving, proxyReady });
+    return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving });
 }
 /** The image a deploy (or a rollback to-image) starts whatever the host holds: pulled while the inspect step reads the rest. */
 function earlyPull(ctx, request) {
@@ -47133,21 +47097,17 @@ async function deliver(ctx, colors, d) {
         kind: d.kind,
         undo,
         serving: d.serving,
-        ready: once(async () => {
-            await d.proxyReady?.get();
-            await colors.gated().catch((e) => {
-                throw new ReleaseError({
-                    reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
-                });
+        ready: once(() => colors.gated().catch((e) => {
+            throw new ReleaseError({
+                reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
             });
-        })
+        }))
     };
     try {
         if (!d.keepBootOnFailure)
             undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers));
         if (ctx.web) {
             await ctx.timeline.step('boot', `Starting ${colors.describe(plan)}`, () => colors.boot(plan, release));
-            void d.proxyReady?.get();
             ctx.checkAborted(live);
             await colors.gate(plan, live);
         }
@@ -47159,8 +47119,6 @@ async function deliver(ctx, colors, d) {
         await run.ready();
     }
     catch (e) {
-        // Nothing of the proxy's check is left running while the host is put back.
-        await d.proxyReady?.settled();
         const stuck = (await undo.unwind())?.ifStuck;
         if (stuck) {
             d.serving.live = stuck.live;
@@ -54009,8 +53967,6 @@ class SwarmColorSet {
     cluster;
     proxy;
     settings;
-    /** The gate asks the proxy tasks which servers their own checks see up. */
-    gateAsksProxy = true;
     /** What boot did to the color's service, so a failed release can put it back. */
     booted;
     workersBooted = [];
