@@ -166,8 +166,12 @@ export class HaproxyHandover {
   private async awaitTakeover(next: Generation, admin: HaproxyAdmin, oldPid: number | undefined): Promise<void> {
     const started = Date.now()
     for (;;) {
-      const pid = await admin.cli('show info').then(parsePid, () => undefined)
-      if (pid !== undefined && pid !== oldPid) return
+      const pid = await admin.anyWorkerPid()
+      if (pid !== undefined && pid !== oldPid) {
+        // The old process still takes admin connections until it is told to stop: the switch must reach this one.
+        admin.pinTo(pid)
+        return
+      }
       const info = await inspectIfExists(this.docker.getContainer(next.id))
       if (!info?.State.Running || Date.now() - started > TAKEOVER_TIMEOUT_MS) {
         const why = info?.State.Running ? `it did not answer within ${TAKEOVER_TIMEOUT_MS / 1000} s` : `it exited (code ${info?.State.ExitCode ?? '?'})`

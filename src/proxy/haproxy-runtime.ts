@@ -92,6 +92,8 @@ export interface FileBefore {
 export class HaproxyAdmin {
   /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
   reloaded = false
+  /** The worker this run started (a reload, a hand-over): the only one whose answers count. */
+  private livePid?: number
 
   constructor(
     /** The HAProxy process container that serves (its live generation; haproxy-generations.ts). */
@@ -99,14 +101,51 @@ export class HaproxyAdmin {
     private readonly name: string,
     private readonly socketPath: string,
     private readonly socket: OpenAdminSocket,
-    private readonly files: ConfVolume
+    private readonly files: ConfVolume,
+    /** How long commands are sent again while the leaving worker takes them (pinTo). */
+    private readonly pinTimeoutMs = RELOAD_TIMEOUT_MS
   ) {}
 
   /**
    * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
    * opening it is retried for a few seconds (every command cutover sends is idempotent).
+   * After this run started a new worker (a reload, a hand-over), only that worker's answer counts:
+   * the leaving one shares the admin socket until it has finished starting to stop, and a change it
+   * takes is lost to the one that serves (see pinTo).
    */
   async cli(line: string): Promise<string> {
+    if (this.livePid === undefined) return this.send(line)
+    const started = Date.now()
+    for (;;) {
+      const answer = await this.send(`show info; ${line}`)
+      const end = answer.indexOf('\n\n')
+      const pid = parsePid(answer.slice(0, end < 0 ? answer.length : end))
+      if (pid === this.livePid) return end < 0 ? '' : answer.slice(end + 2)
+      if (Date.now() - started > this.pinTimeoutMs)
+        throw new ProxyError(
+          `The proxy ${this.name}'s admin socket kept answering from HAProxy worker ${pid ?? '(none)'} for ${this.pinTimeoutMs / 1000} s, ` +
+            `not from worker ${this.livePid}, which this run started and which serves: "${line.slice(0, 80)}" was not sent to it. Run again.`
+        )
+      await new Promise(r => setTimeout(r, 25))
+    }
+  }
+
+  /**
+   * From now on, commands count only when worker `pid` answers them. HAProxy's new worker takes the
+   * listening sockets, the admin socket among them, from the one before (expose-fd listeners); both
+   * accept on them until the old one has handled its stop signal, and measured here the old one took
+   * 32 of 40 connections in that moment.
+   */
+  pinTo(pid: number): void {
+    this.livePid = pid
+  }
+
+  /** The pid of whichever worker answers one `show info` (during a hand-over: either). */
+  async anyWorkerPid(): Promise<number | undefined> {
+    return this.send('show info').then(parsePid, () => undefined)
+  }
+
+  private async send(line: string): Promise<string> {
     const started = Date.now()
     for (;;) {
       try {
@@ -125,13 +164,13 @@ export class HaproxyAdmin {
   }
 
   /** Until a worker (other than `notPid`) answers on the admin socket; its last log lines if none does. */
-  async waitForAdmin(timeoutMs: number, notPid?: number): Promise<void> {
+  async waitForAdmin(timeoutMs: number, notPid?: number): Promise<number> {
     const started = Date.now()
     let last: string
     for (;;) {
       try {
-        const pid = parsePid(await this.cli('show info'))
-        if (pid !== undefined && pid !== notPid) return
+        const pid = parsePid(await this.send('show info'))
+        if (pid !== undefined && pid !== notPid) return pid
         last = `still worker ${pid}`
       } catch (e) {
         last = (e as Error).message
@@ -170,7 +209,7 @@ export class HaproxyAdmin {
     const pid = await this.cli('show info').then(parsePid, () => undefined)
     await this.handOnServerState(addresses)
     await container.kill({ signal: 'SIGUSR2' })
-    await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid)
+    this.pinTo(await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid))
     this.reloaded = true
     // Read by the new process as it started: a later start must not take these addresses.
     await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
