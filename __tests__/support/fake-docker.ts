@@ -59,25 +59,29 @@ export class FakeHaproxy {
   answer(line: string): string {
     this.lines.push(line)
     this.trail?.push(`admin ${line}`)
-    return line
-      .split(';')
-      .map(c => c.trim())
-      .map(c => {
-        if (c === 'show info') return `Name: HAProxy\nPid: ${this.pid}\n`
-        if (c === 'show backend') return `# name\n${this.backends.join('\n')}\n`
-        if (c === 'show map') return ''
-        const [verb, noun, file, key, value] = c.split(/\s+/)
-        if (noun === 'map' && file) {
-          if (verb === 'clear') this.maps.set(file, [])
-          if (verb === 'add') this.maps.set(file, [...(this.maps.get(file) ?? []), [key, value]])
-          if (verb === 'show')
-            return this.maps.has(file) ? (this.maps.get(file) ?? []).map(([k, v], i) => `0x${i + 1} ${k} ${v}\n`).join('') : 'Unknown map identifier.\n'
-        }
-        if (c === 'show servers state') return this.serverState
-        if (this.refuse?.test(c)) return `No such server: ${c}\n`
-        return ''
-      })
-      .join('')
+    return (
+      line
+        .split(';')
+        .map(c => c.trim())
+        .map(c => {
+          if (c === 'show info') return `Name: HAProxy\nPid: ${this.pid}\n`
+          if (c === 'show backend') return `# name\n${this.backends.join('\n')}\n`
+          if (c === 'show map') return ''
+          const [verb, noun, file, key, value] = c.split(/\s+/)
+          if (noun === 'map' && file) {
+            if (verb === 'clear') this.maps.set(file, [])
+            if (verb === 'add') this.maps.set(file, [...(this.maps.get(file) ?? []), [key, value]])
+            if (verb === 'show')
+              return this.maps.has(file) ? (this.maps.get(file) ?? []).map(([k, v], i) => `0x${i + 1} ${k} ${v}\n`).join('') : 'Unknown map identifier.\n'
+          }
+          if (c === 'show servers state') return this.serverState
+          if (this.refuse?.test(c)) return `No such server: ${c}\n`
+          return ''
+        })
+        // HAProxy ends the answer to each command with an empty line.
+        .map(a => (a.endsWith('\n') || a === '' ? a : `${a}\n`) + '\n')
+        .join('')
+    )
   }
 }
 

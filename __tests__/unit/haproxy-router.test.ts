@@ -305,6 +305,8 @@ describe('HaproxyRouter: routes', () => {
     expect(handed.slice(2)).toEqual([
       '3 app_web 1 blue 172.19.0.7 2 0 1 1 7 1 0 0 8 0 0 0 web-blue 3000 - 0 0 - - 0',
       '3 app_web 2 green - 2 5 1 1 10 1 0 0 0 0 0 0 web-green 3000 - 0 0 - - 0',
+      // The empty line that ends HAProxy's answer (HAProxy reads past it).
+      '',
       ''
     ])
     expect(conf().get(SERVER_STATE_FILE)).toBe(EMPTY_SERVER_STATE)
