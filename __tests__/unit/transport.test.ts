@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals'
 import { EventEmitter } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
@@ -326,14 +327,25 @@ describe('pullImage', () => {
         s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' + chunk('{"status":"Downloading","id":"1"}\n'))
       )
     )
-    const timers = () => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
-    const before = timers()
+    // The pull's idle timers (armed with its 60 s bound), none of which may hold the process.
+    const idleTimers: NodeJS.Timeout[] = []
+    const realSetTimeout = globalThis.setTimeout
+    const spy = jest.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      const t = realSetTimeout(fn, ms)
+      if (ms === 60_000) idleTimers.push(t)
+      return t
+    }) as typeof setTimeout)
     const lines: string[] = []
-    const pull = pullImage(new Docker({ socketPath: path }), 'acme/web:1', undefined, l => lines.push(l), 60_000)
-    pull.catch(() => undefined)
-    for (let i = 0; i < 200 && !lines.length; i++) await new Promise(r => setTimeout(r, 10))
+    try {
+      const pull = pullImage(new Docker({ socketPath: path }), 'acme/web:1', undefined, l => lines.push(l), 60_000)
+      pull.catch(() => undefined)
+      for (let i = 0; i < 200 && !lines.length; i++) await new Promise(r => realSetTimeout(r, 10))
+    } finally {
+      spy.mockRestore()
+    }
     expect(lines).toEqual(['1: Downloading'])
-    expect(timers()).toBe(before)
+    expect(idleTimers.length).toBeGreaterThan(0)
+    expect(idleTimers.filter(t => t.hasRef())).toEqual([])
   })
 
   it('fails a pull whose answer is cut off, instead of taking it for done', async () => {
