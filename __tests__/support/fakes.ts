@@ -337,8 +337,12 @@ export class FakeRouter implements Router {
   /** The route the proxy has saved, when it is not the one it serves (a run died between switching at run time and saving). */
   saved?: Route
 
+  /** While set, reading the saved route waits for it (the slow read of the proxy's volume). */
+  holdCurrent?: Promise<void>
+
   async current(): Promise<{ color: Color; releaseId: string } | undefined> {
     this.calls.push('current')
+    await this.holdCurrent
     const saved = this.saved ?? this.route
     return saved && { color: saved.color, releaseId: saved.releaseId }
   }

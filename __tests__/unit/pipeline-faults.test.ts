@@ -298,6 +298,22 @@ describe('only cutover containers are touched', () => {
   })
 })
 
+/** Green (V2) live, blue (V1) its standby, and the proxy routed to blue behind cutover's back. */
+async function routedToStandby(): Promise<EngineBed> {
+  const bed = new EngineBed([V1, V2, V3])
+  await deployed(bed, V1, V2)
+  const standby = bed.ledger.record!.releases[1]
+  await bed.router.apply(bed.router.applied.find(r => r.releaseId === standby.id)!)
+  return bed
+}
+
+/** Holds the read of the proxy's saved route until the returned function is called. */
+function holdRouteRead(bed: EngineBed): () => void {
+  let readDone!: () => void
+  bed.router.holdCurrent = new Promise<void>(resolve => (readDone = resolve))
+  return readDone
+}
+
 describe('the proxy checked against the ledger at the start', () => {
   it('a route changed behind cutover is put back to the recorded live release before anything else, and said', async () => {
     const bed = new EngineBed([V1, V2, V3])
@@ -309,9 +325,66 @@ describe('the proxy checked against the ledger at the start', () => {
     const from = bed.router.applied.length
     await bed.engine(plain).release({ kind: 'deploy', image: V3 })
     expect(bed.log.text()).toMatch(
-      /The proxy routes web to blue \(release r1\), but the ledger records green \(registry.test\/web:2, release r2\) as live: routing it back to green before anything else\./
+      /The proxy routes web to blue \(release r1\), but the ledger records green \(registry.test\/web:2, release r2\) as live: routing it back to green before anything else changes on the proxy\./
     )
     // Back to green first, then the deploy's own switch to blue.
     expect(bed.router.applied.slice(from).map(r => `${r.color} ${r.releaseId}`)).toEqual(['green r2', 'blue r3'])
+  })
+
+  it('the new color boots while the route is read; the route is put right before the proxy check and the switch', async () => {
+    const bed = await routedToStandby()
+    const readDone = holdRouteRead(bed)
+    const applied = bed.router.applied.length
+    const calls = bed.router.calls.length
+    const events = bed.host.events.length
+    const run = bed.engine(plain).release({ kind: 'deploy', image: V3 })
+    const booted = () => bed.host.events.slice(events).includes('start web-blue')
+    for (let i = 0; i < 1000 && !booted(); i++) await new Promise(r => setImmediate(r))
+    // Booted while the read is held: nothing on the proxy changed yet.
+    expect(booted()).toBe(true)
+    expect(bed.router.applied.length).toBe(applied)
+    expect(bed.router.calls.slice(calls)).not.toContain('ensure')
+    readDone()
+    await run
+    expect(bed.router.applied.slice(applied).map(r => `${r.color} ${r.releaseId}`)).toEqual(['green r2', 'blue r3'])
+    expect(bed.router.calls.slice(calls).filter(c => c === 'apply' || c === 'ensure')).toEqual(['apply', 'ensure', 'apply'])
+  })
+
+  it('a route found wrong is put right when the new color fails to start, before the proxy was asked anything else', async () => {
+    const bed = await routedToStandby()
+    const applied = bed.router.applied.length
+    bed.host.failures.set('start', new Error('OCI runtime create failed'))
+    await expect(bed.engine(plain).release({ kind: 'deploy', image: V3 })).rejects.toThrow(/OCI runtime create failed/)
+    expect(bed.router.applied.slice(applied).map(r => `${r.color} ${r.releaseId}`)).toEqual(['green r2'])
+    expect(bed.log.text()).toMatch(/routing it back to green/)
+  })
+
+  it('a new color that fails its gate while the route is read is removed after the route was put right', async () => {
+    const bed = await routedToStandby()
+    const readDone = holdRouteRead(bed)
+    bed.host.addImage(V3, { bootMs: 1500, crashWith: 1 })
+    // The gate asks for the failed container's logs once it failed.
+    let gateFailed = false
+    const logs = bed.host.logs.bind(bed.host)
+    bed.host.logs = async name => ((gateFailed = true), logs(name))
+    const applied = bed.router.applied.length
+    const run = bed.engine(plain).release({ kind: 'deploy', image: V3 })
+    run.catch(() => undefined)
+    let settled = false
+    void run.finally(() => (settled = true)).catch(() => undefined)
+    // Long enough for the gate to fail (the fake clock's waits end at once): the undo waits for the repair.
+    for (let i = 0; i < 2000; i++) await new Promise(r => setImmediate(r))
+    expect(gateFailed).toBe(true)
+    expect(bed.host.events).not.toContain('remove web-blue')
+    expect(settled).toBe(false)
+    readDone()
+    await expect(run).rejects.toThrow(/blue.*did not become healthy|exited/)
+    expect(bed.router.applied.slice(applied).map(r => `${r.color} ${r.releaseId}`)).toEqual(['green r2'])
+    expect(bed.router.route?.color).toBe('green')
+    // The undo ran once the repair was done: the failed container went after the switch back to green.
+    const events = bed.host.events.join('\n')
+    expect(events.indexOf('switch green')).toBeLessThan(events.lastIndexOf('remove web-blue'))
+    // The standby blue had been set aside for the new container: it is back under its name.
+    expect(bed.host.state()['web-blue']).toBe('registry.test/web:1 running')
   })
 })

@@ -21,6 +21,11 @@ export type ColorState = ColorContainer & { id?: string; imageId?: string; confi
  * (a cluster's services) implements it and the pipeline does not change.
  */
 export interface ColorSet {
+  /**
+   * Whether the gate asks the proxy (Swarm: the proxy tasks' own health checks): the proxy is then
+   * checked before the boot. Otherwise the check runs during the gate.
+   */
+  readonly gateAsksProxy: boolean
   /** What each color holds now. */
   inspect(releases: Release[]): Promise<ColorState[]>
   /** Settles what an interrupted run left (set-aside containers, workers of a color that is not live). */
@@ -84,6 +89,7 @@ function replicaNote(replica: number): string {
 
 /** The color set of an app on one Docker host: containers `<app>-<color>[-N]` and its workers. */
 export class ContainerColorSet implements ColorSet {
+  readonly gateAsksProxy = false
   private readonly workers: Workers
   /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
   private stoppedForHandover: string[] = []

@@ -6,6 +6,7 @@ import type { ColorSet, ColorState } from './color-set.js'
 import { isContainerOf } from './plan.js'
 import { externalNetworks } from './compose-project.js'
 import type { EngineContext } from './context.js'
+import { Lazy } from './lazy.js'
 
 /** What the inspect step found. */
 export interface HostState {
@@ -13,6 +14,13 @@ export interface HostState {
   /** The live release, if any. */
   live?: Release
   containers: ColorState[]
+  /**
+   * The proxy's route put right where it disagrees with the ledger. Started after the step (the
+   * route is the slowest read, a file in the proxy's volume, and Docker serves it slower while it
+   * starts a container): a new color's health gate overlaps it. Settled before anything else
+   * changes on the proxy.
+   */
+  routing: Lazy<void>
 }
 
 /**
@@ -48,8 +56,9 @@ export async function readLedger(ctx: EngineContext): Promise<LedgerRecord> {
 
 /**
  * The proxy must route to what the ledger says is live (a route changed by hand, a proxy whose
- * saved configuration is older than the ledger): a mismatch is put right before anything else,
- * and said, when the live release's containers run; otherwise it is said and left to the release.
+ * saved configuration is older than the ledger): a mismatch is put right before anything else
+ * changes on the proxy, and said, when the live release's containers run; otherwise it is said and
+ * left to the release.
  */
 async function repairRouting(
   ctx: EngineContext,
@@ -66,7 +75,7 @@ async function repairRouting(
     ctx.log.warning(`${seen}, whose containers do not run: left for this run's switch to settle.`)
     return
   }
-  ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else.`)
+  ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else changes on the proxy.`)
   // A proxy that is down cannot take it now: the prepare step starts it again, and the switch settles the route.
   await ctx.router.apply(ctx.routeTo(live)).catch((e: Error) => ctx.log.warning(`Could not route ${ctx.app} back to ${live.color} yet: ${e.message}`))
 }
@@ -86,9 +95,6 @@ export async function inspectForRelease(
 ): Promise<HostState> {
   const { host, config, log, timeline } = ctx
   return timeline.step('inspect', 'Reading the state of the host', async note => {
-    // The proxy's route is the slowest read (a file in the proxy's volume): asked for first, used below.
-    const route = ctx.web ? ctx.router.current() : undefined
-    route?.catch(() => undefined)
     const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()])
     // Known from here: a refusal below still reports what is live.
     onRecord?.(record)
@@ -110,12 +116,11 @@ export async function inspectForRelease(
     // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
     onChecked?.()
     // Recovering containers never changes a route: it is compared once they are read.
-    const routing = live ? route : undefined
     await colors.recover(live, record.preview?.release)
     const containers = await colors.inspect(record.releases)
-    if (routing) await repairRouting(ctx, live!, containers, routing)
+    const routing = new Lazy(async () => (live && ctx.web ? repairRouting(ctx, live, containers, ctx.router.current()) : undefined))
     note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet')
     log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`)
-    return { record, live, containers }
+    return { record, live, containers, routing }
   })
 }

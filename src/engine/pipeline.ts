@@ -13,7 +13,8 @@ import { previewExposure } from './expose-preview.js'
 import { switchExposure } from './expose-switch.js'
 import type { Exposure, ExposureRun, Serving } from './exposure.js'
 import { discardPreview, endCanary } from './endings.js'
-import { inspectForRelease } from './host-state.js'
+import { inspectForRelease, type HostState } from './host-state.js'
+import { Lazy } from './lazy.js'
 import { planRelease, type ReleaseRequest } from './plan.js'
 import type { ImageInfo } from './ports.js'
 import { alreadyLive, EarlyPull, pullFor, loadArchive, runReleaseCommandStep, startShared } from './prepare.js'
@@ -47,7 +48,6 @@ export function checkCapabilities(ctx: EngineContext, exposure: Exposure): void 
  * watch → clean up, with one undo stack and one error path (`deliver`).
  */
 export async function runRelease(ctx: EngineContext, colors: ColorSet, request: ReleaseRequest, serving: Serving): Promise<ReleaseResult> {
-  const { config, log } = ctx
   const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined
   let early: EarlyPull | undefined
   const state = await inspectForRelease(
@@ -60,16 +60,41 @@ export async function runRelease(ctx: EngineContext, colors: ColorSet, request: 
       serving.releases = record.releases
     }
   )
-  const { record, live, containers } = state
-  // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
-  if (plain && record.canary && live) return endCanary(ctx, colors, record, live)
-  // mode rollback while a preview waits: the preview goes, the live release is not touched.
-  if (plain && record.preview && live) return discardPreview(ctx, colors, record, live)
-  if (record.preview && request.kind === 'deploy') {
-    const p = record.preview.release
-    log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`)
+  const { record, live } = state
+  // Every way out waits for what the run started on the proxy meanwhile (the route's repair, the proxy check).
+  const started: Lazy<unknown>[] = [state.routing]
+  try {
+    // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+    // mode rollback while a preview waits: the preview goes, the live release is not touched.
+    // Both change the route: the route is settled first.
+    if (plain && live && (record.canary || record.preview)) {
+      await state.routing.get()
+      return await (record.canary ? endCanary(ctx, colors, record, live) : discardPreview(ctx, colors, record, live))
+    }
+    if (record.preview && request.kind === 'deploy') {
+      const p = record.preview.release
+      ctx.log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`)
+    }
+    return await planAndDeliver(ctx, colors, request, serving, state, early, p => started.push(p))
+  } finally {
+    // A route found wrong is put right by the end of every run, one that failed before the proxy check too.
+    await state.routing.get().catch(() => undefined)
+    for (const work of started) await work.settled()
   }
+}
 
+/** From the host's state: the plan, the image, the proxy check, then the delivery. */
+async function planAndDeliver(
+  ctx: EngineContext,
+  colors: ColorSet,
+  request: ReleaseRequest,
+  serving: Serving,
+  state: HostState,
+  early: EarlyPull | undefined,
+  started: (work: Lazy<unknown>) => void
+): Promise<ReleaseResult> {
+  const { config, log } = ctx
+  const { record, live, containers } = state
   const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request })
   if (plan.kind === 'impossible') throw new ReleaseError({ reason: `Cannot roll back ${ctx.app}: ${plan.why}.` })
   const exposure = exposureFor(ctx, request.kind, live)
@@ -83,36 +108,34 @@ export async function runRelease(ctx: EngineContext, colors: ColorSet, request: 
     ...(exposure.kind === 'preview' ? { preview: true } : {})
   })
 
-  // The proxy check does not depend on the image: it runs while the image is pulled.
+  // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
+  // them slower while it starts a container), unless the gate asks the proxy; anything else has them
+  // at once. Awaited before the first route change.
   const network = networkName(ctx.app)
-  const proxyReady = ctx.host
-    .ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app })
-    .then(() => ensureComposeNetworks(ctx.host, config))
-    .then(() => (ctx.web ? ctx.router.ensure(network) : undefined))
-  proxyReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
+  const networksReady = ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config))
+  networksReady.catch(() => undefined) // awaited below; this only keeps an early exit from leaving it unhandled
+  const proxyReady = new Lazy(() => Promise.all([networksReady, state.routing.get()]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined)))
+  started(proxyReady)
+  if (plan.kind !== 'start-new') void proxyReady.get()
   const roles = config.roles ?? NO_ROLES
   const hash = releaseHash(configHash(config.container, config.health.port), roles)
-  if (config.shared?.length) await startShared(ctx, proxyReady, network)
+  if (config.shared?.length) await startShared(ctx, proxyReady.get(), network)
   let image: ImageInfo | undefined
   if (plan.kind === 'start-new') {
-    try {
-      const archive = request.kind === 'deploy' ? config.imageArchive : undefined
-      image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early)
-      // compose-file: services of another image than the routed one.
-      if (request.kind === 'deploy') await colors.pullWorkerImages(roles.workers.map(recordOf))
-    } catch (e) {
-      await proxyReady.catch(() => undefined)
-      throw e
-    }
+    const archive = request.kind === 'deploy' ? config.imageArchive : undefined
+    image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early)
+    // compose-file: services of another image than the routed one.
+    if (request.kind === 'deploy') await colors.pullWorkerImages(roles.workers.map(recordOf))
     const liveState = live ? containers.find(c => c.color === live.color) : undefined
     if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
-      await proxyReady
+      await proxyReady.get()
       return alreadyLive(ctx, colors, record, live, liveState?.id, containers)
     }
   }
-  await proxyReady
+  await networksReady
+  if (colors.gateAsksProxy) await proxyReady.get()
   ctx.checkAborted(live)
-  return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving })
+  return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving, proxyReady })
 }
 
 /** The image a deploy (or a rollback to-image) starts whatever the host holds: pulled while the inspect step reads the rest. */
@@ -135,6 +158,8 @@ export interface Delivery {
   undo?: UndoStack
   /** Containers already serving a share (a canary being promoted): routed away by the caller's undo, not stopped here. */
   keepBootOnFailure?: boolean
+  /** The proxy checked and its route settled: started after the boot if not before, awaited before the first route change. */
+  proxyReady?: Lazy<unknown>
 }
 
 /**
@@ -166,18 +191,20 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     kind: d.kind,
     undo,
     serving: d.serving,
-    ready: once(() =>
-      colors.gated().catch((e: Error) => {
+    ready: once(async () => {
+      await d.proxyReady?.get()
+      await colors.gated().catch((e: Error) => {
         throw new ReleaseError({
           reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
         })
       })
-    )
+    })
   }
   try {
     if (!d.keepBootOnFailure) undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers))
     if (ctx.web) {
       await ctx.timeline.step('boot', `Starting ${colors.describe(plan)}`, () => colors.boot(plan, release))
+      void d.proxyReady?.get()
       ctx.checkAborted(live)
       await colors.gate(plan, live)
     }
@@ -188,6 +215,8 @@ export async function deliver(ctx: EngineContext, colors: ColorSet, d: Delivery)
     // Every exposure awaits it before its first route change; awaited here too, so none leaves it behind.
     await run.ready()
   } catch (e) {
+    // Nothing of the proxy's check is left running while the host is put back.
+    await d.proxyReady?.settled()
     const stuck = (await undo.unwind())?.ifStuck
     if (stuck) {
       d.serving.live = stuck.live

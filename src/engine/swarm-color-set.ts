@@ -52,6 +52,8 @@ export function describeTasks(tasks: TaskInfo[], wanted: number): string {
  * pipeline drives it as it drives containers on one host: boot → gate → expose → keep-previous.
  */
 export class SwarmColorSet implements ColorSet {
+  /** The gate asks the proxy tasks which servers their own checks see up. */
+  readonly gateAsksProxy = true
   /** What boot did to the color's service, so a failed release can put it back. */
   private booted?: 'created' | 'updated' | 'scaled'
   private workersBooted: { name: string; how: 'created' | 'updated' }[] = []
