@@ -297,6 +297,25 @@ it('two apps giving different proxy-images: the latest change wins, and the othe
   expect(await served(shopDomain)).toBe('200 v1')
 }, 240_000)
 
+it('a hand-over right before the switch, four times over (an app healthy at once): each switch reaches the HAProxy that now serves', async () => {
+  // The old process shares the admin socket until it handles its stop: a switch it took was lost to
+  // the new one, whose verification then saw the earlier release for 10 s.
+  const steps: [string, string][] = [
+    [baseImage, 'v3'],
+    [newImage, 'v1'],
+    [baseImage, 'v2'],
+    [newImage, 'v3']
+  ]
+  for (const [proxyImage, version] of steps) {
+    const run = await runAction(inputs(shop, shopDomain, { image: image(version), 'proxy-image': proxyImage }))
+    expectSuccess(run)
+    expect(logged(run)).toContain(`Handing the proxy ${proxy} over from`)
+    expect(await served(shopDomain)).toBe(`200 ${version}`)
+    expect((await generations()).filter(g => g.running && g.image === proxyImage).length).toBeGreaterThan(0)
+  }
+  expect(await served(blogDomain)).toBe('200 v3')
+}, 240_000)
+
 /** A GET over HTTPS on a new connection with SNI, trusting `ca` (status 0: no answer, the body says why). */
 async function httpsGet(host: string, ca: string, path: string): Promise<{ status: number; body: string }> {
   const { request } = await import('node:https')
