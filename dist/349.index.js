@@ -1,8 +1,8 @@
-export const id = 62;
-export const ids = [62];
+export const id = 349;
+export const ids = [349];
 export const modules = {
 
-/***/ 9007:
+/***/ 6610:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -752,6 +752,7 @@ function replicaNote(replica) {
 /** The color set of an app on one Docker host: containers `<app>-<color>[-N]` and its workers. */
 class ContainerColorSet {
     ctx;
+    gateAsksProxy = false;
     workers;
     /** Live workers stopped for a stop-first hand-over: started again if the release fails before the switch. */
     stoppedForHandover = [];
@@ -2569,7 +2570,30 @@ async function rebuildMissingLedger(deps, app, routing) {
     return text;
 }
 
+;// CONCATENATED MODULE: ./src/engine/lazy.ts
+/** Work started by whichever step needs it first, then shared; a way out waits for it only if it started. */
+class Lazy {
+    start;
+    made;
+    constructor(start) {
+        this.start = start;
+    }
+    /** Starts it on the first call; every call gets the same promise. */
+    get() {
+        if (!this.made) {
+            this.made = this.start();
+            this.made.catch(() => undefined); // awaited by whoever asked; this only keeps an early exit from leaving it unhandled
+        }
+        return this.made;
+    }
+    /** Once what was started settled, whatever its outcome (at once when nothing started). */
+    async settled() {
+        await this.made?.catch(() => undefined);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/host-state.ts
+
 
 
 
@@ -2611,8 +2635,9 @@ async function readLedger(ctx) {
 }
 /**
  * The proxy must route to what the ledger says is live (a route changed by hand, a proxy whose
- * saved configuration is older than the ledger): a mismatch is put right before anything else,
- * and said, when the live release's containers run; otherwise it is said and left to the release.
+ * saved configuration is older than the ledger): a mismatch is put right before anything else
+ * changes on the proxy, and said, when the live release's containers run; otherwise it is said and
+ * left to the release.
  */
 async function repairRouting(ctx, live, containers, routing) {
     const routed = await routing;
@@ -2625,7 +2650,7 @@ async function repairRouting(ctx, live, containers, routing) {
         ctx.log.warning(`${seen}, whose containers do not run: left for this run's switch to settle.`);
         return;
     }
-    ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else.`);
+    ctx.log.warning(`${seen}: routing it back to ${live.color} before anything else changes on the proxy.`);
     // A proxy that is down cannot take it now: the prepare step starts it again, and the switch settles the route.
     await ctx.router.apply(ctx.routeTo(live)).catch((e) => ctx.log.warning(`Could not route ${ctx.app} back to ${live.color} yet: ${e.message}`));
 }
@@ -2638,9 +2663,6 @@ async function repairRouting(ctx, live, containers, routing) {
 async function inspectForRelease(ctx, colors, plainRollback = false, onChecked, onRecord) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
-        // The proxy's route is the slowest read (a file in the proxy's volume): asked for first, used below.
-        const route = ctx.web ? ctx.router.current() : undefined;
-        route?.catch(() => undefined);
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
         // Known from here: a refusal below still reports what is live.
         onRecord?.(record);
@@ -2663,14 +2685,12 @@ async function inspectForRelease(ctx, colors, plainRollback = false, onChecked, 
         // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
         onChecked?.();
         // Recovering containers never changes a route: it is compared once they are read.
-        const routing = live ? route : undefined;
         await colors.recover(live, record.preview?.release);
         const containers = await colors.inspect(record.releases);
-        if (routing)
-            await repairRouting(ctx, live, containers, routing);
+        const routing = new Lazy(async () => (live && ctx.web ? repairRouting(ctx, live, containers, ctx.router.current()) : undefined));
         note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
         log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`);
-        return { record, live, containers };
+        return { record, live, containers, routing };
     });
 }
 
@@ -3094,6 +3114,7 @@ class UndoStack {
 
 
 
+
 /** How the gated color is exposed, from the inputs and what is live. */
 function exposureFor(ctx, kind, live, promoting = false) {
     const { strategy } = ctx.config;
@@ -3124,24 +3145,40 @@ function checkCapabilities(ctx, exposure) {
  * watch → clean up, with one undo stack and one error path (`deliver`).
  */
 async function runRelease(ctx, colors, request, serving) {
-    const { config, log } = ctx;
     const plain = request.kind === 'rollback' && !request.toImage && request.toRelease === undefined;
     let early;
     const state = await inspectForRelease(ctx, colors, request.kind === 'rollback' && !request.toImage, () => (early = earlyPull(ctx, request)), record => {
         serving.live = record.releases[0];
         serving.releases = record.releases;
     });
-    const { record, live, containers } = state;
-    // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
-    if (plain && record.canary && live)
-        return endCanary(ctx, colors, record, live);
-    // mode rollback while a preview waits: the preview goes, the live release is not touched.
-    if (plain && record.preview && live)
-        return discardPreview(ctx, colors, record, live);
-    if (record.preview && request.kind === 'deploy') {
-        const p = record.preview.release;
-        log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
+    const { record, live } = state;
+    // Every way out waits for what the run started on the proxy meanwhile (the route's repair, the proxy check).
+    const started = [state.routing];
+    try {
+        // mode rollback while a canary serves: the canary ends (it never went live), the live release stays.
+        // mode rollback while a preview waits: the preview goes, the live release is not touched.
+        // Both change the route: the route is settled first.
+        if (plain && live && (record.canary || record.preview)) {
+            await state.routing.get();
+            return await (record.canary ? endCanary(ctx, colors, record, live) : discardPreview(ctx, colors, record, live));
+        }
+        if (record.preview && request.kind === 'deploy') {
+            const p = record.preview.release;
+            ctx.log.info(`A preview of ${p.image} on ${p.color} waits since ${record.preview.since}: this deploy replaces it`);
+        }
+        return await planAndDeliver(ctx, colors, request, serving, state, early, p => started.push(p));
     }
+    finally {
+        // A route found wrong is put right by the end of every run, one that failed before the proxy check too.
+        await state.routing.get().catch(() => undefined);
+        for (const work of started)
+            await work.settled();
+    }
+}
+/** From the host's state: the plan, the image, the proxy check, then the delivery. */
+async function planAndDeliver(ctx, colors, request, serving, state, early, started) {
+    const { config, log } = ctx;
+    const { record, live, containers } = state;
     const plan = planRelease(record.releases, containers, { replicas: config.strategy.replicas, ...request });
     if (plan.kind === 'impossible')
         throw new ReleaseError({ reason: `Cannot roll back ${ctx.app}: ${plan.why}.` });
@@ -3155,39 +3192,38 @@ async function runRelease(ctx, colors, request, serving) {
         restores: plan.restores,
         ...(exposure.kind === 'preview' ? { preview: true } : {})
     });
-    // The proxy check does not depend on the image: it runs while the image is pulled.
+    // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
+    // them slower while it starts a container), unless the gate asks the proxy; anything else has them
+    // at once. Awaited before the first route change.
     const network = (0,core_names/* networkName */.uv)(ctx.app);
-    const proxyReady = ctx.host
-        .ensureNetwork(network, { [core_names/* LABEL */.d_.managed]: 'true', [core_names/* LABEL */.d_.app]: ctx.app })
-        .then(() => ensureComposeNetworks(ctx.host, config))
-        .then(() => (ctx.web ? ctx.router.ensure(network) : undefined));
-    proxyReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+    const networksReady = ctx.host.ensureNetwork(network, { [core_names/* LABEL */.d_.managed]: 'true', [core_names/* LABEL */.d_.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config));
+    networksReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+    const proxyReady = new Lazy(() => Promise.all([networksReady, state.routing.get()]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined)));
+    started(proxyReady);
+    if (plan.kind !== 'start-new')
+        void proxyReady.get();
     const roles = config.roles ?? NO_ROLES;
     const hash = releaseHash(configHash(config.container, config.health.port), roles);
     if (config.shared?.length)
-        await startShared(ctx, proxyReady, network);
+        await startShared(ctx, proxyReady.get(), network);
     let image;
     if (plan.kind === 'start-new') {
-        try {
-            const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
-            image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early);
-            // compose-file: services of another image than the routed one.
-            if (request.kind === 'deploy')
-                await colors.pullWorkerImages(roles.workers.map(recordOf));
-        }
-        catch (e) {
-            await proxyReady.catch(() => undefined);
-            throw e;
-        }
+        const archive = request.kind === 'deploy' ? config.imageArchive : undefined;
+        image = archive ? await loadArchive(ctx, plan.image, archive.path, archive.bytes) : await pullFor(ctx, plan.image, request.kind, early);
+        // compose-file: services of another image than the routed one.
+        if (request.kind === 'deploy')
+            await colors.pullWorkerImages(roles.workers.map(recordOf));
         const liveState = live ? containers.find(c => c.color === live.color) : undefined;
         if (request.kind === 'deploy' && live && (await colors.isCurrent(live, liveState, image, hash, plan.replicas))) {
-            await proxyReady;
+            await proxyReady.get();
             return alreadyLive(ctx, colors, record, live, liveState?.id, containers);
         }
     }
-    await proxyReady;
+    await networksReady;
+    if (colors.gateAsksProxy)
+        await proxyReady.get();
     ctx.checkAborted(live);
-    return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving });
+    return deliver(ctx, colors, { plan, record, live, kind: request.kind, image, hash, exposure, serving, proxyReady });
 }
 /** The image a deploy (or a rollback to-image) starts whatever the host holds: pulled while the inspect step reads the rest. */
 function earlyPull(ctx, request) {
@@ -3225,17 +3261,21 @@ async function deliver(ctx, colors, d) {
         kind: d.kind,
         undo,
         serving: d.serving,
-        ready: once(() => colors.gated().catch((e) => {
-            throw new ReleaseError({
-                reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+        ready: once(async () => {
+            await d.proxyReady?.get();
+            await colors.gated().catch((e) => {
+                throw new ReleaseError({
+                    reason: `The restart policy of ${plan.color} could not be set: ${e.message}. ${live ? `${live.color} (${live.image}) is still live.` : 'Nothing was switched.'}`
+                });
             });
-        }))
+        })
     };
     try {
         if (!d.keepBootOnFailure)
             undo.push(`the start of ${plan.color}`, () => colors.restore(plan, workers));
         if (ctx.web) {
             await ctx.timeline.step('boot', `Starting ${colors.describe(plan)}`, () => colors.boot(plan, release));
+            void d.proxyReady?.get();
             ctx.checkAborted(live);
             await colors.gate(plan, live);
         }
@@ -3247,6 +3287,8 @@ async function deliver(ctx, colors, d) {
         await run.ready();
     }
     catch (e) {
+        // Nothing of the proxy's check is left running while the host is put back.
+        await d.proxyReady?.settled();
         const stuck = (await undo.unwind())?.ifStuck;
         if (stuck) {
             d.serving.live = stuck.live;
@@ -7321,22 +7363,60 @@ class HaproxyAdmin {
     socketPath;
     socket;
     files;
+    pinTimeoutMs;
     /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
     reloaded = false;
+    /** The worker this run started (a reload, a hand-over): the only one whose answers count. */
+    livePid;
     constructor(
     /** The HAProxy process container that serves (its live generation; haproxy-generations.ts). */
-    process, name, socketPath, socket, files) {
+    process, name, socketPath, socket, files, 
+    /** How long commands are sent again while the leaving worker takes them (pinTo). */
+    pinTimeoutMs = RELOAD_TIMEOUT_MS) {
         this.process = process;
         this.name = name;
         this.socketPath = socketPath;
         this.socket = socket;
         this.files = files;
+        this.pinTimeoutMs = pinTimeoutMs;
     }
     /**
      * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
      * opening it is retried for a few seconds (every command cutover sends is idempotent).
+     * After this run started a new worker (a reload, a hand-over), only that worker's answer counts:
+     * the leaving one shares the admin socket until it has finished starting to stop, and a change it
+     * takes is lost to the one that serves (see pinTo).
      */
     async cli(line) {
+        if (this.livePid === undefined)
+            return this.send(line);
+        const started = Date.now();
+        for (;;) {
+            const answer = await this.send(`show info; ${line}`);
+            const end = answer.indexOf('\n\n');
+            const pid = parsePid(answer.slice(0, end < 0 ? answer.length : end));
+            if (pid === this.livePid)
+                return end < 0 ? '' : answer.slice(end + 2);
+            if (Date.now() - started > this.pinTimeoutMs)
+                throw new ProxyError(`The proxy ${this.name}'s admin socket kept answering from HAProxy worker ${pid ?? '(none)'} for ${this.pinTimeoutMs / 1000} s, ` +
+                    `not from worker ${this.livePid}, which this run started and which serves: "${line.slice(0, 80)}" was not sent to it. Run again.`);
+            await new Promise(r => setTimeout(r, 25));
+        }
+    }
+    /**
+     * From now on, commands count only when worker `pid` answers them. HAProxy's new worker takes the
+     * listening sockets, the admin socket among them, from the one before (expose-fd listeners); both
+     * accept on them until the old one has handled its stop signal, and measured here the old one took
+     * 32 of 40 connections in that moment.
+     */
+    pinTo(pid) {
+        this.livePid = pid;
+    }
+    /** The pid of whichever worker answers one `show info` (during a hand-over: either). */
+    async anyWorkerPid() {
+        return this.send('show info').then(parsePid, () => undefined);
+    }
+    async send(line) {
         const started = Date.now();
         for (;;) {
             try {
@@ -7361,9 +7441,9 @@ class HaproxyAdmin {
         let last;
         for (;;) {
             try {
-                const pid = parsePid(await this.cli('show info'));
+                const pid = parsePid(await this.send('show info'));
                 if (pid !== undefined && pid !== notPid)
-                    return;
+                    return pid;
                 last = `still worker ${pid}`;
             }
             catch (e) {
@@ -7402,7 +7482,7 @@ class HaproxyAdmin {
         const pid = await this.cli('show info').then(parsePid, () => undefined);
         await this.handOnServerState(addresses);
         await container.kill({ signal: 'SIGUSR2' });
-        await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid);
+        this.pinTo(await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid));
         this.reloaded = true;
         // Read by the new process as it started: a later start must not take these addresses.
         await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
@@ -8422,9 +8502,12 @@ class HaproxyHandover {
     async awaitTakeover(next, admin, oldPid) {
         const started = Date.now();
         for (;;) {
-            const pid = await admin.cli('show info').then(parsePid, () => undefined);
-            if (pid !== undefined && pid !== oldPid)
+            const pid = await admin.anyWorkerPid();
+            if (pid !== undefined && pid !== oldPid) {
+                // The old process still takes admin connections until it is told to stop: the switch must reach this one.
+                admin.pinTo(pid);
                 return;
+            }
             const info = await inspectIfExists(this.docker.getContainer(next.id));
             if (!info?.State.Running || Date.now() - started > TAKEOVER_TIMEOUT_MS) {
                 const why = info?.State.Running ? `it did not answer within ${TAKEOVER_TIMEOUT_MS / 1000} s` : `it exited (code ${info?.State.ExitCode ?? '?'})`;
@@ -9432,6 +9515,8 @@ class SwarmColorSet {
     cluster;
     proxy;
     settings;
+    /** The gate asks the proxy tasks which servers their own checks see up. */
+    gateAsksProxy = true;
     /** What boot did to the color's service, so a failed release can put it back. */
     booted;
     workersBooted = [];
