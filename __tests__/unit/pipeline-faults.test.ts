@@ -314,6 +314,30 @@ function holdRouteRead(bed: EngineBed): () => void {
   return readDone
 }
 
+describe('a run that fails leaves no call to the host in flight', () => {
+  it("a pull that fails while the app's network is being made: the run ends once Docker answered", async () => {
+    const bed = new EngineBed([V1])
+    await deployed(bed, V1)
+    let networkMade!: () => void
+    const ensureNetwork = bed.host.ensureNetwork.bind(bed.host)
+    bed.host.ensureNetwork = async name => {
+      await new Promise<void>(resolve => (networkMade = resolve))
+      return ensureNetwork(name)
+    }
+    let pullFailed = false
+    const pull = bed.host.pull.bind(bed.host)
+    bed.host.pull = (image, progress) => pull(image, progress).catch(e => ((pullFailed = true), Promise.reject(e as Error)))
+    const run = bed.engine(plain).release({ kind: 'deploy', image: 'registry.test/web:no-such-tag' })
+    let ended = false
+    void run.finally(() => (ended = true)).catch(() => undefined)
+    for (let i = 0; i < 500; i++) await new Promise(r => setImmediate(r))
+    expect(pullFailed).toBe(true)
+    expect(ended).toBe(false)
+    networkMade()
+    await expect(run).rejects.toThrow(/manifest unknown/)
+  })
+})
+
 describe('the proxy checked against the ledger at the start', () => {
   it('a route changed behind cutover is put back to the recorded live release before anything else, and said', async () => {
     const bed = new EngineBed([V1, V2, V3])
