@@ -47068,9 +47068,11 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
     // them slower while it starts a container), unless the gate asks the proxy; anything else has them
     // at once. Awaited before the first route change.
     const network = networkName(ctx.app);
-    const networksReady = ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config));
-    networksReady.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
-    const proxyReady = new Lazy(() => Promise.all([networksReady, state.routing.get()]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined)));
+    // Started now; a run that fails before awaiting it (a pull) still ends only once Docker answered.
+    const networks = new Lazy(() => ctx.host.ensureNetwork(network, { [LABEL.managed]: 'true', [LABEL.app]: ctx.app }).then(() => ensureComposeNetworks(ctx.host, config)));
+    started(networks);
+    void networks.get();
+    const proxyReady = new Lazy(() => Promise.all([networks.get(), state.routing.get()]).then(() => (ctx.web ? ctx.router.ensure(network) : undefined)));
     started(proxyReady);
     if (plan.kind !== 'start-new')
         void proxyReady.get();
@@ -47091,7 +47093,7 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
             return alreadyLive(ctx, colors, record, live, liveState?.id, containers);
         }
     }
-    await networksReady;
+    await networks.get();
     if (colors.gateAsksProxy)
         await proxyReady.get();
     ctx.checkAborted(live);
