@@ -7386,8 +7386,8 @@ class HaproxyAdmin {
      * One runtime API line. While another run reloads the proxy, the new worker re-creates the socket:
      * opening it is retried for a few seconds (every command cutover sends is idempotent).
      * After this run started a new worker (a reload, a hand-over), only that worker's answer counts:
-     * the leaving one shares the admin socket until it has finished starting to stop, and a change it
-     * takes is lost to the one that serves (see pinTo).
+     * the leaving one shares the admin socket until it has handled its stop signal, and a change it
+     * takes never reaches the one that serves (see pinTo).
      */
     async cli(line) {
         if (this.livePid === undefined)
