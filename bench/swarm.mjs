@@ -29,6 +29,7 @@ import ts from 'typescript'
 import { runAction } from './lib/action.mjs'
 import { startLoad } from './lib/load.mjs'
 import { testbedInputs } from '../__tests__/support/runner.mjs'
+import { getBounded } from './lib/get-bounded.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const REPO = join(HERE, '..')
@@ -212,8 +213,8 @@ async function untilServed(port, version, timeoutMs) {
   for (;;) {
     const bodies = await Promise.all(
       NODES.map(n =>
-        fetch(`http://${n}:${port}/`, { signal: AbortSignal.timeout(3000) })
-          .then(r => r.text())
+        getBounded(`http://${n}:${port}/`, 3000)
+          .then(r => r.body)
           .catch(() => '')
       )
     )

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startLoad } from './lib/load.mjs'
 import { ipOf, loadNginxConfig, setupApps, setupHaproxy, setupTwoTier, teardown, APP2 } from './lib/designs.mjs'
+import { getBounded } from './lib/get-bounded.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const REPO = join(HERE, '..')
@@ -77,8 +78,7 @@ function startPosts(host, port, { connections = 4, rate = 50, maxMs = 180000 } =
 
 async function versionNow(url) {
   try {
-    const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(3000) })
-    return (await res.text()).trim()
+    return (await getBounded(url, 3000, { connection: 'close' })).body.trim()
   } catch {
     return ''
   }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { docker, reloadTimes } from './docker.mjs'
 import { now } from './action.mjs'
+import { getBounded } from './get-bounded.mjs'
 
 const sleep = ms => new Promise(r => setTimeout(r, ms))
 const NGINX = '/usr/sbin/nginx'
@@ -66,34 +67,11 @@ async function putConfig(proxy, text) {
   }
 }
 
-/**
- * One GET's status and body, bounded by a timer that holds the process. A fetch aborted while its
- * body is read can stay pending for ever (nodejs/node#56917), and with AbortSignal.timeout's timer
- * (unref'd) nothing else held the bench: it ended with code 0 and wrote no results.
- */
-async function getBounded(url, ms) {
-  const controller = new AbortController()
-  let timer
-  const late = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort()
-      reject(new Error(`no answer from ${url} within ${ms} ms`))
-    }, ms)
-  })
-  const answer = fetch(url, { headers: { connection: 'close' }, signal: controller.signal }).then(async res => ({ ok: res.ok, body: await res.text() }))
-  answer.catch(() => undefined)
-  try {
-    return await Promise.race([answer, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 async function waitServing(port, timeoutMs = 30000) {
   const until = Date.now() + timeoutMs
   while (Date.now() < until) {
     try {
-      const res = await getBounded(`http://127.0.0.1:${port}/`, 2000)
+      const res = await getBounded(`http://127.0.0.1:${port}/`, 2000, { connection: 'close' })
       if (res.ok) return res.body.trim()
     } catch {}
     await sleep(100)

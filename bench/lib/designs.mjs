@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import ts from 'typescript'
 import tar from 'tar-stream'
 import { docker, ensureImage } from './docker.mjs'
+import { getBounded } from './get-bounded.mjs'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const NGINX_IMAGE = process.env.CUTOVER_TEST_PROXY_IMAGE ?? '127.0.0.1:5000/cutover-test/nginx:1.22'
@@ -155,8 +156,8 @@ export async function waitHttp(port, { path = '/', expect, timeoutMs = 15000 } =
   let last = ''
   while (Date.now() < until) {
     try {
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) })
-      last = `${res.status} ${(await res.text()).trim()}`
+      const res = await getBounded(`http://127.0.0.1:${port}${path}`, 2000)
+      last = `${res.status} ${res.body.trim()}`
       if (res.ok && (!expect || last.endsWith(expect))) return last
     } catch (e) {
       last = String(e.cause?.code ?? e.message)
