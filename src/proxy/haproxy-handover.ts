@@ -157,7 +157,6 @@ export class HaproxyHandover {
         .catch(() => undefined)
       throw e
     }
-    admin.reloaded = true
     await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
     return next
   }

@@ -90,8 +90,6 @@ export interface FileBefore {
  * touching the container.
  */
 export class HaproxyAdmin {
-  /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
-  reloaded = false
   /** The worker this run started (a reload, a hand-over): the only one whose answers count. */
   private livePid?: number
 
@@ -138,6 +136,11 @@ export class HaproxyAdmin {
    */
   pinTo(pid: number): void {
     this.livePid = pid
+  }
+
+  /** Whether this run started a new worker (verify then waits out the old process's listeners). */
+  get reloaded(): boolean {
+    return this.livePid !== undefined
   }
 
   /** The pid of whichever worker answers one `show info` (during a hand-over: either). */
@@ -210,7 +213,6 @@ export class HaproxyAdmin {
     await this.handOnServerState(addresses)
     await container.kill({ signal: 'SIGUSR2' })
     this.pinTo(await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid))
-    this.reloaded = true
     // Read by the new process as it started: a later start must not take these addresses.
     await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE)
   }
