@@ -7366,8 +7366,6 @@ class HaproxyAdmin {
     socket;
     files;
     pinTimeoutMs;
-    /** Whether this run reloaded the proxy (verify then waits out the old process's listeners). */
-    reloaded = false;
     /** The worker this run started (a reload, a hand-over): the only one whose answers count. */
     livePid;
     constructor(
@@ -7413,6 +7411,10 @@ class HaproxyAdmin {
      */
     pinTo(pid) {
         this.livePid = pid;
+    }
+    /** Whether this run started a new worker (verify then waits out the old process's listeners). */
+    get reloaded() {
+        return this.livePid !== undefined;
     }
     /** The pid of whichever worker answers one `show info` (during a hand-over: either). */
     async anyWorkerPid() {
@@ -7485,7 +7487,6 @@ class HaproxyAdmin {
         await this.handOnServerState(addresses);
         await container.kill({ signal: 'SIGUSR2' });
         this.pinTo(await this.waitForAdmin(RELOAD_TIMEOUT_MS, pid));
-        this.reloaded = true;
         // Read by the new process as it started: a later start must not take these addresses.
         await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
     }
@@ -8496,7 +8497,6 @@ class HaproxyHandover {
                 .catch(() => undefined);
             throw e;
         }
-        admin.reloaded = true;
         await this.files.put(SERVER_STATE_FILE, EMPTY_SERVER_STATE);
         return next;
     }
