@@ -1,4 +1,5 @@
-import { createServer, type Server, type Socket } from 'node:net'
+import { createServer, Socket, type Server } from 'node:net'
+import { jest } from '@jest/globals'
 import { Server as SshServer, utils } from 'ssh2'
 import type { SshConfig } from '../../src/core/config.js'
 import { SshSession } from '../../src/transport/ssh.js'
@@ -103,6 +104,23 @@ describe('SshSession.connect failures', () => {
     expect(r.error?.message).toContain(`SSH connection to deploy@127.0.0.1:${port} failed: connect ECONNREFUSED`)
     expect(r.error?.message).toContain('check host and port')
     expect(r.uncaught).toEqual([])
+  })
+
+  it('turns off Nagle before the socket connects: the handshake is small round trips that delayed ACKs would stall', async () => {
+    // Calls that set no-delay while the socket was still connecting (from the first packet on).
+    const early: boolean[] = []
+    const real = Socket.prototype.setNoDelay
+    const spy = jest.spyOn(Socket.prototype, 'setNoDelay').mockImplementation(function (this: Socket, noDelay?: boolean) {
+      if (this.remoteAddress === undefined) early.push(noDelay ?? true)
+      return real.call(this, noDelay)
+    })
+    try {
+      const port = await tcpServer(s => s.resume())
+      await withoutUncaught(() => SshSession.connect(configFor(port, { connectTimeoutMs: 200 })), 50)
+    } finally {
+      spy.mockRestore()
+    }
+    expect(early).toEqual([true])
   })
 
   describe('against an SSH server with only an ed25519 host key', () => {
