@@ -48354,9 +48354,6 @@ function openClient(endpoint, timeoutMs, sock) {
                 return;
             settled = true;
             client.removeListener('close', onClose);
-            // Docker API calls are small request/response pairs: without TCP_NODELAY, Nagle's
-            // algorithm and delayed ACKs add ~40 ms to each one.
-            client.setNoDelay(true);
             // Later errors (keep-alive timeouts, resets) are the session's to report (SshConnectionLostError).
             resolve(client);
         };
@@ -48365,6 +48362,11 @@ function openClient(endpoint, timeoutMs, sock) {
         client.once('ready', onReady);
         try {
             client.connect(config);
+            // The handshake and every Docker API call are small request/response pairs: without
+            // TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to several of the handshake's
+            // round trips (measured: 299 → 72 ms on loopback) and to each call. Set before the socket
+            // connects, so it holds from the first packet (a jump host's channel has no such setting).
+            client.setNoDelay(true);
         }
         catch (e) {
             // ssh2 throws for a configuration it cannot use (a key it cannot parse)
