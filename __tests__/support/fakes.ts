@@ -63,6 +63,8 @@ export class FakeHost implements ContainerHost {
   readonly images = new Map<string, ImageInfo & { behaviour: ImageBehaviour }>()
   readonly networks = new Set<string>(['bridge'])
   readonly calls: string[] = []
+  /** Every name `inspect` was asked for, in order. */
+  readonly inspected: string[] = []
   /** What happened to which container, in order: `start web-blue`, `stop web-blue-worker-jobs`; the fake router adds `switch <color>`. */
   readonly events: string[] = []
   /** Containers (by name) whose health path answers 500 whatever their image does. */
@@ -107,11 +109,13 @@ export class FakeHost implements ContainerHost {
 
   async inspect(name: string): Promise<ContainerInfo | undefined> {
     this.fail('inspect')
+    this.inspected.push(name)
     const c = this.byName(name)
     return c ? structuredClone(this.settle(c)) : undefined
   }
 
   async listApp(app: string): Promise<ContainerSummary[]> {
+    this.fail('listApp')
     return [...this.containers.values()]
       .filter(c => c.labels['cutover.app'] === app)
       .map(c => this.settle(c))

@@ -61,6 +61,29 @@ describe('replicas in the engine', () => {
     expect(bed.log.text()).toMatch(/Started web-blue-3 /)
   })
 
+  it("reading the host asks Docker for a further replica only when the app's listing has it, and lists the app once", async () => {
+    const bed = new Bed()
+    await bed.deploy(V1, configFor(1))
+    await bed.deploy(V2, configFor(1))
+    bed.host.inspected.length = 0
+    bed.host.calls.length = 0
+    await bed.rollback(configFor(1))
+    expect(bed.host.inspected.filter(n => /-\d$/.test(n))).toEqual([])
+    // The inspect step's one listing (recover and inspect both read it), before anything of the rollback ran.
+    const beforeRecovery = bed.host.calls.slice(0, bed.host.calls.indexOf('inspect'))
+    expect(beforeRecovery.filter(c => c === 'listApp')).toHaveLength(1)
+
+    // With three replicas, each further one is inspected (and counted).
+    const three = new Bed()
+    await three.deploy(V1, configFor(3))
+    await three.deploy(V2, configFor(3))
+    three.host.inspected.length = 0
+    const r = await three.rollback(configFor(3))
+    expect(r).toMatchObject({ result: 'rolled-back', color: 'blue', image: V1 })
+    expect(three.router.route).toMatchObject({ color: 'blue', replicas: 3 })
+    expect(three.host.inspected).toEqual(expect.arrayContaining(['web-blue-2', 'web-blue-3', 'web-green-2', 'web-green-3']))
+  })
+
   it('a replicas-1 release is recorded as before (no replicas field) and named <app>-<color>', async () => {
     const bed = new Bed()
     await bed.deploy(V1, configFor(1))

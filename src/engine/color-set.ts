@@ -5,8 +5,8 @@ import { containerSpec } from './container-spec.js'
 import type { EngineContext } from './context.js'
 import { waitHealthy } from './health.js'
 import type { ColorContainer, Plan } from './plan.js'
-import type { ContainerInfo, ImageInfo } from './ports.js'
-import { oneTo, replicasOnHost, union } from './replicas.js'
+import type { ContainerInfo, ContainerSummary, ImageInfo } from './ports.js'
+import { oneTo, replicasAmong, replicasOnHost, union } from './replicas.js'
 import { NO_ROLES, Workers } from './workers.js'
 import { foreignContainerProblem } from './ownership.js'
 
@@ -26,6 +26,8 @@ export interface ColorSet {
    * checked before the boot. Otherwise the check runs during the gate.
    */
   readonly gateAsksProxy: boolean
+  /** Starts reading what recover and inspect read, while the ledger is read (the inspect step). */
+  readAhead?(): void
   /** What each color holds now. */
   inspect(releases: Release[]): Promise<ColorState[]>
   /** Settles what an interrupted run left (set-aside containers, workers of a color that is not live). */
@@ -95,6 +97,8 @@ export class ContainerColorSet implements ColorSet {
   private stoppedForHandover: string[] = []
   /** The new containers' restart policy, being set since the gate passed (gated()). */
   private policies?: Promise<void>
+  /** The app's containers, listed once for the inspect step (recover and inspect); dropped when it ends or a container moves. */
+  private listing?: Promise<ContainerSummary[]>
 
   constructor(private readonly ctx: EngineContext) {
     this.workers = new Workers({
@@ -120,20 +124,37 @@ export class ContainerColorSet implements ColorSet {
     return info
   }
 
-  async inspect(releases: Release[]): Promise<ColorState[]> {
-    return Promise.all(COLORS.map(color => (this.ctx.web ? this.inspectWeb(color) : this.workers.colorState(color, releases))))
+  readAhead(): void {
+    this.listed().catch(() => undefined) // read by recover, which reports its failure
   }
 
-  private async inspectWeb(color: Color): Promise<ColorState> {
-    const info = await this.own(containerName(this.app, color))
+  private listed(): Promise<ContainerSummary[]> {
+    return (this.listing ??= this.ctx.host.listApp(this.app))
+  }
+
+  async inspect(releases: Release[]): Promise<ColorState[]> {
+    try {
+      const all = this.ctx.web ? await this.listed() : []
+      return await Promise.all(COLORS.map(color => (this.ctx.web ? this.inspectWeb(color, all) : this.workers.colorState(color, releases))))
+    } finally {
+      this.listing = undefined
+    }
+  }
+
+  private async inspectWeb(color: Color, all: ContainerSummary[]): Promise<ColorState> {
+    // Each replica the listing has, inspected at once (the first one's owner is checked by name).
+    const further = replicasAmong(all, this.app, color).serving.filter(i => i > 1 && i <= MAX_REPLICAS)
+    const [info, ...others] = await Promise.all([
+      this.own(containerName(this.app, color)),
+      ...further.map(i => this.ctx.host.inspect(containerName(this.app, color, i)))
+    ])
     if (!info) return { color, exists: false, running: false }
-    // Further replicas count while they serve the same release as the first.
+    // Further replicas count while they follow on (2, 3, ...) and serve the same release as the first.
     let replicas = 1
     let allRunning = info.running && !info.restarting
-    for (let i = 2; i <= MAX_REPLICAS; i++) {
-      const more = await this.ctx.host.inspect(containerName(this.app, color, i))
-      if (!more || more.labels[LABEL.release] !== info.labels[LABEL.release]) break
-      replicas = i
+    for (const [k, more] of others.entries()) {
+      if (further[k] !== replicas + 1 || !more || more.labels[LABEL.release] !== info.labels[LABEL.release]) break
+      replicas++
       allRunning &&= more.running && !more.restarting
     }
     return {
@@ -150,9 +171,11 @@ export class ContainerColorSet implements ColorSet {
   }
 
   async recover(live: Release | undefined, preview: Release | undefined): Promise<void> {
-    await Promise.all(COLORS.map(color => this.recoverAside(color, live, preview)))
-    await this.workers.recoverAside(live)
-    await this.workers.stopStray(live)
+    const all = await this.listed()
+    const moved = await Promise.all(COLORS.map(color => this.recoverAside(color, all, live, preview)))
+    const workersMoved = await this.workers.recoverAside(live, all)
+    if (moved.includes(true) || workersMoved) this.listing = undefined
+    await this.workers.stopStray(live, workersMoved ? undefined : all)
   }
 
   /**
@@ -160,9 +183,9 @@ export class ContainerColorSet implements ColorSet {
    * is live the switch completed and the aside container is obsolete; otherwise the replacement
    * never went live: put the old container back.
    */
-  private async recoverAside(color: Color, live: Release | undefined, preview?: Release): Promise<void> {
+  private async recoverAside(color: Color, all: ContainerSummary[], live: Release | undefined, preview?: Release): Promise<boolean> {
     const { host, log } = this.ctx
-    const { aside: found } = await replicasOnHost(host, this.app, color)
+    const { aside: found } = replicasAmong(all, this.app, color)
     for (const i of found) {
       const aside = await this.own(asideName(this.app, color, i))
       if (!aside) continue
@@ -177,6 +200,7 @@ export class ContainerColorSet implements ColorSet {
         await this.restoreAside(color, i)
       }
     }
+    return found.length > 0
   }
 
   async boot(plan: ActivePlan, release: Release): Promise<void> {

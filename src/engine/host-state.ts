@@ -95,6 +95,8 @@ export async function inspectForRelease(
 ): Promise<HostState> {
   const { host, config, log, timeline } = ctx
   return timeline.step('inspect', 'Reading the state of the host', async note => {
+    // The app's containers are read beside the ledger (they do not depend on it).
+    colors.readAhead?.()
     const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()])
     // Known from here: a refusal below still reports what is live.
     onRecord?.(record)

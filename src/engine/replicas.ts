@@ -1,5 +1,5 @@
 import { replicaOf, type Color } from '../core/names.js'
-import type { ContainerHost } from './ports.js'
+import type { ContainerHost, ContainerSummary } from './ports.js'
 
 const ASIDE_SUFFIX = '-replaced'
 
@@ -14,7 +14,12 @@ export function oneTo(n: number): number[] {
  * left over from a larger earlier size are found too.
  */
 export async function replicasOnHost(host: ContainerHost, app: string, color: Color): Promise<{ serving: number[]; aside: number[] }> {
-  const names = (await host.listApp(app)).map(c => c.name)
+  return replicasAmong(await host.listApp(app), app, color)
+}
+
+/** As replicasOnHost, from a listing of the app's containers already read. */
+export function replicasAmong(containers: ContainerSummary[], app: string, color: Color): { serving: number[]; aside: number[] } {
+  const names = containers.map(c => c.name)
   const numbers = (list: string[]) =>
     list
       .map(n => replicaOf(app, color, n))

@@ -12,7 +12,7 @@ import { ReleaseError, type WorkerState } from '../core/outcome.js'
 import type { Release, WorkerRecord } from '../core/release.js'
 import { containerSpec } from './container-spec.js'
 import type { ColorContainer, Plan } from './plan.js'
-import type { Clock, ContainerHost, ImageInfo } from './ports.js'
+import type { Clock, ContainerHost, ContainerSummary, ImageInfo } from './ports.js'
 import { serviceSettingsHash } from './compose-project.js'
 
 export const NO_ROLES: RoleSettings = { web: true, workers: [], minUptimeMs: 10_000, stopTimeoutMs: 30_000, handover: 'stop-first' }
@@ -89,9 +89,9 @@ export class Workers {
     return this.deps.config.roles ?? NO_ROLES
   }
 
-  /** The app's worker containers on the host. */
-  private async found(): Promise<Found[]> {
-    const all = await this.deps.host.listApp(this.app)
+  /** The app's worker containers on the host (among `listed`, the app's containers already read, when given). */
+  private async found(listed?: ContainerSummary[]): Promise<Found[]> {
+    const all = listed ?? (await this.deps.host.listApp(this.app))
     const out: Found[] = []
     for (const c of all) {
       const color = c.labels[LABEL.color] as Color
@@ -117,8 +117,8 @@ export class Workers {
    * Workers of the color that is not live must not run (previous workers are stopped after each
    * release): a run that died between starting new workers and finishing leaves some running.
    */
-  async stopStray(live: Release | undefined): Promise<void> {
-    const stray = (await this.found()).filter(w => w.running && (w.aside || w.color !== live?.color))
+  async stopStray(live: Release | undefined, listed?: ContainerSummary[]): Promise<void> {
+    const stray = (await this.found(listed)).filter(w => w.running && (w.aside || w.color !== live?.color))
     await Promise.all(
       stray.map(async w => {
         this.deps.log.info(`Stopping ${w.name}, a worker of a color that is not live (left running by an interrupted run)`)
@@ -127,9 +127,10 @@ export class Workers {
     )
   }
 
-  /** As for the web role: a set-aside worker whose color went live is obsolete; otherwise it is put back. */
-  async recoverAside(live: Release | undefined): Promise<void> {
-    for (const w of (await this.found()).filter(x => x.aside)) {
+  /** As for the web role: a set-aside worker whose color went live is obsolete; otherwise it is put back. Whether any was found. */
+  async recoverAside(live: Release | undefined, listed?: ContainerSummary[]): Promise<boolean> {
+    const aside = (await this.found(listed)).filter(x => x.aside)
+    for (const w of aside) {
       if (live?.color === w.color) {
         await this.deps.host.remove(w.name)
       } else {
@@ -137,6 +138,7 @@ export class Workers {
         await this.deps.host.rename(w.name, workerName(this.app, w.color, w.worker))
       }
     }
+    return aside.length > 0
   }
 
   /**
