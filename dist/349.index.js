@@ -297,7 +297,11 @@ function oneTo(n) {
  * left over from a larger earlier size are found too.
  */
 async function replicasOnHost(host, app, color) {
-    const names = (await host.listApp(app)).map(c => c.name);
+    return replicasAmong(await host.listApp(app), app, color);
+}
+/** As replicasOnHost, from a listing of the app's containers already read. */
+function replicasAmong(containers, app, color) {
+    const names = containers.map(c => c.name);
     const numbers = (list) => list
         .map(n => (0,core_names/* replicaOf */.ko)(app, color, n))
         .filter((n) => n !== undefined)
@@ -383,9 +387,9 @@ class Workers {
     get roles() {
         return this.deps.config.roles ?? NO_ROLES;
     }
-    /** The app's worker containers on the host. */
-    async found() {
-        const all = await this.deps.host.listApp(this.app);
+    /** The app's worker containers on the host (among `listed`, the app's containers already read, when given). */
+    async found(listed) {
+        const all = listed ?? (await this.deps.host.listApp(this.app));
         const out = [];
         for (const c of all) {
             const color = c.labels[core_names/* LABEL */.d_.color];
@@ -411,16 +415,17 @@ class Workers {
      * Workers of the color that is not live must not run (previous workers are stopped after each
      * release): a run that died between starting new workers and finishing leaves some running.
      */
-    async stopStray(live) {
-        const stray = (await this.found()).filter(w => w.running && (w.aside || w.color !== live?.color));
+    async stopStray(live, listed) {
+        const stray = (await this.found(listed)).filter(w => w.running && (w.aside || w.color !== live?.color));
         await Promise.all(stray.map(async (w) => {
             this.deps.log.info(`Stopping ${w.name}, a worker of a color that is not live (left running by an interrupted run)`);
             await this.stopOne(w.name);
         }));
     }
-    /** As for the web role: a set-aside worker whose color went live is obsolete; otherwise it is put back. */
-    async recoverAside(live) {
-        for (const w of (await this.found()).filter(x => x.aside)) {
+    /** As for the web role: a set-aside worker whose color went live is obsolete; otherwise it is put back. Whether any was found. */
+    async recoverAside(live, listed) {
+        const aside = (await this.found(listed)).filter(x => x.aside);
+        for (const w of aside) {
             if (live?.color === w.color) {
                 await this.deps.host.remove(w.name);
             }
@@ -429,6 +434,7 @@ class Workers {
                 await this.deps.host.rename(w.name, (0,core_names/* workerName */.ig)(this.app, w.color, w.worker));
             }
         }
+        return aside.length > 0;
     }
     /**
      * Starts the release's workers on its color and waits until each is healthy: its Docker
@@ -758,6 +764,8 @@ class ContainerColorSet {
     stoppedForHandover = [];
     /** The new containers' restart policy, being set since the gate passed (gated()). */
     policies;
+    /** The app's containers, listed once for the inspect step (recover and inspect); dropped when it ends or a container moves. */
+    listing;
     constructor(ctx) {
         this.ctx = ctx;
         this.workers = new Workers({
@@ -781,21 +789,37 @@ class ContainerColorSet {
             throw new ReleaseError({ reason: problem });
         return info;
     }
-    async inspect(releases) {
-        return Promise.all(core_names/* COLORS */.lm.map(color => (this.ctx.web ? this.inspectWeb(color) : this.workers.colorState(color, releases))));
+    readAhead() {
+        this.listed().catch(() => undefined); // read by recover, which reports its failure
     }
-    async inspectWeb(color) {
-        const info = await this.own((0,core_names/* containerName */.xN)(this.app, color));
+    listed() {
+        return (this.listing ??= this.ctx.host.listApp(this.app));
+    }
+    async inspect(releases) {
+        try {
+            const all = this.ctx.web ? await this.listed() : [];
+            return await Promise.all(core_names/* COLORS */.lm.map(color => (this.ctx.web ? this.inspectWeb(color, all) : this.workers.colorState(color, releases))));
+        }
+        finally {
+            this.listing = undefined;
+        }
+    }
+    async inspectWeb(color, all) {
+        // Each replica the listing has, inspected at once (the first one's owner is checked by name).
+        const further = replicasAmong(all, this.app, color).serving.filter(i => i > 1 && i <= core_names/* MAX_REPLICAS */.zq);
+        const [info, ...others] = await Promise.all([
+            this.own((0,core_names/* containerName */.xN)(this.app, color)),
+            ...further.map(i => this.ctx.host.inspect((0,core_names/* containerName */.xN)(this.app, color, i)))
+        ]);
         if (!info)
             return { color, exists: false, running: false };
-        // Further replicas count while they serve the same release as the first.
+        // Further replicas count while they follow on (2, 3, ...) and serve the same release as the first.
         let replicas = 1;
         let allRunning = info.running && !info.restarting;
-        for (let i = 2; i <= core_names/* MAX_REPLICAS */.zq; i++) {
-            const more = await this.ctx.host.inspect((0,core_names/* containerName */.xN)(this.app, color, i));
-            if (!more || more.labels[core_names/* LABEL */.d_.release] !== info.labels[core_names/* LABEL */.d_.release])
+        for (const [k, more] of others.entries()) {
+            if (further[k] !== replicas + 1 || !more || more.labels[core_names/* LABEL */.d_.release] !== info.labels[core_names/* LABEL */.d_.release])
                 break;
-            replicas = i;
+            replicas++;
             allRunning &&= more.running && !more.restarting;
         }
         return {
@@ -811,18 +835,21 @@ class ContainerColorSet {
         };
     }
     async recover(live, preview) {
-        await Promise.all(core_names/* COLORS */.lm.map(color => this.recoverAside(color, live, preview)));
-        await this.workers.recoverAside(live);
-        await this.workers.stopStray(live);
+        const all = await this.listed();
+        const moved = await Promise.all(core_names/* COLORS */.lm.map(color => this.recoverAside(color, all, live, preview)));
+        const workersMoved = await this.workers.recoverAside(live, all);
+        if (moved.includes(true) || workersMoved)
+            this.listing = undefined;
+        await this.workers.stopStray(live, workersMoved ? undefined : all);
     }
     /**
      * A run that died between setting a container aside and finishing leaves it behind. If its color
      * is live the switch completed and the aside container is obsolete; otherwise the replacement
      * never went live: put the old container back.
      */
-    async recoverAside(color, live, preview) {
+    async recoverAside(color, all, live, preview) {
         const { host, log } = this.ctx;
-        const { aside: found } = await replicasOnHost(host, this.app, color);
+        const { aside: found } = replicasAmong(all, this.app, color);
         for (const i of found) {
             const aside = await this.own((0,core_names/* asideName */.o1)(this.app, color, i));
             if (!aside)
@@ -839,6 +866,7 @@ class ContainerColorSet {
                 await this.restoreAside(color, i);
             }
         }
+        return found.length > 0;
     }
     async boot(plan, release) {
         const { config, host, log } = this.ctx;
@@ -2663,6 +2691,8 @@ async function repairRouting(ctx, live, containers, routing) {
 async function inspectForRelease(ctx, colors, plainRollback = false, onChecked, onRecord) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
+        // The app's containers are read beside the ledger (they do not depend on it).
+        colors.readAhead?.();
         const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
         // Known from here: a refusal below still reports what is live.
         onRecord?.(record);
