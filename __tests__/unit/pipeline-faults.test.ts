@@ -338,6 +338,35 @@ describe('a run that fails leaves no call to the host in flight', () => {
   })
 })
 
+describe("a rollback's read of the proxy's route", () => {
+  it('starts with its inspect step, before any container is inspected (it is the slowest read before the switch)', async () => {
+    const bed = new EngineBed([V1, V2])
+    await deployed(bed, V1, V2)
+    const inspectedBefore: number[] = []
+    const current = bed.router.current.bind(bed.router)
+    const inspectedAtStart = bed.host.inspected.length
+    bed.router.current = () => (inspectedBefore.push(bed.host.inspected.length - inspectedAtStart), current())
+    const r = await bed.engine({ ...plain, mode: 'rollback' }).release({ kind: 'rollback' })
+    expect(r).toMatchObject({ result: 'rolled-back', image: V1 })
+    expect(inspectedBefore[0]).toBe(0)
+  })
+
+  it('a rollback refused by the inspect step ends only once that read has its answer', async () => {
+    const bed = new EngineBed([V1, V2])
+    await deployed(bed, V1, V2)
+    const readDone = holdRouteRead(bed)
+    const config = { ...plain, mode: 'rollback' as const, container: { ...plain.container, networks: ['no-such-network'] } }
+    const run = bed.engine(config).release({ kind: 'rollback' })
+    let ended = false
+    void run.finally(() => (ended = true)).catch(() => undefined)
+    for (let i = 0; i < 500; i++) await new Promise(r => setImmediate(r))
+    expect(bed.router.calls).toContain('current')
+    expect(ended).toBe(false)
+    readDone()
+    await expect(run).rejects.toThrow(/Input 'networks' names no-such-network/)
+  })
+})
+
 describe('the proxy checked against the ledger at the start', () => {
   it('a route changed behind cutover is put back to the recorded live release before anything else, and said', async () => {
     const bed = new EngineBed([V1, V2, V3])
