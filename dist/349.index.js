@@ -2691,37 +2691,57 @@ async function repairRouting(ctx, live, containers, routing) {
 async function inspectForRelease(ctx, colors, plainRollback = false, onChecked, onRecord) {
     const { host, config, log, timeline } = ctx;
     return timeline.step('inspect', 'Reading the state of the host', async (note) => {
-        // The app's containers are read beside the ledger (they do not depend on it).
+        // The app's containers are read beside the ledger (they do not depend on it). So is the proxy's
+        // route for a rollback: it switches to a color that runs already, and that read is the slowest
+        // one before its switch (a deploy's boot and gate cover it later).
         colors.readAhead?.();
-        const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
-        // Known from here: a refusal below still reports what is live.
-        onRecord?.(record);
-        if (missing.length) {
-            throw new ReleaseError({
-                reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
+        const routed = plainRollback && ctx.web ? ctx.router.current() : undefined;
+        routed?.catch(() => undefined); // awaited by the route's repair, which reports it
+        try {
+            const [record, missing, claims] = await Promise.all([readLedger(ctx), host.missingNetworks(externalNetworks(config)), ctx.ledger.claims()]);
+            // Known from here: a refusal below still reports what is live.
+            onRecord?.(record);
+            refuseAgainstHost(ctx, record, missing, claims, plainRollback);
+            const live = record.releases[0];
+            // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
+            onChecked?.();
+            // Recovering containers never changes a route: it is compared once they are read.
+            await colors.recover(live, record.preview?.release);
+            const containers = await colors.inspect(record.releases);
+            const routing = new Lazy(async () => {
+                if (live && ctx.web)
+                    return repairRouting(ctx, live, containers, routed ?? ctx.router.current());
+                await routed?.catch(() => undefined);
             });
+            note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
+            log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`);
+            return { record, live, containers, routing };
         }
-        // A rollback with nothing recorded routes nothing (the plan says why): no claim to check.
-        const claiming = ctx.web && !(plainRollback && !record.releases.length);
-        const conflict = claiming ? routingConflict(ctx.app, ctx.claim, claims) : undefined;
-        if (conflict)
-            throw new ReleaseError({ reason: `${conflict} Nothing was changed.` });
-        const live = record.releases[0];
-        if (!ctx.web && live && live.web !== false) {
-            throw new ReleaseError({
-                reason: `Input 'app-port' is none, but the live release of ${ctx.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${ctx.app}'s containers first. Nothing was changed.`
-            });
+        catch (e) {
+            // A refusal ends the run only once the read it started has its answer.
+            await routed?.catch(() => undefined);
+            throw e;
         }
-        // Nothing refused: what does not depend on the rest of this step may start (a deploy's pull).
-        onChecked?.();
-        // Recovering containers never changes a route: it is compared once they are read.
-        await colors.recover(live, record.preview?.release);
-        const containers = await colors.inspect(record.releases);
-        const routing = new Lazy(async () => (live && ctx.web ? repairRouting(ctx, live, containers, ctx.router.current()) : undefined));
-        note(live ? `${live.color} live (${live.image})` : 'nothing deployed yet');
-        log.info(live ? `Live: ${live.color} ${live.image}` : `No deploy of ${ctx.app} is recorded on this host yet.`);
-        return { record, live, containers, routing };
     });
+}
+/** The inputs checked against what the host has and what other apps claim: a ReleaseError saying what to change, before anything changes. */
+function refuseAgainstHost(ctx, record, missing, claims, plainRollback) {
+    if (missing.length) {
+        throw new ReleaseError({
+            reason: `Input 'networks' names ${missing.join(', ')}, which the host does not have: create ${missing.length > 1 ? 'them' : 'it'} first (docker network create NAME). Nothing was changed.`
+        });
+    }
+    // A rollback with nothing recorded routes nothing (the plan says why): no claim to check.
+    const claiming = ctx.web && !(plainRollback && !record.releases.length);
+    const conflict = claiming ? routingConflict(ctx.app, ctx.claim, claims) : undefined;
+    if (conflict)
+        throw new ReleaseError({ reason: `${conflict} Nothing was changed.` });
+    const live = record.releases[0];
+    if (!ctx.web && live && live.web !== false) {
+        throw new ReleaseError({
+            reason: `Input 'app-port' is none, but the live release of ${ctx.app} (${live.image}) has a web role behind the proxy: cutover does not take a web role away. Deploy the workers under another app name, or remove ${ctx.app}'s containers first. Nothing was changed.`
+        });
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/release-command.ts
