@@ -36,6 +36,10 @@ class ScriptRun {
     }
   }
 
+  write(line: string): void {
+    this.child.stdin!.write(line)
+  }
+
   release(): Promise<number | null> {
     this.child.stdin!.end()
     return this.exited
@@ -130,6 +134,22 @@ describe('the lock script, run by sh', () => {
     await run.until('NONE')
     expect(run.output).toBe(`LOCKED\nOK ${gid.length}\n${gid}NONE\n`)
     await run.release()
+  })
+
+  it('put makes the directory a first write needs (private), writes into one that exists, and get reads it back', async () => {
+    const home = newHome()
+    const run = new ScriptRun(home, 'web')
+    await run.until('LOCKED')
+    const write = (path: string, text: string) => run.write(`put ${path} ${Buffer.from(text).toString('base64')}\n`)
+    write('.cutover/apps/web/releases.json', '{"v":1}')
+    await run.until('OK 0\n')
+    expect(mode(join(home, '.cutover', 'apps', 'web'))).toBe(0o700)
+    write('.cutover/apps/web/releases.json', '{"v":2}')
+    run.write('get .cutover/apps/web/releases.json\n')
+    await run.until('{"v":2}')
+    expect(run.output).toBe('LOCKED\nOK 0\nOK 0\nOK 7\n{"v":2}')
+    expect(readFileSync(join(home, '.cutover', 'apps', 'web', 'releases.json'), 'utf8')).toBe('{"v":2}')
+    expect(await run.release()).toBe(0)
   })
 
   it('keeps the ledger layout: other directories under ~/.cutover are left alone', async () => {
