@@ -49020,7 +49020,8 @@ const COMMAND_LOOP = [
     '      f="$HOME/$2"; d=${f%/*}; t="$d/.put.$$"',
     // Never into a directory (mv would put the file inside it) nor over a symbolic link someone planted.
     '      if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "ERR $2 is not a regular file";',
-    '      elif mkdir -p -- "$d" && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
+    // mkdir only when the directory is missing: each program the loop starts is a fork on the way to the switch (the pending write).
+    '      elif { [ -d "$d" ] || mkdir -p -- "$d"; } && printf %s "$3" | base64 -d > "$t" && mv -f -- "$t" "$f"; then echo "OK 0"; else rm -f -- "$t"; echo "ERR could not write $2"; fi ;;',
     '    move)',
     '      f="$HOME/$2"; t="$HOME/$3"',
     // Only a regular file, never onto something already there.
