@@ -69,7 +69,7 @@ describe('replicas in the engine', () => {
     bed.host.calls.length = 0
     await bed.rollback(configFor(1))
     expect(bed.host.inspected.filter(n => /-\d$/.test(n))).toEqual([])
-    // The inspect step's one listing (recover and inspect both read it), before anything of the rollback ran.
+    // The inspect step's one listing (recover and inspect both read it), before the first container is inspected.
     const beforeRecovery = bed.host.calls.slice(0, bed.host.calls.indexOf('inspect'))
     expect(beforeRecovery.filter(c => c === 'listApp')).toHaveLength(1)
 
