@@ -8,7 +8,7 @@
 //   node bench/steady.mjs --duration 5 --rounds 3 --only single,current,haproxy
 //
 // Options: --duration S (4) per wrk run, --rounds N (3) (variants alternate A/B/A/B, order
-// rotated per round), --conns N (50), --sat N (200: saturation), --only LIST, --out DIR.
+// rotated per round), --conns N (50), --sat N (200: saturation), --only LIST, --modes LIST, --out DIR.
 // Load: wrk (-t2, --latency) from the host straight to the container addresses on the bridge
 // network (no docker-proxy in the path), keep-alive and `Connection: close` clients.
 // Everything it creates is named pd-* and removed at the end (also on failure or Ctrl-C).
@@ -31,7 +31,8 @@ import {
   setupTwoTier,
   teardown
 } from './lib/designs.mjs'
-import { setupReal, setupSingleHttps, teardownReal } from './lib/steady-real.mjs'
+import { cloneReal, setupReal, setupSingleHttps, teardownReal } from './lib/steady-real.mjs'
+import { docker } from './lib/docker.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const REPO = join(HERE, '..')
@@ -47,6 +48,8 @@ const DURATION = Number(flag('duration', quick ? 2 : 4))
 const ROUNDS = Number(flag('rounds', quick ? 1 : 3))
 const CONNS = Number(flag('conns', 50))
 const SAT = Number(flag('sat', 200))
+// --pin: the load and the apps on CPU 0, every proxy on CPU 1 (less noise in CPU per request on a shared 2-core machine)
+const PIN = flag('pin', false) === true && os.cpus().length >= 2 ? { client: '0', proxy: '1' } : undefined
 const ONLY = flag('only', '') ? String(flag('only', '')).split(',') : undefined
 const OUT = flag('out', join(HERE, 'results'))
 const ALL = ['direct', 'single', 'cutover', 'single-https', 'cutover-https', 'current', 'keepalive', 'unix', 'unix-keepalive', 'haproxy', 'caddy']
@@ -58,12 +61,55 @@ const HAPROXY_SETTINGS = {
   'haproxy-log': { label: '(h4) as (d4), an httplog line per request to stdout', settings: { logging: true } },
   'haproxy-buf32k': { label: '(h5) as (d4), tune.bufsize 32768', settings: { bufsize: 32768 } }
 }
+// cutover's proxy less one rule or setting each (run with --only): what each costs per request.
+function drop(...patterns) {
+  return text =>
+    text
+      .split('\n')
+      .filter(l => !patterns.some(re => re.test(l)))
+      .join('\n')
+}
+const base = edit => ({ '00-base.cfg': edit })
+const app = edit => ({ 'app-pd-real.cfg': edit })
+const RULES = {
+  'no-pp': ['without the PROXY-protocol check', base(drop(/expect-proxy/))],
+  'no-log': ['without the canary-steps request log', base(drop(/^\s*log /, /log-format/, /cutover_step/))],
+  'no-acme': ['without the ACME path rule', base(drop(/use_backend cutover_acme/))],
+  'no-maps': ['host by the exact map only', base(drop(/map_end|str\(cutover.default\)/))],
+  'no-verify': ['without the verify header rules', app(drop(/cutover_verify|x-cutover/i))],
+  'no-xff': ['without the X-Forwarded-* rules', app(drop(/cutover_proto|X-Forwarded/))],
+  'no-maint': ['without the maintenance rule', app(drop(/maintenance/))],
+  lean: [
+    'X-Forwarded-Proto in one rule, the request log looked up only when a line is logged',
+    {
+      '00-base.cfg': t => drop(/set-var\(txn.cutover_step\)/)(t).replaceAll('var(txn.cutover_step)', 'var(txn.cutover_backend),map(/cfg/request-log.map)'),
+      'app-pd-real.cfg': t => drop(/set-var\(txn.cutover_proto\)/)(t).replace('%[var(txn.cutover_proto)]', '%[ssl_fc,iif(https,http)]')
+    }
+  ],
+  t1: ['nbthread 1', base(t => t.replace(/^global$/m, 'global\n  nbthread 1'))]
+}
+/** Several variants' edits at once, file by file. */
+const compose = (...editss) => {
+  const out = {}
+  for (const edits of editss)
+    for (const [file, edit] of Object.entries(edits)) {
+      const before = out[file] ?? (t => t)
+      out[file] = t => edit(before(t))
+    }
+  return out
+}
+const without = keys => compose(...keys.map(k => RULES[k][1]))
+RULES['no-front'] = ['without the frontend rules above (PROXY protocol, request log, ACME, host maps)', without(['no-pp', 'no-log', 'no-acme', 'no-maps'])]
+RULES['no-app'] = ["without the app backend's rules above (verify, X-Forwarded-*, maintenance)", without(['no-verify', 'no-xff', 'no-maint'])]
+RULES.bare = ['without all of the rules above (nbthread as it is)', without(['no-front', 'no-app'])]
 const WANT = ONLY ?? ALL
+// --modes keep-alive,new,saturation (all three unless told)
+const MODE_KEYS = String(flag('modes', 'keep-alive,new,saturation')).split(',')
 const MODES = [
-  { name: `keep-alive c${CONNS}`, conns: CONNS, close: false },
-  { name: `new connection c${CONNS}`, conns: CONNS, close: true },
-  { name: `keep-alive c${SAT} (saturation)`, conns: SAT, close: false }
-]
+  { key: 'keep-alive', name: `keep-alive c${CONNS}`, conns: CONNS, close: false },
+  { key: 'new', name: `new connection c${CONNS}`, conns: CONNS, close: true },
+  { key: 'saturation', name: `keep-alive c${SAT} (saturation)`, conns: SAT, close: false }
+].filter(m => MODE_KEYS.includes(m.key))
 const log = (...a) => console.log(`[steady ${new Date().toISOString().slice(11, 19)}]`, ...a)
 const sleep = ms => new Promise(r => setTimeout(r, ms))
 
@@ -97,9 +143,11 @@ function wrk(url, { conns, close, seconds, host, hostsFile }) {
   args.push(url)
   // wrk sends the URL's host name as TLS SNI (cutover's proxy is strict-sni): the name resolves to
   // the variant's address through a hosts file of a private mount namespace, nothing global.
-  const [cmd, argv] = hostsFile
+  const [cmd0, argv0] = hostsFile
     ? ['unshare', ['--mount', '--', 'sh', '-c', `mount --bind ${hostsFile} /etc/hosts && exec wrk "$@"`, 'wrk', ...args]]
     : ['wrk', args]
+  // --pin: wrk shares the client core with the apps; the proxies have the other core to themselves
+  const [cmd, argv] = PIN ? ['taskset', ['-c', PIN.client, cmd0, ...argv0]] : [cmd0, argv0]
   return new Promise((resolve, reject) => {
     execFile(cmd, argv, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`wrk ${args.join(' ')}: ${stderr || err.message}`))
@@ -205,6 +253,11 @@ async function main() {
   if (WANT.includes('single-https')) variants.push(await setupSingleHttps(`${APP}-blue`, 3000, NET))
   // cutover's own proxy, made by the action: its app container is its own (CPU figures follow it).
   if (WANT.some(v => v.startsWith('cutover'))) for (const v of await setupReal()) if (WANT.includes(v.name)) variants.push(v)
+  for (const [rule, [label, edits]] of Object.entries(RULES))
+    for (const https of [false, true]) {
+      const name = `${https ? 'https-' : ''}${rule}`
+      if (WANT.includes(`cutover-${name}`)) variants.push(await cloneReal(name, `(r${https ? 2 : 1}) ${label}`, edits))
+    }
   await add('current', () => setupTwoTier(cfg, 'current', 'pd-cur'))
   await add('keepalive', () => setupTwoTier(cfg, 'keepalive', 'pd-ka'))
   await add('unix', () => setupTwoTier(cfg, 'unix', 'pd-ux'))
@@ -224,6 +277,13 @@ async function main() {
     const res = await fetchInsecure(v.checkUrl ?? v.url, v.host)
     const body = (await res.text()).trim()
     if (res.status !== 200 || body !== 'v1') throw new Error(`${v.name} answers ${res.status} ${body}`)
+  }
+  if (PIN) {
+    const apps = [...new Set(variants.map(v => v.appId))]
+    const proxies = variants.flatMap(v => v.ids)
+    for (const id of apps) await docker(['update', '--cpuset-cpus', PIN.client, id])
+    for (const id of proxies) await docker(['update', '--cpuset-cpus', PIN.proxy, id])
+    log(`pinned: wrk and the apps on CPU ${PIN.client}, the proxies on CPU ${PIN.proxy}`)
   }
   log(`variants: ${variants.map(v => v.name).join(', ')}; ${ROUNDS} round(s) x ${MODES.length} modes x ${DURATION} s`)
 

@@ -1,7 +1,7 @@
 // The proxies as users get them, for bench/steady.mjs (issue #25): cutover's own proxy, made by the
 // action itself (dist/index.js) with the shared settings src/ renders, over HTTP and HTTPS; and one
 // nginx hop that terminates TLS with the same certificate, the HTTPS yardstick.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -124,6 +124,48 @@ export async function teardownReal() {
   await docker(['volume', 'rm', '-f', `${REAL_PROXY}-conf`], { allowFail: true })
   for (const n of [`${REAL_PROXY}-net`, `cutover-${REAL_APP}`]) await docker(['network', 'rm', n], { allowFail: true })
   rmSync(`/run/cutover/${REAL_PROXY}`, { recursive: true, force: true })
+  for (const dir of clones.splice(0)) rmSync(dir, { recursive: true, force: true })
   for (const f of [`locks/${REAL_APP}.lock`, `locks/${REAL_APP}.holder`, `locks/proxy.${REAL_PROXY}.lock`, `apps/${REAL_APP}`])
     rmSync(join(os.homedir(), '.cutover', f), { recursive: true, force: true })
+}
+
+const clones = []
+
+/**
+ * cutover's proxy with some of its rules taken out (issue #25: which rule costs what): a copy of
+ * the real proxy's configuration, edited, served by another container of the same image on the
+ * app's network. `edits` maps a file of the configuration to a function of its text.
+ */
+export async function cloneReal(name, label, edits) {
+  const container = `${REAL_PROXY}-${name}`
+  const { stdout } = await docker(['inspect', '-f', '{{.Config.Image}}', REAL_PROXY])
+  const src = `/var/lib/docker/volumes/${REAL_PROXY}-conf/_data`
+  const dir = join(os.tmpdir(), container)
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir)
+  clones.push(dir)
+  const configs = {}
+  for (const file of readdirSync(src)) {
+    if (file === 'holder-switch.conf' || file === '0-holder-switch.cfg') continue
+    const text = readFileSync(join(src, file), 'utf8')
+      .replaceAll('/usr/local/etc/haproxy/cutover', '/cfg')
+      .replace(/^\s*stats socket .*$/m, '')
+    const edited = edits[file] ? edits[file](text) : text
+    if (edited !== text) configs[file] = edited
+    writeFileSync(join(dir, file), edited)
+  }
+  const image = stdout.trim()
+  const run = ['run', '-d', '--name', container, '--network', `cutover-${REAL_APP}`, '--label', 'cutover-pd=1', '-v', `${dir}:/cfg:ro`]
+  await docker([...run, '--entrypoint', 'haproxy', image, '-W', '-db', '-f', '/cfg'])
+  const ip = await addressOf(container)
+  const https = name.includes('https')
+  return {
+    name: `cutover-${name}`,
+    label,
+    containers: [container],
+    appContainer: `${REAL_APP}-blue`,
+    host: REAL_HOST,
+    configs,
+    ...(https ? byName(`cutover-${name}`, ip) : { url: `http://${ip}:80/` })
+  }
 }
