@@ -57,7 +57,7 @@ export function hostAdapters(
       registry: proxyAuth,
       log,
       lockProxy,
-      dockerGroup: () => shell.groupOf(config.dockerSocket)
+      hostFacts: () => shell.facts(config.dockerSocket)
     }),
     ledger: new LedgerFile(shell, config.app)
   }

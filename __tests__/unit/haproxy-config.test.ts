@@ -7,6 +7,7 @@ import {
   encodeRelease,
   HAPROXY_CONF_DIR,
   renderAppConfig,
+  proxyThreads,
   renderBaseConfig,
   renderVerifyMap,
   updateDomainMaps,
@@ -36,6 +37,19 @@ describe('HAProxy config rendering', () => {
     expect(base).toContain(`str(${DEFAULT_KEY}),map(${HAPROXY_CONF_DIR}/domains.map)`)
     expect(base).toContain('default_backend cutover_not_found')
     expect(base).not.toMatch(/stats socket (ipv4@|:)/)
+  })
+
+  it("threads: one on a host of one or two CPUs (in the global section), HAProxy's default on more or when the count is not known", () => {
+    expect([1, 2, 3, 8, undefined].map(proxyThreads)).toEqual([1, 1, undefined, undefined, undefined])
+    const global = (text: string) => text.slice(text.indexOf('global\n'), text.indexOf('\ndefaults'))
+    expect(global(renderBaseConfig(30, 'p', { cpus: 2 }))).toMatch(/^ {2}nbthread 1$/m)
+    expect(global(renderBaseConfig(30, 'p', { cpus: 1 }))).toMatch(/^ {2}nbthread 1$/m)
+    expect(renderBaseConfig(30, 'p', { cpus: 4 })).not.toContain('nbthread')
+    expect(renderBaseConfig(30, 'p')).not.toContain('nbthread')
+    // the group and the threads together, as a run renders them
+    const both = renderBaseConfig(30, 'p', { adminGroup: 998, cpus: 2 })
+    expect(both).toContain('mode 660 gid 998 level admin')
+    expect(both).toContain('nbthread 1')
   })
 
   it('app backend: live color enabled, the other disabled, servers by name, the route marker nginx uses', () => {

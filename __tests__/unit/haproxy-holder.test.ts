@@ -32,7 +32,7 @@ describe("the holder's switch file (issue #22)", () => {
   })
 
   it('the base configuration declares the admin socket and every listener only while the variable is undefined', () => {
-    const base = renderBaseConfig(30, 'p', undefined, true)
+    const base = renderBaseConfig(30, 'p', { metrics: true })
     const guarded = [...base.matchAll(new RegExp(`\\.if !defined\\(${HOLDER_OFF_VAR}\\)\\n([\\s\\S]*?)\\.endif`, 'g'))].map(m => m[1])
     expect(guarded).toHaveLength(3)
     const outside = base.replace(new RegExp(`\\.if !defined\\(${HOLDER_OFF_VAR}\\)\\n[\\s\\S]*?\\.endif`, 'g'), '')

@@ -46,7 +46,7 @@ describe("the HTTPS relay's configuration", () => {
 describe("the proxy's relayed HTTPS listener", () => {
   it('exists only while HTTPS is relayed: TLS as on the public port, after a PROXY header', () => {
     expect(renderBaseConfig(30, 'p')).not.toContain(':8443')
-    const base = renderBaseConfig(30, 'p', undefined, false, NETWORK)
+    const base = renderBaseConfig(30, 'p', { httpsRelay: NETWORK })
     const publicBind = /^ {2}bind :443 (.*)$/m.exec(base)![1]
     expect(base).toContain(`  bind :8443 ${publicBind} accept-proxy\n`)
     // The public port never takes a PROXY header from anyone but trusted edges (as before).
@@ -54,7 +54,7 @@ describe("the proxy's relayed HTTPS listener", () => {
   })
 
   it("takes PROXY headers only from the proxy's network, never from its gateway (the host), and before any other rule", () => {
-    const base = renderBaseConfig(30, 'p', undefined, false, { subnets: ['172.18.0.0/16', 'fd00:1::/64'], gateways: ['172.18.0.1', 'fd00:1::1'] })
+    const base = renderBaseConfig(30, 'p', { httpsRelay: { subnets: ['172.18.0.0/16', 'fd00:1::/64'], gateways: ['172.18.0.1', 'fd00:1::1'] } })
     const rules = base.split('\n').filter(l => l.startsWith('  tcp-request connection'))
     expect(rules.slice(0, 2)).toEqual([
       '  tcp-request connection reject if { dst_port 8443 } !{ src 172.18.0.0/16 fd00:1::/64 }',
@@ -63,7 +63,7 @@ describe("the proxy's relayed HTTPS listener", () => {
   })
 
   it('is declared only while the holder serves (a generation takes it over with the other listeners)', () => {
-    const base = renderBaseConfig(30, 'p', undefined, false, NETWORK)
+    const base = renderBaseConfig(30, 'p', { httpsRelay: NETWORK })
     const guarded = [...base.matchAll(new RegExp(`\\.if !defined\\(${HOLDER_OFF_VAR}\\)\\n([\\s\\S]*?)\\.endif`, 'g'))].map(m => m[1]).join('\n')
     expect(guarded).toContain('bind :8443 ')
   })

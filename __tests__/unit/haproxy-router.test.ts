@@ -5,7 +5,7 @@ import type { Route } from '../../src/engine/ports.js'
 import { HAPROXY_CAPABILITIES } from '../../src/proxy/capabilities.js'
 import { appFile, backendName, BASE_FILE, DOMAINS_MAP, EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from '../../src/proxy/haproxy-config.js'
 import { HaproxyRouter } from '../../src/proxy/haproxy.js'
-import { ProxyError } from '../../src/proxy/proxy-container.js'
+import { ProxyError, type HostFacts } from '../../src/proxy/proxy-container.js'
 import { createRouter } from '../../src/proxy/routers.js'
 import { FakeDocker } from '../support/fake-docker.js'
 import { RecordingLog } from '../support/fakes.js'
@@ -17,7 +17,7 @@ const settings: ProxySettings = { type: 'haproxy', name: 'p', image: 'haproxy:3.
 const blue: Route = { app: 'web', color: 'blue', releaseId: 'r1', appPort: 3000 }
 const green: Route = { app: 'web', color: 'green', releaseId: 'r2', appPort: 3000 }
 
-function bed(docker = new FakeDocker()) {
+function bed(docker = new FakeDocker(), facts: HostFacts = {}) {
   docker.images.add(settings.image)
   const log = new RecordingLog()
   const locks = { taken: 0 }
@@ -26,8 +26,13 @@ function bed(docker = new FakeDocker()) {
     return { release: () => undefined }
   }
   const openTcp = () => Promise.reject(new Error('no HTTP in these tests'))
-  const router = new HaproxyRouter(docker.docker, openTcp, () => docker.openAdminSocket('p'), settings, 'web', undefined, log, lockProxy)
-  return { docker, router, log, locks, conf: () => docker.filesOf('p', HAPROXY_CONF_DIR) }
+  const asked = { facts: 0 }
+  const hostFacts = async () => {
+    asked.facts++
+    return facts
+  }
+  const router = new HaproxyRouter(docker.docker, openTcp, () => docker.openAdminSocket('p'), settings, 'web', undefined, log, lockProxy, hostFacts)
+  return { docker, router, log, locks, asked, conf: () => docker.filesOf('p', HAPROXY_CONF_DIR) }
 }
 
 /** A proxy container as an earlier run left it. */
@@ -104,7 +109,7 @@ describe('HaproxyRouter: the proxy container', () => {
       registry: undefined,
       log: new RecordingLog(),
       lockProxy: async () => ({ release: () => undefined }),
-      dockerGroup: async () => undefined
+      hostFacts: async () => ({})
     })
     expect(made).toBeInstanceOf(HaproxyRouter)
   })
@@ -134,6 +139,21 @@ describe('HaproxyRouter: the proxy container', () => {
     expect(docker.calls.filter(c => /^(create|start|createNetwork)/.test(c))).toEqual(['createNetwork p-net', 'create p', 'start p'])
     expect(locks.taken).toBe(1)
     expect(log.text()).toContain('Creating the proxy p on port 8080 (haproxy:3.0-alpine, HAProxy)')
+  })
+
+  it("renders the host's facts into the base, read once per run: the Docker socket's group and one thread on a 2-CPU host; a 4-CPU host rewrites it", async () => {
+    const docker = new FakeDocker()
+    const small = bed(docker, { dockerGroup: 998, cpus: 2 })
+    await small.router.ensure('cutover-web')
+    await small.router.ensure('cutover-web')
+    expect(small.asked.facts).toBe(1)
+    const base = small.conf().get(BASE_FILE)!
+    expect(base).toContain('mode 660 gid 998 level admin')
+    expect(base).toMatch(/^ {2}nbthread 1$/m)
+    const large = bed(docker, { dockerGroup: 998, cpus: 4 })
+    await large.router.ensure('cutover-web')
+    expect(large.conf().get(BASE_FILE)).not.toContain('nbthread')
+    expect(large.locks.taken).toBe(1)
   })
 
   it('starts it when stopped, creating nothing; once current, another run takes no lock and writes nothing', async () => {

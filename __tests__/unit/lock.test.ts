@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -121,18 +121,20 @@ describe('the lock script, run by sh', () => {
     await third.release()
   })
 
-  it('answers `group` with the numeric group of a file (the Docker socket), NONE for a missing one', async () => {
+  it('answers `facts` with the numeric group of a file (the Docker socket) and the CPUs online, "-" for a missing file', async () => {
     const home = newHome()
     const file = join(home, 'a socket path with spaces')
     writeFileSync(file, '')
     if (canChown) chownSync(file, 0, 4321)
     const run = new ScriptRun(home, 'web')
     await run.until('LOCKED')
-    const ask = (p: string) => `group ${Buffer.from(p).toString('base64')}\n`
-    ;(run as unknown as { child: ChildProcess }).child.stdin!.write(ask(file) + ask(join(home, 'missing')))
+    const ask = (p: string) => `facts ${Buffer.from(p).toString('base64')}\n`
+    run.write(ask(file) + ask(join(home, 'missing')))
     const gid = String(canChown ? 4321 : statSync(file).gid)
-    await run.until('NONE')
-    expect(run.output).toBe(`LOCKED\nOK ${gid.length}\n${gid}NONE\n`)
+    const cpus = execFileSync('getconf', ['_NPROCESSORS_ONLN']).toString().trim()
+    const answer = (v: string) => `OK ${v.length}\n${v}`
+    await run.until(answer(`- ${cpus}`))
+    expect(run.output).toBe(`LOCKED\n${answer(`${gid} ${cpus}`)}${answer(`- ${cpus}`)}`)
     await run.release()
   })
 
@@ -348,6 +350,23 @@ function localShell(home: string): SshSession {
 }
 
 describe('the shell that holds the lock serves the state files', () => {
+  it("reads the host's facts in one request: a file's numeric group and the CPUs online, each undefined when it cannot be read", async () => {
+    const home = newHome()
+    const file = join(home, 'docker.sock')
+    writeFileSync(file, '')
+    const lock = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())
+    const cpus = Number(execFileSync('getconf', ['_NPROCESSORS_ONLN']).toString().trim())
+    expect(cpus).toBeGreaterThan(0)
+    if (canChown) chownSync(file, 0, 4321)
+    expect(await lock.facts(file)).toEqual({ dockerGroup: statSync(file).gid, cpus })
+    expect(await lock.facts(join(home, 'missing.sock'))).toEqual({ dockerGroup: undefined, cpus })
+    // a path with spaces and quotes reaches the host as one argument
+    const odd = join(home, "a 'b' c")
+    writeFileSync(odd, '')
+    expect((await lock.facts(odd)).dockerGroup).toBe(statSync(odd).gid)
+    lock.release()
+  })
+
   it('moves a ledger aside (mode remove): no longer listed, never over a file already there, none when there is none', async () => {
     const home = newHome()
     const lock = await DeployLock.acquire(localShell(home), 'web', holder, 2000, recorder())

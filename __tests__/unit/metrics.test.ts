@@ -38,7 +38,7 @@ describe('input metrics', () => {
 describe('the metrics frontend', () => {
   it('is declared only for a proxy that publishes it', () => {
     expect(renderBaseConfig(30, 'p')).not.toContain('cutover-metrics')
-    const base = renderBaseConfig(30, 'p', undefined, true)
+    const base = renderBaseConfig(30, 'p', { metrics: true })
     expect(base).toContain('frontend cutover-metrics\n  bind :8405\n  http-request use-service prometheus-exporter if { path /metrics }')
     expect(base).toContain(`map(${HAPROXY_CONF_DIR}/${RELEASES_MAP})`)
   })

@@ -6,7 +6,17 @@ import { putFile } from '../transport/docker-ops.js'
 import type { CaddyAdmin } from './caddy-admin.js'
 import { CADDY_BASE_FILE, CADDY_CONFIG_DIR, CADDY_DATA_DIR, CADDY_PORT, CADDY_RUN_DIR, renderBaseConfig } from './caddy-config.js'
 import { hostRunDir } from './haproxy-config.js'
-import { createOrAdopt, downSince, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
+import {
+  createOrAdopt,
+  downSince,
+  ensureProxyImage,
+  ensureProxyNetwork,
+  inspectIfExists,
+  ProxyError,
+  underLock,
+  type HostFacts,
+  type ProxyLocker
+} from './proxy-container.js'
 
 const PORT_KEY = `${CADDY_PORT}/tcp`
 /** How long a started proxy may take to open its admin socket. */
@@ -21,8 +31,8 @@ export interface CaddyHost {
   registry: RegistryAuth | undefined
   log: Log
   lockProxy: ProxyLocker
-  /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
-  adminGroup: () => Promise<number | undefined>
+  /** The Docker socket's group (its members may open the admin socket too), read from the host. */
+  hostFacts: () => Promise<HostFacts>
   admin: CaddyAdmin
 }
 
@@ -95,7 +105,7 @@ export class CaddyContainer {
   private async create(): Promise<Docker.ContainerInspectInfo> {
     const { docker, settings, registry, log } = this.host
     await ensureProxyImage(docker, settings.image, registry, log)
-    const group = await this.host.adminGroup().catch(() => undefined)
+    const group = (await this.host.hostFacts().catch(() => undefined))?.dockerGroup
     log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`)
     // Another app's deploy may create it at the same moment: then theirs is used.
     const info = await createOrAdopt(docker, {

@@ -23,7 +23,7 @@ import { CADDY_CAPABILITIES } from './capabilities.js'
 import { hostRunDir } from './haproxy-config.js'
 import { maintenancePage } from './haproxy-strategy.js'
 import { RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
-import { confirmMaintenance, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
+import { confirmMaintenance, inspectIfExists, ProxyError, underLock, verifyThroughProxy, type HostFacts, type ProxyLocker } from './proxy-container.js'
 
 /**
  * One Caddy container for every app on the host (proxy-type caddy), switched through Caddy's admin
@@ -47,12 +47,12 @@ export class CaddyRouter implements Router {
     registry: RegistryAuth | undefined,
     private readonly log: Log,
     private readonly lockProxy: ProxyLocker,
-    adminGroup: () => Promise<number | undefined> = async () => undefined
+    hostFacts: () => Promise<HostFacts> = async () => ({})
   ) {
     this.name = settings.name
     const socketPath = `${hostRunDir(settings.name)}/${CADDY_SOCKET}`
     this.admin = new CaddyAdmin(this.name, socketPath, () => openUnixSocket(socketPath))
-    this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, adminGroup, admin: this.admin })
+    this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, hostFacts, admin: this.admin })
   }
 
   async ensure(appNetwork: string): Promise<void> {

@@ -118,19 +118,41 @@ export function decodeRelease(value: string | string[] | undefined): string | un
   }
 }
 
+/** What the base config depends on besides the drain and the proxy's name. */
+export interface BaseOptions {
+  /** The numeric group of the host's Docker socket: it may open the admin socket besides root. */
+  adminGroup?: number
+  /** The host's CPUs online (undefined: not known, HAProxy's default of one thread per CPU). */
+  cpus?: number
+  /** metrics published: the metrics frontend is declared. */
+  metrics?: boolean
+  /** HTTPS through the relay: its listener is declared. */
+  httpsRelay?: RelayNetwork
+}
+
+/**
+ * HAProxy's threads on a host of `cpus` CPUs: one on two CPUs or fewer, HAProxy's default (one per
+ * CPU) above. The proxy shares the host with the apps it serves; with the second core busy with
+ * them, a second thread cost ~10 % more CPU per request in every load of bench/steady.mjs
+ * (docs/benchmark.md). Hosts with more CPUs were not measured, so they keep the default.
+ */
+export function proxyThreads(cpus: number | undefined): number | undefined {
+  return cpus !== undefined && cpus <= 2 ? 1 : undefined
+}
+
 /**
  * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
- * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
- * numeric group of the host's Docker socket) may open the admin socket besides root.
+ * process left behind by a reload keeps WebSockets: at least drain-timeout.
  */
-export function renderBaseConfig(hardStopAfterS: number, proxyName: string, adminGroup?: number, metrics = false, httpsRelay?: RelayNetwork): string {
+export function renderBaseConfig(hardStopAfterS: number, proxyName: string, { adminGroup, cpus, metrics = false, httpsRelay }: BaseOptions = {}): string {
   const dir = HAPROXY_CONF_DIR
+  const threads = proxyThreads(cpus)
   // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
   const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600'
   return `# Managed by cutover: settings shared by every app on this proxy.
 global
   maxconn 8000
-  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
+${threads ? `  # one thread on a host of ${cpus} CPU${cpus === 1 ? '' : 's'}: see proxyThreads in cutover's source\n  nbthread ${threads}\n` : ''}  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
   # A holder handing over to a generation (haproxy-holder.ts) keeps neither the socket nor a listener.
 .if !defined(${HOLDER_OFF_VAR})
   stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners

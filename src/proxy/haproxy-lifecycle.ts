@@ -39,7 +39,17 @@ import { HOLDER_FILE, HOLDER_FILE_PATH, HOLDER_OFF_VAR, HOLDER_SWITCH_CFG, rende
 import { MetricsRelay } from './haproxy-metrics-relay.js'
 import { HttpsRelay, httpsPath, type HttpsPath } from './haproxy-https-relay.js'
 import type { RelayAddress } from './haproxy-relay.js'
-import { createOrAdopt, downSince, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
+import {
+  createOrAdopt,
+  downSince,
+  ensureProxyImage,
+  ensureProxyNetwork,
+  inspectIfExists,
+  ProxyError,
+  underLock,
+  type HostFacts,
+  type ProxyLocker
+} from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
@@ -73,8 +83,8 @@ export interface HaproxyHost {
   log: Log
   /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
   lockProxy: ProxyLocker
-  /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
-  adminGroup: () => Promise<number | undefined>
+  /** The Docker socket's group (its members may open the admin socket too) and the host's CPUs. */
+  hostFacts: () => Promise<HostFacts>
   files: ConfVolume
   admin: HaproxyAdmin
   /** Which HAProxy process serves, and the hand-over to a new one. */
@@ -89,8 +99,8 @@ export interface HaproxyHost {
 export class HaproxyContainer {
   readonly name: string
   readonly network: string
-  private group?: number
-  private groupRead?: Promise<number | undefined>
+  private facts: HostFacts = {}
+  private factsRead?: Promise<HostFacts>
   /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
   metricsPublished = false
 
@@ -119,7 +129,7 @@ export class HaproxyContainer {
       inspectIfExists(this.container),
       this.httpsRelay.inspect(),
       this.relay.serves(),
-      this.adminGroupOnce(),
+      this.hostFactsOnce(),
       this.checkEdgeNetworks()
     ])
     if (info) this.check(info, relay)
@@ -359,10 +369,10 @@ export class HaproxyContainer {
     return !(await this.relay.serves(wanted))
   }
 
-  /** The group that may open the admin socket (read once per run; the base config names it). */
-  private async adminGroupOnce(): Promise<void> {
-    this.groupRead ??= this.host.adminGroup().catch(() => undefined)
-    this.group = await this.groupRead
+  /** The group that may open the admin socket and the host's CPUs (read once per run; the base config names both). */
+  private async hostFactsOnce(): Promise<void> {
+    this.factsRead ??= this.host.hostFacts().catch(() => ({}))
+    this.facts = await this.factsRead
   }
 
   /** The base file as this run wants it, or undefined when the proxy already has it. */
@@ -370,15 +380,14 @@ export class HaproxyContainer {
     const current = await this.host.files.file(BASE_FILE)
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
     const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
-    await this.adminGroupOnce()
+    await this.hostFactsOnce()
     if (this.httpsRelayed) this.relayNetwork ??= await this.httpsRelay.proxyNetwork()
-    const wanted = renderBaseConfig(
-      Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)),
-      this.name,
-      this.group,
-      this.metricsPublished,
-      this.httpsRelayed ? this.relayNetwork : undefined
-    )
+    const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, {
+      adminGroup: this.facts.dockerGroup,
+      cpus: this.facts.cpus,
+      metrics: this.metricsPublished,
+      httpsRelay: this.httpsRelayed ? this.relayNetwork : undefined
+    })
     return current === wanted ? undefined : wanted
   }
 

@@ -58,7 +58,7 @@ import { HaproxyTls } from './haproxy-tls.js'
 import { withdrawFromHaproxy } from './haproxy-withdraw.js'
 import { parseRouteComment, RELEASE_HEADER, VERIFY_HEADER } from './nginx-config.js'
 import { HaproxyHandover } from './haproxy-handover.js'
-import { confirmMaintenance, ProxyError, underLock, verifyThroughProxy, type ProxyLocker } from './proxy-container.js'
+import { confirmMaintenance, ProxyError, underLock, verifyThroughProxy, type HostFacts, type ProxyLocker } from './proxy-container.js'
 
 /** What one switch reads first, at once (each read is a round trip over the SSH connection). */
 interface RoutingBefore {
@@ -100,8 +100,8 @@ export class HaproxyRouter implements Router {
     private readonly log: Log,
     /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
     private readonly lockProxy: ProxyLocker,
-    /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
-    adminGroup: () => Promise<number | undefined> = async () => undefined
+    /** The Docker socket's group (its members may open the admin socket too) and the host's CPUs. */
+    hostFacts: () => Promise<HostFacts> = async () => ({})
   ) {
     this.name = settings.name
     const container = (this.container = docker.getContainer(this.name))
@@ -117,7 +117,7 @@ export class HaproxyRouter implements Router {
     )
     const host = { docker, settings, registry, log, lockProxy, files: this.files, admin: this.admin }
     this.tls = new HaproxyTls({ ...host, container, network: `${settings.name}-net`, app })
-    this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, adminGroup, handover })
+    this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, hostFacts, handover })
   }
 
   async ensure(appNetwork: string): Promise<void> {

@@ -14,6 +14,14 @@ export class ProxyError extends Error {
   override name = 'ProxyError'
 }
 
+/** What a proxy's settings depend on, read from the host once per run; each undefined when it cannot be read. */
+export interface HostFacts {
+  /** The numeric group of the host's Docker socket (its members may open the proxy's admin socket). */
+  dockerGroup?: number
+  /** The CPUs online on the host (HAProxy's threads follow them). */
+  cpus?: number
+}
+
 /** Takes the host-wide lock of a proxy (held while its containers, networks or shared files change). */
 export type ProxyLocker = () => Promise<{ release(): void }>
 

@@ -9,7 +9,7 @@ import { ROUTER_CAPABILITIES } from './capabilities.js'
 import { CaddyRouter } from './caddy.js'
 import { HaproxyRouter } from './haproxy.js'
 import { NginxRouter } from './nginx.js'
-import type { ProxyLocker } from './proxy-container.js'
+import type { HostFacts, ProxyLocker } from './proxy-container.js'
 
 /** What a router is given on a connected host: Docker, the connection's streams, the proxy's lock. */
 export interface RouterHost {
@@ -21,8 +21,8 @@ export interface RouterHost {
   log: Log
   /** Takes the host-wide lock of this proxy (held while its containers or shared files change). */
   lockProxy: ProxyLocker
-  /** The numeric group of the host's Docker socket (HAProxy lets it open the admin socket). */
-  dockerGroup(): Promise<number | undefined>
+  /** The Docker socket's group and the CPUs of the host, read once per run. */
+  hostFacts(): Promise<HostFacts>
 }
 
 /** One kind of router: what it can do, and how to make one for an app. */
@@ -45,7 +45,7 @@ export const ROUTERS: Record<ProxyType, RouterKind> = {
         on.registry,
         on.log,
         on.lockProxy,
-        () => on.dockerGroup()
+        () => on.hostFacts()
       )
   },
   nginx: {
@@ -64,7 +64,7 @@ export const ROUTERS: Record<ProxyType, RouterKind> = {
         on.registry,
         on.log,
         on.lockProxy,
-        () => on.dockerGroup()
+        () => on.hostFacts()
       )
   }
 }
