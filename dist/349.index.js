@@ -5665,18 +5665,27 @@ function decodeRelease(value) {
     }
 }
 /**
- * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
- * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
- * numeric group of the host's Docker socket) may open the admin socket besides root.
+ * HAProxy's threads on a host of `cpus` CPUs: one on two CPUs or fewer, HAProxy's default (one per
+ * CPU) above. The proxy shares the host with the apps it serves; with the second core busy with
+ * them, a second thread cost ~10 % more CPU per request in every load of bench/steady.mjs
+ * (docs/benchmark.md). Hosts with more CPUs were not measured, so they keep the default.
  */
-function renderBaseConfig(hardStopAfterS, proxyName, adminGroup, metrics = false, httpsRelay) {
+function proxyThreads(cpus) {
+    return cpus !== undefined && cpus <= 2 ? 1 : undefined;
+}
+/**
+ * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
+ * process left behind by a reload keeps WebSockets: at least drain-timeout.
+ */
+function renderBaseConfig(hardStopAfterS, proxyName, { adminGroup, cpus, metrics = false, httpsRelay } = {}) {
     const dir = HAPROXY_CONF_DIR;
+    const threads = proxyThreads(cpus);
     // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
     const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600';
     return `# Managed by cutover: settings shared by every app on this proxy.
 global
   maxconn 8000
-  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
+${threads ? `  # one thread on a host of ${cpus} CPU${cpus === 1 ? '' : 's'}: see proxyThreads in cutover's source\n  nbthread ${threads}\n` : ''}  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
   # A holder handing over to a generation (haproxy-holder.ts) keeps neither the socket nor a listener.
 .if !defined(${HOLDER_OFF_VAR})
   stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
@@ -6233,7 +6242,7 @@ class CaddyContainer {
     async create() {
         const { docker, settings, registry, log } = this.host;
         await ensureProxyImage(docker, settings.image, registry, log);
-        const group = await this.host.adminGroup().catch(() => undefined);
+        const group = (await this.host.hostFacts().catch(() => undefined))?.dockerGroup;
         log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`);
         // Another app's deploy may create it at the same moment: then theirs is used.
         const info = await createOrAdopt(docker, {
@@ -6294,7 +6303,7 @@ class CaddyRouter {
     name;
     admin;
     proxy;
-    constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, lockProxy, adminGroup = async () => undefined) {
+    constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, lockProxy, hostFacts = async () => ({})) {
         this.docker = docker;
         this.openTcp = openTcp;
         this.settings = settings;
@@ -6304,7 +6313,7 @@ class CaddyRouter {
         this.name = settings.name;
         const socketPath = `${hostRunDir(settings.name)}/${CADDY_SOCKET}`;
         this.admin = new CaddyAdmin(this.name, socketPath, () => openUnixSocket(socketPath));
-        this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, adminGroup, admin: this.admin });
+        this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, hostFacts, admin: this.admin });
     }
     async ensure(appNetwork) {
         await this.proxy.ensure(appNetwork);
@@ -6835,8 +6844,8 @@ class HaproxyContainer {
     host;
     name;
     network;
-    group;
-    groupRead;
+    facts = {};
+    factsRead;
     /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
     metricsPublished = false;
     relay;
@@ -6862,7 +6871,7 @@ class HaproxyContainer {
             inspectIfExists(this.container),
             this.httpsRelay.inspect(),
             this.relay.serves(),
-            this.adminGroupOnce(),
+            this.hostFactsOnce(),
             this.checkEdgeNetworks()
         ]);
         if (info)
@@ -7092,20 +7101,25 @@ class HaproxyContainer {
             return false;
         return !(await this.relay.serves(wanted));
     }
-    /** The group that may open the admin socket (read once per run; the base config names it). */
-    async adminGroupOnce() {
-        this.groupRead ??= this.host.adminGroup().catch(() => undefined);
-        this.group = await this.groupRead;
+    /** The group that may open the admin socket and the host's CPUs (read once per run; the base config names both). */
+    async hostFactsOnce() {
+        this.factsRead ??= this.host.hostFacts().catch(() => ({}));
+        this.facts = await this.factsRead;
     }
     /** The base file as this run wants it, or undefined when the proxy already has it. */
     async baseWanted() {
         const current = await this.host.files.file(BASE_FILE);
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
-        await this.adminGroupOnce();
+        await this.hostFactsOnce();
         if (this.httpsRelayed)
             this.relayNetwork ??= await this.httpsRelay.proxyNetwork();
-        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group, this.metricsPublished, this.httpsRelayed ? this.relayNetwork : undefined);
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, {
+            adminGroup: this.facts.dockerGroup,
+            cpus: this.facts.cpus,
+            metrics: this.metricsPublished,
+            httpsRelay: this.httpsRelayed ? this.relayNetwork : undefined
+        });
         return current === wanted ? undefined : wanted;
     }
     /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
@@ -8626,8 +8640,8 @@ class HaproxyRouter {
     constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, 
     /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
     lockProxy, 
-    /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
-    adminGroup = async () => undefined) {
+    /** The Docker socket's group (its members may open the admin socket too) and the host's CPUs. */
+    hostFacts = async () => ({})) {
         this.docker = docker;
         this.openTcp = openTcp;
         this.settings = settings;
@@ -8642,7 +8656,7 @@ class HaproxyRouter {
         this.admin = new HaproxyAdmin(() => handover.liveProcess(), this.name, socketPath, () => openUnixSocket(socketPath), this.files);
         const host = { docker, settings, registry, log, lockProxy, files: this.files, admin: this.admin };
         this.tls = new HaproxyTls({ ...host, container, network: `${settings.name}-net`, app });
-        this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, adminGroup, handover });
+        this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, hostFacts, handover });
     }
     async ensure(appNetwork) {
         await this.proxy.ensure(appNetwork);
@@ -9271,7 +9285,7 @@ async function putFileIfChanged(container, name, content) {
 const ROUTERS = {
     haproxy: {
         capabilities: proxy_capabilities/* ROUTER_CAPABILITIES */.P4.haproxy,
-        create: (settings, app, on) => new HaproxyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.dockerGroup())
+        create: (settings, app, on) => new HaproxyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.hostFacts())
     },
     nginx: {
         capabilities: proxy_capabilities/* ROUTER_CAPABILITIES */.P4.nginx,
@@ -9279,7 +9293,7 @@ const ROUTERS = {
     },
     caddy: {
         capabilities: proxy_capabilities/* ROUTER_CAPABILITIES */.P4.caddy,
-        create: (settings, app, on) => new CaddyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.dockerGroup())
+        create: (settings, app, on) => new CaddyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.hostFacts())
     }
 };
 /** The router of a proxy settled on a host. */
@@ -10706,7 +10720,7 @@ function hostAdapters(config, proxy, on, holder, log) {
             registry: proxyAuth,
             log,
             lockProxy,
-            dockerGroup: () => shell.groupOf(config.dockerSocket)
+            hostFacts: () => shell.facts(config.dockerSocket)
         }),
         ledger: new LedgerFile(shell, config.app)
     };

@@ -25061,10 +25061,11 @@ const COMMAND_LOOP = [
     '    claims)',
     '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
     '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
-    '    group)',
-    // The numeric group of a file (the Docker socket): `ls -ldn` fields are mode, links, uid, gid.
-    '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null)',
-    '      case "$4" in ""|*[!0-9]*) echo NONE ;; *) printf \'OK %s\\n%s\' "${#4}" "$4" ;; esac ;;',
+    '    facts)',
+    // The numeric group of a file (the Docker socket: `ls -ldn` fields are mode, links, uid, gid) and
+    // the CPUs online, "-" for what cannot be read.
+    '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null); c=$(getconf _NPROCESSORS_ONLN 2>/dev/null)',
+    '      v="${4:--} ${c:--}"; printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
     // `lock <lock file> <holder file> <holder>`: another lock (the shared proxy's) on fd 8, only when it
     // is free at once (NONE otherwise: the run then waits for it on a channel of its own). `command`
     // keeps a failed redirection from ending the shell, which holds the app's lock too. Variables of
@@ -25292,10 +25293,12 @@ class DeployLock {
         const a = await this.request('claims');
         return a.kind === 'ok' ? a.body : '';
     }
-    /** The numeric group owning a file on the host (an absolute path), undefined when it cannot be read. */
-    async groupOf(path) {
-        const a = await this.request(`group ${Buffer.from(path).toString('base64')}`);
-        return a.kind === 'ok' ? Number(a.body) : undefined;
+    /** The numeric group owning a file on the host (an absolute path: the Docker socket) and the host's CPUs online. */
+    async facts(path) {
+        const a = await this.request(`facts ${Buffer.from(path).toString('base64')}`);
+        const [group, cpus] = a.kind === 'ok' ? a.body.split(' ') : [];
+        const count = (v) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
+        return { dockerGroup: count(group), cpus: count(cpus) };
     }
     /**
      * Another lock (`name`: the shared proxy's) taken by this shell when no one holds it, with no new

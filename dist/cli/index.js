@@ -49032,10 +49032,11 @@ const COMMAND_LOOP = [
     '    claims)',
     '      v=$(cd "$HOME/.cutover/apps" 2>/dev/null && for a in */; do a=${a%/}; [ -f "$a/releases.json" ] || continue; printf \'\\n@@ %s\\n\' "$a"; tr -d \'\\n\' < "$a/releases.json"; done; echo x); v=${v%x}',
     '      printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
-    '    group)',
-    // The numeric group of a file (the Docker socket): `ls -ldn` fields are mode, links, uid, gid.
-    '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null)',
-    '      case "$4" in ""|*[!0-9]*) echo NONE ;; *) printf \'OK %s\\n%s\' "${#4}" "$4" ;; esac ;;',
+    '    facts)',
+    // The numeric group of a file (the Docker socket: `ls -ldn` fields are mode, links, uid, gid) and
+    // the CPUs online, "-" for what cannot be read.
+    '      p=$(printf %s "$2" | base64 -d); set -- $(ls -ldn -- "$p" 2>/dev/null); c=$(getconf _NPROCESSORS_ONLN 2>/dev/null)',
+    '      v="${4:--} ${c:--}"; printf \'OK %s\\n%s\' "${#v}" "$v" ;;',
     // `lock <lock file> <holder file> <holder>`: another lock (the shared proxy's) on fd 8, only when it
     // is free at once (NONE otherwise: the run then waits for it on a channel of its own). `command`
     // keeps a failed redirection from ending the shell, which holds the app's lock too. Variables of
@@ -49263,10 +49264,12 @@ class DeployLock {
         const a = await this.request('claims');
         return a.kind === 'ok' ? a.body : '';
     }
-    /** The numeric group owning a file on the host (an absolute path), undefined when it cannot be read. */
-    async groupOf(path) {
-        const a = await this.request(`group ${Buffer.from(path).toString('base64')}`);
-        return a.kind === 'ok' ? Number(a.body) : undefined;
+    /** The numeric group owning a file on the host (an absolute path: the Docker socket) and the host's CPUs online. */
+    async facts(path) {
+        const a = await this.request(`facts ${Buffer.from(path).toString('base64')}`);
+        const [group, cpus] = a.kind === 'ok' ? a.body.split(' ') : [];
+        const count = (v) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
+        return { dockerGroup: count(group), cpus: count(cpus) };
     }
     /**
      * Another lock (`name`: the shared proxy's) taken by this shell when no one holds it, with no new
@@ -50194,18 +50197,27 @@ function decodeRelease(value) {
     }
 }
 /**
- * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
- * process left behind by a reload keeps WebSockets: at least drain-timeout. `adminGroup` (the
- * numeric group of the host's Docker socket) may open the admin socket besides root.
+ * HAProxy's threads on a host of `cpus` CPUs: one on two CPUs or fewer, HAProxy's default (one per
+ * CPU) above. The proxy shares the host with the apps it serves; with the second core busy with
+ * them, a second thread cost ~10 % more CPU per request in every load of bench/steady.mjs
+ * (docs/benchmark.md). Hosts with more CPUs were not measured, so they keep the default.
  */
-function renderBaseConfig(hardStopAfterS, proxyName, adminGroup, metrics = false, httpsRelay) {
+function proxyThreads(cpus) {
+    return cpus !== undefined && cpus <= 2 ? 1 : undefined;
+}
+/**
+ * Global settings, defaults, the DNS resolver and the frontend. `hardStopAfterS` bounds how long a
+ * process left behind by a reload keeps WebSockets: at least drain-timeout.
+ */
+function renderBaseConfig(hardStopAfterS, proxyName, { adminGroup, cpus, metrics = false, httpsRelay } = {}) {
     const dir = HAPROXY_CONF_DIR;
+    const threads = proxyThreads(cpus);
     // Root, and the group of the Docker socket when it has one: whoever may use Docker may switch.
     const access = adminGroup ? `mode 660 gid ${adminGroup}` : 'mode 600';
     return `# Managed by cutover: settings shared by every app on this proxy.
 global
   maxconn 8000
-  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
+${threads ? `  # one thread on a host of ${cpus} CPU${cpus === 1 ? '' : 's'}: see proxyThreads in cutover's source\n  nbthread ${threads}\n` : ''}  # The admin socket is in a host directory, reached over SSH only: never on a network the apps share.
   # A holder handing over to a generation (haproxy-holder.ts) keeps neither the socket nor a listener.
 .if !defined(${HOLDER_OFF_VAR})
   stats socket ${HAPROXY_RUN_DIR}/${HAPROXY_SOCKET} ${access} level admin expose-fd listeners
@@ -50762,7 +50774,7 @@ class CaddyContainer {
     async create() {
         const { docker, settings, registry, log } = this.host;
         await ensureProxyImage(docker, settings.image, registry, log);
-        const group = await this.host.adminGroup().catch(() => undefined);
+        const group = (await this.host.hostFacts().catch(() => undefined))?.dockerGroup;
         log.info(`Creating the proxy ${this.name} on port ${settings.port} (${settings.image}, Caddy)`);
         // Another app's deploy may create it at the same moment: then theirs is used.
         const info = await createOrAdopt(docker, {
@@ -50823,7 +50835,7 @@ class CaddyRouter {
     name;
     admin;
     proxy;
-    constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, lockProxy, adminGroup = async () => undefined) {
+    constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, lockProxy, hostFacts = async () => ({})) {
         this.docker = docker;
         this.openTcp = openTcp;
         this.settings = settings;
@@ -50833,7 +50845,7 @@ class CaddyRouter {
         this.name = settings.name;
         const socketPath = `${hostRunDir(settings.name)}/${CADDY_SOCKET}`;
         this.admin = new CaddyAdmin(this.name, socketPath, () => openUnixSocket(socketPath));
-        this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, adminGroup, admin: this.admin });
+        this.proxy = new CaddyContainer({ docker, settings, registry, log, lockProxy, hostFacts, admin: this.admin });
     }
     async ensure(appNetwork) {
         await this.proxy.ensure(appNetwork);
@@ -51362,8 +51374,8 @@ class HaproxyContainer {
     host;
     name;
     network;
-    group;
-    groupRead;
+    facts = {};
+    factsRead;
     /** metrics: the container publishes the metrics port (so the base declares the metrics frontend). */
     metricsPublished = false;
     relay;
@@ -51389,7 +51401,7 @@ class HaproxyContainer {
             inspectIfExists(this.container),
             this.httpsRelay.inspect(),
             this.relay.serves(),
-            this.adminGroupOnce(),
+            this.hostFactsOnce(),
             this.checkEdgeNetworks()
         ]);
         if (info)
@@ -51619,20 +51631,25 @@ class HaproxyContainer {
             return false;
         return !(await this.relay.serves(wanted));
     }
-    /** The group that may open the admin socket (read once per run; the base config names it). */
-    async adminGroupOnce() {
-        this.groupRead ??= this.host.adminGroup().catch(() => undefined);
-        this.group = await this.groupRead;
+    /** The group that may open the admin socket and the host's CPUs (read once per run; the base config names both). */
+    async hostFactsOnce() {
+        this.factsRead ??= this.host.hostFacts().catch(() => ({}));
+        this.facts = await this.factsRead;
     }
     /** The base file as this run wants it, or undefined when the proxy already has it. */
     async baseWanted() {
         const current = await this.host.files.file(BASE_FILE);
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
         const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
-        await this.adminGroupOnce();
+        await this.hostFactsOnce();
         if (this.httpsRelayed)
             this.relayNetwork ??= await this.httpsRelay.proxyNetwork();
-        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, this.group, this.metricsPublished, this.httpsRelayed ? this.relayNetwork : undefined);
+        const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, {
+            adminGroup: this.facts.dockerGroup,
+            cpus: this.facts.cpus,
+            metrics: this.metricsPublished,
+            httpsRelay: this.httpsRelayed ? this.relayNetwork : undefined
+        });
         return current === wanted ? undefined : wanted;
     }
     /** Files HAProxy needs to start: the base and the (possibly empty) shared maps. */
@@ -53151,8 +53168,8 @@ class HaproxyRouter {
     constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, 
     /** Takes the host-wide lock of this proxy (held while the container or the shared files change). */
     lockProxy, 
-    /** The numeric group of the host's Docker socket: its members may open the admin socket too. */
-    adminGroup = async () => undefined) {
+    /** The Docker socket's group (its members may open the admin socket too) and the host's CPUs. */
+    hostFacts = async () => ({})) {
         this.docker = docker;
         this.openTcp = openTcp;
         this.settings = settings;
@@ -53167,7 +53184,7 @@ class HaproxyRouter {
         this.admin = new HaproxyAdmin(() => handover.liveProcess(), this.name, socketPath, () => openUnixSocket(socketPath), this.files);
         const host = { docker, settings, registry, log, lockProxy, files: this.files, admin: this.admin };
         this.tls = new HaproxyTls({ ...host, container, network: `${settings.name}-net`, app });
-        this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, adminGroup, handover });
+        this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, hostFacts, handover });
     }
     async ensure(appNetwork) {
         await this.proxy.ensure(appNetwork);
@@ -53796,7 +53813,7 @@ async function putFileIfChanged(container, name, content) {
 const ROUTERS = {
     haproxy: {
         capabilities: ROUTER_CAPABILITIES.haproxy,
-        create: (settings, app, on) => new HaproxyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.dockerGroup())
+        create: (settings, app, on) => new HaproxyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.hostFacts())
     },
     nginx: {
         capabilities: ROUTER_CAPABILITIES.nginx,
@@ -53804,7 +53821,7 @@ const ROUTERS = {
     },
     caddy: {
         capabilities: ROUTER_CAPABILITIES.caddy,
-        create: (settings, app, on) => new CaddyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.dockerGroup())
+        create: (settings, app, on) => new CaddyRouter(on.docker, on.openTcp, path => on.openUnixSocket(path), settings, app, on.registry, on.log, on.lockProxy, () => on.hostFacts())
     }
 };
 /** The router of a proxy settled on a host. */
@@ -55244,7 +55261,7 @@ function hostAdapters(config, proxy, on, holder, log) {
             registry: proxyAuth,
             log,
             lockProxy,
-            dockerGroup: () => shell.groupOf(config.dockerSocket)
+            hostFacts: () => shell.facts(config.dockerSocket)
         }),
         ledger: new LedgerFile(shell, config.app)
     };
