@@ -6,17 +6,8 @@ import { putFile } from '../transport/docker-ops.js'
 import type { CaddyAdmin } from './caddy-admin.js'
 import { CADDY_BASE_FILE, CADDY_CONFIG_DIR, CADDY_DATA_DIR, CADDY_PORT, CADDY_RUN_DIR, renderBaseConfig } from './caddy-config.js'
 import { hostRunDir } from './haproxy-config.js'
-import {
-  createOrAdopt,
-  downSince,
-  ensureProxyImage,
-  ensureProxyNetwork,
-  inspectIfExists,
-  ProxyError,
-  underLock,
-  type HostFacts,
-  type ProxyLocker
-} from './proxy-container.js'
+import { createOrAdopt, downSince, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock } from './proxy-container.js'
+import type { HostFacts, ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${CADDY_PORT}/tcp`
 /** How long a started proxy may take to open its admin socket. */

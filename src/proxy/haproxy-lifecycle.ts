@@ -39,17 +39,8 @@ import { HOLDER_FILE, HOLDER_FILE_PATH, HOLDER_OFF_VAR, HOLDER_SWITCH_CFG, rende
 import { MetricsRelay } from './haproxy-metrics-relay.js'
 import { HttpsRelay, httpsPath, type HttpsPath } from './haproxy-https-relay.js'
 import type { RelayAddress } from './haproxy-relay.js'
-import {
-  createOrAdopt,
-  downSince,
-  ensureProxyImage,
-  ensureProxyNetwork,
-  inspectIfExists,
-  ProxyError,
-  underLock,
-  type HostFacts,
-  type ProxyLocker
-} from './proxy-container.js'
+import { createOrAdopt, downSince, ensureProxyImage, ensureProxyNetwork, inspectIfExists, ProxyError, underLock } from './proxy-container.js'
+import type { HostFacts, ProxyLocker } from './proxy-container.js'
 
 const PORT_KEY = `${HAPROXY_PORT}/tcp`
 /** How servers were declared before issue #22 (their names resolved while the proxy loads). */
