@@ -11,6 +11,16 @@ import { sanitizeHostText } from '../../src/transport/host-text.js'
 const holder = { run: 'acme/web#1', actor: 'alice', repository: 'acme/web', since: '2026-11-02T10:00:00.000Z' }
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64')
 
+/**
+ * Every shell a test starts. A failing test leaves its shell holding the lock with stdin open, and
+ * Jest would then never exit: each is killed after its test (a no-op for one that already ended).
+ */
+const shells = new Set<ChildProcess>()
+afterEach(() => {
+  for (const child of shells) child.kill('SIGKILL')
+  shells.clear()
+})
+
 /** The lock script run by sh here, as sshd runs it on the host, with its own HOME. */
 class ScriptRun {
   output = ''
@@ -23,6 +33,7 @@ class ScriptRun {
       env: { PATH: process.env.PATH, HOME: home },
       stdio: ['pipe', 'pipe', 'pipe']
     })
+    shells.add(this.child)
     this.child.stdout!.on('data', d => (this.output += d))
     this.child.stderr!.on('data', d => (this.output += `[stderr] ${d}`))
     this.exited = new Promise(resolve => this.child.on('close', code => resolve(code)))
@@ -171,6 +182,7 @@ describe('the lock script, run by sh', () => {
     for (const p of [home, join(home, '.cutover'), join(home, '.cutover', 'apps'), join(home, '.cutover', 'apps', 'web')]) chownSync(p, 65534, 65534)
     // the file stays root's: the SSH user (uid 65534 here) cannot read it
     const child = spawn('sh', ['-c', lockScript('web', b64(holder), 0)], { env: { PATH: process.env.PATH, HOME: home }, uid: 65534, gid: 65534 })
+    shells.add(child)
     let output = ''
     child.stdout.on('data', d => (output += d))
     child.stdin.write('get .cutover/apps/web/releases.json\n')
@@ -336,6 +348,7 @@ function localShell(home: string): SshSession {
   return {
     execStream: async (command: string) => {
       const child = spawn('sh', ['-c', command], { env: { PATH: process.env.PATH, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] })
+      shells.add(child)
       const channel = Object.assign(new EventEmitter(), {
         stderr: child.stderr!,
         write: (d: string) => child.stdin!.write(d),
