@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { EXIT, parseCommand, usage } from '../../src/cli/args.js'
@@ -9,6 +8,7 @@ import { TerminalSink } from '../../src/cli/terminal.js'
 import { progressBar } from '../../src/core/log.js'
 import YAML from 'yaml'
 import { REPO } from '../support/testbed.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 function capture(isTTY = false) {
   const out = { text: '', isTTY, write: (t: string) => (out.text += t) }
@@ -17,7 +17,7 @@ function capture(isTTY = false) {
 
 /** Runs the command line in a directory holding `files`, with no terminal and an empty HOME. */
 async function run(argv: string[], files: Record<string, string> = {}, env: NodeJS.ProcessEnv = {}) {
-  const cwd = mkdtempSync(join(tmpdir(), 'cutover-cli-'))
+  const cwd = tempDir('cutover-cli-')
   for (const [name, text] of Object.entries(files)) writeFileSync(join(cwd, name), text)
   const stdout = capture()
   const stderr = capture()
@@ -72,7 +72,7 @@ describe('the command line', () => {
   it('refuses a host ~/.ssh/known_hosts does not know, before connecting, naming the file', async () => {
     const { sshKeyPair } = await import('../support/keys.js')
     const other = sshKeyPair().public.split(' ').slice(0, 2).join(' ')
-    const cwd = mkdtempSync(join(tmpdir(), 'cutover-cli-'))
+    const cwd = tempDir('cutover-cli-')
     mkdirSync(join(cwd, '.ssh'))
     writeFileSync(join(cwd, '.ssh', 'known_hosts'), `other.example.com ${other}\n`)
     writeFileSync(join(cwd, 'cutover.yml'), 'app: web\nhost: example.com\nimage: web:1\n')

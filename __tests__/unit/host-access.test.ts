@@ -1,10 +1,11 @@
 /** One policy for host-level access (issue #22): the volumes input and the compose file alike. */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { hostLevelMount, HOST_LEVEL_KEYS } from '../../src/inputs/host-access.js'
 import { InputError, parseInputs } from '../../src/inputs/parse.js'
 import { sshKeyPair } from '../support/keys.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const key = sshKeyPair().private
 
@@ -31,7 +32,7 @@ function errorOf(inputs: Record<string, string>, workspace?: string): string {
 }
 
 function composeWorkspace(yaml: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cutover-host-access-'))
+  const dir = tempDir('cutover-host-access-')
   writeFileSync(join(dir, 'compose.yml'), yaml)
   return dir
 }

@@ -1,12 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DeployLock, describeHolder, LockTimeoutError, lockScript, UnsafeLockDirectoryError } from '../../src/host/lock.js'
 import type { Log } from '../../src/reporting/log.js'
 import type { SshSession } from '../../src/transport/ssh.js'
 import { sanitizeHostText } from '../../src/transport/host-text.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const holder = { run: 'acme/web#1', actor: 'alice', repository: 'acme/web', since: '2026-11-02T10:00:00.000Z' }
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64')
@@ -58,7 +58,7 @@ class ScriptRun {
 }
 
 function newHome(): string {
-  const home = mkdtempSync(join(tmpdir(), 'cutover-home-'))
+  const home = tempDir('cutover-home-')
   chmodSync(home, 0o700)
   return home
 }
@@ -193,7 +193,7 @@ describe('the lock script, run by sh', () => {
 
   it('refuses a ~/.cutover that is a symbolic link, and writes nothing through it', async () => {
     const home = newHome()
-    const elsewhere = mkdtempSync(join(tmpdir(), 'cutover-elsewhere-'))
+    const elsewhere = tempDir('cutover-elsewhere-')
     symlinkSync(elsewhere, join(home, '.cutover'))
     const run = new ScriptRun(home, 'web')
     expect(await run.exited).toBe(73)
@@ -204,7 +204,7 @@ describe('the lock script, run by sh', () => {
   it('refuses a lock file that is a symbolic link: the file it points to is untouched', async () => {
     const home = newHome()
     mkdirSync(join(home, '.cutover', 'locks'), { recursive: true, mode: 0o700 })
-    const victim = join(mkdtempSync(join(tmpdir(), 'cutover-victim-')), 'passwd')
+    const victim = join(tempDir('cutover-victim-'), 'passwd')
     writeFileSync(victim, 'root:x:0:0\n')
     symlinkSync(victim, join(home, '.cutover', 'locks', 'web.lock'))
     const run = new ScriptRun(home, 'web')

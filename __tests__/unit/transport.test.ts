@@ -1,8 +1,6 @@
 import { jest } from '@jest/globals'
 import { EventEmitter } from 'node:events'
-import { mkdtempSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import Docker from 'dockerode'
@@ -12,10 +10,11 @@ import tar from 'tar-stream'
 import { getDirFiles, pullImage } from '../../src/transport/docker-ops.js'
 import { describeProbe, httpGet } from '../../src/transport/http-probe.js'
 import { SshConnectionLostError, SshSession } from '../../src/transport/ssh.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 /** An HTTP-ish server on a Unix socket whose handler decides how (or whether) to answer. */
 async function server(onConnection: (socket: Socket) => void): Promise<{ path: string; srv: Server; sockets: Set<Socket> }> {
-  const path = join(mkdtempSync(join(tmpdir(), 'cutover-sock-')), 's.sock')
+  const path = join(tempDir('cutover-sock-'), 's.sock')
   const sockets = new Set<Socket>()
   const srv = createServer(s => {
     sockets.add(s)
