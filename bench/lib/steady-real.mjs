@@ -20,6 +20,8 @@ const REAL_PROXY = `${REAL_APP}-proxy`
 export const REAL_HOST = 'pd.example.test'
 
 const cert = opensslCert([REAL_HOST])
+/** The configuration copies and hosts files of this run, removed with the rest. */
+const clones = []
 
 async function addressOf(container) {
   const { stdout } = await docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', container])
@@ -113,6 +115,7 @@ server {
  */
 function byName(variant, ip) {
   const hostsFile = join(os.tmpdir(), `pd-hosts-${variant}`)
+  clones.push(hostsFile)
   writeFileSync(hostsFile, `127.0.0.1 localhost\n${ip} ${REAL_HOST}\n`)
   return { url: `https://${REAL_HOST}:443/`, checkUrl: `https://${ip}:443/`, hostsFile }
 }
@@ -124,12 +127,10 @@ export async function teardownReal() {
   await docker(['volume', 'rm', '-f', `${REAL_PROXY}-conf`], { allowFail: true })
   for (const n of [`${REAL_PROXY}-net`, `cutover-${REAL_APP}`]) await docker(['network', 'rm', n], { allowFail: true })
   rmSync(`/run/cutover/${REAL_PROXY}`, { recursive: true, force: true })
-  for (const dir of clones.splice(0)) rmSync(dir, { recursive: true, force: true })
+  for (const path of clones.splice(0)) rmSync(path, { recursive: true, force: true })
   for (const f of [`locks/${REAL_APP}.lock`, `locks/${REAL_APP}.holder`, `locks/proxy.${REAL_PROXY}.lock`, `apps/${REAL_APP}`])
     rmSync(join(os.homedir(), '.cutover', f), { recursive: true, force: true })
 }
-
-const clones = []
 
 /**
  * cutover's proxy with some of its rules taken out (issue #25: which rule costs what): a copy of
