@@ -70,6 +70,7 @@ function drop(...patterns) {
       .join('\n')
 }
 const base = edit => ({ '00-base.cfg': edit })
+const threads = n => text => drop(/nbthread|one thread on a host/)(text).replace(/^global$/m, `global\n  nbthread ${n}`)
 const app = edit => ({ 'app-pd-real.cfg': edit })
 const RULES = {
   'no-pp': ['without the PROXY-protocol check', base(drop(/expect-proxy/))],
@@ -86,7 +87,9 @@ const RULES = {
       'app-pd-real.cfg': t => drop(/set-var\(txn.cutover_proto\)/)(t).replace('%[var(txn.cutover_proto)]', '%[ssl_fc,iif(https,http)]')
     }
   ],
-  t1: ['nbthread 1', base(t => t.replace(/^global$/m, 'global\n  nbthread 1'))]
+  // the action writes nbthread 1 on a host of 2 CPUs or fewer: both counts, whatever it wrote
+  t1: ['nbthread 1', base(threads(1))],
+  t2: ['nbthread 2', base(threads(2))]
 }
 /** Several variants' edits at once, file by file. */
 const compose = (...editss) => {
@@ -101,7 +104,7 @@ const compose = (...editss) => {
 const without = keys => compose(...keys.map(k => RULES[k][1]))
 RULES['no-front'] = ['without the frontend rules above (PROXY protocol, request log, ACME, host maps)', without(['no-pp', 'no-log', 'no-acme', 'no-maps'])]
 RULES['no-app'] = ["without the app backend's rules above (verify, X-Forwarded-*, maintenance)", without(['no-verify', 'no-xff', 'no-maint'])]
-RULES.bare = ['without all of the rules above (nbthread as it is)', without(['no-front', 'no-app'])]
+RULES.bare = ['without all of the rules above (threads as the action wrote them)', without(['no-front', 'no-app'])]
 const WANT = ONLY ?? ALL
 // --modes keep-alive,new,saturation (all three unless told)
 const MODE_KEYS = String(flag('modes', 'keep-alive,new,saturation')).split(',')
