@@ -64,11 +64,12 @@ export async function cleanupFleetApp(app: string, proxyName: string): Promise<v
     Array.from({ length: n }, async (_, i) => {
       const docker = fleetDocker(i + 1)
       const containers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
-      // The proxy first, so that the app's network can go.
-      await docker
-        .getContainer(proxyName)
-        .remove({ force: true })
-        .catch(() => undefined)
+      // The proxy and the containers beside it (the HTTPS relay, ACME, metrics) first, so that the networks can go.
+      for (const name of [`${proxyName}-https`, `${proxyName}-acme`, `${proxyName}-metrics`, proxyName])
+        await docker
+          .getContainer(name)
+          .remove({ force: true })
+          .catch(() => undefined)
       await Promise.all(
         containers.map(c =>
           docker
