@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError, parseInputs } from '../../src/inputs/parse.js'
 import { sshKeyPair } from '../support/keys.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const workspace = mkdtempSync(join(tmpdir(), 'cutover-compose-'))
+const workspace = tempDir('cutover-compose-')
 const key = sshKeyPair().private
 
 function write(name: string, text: string): string {

@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigFileError, parseConfigFile } from '../../src/inputs/config-file.js'
 import { InputError } from '../../src/inputs/errors.js'
 import { LayeredSource, parseLayeredInputs, readLayeredConfig, type LayerOptions } from '../../src/inputs/layers.js'
 import { sshKeyPair } from '../support/keys.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const pair = sshKeyPair()
 const key = pair.private
@@ -80,7 +81,7 @@ describe('config file precedence', () => {
   })
 
   it('reads cutover.yml from the workspace, and refuses a named file that does not exist', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cutover-config-'))
+    const dir = tempDir('cutover-config-')
     writeFileSync(join(dir, 'cutover.yml'), BASE)
     const options = { explicit: (n: string) => (n === 'ssh-private-key' ? key : ''), env: {}, mask: () => undefined, workspace: dir }
     expect(readLayeredConfig(options).config.image).toBe('ghcr.io/acme/web:1')

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ProxySettings } from '../../src/core/config.js'
 import { LABEL } from '../../src/core/names.js'
@@ -10,6 +9,7 @@ import { EMPTY_PROXY_PROTOCOL_MAP, proxyProtocolSources, updateProxyProtocolMap 
 import { HaproxyRouter } from '../../src/proxy/haproxy.js'
 import { FakeDocker } from '../support/fake-docker.js'
 import { RecordingLog } from '../support/fakes.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 // Edge mode on the HAProxy router (issue #23), against the fake Docker: what the proxy publishes,
 // the edge's networks it joins, PROXY protocol from trusted-proxies, and where cutover verifies.
@@ -139,7 +139,7 @@ describe('PROXY protocol from trusted-proxies', () => {
       `tcp-request connection expect-proxy layer4 if !{ dst_port ${HAPROXY_PROBE_PORT} } { src,map_ip(${HAPROXY_CONF_DIR}/${PROXY_PROTOCOL_MAP}) -m found }`
     )
     // haproxy -c on the rendered base with the shared files in place (HAProxy is on the test bed, scripts/testbed/up.sh)
-    const dir = mkdtempSync(join(tmpdir(), 'cutover-edge-'))
+    const dir = tempDir('cutover-edge-')
     const conf = join(dir, 'conf')
     mkdirSync(conf)
     for (const f of ['domains.map', 'wildcards.map', 'acme.map', 'certs.list', 'request-log.map']) writeFileSync(join(conf, f), '# empty\n')

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { HostKeyPin } from '../../src/core/config.js'
 import {
@@ -13,8 +12,9 @@ import {
   parseKnownHosts,
   type KnownHostsLine
 } from '../../src/core/host-key.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'cutover-hostkey-'))
+const dir = tempDir('cutover-hostkey-')
 
 /** A real key written by ssh-keygen, with what ssh-keygen says of it. */
 function sshKeygen(type: 'ed25519' | 'rsa' | 'ecdsa', name: string) {

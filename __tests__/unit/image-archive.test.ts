@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import tar from 'tar-stream'
 import { readImageArchive } from '../../src/inputs/image-archive.js'
 import { parseInputs } from '../../src/inputs/parse.js'
 import { sshKeyPair } from '../support/keys.js'
+import { tempDir } from '../support/temp-dirs.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'cutover-archive-'))
+const dir = tempDir('cutover-archive-')
 
 async function tarFile(name: string, entries: { name: string; content: string | Buffer }[]): Promise<string> {
   const pack = tar.pack()

@@ -1,10 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { APP_NAME_MAX, InputError, parseInputs } from '../../src/inputs/parse.js'
 import { fingerprintOf } from '../../src/core/host-key.js'
 import { sshKeyPair } from '../support/keys.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 // Real keys, generated per run: the parser must accept what ssh-keygen writes.
 const plainKey = sshKeyPair().private
@@ -235,7 +236,7 @@ describe('parseInputs', () => {
   })
 
   it('merges env-file under env and parses container settings', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cutover-env-'))
+    const dir = tempDir('cutover-env-')
     writeFileSync(join(dir, 'app.env'), 'A=from-file\nB="quoted value"\n')
     const c = parseInputs({
       get: n =>
@@ -327,10 +328,10 @@ describe('parseInputs', () => {
   })
 
   describe('env-file', () => {
-    const workspace = mkdtempSync(join(tmpdir(), 'cutover-ws-'))
+    const workspace = tempDir('cutover-ws-')
     mkdirSync(join(workspace, 'config'))
     writeFileSync(join(workspace, 'config', 'app.env'), 'A=1\n')
-    const outside = mkdtempSync(join(tmpdir(), 'cutover-outside-'))
+    const outside = tempDir('cutover-outside-')
     writeFileSync(join(outside, 'secret.env'), 'LEAK=1\n')
     symlinkSync('/proc/self/environ', join(workspace, 'environ.env'))
     symlinkSync(join(outside, 'secret.env'), join(workspace, 'config', 'linked.env'))

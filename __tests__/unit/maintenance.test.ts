@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../../src/core/config.js'
 import { ReleaseError } from '../../src/core/outcome.js'
@@ -12,6 +11,7 @@ import { hasMaintenanceRule, renderMaintenanceMap, routeOfFile } from '../../src
 import { parseRouteComment } from '../../src/proxy/nginx-config.js'
 import { FakeClock, FakeHost, FakeLedger, FakeRouter, RecordingLog } from '../support/fakes.js'
 import { sshKeyPair } from '../support/keys.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const config = {
   mode: 'maintenance',
@@ -100,7 +100,7 @@ describe('HAProxy maintenance rule', () => {
 
 describe('maintenance inputs', () => {
   const key = sshKeyPair().private
-  const workspace = mkdtempSync(join(tmpdir(), 'cutover-ws-'))
+  const workspace = tempDir('cutover-ws-')
   writeFileSync(join(workspace, 'page.html'), '<h1>back soon</h1>')
   writeFileSync(join(workspace, 'big.html'), 'x'.repeat(12_001))
   const parse = (more: Record<string, string>) => {

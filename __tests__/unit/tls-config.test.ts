@@ -13,6 +13,7 @@ import {
 } from '../../src/proxy/haproxy-config.js'
 import { renderCertificates } from '../../src/reporting/certificates.js'
 import { opensslCert } from '../support/certs.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const route = { app: 'web', color: 'blue' as const, releaseId: 'r1', appPort: 3000 }
 const verifyMap = `${HAPROXY_CONF_DIR}/verify-web.map`
@@ -125,11 +126,10 @@ describe('certificate state', () => {
 
 describe('the renewer after mode remove', () => {
   it('skips an app whose wanted file was emptied (taken off the proxy), keeps the others', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs')
-    const { tmpdir } = await import('node:os')
+    const { writeFileSync } = await import('node:fs')
     const { join } = await import('node:path')
     const { wantedApps } = await import('../../src/acme/renewer.js')
-    const dir = mkdtempSync(join(tmpdir(), 'cutover-acme-'))
+    const dir = tempDir('cutover-acme-')
     writeFileSync(join(dir, 'acme-shop.json'), '{"app":"shop","domains":["shop.test"],"directory":"https://acme.test/dir"}')
     writeFileSync(join(dir, 'acme-gone.json'), '')
     writeFileSync(join(dir, 'cert-gone.pem'), '')
