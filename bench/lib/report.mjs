@@ -29,6 +29,8 @@ function headline(results) {
   const names = ORDER.filter(k => results.strategies[k])
   const S = names.map(k => results.strategies[k])
   const row = (label, f) => `| ${label} | ${S.map(f).join(' | ')} |`
+  // canary-steps serves the new version from its first step on, long before its run's switch to 100 %.
+  const steps = s => s === results.strategies['canary-steps']
   const lines = [
     `| | ${names.map(k => `**${STRATEGY_TITLES[k]}**`).join(' | ')} |`,
     `|---|${names.map(() => '---:').join('|')}|`,
@@ -47,7 +49,9 @@ function headline(results) {
     row('latency p50 / p99, steady state', s => pair(s.latency.steady.all.p50, s.latency.steady.all.p99, ms)),
     row('latency p50 / p99, within ±1 s of a switch', s => pair(s.latency.aroundSwitches.all.p50, s.latency.aroundSwitches.all.p99, ms)),
     // A canary serves the new version beside the old one before its run ends: "first answer of the new version" is no switch moment there.
-    row('switch gap, median / max', s => (s.split ? 'n/a (split)' : pair(s.summary.switchGapMs.median, s.summary.switchGapMs.max, ms))),
+    row('switch gap, median / max', s =>
+      s.split ? 'n/a (split)' : steps(s) ? 'n/a (steps)' : pair(s.summary.switchGapMs.median, s.summary.switchGapMs.max, ms)
+    ),
     row('longest time without a successful answer around a switch, median / max', s =>
       pair(s.summary.longestSilenceMs.median, s.summary.longestSilenceMs.max, ms)
     ),
