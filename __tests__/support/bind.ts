@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { Resolver } from 'node:dns/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -83,6 +83,8 @@ zone "${opts.zone}" {
       if (child.exitCode === null) child.kill('SIGTERM')
       await Promise.race([exited, new Promise(r => setTimeout(r, 10_000))])
       if (child.exitCode === null) child.kill('SIGKILL')
+      // its configuration, pid file and logs: nothing else reads them once it is gone
+      rmSync(dir, { recursive: true, force: true })
     }
   }
 }

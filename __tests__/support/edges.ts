@@ -1,6 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -114,6 +114,8 @@ ${body}
       if (child.exitCode === null) child.kill('SIGQUIT')
       await Promise.race([exited, new Promise(r => setTimeout(r, 10_000))])
       if (child.exitCode === null) child.kill('SIGKILL')
+      // its configuration, pid file and logs: nothing else reads them once it is gone
+      rmSync(dir, { recursive: true, force: true })
     }
   }
 }
