@@ -25365,7 +25365,7 @@ process.on('exit', () => {
 });
 const started = (0,_start_js__WEBPACK_IMPORTED_MODULE_3__/* .start */ .ni)();
 // The rest of the action (a chunk of its own in dist/), loaded while the SSH handshake and the lock's shell go on.
-const { run } = await Promise.all(/* import() */[__nccwpck_require__.e(819), __nccwpck_require__.e(349)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6610));
+const { run } = await Promise.all(/* import() */[__nccwpck_require__.e(819), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 3800));
 await run(started);
 
 __webpack_async_result__();

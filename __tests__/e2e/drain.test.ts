@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs'
+import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
-import { cleanupApp, freePort, image, ledgerDir, uniqueName } from '../support/testbed.js'
+import { HAPROXY_SOCKET, hostRunDir } from '../../src/proxy/haproxy-config.js'
+import { workerOf } from '../../src/proxy/haproxy-idle.js'
+import { cleanupApp, freePort, image, ledgerDir, localDocker, uniqueName } from '../support/testbed.js'
 
 function expectSuccess(run: ActionRun): void {
   if (run.code !== 0) throw new Error(`action failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
@@ -207,8 +210,76 @@ describe('a deploy right after a rollback (HAProxy)', () => {
     await fire
     const answers = await Promise.all(requests)
     expectSuccess(deploy)
-    expect(deploy.stdout).toMatch(/letting its connections drain \d+ s more/)
+    // It replaced v2 either after the rest of its drain, or at once when the proxy vouched that it held none of its requests.
+    expect(deploy.stdout).toMatch(/letting its connections drain \d+ s more|held none of them any more before the switch: removing it now/)
     expect(answers.length).toBeGreaterThan(20)
     expect(answers.filter(a => !a.startsWith('200 '))).toEqual([])
+  }, 180_000)
+})
+
+/** The proxy's serving worker as its admin socket (a host directory on the test bed) answers `show info`. */
+function proxyWorker(proxy: string): Promise<{ pid: number; uptimeS: number } | undefined> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(`${hostRunDir(proxy)}/${HAPROXY_SOCKET}`)
+    let answer = ''
+    socket.setTimeout(5000, () => socket.destroy(new Error('the admin socket did not answer within 5 s')))
+    socket.on('connect', () => socket.write('show info\n'))
+    socket.on('data', d => (answer += d.toString()))
+    socket.on('end', () => resolve(workerOf(answer)))
+    socket.on('error', reject)
+  })
+}
+
+describe('a drain the proxy says is over', () => {
+  const app = uniqueName('idle')
+  const proxy = `${app}-proxy`
+  let port: number
+  // hard-stop-after is the longest drain-timeout (30 s at least): until the proxy's worker is older
+  // than that (and the 5 s margin), a process left by a reload might hold requests it cannot count.
+  const DRAIN_S = 40
+
+  beforeAll(async () => {
+    port = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, proxy)
+  })
+
+  it('ends early: a standby replaced right after a rollback goes at once, the previous color stops once idle, and no request fails', async () => {
+    const inputs = (more: Record<string, string>) => bedInputs(app, port, { 'drain-timeout': `${DRAIN_S}s`, ...more })
+    expectSuccess(await runAction(inputs({ image: image('v1') })))
+    expectSuccess(await runAction(inputs({ image: image('v2') })))
+    for (let worker = await proxyWorker(proxy); (worker?.uptimeS ?? 0) < DRAIN_S + 6; worker = await proxyWorker(proxy)) {
+      await new Promise(r => setTimeout(r, 1000))
+    }
+    const before = await proxyWorker(proxy)
+    // Requests all through the rollback and the deploy: new connections and keep-alive ones (bounded: at most 20,000).
+    const answers: string[] = []
+    let running = true
+    const client = async (headers: Record<string, string>) => {
+      for (let i = 0; running && i < 5000; i++) {
+        const r = await get(`http://127.0.0.1:${port}/`, headers, 10_000)
+        answers.push(`${r.status} ${r.body.trim()}`)
+      }
+    }
+    const load = Promise.all([client({}), client({}), client({ connection: 'keep-alive' }), client({ connection: 'keep-alive' })])
+    expectSuccess(await runAction(inputs({ mode: 'rollback' })))
+    // The deploy goes to green, v2's color, v2 having been live moments ago; blue (v1) then drains before it stops.
+    const deploy = await runAction(inputs({ image: image('v3'), 'keep-previous': 'stopped' }))
+    running = false
+    await load
+    expectSuccess(deploy)
+    // The proxy was not reloaded in between: the worker that vouched is the one that served.
+    expect((await proxyWorker(proxy))?.pid).toBe(before?.pid)
+    expect(deploy.stdout).toMatch(/the proxy held none of them any more before the switch: removing it now, without the \d+ s of drain-timeout left/)
+    expect(deploy.stdout).not.toMatch(/letting its connections drain/)
+    expect(deploy.stdout).toMatch(new RegExp(`The proxy holds no request of ${app}-blue any more, after \\d+ ms: the drain ends early`))
+    expect(deploy.outputs.result).toBe('deployed')
+    const docker = localDocker()
+    expect((await docker.getContainer(`${app}-blue`).inspect()).State.Running).toBe(false)
+    await expect(docker.getContainer(`${app}-green-replaced`).inspect()).rejects.toThrow()
+    expect(answers.length).toBeGreaterThan(50)
+    expect(answers.filter(a => !/^200 v[123]$/.test(a))).toEqual([])
+    expect((await get(`http://127.0.0.1:${port}/`)).body.trim()).toBe('v3')
   }, 180_000)
 })

@@ -332,6 +332,20 @@ export class FakeRouter implements Router {
   /** Every call the engine made, by method name. */
   readonly calls: string[] = []
 
+  /**
+   * Set by a test: the proxy can say which colors hold nothing (`answerIdle` answers, one per
+   * question, the last repeating; an Error: it could not say). Unset: a router that cannot tell.
+   */
+  idleColors?: () => Promise<Color[]>
+  answerIdle(...answers: (Color[] | Error)[]): void {
+    this.idleColors = async () => {
+      this.calls.push('idleColors')
+      const a = answers.length > 1 ? answers.shift()! : answers[0]
+      if (a instanceof Error) throw a
+      return a
+    }
+  }
+
   constructor(private readonly host: FakeHost) {}
 
   async ensure(): Promise<void> {

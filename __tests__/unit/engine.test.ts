@@ -461,6 +461,80 @@ describe('drain timing (injected clock)', () => {
     expect(bed.log.text()).toMatch(/letting its connections drain 17 s more/)
   })
 
+  it('a replaced standby live moments ago goes at once when the proxy, asked before the switch, held none of its requests', async () => {
+    const bed = new Bed()
+    await bed.deploy(V1)
+    await bed.deploy(V2)
+    await bed.rollback() // blue live again; green (V2) was live until now
+    bed.router.answerIdle(['green'])
+    bed.clock.t += 12_000
+    bed.clock.sleeps.length = 0
+    bed.router.calls.length = 0
+    await bed.deploy(V3) // replaces green
+    expect(bed.clock.sleeps.every(ms => ms < 1000)).toBe(true)
+    expect(bed.log.text()).toMatch(/the proxy held none of them any more before the switch: removing it now, without the 17 s of drain-timeout left/)
+    expect(bed.log.text()).not.toMatch(/letting its connections drain/)
+    // Asked once, before the switch: after it, green's servers are the new container's.
+    expect(bed.router.calls.filter(c => c === 'idleColors')).toHaveLength(1)
+    expect(bed.router.calls.indexOf('idleColors')).toBeLessThan(bed.router.calls.indexOf('apply'))
+    expect(bed.host.containers.has('web-green-replaced')).toBe(false)
+    expect(bed.host.removedImages).toHaveLength(1)
+  })
+
+  it('a replaced standby the proxy still holds requests of (or cannot say) drains the rest of its drain-timeout', async () => {
+    for (const answer of [['blue'] as const, new Error('socket closed')]) {
+      const bed = new Bed()
+      await bed.deploy(V1)
+      await bed.deploy(V2)
+      await bed.rollback()
+      bed.router.answerIdle(answer instanceof Error ? answer : [...answer])
+      bed.clock.t += 12_000
+      bed.clock.sleeps.length = 0
+      await bed.deploy(V3)
+      expect(bed.clock.sleeps.find(ms => ms > 5000)).toBeGreaterThan(16_000)
+      expect(bed.log.text()).toMatch(/letting its connections drain 17 s more/)
+    }
+  })
+
+  it('does not ask the proxy about a replaced standby whose drain-timeout is long over', async () => {
+    const bed = new Bed()
+    await bed.deploy(V1)
+    await bed.deploy(V2)
+    bed.router.answerIdle(['green'])
+    bed.clock.t += 60_000
+    bed.router.calls.length = 0
+    await bed.deploy(V3)
+    expect(bed.router.calls).not.toContain('idleColors')
+  })
+
+  it('keep-previous stopped stops the previous color as soon as the proxy holds none of its requests', async () => {
+    const bed = new Bed()
+    const config = configFor({ keepPrevious: 'stopped', proxy: { ...configFor().proxy, drainTimeoutMs: 7000 } })
+    await bed.deploy(V1, config)
+    bed.router.answerIdle([], [], ['blue'])
+    bed.clock.sleeps.length = 0
+    const r = await bed.deploy(V2, config)
+    expect(r.standby).toEqual({ color: 'blue', image: V1, state: 'stopped' })
+    // Asked at once and every 200 ms: idle at the third answer.
+    expect(bed.clock.sleeps.filter(ms => ms === 200)).toHaveLength(2)
+    expect(bed.clock.sleeps).not.toContain(7000)
+    expect(bed.log.text()).toMatch(/The proxy holds no request of web-blue any more, after 400 ms: the drain ends early/)
+  })
+
+  it('keep-previous stopped waits all of drain-timeout while the proxy holds requests of the previous color, or cannot say', async () => {
+    for (const answer of [['green'] as const, new Error('socket closed')]) {
+      const bed = new Bed()
+      const config = configFor({ keepPrevious: 'stopped', proxy: { ...configFor().proxy, drainTimeoutMs: 7000 } })
+      await bed.deploy(V1, config)
+      bed.router.answerIdle(answer instanceof Error ? answer : [...answer])
+      bed.clock.sleeps.length = 0
+      const r = await bed.deploy(V2, config)
+      expect(r.standby).toEqual({ color: 'blue', image: V1, state: 'stopped' })
+      expect(bed.clock.sleeps.filter(ms => ms === 200).reduce((a, b) => a + b, 0)).toBe(7000)
+      expect(bed.log.text()).not.toMatch(/the drain ends early/)
+    }
+  })
+
   it('a replaced standby that stopped being live long ago is removed at once', async () => {
     const bed = new Bed()
     await bed.deploy(V1)

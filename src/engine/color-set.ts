@@ -3,6 +3,7 @@ import { ReleaseError, type Standby, type WorkerState } from '../core/outcome.js
 import type { LedgerRecord, Release, WorkerRecord } from '../core/release.js'
 import { containerSpec } from './container-spec.js'
 import type { EngineContext } from './context.js'
+import { colorIdle, drainColor } from './drain.js'
 import { waitHealthy } from './health.js'
 import type { ColorContainer, Plan } from './plan.js'
 import type { ContainerInfo, ContainerSummary, ImageInfo } from './ports.js'
@@ -97,6 +98,9 @@ export class ContainerColorSet implements ColorSet {
   private stoppedForHandover: string[] = []
   /** The new containers' restart policy, being set since the gate passed (gated()). */
   private policies?: Promise<void>
+  /** Whether boot set containers aside (a standby replaced), and whether the proxy held none of their requests just before the switch. */
+  private replacing = false
+  private replacedIdle?: Promise<boolean>
   /** The app's containers, listed once for the inspect step (recover and inspect); dropped when it ends or a container moves. */
   private listing?: Promise<ContainerSummary[]>
 
@@ -215,6 +219,7 @@ export class ContainerColorSet implements ColorSet {
     }
     // Every container of the color moves aside, those beyond the new size too: they are retired with it.
     const { serving } = await replicasOnHost(host, this.app, plan.color)
+    this.replacing = serving.length > 0
     for (const i of union(serving, replicas)) await this.setAside(plan.color, i)
     for (const i of replicas) {
       const spec = containerSpec({
@@ -272,6 +277,8 @@ export class ContainerColorSet implements ColorSet {
         oomKilled: health.oomKilled
       })
     }
+    // A standby live until less than drain-timeout ago: asked now, while its servers are still its own.
+    if (this.replacing && live && clock.now() - Date.parse(live.liveSince) < config.proxy.drainTimeoutMs) this.replacedIdle = colorIdle(this.ctx, plan.color)
     if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
       // Set while the exposure writes its ledger entry (~50 ms each); it awaits gated() before any route changes.
       this.policies = Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart))).then(() => undefined)
@@ -282,7 +289,7 @@ export class ContainerColorSet implements ColorSet {
   async gated(): Promise<void> {
     const policies = this.policies
     this.policies = undefined
-    await policies
+    await Promise.all([policies, this.replacedIdle])
   }
 
   async startWorkers(plan: ActivePlan, release: Release, workers: WorkerRecord[], live: Release | undefined): Promise<void> {
@@ -372,7 +379,12 @@ export class ContainerColorSet implements ColorSet {
     const drainLeft = liveUntil + config.proxy.drainTimeoutMs - clock.now()
     if (!drain && drainLeft > 0)
       log.info(`The run was cancelled: removing the replaced ${what} now, without the ${Math.ceil(drainLeft / 1000)} s of drain left`)
-    if (drain && replaced.some(c => c.running) && drainLeft > 0) {
+    const held = drain && replaced.some(c => c.running) && drainLeft > 0
+    if (held && (await this.replacedIdle))
+      log.info(
+        `The replaced ${what} took new requests until ${Math.round((clock.now() - liveUntil) / 1000)} s ago, and the proxy held none of them any more before the switch: removing it now, without the ${Math.ceil(drainLeft / 1000)} s of drain-timeout left`
+      )
+    else if (held) {
       log.info(
         `The replaced ${what} took new requests until ${Math.round((clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`
       )
@@ -384,7 +396,7 @@ export class ContainerColorSet implements ColorSet {
   }
 
   async keepPrevious(before: Release | undefined, previousColor: Color): Promise<Standby | undefined> {
-    const { config, log, host, clock, router } = this.ctx
+    const { config, log, host, router } = this.ctx
     if (!before) return undefined
     const { serving } = await replicasOnHost(host, this.app, previousColor)
     const names = serving.map(i => containerName(this.app, previousColor, i))
@@ -401,7 +413,8 @@ export class ContainerColorSet implements ColorSet {
         ? 'its sticky clients move over (it keeps running as the standby)'
         : `${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`
     log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${then}`)
-    await clock.sleep(config.proxy.drainTimeoutMs)
+    const drained = await drainColor(this.ctx, previousColor, config.proxy.drainTimeoutMs)
+    if (drained.early) log.info(`The proxy holds no request of ${name} any more, after ${drained.ms} ms: the drain ends early`)
     if (endDrain) await endDrain(previousColor)
     if (config.keepPrevious === 'running') return standby
     if (config.keepPrevious === 'stopped' && names.length) {

@@ -1,3 +1,4 @@
+import type { Color } from '../core/names.js'
 import type { EngineContext } from './context.js'
 
 /** How often the proxy is asked how many of the app's requests it still holds. */
@@ -61,4 +62,33 @@ export function describeDrain(drain: DrainOutcome | undefined): string {
   if (drain.left === undefined) return `waited ${drain.ms / 1000} s (drain-timeout)`
   if (drain.left === 0) return drain.waited ? `requests in flight finished in ${drain.ms} ms` : 'no request in flight'
   return `${drain.left} request(s) still in flight at drain-timeout`
+}
+
+/** Whether the router vouches that `color` takes no new request and holds none of its requests (false: it holds some, or cannot say). */
+export async function colorIdle(ctx: EngineContext, color: Color): Promise<boolean> {
+  if (!ctx.router.idleColors) return false
+  return ctx.router.idleColors().then(
+    idle => idle.includes(color),
+    () => false
+  )
+}
+
+/**
+ * Waits up to `timeoutMs` for the connections `color` still holds: a plain wait, cut short once the
+ * router vouches that it holds none (asked every 200 ms; routers that cannot say wait it all).
+ * Returns the ms waited and whether that was less than all of it.
+ */
+export async function drainColor(ctx: EngineContext, color: Color, timeoutMs: number): Promise<{ ms: number; early: boolean }> {
+  const { clock } = ctx
+  if (!ctx.router.idleColors) {
+    await clock.sleep(timeoutMs)
+    return { ms: timeoutMs, early: false }
+  }
+  const started = clock.now()
+  for (;;) {
+    const elapsed = clock.now() - started
+    if (elapsed >= timeoutMs) return { ms: elapsed, early: false }
+    if (await colorIdle(ctx, color)) return { ms: elapsed, early: true }
+    await clock.sleep(Math.min(IN_FLIGHT_POLL_MS, timeoutMs - elapsed))
+  }
 }

@@ -185,6 +185,13 @@ export interface Router {
    * the preview domains reach the color that is not live, and answer 503 when it does not run.
    */
   preview?(live: Route, preview: Route): Promise<void>
+  /**
+   * The app's colors no new request can reach and whose requests the proxy no longer holds (none
+   * in flight, no WebSocket), where it can tell for certain; a color it cannot vouch for is left
+   * out. A drain ends early on it: the previous color's (keep-previous), and a replaced standby's
+   * (asked before the switch: after it, the new container serves under the same servers).
+   */
+  idleColors?(): Promise<Color[]>
   /** sticky: the drain of `color` is over: its clients' cookies no longer hold them there (established connections stay). */
   endDrain?(color: Color): Promise<void>
   /**

@@ -3,7 +3,7 @@ import type Docker from 'dockerode'
 import { sinceStart, trace } from '../core/trace.js'
 import { execIn } from '../transport/docker-ops.js'
 import { sanitizeHostText } from '../transport/host-text.js'
-import { EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from './haproxy-config.js'
+import { decodeRelease, EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
 import { addressesOnly, configuredServers } from './haproxy-state.js'
 import { ProxyError } from './proxy-container.js'
@@ -57,6 +57,15 @@ export function runtimeErrors(answer: string): string[] {
     .split('\n')
     .map(l => l.trim())
     .filter(l => l && !/^IP changed from|no need to change/i.test(l) && !/^Done\.?$/i.test(l))
+}
+
+/** The release an app's verify map names, from `show map` (`<entry id> <token> <release>` per line; an unknown map answers otherwise). */
+export function servedRelease(answer: string): string | undefined {
+  const entry = answer
+    .split('\n')
+    .map(l => l.trim().split(/\s+/))
+    .find(w => w.length === 3 && w[0].startsWith('0x'))
+  return entry ? decodeRelease(entry[2]) : undefined
 }
 
 /** The backends the running process knows (`show backend`). */

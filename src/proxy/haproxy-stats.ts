@@ -87,3 +87,25 @@ export function sessionsOf(csv: string, backends: string[]): number {
   const { rows, at } = table(csv, ['scur'])
   return rows.filter(r => r[at('svname')] === 'BACKEND' && backends.includes(r[at('pxname')])).reduce((sum, r) => sum + (Number(r[at('scur')]) || 0), 0)
 }
+
+/** `show stat -1 4 -1`: every backend's server rows. */
+export const ALL_SERVERS_STAT = 'show stat -1 4 -1'
+
+/** A color's server in one of the app's backends: its sessions (and queued requests) and its status (`UP`, `DRAIN`, `MAINT`, ...). */
+export interface ServerSessions {
+  color: ServerCounts['color']
+  sessions: number
+  status: string
+}
+
+/** The servers of `backends` that are one of the app's colors (`blue`, `green-2`), from `show stat` CSV. */
+export function serverSessionsOf(csv: string, backends: string[]): ServerSessions[] {
+  const { rows, at } = table(csv, ['scur', 'qcur', 'status'])
+  return rows
+    .filter(r => backends.includes(r[at('pxname')]) && SERVER_NAME.test(r[at('svname')]))
+    .map(r => ({
+      color: SERVER_NAME.exec(r[at('svname')])![1] as ServerSessions['color'],
+      sessions: (Number(r[at('scur')]) || 0) + (Number(r[at('qcur')]) || 0),
+      status: r[at('status')]
+    }))
+}

@@ -31,8 +31,9 @@ import { ensureProxyProtocol } from './haproxy-edge.js'
 import { ConfVolume, type TlsFiles } from './haproxy-files.js'
 import { HaproxyContainer } from './haproxy-lifecycle.js'
 import { recordRelease } from './haproxy-metrics.js'
+import { HaproxyIdleColors } from './haproxy-idle.js'
 import { previewCommands } from './haproxy-preview.js'
-import { HaproxyAdmin, parseBackends, type FileBefore } from './haproxy-runtime.js'
+import { HaproxyAdmin, parseBackends, servedRelease, type FileBefore } from './haproxy-runtime.js'
 import { readRequestLog, startRequestLog, stopRequestLog } from './haproxy-request-log.js'
 import { responseCountsOf, serverCountsOf, serverStatCommand, statCommand } from './haproxy-stats.js'
 import {
@@ -87,6 +88,8 @@ export class HaproxyRouter implements Router {
   private readonly proxy: HaproxyContainer
   private readonly tls: HaproxyTls
   private readonly container: Docker.Container
+  /** The app's colors that take no new request and whose requests the proxy holds no more (haproxy-idle.ts). */
+  readonly idleColors: () => Promise<Color[]>
   /** The app's backend file as last read or written. */
   private appText?: string
 
@@ -118,6 +121,8 @@ export class HaproxyRouter implements Router {
     const host = { docker, settings, registry, log, lockProxy, files: this.files, admin: this.admin }
     this.tls = new HaproxyTls({ ...host, container, network: `${settings.name}-net`, app })
     this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, hostFacts, handover })
+    const idle = new HaproxyIdleColors(this.admin, container, app, !!settings.sticky)
+    this.idleColors = () => idle.idleColors()
   }
 
   async ensure(appNetwork: string): Promise<void> {
@@ -155,13 +160,7 @@ export class HaproxyRouter implements Router {
 
   /** The release the running process's verify map names (what its switch at run time set), if any. */
   async served(): Promise<string | undefined> {
-    const answer = await this.admin.cli(`show map ${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`)
-    // `<entry id> <token> <release>` per line; an unknown map (nothing routed yet) answers otherwise.
-    const entry = answer
-      .split('\n')
-      .map(l => l.trim().split(/\s+/))
-      .find(w => w.length === 3 && w[0].startsWith('0x'))
-    return entry ? decodeRelease(entry[2]) : undefined
+    return servedRelease(await this.admin.cli(`show map ${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`))
   }
 
   async apply(route: Route): Promise<void> {

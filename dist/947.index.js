@@ -1,8 +1,8 @@
-export const id = 349;
-export const ids = [349];
+export const id = 947;
+export const ids = [947];
 export const modules = {
 
-/***/ 6610:
+/***/ 3800:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -176,6 +176,92 @@ function containerSpec(input) {
         nanoCpus: settings.nanoCpus,
         healthcheck: settings.healthcheck
     };
+}
+
+;// CONCATENATED MODULE: ./src/engine/drain.ts
+/** How often the proxy is asked how many of the app's requests it still holds. */
+const IN_FLIGHT_POLL_MS = 200;
+/**
+ * The app's route is off the proxy: waits while the proxy still holds requests to it (`inFlight`
+ * counts them now), asking every 200 ms, at most drain-timeout. The log says how long it waited
+ * and whether requests were still in flight at the timeout. A proxy that stops answering the
+ * count makes the rest of drain-timeout a plain wait (its requests may still be running).
+ */
+async function drainInFlight(ctx, inFlight) {
+    const { clock, log, config, app } = ctx;
+    const timeoutMs = config.proxy.drainTimeoutMs;
+    const started = clock.now();
+    const elapsed = () => clock.now() - started;
+    let left;
+    let asked = 0;
+    for (;;) {
+        asked++;
+        try {
+            left = await inFlight();
+        }
+        catch (e) {
+            const rest = Math.max(0, timeoutMs - elapsed());
+            log.warning(`The proxy could not say how many requests to ${app} are in flight (${e.message}): waiting the ${Math.ceil(rest / 1000)} s left of drain-timeout`);
+            await clock.sleep(rest);
+            return { ms: elapsed(), left: undefined, waited: true };
+        }
+        if (left === 0 || elapsed() >= timeoutMs)
+            break;
+        await clock.sleep(Math.min(IN_FLIGHT_POLL_MS, timeoutMs - elapsed()));
+    }
+    const ms = elapsed();
+    if (left === 0 && asked === 1)
+        log.info(`No request to ${app} was in flight: nothing to wait for`);
+    else if (left === 0)
+        log.info(`The requests in flight to ${app} finished: waited ${ms} ms (drain-timeout ${timeoutMs / 1000} s)`);
+    else
+        log.warning(`${left} request(s) to ${app} still in flight after ${ms / 1000} s (drain-timeout): its containers stop now all the same`);
+    return { ms, left, waited: asked > 1 };
+}
+/** Routers that cannot count requests in flight: the whole drain-timeout, said. */
+async function drainTimed(ctx) {
+    const { clock, log, config, app } = ctx;
+    const ms = config.proxy.drainTimeoutMs;
+    log.info(`Letting requests in flight to ${app} finish: ${ms / 1000} s (drain-timeout; the proxy cannot count them) before its containers stop`);
+    await clock.sleep(ms);
+    return { ms, left: undefined, waited: true };
+}
+/** The drain as the step's detail says it. */
+function describeDrain(drain) {
+    if (!drain)
+        return '';
+    if (drain.left === undefined)
+        return `waited ${drain.ms / 1000} s (drain-timeout)`;
+    if (drain.left === 0)
+        return drain.waited ? `requests in flight finished in ${drain.ms} ms` : 'no request in flight';
+    return `${drain.left} request(s) still in flight at drain-timeout`;
+}
+/** Whether the router vouches that `color` takes no new request and holds none of its requests (false: it holds some, or cannot say). */
+async function colorIdle(ctx, color) {
+    if (!ctx.router.idleColors)
+        return false;
+    return ctx.router.idleColors().then(idle => idle.includes(color), () => false);
+}
+/**
+ * Waits up to `timeoutMs` for the connections `color` still holds: a plain wait, cut short once the
+ * router vouches that it holds none (asked every 200 ms; routers that cannot say wait it all).
+ * Returns the ms waited and whether that was less than all of it.
+ */
+async function drainColor(ctx, color, timeoutMs) {
+    const { clock } = ctx;
+    if (!ctx.router.idleColors) {
+        await clock.sleep(timeoutMs);
+        return { ms: timeoutMs, early: false };
+    }
+    const started = clock.now();
+    for (;;) {
+        const elapsed = clock.now() - started;
+        if (elapsed >= timeoutMs)
+            return { ms: elapsed, early: false };
+        if (await colorIdle(ctx, color))
+            return { ms: elapsed, early: true };
+        await clock.sleep(Math.min(IN_FLIGHT_POLL_MS, timeoutMs - elapsed));
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/describe.ts
@@ -751,6 +837,7 @@ function foreignContainerProblem(app, name, labels) {
 
 
 
+
 /** ' (replica N)' for replicas after the first, so one-container logs read as before. */
 function replicaNote(replica) {
     return replica > 1 ? ` (replica ${replica})` : '';
@@ -764,6 +851,9 @@ class ContainerColorSet {
     stoppedForHandover = [];
     /** The new containers' restart policy, being set since the gate passed (gated()). */
     policies;
+    /** Whether boot set containers aside (a standby replaced), and whether the proxy held none of their requests just before the switch. */
+    replacing = false;
+    replacedIdle;
     /** The app's containers, listed once for the inspect step (recover and inspect); dropped when it ends or a container moves. */
     listing;
     constructor(ctx) {
@@ -881,6 +971,7 @@ class ContainerColorSet {
         }
         // Every container of the color moves aside, those beyond the new size too: they are retired with it.
         const { serving } = await replicasOnHost(host, this.app, plan.color);
+        this.replacing = serving.length > 0;
         for (const i of union(serving, replicas))
             await this.setAside(plan.color, i);
         for (const i of replicas) {
@@ -933,6 +1024,9 @@ class ContainerColorSet {
                 oomKilled: health.oomKilled
             });
         }
+        // A standby live until less than drain-timeout ago: asked now, while its servers are still its own.
+        if (this.replacing && live && clock.now() - Date.parse(live.liveSince) < config.proxy.drainTimeoutMs)
+            this.replacedIdle = colorIdle(this.ctx, plan.color);
         if (plan.kind === 'start-new' && config.container.restart.Name !== 'no') {
             // Set while the exposure writes its ledger entry (~50 ms each); it awaits gated() before any route changes.
             this.policies = Promise.all(names.map(n => host.setRestartPolicy(n, config.container.restart))).then(() => undefined);
@@ -942,7 +1036,7 @@ class ContainerColorSet {
     async gated() {
         const policies = this.policies;
         this.policies = undefined;
-        await policies;
+        await Promise.all([policies, this.replacedIdle]);
     }
     async startWorkers(plan, release, workers, live) {
         if (!workers.length)
@@ -1037,7 +1131,10 @@ class ContainerColorSet {
         const drainLeft = liveUntil + config.proxy.drainTimeoutMs - clock.now();
         if (!drain && drainLeft > 0)
             log.info(`The run was cancelled: removing the replaced ${what} now, without the ${Math.ceil(drainLeft / 1000)} s of drain left`);
-        if (drain && replaced.some(c => c.running) && drainLeft > 0) {
+        const held = drain && replaced.some(c => c.running) && drainLeft > 0;
+        if (held && (await this.replacedIdle))
+            log.info(`The replaced ${what} took new requests until ${Math.round((clock.now() - liveUntil) / 1000)} s ago, and the proxy held none of them any more before the switch: removing it now, without the ${Math.ceil(drainLeft / 1000)} s of drain-timeout left`);
+        else if (held) {
             log.info(`The replaced ${what} took new requests until ${Math.round((clock.now() - liveUntil) / 1000)} s ago: letting its connections drain ${Math.ceil(drainLeft / 1000)} s more (drain-timeout) before removing it`);
             await clock.sleep(drainLeft);
         }
@@ -1048,7 +1145,7 @@ class ContainerColorSet {
             await this.prune(imageId);
     }
     async keepPrevious(before, previousColor) {
-        const { config, log, host, clock, router } = this.ctx;
+        const { config, log, host, router } = this.ctx;
         if (!before)
             return undefined;
         const { serving } = await replicasOnHost(host, this.app, previousColor);
@@ -1065,7 +1162,9 @@ class ContainerColorSet {
             ? 'its sticky clients move over (it keeps running as the standby)'
             : `${names.length > 1 ? 'they are' : 'it is'} ${config.keepPrevious}`;
         log.info(`Draining ${name} for ${config.proxy.drainTimeoutMs / 1000} s (drain-timeout) before ${then}`);
-        await clock.sleep(config.proxy.drainTimeoutMs);
+        const drained = await drainColor(this.ctx, previousColor, config.proxy.drainTimeoutMs);
+        if (drained.early)
+            log.info(`The proxy holds no request of ${name} any more, after ${drained.ms} ms: the drain ends early`);
         if (endDrain)
             await endDrain(previousColor);
         if (config.keepPrevious === 'running')
@@ -3378,65 +3477,6 @@ function newRelease(ctx, d) {
         ...(workers.length ? { workers } : {}),
         ...(ctx.web ? {} : { web: false })
     };
-}
-
-;// CONCATENATED MODULE: ./src/engine/drain.ts
-/** How often the proxy is asked how many of the app's requests it still holds. */
-const IN_FLIGHT_POLL_MS = 200;
-/**
- * The app's route is off the proxy: waits while the proxy still holds requests to it (`inFlight`
- * counts them now), asking every 200 ms, at most drain-timeout. The log says how long it waited
- * and whether requests were still in flight at the timeout. A proxy that stops answering the
- * count makes the rest of drain-timeout a plain wait (its requests may still be running).
- */
-async function drainInFlight(ctx, inFlight) {
-    const { clock, log, config, app } = ctx;
-    const timeoutMs = config.proxy.drainTimeoutMs;
-    const started = clock.now();
-    const elapsed = () => clock.now() - started;
-    let left;
-    let asked = 0;
-    for (;;) {
-        asked++;
-        try {
-            left = await inFlight();
-        }
-        catch (e) {
-            const rest = Math.max(0, timeoutMs - elapsed());
-            log.warning(`The proxy could not say how many requests to ${app} are in flight (${e.message}): waiting the ${Math.ceil(rest / 1000)} s left of drain-timeout`);
-            await clock.sleep(rest);
-            return { ms: elapsed(), left: undefined, waited: true };
-        }
-        if (left === 0 || elapsed() >= timeoutMs)
-            break;
-        await clock.sleep(Math.min(IN_FLIGHT_POLL_MS, timeoutMs - elapsed()));
-    }
-    const ms = elapsed();
-    if (left === 0 && asked === 1)
-        log.info(`No request to ${app} was in flight: nothing to wait for`);
-    else if (left === 0)
-        log.info(`The requests in flight to ${app} finished: waited ${ms} ms (drain-timeout ${timeoutMs / 1000} s)`);
-    else
-        log.warning(`${left} request(s) to ${app} still in flight after ${ms / 1000} s (drain-timeout): its containers stop now all the same`);
-    return { ms, left, waited: asked > 1 };
-}
-/** Routers that cannot count requests in flight: the whole drain-timeout, said. */
-async function drainTimed(ctx) {
-    const { clock, log, config, app } = ctx;
-    const ms = config.proxy.drainTimeoutMs;
-    log.info(`Letting requests in flight to ${app} finish: ${ms / 1000} s (drain-timeout; the proxy cannot count them) before its containers stop`);
-    await clock.sleep(ms);
-    return { ms, left: undefined, waited: true };
-}
-/** The drain as the step's detail says it. */
-function describeDrain(drain) {
-    if (!drain)
-        return '';
-    if (drain.left === undefined)
-        return `waited ${drain.ms / 1000} s (drain-timeout)`;
-    if (drain.left === 0)
-        return drain.waited ? `requests in flight finished in ${drain.ms} ms` : 'no request in flight';
-    return `${drain.left} request(s) still in flight at drain-timeout`;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/remove.ts
@@ -7403,6 +7443,14 @@ function runtimeErrors(answer) {
         .map(l => l.trim())
         .filter(l => l && !/^IP changed from|no need to change/i.test(l) && !/^Done\.?$/i.test(l));
 }
+/** The release an app's verify map names, from `show map` (`<entry id> <token> <release>` per line; an unknown map answers otherwise). */
+function servedRelease(answer) {
+    const entry = answer
+        .split('\n')
+        .map(l => l.trim().split(/\s+/))
+        .find(w => w.length === 3 && w[0].startsWith('0x'));
+    return entry ? decodeRelease(entry[2]) : undefined;
+}
 /** The backends the running process knows (`show backend`). */
 function parseBackends(answer) {
     return answer
@@ -7568,74 +7616,6 @@ class HaproxyAdmin {
     }
 }
 
-;// CONCATENATED MODULE: ./src/proxy/haproxy-request-log.ts
-
-
-/**
- * canary-steps (issue #24): true percentiles from HAProxy 2.6, which keeps none. While a step
- * holds, the app's backend has an entry in REQUEST_LOG_MAP (runtime API only: a reload, or a run
- * that died, leaves the file's empty map, so logging stops by itself at the next reload); the
- * frontend then logs each of its requests as one line to the in-memory ring REQUEST_RING:
- *
- *   <step token> <pid> <request number> <server> <Tr ms> <status>
- *
- * `show events <ring>` prints what the ring holds. The ring is bounded (REQUEST_RING_BYTES, shared
- * by every app in a step at once): when the app's requests between two reads overflow it, a read
- * sees only the latest ones, so the step's percentiles are over a sample of its latest requests.
- * Lines are told apart by pid and request number (read again, a line counts once).
- */
-const MAP_PATH = `${HAPROXY_CONF_DIR}/${REQUEST_LOG_MAP}`;
-/** A server's color from its name (`green`, `green-2`: haproxy-strategy.ts's serverName). */
-const haproxy_request_log_SERVER_NAME = /^(blue|green)(?:-\d+)?$/;
-/** Whether the running process declares the ring and its map (a proxy not yet reloaded with this version's base does not). */
-async function requestLogAvailable(admin) {
-    return (await admin.cli('show map')).includes(MAP_PATH);
-}
-/** From now on the app's requests are logged under `token` (one word); false: this proxy has no request ring. */
-async function startRequestLog(admin, app, token) {
-    if (!/^[\w.:-]+$/.test(token))
-        throw new RuntimeApiError(`A request log token must be one word: ${JSON.stringify(token)}`);
-    if (!(await requestLogAvailable(admin)))
-        return false;
-    const key = backendName(app);
-    const present = (await admin.cli(`show map ${MAP_PATH}`)).split('\n').some(l => l.split(/\s+/)[1] === key);
-    await admin.run([`${present ? 'set' : 'add'} map ${MAP_PATH} ${key} ${token}`], `to log ${app}'s requests during a canary step`);
-    return true;
-}
-/** The app's requests are logged nowhere again. */
-async function stopRequestLog(admin, app) {
-    if (!(await requestLogAvailable(admin)))
-        return;
-    const key = backendName(app);
-    const present = (await admin.cli(`show map ${MAP_PATH}`)).split('\n').some(l => l.split(/\s+/)[1] === key);
-    if (present)
-        await admin.run([`del map ${MAP_PATH} ${key}`], `to stop logging ${app}'s requests`);
-}
-/** The ring's lines logged under `token`. */
-async function readRequestLog(admin, token) {
-    return requestLinesOf(await admin.cli(`show events ${REQUEST_RING}`), token);
-}
-/**
- * The lines of a `show events` answer logged under `token`, with a color (a request the proxy
- * answered itself, `<NOSRV>`, has none: the counters count it). An unknown ring is an error.
- */
-function requestLinesOf(answer, token) {
-    if (/^No such event sink/i.test(answer.trim()))
-        throw new RuntimeApiError(`The proxy has no request ring ${REQUEST_RING}: ${answer.trim().slice(0, 120)}`);
-    const lines = [];
-    for (const line of answer.split('\n')) {
-        const [step, pid, request, server, ms, status] = line.trim().split(' ');
-        if (step !== token || status === undefined)
-            continue;
-        const color = haproxy_request_log_SERVER_NAME.exec(server)?.[1];
-        if (!color)
-            continue;
-        const responseMs = Number(ms);
-        lines.push({ key: `${pid}:${request}`, color, responseMs: responseMs >= 0 ? responseMs : undefined, status: Number(status) });
-    }
-    return lines;
-}
-
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-stats.ts
 
 /** The response-code counters of `show stat` (HTTP mode); their sum is every response counted. */
@@ -7718,6 +7698,168 @@ const ALL_BACKENDS_STAT = 'show stat -1 2 -1';
 function sessionsOf(csv, backends) {
     const { rows, at } = table(csv, ['scur']);
     return rows.filter(r => r[at('svname')] === 'BACKEND' && backends.includes(r[at('pxname')])).reduce((sum, r) => sum + (Number(r[at('scur')]) || 0), 0);
+}
+/** `show stat -1 4 -1`: every backend's server rows. */
+const ALL_SERVERS_STAT = 'show stat -1 4 -1';
+/** The servers of `backends` that are one of the app's colors (`blue`, `green-2`), from `show stat` CSV. */
+function serverSessionsOf(csv, backends) {
+    const { rows, at } = table(csv, ['scur', 'qcur', 'status']);
+    return rows
+        .filter(r => backends.includes(r[at('pxname')]) && haproxy_stats_SERVER_NAME.test(r[at('svname')]))
+        .map(r => ({
+        color: haproxy_stats_SERVER_NAME.exec(r[at('svname')])[1],
+        sessions: (Number(r[at('scur')]) || 0) + (Number(r[at('qcur')]) || 0),
+        status: r[at('status')]
+    }));
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-idle.ts
+
+
+
+
+
+/** One worker's answer to both: its pid and uptime, then every server's sessions and status. */
+const IDLE_QUERY = `show info; ${ALL_SERVERS_STAT}`;
+/**
+ * A process left behind by a reload is told to stop once the new worker is ready, a moment after
+ * that worker started: seconds allowed for it, on top of hard-stop-after.
+ */
+const STOP_SIGNAL_MARGIN_S = 5;
+/** hard-stop-after never goes below this (haproxy-lifecycle.ts): a younger worker needs no file read. */
+const haproxy_idle_MIN_HARD_STOP_S = 30;
+/** The worker's pid and uptime from `show info` (undefined when the answer has neither). */
+function workerOf(answer) {
+    const pid = /^Pid:\s*(\d+)/m.exec(answer)?.[1];
+    const uptime = /^Uptime_sec:\s*(\d+)/m.exec(answer)?.[1];
+    return pid && uptime ? { pid: Number(pid), uptimeS: Number(uptime) } : undefined;
+}
+/**
+ * The app's colors that no new request can reach and whose requests the proxy no longer holds, from
+ * one worker's answer to IDLE_QUERY. A color counts only when every one of its servers in `backends`
+ * (the app's, its preview's) is out of rotation — in maintenance, or draining without sticky
+ * cookies (which still send their clients to a draining server) — and holds no session and no
+ * queued request. And only when no older process can still hold one: a process left behind by a
+ * reload (or a hand-over) keeps its connections up to hard-stop-after, and its counters are not in
+ * this answer, so the answering worker must have started longer ago than that.
+ */
+function idleColorsOf(answer, backends, hardStopAfterS, sticky) {
+    const worker = workerOf(answer);
+    if (!worker || worker.uptimeS < hardStopAfterS + STOP_SIGNAL_MARGIN_S)
+        return [];
+    const csv = answer.slice(answer.indexOf('\n# '));
+    const servers = serverSessionsOf(csv, backends);
+    const outOfRotation = (status) => status.startsWith('MAINT') || (status === 'DRAIN' && !sticky);
+    return core_names/* COLORS */.lm.filter(color => {
+        const own = servers.filter(s => s.color === color);
+        return own.length > 0 && own.every(s => outOfRotation(s.status) && s.sessions === 0);
+    });
+}
+/**
+ * Asks the running proxy which of the app's colors are idle (idleColorsOf), in the app's backend and
+ * its preview's. hard-stop-after comes from the base file as it is now (not as the run read the
+ * volume), once per worker: a reload (a new pid) is the only way a larger value reaches a process,
+ * and the only way a process is left behind.
+ */
+class HaproxyIdleColors {
+    admin;
+    container;
+    app;
+    sticky;
+    hardStop;
+    constructor(admin, 
+    /** The proxy's own container, which holds the configuration volume. */
+    container, app, sticky) {
+        this.admin = admin;
+        this.container = container;
+        this.app = app;
+        this.sticky = sticky;
+    }
+    async idleColors() {
+        const answer = await this.admin.cli(IDLE_QUERY);
+        const worker = workerOf(answer);
+        // Younger than any hard-stop-after can be: an older process may still hold requests.
+        if (!worker || worker.uptimeS < haproxy_idle_MIN_HARD_STOP_S + STOP_SIGNAL_MARGIN_S)
+            return [];
+        if (this.hardStop?.pid !== worker.pid) {
+            // Unread (the file could not be read): not idle this time, read again the next.
+            const seconds = getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`).then(text => Number(/hard-stop-after (\d+)s/.exec(text ?? '')?.[1]) || undefined, () => {
+                this.hardStop = undefined;
+                return undefined;
+            });
+            this.hardStop = { pid: worker.pid, seconds };
+        }
+        const seconds = await this.hardStop.seconds;
+        return seconds === undefined ? [] : idleColorsOf(answer, [backendName(this.app), previewBackendName(this.app)], seconds, this.sticky);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/proxy/haproxy-request-log.ts
+
+
+/**
+ * canary-steps (issue #24): true percentiles from HAProxy 2.6, which keeps none. While a step
+ * holds, the app's backend has an entry in REQUEST_LOG_MAP (runtime API only: a reload, or a run
+ * that died, leaves the file's empty map, so logging stops by itself at the next reload); the
+ * frontend then logs each of its requests as one line to the in-memory ring REQUEST_RING:
+ *
+ *   <step token> <pid> <request number> <server> <Tr ms> <status>
+ *
+ * `show events <ring>` prints what the ring holds. The ring is bounded (REQUEST_RING_BYTES, shared
+ * by every app in a step at once): when the app's requests between two reads overflow it, a read
+ * sees only the latest ones, so the step's percentiles are over a sample of its latest requests.
+ * Lines are told apart by pid and request number (read again, a line counts once).
+ */
+const MAP_PATH = `${HAPROXY_CONF_DIR}/${REQUEST_LOG_MAP}`;
+/** A server's color from its name (`green`, `green-2`: haproxy-strategy.ts's serverName). */
+const haproxy_request_log_SERVER_NAME = /^(blue|green)(?:-\d+)?$/;
+/** Whether the running process declares the ring and its map (a proxy not yet reloaded with this version's base does not). */
+async function requestLogAvailable(admin) {
+    return (await admin.cli('show map')).includes(MAP_PATH);
+}
+/** From now on the app's requests are logged under `token` (one word); false: this proxy has no request ring. */
+async function startRequestLog(admin, app, token) {
+    if (!/^[\w.:-]+$/.test(token))
+        throw new RuntimeApiError(`A request log token must be one word: ${JSON.stringify(token)}`);
+    if (!(await requestLogAvailable(admin)))
+        return false;
+    const key = backendName(app);
+    const present = (await admin.cli(`show map ${MAP_PATH}`)).split('\n').some(l => l.split(/\s+/)[1] === key);
+    await admin.run([`${present ? 'set' : 'add'} map ${MAP_PATH} ${key} ${token}`], `to log ${app}'s requests during a canary step`);
+    return true;
+}
+/** The app's requests are logged nowhere again. */
+async function stopRequestLog(admin, app) {
+    if (!(await requestLogAvailable(admin)))
+        return;
+    const key = backendName(app);
+    const present = (await admin.cli(`show map ${MAP_PATH}`)).split('\n').some(l => l.split(/\s+/)[1] === key);
+    if (present)
+        await admin.run([`del map ${MAP_PATH} ${key}`], `to stop logging ${app}'s requests`);
+}
+/** The ring's lines logged under `token`. */
+async function readRequestLog(admin, token) {
+    return requestLinesOf(await admin.cli(`show events ${REQUEST_RING}`), token);
+}
+/**
+ * The lines of a `show events` answer logged under `token`, with a color (a request the proxy
+ * answered itself, `<NOSRV>`, has none: the counters count it). An unknown ring is an error.
+ */
+function requestLinesOf(answer, token) {
+    if (/^No such event sink/i.test(answer.trim()))
+        throw new RuntimeApiError(`The proxy has no request ring ${REQUEST_RING}: ${answer.trim().slice(0, 120)}`);
+    const lines = [];
+    for (const line of answer.split('\n')) {
+        const [step, pid, request, server, ms, status] = line.trim().split(' ');
+        if (step !== token || status === undefined)
+            continue;
+        const color = haproxy_request_log_SERVER_NAME.exec(server)?.[1];
+        if (!color)
+            continue;
+        const responseMs = Number(ms);
+        lines.push({ key: `${pid}:${request}`, color, responseMs: responseMs >= 0 ? responseMs : undefined, status: Number(status) });
+    }
+    return lines;
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-addresses.ts
@@ -8614,6 +8756,7 @@ class HaproxyHandover {
 
 
 
+
 /**
  * One HAProxy container for every app on the host, switched through its runtime API
  * (see haproxy-config.ts). The admin socket is a Unix socket in a host directory, reached over
@@ -8635,6 +8778,8 @@ class HaproxyRouter {
     proxy;
     tls;
     container;
+    /** The app's colors that take no new request and whose requests the proxy holds no more (haproxy-idle.ts). */
+    idleColors;
     /** The app's backend file as last read or written. */
     appText;
     constructor(docker, openTcp, openUnixSocket, settings, app, registry, log, 
@@ -8657,6 +8802,8 @@ class HaproxyRouter {
         const host = { docker, settings, registry, log, lockProxy, files: this.files, admin: this.admin };
         this.tls = new HaproxyTls({ ...host, container, network: `${settings.name}-net`, app });
         this.proxy = new HaproxyContainer({ ...host, tls: this.tls.settings, hostFacts, handover });
+        const idle = new HaproxyIdleColors(this.admin, container, app, !!settings.sticky);
+        this.idleColors = () => idle.idleColors();
     }
     async ensure(appNetwork) {
         await this.proxy.ensure(appNetwork);
@@ -8689,13 +8836,7 @@ class HaproxyRouter {
     }
     /** The release the running process's verify map names (what its switch at run time set), if any. */
     async served() {
-        const answer = await this.admin.cli(`show map ${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`);
-        // `<entry id> <token> <release>` per line; an unknown map (nothing routed yet) answers otherwise.
-        const entry = answer
-            .split('\n')
-            .map(l => l.trim().split(/\s+/))
-            .find(w => w.length === 3 && w[0].startsWith('0x'));
-        return entry ? decodeRelease(entry[2]) : undefined;
+        return servedRelease(await this.admin.cli(`show map ${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`));
     }
     async apply(route) {
         return this.applyRouting(route);
