@@ -275,6 +275,9 @@ describe('a drain the proxy says is over', () => {
     expect(deploy.stdout).not.toMatch(/letting its connections drain/)
     expect(deploy.stdout).toMatch(new RegExp(`The proxy holds no request of ${app}-blue any more, after \\d+ ms: the drain ends early`))
     expect(deploy.outputs.result).toBe('deployed')
+    const early = /any more, after (\d+) ms: the drain ends early/.exec(deploy.stdout)![1]
+    const spared = /without the (\d+) s of drain-timeout left/.exec(deploy.stdout)![1]
+    console.log(`${answers.length} requests, none failed; the standby went ${spared} s early, the previous color's drain ended after ${early} ms (drain-timeout ${DRAIN_S} s)`)
     const docker = localDocker()
     expect((await docker.getContainer(`${app}-blue`).inspect()).State.Running).toBe(false)
     await expect(docker.getContainer(`${app}-green-replaced`).inspect()).rejects.toThrow()
