@@ -277,7 +277,9 @@ describe('a drain the proxy says is over', () => {
     expect(deploy.outputs.result).toBe('deployed')
     const early = /any more, after (\d+) ms: the drain ends early/.exec(deploy.stdout)![1]
     const spared = /without the (\d+) s of drain-timeout left/.exec(deploy.stdout)![1]
-    console.log(`${answers.length} requests, none failed; the standby went ${spared} s early, the previous color's drain ended after ${early} ms (drain-timeout ${DRAIN_S} s)`)
+    console.log(
+      `${answers.length} requests, none failed; the standby went ${spared} s early, the previous color's drain ended after ${early} ms (drain-timeout ${DRAIN_S} s)`
+    )
     const docker = localDocker()
     expect((await docker.getContainer(`${app}-blue`).inspect()).State.Running).toBe(false)
     await expect(docker.getContainer(`${app}-green-replaced`).inspect()).rejects.toThrow()
