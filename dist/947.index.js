@@ -249,7 +249,8 @@ async function colorIdle(ctx, color) {
  */
 async function drainColor(ctx, color, timeoutMs) {
     const { clock } = ctx;
-    if (!ctx.router.idleColors) {
+    // sticky: its clients keep coming to the draining color until the drain ends; nothing to ask.
+    if (!ctx.router.idleColors || ctx.config.proxy.sticky) {
         await clock.sleep(timeoutMs);
         return { ms: timeoutMs, early: false };
     }

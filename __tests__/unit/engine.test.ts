@@ -521,6 +521,19 @@ describe('drain timing (injected clock)', () => {
     expect(bed.log.text()).toMatch(/The proxy holds no request of web-blue any more, after 400 ms: the drain ends early/)
   })
 
+  it('with sticky cookies the drain is all of drain-timeout: their clients keep coming to the draining color', async () => {
+    const bed = new Bed()
+    const config = configFor({ keepPrevious: 'stopped', proxy: { ...configFor().proxy, drainTimeoutMs: 7000, sticky: true } })
+    await bed.deploy(V1, config)
+    bed.router.answerIdle(['blue'])
+    bed.clock.sleeps.length = 0
+    bed.router.calls.length = 0
+    const r = await bed.deploy(V2, config)
+    expect(r.standby).toEqual({ color: 'blue', image: V1, state: 'stopped' })
+    expect(bed.clock.sleeps).toContain(7000)
+    expect(bed.router.calls).not.toContain('idleColors')
+  })
+
   it('keep-previous stopped waits all of drain-timeout while the proxy holds requests of the previous color, or cannot say', async () => {
     for (const answer of [['green'] as const, new Error('socket closed')]) {
       const bed = new Bed()

@@ -80,7 +80,8 @@ export async function colorIdle(ctx: EngineContext, color: Color): Promise<boole
  */
 export async function drainColor(ctx: EngineContext, color: Color, timeoutMs: number): Promise<{ ms: number; early: boolean }> {
   const { clock } = ctx
-  if (!ctx.router.idleColors) {
+  // sticky: its clients keep coming to the draining color until the drain ends; nothing to ask.
+  if (!ctx.router.idleColors || ctx.config.proxy.sticky) {
     await clock.sleep(timeoutMs)
     return { ms: timeoutMs, early: false }
   }
