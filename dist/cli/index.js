@@ -52250,6 +52250,7 @@ function serverSessionsOf(csv, backends) {
 
 
 
+
 /** One worker's answer to both: its pid and uptime, then every server's sessions and status. */
 const IDLE_QUERY = `show info; ${ALL_SERVERS_STAT}`;
 /**
@@ -52257,8 +52258,6 @@ const IDLE_QUERY = `show info; ${ALL_SERVERS_STAT}`;
  * that worker started: seconds allowed for it, on top of hard-stop-after.
  */
 const STOP_SIGNAL_MARGIN_S = 5;
-/** hard-stop-after never goes below this (haproxy-lifecycle.ts): a younger worker needs no file read. */
-const haproxy_idle_MIN_HARD_STOP_S = 30;
 /** The worker's pid and uptime from `show info` (undefined when the answer has neither). */
 function haproxy_idle_workerOf(answer) {
     const pid = /^Pid:\s*(\d+)/m.exec(answer)?.[1];
@@ -52309,8 +52308,8 @@ class HaproxyIdleColors {
     async idleColors() {
         const answer = await this.admin.cli(IDLE_QUERY);
         const worker = haproxy_idle_workerOf(answer);
-        // Younger than any hard-stop-after can be: an older process may still hold requests.
-        if (!worker || worker.uptimeS < haproxy_idle_MIN_HARD_STOP_S + STOP_SIGNAL_MARGIN_S)
+        // Younger than any hard-stop-after can be (no file read needed): an older process may still hold requests.
+        if (!worker || worker.uptimeS < MIN_HARD_STOP_S + STOP_SIGNAL_MARGIN_S)
             return [];
         if (this.hardStop?.pid !== worker.pid) {
             // Unread (the file could not be read): not idle this time, read again the next.

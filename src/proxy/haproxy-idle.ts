@@ -2,6 +2,7 @@ import type Docker from 'dockerode'
 import { COLORS, type Color } from '../core/names.js'
 import { getFile } from '../transport/docker-ops.js'
 import { backendName, BASE_FILE, HAPROXY_CONF_DIR } from './haproxy-config.js'
+import { MIN_HARD_STOP_S } from './haproxy-lifecycle.js'
 import { previewBackendName } from './haproxy-preview.js'
 import type { HaproxyAdmin } from './haproxy-runtime.js'
 import { ALL_SERVERS_STAT, serverSessionsOf } from './haproxy-stats.js'
@@ -14,9 +15,6 @@ export const IDLE_QUERY = `show info; ${ALL_SERVERS_STAT}`
  * that worker started: seconds allowed for it, on top of hard-stop-after.
  */
 export const STOP_SIGNAL_MARGIN_S = 5
-
-/** hard-stop-after never goes below this (haproxy-lifecycle.ts): a younger worker needs no file read. */
-const MIN_HARD_STOP_S = 30
 
 /** The worker's pid and uptime from `show info` (undefined when the answer has neither). */
 export function workerOf(answer: string): { pid: number; uptimeS: number } | undefined {
@@ -66,7 +64,7 @@ export class HaproxyIdleColors {
   async idleColors(): Promise<Color[]> {
     const answer = await this.admin.cli(IDLE_QUERY)
     const worker = workerOf(answer)
-    // Younger than any hard-stop-after can be: an older process may still hold requests.
+    // Younger than any hard-stop-after can be (no file read needed): an older process may still hold requests.
     if (!worker || worker.uptimeS < MIN_HARD_STOP_S + STOP_SIGNAL_MARGIN_S) return []
     if (this.hardStop?.pid !== worker.pid) {
       // Unread (the file could not be read): not idle this time, read again the next.

@@ -50,7 +50,7 @@ const METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`
 /** How long a started proxy may take to open its admin socket. */
 const START_TIMEOUT_MS = 15_000
 /** A process left behind by a reload keeps WebSockets at least this long. */
-const MIN_HARD_STOP_S = 30
+export const MIN_HARD_STOP_S = 30
 /** Files every app shares, with what a new proxy starts with. */
 const SHARED_DEFAULTS: Record<string, string> = {
   [DOMAINS_MAP]: EMPTY_MAP,
