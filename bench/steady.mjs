@@ -8,14 +8,15 @@
 //   node bench/steady.mjs --duration 5 --rounds 3 --only single,current,haproxy
 //
 // Options: --duration S (4) per wrk run, --rounds N (3) (variants alternate A/B/A/B, order
-// rotated per round), --conns N (50), --sat N (200: saturation), --only LIST, --modes LIST, --out DIR.
+// rotated per round), --conns N (50), --sat N (200: saturation), --only LIST, --modes LIST, --out DIR,
+// --render FILE (the report again from a run's JSON, as steady-rendered.md beside it).
 // Load: wrk (-t2, --latency) from the host straight to the container addresses on the bridge
 // network (no docker-proxy in the path), keep-alive and `Connection: close` clients.
 // Everything it creates is named pd-* and removed at the end (also on failure or Ctrl-C).
 import { execFileSync, execFile } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   APP,
@@ -33,6 +34,7 @@ import {
 } from './lib/designs.mjs'
 import { cloneReal, setupReal, setupSingleHttps, teardownReal } from './lib/steady-real.mjs'
 import { docker } from './lib/docker.mjs'
+import { pairedCell, pairedRounds, yardstickOf } from './lib/steady-paired.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const REPO = join(HERE, '..')
@@ -235,6 +237,14 @@ async function cleanup() {
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => cleanup().then(() => process.exit(130)))
 
 async function main() {
+  // --render FILE: the report again from a run's JSON (runs of older versions get the paired column too).
+  const render = flag('render', '')
+  if (render) {
+    const r = JSON.parse(readFileSync(render, 'utf8'))
+    writeFileSync(join(dirname(render), 'steady-rendered.md'), renderMarkdown(r, basename(render)))
+    log(`wrote ${join(dirname(render), 'steady-rendered.md')}`)
+    return
+  }
   const started = Date.now()
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO }).toString().trim()
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'scripts'], { cwd: REPO }).toString().trim() !== ''
@@ -330,7 +340,7 @@ async function main() {
   for (const mode of MODES) {
     for (const v of variants) {
       // HTTPS variants against the nginx hop that ends TLS, the others against the plain one.
-      const yardstick = v.url.startsWith('https:') ? 'single-https' : 'single'
+      const yardstick = yardstickOf(v.name, v.url)
       const base = runs.filter(x => x.mode === mode.name && x.variant === yardstick && !x.failed)
       const baseRps = median(base.map(x => x.rps))
       const baseP99 = median(base.map(x => x.p99))
@@ -355,6 +365,7 @@ async function main() {
         proxyMemMiB: round(Math.max(...xs.map(x => x.proxyMemMiB)), 1),
         errors: xs.reduce((s, x) => s + x.non2xx + Object.values(x.socketErrors).reduce((a, b) => a + b, 0), 0),
         cpuRatioToSingle: baseUs ? round(median(xs.map(x => x.proxyUsPerReq)) / baseUs, 2) : null,
+        paired: pairedRounds(runs, mode.name, v.name, yardstick),
         // issue #25: throughput >= 0.95x the hop, p99 within +2 ms, CPU per request <= 1.1x
         goal: ['single', 'single-https', 'direct'].includes(v.name)
           ? null
@@ -390,7 +401,7 @@ export function renderMarkdown(r, file) {
   lines.push('')
   lines.push(
     `Run ${r.date} on commit ${r.commit}${r.dirty ? ' (uncommitted changes)' : ''}, ${r.machine.cpus} cores (${r.machine.model}), load average at the end ${r.machine.loadavg.map(x => x.toFixed(2)).join(' ')}; ` +
-      `wrk -t2 --latency from the host to the container addresses, ${r.options.duration} s per run, ${r.options.rounds} round(s) alternating the variants (figures: median of the rounds; req/s min–max shown). ` +
+      `wrk -t2 --latency from the host to the container addresses, ${r.options.duration} s per run, ${r.options.rounds} round(s) alternating the variants (figures: median of the rounds; req/s min–max shown; the last column divides each round by its yardstick's run in the same round). ` +
       `Proxy CPU is the sum over the proxy containers (cores), memory as docker stats counts it (usage without inactive file cache), highest sample. HTTPS variants are compared with single-https, the others with single. Raw: [${file}](${file}).`
   )
   lines.push('')
@@ -402,12 +413,12 @@ export function renderMarkdown(r, file) {
     lines.push(`## ${mode}`)
     lines.push('')
     lines.push(
-      '| variant | req/s (min–max) | p50 ms | p99 ms | ratio to single hop | p99 − single ms | proxy CPU cores | proxy CPU µs/request | CPU per request, ratio to single hop | app CPU cores | proxy memory MiB | errors | goal (≥ 0.95×, p99 ≤ +2 ms, CPU ≤ 1.1×) |'
+      '| variant | req/s (min–max) | p50 ms | p99 ms | ratio to single hop | p99 − single ms | proxy CPU cores | proxy CPU µs/request | CPU per request, ratio to single hop | app CPU cores | proxy memory MiB | errors | goal (≥ 0.95×, p99 ≤ +2 ms, CPU ≤ 1.1×) | paired by round: throughput ratio, median (quartiles) · CPU per request |'
     )
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|')
     for (const s of r.summary.filter(x => x.mode === mode)) {
       lines.push(
-        `| ${s.variant} | ${s.rps} (${s.rpsMin}–${s.rpsMax}) | ${s.p50} | ${s.p99} | ${s.ratioToSingle ?? ''} | ${s.p99MinusSingle ?? ''} | ${s.proxyCpuCores} | ${s.proxyUsPerReq ?? ''} | ${s.cpuRatioToSingle ?? ''} | ${s.appCpuCores} | ${s.proxyMemMiB} | ${s.errors} | ${s.goal === null ? '' : s.goal ? 'met' : 'missed'} |`
+        `| ${s.variant} | ${s.rps} (${s.rpsMin}–${s.rpsMax}) | ${s.p50} | ${s.p99} | ${s.ratioToSingle ?? ''} | ${s.p99MinusSingle ?? ''} | ${s.proxyCpuCores} | ${s.proxyUsPerReq ?? ''} | ${s.cpuRatioToSingle ?? ''} | ${s.appCpuCores} | ${s.proxyMemMiB} | ${s.errors} | ${s.goal === null ? '' : s.goal ? 'met' : 'missed'} | ${pairedCell(s.paired ?? pairedRounds(r.runs ?? [], mode, s.variant, yardstickOf(s.variant)))} |`
       )
     }
   }
