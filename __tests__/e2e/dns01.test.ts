@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
 import { startBind, type TestBind } from '../support/bind.js'
 import { cleanupApp, freePort, image, localDocker, REPO, uniqueName } from '../support/testbed.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 // tls: auto with acme-challenge: dns-01 (issue #23): a wildcard certificate from a pebble of this
 // test's own that validates DNS-01 against Debian's bind9, authoritative for a test zone and
@@ -29,7 +29,7 @@ interface OwnPebble {
 /** A pebble of this test: its own ports, the bed's API certificate, DNS-01 looked up at `dnsPort` on loopback. */
 async function startPebble(dnsPort: number): Promise<OwnPebble> {
   const [api, management, http, tls] = [await freePort(), await freePort(), await freePort(), await freePort()]
-  const dir = mkdtempSync(join(tmpdir(), 'cutover-pebble-'))
+  const dir = tempDir('cutover-pebble-')
   const bedDir = join(REPO, '.testbed', 'pebble')
   writeFileSync(
     join(dir, 'config.json'),

@@ -249,7 +249,9 @@ describe('a drain the proxy says is over', () => {
     const inputs = (more: Record<string, string>) => bedInputs(app, port, { 'drain-timeout': `${DRAIN_S}s`, ...more })
     expectSuccess(await runAction(inputs({ image: image('v1') })))
     expectSuccess(await runAction(inputs({ image: image('v2') })))
-    for (let worker = await proxyWorker(proxy); (worker?.uptimeS ?? 0) < DRAIN_S + 6; worker = await proxyWorker(proxy)) {
+    // Bounded: the worker is that old within ~50 s of the proxy's start; 120 s at most.
+    for (let worker = await proxyWorker(proxy), waited = 0; (worker?.uptimeS ?? 0) < DRAIN_S + 6; worker = await proxyWorker(proxy)) {
+      if (++waited > 120) throw new Error(`The proxy's worker did not get ${DRAIN_S + 6} s old within 120 s (now: ${JSON.stringify(worker)})`)
       await new Promise(r => setTimeout(r, 1000))
     }
     const before = await proxyWorker(proxy)

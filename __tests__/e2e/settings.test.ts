@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
 import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 const docker = localDocker()
 
@@ -35,7 +35,7 @@ describe('what users of docker run expect', () => {
   it('applies env, env-file, volumes, networks, labels, limits, command and restart policy', async () => {
     const secret = 's3cr3t-value-for-test'
     // A host file of the app's own: host-level paths such as /etc are refused without allow-host-mounts (unit host-access).
-    const hostFile = join(mkdtempSync(join(tmpdir(), 'cutover-bind-')), 'hostname')
+    const hostFile = join(tempDir('cutover-bind-'), 'hostname')
     writeFileSync(hostFile, 'bound\n')
     const run = await runAction(
       bedInputs(app, port, {

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { homedir, tmpdir } from 'node:os'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { acceptedConnections, cleanupApp, freePort, image, testbed, uniqueName } from '../support/testbed.js'
+import { tempDir } from '../support/temp-dirs.js'
 
 // The SSH transport against the real bed: host key pinning (known_hosts, fingerprint, jump host),
 // key kinds, one connection per run, and secrets kept out of the log.
@@ -408,7 +409,7 @@ describe('the deploy lock on the host', () => {
   it('refuses a lock file planted as a symbolic link, and writes nothing through it', async () => {
     const { app, port } = await newApp('tr-lock-link')
     mkdirSync(LOCKS, { recursive: true, mode: 0o700 })
-    const victim = join(mkdtempSync(join(tmpdir(), 'cutover-victim-')), 'important')
+    const victim = join(tempDir('cutover-victim-'), 'important')
     writeFileSync(victim, 'keep me\n')
     symlinkSync(victim, join(LOCKS, `${app}.lock`))
     const run = await runAction(bedInputs(app, port, { image: image('v1') }))
@@ -495,7 +496,7 @@ class CuttingDockerSocket {
   ) {}
 
   static start(request: RegExp): Promise<CuttingDockerSocket> {
-    const path = join(mkdtempSync(join(tmpdir(), 'cutover-dsock-')), 'docker.sock')
+    const path = join(tempDir('cutover-dsock-'), 'docker.sock')
     const server = createServer()
     const relay = new CuttingDockerSocket(server, path)
     server.on('connection', client => relay.relay(client, request))
