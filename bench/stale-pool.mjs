@@ -6,6 +6,11 @@
 //
 //   node bench/stale-pool.mjs                          # dist/index.js, 3 rollback + deploy cycles
 //   BUNDLE=/path/index.js CYCLES=5 DRAIN=10s node bench/stale-pool.mjs
+//   CANARY=1 node bench/stale-pool.mjs                 # canary (20 %) right after a promote, as the full bench does
+//
+// With CANARY=1 each cycle is a canary deploy (canary-weight 20), 3 s, mode promote, 1 s: the canary
+// goes to the color that served until the promote. Counted then: answers of the version it replaced
+// (neither live nor the canary) during the canary, and long requests that fail.
 //
 // Needs the test bed (bash scripts/testbed/up.sh). Its app is stale-pool-XXXX on a free port, with its own
 // proxy; load goes to loopback only, bounded by the cycles. It ends with `mode: remove` of its app, then
@@ -24,8 +29,9 @@ const bed = JSON.parse(readFileSync(join(REPO, '.testbed', 'env.json'), 'utf8'))
 const app = 'stale-pool-' + Math.random().toString(16).slice(2, 6)
 const port = await freePort()
 const img = v => `${bed.CUTOVER_TEST_IMAGE_PREFIX}:${v}`
-async function run(mode, v) {
+async function run(mode, v, more = {}) {
   const inputs = {
+    ...more,
     ...testbedInputs(bed, app, port),
     'proxy-name': `${app}-proxy`,
     user: bed.CUTOVER_TEST_DEPLOYER_USER,
@@ -36,7 +42,11 @@ async function run(mode, v) {
   const started = Date.now()
   const r = await runAction({ node: join(REPO, 'node_modules/.bin/node'), bundle, cwd: REPO, inputs, sshPort: Number(bed.CUTOVER_TEST_SSH_PORT) })
   console.log(`=== ${mode} ${v ?? ''} code ${r.code} ${Math.round(r.exitedAt - r.spawnedAt)} ms ${r.errors.join(' | ')}`)
-  if (mode === 'deploy') {
+  if (more['canary-weight']) {
+    const replaced = answers.filter(([t, b]) => t > started && !b.includes(v) && !b.includes(live))
+    console.log(`   ${replaced.length} answers of the replaced version during the canary of ${v} (live ${live})`)
+    stats.replacedAnswers += replaced.length
+  } else if (mode === 'deploy') {
     const late = answers.filter(([t, b]) => t > started + 5000 && t < Date.now() && !b.includes(v))
     if (late.length)
       console.log(
@@ -48,7 +58,8 @@ async function run(mode, v) {
   }
 }
 const answers = []
-const stats = { long: 0, longFail: [], short: 0, shortFail: 0 }
+const stats = { long: 0, longFail: [], short: 0, shortFail: 0, replacedAnswers: 0 }
+let live = 'v2'
 let on = true
 const get = (path, agent) =>
   new Promise(res => {
@@ -92,6 +103,15 @@ await run('deploy', 'v2')
 const loops = [longLoop(), ...Array.from({ length: 4 }, shortLoop)]
 const versions = ['v3', 'v1', 'v2']
 for (let i = 0; i < Number(process.env.CYCLES ?? 3); i++) {
+  if (process.env.CANARY) {
+    const v = versions[i % 3]
+    await run('deploy', v, { 'canary-weight': '20' })
+    await new Promise(r => setTimeout(r, 3000))
+    await run('promote')
+    live = v
+    await new Promise(r => setTimeout(r, 1000))
+    continue
+  }
   await run('rollback')
   await new Promise(r => setTimeout(r, 2500))
   await run('deploy', versions[i % 3])

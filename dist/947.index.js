@@ -4909,8 +4909,12 @@ function parseCanaryComment(text) {
 /**
  * The runtime API commands of a canary: both colors ready at their weights (the canary's
  * containers at their current addresses), slots beyond each color's size in maintenance.
+ * `idle`: the canary's color served no request until now (a drained standby, replaced by the
+ * canary's containers). Its servers pass through maintenance first, as in switchCommands: the idle
+ * connections HAProxy 2.6 keeps across an address change would send the canary's share to the
+ * container it replaced (measured: a long request failed when that container was removed).
  */
-function canaryCommands(be, live, canary, slots, addresses) {
+function canaryCommands(be, live, canary, slots, addresses, idle = false) {
     const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1);
     const commands = [];
     for (const [route, weight, known] of [
@@ -4924,6 +4928,8 @@ function canaryCommands(be, live, canary, slots, addresses) {
                 continue;
             }
             const address = known[i - 1];
+            if (idle && route === canary.route)
+                commands.push(`set server ${server} state maint`);
             if (address)
                 commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
             commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`);
@@ -8899,8 +8905,9 @@ class HaproxyRouter {
                 // them). Under the proxy's lock, which every reload takes, so no other app's reload comes
                 // up on the old files in between. A run that dies in between leaves the new release served
                 // on the old files: its pending ledger entry and served() settle that (engine/host-state.ts).
-                // The new color served nothing before (not routed, no canary share): its stale idle connections go (switchCommands).
-                const idle = parseRouteComment(this.app, before.text)?.color !== route.color && parseCanaryComment(before.text)?.color !== route.color;
+                // The new color (or the canary's) served nothing before (not routed, no canary share): its stale idle connections go.
+                const color = (canary?.route ?? route).color;
+                const idle = parseRouteComment(this.app, before.text)?.color !== color && parseCanaryComment(before.text)?.color !== color;
                 await underLock(this.lockProxy, async () => {
                     await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses }, idle);
                     switched = true;
@@ -9107,7 +9114,7 @@ class HaproxyRouter {
         const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`;
         const commands = [
             ...(canary
-                ? canaryCommands(be, route, canary, slots, addresses)
+                ? canaryCommands(be, route, canary, slots, addresses, idle)
                 : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain', idle)),
             ...(this.previewDomains.length ? previewCommands(this.app, route.color, slots, route.appPort, preview.idleAddresses) : []),
             `clear map ${map}`,

@@ -297,6 +297,20 @@ describe('HaproxyRouter: routes', () => {
     expect(await router.served()).toBe('r3')
   })
 
+  it("a canary on the drained standby's color: its servers pass through maintenance (stale idle connections close); its next weight does not", async () => {
+    const { docker, router } = bed()
+    await router.ensure('cutover-web')
+    await router.apply(blue)
+    await router.apply(green)
+    const canary = { ...blue, releaseId: 'r3' }
+    await router.canary(green, canary, 20)
+    const first = docker.haproxy.lines.filter(l => l.includes('set server')).at(-1)!
+    expect(first).toMatch(/set server app_web\/blue state maint;.*set server app_web\/blue weight 20; set server app_web\/blue state ready/)
+    expect(first).not.toContain('green state maint')
+    await router.canary(green, canary, 50)
+    expect(docker.haproxy.lines.filter(l => l.includes('set server')).at(-1)).not.toContain('state maint')
+  })
+
   it('files the proxy will not take after the switch at run time: switched back, files and runtime as before', async () => {
     const { docker, router, conf } = bed()
     await router.ensure('cutover-web')

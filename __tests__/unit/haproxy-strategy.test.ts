@@ -1,5 +1,14 @@
 import { renderAppConfig } from '../../src/proxy/haproxy-config.js'
-import { backendShape, declaredServers, endDrainCommands, serverName, slotsFor, stickyCookie, switchCommands } from '../../src/proxy/haproxy-strategy.js'
+import {
+  backendShape,
+  canaryCommands,
+  declaredServers,
+  endDrainCommands,
+  serverName,
+  slotsFor,
+  stickyCookie,
+  switchCommands
+} from '../../src/proxy/haproxy-strategy.js'
 
 const route = { app: 'myapp', color: 'green' as const, releaseId: 'r2', appPort: 3000 }
 const line = (name: string, host: string, disabled: boolean) =>
@@ -54,6 +63,26 @@ describe('HAProxy replicas', () => {
       'set server app_myapp/blue state ready',
       'set server app_myapp/green state drain'
     ])
+  })
+})
+
+describe('HAProxy canary commands', () => {
+  const live = { ...route, color: 'green' as const, replicas: 1 }
+  const canary = { route: { ...route, color: 'blue' as const, releaseId: 'r3', replicas: 1 }, weight: 20 }
+
+  it("a canary on a color that served nothing until now: the canary's servers pass through maintenance first (closing idle connections to the container it replaced)", () => {
+    expect(canaryCommands('app_myapp', live, canary, 1, ['10.0.0.7'], true)).toEqual([
+      'set server app_myapp/green weight 80',
+      'set server app_myapp/green state ready',
+      'set server app_myapp/blue state maint',
+      'set server app_myapp/blue addr 10.0.0.7 port 3000',
+      'set server app_myapp/blue weight 20',
+      'set server app_myapp/blue state ready'
+    ])
+  })
+
+  it("a canary's next weight (its color serves already): no maintenance on the way", () => {
+    expect(canaryCommands('app_myapp', live, { ...canary, weight: 50 }, 1, ['10.0.0.7']).some(c => c.includes('maint'))).toBe(false)
   })
 })
 

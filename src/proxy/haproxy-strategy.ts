@@ -102,8 +102,12 @@ export function parseCanaryComment(text: string): { color: Color; releaseId: str
 /**
  * The runtime API commands of a canary: both colors ready at their weights (the canary's
  * containers at their current addresses), slots beyond each color's size in maintenance.
+ * `idle`: the canary's color served no request until now (a drained standby, replaced by the
+ * canary's containers). Its servers pass through maintenance first, as in switchCommands: the idle
+ * connections HAProxy 2.6 keeps across an address change would send the canary's share to the
+ * container it replaced (measured: a long request failed when that container was removed).
  */
-export function canaryCommands(be: string, live: Route, canary: Canary, slots: number, addresses: (string | undefined)[]): string[] {
+export function canaryCommands(be: string, live: Route, canary: Canary, slots: number, addresses: (string | undefined)[], idle = false): string[] {
   const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1)
   const commands: string[] = []
   for (const [route, weight, known] of [
@@ -117,6 +121,7 @@ export function canaryCommands(be: string, live: Route, canary: Canary, slots: n
         continue
       }
       const address = known[i - 1]
+      if (idle && route === canary.route) commands.push(`set server ${server} state maint`)
       if (address) commands.push(`set server ${server} addr ${address} port ${route.appPort}`)
       commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`)
     }

@@ -228,8 +228,9 @@ export class HaproxyRouter implements Router {
         // them). Under the proxy's lock, which every reload takes, so no other app's reload comes
         // up on the old files in between. A run that dies in between leaves the new release served
         // on the old files: its pending ledger entry and served() settle that (engine/host-state.ts).
-        // The new color served nothing before (not routed, no canary share): its stale idle connections go (switchCommands).
-        const idle = parseRouteComment(this.app, before.text)?.color !== route.color && parseCanaryComment(before.text)?.color !== route.color
+        // The new color (or the canary's) served nothing before (not routed, no canary share): its stale idle connections go.
+        const color = (canary?.route ?? route).color
+        const idle = parseRouteComment(this.app, before.text)?.color !== color && parseCanaryComment(before.text)?.color !== color
         await underLock(this.lockProxy, async () => {
           await this.switchAtRuntime(route, token, before.addresses, slots, canary, { previewing: preview !== undefined, idleAddresses }, idle)
           switched = true
@@ -451,7 +452,7 @@ export class HaproxyRouter implements Router {
     const map = `${HAPROXY_CONF_DIR}/${verifyMapFile(this.app)}`
     const commands = [
       ...(canary
-        ? canaryCommands(be, route, canary, slots, addresses)
+        ? canaryCommands(be, route, canary, slots, addresses, idle)
         : switchCommands(be, route, slots, addresses, preview.previewing ? 'maint' : 'drain', idle)),
       ...(this.previewDomains.length ? previewCommands(this.app, route.color, slots, route.appPort, preview.idleAddresses) : []),
       `clear map ${map}`,
