@@ -6869,6 +6869,10 @@ const haproxy_lifecycle_METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`;
 const haproxy_lifecycle_START_TIMEOUT_MS = 15_000;
 /** A process left behind by a reload keeps WebSockets at least this long. */
 const MIN_HARD_STOP_S = 30;
+/** The hard-stop-after (seconds) a base file sets; undefined without one. */
+function hardStopAfterOf(base) {
+    return Number(/hard-stop-after (\d+)s/.exec(base ?? '')?.[1]) || undefined;
+}
 /** Files every app shares, with what a new proxy starts with. */
 const SHARED_DEFAULTS = {
     [DOMAINS_MAP]: EMPTY_MAP,
@@ -7157,7 +7161,7 @@ class HaproxyContainer {
     async baseWanted() {
         const current = await this.host.files.file(BASE_FILE);
         // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
-        const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0);
+        const had = hardStopAfterOf(current) ?? 0;
         await this.hostFactsOnce();
         if (this.httpsRelayed)
             this.relayNetwork ??= await this.httpsRelay.proxyNetwork();
@@ -7789,7 +7793,7 @@ class HaproxyIdleColors {
             return [];
         if (this.hardStop?.pid !== worker.pid) {
             // Unread (the file could not be read): not idle this time, read again the next.
-            const seconds = getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`).then(text => Number(/hard-stop-after (\d+)s/.exec(text ?? '')?.[1]) || undefined, () => {
+            const seconds = getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`).then(text => hardStopAfterOf(text), () => {
                 this.hardStop = undefined;
                 return undefined;
             });

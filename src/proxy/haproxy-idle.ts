@@ -2,7 +2,7 @@ import type Docker from 'dockerode'
 import { COLORS, type Color } from '../core/names.js'
 import { getFile } from '../transport/docker-ops.js'
 import { backendName, BASE_FILE, HAPROXY_CONF_DIR } from './haproxy-config.js'
-import { MIN_HARD_STOP_S } from './haproxy-lifecycle.js'
+import { hardStopAfterOf, MIN_HARD_STOP_S } from './haproxy-lifecycle.js'
 import { previewBackendName } from './haproxy-preview.js'
 import type { HaproxyAdmin } from './haproxy-runtime.js'
 import { ALL_SERVERS_STAT, serverSessionsOf } from './haproxy-stats.js'
@@ -69,7 +69,7 @@ export class HaproxyIdleColors {
     if (this.hardStop?.pid !== worker.pid) {
       // Unread (the file could not be read): not idle this time, read again the next.
       const seconds = getFile(this.container, `${HAPROXY_CONF_DIR}/${BASE_FILE}`).then(
-        text => Number(/hard-stop-after (\d+)s/.exec(text ?? '')?.[1]) || undefined,
+        text => hardStopAfterOf(text),
         () => {
           this.hardStop = undefined
           return undefined

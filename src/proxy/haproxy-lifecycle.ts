@@ -51,6 +51,11 @@ const METRICS_PORT_KEY = `${HAPROXY_METRICS_PORT}/tcp`
 const START_TIMEOUT_MS = 15_000
 /** A process left behind by a reload keeps WebSockets at least this long. */
 export const MIN_HARD_STOP_S = 30
+
+/** The hard-stop-after (seconds) a base file sets; undefined without one. */
+export function hardStopAfterOf(base: string | undefined): number | undefined {
+  return Number(/hard-stop-after (\d+)s/.exec(base ?? '')?.[1]) || undefined
+}
 /** Files every app shares, with what a new proxy starts with. */
 const SHARED_DEFAULTS: Record<string, string> = {
   [DOMAINS_MAP]: EMPTY_MAP,
@@ -370,7 +375,7 @@ export class HaproxyContainer {
   private async baseWanted(): Promise<string | undefined> {
     const current = await this.host.files.file(BASE_FILE)
     // Apps with different drain-timeouts share the proxy: the longest wins, so they do not take turns.
-    const had = Number(/hard-stop-after (\d+)s/.exec(current ?? '')?.[1] ?? 0)
+    const had = hardStopAfterOf(current) ?? 0
     await this.hostFactsOnce()
     if (this.httpsRelayed) this.relayNetwork ??= await this.httpsRelay.proxyNetwork()
     const wanted = renderBaseConfig(Math.max(had, MIN_HARD_STOP_S, Math.ceil(this.host.settings.drainTimeoutMs / 1000)), this.name, {
