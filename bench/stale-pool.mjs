@@ -7,10 +7,16 @@
 //   node bench/stale-pool.mjs                          # dist/index.js, 3 rollback + deploy cycles
 //   BUNDLE=/path/index.js CYCLES=5 DRAIN=10s node bench/stale-pool.mjs
 //   CANARY=1 node bench/stale-pool.mjs                 # canary (20 %) right after a promote, as the full bench does
+//   PREVIEW=1 node bench/stale-pool.mjs                # a preview (promote manual) right after a rollback
 //
 // With CANARY=1 each cycle is a canary deploy (canary-weight 20), 3 s, mode promote, 1 s: the canary
 // goes to the color that served until the promote. Counted then: answers of the version it replaced
 // (neither live nor the canary) during the canary, and long requests that fail.
+//
+// With PREVIEW=1 the app has preview-domains and the keep-alive clients ask the preview domain: each
+// cycle is a rollback, 2.5 s, a deploy with promote manual (its preview replaces the standby that
+// served until the rollback), 3 s, mode promote, 1 s. Counted then: answers of the preview domain
+// from another version than the preview's, from the switch that routed it to the preview on.
 //
 // Needs the test bed (bash scripts/testbed/up.sh). Its app is stale-pool-XXXX on a free port, with its own
 // proxy; load goes to loopback only, bounded by the cycles. It ends with `mode: remove` of its app, then
@@ -29,8 +35,11 @@ const bed = JSON.parse(readFileSync(join(REPO, '.testbed', 'env.json'), 'utf8'))
 const app = 'stale-pool-' + Math.random().toString(16).slice(2, 6)
 const port = await freePort()
 const img = v => `${bed.CUTOVER_TEST_IMAGE_PREFIX}:${v}`
+const PREVIEW_HOST = `next.${app}.test`
+const previewInputs = process.env.PREVIEW ? { 'preview-domains': PREVIEW_HOST } : {}
 async function run(mode, v, more = {}) {
   const inputs = {
+    ...previewInputs,
     ...more,
     ...testbedInputs(bed, app, port),
     'proxy-name': `${app}-proxy`,
@@ -46,7 +55,7 @@ async function run(mode, v, more = {}) {
     const replaced = answers.filter(([t, b]) => t > started && !b.includes(v) && !b.includes(live))
     console.log(`   ${replaced.length} answers of the replaced version during the canary of ${v} (live ${live})`)
     stats.replacedAnswers += replaced.length
-  } else if (mode === 'deploy') {
+  } else if (mode === 'deploy' && !process.env.PREVIEW) {
     const late = answers.filter(([t, b]) => t > started + 5000 && t < Date.now() && !b.includes(v))
     if (late.length)
       console.log(
@@ -56,14 +65,15 @@ async function run(mode, v, more = {}) {
           .join(', ')} ms`
       )
   }
+  return { started, ...r }
 }
 const answers = []
 const stats = { long: 0, longFail: [], short: 0, shortFail: 0, replacedAnswers: 0 }
 let live = 'v2'
 let on = true
-const get = (path, agent) =>
+const get = (path, agent, headers = {}) =>
   new Promise(res => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent, timeout: 10000 }, r => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent, headers, timeout: 10000 }, r => {
       let b = ''
       r.on('data', d => (b += d))
       r.on('end', () => {
@@ -93,7 +103,7 @@ const ka = new http.Agent({ keepAlive: true, maxSockets: 8 })
 async function shortLoop() {
   while (on) {
     stats.short++
-    const s = await get('/', ka)
+    const s = await get('/', ka, process.env.PREVIEW ? { host: PREVIEW_HOST } : {})
     if (s !== 200) stats.shortFail++
     await new Promise(r => setTimeout(r, 20))
   }
@@ -114,6 +124,24 @@ for (let i = 0; i < Number(process.env.CYCLES ?? 3); i++) {
   }
   await run('rollback')
   await new Promise(r => setTimeout(r, 2500))
+  if (process.env.PREVIEW) {
+    // the rollback makes v1 live again: the preview is of another version each cycle
+    const v = ['v3', 'v2'][i % 2]
+    const r = await run('deploy', v, { promote: 'manual' })
+    // from the end of the switch that routed the preview domain to the new containers (the run then waits out the replaced standby's drain)
+    const line = r.log.find(l => l.line.includes('preview domains to'))
+    if (!line) throw new Error(`the deploy of ${v} never routed its preview domain: ${r.errors.join(' | ')}`)
+    const routed = r.started + line.t
+    await new Promise(res => setTimeout(res, 3000))
+    const stale = answers.filter(([t, b]) => t > routed && !b.includes(v))
+    console.log(
+      `   ${stale.length} answers of another version than ${v} from the preview domain after it was routed to the preview (${Math.round(Date.now() - routed)} ms)`
+    )
+    stats.replacedAnswers += stale.length
+    await run('promote')
+    await new Promise(r => setTimeout(r, 1000))
+    continue
+  }
   await run('deploy', versions[i % 3])
   await new Promise(r => setTimeout(r, 1000))
 }
