@@ -5546,6 +5546,11 @@ ${servers}`;
 /**
  * Runtime API commands that point the preview backend at the color that is not live: the live
  * color's servers to maintenance, the idle color's ready (at `addresses`, by replica, when known).
+ * The idle color's servers pass through maintenance first, as in switchCommands: a preview's new
+ * containers take servers that served the standby they replaced, and HAProxy 2.6 keeps idle
+ * connections across an address change (`PREVIEW=1 node bench/stale-pool.mjs`: the preview domain
+ * answered with the replaced standby for seconds). For a color live until now they are in
+ * maintenance already.
  */
 function previewCommands(app, live, slots, appPort, addresses) {
     const be = previewBackendName(app);
@@ -5553,6 +5558,7 @@ function previewCommands(app, live, slots, appPort, addresses) {
     const commands = oneTo(slots).map(i => `set server ${be}/${serverName(live, i)} state maint`);
     for (const i of oneTo(slots)) {
         const address = addresses[i - 1];
+        commands.push(`set server ${be}/${serverName(idle, i)} state maint`);
         if (address)
             commands.push(`set server ${be}/${serverName(idle, i)} addr ${address} port ${appPort}`);
         commands.push(`set server ${be}/${serverName(idle, i)} state ready`);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import https from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import { bedInputs, get, runAction as runBundle, type ActionRun } from '../support/action.js'
+import { bedInputs, get, runAction as runBundle, startAction, untilOutput, type ActionRun } from '../support/action.js'
+import { startLoad } from '../support/load.js'
 import { opensslCert } from '../support/certs.js'
 import { startFakeGithub, type DeploymentRecord, type FakeGithub } from '../support/fake-github.js'
 import { expectSuccess, haproxyImage, served, underLoad } from '../support/strategy.js'
@@ -17,8 +18,16 @@ const docker = localDocker()
 let fake: FakeGithub
 const SHA = 'c0ffee5e4d3c2b1a0f9e8d7c6b5a49382716051a'
 
+const githubEnv = (): Record<string, string> => ({
+  GITHUB_API_URL: fake.url,
+  GITHUB_REPOSITORY: 'acme/web',
+  GITHUB_SHA: SHA,
+  GITHUB_RUN_ID: '42',
+  GITHUB_ACTOR: 'octocat'
+})
+
 function runAction(inputs: Record<string, string>): Promise<ActionRun> {
-  return runBundle(inputs, { GITHUB_API_URL: fake.url, GITHUB_REPOSITORY: 'acme/web', GITHUB_SHA: SHA, GITHUB_RUN_ID: '42', GITHUB_ACTOR: 'octocat' })
+  return runBundle(inputs, githubEnv())
 }
 
 /** The deployment of `id` (the run's deployment-id output) with its statuses, newest first. */
@@ -157,6 +166,34 @@ describe('promote manual and preview-domains', () => {
     const again = await runAction(inputs({ mode: 'promote' }))
     expect(again.code).not.toBe(0)
     expect(again.errors.join('\n')).toContain('waits to be promoted')
+  })
+
+  it('a preview right after a rollback: once its domain is routed to it, no request reaches the standby it replaced', async () => {
+    // v3 live, then a rollback: blue (v3) is the standby that took requests until a moment ago
+    // a drain long enough that the deploy below still finds it running on a busy machine
+    const drain = { 'drain-timeout': '15s' }
+    expectSuccess(await runAction(inputs({ image: image('v3'), ...drain })))
+    expectSuccess(await runAction(inputs({ mode: 'rollback', ...drain })))
+    // the preview domain reaches that standby under keep-alive load: the proxy keeps connections to it
+    const before = startLoad(`http://127.0.0.1:${port}/`, { connections: 4, keepAlive: true, host: previewHost, pauseMs: 20, maxMs: 60_000 })
+    expect(await previewServes('200 v3')).toBe('200 v3')
+    const run = startAction(inputs({ image: image('v1'), promote: 'manual', ...drain }), githubEnv())
+    await untilOutput(run, 'preview domains to', 60_000)
+    // every request from here on starts after the proxy routed the preview domain to the new blue (v1)
+    const after = startLoad(`http://127.0.0.1:${port}/`, { connections: 4, keepAlive: true, host: previewHost, pauseMs: 20, maxMs: 60_000 })
+    await before.stop()
+    const result = await run.done
+    await new Promise(r => setTimeout(r, 300))
+    const seen = await after.stop()
+    console.log(`preview after a rollback: ${seen.sent} requests to the preview domain once routed, answered by ${JSON.stringify(seen.bodies)}`)
+    expectSuccess(result)
+    expect(result.outputs).toMatchObject({ result: 'preview', color: 'blue', image: image('v1') })
+    expect(result.stdout).toContain('letting its connections drain')
+    expect(seen.sent).toBeGreaterThan(20)
+    expect(after.failures()).toBe(0)
+    expect(Object.keys(seen.bodies)).toEqual(['v1'])
+    // the preview goes: the app is as before (green v2 live, nothing waiting)
+    expectSuccess(await runAction(inputs({ mode: 'rollback' })))
   })
 
   it('promote manual with proxy-type nginx is refused before anything is touched', async () => {

@@ -223,11 +223,14 @@ describe('the preview backend on HAProxy', () => {
   })
 
   it('runtime commands: the live color out of the preview backend, the idle color in at its new addresses', () => {
+    // the idle color through maintenance first: its idle connections may lead to the standby it replaced
     expect(previewCommands('web', 'blue', 2, 3000, ['10.0.0.7', undefined])).toEqual([
       'set server app_web_preview/blue state maint',
       'set server app_web_preview/blue-2 state maint',
+      'set server app_web_preview/green state maint',
       'set server app_web_preview/green addr 10.0.0.7 port 3000',
       'set server app_web_preview/green state ready',
+      'set server app_web_preview/green-2 state maint',
       'set server app_web_preview/green-2 state ready'
     ])
     // while a preview waits, the app's own backend sends nobody (not even a sticky client) to it
