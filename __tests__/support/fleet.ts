@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import Docker from 'dockerode'
 import type { HostOutcome } from '../../src/core/outcome.js'
 import { bedInputs, get, type ActionRun } from './action.js'
-import { testbed } from './testbed.js'
+import { cleanupApp, testbed } from './testbed.js'
 
 /** The fleet hosts of scripts/testbed/hosts.sh, as .testbed/env.json describes them. */
 export interface FleetBed {
@@ -57,42 +57,12 @@ export function fleetSshdPid(n: number): number {
   return Number(readFileSync(join(fleetBed().CUTOVER_TEST_HOSTS_DIR, `h${n}`, 'sshd.pid'), 'utf8').trim())
 }
 
-/** Removes what an app and its proxy left on every fleet host. */
+/** Removes what an app and its proxy left on every fleet host (cleanupApp on each), and the files hostFile made there. */
 export async function cleanupFleetApp(app: string, proxyName: string): Promise<void> {
-  const n = fleetAddresses().length
   await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const docker = fleetDocker(i + 1)
-      const containers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
-      // The proxy and the containers beside it (the HTTPS relay, ACME, metrics) first, so that the networks can go.
-      for (const name of [`${proxyName}-https`, `${proxyName}-acme`, `${proxyName}-metrics`, proxyName])
-        await docker
-          .getContainer(name)
-          .remove({ force: true })
-          .catch(() => undefined)
-      await Promise.all(
-        containers.map(c =>
-          docker
-            .getContainer(c.Id)
-            .remove({ force: true })
-            .catch(() => undefined)
-        )
-      )
-      await docker
-        .getVolume(`${proxyName}-conf`)
-        .remove()
-        .catch(() => undefined)
-      for (const net of [`cutover-${app}`, `${proxyName}-net`]) {
-        await docker
-          .getNetwork(net)
-          .remove()
-          .catch(() => undefined)
-      }
+    fleetAddresses().map(async (_, i) => {
       const home = fleetHome(i + 1)
-      rmSync(join(home, '.cutover', 'apps', app), { recursive: true, force: true })
-      for (const name of [app, `proxy.${proxyName}`])
-        for (const ext of ['lock', 'holder']) rmSync(join(home, '.cutover', 'locks', `${name}.${ext}`), { force: true })
-      rmSync(`/var/lib/cutover-test-h${i + 1}/run-cutover/${proxyName}`, { recursive: true, force: true })
+      await cleanupApp(app, proxyName, home, { docker: fleetDocker(i + 1), runDir: `/var/lib/cutover-test-h${i + 1}/run-cutover` })
       rmSync(join(home, app), { recursive: true, force: true })
     })
   )

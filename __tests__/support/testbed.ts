@@ -69,9 +69,15 @@ export function localDocker(): Docker {
   return new Docker({ socketPath: '/var/run/docker.sock' })
 }
 
+/** Where cleanupApp looks besides the app: a fleet host's Docker and the host directory of its proxies' admin sockets. */
+export interface CleanupHost {
+  docker?: Docker
+  runDir?: string
+}
+
 /** Removes everything a test's app and proxy left on the host (`home`: the SSH user's, when not root's). */
-export async function cleanupApp(app: string, proxyName?: string, home = homedir()): Promise<void> {
-  const docker = localDocker()
+export async function cleanupApp(app: string, proxyName?: string, home = homedir(), host: CleanupHost = {}): Promise<void> {
+  const docker = host.docker ?? localDocker()
   const containers = await docker.listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
   await Promise.all(
     containers.map(c =>
@@ -103,7 +109,7 @@ export async function cleanupApp(app: string, proxyName?: string, home = homedir
     }
     await removeNetwork(docker, `${proxyName}-net`)
     // proxy-type haproxy: the host directory of its admin socket.
-    rmSync(`/run/cutover/${proxyName}`, { recursive: true, force: true })
+    rmSync(join(host.runDir ?? '/run/cutover', proxyName), { recursive: true, force: true })
   }
   await removeNetwork(docker, `cutover-${app}`)
   // compose-file: the file's own networks and the colors' default ones, and its named volumes (<app>_<name>).
