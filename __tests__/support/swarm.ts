@@ -1,5 +1,7 @@
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import Docker from 'dockerode'
-import { fleetBed, fleetDocker } from './fleet.js'
+import { fleetBed, fleetDocker, fleetHome } from './fleet.js'
 import { testbed } from './testbed.js'
 
 /** The swarm of scripts/testbed/swarm.sh: host 1 manages, every node labelled cutover-test.node=hN. */
@@ -101,8 +103,11 @@ export async function removeSwarmThings(services: string[], networks: string[]):
   }
 }
 
-/** Everything a target-swarm app leaves: the switch relay, its services (workers too) and network, its configs and secrets. */
+/** Everything a target-swarm app leaves: the switch relay, its services (workers too) and network, its configs and secrets, its ledger and lock on the manager. */
 export async function cleanupSwarmApp(app: string): Promise<void> {
+  const home = join(fleetHome(1), '.cutover')
+  rmSync(join(home, 'apps', app), { recursive: true, force: true })
+  for (const ext of ['lock', 'holder']) rmSync(join(home, 'locks', `${app}.${ext}`), { force: true })
   await fleetDocker(1)
     .getContainer(`${app}-proxy-switch`)
     .remove({ force: true })
