@@ -139,7 +139,7 @@ for (let i = 0; i < Number(process.env.CYCLES ?? 3); i++) {
     )
     stats.replacedAnswers += stale.length
     await run('promote')
-    await new Promise(r => setTimeout(r, 1000))
+    await new Promise(res => setTimeout(res, 1000))
     continue
   }
   await run('deploy', versions[i % 3])

@@ -169,8 +169,8 @@ describe('promote manual and preview-domains', () => {
   })
 
   it('a preview right after a rollback: once its domain is routed to it, no request reaches the standby it replaced', async () => {
-    // v3 live, then a rollback: blue (v3) is the standby that took requests until a moment ago
-    // a drain long enough that the deploy below still finds it running on a busy machine
+    // v3 live, then a rollback: blue (v3) is the standby that took requests until a moment ago, its
+    // drain long enough that the deploy below still finds it draining on a busy machine
     const drain = { 'drain-timeout': '15s' }
     expectSuccess(await runAction(inputs({ image: image('v3'), ...drain })))
     expectSuccess(await runAction(inputs({ mode: 'rollback', ...drain })))
