@@ -49439,12 +49439,20 @@ function parseCanaryComment(text) {
     return undefined;
 }
 /**
+ * A server pointed at a container that may be new: with `purge` (the server's color served no
+ * request until now, or serves new containers), through maintenance first, which closes its idle
+ * connections. HAProxy 2.6 keeps those across an address change, so requests would still reach the
+ * container the new one replaced, and fail when it is removed (bench/stale-pool.mjs: the switch,
+ * CANARY=1 and PREVIEW=1). Then its address, when known. The caller sets its weight and state.
+ */
+function repointCommands(server, address, port, purge) {
+    return [...(purge ? [`set server ${server} state maint`] : []), ...(address ? [`set server ${server} addr ${address} port ${port}`] : [])];
+}
+/**
  * The runtime API commands of a canary: both colors ready at their weights (the canary's
  * containers at their current addresses), slots beyond each color's size in maintenance.
  * `idle`: the canary's color served no request until now (a drained standby, replaced by the
- * canary's containers). Its servers pass through maintenance first, as in switchCommands: the idle
- * connections HAProxy 2.6 keeps across an address change would send the canary's share to the
- * container it replaced (measured: a long request failed when that container was removed).
+ * canary's containers): see repointCommands.
  */
 function canaryCommands(be, live, canary, slots, addresses, idle = false) {
     const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1);
@@ -49459,11 +49467,7 @@ function canaryCommands(be, live, canary, slots, addresses, idle = false) {
                 commands.push(`set server ${server} state maint`);
                 continue;
             }
-            const address = known[i - 1];
-            if (idle && route === canary.route)
-                commands.push(`set server ${server} state maint`);
-            if (address)
-                commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
+            commands.push(...repointCommands(server, known[i - 1], route.appPort, idle && route === canary.route));
             commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`);
         }
     }
@@ -49507,9 +49511,7 @@ function slotsFor(route, currentText) {
  * The runtime API commands of a switch: the new color's replicas take new requests (at their
  * current addresses when known), its slots beyond the size go to maintenance, the other color drains
  * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
- * `idle`: the new color served no request until now. Its servers pass through maintenance first,
- * which closes their idle connections: HAProxy 2.6 keeps those across an address change, so a
- * request could still reach the container a deploy replaced (and fail when it is removed).
+ * `idle`: the new color served no request until now: see repointCommands.
  */
 function switchCommands(be, route, slots, addresses, other = 'drain', idle = false) {
     const otherColor = route.color === 'blue' ? 'green' : 'blue';
@@ -49521,12 +49523,8 @@ function switchCommands(be, route, slots, addresses, other = 'drain', idle = fal
             commands.push(`set server ${server} state maint`);
             continue;
         }
-        const address = addresses[i - 1];
-        if (idle)
-            commands.push(`set server ${server} state maint`);
         // A container just created: its address now rather than at the next DNS resolution.
-        if (address)
-            commands.push(`set server ${server} addr ${address} port ${route.appPort}`);
+        commands.push(...repointCommands(server, addresses[i - 1], route.appPort, idle));
         // weight 1: the file's weight, which a canary may have changed
         commands.push(`set server ${server} weight 1`, `set server ${server} state ready`);
     }
@@ -50078,22 +50076,16 @@ ${servers}`;
 /**
  * Runtime API commands that point the preview backend at the color that is not live: the live
  * color's servers to maintenance, the idle color's ready (at `addresses`, by replica, when known).
- * The idle color's servers pass through maintenance first, as in switchCommands: a preview's new
- * containers take servers that served the standby they replaced, and HAProxy 2.6 keeps idle
- * connections across an address change (`PREVIEW=1 node bench/stale-pool.mjs`: the preview domain
- * answered with the replaced standby for seconds). For a color live until now they are in
- * maintenance already.
+ * The idle color's servers are purged (repointCommands): a preview's new containers take servers
+ * that served the standby they replaced. For a color live until now they are in maintenance already.
  */
 function previewCommands(app, live, slots, appPort, addresses) {
     const be = previewBackendName(app);
     const idle = otherColor(live);
     const commands = oneTo(slots).map(i => `set server ${be}/${serverName(live, i)} state maint`);
     for (const i of oneTo(slots)) {
-        const address = addresses[i - 1];
-        commands.push(`set server ${be}/${serverName(idle, i)} state maint`);
-        if (address)
-            commands.push(`set server ${be}/${serverName(idle, i)} addr ${address} port ${appPort}`);
-        commands.push(`set server ${be}/${serverName(idle, i)} state ready`);
+        const server = `${be}/${serverName(idle, i)}`;
+        commands.push(...repointCommands(server, addresses[i - 1], appPort, true), `set server ${server} state ready`);
     }
     return commands;
 }

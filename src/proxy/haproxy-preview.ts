@@ -1,7 +1,7 @@
 import { COLORS, containerName, otherColor, type Color } from '../core/names.js'
 import type { Route } from '../engine/ports.js'
 import { oneTo } from '../engine/replicas.js'
-import { SERVER_RESOLVE, serverName } from './haproxy-strategy.js'
+import { repointCommands, SERVER_RESOLVE, serverName } from './haproxy-strategy.js'
 
 /**
  * preview-domains (issue #12): a second backend in the app's file, reached by the preview domains
@@ -38,21 +38,16 @@ ${servers}`
 /**
  * Runtime API commands that point the preview backend at the color that is not live: the live
  * color's servers to maintenance, the idle color's ready (at `addresses`, by replica, when known).
- * The idle color's servers pass through maintenance first, as in switchCommands: a preview's new
- * containers take servers that served the standby they replaced, and HAProxy 2.6 keeps idle
- * connections across an address change (`PREVIEW=1 node bench/stale-pool.mjs`: the preview domain
- * answered with the replaced standby for seconds). For a color live until now they are in
- * maintenance already.
+ * The idle color's servers are purged (repointCommands): a preview's new containers take servers
+ * that served the standby they replaced. For a color live until now they are in maintenance already.
  */
 export function previewCommands(app: string, live: Color, slots: number, appPort: number, addresses: (string | undefined)[]): string[] {
   const be = previewBackendName(app)
   const idle = otherColor(live)
   const commands = oneTo(slots).map(i => `set server ${be}/${serverName(live, i)} state maint`)
   for (const i of oneTo(slots)) {
-    const address = addresses[i - 1]
-    commands.push(`set server ${be}/${serverName(idle, i)} state maint`)
-    if (address) commands.push(`set server ${be}/${serverName(idle, i)} addr ${address} port ${appPort}`)
-    commands.push(`set server ${be}/${serverName(idle, i)} state ready`)
+    const server = `${be}/${serverName(idle, i)}`
+    commands.push(...repointCommands(server, addresses[i - 1], appPort, true), `set server ${server} state ready`)
   }
   return commands
 }

@@ -100,12 +100,21 @@ export function parseCanaryComment(text: string): { color: Color; releaseId: str
 }
 
 /**
+ * A server pointed at a container that may be new: with `purge` (the server's color served no
+ * request until now, or serves new containers), through maintenance first, which closes its idle
+ * connections. HAProxy 2.6 keeps those across an address change, so requests would still reach the
+ * container the new one replaced, and fail when it is removed (bench/stale-pool.mjs: the switch,
+ * CANARY=1 and PREVIEW=1). Then its address, when known. The caller sets its weight and state.
+ */
+export function repointCommands(server: string, address: string | undefined, port: number, purge: boolean): string[] {
+  return [...(purge ? [`set server ${server} state maint`] : []), ...(address ? [`set server ${server} addr ${address} port ${port}`] : [])]
+}
+
+/**
  * The runtime API commands of a canary: both colors ready at their weights (the canary's
  * containers at their current addresses), slots beyond each color's size in maintenance.
  * `idle`: the canary's color served no request until now (a drained standby, replaced by the
- * canary's containers). Its servers pass through maintenance first, as in switchCommands: the idle
- * connections HAProxy 2.6 keeps across an address change would send the canary's share to the
- * container it replaced (measured: a long request failed when that container was removed).
+ * canary's containers): see repointCommands.
  */
 export function canaryCommands(be: string, live: Route, canary: Canary, slots: number, addresses: (string | undefined)[], idle = false): string[] {
   const weights = canaryWeights(canary.weight, live.replicas ?? 1, canary.route.replicas ?? 1)
@@ -120,9 +129,7 @@ export function canaryCommands(be: string, live: Route, canary: Canary, slots: n
         commands.push(`set server ${server} state maint`)
         continue
       }
-      const address = known[i - 1]
-      if (idle && route === canary.route) commands.push(`set server ${server} state maint`)
-      if (address) commands.push(`set server ${server} addr ${address} port ${route.appPort}`)
+      commands.push(...repointCommands(server, known[i - 1], route.appPort, idle && route === canary.route))
       commands.push(`set server ${server} weight ${weight}`, `set server ${server} state ready`)
     }
   }
@@ -169,9 +176,7 @@ export function slotsFor(route: Route, currentText: string): number {
  * The runtime API commands of a switch: the new color's replicas take new requests (at their
  * current addresses when known), its slots beyond the size go to maintenance, the other color drains
  * (established connections, WebSockets above all, stay; the engine stops it after drain-timeout).
- * `idle`: the new color served no request until now. Its servers pass through maintenance first,
- * which closes their idle connections: HAProxy 2.6 keeps those across an address change, so a
- * request could still reach the container a deploy replaced (and fail when it is removed).
+ * `idle`: the new color served no request until now: see repointCommands.
  */
 export function switchCommands(
   be: string,
@@ -190,10 +195,8 @@ export function switchCommands(
       commands.push(`set server ${server} state maint`)
       continue
     }
-    const address = addresses[i - 1]
-    if (idle) commands.push(`set server ${server} state maint`)
     // A container just created: its address now rather than at the next DNS resolution.
-    if (address) commands.push(`set server ${server} addr ${address} port ${route.appPort}`)
+    commands.push(...repointCommands(server, addresses[i - 1], route.appPort, idle))
     // weight 1: the file's weight, which a canary may have changed
     commands.push(`set server ${server} weight 1`, `set server ${server} state ready`)
   }
