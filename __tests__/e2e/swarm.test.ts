@@ -149,26 +149,37 @@ it('a worker service follows the release: started and gated with the new color, 
 it("one node's dockerd stopped during a deploy: Swarm reschedules its tasks, the gate waits for them, the other nodes' proxies keep serving (only requests in flight to the stopped node are lost)", async () => {
   const stopped = 3
   const others = nodes.filter((_, i) => i !== stopped - 1)
-  const loads = others.map(n => startLoad(`http://${n}:${port}/`, { connections: 2, keepAlive: true, maxRequests: 20000, maxMs: 200_000 }))
+  // A cap far above what 2 connections send in the run, so the load covers the whole deploy (checked below).
+  const cap = 200_000
+  const loads = others.map(n => startLoad(`http://${n}:${port}/`, { connections: 2, keepAlive: true, maxRequests: cap, maxMs: 200_000 }))
   const pid = Number(readFileSync(`/run/cutover-test-h${stopped}/dockerd.pid`, 'utf8').trim())
   const started = startAction(inputs({ image: fleetImage('v2'), 'health-timeout': '120s' }))
   try {
     await untilOutput(started, 'to be running and healthy', 60_000)
     // Stopped as a shutdown stops it: its containers (its tasks, its proxy) stop with it.
     process.kill(pid, 'SIGTERM')
+    const sentAtStop = loads.map(l => l.stats.sent)
     const run = await started.done
+    const sentAtEnd = loads.map(l => l.stats.sent)
     const stats = await Promise.all(loads.map(l => l.stop()))
+    for (const [i, s] of stats.entries())
+      expect({ node: others[i], afterStop: sentAtEnd[i] > sentAtStop[i], capped: s.sent >= cap }).toEqual({ node: others[i], afterStop: true, capped: false })
     expectSuccess(run)
     expect([run.outputs.result, run.outputs.color]).toEqual(['deployed', 'green'])
     // (the manager still lists the stopped node's last task as running: it cannot hear otherwise)
     const tasks = (await serviceTasks(`${app}-green`)).filter(t => t.state === 'running' && t.node !== nodes[stopped - 1])
     expect(tasks).toHaveLength(4)
-    // Requests already sent to the live color's tasks on the stopped node when it stopped get no
-    // answer (its overlay address drops them): at most one per client connection; every other one is served.
+    // Requests already sent to the live color's tasks on the stopped node when it stopped can be lost:
+    // at most one per client connection; every other one is served. Lost means no answer, in one of
+    // two ways: its overlay address drops it (the client times out), or the task closed it unanswered
+    // and the proxy's retries on other tasks ran out, so HAProxy closes the keep-alive client
+    // connection without an answer, HTTP/1.1's way of telling the client to retry (Node: socket hang up).
     for (const [i, s] of stats.entries()) {
-      console.log(`swarm node down: through ${others[i]} ${s.sent} requests, ${s.sent - s.ok} failed (${s.firstErrors.join(', ')})`)
+      console.log(
+        `swarm node down: through ${others[i]} ${s.sent} requests (${s.sent - sentAtStop[i]} after the stop), ${s.sent - s.ok} failed (${s.firstErrors.join(', ')})`
+      )
       expect({ node: others[i], failed: s.sent - s.ok <= 2, served: s.ok > 0 }).toEqual({ node: others[i], failed: true, served: true })
-      expect(s.firstErrors.every(e => e === 'request timed out')).toBe(true)
+      expect(s.firstErrors.filter(e => e !== 'request timed out' && e !== 'socket hang up')).toEqual([])
     }
     expect(await Promise.all(others.map(async n => (await get(`http://${n}:${port}/`)).body.trim()))).toEqual(['v2', 'v2'])
   } finally {
