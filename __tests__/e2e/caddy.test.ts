@@ -71,8 +71,8 @@ const NEW_CONNECTION_LOOPS = 2
  */
 async function underLoad(what: string, run: () => Promise<ActionRun>) {
   const url = `http://127.0.0.1:${port}/`
-  const keepAlive = startLoad(url, { connections: KEEP_ALIVE_CONNECTIONS, keepAlive: true, maxRequests: 40000, maxMs: 90000 })
-  const fresh = startLoad(url, { connections: NEW_CONNECTION_LOOPS, keepAlive: false, maxRequests: 10000, maxMs: 90000 })
+  const keepAlive = startLoad(url, { connections: KEEP_ALIVE_CONNECTIONS, keepAlive: true, maxMs: 90000 })
+  const fresh = startLoad(url, { connections: NEW_CONNECTION_LOOPS, keepAlive: false, maxMs: 90000 })
   await new Promise(r => setTimeout(r, 300))
   const result = await run()
   await new Promise(r => setTimeout(r, 300))

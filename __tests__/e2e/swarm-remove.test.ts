@@ -89,7 +89,7 @@ it('two apps on the swarm, each served on every node', async () => {
 }, 300_000)
 
 it("mode remove takes A off the swarm while B is under load: B 0 failed, A's request in flight finishes, A's services, secret, configs and network go, its port answers no more, its ledger is archived", async () => {
-  const loads = nodes.map(n => startLoad(`http://${n}:${ports[appB]}/`, { connections: 2, keepAlive: true, maxRequests: 20000, maxMs: 200_000 }))
+  const loads = nodes.map(n => startLoad(`http://${n}:${ports[appB]}/`, { connections: 2, keepAlive: true, maxMs: 200_000 }))
   // The default drain-timeout (30 s): the drain lasts as long as the request in flight, no longer.
   // The request is in flight before the run starts (started from the run's output, a loaded machine
   // could let it reach the proxy after the route had left), and lasts past the route's withdrawal:

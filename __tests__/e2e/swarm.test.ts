@@ -35,7 +35,7 @@ async function served(): Promise<string[]> {
 }
 
 function loadEveryNode(): Load[] {
-  return nodes.map(n => startLoad(`http://${n}:${port}/`, { connections: 2, keepAlive: true, maxRequests: 20000, maxMs: 150_000 }))
+  return nodes.map(n => startLoad(`http://${n}:${port}/`, { connections: 2, keepAlive: true, maxMs: 150_000 }))
 }
 
 async function stopLoads(loads: Load[]): Promise<{ node: string; sent: number; failures: number; errors: string[]; bodies: Record<string, number> }[]> {
@@ -149,9 +149,7 @@ it('a worker service follows the release: started and gated with the new color, 
 it("one node's dockerd stopped during a deploy: Swarm reschedules its tasks, the gate waits for them, the other nodes' proxies keep serving (only requests in flight to the stopped node are lost)", async () => {
   const stopped = 3
   const others = nodes.filter((_, i) => i !== stopped - 1)
-  // A cap far above what 2 connections send in the run, so the load covers the whole deploy (checked below).
-  const cap = 200_000
-  const loads = others.map(n => startLoad(`http://${n}:${port}/`, { connections: 2, keepAlive: true, maxRequests: cap, maxMs: 200_000 }))
+  const loads = others.map(n => startLoad(`http://${n}:${port}/`, { connections: 2, keepAlive: true, maxMs: 200_000 }))
   const pid = Number(readFileSync(`/run/cutover-test-h${stopped}/dockerd.pid`, 'utf8').trim())
   const started = startAction(inputs({ image: fleetImage('v2'), 'health-timeout': '120s' }))
   try {
@@ -160,10 +158,7 @@ it("one node's dockerd stopped during a deploy: Swarm reschedules its tasks, the
     process.kill(pid, 'SIGTERM')
     const sentAtStop = loads.map(l => l.stats.sent)
     const run = await started.done
-    const sentAtEnd = loads.map(l => l.stats.sent)
     const stats = await Promise.all(loads.map(l => l.stop()))
-    for (const [i, s] of stats.entries())
-      expect({ node: others[i], afterStop: sentAtEnd[i] > sentAtStop[i], capped: s.sent >= cap }).toEqual({ node: others[i], afterStop: true, capped: false })
     expectSuccess(run)
     expect([run.outputs.result, run.outputs.color]).toEqual(['deployed', 'green'])
     // (the manager still lists the stopped node's last task as running: it cannot hear otherwise)
