@@ -73,6 +73,8 @@ describe('the swarm proxy files', () => {
     expect(cfg).toContain('nameserver dns 127.0.0.11:53')
     expect(cfg).toContain('server-template task 12 tasks.web-blue:3000 resolvers swarm init-addr none check')
     expect(cfg).toContain('server-template task 12 tasks.web-green:3000 resolvers swarm init-addr none check')
+    // A task whose connection fails leaves the rotation at once, so retries go to other tasks.
+    expect(cfg.match(/tasks\.web-(blue|green):3000 .* observe layer4 error-limit 1 on-error mark-down$/gm)).toHaveLength(2)
     expect(cfg).toContain('http-check send meth GET uri /up')
     expect(cfg).toContain('use_backend %[str(app),map(/usr/local/etc/haproxy/route.map,be_none)]')
     expect(switchLine('green', 'tok', 'r1')).toBe(
