@@ -10425,7 +10425,9 @@ ${healthCheck(health)}
   # Only cutover's verification, holding the token of the verify map, learns which release answered.
   http-response del-header x-cutover-release
   http-response set-header X-Cutover-Release %[var(txn.cutover_verify),map(${SWARM_VERIFY_MAP})] if { var(txn.cutover_verify),map(${SWARM_VERIFY_MAP}) -m found }
-  server-template task ${SWARM_SLOTS} tasks.${app}-${color}:${health.port} resolvers swarm init-addr none check inter ${inter} fall 2 rise 1
+  # A task whose connection fails is out of the rotation at once (until its next check passes), so a
+  # request's retries go to other tasks instead of back to it while the checks still count.
+  server-template task ${SWARM_SLOTS} tasks.${app}-${color}:${health.port} resolvers swarm init-addr none check inter ${inter} fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down
 `).join('\n');
     return `# Managed by cutover (target: swarm): the proxy of ${app}. Do not edit, deploys replace it.
 global
