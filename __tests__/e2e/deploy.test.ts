@@ -138,8 +138,6 @@ describe('blue-green deploy through the managed proxy', () => {
       errors: []
     })
     // Both versions answered: the switch happened while the load ran.
-    expect(Object.keys({ ...a.bodies, ...b.bodies }).length).toBeGreaterThanOrEqual(2)
-    expect(a.bodies.v3).toBeGreaterThan(0)
     expect(Object.keys(a.bodies).sort()).toEqual(['v2', 'v3'])
   })
 

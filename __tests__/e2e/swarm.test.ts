@@ -166,9 +166,9 @@ it("one node's dockerd stopped during a deploy: Swarm reschedules its tasks, the
     expect(tasks).toHaveLength(4)
     // Requests already sent to the live color's tasks on the stopped node when it stopped can be lost:
     // at most one per client connection; every other one is served. Lost means no answer, in one of
-    // two ways: its overlay address drops it (the client times out), or the task closed it unanswered
-    // and the proxy's retries on other tasks ran out, so HAProxy closes the keep-alive client
-    // connection without an answer, HTTP/1.1's way of telling the client to retry (Node: socket hang up).
+    // two ways: its overlay address drops it (the client times out), or the proxy's retries ran out
+    // and HAProxy closes the keep-alive client connection without an answer, HTTP/1.1's way of
+    // telling the client to retry (Node: socket hang up).
     for (const [i, s] of stats.entries()) {
       console.log(
         `swarm node down: through ${others[i]} ${s.sent} requests (${s.sent - sentAtStop[i]} after the stop), ${s.sent - s.ok} failed (${s.firstErrors.join(', ')})`
