@@ -42,7 +42,8 @@ export function startLoad(
   const connections = opts.connections ?? 8
   const keepAlive = opts.keepAlive ?? true
   const maxRequests = opts.maxRequests ?? 1_000_000
-  const deadline = Date.now() + (opts.maxMs ?? 120_000)
+  const maxMs = opts.maxMs ?? 120_000
+  const deadline = Date.now() + maxMs
   const secure = target.protocol === 'https:'
   const agent = secure
     ? new https.Agent({ keepAlive, maxSockets: connections, ca: opts.tls?.ca, servername: opts.tls?.servername })
@@ -100,7 +101,7 @@ export function startLoad(
   let ranOut = ''
   const loops = Array.from({ length: connections }, () =>
     loop().then(() => {
-      if (!stopped && !ranOut) ranOut = stats.sent >= maxRequests ? `its ${maxRequests} requests` : `its ${opts.maxMs ?? 120_000} ms`
+      if (!stopped && !ranOut) ranOut = stats.sent >= maxRequests ? `its ${maxRequests} requests` : `its ${maxMs} ms`
     })
   )
   return {
