@@ -6,7 +6,8 @@
 //   npm run bench:steady                   # full run, ~5 min on 2 cores
 //   npm run bench:steady -- --quick        # smoke run (1 round, 2 s; results go to *-quick files)
 //   node bench/steady.mjs --duration 5 --rounds 3 --only single,current,haproxy
-//
+//   node bench/steady.mjs --only single-https,cutover-https,single-https-d13,cutover-https-d13
+//                                          # -d13: Debian 13's HAProxy 3.0 and nginx 1.26 (OpenSSL 3.5)
 // Options: --duration S (4) per wrk run, --rounds N (3) (variants alternate A/B/A/B, order
 // rotated per round), --conns N (50), --sat N (200: saturation), --only LIST, --modes LIST, --out DIR,
 // --render FILE (the report again from a run's JSON, as steady-rendered.md beside it).
@@ -20,6 +21,7 @@ import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   APP,
+  HAPROXY_D13_IMAGE,
   NET,
   cgroupSample,
   containerId,
@@ -251,8 +253,10 @@ async function main() {
   await teardown()
   if (WANT.some(v => v.startsWith('haproxy')))
     execFileSync('bash', [join(REPO, 'scripts/testbed/haproxy-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
-  // cutover's two nginx tiers (0.1), rendered from src/: only when one of them is measured.
+  // Debian 13's HAProxy 3.0 and nginx 1.26 (OpenSSL 3.5): the -d13 variants.
+  if (WANT.some(v => v.endsWith('-d13'))) execFileSync('bash', [join(REPO, 'scripts/testbed/trixie-images.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
   if (WANT.includes('caddy')) execFileSync('bash', [join(REPO, 'scripts/testbed/caddy-image.sh')], { stdio: ['ignore', 'ignore', 'inherit'] })
+  // cutover's two nginx tiers (0.1), rendered from src/: only when one of them is measured.
   const cfg = WANT.some(v => ['current', 'keepalive', 'unix', 'unix-keepalive'].includes(v)) ? await loadNginxConfig() : undefined
   log('setting up the app and the proxies')
   const variants = []
@@ -266,7 +270,9 @@ async function main() {
     variants.push({ ...v, url: `http://${await ipOf(v.containers[0])}:80/` })
   }
   await add('single', setupSingle)
+  await add('single-d13', () => setupSingle({ d13: true }))
   if (WANT.includes('single-https')) variants.push(await setupSingleHttps(`${APP}-blue`, 3000, NET))
+  if (WANT.includes('single-https-d13')) variants.push(await setupSingleHttps(`${APP}-blue`, 3000, NET, { d13: true }))
   // cutover's own proxy, made by the action: its app container is its own (CPU figures follow it).
   if (WANT.some(v => v.startsWith('cutover'))) for (const v of await setupReal()) if (WANT.includes(v.name)) variants.push(v)
   for (const [rule, [label, edits]] of Object.entries(RULES))
@@ -274,6 +280,17 @@ async function main() {
       const name = `${https ? 'https-' : ''}${rule}`
       if (WANT.includes(`cutover-${name}`)) variants.push(await cloneReal(name, `(r${https ? 2 : 1}) ${label}`, edits))
     }
+  // cutover's proxy configuration, unchanged, served by Debian 13's HAProxy 3.0 (the default proxy-image is haproxy:3.0-alpine).
+  for (const https of [false, true])
+    if (WANT.includes(`cutover-${https ? 'https-' : ''}d13`))
+      variants.push(
+        await cloneReal(
+          `${https ? 'https-' : ''}d13`,
+          `(r${https ? 2 : 1}') the same configuration served by HAProxy 3.0 (Debian 13, OpenSSL 3.5)`,
+          {},
+          HAPROXY_D13_IMAGE
+        )
+      )
   await add('current', () => setupTwoTier(cfg, 'current', 'pd-cur'))
   await add('keepalive', () => setupTwoTier(cfg, 'keepalive', 'pd-ka'))
   await add('unix', () => setupTwoTier(cfg, 'unix', 'pd-ux'))
@@ -367,7 +384,7 @@ async function main() {
         cpuRatioToSingle: baseUs ? round(median(xs.map(x => x.proxyUsPerReq)) / baseUs, 2) : null,
         paired: pairedRounds(runs, mode.name, v.name, yardstick),
         // issue #25: throughput >= 0.95x the hop, p99 within +2 ms, CPU per request <= 1.1x
-        goal: ['single', 'single-https', 'direct'].includes(v.name)
+        goal: ['single', 'single-https', 'single-d13', 'single-https-d13', 'direct'].includes(v.name)
           ? null
           : rps >= 0.95 * baseRps && p99 <= baseP99 + 2 && median(xs.map(x => x.proxyUsPerReq)) <= 1.1 * baseUs
       })

@@ -20,6 +20,9 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const NGINX_IMAGE = process.env.CUTOVER_TEST_PROXY_IMAGE ?? '127.0.0.1:5000/cutover-test/nginx:1.22'
 export const APP_REPO = process.env.CUTOVER_TEST_IMAGE_PREFIX ?? '127.0.0.1:5000/cutover-test/app'
 export const HAPROXY_IMAGE = 'cutover-test/haproxy:2.6'
+/** Debian 13's builds (scripts/testbed/trixie-images.sh): HAProxy 3.0 as users get by default, and the nginx to compare it with, both on OpenSSL 3.5. */
+export const HAPROXY_D13_IMAGE = 'cutover-test/haproxy:3.0'
+export const NGINX_D13_IMAGE = 'cutover-test/nginx:1.26'
 export const NET = 'pd-net'
 export const APP = 'pd-app'
 export const APP2 = 'pd-app2'
@@ -142,7 +145,7 @@ async function createNginx(name, files, opts) {
     'cutover-pd=1',
     ...(opts.publish ? ['-p', `127.0.0.1::${opts.publish}`] : []),
     ...(opts.volumes ?? []).flatMap(v => ['-v', v]),
-    NGINX_IMAGE
+    opts.image ?? NGINX_IMAGE
   ])
   await putFile(name, CONF_DIR, 'default.conf', '# disabled\n')
   for (const [file, text] of Object.entries(files)) await putFile(name, CONF_DIR, file, text)
@@ -281,7 +284,9 @@ export async function setupApps({ green = true, app2 = false } = {}) {
   return { name: 'direct', label: '(a) app container directly', containers: [], port, app: [`${APP}-blue`] }
 }
 
-export async function setupSingle() {
+/** One nginx hop; `d13`: Debian 13's nginx 1.26 (scripts/testbed/trixie-images.sh) instead of the bed's 1.22. */
+export async function setupSingle({ d13 = false } = {}) {
+  const name = d13 ? 'pd-single-d13' : 'pd-single'
   const conf = `upstream app {
   server ${APP}-blue:${APP_PORT} max_fails=0;
   keepalive 64;
@@ -296,10 +301,11 @@ server {
   }
 }
 `
-  await createNginx('pd-single', { 'single.conf': conf }, { publish: 80 })
-  const port = await publishedPort('pd-single', 80)
+  await createNginx(name, { 'single.conf': conf }, { publish: 80, image: d13 ? NGINX_D13_IMAGE : undefined })
+  const port = await publishedPort(name, 80)
   await waitHttp(port, { expect: 'v1' })
-  return { name: 'single', label: '(b) one nginx hop, upstream keepalive 64', containers: ['pd-single'], port, configs: { 'single.conf': conf } }
+  const label = d13 ? "(b') one nginx 1.26 hop (Debian 13, OpenSSL 3.5), upstream keepalive 64" : '(b) one nginx hop, upstream keepalive 64'
+  return { name: d13 ? 'single-d13' : 'single', label, containers: [name], port, configs: { 'single.conf': conf } }
 }
 
 /**

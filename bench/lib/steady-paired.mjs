@@ -3,9 +3,13 @@
 // medians of whole columns can each come from a different round (a busy moment on one side only);
 // the paired ratios show how often a round met the target and how wide the rounds spread.
 
-/** The yardstick a variant is compared with: the nginx hop ending TLS for HTTPS variants, the plain one otherwise. */
+/**
+ * The yardstick a variant is compared with: the nginx hop ending TLS for HTTPS variants, the plain
+ * one otherwise; Debian 13's builds (`-d13`) with Debian 13's nginx, on the same OpenSSL.
+ */
 export function yardstickOf(variant, url) {
-  return (url ?? '').startsWith('https:') || /https/.test(variant) ? 'single-https' : 'single'
+  const base = (url ?? '').startsWith('https:') || /https/.test(variant) ? 'single-https' : 'single'
+  return variant.endsWith('-d13') ? `${base}-d13` : base
 }
 
 function quartiles(xs) {

@@ -9,7 +9,7 @@ import { testbedInputs } from '../../__tests__/support/runner.mjs'
 import { runAction } from './action.mjs'
 import { opensslCert } from './certs.mjs'
 import { docker, removeContainers } from './docker.mjs'
-import { NGINX_IMAGE, putFile } from './designs.mjs'
+import { NGINX_D13_IMAGE, NGINX_IMAGE, putFile } from './designs.mjs'
 import { freePort } from './ports.mjs'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -70,9 +70,12 @@ export async function setupReal() {
   ]
 }
 
-/** One nginx hop that ends TLS with the same certificate, upstream keep-alive: the HTTPS yardstick. */
-export async function setupSingleHttps(appHost, appPort, network) {
-  const name = 'pd-single-https'
+/**
+ * One nginx hop that ends TLS with the same certificate, upstream keep-alive: the HTTPS yardstick.
+ * `d13`: Debian 13's nginx 1.26 on OpenSSL 3.5, the yardstick of HAProxy 3.0 on the same library.
+ */
+export async function setupSingleHttps(appHost, appPort, network, { d13 = false } = {}) {
+  const name = d13 ? 'pd-single-https-d13' : 'pd-single-https'
   const conf = `upstream app {
   server ${appHost}:${appPort} max_fails=0;
   keepalive 64;
@@ -92,15 +95,17 @@ server {
   }
 }
 `
-  await docker(['create', '--name', name, '--network', network, '--label', 'cutover-pd=1', NGINX_IMAGE])
+  await docker(['create', '--name', name, '--network', network, '--label', 'cutover-pd=1', d13 ? NGINX_D13_IMAGE : NGINX_IMAGE])
   await putFile(name, '/etc/nginx/conf.d', 'default.conf', '# disabled\n')
   await putFile(name, '/etc/nginx/conf.d', 'pd.crt', cert.cert)
   await putFile(name, '/etc/nginx/conf.d', 'pd.key', cert.key)
   await putFile(name, '/etc/nginx/conf.d', 'single-https.conf', conf)
   await docker(['start', name])
   return {
-    name: 'single-https',
-    label: '(b2) one nginx hop ending TLS (same certificate), upstream keepalive 64',
+    name: d13 ? 'single-https-d13' : 'single-https',
+    label: d13
+      ? "(b2') one nginx 1.26 hop (Debian 13, OpenSSL 3.5) ending TLS (same certificate), upstream keepalive 64"
+      : '(b2) one nginx hop ending TLS (same certificate), upstream keepalive 64',
     containers: [name],
     ...byName(name, await addressOf(name)),
     host: REAL_HOST,
@@ -135,9 +140,10 @@ export async function teardownReal() {
 /**
  * cutover's proxy with some of its rules taken out (issue #25: which rule costs what): a copy of
  * the real proxy's configuration, edited, served by another container of the same image on the
- * app's network. `edits` maps a file of the configuration to a function of its text.
+ * app's network. `edits` maps a file of the configuration to a function of its text; `image`, when
+ * given, serves the copy instead of the real proxy's image (HAProxy 3.0 on the same configuration).
  */
-export async function cloneReal(name, label, edits) {
+export async function cloneReal(name, label, edits, image) {
   const container = `${REAL_PROXY}-${name}`
   const { stdout } = await docker(['inspect', '-f', '{{.Config.Image}}', REAL_PROXY])
   const src = `/var/lib/docker/volumes/${REAL_PROXY}-conf/_data`
@@ -155,9 +161,8 @@ export async function cloneReal(name, label, edits) {
     if (edited !== text) configs[file] = edited
     writeFileSync(join(dir, file), edited)
   }
-  const image = stdout.trim()
   const run = ['run', '-d', '--name', container, '--network', `cutover-${REAL_APP}`, '--label', 'cutover-pd=1', '-v', `${dir}:/cfg:ro`]
-  await docker([...run, '--entrypoint', 'haproxy', image, '-W', '-db', '-f', '/cfg'])
+  await docker([...run, '--entrypoint', 'haproxy', image ?? stdout.trim(), '-W', '-db', '-f', '/cfg'])
   const ip = await addressOf(container)
   const https = name.includes('https')
   return {
