@@ -51928,6 +51928,26 @@ function staleServers(state, be, route, addresses) {
         return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : [];
     });
 }
+/** Each server's address and port in `show servers state` (one backend's or several's), by `backend/server`. */
+function serverAddresses(state) {
+    const lines = state.split('\n');
+    const header = lines
+        .find(l => l.startsWith('# '))
+        ?.slice(2)
+        .trim()
+        .split(/\s+/) ?? [];
+    const [beAt, srvAt, addrAt, portAt] = ['be_name', 'srv_name', 'srv_addr', 'srv_port'].map(f => header.indexOf(f));
+    const out = new Map();
+    if ([beAt, srvAt, addrAt, portAt].some(i => i < 0))
+        return out;
+    for (const line of lines) {
+        const fields = line.trim().split(/\s+/);
+        if (line.startsWith('#') || fields.length <= portAt)
+            continue;
+        out.set(`${fields[beAt]}/${fields[srvAt]}`, { addr: fields[addrAt], port: fields[portAt] });
+    }
+    return out;
+}
 
 ;// CONCATENATED MODULE: ./src/proxy/haproxy-runtime.ts
 
@@ -51975,12 +51995,54 @@ async function runtimeCommand(open, line, timeoutMs = 5000) {
     // The command's first word names the span (`admin set`, `admin show`): what the switch waits on.
     return answer.finally(() => core_trace/* trace */.u.span(`admin ${line.split(/[ ;]/, 2).join(' ')}`, start));
 }
-/** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */
+/**
+ * Lines of an answer to commands that print nothing on success, or only the note of `set server
+ * addr`: HAProxy 2.6 says "IP changed from ..." or "no need to change ...", 3.0 "IP changed from
+ * ...", "port changed from ..." or "nothing changed".
+ */
 function runtimeErrors(answer) {
     return answer
         .split('\n')
         .map(l => l.trim())
-        .filter(l => l && !/^IP changed from|no need to change/i.test(l) && !/^Done\.?$/i.test(l));
+        .filter(l => l && !/^(?:IP changed from|port changed from|no need to change|nothing changed$)/i.test(l) && !/^Done\.?$/i.test(l));
+}
+const SET_ADDR = /^set server (\S+)\/(\S+) addr (\S+)(?: port (\d+))?$/;
+/**
+ * Commands split in two: each address change with what its server is sent before it (a
+ * maintenance that closes idle connections), then the rest in their order. HAProxy 3.0 applies
+ * `set server addr` after the line that asked for it (2.6 at once), so a `state ready` in the same
+ * line would send requests to the old address, the container the new one replaced.
+ */
+function addressesFirst(commands) {
+    const lastAddr = new Map();
+    commands.forEach((c, i) => {
+        const m = SET_ADDR.exec(c);
+        if (m)
+            lastAddr.set(`${m[1]}/${m[2]}`, i);
+    });
+    const first = [];
+    const rest = [];
+    commands.forEach((c, i) => {
+        const server = /^set server (\S+\/\S+) /.exec(c)?.[1];
+        const until = server === undefined ? undefined : lastAddr.get(server);
+        if (until !== undefined && i <= until)
+            first.push(c);
+        else
+            rest.push(c);
+    });
+    return { first, rest };
+}
+/** The address changes among `commands` that `show servers state` does not show yet (`backend/server`: wanted, had). */
+function unappliedAddresses(commands, state) {
+    const now = serverAddresses(state);
+    return commands.flatMap(c => {
+        const m = SET_ADDR.exec(c);
+        if (!m)
+            return [];
+        const had = now.get(`${m[1]}/${m[2]}`);
+        const applied = had?.addr === m[3] && (m[4] === undefined || had.port === m[4]);
+        return applied ? [] : [`${m[1]}/${m[2]}: ${m[3]}${m[4] ? `:${m[4]}` : ''}, still ${had ? `${had.addr}:${had.port}` : 'not shown'}`];
+    });
 }
 /** The release an app's verify map names, from `show map` (`<entry id> <token> <release>` per line; an unknown map answers otherwise). */
 function servedRelease(answer) {
@@ -52006,6 +52068,8 @@ function parsePid(answer) {
 const SOCKET_RETRY_MS = 3000;
 /** How long a reload may take before the new worker answers on the admin socket. */
 const RELOAD_TIMEOUT_MS = 15_000;
+/** How long HAProxy 3.0 may take to apply an address change it has accepted (milliseconds, measured). */
+const ADDRESS_APPLY_MS = 2000;
 /**
  * The runtime API of one proxy (its admin socket) and its reload: what switches routes without
  * touching the container.
@@ -52084,11 +52148,40 @@ class HaproxyAdmin {
             }
         }
     }
-    /** Commands that print nothing on success, in one line; an answer is the proxy refusing `what`. */
+    /**
+     * Commands that print nothing on success; an answer is the proxy refusing `what`. Address changes
+     * go first, and the rest only once the running process shows them (see addressesFirst): one line
+     * with no address change, two lines and a `show servers state` with them.
+     */
     async run(commands, what) {
+        const { first, rest } = addressesFirst(commands);
+        if (first.length) {
+            await this.runLine(first, what);
+            await this.untilApplied(first, what);
+        }
+        if (rest.length)
+            await this.runLine(rest, what);
+    }
+    async runLine(commands, what) {
         const errors = runtimeErrors(await this.cli(commands.join('; ')));
         if (errors.length)
             throw new ProxyError(`HAProxy (${this.name}) refused ${what}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
+    }
+    /** Until `show servers state` shows every address change among `commands`; bounded (nothing after them was sent). */
+    async untilApplied(commands, what) {
+        const backends = [...new Set(commands.flatMap(c => SET_ADDR.exec(c)?.[1] ?? []))];
+        if (!backends.length)
+            return;
+        const started = Date.now();
+        for (;;) {
+            const pending = unappliedAddresses(commands, await this.cli(backends.map(be => `show servers state ${be}`).join('; ')));
+            if (!pending.length)
+                return;
+            if (Date.now() - started > ADDRESS_APPLY_MS)
+                throw new ProxyError(`HAProxy (${this.name}) took the new addresses for ${what} but did not apply them within ${ADDRESS_APPLY_MS / 1000} s ` +
+                    `(${host_text_sanitizeHostText(pending.join(', '), 300)}); nothing after them was sent`);
+            await new Promise(r => setTimeout(r, 10));
+        }
     }
     /** Until a worker (other than `notPid`) answers on the admin socket; its last log lines if none does. */
     async waitForAdmin(timeoutMs, notPid) {

@@ -5,7 +5,7 @@ import { execIn } from '../transport/docker-ops.js'
 import { sanitizeHostText } from '../transport/host-text.js'
 import { decodeRelease, EMPTY_SERVER_STATE, HAPROXY_CONF_DIR, SERVER_STATE_FILE } from './haproxy-config.js'
 import type { ConfVolume } from './haproxy-files.js'
-import { addressesOnly, configuredServers } from './haproxy-state.js'
+import { addressesOnly, configuredServers, serverAddresses } from './haproxy-state.js'
 import { ProxyError } from './proxy-container.js'
 
 /** Opens a stream to the proxy's admin socket (over SSH: direct-streamlocal to the host's socket file). */
@@ -51,12 +51,53 @@ export async function runtimeCommand(open: OpenAdminSocket, line: string, timeou
   return answer.finally(() => trace.span(`admin ${line.split(/[ ;]/, 2).join(' ')}`, start))
 }
 
-/** Lines of an answer to commands that print nothing on success (or only the note of `set server addr`). */
+/**
+ * Lines of an answer to commands that print nothing on success, or only the note of `set server
+ * addr`: HAProxy 2.6 says "IP changed from ..." or "no need to change ...", 3.0 "IP changed from
+ * ...", "port changed from ..." or "nothing changed".
+ */
 export function runtimeErrors(answer: string): string[] {
   return answer
     .split('\n')
     .map(l => l.trim())
-    .filter(l => l && !/^IP changed from|no need to change/i.test(l) && !/^Done\.?$/i.test(l))
+    .filter(l => l && !/^(?:IP changed from|port changed from|no need to change|nothing changed$)/i.test(l) && !/^Done\.?$/i.test(l))
+}
+
+const SET_ADDR = /^set server (\S+)\/(\S+) addr (\S+)(?: port (\d+))?$/
+
+/**
+ * Commands split in two: each address change with what its server is sent before it (a
+ * maintenance that closes idle connections), then the rest in their order. HAProxy 3.0 applies
+ * `set server addr` after the line that asked for it (2.6 at once), so a `state ready` in the same
+ * line would send requests to the old address, the container the new one replaced.
+ */
+export function addressesFirst(commands: string[]): { first: string[]; rest: string[] } {
+  const lastAddr = new Map<string, number>()
+  commands.forEach((c, i) => {
+    const m = SET_ADDR.exec(c)
+    if (m) lastAddr.set(`${m[1]}/${m[2]}`, i)
+  })
+  const first: string[] = []
+  const rest: string[] = []
+  commands.forEach((c, i) => {
+    const server = /^set server (\S+\/\S+) /.exec(c)?.[1]
+    const until = server === undefined ? undefined : lastAddr.get(server)
+    if (until !== undefined && i <= until) first.push(c)
+    else rest.push(c)
+  })
+  return { first, rest }
+}
+
+/** The address changes among `commands` that `show servers state` does not show yet (`backend/server`: wanted, had). */
+export function unappliedAddresses(commands: string[], state: string): string[] {
+  const now = serverAddresses(state)
+  return commands.flatMap(c => {
+    const m = SET_ADDR.exec(c)
+    if (!m) return []
+    const had = now.get(`${m[1]}/${m[2]}`)
+    const applied = had?.addr === m[3] && (m[4] === undefined || had.port === m[4])
+    return applied ? [] : [`${m[1]}/${m[2]}: ${m[3]}${m[4] ? `:${m[4]}` : ''}, still ${had ? `${had.addr}:${had.port}` : 'not shown'}`]
+  })
 }
 
 /** The release an app's verify map names, from `show map` (`<entry id> <token> <release>` per line; an unknown map answers otherwise). */
@@ -86,6 +127,8 @@ export function parsePid(answer: string): number | undefined {
 const SOCKET_RETRY_MS = 3000
 /** How long a reload may take before the new worker answers on the admin socket. */
 const RELOAD_TIMEOUT_MS = 15_000
+/** How long HAProxy 3.0 may take to apply an address change it has accepted (milliseconds, measured). */
+const ADDRESS_APPLY_MS = 2000
 
 /** A file to put back as it was when a new configuration is refused (undefined: it did not exist). */
 export interface FileBefore {
@@ -169,10 +212,40 @@ export class HaproxyAdmin {
     }
   }
 
-  /** Commands that print nothing on success, in one line; an answer is the proxy refusing `what`. */
+  /**
+   * Commands that print nothing on success; an answer is the proxy refusing `what`. Address changes
+   * go first, and the rest only once the running process shows them (see addressesFirst): one line
+   * with no address change, two lines and a `show servers state` with them.
+   */
   async run(commands: string[], what: string): Promise<void> {
+    const { first, rest } = addressesFirst(commands)
+    if (first.length) {
+      await this.runLine(first, what)
+      await this.untilApplied(first, what)
+    }
+    if (rest.length) await this.runLine(rest, what)
+  }
+
+  private async runLine(commands: string[], what: string): Promise<void> {
     const errors = runtimeErrors(await this.cli(commands.join('; ')))
     if (errors.length) throw new ProxyError(`HAProxy (${this.name}) refused ${what}: ${sanitizeHostText(errors.join(' / '), 400)}`)
+  }
+
+  /** Until `show servers state` shows every address change among `commands`; bounded (nothing after them was sent). */
+  private async untilApplied(commands: string[], what: string): Promise<void> {
+    const backends = [...new Set(commands.flatMap(c => SET_ADDR.exec(c)?.[1] ?? []))]
+    if (!backends.length) return
+    const started = Date.now()
+    for (;;) {
+      const pending = unappliedAddresses(commands, await this.cli(backends.map(be => `show servers state ${be}`).join('; ')))
+      if (!pending.length) return
+      if (Date.now() - started > ADDRESS_APPLY_MS)
+        throw new ProxyError(
+          `HAProxy (${this.name}) took the new addresses for ${what} but did not apply them within ${ADDRESS_APPLY_MS / 1000} s ` +
+            `(${sanitizeHostText(pending.join(', '), 300)}); nothing after them was sent`
+        )
+      await new Promise(r => setTimeout(r, 10))
+    }
   }
 
   /** Until a worker (other than `notPid`) answers on the admin socket; its last log lines if none does. */

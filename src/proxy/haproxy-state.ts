@@ -93,3 +93,23 @@ export function staleServers(state: string, be: string, route: Route, addresses:
     return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : []
   })
 }
+
+/** Each server's address and port in `show servers state` (one backend's or several's), by `backend/server`. */
+export function serverAddresses(state: string): Map<string, { addr: string; port: string }> {
+  const lines = state.split('\n')
+  const header =
+    lines
+      .find(l => l.startsWith('# '))
+      ?.slice(2)
+      .trim()
+      .split(/\s+/) ?? []
+  const [beAt, srvAt, addrAt, portAt] = ['be_name', 'srv_name', 'srv_addr', 'srv_port'].map(f => header.indexOf(f))
+  const out = new Map<string, { addr: string; port: string }>()
+  if ([beAt, srvAt, addrAt, portAt].some(i => i < 0)) return out
+  for (const line of lines) {
+    const fields = line.trim().split(/\s+/)
+    if (line.startsWith('#') || fields.length <= portAt) continue
+    out.set(`${fields[beAt]}/${fields[srvAt]}`, { addr: fields[addrAt], port: fields[portAt] })
+  }
+  return out
+}
