@@ -3,13 +3,15 @@ import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
 import { opensslCert } from '../support/certs.js'
 import { startLoad, type Load } from '../support/load.js'
 import { expectSuccess, haproxyImage } from '../support/strategy.js'
-import { cleanupApp, freePort, image, localDocker, uniqueName } from '../support/testbed.js'
+import { cleanupApp, freePort, image, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 // Issue #22: the HAProxy proxy is upgraded with no gap. Its container (the holder) owns the network
 // namespace, the published ports and the networks; a changed proxy-image starts a new HAProxy
 // generation in that namespace, which takes the listening sockets from the serving one; the old one
 // finishes what it serves. Two apps share the proxy, created without HTTPS; a third adds HTTPS later
-// (published by a relay beside the proxy). Each test builds on the state the one before left.
+// (published by a relay beside the proxy). Each hand-over crosses HAProxy versions (the bed's 2.6 and
+// Debian 13's 3.0, the version proxy-image defaults to). Each test builds on the state the one
+// before left.
 const docker = localDocker()
 const proxy = uniqueName('upgproxy')
 const shop = uniqueName('upgshop')
@@ -26,7 +28,11 @@ const ECHO =
   `node -e 'require("http").createServer((q, s) => { s.setHeader("content-type", "application/json"); ` +
   `s.end(JSON.stringify({ url: q.url, headers: q.headers })) }).listen(3000)'`
 const baseImage = haproxyImage()
-/** The same HAProxy under another tag: to the action, another proxy-image. */
+/**
+ * Another HAProxy version under this test's own tag: Debian 13's 3.0 (the version proxy-image
+ * defaults to), so each hand-over crosses versions, 2.6 -> 3.0 and back.
+ */
+const nextImage = testbed().CUTOVER_TEST_HAPROXY_NEXT_IMAGE
 const newImage = `${baseImage.replace(/:[^:/]+$/, '')}:upgrade-${proxy}`
 let port: number
 let httpsPort: number
@@ -111,8 +117,9 @@ function logged(run: ActionRun): string {
 beforeAll(async () => {
   port = await freePort()
   httpsPort = await freePort()
+  if (!nextImage) throw new Error('The test bed has no CUTOVER_TEST_HAPROXY_NEXT_IMAGE: run "bash scripts/testbed/up.sh" again')
   const [repo, tag] = [newImage.replace(/:[^:/]+$/, ''), newImage.split(':').pop()!]
-  await docker.getImage(baseImage).tag({ repo, tag })
+  await docker.getImage(nextImage).tag({ repo, tag })
   expectSuccess(await runAction(inputs(shop, shopDomain, { image: image('v1'), 'https-port': '' })))
   expectSuccess(await runAction(inputs(blog, blogDomain, { image: image('v1'), 'https-port': '' })))
   // Created without tls and without https-port: Docker publishes no HTTPS port on it.

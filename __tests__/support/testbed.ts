@@ -30,6 +30,8 @@ export interface Testbed {
   CUTOVER_TEST_PROXY_IMAGE: string
   /** Absent from beds brought up before proxy-type haproxy: tests fall back to the same name. */
   CUTOVER_TEST_HAPROXY_IMAGE?: string
+  /** Debian 13's HAProxy 3.0, local (trixie-images.sh): the version proxy-image defaults to. */
+  CUTOVER_TEST_HAPROXY_NEXT_IMAGE?: string
   /** A non-root SSH user in the docker group, with the same keys. */
   CUTOVER_TEST_DEPLOYER_USER: string
 }

@@ -9,6 +9,8 @@
 #       127.0.0.1:5000/cutover-test/nginx:1.22
 #       127.0.0.1:5000/cutover-test/haproxy:2.6 (proxy-type haproxy; built by haproxy-image.sh)
 #       127.0.0.1:5000/cutover-test/caddy-router:2.6 (proxy-type caddy; built by caddy-image.sh)
+#   - cutover-test/haproxy:3.0 and cutover-test/nginx:1.26, local, from Debian 13's packages
+#     (trixie-images.sh: the proxy-upgrade test and the steady bench's -d13 variants)
 #   - pebble + pebble-challtestsrv, the ACME test server of the tls auto tests (pebble.sh;
 #     .testbed/pebble.json says where it is)
 #   - .testbed/env (sourceable) and .testbed/env.json describing all of it
@@ -589,6 +591,13 @@ if [ "$(cat "$TB/haproxy-image.sha256" 2>/dev/null)" != "$HAPROXY_HASH" ] || ! r
   log "HAProxy image pushed to $REGISTRY"
 fi
 
+# ---------------------------------------------------------------- HAProxy 3.0 (Debian 13)
+# The HAProxy that proxy-image defaults to (haproxy:3.0-alpine), from Debian 13's packages
+# (trixie-images.sh, which also builds the nginx the bench compares it with): the upgrade e2e test
+# hands a 2.6 proxy over to it and back. Local only: that test tags it under its own name.
+NEXT_OUT=$(bash "$SCRIPT_DIR/trixie-images.sh") || die "building Debian 13's HAProxy 3.0 image failed"
+HAPROXY_NEXT_IMAGE=${NEXT_OUT%%$'\n'*}
+
 # ---------------------------------------------------------------- Caddy test image
 # proxy-type caddy: Debian's caddy 2.6 FROM scratch (caddy-image.sh), pushed like the HAProxy one.
 CADDY_LOCAL=$(CADDY_IMAGE=cutover-test/caddy-router:2.6 bash "$SCRIPT_DIR/caddy-image.sh") || die "building the Caddy test image failed"
@@ -660,6 +669,7 @@ ENV_VARS=(
   CUTOVER_TEST_IMAGE_PREFIX="$APP_REPO"
   CUTOVER_TEST_PROXY_IMAGE="$PROXY_IMAGE"
   CUTOVER_TEST_HAPROXY_IMAGE="$HAPROXY_IMAGE"
+  CUTOVER_TEST_HAPROXY_NEXT_IMAGE="$HAPROXY_NEXT_IMAGE"
   CUTOVER_TEST_CADDY_IMAGE="$CADDY_IMAGE"
   CUTOVER_TEST_APP_PORT=3000
 )
