@@ -462,7 +462,10 @@ describe('another lock (the shared proxy) taken by the shell that holds the depl
     // another run waits on a channel of its own, naming this holder
     const log = recorder()
     const other = DeployLock.acquire(localShell(home), 'proxy.p', { ...holder, run: 'acme/api#7' }, 5000, log)
-    await new Promise(r => setTimeout(r, 300))
+    // until it says so (its shell starts first: a fixed 300 ms failed on a busy machine)
+    for (const until = Date.now() + 4000; !log.lines.join('\n').includes('run acme/web#1 by alice') && Date.now() < until;) {
+      await new Promise(r => setTimeout(r, 25))
+    }
     expect(log.lines.join('\n')).toContain('run acme/web#1 by alice')
     proxy!.release()
     const taken = await other
