@@ -1,8 +1,9 @@
-import { PassThrough } from 'node:stream'
+import type { PassThrough } from 'node:stream'
 import type { Route } from '../../src/engine/ports.js'
 import type { ConfVolume } from '../../src/proxy/haproxy-files.js'
 import { addressesFirst, HaproxyAdmin, runtimeErrors, unappliedAddresses } from '../../src/proxy/haproxy-runtime.js'
 import { switchCommands } from '../../src/proxy/haproxy-strategy.js'
+import { answeringSocket } from '../support/admin-socket.js'
 
 // HAProxy 3.0 (the version proxy-image defaults to) applies `set server addr` after the line that
 // asked for it, and words its answers differently from 2.6. The answers below are the real ones of
@@ -81,25 +82,20 @@ function laggingProxy(lag: number) {
   const open = async () => {
     connections++
     for (const p of pending.filter(p => p.at <= connections)) green = p.addr
-    const s = new PassThrough()
-    s.write = ((chunk: string) => {
-      const line = String(chunk).trim()
+    return answeringSocket(line => {
       lines.push({ line, green })
-      const answers = line.split(/;\s*/).map(c => {
-        const addr = /^set server be_app\/green addr (\S+) port 3000$/.exec(c)
-        if (addr) {
-          pending.push({ at: connections + lag, addr: addr[1] })
-          return addr[1] === green ? 'nothing changed\n\n' : `IP changed from '${green}' to '${addr[1]}' by 'stats socket command'\n\n`
-        }
-        return c.startsWith('show servers state') ? state(green) : '\n'
-      })
-      setImmediate(() => {
-        s.push(answers.join(''))
-        s.push(null)
-      })
-      return true
-    }) as typeof s.write
-    return s
+      return line
+        .split(/;\s*/)
+        .map(c => {
+          const addr = /^set server be_app\/green addr (\S+) port 3000$/.exec(c)
+          if (addr) {
+            pending.push({ at: connections + lag, addr: addr[1] })
+            return addr[1] === green ? 'nothing changed\n\n' : `IP changed from '${green}' to '${addr[1]}' by 'stats socket command'\n\n`
+          }
+          return c.startsWith('show servers state') ? state(green) : '\n'
+        })
+        .join('')
+    })
   }
   return { open, lines }
 }

@@ -1,6 +1,7 @@
-import { PassThrough } from 'node:stream'
+import type { PassThrough } from 'node:stream'
 import type { ConfVolume } from '../../src/proxy/haproxy-files.js'
 import { HaproxyAdmin } from '../../src/proxy/haproxy-runtime.js'
+import { answeringSocket } from '../support/admin-socket.js'
 
 /**
  * Two HAProxy workers on one admin socket, as during a reload or a hand-over (both accept on it until
@@ -12,18 +13,13 @@ function twoWorkers(workers: number[]) {
   let connections = 0
   const open = async () => {
     const pid = workers[Math.min(connections++, workers.length - 1)]
-    const s = new PassThrough()
-    s.write = ((chunk: string) => {
-      const line = String(chunk).trim()
+    return answeringSocket(line => {
       applied.push({ pid, line })
-      const answers = line.split(/;\s*/).map(c => (c === 'show info' ? `Name: HAProxy\nPid: ${pid}\nStopping: 0\n\n` : `\n`))
-      setImmediate(() => {
-        s.push(answers.join(''))
-        s.push(null)
-      })
-      return true
-    }) as typeof s.write
-    return s
+      return line
+        .split(/;\s*/)
+        .map(c => (c === 'show info' ? `Name: HAProxy\nPid: ${pid}\nStopping: 0\n\n` : `\n`))
+        .join('')
+    })
   }
   return { open, applied }
 }

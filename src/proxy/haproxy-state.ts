@@ -73,24 +73,11 @@ export interface ContainerAddresses {
  * container was not found is not judged.
  */
 export function staleServers(state: string, be: string, route: Route, addresses: ContainerAddresses[]): { server: string; had: string; wanted: string }[] {
-  const lines = state.split('\n')
-  const header =
-    lines
-      .find(l => l.startsWith('# '))
-      ?.slice(2)
-      .trim()
-      .split(/\s+/) ?? []
-  const [beAt, srvAt, addrAt] = ['be_name', 'srv_name', 'srv_addr'].map(f => header.indexOf(f))
-  if ([beAt, srvAt, addrAt].some(i => i < 0)) return []
-  const had = new Map<string, string>()
-  for (const line of lines) {
-    const fields = line.trim().split(/\s+/)
-    if (fields[beAt] === be && fields[srvAt]) had.set(fields[srvAt], fields[addrAt])
-  }
+  const now = serverAddresses(state)
   return addresses.flatMap(({ wanted, all }, i) => {
     const server = serverName(route.color, i + 1)
-    const now = had.get(server)
-    return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : []
+    const had = now.get(`${be}/${server}`)?.addr
+    return wanted && had && !all.includes(had) ? [{ server, had, wanted }] : []
   })
 }
 
