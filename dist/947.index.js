@@ -7377,25 +7377,11 @@ function addressesOnly(state, configured, current = new Map()) {
  * container was not found is not judged.
  */
 function staleServers(state, be, route, addresses) {
-    const lines = state.split('\n');
-    const header = lines
-        .find(l => l.startsWith('# '))
-        ?.slice(2)
-        .trim()
-        .split(/\s+/) ?? [];
-    const [beAt, srvAt, addrAt] = ['be_name', 'srv_name', 'srv_addr'].map(f => header.indexOf(f));
-    if ([beAt, srvAt, addrAt].some(i => i < 0))
-        return [];
-    const had = new Map();
-    for (const line of lines) {
-        const fields = line.trim().split(/\s+/);
-        if (fields[beAt] === be && fields[srvAt])
-            had.set(fields[srvAt], fields[addrAt]);
-    }
+    const now = serverAddresses(state);
     return addresses.flatMap(({ wanted, all }, i) => {
         const server = serverName(route.color, i + 1);
-        const now = had.get(server);
-        return wanted && now && !all.includes(now) ? [{ server, had: now, wanted }] : [];
+        const had = now.get(`${be}/${server}`)?.addr;
+        return wanted && had && !all.includes(had) ? [{ server, had, wanted }] : [];
     });
 }
 /** Each server's address and port in `show servers state` (one backend's or several's), by `backend/server`. */
