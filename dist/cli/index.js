@@ -52054,7 +52054,7 @@ function parsePid(answer) {
 const SOCKET_RETRY_MS = 3000;
 /** How long a reload may take before the new worker answers on the admin socket. */
 const RELOAD_TIMEOUT_MS = 15_000;
-/** How long HAProxy 3.0 may take to apply an address change it has accepted (milliseconds, measured). */
+/** How long HAProxy 3.0 may take to apply an address change it has accepted (it showed on the next connection here). */
 const ADDRESS_APPLY_MS = 2000;
 /**
  * The runtime API of one proxy (its admin socket) and its reload: what switches routes without

@@ -127,7 +127,7 @@ export function parsePid(answer: string): number | undefined {
 const SOCKET_RETRY_MS = 3000
 /** How long a reload may take before the new worker answers on the admin socket. */
 const RELOAD_TIMEOUT_MS = 15_000
-/** How long HAProxy 3.0 may take to apply an address change it has accepted (milliseconds, measured). */
+/** How long HAProxy 3.0 may take to apply an address change it has accepted (it showed on the next connection here). */
 const ADDRESS_APPLY_MS = 2000
 
 /** A file to put back as it was when a new configuration is refused (undefined: it did not exist). */
