@@ -2,12 +2,11 @@ import type Docker from 'dockerode'
 import type { ProxySettings, RegistryAuth, TlsSettings } from '../core/config.js'
 import type { Log } from '../core/log.js'
 import type { DomainCertificate } from '../engine/ports.js'
-import { sanitizeHostText } from '../transport/host-text.js'
 import { dnsFile, readCertificate, renewalDue, wantedFile, type AcmeWanted } from '../acme/state.js'
 import { AcmeRenewer } from './haproxy-acme.js'
 import { ACME_BACKEND, ACME_CHALLENGE_PORT, ACME_MAP, certFile, EMPTY_ACME_MAP, updateAcmeMap, updateCertsList, type AppTls } from './haproxy-config.js'
 import type { ConfVolume, TlsFiles } from './haproxy-files.js'
-import { runtimeErrors, type HaproxyAdmin } from './haproxy-runtime.js'
+import type { HaproxyAdmin } from './haproxy-runtime.js'
 import { inspectIfExists, ProxyError, underLock, type ProxyLocker } from './proxy-container.js'
 
 /** How long a deploy waits for the ACME server to issue a new certificate. */
@@ -94,12 +93,12 @@ export class HaproxyTls {
     const address = await underLock(lockProxy, () => renewer.ensureRunning())
     await this.routeChallenges(renewer.name, this.httpChallengeNames)
     // Its address now rather than at the next DNS resolution (it may have just been created).
+    // Through run(): HAProxy 3.0 applies an address after its line, so `ready` waits until it shows.
     if (address) {
-      const answer = await this.host.admin.cli(
-        `set server ${ACME_BACKEND}/acme addr ${address} port ${ACME_CHALLENGE_PORT}; set server ${ACME_BACKEND}/acme state ready`
-      )
-      const errors = runtimeErrors(answer)
-      if (errors.length) log.warning(`HAProxy (${proxy}) did not take the renewer's address: ${sanitizeHostText(errors.join(' / '), 300)}`)
+      const acmeServer = `${ACME_BACKEND}/acme`
+      await this.host.admin
+        .run([`set server ${acmeServer} addr ${address} port ${ACME_CHALLENGE_PORT}`, `set server ${acmeServer} state ready`], 'the ACME challenge route')
+        .catch((e: Error) => log.warning(`${e.message}; the proxy's DNS resolution of the renewer takes over`))
     }
     files.forget() // the renewer writes certificates, not this run
     const cert = readCertificate(await files.file(certFile(app)))
