@@ -52735,8 +52735,6 @@ async function programArchive(program) {
 
 
 
-
-
 /** How long a deploy waits for the ACME server to issue a new certificate. */
 const ISSUE_TIMEOUT_MS = 180_000;
 const haproxy_tls_TLS_OFF = { mode: 'off', httpsPort: 443, redirect: true, hsts: false, trustedProxies: [] };
@@ -52805,11 +52803,12 @@ class HaproxyTls {
         const address = await underLock(lockProxy, () => renewer.ensureRunning());
         await this.routeChallenges(renewer.name, this.httpChallengeNames);
         // Its address now rather than at the next DNS resolution (it may have just been created).
+        // Through run(): HAProxy 3.0 applies an address after its line, so `ready` waits until it shows.
         if (address) {
-            const answer = await this.host.admin.cli(`set server ${ACME_BACKEND}/acme addr ${address} port ${ACME_CHALLENGE_PORT}; set server ${ACME_BACKEND}/acme state ready`);
-            const errors = runtimeErrors(answer);
-            if (errors.length)
-                log.warning(`HAProxy (${proxy}) did not take the renewer's address: ${host_text_sanitizeHostText(errors.join(' / '), 300)}`);
+            const acmeServer = `${ACME_BACKEND}/acme`;
+            await this.host.admin
+                .run([`set server ${acmeServer} addr ${address} port ${ACME_CHALLENGE_PORT}`, `set server ${acmeServer} state ready`], 'the ACME challenge route')
+                .catch((e) => log.warning(`${e.message}; the proxy's DNS resolution of the renewer takes over`));
         }
         files.forget(); // the renewer writes certificates, not this run
         const cert = readCertificate(await files.file(certFile(app)));
