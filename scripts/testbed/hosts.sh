@@ -32,6 +32,9 @@ NS_DIR=/run/cutover-test-ns
 log() { printf '[testbed hosts] %s\n' "$*"; }
 die() { printf 'testbed hosts: ERROR: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run me as root"
+# A checkout whose .testbed/hosts links to another's (a git worktree) would rewrite that bed's sshd
+# configuration with its own paths and lose the running sshd's pid file: run it from the bed's own checkout.
+[ ! -e "$HD" ] || [ "$(readlink -f "$HD")" = "$TB/hosts" ] || die "$HD belongs to the bed of $(dirname "$(readlink -f "$HD")"); run hosts.sh from that checkout"
 
 ns_of() { echo "cutover-test-h$1"; }
 addr_of() { echo "$NET_PREFIX.1$1"; }
