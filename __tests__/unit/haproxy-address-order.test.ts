@@ -1,7 +1,7 @@
 import type { PassThrough } from 'node:stream'
 import type { Route } from '../../src/engine/ports.js'
 import type { ConfVolume } from '../../src/proxy/haproxy-files.js'
-import { addressesFirst, HaproxyAdmin, runtimeErrors, unappliedAddresses } from '../../src/proxy/haproxy-runtime.js'
+import { addressesFirst, HaproxyAdmin, runtimeErrors, splitAtServerState, unappliedAddresses } from '../../src/proxy/haproxy-runtime.js'
 import { switchCommands } from '../../src/proxy/haproxy-strategy.js'
 import { answeringSocket } from '../support/admin-socket.js'
 
@@ -69,10 +69,27 @@ describe('address changes first', () => {
   })
 })
 
+describe('an answer that ends with `show servers state`', () => {
+  it("splits into what the commands said and the state, whatever the commands' answers", () => {
+    const look = state('172.18.0.9')
+    expect(splitAtServerState(`\n${look}`)).toEqual({ said: '\n', state: look })
+    expect(splitAtServerState(look)).toEqual({ said: '', state: look })
+    const said = "\nIP changed from '172.18.0.4' to '172.18.0.9' by 'stats socket command'\n\n"
+    expect(splitAtServerState(said + look)).toEqual({ said, state: look })
+    expect(unappliedAddresses(['set server be_app/green addr 172.18.0.9 port 3000'], splitAtServerState(said + look).state)).toEqual([])
+  })
+
+  it('without the state (a backend it does not know), all of it is what was said, and no address shows', () => {
+    const answer = "nothing changed\n\nCan't find backend.\n\n"
+    expect(splitAtServerState(answer)).toEqual({ said: answer, state: '' })
+    expect(runtimeErrors(answer)).toEqual(["Can't find backend."])
+  })
+})
+
 /**
  * An admin socket that behaves like HAProxy 3.0: an address change shows in `show servers state`
- * only `lag` connections after the one that asked for it. Records every line and what the green
- * server's address was when each line arrived.
+ * only `lag` connections after the one that asked for it (0: at once, as 2.6 does). Records every
+ * line and what the green server's address was when each line arrived.
  */
 function laggingProxy(lag: number) {
   let green = '172.18.0.4'
@@ -89,8 +106,10 @@ function laggingProxy(lag: number) {
         .map(c => {
           const addr = /^set server be_app\/green addr (\S+) port 3000$/.exec(c)
           if (addr) {
-            pending.push({ at: connections + lag, addr: addr[1] })
-            return addr[1] === green ? 'nothing changed\n\n' : `IP changed from '${green}' to '${addr[1]}' by 'stats socket command'\n\n`
+            const answer = addr[1] === green ? 'nothing changed\n\n' : `IP changed from '${green}' to '${addr[1]}' by 'stats socket command'\n\n`
+            if (lag === 0) green = addr[1]
+            else pending.push({ at: connections + lag, addr: addr[1] })
+            return answer
           }
           return c.startsWith('show servers state') ? state(green) : '\n'
         })
@@ -112,22 +131,30 @@ describe('HaproxyAdmin.run with address changes', () => {
   it('sends the state changes only once the running process shows the new address', async () => {
     const proxy = laggingProxy(3)
     await admin(proxy.open).run(SWITCH, 'the switch')
-    expect(proxy.lines[0].line).toBe('set server be_app/green state maint; set server be_app/green addr 172.18.0.9 port 3000')
+    expect(proxy.lines[0].line).toBe('set server be_app/green state maint; set server be_app/green addr 172.18.0.9 port 3000; show servers state be_app')
     const ready = proxy.lines.find(l => l.line.includes('state ready'))
     expect(ready).toEqual({ line: 'set server be_app/green state ready; set server be_app/blue state drain', green: '172.18.0.9' })
-    // it asked until the address showed: three times here
+    // it asked again until the address showed: three more times here
     expect(proxy.lines.filter(l => l.line === 'show servers state be_app').length).toBe(3)
   })
 
-  it('an address already in place: one look, then the rest', async () => {
+  it('HAProxy 2.6, which applies an address at once: two lines, the look in the first', async () => {
+    const proxy = laggingProxy(0)
+    await admin(proxy.open).run(SWITCH, 'the switch')
+    expect(proxy.lines).toEqual([
+      { line: 'set server be_app/green state maint; set server be_app/green addr 172.18.0.9 port 3000; show servers state be_app', green: '172.18.0.4' },
+      { line: 'set server be_app/green state ready; set server be_app/blue state drain', green: '172.18.0.9' }
+    ])
+  })
+
+  it('an address already in place (a rollback, an address Docker gave again): two lines', async () => {
     const proxy = laggingProxy(1)
     const a = admin(proxy.open)
     await a.run(SWITCH, 'the switch')
     const before = proxy.lines.length
     await a.run(SWITCH, 'the switch again')
     expect(proxy.lines.slice(before).map(l => l.line)).toEqual([
-      'set server be_app/green state maint; set server be_app/green addr 172.18.0.9 port 3000',
-      'show servers state be_app',
+      'set server be_app/green state maint; set server be_app/green addr 172.18.0.9 port 3000; show servers state be_app',
       'set server be_app/green state ready; set server be_app/blue state drain'
     ])
   })
