@@ -52030,6 +52030,21 @@ function unappliedAddresses(commands, state) {
         return applied ? [] : [`${m[1]}/${m[2]}: ${m[3]}${m[4] ? `:${m[4]}` : ''}, still ${had ? `${had.addr}:${had.port}` : 'not shown'}`];
     });
 }
+/**
+ * An answer to commands followed by `show servers state`: what the commands said, and the state
+ * (from its version line on; empty when it is not there).
+ */
+function splitAtServerState(answer) {
+    const m = /(?:^|\n)1\n# be_id /.exec(answer);
+    if (!m)
+        return { said: answer, state: '' };
+    const at = answer.startsWith('\n', m.index) ? m.index + 1 : m.index;
+    return { said: answer.slice(0, at), state: answer.slice(at) };
+}
+/** The backends of the address changes among `commands`. */
+function addressBackends(commands) {
+    return [...new Set(commands.flatMap(c => SET_ADDR.exec(c)?.[1] ?? []))];
+}
 /** The release an app's verify map names, from `show map` (`<entry id> <token> <release>` per line; an unknown map answers otherwise). */
 function servedRelease(answer) {
     const entry = answer
@@ -52136,31 +52151,33 @@ class HaproxyAdmin {
     }
     /**
      * Commands that print nothing on success; an answer is the proxy refusing `what`. Address changes
-     * go first, and the rest only once the running process shows them (see addressesFirst): one line
-     * with no address change, two lines and a `show servers state` with them.
+     * go first, and the rest only once the running process shows them (see addressesFirst). Their line
+     * ends with a look at the servers' state: HAProxy 2.6 shows a new address in it at once, as every
+     * version does an address it already had (a rollback, an address Docker gave again), so there it
+     * is two lines; HAProxy 3.0 shows a changed one only on a later connection.
      */
     async run(commands, what) {
         const { first, rest } = addressesFirst(commands);
         if (first.length) {
-            await this.runLine(first, what);
-            await this.untilApplied(first, what);
+            const looks = addressBackends(first).map(be => `show servers state ${be}`);
+            const { said, state } = splitAtServerState(await this.cli([...first, ...looks].join('; ')));
+            this.refused(said, what);
+            if (unappliedAddresses(first, state).length)
+                await this.untilApplied(first, looks, what);
         }
         if (rest.length)
-            await this.runLine(rest, what);
+            this.refused(await this.cli(rest.join('; ')), what);
     }
-    async runLine(commands, what) {
-        const errors = runtimeErrors(await this.cli(commands.join('; ')));
+    refused(answer, what) {
+        const errors = runtimeErrors(answer);
         if (errors.length)
             throw new ProxyError(`HAProxy (${this.name}) refused ${what}: ${host_text_sanitizeHostText(errors.join(' / '), 400)}`);
     }
     /** Until `show servers state` shows every address change among `commands`; bounded (nothing after them was sent). */
-    async untilApplied(commands, what) {
-        const backends = [...new Set(commands.flatMap(c => SET_ADDR.exec(c)?.[1] ?? []))];
-        if (!backends.length)
-            return;
+    async untilApplied(commands, looks, what) {
         const started = Date.now();
         for (;;) {
-            const pending = unappliedAddresses(commands, await this.cli(backends.map(be => `show servers state ${be}`).join('; ')));
+            const pending = unappliedAddresses(commands, await this.cli(looks.join('; ')));
             if (!pending.length)
                 return;
             if (Date.now() - started > ADDRESS_APPLY_MS)
