@@ -122,6 +122,10 @@ export class FakeHost implements ContainerHost {
       .map(c => ({ name: c.name, state: c.status, status: c.status, image: c.image, labels: c.labels }))
   }
 
+  listAppUnits(app: string): Promise<ContainerSummary[]> {
+    return this.listApp(app)
+  }
+
   async ensureNetwork(name: string): Promise<void> {
     this.fail('ensureNetwork')
     this.networks.add(name)

@@ -2,7 +2,7 @@ import type { ContainerSummary } from '../../src/engine/ports.js'
 import { LedgerError } from '../../src/engine/ports.js'
 import { describeRebuilt, missingLedgerProblem, rebuildLedger } from '../../src/engine/ledger-guard.js'
 import { ledgerPath } from '../../src/host/ledger-file.js'
-import { EngineBed, testConfig } from '../support/engine-bed.js'
+import { EngineBed, releaseFailure, testConfig } from '../support/engine-bed.js'
 
 const V1 = 'registry.test/web:1'
 const V2 = 'registry.test/web:2'
@@ -34,6 +34,16 @@ function colorContainer(color: string, image: string, release: string, startedAt
   )
 }
 
+/** A Swarm service of app web as SwarmManagerHost lists it (listAppUnits). */
+function service(name: string, labels: Record<string, string>, replicas: number | undefined): ContainerSummary {
+  const state = replicas === 0 ? 'scaled to 0' : 'running'
+  return { ...container(name, labels, state), status: `${replicas ?? 'global'}`, service: { replicas } }
+}
+
+function colorService(color: string, image: string, release: string, startedAt: string, replicas: number): ContainerSummary {
+  return { ...colorContainer(color, image, release, startedAt), ...service(`web-${color}`, colorContainer(color, image, release, startedAt).labels, replicas) }
+}
+
 describe('missingLedgerProblem', () => {
   it('is undefined on a host with no container of the app (a real first deploy)', () => {
     expect(missingLedgerProblem('web', [])).toBeUndefined()
@@ -51,6 +61,34 @@ describe('missingLedgerProblem', () => {
     expect(problem).toContain('another SSH user (with another home)')
     expect(problem).toContain('nothing was changed')
     expect(problem).toContain('run mode status with rebuild-ledger: true')
+  })
+
+  it('a first deploy that failed is no release: its swarm proxy and switch helper, a container kept with keep-failed, a service scaled to 0, a release command', () => {
+    const leftovers = [
+      service('web-proxy', { 'cutover.role': 'proxy' }, undefined),
+      container('web-proxy-switch', { 'cutover.role': 'proxy-switch' }),
+      container('web-proxy.1ab.2cd', { 'cutover.role': 'proxy' }),
+      colorContainer('blue', V1, 'r1', 't', 'web-blue-failed', 'exited'),
+      colorContainer('blue', V1, 'r1', 't', 'web-blue-2-failed', 'exited'),
+      colorService('green', V1, 'r1', 't', 0),
+      container('web-release', { 'cutover.color': 'blue', 'cutover.role': 'release-command', 'cutover.release': 'r1' }, 'exited')
+    ]
+    expect(missingLedgerProblem('web', leftovers)).toBeUndefined()
+    // but a worker of that name, or a standby set aside, is a release that went out
+    const worker = container('web-blue-worker-failed', { 'cutover.color': 'blue', 'cutover.role': 'worker', 'cutover.worker': 'failed' })
+    expect(missingLedgerProblem('web', [...leftovers, worker])).toContain('exist: web-blue-worker-failed (running).')
+    const aside = colorContainer('green', V1, 'r1', 't', 'web-green-replaced', 'exited')
+    expect(missingLedgerProblem('web', [...leftovers, aside])).toContain('exist: web-green-replaced (exited).')
+  })
+
+  it('on a swarm, names the services that run, and rebuilding from their labels', () => {
+    const problem = missingLedgerProblem('web', [
+      service('web-proxy', { 'cutover.role': 'proxy' }, undefined),
+      colorService('blue', V1, 'r1', 't', 2),
+      colorService('green', V2, 'r2', 't', 0)
+    ])
+    expect(problem).toContain("but cutover's services for web exist: web-blue (running).")
+    expect(problem).toContain("rebuild the ledger from the services' labels and the proxy's route")
   })
 
   it('names at most four containers', () => {
@@ -100,6 +138,17 @@ describe('rebuildLedger', () => {
     expect(record.releases[0]).toMatchObject({ color: 'blue', image: V1, replicas: 2 })
   })
 
+  it('from swarm services: replicas from the service; a standby scaled to 0 is the previous release, not a running one', () => {
+    const services = [colorService('blue', V1, 'r1', '2026-12-01T10:00:00.000Z', 0), colorService('green', V2, 'r2', '2026-12-01T11:00:00.000Z', 3)]
+    const record = rebuildLedger('web', services, { color: 'green', releaseId: 'r5' })
+    expect(record.releases.map(r => [r.id, r.color, r.image, r.replicas])).toEqual([
+      ['r5', 'green', V2, 3],
+      ['r1', 'blue', V1, undefined]
+    ])
+    // without a route: the one that runs is live
+    expect(rebuildLedger('web', services, undefined).releases.map(r => r.color)).toEqual(['green', 'blue'])
+  })
+
   it('without a route: the one color whose containers run; refuses when that cannot be told', () => {
     const stoppedGreen = colorContainer('green', V2, 'r2', '2026-12-01T11:00:00.000Z', 'web-green', 'exited')
     expect(rebuildLedger('web', [blue, stoppedGreen], undefined).releases.map(r => r.color)).toEqual(['blue'])
@@ -107,7 +156,7 @@ describe('rebuildLedger', () => {
       'Cannot tell which release of web is live (the proxy has no route for web and both colors run), so the ledger was not rebuilt. Nothing was changed.'
     )
     expect(() => rebuildLedger('web', [blue], { color: 'green', releaseId: 'r2' })).toThrow(LedgerError)
-    expect(() => rebuildLedger('web', [], undefined)).toThrow("No container of web carries cutover's labels")
+    expect(() => rebuildLedger('web', [], undefined)).toThrow("No container or service of web carries cutover's labels")
   })
 })
 
@@ -117,6 +166,18 @@ function recorded(bed: EngineBed): string[] | undefined {
 }
 
 describe('the engine with a missing ledger', () => {
+  it('a first deploy that failed, its container kept with keep-failed, is no release: the next deploy goes ahead as a first deploy', async () => {
+    const bed = new EngineBed([V1])
+    const broken = 'registry.test/web:broken'
+    bed.host.addImage(broken, { healthStatus: 500 })
+    await releaseFailure(bed.engine(testConfig({ keepFailed: true })).release({ kind: 'deploy', image: broken }))
+    expect(bed.ledger.record).toBeUndefined()
+    expect(bed.host.state()).toEqual({ 'web-blue-failed': `${broken} stopped` })
+    const first = await bed.engine(testConfig()).release({ kind: 'deploy', image: V1 })
+    expect(first).toMatchObject({ result: 'deployed', color: 'blue', image: V1, previousImage: undefined })
+    expect(recorded(bed)).toEqual([V1])
+  })
+
   it('a deploy stops before touching anything when the ledger is gone while blue runs; rebuild-ledger restores it, then deploy and rollback work', async () => {
     const bed = new EngineBed([V1, V2, V3])
     await bed.engine(testConfig()).release({ kind: 'deploy', image: V1 })

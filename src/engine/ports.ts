@@ -34,6 +34,8 @@ export interface ContainerSummary {
   status: string
   image: string
   labels: Record<string, string>
+  /** Set when this stands for a Swarm service, not a container: its desired tasks (undefined: global). */
+  service?: { replicas?: number }
 }
 
 /** What `create` starts: one color of the app, in engine terms. */
@@ -83,6 +85,11 @@ export interface ContainerHost {
   inspect(name: string): Promise<ContainerInfo | undefined>
   /** The containers labelled as belonging to the app. */
   listApp(app: string): Promise<ContainerSummary[]>
+  /**
+   * What carries the app's releases, as their labels describe them: its containers on a host; on a
+   * swarm its services, whose tasks run on any node (the ledger guard and its rebuild read these).
+   */
+  listAppUnits(app: string): Promise<ContainerSummary[]>
   /** Creates the network if it does not exist (tolerating a concurrent creation). */
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>
   /** Names of those networks that do not exist on the host. */

@@ -113,6 +113,8 @@ export class SwarmColorSet implements ColorSet {
       [LABEL.release]: release.instance,
       [LABEL.configHash]: release.configHash,
       [LABEL.run]: this.ctx.deps.run,
+      // When this release's spec was written: a rebuilt ledger orders the colors by it.
+      [LABEL.deployedAt]: this.ctx.nowIso(),
       [LABEL.role]: 'web',
       [SECRETS_LABEL]: this.settings.secrets.join(','),
       ...(release.digest ? { [DIGEST_LABEL]: release.digest } : {})

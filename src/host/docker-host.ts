@@ -64,6 +64,10 @@ export class DockerHost implements ContainerHost {
     }))
   }
 
+  listAppUnits(app: string): Promise<ContainerSummary[]> {
+    return this.listApp(app)
+  }
+
   async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
     try {
       await this.docker.getNetwork(name).inspect()

@@ -3,6 +3,7 @@ import type { RegistryAuth } from '../core/config.js'
 import { credentialsFor } from '../core/image-ref.js'
 import { LABEL } from '../core/names.js'
 import type { NodeInfo, SecretInfo, ServiceInfo, ServiceSpec, SwarmCluster, TaskInfo } from '../engine/swarm-ports.js'
+import type { ContainerSummary } from '../engine/ports.js'
 import { isConflict, isNotFound } from '../transport/docker-ops.js'
 import { DockerHost } from './docker-host.js'
 import type { OpenStream } from '../transport/http-probe.js'
@@ -339,5 +340,17 @@ export class SwarmManagerHost extends DockerHost {
 
   override ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
     return this.cluster.ensureOverlay(name, labels)
+  }
+
+  /** The app's services: the manager's own containers are only the tasks placed on it. */
+  override async listAppUnits(app: string): Promise<ContainerSummary[]> {
+    return (await this.cluster.servicesOf(app)).map(s => ({
+      name: s.name,
+      state: s.replicas === 0 ? 'scaled to 0' : 'running',
+      status: s.replicas === undefined ? 'global' : `${s.replicas} replica${s.replicas === 1 ? '' : 's'}`,
+      image: s.labels[LABEL.image] ?? s.image,
+      labels: s.labels,
+      service: { replicas: s.replicas }
+    }))
   }
 }
