@@ -2594,21 +2594,37 @@ async function discardPreview(ctx, colors, record, live) {
 function ledgerWhere(app) {
     return `~/.cutover/apps/${app}/releases.json`;
 }
-/** The app's containers that cutover made (its labels, not its names: a look-alike is not one of them). */
+/** The app's containers (or services) that cutover made (its labels, not its names: a look-alike is not one of them). */
 function cutoverContainers(app, containers) {
     return containers.filter(c => c.labels[core_names/* LABEL */.d_.managed] === 'true' && c.labels[core_names/* LABEL */.d_.app] === app);
 }
-/** Why a missing ledger must stop the run (cutover's containers for the app exist), or undefined for a real first deploy. */
-function missingLedgerProblem(app, appContainers) {
-    const ours = cutoverContainers(app, appContainers);
+/** Roles that are no release of the app: a swarm app's own proxy and its switch helper, a release command's run. */
+const NOT_A_RELEASE = new Set(['proxy', 'proxy-switch', 'release-command']);
+/** `<app>-<color>[-N]-failed`: a container that failed its gate, kept with keep-failed. */
+function isKeptFailed(app, name) {
+    const base = name.endsWith('-failed') ? name.slice(0, -'-failed'.length) : undefined;
+    return base !== undefined && core_names/* COLORS */.lm.some(color => (0,core_names/* replicaOf */.ko)(app, color, base) !== undefined);
+}
+/**
+ * What shows that a release of the app went out: cutover's containers or services of it, but not
+ * what a first deploy that failed leaves behind (a swarm app's proxy, a container kept with
+ * keep-failed, a service it scaled to 0), so that deploy can simply run again.
+ */
+function releaseEvidence(app, units) {
+    return cutoverContainers(app, units).filter(u => !NOT_A_RELEASE.has(u.labels[core_names/* LABEL */.d_.role] ?? '') && !isKeptFailed(app, u.name) && u.service?.replicas !== 0);
+}
+/** Why a missing ledger must stop the run (a release of the app went out), or undefined for a real first deploy. */
+function missingLedgerProblem(app, appUnits) {
+    const ours = releaseEvidence(app, appUnits);
     if (!ours.length)
         return undefined;
+    const what = ours.some(u => u.service) ? 'services' : 'containers';
     const names = ours.map(c => `${c.name} (${c.state})`).sort();
     const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : names.join(', ');
-    return (`The release ledger ${ledgerWhere(app)} is missing on the host, but cutover's containers for ${app} exist: ${shown}. ` +
+    return (`The release ledger ${ledgerWhere(app)} is missing on the host, but cutover's ${what} for ${app} exist: ${shown}. ` +
         `It was deleted, or this run connects as another SSH user (with another home) than the runs that deployed them. ` +
         `cutover stops rather than plan a first deploy over the live color and lose the rollback history; nothing was changed, and what was live still serves. ` +
-        `To recover: connect as the SSH user that deployed ${app}, or run mode status with rebuild-ledger: true to rebuild the ledger from the containers' labels and the proxy's route.`);
+        `To recover: connect as the SSH user that deployed ${app}, or run mode status with rebuild-ledger: true to rebuild the ledger from the ${what}' labels and the proxy's route.`);
 }
 function colorFound(app, color, ours) {
     const ofColor = ours.filter(c => c.labels[core_names/* LABEL */.d_.color] === color && c.labels[core_names/* LABEL */.d_.role] !== 'release-command');
@@ -2624,7 +2640,8 @@ function colorFound(app, color, ours) {
         instance: first.labels[core_names/* LABEL */.d_.release],
         configHash: first.labels[core_names/* LABEL */.d_.configHash] ?? '',
         startedAt: first.labels[core_names/* LABEL */.d_.deployedAt] ?? '',
-        replicas: Math.max(1, same.length),
+        // A service stands for its tasks; a standby scaled to 0 was last seen with 1 or more (not known: 1).
+        replicas: Math.max(1, first.service ? (first.service.replicas ?? 1) : same.length),
         running: (same.length ? same : [first]).every(c => c.state === 'running'),
         web: first.labels[core_names/* LABEL */.d_.role] !== 'worker'
     };
@@ -2656,7 +2673,7 @@ function rebuildLedger(app, containers, routed) {
     const ours = cutoverContainers(app, containers);
     const colors = core_names/* COLORS */.lm.map(c => colorFound(app, c, ours)).filter((c) => c !== undefined);
     if (!colors.length)
-        throw new LedgerError(`No container of ${app} carries cutover's labels: there is nothing to rebuild the ledger from (a first deploy starts a new one).`);
+        throw new LedgerError(`No container or service of ${app} carries cutover's labels: there is nothing to rebuild the ledger from (a first deploy starts a new one).`);
     const running = colors.filter(c => c.running);
     const live = routed ? colors.find(c => c.color === routed.color) : running.length === 1 ? running[0] : undefined;
     if (!live) {
@@ -2690,7 +2707,7 @@ async function rebuildMissingLedger(deps, app, routing) {
     if (await deps.ledger.read()) {
         throw new LedgerError(`rebuild-ledger: the release ledger ${ledgerWhere(app)} is there and readable, so it was not rebuilt. Nothing was changed. To rebuild it anyway, move it away first.`);
     }
-    const [containers, routed] = await Promise.all([deps.host.listApp(app), deps.router?.current()]);
+    const [containers, routed] = await Promise.all([deps.host.listAppUnits(app), deps.router?.current()]);
     const record = rebuildLedger(app, containers, routed);
     await deps.ledger.write(routing ? { ...record, routing } : record);
     const text = describeRebuilt(record, routed !== undefined);
@@ -2741,7 +2758,7 @@ async function readLedger(ctx) {
         if (record.releases.length)
             log.info(`Imported the live release of ${ctx.app} from the proxy's route (recorded before the ledger existed)`);
         // No ledger while cutover's containers for the app exist: stop, never a "first deploy" over the live color.
-        const missing = record.releases.length ? undefined : missingLedgerProblem(ctx.app, await ctx.host.listApp(ctx.app));
+        const missing = record.releases.length ? undefined : missingLedgerProblem(ctx.app, await ctx.host.listAppUnits(ctx.app));
         if (missing)
             throw new LedgerError(missing);
     }
@@ -4465,6 +4482,9 @@ class DockerHost {
             image: c.Labels[core_names/* LABEL */.d_.image] ?? c.Image,
             labels: c.Labels ?? {}
         }));
+    }
+    listAppUnits(app) {
+        return this.listApp(app);
     }
     async ensureNetwork(name, labels) {
         try {
@@ -9881,6 +9901,8 @@ class SwarmColorSet {
             [core_names/* LABEL */.d_.release]: release.instance,
             [core_names/* LABEL */.d_.configHash]: release.configHash,
             [core_names/* LABEL */.d_.run]: this.ctx.deps.run,
+            // When this release's spec was written: a rebuilt ledger orders the colors by it.
+            [core_names/* LABEL */.d_.deployedAt]: this.ctx.nowIso(),
             [core_names/* LABEL */.d_.role]: 'web',
             [SECRETS_LABEL]: this.settings.secrets.join(','),
             ...(release.digest ? { [DIGEST_LABEL]: release.digest } : {})
@@ -10473,6 +10495,17 @@ class SwarmManagerHost extends DockerHost {
     }
     ensureNetwork(name, labels) {
         return this.cluster.ensureOverlay(name, labels);
+    }
+    /** The app's services: the manager's own containers are only the tasks placed on it. */
+    async listAppUnits(app) {
+        return (await this.cluster.servicesOf(app)).map(s => ({
+            name: s.name,
+            state: s.replicas === 0 ? 'scaled to 0' : 'running',
+            status: s.replicas === undefined ? 'global' : `${s.replicas} replica${s.replicas === 1 ? '' : 's'}`,
+            image: s.labels[core_names/* LABEL */.d_.image] ?? s.image,
+            labels: s.labels,
+            service: { replicas: s.replicas }
+        }));
     }
 }
 
