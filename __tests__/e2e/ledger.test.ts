@@ -208,3 +208,27 @@ describe('the release ledger on the host', () => {
     expect(await serving(port)).toBe('v2')
   })
 })
+
+describe('a first deploy that failed', () => {
+  const app = uniqueName('ledgf')
+  let port: number
+
+  beforeAll(async () => {
+    port = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, `${app}-proxy`)
+  })
+
+  it('keeps its container with keep-failed and writes no ledger; the same deploy run again is a first deploy', async () => {
+    const failed = await runAction(bedInputs(app, port, { image: image('unhealthy'), 'health-timeout': '3s', 'keep-failed': 'true' }))
+    expect(failed.code).toBe(1)
+    expect(existsSync(join(ledgerDir(app), 'releases.json'))).toBe(false)
+    const kept = await localDocker().getContainer(`${app}-blue-failed`).inspect()
+    expect(kept.State.Running).toBe(false)
+    const first = await runAction(bedInputs(app, port, { image: image('v1') }))
+    expectSuccess(first)
+    expect([first.outputs.result, first.outputs.color, first.outputs['previous-image']]).toEqual(['deployed', 'blue', ''])
+    expect(await serving(port)).toBe('v1')
+  })
+})

@@ -70,6 +70,8 @@ describe('missingLedgerProblem', () => {
       container('web-proxy.1ab.2cd', { 'cutover.role': 'proxy' }),
       colorContainer('blue', V1, 'r1', 't', 'web-blue-failed', 'exited'),
       colorContainer('blue', V1, 'r1', 't', 'web-blue-2-failed', 'exited'),
+      container('web-blue-worker-jobs-failed', { 'cutover.color': 'blue', 'cutover.role': 'worker', 'cutover.worker': 'jobs' }, 'exited'),
+      container('web-db', { 'cutover.role': 'shared' }),
       colorService('green', V1, 'r1', 't', 0),
       container('web-release', { 'cutover.color': 'blue', 'cutover.role': 'release-command', 'cutover.release': 'r1' }, 'exited')
     ]

@@ -428,4 +428,18 @@ describe('worker roles and keep-failed', () => {
     await bed.deploy(V3)
     expect(bed.host.state()['web-blue-worker-jobs']).toBe(`${V3} running`)
   })
+
+  it('a first deploy that failed (its containers kept, its shared service running) leaves no release: running it again is a first deploy', async () => {
+    const bed = new Bed()
+    const db = 'registry.test/db:1'
+    bed.image(db, {})
+    bed.image('registry.test/web:bad-worker', { workerCrashWith: 1 })
+    const shared = [{ name: 'db', image: db, env: {}, volumes: [], networks: [], labels: {}, dependsOn: [] }]
+    await releaseFailure(bed.deploy('registry.test/web:bad-worker', configFor({}, { keepFailed: true, shared })))
+    expect(bed.ledger.record).toBeUndefined()
+    expect(bed.host.state()).toMatchObject({ 'web-db': `${db} running`, 'web-blue-worker-jobs-failed': 'registry.test/web:bad-worker stopped' })
+    const first = await bed.deploy(V1, configFor({}, { shared }))
+    expect(first).toMatchObject({ result: 'deployed', color: 'blue', image: V1, previousImage: undefined })
+    expect(bed.host.state()).toMatchObject({ 'web-db': `${db} running`, 'web-blue': `${V1} running`, 'web-blue-worker-jobs': `${V1} running` })
+  })
 })

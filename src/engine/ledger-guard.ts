@@ -4,7 +4,7 @@
  * containers' labels and the proxy's route.
  */
 import type { Log } from '../core/log.js'
-import { COLORS, LABEL, containerName, replicaOf, type Color } from '../core/names.js'
+import { COLORS, LABEL, containerName, replicaOf, workerName, type Color } from '../core/names.js'
 import { LEDGER_SIZE, type LedgerRecord, type Release, type RoutingClaim } from '../core/release.js'
 import { LedgerError, type ContainerHost, type ContainerSummary, type Ledger, type Router } from './ports.js'
 
@@ -18,22 +18,27 @@ function cutoverContainers(app: string, containers: ContainerSummary[]): Contain
   return containers.filter(c => c.labels[LABEL.managed] === 'true' && c.labels[LABEL.app] === app)
 }
 
-/** Roles that are no release of the app: a swarm app's own proxy and its switch helper, a release command's run. */
-const NOT_A_RELEASE = new Set(['proxy', 'proxy-switch', 'release-command'])
+/**
+ * Roles that are no release of the app: the shared services (started before a release, they stay
+ * when it fails), a swarm app's own proxy and its switch helper, a release command's run.
+ */
+const NOT_A_RELEASE = new Set(['shared', 'proxy', 'proxy-switch', 'release-command'])
 
-/** `<app>-<color>[-N]-failed`: a container that failed its gate, kept with keep-failed. */
-function isKeptFailed(app: string, name: string): boolean {
-  const base = name.endsWith('-failed') ? name.slice(0, -'-failed'.length) : undefined
-  return base !== undefined && COLORS.some(color => replicaOf(app, color, base) !== undefined)
+/** `<app>-<color>[-N]-failed` or `<app>-<color>-worker-<name>-failed`: a container that failed its gate, kept with keep-failed. */
+function isKeptFailed(app: string, unit: ContainerSummary): boolean {
+  if (!unit.name.endsWith('-failed')) return false
+  const base = unit.name.slice(0, -'-failed'.length)
+  const worker = unit.labels[LABEL.worker]
+  return COLORS.some(color => (worker ? base === workerName(app, color, worker) : replicaOf(app, color, base) !== undefined))
 }
 
 /**
  * What shows that a release of the app went out: cutover's containers or services of it, but not
- * what a first deploy that failed leaves behind (a swarm app's proxy, a container kept with
- * keep-failed, a service it scaled to 0), so that deploy can simply run again.
+ * what a first deploy that failed leaves behind (shared services, a swarm app's proxy, containers
+ * kept with keep-failed, a service it scaled to 0), so that deploy can simply run again.
  */
 function releaseEvidence(app: string, units: ContainerSummary[]): ContainerSummary[] {
-  return cutoverContainers(app, units).filter(u => !NOT_A_RELEASE.has(u.labels[LABEL.role] ?? '') && !isKeptFailed(app, u.name) && u.service?.replicas !== 0)
+  return cutoverContainers(app, units).filter(u => !NOT_A_RELEASE.has(u.labels[LABEL.role] ?? '') && !isKeptFailed(app, u) && u.service?.replicas !== 0)
 }
 
 /** Why a missing ledger must stop the run (a release of the app went out), or undefined for a real first deploy. */
