@@ -2598,20 +2598,26 @@ function ledgerWhere(app) {
 function cutoverContainers(app, containers) {
     return containers.filter(c => c.labels[core_names/* LABEL */.d_.managed] === 'true' && c.labels[core_names/* LABEL */.d_.app] === app);
 }
-/** Roles that are no release of the app: a swarm app's own proxy and its switch helper, a release command's run. */
-const NOT_A_RELEASE = new Set(['proxy', 'proxy-switch', 'release-command']);
-/** `<app>-<color>[-N]-failed`: a container that failed its gate, kept with keep-failed. */
-function isKeptFailed(app, name) {
-    const base = name.endsWith('-failed') ? name.slice(0, -'-failed'.length) : undefined;
-    return base !== undefined && core_names/* COLORS */.lm.some(color => (0,core_names/* replicaOf */.ko)(app, color, base) !== undefined);
+/**
+ * Roles that are no release of the app: the shared services (started before a release, they stay
+ * when it fails), a swarm app's own proxy and its switch helper, a release command's run.
+ */
+const NOT_A_RELEASE = new Set(['shared', 'proxy', 'proxy-switch', 'release-command']);
+/** `<app>-<color>[-N]-failed` or `<app>-<color>-worker-<name>-failed`: a container that failed its gate, kept with keep-failed. */
+function isKeptFailed(app, unit) {
+    if (!unit.name.endsWith('-failed'))
+        return false;
+    const base = unit.name.slice(0, -'-failed'.length);
+    const worker = unit.labels[core_names/* LABEL */.d_.worker];
+    return core_names/* COLORS */.lm.some(color => (worker ? base === (0,core_names/* workerName */.ig)(app, color, worker) : (0,core_names/* replicaOf */.ko)(app, color, base) !== undefined));
 }
 /**
  * What shows that a release of the app went out: cutover's containers or services of it, but not
- * what a first deploy that failed leaves behind (a swarm app's proxy, a container kept with
- * keep-failed, a service it scaled to 0), so that deploy can simply run again.
+ * what a first deploy that failed leaves behind (shared services, a swarm app's proxy, containers
+ * kept with keep-failed, a service it scaled to 0), so that deploy can simply run again.
  */
 function releaseEvidence(app, units) {
-    return cutoverContainers(app, units).filter(u => !NOT_A_RELEASE.has(u.labels[core_names/* LABEL */.d_.role] ?? '') && !isKeptFailed(app, u.name) && u.service?.replicas !== 0);
+    return cutoverContainers(app, units).filter(u => !NOT_A_RELEASE.has(u.labels[core_names/* LABEL */.d_.role] ?? '') && !isKeptFailed(app, u) && u.service?.replicas !== 0);
 }
 /** Why a missing ledger must stop the run (a release of the app went out), or undefined for a real first deploy. */
 function missingLedgerProblem(app, appUnits) {
