@@ -61,6 +61,7 @@ describe('missingLedgerProblem', () => {
     expect(problem).toContain('another SSH user (with another home)')
     expect(problem).toContain('nothing was changed')
     expect(problem).toContain('run mode status with rebuild-ledger: true')
+    expect(problem).not.toContain('manager')
   })
 
   it('a first deploy that failed is no release: its swarm proxy and switch helper, a container kept with keep-failed, a service scaled to 0, a release command', () => {
@@ -90,6 +91,8 @@ describe('missingLedgerProblem', () => {
       colorService('green', V2, 'r2', 't', 0)
     ])
     expect(problem).toContain("but cutover's services for web exist: web-blue (running).")
+    expect(problem).toContain('or to another manager of the swarm (the ledger is on the manager they deployed through)')
+    expect(problem).toContain('connect as the SSH user that deployed web, on that manager, or run')
     expect(problem).toContain("rebuild the ledger from the services' labels and the proxy's route")
   })
 
