@@ -46500,9 +46500,9 @@ function missingLedgerProblem(app, appUnits) {
     const names = ours.map(c => `${c.name} (${c.state})`).sort();
     const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : names.join(', ');
     return (`The release ledger ${ledgerWhere(app)} is missing on the host, but cutover's ${what} for ${app} exist: ${shown}. ` +
-        `It was deleted, or this run connects as another SSH user (with another home) than the runs that deployed them. ` +
+        `It was deleted, or this run connects as another SSH user (with another home) than the runs that deployed them${what === 'services' ? ', or to another manager of the swarm (the ledger is on the manager they deployed through)' : ''}. ` +
         `cutover stops rather than plan a first deploy over the live color and lose the rollback history; nothing was changed, and what was live still serves. ` +
-        `To recover: connect as the SSH user that deployed ${app}, or run mode status with rebuild-ledger: true to rebuild the ledger from the ${what}' labels and the proxy's route.`);
+        `To recover: connect as the SSH user that deployed ${app}${what === 'services' ? ', on that manager' : ''}, or run mode status with rebuild-ledger: true to rebuild the ledger from the ${what}' labels and the proxy's route.`);
 }
 function colorFound(app, color, ours) {
     const ofColor = ours.filter(c => c.labels[LABEL.color] === color && c.labels[LABEL.role] !== 'release-command');
