@@ -2,9 +2,9 @@ import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { get, runAction, type ActionRun } from '../support/action.js'
-import { fleetBed, fleetHome, fleetImage, fleetInputs } from '../support/fleet.js'
+import { fleetHome, fleetImage } from '../support/fleet.js'
 import { expectSuccess } from '../support/strategy.js'
-import { cleanupSwarmApp, swarmManager, swarmNodes } from '../support/swarm.js'
+import { cleanupSwarmApp, swarmManager, swarmInputs, swarmNodes } from '../support/swarm.js'
 import { freePort, ledgerDir, uniqueName } from '../support/testbed.js'
 
 // The release ledger of target: swarm (issue #27 on a swarm): the manager's own containers are not
@@ -21,18 +21,8 @@ let port = 0
 let lost = ''
 
 function inputs(overrides: Record<string, string> = {}): Record<string, string> {
-  const bed = fleetBed()
-  return fleetInputs(app, port, {
-    host: bed.CUTOVER_TEST_HOSTS.split('\n')[0],
-    'known-hosts': bed.CUTOVER_TEST_HOSTS_KNOWN_HOSTS,
-    target: 'swarm',
-    replicas: '2',
-    // The colors' tasks on the two other nodes: nothing of a color runs on the manager.
-    'swarm-constraints': 'node.role!=manager',
-    'health-timeout': '60s',
-    env: 'BOOT_DELAY_MS=300',
-    ...overrides
-  })
+  // The colors' tasks on the two other nodes: nothing of a color runs on the manager.
+  return swarmInputs(app, port, { 'swarm-constraints': 'node.role!=manager', ...overrides })
 }
 
 /** What each node's port of the app answers. */

@@ -2,10 +2,10 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { get, runAction, startAction, stepMs } from '../support/action.js'
-import { fleetBed, fleetHome, fleetImage, fleetInputs } from '../support/fleet.js'
+import { fleetHome, fleetImage } from '../support/fleet.js'
 import { startLoad } from '../support/load.js'
 import { expectSuccess } from '../support/strategy.js'
-import { cleanupSwarmApp, swarmManager, swarmNodes } from '../support/swarm.js'
+import { cleanupSwarmApp, swarmManager, swarmInputs, swarmNodes } from '../support/swarm.js'
 import { freePort, ledgerDir, uniqueName } from '../support/testbed.js'
 
 // mode remove with target: swarm (issue #22) on the test bed's 3-node swarm: app A (a worker, a Swarm
@@ -18,16 +18,7 @@ const nodes = swarmNodes()
 const ports: Record<string, number> = {}
 
 function inputs(app: string, overrides: Record<string, string> = {}): Record<string, string> {
-  const bed = fleetBed()
-  return fleetInputs(app, ports[app], {
-    host: bed.CUTOVER_TEST_HOSTS.split('\n')[0],
-    'known-hosts': bed.CUTOVER_TEST_HOSTS_KNOWN_HOSTS,
-    target: 'swarm',
-    replicas: '2',
-    'health-timeout': '60s',
-    env: 'BOOT_DELAY_MS=300',
-    ...overrides
-  })
+  return swarmInputs(app, ports[app], overrides)
 }
 
 /** A's deploy: a worker service and a Swarm secret besides its colors and its proxy. */

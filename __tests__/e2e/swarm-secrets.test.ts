@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { get, runAction } from '../support/action.js'
-import { fleetBed, fleetImage, fleetInputs } from '../support/fleet.js'
+import { fleetImage } from '../support/fleet.js'
 import { expectSuccess } from '../support/strategy.js'
-import { cleanupSwarmApp, swarmManager, swarmNodes } from '../support/swarm.js'
+import { cleanupSwarmApp, swarmManager, swarmInputs, swarmNodes } from '../support/swarm.js'
 import { freePort, uniqueName } from '../support/testbed.js'
 
 // swarm-secrets (issue #26) on the test bed's 3-node swarm: the variables it names reach the tasks as
@@ -17,13 +17,7 @@ const tokens = { one: token('one'), two: token('two'), three: token('three') }
 let port: number
 
 function inputs(tag: string, secret: string, overrides: Record<string, string> = {}): Record<string, string> {
-  const bed = fleetBed()
-  return fleetInputs(app, port, {
-    host: bed.CUTOVER_TEST_HOSTS.split('\n')[0],
-    'known-hosts': bed.CUTOVER_TEST_HOSTS_KNOWN_HOSTS,
-    target: 'swarm',
-    replicas: '2',
-    'health-timeout': '60s',
+  return swarmInputs(app, port, {
     image: fleetImage(tag),
     env: `BOOT_DELAY_MS=300\nAPI_TOKEN=${secret}`,
     'swarm-secrets': 'API_TOKEN',

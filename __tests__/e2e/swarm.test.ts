@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { get, runAction, startAction, untilOutput } from '../support/action.js'
-import { fleetBed, fleetDocker, fleetImage, fleetInputs } from '../support/fleet.js'
+import { fleetDocker, fleetImage } from '../support/fleet.js'
 import { startLoad, type Load } from '../support/load.js'
 import { expectSuccess } from '../support/strategy.js'
-import { cleanupSwarmApp, serviceTasks, swarmManager, swarmNodes } from '../support/swarm.js'
+import { cleanupSwarmApp, serviceTasks, swarmManager, swarmInputs, swarmNodes } from '../support/swarm.js'
 import { freePort, REPO, uniqueName } from '../support/testbed.js'
 
 // target: swarm (issue #26) on the test bed's 3-node swarm (scripts/testbed/swarm.sh): each color a
@@ -17,16 +17,7 @@ const nodes = swarmNodes()
 let port: number
 
 function inputs(overrides: Record<string, string> = {}): Record<string, string> {
-  const bed = fleetBed()
-  return fleetInputs(app, port, {
-    host: bed.CUTOVER_TEST_HOSTS.split('\n')[0],
-    'known-hosts': bed.CUTOVER_TEST_HOSTS_KNOWN_HOSTS,
-    target: 'swarm',
-    replicas: '4',
-    'health-timeout': '60s',
-    env: 'BOOT_DELAY_MS=300',
-    ...overrides
-  })
+  return swarmInputs(app, port, { replicas: '4', ...overrides })
 }
 
 /** What each node's proxy answers (its body), node by node. */

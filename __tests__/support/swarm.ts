@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Docker from 'dockerode'
-import { fleetBed, fleetDocker, fleetHome } from './fleet.js'
+import { fleetBed, fleetDocker, fleetHome, fleetInputs } from './fleet.js'
 import { testbed } from './testbed.js'
 
 /** The swarm of scripts/testbed/swarm.sh: host 1 manages, every node labelled cutover-test.node=hN. */
@@ -16,6 +16,20 @@ export function swarmBed(): SwarmBed {
   if (!bed.CUTOVER_TEST_SWARM_MANAGER)
     throw new Error('The swarm is not up (no CUTOVER_TEST_SWARM_MANAGER in .testbed/env.json): run "bash scripts/testbed/up.sh"')
   return bed as SwarmBed
+}
+
+/** The action's inputs for an app on the test bed's swarm, through its manager: 2 replicas, a quick boot. */
+export function swarmInputs(app: string, port: number, overrides: Record<string, string> = {}): Record<string, string> {
+  const bed = fleetBed()
+  return fleetInputs(app, port, {
+    host: bed.CUTOVER_TEST_HOSTS.split('\n')[0],
+    'known-hosts': bed.CUTOVER_TEST_HOSTS_KNOWN_HOSTS,
+    target: 'swarm',
+    replicas: '2',
+    'health-timeout': '60s',
+    env: 'BOOT_DELAY_MS=300',
+    ...overrides
+  })
 }
 
 export function swarmNodes(): string[] {
