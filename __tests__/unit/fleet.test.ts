@@ -91,6 +91,23 @@ describe('FleetRollout atomic', () => {
     expect(result.hosts?.map(h => h.release)).toEqual([...ids, ...ids, ...ids])
   })
 
+  it('one host whose ledger is missing while the app runs there: no host switches, that host is not touched, the others are put back', async () => {
+    const { hosts, rollout } = fleetOf(3)
+    await deployAll(hosts, V1)
+    hosts[1].ledger.record = undefined
+    const before = hosts[1].host.state()
+    const runs = await rollout.release({ kind: 'deploy', image: V2 })
+    expect(runs.map(r => r.result)).toEqual(['cancelled', 'failed', 'cancelled'])
+    expect(runs[1].failure?.reason).toContain("is missing on the host, but cutover's containers for web exist: web-blue (running)")
+    expect(hosts[1].host.state()).toEqual(before)
+    expect(hosts[1].ledger.record).toBeUndefined()
+    for (const h of hosts) {
+      expect(h.routed).toBe('blue registry.test/web:1')
+      expect(h.host.containers.has('web-green')).toBe(false)
+    }
+    for (const h of [hosts[0], hosts[2]]) expect(h.ledger.record?.releases.map(r => r.image)).toEqual([V1])
+  })
+
   it('one host whose image is broken: no host switches, every new color is removed', async () => {
     const { hosts, rollout } = fleetOf(3)
     await deployAll(hosts, V1)
