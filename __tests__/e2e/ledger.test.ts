@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { bedInputs, get, runAction, type ActionRun } from '../support/action.js'
+import { bedInputs, get, runAction, startAction, untilOutput, type ActionRun } from '../support/action.js'
 import { cleanupApp, freePort, image, ledgerDir, localDocker, testbed, uniqueName } from '../support/testbed.js'
 
 function expectSuccess(run: ActionRun): void {
@@ -220,15 +220,43 @@ describe('a first deploy that failed', () => {
     await cleanupApp(app, `${app}-proxy`)
   })
 
-  it('keeps its container with keep-failed and writes no ledger; the same deploy run again is a first deploy', async () => {
+  it('keeps its container with keep-failed and records no release; with no ledger at all, the same deploy run again is a first deploy', async () => {
     const failed = await runAction(bedInputs(app, port, { image: image('unhealthy'), 'health-timeout': '3s', 'keep-failed': 'true' }))
     expect(failed.code).toBe(1)
-    expect(existsSync(join(ledgerDir(app), 'releases.json'))).toBe(false)
+    const file = join(ledgerDir(app), 'releases.json')
+    expect(JSON.parse(readFileSync(file, 'utf8')).releases).toEqual([])
+    // As a failed first deploy of an earlier version left it (no ledger): the kept container is no release.
+    rmSync(file)
     const kept = await localDocker().getContainer(`${app}-blue-failed`).inspect()
     expect(kept.State.Running).toBe(false)
     const first = await runAction(bedInputs(app, port, { image: image('v1') }))
     expectSuccess(first)
     expect([first.outputs.result, first.outputs.color, first.outputs['previous-image']]).toEqual(['deployed', 'blue', ''])
     expect(await serving(port)).toBe('v1')
+  })
+})
+
+describe('a first deploy killed mid-way', () => {
+  const app = uniqueName('ledgk')
+  let port: number
+
+  beforeAll(async () => {
+    port = await freePort()
+  })
+  afterAll(async () => {
+    await cleanupApp(app, `${app}-proxy`)
+  })
+
+  it('killed with SIGKILL while its container boots, then run again: the re-run is a first deploy and converges', async () => {
+    const victim = startAction(bedInputs(app, port, { image: image('v1'), env: 'BOOT_DELAY_MS=30000', 'health-timeout': '60s' }))
+    await untilOutput(victim, '::group::Waiting for')
+    victim.child.kill('SIGKILL')
+    expect((await victim.done).signal).toBe('SIGKILL')
+    const rerun = await runAction(bedInputs(app, port, { image: image('v1') }))
+    expectSuccess(rerun)
+    expect([rerun.outputs.result, rerun.outputs.color, rerun.outputs['previous-image']]).toEqual(['deployed', 'blue', ''])
+    expect(await serving(port)).toBe('v1')
+    const left = await localDocker().listContainers({ all: true, filters: { label: [`cutover.app=${app}`] } })
+    expect(left.map(c => c.Names[0].slice(1))).toEqual([`${app}-blue`])
   })
 })

@@ -171,12 +171,36 @@ function recorded(bed: EngineBed): string[] | undefined {
 }
 
 describe('the engine with a missing ledger', () => {
+  it('a first deploy writes a ledger with no release before it changes anything on the host, so a run killed later leaves a first deploy to the next one', async () => {
+    const bed = new EngineBed([V1, V2])
+    const write = bed.ledger.write.bind(bed.ledger)
+    let hostCallsAtFirstWrite: string[] | undefined
+    bed.ledger.write = async record => {
+      hostCallsAtFirstWrite ??= [...bed.host.calls]
+      return write(record)
+    }
+    await bed.engine(testConfig()).release({ kind: 'deploy', image: V1 })
+    expect(bed.ledger.writes[0]).toMatchObject({ app: 'web', releases: [] })
+    expect(hostCallsAtFirstWrite?.filter(c => /^(create|start|stop|remove|rename|ensureNetwork|setRestartPolicy)/.test(c))).toEqual([])
+    // a deploy with a release live writes nothing before its switch
+    const writes = bed.ledger.writes.length
+    bed.ledger.write = async record => {
+      expect(record.pending ?? record.releases[0].image).not.toBe(V1)
+      return write(record)
+    }
+    await bed.engine(testConfig()).release({ kind: 'deploy', image: V2 })
+    expect(bed.ledger.writes.slice(writes).map(r => r.pending?.image ?? `live ${r.releases[0].image}`)).toEqual([V2, `live ${V2}`])
+  })
+
   it('a first deploy that failed, its container kept with keep-failed, is no release: the next deploy goes ahead as a first deploy', async () => {
     const bed = new EngineBed([V1])
     const broken = 'registry.test/web:broken'
     bed.host.addImage(broken, { healthStatus: 500 })
     await releaseFailure(bed.engine(testConfig({ keepFailed: true })).release({ kind: 'deploy', image: broken }))
-    expect(bed.ledger.record).toBeUndefined()
+    // The run wrote a ledger with no release before it started anything; without it (a host where an
+    // older version failed so, or the file removed since) the kept container is no release either.
+    expect(bed.ledger.record?.releases).toEqual([])
+    bed.ledger.record = undefined
     expect(bed.host.state()).toEqual({ 'web-blue-failed': `${broken} stopped` })
     const first = await bed.engine(testConfig()).release({ kind: 'deploy', image: V1 })
     expect(first).toMatchObject({ result: 'deployed', color: 'blue', image: V1, previousImage: undefined })

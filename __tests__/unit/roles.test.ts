@@ -436,7 +436,9 @@ describe('worker roles and keep-failed', () => {
     bed.image('registry.test/web:bad-worker', { workerCrashWith: 1 })
     const shared = [{ name: 'db', image: db, env: {}, volumes: [], networks: [], labels: {}, dependsOn: [] }]
     await releaseFailure(bed.deploy('registry.test/web:bad-worker', configFor({}, { keepFailed: true, shared })))
-    expect(bed.ledger.record).toBeUndefined()
+    expect(bed.ledger.record?.releases).toEqual([])
+    // As on a host where the ledger is gone (or an older version failed so): still no release.
+    bed.ledger.record = undefined
     expect(bed.host.state()).toMatchObject({ 'web-db': `${db} running`, 'web-blue-worker-jobs-failed': 'registry.test/web:bad-worker stopped' })
     const first = await bed.deploy(V1, configFor({}, { shared }))
     expect(first).toMatchObject({ result: 'deployed', color: 'blue', image: V1, previousImage: undefined })
