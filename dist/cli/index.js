@@ -47237,6 +47237,11 @@ async function planAndDeliver(ctx, colors, request, serving, state, early, start
         restores: plan.restores,
         ...(exposure.kind === 'preview' ? { preview: true } : {})
     });
+    // A first deploy records the app before it changes anything on the host: a run killed from here on
+    // leaves a ledger with no release, so the next run is a first deploy again, not one refused as if
+    // a ledger had been lost (its containers are the killed run's, never live).
+    if (!live)
+        await ctx.ledger.write(record);
     // The proxy check, after the route's repair. A new color's health gate overlaps both (Docker serves
     // them slower while it starts a container), unless the gate asks the proxy; anything else has them
     // at once. Awaited before the first route change.
