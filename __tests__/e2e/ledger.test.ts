@@ -209,18 +209,22 @@ describe('the release ledger on the host', () => {
   })
 })
 
-describe('a first deploy that failed', () => {
-  const app = uniqueName('ledgf')
-  let port: number
+describe('a first deploy that did not finish', () => {
+  // One app per test: each starts from a host with nothing of it.
+  const failedApp = uniqueName('ledgf')
+  const killedApp = uniqueName('ledgk')
+  const ports: Record<string, number> = {}
 
   beforeAll(async () => {
-    port = await freePort()
+    for (const app of [failedApp, killedApp]) ports[app] = await freePort()
   })
   afterAll(async () => {
-    await cleanupApp(app, `${app}-proxy`)
+    for (const app of [failedApp, killedApp]) await cleanupApp(app, `${app}-proxy`)
   })
 
-  it('keeps its container with keep-failed and records no release; with no ledger at all, the same deploy run again is a first deploy', async () => {
+  it('failed: keeps its container with keep-failed and records no release; with no ledger at all, the same deploy run again is a first deploy', async () => {
+    const app = failedApp
+    const port = ports[app]
     const failed = await runAction(bedInputs(app, port, { image: image('unhealthy'), 'health-timeout': '3s', 'keep-failed': 'true' }))
     expect(failed.code).toBe(1)
     const file = join(ledgerDir(app), 'releases.json')
@@ -234,20 +238,10 @@ describe('a first deploy that failed', () => {
     expect([first.outputs.result, first.outputs.color, first.outputs['previous-image']]).toEqual(['deployed', 'blue', ''])
     expect(await serving(port)).toBe('v1')
   })
-})
-
-describe('a first deploy killed mid-way', () => {
-  const app = uniqueName('ledgk')
-  let port: number
-
-  beforeAll(async () => {
-    port = await freePort()
-  })
-  afterAll(async () => {
-    await cleanupApp(app, `${app}-proxy`)
-  })
 
   it('killed with SIGKILL while its container boots, then run again: the re-run is a first deploy and converges', async () => {
+    const app = killedApp
+    const port = ports[app]
     const victim = startAction(bedInputs(app, port, { image: image('v1'), env: 'BOOT_DELAY_MS=30000', 'health-timeout': '60s' }))
     await untilOutput(victim, '::group::Waiting for')
     victim.child.kill('SIGKILL')
