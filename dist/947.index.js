@@ -2763,7 +2763,7 @@ async function readLedger(ctx) {
         record = (ctx.web ? await router.legacyRecord?.() : undefined) ?? emptyLedger(ctx.app);
         if (record.releases.length)
             log.info(`Imported the live release of ${ctx.app} from the proxy's route (recorded before the ledger existed)`);
-        // No ledger while cutover's containers for the app exist: stop, never a "first deploy" over the live color.
+        // No ledger while a release of the app runs (ledger-guard.ts says what counts): stop, never a "first deploy" over the live color.
         const missing = record.releases.length ? undefined : missingLedgerProblem(ctx.app, await ctx.host.listAppUnits(ctx.app));
         if (missing)
             throw new LedgerError(missing);
