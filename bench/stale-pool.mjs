@@ -8,6 +8,7 @@
 //   BUNDLE=/path/index.js CYCLES=5 DRAIN=10s node bench/stale-pool.mjs
 //   CANARY=1 node bench/stale-pool.mjs                 # canary (20 %) right after a promote, as the full bench does
 //   PREVIEW=1 node bench/stale-pool.mjs                # a preview (promote manual) right after a rollback
+//   PREVIEW=1 PREVIEW_MS=150 node bench/stale-pool.mjs # ... its keep-alive requests each 150 ms long (always in flight)
 //
 // With CANARY=1 each cycle is a canary deploy (canary-weight 20), 3 s, mode promote, 1 s: the canary
 // goes to the color that served until the promote. Counted then: answers of the version it replaced
@@ -77,7 +78,7 @@ const get = (path, agent, headers = {}) =>
       let b = ''
       r.on('data', d => (b += d))
       r.on('end', () => {
-        if (path === '/') answers.push([Date.now(), b.trim()])
+        if (!path.startsWith('/slow?ms=3000')) answers.push([Date.now(), b.trim()])
         res(r.statusCode)
       })
     })
@@ -103,7 +104,8 @@ const ka = new http.Agent({ keepAlive: true, maxSockets: 8 })
 async function shortLoop() {
   while (on) {
     stats.short++
-    const s = await get('/', ka, process.env.PREVIEW ? { host: PREVIEW_HOST } : {})
+    const path = process.env.PREVIEW_MS ? `/slow?ms=${Number(process.env.PREVIEW_MS)}` : '/'
+    const s = await get(path, ka, process.env.PREVIEW ? { host: PREVIEW_HOST } : {})
     if (s !== 200) stats.shortFail++
     await new Promise(r => setTimeout(r, 20))
   }

@@ -174,8 +174,9 @@ describe('promote manual and preview-domains', () => {
     const drain = { 'drain-timeout': '15s' }
     expectSuccess(await runAction(inputs({ image: image('v3'), ...drain })))
     expectSuccess(await runAction(inputs({ mode: 'rollback', ...drain })))
-    // the preview domain reaches that standby under keep-alive load: the proxy keeps connections to it
-    const before = startLoad(`http://127.0.0.1:${port}/`, { connections: 4, keepAlive: true, host: previewHost, pauseMs: 20, maxMs: 60_000 })
+    // the preview domain reaches that standby under keep-alive load, each request 100 ms long: some
+    // are always in flight when the preview's containers take over the preview backend's servers
+    const before = startLoad(`http://127.0.0.1:${port}/slow?ms=100`, { connections: 4, keepAlive: true, host: previewHost, pauseMs: 20, maxMs: 60_000 })
     expect(await previewServes('200 v3')).toBe('200 v3')
     const run = startAction(inputs({ image: image('v1'), promote: 'manual', ...drain }), githubEnv())
     await untilOutput(run, 'preview domains to', 60_000)

@@ -200,9 +200,11 @@ describe('the preview backend on HAProxy', () => {
   it('is a second backend with the idle color enabled, a 503 when nothing runs there, and no maintenance rule', () => {
     const text = renderAppConfig(route, 'tok', 2, undefined, false, undefined, true)
     const preview = text.slice(text.indexOf(`backend ${previewBackendName('web')}`))
-    expect(preview).toContain('server green web-green:3000 resolvers docker init-addr last,none\n')
-    expect(preview).toContain('server green-2 web-green-2:3000 resolvers docker init-addr last,none\n')
-    expect(preview).toContain('server blue web-blue:3000 resolvers docker init-addr last,none disabled\n')
+    expect(preview).toContain('server green web-green:3000 resolvers docker init-addr last,none pool-max-conn 0\n')
+    expect(preview).toContain('server green-2 web-green-2:3000 resolvers docker init-addr last,none pool-max-conn 0\n')
+    expect(preview).toContain('server blue web-blue:3000 resolvers docker init-addr last,none pool-max-conn 0 disabled\n')
+    // no pooled connection on the preview's servers (re-pointed while they serve); the app's own keep theirs
+    expect(text.slice(0, text.indexOf(`backend ${previewBackendName('web')}`))).not.toContain('pool-max-conn')
     expect(preview).toContain(
       'http-request return status 503 content-type text/plain string "no preview is running for web" hdr Cache-Control no-store if { nbsrv(app_web_preview) eq 0 }'
     )
