@@ -5558,11 +5558,19 @@ function previewBackendName(app) {
     return `app_${app}_preview`;
 }
 const NO_PREVIEW_TEXT = 'no preview is running';
+/**
+ * No idle connection is kept to a preview server. Its servers are re-pointed while they serve (the
+ * standby, under load, replaced by a preview): a request in flight through maintenance would give
+ * its connection back to the pool after the purge, and keep-alive reuse would send later requests to
+ * the replaced container, for as long as it runs. A preview domain is a tester's, not the app's
+ * traffic: a new connection per request costs little there.
+ */
+const PREVIEW_SERVER_POOL = 'pool-max-conn 0';
 /** The preview backend: the live color's slots disabled, the idle color's enabled (missing containers drop out by DNS). */
 function renderPreviewBackend(route, slots, tlsRules) {
     const be = previewBackendName(route.app);
     const idle = (0,core_names/* otherColor */.IP)(route.color);
-    const servers = core_names/* COLORS */.lm.flatMap(color => oneTo(slots).map(i => `  server ${serverName(color, i)} ${(0,core_names/* containerName */.xN)(route.app, color, i)}:${route.appPort} ${SERVER_RESOLVE}${color === idle ? '' : ' disabled'}\n`)).join('');
+    const servers = core_names/* COLORS */.lm.flatMap(color => oneTo(slots).map(i => `  server ${serverName(color, i)} ${(0,core_names/* containerName */.xN)(route.app, color, i)}:${route.appPort} ${SERVER_RESOLVE} ${PREVIEW_SERVER_POOL}${color === idle ? '' : ' disabled'}\n`)).join('');
     return `
 # preview-domains: the color that is not live (a preview waiting for mode promote, else the standby)
 backend ${be}
