@@ -8,7 +8,9 @@
 //   BUNDLE=/path/index.js CYCLES=5 DRAIN=10s node bench/stale-pool.mjs
 //   CANARY=1 node bench/stale-pool.mjs                 # canary (20 %) right after a promote, as the full bench does
 //   PREVIEW=1 node bench/stale-pool.mjs                # a preview (promote manual) right after a rollback
-//   PREVIEW=1 PREVIEW_MS=150 node bench/stale-pool.mjs # ... its keep-alive requests each 150 ms long (always in flight)
+//   PREVIEW=1 KEEPALIVE_MS=150 node bench/stale-pool.mjs # ... its keep-alive requests each 150 ms long (always in flight)
+//   KEEPALIVE_MS=8000 node bench/stale-pool.mjs        # keep-alive requests still in flight from the rollback to the deploy
+//   PROXY_IMAGE=cutover-test/haproxy:3.0 node bench/stale-pool.mjs   # another HAProxy than the bed's (2.6)
 //
 // With CANARY=1 each cycle is a canary deploy (canary-weight 20), 3 s, mode promote, 1 s: the canary
 // goes to the color that served until the promote. Counted then: answers of the version it replaced
@@ -44,6 +46,7 @@ async function run(mode, v, more = {}) {
     ...more,
     ...testbedInputs(bed, app, port),
     'proxy-name': `${app}-proxy`,
+    ...(process.env.PROXY_IMAGE ? { 'proxy-image': process.env.PROXY_IMAGE } : {}),
     user: bed.CUTOVER_TEST_DEPLOYER_USER,
     'drain-timeout': process.env.DRAIN ?? '10s',
     mode,
@@ -51,7 +54,7 @@ async function run(mode, v, more = {}) {
   }
   const started = Date.now()
   const r = await runAction({ node: join(REPO, 'node_modules/.bin/node'), bundle, cwd: REPO, inputs, sshPort: Number(bed.CUTOVER_TEST_SSH_PORT) })
-  console.log(`=== ${mode} ${v ?? ''} code ${r.code} ${Math.round(r.exitedAt - r.spawnedAt)} ms ${r.errors.join(' | ')}`)
+  console.log(`=== @${started - t0} ${mode} ${v ?? ''} code ${r.code} ${Math.round(r.exitedAt - r.spawnedAt)} ms ${r.errors.join(' | ')}`)
   if (more['canary-weight']) {
     const replaced = answers.filter(([t, b]) => t > started && !b.includes(v) && !b.includes(live))
     console.log(`   ${replaced.length} answers of the replaced version during the canary of ${v} (live ${live})`)
@@ -69,7 +72,7 @@ async function run(mode, v, more = {}) {
   return { started, ...r }
 }
 const answers = []
-const stats = { long: 0, longFail: [], short: 0, shortFail: 0, replacedAnswers: 0 }
+const stats = { long: 0, longFail: [], short: 0, shortFail: [], replacedAnswers: 0 }
 let live = 'v2'
 let on = true
 const get = (path, agent, headers = {}) =>
@@ -104,9 +107,10 @@ const ka = new http.Agent({ keepAlive: true, maxSockets: 8 })
 async function shortLoop() {
   while (on) {
     stats.short++
-    const path = process.env.PREVIEW_MS ? `/slow?ms=${Number(process.env.PREVIEW_MS)}` : '/'
+    const path = process.env.KEEPALIVE_MS ? `/slow?ms=${Number(process.env.KEEPALIVE_MS)}` : '/'
+    const at = Date.now() - t0
     const s = await get(path, ka, process.env.PREVIEW ? { host: PREVIEW_HOST } : {})
-    if (s !== 200) stats.shortFail++
+    if (s !== 200) stats.shortFail.push(`${s}@${at}`)
     await new Promise(r => setTimeout(r, 20))
   }
 }
