@@ -49475,6 +49475,9 @@ function parseCanaryComment(text) {
  * connections. HAProxy 2.6 keeps those across an address change, so requests would still reach the
  * container the new one replaced, and fail when it is removed (bench/stale-pool.mjs: the switch,
  * CANARY=1 and PREVIEW=1). Then its address, when known. The caller sets its weight and state.
+ * A request still in flight on the server gives its connection back after the purge: the preview's
+ * servers keep none (PREVIEW_SERVER_POOL); the app's keep theirs, a gap on 2.6 only for keep-alive
+ * requests in flight from a rollback to the next deploy's switch (docs/benchmark.md).
  */
 function repointCommands(server, address, port, purge) {
     return [...(purge ? [`set server ${server} state maint`] : []), ...(address ? [`set server ${server} addr ${address} port ${port}`] : [])];
